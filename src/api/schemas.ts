@@ -1,0 +1,154 @@
+// The HTTP contract: every request body and response object of the sbx API, as zod schemas.
+// The same schemas validate requests, generate openapi.json, and type the SDK.
+import { z } from "@hono/zod-openapi";
+
+export const LIMITS = {
+  cpus: { min: 0.1, max: 64, default: 1 },
+  memoryMb: { min: 16, max: 65536, default: 1024 },
+  pids: { min: 16, max: 32768, default: 1024 },
+  diskMb: { min: 16, max: 1048576, default: 4096 },
+  timeoutSecs: { min: 0, max: 7 * 24 * 3600, default: 600 },
+} as const;
+
+export const ErrorBody = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "sandbox_not_found" }),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .openapi("Error");
+
+const EnvMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "env names are letters, digits and _"), z.string());
+
+export const SandboxStatus = z.enum(["pending", "running", "terminated"]);
+
+export const CreateSandboxRequest = z
+  .strictObject({
+    image: z.string().min(1).max(255).optional().openapi({ description: "image name; default debian-minimal" }),
+    name: z.string().optional(),
+    cpus: z.number().min(LIMITS.cpus.min).max(LIMITS.cpus.max).optional(),
+    memoryMb: z.number().int().min(LIMITS.memoryMb.min).max(LIMITS.memoryMb.max).optional(),
+    pidsLimit: z.number().int().min(LIMITS.pids.min).max(LIMITS.pids.max).optional(),
+    diskMb: z.number().int().min(LIMITS.diskMb.min).max(LIMITS.diskMb.max).optional(),
+    timeoutSecs: z.number().int().min(LIMITS.timeoutSecs.min).max(LIMITS.timeoutSecs.max).optional().openapi({ description: "0 disables the timeout" }),
+    allowInternetAccess: z.boolean().optional(),
+    env: EnvMap.optional(),
+  })
+  .openapi("CreateSandboxRequest");
+
+export const Sandbox = z
+  .object({
+    id: z.string(),
+    name: z.string().nullable(),
+    project: z.string(),
+    image: z.string(),
+    imageId: z.string(),
+    status: SandboxStatus,
+    cpus: z.number(),
+    memoryMb: z.number(),
+    pidsLimit: z.number(),
+    diskMb: z.number(),
+    timeoutSecs: z.number(),
+    allowInternetAccess: z.boolean(),
+    env: z.record(z.string(), z.string()),
+    ipAddress: z.string().nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    terminatedAt: z.string().nullable(),
+    terminationReason: z.string().nullable().openapi({ description: "requested | timeout | died | daemon_restart | error" }),
+  })
+  .openapi("Sandbox");
+
+export const SandboxList = z.object({ sandboxes: z.array(Sandbox) }).openapi("SandboxList");
+
+export const ProcessStatus = z.enum(["running", "exited"]);
+
+export const StartProcessRequest = z
+  .strictObject({
+    command: z.string().min(1),
+    args: z.array(z.string()).optional(),
+    env: EnvMap.optional(),
+    workingDir: z.string().optional(),
+    user: z.string().regex(/^(root|\d+)(:\d+)?$/, "user is root, a uid, or uid:gid").optional(),
+    timeoutSecs: z.number().int().min(1).max(LIMITS.timeoutSecs.max).optional(),
+    stdin: z.boolean().optional().openapi({ description: "keep stdin open for POST .../stdin" }),
+  })
+  .openapi("StartProcessRequest");
+
+export const Process = z
+  .object({
+    id: z.string(),
+    sandboxId: z.string(),
+    command: z.string(),
+    args: z.array(z.string()),
+    status: ProcessStatus,
+    exitCode: z.number().nullable(),
+    signal: z.string().nullable(),
+    timedOut: z.boolean(),
+    stdin: z.boolean(),
+    startedAt: z.string(),
+    endedAt: z.string().nullable(),
+  })
+  .openapi("Process");
+
+export const ProcessList = z.object({ processes: z.array(Process) }).openapi("ProcessList");
+
+export const SignalRequest = z.strictObject({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/).default("SIGTERM") }).openapi("SignalRequest");
+
+export const FileEntry = z
+  .object({
+    name: z.string(),
+    type: z.enum(["file", "directory", "symlink", "other"]),
+    size: z.number(),
+    mode: z.number(),
+    modifiedAt: z.string(),
+  })
+  .openapi("FileEntry");
+
+export const DirectoryListing = z.object({ path: z.string(), entries: z.array(FileEntry) }).openapi("DirectoryListing");
+
+export const DaemonInfo = z
+  .object({
+    version: z.string(),
+    runtime: z.string(),
+    cgroupVersion: z.union([z.literal(1), z.literal(2)]),
+    dataDir: z.string(),
+    sandboxesRunning: z.number(),
+  })
+  .openapi("DaemonInfo");
+
+export const Project = z.object({ name: z.string(), createdAt: z.string() }).openapi("Project");
+export const CreateProjectRequest = z.strictObject({ name: z.string() }).openapi("CreateProjectRequest");
+export const Token = z.object({ id: z.string(), project: z.string(), token: z.string().optional(), createdAt: z.string() }).openapi("Token");
+
+export const Image = z
+  .object({
+    name: z.string(),
+    id: z.string(),
+    project: z.string().nullable(),
+    kind: z.enum(["base", "built"]),
+    sizeBytes: z.number(),
+    createdAt: z.string(),
+  })
+  .openapi("Image");
+export const ImageList = z.object({ images: z.array(Image) }).openapi("ImageList");
+
+/** One line of an output stream (NDJSON): a chunk of stdout/stderr (base64) or the final exit. */
+export const OutputEvent = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("stdout"), data: z.string().openapi({ description: "base64" }) }),
+    z.object({ type: z.literal("stderr"), data: z.string().openapi({ description: "base64" }) }),
+    z.object({ type: z.literal("exit"), exitCode: z.number().nullable(), signal: z.string().nullable(), timedOut: z.boolean() }),
+  ])
+  .openapi("OutputEvent");
+
+export type CreateSandboxRequest = z.infer<typeof CreateSandboxRequest>;
+export type SandboxT = z.infer<typeof Sandbox>;
+export type StartProcessRequest = z.infer<typeof StartProcessRequest>;
+export type ProcessT = z.infer<typeof Process>;
+export type FileEntryT = z.infer<typeof FileEntry>;
+export type OutputEventT = z.infer<typeof OutputEvent>;
+export type ImageT = z.infer<typeof Image>;
+export type DaemonInfoT = z.infer<typeof DaemonInfo>;
