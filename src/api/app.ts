@@ -1,0 +1,73 @@
+// The HTTP application: auth (unix socket → X-Sbx-Project; TCP → bearer token), error mapping,
+// the routes, and the OpenAPI document generated from the same schemas that validate requests.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { SbxError, toSbxError } from "../common/errors.js";
+import { isValidName } from "../common/names.js";
+import type { Services } from "../services/services.js";
+import { registerFileRoutes } from "./routes/files.js";
+import { registerProcessRoutes } from "./routes/processes.js";
+import { registerSandboxRoutes } from "./routes/sandboxes.js";
+import { registerSystemRoutes } from "./routes/system.js";
+
+export type Transport = "unix" | "tcp";
+export interface AppEnv {
+  Variables: { project: string; transport: Transport };
+}
+export type Api = OpenAPIHono<AppEnv>;
+
+export function createApp(services: Services, transport: Transport): Api {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error.issues);
+    },
+  });
+
+  app.use("/v1/*", async (c, next) => {
+    c.set("transport", transport);
+    c.set("project", resolveProject(c, services, transport));
+    await next();
+  });
+
+  app.onError((err, c) => {
+    const e = toSbxError(err);
+    if (e.code === "internal") services.log.error({ err, path: c.req.path }, "request failed");
+    return c.json({ error: e.toJSON() }, e.status as 400);
+  });
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}: see GET /openapi.json` } }, 404));
+
+  registerSystemRoutes(app, services);
+  registerSandboxRoutes(app, services);
+  registerProcessRoutes(app, services);
+  registerFileRoutes(app, services);
+
+  app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
+  return app;
+}
+
+function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): string {
+  if (transport === "tcp") {
+    const auth = c.req.header("authorization") ?? "";
+    const m = /^Bearer (\S+)$/i.exec(auth);
+    const project = m ? services.projects.authenticate(m[1]!) : undefined;
+    if (!project) throw new SbxError("unauthenticated", "a valid bearer token is required: create one with `sbx project token create` and send `Authorization: Bearer <token>`");
+    return project;
+  }
+  const name = c.req.header("x-sbx-project") ?? "default";
+  if (!isValidName(name)) throw new SbxError("invalid_name", `invalid project name ${JSON.stringify(name)}`);
+  services.projects.require(name);
+  return name;
+}
+
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+}
+
+export function validationError(issues: readonly Issue[]): SbxError {
+  const rangeIssue = issues.find((i) => i.code === "too_big" || i.code === "too_small");
+  const describe = (i: Issue): string => `${i.path.map(String).join(".") || "body"}: ${i.message}`;
+  const message = issues.slice(0, 3).map(describe).join("; ");
+  return new SbxError(rangeIssue ? "out_of_range" : "invalid_argument", `invalid request: ${message}`, { issues: issues.map(describe) });
+}

@@ -1,0 +1,98 @@
+// File routes: read, write, list, delete single paths, and tar archives in and out.
+import { createRoute, z } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import { Readable } from "node:stream";
+import { SbxError } from "../../common/errors.js";
+import { MAX_UPLOAD_BYTES } from "../../services/file-service.js";
+import type { Services } from "../../services/services.js";
+import type { Api } from "../app.js";
+import { DirectoryListing, ErrorBody } from "../schemas.js";
+import { json } from "./common.js";
+import { SandboxParams } from "./sandboxes.js";
+
+const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
+const binary = (description: string) => ({ content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } }, description });
+
+export function registerFileRoutes(app: Api, s: Services): void {
+  const limit = bodyLimit({
+    maxSize: MAX_UPLOAD_BYTES,
+    onError: () => {
+      throw new SbxError("payload_too_large", `uploads are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MiB: split the upload`);
+    },
+  });
+  app.use("/v1/sandboxes/:id/files", limit);
+  app.use("/v1/sandboxes/:id/archive", limit);
+
+  app.openapi(
+    createRoute({ method: "get", path: "/v1/sandboxes/{id}/files", summary: "Read a file", request: { params: SandboxParams, query: PathQuery }, responses: { 200: binary("the file's bytes"), 404: json(ErrorBody, "no such file") } }),
+    async (c) => {
+      const data = await s.files.read(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
+      return c.body(new Uint8Array(data), 200, { "content-type": "application/octet-stream" }) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/sandboxes/{id}/files",
+      summary: "Write a file, creating parent directories",
+      request: { params: SandboxParams, query: PathQuery, body: binary("content") },
+      responses: { 204: { description: "written" } },
+    }),
+    async (c) => {
+      await s.files.write(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, Buffer.from(await c.req.arrayBuffer()));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/sandboxes/{id}/files",
+      summary: "Delete a file (or a directory with recursive=1)",
+      request: { params: SandboxParams, query: PathQuery.extend({ recursive: z.enum(["0", "1", "true", "false"]).optional() }) },
+      responses: { 204: { description: "deleted" }, 404: json(ErrorBody, "no such file") },
+    }),
+    async (c) => {
+      const q = c.req.valid("query");
+      await s.files.remove(c.get("project"), c.req.valid("param").id, q.path, ["1", "true"].includes(q.recursive ?? ""));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/v1/sandboxes/{id}/files/list", summary: "List a directory", request: { params: SandboxParams, query: PathQuery }, responses: { 200: json(DirectoryListing, "entries") } }),
+    async (c) => {
+      const { path } = c.req.valid("query");
+      return c.json({ path, entries: await s.files.list(c.get("project"), c.req.valid("param").id, path) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "put",
+      path: "/v1/sandboxes/{id}/archive",
+      summary: "Upload a tar (or tar.gz) and unpack it into a directory, inside the sandbox",
+      request: { params: SandboxParams, query: PathQuery, body: binary("tar archive") },
+      responses: { 200: json(z.object({ entries: z.number() }), "unpacked"), 400: json(ErrorBody, "not a tar") },
+    }),
+    async (c) => {
+      const r = await s.files.upload(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, Buffer.from(await c.req.arrayBuffer()));
+      return c.json(r, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/archive",
+      summary: "Download a file or directory tree as a tar stream",
+      request: { params: SandboxParams, query: PathQuery },
+      responses: { 200: { content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } }, description: "tar" }, 404: json(ErrorBody, "no such path") },
+    }),
+    async (c) => {
+      const stream = await s.files.download(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
+      return new Response(Readable.toWeb(stream) as ReadableStream, { status: 200, headers: { "content-type": "application/x-tar" } }) as never;
+    },
+  );
+}

@@ -1,0 +1,108 @@
+// Process routes: start (background or streamed), list, get, output, signal, stdin.
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Services } from "../../services/services.js";
+import type { Api } from "../app.js";
+import { ErrorBody, OutputEvent, Process, ProcessList, SignalRequest, StartProcessRequest } from "../schemas.js";
+import { json, jsonBody, ndjson, toProcess } from "./common.js";
+import { SandboxParams } from "./sandboxes.js";
+
+const ProcParams = SandboxParams.extend({ pid: z.string().min(1).max(64) });
+const ndjsonBody = (description: string) => ({ content: { "application/x-ndjson": { schema: OutputEvent } }, description });
+
+export function registerProcessRoutes(app: Api, s: Services): void {
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes/{id}/processes",
+      summary: "Start a process in the background",
+      request: { params: SandboxParams, ...jsonBody(StartProcessRequest) },
+      responses: { 201: json(Process, "started"), 404: json(ErrorBody, "unknown sandbox"), 409: json(ErrorBody, "sandbox not running") },
+    }),
+    async (c) => c.json(toProcess(await s.processes.start(c.get("project"), c.req.valid("param").id, c.req.valid("json"))), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes/{id}/exec",
+      summary: "Run a process and stream its output until it exits",
+      description: 'NDJSON: `{"type":"started","process":...}`, then OutputEvents, ending with the exit event. The process keeps running if the client goes away.',
+      request: { params: SandboxParams, ...jsonBody(StartProcessRequest) },
+      responses: { 200: ndjsonBody("events"), 404: json(ErrorBody, "unknown sandbox") },
+    }),
+    async (c) => {
+      const project = c.get("project");
+      const { id } = c.req.valid("param");
+      const p = await s.processes.start(project, id, c.req.valid("json"));
+      const abort = new AbortController();
+      async function* events(): AsyncGenerator<unknown> {
+        yield { type: "started", process: toProcess(p) };
+        yield* s.processes.output(project, id, p.id, true, abort.signal);
+      }
+      return ndjson(events(), abort) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/v1/sandboxes/{id}/processes", summary: "List processes", request: { params: SandboxParams }, responses: { 200: json(ProcessList, "processes") } }),
+    (c) => c.json({ processes: s.processes.list(c.get("project"), c.req.valid("param").id).map(toProcess) }, 200),
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/v1/sandboxes/{id}/processes/{pid}", summary: "Get a process", request: { params: ProcParams }, responses: { 200: json(Process, "process"), 404: json(ErrorBody, "unknown") } }),
+    (c) => {
+      const { id, pid } = c.req.valid("param");
+      return c.json(toProcess(s.processes.get(c.get("project"), id, pid)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/processes/{pid}/output",
+      summary: "Output so far; with follow=1, also new output until the process exits",
+      request: { params: ProcParams, query: z.object({ follow: z.enum(["0", "1", "true", "false"]).optional() }) },
+      responses: { 200: ndjsonBody("events"), 404: json(ErrorBody, "unknown") },
+    }),
+    (c) => {
+      const { id, pid } = c.req.valid("param");
+      const project = c.get("project");
+      s.processes.get(project, id, pid);
+      const follow = ["1", "true"].includes(c.req.valid("query").follow ?? "");
+      const abort = new AbortController();
+      return ndjson(s.processes.output(project, id, pid, follow, abort.signal), abort) as never;
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "post", path: "/v1/sandboxes/{id}/processes/{pid}/signal", summary: "Send a signal", request: { params: ProcParams, ...jsonBody(SignalRequest) }, responses: { 200: json(Process, "process") } }),
+    async (c) => {
+      const { id, pid } = c.req.valid("param");
+      return c.json(toProcess(await s.processes.signal(c.get("project"), id, pid, c.req.valid("json").signal)), 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes/{id}/processes/{pid}/stdin",
+      summary: "Write bytes to the process's stdin",
+      request: { params: ProcParams, body: { content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } } },
+      responses: { 204: { description: "written" }, 412: json(ErrorBody, "no stdin") },
+    }),
+    async (c) => {
+      const { id, pid } = c.req.valid("param");
+      await s.processes.writeStdin(c.get("project"), id, pid, Buffer.from(await c.req.arrayBuffer()));
+      return c.body(null, 204);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "delete", path: "/v1/sandboxes/{id}/processes/{pid}/stdin", summary: "Close the process's stdin", request: { params: ProcParams }, responses: { 204: { description: "closed" } } }),
+    (c) => {
+      const { id, pid } = c.req.valid("param");
+      s.processes.closeStdin(c.get("project"), id, pid);
+      return c.body(null, 204);
+    },
+  );
+}

@@ -1,0 +1,45 @@
+// Sandbox routes: create, list, get, terminate.
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Services } from "../../services/services.js";
+import type { Api } from "../app.js";
+import { CreateSandboxRequest, ErrorBody, Sandbox, SandboxList } from "../schemas.js";
+import { json, jsonBody, toSandbox } from "./common.js";
+
+export const SandboxParams = z.object({ id: z.string().min(1).max(128) });
+
+export function registerSandboxRoutes(app: Api, s: Services): void {
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes",
+      summary: "Create a sandbox and wait until it runs",
+      request: jsonBody(CreateSandboxRequest),
+      responses: { 201: json(Sandbox, "the running sandbox"), 400: json(ErrorBody, "bad input"), 404: json(ErrorBody, "unknown image") },
+    }),
+    async (c) => c.json(toSandbox(await s.sandboxes.create(c.get("project"), c.req.valid("json"))), 201),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes",
+      summary: "List sandboxes of the project, newest first",
+      request: { query: z.object({ all: z.enum(["0", "1", "true", "false"]).optional() }) },
+      responses: { 200: json(SandboxList, "sandboxes") },
+    }),
+    (c) => {
+      const all = ["1", "true"].includes(c.req.valid("query").all ?? "");
+      return c.json({ sandboxes: s.sandboxes.list(c.get("project"), all).map(toSandbox) }, 200);
+    },
+  );
+
+  app.openapi(
+    createRoute({ method: "get", path: "/v1/sandboxes/{id}", summary: "Get a sandbox by id or name", request: { params: SandboxParams }, responses: { 200: json(Sandbox, "sandbox"), 404: json(ErrorBody, "unknown") } }),
+    (c) => c.json(toSandbox(s.sandboxes.get(c.get("project"), c.req.valid("param").id)), 200),
+  );
+
+  app.openapi(
+    createRoute({ method: "delete", path: "/v1/sandboxes/{id}", summary: "Terminate a sandbox", request: { params: SandboxParams }, responses: { 200: json(Sandbox, "terminated sandbox"), 404: json(ErrorBody, "unknown"), 409: json(ErrorBody, "already terminated") } }),
+    async (c) => c.json(toSandbox(await s.sandboxes.terminate(c.get("project"), c.req.valid("param").id)), 200),
+  );
+}

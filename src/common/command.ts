@@ -1,0 +1,51 @@
+// Running host programs (crun, mount, ip, nft, tar): argv arrays only, never a shell string with
+// user input, stderr collected into the error, and a time limit on every call.
+import { spawn, type SpawnOptions } from "node:child_process";
+import { SbxError } from "./errors.js";
+
+export interface CommandResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export interface CommandOptions {
+  input?: Buffer | string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Where the child's stdin comes from when there is no `input`: by default /dev/null. */
+  stdio?: SpawnOptions["stdio"];
+}
+
+/** Runs a program to completion and returns its exit code and output; never throws on a non-zero exit. */
+export function runCommand(cmd: string, args: string[], opts: CommandOptions = {}): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      timeout: opts.timeoutMs ?? 60_000,
+      killSignal: "SIGKILL",
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on("data", (b: Buffer) => out.push(b));
+    child.stderr?.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e) => reject(new SbxError("runtime_error", `cannot run ${cmd}: ${e.message}`)));
+    child.on("close", (code, signal) => {
+      const stderr = Buffer.concat(err).toString("utf8");
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: signal ? `${stderr}(killed by ${signal})` : stderr });
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Runs a program and throws a runtime_error carrying its stderr when it fails. */
+export async function mustRun(cmd: string, args: string[], opts: CommandOptions = {}): Promise<Buffer> {
+  const r = await runCommand(cmd, args, opts);
+  if (r.code !== 0) {
+    throw new SbxError("runtime_error", `${cmd} ${args.slice(0, 3).join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  }
+  return r.stdout;
+}

@@ -1,0 +1,85 @@
+// sbxd's settings: defaults, overridden by environment variables, overridden by flags. Tests run a
+// second daemon beside a user's by giving it its own socket, dirs and network names.
+import { join } from "node:path";
+
+export interface DaemonConfig {
+  socket: string;
+  listenTcp: string | null;
+  dataDir: string;
+  runDir: string;
+  cacheDir: string;
+  defaultImage: string;
+  uidBase: number;
+  uidCount: number;
+  tiniPath: string;
+  busyboxPath: string;
+  subnet: string;
+  nftTable: string;
+  interfacePrefix: string;
+  logLevel: string;
+}
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  const runDir = env.SBX_RUN_DIR ?? "/run/sbx";
+  return {
+    socket: env.SBX_SOCKET ?? join(runDir, "sbxd.sock"),
+    listenTcp: env.SBX_LISTEN_TCP ?? null,
+    dataDir: env.SBX_DATA_DIR ?? "/var/lib/sbx",
+    runDir,
+    cacheDir: env.SBX_CACHE_DIR ?? "/var/cache/sbx",
+    defaultImage: env.SBX_DEFAULT_IMAGE ?? "debian-minimal",
+    uidBase: Number(env.SBX_UID_BASE ?? 100000),
+    uidCount: 65536,
+    tiniPath: env.SBX_TINI ?? "/usr/bin/tini-static",
+    busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
+    subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
+    nftTable: env.SBX_NFT_TABLE ?? "sbx",
+    interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
+    logLevel: env.SBX_LOG_LEVEL ?? "info",
+  };
+}
+
+const FLAGS: Record<string, keyof DaemonConfig> = {
+  "--socket": "socket",
+  "--listen-tcp": "listenTcp",
+  "--data-dir": "dataDir",
+  "--run-dir": "runDir",
+  "--cache-dir": "cacheDir",
+  "--default-image": "defaultImage",
+  "--subnet": "subnet",
+  "--nft-table": "nftTable",
+  "--if-prefix": "interfacePrefix",
+  "--log-level": "logLevel",
+};
+
+export const USAGE = `usage: sbxd [options]
+
+The sbx daemon: runs sandboxes on this host and serves the sbx API.
+
+options (environment variable in brackets):
+  --socket PATH        unix socket to serve on (SBX_SOCKET; default /run/sbx/sbxd.sock)
+  --listen-tcp H:P     also serve on TCP, bearer tokens required (SBX_LISTEN_TCP)
+  --data-dir DIR       metadata, layers and sandboxes (SBX_DATA_DIR; default /var/lib/sbx)
+  --run-dir DIR        pid file and crun state (SBX_RUN_DIR; default /run/sbx)
+  --cache-dir DIR      base image cache (SBX_CACHE_DIR; default /var/cache/sbx)
+  --subnet CIDR        sandbox addresses (SBX_SUBNET; default 10.89.0.0/16)
+  --nft-table NAME     nftables table (SBX_NFT_TABLE; default sbx)
+  --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
+  --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
+
+example:
+  sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
+
+export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
+  const cfg: DaemonConfig = { ...base };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const key = FLAGS[flag];
+    if (!key) throw new Error(`unknown option ${arg}\n\n${USAGE}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`option ${flag} needs a value\n\n${USAGE}`);
+    (cfg as unknown as Record<string, string>)[key] = value;
+  }
+  return cfg;
+}

@@ -1,0 +1,120 @@
+// Wires the daemon together: store, base images, runtime, services, API servers; reconciles
+// with what survived on the host; shuts down without touching running sandboxes.
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import { join } from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import { pino, type Logger as Pino } from "pino";
+import { createApp } from "../api/app.js";
+import { BaseImages } from "../images/base-images.js";
+import { CrunRuntime } from "../runtime/crun-runtime.js";
+import { cgroupVersion, hostNofileHardLimit } from "../runtime/host-checks.js";
+import { NetworkManager } from "../runtime/network.js";
+import { FileService } from "../services/file-service.js";
+import { ImageService } from "../services/images.js";
+import { ProcessService } from "../services/process-service.js";
+import { ProjectService } from "../services/project-service.js";
+import { SandboxService } from "../services/sandbox-service.js";
+import type { Services } from "../services/services.js";
+import { SqliteStore } from "../store/sqlite-store.js";
+import type { DaemonConfig } from "./config.js";
+import { VERSION } from "./version.js";
+
+export interface RunningDaemon {
+  services: Services;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
+  // 0711 on the way to rootfs dirs: sandboxes run as a mapped uid that must traverse, not list.
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
+  await chmod(cfg.dataDir, 0o711);
+  await mkdir(cfg.runDir, { recursive: true, mode: 0o711 });
+  const sandboxesDir = join(cfg.dataDir, "sandboxes");
+  await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
+  await chmod(sandboxesDir, 0o711);
+
+  const store = new SqliteStore(join(cfg.dataDir, "sbx.db"));
+  const network = new NetworkManager({ subnet: cfg.subnet, tableName: cfg.nftTable, interfacePrefix: cfg.interfacePrefix });
+  await network.ensureHost();
+  const cgv = cgroupVersion();
+  const runtime = new CrunRuntime({
+    sandboxesDir,
+    crunRoot: join(cfg.runDir, "crun"),
+    uidBase: cfg.uidBase,
+    uidCount: cfg.uidCount,
+    tiniPath: cfg.tiniPath,
+    busyboxPath: cfg.busyboxPath,
+    network,
+    nofile: Math.min(hostNofileHardLimit(), 65536),
+    cgroupVersion: cgv,
+  });
+  const bases = new BaseImages({ dataDir: cfg.dataDir, cacheDir: join(cfg.cacheDir, "bases"), uidBase: cfg.uidBase, log: (line) => log.info({ component: "base-images" }, line) });
+  const images = new ImageService(bases, cfg.defaultImage);
+  const sandboxes = new SandboxService(store, runtime, images, log);
+  const processes = new ProcessService(store, runtime, sandboxes, log);
+  const services: Services = {
+    version: VERSION,
+    log,
+    projects: new ProjectService(store),
+    sandboxes,
+    processes,
+    files: new FileService(runtime, sandboxes),
+    images,
+    info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
+  };
+
+  const reconciled = await sandboxes.reconcile();
+  const adopted = processes.adoptRunning();
+  log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted }, "reconciled with the host");
+
+  const servers: Server[] = [];
+  await rm(cfg.socket, { force: true });
+  await mkdir(join(cfg.socket, ".."), { recursive: true, mode: 0o700 });
+  const unix = createAdaptorServer({ fetch: createApp(services, "unix").fetch }) as Server;
+  // Root-only: whoever can talk to the socket controls every project.
+  const oldMask = process.umask(0o177);
+  await listen(unix, cfg.socket).finally(() => process.umask(oldMask));
+  await chmod(cfg.socket, 0o600);
+  servers.push(unix);
+  if (cfg.listenTcp) {
+    const [host, port] = splitHostPort(cfg.listenTcp);
+    const tcp = createAdaptorServer({ fetch: createApp(services, "tcp").fetch }) as Server;
+    await listen(tcp, port, host);
+    servers.push(tcp);
+  }
+  const pidFile = join(cfg.runDir, "sbxd.pid");
+  await writeFile(pidFile, `${process.pid}\n`);
+  log.info({ socket: cfg.socket, tcp: cfg.listenTcp, version: VERSION }, "sbxd ready");
+
+  return {
+    services,
+    async close() {
+      await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
+      sandboxes.close();
+      processes.close();
+      store.close();
+      await rm(pidFile, { force: true });
+      await rm(cfg.socket, { force: true });
+    },
+  };
+}
+
+function listen(server: Server, portOrPath: number | string, host?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    const done = (): void => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (typeof portOrPath === "string") server.listen(portOrPath, done);
+    else server.listen(portOrPath, host, done);
+  });
+}
+
+function splitHostPort(value: string): [string, number] {
+  const i = value.lastIndexOf(":");
+  const port = Number(value.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`--listen-tcp takes HOST:PORT, got ${value}`);
+  return [value.slice(0, i) || "127.0.0.1", port];
+}

@@ -1,0 +1,146 @@
+// SandboxRuntime on crun: overlay root on a size-capped tmpfs, user namespace, cgroup limits,
+// seccomp, an optional veth+NAT network attached between `crun create` and `crun start`, and
+// processes under detached supervisors so they survive a daemon restart.
+import { existsSync } from "node:fs";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { mustRun } from "../common/command.js";
+import { Crun } from "./crun.js";
+import { buildOciConfig } from "./oci-config.js";
+import type { NetworkManager } from "./network.js";
+import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
+import type { ProcessSpec, SandboxRuntime, SandboxSpec } from "./runtime.js";
+import { SandboxFiles, type RawEntry } from "./sandbox-files.js";
+import { prepareSnapshot, removeSnapshot, mountsUnder } from "../snapshots/overlay.js";
+
+export interface CrunRuntimeOptions {
+  /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
+  sandboxesDir: string;
+  crunRoot: string;
+  uidBase: number;
+  uidCount: number;
+  tiniPath: string;
+  busyboxPath: string;
+  network: NetworkManager;
+  nofile: number;
+  cgroupVersion: 1 | 2;
+  logsSizeMb?: number;
+}
+
+export class CrunRuntime implements SandboxRuntime {
+  readonly name = "crun";
+  readonly crun: Crun;
+  private readonly files: SandboxFiles;
+  private readonly limitSwap: boolean;
+
+  constructor(private readonly o: CrunRuntimeOptions) {
+    this.crun = new Crun(o.crunRoot);
+    this.files = new SandboxFiles(this.crun);
+    // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
+    this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+  }
+
+  private dir(id: string): string {
+    return join(this.o.sandboxesDir, id);
+  }
+
+  async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {
+    const dir = this.dir(spec.id);
+    try {
+      const snap = await prepareSnapshot(dir, spec.lowers, { sizeMb: spec.diskMb, uidBase: this.o.uidBase });
+      await mkdir(join(dir, "state"), { mode: 0o700 });
+      await mkdir(join(dir, "logs"), { mode: 0o700 });
+      await mustRun("mount", ["-t", "tmpfs", "-o", `size=${this.o.logsSizeMb ?? 64}m,mode=0700,nosuid,nodev,noexec`, "sbx-logs", join(dir, "logs")]);
+      const resolvConf = join(dir, "resolv.conf");
+      await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
+      const config = buildOciConfig({
+        id: spec.id,
+        rootfs: snap.rootfs,
+        hostname: spec.hostname,
+        init: spec.init,
+        env: spec.env,
+        cwd: spec.workingDir,
+        uidBase: this.o.uidBase,
+        uidCount: this.o.uidCount,
+        cpus: spec.cpus,
+        memoryMb: spec.memoryMb,
+        pidsLimit: spec.pidsLimit,
+        limitSwap: this.limitSwap,
+        nofile: this.o.nofile,
+        cgroupsPath: `/sbx/${spec.id}`,
+        tiniPath: this.o.tiniPath,
+        busyboxPath: this.o.busyboxPath,
+        resolvConf,
+        systemd: spec.systemd,
+      });
+      await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
+      const pid = await this.crun.create(spec.id, dir, join(dir, "state", "init.pid"), join(dir, "state", "init.log"));
+      let ipAddress: string | null = null;
+      if (spec.netSlot !== null) ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid)).ipAddress;
+      await this.crun.start(spec.id);
+      return { ipAddress };
+    } catch (err) {
+      await this.destroy(spec.id, spec.netSlot).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async destroy(id: string, netSlot: number | null): Promise<void> {
+    await this.crun.delete(id);
+    if (netSlot !== null) await this.o.network.detach(id, netSlot);
+    await removeSnapshot(this.dir(id));
+  }
+
+  async isRunning(id: string): Promise<boolean> {
+    const s = await this.crun.state(id);
+    return s !== undefined && (s.status === "running" || s.status === "created");
+  }
+
+  async cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const id of await this.crun.list()) {
+      if (!liveIds.has(id)) {
+        await this.crun.delete(id);
+        removed.push(`container ${id}`);
+      }
+    }
+    const dirs = await readdir(this.o.sandboxesDir).catch(() => [] as string[]);
+    for (const id of dirs) {
+      if (liveIds.has(id)) continue;
+      const mounts = await mountsUnder(this.dir(id));
+      await removeSnapshot(this.dir(id));
+      removed.push(`sandbox dir ${id}${mounts.length ? ` (${mounts.length} mounts)` : ""}`);
+    }
+    const veths = await this.o.network.cleanupLeaks(liveSlots);
+    if (veths > 0) removed.push(`${veths} network interfaces`);
+    return removed;
+  }
+
+  startProcess(id: string, procId: string, spec: ProcessSpec): Promise<LaunchedProcess> {
+    return launchProcess(this.crun, id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user }, this.processFiles(id, procId), spec.stdin);
+  }
+
+  processFiles(id: string, procId: string): ProcessFiles {
+    return processFiles(join(this.dir(id), "logs"), join(this.dir(id), "state"), procId);
+  }
+
+  readFile(id: string, path: string): Promise<Buffer> {
+    return this.files.read(id, path);
+  }
+  writeFile(id: string, path: string, data: Buffer): Promise<void> {
+    return this.files.write(id, path, data);
+  }
+  listDirectory(id: string, path: string): Promise<RawEntry[]> {
+    return this.files.list(id, path);
+  }
+  deleteFile(id: string, path: string, recursive: boolean): Promise<void> {
+    return this.files.remove(id, path, recursive);
+  }
+  extractArchive(id: string, dir: string, tarball: Buffer, gzip: boolean): Promise<void> {
+    return this.files.extractArchive(id, dir, tarball, gzip);
+  }
+  createArchive(id: string, path: string): Promise<Readable> {
+    return this.files.createArchive(id, path);
+  }
+}

@@ -1,0 +1,99 @@
+// Builds the OCI config.json crun runs a sandbox from: namespaces, id maps, cgroup limits,
+// capabilities, seccomp, masked paths and the read-only helper binaries under /.sbx.
+import { sandboxSeccompProfile } from "./seccomp.js";
+
+export const HELPER_DIR = "/.sbx";
+export const TINI_PATH = `${HELPER_DIR}/tini`;
+export const BUSYBOX_PATH = `${HELPER_DIR}/busybox`;
+
+/** Docker's default capability set: enough for apt and package scripts, nothing that administers the host. */
+export const DEFAULT_CAPABILITIES = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+];
+
+export interface OciConfigInput {
+  id: string;
+  rootfs: string;
+  hostname: string;
+  /** PID 1 of the sandbox; by default tini reaping for a sleeping keeper. */
+  init?: string[];
+  env: string[];
+  cwd: string;
+  uidBase: number;
+  uidCount: number;
+  cpus: number;
+  memoryMb: number;
+  pidsLimit: number;
+  /** Swap is capped at the memory limit when the host accounts for swap (cgroup v1 memsw). */
+  limitSwap: boolean;
+  nofile: number;
+  cgroupsPath: string;
+  tiniPath: string;
+  busyboxPath: string;
+  resolvConf?: string;
+  systemd?: boolean;
+}
+
+const MASKED_PATHS = [
+  "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+];
+const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
+  const memoryBytes = c.memoryMb * 1024 * 1024;
+  const mounts: Array<Record<string, unknown>> = [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
+    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", c.systemd ? "rw" : "ro"] },
+    { destination: TINI_PATH, type: "bind", source: c.tiniPath, options: ["bind", "ro", "nosuid", "nodev"] },
+    { destination: BUSYBOX_PATH, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
+  ];
+  if (c.resolvConf) mounts.push({ destination: "/etc/resolv.conf", type: "bind", source: c.resolvConf, options: ["bind", "ro", "nosuid", "nodev", "noexec"] });
+  if (c.systemd) {
+    for (const d of ["/run", "/run/lock", "/tmp"]) mounts.push({ destination: d, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] });
+  }
+
+  const idMap = [{ containerID: 0, hostID: c.uidBase, size: c.uidCount }];
+  const init = c.init ?? [TINI_PATH, "--", BUSYBOX_PATH, "sleep", "2147483647"];
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: 0, gid: 0 },
+      args: init,
+      env: c.systemd ? [...c.env, "container=sbx"] : c.env,
+      cwd: c.systemd ? "/" : c.cwd,
+      capabilities: {
+        bounding: DEFAULT_CAPABILITIES,
+        effective: DEFAULT_CAPABILITIES,
+        permitted: DEFAULT_CAPABILITIES,
+      },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: c.nofile, soft: c.nofile }],
+      noNewPrivileges: true,
+    },
+    root: { path: c.rootfs, readonly: false },
+    hostname: c.hostname,
+    mounts,
+    linux: {
+      uidMappings: idMap,
+      gidMappings: idMap,
+      cgroupsPath: c.cgroupsPath,
+      resources: {
+        memory: c.limitSwap ? { limit: memoryBytes, swap: memoryBytes } : { limit: memoryBytes },
+        cpu: { quota: Math.round(c.cpus * 100_000), period: 100_000 },
+        pids: { limit: c.pidsLimit },
+        devices: [{ allow: false, access: "rwm" }],
+      },
+      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "cgroup" }, { type: "user" }],
+      seccomp: sandboxSeccompProfile({ allowMount: c.systemd ?? false }),
+      maskedPaths: MASKED_PATHS,
+      readonlyPaths: READONLY_PATHS,
+    },
+  };
+}

@@ -1,0 +1,51 @@
+// The sandbox runtime interface: what services/ may ask of whatever isolates sandboxes (crun
+// containers now, microVMs later). Implementations do all host work; they keep no metadata.
+import type { Readable } from "node:stream";
+import type { ProcessFiles, LaunchedProcess } from "./process-supervisor.js";
+import type { RawEntry } from "./sandbox-files.js";
+
+export interface SandboxSpec {
+  id: string;
+  /** Read-only layer directories, top first. */
+  lowers: string[];
+  hostname: string;
+  env: string[];
+  workingDir: string;
+  cpus: number;
+  memoryMb: number;
+  pidsLimit: number;
+  diskMb: number;
+  /** A network slot for NAT egress, or null for no network at all (loopback only). */
+  netSlot: number | null;
+  systemd?: boolean;
+  init?: string[];
+}
+
+export interface ProcessSpec {
+  argv: string[];
+  env: string[];
+  cwd: string;
+  user: string;
+  stdin: boolean;
+}
+
+export interface SandboxRuntime {
+  readonly name: string;
+  /** Creates and starts the sandbox; on failure nothing is left behind. */
+  create(spec: SandboxSpec): Promise<{ ipAddress: string | null }>;
+  /** Kills everything in the sandbox and releases its mounts, cgroups and network. Idempotent. */
+  destroy(id: string, netSlot: number | null): Promise<void>;
+  isRunning(id: string): Promise<boolean>;
+  /** Removes sandboxes, mounts and interfaces the metadata does not know as live. */
+  cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]>;
+
+  startProcess(id: string, procId: string, spec: ProcessSpec): Promise<LaunchedProcess>;
+  processFiles(id: string, procId: string): ProcessFiles;
+
+  readFile(id: string, path: string): Promise<Buffer>;
+  writeFile(id: string, path: string, data: Buffer): Promise<void>;
+  listDirectory(id: string, path: string): Promise<RawEntry[]>;
+  deleteFile(id: string, path: string, recursive: boolean): Promise<void>;
+  extractArchive(id: string, dir: string, tarball: Buffer, gzip: boolean): Promise<void>;
+  createArchive(id: string, path: string): Promise<Readable>;
+}

@@ -1,0 +1,185 @@
+// Sandbox lifecycle: create (pending → running), list, get, terminate, timeouts, and the
+// reconcile pass at daemon start that keeps live sandboxes and cleans up after dead ones.
+import { SbxError } from "../common/errors.js";
+import { KeyedLock } from "../common/keyed-lock.js";
+import { assertValidName, newId } from "../common/names.js";
+import { LIMITS, type CreateSandboxRequest } from "../api/schemas.js";
+import { NetworkManager } from "../runtime/network.js";
+import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { SandboxRecord, Store } from "../store/store.js";
+import type { ImageService } from "./images.js";
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Called when a sandbox ends, so the process service can close what it holds for it. */
+export type SandboxEndedHook = (sandbox: SandboxRecord) => void;
+
+export class SandboxService {
+  private readonly lock = new KeyedLock();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly endedHooks: SandboxEndedHook[] = [];
+
+  constructor(
+    private readonly store: Store,
+    private readonly runtime: SandboxRuntime,
+    private readonly images: ImageService,
+    private readonly log: Logger,
+  ) {}
+
+  onEnded(hook: SandboxEndedHook): void {
+    this.endedHooks.push(hook);
+  }
+
+  async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
+    if (req.name !== undefined) assertValidName("sandbox", req.name);
+    const image = await this.images.resolve(project, req.image);
+    const allowInternetAccess = req.allowInternetAccess ?? true;
+    const now = new Date().toISOString();
+    const record: SandboxRecord = {
+      id: newId("sb"),
+      project,
+      name: req.name ?? null,
+      image: image.name,
+      imageId: image.id,
+      status: "pending",
+      cpus: req.cpus ?? LIMITS.cpus.default,
+      memoryMb: req.memoryMb ?? LIMITS.memoryMb.default,
+      pidsLimit: req.pidsLimit ?? LIMITS.pids.default,
+      diskMb: req.diskMb ?? LIMITS.diskMb.default,
+      timeoutSecs: req.timeoutSecs ?? LIMITS.timeoutSecs.default,
+      allowInternetAccess,
+      env: req.env ?? {},
+      config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0" },
+      netSlot: allowInternetAccess ? NetworkManager.slotFor(this.store.usedNetSlots()) : null,
+      ipAddress: null,
+      createdAt: now,
+      startedAt: null,
+      terminatedAt: null,
+      terminationReason: null,
+    };
+    // Inserted in the same tick the slot was chosen: the store's unique index is the final guard.
+    this.store.insertSandbox(record);
+    return this.lock.run(record.id, async () => {
+      try {
+        const { ipAddress } = await this.runtime.create({
+          id: record.id,
+          lowers: image.lowers,
+          hostname: record.name ?? record.id,
+          env: mergeEnv(image.config.env, record.env),
+          workingDir: record.config.workingDir,
+          cpus: record.cpus,
+          memoryMb: record.memoryMb,
+          pidsLimit: record.pidsLimit,
+          diskMb: record.diskMb,
+          netSlot: record.netSlot,
+          systemd: image.config.systemd,
+          init: image.config.init,
+        });
+        this.store.updateSandbox(record.id, { status: "running", ipAddress, startedAt: new Date().toISOString() });
+      } catch (err) {
+        this.store.updateSandbox(record.id, { status: "terminated", terminatedAt: new Date().toISOString(), terminationReason: "error", netSlot: null });
+        throw err;
+      }
+      this.armTimeout(record.id, record.timeoutSecs * 1000);
+      this.log.info({ sandbox: record.id, image: image.name }, "sandbox started");
+      return this.store.getSandbox(record.id)!;
+    });
+  }
+
+  list(project: string, includeTerminated: boolean): SandboxRecord[] {
+    return this.store.listSandboxes({ project, includeTerminated });
+  }
+
+  /** Finds a sandbox of the project by id or name; other projects' sandboxes do not exist for it. */
+  get(project: string, idOrName: string): SandboxRecord {
+    const s = this.store.getSandbox(idOrName) ?? this.store.findSandboxByName(project, idOrName);
+    if (!s || s.project !== project) {
+      throw new SbxError("sandbox_not_found", `sandbox ${JSON.stringify(idOrName)} does not exist in project ${project}: list sandboxes with \`sbx ls -a\``);
+    }
+    return s;
+  }
+
+  getRunning(project: string, idOrName: string): SandboxRecord {
+    const s = this.get(project, idOrName);
+    if (s.status !== "running") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is ${s.status}: start a new one with \`sbx new\``);
+    return s;
+  }
+
+  async terminate(project: string, idOrName: string, reason = "requested"): Promise<SandboxRecord> {
+    const s = this.get(project, idOrName);
+    if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is already terminated`);
+    return this.end(s.id, reason);
+  }
+
+  private async end(id: string, reason: string): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const s = this.store.getSandbox(id)!;
+      if (s.status === "terminated") return s;
+      clearTimeout(this.timers.get(id));
+      this.timers.delete(id);
+      await this.runtime.destroy(id, s.netSlot);
+      this.store.updateSandbox(id, { status: "terminated", terminatedAt: new Date().toISOString(), terminationReason: reason, netSlot: null });
+      const ended = this.store.getSandbox(id)!;
+      for (const hook of this.endedHooks) hook(ended);
+      this.log.info({ sandbox: id, reason }, "sandbox terminated");
+      return ended;
+    });
+  }
+
+  private armTimeout(id: string, ms: number): void {
+    if (ms <= 0) return;
+    // setTimeout overflows past 2^31-1 ms; long timeouts re-arm in steps.
+    const step = Math.min(ms, 2 ** 31 - 1);
+    const t = setTimeout(() => {
+      if (ms > step) return this.armTimeout(id, ms - step);
+      this.end(id, "timeout").catch((err: unknown) => this.log.error({ sandbox: id, err }, "timeout termination failed"));
+    }, step);
+    t.unref();
+    this.timers.set(id, t);
+  }
+
+  /**
+   * Daemon start: sandboxes that are still running stay (their timeouts re-armed); the others are
+   * marked terminated; then whatever is on the host that no live sandbox owns is removed.
+   */
+  async reconcile(): Promise<{ kept: string[]; ended: string[]; leaks: string[] }> {
+    const kept: string[] = [];
+    const ended: string[] = [];
+    for (const s of this.store.listSandboxes({ includeTerminated: false })) {
+      if (s.status === "running" && (await this.runtime.isRunning(s.id))) {
+        kept.push(s.id);
+        const deadline = s.timeoutSecs > 0 ? Date.parse(s.startedAt ?? s.createdAt) + s.timeoutSecs * 1000 : 0;
+        if (deadline) this.armTimeout(s.id, Math.max(1, deadline - Date.now()));
+        continue;
+      }
+      await this.runtime.destroy(s.id, s.netSlot).catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "cleanup of a dead sandbox failed"));
+      this.store.updateSandbox(s.id, { status: "terminated", terminatedAt: new Date().toISOString(), terminationReason: "died", netSlot: null });
+      for (const hook of this.endedHooks) hook(this.store.getSandbox(s.id)!);
+      ended.push(s.id);
+    }
+    const leaks = await this.runtime.cleanupLeaks(new Set(kept), this.store.usedNetSlots());
+    return { kept, ended, leaks };
+  }
+
+  /** Stops timers (daemon shutdown); sandboxes keep running. */
+  close(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}
+
+/** Image env, then sandbox env on top; a PATH is always there. */
+export function mergeEnv(base: string[], overrides: Record<string, string>): string[] {
+  const map = new Map<string, string>();
+  map.set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  for (const kv of base) {
+    const i = kv.indexOf("=");
+    if (i > 0) map.set(kv.slice(0, i), kv.slice(i + 1));
+  }
+  for (const [k, v] of Object.entries(overrides)) map.set(k, v);
+  return [...map].map(([k, v]) => `${k}=${v}`);
+}

@@ -1,0 +1,17 @@
+// The set of services the API is built on, wired once by the daemon (or by a test).
+import type { ProjectService } from "./project-service.js";
+import type { SandboxService, Logger } from "./sandbox-service.js";
+import type { ProcessService } from "./process-service.js";
+import type { FileService } from "./file-service.js";
+import type { ImageService } from "./images.js";
+
+export interface Services {
+  version: string;
+  log: Logger;
+  projects: ProjectService;
+  sandboxes: SandboxService;
+  processes: ProcessService;
+  files: FileService;
+  images: ImageService;
+  info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
+}

@@ -1,0 +1,62 @@
+// Active (writable) snapshots on overlayfs: a stack of read-only layer dirs plus a per-sandbox
+// writable layer on its own size-capped tmpfs (the disk cap). Prepare mounts it, remove unmounts
+// it and deletes what is left. Nothing here knows about crun or sandboxes.
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { mustRun, runCommand } from "../common/command.js";
+import { SbxError } from "../common/errors.js";
+
+export interface ActiveSnapshot {
+  /** The merged view, used as the sandbox's root filesystem. */
+  rootfs: string;
+  /** The writable layer: what the sandbox changed (whiteouts and opaque-dir xattrs included). */
+  upper: string;
+}
+
+// One shell for all mounts of a sandbox: three `mount` spawns from Node would cost 3x the fork.
+// Paths arrive as positional arguments, never spliced into the script.
+const PREPARE_SCRIPT = `set -e
+dir=$1; size=$2; owner=$3; lower=$4
+mkdir -p "$dir/rw" "$dir/rootfs"
+mount -t tmpfs -o "size=$2m,mode=0700,nosuid,nodev" sbx-rw "$dir/rw"
+mkdir -p "$dir/rw/upper" "$dir/rw/work"
+chown "$owner" "$dir/rw/upper"
+mount -t overlay -o "lowerdir=$lower,upperdir=$dir/rw/upper,workdir=$dir/rw/work" sbx-root "$dir/rootfs"
+`;
+
+export async function prepareSnapshot(dir: string, lowers: string[], opts: { sizeMb: number; uidBase: number }): Promise<ActiveSnapshot> {
+  if (lowers.length === 0) throw new SbxError("internal", "an overlay needs at least one lower layer");
+  if (lowers.some((l) => l.includes(":") || l.includes(","))) throw new SbxError("internal", "layer paths must not contain ':' or ','");
+  // 0711: the sandbox's mapped root (uid base) must traverse to its rootfs, but not list siblings.
+  await mkdir(dir, { recursive: true, mode: 0o711 });
+  const owner = `${opts.uidBase}:${opts.uidBase}`;
+  const r = await runCommand("/bin/sh", ["-c", PREPARE_SCRIPT, "sh", dir, String(opts.sizeMb), owner, lowers.join(":")]);
+  if (r.code !== 0) {
+    await removeSnapshot(dir).catch(() => undefined);
+    throw new SbxError("runtime_error", `cannot mount the sandbox filesystem: ${r.stderr.trim()}`);
+  }
+  return { rootfs: join(dir, "rootfs"), upper: join(dir, "rw", "upper") };
+}
+
+/** Unmounts everything under dir (deepest first) and deletes it. Safe to call twice. */
+export async function removeSnapshot(dir: string): Promise<void> {
+  for (const mountpoint of (await mountsUnder(dir)).sort((a, b) => b.length - a.length)) {
+    const r = await runCommand("umount", [mountpoint]);
+    if (r.code !== 0) await mustRun("umount", ["-l", mountpoint]);
+  }
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Mount points at or below dir, read from the kernel's mount table. */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const table = await readFile("/proc/self/mountinfo", "utf8");
+  const prefix = dir.endsWith("/") ? dir : dir + "/";
+  const out: string[] = [];
+  for (const line of table.split("\n")) {
+    const mp = line.split(" ")[4];
+    if (!mp) continue;
+    const decoded = mp.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (decoded === dir || decoded.startsWith(prefix)) out.push(decoded);
+  }
+  return out;
+}
