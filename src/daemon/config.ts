@@ -11,7 +11,7 @@ export interface DaemonConfig {
   defaultImage: string;
   uidBase: number;
   uidCount: number;
-  tiniPath: string;
+  initPath: string;
   busyboxPath: string;
   subnet: string;
   nftTable: string;
@@ -30,7 +30,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     defaultImage: env.SBX_DEFAULT_IMAGE ?? "debian-minimal",
     uidBase: Number(env.SBX_UID_BASE ?? 100000),
     uidCount: 65536,
-    tiniPath: env.SBX_TINI ?? "/usr/bin/tini-static",
+    initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     nftTable: env.SBX_NFT_TABLE ?? "sbx",

@@ -43,7 +43,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     crunRoot: join(cfg.runDir, "crun"),
     uidBase: cfg.uidBase,
     uidCount: cfg.uidCount,
-    tiniPath: cfg.tiniPath,
+    initPath: cfg.initPath,
     busyboxPath: cfg.busyboxPath,
     network,
     nofile: Math.min(hostNofileHardLimit(), 65536),

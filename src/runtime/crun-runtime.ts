@@ -20,7 +20,7 @@ export interface CrunRuntimeOptions {
   crunRoot: string;
   uidBase: number;
   uidCount: number;
-  tiniPath: string;
+  initPath: string;
   busyboxPath: string;
   network: NetworkManager;
   nofile: number;
@@ -69,7 +69,7 @@ export class CrunRuntime implements SandboxRuntime {
         limitSwap: this.limitSwap,
         nofile: this.o.nofile,
         cgroupsPath: `/sbx/${spec.id}`,
-        tiniPath: this.o.tiniPath,
+        initPath: this.o.initPath,
         busyboxPath: this.o.busyboxPath,
         resolvConf,
         systemd: spec.systemd,

@@ -3,7 +3,7 @@
 import { sandboxSeccompProfile } from "./seccomp.js";
 
 export const HELPER_DIR = "/.sbx";
-export const TINI_PATH = `${HELPER_DIR}/tini`;
+export const INIT_PATH = `${HELPER_DIR}/init`;
 export const BUSYBOX_PATH = `${HELPER_DIR}/busybox`;
 
 /** Docker's default capability set: enough for apt and package scripts, nothing that administers the host. */
@@ -16,7 +16,7 @@ export interface OciConfigInput {
   id: string;
   rootfs: string;
   hostname: string;
-  /** PID 1 of the sandbox; by default tini reaping for a sleeping keeper. */
+  /** PID 1 of the sandbox; by default catatonit in pause mode: it reaps orphans and never exits, even on `kill -9 -1`. */
   init?: string[];
   env: string[];
   cwd: string;
@@ -29,7 +29,7 @@ export interface OciConfigInput {
   limitSwap: boolean;
   nofile: number;
   cgroupsPath: string;
-  tiniPath: string;
+  initPath: string;
   busyboxPath: string;
   resolvConf?: string;
   systemd?: boolean;
@@ -51,7 +51,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
     { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", c.systemd ? "rw" : "ro"] },
-    { destination: TINI_PATH, type: "bind", source: c.tiniPath, options: ["bind", "ro", "nosuid", "nodev"] },
+    { destination: INIT_PATH, type: "bind", source: c.initPath, options: ["bind", "ro", "nosuid", "nodev"] },
     { destination: BUSYBOX_PATH, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
   ];
   if (c.resolvConf) mounts.push({ destination: "/etc/resolv.conf", type: "bind", source: c.resolvConf, options: ["bind", "ro", "nosuid", "nodev", "noexec"] });
@@ -60,7 +60,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
   }
 
   const idMap = [{ containerID: 0, hostID: c.uidBase, size: c.uidCount }];
-  const init = c.init ?? [TINI_PATH, "--", BUSYBOX_PATH, "sleep", "2147483647"];
+  const init = c.init ?? [INIT_PATH, "-P"];
   return {
     ociVersion: "1.0.2",
     process: {
