@@ -1,7 +1,7 @@
 // End-to-end test harness: starts the real sbxd as a child process on a private socket, data dir
 // and network names (so it never collides with a user's daemon), and waits until it answers.
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -44,11 +44,20 @@ export class TestDaemon {
 
   /** Wipes any state a previous run left and starts fresh. */
   async reset(): Promise<void> {
+    // A previous run that died may have left containers, mounts and veths: remove them first.
+    const crunRoot = join(this.root, "run", "crun");
+    const ids = spawnSync("crun", ["--root", crunRoot, "list", "-q"]).stdout?.toString().split("\n").filter(Boolean) ?? [];
+    for (const id of ids) spawnSync("crun", ["--root", crunRoot, "delete", "--force", id]);
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(this.root + "/"));
+    for (const m of mounts.sort((a, b) => b.length - a.length)) spawnSync("umount", ["-l", m]);
+    const links = spawnSync("ip", ["-o", "link"]).stdout?.toString() ?? "";
+    for (const m of links.matchAll(new RegExp(`^\\d+: (${this.env.SBX_IF_PREFIX}\\d+)@`, "gm"))) spawnSync("ip", ["link", "del", m[1]!]);
     await rm(this.root, { recursive: true, force: true });
     await mkdir(this.root, { recursive: true });
   }
 
   async start(timeoutMs = 300_000): Promise<void> {
+    this.log = "";
     const child = spawn(process.execPath, [SBXD, ...(this.opts.extraArgs ?? [])], { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
     this.child = child;
     child.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));

@@ -1,0 +1,68 @@
+// The daemon dies (kill -9) and comes back: running sandboxes and their processes carry on, output
+// and exit codes are still there, sandboxes that died meanwhile are marked terminated, and no
+// mount, container or interface is left behind.
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { TestDaemon, waitFor } from "./harness.js";
+
+const daemon = new TestDaemon({ name: "restart", netIndex: 1 });
+let client: SandboxClient;
+
+beforeAll(async () => {
+  await daemon.reset();
+  await daemon.start();
+  client = new SandboxClient({ host: daemon.host });
+});
+afterAll(async () => {
+  for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
+  await daemon.stop();
+});
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir));
+}
+
+describe("daemon restart", () => {
+  it("keeps sandboxes and processes through kill -9, and cleans up sandboxes that died meanwhile", async () => {
+    const keep = await Sandbox.create({ allowInternetAccess: true }, client);
+    const doomed = await Sandbox.create({ allowInternetAccess: true }, client);
+    const proc = await keep.startProcess("sh", { args: ["-c", "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.25; done; exit 7"] });
+    const sleeper = await keep.startProcess("sleep", { args: ["300"] });
+
+    await daemon.stop("SIGKILL");
+    // While the daemon is down, one sandbox dies behind its back.
+    execFileSync("crun", ["--root", `${daemon.root}/run/crun`, "delete", "--force", doomed.id]);
+    await daemon.start();
+
+    const r = await proc.wait();
+    expect(r.exitCode).toBe(7);
+    expect(r.stdout.trim().split("\n")).toHaveLength(8);
+    expect((await keep.run("echo", { args: ["alive"] })).stdout).toBe("alive\n");
+    expect((await sleeper.info()).status).toBe("running");
+
+    const dead = await client.get(doomed.id);
+    expect(dead).toMatchObject({ status: "terminated", terminationReason: "died" });
+    expect(mountsUnder(`${daemon.root}/data/sandboxes/${doomed.id}`)).toEqual([]);
+    const links = execFileSync("ip", ["-o", "link"]).toString();
+    const keepInfo = await client.get(keep.id);
+    expect(keepInfo.ipAddress).not.toBeNull();
+
+    await sleeper.kill();
+    expect((await sleeper.wait()).exitCode).toBe(137);
+    await keep.terminate();
+    expect(mountsUnder(`${daemon.root}/data/sandboxes/`)).toEqual([]);
+    await waitFor(() => !execFileSync("ip", ["-o", "link"]).toString().includes(`${daemon.env.SBX_IF_PREFIX}`), 5000, "veths to go");
+    expect(links).toContain(daemon.env.SBX_IF_PREFIX!);
+  });
+
+  it("stops gracefully on SIGTERM and leaves sandboxes running for the next start", async () => {
+    const sb = await Sandbox.create({ allowInternetAccess: false }, client);
+    await sb.writeFile("/state.txt", "kept");
+    await daemon.stop("SIGTERM");
+    await daemon.start();
+    expect((await sb.readFile("/state.txt")).toString()).toBe("kept");
+    await sb.terminate();
+  });
+});
