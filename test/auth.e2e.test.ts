@@ -1,0 +1,73 @@
+// Projects and the TCP API: every TCP request needs a project's bearer token, a token only ever
+// shows its own project's objects, and projects are managed over the unix socket only.
+import { createServer } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SandboxClient } from "../src/sdk/index.js";
+import { TestDaemon } from "./harness.js";
+
+let port = 0;
+let daemon: TestDaemon;
+let admin: SandboxClient;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, "127.0.0.1", () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+beforeAll(async () => {
+  port = await freePort();
+  daemon = new TestDaemon({ name: "auth", netIndex: 2, extraArgs: ["--listen-tcp", `127.0.0.1:${port}`] });
+  await daemon.reset();
+  await daemon.start();
+  admin = new SandboxClient({ host: daemon.host });
+});
+afterAll(async () => {
+  for (const project of ["alpha", "beta"]) {
+    const c = new SandboxClient({ host: daemon.host, project });
+    for (const s of await c.list().catch(() => [])) await c.terminate(s.id).catch(() => undefined);
+  }
+  await daemon.stop();
+});
+
+describe("projects and tokens", () => {
+  it("refuses TCP requests without a valid token and shows nothing", async () => {
+    const bare = await fetch(`http://127.0.0.1:${port}/v1/sandboxes`);
+    expect(bare.status).toBe(401);
+    const body = (await bare.json()) as { error: { code: string }; sandboxes?: unknown };
+    expect(body.error.code).toBe("unauthenticated");
+    expect(body.sandboxes).toBeUndefined();
+    const wrong = await fetch(`http://127.0.0.1:${port}/v1/sandboxes`, { headers: { authorization: "Bearer sbxt_not-a-real-token" } });
+    expect(wrong.status).toBe(401);
+  });
+
+  it("scopes every object to the token's project", async () => {
+    await admin.createProject("alpha");
+    await admin.createProject("beta");
+    const alphaToken = (await admin.createToken("alpha")).token!;
+    const betaToken = (await admin.createToken("beta")).token!;
+    const alpha = new SandboxClient({ host: `http://127.0.0.1:${port}`, token: alphaToken });
+    const beta = new SandboxClient({ host: `http://127.0.0.1:${port}`, token: betaToken });
+
+    const sb = await alpha.create({ allowInternetAccess: false, name: "shared-name" });
+    expect(sb.project).toBe("alpha");
+    expect((await alpha.list()).map((s) => s.id)).toEqual([sb.id]);
+    expect(await beta.list()).toEqual([]);
+    await expect(beta.get(sb.id)).rejects.toMatchObject({ code: "sandbox_not_found" });
+    await expect(beta.terminate(sb.id)).rejects.toMatchObject({ code: "sandbox_not_found" });
+    // Names are per project: beta may use the same one.
+    const other = await beta.create({ allowInternetAccess: false, name: "shared-name" });
+    expect(other.project).toBe("beta");
+    // The default project over the socket sees neither.
+    expect((await admin.list()).map((s) => s.id)).not.toContain(sb.id);
+    await expect(alpha.createToken("alpha")).rejects.toMatchObject({ code: "permission_denied" });
+  });
+
+  it("rejects an unknown project on the socket", async () => {
+    const ghost = new SandboxClient({ host: daemon.host, project: "ghost" });
+    await expect(ghost.list()).rejects.toMatchObject({ code: "project_not_found" });
+  });
+});
