@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12/13 host for sbx: the packages the daemon shells out to, the cgroup fix for
+# hybrid v1/v2 hosts, and checks for overlayfs and user namespaces. Idempotent: run it any time.
+set -euo pipefail
+
+# catatonit is the sandboxes' PID 1 (static); tini-static is kept for images and tools that expect it.
+PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd tini catatonit busybox-static e2fsprogs ca-certificates)
+OPTIONAL=(ubuntu-keyring) # lets sbx build the ubuntu-* bases; not in every Debian release
+export DEBIAN_FRONTEND=noninteractive
+
+did=()
+warn=()
+say() { printf 'setup-host: %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup-host: must run as root (try: sudo $0)" >&2
+  exit 1
+fi
+
+codename=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-unknown}")
+say "host: $(. /etc/os-release 2>/dev/null && echo "${PRETTY_NAME:-unknown}"), kernel $(uname -r)"
+case "$codename" in
+  bookworm | trixie) ;;
+  *) say "note: untested distribution '$codename' (sbx is tested on Debian 12 bookworm and 13 trixie)" ;;
+esac
+
+# --- packages ---------------------------------------------------------------------------------
+# Output is captured before matching: with pipefail, `cmd | grep -q` fails when grep exits early (SIGPIPE).
+installed() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]; }
+has_candidate() {
+  local policy
+  policy=$(apt-cache policy "$1" 2>/dev/null || true)
+  [[ "$policy" =~ Candidate:\ [^\(] ]]
+}
+lists_present() { compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; }
+
+missing=()
+for p in "${PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+optional_missing=()
+for p in "${OPTIONAL[@]}"; do installed "$p" || optional_missing+=("$p"); done
+
+updated=no
+apt_update() {
+  say "apt-get update"
+  apt-get update -qq
+  updated=yes
+  did+=("apt-get update")
+}
+
+if [ ${#missing[@]} -gt 0 ]; then
+  # Update only when the package lists cannot satisfy the install as they are.
+  need_update=no
+  lists_present || need_update=yes
+  for p in "${missing[@]}"; do has_candidate "$p" || need_update=yes; done
+  [ "$need_update" = yes ] && apt_update
+fi
+
+to_install=("${missing[@]}")
+for p in "${optional_missing[@]}"; do
+  if has_candidate "$p"; then
+    to_install+=("$p")
+  else
+    say "optional $p is not in this release's archive: the ubuntu-* base images will be unavailable"
+  fi
+done
+
+if [ ${#to_install[@]} -gt 0 ]; then
+  say "installing: ${to_install[*]}"
+  # Lists that are present but stale point at superseded .debs (404): refresh once and retry.
+  if ! apt-get install -y -qq --no-install-recommends "${to_install[@]}"; then
+    [ "$updated" = yes ] && exit 1
+    apt_update
+    apt-get install -y -qq --no-install-recommends "${to_install[@]}"
+  fi
+  did+=("installed ${to_install[*]}")
+else
+  say "packages: all present"
+fi
+
+# --- cgroups: hybrid v1/v2 hosts ----------------------------------------------------------------
+# crun refuses to start ("cgroups in hybrid mode not supported, drop all controllers from cgroupv2")
+# while any controller is attached to the cgroup2 mount; mounting it as a v1 hierarchy moves it.
+# cgroup files report size 0, so read their content instead of testing with [ -s ].
+v1_mounted() { awk -v c="$1" '$3 == "cgroup" { n = split($4, o, ","); for (i = 1; i <= n; i++) if (o[i] == c) f = 1 } END { exit !f }' /proc/self/mounts; }
+
+if [ "$(stat -f -c %T /sys/fs/cgroup 2>/dev/null)" = cgroup2fs ]; then
+  say "cgroups: v2 (unified), nothing to fix"
+elif [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+  controllers=$(cat /sys/fs/cgroup/unified/cgroup.controllers 2>/dev/null || true)
+  if [ -z "$controllers" ]; then
+    say "cgroups: v1 hybrid, cgroup2 mount has no controllers: ok"
+  fi
+  for c in $controllers; do
+    v1_mounted "$c" && continue
+    dir=/sys/fs/cgroup/$c
+    if [ ! -d "$dir" ] && ! mkdir -p "$dir" 2>/dev/null; then
+      # systemd may mount the /sys/fs/cgroup tmpfs read-only; open it just long enough for mkdir.
+      mount -o remount,rw /sys/fs/cgroup && mkdir -p "$dir" && mount -o remount,ro /sys/fs/cgroup || true
+    fi
+    if mount -t cgroup -o "$c" cgroup "$dir" 2>/dev/null; then
+      say "cgroups: moved $c off the cgroup2 mount (mounted at $dir)"
+      did+=("mounted the $c cgroup v1 hierarchy at $dir (not persistent: re-run after reboot)")
+    else
+      warn+=("could not mount the $c controller as cgroup v1 at $dir: crun will refuse to start")
+    fi
+  done
+else
+  say "cgroups: v1"
+fi
+
+# --- kernel features ------------------------------------------------------------------------------
+if ! grep -qw overlay /proc/filesystems; then
+  command -v modprobe >/dev/null && modprobe overlay 2>/dev/null && did+=("loaded the overlay module") || true
+fi
+if grep -qw overlay /proc/filesystems; then
+  say "overlayfs: available"
+else
+  warn+=("overlayfs is not available: sbx needs a kernel with CONFIG_OVERLAY_FS")
+fi
+
+max_userns=$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)
+if [ "${max_userns:-0}" -gt 0 ]; then
+  say "user namespaces: available (max_user_namespaces=$max_userns)"
+else
+  warn+=("user namespaces are disabled: sysctl -w user.max_user_namespaces=15000 and persist it in /etc/sysctl.d")
+fi
+
+# --- summary ------------------------------------------------------------------------------------
+if [ ${#did[@]} -eq 0 ]; then
+  say "done: nothing to change"
+else
+  for d in "${did[@]}"; do say "did: $d"; done
+fi
+for w in "${warn[@]}"; do echo "setup-host: WARNING: $w" >&2; done
+[ ${#warn[@]} -eq 0 ]
