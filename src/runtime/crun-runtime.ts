@@ -5,7 +5,6 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { mustRun } from "../common/command.js";
 import { Crun } from "./crun.js";
 import { buildOciConfig } from "./oci-config.js";
 import type { NetworkManager } from "./network.js";
@@ -48,10 +47,14 @@ export class CrunRuntime implements SandboxRuntime {
   async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {
     const dir = this.dir(spec.id);
     try {
-      const snap = await prepareSnapshot(dir, spec.lowers, { sizeMb: spec.diskMb, uidBase: this.o.uidBase });
+      // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
+      const snap = await prepareSnapshot(dir, spec.lowers, {
+        sizeMb: spec.diskMb,
+        uidBase: this.o.uidBase,
+        scratch: [{ name: "logs", sizeMb: this.o.logsSizeMb ?? 64 }],
+        busybox: this.o.busyboxPath,
+      });
       await mkdir(join(dir, "state"), { mode: 0o700 });
-      await mkdir(join(dir, "logs"), { mode: 0o700 });
-      await mustRun("mount", ["-t", "tmpfs", "-o", `size=${this.o.logsSizeMb ?? 64}m,mode=0700,nosuid,nodev,noexec`, "sbx-logs", join(dir, "logs")]);
       const resolvConf = join(dir, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
       const config = buildOciConfig({
@@ -75,9 +78,15 @@ export class CrunRuntime implements SandboxRuntime {
         systemd: spec.systemd,
       });
       await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
-      const pid = await this.crun.create(spec.id, dir, join(dir, "state", "init.pid"), join(dir, "state", "init.log"));
-      let ipAddress: string | null = null;
-      if (spec.netSlot !== null) ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid)).ipAddress;
+      const pidFile = join(dir, "state", "init.pid");
+      const logFile = join(dir, "state", "init.log");
+      if (spec.netSlot === null) {
+        await this.crun.create(spec.id, dir, pidFile, logFile, { start: true });
+        return { ipAddress: null };
+      }
+      // The veth goes into the sandbox's own network namespace between create and start.
+      const pid = await this.crun.create(spec.id, dir, pidFile, logFile);
+      const { ipAddress } = await this.o.network.attach(spec.id, spec.netSlot, pid);
       await this.crun.start(spec.id);
       return { ipAddress };
     } catch (err) {

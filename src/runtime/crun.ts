@@ -24,12 +24,16 @@ export class Crun {
     return ["--root", this.root];
   }
 
-  /** Creates the container (namespaces, mounts, cgroups) with its init not yet started; returns the init's host pid. */
-  async create(id: string, bundle: string, pidFile: string, logFile: string): Promise<number> {
+  /**
+   * Creates the container (namespaces, mounts, cgroups) and returns its init's host pid. The init
+   * waits for `start()` unless `start` is set, which runs it at once (`crun run --detach`: one call).
+   */
+  async create(id: string, bundle: string, pidFile: string, logFile: string, opts: { start?: boolean } = {}): Promise<number> {
     const log = openSync(logFile, "a", 0o600);
     try {
       const code = await new Promise<number>((resolve, reject) => {
-        const child = spawn(this.binary, [...this.base(), "create", "--bundle", bundle, "--pid-file", pidFile, id], {
+        const verb = opts.start ? ["run", "--detach"] : ["create"];
+        const child = spawn(this.binary, [...this.base(), ...verb, "--bundle", bundle, "--pid-file", pidFile, id], {
           stdio: ["ignore", log, log],
           detached: true,
         });
