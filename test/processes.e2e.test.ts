@@ -20,7 +20,7 @@ describe("processes", () => {
     const seen: string[] = [];
     for await (const ev of p.output({ follow: true })) {
       if (ev.type === "stdout") {
-        seen.push(Buffer.from(ev.data, "base64").toString());
+        seen.push(ev.data.toString());
         break;
       }
     }
