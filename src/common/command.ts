@@ -37,6 +37,8 @@ export function runCommand(cmd: string, args: string[], opts: CommandOptions = {
       const stderr = Buffer.concat(err).toString("utf8");
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: signal ? `${stderr}(killed by ${signal})` : stderr });
     });
+    // A program that exits without reading its input would otherwise crash us with EPIPE.
+    child.stdin?.on("error", () => undefined);
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

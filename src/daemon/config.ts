@@ -14,7 +14,6 @@ export interface DaemonConfig {
   initPath: string;
   busyboxPath: string;
   subnet: string;
-  nftTable: string;
   interfacePrefix: string;
   logLevel: string;
 }
@@ -33,7 +32,6 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
-    nftTable: env.SBX_NFT_TABLE ?? "sbx",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",
   };
@@ -47,7 +45,6 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--cache-dir": "cacheDir",
   "--default-image": "defaultImage",
   "--subnet": "subnet",
-  "--nft-table": "nftTable",
   "--if-prefix": "interfacePrefix",
   "--log-level": "logLevel",
 };
@@ -63,7 +60,6 @@ options (environment variable in brackets):
   --run-dir DIR        pid file and crun state (SBX_RUN_DIR; default /run/sbx)
   --cache-dir DIR      base image cache (SBX_CACHE_DIR; default /var/cache/sbx)
   --subnet CIDR        sandbox addresses (SBX_SUBNET; default 10.89.0.0/16)
-  --nft-table NAME     nftables table (SBX_NFT_TABLE; default sbx)
   --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
   --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
 

@@ -35,7 +35,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   await chmod(sandboxesDir, 0o711);
 
   const store = new SqliteStore(join(cfg.dataDir, "sbx.db"));
-  const network = new NetworkManager({ subnet: cfg.subnet, tableName: cfg.nftTable, interfacePrefix: cfg.interfacePrefix });
+  const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
   await network.ensureHost();
   const cgv = cgroupVersion();
   const runtime = new CrunRuntime({

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { Crun } from "./crun.js";
 import { buildOciConfig } from "./oci-config.js";
-import type { NetworkManager } from "./network.js";
+import { NetworkManager } from "./network.js";
 import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
 import type { ProcessSpec, SandboxRuntime, SandboxSpec } from "./runtime.js";
 import { SandboxFiles, type RawEntry } from "./sandbox-files.js";
@@ -104,6 +104,10 @@ export class CrunRuntime implements SandboxRuntime {
   async isRunning(id: string): Promise<boolean> {
     const s = await this.crun.state(id);
     return s !== undefined && (s.status === "running" || s.status === "created");
+  }
+
+  netSlotFor(used: Set<number>): number {
+    return NetworkManager.slotFor(used, this.o.network.capacity);
   }
 
   async cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]> {

@@ -36,6 +36,8 @@ export interface SandboxRuntime {
   /** Kills everything in the sandbox and releases its mounts, cgroups and network. Idempotent. */
   destroy(id: string, netSlot: number | null): Promise<void>;
   isRunning(id: string): Promise<boolean>;
+  /** The lowest free network slot given the ones live sandboxes hold; throws when all are taken. */
+  netSlotFor(used: Set<number>): number;
   /** Removes sandboxes, mounts and interfaces the metadata does not know as live. */
   cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]>;
 

@@ -4,7 +4,6 @@ import { SbxError } from "../common/errors.js";
 import { KeyedLock } from "../common/keyed-lock.js";
 import { assertValidName, newId } from "../common/names.js";
 import { LIMITS, type CreateSandboxRequest } from "../api/schemas.js";
-import { NetworkManager } from "../runtime/network.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { SandboxRecord, Store } from "../store/store.js";
 import type { ImageService } from "./images.js";
@@ -54,7 +53,7 @@ export class SandboxService {
       allowInternetAccess,
       env: req.env ?? {},
       config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0" },
-      netSlot: allowInternetAccess ? NetworkManager.slotFor(this.store.usedNetSlots()) : null,
+      netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.store.usedNetSlots()) : null,
       ipAddress: null,
       createdAt: now,
       startedAt: null,
