@@ -1,0 +1,68 @@
+// `npm run bench`: sbx next to raw crun on the same rootfs, measured in the same run, as ratios.
+// Time to interactive (create → first `true` done) and exec latency, over N runs each.
+import { join } from "node:path";
+import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { TestDaemon } from "../test/harness.js";
+import { RawCrun } from "./raw-crun.js";
+import { percentile, printTable, timeIt, type Row } from "./stats.js";
+
+const N = Number(process.env.BENCH_N ?? 50);
+
+async function main(): Promise<void> {
+  const daemon = new TestDaemon({ name: "bench", netIndex: 5 });
+  await daemon.reset();
+  await daemon.start();
+  const client = new SandboxClient({ host: daemon.host });
+  try {
+    const warm = await Sandbox.create({ allowInternetAccess: false }, client);
+    const lowerdir = join(daemon.root, "data", "layers", (await warm.info()).imageId.replace("sha256:", ""), "rootfs");
+    const raw = new RawCrun(join(daemon.root, "raw"), lowerdir);
+
+    // Interleaved so both sides share the machine's noise.
+    const tti: number[] = [];
+    const ttiNoNet: number[] = [];
+    const rawLife: number[] = [];
+    for (let i = 0; i < N; i++) {
+      let sb: Sandbox | undefined;
+      tti.push(await timeIt(async () => {
+        sb = await Sandbox.create({}, client);
+        await sb.run("true");
+      }));
+      await sb!.terminate();
+      ttiNoNet.push(await timeIt(async () => {
+        sb = await Sandbox.create({ allowInternetAccess: false }, client);
+        await sb.run("true");
+      }));
+      await sb!.terminate();
+      rawLife.push(await timeIt(() => raw.lifecycle(["/bin/true"])));
+    }
+
+    const keeper = await raw.startKeeper();
+    const execSbx: number[] = [];
+    const execRaw: number[] = [];
+    for (let i = 0; i < N * 2; i++) {
+      execSbx.push(await timeIt(() => warm.run("true")));
+      execRaw.push(await timeIt(() => raw.exec(keeper, ["/bin/true"])));
+    }
+    raw.stopKeeper(keeper);
+    await warm.terminate();
+
+    const rows: Row[] = [
+      { what: "create → first `true` done, p50 (network on)", sbx: percentile(tti, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount", target: "≤ 60 ms" },
+      { what: "create → first `true` done, p99 (network on)", sbx: percentile(tti, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount", target: "≤ 150 ms" },
+      { what: "create → first `true` done, p50 (no network)", sbx: percentile(ttiNoNet, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount" },
+      { what: "create → first `true` done, p99 (no network)", sbx: percentile(ttiNoNet, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount" },
+      { what: "exec `true` in a running sandbox, p50", sbx: percentile(execSbx, 50), baseline: percentile(execRaw, 50), baselineName: "crun exec", target: "≤ 20 ms" },
+      { what: "exec `true` in a running sandbox, p99", sbx: percentile(execSbx, 99), baseline: percentile(execRaw, 99), baselineName: "crun exec" },
+    ];
+    printTable(`sbx benchmark: ${N} sandboxes, ${N * 2} execs, ${new Date().toISOString()}`, rows);
+  } finally {
+    for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
+    await daemon.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

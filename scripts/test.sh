@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs the whole test suite as CI does: host prerequisites, dependencies, type check, then unit and
+# end-to-end tests (real sbxd, real crun sandboxes). Ends with the plain line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "test: the end-to-end tests mount filesystems and create cgroups: run as root (sudo $0)" >&2
+  exit 1
+fi
+
+./scripts/setup-host.sh || exit 1
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund || exit 1
+fi
+
+mkdir -p .tmp
+report=.tmp/vitest-report.json
+rm -f "$report"
+typecheck=0
+npx tsc -p tsconfig.json --noEmit || typecheck=1
+npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
+status=$?
+
+node -e '
+const fs = require("node:fs");
+const [file, typecheck] = process.argv.slice(1);
+let passed = 0, failed = Number(typecheck), skipped = 0;
+if (fs.existsSync(file)) {
+  const r = JSON.parse(fs.readFileSync(file, "utf8"));
+  passed = r.numPassedTests; failed += r.numFailedTests; skipped = r.numPendingTests + r.numTodoTests;
+  if (r.numTotalTests === 0) failed += 1;
+} else failed += 1;
+if (Number(typecheck)) console.log("type check failed (counted as one failure)");
+console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+' "$report" "$typecheck"
+
+[ "$status" -eq 0 ] && [ "$typecheck" -eq 0 ]

@@ -1,0 +1,80 @@
+// Networking as a sandbox sees it: no network at all, or NAT egress that reaches the outside but
+// never the host (daemon API and host services included) nor another sandbox.
+import { createServer, type Server } from "node:net";
+import { networkInterfaces } from "node:os";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+
+const client = new SandboxClient({ host: inject("sbxHost") });
+const created: Sandbox[] = [];
+let hostServer: Server;
+let hostPort = 0;
+
+beforeAll(async () => {
+  // A service on every host address, as a database or the daemon's TCP API would be.
+  hostServer = createServer((sock) => sock.end("host-secret\n"));
+  await new Promise<void>((r) => hostServer.listen(0, "0.0.0.0", r));
+  hostPort = (hostServer.address() as { port: number }).port;
+});
+afterAll(async () => {
+  for (const sb of created) await sb.terminate().catch(() => undefined);
+  hostServer.close();
+});
+
+async function sandbox(opts: Parameters<typeof Sandbox.create>[0] = {}): Promise<Sandbox> {
+  const sb = await Sandbox.create(opts, client);
+  created.push(sb);
+  return sb;
+}
+
+/** Tries a TCP connection from inside the sandbox and reports what came back. */
+async function connect(sb: Sandbox, host: string, port: number): Promise<string> {
+  const r = await sb.run("bash", { args: ["-c", `exec 3<>/dev/tcp/${host}/${port} && head -1 <&3 || echo refused`], timeout: 2 });
+  return r.timedOut ? "timeout" : r.stdout.trim() || `exit ${r.exitCode}`;
+}
+
+function hostAddresses(): string[] {
+  return Object.values(networkInterfaces())
+    .flat()
+    .filter((a) => a && a.family === "IPv4" && !a.internal && !a.address.startsWith("10.12"))
+    .map((a) => a!.address);
+}
+
+describe("network", () => {
+  it("gives a sandbox without internet access only loopback", async () => {
+    const sb = await sandbox({ allowInternetAccess: false });
+    expect((await sb.run("ls", { args: ["/sys/class/net"] })).stdout.trim().split("\n")).toEqual(["lo"]);
+    expect((await sb.info()).ipAddress).toBeNull();
+    expect(await connect(sb, hostAddresses()[0]!, hostPort)).not.toBe("host-secret");
+  });
+
+  it("reaches the outside through NAT, with DNS", async () => {
+    const sb = await sandbox();
+    const ip = (await sb.info()).ipAddress!;
+    expect(ip).toMatch(/^10\.120\./);
+    const r = await sb.run("bash", {
+      args: ["-c", 'exec 3<>/dev/tcp/deb.debian.org/80 && printf "HEAD /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n" >&3 && head -1 <&3'],
+      timeout: 20,
+    });
+    expect(r.stdout).toMatch(/^HTTP\/1\.[01] \d{3}/);
+  });
+
+  it("cannot reach the host's services on any host address", async () => {
+    const sb = await sandbox();
+    const gateway = (await sb.info()).ipAddress!.replace(/\.\d+$/, (m) => `.${Number(m.slice(1)) - 1}`);
+    for (const addr of [gateway, ...hostAddresses()]) {
+      expect(await connect(sb, addr, hostPort), `host service via ${addr}`).not.toBe("host-secret");
+    }
+    // The sandbox's own 127.0.0.1 is its own loopback, not the host's.
+    expect(await connect(sb, "127.0.0.1", hostPort)).not.toBe("host-secret");
+  });
+
+  it("cannot reach another sandbox", async () => {
+    const server = await sandbox();
+    const peer = await sandbox();
+    await server.startProcess("bash", { args: ["-c", "while :; do /.sbx/busybox nc -l -p 8080 -e /bin/echo sandbox-secret; done"] });
+    // The server answers locally, so a refusal from the peer is the network policy.
+    await expect.poll(async () => connect(server, "127.0.0.1", 8080), { timeout: 5000 }).toBe("sandbox-secret");
+    expect(await connect(peer, (await server.info()).ipAddress!, 8080)).not.toBe("sandbox-secret");
+  });
+});
