@@ -2,7 +2,7 @@
 // seccomp, an optional veth+NAT network attached between `crun create` and `crun start`, and
 // processes under detached supervisors so they survive a daemon restart.
 import { existsSync } from "node:fs";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { Crun } from "./crun.js";
@@ -125,9 +125,26 @@ export class CrunRuntime implements SandboxRuntime {
       await removeSnapshot(this.dir(id));
       removed.push(`sandbox dir ${id}${mounts.length ? ` (${mounts.length} mounts)` : ""}`);
     }
+    removed.push(...(await this.removeStaleCgroups(liveIds)));
     const veths = await this.o.network.cleanupLeaks(liveSlots);
     if (veths > 0) removed.push(`${veths} network interfaces`);
     return removed;
+  }
+
+  /**
+   * Empty sandbox cgroups whose container is gone. rmdir only succeeds on a cgroup without
+   * processes, so a live sandbox of another daemon sharing the /sbx parent is never touched.
+   */
+  private async removeStaleCgroups(liveIds: Set<string>): Promise<string[]> {
+    const parents = this.o.cgroupVersion === 2 ? ["/sys/fs/cgroup/sbx"] : (await readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}/sbx`);
+    const removed = new Set<string>();
+    for (const parent of parents) {
+      for (const id of await readdir(parent).catch(() => [] as string[])) {
+        if (liveIds.has(id) || !id.startsWith("sb-")) continue;
+        if (await rmdir(join(parent, id)).then(() => true, () => false)) removed.add(id);
+      }
+    }
+    return [...removed].map((id) => `cgroup ${id}`);
   }
 
   startProcess(id: string, procId: string, spec: ProcessSpec): Promise<LaunchedProcess> {
