@@ -2,6 +2,7 @@
 // the routes, and the OpenAPI document generated from the same schemas that validate requests.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { SbxError, toSbxError } from "../common/errors.js";
 import { isValidName } from "../common/names.js";
 import type { Services } from "../services/services.js";
@@ -30,7 +31,7 @@ export function createApp(services: Services, transport: Transport): Api {
   });
 
   app.onError((err, c) => {
-    const e = toSbxError(err);
+    const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
     if (e.code === "internal") services.log.error({ err, path: c.req.path }, "request failed");
     return c.json({ error: e.toJSON() }, e.status as 400);
   });
@@ -57,6 +58,12 @@ function resolveProject(c: Context<AppEnv>, services: Services, transport: Trans
   if (!isValidName(name)) throw new SbxError("invalid_name", `invalid project name ${JSON.stringify(name)}`);
   services.projects.require(name);
   return name;
+}
+
+/** Hono's own request errors (a body that is not JSON, ...) are the client's, not ours. */
+function fromHttpException(err: HTTPException): SbxError {
+  if (err.status === 413) return new SbxError("payload_too_large", err.message);
+  return new SbxError("invalid_argument", `invalid request: ${err.message}: send a JSON body with content-type: application/json`);
 }
 
 interface Issue {

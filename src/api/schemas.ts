@@ -20,7 +20,7 @@ export const ErrorBody = z
   })
   .openapi("Error");
 
-const EnvMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "env names are letters, digits and _"), z.string());
+const EnvMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string(), { error: "env names are letters, digits and _, not starting with a digit; values are strings" });
 
 export const SandboxStatus = z.enum(["pending", "running", "terminated"]);
 

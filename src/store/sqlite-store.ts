@@ -148,8 +148,10 @@ export class SqliteStore implements Store {
     try {
       fn();
     } catch (err) {
-      if (err instanceof Error && "code" in err && String(err.code).startsWith("SQLITE_CONSTRAINT")) throw new SbxError("already_exists", message);
-      throw err;
+      if (!(err instanceof Error && "code" in err && String(err.code).startsWith("SQLITE_CONSTRAINT"))) throw err;
+      // The slot index is ours to keep unique, not the user's: say which resource ran out.
+      if (err.message.includes("net_slot")) throw new SbxError("failed_precondition", "the network slot chosen for this sandbox is taken: retry the request");
+      throw new SbxError("already_exists", message);
     }
   }
 }

@@ -1,0 +1,95 @@
+// SqliteStore: the Store conformance suite on a temp-file database, plus what only a file-backed
+// store has: reopening keeps the data and does not run the migrations again.
+import Database from "better-sqlite3";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it, vi } from "vitest";
+import { SqliteStore } from "./sqlite-store.js";
+import { storeConformance } from "./store.conformance.js";
+
+const dir = mkdtempSync(join(tmpdir(), "sbx-store-"));
+let seq = 0;
+const freshPath = (): string => join(dir, `store-${++seq}.db`);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+storeConformance("SqliteStore", () => new SqliteStore(freshPath()));
+
+interface SchemaRow {
+  type: string;
+  name: string;
+  sql: string | null;
+}
+
+/** user_version and the schema, read with a separate connection. */
+function inspect(path: string): { version: number; schema: SchemaRow[] } {
+  const db = new Database(path, { readonly: true });
+  try {
+    const version = db.pragma("user_version", { simple: true }) as number;
+    const schema = db.prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name").all() as SchemaRow[];
+    return { version, schema };
+  } finally {
+    db.close();
+  }
+}
+
+describe("SqliteStore on disk", () => {
+  it("migrates a new file and marks its schema version", () => {
+    const path = freshPath();
+    const exec = vi.spyOn(Database.prototype, "exec");
+    try {
+      new SqliteStore(path).close();
+      // Also proves the spy sees migrations, which the reopen test below relies on.
+      expect(exec.mock.calls.some((c) => /CREATE TABLE/i.test(c[0]))).toBe(true);
+    } finally {
+      exec.mockRestore();
+    }
+    const { version, schema } = inspect(path);
+    expect(version).toBeGreaterThan(0);
+    expect(schema.filter((r) => r.type === "table").map((r) => r.name)).toEqual(expect.arrayContaining(["projects", "tokens", "sandboxes", "processes"]));
+  });
+
+  it("keeps the data across a reopen and does not re-run migrations", () => {
+    const path = freshPath();
+    const first = new SqliteStore(path);
+    const defaultProject = first.getProject("default");
+    first.insertProject({ name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" });
+    first.insertToken({ id: "tok-1", project: "team-b", hash: "f".repeat(64), createdAt: "2024-01-01T00:00:01.000Z" });
+    const sb = {
+      id: "sb-1", project: "team-b", name: "web", image: "debian-minimal", imageId: "sha256:abc", status: "running" as const,
+      cpus: 2, memoryMb: 256, pidsLimit: 64, diskMb: 1024, timeoutSecs: 0, allowInternetAccess: false, env: { K: "v" },
+      config: { env: ["PATH=/bin"], workingDir: "/", user: "0:0" }, netSlot: 3, ipAddress: "10.0.0.3",
+      createdAt: "2024-01-01T00:00:02.000Z", startedAt: "2024-01-01T00:00:03.000Z", terminatedAt: null, terminationReason: null,
+    };
+    first.insertSandbox(sb);
+    const pr = {
+      id: "pr-1", sandboxId: "sb-1", command: "sleep", args: ["100"], status: "running" as const, exitCode: null, signal: null,
+      timedOut: false, stdin: true, hostPid: 77, deadline: null, startedAt: "2024-01-01T00:00:04.000Z", endedAt: null,
+    };
+    first.insertProcess(pr);
+    first.close();
+    const before = inspect(path);
+
+    const exec = vi.spyOn(Database.prototype, "exec");
+    let second: SqliteStore;
+    try {
+      second = new SqliteStore(path);
+      expect(exec.mock.calls.map((c) => c[0]).filter((sql) => /\b(CREATE|ALTER|DROP)\b/i.test(sql))).toEqual([]);
+    } finally {
+      exec.mockRestore();
+    }
+    try {
+      expect(inspect(path)).toEqual(before);
+      expect(second.listProjects()).toEqual([defaultProject, { name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" }]);
+      expect(second.findTokenByHash("f".repeat(64))?.id).toBe("tok-1");
+      expect(second.getSandbox("sb-1")).toEqual(sb);
+      expect(second.findSandboxByName("team-b", "web")?.id).toBe("sb-1");
+      expect([...second.usedNetSlots()]).toEqual([3]);
+      expect(second.listRunningProcesses()).toEqual([pr]);
+      // The unique indexes still hold after the reopen.
+      expect(() => second.insertSandbox({ ...sb, id: "sb-2" })).toThrow(/already exists|network slot/);
+    } finally {
+      second.close();
+    }
+  });
+});
