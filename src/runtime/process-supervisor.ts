@@ -143,7 +143,7 @@ export async function markExitedExternally(files: ProcessFiles, code: number): P
 
 export function assertSignal(name: string): NodeJS.Signals {
   const sig = (name.startsWith("SIG") ? name : `SIG${name}`) as NodeJS.Signals;
-  const known = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", "SIGWINCH", "SIGALRM"];
+  const known = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", "SIGWINCH", "SIGALRM", "SIGPIPE"];
   if (!known.includes(sig)) throw new SbxError("invalid_argument", `unknown signal ${name}: use one of ${known.join(", ")}`);
   return sig;
 }

@@ -94,10 +94,18 @@ export class SandboxFiles {
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
     return new Promise((resolve, reject) => {
-      child.stdout.once("readable", () => resolve(child.stdout));
+      // 'readable' also fires at the end of an empty stream: only real bytes mean the archive started.
+      const onReadable = (): void => {
+        if (child.stdout.readableLength > 0) {
+          child.stdout.off("readable", onReadable);
+          resolve(child.stdout);
+        }
+      };
+      child.stdout.on("readable", onReadable);
       child.on("exit", (code) => {
         if (code === NOT_FOUND) reject(new SbxError("file_not_found", `${path} does not exist in the sandbox`));
         else if (code !== 0) reject(new SbxError("runtime_error", `archiving ${path} failed: ${stderr.trim() || `exit ${code}`}`));
+        else resolve(child.stdout);
       });
       child.on("error", (e) => reject(new SbxError("runtime_error", e.message)));
     });

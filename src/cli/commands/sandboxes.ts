@@ -1,0 +1,173 @@
+// Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx rm`.
+import { type Command, InvalidArgumentError } from "commander";
+import type { CreateSandboxRequest, SandboxT } from "../../api/schemas.js";
+import { globalsOf, parseEnvPair, parseNonNegativeInt, parsePositive, parsePositiveInt, withClient } from "../context.js";
+import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
+
+/** Megabytes, or with a unit: 512, 512m, 2g. */
+export function parseMemory(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([mg]i?b?)?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`expected megabytes like 512 or 2g, got ${JSON.stringify(value)}`);
+  const n = Number(m[1]) * (m[2]?.toLowerCase().startsWith("g") ? 1024 : 1);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a whole number of megabytes, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export interface SandboxFlags {
+  image?: string;
+  name?: string;
+  cpus?: number;
+  memory?: number;
+  disk?: number;
+  pids?: number;
+  env?: Record<string, string>;
+  internet?: boolean;
+}
+
+/** The sandbox settings shared by `new` and `run`. */
+export function addSandboxFlags(cmd: Command): Command {
+  return cmd
+    .option("--image <name>", "image to start from (default: the daemon's, debian-minimal)")
+    .option("--name <name>", "a name to use instead of the id")
+    .option("--cpus <n>", "CPUs (fractions allowed)", parsePositive)
+    .option("--memory <MB>", "memory limit in MB (or 2g)", parseMemory)
+    .option("--disk <MB>", "disk limit in MB (or 10g)", parseMemory)
+    .option("--pids <n>", "maximum number of processes", parsePositiveInt)
+    .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
+    .option("--no-internet", "no access to the internet");
+}
+
+export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSandboxRequest {
+  const req: CreateSandboxRequest = {};
+  if (o.image) req.image = o.image;
+  if (o.name) req.name = o.name;
+  if (o.cpus !== undefined) req.cpus = o.cpus;
+  if (o.memory !== undefined) req.memoryMb = o.memory;
+  if (o.disk !== undefined) req.diskMb = o.disk;
+  if (o.pids !== undefined) req.pidsLimit = o.pids;
+  if (o.timeout !== undefined) req.timeoutSecs = o.timeout;
+  if (o.env) req.env = o.env;
+  // Only say something when the user did: otherwise the daemon's default applies.
+  if (o.internet === false) req.allowInternetAccess = false;
+  return req;
+}
+
+function describe(sb: SandboxT): string {
+  const rows: Array<[string, string]> = [
+    ["id", sb.id],
+    ["name", sb.name ?? "-"],
+    ["project", sb.project],
+    ["status", sb.status + (sb.terminationReason ? ` (${sb.terminationReason})` : "")],
+    ["image", `${sb.image} (${sb.imageId})`],
+    ["cpus", String(sb.cpus)],
+    ["memory", formatMemory(sb.memoryMb)],
+    ["disk", formatMemory(sb.diskMb)],
+    ["pids", String(sb.pidsLimit)],
+    ["timeout", sb.timeoutSecs ? `${sb.timeoutSecs}s` : "none"],
+    ["internet", sb.allowInternetAccess ? "yes" : "no"],
+    ["ip", sb.ipAddress ?? "-"],
+    ["env", Object.keys(sb.env).length ? Object.entries(sb.env).map(([k, v]) => `${k}=${v}`).join(" ") : "-"],
+    ["created", `${sb.createdAt} (${ago(sb.createdAt)})`],
+    ["started", sb.startedAt ?? "-"],
+    ["terminated", sb.terminatedAt ?? "-"],
+  ];
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join("\n");
+}
+
+export function registerSandboxCommands(program: Command): void {
+  const create = program.command("new").alias("create").description("create a sandbox and print its id");
+  addSandboxFlags(create)
+    .option("--timeout <seconds>", "terminate the sandbox after this many seconds (0: never; default 600)", parseNonNegativeInt)
+    .option("-q, --quiet", "print only the id")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx new                                   # debian-minimal, 1 CPU, 1 GB, 10 minutes
+  $ id=$(sbx new --image python --cpus 2 --memory 2g --timeout 3600)
+  $ sbx new --name build-box -e CI=1 -e TOKEN=abc --no-internet
+  $ sbx new --json | jq .ipAddress`,
+    )
+    .action(async (o: SandboxFlags & { timeout?: number; quiet?: boolean }, cmd: Command) => {
+      const g = globalsOf(cmd);
+      await withClient(cmd, async (client) => {
+        if (process.stderr.isTTY && !o.quiet && !g.json) progress("creating sandbox...");
+        const sb = await client.create(createRequest(o));
+        if (g.json) printJson(sb);
+        else printLines([sb.id]);
+      });
+    });
+
+  const ls = program.command("ls").alias("list").description("list sandboxes (newest first)");
+  ls
+    .option("-a, --all", "include terminated sandboxes")
+    .option("-q, --quiet", "print only ids")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx ls
+  $ sbx ls -a --json | jq '.[] | select(.status == "terminated") | .id'
+  $ sbx rm $(sbx ls -q)                       # terminate everything in the project`,
+    )
+    .action(async (o: { all?: boolean; quiet?: boolean }, cmd: Command) => {
+      const g = globalsOf(cmd);
+      await withClient(cmd, async (client) => {
+        const list = (await client.list({ all: o.all })).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+        if (g.json) return printJson(list);
+        if (o.quiet) return printLines(list.map((s) => s.id));
+        const rows = list.map((s) => [s.id, s.name ?? "-", s.image, s.status, String(s.cpus), formatMemory(s.memoryMb), ago(s.createdAt)]);
+        printLines([formatTable(["ID", "NAME", "IMAGE", "STATUS", "CPUS", "MEMORY", "CREATED"], rows)]);
+      });
+    });
+
+  const info = program.command("info").alias("inspect").description("show one sandbox");
+  info
+    .argument("<id>", "sandbox id or name")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx info sb-3f9k2
+  $ sbx info build-box --json | jq -r .status`,
+    )
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const g = globalsOf(cmd);
+      await withClient(cmd, async (client) => {
+        const sb = await client.get(id);
+        if (g.json) printJson(sb);
+        else printLines([describe(sb)]);
+      });
+    });
+
+  const rm = program.command("rm").alias("terminate").description("terminate sandboxes");
+  rm
+    .argument("<id...>", "sandbox ids or names")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx rm sb-3f9k2
+  $ sbx rm build-box web-1
+  $ sbx rm $(sbx ls -q)`,
+    )
+    .action(async (ids: string[], _o: unknown, cmd: Command) => {
+      const g = globalsOf(cmd);
+      let failed = 0;
+      const done: SandboxT[] = [];
+      await withClient(cmd, async (client) => {
+        for (const id of ids) {
+          try {
+            const sb = await client.terminate(id);
+            done.push(sb);
+            if (!g.json) printLines([sb.id]);
+          } catch (err) {
+            failed++;
+            printError(err, g.debug);
+          }
+        }
+      });
+      if (g.json) printJson(done);
+      if (failed) throw new CliExit(1);
+    });
+}

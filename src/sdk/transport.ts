@@ -1,0 +1,239 @@
+// HTTP transport of the SDK: where sbxd is (explicit options > SBX_* env > defaults), requests over
+// a unix socket or TCP with the project header and bearer token, and the mapping of error answers
+// and connection failures to SbxError. Everything above this file speaks in paths and JSON.
+import type { Readable } from "node:stream";
+import { Agent, request, type Dispatcher } from "undici";
+import { SbxError, isErrorCode, type ErrorCode } from "../common/errors.js";
+
+export const DEFAULT_HOST = "unix:///run/sbx/sbxd.sock";
+export const DEFAULT_PROJECT = "default";
+
+export interface ClientOptions {
+  /** `unix:///path/to/sbxd.sock` or `http://host:port`; env `SBX_HOST`. */
+  host?: string;
+  /** Bearer token for TCP hosts; env `SBX_TOKEN`. */
+  token?: string;
+  /** Project sent as `X-Sbx-Project` (unix socket only; over TCP the token decides); env `SBX_PROJECT`. */
+  project?: string;
+  /** Environment to read `SBX_*` from; defaults to `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface ResolvedConfig {
+  /** The host as given, normalised (`unix:///...` or `http(s)://...`). */
+  host: string;
+  socketPath: string | null;
+  baseUrl: string;
+  token: string | null;
+  project: string;
+  /** True when nothing chose a host, so a CLI may start a local daemon on that socket. */
+  isDefaultHost: boolean;
+}
+
+export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
+  const env = options.env ?? process.env;
+  const chosen = options.host || env.SBX_HOST || undefined;
+  const { host, socketPath, baseUrl } = parseHost(chosen ?? DEFAULT_HOST);
+  return {
+    host,
+    socketPath,
+    baseUrl,
+    token: options.token || env.SBX_TOKEN || null,
+    project: options.project || env.SBX_PROJECT || DEFAULT_PROJECT,
+    isDefaultHost: chosen === undefined || host === DEFAULT_HOST,
+  };
+}
+
+export function parseHost(raw: string): { host: string; socketPath: string | null; baseUrl: string } {
+  if (raw.startsWith("/")) raw = `unix://${raw}`;
+  if (raw.startsWith("unix://")) {
+    const socketPath = raw.slice("unix://".length);
+    if (!socketPath.startsWith("/")) {
+      throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: a unix socket host is unix:///absolute/path`);
+    }
+    // Over a socket the URL's authority is never used for routing; "localhost" keeps undici happy.
+    return { host: `unix://${socketPath}`, socketPath, baseUrl: "http://localhost" };
+  }
+  if (raw.startsWith("tcp://")) raw = `http://${raw.slice("tcp://".length)}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`);
+  }
+  const baseUrl = url.origin + url.pathname.replace(/\/+$/, "");
+  return { host: baseUrl, socketPath: null, baseUrl };
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptions {
+  query?: Query;
+  /** JSON body (sets content-type). */
+  json?: unknown;
+  /** Raw body: bytes, text or a stream (uploads are streamed, never buffered). */
+  body?: Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Long-lived answer (NDJSON follow, tar download): no header or body timeouts. */
+  stream?: boolean;
+}
+
+type Body = Dispatcher.ResponseData["body"];
+
+export class Transport {
+  readonly config: ResolvedConfig;
+  private readonly agent: Agent;
+
+  constructor(options: ClientOptions = {}) {
+    this.config = resolveConfig(options);
+    this.agent = this.config.socketPath ? new Agent({ connect: { socketPath: this.config.socketPath } }) : new Agent();
+  }
+
+  /** Sends a request; answers outside 2xx become SbxError (the body is consumed). */
+  async send(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<Dispatcher.ResponseData> {
+    const headers: Record<string, string> = { "x-sbx-project": this.config.project, accept: "application/json" };
+    if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
+    let body: Dispatcher.DispatchOptions["body"];
+    if (opts.json !== undefined) {
+      body = JSON.stringify(opts.json);
+      headers["content-type"] = "application/json";
+    } else if (opts.body !== undefined) {
+      body = opts.body as Dispatcher.DispatchOptions["body"];
+      headers["content-type"] = opts.contentType ?? "application/octet-stream";
+    }
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.url(path, opts.query), {
+        method,
+        headers,
+        body,
+        dispatcher: this.agent,
+        signal: opts.signal,
+        ...(opts.stream ? { headersTimeout: 0, bodyTimeout: 0 } : {}),
+      });
+    } catch (err) {
+      throw this.connectionError(err);
+    }
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    throw await errorFromResponse(res.statusCode, res.body);
+  }
+
+  async json<T>(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.send(method, path, opts);
+    const text = await res.body.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new SbxError("internal", `sbxd answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`);
+    }
+  }
+
+  async empty(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<void> {
+    const res = await this.send(method, path, opts);
+    await res.body.dump();
+  }
+
+  async bytes(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<Buffer> {
+    const res = await this.send(method, path, opts);
+    return Buffer.from(await res.body.arrayBuffer());
+  }
+
+  /** The answer's body as a stream, for NDJSON and tar. */
+  async stream(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<Body> {
+    const res = await this.send(method, path, { ...opts, stream: true });
+    return res.body;
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+
+  private url(path: string, query?: Query): string {
+    let url = this.config.baseUrl + path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) {
+        if (v === undefined || v === false) continue;
+        params.set(k, v === true ? "1" : String(v));
+      }
+      const qs = params.toString();
+      if (qs) url += `?${qs}`;
+    }
+    return url;
+  }
+
+  private connectionError(err: unknown): unknown {
+    if (err instanceof SbxError) return err;
+    if (err instanceof Error && err.name === "AbortError") return err;
+    const code = errnoCode(err);
+    const where = this.config.host;
+    if (code === "EACCES" || code === "EPERM") {
+      return new SbxError(
+        "permission_denied",
+        `cannot open the sbxd socket ${this.config.socketPath ?? where}: permission denied (it is root-only: run as root, or use --host http://HOST:PORT with SBX_TOKEN)`,
+      );
+    }
+    const unreachable = ["ENOENT", "ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED"];
+    if (code && unreachable.includes(code)) {
+      return new SbxError("daemon_unavailable", `cannot reach sbxd at ${where}: start it with \`sbx daemon start\``, { cause: code });
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    return new SbxError("internal", `request to sbxd at ${where} failed: ${message}`);
+  }
+}
+
+function errnoCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: "invalid_argument",
+  401: "unauthenticated",
+  403: "permission_denied",
+  404: "not_found",
+  409: "failed_precondition",
+  412: "failed_precondition",
+  413: "payload_too_large",
+  503: "daemon_unavailable",
+};
+
+/** Turns a non-2xx answer into an SbxError, trusting the daemon's `{error:{code,message}}` when present. */
+export async function errorFromResponse(status: number, body: Body): Promise<SbxError> {
+  let text = "";
+  try {
+    text = await body.text();
+  } catch {
+    // the body broke off; the status alone still says what happened
+  }
+  const parsed = parseErrorBody(text);
+  if (parsed) return parsed;
+  const code = STATUS_CODES[status] ?? "internal";
+  const detail = text.trim().slice(0, 300);
+  return new SbxError(code, `sbxd answered HTTP ${status}${detail ? `: ${detail}` : ""}`, { status });
+}
+
+/** Reads `{error:{code,message,details}}`; unknown codes keep their message under the closest known code. */
+export function parseErrorBody(textOrValue: string | unknown): SbxError | null {
+  let value = textOrValue;
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  const error = (value as { error?: unknown } | null)?.error as { code?: unknown; message?: unknown; details?: unknown } | undefined;
+  if (!error || typeof error !== "object" || typeof error.message !== "string") return null;
+  const details = error.details && typeof error.details === "object" ? (error.details as Record<string, unknown>) : undefined;
+  if (isErrorCode(error.code)) return new SbxError(error.code, error.message, details);
+  return new SbxError("internal", error.message, { ...details, code: error.code });
+}
