@@ -43,6 +43,7 @@ describe("files", () => {
     await expect(sb.readFile("/etc")).rejects.toMatchObject({ code: "invalid_path" });
     await expect(sb.listDirectory("/etc/hostname")).rejects.toMatchObject({ code: "invalid_path" });
     await expect(sb.deleteFile("/")).rejects.toMatchObject({ code: "invalid_path" });
+    await expect(sb.downloadArchive("/no/such/dir")).rejects.toMatchObject({ code: "file_not_found" });
   });
 
   it("uploads and downloads directory trees", async () => {

@@ -1,0 +1,72 @@
+// The sbx CLI as a user runs it, against the real daemon: new, exec (exit codes, stdin), cp in
+// both directions, ls/info with --json and -q, rm, and the errors a typo gets.
+import { spawnSync } from "node:child_process";
+import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { REPO } from "./harness.js";
+
+const host = inject("sbxHost");
+const ids: string[] = [];
+
+function sbx(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, input, encoding: "utf8", timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+afterAll(() => {
+  for (const id of ids) sbx(["rm", id]);
+});
+
+describe("sbx CLI", () => {
+  it("creates a sandbox, execs with the command's exit code and stdin, and removes it", () => {
+    const created = sbx(["new", "--no-internet"]);
+    expect(created.code).toBe(0);
+    const id = created.stdout.trim();
+    expect(id).toMatch(/^sb-[a-z0-9]{12}$/);
+    ids.push(id);
+
+    const hello = sbx(["exec", id, "--", "sh", "-c", "echo hello; exit 3"]);
+    expect(hello).toMatchObject({ code: 3, stdout: "hello\n" });
+    expect(sbx(["exec", "-i", id, "--", "tr", "a-z", "A-Z"], "shout\n").stdout).toBe("SHOUT\n");
+
+    const listed = JSON.parse(sbx(["ls", "--json"]).stdout) as Array<{ id: string; status: string }>;
+    expect(listed.find((s) => s.id === id)?.status).toBe("running");
+    expect(sbx(["ls", "-q"]).stdout.split("\n")).toContain(id);
+    expect(JSON.parse(sbx(["info", id, "--json"]).stdout)).toMatchObject({ id, status: "running", image: "debian-minimal" });
+
+    expect(sbx(["rm", id]).code).toBe(0);
+    expect(JSON.parse(sbx(["info", id, "--json"]).stdout).status).toBe("terminated");
+  });
+
+  it("copies directories into and out of a sandbox", async () => {
+    const id = sbx(["new", "--no-internet"]).stdout.trim();
+    ids.push(id);
+    const local = await mkdtemp(join(tmpdir(), "sbx-cli-"));
+    await mkdir(join(local, "proj", "sub"), { recursive: true });
+    await writeFile(join(local, "proj", "sub", "a.txt"), "alpha\n");
+    expect(sbx(["cp", join(local, "proj"), `${id}:/work`]).code).toBe(0);
+    expect(sbx(["exec", id, "--", "cat", "/work/sub/a.txt"]).stdout).toBe("alpha\n");
+    sbx(["exec", id, "--", "sh", "-c", "echo beta > /work/sub/b.txt"]);
+    const out = join(local, "out");
+    expect(sbx(["cp", `${id}:/work`, out]).code).toBe(0);
+    expect(await readFile(join(out, "sub", "b.txt"), "utf8")).toBe("beta\n");
+  });
+
+  it("runs a command in a throwaway sandbox", () => {
+    const r = sbx(["run", "--no-internet", "--", "sh", "-c", "cat /etc/debian_version; exit 4"]);
+    expect(r.code).toBe(4);
+    expect(r.stdout).toMatch(/^\d+/);
+  });
+
+  it("explains mistakes in a line or two and exits non-zero", () => {
+    const r = sbx(["exec", "sb-doesnotexist", "--", "true"]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/^error: .*does not exist/m);
+    expect(r.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
+    const bad = sbx(["new", "--cpus", "999"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/cpus/);
+  });
+});
