@@ -1,5 +1,6 @@
 // `npm run bench`: sbx next to raw crun on the same rootfs, measured in the same run, as ratios.
-// Time to interactive (create → first `true` done) and exec latency, over N runs each.
+// Time to interactive (create → first `true` done) and exec latency, over N runs each. Creates
+// are served from the daemon's warm pool (2 blanks by default); named sandboxes show the cold path.
 import { join } from "node:path";
 import { Sandbox, SandboxClient } from "../src/sdk/index.js";
 import { TestDaemon } from "../test/harness.js";
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     // Interleaved so both sides share the machine's noise.
     const tti: number[] = [];
     const ttiNoNet: number[] = [];
+    const cold: number[] = [];
     const rawLife: number[] = [];
     for (let i = 0; i < N; i++) {
       let sb: Sandbox | undefined;
@@ -31,6 +33,12 @@ async function main(): Promise<void> {
       await sb!.terminate();
       ttiNoNet.push(await timeIt(async () => {
         sb = await Sandbox.create({ allowInternetAccess: false }, client);
+        await sb.run("true");
+      }));
+      await sb!.terminate();
+      // A named sandbox never comes from the warm pool: this is the cold path, mounts and all.
+      cold.push(await timeIt(async () => {
+        sb = await Sandbox.create({ name: `bench-cold-${i}` }, client);
         await sb.run("true");
       }));
       await sb!.terminate();
@@ -52,6 +60,8 @@ async function main(): Promise<void> {
       { what: "create → first `true` done, p99 (network on)", sbx: percentile(tti, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount", target: "≤ 150 ms" },
       { what: "create → first `true` done, p50 (no network)", sbx: percentile(ttiNoNet, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount" },
       { what: "create → first `true` done, p99 (no network)", sbx: percentile(ttiNoNet, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount" },
+      { what: "cold create (no warm pool) → first `true`, p50", sbx: percentile(cold, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount" },
+      { what: "cold create (no warm pool) → first `true`, p99", sbx: percentile(cold, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount" },
       { what: "exec `true` in a running sandbox, p50", sbx: percentile(execSbx, 50), baseline: percentile(execRaw, 50), baselineName: "crun exec", target: "≤ 20 ms" },
       { what: "exec `true` in a running sandbox, p99", sbx: percentile(execSbx, 99), baseline: percentile(execRaw, 99), baselineName: "crun exec" },
     ];

@@ -40,6 +40,7 @@ function stubServices(): Services {
     }),
     sandboxes: stub<SandboxService>({
       onEnded: unused("sandboxes.onEnded"),
+      usePool: unused("sandboxes.usePool"),
       create: unused("sandboxes.create"),
       list: unused("sandboxes.list"),
       get: unused("sandboxes.get"),

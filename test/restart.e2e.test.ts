@@ -52,7 +52,7 @@ describe("daemon restart", () => {
     await sleeper.kill();
     expect((await sleeper.wait()).exitCode).toBe(137);
     await keep.terminate();
-    expect(mountsUnder(`${daemon.root}/data/sandboxes/`)).toEqual([]);
+    expect(mountsUnder(`${daemon.root}/data/sandboxes/${keep.id}`)).toEqual([]);
     await waitFor(() => !execFileSync("ip", ["-o", "link"]).toString().includes(`${daemon.env.SBX_IF_PREFIX}`), 5000, "veths to go");
     expect(links).toContain(daemon.env.SBX_IF_PREFIX!);
   });

@@ -16,6 +16,8 @@ export interface DaemonConfig {
   subnet: string;
   interfacePrefix: string;
   logLevel: string;
+  /** Blank sandboxes of the default image kept ready for fast creates (0: none). */
+  warmPool: number;
 }
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -34,6 +36,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",
+    warmPool: Number(env.SBX_WARM_POOL ?? 2),
   };
 }
 
@@ -47,6 +50,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--subnet": "subnet",
   "--if-prefix": "interfacePrefix",
   "--log-level": "logLevel",
+  "--warm-pool": "warmPool",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -62,6 +66,7 @@ options (environment variable in brackets):
   --subnet CIDR        sandbox addresses (SBX_SUBNET; default 10.89.0.0/16)
   --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
   --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
+  --warm-pool N        blank sandboxes kept ready for fast creates (SBX_WARM_POOL; default 2, 0 disables)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
@@ -75,7 +80,13 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
     if (!key) throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`option ${flag} needs a value\n\n${USAGE}`);
-    (cfg as unknown as Record<string, string>)[key] = value;
+    (cfg as unknown as Record<string, string | number>)[key] = key === "warmPool" ? parseCount(flag, value) : value;
   }
   return cfg;
+}
+
+function parseCount(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
+  return n;
 }

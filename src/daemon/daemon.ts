@@ -14,7 +14,8 @@ import { FileService } from "../services/file-service.js";
 import { ImageService } from "../services/images.js";
 import { ProcessService } from "../services/process-service.js";
 import { ProjectService } from "../services/project-service.js";
-import { SandboxService } from "../services/sandbox-service.js";
+import { mergeEnv, SandboxService } from "../services/sandbox-service.js";
+import { WarmPool } from "../services/warm-pool.js";
 import type { Services } from "../services/services.js";
 import { SqliteStore } from "../store/sqlite-store.js";
 import type { DaemonConfig } from "./config.js";
@@ -67,6 +68,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const reconciled = await sandboxes.reconcile();
   const adopted = processes.adoptRunning();
   log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted }, "reconciled with the host");
+  // Filled only after reconcile, which removes every sandbox the store does not know.
+  const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}));
+  sandboxes.usePool(pool);
+  pool.refill();
 
   const servers: Server[] = [];
   await rm(cfg.socket, { force: true });
@@ -92,6 +97,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     async close() {
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
       sandboxes.close();
+      await pool.close();
       processes.close();
       store.close();
       await rm(pidFile, { force: true });

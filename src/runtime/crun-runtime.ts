@@ -2,9 +2,10 @@
 // seccomp, an optional veth+NAT network attached between `crun create` and `crun start`, and
 // processes under detached supervisors so they survive a daemon restart.
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
+import { mustRun } from "../common/command.js";
 import { Crun } from "./crun.js";
 import { buildOciConfig } from "./oci-config.js";
 import { NetworkManager } from "./network.js";
@@ -93,6 +94,24 @@ export class CrunRuntime implements SandboxRuntime {
       await this.destroy(spec.id, spec.netSlot).catch(() => undefined);
       throw err;
     }
+  }
+
+  async reconfigure(from: SandboxSpec, to: SandboxSpec): Promise<{ ipAddress: string | null }> {
+    const dir = this.dir(to.id);
+    if (to.cpus !== from.cpus || to.memoryMb !== from.memoryMb || to.pidsLimit !== from.pidsLimit) {
+      const memory = String(to.memoryMb * 1024 * 1024);
+      await mustRun(this.crun.binary, [
+        "--root", this.o.crunRoot, "update",
+        `--memory=${memory}`, ...(this.limitSwap ? [`--memory-swap=${memory}`] : []),
+        `--cpu-quota=${Math.round(to.cpus * 100_000)}`, "--cpu-period=100000", `--pids-limit=${to.pidsLimit}`, to.id,
+      ]);
+    }
+    if (to.diskMb !== from.diskMb) await mustRun("mount", ["-o", `remount,size=${to.diskMb}m`, join(dir, "rw")]);
+    if (to.netSlot === null) return { ipAddress: null };
+    // Rewritten in place: the sandbox sees this very inode through its bind mount.
+    await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
+    const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());
+    return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid)).ipAddress };
   }
 
   async destroy(id: string, netSlot: number | null): Promise<void> {

@@ -33,6 +33,11 @@ export interface SandboxRuntime {
   readonly name: string;
   /** Creates and starts the sandbox; on failure nothing is left behind. */
   create(spec: SandboxSpec): Promise<{ ipAddress: string | null }>;
+  /**
+   * Gives a running sandbox created with `from` (a warm-pool blank) the limits, disk size and
+   * network of `to`. Only what differs is changed.
+   */
+  reconfigure(from: SandboxSpec, to: SandboxSpec): Promise<{ ipAddress: string | null }>;
   /** Kills everything in the sandbox and releases its mounts, cgroups and network. Idempotent. */
   destroy(id: string, netSlot: number | null): Promise<void>;
   isRunning(id: string): Promise<boolean>;

@@ -4,9 +4,10 @@ import { SbxError } from "../common/errors.js";
 import { KeyedLock } from "../common/keyed-lock.js";
 import { assertValidName, newId } from "../common/names.js";
 import { LIMITS, type CreateSandboxRequest } from "../api/schemas.js";
-import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
 import type { SandboxRecord, Store } from "../store/store.js";
 import type { ImageService } from "./images.js";
+import type { WarmPool } from "./warm-pool.js";
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -21,6 +22,7 @@ export class SandboxService {
   private readonly lock = new KeyedLock();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly endedHooks: SandboxEndedHook[] = [];
+  private pool: WarmPool | undefined;
 
   constructor(
     private readonly store: Store,
@@ -33,13 +35,19 @@ export class SandboxService {
     this.endedHooks.push(hook);
   }
 
+  usePool(pool: WarmPool): void {
+    this.pool = pool;
+  }
+
   async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
     if (req.name !== undefined) assertValidName("sandbox", req.name);
     const image = await this.images.resolve(project, req.image);
+    // A named sandbox's hostname is its name, which a blank from the pool cannot have.
+    const blank = req.name === undefined && !image.config.systemd ? this.pool?.take(image.id) : undefined;
     const allowInternetAccess = req.allowInternetAccess ?? true;
     const now = new Date().toISOString();
     const record: SandboxRecord = {
-      id: newId("sb"),
+      id: blank?.spec.id ?? newId("sb"),
       project,
       name: req.name ?? null,
       image: image.name,
@@ -61,30 +69,37 @@ export class SandboxService {
       terminationReason: null,
     };
     // Inserted in the same tick the slot was chosen: the store's unique index is the final guard.
-    this.store.insertSandbox(record);
+    try {
+      this.store.insertSandbox(record);
+    } catch (err) {
+      if (blank) await this.runtime.destroy(blank.spec.id, null).catch(() => undefined);
+      throw err;
+    }
+    const spec: SandboxSpec = {
+      id: record.id,
+      lowers: image.lowers,
+      hostname: record.name ?? record.id,
+      env: mergeEnv(image.config.env, record.env),
+      workingDir: record.config.workingDir,
+      cpus: record.cpus,
+      memoryMb: record.memoryMb,
+      pidsLimit: record.pidsLimit,
+      diskMb: record.diskMb,
+      netSlot: record.netSlot,
+      systemd: image.config.systemd,
+      init: image.config.init,
+    };
     return this.lock.run(record.id, async () => {
       try {
-        const { ipAddress } = await this.runtime.create({
-          id: record.id,
-          lowers: image.lowers,
-          hostname: record.name ?? record.id,
-          env: mergeEnv(image.config.env, record.env),
-          workingDir: record.config.workingDir,
-          cpus: record.cpus,
-          memoryMb: record.memoryMb,
-          pidsLimit: record.pidsLimit,
-          diskMb: record.diskMb,
-          netSlot: record.netSlot,
-          systemd: image.config.systemd,
-          init: image.config.init,
-        });
+        const { ipAddress } = blank ? await this.runtime.reconfigure(blank.spec, spec) : await this.runtime.create(spec);
         this.store.updateSandbox(record.id, { status: "running", ipAddress, startedAt: new Date().toISOString() });
       } catch (err) {
+        if (blank) await this.runtime.destroy(record.id, record.netSlot).catch(() => undefined);
         this.store.updateSandbox(record.id, { status: "terminated", terminatedAt: new Date().toISOString(), terminationReason: "error", netSlot: null });
         throw err;
       }
       this.armTimeout(record.id, record.timeoutSecs * 1000);
-      this.log.info({ sandbox: record.id, image: image.name }, "sandbox started");
+      this.log.info({ sandbox: record.id, image: image.name, warm: blank !== undefined }, "sandbox started");
       return this.store.getSandbox(record.id)!;
     });
   }
