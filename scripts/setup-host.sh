@@ -3,8 +3,8 @@
 # hybrid v1/v2 hosts, and checks for overlayfs and user namespaces. Idempotent: run it any time.
 set -euo pipefail
 
-# catatonit is the sandboxes' PID 1 (static); tini-static is kept for images and tools that expect it.
-PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd tini catatonit busybox-static e2fsprogs ca-certificates)
+# catatonit (static) is every sandbox's PID 1; busybox-static runs the daemon's in-sandbox file operations.
+PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd catatonit busybox-static e2fsprogs ca-certificates)
 OPTIONAL=(ubuntu-keyring) # lets sbx build the ubuntu-* bases; not in every Debian release
 export DEBIAN_FRONTEND=noninteractive
 

@@ -40,7 +40,7 @@ fi
 sbx daemon start
 
 step "first sandbox (builds the debian-minimal base image on first use: about a minute)"
-sbx run -- sh -c 'echo "hello from sandbox $(hostname): $(. /etc/os-release; echo $PRETTY_NAME), uid $(id -u) inside, $(nproc) cpu"'
+sbx run -- sh -c 'echo "hello from sandbox $(hostname): $(. /etc/os-release; echo $PRETTY_NAME), uid $(id -u) inside"'
 
 cat <<'DONE'
 

@@ -3,16 +3,14 @@
 import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import type { Sandbox } from "../src/sdk/index.js";
+import { useSandbox } from "./fixtures.js";
 
-const client = new SandboxClient({ host: inject("sbxHost") });
+const current = useSandbox();
 let sb: Sandbox;
-beforeAll(async () => {
-  sb = await Sandbox.create({ allowInternetAccess: false }, client);
-});
-afterAll(async () => {
-  await sb?.terminate().catch(() => undefined);
+beforeAll(() => {
+  sb = current();
 });
 
 describe("files", () => {

@@ -2,17 +2,15 @@
 // masked /proc, and host files that stay out of reach through symlinks, `..` and tar entries.
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { Header } from "tar";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import type { Sandbox } from "../src/sdk/index.js";
+import { useSandbox } from "./fixtures.js";
 
-const client = new SandboxClient({ host: inject("sbxHost") });
+const current = useSandbox();
 let sb: Sandbox;
-beforeAll(async () => {
-  sb = await Sandbox.create({ allowInternetAccess: false }, client);
-});
-afterAll(async () => {
-  await sb?.terminate().catch(() => undefined);
+beforeAll(() => {
+  sb = current();
 });
 
 async function sh(script: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {

@@ -1,19 +1,10 @@
 // Resource limits, enforced by the kernel and observed from both sides: memory (OOM inside the
 // sandbox only), pids (fork bomb), cpu quota, and the disk cap on what a sandbox can write.
 import { existsSync, readFileSync } from "node:fs";
-import { afterAll, describe, expect, inject, it } from "vitest";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { describe, expect, it } from "vitest";
+import { useSandboxes } from "./fixtures.js";
 
-const client = new SandboxClient({ host: inject("sbxHost") });
-const created: Sandbox[] = [];
-async function sandbox(opts: Parameters<typeof Sandbox.create>[0]): Promise<Sandbox> {
-  const sb = await Sandbox.create({ allowInternetAccess: false, ...opts }, client);
-  created.push(sb);
-  return sb;
-}
-afterAll(async () => {
-  for (const sb of created) await sb.terminate().catch(() => undefined);
-});
+const sandbox = useSandboxes();
 
 const V2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
 function cgroupRead(id: string, v1: [string, string], v2: string): string {

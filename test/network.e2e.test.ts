@@ -2,11 +2,11 @@
 // never the host (daemon API and host services included) nor another sandbox.
 import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CreateSandboxOptions, Sandbox } from "../src/sdk/index.js";
+import { useSandboxes } from "./fixtures.js";
 
-const client = new SandboxClient({ host: inject("sbxHost") });
-const created: Sandbox[] = [];
+const create = useSandboxes();
 let hostServer: Server;
 let hostPort = 0;
 
@@ -16,15 +16,13 @@ beforeAll(async () => {
   await new Promise<void>((r) => hostServer.listen(0, "0.0.0.0", r));
   hostPort = (hostServer.address() as { port: number }).port;
 });
-afterAll(async () => {
-  for (const sb of created) await sb.terminate().catch(() => undefined);
+afterAll(() => {
   hostServer.close();
 });
 
-async function sandbox(opts: Parameters<typeof Sandbox.create>[0] = {}): Promise<Sandbox> {
-  const sb = await Sandbox.create(opts, client);
-  created.push(sb);
-  return sb;
+/** Unlike the other files, network access is on unless a test turns it off. */
+function sandbox(opts: CreateSandboxOptions = {}): Promise<Sandbox> {
+  return create({ allowInternetAccess: true, ...opts });
 }
 
 /** Tries a TCP connection from inside the sandbox and reports what came back. */

@@ -1,17 +1,14 @@
 // Processes through the real daemon: background start, live output, signals, stdin, per-command
 // timeouts, and a process that keeps running when its client goes away.
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Sandbox, SandboxClient, SbxError } from "../src/sdk/index.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { SbxError, type Sandbox } from "../src/sdk/index.js";
+import { useSandbox } from "./fixtures.js";
 import { waitFor } from "./harness.js";
 
-const client = new SandboxClient({ host: inject("sbxHost") });
+const current = useSandbox();
 let sb: Sandbox;
-
-beforeAll(async () => {
-  sb = await Sandbox.create({ allowInternetAccess: false }, client);
-});
-afterAll(async () => {
-  await sb?.terminate().catch(() => undefined);
+beforeAll(() => {
+  sb = current();
 });
 
 describe("processes", () => {

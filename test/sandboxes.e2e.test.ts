@@ -1,16 +1,12 @@
 // Sandbox lifecycle through the real daemon: create, run, list, get, terminate, timeouts, and the
 // errors bad input gets (with nothing changed).
-import { afterAll, describe, expect, inject, it } from "vitest";
-import { Sandbox, SandboxClient, SbxError } from "../src/sdk/index.js";
+import { describe, expect, it } from "vitest";
+import { SbxError } from "../src/sdk/index.js";
+import { sharedClient, useSandboxes } from "./fixtures.js";
 import { waitFor } from "./harness.js";
 
-const client = new SandboxClient({ host: inject("sbxHost") });
-const created: Sandbox[] = [];
-async function sandbox(opts: Parameters<typeof Sandbox.create>[0] = {}): Promise<Sandbox> {
-  const sb = await Sandbox.create({ allowInternetAccess: false, ...opts }, client);
-  created.push(sb);
-  return sb;
-}
+const client = sharedClient();
+const sandbox = useSandboxes(client);
 async function codeOf(p: Promise<unknown>): Promise<string> {
   try {
     await p;
@@ -21,9 +17,6 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   throw new Error("expected an error");
 }
 
-afterAll(async () => {
-  for (const sb of created) await sb.terminate().catch(() => undefined);
-});
 
 describe("sandboxes", () => {
   it("creates a running sandbox from debian-minimal and runs a command with its exit code", async () => {

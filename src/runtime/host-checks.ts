@@ -84,12 +84,11 @@ export function isStaticElf(path: string): boolean {
   }
 }
 
-/** The static init (catatonit, or tini) and busybox to bind-mount into sandboxes; undefined where missing or dynamic. */
-export function staticHelpers(): { catatonit?: string; tini?: string; busybox?: string } {
+/** The static init (catatonit) and busybox to bind-mount into sandboxes; undefined where missing or dynamic. */
+export function staticHelpers(): { catatonit?: string; busybox?: string } {
   const pick = (paths: string[]): string | undefined => paths.find(isStaticElf);
   return {
     catatonit: pick(["/usr/bin/catatonit", "/usr/libexec/podman/catatonit"]),
-    tini: pick(["/usr/bin/tini-static", "/bin/tini-static"]),
     busybox: pick(["/usr/bin/busybox", "/bin/busybox", "/usr/local/bin/busybox"]),
   };
 }
@@ -108,9 +107,6 @@ export async function runDoctor(opts: { dataDir?: string } = {}): Promise<Doctor
       helpers.catatonit
         ? ok("catatonit", helpers.catatonit)
         : bad("catatonit", "no static catatonit (/usr/bin/catatonit): it is every sandbox's PID 1", "apt-get install catatonit"),
-    ),
-    Promise.resolve(
-      helpers.tini ? ok("tini-static", helpers.tini) : bad("tini-static", "no static tini (/usr/bin/tini-static): sandboxes need it as PID 1 to reap zombies", "apt-get install tini"),
     ),
     Promise.resolve(
       helpers.busybox
