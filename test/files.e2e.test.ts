@@ -42,6 +42,12 @@ describe("files", () => {
     await expect(sb.listDirectory("/etc/hostname")).rejects.toMatchObject({ code: "invalid_path" });
     await expect(sb.deleteFile("/")).rejects.toMatchObject({ code: "invalid_path" });
     await expect(sb.downloadArchive("/no/such/dir")).rejects.toMatchObject({ code: "file_not_found" });
+    // Endless or huge content never lands in the daemon's memory.
+    await expect(sb.readFile("/dev/zero")).rejects.toMatchObject({ code: "invalid_path" });
+    await sb.run("sh", { args: ["-c", "ln -s /dev/urandom /tmp/endless"] });
+    await expect(sb.readFile("/tmp/endless")).rejects.toMatchObject({ code: "invalid_path" });
+    await sb.run("truncate", { args: ["-s", "300M", "/tmp/sparse-but-large"] });
+    await expect(sb.readFile("/tmp/sparse-but-large")).rejects.toMatchObject({ code: "payload_too_large" });
   });
 
   it("uploads and downloads directory trees", async () => {

@@ -7,6 +7,8 @@ export interface CommandResult {
   code: number;
   stdout: Buffer;
   stderr: string;
+  /** Set when the program printed more than `maxStdoutBytes` and was killed for it. */
+  overflow?: boolean;
 }
 
 export interface CommandOptions {
@@ -16,6 +18,8 @@ export interface CommandOptions {
   cwd?: string;
   /** Where the child's stdin comes from when there is no `input`: by default /dev/null. */
   stdio?: SpawnOptions["stdio"];
+  /** Kill the program once its stdout passes this many bytes (output we hold in memory). */
+  maxStdoutBytes?: number;
 }
 
 /** Runs a program to completion and returns its exit code and output; never throws on a non-zero exit. */
@@ -30,12 +34,22 @@ export function runCommand(cmd: string, args: string[], opts: CommandOptions = {
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout?.on("data", (b: Buffer) => out.push(b));
+    let outBytes = 0;
+    let overflow = false;
+    child.stdout?.on("data", (b: Buffer) => {
+      outBytes += b.length;
+      if (opts.maxStdoutBytes !== undefined && outBytes > opts.maxStdoutBytes) {
+        if (!overflow) child.kill("SIGKILL");
+        overflow = true;
+        return;
+      }
+      out.push(b);
+    });
     child.stderr?.on("data", (b: Buffer) => err.push(b));
     child.on("error", (e) => reject(new SbxError("runtime_error", `cannot run ${cmd}: ${e.message}`)));
     child.on("close", (code, signal) => {
       const stderr = Buffer.concat(err).toString("utf8");
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: signal ? `${stderr}(killed by ${signal})` : stderr });
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: signal ? `${stderr}(killed by ${signal})` : stderr, overflow });
     });
     // A program that exits without reading its input would otherwise crash us with EPIPE.
     child.stdin?.on("error", () => undefined);

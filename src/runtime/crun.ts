@@ -88,7 +88,7 @@ export class Crun {
   }
 
   /** Runs a short helper command inside the container and collects its output. */
-  exec(id: string, argv: string[], o: ExecOptions & { input?: Buffer; timeoutMs?: number }): Promise<CommandResult> {
-    return runCommand(this.binary, this.execArgv(id, argv, o), { input: o.input, timeoutMs: o.timeoutMs ?? 120_000 });
+  exec(id: string, argv: string[], o: ExecOptions & { input?: Buffer; timeoutMs?: number; maxStdoutBytes?: number }): Promise<CommandResult> {
+    return runCommand(this.binary, this.execArgv(id, argv, o), { input: o.input, timeoutMs: o.timeoutMs ?? 120_000, maxStdoutBytes: o.maxStdoutBytes });
   }
 }

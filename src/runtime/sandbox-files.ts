@@ -15,6 +15,11 @@ const ROOT_EXEC = { env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 const NOT_A_DIRECTORY = 20;
 const NOT_FOUND = 21;
 const IS_A_DIRECTORY = 22;
+const TOO_LARGE = 23;
+const NOT_REGULAR = 24;
+
+/** readFile answers in one buffer; bigger files go through the archive download, which streams. */
+export const MAX_READ_BYTES = 256 * 1024 * 1024;
 
 export interface RawEntry {
   name: string;
@@ -34,17 +39,25 @@ export class SandboxFiles {
   constructor(private readonly crun: Crun) {}
 
   private async sh(id: string, path: string, script: string, extra: string[] = [], input?: Buffer): Promise<CommandResult> {
-    const r = await this.crun.exec(id, [BB, "sh", "-c", script, "sh", path, ...extra], { ...ROOT_EXEC, input });
+    // Everything these scripts print is held in memory: never more than a readFile may answer.
+    const r = await this.crun.exec(id, [BB, "sh", "-c", script, "sh", path, ...extra], { ...ROOT_EXEC, input, maxStdoutBytes: MAX_READ_BYTES + 1024 * 1024 });
+    if (r.overflow) throw new SbxError("payload_too_large", `${path} produced more than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`);
     if (r.code === NOT_FOUND) throw new SbxError("file_not_found", `${path} does not exist in the sandbox`);
     if (r.code === NOT_A_DIRECTORY) throw new SbxError("invalid_path", `${path} is not a directory`);
     if (r.code === IS_A_DIRECTORY) throw new SbxError("invalid_path", `${path} is a directory: use listDirectory or download it as an archive`);
+    if (r.code === NOT_REGULAR) throw new SbxError("invalid_path", `${path} is not a regular file (a device, fifo or socket)`);
+    if (r.code === TOO_LARGE) throw new SbxError("payload_too_large", `${path} is larger than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`);
     if (r.code !== 0) throw new SbxError("runtime_error", `file operation on ${path} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
     return r;
   }
 
   async read(id: string, path: string): Promise<Buffer> {
     assertSandboxPath(path);
-    const r = await this.sh(id, path, `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] && exit ${IS_A_DIRECTORY}; exec cat -- "$1"`);
+    const r = await this.sh(
+      id,
+      path,
+      `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] && exit ${IS_A_DIRECTORY}; [ -f "$1" ] || exit ${NOT_REGULAR}; [ "$(stat -L -c %s -- "$1")" -gt ${MAX_READ_BYTES} ] && exit ${TOO_LARGE}; exec cat -- "$1"`,
+    );
     return r.stdout;
   }
 
