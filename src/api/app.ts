@@ -7,6 +7,7 @@ import { SbxError, toSbxError } from "../common/errors.js";
 import { isValidName } from "../common/names.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
+import { registerImageRoutes } from "./routes/images.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
@@ -41,6 +42,7 @@ export function createApp(services: Services, transport: Transport): Api {
   registerSandboxRoutes(app, services);
   registerProcessRoutes(app, services);
   registerFileRoutes(app, services);
+  registerImageRoutes(app, services);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return app;

@@ -124,18 +124,6 @@ export const Project = z.object({ name: z.string(), createdAt: z.string() }).ope
 export const CreateProjectRequest = z.strictObject({ name: z.string() }).openapi("CreateProjectRequest");
 export const Token = z.object({ id: z.string(), project: z.string(), token: z.string().optional(), createdAt: z.string() }).openapi("Token");
 
-export const Image = z
-  .object({
-    name: z.string(),
-    id: z.string(),
-    project: z.string().nullable(),
-    kind: z.enum(["base", "built"]),
-    sizeBytes: z.number(),
-    createdAt: z.string(),
-  })
-  .openapi("Image");
-export const ImageList = z.object({ images: z.array(Image) }).openapi("ImageList");
-
 /** One line of an output stream (NDJSON): a chunk of stdout/stderr (base64) or the final exit. */
 export const OutputEvent = z
   .discriminatedUnion("type", [
@@ -151,7 +139,6 @@ export type StartProcessRequest = z.infer<typeof StartProcessRequest>;
 export type ProcessT = z.infer<typeof Process>;
 export type FileEntryT = z.infer<typeof FileEntry>;
 export type OutputEventT = z.infer<typeof OutputEvent>;
-export type ImageT = z.infer<typeof Image>;
 export type DaemonInfoT = z.infer<typeof DaemonInfo>;
 
 // ---- image builds -------------------------------------------------------------------------
@@ -236,3 +223,7 @@ export type BuildT = z.infer<typeof Build>;
 export type BuildEventT = z.infer<typeof BuildEvent>;
 export type CreateBuildRequestT = z.infer<typeof CreateBuildRequest>;
 export type ImageDetailT = z.infer<typeof ImageDetail>;
+
+/** Images are listed with their full detail (base and built alike). */
+export const ImageList = z.object({ images: z.array(ImageDetail) }).openapi("ImageList");
+export type ImageT = ImageDetailT;

@@ -1,6 +1,6 @@
 // Wires the daemon together: store, base images, runtime, services, API servers; reconciles
 // with what survived on the host; shuts down without touching running sandboxes.
-import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
@@ -10,16 +10,24 @@ import { BaseImages } from "../images/base-images.js";
 import { CrunRuntime } from "../runtime/crun-runtime.js";
 import { cgroupVersion, hostNofileHardLimit } from "../runtime/host-checks.js";
 import { NetworkManager } from "../runtime/network.js";
+import { BlobStore } from "../content/blob-store.js";
+import { LayerStore } from "../snapshots/layer-store.js";
+import { BuildService } from "../services/build-service.js";
+import { ImageGc } from "../services/image-gc.js";
 import { FileService } from "../services/file-service.js";
 import { ImageService } from "../services/images.js";
 import { ProcessService } from "../services/process-service.js";
 import { ProjectService } from "../services/project-service.js";
-import { mergeEnv, SandboxService } from "../services/sandbox-service.js";
+import { mergeEnv } from "../common/env.js";
+import { SandboxService } from "../services/sandbox-service.js";
 import { WarmPool } from "../services/warm-pool.js";
 import type { Services } from "../services/services.js";
 import { SqliteStore } from "../store/sqlite-store.js";
 import type { DaemonConfig } from "./config.js";
 import { VERSION } from "./version.js";
+
+/** Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs). */
+const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
 
 export interface RunningDaemon {
   services: Services;
@@ -51,9 +59,29 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     cgroupVersion: cgv,
   });
   const bases = new BaseImages({ dataDir: cfg.dataDir, cacheDir: join(cfg.cacheDir, "bases"), uidBase: cfg.uidBase, log: (line) => log.info({ component: "base-images" }, line) });
-  const images = new ImageService(bases, cfg.defaultImage);
+  const images = new ImageService(bases, store.images, cfg.defaultImage);
   const sandboxes = new SandboxService(store, runtime, images, log);
   const processes = new ProcessService(store, runtime, sandboxes, log);
+  const contexts = new BlobStore(join(cfg.dataDir, "contexts"));
+  const layerStore = new LayerStore(join(cfg.dataDir, "layers"));
+  const builds = new BuildService(
+    store.images,
+    images,
+    {
+      runtime,
+      layers: layerStore,
+      cache: store.images,
+      readContext: (digest) => readFile(contexts.path(digest)),
+      hasContext: (digest) => contexts.has(digest),
+      reserveNetSlot: () => sandboxes.reserveNetSlot(),
+      releaseNetSlot: (slot) => sandboxes.releaseNetSlot(slot),
+      limits: BUILD_LIMITS,
+    },
+    join(cfg.dataDir, "builds"),
+    log,
+  );
+  const gc = new ImageGc(store.images, store, layerStore, () => builds.buildingKeys(), log);
+  builds.gc = () => gc.collect();
   const services: Services = {
     version: VERSION,
     log,
@@ -62,12 +90,17 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     processes,
     files: new FileService(runtime, sandboxes),
     images,
+    builds,
+    gc,
+    contexts,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 
   const reconciled = await sandboxes.reconcile();
+  const staleBuilds = builds.reconcile();
+  await gc.collect();
   const adopted = processes.adoptRunning();
-  log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted }, "reconciled with the host");
+  log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds }, "reconciled with the host");
   // Filled only after reconcile, which removes every sandbox the store does not know.
   const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}));
   sandboxes.usePool(pool);
@@ -96,6 +129,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     services,
     async close() {
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
+      await builds.close();
       sandboxes.close();
       await pool.close();
       processes.close();

@@ -7,7 +7,9 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { mustRun } from "../common/command.js";
 import { Crun } from "./crun.js";
-import { buildOciConfig } from "./oci-config.js";
+import { spawn } from "node:child_process";
+import { SbxError } from "../common/errors.js";
+import { BUSYBOX_PATH, buildOciConfig } from "./oci-config.js";
 import { NetworkManager } from "./network.js";
 import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
 import type { ProcessSpec, SandboxRuntime, SandboxSpec } from "./runtime.js";
@@ -120,6 +122,49 @@ export class CrunRuntime implements SandboxRuntime {
     await removeSnapshot(this.dir(id));
   }
 
+  async stopAndCapture<T>(id: string, netSlot: number | null, capture: (upperDir: string) => Promise<T>): Promise<T> {
+    try {
+      await this.crun.delete(id);
+      return await capture(join(this.dir(id), "rw", "upper"));
+    } finally {
+      await this.destroy(id, netSlot);
+    }
+  }
+
+  async resolveUser(id: string, user: string): Promise<string> {
+    if (user === "root") return "0:0";
+    const m = /^([^:]+)(?::(.+))?$/.exec(user);
+    if (!m) throw new SbxError("invalid_argument", `invalid user ${JSON.stringify(user)}: use root, uid, uid:gid or a name`);
+    const [, u, g] = m;
+    if (/^\d+$/.test(u!) && (g === undefined || /^\d+$/.test(g))) return g === undefined ? `${u}:0` : `${u}:${g}`;
+    // Names are looked up in the sandbox's own /etc/passwd and /etc/group, by its busybox.
+    const script = [
+      'case "$1" in *[!0-9]*) u=$(id -u -- "$1") || exit 1;; *) u=$1;; esac',
+      'if [ -z "$2" ]; then g=$(id -g -- "$1" 2>/dev/null || echo 0)',
+      'else case "$2" in *[!0-9]*) g=$(grep "^$2:" /etc/group | cut -d: -f3);; *) g=$2;; esac; fi',
+      '[ -n "$g" ] && echo "$u:$g"',
+    ].join("\n");
+    const r = await this.crun.exec(id, [BUSYBOX_PATH, "sh", "-c", script, "sh", u!, g ?? ""], { env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0" });
+    const out = r.stdout.toString().trim();
+    if (r.code !== 0 || !/^\d+:\d+$/.test(out)) throw new SbxError("invalid_argument", `user ${JSON.stringify(user)} does not exist in the sandbox: create it first (useradd) or use a numeric uid`);
+    return out;
+  }
+
+  run(id: string, spec: Omit<ProcessSpec, "stdin">, onOutput: (stream: "stdout" | "stderr", data: Buffer) => void, signal?: AbortSignal): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const child = spawn(this.crun.binary, this.crun.execArgv(id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user }), { stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout.on("data", (b: Buffer) => onOutput("stdout", b));
+      child.stderr.on("data", (b: Buffer) => onOutput("stderr", b));
+      const abort = (): void => void child.kill("SIGKILL");
+      signal?.addEventListener("abort", abort, { once: true });
+      child.on("error", reject);
+      child.on("close", (code, sig) => {
+        signal?.removeEventListener("abort", abort);
+        resolve(code ?? (sig ? 137 : 1));
+      });
+    });
+  }
+
   async isRunning(id: string): Promise<boolean> {
     const s = await this.crun.state(id);
     return s !== undefined && (s.status === "running" || s.status === "created");
@@ -159,7 +204,7 @@ export class CrunRuntime implements SandboxRuntime {
     const removed = new Set<string>();
     for (const parent of parents) {
       for (const id of await readdir(parent).catch(() => [] as string[])) {
-        if (liveIds.has(id) || !id.startsWith("sb-")) continue;
+        if (liveIds.has(id) || !/^(sb|bld)-/.test(id)) continue;
         if (await rmdir(join(parent, id)).then(() => true, () => false)) removed.add(id);
       }
     }

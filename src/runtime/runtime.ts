@@ -41,6 +41,15 @@ export interface SandboxRuntime {
   /** Kills everything in the sandbox and releases its mounts, cgroups and network. Idempotent. */
   destroy(id: string, netSlot: number | null): Promise<void>;
   isRunning(id: string): Promise<boolean>;
+  /**
+   * Stops the sandbox, hands its writable layer (the overlay upper dir) to `capture` while it is
+   * still mounted, then releases everything as destroy() does, whatever `capture` did.
+   */
+  stopAndCapture<T>(id: string, netSlot: number | null, capture: (upperDir: string) => Promise<T>): Promise<T>;
+  /** `root`, `uid`, `uid:gid`, `name` or `name:group` → numeric `uid:gid`, by the sandbox's own /etc/passwd. */
+  resolveUser(id: string, user: string): Promise<string>;
+  /** Runs a process to completion with its output streamed to `onOutput` (builds; not durable). */
+  run(id: string, spec: Omit<ProcessSpec, "stdin">, onOutput: (stream: "stdout" | "stderr", data: Buffer) => void, signal?: AbortSignal): Promise<number>;
   /** The lowest free network slot given the ones live sandboxes hold; throws when all are taken. */
   netSlotFor(used: Set<number>): number;
   /** Removes sandboxes, mounts and interfaces the metadata does not know as live. */

@@ -16,7 +16,8 @@ import {
 } from "../runtime/process-supervisor.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ProcessRecord, SandboxRecord, Store } from "../store/store.js";
-import { mergeEnv, type Logger, type SandboxService } from "./sandbox-service.js";
+import { mergeEnv } from "../common/env.js";
+import type { Logger, SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
 const ADOPT_POLL_MS = 100;

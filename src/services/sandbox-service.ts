@@ -1,6 +1,7 @@
 // Sandbox lifecycle: create (pending → running), list, get, terminate, timeouts, and the
 // reconcile pass at daemon start that keeps live sandboxes and cleans up after dead ones.
 import { SbxError } from "../common/errors.js";
+import { mergeEnv } from "../common/env.js";
 import { KeyedLock } from "../common/keyed-lock.js";
 import { assertValidName, newId } from "../common/names.js";
 import { LIMITS, type CreateSandboxRequest } from "../api/schemas.js";
@@ -23,6 +24,8 @@ export class SandboxService {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly endedHooks: SandboxEndedHook[] = [];
   private pool: WarmPool | undefined;
+  /** Network slots held by build sandboxes, which are not in the store. */
+  private readonly reservedSlots = new Set<number>();
 
   constructor(
     private readonly store: Store,
@@ -61,7 +64,7 @@ export class SandboxService {
       allowInternetAccess,
       env: req.env ?? {},
       config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0" },
-      netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.store.usedNetSlots()) : null,
+      netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null,
       ipAddress: null,
       createdAt: now,
       startedAt: null,
@@ -102,6 +105,23 @@ export class SandboxService {
       this.log.info({ sandbox: record.id, image: image.name, warm: blank !== undefined }, "sandbox started");
       return this.store.getSandbox(record.id)!;
     });
+  }
+
+  private usedSlots(): Set<number> {
+    const used = this.store.usedNetSlots();
+    for (const s of this.reservedSlots) used.add(s);
+    return used;
+  }
+
+  /** A network slot for a sandbox the store does not know (a build step); release it after. */
+  reserveNetSlot(): number {
+    const slot = this.runtime.netSlotFor(this.usedSlots());
+    this.reservedSlots.add(slot);
+    return slot;
+  }
+
+  releaseNetSlot(slot: number): void {
+    this.reservedSlots.delete(slot);
   }
 
   list(project: string, includeTerminated: boolean): SandboxRecord[] {
@@ -184,16 +204,4 @@ export class SandboxService {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
-}
-
-/** Image env, then sandbox env on top; a PATH is always there. */
-export function mergeEnv(base: string[], overrides: Record<string, string>): string[] {
-  const map = new Map<string, string>();
-  map.set("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-  for (const kv of base) {
-    const i = kv.indexOf("=");
-    if (i > 0) map.set(kv.slice(0, i), kv.slice(i + 1));
-  }
-  for (const [k, v] of Object.entries(overrides)) map.set(k, v);
-  return [...map].map(([k, v]) => `${k}=${v}`);
 }

@@ -4,6 +4,9 @@ import type { SandboxService, Logger } from "./sandbox-service.js";
 import type { ProcessService } from "./process-service.js";
 import type { FileService } from "./file-service.js";
 import type { ImageService } from "./images.js";
+import type { BuildService } from "./build-service.js";
+import type { ImageGc } from "./image-gc.js";
+import type { BlobStore } from "../content/blob-store.js";
 
 export interface Services {
   version: string;
@@ -13,5 +16,8 @@ export interface Services {
   processes: ProcessService;
   files: FileService;
   images: ImageService;
+  builds: BuildService;
+  gc: ImageGc;
+  contexts: BlobStore;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }

@@ -2,7 +2,8 @@
 // `doc` column, with the fields we query on (project, name, status, slot) as real columns.
 import Database from "better-sqlite3";
 import { SbxError } from "../common/errors.js";
-import type { ProcessRecord, ProjectRecord, SandboxRecord, Store, TokenRecord } from "./store.js";
+import { IMAGE_MIGRATIONS, SqliteImageStore } from "./sqlite-image-store.js";
+import type { ImageStore, ProcessRecord, ProjectRecord, SandboxRecord, Store, TokenRecord } from "./store.js";
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE projects (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
@@ -14,6 +15,7 @@ const MIGRATIONS: string[] = [
    CREATE TABLE processes (id TEXT PRIMARY KEY, sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
      status TEXT NOT NULL, started_at TEXT NOT NULL, doc TEXT NOT NULL);
    CREATE INDEX processes_by_sandbox ON processes(sandbox_id, started_at);`,
+  ...IMAGE_MIGRATIONS,
 ];
 
 interface DocRow {
@@ -22,6 +24,8 @@ interface DocRow {
 
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
+  /** Images, builds and the step cache, in the same database. */
+  readonly images: ImageStore;
 
   constructor(path: string) {
     this.db = new Database(path);
@@ -29,6 +33,7 @@ export class SqliteStore implements Store {
     this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     this.migrate();
+    this.images = new SqliteImageStore(this.db);
     if (!this.getProject("default")) this.insertProject({ name: "default", createdAt: new Date().toISOString() });
   }
 

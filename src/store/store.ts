@@ -78,3 +78,89 @@ export interface Store {
   listProcesses(sandboxId: string): ProcessRecord[];
   listRunningProcesses(): ProcessRecord[];
 }
+
+export type BuildState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+export interface BuildRecord {
+  id: string;
+  project: string;
+  imageName: string;
+  tag: string;
+  state: BuildState;
+  steps: number;
+  imageId: string | null;
+  failure: {
+    step: number | null;
+    text: string | null;
+    source: { file: string; line: number; column?: number } | null;
+    exitCode: number | null;
+    message: string;
+    lastLines: string[];
+  } | null;
+  createdAt: string;
+  startedAt: string | null;
+  endedAt: string | null;
+}
+
+/** A cached step: the cache key of a step and, for steps that change files, the layer it made. */
+export interface LayerRecord {
+  key: string;
+  /** null for steps that only change the image config (env, user, ...). */
+  digest: string | null;
+  dir: string | null;
+  sizeBytes: number;
+  step: string;
+  createdAt: string;
+}
+
+export interface ImageLayerRef {
+  key: string;
+  digest: string;
+  dir: string;
+  sizeBytes: number;
+  step: string;
+  cached: boolean;
+}
+
+export interface ImageRecord {
+  /** Unique handle of this registration (img-...). */
+  ref: string;
+  /** Content digest of layers + config: two identical builds share it. */
+  id: string;
+  project: string;
+  name: string;
+  tag: string;
+  baseImage: string;
+  baseId: string;
+  baseDir: string;
+  layers: ImageLayerRef[];
+  config: { env: string[]; workingDir: string; user: string; entrypoint: string[] | null; cmd: string[] | null; systemd: boolean };
+  sizeBytes: number;
+  buildId: string | null;
+  createdAt: string;
+  /** Set by `image rm`; the record stays until no sandbox uses the image. */
+  deletedAt: string | null;
+}
+
+/** Images, builds and the step cache (separate from Store so the sandbox store stays small). */
+export interface ImageStore {
+  insertBuild(b: BuildRecord): void;
+  updateBuild(id: string, patch: Partial<Omit<BuildRecord, "id" | "project">>): void;
+  getBuild(id: string): BuildRecord | undefined;
+  listBuilds(project: string): BuildRecord[];
+  listBuildsInState(states: BuildState[]): BuildRecord[];
+
+  getLayer(key: string): LayerRecord | undefined;
+  putLayer(l: LayerRecord): void;
+  deleteLayer(key: string): void;
+  listLayers(): LayerRecord[];
+
+  /** Registers an image; with `replace`, a live image of the same name and tag is marked deleted first. */
+  registerImage(img: ImageRecord, replace: boolean): void;
+  findImage(project: string, name: string, tag: string): ImageRecord | undefined;
+  listImages(project: string): ImageRecord[];
+  /** Every registration, deleted ones included (garbage collection). */
+  listAllImages(): ImageRecord[];
+  markImageDeleted(ref: string): void;
+  deleteImage(ref: string): void;
+}

@@ -1,9 +1,9 @@
-// Daemon-wide routes: info, projects and their tokens, images.
+// Daemon-wide routes: info, projects and their tokens.
 import { createRoute, z } from "@hono/zod-openapi";
 import { SbxError } from "../../common/errors.js";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
-import { CreateProjectRequest, DaemonInfo, ErrorBody, ImageList, Project, Token } from "../schemas.js";
+import { CreateProjectRequest, DaemonInfo, ErrorBody, Project, Token } from "../schemas.js";
 import { json, jsonBody } from "./common.js";
 
 export function registerSystemRoutes(app: Api, s: Services): void {
@@ -41,11 +41,6 @@ export function registerSystemRoutes(app: Api, s: Services): void {
       return c.json(s.projects.createToken(c.req.valid("param").name), 201);
     },
   );
-
-  app.openapi(createRoute({ method: "get", path: "/v1/images", summary: "List images", responses: { 200: json(ImageList, "images") } }), (c) => {
-    const images = s.images.list().map((i) => ({ name: i.name, id: i.id, project: null, kind: "base" as const, sizeBytes: i.sizeBytes, createdAt: "" }));
-    return c.json({ images }, 200);
-  });
 }
 
 function adminOnly(transport: string): void {

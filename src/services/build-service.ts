@@ -1,0 +1,198 @@
+// Image builds as server-side jobs: an id, a state, an event log that can be followed again later
+// (kept in memory and in a file), cancellation, and registration of the result in the project.
+import { EventEmitter } from "node:events";
+import { createReadStream } from "node:fs";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { createHash } from "node:crypto";
+import { SbxError } from "../common/errors.js";
+import { assertValidName, newId } from "../common/names.js";
+import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/schemas.js";
+import { runBuild, StepFailure, type BuilderDeps } from "../images/builder.js";
+import { describeStep } from "../images/ir.js";
+import type { BuildRecord, ImageRecord, ImageStore } from "../store/store.js";
+import type { ImageService } from "./images.js";
+import type { Logger } from "./sandbox-service.js";
+
+interface Running {
+  abort: AbortController;
+  /** Cache keys of the layers this build made or reused, protected from garbage collection. */
+  keys: Set<string>;
+  events: BuildEventT[];
+  /** Appends to the event log file, one at a time, in order. */
+  written: Promise<void>;
+}
+
+export class BuildService {
+  private readonly running = new Map<string, Running>();
+  private readonly bus = new EventEmitter();
+  /** Set by the daemon once the collector exists (it needs buildingKeys from here). */
+  gc: (() => Promise<unknown>) | undefined;
+
+  constructor(
+    private readonly store: ImageStore,
+    private readonly images: ImageService,
+    private readonly deps: BuilderDeps & { hasContext(digest: string): Promise<boolean> },
+    private readonly logDir: string,
+    private readonly log: Logger,
+  ) {
+    this.bus.setMaxListeners(0);
+  }
+
+  async create(project: string, req: CreateBuildRequestT): Promise<BuildRecord> {
+    const def = req.definition;
+    const name = assertValidName("image", req.registeredName ?? def.name);
+    const tag = req.tag ?? def.tag ?? "latest";
+    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) throw new SbxError("invalid_name", `invalid tag ${JSON.stringify(tag)}: letters, digits, '_', '.', '-'`);
+    const base = await this.images.resolveBase(def.baseImage);
+    if (!req.replace && this.store.findImage(project, name, tag)) {
+      throw new SbxError("already_exists", `image ${name}:${tag} already exists in project ${project}: pass --replace to point the name at the new image`);
+    }
+    for (const b of this.running.keys()) {
+      const other = this.store.getBuild(b);
+      if (other && other.project === project && other.imageName === name && other.tag === tag) {
+        throw new SbxError("already_exists", `build ${b} of ${name}:${tag} is still running: wait for it (sbx image logs ${b} -f) or cancel it`);
+      }
+    }
+    for (const step of def.steps) {
+      if ((step.op === "copy" || step.op === "add") && !(await this.deps.hasContext(step.context))) {
+        throw new SbxError("failed_precondition", `the files of step "${describeStep(step)}" (${step.context}) were not uploaded: PUT them to /v1/contexts/{digest} first`);
+      }
+    }
+    const rec: BuildRecord = { id: newId("bld"), project, imageName: name, tag, state: "queued", steps: def.steps.length, imageId: null, failure: null, createdAt: new Date().toISOString(), startedAt: null, endedAt: null };
+    this.store.insertBuild(rec);
+    const run: Running = { abort: new AbortController(), keys: new Set(), events: [], written: Promise.resolve() };
+    this.running.set(rec.id, run);
+    await mkdir(this.logDir, { recursive: true, mode: 0o700 });
+    void this.execute(rec, req, base, run);
+    return rec;
+  }
+
+  private async execute(rec: BuildRecord, req: CreateBuildRequestT, base: Awaited<ReturnType<ImageService["resolveBase"]>>, run: Running): Promise<void> {
+    const emit = (ev: BuildEventT): void => {
+      if (ev.type === "step") run.keys.add(ev.key);
+      run.events.push(ev);
+      const line = JSON.stringify(ev) + "\n";
+      run.written = run.written.then(() => appendFile(join(this.logDir, `${rec.id}.ndjson`), line)).catch(() => undefined);
+      this.bus.emit(rec.id);
+    };
+    this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
+    emit({ type: "build", build: this.get(rec.project, rec.id) });
+    let image: ImageDetailT | null = null;
+    try {
+      const result = await runBuild(req.definition, base, this.deps, { noCache: req.noCache ?? false, signal: run.abort.signal, emit });
+      const img: ImageRecord = {
+        ref: newId("img"),
+        id: imageDigest(base.id, result.layers.map((l) => l.digest), result.config),
+        project: rec.project,
+        name: rec.imageName,
+        tag: rec.tag,
+        baseImage: base.name,
+        baseId: base.id,
+        baseDir: base.dir,
+        layers: result.layers,
+        config: result.config,
+        sizeBytes: base.sizeBytes + result.layers.reduce((a, l) => a + l.sizeBytes, 0),
+        buildId: rec.id,
+        createdAt: new Date().toISOString(),
+        deletedAt: null,
+      };
+      this.store.registerImage(img, req.replace ?? false);
+      this.store.updateBuild(rec.id, { state: "succeeded", imageId: img.id, endedAt: new Date().toISOString() });
+      image = this.images.detail(img);
+      this.log.info({ build: rec.id, image: `${img.name}:${img.tag}`, id: img.id }, "build succeeded");
+    } catch (err) {
+      const cancelled = run.abort.signal.aborted;
+      this.store.updateBuild(rec.id, { state: cancelled ? "cancelled" : "failed", failure: cancelled ? null : toFailure(err), endedAt: new Date().toISOString() });
+      this.log.info({ build: rec.id, err: err instanceof Error ? err.message : String(err) }, cancelled ? "build cancelled" : "build failed");
+    } finally {
+      emit({ type: "done", build: this.get(rec.project, rec.id), image });
+      await run.written;
+      this.running.delete(rec.id);
+      // A failed or cancelled build leaves no layer behind that no image references.
+      if (!image) await this.gc?.().catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
+    }
+  }
+
+  buildingKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (const r of this.running.values()) for (const k of r.keys) keys.add(k);
+    return keys;
+  }
+
+  get(project: string, id: string): BuildRecord {
+    const b = this.store.getBuild(id);
+    if (!b || b.project !== project) throw new SbxError("not_found", `build ${id} does not exist in project ${project}: list builds with \`sbx image builds\``);
+    return b;
+  }
+
+  list(project: string): BuildRecord[] {
+    return this.store.listBuilds(project);
+  }
+
+  cancel(project: string, id: string): BuildRecord {
+    const b = this.get(project, id);
+    this.running.get(id)?.abort.abort();
+    return b;
+  }
+
+  /** Every event of the build from its start; with follow, new ones until the build is done. */
+  async *events(project: string, id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<BuildEventT> {
+    this.get(project, id);
+    const live = this.running.get(id);
+    if (!live) {
+      // Finished (maybe before a daemon restart): replay the log file.
+      yield* readEventLog(join(this.logDir, `${id}.ndjson`));
+      return;
+    }
+    let i = 0;
+    for (;;) {
+      while (i < live.events.length) {
+        const ev = live.events[i++]!;
+        yield ev;
+        if (ev.type === "done") return;
+      }
+      if (!follow || signal?.aborted) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, 1000);
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+        this.bus.once(id, done);
+      });
+    }
+  }
+
+  /** Daemon start: builds that were running died with the old daemon. */
+  reconcile(): number {
+    const stale = this.store.listBuildsInState(["queued", "running"]);
+    for (const b of stale) {
+      this.store.updateBuild(b.id, { state: "failed", endedAt: new Date().toISOString(), failure: { step: null, text: null, source: null, exitCode: null, message: "the daemon stopped during the build: run it again", lastLines: [] } });
+    }
+    return stale.length;
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.running.values()) r.abort.abort();
+  }
+}
+
+function toFailure(err: unknown): BuildRecord["failure"] {
+  if (err instanceof StepFailure) {
+    return { step: err.step, text: describeStep(err.stepDef), source: err.stepDef.source ?? null, exitCode: err.exitCode, message: err.message, lastLines: err.lastLines };
+  }
+  return { step: null, text: null, source: null, exitCode: null, message: err instanceof Error ? err.message : String(err), lastLines: [] };
+}
+
+function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {
+  return "sha256:" + createHash("sha256").update(JSON.stringify({ baseId, layerDigests, config })).digest("hex");
+}
+
+async function* readEventLog(path: string): AsyncGenerator<BuildEventT> {
+  const text = await readFile(path, "utf8").catch(() => undefined);
+  if (text === undefined) return;
+  const lines = createInterface({ input: createReadStream(path) });
+  for await (const line of lines) if (line.trim()) yield JSON.parse(line) as BuildEventT;
+}

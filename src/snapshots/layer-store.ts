@@ -1,0 +1,70 @@
+// Committed layers: immutable directories made from a sandbox's writable layer (the overlay
+// upper dir, whiteouts and opaque-dir xattrs included), each with the sha256 of its tar form.
+// Used read-only as overlay lower dirs by every sandbox and build that stacks on them.
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { mustRun } from "../common/command.js";
+import { SbxError } from "../common/errors.js";
+
+export interface CommittedLayer {
+  dir: string;
+  digest: string;
+  sizeBytes: number;
+}
+
+/** Paths under the root that the runtime itself creates (bind-mount targets), never image content. */
+const RUNTIME_PATHS = [".sbx"];
+
+export class LayerStore {
+  constructor(readonly root: string) {}
+
+  /** The directory of the layer with this cache key; short, because overlay options are limited to a page. */
+  dirFor(key: string): string {
+    return join(this.root, `l${key.replace(/^sha256:/, "").slice(0, 20)}`);
+  }
+
+  async commit(upper: string, key: string): Promise<CommittedLayer> {
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    for (const p of RUNTIME_PATHS) await rm(join(upper, p), { recursive: true, force: true });
+    const final = this.dirFor(key);
+    const tmp = `${final}.tmp-${randomBytes(4).toString("hex")}`;
+    try {
+      // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
+      await mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 });
+      const { digest, sizeBytes } = await digestDir(tmp);
+      await rm(final, { recursive: true, force: true });
+      await rename(tmp, final);
+      return { dir: final, digest, sizeBytes };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async remove(dir: string): Promise<void> {
+    if (!dir.startsWith(this.root + "/")) throw new SbxError("internal", `refusing to remove ${dir}: not a layer of ${this.root}`);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** sha256 and size of the layer's canonical tar (sorted names, numeric owners, trusted.* xattrs). */
+export function digestDir(dir: string): Promise<{ digest: string; sizeBytes: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("tar", ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+    const hash = createHash("sha256");
+    let size = 0;
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      hash.update(b);
+      size += b.length;
+    });
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) reject(new SbxError("runtime_error", `cannot digest layer ${dir}: ${stderr.trim()}`));
+      else resolve({ digest: `sha256:${hash.digest("hex")}`, sizeBytes: size });
+    });
+  });
+}
