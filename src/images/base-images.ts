@@ -66,6 +66,14 @@ export class BaseImages {
     this.blobs = new BlobStore(join(opts.dataDir, "content"));
   }
 
+  /**
+   * systemd images run without a user namespace (systemd cannot manage cgroup v1 from inside one),
+   * so their rootfs keeps host ids; everything else is shifted into the sandboxes' uid range.
+   */
+  uidBaseOf(recipe: BaseRecipe): number {
+    return recipe.config.systemd ? 0 : this.opts.uidBase;
+  }
+
   recipes(): string[] {
     return [...this.recipeMap.keys()];
   }
@@ -81,7 +89,7 @@ export class BaseImages {
       const index = JSON.parse(readFileSync(this.indexPath(name), "utf8")) as { recipeHash: string; digest: string };
       if (index.recipeHash !== hash) return undefined;
       const meta = JSON.parse(readFileSync(join(this.layerDir(index.digest), "meta.json"), "utf8")) as LayerMeta;
-      if (meta.uidBase !== this.opts.uidBase || meta.digest !== index.digest || !existsSync(join(this.layerDir(index.digest), "rootfs"))) return undefined;
+      if (meta.uidBase !== this.uidBaseOf(recipe) || meta.digest !== index.digest || !existsSync(join(this.layerDir(index.digest), "rootfs"))) return undefined;
       const image = this.toImage(recipe, meta);
       this.known.set(name, image);
       return image;
@@ -186,7 +194,7 @@ export class BaseImages {
   private async unpack(recipe: BaseRecipe, hash: string, digest: string): Promise<LayerMeta> {
     const dir = this.layerDir(digest);
     const existing = await readJson<LayerMeta>(join(dir, "meta.json"));
-    if (existing && existing.uidBase === this.opts.uidBase && existing.digest === digest && (await exists(join(dir, "rootfs")))) {
+    if (existing && existing.uidBase === this.uidBaseOf(recipe) && existing.digest === digest && (await exists(join(dir, "rootfs")))) {
       const meta = { ...existing, name: recipe.name, recipeHash: hash, config: recipe.config };
       if (JSON.stringify(meta) !== JSON.stringify(existing)) await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta, null, 2));
       return meta;
@@ -202,9 +210,10 @@ export class BaseImages {
       if (t.code !== 0) throw new SbxError("base_image_unavailable", `cannot unpack the ${recipe.name} rootfs: ${t.stderr.trim().split("\n").slice(-3).join(" | ")}`);
       await normalizeRootfs(rootfs);
       const untarred = Date.now();
-      const shifted = await shiftOwnership(rootfs, this.opts.uidBase);
-      this.log(recipe, `unpacked in ${untarred - started} ms, shifted ${shifted.entries} entries by ${this.opts.uidBase} in ${Date.now() - untarred} ms`);
-      const meta: LayerMeta = { digest, sizeBytes: info.size, uidBase: this.opts.uidBase, name: recipe.name, recipeHash: hash, config: recipe.config, createdAt: new Date().toISOString() };
+      const uidBase = this.uidBaseOf(recipe);
+      const shifted = await shiftOwnership(rootfs, uidBase);
+      this.log(recipe, `unpacked in ${untarred - started} ms, shifted ${shifted.entries} entries by ${uidBase} in ${Date.now() - untarred} ms`);
+      const meta: LayerMeta = { digest, sizeBytes: info.size, uidBase, name: recipe.name, recipeHash: hash, config: recipe.config, createdAt: new Date().toISOString() };
       await writeFile(join(tmp, "meta.json"), JSON.stringify(meta, null, 2));
       if (await exists(dir)) {
         // An incomplete or differently shifted copy: move it aside first so the rename below is atomic.

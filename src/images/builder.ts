@@ -135,7 +135,8 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
   const env = mergeEnv(config.env, {});
   let created = false;
   try {
-    await deps.runtime.create({ id, lowers, hostname: "build", env, workingDir: "/", ...deps.limits, netSlot: slot });
+    // Layers of systemd images keep host ids, like their base; they are built without booting systemd.
+    await deps.runtime.create({ id, lowers, hostname: "build", env, workingDir: "/", ...deps.limits, netSlot: slot, hostIds: config.systemd });
     created = true;
     let code: number;
     if (step.op === "run") {

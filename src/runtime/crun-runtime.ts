@@ -51,9 +51,10 @@ export class CrunRuntime implements SandboxRuntime {
     const dir = this.dir(spec.id);
     try {
       // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
+      const hostIds = spec.hostIds === true || spec.systemd === true;
       const snap = await prepareSnapshot(dir, spec.lowers, {
         sizeMb: spec.diskMb,
-        uidBase: this.o.uidBase,
+        uidBase: hostIds ? 0 : this.o.uidBase,
         scratch: [{ name: "logs", sizeMb: this.o.logsSizeMb ?? 64 }],
         busybox: this.o.busyboxPath,
       });
@@ -79,18 +80,21 @@ export class CrunRuntime implements SandboxRuntime {
         busyboxPath: this.o.busyboxPath,
         resolvConf,
         systemd: spec.systemd,
+        hostIds,
       });
       await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");
       const logFile = join(dir, "state", "init.log");
+      let ipAddress: string | null = null;
       if (spec.netSlot === null) {
         await this.crun.create(spec.id, dir, pidFile, logFile, { start: true });
-        return { ipAddress: null };
+      } else {
+        // The veth goes into the sandbox's own network namespace between create and start.
+        const pid = await this.crun.create(spec.id, dir, pidFile, logFile);
+        ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid)).ipAddress;
+        await this.crun.start(spec.id);
       }
-      // The veth goes into the sandbox's own network namespace between create and start.
-      const pid = await this.crun.create(spec.id, dir, pidFile, logFile);
-      const { ipAddress } = await this.o.network.attach(spec.id, spec.netSlot, pid);
-      await this.crun.start(spec.id);
+      if (spec.systemd) await this.waitForBoot(spec.id);
       return { ipAddress };
     } catch (err) {
       await this.destroy(spec.id, spec.netSlot).catch(() => undefined);
@@ -114,6 +118,22 @@ export class CrunRuntime implements SandboxRuntime {
     await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
     const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());
     return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid)).ipAddress };
+  }
+
+  /** A systemd sandbox is usable once systemd has finished booting (running or degraded). */
+  private async waitForBoot(id: string): Promise<void> {
+    const until = Date.now() + 60_000;
+    let last = "";
+    while (Date.now() < until) {
+      // Until systemd has opened its bus, systemctl fails at once; then --wait blocks until boot ends.
+      const r = await this.crun.exec(id, ["systemctl", "is-system-running", "--wait"], { env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0", timeoutMs: 60_000 });
+      last = r.stdout.toString().trim() || r.stderr.trim();
+      if (last === "running" || last === "degraded") return;
+      if (!(await this.isRunning(id))) break;
+      await new Promise((res) => setTimeout(res, 50));
+    }
+    const log = (await readFile(join(this.dir(id), "state", "init.log"), "utf8").catch(() => "")).trim().split("\n").slice(-5).join(" | ");
+    throw new SbxError("runtime_error", `systemd did not finish booting (${last}): ${log || "no output"}`);
   }
 
   async destroy(id: string, netSlot: number | null): Promise<void> {

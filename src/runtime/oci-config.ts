@@ -33,6 +33,7 @@ export interface OciConfigInput {
   busyboxPath: string;
   resolvConf?: string;
   systemd?: boolean;
+  hostIds?: boolean;
 }
 
 const MASKED_PATHS = [
@@ -60,7 +61,8 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
   }
 
   const idMap = [{ containerID: 0, hostID: c.uidBase, size: c.uidCount }];
-  const init = c.init ?? [INIT_PATH, "-P"];
+  const userns = !(c.hostIds || c.systemd);
+  const init = c.init ?? (c.systemd ? ["/sbin/init"] : [INIT_PATH, "-P"]);
   return {
     ociVersion: "1.0.2",
     process: {
@@ -81,8 +83,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
     hostname: c.hostname,
     mounts,
     linux: {
-      uidMappings: idMap,
-      gidMappings: idMap,
+      ...(userns ? { uidMappings: idMap, gidMappings: idMap } : {}),
       cgroupsPath: c.cgroupsPath,
       resources: {
         memory: c.limitSwap ? { limit: memoryBytes, swap: memoryBytes } : { limit: memoryBytes },
@@ -90,7 +91,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
         pids: { limit: c.pidsLimit },
         devices: [{ allow: false, access: "rwm" }],
       },
-      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "cgroup" }, { type: "user" }],
+      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "cgroup" }, ...(userns ? [{ type: "user" }] : [])],
       seccomp: sandboxSeccompProfile({ allowMount: c.systemd ?? false }),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,

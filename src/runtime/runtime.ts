@@ -17,7 +17,13 @@ export interface SandboxSpec {
   diskMb: number;
   /** A network slot for NAT egress, or null for no network at all (loopback only). */
   netSlot: number | null;
+  /** Boot the image's init (systemd) as PID 1 instead of catatonit; implies hostIds. */
   systemd?: boolean;
+  /**
+   * No user namespace: ids inside are host ids (weaker isolation). For systemd images, which
+   * cannot manage cgroup v1 from inside a user namespace, and the builds of their layers.
+   */
+  hostIds?: boolean;
   init?: string[];
 }
 
