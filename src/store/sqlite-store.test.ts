@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { SqliteStore } from "./sqlite-store.js";
+import { imageStoreConformance } from "./image-store.conformance.js";
 import { storeConformance } from "./store.conformance.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sbx-store-"));
@@ -14,6 +15,7 @@ const freshPath = (): string => join(dir, `store-${++seq}.db`);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 storeConformance("SqliteStore", () => new SqliteStore(freshPath()));
+imageStoreConformance("SqliteImageStore", () => new SqliteStore(freshPath()).images);
 
 interface SchemaRow {
   type: string;
