@@ -6,6 +6,7 @@ import { registerCpCommand } from "./commands/cp.js";
 import { registerDaemonCommands } from "./commands/daemon.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
 import { EXIT_SBX_FAILED, registerExecCommands } from "./commands/exec.js";
+import { registerImageCommands } from "./commands/image.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerVersionCommand } from "./commands/version.js";
 import { withGlobals } from "./context.js";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSandboxCommands(program);
   registerExecCommands(program);
   registerCpCommand(program);
+  registerImageCommands(program);
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);
@@ -41,7 +43,9 @@ Examples:
   $ sbx exec $id -- python3 -c 'print(42)'
   $ sbx cp ./src $id:/app
   $ sbx rm $id
-  $ sbx run -- uname -a                       # create, run, terminate`,
+  $ sbx run -- uname -a                       # create, run, terminate
+  $ sbx image create image.ts                 # build the image image.ts defines
+  $ sbx new --image data-tools`,
   );
   // Errors raised while parsing inherit exitOverride, so every command returns here.
   for (const cmd of program.commands) inherit(cmd);

@@ -175,7 +175,11 @@ export class CrunRuntime implements SandboxRuntime {
       const child = spawn(this.crun.binary, this.crun.execArgv(id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user }), { stdio: ["ignore", "pipe", "pipe"] });
       child.stdout.on("data", (b: Buffer) => onOutput("stdout", b));
       child.stderr.on("data", (b: Buffer) => onOutput("stderr", b));
-      const abort = (): void => void child.kill("SIGKILL");
+      // Killing crun exec alone leaves the command running (and holding the pipes): stop the sandbox.
+      const abort = (): void => {
+        child.kill("SIGKILL");
+        void this.crun.delete(id).catch(() => undefined);
+      };
       signal?.addEventListener("abort", abort, { once: true });
       child.on("error", reject);
       child.on("close", (code, sig) => {

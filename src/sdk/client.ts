@@ -1,6 +1,10 @@
 // SandboxClient: the daemon-level calls of the API (sandboxes as records, daemon info, images,
-// projects and tokens). Working inside one sandbox is the job of the Sandbox class.
-import type { CreateSandboxRequest, DaemonInfoT, ImageT, SandboxT } from "../api/schemas.js";
+// builds and their contexts, projects and tokens). Working inside one sandbox is the job of the
+// Sandbox class; defining and building an image is the job of Image.
+import type { Readable } from "node:stream";
+import type { BuildEventT, BuildT, CreateBuildRequestT, CreateSandboxRequest, DaemonInfoT, ImageDetailT, ImageT, SandboxT } from "../api/schemas.js";
+import { SbxError } from "../common/errors.js";
+import { ndjson } from "./ndjson.js";
 import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
 
 export interface ProjectT {
@@ -60,6 +64,62 @@ export class SandboxClient {
   async listImages(): Promise<ImageT[]> {
     const res = await this.transport.json<{ images: ImageT[] }>("GET", "/v1/images");
     return res.images;
+  }
+
+  /** `name` or `name:tag`; base images too. */
+  getImage(name: string): Promise<ImageDetailT> {
+    return this.transport.json<ImageDetailT>("GET", `/v1/images/${enc(name)}`);
+  }
+
+  /** Removes a built image (`name` or `name:tag`) from the project; answers what was removed. */
+  deleteImage(name: string): Promise<ImageDetailT> {
+    return this.transport.json<ImageDetailT>("DELETE", `/v1/images/${enc(name)}`);
+  }
+
+  /** Whether the daemon already holds the context tar with this digest (`sha256:<hex>`). */
+  async hasContext(digest: string): Promise<boolean> {
+    try {
+      await this.transport.empty("HEAD", `/v1/contexts/${digest}`);
+      return true;
+    } catch (err) {
+      if (err instanceof SbxError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Uploads a context tar; the daemon checks that its sha256 is `digest`. */
+  uploadContext(digest: string, tar: Readable | Uint8Array, signal?: AbortSignal): Promise<{ digest: string; sizeBytes: number }> {
+    return this.transport.json("PUT", `/v1/contexts/${digest}`, { body: tar, contentType: "application/x-tar", signal, stream: true });
+  }
+
+  /** Starts a build in the background (its contexts must be uploaded first). */
+  createBuild(request: CreateBuildRequestT): Promise<BuildT> {
+    return this.transport.json<BuildT>("POST", "/v1/builds", { json: request });
+  }
+
+  /** Builds of the project, newest first. */
+  async listBuilds(): Promise<BuildT[]> {
+    const res = await this.transport.json<{ builds: BuildT[] }>("GET", "/v1/builds");
+    return res.builds;
+  }
+
+  getBuild(id: string): Promise<BuildT> {
+    return this.transport.json<BuildT>("GET", `/v1/builds/${enc(id)}`);
+  }
+
+  /** Cancels a build; its build sandbox is removed. */
+  cancelBuild(id: string): Promise<BuildT> {
+    return this.transport.json<BuildT>("DELETE", `/v1/builds/${enc(id)}`);
+  }
+
+  /** A build's events from its start; with `follow`, also new ones until the `done` event. */
+  async *buildEvents(id: string, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<BuildEventT> {
+    const body = await this.transport.stream("GET", `/v1/builds/${enc(id)}/events`, { query: { follow: options.follow }, signal: options.signal });
+    for await (const value of ndjson(body)) {
+      // Unknown event types are skipped so newer daemons stay compatible.
+      const type = (value as { type?: unknown }).type;
+      if (type === "build" || type === "step" || type === "log" || type === "step_done" || type === "done") yield value as BuildEventT;
+    }
   }
 
   async listProjects(): Promise<ProjectT[]> {

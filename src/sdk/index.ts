@@ -1,5 +1,12 @@
-// The public face of the package (`import { Sandbox } from "sbx"`): the classes, the error type
-// and the types of everything they take and answer. Nothing else is part of the API.
+// The public face of the package (`import { Sandbox, Image } from "sbx"`): the classes, the error
+// type and the types of everything they take and answer. Nothing else is part of the API.
+export { Image, describeImageStep } from "./image.js";
+export type { CopyOptions, CopyStep, ImageOptions, ImageStep, RunStepOptions, StepOptions } from "./image.js";
+export { defineFunction, imageOf } from "./function.js";
+export type { FunctionMeta, FunctionOptions, SbxFunction } from "./function.js";
+export { buildError, followBuild } from "./image-build.js";
+export type { BuildOptions, DefinitionOptions, FollowOptions } from "./image-build.js";
+export type { SourceLocation } from "./source-location.js";
 export { Sandbox } from "./sandbox.js";
 export type { ClientLike, CreateSandboxOptions, DirectoryListingT, ProcessOptions, RunOptions, StartProcessOptions } from "./sandbox.js";
 export { SandboxClient } from "./client.js";
@@ -11,6 +18,10 @@ export type { ClientOptions, ResolvedConfig } from "./transport.js";
 export { SbxError, ERROR_CODES, isErrorCode } from "../common/errors.js";
 export type { ErrorCode } from "../common/errors.js";
 export type {
+  BuildEventT,
+  BuildT,
+  CreateBuildRequestT,
+  ImageDetailT,
   CreateSandboxRequest,
   DaemonInfoT,
   FileEntryT,
@@ -20,3 +31,4 @@ export type {
   SandboxT,
   StartProcessRequest,
 } from "../api/schemas.js";
+export type { CopySourceT, ImageDefinitionT, StepT } from "../images/ir.js";

@@ -22,6 +22,8 @@ interface Running {
   events: BuildEventT[];
   /** Appends to the event log file, one at a time, in order. */
   written: Promise<void>;
+  /** Settles when the build has ended and cleaned up. */
+  finished?: Promise<void>;
 }
 
 export class BuildService {
@@ -46,9 +48,6 @@ export class BuildService {
     const tag = req.tag ?? def.tag ?? "latest";
     if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) throw new SbxError("invalid_name", `invalid tag ${JSON.stringify(tag)}: letters, digits, '_', '.', '-'`);
     const base = await this.images.resolveBase(def.baseImage);
-    if (!req.replace && this.store.findImage(project, name, tag)) {
-      throw new SbxError("already_exists", `image ${name}:${tag} already exists in project ${project}: pass --replace to point the name at the new image`);
-    }
     for (const b of this.running.keys()) {
       const other = this.store.getBuild(b);
       if (other && other.project === project && other.imageName === name && other.tag === tag) {
@@ -65,7 +64,7 @@ export class BuildService {
     const run: Running = { abort: new AbortController(), keys: new Set(), events: [], written: Promise.resolve() };
     this.running.set(rec.id, run);
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
-    void this.execute(rec, req, base, run);
+    run.finished = this.execute(rec, req, base, run);
     return rec;
   }
 
@@ -98,9 +97,11 @@ export class BuildService {
         createdAt: new Date().toISOString(),
         deletedAt: null,
       };
-      this.store.registerImage(img, req.replace ?? false);
+      // Rebuilding to the very same image is not a conflict: the name already points at it.
+      const current = this.store.findImage(rec.project, rec.imageName, rec.tag);
+      if (current?.id !== img.id) this.store.registerImage(img, req.replace ?? false);
       this.store.updateBuild(rec.id, { state: "succeeded", imageId: img.id, endedAt: new Date().toISOString() });
-      image = this.images.detail(img);
+      image = this.images.detail(current?.id === img.id ? current : img);
       this.log.info({ build: rec.id, image: `${img.name}:${img.tag}`, id: img.id }, "build succeeded");
     } catch (err) {
       const cancelled = run.abort.signal.aborted;
@@ -174,8 +175,11 @@ export class BuildService {
     return stale.length;
   }
 
+  /** Daemon shutdown: cancels builds and waits until their sandboxes are gone. */
   async close(): Promise<void> {
-    for (const r of this.running.values()) r.abort.abort();
+    const runs = [...this.running.values()];
+    for (const r of runs) r.abort.abort();
+    await Promise.all(runs.map((r) => r.finished));
   }
 }
 

@@ -13,11 +13,22 @@ const BuildParams = z.object({ id: z.string().min(1).max(64) });
 const ImageParams = z.object({ name: z.string().min(1).max(200) });
 
 export function registerImageRoutes(app: Api, s: Services): void {
-  app.on("HEAD", "/v1/contexts/:digest", async (c) => {
-    const digest = c.req.param("digest");
-    const known = /^sha256:[0-9a-f]{64}$/.test(digest) && (await s.contexts.has(digest));
-    return c.body(null, known ? 200 : 404);
-  });
+  // Hono answers HEAD with the GET route (without the body): clients ask HEAD before uploading.
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/contexts/{digest}",
+      summary: "Whether the daemon has this context tar (HEAD works too)",
+      request: { params: DigestParams },
+      responses: { 200: json(z.object({ digest: z.string(), sizeBytes: z.number() }), "present"), 404: json(ErrorBody, "not uploaded") },
+    }),
+    async (c) => {
+      const { digest } = c.req.valid("param");
+      const info = await s.contexts.stat(digest);
+      if (!info) throw new SbxError("not_found", `context ${digest} was not uploaded: PUT it to /v1/contexts/${digest}`);
+      return c.json({ digest: info.digest, sizeBytes: info.size }, 200);
+    },
+  );
 
   app.openapi(
     createRoute({

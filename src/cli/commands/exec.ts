@@ -104,7 +104,7 @@ export async function runAttached(sb: Sandbox, command: string, args: string[], 
 const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 
 /** Calls `handler` on Ctrl-C and friends, and with SIGPIPE when our stdout's reader has gone away. */
-function onStopSignals(handler: (sig: NodeJS.Signals) => void): () => void {
+export function onStopSignals(handler: (sig: NodeJS.Signals) => void): () => void {
   const onGone = () => handler("SIGPIPE");
   for (const s of STOP_SIGNALS) process.on(s, handler);
   stdoutGone.signal.addEventListener("abort", onGone, { once: true });

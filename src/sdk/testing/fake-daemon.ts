@@ -8,6 +8,7 @@ import { basename, dirname, join } from "node:path";
 import { Readable } from "node:stream";
 import * as tar from "tar";
 import type { OutputEventT, ProcessT, SandboxT } from "../../api/schemas.js";
+import { FakeBuilds } from "./fake-builds.js";
 
 type Req = IncomingMessage;
 type Res = ServerResponse;
@@ -54,6 +55,8 @@ export class FakeDaemon {
   readonly procs = new Map<string, FakeProc>();
   /** When set, GET /archive answers these bytes (to test hostile tars). */
   archiveOverride: Buffer | undefined;
+  /** Contexts, builds and images (see fake-builds.ts). */
+  readonly builds = new FakeBuilds();
   private server: Server | undefined;
   private seq = 0;
 
@@ -81,12 +84,13 @@ export class FakeDaemon {
 
   private async handle(req: Req, res: Res): Promise<void> {
     const url = new URL(req.url ?? "/", "http://x");
-    const isRaw = /\/(stdin|files|archive)$/.test(url.pathname) && (req.method === "POST" || req.method === "PUT");
+    const isRaw = (/\/(stdin|files|archive)$/.test(url.pathname) || url.pathname.startsWith("/v1/contexts/")) && (req.method === "POST" || req.method === "PUT");
     const raw = await readBody(req);
     this.requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: isRaw ? `<${raw.length} bytes>` : raw.toString() });
     const json = () => JSON.parse(raw.toString() || "{}") as Record<string, unknown>;
     const p = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
     const m = `${req.method} /${p.slice(1).map((s, i, a) => (i === 1 || (i === 3 && a[2] === "processes") ? ":" : s)).join("/")}`;
+    if (p[1] === "contexts" || p[1] === "builds" || p[1] === "images") return this.builds.handle(req.method ?? "", p.slice(1), url.searchParams, raw, String(req.headers["x-sbx-project"] ?? "default"), res);
     if (m === "GET /info") return send(res, 200, { version: "0.0.0-fake", runtime: "crun", cgroupVersion: 2, dataDir: this.dir, sandboxesRunning: this.sandboxes.size });
     if (m === "GET /sandboxes") {
       const all = [...this.sandboxes.values()].filter((s) => url.searchParams.get("all") === "1" || s.status !== "terminated");
