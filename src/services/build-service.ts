@@ -50,7 +50,8 @@ export class BuildService {
     const base = await this.images.resolveBase(def.baseImage);
     for (const b of this.running.keys()) {
       const other = this.store.getBuild(b);
-      if (other && other.project === project && other.imageName === name && other.tag === tag) {
+      // The store's state, not map membership: a build leaves the map only after its log is flushed.
+      if (other && other.project === project && other.imageName === name && other.tag === tag && (other.state === "queued" || other.state === "running")) {
         throw new SbxError("already_exists", `build ${b} of ${name}:${tag} is still running: wait for it (sbx image logs ${b} -f) or cancel it`);
       }
     }
@@ -108,11 +109,15 @@ export class BuildService {
       this.store.updateBuild(rec.id, { state: cancelled ? "cancelled" : "failed", failure: cancelled ? null : toFailure(err), endedAt: new Date().toISOString() });
       this.log.info({ build: rec.id, err: err instanceof Error ? err.message : String(err) }, cancelled ? "build cancelled" : "build failed");
     } finally {
+      if (!image) {
+        // A failed or cancelled build leaves no layer behind that no image references; done only
+        // after that, so whoever sees the end sees a clean state.
+        run.keys.clear();
+        await this.gc?.().catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
+      }
       emit({ type: "done", build: this.get(rec.project, rec.id), image });
       await run.written;
       this.running.delete(rec.id);
-      // A failed or cancelled build leaves no layer behind that no image references.
-      if (!image) await this.gc?.().catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
     }
   }
 
