@@ -3,6 +3,9 @@ import { defineConfig } from "vitest/config";
 // Unit tests sit beside the code (src/**/*.test.ts). End-to-end tests (test/**) start the real
 // daemon on a private socket and data dir and drive real crun sandboxes; they run one file at a
 // time because they share the host's cgroups, mounts and network.
+// Daemons and CLIs the tests start run from src/ (via tsx), never from a possibly stale dist/.
+process.env.SBX_FROM_SOURCE = "1";
+
 export default defineConfig({
   test: {
     projects: [

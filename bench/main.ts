@@ -3,7 +3,9 @@
 // are served from the daemon's warm pool (2 blanks by default); named sandboxes show the cold path.
 import { join } from "node:path";
 import { Sandbox, SandboxClient } from "../src/sdk/index.js";
-import { TestDaemon } from "../test/harness.js";
+import { existsSync } from "node:fs";
+import { REPO, TestDaemon } from "../test/harness.js";
+import { imageRows } from "./images.js";
 import { RawCrun } from "./raw-crun.js";
 import { percentile, printTable, timeIt, type Row } from "./stats.js";
 
@@ -71,6 +73,7 @@ async function main(): Promise<void> {
     }
     raw.stopKeeper(keeper);
     await warm.terminate();
+    const images = await imageRows(client, daemon.host, raw, Math.min(N, 20));
 
     const rows: Row[] = [
       { what: "create → first `true` done, p50 (network on)", sbx: percentile(tti, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount", target: "≤ 60 ms" },
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
       { what: "exec `true` in a running sandbox, p99", sbx: percentile(execSbx, 99), baseline: percentile(execRaw, 99), baselineName: "crun exec" },
     ];
     printTable(`sbx benchmark: ${N} sandboxes, ${N * 2} execs, ${new Date().toISOString()}`, rows);
+    printTable(`images (CLI from ${existsSync(join(REPO, "dist")) ? "dist/" : "TypeScript sources via tsx"})`, images);
   } finally {
     for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
     await daemon.stop();

@@ -5,7 +5,8 @@ import { fileURLToPath } from "node:url";
 
 const built = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 let mod;
-if (existsSync(built)) {
+// SBX_FROM_SOURCE=1 (the test suite sets it) never runs a dist/ that may be older than src/.
+if (existsSync(built) && process.env.SBX_FROM_SOURCE !== "1") {
   mod = await import(new URL("../dist/cli/main.js", import.meta.url).href);
 } else {
   const { register } = await import("tsx/esm/api");

@@ -4,7 +4,8 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const built = fileURLToPath(new URL("../dist/daemon/main.js", import.meta.url));
-if (existsSync(built)) {
+// SBX_FROM_SOURCE=1 (the test suite sets it) never runs a dist/ that may be older than src/.
+if (existsSync(built) && process.env.SBX_FROM_SOURCE !== "1") {
   await import(built);
 } else {
   const { register } = await import("tsx/esm/api");

@@ -1,8 +1,10 @@
 // HTTP transport of the SDK: where sbxd is (explicit options > SBX_* env > defaults), requests over
 // a unix socket or TCP with the project header and bearer token, and the mapping of error answers
 // and connection failures to SbxError. Everything above this file speaks in paths and JSON.
-import type { Readable } from "node:stream";
-import { Agent, request, type Dispatcher } from "undici";
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { SbxError, isErrorCode, type ErrorCode } from "../common/errors.js";
 
 export const DEFAULT_HOST = "unix:///run/sbx/sbxd.sock";
@@ -51,7 +53,7 @@ export function parseHost(raw: string): { host: string; socketPath: string | nul
     if (!socketPath.startsWith("/")) {
       throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: a unix socket host is unix:///absolute/path`);
     }
-    // Over a socket the URL's authority is never used for routing; "localhost" keeps undici happy.
+    // Over a socket the URL's authority is never used for routing; "localhost" is only the Host header.
     return { host: `unix://${socketPath}`, socketPath, baseUrl: "http://localhost" };
   }
   if (raw.startsWith("tcp://")) raw = `http://${raw.slice("tcp://".length)}`;
@@ -82,47 +84,99 @@ export interface RequestOptions {
   stream?: boolean;
 }
 
-type Body = Dispatcher.ResponseData["body"];
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH";
 
+/** An answer's body: a Readable of Buffers (async-iterable), plus the few readers the SDK needs. */
+export type Body = IncomingMessage & {
+  text(): Promise<string>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  dump(): Promise<void>;
+};
+
+export interface Response {
+  statusCode: number;
+  headers: IncomingMessage["headers"];
+  body: Body;
+}
+
+function withReaders(res: IncomingMessage): Body {
+  const body = res as Body;
+  const collect = async (): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  body.text = async () => (await collect()).toString("utf8");
+  body.arrayBuffer = async () => {
+    const b = await collect();
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  };
+  body.dump = async () => {
+    res.resume();
+    if (!res.readableEnded) await new Promise<void>((resolve) => res.once("end", resolve).once("close", resolve));
+  };
+  return body;
+}
+
+// node:http rather than undici: the CLI starts on every command, and undici alone costs ~70 ms to load.
 export class Transport {
   readonly config: ResolvedConfig;
-  private readonly agent: Agent;
+  private readonly agent: HttpAgent;
 
   constructor(options: ClientOptions = {}) {
     this.config = resolveConfig(options);
-    this.agent = this.config.socketPath ? new Agent({ connect: { socketPath: this.config.socketPath } }) : new Agent();
+    this.agent = this.config.baseUrl.startsWith("https:") ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   }
 
   /** Sends a request; answers outside 2xx become SbxError (the body is consumed). */
-  async send(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<Dispatcher.ResponseData> {
+  async send(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<Response> {
     const headers: Record<string, string> = { "x-sbx-project": this.config.project, accept: "application/json" };
     if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
-    let body: Dispatcher.DispatchOptions["body"];
+    let body: Uint8Array | string | Readable | AsyncIterable<Uint8Array> | undefined;
     if (opts.json !== undefined) {
       body = JSON.stringify(opts.json);
       headers["content-type"] = "application/json";
     } else if (opts.body !== undefined) {
-      body = opts.body as Dispatcher.DispatchOptions["body"];
+      body = opts.body;
       headers["content-type"] = opts.contentType ?? "application/octet-stream";
     }
-    let res: Dispatcher.ResponseData;
+    let res: IncomingMessage;
     try {
-      res = await request(this.url(path, opts.query), {
-        method,
-        headers,
-        body,
-        dispatcher: this.agent,
-        signal: opts.signal,
-        ...(opts.stream ? { headersTimeout: 0, bodyTimeout: 0 } : {}),
-      });
+      res = await this.exchange(method, this.url(path, opts.query), headers, body, opts.signal);
     } catch (err) {
       throw this.connectionError(err);
     }
-    if (res.statusCode >= 200 && res.statusCode < 300) return res;
-    throw await errorFromResponse(res.statusCode, res.body);
+    const wrapped = withReaders(res);
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return { statusCode: status, headers: res.headers, body: wrapped };
+    throw await errorFromResponse(status, wrapped);
   }
 
-  async json<T>(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+  private exchange(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const target = new URL(url);
+      const fixed = typeof body === "string" || body instanceof Uint8Array ? Buffer.from(body as string) : undefined;
+      if (fixed) headers["content-length"] = String(fixed.length);
+      const req = (target.protocol === "https:" ? httpsRequest : httpRequest)({
+        method,
+        agent: this.agent,
+        headers,
+        path: target.pathname + target.search,
+        ...(this.config.socketPath ? { socketPath: this.config.socketPath } : { host: target.hostname, port: target.port }),
+        signal,
+      });
+      req.once("response", resolve);
+      req.once("error", reject);
+      if (body === undefined) req.end();
+      else if (fixed) req.end(fixed);
+      else {
+        const source = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Uint8Array>);
+        pipeline(source, req).catch((err: unknown) => req.destroy(err as Error));
+      }
+    });
+  }
+
+  async json<T>(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
     const res = await this.send(method, path, opts);
     const text = await res.body.text();
     try {
@@ -132,24 +186,24 @@ export class Transport {
     }
   }
 
-  async empty(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<void> {
+  async empty(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<void> {
     const res = await this.send(method, path, opts);
     await res.body.dump();
   }
 
-  async bytes(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<Buffer> {
+  async bytes(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<Buffer> {
     const res = await this.send(method, path, opts);
     return Buffer.from(await res.body.arrayBuffer());
   }
 
   /** The answer's body as a stream, for NDJSON and tar. */
-  async stream(method: Dispatcher.HttpMethod, path: string, opts: RequestOptions = {}): Promise<Body> {
+  async stream(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<Body> {
     const res = await this.send(method, path, { ...opts, stream: true });
     return res.body;
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.agent.destroy();
   }
 
   private url(path: string, query?: Query): string {
@@ -177,7 +231,7 @@ export class Transport {
         `cannot open the sbxd socket ${this.config.socketPath ?? where}: permission denied (it is root-only: run as root, or use --host http://HOST:PORT with SBX_TOKEN)`,
       );
     }
-    const unreachable = ["ENOENT", "ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EAI_AGAIN", "UND_ERR_CONNECT_TIMEOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED"];
+    const unreachable = ["ENOENT", "ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EAI_AGAIN"];
     if (code && unreachable.includes(code)) {
       return new SbxError("daemon_unavailable", `cannot reach sbxd at ${where}: start it with \`sbx daemon start\``, { cause: code });
     }

@@ -140,18 +140,19 @@ Examples:
       let proc: SandboxProcess | undefined;
       let pending: NodeJS.Signals | undefined;
       let interrupts = 0;
-      const forward = (p: SandboxProcess, sig: NodeJS.Signals) => void p.signal(sig).catch(() => undefined);
+      const forward = (p: SandboxProcess, sig: NodeJS.Signals): Promise<unknown> => p.signal(sig).catch(() => undefined);
       const off = onStopSignals((sig) => {
         interrupts++;
         if (sig === "SIGPIPE") {
           // Like a local pipeline: the writer gets SIGPIPE, and nobody is left to read what follows.
-          if (proc) forward(proc, sig);
-          abort.abort();
+          // Stop following only once the signal is delivered, or we may exit before sending it.
+          if (proc) void forward(proc, sig).finally(() => abort.abort());
+          else abort.abort();
           return;
         }
         if (interrupts === 1) {
           // Before the process exists the signal waits for it, so an early Ctrl-C is not lost.
-          if (proc) forward(proc, sig);
+          if (proc) void forward(proc, sig);
           else pending = sig;
           return;
         }
@@ -167,7 +168,7 @@ Examples:
           signal: abort.signal,
           onProcess: (p) => {
             proc = p;
-            if (pending) forward(p, pending);
+            if (pending) void forward(p, pending);
           },
         });
         throw new CliExit(code);
