@@ -26,7 +26,7 @@ function fakeDeps(exitCodes: number[] = []) {
       return exitCodes.shift() ?? 0;
     },
     extractArchive: async () => void calls.push("extract"),
-    stopAndCapture: async <T>(_id: string, _slot: number | null, capture: (upper: string) => Promise<T>) => {
+    capture: async <T>(_id: string, capture: (upper: string) => Promise<T>) => {
       calls.push("capture");
       return capture("/upper");
     },

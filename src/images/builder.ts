@@ -60,38 +60,43 @@ export async function runBuild(def: ImageDefinitionT, base: BuildBase, deps: Bui
   const layers: ImageLayerRef[] = [];
   let parentKey = `base:${base.id}`;
   const total = def.steps.length;
+  // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
+  const releases: Promise<void>[] = [];
+  try {
+    for (let i = 0; i < total; i++) {
+      if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
+      const step = def.steps[i]!;
+      const n = i + 1;
+      const text = describeStep(step);
+      const key = stepKey(parentKey, step);
+      const started = performance.now();
+      const hit = opts.noCache ? undefined : deps.cache.getLayer(key);
+      const changesFiles = step.op === "run" || step.op === "copy" || step.op === "add" || step.op === "workdir";
+      const cached = hit !== undefined && (!changesFiles || (hit.dir !== null && existsSync(hit.dir)));
+      opts.emit({ type: "step", step: n, total, text, cached, key });
 
-  for (let i = 0; i < total; i++) {
-    if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
-    const step = def.steps[i]!;
-    const n = i + 1;
-    const text = describeStep(step);
-    const key = stepKey(parentKey, step);
-    const started = performance.now();
-    const hit = opts.noCache ? undefined : deps.cache.getLayer(key);
-    const changesFiles = step.op === "run" || step.op === "copy" || step.op === "add" || step.op === "workdir";
-    const cached = hit !== undefined && (!changesFiles || (hit.dir !== null && existsSync(hit.dir)));
-    opts.emit({ type: "step", step: n, total, text, cached, key });
-
-    let layer: ImageLayerRef | null = null;
-    if (!changesFiles) {
-      applyConfig(config, step);
-      if (!hit) deps.cache.putLayer({ key, digest: null, dir: null, sizeBytes: 0, step: text, createdAt: new Date().toISOString() });
-    } else {
-      if (step.op === "workdir") config.workingDir = posix.resolve(config.workingDir, step.path);
-      if (cached) {
-        layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
+      let layer: ImageLayerRef | null = null;
+      if (!changesFiles) {
+        applyConfig(config, step);
+        if (!hit) deps.cache.putLayer({ key, digest: null, dir: null, sizeBytes: 0, step: text, createdAt: new Date().toISOString() });
       } else {
-        const made = await executeStep(step, n, config, [...layers].reverse().map((l) => l.dir).concat(base.dir), key, deps, opts);
-        deps.cache.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, createdAt: new Date().toISOString() });
-        layer = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, cached: false };
+        if (step.op === "workdir") config.workingDir = posix.resolve(config.workingDir, step.path);
+        if (cached) {
+          layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
+        } else {
+          const made = await executeStep(step, n, config, [...layers].reverse().map((l) => l.dir).concat(base.dir), key, deps, opts, releases);
+          deps.cache.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, createdAt: new Date().toISOString() });
+          layer = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, cached: false };
+        }
+        layers.push(layer);
       }
-      layers.push(layer);
+      opts.emit({ type: "step_done", step: n, cached, durationMs: Math.round(performance.now() - started), layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes } });
+      parentKey = key;
     }
-    opts.emit({ type: "step_done", step: n, cached, durationMs: Math.round(performance.now() - started), layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes } });
-    parentKey = key;
+    return { layers, config };
+  } finally {
+    await Promise.all(releases);
   }
-  return { layers, config };
 }
 
 /** sha256 over the parent's key and the step as it affects the result (not where it was declared). */
@@ -120,7 +125,7 @@ function applyConfig(config: ImageConfig, step: StepT): void {
   }
 }
 
-async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: string[], key: string, deps: BuilderDeps, opts: BuildOptions) {
+async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: string[], key: string, deps: BuilderDeps, opts: BuildOptions, releases: Promise<void>[]) {
   const id = newId("bld");
   // Only RUN may need the network (apt, pip); copying and mkdir never do.
   const slot = step.op === "run" ? deps.reserveNetSlot() : null;
@@ -153,14 +158,18 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
     }
     if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
     if (code !== 0) throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, tail.lines());
-    created = false;
-    return await deps.runtime.stopAndCapture(id, slot, (upper) => deps.layers.commit(upper, key));
+    return await deps.runtime.capture(id, (upper) => deps.layers.commit(upper, key));
   } catch (err) {
     if (err instanceof StepFailure || opts.signal.aborted) throw err;
     throw new StepFailure(n, step, null, err instanceof Error ? err.message : String(err), tail.lines());
   } finally {
-    if (created) await deps.runtime.destroy(id, slot).catch(() => undefined);
-    if (slot !== null) deps.releaseNetSlot(slot);
+    // The slot is free again only once its veth is gone.
+    const release = (created ? deps.runtime.destroy(id, slot) : Promise.resolve())
+      .catch(() => undefined)
+      .finally(() => {
+        if (slot !== null) deps.releaseNetSlot(slot);
+      });
+    releases.push(release);
   }
 }
 

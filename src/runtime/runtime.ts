@@ -48,10 +48,10 @@ export interface SandboxRuntime {
   destroy(id: string, netSlot: number | null): Promise<void>;
   isRunning(id: string): Promise<boolean>;
   /**
-   * Stops the sandbox, hands its writable layer (the overlay upper dir) to `capture` while it is
-   * still mounted, then releases everything as destroy() does, whatever `capture` did.
+   * Stops the sandbox's processes and hands its writable layer (the overlay upper dir, still
+   * mounted) to `capture`. The caller destroys the sandbox afterwards, whatever happened.
    */
-  stopAndCapture<T>(id: string, netSlot: number | null, capture: (upperDir: string) => Promise<T>): Promise<T>;
+  capture<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T>;
   /** `root`, `uid`, `uid:gid`, `name` or `name:group` → numeric `uid:gid`, by the sandbox's own /etc/passwd. */
   resolveUser(id: string, user: string): Promise<string>;
   /** Runs a process to completion with its output streamed to `onOutput` (builds; not durable). */
