@@ -160,3 +160,17 @@ describe("images from code", () => {
     expect(existsSync(join(dataDir, "sandboxes"))).toBe(true);
   });
 });
+
+describe("image users and ids", () => {
+  it("runs commands as the image's user by name, and launches a replaced image by its id", async () => {
+    const first = await new Image({ name: "users", baseImage: "debian-minimal" }).run("useradd -m -u 1234 app").user("app").build({ client, replace: true });
+    const sb = await sandbox({ image: "users" });
+    expect((await sb.run("id", { args: ["-un"] })).stdout).toBe("app\n");
+    expect((await sb.run("id", { args: ["-u"], user: "root" })).stdout).toBe("0\n");
+    await new Image({ name: "users", baseImage: "debian-minimal" }).run("useradd -m -u 1235 app").user("app").build({ client, replace: true });
+    const old = await sandbox({ image: first.id });
+    expect((await old.run("id", { args: ["-u"] })).stdout).toBe("1234\n");
+    expect((await old.info()).imageId).toBe(first.id);
+    await client.transport.empty("DELETE", "/v1/images/users");
+  });
+});

@@ -72,7 +72,7 @@ export const StartProcessRequest = z
     args: z.array(z.string()).optional(),
     env: EnvMap.optional(),
     workingDir: z.string().optional(),
-    user: z.string().regex(/^(root|\d+)(:\d+)?$/, "user is root, a uid, or uid:gid").optional(),
+    user: z.string().regex(/^(\d+|[a-z_][a-z0-9_-]*)(:(\d+|[a-z_][a-z0-9_-]*))?$/, "user is root, a uid, uid:gid, or a user name (name:group)").optional(),
     timeoutSecs: z.number().int().min(1).max(LIMITS.timeoutSecs.max).optional(),
     stdin: z.boolean().optional().openapi({ description: "keep stdin open for POST .../stdin" }),
   })

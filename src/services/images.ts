@@ -37,7 +37,7 @@ export class ImageService {
   async resolve(project: string, ref: string | undefined): Promise<ResolvedImage> {
     const wanted = ref ?? this.defaultImage;
     const { name, tag } = parseImageRef(wanted);
-    const built = this.store.findImage(project, name, tag);
+    const built = this.store.findImage(project, name, tag) ?? this.findById(project, wanted);
     if (built) {
       return {
         name: `${built.name}:${built.tag}`,
@@ -49,6 +49,18 @@ export class ImageService {
     }
     const b = await this.resolveBase(wanted, project);
     return { name: b.name, id: b.id, lowers: [b.dir], config: b.config, sizeBytes: b.sizeBytes };
+  }
+
+  /**
+   * An image of the project by its id (`sha256:<hex>`, or at least 12 hex digits of it): a
+   * replaced or removed image stays addressable this way while its record exists.
+   */
+  private findById(project: string, ref: string): ImageRecord | undefined {
+    const hex = ref.replace(/^sha256:/, "");
+    if (!/^[0-9a-f]{12,64}$/.test(hex)) return undefined;
+    const matches = this.store.listAllImages().filter((i) => i.project === project && i.id.slice(7).startsWith(hex));
+    // The live registration if there is one, else the newest.
+    return matches.find((i) => i.deletedAt === null) ?? matches.at(-1);
   }
 
   async resolveBase(name: string, project?: string): Promise<ResolvedBase> {

@@ -42,6 +42,8 @@ export class ProcessService {
   async start(project: string, sandboxIdOrName: string, req: StartProcessRequest): Promise<ProcessRecord> {
     const sb = this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/")) throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
+    // Names (an image's `user("app")`) are looked up in the sandbox's own /etc/passwd.
+    const user = await this.runtime.resolveUser(sb.id, req.user ?? sb.config.user);
     const now = new Date();
     const rec: ProcessRecord = {
       id: newId("pr"),
@@ -60,7 +62,6 @@ export class ProcessService {
     };
     this.store.insertProcess(rec);
     const env = mergeEnv(sb.config.env, { ...sb.env, ...(req.env ?? {}) });
-    const user = normaliseUser(req.user ?? sb.config.user);
     try {
       const launched = await this.runtime.startProcess(sb.id, rec.id, { argv: [req.command, ...rec.args], env, cwd: req.workingDir ?? sb.config.workingDir, user, stdin: rec.stdin });
       if (launched.stdinFd !== null) this.stdinFds.set(rec.id, launched.stdinFd);
@@ -254,9 +255,4 @@ export class ProcessService {
     for (const t of this.timers.values()) clearTimeout(t);
     if (this.adoptTimer) clearInterval(this.adoptTimer);
   }
-}
-
-function normaliseUser(user: string): string {
-  if (user === "root") return "0:0";
-  return user;
 }
