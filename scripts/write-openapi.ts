@@ -32,6 +32,7 @@ function stubServices(): Services {
     images: unused("images"),
     builds: unused("builds"),
     gc: unused("gc"),
+    snapshots: unused("snapshots"),
     contexts: unused("contexts"),
     info: () => {
       throw new Error("info was called while generating openapi.json");

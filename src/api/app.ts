@@ -8,6 +8,7 @@ import { isValidName } from "../common/names.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
+import { registerSnapshotRoutes } from "./routes/snapshots.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
@@ -43,6 +44,7 @@ export function createApp(services: Services, transport: Transport): Api {
   registerProcessRoutes(app, services);
   registerFileRoutes(app, services);
   registerImageRoutes(app, services);
+  registerSnapshotRoutes(app, services);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return app;

@@ -23,7 +23,7 @@ export const ErrorBody = z
 
 const EnvMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string(), { error: "env names are letters, digits and _, not starting with a digit; values are strings" });
 
-export const SandboxStatus = z.enum(["pending", "running", "terminated"]);
+export const SandboxStatus = z.enum(["pending", "running", "suspended", "terminated"]);
 
 export const CreateSandboxRequest = z
   .strictObject({
@@ -36,6 +36,7 @@ export const CreateSandboxRequest = z
     timeoutSecs: z.number().int().min(LIMITS.timeoutSecs.min).max(LIMITS.timeoutSecs.max).optional().openapi({ description: "0 disables the timeout" }),
     allowInternetAccess: z.boolean().optional(),
     env: EnvMap.optional(),
+    snapshotId: z.string().optional().openapi({ description: "start from this snapshot instead of an image" }),
   })
   .openapi("CreateSandboxRequest");
 
@@ -55,6 +56,7 @@ export const Sandbox = z
     allowInternetAccess: z.boolean(),
     env: z.record(z.string(), z.string()),
     ipAddress: z.string().nullable(),
+    snapshotId: z.string().nullable(),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     terminatedAt: z.string().nullable(),
@@ -227,3 +229,30 @@ export type ImageDetailT = z.infer<typeof ImageDetail>;
 /** Images are listed with their full detail (base and built alike). */
 export const ImageList = z.object({ images: z.array(ImageDetail) }).openapi("ImageList");
 export type ImageT = ImageDetailT;
+
+// ---- snapshots ----------------------------------------------------------------------------
+
+export const Snapshot = z
+  .object({
+    id: z.string(),
+    project: z.string(),
+    type: z.enum(["filesystem", "memory"]),
+    status: z.enum(["in_progress", "completed", "failed"]),
+    sourceSandboxId: z.string(),
+    sourceImage: z.string(),
+    sourceImageId: z.string(),
+    parentSnapshotId: z.string().nullable(),
+    layers: z.number().openapi({ description: "depth of the layer stack above the base" }),
+    sizeBytes: z.number(),
+    error: z.string().nullable(),
+    createdAt: z.string(),
+    completedAt: z.string().nullable(),
+  })
+  .openapi("Snapshot");
+
+export const CreateSnapshotRequest = z.strictObject({ type: z.enum(["filesystem", "memory"]).optional() }).openapi("CreateSnapshotRequest");
+export const CopySandboxRequest = z.strictObject({ times: z.number().int().min(1).max(50).default(1) }).openapi("CopySandboxRequest");
+export const RegisterImageRequest = z
+  .strictObject({ name: z.string(), tag: z.string().optional(), snapshotId: z.string(), replace: z.boolean().optional() })
+  .openapi("RegisterImageRequest");
+export type SnapshotT = z.infer<typeof Snapshot>;

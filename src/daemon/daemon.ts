@@ -14,6 +14,7 @@ import { BlobStore } from "../content/blob-store.js";
 import { LayerStore } from "../snapshots/layer-store.js";
 import { BuildService } from "../services/build-service.js";
 import { ImageGc } from "../services/image-gc.js";
+import { SnapshotService } from "../services/snapshot-service.js";
 import { FileService } from "../services/file-service.js";
 import { ImageService } from "../services/images.js";
 import { ProcessService } from "../services/process-service.js";
@@ -82,6 +83,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   );
   const gc = new ImageGc(store.images, store, layerStore, () => builds.buildingKeys(), log);
   builds.gc = () => gc.collect();
+  const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
   const services: Services = {
     version: VERSION,
     log,
@@ -92,12 +94,14 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     images,
     builds,
     gc,
+    snapshots,
     contexts,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 
   const reconciled = await sandboxes.reconcile();
   const staleBuilds = builds.reconcile();
+  snapshots.reconcile();
   await gc.collect();
   const adopted = processes.adoptRunning();
   log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds }, "reconciled with the host");

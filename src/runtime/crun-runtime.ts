@@ -147,6 +147,20 @@ export class CrunRuntime implements SandboxRuntime {
     return capture(join(this.dir(id), "rw", "upper"));
   }
 
+  async captureLive<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T> {
+    await mustRun(this.crun.binary, ["--root", this.o.crunRoot, "pause", id]);
+    try {
+      return await capture(join(this.dir(id), "rw", "upper"));
+    } finally {
+      await this.thaw(id);
+    }
+  }
+
+  async thaw(id: string): Promise<void> {
+    const s = await this.crun.state(id);
+    if (s?.status === "paused") await mustRun(this.crun.binary, ["--root", this.o.crunRoot, "resume", id]);
+  }
+
   async resolveUser(id: string, user: string): Promise<string> {
     if (user === "root") return "0:0";
     const m = /^([^:]+)(?::(.+))?$/.exec(user);
@@ -187,7 +201,7 @@ export class CrunRuntime implements SandboxRuntime {
 
   async isRunning(id: string): Promise<boolean> {
     const s = await this.crun.state(id);
-    return s !== undefined && (s.status === "running" || s.status === "created");
+    return s !== undefined && (s.status === "running" || s.status === "created" || s.status === "paused");
   }
 
   netSlotFor(used: Set<number>): number {

@@ -1,7 +1,7 @@
 // `sbx doctor`: can this host run sandboxes, and if not, the one command that fixes each problem.
 // Also the small host facts the runtime needs at startup (cgroup version, NOFILE ceiling, DNS
 // servers a sandbox can reach, where the static helpers live).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { closeSync, openSync, readFileSync, readSync, statfsSync } from "node:fs";
 import { access, constants, readFile, statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
@@ -115,6 +115,8 @@ export async function runDoctor(opts: { dataDir?: string } = {}): Promise<Doctor
     ),
     tool("mmdebstrap", "mmdebstrap", ["--version"], "apt-get install mmdebstrap"),
     tool("zstd", "zstd", ["--version"], "apt-get install zstd"),
+    // Optional: reported, never a failure (filesystem snapshots work without it).
+    Promise.resolve(((m) => ok("memory snapshots", m.ok ? `available: ${m.reason}` : `not available: ${m.reason}`))(memorySnapshotSupport())),
     tool("nft", "nft", ["--version"], "apt-get install nftables"),
     tool("ip", "ip", ["-V"], "apt-get install iproute2"),
     checkOverlay(),
@@ -228,4 +230,19 @@ function readOr(path: string): string {
   } catch {
     return "";
   }
+}
+
+/**
+ * Memory snapshots need CRIU ≥ 4.1 (older ones fail on kernels ≥ 6.13: vDSO layout) and a crun
+ * built with CRIU support. Debian 12 has neither; Debian 13 ships CRIU 4.1.
+ */
+export function memorySnapshotSupport(): { ok: boolean; reason: string } {
+  const crun = spawnSync("crun", ["--version"], { encoding: "utf8" });
+  if (!/\+CRIU/.test(crun.stdout ?? "")) return { ok: false, reason: "this crun is built without CRIU support (crun --version shows no +CRIU)" };
+  const criu = spawnSync("criu", ["--version"], { encoding: "utf8" });
+  const m = /Version:\s*(\d+)\.(\d+)/.exec(criu.stdout ?? "");
+  if (!m) return { ok: false, reason: "CRIU is not installed (apt-get install criu; version 4.1 or later is needed)" };
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major < 4 || (major === 4 && minor < 1)) return { ok: false, reason: `CRIU ${major}.${minor} is too old for this kernel (4.1 or later is needed)` };
+  return { ok: true, reason: `CRIU ${major}.${minor} with a CRIU-enabled crun` };
 }

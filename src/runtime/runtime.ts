@@ -52,6 +52,13 @@ export interface SandboxRuntime {
    * mounted) to `capture`. The caller destroys the sandbox afterwards, whatever happened.
    */
   capture<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T>;
+  /**
+   * Freezes every process of a running sandbox, hands its writable layer to `capture` for a
+   * point-in-time copy, then thaws it, whatever `capture` did. The sandbox keeps running.
+   */
+  captureLive<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T>;
+  /** Thaws a sandbox left frozen (e.g. by a daemon killed mid-snapshot). */
+  thaw(id: string): Promise<void>;
   /** `root`, `uid`, `uid:gid`, `name` or `name:group` → numeric `uid:gid`, by the sandbox's own /etc/passwd. */
   resolveUser(id: string, user: string): Promise<string>;
   /** Runs a process to completion with its output streamed to `onOutput` (builds; not durable). */

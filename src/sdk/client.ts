@@ -2,7 +2,7 @@
 // builds and their contexts, projects and tokens). Working inside one sandbox is the job of the
 // Sandbox class; defining and building an image is the job of Image.
 import type { Readable } from "node:stream";
-import type { BuildEventT, BuildT, CreateBuildRequestT, CreateSandboxRequest, DaemonInfoT, ImageDetailT, ImageT, SandboxT } from "../api/schemas.js";
+import type { BuildEventT, BuildT, CreateBuildRequestT, CreateSandboxRequest, DaemonInfoT, ImageDetailT, ImageT, SandboxT, SnapshotT } from "../api/schemas.js";
 import { SbxError } from "../common/errors.js";
 import { ndjson } from "./ndjson.js";
 import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
@@ -134,6 +134,25 @@ export class SandboxClient {
   /** Mints a token for TCP access to `project`; the secret is in the answer once. */
   createToken(project: string): Promise<TokenT> {
     return this.transport.json<TokenT>("POST", `/v1/projects/${enc(project)}/tokens`);
+  }
+
+  listSnapshots(): Promise<SnapshotT[]> {
+    return this.transport.json<{ snapshots: SnapshotT[] }>("GET", "/v1/snapshots").then((r) => r.snapshots);
+  }
+
+  getSnapshot(id: string): Promise<SnapshotT> {
+    return this.transport.json<SnapshotT>("GET", `/v1/snapshots/${enc(id)}`);
+  }
+
+  deleteSnapshot(id: string): Promise<SnapshotT> {
+    return this.transport.json<SnapshotT>("DELETE", `/v1/snapshots/${enc(id)}`);
+  }
+
+  /** Registers a snapshot as a named image of the project (`name` or `name:tag`). */
+  registerImage(ref: string, snapshotId: string, options: { replace?: boolean } = {}): Promise<ImageT> {
+    const i = ref.lastIndexOf(":");
+    const [name, tag] = i > 0 ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, undefined];
+    return this.transport.json<ImageT>("POST", "/v1/images", { json: { name, tag, snapshotId, replace: options.replace } });
   }
 
   /** Releases the connection pool; pending requests finish first. */

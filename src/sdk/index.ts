@@ -29,6 +29,7 @@ export type {
   OutputEventT,
   ProcessT,
   SandboxT,
+  SnapshotT,
   StartProcessRequest,
 } from "../api/schemas.js";
 export type { CopySourceT, ImageDefinitionT, StepT } from "../images/ir.js";

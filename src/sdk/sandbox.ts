@@ -2,7 +2,7 @@
 // commands, background processes, files and directory trees, info and terminate.
 import { mkdir } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import type { CreateSandboxRequest, FileEntryT, ProcessT, SandboxT, StartProcessRequest } from "../api/schemas.js";
+import type { CreateSandboxRequest, FileEntryT, ProcessT, SandboxT, StartProcessRequest, SnapshotT } from "../api/schemas.js";
 import { extractSafe, packDirectoryContents } from "./archive.js";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
@@ -90,6 +90,28 @@ export class Sandbox {
   async *exec(command: string, options: RunOptions = {}): AsyncGenerator<ProcessEvent> {
     const body = await this.transport.stream("POST", `${this.base}/exec`, { json: processRequest(command, options), signal: options.signal });
     yield* decodeEvents(ndjson(body));
+  }
+
+  /** A point-in-time copy of the sandbox's files; the sandbox keeps running. */
+  snapshot(options: { type?: "filesystem" | "memory" } = {}): Promise<SnapshotT> {
+    return this.transport.json<SnapshotT>("POST", `${this.base}/snapshot`, { json: options });
+  }
+
+  /** Forks: one snapshot, `times` new running sandboxes with this one's files. */
+  async copy(options: { times?: number } = {}): Promise<Sandbox[]> {
+    const res = await this.transport.json<{ sandboxes: SandboxT[] }>("POST", `${this.base}/copy`, { json: { times: options.times ?? 1 } });
+    return res.sandboxes.map((s) => new Sandbox(this.client, s));
+  }
+
+  /** Saves a named sandbox's files and releases its processes and memory; `resume()` brings it back. */
+  async suspend(): Promise<SandboxT> {
+    this.record = await this.transport.json<SandboxT>("POST", `${this.base}/suspend`);
+    return this.record;
+  }
+
+  async resume(): Promise<SandboxT> {
+    this.record = await this.transport.json<SandboxT>("POST", `${this.base}/resume`);
+    return this.record;
   }
 
   /** Runs `command` (no shell: pass `args`, or run `sh` with `args: ["-c", script]`) and waits. */

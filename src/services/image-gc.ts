@@ -1,6 +1,6 @@
-// Garbage collection of images and layers by reachability: an image record stays while it is
-// live or a sandbox runs from it; a layer stays while such an image or a running build uses it.
-// Everything else is deleted — database rows first, then directories.
+// Garbage collection by reachability. Kept: every layer directory that a live image, a snapshot,
+// a sandbox that is not terminated (running or suspended) or a build in progress stands on, and
+// image records that are live or still used. Everything else goes: rows first, then directories.
 import type { LayerStore } from "../snapshots/layer-store.js";
 import type { ImageStore, Store } from "../store/store.js";
 import type { Logger } from "./sandbox-service.js";
@@ -16,21 +16,29 @@ export class ImageGc {
   ) {}
 
   async collect(): Promise<{ images: number; layers: number; bytes: number }> {
-    const usedImageIds = new Set(this.sandboxes.listSandboxes({ includeTerminated: false }).map((s) => s.imageId));
-    const keep = new Set(this.buildingKeys());
+    const live = this.sandboxes.listSandboxes({ includeTerminated: false });
+    const usedImageIds = new Set(live.map((s) => s.imageId));
+    const keepKeys = new Set(this.buildingKeys());
+    const keepDirs = new Set<string>(live.flatMap((s) => s.lowers ?? []));
     let images = 0;
     for (const img of this.images.listAllImages()) {
       if (img.deletedAt === null || usedImageIds.has(img.id)) {
-        for (const l of img.layers) keep.add(l.key);
+        for (const l of img.layers) keepKeys.add(l.key);
+        keepDirs.add(img.baseDir);
       } else {
         this.images.deleteImage(img.ref);
         images++;
       }
     }
+    for (const snap of this.images.listSnapshots()) {
+      if (snap.status === "failed") continue;
+      for (const l of snap.layers) keepKeys.add(l.key);
+      keepDirs.add(snap.baseDir);
+    }
     let layers = 0;
     let bytes = 0;
     for (const l of this.images.listLayers()) {
-      if (l.dir === null || keep.has(l.key)) continue;
+      if (l.dir === null || keepKeys.has(l.key) || keepDirs.has(l.dir)) continue;
       this.images.deleteLayer(l.key);
       await this.layers.remove(l.dir);
       layers++;

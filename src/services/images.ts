@@ -3,12 +3,16 @@
 import { SbxError } from "../common/errors.js";
 import type { ImageDetailT } from "../api/schemas.js";
 import type { BaseImage, BaseImages } from "../images/base-images.js";
-import type { ImageRecord, ImageStore } from "../store/store.js";
+import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
 
 export interface ResolvedImage {
   name: string;
   id: string;
   lowers: string[];
+  /** The stack behind `lowers`: layers bottom first, on `baseDir`. */
+  layers: ImageLayerRef[];
+  baseDir: string;
+  baseImage: string;
   config: { env: string[]; workingDir: string; user: string; systemd: boolean; init?: string[] };
   sizeBytes: number;
 }
@@ -43,12 +47,15 @@ export class ImageService {
         name: `${built.name}:${built.tag}`,
         id: built.id,
         lowers: [...built.layers].reverse().map((l) => l.dir).concat(built.baseDir),
+        layers: built.layers,
+        baseDir: built.baseDir,
+        baseImage: built.baseImage,
         config: { ...built.config },
         sizeBytes: built.sizeBytes,
       };
     }
     const b = await this.resolveBase(wanted, project);
-    return { name: b.name, id: b.id, lowers: [b.dir], config: b.config, sizeBytes: b.sizeBytes };
+    return { name: b.name, id: b.id, lowers: [b.dir], layers: [], baseDir: b.dir, baseImage: b.name, config: b.config, sizeBytes: b.sizeBytes };
   }
 
   /**

@@ -7,7 +7,7 @@ import { assertValidName, newId } from "../common/names.js";
 import { LIMITS, type CreateSandboxRequest } from "../api/schemas.js";
 import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
 import type { SandboxRecord, Store } from "../store/store.js";
-import type { ImageService } from "./images.js";
+import type { ImageService, ResolvedImage } from "./images.js";
 import type { WarmPool } from "./warm-pool.js";
 
 export interface Logger {
@@ -42,11 +42,17 @@ export class SandboxService {
     this.pool = pool;
   }
 
+  /** How a snapshot id becomes a stack to launch (set by the snapshot service). */
+  resolveSnapshot: (project: string, id: string) => ResolvedImage = () => {
+    throw new SbxError("failed_precondition", "snapshots are not available in this daemon");
+  };
+
   async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
     if (req.name !== undefined) assertValidName("sandbox", req.name);
-    const image = await this.images.resolve(project, req.image);
+    if (req.snapshotId !== undefined && req.image !== undefined) throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
+    const image = req.snapshotId !== undefined ? this.resolveSnapshot(project, req.snapshotId) : await this.images.resolve(project, req.image);
     // A named sandbox's hostname is its name, which a blank from the pool cannot have.
-    const blank = req.name === undefined && !image.config.systemd ? this.pool?.take(image.id) : undefined;
+    const blank = req.name === undefined && req.snapshotId === undefined && !image.config.systemd ? this.pool?.take(image.id) : undefined;
     const allowInternetAccess = req.allowInternetAccess ?? true;
     const now = new Date().toISOString();
     const record: SandboxRecord = {
@@ -66,6 +72,9 @@ export class SandboxService {
       config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0" },
       netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null,
       ipAddress: null,
+      lowers: image.lowers,
+      source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
+      snapshotId: req.snapshotId ?? null,
       createdAt: now,
       startedAt: null,
       terminatedAt: null,
@@ -139,6 +148,7 @@ export class SandboxService {
 
   getRunning(project: string, idOrName: string): SandboxRecord {
     const s = this.get(project, idOrName);
+    if (s.status === "suspended") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is suspended: resume it with \`sbx resume ${s.name ?? s.id}\``);
     if (s.status !== "running") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is ${s.status}: start a new one with \`sbx new\``);
     return s;
   }
@@ -147,6 +157,40 @@ export class SandboxService {
     const s = this.get(project, idOrName);
     if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is already terminated`);
     return this.end(s.id, reason);
+  }
+
+  /** Set by the snapshot service: suspends a named sandbox whose timeout expired. */
+  onTimeoutSuspend: ((id: string) => Promise<unknown>) | undefined;
+
+  /** Runs `fn` with the sandbox's lifecycle lock held (suspend and resume need it too). */
+  withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(id, fn);
+  }
+
+  /** Stops a sandbox's timer, kills its processes and releases its host resources; the caller records the new state. */
+  async release(s: SandboxRecord): Promise<void> {
+    clearTimeout(this.timers.get(s.id));
+    this.timers.delete(s.id);
+    await this.runtime.destroy(s.id, s.netSlot);
+    for (const hook of this.endedHooks) hook(s);
+  }
+
+  /** Starts a suspended sandbox again from its suspend snapshot, with the same id and name. */
+  async restart(s: SandboxRecord, image: ResolvedImage): Promise<SandboxRecord> {
+    const netSlot = s.allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null;
+    this.store.updateSandbox(s.id, { status: "pending", netSlot });
+    try {
+      const { ipAddress } = await this.runtime.create({
+        id: s.id, lowers: image.lowers, hostname: s.name ?? s.id, env: mergeEnv(image.config.env, s.env), workingDir: s.config.workingDir,
+        cpus: s.cpus, memoryMb: s.memoryMb, pidsLimit: s.pidsLimit, diskMb: s.diskMb, netSlot, systemd: image.config.systemd, init: image.config.init,
+      });
+      this.store.updateSandbox(s.id, { status: "running", ipAddress, startedAt: new Date().toISOString(), lowers: image.lowers, source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage } });
+    } catch (err) {
+      this.store.updateSandbox(s.id, { status: "suspended", netSlot: null });
+      throw err;
+    }
+    this.armTimeout(s.id, s.timeoutSecs * 1000);
+    return this.store.getSandbox(s.id)!;
   }
 
   private async end(id: string, reason: string): Promise<SandboxRecord> {
@@ -170,7 +214,10 @@ export class SandboxService {
     const step = Math.min(ms, 2 ** 31 - 1);
     const t = setTimeout(() => {
       if (ms > step) return this.armTimeout(id, ms - step);
-      this.end(id, "timeout").catch((err: unknown) => this.log.error({ sandbox: id, err }, "timeout termination failed"));
+      // A named sandbox is kept for later: at its timeout it is suspended; an ephemeral one ends.
+      const named = this.store.getSandbox(id)?.name != null;
+      const stop = named && this.onTimeoutSuspend ? this.onTimeoutSuspend(id) : this.end(id, "timeout");
+      stop.catch((err: unknown) => this.log.error({ sandbox: id, err }, "timeout handling failed"));
     }, step);
     t.unref();
     this.timers.set(id, t);
@@ -184,7 +231,11 @@ export class SandboxService {
     const kept: string[] = [];
     const ended: string[] = [];
     for (const s of this.store.listSandboxes({ includeTerminated: false })) {
+      // Suspended sandboxes have nothing on the host; their snapshot is in the store.
+      if (s.status === "suspended") continue;
       if (s.status === "running" && (await this.runtime.isRunning(s.id))) {
+        // A daemon killed in the middle of a snapshot leaves the sandbox frozen.
+        await this.runtime.thaw(s.id).catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "could not thaw"));
         kept.push(s.id);
         const deadline = s.timeoutSecs > 0 ? Date.parse(s.startedAt ?? s.createdAt) + s.timeoutSecs * 1000 : 0;
         if (deadline) this.armTimeout(s.id, Math.max(1, deadline - Date.now()));

@@ -6,6 +6,7 @@ import type { FileService } from "./file-service.js";
 import type { ImageService } from "./images.js";
 import type { BuildService } from "./build-service.js";
 import type { ImageGc } from "./image-gc.js";
+import type { SnapshotService } from "./snapshot-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 
 export interface Services {
@@ -18,6 +19,7 @@ export interface Services {
   images: ImageService;
   builds: BuildService;
   gc: ImageGc;
+  snapshots: SnapshotService;
   contexts: BlobStore;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }

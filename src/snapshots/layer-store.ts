@@ -27,12 +27,13 @@ export class LayerStore {
 
   async commit(upper: string, key: string): Promise<CommittedLayer> {
     await mkdir(this.root, { recursive: true, mode: 0o711 });
-    for (const p of RUNTIME_PATHS) await rm(join(upper, p), { recursive: true, force: true });
     const final = this.dirFor(key);
     const tmp = `${final}.tmp-${randomBytes(4).toString("hex")}`;
     try {
       // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
       await mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 });
+      // From the copy, never from the upper dir: a live sandbox's mount targets live there.
+      for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
       const { digest, sizeBytes } = await digestDir(tmp);
       await rm(final, { recursive: true, force: true });
       await rename(tmp, final);
@@ -40,6 +41,39 @@ export class LayerStore {
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;
+    }
+  }
+
+  /**
+   * One layer holding the merged view of a whole stack (top first, base included): what a deep
+   * chain of snapshots is squashed into, since overlayfs takes at most 500 lower dirs and its
+   * mount options one page. Read through a read-only overlay, so whiteouts are already applied.
+   */
+  async flatten(lowers: string[], key: string): Promise<CommittedLayer> {
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    const final = this.dirFor(key);
+    const tmp = `${final}.tmp-${randomBytes(4).toString("hex")}`;
+    const view = `${tmp}.view`;
+    await mkdir(view, { recursive: true });
+    try {
+      // Relative lower paths from the layers dir keep the option string short for deep stacks.
+      const rel = lowers.map((l) => (l.startsWith(this.root + "/") ? l.slice(this.root.length + 1) : l));
+      await mustRun("mount", ["-t", "overlay", "-o", `ro,lowerdir=${rel.join(":")}`, "sbx-flatten", view], { cwd: this.root });
+      try {
+        await mustRun("cp", ["-a", "--no-target-directory", view, tmp], { timeoutMs: 30 * 60_000 });
+      } finally {
+        await mustRun("umount", [view]);
+      }
+      for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
+      const { digest, sizeBytes } = await digestDir(tmp);
+      await rm(final, { recursive: true, force: true });
+      await rename(tmp, final);
+      return { dir: final, digest, sizeBytes };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    } finally {
+      await rm(view, { recursive: true, force: true });
     }
   }
 

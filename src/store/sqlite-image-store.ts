@@ -2,7 +2,7 @@
 // database file as the rest of the metadata (whole records as JSON, queried fields as columns).
 import type Database from "better-sqlite3";
 import { SbxError } from "../common/errors.js";
-import type { BuildRecord, BuildState, ImageRecord, ImageStore, LayerRecord } from "./store.js";
+import type { BuildRecord, BuildState, ImageRecord, ImageStore, LayerRecord, SnapshotRecord } from "./store.js";
 
 export const IMAGE_MIGRATIONS = [
   `CREATE TABLE builds (id TEXT PRIMARY KEY, project TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
@@ -11,6 +11,8 @@ export const IMAGE_MIGRATIONS = [
    CREATE TABLE images (ref TEXT PRIMARY KEY, id TEXT NOT NULL, project TEXT NOT NULL, name TEXT NOT NULL, tag TEXT NOT NULL,
      deleted_at TEXT, created_at TEXT NOT NULL, doc TEXT NOT NULL);
    CREATE UNIQUE INDEX images_live_name ON images(project, name, tag) WHERE deleted_at IS NULL;`,
+  `CREATE TABLE snapshots (id TEXT PRIMARY KEY, project TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
+   CREATE INDEX snapshots_by_project ON snapshots(project, created_at);`,
 ];
 
 interface DocRow {
@@ -103,5 +105,32 @@ export class SqliteImageStore implements ImageStore {
 
   deleteImage(ref: string): void {
     this.db.prepare("DELETE FROM images WHERE ref = ?").run(ref);
+  }
+
+  insertSnapshot(s: SnapshotRecord): void {
+    this.db.prepare("INSERT INTO snapshots (id, project, status, created_at, doc) VALUES (?, ?, ?, ?, ?)").run(s.id, s.project, s.status, s.createdAt, JSON.stringify(s));
+  }
+
+  updateSnapshot(id: string, patch: Partial<Omit<SnapshotRecord, "id" | "project">>): void {
+    this.db.transaction(() => {
+      const cur = this.getSnapshot(id);
+      if (!cur) return;
+      const next = { ...cur, ...patch };
+      this.db.prepare("UPDATE snapshots SET status = ?, doc = ? WHERE id = ?").run(next.status, JSON.stringify(next), id);
+    })();
+  }
+
+  getSnapshot(id: string): SnapshotRecord | undefined {
+    return this.doc<SnapshotRecord>("SELECT doc FROM snapshots WHERE id = ?", id);
+  }
+
+  listSnapshots(project?: string): SnapshotRecord[] {
+    return project === undefined
+      ? this.docs<SnapshotRecord>("SELECT doc FROM snapshots ORDER BY created_at DESC")
+      : this.docs<SnapshotRecord>("SELECT doc FROM snapshots WHERE project = ? ORDER BY created_at DESC", project);
+  }
+
+  deleteSnapshot(id: string): void {
+    this.db.prepare("DELETE FROM snapshots WHERE id = ?").run(id);
   }
 }

@@ -1,7 +1,7 @@
 // The metadata store interface: projects, tokens, sandboxes and processes. SQLite implements it
 // now (sqlite-store.ts); a Postgres store can later pass the same conformance suite.
 
-export type SandboxStatus = "pending" | "running" | "terminated";
+export type SandboxStatus = "pending" | "running" | "suspended" | "terminated";
 
 export interface SandboxRecord {
   id: string;
@@ -21,6 +21,14 @@ export interface SandboxRecord {
   config: { env: string[]; workingDir: string; user: string };
   netSlot: number | null;
   ipAddress: string | null;
+  /** Layer dirs the sandbox stacks (top first): kept by garbage collection while it lives. */
+  lowers?: string[];
+  /** The stack it was made from, so a snapshot of it can stack one more layer. */
+  source?: { layers: ImageLayerRef[]; baseDir: string; baseImage: string };
+  /** The snapshot it was created from, if any (its layers stay while the sandbox lives). */
+  snapshotId?: string | null;
+  /** While suspended: the snapshot that resume starts from. */
+  suspendSnapshotId?: string | null;
   createdAt: string;
   startedAt: string | null;
   terminatedAt: string | null;
@@ -142,6 +150,30 @@ export interface ImageRecord {
   deletedAt: string | null;
 }
 
+export type SnapshotStatus = "in_progress" | "completed" | "failed";
+
+export interface SnapshotRecord {
+  id: string;
+  project: string;
+  type: "filesystem" | "memory";
+  status: SnapshotStatus;
+  sourceSandboxId: string;
+  sourceImage: string;
+  sourceImageId: string;
+  parentSnapshotId: string | null;
+  /** Made by suspend (removed on resume or terminate) rather than asked for. */
+  forSuspend: boolean;
+  /** The full stack, bottom first, above `baseDir`; the snapshot's own layer is last. */
+  layers: ImageLayerRef[];
+  baseDir: string;
+  baseImage: string;
+  config: ImageRecord["config"];
+  sizeBytes: number;
+  error: string | null;
+  createdAt: string;
+  completedAt: string | null;
+}
+
 /** Images, builds and the step cache (separate from Store so the sandbox store stays small). */
 export interface ImageStore {
   insertBuild(b: BuildRecord): void;
@@ -163,4 +195,10 @@ export interface ImageStore {
   listAllImages(): ImageRecord[];
   markImageDeleted(ref: string): void;
   deleteImage(ref: string): void;
+
+  insertSnapshot(s: SnapshotRecord): void;
+  updateSnapshot(id: string, patch: Partial<Omit<SnapshotRecord, "id" | "project">>): void;
+  getSnapshot(id: string): SnapshotRecord | undefined;
+  listSnapshots(project?: string): SnapshotRecord[];
+  deleteSnapshot(id: string): void;
 }

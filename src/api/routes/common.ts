@@ -27,6 +27,7 @@ export function toSandbox(r: SandboxRecord): SandboxT {
     allowInternetAccess: r.allowInternetAccess,
     env: r.env,
     ipAddress: r.ipAddress,
+    snapshotId: r.snapshotId ?? null,
     createdAt: r.createdAt,
     startedAt: r.startedAt,
     terminatedAt: r.terminatedAt,

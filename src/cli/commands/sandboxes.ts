@@ -15,6 +15,7 @@ export function parseMemory(value: string): number {
 
 export interface SandboxFlags {
   image?: string;
+  snapshot?: string;
   name?: string;
   cpus?: number;
   memory?: number;
@@ -28,6 +29,7 @@ export interface SandboxFlags {
 export function addSandboxFlags(cmd: Command): Command {
   return cmd
     .option("--image <name>", "image to start from (default: the daemon's, debian-minimal)")
+    .option("--snapshot <id>", "start from a snapshot instead of an image")
     .option("--name <name>", "a name to use instead of the id")
     .option("--cpus <n>", "CPUs (fractions allowed)", parsePositive)
     .option("--memory <MB>", "memory limit in MB (or 2g)", parseMemory)
@@ -40,6 +42,7 @@ export function addSandboxFlags(cmd: Command): Command {
 export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSandboxRequest {
   const req: CreateSandboxRequest = {};
   if (o.image) req.image = o.image;
+  if (o.snapshot) req.snapshotId = o.snapshot;
   if (o.name) req.name = o.name;
   if (o.cpus !== undefined) req.cpus = o.cpus;
   if (o.memory !== undefined) req.memoryMb = o.memory;
