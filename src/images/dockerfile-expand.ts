@@ -126,6 +126,7 @@ class Lexer {
     if (first === "{" || first === "}" || first === ":") throw new WordError("syntax error: bad substitution");
     const name = this.name();
     const op = this.s[this.i++];
+    if (op === undefined) throw new WordError(`syntax error: missing '}' in \${${name}`);
     const value = this.lookup(name);
     if (op === "}") return value === undefined && this.keepUnset ? `\${${name}}` : (value ?? "");
     if (op === ":") {
@@ -152,7 +153,7 @@ class Lexer {
       if (greedy) pattern = pattern.slice(1);
       return trim(value ?? "", pattern, op === "#" ? "prefix" : "suffix", greedy);
     }
-    throw new WordError(`unsupported modifier (${op ?? "end of text"}) in substitution \${${name}...}`);
+    throw new WordError(`unsupported modifier (${op}) in substitution \${${name}${op}...}: sbx substitutes :-, -, :+, +, :?, ?, #, ##, % and %%`);
   }
 
   /** The word of `${name<op>word}`, itself substituted, up to the closing brace. */

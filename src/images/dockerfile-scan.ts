@@ -7,9 +7,9 @@ import { processWord, splitWords, WordError } from "./dockerfile-expand.js";
 export interface Heredoc {
   /** The delimiter, quotes removed. */
   name: string;
-  /** `<<-`: leading tabs are stripped from the body and the delimiter line. */
+  /** `<<-`: leading tabs are stripped from the body (see chompHeredoc) and the delimiter line. */
   chomp: boolean;
-  /** The body, each line with its newline (tabs already stripped for `<<-`). */
+  /** The body as written, each line with its newline. */
   content: string;
 }
 
@@ -98,7 +98,7 @@ export function scanDockerfile(text: string, file: string): ScannedDockerfile {
             done = true;
             break;
           }
-          content += `${doc.chomp ? body.replace(/^\t+/, "") : body}\n`;
+          content += `${body}\n`;
         }
         if (!done) throw dockerfileError(file, start, `unterminated heredoc: no line ${doc.name} closes <<${doc.chomp ? "-" : ""}${doc.name}`);
         instruction.heredocs.push({ ...doc, content });
@@ -107,6 +107,11 @@ export function scanDockerfile(text: string, file: string): ScannedDockerfile {
     out.push(instruction);
   }
   return { escape, instructions: out, notes };
+}
+
+/** A `<<-` body without the leading tabs of its lines. */
+export function chompHeredoc(content: string): string {
+  return content.replace(/^\t+/gm, "");
 }
 
 /** The heredocs a line opens, in order: words such as `<<EOF`, `<<-EOF`, `<<"EOF"`, `3<<EOF`. */

@@ -11,6 +11,7 @@ import { SbxError } from "../common/errors.js";
 import { SandboxClient } from "./client.js";
 import type { Image } from "./image.js";
 import { packCopyStep, stepLabel, type PackedContext } from "./image-context.js";
+import { loadIgnoreFile } from "./dockerignore.js";
 import { IgnoreRules } from "./sbxignore.js";
 import { displayPath, formatSource } from "./source-location.js";
 import type { ClientOptions } from "./transport.js";
@@ -18,6 +19,8 @@ import type { ClientOptions } from "./transport.js";
 export interface DefinitionOptions {
   /** Where copy()/add() sources are read; default the folder of the file that made the Image. */
   contextDir?: string;
+  /** The ignore file, relative to the context or absolute; default `.sbxignore`. A name ending in `.dockerignore` is read with Docker's rules. */
+  ignoreFile?: string;
   signal?: AbortSignal;
 }
 
@@ -111,7 +114,7 @@ async function prepare(image: Image, o: DefinitionOptions, tmpDir: string): Prom
     const st = await stat(contextDir).catch(() => null);
     if (!st?.isDirectory()) throw new SbxError("invalid_argument", `the build context ${contextDir} is not a directory`);
   }
-  const ignore = copies.length ? await IgnoreRules.load(contextDir) : new IgnoreRules();
+  const ignore = copies.length ? await loadIgnoreFile(contextDir, o.ignoreFile) : new IgnoreRules();
   const steps: StepT[] = [];
   const contexts: PackedContext[] = [];
   for (const [i, s] of all.entries()) {

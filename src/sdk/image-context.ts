@@ -114,7 +114,7 @@ async function expand(src: string, contextDir: string, ignore: IgnoreRules, labe
   if (!isDynamicPattern(src)) {
     const isDir = (await stat(resolve(contextDir, rel)).catch(() => null))?.isDirectory() ?? false;
     if (posixRel !== "." && ignore.ignoresWithParents(posixRel, isDir)) {
-      throw new SbxError("invalid_argument", `${label}: ${src} is excluded by ${join(contextDir, ".sbxignore")}`);
+      throw new SbxError("invalid_argument", `${label}: ${src} is excluded by ${ignore.file ?? join(contextDir, ".sbxignore")}`);
     }
     return [rel];
   }

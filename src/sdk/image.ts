@@ -5,6 +5,7 @@ import type { BuildT, ImageDetailT } from "../api/schemas.js";
 import type { ImageDefinitionT } from "../images/ir.js";
 import { SbxError } from "../common/errors.js";
 import { assertValidName } from "../common/names.js";
+import type { DockerfileImage, DockerfileImageOptions } from "./dockerfile-image.js";
 import { buildImage, imageDefinition, startImageBuild, type BuildOptions, type DefinitionOptions } from "./image-build.js";
 import { captureSource, formatSource, registerInternalModule, type SourceLocation } from "./source-location.js";
 
@@ -97,6 +98,16 @@ export class Image {
     return copy;
   }
 
+  /**
+   * The image a Dockerfile describes (FROM, RUN, COPY, ENV, ARG with `--build-arg`s, ...), its
+   * steps sourced at the Dockerfile's lines; it builds from the Dockerfile's folder by default.
+   */
+  static async fromDockerfile(path: string, options: DockerfileImageOptions): Promise<DockerfileImage> {
+    // Loaded on use: the parser is not needed by images written in code.
+    const { imageFromDockerfile } = await import("./dockerfile-image.js");
+    return imageFromDockerfile(path, options);
+  }
+
   get baseImage(): string {
     return this.#baseImage ?? Image.defaultBaseImage;
   }
@@ -118,22 +129,22 @@ export class Image {
     return this.push({ op: "run", command: Array.isArray(command) ? [...command] : command }, "run", options);
   }
 
-  env(key: string, value: string): this {
+  env(key: string, value: string, options: StepOptions = {}): this {
     if (typeof key !== "string" || !ENV_KEY_RE.test(key)) throw this.bad("env", `invalid variable name ${JSON.stringify(key)}: letters, digits and _, not starting with a digit`);
     if (typeof value !== "string") throw this.bad("env", `the value of ${key} must be a string (got ${typeof value}); use String(x)`);
-    return this.push({ op: "env", key, value }, "env");
+    return this.push({ op: "env", key, value }, "env", options);
   }
 
   /** Sets the working directory of later steps and of the image (created if missing). */
-  workdir(dir: string): this {
+  workdir(dir: string, options: StepOptions = {}): this {
     if (typeof dir !== "string" || !dir.trim() || dir.includes("\0")) throw this.bad("workdir", "give a directory, e.g. workdir(\"/app\")");
-    return this.push({ op: "workdir", path: dir }, "workdir");
+    return this.push({ op: "workdir", path: dir }, "workdir", options);
   }
 
   /** Sets the user of later steps and of the image: `name`, `uid`, `name:group` or `uid:gid`. */
-  user(name: string): this {
+  user(name: string, options: StepOptions = {}): this {
     if (typeof name !== "string" || !USER_RE.test(name)) throw this.bad("user", `invalid user ${JSON.stringify(name)}: use name, uid, name:group or uid:gid`);
-    return this.push({ op: "user", user: name }, "user");
+    return this.push({ op: "user", user: name }, "user", options);
   }
 
   /** Copies local files, directories or glob matches (relative to the image file's folder) into the image. */
@@ -147,12 +158,12 @@ export class Image {
   }
 
   /** The program sandboxes of this image run (exec form); a string means `/bin/sh -c <string>`. */
-  entrypoint(args: string[] | string): this {
-    return this.push({ op: "entrypoint", args: this.argv("entrypoint", args) }, "entrypoint");
+  entrypoint(args: string[] | string, options: StepOptions = {}): this {
+    return this.push({ op: "entrypoint", args: this.argv("entrypoint", args) }, "entrypoint", options);
   }
 
-  cmd(args: string[] | string): this {
-    return this.push({ op: "cmd", args: this.argv("cmd", args) }, "cmd");
+  cmd(args: string[] | string, options: StepOptions = {}): this {
+    return this.push({ op: "cmd", args: this.argv("cmd", args) }, "cmd", options);
   }
 
   /** The definition as Dockerfile-like lines: `FROM debian-minimal`, `RUN apt-get ...`. */

@@ -13,7 +13,11 @@ interface Rule {
 export class IgnoreRules {
   private readonly rules: Rule[];
 
-  constructor(text = "") {
+  /** `file`: where the rules were read, for messages. */
+  constructor(
+    text = "",
+    readonly file?: string,
+  ) {
     this.rules = text.split(/\r?\n/).flatMap((line) => {
       const rule = parseLine(line);
       return rule ? [rule] : [];
@@ -23,7 +27,7 @@ export class IgnoreRules {
   /** Reads `<dir>/.sbxignore`; no file means no rules. */
   static async load(dir: string): Promise<IgnoreRules> {
     try {
-      return new IgnoreRules(await readFile(join(dir, ".sbxignore"), "utf8"));
+      return new IgnoreRules(await readFile(join(dir, ".sbxignore"), "utf8"), join(dir, ".sbxignore"));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") return new IgnoreRules();
       throw err;

@@ -15,7 +15,16 @@ export class ImageGc {
     private readonly log: Logger,
   ) {}
 
-  async collect(): Promise<{ images: number; layers: number; bytes: number }> {
+  private running: Promise<unknown> = Promise.resolve();
+
+  /** One collection at a time: each sees the state the previous one left. */
+  collect(): Promise<{ images: number; layers: number; bytes: number }> {
+    const next = this.running.then(() => this.collectOnce(), () => this.collectOnce());
+    this.running = next.catch(() => undefined);
+    return next;
+  }
+
+  private async collectOnce(): Promise<{ images: number; layers: number; bytes: number }> {
     const live = this.sandboxes.listSandboxes({ includeTerminated: false });
     const usedImageIds = new Set(live.map((s) => s.imageId));
     const keepKeys = new Set(this.buildingKeys());

@@ -54,15 +54,19 @@ export class SnapshotService {
       const key = layerKey(id);
       const made = await this.runtime.captureLive(sb.id, (upper) => this.layers.commit(upper, key));
       const own: ImageLayerRef = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: `snapshot ${id} of ${sb.id}`, cached: false };
-      this.images.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: own.step, createdAt: rec.createdAt });
       let stack = [...source.layers, own];
       let baseDir = source.baseDir;
+      // The record names a layer before the layer table lists it: a collection running meanwhile
+      // (they run after every terminate) must never see a listed layer that nothing references.
+      this.images.updateSnapshot(id, { layers: stack, baseDir });
+      this.images.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: own.step, createdAt: rec.createdAt });
       if (stack.length > MAX_STACK_DEPTH) {
         const flatKey = layerKey(`${id}/flat`);
         const flat = await this.layers.flatten([...stack].reverse().map((l) => l.dir).concat(baseDir), flatKey);
-        this.images.putLayer({ key: flatKey, digest: flat.digest, dir: flat.dir, sizeBytes: flat.sizeBytes, step: `squashed stack of ${id}`, createdAt: rec.createdAt });
         stack = [];
         baseDir = flat.dir;
+        this.images.updateSnapshot(id, { layers: stack, baseDir });
+        this.images.putLayer({ key: flatKey, digest: flat.digest, dir: flat.dir, sizeBytes: flat.sizeBytes, step: `squashed stack of ${id}`, createdAt: rec.createdAt });
       }
       const sizeBytes = stack.reduce((a, l) => a + l.sizeBytes, 0);
       this.images.updateSnapshot(id, { status: "completed", layers: stack, baseDir, sizeBytes, completedAt: new Date().toISOString() });
@@ -173,8 +177,14 @@ export class SnapshotService {
       if (current.status !== "suspended") return current;
       const snapId = current.suspendSnapshotId!;
       const resumed = await this.sandboxes.restart(current, this.resolve(project, snapId));
-      // From now on the sandbox stands on that snapshot's layers.
+      // From now on the sandbox stands on that snapshot's layers; the suspend snapshot it stood on
+      // before is superseded (the new one's stack holds whatever of it is still needed).
       this.store.updateSandbox(sb.id, { snapshotId: snapId, suspendSnapshotId: null, terminationReason: null });
+      const previous = current.snapshotId ? this.images.getSnapshot(current.snapshotId) : undefined;
+      if (previous?.forSuspend && previous.sourceSandboxId === sb.id) {
+        this.images.deleteSnapshot(previous.id);
+        await this.gc.collect().catch((err: unknown) => this.log.warn({ err }, "garbage collection after resume failed"));
+      }
       this.log.info({ sandbox: sb.id, snapshot: snapId }, "sandbox resumed");
       return { ...resumed, snapshotId: snapId, suspendSnapshotId: null };
     });
