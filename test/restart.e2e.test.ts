@@ -66,3 +66,35 @@ describe("daemon restart", () => {
     await sb.terminate();
   });
 });
+
+describe("daemon killed during a snapshot or a suspend", () => {
+  it("leaves the source sandbox usable and no half-written snapshot marked completed", async () => {
+    const sb = await Sandbox.create({ allowInternetAccess: false, name: `kill9-${Date.now().toString(36)}`, memoryMb: 2048, diskMb: 2048 }, client);
+    // Enough data that copying it takes a while, so the kill lands mid-snapshot.
+    await sb.run("sh", { args: ["-c", "head -c 600000000 /dev/urandom > /big && sha256sum /big > /big.sum"] });
+    const sum = (await sb.readFile("/big.sum")).toString();
+    const pending = sb.snapshot().catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 150));
+    await daemon.stop("SIGKILL");
+    await pending;
+    await daemon.start();
+    const snaps = await client.listSnapshots();
+    const mine = snaps.filter((x) => x.sourceSandboxId === sb.id);
+    // The kill did land mid-snapshot: the snapshot is failed, never in progress or completed.
+    expect(mine.map((x) => x.status)).toEqual(["failed"]);
+    expect((await sb.info()).status).toBe("running");
+    // Not frozen: it answers, and its files are whole.
+    expect((await sb.run("sh", { args: ["-c", "sha256sum /big"], timeout: 30 })).stdout).toBe(sum);
+
+    const suspending = sb.suspend().catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 150));
+    await daemon.stop("SIGKILL");
+    await suspending;
+    await daemon.start();
+    const after = await sb.info();
+    if (after.status === "suspended") await sb.resume();
+    expect((await sb.info()).status).toBe("running");
+    expect((await sb.run("sh", { args: ["-c", "sha256sum /big"], timeout: 30 })).stdout).toBe(sum);
+    await sb.terminate();
+  });
+});
