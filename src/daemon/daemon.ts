@@ -114,6 +114,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   await rm(cfg.socket, { force: true });
   await mkdir(join(cfg.socket, ".."), { recursive: true, mode: 0o700 });
   const unix = createAdaptorServer({ fetch: createApp(services, "unix").fetch }) as Server;
+  // Longer than clients keep idle connections, so the daemon rarely closes one under them.
+  unix.keepAliveTimeout = 65_000;
   // Root-only: whoever can talk to the socket controls every project.
   const oldMask = process.umask(0o177);
   await listen(unix, cfg.socket).finally(() => process.umask(oldMask));

@@ -118,6 +118,7 @@ export function copyStep(ins: Instruction, rest: string, flags: Map<string, stri
   // With --from, sources are paths in that stage or image, not in the context.
   for (const s of from === undefined ? src : []) {
     if (!s) throw fail("a source is empty once substituted");
+    if (/^git@|\.git(#.*)?$/.test(s) && ins.keyword === "add") throw fail(`${s}: adding a git repository is not supported yet: RUN git clone it`);
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
       if (ins.keyword === "copy") throw fail(`cannot download ${s}: use ADD`);
       if (!/^https?:\/\//i.test(s)) throw fail(`only http and https URLs can be downloaded, not ${s}`);
@@ -130,8 +131,10 @@ export function copyStep(ins: Instruction, rest: string, flags: Map<string, stri
   if (!dest) throw fail("the destination is empty once substituted");
   const chown = flags.has("chown") ? expand(flags.get("chown") ?? "") : undefined;
   if (chown !== undefined && !USER_RE.test(chown)) throw fail(`invalid --chown=${chown}: use user[:group], by name or id`);
-  const chmod = flags.has("chmod") ? expand(flags.get("chmod") ?? "") : undefined;
+  let chmod = flags.has("chmod") ? expand(flags.get("chmod") ?? "") : undefined;
   if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod)) throw fail(`invalid --chmod=${chmod}: use an octal mode such as 0755`);
+  // Four digits, as copy(..., { chmod: 0o755 }) writes it, so both make the same step (and cache key).
+  if (chmod !== undefined) chmod = chmod.padStart(4, "0");
   return { op: ins.keyword as "copy" | "add", src, dest, ...(chown !== undefined && { chown }), ...(chmod !== undefined && { chmod }), ...(from !== undefined && { from }), source };
 }
 

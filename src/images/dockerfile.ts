@@ -76,6 +76,11 @@ const FLAGS: Record<string, { ok?: string[]; warn?: string[]; reject?: string[] 
   copy: { ok: ["from", "chown", "chmod"], warn: ["link"], reject: ["parents", "exclude"] },
   add: { ok: ["chown", "chmod"], warn: ["link"], reject: ["checksum", "keep-git-dir", "exclude", "unpack"] },
 };
+const IGNORED_FLAGS: Record<string, string> = {
+  platform: "sbx builds for the daemon's machine",
+  network: "RUN has the network build steps always have",
+  link: "the result is the same without it",
+};
 const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]);
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const STAGE_RE = /^[a-z][a-z0-9._-]*$/;
@@ -110,7 +115,8 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
       }
     };
     if (!KNOWN.includes(ins.keyword)) throw dockerfileError(file, ins.line, `unknown instruction ${ins.written}${suggest(ins.keyword)}`);
-    const { flags, rest } = ins.keyword in FLAGS || !(ins.keyword in IGNORED) ? checkFlags(ins, fail, (m) => warnings.push({ file, line: ins.line, message: m })) : { flags: new Map<string, string | undefined>(), rest: ins.rest };
+    // Ignored instructions keep their flags (HEALTHCHECK --interval=...) unchecked.
+    const { flags, rest } = ins.keyword in IGNORED ? { flags: new Map<string, string | undefined>(), rest: ins.rest } : checkFlags(ins, fail, (m) => warnings.push({ file, line: ins.line, message: m }));
     const stage = stages.at(-1);
     const scope = scopes.at(-1);
     const source = { file, line: ins.line };
@@ -245,7 +251,7 @@ function checkFlags(ins: Instruction, fail: (message: string) => SbxError, warn:
   const allowed = FLAGS[ins.keyword] ?? {};
   const out = new Map<string, string | undefined>();
   for (const f of flags) {
-    if (allowed.warn?.includes(f.name)) warn(`${ins.keyword.toUpperCase()} --${f.name} is ignored`);
+    if (allowed.warn?.includes(f.name)) warn(`${ins.keyword.toUpperCase()} --${f.name} is ignored: ${IGNORED_FLAGS[f.name]}`);
     else if (allowed.reject?.includes(f.name)) throw fail(`--${f.name} is not supported yet`);
     else if (!allowed.ok?.includes(f.name)) throw fail(`unknown flag --${f.name}`);
     else if (f.name === "mount") checkMount(f.value ?? "", fail, warn); // may be given several times

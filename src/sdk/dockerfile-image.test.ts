@@ -52,7 +52,7 @@ describe("imageFromDockerfile", () => {
 RUN apt-get update && apt-get install -y python3
 ENV APP_HOME=/opt/app MODE=prod
 WORKDIR $APP_HOME
-COPY --chown=1000:1000 --chmod=0755 scripts/ ./scripts/
+COPY --chown=1000:1000 --chmod=755 scripts/ ./scripts/
 COPY ["app.py", "assets.tar.gz", "/opt/app/"]
 ADD assets.tar.gz /opt/app/assets/
 RUN ["python3", "scripts/prepare.py"]
@@ -156,7 +156,7 @@ describe(".dockerignore", () => {
       const img = await imageFromDockerfile(path, { name: "ign" });
       await img.build({ client, replace: true });
       const def = await img.toDefinition();
-      const step = def.steps[0] as Extract<StepT, { op: "copy" }>;
+      const step = def.steps[0] as Extract<StepT, { context: string }>;
       const names: string[] = [];
       const file = join(ctx, "context.tar");
       writeFileSync(file, fake.builds.contexts.get(step.context)!);

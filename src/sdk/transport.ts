@@ -152,7 +152,22 @@ export class Transport {
     throw await errorFromResponse(status, wrapped);
   }
 
-  private exchange(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
+  private async exchange(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
+    try {
+      return await this.exchangeOnce(method, url, headers, body, signal);
+    } catch (err) {
+      // A kept-alive connection the daemon closed while idle fails on first use; the request
+      // never reached it, so sending it again (when its body can be sent again) is safe.
+      const code = errnoCode(err);
+      const replayable = body === undefined || typeof body === "string" || body instanceof Uint8Array;
+      if ((err as { reusedSocket?: boolean }).reusedSocket && replayable && (code === "ECONNRESET" || code === "EPIPE")) {
+        return this.exchangeOnce(method, url, headers, body, signal);
+      }
+      throw err;
+    }
+  }
+
+  private exchangeOnce(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const target = new URL(url);
       const fixed = typeof body === "string" || body instanceof Uint8Array ? Buffer.from(body as string) : undefined;
@@ -166,7 +181,7 @@ export class Transport {
         signal,
       });
       req.once("response", resolve);
-      req.once("error", reject);
+      req.once("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
       if (body === undefined) req.end();
       else if (fixed) req.end(fixed);
       else {
