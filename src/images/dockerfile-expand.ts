@@ -1,6 +1,6 @@
-// Docker's word processing of Dockerfile arguments, ported from BuildKit (frontend/dockerfile/shell
-// lex.go and parser/line_parsers.go): quote removal, escapes, `$V` / `${V...}` substitution, and
-// the quote-aware word split that ENV, ARG and LABEL use.
+// Docker's word processing of Dockerfile arguments, following the rules BuildKit applies
+// (frontend/dockerfile/shell): quote removal, escapes, `$V` / `${V...}` substitution, and the
+// quote-aware word split that ENV, ARG and LABEL use.
 
 /** Answers a variable's value, or undefined when it is not set. */
 export type Lookup = (name: string) => string | undefined;

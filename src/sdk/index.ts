@@ -8,6 +8,8 @@ export { buildError, followBuild } from "./image-build.js";
 export type { BuildOptions, DefinitionOptions, FollowOptions } from "./image-build.js";
 export type { SourceLocation } from "./source-location.js";
 export { Sandbox } from "./sandbox.js";
+export { DockerfileImage, imageFromDockerfile } from "./dockerfile-image.js";
+export type { DockerfileImageOptions } from "./dockerfile-image.js";
 export type { ClientLike, CreateSandboxOptions, DirectoryListingT, ProcessOptions, RunOptions, StartProcessOptions } from "./sandbox.js";
 export { SandboxClient } from "./client.js";
 export type { ListSandboxesOptions, ProjectT, TokenT } from "./client.js";
