@@ -26,22 +26,8 @@ export class LayerStore {
   }
 
   async commit(upper: string, key: string): Promise<CommittedLayer> {
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
-    const final = this.dirFor(key);
-    const tmp = `${final}.tmp-${randomBytes(4).toString("hex")}`;
-    try {
-      // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
-      await mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 });
-      // From the copy, never from the upper dir: a live sandbox's mount targets live there.
-      for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
-      const { digest, sizeBytes } = await digestDir(tmp);
-      await rm(final, { recursive: true, force: true });
-      await rename(tmp, final);
-      return { dir: final, digest, sizeBytes };
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw err;
-    }
+    // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
+    return this.make(key, (tmp) => mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 }));
   }
 
   /**
@@ -50,20 +36,31 @@ export class LayerStore {
    * mount options one page. Read through a read-only overlay, so whiteouts are already applied.
    */
   async flatten(lowers: string[], key: string): Promise<CommittedLayer> {
+    return this.make(key, async (tmp) => {
+      const view = `${tmp}.view`;
+      await mkdir(view, { recursive: true });
+      try {
+        // Relative lower paths from the layers dir keep the option string short for deep stacks.
+        const rel = lowers.map((l) => (l.startsWith(this.root + "/") ? l.slice(this.root.length + 1) : l));
+        await mustRun("mount", ["-t", "overlay", "-o", `ro,lowerdir=${rel.join(":")}`, "sbx-flatten", view], { cwd: this.root });
+        try {
+          await mustRun("cp", ["-a", "--no-target-directory", view, tmp], { timeoutMs: 30 * 60_000 });
+        } finally {
+          await mustRun("umount", [view]);
+        }
+      } finally {
+        await rm(view, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** Fills a temp dir, drops runtime paths from it (never from a live upper dir), digests it, renames it into place. */
+  private async make(key: string, fill: (tmp: string) => Promise<unknown>): Promise<CommittedLayer> {
     await mkdir(this.root, { recursive: true, mode: 0o711 });
     const final = this.dirFor(key);
     const tmp = `${final}.tmp-${randomBytes(4).toString("hex")}`;
-    const view = `${tmp}.view`;
-    await mkdir(view, { recursive: true });
     try {
-      // Relative lower paths from the layers dir keep the option string short for deep stacks.
-      const rel = lowers.map((l) => (l.startsWith(this.root + "/") ? l.slice(this.root.length + 1) : l));
-      await mustRun("mount", ["-t", "overlay", "-o", `ro,lowerdir=${rel.join(":")}`, "sbx-flatten", view], { cwd: this.root });
-      try {
-        await mustRun("cp", ["-a", "--no-target-directory", view, tmp], { timeoutMs: 30 * 60_000 });
-      } finally {
-        await mustRun("umount", [view]);
-      }
+      await fill(tmp);
       for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
       const { digest, sizeBytes } = await digestDir(tmp);
       await rm(final, { recursive: true, force: true });
@@ -72,8 +69,6 @@ export class LayerStore {
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;
-    } finally {
-      await rm(view, { recursive: true, force: true });
     }
   }
 
