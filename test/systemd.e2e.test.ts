@@ -27,3 +27,13 @@ describe("systemd images", () => {
     await client.transport.empty("DELETE", "/v1/images/systemd-demo");
   });
 });
+
+describe("systemd snapshots", () => {
+  it("restores a snapshot of a systemd sandbox as a systemd sandbox", async () => {
+    const sb = await sandbox({ image: "debian-systemd" });
+    await sb.writeFile("/etc/marker", "kept");
+    const snap = await sb.snapshot();
+    const copy = await sandbox({ snapshotId: snap.id });
+    expect((await copy.run("sh", { args: ["-c", "cat /proc/1/comm /etc/marker"] })).stdout).toBe("systemd\nkept");
+  });
+});

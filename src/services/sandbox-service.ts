@@ -69,7 +69,7 @@ export class SandboxService {
       timeoutSecs: req.timeoutSecs ?? LIMITS.timeoutSecs.default,
       allowInternetAccess,
       env: req.env ?? {},
-      config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0" },
+      config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0", systemd: image.config.systemd },
       netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null,
       ipAddress: null,
       lowers: image.lowers,

@@ -46,7 +46,7 @@ export class SnapshotService {
     const rec: SnapshotRecord = {
       id, project: sb.project, type: "filesystem", status: "in_progress", sourceSandboxId: sb.id, sourceImage: sb.image, sourceImageId: sb.imageId,
       parentSnapshotId: sb.snapshotId ?? null, forSuspend, layers: [], baseDir: source.baseDir, baseImage: source.baseImage,
-      config: { env: sb.config.env, workingDir: sb.config.workingDir, user: sb.config.user, entrypoint: null, cmd: null, systemd: false },
+      config: { env: sb.config.env, workingDir: sb.config.workingDir, user: sb.config.user, entrypoint: null, cmd: null, systemd: sb.config.systemd ?? false },
       sizeBytes: 0, error: null, createdAt: new Date().toISOString(), completedAt: null,
     };
     this.images.insertSnapshot(rec);
@@ -110,7 +110,7 @@ export class SnapshotService {
       layers: s.layers,
       baseDir: s.baseDir,
       baseImage: s.baseImage,
-      config: { env: s.config.env, workingDir: s.config.workingDir, user: s.config.user, systemd: false },
+      config: { env: s.config.env, workingDir: s.config.workingDir, user: s.config.user, systemd: s.config.systemd },
       sizeBytes: s.sizeBytes,
     };
   }

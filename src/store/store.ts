@@ -18,7 +18,7 @@ export interface SandboxRecord {
   allowInternetAccess: boolean;
   env: Record<string, string>;
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
-  config: { env: string[]; workingDir: string; user: string };
+  config: { env: string[]; workingDir: string; user: string; systemd?: boolean };
   netSlot: number | null;
   ipAddress: string | null;
   /** Layer dirs the sandbox stacks (top first): kept by garbage collection while it lives. */
