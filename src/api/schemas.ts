@@ -23,6 +23,9 @@ export const ErrorBody = z
 
 const EnvMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string(), { error: "env names are letters, digits and _, not starting with a digit; values are strings" });
 
+/** Entries are checked by the service, which names a bad one in its error. */
+const EgressList = z.array(z.string().max(255)).max(256);
+
 export const SandboxStatus = z.enum(["pending", "running", "suspended", "terminated"]);
 
 export const CreateSandboxRequest = z
@@ -35,6 +38,8 @@ export const CreateSandboxRequest = z
     diskMb: z.number().int().min(LIMITS.diskMb.min).max(LIMITS.diskMb.max).optional(),
     timeoutSecs: z.number().int().min(LIMITS.timeoutSecs.min).max(LIMITS.timeoutSecs.max).optional().openapi({ description: "0 disables the timeout" }),
     allowInternetAccess: z.boolean().optional(),
+    allowOut: EgressList.optional().openapi({ description: "only these IPv4 addresses/CIDRs (and DNS to the resolvers) are reachable; simple host names are resolved on the host now" }),
+    denyOut: EgressList.optional().openapi({ description: "IPv4 addresses/CIDRs dropped even if allowed" }),
     env: EnvMap.optional(),
     snapshotId: z.string().optional().openapi({ description: "start from this snapshot instead of an image" }),
   })
@@ -54,6 +59,8 @@ export const Sandbox = z
     diskMb: z.number(),
     timeoutSecs: z.number(),
     allowInternetAccess: z.boolean(),
+    allowOut: z.array(z.string()),
+    denyOut: z.array(z.string()),
     env: z.record(z.string(), z.string()),
     ipAddress: z.string().nullable(),
     snapshotId: z.string().nullable(),
@@ -63,6 +70,13 @@ export const Sandbox = z
     terminationReason: z.string().nullable().openapi({ description: "requested | timeout | died | daemon_restart | error" }),
   })
   .openapi("Sandbox");
+
+export const UpdateNetworkRequest = z
+  .strictObject({
+    allowOut: EgressList.optional().openapi({ description: "replaces the list; omitted = unchanged, [] = no restriction" }),
+    denyOut: EgressList.optional().openapi({ description: "replaces the list; omitted = unchanged" }),
+  })
+  .openapi("UpdateNetworkRequest");
 
 export const SandboxList = z.object({ sandboxes: z.array(Sandbox) }).openapi("SandboxList");
 
@@ -137,6 +151,7 @@ export const OutputEvent = z
 
 export type CreateSandboxRequest = z.infer<typeof CreateSandboxRequest>;
 export type SandboxT = z.infer<typeof Sandbox>;
+export type UpdateNetworkRequest = z.infer<typeof UpdateNetworkRequest>;
 export type StartProcessRequest = z.infer<typeof StartProcessRequest>;
 export type ProcessT = z.infer<typeof Process>;
 export type FileEntryT = z.infer<typeof FileEntry>;

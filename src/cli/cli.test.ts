@@ -77,7 +77,21 @@ describe("sbx new / ls / info / rm", () => {
     expect(JSON.parse((await sbx("--json", "info", "web")).stdout)).toMatchObject({ name: "web" });
   });
 
-  it("rejects bad flag values before calling the daemon", async () => {
+  it("sets the egress policy with -A/-D on new, shows it in info, and changes it with update", async () => {
+    const id = (await sbx("new", "-q", "-A", "198.18.0.1", "--allow-out", "198.19.0.0/16,198.18.0.2", "-D", "198.19.0.9")).stdout.trim();
+    expect(lastCreate()).toEqual({ allowOut: ["198.18.0.1", "198.19.0.0/16", "198.18.0.2"], denyOut: ["198.19.0.9"] });
+    expect((await sbx("info", id)).stdout).toMatch(/allow out:\s+198\.18\.0\.1 198\.19\.0\.0\/16 198\.18\.0\.2\n.*deny out:\s+198\.19\.0\.9/);
+    const up = await sbx("update", id, "-D", "198.18.0.7");
+    expect(up.code).toBe(0);
+    const patch = fake.requests.filter((r) => r.method === "PATCH").at(-1)!;
+    expect([patch.url, JSON.parse(patch.body)]).toEqual([`/v1/sandboxes/${id}/network`, { denyOut: ["198.18.0.7"] }]);
+    expect(up.stdout).toMatch(/deny out:\s+198\.18\.0\.7/);
+    await sbx("update", id, "--clear");
+    expect(JSON.parse(fake.requests.filter((r) => r.method === "PATCH").at(-1)!.body)).toEqual({ allowOut: [], denyOut: [] });
+    expect((await sbx("update", id)).code).not.toBe(0);
+  });
+
+    it("rejects bad flag values before calling the daemon", async () => {
     const before = fake.requests.length;
     const r = await sbx("new", "--memory", "lots");
     expect(r.code).toBe(1);

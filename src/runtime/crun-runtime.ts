@@ -10,6 +10,7 @@ import { Crun } from "./crun.js";
 import { spawn } from "node:child_process";
 import { SbxError } from "../common/errors.js";
 import { BUSYBOX_PATH, buildOciConfig } from "./oci-config.js";
+import type { EgressPolicy } from "./egress-ruleset.js";
 import { NetworkManager } from "./network.js";
 import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
 import type { ProcessSpec, SandboxRuntime, SandboxSpec } from "./runtime.js";
@@ -91,7 +92,7 @@ export class CrunRuntime implements SandboxRuntime {
       } else {
         // The veth goes into the sandbox's own network namespace between create and start.
         const pid = await this.crun.create(spec.id, dir, pidFile, logFile);
-        ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid)).ipAddress;
+        ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
         await this.crun.start(spec.id);
       }
       if (spec.systemd) await this.waitForBoot(spec.id);
@@ -117,7 +118,7 @@ export class CrunRuntime implements SandboxRuntime {
     // Rewritten in place: the sandbox sees this very inode through its bind mount.
     await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
     const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());
-    return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid)).ipAddress };
+    return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid, to.egress)).ipAddress };
   }
 
   /** A systemd sandbox is usable once systemd has finished booting (running or degraded). */
@@ -140,6 +141,10 @@ export class CrunRuntime implements SandboxRuntime {
     await this.crun.delete(id);
     // Deleting a veth is slow kernel work (~20 ms): do it while the mounts come down.
     await Promise.all([netSlot !== null ? this.o.network.detach(id, netSlot) : undefined, removeSnapshot(this.dir(id))]);
+  }
+
+  async updateEgress(id: string, netSlot: number, policy: EgressPolicy): Promise<void> {
+    await this.o.network.setEgress(id, netSlot, policy);
   }
 
   async capture<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T> {

@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { readFile, readlink, writeFile } from "node:fs/promises";
 import { runCommand, type CommandResult } from "../common/command.js";
 import { SbxError } from "../common/errors.js";
+import { egressRemoval, egressRuleset, egressSlots, type EgressPolicy } from "./egress-ruleset.js";
 import { hostRuleset, SANDBOX_IFGROUP } from "./nft-ruleset.js";
 
 export interface SandboxNetwork {
@@ -92,8 +93,11 @@ export class NetworkManager {
     this.hostReady ??= Promise.resolve();
   }
 
-  /** Gives the netns of `initPid` an eth0 with the slot's address and a default route via the host. */
-  async attach(sandboxId: string, slot: number, initPid: number): Promise<SandboxNetwork> {
+  /**
+   * Gives the netns of `initPid` an eth0 with the slot's address and a default route via the host.
+   * The egress policy (none = open) is loaded before the link exists, replacing any stale one.
+   */
+  async attach(sandboxId: string, slot: number, initPid: number, egress?: EgressPolicy): Promise<SandboxNetwork> {
     const net = this.networkFor(slot);
     if (!Number.isInteger(initPid) || initPid <= 1) {
       throw new SbxError("invalid_argument", `Invalid init pid ${initPid} for sandbox ${sandboxId}.`);
@@ -105,6 +109,7 @@ export class NetworkManager {
       throw err;
     });
     await this.hostReady;
+    await this.setEgress(sandboxId, slot, egress);
     // Same MTU as the uplink, so full-size packets are not dropped or fragmented on the way out.
     const mtuArgs = this.mtu ? ` mtu ${this.mtu}` : "";
     const hostBatch = [
@@ -140,9 +145,25 @@ export class NetworkManager {
     return net;
   }
 
-  /** Deletes the host end; the sandbox end goes with it. Already gone is fine. */
+  /** Deletes the host end (the sandbox end goes with it), then its egress rules. Already gone is fine. */
   async detach(sandboxId: string, slot: number): Promise<void> {
-    await this.deleteLink(this.networkFor(slot).hostInterface, { sandboxId, slot });
+    const { hostInterface } = this.networkFor(slot);
+    await this.deleteLink(hostInterface, { sandboxId, slot });
+    const res = await run("nft", ["-f", "-"], egressRemoval(this.tableName, hostInterface));
+    // No table yet means no rules to remove.
+    if (res.code !== 0 && !/No such file or directory/.test(res.stderr)) throw failure(`Removing the egress policy of sandbox ${sandboxId} failed`, res, { sandboxId, slot });
+  }
+
+  /**
+   * Replaces the egress policy of a slot (undefined or empty lists = open) in one nft transaction;
+   * other sandboxes' rules are not touched. DNS to the sandboxes' resolvers stays allowed.
+   */
+  async setEgress(sandboxId: string, slot: number, policy: EgressPolicy | undefined): Promise<void> {
+    const { hostInterface } = this.networkFor(slot);
+    const resolvers = sandboxResolvLines(this.resolvConf()).flatMap((l) => (l.startsWith("nameserver ") ? [l.slice(11)] : []));
+    const script = egressRuleset(this.tableName, hostInterface, policy ?? { allowOut: [], denyOut: [] }, resolvers);
+    const res = await run("nft", ["-f", "-"], script);
+    if (res.code !== 0) throw failure(`Loading the egress policy of sandbox ${sandboxId} failed`, res, { sandboxId, slot });
   }
 
   /** Host-side sandbox veths present now, by name. */
@@ -160,8 +181,21 @@ export class NetworkManager {
     return out.sort((a, b) => a.slot - b.slot);
   }
 
-  /** Deletes sandbox veths whose slot is not live (left by a crash); returns how many went. */
+  /** Deletes sandbox veths whose slot is not live (left by a crash), then such slots' egress rules; returns how many veths went. */
   async cleanupLeaks(liveSlots: Set<number>): Promise<number> {
+    const removed = await this.cleanupVeths(liveSlots);
+    const chains = await run("nft", ["-j", "list", "chains", "inet"]);
+    const listed = chains.code === 0 ? (JSON.parse(chains.stdout.toString() || "{}") as { nftables?: Array<{ chain?: { table: string; name: string } }> }).nftables ?? [] : [];
+    const names = listed.flatMap((e) => (e.chain?.table === this.tableName ? [e.chain.name] : []));
+    const stale = egressSlots(names, this.interfacePrefix).filter((s) => s < this.capacity && !liveSlots.has(s));
+    if (stale.length > 0) {
+      const res = await run("nft", ["-f", "-"], stale.map((s) => egressRemoval(this.tableName, this.networkFor(s).hostInterface)).join(""));
+      if (res.code !== 0) throw failure("Deleting leaked sandbox egress rules failed", res);
+    }
+    return removed;
+  }
+
+  private async cleanupVeths(liveSlots: Set<number>): Promise<number> {
     const stray = (await this.listAttached()).filter((l) => !liveSlots.has(l.slot));
     if (stray.length === 0) return 0;
     const batch = stray.map((l) => `link del ${l.hostInterface}`).join("\n") + "\n";

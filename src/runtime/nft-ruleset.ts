@@ -28,6 +28,13 @@ export const SPOOF_COUNTER = "sbx_spoofed";
 export const SUBNET_SET = "sbx_subnets";
 
 /**
+ * Verdict map from a sandbox's host veth name to a jump into that sandbox's egress chain (see
+ * egress-ruleset.ts). Only sandboxes with an egress policy have an element; the others miss the
+ * map and fall through to the shared rules.
+ */
+export const EGRESS_MAP = "sbx_egress";
+
+/**
  * One nft transaction, safe to load again and again: `add` is a no-op for an existing table,
  * chain or counter, and each base chain is flushed before its rules are added, so a reload
  * replaces the rules instead of duplicating them and never leaves a moment without them (the
@@ -42,6 +49,7 @@ export function hostRuleset(table: string, subnet: string): string {
     `add counter ${t} ${SPOOF_COUNTER}`,
     `add set ${t} ${SUBNET_SET} { type ipv4_addr; flags interval; auto-merge; }`,
     `add element ${t} ${SUBNET_SET} { ${subnet} }`,
+    `add map ${t} ${EGRESS_MAP} { type ifname : verdict; }`,
     // Drop policy is declared with the chain, so it exists before the caller enables ip_forward.
     `add chain ${t} ${forward} { type filter hook forward priority filter; policy drop; }`,
     `add chain ${t} ${input} { type filter hook input priority filter; policy accept; }`,
@@ -54,6 +62,9 @@ export function hostRuleset(table: string, subnet: string): string {
     // A sandbox is root in its netns and may set any source address: strict reverse-path check,
     // so it can neither pose as another sandbox nor send spoofed packets out un-NATed.
     `add rule ${t} ${antispoof} iifgroup ${g} fib saddr . iif oif missing counter name "${SPOOF_COUNTER}" drop`,
+    // Per-sandbox egress policy first, before established: a policy update also cuts connections
+    // already open to a destination it no longer allows. Replies come in on the uplink, not here.
+    `add rule ${t} ${forward} iifgroup ${g} iifname vmap @${EGRESS_MAP}`,
     `add rule ${t} ${forward} ct state established,related accept`,
     `add rule ${t} ${forward} iifgroup ${g} oifgroup ${g} drop`,
     // Sandboxes get IPv4 only; anything else from them, and anything new towards them, hits the policy.

@@ -3,6 +3,7 @@
 import type { Readable } from "node:stream";
 import type { ProcessFiles, LaunchedProcess } from "./process-supervisor.js";
 import type { RawEntry } from "./sandbox-files.js";
+import type { EgressPolicy } from "./egress-ruleset.js";
 
 export interface SandboxSpec {
   id: string;
@@ -17,6 +18,8 @@ export interface SandboxSpec {
   diskMb: number;
   /** A network slot for NAT egress, or null for no network at all (loopback only). */
   netSlot: number | null;
+  /** Egress restrictions for a sandbox with a network slot; absent = open. */
+  egress?: EgressPolicy;
   /** Boot the image's init (systemd) as PID 1 instead of catatonit; implies hostIds. */
   systemd?: boolean;
   /**
@@ -46,6 +49,8 @@ export interface SandboxRuntime {
   reconfigure(from: SandboxSpec, to: SandboxSpec): Promise<{ ipAddress: string | null }>;
   /** Kills everything in the sandbox and releases its mounts, cgroups and network. Idempotent. */
   destroy(id: string, netSlot: number | null): Promise<void>;
+  /** Replaces the egress policy of a running sandbox with a network slot, atomically. */
+  updateEgress(id: string, netSlot: number, policy: EgressPolicy): Promise<void>;
   isRunning(id: string): Promise<boolean>;
   /**
    * Stops the sandbox's processes and hands its writable layer (the overlay upper dir, still

@@ -2,7 +2,7 @@
 // builds and their contexts, projects and tokens). Working inside one sandbox is the job of the
 // Sandbox class; defining and building an image is the job of Image.
 import type { Readable } from "node:stream";
-import type { BuildEventT, BuildT, CreateBuildRequestT, CreateSandboxRequest, DaemonInfoT, ImageDetailT, ImageT, SandboxT, SnapshotT } from "../api/schemas.js";
+import type { BuildEventT, BuildT, CreateBuildRequestT, CreateSandboxRequest, DaemonInfoT, ImageDetailT, ImageT, SandboxT, SnapshotT, UpdateNetworkRequest } from "../api/schemas.js";
 import { SbxError } from "../common/errors.js";
 import { ndjson } from "./ndjson.js";
 import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
@@ -55,6 +55,11 @@ export class SandboxClient {
   /** Blocks until the sandbox is running. */
   create(request: CreateSandboxRequest = {}): Promise<SandboxT> {
     return this.transport.json<SandboxT>("POST", "/v1/sandboxes", { json: request });
+  }
+
+  /** Replaces the sandbox's egress lists (an omitted list is unchanged) in one atomic step. */
+  updateNetwork(idOrName: string, request: UpdateNetworkRequest): Promise<SandboxT> {
+    return this.transport.json<SandboxT>("PATCH", `/v1/sandboxes/${enc(idOrName)}/network`, { json: request });
   }
 
   terminate(idOrName: string): Promise<SandboxT> {

@@ -34,7 +34,17 @@ describe("Sandbox lifecycle", () => {
     expect((await again.info()).status).toBe("terminated");
   });
 
-  it("throws sandbox_not_found when connecting to nothing", async () => {
+  it("creates with an egress policy and updates it with updateNetwork (PATCH .../network)", async () => {
+    const box = await Sandbox.create({ allowOut: ["198.18.0.1"], denyOut: [] }, client);
+    expect(box.lastInfo).toMatchObject({ allowOut: ["198.18.0.1"], denyOut: [] });
+    const after = await box.updateNetwork({ denyOut: ["198.18.0.1"] });
+    expect(after).toMatchObject({ allowOut: ["198.18.0.1"], denyOut: ["198.18.0.1"] });
+    expect(box.lastInfo).toBe(after);
+    const req = fake.requests.at(-1)!;
+    expect([req.method, req.url, JSON.parse(req.body)]).toEqual(["PATCH", `/v1/sandboxes/${box.id}/network`, { denyOut: ["198.18.0.1"] }]);
+  });
+
+    it("throws sandbox_not_found when connecting to nothing", async () => {
     await expect(Sandbox.connect("ghost", client)).rejects.toMatchObject({ code: "sandbox_not_found" });
   });
 });

@@ -2,7 +2,7 @@
 // commands, background processes, files and directory trees, info and terminate.
 import { mkdir } from "node:fs/promises";
 import type { Readable } from "node:stream";
-import type { CreateSandboxRequest, FileEntryT, ProcessT, SandboxT, StartProcessRequest, SnapshotT } from "../api/schemas.js";
+import type { CreateSandboxRequest, FileEntryT, ProcessT, SandboxT, StartProcessRequest, SnapshotT, UpdateNetworkRequest } from "../api/schemas.js";
 import { extractSafe, packDirectoryContents } from "./archive.js";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
@@ -78,6 +78,12 @@ export class Sandbox {
 
   async info(): Promise<SandboxT> {
     this.record = await this.client.get(this.id);
+    return this.record;
+  }
+
+  /** Replaces the egress policy: `allowOut` / `denyOut` IPv4 addresses or CIDRs; an omitted list is unchanged. */
+  async updateNetwork(policy: UpdateNetworkRequest): Promise<SandboxT> {
+    this.record = await this.client.updateNetwork(this.id, policy);
     return this.record;
   }
 

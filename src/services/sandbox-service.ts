@@ -4,9 +4,11 @@ import { SbxError } from "../common/errors.js";
 import { mergeEnv } from "../common/env.js";
 import { KeyedLock } from "../common/keyed-lock.js";
 import { assertValidName, newId } from "../common/names.js";
-import { LIMITS, type CreateSandboxRequest } from "../api/schemas.js";
+import { LIMITS, type CreateSandboxRequest, type UpdateNetworkRequest } from "../api/schemas.js";
+import { isOpenPolicy } from "../runtime/egress-ruleset.js";
 import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
 import type { SandboxRecord, Store } from "../store/store.js";
+import { resolveEgressPolicy } from "./egress.js";
 import type { ImageService, ResolvedImage } from "./images.js";
 import type { WarmPool } from "./warm-pool.js";
 
@@ -50,6 +52,10 @@ export class SandboxService {
   async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
     if (req.name !== undefined) assertValidName("sandbox", req.name);
     if (req.snapshotId !== undefined && req.image !== undefined) throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
+    const egress = await resolveEgressPolicy(req);
+    if (req.allowInternetAccess === false && !isOpenPolicy(egress)) {
+      throw new SbxError("invalid_argument", "allowOut/denyOut need network access: a sandbox with allowInternetAccess false has no network at all");
+    }
     const image = req.snapshotId !== undefined ? this.resolveSnapshot(project, req.snapshotId) : await this.images.resolve(project, req.image);
     // A named sandbox's hostname is its name, which a blank from the pool cannot have.
     const blank = req.name === undefined && req.snapshotId === undefined && !image.config.systemd ? this.pool?.take(image.id) : undefined;
@@ -68,6 +74,8 @@ export class SandboxService {
       diskMb: req.diskMb ?? LIMITS.diskMb.default,
       timeoutSecs: req.timeoutSecs ?? LIMITS.timeoutSecs.default,
       allowInternetAccess,
+      allowOut: egress.allowOut,
+      denyOut: egress.denyOut,
       env: req.env ?? {},
       config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0", systemd: image.config.systemd },
       netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null,
@@ -98,6 +106,7 @@ export class SandboxService {
       pidsLimit: record.pidsLimit,
       diskMb: record.diskMb,
       netSlot: record.netSlot,
+      egress,
       systemd: image.config.systemd,
       init: image.config.init,
     };
@@ -182,7 +191,7 @@ export class SandboxService {
     try {
       const { ipAddress } = await this.runtime.create({
         id: s.id, lowers: image.lowers, hostname: s.name ?? s.id, env: mergeEnv(image.config.env, s.env), workingDir: s.config.workingDir,
-        cpus: s.cpus, memoryMb: s.memoryMb, pidsLimit: s.pidsLimit, diskMb: s.diskMb, netSlot, systemd: image.config.systemd, init: image.config.init,
+        cpus: s.cpus, memoryMb: s.memoryMb, pidsLimit: s.pidsLimit, diskMb: s.diskMb, netSlot, egress: egressOf(s), systemd: image.config.systemd, init: image.config.init,
       });
       this.store.updateSandbox(s.id, { status: "running", ipAddress, startedAt: new Date().toISOString(), lowers: image.lowers, source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage } });
     } catch (err) {
@@ -191,6 +200,25 @@ export class SandboxService {
     }
     this.armTimeout(s.id, s.timeoutSecs * 1000);
     return this.store.getSandbox(s.id)!;
+  }
+
+  /**
+   * Replaces a running sandbox's egress lists (an omitted list stays as it is) in one atomic nft
+   * transaction. A suspended sandbox just has its record updated; resume applies it.
+   */
+  async updateNetwork(project: string, idOrName: string, req: UpdateNetworkRequest): Promise<SandboxRecord> {
+    const found = this.get(project, idOrName);
+    const resolved = await resolveEgressPolicy(req);
+    return this.lock.run(found.id, async () => {
+      const s = this.store.getSandbox(found.id)!;
+      if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated`);
+      if (!s.allowInternetAccess) throw new SbxError("failed_precondition", `sandbox ${s.id} has no network (allowInternetAccess false); its egress policy cannot be set`);
+      const next = { allowOut: req.allowOut !== undefined ? resolved.allowOut : (s.allowOut ?? []), denyOut: req.denyOut !== undefined ? resolved.denyOut : (s.denyOut ?? []) };
+      if (s.status === "running" && s.netSlot !== null) await this.runtime.updateEgress(s.id, s.netSlot, next);
+      this.store.updateSandbox(s.id, next);
+      this.log.info({ sandbox: s.id, ...next }, "egress policy updated");
+      return this.store.getSandbox(s.id)!;
+    });
   }
 
   private async end(id: string, reason: string): Promise<SandboxRecord> {
@@ -255,4 +283,8 @@ export class SandboxService {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
+}
+
+function egressOf(s: SandboxRecord): { allowOut: string[]; denyOut: string[] } {
+  return { allowOut: s.allowOut ?? [], denyOut: s.denyOut ?? [] };
 }

@@ -16,6 +16,9 @@ export interface SandboxRecord {
   diskMb: number;
   timeoutSecs: number;
   allowInternetAccess: boolean;
+  /** Egress policy (IPv4 addresses/CIDRs, names already resolved); absent in older records = open. */
+  allowOut?: string[];
+  denyOut?: string[];
   env: Record<string, string>;
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
   config: { env: string[]; workingDir: string; user: string; systemd?: boolean };

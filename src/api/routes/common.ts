@@ -25,6 +25,8 @@ export function toSandbox(r: SandboxRecord): SandboxT {
     diskMb: r.diskMb,
     timeoutSecs: r.timeoutSecs,
     allowInternetAccess: r.allowInternetAccess,
+    allowOut: r.allowOut ?? [],
+    denyOut: r.denyOut ?? [],
     env: r.env,
     ipAddress: r.ipAddress,
     snapshotId: r.snapshotId ?? null,

@@ -1,8 +1,8 @@
-// Sandbox routes: create, list, get, terminate.
+// Sandbox routes: create, list, get, update the egress policy, terminate.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
-import { CreateSandboxRequest, ErrorBody, Sandbox, SandboxList } from "../schemas.js";
+import { CreateSandboxRequest, ErrorBody, Sandbox, SandboxList, UpdateNetworkRequest } from "../schemas.js";
 import { json, jsonBody, toSandbox } from "./common.js";
 
 export const SandboxParams = z.object({ id: z.string().min(1).max(128) });
@@ -36,6 +36,17 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
   app.openapi(
     createRoute({ method: "get", path: "/v1/sandboxes/{id}", summary: "Get a sandbox by id or name", request: { params: SandboxParams }, responses: { 200: json(Sandbox, "sandbox"), 404: json(ErrorBody, "unknown") } }),
     (c) => c.json(toSandbox(s.sandboxes.get(c.get("project"), c.req.valid("param").id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "patch",
+      path: "/v1/sandboxes/{id}/network",
+      summary: "Replace a sandbox's egress policy (allowOut/denyOut) in one atomic step",
+      request: { params: SandboxParams, ...jsonBody(UpdateNetworkRequest) },
+      responses: { 200: json(Sandbox, "the sandbox with its new policy"), 400: json(ErrorBody, "bad entry"), 404: json(ErrorBody, "unknown"), 409: json(ErrorBody, "terminated or without network") },
+    }),
+    async (c) => c.json(toSandbox(await s.sandboxes.updateNetwork(c.get("project"), c.req.valid("param").id, c.req.valid("json"))), 200),
   );
 
   app.openapi(

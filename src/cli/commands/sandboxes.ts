@@ -1,4 +1,4 @@
-// Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx rm`.
+// Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx update`, `sbx rm`.
 import { type Command, InvalidArgumentError } from "commander";
 import type { CreateSandboxRequest, SandboxT } from "../../api/schemas.js";
 import { globalsOf, parseEnvPair, parseNonNegativeInt, parsePositive, parsePositiveInt, withClient } from "../context.js";
@@ -23,6 +23,13 @@ export interface SandboxFlags {
   pids?: number;
   env?: Record<string, string>;
   internet?: boolean;
+  allowOut?: string[];
+  denyOut?: string[];
+}
+
+/** Repeatable list option; a value may also hold several entries separated by commas. */
+export function collectList(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(",").map((v) => v.trim()).filter(Boolean)];
 }
 
 /** The sandbox settings shared by `new` and `run`. */
@@ -36,7 +43,9 @@ export function addSandboxFlags(cmd: Command): Command {
     .option("--disk <MB>", "disk limit in MB (or 10g)", parseMemory)
     .option("--pids <n>", "maximum number of processes", parsePositiveInt)
     .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
-    .option("--no-internet", "no access to the internet");
+    .option("--no-internet", "no access to the internet")
+    .option("-A, --allow-out <cidr>", "only this IPv4 address/CIDR (or host name, resolved now) is reachable, plus DNS (repeatable)", collectList)
+    .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList);
 }
 
 export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSandboxRequest {
@@ -52,6 +61,8 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   if (o.env) req.env = o.env;
   // Only say something when the user did: otherwise the daemon's default applies.
   if (o.internet === false) req.allowInternetAccess = false;
+  if (o.allowOut?.length) req.allowOut = o.allowOut;
+  if (o.denyOut?.length) req.denyOut = o.denyOut;
   return req;
 }
 
@@ -68,6 +79,8 @@ function describe(sb: SandboxT): string {
     ["pids", String(sb.pidsLimit)],
     ["timeout", sb.timeoutSecs ? `${sb.timeoutSecs}s` : "none"],
     ["internet", sb.allowInternetAccess ? "yes" : "no"],
+    ["allow out", sb.allowOut.length ? sb.allowOut.join(" ") : sb.allowInternetAccess ? "any" : "-"],
+    ["deny out", sb.denyOut.length ? sb.denyOut.join(" ") : "-"],
     ["ip", sb.ipAddress ?? "-"],
     ["env", Object.keys(sb.env).length ? Object.entries(sb.env).map(([k, v]) => `${k}=${v}`).join(" ") : "-"],
     ["created", `${sb.createdAt} (${ago(sb.createdAt)})`],
@@ -138,6 +151,31 @@ Examples:
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
         const sb = await client.get(id);
+        if (g.json) printJson(sb);
+        else printLines([describe(sb)]);
+      });
+    });
+
+  const update = program.command("update").description("change a running sandbox's egress policy (one atomic step)");
+  update
+    .argument("<id>", "sandbox id or name")
+    .option("-A, --allow-out <cidr>", "replace the allow list: only these are reachable, plus DNS (repeatable)", collectList)
+    .option("-D, --deny-out <cidr>", "replace the deny list (repeatable)", collectList)
+    .option("--clear", "empty the lists not given with -A/-D (alone: no restrictions)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx update sb-3f9k2 -A 203.0.113.0/24 -A 198.51.100.7
+  $ sbx update build-box -D 10.0.0.0/8
+  $ sbx update build-box --clear              # back to unrestricted egress`,
+    )
+    .action(async (id: string, o: { allowOut?: string[]; denyOut?: string[]; clear?: boolean }, cmd: Command) => {
+      const g = globalsOf(cmd);
+      if (!o.allowOut && !o.denyOut && !o.clear) cmd.error("error: give -A/--allow-out, -D/--deny-out or --clear");
+      const req = { allowOut: o.allowOut ?? (o.clear ? [] : undefined), denyOut: o.denyOut ?? (o.clear ? [] : undefined) };
+      await withClient(cmd, async (client) => {
+        const sb = await client.updateNetwork(id, req);
         if (g.json) printJson(sb);
         else printLines([describe(sb)]);
       });

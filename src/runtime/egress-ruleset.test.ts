@@ -1,0 +1,67 @@
+// Unit tests of the per-sandbox egress scripts: pure text, no kernel needed.
+import { describe, expect, it } from "vitest";
+import { compactCidrs, egressChain, egressSlots, egressRemoval, egressRuleset, isIpv4OrCidr, isOpenPolicy, normalizeCidr } from "./egress-ruleset.js";
+import { EGRESS_MAP, hostRuleset } from "./nft-ruleset.js";
+
+describe("egress ruleset", () => {
+  it("validates and normalizes IPv4 addresses and CIDRs", () => {
+    for (const ok of ["1.2.3.4", "0.0.0.0/0", "10.0.0.0/8", "255.255.255.255/32"]) expect(isIpv4OrCidr(ok)).toBe(true);
+    for (const bad of ["1.2.3", "1.2.3.4/33", "01.2.3.4", "256.1.1.1", "1.2.3.4/8/1", "::1", "example.com", "1.2.3.4 ", ""]) expect(isIpv4OrCidr(bad)).toBe(false);
+    expect(normalizeCidr("10.1.2.3/8")).toBe("10.0.0.0/8");
+    expect(normalizeCidr("10.1.2.3/32")).toBe("10.1.2.3");
+  });
+
+  it("drops duplicates and blocks nested in other blocks, so nft intervals never overlap", () => {
+    expect(compactCidrs(["198.18.1.1", "198.18.0.0/16", "198.18.1.0/24", "10.0.0.1", "10.0.0.1/32", "10.0.0.2"])).toEqual(["10.0.0.1", "10.0.0.2", "198.18.0.0/16"]);
+  });
+
+  it("maps interface names one-to-one onto chain names", () => {
+    expect(egressChain("sbxh12")).toBe("sbx_eg_sbxh12");
+    expect(egressChain("sx-ab-3")).toBe("sbx_eg_sx_ab_3");
+    expect(() => egressChain("x; flush ruleset")).toThrow();
+  });
+
+  it("finds the slots of a prefix among the table's chains", () => {
+    const chains = ["sbx_forward", "sbx_eg_sbxh0", "sbx_eg_sbxh12", "sbx_eg_sbxhx3", "sbx_eg_sbxh01", "sbx_eg_sx_ab_4"];
+    expect(egressSlots(chains, "sbxh")).toEqual([0, 12]);
+    expect(egressSlots(chains, "sx-ab-")).toEqual([4]);
+  });
+
+  it("allowOut: deny first, then DNS to the resolvers, then the allowed set, then drop", () => {
+    const script = egressRuleset("sbx", "sbxh3", { allowOut: ["198.18.0.1", "198.18.0.0/24"], denyOut: ["198.18.0.7"] }, ["10.0.0.53"]);
+    expect(script.trim().split("\n")).toEqual([
+      "add chain inet sbx sbx_eg_sbxh3",
+      "flush chain inet sbx sbx_eg_sbxh3",
+      "add rule inet sbx sbx_eg_sbxh3 ip daddr { 198.18.0.7 } drop",
+      "add rule inet sbx sbx_eg_sbxh3 ip daddr { 10.0.0.53 } meta l4proto { tcp, udp } th dport 53 return",
+      "add rule inet sbx sbx_eg_sbxh3 ip daddr { 198.18.0.0/24 } return",
+      "add rule inet sbx sbx_eg_sbxh3 drop",
+      `add element inet sbx ${EGRESS_MAP} { "sbxh3" : jump sbx_eg_sbxh3 }`,
+    ]);
+  });
+
+  it("denyOut alone drops only those destinations and falls through otherwise", () => {
+    const script = egressRuleset("sbx", "sbxh0", { allowOut: [], denyOut: ["198.18.0.0/15"] }, ["10.0.0.53"]);
+    expect(script).toContain("ip daddr { 198.18.0.0/15 } drop");
+    expect(script).not.toMatch(/return|dport 53| drop\n.* drop$/);
+    expect(script).not.toMatch(/sbx_eg_sbxh0 drop\n/);
+  });
+
+  it("an open policy removes the chain, idempotently, touching only this sandbox", () => {
+    expect(isOpenPolicy(undefined)).toBe(true);
+    const script = egressRuleset("sbx", "sbxh4", { allowOut: [], denyOut: [] }, []);
+    expect(script).toBe(egressRemoval("sbx", "sbxh4"));
+    // Add before delete: the deletes always find what they delete, in one transaction.
+    expect(script.indexOf("add element")).toBeLessThan(script.indexOf("delete element"));
+    expect(script.indexOf("delete element")).toBeLessThan(script.indexOf("delete chain"));
+    for (const line of script.trim().split("\n")) expect(line).toMatch(/sbx_eg_sbxh4|"sbxh4"/);
+    expect(script).not.toMatch(/flush (ruleset|table)|sbx_forward/);
+  });
+
+  it("the host ruleset jumps through the map before the established rule", () => {
+    const script = hostRuleset("sbx", "10.89.0.0/16");
+    expect(script).toContain(`add map inet sbx ${EGRESS_MAP} { type ifname : verdict; }`);
+    expect(script.indexOf(`iifname vmap @${EGRESS_MAP}`)).toBeLessThan(script.indexOf("ct state established,related accept"));
+    expect(script).not.toMatch(/flush (map|set) /);
+  });
+});
