@@ -64,6 +64,8 @@ const TEST_PREFIX = `sx${RUN}`;
 // Our own fake internet: 198.18.0.0/15 is reserved for benchmarking and routed nowhere.
 const INET_HOST = `sx${RUN}-i`;
 const [INET_GW, INET_PEER, INET_SERVER] = ((n) => [`198.18.${n}.1`, `198.18.${n}.2`, `198.19.${n}.1`])(R());
+// A link-local address inside our fake internet, standing in for a cloud metadata service.
+const LINK_LOCAL = `169.254.${R()}.${R()}`;
 const STRAY_PEER = `sx${RUN}-p`;
 const SERVER_JS = `const [port, tag] = process.argv.slice(1);
 require("net").createServer((s) => s.end(tag + " " + s.remoteAddress + "\\n")).listen(+port, "0.0.0.0", () => console.log("ready"));`;
@@ -140,9 +142,11 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
     await must("ip", ["link", "set", INET_HOST, "up"]);
     await inNs(inet.pid, ["ip", "addr", "add", `${INET_PEER}/30`, "dev", "eth0"]);
     await inNs(inet.pid, ["ip", "addr", "add", `${INET_SERVER}/32`, "dev", "lo"]);
+    await inNs(inet.pid, ["ip", "addr", "add", `${LINK_LOCAL}/32`, "dev", "lo"]);
     await inNs(inet.pid, ["ip", "link", "set", "eth0", "up"]);
     await inNs(inet.pid, ["ip", "route", "add", nm.subnet, "via", INET_GW]);
     await must("ip", ["route", "add", `${INET_SERVER}/32`, "via", INET_PEER]);
+    await must("ip", ["route", "add", `${LINK_LOCAL}/32`, "via", INET_PEER]);
     await Promise.all([serveIn(b.pid, "b"), serveIn(inet.pid, "inet")]);
   }, 30_000);
 
@@ -193,6 +197,12 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
     expect(out.stdout).toBe(`inet ${INET_GW}\n`); // the server saw the host's address: masqueraded
     const inbound = await connectFrom(inet.pid, b.net!.ipAddress, port);
     expect(inbound.code).toBe(124);
+  }, 15_000);
+
+  it("a sandbox never reaches link-local addresses (cloud metadata), while the host does", async () => {
+    expect((await must("sh", ["-c", `timeout 3 bash -c 'exec 3<>/dev/tcp/${LINK_LOCAL}/${port}; head -1 <&3'`])).trim()).toMatch(/^inet /);
+    expect((await connectFrom(a.pid, LINK_LOCAL, port)).code).toBe(124);
+    expect((await connectFrom(a.pid, INET_SERVER, port)).stdout).toMatch(/^inet /);
   }, 15_000);
 
   it("a sandbox cannot reach the host on any of its addresses", async () => {

@@ -67,6 +67,9 @@ export function hostRuleset(table: string, subnet: string): string {
     `add rule ${t} ${forward} iifgroup ${g} iifname vmap @${EGRESS_MAP}`,
     `add rule ${t} ${forward} ct state established,related accept`,
     `add rule ${t} ${forward} iifgroup ${g} oifgroup ${g} drop`,
+    // Link-local addresses are the host's neighbourhood (cloud metadata at 169.254.169.254 hands
+    // out credentials): never routed for a sandbox, whatever its policy.
+    `add rule ${t} ${forward} iifgroup ${g} ip daddr 169.254.0.0/16 drop`,
     // Sandboxes get IPv4 only; anything else from them, and anything new towards them, hits the policy.
     `add rule ${t} ${forward} iifgroup ${g} meta nfproto ipv4 accept`,
     // The host itself (daemon API, sshd, ... on every host address, v4 and v6) is off limits.
