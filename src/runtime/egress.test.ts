@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { egressChain } from "./egress-ruleset.js";
 import { NetworkManager } from "./network.js";
 import { EGRESS_MAP, SUBNET_SET } from "./nft-ruleset.js";
+import { inNs, must, sh } from "./testing/netns.js";
 
 const isRoot = process.getuid?.() === 0;
 const RUN = Array.from({ length: 4 }, () => String.fromCharCode(97 + Math.floor(Math.random() * 26))).join("");
@@ -19,23 +20,6 @@ const PORT = 20000 + Math.floor(Math.random() * 2000);
 // Answers with the address it was reached on.
 const SERVER_JS = `require("net").createServer((s) => s.end(s.localAddress + "\\n")).listen(+process.argv[1], "0.0.0.0", () => console.log("ready"));`;
 
-interface Out { code: number | null; stdout: string; stderr: string }
-function sh(cmd: string, args: string[]): Promise<Out> {
-  return new Promise((resolve) => {
-    const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    c.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-async function must(cmd: string, args: string[]): Promise<string> {
-  const r = await sh(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-const inNs = (pid: number, args: string[]) => must("nsenter", ["-t", String(pid), "-n", "--", ...args]);
 /** What the server answered, or "timeout" for a dropped SYN. */
 async function reach(pid: number, host: string): Promise<string> {
   const r = await sh("nsenter", ["-t", String(pid), "-n", "--", "timeout", "1", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', host, String(PORT)]);

@@ -6,6 +6,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { NetworkManager, sandboxResolvLines, type SandboxNetwork } from "./network.js";
 import { CHAINS, hostRuleset, SANDBOX_IFGROUP, SPOOF_COUNTER, SUBNET_SET } from "./nft-ruleset.js";
+import { inNs, must, sh } from "./testing/netns.js";
 
 describe("NetworkManager, pure parts", () => {
   it("derives names and /30 addresses from the slot", () => {
@@ -70,23 +71,6 @@ const STRAY_PEER = `sx${RUN}-p`;
 const SERVER_JS = `const [port, tag] = process.argv.slice(1);
 require("net").createServer((s) => s.end(tag + " " + s.remoteAddress + "\\n")).listen(+port, "0.0.0.0", () => console.log("ready"));`;
 
-interface Out { code: number | null; stdout: string; stderr: string }
-function sh(cmd: string, args: string[]): Promise<Out> {
-  return new Promise((resolve) => {
-    const c = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    c.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    c.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
-async function must(cmd: string, args: string[]): Promise<string> {
-  const r = await sh(cmd, args);
-  if (r.code !== 0) throw new Error(`${cmd} ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
-const inNs = (pid: number, args: string[]) => must("nsenter", ["-t", String(pid), "-n", "--", ...args]);
 /** TCP connect from inside a netns; a dropped SYN shows as the 2 s timeout (exit 124). */
 const connectFrom = (pid: number, host: string, port: number) =>
   sh("nsenter", ["-t", String(pid), "-n", "--", "timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', host, String(port)]);
