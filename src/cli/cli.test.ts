@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import * as tar from "tar";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { FakeDaemon } from "../sdk/testing/fake-daemon.js";
-import { main } from "./main.js";
+import { runCliCaptured, type CliResult } from "./testing/capture.js";
 
 vi.mock("../runtime/host-checks.js", () => ({
   runDoctor: async () => [
@@ -31,19 +31,9 @@ afterAll(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-/** Runs the CLI in this process and captures what it prints. */
-async function sbx(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const text = (chunk: unknown) => (typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString());
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk: unknown) => ((stdout += text(chunk)), true));
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: unknown) => ((stderr += text(chunk)), true));
-  try {
-    const code = await main(["--host", fake.host, ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    vi.restoreAllMocks();
-  }
+/** Runs the CLI in this process against the fake daemon and captures what it prints. */
+function sbx(...args: string[]): Promise<CliResult> {
+  return runCliCaptured(fake.host, args);
 }
 
 /** Runs the CLI as a child process (sources via tsx). */

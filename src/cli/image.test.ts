@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tar from "tar";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FakeDaemon } from "../sdk/testing/fake-daemon.js";
-import { main } from "./main.js";
+import { runCliCaptured, type CliResult } from "./testing/capture.js";
 
 let fake: FakeDaemon;
 const proj = mkdtempSync(join(tmpdir(), "sbx-image-cli-"));
@@ -41,17 +41,9 @@ afterAll(async () => {
   rmSync(proj, { recursive: true, force: true });
 });
 
-async function sbx(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = "";
-  let stderr = "";
-  const text = (chunk: unknown) => (typeof chunk === "string" ? chunk : Buffer.from(chunk as Uint8Array).toString());
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk: unknown) => ((stdout += text(chunk)), true));
-  vi.spyOn(process.stderr, "write").mockImplementation((chunk: unknown) => ((stderr += text(chunk)), true));
-  try {
-    return { code: await main(["--host", fake.host, ...args]), stdout, stderr };
-  } finally {
-    vi.restoreAllMocks();
-  }
+/** Runs the CLI in this process against the fake daemon and captures what it prints. */
+function sbx(...args: string[]): Promise<CliResult> {
+  return runCliCaptured(fake.host, args);
 }
 
 const reqs = (method: string, prefix: string) => fake.requests.filter((r) => r.method === method && r.url.startsWith(prefix));

@@ -53,23 +53,4 @@ export type StepT = z.infer<typeof Step>;
 export type ImageDefinitionT = z.infer<typeof ImageDefinition>;
 export type CopySourceT = z.infer<typeof CopySource>;
 
-/** A step as one line of text, as progress output and errors show it (`RUN apt-get install ...`). */
-export function describeStep(step: StepT): string {
-  switch (step.op) {
-    case "run":
-      return `RUN ${typeof step.command === "string" ? step.command : JSON.stringify(step.command)}`;
-    case "env":
-      return `ENV ${step.key}=${step.value}`;
-    case "workdir":
-      return `WORKDIR ${step.path}`;
-    case "user":
-      return `USER ${step.user}`;
-    case "copy":
-    case "add":
-      return step.text ?? `${step.op.toUpperCase()} ${step.sources.map((s) => s.name).join(" ")} ${step.dest}`;
-    case "entrypoint":
-      return `ENTRYPOINT ${JSON.stringify(step.args)}`;
-    case "cmd":
-      return `CMD ${JSON.stringify(step.args)}`;
-  }
-}
+export { describeStep } from "./describe-step.js";

@@ -2,7 +2,8 @@
 // checked at once and remembers the user's source line; build() turns the steps into the step IR
 // (src/images/ir.ts), uploads what copy()/add() name and runs the build on the daemon.
 import type { BuildT, ImageDetailT } from "../api/schemas.js";
-import type { ImageDefinitionT } from "../images/ir.js";
+import { describeStep } from "../images/describe-step.js";
+import type { ImageDefinitionT, StepT } from "../images/ir.js";
 import { SbxError } from "../common/errors.js";
 import { assertValidName } from "../common/names.js";
 import type { DockerfileImage, DockerfileImageOptions } from "./dockerfile-image.js";
@@ -238,25 +239,9 @@ export class Image {
   }
 }
 
-/** One step as a line, the way progress output and errors show it (same text as the daemon's describeStep). */
+/** One step as a line, the way progress output and errors show it: the daemon's describeStep, with the user's own copy text. */
 export function describeImageStep(step: ImageStep): string {
-  switch (step.op) {
-    case "run":
-      return `RUN ${typeof step.command === "string" ? step.command : JSON.stringify(step.command)}`;
-    case "env":
-      return `ENV ${step.key}=${step.value}`;
-    case "workdir":
-      return `WORKDIR ${step.path}`;
-    case "user":
-      return `USER ${step.user}`;
-    case "copy":
-    case "add":
-      return step.text;
-    case "entrypoint":
-      return `ENTRYPOINT ${JSON.stringify(step.args)}`;
-    case "cmd":
-      return `CMD ${JSON.stringify(step.args)}`;
-  }
+  return step.op === "copy" || step.op === "add" ? step.text : describeStep(step as StepT);
 }
 
 function checkBaseImage(base: unknown): string {

@@ -3,11 +3,8 @@
 import type { Command } from "commander";
 import type { SnapshotT } from "../../api/schemas.js";
 import { globalsOf, parsePositiveInt, withClient } from "../context.js";
+import { formatBytes } from "../../sdk/image-build.js";
 import { ago, formatTable, printJson, printLines, progress } from "../output.js";
-
-function formatSize(n: number): string {
-  return n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
-}
 
 function describe(s: SnapshotT): string {
   const rows: Array<[string, string]> = [
@@ -18,7 +15,7 @@ function describe(s: SnapshotT): string {
     ["image", `${s.sourceImage} (${s.sourceImageId})`],
     ["parent", s.parentSnapshotId ?? "-"],
     ["layers", String(s.layers)],
-    ["size", formatSize(s.sizeBytes)],
+    ["size", formatBytes(s.sizeBytes)],
     ["created", `${s.createdAt} (${ago(s.createdAt)})`],
   ];
   return rows.map(([k, v]) => `${`${k}:`.padEnd(10)}${v}`).join("\n");
@@ -49,7 +46,7 @@ Examples:
           const list = await client.listSnapshots();
           if (g.json) return printJson(list);
           if (o.quiet) return printLines(list.map((s) => s.id));
-          const rows = list.map((s) => [s.id, s.sourceSandboxId, s.sourceImage, s.status, String(s.layers), formatSize(s.sizeBytes), ago(s.createdAt)]);
+          const rows = list.map((s) => [s.id, s.sourceSandboxId, s.sourceImage, s.status, String(s.layers), formatBytes(s.sizeBytes), ago(s.createdAt)]);
           return printLines([formatTable(["ID", "SANDBOX", "IMAGE", "STATUS", "LAYERS", "SIZE", "CREATED"], rows)]);
         }
         if (target === "inspect" || target === "rm") {
