@@ -1,10 +1,8 @@
 // Image builds as server-side jobs: an id, a state, an event log that can be followed again later
 // (kept in memory and in a file), cancellation, and registration of the result in the project.
 import { EventEmitter } from "node:events";
-import { createReadStream } from "node:fs";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { createHash } from "node:crypto";
 import { SbxError } from "../common/errors.js";
 import { assertValidName, newId } from "../common/names.js";
@@ -200,8 +198,7 @@ function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord
 }
 
 async function* readEventLog(path: string): AsyncGenerator<BuildEventT> {
-  const text = await readFile(path, "utf8").catch(() => undefined);
-  if (text === undefined) return;
-  const lines = createInterface({ input: createReadStream(path) });
-  for await (const line of lines) if (line.trim()) yield JSON.parse(line) as BuildEventT;
+  // Read once; a build whose log is gone (or never written) simply has no events to replay.
+  const text = await readFile(path, "utf8").catch(() => "");
+  for (const line of text.split("\n")) if (line.trim()) yield JSON.parse(line) as BuildEventT;
 }
