@@ -16,6 +16,13 @@ export interface TestDaemonOptions {
   extraArgs?: string[];
 }
 
+function testSlot(): number | undefined {
+  const raw = process.env.SBX_TEST_SLOT;
+  if (raw === undefined || raw === "") return undefined;
+  if (!/^\d$/.test(raw)) throw new Error(`SBX_TEST_SLOT must be one digit, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+}
+
 export class TestDaemon {
   child: ChildProcess | undefined;
   readonly root: string;
@@ -24,7 +31,10 @@ export class TestDaemon {
   log = "";
 
   constructor(readonly opts: TestDaemonOptions) {
-    this.root = join("/tmp", `sbx-test-${opts.name}`);
+    // SBX_TEST_SLOT (0-9) lets several checkouts run their suites at once on one machine: each slot
+    // has its own dirs, subnets (10.<120+10*slot+index>) and interface prefixes (sb<slot><letter>).
+    const slot = testSlot();
+    this.root = join("/tmp", slot === undefined ? `sbx-test-${opts.name}` : `sbx-test${slot}-${opts.name}`);
     this.socket = join(this.root, "run", "sbxd.sock");
     this.env = {
       ...process.env,
@@ -32,8 +42,8 @@ export class TestDaemon {
       SBX_RUN_DIR: join(this.root, "run"),
       SBX_SOCKET: this.socket,
       SBX_CACHE_DIR: process.env.SBX_CACHE_DIR ?? "/var/cache/sbx",
-      SBX_SUBNET: `10.${120 + opts.netIndex}.0.0/16`,
-      SBX_IF_PREFIX: `sbt${String.fromCharCode(97 + opts.netIndex)}`,
+      SBX_SUBNET: `10.${120 + (slot ?? 0) * 10 + opts.netIndex}.0.0/16`,
+      SBX_IF_PREFIX: `sb${slot ?? "t"}${String.fromCharCode(97 + opts.netIndex)}`,
       SBX_LOG_LEVEL: "info",
     };
   }

@@ -1,5 +1,7 @@
 // The HTTP application: auth (unix socket → X-Sbx-Project; TCP → bearer token), error mapping,
 // the routes, and the OpenAPI document generated from the same schemas that validate requests.
+import type { Server } from "node:http";
+import { createNodeWebSocket, type NodeWebSocket } from "@hono/node-ws";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -18,14 +20,19 @@ export interface AppEnv {
   Variables: { project: string; transport: Transport };
 }
 export type Api = OpenAPIHono<AppEnv>;
+/** Turns a route into a WebSocket endpoint (auth and project resolution run first, as for any route). */
+export type UpgradeWebSocket = NodeWebSocket["upgradeWebSocket"];
+/** The app plus the hook that lets its WebSocket routes take over upgraded connections of a server. */
+export type SbxApp = Api & { injectWebSocket(server: Server): void };
 
-export function createApp(services: Services, transport: Transport): Api {
+export function createApp(services: Services, transport: Transport): SbxApp {
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error.issues);
     },
   });
 
+  const sockets = createNodeWebSocket({ app });
   app.use("/v1/*", async (c, next) => {
     c.set("transport", transport);
     c.set("project", resolveProject(c, services, transport));
@@ -47,7 +54,7 @@ export function createApp(services: Services, transport: Transport): Api {
   registerSnapshotRoutes(app, services);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
-  return app;
+  return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });
 }
 
 function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): string {

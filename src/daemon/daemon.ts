@@ -113,7 +113,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const servers: Server[] = [];
   await rm(cfg.socket, { force: true });
   await mkdir(join(cfg.socket, ".."), { recursive: true, mode: 0o700 });
-  const unix = createAdaptorServer({ fetch: createApp(services, "unix").fetch }) as Server;
+  const unixApp = createApp(services, "unix");
+  const unix = createAdaptorServer({ fetch: unixApp.fetch }) as Server;
+  unixApp.injectWebSocket(unix);
   // Longer than clients keep idle connections, so the daemon rarely closes one under them.
   unix.keepAliveTimeout = 65_000;
   // Root-only: whoever can talk to the socket controls every project.
@@ -123,7 +125,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   servers.push(unix);
   if (cfg.listenTcp) {
     const [host, port] = splitHostPort(cfg.listenTcp);
-    const tcp = createAdaptorServer({ fetch: createApp(services, "tcp").fetch }) as Server;
+    const tcpApp = createApp(services, "tcp");
+    const tcp = createAdaptorServer({ fetch: tcpApp.fetch }) as Server;
+    tcpApp.injectWebSocket(tcp);
     await listen(tcp, port, host);
     servers.push(tcp);
   }
