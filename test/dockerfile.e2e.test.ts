@@ -20,7 +20,7 @@ function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
 }
 
 afterAll(async () => {
-  for (const name of ["df-web", "df-broken"]) await client.transport.empty("DELETE", `/v1/images/${name}`).catch(() => undefined);
+  for (const name of ["df-web", "df-broken", "df-multi"]) await client.transport.empty("DELETE", `/v1/images/${name}`).catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -80,5 +80,46 @@ CMD ["run.sh"]
     expect(r.stderr).toMatch(/error: \S*Dockerfile:3: unknown instruction RUNN \(did you mean RUN\?\)/);
     expect((await client.transport.json<{ builds: unknown[] }>("GET", "/v1/builds")).builds.length).toBe(buildsBefore);
     expect(sbx(["image", "inspect", "df-broken"]).code).not.toBe(0);
+  });
+
+  it("builds multi-stage Dockerfiles: COPY --from a stage (globs, symlinks resolved there, --chown) or an image, cached on rebuild", async () => {
+    const multi = join(dir, "multi");
+    mkdirSync(multi);
+    writeFileSync(
+      join(multi, "Dockerfile"),
+      `FROM debian-minimal AS build
+WORKDIR /src
+RUN mkdir -p out/lib && printf 'echo built-$1' > out/app.sh && chmod 755 out/app.sh && chown 1000:1000 out/app.sh \\
+ && echo a > out/lib/a.so && echo b > out/lib/b.so && echo c > out/lib/c.txt && ln -s out/app.sh link.sh
+FROM debian-minimal AS assets
+COPY --from=build /src/out/lib/*.so /assets/
+FROM debian-minimal
+COPY --from=build /src/out/app.sh /usr/local/bin/app
+COPY --from=assets /assets /opt/assets
+COPY --from=build --chown=1:1 /src/link.sh /opt/
+COPY --from=debian-minimal /etc/os-release /opt/os-release
+`,
+    );
+    const first = sbx(["image", "create", join(multi, "Dockerfile"), "-n", "df-multi", "--progress", "plain"]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(/building stage stage-build first/);
+    expect(first.stderr).toMatch(/built df-multi:latest in \S+ \(4 steps\)/);
+    const names = (await client.listImages()).map((i) => `${i.name}:${i.tag}`);
+    expect(names).toEqual(expect.arrayContaining(["df-multi:latest", "df-multi:stage-build", "df-multi:stage-assets"]));
+
+    const sb = await sandbox({ image: "df-multi" });
+    const r = await sb.run("sh", { args: ["-c", "app x; stat -c '%u %a' /usr/local/bin/app; ls /opt/assets; stat -c '%F %u' /opt/link.sh; grep -c ID= /opt/os-release"] });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toBe("built-x\n0 755\na.so\nb.so\nregular file 1\n2\n");
+
+    const again = sbx(["image", "create", join(multi, "Dockerfile"), "-n", "df-multi", "--progress", "plain"]);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stderr.match(/CACHED \[\d\/4\]/g)).toHaveLength(4);
+
+    writeFileSync(join(multi, "Dockerfile.missing"), "FROM debian-minimal AS build\nRUN true\nFROM debian-minimal\nCOPY --from=build /nope/* /x/\n");
+    const missing = sbx(["image", "create", join(multi, "Dockerfile.missing"), "-n", "df-multi", "--tag", "missing", "--progress", "plain"]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/\/nope\/\* matches nothing in df-multi:missing-stage-build/);
+    expect(sbx(["image", "inspect", "df-multi:missing"]).code).not.toBe(0);
   });
 });

@@ -14,6 +14,7 @@ import type { LayerStore } from "../snapshots/layer-store.js";
 import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
 import { describeStep, type ImageDefinitionT, type StepT } from "./ir.js";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
+import { stageImageFiles, type SourceImage } from "./copy-from.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -38,6 +39,8 @@ export interface BuildOptions {
   noCache: boolean;
   signal: AbortSignal;
   emit(ev: BuildEventT): void;
+  /** The images COPY --from steps name, resolved by the caller (by `step.image`). */
+  sourceImages?: Map<string, SourceImage>;
 }
 
 /** A step that failed, with what a user needs to fix it. */
@@ -68,10 +71,10 @@ export async function runBuild(def: ImageDefinitionT, base: BuildBase, deps: Bui
       const step = def.steps[i]!;
       const n = i + 1;
       const text = describeStep(step);
-      const key = stepKey(parentKey, step);
+      const key = stepKey(parentKey, step.op === "copy_from" ? { ...step, image: sourceImage(step.image, opts).id } : step);
       const started = performance.now();
       const hit = opts.noCache ? undefined : deps.cache.getLayer(key);
-      const changesFiles = step.op === "run" || step.op === "copy" || step.op === "add" || step.op === "workdir";
+      const changesFiles = step.op === "run" || step.op === "copy" || step.op === "add" || step.op === "copy_from" || step.op === "workdir";
       const cached = hit !== undefined && (!changesFiles || (hit.dir !== null && existsSync(hit.dir)));
       opts.emit({ type: "step", step: n, total, text, cached, key });
 
@@ -153,6 +156,9 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
     } else if (step.op === "copy" || step.op === "add") {
       await deps.runtime.extractArchive(id, CONTEXT_DIR, await deps.readContext(step.context), false);
       code = await deps.runtime.run(id, { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs(step, config.workingDir)], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
+    } else if (step.op === "copy_from") {
+      const sources = await stageImageFiles(deps.runtime, id, step, sourceImage(step.image, opts), opts.signal);
+      code = await deps.runtime.run(id, { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs({ ...step, sources }, config.workingDir)], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
     } else {
       throw new SbxError("internal", `step ${step.op} makes no layer`);
     }
@@ -171,6 +177,12 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
       });
     releases.push(release);
   }
+}
+
+function sourceImage(ref: string, opts: BuildOptions): SourceImage {
+  const found = opts.sourceImages?.get(ref);
+  if (!found) throw new SbxError("internal", `COPY --from=${ref}: the image was not resolved before the build`);
+  return found;
 }
 
 /** The last lines of a step's output, kept for the failure report. */

@@ -2,7 +2,7 @@
 // unpacked under /.sbx/ctx (never part of a layer) and this busybox script places its sources;
 // archives for add() are unpacked there too, so no entry can reach beyond the sandbox.
 import { posix } from "node:path";
-import type { StepT } from "./ir.js";
+import type { CopySourceT } from "./ir.js";
 
 export const CONTEXT_DIR = "/.sbx/ctx";
 
@@ -42,7 +42,7 @@ done
 rm -rf "$ctx"
 `;
 
-export function copyArgs(step: Extract<StepT, { op: "copy" | "add" }>, workdir: string): string[] {
+export function copyArgs(step: { sources: CopySourceT[]; dest: string; chown?: string; chmod?: string }, workdir: string): string[] {
   const dest = posix.resolve(workdir, step.dest);
   const dirDest = step.dest.endsWith("/") || step.dest === "." || step.sources.length > 1;
   const sources = step.sources.map((s, i) => `${i}:${s.type}:${s.extract ? 1 : 0}:${s.name}`);

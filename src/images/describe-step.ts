@@ -16,6 +16,8 @@ export function describeStep(step: StepT): string {
     case "copy":
     case "add":
       return step.text ?? `${step.op.toUpperCase()} ${step.sources.map((s) => s.name).join(" ")} ${step.dest}`;
+    case "copy_from":
+      return step.text ?? `COPY --from=${step.image} ${step.paths.join(" ")} ${step.dest}`;
     case "entrypoint":
       return `ENTRYPOINT ${JSON.stringify(step.args)}`;
     case "cmd":

@@ -40,7 +40,8 @@ function golden(text: string, args: Args): unknown {
     let build: unknown;
     try {
       const flat = flattenDockerfile(parsed);
-      build = { baseImage: flat.baseImage, fromLine: flat.source.line, stepLines: flat.steps.map((s) => s.source.line) };
+      const copies = flat.steps.flatMap((s) => (s.op === "copy_from" ? [{ line: s.source.line, image: s.image, stage: s.stage, paths: s.paths, dest: s.dest }] : []));
+      build = { baseImage: flat.baseImage, fromLine: flat.source.line, stepLines: flat.steps.map((s) => s.source.line), ...(copies.length && { copyFrom: copies, needs: flat.needs }) };
     } catch (err) {
       build = { error: errorOf(err) };
     }

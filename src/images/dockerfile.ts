@@ -6,6 +6,7 @@ import { SbxError } from "../common/errors.js";
 import { processWord, splitWords, WordError, type Lookup } from "./dockerfile-expand.js";
 import { checkMount, copyStep, DEFAULT_SHELL, editDistance, extractFlags, heredocScript, jsonArray, runCommand, shellArgs, USER_RE } from "./dockerfile-instructions.js";
 import { dockerfileError, scanDockerfile, type Instruction } from "./dockerfile-scan.js";
+export { flattenDockerfile } from "./dockerfile-stages.js";
 
 export interface DockerfileSource {
   file: string;
@@ -18,7 +19,8 @@ export type DockerfileStep = { source: DockerfileSource } & (
   | { op: "env"; key: string; value: string }
   | { op: "workdir"; path: string }
   | { op: "user"; user: string }
-  | { op: "copy" | "add"; src: string[]; dest: string; chown?: string; chmod?: string; from?: string }
+  | { op: "copy" | "add"; src: string[]; dest: string; chown?: string; chmod?: string; from?: string; fromStage?: number }
+  | { op: "copy_from"; image: string; stage?: number; paths: string[]; dest: string; chown?: string; chmod?: string }
   | { op: "entrypoint" | "cmd"; args: string[] }
 );
 
@@ -221,7 +223,7 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
       }
       case "copy":
       case "add":
-        push(copyStep(ins, rest, flags, (w) => expand(w, lookup), fail, stages.length - 1, source));
+        push(withFromStage(copyStep(ins, rest, flags, (w) => expand(w, lookup), fail, stages.length - 1, source), stages, fail));
         break;
     }
   }
@@ -233,18 +235,17 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
   return { stages, target: targetIndex(stages, o.target, file), warnings };
 }
 
-/** The base image and steps of the stage to build: its own and those of the stages it is FROM. */
-export function flattenDockerfile(parsed: ParsedDockerfile): { baseImage: string; steps: DockerfileStep[]; source: DockerfileSource } {
-  const chain: Stage[] = [];
-  for (let s: Stage | undefined = parsed.stages[parsed.target]; s; s = s.parent === undefined ? undefined : parsed.stages[s.parent]) chain.unshift(s);
-  for (const step of chain.flatMap((s) => s.steps)) {
-    if ((step.op === "copy" || step.op === "add") && step.from !== undefined) {
-      throw dockerfileError(step.source.file, step.source.line, `COPY --from=${step.from} is not supported yet: sbx cannot copy files out of another stage or image (multi-stage builds work when the final stage is FROM an earlier one without COPY --from)`);
-    }
-  }
-  return { baseImage: chain[0]!.from, steps: chain.flatMap((s) => s.steps), source: chain[0]!.source };
+/** `COPY --from=<name|index>` of an earlier stage is marked with its index; anything else names an image. */
+function withFromStage(step: DockerfileStep, stages: Stage[], fail: (message: string) => SbxError): DockerfileStep {
+  if ((step.op !== "copy" && step.op !== "add") || step.from === undefined) return step;
+  if (step.op === "add") throw fail("ADD --from is not a Dockerfile flag: use COPY --from");
+  const current = stages.length - 1;
+  if (/^\d+$/.test(step.from)) return { ...step, fromStage: Number(step.from) };
+  const name = step.from.toLowerCase();
+  if (stages[current]?.name === name) throw fail(`--from=${step.from}: a stage cannot copy from itself`);
+  const i = stages.findIndex((s, j) => j < current && s.name === name);
+  return i >= 0 ? { ...step, fromStage: i } : step;
 }
-
 
 function checkFlags(ins: Instruction, fail: (message: string) => SbxError, warn: (m: string) => void): { flags: Map<string, string | undefined>; rest: string } {
   const { flags, rest } = extractFlags(ins.rest);

@@ -35,6 +35,18 @@ export const Step = z
       text: z.string().optional(),
       source: StepSource.optional(),
     }),
+    z.strictObject({
+      op: z.literal("copy_from"),
+      /** Image (name[:tag] or id) whose files are copied: a Dockerfile's `COPY --from=<stage|image>`. */
+      image: z.string().min(1).max(255),
+      /** Paths in that image (absolute, or relative to its root); `*`, `?` and `[...]` match as in sh. */
+      paths: z.array(z.string().min(1).max(4096).refine((p) => !p.includes("\0"), "a path has no NUL byte")).min(1).max(64),
+      dest: z.string().min(1),
+      chown: Chown.optional(),
+      chmod: Chmod.optional(),
+      text: z.string().optional(),
+      source: StepSource.optional(),
+    }),
     z.strictObject({ op: z.literal("entrypoint"), args: z.array(z.string()), source: StepSource.optional() }),
     z.strictObject({ op: z.literal("cmd"), args: z.array(z.string()), source: StepSource.optional() }),
   ])

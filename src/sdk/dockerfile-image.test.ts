@@ -118,11 +118,24 @@ CMD app.py
     expect((await imageFromDockerfile(path, { name: "p", client: missing })).steps).toEqual(without.steps);
   });
 
-  it("refuses COPY --from in the stages it builds, and errors name the file and line", async () => {
-    const multi = dockerfile("Dockerfile.multi", "FROM debian-minimal AS build\nRUN make\nFROM debian-minimal\nCOPY --from=build /out /out\n");
-    await expect(imageFromDockerfile(multi, { name: "m" })).rejects.toThrow(/Dockerfile\.multi:4: COPY --from=build is not supported yet/);
-    // Only the stages built count: --target build leaves the COPY --from out.
-    expect((await imageFromDockerfile(multi, { name: "m", target: "build" })).steps).toHaveLength(1);
+  it("turns COPY --from into copy steps out of stage images built first, or out of named images", async () => {
+    const multi = dockerfile("Dockerfile.multi", "FROM debian-minimal AS build\nRUN make\nFROM debian-minimal AS mid\nCOPY --from=build /out /mid\nFROM debian-minimal\nCOPY --from=mid --chown=1:1 /mid/a* /final/\nCOPY --from=0 /out /zero\nCOPY --from=data-tools:v2 /etc/os-release /x\n");
+    const m = await imageFromDockerfile(multi, { name: "m" });
+    expect(m.stages.map((s) => `${s.name}:${s.tag}`)).toEqual(["m:stage-build", "m:stage-mid"]);
+    expect(m.stages[1]!.steps).toMatchObject([{ op: "copy_from", image: "m:stage-build", paths: ["/out"], dest: "/mid" }]);
+    expect(m.steps).toMatchObject([
+      { op: "copy_from", image: "m:stage-mid", paths: ["/mid/a*"], dest: "/final/", chown: "1:1", text: "COPY --from=m:stage-mid --chown=1:1 /mid/a* /final/" },
+      { op: "copy_from", image: "m:stage-build", paths: ["/out"], dest: "/zero" },
+      { op: "copy_from", image: "data-tools:v2", paths: ["/etc/os-release"], dest: "/x" },
+    ]);
+    expect((await imageFromDockerfile(multi, { name: "m", tag: "v1" })).stages.map((s) => s.tag)).toEqual(["v1-stage-build", "v1-stage-mid"]);
+    // Only the stages built count: --target build needs no other stage.
+    const build = await imageFromDockerfile(multi, { name: "m", target: "build" });
+    expect([build.steps.length, build.stages.length]).toEqual([1, 0]);
+    const self = dockerfile("Dockerfile.self", "FROM debian-minimal AS a\nCOPY --from=a /x /y\n");
+    await expect(imageFromDockerfile(self, { name: "s" })).rejects.toThrow(/Dockerfile\.self:2: .*a stage cannot copy from itself/);
+    const later = dockerfile("Dockerfile.later", "FROM debian-minimal\nCOPY --from=1 /x /y\nFROM debian-minimal\n");
+    await expect(imageFromDockerfile(later, { name: "s" })).rejects.toThrow(/Dockerfile\.later:2: .*no such stage before this one/);
     const empty = dockerfile("Dockerfile.empty-run", "FROM debian-minimal\nRUN <<EOF\n   \nEOF\n");
     const err = (await imageFromDockerfile(empty, { name: "e" }).catch((e: unknown) => e)) as SbxError;
     expect(err).toBeInstanceOf(SbxError);

@@ -35,6 +35,11 @@ export class DockerfileImage extends Image {
   readonly contextDir: string;
   /** Instructions accepted but ignored (LABEL, EXPOSE, ...) and other notes, with their lines. */
   readonly warnings: DockerfileWarning[];
+  /**
+   * Stages this image copies from (`COPY --from=<stage>`), in build order: each is built first and
+   * registered as `<name>:stage-<stage>` (`<name>:<tag>-stage-<stage>` for other tags).
+   */
+  readonly stages: DockerfileImage[] = [];
 
   constructor(o: { name: string; tag?: string; baseImage: string; file: string; contextDir: string; warnings: DockerfileWarning[]; source: SourceLocation }) {
     super({ name: o.name, tag: o.tag, baseImage: o.baseImage });
@@ -53,12 +58,23 @@ export class DockerfileImage extends Image {
     return super.toDefinition(this.defaults(options));
   }
 
-  override startBuild(options: BuildOptions = {}): Promise<BuildT> {
+  override async startBuild(options: BuildOptions = {}): Promise<BuildT> {
+    await this.buildStages(options);
     return super.startBuild(this.defaults(options));
   }
 
-  override build(options: BuildOptions = {}): Promise<ImageDetailT> {
+  override async build(options: BuildOptions = {}): Promise<ImageDetailT> {
+    await this.buildStages(options);
     return super.build(this.defaults(options));
+  }
+
+  /** Builds (or finds in the cache) the stages this image copies from, one after the other. */
+  private async buildStages(o: BuildOptions): Promise<void> {
+    for (const stage of this.stages) {
+      o.onProgress?.(`building stage ${stage.tag} first: COPY --from needs it`);
+      // Stage images are intermediate: always registered under their own name, replacing the last.
+      await stage.build({ ...o, registeredName: stage.name, tag: stage.tag, replace: true });
+    }
   }
 
   private defaults<T extends DefinitionOptions>(o: T): T {
@@ -77,29 +93,28 @@ export async function imageFromDockerfile(path: string, o: DockerfileImageOption
     throw new SbxError("invalid_argument", `cannot read the Dockerfile ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : String(err)}`);
   }
   const fileName = displayPath(file);
-  const parse = (baseEnv?: Record<string, string>) =>
-    flattenAndWarn(parseDockerfile(text, { buildArgs: o.buildArgs ?? {}, fileName, target: o.target, baseEnv: baseEnv && (() => baseEnv) }));
-  let flat = parse();
+  const parse = (baseEnv?: Record<string, string>) => parseDockerfile(text, { buildArgs: o.buildArgs ?? {}, fileName, target: o.target, baseEnv: baseEnv && (() => baseEnv) });
+  let parsed = parse();
   if (o.client) {
     // Parsed again with the base image's env once it is known (only the build's own base matters).
-    const env = await baseImageEnv(o.client, flat.baseImage);
-    if (env) flat = parse(env);
+    const env = await baseImageEnv(o.client, flattenDockerfile(parsed).baseImage);
+    if (env) parsed = parse(env);
   }
-  const image = new DockerfileImage({
-    name: o.name,
-    tag: o.tag,
-    baseImage: flat.baseImage,
-    file,
-    contextDir: resolve(o.contextDir ?? dirname(file)),
-    warnings: flat.warnings,
-    source: { file, line: flat.source.line },
-  });
-  for (const step of flat.steps) addStep(image, step);
+  const tag = o.tag ?? "latest";
+  const stageTag = (i: number): string => {
+    const label = parsed.stages[i]?.name ?? String(i);
+    return (tag === "latest" ? `stage-${label}` : `${tag}-stage-${label}`).slice(0, 128);
+  };
+  const contextDir = resolve(o.contextDir ?? dirname(file));
+  const toImage = (target: number, imageTag: string | undefined, warnings: DockerfileWarning[]): DockerfileImage => {
+    const flat = flattenDockerfile({ ...parsed, target }, (i) => `${o.name}:${stageTag(i)}`);
+    const image = new DockerfileImage({ name: o.name, tag: imageTag, baseImage: flat.baseImage, file, contextDir, warnings, source: { file, line: flat.source.line } });
+    for (const step of flat.steps) addStep(image, step);
+    return image;
+  };
+  const image = toImage(parsed.target, o.tag, parsed.warnings);
+  for (const i of flattenDockerfile(parsed).needs) image.stages.push(toImage(i, stageTag(i), []));
   return image;
-}
-
-function flattenAndWarn(parsed: ReturnType<typeof parseDockerfile>) {
-  return { ...flattenDockerfile(parsed), warnings: parsed.warnings };
 }
 
 async function baseImageEnv(client: SandboxClient, name: string): Promise<Record<string, string> | undefined> {
@@ -132,6 +147,9 @@ function addStep(image: Image, s: DockerfileStep): void {
       case "copy":
       case "add":
         image[s.op](s.src, s.dest, { ...at, ...(s.chown !== undefined && { chown: s.chown }), ...(s.chmod !== undefined && { chmod: s.chmod }) });
+        break;
+      case "copy_from":
+        image.copyFrom(s.image, s.paths, s.dest, { ...at, ...(s.chown !== undefined && { chown: s.chown }), ...(s.chmod !== undefined && { chmod: s.chmod }) });
         break;
       case "entrypoint":
         image.entrypoint(s.args, at);

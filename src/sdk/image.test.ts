@@ -110,6 +110,9 @@ describe("Image", () => {
     expect(bad(() => img.copy("a", "/a", { chown: "root user" })).message).toMatch(/invalid chown/);
     expect(bad(() => img.copy("a", "/a", { chmod: "999" })).message).toMatch(/invalid chmod/);
     expect(bad(() => img.user("a b")).message).toMatch(/invalid user/);
+    expect(bad(() => img.copyFrom("my image", "/a", "/b")).message).toMatch(/copyFrom\(\): invalid image/);
+    expect(bad(() => img.copyFrom("builder", [], "/b")).message).toMatch(/give a path in the image/);
+    expect(bad(() => img.copyFrom("builder", "/a", "/b", { chmod: "8" })).message).toMatch(/invalid chmod/);
     expect(bad(() => img.entrypoint([1] as never)).message).toMatch(/array of strings/);
     expect(img.steps).toEqual([]);
     for (let i = 0; i < 200; i++) img.env("N", String(i));
@@ -134,6 +137,14 @@ describe("Image", () => {
     expect(def.steps[4]).toMatchObject({ op: "add", sources: [{ name: "assets.tar.gz", type: "file", extract: true }] });
     expect(def.steps[0]!.source).toMatchObject({ file: "src/sdk/image.test.ts", line: expect.any(Number) });
     expect(def.steps.map(describeStep)).toEqual(img.toString().split("\n").slice(1));
+  });
+
+  it("passes copyFrom() to the daemon as a copy_from step with no context to upload", async () => {
+    const img = new Image("app").copyFrom("builder:v1", ["/out/app", "/out/lib/*.so"], "/usr/local/", { chown: "app" });
+    const def = await img.toDefinition({ contextDir: ctx });
+    expect(ImageDefinition.parse(def).steps).toEqual([
+      { op: "copy_from", image: "builder:v1", paths: ["/out/app", "/out/lib/*.so"], dest: "/usr/local/", chown: "app", text: "COPY --from=builder:v1 --chown=app /out/app /out/lib/*.so /usr/local/", source: expect.any(Object) },
+    ]);
   });
 });
 

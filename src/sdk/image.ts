@@ -45,8 +45,11 @@ export interface CopyOptions extends StepOptions {
 type Located = { source?: SourceLocation };
 /** A copy/add step as declared: local paths, globs or URLs, resolved when the build packs them. */
 export type CopyStep = Located & { op: "copy" | "add"; src: string[]; dest: string; chown?: string; chmod?: string; text: string };
+/** A copy out of another image (Dockerfile's `COPY --from`): paths in that image, resolved there at build time. */
+export type CopyFromStep = Located & { op: "copy_from"; image: string; paths: string[]; dest: string; chown?: string; chmod?: string; text: string };
 export type ImageStep =
   | CopyStep
+  | CopyFromStep
   | (Located &
       (
         | { op: "run"; command: string | string[] }
@@ -158,6 +161,23 @@ export class Image {
     return this.copyStep("add", src, dest, options);
   }
 
+  /**
+   * Copies files out of another image: a stage built before (Dockerfile's `COPY --from=<stage>`) or
+   * any image of the project. Paths are in that image (globs match there, symlinks resolve there).
+   */
+  copyFrom(image: string, src: string | string[], dest: string, options: CopyOptions = {}): this {
+    const paths = typeof src === "string" ? [src] : src;
+    if (typeof image !== "string" || !image.trim() || /[\s\0]/.test(image)) throw this.bad("copyFrom", `invalid image ${JSON.stringify(image)}: give an image name such as "builder" or "my-image:v1"`);
+    if (!Array.isArray(paths) || !paths.length || !paths.every((p) => typeof p === "string" && p.trim() !== "" && !p.includes("\0"))) {
+      throw this.bad("copyFrom", "give a path in the image (or an array of them), e.g. copyFrom(\"builder\", \"/out/app\", \"/usr/local/bin/\")");
+    }
+    if (typeof dest !== "string" || !dest.trim() || dest.includes("\0")) throw this.bad("copyFrom", "give a destination, e.g. \"/opt/app/\"");
+    const step: CopyFromStep = { op: "copy_from", image, paths: [...paths], dest, text: "" };
+    this.ownership("copyFrom", step, options);
+    step.text = ["COPY", `--from=${image}`, ...ownershipFlags(step), ...paths, dest].join(" ");
+    return this.push(step, "copyFrom", options);
+  }
+
   /** The program sandboxes of this image run (exec form); a string means `/bin/sh -c <string>`. */
   entrypoint(args: string[] | string, options: StepOptions = {}): this {
     return this.push({ op: "entrypoint", args: this.argv("entrypoint", args) }, "entrypoint", options);
@@ -200,14 +220,17 @@ export class Image {
     }
     if (typeof dest !== "string" || !dest.trim() || dest.includes("\0")) throw this.bad(op, "give a destination, e.g. \"/opt/app/\"");
     const step: CopyStep = { op, src: [...sources], dest, text: "" };
+    this.ownership(op, step, o);
+    step.text = [op.toUpperCase(), ...ownershipFlags(step), ...sources, dest].join(" ");
+    return this.push(step, op, o);
+  }
+
+  private ownership(op: string, step: { chown?: string; chmod?: string }, o: CopyOptions): void {
     if (o.chown !== undefined) {
       if (typeof o.chown !== "string" || !USER_RE.test(o.chown)) throw this.bad(op, `invalid chown ${JSON.stringify(o.chown)}: use user[:group], by name or id`);
       step.chown = o.chown;
     }
     if (o.chmod !== undefined) step.chmod = this.mode(op, o.chmod);
-    const flags = [step.chown ? `--chown=${step.chown}` : "", step.chmod ? `--chmod=${step.chmod}` : ""].filter(Boolean);
-    step.text = [op.toUpperCase(), ...flags, ...sources, dest].join(" ");
-    return this.push(step, op, o);
   }
 
   private mode(op: string, chmod: string | number): string {
@@ -241,7 +264,11 @@ export class Image {
 
 /** One step as a line, the way progress output and errors show it: the daemon's describeStep, with the user's own copy text. */
 export function describeImageStep(step: ImageStep): string {
-  return step.op === "copy" || step.op === "add" ? step.text : describeStep(step as StepT);
+  return step.op === "copy" || step.op === "add" || step.op === "copy_from" ? step.text : describeStep(step as StepT);
+}
+
+function ownershipFlags(step: { chown?: string; chmod?: string }): string[] {
+  return [step.chown ? `--chown=${step.chown}` : "", step.chmod ? `--chmod=${step.chmod}` : ""].filter(Boolean);
 }
 
 function checkBaseImage(base: unknown): string {

@@ -1,7 +1,7 @@
 // The public face of the package (`import { Sandbox, Image } from "sbx"`): the classes, the error
 // type and the types of everything they take and answer. Nothing else is part of the API.
 export { Image, describeImageStep } from "./image.js";
-export type { CopyOptions, CopyStep, ImageOptions, ImageStep, RunStepOptions, StepOptions } from "./image.js";
+export type { CopyFromStep, CopyOptions, CopyStep, ImageOptions, ImageStep, RunStepOptions, StepOptions } from "./image.js";
 export { defineFunction, imageOf } from "./function.js";
 export type { FunctionMeta, FunctionOptions, SbxFunction } from "./function.js";
 export { buildError, followBuild } from "./image-build.js";

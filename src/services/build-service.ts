@@ -9,6 +9,7 @@ import { assertValidName, newId } from "../common/names.js";
 import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/schemas.js";
 import { runBuild, StepFailure, type BuilderDeps } from "../images/builder.js";
 import { describeStep } from "../images/ir.js";
+import type { SourceImage } from "../images/copy-from.js";
 import type { BuildRecord, ImageRecord, ImageStore } from "../store/store.js";
 import type { ImageService } from "./images.js";
 import type { Logger } from "./sandbox-service.js";
@@ -53,7 +54,13 @@ export class BuildService {
         throw new SbxError("already_exists", `build ${b} of ${name}:${tag} is still running: wait for it (sbx image logs ${b} -f) or cancel it`);
       }
     }
+    // COPY --from sources are pinned now: a name re-registered mid-build does not change this build.
+    const sourceImages = new Map<string, SourceImage>();
     for (const step of def.steps) {
+      if (step.op === "copy_from" && !sourceImages.has(step.image)) {
+        const img = await this.images.resolve(project, step.image);
+        sourceImages.set(step.image, { id: img.id, lowers: img.lowers, hostIds: img.config.systemd });
+      }
       if ((step.op === "copy" || step.op === "add") && !(await this.deps.hasContext(step.context))) {
         throw new SbxError("failed_precondition", `the files of step "${describeStep(step)}" (${step.context}) were not uploaded: PUT them to /v1/contexts/{digest} first`);
       }
@@ -63,11 +70,11 @@ export class BuildService {
     const run: Running = { abort: new AbortController(), keys: new Set(), events: [], written: Promise.resolve() };
     this.running.set(rec.id, run);
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
-    run.finished = this.execute(rec, req, base, run);
+    run.finished = this.execute(rec, req, base, run, sourceImages);
     return rec;
   }
 
-  private async execute(rec: BuildRecord, req: CreateBuildRequestT, base: Awaited<ReturnType<ImageService["resolveBase"]>>, run: Running): Promise<void> {
+  private async execute(rec: BuildRecord, req: CreateBuildRequestT, base: Awaited<ReturnType<ImageService["resolveBase"]>>, run: Running, sourceImages: Map<string, SourceImage>): Promise<void> {
     const emit = (ev: BuildEventT): void => {
       if (ev.type === "step") run.keys.add(ev.key);
       run.events.push(ev);
@@ -79,7 +86,7 @@ export class BuildService {
     emit({ type: "build", build: this.get(rec.project, rec.id) });
     let image: ImageDetailT | null = null;
     try {
-      const result = await runBuild(req.definition, base, this.deps, { noCache: req.noCache ?? false, signal: run.abort.signal, emit });
+      const result = await runBuild(req.definition, base, this.deps, { noCache: req.noCache ?? false, signal: run.abort.signal, emit, sourceImages });
       const img: ImageRecord = {
         ref: newId("img"),
         id: imageDigest(base.id, result.layers.map((l) => l.digest), result.config),

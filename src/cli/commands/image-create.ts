@@ -67,7 +67,9 @@ function buildInput(fileArg: string | undefined, contextArg: string | undefined,
   if (context !== undefined && o.context !== undefined && resolve(context) !== resolve(o.context)) throw bad(`two build contexts: ${context} and --context ${o.context}`);
   const full = o.name ?? o.registeredName;
   if (!full) throw bad(`a Dockerfile does not name its image: give one with -n <name>, e.g. sbx image create ${file} -n web`);
-  const [name, tag] = full.split(":", 2) as [string, string | undefined];
+  const [name, nameTag] = full.split(":", 2) as [string, string | undefined];
+  // Known before parsing: the stages COPY --from builds first are tagged after it.
+  const tag = nameTag ?? o.tag;
   return { kind: "dockerfile", file, contextDir: resolve(context ?? o.context ?? dirname(file)), name, ...(tag && { tag }), buildArgs: o.buildArg ?? {}, ...(o.target !== undefined && { target: o.target }) };
 }
 
