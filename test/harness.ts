@@ -23,6 +23,12 @@ function testSlot(): number | undefined {
   return Number(raw);
 }
 
+/** Where the test daemon called `name` keeps its dirs (`data/`, `run/`), slot included. */
+export function testDaemonRoot(name: string): string {
+  const slot = testSlot();
+  return join("/tmp", slot === undefined ? `sbx-test-${name}` : `sbx-test${slot}-${name}`);
+}
+
 export class TestDaemon {
   child: ChildProcess | undefined;
   readonly root: string;
@@ -34,7 +40,7 @@ export class TestDaemon {
     // SBX_TEST_SLOT (0-9) lets several checkouts run their suites at once on one machine: each slot
     // has its own dirs, subnets (10.<120+10*slot+index>) and interface prefixes (sb<slot><letter>).
     const slot = testSlot();
-    this.root = join("/tmp", slot === undefined ? `sbx-test-${opts.name}` : `sbx-test${slot}-${opts.name}`);
+    this.root = testDaemonRoot(opts.name);
     this.socket = join(this.root, "run", "sbxd.sock");
     this.env = {
       ...process.env,

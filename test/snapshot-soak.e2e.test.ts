@@ -3,8 +3,10 @@
 // chains it grows are deep enough to be squashed several times on the way.
 import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sharedClient, useSandboxes } from "./fixtures.js";
+import { testDaemonRoot } from "./harness.js";
 
 const client = sharedClient();
 const create = useSandboxes(client);
@@ -43,7 +45,7 @@ describe("snapshot soak", () => {
     }
     for (const [name, content] of files) if (name.endsWith("0")) expect((await dev.readFile(`/soak/${name}`)).toString()).toBe(content);
     // Superseded suspend snapshots are gone: their layers do not pile up cycle after cycle.
-    const left = readdirSync("/tmp/sbx-test-shared/data/layers").filter((d) => d.startsWith("l"));
+    const left = readdirSync(join(testDaemonRoot("shared"), "data", "layers")).filter((d) => d.startsWith("l"));
     expect(left.length).toBeLessThan(80);
   });
 });
