@@ -17,7 +17,7 @@ export interface Targets {
   snapshotId: string;
 }
 
-const BAD_NAMES = ["has space", "a/b", "UPPER", "emoji-😀", "x".repeat(300), "", ".", "..", "-lead", "trail-", "nul\u0000byte", "../../etc", "tab\tname"];
+export const BAD_NAMES = ["has space", "a/b", "UPPER", "emoji-😀", "x".repeat(300), "", ".", "..", "-lead", "trail-", "nul\u0000byte", "../../etc", "tab\tname"];
 const RAW_NOT_JSON = ["not json", "{", "", "{\"cpus\": 1,}", "NaN", "{\"cpus\": NaN}", "{\"cpus\": Infinity}", "\u0000", "{'single': 'quotes'}", "\ufeff{}x"];
 const RAW_NOT_OBJECT = ["null", "[]", "42", "\"text\"", "true"];
 const TRAVERSALS = ["..%2F..%2F..%2Fetc%2Fpasswd", "..", "%2e%2e", "%2e%2e%2f%2e%2e", "..%5c..%5cwindows", "%00", "a%00b", "%252e%252e%252f", "%F0%9F%98%80", "%C3%A9t%C3%A9", "x".repeat(5000), "%E0%A4%A", "%FF%FE", "%", "a%2Fb", ";ls", "$(id)", "%0d%0aX-Injected:%201"];
@@ -39,6 +39,8 @@ export function abuseCases(t: Targets): AbuseCase[] {
     add(`${method} ${path} unknown field`, post(path, { zzz: 1 }, method));
     add(`${method} ${path} __proto__`, post(path, '{"__proto__": {"times": 1000, "command": "id"}}', method));
     add(`${method} ${path} text/plain`, { method, path, body: "{}", headers: { "content-type": "text/plain" } });
+    add(`${method} ${path} invalid UTF-8`, { method, path, body: Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d]), headers: { "content-type": "application/json" } });
+    add(`${method} ${path} duplicate keys`, post(path, '{"zzz": 1, "zzz": 2}', method));
     add(`${method} ${path} form`, { method, path, body: "cpus=1000&command=id", headers: { "content-type": "application/x-www-form-urlencoded" } });
     add(`${method} ${path} 3 MiB body`, post(path, j({ pad: "x".repeat(3 * 1024 * 1024) }), method), ["payload_too_large"]);
     add(`${method} ${path} 3 MiB chunked body`, { method, path, body: j({ pad: "x".repeat(3 * 1024 * 1024) }), headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, ["payload_too_large"]);
@@ -114,5 +116,11 @@ export function abuseCases(t: Targets): AbuseCase[] {
   add("PUT archive not a tar", { method: "PUT", path: `${sb}/archive?path=/work/abuse-untar`, body: "this is not a tar archive at all", headers: { "content-type": "application/octet-stream" } }, ["invalid_archive"]);
   add("PUT context not a tar", { method: "PUT", path: `/v1/contexts/sha256:${"a".repeat(64)}`, body: "not a tar", headers: { "content-type": "application/x-tar" } }, ["invalid_archive"]);
   add("PUT context short digest", { method: "PUT", path: "/v1/contexts/sha256:abc", body: "x", headers: { "content-type": "application/x-tar" } });
+  // Methods a path does not have, stdin of a process started without it, base images.
+  for (const [method, path] of [["PUT", "/v1/sandboxes"], ["PATCH", "/v1/images"], ["TRACE", "/v1/sandboxes"], ["OPTIONS", sb], ["POST", `${sb}/files/list`], ["DELETE", "/v1/snapshots"], ["PROPFIND", "/v1/info"]] as const) {
+    add(`${method} ${path}`, { method, path }, ["not_found"]);
+  }
+  add("stdin to a process without stdin", { method: "POST", path: `${proc}/stdin`, body: "x", headers: { "content-type": "application/octet-stream" } }, ["failed_precondition"]);
+  add("remove a base image", { method: "DELETE", path: "/v1/images/debian-minimal" }, ["failed_precondition"]);
   return cases;
 }

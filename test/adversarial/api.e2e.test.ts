@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "../../src/sdk/index.js";
 import { TestDaemon } from "../harness.js";
-import { abuseCases } from "./api-abuse-cases.js";
+import { abuseCases, BAD_NAMES } from "./api-abuse-cases.js";
 import { expectApiError, send, type Endpoint } from "./api-http.js";
 import { casesFor, loadRoutes, NEUTRAL_PATHS, secrets, SHARED_ROUTES, UNIX_ADMIN_ROUTES, runCase, type Route } from "./api-routes.js";
 import { createVictim, expectVictimIntact, expectVictimUsable, type VictimHandles } from "./api-victim.js";
@@ -99,16 +99,19 @@ afterAll(async () => {
 describe("project isolation matrix", () => {
   const exercised = new Set<string>();
 
+  /** Runs every case and lists every failure (not just the first), then checks the victim. */
   async function runMatrix(ep: Endpoint, transport: "tcp" | "unix"): Promise<number> {
     let requests = 0;
+    const failures: string[] = [];
     for (const route of routes) {
       if (SHARED_ROUTES[route.key] || (transport === "unix" && UNIX_ADMIN_ROUTES[route.key])) continue;
       for (const c of casesFor(route, victim.v, transport)) {
-        await runCase(ep, c, victim.v);
+        await runCase(ep, c, victim.v).catch((err: unknown) => failures.push(err instanceof Error ? err.message.split("\n")[0]! : String(err)));
         requests++;
       }
       exercised.add(`${transport} ${route.key}`);
     }
+    expect(failures).toEqual([]);
     return requests;
   }
 
@@ -192,6 +195,15 @@ describe("authentication over TCP", () => {
     expect(await worldState()).toEqual(before);
   });
 
+  it("refuses bad project names over the socket, where projects are managed", async () => {
+    const before = await worldState();
+    for (const name of [...BAD_NAMES, 5, null]) {
+      const res = await send({ label: "unix", socketPath: daemon.socket, headers: {} }, { method: "POST", path: "/v1/projects", body: JSON.stringify({ name }) });
+      expectApiError(res, `create project ${JSON.stringify(name)?.slice(0, 40)}`, { status: 400 });
+    }
+    expect(await worldState()).toEqual(before);
+  });
+
   it("refuses an unknown project on the socket with a stable code", async () => {
     for (const project of ["no-such-project", "UPPER", "../etc", "", "a b"]) {
       const res = await send({ label: "unix", socketPath: daemon.socket, headers: { "x-sbx-project": project } }, { method: "GET", path: "/v1/sandboxes" });
@@ -229,6 +241,14 @@ describe("malformed input", () => {
     expect(await listing()).toEqual(filesBefore);
     expect((await own.readFile("/work/keep.txt")).toString()).toBe("kept");
     expect((await proc.info()).status).toBe("running");
+  });
+
+  it("leaves request lines and headers beyond 16 KiB to the HTTP parser (431), changing nothing", async () => {
+    const before = await worldState();
+    expect((await send(tcpAlpha, { method: "GET", path: `/v1/sandboxes/${"x".repeat(20_000)}` })).status).toBe(431);
+    expect((await send({ ...tcpAlpha, headers: { ...tcpAlpha.headers, "x-pad": "y".repeat(20_000) } }, { method: "DELETE", path: `/v1/sandboxes/${own.id}` })).status).toBe(431);
+    expect(await worldState()).toEqual(before);
+    expect((await own.info()).status).toBe("running");
   });
 
   it("refuses uploads beyond the files cap from the declared length, before reading them", async () => {
