@@ -66,9 +66,13 @@ export function abuseCases(t: Targets): AbuseCase[] {
     { command: "" }, { command: 5 }, { command: ["ls"] }, { command: "ls", args: "x" }, { command: "ls", args: [1] }, { command: "ls", timeoutSecs: 0 }, { command: "ls", timeoutSecs: -1 },
     { command: "ls", timeoutSecs: 1e12 }, { command: "ls", user: "root;rm -rf /" }, { command: "ls", user: "😀" }, { command: "ls", env: { "A=B": "x" } }, { command: "ls", workingDir: 5 },
     { command: "ls", stdin: "yes" }, { command: "a\u0000b" }, { command: "ls", args: ["a\u0000b"] }, { command: "ls", env: { A: "x\u0000y" } }, { command: "ls", workingDir: "/tmp\u0000x" },
-    { command: "x".repeat(1_000_000) }, { command: "ls", args: Array(100_000).fill("x".repeat(64)) }, { command: "ls", args: ["x".repeat(1_000_000)] },
+    { command: "x".repeat(1_000_000) }, { command: "ls", args: Array(100_000).fill("x".repeat(64)) }, { command: "ls", env: { A: "x".repeat(100_000) } },
   ];
   for (const b of procBodies) for (const route of ["processes", "exec"]) add(`${route} ${j(b).slice(0, 80)}`, post(`${sb}/${route}`, b));
+  // Under the body cap but beyond what exec takes (E2BIG): refused before a process exists.
+  for (const b of [{ command: "x".repeat(200_000) }, { command: "ls", args: ["x".repeat(200_000)] }, { command: "ls", args: ["é".repeat(70_000)] }]) {
+    for (const route of ["processes", "exec"]) add(`${route} ${j(b).slice(0, 60)}`, post(`${sb}/${route}`, b), ["out_of_range"]);
+  }
   add("process timeout 1e309", post(`${sb}/processes`, '{"command": "ls", "timeoutSecs": 1e309}'));
   for (const signal of [9, "SIGFOO", "sigkill", "../", "", "SIG", "X".repeat(10_000)]) add(`signal ${j(signal).slice(0, 30)}`, post(`${proc}/signal`, { signal }));
 
