@@ -8,6 +8,7 @@ import type { SandboxService } from "../services/sandbox-service.js";
 import type { Services } from "../services/services.js";
 import type { ProcessRecord, SandboxRecord } from "../store/store.js";
 import { createApp, type Transport } from "./app.js";
+import { MAX_JSON_BYTES } from "./body-limits.js";
 
 const TOKENS: Record<string, string> = { sbxt_good: "team-a" };
 const PROJECTS = ["default", "team-a"];
@@ -113,6 +114,17 @@ describe("request validation", () => {
     expectError(await t.call("GET", "/v1/sandboxes?all=yes"), 400, "invalid_argument");
     expect(t.processes.start).not.toHaveBeenCalled();
     expect(t.sandboxes.list).not.toHaveBeenCalled();
+  });
+
+  it("refuses NUL bytes and oversized env values for exec, and JSON bodies over the cap (413), before any service", async () => {
+    const t = setup();
+    expectError(await t.call("POST", "/v1/sandboxes/sb-1/exec", { json: { command: "a\u0000b" } }), 400, "invalid_argument");
+    expectError(await t.call("POST", "/v1/sandboxes/sb-1/processes", { json: { command: "ls", args: ["\u0000"] } }), 400, "invalid_argument");
+    expectError(await t.call("POST", "/v1/sandboxes", { json: { env: { A: "x\u0000" } } }), 400, "invalid_argument");
+    expectError(await t.call("POST", "/v1/sandboxes", { json: { env: { A: "x".repeat(65537) } } }), 400, "invalid_argument");
+    expectError(await t.call("POST", "/v1/sandboxes", { json: { name: "x".repeat(MAX_JSON_BYTES) } }), 413, "payload_too_large");
+    expect(t.processes.start).not.toHaveBeenCalled();
+    expect(t.sandboxes.create).not.toHaveBeenCalled();
   });
 
   it("passes a valid body through and answers the API shape", async () => {

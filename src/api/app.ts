@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { SbxError, toSbxError } from "../common/errors.js";
 import { isValidName } from "../common/names.js";
+import { bodyLimits } from "./body-limits.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
@@ -38,6 +39,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     c.set("project", resolveProject(c, services, transport));
     await next();
   });
+  app.use("/v1/*", bodyLimits());
 
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);

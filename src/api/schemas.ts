@@ -21,7 +21,12 @@ export const ErrorBody = z
   })
   .openapi("Error");
 
-const EnvMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string(), { error: "env names are letters, digits and _, not starting with a digit; values are strings" });
+/** Strings that end up in an exec's argv or environment: the kernel cannot pass a NUL byte. */
+const ExecString = z.string().regex(/^[^\0]*$/, "must not contain NUL bytes");
+/** Bounded so every exec of the sandbox still fits what the kernel accepts (see assertExecFits). */
+const EnvMap = z
+  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(255), ExecString.refine((v) => Buffer.byteLength(v) <= 65536, "an env value is at most 64 KiB"), { error: "env names are letters, digits and _, not starting with a digit; values are strings" })
+  .refine((env) => Object.keys(env).length <= 1024, "at most 1024 env variables");
 
 /** Entries are checked by the service, which names a bad one in its error. */
 const EgressList = z.array(z.string().max(255)).max(256);
@@ -84,10 +89,10 @@ export const ProcessStatus = z.enum(["running", "exited"]);
 
 export const StartProcessRequest = z
   .strictObject({
-    command: z.string().min(1),
-    args: z.array(z.string()).optional(),
+    command: ExecString.min(1),
+    args: z.array(ExecString).optional(),
     env: EnvMap.optional(),
-    workingDir: z.string().optional(),
+    workingDir: ExecString.optional(),
     user: z.string().regex(/^(\d+|[a-z_][a-z0-9_-]*)(:(\d+|[a-z_][a-z0-9_-]*))?$/, "user is root, a uid, uid:gid, or a user name (name:group)").optional(),
     timeoutSecs: z.number().int().min(1).max(LIMITS.timeoutSecs.max).optional(),
     stdin: z.boolean().optional().openapi({ description: "keep stdin open for POST .../stdin" }),

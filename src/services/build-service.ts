@@ -5,7 +5,7 @@ import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { SbxError } from "../common/errors.js";
-import { assertValidName, newId } from "../common/names.js";
+import { assertValidName, assertValidTag, newId } from "../common/names.js";
 import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/schemas.js";
 import { runBuild, StepFailure, type BuilderDeps } from "../images/builder.js";
 import { describeStep } from "../images/ir.js";
@@ -44,8 +44,7 @@ export class BuildService {
   async create(project: string, req: CreateBuildRequestT): Promise<BuildRecord> {
     const def = req.definition;
     const name = assertValidName("image", req.registeredName ?? def.name);
-    const tag = req.tag ?? def.tag ?? "latest";
-    if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) throw new SbxError("invalid_name", `invalid tag ${JSON.stringify(tag)}: letters, digits, '_', '.', '-'`);
+    const tag = assertValidTag(req.tag ?? def.tag ?? "latest");
     const base = await this.images.resolveBase(def.baseImage);
     for (const b of this.running.keys()) {
       const other = this.store.getBuild(b);

@@ -16,7 +16,7 @@ import {
 } from "../runtime/process-supervisor.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ProcessRecord, SandboxRecord, Store } from "../store/store.js";
-import { mergeEnv } from "../common/env.js";
+import { assertExecFits, mergeEnv } from "../common/env.js";
 import type { Logger, SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
@@ -44,6 +44,8 @@ export class ProcessService {
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/")) throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
     // Names (an image's `user("app")`) are looked up in the sandbox's own /etc/passwd.
     const user = await this.runtime.resolveUser(sb.id, req.user ?? sb.config.user);
+    const env = mergeEnv(sb.config.env, { ...sb.env, ...(req.env ?? {}) });
+    assertExecFits([req.command, ...(req.args ?? [])], env);
     const now = new Date();
     const rec: ProcessRecord = {
       id: newId("pr"),
@@ -61,7 +63,6 @@ export class ProcessService {
       endedAt: null,
     };
     this.store.insertProcess(rec);
-    const env = mergeEnv(sb.config.env, { ...sb.env, ...(req.env ?? {}) });
     try {
       const launched = await this.runtime.startProcess(sb.id, rec.id, { argv: [req.command, ...rec.args], env, cwd: req.workingDir ?? sb.config.workingDir, user, stdin: rec.stdin });
       if (launched.stdinFd !== null) this.stdinFds.set(rec.id, launched.stdinFd);

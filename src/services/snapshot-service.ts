@@ -3,7 +3,7 @@
 // image; and suspend/resume of named sandboxes on top of them. Deep chains are squashed.
 import { createHash } from "node:crypto";
 import { SbxError } from "../common/errors.js";
-import { assertValidName, newId } from "../common/names.js";
+import { assertValidName, assertValidTag, newId } from "../common/names.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import { memorySnapshotSupport } from "../runtime/host-checks.js";
 import type { LayerStore } from "../snapshots/layer-store.js";
@@ -138,9 +138,10 @@ export class SnapshotService {
     const s = this.get(project, snapshotId);
     if (s.status !== "completed") throw new SbxError("failed_precondition", `snapshot ${snapshotId} is ${s.status}: only completed snapshots can become images`);
     const name = assertValidName("image", ref.name);
+    const tag = assertValidTag(ref.tag ?? "latest");
     const img: ImageRecord = {
       ref: newId("img"), id: "sha256:" + createHash("sha256").update(JSON.stringify({ baseDir: s.baseDir, layers: s.layers.map((l) => l.digest), config: s.config })).digest("hex"),
-      project, name, tag: ref.tag ?? "latest", baseImage: s.baseImage, baseId: s.sourceImageId, baseDir: s.baseDir, layers: s.layers, config: s.config,
+      project, name, tag, baseImage: s.baseImage, baseId: s.sourceImageId, baseDir: s.baseDir, layers: s.layers, config: s.config,
       sizeBytes: s.sizeBytes, buildId: null, createdAt: new Date().toISOString(), deletedAt: null,
     };
     this.images.registerImage(img, replace);
