@@ -108,7 +108,10 @@ export class FakeInternet {
         buf += d.toString();
         const lines = buf.split("\n");
         buf = lines.pop()!;
-        for (const l of lines) (l === "ready" ? resolve() : this.udpSeen.push(l));
+        for (const l of lines) {
+          if (l === "ready") resolve();
+          else this.udpSeen.push(l);
+        }
       });
     });
   }
