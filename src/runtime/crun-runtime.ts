@@ -15,7 +15,7 @@ import { NetworkManager } from "./network.js";
 import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
 import type { ProcessSpec, SandboxRuntime, SandboxSpec } from "./runtime.js";
 import { SandboxFiles, type RawEntry } from "./sandbox-files.js";
-import { prepareSnapshot, removeSnapshot, mountsUnder } from "../snapshots/overlay.js";
+import { inodesFor, prepareSnapshot, removeSnapshot, mountsUnder } from "../snapshots/overlay.js";
 
 export interface CrunRuntimeOptions {
   /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
@@ -113,7 +113,7 @@ export class CrunRuntime implements SandboxRuntime {
         `--cpu-quota=${Math.round(to.cpus * 100_000)}`, "--cpu-period=100000", `--pids-limit=${to.pidsLimit}`, to.id,
       ]);
     }
-    if (to.diskMb !== from.diskMb) await mustRun("mount", ["-o", `remount,size=${to.diskMb}m`, join(dir, "rw")]);
+    if (to.diskMb !== from.diskMb) await mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")]);
     if (to.netSlot === null) return { ipAddress: null };
     // Rewritten in place: the sandbox sees this very inode through its bind mount.
     await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());

@@ -2,6 +2,7 @@
 // signals, feed stdin, time out. State is in the store and in files the supervisors write, so
 // a restarted daemon adopts processes that kept running while it was away.
 import { EventEmitter } from "node:events";
+import { dirname } from "node:path";
 import { SbxError } from "../common/errors.js";
 import { newId } from "../common/names.js";
 import type { OutputEventT, StartProcessRequest } from "../api/schemas.js";
@@ -14,9 +15,11 @@ import {
   readHostPid,
   writeStdin,
 } from "../runtime/process-supervisor.js";
+import type { ProcessFiles } from "../runtime/process-supervisor.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ProcessRecord, SandboxRecord, Store } from "../store/store.js";
 import { assertExecFits, mergeEnv } from "../common/env.js";
+import { pruneLogs } from "./log-retention.js";
 import type { Logger, SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
@@ -27,6 +30,8 @@ export class ProcessService {
   private readonly stdinFds = new Map<string, number>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly adopted = new Set<string>();
+  /** Processes whose output someone is reading right now: their logs are never pruned. */
+  private readonly reading = new Map<string, number>();
   private adoptTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -62,6 +67,7 @@ export class ProcessService {
       startedAt: now.toISOString(),
       endedAt: null,
     };
+    await this.pruneLogs(sb.id);
     this.store.insertProcess(rec);
     try {
       const launched = await this.runtime.startProcess(sb.id, rec.id, { argv: [req.command, ...rec.args], env, cwd: req.workingDir ?? sb.config.workingDir, user, stdin: rec.stdin });
@@ -121,6 +127,17 @@ export class ProcessService {
   async *output(project: string, sandboxIdOrName: string, procId: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<OutputEventT> {
     const p = this.get(project, sandboxIdOrName, procId);
     const files = this.runtime.processFiles(p.sandboxId, p.id);
+    this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
+    try {
+      yield* this.follow(p, files, follow, signal);
+    } finally {
+      const n = this.reading.get(p.id)! - 1;
+      if (n > 0) this.reading.set(p.id, n);
+      else this.reading.delete(p.id);
+    }
+  }
+
+  private async *follow(p: ProcessRecord, files: ProcessFiles, follow: boolean, signal?: AbortSignal): AsyncGenerator<OutputEventT> {
     let outOff = 0;
     let errOff = 0;
     for (;;) {
@@ -150,6 +167,22 @@ export class ProcessService {
       if (!follow || signal?.aborted) return;
       await this.waitForExitOrTick(p.id, FOLLOW_POLL_MS);
     }
+  }
+
+  private async pruneLogs(sandboxId: string): Promise<void> {
+    const exited = this.store
+      .listProcesses(sandboxId)
+      .filter((p) => p.status === "exited" && p.endedAt !== null && !this.reading.has(p.id))
+      .map((p) => {
+        const f = this.runtime.processFiles(sandboxId, p.id);
+        return { endedAt: p.endedAt!, files: [f.stdout, f.stderr] };
+      });
+    const dir = dirname(this.runtime.processFiles(sandboxId, "_").stdout);
+    const pruned = await pruneLogs(dir, exited).catch((err: unknown) => {
+      this.log.warn({ sandbox: sandboxId, err }, "pruning output logs failed");
+      return 0;
+    });
+    if (pruned) this.log.info({ sandbox: sandboxId, pruned }, "output logs over half full: dropped the oldest exited processes' output");
   }
 
   private waitForExitOrTick(procId: string, ms: number): Promise<void> {

@@ -17,9 +17,9 @@ export interface ActiveSnapshot {
 // exec each, and one spawn from Node replaces five. Paths arrive as positional arguments, never
 // spliced into the script. Extra tmpfs mounts (name:sizeMb) are for the caller's scratch dirs.
 const PREPARE_SCRIPT = `set -e
-dir=$1; size=$2; owner=$3; lower=$4; shift 4
+dir=$1; size=$2; inodes=$3; owner=$4; lower=$5; shift 5
 mkdir -p "$dir/rw" "$dir/rootfs"
-mount -t tmpfs -o "size=\${size}m,mode=0700,nosuid,nodev" sbx-rw "$dir/rw"
+mount -t tmpfs -o "size=\${size}m,nr_inodes=$inodes,mode=0700,nosuid,nodev" sbx-rw "$dir/rw"
 mkdir -p "$dir/rw/upper" "$dir/rw/work"
 chown "$owner" "$dir/rw/upper"
 mount -t overlay -o "lowerdir=$lower,upperdir=$dir/rw/upper,workdir=$dir/rw/work" sbx-root "$dir/rootfs"
@@ -29,6 +29,15 @@ for extra in "$@"; do
   mount -t tmpfs -o "size=\${mb}m,mode=0700,nosuid,nodev,noexec" "sbx-$name" "$dir/$name"
 done
 `;
+
+/**
+ * Inodes of the writable layer: one per 4 KiB of its size cap, as many as non-empty files fit. The
+ * kernel's tmpfs default is half the host's RAM pages, whatever the size, so empty files, dirs and
+ * symlinks would be limited only by the memory their inodes pin.
+ */
+export function inodesFor(sizeMb: number): number {
+  return sizeMb * 256;
+}
 
 export interface PrepareOptions {
   sizeMb: number;
@@ -45,7 +54,7 @@ export async function prepareSnapshot(dir: string, lowers: string[], opts: Prepa
   await mkdir(dir, { recursive: true, mode: 0o711 });
   const owner = `${opts.uidBase}:${opts.uidBase}`;
   const scratch = (opts.scratch ?? []).map((s) => `${s.name}:${s.sizeMb}`);
-  const r = await runCommand(opts.busybox ?? "/bin/busybox", ["sh", "-c", PREPARE_SCRIPT, "sh", dir, String(opts.sizeMb), owner, lowers.join(":"), ...scratch]);
+  const r = await runCommand(opts.busybox ?? "/bin/busybox", ["sh", "-c", PREPARE_SCRIPT, "sh", dir, String(opts.sizeMb), String(inodesFor(opts.sizeMb)), owner, lowers.join(":"), ...scratch]);
   if (r.code !== 0) {
     await removeSnapshot(dir).catch(() => undefined);
     throw new SbxError("runtime_error", `cannot mount the sandbox filesystem: ${r.stderr.trim()}`);
