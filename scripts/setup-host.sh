@@ -5,6 +5,15 @@ set -euo pipefail
 
 # catatonit (static) is every sandbox's PID 1; busybox-static runs the daemon's in-sandbox file operations.
 PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd catatonit busybox-static e2fsprogs ca-certificates)
+# npm ci compiles better-sqlite3 and node-pty from source (their prebuilt binaries live off the npm registry).
+PACKAGES+=(g++ make python3)
+# --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.
+for arg in "$@"; do
+  case "$arg" in
+    --with-test-tools) PACKAGES+=(gcc libc6-dev) ;;
+    *) echo "setup-host: unknown option $arg (known: --with-test-tools)" >&2; exit 2 ;;
+  esac
+done
 OPTIONAL=(ubuntu-keyring) # lets sbx build the ubuntu-* bases; not in every Debian release
 export DEBIAN_FRONTEND=noninteractive
 
