@@ -6,7 +6,7 @@
 // files, device nodes and setuid bits must not reach the host outside the destination.
 // Host→sandbox copies of links are in paths.e2e.test.ts / isolation.e2e.test.ts.
 import { spawnSync } from "node:child_process";
-import { lstatSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import type { Sandbox } from "../../src/sdk/index.js";
@@ -116,9 +116,30 @@ describe("forged archives from a sandbox", () => {
     expect(await done()).toContain("injected");
     expect(r.code).not.toBe(0);
     // Nothing but what existed before is left beside the target (no temp dir, no escapes).
-    expect(readdirSync(work).filter((n) => !["into-dir", "new-name"].includes(n))).toEqual([]);
+    expect(readdirSync(work).filter((n) => !["into-dir", "new-name", "upload"].includes(n))).toEqual([]);
     canary.check();
     hostPathsAbsent(ESCAPES);
+  });
+
+  it("sbx cp into a sandbox whose destination is a link to a host path writes into the sandbox only", async () => {
+    const local = join(work, "upload");
+    mkdirSync(join(local, "sub"), { recursive: true });
+    writeFileSync(join(local, "sub", "file.txt"), "uploaded\n");
+    // The sandbox makes both the destination dir and a would-be target file links to the host canary.
+    await sb.run("sh", { args: ["-c", `mkdir -p /srv && ln -sfn ${canary.dir} /srv/app && ln -sfn ${canary.file} /srv/file`] });
+    // While the links dangle in the sandbox, the copy fails cleanly.
+    const dangling = sbx(["cp", local, `${sb.id}:/srv/app/`]);
+    expect(dangling.code, dangling.stderr).not.toBe(0);
+    canary.check();
+    // Once the sandbox has that path itself, the copy lands there.
+    await sb.run("sh", { args: ["-c", `mkdir -p ${canary.dir}`] });
+    const into = sbx(["cp", local, `${sb.id}:/srv/app/`]);
+    expect(into.code, into.stderr).toBe(0);
+    const onto = sbx(["cp", join(local, "sub", "file.txt"), `${sb.id}:/srv/file`]);
+    expect(onto.code, onto.stderr).toBe(0);
+    expect((await sb.readFile(`${canary.dir}/upload/sub/file.txt`)).toString()).toBe("uploaded\n");
+    expect((await sb.readFile("/srv/file")).toString()).toBe("uploaded\n");
+    canary.check();
   });
 
   it("the SDK's downloadDirectory writes nothing outside its directory", async () => {
