@@ -79,6 +79,7 @@ export class CrunRuntime implements SandboxRuntime {
         cgroupsPath: `/sbx/${spec.id}`,
         initPath: this.o.initPath,
         busyboxPath: this.o.busyboxPath,
+        helperDirMb: spec.diskMb,
         resolvConf,
         systemd: spec.systemd,
         hostIds,

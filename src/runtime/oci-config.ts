@@ -31,6 +31,8 @@ export interface OciConfigInput {
   cgroupsPath: string;
   initPath: string;
   busyboxPath: string;
+  /** Size of the /.sbx tmpfs (build contexts are unpacked there); the sandbox's disk cap. */
+  helperDirMb?: number;
   resolvConf?: string;
   systemd?: boolean;
   hostIds?: boolean;
@@ -54,6 +56,10 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
     { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", c.systemd ? "rw" : "ro"] },
+    // /.sbx is a mount point of its own, so the sandbox cannot rename it away and put a link or its
+    // own "busybox" in its place for the daemon's next helper (a directory that merely holds mount
+    // points can be renamed). Build contexts are unpacked here too, hence writable and disk-sized.
+    { destination: HELPER_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755", `size=${c.helperDirMb ?? 64}m`] },
     { destination: INIT_PATH, type: "bind", source: c.initPath, options: ["bind", "ro", "nosuid", "nodev"] },
     { destination: BUSYBOX_PATH, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
   ];

@@ -72,6 +72,18 @@ describe("context tars", () => {
     expect(entries(top.file)).toEqual([expect.objectContaining({ path: "0/alias.txt", type: "File", size: 1 })]);
   });
 
+  it("refuses a source that leads outside the context through a symlink (its own or a parent's)", async () => {
+    const outside = join(root, `outside-${n}`);
+    mkdirSync(outside);
+    writeFileSync(join(outside, "secret"), "host secret");
+    symlinkSync(join(outside, "secret"), join(ctx, "leak"));
+    symlinkSync(outside, join(ctx, "leakdir"));
+    symlinkSync(`../outside-${n}`, join(ctx, "leakrel"));
+    for (const src of ["leak", "leakdir", "leakdir/secret", "leakrel/secret", "leak*"]) {
+      await expect(pack((i) => i.copy(src, "/x")), src).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining("outside the build context") });
+    }
+  });
+
   it("packs long and non-ASCII names with a PAX header", async () => {
     const long = `${"d".repeat(120)}/${"é".repeat(80)}.txt`;
     mkdirSync(join(ctx, "deep", "d".repeat(120)), { recursive: true });

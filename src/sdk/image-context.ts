@@ -3,7 +3,7 @@
 // top-level symlink source is followed), so the tar's sha256 is a content digest.
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { lstat, open, readdir, readlink, stat, type FileHandle } from "node:fs/promises";
+import { lstat, open, readdir, readlink, realpath, stat, type FileHandle } from "node:fs/promises";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -73,6 +73,7 @@ export async function packCopyStep(step: CopyStep, index: number, o: PackOptions
     for (const rel of await expand(src, o.contextDir, ignore, label)) {
       const i = sources.length;
       const abs = resolve(o.contextDir, rel);
+      await assertInsideContext(abs, src, o.contextDir, label);
       let st;
       try {
         st = await stat(abs); // follows a top-level symlink, as Docker does
@@ -100,6 +101,19 @@ export async function packCopyStep(step: CopyStep, index: number, o: PackOptions
   const file = join(o.tmpDir, `context-${index}.tar`);
   const { digest, sizeBytes } = await writeTar(entries, file, label, o.signal);
   return { digest, file, sizeBytes, sources };
+}
+
+/**
+ * A source followed through symbolic links (its own or its parents') must still be inside the
+ * context: an untrusted checkout's `secrets -> ~/.ssh` must not put the host's files in an image.
+ */
+async function assertInsideContext(abs: string, src: string, contextDir: string, label: string): Promise<void> {
+  const real = await realpath(abs).catch(() => null);
+  if (real === null) return; // missing: stat reports it
+  const root = await realpath(contextDir);
+  if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) {
+    throw new SbxError("invalid_argument", `${label}: ${src} leads outside the build context ${contextDir} through a symbolic link (to ${real})`, { source: src, contextDir });
+  }
 }
 
 /** One source string as context-relative paths: itself, or the sorted matches of a glob. */
