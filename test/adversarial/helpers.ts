@@ -3,10 +3,9 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Sandbox } from "../../src/sdk/index.js";
+import { staticBinary } from "./kit.js";
 
 export const SLOT = Number(process.env.SBX_TEST_SLOT ?? 0);
 export const ATTACK = "/.attack";
@@ -17,11 +16,9 @@ export function must(args: string[]): string {
   return r.stdout;
 }
 
-/** Builds attack.c; a host without gcc and a static libc fails here, loudly, rather than skipping. */
+/** attack.c, compiled static on the host. */
 export function buildAttackTool(): Buffer {
-  const out = join(tmpdir(), `sbx-attack-${SLOT}-${process.pid}`);
-  must(["gcc", "-static", "-O2", "-o", out, fileURLToPath(new URL("attack.c", import.meta.url))]);
-  return readFileSync(out);
+  return readFileSync(staticBinary(fileURLToPath(new URL("attack.c", import.meta.url))));
 }
 
 export async function installAttackTool(sb: Sandbox, tool: Buffer): Promise<void> {

@@ -12,16 +12,23 @@ import type { Sandbox } from "../../src/sdk/index.js";
 
 const PROBE_SRC = fileURLToPath(new URL("probe.c", import.meta.url));
 
-/** The probe binary on the host, compiled when its source changed. */
-export function probeBinary(): string {
-  const src = readFileSync(PROBE_SRC);
-  const out = `/tmp/sbx-adv-probe-${createHash("sha256").update(src).digest("hex").slice(0, 16)}`;
+/**
+ * A C file of this folder compiled static on the host (once per content): it runs in any image.
+ * gcc and libc6-dev come with `setup-host.sh --with-test-tools`; without them this fails loudly.
+ */
+export function staticBinary(source: string): string {
+  const src = readFileSync(source);
+  const out = `/tmp/sbx-adv-${source.replace(/^.*\//, "").replace(/\.c$/, "")}-${createHash("sha256").update(src).digest("hex").slice(0, 16)}`;
   if (!existsSync(out)) {
-    // gcc is part of the test toolchain here; a static binary runs in any image.
-    execFileSync("gcc", ["-static", "-O2", "-o", `${out}.tmp`, PROBE_SRC], { stdio: "pipe" });
-    execFileSync("mv", [`${out}.tmp`, out]);
+    execFileSync("gcc", ["-static", "-O2", "-o", `${out}.${process.pid}`, source], { stdio: "pipe" });
+    execFileSync("mv", [`${out}.${process.pid}`, out]);
   }
   return out;
+}
+
+/** The probe binary on the host. */
+export function probeBinary(): string {
+  return staticBinary(PROBE_SRC);
 }
 
 /** Copies the probe into the sandbox as /probe. */
