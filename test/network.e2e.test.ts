@@ -45,6 +45,10 @@ describe("network", () => {
     expect((await sb.run("ls", { args: ["/sys/class/net"] })).stdout.trim().split("\n")).toEqual(["lo"]);
     expect((await sb.info()).ipAddress).toBeNull();
     expect(await connect(sb, hostAddresses()[0]!, hostPort)).not.toBe("host-secret");
+    // No DNS either: nothing to send it through, and no resolver configured.
+    const lookup = await sb.run("getent", { args: ["hosts", "deb.debian.org"], timeout: 5 });
+    expect([lookup.exitCode === 0, lookup.stdout]).toEqual([false, ""]);
+    expect((await sb.readFile("/etc/resolv.conf")).toString()).not.toMatch(/nameserver/);
   });
 
   it("reaches the outside through NAT, with DNS", async () => {
