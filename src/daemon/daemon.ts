@@ -17,6 +17,7 @@ import { BuildService } from "../services/build-service.js";
 import { ImageGc } from "../services/image-gc.js";
 import { SnapshotService } from "../services/snapshot-service.js";
 import { PortService } from "../services/port-service.js";
+import { EgressRefresher } from "../services/egress-refresh.js";
 import { FileService } from "../services/file-service.js";
 import { ImageService } from "../services/images.js";
 import { ProcessService } from "../services/process-service.js";
@@ -114,6 +115,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}));
   sandboxes.usePool(pool);
   pool.refill();
+  const egressRefresh = new EgressRefresher(store, sandboxes, log);
+  egressRefresh.start(cfg.egressRefreshSecs * 1000);
 
   const servers: Server[] = [];
   await rm(cfg.socket, { force: true });
@@ -153,6 +156,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
       await builds.close();
       sandboxes.close();
+      egressRefresh.close();
       await pool.close();
       processes.close();
       store.close();

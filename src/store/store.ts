@@ -19,6 +19,10 @@ export interface SandboxRecord {
   /** Egress policy (IPv4 addresses/CIDRs, names already resolved); absent in older records = open. */
   allowOut?: string[];
   denyOut?: string[];
+  /** The lists as given (CIDRs and host names); absent in older records = allowOut/denyOut. */
+  egressEntries?: { allowOut: string[]; denyOut: string[] };
+  /** Current IPv4 addresses of the host names in egressEntries, re-resolved by the daemon. */
+  egressHosts?: Record<string, string[]>;
   env: Record<string, string>;
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
   config: { env: string[]; workingDir: string; user: string; systemd?: boolean };

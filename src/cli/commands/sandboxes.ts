@@ -44,7 +44,7 @@ export function addSandboxFlags(cmd: Command): Command {
     .option("--pids <n>", "maximum number of processes", parsePositiveInt)
     .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
     .option("--no-internet", "no access to the internet")
-    .option("-A, --allow-out <cidr>", "only this IPv4 address/CIDR (or host name, resolved now) is reachable, plus DNS (repeatable)", collectList)
+    .option("-A, --allow-out <cidr>", "only this IPv4 address/CIDR or host name is reachable, plus DNS (repeatable; names are re-resolved every minute)", collectList)
     .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList);
 }
 
@@ -66,7 +66,16 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   return req;
 }
 
+/** Entries as given, host names followed by their current addresses. */
+function egressList(sb: SandboxT, list: "allowOut" | "denyOut"): string[] {
+  // An older daemon sends only the expanded lists.
+  const entries = sb.egressEntries?.[list] ?? sb[list];
+  return entries.map((e) => (sb.egressHosts?.[e] ? `${e} (${sb.egressHosts[e].join(", ")})` : e));
+}
+
 function describe(sb: SandboxT): string {
+  const allow = egressList(sb, "allowOut");
+  const deny = egressList(sb, "denyOut");
   const rows: Array<[string, string]> = [
     ["id", sb.id],
     ["name", sb.name ?? "-"],
@@ -79,8 +88,8 @@ function describe(sb: SandboxT): string {
     ["pids", String(sb.pidsLimit)],
     ["timeout", sb.timeoutSecs ? `${sb.timeoutSecs}s` : "none"],
     ["internet", sb.allowInternetAccess ? "yes" : "no"],
-    ["allow out", sb.allowOut.length ? sb.allowOut.join(" ") : sb.allowInternetAccess ? "any" : "-"],
-    ["deny out", sb.denyOut.length ? sb.denyOut.join(" ") : "-"],
+    ["allow out", allow.length ? allow.join(" ") : sb.allowInternetAccess ? "any" : "-"],
+    ["deny out", deny.length ? deny.join(" ") : "-"],
     ["ip", sb.ipAddress ?? "-"],
     ["env", Object.keys(sb.env).length ? Object.entries(sb.env).map(([k, v]) => `${k}=${v}`).join(" ") : "-"],
     ["created", `${sb.createdAt} (${ago(sb.createdAt)})`],
