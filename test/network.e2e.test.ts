@@ -54,7 +54,8 @@ describe("network", () => {
   it("reaches the outside through NAT, with DNS", async () => {
     const sb = await sandbox();
     const ip = (await sb.info()).ipAddress!;
-    expect(ip).toMatch(/^10\.120\./);
+    // The shared test daemon's subnet: 10.<120 + 10 * SBX_TEST_SLOT>.0.0/16.
+    expect(ip).toMatch(new RegExp(`^10\\.${120 + 10 * Number(process.env.SBX_TEST_SLOT || 0)}\\.`));
     const r = await sb.run("bash", {
       args: ["-c", 'exec 3<>/dev/tcp/deb.debian.org/80 && printf "HEAD /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n" >&3 && head -1 <&3'],
       timeout: 20,
