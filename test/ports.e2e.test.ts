@@ -103,9 +103,9 @@ describe("exposed ports through the proxy", () => {
     expect([ok.status, ok.body]).toEqual([200, "hello from the sandbox\n"]);
   });
 
-  it("takes the token once in the query, sets an HttpOnly cookie, and accepts the cookie after", async () => {
-    const first = await viaProxy(hostOf(8080), `/index.html?sbx_token=${encodeURIComponent(token)}`);
-    expect(first.status).toBe(200);
+  it("takes the token once in the query: a redirect to the URL without it sets an HttpOnly cookie, accepted after", async () => {
+    const first = await viaProxy(hostOf(8080), `/index.html?a=1&sbx_token=${encodeURIComponent(token)}`);
+    expect([first.status, first.headers.location]).toEqual([303, "/index.html?a=1"]);
     const cookie = String(first.headers["set-cookie"]);
     expect(cookie).toContain(`sbx_token=${token}`);
     expect(cookie).toContain("HttpOnly");
@@ -167,6 +167,23 @@ describe("exposed ports through the proxy", () => {
     expect(await sb.closePort(8080)).toMatchObject({ port: 8080 });
     expect((await viaProxy(hostOf(8080), "/index.html")).status).toBe(404);
     await expect(sb.closePort(8080)).rejects.toMatchObject({ code: "not_found" });
+  });
+
+  it("a suspended sandbox's port answers 503; the exposure stays, and works again after resume", async () => {
+    const named = await create({ allowInternetAccess: true, name: `ports-suspend-${process.pid}` });
+    const serve = () => named.startProcess("/.sbx/busybox", { args: ["httpd", "-f", "-p", "8080", "-h", "/"] });
+    await serve();
+    const e = await named.exposePort(8080, { public: true });
+    await waitFor(async () => (await viaProxy(hostOf(8080, named.id), "/")).status !== 502, 10_000, "httpd");
+    await named.suspend();
+    const down = await viaProxy(hostOf(8080, named.id), "/");
+    expect([down.status, codeOf(down)]).toEqual([503, "sandbox_not_running"]);
+    expect(JSON.parse(down.body).error.message).toContain("resume");
+    await named.resume();
+    expect(await named.listPorts()).toEqual([e]);
+    await serve();
+    await waitFor(async () => (await viaProxy(hostOf(8080, named.id), "/")).status !== 502, 10_000, "httpd after resume");
+    expect((await viaProxy(hostOf(8080, named.id), "/")).status).not.toBe(503);
   });
 
   it("terminate removes a sandbox's exposures", async () => {

@@ -18,14 +18,20 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
     const { token, fromQuery, path } = credentials(req);
     const d = ports.decide(req.headers.host, token);
     if (!d.ok) return refuse(res, d);
+    const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax`;
+    // A token in the URL of a page load becomes a cookie of this host, and the browser is sent to
+    // the same URL without it (out of its history and of Referer headers to the sandbox's pages).
+    if (fromQuery && !d.exposure.public && (req.method === "GET" || req.method === "HEAD")) {
+      res.writeHead(303, { location: path, "set-cookie": cookie, "cache-control": "no-store", "content-length": 0 });
+      return res.end();
+    }
     const headers = forwardHeaders(req.headers, req.socket);
     for (const k of Object.keys(headers)) if (HOP_BY_HOP.has(k)) delete headers[k];
     const up = httpRequest({ host: d.target.host, port: d.target.port, method: req.method, path, headers, agent: false });
     up.on("response", (ur) => {
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
-      // A token given in the URL once becomes a cookie of this host, so links inside the app work.
-      if (fromQuery && !d.exposure.public) out["set-cookie"] = [...toArray(out["set-cookie"]), `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax`];
+      if (fromQuery && !d.exposure.public) out["set-cookie"] = [...toArray(out["set-cookie"]), cookie];
       res.writeHead(ur.statusCode ?? 502, out);
       ur.pipe(res);
     });
