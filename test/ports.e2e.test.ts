@@ -2,7 +2,7 @@
 // WebSocket endpoint inside a sandbox, reached through the daemon's HTTP proxy (tokens, public
 // ports, upgrades) and through the tunnel WebSocket (SDK and `sbx tunnel`); closing a port and
 // terminating the sandbox remove access; bad input gets stable codes.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
@@ -79,6 +79,9 @@ beforeAll(async () => {
   await sb.startProcess("/.sbx/busybox", { args: ["nc", "-ll", "-p", "5432", "-e", "/bin/cat"] });
   await sb.startProcess("/.sbx/busybox", { args: ["nc", "-ll", "-p", "9000", "-e", "/srv/ws.sh"] });
   const listening = async () => (await sb.run("sh", { args: ["-c", "cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == \"0A\" {print $2}'"] })).stdout;
+  // The proxy's port (test daemons take any free one) is in every exposure's URL.
+  proxyPort = Number(new URL((await sb.exposePort(1)).url).port);
+  await sb.closePort(1);
   // 8080, 5432 and 9000 in /proc/net/tcp's hex.
   await waitFor(async () => { const l = await listening(); return ["1F90", "1538", "2328"].every((p) => l.includes(`:${p}`)); }, 10_000, "the servers to listen");
 });
@@ -90,8 +93,7 @@ describe("exposed ports through the proxy", () => {
     const e = await sb.exposePort(8080);
     expect(e).toMatchObject({ sandboxId: sb.id, port: 8080, public: false });
     const url = new URL(e.url);
-    expect(url.hostname).toBe(`8080-${sb.id}.localhost`);
-    proxyPort = Number(url.port);
+    expect([url.hostname, Number(url.port)]).toEqual([`8080-${sb.id}.localhost`, proxyPort]);
     token = e.token;
     expect(token.length).toBeGreaterThanOrEqual(24);
 
@@ -240,6 +242,25 @@ describe("tunnels", () => {
       }
     } finally {
       child.kill("SIGINT");
+    }
+  });
+});
+
+describe("sbx CLI", () => {
+  it("sbx new -p exposes the port at create time and says where; sbx port ls/close see it", async () => {
+    const sbx = (args: string[]) => spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, encoding: "utf8", timeout: 120_000 });
+    const made = sbx(["new", "-p", "8080", "-p", "9000", "--public"]);
+    expect(made.status, made.stderr).toBe(0);
+    const id = made.stdout.trim();
+    try {
+      expect(made.stderr).toContain(`http://8080-${id}.localhost:${proxyPort}/`);
+      expect((JSON.parse(sbx(["port", "ls", id, "--json"]).stdout) as Array<{ port: number; public: boolean }>).map((p) => [p.port, p.public])).toEqual([[8080, true], [9000, true]]);
+      expect(sbx(["port", "close", id, "9000"]).status).toBe(0);
+      expect(sbx(["port", "ls", id]).stdout).not.toContain("9000");
+      const bad = sbx(["port", "expose", id, "70000"]);
+      expect([bad.status, bad.stderr]).toEqual([1, expect.stringContaining("port: a TCP port is 1..65535")]);
+    } finally {
+      sbx(["rm", id]);
     }
   });
 });

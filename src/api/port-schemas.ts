@@ -3,7 +3,11 @@ import { z } from "@hono/zod-openapi";
 import { PORT_MAX, PORT_MIN } from "../common/ports.js";
 
 /** A port in a path: digits only, 1..65535 (out_of_range beyond, invalid_argument for non-numbers). */
-export const PortNumber = z.coerce.number().int().min(PORT_MIN).max(PORT_MAX);
+export const PortNumber = z.coerce
+  .number({ error: "a TCP port is a number from 1 to 65535" })
+  .int("a TCP port is a whole number from 1 to 65535")
+  .min(PORT_MIN, "a TCP port is 1..65535")
+  .max(PORT_MAX, "a TCP port is 1..65535");
 
 export const PortParams = z.object({ id: z.string().min(1).max(128), port: PortNumber.openapi({ param: { name: "port", in: "path" }, example: 8080 }) });
 

@@ -2,6 +2,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import type { CreateSandboxRequest, SandboxT } from "../../api/schemas.js";
 import { globalsOf, parseEnvPair, parseNonNegativeInt, parsePositive, parsePositiveInt, withClient } from "../context.js";
+import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
 
 /** Megabytes, or with a unit: 512, 512m, 2g. */
@@ -30,6 +31,10 @@ export interface SandboxFlags {
 /** Repeatable list option; a value may also hold several entries separated by commas. */
 export function collectList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").map((v) => v.trim()).filter(Boolean)];
+}
+
+function collectPorts(value: string, previous: number[] = []): number[] {
+  return [...previous, parsePort(value)];
 }
 
 /** The sandbox settings shared by `new` and `run`. */
@@ -104,6 +109,8 @@ export function registerSandboxCommands(program: Command): void {
   addSandboxFlags(create)
     .option("--timeout <seconds>", "terminate the sandbox after this many seconds (0: never; default 600)", parseNonNegativeInt)
     .option("-q, --quiet", "print only the id")
+    .option("-p, --port <port>", "expose this port on the daemon's HTTP proxy once running; its URL goes to stderr (repeatable)", collectPorts)
+    .option("--public", "with --port: no token needed")
     .addHelpText(
       "after",
       `
@@ -111,15 +118,21 @@ Examples:
   $ sbx new                                   # debian-minimal, 1 CPU, 1 GB, 10 minutes
   $ id=$(sbx new --image python --cpus 2 --memory 2g --timeout 3600)
   $ sbx new --name build-box -e CI=1 -e TOKEN=abc --no-internet
-  $ sbx new --json | jq .ipAddress`,
+  $ sbx new --json | jq .ipAddress
+  $ sbx new -p 8080 --public                  # and expose port 8080 (see sbx port --help)`,
     )
-    .action(async (o: SandboxFlags & { timeout?: number; quiet?: boolean }, cmd: Command) => {
+    .action(async (o: SandboxFlags & { timeout?: number; quiet?: boolean; port?: number[]; public?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
+      if (o.public && !o.port) cmd.error("error: --public goes with -p/--port");
       await withClient(cmd, async (client) => {
         if (process.stderr.isTTY && !o.quiet && !g.json) progress("creating sandbox...");
         const sb = await client.create(createRequest(o));
         if (g.json) printJson(sb);
         else printLines([sb.id]);
+        for (const p of o.port ?? []) {
+          const e = await client.exposePort(sb.id, p, { public: o.public ?? false });
+          if (!o.quiet) progress(`port ${p}: ${e.public ? e.url : `${e.url}?sbx_token=${e.token}`}`);
+        }
       });
     });
 
