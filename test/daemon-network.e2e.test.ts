@@ -1,6 +1,7 @@
-// A daemon of its own (1 s egress name refresh, restartable): host names in allowOut are
-// re-resolved and the sandbox's chain follows a changed /etc/hosts entry with real traffic; exposed
-// ports survive a daemon restart (the proxy answers again, on its new port, with the same token).
+// A daemon of its own (1 s egress name refresh, TCP API, restartable): host names in allowOut are
+// re-resolved and the sandbox's chain follows a changed /etc/hosts entry with real traffic; a
+// tunnel works over the TCP API with a bearer token; exposed ports survive a daemon restart (the
+// proxy answers again, on its new port, with the same token).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -8,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "../src/sdk/index.js";
 import { TestDaemon, waitFor } from "./harness.js";
 
-const daemon = new TestDaemon({ name: "daemon-network", netIndex: 6, extraArgs: ["--egress-refresh", "1"] });
+const tcpPort = 25000 + Math.floor(Math.random() * 5000);
+const daemon = new TestDaemon({ name: "daemon-network", netIndex: 6, extraArgs: ["--egress-refresh", "1", "--listen-tcp", `127.0.0.1:${tcpPort}`] });
 let client: SandboxClient;
 const created: Sandbox[] = [];
 
@@ -88,6 +90,31 @@ describe("egress host names are kept current", () => {
     await new Promise((r) => setTimeout(r, 2500));
     expect((await sb.info()).egressHosts).toEqual({ [NAME]: [b] });
     expect(await connect(sb, b)).toBe(b);
+  });
+});
+
+describe("tunnels over the TCP API", () => {
+  it("connects with the project's bearer token; a wrong token or another project's is refused", async () => {
+    const sb = await Sandbox.create({}, client);
+    created.push(sb);
+    await sb.startProcess("/.sbx/busybox", { args: ["nc", "-ll", "-p", "5432", "-e", "/bin/cat"] });
+    const { token } = await client.createToken("default");
+    const remote = new SandboxClient({ host: `http://127.0.0.1:${tcpPort}`, token });
+    const stream = await waitFor(async () => (await Sandbox.connect(sb.id, remote)).connect(5432).catch(() => undefined), 10_000, "nc to listen");
+    const echoed = await new Promise<string>((resolve, reject) => {
+      stream.once("data", (d: Buffer) => resolve(d.toString()));
+      stream.once("error", reject);
+      stream.write("over tcp\n");
+    });
+    expect(echoed).toBe("over tcp\n");
+    stream.destroy();
+    const { openPortStream } = await import("../src/sdk/port-stream.js");
+    await expect(openPortStream(new SandboxClient({ host: `http://127.0.0.1:${tcpPort}`, token: "sbx_wrong" }).transport, sb.id, 5432)).rejects.toMatchObject({ code: "unauthenticated" });
+    await client.createProject("elsewhere");
+    const other = new SandboxClient({ host: `http://127.0.0.1:${tcpPort}`, token: (await client.createToken("elsewhere")).token });
+    await expect(openPortStream(other.transport, sb.id, 5432)).rejects.toMatchObject({ code: "sandbox_not_found" });
+    await remote.close();
+    await other.close();
   });
 });
 
