@@ -163,9 +163,17 @@ describe("exposed ports through the proxy", () => {
     expect(answer).toContain('"code":"unauthenticated"');
   });
 
-  it("close removes access at once", async () => {
+  it("close removes access at once, and cuts connections open through the proxy", async () => {
     await sb.exposePort(8080, { public: true });
     expect((await viaProxy(hostOf(8080), "/index.html")).status).toBe(200);
+    const e = await sb.exposePort(9000);
+    const ws = connect({ host: "127.0.0.1", port: proxyPort });
+    await new Promise((r) => ws.once("connect", r));
+    const head = `GET / HTTP/1.1\r\nHost: ${hostOf(9000)}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ${Buffer.from("0123456789abcdef").toString("base64")}\r\nX-Sbx-Token: ${e.token}\r\n\r\n`;
+    expect((await roundTrip(ws, Buffer.from(head), 1)).toString()).toMatch(/^HTTP\/1\.1 101/);
+    const ended = new Promise((r) => ws.once("close", r));
+    await sb.closePort(9000);
+    await ended;
     expect(await sb.closePort(8080)).toMatchObject({ port: 8080 });
     expect((await viaProxy(hostOf(8080), "/index.html")).status).toBe(404);
     await expect(sb.closePort(8080)).rejects.toMatchObject({ code: "not_found" });
@@ -188,12 +196,19 @@ describe("exposed ports through the proxy", () => {
     expect((await viaProxy(hostOf(8080, named.id), "/")).status).not.toBe(503);
   });
 
-  it("terminate removes a sandbox's exposures", async () => {
+  it("terminate removes a sandbox's exposures and ends its open tunnels", async () => {
     const other = await create({ allowInternetAccess: true });
     await other.startProcess("/.sbx/busybox", { args: ["httpd", "-f", "-p", "8080", "-h", "/"] });
+    await other.startProcess("/.sbx/busybox", { args: ["nc", "-ll", "-p", "5432", "-e", "/bin/cat"] });
     await other.exposePort(8080, { public: true });
     expect(await other.listPorts()).toHaveLength(1);
+    const tunnel = await waitFor(() => other.connect(5432).catch(() => undefined), 10_000, "nc");
+    expect((await roundTrip(tunnel, Buffer.from("x\n"))).toString()).toBe("x\n");
+    // ws streams emit no "close"; the end of the readable side is the end of the connection.
+    const ended = new Promise((r) => tunnel.once("end", r));
+    tunnel.resume();
     await other.terminate();
+    await ended;
     expect(await other.listPorts()).toEqual([]);
     const a = await viaProxy(hostOf(8080, other.id), "/");
     expect([a.status, codeOf(a)]).toEqual([404, "not_found"]);

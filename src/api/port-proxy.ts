@@ -41,6 +41,7 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
     });
     req.pipe(up);
     res.on("close", () => up.destroy());
+    ports.track(d.exposure.sandboxId, d.exposure.port, up);
   });
 
   server.on("upgrade", (req: IncomingMessage, client: Duplex, head: Buffer) => {
@@ -61,6 +62,8 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
       up.write(lines.join("\r\n") + "\r\n\r\n");
       if (head.length) up.write(head);
       up.pipe(client).pipe(up);
+      up.once("close", () => client.end());
+      ports.track(d.exposure.sandboxId, d.exposure.port, up);
     });
   });
 

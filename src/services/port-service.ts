@@ -19,9 +19,17 @@ export type ProxyDecision =
   | { ok: true; target: { host: string; port: number }; exposure: PortExposureRecord }
   | { ok: false; status: number; code: string; message: string };
 
+/** An open connection to a sandbox port (proxied or tunnelled), cut when access to it ends. */
+interface Closable {
+  destroy(): void;
+  once(event: "close", fn: () => void): unknown;
+}
+
 export class PortService {
   /** Set by the daemon when the proxy listens; undefined = no proxy, so nothing can be exposed. */
   proxy: ProxyAddress | undefined;
+  /** Open connections by `<sandboxId>:<port>` (proxy) or `<sandboxId>:tunnel`. */
+  private readonly open = new Map<string, Set<Closable>>();
 
   constructor(
     private readonly store: Store,
@@ -30,6 +38,8 @@ export class PortService {
   ) {
     // Suspending a sandbox also "ends" it on the host; its exposures stay for the resume.
     sandboxes.onEnded((s) => {
+      // Its address is gone: open connections would hang, not fail.
+      for (const key of this.open.keys()) if (key.startsWith(`${s.id}:`)) this.cut(key);
       if (this.store.getSandbox(s.id)?.status === "terminated" && this.store.deletePortExposure(s.id)) this.log.info({ sandbox: s.id }, "port exposures removed");
     });
   }
@@ -65,8 +75,27 @@ export class PortService {
     const s = this.sandboxes.get(project, idOrName);
     const e = this.store.getPortExposure(s.id, port);
     if (!e || !this.store.deletePortExposure(s.id, port)) throw new SbxError("not_found", `port ${port} of sandbox ${s.id} is not exposed: see \`sbx port ls ${s.name ?? s.id}\``);
+    this.cut(`${s.id}:${port}`);
     this.log.info({ sandbox: s.id, port }, "port closed");
     return toPort(e, this.proxy);
+  }
+
+  /** Registers an open connection: through the proxy to an exposed port, or a tunnel (port null). */
+  track(sandboxId: string, port: number | null, conn: Closable): void {
+    const key = `${sandboxId}:${port ?? "tunnel"}`;
+    const set = this.open.get(key) ?? new Set<Closable>();
+    this.open.set(key, set);
+    set.add(conn);
+    conn.once("close", () => {
+      set.delete(conn);
+      if (set.size === 0 && this.open.get(key) === set) this.open.delete(key);
+    });
+  }
+
+  private cut(key: string): void {
+    const set = this.open.get(key);
+    this.open.delete(key);
+    for (const conn of set ?? []) conn.destroy();
   }
 
   /** Daemon start: exposures whose sandbox is gone or terminated (a crash in between) are dropped. */

@@ -64,6 +64,7 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
       if (!parsed.success) throw new SbxError("out_of_range", `port ${JSON.stringify(c.req.param("port"))} is not a TCP port: use 1..65535`);
       const target = s.ports.target(c.get("project"), c.req.param("id") ?? "", parsed.data);
       const tcp = await dial(target.host, target.port, target.sandbox.id);
+      s.ports.track(target.sandbox.id, null, tcp);
       // Nothing opens the socket if the handshake fails after this point: do not keep it.
       const abandon = setTimeout(() => tcp.destroy(), CONNECT_TIMEOUT_MS);
       return {
@@ -73,6 +74,8 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
           stream.on("error", () => tcp.destroy());
           tcp.on("error", () => stream.destroy());
           tcp.pipe(stream).pipe(tcp);
+          // Ended gracefully (a close frame after the last bytes), also when the daemon cut it.
+          tcp.once("close", () => stream.end());
         },
         onClose: () => tcp.destroy(),
       };
