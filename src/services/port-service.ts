@@ -60,6 +60,8 @@ export class PortService {
       createdAt: old?.createdAt ?? new Date().toISOString(),
     };
     this.store.putPortExposure(record);
+    // Connections let in without a token must not outlive the public access.
+    if (old?.public && !record.public) this.cut(`${s.id}:${port}`);
     this.log.info({ sandbox: s.id, port, public: record.public }, "port exposed");
     return toPort(record, proxy);
   }
