@@ -6,6 +6,7 @@ import { Sandbox, SandboxClient } from "../src/sdk/index.js";
 import { existsSync } from "node:fs";
 import { REPO, TestDaemon } from "../test/harness.js";
 import { imageRows } from "./images.js";
+import { networkRows } from "./network.js";
 import { snapshotRows } from "./snapshots.js";
 import { RawCrun } from "./raw-crun.js";
 import { percentile, printTable, timeIt, type Row } from "./stats.js";
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
     await warm.terminate();
     const images = await imageRows(client, daemon.host, raw, Math.min(N, 20));
     const snapshots = await snapshotRows(client, raw, N);
+    const network = await networkRows(client, N);
 
     const rows: Row[] = [
       { what: "create → first `true` done, p50 (network on)", sbx: percentile(tti, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount", target: "≤ 60 ms" },
@@ -91,6 +93,7 @@ async function main(): Promise<void> {
     printTable(`sbx benchmark: ${N} sandboxes, ${N * 2} execs, ${new Date().toISOString()}`, rows);
     printTable(`images (CLI from ${existsSync(join(REPO, "dist")) ? "dist/" : "TypeScript sources via tsx"})`, images);
     printTable("snapshots", snapshots);
+    printTable("network (create with vs without network: the first rows above)", network);
   } finally {
     for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
     await daemon.stop();

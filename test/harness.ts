@@ -51,6 +51,8 @@ export class TestDaemon {
       SBX_SUBNET: `10.${120 + (slot ?? 0) * 10 + opts.netIndex}.0.0/16`,
       SBX_IF_PREFIX: `sb${slot ?? "t"}${String.fromCharCode(97 + opts.netIndex)}`,
       SBX_LOG_LEVEL: "info",
+      // Any free port: test daemons run side by side, and the exposure URLs say which one.
+      SBX_PROXY_LISTEN: "127.0.0.1:0",
     };
   }
 

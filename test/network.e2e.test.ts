@@ -45,12 +45,17 @@ describe("network", () => {
     expect((await sb.run("ls", { args: ["/sys/class/net"] })).stdout.trim().split("\n")).toEqual(["lo"]);
     expect((await sb.info()).ipAddress).toBeNull();
     expect(await connect(sb, hostAddresses()[0]!, hostPort)).not.toBe("host-secret");
+    // No DNS either: nothing to send it through, and no resolver configured.
+    const lookup = await sb.run("getent", { args: ["hosts", "deb.debian.org"], timeout: 5 });
+    expect([lookup.exitCode === 0, lookup.stdout]).toEqual([false, ""]);
+    expect((await sb.readFile("/etc/resolv.conf")).toString()).not.toMatch(/nameserver/);
   });
 
   it("reaches the outside through NAT, with DNS", async () => {
     const sb = await sandbox();
     const ip = (await sb.info()).ipAddress!;
-    expect(ip).toMatch(/^10\.120\./);
+    // The shared test daemon's subnet: 10.<120 + 10 * SBX_TEST_SLOT>.0.0/16.
+    expect(ip).toMatch(new RegExp(`^10\\.${120 + 10 * Number(process.env.SBX_TEST_SLOT || 0)}\\.`));
     const r = await sb.run("bash", {
       args: ["-c", 'exec 3<>/dev/tcp/deb.debian.org/80 && printf "HEAD /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n" >&3 && head -1 <&3'],
       timeout: 20,

@@ -12,6 +12,7 @@ import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
 import { registerSnapshotRoutes } from "./routes/snapshots.js";
+import { registerPortRoutes } from "./routes/ports.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
@@ -54,6 +55,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerFileRoutes(app, services);
   registerImageRoutes(app, services);
   registerSnapshotRoutes(app, services);
+  registerPortRoutes(app, services, sockets.upgradeWebSocket);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });

@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   base_image_unavailable: 503,
   daemon_unavailable: 503,
   runtime_error: 500,
+  upstream_unreachable: 502,
   internal: 500,
 } as const;
 

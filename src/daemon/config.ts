@@ -18,6 +18,12 @@ export interface DaemonConfig {
   logLevel: string;
   /** Blank sandboxes of the default image kept ready for fast creates (0: none). */
   warmPool: number;
+  /** HOST:PORT of the HTTP proxy for exposed ports (port 0: any free one), or null (`off`): none. */
+  proxyListen: string | null;
+  /** Exposed ports are served at <port>-<sandboxId>.<proxyDomain>. */
+  proxyDomain: string;
+  /** Seconds between re-resolutions of host names in egress policies. */
+  egressRefreshSecs: number;
 }
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -37,6 +43,9 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",
     warmPool: Number(env.SBX_WARM_POOL ?? 2),
+    proxyListen: offOr(env.SBX_PROXY_LISTEN ?? "127.0.0.1:7071"),
+    proxyDomain: env.SBX_PROXY_DOMAIN ?? "localhost",
+    egressRefreshSecs: Number(env.SBX_EGRESS_REFRESH_SECS ?? 60),
   };
 }
 
@@ -51,6 +60,9 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--if-prefix": "interfacePrefix",
   "--log-level": "logLevel",
   "--warm-pool": "warmPool",
+  "--proxy-listen": "proxyListen",
+  "--proxy-domain": "proxyDomain",
+  "--egress-refresh": "egressRefreshSecs",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -67,6 +79,13 @@ options (environment variable in brackets):
   --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
   --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
   --warm-pool N        blank sandboxes kept ready for fast creates (SBX_WARM_POOL; default 2, 0 disables)
+  --proxy-listen H:P   HTTP proxy for exposed ports (\`sbx port expose\`), reached as
+                       http://<port>-<sandboxId>.<domain>:P/ (SBX_PROXY_LISTEN; default
+                       127.0.0.1:7071; port 0 picks a free one; off disables)
+  --proxy-domain NAME  domain of exposed-port host names (SBX_PROXY_DOMAIN; default localhost,
+                       which browsers and curl send to 127.0.0.1 by themselves)
+  --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
+                       (SBX_EGRESS_REFRESH_SECS; default 60)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
@@ -80,7 +99,8 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
     if (!key) throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`option ${flag} needs a value\n\n${USAGE}`);
-    (cfg as unknown as Record<string, string | number>)[key] = key === "warmPool" ? parseCount(flag, value) : value;
+    const parsed = key === "warmPool" ? parseCount(flag, value) : key === "egressRefreshSecs" ? parseSeconds(flag, value) : key === "proxyListen" ? offOr(value) : value;
+    (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
 }
@@ -89,4 +109,14 @@ function parseCount(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
   return n;
+}
+
+function parseSeconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 86400) throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
+  return n;
+}
+
+function offOr(value: string): string | null {
+  return value === "off" || value === "" ? null : value;
 }

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { pino, type Logger as Pino } from "pino";
 import { createApp } from "../api/app.js";
+import { createPortProxy } from "../api/port-proxy.js";
 import { BaseImages } from "../images/base-images.js";
 import { CrunRuntime } from "../runtime/crun-runtime.js";
 import { cgroupVersion, hostNofileHardLimit } from "../runtime/host-checks.js";
@@ -15,6 +16,8 @@ import { LayerStore } from "../snapshots/layer-store.js";
 import { BuildService } from "../services/build-service.js";
 import { ImageGc } from "../services/image-gc.js";
 import { SnapshotService } from "../services/snapshot-service.js";
+import { PortService } from "../services/port-service.js";
+import { EgressRefresher } from "../services/egress-refresh.js";
 import { FileService } from "../services/file-service.js";
 import { ImageService } from "../services/images.js";
 import { ProcessService } from "../services/process-service.js";
@@ -84,6 +87,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const gc = new ImageGc(store.images, store, layerStore, () => builds.buildingKeys(), log);
   builds.gc = () => gc.collect();
   const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
+  const ports = new PortService(store, sandboxes, log);
   const services: Services = {
     version: VERSION,
     log,
@@ -95,6 +99,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     builds,
     gc,
     snapshots,
+    ports,
     contexts,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
@@ -102,13 +107,16 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const reconciled = await sandboxes.reconcile();
   const staleBuilds = builds.reconcile();
   snapshots.reconcile();
+  const prunedPorts = ports.prune();
   await gc.collect();
   const adopted = processes.adoptRunning();
-  log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds }, "reconciled with the host");
+  log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds, prunedPorts }, "reconciled with the host");
   // Filled only after reconcile, which removes every sandbox the store does not know.
   const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}));
   sandboxes.usePool(pool);
   pool.refill();
+  const egressRefresh = new EgressRefresher(store, sandboxes, log);
+  egressRefresh.start(cfg.egressRefreshSecs * 1000);
 
   const servers: Server[] = [];
   await rm(cfg.socket, { force: true });
@@ -131,9 +139,16 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     await listen(tcp, port, host);
     servers.push(tcp);
   }
+  if (cfg.proxyListen) {
+    const [host, port] = splitHostPort(cfg.proxyListen, "--proxy-listen", true);
+    const proxy = createPortProxy(ports, log);
+    await listen(proxy, port, host);
+    ports.proxy = { domain: cfg.proxyDomain, port: (proxy.address() as { port: number }).port };
+    servers.push(proxy);
+  }
   const pidFile = join(cfg.runDir, "sbxd.pid");
   await writeFile(pidFile, `${process.pid}\n`);
-  log.info({ socket: cfg.socket, tcp: cfg.listenTcp, version: VERSION }, "sbxd ready");
+  log.info({ socket: cfg.socket, tcp: cfg.listenTcp, proxy: ports.proxy ? `${cfg.proxyListen?.replace(/:\d+$/, "")}:${ports.proxy.port}` : null, version: VERSION }, "sbxd ready");
 
   return {
     services,
@@ -141,6 +156,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
       await builds.close();
       sandboxes.close();
+      egressRefresh.close();
       await pool.close();
       processes.close();
       store.close();
@@ -162,9 +178,9 @@ function listen(server: Server, portOrPath: number | string, host?: string): Pro
   });
 }
 
-function splitHostPort(value: string): [string, number] {
+function splitHostPort(value: string, flag = "--listen-tcp", anyPort = false): [string, number] {
   const i = value.lastIndexOf(":");
   const port = Number(value.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new Error(`--listen-tcp takes HOST:PORT, got ${value}`);
+  if (i < 0 || !Number.isInteger(port) || port < (anyPort ? 0 : 1) || port > 65535) throw new Error(`${flag} takes HOST:PORT, got ${value}`);
   return [value.slice(0, i) || "127.0.0.1", port];
 }

@@ -1,7 +1,7 @@
 // Unit tests of the per-sandbox egress scripts: pure text, no kernel needed.
 import { describe, expect, it } from "vitest";
 import { compactCidrs, egressChain, egressSlots, egressRemoval, egressRuleset, isIpv4OrCidr, isOpenPolicy, normalizeCidr } from "./egress-ruleset.js";
-import { EGRESS_MAP, hostRuleset } from "./nft-ruleset.js";
+import { EGRESS_MAP, hostRuleset, RESOLVER_SET, SANDBOX_IFGROUP } from "./nft-ruleset.js";
 
 describe("egress ruleset", () => {
   it("validates and normalizes IPv4 addresses and CIDRs", () => {
@@ -59,9 +59,33 @@ describe("egress ruleset", () => {
   });
 
   it("the host ruleset jumps through the map before the established rule", () => {
-    const script = hostRuleset("sbx", "10.89.0.0/16");
+    const script = hostRuleset("sbx", "10.89.0.0/16", []);
     expect(script).toContain(`add map inet sbx ${EGRESS_MAP} { type ifname : verdict; }`);
     expect(script.indexOf(`iifname vmap @${EGRESS_MAP}`)).toBeLessThan(script.indexOf("ct state established,related accept"));
-    expect(script).not.toMatch(/flush (map|set) /);
+    // Other managers' subnets and sandboxes stay; only the resolver list (the same host-wide) is replaced.
+    expect(script).not.toMatch(new RegExp(`flush (map|set) (?!inet sbx ${RESOLVER_SET}\n)`));
+  });
+
+  it("the host ruleset drops DNS to anything but the resolvers, for every sandbox, before established", () => {
+    const script = hostRuleset("sbx", "10.89.0.0/16", ["10.255.255.53", "192.0.2.53", "10.255.255.53"]);
+    const lines = script.split("\n");
+    expect(lines).toContain(`add set inet sbx ${RESOLVER_SET} { type ipv4_addr; }`);
+    // Replaced in the same transaction as the rules, so a new resolv.conf takes effect on reload.
+    expect(lines.indexOf(`flush set inet sbx ${RESOLVER_SET}`)).toBeLessThan(lines.indexOf(`add element inet sbx ${RESOLVER_SET} { 10.255.255.53, 192.0.2.53 }`));
+    const rule = `add rule inet sbx sbx_forward iifgroup ${SANDBOX_IFGROUP} meta l4proto { tcp, udp } th dport 53 ip daddr != @${RESOLVER_SET} drop`;
+    expect(lines).toContain(rule);
+    expect(lines.indexOf(rule)).toBeGreaterThan(lines.findIndex((l) => l.includes(`vmap @${EGRESS_MAP}`)));
+    expect(lines.indexOf(rule)).toBeLessThan(lines.findIndex((l) => l.includes("ct state established,related accept")));
+    // No resolvers: the set stays empty (no element line, which nft would refuse), so all DNS is dropped.
+    expect(hostRuleset("sbx", "10.89.0.0/16", [])).not.toContain(`add element inet sbx ${RESOLVER_SET}`);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)("the host ruleset passes nft's own check (nft -c, nothing loaded)", async () => {
+    const { runCommand } = await import("../common/command.js");
+    for (const resolvers of [[], ["10.255.255.53", "192.0.2.53"]]) {
+      const res = await runCommand("nft", ["-c", "-f", "-"], { input: hostRuleset("sbxcheck", "10.89.0.0/16", resolvers), timeoutMs: 10_000 });
+      expect(res.stderr.toString()).toBe("");
+      expect(res.code).toBe(0);
+    }
   });
 });

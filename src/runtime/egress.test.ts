@@ -6,7 +6,7 @@ import { readlinkSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { egressChain } from "./egress-ruleset.js";
 import { NetworkManager } from "./network.js";
-import { EGRESS_MAP, SUBNET_SET } from "./nft-ruleset.js";
+import { EGRESS_MAP } from "./nft-ruleset.js";
 import { inNs, must, sh } from "./testing/netns.js";
 
 const isRoot = process.getuid?.() === 0;
@@ -20,14 +20,33 @@ const PORT = 20000 + Math.floor(Math.random() * 2000);
 // Answers with the address it was reached on.
 const SERVER_JS = `require("net").createServer((s) => s.end(s.localAddress + "\\n")).listen(+process.argv[1], "0.0.0.0", () => console.log("ready"));`;
 
+// A stand-in DNS server that is not a resolver of this host: TCP on 53, UDP on 53 and on PORT,
+// bound to A so that UDP answers come from the address asked (and so match the NAT mapping).
+const DNS_JS = `const p = +process.argv[1];
+require("net").createServer((s) => s.end("tcp53\\n")).listen(53, "0.0.0.0");
+for (const port of [53, p]) { const u = require("dgram").createSocket("udp4"); u.on("message", (m, r) => u.send("udp" + port, r.port, r.address)); u.bind(port, process.argv[2]); }
+setTimeout(() => console.log("ready"), 200);`;
+const UDP_ASK_JS = `const u = require("dgram").createSocket("udp4");
+u.on("message", (m) => { console.log(m.toString()); process.exit(0); });
+u.send("q", +process.argv[2], process.argv[1]);
+setTimeout(() => { console.log("timeout"); process.exit(0); }, 1000);`;
+
 /** What the server answered, or "timeout" for a dropped SYN. */
-async function reach(pid: number, host: string): Promise<string> {
-  const r = await sh("nsenter", ["-t", String(pid), "-n", "--", "timeout", "1", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', host, String(PORT)]);
+async function reach(pid: number, host: string, port = PORT): Promise<string> {
+  const r = await sh("nsenter", ["-t", String(pid), "-n", "--", "timeout", "1", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', host, String(port)]);
   return r.code === 124 ? "timeout" : r.stdout.trim() || `exit ${r.code}`;
 }
 
+/** What a UDP server answered to one datagram, or "timeout". */
+async function ask(pid: number, host: string, port: number): Promise<string> {
+  return (await sh("nsenter", ["-t", String(pid), "-n", "--", process.execPath, "-e", UDP_ASK_JS, host, String(port)])).stdout.trim();
+}
+
 describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () => {
-  const nm = new NetworkManager({ subnet: SUBNET, interfacePrefix: `se${RUN}` });
+  // A table of this run: daemons of other checkouts on this host reload the shared "sbx" table with
+  // their version of the rules. Its rules are the same, so the two tables agree on every packet
+  // except where this run's rules are stricter (a drop in either table is final).
+  const nm = new NetworkManager({ subnet: SUBNET, interfacePrefix: `se${RUN}`, tableName: `sbxt_${RUN}` });
   const children: ChildProcess[] = [];
   const slot = 1;
   let sb: number;
@@ -61,19 +80,21 @@ describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () 
     await inNs(inet, ["ip", "link", "set", "eth0", "up"]);
     await inNs(inet, ["ip", "route", "add", nm.subnet, "via", INET_GW]);
     for (const addr of [A, B]) await must("ip", ["route", "add", `${addr}/32`, "via", INET_PEER]);
-    const c = spawn("nsenter", ["-t", String(inet), "-n", "--", process.execPath, "-e", SERVER_JS, String(PORT)], { stdio: ["ignore", "pipe", "inherit"] });
-    children.push(c);
-    await new Promise<void>((resolve, reject) => {
-      c.stdout!.once("data", () => resolve());
-      c.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-    });
+    for (const js of [SERVER_JS, DNS_JS]) {
+      const c = spawn("nsenter", ["-t", String(inet), "-n", "--", process.execPath, "-e", js, String(PORT), A], { stdio: ["ignore", "pipe", "inherit"] });
+      children.push(c);
+      await new Promise<void>((resolve, reject) => {
+        c.stdout!.once("data", () => resolve());
+        c.once("exit", (code) => reject(new Error(`server exited ${code}`)));
+      });
+    }
   }, 30_000);
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await sh("ip", ["link", "del", INET_HOST]);
     for (const s of [slot, 2]) await nm.detach("egress-test", s).catch(() => undefined);
-    await sh("nft", ["delete", "element", "inet", nm.tableName, SUBNET_SET, `{ ${nm.subnet} }`]);
+    await sh("nft", ["delete", "table", "inet", nm.tableName]);
   }, 30_000);
 
   it("allowOut=[A] reaches A but not B", async () => {
@@ -109,6 +130,19 @@ describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () 
     expect([await has(slot), await has(other)]).toEqual([true, false]);
     expect([await reach(sb, A), await reach(sb, B)]).toEqual([A, "timeout"]);
   }, 15_000);
+
+  it("DNS (tcp and udp 53) to an address that is not a resolver is dropped, open policy or not; other ports of it are not", async () => {
+    expect(nm.resolvers()).not.toContain(A);
+    for (const policy of [{ allowOut: [], denyOut: [] }, { allowOut: [A], denyOut: [] }]) {
+      await nm.setEgress("egress-test", slot, policy);
+      expect(await reach(sb, A), JSON.stringify(policy)).toBe(A);
+      expect(await ask(sb, A, PORT)).toBe(`udp${PORT}`);
+      expect(await reach(sb, A, 53)).toBe("timeout");
+      expect(await ask(sb, A, 53)).toBe("timeout");
+    }
+    // The server does answer on 53 to whoever is not a sandbox: the drop is the policy.
+    expect((await sh("nsenter", ["-t", String(inet), "-n", "--", process.execPath, "-e", UDP_ASK_JS, A, "53"])).stdout.trim()).toBe("udp53");
+  }, 30_000);
 
   it("detach removes the sandbox's rules and map element", async () => {
     await nm.setEgress("egress-test", slot, { allowOut: [A], denyOut: [] });

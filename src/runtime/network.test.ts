@@ -44,13 +44,13 @@ describe("NetworkManager, pure parts", () => {
   });
 
   it("writes the policy into its own table only, never a ruleset-wide flush", () => {
-    const script = hostRuleset("sbx", "10.89.0.0/16");
+    const script = hostRuleset("sbx", "10.89.0.0/16", ["10.255.255.53"]);
     for (const line of script.trim().split("\n")) expect(line).toMatch(/ inet sbx( |$)/);
     expect(script).not.toMatch(/flush ruleset|flush table/);
     // The forward chain and its drop policy come before anything can be forwarded by it.
     expect(script.indexOf("hook forward priority filter; policy drop;")).toBeLessThan(script.indexOf("add rule"));
     // Only the subnet varies, so managers with other prefixes and subnets load the same rules.
-    expect(hostRuleset("sbx", "10.121.0.0/16").replace("10.121.", "10.89.")).toBe(script);
+    expect(hostRuleset("sbx", "10.121.0.0/16", ["10.255.255.53"]).replace("10.121.", "10.89.")).toBe(script);
   });
 });
 

@@ -83,7 +83,7 @@ export class NetworkManager {
 
   /** Idempotent host setup: the policy table first (forward policy drop), then ip_forward=1. */
   async ensureHost(): Promise<void> {
-    const res = await run("nft", ["-f", "-"], hostRuleset(this.tableName, this.subnet));
+    const res = await run("nft", ["-f", "-"], hostRuleset(this.tableName, this.subnet, this.resolvers()));
     if (res.code !== 0) throw failure(`Loading the nftables table inet ${this.tableName} failed`, res);
     // Only now: with forwarding on and no drop policy, the host would route for anyone.
     const forward = "/proc/sys/net/ipv4/ip_forward";
@@ -160,8 +160,7 @@ export class NetworkManager {
    */
   async setEgress(sandboxId: string, slot: number, policy: EgressPolicy | undefined): Promise<void> {
     const { hostInterface } = this.networkFor(slot);
-    const resolvers = sandboxResolvLines(this.resolvConf()).flatMap((l) => (l.startsWith("nameserver ") ? [l.slice(11)] : []));
-    const script = egressRuleset(this.tableName, hostInterface, policy ?? { allowOut: [], denyOut: [] }, resolvers);
+    const script = egressRuleset(this.tableName, hostInterface, policy ?? { allowOut: [], denyOut: [] }, this.resolvers());
     const res = await run("nft", ["-f", "-"], script);
     if (res.code !== 0) throw failure(`Loading the egress policy of sandbox ${sandboxId} failed`, res, { sandboxId, slot });
   }
@@ -224,6 +223,11 @@ export class NetworkManager {
       if (lines.some((l) => l.startsWith("nameserver"))) return lines.join("\n") + "\n";
     }
     return "";
+  }
+
+  /** The nameservers of resolvConf(): the only addresses sandboxes may send DNS to. */
+  resolvers(): string[] {
+    return sandboxResolvLines(this.resolvConf()).flatMap((l) => (l.startsWith("nameserver ") ? [l.slice(11)] : []));
   }
 
   private checkSlot(slot: number): void {

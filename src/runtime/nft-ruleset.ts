@@ -35,13 +35,22 @@ export const SUBNET_SET = "sbx_subnets";
 export const EGRESS_MAP = "sbx_egress";
 
 /**
+ * The resolvers sandboxes are given (their resolv.conf): DNS (port 53) from a sandbox to any other
+ * address is dropped, so a sandbox cannot use DNS to a server of its choosing (tunnels over DNS,
+ * lookups the host's resolvers would refuse). Reloaded with the table: every manager on a host
+ * reads the same resolv.conf.
+ */
+export const RESOLVER_SET = "sbx_resolvers";
+
+/**
  * One nft transaction, safe to load again and again: `add` is a no-op for an existing table,
  * chain or counter, and each base chain is flushed before its rules are added, so a reload
  * replaces the rules instead of duplicating them and never leaves a moment without them (the
  * batch is atomic). Other chains or sets later put into the table are left alone.
  */
-export function hostRuleset(table: string, subnet: string): string {
+export function hostRuleset(table: string, subnet: string, resolvers: string[]): string {
   const t = `inet ${table}`;
+  const dns = [...new Set(resolvers)];
   const g = SANDBOX_IFGROUP;
   const { antispoof, forward, input, nat } = CHAINS;
   return [
@@ -50,6 +59,9 @@ export function hostRuleset(table: string, subnet: string): string {
     `add set ${t} ${SUBNET_SET} { type ipv4_addr; flags interval; auto-merge; }`,
     `add element ${t} ${SUBNET_SET} { ${subnet} }`,
     `add map ${t} ${EGRESS_MAP} { type ifname : verdict; }`,
+    `add set ${t} ${RESOLVER_SET} { type ipv4_addr; }`,
+    `flush set ${t} ${RESOLVER_SET}`,
+    ...(dns.length > 0 ? [`add element ${t} ${RESOLVER_SET} { ${dns.join(", ")} }`] : []),
     // Drop policy is declared with the chain, so it exists before the caller enables ip_forward.
     `add chain ${t} ${forward} { type filter hook forward priority filter; policy drop; }`,
     `add chain ${t} ${input} { type filter hook input priority filter; policy accept; }`,
@@ -65,6 +77,8 @@ export function hostRuleset(table: string, subnet: string): string {
     // Per-sandbox egress policy first, before established: a policy update also cuts connections
     // already open to a destination it no longer allows. Replies come in on the uplink, not here.
     `add rule ${t} ${forward} iifgroup ${g} iifname vmap @${EGRESS_MAP}`,
+    // DNS only to the resolvers sbx chose, whatever the policy allowed (an empty set: no DNS at all).
+    `add rule ${t} ${forward} iifgroup ${g} meta l4proto { tcp, udp } th dport 53 ip daddr != @${RESOLVER_SET} drop`,
     `add rule ${t} ${forward} ct state established,related accept`,
     `add rule ${t} ${forward} iifgroup ${g} oifgroup ${g} drop`,
     // Link-local addresses are the host's neighbourhood (cloud metadata at 169.254.169.254 hands

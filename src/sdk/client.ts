@@ -3,6 +3,7 @@
 // Sandbox class; defining and building an image is the job of Image.
 import type { Readable } from "node:stream";
 import type { BuildEventT, BuildT, CreateBuildRequestT, CreateSandboxRequest, DaemonInfoT, ImageDetailT, ImageT, SandboxT, SnapshotT, UpdateNetworkRequest } from "../api/schemas.js";
+import type { PortExposureT } from "../api/port-schemas.js";
 import { SbxError } from "../common/errors.js";
 import { ndjson } from "./ndjson.js";
 import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
@@ -60,6 +61,19 @@ export class SandboxClient {
   /** Replaces the sandbox's egress lists (an omitted list is unchanged) in one atomic step. */
   updateNetwork(idOrName: string, request: UpdateNetworkRequest): Promise<SandboxT> {
     return this.transport.json<SandboxT>("PATCH", `/v1/sandboxes/${enc(idOrName)}/network`, { json: request });
+  }
+
+  /** Makes `port` reachable through the daemon's HTTP proxy; the answer has the URL and token. */
+  exposePort(idOrName: string, port: number, options: { public?: boolean } = {}): Promise<PortExposureT> {
+    return this.transport.json<PortExposureT>("POST", `/v1/sandboxes/${enc(idOrName)}/ports/${port}`, { json: options });
+  }
+
+  async listPorts(idOrName: string): Promise<PortExposureT[]> {
+    return (await this.transport.json<{ ports: PortExposureT[] }>("GET", `/v1/sandboxes/${enc(idOrName)}/ports`)).ports;
+  }
+
+  closePort(idOrName: string, port: number): Promise<PortExposureT> {
+    return this.transport.json<PortExposureT>("DELETE", `/v1/sandboxes/${enc(idOrName)}/ports/${port}`);
   }
 
   terminate(idOrName: string): Promise<SandboxT> {

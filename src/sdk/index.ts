@@ -35,3 +35,4 @@ export type {
   StartProcessRequest,
 } from "../api/schemas.js";
 export type { CopySourceT, ImageDefinitionT, StepT } from "../images/ir.js";
+export type { PortExposureT } from "../api/port-schemas.js";

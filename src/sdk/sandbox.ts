@@ -1,11 +1,13 @@
 // Sandbox: one sandbox as an object (Tensorlake's TypeScript SDK names): create/connect, run
 // commands, background processes, files and directory trees, info and terminate.
 import { mkdir } from "node:fs/promises";
-import type { Readable } from "node:stream";
+import type { Duplex, Readable } from "node:stream";
+import type { PortExposureT } from "../api/port-schemas.js";
 import type { CreateSandboxRequest, FileEntryT, ProcessT, SandboxT, StartProcessRequest, SnapshotT, UpdateNetworkRequest } from "../api/schemas.js";
 import { extractSafe, packDirectoryContents } from "./archive.js";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
+import { openPortStream } from "./port-stream.js";
 import { collectResult, decodeEvents, SandboxProcess, type CommandResult, type OutputHandlers, type ProcessEvent } from "./process.js";
 import type { ClientOptions, Transport } from "./transport.js";
 
@@ -85,6 +87,24 @@ export class Sandbox {
   async updateNetwork(policy: UpdateNetworkRequest): Promise<SandboxT> {
     this.record = await this.client.updateNetwork(this.id, policy);
     return this.record;
+  }
+
+  /** Makes `port` reachable at a URL of the daemon's HTTP proxy (with a token unless `public`). */
+  exposePort(port: number, options: { public?: boolean } = {}): Promise<PortExposureT> {
+    return this.client.exposePort(this.id, port, options);
+  }
+
+  closePort(port: number): Promise<PortExposureT> {
+    return this.client.closePort(this.id, port);
+  }
+
+  listPorts(): Promise<PortExposureT[]> {
+    return this.client.listPorts(this.id);
+  }
+
+  /** A TCP connection to `port` inside the sandbox, through the daemon (works over TCP hosts too). */
+  connect(port: number): Promise<Duplex> {
+    return openPortStream(this.transport, this.id, port);
   }
 
   async terminate(): Promise<SandboxT> {

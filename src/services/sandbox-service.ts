@@ -8,7 +8,7 @@ import { LIMITS, type CreateSandboxRequest, type UpdateNetworkRequest } from "..
 import { isOpenPolicy } from "../runtime/egress-ruleset.js";
 import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
 import type { SandboxRecord, Store } from "../store/store.js";
-import { resolveEgressPolicy } from "./egress.js";
+import { expandEgress, resolveEgress, type EgressEntries, type EgressHosts } from "./egress.js";
 import type { ImageService, ResolvedImage } from "./images.js";
 import type { WarmPool } from "./warm-pool.js";
 
@@ -52,7 +52,7 @@ export class SandboxService {
   async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
     if (req.name !== undefined) assertValidName("sandbox", req.name);
     if (req.snapshotId !== undefined && req.image !== undefined) throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
-    const egress = await resolveEgressPolicy(req);
+    const { entries, hosts, policy: egress } = await resolveEgress(req);
     if (req.allowInternetAccess === false && !isOpenPolicy(egress)) {
       throw new SbxError("invalid_argument", "allowOut/denyOut need network access: a sandbox with allowInternetAccess false has no network at all");
     }
@@ -76,6 +76,8 @@ export class SandboxService {
       allowInternetAccess,
       allowOut: egress.allowOut,
       denyOut: egress.denyOut,
+      egressEntries: entries,
+      egressHosts: hosts,
       env: req.env ?? {},
       config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0", systemd: image.config.systemd },
       netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null,
@@ -208,17 +210,43 @@ export class SandboxService {
    */
   async updateNetwork(project: string, idOrName: string, req: UpdateNetworkRequest): Promise<SandboxRecord> {
     const found = this.get(project, idOrName);
-    const resolved = await resolveEgressPolicy(req);
+    const resolved = await resolveEgress(req);
     return this.lock.run(found.id, async () => {
       const s = this.store.getSandbox(found.id)!;
       if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated`);
       if (!s.allowInternetAccess) throw new SbxError("failed_precondition", `sandbox ${s.id} has no network (allowInternetAccess false); its egress policy cannot be set`);
-      const next = { allowOut: req.allowOut !== undefined ? resolved.allowOut : (s.allowOut ?? []), denyOut: req.denyOut !== undefined ? resolved.denyOut : (s.denyOut ?? []) };
-      if (s.status === "running" && s.netSlot !== null) await this.runtime.updateEgress(s.id, s.netSlot, next);
-      this.store.updateSandbox(s.id, next);
-      this.log.info({ sandbox: s.id, ...next }, "egress policy updated");
-      return this.store.getSandbox(s.id)!;
+      const old = egressEntriesOf(s);
+      const entries = { allowOut: req.allowOut !== undefined ? resolved.entries.allowOut : old.allowOut, denyOut: req.denyOut !== undefined ? resolved.entries.denyOut : old.denyOut };
+      // Names of a kept list keep their addresses; names given now have fresh ones.
+      const hosts: EgressHosts = {};
+      for (const name of [...entries.allowOut, ...entries.denyOut]) {
+        const addrs = resolved.hosts[name] ?? s.egressHosts?.[name];
+        if (addrs) hosts[name] = addrs;
+      }
+      return this.applyEgress(s, entries, hosts);
     });
+  }
+
+  /**
+   * Re-resolved addresses for a sandbox's host names (the daemon's refresh): the chain is swapped
+   * atomically when they changed; a suspended sandbox just has its record updated.
+   */
+  async setEgressHosts(id: string, hosts: EgressHosts): Promise<void> {
+    await this.lock.run(id, async () => {
+      const s = this.store.getSandbox(id);
+      if (!s || s.status === "terminated" || !s.allowInternetAccess) return;
+      const entries = egressEntriesOf(s);
+      const names = [...entries.allowOut, ...entries.denyOut].filter((n) => hosts[n] ?? s.egressHosts?.[n]);
+      await this.applyEgress(s, entries, Object.fromEntries(names.map((n) => [n, hosts[n] ?? s.egressHosts![n]!])));
+    });
+  }
+
+  private async applyEgress(s: SandboxRecord, entries: EgressEntries, hosts: EgressHosts): Promise<SandboxRecord> {
+    const next = expandEgress(entries, hosts);
+    if (s.status === "running" && s.netSlot !== null) await this.runtime.updateEgress(s.id, s.netSlot, next);
+    this.store.updateSandbox(s.id, { ...next, egressEntries: entries, egressHosts: hosts });
+    this.log.info({ sandbox: s.id, ...next, hosts }, "egress policy updated");
+    return this.store.getSandbox(s.id)!;
   }
 
   private async end(id: string, reason: string): Promise<SandboxRecord> {
@@ -283,6 +311,10 @@ export class SandboxService {
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
+}
+
+function egressEntriesOf(s: SandboxRecord): EgressEntries {
+  return s.egressEntries ?? { allowOut: s.allowOut ?? [], denyOut: s.denyOut ?? [] };
 }
 
 function egressOf(s: SandboxRecord): { allowOut: string[]; denyOut: string[] } {

@@ -7,6 +7,7 @@ import type { ImageService } from "./images.js";
 import type { BuildService } from "./build-service.js";
 import type { ImageGc } from "./image-gc.js";
 import type { SnapshotService } from "./snapshot-service.js";
+import type { PortService } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 
 export interface Services {
@@ -20,6 +21,7 @@ export interface Services {
   builds: BuildService;
   gc: ImageGc;
   snapshots: SnapshotService;
+  ports: PortService;
   contexts: BlobStore;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }

@@ -122,7 +122,7 @@ export class SnapshotService {
     const snap = await this.create(project, sandbox);
     const made = await Promise.allSettled(
       Array.from({ length: times }, () =>
-        this.sandboxes.create(project, { snapshotId: snap.id, cpus: src.cpus, memoryMb: src.memoryMb, pidsLimit: src.pidsLimit, diskMb: src.diskMb, timeoutSecs: src.timeoutSecs, allowInternetAccess: src.allowInternetAccess, allowOut: src.allowOut, denyOut: src.denyOut, env: src.env }),
+        this.sandboxes.create(project, { snapshotId: snap.id, cpus: src.cpus, memoryMb: src.memoryMb, pidsLimit: src.pidsLimit, diskMb: src.diskMb, timeoutSecs: src.timeoutSecs, allowInternetAccess: src.allowInternetAccess, allowOut: src.egressEntries?.allowOut ?? src.allowOut, denyOut: src.egressEntries?.denyOut ?? src.denyOut, env: src.env }),
       ),
     );
     const failed = made.find((r) => r.status === "rejected");

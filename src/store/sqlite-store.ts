@@ -3,7 +3,7 @@
 import Database from "better-sqlite3";
 import { SbxError } from "../common/errors.js";
 import { IMAGE_MIGRATIONS, SqliteImageStore } from "./sqlite-image-store.js";
-import type { ImageStore, ProcessRecord, ProjectRecord, SandboxRecord, Store, TokenRecord } from "./store.js";
+import type { ImageStore, PortExposureRecord, ProcessRecord, ProjectRecord, SandboxRecord, Store, TokenRecord } from "./store.js";
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE projects (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
@@ -16,6 +16,8 @@ const MIGRATIONS: string[] = [
      status TEXT NOT NULL, started_at TEXT NOT NULL, doc TEXT NOT NULL);
    CREATE INDEX processes_by_sandbox ON processes(sandbox_id, started_at);`,
   ...IMAGE_MIGRATIONS,
+  `CREATE TABLE port_exposures (sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE, port INTEGER NOT NULL,
+     doc TEXT NOT NULL, PRIMARY KEY (sandbox_id, port));`,
 ];
 
 interface DocRow {
@@ -147,6 +149,29 @@ export class SqliteStore implements Store {
 
   listRunningProcesses(): ProcessRecord[] {
     return (this.db.prepare("SELECT doc FROM processes WHERE status = 'running'").all() as DocRow[]).map((r) => JSON.parse(r.doc) as ProcessRecord);
+  }
+
+  putPortExposure(e: PortExposureRecord): void {
+    this.db.prepare("INSERT OR REPLACE INTO port_exposures (sandbox_id, port, doc) VALUES (?, ?, ?)").run(e.sandboxId, e.port, JSON.stringify(e));
+  }
+
+  getPortExposure(sandboxId: string, port: number): PortExposureRecord | undefined {
+    const row = this.db.prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? AND port = ?").get(sandboxId, port) as DocRow | undefined;
+    return row ? (JSON.parse(row.doc) as PortExposureRecord) : undefined;
+  }
+
+  listPortExposures(sandboxId?: string): PortExposureRecord[] {
+    const rows = sandboxId === undefined
+      ? this.db.prepare("SELECT doc FROM port_exposures ORDER BY sandbox_id, port").all()
+      : this.db.prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? ORDER BY port").all(sandboxId);
+    return (rows as DocRow[]).map((r) => JSON.parse(r.doc) as PortExposureRecord);
+  }
+
+  deletePortExposure(sandboxId: string, port?: number): boolean {
+    const res = port === undefined
+      ? this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ?").run(sandboxId)
+      : this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ? AND port = ?").run(sandboxId, port);
+    return res.changes > 0;
   }
 
   private unique(fn: () => unknown, message: string): void {

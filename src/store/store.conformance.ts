@@ -2,7 +2,7 @@
 // Postgres later) calls storeConformance() from its own test file with a factory for a fresh store.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "../common/errors.js";
-import type { ProcessRecord, SandboxRecord, Store } from "./store.js";
+import type { PortExposureRecord, ProcessRecord, SandboxRecord, Store } from "./store.js";
 
 /** A distinct, sortable timestamp: second `n` of a fixed day. */
 const at = (n: number): string => new Date(Date.UTC(2024, 0, 1, 0, 0, n)).toISOString();
@@ -279,6 +279,41 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
         expect(ids(store.listRunningProcesses()).sort()).toEqual(["pr-1", "pr-3"]);
         store.updateProcess("pr-1", { status: "exited", exitCode: 1 });
         expect(store.listRunningProcesses()).toEqual([proc("pr-3", "sb-2", { startedAt: at(5) })]);
+      });
+    });
+
+    describe("port exposures", () => {
+      const expo = (sandboxId: string, port: number, over: Partial<PortExposureRecord> = {}): PortExposureRecord => ({
+        sandboxId, project: "default", port, public: false, token: `tok-${sandboxId}-${port}`, createdAt: at(port % 60), ...over,
+      });
+      beforeEach(() => {
+        store.insertSandbox(sandbox("sb-1"));
+        store.insertSandbox(sandbox("sb-2", { project: "team-b" }));
+      });
+
+      it("puts, gets and lists exposures by port; a second put of a port replaces it", () => {
+        store.putPortExposure(expo("sb-1", 8080));
+        store.putPortExposure(expo("sb-1", 443, { public: true }));
+        store.putPortExposure(expo("sb-2", 8080, { project: "team-b" }));
+        expect(store.getPortExposure("sb-1", 8080)).toEqual(expo("sb-1", 8080));
+        expect(store.getPortExposure("sb-1", 9999)).toBeUndefined();
+        expect(store.listPortExposures("sb-1").map((e) => e.port)).toEqual([443, 8080]);
+        expect(store.listPortExposures().map((e) => `${e.sandboxId}:${e.port}`)).toEqual(["sb-1:443", "sb-1:8080", "sb-2:8080"]);
+        store.putPortExposure(expo("sb-1", 8080, { public: true }));
+        expect(store.getPortExposure("sb-1", 8080)).toEqual(expo("sb-1", 8080, { public: true }));
+        expect(store.listPortExposures("sb-1")).toHaveLength(2);
+      });
+
+      it("deletes one port or all of a sandbox's, saying whether anything went", () => {
+        store.putPortExposure(expo("sb-1", 8080));
+        store.putPortExposure(expo("sb-1", 443));
+        store.putPortExposure(expo("sb-2", 8080, { project: "team-b" }));
+        expect(store.deletePortExposure("sb-1", 8080)).toBe(true);
+        expect(store.deletePortExposure("sb-1", 8080)).toBe(false);
+        expect(store.listPortExposures("sb-1").map((e) => e.port)).toEqual([443]);
+        expect(store.deletePortExposure("sb-1")).toBe(true);
+        expect(store.listPortExposures("sb-1")).toEqual([]);
+        expect(store.listPortExposures("sb-2")).toEqual([expo("sb-2", 8080, { project: "team-b" })]);
       });
     });
   });

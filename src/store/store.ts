@@ -19,6 +19,10 @@ export interface SandboxRecord {
   /** Egress policy (IPv4 addresses/CIDRs, names already resolved); absent in older records = open. */
   allowOut?: string[];
   denyOut?: string[];
+  /** The lists as given (CIDRs and host names); absent in older records = allowOut/denyOut. */
+  egressEntries?: { allowOut: string[]; denyOut: string[] };
+  /** Current IPv4 addresses of the host names in egressEntries, re-resolved by the daemon. */
+  egressHosts?: Record<string, string[]>;
   env: Record<string, string>;
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
   config: { env: string[]; workingDir: string; user: string; systemd?: boolean };
@@ -52,6 +56,21 @@ export interface ProcessRecord {
   deadline: string | null;
   startedAt: string;
   endedAt: string | null;
+}
+
+/** A sandbox port reachable through the daemon's HTTP proxy (`sbx port expose`). */
+export interface PortExposureRecord {
+  sandboxId: string;
+  project: string;
+  port: number;
+  /** Reachable without the token. */
+  public: boolean;
+  /**
+   * Secret for non-public access (X-Sbx-Token / sbx_token). Kept readable, unlike API tokens: it
+   * opens one port of one sandbox, and the project that owns the sandbox may list it again.
+   */
+  token: string;
+  createdAt: string;
 }
 
 export interface ProjectRecord {
@@ -88,6 +107,14 @@ export interface Store {
   getProcess(sandboxId: string, id: string): ProcessRecord | undefined;
   listProcesses(sandboxId: string): ProcessRecord[];
   listRunningProcesses(): ProcessRecord[];
+
+  /** Adds an exposure or replaces the one of the same sandbox and port. */
+  putPortExposure(e: PortExposureRecord): void;
+  getPortExposure(sandboxId: string, port: number): PortExposureRecord | undefined;
+  /** By port; every sandbox's when no id is given. */
+  listPortExposures(sandboxId?: string): PortExposureRecord[];
+  /** Removes one port's exposure (answers whether there was one), or all of a sandbox's. */
+  deletePortExposure(sandboxId: string, port?: number): boolean;
 }
 
 export type BuildState = "queued" | "running" | "succeeded" | "failed" | "cancelled";

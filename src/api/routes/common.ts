@@ -27,6 +27,8 @@ export function toSandbox(r: SandboxRecord): SandboxT {
     allowInternetAccess: r.allowInternetAccess,
     allowOut: r.allowOut ?? [],
     denyOut: r.denyOut ?? [],
+    egressEntries: r.egressEntries ?? { allowOut: r.allowOut ?? [], denyOut: r.denyOut ?? [] },
+    egressHosts: r.egressHosts ?? {},
     env: r.env,
     ipAddress: r.ipAddress,
     snapshotId: r.snapshotId ?? null,

@@ -2,6 +2,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import type { CreateSandboxRequest, SandboxT } from "../../api/schemas.js";
 import { globalsOf, parseEnvPair, parseNonNegativeInt, parsePositive, parsePositiveInt, withClient } from "../context.js";
+import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
 
 /** Megabytes, or with a unit: 512, 512m, 2g. */
@@ -32,6 +33,10 @@ export function collectList(value: string, previous: string[] = []): string[] {
   return [...previous, ...value.split(",").map((v) => v.trim()).filter(Boolean)];
 }
 
+function collectPorts(value: string, previous: number[] = []): number[] {
+  return [...previous, parsePort(value)];
+}
+
 /** The sandbox settings shared by `new` and `run`. */
 export function addSandboxFlags(cmd: Command): Command {
   return cmd
@@ -44,7 +49,7 @@ export function addSandboxFlags(cmd: Command): Command {
     .option("--pids <n>", "maximum number of processes", parsePositiveInt)
     .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
     .option("--no-internet", "no access to the internet")
-    .option("-A, --allow-out <cidr>", "only this IPv4 address/CIDR (or host name, resolved now) is reachable, plus DNS (repeatable)", collectList)
+    .option("-A, --allow-out <cidr>", "only this IPv4 address/CIDR or host name is reachable, plus DNS (repeatable; names are re-resolved every minute)", collectList)
     .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList);
 }
 
@@ -66,7 +71,16 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   return req;
 }
 
+/** Entries as given, host names followed by their current addresses. */
+function egressList(sb: SandboxT, list: "allowOut" | "denyOut"): string[] {
+  // An older daemon sends only the expanded lists.
+  const entries = sb.egressEntries?.[list] ?? sb[list];
+  return entries.map((e) => (sb.egressHosts?.[e] ? `${e} (${sb.egressHosts[e].join(", ")})` : e));
+}
+
 function describe(sb: SandboxT): string {
+  const allow = egressList(sb, "allowOut");
+  const deny = egressList(sb, "denyOut");
   const rows: Array<[string, string]> = [
     ["id", sb.id],
     ["name", sb.name ?? "-"],
@@ -79,8 +93,8 @@ function describe(sb: SandboxT): string {
     ["pids", String(sb.pidsLimit)],
     ["timeout", sb.timeoutSecs ? `${sb.timeoutSecs}s` : "none"],
     ["internet", sb.allowInternetAccess ? "yes" : "no"],
-    ["allow out", sb.allowOut.length ? sb.allowOut.join(" ") : sb.allowInternetAccess ? "any" : "-"],
-    ["deny out", sb.denyOut.length ? sb.denyOut.join(" ") : "-"],
+    ["allow out", allow.length ? allow.join(" ") : sb.allowInternetAccess ? "any" : "-"],
+    ["deny out", deny.length ? deny.join(" ") : "-"],
     ["ip", sb.ipAddress ?? "-"],
     ["env", Object.keys(sb.env).length ? Object.entries(sb.env).map(([k, v]) => `${k}=${v}`).join(" ") : "-"],
     ["created", `${sb.createdAt} (${ago(sb.createdAt)})`],
@@ -95,6 +109,8 @@ export function registerSandboxCommands(program: Command): void {
   addSandboxFlags(create)
     .option("--timeout <seconds>", "terminate the sandbox after this many seconds (0: never; default 600)", parseNonNegativeInt)
     .option("-q, --quiet", "print only the id")
+    .option("-p, --port <port>", "expose this port on the daemon's HTTP proxy once running; its URL goes to stderr (repeatable)", collectPorts)
+    .option("--public", "with --port: no token needed")
     .addHelpText(
       "after",
       `
@@ -102,15 +118,21 @@ Examples:
   $ sbx new                                   # debian-minimal, 1 CPU, 1 GB, 10 minutes
   $ id=$(sbx new --image python --cpus 2 --memory 2g --timeout 3600)
   $ sbx new --name build-box -e CI=1 -e TOKEN=abc --no-internet
-  $ sbx new --json | jq .ipAddress`,
+  $ sbx new --json | jq .ipAddress
+  $ sbx new -p 8080 --public                  # and expose port 8080 (see sbx port --help)`,
     )
-    .action(async (o: SandboxFlags & { timeout?: number; quiet?: boolean }, cmd: Command) => {
+    .action(async (o: SandboxFlags & { timeout?: number; quiet?: boolean; port?: number[]; public?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
+      if (o.public && !o.port) cmd.error("error: --public goes with -p/--port");
       await withClient(cmd, async (client) => {
         if (process.stderr.isTTY && !o.quiet && !g.json) progress("creating sandbox...");
         const sb = await client.create(createRequest(o));
         if (g.json) printJson(sb);
         else printLines([sb.id]);
+        for (const p of o.port ?? []) {
+          const e = await client.exposePort(sb.id, p, { public: o.public ?? false });
+          if (!o.quiet) progress(`port ${p}: ${e.public ? e.url : `${e.url}?sbx_token=${e.token}`}`);
+        }
       });
     });
 

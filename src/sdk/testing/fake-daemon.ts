@@ -111,8 +111,8 @@ export class FakeDaemon {
         return send(res, 200, sb);
       case "PATCH /sandboxes/:/network": {
         const body = json() as { allowOut?: string[]; denyOut?: string[] };
-        if (body.allowOut) sb.allowOut = body.allowOut;
-        if (body.denyOut) sb.denyOut = body.denyOut;
+        if (body.allowOut) sb.allowOut = sb.egressEntries.allowOut = body.allowOut;
+        if (body.denyOut) sb.denyOut = sb.egressEntries.denyOut = body.denyOut;
         return send(res, 200, sb);
       }
       case "DELETE /sandboxes/:":
@@ -207,7 +207,8 @@ export class FakeDaemon {
       id, name: (body.name as string) ?? null, project, image: (body.image as string) ?? "debian-minimal", imageId: "img1", status: "running",
       cpus: (body.cpus as number) ?? 1, memoryMb: (body.memoryMb as number) ?? 1024, pidsLimit: 1024, diskMb: 4096, timeoutSecs: (body.timeoutSecs as number) ?? 600,
       allowInternetAccess: (body.allowInternetAccess as boolean) ?? true,
-      allowOut: (body.allowOut as string[]) ?? [], denyOut: (body.denyOut as string[]) ?? [], env: (body.env as Record<string, string>) ?? {}, ipAddress: "10.0.0.2", snapshotId: null,
+      allowOut: (body.allowOut as string[]) ?? [], denyOut: (body.denyOut as string[]) ?? [],
+      egressEntries: { allowOut: (body.allowOut as string[]) ?? [], denyOut: (body.denyOut as string[]) ?? [] }, egressHosts: {}, env: (body.env as Record<string, string>) ?? {}, ipAddress: "10.0.0.2", snapshotId: null,
       createdAt: now, startedAt: now, terminatedAt: null, terminationReason: null,
     };
     this.sandboxes.set(id, sb);

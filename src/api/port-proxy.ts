@@ -1,0 +1,128 @@
+// The daemon's HTTP reverse proxy for exposed ports: routes by Host (`<port>-<sandboxId>.<domain>`)
+// to the sandbox's address (the host reaches sandbox addresses; sandboxes never reach the host),
+// checks the exposure's token, and relays plain requests and upgraded (WebSocket) connections.
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { connect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
+import type { Logger } from "../services/sandbox-service.js";
+import type { PortService, ProxyDecision } from "../services/port-service.js";
+
+export const TOKEN_HEADER = "x-sbx-token";
+export const TOKEN_QUERY = "sbx_token";
+const TOKEN_COOKIE = "sbx_token";
+/** Connection-level headers that describe one hop, not the request (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+
+export function createPortProxy(ports: PortService, log: Logger): Server {
+  const server = createServer((req, res) => {
+    const { token, fromQuery, path } = credentials(req);
+    const d = ports.decide(req.headers.host, token);
+    if (!d.ok) return refuse(res, d);
+    const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax`;
+    // A token in the URL of a page load becomes a cookie of this host, and the browser is sent to
+    // the same URL without it (out of its history and of Referer headers to the sandbox's pages).
+    if (fromQuery && !d.exposure.public && (req.method === "GET" || req.method === "HEAD")) {
+      res.writeHead(303, { location: path, "set-cookie": cookie, "cache-control": "no-store", "content-length": 0 });
+      return res.end();
+    }
+    const headers = forwardHeaders(req.headers, req.socket);
+    for (const k of Object.keys(headers)) if (HOP_BY_HOP.has(k)) delete headers[k];
+    const up = httpRequest({ host: d.target.host, port: d.target.port, method: req.method, path, headers, agent: false });
+    up.on("response", (ur) => {
+      const out: Record<string, string | string[]> = {};
+      for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      if (fromQuery && !d.exposure.public) out["set-cookie"] = [...toArray(out["set-cookie"]), cookie];
+      res.writeHead(ur.statusCode ?? 502, out);
+      ur.pipe(res);
+    });
+    up.on("error", (err) => {
+      if (!res.headersSent) refuse(res, unreachable(d, err));
+      else res.destroy();
+    });
+    req.pipe(up);
+    res.on("close", () => up.destroy());
+    ports.track(d.exposure.sandboxId, d.exposure.port, up);
+  });
+
+  server.on("upgrade", (req: IncomingMessage, client: Duplex, head: Buffer) => {
+    client.on("error", () => undefined);
+    const { token, path } = credentials(req);
+    const d = ports.decide(req.headers.host, token);
+    if (!d.ok) return refuseRaw(client, d);
+    const up: Socket = connect({ host: d.target.host, port: d.target.port });
+    up.once("error", (err) => refuseRaw(client, unreachable(d, err)));
+    up.once("connect", () => {
+      up.removeAllListeners("error");
+      up.on("error", () => client.destroy());
+      client.on("error", () => up.destroy());
+      // The upgrade request goes on as it came (minus our credentials); after it, bytes both ways.
+      const headers = forwardHeaders(req.headers, req.socket);
+      const lines = [`${req.method} ${path} HTTP/1.1`];
+      for (const [k, v] of Object.entries(headers)) for (const one of toArray(v)) lines.push(`${k}: ${one}`);
+      up.write(lines.join("\r\n") + "\r\n\r\n");
+      if (head.length) up.write(head);
+      up.pipe(client).pipe(up);
+      up.once("close", () => client.end());
+      ports.track(d.exposure.sandboxId, d.exposure.port, up);
+    });
+  });
+
+  server.on("clientError", (_err, socket) => socket.destroy());
+  server.on("error", (err) => log.error({ err }, "port proxy failed"));
+  return server;
+}
+
+/** The token (header, then query, then cookie), and the path to send on without it. */
+function credentials(req: IncomingMessage): { token: string | undefined; fromQuery: boolean; path: string } {
+  const url = new URL(req.url ?? "/", "http://proxy.invalid");
+  const queryToken = url.searchParams.get(TOKEN_QUERY) ?? undefined;
+  url.searchParams.delete(TOKEN_QUERY);
+  const path = url.pathname + url.search;
+  const header = req.headers[TOKEN_HEADER];
+  if (typeof header === "string" && header) return { token: header, fromQuery: false, path };
+  if (queryToken) return { token: queryToken, fromQuery: true, path };
+  return { token: cookieToken(req.headers.cookie), fromQuery: false, path };
+}
+
+function cookieToken(cookie: string | undefined): string | undefined {
+  for (const part of (cookie ?? "").split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === TOKEN_COOKIE) return v.join("=");
+  }
+  return undefined;
+}
+
+/** The request's headers for the sandbox: our token and cookie taken out, X-Forwarded-* added. */
+function forwardHeaders(h: IncomingHttpHeaders, socket: Socket): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(h)) if (v !== undefined && k !== TOKEN_HEADER) out[k] = v;
+  if (typeof out.cookie === "string") {
+    const rest = out.cookie.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${TOKEN_COOKIE}=`));
+    if (rest.length) out.cookie = rest.join("; ");
+    else delete out.cookie;
+  }
+  out["x-forwarded-for"] = socket.remoteAddress ?? "";
+  out["x-forwarded-host"] = h.host ?? "";
+  out["x-forwarded-proto"] = "http";
+  return out;
+}
+
+function unreachable(d: Extract<ProxyDecision, { ok: true }>, err: Error): Extract<ProxyDecision, { ok: false }> {
+  return { ok: false, status: 502, code: "upstream_unreachable", message: `nothing answers on port ${d.target.port} of sandbox ${d.exposure.sandboxId} (${(err as NodeJS.ErrnoException).code ?? err.message}): start a server listening on 0.0.0.0:${d.target.port} inside it` };
+}
+
+function refuse(res: ServerResponse, d: Extract<ProxyDecision, { ok: false }>): void {
+  const body = JSON.stringify({ error: { code: d.code, message: d.message } });
+  res.writeHead(d.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.end(body);
+}
+
+function refuseRaw(socket: Duplex, d: Extract<ProxyDecision, { ok: false }>): void {
+  const body = JSON.stringify({ error: { code: d.code, message: d.message } });
+  const reason = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 502: "Bad Gateway", 503: "Service Unavailable" }[d.status] ?? "Error";
+  socket.end(`HTTP/1.1 ${d.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
+function toArray(v: string | string[] | undefined): string[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
