@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # catatonit (static) is every sandbox's PID 1; busybox-static runs the daemon's in-sandbox file operations.
-PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd catatonit busybox-static e2fsprogs ca-certificates)
+# attr (setfattr) marks opaque dirs of imported OCI layers; skopeo, umoci and docker-registry check
+# and serve OCI images in the tests.
+PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd catatonit busybox-static e2fsprogs ca-certificates attr skopeo umoci docker-registry)
 OPTIONAL=(ubuntu-keyring) # lets sbx build the ubuntu-* bases; not in every Debian release
 export DEBIAN_FRONTEND=noninteractive
 

@@ -33,6 +33,7 @@ function stubServices(): Services {
     builds: unused("builds"),
     gc: unused("gc"),
     snapshots: unused("snapshots"),
+    oci: unused("oci"),
     contexts: unused("contexts"),
     info: () => {
       throw new Error("info was called while generating openapi.json");

@@ -10,6 +10,7 @@ import { isValidName } from "../common/names.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
+import { registerOciRoutes } from "./routes/oci.js";
 import { registerSnapshotRoutes } from "./routes/snapshots.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
@@ -51,6 +52,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerProcessRoutes(app, services);
   registerFileRoutes(app, services);
   registerImageRoutes(app, services);
+  registerOciRoutes(app, services);
   registerSnapshotRoutes(app, services);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });

@@ -17,6 +17,7 @@ import { ImageGc } from "../services/image-gc.js";
 import { SnapshotService } from "../services/snapshot-service.js";
 import { FileService } from "../services/file-service.js";
 import { ImageService } from "../services/images.js";
+import { OciService } from "../oci/oci-service.js";
 import { ProcessService } from "../services/process-service.js";
 import { ProjectService } from "../services/project-service.js";
 import { mergeEnv } from "../common/env.js";
@@ -81,6 +82,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     join(cfg.dataDir, "builds"),
     log,
   );
+  const oci = new OciService(images, store.images, layerStore, { uidBase: cfg.uidBase, tmpDir: join(cfg.dataDir, "tmp") });
   const gc = new ImageGc(store.images, store, layerStore, () => builds.buildingKeys(), log);
   builds.gc = () => gc.collect();
   const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
@@ -96,6 +98,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     gc,
     snapshots,
     contexts,
+    oci,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 

@@ -8,6 +8,7 @@ import type { BuildService } from "./build-service.js";
 import type { ImageGc } from "./image-gc.js";
 import type { SnapshotService } from "./snapshot-service.js";
 import type { BlobStore } from "../content/blob-store.js";
+import type { OciService } from "../oci/oci-service.js";
 
 export interface Services {
   version: string;
@@ -21,5 +22,6 @@ export interface Services {
   gc: ImageGc;
   snapshots: SnapshotService;
   contexts: BlobStore;
+  oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }
