@@ -3,7 +3,7 @@
 // layer unpacked and matched its digests. Layers already present (same diff id) are reused.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { SbxError } from "../common/errors.js";
 import { newId } from "../common/names.js";
@@ -58,6 +58,7 @@ export async function importImage(plan: ImportPlan, deps: ImportDeps, target: Im
   if (current && !target.replace && current.id !== plan.configDigest) {
     throw new SbxError("already_exists", `image ${target.name}:${target.tag} already exists in project ${target.project}: pass --replace to point the name at the imported image`);
   }
+  await mkdir(deps.layers.root, { recursive: true, mode: 0o711 });
   const temps: Array<{ dir: string; key: string; index: number }> = [];
   const refs: ImageLayerRef[] = [];
   try {

@@ -32,11 +32,12 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
   const blobHash = createHash("sha256");
   const diffHash = createHash("sha256");
   let blobSize = 0;
+  const head = await peek(src.path);
+  // Listening starts the flow: the pipeline below must be attached in this same tick.
   const file = createReadStream(src.path).on("data", (c) => {
     blobHash.update(c as Buffer);
     blobSize += (c as Buffer).length;
   });
-  const head = await peek(src.path);
   const gzip = src.compression === "gzip" || (src.compression === "detect" && head[0] === 0x1f && head[1] === 0x8b);
   const plain = new PassThrough();
   const decompress = gzip ? pipeline(file, createGunzip(), plain) : pipeline(file, plain);
