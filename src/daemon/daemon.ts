@@ -85,6 +85,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const oci = new OciService(images, store.images, layerStore, { uidBase: cfg.uidBase, tmpDir: join(cfg.dataDir, "tmp") });
   const gc = new ImageGc(store.images, store, layerStore, () => builds.buildingKeys(), log);
   builds.gc = () => gc.collect();
+  builds.pullBase = (project, ref) => oci.pullBase(project, ref);
   const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
   const services: Services = {
     version: VERSION,

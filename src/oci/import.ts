@@ -99,7 +99,8 @@ export async function importImage(plan: ImportPlan, deps: ImportDeps, target: Im
     name: target.name,
     tag: target.tag,
     baseImage: target.source,
-    baseId: base!.digest,
+    // The first layer's cache key: what keeps it (and so the base dir) alive while a build uses it.
+    baseId: base!.key,
     baseDir: base!.dir,
     layers: rest,
     config: configFromOci(plan.config),

@@ -122,9 +122,10 @@ export class OciService {
   }
 
   /** For builds: a registry image as a base (layers above the first one, which is the base dir). */
-  async pullBase(project: string, reference: string, auth: RegistryAuth = {}): Promise<{ name: string; id: string; dir: string; sizeBytes: number; config: ImageRecord["config"]; layers: ImageLayerRef[] }> {
+  async pullBase(project: string, reference: string, auth: RegistryAuth = {}): Promise<{ name: string; id: string; dir: string; sizeBytes: number; config: ImageRecord["config"]; layers: ImageLayerRef[]; keys: string[] }> {
     const { image } = await this.pull(project, reference, { register: false }, auth);
-    return { name: reference, id: image.id, dir: image.baseDir, sizeBytes: image.sizeBytes, config: image.config, layers: image.layers };
+    const keys = [image.baseId, ...image.layers.map((l) => l.key)];
+    return { name: reference, id: image.id, dir: image.baseDir, sizeBytes: image.sizeBytes, config: image.config, layers: image.layers, keys };
   }
 
   private hasLayer(diffId: string): boolean {
