@@ -50,8 +50,10 @@ async function* layerTar(dir: string, uidBase: number, onStderr: (s: string) => 
       }
     }
     yield TAR_END;
+    // tar pads its output after the end marker; reading it all lets tar exit cleanly.
+    for await (const _ of child.stdout) void _;
   } finally {
-    child.stdout.destroy();
+    if (!child.stdout.readableEnded) child.stdout.destroy();
     if ((await exited) !== 0) throw new SbxError("runtime_error", `cannot read layer ${dir}`);
   }
 }

@@ -26,6 +26,8 @@ export interface ImportTarget {
   replace: boolean;
   /** Where the image came from, shown as its base (`oci-archive`, `127.0.0.1:5000/x:1`). */
   source: string;
+  /** A pull leaves out blobs of layers it already has; an archive must hold every blob. */
+  blobsMayBeMissing?: boolean;
   /** false: unpack and return the record without registering it (a build's pulled base). */
   register?: boolean;
 }
@@ -68,6 +70,7 @@ export async function importImage(plan: ImportPlan, deps: ImportDeps, target: Im
       const have = deps.store.getLayer(key);
       if (have?.dir && have.digest && existsSync(have.dir)) {
         // Still check the blob we were given: a corrupt archive is an error even when we need none of it.
+        if (!existsSync(l.path) && !target.blobsMayBeMissing) throw invalid(`layer ${l.digest ?? l.path} is missing from the archive`, { blob: l.digest });
         if (l.digest && existsSync(l.path)) {
           const got = await fileDigest(l.path);
           if (got.digest !== l.digest) throw invalid(`layer ${l.digest} does not match its digest (got ${got.digest}): corrupt blob`, { blob: l.digest });

@@ -116,7 +116,7 @@ export class OciService {
     return this.withTemp(async (dir) => {
       const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(diffId));
       const plan = await readLayout(dir);
-      const image = await importImage(plan, this.deps(), { project, name, tag, replace: o.replace ?? false, source: reference, register: o.register ?? true });
+      const image = await importImage(plan, this.deps(), { project, name, tag, replace: o.replace ?? false, source: reference, register: o.register ?? true, blobsMayBeMissing: true });
       return { image, fetched: pulled.fetched, skipped: pulled.skipped };
     });
   }

@@ -5,8 +5,8 @@
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { chown, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { chown, link as link_, mkdir } from "node:fs/promises";
+import { join, posix } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
@@ -107,15 +107,20 @@ async function peek(path: string): Promise<Buffer> {
 /** Unpacks a layout tar (regular files and directories only) into an empty dir. */
 export async function unpackPlain(body: Readable, dest: string, maxBytes: number): Promise<void> {
   const made = new Set<string>([""]);
+  const files = new Set<string>();
   let total = 0;
   for await (const e of readTar(body)) {
     const path = e.header.path.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
     if (path === "" || path === ".") continue;
     const parts = path.split("/");
     if (e.header.path.startsWith("/") || parts.some((p) => p === ".." || p === "" || p === ".")) throw invalid(`the archive has an unsafe path ${JSON.stringify(e.header.path)}`);
-    if (e.header.type !== "file" && e.header.type !== "dir") throw invalid(`the archive's ${JSON.stringify(path)} is a ${e.header.type}: an image archive holds only files and directories`);
+    const link = e.header.type === "symlink" ? posix.normalize(posix.join(posix.dirname(path), e.header.linkpath)) : undefined;
+    // `docker save` archives share identical layers by symlink: kept as a hard link to a file already here.
+    const linkOk = link !== undefined && !e.header.linkpath.startsWith("/") && files.has(link);
+    if (e.header.type !== "file" && e.header.type !== "dir" && !linkOk) throw invalid(`the archive's ${JSON.stringify(path)} is a ${e.header.type}${link ? ` to ${e.header.linkpath}` : ""}: an image archive holds only files, directories and links to its own files`);
     for (let i = 1; i <= parts.length - (e.header.type === "dir" ? 0 : 1); i++) {
       const d = parts.slice(0, i).join("/");
+      if (files.has(d)) throw invalid(`the archive's ${JSON.stringify(path)} is below a file`);
       if (!made.has(d)) {
         await mkdir(join(dest, d), { recursive: false, mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== "EEXIST") throw err;
@@ -123,13 +128,17 @@ export async function unpackPlain(body: Readable, dest: string, maxBytes: number
         made.add(d);
       }
     }
-    if (e.header.type === "file") {
-      if (made.has(path)) throw invalid(`the archive has ${JSON.stringify(path)} twice`);
+    if (linkOk) {
+      if (made.has(path) || files.has(path)) throw invalid(`the archive has ${JSON.stringify(path)} twice`);
+      await link_(join(dest, link), join(dest, path));
+      files.add(path);
+    } else if (e.header.type === "file") {
+      if (made.has(path) || files.has(path)) throw invalid(`the archive has ${JSON.stringify(path)} twice`);
       total += e.header.size;
       if (total > maxBytes) throw new SbxError("payload_too_large", `the image archive unpacks to more than ${Math.round(maxBytes / 2 ** 20)} MiB`);
       // "wx": never through an existing file or link; only this function writes here.
       await pipeline(e.body(), createWriteStream(join(dest, path), { flags: "wx", mode: 0o600 }));
-      made.add(path);
+      files.add(path);
     }
   }
 }

@@ -40,6 +40,9 @@ export function overlayToOci(h: TarHeader, uidBase: number): TarHeader[] {
     const name = WH + posix.basename(path);
     return [{ ...base, path: dir === "." ? name : `${dir}/${name}`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, devmajor: 0, devminor: 0, linkpath: "" }];
   }
+  // Device nodes (a debootstrapped /dev) are never usable in a sandbox, which gets its own /dev,
+  // and an importer would refuse them: they are left out, as docker leaves them out of images.
+  if (h.type === "char" || h.type === "block") return [];
   if (h.type === "hardlink") return [{ ...base, linkpath: clean(h.linkpath) }];
   const out = [base];
   if (h.type === "dir" && h.xattrs[OPAQUE_XATTR]?.toString() === "y") {
