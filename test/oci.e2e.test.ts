@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Image, type Sandbox } from "../src/sdk/index.js";
 import { sharedClient, useSandboxes } from "./fixtures.js";
 import { REPO } from "./harness.js";
+import { layout, tarOf } from "../src/oci/testing/craft.js";
 import { TestRegistry } from "./registry.js";
 
 const host = inject("sbxHost");
@@ -143,8 +144,27 @@ describe("OCI import", () => {
     expect(corrupt.code).not.toBe(0);
     expect(corrupt.stderr).toMatch(new RegExp(`layer ${last}.*(cannot be decompressed|does not match)`));
     expect((await client.listImages()).map((i) => i.name)).not.toContain("oci-bad");
+    const left = join("/tmp", `sbx-test${process.env.SBX_TEST_SLOT ?? ""}-shared`, "data", "layers");
+    expect(readdirSync(left).filter((d) => d.startsWith(".oci-"))).toEqual([]);
     const tmp = join("/tmp", `sbx-test${process.env.SBX_TEST_SLOT ?? ""}-shared`, "data", "tmp");
     expect(readdirSync(tmp).filter((d) => d.startsWith("oci-"))).toEqual([]);
+  });
+
+  it("refuses layers that escape with ../ or write through a symlink to the host, writing nothing there", async () => {
+    const marker = join(work, "host-marker");
+    const hostile: Array<[string, Parameters<typeof tarOf>[0], RegExp]> = [
+      ["dotdot", [{ path: "../../../../../../../../" + marker.slice(1), data: "pwned" }], /escapes the layer with '\.\.'/],
+      ["symlink", [{ path: "evil", type: "symlink", linkpath: work }, { path: "evil/host-marker", data: "pwned" }], /symlinks are never followed/],
+    ];
+    for (const [name, entries, message] of hostile) {
+      const dir = join(work, `hostile-${name}`);
+      await layout(dir, [tarOf([{ path: "etc/", type: "dir", mode: 0o755 }, ...entries])]);
+      const r = sbx(["image", "import", dir, "-n", "oci-bad"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(sh("ls", [marker]).code).not.toBe(0);
+    expect((await client.listImages()).map((i) => i.name)).not.toContain("oci-bad");
   });
 });
 

@@ -39,6 +39,7 @@ async function* layerTar(dir: string, uidBase: number, onStderr: (s: string) => 
     child.on("error", () => resolve(127));
     child.on("close", (c) => resolve(c ?? 1));
   });
+  let ok = false;
   try {
     for await (const e of readTar(child.stdout)) {
       for (const h of overlayToOci(e.header, uidBase)) {
@@ -52,10 +53,11 @@ async function* layerTar(dir: string, uidBase: number, onStderr: (s: string) => 
     yield TAR_END;
     // tar pads its output after the end marker; reading it all lets tar exit cleanly.
     for await (const _ of child.stdout) void _;
+    ok = true;
   } finally {
-    if (!child.stdout.readableEnded) child.stdout.destroy();
-    if ((await exited) !== 0) throw new SbxError("runtime_error", `cannot read layer ${dir}`);
+    if (!ok) child.stdout.destroy();
   }
+  if ((await exited) !== 0) throw new SbxError("runtime_error", `cannot read layer ${dir}`);
 }
 
 class Hasher extends Transform {
