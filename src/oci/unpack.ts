@@ -4,7 +4,7 @@
 // import is unpacked by `unpackPlain`, which writes only regular files and directories itself.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream, existsSync } from "node:fs";
 import { chown, link as link_, mkdir } from "node:fs/promises";
 import { join, posix } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
@@ -90,6 +90,13 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
   }
   const diffId = `sha256:${diffHash.digest("hex")}`;
   if (diffId !== src.diffId) throw invalid(`${what} unpacks to ${diffId}, but the config's diff_id is ${src.diffId}`, { blob: src.digest });
+  for (const p of gate.opaque) {
+    // A marker alone in its dir: the dir was never an entry, so make it (the gate checked its parents).
+    if (!existsSync(join(dest, p))) {
+      await mkdir(join(dest, p), { recursive: true, mode: 0o755 });
+      await chown(join(dest, p), uidBase, uidBase);
+    }
+  }
   if (gate.opaque.length) {
     // setfattr never follows the last symlink with -h; the gate made sure every path is a real dir.
     for (let i = 0; i < gate.opaque.length; i += 500) {
