@@ -81,7 +81,8 @@ export async function writeLayerBlob(layer: ExportLayer, blobsDir: string): Prom
     await pipeline(
       layerTar(layer.dir, layer.uidBase, (s) => (stderr += s)),
       diff,
-      createGzip({ level: 6 }),
+      // Level 1: about twice as fast as the default for ~10% larger blobs (measured on debian-minimal).
+      createGzip({ level: 1 }),
       gz,
       createWriteStream(tmp),
     );
@@ -123,13 +124,18 @@ export async function exportLayout(src: ExportSource, out: string): Promise<{ ma
   if (src.layers.length === 0) throw new SbxError("invalid_argument", `image ${src.name} has no layers to export`);
   const blobs = join(out, "blobs", "sha256");
   await mkdir(blobs, { recursive: true });
-  const layers: Descriptor[] = [];
-  const diffIds: string[] = [];
-  for (const l of src.layers) {
-    const { desc, diffId } = await writeLayerBlob(l, blobs);
-    layers.push(desc);
-    diffIds.push(diffId);
-  }
+  // Compression is the bottleneck (zlib runs in the thread pool): two layers at a time use two cores.
+  const made = new Array<{ desc: Descriptor; diffId: string }>(src.layers.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < src.layers.length) {
+      const i = next++;
+      made[i] = await writeLayerBlob(src.layers[i]!, blobs);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  const layers = made.map((m) => m.desc);
+  const diffIds = made.map((m) => m.diffId);
   const config = await writeJsonBlob(blobs, ociConfig(src, diffIds), MEDIA.config);
   const manifestJson: ManifestJson = { schemaVersion: 2, mediaType: MEDIA.manifest, config, layers };
   const manifest = await writeJsonBlob(blobs, manifestJson, MEDIA.manifest);
