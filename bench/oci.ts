@@ -16,7 +16,8 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed: ${r.stderr}`);
 }
 
-export async function ociRows(client: SandboxClient, host: string, bigMb = Number(process.env.BENCH_OCI_MB ?? 200)): Promise<Row[]> {
+/** `dataDir` (the daemon's) adds a row with GNU tar | gzip -1 of the base rootfs: the floor of an export. */
+export async function ociRows(client: SandboxClient, host: string, dataDir?: string, bigMb = Number(process.env.BENCH_OCI_MB ?? 200)): Promise<Row[]> {
   const dir = await mkdtemp(join(tmpdir(), "sbx-bench-oci-"));
   const registry = new TestRegistry();
   await registry.start();
@@ -31,6 +32,11 @@ export async function ociRows(client: SandboxClient, host: string, bigMb = Numbe
     const exportBase = await timeIt(async () => sbx(["image", "export", "debian-minimal", "-o", base]));
     const copyBase = await timeIt(async () => skopeo(`oci-archive:${base}`, `oci-archive:${join(dir, "base-copy.tar")}`));
     rows.push({ what: "export debian-minimal → OCI tar", sbx: exportBase, baseline: copyBase, baselineName: "skopeo copy oci-archive → oci-archive" });
+    if (dataDir) {
+      const rootfs = join(dataDir, "layers", (await client.getImage("debian-minimal")).id.replace("sha256:", ""), "rootfs");
+      const floor = await timeIt(async () => run("sh", ["-c", `tar --sort=name --numeric-owner -C "$1" -cf - . | gzip -1 > "$2"`, "sh", rootfs, join(dir, "floor.tar.gz")]));
+      rows.push({ what: "export debian-minimal → OCI tar", sbx: exportBase, baseline: floor, baselineName: "tar | gzip -1 of the rootfs" });
+    }
     const importBase = await timeIt(async () => sbx(["image", "import", base, "-n", "bench-oci-base"]));
     const unpackBase = await timeIt(async () => skopeo(`oci-archive:${base}`, `oci:${join(dir, "base-layout")}:x`));
     rows.push({ what: "import debian-minimal from OCI tar", sbx: importBase, baseline: unpackBase, baselineName: "skopeo copy oci-archive → oci dir" });
@@ -68,7 +74,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   await daemon.start();
   const client = new SandboxClient({ host: daemon.host });
   try {
-    printTable("OCI images (one run each)", await ociRows(client, daemon.host));
+    printTable("OCI images (one run each)", await ociRows(client, daemon.host, join(daemon.root, "data")));
   } finally {
     await client.close();
     await daemon.stop();

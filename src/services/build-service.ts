@@ -9,14 +9,13 @@ import { assertValidName, newId } from "../common/names.js";
 import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/schemas.js";
 import { runBuild, StepFailure, type BuilderDeps } from "../images/builder.js";
 import { describeStep } from "../images/ir.js";
-import type { BuildRecord, ImageRecord, ImageStore } from "../store/store.js";
+import type { BuildRecord, ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
 import { isRegistryRef } from "../oci/registry-client.js";
-import type { ImageLayerRef } from "../store/store.js";
 import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
+import type { Logger } from "./sandbox-service.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
 export type LayeredBase = ResolvedBase & { layers: ImageLayerRef[]; /** Layer keys to keep from garbage collection while building. */ keys?: string[] };
-import type { Logger } from "./sandbox-service.js";
 
 interface Running {
   abort: AbortController;
