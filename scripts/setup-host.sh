@@ -75,6 +75,11 @@ if [ ${#to_install[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${to_install[@]}"
   fi
   did+=("installed ${to_install[*]}")
+  # docker-registry is for the tests, which start their own on a free loopback port: the
+  # package's service (all interfaces, port 5000) is not left running on the host.
+  if [[ " ${to_install[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 else
   say "packages: all present"
 fi
