@@ -42,7 +42,7 @@ async function treeOfImage(image: string): Promise<string> {
   return treeOf(await sandbox({ image }));
 }
 
-const IMAGES = ["oci-src", "oci-copy", "oci-dir", "oci-docker", "oci-pulled:1", "oci-skopeo:v2", "oci-from-reg", "oci-df", "oci-bad"];
+const IMAGES = ["oci-src", "oci-copy", "oci-dir", "oci-docker", "oci-pulled:1", "oci-skopeo:v2", "oci-from-reg", "oci-df", "oci-bad", "oci-locked:1"];
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "sbx-oci-e2e-"));
@@ -214,6 +214,33 @@ describe("registry push and pull", () => {
     expect(r.code, r.stderr).toBe(0);
     const df = await sandbox({ image: "oci-df" });
     expect((await df.run("sh", { args: ["-c", "cat /df /opt/app/hello"] })).stdout).toBe("from-dockerfile\nhello\n");
+  });
+
+  it("uses basic auth from the environment or flags, and says so when credentials are missing or wrong", async () => {
+    const locked = new TestRegistry({ user: "bob", password: "s3cret" });
+    await locked.start();
+    try {
+      const ref = `${locked.host}/team/locked:1`;
+      const none = sbx(["image", "push", "oci-src", ref]);
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toMatch(/asks for a username and password/);
+      const wrong = sbx(["image", "push", "oci-src", ref, "-u", "bob", "-p", "nope"]);
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(/refused: give credentials/);
+      process.env.SBX_REGISTRY_USER = "bob";
+      process.env.SBX_REGISTRY_PASSWORD = "s3cret";
+      const ok = sbx(["image", "push", "oci-src", ref]);
+      expect(ok.code, ok.stderr).toBe(0);
+      delete process.env.SBX_REGISTRY_USER;
+      delete process.env.SBX_REGISTRY_PASSWORD;
+      await expect(client.pullImage(ref, { name: "oci-locked" })).rejects.toMatchObject({ code: "unauthenticated" });
+      const pulled = await client.pullImage(ref, { name: "oci-locked", username: "bob", password: "s3cret" });
+      expect(pulled.image.id).toBe((await client.getImage("oci-copy")).id);
+    } finally {
+      delete process.env.SBX_REGISTRY_USER;
+      delete process.env.SBX_REGISTRY_PASSWORD;
+      await locked.stop();
+    }
   });
 
   it("answers clear errors for a missing tag and an unreachable registry", async () => {
