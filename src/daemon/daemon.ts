@@ -83,7 +83,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     log,
   );
   const oci = new OciService(images, store.images, layerStore, { uidBase: cfg.uidBase, tmpDir: join(cfg.dataDir, "tmp") });
-  const gc = new ImageGc(store.images, store, layerStore, () => builds.buildingKeys(), log);
+  const gc = new ImageGc(store.images, store, layerStore, () => new Set([...builds.buildingKeys(), ...oci.busyKeys()]), log);
   builds.gc = () => gc.collect();
   builds.pullBase = (project, ref) => oci.pullBase(project, ref);
   const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);

@@ -17,7 +17,12 @@ export interface ImportDeps {
   store: Pick<ImageStore, "getLayer" | "putLayer" | "registerImage" | "findImage">;
   /** The sandboxes' uid base: imported files are shifted into it, as the base images are. */
   uidBase: number;
+  /** Keeps layer keys from garbage collection until the returned function is called. */
+  hold?: (keys: string[]) => () => void;
 }
+
+/** How long an unregistered import (a build's pulled base) stays protected: the build holds it by then. */
+const UNREGISTERED_HOLD_MS = 120_000;
 
 export interface ImportTarget {
   project: string;
@@ -52,15 +57,24 @@ export function configFromOci(c: ImageConfigJson): ImageRecord["config"] {
   };
 }
 
-/** Unpacks the plan's layers and registers the image; `canSkip` lets a pull omit blobs it already has. */
+/** Unpacks the plan's layers and registers the image (unless `register` is false); nothing is kept on failure. */
 export async function importImage(plan: ImportPlan, deps: ImportDeps, target: ImportTarget): Promise<ImageRecord> {
   if (plan.layers.length === 0) throw invalid("the image has no layers");
-  const register = target.register ?? true;
-  const current = register ? deps.store.findImage(target.project, target.name, target.tag) : undefined;
+  const current = (target.register ?? true) ? deps.store.findImage(target.project, target.name, target.tag) : undefined;
   if (current && !target.replace && current.id !== plan.configDigest) {
     throw new SbxError("already_exists", `image ${target.name}:${target.tag} already exists in project ${target.project}: pass --replace to point the name at the imported image`);
   }
   await mkdir(deps.layers.root, { recursive: true, mode: 0o711 });
+  const release = deps.hold?.(plan.layers.map((l) => importedLayerKey(l.diffId, deps.uidBase))) ?? (() => undefined);
+  try {
+    return await importLayers(plan, deps, target, current);
+  } finally {
+    if (target.register ?? true) release();
+    else setTimeout(release, UNREGISTERED_HOLD_MS).unref();
+  }
+}
+
+async function importLayers(plan: ImportPlan, deps: ImportDeps, target: ImportTarget, current: ImageRecord | undefined): Promise<ImageRecord> {
   const temps: Array<{ dir: string; key: string; index: number }> = [];
   const refs: ImageLayerRef[] = [];
   try {
@@ -112,6 +126,6 @@ export async function importImage(plan: ImportPlan, deps: ImportDeps, target: Im
     createdAt: new Date().toISOString(),
     deletedAt: null,
   };
-  if (register) deps.store.registerImage(img, target.replace);
+  if (target.register ?? true) deps.store.registerImage(img, target.replace);
   return img;
 }

@@ -36,6 +36,9 @@ export interface ImportOptions {
 }
 
 export class OciService {
+  /** Layer keys an import is putting in place and has not registered yet: kept by garbage collection. */
+  private readonly busy = new Map<string, number>();
+
   constructor(
     private readonly images: ImageService,
     private readonly store: ImageStore,
@@ -133,8 +136,25 @@ export class OciService {
     return !!l?.dir && existsSync(l.dir);
   }
 
+  /** For the collector: layers of imports and pulls in progress (and of recent build-base pulls). */
+  busyKeys(): Set<string> {
+    return new Set(this.busy.keys());
+  }
+
+  /** Marks keys busy until the returned function is called. */
+  private hold(keys: string[]): () => void {
+    for (const k of keys) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
+    return () => {
+      for (const k of keys) {
+        const n = (this.busy.get(k) ?? 1) - 1;
+        if (n > 0) this.busy.set(k, n);
+        else this.busy.delete(k);
+      }
+    };
+  }
+
   private deps() {
-    return { layers: this.layers, store: this.store, uidBase: this.opts.uidBase };
+    return { layers: this.layers, store: this.store, uidBase: this.opts.uidBase, hold: (keys: string[]) => this.hold(keys) };
   }
 }
 
