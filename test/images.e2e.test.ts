@@ -14,7 +14,7 @@ import { REPO } from "./harness.js";
 const host = inject("sbxHost");
 const client = sharedClient();
 const sandbox = useSandboxes(client);
-const dataDir = join("/tmp", "sbx-test-shared", "data");
+const dataDir = join("/tmp", `sbx-test${process.env.SBX_TEST_SLOT ?? ""}-shared`, "data");
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });
