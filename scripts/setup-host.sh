@@ -7,10 +7,12 @@ set -euo pipefail
 PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd catatonit busybox-static e2fsprogs ca-certificates)
 # npm ci compiles better-sqlite3 and node-pty from source (their prebuilt binaries live off the npm registry).
 PACKAGES+=(g++ make python3)
+# attr (setfattr) marks opaque dirs of imported OCI layers.
+PACKAGES+=(attr)
 # --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.
 for arg in "$@"; do
   case "$arg" in
-    --with-test-tools) PACKAGES+=(gcc libc6-dev) ;;
+    --with-test-tools) PACKAGES+=(gcc libc6-dev skopeo umoci docker-registry) ;; # + OCI tools that check and serve images
     *) echo "setup-host: unknown option $arg (known: --with-test-tools)" >&2; exit 2 ;;
   esac
 done
@@ -82,6 +84,11 @@ if [ ${#to_install[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${to_install[@]}"
   fi
   did+=("installed ${to_install[*]}")
+  # docker-registry is for the tests, which start their own on a free loopback port: the
+  # package's service (all interfaces, port 5000) is not left running on the host.
+  if [[ " ${to_install[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
 else
   say "packages: all present"
 fi

@@ -34,6 +34,7 @@ function stubServices(): Services {
     gc: unused("gc"),
     snapshots: unused("snapshots"),
     ports: unused("ports"),
+    oci: unused("oci"),
     contexts: unused("contexts"),
     info: () => {
       throw new Error("info was called while generating openapi.json");

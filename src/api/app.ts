@@ -11,6 +11,7 @@ import { bodyLimits } from "./body-limits.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
+import { registerOciRoutes } from "./routes/oci.js";
 import { registerSnapshotRoutes } from "./routes/snapshots.js";
 import { registerPortRoutes } from "./routes/ports.js";
 import { registerProcessRoutes } from "./routes/processes.js";
@@ -54,6 +55,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerProcessRoutes(app, services);
   registerFileRoutes(app, services);
   registerImageRoutes(app, services);
+  registerOciRoutes(app, services);
   registerSnapshotRoutes(app, services);
   registerPortRoutes(app, services, sockets.upgradeWebSocket);
 

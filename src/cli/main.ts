@@ -8,6 +8,7 @@ import { registerDoctorCommand } from "./commands/doctor.js";
 import { EXIT_SBX_FAILED, registerExecCommands } from "./commands/exec.js";
 import { registerImageCommands } from "./commands/image.js";
 import { registerPortCommands } from "./commands/ports.js";
+import { registerImageOciCommands } from "./commands/image-oci.js";
 import { registerImageRegisterCommand, registerSnapshotCommands } from "./commands/snapshot.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerVersionCommand } from "./commands/version.js";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerPortCommands(program);
   const image = program.commands.find((c) => c.name() === "image");
   if (image) registerImageRegisterCommand(image);
+  if (image) registerImageOciCommands(image);
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);

@@ -20,6 +20,7 @@ import { PortService } from "../services/port-service.js";
 import { EgressRefresher } from "../services/egress-refresh.js";
 import { FileService } from "../services/file-service.js";
 import { ImageService } from "../services/images.js";
+import { OciService } from "../oci/oci-service.js";
 import { ProcessService } from "../services/process-service.js";
 import { ProjectService } from "../services/project-service.js";
 import { mergeEnv } from "../common/env.js";
@@ -84,8 +85,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     join(cfg.dataDir, "builds"),
     log,
   );
-  const gc = new ImageGc(store.images, store, layerStore, () => builds.buildingKeys(), log);
+  const oci = new OciService(images, store.images, layerStore, { uidBase: cfg.uidBase, tmpDir: join(cfg.dataDir, "tmp") });
+  const gc = new ImageGc(store.images, store, layerStore, () => new Set([...builds.buildingKeys(), ...oci.busyKeys()]), log);
   builds.gc = () => gc.collect();
+  builds.pullBase = (project, ref) => oci.pullBase(project, ref);
   const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
   const ports = new PortService(store, sandboxes, log);
   const services: Services = {
@@ -101,6 +104,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     snapshots,
     ports,
     contexts,
+    oci,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 

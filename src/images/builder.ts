@@ -23,6 +23,8 @@ export interface BuildBase {
   id: string;
   dir: string;
   config: ImageConfig;
+  /** Layers above `dir` (bottom first) when the base is itself a layered image (imported, pulled). */
+  layers?: ImageLayerRef[];
 }
 
 export interface BuilderDeps {
@@ -87,7 +89,8 @@ export async function runBuild(def: ImageDefinitionT, base: BuildBase, deps: Bui
         if (cached) {
           layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
         } else {
-          const made = await executeStep(step, n, config, [...layers].reverse().map((l) => l.dir).concat(base.dir), key, deps, opts, releases);
+          const stack = [...(base.layers ?? []), ...layers].reverse().map((l) => l.dir).concat(base.dir);
+          const made = await executeStep(step, n, config, stack, key, deps, opts, releases);
           deps.cache.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, createdAt: new Date().toISOString() });
           layer = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, cached: false };
         }

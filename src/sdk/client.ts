@@ -6,6 +6,7 @@ import type { BuildEventT, BuildT, CreateBuildRequestT, CreateSandboxRequest, Da
 import type { PortExposureT } from "../api/port-schemas.js";
 import { SbxError } from "../common/errors.js";
 import { ndjson } from "./ndjson.js";
+import { exportImage, importImage, pullImage, pushImage, type PullResult, type PushResult, type RegistryCredentials } from "./oci.js";
 import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
 
 export interface ProjectT {
@@ -93,6 +94,26 @@ export class SandboxClient {
   /** Removes a built image (`name` or `name:tag`) from the project; answers what was removed. */
   deleteImage(name: string): Promise<ImageDetailT> {
     return this.transport.json<ImageDetailT>("DELETE", `/v1/images/${enc(name)}`);
+  }
+
+  /** The image as an OCI image layout tar stream (skopeo's `oci-archive:`). */
+  exportImage(name: string, signal?: AbortSignal): Promise<Readable> {
+    return exportImage(this.transport, name, signal);
+  }
+
+  /** Registers an OCI image layout tar or `docker save` tar as `name` (`tag` defaults to latest). */
+  importImage(tar: Readable | Uint8Array, options: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal }): Promise<ImageDetailT> {
+    return importImage(this.transport, tar, options);
+  }
+
+  /** Pushes `name[:tag]` to `registry/repo:tag` over the OCI distribution API. */
+  pushImage(name: string, reference: string, credentials?: RegistryCredentials): Promise<PushResult> {
+    return pushImage(this.transport, name, reference, credentials);
+  }
+
+  /** Pulls `registry/repo:tag` into the project (as `name`, default the repository's last part). */
+  pullImage(reference: string, options?: RegistryCredentials & { name?: string; tag?: string; replace?: boolean }): Promise<PullResult> {
+    return pullImage(this.transport, reference, options);
   }
 
   /** Whether the daemon already holds the context tar with this digest (`sha256:<hex>`). */

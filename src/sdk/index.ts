@@ -13,6 +13,7 @@ export type { DockerfileImageOptions } from "./dockerfile-image.js";
 export type { ClientLike, CreateSandboxOptions, DirectoryListingT, ProcessOptions, RunOptions, StartProcessOptions } from "./sandbox.js";
 export { SandboxClient } from "./client.js";
 export type { ListSandboxesOptions, ProjectT, TokenT } from "./client.js";
+export type { PullResult, PushResult, RegistryCredentials } from "./oci.js";
 export { SandboxProcess } from "./process.js";
 export type { CommandResult, OutputChunk, OutputHandlers, OutputOptions, ProcessEvent } from "./process.js";
 export { DEFAULT_HOST, DEFAULT_PROJECT, resolveConfig } from "./transport.js";

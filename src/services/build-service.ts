@@ -10,9 +10,13 @@ import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/sche
 import { runBuild, StepFailure, type BuilderDeps } from "../images/builder.js";
 import { describeStep } from "../images/ir.js";
 import type { SourceImage } from "../images/copy-from.js";
-import type { BuildRecord, ImageRecord, ImageStore } from "../store/store.js";
-import type { ImageService } from "./images.js";
+import type { BuildRecord, ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import { isRegistryRef } from "../oci/registry-client.js";
+import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
 import type { Logger } from "./sandbox-service.js";
+
+/** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
+export type LayeredBase = ResolvedBase & { layers: ImageLayerRef[]; /** Layer keys to keep from garbage collection while building. */ keys?: string[] };
 
 interface Running {
   abort: AbortController;
@@ -28,6 +32,8 @@ interface Running {
 export class BuildService {
   private readonly running = new Map<string, Running>();
   private readonly bus = new EventEmitter();
+  /** Set by the daemon: fetches a `registry/repo:tag` base (FROM localhost:5000/x:1) as layers. */
+  pullBase: ((project: string, ref: string) => Promise<LayeredBase>) | undefined;
   /** Set by the daemon once the collector exists (it needs buildingKeys from here). */
   gc: (() => Promise<unknown>) | undefined;
 
@@ -45,7 +51,7 @@ export class BuildService {
     const def = req.definition;
     const name = assertValidName("image", req.registeredName ?? def.name);
     const tag = assertValidTag(req.tag ?? def.tag ?? "latest");
-    const base = await this.images.resolveBase(def.baseImage);
+    const base = await this.resolveBase(project, def.baseImage);
     for (const b of this.running.keys()) {
       const other = this.store.getBuild(b);
       // The store's state, not map membership: a build leaves the map only after its log is flushed.
@@ -66,14 +72,23 @@ export class BuildService {
     }
     const rec: BuildRecord = { id: newId("bld"), project, imageName: name, tag, state: "queued", steps: def.steps.length, imageId: null, failure: null, createdAt: new Date().toISOString(), startedAt: null, endedAt: null };
     this.store.insertBuild(rec);
-    const run: Running = { abort: new AbortController(), keys: new Set(), events: [], written: Promise.resolve() };
+    const run: Running = { abort: new AbortController(), keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]), events: [], written: Promise.resolve() };
     this.running.set(rec.id, run);
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
     run.finished = this.execute(rec, req, base, run, sourceImages);
     return rec;
   }
 
-  private async execute(rec: BuildRecord, req: CreateBuildRequestT, base: Awaited<ReturnType<ImageService["resolveBase"]>>, run: Running, sourceImages: Map<string, SourceImage>): Promise<void> {
+  /** A base recipe, a registry image (pulled), or an image of the project (imported, pulled or built). */
+  private async resolveBase(project: string, ref: string): Promise<LayeredBase> {
+    if (this.pullBase && isRegistryRef(ref)) return this.pullBase(project, ref);
+    const { name, tag } = parseImageRef(ref);
+    const own = this.images.resolvesToBase(ref) ? undefined : this.store.findImage(project, name, tag);
+    if (own) return { name: `${own.name}:${own.tag}`, id: own.id, dir: own.baseDir, sizeBytes: own.sizeBytes, config: own.config, layers: own.layers };
+    return { ...(await this.images.resolveBase(ref, project)), layers: [] };
+  }
+
+  private async execute(rec: BuildRecord, req: CreateBuildRequestT, base: LayeredBase, run: Running, sourceImages: Map<string, SourceImage>): Promise<void> {
     const emit = (ev: BuildEventT): void => {
       if (ev.type === "step") run.keys.add(ev.key);
       run.events.push(ev);
@@ -95,7 +110,7 @@ export class BuildService {
         baseImage: base.name,
         baseId: base.id,
         baseDir: base.dir,
-        layers: result.layers,
+        layers: [...base.layers, ...result.layers],
         config: result.config,
         sizeBytes: base.sizeBytes + result.layers.reduce((a, l) => a + l.sizeBytes, 0),
         buildId: rec.id,

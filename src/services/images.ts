@@ -70,6 +70,11 @@ export class ImageService {
     return matches.find((i) => i.deletedAt === null) ?? matches.at(-1);
   }
 
+  /** Whether the name is a base image recipe (which wins over a project image of the same name). */
+  resolvesToBase(name: string): boolean {
+    return this.bases.recipes().includes(name);
+  }
+
   async resolveBase(name: string, project?: string): Promise<ResolvedBase> {
     const recipes = this.bases.recipes();
     if (!recipes.includes(name)) {

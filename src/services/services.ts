@@ -9,6 +9,7 @@ import type { ImageGc } from "./image-gc.js";
 import type { SnapshotService } from "./snapshot-service.js";
 import type { PortService } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
+import type { OciService } from "../oci/oci-service.js";
 
 export interface Services {
   version: string;
@@ -23,5 +24,6 @@ export interface Services {
   snapshots: SnapshotService;
   ports: PortService;
   contexts: BlobStore;
+  oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }

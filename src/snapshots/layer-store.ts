@@ -30,6 +30,11 @@ export class LayerStore {
     return this.make(key, (tmp) => mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 }));
   }
 
+  /** Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. */
+  async adopt(dir: string, key: string): Promise<CommittedLayer> {
+    return this.make(key, (tmp) => rename(dir, tmp));
+  }
+
   /**
    * One layer holding the merged view of a whole stack (top first, base included): what a deep
    * chain of snapshots is squashed into, since overlayfs takes at most 500 lower dirs and its

@@ -1,0 +1,251 @@
+// OCI images end to end: export checked by skopeo and umoci against the sandbox's own view,
+// export → import → run with an identical file tree, docker-archive import, push/pull through a
+// real registry (Debian's docker-registry on loopback), skopeo copy into it, builds FROM it, and
+// bad archives that register nothing.
+import { spawnSync } from "node:child_process";
+import { readdirSync, rmSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { Image, type Sandbox } from "../src/sdk/index.js";
+import { sharedClient, useSandboxes } from "./fixtures.js";
+import { REPO } from "./harness.js";
+import { layout, tarOf } from "../src/oci/testing/craft.js";
+import { TestRegistry } from "./registry.js";
+
+const host = inject("sbxHost");
+const client = sharedClient();
+const sandbox = useSandboxes(client);
+const registry = new TestRegistry();
+let work: string;
+
+function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 600_000, maxBuffer: 64 << 20, ...opts });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+const sbx = (args: string[]) => sh(process.execPath, [join(REPO, "bin", "sbx.js"), ...args].map(String), {});
+process.env.SBX_HOST = host;
+
+/** Names, types, modes, owners and link targets of the tree, plus every file's content hash; runtime mounts left out. */
+const TREE = `cd "$1" && find . -xdev \\( -path ./proc -o -path ./sys -o -path ./dev -o -path ./.sbx -o -path ./tmp -o -path ./run -o -path ./etc/resolv.conf -o -path ./etc/hosts -o -path ./etc/hostname \\) -prune -o -printf '%p|%y|%m|%U|%G|%l\\n' | LC_ALL=C sort > /tmp/.list
+find . -xdev \\( -path ./proc -o -path ./sys -o -path ./dev -o -path ./.sbx -o -path ./tmp -o -path ./run -o -path ./etc/resolv.conf -o -path ./etc/hosts -o -path ./etc/hostname \\) -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum > /tmp/.sums
+echo "$(wc -l < /tmp/.list) $(sha256sum < /tmp/.list | cut -c1-16) $(sha256sum < /tmp/.sums | cut -c1-16)"`;
+
+async function treeOf(sb: Sandbox): Promise<string> {
+  const r = await sb.run("sh", { args: ["-c", TREE, "sh", "/"] });
+  expect(r.exitCode, r.stderr).toBe(0);
+  return r.stdout.trim();
+}
+
+async function treeOfImage(image: string): Promise<string> {
+  return treeOf(await sandbox({ image }));
+}
+
+const IMAGES = ["oci-src", "oci-copy", "oci-dir", "oci-docker", "oci-pulled:1", "oci-skopeo:v2", "oci-from-reg", "oci-df", "oci-bad", "oci-locked:1"];
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), "sbx-oci-e2e-"));
+  await registry.start();
+  // A whiteout (/etc/issue), an opaque dir (/usr/share/doc), setuid, owners, a symlink, env, workdir, cmd.
+  await new Image({ name: "oci-src", baseImage: "debian-minimal" })
+    .run("rm /etc/issue && rm -rf /usr/share/doc && mkdir /usr/share/doc && echo only > /usr/share/doc/only")
+    .run("mkdir -p /opt/app/sub && echo hello > /opt/app/hello && chmod 4755 /opt/app/hello && chown 1000:1000 /opt/app/sub && ln -s /opt/app/hello /opt/app/link")
+    .env("GREETING", "hi")
+    .workdir("/opt/app")
+    .cmd(["cat", "hello"])
+    .build({ client, replace: true });
+}, 600_000);
+
+afterAll(async () => {
+  await registry.stop();
+  for (const name of IMAGES) await client.deleteImage(name).catch(() => undefined);
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe("OCI export", () => {
+  it("writes a layout that skopeo inspects, as a tar and as a folder", async () => {
+    const tar = join(work, "src.oci.tar");
+    const out = sbx(["image", "export", "oci-src", "-o", tar]);
+    expect(out.code, out.stderr).toBe(0);
+    const info = JSON.parse(sh("skopeo", ["inspect", "--config", `oci-archive:${tar}`]).stdout) as { config: { Env: string[]; WorkingDir: string; Cmd: string[] }; rootfs: { diff_ids: string[] } };
+    expect(info.config.Env).toContain("GREETING=hi");
+    expect(info.config.WorkingDir).toBe("/opt/app");
+    expect(info.config.Cmd).toEqual(["cat", "hello"]);
+    // The base rootfs, the two RUN layers and the WORKDIR layer.
+    expect(info.rootfs.diff_ids.length).toBe(1 + (await client.getImage("oci-src")).layers.length);
+
+    const dir = join(work, "src-layout");
+    const toDir = sbx(["image", "export", "oci-src", "-o", dir]);
+    expect(toDir.code, toDir.stderr).toBe(0);
+    const raw = JSON.parse(sh("skopeo", ["inspect", `oci:${dir}:latest`]).stdout) as { Layers: string[] };
+    expect(raw.Layers).toHaveLength(info.rootfs.diff_ids.length);
+  });
+
+  it("umoci unpacks it into the very tree the sandbox sees (contents, modes, owners, whiteouts)", async () => {
+    const bundle = join(work, "bundle");
+    const r = sh("umoci", ["unpack", "--image", `${join(work, "src-layout")}:latest`, bundle]);
+    expect(r.code, r.stderr).toBe(0);
+    const host = sh("sh", ["-c", TREE, "sh", join(bundle, "rootfs")]);
+    expect(host.code, host.stderr).toBe(0);
+    const sb = await sandbox({ image: "oci-src" });
+    expect(host.stdout.trim()).toBe(await treeOf(sb));
+    const look = await sb.run("sh", { args: ["-c", "stat -c '%a %u' /opt/app/hello; stat -c %u /opt/app/sub; ls /usr/share/doc; test -e /etc/issue || echo no-issue"] });
+    expect(look.stdout).toBe("4755 0\n1000\nonly\nno-issue\n");
+    rmSync(bundle, { recursive: true, force: true });
+  });
+});
+
+describe("OCI import", () => {
+  let original: string;
+  beforeAll(async () => {
+    original = await treeOfImage("oci-src");
+  });
+
+  it("round-trips export → import → run with an identical tree and config", async () => {
+    const r = sbx(["image", "import", join(work, "src.oci.tar"), "-n", "oci-copy"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await treeOfImage("oci-copy")).toBe(original);
+    const img = await client.getImage("oci-copy");
+    expect(img.config).toMatchObject({ workingDir: "/opt/app", cmd: ["cat", "hello"], user: "root" });
+    const sb = await sandbox({ image: "oci-copy" });
+    expect((await sb.run("sh", { args: ["-c", 'echo "$GREETING $(pwd)"'] })).stdout).toBe("hi /opt/app\n");
+  });
+
+  it("imports a layout folder and a docker-archive (skopeo copy) to the same tree", async () => {
+    expect(sbx(["image", "import", join(work, "src-layout"), "-n", "oci-dir"]).code).toBe(0);
+    expect(await treeOfImage("oci-dir")).toBe(original);
+    const docker = join(work, "src.docker.tar");
+    const c = sh("skopeo", ["copy", `oci-archive:${join(work, "src.oci.tar")}`, `docker-archive:${docker}:oci/src:latest`]);
+    expect(c.code, c.stderr).toBe(0);
+    const r = sbx(["image", "import", docker, "-n", "oci-docker"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(await treeOfImage("oci-docker")).toBe(original);
+  });
+
+  it("refuses garbage, a missing blob and a corrupt blob, registering nothing", async () => {
+    await writeFile(join(work, "garbage.tar"), Buffer.alloc(4096, 0x41));
+    const g = sbx(["image", "import", join(work, "garbage.tar"), "-n", "oci-bad"]);
+    expect(g.code).not.toBe(0);
+    expect(g.stderr).toMatch(/not a valid tar archive/);
+
+    const broken = join(work, "broken-layout");
+    sh("cp", ["-a", join(work, "src-layout"), broken]);
+    const manifest = JSON.parse(sh("sh", ["-c", `cat ${broken}/index.json`]).stdout) as { manifests: Array<{ digest: string }> };
+    const m = JSON.parse(sh("cat", [join(broken, "blobs/sha256", manifest.manifests[0]!.digest.slice(7))]).stdout) as { layers: Array<{ digest: string }> };
+    const last = m.layers.at(-1)!.digest;
+    rmSync(join(broken, "blobs/sha256", last.slice(7)));
+    const missing = sbx(["image", "import", broken, "-n", "oci-bad"]);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toContain(`layer ${last} is missing`);
+
+    await writeFile(join(broken, "blobs/sha256", last.slice(7)), Buffer.alloc(1000, 1));
+    const corrupt = sbx(["image", "import", broken, "-n", "oci-bad"]);
+    expect(corrupt.code).not.toBe(0);
+    expect(corrupt.stderr).toMatch(new RegExp(`layer ${last}.*(cannot be decompressed|does not match)`));
+    expect((await client.listImages()).map((i) => i.name)).not.toContain("oci-bad");
+    const left = join("/tmp", `sbx-test${process.env.SBX_TEST_SLOT ?? ""}-shared`, "data", "layers");
+    expect(readdirSync(left).filter((d) => d.startsWith(".oci-"))).toEqual([]);
+    const tmp = join("/tmp", `sbx-test${process.env.SBX_TEST_SLOT ?? ""}-shared`, "data", "tmp");
+    expect(readdirSync(tmp).filter((d) => d.startsWith("oci-"))).toEqual([]);
+  });
+
+  it("refuses layers that escape with ../ or write through a symlink to the host, writing nothing there", async () => {
+    const marker = join(work, "host-marker");
+    const hostile: Array<[string, Parameters<typeof tarOf>[0], RegExp]> = [
+      ["dotdot", [{ path: "../../../../../../../../" + marker.slice(1), data: "pwned" }], /escapes the layer with '\.\.'/],
+      ["symlink", [{ path: "evil", type: "symlink", linkpath: work }, { path: "evil/host-marker", data: "pwned" }], /symlinks are never followed/],
+    ];
+    for (const [name, entries, message] of hostile) {
+      const dir = join(work, `hostile-${name}`);
+      await layout(dir, [tarOf([{ path: "etc/", type: "dir", mode: 0o755 }, ...entries])]);
+      const r = sbx(["image", "import", dir, "-n", "oci-bad"]);
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toMatch(message);
+    }
+    expect(sh("ls", [marker]).code).not.toBe(0);
+    expect((await client.listImages()).map((i) => i.name)).not.toContain("oci-bad");
+  });
+});
+
+describe("registry push and pull", () => {
+  let original: string;
+  beforeAll(async () => {
+    original = await treeOfImage("oci-src");
+  });
+
+  it("pushes to the registry (skopeo sees it), skips what is there, and pulls it back", async () => {
+    const ref = `${registry.host}/team/src:1`;
+    const push = sbx(["image", "push", "oci-src", ref, "--json"]);
+    expect(push.code, push.stderr + registry.log).toBe(0);
+    expect(JSON.parse(push.stdout)).toMatchObject({ blobsSkipped: 0 });
+    const info = JSON.parse(sh("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`]).stdout) as { Digest: string; Env: string[] };
+    expect(info.Digest).toBe(JSON.parse(push.stdout).digest);
+    expect(info.Env).toContain("GREETING=hi");
+    const again = JSON.parse(sbx(["image", "push", "oci-src", ref, "--json"]).stdout) as { blobsSent: number };
+    expect(again.blobsSent).toBe(0);
+
+    const pull = sbx(["image", "pull", ref, "-n", "oci-pulled", "--json"]);
+    expect(pull.code, pull.stderr).toBe(0);
+    // The tag comes from the reference when -n gives none.
+    expect(JSON.parse(pull.stdout)).toMatchObject({ image: { name: "oci-pulled", tag: "1" }, layersFetched: 0 });
+    expect(await treeOfImage("oci-pulled:1")).toBe(original);
+  });
+
+  it("pulls an image that skopeo copied into the registry", async () => {
+    const ref = `${registry.host}/other/copied:v2`;
+    const c = sh("skopeo", ["copy", "--dest-tls-verify=false", `oci-archive:${join(work, "src.oci.tar")}`, `docker://${ref}`]);
+    expect(c.code, c.stderr).toBe(0);
+    const pulled = await client.pullImage(ref, { name: "oci-skopeo" });
+    expect(pulled.image).toMatchObject({ name: "oci-skopeo", tag: "v2" });
+    expect(await treeOfImage("oci-skopeo:v2")).toBe(original);
+  });
+
+  it("builds FROM a registry image (SDK baseImage and Dockerfile), pulling on first use", async () => {
+    const ref = `${registry.host}/team/src:1`;
+    await new Image({ name: "oci-from-reg", baseImage: ref }).run("cat /opt/app/hello > /copied").build({ client, replace: true });
+    const sb = await sandbox({ image: "oci-from-reg" });
+    expect((await sb.run("sh", { args: ["-c", 'cat /copied; echo "$GREETING"; ls /usr/share/doc'] })).stdout).toBe("hello\nhi\nonly\n");
+
+    const dir = join(work, "df");
+    sh("mkdir", ["-p", dir]);
+    await writeFile(join(dir, "Dockerfile"), `FROM ${ref}\nRUN echo from-dockerfile > /df\n`);
+    const r = sbx(["image", "create", join(dir, "Dockerfile"), "-n", "oci-df", "--progress", "plain"]);
+    expect(r.code, r.stderr).toBe(0);
+    const df = await sandbox({ image: "oci-df" });
+    expect((await df.run("sh", { args: ["-c", "cat /df /opt/app/hello"] })).stdout).toBe("from-dockerfile\nhello\n");
+  });
+
+  it("uses basic auth from the environment or flags, and says so when credentials are missing or wrong", async () => {
+    const locked = new TestRegistry({ user: "bob", password: "s3cret" });
+    await locked.start();
+    try {
+      const ref = `${locked.host}/team/locked:1`;
+      const none = sbx(["image", "push", "oci-src", ref]);
+      expect(none.code).not.toBe(0);
+      expect(none.stderr).toMatch(/asks for a username and password/);
+      const wrong = sbx(["image", "push", "oci-src", ref, "-u", "bob", "-p", "nope"]);
+      expect(wrong.code).not.toBe(0);
+      expect(wrong.stderr).toMatch(/refused: give credentials/);
+      process.env.SBX_REGISTRY_USER = "bob";
+      process.env.SBX_REGISTRY_PASSWORD = "s3cret";
+      const ok = sbx(["image", "push", "oci-src", ref]);
+      expect(ok.code, ok.stderr).toBe(0);
+      delete process.env.SBX_REGISTRY_USER;
+      delete process.env.SBX_REGISTRY_PASSWORD;
+      await expect(client.pullImage(ref, { name: "oci-locked" })).rejects.toMatchObject({ code: "unauthenticated" });
+      const pulled = await client.pullImage(ref, { name: "oci-locked", username: "bob", password: "s3cret" });
+      expect(pulled.image.id).toBe((await client.getImage("oci-copy")).id);
+    } finally {
+      delete process.env.SBX_REGISTRY_USER;
+      delete process.env.SBX_REGISTRY_PASSWORD;
+      await locked.stop();
+    }
+  });
+
+  it("answers clear errors for a missing tag and an unreachable registry", async () => {
+    await expect(client.pullImage(`${registry.host}/team/src:nope`)).rejects.toMatchObject({ code: "image_not_found" });
+    await expect(client.pullImage("127.0.0.1:1/x/y:1")).rejects.toMatchObject({ code: "failed_precondition", message: expect.stringMatching(/cannot reach/) });
+    await expect(client.pushImage("oci-src", "not-a-registry-ref")).rejects.toMatchObject({ code: "invalid_argument" });
+  });
+});

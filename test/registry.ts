@@ -1,0 +1,61 @@
+// A real OCI registry for tests: Debian's docker-registry (distribution) on a free loopback port,
+// storing into a temp dir. Started by a test file, stopped in its afterAll.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { waitFor } from "./harness.js";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export class TestRegistry {
+  /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by Python's crypt). */
+  constructor(private readonly auth?: { user: string; password: string }) {}
+
+  private child: ChildProcess | undefined;
+  private dir = "";
+  port = 0;
+  log = "";
+
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.dir = await mkdtemp(join(tmpdir(), "sbx-registry-"));
+    this.port = await freePort();
+    const config = join(this.dir, "config.yml");
+    let auth = "";
+    if (this.auth) {
+      const hash = spawnSync("python3", ["-W", "ignore", "-c", "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", this.auth.password], { encoding: "utf8" }).stdout.trim();
+      if (!hash.startsWith("$2")) throw new Error("cannot make a bcrypt hash for the registry's htpasswd");
+      await writeFile(join(this.dir, "htpasswd"), `${this.auth.user}:${hash}\n`);
+      auth = `auth:\n  htpasswd:\n    realm: sbx-test\n    path: ${join(this.dir, "htpasswd")}\n`;
+    }
+    await writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${auth}`);
+    this.child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
+    this.child.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));
+    this.child.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
+    await waitFor(async () => (await fetch(`http://${this.host}/v2/`).then((r) => r.ok || r.status === 401).catch(() => false)) || undefined, 30_000, `registry on ${this.host}`);
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child && child.exitCode === null) {
+      const gone = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await gone;
+    }
+    if (this.dir) await rm(this.dir, { recursive: true, force: true });
+  }
+}
