@@ -56,6 +56,21 @@ export class Crun {
     if (r.code !== 0) throw new SbxError("runtime_error", `crun could not start the sandbox: ${r.stderr.trim()}`);
   }
 
+  /**
+   * Waits until the container's init has exec'd its program. crun 1.8.1 (Debian 12) returns from
+   * start before that, and a `crun exec` in that window fails with "setns(pid=..., CLONE_*):
+   * Operation not permitted" (crun#1264, fixed in 1.8.7). Until the exec the init is still crun.
+   */
+  async waitForInitExec(pid: number, timeoutMs = 5000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => undefined);
+      // Gone or exec'd: either way crun exec no longer races it.
+      if (comm === undefined || comm.trim() !== "crun" || Date.now() > until) return;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+
   /** The container's status as crun sees it, or undefined when crun does not know it. */
   async state(id: string): Promise<{ status: string; pid: number } | undefined> {
     const r = await runCommand(this.binary, [...this.base(), "state", id]);
