@@ -94,13 +94,25 @@ function paramValues(v: Victim, route: Route, param: string): string[] {
     images: [v.imageName, `${v.imageName}:latest`, v.snapImageName, v.imageId],
     contexts: [v.contextDigest],
     projects: [v.project],
+    ports: ["8080"],
   };
   const values = byCollection[collection ?? ""];
   if (!values) throw new Error(`${route.key}: no victim object for {${param}} after /${collection}/: add the collection to paramValues`);
   return values;
 }
 
-const QUERY: Record<string, (v: Victim) => string> = { path: (v) => v.filePath, follow: () => "0", all: () => "1", recursive: () => "1" };
+const QUERY: Record<string, (v: Victim) => string> = { path: (v) => v.filePath, follow: () => "0", all: () => "1", recursive: () => "1", name: (v) => v.imageName, replace: () => "1" };
+
+/**
+ * Routes that name no object of the victim's (they make new ones in the caller's project): aimed
+ * at the victim's names anyway, they must fail this way and leave the victim's objects alone.
+ */
+const NOT_AIMED: Record<string, { status: number[]; codes: string[] }> = {
+  // An import under the victim's image name (replace=1) of an archive that is not one.
+  "POST /v1/images/import": { status: [400], codes: ["invalid_archive"] },
+  // A pull under the victim's image name from a registry that does not answer.
+  "POST /v1/images/pull": { status: [412], codes: ["failed_precondition"] },
+};
 
 const pwn = { command: "sh", args: ["-c", `echo pwned > ${PWNED_PATH}`] };
 /** Bodies that aim at the victim; routes with a required body field need an entry here. */
@@ -114,6 +126,8 @@ const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
   "POST /v1/builds": (v) => [{ definition: { name: "stolen", baseImage: v.imageName, steps: [{ op: "run", command: "true" }] } }, { definition: { name: "stolen", baseImage: v.snapImageName, steps: [] } }],
   "POST /v1/images": (v) => [{ name: "stolen", snapshotId: v.snapshotId }, { name: v.snapImageName, snapshotId: v.snapshotId, replace: true }],
   "POST /v1/sandboxes/{id}/copy": () => [{ times: 1 }],
+  "POST /v1/images/{name}/push": () => [{ reference: "127.0.0.1:1/stolen/image:1" }],
+  "POST /v1/images/pull": (v) => [{ reference: "127.0.0.1:1/stolen/image:1", name: v.imageName, replace: true }],
 };
 
 /**
@@ -125,7 +139,8 @@ export function casesFor(route: Route, v: Victim, transport: "tcp" | "unix", own
   const params = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
   let paths = [route.path];
   for (const p of params) {
-    const own = p === "id" && route.path.startsWith("/v1/sandboxes/{id}/") && params.length > 1 ? [ownSandboxId] : [];
+    // A port is a number, not an object of the victim's: only processes are tried through the caller's sandbox.
+    const own = p === "id" && route.path.startsWith("/v1/sandboxes/{id}/") && params.length > 1 && !params.includes("port") ? [ownSandboxId] : [];
     paths = paths.flatMap((path) => [...paramValues(v, route, p), ...own].map((val) => path.replace(`{${p}}`, encodeURIComponent(val))));
   }
   const missing = route.query.find((q) => q.required && !QUERY[q.name]);
@@ -155,7 +170,9 @@ export function secrets(v: Victim): string[] {
 export async function runCase(ep: Endpoint, c: Case, v: Victim, callerRunning: number): Promise<RawResponse> {
   const res = await send(ep, c.req, 15_000);
   const what = `${ep.label} ${c.req.method} ${c.req.path} ${c.req.body && !Buffer.isBuffer(c.req.body) ? c.req.body : ""}`;
-  if (c.denied) expectApiError(res, what, { status: [403, 404, 409], codes: c.denied });
+  const notAimed = NOT_AIMED[c.route.key];
+  if (notAimed) expectApiError(res, what, notAimed);
+  else if (c.denied) expectApiError(res, what, { status: [403, 404, 409], codes: c.denied });
   else expect(res.status, `${what} -> ${res.text.slice(0, 300)}`).toBe(200);
   const sent = `${decodeURIComponent(c.req.path)} ${c.req.body?.toString() ?? ""}`;
   for (const s of secrets(v)) if (!sent.includes(s)) expect(res.text.includes(s), `${what} leaked ${s}: ${res.text.slice(0, 300)}`).toBe(false);
