@@ -102,7 +102,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const reconciled = await sandboxes.reconcile();
   const staleBuilds = builds.reconcile();
   snapshots.reconcile();
-  await gc.collect();
+  await gc.reconcile();
   const adopted = processes.adoptRunning();
   log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds }, "reconciled with the host");
   // Filled only after reconcile, which removes every sandbox the store does not know.
