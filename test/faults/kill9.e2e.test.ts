@@ -7,12 +7,13 @@ import { Image, Sandbox, SandboxClient, type SandboxT } from "../../src/sdk/inde
 import { TestDaemon } from "../harness.js";
 import { Invariants, type Marker } from "./invariants.js";
 
+const OPS = ["create", "exec", "build", "snapshot", "suspend"] as const;
 const SEED = Number(process.env.SBX_FAULT_SEED ?? 7_2026);
 const ROUNDS = Number(process.env.SBX_FAULT_ROUNDS ?? 6);
-const MAX_DELAY_MS = 1500;
+/** Kill windows, about as long as each operation takes, so kills land before, inside and after it. */
+const WINDOW_MS: Record<(typeof OPS)[number], number> = { create: 600, exec: 1500, build: 4000, snapshot: 1500, suspend: 1500 };
 const POOL = 2;
 const rand = prng(SEED);
-const OPS = ["create", "exec", "build", "snapshot", "suspend"] as const;
 type Op = (typeof OPS)[number];
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
@@ -163,7 +164,7 @@ describe(`kill -9 at random points (seed ${SEED})`, () => {
   // Every block of five rounds runs each operation once, in a shuffled order, so a short run covers all.
   const order: Op[] = [];
   while (order.length < ROUNDS) order.push(...shuffle([...OPS]));
-  const plan = order.slice(0, ROUNDS).map((op) => ({ op, delay: Math.floor(rand() * MAX_DELAY_MS) }));
+  const plan = order.slice(0, ROUNDS).map((op) => ({ op, delay: Math.floor(rand() * WINDOW_MS[op]) }));
 
   it.each(plan.map((p, i) => ({ ...p, r: i + 1 })))("round $r: $op, killed after $delay ms", async ({ op, delay, r }) => {
     const round = await prepare(op, r);
