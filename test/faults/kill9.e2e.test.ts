@@ -11,7 +11,7 @@ const OPS = ["create", "exec", "build", "snapshot", "suspend"] as const;
 const SEED = Number(process.env.SBX_FAULT_SEED ?? 7_2026);
 const ROUNDS = Number(process.env.SBX_FAULT_ROUNDS ?? 6);
 /** Kill windows, about as long as each operation takes, so kills land before, inside and after it. */
-const WINDOW_MS: Record<(typeof OPS)[number], number> = { create: 600, exec: 1500, build: 4000, snapshot: 1500, suspend: 1500 };
+const WINDOW_MS: Record<Op, number> = { create: 600, exec: 1500, build: 2500, snapshot: 1500, suspend: 1500 };
 const POOL = 2;
 const rand = prng(SEED);
 type Op = (typeof OPS)[number];
