@@ -1,20 +1,23 @@
 // Fault injection: rounds of (start an operation, kill -9 the daemon after a random delay,
 // restart it, check the invariants). The operation and delay come from a seeded PRNG, printed,
-// so a failing round can be replayed: SBX_FAULT_SEED=<seed>; SBX_FAULT_ROUNDS=<n> for a longer run.
+// so a failing round can be replayed: SBX_FAULT_SEED=<seed>; SBX_FAULT_ROUNDS=<n> for a longer run;
+// SBX_FAULT_OPS=<op,op> for only some operations.
 // Objects committed before (a sandbox with a file, a snapshot, a built image) must survive it all.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Image, Sandbox, SandboxClient, type SandboxT } from "../../src/sdk/index.js";
 import { TestDaemon } from "../harness.js";
 import { Invariants, type Marker } from "./invariants.js";
 
-const OPS = ["create", "exec", "build", "snapshot", "suspend"] as const;
+const ALL_OPS = ["create", "exec", "build", "snapshot", "suspend"] as const;
+type Op = (typeof ALL_OPS)[number];
+/** SBX_FAULT_OPS=suspend,snapshot narrows the rounds to some operations. */
+const OPS: Op[] = process.env.SBX_FAULT_OPS ? (process.env.SBX_FAULT_OPS.split(",") as Op[]).filter((o) => ALL_OPS.includes(o)) : [...ALL_OPS];
 const SEED = Number(process.env.SBX_FAULT_SEED ?? 7_2026);
 const ROUNDS = Number(process.env.SBX_FAULT_ROUNDS ?? 6);
 /** Kill windows, about as long as each operation takes, so kills land before, inside and after it. */
-const WINDOW_MS: Record<Op, number> = { create: 600, exec: 1500, build: 2500, snapshot: 1500, suspend: 1500 };
+const WINDOW_MS: Record<Op, number> = { create: 600, exec: 1500, build: 2500, snapshot: 1500, suspend: 2500 };
 const POOL = 2;
 const rand = prng(SEED);
-type Op = (typeof OPS)[number];
 
 /** mulberry32: small, fast, and the same sequence for the same seed everywhere. */
 function prng(seed: number): () => number {
@@ -43,7 +46,7 @@ let keeper: Sandbox;
 const markers = { snapshots: new Map<string, Marker>(), images: new Map<string, Marker>() };
 
 beforeAll(async () => {
-  console.log(`kill9 faults: seed ${SEED}, ${ROUNDS} rounds (SBX_FAULT_SEED / SBX_FAULT_ROUNDS to change)`);
+  console.log(`kill9 faults: seed ${SEED}, ${ROUNDS} rounds of ${OPS.join(",")} (SBX_FAULT_SEED / SBX_FAULT_ROUNDS / SBX_FAULT_OPS to change)`);
   await daemon.reset();
   await daemon.start();
   client = new SandboxClient({ host: daemon.host });
@@ -181,7 +184,10 @@ describe(`kill -9 at random points (seed ${SEED})`, () => {
     const outcome = await Promise.race([pending, new Promise<string>((res) => setTimeout(() => res("client still waiting"), 30_000))]);
     await daemon.start();
 
-    const own = await round.verify();
+    const own = await round.verify().catch((err: unknown) => {
+      console.log(`round ${r} failed; the daemon's last lines:\n${daemon.log.split("\n").slice(-25).join("\n")}`);
+      throw err;
+    });
     console.log(`round ${r}: ${op} killed after ${delay} ms (client saw: ${outcome}): ${own}`);
     await inv.expectNoLeaks(known);
     expect(await inv.registryProblems(markers)).toEqual([]);
