@@ -9,12 +9,13 @@ import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
 import { Image, SandboxClient, SbxError, type BuildEventT } from "../src/sdk/index.js";
 import { sharedClient, useSandboxes } from "./fixtures.js";
-import { REPO } from "./harness.js";
+import { REPO, TestDaemon } from "./harness.js";
 
 const host = inject("sbxHost");
 const client = sharedClient();
 const sandbox = useSandboxes(client);
-const dataDir = join("/tmp", "sbx-test-shared", "data");
+// The shared daemon's data dir (its path depends on SBX_TEST_SLOT); constructing a TestDaemon starts nothing.
+const dataDir = new TestDaemon({ name: "shared", netIndex: 0 }).env.SBX_DATA_DIR!;
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });

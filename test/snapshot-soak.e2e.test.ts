@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readdirSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { sharedClient, useSandboxes } from "./fixtures.js";
+import { TestDaemon } from "./harness.js";
 
 const client = sharedClient();
 const create = useSandboxes(client);
@@ -43,7 +44,7 @@ describe("snapshot soak", () => {
     }
     for (const [name, content] of files) if (name.endsWith("0")) expect((await dev.readFile(`/soak/${name}`)).toString()).toBe(content);
     // Superseded suspend snapshots are gone: their layers do not pile up cycle after cycle.
-    const left = readdirSync("/tmp/sbx-test-shared/data/layers").filter((d) => d.startsWith("l"));
+    const left = readdirSync(`${new TestDaemon({ name: "shared", netIndex: 0 }).env.SBX_DATA_DIR!}/layers`).filter((d) => d.startsWith("l"));
     expect(left.length).toBeLessThan(80);
   });
 });

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Sandbox, SbxError } from "../src/sdk/index.js";
 import { sharedClient, useSandboxes } from "./fixtures.js";
-import { waitFor } from "./harness.js";
+import { TestDaemon, waitFor } from "./harness.js";
 
 const client = sharedClient();
 const sandbox = useSandboxes(client);
@@ -102,7 +102,7 @@ describe("snapshots", () => {
     const snap = await src.snapshot();
     // The layer directory a snapshot gets (see SnapshotService): named from the snapshot id.
     const key = createHash("sha256").update(`snapshot:${snap.id}`).digest("hex");
-    const dir = join("/tmp/sbx-test-shared/data/layers", `l${key.slice(0, 20)}`);
+    const dir = join(new TestDaemon({ name: "shared", netIndex: 0 }).env.SBX_DATA_DIR!, "layers", `l${key.slice(0, 20)}`);
     expect(existsSync(dir)).toBe(true);
     const restored = await sandbox({ snapshotId: snap.id });
     await client.deleteSnapshot(snap.id);
