@@ -3,8 +3,10 @@
 // so a failing round can be replayed: SBX_FAULT_SEED=<seed>; SBX_FAULT_ROUNDS=<n> for a longer run;
 // SBX_FAULT_OPS=<op,op> for only some operations.
 // Objects committed before (a sandbox with a file, a snapshot, a built image) must survive it all.
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Image, Sandbox, SandboxClient, type SandboxT } from "../../src/sdk/index.js";
+import { SqliteStore } from "../../src/store/sqlite-store.js";
 import { TestDaemon } from "../harness.js";
 import { Invariants, type Marker } from "./invariants.js";
 
@@ -199,4 +201,31 @@ describe(`kill -9 at random points (seed ${SEED})`, () => {
     for (const s of await client.list()) if (s.id !== keeper.id) await client.terminate(s.id).catch(() => undefined);
     await inv.expectNoLeaks(known);
   }, 300_000);
+});
+
+describe("a daemon killed between recording a suspend and releasing the sandbox", () => {
+  it("finishes the release at start (container, slot, egress rules, processes) and the sandbox resumes whole", async () => {
+    const sb = await Sandbox.create({ name: `half-suspended-${SEED}`, allowInternetAccess: true, denyOut: ["203.0.113.0/24"] }, client);
+    await sb.writeFile("/half.txt", "half\n");
+    const proc = await sb.startProcess("sleep", { args: ["600"] });
+    const snap = await sb.snapshot();
+    const known = new Set([...inv.containers(), sb.id]);
+    await daemon.stop("SIGKILL");
+    // Exactly what the dead daemon had written at that point: suspended on its snapshot, with the
+    // container, its network slot and its process still there. (The window is too short to hit by timing.)
+    const store = new SqliteStore(join(daemon.env.SBX_DATA_DIR!, "sbx.db"));
+    try {
+      store.updateSandbox(sb.id, { status: "suspended", suspendSnapshotId: snap.id, ipAddress: null });
+    } finally {
+      store.close();
+    }
+    await daemon.start();
+    expect((await sb.info()).status).toBe("suspended");
+    await inv.expectNoLeaks(known);
+    expect((await proc.info()).status).toBe("exited");
+    await sb.resume();
+    expect((await sb.readFile("/half.txt")).toString()).toBe("half\n");
+    await sb.terminate();
+    await inv.expectNoLeaks(known);
+  }, 120_000);
 });
