@@ -65,6 +65,19 @@ async function expectSpaceBack(before: number): Promise<void> {
   await waitFor(() => Math.abs(freeBytes() - before) < 4 * MiB, 30_000, `free space back to ${before} (now ${freeBytes()})`);
 }
 
+/** A deadline per call on the full disk, so that a hang names the call that hung and shows the daemon's log. */
+async function step<T>(what: string, work: Promise<T>, ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms; the daemon's last lines:\n${daemon.log.split("\n").slice(-20).join("\n")}`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 describe("a data dir that runs out of space", () => {
   it("fails a build step that does not fit with no_space, registers nothing and gives the space back", async () => {
     const before = freeBytes();
@@ -112,29 +125,29 @@ describe("a data dir that runs out of space", () => {
     const lists = async (): Promise<void> => {
       await Promise.all([client.list({ all: true }), client.listImages(), client.listSnapshots(), client.listBuilds(), client.info()]);
     };
-    await lists();
-    expect((await keeper.readFile("/keeper.txt")).toString()).toBe("kept\n");
+    await step("listing on a full disk", lists());
+    expect((await step("reading a file", keeper.readFile("/keeper.txt"))).toString()).toBe("kept\n");
     // A process is recorded in the database before it starts: with no room for the record, it says so.
-    const ran = await keeper.run("cat", { args: ["/keeper.txt"] }).then((r) => r.stdout, (e: SbxError) => e.code);
+    const ran = await step("running a process", keeper.run("cat", { args: ["/keeper.txt"] }).then((r) => r.stdout, (e: SbxError) => e.code));
     expect(["kept\n", "no_space"]).toContain(ran);
-    await expect(keeper.snapshot()).rejects.toMatchObject({ code: "no_space" });
+    await expect(step("a snapshot", keeper.snapshot())).rejects.toMatchObject({ code: "no_space" });
     // A sandbox lives in memory, so one may still start; if the disk stops it, the error says why.
-    const made = await Sandbox.create({ allowInternetAccess: false }, client).then(
+    const made = await step("creating a sandbox", Sandbox.create({ allowInternetAccess: false }, client).then(
       async (sb) => {
         expect((await sb.run("echo", { args: ["up"] })).stdout).toBe("up\n");
         await sb.terminate();
         return "started";
       },
       (e: SbxError) => e.code,
-    );
+    ));
     expect(["started", "no_space"]).toContain(made);
-    await lists();
+    await step("listing after those", lists());
 
-    await daemon.stop();
-    await daemon.start();
-    await lists();
-    expect((await keeper.info()).status).toBe("running");
-    expect((await keeper.readFile("/keeper.txt")).toString()).toBe("kept\n");
+    await step("stopping the daemon", daemon.stop());
+    await step("starting the daemon on a full disk", daemon.start(), 60_000);
+    await step("listing after the restart", lists());
+    expect((await step("sandbox info", keeper.info())).status).toBe("running");
+    expect((await step("reading a file", keeper.readFile("/keeper.txt"))).toString()).toBe("kept\n");
 
     rmSync(filler);
     await expectSpaceBack(before);
@@ -142,5 +155,5 @@ describe("a data dir that runs out of space", () => {
     markers.snapshots.set(snap.id, { path: "/keeper.txt", content: "kept\n" });
     expect(await inv.registryProblems(markers)).toEqual([]);
     await inv.expectNoLeaks();
-  });
+  }, 300_000);
 });
