@@ -188,6 +188,7 @@ export const BuildFailure = z
     exitCode: z.number().nullable(),
     message: z.string(),
     lastLines: z.array(z.string()),
+    code: z.string().optional().openapi({ description: "error code when the build failed outside a step's command, e.g. no_space" }),
   })
   .openapi("BuildFailure");
 

@@ -1,6 +1,7 @@
 // runCommand: exit codes, input, time limits and the stdout cap that protects the daemon's memory.
 import { describe, expect, it } from "vitest";
 import { mustRun, runCommand } from "./command.js";
+import { toSbxError } from "./errors.js";
 
 describe("runCommand", () => {
   it("returns the exit code and both streams without throwing", async () => {
@@ -24,6 +25,16 @@ describe("runCommand", () => {
     const r = await runCommand("sleep", ["10"], { timeoutMs: 100 });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain("killed by SIGKILL");
+  });
+
+  it("mustRun says no_space when the program ran out of disk", async () => {
+    await expect(mustRun("sh", ["-c", "echo 'cp: error writing x: No space left on device' >&2; exit 1"])).rejects.toMatchObject({ code: "no_space", status: 507 });
+  });
+
+  it("toSbxError turns Node's ENOSPC and SQLite's SQLITE_FULL into no_space, and nothing else", () => {
+    expect(toSbxError(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })).code).toBe("no_space");
+    expect(toSbxError(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })).code).toBe("no_space");
+    expect(toSbxError(new Error("something else")).code).toBe("internal");
   });
 
   it("mustRun throws a runtime_error with the program's stderr", async () => {

@@ -1,7 +1,7 @@
 // Running host programs (crun, mount, ip, nft, tar): argv arrays only, never a shell string with
 // user input, stderr collected into the error, and a time limit on every call.
 import { spawn, type SpawnOptions } from "node:child_process";
-import { SbxError } from "./errors.js";
+import { noSpaceError, SbxError } from "./errors.js";
 
 export interface CommandResult {
   code: number;
@@ -61,6 +61,7 @@ export function runCommand(cmd: string, args: string[], opts: CommandOptions = {
 export async function mustRun(cmd: string, args: string[], opts: CommandOptions = {}): Promise<Buffer> {
   const r = await runCommand(cmd, args, opts);
   if (r.code !== 0) {
+    if (/No space left on device/.test(r.stderr)) throw noSpaceError(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr.trim().split("\n").at(-1)}`);
     throw new SbxError("runtime_error", `${cmd} ${args.slice(0, 3).join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
   }
   return r.stdout;

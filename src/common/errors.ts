@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   sandbox_not_running: 409,
   failed_precondition: 412,
   payload_too_large: 413,
+  no_space: 507,
   base_image_unavailable: 503,
   daemon_unavailable: 503,
   runtime_error: 500,
@@ -53,9 +54,22 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === "string" && Object.hasOwn(ERROR_CODES, value);
 }
 
+/** True when an error (Node's ENOSPC, SQLite's SQLITE_FULL, a command's stderr) says the disk is full. */
+export function isNoSpace(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "ENOSPC" || code === "SQLITE_FULL" || code === "no_space") return true;
+  return /No space left on device|database or disk is full/.test(err instanceof Error ? err.message : String(err));
+}
+
+/** The error for a full disk under the daemon's data: the same code whichever layer hit it. */
+export function noSpaceError(detail: string): SbxError {
+  return new SbxError("no_space", `no space left on the daemon's disk (${detail}): free space there (delete images and snapshots you no longer need) and try again`);
+}
+
 /** Wraps anything thrown into an SbxError, keeping SbxErrors as they are. */
 export function toSbxError(err: unknown): SbxError {
   if (err instanceof SbxError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (isNoSpace(err)) return noSpaceError(message);
   return new SbxError("internal", message);
 }

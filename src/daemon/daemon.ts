@@ -112,7 +112,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const staleBuilds = builds.reconcile();
   snapshots.reconcile();
   const prunedPorts = ports.prune();
-  await gc.collect();
+  await gc.reconcile();
   const adopted = processes.adoptRunning();
   log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds, prunedPorts }, "reconciled with the host");
   // Filled only after reconcile, which removes every sandbox the store does not know.

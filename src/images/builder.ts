@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import { StringDecoder } from "node:string_decoder";
 import { mergeEnv } from "../common/env.js";
-import { SbxError } from "../common/errors.js";
+import { SbxError, toSbxError, type ErrorCode } from "../common/errors.js";
 import { newId } from "../common/names.js";
 import type { BuildEventT } from "../api/schemas.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
@@ -53,6 +53,8 @@ export class StepFailure extends Error {
     readonly exitCode: number | null,
     message: string,
     readonly lastLines: string[],
+    /** The error code when the step failed outside its command (e.g. no_space committing its layer). */
+    readonly code?: ErrorCode,
   ) {
     super(message);
   }
@@ -170,7 +172,7 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
     return await deps.runtime.capture(id, (upper) => deps.layers.commit(upper, key));
   } catch (err) {
     if (err instanceof StepFailure || opts.signal.aborted) throw err;
-    throw new StepFailure(n, step, null, err instanceof Error ? err.message : String(err), tail.lines());
+    throw new StepFailure(n, step, null, err instanceof Error ? err.message : String(err), tail.lines(), toSbxError(err).code);
   } finally {
     // The slot is free again only once its veth is gone.
     const release = (created ? deps.runtime.destroy(id, slot) : Promise.resolve())

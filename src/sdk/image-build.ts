@@ -199,7 +199,8 @@ export function buildError(build: BuildT): SbxError {
   const where = f.source ? ` (${formatSource(f.source)})` : "";
   const step = f.step !== null ? ` at step ${f.step}/${build.steps}${f.text ? ` ${f.text}` : ""}${where}` : "";
   const code = f.exitCode !== null ? ` (exit code ${f.exitCode})` : "";
-  return new SbxError("failed_precondition", `build ${build.id} of ${build.imageName}:${build.tag} failed${step}: ${f.message}${code}`, details);
+  // A build that broke because the daemon's disk is full says so with the code a caller can act on.
+  return new SbxError(f.code === "no_space" ? "no_space" : "failed_precondition", `build ${build.id} of ${build.imageName}:${build.tag} failed${step}: ${f.message}${code}`, details);
 }
 
 export function formatBytes(n: number): string {

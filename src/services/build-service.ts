@@ -4,7 +4,7 @@ import { EventEmitter } from "node:events";
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { SbxError } from "../common/errors.js";
+import { SbxError, toSbxError } from "../common/errors.js";
 import { assertValidName, assertValidTag, newId } from "../common/names.js";
 import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/schemas.js";
 import { runBuild, StepFailure, type BuilderDeps } from "../images/builder.js";
@@ -209,9 +209,11 @@ export class BuildService {
 
 function toFailure(err: unknown): BuildRecord["failure"] {
   if (err instanceof StepFailure) {
-    return { step: err.step, text: describeStep(err.stepDef), source: err.stepDef.source ?? null, exitCode: err.exitCode, message: err.message, lastLines: err.lastLines };
+    const f = { step: err.step, text: describeStep(err.stepDef), source: err.stepDef.source ?? null, exitCode: err.exitCode, message: err.message, lastLines: err.lastLines };
+    return err.code ? { ...f, code: err.code } : f;
   }
-  return { step: null, text: null, source: null, exitCode: null, message: err instanceof Error ? err.message : String(err), lastLines: [] };
+  const f = { step: null, text: null, source: null, exitCode: null, message: err instanceof Error ? err.message : String(err), lastLines: [] };
+  return { ...f, code: toSbxError(err).code };
 }
 
 function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {

@@ -24,6 +24,14 @@ export class ImageGc {
     return next;
   }
 
+  /** Daemon start, before anything runs: a collection, then layer dirs on disk that no store row names. */
+  async reconcile(): Promise<{ images: number; layers: number; bytes: number; swept: string[] }> {
+    const collected = await this.collect();
+    const swept = await this.layers.sweep(new Set(this.images.listLayers().flatMap((l) => (l.dir ? [l.dir] : []))));
+    if (swept.length) this.log.info({ swept }, "removed layer dirs a killed daemon left");
+    return { ...collected, swept };
+  }
+
   private async collectOnce(): Promise<{ images: number; layers: number; bytes: number }> {
     const live = this.sandboxes.listSandboxes({ includeTerminated: false });
     const usedImageIds = new Set(live.map((s) => s.imageId));

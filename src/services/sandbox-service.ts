@@ -287,8 +287,16 @@ export class SandboxService {
     const kept: string[] = [];
     const ended: string[] = [];
     for (const s of this.store.listSandboxes({ includeTerminated: false })) {
-      // Suspended sandboxes have nothing on the host; their snapshot is in the store.
-      if (s.status === "suspended") continue;
+      // Suspended sandboxes have nothing on the host; their snapshot is in the store. One whose
+      // daemon died between recording the suspend and releasing it still has its container, network
+      // slot and processes: the release is finished here.
+      if (s.status === "suspended") {
+        if (s.netSlot !== null || (await this.runtime.isRunning(s.id))) {
+          await this.release(s).catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "release of a suspended sandbox failed"));
+          this.store.updateSandbox(s.id, { netSlot: null });
+        }
+        continue;
+      }
       if (s.status === "running" && (await this.runtime.isRunning(s.id))) {
         // A daemon killed in the middle of a snapshot leaves the sandbox frozen.
         await this.runtime.thaw(s.id).catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "could not thaw"));

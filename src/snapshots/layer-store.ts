@@ -3,10 +3,11 @@
 // Used read-only as overlay lower dirs by every sandbox and build that stacks on them.
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { mustRun } from "../common/command.js";
 import { SbxError } from "../common/errors.js";
+import { removeSnapshot } from "./overlay.js";
 
 export interface CommittedLayer {
   dir: string;
@@ -75,6 +76,23 @@ export class LayerStore {
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /**
+   * Daemon start: removes layer dirs that `listed` (the store's layer table) does not name. A daemon
+   * killed mid-commit leaves a temp dir (maybe with a flatten view still mounted), and one killed
+   * between the rename and the store write leaves a whole layer nothing will ever collect.
+   */
+  async sweep(listed: Set<string>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await readdir(this.root).catch(() => [] as string[])) {
+      if (!/^l[0-9a-f]{20}(\.tmp-[0-9a-f]{8}(\.view)?)?$/.test(name)) continue;
+      const dir = join(this.root, name);
+      if (listed.has(dir)) continue;
+      await removeSnapshot(dir);
+      removed.push(name);
+    }
+    return removed;
   }
 
   async remove(dir: string): Promise<void> {

@@ -134,6 +134,7 @@ export interface BuildRecord {
     exitCode: number | null;
     message: string;
     lastLines: string[];
+    code?: string;
   } | null;
   createdAt: string;
   startedAt: string | null;
