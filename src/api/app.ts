@@ -14,6 +14,7 @@ import { registerSnapshotRoutes } from "./routes/snapshots.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
+import { registerTerminalRoutes } from "./routes/terminals.js";
 
 export type Transport = "unix" | "tcp";
 export interface AppEnv {
@@ -52,6 +53,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerFileRoutes(app, services);
   registerImageRoutes(app, services);
   registerSnapshotRoutes(app, services);
+  registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });

@@ -14,6 +14,8 @@ export type { ClientLike, CreateSandboxOptions, DirectoryListingT, ProcessOption
 export { SandboxClient } from "./client.js";
 export type { ListSandboxesOptions, ProjectT, TokenT } from "./client.js";
 export { SandboxProcess } from "./process.js";
+export { Terminal } from "./terminal.js";
+export type { TerminalOptions } from "./terminal.js";
 export type { CommandResult, OutputChunk, OutputHandlers, OutputOptions, ProcessEvent } from "./process.js";
 export { DEFAULT_HOST, DEFAULT_PROJECT, resolveConfig } from "./transport.js";
 export type { ClientOptions, ResolvedConfig } from "./transport.js";
@@ -33,5 +35,6 @@ export type {
   SandboxT,
   SnapshotT,
   StartProcessRequest,
+  TerminalT,
 } from "../api/schemas.js";
 export type { CopySourceT, ImageDefinitionT, StepT } from "../images/ir.js";
