@@ -5,6 +5,7 @@
 import { readlink } from "node:fs/promises";
 import { spawn as spawnPty } from "node-pty";
 import { runCommand } from "../common/command.js";
+import { SbxError } from "../common/errors.js";
 import type { Crun, ExecOptions } from "./crun.js";
 import { pidBelongsTo, readHostPid, type ProcessFiles } from "./process-supervisor.js";
 
@@ -28,7 +29,10 @@ export interface PtyExecOptions extends ExecOptions {
 const HOST_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
 
 export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: PtyExecOptions): HostTerminal {
-  const pty = spawnPty(crun.binary, crun.execArgv(sandboxId, argv, { env: o.env, cwd: o.cwd, user: o.user, pidFile: o.files.pid, tty: true }), {
+  // Our end goes raw before crun starts: crun does it too, but only after the program may have
+  // written (its first output would get \n → \r\n twice, and early keys be echoed here).
+  const crunArgs = crun.execArgv(sandboxId, argv, { env: o.env, cwd: o.cwd, user: o.user, pidFile: o.files.pid, tty: true });
+  const pty = spawnPty("/bin/sh", ["-c", 'stty raw -echo && exec "$0" "$@"', crun.binary, ...crunArgs], {
     name: "xterm-256color",
     cols: o.cols,
     rows: o.rows,
@@ -57,15 +61,17 @@ export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: Pt
       }),
     write: (data) => pty.write(typeof data === "string" ? data : (data as unknown as string)),
     async resize(cols, rows) {
-      pty.resize(cols, rows);
+      // The inner terminal first: crun passes the SIGWINCH of our own resize on to the program,
+      // which must then already see the new size.
       const p = await programPid();
-      if (p === undefined) return;
       // The program's own terminal, as it sees it; a program that moved its stdin elsewhere
       // (exec </dev/null) simply keeps its size.
-      const fd = `/proc/${p}/fd/0`;
-      const target = await readlink(fd).catch(() => "");
-      if (!target.startsWith("/dev/pts/")) return;
-      await runCommand("stty", ["-F", fd, "rows", String(rows), "cols", String(cols)], { timeoutMs: 5000 });
+      const fd = p === undefined ? "" : `/proc/${p}/fd/0`;
+      if (fd && (await readlink(fd).catch(() => "")).startsWith("/dev/pts/")) {
+        const r = await runCommand("stty", ["-F", fd, "rows", String(rows), "cols", String(cols)], { timeoutMs: 5000 });
+        if (r.code !== 0) throw new SbxError("runtime_error", `could not resize the terminal: ${r.stderr.trim()}`);
+      }
+      pty.resize(cols, rows);
     },
     async kill() {
       const p = await programPid();
