@@ -103,7 +103,8 @@ describe("terminals", () => {
     const t = await sb.createTerminal({ cols: 80, rows: 24 });
     const s = screen(t);
     t.write("while [ ! -e /tmp/go ]; do sleep 0.1; done; echo produced-while-\"detached\"; touch /tmp/printed\r");
-    await s.until(/produced-while-"detached"; touch/);
+    // The echo of the whole line (readline may redraw it on the way): the shell has accepted it.
+    await s.until(/touch \/tmp\/printed\r\n/);
     await t.detach();
     await expect(t.wait()).rejects.toMatchObject({ code: "failed_precondition" });
     await waitFor(async () => (await t.info()).attached === 0, 10_000, "detached on the daemon");
@@ -128,6 +129,34 @@ describe("terminals", () => {
     await other.terminate();
     expect(await t.wait()).toBe(137);
     await waitFor(() => hostProcessesWith(other.id).length === 0, 10_000, "no host process left for the sandbox");
+  });
+
+  it("replays at most the last 64 KiB on attach, ending with the newest output", async () => {
+    // ~200 KiB of numbered lines, then a marker.
+    const t = await sb.createTerminal({ command: "sh", args: ["-c", "seq 1 40000; echo END-OF-FLOOD; exec sleep 1000"], cols: 80, rows: 24 });
+    const s = screen(t);
+    await s.until(/END-OF-FLOOD/);
+    await t.detach();
+    const again = await sharedClient().attachTerminal(sb.id, t.id);
+    let replay = Buffer.alloc(0);
+    again.onData((d) => (replay = Buffer.concat([replay, d])));
+    await waitFor(() => replay.includes("END-OF-FLOOD"), 30_000, "the replay");
+    expect(replay.length).toBeLessThanOrEqual(64 * 1024);
+    expect(replay.length).toBeGreaterThan(60 * 1024);
+    expect(replay.toString()).toContain("39999\r\n40000\r\nEND-OF-FLOOD");
+    expect(replay.toString()).not.toContain("\r\n100\r\n");
+    await again.kill();
+  });
+
+  it("limits the terminals of one sandbox", async () => {
+    const box = await create();
+    const open: Terminal[] = [];
+    for (let i = 0; i < 16; i++) open.push(await box.createTerminal({ command: "sleep", args: ["1000"], cols: 80, rows: 24 }));
+    await expect(box.createTerminal({ cols: 80, rows: 24 })).rejects.toMatchObject({ code: "failed_precondition" });
+    await open[0]!.kill();
+    const one = await box.createTerminal({ command: "sleep", args: ["1000"], cols: 80, rows: 24 });
+    await box.terminate();
+    expect(await one.wait()).toBe(137);
   });
 
   it("kills a terminal on request", async () => {

@@ -54,7 +54,8 @@ interface Entry {
   host: HostTerminal;
   scrollback: Scrollback;
   clients: Set<TerminalClient>;
-  exited: Promise<number>;
+  /** Settles once the terminal is recorded as exited. */
+  done: Promise<void>;
 }
 
 export class TerminalService {
@@ -97,13 +98,17 @@ export class TerminalService {
       host,
       scrollback: new Scrollback(),
       clients: new Set(),
-      exited: new Promise((resolve) => host.onExit(resolve)),
+      done: Promise.resolve(),
     };
     host.onData((chunk) => {
       entry.scrollback.push(chunk);
       for (const c of entry.clients) c.data(chunk);
     });
-    void entry.exited.then((code) => this.finish(entry, code));
+    entry.done = new Promise<number>((resolve) => host.onExit(resolve)).then(async (code) => {
+      // Killed with its sandbox, crun says 1 or so: say 137, as for processes.
+      const killed = code !== 0 && !(await this.runtime.isRunning(sb.id).catch(() => false));
+      this.finish(entry, killed ? 137 : code);
+    });
     this.entries.set(id, entry);
     this.log.info({ sandbox: sb.id, terminal: id, command: argv[0] }, "terminal opened");
     return this.view(entry);
@@ -149,7 +154,7 @@ export class TerminalService {
     const e = this.entry(project, sandboxIdOrName, terminalId);
     if (e.rec.status === "running") {
       await e.host.kill();
-      await e.exited;
+      await e.done;
     }
     return this.view(e);
   }
@@ -182,6 +187,7 @@ export class TerminalService {
   }
 
   private finish(e: Entry, exitCode: number): void {
+    if (e.rec.status === "exited") return;
     e.rec.status = "exited";
     e.rec.exitCode = exitCode;
     e.rec.endedAt = new Date().toISOString();
@@ -191,10 +197,15 @@ export class TerminalService {
     setTimeout(() => this.entries.delete(e.rec.id), EXITED_TTL_MS).unref();
   }
 
-  /** The sandbox is gone, and its programs with it; relays that linger are ended here. */
+  /**
+   * The sandbox is gone and its programs with it: killed, whatever crun makes of that (137, as for
+   * processes). Relays that linger are ended here.
+   */
   private sandboxEnded(s: SandboxRecord): void {
     for (const e of this.ofSandbox(s.id)) {
-      if (e.rec.status === "running") void e.host.kill().catch((err: unknown) => this.log.warn({ terminal: e.rec.id, err }, "could not end a terminal"));
+      if (e.rec.status !== "running") continue;
+      this.finish(e, 137);
+      void e.host.kill().catch((err: unknown) => this.log.warn({ terminal: e.rec.id, err }, "could not end a terminal"));
     }
   }
 
@@ -203,7 +214,7 @@ export class TerminalService {
     const live = [...this.entries.values()].filter((e) => e.rec.status === "running");
     await Promise.all(live.map(async (e) => {
       await e.host.kill().catch(() => undefined);
-      await e.exited;
+      await e.done;
     }));
   }
 }

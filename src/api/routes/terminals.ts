@@ -65,7 +65,15 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
     },
   );
 
-  // Not in openapi.json (it cannot describe a WebSocket); see docs/api.md.
+  // Described in openapi.json as far as it can describe a WebSocket; the protocol is in docs/api.md.
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/v1/sandboxes/{id}/terminals/{tid}/attach",
+    summary: "Attach over WebSocket: binary frames are the terminal's bytes both ways; text frames are JSON control (resize; exit, error)",
+    description: "Replays the last 64 KiB of output first. A refused upgrade carries only its status: GET the terminal for the error.",
+    request: { params: TermParams },
+    responses: { 101: { description: "switched to WebSocket" }, 400: json(ErrorBody, "not a WebSocket request"), 404: json(ErrorBody, "unknown sandbox or terminal") },
+  });
   app.get(
     "/v1/sandboxes/:id/terminals/:tid/attach",
     upgradeWebSocket((c) => {
