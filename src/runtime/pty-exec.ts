@@ -59,7 +59,7 @@ export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: Pt
         if (exitCode === 255 && /executable file .* not found/.test(tail)) return cb(127);
         cb(exitCode);
       }),
-    write: (data) => pty.write(typeof data === "string" ? data : (data as unknown as string)),
+    write: (data) => pty.write(data),
     async resize(cols, rows) {
       // The inner terminal first: crun passes the SIGWINCH of our own resize on to the program,
       // which must then already see the new size.
