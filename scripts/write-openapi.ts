@@ -28,6 +28,7 @@ function stubServices(): Services {
     projects: unused("projects"),
     sandboxes: unused("sandboxes"),
     processes: unused("processes"),
+    terminals: unused("terminals"),
     files: unused("files"),
     images: unused("images"),
     builds: unused("builds"),

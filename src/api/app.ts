@@ -17,6 +17,7 @@ import { registerPortRoutes } from "./routes/ports.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
+import { registerTerminalRoutes } from "./routes/terminals.js";
 
 export type Transport = "unix" | "tcp";
 export interface AppEnv {
@@ -58,6 +59,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerOciRoutes(app, services);
   registerSnapshotRoutes(app, services);
   registerPortRoutes(app, services, sockets.upgradeWebSocket);
+  registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });

@@ -11,6 +11,7 @@ import { registerPortCommands } from "./commands/ports.js";
 import { registerImageOciCommands } from "./commands/image-oci.js";
 import { registerImageRegisterCommand, registerSnapshotCommands } from "./commands/snapshot.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
+import { registerShellCommands } from "./commands/shell.js";
 import { registerVersionCommand } from "./commands/version.js";
 import { withGlobals } from "./context.js";
 import { CliExit, CliFailure, printError, stdoutGone } from "./output.js";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   withGlobals(program);
   registerSandboxCommands(program);
   registerExecCommands(program);
+  registerShellCommands(program);
   registerCpCommand(program);
   registerImageCommands(program);
   registerSnapshotCommands(program);
@@ -100,12 +102,12 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-/** exec and run keep exit codes below 125 for the user's command, so their usage errors are 125 too. */
+/** exec, run and shell keep exit codes below 125 for the user's command, so their usage errors are 125 too. */
 function runsUserCommand(args: string[]): boolean {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     if (a === "--host" || a === "--project") i++;
-    else if (!a.startsWith("-")) return a === "exec" || a === "run";
+    else if (!a.startsWith("-")) return a === "exec" || a === "run" || a === "shell";
   }
   return false;
 }

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   not_found: 404,
   sandbox_not_found: 404,
   process_not_found: 404,
+  terminal_not_found: 404,
   image_not_found: 404,
   project_not_found: 404,
   file_not_found: 404,

@@ -23,6 +23,7 @@ import { ImageService } from "../services/images.js";
 import { OciService } from "../oci/oci-service.js";
 import { ProcessService } from "../services/process-service.js";
 import { ProjectService } from "../services/project-service.js";
+import { TerminalService } from "../services/terminal-service.js";
 import { mergeEnv } from "../common/env.js";
 import { SandboxService } from "../services/sandbox-service.js";
 import { WarmPool } from "../services/warm-pool.js";
@@ -67,6 +68,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const images = new ImageService(bases, store.images, cfg.defaultImage);
   const sandboxes = new SandboxService(store, runtime, images, log);
   const processes = new ProcessService(store, runtime, sandboxes, log);
+  const terminals = new TerminalService(runtime, sandboxes, log);
   const contexts = new BlobStore(join(cfg.dataDir, "contexts"));
   const layerStore = new LayerStore(join(cfg.dataDir, "layers"));
   const builds = new BuildService(
@@ -97,6 +99,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     projects: new ProjectService(store),
     sandboxes,
     processes,
+    terminals,
     files: new FileService(runtime, sandboxes),
     images,
     builds,
@@ -157,6 +160,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   return {
     services,
     async close() {
+      // First: their attached WebSockets keep the servers from closing until the terminals end.
+      await terminals.close();
       await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
       await builds.close();
       sandboxes.close();

@@ -13,6 +13,7 @@ import { BUSYBOX_PATH, buildOciConfig } from "./oci-config.js";
 import type { EgressPolicy } from "./egress-ruleset.js";
 import { NetworkManager } from "./network.js";
 import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
+import { openPtyExec, type HostTerminal } from "./pty-exec.js";
 import type { ProcessSpec, SandboxRuntime, SandboxSpec } from "./runtime.js";
 import { SandboxFiles, type RawEntry } from "./sandbox-files.js";
 import { inodesFor, prepareSnapshot, removeSnapshot, mountsUnder } from "../snapshots/overlay.js";
@@ -259,6 +260,10 @@ export class CrunRuntime implements SandboxRuntime {
 
   processFiles(id: string, procId: string): ProcessFiles {
     return processFiles(join(this.dir(id), "logs"), join(this.dir(id), "state"), procId);
+  }
+
+  openTerminal(id: string, termId: string, spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number }): HostTerminal {
+    return openPtyExec(this.crun, id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user, cols: spec.cols, rows: spec.rows, files: this.processFiles(id, termId) });
   }
 
   readFile(id: string, path: string): Promise<Buffer> {

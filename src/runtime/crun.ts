@@ -12,6 +12,8 @@ export interface ExecOptions {
   cwd: string;
   user: string;
   pidFile?: string;
+  /** Give the process a terminal of its own inside the sandbox (crun relays it to our stdio, which must be a tty). */
+  tty?: boolean;
 }
 
 export class Crun {
@@ -97,6 +99,7 @@ export class Crun {
   execArgv(id: string, argv: string[], o: ExecOptions): string[] {
     const args = [...this.base(), "exec", "--no-new-privs", "--cwd", o.cwd, "--user", o.user];
     if (o.pidFile) args.push("--pid-file", o.pidFile);
+    if (o.tty) args.push("--tty");
     for (const e of o.env) args.push("--env", e);
     args.push(id, ...argv);
     return args;

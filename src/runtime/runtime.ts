@@ -4,6 +4,7 @@ import type { Readable } from "node:stream";
 import type { ProcessFiles, LaunchedProcess } from "./process-supervisor.js";
 import type { RawEntry } from "./sandbox-files.js";
 import type { EgressPolicy } from "./egress-ruleset.js";
+import type { HostTerminal } from "./pty-exec.js";
 
 export interface SandboxSpec {
   id: string;
@@ -75,6 +76,11 @@ export interface SandboxRuntime {
 
   startProcess(id: string, procId: string, spec: ProcessSpec): Promise<LaunchedProcess>;
   processFiles(id: string, procId: string): ProcessFiles;
+  /**
+   * Runs a process on a terminal of its own (cols x rows) in the sandbox; the daemon holds the
+   * other end, so the process does not outlive the daemon's hold on it.
+   */
+  openTerminal(id: string, termId: string, spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number }): HostTerminal;
 
   readFile(id: string, path: string): Promise<Buffer>;
   writeFile(id: string, path: string, data: Buffer): Promise<void>;

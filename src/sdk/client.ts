@@ -7,6 +7,7 @@ import type { PortExposureT } from "../api/port-schemas.js";
 import { SbxError } from "../common/errors.js";
 import { ndjson } from "./ndjson.js";
 import { exportImage, importImage, pullImage, pushImage, type PullResult, type PushResult, type RegistryCredentials } from "./oci.js";
+import { Terminal } from "./terminal.js";
 import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
 
 export interface ProjectT {
@@ -193,6 +194,11 @@ export class SandboxClient {
     const i = ref.lastIndexOf(":");
     const [name, tag] = i > 0 ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, undefined];
     return this.transport.json<ImageT>("POST", "/v1/images", { json: { name, tag, snapshotId, replace: options.replace } });
+  }
+
+  /** Attaches (again) to a terminal of a sandbox; its recent output is replayed first. */
+  attachTerminal(sandboxIdOrName: string, terminalId: string): Promise<Terminal> {
+    return Terminal.attach(this.transport, sandboxIdOrName, terminalId);
   }
 
   /** Releases the connection pool; pending requests finish first. */

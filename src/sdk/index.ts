@@ -15,6 +15,8 @@ export { SandboxClient } from "./client.js";
 export type { ListSandboxesOptions, ProjectT, TokenT } from "./client.js";
 export type { PullResult, PushResult, RegistryCredentials } from "./oci.js";
 export { SandboxProcess } from "./process.js";
+export { Terminal } from "./terminal.js";
+export type { TerminalOptions } from "./terminal.js";
 export type { CommandResult, OutputChunk, OutputHandlers, OutputOptions, ProcessEvent } from "./process.js";
 export { DEFAULT_HOST, DEFAULT_PROJECT, resolveConfig } from "./transport.js";
 export type { ClientOptions, ResolvedConfig } from "./transport.js";
@@ -34,6 +36,7 @@ export type {
   SandboxT,
   SnapshotT,
   StartProcessRequest,
+  TerminalT,
 } from "../api/schemas.js";
 export type { CopySourceT, ImageDefinitionT, StepT } from "../images/ir.js";
 export type { PortExposureT } from "../api/port-schemas.js";

@@ -3,12 +3,13 @@
 import { mkdir } from "node:fs/promises";
 import type { Duplex, Readable } from "node:stream";
 import type { PortExposureT } from "../api/port-schemas.js";
-import type { CreateSandboxRequest, FileEntryT, ProcessT, SandboxT, StartProcessRequest, SnapshotT, UpdateNetworkRequest } from "../api/schemas.js";
+import type { CreateSandboxRequest, CreateTerminalRequestT, FileEntryT, ProcessT, SandboxT, StartProcessRequest, SnapshotT, TerminalT, UpdateNetworkRequest } from "../api/schemas.js";
 import { extractSafe, packDirectoryContents } from "./archive.js";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
 import { openPortStream } from "./port-stream.js";
 import { collectResult, decodeEvents, SandboxProcess, type CommandResult, type OutputHandlers, type ProcessEvent } from "./process.js";
+import { Terminal, type TerminalOptions } from "./terminal.js";
 import type { ClientOptions, Transport } from "./transport.js";
 
 export type CreateSandboxOptions = CreateSandboxRequest;
@@ -160,6 +161,23 @@ export class Sandbox {
   async getProcess(id: string): Promise<SandboxProcess> {
     const proc = await this.transport.json<ProcessT>("GET", `${this.base}/processes/${encodeURIComponent(id)}`);
     return new SandboxProcess(this.transport, this.id, proc.id, proc);
+  }
+
+  /** Opens a terminal (a shell by default) of cols x rows and attaches to it. */
+  async createTerminal(options: TerminalOptions): Promise<Terminal> {
+    const req: CreateTerminalRequestT = { cols: options.cols, rows: options.rows };
+    if (options.command) req.command = options.command;
+    if (options.args) req.args = options.args;
+    if (options.env) req.env = options.env;
+    if (options.workingDir) req.workingDir = options.workingDir;
+    if (options.user) req.user = options.user;
+    const t = await this.transport.json<TerminalT>("POST", `${this.base}/terminals`, { json: req });
+    return Terminal.attach(this.transport, this.id, t.id);
+  }
+
+  /** Terminals of this sandbox: running ones, and those that exited in the last few minutes. */
+  async listTerminals(): Promise<TerminalT[]> {
+    return (await this.transport.json<{ terminals: TerminalT[] }>("GET", `${this.base}/terminals`)).terminals;
   }
 
   readFile(path: string): Promise<Buffer> {

@@ -235,7 +235,8 @@ export class Transport {
     return url;
   }
 
-  private connectionError(err: unknown): unknown {
+  /** A failure to reach the daemon as the SbxError a caller can act on. */
+  connectionError(err: unknown): unknown {
     if (err instanceof SbxError) return err;
     if (err instanceof Error && err.name === "AbortError") return err;
     const code = errnoCode(err);

@@ -2,6 +2,7 @@
 import type { ProjectService } from "./project-service.js";
 import type { SandboxService, Logger } from "./sandbox-service.js";
 import type { ProcessService } from "./process-service.js";
+import type { TerminalService } from "./terminal-service.js";
 import type { FileService } from "./file-service.js";
 import type { ImageService } from "./images.js";
 import type { BuildService } from "./build-service.js";
@@ -17,6 +18,7 @@ export interface Services {
   projects: ProjectService;
   sandboxes: SandboxService;
   processes: ProcessService;
+  terminals: TerminalService;
   files: FileService;
   images: ImageService;
   builds: BuildService;

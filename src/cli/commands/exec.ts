@@ -9,12 +9,14 @@ import { Sandbox, type ProcessOptions } from "../../sdk/sandbox.js";
 import { clientFor, globalsOf, parseEnvPair, parsePositiveInt } from "../context.js";
 import { CliExit, CliFailure, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
+import { runInTerminal } from "./shell.js";
 
 export const EXIT_SBX_FAILED = 125;
 const EXIT_INTERRUPTED = 130;
 
 interface ProcessFlags {
   interactive?: boolean;
+  tty?: boolean;
   env?: Record<string, string>;
   workdir?: string;
   user?: string;
@@ -23,6 +25,7 @@ interface ProcessFlags {
 
 function addProcessFlags(cmd: Command, envFlag: boolean): Command {
   cmd.option("-i, --interactive", "send this terminal's stdin to the command (EOF closes it)");
+  cmd.option("-t, --tty", "run the command on a terminal sized like yours (with -i: keys go raw, Ctrl-] d detaches; stdin must be a TTY)");
   if (envFlag) cmd.option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair);
   return cmd
     .option("-w, --workdir <dir>", "working directory inside the sandbox")
@@ -68,6 +71,10 @@ export interface Attach {
 
 /** Runs a command attached to this terminal; answers its exit status. */
 export async function runAttached(sb: Sandbox, command: string, args: string[], o: ProcessFlags, attach: Attach): Promise<number> {
+  if (o.tty) {
+    if (o.timeout !== undefined) throw new SbxError("invalid_argument", "--timeout does not apply to -t: a terminal runs until its program exits");
+    return runInTerminal(sb, command, args, o, attach.signal);
+  }
   const popts: ProcessOptions = { args, env: o.env, workingDir: o.workdir, user: o.user, timeout: o.timeout };
   if (!o.interactive) {
     const events = async function* () {
@@ -133,7 +140,12 @@ Examples:
   $ sbx exec sb-3f9k2 -- sh -c 'echo $HOME && exit 3'; echo $?      # 3
   $ sbx exec -e DEBUG=1 -w /app --timeout 60 build-box -- make test
   $ echo 'print(2 + 2)' | sbx exec -i sb-3f9k2 -- python3 -
-  $ sbx exec -i sb-3f9k2 -- sh                                        # type commands, Ctrl-D ends`,
+  $ sbx exec -i sb-3f9k2 -- sh                                        # type commands, Ctrl-D ends
+  $ sbx exec -it sb-3f9k2 -- bash                                     # a real terminal (see sbx shell)
+  $ sbx exec -t sb-3f9k2 -- top                                       # output only; Ctrl-C reaches top
+
+-t gives the command a terminal of its own (size, resize, colors); with -i your keys go to it raw
+and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] d detaches.`,
     )
     .action(async (id: string, words: string[], o: ProcessFlags, cmd: Command) => {
       const abort = new AbortController();
