@@ -37,6 +37,8 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   });
 
   const sockets = createNodeWebSocket({ app });
+  // ws accepts 100 MiB frames by default, each held whole in memory: tunnels and terminals send small ones.
+  sockets.wss.options.maxPayload = 8 * 1024 * 1024;
   app.use("/v1/*", async (c, next) => {
     c.set("transport", transport);
     c.set("project", resolveProject(c, services, transport));
