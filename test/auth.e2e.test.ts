@@ -1,22 +1,13 @@
 // Projects and the TCP API: every TCP request needs a project's bearer token, a token only ever
 // shows its own project's objects, and projects are managed over the unix socket only.
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SandboxClient } from "../src/sdk/index.js";
-import { TestDaemon } from "./harness.js";
+import { freePort, TestDaemon } from "./harness.js";
 
 let port = 0;
 let daemon: TestDaemon;
 let admin: SandboxClient;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 beforeAll(async () => {
   port = await freePort();

@@ -3,6 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -14,6 +15,18 @@ export interface TestDaemonOptions {
   /** Network: each daemon of a run gets its own subnet and interface prefix. */
   netIndex: number;
   extraArgs?: string[];
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for daemons, registries and listeners of a test). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }
 
 function testSlot(): number | undefined {

@@ -2,21 +2,10 @@
 // storing into a temp dir. Started by a test file, stopped in its afterAll.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { waitFor } from "./harness.js";
+import { freePort, waitFor } from "./harness.js";
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 export class TestRegistry {
   /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by Python's crypt). */

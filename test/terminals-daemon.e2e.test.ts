@@ -1,23 +1,14 @@
 // Terminals against a daemon of their own: attaching over TCP with a project's bearer token (and
 // not without one, nor with another project's), and what a daemon stop does to terminals: their
 // clients learn the end, their programs are gone, and the sandbox itself lives on.
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "../src/sdk/index.js";
-import { TestDaemon, waitFor } from "./harness.js";
+import { freePort, TestDaemon, waitFor } from "./harness.js";
 
 let port = 0;
 let daemon: TestDaemon;
 let admin: SandboxClient;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 beforeAll(async () => {
   port = await freePort();

@@ -3,11 +3,10 @@
 // valid credentials (401, nothing changed), and malformed input (4xx with a stable code, never a
 // 500, nothing changed).
 import { lstatSync, readdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "../../src/sdk/index.js";
-import { TestDaemon } from "../harness.js";
+import { freePort, TestDaemon } from "../harness.js";
 import { abuseCases, BAD_NAMES } from "./api-abuse-cases.js";
 import { expectApiError, send, type Endpoint } from "./api-http.js";
 import { casesFor, loadRoutes, NEUTRAL_PATHS, secrets, SHARED_ROUTES, UNIX_ADMIN_ROUTES, runCase, type Route } from "./api-routes.js";
@@ -28,14 +27,6 @@ let routes: Route[];
 /** The caller's own sandbox (project alpha): its ids mixed with the victim's must not reach the victim. */
 let own: Sandbox;
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 /** The daemon's stored objects on disk (not inside sandboxes or layers): no abuse may add one. */
 function dataFiles(): string[] {

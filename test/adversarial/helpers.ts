@@ -2,10 +2,10 @@
 // into sandboxes), a fake "internet" namespace that counts what reaches it, and host lookups.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { Sandbox } from "../../src/sdk/index.js";
 import { staticBinary } from "./kit.js";
+export { freePort } from "../harness.js";
 
 export const SLOT = Number(process.env.SBX_TEST_SLOT ?? 0);
 export const ATTACK = "/.attack";
@@ -27,14 +27,6 @@ export async function installAttackTool(sb: Sandbox, tool: Buffer): Promise<void
   if (r.exitCode !== 0) throw new Error(`chmod: ${r.stderr}`);
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, "127.0.0.1", () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-  });
-}
 
 /** The host's address on its default-route interface. */
 export function primaryAddress(): string {
