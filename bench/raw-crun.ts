@@ -27,10 +27,15 @@ export class RawCrun {
 
   /** A long-running container to exec into; returns its id. */
   async startKeeper(): Promise<string> {
-    const id = `raw-keeper-${process.pid}`;
+    const id = `raw-keeper-${process.pid}-${this.n++}`;
     const b = this.bundle(id, ["/.sbx/init", "-P"]);
     await run("crun", ["--root", this.crunRoot, "run", "--detach", "--bundle", b, id]);
     return id;
+  }
+
+  /** The keeper's cgroup path (as in its OCI config). */
+  cgroupPath(id: string): string {
+    return `/sbx-bench/${id}`;
   }
 
   async exec(id: string, args: string[]): Promise<void> {
