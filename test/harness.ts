@@ -70,7 +70,7 @@ export class TestDaemon {
       for (const e of await readdir(this.root)) if (e !== "data") await rm(join(this.root, e), { recursive: true, force: true });
     } else await rm(this.root, { recursive: true, force: true });
     await mkdir(this.root, { recursive: true });
-    // Sandboxes' user namespaces must traverse it, whatever the caller's umask (077 made it 0700).
+    // Sandboxes' user namespaces must traverse it (a bench run once found it 0700 and every create failed).
     await chmod(this.root, 0o755);
   }
 
