@@ -73,7 +73,7 @@ async function main(): Promise<void> {
     await section(sections, "images", "Images", () => imageSection(client, daemon.host, raw, pod, Math.min(N, 20)));
     await section(sections, "snapshots", "Snapshots, restore, fork", () => snapshotSection(client, raw, pod, N));
     await section(sections, "sqlite", "SQLite inside a sandbox vs on the host", () => sqliteSection(client, SQLITE_ROWS, SQLITE_RUNS));
-    await section(sections, "density", "Idle sandboxes: memory and density", () => densitySection(client, raw, IDLE));
+    await section(sections, "density", "Idle sandboxes: memory and density", () => densitySection(client, raw, daemon.child?.pid, IDLE));
   } finally {
     for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
     if (typeof podman !== "string") podman.cleanup();
