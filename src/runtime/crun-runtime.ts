@@ -87,14 +87,16 @@ export class CrunRuntime implements SandboxRuntime {
       const pidFile = join(dir, "state", "init.pid");
       const logFile = join(dir, "state", "init.log");
       let ipAddress: string | null = null;
+      let pid: number;
       if (spec.netSlot === null) {
-        await this.crun.create(spec.id, dir, pidFile, logFile, { start: true });
+        pid = await this.crun.create(spec.id, dir, pidFile, logFile, { start: true });
       } else {
         // The veth goes into the sandbox's own network namespace between create and start.
-        const pid = await this.crun.create(spec.id, dir, pidFile, logFile);
+        pid = await this.crun.create(spec.id, dir, pidFile, logFile);
         ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
         await this.crun.start(spec.id);
       }
+      await this.crun.untilInitExecs(pid);
       if (spec.systemd) await this.waitForBoot(spec.id);
       return { ipAddress };
     } catch (err) {

@@ -56,6 +56,22 @@ export class Crun {
     if (r.code !== 0) throw new SbxError("runtime_error", `crun could not start the sandbox: ${r.stderr.trim()}`);
   }
 
+  /**
+   * Waits until the container's init has called execve. `crun start` and `run --detach` return
+   * before it has, and until then `crun exec` can fail with "setns(pid=…, CLONE_*): Operation not
+   * permitted" (crun before 1.9, containers/crun#1264; Debian 12 ships 1.8.1): under load about
+   * one build in ten failed that way on its first step. Before execve the init is still crun.
+   */
+  async untilInitExecs(pid: number, timeoutMs = 10_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      // Gone counts as done: whoever runs the next command reports a dead sandbox better.
+      const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+      if (comm.trim() !== "crun") return;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
   /** The container's status as crun sees it, or undefined when crun does not know it. */
   async state(id: string): Promise<{ status: string; pid: number } | undefined> {
     const r = await runCommand(this.binary, [...this.base(), "state", id]);
