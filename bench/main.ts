@@ -53,6 +53,8 @@ async function section(sections: Section[], key: string, title: string, run: () 
 
 async function main(): Promise<void> {
   const started = performance.now();
+  // Described before anything runs, so the commit is the one that was built and measured.
+  const machine = describeMachine(ONLY ? `${MODE}, only ${ONLY.join(",")}` : MODE, "not set up");
   const daemon = new TestDaemon({ name: "bench", netIndex: 0, root: "/tmp/sbb-bench", subnet: "10.230.0.0/16", ifPrefix: "sbb" });
   // Keeps data/ (the cached bench-sqlite image) unless --fresh.
   await daemon.reset({ keepData: !process.argv.includes("--fresh") });
@@ -79,7 +81,7 @@ async function main(): Promise<void> {
     if (typeof podman !== "string") podman.cleanup();
     await daemon.stop();
   }
-  const machine = describeMachine(ONLY ? `${MODE}, only ${ONLY.join(",")}` : MODE, typeof podman === "string" ? `not used: ${podman}` : podman.version);
+  machine.podman = typeof podman === "string" ? `not used: ${podman}` : podman.version;
   const path = writeReport(machine, sections, (performance.now() - started) / 1000);
   console.log(`\nreport: ${path}`);
 }

@@ -26,9 +26,9 @@ export class Podman {
       if (r.status !== 0) return `podman is not installed and \`apt-get install -y podman\` failed: ${(r.stderr || r.error?.message || "").trim().split("\n").at(-1)}`;
     }
     const version = execFileSync("podman", ["--version"], { encoding: "utf8" }).trim();
-    rmSync(dir, { recursive: true, force: true });
-    mkdirSync(dir, { recursive: true });
     const p = new Podman(dir, rootfs, version);
+    p.cleanup(); // what a killed run left behind
+    mkdirSync(dir, { recursive: true });
     try {
       // The same base, unshifted, as an image for `podman build`.
       if (baseTar) execFileSync("sh", ["-c", `zstd -dc '${baseTar}' | ${p.cmd().join(" ")} import - sbb-base`], { stdio: "ignore" });

@@ -1,6 +1,6 @@
 // The baseline: crun driven directly on the same base rootfs with the same OCI config sbx
 // generates (user namespace, cgroups, seccomp), without the daemon, HTTP or bookkeeping.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildOciConfig } from "../src/runtime/oci-config.js";
@@ -15,6 +15,9 @@ export class RawCrun {
   ) {
     this.crunRoot = join(dir, "crun");
     mkdirSync(this.crunRoot, { recursive: true });
+    // Keepers a killed run left behind (their mounts go with the bench daemon's reset).
+    const left = spawnSync("crun", ["--root", this.crunRoot, "list", "-q"], { encoding: "utf8" }).stdout ?? "";
+    for (const id of left.split("\n").filter(Boolean)) spawnSync("crun", ["--root", this.crunRoot, "delete", "--force", id]);
   }
 
   /** mount overlay + write config + `crun run <args>` + umount: the whole raw lifecycle. */
