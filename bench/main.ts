@@ -55,7 +55,11 @@ async function main(): Promise<void> {
   const started = performance.now();
   // Described before anything runs, so the commit is the one that was built and measured.
   const machine = describeMachine(ONLY ? `${MODE}, only ${ONLY.join(",")}` : MODE, "not set up");
-  const daemon = new TestDaemon({ name: "bench", netIndex: 0, root: "/tmp/sbb-bench", subnet: "10.230.0.0/16", ifPrefix: "sbb" });
+  const root = "/tmp/sbb-bench";
+  // Before the reset, which deletes their state: what a killed run left running.
+  RawCrun.removeLeftovers(join(root, "raw"));
+  Podman.removeAll(join(root, "podman"));
+  const daemon = new TestDaemon({ name: "bench", netIndex: 0, root, subnet: "10.230.0.0/16", ifPrefix: "sbb" });
   // Keeps data/ (the cached bench-sqlite image) unless --fresh.
   await daemon.reset({ keepData: !process.argv.includes("--fresh") });
   await daemon.start();

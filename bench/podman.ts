@@ -3,8 +3,12 @@
 // runs with private storage (--root/--runroot), cgroupfs, no network and the same rlimits sbx
 // gives a sandbox, so it starts nothing the rest of the machine sees.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+
+function podmanGlobals(dir: string): string[] {
+  return ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "overlay"];
+}
 
 const RLIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
 
@@ -27,7 +31,6 @@ export class Podman {
     }
     const version = execFileSync("podman", ["--version"], { encoding: "utf8" }).trim();
     const p = new Podman(dir, rootfs, version);
-    p.cleanup(); // what a killed run left behind
     mkdirSync(dir, { recursive: true });
     try {
       // The same base, unshifted, as an image for `podman build`.
@@ -41,7 +44,7 @@ export class Podman {
   }
 
   cmd(): string[] {
-    return ["podman", "--root", join(this.dir, "root"), "--runroot", join(this.dir, "run"), "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "overlay"];
+    return ["podman", ...podmanGlobals(this.dir)];
   }
 
   /** `podman run --rm` of /bin/true on the base rootfs: create, start, wait, remove. */
@@ -77,10 +80,15 @@ export class Podman {
   }
 
   cleanup(): void {
-    spawnSync(this.cmd()[0]!, [...this.cmd().slice(1), "rm", "-a", "-f", "-t", "0"], { stdio: "ignore" });
-    const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(this.dir + "/"));
+    Podman.removeAll(this.dir);
+  }
+
+  /** Removes every container of the private storage in `dir` (also what a killed run left), then `dir`. */
+  static removeAll(dir: string): void {
+    if (existsSync(dir)) spawnSync("podman", [...podmanGlobals(dir), "rm", "-a", "-f", "-t", "0"], { stdio: "ignore" });
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir + "/"));
     for (const m of mounts.sort((a, b) => b.length - a.length)) spawnSync("umount", ["-l", m]);
-    rmSync(this.dir, { recursive: true, force: true });
+    rmSync(dir, { recursive: true, force: true });
   }
 
   private podman(args: string[]): Promise<string> {

@@ -15,9 +15,13 @@ export class RawCrun {
   ) {
     this.crunRoot = join(dir, "crun");
     mkdirSync(this.crunRoot, { recursive: true });
-    // Keepers a killed run left behind (their mounts go with the bench daemon's reset).
-    const left = spawnSync("crun", ["--root", this.crunRoot, "list", "-q"], { encoding: "utf8" }).stdout ?? "";
-    for (const id of left.split("\n").filter(Boolean)) spawnSync("crun", ["--root", this.crunRoot, "delete", "--force", id]);
+  }
+
+  /** Deletes the containers a killed run left in `dir` (their mounts go with the daemon's reset). */
+  static removeLeftovers(dir: string): void {
+    const root = join(dir, "crun");
+    const left = spawnSync("crun", ["--root", root, "list", "-q"], { encoding: "utf8" }).stdout ?? "";
+    for (const id of left.split("\n").filter(Boolean)) spawnSync("crun", ["--root", root, "delete", "--force", id]);
   }
 
   /** mount overlay + write config + `crun run <args>` + umount: the whole raw lifecycle. */
