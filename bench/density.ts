@@ -100,7 +100,7 @@ export async function densitySection(client: SandboxClient, raw: RawCrun, daemon
     notes: [
       `MemAvailable: ${before.available.toFixed(0)} MiB before, ${after.available.toFixed(0)} MiB with ${up} sandboxes up, ${down.available.toFixed(0)} MiB after they were terminated; kernel unreclaimable ${before.kernel.toFixed(0)} → ${after.kernel.toFixed(0)} → ${down.kernel.toFixed(0)} MiB; daemon RSS ${before.daemonRss.toFixed(0)} → ${after.daemonRss.toFixed(0)} MiB. Each is the mean of 5 reads 0.4 s apart.`,
       "The MemAvailable rows are host-wide: they include everything a sandbox costs the host, but also whatever else the machine did meanwhile, so on a shared machine they are noise (they can come out negative). The kernel counters are host-wide too, only far less noisy. The judged figure is the accounted one; on a quiet machine the two should agree.",
-      `The 24 GiB figure is an extrapolation from ${up} sandboxes, not a measurement of that many. Creates ran 4 at a time with network on; the cgroup figure counts the sandbox's processes, its tmpfs-backed writable layer and the kernel memory charged to it (on cgroup v1 only where kmem accounting is on).`,
+      `The 24 GiB figure is an extrapolation from ${up} sandboxes, not a measurement of that many. Creates ran 4 at a time with network on; the cgroup figure counts the sandbox's processes, its tmpfs-backed writable layer and the kernel memory charged to it (on cgroup v1 only where kmem accounting is on). Reclaimable kernel caches (SReclaimable: dentries, inodes) are left out of the accounted figure, so it is a lower bound of what the host gives up.`,
     ],
   };
 }

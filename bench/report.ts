@@ -78,7 +78,7 @@ export function renderMarkdown(m: Machine, sections: Section[], durationS: numbe
     for (const r of s.rows) {
       const base = r.baseline === undefined ? "—" : `${fmtValue(r.baseline, r.unit)} (${r.baselineName ?? ""})`;
       const result = r.pass === undefined ? "—" : r.pass ? "pass" : "**miss**";
-      out.push(`| ${r.what} | ${fmtValue(r.sbx, r.unit)} | ${base} | ${fmtRatio(ratio(r))} | ${fmtValue(r.podman, r.unit)} | ${fmtRatio(ratio(r, r.podman))} | ${r.n} | ${r.target ?? "—"} | ${result} |`);
+      out.push(`| ${r.what} | ${fmtValue(r.sbx, r.unit)} | ${base} | ${fmtRatio(ratio(r))} | ${fmtValue(r.podman, r.unit)} | ${r.podman === undefined ? "—" : fmtRatio(ratio(r, r.podman))} | ${r.n} | ${r.target ?? "—"} | ${result} |`);
     }
     out.push("");
     for (const n of s.notes ?? []) out.push(`- ${n}`);

@@ -41,7 +41,8 @@ export function atMost(value: number | undefined, limit: number): boolean | unde
   return value === undefined || Number.isNaN(value) ? undefined : value <= limit;
 }
 
-export function ratio(r: Row, other = r.baseline): number | undefined {
+/** sbx ÷ `other` (the row's baseline unless given; a missing podman figure gives no ratio). */
+export function ratio(r: Row, other: number | undefined = r.baseline): number | undefined {
   return other === undefined || !(other > 0) || Number.isNaN(r.sbx) ? undefined : r.sbx / other;
 }
 
