@@ -1,103 +1,97 @@
-// `npm run bench`: sbx next to raw crun on the same rootfs, measured in the same run, as ratios.
-// Time to interactive (create → first `true` done) and exec latency, over N runs each. Creates
-// are served from the daemon's warm pool (2 blanks by default); named sandboxes show the cold path.
+// `npm run bench` (`-- --long` or BENCH_LONG=1 for the long mode, `-- --fresh` to rebuild the
+// bench daemon's images from scratch): starts a private daemon (its own dir, subnet 10.230/16 and
+// veth prefix, clear of the test slots), runs each section next to its baselines, and writes
+// bench/results/latest.{md,json} plus a dated copy. This file only orchestrates; each section
+// lives in its own module and returns rows (ours, baseline, ratio, n, target).
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, SandboxClient } from "../src/sdk/index.js";
-import { existsSync } from "node:fs";
-import { REPO, TestDaemon } from "../test/harness.js";
-import { imageRows } from "./images.js";
-import { networkRows } from "./network.js";
-import { snapshotRows } from "./snapshots.js";
+import { TestDaemon } from "../test/harness.js";
+import { createSection } from "./create.js";
+import { densitySection } from "./density.js";
+import { imageSection } from "./images.js";
+import { networkSection } from "./network.js";
+import { ociSection } from "./oci.js";
+import { Podman } from "./podman.js";
 import { RawCrun } from "./raw-crun.js";
-import { percentile, printTable, timeIt, type Row } from "./stats.js";
+import { describeMachine, writeReport } from "./report.js";
+import { snapshotSection } from "./snapshots.js";
+import { sqliteSection } from "./sqlite.js";
+import { printSection, type Section } from "./stats.js";
 
-const N = Number(process.env.BENCH_N ?? 50);
+const LONG = process.argv.includes("--long") || process.env.BENCH_LONG === "1";
+const MODE = LONG ? "long" : "default";
+const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
+const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
+const SQLITE_RUNS = LONG ? 5 : 3;
+const SQLITE_ROWS = 60_000;
+/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,density runs only those sections (the report says which ran). */
+const ONLY = process.env.BENCH_ONLY?.split(",");
+
+/** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
+function baseTarball(): string | undefined {
+  const dir = process.env.SBX_CACHE_DIR ?? "/var/cache/sbx";
+  try {
+    return readdirSync(join(dir, "bases")).filter((f) => f.startsWith("debian-minimal-") && f.endsWith(".tar.zst")).map((f) => join(dir, "bases", f))[0];
+  } catch {
+    return undefined;
+  }
+}
+
+async function section(sections: Section[], key: string, title: string, run: () => Promise<Section>): Promise<void> {
+  if (ONLY && !ONLY.includes(key)) return;
+  const t0 = performance.now();
+  let s: Section;
+  try {
+    s = await run();
+  } catch (err) {
+    const lines = (err as Error).message.split("\n").filter((l) => l.trim());
+    s = { title, rows: [], notes: [`failed: ${[...new Set([...lines.slice(0, 2), ...lines.slice(-4)])].join(" / ")}`] };
+  }
+  s.notes = [...(s.notes ?? []), `section took ${((performance.now() - t0) / 1000).toFixed(0)} s`];
+  printSection(s);
+  sections.push(s);
+}
 
 async function main(): Promise<void> {
-  const daemon = new TestDaemon({ name: "bench", netIndex: 5 });
-  await daemon.reset();
+  const started = performance.now();
+  // Described before anything runs, so the commit is the one that was built and measured.
+  const machine = describeMachine(ONLY ? `${MODE}, only ${ONLY.join(",")}` : MODE, "not set up");
+  const root = "/tmp/sbb-bench";
+  // Before the reset, which deletes their state: what a killed run left running.
+  RawCrun.removeLeftovers(join(root, "raw"));
+  Podman.removeAll(join(root, "podman"));
+  const daemon = new TestDaemon({ name: "bench", netIndex: 0, root, subnet: "10.230.0.0/16", ifPrefix: "sbb" });
+  // Keeps data/ (the cached bench-sqlite image) unless --fresh.
+  await daemon.reset({ keepData: !process.argv.includes("--fresh") });
   await daemon.start();
   const client = new SandboxClient({ host: daemon.host });
+  const sections: Section[] = [];
+  let podman: Podman | string = "not set up";
   try {
-    const warm = await Sandbox.create({ allowInternetAccess: false }, client);
-    const lowerdir = join(daemon.root, "data", "layers", (await warm.info()).imageId.replace("sha256:", ""), "rootfs");
+    const probe = await Sandbox.create({ allowInternetAccess: false }, client);
+    const lowerdir = join(daemon.root, "data", "layers", (await probe.info()).imageId.replace("sha256:", ""), "rootfs");
+    await probe.terminate();
     const raw = new RawCrun(join(daemon.root, "raw"), lowerdir);
+    podman = await Podman.setup(join(daemon.root, "podman"), lowerdir, baseTarball());
+    if (typeof podman === "string") console.error(`bench: no podman baseline: ${podman}`);
+    const pod = typeof podman === "string" ? undefined : podman;
 
-    // Interleaved so both sides share the machine's noise.
-    const tti: number[] = [];
-    const ttiNoNet: number[] = [];
-    const cold: number[] = [];
-    const rawLife: number[] = [];
-    for (let i = 0; i < N; i++) {
-      let sb: Sandbox | undefined;
-      tti.push(await timeIt(async () => {
-        sb = await Sandbox.create({}, client);
-        await sb.run("true");
-      }));
-      await sb!.terminate();
-      ttiNoNet.push(await timeIt(async () => {
-        sb = await Sandbox.create({ allowInternetAccess: false }, client);
-        await sb.run("true");
-      }));
-      await sb!.terminate();
-      // A named sandbox never comes from the warm pool: this is the cold path, mounts and all.
-      cold.push(await timeIt(async () => {
-        sb = await Sandbox.create({ name: `bench-cold-${i}` }, client);
-        await sb.run("true");
-      }));
-      await sb!.terminate();
-      rawLife.push(await timeIt(() => raw.lifecycle(["/bin/true"])));
-    }
-
-    // A burst: 50 creates at once, each timed from the burst's start to its sandbox running.
-    const burstStart = performance.now();
-    const burst = await Promise.allSettled(
-      Array.from({ length: 50 }, async () => {
-        const sb = await Sandbox.create({ allowInternetAccess: false }, client);
-        return { sb, ms: performance.now() - burstStart };
-      }),
-    );
-    const burstOk = burst.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
-    const burstMs = burstOk.map((r) => r.ms);
-    await Promise.all(burstOk.map((r) => r.sb.terminate()));
-    const rawBurstStart = performance.now();
-    const rawBurst = await Promise.all(Array.from({ length: 50 }, async () => {
-      await raw.lifecycle(["/bin/true"]);
-      return performance.now() - rawBurstStart;
-    }));
-
-    const keeper = await raw.startKeeper();
-    const execSbx: number[] = [];
-    const execRaw: number[] = [];
-    for (let i = 0; i < N * 2; i++) {
-      execSbx.push(await timeIt(() => warm.run("true")));
-      execRaw.push(await timeIt(() => raw.exec(keeper, ["/bin/true"])));
-    }
-    raw.stopKeeper(keeper);
-    await warm.terminate();
-    const images = await imageRows(client, daemon.host, raw, Math.min(N, 20));
-    const snapshots = await snapshotRows(client, raw, N);
-    const network = await networkRows(client, N);
-
-    const rows: Row[] = [
-      { what: "create → first `true` done, p50 (network on)", sbx: percentile(tti, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount", target: "≤ 60 ms" },
-      { what: "create → first `true` done, p99 (network on)", sbx: percentile(tti, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount", target: "≤ 150 ms" },
-      { what: "create → first `true` done, p50 (no network)", sbx: percentile(ttiNoNet, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount" },
-      { what: "create → first `true` done, p99 (no network)", sbx: percentile(ttiNoNet, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount" },
-      { what: "cold create (no warm pool) → first `true`, p50", sbx: percentile(cold, 50), baseline: percentile(rawLife, 50), baselineName: "mount+crun run+umount" },
-      { what: "cold create (no warm pool) → first `true`, p99", sbx: percentile(cold, 99), baseline: percentile(rawLife, 99), baselineName: "mount+crun run+umount" },
-      { what: `50 concurrent creates (${burstOk.length}/50 ok), p99`, sbx: percentile(burstMs, 99), baseline: percentile(rawBurst, 99), baselineName: "50 raw lifecycles at once", target: "all ok, ≤ 2000 ms" },
-      { what: "exec `true` in a running sandbox, p50", sbx: percentile(execSbx, 50), baseline: percentile(execRaw, 50), baselineName: "crun exec", target: "≤ 20 ms" },
-      { what: "exec `true` in a running sandbox, p99", sbx: percentile(execSbx, 99), baseline: percentile(execRaw, 99), baselineName: "crun exec" },
-    ];
-    printTable(`sbx benchmark: ${N} sandboxes, ${N * 2} execs, ${new Date().toISOString()}`, rows);
-    printTable(`images (CLI from ${existsSync(join(REPO, "dist")) ? "dist/" : "TypeScript sources via tsx"})`, images);
-    printTable("snapshots", snapshots);
-    printTable("network (create with vs without network: the first rows above)", network);
+    await section(sections, "create", "Create and exec", () => createSection(client, raw, pod, N));
+    await section(sections, "images", "Images", () => imageSection(client, daemon.host, raw, pod, Math.min(N, 20)));
+    await section(sections, "snapshots", "Snapshots, restore, fork", () => snapshotSection(client, raw, pod, N));
+    await section(sections, "sqlite", "SQLite inside a sandbox vs on the host", () => sqliteSection(client, SQLITE_ROWS, SQLITE_RUNS));
+    await section(sections, "network", "Network: egress policy, ports, tunnels", () => networkSection(client, Math.min(N, 30)));
+    await section(sections, "oci", "OCI images (one run each)", () => ociSection(client, daemon.host, join(daemon.root, "data")));
+    await section(sections, "density", "Idle sandboxes: memory and density", () => densitySection(client, raw, daemon.child?.pid, IDLE));
   } finally {
     for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
+    if (typeof podman !== "string") podman.cleanup();
     await daemon.stop();
   }
+  machine.podman = typeof podman === "string" ? `not used: ${podman}` : podman.version;
+  const path = writeReport(machine, sections, (performance.now() - started) / 1000);
+  console.log(`\nreport: ${path}`);
 }
 
 main().catch((err: unknown) => {

@@ -8,7 +8,7 @@ import type { Duplex } from "node:stream";
 import { egressRuleset } from "../src/runtime/egress-ruleset.js";
 import { EGRESS_MAP } from "../src/runtime/nft-ruleset.js";
 import { Sandbox, type SandboxClient } from "../src/sdk/index.js";
-import { percentile, timeIt, type Row } from "./stats.js";
+import { atMost, percentile, timeIt, type Section } from "./stats.js";
 
 const BENCH_TABLE = "sbxbench";
 
@@ -31,7 +31,7 @@ function echo(stream: Duplex | Socket): Promise<void> {
   });
 }
 
-export async function networkRows(client: SandboxClient, n: number): Promise<Row[]> {
+export async function networkSection(client: SandboxClient, n: number): Promise<Section> {
   const sb = await Sandbox.create({}, client);
   const ip = (await sb.info()).ipAddress!;
   await sb.writeFile("/srv/index.html", "hello\n");
@@ -85,12 +85,13 @@ export async function networkRows(client: SandboxClient, n: number): Promise<Row
   }
   await sb.terminate();
 
-  return [
-    { what: "egress policy update on a running sandbox, p50", sbx: percentile(update, 50), baseline: percentile(rawNft, 50), baselineName: "the same nft script by hand" },
-    { what: "egress policy update on a running sandbox, p99", sbx: percentile(update, 99), baseline: percentile(rawNft, 99), baselineName: "the same nft script by hand" },
-    { what: "HTTP GET through the port proxy (new connection), p50", sbx: percentile(viaProxy, 50), baseline: percentile(direct, 50), baselineName: "GET to the sandbox address" },
-    { what: "HTTP GET through the port proxy (new connection), p99", sbx: percentile(viaProxy, 99), baseline: percentile(direct, 99), baselineName: "GET to the sandbox address" },
-    { what: "tunnel: connect + first echo, p50", sbx: percentile(tunnel, 50), baseline: percentile(tcp, 50), baselineName: "TCP to the sandbox address" },
-    { what: "tunnel: connect + first echo, p99", sbx: percentile(tunnel, 99), baseline: percentile(tcp, 99), baselineName: "TCP to the sandbox address" },
+  const rows = [
+    { what: "egress policy update on a running sandbox, p50", sbx: percentile(update, 50), baseline: percentile(rawNft, 50), baselineName: "the same nft script by hand", n: update.length, target: "p50 ≤ 100 ms", pass: atMost(percentile(update, 50), 100) },
+    { what: "egress policy update on a running sandbox, p99", sbx: percentile(update, 99), baseline: percentile(rawNft, 99), baselineName: "the same nft script by hand", n: update.length },
+    { what: "HTTP GET through the port proxy (new connection), p50", sbx: percentile(viaProxy, 50), baseline: percentile(direct, 50), baselineName: "GET to the sandbox address", n: viaProxy.length },
+    { what: "HTTP GET through the port proxy (new connection), p99", sbx: percentile(viaProxy, 99), baseline: percentile(direct, 99), baselineName: "GET to the sandbox address", n: viaProxy.length },
+    { what: "tunnel: connect + first echo, p50", sbx: percentile(tunnel, 50), baseline: percentile(tcp, 50), baselineName: "TCP to the sandbox address", n: tunnel.length },
+    { what: "tunnel: connect + first echo, p99", sbx: percentile(tunnel, 99), baseline: percentile(tcp, 99), baselineName: "TCP to the sandbox address", n: tunnel.length },
   ];
+  return { title: "Network: egress policy, ports, tunnels", rows };
 }

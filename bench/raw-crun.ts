@@ -1,6 +1,6 @@
 // The baseline: crun driven directly on the same base rootfs with the same OCI config sbx
 // generates (user namespace, cgroups, seccomp), without the daemon, HTTP or bookkeeping.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { buildOciConfig } from "../src/runtime/oci-config.js";
@@ -17,6 +17,13 @@ export class RawCrun {
     mkdirSync(this.crunRoot, { recursive: true });
   }
 
+  /** Deletes the containers a killed run left in `dir` (their mounts go with the daemon's reset). */
+  static removeLeftovers(dir: string): void {
+    const root = join(dir, "crun");
+    const left = spawnSync("crun", ["--root", root, "list", "-q"], { encoding: "utf8" }).stdout ?? "";
+    for (const id of left.split("\n").filter(Boolean)) spawnSync("crun", ["--root", root, "delete", "--force", id]);
+  }
+
   /** mount overlay + write config + `crun run <args>` + umount: the whole raw lifecycle. */
   async lifecycle(args: string[]): Promise<void> {
     const id = `raw-${process.pid}-${this.n++}`;
@@ -27,10 +34,15 @@ export class RawCrun {
 
   /** A long-running container to exec into; returns its id. */
   async startKeeper(): Promise<string> {
-    const id = `raw-keeper-${process.pid}`;
+    const id = `raw-keeper-${process.pid}-${this.n++}`;
     const b = this.bundle(id, ["/.sbx/init", "-P"]);
     await run("crun", ["--root", this.crunRoot, "run", "--detach", "--bundle", b, id]);
     return id;
+  }
+
+  /** The keeper's cgroup path (as in its OCI config). */
+  cgroupPath(id: string): string {
+    return `/sbx-bench/${id}`;
   }
 
   async exec(id: string, args: string[]): Promise<void> {

@@ -2,7 +2,7 @@
 // and network names (so it never collides with a user's daemon), and waits until it answers.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { chmod, mkdir, readdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -15,6 +15,10 @@ export interface TestDaemonOptions {
   /** Network: each daemon of a run gets its own subnet and interface prefix. */
   netIndex: number;
   extraArgs?: string[];
+  /** Overrides for a daemon outside the test slots (the benchmarks): its dir, subnet, veth prefix. */
+  root?: string;
+  subnet?: string;
+  ifPrefix?: string;
 }
 
 /** A TCP port on 127.0.0.1 that was free a moment ago (for daemons, registries and listeners of a test). */
@@ -53,7 +57,7 @@ export class TestDaemon {
     // SBX_TEST_SLOT (0-9) lets several checkouts run their suites at once on one machine: each slot
     // has its own dirs, subnets (10.<120+10*slot+index>) and interface prefixes (sb<slot><letter>).
     const slot = testSlot();
-    this.root = testDaemonRoot(opts.name);
+    this.root = opts.root ?? testDaemonRoot(opts.name);
     this.socket = join(this.root, "run", "sbxd.sock");
     this.env = {
       ...process.env,
@@ -61,8 +65,8 @@ export class TestDaemon {
       SBX_RUN_DIR: join(this.root, "run"),
       SBX_SOCKET: this.socket,
       SBX_CACHE_DIR: process.env.SBX_CACHE_DIR ?? "/var/cache/sbx",
-      SBX_SUBNET: `10.${120 + (slot ?? 0) * 10 + opts.netIndex}.0.0/16`,
-      SBX_IF_PREFIX: `sb${slot ?? "t"}${String.fromCharCode(97 + opts.netIndex)}`,
+      SBX_SUBNET: opts.subnet ?? `10.${120 + (slot ?? 0) * 10 + opts.netIndex}.0.0/16`,
+      SBX_IF_PREFIX: opts.ifPrefix ?? `sb${slot ?? "t"}${String.fromCharCode(97 + opts.netIndex)}`,
       SBX_LOG_LEVEL: "info",
       // Any free port: test daemons run side by side, and the exposure URLs say which one.
       SBX_PROXY_LISTEN: "127.0.0.1:0",
@@ -73,8 +77,8 @@ export class TestDaemon {
     return `unix://${this.socket}`;
   }
 
-  /** Wipes any state a previous run left and starts fresh. */
-  async reset(): Promise<void> {
+  /** Wipes any state a previous run left and starts fresh; keepData keeps data/ (store, layers, images). */
+  async reset(opts: { keepData?: boolean } = {}): Promise<void> {
     // A previous run that died may have left containers, mounts and veths: remove them first.
     const crunRoot = join(this.root, "run", "crun");
     const ids = spawnSync("crun", ["--root", crunRoot, "list", "-q"]).stdout?.toString().split("\n").filter(Boolean) ?? [];
@@ -83,8 +87,12 @@ export class TestDaemon {
     for (const m of mounts.sort((a, b) => b.length - a.length)) spawnSync("umount", ["-l", m]);
     const links = spawnSync("ip", ["-o", "link"]).stdout?.toString() ?? "";
     for (const m of links.matchAll(new RegExp(`^\\d+: (${this.env.SBX_IF_PREFIX}\\d+)@`, "gm"))) spawnSync("ip", ["link", "del", m[1]!]);
-    await rm(this.root, { recursive: true, force: true });
+    if (opts.keepData && existsSync(this.root)) {
+      for (const e of await readdir(this.root)) if (e !== "data") await rm(join(this.root, e), { recursive: true, force: true });
+    } else await rm(this.root, { recursive: true, force: true });
     await mkdir(this.root, { recursive: true });
+    // Sandboxes' user namespaces must traverse it (a bench run once found it 0700 and every create failed).
+    await chmod(this.root, 0o755);
   }
 
   async start(timeoutMs = 300_000): Promise<void> {

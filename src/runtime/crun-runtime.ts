@@ -98,7 +98,7 @@ export class CrunRuntime implements SandboxRuntime {
         ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
         await this.crun.start(spec.id);
       }
-      await this.crun.waitForInitExec(pid);
+      await this.crun.untilInitExecs(pid);
       if (spec.systemd) await this.waitForBoot(spec.id);
       return { ipAddress };
     } catch (err) {

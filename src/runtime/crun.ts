@@ -59,17 +59,18 @@ export class Crun {
   }
 
   /**
-   * Waits until the container's init has exec'd its program. crun 1.8.1 (Debian 12) returns from
-   * start before that, and a `crun exec` in that window fails with "setns(pid=..., CLONE_*):
-   * Operation not permitted" (crun#1264, fixed in 1.8.7). Until the exec the init is still crun.
+   * Waits until the container's init has called execve. `crun start` and `run --detach` return
+   * before it has, and until then `crun exec` can fail with "setns(pid=…, CLONE_*): Operation not
+   * permitted" (crun before 1.9, containers/crun#1264; Debian 12 ships 1.8.1): under load about
+   * one build in ten failed that way on its first step. Before execve the init is still crun.
    */
-  async waitForInitExec(pid: number, timeoutMs = 5000): Promise<void> {
+  async untilInitExecs(pid: number, timeoutMs = 10_000): Promise<void> {
     const until = Date.now() + timeoutMs;
-    for (;;) {
-      const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => undefined);
-      // Gone or exec'd: either way crun exec no longer races it.
-      if (comm === undefined || comm.trim() !== "crun" || Date.now() > until) return;
-      await new Promise((r) => setTimeout(r, 1));
+    while (Date.now() < until) {
+      // Gone counts as done: whoever runs the next command reports a dead sandbox better.
+      const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
+      if (comm.trim() !== "crun") return;
+      await new Promise((r) => setTimeout(r, 5));
     }
   }
 
