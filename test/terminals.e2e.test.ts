@@ -191,9 +191,10 @@ describe("terminals", () => {
     await expect(post({ cols: 80, rows: 24, workingDir: "relative" })).rejects.toMatchObject({ code: "invalid_path" });
     await expect(post({ cols: 80, rows: 24, user: "nosuchuser" })).rejects.toMatchObject({ code: "invalid_argument" });
     await expect(sharedClient().attachTerminal(sb.id, "tm-nope")).rejects.toMatchObject({ code: "terminal_not_found" });
-    await expect(tr.json("GET", `/v1/sandboxes/${sb.id}/terminals/tm-nope/attach`)).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(tr.json("GET", `/v1/sandboxes/${sb.id}/terminals/tm-nope/attach`)).rejects.toMatchObject({ code: "terminal_not_found" });
 
     const t = await sb.createTerminal({ cols: 80, rows: 24 });
+    await expect(tr.json("GET", `/v1/sandboxes/${sb.id}/terminals/${t.id}/attach`)).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/WebSocket endpoint/) });
     await expect(tr.json("POST", `/v1/sandboxes/${sb.id}/terminals/${t.id}/resize`, { json: { cols: 5000, rows: 1 } })).rejects.toMatchObject({ code: "out_of_range" });
     // A bad control message over the socket is answered, and the session goes on.
     const s = screen(t);

@@ -11,6 +11,7 @@ export interface Victim {
   sandboxName: string;
   ipAddress: string;
   processId: string;
+  terminalId: string;
   filePath: string;
   fileContent: string;
   snapshotId: string;
@@ -45,7 +46,7 @@ export const NEUTRAL_PATHS = ["/healthz", "/openapi.json"];
 
 /** Where the matrix writes if isolation failed: checked to be absent afterwards. */
 export const PWNED_PATH = "/tmp/pwned-by-other-project";
-const DENIED = ["not_found", "sandbox_not_found", "process_not_found", "image_not_found", "project_not_found", "file_not_found", "permission_denied"];
+const DENIED = ["not_found", "sandbox_not_found", "process_not_found", "terminal_not_found", "image_not_found", "project_not_found", "file_not_found", "permission_denied"];
 
 interface Case {
   route: Route;
@@ -89,6 +90,7 @@ function paramValues(v: Victim, route: Route, param: string): string[] {
   const byCollection: Record<string, string[]> = {
     sandboxes: [v.sandboxId, v.sandboxName],
     processes: [v.processId],
+    terminals: [v.terminalId],
     snapshots: [v.snapshotId],
     builds: [v.buildId],
     images: [v.imageName, `${v.imageName}:latest`, v.snapImageName, v.imageId],
@@ -123,6 +125,8 @@ const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
   "POST /v1/sandboxes/{id}/processes": () => [pwn],
   "POST /v1/sandboxes/{id}/exec": () => [pwn],
   "POST /v1/sandboxes/{id}/processes/{pid}/signal": () => [{ signal: "SIGKILL" }],
+  "POST /v1/sandboxes/{id}/terminals": () => [{ cols: 80, rows: 24, ...pwn }],
+  "POST /v1/sandboxes/{id}/terminals/{tid}/resize": () => [{ cols: 10, rows: 5 }],
   "POST /v1/builds": (v) => [{ definition: { name: "stolen", baseImage: v.imageName, steps: [{ op: "run", command: "true" }] } }, { definition: { name: "stolen", baseImage: v.snapImageName, steps: [] } }],
   "POST /v1/images": (v) => [{ name: "stolen", snapshotId: v.snapshotId }, { name: v.snapImageName, snapshotId: v.snapshotId, replace: true }],
   "POST /v1/sandboxes/{id}/copy": () => [{ times: 1 }],
@@ -163,7 +167,7 @@ export function casesFor(route: Route, v: Victim, transport: "tcp" | "unix", own
 
 /** The victim's values that must never reach the other project (unless it sent them itself). */
 export function secrets(v: Victim): string[] {
-  return [v.project, v.sandboxId, v.sandboxName, v.ipAddress, v.processId, v.fileContent, v.snapshotId, v.buildId, v.imageName, v.imageId, v.snapImageName];
+  return [v.project, v.sandboxId, v.sandboxName, v.ipAddress, v.processId, v.terminalId, v.fileContent, v.snapshotId, v.buildId, v.imageName, v.imageId, v.snapImageName];
 }
 
 /** Runs one case and checks its answer: denied with a stable code, or scoped (counts too), and never a leak. */

@@ -77,13 +77,13 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
   app.get(
     "/v1/sandboxes/:id/terminals/:tid/attach",
     upgradeWebSocket((c) => {
+      const project = c.get("project");
+      const { id, tid } = c.req.param() as { id: string; tid: string };
+      // Refused here, before the upgrade, when the terminal is not this project's (before anything else is said about it).
+      s.terminals.get(project, id, tid);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw new SbxError("invalid_argument", "attach is a WebSocket endpoint: connect with `Upgrade: websocket` (the SDK's attachTerminal or `sbx shell --attach` do)");
       }
-      const project = c.get("project");
-      const { id, tid } = c.req.param() as { id: string; tid: string };
-      // Refused here, before the upgrade, when the terminal is not this project's.
-      s.terminals.get(project, id, tid);
       let session: ReturnType<Services["terminals"]["attach"]> | undefined;
       return {
         onOpen(_evt, ws) {
