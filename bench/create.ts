@@ -92,7 +92,7 @@ export async function createSection(client: SandboxClient, raw: RawCrun, podman:
     ],
     notes: [
       ...failures.map((f) => `${f} (left out of the figures and of n)`),
-      "Warm creates are served from the daemon's pool of 2 pre-started blanks (refilled in the background); with one create after another the pool keeps up, so these are the warm path. Named sandboxes never come from the pool: that is the cold path, overlay mount, crun and all.",
+      "Warm creates are served from the daemon's pool of pre-started blanks, 2 with a network (slot, veth and NAT already wired) and 2 without, refilled in the background; so the network's setup cost (about 20–25 ms of veth and nft work, see the cold rows) is paid off the create path; with one create after another the pool keeps up, so these are the warm path. Named sandboxes never come from the pool: that is the cold path, overlay mount, crun and all.",
       "The raw crun baseline runs the same OCI config sbx generates (user namespace, cgroups, seccomp) without network; podman runs `podman run --rm --network none --rootfs <same layer>:O /bin/true` (no user namespace).",
       "In the burst each sbx create is timed from the burst's start to its sandbox running (no exec); the baselines likewise from the start to each lifecycle's end.",
     ],

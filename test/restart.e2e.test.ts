@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "../src/sdk/index.js";
 import { TestDaemon, waitFor } from "./harness.js";
 
-const daemon = new TestDaemon({ name: "restart", netIndex: 1 });
+// No warm pool: its networked blanks would hold veths (and reuse freed slots) that this file counts.
+const daemon = new TestDaemon({ name: "restart", netIndex: 1, extraArgs: ["--warm-pool", "0"] });
 let client: SandboxClient;
 
 beforeAll(async () => {

@@ -119,7 +119,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   const adopted = processes.adoptRunning();
   log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds, prunedPorts }, "reconciled with the host");
   // Filled only after reconcile, which removes every sandbox the store does not know.
-  const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}));
+  const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}), {
+    reserve: () => sandboxes.reserveNetSlot(),
+    release: (slot) => sandboxes.releaseNetSlot(slot),
+  });
   sandboxes.usePool(pool);
   pool.refill();
   const egressRefresh = new EgressRefresher(store, sandboxes, log);

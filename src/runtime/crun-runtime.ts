@@ -10,7 +10,7 @@ import { Crun } from "./crun.js";
 import { spawn } from "node:child_process";
 import { SbxError } from "../common/errors.js";
 import { BUSYBOX_PATH, buildOciConfig } from "./oci-config.js";
-import type { EgressPolicy } from "./egress-ruleset.js";
+import { isOpenPolicy, type EgressPolicy } from "./egress-ruleset.js";
 import { NetworkManager } from "./network.js";
 import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
 import { openPtyExec, type HostTerminal } from "./pty-exec.js";
@@ -119,6 +119,11 @@ export class CrunRuntime implements SandboxRuntime {
     }
     if (to.diskMb !== from.diskMb) await mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")]);
     if (to.netSlot === null) return { ipAddress: null };
+    // A networked blank: its veth is up with an open policy; only a narrower policy is left to apply.
+    if (from.netSlot === to.netSlot) {
+      if (!isOpenPolicy(to.egress)) await this.o.network.setEgress(to.id, to.netSlot, to.egress!);
+      return { ipAddress: this.o.network.networkFor(to.netSlot).ipAddress };
+    }
     // Rewritten in place: the sandbox sees this very inode through its bind mount.
     await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
     const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());

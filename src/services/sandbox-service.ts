@@ -58,8 +58,8 @@ export class SandboxService {
     }
     const image = req.snapshotId !== undefined ? this.resolveSnapshot(project, req.snapshotId) : await this.images.resolve(project, req.image);
     // A named sandbox's hostname is its name, which a blank from the pool cannot have.
-    const blank = req.name === undefined && req.snapshotId === undefined && !image.config.systemd ? this.pool?.take(image.id) : undefined;
     const allowInternetAccess = req.allowInternetAccess ?? true;
+    const blank = req.name === undefined && req.snapshotId === undefined && !image.config.systemd ? this.pool?.take(image.id, allowInternetAccess) : undefined;
     const now = new Date().toISOString();
     const record: SandboxRecord = {
       id: blank?.spec.id ?? newId("sb"),
@@ -80,7 +80,7 @@ export class SandboxService {
       egressHosts: hosts,
       env: req.env ?? {},
       config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0", systemd: image.config.systemd },
-      netSlot: allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null,
+      netSlot: allowInternetAccess ? (blank?.spec.netSlot ?? this.runtime.netSlotFor(this.usedSlots())) : null,
       ipAddress: null,
       lowers: image.lowers,
       source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
@@ -94,9 +94,11 @@ export class SandboxService {
     try {
       this.store.insertSandbox(record);
     } catch (err) {
-      if (blank) await this.runtime.destroy(blank.spec.id, null).catch(() => undefined);
+      if (blank) await this.pool?.discard(blank);
       throw err;
     }
+    // The record holds a networked blank's slot now.
+    if (blank?.spec.netSlot != null) this.releaseNetSlot(blank.spec.netSlot);
     const spec: SandboxSpec = {
       id: record.id,
       lowers: image.lowers,

@@ -48,7 +48,8 @@ export class Invariants {
     // Blanks of the warm pool are containers the store does not know; nothing else may be.
     const blanks = containers.filter((id) => !liveIds.has(id));
     const strangers = blanks.filter((id) => !id.startsWith("sb-"));
-    if (strangers.length || blanks.length > this.poolSize) problems.push(`containers no sandbox owns: ${blanks.join(", ")}`);
+    // The pool keeps poolSize blanks with a network and poolSize without.
+    if (strangers.length || blanks.length > 2 * this.poolSize) problems.push(`containers no sandbox owns: ${blanks.join(", ")}`);
     for (const s of live) if (!containers.includes(s.id)) problems.push(`sandbox ${s.id} is running in the store but has no container`);
     const owners = new Set([...liveIds, ...blanks]);
     const former = new Set([...formerIds, ...all.filter((s) => s.status !== "running").map((s) => s.id)]);
@@ -70,7 +71,9 @@ export class Invariants {
       if (former.has(id) && !owners.has(id)) problems.push(`leaked network namespace of ${id} (held by pid ${pid})`);
     }
 
-    const slots = new Set(live.flatMap((s) => (s.ipAddress ? [this.slotOf(s)] : [])));
+    // Networked blanks hold a slot too: the address inside their netns says which.
+    const blankAddresses = blanks.flatMap((id) => this.blankAddress(id) ?? []);
+    const slots = new Set([...live, ...blankAddresses.map((ipAddress) => ({ ipAddress }) as SandboxT)].flatMap((s) => (s.ipAddress ? [this.slotOf(s)] : [])));
     const prefix = this.daemon.env.SBX_IF_PREFIX!;
     const veth = new RegExp(`^${prefix}(\\d+)$`);
     const links = JSON.parse(execFileSync("ip", ["-j", "link", "show", "type", "veth"]).toString() || "[]") as Array<{ ifname: string }>;
@@ -161,6 +164,17 @@ export class Invariants {
     } finally {
       if (sb) await this.client.terminate(sb.id).catch(() => undefined);
     }
+  }
+
+  /** The IPv4 address of a blank's eth0, or undefined when it has no network. */
+  private blankAddress(id: string): string | undefined {
+    const state = spawnSync("crun", ["--root", join(this.daemon.root, "run", "crun"), "state", id]);
+    if (state.status !== 0) return undefined;
+    const pid = (JSON.parse(state.stdout.toString()) as { pid: number }).pid;
+    const r = spawnSync("nsenter", ["-t", String(pid), "-n", "ip", "-j", "-4", "addr", "show", "dev", "eth0"]);
+    if (r.status !== 0) return undefined;
+    const links = JSON.parse(r.stdout.toString() || "[]") as Array<{ addr_info?: Array<{ local: string }> }>;
+    return links[0]?.addr_info?.[0]?.local;
   }
 
   private slotOf(s: SandboxT): number {
