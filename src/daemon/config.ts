@@ -78,7 +78,8 @@ options (environment variable in brackets):
   --subnet CIDR        sandbox addresses (SBX_SUBNET; default 10.89.0.0/16)
   --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
   --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
-  --warm-pool N        blank sandboxes kept ready for fast creates (SBX_WARM_POOL; default 2, 0 disables)
+  --warm-pool N        blank sandboxes of the default image kept ready for fast creates, N with a network
+                       and N without (SBX_WARM_POOL; default 2, 0 disables)
   --proxy-listen H:P   HTTP proxy for exposed ports (\`sbx port expose\`), reached as
                        http://<port>-<sandboxId>.<domain>:P/ (SBX_PROXY_LISTEN; default
                        127.0.0.1:7071; port 0 picks a free one; off disables)
