@@ -2,11 +2,11 @@
 // re-resolved and the sandbox's chain follows a changed /etc/hosts entry with real traffic; a
 // tunnel works over the TCP API with a bearer token; exposed ports survive a daemon restart (the
 // proxy answers again, on its new port, with the same token).
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { startFakeInternet, type FakeInternet } from "./fake-internet.js";
 import { TestDaemon, waitFor } from "./harness.js";
 
 const tcpPort = 25000 + Math.floor(Math.random() * 5000);
@@ -14,13 +14,10 @@ const daemon = new TestDaemon({ name: "daemon-network", netIndex: 6, extraArgs: 
 let client: SandboxClient;
 const created: Sandbox[] = [];
 
-const n = 100 + Math.floor(Math.random() * 100);
-const link = `sbtn${n}`;
-const [gw, peer, a, b] = [`198.18.${n}.1`, `198.18.${n}.2`, `198.19.${n}.10`, `198.19.${n}.20`];
-const port = 24000 + n;
-const NAME = `sbx-refresh-${process.pid}-${n}.test`;
+let internet: FakeInternet | undefined;
+let [a, b, port] = ["", "", 0];
+const NAME = `sbx-refresh-${process.pid}-${Math.floor(Math.random() * 1000)}.test`;
 const MARK = "# sbx daemon-network.e2e";
-const kids: ChildProcess[] = [];
 
 /** Points NAME at `addr` in /etc/hosts (rewritten in place: it may be a bind mount), or removes it. */
 function setHost(addr: string | null): void {
@@ -35,24 +32,8 @@ async function connect(sb: Sandbox, host: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  // "The internet": a namespace answering on two routed benchmarking addresses with the address hit.
-  const must = (args: string[]) => {
-    const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
-  };
-  const holder = spawn("unshare", ["--net", "--", "sleep", "600"], { stdio: "ignore" });
-  kids.push(holder);
-  await new Promise((r) => setTimeout(r, 200));
-  const ns = ["nsenter", "-t", String(holder.pid), "-n", "--"];
-  must(["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", String(holder.pid)]);
-  must(["ip", "addr", "add", `${gw}/30`, "dev", link]);
-  must(["ip", "link", "set", link, "up"]);
-  for (const cmd of [["link", "set", "lo", "up"], ["addr", "add", `${peer}/30`, "dev", "eth0"], ["addr", "add", `${a}/32`, "dev", "lo"], ["addr", "add", `${b}/32`, "dev", "lo"], ["link", "set", "eth0", "up"]]) must([...ns, "ip", ...cmd]);
-  for (const addr of [a, b]) must(["ip", "route", "add", `${addr}/32`, "via", peer]);
-  const js = `require("net").createServer((s) => s.end(s.localAddress + "\\n")).listen(${port}, "0.0.0.0", () => console.log("ready"))`;
-  const server = spawn(ns[0]!, [...ns.slice(1), process.execPath, "-e", js], { stdio: ["ignore", "pipe", "inherit"] });
-  kids.push(server);
-  await new Promise((r) => server.stdout!.once("data", r));
+  internet = await startFakeInternet("sbtn", 24000);
+  ({ a, b, port } = internet);
 
   await daemon.reset();
   await daemon.start();
@@ -64,8 +45,7 @@ afterAll(async () => {
   for (const sb of created) await sb.terminate().catch(() => undefined);
   await client?.close();
   await daemon.stop();
-  for (const k of kids) k.kill("SIGKILL");
-  spawnSync("ip", ["link", "del", link]);
+  internet?.stop();
 });
 
 describe("egress host names are kept current", () => {

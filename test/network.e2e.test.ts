@@ -1,10 +1,10 @@
 // Networking as a sandbox sees it: no network at all, or NAT egress that reaches the outside but
 // never the host (daemon API and host services included) nor another sandbox.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CreateSandboxOptions, Sandbox } from "../src/sdk/index.js";
+import { startFakeInternet, type FakeInternet } from "./fake-internet.js";
 import { useSandboxes } from "./fixtures.js";
 
 const create = useSandboxes();
@@ -83,40 +83,15 @@ describe("network", () => {
   });
 });
 
-/**
- * "The internet" for egress tests: a namespace behind a veth on this machine, answering on two
- * routed 198.18.0.0/15 addresses (benchmarking range, routed nowhere else) with the address hit.
- */
 describe("egress policy", () => {
-  const n = 100 + Math.floor(Math.random() * 100);
-  const link = `sbte${n}`;
-  const [gw, peer, a, b] = [`198.18.${n}.1`, `198.18.${n}.2`, `198.19.${n}.10`, `198.19.${n}.20`];
-  const port = 23000 + n;
-  const kids: ChildProcess[] = [];
-  const must = (args: string[]) => {
-    const r = spawnSync(args[0]!, args.slice(1), { encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`${args.join(" ")}: ${r.stderr}`);
-  };
+  let internet: FakeInternet | undefined;
+  let [a, b, port] = ["", "", 0];
 
   beforeAll(async () => {
-    const holder = spawn("unshare", ["--net", "--", "sleep", "300"], { stdio: "ignore" });
-    kids.push(holder);
-    await new Promise((r) => setTimeout(r, 200));
-    const ns = ["nsenter", "-t", String(holder.pid), "-n", "--"];
-    must(["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", String(holder.pid)]);
-    must(["ip", "addr", "add", `${gw}/30`, "dev", link]);
-    must(["ip", "link", "set", link, "up"]);
-    for (const cmd of [["link", "set", "lo", "up"], ["addr", "add", `${peer}/30`, "dev", "eth0"], ["addr", "add", `${a}/32`, "dev", "lo"], ["addr", "add", `${b}/32`, "dev", "lo"], ["link", "set", "eth0", "up"]]) must([...ns, "ip", ...cmd]);
-    for (const addr of [a, b]) must(["ip", "route", "add", `${addr}/32`, "via", peer]);
-    const js = `require("net").createServer((s) => s.end(s.localAddress + "\\n")).listen(${port}, "0.0.0.0", () => console.log("ready"))`;
-    const server = spawn(ns[0]!, [...ns.slice(1), process.execPath, "-e", js], { stdio: ["ignore", "pipe", "inherit"] });
-    kids.push(server);
-    await new Promise((r) => server.stdout!.once("data", r));
+    internet = await startFakeInternet("sbte", 23000);
+    ({ a, b, port } = internet);
   });
-  afterAll(() => {
-    for (const k of kids) k.kill("SIGKILL");
-    spawnSync("ip", ["link", "del", link]);
-  });
+  afterAll(() => internet?.stop());
 
   it("allowOut reaches only the allowed address, and updateNetwork swaps it on the running sandbox", async () => {
     const sb = await sandbox({ allowOut: [a] });
