@@ -103,7 +103,8 @@ export class TestDaemon {
     child.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
-      if (child.exitCode !== null) throw new Error(`sbxd exited with ${child.exitCode}:\n${this.log}`);
+      // A death by signal (SIGBUS on a full disk, the OOM killer) leaves exitCode null: report it too.
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sbxd exited with ${child.exitCode ?? child.signalCode}:\n${this.log}`);
       if (existsSync(this.socket) && this.log.includes("sbxd ready")) return;
       await new Promise((r) => setTimeout(r, 50));
     }
