@@ -9,6 +9,16 @@ import { atMost, percentile, timeInto, timeIt, type Section } from "./stats.js";
 
 const RAW = "mount+crun run+umount";
 
+/** Times a create up to its first finished `true` into `into` (a failure goes to `failures`), then terminates it untimed. */
+export async function timeCreateAndRun(client: SandboxClient, into: number[], failures: string[], what: string, opts: CreateSandboxOptions): Promise<void> {
+  let sb: Sandbox | undefined;
+  await timeInto(into, failures, what, async () => {
+    sb = await Sandbox.create(opts, client);
+    await sb.run("true");
+  });
+  await sb?.terminate();
+}
+
 export async function createSection(client: SandboxClient, raw: RawCrun, podman: Podman | undefined, n: number): Promise<Section> {
   const tti: number[] = [];
   const ttiNoNet: number[] = [];
@@ -16,14 +26,7 @@ export async function createSection(client: SandboxClient, raw: RawCrun, podman:
   const rawLife: number[] = [];
   const podLife: number[] = [];
   const failures: string[] = [];
-  const createAndRun = async (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> => {
-    let sb: Sandbox | undefined;
-    await timeInto(into, failures, what, async () => {
-      sb = await Sandbox.create(opts, client);
-      await sb.run("true");
-    });
-    await sb?.terminate();
-  };
+  const createAndRun = (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> => timeCreateAndRun(client, into, failures, what, opts);
   for (let i = 0; i < n; i++) {
     await createAndRun(tti, "a create (network on)", {});
     await createAndRun(ttiNoNet, "a create (no network)", { allowInternetAccess: false });

@@ -6,9 +6,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Sandbox, type CreateSandboxOptions, type SandboxClient } from "../src/sdk/index.js";
+import { timeCreateAndRun } from "./create.js";
 import type { Podman } from "./podman.js";
 import type { RawCrun } from "./raw-crun.js";
-import { atMost, percentile, timeInto, timeIt, type Section } from "./stats.js";
+import { atMost, percentile, timeIt, type Section } from "./stats.js";
 
 export async function snapshotSection(client: SandboxClient, raw: RawCrun, podman: Podman | undefined, n: number): Promise<Section> {
   const src = await Sandbox.create({ allowInternetAccess: false, memoryMb: 1024 }, client);
@@ -35,14 +36,7 @@ export async function snapshotSection(client: SandboxClient, raw: RawCrun, podma
   const restore: number[] = [];
   const base: number[] = [];
   const failures: string[] = [];
-  const createAndRun = async (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> => {
-    let sb: Sandbox | undefined;
-    await timeInto(into, failures, what, async () => {
-      sb = await Sandbox.create(opts, client);
-      await sb.run("true");
-    });
-    await sb?.terminate();
-  };
+  const createAndRun = (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> => timeCreateAndRun(client, into, failures, what, opts);
   for (let i = 0; i < Math.min(n, 20); i++) {
     await createAndRun(restore, "a restore", { snapshotId: ids[0]!, allowInternetAccess: false });
     await createAndRun(base, "a cold create", { name: `bench-restore-base-${i}`, allowInternetAccess: false });
