@@ -6,7 +6,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "./harness.js";
 
-
 export class TestRegistry {
   /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by Python's crypt). */
   constructor(private readonly auth?: { user: string; password: string }) {}

@@ -9,7 +9,6 @@ let port = 0;
 let daemon: TestDaemon;
 let admin: SandboxClient;
 
-
 beforeAll(async () => {
   port = await freePort();
   daemon = new TestDaemon({ name: "terminals", netIndex: 6, extraArgs: ["--listen-tcp", `127.0.0.1:${port}`] });

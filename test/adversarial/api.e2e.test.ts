@@ -27,7 +27,6 @@ let routes: Route[];
 /** The caller's own sandbox (project alpha): its ids mixed with the victim's must not reach the victim. */
 let own: Sandbox;
 
-
 /** The daemon's stored objects on disk (not inside sandboxes or layers): no abuse may add one. */
 function dataFiles(): string[] {
   const root = daemon.env.SBX_DATA_DIR!;

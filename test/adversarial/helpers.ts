@@ -27,7 +27,6 @@ export async function installAttackTool(sb: Sandbox, tool: Buffer): Promise<void
   if (r.exitCode !== 0) throw new Error(`chmod: ${r.stderr}`);
 }
 
-
 /** The host's address on its default-route interface. */
 export function primaryAddress(): string {
   const dev = (JSON.parse(must(["ip", "-j", "-4", "route", "show", "default"])) as Array<{ dev: string }>)[0]?.dev;
