@@ -1,7 +1,6 @@
 // A TCP connection to a sandbox port through the daemon: the WebSocket endpoint
 // GET /v1/sandboxes/{id}/ports/{port}/connect (binary frames = the connection's bytes), as a Duplex.
 import type { Duplex } from "node:stream";
-import { createWebSocketStream, WebSocket } from "ws";
 import { checkPort } from "../common/ports.js";
 import { SbxError, type ErrorCode } from "../common/errors.js";
 import type { Transport } from "./transport.js";
@@ -22,14 +21,9 @@ const UPGRADE_STATUS: Record<number, ErrorCode> = {
 export async function openPortStream(transport: Transport, sandboxId: string, port: number): Promise<Duplex> {
   // Checked here as the daemon does: its refusal of an upgrade carries only a status.
   checkPort(port);
-  const { socketPath, baseUrl, project, token } = transport.config;
-  const path = `/v1/sandboxes/${encodeURIComponent(sandboxId)}/ports/${port}/connect`;
-  // ws speaks unix sockets as ws+unix:///path/to.sock:/request/path.
-  const url = socketPath ? `ws+unix://${socketPath}:${path}` : baseUrl.replace(/^http/, "ws") + path;
-  const headers: Record<string, string> = { "x-sbx-project": project };
-  if (token) headers.authorization = `Bearer ${token}`;
+  const ws = await transport.webSocket(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/ports/${port}/connect`);
+  const { createWebSocketStream } = await import("ws");
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
     ws.once("open", () => {
       ws.removeAllListeners("error");
       resolve(createWebSocketStream(ws));
@@ -48,6 +42,6 @@ export async function openPortStream(transport: Transport, sandboxId: string, po
       res.resume();
       ws.terminate();
     });
-    ws.once("error", (err) => reject(new SbxError("daemon_unavailable", `cannot reach sbxd at ${transport.config.host}: ${err.message}`)));
+    ws.once("error", (err) => reject(transport.connectionError(err)));
   });
 }

@@ -65,13 +65,8 @@ export class Terminal implements AsyncIterable<Buffer> {
 
   /** Connects to a terminal; output since the daemon's scrollback began comes first. */
   static async attach(transport: Transport, sandboxId: string, terminalId: string): Promise<Terminal> {
-    const { default: WebSocket } = await import("ws");
     const path = `/v1/sandboxes/${encodeURIComponent(sandboxId)}/terminals/${encodeURIComponent(terminalId)}/attach`;
-    const cfg = transport.config;
-    const url = cfg.socketPath ? `ws+unix://${cfg.socketPath}:${path}` : cfg.baseUrl.replace(/^http/, "ws") + path;
-    const headers: Record<string, string> = { "x-sbx-project": cfg.project };
-    if (cfg.token) headers.authorization = `Bearer ${cfg.token}`;
-    const ws = new WebSocket(url, { headers, perMessageDeflate: false });
+    const ws = await transport.webSocket(path);
     // Listening from the start: the replay may arrive in the same read as the handshake.
     const terminal = new Terminal(transport, sandboxId, terminalId, ws);
     await new Promise<void>((resolve, reject) => {

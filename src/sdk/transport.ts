@@ -128,10 +128,27 @@ export class Transport {
     this.agent = this.config.baseUrl.startsWith("https:") ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   }
 
+  /** Who is asking: the project, and the bearer token for a TCP daemon. */
+  private identity(): Record<string, string> {
+    const headers: Record<string, string> = { "x-sbx-project": this.config.project };
+    if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
+    return headers;
+  }
+
+  /**
+   * A WebSocket to `path` on the daemon (terminals, port tunnels), with this client's identity. `ws`
+   * is loaded on first use: the CLI starts on every command and most never need it.
+   */
+  async webSocket(path: string): Promise<import("ws").WebSocket> {
+    const { WebSocket } = await import("ws");
+    // ws speaks unix sockets as ws+unix:///path/to.sock:/request/path.
+    const url = this.config.socketPath ? `ws+unix://${this.config.socketPath}:${path}` : this.config.baseUrl.replace(/^http/, "ws") + path;
+    return new WebSocket(url, { headers: this.identity(), perMessageDeflate: false });
+  }
+
   /** Sends a request; answers outside 2xx become SbxError (the body is consumed). */
   async send(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<Response> {
-    const headers: Record<string, string> = { "x-sbx-project": this.config.project, accept: "application/json" };
-    if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
+    const headers: Record<string, string> = { ...this.identity(), accept: "application/json" };
     let body: Uint8Array | string | Readable | AsyncIterable<Uint8Array> | undefined;
     if (opts.json !== undefined) {
       body = JSON.stringify(opts.json);
