@@ -92,8 +92,9 @@ export async function fileDigest(path: string): Promise<{ digest: string; size: 
   return { digest: `sha256:${h.digest("hex")}`, size };
 }
 
-function blobPath(dir: string, digest: string): string {
-  return join(dir, "blobs", "sha256", digest.slice(7));
+/** Where a blob lives in a layout; the digest is checked first, as it often comes from a manifest or a registry. */
+export function blobPath(dir: string, digest: string): string {
+  return join(dir, "blobs", "sha256", checkDigest(digest, "a blob").slice(7));
 }
 
 /** A small JSON blob, checked against its descriptor (size and digest) before it is parsed. */

@@ -23,3 +23,13 @@ describe("registry references", () => {
     }
   });
 });
+
+describe("blob paths", () => {
+  it("never leave the layout: a digest from a manifest is checked before it names a file", async () => {
+    const { blobPath } = await import("./layout.js");
+    expect(blobPath("/l", `sha256:${"a".repeat(64)}`)).toBe(`/l/blobs/sha256/${"a".repeat(64)}`);
+    for (const d of ["sha256:/../../../../etc/passwd", `sha256:${"a".repeat(63)}/`, "md5:abc"]) {
+      expect(() => blobPath("/l", d)).toThrow(expect.objectContaining({ code: "invalid_archive" }));
+    }
+  });
+});

@@ -7,7 +7,7 @@ import { rename, rm, stat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SbxError, type ErrorCode } from "../common/errors.js";
-import { INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
+import { checkDigest, INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
 
 export interface RegistryRef {
   registry: string;
@@ -141,6 +141,7 @@ export class RegistryClient {
 
   /** Downloads a blob into `path`, checking size and digest; nothing is left behind on failure. */
   async getBlob(digest: string, size: number, path: string): Promise<void> {
+    checkDigest(digest, "a blob");
     const res = await this.request("GET", this.repoPath("blobs", digest));
     if (res.status === 404) throw this.fail("invalid_archive", `blob ${digest} is missing from ${this.ref.repository}`, res);
     if (!res.ok || !res.body) throw this.fail("runtime_error", `cannot get blob ${digest}`, res, await res.text());

@@ -4,7 +4,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SbxError } from "../common/errors.js";
-import { INDEX_TYPES, MANIFEST_TYPES, ociArch, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
+import { blobPath, INDEX_TYPES, MANIFEST_TYPES, ociArch, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
 import type { RegistryClient } from "./registry-client.js";
 
 export interface TransferStats {
@@ -13,18 +13,14 @@ export interface TransferStats {
   blobsSkipped: number;
 }
 
-function blob(dir: string, digest: string): string {
-  return join(dir, "blobs", "sha256", digest.slice(7));
-}
-
 /** Pushes the image whose manifest descriptor is given (from the layout in `dir`) under the client's tag. */
 export async function pushLayout(client: RegistryClient, dir: string, manifest: Descriptor): Promise<TransferStats> {
-  const data = await readFile(blob(dir, manifest.digest));
+  const data = await readFile(blobPath(dir, manifest.digest));
   const m = JSON.parse(data.toString()) as ManifestJson;
   let blobsSent = 0;
   let blobsSkipped = 0;
   for (const d of [...m.layers, m.config]) {
-    if (await client.putBlob(d.digest, blob(dir, d.digest))) blobsSent++;
+    if (await client.putBlob(d.digest, blobPath(dir, d.digest))) blobsSent++;
     else blobsSkipped++;
   }
   const digest = await client.putManifest(client.ref.tag ?? manifest.digest, data, manifest.mediaType);
@@ -45,12 +41,12 @@ export async function pullToLayout(client: RegistryClient, dir: string, have: (d
     got = await client.getManifest(pick.digest);
   }
   if (!MANIFEST_TYPES.includes(got.mediaType)) throw new SbxError("invalid_archive", `unsupported manifest media type ${JSON.stringify(got.mediaType)}`);
-  await writeFile(blob(dir, got.digest), got.data);
+  await writeFile(blobPath(dir, got.digest), got.data);
   const m = JSON.parse(got.data.toString()) as ManifestJson;
   if (!m.config || !Array.isArray(m.layers)) throw new SbxError("invalid_archive", `manifest ${got.digest} is not an image manifest`);
   if (!(m.config.size <= 8 << 20)) throw new SbxError("invalid_archive", `config ${m.config.digest} is larger than 8 MiB`);
-  await client.getBlob(m.config.digest, m.config.size, blob(dir, m.config.digest));
-  const config = JSON.parse(await readFile(blob(dir, m.config.digest), "utf8")) as ImageConfigJson;
+  await client.getBlob(m.config.digest, m.config.size, blobPath(dir, m.config.digest));
+  const config = JSON.parse(await readFile(blobPath(dir, m.config.digest), "utf8")) as ImageConfigJson;
   const diffIds = config.rootfs?.diff_ids ?? [];
   let skipped = 0;
   let fetched = 0;
@@ -60,8 +56,7 @@ export async function pullToLayout(client: RegistryClient, dir: string, have: (d
       skipped++;
       continue;
     }
-    if (!/^sha256:[0-9a-f]{64}$/.test(l.digest)) throw new SbxError("invalid_archive", `layer digest ${JSON.stringify(l.digest)} is not sha256`);
-    await client.getBlob(l.digest, l.size, blob(dir, l.digest));
+    await client.getBlob(l.digest, l.size, blobPath(dir, l.digest));
     fetched++;
   }
   const manifest: Descriptor = { mediaType: got.mediaType, digest: got.digest, size: got.data.length };

@@ -15,7 +15,30 @@ const ID_RANGE = 65536;
 
 /** xattrs an image may carry; anything else (trusted.*, security.selinux, ...) is dropped. */
 function keepXattr(name: string): boolean {
-  return name === "security.capability" || name.startsWith("user.");
+  return name === CAP_XATTR || name.startsWith("user.");
+}
+
+const CAP_XATTR = "security.capability";
+const CAP_V2 = 0x02000000;
+const CAP_V3 = 0x03000000;
+
+/**
+ * File capabilities of an imported layer, made to work inside sandboxes only. Host root's tar would
+ * store a v2 `security.capability` as it is, effective on the host itself (a cap_setuid binary in a
+ * layer dir would be a way to root for any host user); as v3 owned by the sandboxes' root (uidBase
+ * + the image's rootid) the kernel honours it only in their user namespace. Anything else is dropped.
+ */
+export function sandboxCapability(value: Buffer, uidBase: number): Buffer | undefined {
+  if (value.length < 20) return undefined;
+  const magic = value.readUInt32LE(0);
+  const revision = (magic & 0xff000000) >>> 0;
+  const rootid = revision === CAP_V3 && value.length >= 24 ? value.readUInt32LE(20) : revision === CAP_V2 ? 0 : ID_RANGE;
+  if (rootid >= ID_RANGE) return undefined;
+  const out = Buffer.alloc(24);
+  out.writeUInt32LE((CAP_V3 | (magic & 0x1)) >>> 0, 0);
+  value.copy(out, 4, 4, 20);
+  out.writeUInt32LE(uidBase + rootid, 20);
+  return out;
 }
 
 function unshift(id: number, uidBase: number): number {
@@ -103,6 +126,11 @@ export class LayerGate {
     const name = posix.basename(path);
     const xattrs: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(h.xattrs)) if (keepXattr(k)) xattrs[k] = v;
+    if (xattrs[CAP_XATTR]) {
+      const cap = sandboxCapability(xattrs[CAP_XATTR], this.uidBase);
+      if (cap) xattrs[CAP_XATTR] = cap;
+      else delete xattrs[CAP_XATTR];
+    }
     const out: TarHeader = { ...h, path, xattrs, uid: this.shift(path, h.uid), gid: this.shift(path, h.gid), linkpath: h.linkpath, devmajor: 0, devminor: 0 };
     if (name === OPQ) {
       this.opaque.push(dir === "." ? "" : dir);
