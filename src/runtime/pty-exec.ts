@@ -2,9 +2,8 @@
 // crun gives the program its own /dev/pts inside the sandbox and relays bytes between it and our
 // pty, but (crun 1.8) does not pass window size changes on, so resize sets the inner terminal's
 // size itself; the kernel then sends SIGWINCH to the program, as a local terminal would.
-import { readlink } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { spawn as spawnPty } from "node-pty";
-import { runCommand } from "../common/command.js";
 import { SbxError } from "../common/errors.js";
 import type { Crun, ExecOptions } from "./crun.js";
 import { pidBelongsTo, readHostPid, type ProcessFiles } from "./process-supervisor.js";
@@ -27,6 +26,13 @@ export interface PtyExecOptions extends ExecOptions {
 }
 
 const HOST_ENV = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+
+/** A host pid's pid inside its sandbox (the last NSpid of the kernel's own status file). */
+async function sandboxPid(hostPid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${hostPid}/status`, "utf8").catch(() => "");
+  const nspid = /^NSpid:\s+(.*)$/m.exec(status)?.[1]?.trim().split(/\s+/).at(-1);
+  return nspid ? Number(nspid) : undefined;
+}
 
 export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: PtyExecOptions): HostTerminal {
   // Our end goes raw before crun starts: crun does it too, but only after the program may have
@@ -64,11 +70,13 @@ export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: Pt
       // The inner terminal first: crun passes the SIGWINCH of our own resize on to the program,
       // which must then already see the new size.
       const p = await programPid();
-      // The program's own terminal, as it sees it; a program that moved its stdin elsewhere
-      // (exec </dev/null) simply keeps its size.
-      const fd = p === undefined ? "" : `/proc/${p}/fd/0`;
-      if (fd && (await readlink(fd).catch(() => "")).startsWith("/dev/pts/")) {
-        const r = await runCommand("stty", ["-F", fd, "rows", String(rows), "cols", String(cols)], { timeoutMs: 5000 });
+      const inner = p === undefined ? undefined : await sandboxPid(p);
+      if (inner !== undefined) {
+        // Opened inside the sandbox, as its root, through its own /proc: the program chooses its
+        // fd 0, so the host must never open it. One that moved its stdin off the terminal
+        // (exec </dev/null) simply keeps its size.
+        const script = 'case "$(readlink "$1")" in /dev/pts/*) exec /.sbx/busybox stty -F "$1" rows "$2" cols "$3";; esac';
+        const r = await crun.exec(sandboxId, ["/.sbx/busybox", "sh", "-c", script, "sh", `/proc/${inner}/fd/0`, String(rows), String(cols)], { env: [], cwd: "/", user: "0:0", timeoutMs: 5000 });
         if (r.code !== 0) throw new SbxError("runtime_error", `could not resize the terminal: ${r.stderr.trim()}`);
       }
       pty.resize(cols, rows);
