@@ -42,10 +42,11 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",
-    warmPool: Number(env.SBX_WARM_POOL ?? 2),
+    // Through the flags' own checks: SBX_EGRESS_REFRESH_SECS=0 must not become a busy loop.
+    warmPool: parseCount("SBX_WARM_POOL", env.SBX_WARM_POOL ?? "2"),
     proxyListen: offOr(env.SBX_PROXY_LISTEN ?? "127.0.0.1:7071"),
     proxyDomain: env.SBX_PROXY_DOMAIN ?? "localhost",
-    egressRefreshSecs: Number(env.SBX_EGRESS_REFRESH_SECS ?? 60),
+    egressRefreshSecs: parseSeconds("SBX_EGRESS_REFRESH_SECS", env.SBX_EGRESS_REFRESH_SECS ?? "60"),
   };
 }
 
@@ -108,13 +109,13 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
 
 function parseCount(flag: string, value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 64) throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 64) throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
   return n;
 }
 
 function parseSeconds(flag: string, value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 86400) throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
+  if (!Number.isFinite(n) || n < 0.1 || n > 86400) throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
   return n;
 }
 

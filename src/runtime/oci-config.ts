@@ -1,5 +1,6 @@
 // Builds the OCI config.json crun runs a sandbox from: namespaces, id maps, cgroup limits,
 // capabilities, seccomp, masked paths and the read-only helper binaries under /.sbx.
+import { inodesFor } from "../snapshots/overlay.js";
 import { sandboxSeccompProfile } from "./seccomp.js";
 
 export const HELPER_DIR = "/.sbx";
@@ -59,7 +60,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
     // /.sbx is a mount point of its own, so the sandbox cannot rename it away and put a link or its
     // own "busybox" in its place for the daemon's next helper (a directory that merely holds mount
     // points can be renamed). Build contexts are unpacked here too, hence writable and disk-sized.
-    { destination: HELPER_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755", `size=${c.helperDirMb ?? 64}m`] },
+    { destination: HELPER_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755", `size=${c.helperDirMb ?? 64}m`, `nr_inodes=${inodesFor(c.helperDirMb ?? 64)}`] },
     { destination: INIT_PATH, type: "bind", source: c.initPath, options: ["bind", "ro", "nosuid", "nodev"] },
     { destination: BUSYBOX_PATH, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
   ];
