@@ -1,9 +1,6 @@
 // File routes: read, write, list, delete single paths, and tar archives in and out.
 import { createRoute, z } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { Readable } from "node:stream";
-import { SbxError } from "../../common/errors.js";
-import { MAX_UPLOAD_BYTES } from "../../services/file-service.js";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { DirectoryListing, ErrorBody } from "../schemas.js";
@@ -14,15 +11,7 @@ const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/n
 const binary = (description: string) => ({ content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } }, description });
 
 export function registerFileRoutes(app: Api, s: Services): void {
-  const limit = bodyLimit({
-    maxSize: MAX_UPLOAD_BYTES,
-    onError: () => {
-      throw new SbxError("payload_too_large", `uploads are limited to ${MAX_UPLOAD_BYTES / 1024 / 1024} MiB: split the upload`);
-    },
-  });
-  app.use("/v1/sandboxes/:id/files", limit);
-  app.use("/v1/sandboxes/:id/archive", limit);
-
+  // Upload caps are the app's (api/body-limits.ts), counted as the body streams in.
   app.openapi(
     createRoute({ method: "get", path: "/v1/sandboxes/{id}/files", summary: "Read a file", request: { params: SandboxParams, query: PathQuery }, responses: { 200: binary("the file's bytes"), 404: json(ErrorBody, "no such file") } }),
     async (c) => {
