@@ -19,7 +19,7 @@ import type { ProcessFiles } from "../runtime/process-supervisor.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ProcessRecord, SandboxRecord, Store } from "../store/store.js";
 import { assertExecFits, mergeEnv } from "../common/env.js";
-import { pruneLogs } from "./log-retention.js";
+import { pruneLogs, type ExitedLogs } from "./log-retention.js";
 import type { Logger, SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
@@ -170,7 +170,7 @@ export class ProcessService {
   }
 
   private async pruneLogs(sandboxId: string): Promise<void> {
-    const exited = this.store
+    const exited = (): ExitedLogs[] => this.store
       .listProcesses(sandboxId)
       .filter((p) => p.status === "exited" && p.endedAt !== null && !this.reading.has(p.id))
       .map((p) => {
