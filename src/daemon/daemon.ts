@@ -116,6 +116,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   snapshots.reconcile();
   const prunedPorts = ports.prune();
   await gc.reconcile();
+  await oci.sweep();
   const adopted = processes.adoptRunning();
   log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds, prunedPorts }, "reconciled with the host");
   // Filled only after reconcile, which removes every sandbox the store does not know.

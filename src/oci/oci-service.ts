@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { ImageDetailT } from "../api/schemas.js";
@@ -45,6 +45,13 @@ export class OciService {
     private readonly layers: LayerStore,
     private readonly opts: OciServiceOptions,
   ) {}
+
+  /** Daemon start: the temp dirs of exports and imports a killed daemon left (none is in use yet). */
+  async sweep(): Promise<void> {
+    for (const name of await readdir(this.opts.tmpDir).catch(() => [] as string[])) {
+      if (/^oci-[0-9a-f]{12}$/.test(name)) await rm(join(this.opts.tmpDir, name), { recursive: true, force: true });
+    }
+  }
 
   private async withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
     await mkdir(this.opts.tmpDir, { recursive: true, mode: 0o700 });

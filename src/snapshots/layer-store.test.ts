@@ -18,12 +18,13 @@ describe("LayerStore.sweep", () => {
     const listed = store.dirFor("sha256:" + "a".repeat(64));
     const orphan = store.dirFor("sha256:" + "b".repeat(64));
     const base = join(root, "c".repeat(64));
-    for (const d of [listed, orphan, `${orphan}.tmp-0123abcd`, `${orphan}.tmp-0123abcd.view`, base, join(root, "notes")]) {
+    const ociUnpack = join(root, ".oci-0123456789ab");
+    for (const d of [listed, orphan, `${orphan}.tmp-0123abcd`, `${orphan}.tmp-0123abcd.view`, ociUnpack, base, join(root, "notes")]) {
       await mkdir(d, { recursive: true });
       await writeFile(join(d, "f"), "x");
     }
     const removed = await store.sweep(new Set([listed]));
-    expect(removed.sort()).toEqual([orphan, `${orphan}.tmp-0123abcd`, `${orphan}.tmp-0123abcd.view`].map((d) => d.slice(root!.length + 1)).sort());
+    expect(removed.sort()).toEqual([orphan, `${orphan}.tmp-0123abcd`, `${orphan}.tmp-0123abcd.view`, ociUnpack].map((d) => d.slice(root!.length + 1)).sort());
     expect((await readdir(root)).sort()).toEqual([listed.slice(root.length + 1), "c".repeat(64), "notes"].sort());
   });
 });

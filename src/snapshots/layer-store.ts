@@ -86,7 +86,8 @@ export class LayerStore {
   async sweep(listed: Set<string>): Promise<string[]> {
     const removed: string[] = [];
     for (const name of await readdir(this.root).catch(() => [] as string[])) {
-      if (!/^l[0-9a-f]{20}(\.tmp-[0-9a-f]{8}(\.view)?)?$/.test(name)) continue;
+      // Also the unpack dirs of an OCI import (.oci-<hex>) that never reached adopt().
+      if (!/^(l[0-9a-f]{20}(\.tmp-[0-9a-f]{8}(\.view)?)?|\.oci-[0-9a-f]{12})$/.test(name)) continue;
       const dir = join(this.root, name);
       if (listed.has(dir)) continue;
       await removeSnapshot(dir);
