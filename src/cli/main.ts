@@ -5,7 +5,7 @@ import { VERSION } from "../daemon/version.js";
 import { registerCpCommand } from "./commands/cp.js";
 import { registerDaemonCommands } from "./commands/daemon.js";
 import { registerDoctorCommand } from "./commands/doctor.js";
-import { EXIT_SBX_FAILED, registerExecCommands } from "./commands/exec.js";
+import { registerExecCommands } from "./commands/exec.js";
 import { registerImageCommands } from "./commands/image.js";
 import { registerPortCommands } from "./commands/ports.js";
 import { registerImageOciCommands } from "./commands/image-oci.js";
@@ -14,7 +14,7 @@ import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerShellCommands } from "./commands/shell.js";
 import { registerVersionCommand } from "./commands/version.js";
 import { withGlobals } from "./context.js";
-import { CliExit, CliFailure, printError, stdoutGone } from "./output.js";
+import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
 
 const EXIT_BROKEN_PIPE = 141;
 

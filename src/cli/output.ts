@@ -23,6 +23,14 @@ export class CliFailure extends Error {
   }
 }
 
+/** What exec, run and shell exit with when sbx itself failed: below 125 the codes are the user's command's. */
+export const EXIT_SBX_FAILED = 125;
+
+/** An error of sbx's own in a command whose exit code is otherwise the user's, as such a failure. */
+export function asSbxFailure(err: unknown): unknown {
+  return err instanceof CliExit || err instanceof CliFailure ? err : new CliFailure(err, EXIT_SBX_FAILED);
+}
+
 /** Aborted when whoever reads our stdout goes away (EPIPE), so streaming commands can clean up. */
 export const stdoutGone = new AbortController();
 

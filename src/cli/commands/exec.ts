@@ -7,11 +7,10 @@ import { SbxError } from "../../common/errors.js";
 import { exitStatus, SandboxProcess, type OutputChunk } from "../../sdk/process.js";
 import { Sandbox, type ProcessOptions } from "../../sdk/sandbox.js";
 import { clientFor, globalsOf, parseEnvPair, parsePositiveInt } from "../context.js";
-import { CliExit, CliFailure, progress, stdoutGone } from "../output.js";
+import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
 import { runInTerminal } from "./shell.js";
 
-export const EXIT_SBX_FAILED = 125;
 const EXIT_INTERRUPTED = 130;
 
 interface ProcessFlags {
@@ -121,9 +120,6 @@ export function onStopSignals(handler: (sig: NodeJS.Signals) => void): () => voi
   };
 }
 
-function toFailure(err: unknown): unknown {
-  return err instanceof CliExit || err instanceof CliFailure ? err : new CliFailure(err, EXIT_SBX_FAILED);
-}
 
 export function registerExecCommands(program: Command): void {
   const exec = program.command("exec").description("run a command in a sandbox, streaming its output; exits with its code");
@@ -186,7 +182,7 @@ and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] 
         throw new CliExit(code);
       } catch (err) {
         if (abort.signal.aborted) throw new CliExit(EXIT_INTERRUPTED);
-        throw toFailure(err);
+        throw asSbxFailure(err);
       } finally {
         off();
         await client?.close().catch(() => undefined);
@@ -230,7 +226,7 @@ Examples:
         throw new CliExit(code);
       } catch (err) {
         if (abort.signal.aborted) throw new CliExit(EXIT_INTERRUPTED);
-        throw toFailure(err);
+        throw asSbxFailure(err);
       } finally {
         if (sb && !o.keep) await sb.terminate().catch((err: unknown) => progress(`sbx: could not terminate ${sb?.id}: ${err instanceof Error ? err.message : String(err)}`));
         off();

@@ -7,9 +7,8 @@ import { SbxError } from "../../common/errors.js";
 import { Sandbox } from "../../sdk/sandbox.js";
 import type { Terminal } from "../../sdk/terminal.js";
 import { clientFor, globalsOf, parseEnvPair } from "../context.js";
-import { ago, CliExit, CliFailure, formatTable, printJson, printLines, progress } from "../output.js";
+import { ago, asSbxFailure, CliExit, formatTable, printJson, printLines, progress } from "../output.js";
 
-const EXIT_SBX_FAILED = 125;
 /** Ctrl-] starts a key sequence: `d` detaches, a second Ctrl-] sends one, anything else is sent as typed. */
 const ESCAPE = 0x1d;
 const LEAVE_SIGNALS = ["SIGTERM", "SIGHUP"] as const;
@@ -142,9 +141,6 @@ export async function attachHere(term: Terminal, sandboxRef: string, input: bool
   }
 }
 
-function failure(err: unknown): unknown {
-  return err instanceof CliExit || err instanceof CliFailure ? err : new CliFailure(err, EXIT_SBX_FAILED);
-}
 
 export function registerShellCommands(program: Command): void {
   program
@@ -184,7 +180,7 @@ Examples:
         const sb = await Sandbox.connect(id, client);
         throw new CliExit(await runInTerminal(sb, argv[0], argv.slice(1), { ...o, interactive: true }));
       } catch (err) {
-        throw failure(err);
+        throw asSbxFailure(err);
       } finally {
         await client?.close().catch(() => undefined);
       }
