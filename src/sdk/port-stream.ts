@@ -21,8 +21,9 @@ const UPGRADE_STATUS: Record<number, ErrorCode> = {
 export async function openPortStream(transport: Transport, sandboxId: string, port: number): Promise<Duplex> {
   // Checked here as the daemon does: its refusal of an upgrade carries only a status.
   checkPort(port);
-  const ws = await transport.webSocket(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/ports/${port}/connect`);
   const { createWebSocketStream } = await import("ws");
+  const ws = await transport.webSocket(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/ports/${port}/connect`);
+  // No await from here until the listeners are on: a fast handshake would otherwise open unheard.
   return new Promise((resolve, reject) => {
     ws.once("open", () => {
       ws.removeAllListeners("error");
