@@ -1,16 +1,26 @@
 import { defineConfig } from "vitest/config";
 
-// Unit tests sit beside the code (src/**/*.test.ts). End-to-end tests (test/**) start the real
-// daemon on a private socket and data dir and drive real crun sandboxes; they run one file at a
-// time because they share the host's cgroups, mounts and network.
-// Daemons and CLIs the tests start run from src/ (via tsx), never from a possibly stale dist/.
+// Unit tests sit beside the code (packages/*/src/**/*.test.ts). End-to-end tests (test/**) start the
+// real daemon on a private socket and data dir and drive real crun sandboxes; they run one file at
+// a time because they share the host's cgroups, mounts and network.
+// Packages resolve each other to their TypeScript sources (the "sbx-source" export condition), and
+// the daemons and CLIs the tests start run from source too (tsx), never from a possibly stale dist/.
 process.env.SBX_FROM_SOURCE = "1";
+const SOURCE = "--conditions=sbx-source";
+if (!(process.env.NODE_OPTIONS ?? "").includes(SOURCE)) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} ${SOURCE}`.trim();
+const conditions = ["sbx-source", "node", "import", "default"];
 
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
     projects: [
-      { test: { name: "unit", include: ["src/**/*.test.ts"], environment: "node" } },
       {
+        extends: true,
+        test: { name: "unit", include: ["packages/*/src/**/*.test.ts"], environment: "node" },
+      },
+      {
+        extends: true,
         test: {
           name: "e2e",
           include: ["test/**/*.test.ts"],

@@ -2,7 +2,7 @@
 // from the daemon's pool of blanks), without network, and cold (a named sandbox never comes from
 // the pool); a burst of 50 concurrent creates; exec into a running sandbox. Next to raw crun
 // (mount + run + umount, and `crun exec`) and `podman run --rm` / `podman exec`, interleaved.
-import { Sandbox, type CreateSandboxOptions, type SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, type CreateSandboxOptions, type SandboxClient } from "@sbx-sh/sdk";
 import type { Podman } from "./podman.js";
 import type { RawCrun } from "./raw-crun.js";
 import { atMost, percentile, timeInto, timeIt, type Section } from "./stats.js";

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pLimit from "p-limit";
-import { Sandbox, type SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, type SandboxClient } from "@sbx-sh/sdk";
 import type { RawCrun } from "./raw-crun.js";
 import { atMost, mean, timeIt, type Section } from "./stats.js";
 

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Image, Sandbox, type SandboxClient } from "../src/sdk/index.js";
+import { Image, Sandbox, type SandboxClient } from "@sbx-sh/sdk";
 import { REPO } from "../test/harness.js";
 import type { Podman } from "./podman.js";
 import type { RawCrun } from "./raw-crun.js";
@@ -21,7 +21,7 @@ export async function imageSection(client: SandboxClient, host: string, raw: Raw
   );
   await writeFile(join(dir, "Containerfile"), "FROM sbb-base\nRUN echo one > /one\nENV A=1\nWORKDIR /app\nCOPY app.txt /app/app.txt\nRUN echo two > /two\n");
   const cli = (args: string[]): string => {
-    const r = spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8" });
     if (r.status !== 0) throw new Error(`sbx ${args.join(" ")} failed: ${r.stderr}`);
     return r.stdout + r.stderr;
   };

@@ -5,7 +5,7 @@
 // lives in its own module and returns rows (ours, baseline, ratio, n, target).
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { TestDaemon } from "../test/harness.js";
 import { createSection } from "./create.js";
 import { densitySection } from "./density.js";

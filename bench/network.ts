@@ -5,9 +5,9 @@ import { execFileSync } from "node:child_process";
 import { request } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import { egressRuleset } from "../src/runtime/egress-ruleset.js";
-import { EGRESS_MAP } from "../src/runtime/nft-ruleset.js";
-import { Sandbox, type SandboxClient } from "../src/sdk/index.js";
+import { egressRuleset } from "../packages/daemon/src/runtime/egress-ruleset.js";
+import { EGRESS_MAP } from "../packages/daemon/src/runtime/nft-ruleset.js";
+import { Sandbox, type SandboxClient } from "@sbx-sh/sdk";
 import { atMost, percentile, timeIt, type Section } from "./stats.js";
 
 const BENCH_TABLE = "sbxbench";

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Image, SandboxClient } from "../src/sdk/index.js";
+import { Image, SandboxClient } from "@sbx-sh/sdk";
 import { REPO, TestDaemon } from "../test/harness.js";
 import { TestRegistry } from "../test/registry.js";
 import { printSection, timeIt, type Row, type Section } from "./stats.js";
@@ -21,7 +21,7 @@ export async function ociSection(client: SandboxClient, host: string, dataDir?: 
   const dir = await mkdtemp(join(tmpdir(), "sbx-bench-oci-"));
   const registry = new TestRegistry();
   await registry.start();
-  const sbx = (args: string[]) => run(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { ...process.env, SBX_HOST: host });
+  const sbx = (args: string[]) => run(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { ...process.env, SBX_HOST: host });
   const skopeo = (from: string, to: string) => run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", from, to]);
   const rows: Row[] = [];
   try {

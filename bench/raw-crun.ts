@@ -3,7 +3,7 @@
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { buildOciConfig } from "../src/runtime/oci-config.js";
+import { buildOciConfig } from "../packages/daemon/src/runtime/oci-config.js";
 
 export class RawCrun {
   readonly crunRoot: string;

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Sandbox, type CreateSandboxOptions, type SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, type CreateSandboxOptions, type SandboxClient } from "@sbx-sh/sdk";
 import { timeCreateAndRun } from "./create.js";
 import type { Podman } from "./podman.js";
 import type { RawCrun } from "./raw-crun.js";

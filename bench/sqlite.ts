@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { Image, Sandbox, type SandboxClient } from "../src/sdk/index.js";
+import { Image, Sandbox, type SandboxClient } from "@sbx-sh/sdk";
 import { REPO } from "../test/harness.js";
 import { atMost, percentile, timeIt, type Row, type Section } from "./stats.js";
 

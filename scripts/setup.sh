@@ -25,8 +25,8 @@ fi
 
 step "build"
 npm run --silent build
-ln -sf "$repo/bin/sbx.js" /usr/local/bin/sbx
-ln -sf "$repo/bin/sbxd.js" /usr/local/bin/sbxd
+ln -sf "$repo/packages/cli/bin/sbx.js" /usr/local/bin/sbx
+ln -sf "$repo/packages/daemon/bin/sbxd.js" /usr/local/bin/sbxd
 echo "installed /usr/local/bin/sbx and /usr/local/bin/sbxd"
 
 step "host check"

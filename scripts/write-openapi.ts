@@ -3,9 +3,9 @@
 import { realpathSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createApp } from "../src/api/app.js";
-import { VERSION } from "../src/daemon/version.js";
-import type { Services } from "../src/services/services.js";
+import { createApp } from "../packages/daemon/src/api/app.js";
+import { VERSION } from "@sbx-sh/protocol";
+import type { Services } from "../packages/daemon/src/services/services.js";
 
 export const OPENAPI_PATH = join(dirname(fileURLToPath(import.meta.url)), "..", "openapi.json");
 

@@ -1,7 +1,7 @@
 // Projects and the TCP API: every TCP request needs a project's bearer token, a token only ever
 // shows its own project's objects, and projects are managed over the unix socket only.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SandboxClient } from "../src/sdk/index.js";
+import { SandboxClient } from "@sbx-sh/sdk";
 import { freePort, TestDaemon } from "./harness.js";
 
 let port = 0;

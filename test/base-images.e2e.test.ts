@@ -5,8 +5,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BaseImages, type BaseImage } from "../src/images/base-images.js";
-import { UBUNTU_KEYRING } from "../src/images/base-recipes.js";
+import { BaseImages, type BaseImage } from "../packages/daemon/src/build/base-images.js";
+import { UBUNTU_KEYRING } from "../packages/daemon/src/build/base-recipes.js";
 
 const UID_BASE = 100000;
 const CACHE_DIR = "/var/cache/sbx/bases";

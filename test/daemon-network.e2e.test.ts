@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { startFakeInternet, type FakeInternet } from "./fake-internet.js";
 import { TestDaemon, waitFor } from "./harness.js";
 
@@ -88,7 +88,7 @@ describe("tunnels over the TCP API", () => {
     });
     expect(echoed).toBe("over tcp\n");
     stream.destroy();
-    const { openPortStream } = await import("../src/sdk/port-stream.js");
+    const { openPortStream } = await import("@sbx-sh/sdk/internal");
     await expect(openPortStream(new SandboxClient({ host: `http://127.0.0.1:${tcpPort}`, token: "sbx_wrong" }).transport, sb.id, 5432)).rejects.toMatchObject({ code: "unauthenticated" });
     await client.createProject("elsewhere");
     const other = new SandboxClient({ host: `http://127.0.0.1:${tcpPort}`, token: (await client.createToken("elsewhere")).token });

@@ -15,7 +15,7 @@ const sandbox = useSandboxes(client);
 const dir = mkdtempSync(join(tmpdir(), "sbx-dockerfile-e2e-"));
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import type { Sandbox } from "../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 import { useSandbox } from "./fixtures.js";
 
 const current = useSandbox();

@@ -1,7 +1,7 @@
 // Per-file fixtures for end-to-end tests: a client for the shared daemon, and sandboxes that are
 // terminated when the file's tests are done, whatever happened.
 import { afterAll, beforeAll, inject } from "vitest";
-import { Sandbox, SandboxClient, type CreateSandboxOptions } from "../src/sdk/index.js";
+import { Sandbox, SandboxClient, type CreateSandboxOptions } from "@sbx-sh/sdk";
 
 export function sharedClient(): SandboxClient {
   return new SandboxClient({ host: inject("sbxHost") });

@@ -1,7 +1,7 @@
 // One real daemon for the whole end-to-end run (tests that restart or kill a daemon start their
 // own). Building or unpacking the base image happens once here, not in every test file.
 import type { TestProject } from "vitest/node";
-import { SandboxClient } from "../src/sdk/index.js";
+import { SandboxClient } from "@sbx-sh/sdk";
 import { TestDaemon } from "./harness.js";
 
 declare module "vitest" {

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO = fileURLToPath(new URL("..", import.meta.url));
-const SBXD = join(REPO, "bin", "sbxd.js");
+const SBXD = join(REPO, "packages", "daemon", "bin", "sbxd.js");
 
 export interface TestDaemonOptions {
   name: string;

@@ -7,7 +7,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
-import { Image, SandboxClient, SbxError, type BuildEventT } from "../src/sdk/index.js";
+import { Image, SandboxClient, SbxError, type BuildEvent } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
 import { REPO, testDaemonRoot } from "./harness.js";
 
@@ -17,7 +17,7 @@ const sandbox = useSandboxes(client);
 const dataDir = join(testDaemonRoot("shared"), "data");
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -83,7 +83,7 @@ describe("images from code", () => {
     const make = (second: string) =>
       new Image({ name: "steps", baseImage: "debian-minimal" }).run("echo base > /base.txt").copy("a.txt", "/a.txt").run(second).env("X", "1");
     const cached = async (img: Image, noCache = false) => {
-      const events: BuildEventT[] = [];
+      const events: BuildEvent[] = [];
       await img.build({ client, contextDir: dir, replace: true, noCache, onEvent: (e) => void events.push(e) });
       return events.flatMap((e) => (e.type === "step" ? [e.cached] : []));
     };

@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Header } from "tar";
-import type { Sandbox } from "../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 import { useSandbox } from "./fixtures.js";
 
 const current = useSandbox();

@@ -3,7 +3,7 @@
 import { createServer, type Server } from "node:net";
 import { networkInterfaces } from "node:os";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CreateSandboxOptions, Sandbox } from "../src/sdk/index.js";
+import type { CreateSandboxOptions, Sandbox } from "@sbx-sh/sdk";
 import { startFakeInternet, type FakeInternet } from "./fake-internet.js";
 import { useSandboxes } from "./fixtures.js";
 

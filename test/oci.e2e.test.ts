@@ -8,10 +8,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Image, type Sandbox } from "../src/sdk/index.js";
+import { Image, type Sandbox } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
 import { REPO } from "./harness.js";
-import { layout, tarOf } from "../src/oci/testing/craft.js";
+import { layout, tarOf } from "../packages/daemon/src/oci/testing/craft.js";
 import { TestRegistry } from "./registry.js";
 
 const host = inject("sbxHost");
@@ -24,7 +24,7 @@ function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): { code: n
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 600_000, maxBuffer: 64 << 20, ...opts });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
-const sbx = (args: string[]) => sh(process.execPath, [join(REPO, "bin", "sbx.js"), ...args].map(String), {});
+const sbx = (args: string[]) => sh(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args].map(String), {});
 process.env.SBX_HOST = host;
 
 /** Names, types, modes, owners and link targets of the tree, plus every file's content hash; runtime mounts left out. */

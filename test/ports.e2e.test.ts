@@ -9,7 +9,7 @@ import { connect, type Socket } from "node:net";
 import { join } from "node:path";
 import type { Duplex } from "node:stream";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
 import { REPO, waitFor } from "./harness.js";
 
@@ -233,13 +233,13 @@ describe("tunnels", () => {
     await client.createProject("ports-other").catch(() => undefined);
     await expect(ghost.listPorts(sb.id)).rejects.toMatchObject({ code: "sandbox_not_found" });
     await expect(ghost.exposePort(sb.id, 8080)).rejects.toMatchObject({ code: "sandbox_not_found" });
-    const { openPortStream } = await import("../src/sdk/port-stream.js");
+    const { openPortStream } = await import("@sbx-sh/sdk/internal");
     await expect(openPortStream(ghost.transport, sb.id, 5432)).rejects.toMatchObject({ code: "sandbox_not_found" });
     await expect(openPortStream(client.transport, "sb-doesnotexist", 5432)).rejects.toMatchObject({ code: "sandbox_not_found" });
   });
 
   it("sbx tunnel listens locally and forwards each connection", async () => {
-    const child = spawn(process.execPath, [join(REPO, "bin", "sbx.js"), "tunnel", sb.id, "5432", "-l", "0", "--json"], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), "tunnel", sb.id, "5432", "-l", "0", "--json"], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, stdio: ["ignore", "pipe", "pipe"] });
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = "";
@@ -263,7 +263,7 @@ describe("tunnels", () => {
 
 describe("sbx CLI", () => {
   it("sbx new -p exposes the port at create time and says where; sbx port ls/close see it", async () => {
-    const sbx = (args: string[]) => spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, encoding: "utf8", timeout: 120_000 });
+    const sbx = (args: string[]) => spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, encoding: "utf8", timeout: 120_000 });
     const made = sbx(["new", "-p", "8080", "-p", "9000", "--public"]);
     expect(made.status, made.stderr).toBe(0);
     const id = made.stdout.trim();

@@ -1,7 +1,7 @@
 // Processes through the real daemon: background start, live output, signals, stdin, per-command
 // timeouts, and a process that keeps running when its client goes away.
 import { beforeAll, describe, expect, it } from "vitest";
-import { SbxError, type Sandbox } from "../src/sdk/index.js";
+import { SbxError, type Sandbox } from "@sbx-sh/sdk";
 import { useSandbox } from "./fixtures.js";
 import { waitFor } from "./harness.js";
 

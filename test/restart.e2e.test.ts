@@ -4,7 +4,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { TestDaemon, waitFor } from "./harness.js";
 
 // No warm pool: its networked blanks would hold veths (and reuse freed slots) that this file counts.

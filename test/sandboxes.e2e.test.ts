@@ -1,7 +1,7 @@
 // Sandbox lifecycle through the real daemon: create, run, list, get, terminate, timeouts, and the
 // errors bad input gets (with nothing changed).
 import { describe, expect, it } from "vitest";
-import { SbxError } from "../src/sdk/index.js";
+import { SbxError } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
 import { waitFor } from "./harness.js";
 

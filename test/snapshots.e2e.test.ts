@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { Sandbox, SbxError } from "../src/sdk/index.js";
+import { Sandbox, SbxError } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
 import { testDaemonRoot, waitFor } from "./harness.js";
 

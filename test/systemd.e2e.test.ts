@@ -1,6 +1,6 @@
 // debian-systemd: systemd boots as PID 1, units start with systemctl, and images build on it.
 import { describe, expect, it } from "vitest";
-import { Image } from "../src/sdk/index.js";
+import { Image } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
 
 const client = sharedClient();

@@ -5,12 +5,12 @@ import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { spawn, type IPty } from "node-pty";
 import { beforeAll, describe, expect, inject, it } from "vitest";
-import type { Sandbox } from "../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 import { useSandbox } from "./fixtures.js";
 import { REPO, waitFor } from "./harness.js";
 
 const host = inject("sbxHost");
-const SBX = join(REPO, "bin", "sbx.js");
+const SBX = join(REPO, "packages", "cli", "bin", "sbx.js");
 const current = useSandbox();
 let sb: Sandbox;
 beforeAll(() => {

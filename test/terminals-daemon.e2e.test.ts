@@ -2,7 +2,7 @@
 // not without one, nor with another project's), and what a daemon stop does to terminals: their
 // clients learn the end, their programs are gone, and the sandbox itself lives on.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient } from "../src/sdk/index.js";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { freePort, TestDaemon, waitFor } from "./harness.js";
 
 let port = 0;

@@ -3,7 +3,7 @@
 // terminal, project isolation, and bad input.
 import { readdirSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SandboxClient, type Sandbox, type Terminal } from "../src/sdk/index.js";
+import { SandboxClient, type Sandbox, type Terminal } from "@sbx-sh/sdk";
 import { sharedClient, useSandbox, useSandboxes } from "./fixtures.js";
 import { waitFor } from "./harness.js";
 

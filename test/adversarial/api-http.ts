@@ -2,7 +2,7 @@
 // headers) over the daemon's TCP port or unix socket, and the check every error answer must pass.
 import { connect } from "node:net";
 import { expect } from "vitest";
-import { ERROR_CODES, isErrorCode } from "../../src/common/errors.js";
+import { ERROR_CODES, isErrorCode } from "@sbx-sh/protocol";
 
 /** Where requests go and the headers that say who is asking (a bearer token or X-Sbx-Project). */
 export interface Endpoint {

@@ -5,7 +5,7 @@ import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
-import { Image, Sandbox, SandboxClient, type SandboxProcess } from "../../src/sdk/index.js";
+import { Image, Sandbox, SandboxClient, type SandboxProcess } from "@sbx-sh/sdk";
 import { PWNED_PATH, type Victim } from "./api-routes.js";
 
 export interface VictimHandles {

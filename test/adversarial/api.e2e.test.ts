@@ -5,7 +5,7 @@
 import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient } from "../../src/sdk/index.js";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { freePort, TestDaemon } from "../harness.js";
 import { abuseCases, BAD_NAMES } from "./api-abuse-cases.js";
 import { expectApiError, send, type Endpoint } from "./api-http.js";

@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import type { Sandbox } from "../../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 import { REPO, waitFor } from "../harness.js";
 import { useSandboxes } from "../fixtures.js";
 import { HostCanary, hostPathsAbsent, installProbe, rawTar } from "./kit.js";
@@ -87,7 +87,7 @@ function assertTame(dir: string): string[] {
 }
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, encoding: "utf8", timeout: 120_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

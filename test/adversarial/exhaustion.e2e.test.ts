@@ -8,7 +8,7 @@ import { request } from "node:http";
 import { Readable } from "node:stream";
 import { Header } from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient, type CreateSandboxOptions } from "../../src/sdk/index.js";
+import { Sandbox, SandboxClient, type CreateSandboxOptions } from "@sbx-sh/sdk";
 import { TestDaemon } from "../harness.js";
 
 const LONG = process.env.SBX_ADVERSARIAL_LONG === "1";

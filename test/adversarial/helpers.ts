@@ -3,7 +3,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Sandbox } from "../../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 import { staticBinary } from "./kit.js";
 export { freePort } from "../harness.js";
 

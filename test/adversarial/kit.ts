@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
 import { Header } from "tar";
-import type { Sandbox } from "../../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 
 const PROBE_SRC = fileURLToPath(new URL("probe.c", import.meta.url));
 

@@ -7,7 +7,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { Image, type Sandbox } from "../../src/sdk/index.js";
+import { Image, type Sandbox } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "../fixtures.js";
 import { HostCanary, hostPathsAbsent, rawTar, sh } from "./kit.js";
 

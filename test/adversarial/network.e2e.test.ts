@@ -7,7 +7,7 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { existsSync } from "node:fs";
 import { connect as connectTcp, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient, type CreateSandboxOptions } from "../../src/sdk/index.js";
+import { Sandbox, SandboxClient, type CreateSandboxOptions } from "@sbx-sh/sdk";
 import { TestDaemon } from "../harness.js";
 import { ATTACK, buildAttackTool, FakeInternet, freePort, gatewayOf, hostVeth, installAttackTool, must, primaryAddress, spoofDrops } from "./helpers.js";
 

@@ -5,7 +5,7 @@
 // nothing may appear on the host. isolation.e2e.test.ts covers the single-link and basic tar cases.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Sandbox } from "../../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 import { useSandboxes } from "../fixtures.js";
 import { HostCanary, hostPathsAbsent, rawTar, sh } from "./kit.js";
 

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Sandbox } from "../../src/sdk/index.js";
+import type { Sandbox } from "@sbx-sh/sdk";
 import { useSandboxes } from "../fixtures.js";
 import { HostCanary, installProbe, results, sh } from "./kit.js";
 

@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Image, Sandbox, SandboxClient, type SandboxT, type SbxError } from "../../src/sdk/index.js";
+import { Image, Sandbox, SandboxClient, type SandboxInfo, type SbxError } from "@sbx-sh/sdk";
 import { TestDaemon, waitFor } from "../harness.js";
 import { Invariants, mountsUnder, type Marker } from "./invariants.js";
 
@@ -54,7 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rmSync(filler, { force: true });
-  for (const s of await client?.list().catch(() => [] as SandboxT[]) ?? []) await client.terminate(s.id).catch(() => undefined);
+  for (const s of await client?.list().catch(() => [] as SandboxInfo[]) ?? []) await client.terminate(s.id).catch(() => undefined);
   await daemon.stop();
   unmountAll();
   if (existsSync(image)) rmSync(image, { force: true });

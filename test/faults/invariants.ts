@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { Sandbox, type SandboxClient, type SandboxT } from "../../src/sdk/index.js";
+import { Sandbox, type SandboxClient, type SandboxInfo } from "@sbx-sh/sdk";
 import type { TestDaemon } from "../harness.js";
 
 /** A file that must read back as `content` in sandboxes started from a snapshot or image. */
@@ -73,7 +73,7 @@ export class Invariants {
 
     // Networked blanks hold a slot too: the address inside their netns says which.
     const blankAddresses = blanks.flatMap((id) => this.blankAddress(id) ?? []);
-    const slots = new Set([...live, ...blankAddresses.map((ipAddress) => ({ ipAddress }) as SandboxT)].flatMap((s) => (s.ipAddress ? [this.slotOf(s)] : [])));
+    const slots = new Set([...live, ...blankAddresses.map((ipAddress) => ({ ipAddress }) as SandboxInfo)].flatMap((s) => (s.ipAddress ? [this.slotOf(s)] : [])));
     const prefix = this.daemon.env.SBX_IF_PREFIX!;
     const veth = new RegExp(`^${prefix}(\\d+)$`);
     const links = JSON.parse(execFileSync("ip", ["-j", "link", "show", "type", "veth"]).toString() || "[]") as Array<{ ifname: string }>;
@@ -151,7 +151,7 @@ export class Invariants {
   }
 
   private async startsFrom(what: string, from: { snapshotId: string } | { image: string }, marker: Marker | undefined): Promise<string[]> {
-    let sb: SandboxT | undefined;
+    let sb: SandboxInfo | undefined;
     try {
       sb = await this.client.create({ ...from, allowInternetAccess: false, timeoutSecs: 120 });
       const handle = await Sandbox.connect(sb.id, this.client);
@@ -177,7 +177,7 @@ export class Invariants {
     return links[0]?.addr_info?.[0]?.local;
   }
 
-  private slotOf(s: SandboxT): number {
+  private slotOf(s: SandboxInfo): number {
     const base = ipToInt(this.daemon.env.SBX_SUBNET!.split("/")[0]!);
     return (ipToInt(s.ipAddress!) - base - 2) / 4;
   }

@@ -5,8 +5,8 @@
 // Objects committed before (a sandbox with a file, a snapshot, a built image) must survive it all.
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Image, Sandbox, SandboxClient, type SandboxT } from "../../src/sdk/index.js";
-import { SqliteStore } from "../../src/store/sqlite-store.js";
+import { Image, Sandbox, SandboxClient, type SandboxInfo } from "@sbx-sh/sdk";
+import { SqliteStore } from "../../packages/daemon/src/store/sqlite-store.js";
 import { TestDaemon } from "../harness.js";
 import { Invariants, type Marker } from "./invariants.js";
 
@@ -63,7 +63,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const s of await client.list().catch(() => [] as SandboxT[])) await client.terminate(s.id).catch(() => undefined);
+  for (const s of await client.list().catch(() => [] as SandboxInfo[])) await client.terminate(s.id).catch(() => undefined);
   await daemon.stop();
 });
 

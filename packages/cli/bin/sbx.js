@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// Launcher for the sbx CLI: runs the compiled build. In a checkout, SBX_FROM_SOURCE=1 (the test
+// suite sets it) runs the TypeScript sources through tsx instead, never a dist/ older than src/.
+if (process.env.SBX_FROM_SOURCE === "1") {
+  const { register } = await import("tsx/esm/api");
+  register();
+  var mod = await import(new URL("../src/main.ts", import.meta.url).href);
+} else {
+  var mod = await import(new URL("../dist/main.js", import.meta.url).href);
+}
+process.exitCode = await mod.main(process.argv.slice(2));
+// Safety net: if a stray handle (a socket, stdin) would keep us alive, leave anyway. Unref'd, so
+// it never delays a normal exit.
+setTimeout(() => process.exit(), 2000).unref();

@@ -1,0 +1,301 @@
+// The CLI against the fake sbxd: output modes (table, --json, -q), errors and hints, exit codes
+// (the command's own for exec/run, 125 for sbx's failures), cp both ways, and, in real child
+// processes, stdin pumping, Ctrl-C forwarding and the bin/sbx.js launcher.
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as tar from "tar";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { FakeDaemon } from "../../sdk/src/testing/fake-daemon.js";
+import { runCliCaptured, type CliResult } from "./testing/capture.js";
+
+// `sbx doctor` runs `sbxd doctor --json`: a stand-in sbxd prints a fixed report (and exits 1, as sbxd does on a failure).
+const REPORT = [
+  { name: "crun", ok: true, detail: "crun 1.19" },
+  { name: "cgroups", ok: false, detail: "cgroup v1 only", fix: "boot with systemd.unified_cgroup_hierarchy=1" },
+];
+vi.mock("./locate-daemon.js", () => ({
+  sbxdCommand: () => [process.execPath, "-e", `console.log(${JSON.stringify(JSON.stringify(REPORT))}); process.exitCode = 1`],
+}));
+
+let fake: FakeDaemon;
+const work = mkdtempSync(join(tmpdir(), "sbx-cli-test-"));
+const root = fileURLToPath(new URL("../../..", import.meta.url));
+
+beforeAll(async () => {
+  fake = await new FakeDaemon().start();
+});
+afterAll(async () => {
+  await fake.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+afterEach(() => vi.restoreAllMocks());
+
+/** Runs the CLI in this process against the fake daemon and captures what it prints. */
+function sbx(...args: string[]): Promise<CliResult> {
+  return runCliCaptured(fake.host, args);
+}
+
+/** Runs the CLI as a child process (sources via tsx). */
+function spawnSbx(args: string[], opts: { stdin?: string; onSpawn?: (kill: (sig: NodeJS.Signals) => void, stderr: () => string) => void } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/testing/run-cli.ts"), "--host", fake.host, ...args], { cwd: root });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d));
+    child.stderr.on("data", (d: Buffer) => (stderr += d));
+    if (opts.stdin !== undefined) child.stdin.end(opts.stdin);
+    opts.onSpawn?.((sig) => child.kill(sig), () => stderr);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const lastCreate = () => JSON.parse(fake.requests.filter((r) => r.method === "POST" && r.url === "/v1/sandboxes").at(-1)!.body) as Record<string, unknown>;
+
+describe("sbx new / ls / info / rm", () => {
+  it("prints the id, or the object with --json, and sends only the flags given", async () => {
+    const plain = await sbx("new");
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toMatch(/^sb\w+\n$/);
+    expect(lastCreate()).toEqual({});
+    const q = await sbx("new", "-q", "--image", "python", "--cpus", "0.5", "--memory", "2g", "-e", "A=1", "-e", "B=x=y", "--no-internet", "--timeout", "0");
+    expect(q.stdout.trim()).toMatch(/^sb\w+$/);
+    expect(lastCreate()).toEqual({ image: "python", cpus: 0.5, memoryMb: 2048, env: { A: "1", B: "x=y" }, allowInternetAccess: false, timeoutSecs: 0 });
+    const j = await sbx("new", "--json", "--name", "web");
+    expect(JSON.parse(j.stdout)).toMatchObject({ name: "web", status: "running" });
+    // Global flags also work before the command.
+    expect(JSON.parse((await sbx("--json", "info", "web")).stdout)).toMatchObject({ name: "web" });
+  });
+
+  it("sets the egress policy with -A/-D on new, shows it in info, and changes it with update", async () => {
+    const id = (await sbx("new", "-q", "-A", "198.18.0.1", "--allow-out", "198.19.0.0/16,198.18.0.2", "-D", "198.19.0.9")).stdout.trim();
+    expect(lastCreate()).toEqual({ allowOut: ["198.18.0.1", "198.19.0.0/16", "198.18.0.2"], denyOut: ["198.19.0.9"] });
+    expect((await sbx("info", id)).stdout).toMatch(/allow out:\s+198\.18\.0\.1 198\.19\.0\.0\/16 198\.18\.0\.2\n.*deny out:\s+198\.19\.0\.9/);
+    const up = await sbx("update", id, "-D", "198.18.0.7");
+    expect(up.code).toBe(0);
+    const patch = fake.requests.filter((r) => r.method === "PATCH").at(-1)!;
+    expect([patch.url, JSON.parse(patch.body)]).toEqual([`/v1/sandboxes/${id}/network`, { denyOut: ["198.18.0.7"] }]);
+    expect(up.stdout).toMatch(/deny out:\s+198\.18\.0\.7/);
+    await sbx("update", id, "--clear");
+    expect(JSON.parse(fake.requests.filter((r) => r.method === "PATCH").at(-1)!.body)).toEqual({ allowOut: [], denyOut: [] });
+    expect((await sbx("update", id)).code).not.toBe(0);
+  });
+
+    it("rejects bad flag values before calling the daemon", async () => {
+    const before = fake.requests.length;
+    const r = await sbx("new", "--memory", "lots");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/expected megabytes/);
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it("lists as a table, ids with -q, an array with --json, terminated ones with -a", async () => {
+    const id = (await sbx("new", "-q")).stdout.trim();
+    const table = await sbx("ls");
+    expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+NAME\s+IMAGE\s+STATUS\s+CPUS\s+MEMORY\s+CREATED$/);
+    expect(table.stdout).toContain(id);
+    expect((await sbx("ls", "-q")).stdout.split("\n")).toContain(id);
+    expect((await sbx("rm", id)).stdout).toBe(`${id}\n`);
+    expect((await sbx("ls", "-q")).stdout.split("\n")).not.toContain(id);
+    const all = JSON.parse((await sbx("ls", "-a", "--json")).stdout) as Array<{ id: string; status: string }>;
+    expect(all.find((s) => s.id === id)?.status).toBe("terminated");
+  });
+
+  it("reports errors as `error:` plus a hint, exit 1, and keeps going in rm", async () => {
+    const r = await sbx("info", "ghost");
+    expect(r).toMatchObject({ code: 1, stdout: "" });
+    expect(r.stderr).toBe("error: no sandbox ghost\nhint: list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)\n");
+    const id = (await sbx("new", "-q")).stdout.trim();
+    const rm = await sbx("rm", "ghost", id);
+    expect(rm.code).toBe(1);
+    expect(rm.stdout).toBe(`${id}\n`);
+    expect(rm.stderr).toContain("error: no sandbox ghost");
+  });
+});
+
+describe("sbx exec / run", () => {
+  let id: string;
+  beforeAll(async () => {
+    id = (await sbx("new", "-q")).stdout.trim();
+  });
+
+  it("streams output and exits with the command's code", async () => {
+    expect(await sbx("exec", id, "--", "echo", "hi", "there")).toEqual({ code: 0, stdout: "hi there\n", stderr: "" });
+    expect(await sbx("exec", id, "fail", "7")).toEqual({ code: 7, stdout: "", stderr: "oops\n" });
+    const split = await sbx("exec", id, "--", "split");
+    expect(split).toMatchObject({ code: 3, stdout: "héllo wörld € end\n", stderr: "warn ✓\n" });
+  });
+
+  it("passes process flags and reports a timeout kill as 137", async () => {
+    const r = await sbx("exec", "-e", "K=v", "-w", "/tmp", "-u", "1000", "--timeout", "5", id, "--", "show-request", "-x", "--json");
+    expect(JSON.parse(r.stdout)).toEqual({ command: "show-request", args: ["-x", "--json"], env: { K: "v" }, workingDir: "/tmp", user: "1000", timeoutSecs: 5 });
+    const t = await sbx("exec", "--timeout", "1", id, "--", "sleep");
+    expect(t.code).toBe(137);
+    expect(t.stderr).toContain("killed after its 1s timeout");
+  });
+
+  it("exits 125 when sbx itself fails", async () => {
+    expect((await sbx("exec", "ghost", "--", "echo")).code).toBe(125);
+    expect((await sbx("exec", id, "--")).code).toBe(125);
+    const usage = await sbx("exec", id);
+    expect(usage.code).toBe(125);
+    expect(usage.stderr).toContain("missing required argument");
+  });
+
+  it("run creates, runs and terminates, with the command's exit code", async () => {
+    const r = await sbx("run", "--image", "alpine", "--", "fail", "4");
+    expect(r).toMatchObject({ code: 4, stderr: "oops\n" });
+    const created = [...fake.sandboxes.values()].at(-1)!;
+    expect(created.image).toBe("alpine");
+    expect(created.status).toBe("terminated");
+    const kept = await sbx("run", "--keep", "--", "echo", "k");
+    expect(kept.code).toBe(0);
+    expect([...fake.sandboxes.values()].at(-1)!.status).toBe("running");
+  });
+
+  it("pumps stdin with -i and closes it at EOF", async () => {
+    const r = await spawnSbx(["exec", "-i", id, "--", "cat"], { stdin: "line one\nline two\n" });
+    expect(r).toMatchObject({ code: 0, stdout: "line one\nline two\n" });
+    const posts = fake.requests.filter((q) => q.url.endsWith("/stdin"));
+    expect(posts.at(-1)!.method).toBe("DELETE");
+  }, 20_000);
+
+  it("exits 141 when its reader goes away, sending SIGPIPE to exec'd commands and terminating run's sandbox", async () => {
+    const closeEarly = (args: string[]) =>
+      new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/testing/run-cli.ts"), "--host", fake.host, ...args], { cwd: root });
+        child.stdout.once("data", () => child.stdout.destroy());
+        child.on("close", (code) => resolve(code));
+      });
+    expect(await closeEarly(["exec", id, "--", "yes"])).toBe(141);
+    const yes = [...fake.procs.values()].filter((p) => p.record.command === "yes").at(-1)!;
+    expect(yes.record).toMatchObject({ status: "exited", signal: "SIGPIPE" });
+    expect(await closeEarly(["run", "--", "yes"])).toBe(141);
+    expect([...fake.sandboxes.values()].at(-1)!.status).toBe("terminated");
+  }, 20_000);
+
+  it("forwards Ctrl-C to the command as SIGINT and exits 130", async () => {
+    const r = await spawnSbx(["exec", id, "--", "sleep"], {
+      onSpawn: (kill) => {
+        const started = setInterval(() => {
+          if ([...fake.procs.values()].some((p) => p.record.command === "sleep" && p.record.status === "running" && fake.requests.at(-1)?.url.endsWith("/exec"))) {
+            clearInterval(started);
+            kill("SIGINT");
+          }
+        }, 50);
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toContain("got SIGINT");
+    expect(fake.requests.some((q) => q.url.endsWith("/signal") && q.body.includes("SIGINT"))).toBe(true);
+  }, 20_000);
+});
+
+describe("sbx cp", () => {
+  it("copies trees and files both ways with docker cp's naming rules", async () => {
+    const id = (await sbx("new", "-q")).stdout.trim();
+    const src = join(work, "src");
+    mkdirSync(join(src, "sub"), { recursive: true });
+    writeFileSync(join(src, "sub", "a.txt"), "A");
+    writeFileSync(join(work, "tool.sh"), "#!/bin/sh\n", { mode: 0o755 });
+    const sandboxRoot = fake.rootOf(id);
+    expect((await sbx("cp", src, `${id}:/srv/app`)).code).toBe(0); // missing: becomes /srv/app
+    expect(readFileSync(join(sandboxRoot, "srv/app/sub/a.txt"), "utf8")).toBe("A");
+    expect((await sbx("cp", src, `${id}:/srv/app`)).code).toBe(0); // existing dir: goes inside
+    expect(readFileSync(join(sandboxRoot, "srv/app/src/sub/a.txt"), "utf8")).toBe("A");
+    expect((await sbx("cp", join(work, "tool.sh"), `${id}:/bin/`)).code).toBe(0);
+    expect(statSync(join(sandboxRoot, "bin/tool.sh")).mode & 0o777).toBe(0o755);
+
+    expect((await sbx("cp", `${id}:/srv/app`, join(work, "copy"))).code).toBe(0);
+    expect(readFileSync(join(work, "copy/sub/a.txt"), "utf8")).toBe("A");
+    expect((await sbx("cp", `${id}:/bin/tool.sh`, join(work, "copy"))).code).toBe(0); // into the dir
+    expect(readFileSync(join(work, "copy/tool.sh"), "utf8")).toBe("#!/bin/sh\n");
+    expect((await sbx("cp", `${id}:/bin/tool.sh`, join(work, "renamed.sh"))).code).toBe(0);
+    expect(statSync(join(work, "renamed.sh")).mode & 0o777).toBe(0o755);
+  });
+
+  it("refuses a symlink that leads out of the copy, and follows it with -L", async () => {
+    const id = (await sbx("new", "-q")).stdout.trim();
+    mkdirSync(join(fake.rootOf(id), "usr/lib"), { recursive: true });
+    writeFileSync(join(fake.rootOf(id), "usr/lib/os-release"), "NAME=fake\n");
+    const link = join(work, "linksrc");
+    mkdirSync(link);
+    symlinkSync("../usr/lib/os-release", join(link, "os-release"));
+    const chunks: Buffer[] = [];
+    for await (const c of tar.c({ cwd: link }, ["os-release"]) as unknown as AsyncIterable<Buffer>) chunks.push(c);
+    fake.archiveOverride = Buffer.concat(chunks);
+    let r;
+    try {
+      r = await sbx("cp", `${id}:/etc/os-release`, join(work, "os-release"));
+    } finally {
+      fake.archiveOverride = undefined;
+    }
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("os-release -> ../usr/lib/os-release: linkpath escapes extraction directory");
+    expect(r.stderr).toContain("error: 1 entry of /etc/os-release was not copied: a symbolic link points outside what is copied (add -L");
+    const into = join(work, "etc-copy");
+    mkdirSync(into);
+    expect((await sbx("cp", "-L", `${id}:/etc/os-release`, into)).code).toBe(0);
+    expect(readFileSync(join(into, "os-release"), "utf8")).toBe("NAME=fake\n");
+  });
+
+  it("says when the sandbox path does not exist", async () => {
+    const id = (await sbx("new", "-q")).stdout.trim();
+    const r = await sbx("cp", `${id}:/nope`, join(work, "nope"));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("error: /nope: no such file or directory");
+  });
+
+  it("refuses two local or two sandbox paths and relative sandbox paths", async () => {
+    expect((await sbx("cp", "a", "b")).stderr).toMatch(/one side of sbx cp is a sandbox path/);
+    expect((await sbx("cp", "x:/a", "y:/b")).code).toBe(1);
+    expect((await sbx("cp", "./a", "sb1:etc")).stderr).toMatch(/absolute/);
+  });
+});
+
+describe("daemon, version, doctor", () => {
+  it("daemon status says not running (exit 1) and never starts one for a custom host", async () => {
+    const missing = `unix://${join(work, "none.sock")}`;
+    const out = await sbx("daemon", "status", "--host", missing, "--json");
+    expect(out.code).toBe(1);
+    expect(JSON.parse(out.stdout)).toMatchObject({ running: false });
+    const ls = await sbx("ls", "--host", missing);
+    expect(ls.code).toBe(1);
+    expect(ls.stderr).toContain("cannot reach sbxd at");
+    expect(ls.stderr).not.toContain("starting sbxd");
+  });
+
+  it("daemon status and version report the daemon", async () => {
+    expect((await sbx("daemon", "status")).stdout).toContain("sbxd 0.0.0-fake is running at unix://");
+    expect(JSON.parse((await sbx("version", "--json")).stdout)).toMatchObject({ daemon: "0.0.0-fake" });
+  });
+
+  it("doctor prints marks and fixes and exits 1 on a failed check", async () => {
+    const r = await sbx("doctor");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain("✓ crun: crun 1.19");
+    expect(r.stdout).toContain("✗ cgroups: cgroup v1 only\n    fix: boot with systemd.unified_cgroup_hierarchy=1");
+    expect(JSON.parse((await sbx("doctor", "--json")).stdout)).toHaveLength(2);
+  });
+
+  it("every command's help has examples", async () => {
+    for (const cmd of [["new"], ["ls"], ["info"], ["rm"], ["exec"], ["run"], ["cp"], ["daemon"], ["daemon", "start"], ["daemon", "stop"], ["daemon", "status"], ["doctor"], ["version"]]) {
+      const r = await sbx(...cmd, "--help");
+      expect(r.code, cmd.join(" ")).toBe(0);
+      expect(r.stdout, cmd.join(" ")).toContain("Examples:");
+    }
+  });
+
+  it("bin/sbx.js launches the CLI", async () => {
+    const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(root, "packages/cli/bin/sbx.js"), "version", "--host", fake.host]);
+      let out = "";
+      child.stdout.on("data", (d: Buffer) => (out += d));
+      child.on("close", (code) => resolve({ code, out }));
+    });
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^sbx {3}\d+\.\d+\.\d+\nsbxd {2}0\.0\.0-fake\n$/);
+  }, 20_000);
+});

@@ -1,0 +1,236 @@
+// Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx update`, `sbx rm`.
+import { type Command, InvalidArgumentError } from "commander";
+import type { CreateSandboxRequest, SandboxInfo } from "@sbx-sh/protocol";
+import { globalsOf, parseEnvPair, parseNonNegativeInt, parsePositive, parsePositiveInt, withClient } from "../context.js";
+import { parsePort } from "./ports.js";
+import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
+
+/** Megabytes, or with a unit: 512, 512m, 2g. */
+export function parseMemory(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([mg]i?b?)?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError(`expected megabytes like 512 or 2g, got ${JSON.stringify(value)}`);
+  const n = Number(m[1]) * (m[2]?.toLowerCase().startsWith("g") ? 1024 : 1);
+  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a whole number of megabytes, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+export interface SandboxFlags {
+  image?: string;
+  snapshot?: string;
+  name?: string;
+  cpus?: number;
+  memory?: number;
+  disk?: number;
+  pids?: number;
+  env?: Record<string, string>;
+  internet?: boolean;
+  allowOut?: string[];
+  denyOut?: string[];
+}
+
+/** Repeatable list option; a value may also hold several entries separated by commas. */
+export function collectList(value: string, previous: string[] = []): string[] {
+  return [...previous, ...value.split(",").map((v) => v.trim()).filter(Boolean)];
+}
+
+function collectPorts(value: string, previous: number[] = []): number[] {
+  return [...previous, parsePort(value)];
+}
+
+/** The sandbox settings shared by `new` and `run`. */
+export function addSandboxFlags(cmd: Command): Command {
+  return cmd
+    .option("--image <name>", "image to start from (default: the daemon's, debian-minimal)")
+    .option("--snapshot <id>", "start from a snapshot instead of an image")
+    .option("--name <name>", "a name to use instead of the id")
+    .option("--cpus <n>", "CPUs (fractions allowed)", parsePositive)
+    .option("--memory <MB>", "memory limit in MB (or 2g)", parseMemory)
+    .option("--disk <MB>", "disk limit in MB (or 10g)", parseMemory)
+    .option("--pids <n>", "maximum number of processes", parsePositiveInt)
+    .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
+    .option("--no-internet", "no access to the internet")
+    .option("-A, --allow-out <cidr>", "only this IPv4 address/CIDR or host name is reachable, plus DNS (repeatable; names are re-resolved every minute)", collectList)
+    .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList);
+}
+
+export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSandboxRequest {
+  const req: CreateSandboxRequest = {};
+  if (o.image) req.image = o.image;
+  if (o.snapshot) req.snapshotId = o.snapshot;
+  if (o.name) req.name = o.name;
+  if (o.cpus !== undefined) req.cpus = o.cpus;
+  if (o.memory !== undefined) req.memoryMb = o.memory;
+  if (o.disk !== undefined) req.diskMb = o.disk;
+  if (o.pids !== undefined) req.pidsLimit = o.pids;
+  if (o.timeout !== undefined) req.timeoutSecs = o.timeout;
+  if (o.env) req.env = o.env;
+  // Only say something when the user did: otherwise the daemon's default applies.
+  if (o.internet === false) req.allowInternetAccess = false;
+  if (o.allowOut?.length) req.allowOut = o.allowOut;
+  if (o.denyOut?.length) req.denyOut = o.denyOut;
+  return req;
+}
+
+/** Entries as given, host names followed by their current addresses. */
+function egressList(sb: SandboxInfo, list: "allowOut" | "denyOut"): string[] {
+  // An older daemon sends only the expanded lists.
+  const entries = sb.egressEntries?.[list] ?? sb[list];
+  return entries.map((e) => (sb.egressHosts?.[e] ? `${e} (${sb.egressHosts[e].join(", ")})` : e));
+}
+
+function describe(sb: SandboxInfo): string {
+  const allow = egressList(sb, "allowOut");
+  const deny = egressList(sb, "denyOut");
+  const rows: Array<[string, string]> = [
+    ["id", sb.id],
+    ["name", sb.name ?? "-"],
+    ["project", sb.project],
+    ["status", sb.status + (sb.terminationReason ? ` (${sb.terminationReason})` : "")],
+    ["image", `${sb.image} (${sb.imageId})`],
+    ["cpus", String(sb.cpus)],
+    ["memory", formatMemory(sb.memoryMb)],
+    ["disk", formatMemory(sb.diskMb)],
+    ["pids", String(sb.pidsLimit)],
+    ["timeout", sb.timeoutSecs ? `${sb.timeoutSecs}s` : "none"],
+    ["internet", sb.allowInternetAccess ? "yes" : "no"],
+    ["allow out", allow.length ? allow.join(" ") : sb.allowInternetAccess ? "any" : "-"],
+    ["deny out", deny.length ? deny.join(" ") : "-"],
+    ["ip", sb.ipAddress ?? "-"],
+    ["env", Object.keys(sb.env).length ? Object.entries(sb.env).map(([k, v]) => `${k}=${v}`).join(" ") : "-"],
+    ["created", `${sb.createdAt} (${ago(sb.createdAt)})`],
+    ["started", sb.startedAt ?? "-"],
+    ["terminated", sb.terminatedAt ?? "-"],
+  ];
+  return rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`).join("\n");
+}
+
+export function registerSandboxCommands(program: Command): void {
+  const create = program.command("new").alias("create").description("create a sandbox and print its id");
+  addSandboxFlags(create)
+    .option("--timeout <seconds>", "terminate the sandbox after this many seconds (0: never; default 600)", parseNonNegativeInt)
+    .option("-q, --quiet", "print only the id")
+    .option("-p, --port <port>", "expose this port on the daemon's HTTP proxy once running; its URL goes to stderr (repeatable)", collectPorts)
+    .option("--public", "with --port: no token needed")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx new                                   # debian-minimal, 1 CPU, 1 GB, 10 minutes
+  $ id=$(sbx new --image python --cpus 2 --memory 2g --timeout 3600)
+  $ sbx new --name build-box -e CI=1 -e TOKEN=abc --no-internet
+  $ sbx new --json | jq .ipAddress
+  $ sbx new -p 8080 --public                  # and expose port 8080 (see sbx port --help)`,
+    )
+    .action(async (o: SandboxFlags & { timeout?: number; quiet?: boolean; port?: number[]; public?: boolean }, cmd: Command) => {
+      const g = globalsOf(cmd);
+      if (o.public && !o.port) cmd.error("error: --public goes with -p/--port");
+      await withClient(cmd, async (client) => {
+        if (process.stderr.isTTY && !o.quiet && !g.json) progress("creating sandbox...");
+        const sb = await client.create(createRequest(o));
+        if (g.json) printJson(sb);
+        else printLines([sb.id]);
+        for (const p of o.port ?? []) {
+          const e = await client.exposePort(sb.id, p, { public: o.public ?? false });
+          if (!o.quiet) progress(`port ${p}: ${e.public ? e.url : `${e.url}?sbx_token=${e.token}`}`);
+        }
+      });
+    });
+
+  const ls = program.command("ls").alias("list").description("list sandboxes (newest first)");
+  ls
+    .option("-a, --all", "include terminated sandboxes")
+    .option("-q, --quiet", "print only ids")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx ls
+  $ sbx ls -a --json | jq '.[] | select(.status == "terminated") | .id'
+  $ sbx rm $(sbx ls -q)                       # terminate everything in the project`,
+    )
+    .action(async (o: { all?: boolean; quiet?: boolean }, cmd: Command) => {
+      const g = globalsOf(cmd);
+      await withClient(cmd, async (client) => {
+        const list = (await client.list({ all: o.all })).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+        if (g.json) return printJson(list);
+        if (o.quiet) return printLines(list.map((s) => s.id));
+        const rows = list.map((s) => [s.id, s.name ?? "-", s.image, s.status, String(s.cpus), formatMemory(s.memoryMb), ago(s.createdAt)]);
+        printLines([formatTable(["ID", "NAME", "IMAGE", "STATUS", "CPUS", "MEMORY", "CREATED"], rows)]);
+      });
+    });
+
+  const info = program.command("info").alias("inspect").description("show one sandbox");
+  info
+    .argument("<id>", "sandbox id or name")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx info sb-3f9k2
+  $ sbx info build-box --json | jq -r .status`,
+    )
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const g = globalsOf(cmd);
+      await withClient(cmd, async (client) => {
+        const sb = await client.get(id);
+        if (g.json) printJson(sb);
+        else printLines([describe(sb)]);
+      });
+    });
+
+  const update = program.command("update").description("change a running sandbox's egress policy (one atomic step)");
+  update
+    .argument("<id>", "sandbox id or name")
+    .option("-A, --allow-out <cidr>", "replace the allow list: only these are reachable, plus DNS (repeatable)", collectList)
+    .option("-D, --deny-out <cidr>", "replace the deny list (repeatable)", collectList)
+    .option("--clear", "empty the lists not given with -A/-D (alone: no restrictions)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx update sb-3f9k2 -A 203.0.113.0/24 -A 198.51.100.7
+  $ sbx update build-box -D 10.0.0.0/8
+  $ sbx update build-box --clear              # back to unrestricted egress`,
+    )
+    .action(async (id: string, o: { allowOut?: string[]; denyOut?: string[]; clear?: boolean }, cmd: Command) => {
+      const g = globalsOf(cmd);
+      if (!o.allowOut && !o.denyOut && !o.clear) cmd.error("error: give -A/--allow-out, -D/--deny-out or --clear");
+      const req = { allowOut: o.allowOut ?? (o.clear ? [] : undefined), denyOut: o.denyOut ?? (o.clear ? [] : undefined) };
+      await withClient(cmd, async (client) => {
+        const sb = await client.updateNetwork(id, req);
+        if (g.json) printJson(sb);
+        else printLines([describe(sb)]);
+      });
+    });
+
+  const rm = program.command("rm").alias("terminate").description("terminate sandboxes");
+  rm
+    .argument("<id...>", "sandbox ids or names")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ sbx rm sb-3f9k2
+  $ sbx rm build-box web-1
+  $ sbx rm $(sbx ls -q)`,
+    )
+    .action(async (ids: string[], _o: unknown, cmd: Command) => {
+      const g = globalsOf(cmd);
+      let failed = 0;
+      const done: SandboxInfo[] = [];
+      await withClient(cmd, async (client) => {
+        for (const id of ids) {
+          try {
+            const sb = await client.terminate(id);
+            done.push(sb);
+            if (!g.json) printLines([sb.id]);
+          } catch (err) {
+            failed++;
+            printError(err, g.debug);
+          }
+        }
+      });
+      if (g.json) printJson(done);
+      if (failed) throw new CliExit(1);
+    });
+}

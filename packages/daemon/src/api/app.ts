@@ -1,0 +1,101 @@
+// The HTTP application: auth (unix socket → X-Sbx-Project; TCP → bearer token), error mapping,
+// the routes, and the OpenAPI document generated from the same schemas that validate requests.
+import type { Server } from "node:http";
+import { createNodeWebSocket, type NodeWebSocket } from "@hono/node-ws";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { SbxError, toSbxError } from "@sbx-sh/protocol";
+import { isValidName } from "@sbx-sh/protocol";
+import { bodyLimits } from "./body-limits.js";
+import type { Services } from "../services/services.js";
+import { registerFileRoutes } from "./routes/files.js";
+import { registerImageRoutes } from "./routes/images.js";
+import { registerOciRoutes } from "./routes/oci.js";
+import { registerSnapshotRoutes } from "./routes/snapshots.js";
+import { registerPortRoutes } from "./routes/ports.js";
+import { registerProcessRoutes } from "./routes/processes.js";
+import { registerSandboxRoutes } from "./routes/sandboxes.js";
+import { registerSystemRoutes } from "./routes/system.js";
+import { registerTerminalRoutes } from "./routes/terminals.js";
+
+export type Transport = "unix" | "tcp";
+export interface AppEnv {
+  Variables: { project: string; transport: Transport };
+}
+export type Api = OpenAPIHono<AppEnv>;
+/** Turns a route into a WebSocket endpoint (auth and project resolution run first, as for any route). */
+export type UpgradeWebSocket = NodeWebSocket["upgradeWebSocket"];
+/** The app plus the hook that lets its WebSocket routes take over upgraded connections of a server. */
+export type SbxApp = Api & { injectWebSocket(server: Server): void };
+
+export function createApp(services: Services, transport: Transport): SbxApp {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error.issues);
+    },
+  });
+
+  const sockets = createNodeWebSocket({ app });
+  // ws accepts 100 MiB frames by default, each held whole in memory: tunnels and terminals send small ones.
+  sockets.wss.options.maxPayload = 8 * 1024 * 1024;
+  app.use("/v1/*", async (c, next) => {
+    c.set("transport", transport);
+    c.set("project", resolveProject(c, services, transport));
+    await next();
+  });
+  app.use("/v1/*", bodyLimits());
+
+  app.onError((err, c) => {
+    const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
+    if (e.code === "internal") services.log.error({ err, path: c.req.path }, "request failed");
+    return c.json({ error: e.toJSON() }, e.status as 400);
+  });
+  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}: see GET /openapi.json` } }, 404));
+
+  registerSystemRoutes(app, services);
+  registerSandboxRoutes(app, services);
+  registerProcessRoutes(app, services);
+  registerFileRoutes(app, services);
+  registerImageRoutes(app, services);
+  registerOciRoutes(app, services);
+  registerSnapshotRoutes(app, services);
+  registerPortRoutes(app, services, sockets.upgradeWebSocket);
+  registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
+
+  app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
+  return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });
+}
+
+function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): string {
+  if (transport === "tcp") {
+    const auth = c.req.header("authorization") ?? "";
+    const m = /^Bearer (\S+)$/i.exec(auth);
+    const project = m ? services.projects.authenticate(m[1]!) : undefined;
+    if (!project) throw new SbxError("unauthenticated", "a valid bearer token is required: create one with `sbx project token create` and send `Authorization: Bearer <token>`");
+    return project;
+  }
+  const name = c.req.header("x-sbx-project") ?? "default";
+  if (!isValidName(name)) throw new SbxError("invalid_name", `invalid project name ${JSON.stringify(name)}`);
+  services.projects.require(name);
+  return name;
+}
+
+/** Hono's own request errors (a body that is not JSON, ...) are the client's, not ours. */
+function fromHttpException(err: HTTPException): SbxError {
+  if (err.status === 413) return new SbxError("payload_too_large", err.message);
+  return new SbxError("invalid_argument", `invalid request: ${err.message}: send a JSON body with content-type: application/json`);
+}
+
+interface Issue {
+  code: string;
+  path: PropertyKey[];
+  message: string;
+}
+
+export function validationError(issues: readonly Issue[]): SbxError {
+  const rangeIssue = issues.find((i) => i.code === "too_big" || i.code === "too_small");
+  const describe = (i: Issue): string => `${i.path.map(String).join(".") || "body"}: ${i.message}`;
+  const message = issues.slice(0, 3).map(describe).join("; ");
+  return new SbxError(rangeIssue ? "out_of_range" : "invalid_argument", `invalid request: ${message}`, { issues: issues.map(describe) });
+}

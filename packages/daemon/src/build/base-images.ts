@@ -1,0 +1,296 @@
+// Base images on this host: build (or reuse the cached tar), store the tar as a blob with 0-based
+// ownership, and unpack a uid-shifted copy under <dataDir>/layers/<hex>/rootfs that sandboxes use
+// read-only as their lowest overlay layer. One build per name at a time; a warm ensure is a file read.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { runCommand } from "../common/command.js";
+import { SbxError, toSbxError } from "@sbx-sh/protocol";
+import { BlobStore, digestHex } from "../content/blob-store.js";
+import { mmdebstrapBuilder, type BaseImageBuilder } from "./base-build.js";
+import { baseRecipes, recipeHash, type BaseImageConfig, type BaseRecipe } from "./base-recipes.js";
+import { normalizeRootfs, shiftOwnership } from "./rootfs-tree.js";
+
+export type { BaseImageBuilder } from "./base-build.js";
+
+export interface BaseImage {
+  name: string;
+  /** sha256 of the rootfs tar (0-based ownership), as stored in the content store. */
+  digest: string;
+  /** Absolute path of the unpacked, uid-shifted rootfs; use it read-only, as an overlay lowerdir. */
+  rootfs: string;
+  /** Size of the rootfs tar in bytes. */
+  sizeBytes: number;
+  config: BaseImageConfig;
+}
+
+export interface BaseImagesOptions {
+  dataDir: string;
+  cacheDir: string;
+  uidBase: number;
+  log?: (line: string) => void;
+  /** Replaces mmdebstrap (tests). */
+  builder?: BaseImageBuilder;
+  /** Replaces the built-in recipes (tests). */
+  recipes?: Map<string, BaseRecipe>;
+}
+
+interface LayerMeta {
+  digest: string;
+  sizeBytes: number;
+  uidBase: number;
+  name: string;
+  recipeHash: string;
+  config: BaseImageConfig;
+  createdAt: string;
+}
+
+const STALE_MS = 3_600_000;
+
+export class BaseImages {
+  /** How many times the builder (mmdebstrap) ran in this process: tests use it to prove reuse. */
+  builds = 0;
+  private readonly opts: BaseImagesOptions;
+  private readonly recipeMap: Map<string, BaseRecipe>;
+  private readonly blobs: BlobStore;
+  private readonly known = new Map<string, BaseImage>();
+  private readonly inflight = new Map<string, Promise<BaseImage>>();
+  private cleaned = false;
+
+  constructor(opts: BaseImagesOptions) {
+    if (!Number.isInteger(opts.uidBase) || opts.uidBase < 0) throw new SbxError("invalid_argument", `uidBase must be a non-negative integer, got ${opts.uidBase}`);
+    this.opts = opts;
+    this.recipeMap = opts.recipes ?? baseRecipes();
+    this.blobs = new BlobStore(join(opts.dataDir, "content"));
+  }
+
+  /**
+   * systemd images run without a user namespace (systemd cannot manage cgroup v1 from inside one),
+   * so their rootfs keeps host ids; everything else is shifted into the sandboxes' uid range.
+   */
+  uidBaseOf(recipe: BaseRecipe): number {
+    return recipe.config.systemd ? 0 : this.opts.uidBase;
+  }
+
+  recipes(): string[] {
+    return [...this.recipeMap.keys()];
+  }
+
+  /** The base image if it is ready on disk for the current recipe; never builds. */
+  get(name: string): BaseImage | undefined {
+    const recipe = this.recipeMap.get(name);
+    if (!recipe) return undefined;
+    const hash = recipeHash(recipe);
+    const mem = this.known.get(name);
+    if (mem) return mem;
+    try {
+      const index = JSON.parse(readFileSync(this.indexPath(name), "utf8")) as { recipeHash: string; digest: string };
+      if (index.recipeHash !== hash) return undefined;
+      const meta = JSON.parse(readFileSync(join(this.layerDir(index.digest), "meta.json"), "utf8")) as LayerMeta;
+      if (meta.uidBase !== this.uidBaseOf(recipe) || meta.digest !== index.digest || !existsSync(join(this.layerDir(index.digest), "rootfs"))) return undefined;
+      const image = this.toImage(recipe, meta);
+      this.known.set(name, image);
+      return image;
+    } catch {
+      return undefined;
+    }
+  }
+
+  list(): BaseImage[] {
+    return this.recipes().flatMap((n) => this.get(n) ?? []);
+  }
+
+  /** Makes the base image ready (building it if needed) and returns it. Concurrent calls for one name share the work. */
+  ensure(name: string, opts: { rebuild?: boolean } = {}): Promise<BaseImage> {
+    const recipe = this.recipeMap.get(name);
+    if (!recipe) {
+      return Promise.reject(new SbxError("image_not_found", `unknown base image ${JSON.stringify(name)}: choose one of ${this.recipes().join(", ")}`));
+    }
+    const running = this.inflight.get(name);
+    if (running) return running;
+    const p = this.doEnsure(recipe, opts.rebuild === true).finally(() => this.inflight.delete(name));
+    this.inflight.set(name, p);
+    return p;
+  }
+
+  private async doEnsure(recipe: BaseRecipe, rebuild: boolean): Promise<BaseImage> {
+    if (!rebuild) {
+      const ready = this.get(recipe.name);
+      if (ready) return ready;
+    }
+    this.known.delete(recipe.name);
+    await this.cleanStale();
+    const hash = recipeHash(recipe);
+    const cacheFile = join(this.opts.cacheDir, `${recipe.name}-${hash}.tar.zst`);
+    const digest = !rebuild && (await exists(cacheFile)) ? await this.importCached(recipe, cacheFile) : await this.build(recipe, cacheFile);
+    const meta = await this.unpack(recipe, hash, digest);
+    await writeAtomic(this.indexPath(recipe.name), JSON.stringify({ name: recipe.name, recipeHash: hash, digest }, null, 2));
+    const image = this.toImage(recipe, meta);
+    this.known.set(recipe.name, image);
+    return image;
+  }
+
+  private async build(recipe: BaseRecipe, cacheFile: string): Promise<string> {
+    const tmpDir = join(this.opts.dataDir, "tmp");
+    // Traversable by apt's _apt user, which downloads into the chroot mmdebstrap makes under here.
+    await mkdir(join(tmpDir, "mmdebstrap"), { recursive: true, mode: 0o755 });
+    await mkdir(this.opts.cacheDir, { recursive: true });
+    const tmpTar = join(tmpDir, `base-${recipe.name}-${rand()}.tar`);
+    const cacheTmp = `${cacheFile}.${rand()}.tmp`;
+    const started = Date.now();
+    this.log(recipe, `building ${recipe.name} from ${recipe.mirror} (${recipe.suite})`);
+    try {
+      this.builds++;
+      try {
+        await (this.opts.builder ?? mmdebstrapBuilder)(recipe, tmpTar, (l) => this.log(recipe, l), { tmpDir: join(tmpDir, "mmdebstrap") });
+      } catch (err) {
+        const e = toSbxError(err);
+        if (e.code === "base_image_unavailable") throw e;
+        throw new SbxError("base_image_unavailable", `cannot build ${recipe.name} from ${recipe.mirror}: ${e.message}`, { mirror: recipe.mirror });
+      }
+      this.log(recipe, `built in ${((Date.now() - started) / 1000).toFixed(1)} s; compressing into ${cacheFile}`);
+      const [z, { digest }] = await Promise.all([runCommand("zstd", ["-q", "-T0", "-f", tmpTar, "-o", cacheTmp], { timeoutMs: 600_000 }), this.blobs.put({ file: tmpTar })]);
+      if (z.code !== 0) throw new SbxError("base_image_unavailable", `cannot compress the ${recipe.name} rootfs with zstd: ${z.stderr.trim()}`);
+      await rename(cacheTmp, cacheFile);
+      return digest;
+    } finally {
+      await rm(tmpTar, { force: true });
+      await rm(cacheTmp, { force: true });
+    }
+  }
+
+  /** Streams the cached tar.zst into the blob store; a corrupt cache file is deleted and rebuilt. */
+  private async importCached(recipe: BaseRecipe, cacheFile: string): Promise<string> {
+    this.log(recipe, `using cached ${cacheFile}`);
+    const child = spawn("zstd", ["-dcq", cacheFile], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    const exit = new Promise<number>((resolve) => {
+      child.on("error", (e) => ((stderr += e.message), resolve(127)));
+      child.on("close", (c) => resolve(c ?? 1));
+    });
+    const put = this.blobs.put(child.stdout).then(
+      (info) => ({ info }),
+      (error: unknown) => ({ error }),
+    );
+    const [code, res] = await Promise.all([exit, put]);
+    if (code === 0) {
+      if ("error" in res) throw res.error;
+      return res.info.digest;
+    }
+    if ("info" in res && !(await this.inUse(res.info.digest))) await this.blobs.delete(res.info.digest);
+    this.log(recipe, `cached ${cacheFile} is unreadable (${stderr.trim() || `zstd exit ${code}`}); rebuilding`);
+    await rm(cacheFile, { force: true });
+    return this.build(recipe, cacheFile);
+  }
+
+  private async inUse(digest: string): Promise<boolean> {
+    return exists(join(this.layerDir(digest), "meta.json"));
+  }
+
+  /** Unpacks the tar blob into layers/<hex>/rootfs (via a temp dir and a rename) unless a matching one is there. */
+  private async unpack(recipe: BaseRecipe, hash: string, digest: string): Promise<LayerMeta> {
+    const dir = this.layerDir(digest);
+    const existing = await readJson<LayerMeta>(join(dir, "meta.json"));
+    if (existing && existing.uidBase === this.uidBaseOf(recipe) && existing.digest === digest && (await exists(join(dir, "rootfs")))) {
+      const meta = { ...existing, name: recipe.name, recipeHash: hash, config: recipe.config };
+      if (JSON.stringify(meta) !== JSON.stringify(existing)) await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta, null, 2));
+      return meta;
+    }
+    const info = await this.blobs.stat(digest);
+    if (!info) throw new SbxError("internal", `blob ${digest} vanished while unpacking ${recipe.name}`);
+    const tmp = join(this.opts.dataDir, "layers", `.tmp-${digestHex(digest).slice(0, 16)}-${rand()}`);
+    const rootfs = join(tmp, "rootfs");
+    await mkdir(rootfs, { recursive: true, mode: 0o755 });
+    try {
+      const started = Date.now();
+      const t = await runCommand("tar", ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", this.blobs.path(digest), "-C", rootfs], { timeoutMs: 600_000 });
+      if (t.code !== 0) throw new SbxError("base_image_unavailable", `cannot unpack the ${recipe.name} rootfs: ${t.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+      await normalizeRootfs(rootfs);
+      const untarred = Date.now();
+      const uidBase = this.uidBaseOf(recipe);
+      const shifted = await shiftOwnership(rootfs, uidBase);
+      this.log(recipe, `unpacked in ${untarred - started} ms, shifted ${shifted.entries} entries by ${uidBase} in ${Date.now() - untarred} ms`);
+      const meta: LayerMeta = { digest, sizeBytes: info.size, uidBase, name: recipe.name, recipeHash: hash, config: recipe.config, createdAt: new Date().toISOString() };
+      await writeFile(join(tmp, "meta.json"), JSON.stringify(meta, null, 2));
+      if (await exists(dir)) {
+        // An incomplete or differently shifted copy: move it aside first so the rename below is atomic.
+        const old = `${tmp}.old`;
+        await rename(dir, old);
+        await rm(old, { recursive: true, force: true });
+      }
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        // Another process finished the same unpack first; its copy is as good as ours.
+        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
+      }
+      return meta;
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Removes what crashed builds left behind: temp tars and half-unpacked layers (never mmdebstrap's own dir, which may hold mounts). */
+  private async cleanStale(): Promise<void> {
+    if (this.cleaned) return;
+    this.cleaned = true;
+    const now = Date.now();
+    const sweep = async (dir: string, match: RegExp): Promise<void> => {
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (!match.test(name)) continue;
+        const st = await lstat(join(dir, name)).catch(() => undefined);
+        if (st && now - st.mtimeMs > STALE_MS) await rm(join(dir, name), { recursive: true, force: true });
+      }
+    };
+    await sweep(join(this.opts.dataDir, "tmp"), /^base-.*\.tar$/);
+    await sweep(join(this.opts.dataDir, "layers"), /^\.tmp-[0-9a-f]+-[0-9a-f]+(\.old)?$/);
+    await sweep(this.opts.cacheDir, /\.tmp$/);
+    await this.blobs.cleanIngest(STALE_MS).catch(() => 0);
+  }
+
+  private toImage(recipe: BaseRecipe, meta: LayerMeta): BaseImage {
+    return { name: recipe.name, digest: meta.digest, rootfs: join(this.layerDir(meta.digest), "rootfs"), sizeBytes: meta.sizeBytes, config: structuredClone(recipe.config) };
+  }
+
+  private layerDir(digest: string): string {
+    return join(this.opts.dataDir, "layers", digestHex(digest));
+  }
+
+  private indexPath(name: string): string {
+    return join(this.opts.dataDir, "bases", `${name}.json`);
+  }
+
+  private log(recipe: BaseRecipe, line: string): void {
+    this.opts.log?.(`[${recipe.name}] ${line}`);
+  }
+}
+
+async function writeAtomic(path: string, text: string): Promise<void> {
+  await mkdir(join(path, ".."), { recursive: true });
+  const tmp = `${path}.${rand()}.tmp`;
+  await writeFile(tmp, text);
+  await rename(tmp, path);
+}
+
+async function readJson<T>(path: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(path, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+function rand(): string {
+  return randomBytes(6).toString("hex");
+}

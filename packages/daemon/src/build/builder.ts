@@ -1,0 +1,207 @@
+// Replays an image definition: one temporary sandbox per step that changes files, stacked on the
+// layers of the steps before it; its writable layer becomes the step's layer. Every step has a
+// cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused.
+import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { posix } from "node:path";
+import { StringDecoder } from "node:string_decoder";
+import { mergeEnv } from "@sbx-sh/protocol";
+import { SbxError, toSbxError, type ErrorCode } from "@sbx-sh/protocol";
+import { newId } from "@sbx-sh/protocol";
+import type { BuildEventT } from "../api/schemas.js";
+import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { LayerStore } from "../layers/layer-store.js";
+import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import { describeStep, type ImageDefinitionT, type StepT } from "../api/build-ir-schema.js";
+import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
+import { stageImageFiles, type SourceImage } from "./copy-from.js";
+
+type ImageConfig = ImageRecord["config"];
+
+export interface BuildBase {
+  name: string;
+  id: string;
+  dir: string;
+  config: ImageConfig;
+  /** Layers above `dir` (bottom first) when the base is itself a layered image (imported, pulled). */
+  layers?: ImageLayerRef[];
+}
+
+export interface BuilderDeps {
+  runtime: SandboxRuntime;
+  layers: LayerStore;
+  cache: Pick<ImageStore, "getLayer" | "putLayer">;
+  readContext(digest: string): Promise<Buffer>;
+  reserveNetSlot(): number;
+  releaseNetSlot(slot: number): void;
+  limits: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
+}
+
+export interface BuildOptions {
+  noCache: boolean;
+  signal: AbortSignal;
+  emit(ev: BuildEventT): void;
+  /** The images COPY --from steps name, resolved by the caller (by `step.image`). */
+  sourceImages?: Map<string, SourceImage>;
+}
+
+/** A step that failed, with what a user needs to fix it. */
+export class StepFailure extends Error {
+  constructor(
+    readonly step: number,
+    readonly stepDef: StepT,
+    readonly exitCode: number | null,
+    message: string,
+    readonly lastLines: string[],
+    /** The error code when the step failed outside its command (e.g. no_space committing its layer). */
+    readonly code?: ErrorCode,
+  ) {
+    super(message);
+  }
+}
+
+const BB = "/.sbx/busybox";
+
+export async function runBuild(def: ImageDefinitionT, base: BuildBase, deps: BuilderDeps, opts: BuildOptions): Promise<{ layers: ImageLayerRef[]; config: ImageConfig }> {
+  const config: ImageConfig = { ...base.config, env: [...base.config.env], workingDir: base.config.workingDir || "/", user: base.config.user || "root" };
+  const layers: ImageLayerRef[] = [];
+  let parentKey = `base:${base.id}`;
+  const total = def.steps.length;
+  // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
+  const releases: Promise<void>[] = [];
+  try {
+    for (let i = 0; i < total; i++) {
+      if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
+      const step = def.steps[i]!;
+      const n = i + 1;
+      const text = describeStep(step);
+      const key = stepKey(parentKey, step.op === "copy_from" ? { ...step, image: sourceImage(step.image, opts).id } : step);
+      const started = performance.now();
+      const hit = opts.noCache ? undefined : deps.cache.getLayer(key);
+      const changesFiles = step.op === "run" || step.op === "copy" || step.op === "add" || step.op === "copy_from" || step.op === "workdir";
+      const cached = hit !== undefined && (!changesFiles || (hit.dir !== null && existsSync(hit.dir)));
+      opts.emit({ type: "step", step: n, total, text, cached, key });
+
+      let layer: ImageLayerRef | null = null;
+      if (!changesFiles) {
+        applyConfig(config, step);
+        if (!hit) deps.cache.putLayer({ key, digest: null, dir: null, sizeBytes: 0, step: text, createdAt: new Date().toISOString() });
+      } else {
+        if (step.op === "workdir") config.workingDir = posix.resolve(config.workingDir, step.path);
+        if (cached) {
+          layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
+        } else {
+          const stack = [...(base.layers ?? []), ...layers].reverse().map((l) => l.dir).concat(base.dir);
+          const made = await executeStep(step, n, config, stack, key, deps, opts, releases);
+          deps.cache.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, createdAt: new Date().toISOString() });
+          layer = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, cached: false };
+        }
+        layers.push(layer);
+      }
+      opts.emit({ type: "step_done", step: n, cached, durationMs: Math.round(performance.now() - started), layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes } });
+      parentKey = key;
+    }
+    return { layers, config };
+  } finally {
+    await Promise.all(releases);
+  }
+}
+
+/** sha256 over the parent's key and the step as it affects the result (not where it was declared). */
+export function stepKey(parentKey: string, step: StepT): string {
+  const { source: _source, ...rest } = step;
+  const canonical = "text" in rest ? { ...rest, text: undefined } : rest;
+  return "sha256:" + createHash("sha256").update(parentKey).update("\n").update(JSON.stringify(canonical)).digest("hex");
+}
+
+function applyConfig(config: ImageConfig, step: StepT): void {
+  switch (step.op) {
+    case "env":
+      config.env = mergeEnv(config.env, { [step.key]: step.value });
+      break;
+    case "user":
+      config.user = step.user;
+      break;
+    case "entrypoint":
+      config.entrypoint = step.args;
+      break;
+    case "cmd":
+      config.cmd = step.args;
+      break;
+    default:
+      break;
+  }
+}
+
+async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: string[], key: string, deps: BuilderDeps, opts: BuildOptions, releases: Promise<void>[]) {
+  const id = newId("bld");
+  // Only RUN may need the network (apt, pip); copying and mkdir never do.
+  const slot = step.op === "run" ? deps.reserveNetSlot() : null;
+  const tail = new LastLines(20);
+  const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
+  const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => {
+    const text = decoders[stream].write(data);
+    if (!text) return;
+    tail.push(text);
+    opts.emit({ type: "log", step: n, stream, data: text });
+  };
+  const env = mergeEnv(config.env, {});
+  let created = false;
+  try {
+    // Layers of systemd images keep host ids, like their base; they are built without booting systemd.
+    await deps.runtime.create({ id, lowers, hostname: "build", env, workingDir: "/", ...deps.limits, netSlot: slot, hostIds: config.systemd });
+    created = true;
+    let code: number;
+    if (step.op === "run") {
+      const argv = typeof step.command === "string" ? ["/bin/sh", "-c", step.command] : step.command;
+      const user = await deps.runtime.resolveUser(id, config.user);
+      code = await deps.runtime.run(id, { argv, env, cwd: config.workingDir, user }, onOutput, opts.signal);
+    } else if (step.op === "workdir") {
+      code = await deps.runtime.run(id, { argv: [BB, "mkdir", "-p", config.workingDir], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
+    } else if (step.op === "copy" || step.op === "add") {
+      await deps.runtime.extractArchive(id, CONTEXT_DIR, await deps.readContext(step.context), false);
+      code = await deps.runtime.run(id, { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs(step, config.workingDir)], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
+    } else if (step.op === "copy_from") {
+      const sources = await stageImageFiles(deps.runtime, id, step, sourceImage(step.image, opts), opts.signal);
+      code = await deps.runtime.run(id, { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs({ ...step, sources }, config.workingDir)], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
+    } else {
+      throw new SbxError("internal", `step ${step.op} makes no layer`);
+    }
+    if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
+    if (code !== 0) throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, tail.lines());
+    return await deps.runtime.capture(id, (upper) => deps.layers.commit(upper, key));
+  } catch (err) {
+    if (err instanceof StepFailure || opts.signal.aborted) throw err;
+    throw new StepFailure(n, step, null, err instanceof Error ? err.message : String(err), tail.lines(), toSbxError(err).code);
+  } finally {
+    // The slot is free again only once its veth is gone.
+    const release = (created ? deps.runtime.destroy(id, slot) : Promise.resolve())
+      .catch(() => undefined)
+      .finally(() => {
+        if (slot !== null) deps.releaseNetSlot(slot);
+      });
+    releases.push(release);
+  }
+}
+
+function sourceImage(ref: string, opts: BuildOptions): SourceImage {
+  const found = opts.sourceImages?.get(ref);
+  if (!found) throw new SbxError("internal", `COPY --from=${ref}: the image was not resolved before the build`);
+  return found;
+}
+
+/** The last lines of a step's output, kept for the failure report. */
+class LastLines {
+  private buf: string[] = [];
+  private partial = "";
+  constructor(private readonly max: number) {}
+  push(text: string): void {
+    const parts = (this.partial + text).split("\n");
+    this.partial = parts.pop() ?? "";
+    this.buf.push(...parts);
+    if (this.buf.length > this.max) this.buf = this.buf.slice(-this.max);
+  }
+  lines(): string[] {
+    return (this.partial ? [...this.buf, this.partial] : this.buf).slice(-this.max);
+  }
+}

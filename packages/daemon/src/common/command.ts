@@ -1,0 +1,68 @@
+// Running host programs (crun, mount, ip, nft, tar): argv arrays only, never a shell string with
+// user input, stderr collected into the error, and a time limit on every call.
+import { spawn, type SpawnOptions } from "node:child_process";
+import { noSpaceError, SbxError } from "@sbx-sh/protocol";
+
+export interface CommandResult {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+  /** Set when the program printed more than `maxStdoutBytes` and was killed for it. */
+  overflow?: boolean;
+}
+
+export interface CommandOptions {
+  input?: Buffer | string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Where the child's stdin comes from when there is no `input`: by default /dev/null. */
+  stdio?: SpawnOptions["stdio"];
+  /** Kill the program once its stdout passes this many bytes (output we hold in memory). */
+  maxStdoutBytes?: number;
+}
+
+/** Runs a program to completion and returns its exit code and output; never throws on a non-zero exit. */
+export function runCommand(cmd: string, args: string[], opts: CommandOptions = {}): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      timeout: opts.timeoutMs ?? 60_000,
+      killSignal: "SIGKILL",
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    let outBytes = 0;
+    let overflow = false;
+    child.stdout?.on("data", (b: Buffer) => {
+      outBytes += b.length;
+      if (opts.maxStdoutBytes !== undefined && outBytes > opts.maxStdoutBytes) {
+        if (!overflow) child.kill("SIGKILL");
+        overflow = true;
+        return;
+      }
+      out.push(b);
+    });
+    child.stderr?.on("data", (b: Buffer) => err.push(b));
+    child.on("error", (e) => reject(new SbxError("runtime_error", `cannot run ${cmd}: ${e.message}`)));
+    child.on("close", (code, signal) => {
+      const stderr = Buffer.concat(err).toString("utf8");
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: signal ? `${stderr}(killed by ${signal})` : stderr, overflow });
+    });
+    // A program that exits without reading its input would otherwise crash us with EPIPE.
+    child.stdin?.on("error", () => undefined);
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+  });
+}
+
+/** Runs a program and throws a runtime_error carrying its stderr when it fails. */
+export async function mustRun(cmd: string, args: string[], opts: CommandOptions = {}): Promise<Buffer> {
+  const r = await runCommand(cmd, args, opts);
+  if (r.code !== 0) {
+    if (/No space left on device/.test(r.stderr)) throw noSpaceError(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr.trim().split("\n").at(-1)}`);
+    throw new SbxError("runtime_error", `${cmd} ${args.slice(0, 3).join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  }
+  return r.stdout;
+}

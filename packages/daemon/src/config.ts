@@ -1,0 +1,125 @@
+// sbxd's settings: defaults, overridden by environment variables, overridden by flags. Tests run a
+// second daemon beside a user's by giving it its own socket, dirs and network names.
+import { join } from "node:path";
+
+export interface DaemonConfig {
+  socket: string;
+  listenTcp: string | null;
+  dataDir: string;
+  runDir: string;
+  cacheDir: string;
+  defaultImage: string;
+  uidBase: number;
+  uidCount: number;
+  initPath: string;
+  busyboxPath: string;
+  subnet: string;
+  interfacePrefix: string;
+  logLevel: string;
+  /** Blank sandboxes of the default image kept ready for fast creates (0: none). */
+  warmPool: number;
+  /** HOST:PORT of the HTTP proxy for exposed ports (port 0: any free one), or null (`off`): none. */
+  proxyListen: string | null;
+  /** Exposed ports are served at <port>-<sandboxId>.<proxyDomain>. */
+  proxyDomain: string;
+  /** Seconds between re-resolutions of host names in egress policies. */
+  egressRefreshSecs: number;
+}
+
+export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
+  const runDir = env.SBX_RUN_DIR ?? "/run/sbx";
+  return {
+    socket: env.SBX_SOCKET ?? join(runDir, "sbxd.sock"),
+    listenTcp: env.SBX_LISTEN_TCP ?? null,
+    dataDir: env.SBX_DATA_DIR ?? "/var/lib/sbx",
+    runDir,
+    cacheDir: env.SBX_CACHE_DIR ?? "/var/cache/sbx",
+    defaultImage: env.SBX_DEFAULT_IMAGE ?? "debian-minimal",
+    uidBase: Number(env.SBX_UID_BASE ?? 100000),
+    uidCount: 65536,
+    initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
+    busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
+    subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
+    interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
+    logLevel: env.SBX_LOG_LEVEL ?? "info",
+    // Through the flags' own checks: SBX_EGRESS_REFRESH_SECS=0 must not become a busy loop.
+    warmPool: parseCount("SBX_WARM_POOL", env.SBX_WARM_POOL ?? "2"),
+    proxyListen: offOr(env.SBX_PROXY_LISTEN ?? "127.0.0.1:7071"),
+    proxyDomain: env.SBX_PROXY_DOMAIN ?? "localhost",
+    egressRefreshSecs: parseSeconds("SBX_EGRESS_REFRESH_SECS", env.SBX_EGRESS_REFRESH_SECS ?? "60"),
+  };
+}
+
+const FLAGS: Record<string, keyof DaemonConfig> = {
+  "--socket": "socket",
+  "--listen-tcp": "listenTcp",
+  "--data-dir": "dataDir",
+  "--run-dir": "runDir",
+  "--cache-dir": "cacheDir",
+  "--default-image": "defaultImage",
+  "--subnet": "subnet",
+  "--if-prefix": "interfacePrefix",
+  "--log-level": "logLevel",
+  "--warm-pool": "warmPool",
+  "--proxy-listen": "proxyListen",
+  "--proxy-domain": "proxyDomain",
+  "--egress-refresh": "egressRefreshSecs",
+};
+
+export const USAGE = `usage: sbxd [options]
+       sbxd doctor [--json] [--data-dir DIR]   check that this host can run sandboxes
+
+The sbx daemon: runs sandboxes on this host and serves the sbx API.
+
+options (environment variable in brackets):
+  --socket PATH        unix socket to serve on (SBX_SOCKET; default /run/sbx/sbxd.sock)
+  --listen-tcp H:P     also serve on TCP, bearer tokens required (SBX_LISTEN_TCP)
+  --data-dir DIR       metadata, layers and sandboxes (SBX_DATA_DIR; default /var/lib/sbx)
+  --run-dir DIR        pid file and crun state (SBX_RUN_DIR; default /run/sbx)
+  --cache-dir DIR      base image cache (SBX_CACHE_DIR; default /var/cache/sbx)
+  --subnet CIDR        sandbox addresses (SBX_SUBNET; default 10.89.0.0/16)
+  --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
+  --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
+  --warm-pool N        blank sandboxes of the default image kept ready for fast creates, N with a network
+                       and N without (SBX_WARM_POOL; default 2, 0 disables)
+  --proxy-listen H:P   HTTP proxy for exposed ports (\`sbx port expose\`), reached as
+                       http://<port>-<sandboxId>.<domain>:P/ (SBX_PROXY_LISTEN; default
+                       127.0.0.1:7071; port 0 picks a free one; off disables)
+  --proxy-domain NAME  domain of exposed-port host names (SBX_PROXY_DOMAIN; default localhost,
+                       which browsers and curl send to 127.0.0.1 by themselves)
+  --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
+                       (SBX_EGRESS_REFRESH_SECS; default 60)
+
+example:
+  sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
+
+export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
+  const cfg: DaemonConfig = { ...base };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const key = FLAGS[flag];
+    if (!key) throw new Error(`unknown option ${arg}\n\n${USAGE}`);
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new Error(`option ${flag} needs a value\n\n${USAGE}`);
+    const parsed = key === "warmPool" ? parseCount(flag, value) : key === "egressRefreshSecs" ? parseSeconds(flag, value) : key === "proxyListen" ? offOr(value) : value;
+    (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
+  }
+  return cfg;
+}
+
+function parseCount(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 64) throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
+  return n;
+}
+
+function parseSeconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0.1 || n > 86400) throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
+  return n;
+}
+
+function offOr(value: string): string | null {
+  return value === "off" || value === "" ? null : value;
+}

@@ -1,0 +1,199 @@
+// Wires the daemon together: store, base images, runtime, services, API servers; reconciles
+// with what survived on the host; shuts down without touching running sandboxes.
+import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import { join } from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import { pino, type Logger as Pino } from "pino";
+import { createApp } from "./api/app.js";
+import { createPortProxy } from "./api/port-proxy.js";
+import { BaseImages } from "./build/base-images.js";
+import { CrunRuntime } from "./runtime/crun-runtime.js";
+import { cgroupVersion, hostNofileHardLimit } from "./runtime/host-facts.js";
+import { NetworkManager } from "./runtime/network.js";
+import { BlobStore } from "./content/blob-store.js";
+import { LayerStore } from "./layers/layer-store.js";
+import { BuildService } from "./services/build-service.js";
+import { ImageGc } from "./services/image-gc.js";
+import { SnapshotService } from "./services/snapshot-service.js";
+import { PortService } from "./services/port-service.js";
+import { EgressRefresher } from "./services/egress-refresh.js";
+import { FileService } from "./services/file-service.js";
+import { ImageService } from "./services/images.js";
+import { OciService } from "./services/oci-service.js";
+import { ProcessService } from "./services/process-service.js";
+import { ProjectService } from "./services/project-service.js";
+import { TerminalService } from "./services/terminal-service.js";
+import { mergeEnv } from "@sbx-sh/protocol";
+import { SandboxService } from "./services/sandbox-service.js";
+import { WarmPool } from "./services/warm-pool.js";
+import type { Services } from "./services/services.js";
+import { SqliteStore } from "./store/sqlite-store.js";
+import type { DaemonConfig } from "./config.js";
+import { VERSION } from "@sbx-sh/protocol";
+
+/** Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs). */
+const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
+
+export interface RunningDaemon {
+  services: Services;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
+  // 0711 on the way to rootfs dirs: sandboxes run as a mapped uid that must traverse, not list.
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
+  await chmod(cfg.dataDir, 0o711);
+  await mkdir(cfg.runDir, { recursive: true, mode: 0o711 });
+  const sandboxesDir = join(cfg.dataDir, "sandboxes");
+  await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
+  await chmod(sandboxesDir, 0o711);
+
+  const store = new SqliteStore(join(cfg.dataDir, "sbx.db"));
+  const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
+  await network.ensureHost();
+  const cgv = cgroupVersion();
+  const runtime = new CrunRuntime({
+    sandboxesDir,
+    crunRoot: join(cfg.runDir, "crun"),
+    uidBase: cfg.uidBase,
+    uidCount: cfg.uidCount,
+    initPath: cfg.initPath,
+    busyboxPath: cfg.busyboxPath,
+    network,
+    nofile: Math.min(hostNofileHardLimit(), 65536),
+    cgroupVersion: cgv,
+  });
+  const bases = new BaseImages({ dataDir: cfg.dataDir, cacheDir: join(cfg.cacheDir, "bases"), uidBase: cfg.uidBase, log: (line) => log.info({ component: "base-images" }, line) });
+  const images = new ImageService(bases, store.images, cfg.defaultImage);
+  const sandboxes = new SandboxService(store, runtime, images, log);
+  const processes = new ProcessService(store, runtime, sandboxes, log);
+  const terminals = new TerminalService(runtime, sandboxes, log);
+  const contexts = new BlobStore(join(cfg.dataDir, "contexts"));
+  const layerStore = new LayerStore(join(cfg.dataDir, "layers"));
+  const builds = new BuildService(
+    store.images,
+    images,
+    {
+      runtime,
+      layers: layerStore,
+      cache: store.images,
+      readContext: (digest) => readFile(contexts.path(digest)),
+      hasContext: (digest) => contexts.has(digest),
+      reserveNetSlot: () => sandboxes.reserveNetSlot(),
+      releaseNetSlot: (slot) => sandboxes.releaseNetSlot(slot),
+      limits: BUILD_LIMITS,
+    },
+    join(cfg.dataDir, "builds"),
+    log,
+  );
+  const oci = new OciService(images, store.images, layerStore, { uidBase: cfg.uidBase, tmpDir: join(cfg.dataDir, "tmp") });
+  const gc = new ImageGc(store.images, store, layerStore, () => new Set([...builds.buildingKeys(), ...oci.busyKeys()]), log);
+  builds.gc = () => gc.collect();
+  builds.pullBase = (project, ref) => oci.pullBase(project, ref);
+  const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
+  const ports = new PortService(store, sandboxes, log);
+  const services: Services = {
+    version: VERSION,
+    log,
+    projects: new ProjectService(store),
+    sandboxes,
+    processes,
+    terminals,
+    files: new FileService(runtime, sandboxes),
+    images,
+    builds,
+    gc,
+    snapshots,
+    ports,
+    contexts,
+    oci,
+    info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
+  };
+
+  const reconciled = await sandboxes.reconcile();
+  const staleBuilds = builds.reconcile();
+  snapshots.reconcile();
+  const prunedPorts = ports.prune();
+  await gc.reconcile();
+  await oci.sweep();
+  const adopted = processes.adoptRunning();
+  log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds, prunedPorts }, "reconciled with the host");
+  // Filled only after reconcile, which removes every sandbox the store does not know.
+  const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}), {
+    reserve: () => sandboxes.reserveNetSlot(),
+    release: (slot) => sandboxes.releaseNetSlot(slot),
+  });
+  sandboxes.usePool(pool);
+  pool.refill();
+  const egressRefresh = new EgressRefresher(store, sandboxes, log);
+  egressRefresh.start(cfg.egressRefreshSecs * 1000);
+
+  const servers: Server[] = [];
+  await rm(cfg.socket, { force: true });
+  await mkdir(join(cfg.socket, ".."), { recursive: true, mode: 0o700 });
+  const unixApp = createApp(services, "unix");
+  const unix = createAdaptorServer({ fetch: unixApp.fetch }) as Server;
+  unixApp.injectWebSocket(unix);
+  // Longer than clients keep idle connections, so the daemon rarely closes one under them.
+  unix.keepAliveTimeout = 65_000;
+  // Root-only: whoever can talk to the socket controls every project.
+  const oldMask = process.umask(0o177);
+  await listen(unix, cfg.socket).finally(() => process.umask(oldMask));
+  await chmod(cfg.socket, 0o600);
+  servers.push(unix);
+  if (cfg.listenTcp) {
+    const [host, port] = splitHostPort(cfg.listenTcp);
+    const tcpApp = createApp(services, "tcp");
+    const tcp = createAdaptorServer({ fetch: tcpApp.fetch }) as Server;
+    tcpApp.injectWebSocket(tcp);
+    await listen(tcp, port, host);
+    servers.push(tcp);
+  }
+  if (cfg.proxyListen) {
+    const [host, port] = splitHostPort(cfg.proxyListen, "--proxy-listen", true);
+    const proxy = createPortProxy(ports, log);
+    await listen(proxy, port, host);
+    ports.proxy = { domain: cfg.proxyDomain, port: (proxy.address() as { port: number }).port };
+    servers.push(proxy);
+  }
+  const pidFile = join(cfg.runDir, "sbxd.pid");
+  await writeFile(pidFile, `${process.pid}\n`);
+  log.info({ socket: cfg.socket, tcp: cfg.listenTcp, proxy: ports.proxy ? `${cfg.proxyListen?.replace(/:\d+$/, "")}:${ports.proxy.port}` : null, version: VERSION }, "sbxd ready");
+
+  return {
+    services,
+    async close() {
+      // First: their attached WebSockets keep the servers from closing until the terminals end.
+      await terminals.close();
+      await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
+      await builds.close();
+      sandboxes.close();
+      egressRefresh.close();
+      await pool.close();
+      processes.close();
+      store.close();
+      await rm(pidFile, { force: true });
+      await rm(cfg.socket, { force: true });
+    },
+  };
+}
+
+function listen(server: Server, portOrPath: number | string, host?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    const done = (): void => {
+      server.off("error", reject);
+      resolve();
+    };
+    if (typeof portOrPath === "string") server.listen(portOrPath, done);
+    else server.listen(portOrPath, host, done);
+  });
+}
+
+function splitHostPort(value: string, flag = "--listen-tcp", anyPort = false): [string, number] {
+  const i = value.lastIndexOf(":");
+  const port = Number(value.slice(i + 1));
+  if (i < 0 || !Number.isInteger(port) || port < (anyPort ? 0 : 1) || port > 65535) throw new Error(`${flag} takes HOST:PORT, got ${value}`);
+  return [value.slice(0, i) || "127.0.0.1", port];
+}

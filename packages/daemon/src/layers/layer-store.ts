@@ -1,0 +1,123 @@
+// Committed layers: immutable directories made from a sandbox's writable layer (the overlay
+// upper dir, whiteouts and opaque-dir xattrs included), each with the sha256 of its tar form.
+// Used read-only as overlay lower dirs by every sandbox and build that stacks on them.
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { mustRun } from "../common/command.js";
+import { SbxError } from "@sbx-sh/protocol";
+import { removeSnapshot } from "./overlay.js";
+
+export interface CommittedLayer {
+  dir: string;
+  digest: string;
+  sizeBytes: number;
+}
+
+/** Paths under the root that the runtime itself creates (bind-mount targets), never image content. */
+const RUNTIME_PATHS = [".sbx"];
+
+export class LayerStore {
+  constructor(readonly root: string) {}
+
+  /** The directory of the layer with this cache key; short, because overlay options are limited to a page. */
+  dirFor(key: string): string {
+    return join(this.root, `l${key.replace(/^sha256:/, "").slice(0, 20)}`);
+  }
+
+  async commit(upper: string, key: string): Promise<CommittedLayer> {
+    // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
+    return this.make(key, (tmp) => mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 }));
+  }
+
+  /** Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. */
+  async adopt(dir: string, key: string): Promise<CommittedLayer> {
+    return this.make(key, (tmp) => rename(dir, tmp));
+  }
+
+  /**
+   * One layer holding the merged view of a whole stack (top first, base included): what a deep
+   * chain of snapshots is squashed into, since overlayfs takes at most 500 lower dirs and its
+   * mount options one page. Read through a read-only overlay, so whiteouts are already applied.
+   */
+  async flatten(lowers: string[], key: string): Promise<CommittedLayer> {
+    return this.make(key, async (tmp) => {
+      const view = `${tmp}.view`;
+      await mkdir(view, { recursive: true });
+      try {
+        // Relative lower paths from the layers dir keep the option string short for deep stacks.
+        const rel = lowers.map((l) => (l.startsWith(this.root + "/") ? l.slice(this.root.length + 1) : l));
+        await mustRun("mount", ["-t", "overlay", "-o", `ro,lowerdir=${rel.join(":")}`, "sbx-flatten", view], { cwd: this.root });
+        try {
+          await mustRun("cp", ["-a", "--no-target-directory", view, tmp], { timeoutMs: 30 * 60_000 });
+        } finally {
+          await mustRun("umount", [view]);
+        }
+      } finally {
+        await rm(view, { recursive: true, force: true });
+      }
+    });
+  }
+
+  /** Fills a temp dir, drops runtime paths from it (never from a live upper dir), digests it, renames it into place. */
+  private async make(key: string, fill: (tmp: string) => Promise<unknown>): Promise<CommittedLayer> {
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    const final = this.dirFor(key);
+    const tmp = `${final}.tmp-${randomBytes(4).toString("hex")}`;
+    try {
+      await fill(tmp);
+      for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
+      const { digest, sizeBytes } = await digestDir(tmp);
+      await rm(final, { recursive: true, force: true });
+      await rename(tmp, final);
+      return { dir: final, digest, sizeBytes };
+    } catch (err) {
+      await rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Daemon start: removes layer dirs that `listed` (the store's layer table) does not name. A daemon
+   * killed mid-commit leaves a temp dir (maybe with a flatten view still mounted), and one killed
+   * between the rename and the store write leaves a whole layer nothing will ever collect.
+   */
+  async sweep(listed: Set<string>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await readdir(this.root).catch(() => [] as string[])) {
+      // Also the unpack dirs of an OCI import (.oci-<hex>) that never reached adopt().
+      if (!/^(l[0-9a-f]{20}(\.tmp-[0-9a-f]{8}(\.view)?)?|\.oci-[0-9a-f]{12})$/.test(name)) continue;
+      const dir = join(this.root, name);
+      if (listed.has(dir)) continue;
+      await removeSnapshot(dir);
+      removed.push(name);
+    }
+    return removed;
+  }
+
+  async remove(dir: string): Promise<void> {
+    if (!dir.startsWith(this.root + "/")) throw new SbxError("internal", `refusing to remove ${dir}: not a layer of ${this.root}`);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** sha256 and size of the layer's canonical tar (sorted names, numeric owners, trusted.* xattrs). */
+export function digestDir(dir: string): Promise<{ digest: string; sizeBytes: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("tar", ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+    const hash = createHash("sha256");
+    let size = 0;
+    let stderr = "";
+    child.stdout.on("data", (b: Buffer) => {
+      hash.update(b);
+      size += b.length;
+    });
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code !== 0) reject(new SbxError("runtime_error", `cannot digest layer ${dir}: ${stderr.trim()}`));
+      else resolve({ digest: `sha256:${hash.digest("hex")}`, sizeBytes: size });
+    });
+  });
+}

@@ -1,0 +1,226 @@
+// A small streaming tar reader and header writer (ustar + pax), binary-safe for xattrs. node-tar
+// drops pax xattr records, and OCI layers need them (opaque dirs, file capabilities), so both
+// export and import read and write tar here, entry by entry, without ever touching the disk.
+import { SbxError } from "@sbx-sh/protocol";
+
+export type TarType = "file" | "hardlink" | "symlink" | "char" | "block" | "dir" | "fifo";
+
+export interface TarHeader {
+  path: string;
+  type: TarType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkpath: string;
+  devmajor: number;
+  devminor: number;
+  xattrs: Record<string, Buffer>;
+}
+
+export interface TarEntry {
+  header: TarHeader;
+  /** The entry's data; read it (or not) before asking for the next entry. */
+  body(): AsyncGenerator<Buffer>;
+}
+
+const TYPES: Record<string, TarType> = { "0": "file", "\0": "file", "7": "file", "1": "hardlink", "2": "symlink", "3": "char", "4": "block", "5": "dir", "6": "fifo" };
+const FLAGS: Record<TarType, string> = { file: "0", hardlink: "1", symlink: "2", char: "3", block: "4", dir: "5", fifo: "6" };
+
+/** Buffered reads of exact sizes from an async byte source. */
+class Bytes {
+  private bufs: Buffer[] = [];
+  private len = 0;
+  constructor(private readonly it: AsyncIterator<Buffer | Uint8Array | string>) {}
+
+  async fill(n: number): Promise<boolean> {
+    while (this.len < n) {
+      const r = await this.it.next();
+      if (r.done) return false;
+      const b = Buffer.isBuffer(r.value) ? r.value : Buffer.from(r.value as Uint8Array);
+      this.bufs.push(b);
+      this.len += b.length;
+    }
+    return true;
+  }
+
+  async take(n: number): Promise<Buffer> {
+    if (!(await this.fill(n))) throw bad("the archive ends in the middle of an entry");
+    const all = this.bufs.length === 1 ? this.bufs[0]! : Buffer.concat(this.bufs);
+    this.bufs = all.length > n ? [all.subarray(n)] : [];
+    this.len -= n;
+    return all.subarray(0, n);
+  }
+
+  /** Up to max bytes, at least one. */
+  async chunk(max: number): Promise<Buffer> {
+    if (this.len === 0 && !(await this.fill(1))) throw bad("the archive ends in the middle of an entry");
+    const b = this.bufs[0]!;
+    if (b.length <= max) {
+      this.bufs.shift();
+      this.len -= b.length;
+      return b;
+    }
+    this.bufs[0] = b.subarray(max);
+    this.len -= max;
+    return b.subarray(0, max);
+  }
+}
+
+function bad(why: string): SbxError {
+  return new SbxError("invalid_archive", `not a valid tar archive: ${why}`);
+}
+
+function str(b: Buffer, off: number, len: number): string {
+  const s = b.subarray(off, off + len);
+  const nul = s.indexOf(0);
+  return (nul >= 0 ? s.subarray(0, nul) : s).toString("utf8");
+}
+
+function num(b: Buffer, off: number, len: number): number {
+  const f = b.subarray(off, off + len);
+  if (f[0]! & 0x80) {
+    // base-256 (GNU): big-endian, first byte's top bit is the marker.
+    let v = f[0]! & 0x7f;
+    for (let i = 1; i < f.length; i++) v = v * 256 + f[i]!;
+    return v;
+  }
+  const s = str(b, off, len).trim();
+  if (s === "") return 0;
+  if (!/^[0-7]+$/.test(s)) throw bad(`bad number field ${JSON.stringify(s)}`);
+  return parseInt(s, 8);
+}
+
+function parsePax(data: Buffer, into: Record<string, Buffer>): void {
+  let i = 0;
+  while (i < data.length) {
+    const sp = data.indexOf(0x20, i);
+    if (sp < 0) throw bad("bad pax record");
+    const len = parseInt(data.subarray(i, sp).toString(), 10);
+    if (!Number.isInteger(len) || len <= 0 || i + len > data.length) throw bad("bad pax record length");
+    const rec = data.subarray(sp + 1, i + len - 1);
+    const eq = rec.indexOf(0x3d);
+    if (eq < 0) throw bad("bad pax record");
+    into[rec.subarray(0, eq).toString("utf8")] = rec.subarray(eq + 1);
+    i += len;
+  }
+}
+
+/** Entries of a tar stream, pax and GNU long names applied. Ends at the first zero block or EOF. */
+export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarEntry> {
+  const bytes = new Bytes(src[Symbol.asyncIterator]());
+  let pax: Record<string, Buffer> = {};
+  let longName: string | undefined;
+  let longLink: string | undefined;
+  for (;;) {
+    if (!(await bytes.fill(512))) return;
+    const h = await bytes.take(512);
+    if (h.every((x) => x === 0)) return;
+    let sum = 0;
+    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+    if (sum !== num(h, 148, 8)) throw bad("header checksum mismatch (corrupt or not a tar)");
+    const flag = String.fromCharCode(h[156]!);
+    const size = num(h, 124, 12);
+    const padded = Math.ceil(size / 512) * 512;
+    if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
+      if (size > 16 << 20) throw bad("oversized metadata entry");
+      const data = (await bytes.take(padded)).subarray(0, size);
+      if (flag === "x") parsePax(data, pax);
+      else if (flag === "L") longName = str(data, 0, data.length);
+      else if (flag === "K") longLink = str(data, 0, data.length);
+      continue;
+    }
+    const type = TYPES[flag];
+    if (!type) throw new SbxError("invalid_archive", `tar entry ${JSON.stringify(str(h, 0, 100))} has unsupported type ${JSON.stringify(flag)}`);
+    const prefix = str(h, 345, 155);
+    const xattrs: Record<string, Buffer> = {};
+    for (const [k, v] of Object.entries(pax)) if (k.startsWith("SCHILY.xattr.")) xattrs[k.slice(13)] = Buffer.from(v);
+    const header: TarHeader = {
+      path: pax.path?.toString("utf8") ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100)),
+      type,
+      mode: num(h, 100, 8) & 0o7777,
+      uid: pax.uid ? Number(pax.uid.toString()) : num(h, 108, 8),
+      gid: pax.gid ? Number(pax.gid.toString()) : num(h, 116, 8),
+      size: pax.size ? Number(pax.size.toString()) : size,
+      mtime: Math.floor(pax.mtime ? Number(pax.mtime.toString()) : num(h, 136, 12)),
+      linkpath: pax.linkpath?.toString("utf8") ?? longLink ?? str(h, 157, 100),
+      devmajor: num(h, 329, 8),
+      devminor: num(h, 337, 8),
+      xattrs,
+    };
+    pax = {};
+    longName = longLink = undefined;
+    if (!Number.isSafeInteger(header.size) || header.size < 0) throw bad(`entry ${header.path} has a bad size`);
+    const dataSize = header.type === "file" ? header.size : 0;
+    let remain = dataSize;
+    async function* body(): AsyncGenerator<Buffer> {
+      while (remain > 0) {
+        const c = await bytes.chunk(Math.min(remain, 1 << 20));
+        remain -= c.length;
+        yield c;
+      }
+    }
+    yield { header, body };
+    while (remain > 0) remain -= (await bytes.chunk(Math.min(remain, 1 << 20))).length;
+    const pad = Math.ceil(dataSize / 512) * 512 - dataSize;
+    if (pad) await bytes.take(pad);
+  }
+}
+
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from("\n")]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len)), body]);
+}
+
+function octal(b: Buffer, off: number, len: number, v: number): void {
+  b.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "ascii");
+}
+
+function block(name: string, flag: string, h: Pick<TarHeader, "mode" | "uid" | "gid" | "size" | "mtime" | "devmajor" | "devminor">, linkpath: string): Buffer {
+  const b = Buffer.alloc(512);
+  b.write(name, 0, 100, "utf8");
+  octal(b, 100, 8, h.mode & 0o7777);
+  octal(b, 108, 8, h.uid);
+  octal(b, 116, 8, h.gid);
+  octal(b, 124, 12, h.size);
+  octal(b, 136, 12, Math.max(0, Math.floor(h.mtime)));
+  b.write(flag, 156, 1, "ascii");
+  b.write(linkpath, 157, 100, "utf8");
+  b.write("ustar\x0000", 257, 8, "ascii");
+  octal(b, 329, 8, h.devmajor);
+  octal(b, 337, 8, h.devminor);
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += b[i]!;
+  b.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, 8, "ascii");
+  return b;
+}
+
+/** The header block(s) of one entry: a pax header first when a path, an id or an xattr needs it. */
+export function encodeHeader(h: TarHeader): Buffer {
+  const records: Buffer[] = [];
+  const fits = (s: string): boolean => Buffer.byteLength(s) <= 100 && /^[\x20-\x7e]*$/.test(s);
+  if (!fits(h.path)) records.push(paxRecord("path", Buffer.from(h.path)));
+  if (!fits(h.linkpath)) records.push(paxRecord("linkpath", Buffer.from(h.linkpath)));
+  const big = (v: number, max: number): boolean => v > max;
+  if (big(h.uid, 0o7777777)) records.push(paxRecord("uid", Buffer.from(String(h.uid))));
+  if (big(h.gid, 0o7777777)) records.push(paxRecord("gid", Buffer.from(String(h.gid))));
+  if (big(h.size, 0o77777777777)) records.push(paxRecord("size", Buffer.from(String(h.size))));
+  for (const [k, v] of Object.entries(h.xattrs).sort(([a], [b]) => (a < b ? -1 : 1))) records.push(paxRecord(`SCHILY.xattr.${k}`, v));
+  const clamp = { ...h, uid: Math.min(h.uid, 0o7777777), gid: Math.min(h.gid, 0o7777777), size: Math.min(h.size, 0o77777777777) };
+  const main = block(h.path.slice(0, 100), FLAGS[h.type], clamp, h.linkpath.slice(0, 100));
+  if (!records.length) return main;
+  const data = Buffer.concat(records);
+  const paxHeader = block("PaxHeaders/" + h.path.slice(0, 80).replace(/[^\x20-\x7e]/g, "_"), "x", { mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: h.mtime, devmajor: 0, devminor: 0 }, "");
+  return Buffer.concat([paxHeader, data, padding(data.length), main]);
+}
+
+export function padding(size: number): Buffer {
+  return Buffer.alloc((512 - (size % 512)) % 512);
+}
+
+/** Two zero blocks: the end of an archive. */
+export const TAR_END = Buffer.alloc(1024);

@@ -1,0 +1,52 @@
+// Unit tests of `sbxd doctor`: runDoctor on this host (every check present, each failure carrying a
+// fix), the Node check, and the cgroup check on fixed trees.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { checkCgroups, checkNode, runDoctor } from "./doctor.js";
+import { cgroupVersion } from "./host-facts.js";
+
+describe("node check", () => {
+  it("checks the Node version", () => {
+    expect(checkNode("20.12.0").ok).toBe(true);
+    expect(checkNode("22.1.0").ok).toBe(true);
+    expect(checkNode("18.19.1")).toMatchObject({ ok: false, fix: expect.any(String) });
+  });
+});
+
+describe.skipIf(cgroupVersion() !== 1)("cgroup check on a v1 hybrid host", () => {
+  it("fails with the setup script as the fix while a controller sits on the cgroup2 mount", async () => {
+    const root = mkdtempSync(join(tmpdir(), "sbx-cg-"));
+    try {
+      mkdirSync(join(root, "unified"));
+      writeFileSync(join(root, "unified", "cgroup.controllers"), "hugetlb\n");
+      const c = await checkCgroups(root);
+      expect(c).toMatchObject({ ok: false, detail: expect.stringContaining("hugetlb"), fix: expect.stringContaining("scripts/setup-host.sh") });
+      writeFileSync(join(root, "unified", "cgroup.controllers"), "");
+      expect((await checkCgroups(root)).detail).not.toContain("hugetlb");
+    } finally {
+      rmSync(root, { recursive: true });
+    }
+  });
+});
+
+describe("runDoctor", () => {
+  it("runs every check and gives each failure a one-line fix", async () => {
+    const checks = await runDoctor({ dataDir: "/nonexistent/sbx-data" });
+    const names = checks.map((c) => c.name);
+    for (const n of ["root", "crun", "catatonit", "busybox-static", "mmdebstrap", "overlayfs", "cgroups", "user namespaces", "nft", "ip", "disk", "node"]) {
+      expect(names).toContain(n);
+    }
+    for (const c of checks) {
+      expect(c.detail.length).toBeGreaterThan(0);
+      if (!c.ok) {
+        expect(c.fix, c.name).toBeTruthy();
+        expect(c.fix).not.toContain("\n");
+      }
+    }
+    expect(checks.find((c) => c.name === "node")?.ok).toBe(true);
+    // The disk check measures the nearest existing parent of a data dir that does not exist yet.
+    expect(checks.find((c) => c.name === "disk")?.detail).toContain("/nonexistent/sbx-data");
+  });
+});

@@ -1,0 +1,149 @@
+// Runs sandbox processes so that they outlive the daemon: each one is `crun exec` under a tiny
+// host-side `sh` supervisor in its own session. Output goes straight to files and the exit code
+// is written atomically to a file, so a restarted daemon finds both where it left them.
+import { spawn } from "node:child_process";
+import { constants, openSync, closeSync, writeSync } from "node:fs";
+import { open, readFile, rename, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { mustRun } from "../common/command.js";
+import { SbxError } from "@sbx-sh/protocol";
+import type { Crun, ExecOptions } from "./crun.js";
+
+// "$@" is `crun exec ...`. The exit file is written to a temp name and renamed so a reader never
+// sees half a number.
+const SUPERVISOR = `"$@" <"$SBX_IN" >"$SBX_OUT" 2>"$SBX_ERR"
+echo $? >"$SBX_EXIT.tmp" && mv -f "$SBX_EXIT.tmp" "$SBX_EXIT"`;
+
+export interface ProcessFiles {
+  stdout: string;
+  stderr: string;
+  exit: string;
+  pid: string;
+  stdin: string;
+}
+
+export function processFiles(logDir: string, stateDir: string, procId: string): ProcessFiles {
+  return {
+    stdout: join(logDir, `${procId}.out`),
+    stderr: join(logDir, `${procId}.err`),
+    exit: join(stateDir, `${procId}.exit`),
+    pid: join(stateDir, `${procId}.pid`),
+    stdin: join(stateDir, `${procId}.stdin`),
+  };
+}
+
+export interface LaunchedProcess {
+  /** Resolves when the supervisor ends (this daemon's lifetime only). */
+  exited: Promise<void>;
+  /** Write end of the stdin fifo, when stdin was requested. */
+  stdinFd: number | null;
+}
+
+export async function launchProcess(crun: Crun, sandboxId: string, argv: string[], exec: ExecOptions, files: ProcessFiles, withStdin: boolean): Promise<LaunchedProcess> {
+  let stdinFd: number | null = null;
+  if (withStdin) {
+    await mustRun("mkfifo", ["-m", "0600", files.stdin]);
+    // Opened read-write so this open does not block, and so the reader sees EOF only when we close it.
+    stdinFd = openSync(files.stdin, constants.O_RDWR | constants.O_NONBLOCK);
+  }
+  const crunArgs = crun.execArgv(sandboxId, argv, { ...exec, pidFile: files.pid });
+  const child = spawn("/bin/sh", ["-c", SUPERVISOR, "sbx-supervisor", crun.binary, ...crunArgs], {
+    detached: true,
+    stdio: "ignore",
+    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", SBX_IN: withStdin ? files.stdin : "/dev/null", SBX_OUT: files.stdout, SBX_ERR: files.stderr, SBX_EXIT: files.exit },
+  });
+  child.unref();
+  const exited = new Promise<void>((resolve) => {
+    child.on("exit", () => resolve());
+    child.on("error", () => resolve());
+  });
+  return { exited, stdinFd };
+}
+
+export async function writeStdin(fd: number, data: Buffer): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    try {
+      off += writeSync(fd, data, off);
+    } catch (err) {
+      // The pipe is full (64 KiB) and non-blocking: the process is not reading yet; back off briefly.
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+}
+
+export function closeStdin(fd: number): void {
+  closeSync(fd);
+}
+
+/** The exit code the supervisor recorded, or undefined while the process runs. */
+export async function readExitCode(files: ProcessFiles): Promise<number | undefined> {
+  const text = await readFile(files.exit, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  const code = Number(text.trim());
+  if (!Number.isInteger(code)) return undefined;
+  if (code === 255) {
+    // crun's own failure to start the command: map to the shell's conventions (127 not found, 126 not executable).
+    const tail = await readTail(files.stderr, 512);
+    if (/executable file .* not found/.test(tail)) return 127;
+    if (/permission denied|EACCES/i.test(tail)) return 126;
+  }
+  return code;
+}
+
+/** The host pid of the process (crun writes it when the process starts), waiting up to `waitMs`. */
+export async function readHostPid(files: ProcessFiles, waitMs = 2000): Promise<number | undefined> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const text = await readFile(files.pid, "utf8").catch(() => "");
+    const pid = Number(text.trim());
+    if (text && Number.isInteger(pid) && pid > 1) return pid;
+    if (Date.now() > until) return undefined;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** Whether `pid` is still a process of the sandbox's cgroup (guards against pid reuse). */
+export async function pidBelongsTo(pid: number, sandboxId: string): Promise<boolean> {
+  const cg = await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => "");
+  return cg.includes(`/sbx/${sandboxId}`);
+}
+
+/** Reads `[offset, offset+max)` of an output file without following symlinks. */
+export async function readChunk(path: string, offset: number, max = 1 << 20): Promise<Buffer> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(max);
+    const { bytesRead } = await fh.read(buf, 0, max, offset);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+async function readTail(path: string, bytes: number): Promise<string> {
+  const size = (await stat(path).catch(() => undefined))?.size ?? 0;
+  return (await readChunk(path, Math.max(0, size - bytes), bytes)).toString("utf8");
+}
+
+export async function markExitedExternally(files: ProcessFiles, code: number): Promise<void> {
+  const tmp = files.exit + ".tmp";
+  const fh = await open(tmp, "w", 0o600);
+  await fh.writeFile(`${code}\n`);
+  await fh.close();
+  await rename(tmp, files.exit);
+}
+
+export function assertSignal(name: string): NodeJS.Signals {
+  const sig = (name.startsWith("SIG") ? name : `SIG${name}`) as NodeJS.Signals;
+  const known = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", "SIGWINCH", "SIGALRM", "SIGPIPE"];
+  if (!known.includes(sig)) throw new SbxError("invalid_argument", `unknown signal ${name}: use one of ${known.join(", ")}`);
+  return sig;
+}

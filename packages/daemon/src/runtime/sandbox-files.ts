@@ -1,0 +1,126 @@
+// File operations on a running sandbox, done *inside* it by the read-only static busybox under
+// /.sbx: the sandbox's own kernel view resolves every path, so a symlink to /etc/shadow or a
+// `../..` in a path or a tar entry can only ever reach the sandbox's own files, never the host's.
+import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
+import { SbxError } from "@sbx-sh/protocol";
+import type { CommandResult } from "../common/command.js";
+import type { Crun } from "./crun.js";
+import { BUSYBOX_PATH } from "./oci-config.js";
+
+const BB = BUSYBOX_PATH;
+const ROOT_EXEC = { env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0" };
+
+// Exit codes our scripts use to report the usual failures precisely.
+const NOT_A_DIRECTORY = 20;
+const NOT_FOUND = 21;
+const IS_A_DIRECTORY = 22;
+const TOO_LARGE = 23;
+const NOT_REGULAR = 24;
+
+/** readFile answers in one buffer; bigger files go through the archive download, which streams. */
+export const MAX_READ_BYTES = 256 * 1024 * 1024;
+
+export interface RawEntry {
+  name: string;
+  mode: number;
+  size: number;
+  mtime: number;
+}
+
+export function assertSandboxPath(path: string): string {
+  if (typeof path !== "string" || !path.startsWith("/")) throw new SbxError("invalid_path", `path ${JSON.stringify(path)} must be absolute, e.g. /work/file.txt`);
+  if (path.includes("\0")) throw new SbxError("invalid_path", "path must not contain NUL bytes");
+  if (path.length > 4096) throw new SbxError("invalid_path", "path is longer than 4096 bytes");
+  return path;
+}
+
+export class SandboxFiles {
+  constructor(private readonly crun: Crun) {}
+
+  private async sh(id: string, path: string, script: string, extra: string[] = [], input?: Buffer): Promise<CommandResult> {
+    // Everything these scripts print is held in memory: never more than a readFile may answer.
+    const r = await this.crun.exec(id, [BB, "sh", "-c", script, "sh", path, ...extra], { ...ROOT_EXEC, input, maxStdoutBytes: MAX_READ_BYTES + 1024 * 1024 });
+    if (r.overflow) throw new SbxError("payload_too_large", `${path} produced more than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`);
+    if (r.code === NOT_FOUND) throw new SbxError("file_not_found", `${path} does not exist in the sandbox`);
+    if (r.code === NOT_A_DIRECTORY) throw new SbxError("invalid_path", `${path} is not a directory`);
+    if (r.code === IS_A_DIRECTORY) throw new SbxError("invalid_path", `${path} is a directory: use listDirectory or download it as an archive`);
+    if (r.code === NOT_REGULAR) throw new SbxError("invalid_path", `${path} is not a regular file (a device, fifo or socket)`);
+    if (r.code === TOO_LARGE) throw new SbxError("payload_too_large", `${path} is larger than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`);
+    if (r.code !== 0) throw new SbxError("runtime_error", `file operation on ${path} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    return r;
+  }
+
+  async read(id: string, path: string): Promise<Buffer> {
+    assertSandboxPath(path);
+    const r = await this.sh(
+      id,
+      path,
+      `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] && exit ${IS_A_DIRECTORY}; [ -f "$1" ] || exit ${NOT_REGULAR}; [ "$(stat -L -c %s -- "$1")" -gt ${MAX_READ_BYTES} ] && exit ${TOO_LARGE}; exec cat -- "$1"`,
+    );
+    return r.stdout;
+  }
+
+  async write(id: string, path: string, data: Buffer): Promise<void> {
+    assertSandboxPath(path);
+    await this.sh(id, path, `[ -d "$1" ] && exit ${IS_A_DIRECTORY}; mkdir -p -- "$(dirname -- "$1")" && cat >"$1"`, [], data);
+  }
+
+  async list(id: string, path: string): Promise<RawEntry[]> {
+    assertSandboxPath(path);
+    const r = await this.sh(
+      id,
+      path,
+      `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] || exit ${NOT_A_DIRECTORY}; find "$1" -mindepth 1 -maxdepth 1 -exec stat -c '%f %s %Y %n' {} +`,
+    );
+    const prefix = path.endsWith("/") ? path : path + "/";
+    const out: RawEntry[] = [];
+    for (const line of r.stdout.toString("utf8").split("\n")) {
+      const m = /^([0-9a-f]+) (\d+) (\d+) (.*)$/.exec(line);
+      if (!m) continue;
+      const full = m[4]!;
+      out.push({ mode: parseInt(m[1]!, 16), size: Number(m[2]), mtime: Number(m[3]), name: full.startsWith(prefix) ? full.slice(prefix.length) : full });
+    }
+    return out.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async remove(id: string, path: string, recursive: boolean): Promise<void> {
+    assertSandboxPath(path);
+    if (path.replace(/\/+$/, "") === "") throw new SbxError("invalid_path", "refusing to delete /");
+    await this.sh(id, path, `[ -e "$1" ] || [ -L "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] && [ ! -L "$1" ] && [ "$2" != 1 ] && exit ${IS_A_DIRECTORY}; rm -rf -- "$1"`, [recursive ? "1" : "0"]);
+  }
+
+  /** Unpacks a tar (gzip when `gzip`) into `dir`, creating it; entries are owned by the sandbox's root. */
+  async extractArchive(id: string, dir: string, tarball: Buffer, gzip: boolean): Promise<void> {
+    assertSandboxPath(dir);
+    await this.sh(id, dir, `[ -e "$1" ] && [ ! -d "$1" ] && exit ${NOT_A_DIRECTORY}; mkdir -p -- "$1" && tar -x${gzip ? "z" : ""}o -C "$1" -f -`, [], tarball);
+  }
+
+  /**
+   * Streams a tar of `path` (a file or a directory tree, named by its base name). Resolves once
+   * the archive has started, so a missing path is still a clean 404 rather than a broken stream.
+   */
+  createArchive(id: string, path: string): Promise<Readable> {
+    assertSandboxPath(path);
+    const script = `[ -e "$1" ] || exit ${NOT_FOUND}; cd -- "$(dirname -- "$1")" && exec tar -c -f - -- "$(basename -- "$1")"`;
+    const child = spawn(this.crun.binary, this.crun.execArgv(id, [BB, "sh", "-c", script, "sh", path], ROOT_EXEC), { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
+    return new Promise((resolve, reject) => {
+      // 'readable' also fires at the end of an empty stream: only real bytes mean the archive started.
+      const onReadable = (): void => {
+        if (child.stdout.readableLength > 0) {
+          child.stdout.off("readable", onReadable);
+          resolve(child.stdout);
+        }
+      };
+      child.stdout.on("readable", onReadable);
+      child.on("exit", (code) => {
+        if (code === NOT_FOUND) reject(new SbxError("file_not_found", `${path} does not exist in the sandbox`));
+        else if (code !== 0) reject(new SbxError("runtime_error", `archiving ${path} failed: ${stderr.trim() || `exit ${code}`}`));
+        else resolve(child.stdout);
+      });
+      child.on("error", (e) => reject(new SbxError("runtime_error", e.message)));
+    });
+  }
+}

@@ -1,0 +1,227 @@
+// Image builds as server-side jobs: an id, a state, an event log that can be followed again later
+// (kept in memory and in a file), cancellation, and registration of the result in the project.
+import { EventEmitter } from "node:events";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { SbxError, toSbxError } from "@sbx-sh/protocol";
+import { assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
+import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/schemas.js";
+import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
+import { describeStep } from "../api/build-ir-schema.js";
+import type { SourceImage } from "../build/copy-from.js";
+import type { BuildRecord, ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import { isRegistryRef } from "../oci/registry-client.js";
+import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
+import type { Logger } from "./sandbox-service.js";
+
+/** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
+export type LayeredBase = ResolvedBase & { layers: ImageLayerRef[]; /** Layer keys to keep from garbage collection while building. */ keys?: string[] };
+
+interface Running {
+  abort: AbortController;
+  /** Cache keys of the layers this build made or reused, protected from garbage collection. */
+  keys: Set<string>;
+  events: BuildEventT[];
+  /** Appends to the event log file, one at a time, in order. */
+  written: Promise<void>;
+  /** Settles when the build has ended and cleaned up. */
+  finished?: Promise<void>;
+}
+
+export class BuildService {
+  private readonly running = new Map<string, Running>();
+  private readonly bus = new EventEmitter();
+  /** Set by the daemon: fetches a `registry/repo:tag` base (FROM localhost:5000/x:1) as layers. */
+  pullBase: ((project: string, ref: string) => Promise<LayeredBase>) | undefined;
+  /** Set by the daemon once the collector exists (it needs buildingKeys from here). */
+  gc: (() => Promise<unknown>) | undefined;
+
+  constructor(
+    private readonly store: ImageStore,
+    private readonly images: ImageService,
+    private readonly deps: BuilderDeps & { hasContext(digest: string): Promise<boolean> },
+    private readonly logDir: string,
+    private readonly log: Logger,
+  ) {
+    this.bus.setMaxListeners(0);
+  }
+
+  async create(project: string, req: CreateBuildRequestT): Promise<BuildRecord> {
+    const def = req.definition;
+    const name = assertValidName("image", req.registeredName ?? def.name);
+    const tag = assertValidTag(req.tag ?? def.tag ?? "latest");
+    const base = await this.resolveBase(project, def.baseImage);
+    for (const b of this.running.keys()) {
+      const other = this.store.getBuild(b);
+      // The store's state, not map membership: a build leaves the map only after its log is flushed.
+      if (other && other.project === project && other.imageName === name && other.tag === tag && (other.state === "queued" || other.state === "running")) {
+        throw new SbxError("already_exists", `build ${b} of ${name}:${tag} is still running: wait for it (sbx image logs ${b} -f) or cancel it`);
+      }
+    }
+    // COPY --from sources are pinned now: a name re-registered mid-build does not change this build.
+    const sourceImages = new Map<string, SourceImage>();
+    for (const step of def.steps) {
+      if (step.op === "copy_from" && !sourceImages.has(step.image)) {
+        const img = await this.images.resolve(project, step.image);
+        sourceImages.set(step.image, { id: img.id, lowers: img.lowers, hostIds: img.config.systemd });
+      }
+      if ((step.op === "copy" || step.op === "add") && !(await this.deps.hasContext(step.context))) {
+        throw new SbxError("failed_precondition", `the files of step "${describeStep(step)}" (${step.context}) were not uploaded: PUT them to /v1/contexts/{digest} first`);
+      }
+    }
+    const rec: BuildRecord = { id: newId("bld"), project, imageName: name, tag, state: "queued", steps: def.steps.length, imageId: null, failure: null, createdAt: new Date().toISOString(), startedAt: null, endedAt: null };
+    this.store.insertBuild(rec);
+    const run: Running = { abort: new AbortController(), keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]), events: [], written: Promise.resolve() };
+    this.running.set(rec.id, run);
+    await mkdir(this.logDir, { recursive: true, mode: 0o700 });
+    run.finished = this.execute(rec, req, base, run, sourceImages);
+    return rec;
+  }
+
+  /** A base recipe, a registry image (pulled), or an image of the project (imported, pulled or built). */
+  private async resolveBase(project: string, ref: string): Promise<LayeredBase> {
+    if (this.pullBase && isRegistryRef(ref)) return this.pullBase(project, ref);
+    const { name, tag } = parseImageRef(ref);
+    const own = this.images.resolvesToBase(ref) ? undefined : this.store.findImage(project, name, tag);
+    if (own) return { name: `${own.name}:${own.tag}`, id: own.id, dir: own.baseDir, sizeBytes: own.sizeBytes, config: own.config, layers: own.layers };
+    return { ...(await this.images.resolveBase(ref, project)), layers: [] };
+  }
+
+  private async execute(rec: BuildRecord, req: CreateBuildRequestT, base: LayeredBase, run: Running, sourceImages: Map<string, SourceImage>): Promise<void> {
+    const emit = (ev: BuildEventT): void => {
+      if (ev.type === "step") run.keys.add(ev.key);
+      run.events.push(ev);
+      const line = JSON.stringify(ev) + "\n";
+      run.written = run.written.then(() => appendFile(join(this.logDir, `${rec.id}.ndjson`), line)).catch(() => undefined);
+      this.bus.emit(rec.id);
+    };
+    this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
+    emit({ type: "build", build: this.get(rec.project, rec.id) });
+    let image: ImageDetailT | null = null;
+    try {
+      const result = await runBuild(req.definition, base, this.deps, { noCache: req.noCache ?? false, signal: run.abort.signal, emit, sourceImages });
+      const img: ImageRecord = {
+        ref: newId("img"),
+        id: imageDigest(base.id, result.layers.map((l) => l.digest), result.config),
+        project: rec.project,
+        name: rec.imageName,
+        tag: rec.tag,
+        baseImage: base.name,
+        baseId: base.id,
+        baseDir: base.dir,
+        layers: [...base.layers, ...result.layers],
+        config: result.config,
+        sizeBytes: base.sizeBytes + result.layers.reduce((a, l) => a + l.sizeBytes, 0),
+        buildId: rec.id,
+        createdAt: new Date().toISOString(),
+        deletedAt: null,
+      };
+      // Rebuilding to the very same image is not a conflict: the name already points at it.
+      const current = this.store.findImage(rec.project, rec.imageName, rec.tag);
+      if (current?.id !== img.id) this.store.registerImage(img, req.replace ?? false);
+      this.store.updateBuild(rec.id, { state: "succeeded", imageId: img.id, endedAt: new Date().toISOString() });
+      image = this.images.detail(current?.id === img.id ? current : img);
+      this.log.info({ build: rec.id, image: `${img.name}:${img.tag}`, id: img.id }, "build succeeded");
+    } catch (err) {
+      const cancelled = run.abort.signal.aborted;
+      this.store.updateBuild(rec.id, { state: cancelled ? "cancelled" : "failed", failure: cancelled ? null : toFailure(err), endedAt: new Date().toISOString() });
+      this.log.info({ build: rec.id, err: err instanceof Error ? err.message : String(err) }, cancelled ? "build cancelled" : "build failed");
+    } finally {
+      if (!image) {
+        // A failed or cancelled build leaves no layer behind that no image references; done only
+        // after that, so whoever sees the end sees a clean state.
+        run.keys.clear();
+        await this.gc?.().catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
+      }
+      emit({ type: "done", build: this.get(rec.project, rec.id), image });
+      await run.written;
+      this.running.delete(rec.id);
+    }
+  }
+
+  buildingKeys(): Set<string> {
+    const keys = new Set<string>();
+    for (const r of this.running.values()) for (const k of r.keys) keys.add(k);
+    return keys;
+  }
+
+  get(project: string, id: string): BuildRecord {
+    const b = this.store.getBuild(id);
+    if (!b || b.project !== project) throw new SbxError("not_found", `build ${id} does not exist in project ${project}: list builds with \`sbx image builds\``);
+    return b;
+  }
+
+  list(project: string): BuildRecord[] {
+    return this.store.listBuilds(project);
+  }
+
+  cancel(project: string, id: string): BuildRecord {
+    const b = this.get(project, id);
+    this.running.get(id)?.abort.abort();
+    return b;
+  }
+
+  /** Every event of the build from its start; with follow, new ones until the build is done. */
+  async *events(project: string, id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<BuildEventT> {
+    this.get(project, id);
+    const live = this.running.get(id);
+    if (!live) {
+      // Finished (maybe before a daemon restart): replay the log file.
+      yield* readEventLog(join(this.logDir, `${id}.ndjson`));
+      return;
+    }
+    let i = 0;
+    for (;;) {
+      while (i < live.events.length) {
+        const ev = live.events[i++]!;
+        yield ev;
+        if (ev.type === "done") return;
+      }
+      if (!follow || signal?.aborted) return;
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, 1000);
+        function done(): void {
+          clearTimeout(t);
+          resolve();
+        }
+        this.bus.once(id, done);
+      });
+    }
+  }
+
+  /** Daemon start: builds that were running died with the old daemon. */
+  reconcile(): number {
+    const stale = this.store.listBuildsInState(["queued", "running"]);
+    for (const b of stale) {
+      this.store.updateBuild(b.id, { state: "failed", endedAt: new Date().toISOString(), failure: { step: null, text: null, source: null, exitCode: null, message: "the daemon stopped during the build: run it again", lastLines: [] } });
+    }
+    return stale.length;
+  }
+
+  /** Daemon shutdown: cancels builds and waits until their sandboxes are gone. */
+  async close(): Promise<void> {
+    const runs = [...this.running.values()];
+    for (const r of runs) r.abort.abort();
+    await Promise.all(runs.map((r) => r.finished));
+  }
+}
+
+function toFailure(err: unknown): BuildRecord["failure"] {
+  if (err instanceof StepFailure) {
+    const f = { step: err.step, text: describeStep(err.stepDef), source: err.stepDef.source ?? null, exitCode: err.exitCode, message: err.message, lastLines: err.lastLines };
+    return err.code ? { ...f, code: err.code } : f;
+  }
+  const f = { step: null, text: null, source: null, exitCode: null, message: err instanceof Error ? err.message : String(err), lastLines: [] };
+  return { ...f, code: toSbxError(err).code };
+}
+
+function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {
+  return "sha256:" + createHash("sha256").update(JSON.stringify({ baseId, layerDigests, config })).digest("hex");
+}
+
+async function* readEventLog(path: string): AsyncGenerator<BuildEventT> {
+  // Read once; a build whose log is gone (or never written) simply has no events to replay.
+  const text = await readFile(path, "utf8").catch(() => "");
+  for (const line of text.split("\n")) if (line.trim()) yield JSON.parse(line) as BuildEventT;
+}

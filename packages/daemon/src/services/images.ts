@@ -1,0 +1,156 @@
+// Images a project can launch: the base images (built on first use) and the images its builds
+// registered. Resolves a name to the layer directories a sandbox stacks, and describes images.
+import { SbxError } from "@sbx-sh/protocol";
+import type { ImageDetailT } from "../api/schemas.js";
+import type { BaseImage, BaseImages } from "../build/base-images.js";
+import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+
+export interface ResolvedImage {
+  name: string;
+  id: string;
+  lowers: string[];
+  /** The stack behind `lowers`: layers bottom first, on `baseDir`. */
+  layers: ImageLayerRef[];
+  baseDir: string;
+  baseImage: string;
+  config: { env: string[]; workingDir: string; user: string; systemd: boolean; init?: string[] };
+  sizeBytes: number;
+}
+
+export interface ResolvedBase {
+  name: string;
+  id: string;
+  dir: string;
+  sizeBytes: number;
+  config: ImageRecord["config"];
+}
+
+export function parseImageRef(ref: string): { name: string; tag: string } {
+  const i = ref.lastIndexOf(":");
+  return i > 0 ? { name: ref.slice(0, i), tag: ref.slice(i + 1) } : { name: ref, tag: "latest" };
+}
+
+export class ImageService {
+  constructor(
+    private readonly bases: BaseImages,
+    private readonly store: ImageStore,
+    readonly defaultImage: string,
+  ) {}
+
+  /** A project image by `name[:tag]`, else a base image of that name. */
+  async resolve(project: string, ref: string | undefined): Promise<ResolvedImage> {
+    const wanted = ref ?? this.defaultImage;
+    const { name, tag } = parseImageRef(wanted);
+    const built = this.store.findImage(project, name, tag) ?? this.findById(project, wanted);
+    if (built) {
+      return {
+        name: `${built.name}:${built.tag}`,
+        id: built.id,
+        lowers: [...built.layers].reverse().map((l) => l.dir).concat(built.baseDir),
+        layers: built.layers,
+        baseDir: built.baseDir,
+        baseImage: built.baseImage,
+        config: { ...built.config },
+        sizeBytes: built.sizeBytes,
+      };
+    }
+    const b = await this.resolveBase(wanted, project);
+    return { name: b.name, id: b.id, lowers: [b.dir], layers: [], baseDir: b.dir, baseImage: b.name, config: b.config, sizeBytes: b.sizeBytes };
+  }
+
+  /**
+   * An image of the project by its id (`sha256:<hex>`, or at least 12 hex digits of it): a
+   * replaced or removed image stays addressable this way while its record exists.
+   */
+  private findById(project: string, ref: string): ImageRecord | undefined {
+    const hex = ref.replace(/^sha256:/, "");
+    if (!/^[0-9a-f]{12,64}$/.test(hex)) return undefined;
+    const matches = this.store.listAllImages().filter((i) => i.project === project && i.id.slice(7).startsWith(hex));
+    // The live registration if there is one, else the newest.
+    return matches.find((i) => i.deletedAt === null) ?? matches.at(-1);
+  }
+
+  /** Whether the name is a base image recipe (which wins over a project image of the same name). */
+  resolvesToBase(name: string): boolean {
+    return this.bases.recipes().includes(name);
+  }
+
+  async resolveBase(name: string, project?: string): Promise<ResolvedBase> {
+    const recipes = this.bases.recipes();
+    if (!recipes.includes(name)) {
+      const own = project ? this.store.listImages(project).map((i) => `${i.name}:${i.tag}`) : [];
+      throw new SbxError("image_not_found", `image ${JSON.stringify(name)} does not exist: available images are ${[...recipes, ...own].join(", ")}`);
+    }
+    return toBase(await this.bases.ensure(name));
+  }
+
+  list(project: string): ImageDetailT[] {
+    return [...this.bases.list().map((b) => this.baseDetail(b)), ...this.store.listImages(project).map((i) => this.detail(i))];
+  }
+
+  inspect(project: string, ref: string): ImageDetailT {
+    const { name, tag } = parseImageRef(ref);
+    const built = this.store.findImage(project, name, tag);
+    if (built) return this.detail(built);
+    const base = this.bases.list().find((b) => b.name === ref);
+    if (base) return this.baseDetail(base);
+    throw new SbxError("image_not_found", `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``);
+  }
+
+  /** Marks a project image deleted; its layers go when nothing uses them (see ImageGc). */
+  remove(project: string, ref: string): ImageDetailT {
+    const { name, tag } = parseImageRef(ref);
+    const built = this.store.findImage(project, name, tag);
+    if (!built) {
+      if (this.bases.recipes().includes(ref)) throw new SbxError("failed_precondition", `${ref} is a base image: base images cannot be removed`);
+      throw new SbxError("image_not_found", `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``);
+    }
+    this.store.markImageDeleted(built.ref);
+    return this.detail(built);
+  }
+
+  detail(i: ImageRecord): ImageDetailT {
+    return {
+      name: i.name,
+      tag: i.tag,
+      id: i.id,
+      project: i.project,
+      kind: "built",
+      baseImage: i.baseImage,
+      sizeBytes: i.sizeBytes,
+      layers: i.layers.map((l) => ({ digest: l.digest, key: l.key, sizeBytes: l.sizeBytes, step: l.step, cached: l.cached })),
+      config: i.config,
+      buildId: i.buildId,
+      isolation: i.config.systemd ? "host-ids" : "userns",
+      createdAt: i.createdAt,
+    };
+  }
+
+  private baseDetail(b: BaseImage): ImageDetailT {
+    const base = toBase(b);
+    return {
+      name: b.name,
+      tag: "latest",
+      id: b.digest,
+      project: null,
+      kind: "base",
+      baseImage: null,
+      sizeBytes: b.sizeBytes,
+      layers: [{ digest: b.digest, key: `base:${b.digest}`, sizeBytes: b.sizeBytes, step: `base image ${b.name}`, cached: true }],
+      config: base.config,
+      buildId: null,
+      isolation: b.config.systemd ? "host-ids" : "userns",
+      createdAt: "",
+    };
+  }
+}
+
+function toBase(b: BaseImage): ResolvedBase {
+  return {
+    name: b.name,
+    id: b.digest,
+    dir: b.rootfs,
+    sizeBytes: b.sizeBytes,
+    config: { env: b.config.env, workingDir: b.config.workingDir || "/", user: b.config.user || "root", entrypoint: null, cmd: null, systemd: b.config.systemd },
+  };
+}

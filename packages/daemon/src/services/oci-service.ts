@@ -1,0 +1,171 @@
+// The daemon's OCI operations on a project's images: export as a layout tar stream, import from
+// one, push to and pull from registries, and pulls for `FROM registry/repo:tag` in builds. Work
+// happens in private temp dirs under the data dir, removed whatever the outcome.
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import type { ImageDetailT } from "../api/schemas.js";
+import { SbxError } from "@sbx-sh/protocol";
+import { assertValidName } from "@sbx-sh/protocol";
+import type { ImageService } from "./images.js";
+import { parseImageRef } from "./images.js";
+import type { LayerStore } from "../layers/layer-store.js";
+import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import { exportLayout, type ExportSource } from "../oci/export.js";
+import { importedLayerKey, importImage } from "../oci/import.js";
+import { readLayout } from "../oci/layout.js";
+import { pullToLayout, pushLayout, type TransferStats } from "../oci/registry.js";
+import { parseRegistryRef, RegistryClient, type RegistryAuth } from "../oci/registry-client.js";
+import { unpackPlain } from "../oci/unpack.js";
+
+export interface OciServiceOptions {
+  uidBase: number;
+  /** Parent of the temp dirs (on the same filesystem as the layers, so unpacked layers move by rename). */
+  tmpDir: string;
+  /** Largest import archive accepted, unpacked. */
+  maxImportBytes?: number;
+}
+
+export interface ImportOptions {
+  name: string;
+  tag?: string;
+  replace?: boolean;
+}
+
+export class OciService {
+  /** Layer keys an import is putting in place and has not registered yet: kept by garbage collection. */
+  private readonly busy = new Map<string, number>();
+
+  constructor(
+    private readonly images: ImageService,
+    private readonly store: ImageStore,
+    private readonly layers: LayerStore,
+    private readonly opts: OciServiceOptions,
+  ) {}
+
+  /** Daemon start: the temp dirs of exports and imports a killed daemon left (none is in use yet). */
+  async sweep(): Promise<void> {
+    for (const name of await readdir(this.opts.tmpDir).catch(() => [] as string[])) {
+      if (/^oci-[0-9a-f]{12}$/.test(name)) await rm(join(this.opts.tmpDir, name), { recursive: true, force: true });
+    }
+  }
+
+  private async withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+    await mkdir(this.opts.tmpDir, { recursive: true, mode: 0o700 });
+    const dir = join(this.opts.tmpDir, `oci-${randomBytes(6).toString("hex")}`);
+    await mkdir(dir, { mode: 0o700 });
+    try {
+      return await fn(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** A project image (or a base image) as layer dirs, base first, with the full config. */
+  async source(project: string, ref: string): Promise<ExportSource> {
+    const { name, tag } = parseImageRef(ref);
+    const rec = this.store.findImage(project, name, tag);
+    if (rec) {
+      const uidBase = rec.config.systemd ? 0 : this.opts.uidBase;
+      return { name, tag, createdAt: rec.createdAt, config: rec.config, layers: [rec.baseDir, ...rec.layers.map((l) => l.dir)].map((dir) => ({ dir, uidBase })) };
+    }
+    const base = await this.images.resolveBase(ref, project);
+    return { name: base.name, tag: "latest", createdAt: "", config: base.config, layers: [{ dir: base.dir, uidBase: base.config.systemd ? 0 : this.opts.uidBase }] };
+  }
+
+  /** The image as an OCI layout tar; the temp dir goes when the stream ends or is abandoned. */
+  async exportStream(project: string, ref: string): Promise<Readable> {
+    const src = await this.source(project, ref);
+    await mkdir(this.opts.tmpDir, { recursive: true, mode: 0o700 });
+    const dir = join(this.opts.tmpDir, `oci-${randomBytes(6).toString("hex")}`);
+    try {
+      await exportLayout(src, dir);
+    } catch (err) {
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    const child = spawn("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "-C", dir, "-cf", "-", "oci-layout", "index.json", "blobs"], { stdio: ["ignore", "pipe", "ignore"] });
+    const cleanup = (): void => void rm(dir, { recursive: true, force: true });
+    child.on("close", cleanup);
+    child.stdout.on("close", () => {
+      if (child.exitCode === null) child.kill();
+    });
+    return child.stdout;
+  }
+
+  /** Imports an OCI layout tar or docker-archive tar from a stream. */
+  async importArchive(project: string, body: Readable, o: ImportOptions): Promise<ImageDetailT> {
+    const name = assertValidName("image", o.name);
+    const tag = checkTag(o.tag ?? "latest");
+    return this.withTemp(async (dir) => {
+      await unpackPlain(body, dir, this.opts.maxImportBytes ?? 16 * 2 ** 30);
+      const plan = await readLayout(dir);
+      const img = await importImage(plan, this.deps(), { project, name, tag, replace: o.replace ?? false, source: plan.format });
+      return this.images.detail(img);
+    });
+  }
+
+  async push(project: string, ref: string, target: string, auth: RegistryAuth): Promise<TransferStats & { reference: string }> {
+    const client = new RegistryClient(parseRegistryRef(target), auth);
+    const src = await this.source(project, ref);
+    return this.withTemp(async (dir) => {
+      const { manifest } = await exportLayout(src, dir);
+      return { reference: target, ...(await pushLayout(client, dir, manifest)) };
+    });
+  }
+
+  /** Pulls a registry image; registered under `name` (default: the repository's last part) unless `register` is false. */
+  async pull(project: string, reference: string, o: Partial<ImportOptions> & { register?: boolean }, auth: RegistryAuth): Promise<{ image: ImageRecord; fetched: number; skipped: number }> {
+    const ref = parseRegistryRef(reference);
+    const client = new RegistryClient(ref, auth);
+    const name = assertValidName("image", o.name ?? ref.repository.split("/").at(-1)!);
+    const tag = checkTag(o.tag ?? ref.tag ?? "latest");
+    return this.withTemp(async (dir) => {
+      const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(diffId));
+      const plan = await readLayout(dir);
+      const image = await importImage(plan, this.deps(), { project, name, tag, replace: o.replace ?? false, source: reference, register: o.register ?? true, blobsMayBeMissing: true });
+      return { image, fetched: pulled.fetched, skipped: pulled.skipped };
+    });
+  }
+
+  /** For builds: a registry image as a base (layers above the first one, which is the base dir). */
+  async pullBase(project: string, reference: string, auth: RegistryAuth = {}): Promise<{ name: string; id: string; dir: string; sizeBytes: number; config: ImageRecord["config"]; layers: ImageLayerRef[]; keys: string[] }> {
+    const { image } = await this.pull(project, reference, { register: false }, auth);
+    const keys = [image.baseId, ...image.layers.map((l) => l.key)];
+    return { name: reference, id: image.id, dir: image.baseDir, sizeBytes: image.sizeBytes, config: image.config, layers: image.layers, keys };
+  }
+
+  private hasLayer(diffId: string): boolean {
+    const l = this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase));
+    return !!l?.dir && existsSync(l.dir);
+  }
+
+  /** For the collector: layers of imports and pulls in progress (and of recent build-base pulls). */
+  busyKeys(): Set<string> {
+    return new Set(this.busy.keys());
+  }
+
+  /** Marks keys busy until the returned function is called. */
+  private hold(keys: string[]): () => void {
+    for (const k of keys) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
+    return () => {
+      for (const k of keys) {
+        const n = (this.busy.get(k) ?? 1) - 1;
+        if (n > 0) this.busy.set(k, n);
+        else this.busy.delete(k);
+      }
+    };
+  }
+
+  private deps() {
+    return { layers: this.layers, store: this.store, uidBase: this.opts.uidBase, hold: (keys: string[]) => this.hold(keys) };
+  }
+}
+
+function checkTag(tag: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) throw new SbxError("invalid_name", `invalid tag ${JSON.stringify(tag)}: letters, digits, '_', '.', '-'`);
+  return tag;
+}

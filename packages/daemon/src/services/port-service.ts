@@ -1,0 +1,166 @@
+// Exposed ports: which sandbox ports the daemon's HTTP proxy routes to (by host name
+// `<port>-<sandboxId>.<domain>`), with a per-exposure token unless public; and where the proxy and
+// the TCP tunnel endpoint connect to. Exposures are stored, and go when their sandbox is terminated.
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import type { PortExposureT } from "../api/port-schemas.js";
+import { checkPort } from "@sbx-sh/protocol";
+import { SbxError } from "@sbx-sh/protocol";
+import type { PortExposureRecord, SandboxRecord, Store } from "../store/store.js";
+import type { Logger, SandboxService } from "./sandbox-service.js";
+
+/** Where the proxy listens, once it does: URLs are built from it. */
+export interface ProxyAddress {
+  domain: string;
+  port: number;
+}
+
+/** What the proxy should do with a request, decided from its Host and token. */
+export type ProxyDecision =
+  | { ok: true; target: { host: string; port: number }; exposure: PortExposureRecord }
+  | { ok: false; status: number; code: string; message: string };
+
+/** An open connection to a sandbox port (proxied or tunnelled), cut when access to it ends. */
+interface Closable {
+  destroy(): void;
+  once(event: "close", fn: () => void): unknown;
+}
+
+export class PortService {
+  /** Set by the daemon when the proxy listens; undefined = no proxy, so nothing can be exposed. */
+  proxy: ProxyAddress | undefined;
+  /** Open connections by `<sandboxId>:<port>` (proxy) or `<sandboxId>:tunnel`. */
+  private readonly open = new Map<string, Set<Closable>>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly sandboxes: SandboxService,
+    private readonly log: Logger,
+  ) {
+    // Suspending a sandbox also "ends" it on the host; its exposures stay for the resume.
+    sandboxes.onEnded((s) => {
+      // Its address is gone: open connections would hang, not fail.
+      for (const key of this.open.keys()) if (key.startsWith(`${s.id}:`)) this.cut(key);
+      if (this.store.getSandbox(s.id)?.status === "terminated" && this.store.deletePortExposure(s.id)) this.log.info({ sandbox: s.id }, "port exposures removed");
+    });
+  }
+
+  expose(project: string, idOrName: string, port: number, opts: { public?: boolean } = {}): PortExposureT {
+    checkPort(port);
+    const s = this.sandboxes.get(project, idOrName);
+    if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated: its ports cannot be exposed`);
+    if (!s.allowInternetAccess) throw new SbxError("failed_precondition", `sandbox ${s.id} has no network (allowInternetAccess false), so the proxy cannot reach its ports: create it with network access`);
+    const proxy = this.requireProxy();
+    const old = this.store.getPortExposure(s.id, port);
+    const record: PortExposureRecord = {
+      sandboxId: s.id,
+      project: s.project,
+      port,
+      public: opts.public ?? old?.public ?? false,
+      token: old?.token ?? randomBytes(24).toString("base64url"),
+      createdAt: old?.createdAt ?? new Date().toISOString(),
+    };
+    this.store.putPortExposure(record);
+    // Connections let in without a token must not outlive the public access.
+    if (old?.public && !record.public) this.cut(`${s.id}:${port}`);
+    this.log.info({ sandbox: s.id, port, public: record.public }, "port exposed");
+    return toPort(record, proxy);
+  }
+
+  list(project: string, idOrName: string): PortExposureT[] {
+    const s = this.sandboxes.get(project, idOrName);
+    const proxy = this.proxy;
+    return this.store.listPortExposures(s.id).map((e) => toPort(e, proxy));
+  }
+
+  close(project: string, idOrName: string, port: number): PortExposureT {
+    checkPort(port);
+    const s = this.sandboxes.get(project, idOrName);
+    const e = this.store.getPortExposure(s.id, port);
+    if (!e || !this.store.deletePortExposure(s.id, port)) throw new SbxError("not_found", `port ${port} of sandbox ${s.id} is not exposed: see \`sbx port ls ${s.name ?? s.id}\``);
+    this.cut(`${s.id}:${port}`);
+    this.log.info({ sandbox: s.id, port }, "port closed");
+    return toPort(e, this.proxy);
+  }
+
+  /** Registers an open connection: through the proxy to an exposed port, or a tunnel (port null). */
+  track(sandboxId: string, port: number | null, conn: Closable): void {
+    const key = `${sandboxId}:${port ?? "tunnel"}`;
+    const set = this.open.get(key) ?? new Set<Closable>();
+    this.open.set(key, set);
+    set.add(conn);
+    conn.once("close", () => {
+      set.delete(conn);
+      if (set.size === 0 && this.open.get(key) === set) this.open.delete(key);
+    });
+  }
+
+  private cut(key: string): void {
+    const set = this.open.get(key);
+    this.open.delete(key);
+    for (const conn of set ?? []) conn.destroy();
+  }
+
+  /** Daemon start: exposures whose sandbox is gone or terminated (a crash in between) are dropped. */
+  prune(): number {
+    let n = 0;
+    for (const e of this.store.listPortExposures()) {
+      if (this.store.getSandbox(e.sandboxId)?.status !== "terminated") continue;
+      this.store.deletePortExposure(e.sandboxId);
+      n++;
+    }
+    return n;
+  }
+
+  /** Address of a running sandbox's port, for the tunnel endpoint (API auth already done). */
+  target(project: string, idOrName: string, port: number): { host: string; port: number; sandbox: SandboxRecord } {
+    checkPort(port);
+    const s = this.sandboxes.getRunning(project, idOrName);
+    if (!s.ipAddress) throw new SbxError("failed_precondition", `sandbox ${s.id} has no network (allowInternetAccess false), so its ports cannot be reached from outside`);
+    return { host: s.ipAddress, port, sandbox: s };
+  }
+
+  /**
+   * The proxy's routing and access check. `host` is the request's Host header; `token` what it
+   * carried (header, query or cookie), if anything.
+   */
+  decide(host: string | undefined, token: string | undefined): ProxyDecision {
+    const domain = this.proxy?.domain ?? "localhost";
+    const m = /^(\d{1,5})-([a-z0-9-]{1,128})\.(.+?)\.?(?::\d+)?$/.exec((host ?? "").toLowerCase());
+    if (!m || m[3] !== domain) return deny(404, "not_found", `no sandbox port is served at ${JSON.stringify(host ?? "")}: exposed ports are at <port>-<sandboxId>.${domain}`);
+    const port = Number(m[1]);
+    const e = this.store.getPortExposure(m[2]!, port);
+    if (!e) return deny(404, "not_found", `port ${port} of sandbox ${m[2]} is not exposed: run \`sbx port expose ${m[2]} ${port}\``);
+    if (!e.public) {
+      if (!token) return deny(401, "unauthenticated", `port ${port} of sandbox ${e.sandboxId} is private: send the token from \`sbx port ls\` as the X-Sbx-Token header or once as ?sbx_token=<token>`);
+      if (!sameSecret(token, e.token)) return deny(403, "permission_denied", `wrong token for port ${port} of sandbox ${e.sandboxId}`);
+    }
+    const s = this.store.getSandbox(e.sandboxId);
+    if (!s || s.status !== "running" || !s.ipAddress) {
+      return deny(503, "sandbox_not_running", `sandbox ${e.sandboxId} is ${s?.status ?? "gone"}${s?.status === "suspended" ? ": resume it to reach its ports" : ""}`);
+    }
+    return { ok: true, target: { host: s.ipAddress, port }, exposure: e };
+  }
+
+  private requireProxy(): ProxyAddress {
+    if (!this.proxy) throw new SbxError("failed_precondition", "this daemon runs no port proxy (started with --proxy-listen off)");
+    return this.proxy;
+  }
+}
+
+function deny(status: number, code: string, message: string): ProxyDecision {
+  return { ok: false, status, code, message };
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function portUrl(sandboxId: string, port: number, proxy: ProxyAddress): string {
+  return `http://${port}-${sandboxId}.${proxy.domain}:${proxy.port}/`;
+}
+
+function toPort(e: PortExposureRecord, proxy: ProxyAddress | undefined): PortExposureT {
+  return { sandboxId: e.sandboxId, port: e.port, public: e.public, url: proxy ? portUrl(e.sandboxId, e.port, proxy) : "", token: e.token, createdAt: e.createdAt };
+}

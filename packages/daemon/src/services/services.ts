@@ -1,0 +1,31 @@
+// The set of services the API is built on, wired once by the daemon (or by a test).
+import type { ProjectService } from "./project-service.js";
+import type { SandboxService, Logger } from "./sandbox-service.js";
+import type { ProcessService } from "./process-service.js";
+import type { TerminalService } from "./terminal-service.js";
+import type { FileService } from "./file-service.js";
+import type { ImageService } from "./images.js";
+import type { BuildService } from "./build-service.js";
+import type { ImageGc } from "./image-gc.js";
+import type { SnapshotService } from "./snapshot-service.js";
+import type { PortService } from "./port-service.js";
+import type { BlobStore } from "../content/blob-store.js";
+import type { OciService } from "./oci-service.js";
+
+export interface Services {
+  version: string;
+  log: Logger;
+  projects: ProjectService;
+  sandboxes: SandboxService;
+  processes: ProcessService;
+  terminals: TerminalService;
+  files: FileService;
+  images: ImageService;
+  builds: BuildService;
+  gc: ImageGc;
+  snapshots: SnapshotService;
+  ports: PortService;
+  contexts: BlobStore;
+  oci: OciService;
+  info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
+}

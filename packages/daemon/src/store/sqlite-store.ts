@@ -1,0 +1,187 @@
+// SQLite implementation of Store (better-sqlite3, WAL). Each record is kept whole as JSON in a
+// `doc` column, with the fields we query on (project, name, status, slot) as real columns.
+import Database from "better-sqlite3";
+import { SbxError } from "@sbx-sh/protocol";
+import { IMAGE_MIGRATIONS, SqliteImageStore } from "./sqlite-image-store.js";
+import type { ImageStore, PortExposureRecord, ProcessRecord, ProjectRecord, SandboxRecord, Store, TokenRecord } from "./store.js";
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE projects (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
+   CREATE TABLE tokens (id TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES projects(name), hash TEXT NOT NULL UNIQUE, created_at TEXT NOT NULL);
+   CREATE TABLE sandboxes (id TEXT PRIMARY KEY, project TEXT NOT NULL, name TEXT, status TEXT NOT NULL,
+     net_slot INTEGER, created_at TEXT NOT NULL, doc TEXT NOT NULL);
+   CREATE UNIQUE INDEX sandboxes_live_name ON sandboxes(project, name) WHERE name IS NOT NULL AND status != 'terminated';
+   CREATE UNIQUE INDEX sandboxes_live_slot ON sandboxes(net_slot) WHERE net_slot IS NOT NULL AND status != 'terminated';
+   CREATE TABLE processes (id TEXT PRIMARY KEY, sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE,
+     status TEXT NOT NULL, started_at TEXT NOT NULL, doc TEXT NOT NULL);
+   CREATE INDEX processes_by_sandbox ON processes(sandbox_id, started_at);`,
+  ...IMAGE_MIGRATIONS,
+  `CREATE TABLE port_exposures (sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE, port INTEGER NOT NULL,
+     doc TEXT NOT NULL, PRIMARY KEY (sandbox_id, port));`,
+];
+
+interface DocRow {
+  doc: string;
+}
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  /** Images, builds and the step cache, in the same database. */
+  readonly images: ImageStore;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = NORMAL");
+    this.db.pragma("foreign_keys = ON");
+    this.migrate();
+    this.images = new SqliteImageStore(this.db);
+    if (!this.getProject("default")) this.insertProject({ name: "default", createdAt: new Date().toISOString() });
+  }
+
+  private migrate(): void {
+    const version = this.db.pragma("user_version", { simple: true }) as number;
+    for (let v = version; v < MIGRATIONS.length; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  listProjects(): ProjectRecord[] {
+    return this.db.prepare("SELECT name, created_at AS createdAt FROM projects ORDER BY name").all() as ProjectRecord[];
+  }
+
+  getProject(name: string): ProjectRecord | undefined {
+    return this.db.prepare("SELECT name, created_at AS createdAt FROM projects WHERE name = ?").get(name) as ProjectRecord | undefined;
+  }
+
+  insertProject(p: ProjectRecord): void {
+    this.unique(() => this.db.prepare("INSERT INTO projects (name, created_at) VALUES (?, ?)").run(p.name, p.createdAt), `project ${p.name} already exists`);
+  }
+
+  insertToken(t: TokenRecord): void {
+    this.db.prepare("INSERT INTO tokens (id, project, hash, created_at) VALUES (?, ?, ?, ?)").run(t.id, t.project, t.hash, t.createdAt);
+  }
+
+  findTokenByHash(hash: string): TokenRecord | undefined {
+    return this.db.prepare("SELECT id, project, hash, created_at AS createdAt FROM tokens WHERE hash = ?").get(hash) as TokenRecord | undefined;
+  }
+
+  insertSandbox(s: SandboxRecord): void {
+    this.unique(
+      () =>
+        this.db
+          .prepare("INSERT INTO sandboxes (id, project, name, status, net_slot, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)")
+          .run(s.id, s.project, s.name, s.status, s.netSlot, s.createdAt, JSON.stringify(s)),
+      `a sandbox named ${JSON.stringify(s.name)} already exists in project ${s.project}: pick another name or remove it`,
+    );
+  }
+
+  updateSandbox(id: string, patch: Partial<Omit<SandboxRecord, "id" | "project">>): void {
+    this.db.transaction(() => {
+      const current = this.getSandbox(id);
+      if (!current) return;
+      const next = { ...current, ...patch };
+      this.db
+        .prepare("UPDATE sandboxes SET name = ?, status = ?, net_slot = ?, doc = ? WHERE id = ?")
+        .run(next.name, next.status, next.netSlot, JSON.stringify(next), id);
+    })();
+  }
+
+  getSandbox(id: string): SandboxRecord | undefined {
+    const row = this.db.prepare("SELECT doc FROM sandboxes WHERE id = ?").get(id) as DocRow | undefined;
+    return row ? (JSON.parse(row.doc) as SandboxRecord) : undefined;
+  }
+
+  findSandboxByName(project: string, name: string): SandboxRecord | undefined {
+    const row = this.db
+      .prepare("SELECT doc FROM sandboxes WHERE project = ? AND name = ? ORDER BY (status = 'terminated'), created_at DESC LIMIT 1")
+      .get(project, name) as DocRow | undefined;
+    return row ? (JSON.parse(row.doc) as SandboxRecord) : undefined;
+  }
+
+  listSandboxes(filter: { project?: string; includeTerminated?: boolean }): SandboxRecord[] {
+    const where: string[] = [];
+    const args: string[] = [];
+    if (filter.project !== undefined) {
+      where.push("project = ?");
+      args.push(filter.project);
+    }
+    if (!filter.includeTerminated) where.push("status != 'terminated'");
+    const sql = `SELECT doc FROM sandboxes ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at DESC`;
+    return (this.db.prepare(sql).all(...args) as DocRow[]).map((r) => JSON.parse(r.doc) as SandboxRecord);
+  }
+
+  usedNetSlots(): Set<number> {
+    const rows = this.db.prepare("SELECT net_slot AS s FROM sandboxes WHERE net_slot IS NOT NULL AND status != 'terminated'").all() as { s: number }[];
+    return new Set(rows.map((r) => r.s));
+  }
+
+  insertProcess(p: ProcessRecord): void {
+    this.db.prepare("INSERT INTO processes (id, sandbox_id, status, started_at, doc) VALUES (?, ?, ?, ?, ?)").run(p.id, p.sandboxId, p.status, p.startedAt, JSON.stringify(p));
+  }
+
+  updateProcess(id: string, patch: Partial<Omit<ProcessRecord, "id" | "sandboxId">>): void {
+    this.db.transaction(() => {
+      const row = this.db.prepare("SELECT doc FROM processes WHERE id = ?").get(id) as DocRow | undefined;
+      if (!row) return;
+      const next = { ...(JSON.parse(row.doc) as ProcessRecord), ...patch };
+      this.db.prepare("UPDATE processes SET status = ?, doc = ? WHERE id = ?").run(next.status, JSON.stringify(next), id);
+    })();
+  }
+
+  getProcess(sandboxId: string, id: string): ProcessRecord | undefined {
+    const row = this.db.prepare("SELECT doc FROM processes WHERE id = ? AND sandbox_id = ?").get(id, sandboxId) as DocRow | undefined;
+    return row ? (JSON.parse(row.doc) as ProcessRecord) : undefined;
+  }
+
+  listProcesses(sandboxId: string): ProcessRecord[] {
+    return (this.db.prepare("SELECT doc FROM processes WHERE sandbox_id = ? ORDER BY started_at").all(sandboxId) as DocRow[]).map(
+      (r) => JSON.parse(r.doc) as ProcessRecord,
+    );
+  }
+
+  listRunningProcesses(): ProcessRecord[] {
+    return (this.db.prepare("SELECT doc FROM processes WHERE status = 'running'").all() as DocRow[]).map((r) => JSON.parse(r.doc) as ProcessRecord);
+  }
+
+  putPortExposure(e: PortExposureRecord): void {
+    this.db.prepare("INSERT OR REPLACE INTO port_exposures (sandbox_id, port, doc) VALUES (?, ?, ?)").run(e.sandboxId, e.port, JSON.stringify(e));
+  }
+
+  getPortExposure(sandboxId: string, port: number): PortExposureRecord | undefined {
+    const row = this.db.prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? AND port = ?").get(sandboxId, port) as DocRow | undefined;
+    return row ? (JSON.parse(row.doc) as PortExposureRecord) : undefined;
+  }
+
+  listPortExposures(sandboxId?: string): PortExposureRecord[] {
+    const rows = sandboxId === undefined
+      ? this.db.prepare("SELECT doc FROM port_exposures ORDER BY sandbox_id, port").all()
+      : this.db.prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? ORDER BY port").all(sandboxId);
+    return (rows as DocRow[]).map((r) => JSON.parse(r.doc) as PortExposureRecord);
+  }
+
+  deletePortExposure(sandboxId: string, port?: number): boolean {
+    const res = port === undefined
+      ? this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ?").run(sandboxId)
+      : this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ? AND port = ?").run(sandboxId, port);
+    return res.changes > 0;
+  }
+
+  private unique(fn: () => unknown, message: string): void {
+    try {
+      fn();
+    } catch (err) {
+      if (!(err instanceof Error && "code" in err && String(err.code).startsWith("SQLITE_CONSTRAINT"))) throw err;
+      // The slot index is ours to keep unique, not the user's: say which resource ran out.
+      if (err.message.includes("net_slot")) throw new SbxError("failed_precondition", "the network slot chosen for this sandbox is taken: retry the request");
+      throw new SbxError("already_exists", message);
+    }
+  }
+}

@@ -1,0 +1,18 @@
+// @sbx-sh/protocol: the contract between sbx's clients and its daemon. Wire types as plain
+// interfaces, the error registry and error class, the build IR, name and port rules, and the
+// version. No dependencies: the SDK, the CLI and the daemon all build on it.
+export * from "./errors.js";
+export * from "./names.js";
+export * from "./ports.js";
+export * from "./env.js";
+export * from "./version.js";
+export * from "./build-ir.js";
+export * from "./describe-step.js";
+export * from "./wire/sandboxes.js";
+export * from "./wire/processes.js";
+export * from "./wire/files.js";
+export * from "./wire/system.js";
+export * from "./wire/builds.js";
+export * from "./wire/snapshots.js";
+export * from "./wire/terminals.js";
+export * from "./wire/ports.js";

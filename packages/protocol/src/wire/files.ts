@@ -1,0 +1,14 @@
+// Files on the wire: directory listings of a sandbox's filesystem.
+
+export interface FileInfo {
+  name: string;
+  type: "file" | "directory" | "symlink" | "other";
+  size: number;
+  mode: number;
+  modifiedAt: string;
+}
+
+export interface DirectoryListing {
+  path: string;
+  entries: FileInfo[];
+}

@@ -1,0 +1,60 @@
+// Sandboxes on the wire: what `POST /v1/sandboxes` takes and what every sandbox route returns.
+
+export type SandboxStatus = "pending" | "running" | "suspended" | "terminated";
+
+export interface CreateSandboxRequest {
+  /** Image name; default debian-minimal. */
+  image?: string | undefined;
+  name?: string | undefined;
+  cpus?: number | undefined;
+  memoryMb?: number | undefined;
+  pidsLimit?: number | undefined;
+  diskMb?: number | undefined;
+  /** 0 disables the timeout. */
+  timeoutSecs?: number | undefined;
+  allowInternetAccess?: boolean | undefined;
+  /** Only these IPv4 addresses/CIDRs (and DNS to the resolvers) are reachable; host names are resolved by the daemon. */
+  allowOut?: string[] | undefined;
+  /** IPv4 addresses/CIDRs dropped even if allowed. */
+  denyOut?: string[] | undefined;
+  env?: Record<string, string> | undefined;
+  /** Start from this snapshot instead of an image. */
+  snapshotId?: string | undefined;
+}
+
+export interface SandboxInfo {
+  id: string;
+  name: string | null;
+  project: string;
+  image: string;
+  imageId: string;
+  status: SandboxStatus;
+  cpus: number;
+  memoryMb: number;
+  pidsLimit: number;
+  diskMb: number;
+  timeoutSecs: number;
+  allowInternetAccess: boolean;
+  /** Enforced now: addresses and CIDRs, host names replaced by their current addresses. */
+  allowOut: string[];
+  denyOut: string[];
+  /** The lists as given: CIDRs and host names. */
+  egressEntries: { allowOut: string[]; denyOut: string[] };
+  /** Host name → its current IPv4 addresses. */
+  egressHosts: Record<string, string[]>;
+  env: Record<string, string>;
+  ipAddress: string | null;
+  snapshotId: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  terminatedAt: string | null;
+  /** requested | timeout | died | daemon_restart | error */
+  terminationReason: string | null;
+}
+
+export interface UpdateNetworkRequest {
+  /** Replaces the list; omitted = unchanged, [] = no restriction. */
+  allowOut?: string[] | undefined;
+  /** Replaces the list; omitted = unchanged. */
+  denyOut?: string[] | undefined;
+}

@@ -1,0 +1,209 @@
+// SandboxClient: the daemon-level calls of the API (sandboxes as records, daemon info, images,
+// builds and their contexts, projects and tokens). Working inside one sandbox is the job of the
+// Sandbox class; defining and building an image is the job of Image.
+import type { Readable } from "node:stream";
+import type { BuildEvent, BuildInfo, CreateBuildRequest, CreateSandboxRequest, DaemonInfo, ImageInfo, SandboxInfo, SnapshotInfo, UpdateNetworkRequest } from "@sbx-sh/protocol";
+import type { PortExposure } from "@sbx-sh/protocol";
+import { SbxError } from "@sbx-sh/protocol";
+import { ndjson } from "./ndjson.js";
+import { exportImage, importImage, pullImage, pushImage, type PullResult, type PushResult, type RegistryCredentials } from "./oci.js";
+import { Terminal } from "./terminal.js";
+import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
+
+export interface Project {
+  name: string;
+  createdAt: string;
+}
+
+export interface Token {
+  id: string;
+  project: string;
+  /** The secret; only present in the answer that created it. */
+  token?: string;
+  createdAt: string;
+}
+
+export interface ListSandboxesOptions {
+  /** Include terminated sandboxes. */
+  all?: boolean;
+}
+
+const enc = encodeURIComponent;
+
+export class SandboxClient {
+  readonly transport: Transport;
+
+  constructor(options: ClientOptions | Transport = {}) {
+    this.transport = options instanceof Transport ? options : new Transport(options);
+  }
+
+  get config(): ResolvedConfig {
+    return this.transport.config;
+  }
+
+  info(): Promise<DaemonInfo> {
+    return this.transport.json<DaemonInfo>("GET", "/v1/info");
+  }
+
+  async list(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
+    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("GET", "/v1/sandboxes", { query: { all: options.all } });
+    return res.sandboxes;
+  }
+
+  /** `idOrName` is a sandbox id or name. */
+  get(idOrName: string): Promise<SandboxInfo> {
+    return this.transport.json<SandboxInfo>("GET", `/v1/sandboxes/${enc(idOrName)}`);
+  }
+
+  /** Blocks until the sandbox is running. */
+  create(request: CreateSandboxRequest = {}): Promise<SandboxInfo> {
+    return this.transport.json<SandboxInfo>("POST", "/v1/sandboxes", { json: request });
+  }
+
+  /** Replaces the sandbox's egress lists (an omitted list is unchanged) in one atomic step. */
+  updateNetwork(idOrName: string, request: UpdateNetworkRequest): Promise<SandboxInfo> {
+    return this.transport.json<SandboxInfo>("PATCH", `/v1/sandboxes/${enc(idOrName)}/network`, { json: request });
+  }
+
+  /** Makes `port` reachable through the daemon's HTTP proxy; the answer has the URL and token. */
+  exposePort(idOrName: string, port: number, options: { public?: boolean } = {}): Promise<PortExposure> {
+    return this.transport.json<PortExposure>("POST", `/v1/sandboxes/${enc(idOrName)}/ports/${port}`, { json: options });
+  }
+
+  async listPorts(idOrName: string): Promise<PortExposure[]> {
+    return (await this.transport.json<{ ports: PortExposure[] }>("GET", `/v1/sandboxes/${enc(idOrName)}/ports`)).ports;
+  }
+
+  closePort(idOrName: string, port: number): Promise<PortExposure> {
+    return this.transport.json<PortExposure>("DELETE", `/v1/sandboxes/${enc(idOrName)}/ports/${port}`);
+  }
+
+  terminate(idOrName: string): Promise<SandboxInfo> {
+    return this.transport.json<SandboxInfo>("DELETE", `/v1/sandboxes/${enc(idOrName)}`);
+  }
+
+  async listImages(): Promise<ImageInfo[]> {
+    const res = await this.transport.json<{ images: ImageInfo[] }>("GET", "/v1/images");
+    return res.images;
+  }
+
+  /** `name` or `name:tag`; base images too. */
+  getImage(name: string): Promise<ImageInfo> {
+    return this.transport.json<ImageInfo>("GET", `/v1/images/${enc(name)}`);
+  }
+
+  /** Removes a built image (`name` or `name:tag`) from the project; answers what was removed. */
+  deleteImage(name: string): Promise<ImageInfo> {
+    return this.transport.json<ImageInfo>("DELETE", `/v1/images/${enc(name)}`);
+  }
+
+  /** The image as an OCI image layout tar stream (skopeo's `oci-archive:`). */
+  exportImage(name: string, signal?: AbortSignal): Promise<Readable> {
+    return exportImage(this.transport, name, signal);
+  }
+
+  /** Registers an OCI image layout tar or `docker save` tar as `name` (`tag` defaults to latest). */
+  importImage(tar: Readable | Uint8Array, options: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal }): Promise<ImageInfo> {
+    return importImage(this.transport, tar, options);
+  }
+
+  /** Pushes `name[:tag]` to `registry/repo:tag` over the OCI distribution API. */
+  pushImage(name: string, reference: string, credentials?: RegistryCredentials): Promise<PushResult> {
+    return pushImage(this.transport, name, reference, credentials);
+  }
+
+  /** Pulls `registry/repo:tag` into the project (as `name`, default the repository's last part). */
+  pullImage(reference: string, options?: RegistryCredentials & { name?: string; tag?: string; replace?: boolean }): Promise<PullResult> {
+    return pullImage(this.transport, reference, options);
+  }
+
+  /** Whether the daemon already holds the context tar with this digest (`sha256:<hex>`). */
+  async hasContext(digest: string): Promise<boolean> {
+    try {
+      await this.transport.empty("HEAD", `/v1/contexts/${digest}`);
+      return true;
+    } catch (err) {
+      if (err instanceof SbxError && err.status === 404) return false;
+      throw err;
+    }
+  }
+
+  /** Uploads a context tar; the daemon checks that its sha256 is `digest`. */
+  uploadContext(digest: string, tar: Readable | Uint8Array, signal?: AbortSignal): Promise<{ digest: string; sizeBytes: number }> {
+    return this.transport.json("PUT", `/v1/contexts/${digest}`, { body: tar, contentType: "application/x-tar", signal, stream: true });
+  }
+
+  /** Starts a build in the background (its contexts must be uploaded first). */
+  createBuild(request: CreateBuildRequest): Promise<BuildInfo> {
+    return this.transport.json<BuildInfo>("POST", "/v1/builds", { json: request });
+  }
+
+  /** Builds of the project, newest first. */
+  async listBuilds(): Promise<BuildInfo[]> {
+    const res = await this.transport.json<{ builds: BuildInfo[] }>("GET", "/v1/builds");
+    return res.builds;
+  }
+
+  getBuild(id: string): Promise<BuildInfo> {
+    return this.transport.json<BuildInfo>("GET", `/v1/builds/${enc(id)}`);
+  }
+
+  /** Cancels a build; its build sandbox is removed. */
+  cancelBuild(id: string): Promise<BuildInfo> {
+    return this.transport.json<BuildInfo>("DELETE", `/v1/builds/${enc(id)}`);
+  }
+
+  /** A build's events from its start; with `follow`, also new ones until the `done` event. */
+  async *buildEvents(id: string, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<BuildEvent> {
+    const body = await this.transport.stream("GET", `/v1/builds/${enc(id)}/events`, { query: { follow: options.follow }, signal: options.signal });
+    for await (const value of ndjson(body)) {
+      // Unknown event types are skipped so newer daemons stay compatible.
+      const type = (value as { type?: unknown }).type;
+      if (type === "build" || type === "step" || type === "log" || type === "step_done" || type === "done") yield value as BuildEvent;
+    }
+  }
+
+  async listProjects(): Promise<Project[]> {
+    const res = await this.transport.json<{ projects: Project[] }>("GET", "/v1/projects");
+    return res.projects;
+  }
+
+  createProject(name: string): Promise<Project> {
+    return this.transport.json<Project>("POST", "/v1/projects", { json: { name } });
+  }
+
+  /** Mints a token for TCP access to `project`; the secret is in the answer once. */
+  createToken(project: string): Promise<Token> {
+    return this.transport.json<Token>("POST", `/v1/projects/${enc(project)}/tokens`);
+  }
+
+  listSnapshots(): Promise<SnapshotInfo[]> {
+    return this.transport.json<{ snapshots: SnapshotInfo[] }>("GET", "/v1/snapshots").then((r) => r.snapshots);
+  }
+
+  getSnapshot(id: string): Promise<SnapshotInfo> {
+    return this.transport.json<SnapshotInfo>("GET", `/v1/snapshots/${enc(id)}`);
+  }
+
+  deleteSnapshot(id: string): Promise<SnapshotInfo> {
+    return this.transport.json<SnapshotInfo>("DELETE", `/v1/snapshots/${enc(id)}`);
+  }
+
+  /** Registers a snapshot as a named image of the project (`name` or `name:tag`). */
+  registerImage(ref: string, snapshotId: string, options: { replace?: boolean } = {}): Promise<ImageInfo> {
+    const i = ref.lastIndexOf(":");
+    const [name, tag] = i > 0 ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, undefined];
+    return this.transport.json<ImageInfo>("POST", "/v1/images", { json: { name, tag, snapshotId, replace: options.replace } });
+  }
+
+  /** Attaches (again) to a terminal of a sandbox; its recent output is replayed first. */
+  attachTerminal(sandboxIdOrName: string, terminalId: string): Promise<Terminal> {
+    return Terminal.attach(this.transport, sandboxIdOrName, terminalId);
+  }
+
+  /** Releases the connection pool; pending requests finish first. */
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}
+

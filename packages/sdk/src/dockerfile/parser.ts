@@ -1,0 +1,298 @@
+// The Dockerfile front end: parses a Dockerfile into build stages of IR-ready steps (each with its
+// Dockerfile line as source), doing Docker's ARG/ENV substitution; flattenDockerfile() then picks
+// the stage to build and concatenates the stages it is FROM, refusing what sbx cannot build yet.
+import { DEFAULT_PATH } from "@sbx-sh/protocol";
+import { SbxError } from "@sbx-sh/protocol";
+import { processWord, splitWords, WordError, type Lookup } from "./expand.js";
+import { checkMount, copyStep, DEFAULT_SHELL, editDistance, extractFlags, heredocScript, jsonArray, runCommand, shellArgs, USER_RE } from "./instructions.js";
+import { dockerfileError, scanDockerfile, type Instruction } from "./scan.js";
+export { flattenDockerfile } from "./stages.js";
+
+export interface DockerfileSource {
+  file: string;
+  line: number;
+}
+
+/** A step in the shapes `Image` takes (copy/add sources still paths); `from` marks `COPY --from`. */
+export type DockerfileStep = { source: DockerfileSource } & (
+  | { op: "run"; command: string | string[] }
+  | { op: "env"; key: string; value: string }
+  | { op: "workdir"; path: string }
+  | { op: "user"; user: string }
+  | { op: "copy" | "add"; src: string[]; dest: string; chown?: string; chmod?: string; from?: string; fromStage?: number }
+  | { op: "copy_from"; image: string; stage?: number; paths: string[]; dest: string; chown?: string; chmod?: string }
+  | { op: "entrypoint" | "cmd"; args: string[] }
+);
+
+export interface Stage {
+  /** `FROM image AS name`, lowercased as Docker does. */
+  name?: string;
+  /** The image it starts from (substituted), or the name of an earlier stage. */
+  from: string;
+  /** Index of the earlier stage `from` names. */
+  parent?: number;
+  source: DockerfileSource;
+  steps: DockerfileStep[];
+}
+
+export interface DockerfileWarning {
+  file: string;
+  /** Absent for notes about the build as a whole (an unused --build-arg). */
+  line?: number;
+  message: string;
+}
+
+export interface ParsedDockerfile {
+  stages: Stage[];
+  /** Index of the stage to build: `target`, else the last. */
+  target: number;
+  warnings: DockerfileWarning[];
+}
+
+export interface ParseOptions {
+  buildArgs: Record<string, string>;
+  /** The file's name in sources and messages. */
+  fileName: string;
+  /** The stage to build (`--target`); default the last. */
+  target?: string;
+  /** Env of a base image, for `$PATH` and the like in ENV; default PATH only, as sbx's base images have. */
+  baseEnv?: (image: string) => Record<string, string> | undefined;
+  /** Values of TARGETOS/TARGETARCH/...; default this machine's. */
+  platform?: { os: string; arch: string; variant?: string };
+}
+
+const IGNORED: Record<string, string> = {
+  label: "LABEL is ignored: sbx images have no labels yet",
+  expose: "EXPOSE is ignored: sandboxes do not publish ports from image metadata",
+  volume: "VOLUME is ignored: the directory stays part of the image (sbx has no volumes)",
+  stopsignal: "STOPSIGNAL is ignored: sbx stops sandboxes its own way",
+  healthcheck: "HEALTHCHECK is ignored: sbx does not run health checks",
+  onbuild: "ONBUILD is ignored: sbx images carry no triggers for images built on them",
+  maintainer: "MAINTAINER is ignored (deprecated in Docker too)",
+};
+const KNOWN = ["from", "run", "cmd", "entrypoint", "env", "arg", "workdir", "user", "copy", "add", "shell", ...Object.keys(IGNORED)];
+/** Flags each instruction takes; `warn` ones are accepted and ignored, `reject` ones are refused. */
+const FLAGS: Record<string, { ok?: string[]; warn?: string[]; reject?: string[] }> = {
+  from: { warn: ["platform"] },
+  run: { ok: ["mount"], warn: ["network"], reject: ["security", "device"] },
+  copy: { ok: ["from", "chown", "chmod"], warn: ["link"], reject: ["parents", "exclude"] },
+  add: { ok: ["chown", "chmod"], warn: ["link"], reject: ["checksum", "keep-git-dir", "exclude", "unpack"] },
+};
+const IGNORED_FLAGS: Record<string, string> = {
+  platform: "sbx builds for the daemon's machine",
+  network: "RUN has the network build steps always have",
+  link: "the result is the same without it",
+};
+const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]);
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const STAGE_RE = /^[a-z][a-z0-9._-]*$/;
+
+interface Scope {
+  /** ENV values, including the base image's or parent stage's. */
+  env: Map<string, string>;
+  /** ARGs declared in this stage; undefined when declared without a value. */
+  args: Map<string, string | undefined>;
+  shell: string[];
+}
+
+export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile {
+  const file = o.fileName;
+  const scanned = scanDockerfile(text, file);
+  const esc = scanned.escape;
+  const warnings: DockerfileWarning[] = scanned.notes.map((n) => ({ file, line: n.line, message: n.message }));
+  const buildArgs = new Map(Object.entries(o.buildArgs));
+  const used = new Set<string>();
+  const globals = new Map<string, string | undefined>(platformArgs(o.platform));
+  const stages: Stage[] = [];
+  const scopes: Scope[] = [];
+
+  for (const ins of scanned.instructions) {
+    const kw = ins.keyword.toUpperCase();
+    const fail = (message: string) => dockerfileError(file, ins.line, `${kw}: ${message}`);
+    const expand = (word: string, lookup: Lookup) => {
+      try {
+        return processWord(word, lookup, { escape: esc });
+      } catch (err) {
+        throw err instanceof WordError ? fail(err.message) : err;
+      }
+    };
+    if (!KNOWN.includes(ins.keyword)) throw dockerfileError(file, ins.line, `unknown instruction ${ins.written}${suggest(ins.keyword)}`);
+    // Ignored instructions keep their flags (HEALTHCHECK --interval=...) unchecked.
+    const { flags, rest } = ins.keyword in IGNORED ? { flags: new Map<string, string | undefined>(), rest: ins.rest } : checkFlags(ins, fail, (m) => warnings.push({ file, line: ins.line, message: m }));
+    const stage = stages.at(-1);
+    const scope = scopes.at(-1);
+    const source = { file, line: ins.line };
+    const lookup: Lookup = (n) => (scope ? (scope.env.has(n) ? scope.env.get(n) : scope.args.get(n)) : globals.get(n));
+
+    if (ins.keyword === "from") {
+      const words = rest.split(/\s+/).filter(Boolean);
+      if (!(words.length === 1 || (words.length === 3 && words[1]!.toLowerCase() === "as"))) throw fail("use FROM <image> [AS <name>]");
+      const from = expand(words[0]!, (n) => globals.get(n));
+      if (!from) throw fail(`the image name ${words[0]} is empty once substituted`);
+      const name = words[2]?.toLowerCase();
+      if (name !== undefined && !STAGE_RE.test(name)) throw fail(`invalid stage name ${words[2]}: letters, digits, '.', '_' and '-', starting with a letter`);
+      if (name !== undefined && stages.some((s) => s.name === name)) throw fail(`a stage named ${name} already exists`);
+      const parent = stages.findIndex((s) => s.name === from.toLowerCase());
+      const inherited = parent >= 0 ? scopes[parent]! : undefined;
+      const env = inherited ? inherited.env : Object.entries(o.baseEnv?.(from) ?? { PATH: DEFAULT_PATH });
+      scopes.push({ env: new Map(env), args: new Map(), shell: inherited ? inherited.shell : DEFAULT_SHELL });
+      stages.push({ ...(name !== undefined && { name }), from: parent >= 0 ? stages[parent]!.name! : from, ...(parent >= 0 && { parent }), source, steps: [] });
+      continue;
+    }
+    if (ins.keyword === "arg") {
+      const words = splitWords(rest, esc);
+      if (!words.length) throw fail("give a name: ARG NAME[=default]");
+      // As BuildKit does: global ARGs are set one by one, a stage's all at once (`ARG A=1 B=$A` gives B the earlier A).
+      const declared: Array<[string, string | undefined]> = [];
+      for (const w of words) {
+        const eq = w.indexOf("=");
+        const name = eq === -1 ? w : w.slice(0, eq);
+        if (!NAME_RE.test(name)) throw fail(`invalid ARG name ${JSON.stringify(name)}`);
+        const def = eq === -1 ? undefined : expand(w.slice(eq + 1), lookup);
+        used.add(name);
+        const value = buildArgs.has(name) ? buildArgs.get(name) : (def ?? (scope ? globals.get(name) : undefined));
+        if (scope) declared.push([name, value]);
+        else globals.set(name, value);
+      }
+      for (const [name, value] of declared) scope!.args.set(name, value);
+      continue;
+    }
+    if (!stage || !scope) throw fail("comes before the first FROM: a Dockerfile starts with FROM <image> (only ARG may come before it)");
+    if (ins.keyword in IGNORED) {
+      warnings.push({ file, line: ins.line, message: IGNORED[ins.keyword]! });
+      continue;
+    }
+    const push = (step: DockerfileStep) => stage.steps.push(step);
+    switch (ins.keyword) {
+      case "run": {
+        const exec = jsonArray(rest);
+        if (ins.heredocs.length && exec) throw fail("heredocs need the shell form");
+        if (exec && (!exec.length || !exec[0])) throw fail("the exec form needs a program: RUN [\"program\", \"arg\"...]");
+        const command = ins.heredocs.length ? heredocScript(rest, ins.heredocs) : (exec ?? rest);
+        if (!command.length) throw fail("give a command");
+        push({ op: "run", command: runCommand(command, scope.shell, runArgs(scope, buildArgs)), source });
+        break;
+      }
+      case "cmd":
+      case "entrypoint":
+        if (!rest) throw fail(`give a command: ${kw} ["program", "arg"...] or ${kw} command`);
+        push({ op: ins.keyword, args: shellArgs(rest, scope.shell), source });
+        break;
+      case "shell": {
+        const shell = jsonArray(rest);
+        if (!shell?.length) throw fail('use the JSON form: SHELL ["/bin/bash", "-c"]');
+        scope.shell = shell;
+        break;
+      }
+      case "env": {
+        const words = splitWords(rest, esc);
+        if (!words.length) throw fail("give a name and a value: ENV NAME=value");
+        let pairs: Array<[string, string]>;
+        if (!words[0]!.includes("=")) {
+          // The legacy form `ENV NAME value`: the value is the rest of the line.
+          const m = /^(\S+)\s+([\s\S]+)$/.exec(rest);
+          if (!m) throw fail(`give ${words[0]} a value: ENV ${words[0]}=value`);
+          pairs = [[m[1]!, m[2]!]];
+        } else {
+          pairs = words.map((w) => {
+            const eq = w.indexOf("=");
+            if (eq === -1) throw fail(`can't find = in ${JSON.stringify(w)}: use NAME=value`);
+            return [w.slice(0, eq), w.slice(eq + 1)];
+          });
+        }
+        // Every value is substituted before any is set: `ENV A=1 B=$A` gives B the earlier A.
+        const set = pairs.map(([k, v]): [string, string] => [expand(k, lookup), expand(v, lookup)]);
+        for (const [key, value] of set) {
+          if (!NAME_RE.test(key)) throw fail(`invalid variable name ${JSON.stringify(key)}: letters, digits and _, not starting with a digit`);
+          push({ op: "env", key, value, source });
+          scope.env.set(key, value);
+        }
+        break;
+      }
+      case "workdir": {
+        const path = expand(rest, lookup);
+        if (!path) throw fail("give a directory: WORKDIR /app");
+        push({ op: "workdir", path, source });
+        break;
+      }
+      case "user": {
+        const user = expand(rest, lookup);
+        if (!USER_RE.test(user)) throw fail(`invalid user ${JSON.stringify(user)}: use name, uid, name:group or uid:gid (names in lowercase)`);
+        push({ op: "user", user, source });
+        break;
+      }
+      case "copy":
+      case "add":
+        push(withFromStage(copyStep(ins, rest, flags, (w) => expand(w, lookup), fail, stages.length - 1, source), stages, fail));
+        break;
+    }
+  }
+
+  if (!stages.length) throw dockerfileError(file, scanned.instructions[0]?.line ?? 1, "no FROM: a Dockerfile starts with FROM <image>");
+  for (const name of buildArgs.keys()) {
+    if (!used.has(name) && !PROXY_ARGS.includes(name)) warnings.push({ file, message: `--build-arg ${name} was not used: the Dockerfile declares no ARG ${name}` });
+  }
+  return { stages, target: targetIndex(stages, o.target, file), warnings };
+}
+
+/** `COPY --from=<name|index>` of an earlier stage is marked with its index; anything else names an image. */
+function withFromStage(step: DockerfileStep, stages: Stage[], fail: (message: string) => SbxError): DockerfileStep {
+  if ((step.op !== "copy" && step.op !== "add") || step.from === undefined) return step;
+  if (step.op === "add") throw fail("ADD --from is not a Dockerfile flag: use COPY --from");
+  const current = stages.length - 1;
+  if (/^\d+$/.test(step.from)) return { ...step, fromStage: Number(step.from) };
+  const name = step.from.toLowerCase();
+  if (stages[current]?.name === name) throw fail(`--from=${step.from}: a stage cannot copy from itself`);
+  const i = stages.findIndex((s, j) => j < current && s.name === name);
+  return i >= 0 ? { ...step, fromStage: i } : step;
+}
+
+function checkFlags(ins: Instruction, fail: (message: string) => SbxError, warn: (m: string) => void): { flags: Map<string, string | undefined>; rest: string } {
+  const { flags, rest } = extractFlags(ins.rest);
+  const allowed = FLAGS[ins.keyword] ?? {};
+  const out = new Map<string, string | undefined>();
+  for (const f of flags) {
+    if (allowed.warn?.includes(f.name)) warn(`${ins.keyword.toUpperCase()} --${f.name} is ignored: ${IGNORED_FLAGS[f.name]}`);
+    else if (allowed.reject?.includes(f.name)) throw fail(`--${f.name} is not supported yet`);
+    else if (!allowed.ok?.includes(f.name)) throw fail(`unknown flag --${f.name}`);
+    else if (f.name === "mount") checkMount(f.value ?? "", fail, warn); // may be given several times
+    else if (out.has(f.name)) throw fail(`--${f.name} is given twice`);
+    else out.set(f.name, f.value);
+  }
+  return { flags: out, rest };
+}
+
+/** ARG values in a RUN's environment: the stage's ARGs that have a value and no ENV of the same name, and proxy build args. */
+function runArgs(scope: Scope, buildArgs: Map<string, string>): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const [k, v] of scope.args) if (v !== undefined && !scope.env.has(k)) out.push([k, v]);
+  for (const k of PROXY_ARGS) {
+    if (buildArgs.has(k) && !scope.args.has(k) && !scope.env.has(k)) out.push([k, buildArgs.get(k)!]);
+  }
+  return out;
+}
+
+function targetIndex(stages: Stage[], target: string | undefined, file: string): number {
+  if (target === undefined) return stages.length - 1;
+  const i = stages.findIndex((s) => s.name === target.toLowerCase());
+  if (i >= 0) return i;
+  const names = stages.flatMap((s) => (s.name ? [s.name] : []));
+  throw new SbxError("invalid_argument", `${file}: no stage named ${target} (${names.length ? `its stages: ${names.join(", ")}` : "it names no stages: FROM <image> AS <name>"})`, { file, target });
+}
+
+/** BuildKit's automatic platform ARGs, usable in FROM and, once declared with ARG, in a stage. */
+function platformArgs(p: ParseOptions["platform"]): Array<[string, string]> {
+  const archs: Record<string, [string, string?]> = { x64: ["amd64"], arm64: ["arm64"], arm: ["arm", "v7"], ia32: ["386"], ppc64: ["ppc64le"], s390x: ["s390x"], riscv64: ["riscv64"] };
+  const [arch, variant] = p ? [p.arch, p.variant] : (archs[process.arch] ?? [process.arch]);
+  const platform = `linux/${arch}${variant ? `/${variant}` : ""}`;
+  const os = p?.os ?? "linux";
+  return [
+    ["TARGETPLATFORM", platform], ["TARGETOS", os], ["TARGETARCH", arch], ["TARGETVARIANT", variant ?? ""],
+    ["BUILDPLATFORM", platform], ["BUILDOS", os], ["BUILDARCH", arch], ["BUILDVARIANT", variant ?? ""],
+  ];
+}
+
+function suggest(keyword: string): string {
+  const best = KNOWN.map((k) => [k, editDistance(keyword, k)] as const).sort((a, b) => a[1] - b[1])[0];
+  return best && best[1] <= 2 ? ` (did you mean ${best[0].toUpperCase()}?)` : "";
+}

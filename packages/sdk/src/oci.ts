@@ -1,0 +1,47 @@
+// The SDK side of OCI images: export as a layout tar stream, import from one, push to and pull
+// from registries (the daemon does the transfer; credentials travel in the request body).
+import type { Readable } from "node:stream";
+import type { ImageInfo } from "@sbx-sh/protocol";
+import type { Body, Transport } from "./transport.js";
+
+export interface RegistryCredentials {
+  username?: string;
+  password?: string;
+  /** A bearer token, used as is. */
+  token?: string;
+  /** Plain HTTP to a registry that is not on loopback. */
+  insecure?: boolean;
+}
+
+export interface PushResult {
+  reference: string;
+  digest: string;
+  blobsSent: number;
+  blobsSkipped: number;
+}
+
+export interface PullResult {
+  image: ImageInfo;
+  layersFetched: number;
+  layersReused: number;
+}
+
+const enc = encodeURIComponent;
+
+/** The image (`name[:tag]` or a base image) as an OCI image layout tar. */
+export function exportImage(t: Transport, name: string, signal?: AbortSignal): Promise<Body> {
+  return t.stream("GET", `/v1/images/${enc(name)}/oci`, { signal });
+}
+
+/** Registers an OCI image layout tar (or `docker save` tar) as `name[:tag]`. */
+export function importImage(t: Transport, tar: Readable | Uint8Array, o: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal }): Promise<ImageInfo> {
+  return t.json("POST", "/v1/images/import", { query: { name: o.name, tag: o.tag, replace: o.replace ? "1" : undefined }, body: tar, contentType: "application/x-tar", signal: o.signal, stream: true });
+}
+
+export function pushImage(t: Transport, name: string, reference: string, creds: RegistryCredentials = {}): Promise<PushResult> {
+  return t.json("POST", `/v1/images/${enc(name)}/push`, { json: { reference, ...creds }, stream: true });
+}
+
+export function pullImage(t: Transport, reference: string, o: RegistryCredentials & { name?: string; tag?: string; replace?: boolean } = {}): Promise<PullResult> {
+  return t.json("POST", "/v1/images/pull", { json: { reference, ...o }, stream: true });
+}

@@ -1,0 +1,235 @@
+// Sandbox: one sandbox as an object (Tensorlake's TypeScript SDK names): create/connect, run
+// commands, background processes, files and directory trees, info and terminate.
+import { mkdir } from "node:fs/promises";
+import type { Duplex, Readable } from "node:stream";
+import type { PortExposure } from "@sbx-sh/protocol";
+import type { CreateSandboxRequest, CreateTerminalRequest, FileInfo, ProcessInfo, SandboxInfo, StartProcessRequest, SnapshotInfo, TerminalInfo, UpdateNetworkRequest } from "@sbx-sh/protocol";
+import { extractSafe, packDirectoryContents } from "./archive.js";
+import { SandboxClient } from "./client.js";
+import { ndjson } from "./ndjson.js";
+import { openPortStream } from "./port-stream.js";
+import { collectResult, decodeEvents, SandboxProcess, type CommandResult, type OutputHandlers, type ProcessEvent } from "./process.js";
+import { Terminal, type TerminalOptions } from "./terminal.js";
+import type { ClientOptions, Transport } from "./transport.js";
+
+export type CreateSandboxOptions = CreateSandboxRequest;
+
+export interface ProcessOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  workingDir?: string;
+  /** `root`, a uid, or `uid:gid`. */
+  user?: string;
+  /** Seconds; the process is killed when it runs longer. */
+  timeout?: number;
+}
+
+export interface RunOptions extends ProcessOptions, OutputHandlers {}
+
+export interface StartProcessOptions extends ProcessOptions {
+  /** Keep stdin open for `writeStdin` / `closeStdin`. */
+  stdin?: boolean;
+}
+
+export interface DirectoryListing {
+  path: string;
+  entries: FileInfo[];
+}
+
+/** Where a Sandbox gets its client: options to build one, or an existing client to share. */
+export type ClientLike = ClientOptions | SandboxClient;
+
+export class Sandbox {
+  readonly id: string;
+  readonly client: SandboxClient;
+  private record: SandboxInfo;
+
+  private constructor(client: SandboxClient, record: SandboxInfo) {
+    this.client = client;
+    this.record = record;
+    this.id = record.id;
+  }
+
+  /** Creates a sandbox and resolves once it is running. */
+  static async create(options: CreateSandboxOptions = {}, client?: ClientLike): Promise<Sandbox> {
+    const c = toClient(client);
+    return new Sandbox(c, await c.create(options));
+  }
+
+  /** Attaches to an existing sandbox by id or name. */
+  static async connect(idOrName: string, client?: ClientLike): Promise<Sandbox> {
+    const c = toClient(client);
+    return new Sandbox(c, await c.get(idOrName));
+  }
+
+  /** The sandbox record as last fetched (create, connect, info or terminate); no request. */
+  get lastInfo(): SandboxInfo {
+    return this.record;
+  }
+
+  get name(): string | null {
+    return this.record.name;
+  }
+
+  private get transport(): Transport {
+    return this.client.transport;
+  }
+
+  private get base(): string {
+    return `/v1/sandboxes/${encodeURIComponent(this.id)}`;
+  }
+
+  async info(): Promise<SandboxInfo> {
+    this.record = await this.client.get(this.id);
+    return this.record;
+  }
+
+  /** Replaces the egress policy: `allowOut` / `denyOut` IPv4 addresses or CIDRs; an omitted list is unchanged. */
+  async updateNetwork(policy: UpdateNetworkRequest): Promise<SandboxInfo> {
+    this.record = await this.client.updateNetwork(this.id, policy);
+    return this.record;
+  }
+
+  /** Makes `port` reachable at a URL of the daemon's HTTP proxy (with a token unless `public`). */
+  exposePort(port: number, options: { public?: boolean } = {}): Promise<PortExposure> {
+    return this.client.exposePort(this.id, port, options);
+  }
+
+  closePort(port: number): Promise<PortExposure> {
+    return this.client.closePort(this.id, port);
+  }
+
+  listPorts(): Promise<PortExposure[]> {
+    return this.client.listPorts(this.id);
+  }
+
+  /** A TCP connection to `port` inside the sandbox, through the daemon (works over TCP hosts too). */
+  connect(port: number): Promise<Duplex> {
+    return openPortStream(this.transport, this.id, port);
+  }
+
+  async terminate(): Promise<SandboxInfo> {
+    this.record = await this.client.terminate(this.id);
+    return this.record;
+  }
+
+  /** Runs a command to completion as a stream of events: started, stdout/stderr chunks, exit. */
+  async *exec(command: string, options: RunOptions = {}): AsyncGenerator<ProcessEvent> {
+    const body = await this.transport.stream("POST", `${this.base}/exec`, { json: processRequest(command, options), signal: options.signal });
+    yield* decodeEvents(ndjson(body));
+  }
+
+  /** A point-in-time copy of the sandbox's files; the sandbox keeps running. */
+  snapshot(options: { type?: "filesystem" | "memory" } = {}): Promise<SnapshotInfo> {
+    return this.transport.json<SnapshotInfo>("POST", `${this.base}/snapshot`, { json: options });
+  }
+
+  /** Forks: one snapshot, `times` new running sandboxes with this one's files. */
+  async copy(options: { times?: number } = {}): Promise<Sandbox[]> {
+    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("POST", `${this.base}/copy`, { json: { times: options.times ?? 1 } });
+    return res.sandboxes.map((s) => new Sandbox(this.client, s));
+  }
+
+  /** Saves a named sandbox's files and releases its processes and memory; `resume()` brings it back. */
+  async suspend(): Promise<SandboxInfo> {
+    this.record = await this.transport.json<SandboxInfo>("POST", `${this.base}/suspend`);
+    return this.record;
+  }
+
+  async resume(): Promise<SandboxInfo> {
+    this.record = await this.transport.json<SandboxInfo>("POST", `${this.base}/resume`);
+    return this.record;
+  }
+
+  /** Runs `command` (no shell: pass `args`, or run `sh` with `args: ["-c", script]`) and waits. */
+  run(command: string, options: RunOptions = {}): Promise<CommandResult> {
+    return collectResult(this.exec(command, options), options, command);
+  }
+
+  /** Starts a process in the background and returns its handle at once. */
+  async startProcess(command: string, options: StartProcessOptions = {}): Promise<SandboxProcess> {
+    const body: StartProcessRequest = { ...processRequest(command, options), ...(options.stdin ? { stdin: true } : {}) };
+    const proc = await this.transport.json<ProcessInfo>("POST", `${this.base}/processes`, { json: body });
+    return new SandboxProcess(this.transport, this.id, proc.id, proc);
+  }
+
+  async listProcesses(): Promise<ProcessInfo[]> {
+    const res = await this.transport.json<{ processes: ProcessInfo[] }>("GET", `${this.base}/processes`);
+    return res.processes;
+  }
+
+  async getProcess(id: string): Promise<SandboxProcess> {
+    const proc = await this.transport.json<ProcessInfo>("GET", `${this.base}/processes/${encodeURIComponent(id)}`);
+    return new SandboxProcess(this.transport, this.id, proc.id, proc);
+  }
+
+  /** Opens a terminal (a shell by default) of cols x rows and attaches to it. */
+  async createTerminal(options: TerminalOptions): Promise<Terminal> {
+    const req: CreateTerminalRequest = { cols: options.cols, rows: options.rows };
+    if (options.command) req.command = options.command;
+    if (options.args) req.args = options.args;
+    if (options.env) req.env = options.env;
+    if (options.workingDir) req.workingDir = options.workingDir;
+    if (options.user) req.user = options.user;
+    const t = await this.transport.json<TerminalInfo>("POST", `${this.base}/terminals`, { json: req });
+    return Terminal.attach(this.transport, this.id, t.id);
+  }
+
+  /** Terminals of this sandbox: running ones, and those that exited in the last few minutes. */
+  async listTerminals(): Promise<TerminalInfo[]> {
+    return (await this.transport.json<{ terminals: TerminalInfo[] }>("GET", `${this.base}/terminals`)).terminals;
+  }
+
+  readFile(path: string): Promise<Buffer> {
+    return this.transport.bytes("GET", `${this.base}/files`, { query: { path } });
+  }
+
+  /** Writes a whole file, creating parent directories. */
+  writeFile(path: string, data: string | Uint8Array): Promise<void> {
+    return this.transport.empty("PUT", `${this.base}/files`, { query: { path }, body: typeof data === "string" ? Buffer.from(data) : data });
+  }
+
+  listDirectory(path: string): Promise<DirectoryListing> {
+    return this.transport.json<DirectoryListing>("GET", `${this.base}/files/list`, { query: { path } });
+  }
+
+  deleteFile(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+    return this.transport.empty("DELETE", `${this.base}/files`, { query: { path, recursive: options.recursive } });
+  }
+
+  /** Unpacks a tar (or tar.gz) stream into `remoteDir`, which is created; the upload is streamed. */
+  uploadArchive(remoteDir: string, archive: Readable | Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
+    return this.transport.empty("PUT", `${this.base}/archive`, { query: { path: remoteDir }, body: archive });
+  }
+
+  /** A tar stream holding `remotePath` (a file or a tree) under its basename. */
+  async downloadArchive(remotePath: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    return this.transport.stream("GET", `${this.base}/archive`, { query: { path: remotePath }, signal: options.signal });
+  }
+
+  /** Copies what is inside `localDir` into `remoteDir` (created if missing). */
+  uploadDirectory(localDir: string, remoteDir: string): Promise<void> {
+    return this.uploadArchive(remoteDir, packDirectoryContents(localDir));
+  }
+
+  /** Copies what is inside the sandbox directory `remotePath` into `localDir` (created if missing). */
+  async downloadDirectory(remotePath: string, localDir: string, options: { onWarning?: (message: string, refused: boolean) => void } = {}): Promise<void> {
+    await mkdir(localDir, { recursive: true });
+    const archive = await this.downloadArchive(remotePath);
+    await extractSafe(archive, localDir, { strip: 1, ...options });
+  }
+}
+
+function toClient(client: ClientLike | undefined): SandboxClient {
+  return client instanceof SandboxClient ? client : new SandboxClient(client ?? {});
+}
+
+function processRequest(command: string, o: ProcessOptions): StartProcessRequest {
+  const req: StartProcessRequest = { command };
+  if (o.args) req.args = o.args;
+  if (o.env) req.env = o.env;
+  if (o.workingDir) req.workingDir = o.workingDir;
+  if (o.user) req.user = o.user;
+  if (o.timeout !== undefined && o.timeout > 0) req.timeoutSecs = Math.ceil(o.timeout);
+  return req;
+}

@@ -1,0 +1,326 @@
+// HTTP transport of the SDK: where sbxd is (explicit options > SBX_* env > defaults), requests over
+// a unix socket or TCP with the project header and bearer token, and the mapping of error answers
+// and connection failures to SbxError. Everything above this file speaks in paths and JSON.
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { SbxError, isErrorCode, type ErrorCode } from "@sbx-sh/protocol";
+
+export const DEFAULT_HOST = "unix:///run/sbx/sbxd.sock";
+export const DEFAULT_PROJECT = "default";
+
+export interface ClientOptions {
+  /** `unix:///path/to/sbxd.sock` or `http://host:port`; env `SBX_HOST`. */
+  host?: string;
+  /** Bearer token for TCP hosts; env `SBX_TOKEN`. */
+  token?: string;
+  /** Project sent as `X-Sbx-Project` (unix socket only; over TCP the token decides); env `SBX_PROJECT`. */
+  project?: string;
+  /** Environment to read `SBX_*` from; defaults to `process.env`. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface ResolvedConfig {
+  /** The host as given, normalised (`unix:///...` or `http(s)://...`). */
+  host: string;
+  socketPath: string | null;
+  baseUrl: string;
+  token: string | null;
+  project: string;
+  /** True when nothing chose a host, so a CLI may start a local daemon on that socket. */
+  isDefaultHost: boolean;
+}
+
+export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
+  const env = options.env ?? process.env;
+  const chosen = options.host || env.SBX_HOST || undefined;
+  const { host, socketPath, baseUrl } = parseHost(chosen ?? DEFAULT_HOST);
+  return {
+    host,
+    socketPath,
+    baseUrl,
+    token: options.token || env.SBX_TOKEN || null,
+    project: options.project || env.SBX_PROJECT || DEFAULT_PROJECT,
+    isDefaultHost: chosen === undefined || host === DEFAULT_HOST,
+  };
+}
+
+export function parseHost(raw: string): { host: string; socketPath: string | null; baseUrl: string } {
+  if (raw.startsWith("/")) raw = `unix://${raw}`;
+  if (raw.startsWith("unix://")) {
+    const socketPath = raw.slice("unix://".length);
+    if (!socketPath.startsWith("/")) {
+      throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: a unix socket host is unix:///absolute/path`);
+    }
+    // Over a socket the URL's authority is never used for routing; "localhost" is only the Host header.
+    return { host: `unix://${socketPath}`, socketPath, baseUrl: "http://localhost" };
+  }
+  if (raw.startsWith("tcp://")) raw = `http://${raw.slice("tcp://".length)}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`);
+  }
+  const baseUrl = url.origin + url.pathname.replace(/\/+$/, "");
+  return { host: baseUrl, socketPath: null, baseUrl };
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface RequestOptions {
+  query?: Query;
+  /** JSON body (sets content-type). */
+  json?: unknown;
+  /** Raw body: bytes, text or a stream (uploads are streamed, never buffered). */
+  body?: Uint8Array | string | Readable | AsyncIterable<Uint8Array>;
+  contentType?: string;
+  signal?: AbortSignal;
+  /** Long-lived answer (NDJSON follow, tar download): no header or body timeouts. */
+  stream?: boolean;
+}
+
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH";
+
+/** An answer's body: a Readable of Buffers (async-iterable), plus the few readers the SDK needs. */
+export type Body = IncomingMessage & {
+  text(): Promise<string>;
+  arrayBuffer(): Promise<ArrayBuffer>;
+  dump(): Promise<void>;
+};
+
+export interface Response {
+  statusCode: number;
+  headers: IncomingMessage["headers"];
+  body: Body;
+}
+
+function withReaders(res: IncomingMessage): Body {
+  const body = res as Body;
+  const collect = async (): Promise<Buffer> => {
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  };
+  body.text = async () => (await collect()).toString("utf8");
+  body.arrayBuffer = async () => {
+    const b = await collect();
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  };
+  body.dump = async () => {
+    res.resume();
+    if (!res.readableEnded) await new Promise<void>((resolve) => res.once("end", resolve).once("close", resolve));
+  };
+  return body;
+}
+
+// node:http rather than undici: the CLI starts on every command, and undici alone costs ~70 ms to load.
+export class Transport {
+  readonly config: ResolvedConfig;
+  private readonly agent: HttpAgent;
+
+  constructor(options: ClientOptions = {}) {
+    this.config = resolveConfig(options);
+    this.agent = this.config.baseUrl.startsWith("https:") ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+  }
+
+  /** Who is asking: the project, and the bearer token for a TCP daemon. */
+  private identity(): Record<string, string> {
+    const headers: Record<string, string> = { "x-sbx-project": this.config.project };
+    if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
+    return headers;
+  }
+
+  /**
+   * A WebSocket to `path` on the daemon (terminals, port tunnels), with this client's identity. `ws`
+   * is loaded on first use: the CLI starts on every command and most never need it.
+   */
+  async webSocket(path: string): Promise<import("ws").WebSocket> {
+    const { WebSocket } = await import("ws");
+    // ws speaks unix sockets as ws+unix:///path/to.sock:/request/path.
+    const url = this.config.socketPath ? `ws+unix://${this.config.socketPath}:${path}` : this.config.baseUrl.replace(/^http/, "ws") + path;
+    return new WebSocket(url, { headers: this.identity(), perMessageDeflate: false });
+  }
+
+  /** Sends a request; answers outside 2xx become SbxError (the body is consumed). */
+  async send(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...this.identity(), accept: "application/json" };
+    let body: Uint8Array | string | Readable | AsyncIterable<Uint8Array> | undefined;
+    if (opts.json !== undefined) {
+      body = JSON.stringify(opts.json);
+      headers["content-type"] = "application/json";
+    } else if (opts.body !== undefined) {
+      body = opts.body;
+      headers["content-type"] = opts.contentType ?? "application/octet-stream";
+    }
+    let res: IncomingMessage;
+    try {
+      res = await this.exchange(method, this.url(path, opts.query), headers, body, opts.signal);
+    } catch (err) {
+      throw this.connectionError(err);
+    }
+    const wrapped = withReaders(res);
+    const status = res.statusCode ?? 0;
+    if (status >= 200 && status < 300) return { statusCode: status, headers: res.headers, body: wrapped };
+    throw await errorFromResponse(status, wrapped);
+  }
+
+  private async exchange(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
+    try {
+      return await this.exchangeOnce(method, url, headers, body, signal);
+    } catch (err) {
+      // A kept-alive connection the daemon closed while idle fails on first use; the request
+      // never reached it, so sending it again (when its body can be sent again) is safe.
+      const code = errnoCode(err);
+      const replayable = body === undefined || typeof body === "string" || body instanceof Uint8Array;
+      if ((err as { reusedSocket?: boolean }).reusedSocket && replayable && (code === "ECONNRESET" || code === "EPIPE")) {
+        return this.exchangeOnce(method, url, headers, body, signal);
+      }
+      throw err;
+    }
+  }
+
+  private exchangeOnce(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const target = new URL(url);
+      const fixed = typeof body === "string" || body instanceof Uint8Array ? Buffer.from(body as string) : undefined;
+      if (fixed) headers["content-length"] = String(fixed.length);
+      const req = (target.protocol === "https:" ? httpsRequest : httpRequest)({
+        method,
+        agent: this.agent,
+        headers,
+        path: target.pathname + target.search,
+        ...(this.config.socketPath ? { socketPath: this.config.socketPath } : { host: target.hostname, port: target.port }),
+        signal,
+      });
+      req.once("response", resolve);
+      req.once("error", (err) => reject(Object.assign(err, { reusedSocket: req.reusedSocket })));
+      if (body === undefined) req.end();
+      else if (fixed) req.end(fixed);
+      else {
+        const source = body instanceof Readable ? body : Readable.from(body as AsyncIterable<Uint8Array>);
+        pipeline(source, req).catch((err: unknown) => req.destroy(err as Error));
+      }
+    });
+  }
+
+  async json<T>(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<T> {
+    const res = await this.send(method, path, opts);
+    const text = await res.body.text();
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new SbxError("internal", `sbxd answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`);
+    }
+  }
+
+  async empty(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<void> {
+    const res = await this.send(method, path, opts);
+    await res.body.dump();
+  }
+
+  async bytes(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<Buffer> {
+    const res = await this.send(method, path, opts);
+    return Buffer.from(await res.body.arrayBuffer());
+  }
+
+  /** The answer's body as a stream, for NDJSON and tar. */
+  async stream(method: HttpMethod, path: string, opts: RequestOptions = {}): Promise<Body> {
+    const res = await this.send(method, path, { ...opts, stream: true });
+    return res.body;
+  }
+
+  async close(): Promise<void> {
+    this.agent.destroy();
+  }
+
+  private url(path: string, query?: Query): string {
+    let url = this.config.baseUrl + path;
+    if (query) {
+      const params = new URLSearchParams();
+      for (const [k, v] of Object.entries(query)) {
+        if (v === undefined || v === false) continue;
+        params.set(k, v === true ? "1" : String(v));
+      }
+      const qs = params.toString();
+      if (qs) url += `?${qs}`;
+    }
+    return url;
+  }
+
+  /** A failure to reach the daemon as the SbxError a caller can act on. */
+  connectionError(err: unknown): unknown {
+    if (err instanceof SbxError) return err;
+    if (err instanceof Error && err.name === "AbortError") return err;
+    const code = errnoCode(err);
+    const where = this.config.host;
+    if (code === "EACCES" || code === "EPERM") {
+      return new SbxError(
+        "permission_denied",
+        `cannot open the sbxd socket ${this.config.socketPath ?? where}: permission denied (it is root-only: run as root, or use --host http://HOST:PORT with SBX_TOKEN)`,
+      );
+    }
+    const unreachable = ["ENOENT", "ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EAI_AGAIN"];
+    if (code && unreachable.includes(code)) {
+      return new SbxError("daemon_unavailable", `cannot reach sbxd at ${where}: start it with \`sbx daemon start\``, { cause: code });
+    }
+    const message = err instanceof Error ? err.message : String(err);
+    return new SbxError("internal", `request to sbxd at ${where} failed: ${message}`);
+  }
+}
+
+function errnoCode(err: unknown): string | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string") return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  400: "invalid_argument",
+  401: "unauthenticated",
+  403: "permission_denied",
+  404: "not_found",
+  409: "failed_precondition",
+  412: "failed_precondition",
+  413: "payload_too_large",
+  503: "daemon_unavailable",
+};
+
+/** Turns a non-2xx answer into an SbxError, trusting the daemon's `{error:{code,message}}` when present. */
+export async function errorFromResponse(status: number, body: Body): Promise<SbxError> {
+  let text = "";
+  try {
+    text = await body.text();
+  } catch {
+    // the body broke off; the status alone still says what happened
+  }
+  const parsed = parseErrorBody(text);
+  if (parsed) return parsed;
+  const code = STATUS_CODES[status] ?? "internal";
+  const detail = text.trim().slice(0, 300);
+  return new SbxError(code, `sbxd answered HTTP ${status}${detail ? `: ${detail}` : ""}`, { status });
+}
+
+/** Reads `{error:{code,message,details}}`; unknown codes keep their message under the closest known code. */
+export function parseErrorBody(textOrValue: string | unknown): SbxError | null {
+  let value = textOrValue;
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value);
+    } catch {
+      return null;
+    }
+  }
+  const error = (value as { error?: unknown } | null)?.error as { code?: unknown; message?: unknown; details?: unknown } | undefined;
+  if (!error || typeof error !== "object" || typeof error.message !== "string") return null;
+  const details = error.details && typeof error.details === "object" ? (error.details as Record<string, unknown>) : undefined;
+  if (isErrorCode(error.code)) return new SbxError(error.code, error.message, details);
+  return new SbxError("internal", error.message, { ...details, code: error.code });
+}
