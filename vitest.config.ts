@@ -7,7 +7,8 @@ import { defineConfig } from "vitest/config";
 // the daemons and CLIs the tests start run from source too (tsx), never from a possibly stale dist/.
 process.env.SBX_FROM_SOURCE = "1";
 const SOURCE = "--conditions=sbx-source";
-if (!(process.env.NODE_OPTIONS ?? "").includes(SOURCE)) process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} ${SOURCE}`.trim();
+if (!(process.env.NODE_OPTIONS ?? "").includes(SOURCE))
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} ${SOURCE}`.trim();
 const conditions = ["sbx-source", "node", "import", "default"];
 
 export default defineConfig({

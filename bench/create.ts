@@ -10,7 +10,13 @@ import { atMost, percentile, timeInto, timeIt, type Section } from "./stats.js";
 const RAW = "mount+crun run+umount";
 
 /** Times a create up to its first finished `true` into `into` (a failure goes to `failures`), then terminates it untimed. */
-export async function timeCreateAndRun(client: SandboxClient, into: number[], failures: string[], what: string, opts: CreateSandboxOptions): Promise<void> {
+export async function timeCreateAndRun(
+  client: SandboxClient,
+  into: number[],
+  failures: string[],
+  what: string,
+  opts: CreateSandboxOptions,
+): Promise<void> {
   let sb: Sandbox | undefined;
   await timeInto(into, failures, what, async () => {
     sb = await Sandbox.create(opts, client);
@@ -19,14 +25,20 @@ export async function timeCreateAndRun(client: SandboxClient, into: number[], fa
   await sb?.terminate();
 }
 
-export async function createSection(client: SandboxClient, raw: RawCrun, podman: Podman | undefined, n: number): Promise<Section> {
+export async function createSection(
+  client: SandboxClient,
+  raw: RawCrun,
+  podman: Podman | undefined,
+  n: number,
+): Promise<Section> {
   const tti: number[] = [];
   const ttiNoNet: number[] = [];
   const cold: number[] = [];
   const rawLife: number[] = [];
   const podLife: number[] = [];
   const failures: string[] = [];
-  const createAndRun = (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> => timeCreateAndRun(client, into, failures, what, opts);
+  const createAndRun = (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> =>
+    timeCreateAndRun(client, into, failures, what, opts);
   for (let i = 0; i < n; i++) {
     await createAndRun(tti, "a create (network on)", {});
     await createAndRun(ttiNoNet, "a create (no network)", { allowInternetAccess: false });
@@ -66,7 +78,12 @@ export async function createSection(client: SandboxClient, raw: RawCrun, podman:
 
   const p = (xs: number[], q: number): number | undefined => (xs.length ? percentile(xs, q) : undefined);
   const ttiRow = (what: string, xs: number[], q: number, limit?: number) => ({
-    what, sbx: percentile(xs, q), baseline: percentile(rawLife, q), baselineName: RAW, podman: p(podLife, q), n: xs.length,
+    what,
+    sbx: percentile(xs, q),
+    baseline: percentile(rawLife, q),
+    baselineName: RAW,
+    podman: p(podLife, q),
+    n: xs.length,
     ...(limit === undefined ? {} : { target: `p${q} ≤ ${limit} ms`, pass: atMost(percentile(xs, q), limit) }),
   });
   return {
@@ -86,12 +103,33 @@ export async function createSection(client: SandboxClient, raw: RawCrun, podman:
       ttiRow("cold create (named, no warm pool) → first `true`, p50", cold, 50),
       ttiRow("cold create (named, no warm pool) → first `true`, p99", cold, 99),
       {
-        what: `50 concurrent creates (${burstOk.length}/50 ok), p99 to running`, sbx: percentile(burstMs, 99), baseline: percentile(rawBurst, 99),
-        baselineName: `50 raw lifecycles at once`, podman: p(podBurst, 99), n: 50,
-        target: "all ok, p99 ≤ 2000 ms", pass: burstOk.length === 50 && atMost(percentile(burstMs, 99), 2000),
+        what: `50 concurrent creates (${burstOk.length}/50 ok), p99 to running`,
+        sbx: percentile(burstMs, 99),
+        baseline: percentile(rawBurst, 99),
+        baselineName: `50 raw lifecycles at once`,
+        podman: p(podBurst, 99),
+        n: 50,
+        target: "all ok, p99 ≤ 2000 ms",
+        pass: burstOk.length === 50 && atMost(percentile(burstMs, 99), 2000),
       },
-      { what: "exec `true` in a running sandbox, p50", sbx: percentile(execSbx, 50), baseline: percentile(execRaw, 50), baselineName: "crun exec", podman: p(execPod, 50), n: execSbx.length, target: "p50 ≤ 20 ms", pass: atMost(percentile(execSbx, 50), 20) },
-      { what: "exec `true` in a running sandbox, p99", sbx: percentile(execSbx, 99), baseline: percentile(execRaw, 99), baselineName: "crun exec", podman: p(execPod, 99), n: execSbx.length },
+      {
+        what: "exec `true` in a running sandbox, p50",
+        sbx: percentile(execSbx, 50),
+        baseline: percentile(execRaw, 50),
+        baselineName: "crun exec",
+        podman: p(execPod, 50),
+        n: execSbx.length,
+        target: "p50 ≤ 20 ms",
+        pass: atMost(percentile(execSbx, 50), 20),
+      },
+      {
+        what: "exec `true` in a running sandbox, p99",
+        sbx: percentile(execSbx, 99),
+        baseline: percentile(execRaw, 99),
+        baselineName: "crun exec",
+        podman: p(execPod, 99),
+        n: execSbx.length,
+      },
     ],
     notes: [
       ...failures.map((f) => `${f} (left out of the figures and of n)`),
@@ -104,8 +142,10 @@ export async function createSection(client: SandboxClient, raw: RawCrun, podman:
 
 async function burstOf(fn: () => Promise<unknown>): Promise<number[]> {
   const start = performance.now();
-  return Promise.all(Array.from({ length: 50 }, async () => {
-    await fn();
-    return performance.now() - start;
-  }));
+  return Promise.all(
+    Array.from({ length: 50 }, async () => {
+      await fn();
+      return performance.now() - start;
+    }),
+  );
 }

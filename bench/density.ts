@@ -18,7 +18,8 @@ const KERNEL = ["SUnreclaim", "KernelStack", "PageTables", "Percpu", "VmallocUse
 
 function meminfoMiB(): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const m of readFileSync("/proc/meminfo", "utf8").matchAll(/^(\w+):\s+(\d+) kB$/gm)) out[m[1]!] = Number(m[2]) / 1024;
+  for (const m of readFileSync("/proc/meminfo", "utf8").matchAll(/^(\w+):\s+(\d+) kB$/gm))
+    out[m[1]!] = Number(m[2]) / 1024;
   return out;
 }
 
@@ -30,11 +31,17 @@ function rssMiB(pid: number | undefined): number {
 /** A cgroup's memory use: memory.current on cgroup v2, memory.usage_in_bytes on v1's memory controller. */
 export function cgroupMiB(path: string): number {
   const v1 = existsSync("/sys/fs/cgroup/memory/memory.usage_in_bytes");
-  const f = v1 ? join("/sys/fs/cgroup/memory", path, "memory.usage_in_bytes") : join("/sys/fs/cgroup", path, "memory.current");
+  const f = v1
+    ? join("/sys/fs/cgroup/memory", path, "memory.usage_in_bytes")
+    : join("/sys/fs/cgroup", path, "memory.current");
   return existsSync(f) ? Number(readFileSync(f, "utf8")) / MiB : NaN;
 }
 
-interface Reading { available: number; kernel: number; daemonRss: number }
+interface Reading {
+  available: number;
+  kernel: number;
+  daemonRss: number;
+}
 
 /** Means of 5 reads 0.4 s apart, once what just happened has settled. */
 async function reading(daemonPid: number | undefined): Promise<Reading> {
@@ -42,24 +49,41 @@ async function reading(daemonPid: number | undefined): Promise<Reading> {
   for (let i = 0; i < 5; i++) {
     await new Promise((r) => setTimeout(r, 400));
     const m = meminfoMiB();
-    rs.push({ available: m.MemAvailable ?? NaN, kernel: KERNEL.reduce((a, k) => a + (m[k] ?? 0), 0), daemonRss: rssMiB(daemonPid) });
+    rs.push({
+      available: m.MemAvailable ?? NaN,
+      kernel: KERNEL.reduce((a, k) => a + (m[k] ?? 0), 0),
+      daemonRss: rssMiB(daemonPid),
+    });
   }
-  return { available: mean(rs.map((r) => r.available)), kernel: mean(rs.map((r) => r.kernel)), daemonRss: mean(rs.map((r) => r.daemonRss)) };
+  return {
+    available: mean(rs.map((r) => r.available)),
+    kernel: mean(rs.map((r) => r.kernel)),
+    daemonRss: mean(rs.map((r) => r.daemonRss)),
+  };
 }
 
-export async function densitySection(client: SandboxClient, raw: RawCrun, daemonPid: number | undefined, count: number): Promise<Section> {
+export async function densitySection(
+  client: SandboxClient,
+  raw: RawCrun,
+  daemonPid: number | undefined,
+  count: number,
+): Promise<Section> {
   const limit = pLimit(4);
   const before = await reading(daemonPid);
   const sandboxes: Sandbox[] = [];
   let failed = 0;
   const startMs = await timeIt(() =>
-    Promise.all(Array.from({ length: count }, () => limit(async () => {
-      try {
-        sandboxes.push(await Sandbox.create({ timeoutSecs: 0 }, client));
-      } catch {
-        failed++;
-      }
-    }))),
+    Promise.all(
+      Array.from({ length: count }, () =>
+        limit(async () => {
+          try {
+            sandboxes.push(await Sandbox.create({ timeoutSecs: 0 }, client));
+          } catch {
+            failed++;
+          }
+        }),
+      ),
+    ),
   );
   const up = sandboxes.length;
   const after = await reading(daemonPid);
@@ -82,19 +106,71 @@ export async function densitySection(client: SandboxClient, raw: RawCrun, daemon
   return {
     title: "Idle sandboxes: memory and density",
     rows: [
-      { what: `idle sandboxes started (${failed} failed), in ${(startMs / 1000).toFixed(1)} s`, sbx: up, baseline: keepers.length, baselineName: "raw crun idle containers", n: count, unit: "count", target: `all ${count} up`, pass: up === count },
       {
-        what: "memory per idle sandbox, accounted (cgroup + kernel unreclaimable + daemon growth) ÷ N", sbx: accounted, baseline: rawAccounted, baselineName: "raw crun idle container (cgroup + kernel)",
-        n: up, unit: "MiB", target: "≤ 5 MiB", pass: accounted > 0 ? atMost(accounted, 5) : undefined,
+        what: `idle sandboxes started (${failed} failed), in ${(startMs / 1000).toFixed(1)} s`,
+        sbx: up,
+        baseline: keepers.length,
+        baselineName: "raw crun idle containers",
+        n: count,
+        unit: "count",
+        target: `all ${count} up`,
+        pass: up === count,
       },
-      { what: "… of which the sandbox's cgroup (v2 memory.current / v1 usage_in_bytes), mean", sbx: mean(cg), baseline: mean(rawCg), baselineName: "raw crun idle container", n: cg.filter((x) => !Number.isNaN(x)).length, unit: "MiB" },
-      { what: "… of which kernel unreclaimable memory (Δ SUnreclaim+KernelStack+PageTables+Percpu+VmallocUsed+Shmem) ÷ N", sbx: per(after.kernel - before.kernel, up), baseline: per(rawAfter.kernel - rawBefore.kernel, keepers.length), baselineName: "raw crun idle container", n: up, unit: "MiB" },
-      { what: "… of which the daemon's RSS growth ÷ N", sbx: per(after.daemonRss - before.daemonRss, up), n: up, unit: "MiB" },
-      { what: "cross-check: host MemAvailable drop while starting ÷ N", sbx: per(before.available - after.available, up), baseline: per(rawBefore.available - rawAfter.available, keepers.length), baselineName: "raw crun idle container", n: up, unit: "MiB" },
-      { what: "cross-check: host MemAvailable regained at teardown ÷ N", sbx: per(down.available - after.available, up), n: up, unit: "MiB" },
       {
-        what: "idle sandboxes that fit in 24 GiB (**extrapolated**: 24 GiB ÷ accounted memory per sandbox)", sbx: fit(accounted), baseline: fit(rawAccounted), baselineName: "raw crun, same extrapolation",
-        n: up, unit: "count", target: "≥ 500", pass: Number.isNaN(fit(accounted)) ? undefined : fit(accounted) >= 500,
+        what: "memory per idle sandbox, accounted (cgroup + kernel unreclaimable + daemon growth) ÷ N",
+        sbx: accounted,
+        baseline: rawAccounted,
+        baselineName: "raw crun idle container (cgroup + kernel)",
+        n: up,
+        unit: "MiB",
+        target: "≤ 5 MiB",
+        pass: accounted > 0 ? atMost(accounted, 5) : undefined,
+      },
+      {
+        what: "… of which the sandbox's cgroup (v2 memory.current / v1 usage_in_bytes), mean",
+        sbx: mean(cg),
+        baseline: mean(rawCg),
+        baselineName: "raw crun idle container",
+        n: cg.filter((x) => !Number.isNaN(x)).length,
+        unit: "MiB",
+      },
+      {
+        what: "… of which kernel unreclaimable memory (Δ SUnreclaim+KernelStack+PageTables+Percpu+VmallocUsed+Shmem) ÷ N",
+        sbx: per(after.kernel - before.kernel, up),
+        baseline: per(rawAfter.kernel - rawBefore.kernel, keepers.length),
+        baselineName: "raw crun idle container",
+        n: up,
+        unit: "MiB",
+      },
+      {
+        what: "… of which the daemon's RSS growth ÷ N",
+        sbx: per(after.daemonRss - before.daemonRss, up),
+        n: up,
+        unit: "MiB",
+      },
+      {
+        what: "cross-check: host MemAvailable drop while starting ÷ N",
+        sbx: per(before.available - after.available, up),
+        baseline: per(rawBefore.available - rawAfter.available, keepers.length),
+        baselineName: "raw crun idle container",
+        n: up,
+        unit: "MiB",
+      },
+      {
+        what: "cross-check: host MemAvailable regained at teardown ÷ N",
+        sbx: per(down.available - after.available, up),
+        n: up,
+        unit: "MiB",
+      },
+      {
+        what: "idle sandboxes that fit in 24 GiB (**extrapolated**: 24 GiB ÷ accounted memory per sandbox)",
+        sbx: fit(accounted),
+        baseline: fit(rawAccounted),
+        baselineName: "raw crun, same extrapolation",
+        n: up,
+        unit: "count",
+        target: "≥ 500",
+        pass: Number.isNaN(fit(accounted)) ? undefined : fit(accounted) >= 500,
       },
     ],
     notes: [

@@ -12,20 +12,33 @@ import type { Podman } from "./podman.js";
 import type { RawCrun } from "./raw-crun.js";
 import { atMost, percentile, timeInto, timeIt, type Section } from "./stats.js";
 
-export async function imageSection(client: SandboxClient, host: string, raw: RawCrun, podman: Podman | undefined, n: number): Promise<Section> {
+export async function imageSection(
+  client: SandboxClient,
+  host: string,
+  raw: RawCrun,
+  podman: Podman | undefined,
+  n: number,
+): Promise<Section> {
   const dir = await mkdtemp(join(tmpdir(), "sbb-bench-img-"));
   await writeFile(join(dir, "app.txt"), "bench\n");
   await writeFile(
     join(dir, "image.ts"),
     `import { Image } from "sbx";\nexport const img = new Image({ name: "bench-img", baseImage: "debian-minimal" })\n  .run("echo one > /one")\n  .env("A", "1")\n  .workdir("/app")\n  .copy("app.txt", "/app/app.txt")\n  .run("echo two > /two");\n`,
   );
-  await writeFile(join(dir, "Containerfile"), "FROM sbb-base\nRUN echo one > /one\nENV A=1\nWORKDIR /app\nCOPY app.txt /app/app.txt\nRUN echo two > /two\n");
+  await writeFile(
+    join(dir, "Containerfile"),
+    "FROM sbb-base\nRUN echo one > /one\nENV A=1\nWORKDIR /app\nCOPY app.txt /app/app.txt\nRUN echo two > /two\n",
+  );
   const cli = (args: string[]): string => {
-    const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+      env: { ...process.env, SBX_HOST: host },
+      encoding: "utf8",
+    });
     if (r.status !== 0) throw new Error(`sbx ${args.join(" ")} failed: ${r.stderr}`);
     return r.stdout + r.stderr;
   };
-  const create = (extra: string[] = []): string => cli(["image", "create", join(dir, "image.ts"), "--progress", "plain", ...extra]);
+  const create = (extra: string[] = []): string =>
+    cli(["image", "create", join(dir, "image.ts"), "--progress", "plain", ...extra]);
 
   const coldBuild: number[] = [];
   const podCold: number[] = [];
@@ -65,15 +78,22 @@ export async function imageSection(client: SandboxClient, host: string, raw: Raw
   const fromBase: number[] = [];
   for (let i = 0; i < n; i++) {
     let sb: Sandbox | undefined;
-    fromImage.push(await timeIt(async () => {
-      sb = await Sandbox.create({ image: "bench-img", name: `bench-img-${i}`, allowInternetAccess: false }, client);
-      await sb.run("true");
-    }));
+    fromImage.push(
+      await timeIt(async () => {
+        sb = await Sandbox.create({ image: "bench-img", name: `bench-img-${i}`, allowInternetAccess: false }, client);
+        await sb.run("true");
+      }),
+    );
     await sb!.terminate();
-    fromBase.push(await timeIt(async () => {
-      sb = await Sandbox.create({ image: "debian-minimal", name: `bench-base-${i}`, allowInternetAccess: false }, client);
-      await sb.run("true");
-    }));
+    fromBase.push(
+      await timeIt(async () => {
+        sb = await Sandbox.create(
+          { image: "debian-minimal", name: `bench-base-${i}`, allowInternetAccess: false },
+          client,
+        );
+        await sb.run("true");
+      }),
+    );
     await sb!.terminate();
   }
   await client.deleteImage("bench-img").catch(() => undefined);
@@ -84,15 +104,41 @@ export async function imageSection(client: SandboxClient, host: string, raw: Raw
   return {
     title: "Images",
     rows: [
-      { what: "cold build from the CLI (5 steps, --no-cache), p50", sbx: percentile(coldBuild, 50), baseline: percentile(floor, 50), baselineName: "`sbx version`", podman: pod(podCold), n: coldBuild.length },
       {
-        what: `unchanged rebuild from the CLI (5 steps), p50; every step CACHED: ${allCached ? "yes" : "NO"}`, sbx: percentile(rebuild, 50), baseline: percentile(floor, 50),
-        baselineName: "`sbx version`", podman: pod(podCached), n: rebuild.length, target: "≤ 300 ms, every step CACHED", pass: allCached && atMost(percentile(rebuild, 50), 300),
+        what: "cold build from the CLI (5 steps, --no-cache), p50",
+        sbx: percentile(coldBuild, 50),
+        baseline: percentile(floor, 50),
+        baselineName: "`sbx version`",
+        podman: pod(podCold),
+        n: coldBuild.length,
       },
-      { what: "overhead per executed step, mean of 10", sbx: percentile(perStep, 50) / steps, baseline: percentile(rawStep, 50), baselineName: RAW_LIFE, n: perStep.length * steps, target: "≤ 150 ms (project target)", pass: atMost(percentile(perStep, 50) / steps, 150) },
       {
-        what: "launch from a built image → first `true`, p50 (cold)", sbx: percentile(fromImage, 50), baseline: percentile(fromBase, 50), baselineName: "same from debian-minimal",
-        n: fromImage.length, target: "ratio ≤ 1.2 (project target)", pass: atMost(percentile(fromImage, 50) / percentile(fromBase, 50), 1.2),
+        what: `unchanged rebuild from the CLI (5 steps), p50; every step CACHED: ${allCached ? "yes" : "NO"}`,
+        sbx: percentile(rebuild, 50),
+        baseline: percentile(floor, 50),
+        baselineName: "`sbx version`",
+        podman: pod(podCached),
+        n: rebuild.length,
+        target: "≤ 300 ms, every step CACHED",
+        pass: allCached && atMost(percentile(rebuild, 50), 300),
+      },
+      {
+        what: "overhead per executed step, mean of 10",
+        sbx: percentile(perStep, 50) / steps,
+        baseline: percentile(rawStep, 50),
+        baselineName: RAW_LIFE,
+        n: perStep.length * steps,
+        target: "≤ 150 ms (project target)",
+        pass: atMost(percentile(perStep, 50) / steps, 150),
+      },
+      {
+        what: "launch from a built image → first `true`, p50 (cold)",
+        sbx: percentile(fromImage, 50),
+        baseline: percentile(fromBase, 50),
+        baselineName: "same from debian-minimal",
+        n: fromImage.length,
+        target: "ratio ≤ 1.2 (project target)",
+        pass: atMost(percentile(fromImage, 50) / percentile(fromBase, 50), 1.2),
       },
     ],
     notes: [

@@ -32,7 +32,9 @@ const ONLY = process.env.BENCH_ONLY?.split(",");
 function baseTarball(): string | undefined {
   const dir = process.env.SBX_CACHE_DIR ?? "/var/cache/sbx";
   try {
-    return readdirSync(join(dir, "bases")).filter((f) => f.startsWith("debian-minimal-") && f.endsWith(".tar.zst")).map((f) => join(dir, "bases", f))[0];
+    return readdirSync(join(dir, "bases"))
+      .filter((f) => f.startsWith("debian-minimal-") && f.endsWith(".tar.zst"))
+      .map((f) => join(dir, "bases", f))[0];
   } catch {
     return undefined;
   }
@@ -80,10 +82,18 @@ async function main(): Promise<void> {
     await section(sections, "create", "Create and exec", () => createSection(client, raw, pod, N));
     await section(sections, "images", "Images", () => imageSection(client, daemon.host, raw, pod, Math.min(N, 20)));
     await section(sections, "snapshots", "Snapshots, restore, fork", () => snapshotSection(client, raw, pod, N));
-    await section(sections, "sqlite", "SQLite inside a sandbox vs on the host", () => sqliteSection(client, SQLITE_ROWS, SQLITE_RUNS));
-    await section(sections, "network", "Network: egress policy, ports, tunnels", () => networkSection(client, Math.min(N, 30)));
-    await section(sections, "oci", "OCI images (one run each)", () => ociSection(client, daemon.host, join(daemon.root, "data")));
-    await section(sections, "density", "Idle sandboxes: memory and density", () => densitySection(client, raw, daemon.child?.pid, IDLE));
+    await section(sections, "sqlite", "SQLite inside a sandbox vs on the host", () =>
+      sqliteSection(client, SQLITE_ROWS, SQLITE_RUNS),
+    );
+    await section(sections, "network", "Network: egress policy, ports, tunnels", () =>
+      networkSection(client, Math.min(N, 30)),
+    );
+    await section(sections, "oci", "OCI images (one run each)", () =>
+      ociSection(client, daemon.host, join(daemon.root, "data")),
+    );
+    await section(sections, "density", "Idle sandboxes: memory and density", () =>
+      densitySection(client, raw, daemon.child?.pid, IDLE),
+    );
   } finally {
     for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
     if (typeof podman !== "string") podman.cleanup();

@@ -14,10 +14,13 @@ const BENCH_TABLE = "sbxbench";
 
 function get(port: number, host: string, headers: Record<string, string> = {}): Promise<void> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/index.html", headers: { host, ...headers }, agent: false }, (res) => {
-      res.resume();
-      res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
-    });
+    const req = request(
+      { host: "127.0.0.1", port, path: "/index.html", headers: { host, ...headers }, agent: false },
+      (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${res.statusCode}`))));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
@@ -42,7 +45,9 @@ export async function networkSection(client: SandboxClient, n: number): Promise<
   // Policy updates, alternating between two allow lists so each one changes the chain.
   const update: number[] = [];
   const rawNft: number[] = [];
-  execFileSync("nft", ["-f", "-"], { input: `add table inet ${BENCH_TABLE}\nadd map inet ${BENCH_TABLE} ${EGRESS_MAP} { type ifname : verdict; }\n` });
+  execFileSync("nft", ["-f", "-"], {
+    input: `add table inet ${BENCH_TABLE}\nadd map inet ${BENCH_TABLE} ${EGRESS_MAP} { type ifname : verdict; }\n`,
+  });
   try {
     for (let i = 0; i < n; i++) {
       const allowOut = [i % 2 ? "198.51.100.1" : "198.51.100.2", "203.0.113.0/24"];
@@ -61,37 +66,88 @@ export async function networkSection(client: SandboxClient, n: number): Promise<
   const direct: number[] = [];
   for (let i = 0; i < n; i++) {
     viaProxy.push(await timeIt(() => get(Number(url.port), url.host, { "x-sbx-token": exposed.token })));
-    direct.push(await timeIt(() => new Promise<void>((resolve, reject) => {
-      request({ host: ip, port: 8080, path: "/index.html", agent: false }, (res) => res.resume().on("end", resolve)).on("error", reject).end();
-    })));
+    direct.push(
+      await timeIt(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            request({ host: ip, port: 8080, path: "/index.html", agent: false }, (res) =>
+              res.resume().on("end", resolve),
+            )
+              .on("error", reject)
+              .end();
+          }),
+      ),
+    );
   }
 
   const tunnel: number[] = [];
   const tcp: number[] = [];
   for (let i = 0; i < n; i++) {
     let s: Duplex | undefined;
-    tunnel.push(await timeIt(async () => {
-      s = await sb.connect(5432);
-      await echo(s);
-    }));
+    tunnel.push(
+      await timeIt(async () => {
+        s = await sb.connect(5432);
+        await echo(s);
+      }),
+    );
     s!.destroy();
     let t: Socket | undefined;
-    tcp.push(await timeIt(async () => {
-      t = connect({ host: ip, port: 5432 });
-      await new Promise((r) => t!.once("connect", r));
-      await echo(t);
-    }));
+    tcp.push(
+      await timeIt(async () => {
+        t = connect({ host: ip, port: 5432 });
+        await new Promise((r) => t!.once("connect", r));
+        await echo(t);
+      }),
+    );
     t!.destroy();
   }
   await sb.terminate();
 
   const rows = [
-    { what: "egress policy update on a running sandbox, p50", sbx: percentile(update, 50), baseline: percentile(rawNft, 50), baselineName: "the same nft script by hand", n: update.length, target: "p50 ≤ 100 ms", pass: atMost(percentile(update, 50), 100) },
-    { what: "egress policy update on a running sandbox, p99", sbx: percentile(update, 99), baseline: percentile(rawNft, 99), baselineName: "the same nft script by hand", n: update.length },
-    { what: "HTTP GET through the port proxy (new connection), p50", sbx: percentile(viaProxy, 50), baseline: percentile(direct, 50), baselineName: "GET to the sandbox address", n: viaProxy.length },
-    { what: "HTTP GET through the port proxy (new connection), p99", sbx: percentile(viaProxy, 99), baseline: percentile(direct, 99), baselineName: "GET to the sandbox address", n: viaProxy.length },
-    { what: "tunnel: connect + first echo, p50", sbx: percentile(tunnel, 50), baseline: percentile(tcp, 50), baselineName: "TCP to the sandbox address", n: tunnel.length },
-    { what: "tunnel: connect + first echo, p99", sbx: percentile(tunnel, 99), baseline: percentile(tcp, 99), baselineName: "TCP to the sandbox address", n: tunnel.length },
+    {
+      what: "egress policy update on a running sandbox, p50",
+      sbx: percentile(update, 50),
+      baseline: percentile(rawNft, 50),
+      baselineName: "the same nft script by hand",
+      n: update.length,
+      target: "p50 ≤ 100 ms",
+      pass: atMost(percentile(update, 50), 100),
+    },
+    {
+      what: "egress policy update on a running sandbox, p99",
+      sbx: percentile(update, 99),
+      baseline: percentile(rawNft, 99),
+      baselineName: "the same nft script by hand",
+      n: update.length,
+    },
+    {
+      what: "HTTP GET through the port proxy (new connection), p50",
+      sbx: percentile(viaProxy, 50),
+      baseline: percentile(direct, 50),
+      baselineName: "GET to the sandbox address",
+      n: viaProxy.length,
+    },
+    {
+      what: "HTTP GET through the port proxy (new connection), p99",
+      sbx: percentile(viaProxy, 99),
+      baseline: percentile(direct, 99),
+      baselineName: "GET to the sandbox address",
+      n: viaProxy.length,
+    },
+    {
+      what: "tunnel: connect + first echo, p50",
+      sbx: percentile(tunnel, 50),
+      baseline: percentile(tcp, 50),
+      baselineName: "TCP to the sandbox address",
+      n: tunnel.length,
+    },
+    {
+      what: "tunnel: connect + first echo, p99",
+      sbx: percentile(tunnel, 99),
+      baseline: percentile(tcp, 99),
+      baselineName: "TCP to the sandbox address",
+      n: tunnel.length,
+    },
   ];
   return { title: "Network: egress policy, ports, tunnels", rows };
 }

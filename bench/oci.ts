@@ -17,12 +17,22 @@ function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env):
 }
 
 /** `dataDir` (the daemon's) adds a row with GNU tar | gzip -1 of the base rootfs: the floor of an export. */
-export async function ociSection(client: SandboxClient, host: string, dataDir?: string, bigMb = Number(process.env.BENCH_OCI_MB ?? 200)): Promise<Section> {
+export async function ociSection(
+  client: SandboxClient,
+  host: string,
+  dataDir?: string,
+  bigMb = Number(process.env.BENCH_OCI_MB ?? 200),
+): Promise<Section> {
   const dir = await mkdtemp(join(tmpdir(), "sbx-bench-oci-"));
   const registry = new TestRegistry();
   await registry.start();
-  const sbx = (args: string[]) => run(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { ...process.env, SBX_HOST: host });
-  const skopeo = (from: string, to: string) => run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", from, to]);
+  const sbx = (args: string[]) =>
+    run(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+      ...process.env,
+      SBX_HOST: host,
+    });
+  const skopeo = (from: string, to: string) =>
+    run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", from, to]);
   const rows: Row[] = [];
   try {
     // debian-minimal: its export, then its import into a daemon that has none of its layers yet.
@@ -30,19 +40,60 @@ export async function ociSection(client: SandboxClient, host: string, dataDir?: 
     await client.terminate((await client.create({ image: "debian-minimal", allowInternetAccess: false })).id);
     const base = join(dir, "base.tar");
     const exportBase = await timeIt(async () => sbx(["image", "export", "debian-minimal", "-o", base]));
-    const copyBase = await timeIt(async () => skopeo(`oci-archive:${base}`, `oci-archive:${join(dir, "base-copy.tar")}`));
-    rows.push({ what: "export debian-minimal → OCI tar", sbx: exportBase, baseline: copyBase, baselineName: "skopeo copy oci-archive → oci-archive" , n: 1 });
+    const copyBase = await timeIt(async () =>
+      skopeo(`oci-archive:${base}`, `oci-archive:${join(dir, "base-copy.tar")}`),
+    );
+    rows.push({
+      what: "export debian-minimal → OCI tar",
+      sbx: exportBase,
+      baseline: copyBase,
+      baselineName: "skopeo copy oci-archive → oci-archive",
+      n: 1,
+    });
     if (dataDir) {
-      const rootfs = join(dataDir, "layers", (await client.getImage("debian-minimal")).id.replace("sha256:", ""), "rootfs");
-      const floor = await timeIt(async () => run("sh", ["-c", `tar --sort=name --numeric-owner -C "$1" -cf - . | gzip -1 > "$2"`, "sh", rootfs, join(dir, "floor.tar.gz")]));
-      rows.push({ what: "export debian-minimal → OCI tar", sbx: exportBase, baseline: floor, baselineName: "tar | gzip -1 of the rootfs" , n: 1 });
+      const rootfs = join(
+        dataDir,
+        "layers",
+        (await client.getImage("debian-minimal")).id.replace("sha256:", ""),
+        "rootfs",
+      );
+      const floor = await timeIt(async () =>
+        run("sh", [
+          "-c",
+          `tar --sort=name --numeric-owner -C "$1" -cf - . | gzip -1 > "$2"`,
+          "sh",
+          rootfs,
+          join(dir, "floor.tar.gz"),
+        ]),
+      );
+      rows.push({
+        what: "export debian-minimal → OCI tar",
+        sbx: exportBase,
+        baseline: floor,
+        baselineName: "tar | gzip -1 of the rootfs",
+        n: 1,
+      });
     }
     const importBase = await timeIt(async () => sbx(["image", "import", base, "-n", "bench-oci-base"]));
     const unpackBase = await timeIt(async () => skopeo(`oci-archive:${base}`, `oci:${join(dir, "base-layout")}:x`));
-    rows.push({ what: "import debian-minimal from OCI tar", sbx: importBase, baseline: unpackBase, baselineName: "skopeo copy oci-archive → oci dir" , n: 1 });
+    rows.push({
+      what: "import debian-minimal from OCI tar",
+      sbx: importBase,
+      baseline: unpackBase,
+      baselineName: "skopeo copy oci-archive → oci dir",
+      n: 1,
+    });
     // skopeo only copies blobs; umoci unpacks them into a rootfs, which is the work an import does.
-    const umoci = await timeIt(async () => run("umoci", ["unpack", "--image", `${join(dir, "base-layout")}:x`, join(dir, "bundle")]));
-    rows.push({ what: "import debian-minimal from OCI tar", sbx: importBase, baseline: umoci, baselineName: "umoci unpack (oci dir → rootfs)" , n: 1 });
+    const umoci = await timeIt(async () =>
+      run("umoci", ["unpack", "--image", `${join(dir, "base-layout")}:x`, join(dir, "bundle")]),
+    );
+    rows.push({
+      what: "import debian-minimal from OCI tar",
+      sbx: importBase,
+      baseline: umoci,
+      baselineName: "umoci unpack (oci dir → rootfs)",
+      n: 1,
+    });
 
     // A big image: half random (incompressible), half zeros; built once, untimed.
     const half = Math.max(1, Math.round(bigMb / 2));
@@ -52,20 +103,51 @@ export async function ociSection(client: SandboxClient, host: string, dataDir?: 
     const big = join(dir, "big.tar");
     const exportBig = await timeIt(async () => sbx(["image", "export", "bench-oci-big", "-o", big]));
     const copyBig = await timeIt(async () => skopeo(`oci-archive:${big}`, `oci-archive:${join(dir, "big-copy.tar")}`));
-    rows.push({ what: `export ${bigMb} MB image → OCI tar`, sbx: exportBig, baseline: copyBig, baselineName: "skopeo copy oci-archive → oci-archive" , n: 1 });
+    rows.push({
+      what: `export ${bigMb} MB image → OCI tar`,
+      sbx: exportBig,
+      baseline: copyBig,
+      baselineName: "skopeo copy oci-archive → oci-archive",
+      n: 1,
+    });
     const pushBig = await timeIt(async () => sbx(["image", "push", "bench-oci-big", `${registry.host}/bench/sbx:1`]));
-    const skopeoPush = await timeIt(async () => skopeo(`oci-archive:${big}`, `docker://${registry.host}/bench/skopeo:1`));
-    rows.push({ what: `push ${bigMb} MB image to a loopback registry`, sbx: pushBig, baseline: skopeoPush, baselineName: "skopeo copy oci-archive → docker://" , n: 1 });
+    const skopeoPush = await timeIt(async () =>
+      skopeo(`oci-archive:${big}`, `docker://${registry.host}/bench/skopeo:1`),
+    );
+    rows.push({
+      what: `push ${bigMb} MB image to a loopback registry`,
+      sbx: pushBig,
+      baseline: skopeoPush,
+      baselineName: "skopeo copy oci-archive → docker://",
+      n: 1,
+    });
     // The pull's base layer is already here (imported above); the big layer is new to the daemon.
-    const pullBig = await timeIt(async () => sbx(["image", "pull", `${registry.host}/bench/skopeo:1`, "-n", "bench-oci-pulled"]));
-    const skopeoPull = await timeIt(async () => skopeo(`docker://${registry.host}/bench/skopeo:1`, `oci:${join(dir, "pulled")}:x`));
-    rows.push({ what: `pull ${bigMb} MB image (big layer new)`, sbx: pullBig, baseline: skopeoPull, baselineName: "skopeo copy docker:// → oci dir" , n: 1 });
+    const pullBig = await timeIt(async () =>
+      sbx(["image", "pull", `${registry.host}/bench/skopeo:1`, "-n", "bench-oci-pulled"]),
+    );
+    const skopeoPull = await timeIt(async () =>
+      skopeo(`docker://${registry.host}/bench/skopeo:1`, `oci:${join(dir, "pulled")}:x`),
+    );
+    rows.push({
+      what: `pull ${bigMb} MB image (big layer new)`,
+      sbx: pullBig,
+      baseline: skopeoPull,
+      baselineName: "skopeo copy docker:// → oci dir",
+      n: 1,
+    });
   } finally {
-    for (const n of ["bench-oci-base", "bench-oci-big", "bench-oci-pulled:1"]) await client.deleteImage(n).catch(() => undefined);
+    for (const n of ["bench-oci-base", "bench-oci-big", "bench-oci-pulled:1"])
+      await client.deleteImage(n).catch(() => undefined);
     await registry.stop();
     await rm(dir, { recursive: true, force: true });
   }
-  return { title: "OCI images (one run each)", rows, notes: ["skopeo copy moves blobs without unpacking or compressing; umoci unpack and tar | gzip -1 are the closer floors for import and export."] };
+  return {
+    title: "OCI images (one run each)",
+    rows,
+    notes: [
+      "skopeo copy moves blobs without unpacking or compressing; umoci unpack and tar | gzip -1 are the closer floors for import and export.",
+    ],
+  };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

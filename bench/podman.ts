@@ -7,7 +7,18 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 
 function podmanGlobals(dir: string): string[] {
-  return ["--root", join(dir, "root"), "--runroot", join(dir, "run"), "--cgroup-manager", "cgroupfs", "--events-backend", "file", "--storage-driver", "overlay"];
+  return [
+    "--root",
+    join(dir, "root"),
+    "--runroot",
+    join(dir, "run"),
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "file",
+    "--storage-driver",
+    "overlay",
+  ];
 }
 
 const RLIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
@@ -25,16 +36,22 @@ export class Podman {
     if (spawnSync("podman", ["--version"]).status !== 0) {
       console.error("bench: podman missing, installing it from apt (apt-get install -y podman)");
       const r = spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "podman"], {
-        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, encoding: "utf8", timeout: 600_000,
+        env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+        encoding: "utf8",
+        timeout: 600_000,
       });
-      if (r.status !== 0) return `podman is not installed and \`apt-get install -y podman\` failed: ${(r.stderr || r.error?.message || "").trim().split("\n").at(-1)}`;
+      if (r.status !== 0)
+        return `podman is not installed and \`apt-get install -y podman\` failed: ${(r.stderr || r.error?.message || "").trim().split("\n").at(-1)}`;
     }
     const version = execFileSync("podman", ["--version"], { encoding: "utf8" }).trim();
     const p = new Podman(dir, rootfs, version);
     mkdirSync(dir, { recursive: true });
     try {
       // The same base, unshifted, as an image for `podman build`.
-      if (baseTar) execFileSync("sh", ["-c", `zstd -dc '${baseTar}' | ${p.cmd().join(" ")} import - sbb-base`], { stdio: "ignore" });
+      if (baseTar)
+        execFileSync("sh", ["-c", `zstd -dc '${baseTar}' | ${p.cmd().join(" ")} import - sbb-base`], {
+          stdio: "ignore",
+        });
       await p.lifecycle();
     } catch (e) {
       p.cleanup();
@@ -53,7 +70,19 @@ export class Podman {
   }
 
   async startKeeper(): Promise<string> {
-    return (await this.podman(["run", "-d", "--network", "none", ...RLIMITS, "--rootfs", `${this.rootfs}:O`, "sleep", "infinity"])).trim();
+    return (
+      await this.podman([
+        "run",
+        "-d",
+        "--network",
+        "none",
+        ...RLIMITS,
+        "--rootfs",
+        `${this.rootfs}:O`,
+        "sleep",
+        "infinity",
+      ])
+    ).trim();
   }
 
   exec(id: string, args = ["/bin/true"]): Promise<string> {
@@ -67,7 +96,15 @@ export class Podman {
 
   /** `podman run --rm` of /bin/true from an image of the private storage. */
   runImage(image: string, detach = false): Promise<string> {
-    return this.podman(["run", detach ? "-d" : "--rm", "--network", "none", ...RLIMITS, image, ...(detach ? ["sleep", "infinity"] : ["/bin/true"])]);
+    return this.podman([
+      "run",
+      detach ? "-d" : "--rm",
+      "--network",
+      "none",
+      ...RLIMITS,
+      image,
+      ...(detach ? ["sleep", "infinity"] : ["/bin/true"]),
+    ]);
   }
 
   stopKeeper(id: string): Promise<string> {
@@ -76,7 +113,17 @@ export class Podman {
 
   /** `podman build` of a context dir holding a Containerfile; noCache for a cold build. */
   build(context: string, noCache: boolean): Promise<string> {
-    return this.podman(["build", "-q", ...(noCache ? ["--no-cache"] : []), "--network", "none", ...RLIMITS, "-t", "sbb-img", context]);
+    return this.podman([
+      "build",
+      "-q",
+      ...(noCache ? ["--no-cache"] : []),
+      "--network",
+      "none",
+      ...RLIMITS,
+      "-t",
+      "sbb-img",
+      context,
+    ]);
   }
 
   cleanup(): void {
@@ -86,7 +133,10 @@ export class Podman {
   /** Removes every container of the private storage in `dir` (also what a killed run left), then `dir`. */
   static removeAll(dir: string): void {
     if (existsSync(dir)) spawnSync("podman", [...podmanGlobals(dir), "rm", "-a", "-f", "-t", "0"], { stdio: "ignore" });
-    const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir + "/"));
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .map((l) => l.split(" ")[4] ?? "")
+      .filter((m) => m.startsWith(dir + "/"));
     for (const m of mounts.sort((a, b) => b.length - a.length)) spawnSync("umount", ["-l", m]);
     rmSync(dir, { recursive: true, force: true });
   }
@@ -99,7 +149,9 @@ export class Podman {
       let err = "";
       c.stdout.on("data", (b: Buffer) => (out += b.toString()));
       c.stderr.on("data", (b: Buffer) => (err += b.toString()));
-      c.on("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`podman ${args.join(" ")}: ${err.trim()}`))));
+      c.on("exit", (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`podman ${args.join(" ")}: ${err.trim()}`)),
+      );
     });
   }
 }

@@ -59,11 +59,31 @@ export class RawCrun {
     for (const d of ["upper", "work", "rootfs"]) mkdirSync(join(b, d), { recursive: true });
     execFileSync("chown", ["100000:100000", join(b, "upper")]);
     execFileSync("chmod", ["0711", b]);
-    execFileSync("mount", ["-t", "overlay", "-o", `lowerdir=${this.lowerdir},upperdir=${b}/upper,workdir=${b}/work`, "raw", join(b, "rootfs")]);
+    execFileSync("mount", [
+      "-t",
+      "overlay",
+      "-o",
+      `lowerdir=${this.lowerdir},upperdir=${b}/upper,workdir=${b}/work`,
+      "raw",
+      join(b, "rootfs"),
+    ]);
     const cfg = buildOciConfig({
-      id, rootfs: join(b, "rootfs"), hostname: id, init: args, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/",
-      uidBase: 100000, uidCount: 65536, cpus: 1, memoryMb: 1024, pidsLimit: 1024, limitSwap: false, nofile: 1024,
-      cgroupsPath: `/sbx-bench/${id}`, initPath: "/usr/bin/catatonit", busyboxPath: "/bin/busybox",
+      id,
+      rootfs: join(b, "rootfs"),
+      hostname: id,
+      init: args,
+      env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+      cwd: "/",
+      uidBase: 100000,
+      uidCount: 65536,
+      cpus: 1,
+      memoryMb: 1024,
+      pidsLimit: 1024,
+      limitSwap: false,
+      nofile: 1024,
+      cgroupsPath: `/sbx-bench/${id}`,
+      initPath: "/usr/bin/catatonit",
+      busyboxPath: "/bin/busybox",
     });
     writeFileSync(join(b, "config.json"), JSON.stringify(cfg));
     return b;

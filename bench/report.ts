@@ -37,7 +37,8 @@ export function describeMachine(mode: string, podmanVersion: string): Machine {
   const meminfo = readFileSync("/proc/meminfo", "utf8");
   const osRelease = readFileSync("/etc/os-release", "utf8");
   const pretty = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(osRelease)?.[1] ?? "unknown";
-  const dirty = sh("git", ["status", "--porcelain", "--untracked-files=no"]) !== "" ? " (with uncommitted changes)" : "";
+  const dirty =
+    sh("git", ["status", "--porcelain", "--untracked-files=no"]) !== "" ? " (with uncommitted changes)" : "";
   return {
     cpu: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown",
     cores: availableParallelism(),
@@ -51,7 +52,9 @@ export function describeMachine(mode: string, podmanVersion: string): Machine {
     commit: `${sh("git", ["rev-parse", "--short", "HEAD"])} on ${sh("git", ["rev-parse", "--abbrev-ref", "HEAD"])}${dirty}`,
     date: new Date().toISOString(),
     mode,
-    loadAtStart: loadavg().map((l) => l.toFixed(2)).join(" "),
+    loadAtStart: loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" "),
   };
 }
 
@@ -60,7 +63,12 @@ export function renderMarkdown(m: Machine, sections: Section[], durationS: numbe
   out.push("| | |", "|---|---|");
   out.push(`| date | ${m.date} |`, `| mode | ${m.mode} |`, `| git commit | ${m.commit} |`);
   out.push(`| CPU | ${m.cpu}, ${m.cores} cores |`, `| RAM | ${m.ramGiB.toFixed(1)} GiB |`, `| OS | ${m.os} |`);
-  out.push(`| kernel | ${m.kernel}, cgroups ${m.cgroups} |`, `| crun | ${m.crun} |`, `| podman | ${m.podman} |`, `| node | ${m.node} |`);
+  out.push(
+    `| kernel | ${m.kernel}, cgroups ${m.cgroups} |`,
+    `| crun | ${m.crun} |`,
+    `| podman | ${m.podman} |`,
+    `| node | ${m.node} |`,
+  );
   out.push(`| load average at start | ${m.loadAtStart} |`, `| bench duration | ${durationS.toFixed(0)} s |`, "");
   out.push(
     "Every figure is measured next to its baseline in the same run, on the same rootfs (the " +
@@ -78,7 +86,9 @@ export function renderMarkdown(m: Machine, sections: Section[], durationS: numbe
     for (const r of s.rows) {
       const base = r.baseline === undefined ? "—" : `${fmtValue(r.baseline, r.unit)} (${r.baselineName ?? ""})`;
       const result = r.pass === undefined ? "—" : r.pass ? "pass" : "**miss**";
-      out.push(`| ${r.what} | ${fmtValue(r.sbx, r.unit)} | ${base} | ${fmtRatio(ratio(r))} | ${fmtValue(r.podman, r.unit)} | ${r.podman === undefined ? "—" : fmtRatio(ratio(r, r.podman))} | ${r.n} | ${r.target ?? "—"} | ${result} |`);
+      out.push(
+        `| ${r.what} | ${fmtValue(r.sbx, r.unit)} | ${base} | ${fmtRatio(ratio(r))} | ${fmtValue(r.podman, r.unit)} | ${r.podman === undefined ? "—" : fmtRatio(ratio(r, r.podman))} | ${r.n} | ${r.target ?? "—"} | ${result} |`,
+      );
     }
     out.push("");
     for (const n of s.notes ?? []) out.push(`- ${n}`);
@@ -92,7 +102,11 @@ export function writeReport(m: Machine, sections: Section[], durationS: number):
   const dir = join(REPO, "bench", "results");
   mkdirSync(dir, { recursive: true });
   const md = renderMarkdown(m, sections, durationS);
-  const json = JSON.stringify({ machine: m, durationS, sections }, (_k, v: unknown) => (typeof v === "number" && Number.isNaN(v) ? null : v), 2);
+  const json = JSON.stringify(
+    { machine: m, durationS, sections },
+    (_k, v: unknown) => (typeof v === "number" && Number.isNaN(v) ? null : v),
+    2,
+  );
   const stamp = m.date.replace(/:\d\d\.\d+Z$/, "Z").replace(/:/g, "-");
   const name = m.mode === "default" ? stamp : `${stamp}-${m.mode.replace(/[^a-z0-9]+/gi, "-")}`;
   // A run of a few sections (BENCH_ONLY) leaves latest alone.

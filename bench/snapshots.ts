@@ -11,7 +11,12 @@ import type { Podman } from "./podman.js";
 import type { RawCrun } from "./raw-crun.js";
 import { atMost, percentile, timeIt, type Section } from "./stats.js";
 
-export async function snapshotSection(client: SandboxClient, raw: RawCrun, podman: Podman | undefined, n: number): Promise<Section> {
+export async function snapshotSection(
+  client: SandboxClient,
+  raw: RawCrun,
+  podman: Podman | undefined,
+  n: number,
+): Promise<Section> {
   const src = await Sandbox.create({ allowInternetAccess: false, memoryMb: 1024 }, client);
   await src.run("sh", { args: ["-c", "mkdir -p /data && head -c 104857600 /dev/urandom > /data/blob"] });
   const scratch = mkdtempSync(join(tmpdir(), "sbb-bench-cp-"));
@@ -19,7 +24,8 @@ export async function snapshotSection(client: SandboxClient, raw: RawCrun, podma
 
   // From the imported base image: podman cannot commit a container started with --rootfs.
   const podKeeper = podman ? (await podman.runImage("sbb-base", true)).trim() : "";
-  if (podman) await podman.exec(podKeeper, ["sh", "-c", "mkdir -p /data && head -c 104857600 /dev/urandom > /data/blob"]);
+  if (podman)
+    await podman.exec(podKeeper, ["sh", "-c", "mkdir -p /data && head -c 104857600 /dev/urandom > /data/blob"]);
   const podSnap: number[] = [];
   const podRestore: number[] = [];
   const podFork: number[] = [];
@@ -36,7 +42,8 @@ export async function snapshotSection(client: SandboxClient, raw: RawCrun, podma
   const restore: number[] = [];
   const base: number[] = [];
   const failures: string[] = [];
-  const createAndRun = (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> => timeCreateAndRun(client, into, failures, what, opts);
+  const createAndRun = (into: number[], what: string, opts: CreateSandboxOptions): Promise<void> =>
+    timeCreateAndRun(client, into, failures, what, opts);
   for (let i = 0; i < Math.min(n, 20); i++) {
     await createAndRun(restore, "a restore", { snapshotId: ids[0]!, allowInternetAccess: false });
     await createAndRun(base, "a cold create", { name: `bench-restore-base-${i}`, allowInternetAccess: false });
@@ -51,7 +58,12 @@ export async function snapshotSection(client: SandboxClient, raw: RawCrun, podma
     rawTen.push(await timeIt(() => Promise.all(Array.from({ length: 10 }, () => raw.lifecycle(["/bin/true"])))));
     if (podman) {
       let started: string[] = [];
-      podFork.push(await timeIt(async () => (started = await Promise.all(Array.from({ length: 10 }, () => podman.runImage("sbb-snap", true))))));
+      podFork.push(
+        await timeIt(
+          async () =>
+            (started = await Promise.all(Array.from({ length: 10 }, () => podman.runImage("sbb-snap", true)))),
+        ),
+      );
       for (const id of started) await podman.stopKeeper(id.trim());
     }
   }
@@ -63,12 +75,36 @@ export async function snapshotSection(client: SandboxClient, raw: RawCrun, podma
   return {
     title: "Snapshots, restore, fork",
     rows: [
-      { what: "snapshot of 100 MB of changes, p50", sbx: percentile(snap, 50), baseline: percentile(cp, 50), baselineName: "cp -a of 100 MB on the host", podman: pod(podSnap), n: snap.length, target: "≤ 1000 ms", pass: atMost(percentile(snap, 50), 1000) },
       {
-        what: "restore → first `true`, p50 (cold)", sbx: percentile(restore, 50), baseline: percentile(base, 50), baselineName: "same from debian-minimal", podman: pod(podRestore), n: restore.length,
-        target: "ratio ≤ 1.2 (project target)", pass: atMost(percentile(restore, 50) / percentile(base, 50), 1.2),
+        what: "snapshot of 100 MB of changes, p50",
+        sbx: percentile(snap, 50),
+        baseline: percentile(cp, 50),
+        baselineName: "cp -a of 100 MB on the host",
+        podman: pod(podSnap),
+        n: snap.length,
+        target: "≤ 1000 ms",
+        pass: atMost(percentile(snap, 50), 1000),
       },
-      { what: "fork of 10 (copy -n 10), p50", sbx: percentile(fork, 50), baseline: percentile(rawTen, 50), baselineName: "10 raw lifecycles at once", podman: pod(podFork), n: fork.length, target: "≤ 1500 ms (project target)", pass: atMost(percentile(fork, 50), 1500) },
+      {
+        what: "restore → first `true`, p50 (cold)",
+        sbx: percentile(restore, 50),
+        baseline: percentile(base, 50),
+        baselineName: "same from debian-minimal",
+        podman: pod(podRestore),
+        n: restore.length,
+        target: "ratio ≤ 1.2 (project target)",
+        pass: atMost(percentile(restore, 50) / percentile(base, 50), 1.2),
+      },
+      {
+        what: "fork of 10 (copy -n 10), p50",
+        sbx: percentile(fork, 50),
+        baseline: percentile(rawTen, 50),
+        baselineName: "10 raw lifecycles at once",
+        podman: pod(podFork),
+        n: fork.length,
+        target: "≤ 1500 ms (project target)",
+        pass: atMost(percentile(fork, 50), 1500),
+      },
     ],
     notes: [
       ...failures.map((f) => `${f} (left out of the figures and of n)`),

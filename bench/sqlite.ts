@@ -24,12 +24,28 @@ export async function sqliteSection(client: SandboxClient, rows: number, iterati
   const image = new Image({ name: "bench-sqlite", baseImage: "debian-minimal" }).run(
     "apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean && rm -rf /var/lib/apt/lists/*",
   );
-  const buildMs = await timeIt(() => image.build({ client, replace: true, onEvent: (e) => void (e.type === "step" && e.cached && cachedSteps++) }));
-  if (!hostPythonOk()) return { title, rows: [], notes: [`skipped: ${PY} with its sqlite3 module is missing on the host (apt-get install -y python3)`] };
+  const buildMs = await timeIt(() =>
+    image.build({ client, replace: true, onEvent: (e) => void (e.type === "step" && e.cached && cachedSteps++) }),
+  );
+  if (!hostPythonOk())
+    return {
+      title,
+      rows: [],
+      notes: [`skipped: ${PY} with its sqlite3 module is missing on the host (apt-get install -y python3)`],
+    };
 
   const tmpfsDir = join("/dev/shm", `sbb-sqlite-${process.pid}`);
   const diskDir = join("/var/tmp", `sbb-sqlite-${process.pid}`);
-  const sb = await Sandbox.create({ image: "bench-sqlite", cpus: availableParallelism(), memoryMb: 4096, allowInternetAccess: false, timeoutSecs: 3600 }, client);
+  const sb = await Sandbox.create(
+    {
+      image: "bench-sqlite",
+      cpus: availableParallelism(),
+      memoryMb: 4096,
+      allowInternetAccess: false,
+      timeoutSecs: 3600,
+    },
+    client,
+  );
   try {
     await sb.writeFile("/root/sqlite-bench.py", readFileSync(SCRIPT));
     const inside = (await sb.run("python3", { args: ["-c", VERSIONS] })).stdout.trim();
@@ -39,23 +55,39 @@ export async function sqliteSection(client: SandboxClient, rows: number, iterati
     const disk: Phases[] = [];
     // Interleaved, so each side sees the same background load.
     for (let i = 0; i < iterations; i++) {
-      const r = await sb.run("sh", { args: ["-c", `rm -f /tmp/bench.db*; python3 /root/sqlite-bench.py /tmp/bench.db ${rows}`] });
+      const r = await sb.run("sh", {
+        args: ["-c", `rm -f /tmp/bench.db*; python3 /root/sqlite-bench.py /tmp/bench.db ${rows}`],
+      });
       if (r.exitCode !== 0) throw new Error(`sqlite bench in the sandbox failed: ${r.stderr}`);
       sbx.push(JSON.parse(r.stdout) as Phases);
       tmpfs.push(onHost(tmpfsDir, rows));
       disk.push(onHost(diskDir, rows));
     }
-    const med = (runs: Phases[], phase: string): number => percentile(runs.map((p) => p[phase]! * 1000), 50);
+    const med = (runs: Phases[], phase: string): number =>
+      percentile(
+        runs.map((p) => p[phase]! * 1000),
+        50,
+      );
     const out: Row[] = Object.keys(sbx[0]!).map((phase) => {
       const total = phase === "total";
       const ours = med(sbx, phase);
       const base = med(tmpfs, phase);
       return {
-        what: total ? "**total**, median of runs" : phase, sbx: ours, baseline: base, baselineName: "host, db on tmpfs", n: iterations,
+        what: total ? "**total**, median of runs" : phase,
+        sbx: ours,
+        baseline: base,
+        baselineName: "host, db on tmpfs",
+        n: iterations,
         ...(total ? { target: "ratio ≤ 1.05", pass: atMost(ours / base, 1.05) } : {}),
       };
     });
-    out.push({ what: "total, next to the host's disk", sbx: med(sbx, "total"), baseline: med(disk, "total"), baselineName: "host, db on /var/tmp (disk)", n: iterations });
+    out.push({
+      what: "total, next to the host's disk",
+      sbx: med(sbx, "total"),
+      baseline: med(disk, "total"),
+      baselineName: "host, db on /var/tmp (disk)",
+      n: iterations,
+    });
     return {
       title,
       rows: out,
@@ -78,7 +110,11 @@ function hostPythonOk(): boolean {
       execFileSync(PY, ["-c", VERSIONS], { stdio: "ignore" });
       return true;
     } catch {
-      if (attempt === 0) spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "python3"], { stdio: "ignore", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+      if (attempt === 0)
+        spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "python3"], {
+          stdio: "ignore",
+          env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+        });
     }
   }
   return false;
@@ -87,5 +123,7 @@ function hostPythonOk(): boolean {
 function onHost(dir: string, rows: number): Phases {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  return JSON.parse(execFileSync(PY, [SCRIPT, join(dir, "bench.db"), String(rows)], { encoding: "utf8", cwd: tmpdir() })) as Phases;
+  return JSON.parse(
+    execFileSync(PY, [SCRIPT, join(dir, "bench.db"), String(rows)], { encoding: "utf8", cwd: tmpdir() }),
+  ) as Phases;
 }

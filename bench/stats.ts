@@ -87,7 +87,12 @@ export async function timeIt(fn: () => Promise<unknown>): Promise<number> {
  * Times fn into `samples`; a failure goes to `failures` (shown in the report's notes) instead of
  * ending the section, so one flaky operation does not hide every other figure.
  */
-export async function timeInto(samples: number[], failures: string[], what: string, fn: () => Promise<unknown>): Promise<void> {
+export async function timeInto(
+  samples: number[],
+  failures: string[],
+  what: string,
+  fn: () => Promise<unknown>,
+): Promise<void> {
   try {
     samples.push(await timeIt(fn));
   } catch (err) {

@@ -30,7 +30,9 @@ describe("projects and tokens", () => {
     const body = (await bare.json()) as { error: { code: string }; sandboxes?: unknown };
     expect(body.error.code).toBe("unauthenticated");
     expect(body.sandboxes).toBeUndefined();
-    const wrong = await fetch(`http://127.0.0.1:${port}/v1/sandboxes`, { headers: { authorization: "Bearer sbxt_not-a-real-token" } });
+    const wrong = await fetch(`http://127.0.0.1:${port}/v1/sandboxes`, {
+      headers: { authorization: "Bearer sbxt_not-a-real-token" },
+    });
     expect(wrong.status).toBe(401);
   });
 

@@ -48,20 +48,24 @@ describe("base images (real mmdebstrap)", () => {
     expect(log.slice(before).some((l) => l.includes("mmdebstrap"))).toBe(false);
   });
 
-  it("reports ubuntu-minimal as unavailable, naming the mirror, when it cannot be built here", { timeout: 600_000 }, async () => {
-    const outcome = await make()
-      .ensure("ubuntu-minimal")
-      .then(
-        (img) => ({ img }),
-        (err: unknown) => ({ err }),
-      );
-    if ("img" in outcome) {
-      // A host that reaches archive.ubuntu.com and has the Ubuntu keyring really builds it.
-      expect(existsSync(UBUNTU_KEYRING)).toBe(true);
-      expect(existsSync(join(outcome.img.rootfs, "usr/bin/apt-get"))).toBe(true);
-      return;
-    }
-    expect(outcome.err).toMatchObject({ code: "base_image_unavailable" });
-    expect((outcome.err as Error).message).toContain("http://archive.ubuntu.com/ubuntu");
-  });
+  it(
+    "reports ubuntu-minimal as unavailable, naming the mirror, when it cannot be built here",
+    { timeout: 600_000 },
+    async () => {
+      const outcome = await make()
+        .ensure("ubuntu-minimal")
+        .then(
+          (img) => ({ img }),
+          (err: unknown) => ({ err }),
+        );
+      if ("img" in outcome) {
+        // A host that reaches archive.ubuntu.com and has the Ubuntu keyring really builds it.
+        expect(existsSync(UBUNTU_KEYRING)).toBe(true);
+        expect(existsSync(join(outcome.img.rootfs, "usr/bin/apt-get"))).toBe(true);
+        return;
+      }
+      expect(outcome.err).toMatchObject({ code: "base_image_unavailable" });
+      expect((outcome.err as Error).message).toContain("http://archive.ubuntu.com/ubuntu");
+    },
+  );
 });

@@ -11,7 +11,12 @@ const host = inject("sbxHost");
 const ids: string[] = [];
 
 function sbx(args: string[], input?: string): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, input, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+    env: { ...process.env, SBX_HOST: host },
+    input,
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -34,7 +39,11 @@ describe("sbx CLI", () => {
     const listed = JSON.parse(sbx(["ls", "--json"]).stdout) as Array<{ id: string; status: string }>;
     expect(listed.find((s) => s.id === id)?.status).toBe("running");
     expect(sbx(["ls", "-q"]).stdout.split("\n")).toContain(id);
-    expect(JSON.parse(sbx(["info", id, "--json"]).stdout)).toMatchObject({ id, status: "running", image: "debian-minimal" });
+    expect(JSON.parse(sbx(["info", id, "--json"]).stdout)).toMatchObject({
+      id,
+      status: "running",
+      image: "debian-minimal",
+    });
 
     expect(sbx(["rm", id]).code).toBe(0);
     expect(JSON.parse(sbx(["info", id, "--json"]).stdout).status).toBe("terminated");

@@ -15,12 +15,17 @@ const sandbox = useSandboxes(client);
 const dir = mkdtempSync(join(tmpdir(), "sbx-dockerfile-e2e-"));
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+    env: { ...process.env, SBX_HOST: host },
+    encoding: "utf8",
+    timeout: 600_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
 afterAll(async () => {
-  for (const name of ["df-web", "df-broken", "df-multi"]) await client.transport.empty("DELETE", `/v1/images/${name}`).catch(() => undefined);
+  for (const name of ["df-web", "df-broken", "df-multi"])
+    await client.transport.empty("DELETE", `/v1/images/${name}`).catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -50,23 +55,50 @@ EOF
 CMD ["run.sh"]
 `,
     );
-    const first = sbx(["image", "create", join(dir, "Dockerfile"), "-n", "df-web", "--build-arg", "VERSION=2", "--progress", "plain"]);
+    const first = sbx([
+      "image",
+      "create",
+      join(dir, "Dockerfile"),
+      "-n",
+      "df-web",
+      "--build-arg",
+      "VERSION=2",
+      "--progress",
+      "plain",
+    ]);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stderr).toMatch(/warning: \S*Dockerfile:6: LABEL is ignored/);
     expect(first.stderr).toMatch(/\[7\/8\] RUN export VERSION=2; set -e/);
     expect(first.stderr).toMatch(/built df-web:latest in \S+ \(8 steps\)/);
 
-    const again = sbx(["image", "create", join(dir, "Dockerfile"), "-n", "df-web", "--build-arg", "VERSION=2", "--progress", "plain"]);
+    const again = sbx([
+      "image",
+      "create",
+      join(dir, "Dockerfile"),
+      "-n",
+      "df-web",
+      "--build-arg",
+      "VERSION=2",
+      "--progress",
+      "plain",
+    ]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr.match(/CACHED \[\d\/8\]/g)).toHaveLength(8);
 
     const sb = await sandbox({ image: "df-web" });
-    const r = await sb.run("sh", { args: ["-c", 'pwd; echo "$APP_HOME|$GREETING|${VERSION:-no VERSION at run time}"; cat version.txt greeting.txt; ls; run.sh; echo "$PATH"'] });
+    const r = await sb.run("sh", {
+      args: [
+        "-c",
+        'pwd; echo "$APP_HOME|$GREETING|${VERSION:-no VERSION at run time}"; cat version.txt greeting.txt; ls; run.sh; echo "$PATH"',
+      ],
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toBe(
       "/opt/app\n/opt/app|hello world|no VERSION at run time\nversion 2\nhello world from /opt/app\nbin\ngreeting.txt\nmain.sh\nversion.txt\nrunning\n/opt/app/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n",
     );
-    const inspect = JSON.parse(sbx(["image", "inspect", "df-web", "--json"]).stdout) as { config: { cmd: string[]; workingDir: string } };
+    const inspect = JSON.parse(sbx(["image", "inspect", "df-web", "--json"]).stdout) as {
+      config: { cmd: string[]; workingDir: string };
+    };
     expect(inspect.config).toMatchObject({ cmd: ["run.sh"], workingDir: "/opt/app" });
   });
 
@@ -108,7 +140,12 @@ COPY --from=debian-minimal /etc/os-release /opt/os-release
     expect(names).toEqual(expect.arrayContaining(["df-multi:latest", "df-multi:stage-build", "df-multi:stage-assets"]));
 
     const sb = await sandbox({ image: "df-multi" });
-    const r = await sb.run("sh", { args: ["-c", "app x; stat -c '%u %a' /usr/local/bin/app; ls /opt/assets; stat -c '%F %u' /opt/link.sh; grep -c ID= /opt/os-release"] });
+    const r = await sb.run("sh", {
+      args: [
+        "-c",
+        "app x; stat -c '%u %a' /usr/local/bin/app; ls /opt/assets; stat -c '%F %u' /opt/link.sh; grep -c ID= /opt/os-release",
+      ],
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toBe("built-x\n0 755\na.so\nb.so\nregular file 1\n2\n");
 
@@ -116,8 +153,21 @@ COPY --from=debian-minimal /etc/os-release /opt/os-release
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr.match(/CACHED \[\d\/4\]/g)).toHaveLength(4);
 
-    writeFileSync(join(multi, "Dockerfile.missing"), "FROM debian-minimal AS build\nRUN true\nFROM debian-minimal\nCOPY --from=build /nope/* /x/\n");
-    const missing = sbx(["image", "create", join(multi, "Dockerfile.missing"), "-n", "df-multi", "--tag", "missing", "--progress", "plain"]);
+    writeFileSync(
+      join(multi, "Dockerfile.missing"),
+      "FROM debian-minimal AS build\nRUN true\nFROM debian-minimal\nCOPY --from=build /nope/* /x/\n",
+    );
+    const missing = sbx([
+      "image",
+      "create",
+      join(multi, "Dockerfile.missing"),
+      "-n",
+      "df-multi",
+      "--tag",
+      "missing",
+      "--progress",
+      "plain",
+    ]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/\/nope\/\* matches nothing in df-multi:missing-stage-build/);
     expect(sbx(["image", "inspect", "df-multi:missing"]).code).not.toBe(0);

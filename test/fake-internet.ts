@@ -35,10 +35,19 @@ export async function startFakeInternet(linkPrefix: string, basePort: number): P
     must(["ip", "link", "add", link, "type", "veth", "peer", "name", "eth0", "netns", String(holder.pid)]);
     must(["ip", "addr", "add", `${gw}/30`, "dev", link]);
     must(["ip", "link", "set", link, "up"]);
-    for (const cmd of [["link", "set", "lo", "up"], ["addr", "add", `${peer}/30`, "dev", "eth0"], ["addr", "add", `${a}/32`, "dev", "lo"], ["addr", "add", `${b}/32`, "dev", "lo"], ["link", "set", "eth0", "up"]]) must([...ns, "ip", ...cmd]);
+    for (const cmd of [
+      ["link", "set", "lo", "up"],
+      ["addr", "add", `${peer}/30`, "dev", "eth0"],
+      ["addr", "add", `${a}/32`, "dev", "lo"],
+      ["addr", "add", `${b}/32`, "dev", "lo"],
+      ["link", "set", "eth0", "up"],
+    ])
+      must([...ns, "ip", ...cmd]);
     for (const addr of [a, b]) must(["ip", "route", "add", `${addr}/32`, "via", peer]);
     const js = `require("net").createServer((s) => s.end(s.localAddress + "\\n")).listen(${port}, "0.0.0.0", () => console.log("ready"))`;
-    const server = spawn(ns[0]!, [...ns.slice(1), process.execPath, "-e", js], { stdio: ["ignore", "pipe", "inherit"] });
+    const server = spawn(ns[0]!, [...ns.slice(1), process.execPath, "-e", js], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     kids.push(server);
     await new Promise((r) => server.stdout!.once("data", r));
   } catch (err) {

@@ -27,7 +27,11 @@ describe("files", () => {
     await sb.writeFile("/listing/a.txt", "aaa");
     await sb.run("sh", { args: ["-c", "mkdir -p /listing/sub && ln -s a.txt /listing/link"] });
     const { entries } = await sb.listDirectory("/listing");
-    expect(entries.map((e) => [e.name, e.type])).toEqual([["a.txt", "file"], ["link", "symlink"], ["sub", "directory"]]);
+    expect(entries.map((e) => [e.name, e.type])).toEqual([
+      ["a.txt", "file"],
+      ["link", "symlink"],
+      ["sub", "directory"],
+    ]);
     expect(entries[0]!.size).toBe(3);
     await sb.deleteFile("/listing/a.txt");
     await expect(sb.deleteFile("/listing/sub")).rejects.toMatchObject({ code: "invalid_path" });

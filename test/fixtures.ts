@@ -8,7 +8,9 @@ export function sharedClient(): SandboxClient {
 }
 
 /** A creator of sandboxes (no network unless asked) that terminates all of them after the file. */
-export function useSandboxes(client: SandboxClient = sharedClient()): (opts?: CreateSandboxOptions) => Promise<Sandbox> {
+export function useSandboxes(
+  client: SandboxClient = sharedClient(),
+): (opts?: CreateSandboxOptions) => Promise<Sandbox> {
   const created: Sandbox[] = [];
   afterAll(async () => {
     for (const sb of created) await sb.terminate().catch(() => undefined);

@@ -81,14 +81,20 @@ export class TestDaemon {
   async reset(opts: { keepData?: boolean } = {}): Promise<void> {
     // A previous run that died may have left containers, mounts and veths: remove them first.
     const crunRoot = join(this.root, "run", "crun");
-    const ids = spawnSync("crun", ["--root", crunRoot, "list", "-q"]).stdout?.toString().split("\n").filter(Boolean) ?? [];
+    const ids =
+      spawnSync("crun", ["--root", crunRoot, "list", "-q"]).stdout?.toString().split("\n").filter(Boolean) ?? [];
     for (const id of ids) spawnSync("crun", ["--root", crunRoot, "delete", "--force", id]);
-    const mounts = readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(this.root + "/"));
+    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
+      .split("\n")
+      .map((l) => l.split(" ")[4] ?? "")
+      .filter((m) => m.startsWith(this.root + "/"));
     for (const m of mounts.sort((a, b) => b.length - a.length)) spawnSync("umount", ["-l", m]);
     const links = spawnSync("ip", ["-o", "link"]).stdout?.toString() ?? "";
-    for (const m of links.matchAll(new RegExp(`^\\d+: (${this.env.SBX_IF_PREFIX}\\d+)@`, "gm"))) spawnSync("ip", ["link", "del", m[1]!]);
+    for (const m of links.matchAll(new RegExp(`^\\d+: (${this.env.SBX_IF_PREFIX}\\d+)@`, "gm")))
+      spawnSync("ip", ["link", "del", m[1]!]);
     if (opts.keepData && existsSync(this.root)) {
-      for (const e of await readdir(this.root)) if (e !== "data") await rm(join(this.root, e), { recursive: true, force: true });
+      for (const e of await readdir(this.root))
+        if (e !== "data") await rm(join(this.root, e), { recursive: true, force: true });
     } else await rm(this.root, { recursive: true, force: true });
     await mkdir(this.root, { recursive: true });
     // Sandboxes' user namespaces must traverse it (a bench run once found it 0700 and every create failed).
@@ -97,14 +103,18 @@ export class TestDaemon {
 
   async start(timeoutMs = 300_000): Promise<void> {
     this.log = "";
-    const child = spawn(process.execPath, [SBXD, ...(this.opts.extraArgs ?? [])], { env: this.env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [SBXD, ...(this.opts.extraArgs ?? [])], {
+      env: this.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     this.child = child;
     child.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));
     child.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       // A death by signal (SIGBUS on a full disk, the OOM killer) leaves exitCode null: report it too.
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`sbxd exited with ${child.exitCode ?? child.signalCode}:\n${this.log}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`sbxd exited with ${child.exitCode ?? child.signalCode}:\n${this.log}`);
       if (existsSync(this.socket) && this.log.includes("sbxd ready")) return;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -122,7 +132,11 @@ export class TestDaemon {
 }
 
 /** Polls `fn` until it returns a truthy value or the time runs out. */
-export async function waitFor<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
+export async function waitFor<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<NonNullable<T>> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

@@ -17,7 +17,11 @@ const sandbox = useSandboxes(client);
 const dataDir = join(testDaemonRoot("shared"), "data");
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: host }, encoding: "utf8", timeout: 600_000 });
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+    env: { ...process.env, SBX_HOST: host },
+    encoding: "utf8",
+    timeout: 600_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -26,7 +30,8 @@ function buildSandboxesLeft(): string[] {
 }
 
 afterAll(async () => {
-  for (const name of ["data-tools", "worker", "api", "agent-skills", "steps", "keeper", "fails"]) await client.transport.empty("DELETE", `/v1/images/${name}`).catch(() => undefined);
+  for (const name of ["data-tools", "worker", "api", "agent-skills", "steps", "keeper", "fails"])
+    await client.transport.empty("DELETE", `/v1/images/${name}`).catch(() => undefined);
 });
 
 describe("images from code", () => {
@@ -45,15 +50,22 @@ describe("images from code", () => {
     expect((again.stdout + again.stderr).match(/CACHED \[\d\/6\]/g)).toHaveLength(6);
 
     const sb = await sandbox({ image: "data-tools" });
-    const r = await sb.run("sh", { args: ["-c", 'echo "$APP_HOME $(pwd)"; python3 -c "print(6*7)"; cat summary.json; ls assets scripts'] });
+    const r = await sb.run("sh", {
+      args: ["-c", 'echo "$APP_HOME $(pwd)"; python3 -c "print(6*7)"; cat summary.json; ls assets scripts'],
+    });
     expect(r.exitCode).toBe(0);
     expect(r.stdout).toContain("/opt/app /opt/app\n42\n");
     expect(r.stdout).toContain('{"file": "numbers.csv", "lines": 4}');
     expect(r.stdout).toMatch(/numbers\.csv\s+words\.txt/);
     expect((await sb.info()).imageId).toMatch(/^sha256:/);
 
-    const inspect = JSON.parse(sbx(["image", "inspect", "data-tools", "--json"]).stdout) as { layers: Array<{ step: string; sizeBytes: number }>; config: { workingDir: string } };
-    expect(inspect.layers.map((l) => l.step)).toEqual(expect.arrayContaining([expect.stringMatching(/^RUN apt-get/), "WORKDIR /opt/app"]));
+    const inspect = JSON.parse(sbx(["image", "inspect", "data-tools", "--json"]).stdout) as {
+      layers: Array<{ step: string; sizeBytes: number }>;
+      config: { workingDir: string };
+    };
+    expect(inspect.layers.map((l) => l.step)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^RUN apt-get/), "WORKDIR /opt/app"]),
+    );
     expect(inspect.config.workingDir).toBe("/opt/app");
   });
 
@@ -81,7 +93,11 @@ describe("images from code", () => {
     const dir = await mkdtemp(join(tmpdir(), "sbx-img-"));
     await writeFile(join(dir, "a.txt"), "one");
     const make = (second: string) =>
-      new Image({ name: "steps", baseImage: "debian-minimal" }).run("echo base > /base.txt").copy("a.txt", "/a.txt").run(second).env("X", "1");
+      new Image({ name: "steps", baseImage: "debian-minimal" })
+        .run("echo base > /base.txt")
+        .copy("a.txt", "/a.txt")
+        .run(second)
+        .env("X", "1");
     const cached = async (img: Image, noCache = false) => {
       const events: BuildEvent[] = [];
       await img.build({ client, contextDir: dir, replace: true, noCache, onEvent: (e) => void events.push(e) });
@@ -98,8 +114,12 @@ describe("images from code", () => {
   });
 
   it("reports a failing step with its source line and leaves no image, sandbox or layer behind", async () => {
-    const keeper = await new Image({ name: "keeper", baseImage: "debian-minimal" }).run("echo kept > /kept").build({ client, replace: true });
-    const layersBefore = readdirSync(join(dataDir, "layers")).filter((d) => d.startsWith("l")).sort();
+    const keeper = await new Image({ name: "keeper", baseImage: "debian-minimal" })
+      .run("echo kept > /kept")
+      .build({ client, replace: true });
+    const layersBefore = readdirSync(join(dataDir, "layers"))
+      .filter((d) => d.startsWith("l"))
+      .sort();
     const failing = new Image({ name: "keeper", baseImage: "debian-minimal" })
       .run("echo new layer > /new")
       .run("echo about to fail; echo oops >&2; exit 7");
@@ -107,7 +127,9 @@ describe("images from code", () => {
     expect(err).toBeInstanceOf(SbxError);
     expect(err.details).toMatchObject({ step: 2, exitCode: 7, text: "RUN echo about to fail; echo oops >&2; exit 7" });
     expect((err.details as { source: { file: string; line: number } }).source.file).toMatch(/images\.e2e\.test\.ts$/);
-    expect((err.details as { lastLines: string[] }).lastLines).toEqual(expect.arrayContaining(["about to fail", "oops"]));
+    expect((err.details as { lastLines: string[] }).lastLines).toEqual(
+      expect.arrayContaining(["about to fail", "oops"]),
+    );
     expect((await client.transport.json<{ id: string }>("GET", "/v1/images/keeper")).id).toBe(keeper.id);
     expect(buildSandboxesLeft()).toEqual([]);
     // Nothing new stays (collection may also have removed older unreferenced layers).
@@ -117,10 +139,16 @@ describe("images from code", () => {
   });
 
   it("keeps names unique per project, and a removed image keeps its running sandboxes working", async () => {
-    const v1 = await new Image({ name: "keeper", baseImage: "debian-minimal" }).run("echo v1 > /version").build({ client, replace: true });
+    const v1 = await new Image({ name: "keeper", baseImage: "debian-minimal" })
+      .run("echo v1 > /version")
+      .build({ client, replace: true });
     const sb = await sandbox({ image: "keeper" });
-    await expect(new Image({ name: "keeper", baseImage: "debian-minimal" }).run("echo v2 > /version").build({ client })).rejects.toMatchObject({ code: expect.stringMatching(/already_exists|failed_precondition/) });
-    const v2 = await new Image({ name: "keeper", baseImage: "debian-minimal" }).run("echo v2 > /version").build({ client, replace: true });
+    await expect(
+      new Image({ name: "keeper", baseImage: "debian-minimal" }).run("echo v2 > /version").build({ client }),
+    ).rejects.toMatchObject({ code: expect.stringMatching(/already_exists|failed_precondition/) });
+    const v2 = await new Image({ name: "keeper", baseImage: "debian-minimal" })
+      .run("echo v2 > /version")
+      .build({ client, replace: true });
     expect(v2.id).not.toBe(v1.id);
     expect(sbx(["image", "rm", "keeper"]).code).toBe(0);
     expect((await sb.run("cat", { args: ["/version"] })).stdout).toBe("v1\n");
@@ -131,18 +159,38 @@ describe("images from code", () => {
   });
 
   it("cancels a running build and removes its sandbox", async () => {
-    const build = await new Image({ name: "fails", baseImage: "debian-minimal" }).run("sleep 60").build({ client, signal: AbortSignal.timeout(1500) }).catch((e: unknown) => e);
+    const build = await new Image({ name: "fails", baseImage: "debian-minimal" })
+      .run("sleep 60")
+      .build({ client, signal: AbortSignal.timeout(1500) })
+      .catch((e: unknown) => e);
     expect(build).toBeInstanceOf(Error);
-    const builds = await client.transport.json<{ builds: Array<{ imageName: string; state: string }> }>("GET", "/v1/builds");
-    await expect.poll(async () => (await client.transport.json<{ builds: Array<{ imageName: string; state: string }> }>("GET", "/v1/builds")).builds.find((b) => b.imageName === "fails")?.state, { timeout: 10_000 }).toBe("cancelled");
+    const builds = await client.transport.json<{ builds: Array<{ imageName: string; state: string }> }>(
+      "GET",
+      "/v1/builds",
+    );
+    await expect
+      .poll(
+        async () =>
+          (
+            await client.transport.json<{ builds: Array<{ imageName: string; state: string }> }>("GET", "/v1/builds")
+          ).builds.find((b) => b.imageName === "fails")?.state,
+        { timeout: 10_000 },
+      )
+      .toBe("cancelled");
     expect(builds.builds.length).toBeGreaterThan(0);
     await expect.poll(() => buildSandboxesLeft(), { timeout: 10_000 }).toEqual([]);
   });
 
   it("rejects bad definitions clearly and registers nothing", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sbx-bad-"));
-    await expect(new Image({ name: "bad", baseImage: "no-such-base" }).run("true").build({ client })).rejects.toMatchObject({ code: "image_not_found" });
-    await expect(new Image({ name: "bad", baseImage: "debian-minimal" }).copy("missing.txt", "/x").build({ client, contextDir: dir })).rejects.toThrow(/missing\.txt/);
+    await expect(
+      new Image({ name: "bad", baseImage: "no-such-base" }).run("true").build({ client }),
+    ).rejects.toMatchObject({ code: "image_not_found" });
+    await expect(
+      new Image({ name: "bad", baseImage: "debian-minimal" })
+        .copy("missing.txt", "/x")
+        .build({ client, contextDir: dir }),
+    ).rejects.toThrow(/missing\.txt/);
     expect(() => new Image({ name: "Not Valid!" })).toThrow(SbxError);
     // An archive for add() whose entries try to leave the destination.
     const evil = join(dir, "evil.tar");
@@ -150,7 +198,11 @@ describe("images from code", () => {
     const h = new Header({ path: "../../escape.txt", type: "File", size: 2, mode: 0o644, mtime: new Date(0) });
     h.encode();
     await writeFile(evil, Buffer.concat([h.block!, Buffer.from("hi"), Buffer.alloc(510), Buffer.alloc(1024)]));
-    await expect(new Image({ name: "bad", baseImage: "debian-minimal" }).add("evil.tar", "/opt/").build({ client, contextDir: dir })).rejects.toMatchObject({ code: "invalid_archive" });
+    await expect(
+      new Image({ name: "bad", baseImage: "debian-minimal" })
+        .add("evil.tar", "/opt/")
+        .build({ client, contextDir: dir }),
+    ).rejects.toMatchObject({ code: "invalid_archive" });
     const notImage = join(dir, "plain.ts");
     await writeFile(notImage, "export const x = 1;\n");
     const r = sbx(["image", "create", notImage]);
@@ -163,11 +215,17 @@ describe("images from code", () => {
 
 describe("image users and ids", () => {
   it("runs commands as the image's user by name, and launches a replaced image by its id", async () => {
-    const first = await new Image({ name: "users", baseImage: "debian-minimal" }).run("useradd -m -u 1234 app").user("app").build({ client, replace: true });
+    const first = await new Image({ name: "users", baseImage: "debian-minimal" })
+      .run("useradd -m -u 1234 app")
+      .user("app")
+      .build({ client, replace: true });
     const sb = await sandbox({ image: "users" });
     expect((await sb.run("id", { args: ["-un"] })).stdout).toBe("app\n");
     expect((await sb.run("id", { args: ["-u"], user: "root" })).stdout).toBe("0\n");
-    await new Image({ name: "users", baseImage: "debian-minimal" }).run("useradd -m -u 1235 app").user("app").build({ client, replace: true });
+    await new Image({ name: "users", baseImage: "debian-minimal" })
+      .run("useradd -m -u 1235 app")
+      .user("app")
+      .build({ client, replace: true });
     const old = await sandbox({ image: first.id });
     expect((await old.run("id", { args: ["-u"] })).stdout).toBe("1234\n");
     expect((await old.info()).imageId).toBe(first.id);

@@ -53,7 +53,9 @@ describe("isolation", () => {
     expect(viaLink.equals(own)).toBe(true);
     expect(viaDots.equals(own)).toBe(true);
     const host = readFileSync("/etc/shadow");
-    expect(createHash("sha256").update(viaLink).digest("hex")).not.toBe(createHash("sha256").update(host).digest("hex"));
+    expect(createHash("sha256").update(viaLink).digest("hex")).not.toBe(
+      createHash("sha256").update(host).digest("hex"),
+    );
   });
 
   it("writes through sandbox symlinks and dot-dot paths only into the sandbox", async () => {
@@ -79,12 +81,15 @@ describe("isolation", () => {
     ]);
     await sb.uploadArchive("/up", archive).catch(() => undefined);
     expect((await sb.readFile("/up/ok.txt")).toString()).toBe("fine");
-    for (const name of [`sbx-escape-${tag}`, `sbx-abs-${tag}`, `sbx-through-${tag}`]) expect(existsSync(`/tmp/${name}`)).toBe(false);
+    for (const name of [`sbx-escape-${tag}`, `sbx-abs-${tag}`, `sbx-through-${tag}`])
+      expect(existsSync(`/tmp/${name}`)).toBe(false);
     expect(readFileSync("/etc/shadow").equals(shadowBefore)).toBe(true);
   });
 
   it("rejects an upload that is not a tar and changes nothing", async () => {
-    await expect(sb.uploadArchive("/not-created", Buffer.from("this is not a tar archive at all".repeat(40)))).rejects.toMatchObject({ code: "invalid_archive" });
+    await expect(
+      sb.uploadArchive("/not-created", Buffer.from("this is not a tar archive at all".repeat(40))),
+    ).rejects.toMatchObject({ code: "invalid_archive" });
     await expect(sb.listDirectory("/not-created")).rejects.toMatchObject({ code: "file_not_found" });
   });
 });
@@ -101,7 +106,16 @@ function rawTar(entries: RawEntry[]): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? "");
-    const h = new Header({ path: e.path, type: e.type ?? "File", linkpath: e.linkpath, size: body.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    const h = new Header({
+      path: e.path,
+      type: e.type ?? "File",
+      linkpath: e.linkpath,
+      size: body.length,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+    });
     h.encode();
     blocks.push(h.block!, body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }

@@ -25,7 +25,10 @@ describe("limits", () => {
   it("stops a fork bomb at the pids limit while the host keeps forking", async () => {
     const sb = await sandbox({ pidsLimit: 64 });
     expect(cgroupRead(sb.id, ["pids", "pids.max"], "pids.max")).toBe("64");
-    const bomb = await sb.run("sh", { args: ["-c", "i=0; while [ $i -lt 200 ]; do sleep 20 & i=$((i+1)); done 2>/dev/null; echo started $i"], timeout: 20 });
+    const bomb = await sb.run("sh", {
+      args: ["-c", "i=0; while [ $i -lt 200 ]; do sleep 20 & i=$((i+1)); done 2>/dev/null; echo started $i"],
+      timeout: 20,
+    });
     // The shell cannot fork past the limit and gives up before reaching 200.
     expect(bomb.stdout).not.toContain("started 200");
     expect(Number(cgroupRead(sb.id, ["pids", "pids.current"], "pids.current"))).toBeLessThanOrEqual(64);
@@ -42,7 +45,9 @@ describe("limits", () => {
     const sb = await sandbox({ cpus: 0.5 });
     if (V2) expect(cgroupRead(sb.id, ["cpu", "cpu.max"], "cpu.max")).toBe("50000 100000");
     else expect(cgroupRead(sb.id, ["cpu", "cpu.cfs_quota_us"], "")).toBe("50000");
-    await sb.run("sh", { args: ["-c", "timeout 1 sh -c 'while :; do :; done' & timeout 1 sh -c 'while :; do :; done'; wait"] });
+    await sb.run("sh", {
+      args: ["-c", "timeout 1 sh -c 'while :; do :; done' & timeout 1 sh -c 'while :; do :; done'; wait"],
+    });
     const stat = cgroupRead(sb.id, ["cpu", "cpu.stat"], "cpu.stat");
     expect(Number(/nr_throttled (\d+)/.exec(stat)?.[1])).toBeGreaterThan(0);
   });

@@ -28,7 +28,10 @@ function sandbox(opts: CreateSandboxOptions = {}): Promise<Sandbox> {
 
 /** Tries a TCP connection from inside the sandbox and reports what came back. */
 async function connect(sb: Sandbox, host: string, port: number): Promise<string> {
-  const r = await sb.run("bash", { args: ["-c", `exec 3<>/dev/tcp/${host}/${port} && head -1 <&3 || echo refused`], timeout: 2 });
+  const r = await sb.run("bash", {
+    args: ["-c", `exec 3<>/dev/tcp/${host}/${port} && head -1 <&3 || echo refused`],
+    timeout: 2,
+  });
   return r.timedOut ? "timeout" : r.stdout.trim() || `exit ${r.exitCode}`;
 }
 
@@ -57,7 +60,10 @@ describe("network", () => {
     // The shared test daemon's subnet: 10.<120 + 10 * SBX_TEST_SLOT>.0.0/16.
     expect(ip).toMatch(new RegExp(`^10\\.${120 + 10 * Number(process.env.SBX_TEST_SLOT || 0)}\\.`));
     const r = await sb.run("bash", {
-      args: ["-c", 'exec 3<>/dev/tcp/deb.debian.org/80 && printf "HEAD /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n" >&3 && head -1 <&3'],
+      args: [
+        "-c",
+        'exec 3<>/dev/tcp/deb.debian.org/80 && printf "HEAD /debian/ HTTP/1.1\\r\\nHost: deb.debian.org\\r\\nConnection: close\\r\\n\\r\\n" >&3 && head -1 <&3',
+      ],
       timeout: 20,
     });
     expect(r.stdout).toMatch(/^HTTP\/1\.[01] \d{3}/);
@@ -76,7 +82,9 @@ describe("network", () => {
   it("cannot reach another sandbox", async () => {
     const server = await sandbox();
     const peer = await sandbox();
-    await server.startProcess("bash", { args: ["-c", "while :; do /.sbx/busybox nc -l -p 8080 -e /bin/echo sandbox-secret; done"] });
+    await server.startProcess("bash", {
+      args: ["-c", "while :; do /.sbx/busybox nc -l -p 8080 -e /bin/echo sandbox-secret; done"],
+    });
     // The server answers locally, so a refusal from the peer is the network policy.
     await expect.poll(async () => connect(server, "127.0.0.1", 8080), { timeout: 5000 }).toBe("sandbox-secret");
     expect(await connect(peer, (await server.info()).ipAddress!, 8080)).not.toBe("sandbox-secret");
@@ -107,6 +115,9 @@ describe("egress policy", () => {
   });
 
   it("rejects a malformed entry naming it", async () => {
-    await expect(sandbox({ allowOut: ["10.0.0.0/33"] })).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining("10.0.0.0/33") });
+    await expect(sandbox({ allowOut: ["10.0.0.0/33"] })).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining("10.0.0.0/33"),
+    });
   });
 });

@@ -20,11 +20,16 @@ const sandbox = useSandboxes(client);
 const registry = new TestRegistry();
 let work: string;
 
-function sh(cmd: string, args: string[], opts: { cwd?: string } = {}): { code: number; stdout: string; stderr: string } {
+function sh(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string } = {},
+): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(cmd, args, { encoding: "utf8", timeout: 600_000, maxBuffer: 64 << 20, ...opts });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
-const sbx = (args: string[]) => sh(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args].map(String), {});
+const sbx = (args: string[]) =>
+  sh(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args].map(String), {});
 process.env.SBX_HOST = host;
 
 /** Names, types, modes, owners and link targets of the tree, plus every file's content hash; runtime mounts left out. */
@@ -42,7 +47,18 @@ async function treeOfImage(image: string): Promise<string> {
   return treeOf(await sandbox({ image }));
 }
 
-const IMAGES = ["oci-src", "oci-copy", "oci-dir", "oci-docker", "oci-pulled:1", "oci-skopeo:v2", "oci-from-reg", "oci-df", "oci-bad", "oci-locked:1"];
+const IMAGES = [
+  "oci-src",
+  "oci-copy",
+  "oci-dir",
+  "oci-docker",
+  "oci-pulled:1",
+  "oci-skopeo:v2",
+  "oci-from-reg",
+  "oci-df",
+  "oci-bad",
+  "oci-locked:1",
+];
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), "sbx-oci-e2e-"));
@@ -50,7 +66,9 @@ beforeAll(async () => {
   // A whiteout (/etc/issue), an opaque dir (/usr/share/doc), setuid, owners, a symlink, env, workdir, cmd.
   await new Image({ name: "oci-src", baseImage: "debian-minimal" })
     .run("rm /etc/issue && rm -rf /usr/share/doc && mkdir /usr/share/doc && echo only > /usr/share/doc/only")
-    .run("mkdir -p /opt/app/sub && echo hello > /opt/app/hello && chmod 4755 /opt/app/hello && chown 1000:1000 /opt/app/sub && ln -s /opt/app/hello /opt/app/link")
+    .run(
+      "mkdir -p /opt/app/sub && echo hello > /opt/app/hello && chmod 4755 /opt/app/hello && chown 1000:1000 /opt/app/sub && ln -s /opt/app/hello /opt/app/link",
+    )
     .env("GREETING", "hi")
     .workdir("/opt/app")
     .cmd(["cat", "hello"])
@@ -68,7 +86,10 @@ describe("OCI export", () => {
     const tar = join(work, "src.oci.tar");
     const out = sbx(["image", "export", "oci-src", "-o", tar]);
     expect(out.code, out.stderr).toBe(0);
-    const info = JSON.parse(sh("skopeo", ["inspect", "--config", `oci-archive:${tar}`]).stdout) as { config: { Env: string[]; WorkingDir: string; Cmd: string[] }; rootfs: { diff_ids: string[] } };
+    const info = JSON.parse(sh("skopeo", ["inspect", "--config", `oci-archive:${tar}`]).stdout) as {
+      config: { Env: string[]; WorkingDir: string; Cmd: string[] };
+      rootfs: { diff_ids: string[] };
+    };
     expect(info.config.Env).toContain("GREETING=hi");
     expect(info.config.WorkingDir).toBe("/opt/app");
     expect(info.config.Cmd).toEqual(["cat", "hello"]);
@@ -90,7 +111,12 @@ describe("OCI export", () => {
     expect(host.code, host.stderr).toBe(0);
     const sb = await sandbox({ image: "oci-src" });
     expect(host.stdout.trim()).toBe(await treeOf(sb));
-    const look = await sb.run("sh", { args: ["-c", "stat -c '%a %u' /opt/app/hello; stat -c %u /opt/app/sub; ls /usr/share/doc; test -e /etc/issue || echo no-issue"] });
+    const look = await sb.run("sh", {
+      args: [
+        "-c",
+        "stat -c '%a %u' /opt/app/hello; stat -c %u /opt/app/sub; ls /usr/share/doc; test -e /etc/issue || echo no-issue",
+      ],
+    });
     expect(look.stdout).toBe("4755 0\n1000\nonly\nno-issue\n");
     rmSync(bundle, { recursive: true, force: true });
   });
@@ -116,7 +142,11 @@ describe("OCI import", () => {
     expect(sbx(["image", "import", join(work, "src-layout"), "-n", "oci-dir"]).code).toBe(0);
     expect(await treeOfImage("oci-dir")).toBe(original);
     const docker = join(work, "src.docker.tar");
-    const c = sh("skopeo", ["copy", `oci-archive:${join(work, "src.oci.tar")}`, `docker-archive:${docker}:oci/src:latest`]);
+    const c = sh("skopeo", [
+      "copy",
+      `oci-archive:${join(work, "src.oci.tar")}`,
+      `docker-archive:${docker}:oci/src:latest`,
+    ]);
     expect(c.code, c.stderr).toBe(0);
     const r = sbx(["image", "import", docker, "-n", "oci-docker"]);
     expect(r.code, r.stderr).toBe(0);
@@ -131,8 +161,12 @@ describe("OCI import", () => {
 
     const broken = join(work, "broken-layout");
     sh("cp", ["-a", join(work, "src-layout"), broken]);
-    const manifest = JSON.parse(sh("sh", ["-c", `cat ${broken}/index.json`]).stdout) as { manifests: Array<{ digest: string }> };
-    const m = JSON.parse(sh("cat", [join(broken, "blobs/sha256", manifest.manifests[0]!.digest.slice(7))]).stdout) as { layers: Array<{ digest: string }> };
+    const manifest = JSON.parse(sh("sh", ["-c", `cat ${broken}/index.json`]).stdout) as {
+      manifests: Array<{ digest: string }>;
+    };
+    const m = JSON.parse(sh("cat", [join(broken, "blobs/sha256", manifest.manifests[0]!.digest.slice(7))]).stdout) as {
+      layers: Array<{ digest: string }>;
+    };
     const last = m.layers.at(-1)!.digest;
     rmSync(join(broken, "blobs/sha256", last.slice(7)));
     const missing = sbx(["image", "import", broken, "-n", "oci-bad"]);
@@ -153,8 +187,19 @@ describe("OCI import", () => {
   it("refuses layers that escape with ../ or write through a symlink to the host, writing nothing there", async () => {
     const marker = join(work, "host-marker");
     const hostile: Array<[string, Parameters<typeof tarOf>[0], RegExp]> = [
-      ["dotdot", [{ path: "../../../../../../../../" + marker.slice(1), data: "pwned" }], /escapes the layer with '\.\.'/],
-      ["symlink", [{ path: "evil", type: "symlink", linkpath: work }, { path: "evil/host-marker", data: "pwned" }], /symlinks are never followed/],
+      [
+        "dotdot",
+        [{ path: "../../../../../../../../" + marker.slice(1), data: "pwned" }],
+        /escapes the layer with '\.\.'/,
+      ],
+      [
+        "symlink",
+        [
+          { path: "evil", type: "symlink", linkpath: work },
+          { path: "evil/host-marker", data: "pwned" },
+        ],
+        /symlinks are never followed/,
+      ],
     ];
     for (const [name, entries, message] of hostile) {
       const dir = join(work, `hostile-${name}`);
@@ -179,7 +224,10 @@ describe("registry push and pull", () => {
     const push = sbx(["image", "push", "oci-src", ref, "--json"]);
     expect(push.code, push.stderr + registry.log).toBe(0);
     expect(JSON.parse(push.stdout)).toMatchObject({ blobsSkipped: 0 });
-    const info = JSON.parse(sh("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`]).stdout) as { Digest: string; Env: string[] };
+    const info = JSON.parse(sh("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`]).stdout) as {
+      Digest: string;
+      Env: string[];
+    };
     expect(info.Digest).toBe(JSON.parse(push.stdout).digest);
     expect(info.Env).toContain("GREETING=hi");
     const again = JSON.parse(sbx(["image", "push", "oci-src", ref, "--json"]).stdout) as { blobsSent: number };
@@ -194,7 +242,12 @@ describe("registry push and pull", () => {
 
   it("pulls an image that skopeo copied into the registry", async () => {
     const ref = `${registry.host}/other/copied:v2`;
-    const c = sh("skopeo", ["copy", "--dest-tls-verify=false", `oci-archive:${join(work, "src.oci.tar")}`, `docker://${ref}`]);
+    const c = sh("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      `oci-archive:${join(work, "src.oci.tar")}`,
+      `docker://${ref}`,
+    ]);
     expect(c.code, c.stderr).toBe(0);
     const pulled = await client.pullImage(ref, { name: "oci-skopeo" });
     expect(pulled.image).toMatchObject({ name: "oci-skopeo", tag: "v2" });
@@ -203,9 +256,13 @@ describe("registry push and pull", () => {
 
   it("builds FROM a registry image (SDK baseImage and Dockerfile), pulling on first use", async () => {
     const ref = `${registry.host}/team/src:1`;
-    await new Image({ name: "oci-from-reg", baseImage: ref }).run("cat /opt/app/hello > /copied").build({ client, replace: true });
+    await new Image({ name: "oci-from-reg", baseImage: ref })
+      .run("cat /opt/app/hello > /copied")
+      .build({ client, replace: true });
     const sb = await sandbox({ image: "oci-from-reg" });
-    expect((await sb.run("sh", { args: ["-c", 'cat /copied; echo "$GREETING"; ls /usr/share/doc'] })).stdout).toBe("hello\nhi\nonly\n");
+    expect((await sb.run("sh", { args: ["-c", 'cat /copied; echo "$GREETING"; ls /usr/share/doc'] })).stdout).toBe(
+      "hello\nhi\nonly\n",
+    );
 
     const dir = join(work, "df");
     sh("mkdir", ["-p", dir]);
@@ -245,7 +302,10 @@ describe("registry push and pull", () => {
 
   it("answers clear errors for a missing tag and an unreachable registry", async () => {
     await expect(client.pullImage(`${registry.host}/team/src:nope`)).rejects.toMatchObject({ code: "image_not_found" });
-    await expect(client.pullImage("127.0.0.1:1/x/y:1")).rejects.toMatchObject({ code: "failed_precondition", message: expect.stringMatching(/cannot reach/) });
+    await expect(client.pullImage("127.0.0.1:1/x/y:1")).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringMatching(/cannot reach/),
+    });
     await expect(client.pushImage("oci-src", "not-a-registry-ref")).rejects.toMatchObject({ code: "invalid_argument" });
   });
 });

@@ -78,12 +78,20 @@ beforeAll(async () => {
   await sb.startProcess("/.sbx/busybox", { args: ["httpd", "-f", "-p", "8080", "-h", "/srv"] });
   await sb.startProcess("/.sbx/busybox", { args: ["nc", "-ll", "-p", "5432", "-e", "/bin/cat"] });
   await sb.startProcess("/.sbx/busybox", { args: ["nc", "-ll", "-p", "9000", "-e", "/srv/ws.sh"] });
-  const listening = async () => (await sb.run("sh", { args: ["-c", "cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == \"0A\" {print $2}'"] })).stdout;
+  const listening = async () =>
+    (await sb.run("sh", { args: ["-c", "cat /proc/net/tcp /proc/net/tcp6 | awk '$4 == \"0A\" {print $2}'"] })).stdout;
   // The proxy's port (test daemons take any free one) is in every exposure's URL.
   proxyPort = Number(new URL((await sb.exposePort(1)).url).port);
   await sb.closePort(1);
   // 8080, 5432 and 9000 in /proc/net/tcp's hex.
-  await waitFor(async () => { const l = await listening(); return ["1F90", "1538", "2328"].every((p) => l.includes(`:${p}`)); }, 10_000, "the servers to listen");
+  await waitFor(
+    async () => {
+      const l = await listening();
+      return ["1F90", "1538", "2328"].every((p) => l.includes(`:${p}`));
+    },
+    10_000,
+    "the servers to listen",
+  );
 });
 
 describe("exposed ports through the proxy", () => {
@@ -127,7 +135,12 @@ describe("exposed ports through the proxy", () => {
   });
 
   it("answers 404 for unknown hosts and ports that are not exposed, 502 when nothing listens", async () => {
-    for (const host of [`localhost:${proxyPort}`, hostOf(8081), hostOf(8080, "sb-doesnotexist"), `8080-${sb.id}.example.com`]) {
+    for (const host of [
+      `localhost:${proxyPort}`,
+      hostOf(8081),
+      hostOf(8080, "sb-doesnotexist"),
+      `8080-${sb.id}.example.com`,
+    ]) {
       const a = await viaProxy(host, "/");
       expect([a.status, codeOf(a)], host).toEqual([404, "not_found"]);
     }
@@ -144,12 +157,16 @@ describe("exposed ports through the proxy", () => {
     await new Promise((r) => sock.once("connect", r));
     const head = await roundTrip(
       sock,
-      Buffer.from(`GET /chat HTTP/1.1\r\nHost: ${hostOf(9000)}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\nX-Sbx-Token: ${e.token}\r\n\r\n`),
+      Buffer.from(
+        `GET /chat HTTP/1.1\r\nHost: ${hostOf(9000)}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${key}\r\nX-Sbx-Token: ${e.token}\r\n\r\n`,
+      ),
       1,
     );
     let text = head.toString();
     while (!text.includes("\r\n\r\n")) text += (await new Promise<Buffer>((r) => sock.once("data", r))).toString();
-    const accept = createHash("sha1").update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64");
+    const accept = createHash("sha1")
+      .update(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")
+      .digest("base64");
     expect(text).toMatch(/^HTTP\/1\.1 101 /);
     expect(text).toContain(`Sec-WebSocket-Accept: ${accept}`);
     const payload = Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e]);
@@ -158,7 +175,13 @@ describe("exposed ports through the proxy", () => {
 
     const refused = connect({ host: "127.0.0.1", port: proxyPort });
     await new Promise((r) => refused.once("connect", r));
-    const answer = (await roundTrip(refused, Buffer.from(`GET / HTTP/1.1\r\nHost: ${hostOf(9000)}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`), 1 << 20)).toString();
+    const answer = (
+      await roundTrip(
+        refused,
+        Buffer.from(`GET / HTTP/1.1\r\nHost: ${hostOf(9000)}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`),
+        1 << 20,
+      )
+    ).toString();
     expect(answer).toMatch(/^HTTP\/1\.1 401 /);
     expect(answer).toContain('"code":"unauthenticated"');
   });
@@ -192,7 +215,11 @@ describe("exposed ports through the proxy", () => {
     await named.resume();
     expect(await named.listPorts()).toEqual([e]);
     await serve();
-    await waitFor(async () => (await viaProxy(hostOf(8080, named.id), "/")).status !== 502, 10_000, "httpd after resume");
+    await waitFor(
+      async () => (await viaProxy(hostOf(8080, named.id), "/")).status !== 502,
+      10_000,
+      "httpd after resume",
+    );
     expect((await viaProxy(hostOf(8080, named.id), "/")).status).not.toBe(503);
   });
 
@@ -235,11 +262,17 @@ describe("tunnels", () => {
     await expect(ghost.exposePort(sb.id, 8080)).rejects.toMatchObject({ code: "sandbox_not_found" });
     const { openPortStream } = await import("@sbx-sh/sdk/internal");
     await expect(openPortStream(ghost.transport, sb.id, 5432)).rejects.toMatchObject({ code: "sandbox_not_found" });
-    await expect(openPortStream(client.transport, "sb-doesnotexist", 5432)).rejects.toMatchObject({ code: "sandbox_not_found" });
+    await expect(openPortStream(client.transport, "sb-doesnotexist", 5432)).rejects.toMatchObject({
+      code: "sandbox_not_found",
+    });
   });
 
   it("sbx tunnel listens locally and forwards each connection", async () => {
-    const child = spawn(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), "tunnel", sb.id, "5432", "-l", "0", "--json"], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      process.execPath,
+      [join(REPO, "packages", "cli", "bin", "sbx.js"), "tunnel", sb.id, "5432", "-l", "0", "--json"],
+      { env: { ...process.env, SBX_HOST: inject("sbxHost") }, stdio: ["ignore", "pipe", "pipe"] },
+    );
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = "";
@@ -263,13 +296,26 @@ describe("tunnels", () => {
 
 describe("sbx CLI", () => {
   it("sbx new -p exposes the port at create time and says where; sbx port ls/close see it", async () => {
-    const sbx = (args: string[]) => spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, encoding: "utf8", timeout: 120_000 });
+    const sbx = (args: string[]) =>
+      spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+        env: { ...process.env, SBX_HOST: inject("sbxHost") },
+        encoding: "utf8",
+        timeout: 120_000,
+      });
     const made = sbx(["new", "-p", "8080", "-p", "9000", "--public"]);
     expect(made.status, made.stderr).toBe(0);
     const id = made.stdout.trim();
     try {
       expect(made.stderr).toContain(`http://8080-${id}.localhost:${proxyPort}/`);
-      expect((JSON.parse(sbx(["port", "ls", id, "--json"]).stdout) as Array<{ port: number; public: boolean }>).map((p) => [p.port, p.public])).toEqual([[8080, true], [9000, true]]);
+      expect(
+        (JSON.parse(sbx(["port", "ls", id, "--json"]).stdout) as Array<{ port: number; public: boolean }>).map((p) => [
+          p.port,
+          p.public,
+        ]),
+      ).toEqual([
+        [8080, true],
+        [9000, true],
+      ]);
       expect(sbx(["port", "close", id, "9000"]).status).toBe(0);
       expect(sbx(["port", "ls", id]).stdout).not.toContain("9000");
       const bad = sbx(["port", "expose", id, "70000"]);
@@ -284,8 +330,12 @@ describe("bad input", () => {
   it("refuses bad ports, unknown sandboxes and sandboxes without network with stable codes", async () => {
     await expect(client.exposePort(sb.id, 0)).rejects.toMatchObject({ code: "out_of_range" });
     await expect(client.exposePort(sb.id, 70000)).rejects.toMatchObject({ code: "out_of_range" });
-    await expect(client.transport.json("POST", `/v1/sandboxes/${sb.id}/ports/http`, { json: {} })).rejects.toMatchObject({ code: "invalid_argument" });
-    await expect(client.transport.json("POST", `/v1/sandboxes/${sb.id}/ports/80`, { json: { public: "yes" } })).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(
+      client.transport.json("POST", `/v1/sandboxes/${sb.id}/ports/http`, { json: {} }),
+    ).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(
+      client.transport.json("POST", `/v1/sandboxes/${sb.id}/ports/80`, { json: { public: "yes" } }),
+    ).rejects.toMatchObject({ code: "invalid_argument" });
     await expect(client.exposePort("sb-doesnotexist", 8080)).rejects.toMatchObject({ code: "sandbox_not_found" });
     const offline = await create({ allowInternetAccess: false });
     await expect(offline.exposePort(8080)).rejects.toMatchObject({ code: "failed_precondition" });

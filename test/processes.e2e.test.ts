@@ -30,11 +30,17 @@ describe("processes", () => {
   });
 
   it("lists processes and delivers signals the program can handle", async () => {
-    const p = await sb.startProcess("sh", { args: ["-c", "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"] });
-    await waitFor(async () => {
-      for await (const ev of p.output()) if (ev.type === "stdout") return true;
-      return false;
-    }, 10_000, "ready");
+    const p = await sb.startProcess("sh", {
+      args: ["-c", "trap 'echo got-term; exit 42' TERM; echo ready; while :; do sleep 0.1; done"],
+    });
+    await waitFor(
+      async () => {
+        for await (const ev of p.output()) if (ev.type === "stdout") return true;
+        return false;
+      },
+      10_000,
+      "ready",
+    );
     expect((await sb.listProcesses()).map((x) => x.id)).toContain(p.id);
     await p.signal("SIGTERM");
     const r = await p.wait();
@@ -66,7 +72,10 @@ describe("processes", () => {
 
   it("keeps a process running and its output when the client disconnects", async () => {
     const abort = new AbortController();
-    const running = sb.run("sh", { args: ["-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.2; done; exit 5"], signal: abort.signal });
+    const running = sb.run("sh", {
+      args: ["-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 0.2; done; exit 5"],
+      signal: abort.signal,
+    });
     await new Promise((r) => setTimeout(r, 300));
     abort.abort();
     await expect(running).rejects.toThrow();

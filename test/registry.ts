@@ -25,16 +25,36 @@ export class TestRegistry {
     const config = join(this.dir, "config.yml");
     let auth = "";
     if (this.auth) {
-      const hash = spawnSync("python3", ["-W", "ignore", "-c", "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))", this.auth.password], { encoding: "utf8" }).stdout.trim();
+      const hash = spawnSync(
+        "python3",
+        [
+          "-W",
+          "ignore",
+          "-c",
+          "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+          this.auth.password,
+        ],
+        { encoding: "utf8" },
+      ).stdout.trim();
       if (!hash.startsWith("$2")) throw new Error("cannot make a bcrypt hash for the registry's htpasswd");
       await writeFile(join(this.dir, "htpasswd"), `${this.auth.user}:${hash}\n`);
       auth = `auth:\n  htpasswd:\n    realm: sbx-test\n    path: ${join(this.dir, "htpasswd")}\n`;
     }
-    await writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${auth}`);
+    await writeFile(
+      config,
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${auth}`,
+    );
     this.child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));
     this.child.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
-    await waitFor(async () => (await fetch(`http://${this.host}/v2/`).then((r) => r.ok || r.status === 401).catch(() => false)) || undefined, 30_000, `registry on ${this.host}`);
+    await waitFor(
+      async () =>
+        (await fetch(`http://${this.host}/v2/`)
+          .then((r) => r.ok || r.status === 401)
+          .catch(() => false)) || undefined,
+      30_000,
+      `registry on ${this.host}`,
+    );
   }
 
   async stop(): Promise<void> {

@@ -22,14 +22,19 @@ afterAll(async () => {
 });
 
 function mountsUnder(dir: string): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir));
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((m) => m.startsWith(dir));
 }
 
 describe("daemon restart", () => {
   it("keeps sandboxes and processes through kill -9, and cleans up sandboxes that died meanwhile", async () => {
     const keep = await Sandbox.create({ allowInternetAccess: true }, client);
     const doomed = await Sandbox.create({ allowInternetAccess: true }, client);
-    const proc = await keep.startProcess("sh", { args: ["-c", "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.25; done; exit 7"] });
+    const proc = await keep.startProcess("sh", {
+      args: ["-c", "for i in 1 2 3 4 5 6 7 8; do echo tick $i; sleep 0.25; done; exit 7"],
+    });
     const sleeper = await keep.startProcess("sleep", { args: ["300"] });
 
     await daemon.stop("SIGKILL");
@@ -54,7 +59,11 @@ describe("daemon restart", () => {
     expect((await sleeper.wait()).exitCode).toBe(137);
     await keep.terminate();
     expect(mountsUnder(`${daemon.root}/data/sandboxes/${keep.id}`)).toEqual([]);
-    await waitFor(() => !execFileSync("ip", ["-o", "link"]).toString().includes(`${daemon.env.SBX_IF_PREFIX}`), 5000, "veths to go");
+    await waitFor(
+      () => !execFileSync("ip", ["-o", "link"]).toString().includes(`${daemon.env.SBX_IF_PREFIX}`),
+      5000,
+      "veths to go",
+    );
     expect(links).toContain(daemon.env.SBX_IF_PREFIX!);
   });
 
@@ -70,7 +79,10 @@ describe("daemon restart", () => {
 
 describe("daemon killed during a snapshot or a suspend", () => {
   it("leaves the source sandbox usable and no half-written snapshot marked completed", async () => {
-    const sb = await Sandbox.create({ allowInternetAccess: false, name: `kill9-${Date.now().toString(36)}`, memoryMb: 2048, diskMb: 2048 }, client);
+    const sb = await Sandbox.create(
+      { allowInternetAccess: false, name: `kill9-${Date.now().toString(36)}`, memoryMb: 2048, diskMb: 2048 },
+      client,
+    );
     // Enough data that copying it takes a while, so the kill lands mid-snapshot.
     await sb.run("sh", { args: ["-c", "head -c 600000000 /dev/urandom > /big && sha256sum /big > /big.sum"] });
     const sum = (await sb.readFile("/big.sum")).toString();

@@ -17,7 +17,6 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
   throw new Error("expected an error");
 }
 
-
 describe("sandboxes", () => {
   it("creates a running sandbox from debian-minimal and runs a command with its exit code", async () => {
     const sb = await sandbox();
@@ -32,7 +31,12 @@ describe("sandboxes", () => {
 
   it("applies env, working dir and user per command, and the sandbox env to every command", async () => {
     const sb = await sandbox({ env: { GREETING: "hi" } });
-    const r = await sb.run("sh", { args: ["-c", 'echo "$GREETING $EXTRA $(pwd) $(id -u)"'], env: { EXTRA: "x" }, workingDir: "/tmp", user: "1000" });
+    const r = await sb.run("sh", {
+      args: ["-c", 'echo "$GREETING $EXTRA $(pwd) $(id -u)"'],
+      env: { EXTRA: "x" },
+      workingDir: "/tmp",
+      user: "1000",
+    });
     expect(r.stdout.trim()).toBe("hi x /tmp 1000");
   });
 
@@ -59,10 +63,14 @@ describe("sandboxes", () => {
 
   it("terminates an ephemeral sandbox at its timeout", async () => {
     const sb = await sandbox({ timeoutSecs: 1 });
-    const ended = await waitFor(async () => {
-      const s = await sb.info();
-      return s.status === "terminated" ? s : undefined;
-    }, 15_000, "the timeout");
+    const ended = await waitFor(
+      async () => {
+        const s = await sb.info();
+        return s.status === "terminated" ? s : undefined;
+      },
+      15_000,
+      "the timeout",
+    );
     expect(ended.terminationReason).toBe("timeout");
   });
 

@@ -43,7 +43,8 @@ describe("snapshot soak", () => {
       await dev.resume();
       expect((await dev.run("sh", { args: ["-c", CHECKSUMS] })).stdout, `resume of cycle ${i}`).toBe(expected);
     }
-    for (const [name, content] of files) if (name.endsWith("0")) expect((await dev.readFile(`/soak/${name}`)).toString()).toBe(content);
+    for (const [name, content] of files)
+      if (name.endsWith("0")) expect((await dev.readFile(`/soak/${name}`)).toString()).toBe(content);
     // Superseded suspend snapshots are gone: their layers do not pile up cycle after cycle.
     const left = readdirSync(join(testDaemonRoot("shared"), "data", "layers")).filter((d) => d.startsWith("l"));
     expect(left.length).toBeLessThan(80);

@@ -18,7 +18,8 @@ const PREPARE = [
   "rm -rf /usr/share/doc && mkdir /usr/share/doc && echo fresh > /usr/share/doc/ONLY",
   "rm /etc/issue; rm -rf /data/gone; ln -s keep/a /data/link",
 ].join(" && ");
-const FINGERPRINT = "cd / && find data usr/share/doc -print0 | sort -z | xargs -0 sha256sum 2>/dev/null; ls /etc/issue 2>&1 | head -1; readlink /data/link";
+const FINGERPRINT =
+  "cd / && find data usr/share/doc -print0 | sort -z | xargs -0 sha256sum 2>/dev/null; ls /etc/issue 2>&1 | head -1; readlink /data/link";
 
 async function fingerprint(sb: Sandbox): Promise<string> {
   const r = await sb.run("sh", { args: ["-c", FINGERPRINT] });
@@ -32,7 +33,12 @@ describe("snapshots", () => {
     const before = await fingerprint(src);
     expect(before).toContain("No such file");
     const snap = await src.snapshot();
-    expect(snap).toMatchObject({ status: "completed", type: "filesystem", sourceSandboxId: src.id, parentSnapshotId: null });
+    expect(snap).toMatchObject({
+      status: "completed",
+      type: "filesystem",
+      sourceSandboxId: src.id,
+      parentSnapshotId: null,
+    });
     expect((await src.run("echo", { args: ["still running"] })).stdout).toBe("still running\n");
     await src.run("sh", { args: ["-c", "echo later > /data/keep/later"] });
 

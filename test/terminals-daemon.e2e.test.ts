@@ -30,7 +30,12 @@ describe("terminals on a daemon of their own", () => {
     const { token } = await admin.createToken("termtcp");
     const tcp = new SandboxClient({ host: `http://127.0.0.1:${port}`, token });
     const sb = await Sandbox.create({ allowInternetAccess: false }, tcp);
-    const t = await sb.createTerminal({ command: "sh", args: ["-c", "read line; echo got-$line; exit 9"], cols: 80, rows: 24 });
+    const t = await sb.createTerminal({
+      command: "sh",
+      args: ["-c", "read line; echo got-$line; exit 9"],
+      cols: 80,
+      rows: 24,
+    });
     let text = "";
     t.onData((d) => (text += d.toString()));
     t.write("tcp\r");
@@ -38,17 +43,39 @@ describe("terminals on a daemon of their own", () => {
     expect(text).toContain("got-tcp");
 
     const live = await sb.createTerminal({ command: "sleep", args: ["1000"], cols: 80, rows: 24 });
-    await expect(new SandboxClient({ host: `http://127.0.0.1:${port}` }).attachTerminal(sb.id, live.id)).rejects.toMatchObject({ code: "unauthenticated" });
+    await expect(
+      new SandboxClient({ host: `http://127.0.0.1:${port}` }).attachTerminal(sb.id, live.id),
+    ).rejects.toMatchObject({ code: "unauthenticated" });
     const { token: defaultToken } = await admin.createToken("default");
-    await expect(new SandboxClient({ host: `http://127.0.0.1:${port}`, token: defaultToken }).attachTerminal(sb.id, live.id)).rejects.toMatchObject({ code: "sandbox_not_found" });
+    await expect(
+      new SandboxClient({ host: `http://127.0.0.1:${port}`, token: defaultToken }).attachTerminal(sb.id, live.id),
+    ).rejects.toMatchObject({ code: "sandbox_not_found" });
     await live.kill();
   });
 
   it("a daemon stop ends its terminals; the sandbox keeps running", async () => {
     const sb = await Sandbox.create({ allowInternetAccess: false }, admin);
-    const t = await sb.createTerminal({ command: "sh", args: ["-c", "echo $$ > /tmp/term.pid; exec sleep 1000"], cols: 80, rows: 24 });
-    const pid = (await waitFor(() => sb.readFile("/tmp/term.pid").then((b) => b.toString().trim(), () => ""), 30_000, "the program's pid")).trim();
-    const ended = t.wait().then((code) => ({ code }), (err: { code?: string }) => ({ error: err.code }));
+    const t = await sb.createTerminal({
+      command: "sh",
+      args: ["-c", "echo $$ > /tmp/term.pid; exec sleep 1000"],
+      cols: 80,
+      rows: 24,
+    });
+    const pid = (
+      await waitFor(
+        () =>
+          sb.readFile("/tmp/term.pid").then(
+            (b) => b.toString().trim(),
+            () => "",
+          ),
+        30_000,
+        "the program's pid",
+      )
+    ).trim();
+    const ended = t.wait().then(
+      (code) => ({ code }),
+      (err: { code?: string }) => ({ error: err.code }),
+    );
     await daemon.stop();
     // A clean stop kills the programs first, so attached clients still learn how they ended.
     expect(await ended).toEqual({ code: 137 });
@@ -56,7 +83,9 @@ describe("terminals on a daemon of their own", () => {
     const back = new SandboxClient({ host: daemon.host });
     expect((await back.get(sb.id)).status).toBe("running");
     expect(await Sandbox.connect(sb.id, back).then((s) => s.listTerminals())).toEqual([]);
-    const ps = await (await Sandbox.connect(sb.id, back)).run("sh", { args: ["-c", `[ -e /proc/${pid} ] && echo alive || echo gone`] });
+    const ps = await (
+      await Sandbox.connect(sb.id, back)
+    ).run("sh", { args: ["-c", `[ -e /proc/${pid} ] && echo alive || echo gone`] });
     expect(ps.stdout.trim()).toBe("gone");
   });
 });

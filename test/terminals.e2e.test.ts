@@ -48,7 +48,7 @@ describe("terminals", () => {
   it("starts at the requested size and follows resizes (the program gets SIGWINCH)", async () => {
     const t = await sb.createTerminal({ cols: 91, rows: 27 });
     const s = screen(t);
-    t.write("stty size; echo SIZE-\"OK\"\r");
+    t.write('stty size; echo SIZE-"OK"\r');
     await s.until(/27 91\r\nSIZE-OK/);
     t.write("trap 'echo WINCH $(stty size)' WINCH; echo TRAP-\"SET\"\r");
     await s.until(/TRAP-SET\r\n/);
@@ -56,7 +56,9 @@ describe("terminals", () => {
     await s.until(/WINCH 40 120/);
     expect((await t.info()).cols).toBe(120);
     // The REST route does the same for a client that is not attached.
-    await sb.client.transport.json("POST", `/v1/sandboxes/${sb.id}/terminals/${t.id}/resize`, { json: { cols: 50, rows: 10 } });
+    await sb.client.transport.json("POST", `/v1/sandboxes/${sb.id}/terminals/${t.id}/resize`, {
+      json: { cols: 50, rows: 10 },
+    });
     await s.until(/WINCH 10 50/);
     t.write("exit\r");
     expect(await t.wait()).toBe(0);
@@ -66,7 +68,12 @@ describe("terminals", () => {
     const t = await sb.createTerminal({ cols: 80, rows: 24 });
     const s = screen(t);
     t.write("sleep 100\r");
-    await waitFor(async () => (await sb.run("sh", { args: ["-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"] })).stdout.includes("sleep 100"), 30_000, "sleep running");
+    await waitFor(
+      async () =>
+        (await sb.run("sh", { args: ["-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"] })).stdout.includes("sleep 100"),
+      30_000,
+      "sleep running",
+    );
     const sent = Date.now();
     t.write("\x03");
     t.write("echo alive-$?\r");
@@ -91,7 +98,15 @@ describe("terminals", () => {
   });
 
   it("runs commands as the requested user, in the requested directory, with the requested env", async () => {
-    const t = await sb.createTerminal({ command: "sh", args: ["-c", 'echo "$(id -u) $(pwd) $GREETING $TERM"; [ -t 0 ] && echo IS-A-TTY'], cols: 80, rows: 24, user: "1000", workingDir: "/tmp", env: { GREETING: "hi" } });
+    const t = await sb.createTerminal({
+      command: "sh",
+      args: ["-c", 'echo "$(id -u) $(pwd) $GREETING $TERM"; [ -t 0 ] && echo IS-A-TTY'],
+      cols: 80,
+      rows: 24,
+      user: "1000",
+      workingDir: "/tmp",
+      env: { GREETING: "hi" },
+    });
     const s = screen(t);
     expect(await t.wait()).toBe(0);
     expect(s.text()).toContain("1000 /tmp hi xterm-256color");
@@ -102,14 +117,22 @@ describe("terminals", () => {
     await sb.deleteFile("/tmp/go").catch(() => undefined);
     const t = await sb.createTerminal({ cols: 80, rows: 24 });
     const s = screen(t);
-    t.write("while [ ! -e /tmp/go ]; do sleep 0.1; done; echo produced-while-\"detached\"; touch /tmp/printed\r");
+    t.write('while [ ! -e /tmp/go ]; do sleep 0.1; done; echo produced-while-"detached"; touch /tmp/printed\r');
     // The echo of the whole line (readline may redraw it on the way): the shell has accepted it.
     await s.until(/touch \/tmp\/printed\r\n/);
     await t.detach();
     await expect(t.wait()).rejects.toMatchObject({ code: "failed_precondition" });
     await waitFor(async () => (await t.info()).attached === 0, 10_000, "detached on the daemon");
     await sb.writeFile("/tmp/go", "");
-    await waitFor(() => sb.readFile("/tmp/printed").then(() => true, () => false), 30_000, "output made while detached");
+    await waitFor(
+      () =>
+        sb.readFile("/tmp/printed").then(
+          () => true,
+          () => false,
+        ),
+      30_000,
+      "output made while detached",
+    );
     expect((await sb.listTerminals()).find((x) => x.id === t.id)?.status).toBe("running");
 
     const again = await sharedClient().attachTerminal(sb.id, t.id);
@@ -123,7 +146,7 @@ describe("terminals", () => {
     const other = await create();
     const t = await other.createTerminal({ cols: 80, rows: 24 });
     const s = screen(t);
-    t.write("echo ready-to-\"die\"\r");
+    t.write('echo ready-to-"die"\r');
     await s.until(/ready-to-die/);
     expect(hostProcessesWith(other.id).length).toBeGreaterThan(0);
     await other.terminate();
@@ -133,7 +156,12 @@ describe("terminals", () => {
 
   it("replays at most the last 64 KiB on attach, ending with the newest output", async () => {
     // ~200 KiB of numbered lines, then a marker.
-    const t = await sb.createTerminal({ command: "sh", args: ["-c", "seq 1 40000; echo END-OF-FLOOD; exec sleep 1000"], cols: 80, rows: 24 });
+    const t = await sb.createTerminal({
+      command: "sh",
+      args: ["-c", "seq 1 40000; echo END-OF-FLOOD; exec sleep 1000"],
+      cols: 80,
+      rows: 24,
+    });
     const s = screen(t);
     await s.until(/END-OF-FLOOD/);
     await t.detach();
@@ -151,7 +179,8 @@ describe("terminals", () => {
   it("limits the terminals of one sandbox", async () => {
     const box = await create();
     const open: Terminal[] = [];
-    for (let i = 0; i < 16; i++) open.push(await box.createTerminal({ command: "sleep", args: ["1000"], cols: 80, rows: 24 }));
+    for (let i = 0; i < 16; i++)
+      open.push(await box.createTerminal({ command: "sleep", args: ["1000"], cols: 80, rows: 24 }));
     await expect(box.createTerminal({ cols: 80, rows: 24 })).rejects.toMatchObject({ code: "failed_precondition" });
     await open[0]!.kill();
     const one = await box.createTerminal({ command: "sleep", args: ["1000"], cols: 80, rows: 24 });
@@ -168,11 +197,17 @@ describe("terminals", () => {
 
   it("keeps terminals to their project", async () => {
     const t = await sb.createTerminal({ cols: 80, rows: 24 });
-    await sharedClient().createProject("termother").catch(() => undefined);
+    await sharedClient()
+      .createProject("termother")
+      .catch(() => undefined);
     const other = new SandboxClient({ host: sharedClient().config.host, project: "termother" });
     await expect(other.attachTerminal(sb.id, t.id)).rejects.toMatchObject({ code: "sandbox_not_found" });
-    await expect(other.transport.json("GET", `/v1/sandboxes/${sb.id}/terminals`)).rejects.toMatchObject({ code: "sandbox_not_found" });
-    await expect(other.transport.json("DELETE", `/v1/sandboxes/${sb.id}/terminals/${t.id}`)).rejects.toMatchObject({ code: "sandbox_not_found" });
+    await expect(other.transport.json("GET", `/v1/sandboxes/${sb.id}/terminals`)).rejects.toMatchObject({
+      code: "sandbox_not_found",
+    });
+    await expect(other.transport.json("DELETE", `/v1/sandboxes/${sb.id}/terminals/${t.id}`)).rejects.toMatchObject({
+      code: "sandbox_not_found",
+    });
     // Another sandbox of the same project does not have it either.
     const second = await create();
     await expect(sharedClient().attachTerminal(second.id, t.id)).rejects.toMatchObject({ code: "terminal_not_found" });
@@ -191,15 +226,22 @@ describe("terminals", () => {
     await expect(post({ cols: 80, rows: 24, workingDir: "relative" })).rejects.toMatchObject({ code: "invalid_path" });
     await expect(post({ cols: 80, rows: 24, user: "nosuchuser" })).rejects.toMatchObject({ code: "invalid_argument" });
     await expect(sharedClient().attachTerminal(sb.id, "tm-nope")).rejects.toMatchObject({ code: "terminal_not_found" });
-    await expect(tr.json("GET", `/v1/sandboxes/${sb.id}/terminals/tm-nope/attach`)).rejects.toMatchObject({ code: "terminal_not_found" });
+    await expect(tr.json("GET", `/v1/sandboxes/${sb.id}/terminals/tm-nope/attach`)).rejects.toMatchObject({
+      code: "terminal_not_found",
+    });
 
     const t = await sb.createTerminal({ cols: 80, rows: 24 });
-    await expect(tr.json("GET", `/v1/sandboxes/${sb.id}/terminals/${t.id}/attach`)).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/WebSocket endpoint/) });
-    await expect(tr.json("POST", `/v1/sandboxes/${sb.id}/terminals/${t.id}/resize`, { json: { cols: 5000, rows: 1 } })).rejects.toMatchObject({ code: "out_of_range" });
+    await expect(tr.json("GET", `/v1/sandboxes/${sb.id}/terminals/${t.id}/attach`)).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringMatching(/WebSocket endpoint/),
+    });
+    await expect(
+      tr.json("POST", `/v1/sandboxes/${sb.id}/terminals/${t.id}/resize`, { json: { cols: 5000, rows: 1 } }),
+    ).rejects.toMatchObject({ code: "out_of_range" });
     // A bad control message over the socket is answered, and the session goes on.
     const s = screen(t);
     t.resize(0, 0);
-    t.write("echo still-\"here\"\r");
+    t.write('echo still-"here"\r');
     await s.until(/still-here/);
     expect((await t.info()).cols).toBe(80);
     await t.kill();

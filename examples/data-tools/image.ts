@@ -4,7 +4,9 @@
 import { Image } from "sbx";
 
 export const data = new Image({ name: "data-tools", baseImage: "debian-minimal" })
-  .run("apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean && rm -rf /var/lib/apt/lists/*")
+  .run(
+    "apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean && rm -rf /var/lib/apt/lists/*",
+  )
   .env("APP_HOME", "/opt/app")
   .workdir("/opt/app")
   .copy("scripts/", "/opt/app/scripts/")

@@ -41,7 +41,9 @@ export function send(ep: Endpoint, req: RawRequest, timeoutMs = 30_000): Promise
     const chunked = has("transfer-encoding");
     if (body && !has("content-type")) headers["content-type"] = "application/json";
     if (body && !chunked && !has("content-length")) headers["content-length"] = String(body.length);
-    const head = `${req.method} ${req.path} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`;
+    const head = `${req.method} ${req.path} HTTP/1.1\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("")}\r\n`;
     const sock = ep.socketPath ? connect(ep.socketPath) : connect(ep.port!, "127.0.0.1");
     const chunks: Buffer[] = [];
     let settled = false;
@@ -64,7 +66,12 @@ export function send(ep: Endpoint, req: RawRequest, timeoutMs = 30_000): Promise
     // The daemon may answer and close before it read all we send: keep what it answered.
     sock.on("error", () => undefined);
     sock.write(head);
-    if (body) sock.write(chunked ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n")]) : body);
+    if (body)
+      sock.write(
+        chunked
+          ? Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from("\r\n0\r\n\r\n")])
+          : body,
+      );
   });
 }
 
@@ -74,12 +81,21 @@ function parse(raw: Buffer, method: string): { head: Omit<RawResponse, "cut">; c
   if (split < 0) return undefined;
   const lines = raw.subarray(0, split).toString("latin1").split("\r\n");
   const status = Number(lines[0]!.split(" ")[1]);
-  const header = (name: string): string | undefined => lines.find((l) => l.toLowerCase().startsWith(`${name}:`))?.slice(name.length + 1).trim();
+  const header = (name: string): string | undefined =>
+    lines
+      .find((l) => l.toLowerCase().startsWith(`${name}:`))
+      ?.slice(name.length + 1)
+      .trim();
   const rest = raw.subarray(split + 4);
   const type = header("content-type") ?? "";
-  if (method === "HEAD" || status === 204 || status === 304) return { head: { status, contentType: type, text: "" }, complete: true };
+  if (method === "HEAD" || status === 204 || status === 304)
+    return { head: { status, contentType: type, text: "" }, complete: true };
   const length = header("content-length");
-  if (length !== undefined) return { head: { status, contentType: type, text: rest.subarray(0, Number(length)).toString("utf8") }, complete: rest.length >= Number(length) };
+  if (length !== undefined)
+    return {
+      head: { status, contentType: type, text: rest.subarray(0, Number(length)).toString("utf8") },
+      complete: rest.length >= Number(length),
+    };
   const { data, done } = dechunk(rest);
   return { head: { status, contentType: type, text: data.toString("utf8") }, complete: done };
 }

@@ -33,8 +33,10 @@ export interface Route {
 
 /** Routes outside project isolation by design, with the reason; they are not exercised. */
 export const SHARED_ROUTES: Record<string, string> = {
-  "GET /v1/contexts/{digest}": "build contexts are content-addressed and daemon-wide: asking by digest presumes knowing the bytes",
-  "PUT /v1/contexts/{digest}": "build contexts are content-addressed and daemon-wide: an upload must hash to its digest",
+  "GET /v1/contexts/{digest}":
+    "build contexts are content-addressed and daemon-wide: asking by digest presumes knowing the bytes",
+  "PUT /v1/contexts/{digest}":
+    "build contexts are content-addressed and daemon-wide: an upload must hash to its digest",
 };
 /** Over the root-only unix socket these manage every project (the socket is the admin's). */
 export const UNIX_ADMIN_ROUTES: Record<string, string> = {
@@ -46,7 +48,16 @@ export const NEUTRAL_PATHS = ["/healthz", "/openapi.json"];
 
 /** Where the matrix writes if isolation failed: checked to be absent afterwards. */
 export const PWNED_PATH = "/tmp/pwned-by-other-project";
-const DENIED = ["not_found", "sandbox_not_found", "process_not_found", "terminal_not_found", "image_not_found", "project_not_found", "file_not_found", "permission_denied"];
+const DENIED = [
+  "not_found",
+  "sandbox_not_found",
+  "process_not_found",
+  "terminal_not_found",
+  "image_not_found",
+  "project_not_found",
+  "file_not_found",
+  "permission_denied",
+];
 
 interface Case {
   route: Route;
@@ -61,7 +72,16 @@ export async function loadRoutes(ep: Endpoint): Promise<Route[]> {
   const res = await send(ep, { method: "GET", path: "/openapi.json" });
   expect(res.status).toBe(200);
   const doc = JSON.parse(res.text) as {
-    paths: Record<string, Record<string, { parameters?: Array<{ name: string; in: string; required?: boolean }>; requestBody?: { content: Record<string, { schema: Schema }> } }>>;
+    paths: Record<
+      string,
+      Record<
+        string,
+        {
+          parameters?: Array<{ name: string; in: string; required?: boolean }>;
+          requestBody?: { content: Record<string, { schema: Schema }> };
+        }
+      >
+    >;
     components?: { schemas?: Record<string, Schema> };
   };
   const resolve = (s: Schema): Schema => (s.$ref ? (doc.components?.schemas?.[s.$ref.split("/").pop()!] ?? {}) : s);
@@ -74,7 +94,9 @@ export async function loadRoutes(ep: Endpoint): Promise<Route[]> {
         key: `${method.toUpperCase()} ${path}`,
         method: method.toUpperCase(),
         path,
-        query: (op.parameters ?? []).filter((p) => p.in === "query").map((p) => ({ name: p.name, required: p.required === true })),
+        query: (op.parameters ?? [])
+          .filter((p) => p.in === "query")
+          .map((p) => ({ name: p.name, required: p.required === true })),
         bodyTypes: Object.keys(content),
         bodyRequired: jsonSchema ? (resolve(jsonSchema).required ?? []) : [],
       });
@@ -99,11 +121,21 @@ function paramValues(v: Victim, route: Route, param: string): string[] {
     ports: ["8080"],
   };
   const values = byCollection[collection ?? ""];
-  if (!values) throw new Error(`${route.key}: no victim object for {${param}} after /${collection}/: add the collection to paramValues`);
+  if (!values)
+    throw new Error(
+      `${route.key}: no victim object for {${param}} after /${collection}/: add the collection to paramValues`,
+    );
   return values;
 }
 
-const QUERY: Record<string, (v: Victim) => string> = { path: (v) => v.filePath, follow: () => "0", all: () => "1", recursive: () => "1", name: (v) => v.imageName, replace: () => "1" };
+const QUERY: Record<string, (v: Victim) => string> = {
+  path: (v) => v.filePath,
+  follow: () => "0",
+  all: () => "1",
+  recursive: () => "1",
+  name: (v) => v.imageName,
+  replace: () => "1",
+};
 
 /**
  * Routes that name no object of the victim's (they make new ones in the caller's project): aimed
@@ -120,15 +152,28 @@ const pwn = { command: "sh", args: ["-c", `echo pwned > ${PWNED_PATH}`] };
 /** Bodies that aim at the victim; routes with a required body field need an entry here. */
 const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
   "POST /v1/projects": (v) => [{ name: v.project }],
-  "POST /v1/sandboxes": (v) => [{ snapshotId: v.snapshotId }, { image: v.imageName }, { image: `${v.imageName}:latest` }, { image: v.snapImageName }, { image: v.imageId }].map((b) => ({ allowInternetAccess: false, ...b })),
+  "POST /v1/sandboxes": (v) =>
+    [
+      { snapshotId: v.snapshotId },
+      { image: v.imageName },
+      { image: `${v.imageName}:latest` },
+      { image: v.snapImageName },
+      { image: v.imageId },
+    ].map((b) => ({ allowInternetAccess: false, ...b })),
   "PATCH /v1/sandboxes/{id}/network": () => [{ allowOut: ["192.0.2.1"] }],
   "POST /v1/sandboxes/{id}/processes": () => [pwn],
   "POST /v1/sandboxes/{id}/exec": () => [pwn],
   "POST /v1/sandboxes/{id}/processes/{pid}/signal": () => [{ signal: "SIGKILL" }],
   "POST /v1/sandboxes/{id}/terminals": () => [{ cols: 80, rows: 24, ...pwn }],
   "POST /v1/sandboxes/{id}/terminals/{tid}/resize": () => [{ cols: 10, rows: 5 }],
-  "POST /v1/builds": (v) => [{ definition: { name: "stolen", baseImage: v.imageName, steps: [{ op: "run", command: "true" }] } }, { definition: { name: "stolen", baseImage: v.snapImageName, steps: [] } }],
-  "POST /v1/images": (v) => [{ name: "stolen", snapshotId: v.snapshotId }, { name: v.snapImageName, snapshotId: v.snapshotId, replace: true }],
+  "POST /v1/builds": (v) => [
+    { definition: { name: "stolen", baseImage: v.imageName, steps: [{ op: "run", command: "true" }] } },
+    { definition: { name: "stolen", baseImage: v.snapImageName, steps: [] } },
+  ],
+  "POST /v1/images": (v) => [
+    { name: "stolen", snapshotId: v.snapshotId },
+    { name: v.snapImageName, snapshotId: v.snapshotId, replace: true },
+  ],
   "POST /v1/sandboxes/{id}/copy": () => [{ times: 1 }],
   "POST /v1/images/{name}/push": () => [{ reference: "127.0.0.1:1/stolen/image:1" }],
   "POST /v1/images/pull": (v) => [{ reference: "127.0.0.1:1/stolen/image:1", name: v.imageName, replace: true }],
@@ -144,30 +189,64 @@ export function casesFor(route: Route, v: Victim, transport: "tcp" | "unix", own
   let paths = [route.path];
   for (const p of params) {
     // A port is a number, not an object of the victim's: only processes are tried through the caller's sandbox.
-    const own = p === "id" && route.path.startsWith("/v1/sandboxes/{id}/") && params.length > 1 && !params.includes("port") ? [ownSandboxId] : [];
-    paths = paths.flatMap((path) => [...paramValues(v, route, p), ...own].map((val) => path.replace(`{${p}}`, encodeURIComponent(val))));
+    const own =
+      p === "id" && route.path.startsWith("/v1/sandboxes/{id}/") && params.length > 1 && !params.includes("port")
+        ? [ownSandboxId]
+        : [];
+    paths = paths.flatMap((path) =>
+      [...paramValues(v, route, p), ...own].map((val) => path.replace(`{${p}}`, encodeURIComponent(val))),
+    );
   }
   const missing = route.query.find((q) => q.required && !QUERY[q.name]);
-  if (missing) throw new Error(`${route.key}: no value for the required query parameter ${missing.name}: add it to QUERY`);
-  const qs = route.query.filter((q) => QUERY[q.name]).map((q) => `${q.name}=${encodeURIComponent(QUERY[q.name]!(v))}`).join("&");
+  if (missing)
+    throw new Error(`${route.key}: no value for the required query parameter ${missing.name}: add it to QUERY`);
+  const qs = route.query
+    .filter((q) => QUERY[q.name])
+    .map((q) => `${q.name}=${encodeURIComponent(QUERY[q.name]!(v))}`)
+    .join("&");
 
   let bodies: Array<{ body?: string | Buffer; headers?: Record<string, string> }> = [{}];
   if (route.bodyTypes.includes("application/json")) {
     const make = JSON_BODIES[route.key];
-    if (!make && route.bodyRequired.length) throw new Error(`${route.key}: its body needs ${route.bodyRequired.join(", ")}: add a victim-aimed body to JSON_BODIES`);
+    if (!make && route.bodyRequired.length)
+      throw new Error(
+        `${route.key}: its body needs ${route.bodyRequired.join(", ")}: add a victim-aimed body to JSON_BODIES`,
+      );
     bodies = (make ? make(v) : [{}]).map((b) => ({ body: JSON.stringify(b) }));
   } else if (route.bodyTypes.length) {
-    bodies = [{ body: Buffer.from("written by the other project\n"), headers: { "content-type": route.bodyTypes[0]! } }];
+    bodies = [
+      { body: Buffer.from("written by the other project\n"), headers: { "content-type": route.bodyTypes[0]! } },
+    ];
   }
 
   // Over the socket, POST /v1/projects is the admin's: the victim's name already exists.
-  const denied = params.length || route.method !== "GET" ? (transport === "unix" && route.key === "POST /v1/projects" ? ["already_exists"] : DENIED) : undefined;
-  return paths.flatMap((path) => bodies.map((b) => ({ route, denied, req: { method: route.method, path: qs ? `${path}?${qs}` : path, ...b } })));
+  const denied =
+    params.length || route.method !== "GET"
+      ? transport === "unix" && route.key === "POST /v1/projects"
+        ? ["already_exists"]
+        : DENIED
+      : undefined;
+  return paths.flatMap((path) =>
+    bodies.map((b) => ({ route, denied, req: { method: route.method, path: qs ? `${path}?${qs}` : path, ...b } })),
+  );
 }
 
 /** The victim's values that must never reach the other project (unless it sent them itself). */
 export function secrets(v: Victim): string[] {
-  return [v.project, v.sandboxId, v.sandboxName, v.ipAddress, v.processId, v.terminalId, v.fileContent, v.snapshotId, v.buildId, v.imageName, v.imageId, v.snapImageName];
+  return [
+    v.project,
+    v.sandboxId,
+    v.sandboxName,
+    v.ipAddress,
+    v.processId,
+    v.terminalId,
+    v.fileContent,
+    v.snapshotId,
+    v.buildId,
+    v.imageName,
+    v.imageId,
+    v.snapImageName,
+  ];
 }
 
 /** Runs one case and checks its answer: denied with a stable code, or scoped (counts too), and never a leak. */
@@ -179,7 +258,9 @@ export async function runCase(ep: Endpoint, c: Case, v: Victim, callerRunning: n
   else if (c.denied) expectApiError(res, what, { status: [403, 404, 409], codes: c.denied });
   else expect(res.status, `${what} -> ${res.text.slice(0, 300)}`).toBe(200);
   const sent = `${decodeURIComponent(c.req.path)} ${c.req.body?.toString() ?? ""}`;
-  for (const s of secrets(v)) if (!sent.includes(s)) expect(res.text.includes(s), `${what} leaked ${s}: ${res.text.slice(0, 300)}`).toBe(false);
-  if (c.route.key === "GET /v1/info") expect((JSON.parse(res.text) as { sandboxesRunning: number }).sandboxesRunning, what).toBe(callerRunning);
+  for (const s of secrets(v))
+    if (!sent.includes(s)) expect(res.text.includes(s), `${what} leaked ${s}: ${res.text.slice(0, 300)}`).toBe(false);
+  if (c.route.key === "GET /v1/info")
+    expect((JSON.parse(res.text) as { sandboxesRunning: number }).sandboxesRunning, what).toBe(callerRunning);
   return res;
 }

@@ -23,7 +23,12 @@ export async function createVictim(client: SandboxClient, project: string): Prom
   // Waits on stdin, so it keeps running until the victim closes it.
   const process = await sandbox.startProcess("sh", { args: ["-c", "cat > /tmp/stdin.txt"], stdin: true });
   // A terminal left running with nobody attached: its input must only ever be the victim's.
-  const terminal = await sandbox.createTerminal({ cols: 80, rows: 24, command: "sh", args: ["-c", "read line; echo \"$line\" > /tmp/tty.txt"] });
+  const terminal = await sandbox.createTerminal({
+    cols: 80,
+    rows: 24,
+    command: "sh",
+    args: ["-c", 'read line; echo "$line" > /tmp/tty.txt'],
+  });
   await terminal.detach();
 
   const dir = await mkdtemp(join(tmpdir(), "sbx-victim-"));
@@ -66,7 +71,9 @@ export async function expectVictimIntact(client: SandboxClient, h: VictimHandles
   expect(sb.allowOut).toEqual([]);
   expect((await client.list({ all: true })).map((s) => s.id)).toEqual([v.sandboxId]);
   expect((await h.process.info()).status).toBe("running");
-  expect((await h.sandbox.listTerminals()).map((t) => [t.id, t.status, t.cols, t.rows])).toEqual([[v.terminalId, "running", 80, 24]]);
+  expect((await h.sandbox.listTerminals()).map((t) => [t.id, t.status, t.cols, t.rows])).toEqual([
+    [v.terminalId, "running", 80, 24],
+  ]);
   expect((await h.sandbox.readFile(v.filePath)).toString()).toBe(v.fileContent);
   await expect(h.sandbox.readFile(PWNED_PATH)).rejects.toMatchObject({ code: "file_not_found" });
   expect((await client.getImage(v.imageName)).id).toBe(v.imageId);

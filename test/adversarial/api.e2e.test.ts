@@ -9,7 +9,16 @@ import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { freePort, TestDaemon } from "../harness.js";
 import { abuseCases, BAD_NAMES } from "./api-abuse-cases.js";
 import { expectApiError, send, type Endpoint } from "./api-http.js";
-import { casesFor, loadRoutes, NEUTRAL_PATHS, secrets, SHARED_ROUTES, UNIX_ADMIN_ROUTES, runCase, type Route } from "./api-routes.js";
+import {
+  casesFor,
+  loadRoutes,
+  NEUTRAL_PATHS,
+  secrets,
+  SHARED_ROUTES,
+  UNIX_ADMIN_ROUTES,
+  runCase,
+  type Route,
+} from "./api-routes.js";
 import { createVictim, expectVictimIntact, expectVictimUsable, type VictimHandles } from "./api-victim.js";
 
 const ALPHA = "abuse-alpha";
@@ -51,7 +60,20 @@ async function worldState(): Promise<unknown> {
     const c = new SandboxClient({ host: daemon.host, project });
     const sandboxes = await c.list({ all: true });
     perProject[project] = {
-      sandboxes: await Promise.all(sandboxes.map(async (s) => ({ ...s, processes: s.status === "running" ? (await c.transport.json<{ processes: Array<{ id: string; status: string }> }>("GET", `/v1/sandboxes/${s.id}/processes`)).processes.map((p) => `${p.id}:${p.status}`) : [] }))),
+      sandboxes: await Promise.all(
+        sandboxes.map(async (s) => ({
+          ...s,
+          processes:
+            s.status === "running"
+              ? (
+                  await c.transport.json<{ processes: Array<{ id: string; status: string }> }>(
+                    "GET",
+                    `/v1/sandboxes/${s.id}/processes`,
+                  )
+                ).processes.map((p) => `${p.id}:${p.status}`)
+              : [],
+        })),
+      ),
       images: (await c.listImages()).map((i) => `${i.name}:${i.tag}@${i.id}`),
       snapshots: (await c.listSnapshots()).map((s) => `${s.id}:${s.status}`),
       builds: (await c.listBuilds()).map((b) => `${b.id}:${b.state}`),
@@ -99,7 +121,9 @@ describe("project isolation matrix", () => {
     for (const route of routes) {
       if (SHARED_ROUTES[route.key] || (transport === "unix" && UNIX_ADMIN_ROUTES[route.key])) continue;
       for (const c of casesFor(route, victim.v, transport, own.id)) {
-        await runCase(ep, c, victim.v, 1).catch((err: unknown) => failures.push(err instanceof Error ? err.message.split("\n")[0]! : String(err)));
+        await runCase(ep, c, victim.v, 1).catch((err: unknown) =>
+          failures.push(err instanceof Error ? err.message.split("\n")[0]! : String(err)),
+        );
         requests++;
       }
       exercised.add(`${transport} ${route.key}`);
@@ -133,10 +157,17 @@ describe("project isolation matrix", () => {
 
   it("covers every route of openapi.json or names it as an exception, and no stale exception", () => {
     const keys = new Set(routes.map((r) => r.key));
-    for (const key of [...Object.keys(SHARED_ROUTES), ...Object.keys(UNIX_ADMIN_ROUTES)]) expect(keys, `exception ${key} is not a route any more`).toContain(key);
+    for (const key of [...Object.keys(SHARED_ROUTES), ...Object.keys(UNIX_ADMIN_ROUTES)])
+      expect(keys, `exception ${key} is not a route any more`).toContain(key);
     for (const r of routes) {
-      expect(exercised.has(`tcp ${r.key}`) || r.key in SHARED_ROUTES, `tcp ${r.key} neither exercised nor an exception`).toBe(true);
-      expect(exercised.has(`unix ${r.key}`) || r.key in SHARED_ROUTES || r.key in UNIX_ADMIN_ROUTES, `unix ${r.key} neither exercised nor an exception`).toBe(true);
+      expect(
+        exercised.has(`tcp ${r.key}`) || r.key in SHARED_ROUTES,
+        `tcp ${r.key} neither exercised nor an exception`,
+      ).toBe(true);
+      expect(
+        exercised.has(`unix ${r.key}`) || r.key in SHARED_ROUTES || r.key in UNIX_ADMIN_ROUTES,
+        `unix ${r.key} neither exercised nor an exception`,
+      ).toBe(true);
     }
   });
 
@@ -178,8 +209,14 @@ describe("authentication over TCP", () => {
       const path = route.path.replace(/\{\w+\}/g, victim.v.sandboxId);
       for (const headers of variants) {
         const body = route.bodyTypes.length ? "{}" : undefined;
-        const res = await send({ label: "auth", port, headers }, { method: route.method, path: `${path}?token=${alphaToken}`, body });
-        expectApiError(res, `${route.key} with ${JSON.stringify(headers).slice(0, 80)}`, { status: 401, codes: ["unauthenticated"] });
+        const res = await send(
+          { label: "auth", port, headers },
+          { method: route.method, path: `${path}?token=${alphaToken}`, body },
+        );
+        expectApiError(res, `${route.key} with ${JSON.stringify(headers).slice(0, 80)}`, {
+          status: 401,
+          codes: ["unauthenticated"],
+        });
         requests++;
       }
     }
@@ -192,7 +229,10 @@ describe("authentication over TCP", () => {
   it("refuses bad project names over the socket, where projects are managed", async () => {
     const before = await worldState();
     for (const name of [...BAD_NAMES, 5, null]) {
-      const res = await send({ label: "unix", socketPath: daemon.socket, headers: {} }, { method: "POST", path: "/v1/projects", body: JSON.stringify({ name }) });
+      const res = await send(
+        { label: "unix", socketPath: daemon.socket, headers: {} },
+        { method: "POST", path: "/v1/projects", body: JSON.stringify({ name }) },
+      );
       expectApiError(res, `create project ${JSON.stringify(name)?.slice(0, 40)}`, { status: 400 });
     }
     expect(await worldState()).toEqual(before);
@@ -200,7 +240,10 @@ describe("authentication over TCP", () => {
 
   it("refuses an unknown project on the socket with a stable code", async () => {
     for (const project of ["no-such-project", "UPPER", "../etc", "", "a b"]) {
-      const res = await send({ label: "unix", socketPath: daemon.socket, headers: { "x-sbx-project": project } }, { method: "GET", path: "/v1/sandboxes" });
+      const res = await send(
+        { label: "unix", socketPath: daemon.socket, headers: { "x-sbx-project": project } },
+        { method: "GET", path: "/v1/sandboxes" },
+      );
       expectApiError(res, `X-Sbx-Project ${JSON.stringify(project)}`, { codes: ["project_not_found", "invalid_name"] });
     }
   });
@@ -215,7 +258,11 @@ describe("malformed input", () => {
     const proc = await own.startProcess("sleep", { args: ["3600"] });
     const snapshot = await own.snapshot();
     const before = await worldState();
-    const listing = async (): Promise<string[]> => [...(await own.listDirectory("/work")).entries.map((e) => `/work/${e.name}`), ...(await own.listDirectory("/")).entries.map((e) => `/${e.name}`)].sort();
+    const listing = async (): Promise<string[]> =>
+      [
+        ...(await own.listDirectory("/work")).entries.map((e) => `/work/${e.name}`),
+        ...(await own.listDirectory("/")).entries.map((e) => `/${e.name}`),
+      ].sort();
     const filesBefore = await listing();
     const cases = abuseCases({ sandboxId: own.id, processId: proc.id, snapshotId: snapshot.id });
     const failures: string[] = [];
@@ -237,15 +284,30 @@ describe("malformed input", () => {
   it("leaves request lines and headers beyond 16 KiB to the HTTP parser (431), changing nothing", async () => {
     const before = await worldState();
     expect((await send(tcpAlpha, { method: "GET", path: `/v1/sandboxes/${"x".repeat(20_000)}` })).status).toBe(431);
-    expect((await send({ ...tcpAlpha, headers: { ...tcpAlpha.headers, "x-pad": "y".repeat(20_000) } }, { method: "DELETE", path: `/v1/sandboxes/${own.id}` })).status).toBe(431);
+    expect(
+      (
+        await send(
+          { ...tcpAlpha, headers: { ...tcpAlpha.headers, "x-pad": "y".repeat(20_000) } },
+          { method: "DELETE", path: `/v1/sandboxes/${own.id}` },
+        )
+      ).status,
+    ).toBe(431);
     expect(await worldState()).toEqual(before);
     expect((await own.info()).status).toBe("running");
   });
 
   it("refuses uploads beyond the files cap from the declared length, before reading them", async () => {
     const before = await worldState();
-    for (const path of [`/v1/sandboxes/${own.id}/files?path=/work/huge`, `/v1/sandboxes/${own.id}/archive?path=/work/huge`]) {
-      const res = await send(tcpAlpha, { method: "PUT", path, body: "x", headers: { "content-type": "application/octet-stream", "content-length": String(1024 * 1024 * 1024 + 1) } });
+    for (const path of [
+      `/v1/sandboxes/${own.id}/files?path=/work/huge`,
+      `/v1/sandboxes/${own.id}/archive?path=/work/huge`,
+    ]) {
+      const res = await send(tcpAlpha, {
+        method: "PUT",
+        path,
+        body: "x",
+        headers: { "content-type": "application/octet-stream", "content-length": String(1024 * 1024 * 1024 + 1) },
+      });
       expectApiError(res, `PUT ${path} declaring 1 GiB + 1`, { status: 413, codes: ["payload_too_large"] });
     }
     expect(await worldState()).toEqual(before);

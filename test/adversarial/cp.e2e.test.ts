@@ -40,7 +40,15 @@ const FORGED = rawTar([
   { path: "fifo", type: "FIFO" },
 ]);
 
-const ESCAPES = [`/tmp/escape-dots-${tag}`, `/tmp/escape-nested-${tag}`, `/tmp/sbx-adv-abs-${tag}`, `/tmp/sbx-adv-up-${tag}`, join(canary.dir, `through-${tag}`), `${work}/escape-dots-${tag}`, `${work}/escape-nested-${tag}`];
+const ESCAPES = [
+  `/tmp/escape-dots-${tag}`,
+  `/tmp/escape-nested-${tag}`,
+  `/tmp/sbx-adv-abs-${tag}`,
+  `/tmp/sbx-adv-up-${tag}`,
+  join(canary.dir, `through-${tag}`),
+  `${work}/escape-dots-${tag}`,
+  `${work}/escape-nested-${tag}`,
+];
 
 beforeAll(async () => {
   sb = await sandbox();
@@ -60,12 +68,23 @@ afterAll(() => {
 async function armHijack(): Promise<() => Promise<string>> {
   await sb.writeFile("/dev/shm/payload", "the real file\n");
   await sb.deleteFile("/dev/shm/hj.log").catch(() => undefined);
-  await sb.startProcess("sh", { args: ["-c", "exec /probe hijack /evil.tar /dev/shm/payload 60 > /dev/shm/hj.log 2>&1"] });
-  await waitFor(async () => (await sb.readFile("/dev/shm/hj.log").catch(() => Buffer.alloc(0))).toString().includes("armed"), 30_000, "the probe to arm");
-  return async () => waitFor(async () => {
-    const log = (await sb.readFile("/dev/shm/hj.log")).toString();
-    return /injected|timeout|lease/.test(log.replace("armed", "")) ? log : "";
-  }, 30_000, "the probe to finish");
+  await sb.startProcess("sh", {
+    args: ["-c", "exec /probe hijack /evil.tar /dev/shm/payload 60 > /dev/shm/hj.log 2>&1"],
+  });
+  await waitFor(
+    async () => (await sb.readFile("/dev/shm/hj.log").catch(() => Buffer.alloc(0))).toString().includes("armed"),
+    30_000,
+    "the probe to arm",
+  );
+  return async () =>
+    waitFor(
+      async () => {
+        const log = (await sb.readFile("/dev/shm/hj.log")).toString();
+        return /injected|timeout|lease/.test(log.replace("armed", "")) ? log : "";
+      },
+      30_000,
+      "the probe to finish",
+    );
 }
 
 /** Every file under `dir`: no setuid/setgid bits, no devices or fifos, nothing that is the canary. */
@@ -87,7 +106,11 @@ function assertTame(dir: string): string[] {
 }
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], { env: { ...process.env, SBX_HOST: inject("sbxHost") }, encoding: "utf8", timeout: 120_000 });
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+    env: { ...process.env, SBX_HOST: inject("sbxHost") },
+    encoding: "utf8",
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -100,7 +123,12 @@ describe("forged archives from a sandbox", () => {
     expect(await done()).toContain(`injected ${FORGED.length} of ${FORGED.length}`);
     // The forged archive arrived (its payload is there) and its hostile entries were refused by name.
     expect(r.stderr).toMatch(/not copied/);
-    for (const refused of [`escape-dots-${tag}: path contains '..'`, `lnk/through-${tag}: TAR_SYMLINK_ERROR`, "up -> ../../../../../../tmp: linkpath escapes", "CharacterDevice entries are not copied"]) {
+    for (const refused of [
+      `escape-dots-${tag}: path contains '..'`,
+      `lnk/through-${tag}: TAR_SYMLINK_ERROR`,
+      "up -> ../../../../../../tmp: linkpath escapes",
+      "CharacterDevice entries are not copied",
+    ]) {
       expect(r.stderr).toContain(refused);
     }
     expect(r.code).not.toBe(0);
@@ -126,7 +154,9 @@ describe("forged archives from a sandbox", () => {
     mkdirSync(join(local, "sub"), { recursive: true });
     writeFileSync(join(local, "sub", "file.txt"), "uploaded\n");
     // The sandbox makes both the destination dir and a would-be target file links to the host canary.
-    await sb.run("sh", { args: ["-c", `mkdir -p /srv && ln -sfn ${canary.dir} /srv/app && ln -sfn ${canary.file} /srv/file`] });
+    await sb.run("sh", {
+      args: ["-c", `mkdir -p /srv && ln -sfn ${canary.dir} /srv/app && ln -sfn ${canary.file} /srv/file`],
+    });
     // While the links dangle in the sandbox, the copy fails cleanly.
     const dangling = sbx(["cp", local, `${sb.id}:/srv/app/`]);
     expect(dangling.code, dangling.stderr).not.toBe(0);

@@ -38,7 +38,10 @@ afterAll(async () => {
 });
 
 function cgroup(id: string, v1: [string, string], v2: string): string {
-  return readFileSync(V2 ? `/sys/fs/cgroup/sbx/${id}/${v2}` : `/sys/fs/cgroup/${v1[0]}/sbx/${id}/${v1[1]}`, "utf8").trim();
+  return readFileSync(
+    V2 ? `/sys/fs/cgroup/sbx/${id}/${v2}` : `/sys/fs/cgroup/${v1[0]}/sbx/${id}/${v1[1]}`,
+    "utf8",
+  ).trim();
 }
 
 /** The daemon's resident memory, in bytes. */
@@ -64,7 +67,9 @@ describe("adversarial exhaustion", () => {
   it("a recursive fork bomb stops at the pids limit while the daemon and other sandboxes carry on", async () => {
     const sb = await sandbox({ pidsLimit: 64, cpus: 0.5 });
     await sb.startProcess("bash", { args: ["-c", "b() { b | b & }; b; sleep 60"] });
-    await expect.poll(() => Number(cgroup(sb.id, ["pids", "pids.current"], "pids.current")), { timeout: 20_000 }).toBeGreaterThanOrEqual(60);
+    await expect
+      .poll(() => Number(cgroup(sb.id, ["pids", "pids.current"], "pids.current")), { timeout: 20_000 })
+      .toBeGreaterThanOrEqual(60);
     await hostStillFine();
     expect(Number(cgroup(sb.id, ["pids", "pids.current"], "pids.current"))).toBeLessThanOrEqual(64);
     expect(Number(/max (\d+)/.exec(cgroup(sb.id, ["pids", "pids.events"], "pids.events"))?.[1])).toBeGreaterThan(0);
@@ -75,9 +80,14 @@ describe("adversarial exhaustion", () => {
   it("a memory bomb is OOM-killed inside its own cgroup; the daemon survives with its memory unchanged", async () => {
     const sb = await sandbox({ memoryMb: 64 });
     const rss = daemonRss();
-    const r = await sb.run("bash", { args: ["-c", "for i in 1 2 3 4; do tail /dev/zero & done; wait; echo done"], timeout: 60 });
+    const r = await sb.run("bash", {
+      args: ["-c", "for i in 1 2 3 4; do tail /dev/zero & done; wait; echo done"],
+      timeout: 60,
+    });
     expect(r.stdout).toBe("done\n");
-    const oomKills = V2 ? /oom_kill (\d+)/.exec(cgroup(sb.id, ["", ""], "memory.events"))?.[1] : /oom_kill (\d+)/.exec(cgroup(sb.id, ["memory", "memory.oom_control"], ""))?.[1];
+    const oomKills = V2
+      ? /oom_kill (\d+)/.exec(cgroup(sb.id, ["", ""], "memory.events"))?.[1]
+      : /oom_kill (\d+)/.exec(cgroup(sb.id, ["memory", "memory.oom_control"], ""))?.[1];
     expect(Number(oomKills)).toBeGreaterThanOrEqual(4);
     expect(Number(cgroup(sb.id, ["memory", "memory.max_usage_in_bytes"], "memory.peak"))).toBeLessThanOrEqual(64 * MiB);
     expect(daemonRss() - rss).toBeLessThan(100 * MiB);
@@ -86,8 +96,13 @@ describe("adversarial exhaustion", () => {
 
   it("four cpu spinners in a cpus=0.5 sandbox get no more than their half cpu", async () => {
     const sb = await sandbox({ cpus: 0.5 });
-    await sb.startProcess("bash", { args: ["-c", "for i in 1 2 3 4; do timeout 30 sh -c 'while :; do :; done' & done; wait"] });
-    const usage = (): number => (V2 ? Number(/usage_usec (\d+)/.exec(cgroup(sb.id, ["", ""], "cpu.stat"))![1]) * 1000 : Number(cgroup(sb.id, ["cpuacct", "cpuacct.usage"], "")));
+    await sb.startProcess("bash", {
+      args: ["-c", "for i in 1 2 3 4; do timeout 30 sh -c 'while :; do :; done' & done; wait"],
+    });
+    const usage = (): number =>
+      V2
+        ? Number(/usage_usec (\d+)/.exec(cgroup(sb.id, ["", ""], "cpu.stat"))![1]) * 1000
+        : Number(cgroup(sb.id, ["cpuacct", "cpuacct.usage"], ""));
     await expect.poll(() => usage(), { timeout: 10_000 }).toBeGreaterThan(100_000_000);
     const [u0, t0] = [usage(), process.hrtime.bigint()];
     await new Promise((r) => setTimeout(r, 2000));
@@ -103,9 +118,13 @@ describe("adversarial exhaustion", () => {
 
   it("filling the disk stops at the sandbox's cap and never touches the host's data disk", async () => {
     const sb = await sandbox({ diskMb: 64, memoryMb: 512 });
-    const du = (): number => Number(execFileSync("du", ["-x", "-s", "-B1", daemon.env.SBX_DATA_DIR!]).toString().split("\t")[0]);
+    const du = (): number =>
+      Number(execFileSync("du", ["-x", "-s", "-B1", daemon.env.SBX_DATA_DIR!]).toString().split("\t")[0]);
     const before = du();
-    const out = await sh(sb, "for i in $(seq 1 100); do dd if=/dev/zero of=/fill$i bs=1M count=1 2>/dev/null || { echo full at $i; break; }; done; df -B1 / | tail -1");
+    const out = await sh(
+      sb,
+      "for i in $(seq 1 100); do dd if=/dev/zero of=/fill$i bs=1M count=1 2>/dev/null || { echo full at $i; break; }; done; df -B1 / | tail -1",
+    );
     const full = Number(/full at (\d+)/.exec(out)?.[1]);
     expect(full).toBeGreaterThan(32);
     expect(full).toBeLessThanOrEqual(65);
@@ -120,7 +139,12 @@ describe("adversarial exhaustion", () => {
     const diskMb = LONG ? 1024 : 64;
     const sb = await sandbox({ diskMb, memoryMb: LONG ? 2048 : 256 });
     // bash builds each file with a redirection, no fork: the limit is hit in seconds, not minutes.
-    const fill = (dir: string) => sh(sb, `mkdir -p ${dir}; i=0; while : 2>/dev/null > ${dir}/$i; do i=$((i+1)); done; echo created $i; : > ${dir}/x`, 120);
+    const fill = (dir: string) =>
+      sh(
+        sb,
+        `mkdir -p ${dir}; i=0; while : 2>/dev/null > ${dir}/$i; do i=$((i+1)); done; echo created $i; : > ${dir}/x`,
+        120,
+      );
     for (const dir of ["/many", "/dev/shm/many"]) {
       const out = await fill(dir);
       const count = Number(/created (\d+)/.exec(out)?.[1]);
@@ -148,7 +172,9 @@ describe("adversarial exhaustion", () => {
     } finally {
       clearInterval(sampler);
     }
-    console.log(`output flood: ${(bytes / MiB).toFixed(0)} MiB reached the client; daemon RSS ${(rss0 / MiB).toFixed(0)} -> peak ${(peak / MiB).toFixed(0)} MiB`);
+    console.log(
+      `output flood: ${(bytes / MiB).toFixed(0)} MiB reached the client; daemon RSS ${(rss0 / MiB).toFixed(0)} -> peak ${(peak / MiB).toFixed(0)} MiB`,
+    );
     // The writer is stopped by a failing write (its log is full), not left hanging.
     expect(exit).toBe(1);
     expect(bytes).toBeGreaterThan(16 * MiB);
@@ -169,7 +195,7 @@ describe("adversarial exhaustion", () => {
     await pending;
     console.log(`uploaded ${n} files in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     expect((await sh(sb, "find /up -type f | wc -l")).trim()).toBe(String(n));
-    expect((await sb.readFile(`/up/d${n - 1 >> 8}/f${n - 1}`)).toString()).toBe(`file ${n - 1}\n`);
+    expect((await sb.readFile(`/up/d${(n - 1) >> 8}/f${n - 1}`)).toString()).toBe(`file ${n - 1}\n`);
     await hostStillFine();
   });
 
@@ -177,7 +203,11 @@ describe("adversarial exhaustion", () => {
     const sb = await sandbox();
     const cap = 1024 * MiB;
     // An honest Content-Length over the cap is refused before any body is read.
-    const declared = await rawPut(`/v1/sandboxes/${sb.id}/archive?path=/huge`, { "content-length": String(cap + 1) }, undefined);
+    const declared = await rawPut(
+      `/v1/sandboxes/${sb.id}/archive?path=/huge`,
+      { "content-length": String(cap + 1) },
+      undefined,
+    );
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.body)).toMatchObject({ error: { code: "payload_too_large" } });
     // A chunked body that never says its size is cut off at the cap.
@@ -185,11 +215,19 @@ describe("adversarial exhaustion", () => {
     let peak = rss0;
     const sampler = setInterval(() => (peak = Math.max(peak, daemonRss())), 100);
     const chunk = Buffer.alloc(MiB);
-    const body = Readable.from((function* () {
-      for (let i = 0; i < 1024 + 16; i++) yield chunk;
-    })());
-    const chunked = await rawPut(`/v1/sandboxes/${sb.id}/archive?path=/huge`, { "transfer-encoding": "chunked" }, body).finally(() => clearInterval(sampler));
-    console.log(`over-cap chunked upload: daemon RSS ${(rss0 / MiB).toFixed(0)} -> peak ${(peak / MiB).toFixed(0)} MiB`);
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 1024 + 16; i++) yield chunk;
+      })(),
+    );
+    const chunked = await rawPut(
+      `/v1/sandboxes/${sb.id}/archive?path=/huge`,
+      { "transfer-encoding": "chunked" },
+      body,
+    ).finally(() => clearInterval(sampler));
+    console.log(
+      `over-cap chunked upload: daemon RSS ${(rss0 / MiB).toFixed(0)} -> peak ${(peak / MiB).toFixed(0)} MiB`,
+    );
     expect(chunked.status).toBe(413);
     expect(JSON.parse(chunked.body)).toMatchObject({ error: { code: "payload_too_large" } });
     await expect(sb.listDirectory("/huge")).rejects.toMatchObject({ code: "file_not_found" });
@@ -202,7 +240,15 @@ function tarOf(n: number): Buffer {
   const blocks: Buffer[] = [];
   for (let i = 0; i < n; i++) {
     const body = Buffer.from(`file ${i}\n`);
-    const h = new Header({ path: `d${i >> 8}/f${i}`, type: "File", size: body.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    const h = new Header({
+      path: `d${i >> 8}/f${i}`,
+      type: "File",
+      size: body.length,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+    });
     h.encode();
     blocks.push(h.block!, body, Buffer.alloc(512 - body.length));
   }
@@ -211,15 +257,29 @@ function tarOf(n: number): Buffer {
 }
 
 /** A PUT on the daemon's socket with exactly these headers; resolves with the answer, whatever was sent. */
-function rawPut(path: string, headers: Record<string, string>, body: Readable | undefined): Promise<{ status: number; body: string }> {
+function rawPut(
+  path: string,
+  headers: Record<string, string>,
+  body: Readable | undefined,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath: daemon.socket, method: "PUT", path, headers: { ...headers, "content-type": "application/octet-stream" } }, (res) => {
-      let text = "";
-      res.on("data", (d: Buffer) => (text += d.toString())).on("end", () => {
-        resolve({ status: res.statusCode!, body: text });
-        req.destroy();
-      });
-    });
+    const req = request(
+      {
+        socketPath: daemon.socket,
+        method: "PUT",
+        path,
+        headers: { ...headers, "content-type": "application/octet-stream" },
+      },
+      (res) => {
+        let text = "";
+        res
+          .on("data", (d: Buffer) => (text += d.toString()))
+          .on("end", () => {
+            resolve({ status: res.statusCode!, body: text });
+            req.destroy();
+          });
+      },
+    );
     req.on("error", reject);
     if (body) body.pipe(req);
     else req.flushHeaders();

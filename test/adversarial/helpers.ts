@@ -31,12 +31,17 @@ export async function installAttackTool(sb: Sandbox, tool: Buffer): Promise<void
 export function primaryAddress(): string {
   const dev = (JSON.parse(must(["ip", "-j", "-4", "route", "show", "default"])) as Array<{ dev: string }>)[0]?.dev;
   if (!dev) throw new Error("this host has no default route");
-  return (JSON.parse(must(["ip", "-j", "-4", "addr", "show", "dev", dev])) as Array<{ addr_info: Array<{ local: string }> }>)[0]!.addr_info[0]!.local;
+  return (
+    JSON.parse(must(["ip", "-j", "-4", "addr", "show", "dev", dev])) as Array<{ addr_info: Array<{ local: string }> }>
+  )[0]!.addr_info[0]!.local;
 }
 
 /** The host end of a sandbox's veth (found by its gateway address) and that end's MAC. */
 export function hostVeth(gateway: string): { name: string; mac: string } {
-  const links = JSON.parse(must(["ip", "-j", "-4", "addr"])) as Array<{ ifname: string; addr_info: Array<{ local: string }> }>;
+  const links = JSON.parse(must(["ip", "-j", "-4", "addr"])) as Array<{
+    ifname: string;
+    addr_info: Array<{ local: string }>;
+  }>;
   const name = links.find((l) => l.addr_info.some((a) => a.local === gateway))?.ifname;
   if (!name) throw new Error(`no host interface has ${gateway}`);
   const mac = (JSON.parse(must(["ip", "-j", "link", "show", "dev", name])) as Array<{ address: string }>)[0]!.address;
@@ -50,7 +55,9 @@ export function gatewayOf(ip: string): string {
 
 /** Spoof-drop counter of the shared nft table; other suites only ever add to it. */
 export function spoofDrops(): number {
-  const out = JSON.parse(must(["nft", "-j", "list", "counter", "inet", "sbx", "sbx_spoofed"])) as { nftables: Array<{ counter?: { packets: number } }> };
+  const out = JSON.parse(must(["nft", "-j", "list", "counter", "inet", "sbx", "sbx_spoofed"])) as {
+    nftables: Array<{ counter?: { packets: number } }>;
+  };
   return out.nftables.find((e) => e.counter)?.counter?.packets ?? NaN;
 }
 
@@ -86,9 +93,18 @@ export class FakeInternet {
     must(["ip", "link", "add", this.link, "type", "veth", "peer", "name", "eth0", "netns", String(holder.pid)]);
     must(["ip", "addr", "add", `${this.gw}/30`, "dev", this.link]);
     must(["ip", "link", "set", this.link, "up"]);
-    for (const cmd of [["link", "set", "lo", "up"], ["addr", "add", `${this.peer}/30`, "dev", "eth0"], ["addr", "add", `${this.server}/32`, "dev", "lo"], ["addr", "add", `${this.linkLocal}/32`, "dev", "lo"], ["link", "set", "eth0", "up"]]) must([...ns, "ip", ...cmd]);
+    for (const cmd of [
+      ["link", "set", "lo", "up"],
+      ["addr", "add", `${this.peer}/30`, "dev", "eth0"],
+      ["addr", "add", `${this.server}/32`, "dev", "lo"],
+      ["addr", "add", `${this.linkLocal}/32`, "dev", "lo"],
+      ["link", "set", "eth0", "up"],
+    ])
+      must([...ns, "ip", ...cmd]);
     for (const addr of [this.server, this.linkLocal]) must(["ip", "route", "add", `${addr}/32`, "via", this.peer]);
-    const srv = spawn(ns[0]!, [...ns.slice(1), process.execPath, "-e", INET_JS, String(this.port), "inet"], { stdio: ["ignore", "pipe", "inherit"] });
+    const srv = spawn(ns[0]!, [...ns.slice(1), process.execPath, "-e", INET_JS, String(this.port), "inet"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     this.kids.push(srv);
     let buf = "";
     await new Promise<void>((resolve) => {

@@ -38,13 +38,22 @@ export async function installProbe(sb: Sandbox): Promise<void> {
   expect(r.exitCode).toBe(0);
 }
 
-export async function sh(sb: Sandbox, script: string, user?: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+export async function sh(
+  sb: Sandbox,
+  script: string,
+  user?: string,
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return sb.run("sh", { args: ["-c", script], ...(user ? { user } : {}) });
 }
 
 /** "name RESULT" lines of the probe as a map. */
 export function results(stdout: string): Record<string, string> {
-  return Object.fromEntries(stdout.trim().split("\n").map((l) => l.split(" ") as [string, string]));
+  return Object.fromEntries(
+    stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" ") as [string, string]),
+  );
 }
 
 export interface RawEntry {
@@ -60,7 +69,18 @@ export function rawTar(entries: RawEntry[]): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? "");
-    const h = new Header({ path: e.path, type: e.type ?? "File", linkpath: e.linkpath, size: body.length, mode: e.mode ?? 0o644, uid: 0, gid: 0, mtime: new Date(0), devmaj: 1, devmin: 1 });
+    const h = new Header({
+      path: e.path,
+      type: e.type ?? "File",
+      linkpath: e.linkpath,
+      size: body.length,
+      mode: e.mode ?? 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+      devmaj: 1,
+      devmin: 1,
+    });
     h.encode();
     blocks.push(h.block!, body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }

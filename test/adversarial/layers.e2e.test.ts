@@ -26,11 +26,17 @@ describe("layer attacks", () => {
     const src = await sandbox();
     // Each is, or holds, a mount point in the running sandbox: rename and removal fail (EBUSY), so
     // no snapshot can carry a link where the runtime will mount next time.
-    const r = await sh(src, `for d in /etc /proc /dev /sys /.sbx /.sbx/busybox /etc/resolv.conf; do mv $d $d.moved 2>/dev/null && echo "MOVED $d"; rm -rf $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; ln -sfn ${canary.dir} $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; done; echo end`);
+    const r = await sh(
+      src,
+      `for d in /etc /proc /dev /sys /.sbx /.sbx/busybox /etc/resolv.conf; do mv $d $d.moved 2>/dev/null && echo "MOVED $d"; rm -rf $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; ln -sfn ${canary.dir} $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; done; echo end`,
+    );
     expect(r.stdout).toBe("end\n");
     const snap = await src.snapshot();
     const again = await sandbox({ snapshotId: snap.id, allowInternetAccess: true });
-    const check = await sh(again, "for d in /etc /proc /dev /sys /.sbx /.sbx/busybox /etc/resolv.conf; do [ -L $d ] && echo LINK $d; done; /.sbx/busybox true && echo helpers-ok");
+    const check = await sh(
+      again,
+      "for d in /etc /proc /dev /sys /.sbx /.sbx/busybox /etc/resolv.conf; do [ -L $d ] && echo LINK $d; done; /.sbx/busybox true && echo helpers-ok",
+    );
     expect(check.stdout).toBe("helpers-ok\n");
     canary.check();
   });
@@ -51,7 +57,10 @@ describe("layer attacks", () => {
     expect(plant.stdout).not.toContain("MKNOD-OK");
     const snap = await src.snapshot();
     const expectInside = async (sb: Sandbox) => {
-      const r = await sh(sb, "cat /planted/rel /planted/abs/canary.txt /planted/chain/canary.txt /etc/linked-dir/canary.txt; stat -c %a /planted/suid; [ -p /planted/fifo ] && echo fifo; [ -e /etc/issue ] || echo no-issue; [ -e /planted/mem ] || echo no-mem");
+      const r = await sh(
+        sb,
+        "cat /planted/rel /planted/abs/canary.txt /planted/chain/canary.txt /etc/linked-dir/canary.txt; stat -c %a /planted/suid; [ -p /planted/fifo ] && echo fifo; [ -e /etc/issue ] || echo no-issue; [ -e /planted/mem ] || echo no-mem",
+      );
       expect(r.stdout).toBe("decoy\ndecoy\ndecoy\ndecoy\n4755\nfifo\nno-issue\nno-mem\n");
     };
     // Started with network, so the runtime bind-mounts resolv.conf into /etc again.
@@ -67,15 +76,24 @@ describe("layer attacks", () => {
 
   it("a snapshot taken while a process flips a dir and a link to the host holds only sandbox files", async () => {
     const src = await sandbox();
-    await sh(src, "mkdir -p /flip-real && for i in $(seq 1 200); do echo sandbox > /flip-real/f$i; done && cp /flip-real/f1 /flip-real/canary.txt");
+    await sh(
+      src,
+      "mkdir -p /flip-real && for i in $(seq 1 200); do echo sandbox > /flip-real/f$i; done && cp /flip-real/f1 /flip-real/canary.txt",
+    );
     await src.startProcess("sh", {
-      args: ["-c", `while :; do mv /flip-real /flip-tmp; ln -s ${canary.dir} /flip-real; rm /flip-real; mv /flip-tmp /flip-real; done`],
+      args: [
+        "-c",
+        `while :; do mv /flip-real /flip-tmp; ln -s ${canary.dir} /flip-real; rm /flip-real; mv /flip-tmp /flip-real; done`,
+      ],
     });
     const snaps = [];
     for (let i = 0; i < 3; i++) snaps.push(await src.snapshot());
     for (const snap of snaps) {
       const copy = await sandbox({ snapshotId: snap.id });
-      const r = await sh(copy, "grep -rl canary / --include=canary.txt -s -I 2>/dev/null | grep -v ^/proc; cat /flip-real/canary.txt /flip-tmp/canary.txt 2>/dev/null; echo end");
+      const r = await sh(
+        copy,
+        "grep -rl canary / --include=canary.txt -s -I 2>/dev/null | grep -v ^/proc; cat /flip-real/canary.txt /flip-tmp/canary.txt 2>/dev/null; echo end",
+      );
       expect(r.stdout).not.toContain(canary.content.trim());
       expect(r.stdout).toContain("sandbox");
       await copy.terminate();
@@ -89,8 +107,17 @@ describe("layer attacks", () => {
       symlinkSync(canary.file, join(ctx, "leak"));
       symlinkSync(canary.dir, join(ctx, "leakdir"));
       mkdirSync(join(ctx, "ok"));
-      writeFileSync(join(ctx, "evil.tar"), rawTar([{ path: `../../../..${canary.dir}/from-add-${tag}`, body: "dots" }]));
-      writeFileSync(join(ctx, "evil-link.tar"), rawTar([{ path: "l", type: "SymbolicLink", linkpath: canary.dir }, { path: `l/through-${tag}`, body: "through" }]));
+      writeFileSync(
+        join(ctx, "evil.tar"),
+        rawTar([{ path: `../../../..${canary.dir}/from-add-${tag}`, body: "dots" }]),
+      );
+      writeFileSync(
+        join(ctx, "evil-link.tar"),
+        rawTar([
+          { path: "l", type: "SymbolicLink", linkpath: canary.dir },
+          { path: `l/through-${tag}`, body: "through" },
+        ]),
+      );
       const name = `adv-ctx-${process.pid}`;
       const attempts: Array<[string, Image]> = [
         ["copy of a link to a host file", new Image({ name }).copy("leak", "/leak")],
@@ -100,9 +127,13 @@ describe("layer attacks", () => {
         ["add of an archive writing through a link", new Image({ name }).add("evil-link.tar", "/x/")],
       ];
       for (const [what, img] of attempts) {
-        await expect(img.build({ client, contextDir: ctx, replace: true }), what).rejects.toMatchObject({ code: expect.stringMatching(/invalid_argument|invalid_archive/) });
+        await expect(img.build({ client, contextDir: ctx, replace: true }), what).rejects.toMatchObject({
+          code: expect.stringMatching(/invalid_argument|invalid_archive/),
+        });
       }
-      await expect(client.transport.json("GET", `/v1/images/${name}`)).rejects.toMatchObject({ code: "image_not_found" });
+      await expect(client.transport.json("GET", `/v1/images/${name}`)).rejects.toMatchObject({
+        code: "image_not_found",
+      });
     } finally {
       rmSync(ctx, { recursive: true, force: true });
     }

@@ -9,7 +9,18 @@ import { connect as connectTcp, createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient, type CreateSandboxOptions } from "@sbx-sh/sdk";
 import { TestDaemon } from "../harness.js";
-import { ATTACK, buildAttackTool, FakeInternet, freePort, gatewayOf, hostVeth, installAttackTool, must, primaryAddress, spoofDrops } from "./helpers.js";
+import {
+  ATTACK,
+  buildAttackTool,
+  FakeInternet,
+  freePort,
+  gatewayOf,
+  hostVeth,
+  installAttackTool,
+  must,
+  primaryAddress,
+  spoofDrops,
+} from "./helpers.js";
 
 let daemon: TestDaemon;
 let client: SandboxClient;
@@ -72,7 +83,13 @@ async function sh(sb: Sandbox, script: string, timeout = 10): Promise<string> {
 
 /** A TCP connection (with an HTTP request, for the daemon) from inside; what came back, if anything. */
 async function connect(sb: Sandbox, host: string, port: number): Promise<string> {
-  const r = await sb.run("bash", { args: ["-c", `exec 3<>/dev/tcp/${host}/${port} && printf 'GET /v1/sandboxes HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3`], timeout: 3 });
+  const r = await sb.run("bash", {
+    args: [
+      "-c",
+      `exec 3<>/dev/tcp/${host}/${port} && printf 'GET /v1/sandboxes HTTP/1.0\\r\\n\\r\\n' >&3 && head -1 <&3`,
+    ],
+    timeout: 3,
+  });
   if (r.timedOut) return "timeout";
   // bash says why the connection failed: "Connection refused", "Cannot assign requested address", ...
   return r.stdout.trim() || `failed: ${/connect: (.*)/.exec(r.stderr)?.[1] ?? r.stderr.trim()}`;
@@ -91,7 +108,8 @@ describe("adversarial network", () => {
 
   it("cannot reach the daemon's TCP API on loopback, the primary address or its gateway", async () => {
     // Control: the API answers on both addresses from the host (401 without a token).
-    for (const addr of ["127.0.0.1", primary]) expect((await fetch(`http://${addr}:${apiPort}/v1/sandboxes`)).status).toBe(401);
+    for (const addr of ["127.0.0.1", primary])
+      expect((await fetch(`http://${addr}:${apiPort}/v1/sandboxes`)).status).toBe(401);
     const sb = await sandbox();
     const gateway = gatewayOf((await sb.info()).ipAddress!);
     for (const addr of ["127.0.0.1", primary, gateway]) {
@@ -105,17 +123,32 @@ describe("adversarial network", () => {
     // Sandboxes get IPv4 only, but their eth0 has an IPv6 link-local address, and so has the host's end.
     const veth = hostVeth(gateway).name;
     // Usable once duplicate address detection is over, a second or two after the veth came up.
-    await expect.poll(() => must(["ip", "-6", "addr", "show", "dev", veth, "scope", "link"]), { timeout: 15_000 }).not.toMatch(/tentative|^$/);
+    await expect
+      .poll(() => must(["ip", "-6", "addr", "show", "dev", veth, "scope", "link"]), { timeout: 15_000 })
+      .not.toMatch(/tentative|^$/);
     const settled = async (): Promise<boolean> => {
       const lines = (await sh(sb, "cat /proc/net/if_inet6")).split("\n").filter((l) => l.endsWith("eth0"));
       return lines.length > 0 && lines.every((l) => (parseInt(l.split(/\s+/)[4]!, 16) & 0x40) === 0); // IFA_F_TENTATIVE
     };
     await expect.poll(settled, { timeout: 15_000 }).toBe(true);
-    const ll6 = (JSON.parse(must(["ip", "-j", "-6", "addr", "show", "dev", veth, "scope", "link"])) as Array<{ addr_info: Array<{ local: string }> }>)[0]!.addr_info[0]!.local;
+    const ll6 = (
+      JSON.parse(must(["ip", "-j", "-6", "addr", "show", "dev", veth, "scope", "link"])) as Array<{
+        addr_info: Array<{ local: string }>;
+      }>
+    )[0]!.addr_info[0]!.local;
     const seen: string[] = [];
-    const ports = { lo: await hostTcp("127.0.0.1", seen), any: await hostTcp("0.0.0.0", seen), gw: await hostTcp(gateway, seen), any6: await hostTcp("::", seen) };
-    const attempts = Object.entries(ports).flatMap(([name, port]) => ["127.0.0.1", gateway, primary, `${ll6}%eth0`].map((addr) => ({ what: `${name}@${addr}`, addr, port })));
-    const results = await Promise.all(attempts.map(async (t) => ({ what: t.what, got: await connect(sb, t.addr, t.port) })));
+    const ports = {
+      lo: await hostTcp("127.0.0.1", seen),
+      any: await hostTcp("0.0.0.0", seen),
+      gw: await hostTcp(gateway, seen),
+      any6: await hostTcp("::", seen),
+    };
+    const attempts = Object.entries(ports).flatMap(([name, port]) =>
+      ["127.0.0.1", gateway, primary, `${ll6}%eth0`].map((addr) => ({ what: `${name}@${addr}`, addr, port })),
+    );
+    const results = await Promise.all(
+      attempts.map(async (t) => ({ what: t.what, got: await connect(sb, t.addr, t.port) })),
+    );
     for (const r of results) expect(r.got, r.what).not.toContain("host-secret");
     expect(seen).toEqual([]);
     // Over IPv6 the SYN did leave the sandbox (no "cannot assign address"): the host dropped it.
@@ -127,7 +160,11 @@ describe("adversarial network", () => {
     const udpPort = await hostUdp(udpSeen);
     const { mac } = hostVeth(gateway);
     const ip = (await sb.info()).ipAddress!;
-    for (const [dst, tag] of [["127.0.0.1", "to-loopback"], [gateway, "to-gateway"], [primary, "to-primary"]] as const) {
+    for (const [dst, tag] of [
+      ["127.0.0.1", "to-loopback"],
+      [gateway, "to-gateway"],
+      [primary, "to-primary"],
+    ] as const) {
       expect(await sh(sb, `${ATTACK} udp eth0 ${mac} ${ip} ${dst} ${udpPort} 5 ${tag}`)).toBe("sent 5\n");
     }
     // Control: the listener counts what reaches it.
@@ -140,7 +177,9 @@ describe("adversarial network", () => {
   it("cannot reach another sandbox by TCP, UDP or ping", async () => {
     const [a, b] = [await sandbox(), await sandbox()];
     const bIp = (await b.info()).ipAddress!;
-    await b.startProcess("bash", { args: ["-c", "while :; do /.sbx/busybox nc -l -p 8080 -e /bin/echo sandbox-secret; done"] });
+    await b.startProcess("bash", {
+      args: ["-c", "while :; do /.sbx/busybox nc -l -p 8080 -e /bin/echo sandbox-secret; done"],
+    });
     const listener = await b.startProcess(ATTACK, { args: ["listen", "9999", "6000"] });
     await expect.poll(async () => connect(b, "127.0.0.1", 8080), { timeout: 10_000 }).toBe("sandbox-secret");
     await sh(b, "echo control > /dev/udp/127.0.0.1/9999");
@@ -163,7 +202,8 @@ describe("adversarial network", () => {
     const listener = await b.startProcess(ATTACK, { args: ["listen", "9999", "8000"] });
     await expect.poll(async () => (await b.run("cat", { args: ["/proc/net/udp"] })).stdout).toMatch(/:270F /);
     const before = spoofDrops();
-    const send = (src: string, dst: string, port: number, tag: string) => sh(a, `${ATTACK} udp eth0 ${mac} ${src} ${dst} ${port} 5 ${tag}`);
+    const send = (src: string, dst: string, port: number, tag: string) =>
+      sh(a, `${ATTACK} udp eth0 ${mac} ${src} ${dst} ${port} 5 ${tag}`);
     // Control first: the same tool with a's own address reaches the internet (NATed).
     expect(await send(aIp, inet.server, inet.port, "legit")).toBe("sent 5\n");
     await send(bIp, inet.server, inet.port, "as-b");

@@ -44,14 +44,31 @@ afterAll(async () => {
   expect((await other.readFile("/etc/passwd")).equals(otherPasswd)).toBe(true);
 });
 
-const LINKS = ["/tmp/abs", "/tmp/rel", "/tmp/chain1", "/tmp/pdir/canary.txt", "/tmp/pdir-rel/canary.txt", "/tmp/init-root" + "/tmp/abs"];
-const DOTS = [`/tmp/../../../..${canary.file}`, `/..${canary.file}`, `/proc/self/root${canary.file}`, `/proc/1/cwd/../../..${canary.file}`];
+const LINKS = [
+  "/tmp/abs",
+  "/tmp/rel",
+  "/tmp/chain1",
+  "/tmp/pdir/canary.txt",
+  "/tmp/pdir-rel/canary.txt",
+  "/tmp/init-root" + "/tmp/abs",
+];
+const DOTS = [
+  `/tmp/../../../..${canary.file}`,
+  `/..${canary.file}`,
+  `/proc/self/root${canary.file}`,
+  `/proc/1/cwd/../../..${canary.file}`,
+];
 
 describe("path attacks on the file APIs", () => {
   it("read never returns the host's file through links, chains, linked parents or dot-dots", async () => {
-    for (const p of [...LINKS, ...DOTS]) await expect(sb.readFile(p), p).rejects.toMatchObject({ code: "file_not_found" });
-    await expect(sb.listDirectory("/tmp/pdir"), "list through a linked dir").rejects.toMatchObject({ code: "file_not_found" });
-    await expect(sb.listDirectory(`/tmp/pdir-rel/../../../..${canary.dir}`)).rejects.toMatchObject({ code: "file_not_found" });
+    for (const p of [...LINKS, ...DOTS])
+      await expect(sb.readFile(p), p).rejects.toMatchObject({ code: "file_not_found" });
+    await expect(sb.listDirectory("/tmp/pdir"), "list through a linked dir").rejects.toMatchObject({
+      code: "file_not_found",
+    });
+    await expect(sb.listDirectory(`/tmp/pdir-rel/../../../..${canary.dir}`)).rejects.toMatchObject({
+      code: "file_not_found",
+    });
     await expect(sb.downloadArchive(`/tmp/pdir/canary.txt`)).rejects.toMatchObject({ code: "file_not_found" });
   });
 
@@ -93,14 +110,25 @@ describe("path attacks on the file APIs", () => {
   it("hard links reach only the sandbox's own files, and writing through one never changes a shared layer", async () => {
     // The sandbox can hard-link only what its own filesystem holds; the image's /etc/passwd is in a
     // lower layer shared with every other sandbox of the image.
-    const r = await sh(sb, "ln /etc/passwd /tmp/hl-passwd && ln /.sbx/busybox /tmp/hl-bb 2>&1; ln /proc/1/exe /tmp/hl-init 2>&1; echo done");
+    const r = await sh(
+      sb,
+      "ln /etc/passwd /tmp/hl-passwd && ln /.sbx/busybox /tmp/hl-bb 2>&1; ln /proc/1/exe /tmp/hl-init 2>&1; echo done",
+    );
     expect(r.stdout).toMatch(/busybox.*(Invalid cross-device link|Operation not permitted)/);
     expect(r.stdout).toMatch(/exe.*(Invalid cross-device link|Operation not permitted|No such)/);
     await sb.writeFile("/tmp/hl-passwd", "rewritten through a hard link\n");
     expect((await sb.readFile("/tmp/hl-passwd")).toString()).toBe("rewritten through a hard link\n");
     // Upload a hard link entry to the image's /etc/group, then overwrite it in the same archive.
     // busybox tar refuses a hard link to an absolute name; whatever it does, only the sandbox changes.
-    await sb.uploadArchive("/tmp/up-hl", rawTar([{ path: "g", type: "Link", linkpath: "/etc/group" }, { path: "g", body: "through an uploaded hard link\n" }])).catch(() => undefined);
+    await sb
+      .uploadArchive(
+        "/tmp/up-hl",
+        rawTar([
+          { path: "g", type: "Link", linkpath: "/etc/group" },
+          { path: "g", body: "through an uploaded hard link\n" },
+        ]),
+      )
+      .catch(() => undefined);
     expect((await other.readFile("/etc/passwd")).equals(otherPasswd)).toBe(true);
     expect((await other.readFile("/etc/group")).toString()).not.toContain("through an uploaded hard link");
     expect(readFileSync("/etc/group", "utf8")).not.toContain("through an uploaded hard link");
@@ -110,7 +138,10 @@ describe("path attacks on the file APIs", () => {
     // A loop inside the sandbox flips /tmp/flip between a real dir and a link to the host's path.
     await sh(sb, `mkdir -p /tmp/flip-real && echo sandbox > /tmp/flip-real/canary.txt`);
     const flipper = await sb.startProcess("sh", {
-      args: ["-c", `end=$(($(date +%s)+8)); while [ $(date +%s) -lt $end ]; do ln -sfn ${canary.dir} /tmp/flip; rm -f /tmp/flip; ln -sfn /tmp/flip-real /tmp/flip; rm -f /tmp/flip; mkdir -p /tmp/flip; rmdir /tmp/flip; done`],
+      args: [
+        "-c",
+        `end=$(($(date +%s)+8)); while [ $(date +%s) -lt $end ]; do ln -sfn ${canary.dir} /tmp/flip; rm -f /tmp/flip; ln -sfn /tmp/flip-real /tmp/flip; rm -f /tmp/flip; mkdir -p /tmp/flip; rmdir /tmp/flip; done`,
+      ],
     });
     const seen = new Set<string>();
     for (let i = 0; i < 20; i++) {

@@ -36,32 +36,72 @@ afterAll(async () => {
 // What the kernel answers each attempt. Absence (ENOENT) counts as refusal: the file the attack
 // needs does not exist in the sandbox's view.
 const REFUSED: Record<string, string[]> = {
-  mount_proc: ["EPERM"], mount_sysfs: ["EPERM"], mount_tmpfs: ["EPERM"], remount_root_rw: ["EPERM"], remount_proc_rw: ["EPERM"],
-  umount_proc: ["EPERM"], umount_busybox: ["EPERM"], fsopen: ["EPERM"], open_tree: ["EPERM"], pivot_root: ["EPERM"],
-  unshare_user: ["EPERM"], unshare_mnt: ["EPERM"], unshare_user_mnt: ["EPERM"], unshare_cgroup: ["EPERM"], clone3: ["ENOSYS"], setns: ["EPERM"],
-  init_module: ["EPERM"], finit_module: ["EPERM"], delete_module: ["EPERM"], keyctl: ["EPERM"], add_key: ["EPERM"], bpf: ["EPERM"],
-  perf_event_open: ["EPERM"], userfaultfd: ["EPERM"], io_uring_setup: ["EPERM"], open_by_handle_at: ["EPERM"], kexec_load: ["EPERM"],
-  reboot: ["EPERM"], iopl: ["EPERM"], sethostname: ["EPERM"], settimeofday: ["EPERM"],
-  mknod_block: ["EPERM"], mknod_mem: ["EPERM"], mknod_kmsg: ["EPERM"],
-  open_dev_sda: ["ENOENT"], open_dev_vda: ["ENOENT"], open_dev_mem: ["ENOENT"], open_dev_kmsg: ["ENOENT"],
-  write_core_pattern: ["EACCES", "EROFS"], write_sysrq: ["ENOENT", "EROFS", "EACCES"], write_modprobe: ["ENOENT", "EROFS", "EACCES"],
-  write_uevent_helper: ["ENOENT", "EROFS", "EACCES"], write_sys_class: ["EROFS"],
-  write_busybox: ["EACCES", "EROFS"], write_init: ["EACCES", "EROFS"], write_proc1_exe: ["EACCES", "EROFS"], write_self_exe: ["ETXTBSY"],
+  mount_proc: ["EPERM"],
+  mount_sysfs: ["EPERM"],
+  mount_tmpfs: ["EPERM"],
+  remount_root_rw: ["EPERM"],
+  remount_proc_rw: ["EPERM"],
+  umount_proc: ["EPERM"],
+  umount_busybox: ["EPERM"],
+  fsopen: ["EPERM"],
+  open_tree: ["EPERM"],
+  pivot_root: ["EPERM"],
+  unshare_user: ["EPERM"],
+  unshare_mnt: ["EPERM"],
+  unshare_user_mnt: ["EPERM"],
+  unshare_cgroup: ["EPERM"],
+  clone3: ["ENOSYS"],
+  setns: ["EPERM"],
+  init_module: ["EPERM"],
+  finit_module: ["EPERM"],
+  delete_module: ["EPERM"],
+  keyctl: ["EPERM"],
+  add_key: ["EPERM"],
+  bpf: ["EPERM"],
+  perf_event_open: ["EPERM"],
+  userfaultfd: ["EPERM"],
+  io_uring_setup: ["EPERM"],
+  open_by_handle_at: ["EPERM"],
+  kexec_load: ["EPERM"],
+  reboot: ["EPERM"],
+  iopl: ["EPERM"],
+  sethostname: ["EPERM"],
+  settimeofday: ["EPERM"],
+  mknod_block: ["EPERM"],
+  mknod_mem: ["EPERM"],
+  mknod_kmsg: ["EPERM"],
+  open_dev_sda: ["ENOENT"],
+  open_dev_vda: ["ENOENT"],
+  open_dev_mem: ["ENOENT"],
+  open_dev_kmsg: ["ENOENT"],
+  write_core_pattern: ["EACCES", "EROFS"],
+  write_sysrq: ["ENOENT", "EROFS", "EACCES"],
+  write_modprobe: ["ENOENT", "EROFS", "EACCES"],
+  write_uevent_helper: ["ENOENT", "EROFS", "EACCES"],
+  write_sys_class: ["EROFS"],
+  write_busybox: ["EACCES", "EROFS"],
+  write_init: ["EACCES", "EROFS"],
+  write_proc1_exe: ["EACCES", "EROFS"],
+  write_self_exe: ["ETXTBSY"],
 };
 
 describe("runtime attacks", () => {
   it("every kernel-administering or capability-regaining syscall is refused", async () => {
     const r = await sb.run("/probe", { args: ["syscalls"] });
     const got = results(r.stdout);
-    for (const [name, allowed] of Object.entries(REFUSED)) expect(allowed, `${name} answered ${got[name]}`).toContain(got[name]);
+    for (const [name, allowed] of Object.entries(REFUSED))
+      expect(allowed, `${name} answered ${got[name]}`).toContain(got[name]);
     // Tracing the sandbox's own init is allowed (same user, same namespace): nothing outside is reachable.
     expect(got.ptrace_attach_init).toBe("OK");
     // No block device or raw memory node exists to open, and the fifo-less /dev has no host devices.
-    expect((await sh(sb, "ls /dev")).stdout.split("\n").filter((n) => /^(sd|vd|nvme|mem|kmem|port|loop)/.test(n))).toEqual([]);
+    expect(
+      (await sh(sb, "ls /dev")).stdout.split("\n").filter((n) => /^(sd|vd|nvme|mem|kmem|port|loop)/.test(n)),
+    ).toEqual([]);
   });
 
   it("cannot see, signal or trace a process outside its pid namespace", async () => {
-    const hostPid = process.pid > 1000 ? process.pid : Number(execFileSync("sh", ["-c", "sleep 30 & echo $!"]).toString());
+    const hostPid =
+      process.pid > 1000 ? process.pid : Number(execFileSync("sh", ["-c", "sleep 30 & echo $!"]).toString());
     const got = results((await sb.run("/probe", { args: ["hostpid", String(hostPid)] })).stdout);
     expect(got.kill_host_pid).toBe("ESRCH");
     expect(got.ptrace_host_pid).toBe("ESRCH");
@@ -69,20 +109,28 @@ describe("runtime attacks", () => {
   });
 
   it("reaches no other sandbox's files through /proc/<pid>/root, cwd or fd", async () => {
-    const r = await sh(sb, `grep -rls ${otherMarker} /proc/[0-9]*/root/victim /proc/[0-9]*/cwd/victim /proc/[0-9]*/fd/ 2>/dev/null; ls -d /proc/[0-9]*/root/victim 2>&1; echo done`);
+    const r = await sh(
+      sb,
+      `grep -rls ${otherMarker} /proc/[0-9]*/root/victim /proc/[0-9]*/cwd/victim /proc/[0-9]*/fd/ 2>/dev/null; ls -d /proc/[0-9]*/root/victim 2>&1; echo done`,
+    );
     expect(r.stdout).not.toContain("secret.txt");
     expect(r.stdout).toContain("No such file");
     expect(r.stdout).toContain("done");
   });
 
   it("cannot write /proc/sys, /sys or any cgroup file, nor leave its cgroup", async () => {
-    const files = "/proc/sys/kernel/core_pattern /proc/sys/kernel/hostname /proc/sys/vm/drop_caches /sys/kernel/mm/transparent_hugepage/enabled /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release /sys/fs/cgroup/*/tasks /sys/fs/cgroup/../cgroup.procs";
-    const r = await sh(sb, `for f in ${files}; do [ -e "$f" ] || continue; if echo 1 > "$f" 2>/dev/null; then echo "WROTE $f"; else echo "refused $f"; fi; done; cat /proc/self/cgroup`);
+    const files =
+      "/proc/sys/kernel/core_pattern /proc/sys/kernel/hostname /proc/sys/vm/drop_caches /sys/kernel/mm/transparent_hugepage/enabled /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/*/release_agent /sys/fs/cgroup/*/notify_on_release /sys/fs/cgroup/*/tasks /sys/fs/cgroup/../cgroup.procs";
+    const r = await sh(
+      sb,
+      `for f in ${files}; do [ -e "$f" ] || continue; if echo 1 > "$f" 2>/dev/null; then echo "WROTE $f"; else echo "refused $f"; fi; done; cat /proc/self/cgroup`,
+    );
     expect(r.stdout).not.toContain("WROTE");
     expect(r.stdout).toMatch(/refused \/proc\/sys\/kernel\/core_pattern/);
     expect(r.stdout).toMatch(/refused \/sys\/fs\/cgroup\/.*cgroup\.procs/);
     // The cgroup namespace roots its view at its own cgroup: there is no parent to move into.
-    for (const line of r.stdout.split("\n").filter((l) => /^\d+:/.test(l))) expect(line.endsWith(":/"), line).toBe(true);
+    for (const line of r.stdout.split("\n").filter((l) => /^\d+:/.test(l)))
+      expect(line.endsWith(":/"), line).toBe(true);
     expect(readFileSync("/proc/sys/kernel/core_pattern", "utf8")).not.toBe("1\n");
   });
 

@@ -54,7 +54,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   rmSync(filler, { force: true });
-  for (const s of await client?.list().catch(() => [] as SandboxInfo[]) ?? []) await client.terminate(s.id).catch(() => undefined);
+  for (const s of (await client?.list().catch(() => [] as SandboxInfo[])) ?? [])
+    await client.terminate(s.id).catch(() => undefined);
   await daemon.stop();
   unmountAll();
   if (existsSync(image)) rmSync(image, { force: true });
@@ -62,14 +63,26 @@ afterAll(async () => {
 
 /** The free space comes back to where it was, give or take a few MiB of database and log pages. */
 async function expectSpaceBack(before: number): Promise<void> {
-  await waitFor(() => Math.abs(freeBytes() - before) < 4 * MiB, 30_000, `free space back to ${before} (now ${freeBytes()})`);
+  await waitFor(
+    () => Math.abs(freeBytes() - before) < 4 * MiB,
+    30_000,
+    `free space back to ${before} (now ${freeBytes()})`,
+  );
 }
 
 /** A deadline per call on the full disk, so that a hang names the call that hung and shows the daemon's log. */
 async function step<T>(what: string, work: Promise<T>, ms = 30_000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms} ms; the daemon's last lines:\n${daemon.log.split("\n").slice(-20).join("\n")}`)), ms);
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${what} did not finish in ${ms} ms; the daemon's last lines:\n${daemon.log.split("\n").slice(-20).join("\n")}`,
+          ),
+        ),
+      ms,
+    );
   });
   try {
     return await Promise.race([work, late]);
@@ -83,7 +96,10 @@ describe("a data dir that runs out of space", () => {
     const before = freeBytes();
     // The step's output must really not fit, or this proves nothing.
     expect(before).toBeLessThan(BIG);
-    const err = (await new Image({ name: "disk-big", baseImage: "debian-minimal" }).run(`head -c ${BIG} /dev/zero > /big`).build({ client }).catch((e: unknown) => e)) as SbxError;
+    const err = (await new Image({ name: "disk-big", baseImage: "debian-minimal" })
+      .run(`head -c ${BIG} /dev/zero > /big`)
+      .build({ client })
+      .catch((e: unknown) => e)) as SbxError;
     expect({ code: err.code, message: err.message }).toMatchObject({ code: "no_space" });
     expect(err.status).toBe(507);
     expect(err.message).toMatch(/no space left/);
@@ -123,23 +139,38 @@ describe("a data dir that runs out of space", () => {
     expect(freeBytes()).toBeLessThan(MiB);
 
     const lists = async (): Promise<void> => {
-      await Promise.all([client.list({ all: true }), client.listImages(), client.listSnapshots(), client.listBuilds(), client.info()]);
+      await Promise.all([
+        client.list({ all: true }),
+        client.listImages(),
+        client.listSnapshots(),
+        client.listBuilds(),
+        client.info(),
+      ]);
     };
     await step("listing on a full disk", lists());
     expect((await step("reading a file", keeper.readFile("/keeper.txt"))).toString()).toBe("kept\n");
     // A process is recorded in the database before it starts: with no room for the record, it says so.
-    const ran = await step("running a process", keeper.run("cat", { args: ["/keeper.txt"] }).then((r) => r.stdout, (e: SbxError) => e.code));
+    const ran = await step(
+      "running a process",
+      keeper.run("cat", { args: ["/keeper.txt"] }).then(
+        (r) => r.stdout,
+        (e: SbxError) => e.code,
+      ),
+    );
     expect(["kept\n", "no_space"]).toContain(ran);
     await expect(step("a snapshot", keeper.snapshot())).rejects.toMatchObject({ code: "no_space" });
     // A sandbox lives in memory, so one may still start; if the disk stops it, the error says why.
-    const made = await step("creating a sandbox", Sandbox.create({ allowInternetAccess: false }, client).then(
-      async (sb) => {
-        expect((await sb.run("echo", { args: ["up"] })).stdout).toBe("up\n");
-        await sb.terminate();
-        return "started";
-      },
-      (e: SbxError) => e.code,
-    ));
+    const made = await step(
+      "creating a sandbox",
+      Sandbox.create({ allowInternetAccess: false }, client).then(
+        async (sb) => {
+          expect((await sb.run("echo", { args: ["up"] })).stdout).toBe("up\n");
+          await sb.terminate();
+          return "started";
+        },
+        (e: SbxError) => e.code,
+      ),
+    );
     expect(["started", "no_space"]).toContain(made);
     await step("listing after those", lists());
 

@@ -49,11 +49,14 @@ export class Invariants {
     const blanks = containers.filter((id) => !liveIds.has(id));
     const strangers = blanks.filter((id) => !id.startsWith("sb-"));
     // The pool keeps poolSize blanks with a network and poolSize without.
-    if (strangers.length || blanks.length > 2 * this.poolSize) problems.push(`containers no sandbox owns: ${blanks.join(", ")}`);
-    for (const s of live) if (!containers.includes(s.id)) problems.push(`sandbox ${s.id} is running in the store but has no container`);
+    if (strangers.length || blanks.length > 2 * this.poolSize)
+      problems.push(`containers no sandbox owns: ${blanks.join(", ")}`);
+    for (const s of live)
+      if (!containers.includes(s.id)) problems.push(`sandbox ${s.id} is running in the store but has no container`);
     const owners = new Set([...liveIds, ...blanks]);
     const former = new Set([...formerIds, ...all.filter((s) => s.status !== "running").map((s) => s.id)]);
-    for (const id of blanks) if (former.has(id)) problems.push(`container ${id} of the previous daemon survived the restart`);
+    for (const id of blanks)
+      if (former.has(id)) problems.push(`container ${id} of the previous daemon survived the restart`);
 
     const sandboxesDir = join(this.dataDir, "sandboxes");
     for (const m of mountsUnder(this.dataDir)) {
@@ -73,10 +76,16 @@ export class Invariants {
 
     // Networked blanks hold a slot too: the address inside their netns says which.
     const blankAddresses = blanks.flatMap((id) => this.blankAddress(id) ?? []);
-    const slots = new Set([...live, ...blankAddresses.map((ipAddress) => ({ ipAddress }) as SandboxInfo)].flatMap((s) => (s.ipAddress ? [this.slotOf(s)] : [])));
+    const slots = new Set(
+      [...live, ...blankAddresses.map((ipAddress) => ({ ipAddress }) as SandboxInfo)].flatMap((s) =>
+        s.ipAddress ? [this.slotOf(s)] : [],
+      ),
+    );
     const prefix = this.daemon.env.SBX_IF_PREFIX!;
     const veth = new RegExp(`^${prefix}(\\d+)$`);
-    const links = JSON.parse(execFileSync("ip", ["-j", "link", "show", "type", "veth"]).toString() || "[]") as Array<{ ifname: string }>;
+    const links = JSON.parse(execFileSync("ip", ["-j", "link", "show", "type", "veth"]).toString() || "[]") as Array<{
+      ifname: string;
+    }>;
     for (const { ifname } of links) {
       const m = veth.exec(ifname);
       if (m && !slots.has(Number(m[1]))) problems.push(`leaked veth ${ifname}`);
@@ -101,7 +110,11 @@ export class Invariants {
     const db = new Database(join(this.dataDir, "sbx.db"), { readonly: true, fileMustExist: true });
     let listed: Set<string>;
     try {
-      listed = new Set((db.prepare("SELECT doc FROM layers").all() as Array<{ doc: string }>).map((r) => (JSON.parse(r.doc) as { dir: string | null }).dir ?? ""));
+      listed = new Set(
+        (db.prepare("SELECT doc FROM layers").all() as Array<{ doc: string }>).map(
+          (r) => (JSON.parse(r.doc) as { dir: string | null }).dir ?? "",
+        ),
+      );
     } finally {
       db.close();
     }
@@ -131,33 +144,60 @@ export class Invariants {
    * after a restart, with nothing started since); every completed snapshot and every built image
    * starts a sandbox, in which its marker (if one is known) reads back.
    */
-  async registryProblems(markers: { snapshots?: Map<string, Marker>; images?: Map<string, Marker> } = {}): Promise<string[]> {
+  async registryProblems(
+    markers: { snapshots?: Map<string, Marker>; images?: Map<string, Marker> } = {},
+  ): Promise<string[]> {
     const problems: string[] = [];
-    const [snaps, images, builds] = await Promise.all([this.client.listSnapshots(), this.client.listImages(), this.client.listBuilds()]);
+    const [snaps, images, builds] = await Promise.all([
+      this.client.listSnapshots(),
+      this.client.listImages(),
+      this.client.listBuilds(),
+    ]);
     await this.client.list({ all: true });
-    for (const b of builds) if (b.state === "queued" || b.state === "running") problems.push(`build ${b.id} is still ${b.state} after a restart`);
-    for (const s of snaps) if (s.status === "in_progress") problems.push(`snapshot ${s.id} is still in progress after a restart`);
+    for (const b of builds)
+      if (b.state === "queued" || b.state === "running")
+        problems.push(`build ${b.id} is still ${b.state} after a restart`);
+    for (const s of snaps)
+      if (s.status === "in_progress") problems.push(`snapshot ${s.id} is still in progress after a restart`);
     for (const b of builds) {
       const registered = images.some((i) => i.buildId === b.id);
-      if (b.state === "succeeded" && !registered && !images.some((i) => i.id === b.imageId)) problems.push(`build ${b.id} succeeded but its image ${b.imageId} is not listed`);
+      if (b.state === "succeeded" && !registered && !images.some((i) => i.id === b.imageId))
+        problems.push(`build ${b.id} succeeded but its image ${b.imageId} is not listed`);
       if (b.state !== "succeeded" && registered) problems.push(`build ${b.id} is ${b.state} but registered an image`);
     }
     const starts: Array<[string, { snapshotId: string } | { image: string }, Marker | undefined]> = [
-      ...snaps.filter((s) => s.status === "completed").map((s): [string, { snapshotId: string }, Marker | undefined] => [`snapshot ${s.id}`, { snapshotId: s.id }, markers.snapshots?.get(s.id)]),
-      ...images.filter((i) => i.kind === "built").map((i): [string, { image: string }, Marker | undefined] => [`image ${i.name}:${i.tag}`, { image: `${i.name}:${i.tag}` }, markers.images?.get(`${i.name}:${i.tag}`)]),
+      ...snaps
+        .filter((s) => s.status === "completed")
+        .map((s): [string, { snapshotId: string }, Marker | undefined] => [
+          `snapshot ${s.id}`,
+          { snapshotId: s.id },
+          markers.snapshots?.get(s.id),
+        ]),
+      ...images
+        .filter((i) => i.kind === "built")
+        .map((i): [string, { image: string }, Marker | undefined] => [
+          `image ${i.name}:${i.tag}`,
+          { image: `${i.name}:${i.tag}` },
+          markers.images?.get(`${i.name}:${i.tag}`),
+        ]),
     ];
     for (const [what, from, marker] of starts) problems.push(...(await this.startsFrom(what, from, marker)));
     return problems;
   }
 
-  private async startsFrom(what: string, from: { snapshotId: string } | { image: string }, marker: Marker | undefined): Promise<string[]> {
+  private async startsFrom(
+    what: string,
+    from: { snapshotId: string } | { image: string },
+    marker: Marker | undefined,
+  ): Promise<string[]> {
     let sb: SandboxInfo | undefined;
     try {
       sb = await this.client.create({ ...from, allowInternetAccess: false, timeoutSecs: 120 });
       const handle = await Sandbox.connect(sb.id, this.client);
       const r = await handle.run("cat", { args: [marker?.path ?? "/etc/os-release"] });
       if (r.exitCode !== 0) return [`${what}: reading ${marker?.path ?? "/etc/os-release"} failed: ${r.stderr}`];
-      if (marker && r.stdout !== marker.content) return [`${what}: ${marker.path} reads ${JSON.stringify(r.stdout)}, not ${JSON.stringify(marker.content)}`];
+      if (marker && r.stdout !== marker.content)
+        return [`${what}: ${marker.path} reads ${JSON.stringify(r.stdout)}, not ${JSON.stringify(marker.content)}`];
       return [];
     } catch (err) {
       return [`${what} does not start: ${err instanceof Error ? err.message : String(err)}`];
@@ -184,13 +224,18 @@ export class Invariants {
 }
 
 export function mountsUnder(dir: string): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8").split("\n").map((l) => l.split(" ")[4] ?? "").filter((m) => m.startsWith(dir + "/"));
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((l) => l.split(" ")[4] ?? "")
+    .filter((m) => m.startsWith(dir + "/"));
 }
 
 /** The sandbox's cgroup dirs that exist, on v2 or on every v1 controller. */
 function cgroupDirs(id: string): string[] {
   const unified = existsSync(join(CGROUP_ROOT, "cgroup.controllers"));
-  const parents = unified ? [join(CGROUP_ROOT, "sbx")] : readdirSync(CGROUP_ROOT).map((c) => join(CGROUP_ROOT, c, "sbx"));
+  const parents = unified
+    ? [join(CGROUP_ROOT, "sbx")]
+    : readdirSync(CGROUP_ROOT).map((c) => join(CGROUP_ROOT, c, "sbx"));
   return parents.map((p) => join(p, id)).filter((d) => existsSync(d));
 }
 
@@ -215,7 +260,9 @@ function netnsOwners(): Map<string, number> {
 
 function nftChains(table: string): string[] {
   const r = spawnSync("nft", ["-j", "list", "chains", "inet"]);
-  const listed = (JSON.parse(r.stdout?.toString() || "{}") as { nftables?: Array<{ chain?: { table: string; name: string } }> }).nftables ?? [];
+  const listed =
+    (JSON.parse(r.stdout?.toString() || "{}") as { nftables?: Array<{ chain?: { table: string; name: string } }> })
+      .nftables ?? [];
   return listed.flatMap((e) => (e.chain?.table === table ? [e.chain.name] : []));
 }
 

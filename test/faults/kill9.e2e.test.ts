@@ -13,7 +13,9 @@ import { Invariants, type Marker } from "./invariants.js";
 const ALL_OPS = ["create", "exec", "build", "snapshot", "suspend"] as const;
 type Op = (typeof ALL_OPS)[number];
 /** SBX_FAULT_OPS=suspend,snapshot narrows the rounds to some operations. */
-const OPS: Op[] = process.env.SBX_FAULT_OPS ? (process.env.SBX_FAULT_OPS.split(",") as Op[]).filter((o) => ALL_OPS.includes(o)) : [...ALL_OPS];
+const OPS: Op[] = process.env.SBX_FAULT_OPS
+  ? (process.env.SBX_FAULT_OPS.split(",") as Op[]).filter((o) => ALL_OPS.includes(o))
+  : [...ALL_OPS];
 const SEED = Number(process.env.SBX_FAULT_SEED ?? 7_2026);
 const ROUNDS = Number(process.env.SBX_FAULT_ROUNDS ?? 6);
 /** Kill windows, about as long as each operation takes, so kills land before, inside and after it. */
@@ -48,22 +50,31 @@ let keeper: Sandbox;
 const markers = { snapshots: new Map<string, Marker>(), images: new Map<string, Marker>() };
 
 beforeAll(async () => {
-  console.log(`kill9 faults: seed ${SEED}, ${ROUNDS} rounds of ${OPS.join(",")} (SBX_FAULT_SEED / SBX_FAULT_ROUNDS / SBX_FAULT_OPS to change)`);
+  console.log(
+    `kill9 faults: seed ${SEED}, ${ROUNDS} rounds of ${OPS.join(",")} (SBX_FAULT_SEED / SBX_FAULT_ROUNDS / SBX_FAULT_OPS to change)`,
+  );
   await daemon.reset();
   await daemon.start();
   client = new SandboxClient({ host: daemon.host });
   inv = new Invariants(daemon, client, POOL);
   // Committed before any fault: each must come through every round intact.
-  keeper = await Sandbox.create({ name: "fault-keeper", allowInternetAccess: true, denyOut: ["192.0.2.0/24"], timeoutSecs: 3600 }, client);
+  keeper = await Sandbox.create(
+    { name: "fault-keeper", allowInternetAccess: true, denyOut: ["192.0.2.0/24"], timeoutSecs: 3600 },
+    client,
+  );
   await keeper.writeFile("/keeper.txt", "kept\n");
   const snap = await keeper.snapshot();
   markers.snapshots.set(snap.id, { path: "/keeper.txt", content: "kept\n" });
-  await new Image({ name: "fault-base", baseImage: "debian-minimal" }).run("echo built > /built.txt").run("echo two >> /built.txt").build({ client, replace: true });
+  await new Image({ name: "fault-base", baseImage: "debian-minimal" })
+    .run("echo built > /built.txt")
+    .run("echo two >> /built.txt")
+    .build({ client, replace: true });
   markers.images.set("fault-base:latest", { path: "/built.txt", content: "built\ntwo\n" });
 });
 
 afterAll(async () => {
-  for (const s of await client.list().catch(() => [] as SandboxInfo[])) await client.terminate(s.id).catch(() => undefined);
+  for (const s of await client.list().catch(() => [] as SandboxInfo[]))
+    await client.terminate(s.id).catch(() => undefined);
   await daemon.stop();
 });
 
@@ -97,7 +108,12 @@ async function prepare(op: Op, r: number): Promise<Round> {
       const sb = await Sandbox.create({ allowInternetAccess: false }, client);
       return {
         sandbox: sb,
-        op: async () => (await sb.startProcess("sh", { args: ["-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; exit 3"] })).wait(),
+        op: async () =>
+          (
+            await sb.startProcess("sh", {
+              args: ["-c", "for i in 1 2 3 4 5; do echo tick $i; sleep 0.2; done; exit 3"],
+            })
+          ).wait(),
         verify: async () => {
           expect((await sb.info()).status).toBe("running");
           const procs = await sb.listProcesses();
@@ -105,9 +121,18 @@ async function prepare(op: Op, r: number): Promise<Round> {
           for (const p of procs) {
             // Every process the store knows ends, and one that ran ran to its end.
             const proc = await sb.getProcess(p.id);
-            const res = await Promise.race([proc.wait(), new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`process ${p.id} (${p.status}) never ends`)), 30_000))]);
+            const res = await Promise.race([
+              proc.wait(),
+              new Promise<never>((_, rej) =>
+                setTimeout(() => rej(new Error(`process ${p.id} (${p.status}) never ends`)), 30_000),
+              ),
+            ]);
             results.push(String(res.exitCode));
-            if (res.exitCode !== null) expect({ code: res.exitCode, out: res.stdout }).toEqual({ code: 3, out: "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n" });
+            if (res.exitCode !== null)
+              expect({ code: res.exitCode, out: res.stdout }).toEqual({
+                code: 3,
+                out: "tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n",
+              });
           }
           return `processes exited ${results.join(",") || "none"}`;
         },
@@ -117,7 +142,11 @@ async function prepare(op: Op, r: number): Promise<Round> {
       const name = `fault-${tag}`;
       return {
         op: () =>
-          new Image({ name, baseImage: "debian-minimal" }).run(`echo ${tag} > /r.txt`).run("head -c 30000000 /dev/urandom > /pad").env("ROUND", tag).build({ client }),
+          new Image({ name, baseImage: "debian-minimal" })
+            .run(`echo ${tag} > /r.txt`)
+            .run("head -c 30000000 /dev/urandom > /pad")
+            .env("ROUND", tag)
+            .build({ client }),
         verify: async () => {
           const builds = (await client.listBuilds()).filter((b) => b.imageName === name);
           for (const b of builds) expect(["succeeded", "failed"]).toContain(b.state);
@@ -148,7 +177,10 @@ async function prepare(op: Op, r: number): Promise<Round> {
       };
     }
     case "suspend": {
-      const sb = await Sandbox.create({ name: `fault-${tag}`, allowInternetAccess: true, denyOut: ["203.0.113.0/24"] }, client);
+      const sb = await Sandbox.create(
+        { name: `fault-${tag}`, allowInternetAccess: true, denyOut: ["203.0.113.0/24"] },
+        client,
+      );
       await sb.run("sh", { args: ["-c", `echo ${tag} > /susp.txt; head -c 50000000 /dev/urandom > /pad`] });
       return {
         sandbox: sb,
@@ -171,41 +203,51 @@ describe(`kill -9 at random points (seed ${SEED})`, () => {
   while (order.length < ROUNDS) order.push(...shuffle([...OPS]));
   const plan = order.slice(0, ROUNDS).map((op) => ({ op, delay: Math.floor(rand() * WINDOW_MS[op]) }));
 
-  it.each(plan.map((p, i) => ({ ...p, r: i + 1 })))("round $r: $op, killed after $delay ms", async ({ op, delay, r }) => {
-    const round = await prepare(op, r);
-    const known = new Set([...inv.containers(), ...(await client.list({ all: true })).map((s) => s.id)]);
-    const pending = round.op().then(
-      () => "finished",
-      (e: unknown) => `failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`,
-    );
-    await new Promise((res) => setTimeout(res, delay));
-    // Containers (build steps, blanks) that exist at the moment of the kill are the daemon's too.
-    for (const id of inv.containers()) known.add(id);
-    await daemon.stop("SIGKILL");
-    for (const id of inv.containers()) known.add(id);
-    const outcome = await Promise.race([pending, new Promise<string>((res) => setTimeout(() => res("client still waiting"), 30_000))]);
-    await daemon.start();
+  it.each(plan.map((p, i) => ({ ...p, r: i + 1 })))(
+    "round $r: $op, killed after $delay ms",
+    async ({ op, delay, r }) => {
+      const round = await prepare(op, r);
+      const known = new Set([...inv.containers(), ...(await client.list({ all: true })).map((s) => s.id)]);
+      const pending = round.op().then(
+        () => "finished",
+        (e: unknown) => `failed: ${e instanceof Error ? e.message.split("\n")[0] : String(e)}`,
+      );
+      await new Promise((res) => setTimeout(res, delay));
+      // Containers (build steps, blanks) that exist at the moment of the kill are the daemon's too.
+      for (const id of inv.containers()) known.add(id);
+      await daemon.stop("SIGKILL");
+      for (const id of inv.containers()) known.add(id);
+      const outcome = await Promise.race([
+        pending,
+        new Promise<string>((res) => setTimeout(() => res("client still waiting"), 30_000)),
+      ]);
+      await daemon.start();
 
-    const own = await round.verify().catch((err: unknown) => {
-      console.log(`round ${r} failed; the daemon's last lines:\n${daemon.log.split("\n").slice(-25).join("\n")}`);
-      throw err;
-    });
-    console.log(`round ${r}: ${op} killed after ${delay} ms (client saw: ${outcome}): ${own}`);
-    await inv.expectNoLeaks(known);
-    expect(await inv.registryProblems(markers)).toEqual([]);
-    // The keeper lives through it all, egress policy included.
-    expect((await keeper.info()).status).toBe("running");
-    expect((await keeper.readFile("/keeper.txt")).toString()).toBe("kept\n");
+      const own = await round.verify().catch((err: unknown) => {
+        console.log(`round ${r} failed; the daemon's last lines:\n${daemon.log.split("\n").slice(-25).join("\n")}`);
+        throw err;
+      });
+      console.log(`round ${r}: ${op} killed after ${delay} ms (client saw: ${outcome}): ${own}`);
+      await inv.expectNoLeaks(known);
+      expect(await inv.registryProblems(markers)).toEqual([]);
+      // The keeper lives through it all, egress policy included.
+      expect((await keeper.info()).status).toBe("running");
+      expect((await keeper.readFile("/keeper.txt")).toString()).toBe("kept\n");
 
-    if (round.sandbox) await round.sandbox.terminate().catch(() => undefined);
-    for (const s of await client.list()) if (s.id !== keeper.id) await client.terminate(s.id).catch(() => undefined);
-    await inv.expectNoLeaks(known);
-  }, 300_000);
+      if (round.sandbox) await round.sandbox.terminate().catch(() => undefined);
+      for (const s of await client.list()) if (s.id !== keeper.id) await client.terminate(s.id).catch(() => undefined);
+      await inv.expectNoLeaks(known);
+    },
+    300_000,
+  );
 });
 
 describe("a daemon killed between recording a suspend and releasing the sandbox", () => {
   it("finishes the release at start (container, slot, egress rules, processes) and the sandbox resumes whole", async () => {
-    const sb = await Sandbox.create({ name: `half-suspended-${SEED}`, allowInternetAccess: true, denyOut: ["203.0.113.0/24"] }, client);
+    const sb = await Sandbox.create(
+      { name: `half-suspended-${SEED}`, allowInternetAccess: true, denyOut: ["203.0.113.0/24"] },
+      client,
+    );
     await sb.writeFile("/half.txt", "half\n");
     const proc = await sb.startProcess("sleep", { args: ["600"] });
     const snap = await sb.snapshot();

@@ -5,12 +5,31 @@ import type { BuildEvent, BuildInfo, ImageInfo } from "@sbx-sh/protocol";
 import { BuildProgress, formatDuration, type ProgressMode } from "./build-progress.js";
 
 const build: BuildInfo = {
-  id: "bld-1", project: "default", imageName: "data-tools", tag: "latest", state: "running", steps: 3, imageId: null, failure: null,
-  createdAt: "2026-01-01T00:00:00.000Z", startedAt: "2026-01-01T00:00:00.000Z", endedAt: null,
+  id: "bld-1",
+  project: "default",
+  imageName: "data-tools",
+  tag: "latest",
+  state: "running",
+  steps: 3,
+  imageId: null,
+  failure: null,
+  createdAt: "2026-01-01T00:00:00.000Z",
+  startedAt: "2026-01-01T00:00:00.000Z",
+  endedAt: null,
 };
 const image: ImageInfo = {
-  name: "data-tools", tag: "latest", id: "sha256:abc", project: "default", kind: "built", baseImage: "debian-minimal", sizeBytes: 3 * 1024 * 1024,
-  layers: [], config: { env: [], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false }, buildId: "bld-1", isolation: "userns", createdAt: "",
+  name: "data-tools",
+  tag: "latest",
+  id: "sha256:abc",
+  project: "default",
+  kind: "built",
+  baseImage: "debian-minimal",
+  sizeBytes: 3 * 1024 * 1024,
+  layers: [],
+  config: { env: [], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
+  buildId: "bld-1",
+  isolation: "userns",
+  createdAt: "",
 };
 const events: BuildEvent[] = [
   { type: "build", build },
@@ -24,17 +43,40 @@ const events: BuildEvent[] = [
   { type: "step", step: 3, total: 3, text: "COPY scripts/ /opt/app/scripts/", cached: false, key: "k3" },
   { type: "step_done", step: 3, cached: false, durationMs: 120, layer: { digest: "sha256:l3", sizeBytes: 512 } },
 ];
-const succeeded: BuildEvent = { type: "done", build: { ...build, state: "succeeded", imageId: "sha256:abc", endedAt: "2026-01-01T00:00:04.500Z" }, image };
+const succeeded: BuildEvent = {
+  type: "done",
+  build: { ...build, state: "succeeded", imageId: "sha256:abc", endedAt: "2026-01-01T00:00:04.500Z" },
+  image,
+};
 const failed: BuildEvent = {
   type: "done",
-  build: { ...build, state: "failed", endedAt: "2026-01-01T00:00:04.500Z", failure: { step: 2, text: "RUN make", source: { file: "image.ts", line: 7, column: 4 }, exitCode: 2, message: "step 2 failed with exit code 2", lastLines: ["cc -o x x.c", "x.c:1: error"] } },
+  build: {
+    ...build,
+    state: "failed",
+    endedAt: "2026-01-01T00:00:04.500Z",
+    failure: {
+      step: 2,
+      text: "RUN make",
+      source: { file: "image.ts", line: 7, column: 4 },
+      exitCode: 2,
+      message: "step 2 failed with exit code 2",
+      lastLines: ["cc -o x x.c", "x.c:1: error"],
+    },
+  },
   image: null,
 };
 
 function render(mode: ProgressMode, list: BuildEvent[]) {
   let err = "";
   let out = "";
-  const view = new BuildProgress({ mode, err: (t) => (err += t), out: (t) => (out += t), color: false, columns: 60, now: () => 0 });
+  const view = new BuildProgress({
+    mode,
+    err: (t) => (err += t),
+    out: (t) => (out += t),
+    color: false,
+    columns: 60,
+    now: () => 0,
+  });
   view.note("contexts: 1 (uploaded 1, 2.0 KB)");
   for (const ev of list) view.onEvent(ev);
   view.close();
@@ -85,7 +127,12 @@ describe("BuildProgress", () => {
 
   it("json: the events pass through on stdout, one per line; only a failure goes to stderr", () => {
     const ok = render("json", [...events, succeeded]);
-    expect(ok.out.trimEnd().split("\n").map((l) => JSON.parse(l) as unknown)).toEqual([...events, succeeded]);
+    expect(
+      ok.out
+        .trimEnd()
+        .split("\n")
+        .map((l) => JSON.parse(l) as unknown),
+    ).toEqual([...events, succeeded]);
     expect(ok.err).toBe("");
     expect(render("json", [failed]).err).toMatch(/^error: build bld-1 .* failed at step 2\/3\n/);
   });
@@ -100,6 +147,13 @@ describe("BuildProgress", () => {
   });
 
   it("formats durations", () => {
-    expect([0, 999, 1000, 59_949, 60_000, 125_000].map(formatDuration)).toEqual(["0ms", "999ms", "1.0s", "59.9s", "1m00s", "2m05s"]);
+    expect([0, 999, 1000, 59_949, 60_000, 125_000].map(formatDuration)).toEqual([
+      "0ms",
+      "999ms",
+      "1.0s",
+      "59.9s",
+      "1m00s",
+      "2m05s",
+    ]);
   });
 });

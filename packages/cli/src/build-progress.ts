@@ -66,7 +66,11 @@ export class BuildProgress {
     const c = this.c;
     switch (ev.type) {
       case "build":
-        this.line(c.dim(`building ${ev.build.imageName}:${ev.build.tag} (build ${ev.build.id}, ${ev.build.steps} step${ev.build.steps === 1 ? "" : "s"})`));
+        this.line(
+          c.dim(
+            `building ${ev.build.imageName}:${ev.build.tag} (build ${ev.build.id}, ${ev.build.steps} step${ev.build.steps === 1 ? "" : "s"})`,
+          ),
+        );
         return;
       case "step":
         this.flush();
@@ -92,7 +96,10 @@ export class BuildProgress {
         this.durations += ev.durationMs;
         if (!ev.cached) {
           const layer = ev.layer ? `, layer ${formatBytes(ev.layer.sizeBytes)}` : "";
-          const text = this.mode === "tty" ? c.green(`  ✓ done in ${formatDuration(ev.durationMs)}${layer}`) : `[${ev.step}/${this.total}] done in ${formatDuration(ev.durationMs)}${layer}`;
+          const text =
+            this.mode === "tty"
+              ? c.green(`  ✓ done in ${formatDuration(ev.durationMs)}${layer}`)
+              : `[${ev.step}/${this.total}] done in ${formatDuration(ev.durationMs)}${layer}`;
           this.running = undefined;
           this.stopTimer();
           this.line(text);
@@ -117,15 +124,24 @@ export class BuildProgress {
   private end(build: BuildInfo, image: ImageInfo | null, human: boolean): void {
     this.ended = build;
     if (build.state === "failed") this.line(failureLines(build, this.mode === "tty" ? this.c : undefined).join("\n"));
-    else if (build.state === "cancelled") this.line(`build ${build.id} of ${build.imageName}:${build.tag} was cancelled`);
-    else if (human && image) this.line(summaryLines(build, image, { cached: this.cached, durationMs: this.durations }).join("\n"));
+    else if (build.state === "cancelled")
+      this.line(`build ${build.id} of ${build.imageName}:${build.tag} was cancelled`);
+    else if (human && image)
+      this.line(summaryLines(build, image, { cached: this.cached, durationMs: this.durations }).join("\n"));
   }
 
   private logLine(text: string, stream: "stdout" | "stderr"): void {
     // A line redrawn with \r (progress bars) shows what a terminal would: its last state.
     const shown = text.split("\r").filter(Boolean).pop() ?? "";
     const bar = this.mode === "tty" ? this.c.dim("  │ ") : "  | ";
-    this.line(bar + (this.mode === "tty" && stream === "stderr" ? this.c.yellow(shown) : this.mode === "tty" ? this.c.dim(shown) : shown));
+    this.line(
+      bar +
+        (this.mode === "tty" && stream === "stderr"
+          ? this.c.yellow(shown)
+          : this.mode === "tty"
+            ? this.c.dim(shown)
+            : shown),
+    );
   }
 
   private flush(): void {
@@ -177,7 +193,9 @@ export class BuildProgress {
 export function failureLines(build: BuildInfo, c?: ReturnType<typeof pc.createColors>): string[] {
   const f = build.failure;
   const red = c ? c.red : (s: string) => s;
-  const lines = [`${red("error:")} build ${build.id} of ${build.imageName}:${build.tag} failed${f?.step ? ` at step ${f.step}/${build.steps}` : ""}`];
+  const lines = [
+    `${red("error:")} build ${build.id} of ${build.imageName}:${build.tag} failed${f?.step ? ` at step ${f.step}/${build.steps}` : ""}`,
+  ];
   if (f?.text) lines.push(`  step:       ${f.text}`);
   if (f?.source) lines.push(`  source:     ${formatSource(f.source)}`);
   if (f?.exitCode !== null && f?.exitCode !== undefined) lines.push(`  exit code:  ${f.exitCode}`);
@@ -187,7 +205,11 @@ export function failureLines(build: BuildInfo, c?: ReturnType<typeof pc.createCo
   return lines;
 }
 
-export function summaryLines(build: BuildInfo, image: ImageInfo, stats: { cached: number; durationMs: number }): string[] {
+export function summaryLines(
+  build: BuildInfo,
+  image: ImageInfo,
+  stats: { cached: number; durationMs: number },
+): string[] {
   const started = build.startedAt ? Date.parse(build.startedAt) : NaN;
   const ended = build.endedAt ? Date.parse(build.endedAt) : NaN;
   const total = Number.isFinite(started) && Number.isFinite(ended) ? ended - started : stats.durationMs;

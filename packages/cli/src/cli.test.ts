@@ -17,7 +17,11 @@ const REPORT = [
   { name: "cgroups", ok: false, detail: "cgroup v1 only", fix: "boot with systemd.unified_cgroup_hierarchy=1" },
 ];
 vi.mock("./locate-daemon.js", () => ({
-  sbxdCommand: () => [process.execPath, "-e", `console.log(${JSON.stringify(JSON.stringify(REPORT))}); process.exitCode = 1`],
+  sbxdCommand: () => [
+    process.execPath,
+    "-e",
+    `console.log(${JSON.stringify(JSON.stringify(REPORT))}); process.exitCode = 1`,
+  ],
 }));
 
 let fake: FakeDaemon;
@@ -39,20 +43,34 @@ function sbx(...args: string[]): Promise<CliResult> {
 }
 
 /** Runs the CLI as a child process (sources via tsx). */
-function spawnSbx(args: string[], opts: { stdin?: string; onSpawn?: (kill: (sig: NodeJS.Signals) => void, stderr: () => string) => void } = {}) {
+function spawnSbx(
+  args: string[],
+  opts: { stdin?: string; onSpawn?: (kill: (sig: NodeJS.Signals) => void, stderr: () => string) => void } = {},
+) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/testing/run-cli.ts"), "--host", fake.host, ...args], { cwd: root });
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(root, "packages/cli/src/testing/run-cli.ts"), "--host", fake.host, ...args],
+      { cwd: root },
+    );
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d));
     child.stderr.on("data", (d: Buffer) => (stderr += d));
     if (opts.stdin !== undefined) child.stdin.end(opts.stdin);
-    opts.onSpawn?.((sig) => child.kill(sig), () => stderr);
+    opts.onSpawn?.(
+      (sig) => child.kill(sig),
+      () => stderr,
+    );
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
 
-const lastCreate = () => JSON.parse(fake.requests.filter((r) => r.method === "POST" && r.url === "/v1/sandboxes").at(-1)!.body) as Record<string, unknown>;
+const lastCreate = () =>
+  JSON.parse(fake.requests.filter((r) => r.method === "POST" && r.url === "/v1/sandboxes").at(-1)!.body) as Record<
+    string,
+    unknown
+  >;
 
 describe("sbx new / ls / info / rm", () => {
   it("prints the id, or the object with --json, and sends only the flags given", async () => {
@@ -60,9 +78,32 @@ describe("sbx new / ls / info / rm", () => {
     expect(plain.code).toBe(0);
     expect(plain.stdout).toMatch(/^sb\w+\n$/);
     expect(lastCreate()).toEqual({});
-    const q = await sbx("new", "-q", "--image", "python", "--cpus", "0.5", "--memory", "2g", "-e", "A=1", "-e", "B=x=y", "--no-internet", "--timeout", "0");
+    const q = await sbx(
+      "new",
+      "-q",
+      "--image",
+      "python",
+      "--cpus",
+      "0.5",
+      "--memory",
+      "2g",
+      "-e",
+      "A=1",
+      "-e",
+      "B=x=y",
+      "--no-internet",
+      "--timeout",
+      "0",
+    );
     expect(q.stdout.trim()).toMatch(/^sb\w+$/);
-    expect(lastCreate()).toEqual({ image: "python", cpus: 0.5, memoryMb: 2048, env: { A: "1", B: "x=y" }, allowInternetAccess: false, timeoutSecs: 0 });
+    expect(lastCreate()).toEqual({
+      image: "python",
+      cpus: 0.5,
+      memoryMb: 2048,
+      env: { A: "1", B: "x=y" },
+      allowInternetAccess: false,
+      timeoutSecs: 0,
+    });
     const j = await sbx("new", "--json", "--name", "web");
     expect(JSON.parse(j.stdout)).toMatchObject({ name: "web", status: "running" });
     // Global flags also work before the command.
@@ -70,20 +111,27 @@ describe("sbx new / ls / info / rm", () => {
   });
 
   it("sets the egress policy with -A/-D on new, shows it in info, and changes it with update", async () => {
-    const id = (await sbx("new", "-q", "-A", "198.18.0.1", "--allow-out", "198.19.0.0/16,198.18.0.2", "-D", "198.19.0.9")).stdout.trim();
+    const id = (
+      await sbx("new", "-q", "-A", "198.18.0.1", "--allow-out", "198.19.0.0/16,198.18.0.2", "-D", "198.19.0.9")
+    ).stdout.trim();
     expect(lastCreate()).toEqual({ allowOut: ["198.18.0.1", "198.19.0.0/16", "198.18.0.2"], denyOut: ["198.19.0.9"] });
-    expect((await sbx("info", id)).stdout).toMatch(/allow out:\s+198\.18\.0\.1 198\.19\.0\.0\/16 198\.18\.0\.2\n.*deny out:\s+198\.19\.0\.9/);
+    expect((await sbx("info", id)).stdout).toMatch(
+      /allow out:\s+198\.18\.0\.1 198\.19\.0\.0\/16 198\.18\.0\.2\n.*deny out:\s+198\.19\.0\.9/,
+    );
     const up = await sbx("update", id, "-D", "198.18.0.7");
     expect(up.code).toBe(0);
     const patch = fake.requests.filter((r) => r.method === "PATCH").at(-1)!;
     expect([patch.url, JSON.parse(patch.body)]).toEqual([`/v1/sandboxes/${id}/network`, { denyOut: ["198.18.0.7"] }]);
     expect(up.stdout).toMatch(/deny out:\s+198\.18\.0\.7/);
     await sbx("update", id, "--clear");
-    expect(JSON.parse(fake.requests.filter((r) => r.method === "PATCH").at(-1)!.body)).toEqual({ allowOut: [], denyOut: [] });
+    expect(JSON.parse(fake.requests.filter((r) => r.method === "PATCH").at(-1)!.body)).toEqual({
+      allowOut: [],
+      denyOut: [],
+    });
     expect((await sbx("update", id)).code).not.toBe(0);
   });
 
-    it("rejects bad flag values before calling the daemon", async () => {
+  it("rejects bad flag values before calling the daemon", async () => {
     const before = fake.requests.length;
     const r = await sbx("new", "--memory", "lots");
     expect(r.code).toBe(1);
@@ -106,7 +154,9 @@ describe("sbx new / ls / info / rm", () => {
   it("reports errors as `error:` plus a hint, exit 1, and keeps going in rm", async () => {
     const r = await sbx("info", "ghost");
     expect(r).toMatchObject({ code: 1, stdout: "" });
-    expect(r.stderr).toBe("error: no sandbox ghost\nhint: list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)\n");
+    expect(r.stderr).toBe(
+      "error: no sandbox ghost\nhint: list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)\n",
+    );
     const id = (await sbx("new", "-q")).stdout.trim();
     const rm = await sbx("rm", "ghost", id);
     expect(rm.code).toBe(1);
@@ -129,8 +179,30 @@ describe("sbx exec / run", () => {
   });
 
   it("passes process flags and reports a timeout kill as 137", async () => {
-    const r = await sbx("exec", "-e", "K=v", "-w", "/tmp", "-u", "1000", "--timeout", "5", id, "--", "show-request", "-x", "--json");
-    expect(JSON.parse(r.stdout)).toEqual({ command: "show-request", args: ["-x", "--json"], env: { K: "v" }, workingDir: "/tmp", user: "1000", timeoutSecs: 5 });
+    const r = await sbx(
+      "exec",
+      "-e",
+      "K=v",
+      "-w",
+      "/tmp",
+      "-u",
+      "1000",
+      "--timeout",
+      "5",
+      id,
+      "--",
+      "show-request",
+      "-x",
+      "--json",
+    );
+    expect(JSON.parse(r.stdout)).toEqual({
+      command: "show-request",
+      args: ["-x", "--json"],
+      env: { K: "v" },
+      workingDir: "/tmp",
+      user: "1000",
+      timeoutSecs: 5,
+    });
     const t = await sbx("exec", "--timeout", "1", id, "--", "sleep");
     expect(t.code).toBe(137);
     expect(t.stderr).toContain("killed after its 1s timeout");
@@ -165,7 +237,11 @@ describe("sbx exec / run", () => {
   it("exits 141 when its reader goes away, sending SIGPIPE to exec'd commands and terminating run's sandbox", async () => {
     const closeEarly = (args: string[]) =>
       new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/testing/run-cli.ts"), "--host", fake.host, ...args], { cwd: root });
+        const child = spawn(
+          process.execPath,
+          ["--import", "tsx", join(root, "packages/cli/src/testing/run-cli.ts"), "--host", fake.host, ...args],
+          { cwd: root },
+        );
         child.stdout.once("data", () => child.stdout.destroy());
         child.on("close", (code) => resolve(code));
       });
@@ -180,7 +256,14 @@ describe("sbx exec / run", () => {
     const r = await spawnSbx(["exec", id, "--", "sleep"], {
       onSpawn: (kill) => {
         const started = setInterval(() => {
-          if ([...fake.procs.values()].some((p) => p.record.command === "sleep" && p.record.status === "running" && fake.requests.at(-1)?.url.endsWith("/exec"))) {
+          if (
+            [...fake.procs.values()].some(
+              (p) =>
+                p.record.command === "sleep" &&
+                p.record.status === "running" &&
+                fake.requests.at(-1)?.url.endsWith("/exec"),
+            )
+          ) {
             clearInterval(started);
             kill("SIGINT");
           }
@@ -234,7 +317,9 @@ describe("sbx cp", () => {
     }
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("os-release -> ../usr/lib/os-release: linkpath escapes extraction directory");
-    expect(r.stderr).toContain("error: 1 entry of /etc/os-release was not copied: a symbolic link points outside what is copied (add -L");
+    expect(r.stderr).toContain(
+      "error: 1 entry of /etc/os-release was not copied: a symbolic link points outside what is copied (add -L",
+    );
     const into = join(work, "etc-copy");
     mkdirSync(into);
     expect((await sbx("cp", "-L", `${id}:/etc/os-release`, into)).code).toBe(0);
@@ -281,7 +366,21 @@ describe("daemon, version, doctor", () => {
   });
 
   it("every command's help has examples", async () => {
-    for (const cmd of [["new"], ["ls"], ["info"], ["rm"], ["exec"], ["run"], ["cp"], ["daemon"], ["daemon", "start"], ["daemon", "stop"], ["daemon", "status"], ["doctor"], ["version"]]) {
+    for (const cmd of [
+      ["new"],
+      ["ls"],
+      ["info"],
+      ["rm"],
+      ["exec"],
+      ["run"],
+      ["cp"],
+      ["daemon"],
+      ["daemon", "start"],
+      ["daemon", "stop"],
+      ["daemon", "status"],
+      ["doctor"],
+      ["version"],
+    ]) {
       const r = await sbx(...cmd, "--help");
       expect(r.code, cmd.join(" ")).toBe(0);
       expect(r.stdout, cmd.join(" ")).toContain("Examples:");

@@ -51,7 +51,11 @@ export async function clientFor(cmd: Command, options: { autoStart?: boolean } =
 }
 
 /** Runs `fn` with a client and releases its connections afterwards, so the CLI exits promptly. */
-export async function withClient<T>(cmd: Command, fn: (client: SandboxClient) => Promise<T>, options: { autoStart?: boolean } = {}): Promise<T> {
+export async function withClient<T>(
+  cmd: Command,
+  fn: (client: SandboxClient) => Promise<T>,
+  options: { autoStart?: boolean } = {},
+): Promise<T> {
   const client = await clientFor(cmd, options);
   try {
     return await fn(client);
@@ -68,18 +72,21 @@ export function parseEnvPair(value: string, previous: Record<string, string> = {
 
 export function parsePositive(value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive number, got ${JSON.stringify(value)}`);
   return n;
 }
 
 export function parseNonNegativeInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number of seconds, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new InvalidArgumentError(`expected a whole number of seconds, got ${JSON.stringify(value)}`);
   return n;
 }
 
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a positive whole number, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a positive whole number, got ${JSON.stringify(value)}`);
   return n;
 }

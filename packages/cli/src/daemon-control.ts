@@ -15,7 +15,11 @@ export function pidFilePath(env: NodeJS.ProcessEnv = process.env): string {
 
 /** The first log location we can write: /var/log/sbx, then the data dir, then the user's state dir. */
 function openLog(env: NodeJS.ProcessEnv): { path: string; fd: number } {
-  const candidates = ["/var/log/sbx/sbxd.log", join(env.SBX_DATA_DIR ?? "/var/lib/sbx", "sbxd.log"), join(homedir(), ".local/state/sbx/sbxd.log")];
+  const candidates = [
+    "/var/log/sbx/sbxd.log",
+    join(env.SBX_DATA_DIR ?? "/var/lib/sbx", "sbxd.log"),
+    join(homedir(), ".local/state/sbx/sbxd.log"),
+  ];
   let lastErr: unknown;
   for (const path of candidates) {
     try {
@@ -52,7 +56,10 @@ export async function startDaemon(client: SandboxClient, options: { timeoutMs?: 
   }
   const socketPath = client.config.socketPath;
   if (!socketPath) {
-    throw new SbxError("invalid_argument", `${client.config.host} is a TCP address: sbx can only start a daemon on this host's unix socket (start sbxd there with --listen-tcp)`);
+    throw new SbxError(
+      "invalid_argument",
+      `${client.config.host} is a TCP address: sbx can only start a daemon on this host's unix socket (start sbxd there with --listen-tcp)`,
+    );
   }
   const [cmd, ...pre] = sbxdCommand();
   // Always explicit: SBX_SOCKET or SBX_RUN_DIR in the environment would otherwise move the daemon elsewhere.
@@ -72,15 +79,22 @@ export async function startDaemon(client: SandboxClient, options: { timeoutMs?: 
     await new Promise((r) => setTimeout(r, 100));
     if (exitCode !== undefined) {
       const last = tail(log.path);
-      throw new SbxError("daemon_unavailable", `sbxd exited with code ${exitCode} right after starting${last ? `:\n${last}` : ""}\n(full log: ${log.path})`);
+      throw new SbxError(
+        "daemon_unavailable",
+        `sbxd exited with code ${exitCode} right after starting${last ? `:\n${last}` : ""}\n(full log: ${log.path})`,
+      );
     }
     try {
       return { alreadyRunning: false, pid: child.pid ?? null, logPath: log.path, info: await client.info() };
     } catch (err) {
-      if (!(err instanceof SbxError) || (err.code !== "daemon_unavailable" && err.code !== "permission_denied")) throw err;
+      if (!(err instanceof SbxError) || (err.code !== "daemon_unavailable" && err.code !== "permission_denied"))
+        throw err;
     }
   }
-  throw new SbxError("daemon_unavailable", `sbxd (pid ${child.pid}) did not answer within ${Math.round((options.timeoutMs ?? 10_000) / 1000)} s; its log is ${log.path}`);
+  throw new SbxError(
+    "daemon_unavailable",
+    `sbxd (pid ${child.pid}) did not answer within ${Math.round((options.timeoutMs ?? 10_000) / 1000)} s; its log is ${log.path}`,
+  );
 }
 
 function alive(pid: number): boolean {
@@ -114,16 +128,20 @@ export async function stopDaemon(options: { timeoutMs?: number; pidFile?: string
   try {
     text = readFileSync(pidFile, "utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { pid: null, note: `sbxd is not running (no ${pidFile})` };
+    if ((err as NodeJS.ErrnoException).code === "ENOENT")
+      return { pid: null, note: `sbxd is not running (no ${pidFile})` };
     throw new SbxError("permission_denied", `cannot read ${pidFile}: run with sudo`);
   }
   const pid = Number.parseInt(text.trim(), 10);
-  if (!Number.isInteger(pid) || pid <= 1) throw new SbxError("failed_precondition", `${pidFile} does not hold a pid: remove it`);
-  if (!alive(pid) || !isSbxd(pid)) return { pid: null, note: `sbxd is not running (stale ${pidFile} names pid ${pid})` };
+  if (!Number.isInteger(pid) || pid <= 1)
+    throw new SbxError("failed_precondition", `${pidFile} does not hold a pid: remove it`);
+  if (!alive(pid) || !isSbxd(pid))
+    return { pid: null, note: `sbxd is not running (stale ${pidFile} names pid ${pid})` };
   try {
     process.kill(pid, "SIGTERM");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EPERM") throw new SbxError("permission_denied", `cannot signal sbxd (pid ${pid}): run with sudo`);
+    if ((err as NodeJS.ErrnoException).code === "EPERM")
+      throw new SbxError("permission_denied", `cannot signal sbxd (pid ${pid}): run with sudo`);
     if ((err as NodeJS.ErrnoException).code === "ESRCH") return { pid };
     throw err;
   }
@@ -132,5 +150,8 @@ export async function stopDaemon(options: { timeoutMs?: number; pidFile?: string
     if (!alive(pid)) return { pid };
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new SbxError("failed_precondition", `sbxd (pid ${pid}) is still running after SIGTERM; stop it with \`kill -9 ${pid}\``);
+  throw new SbxError(
+    "failed_precondition",
+    `sbxd (pid ${pid}) is still running after SIGTERM; stop it with \`kill -9 ${pid}\``,
+  );
 }

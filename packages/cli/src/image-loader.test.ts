@@ -67,12 +67,17 @@ export default new Image("main");
     ]);
     expect(chooseImage(loaded, "shared").via).toBe("function");
     expect(chooseImage(loaded, "default").image.name).toBe("main");
-    expect(() => chooseImage(loaded)).toThrow(/has 3 images: shared \(export again, a function's image\), api \(export alsoApi\), main \(export default\); choose one with --image-name <name>/);
+    expect(() => chooseImage(loaded)).toThrow(
+      /has 3 images: shared \(export again, a function's image\), api \(export alsoApi\), main \(export default\); choose one with --image-name <name>/,
+    );
     expect(() => chooseImage(loaded, "nope")).toThrow(/has no image named nope; it has: shared/);
   });
 
   it("recognises images made through sbx/<module> (a second copy of the SDK)", async () => {
-    const path = file("sub.ts", `import { Image } from "sbx/image";\nexport const img = new Image("sub").run("true");\n`);
+    const path = file(
+      "sub.ts",
+      `import { Image } from "sbx/image";\nexport const img = new Image("sub").run("true");\n`,
+    );
     const [found] = (await loadImageFile(path)).images;
     expect(found!.image).toBeInstanceOf(Image);
     expect(found!.image.steps[0]!.source).toMatchObject({ file: path, line: 2 });
@@ -80,9 +85,15 @@ export default new Image("main");
 
   it("says what is wrong with a missing, broken, empty or invalid file", async () => {
     await expect(loadImageFile(join(dir, "none.ts"))).rejects.toThrow(/image file .*none\.ts does not exist/);
-    await expect(loadImageFile(file("broken.ts", "export const x = ;\n"))).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/^cannot load .*broken\.ts/) });
+    await expect(loadImageFile(file("broken.ts", "export const x = ;\n"))).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringMatching(/^cannot load .*broken\.ts/),
+    });
     expect(() => chooseImage({ file: join(dir, "e.ts"), images: [] })).toThrow(/exports no image: export one/);
     const bad = file("bad.ts", `import { Image } from "sbx";\n\nexport const img = new Image("Bad Name");\n`);
-    await expect(loadImageFile(bad)).rejects.toMatchObject({ code: "invalid_name", message: expect.stringMatching(/^cannot load .*bad\.ts \(.*bad\.ts:3\): invalid image name "Bad Name"/) });
+    await expect(loadImageFile(bad)).rejects.toMatchObject({
+      code: "invalid_name",
+      message: expect.stringMatching(/^cannot load .*bad\.ts \(.*bad\.ts:3\): invalid image name "Bad Name"/),
+    });
   });
 });

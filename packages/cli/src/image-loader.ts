@@ -30,7 +30,10 @@ const SDK_DIR = dirname(fileURLToPath(import.meta.resolve("@sbx-sh/sdk")));
 export async function loadImageFile(file: string): Promise<LoadedImageFile> {
   const abs = resolve(file);
   if (!existsSync(abs) || !statSync(abs).isFile()) {
-    throw new SbxError("invalid_argument", `image file ${file} does not exist: give the path of a .ts or .js file that exports an Image`);
+    throw new SbxError(
+      "invalid_argument",
+      `image file ${file} does not exist: give the path of a .ts or .js file that exports an Image`,
+    );
   }
   const jiti = createJiti(import.meta.url, {
     // The very modules this CLI runs, so `instanceof Image` and Image.defaultBaseImage are shared.
@@ -46,7 +49,10 @@ export async function loadImageFile(file: string): Promise<LoadedImageFile> {
     const message = err instanceof Error ? err.message : String(err);
     const where = err instanceof Error ? userFrame(err, abs) : "";
     const code = err instanceof SbxError ? err.code : "invalid_argument";
-    throw new SbxError(code, `cannot load ${displayPath(abs)}${where ? ` (${where})` : ""}: ${message}`, { file: abs, ...(err instanceof SbxError ? err.details : {}) });
+    throw new SbxError(code, `cannot load ${displayPath(abs)}${where ? ` (${where})` : ""}: ${message}`, {
+      file: abs,
+      ...(err instanceof SbxError ? err.details : {}),
+    });
   }
   // Keyed by the value as the file made it, so an image exported twice (or also through a function) counts once.
   // Export order is not kept by the transform, so names go in a fixed order (direct exports
@@ -57,31 +63,46 @@ export async function loadImageFile(file: string): Promise<LoadedImageFile> {
     for (const exportName of names) {
       const value = mod[exportName];
       const image = direct ? (Image.isImage(value) ? value : undefined) : imageOf(value);
-      if (image && !found.has(image)) found.set(image, { image: Image.from(image), exportName, via: direct ? "export" : "function" });
+      if (image && !found.has(image))
+        found.set(image, { image: Image.from(image), exportName, via: direct ? "export" : "function" });
     }
   }
-  const images = [...found.values()].sort((a, b) => (a.image.source?.line ?? 0) - (b.image.source?.line ?? 0) || (a.image.source?.column ?? 0) - (b.image.source?.column ?? 0));
+  const images = [...found.values()].sort(
+    (a, b) =>
+      (a.image.source?.line ?? 0) - (b.image.source?.line ?? 0) ||
+      (a.image.source?.column ?? 0) - (b.image.source?.column ?? 0),
+  );
   return { file: abs, images };
 }
 
 /** The image to build: the only one, or the one named by `--image-name` (image name, else export name). */
 export function chooseImage(loaded: LoadedImageFile, imageName?: string): FoundImage {
   const file = displayPath(loaded.file);
-  const list = loaded.images.map((f) => `${f.image.name} (export ${f.exportName}${f.via === "function" ? ", a function's image" : ""})`).join(", ");
+  const list = loaded.images
+    .map((f) => `${f.image.name} (export ${f.exportName}${f.via === "function" ? ", a function's image" : ""})`)
+    .join(", ");
   if (!loaded.images.length) {
-    throw new SbxError("invalid_argument", `${file} exports no image: export one (export const image = new Image({ name: "my-image" })...) or a function made with defineFunction({ image }, handler)`);
+    throw new SbxError(
+      "invalid_argument",
+      `${file} exports no image: export one (export const image = new Image({ name: "my-image" })...) or a function made with defineFunction({ image }, handler)`,
+    );
   }
   if (imageName !== undefined) {
     const byName = loaded.images.filter((f) => f.image.name === imageName);
     const match = byName.length ? byName : loaded.images.filter((f) => f.exportName === imageName);
     if (match.length === 1) return match[0]!;
-    if (match.length > 1) throw new SbxError("invalid_argument", `${file} has ${match.length} images named ${imageName}: ${list}`);
+    if (match.length > 1)
+      throw new SbxError("invalid_argument", `${file} has ${match.length} images named ${imageName}: ${list}`);
     throw new SbxError("invalid_argument", `${file} has no image named ${imageName}; it has: ${list}`);
   }
   if (loaded.images.length > 1) {
-    throw new SbxError("invalid_argument", `${file} has ${loaded.images.length} images: ${list}; choose one with --image-name <name>`, {
-      images: loaded.images.map((f) => f.image.name),
-    });
+    throw new SbxError(
+      "invalid_argument",
+      `${file} has ${loaded.images.length} images: ${list}; choose one with --image-name <name>`,
+      {
+        images: loaded.images.map((f) => f.image.name),
+      },
+    );
   }
   return loaded.images[0]!;
 }

@@ -46,7 +46,8 @@ function sbx(...args: string[]): Promise<CliResult> {
   return runCliCaptured(fake.host, args);
 }
 
-const reqs = (method: string, prefix: string) => fake.requests.filter((r) => r.method === method && r.url.startsWith(prefix));
+const reqs = (method: string, prefix: string) =>
+  fake.requests.filter((r) => r.method === method && r.url.startsWith(prefix));
 const lastBuildRequest = () => JSON.parse(reqs("POST", "/v1/builds").at(-1)!.body) as Record<string, unknown>;
 
 describe("sbx image create", () => {
@@ -55,8 +56,12 @@ describe("sbx image create", () => {
     expect(first.code).toBe(0);
     expect(first.stdout).toBe("");
     expect(first.stderr).toContain("contexts: 2 (uploaded 2,");
-    expect(first.stderr).toContain("[1/6] RUN apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean\n  | running apt-get update");
-    expect(first.stderr).toMatch(/\[6\/6\] done in 1\.5s, layer .*\nbuilt data-tools:latest in \S+ \(6 steps\)\n {2}image {2}data-tools:latest\n {2}id {5}sha256:[0-9a-f]{64}\n {2}size /);
+    expect(first.stderr).toContain(
+      "[1/6] RUN apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean\n  | running apt-get update",
+    );
+    expect(first.stderr).toMatch(
+      /\[6\/6\] done in 1\.5s, layer .*\nbuilt data-tools:latest in \S+ \(6 steps\)\n {2}image {2}data-tools:latest\n {2}id {5}sha256:[0-9a-f]{64}\n {2}size /,
+    );
     expect(reqs("PUT", "/v1/contexts/")).toHaveLength(2);
 
     const again = await sbx("image", "create", imageFile);
@@ -71,41 +76,63 @@ describe("sbx image create", () => {
     writeFileSync(file, `import { Image } from "sbx";\nexport const i = new Image("data-tools").run("echo other");\n`);
     const taken = await sbx("image", "create", file);
     expect(taken.code).toBe(1);
-    expect(taken.stderr).toMatch(/error: build bld-\d+ of data-tools:latest failed\n {2}reason: {5}image data-tools:latest already exists in project default: pass --replace/);
+    expect(taken.stderr).toMatch(
+      /error: build bld-\d+ of data-tools:latest failed\n {2}reason: {5}image data-tools:latest already exists in project default: pass --replace/,
+    );
   });
 
   it("prints the image as JSON with --json, only its id with -q, and the raw events with --progress json", async () => {
     const j = await sbx("image", "create", imageFile, "--json");
-    expect(JSON.parse(j.stdout)).toMatchObject({ name: "data-tools", tag: "latest", kind: "built", layers: expect.any(Array) });
+    expect(JSON.parse(j.stdout)).toMatchObject({
+      name: "data-tools",
+      tag: "latest",
+      kind: "built",
+      layers: expect.any(Array),
+    });
     const q = await sbx("image", "create", imageFile, "--replace", "-q", "--no-cache");
     expect(q.stdout).toMatch(/^sha256:[0-9a-f]{64}\n$/);
     expect(q.stderr).toBe("");
     expect(lastBuildRequest()).toMatchObject({ replace: true, noCache: true });
     const events = await sbx("image", "create", imageFile, "--replace", "--progress", "json");
-    const lines = events.stdout.trimEnd().split("\n").map((l) => JSON.parse(l) as { type: string });
+    const lines = events.stdout
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string });
     expect(lines[0]!.type).toBe("build");
     expect(lines.at(-1)).toMatchObject({ type: "done", image: { name: "data-tools" } });
   });
 
   it("exits 1 with the failure block: step, text, file:line, exit code, last lines", async () => {
     const file = join(proj, "broken.ts");
-    writeFileSync(file, `import { Image } from "sbx";\n\nexport default new Image("broken")\n  .env("A", "1")\n  .run("make all && exit 4");\n`);
+    writeFileSync(
+      file,
+      `import { Image } from "sbx";\n\nexport default new Image("broken")\n  .env("A", "1")\n  .run("make all && exit 4");\n`,
+    );
     const r = await sbx("image", "create", file);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error: build bld-\d+ of broken:latest failed at step 2\/2\n {2}step: {7}RUN make all && exit 4\n {2}source: {5}\S*broken\.ts:5:4\n {2}exit code: {2}4\n/);
+    expect(r.stderr).toMatch(
+      /error: build bld-\d+ of broken:latest failed at step 2\/2\n {2}step: {7}RUN make all && exit 4\n {2}source: {5}\S*broken\.ts:5:4\n {2}exit code: {2}4\n/,
+    );
     expect(r.stderr).toContain("    | boom: it broke\n");
   });
 
   it("needs --image-name for a file with several images, and passes name and tag through", async () => {
     const file = join(proj, "two.ts");
-    writeFileSync(file, `import { Image, defineFunction } from "sbx";\nexport const api = new Image("api").run("echo api");\nexport const work = defineFunction({ image: new Image("worker") }, () => 1);\n`);
+    writeFileSync(
+      file,
+      `import { Image, defineFunction } from "sbx";\nexport const api = new Image("api").run("echo api");\nexport const work = defineFunction({ image: new Image("worker") }, () => 1);\n`,
+    );
     const r = await sbx("image", "create", file);
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("has 2 images: api (export api), worker (export work, a function's image); choose one with --image-name <name>");
+    expect(r.stderr).toContain(
+      "has 2 images: api (export api), worker (export work, a function's image); choose one with --image-name <name>",
+    );
     const ok = await sbx("image", "create", file, "--image-name", "worker", "--registered-name", "w2", "--tag", "v1");
     expect(ok.code).toBe(0);
     expect(lastBuildRequest()).toMatchObject({ definition: { name: "worker" }, registeredName: "w2", tag: "v1" });
-    expect((await sbx("image", "create", join(proj, "nope.ts"))).stderr).toMatch(/error: image file .*nope\.ts does not exist/);
+    expect((await sbx("image", "create", join(proj, "nope.ts"))).stderr).toMatch(
+      /error: image file .*nope\.ts does not exist/,
+    );
   });
 
   it("reads sources from --context", async () => {
@@ -113,7 +140,10 @@ describe("sbx image create", () => {
     mkdirSync(join(other, "scripts"), { recursive: true });
     writeFileSync(join(other, "scripts", "only-here.py"), "1\n");
     const file = join(proj, "ctx.ts");
-    writeFileSync(file, `import { Image } from "sbx";\nexport const i = new Image("ctx").copy("scripts/only-here.py", "/x/");\n`);
+    writeFileSync(
+      file,
+      `import { Image } from "sbx";\nexport const i = new Image("ctx").copy("scripts/only-here.py", "/x/");\n`,
+    );
     expect((await sbx("image", "create", file)).stderr).toMatch(/scripts\/only-here\.py: no such file or directory/);
     expect((await sbx("image", "create", file, "--context", other)).code).toBe(0);
   });
@@ -138,12 +168,16 @@ describe("sbx image ls / inspect / rm, and sbx new --image", () => {
     const ls = await sbx("image", "ls");
     expect(ls.stdout).toMatch(/^NAME\s+TAG\s+ID\s+KIND\s+SIZE\s+CREATED\n/);
     expect(ls.stdout).toMatch(/\ndata-tools\s+latest\s+[0-9a-f]{12}\s+built\s/);
-    expect((await sbx("image", "ls", "-q")).stdout.split("\n")).toEqual(expect.arrayContaining(["debian-minimal", "data-tools:latest"]));
+    expect((await sbx("image", "ls", "-q")).stdout.split("\n")).toEqual(
+      expect.arrayContaining(["debian-minimal", "data-tools:latest"]),
+    );
     const info = await sbx("image", "inspect", "data-tools");
     expect(info.stdout).toMatch(/^image: {6}data-tools:latest\nid: {9}sha256:/);
     expect(info.stdout).toContain("isolation:  userns");
     expect(info.stdout).toMatch(/layers \(6\):\n {2}#\s+STEP\s+KEY\s+SIZE\s+CACHED\n {2}1\s+RUN apt-get/);
-    expect(JSON.parse((await sbx("image", "inspect", "data-tools:latest", "--json")).stdout)).toMatchObject({ config: { env: ["APP_HOME=/opt/app"] } });
+    expect(JSON.parse((await sbx("image", "inspect", "data-tools:latest", "--json")).stdout)).toMatchObject({
+      config: { env: ["APP_HOME=/opt/app"] },
+    });
 
     const sb = await sbx("new", "--image", "data-tools:latest", "--json");
     expect(JSON.parse(sb.stdout)).toMatchObject({ image: "data-tools:latest" });
@@ -168,7 +202,20 @@ describe("Ctrl-C", () => {
   it("cancels the build on the server and says so (exit 130)", async () => {
     const file = join(proj, "slow.ts");
     writeFileSync(file, `import { Image } from "sbx";\nexport const s = new Image("slow").run("wait-for-cancel");\n`);
-    const child = spawn(process.execPath, ["--import", "tsx", join(root, "packages/cli/src/testing/run-cli.ts"), "--host", fake.host, "image", "create", file], { cwd: root });
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(root, "packages/cli/src/testing/run-cli.ts"),
+        "--host",
+        fake.host,
+        "image",
+        "create",
+        file,
+      ],
+      { cwd: root },
+    );
     let stderr = "";
     let sent = false;
     child.stderr.on("data", (d: Buffer) => {

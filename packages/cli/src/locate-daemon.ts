@@ -18,5 +18,8 @@ export function sbxdCommand(): string[] {
   for (const dir of (process.env.PATH ?? "").split(delimiter)) {
     if (dir && existsSync(join(dir, "sbxd"))) return [join(dir, "sbxd")];
   }
-  throw new SbxError("failed_precondition", "cannot find sbxd: install the daemon (npm install -g @sbx-sh/daemon) or put sbxd on PATH");
+  throw new SbxError(
+    "failed_precondition",
+    "cannot find sbxd: install the daemon (npm install -g @sbx-sh/daemon) or put sbxd on PATH",
+  );
 }

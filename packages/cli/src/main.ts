@@ -96,7 +96,8 @@ export async function main(args: string[]): Promise<number> {
     if (stdoutGone.signal.aborted) return EXIT_BROKEN_PIPE;
     if (err instanceof CliExit) return err.exitCode;
     // Commander has already printed its own message (usage errors, --help, --version).
-    if (err instanceof CommanderError) return err.exitCode !== 0 && runsUserCommand(args) ? EXIT_SBX_FAILED : err.exitCode;
+    if (err instanceof CommanderError)
+      return err.exitCode !== 0 && runsUserCommand(args) ? EXIT_SBX_FAILED : err.exitCode;
     printError(err, program.opts<{ debug?: boolean }>().debug || args.includes("--debug"));
     return err instanceof CliFailure ? err.exitCode : 1;
   }

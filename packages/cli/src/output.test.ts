@@ -10,11 +10,15 @@ afterEach(() => vi.restoreAllMocks());
 
 describe("output", () => {
   it("aligns table columns and does not pad the last one", () => {
-    expect(formatTable(["ID", "NAME", "X"], [["a", "long-name", "1"], ["bbbb", "-", "22"]]).split("\n")).toEqual([
-      "ID     NAME        X",
-      "a      long-name   1",
-      "bbbb   -           22",
-    ]);
+    expect(
+      formatTable(
+        ["ID", "NAME", "X"],
+        [
+          ["a", "long-name", "1"],
+          ["bbbb", "-", "22"],
+        ],
+      ).split("\n"),
+    ).toEqual(["ID     NAME        X", "a      long-name   1", "bbbb   -           22"]);
   });
 
   it("says how long ago", () => {
@@ -63,7 +67,12 @@ describe("parsers", () => {
   it("builds create requests with only what was given", () => {
     expect(createRequest({ internet: true })).toEqual({});
     expect(createRequest({ internet: false, cpus: 2, memory: 512, pids: 64, disk: 1024, timeout: 0 })).toEqual({
-      allowInternetAccess: false, cpus: 2, memoryMb: 512, pidsLimit: 64, diskMb: 1024, timeoutSecs: 0,
+      allowInternetAccess: false,
+      cpus: 2,
+      memoryMb: 512,
+      pidsLimit: 64,
+      diskMb: 1024,
+      timeoutSecs: 0,
     });
   });
 });

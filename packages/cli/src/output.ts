@@ -77,7 +77,8 @@ export function formatMemory(mb: number): string {
 const HINTS: Partial<Record<string, string>> = {
   daemon_unavailable: "check it with `sbx daemon status`, or point --host / SBX_HOST at a running sbxd",
   permission_denied: "the local sbxd socket is root-only: run sbx with sudo",
-  unauthenticated: "set SBX_TOKEN (or pass a token) for this host; tokens come from POST /v1/projects/{name}/tokens on the daemon host",
+  unauthenticated:
+    "set SBX_TOKEN (or pass a token) for this host; tokens come from POST /v1/projects/{name}/tokens on the daemon host",
   sandbox_not_found: "list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)",
   sandbox_not_running: "the sandbox has stopped; `sbx info <id>` says why",
   process_not_found: "the process id comes from `sbx exec` or the SDK's startProcess",
@@ -97,7 +98,8 @@ export function printError(err: unknown, debug = false): void {
   const hint = sbx ? HINTS[sbx.code] : undefined;
   if (hint) process.stderr.write(`${tty ? pc.dim("hint:") : "hint:"} ${hint}\n`);
   if (debug) {
-    if (sbx) process.stderr.write(`code: ${sbx.code}${sbx.details ? ` details: ${JSON.stringify(sbx.details)}` : ""}\n`);
+    if (sbx)
+      process.stderr.write(`code: ${sbx.code}${sbx.details ? ` details: ${JSON.stringify(sbx.details)}` : ""}\n`);
     if (e instanceof Error && e.stack) process.stderr.write(`${e.stack}\n`);
   }
 }

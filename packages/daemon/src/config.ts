@@ -97,12 +97,21 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
   const cfg: DaemonConfig = { ...base };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const [flag, inline] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
     const key = FLAGS[flag];
     if (!key) throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`option ${flag} needs a value\n\n${USAGE}`);
-    const parsed = key === "warmPool" ? parseCount(flag, value) : key === "egressRefreshSecs" ? parseSeconds(flag, value) : key === "proxyListen" ? offOr(value) : value;
+    const parsed =
+      key === "warmPool"
+        ? parseCount(flag, value)
+        : key === "egressRefreshSecs"
+          ? parseSeconds(flag, value)
+          : key === "proxyListen"
+            ? offOr(value)
+            : value;
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
@@ -110,13 +119,15 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
 
 function parseCount(flag: string, value: string): number {
   const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 64) throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 64)
+    throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
   return n;
 }
 
 function parseSeconds(flag: string, value: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0.1 || n > 86400) throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
+  if (!Number.isFinite(n) || n < 0.1 || n > 86400)
+    throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
   return n;
 }
 

@@ -40,7 +40,10 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: cfg.logLevel })): Promise<RunningDaemon> {
+export async function startDaemon(
+  cfg: DaemonConfig,
+  log: Pino = pino({ level: cfg.logLevel }),
+): Promise<RunningDaemon> {
   // 0711 on the way to rootfs dirs: sandboxes run as a mapped uid that must traverse, not list.
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
   await chmod(cfg.dataDir, 0o711);
@@ -64,7 +67,12 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgv,
   });
-  const bases = new BaseImages({ dataDir: cfg.dataDir, cacheDir: join(cfg.cacheDir, "bases"), uidBase: cfg.uidBase, log: (line) => log.info({ component: "base-images" }, line) });
+  const bases = new BaseImages({
+    dataDir: cfg.dataDir,
+    cacheDir: join(cfg.cacheDir, "bases"),
+    uidBase: cfg.uidBase,
+    log: (line) => log.info({ component: "base-images" }, line),
+  });
   const images = new ImageService(bases, store.images, cfg.defaultImage);
   const sandboxes = new SandboxService(store, runtime, images, log);
   const processes = new ProcessService(store, runtime, sandboxes, log);
@@ -87,8 +95,17 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
     join(cfg.dataDir, "builds"),
     log,
   );
-  const oci = new OciService(images, store.images, layerStore, { uidBase: cfg.uidBase, tmpDir: join(cfg.dataDir, "tmp") });
-  const gc = new ImageGc(store.images, store, layerStore, () => new Set([...builds.buildingKeys(), ...oci.busyKeys()]), log);
+  const oci = new OciService(images, store.images, layerStore, {
+    uidBase: cfg.uidBase,
+    tmpDir: join(cfg.dataDir, "tmp"),
+  });
+  const gc = new ImageGc(
+    store.images,
+    store,
+    layerStore,
+    () => new Set([...builds.buildingKeys(), ...oci.busyKeys()]),
+    log,
+  );
   builds.gc = () => gc.collect();
   builds.pullBase = (project, ref) => oci.pullBase(project, ref);
   const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
@@ -118,7 +135,17 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   await gc.reconcile();
   await oci.sweep();
   const adopted = processes.adoptRunning();
-  log.info({ kept: reconciled.kept.length, ended: reconciled.ended.length, leaks: reconciled.leaks, adopted, staleBuilds, prunedPorts }, "reconciled with the host");
+  log.info(
+    {
+      kept: reconciled.kept.length,
+      ended: reconciled.ended.length,
+      leaks: reconciled.leaks,
+      adopted,
+      staleBuilds,
+      prunedPorts,
+    },
+    "reconciled with the host",
+  );
   // Filled only after reconcile, which removes every sandbox the store does not know.
   const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}), {
     reserve: () => sandboxes.reserveNetSlot(),
@@ -159,14 +186,30 @@ export async function startDaemon(cfg: DaemonConfig, log: Pino = pino({ level: c
   }
   const pidFile = join(cfg.runDir, "sbxd.pid");
   await writeFile(pidFile, `${process.pid}\n`);
-  log.info({ socket: cfg.socket, tcp: cfg.listenTcp, proxy: ports.proxy ? `${cfg.proxyListen?.replace(/:\d+$/, "")}:${ports.proxy.port}` : null, version: VERSION }, "sbxd ready");
+  log.info(
+    {
+      socket: cfg.socket,
+      tcp: cfg.listenTcp,
+      proxy: ports.proxy ? `${cfg.proxyListen?.replace(/:\d+$/, "")}:${ports.proxy.port}` : null,
+      version: VERSION,
+    },
+    "sbxd ready",
+  );
 
   return {
     services,
     async close() {
       // First: their attached WebSockets keep the servers from closing until the terminals end.
       await terminals.close();
-      await Promise.all(servers.map((s) => new Promise<void>((r) => { s.close(() => r()); s.closeAllConnections?.(); })));
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((r) => {
+              s.close(() => r());
+              s.closeAllConnections?.();
+            }),
+        ),
+      );
       await builds.close();
       sandboxes.close();
       egressRefresh.close();
@@ -194,6 +237,7 @@ function listen(server: Server, portOrPath: number | string, host?: string): Pro
 function splitHostPort(value: string, flag = "--listen-tcp", anyPort = false): [string, number] {
   const i = value.lastIndexOf(":");
   const port = Number(value.slice(i + 1));
-  if (i < 0 || !Number.isInteger(port) || port < (anyPort ? 0 : 1) || port > 65535) throw new Error(`${flag} takes HOST:PORT, got ${value}`);
+  if (i < 0 || !Number.isInteger(port) || port < (anyPort ? 0 : 1) || port > 65535)
+    throw new Error(`${flag} takes HOST:PORT, got ${value}`);
   return [value.slice(0, i) || "127.0.0.1", port];
 }

@@ -15,7 +15,9 @@ async function main(): Promise<void> {
     return;
   }
   if (process.getuid?.() !== 0) {
-    console.error("sbxd must run as root (it mounts filesystems and manages cgroups): run it with sudo, or use `sbx daemon start`");
+    console.error(
+      "sbxd must run as root (it mounts filesystems and manages cgroups): run it with sudo, or use `sbx daemon start`",
+    );
     process.exit(1);
   }
   const cfg = parseFlags(argv, defaultConfig());
@@ -38,7 +40,9 @@ async function doctor(args: string[]): Promise<number> {
   const at = args.indexOf("--data-dir");
   const checks = await runDoctor({ dataDir: at >= 0 ? args[at + 1] : defaultConfig().dataDir });
   if (args.includes("--json")) console.log(JSON.stringify(checks, null, 2));
-  else for (const c of checks) console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}${!c.ok && c.fix ? `\n      fix: ${c.fix}` : ""}`);
+  else
+    for (const c of checks)
+      console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}${!c.ok && c.fix ? `\n      fix: ${c.fix}` : ""}`);
   return checks.some((c) => !c.ok) ? 1 : 0;
 }
 

@@ -8,8 +8,12 @@ describe("assertExecFits", () => {
   });
 
   it("refuses one string of 128 KiB or more, counted in bytes", () => {
-    expect(() => assertExecFits(["echo", "x".repeat(128 * 1024)], [])).toThrow(expect.objectContaining({ code: "out_of_range" }));
-    expect(() => assertExecFits(["echo"], [`A=${"é".repeat(64 * 1024)}`])).toThrow(expect.objectContaining({ code: "out_of_range" }));
+    expect(() => assertExecFits(["echo", "x".repeat(128 * 1024)], [])).toThrow(
+      expect.objectContaining({ code: "out_of_range" }),
+    );
+    expect(() => assertExecFits(["echo"], [`A=${"é".repeat(64 * 1024)}`])).toThrow(
+      expect.objectContaining({ code: "out_of_range" }),
+    );
   });
 
   it("refuses a total beyond the cap", () => {

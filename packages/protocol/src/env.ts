@@ -27,8 +27,16 @@ export function assertExecFits(argv: string[], env: string[]): void {
   let total = 0;
   for (const s of [...argv, ...env]) {
     const bytes = Buffer.byteLength(s) + 1;
-    if (bytes > MAX_EXEC_STRING_BYTES) throw new SbxError("out_of_range", `an argument or environment variable of ${bytes} bytes is too long: exec takes at most ${MAX_EXEC_STRING_BYTES} bytes each; pass big data in a file`);
+    if (bytes > MAX_EXEC_STRING_BYTES)
+      throw new SbxError(
+        "out_of_range",
+        `an argument or environment variable of ${bytes} bytes is too long: exec takes at most ${MAX_EXEC_STRING_BYTES} bytes each; pass big data in a file`,
+      );
     total += bytes;
   }
-  if (total > MAX_EXEC_TOTAL_BYTES) throw new SbxError("out_of_range", `the command line and environment take ${total} bytes; at most ${MAX_EXEC_TOTAL_BYTES} are allowed: pass big data in a file`);
+  if (total > MAX_EXEC_TOTAL_BYTES)
+    throw new SbxError(
+      "out_of_range",
+      `the command line and environment take ${total} bytes; at most ${MAX_EXEC_TOTAL_BYTES} are allowed: pass big data in a file`,
+    );
 }

@@ -47,7 +47,9 @@ export class SbxError extends Error {
   }
 
   toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
-    return this.details ? { code: this.code, message: this.message, details: this.details } : { code: this.code, message: this.message };
+    return this.details
+      ? { code: this.code, message: this.message, details: this.details }
+      : { code: this.code, message: this.message };
   }
 }
 
@@ -64,7 +66,10 @@ export function isNoSpace(err: unknown): boolean {
 
 /** The error for a full disk under the daemon's data: the same code whichever layer hit it. */
 export function noSpaceError(detail: string): SbxError {
-  return new SbxError("no_space", `no space left on the daemon's disk (${detail}): free space there (delete images and snapshots you no longer need) and try again`);
+  return new SbxError(
+    "no_space",
+    `no space left on the daemon's disk (${detail}): free space there (delete images and snapshots you no longer need) and try again`,
+  );
 }
 
 /** Wraps anything thrown into an SbxError, keeping SbxErrors as they are. */

@@ -20,7 +20,11 @@ const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /** Image tags, as Docker spells them: letters, digits, '_', '.', '-', at most 128, no leading '.' or '-'. */
 export function assertValidTag(tag: string): string {
-  if (!TAG_RE.test(tag)) throw new SbxError("invalid_name", `invalid tag ${JSON.stringify(tag)}: use up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'`);
+  if (!TAG_RE.test(tag))
+    throw new SbxError(
+      "invalid_name",
+      `invalid tag ${JSON.stringify(tag)}: use up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'`,
+    );
   return tag;
 }
 

@@ -20,7 +20,16 @@ function tarOf(entries: E[]): Buffer {
   const blocks: Buffer[] = [];
   for (const e of entries) {
     const body = Buffer.from(e.body ?? "");
-    const h = new Header({ path: e.path, type: (e.type ?? "File") as "File", linkpath: e.linkpath, size: body.length, mode: 0o644, uid: 0, gid: 0, mtime: new Date(0) });
+    const h = new Header({
+      path: e.path,
+      type: (e.type ?? "File") as "File",
+      linkpath: e.linkpath,
+      size: body.length,
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      mtime: new Date(0),
+    });
     h.encode();
     blocks.push(h.block!, body, Buffer.alloc((512 - (body.length % 512)) % 512));
   }
@@ -46,16 +55,47 @@ async function addArchive(name: string, dest = "/opt/app/assets/") {
 const hostile: Array<[string, E[], RegExp]> = [
   ["absolute", [{ path: "/etc/cron.d/evil", body: "x" }], /"\/etc\/cron\.d\/evil".*absolute path/],
   ["dotdot", [{ path: "ok/../../../root/.ssh/authorized_keys", body: "x" }], /contains `\.\.`/],
-  ["symlink-out", [{ path: "lib", type: "SymbolicLink", linkpath: "../../../etc" }], /symbolic link to \.\.\/\.\.\/\.\.\/etc, outside/],
-  ["symlink-abs", [{ path: "passwd", type: "SymbolicLink", linkpath: "/etc/passwd" }], /symbolic link to \/etc\/passwd/],
+  [
+    "symlink-out",
+    [{ path: "lib", type: "SymbolicLink", linkpath: "../../../etc" }],
+    /symbolic link to \.\.\/\.\.\/\.\.\/etc, outside/,
+  ],
+  [
+    "symlink-abs",
+    [{ path: "passwd", type: "SymbolicLink", linkpath: "/etc/passwd" }],
+    /symbolic link to \/etc\/passwd/,
+  ],
   ["hardlink-out", [{ path: "shadow", type: "Link", linkpath: "../etc/shadow" }], /hard link to \.\.\/etc\/shadow/],
-  ["through-link", [{ path: "d", type: "SymbolicLink", linkpath: "sub" }, { path: "d/x", body: "x" }], /written through the symbolic link d/],
+  [
+    "through-link",
+    [
+      { path: "d", type: "SymbolicLink", linkpath: "sub" },
+      { path: "d/x", body: "x" },
+    ],
+    /written through the symbolic link d/,
+  ],
 ];
 
 describe("add() of local archives", () => {
   it("recognises archives by name and marks them for unpacking", async () => {
-    expect(["a.tar", "a.tar.gz", "a.tgz", "a.tar.bz2", "a.tar.xz", "a.TXZ", "a.zip", "a.gz"].map(archiveKind)).toEqual(["tar", "gzip", "gzip", "bzip2", "xz", "xz", null, null]);
-    compress("good.tar.gz", tarOf([{ path: "data/", type: "Directory" }, { path: "data/x.csv", body: "1,2" }, { path: "data/latest", type: "SymbolicLink", linkpath: "x.csv" }]));
+    expect(["a.tar", "a.tar.gz", "a.tgz", "a.tar.bz2", "a.tar.xz", "a.TXZ", "a.zip", "a.gz"].map(archiveKind)).toEqual([
+      "tar",
+      "gzip",
+      "gzip",
+      "bzip2",
+      "xz",
+      "xz",
+      null,
+      null,
+    ]);
+    compress(
+      "good.tar.gz",
+      tarOf([
+        { path: "data/", type: "Directory" },
+        { path: "data/x.csv", body: "1,2" },
+        { path: "data/latest", type: "SymbolicLink", linkpath: "x.csv" },
+      ]),
+    );
     expect((await addArchive("good.tar.gz")).sources).toEqual([{ name: "good.tar.gz", type: "file", extract: true }]);
   });
 
@@ -65,7 +105,9 @@ describe("add() of local archives", () => {
         compress(`${what}${ext}`, tarOf(list));
         const err = await addArchive(`${what}${ext}`).catch((e: unknown) => e);
         expect(err).toMatchObject({ code: "invalid_archive", details: { entry: list.at(-1)!.path } });
-        expect((err as Error).message).toMatch(/^step 1 \(ADD .* at packages\/sdk\/src\/archive-check\.test\.ts:\d+:\d+\): refusing to unpack/);
+        expect((err as Error).message).toMatch(
+          /^step 1 \(ADD .* at packages\/sdk\/src\/archive-check\.test\.ts:\d+:\d+\): refusing to unpack/,
+        );
         expect((err as Error).message).toMatch(why);
       });
     }
@@ -73,13 +115,32 @@ describe("add() of local archives", () => {
 
   it("says so when an archive cannot be read", async () => {
     writeFileSync(join(dir, "broken.tar.xz"), "not xz at all");
-    await expect(addArchive("broken.tar.xz")).rejects.toMatchObject({ code: "invalid_archive", message: expect.stringMatching(/not a readable xz tar archive/) });
-    expect(await listArchive(compress("plain.tar", tarOf([{ path: "a", body: "1" }])), "tar")).toEqual([{ path: "a", type: "File" }]);
+    await expect(addArchive("broken.tar.xz")).rejects.toMatchObject({
+      code: "invalid_archive",
+      message: expect.stringMatching(/not a readable xz tar archive/),
+    });
+    expect(await listArchive(compress("plain.tar", tarOf([{ path: "a", body: "1" }])), "tar")).toEqual([
+      { path: "a", type: "File" },
+    ]);
   });
 
   it("allows absolute links inside an absolute destination", () => {
-    expect(escapeReason({ path: "cur", type: "SymbolicLink", linkpath: "/opt/app/assets/v1" }, "/opt/app/assets/", new Set())).toBeNull();
-    expect(escapeReason({ path: "cur", type: "SymbolicLink", linkpath: "/opt/app/assets-evil" }, "/opt/app/assets", new Set())).toMatch(/outside/);
-    expect(escapeReason({ path: "cur", type: "SymbolicLink", linkpath: "/opt/x" }, "assets/", new Set())).toMatch(/outside/);
+    expect(
+      escapeReason(
+        { path: "cur", type: "SymbolicLink", linkpath: "/opt/app/assets/v1" },
+        "/opt/app/assets/",
+        new Set(),
+      ),
+    ).toBeNull();
+    expect(
+      escapeReason(
+        { path: "cur", type: "SymbolicLink", linkpath: "/opt/app/assets-evil" },
+        "/opt/app/assets",
+        new Set(),
+      ),
+    ).toMatch(/outside/);
+    expect(escapeReason({ path: "cur", type: "SymbolicLink", linkpath: "/opt/x" }, "assets/", new Set())).toMatch(
+      /outside/,
+    );
   });
 });

@@ -57,7 +57,10 @@ export async function listArchive(file: string, kind: ArchiveKind): Promise<Arch
     await done;
   } catch (err) {
     if (err instanceof SbxError) throw err;
-    throw new SbxError("invalid_archive", `not a readable ${kind === "tar" ? "tar" : `${kind} tar`} archive (${err instanceof Error ? err.message : String(err)})`);
+    throw new SbxError(
+      "invalid_archive",
+      `not a readable ${kind === "tar" ? "tar" : `${kind} tar`} archive (${err instanceof Error ? err.message : String(err)})`,
+    );
   }
   return entries;
 }
@@ -68,7 +71,14 @@ async function decompressInto(file: string, tool: "bzip2" | "xz", parser: tar.Pa
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number>((resolve, reject) => {
     child.on("error", (err: NodeJS.ErrnoException) =>
-      reject(err.code === "ENOENT" ? new SbxError("failed_precondition", `reading ${tool} archives needs the \`${tool}\` program on this machine: install it`) : err),
+      reject(
+        err.code === "ENOENT"
+          ? new SbxError(
+              "failed_precondition",
+              `reading ${tool} archives needs the \`${tool}\` program on this machine: install it`,
+            )
+          : err,
+      ),
     );
     child.on("close", (code) => resolve(code ?? 1));
   });
@@ -103,10 +113,12 @@ export function escapeReason(entry: ArchiveEntry, dest: string, links: Set<strin
   }
   const target = entry.linkpath ?? "";
   if (entry.type === "Link") {
-    if (target.startsWith("/") || leaves(posix.normalize(target.replace(/^(\.\/)+/, "")))) return `it is a hard link to ${target}, outside the archive`;
+    if (target.startsWith("/") || leaves(posix.normalize(target.replace(/^(\.\/)+/, ""))))
+      return `it is a hard link to ${target}, outside the archive`;
     const targetParts = posix.normalize(target).split("/");
     for (let i = 1; i <= targetParts.length; i++) {
-      if (links.has(targetParts.slice(0, i).join("/"))) return `it is a hard link through the symbolic link ${targetParts.slice(0, i).join("/")}`;
+      if (links.has(targetParts.slice(0, i).join("/")))
+        return `it is a hard link through the symbolic link ${targetParts.slice(0, i).join("/")}`;
     }
   }
   if (entry.type === "SymbolicLink") {
@@ -114,7 +126,8 @@ export function escapeReason(entry: ArchiveEntry, dest: string, links: Set<strin
     if (target.startsWith("/")) {
       const d = posix.normalize(dest);
       const t = posix.normalize(target);
-      if (!dest.startsWith("/") || (t !== d.replace(/\/$/, "") && !t.startsWith(d.endsWith("/") ? d : `${d}/`))) return `it is a symbolic link to ${target}, outside ${dest}`;
+      if (!dest.startsWith("/") || (t !== d.replace(/\/$/, "") && !t.startsWith(d.endsWith("/") ? d : `${d}/`)))
+        return `it is a symbolic link to ${target}, outside ${dest}`;
     } else if (leaves(posix.normalize(posix.join(posix.dirname(parts.join("/")), target)))) {
       return `it is a symbolic link to ${target}, outside ${dest}`;
     }
@@ -132,17 +145,22 @@ export async function checkArchive(file: string, kind: ArchiveKind, dest: string
   try {
     entries = await listArchive(file, kind);
   } catch (err) {
-    if (err instanceof SbxError) throw new SbxError(err.code, `${label}: ${err.message}`, { ...err.details, archive: file });
+    if (err instanceof SbxError)
+      throw new SbxError(err.code, `${label}: ${err.message}`, { ...err.details, archive: file });
     throw err;
   }
   const links = new Set<string>();
   for (const entry of entries) {
     const why = escapeReason(entry, dest, links);
     if (why) {
-      throw new SbxError("invalid_archive", `${label}: refusing to unpack ${file}: entry ${JSON.stringify(entry.path)} would land outside ${dest} (${why})`, {
-        archive: file,
-        entry: entry.path,
-      });
+      throw new SbxError(
+        "invalid_archive",
+        `${label}: refusing to unpack ${file}: entry ${JSON.stringify(entry.path)} would land outside ${dest} (${why})`,
+        {
+          archive: file,
+          entry: entry.path,
+        },
+      );
     }
   }
   return entries.length;

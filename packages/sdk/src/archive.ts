@@ -15,7 +15,11 @@ export function packDirectoryContents(dir: string): Readable {
  * Packs the file or tree at `localPath` as a single top entry named `name` (default: its basename);
  * `follow` packs what symbolic links point to instead of the links.
  */
-export function packPath(localPath: string, name: string = basename(localPath), options: { follow?: boolean } = {}): Readable {
+export function packPath(
+  localPath: string,
+  name: string = basename(localPath),
+  options: { follow?: boolean } = {},
+): Readable {
   const abs = resolve(localPath);
   const base = basename(abs);
   const rename =
@@ -27,7 +31,12 @@ export function packPath(localPath: string, name: string = basename(localPath), 
           if (p === base || p === `${base}/`) entry.path = p.replace(base, name);
           else if (p.startsWith(`${base}/`)) entry.path = name + p.slice(base.length);
         };
-  return toReadable(tar.c({ cwd: dirname(abs), portable: true, follow: !!options.follow, ...(rename ? { onWriteEntry: rename } : {}) }, [base]));
+  return toReadable(
+    tar.c(
+      { cwd: dirname(abs), portable: true, follow: !!options.follow, ...(rename ? { onWriteEntry: rename } : {}) },
+      [base],
+    ),
+  );
 }
 
 export interface ExtractOptions {
@@ -45,7 +54,11 @@ export interface ExtractOptions {
 const ALLOWED_TYPES = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link"]);
 
 /** Unpacks a tar stream into `dir` (which must exist) without ever writing outside it. */
-export function extractSafe(source: AsyncIterable<Uint8Array> | Readable, dir: string, options: ExtractOptions = {}): Promise<void> {
+export function extractSafe(
+  source: AsyncIterable<Uint8Array> | Readable,
+  dir: string,
+  options: ExtractOptions = {},
+): Promise<void> {
   return new Promise<void>((resolvePromise, reject) => {
     const unpack = tar.x({
       cwd: resolve(dir),
@@ -79,7 +92,12 @@ export function extractSafe(source: AsyncIterable<Uint8Array> | Readable, dir: s
       input.destroy();
       const code = (err as { code?: unknown }).code;
       if (code === "TAR_BAD_ARCHIVE" || code === "TAR_ABORT") {
-        reject(new SbxError("invalid_archive", `the archive is empty or not a tar (${err instanceof Error ? err.message : String(err)})`));
+        reject(
+          new SbxError(
+            "invalid_archive",
+            `the archive is empty or not a tar (${err instanceof Error ? err.message : String(err)})`,
+          ),
+        );
       } else reject(err);
     };
     input.on("error", fail);

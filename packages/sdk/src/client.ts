@@ -2,11 +2,29 @@
 // builds and their contexts, projects and tokens). Working inside one sandbox is the job of the
 // Sandbox class; defining and building an image is the job of Image.
 import type { Readable } from "node:stream";
-import type { BuildEvent, BuildInfo, CreateBuildRequest, CreateSandboxRequest, DaemonInfo, ImageInfo, SandboxInfo, SnapshotInfo, UpdateNetworkRequest } from "@sbx-sh/protocol";
+import type {
+  BuildEvent,
+  BuildInfo,
+  CreateBuildRequest,
+  CreateSandboxRequest,
+  DaemonInfo,
+  ImageInfo,
+  SandboxInfo,
+  SnapshotInfo,
+  UpdateNetworkRequest,
+} from "@sbx-sh/protocol";
 import type { PortExposure } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
-import { exportImage, importImage, pullImage, pushImage, type PullResult, type PushResult, type RegistryCredentials } from "./oci.js";
+import {
+  exportImage,
+  importImage,
+  pullImage,
+  pushImage,
+  type PullResult,
+  type PushResult,
+  type RegistryCredentials,
+} from "./oci.js";
 import { Terminal } from "./terminal.js";
 import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
 
@@ -46,7 +64,9 @@ export class SandboxClient {
   }
 
   async list(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
-    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("GET", "/v1/sandboxes", { query: { all: options.all } });
+    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("GET", "/v1/sandboxes", {
+      query: { all: options.all },
+    });
     return res.sandboxes;
   }
 
@@ -103,7 +123,10 @@ export class SandboxClient {
   }
 
   /** Registers an OCI image layout tar or `docker save` tar as `name` (`tag` defaults to latest). */
-  importImage(tar: Readable | Uint8Array, options: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal }): Promise<ImageInfo> {
+  importImage(
+    tar: Readable | Uint8Array,
+    options: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal },
+  ): Promise<ImageInfo> {
     return importImage(this.transport, tar, options);
   }
 
@@ -113,7 +136,10 @@ export class SandboxClient {
   }
 
   /** Pulls `registry/repo:tag` into the project (as `name`, default the repository's last part). */
-  pullImage(reference: string, options?: RegistryCredentials & { name?: string; tag?: string; replace?: boolean }): Promise<PullResult> {
+  pullImage(
+    reference: string,
+    options?: RegistryCredentials & { name?: string; tag?: string; replace?: boolean },
+  ): Promise<PullResult> {
     return pullImage(this.transport, reference, options);
   }
 
@@ -129,8 +155,17 @@ export class SandboxClient {
   }
 
   /** Uploads a context tar; the daemon checks that its sha256 is `digest`. */
-  uploadContext(digest: string, tar: Readable | Uint8Array, signal?: AbortSignal): Promise<{ digest: string; sizeBytes: number }> {
-    return this.transport.json("PUT", `/v1/contexts/${digest}`, { body: tar, contentType: "application/x-tar", signal, stream: true });
+  uploadContext(
+    digest: string,
+    tar: Readable | Uint8Array,
+    signal?: AbortSignal,
+  ): Promise<{ digest: string; sizeBytes: number }> {
+    return this.transport.json("PUT", `/v1/contexts/${digest}`, {
+      body: tar,
+      contentType: "application/x-tar",
+      signal,
+      stream: true,
+    });
   }
 
   /** Starts a build in the background (its contexts must be uploaded first). */
@@ -155,11 +190,15 @@ export class SandboxClient {
 
   /** A build's events from its start; with `follow`, also new ones until the `done` event. */
   async *buildEvents(id: string, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<BuildEvent> {
-    const body = await this.transport.stream("GET", `/v1/builds/${enc(id)}/events`, { query: { follow: options.follow }, signal: options.signal });
+    const body = await this.transport.stream("GET", `/v1/builds/${enc(id)}/events`, {
+      query: { follow: options.follow },
+      signal: options.signal,
+    });
     for await (const value of ndjson(body)) {
       // Unknown event types are skipped so newer daemons stay compatible.
       const type = (value as { type?: unknown }).type;
-      if (type === "build" || type === "step" || type === "log" || type === "step_done" || type === "done") yield value as BuildEvent;
+      if (type === "build" || type === "step" || type === "log" || type === "step_done" || type === "done")
+        yield value as BuildEvent;
     }
   }
 
@@ -193,7 +232,9 @@ export class SandboxClient {
   registerImage(ref: string, snapshotId: string, options: { replace?: boolean } = {}): Promise<ImageInfo> {
     const i = ref.lastIndexOf(":");
     const [name, tag] = i > 0 ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, undefined];
-    return this.transport.json<ImageInfo>("POST", "/v1/images", { json: { name, tag, snapshotId, replace: options.replace } });
+    return this.transport.json<ImageInfo>("POST", "/v1/images", {
+      json: { name, tag, snapshotId, replace: options.replace },
+    });
   }
 
   /** Attaches (again) to a terminal of a sandbox; its recent output is replayed first. */
@@ -206,4 +247,3 @@ export class SandboxClient {
     return this.transport.close();
   }
 }
-

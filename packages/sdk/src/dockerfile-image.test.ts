@@ -42,7 +42,8 @@ function dockerfile(name: string, text: string): string {
 }
 
 const withoutSource = (steps: Step[]) => steps.map(({ source: _s, ...rest }) => rest);
-const keys = (base: string, steps: Step[]) => steps.reduce<string[]>((acc, s) => [...acc, stepKey(acc.at(-1) ?? base, s)], []);
+const keys = (base: string, steps: Step[]) =>
+  steps.reduce<string[]>((acc, s) => [...acc, stepKey(acc.at(-1) ?? base, s)], []);
 
 describe("imageFromDockerfile", () => {
   it("gives the same IR steps and cache keys as the same image written in TypeScript", async () => {
@@ -88,7 +89,10 @@ CMD app.py
     // Built: the same layers; the second build is all cached.
     const first = await fromCode.build({ client, contextDir: ctx });
     const cached: boolean[] = [];
-    const second = await fromDockerfile.build({ client, onEvent: (e) => void (e.type === "step" && cached.push(e.cached)) });
+    const second = await fromDockerfile.build({
+      client,
+      onEvent: (e) => void (e.type === "step" && cached.push(e.cached)),
+    });
     expect(second.id).toBe(first.id);
     expect(cached).toEqual(a.steps.map(() => true));
   });
@@ -97,10 +101,24 @@ CMD app.py
     const other = join(ctx, "other-context");
     mkdirSync(other, { recursive: true });
     writeFileSync(join(other, "only-here.txt"), "x");
-    const path = dockerfile("web.Dockerfile", `ARG V=1\nFROM debian-minimal AS base\nARG V\nRUN echo $V\nFROM base AS final\nCOPY only-here.txt /\nFROM final AS unused\nRUN echo no\n`);
-    const img = await Image.fromDockerfile(path, { name: "web", tag: "v2", target: "final", buildArgs: { V: "2" }, contextDir: other });
+    const path = dockerfile(
+      "web.Dockerfile",
+      `ARG V=1\nFROM debian-minimal AS base\nARG V\nRUN echo $V\nFROM base AS final\nCOPY only-here.txt /\nFROM final AS unused\nRUN echo no\n`,
+    );
+    const img = await Image.fromDockerfile(path, {
+      name: "web",
+      tag: "v2",
+      target: "final",
+      buildArgs: { V: "2" },
+      contextDir: other,
+    });
     expect(img).toBeInstanceOf(DockerfileImage);
-    expect({ name: img.name, tag: img.tag, baseImage: img.baseImage, contextDir: img.contextDir }).toEqual({ name: "web", tag: "v2", baseImage: "debian-minimal", contextDir: other });
+    expect({ name: img.name, tag: img.tag, baseImage: img.baseImage, contextDir: img.contextDir }).toEqual({
+      name: "web",
+      tag: "v2",
+      baseImage: "debian-minimal",
+      contextDir: other,
+    });
     expect(img.source).toEqual({ file: path, line: 2 });
     const def = await img.toDefinition();
     expect(def.steps.map((s) => s.op)).toEqual(["run", "copy"]);
@@ -109,57 +127,111 @@ CMD app.py
 
   it("substitutes $PATH from the base image's env when it has a client", async () => {
     const path = dockerfile("Dockerfile.path", "FROM data-tools\nENV PATH=/opt/bin:$PATH HOME_DIR=${HOME:-none}\n");
-    const fakeClient = { getImage: async (name: string) => ({ name, config: { env: ["PATH=/usr/bin:/bin", "HOME=/home/me"] } }) } as unknown as SandboxClient;
+    const fakeClient = {
+      getImage: async (name: string) => ({ name, config: { env: ["PATH=/usr/bin:/bin", "HOME=/home/me"] } }),
+    } as unknown as SandboxClient;
     const withEnv = await imageFromDockerfile(path, { name: "p", client: fakeClient });
     expect(withEnv.steps.map((s) => (s.op === "env" ? s.value : ""))).toEqual(["/opt/bin:/usr/bin:/bin", "/home/me"]);
     const without = await imageFromDockerfile(path, { name: "p" });
-    expect(without.steps.map((s) => (s.op === "env" ? s.value : ""))).toEqual(["/opt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "none"]);
-    const missing = { getImage: async () => Promise.reject(new SbxError("image_not_found", "no image")) } as unknown as SandboxClient;
+    expect(without.steps.map((s) => (s.op === "env" ? s.value : ""))).toEqual([
+      "/opt/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+      "none",
+    ]);
+    const missing = {
+      getImage: async () => Promise.reject(new SbxError("image_not_found", "no image")),
+    } as unknown as SandboxClient;
     expect((await imageFromDockerfile(path, { name: "p", client: missing })).steps).toEqual(without.steps);
   });
 
   it("turns COPY --from into copy steps out of stage images built first, or out of named images", async () => {
-    const multi = dockerfile("Dockerfile.multi", "FROM debian-minimal AS build\nRUN make\nFROM debian-minimal AS mid\nCOPY --from=build /out /mid\nFROM debian-minimal\nCOPY --from=mid --chown=1:1 /mid/a* /final/\nCOPY --from=0 /out /zero\nCOPY --from=data-tools:v2 /etc/os-release /x\n");
+    const multi = dockerfile(
+      "Dockerfile.multi",
+      "FROM debian-minimal AS build\nRUN make\nFROM debian-minimal AS mid\nCOPY --from=build /out /mid\nFROM debian-minimal\nCOPY --from=mid --chown=1:1 /mid/a* /final/\nCOPY --from=0 /out /zero\nCOPY --from=data-tools:v2 /etc/os-release /x\n",
+    );
     const m = await imageFromDockerfile(multi, { name: "m" });
     expect(m.stages.map((s) => `${s.name}:${s.tag}`)).toEqual(["m:stage-build", "m:stage-mid"]);
-    expect(m.stages[1]!.steps).toMatchObject([{ op: "copy_from", image: "m:stage-build", paths: ["/out"], dest: "/mid" }]);
+    expect(m.stages[1]!.steps).toMatchObject([
+      { op: "copy_from", image: "m:stage-build", paths: ["/out"], dest: "/mid" },
+    ]);
     expect(m.steps).toMatchObject([
-      { op: "copy_from", image: "m:stage-mid", paths: ["/mid/a*"], dest: "/final/", chown: "1:1", text: "COPY --from=m:stage-mid --chown=1:1 /mid/a* /final/" },
+      {
+        op: "copy_from",
+        image: "m:stage-mid",
+        paths: ["/mid/a*"],
+        dest: "/final/",
+        chown: "1:1",
+        text: "COPY --from=m:stage-mid --chown=1:1 /mid/a* /final/",
+      },
       { op: "copy_from", image: "m:stage-build", paths: ["/out"], dest: "/zero" },
       { op: "copy_from", image: "data-tools:v2", paths: ["/etc/os-release"], dest: "/x" },
     ]);
-    expect((await imageFromDockerfile(multi, { name: "m", tag: "v1" })).stages.map((s) => s.tag)).toEqual(["v1-stage-build", "v1-stage-mid"]);
+    expect((await imageFromDockerfile(multi, { name: "m", tag: "v1" })).stages.map((s) => s.tag)).toEqual([
+      "v1-stage-build",
+      "v1-stage-mid",
+    ]);
     // Only the stages built count: --target build needs no other stage.
     const build = await imageFromDockerfile(multi, { name: "m", target: "build" });
     expect([build.steps.length, build.stages.length]).toEqual([1, 0]);
     const self = dockerfile("Dockerfile.self", "FROM debian-minimal AS a\nCOPY --from=a /x /y\n");
-    await expect(imageFromDockerfile(self, { name: "s" })).rejects.toThrow(/Dockerfile\.self:2: .*a stage cannot copy from itself/);
+    await expect(imageFromDockerfile(self, { name: "s" })).rejects.toThrow(
+      /Dockerfile\.self:2: .*a stage cannot copy from itself/,
+    );
     const later = dockerfile("Dockerfile.later", "FROM debian-minimal\nCOPY --from=1 /x /y\nFROM debian-minimal\n");
-    await expect(imageFromDockerfile(later, { name: "s" })).rejects.toThrow(/Dockerfile\.later:2: .*no such stage before this one/);
+    await expect(imageFromDockerfile(later, { name: "s" })).rejects.toThrow(
+      /Dockerfile\.later:2: .*no such stage before this one/,
+    );
     const empty = dockerfile("Dockerfile.empty-run", "FROM debian-minimal\nRUN <<EOF\n   \nEOF\n");
     const err = (await imageFromDockerfile(empty, { name: "e" }).catch((e: unknown) => e)) as SbxError;
     expect(err).toBeInstanceOf(SbxError);
     expect(err.message).toMatch(/Dockerfile\.empty-run:2: the command is empty$/);
     expect(err.details).toMatchObject({ line: 2 });
-    await expect(imageFromDockerfile(join(ctx, "nope", "Dockerfile"), { name: "n" })).rejects.toThrow(/cannot read the Dockerfile .*: no such file/);
-    await expect(imageFromDockerfile(empty.replace("empty-run", "path"), { name: "Bad Name" })).rejects.toThrow(/invalid image name/i);
+    await expect(imageFromDockerfile(join(ctx, "nope", "Dockerfile"), { name: "n" })).rejects.toThrow(
+      /cannot read the Dockerfile .*: no such file/,
+    );
+    await expect(imageFromDockerfile(empty.replace("empty-run", "path"), { name: "Bad Name" })).rejects.toThrow(
+      /invalid image name/i,
+    );
   });
 });
 
 describe(".dockerignore", () => {
   it("anchors patterns at the context root, cleans paths, and has no directory-only patterns", () => {
-    expect(dockerignoreToGitignore("# c\n\n*.log\n  /build/  \n!keep.log\n**/*.tmp\n./a/../docs\n..\n")).toBe("/*.log\n/build\n!/keep.log\n/**/*.tmp\n/docs");
+    expect(dockerignoreToGitignore("# c\n\n*.log\n  /build/  \n!keep.log\n**/*.tmp\n./a/../docs\n..\n")).toBe(
+      "/*.log\n/build\n!/keep.log\n/**/*.tmp\n/docs",
+    );
     const r = new IgnoreRules(dockerignoreToGitignore("*.log\nnode_modules\n**/*.tmp\n!keep.log\nsrc/*.bak\n"));
-    expect([r.ignores("a.log", false), r.ignores("sub/a.log", false), r.ignores("keep.log", false)]).toEqual([true, false, false]);
-    expect([r.ignores("node_modules", true), r.ignores("node_modules", false), r.ignores("x/node_modules", true)]).toEqual([true, true, false]);
-    expect([r.ignores("a.tmp", false), r.ignores("x/y/a.tmp", false), r.ignores("src/a.bak", false), r.ignores("src/x/a.bak", false)]).toEqual([true, true, true, false]);
+    expect([r.ignores("a.log", false), r.ignores("sub/a.log", false), r.ignores("keep.log", false)]).toEqual([
+      true,
+      false,
+      false,
+    ]);
+    expect([
+      r.ignores("node_modules", true),
+      r.ignores("node_modules", false),
+      r.ignores("x/node_modules", true),
+    ]).toEqual([true, true, false]);
+    expect([
+      r.ignores("a.tmp", false),
+      r.ignores("x/y/a.tmp", false),
+      r.ignores("src/a.bak", false),
+      r.ignores("src/x/a.bak", false),
+    ]).toEqual([true, true, true, false]);
   });
 
   it("leaves out what it names from what is uploaded; <Dockerfile>.dockerignore wins", async () => {
     const dir = join(ctx, "ignore-ctx");
     mkdirSync(join(dir, "logs"), { recursive: true });
     mkdirSync(join(dir, "src", "logs"), { recursive: true });
-    for (const f of ["app.py", "debug.log", "logs/a.txt", "src/main.py", "src/debug.log", "src/logs/b.txt", ".sbxignore"]) writeFileSync(join(dir, f), f);
+    for (const f of [
+      "app.py",
+      "debug.log",
+      "logs/a.txt",
+      "src/main.py",
+      "src/debug.log",
+      "src/logs/b.txt",
+      ".sbxignore",
+    ])
+      writeFileSync(join(dir, f), f);
     writeFileSync(join(dir, ".dockerignore"), "*.log\nlogs/\n");
     // .sbxignore is not read for Dockerfiles.
     writeFileSync(join(dir, ".sbxignore"), "*.py\n");
@@ -174,12 +246,36 @@ describe(".dockerignore", () => {
       const file = join(ctx, "context.tar");
       writeFileSync(file, fake.builds.contexts.get(step.context)!);
       tar.t({ file, sync: true, onReadEntry: (e) => void names.push(e.path) });
-      return names.map((n) => n.replace(/^0\/ignore-ctx\//, "")).filter(Boolean).sort();
+      return names
+        .map((n) => n.replace(/^0\/ignore-ctx\//, ""))
+        .filter(Boolean)
+        .sort();
     };
-    expect(await entries()).toEqual([".dockerignore", ".sbxignore", "Dockerfile", "app.py", "src/", "src/debug.log", "src/logs/", "src/logs/b.txt", "src/main.py"]);
+    expect(await entries()).toEqual([
+      ".dockerignore",
+      ".sbxignore",
+      "Dockerfile",
+      "app.py",
+      "src/",
+      "src/debug.log",
+      "src/logs/",
+      "src/logs/b.txt",
+      "src/main.py",
+    ]);
     writeFileSync(`${path}.dockerignore`, "src\n");
-    expect(await entries()).toEqual([".dockerignore", ".sbxignore", "Dockerfile", "Dockerfile.dockerignore", "app.py", "debug.log", "logs/", "logs/a.txt"]);
+    expect(await entries()).toEqual([
+      ".dockerignore",
+      ".sbxignore",
+      "Dockerfile",
+      "Dockerfile.dockerignore",
+      "app.py",
+      "debug.log",
+      "logs/",
+      "logs/a.txt",
+    ]);
     writeFileSync(join(dir, "Dockerfile"), "FROM debian-minimal\nCOPY src/main.py /app/\n");
-    await expect(imageFromDockerfile(path, { name: "ign" }).then((i) => i.toDefinition())).rejects.toThrow(/src\/main\.py is excluded by .*Dockerfile\.dockerignore/);
+    await expect(imageFromDockerfile(path, { name: "ign" }).then((i) => i.toDefinition())).rejects.toThrow(
+      /src\/main\.py is excluded by .*Dockerfile\.dockerignore/,
+    );
   });
 });

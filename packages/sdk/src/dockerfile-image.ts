@@ -5,7 +5,12 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
-import { flattenDockerfile, parseDockerfile, type DockerfileStep, type DockerfileWarning } from "./dockerfile/parser.js";
+import {
+  flattenDockerfile,
+  parseDockerfile,
+  type DockerfileStep,
+  type DockerfileWarning,
+} from "./dockerfile/parser.js";
 import type { ImageDefinition } from "@sbx-sh/protocol";
 import type { BuildInfo, ImageInfo } from "@sbx-sh/protocol";
 import type { SandboxClient } from "./client.js";
@@ -41,7 +46,15 @@ export class DockerfileImage extends Image {
    */
   readonly stages: DockerfileImage[] = [];
 
-  constructor(o: { name: string; tag?: string; baseImage: string; file: string; contextDir: string; warnings: DockerfileWarning[]; source: SourceLocation }) {
+  constructor(o: {
+    name: string;
+    tag?: string;
+    baseImage: string;
+    file: string;
+    contextDir: string;
+    warnings: DockerfileWarning[];
+    source: SourceLocation;
+  }) {
     super({ name: o.name, tag: o.tag, baseImage: o.baseImage });
     (this as { source: SourceLocation | undefined }).source = o.source;
     this.file = o.file;
@@ -90,10 +103,19 @@ export async function imageFromDockerfile(path: string, o: DockerfileImageOption
     text = await readFile(file, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new SbxError("invalid_argument", `cannot read the Dockerfile ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : String(err)}`);
+    throw new SbxError(
+      "invalid_argument",
+      `cannot read the Dockerfile ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : String(err)}`,
+    );
   }
   const fileName = displayPath(file);
-  const parse = (baseEnv?: Record<string, string>) => parseDockerfile(text, { buildArgs: o.buildArgs ?? {}, fileName, target: o.target, baseEnv: baseEnv && (() => baseEnv) });
+  const parse = (baseEnv?: Record<string, string>) =>
+    parseDockerfile(text, {
+      buildArgs: o.buildArgs ?? {},
+      fileName,
+      target: o.target,
+      baseEnv: baseEnv && (() => baseEnv),
+    });
   let parsed = parse();
   if (o.client) {
     // Parsed again with the base image's env once it is known (only the build's own base matters).
@@ -108,7 +130,15 @@ export async function imageFromDockerfile(path: string, o: DockerfileImageOption
   const contextDir = resolve(o.contextDir ?? dirname(file));
   const toImage = (target: number, imageTag: string | undefined, warnings: DockerfileWarning[]): DockerfileImage => {
     const flat = flattenDockerfile({ ...parsed, target }, (i) => `${o.name}:${stageTag(i)}`);
-    const image = new DockerfileImage({ name: o.name, tag: imageTag, baseImage: flat.baseImage, file, contextDir, warnings, source: { file, line: flat.source.line } });
+    const image = new DockerfileImage({
+      name: o.name,
+      tag: imageTag,
+      baseImage: flat.baseImage,
+      file,
+      contextDir,
+      warnings,
+      source: { file, line: flat.source.line },
+    });
     for (const step of flat.steps) addStep(image, step);
     return image;
   };
@@ -120,7 +150,11 @@ export async function imageFromDockerfile(path: string, o: DockerfileImageOption
 async function baseImageEnv(client: SandboxClient, name: string): Promise<Record<string, string> | undefined> {
   try {
     const detail = await client.getImage(name);
-    return Object.fromEntries(detail.config.env.flatMap((kv) => (kv.indexOf("=") > 0 ? [[kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]] : [])));
+    return Object.fromEntries(
+      detail.config.env.flatMap((kv) =>
+        kv.indexOf("=") > 0 ? [[kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]] : [],
+      ),
+    );
   } catch (err) {
     // A base the daemon does not have fails the build itself, with the daemon's message.
     if (err instanceof SbxError && (err.code === "image_not_found" || err.code === "not_found")) return undefined;
@@ -146,10 +180,18 @@ function addStep(image: Image, s: DockerfileStep): void {
         break;
       case "copy":
       case "add":
-        image[s.op](s.src, s.dest, { ...at, ...(s.chown !== undefined && { chown: s.chown }), ...(s.chmod !== undefined && { chmod: s.chmod }) });
+        image[s.op](s.src, s.dest, {
+          ...at,
+          ...(s.chown !== undefined && { chown: s.chown }),
+          ...(s.chmod !== undefined && { chmod: s.chmod }),
+        });
         break;
       case "copy_from":
-        image.copyFrom(s.image, s.paths, s.dest, { ...at, ...(s.chown !== undefined && { chown: s.chown }), ...(s.chmod !== undefined && { chmod: s.chmod }) });
+        image.copyFrom(s.image, s.paths, s.dest, {
+          ...at,
+          ...(s.chown !== undefined && { chown: s.chown }),
+          ...(s.chmod !== undefined && { chmod: s.chmod }),
+        });
         break;
       case "entrypoint":
         image.entrypoint(s.args, at);
@@ -162,6 +204,9 @@ function addStep(image: Image, s: DockerfileStep): void {
     // Image's own checks name a method and a stack frame; here the Dockerfile line is what counts.
     if (!(err instanceof SbxError)) throw err;
     const reason = err.message.replace(/^image \S+: \w+\(\): /, "").replace(/ \(at [^)]*\)$/, "");
-    throw new SbxError("invalid_argument", `${s.source.file}:${s.source.line}: ${reason}`, { file: s.source.file, line: s.source.line });
+    throw new SbxError("invalid_argument", `${s.source.file}:${s.source.line}: ${reason}`, {
+      file: s.source.file,
+      line: s.source.line,
+    });
   }
 }

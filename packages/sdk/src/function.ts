@@ -23,11 +23,15 @@ export interface FunctionMeta {
 /** A handler returned by defineFunction: callable as before, with its metadata attached. */
 export type SbxFunction<F extends (...args: never[]) => unknown> = F & { readonly [FUNCTION_META]: FunctionMeta };
 
-export function defineFunction<F extends (...args: never[]) => unknown>(options: FunctionOptions, handler: F): SbxFunction<F> {
+export function defineFunction<F extends (...args: never[]) => unknown>(
+  options: FunctionOptions,
+  handler: F,
+): SbxFunction<F> {
   if (typeof options !== "object" || options === null || !Image.isImage(options.image)) {
     throw new SbxError("invalid_argument", "defineFunction({ image, ... }, handler): `image` must be an Image");
   }
-  if (typeof handler !== "function") throw new SbxError("invalid_argument", "defineFunction({ image, ... }, handler): the handler must be a function");
+  if (typeof handler !== "function")
+    throw new SbxError("invalid_argument", "defineFunction({ image, ... }, handler): the handler must be a function");
   const meta: FunctionMeta = { image: options.image, name: options.name ?? (handler.name || options.image.name) };
   if (options.description !== undefined) meta.description = options.description;
   Object.defineProperty(handler, FUNCTION_META, { value: meta, enumerable: false, configurable: true });

@@ -26,11 +26,16 @@ afterAll(async () => {
   rmSync(ctx, { recursive: true, force: true });
 });
 
-const requests = (method: string, prefix: string) => fake.requests.filter((r) => r.method === method && r.url.startsWith(prefix));
+const requests = (method: string, prefix: string) =>
+  fake.requests.filter((r) => r.method === method && r.url.startsWith(prefix));
 
 describe("image.build", () => {
   it("uploads the missing contexts, starts the build, streams events and resolves to the image", async () => {
-    const img = new Image({ name: "tools" }).run("echo hi").copy("scripts/", "/opt/scripts/").copy("app.py", "/opt/").copy("scripts", "/again/");
+    const img = new Image({ name: "tools" })
+      .run("echo hi")
+      .copy("scripts/", "/opt/scripts/")
+      .copy("app.py", "/opt/")
+      .copy("scripts", "/again/");
     const events: BuildEvent[] = [];
     const detail = await img.build({ client, contextDir: ctx, onEvent: (e) => events.push(e) });
     expect(detail).toMatchObject({ name: "tools", tag: "latest", kind: "built", layers: expect.any(Array) });
@@ -39,30 +44,58 @@ describe("image.build", () => {
     expect(requests("PUT", "/v1/contexts/sha256:")).toHaveLength(2);
     const post = JSON.parse(requests("POST", "/v1/builds").at(-1)!.body) as { definition: unknown };
     expect(post.definition).toEqual(await img.toDefinition({ contextDir: ctx }));
-    expect(events.map((e) => e.type)).toEqual(["build", "step", "log", "step_done", ...Array(3).fill(["step", "step_done"]).flat(), "done"]);
+    expect(events.map((e) => e.type)).toEqual([
+      "build",
+      "step",
+      "log",
+      "step_done",
+      ...Array(3).fill(["step", "step_done"]).flat(),
+      "done",
+    ]);
   });
 
   it("rebuilds unchanged with nothing uploaded and every step cached; a changed image needs replace", async () => {
-    const img = new Image({ name: "tools" }).run("echo hi").copy("scripts/", "/opt/scripts/").copy("app.py", "/opt/").copy("scripts", "/again/");
+    const img = new Image({ name: "tools" })
+      .run("echo hi")
+      .copy("scripts/", "/opt/scripts/")
+      .copy("app.py", "/opt/")
+      .copy("scripts", "/again/");
     const puts = requests("PUT", "/v1/contexts/").length;
     const steps: BuildEvent[] = [];
     await img.build({ client, contextDir: ctx, onEvent: (e) => e.type === "step" && steps.push(e) });
     expect(requests("PUT", "/v1/contexts/").length).toBe(puts);
     expect(steps.map((e) => e.type === "step" && e.cached)).toEqual([true, true, true, true]);
     const changed = new Image({ name: "tools" }).run("echo changed");
-    await expect(changed.build({ client })).rejects.toMatchObject({ code: "failed_precondition", message: expect.stringMatching(/failed: image tools:latest already exists .*--replace/) });
+    await expect(changed.build({ client })).rejects.toMatchObject({
+      code: "failed_precondition",
+      message: expect.stringMatching(/failed: image tools:latest already exists .*--replace/),
+    });
     expect((await changed.build({ client, replace: true })).layers).toHaveLength(1);
     expect(JSON.parse(requests("POST", "/v1/builds").at(-1)!.body)).toMatchObject({ replace: true });
   });
 
   it("throws the failure with step, text, source line, exit code and last lines", async () => {
     const img = new Image({ name: "broken" }).env("A", "1").run("make && exit 3");
-    const err = (await img.build({ client, registeredName: "broken-x", tag: "t1", noCache: true }).catch((e: unknown) => e)) as SbxError;
+    const err = (await img
+      .build({ client, registeredName: "broken-x", tag: "t1", noCache: true })
+      .catch((e: unknown) => e)) as SbxError;
     expect(err).toBeInstanceOf(SbxError);
     expect(err.code).toBe("failed_precondition");
-    expect(err.message).toMatch(/^build bld-\d+ of broken-x:t1 failed at step 2\/2 RUN make && exit 3 \(packages\/sdk\/src\/image-build\.test\.ts:\d+:\d+\): the command exited with code 3 \(exit code 3\)$/);
-    expect(err.details).toMatchObject({ step: 2, text: "RUN make && exit 3", exitCode: 3, lastLines: ["running make && exit 3", "boom: it broke"], source: { file: "packages/sdk/src/image-build.test.ts" } });
-    expect(JSON.parse(requests("POST", "/v1/builds").at(-1)!.body)).toMatchObject({ registeredName: "broken-x", tag: "t1", noCache: true });
+    expect(err.message).toMatch(
+      /^build bld-\d+ of broken-x:t1 failed at step 2\/2 RUN make && exit 3 \(packages\/sdk\/src\/image-build\.test\.ts:\d+:\d+\): the command exited with code 3 \(exit code 3\)$/,
+    );
+    expect(err.details).toMatchObject({
+      step: 2,
+      text: "RUN make && exit 3",
+      exitCode: 3,
+      lastLines: ["running make && exit 3", "boom: it broke"],
+      source: { file: "packages/sdk/src/image-build.test.ts" },
+    });
+    expect(JSON.parse(requests("POST", "/v1/builds").at(-1)!.body)).toMatchObject({
+      registeredName: "broken-x",
+      tag: "t1",
+      noCache: true,
+    });
   });
 
   it("cancels the build on the daemon when the signal aborts", async () => {
@@ -74,7 +107,9 @@ describe("image.build", () => {
     const id = del.url.split("/").pop()!;
     expect((await client.getBuild(id)).state).toBe("cancelled");
     // A timeout signal rejects with its own reason, as fetch does.
-    const timedOut = new Image({ name: "slow" }).run("wait-for-cancel").build({ client, signal: AbortSignal.timeout(300) });
+    const timedOut = new Image({ name: "slow" })
+      .run("wait-for-cancel")
+      .build({ client, signal: AbortSignal.timeout(300) });
     await expect(timedOut).rejects.toMatchObject({ name: "TimeoutError" });
     expect(requests("DELETE", "/v1/builds/").at(-1)!.url).not.toBe(del.url);
   });
@@ -85,7 +120,12 @@ describe("image.build", () => {
     writeFileSync(join(ctx, "evil.tar"), Buffer.concat([h.block!, Buffer.alloc(1024)]));
     const before = fake.requests.length;
     const img = new Image({ name: "evil" }).copy("app.py", "/app/").add("evil.tar", "/opt/");
-    await expect(img.build({ client, contextDir: ctx })).rejects.toMatchObject({ code: "invalid_archive", message: expect.stringMatching(/^image evil: step 2\/2 \(ADD evil\.tar \/opt\/ at packages\/sdk\/src\/image-build\.test\.ts:\d+:\d+\): refusing to unpack/) });
+    await expect(img.build({ client, contextDir: ctx })).rejects.toMatchObject({
+      code: "invalid_archive",
+      message: expect.stringMatching(
+        /^image evil: step 2\/2 \(ADD evil\.tar \/opt\/ at packages\/sdk\/src\/image-build\.test\.ts:\d+:\d+\): refusing to unpack/,
+      ),
+    });
     expect(fake.requests.length).toBe(before);
   });
 

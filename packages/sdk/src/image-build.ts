@@ -112,7 +112,8 @@ async function prepare(image: Image, o: DefinitionOptions, tmpDir: string): Prom
   const copies = all.filter((s) => s.op === "copy" || s.op === "add");
   if (copies.length) {
     const st = await stat(contextDir).catch(() => null);
-    if (!st?.isDirectory()) throw new SbxError("invalid_argument", `the build context ${contextDir} is not a directory`);
+    if (!st?.isDirectory())
+      throw new SbxError("invalid_argument", `the build context ${contextDir} is not a directory`);
   }
   const ignore = copies.length ? await loadIgnoreFile(contextDir, o.ignoreFile) : new IgnoreRules();
   const steps: Step[] = [];
@@ -151,7 +152,10 @@ async function upload(client: SandboxClient, contexts: PackedContext[], o: Build
     sent++;
     bytes += c.sizeBytes;
   }
-  if (seen.size) o.onProgress?.(`contexts: ${seen.size} (${sent ? `uploaded ${sent}, ${formatBytes(bytes)}` : "all already on the daemon"})`);
+  if (seen.size)
+    o.onProgress?.(
+      `contexts: ${seen.size} (${sent ? `uploaded ${sent}, ${formatBytes(bytes)}` : "all already on the daemon"})`,
+    );
 }
 
 /** Follows a build's events until it ends; resolves to the image, throws on failure or cancellation. */
@@ -174,7 +178,11 @@ export async function followBuild(client: SandboxClient, buildId: string, o: Fol
       }
       const build = await client.getBuild(buildId);
       if (build.state !== "queued" && build.state !== "running") return await finished(client, build, null);
-      if (attempt >= 3) throw new SbxError("internal", `the event stream of build ${buildId} keeps breaking off; see \`sbx image logs ${buildId} -f\` and the sbxd log`);
+      if (attempt >= 3)
+        throw new SbxError(
+          "internal",
+          `the event stream of build ${buildId} keeps breaking off; see \`sbx image logs ${buildId} -f\` and the sbxd log`,
+        );
       await new Promise((r) => setTimeout(r, 250 * (attempt + 1)));
     }
   } catch (err) {
@@ -192,15 +200,41 @@ async function finished(client: SandboxClient, build: BuildInfo, image: ImageInf
 /** The error a failed or cancelled build becomes; `details` holds the failure (step, source, exit code, last lines). */
 export function buildError(build: BuildInfo): SbxError {
   const f = build.failure;
-  const details: Record<string, unknown> = { buildId: build.id, state: build.state, image: `${build.imageName}:${build.tag}`, build };
-  if (build.state === "cancelled") return new SbxError("failed_precondition", `build ${build.id} of ${build.imageName}:${build.tag} was cancelled`, details);
-  if (!f) return new SbxError("failed_precondition", `build ${build.id} of ${build.imageName}:${build.tag} ${build.state === "failed" ? "failed" : `ended ${build.state}`}`, details);
-  Object.assign(details, { step: f.step, text: f.text, source: f.source, exitCode: f.exitCode, lastLines: f.lastLines, failure: f });
+  const details: Record<string, unknown> = {
+    buildId: build.id,
+    state: build.state,
+    image: `${build.imageName}:${build.tag}`,
+    build,
+  };
+  if (build.state === "cancelled")
+    return new SbxError(
+      "failed_precondition",
+      `build ${build.id} of ${build.imageName}:${build.tag} was cancelled`,
+      details,
+    );
+  if (!f)
+    return new SbxError(
+      "failed_precondition",
+      `build ${build.id} of ${build.imageName}:${build.tag} ${build.state === "failed" ? "failed" : `ended ${build.state}`}`,
+      details,
+    );
+  Object.assign(details, {
+    step: f.step,
+    text: f.text,
+    source: f.source,
+    exitCode: f.exitCode,
+    lastLines: f.lastLines,
+    failure: f,
+  });
   const where = f.source ? ` (${formatSource(f.source)})` : "";
   const step = f.step !== null ? ` at step ${f.step}/${build.steps}${f.text ? ` ${f.text}` : ""}${where}` : "";
   const code = f.exitCode !== null ? ` (exit code ${f.exitCode})` : "";
   // A build that broke because the daemon's disk is full says so with the code a caller can act on.
-  return new SbxError(f.code === "no_space" ? "no_space" : "failed_precondition", `build ${build.id} of ${build.imageName}:${build.tag} failed${step}: ${f.message}${code}`, details);
+  return new SbxError(
+    f.code === "no_space" ? "no_space" : "failed_precondition",
+    `build ${build.id} of ${build.imageName}:${build.tag} failed${step}: ${f.message}${code}`,
+    details,
+  );
 }
 
 export function formatBytes(n: number): string {
@@ -215,7 +249,10 @@ export function formatBytes(n: number): string {
   return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
 }
 
-async function withClient<T>(option: SandboxClient | ClientOptions | undefined, fn: (client: SandboxClient) => Promise<T>): Promise<T> {
+async function withClient<T>(
+  option: SandboxClient | ClientOptions | undefined,
+  fn: (client: SandboxClient) => Promise<T>,
+): Promise<T> {
   if (option instanceof SandboxClient) return fn(option);
   const client = new SandboxClient(option ?? {});
   try {

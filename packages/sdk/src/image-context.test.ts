@@ -28,21 +28,49 @@ beforeEach(() => {
 async function pack(build: (img: Image) => Image, dir = ctx): Promise<PackedContext> {
   const step = build(new Image("t")).steps[0]!;
   if (step.op !== "copy" && step.op !== "add") throw new Error("not a copy step");
-  return packCopyStep(step, 0, { contextDir: dir, tmpDir: mkdtempSync(join(root, "tmp-")), ignore: await IgnoreRules.load(dir) });
+  return packCopyStep(step, 0, {
+    contextDir: dir,
+    tmpDir: mkdtempSync(join(root, "tmp-")),
+    ignore: await IgnoreRules.load(dir),
+  });
 }
 
 function entries(file: string) {
   const out: Array<Record<string, unknown>> = [];
-  tar.t({ file, sync: true, onReadEntry: (e) => out.push({ path: e.path, type: e.type, mode: e.mode, mtime: e.mtime?.getTime(), uid: e.uid, gid: e.gid, uname: e.uname, linkpath: e.linkpath || undefined, size: e.size }) });
+  tar.t({
+    file,
+    sync: true,
+    onReadEntry: (e) =>
+      out.push({
+        path: e.path,
+        type: e.type,
+        mode: e.mode,
+        mtime: e.mtime?.getTime(),
+        uid: e.uid,
+        gid: e.gid,
+        uname: e.uname,
+        linkpath: e.linkpath || undefined,
+        size: e.size,
+      }),
+  });
   return out;
 }
 
 describe("context tars", () => {
   it("packs entries <i>/<name>, sorted, mtime 0, uid/gid 0, modes kept; sbxd accepts them", async () => {
     const p = await pack((i) => i.copy(["scripts/", "run.sh"], "/opt/app/"));
-    expect(p.sources).toEqual([{ name: "scripts", type: "dir" }, { name: "run.sh", type: "file" }]);
+    expect(p.sources).toEqual([
+      { name: "scripts", type: "dir" },
+      { name: "run.sh", type: "file" },
+    ]);
     const list = entries(p.file);
-    expect(list.map((e) => e.path)).toEqual(["0/scripts/", "0/scripts/lib/", "0/scripts/lib/util.py", "0/scripts/prepare.py", "1/run.sh"]);
+    expect(list.map((e) => e.path)).toEqual([
+      "0/scripts/",
+      "0/scripts/lib/",
+      "0/scripts/lib/util.py",
+      "0/scripts/prepare.py",
+      "1/run.sh",
+    ]);
     for (const e of list) expect(e).toMatchObject({ mtime: 0, uid: 0, gid: 0, uname: "" });
     expect(list.at(-1)).toMatchObject({ type: "File", mode: 0o755, size: 10 });
     expect(p.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
@@ -67,7 +95,10 @@ describe("context tars", () => {
     symlinkSync("prepare.py", join(ctx, "scripts", "latest.py"));
     symlinkSync("a.txt", join(ctx, "alias.txt"));
     const dir = entries((await pack((i) => i.copy("scripts", "/s"))).file);
-    expect(dir.find((e) => e.path === "0/scripts/latest.py")).toMatchObject({ type: "SymbolicLink", linkpath: "prepare.py" });
+    expect(dir.find((e) => e.path === "0/scripts/latest.py")).toMatchObject({
+      type: "SymbolicLink",
+      linkpath: "prepare.py",
+    });
     const top = await pack((i) => i.copy("alias.txt", "/x"));
     expect(entries(top.file)).toEqual([expect.objectContaining({ path: "0/alias.txt", type: "File", size: 1 })]);
   });
@@ -80,7 +111,13 @@ describe("context tars", () => {
     symlinkSync(outside, join(ctx, "leakdir"));
     symlinkSync(`../outside-${n}`, join(ctx, "leakrel"));
     for (const src of ["leak", "leakdir", "leakdir/secret", "leakrel/secret", "leak*"]) {
-      await expect(pack((i) => i.copy(src, "/x")), src).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringContaining("outside the build context") });
+      await expect(
+        pack((i) => i.copy(src, "/x")),
+        src,
+      ).rejects.toMatchObject({
+        code: "invalid_argument",
+        message: expect.stringContaining("outside the build context"),
+      });
     }
   });
 
@@ -108,8 +145,13 @@ describe("sources", () => {
   });
 
   it("names the pattern or path and the step's line when nothing is there", async () => {
-    await expect(pack((i) => i.copy("*.md", "/d/"))).rejects.toThrow(/step 1 \(COPY \*\.md \/d\/ at packages\/sdk\/src\/image-context\.test\.ts:\d+:\d+\): nothing matches \*\.md/);
-    await expect(pack((i) => i.copy("missing/", "/d/"))).rejects.toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/image-context\.test\.ts:\d+.*missing\/: no such file or directory/) });
+    await expect(pack((i) => i.copy("*.md", "/d/"))).rejects.toThrow(
+      /step 1 \(COPY \*\.md \/d\/ at packages\/sdk\/src\/image-context\.test\.ts:\d+:\d+\): nothing matches \*\.md/,
+    );
+    await expect(pack((i) => i.copy("missing/", "/d/"))).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringMatching(/image-context\.test\.ts:\d+.*missing\/: no such file or directory/),
+    });
     await expect(pack((i) => i.copy("../outside", "/d/"))).rejects.toThrow(/outside the build context/);
   });
 
@@ -125,14 +167,18 @@ describe("sources", () => {
   });
 
   it("downloads URLs for add(), named by the last path component, mode 0600", async () => {
-    const server = createServer((req, res) => (req.url === "/files/tool.bin" ? res.end("binary!") : res.writeHead(404).end()));
+    const server = createServer((req, res) =>
+      req.url === "/files/tool.bin" ? res.end("binary!") : res.writeHead(404).end(),
+    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
     try {
       const p = await pack((i) => i.add(`${base}/files/tool.bin`, "/usr/local/bin/"));
       expect(p.sources).toEqual([{ name: "tool.bin", type: "file" }]);
       expect(entries(p.file)).toEqual([expect.objectContaining({ path: "0/tool.bin", mode: 0o600, size: 7 })]);
-      await expect(pack((i) => i.add(`${base}/nope.tgz`, "/x/"))).rejects.toThrow(/cannot download .*nope\.tgz: HTTP 404/);
+      await expect(pack((i) => i.add(`${base}/nope.tgz`, "/x/"))).rejects.toThrow(
+        /cannot download .*nope\.tgz: HTTP 404/,
+      );
     } finally {
       server.close();
     }

@@ -79,8 +79,12 @@ export async function packCopyStep(step: CopyStep, index: number, o: PackOptions
         st = await stat(abs); // follows a top-level symlink, as Docker does
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
-        const what = code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : String(err);
-        throw new SbxError("invalid_argument", `${label}: ${src}: ${what} (looked in ${o.contextDir})`, { source: src, contextDir: o.contextDir });
+        const what =
+          code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : String(err);
+        throw new SbxError("invalid_argument", `${label}: ${src}: ${what} (looked in ${o.contextDir})`, {
+          source: src,
+          contextDir: o.contextDir,
+        });
       }
       const name = rel === "." ? basename(o.contextDir) || "context" : basename(abs);
       if (st.isDirectory()) {
@@ -112,7 +116,11 @@ async function assertInsideContext(abs: string, src: string, contextDir: string,
   if (real === null) return; // missing: stat reports it
   const root = await realpath(contextDir);
   if (real !== root && !real.startsWith(root.endsWith(sep) ? root : root + sep)) {
-    throw new SbxError("invalid_argument", `${label}: ${src} leads outside the build context ${contextDir} through a symbolic link (to ${real})`, { source: src, contextDir });
+    throw new SbxError(
+      "invalid_argument",
+      `${label}: ${src} leads outside the build context ${contextDir} through a symbolic link (to ${real})`,
+      { source: src, contextDir },
+    );
   }
 }
 
@@ -122,13 +130,19 @@ async function expand(src: string, contextDir: string, ignore: IgnoreRules, labe
   const { glob, isDynamicPattern } = await import("tinyglobby");
   const rel = relative(contextDir, resolve(contextDir, src)) || ".";
   if (rel === ".." || rel.startsWith(`..${sep}`) || isAbsolute(rel)) {
-    throw new SbxError("invalid_argument", `${label}: ${src} is outside the build context ${contextDir} (set contextDir, or --context, to a folder that holds it)`);
+    throw new SbxError(
+      "invalid_argument",
+      `${label}: ${src} is outside the build context ${contextDir} (set contextDir, or --context, to a folder that holds it)`,
+    );
   }
   const posixRel = rel.split(sep).join("/");
   if (!isDynamicPattern(src)) {
     const isDir = (await stat(resolve(contextDir, rel)).catch(() => null))?.isDirectory() ?? false;
     if (posixRel !== "." && ignore.ignoresWithParents(posixRel, isDir)) {
-      throw new SbxError("invalid_argument", `${label}: ${src} is excluded by ${ignore.file ?? join(contextDir, ".sbxignore")}`);
+      throw new SbxError(
+        "invalid_argument",
+        `${label}: ${src} is excluded by ${ignore.file ?? join(contextDir, ".sbxignore")}`,
+      );
     }
     return [rel];
   }
@@ -138,7 +152,11 @@ async function expand(src: string, contextDir: string, ignore: IgnoreRules, labe
     .filter((m) => !ignore.ignoresWithParents(m.path, m.dir))
     .map((m) => m.path)
     .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  if (!matches.length) throw new SbxError("invalid_argument", `${label}: nothing matches ${src} (looked in ${contextDir})`, { source: src, contextDir });
+  if (!matches.length)
+    throw new SbxError("invalid_argument", `${label}: nothing matches ${src} (looked in ${contextDir})`, {
+      source: src,
+      contextDir,
+    });
   return matches;
 }
 
@@ -151,7 +169,8 @@ async function walk(dir: string, rel: string, prefix: string, ignore: IgnoreRule
     const st = await lstat(abs);
     if (ignore.ignores(childRel, st.isDirectory())) continue;
     const path = `${prefix}${name}`;
-    if (st.isSymbolicLink()) out.push({ path, type: "SymbolicLink", mode: 0o777, size: 0, linkpath: await readlink(abs) });
+    if (st.isSymbolicLink())
+      out.push({ path, type: "SymbolicLink", mode: 0o777, size: 0, linkpath: await readlink(abs) });
     else if (st.isDirectory()) {
       out.push({ path: `${path}/`, type: "Directory", mode: st.mode & 0o7777, size: 0 });
       await walk(abs, childRel, `${path}/`, ignore, out);
@@ -160,7 +179,12 @@ async function walk(dir: string, rel: string, prefix: string, ignore: IgnoreRule
   }
 }
 
-async function writeTar(entries: Entry[], file: string, label: string, signal?: AbortSignal): Promise<{ digest: string; sizeBytes: number }> {
+async function writeTar(
+  entries: Entry[],
+  file: string,
+  label: string,
+  signal?: AbortSignal,
+): Promise<{ digest: string; sizeBytes: number }> {
   const hash = createHash("sha256");
   const fh = await open(file, "w", 0o600);
   let sizeBytes = 0;
@@ -172,11 +196,28 @@ async function writeTar(entries: Entry[], file: string, label: string, signal?: 
   try {
     for (const e of entries) {
       signal?.throwIfAborted();
-      const header = new tar.Header({ path: e.path, type: e.type, mode: e.mode, uid: 0, gid: 0, size: e.size, mtime: new Date(0), uname: "", gname: "", linkpath: e.linkpath ?? "" });
+      const header = new tar.Header({
+        path: e.path,
+        type: e.type,
+        mode: e.mode,
+        uid: 0,
+        gid: 0,
+        size: e.size,
+        mtime: new Date(0),
+        uname: "",
+        gname: "",
+        linkpath: e.linkpath ?? "",
+      });
       const block = Buffer.alloc(512);
       // encode() answers true when a field does not fit ustar; a PAX header then carries it.
       if (header.encode(block)) {
-        await put(new tar.Pax({ path: e.path, linkpath: e.linkpath, size: e.size > MAX_USTAR_SIZE ? e.size : undefined }).encode());
+        await put(
+          new tar.Pax({
+            path: e.path,
+            linkpath: e.linkpath,
+            size: e.size > MAX_USTAR_SIZE ? e.size : undefined,
+          }).encode(),
+        );
       }
       await put(block);
       if (e.type !== "File" || !e.from || e.size === 0) continue;
@@ -185,7 +226,8 @@ async function writeTar(entries: Entry[], file: string, label: string, signal?: 
         copied += (chunk as Buffer).length;
         await put(chunk as Buffer);
       }
-      if (copied !== e.size) throw new SbxError("failed_precondition", `${label}: ${e.from} changed while it was being packed; try again`);
+      if (copied !== e.size)
+        throw new SbxError("failed_precondition", `${label}: ${e.from} changed while it was being packed; try again`);
       if (e.size % 512) await put(Buffer.alloc(512 - (e.size % 512)));
     }
     await put(Buffer.alloc(1024));
@@ -196,7 +238,7 @@ async function writeTar(entries: Entry[], file: string, label: string, signal?: 
 }
 
 async function writeAll(fh: FileHandle, buf: Buffer): Promise<void> {
-  for (let off = 0; off < buf.length; ) off += (await fh.write(buf, off)).bytesWritten;
+  for (let off = 0; off < buf.length;) off += (await fh.write(buf, off)).bytesWritten;
 }
 
 /** The file name a URL gives its download: the last path component, else the destination's. */
@@ -210,7 +252,10 @@ function urlFileName(url: string, dest: string, label: string): string {
   }
   if (!name && !dest.endsWith("/")) name = basename(dest);
   if (!name || name === "." || name === ".." || name.includes("/") || Buffer.byteLength(name) > 255) {
-    throw new SbxError("invalid_argument", `${label}: cannot tell a file name from ${url}: give a destination that ends in the file name`);
+    throw new SbxError(
+      "invalid_argument",
+      `${label}: cannot tell a file name from ${url}: give a destination that ends in the file name`,
+    );
   }
   return name;
 }
@@ -222,12 +267,22 @@ async function download(url: string, file: string, label: string, signal?: Abort
   } catch (err) {
     if (signal?.aborted) throw err;
     const cause = (err as { cause?: { message?: string } }).cause?.message;
-    throw new SbxError("failed_precondition", `${label}: cannot download ${url}: ${cause ?? (err instanceof Error ? err.message : String(err))}`);
+    throw new SbxError(
+      "failed_precondition",
+      `${label}: cannot download ${url}: ${cause ?? (err instanceof Error ? err.message : String(err))}`,
+    );
   }
   if (!res.ok || !res.body) {
     await res.body?.cancel().catch(() => undefined);
-    throw new SbxError("failed_precondition", `${label}: cannot download ${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`);
+    throw new SbxError(
+      "failed_precondition",
+      `${label}: cannot download ${url}: HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ""}`,
+    );
   }
-  await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), createWriteStream(file, { mode: 0o600 }), { signal });
+  await pipeline(
+    Readable.fromWeb(res.body as WebReadableStream<Uint8Array>),
+    createWriteStream(file, { mode: 0o600 }),
+    { signal },
+  );
   return (await stat(file)).size;
 }

@@ -28,7 +28,17 @@ function issueImage(): Image {
 describe("Image", () => {
   it("chains steps and lists them as lines", () => {
     const img = issueImage().user("app").entrypoint(["python3"]).cmd(["-m", "http.server"]);
-    expect(img.steps.map((s) => s.op)).toEqual(["run", "env", "workdir", "copy", "add", "run", "user", "entrypoint", "cmd"]);
+    expect(img.steps.map((s) => s.op)).toEqual([
+      "run",
+      "env",
+      "workdir",
+      "copy",
+      "add",
+      "run",
+      "user",
+      "entrypoint",
+      "cmd",
+    ]);
     expect(img.toString().split("\n")).toEqual([
       "FROM debian-minimal",
       "RUN apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean",
@@ -47,20 +57,28 @@ describe("Image", () => {
   it("remembers the file, line and column of each step", () => {
     const line = Number(new Error().stack!.split("\n")[1]!.match(/:(\d+):\d+\)?$/)![1]);
     const img = new Image("a").run("true").env("A", "1");
-    const two = new Image("b")
-      .run("x")
-      .copy("f", "/f", { chmod: 0o644 });
+    const two = new Image("b").run("x").copy("f", "/f", { chmod: 0o644 });
     expect(img.source).toEqual({ file: here, line: line + 1, column: 17 });
     expect(img.steps.map((s) => s.source)).toEqual([
       { file: here, line: line + 1, column: 32 },
       { file: here, line: line + 1, column: 44 },
     ]);
     expect(two.steps.map((s) => s.source!.line)).toEqual([line + 3, line + 4]);
-    expect(two.steps[1]).toMatchObject({ op: "copy", src: ["f"], dest: "/f", chmod: "0644", text: "COPY --chmod=0644 f /f" });
+    expect(two.steps[1]).toMatchObject({
+      op: "copy",
+      src: ["f"],
+      dest: "/f",
+      chmod: "0644",
+      text: "COPY --chmod=0644 f /f",
+    });
   });
 
   it("takes positional arguments, a tag, and the default base image", () => {
-    expect(new Image("web", "ubuntu-minimal")).toMatchObject({ name: "web", baseImage: "ubuntu-minimal", tag: "latest" });
+    expect(new Image("web", "ubuntu-minimal")).toMatchObject({
+      name: "web",
+      baseImage: "ubuntu-minimal",
+      tag: "latest",
+    });
     expect(new Image({ name: "web", tag: "v1.2" }).tag).toBe("v1.2");
     const img = new Image("plain");
     const before = Image.defaultBaseImage;
@@ -102,7 +120,9 @@ describe("Image", () => {
     expect(bad(() => new Image("x", "has space")).message).toMatch(/invalid base image/);
     const e = bad(() => img.env("1A", "x"));
     expect(e.code).toBe("invalid_argument");
-    expect(e.message).toMatch(/^image v: env\(\): invalid variable name "1A".*\(at packages\/sdk\/src\/image\.test\.ts:\d+:\d+\)$/);
+    expect(e.message).toMatch(
+      /^image v: env\(\): invalid variable name "1A".*\(at packages\/sdk\/src\/image\.test\.ts:\d+:\d+\)$/,
+    );
     expect(bad(() => img.env("A", 3 as never)).message).toMatch(/must be a string/);
     expect(bad(() => img.run("  ")).message).toMatch(/empty/);
     expect(bad(() => img.run([])).message).toMatch(/array command/);
@@ -135,8 +155,16 @@ describe("Image", () => {
     const def = await img.toDefinition({ contextDir: ctx });
     expect(ImageDefinition.parse(def)).toEqual(def);
     expect(def).toMatchObject({ name: "data-tools", tag: "latest", baseImage: "debian-minimal" });
-    expect(def.steps[3]).toMatchObject({ op: "copy", dest: "/opt/app/scripts/", sources: [{ name: "scripts", type: "dir" }], context: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
-    expect(def.steps[4]).toMatchObject({ op: "add", sources: [{ name: "assets.tar.gz", type: "file", extract: true }] });
+    expect(def.steps[3]).toMatchObject({
+      op: "copy",
+      dest: "/opt/app/scripts/",
+      sources: [{ name: "scripts", type: "dir" }],
+      context: expect.stringMatching(/^sha256:[0-9a-f]{64}$/),
+    });
+    expect(def.steps[4]).toMatchObject({
+      op: "add",
+      sources: [{ name: "assets.tar.gz", type: "file", extract: true }],
+    });
     expect(def.steps[0]!.source).toMatchObject({ file: "packages/sdk/src/image.test.ts", line: expect.any(Number) });
     expect(def.steps.map(describeStep)).toEqual(img.toString().split("\n").slice(1));
   });
@@ -145,7 +173,15 @@ describe("Image", () => {
     const img = new Image("app").copyFrom("builder:v1", ["/out/app", "/out/lib/*.so"], "/usr/local/", { chown: "app" });
     const def = await img.toDefinition({ contextDir: ctx });
     expect(ImageDefinition.parse(def).steps).toEqual([
-      { op: "copy_from", image: "builder:v1", paths: ["/out/app", "/out/lib/*.so"], dest: "/usr/local/", chown: "app", text: "COPY --from=builder:v1 --chown=app /out/app /out/lib/*.so /usr/local/", source: expect.any(Object) },
+      {
+        op: "copy_from",
+        image: "builder:v1",
+        paths: ["/out/app", "/out/lib/*.so"],
+        dest: "/usr/local/",
+        chown: "app",
+        text: "COPY --from=builder:v1 --chown=app /out/app /out/lib/*.so /usr/local/",
+        source: expect.any(Object),
+      },
     ]);
   });
 });
@@ -162,7 +198,12 @@ describe("defineFunction", () => {
 
   it("recognises images from another copy of the SDK by their brand", () => {
     const original = new Image("foreign").env("A", "1");
-    const foreign = { ...Object.fromEntries(["name", "tag", "baseImage", "source", "steps"].map((k) => [k, original[k as keyof Image]])), [Symbol.for("sbx.image")]: true };
+    const foreign = {
+      ...Object.fromEntries(
+        ["name", "tag", "baseImage", "source", "steps"].map((k) => [k, original[k as keyof Image]]),
+      ),
+      [Symbol.for("sbx.image")]: true,
+    };
     expect(Image.isImage(foreign)).toBe(true);
     const copy = Image.from(foreign);
     expect(copy).toBeInstanceOf(Image);

@@ -7,7 +7,13 @@ import type { ImageDefinition, Step } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { assertValidName } from "@sbx-sh/protocol";
 import type { DockerfileImage, DockerfileImageOptions } from "./dockerfile-image.js";
-import { buildImage, imageDefinition, startImageBuild, type BuildOptions, type DefinitionOptions } from "./image-build.js";
+import {
+  buildImage,
+  imageDefinition,
+  startImageBuild,
+  type BuildOptions,
+  type DefinitionOptions,
+} from "./image-build.js";
 import { captureSource, formatSource, registerInternalModule, type SourceLocation } from "./source-location.js";
 
 registerInternalModule(import.meta.url);
@@ -44,9 +50,24 @@ export interface CopyOptions extends StepOptions {
 
 type Located = { source?: SourceLocation };
 /** A copy/add step as declared: local paths, globs or URLs, resolved when the build packs them. */
-export type CopyStep = Located & { op: "copy" | "add"; src: string[]; dest: string; chown?: string; chmod?: string; text: string };
+export type CopyStep = Located & {
+  op: "copy" | "add";
+  src: string[];
+  dest: string;
+  chown?: string;
+  chmod?: string;
+  text: string;
+};
 /** A copy out of another image (Dockerfile's `COPY --from`): paths in that image, resolved there at build time. */
-export type CopyFromStep = Located & { op: "copy_from"; image: string; paths: string[]; dest: string; chown?: string; chmod?: string; text: string };
+export type CopyFromStep = Located & {
+  op: "copy_from";
+  image: string;
+  paths: string[];
+  dest: string;
+  chown?: string;
+  chmod?: string;
+  text: string;
+};
 export type ImageStep =
   | CopyStep
   | CopyFromStep
@@ -75,12 +96,18 @@ export class Image {
   constructor(options: ImageOptions);
   constructor(name: string, baseImage?: string);
   constructor(nameOrOptions: string | ImageOptions, baseImage?: string) {
-    const o: Partial<ImageOptions> = typeof nameOrOptions === "string" ? { name: nameOrOptions, baseImage } : (nameOrOptions ?? {});
-    if (typeof o !== "object") throw new SbxError("invalid_argument", "new Image() takes { name, tag?, baseImage? } or (name, baseImage?)");
-    if (typeof o.name !== "string") throw new SbxError("invalid_name", "an image needs a name: new Image({ name: \"my-image\" })");
+    const o: Partial<ImageOptions> =
+      typeof nameOrOptions === "string" ? { name: nameOrOptions, baseImage } : (nameOrOptions ?? {});
+    if (typeof o !== "object")
+      throw new SbxError("invalid_argument", "new Image() takes { name, tag?, baseImage? } or (name, baseImage?)");
+    if (typeof o.name !== "string")
+      throw new SbxError("invalid_name", 'an image needs a name: new Image({ name: "my-image" })');
     this.name = assertValidName("image", o.name);
     if (o.tag !== undefined && (typeof o.tag !== "string" || !TAG_RE.test(o.tag))) {
-      throw new SbxError("invalid_name", `invalid image tag ${JSON.stringify(o.tag)}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'`);
+      throw new SbxError(
+        "invalid_name",
+        `invalid image tag ${JSON.stringify(o.tag)}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'`,
+      );
     }
     this.tag = o.tag ?? "latest";
     if (o.baseImage !== undefined) this.#baseImage = checkBaseImage(o.baseImage);
@@ -129,25 +156,33 @@ export class Image {
       if (!command.length || !command.every((a) => typeof a === "string") || !command[0]) {
         throw this.bad("run", "an array command is [program, ...args] with a non-empty program and string arguments");
       }
-    } else throw this.bad("run", "the command is a string (run by /bin/sh) or an array of strings (run without a shell)");
+    } else
+      throw this.bad("run", "the command is a string (run by /bin/sh) or an array of strings (run without a shell)");
     return this.push({ op: "run", command: Array.isArray(command) ? [...command] : command }, "run", options);
   }
 
   env(key: string, value: string, options: StepOptions = {}): this {
-    if (typeof key !== "string" || !ENV_KEY_RE.test(key)) throw this.bad("env", `invalid variable name ${JSON.stringify(key)}: letters, digits and _, not starting with a digit`);
-    if (typeof value !== "string") throw this.bad("env", `the value of ${key} must be a string (got ${typeof value}); use String(x)`);
+    if (typeof key !== "string" || !ENV_KEY_RE.test(key))
+      throw this.bad(
+        "env",
+        `invalid variable name ${JSON.stringify(key)}: letters, digits and _, not starting with a digit`,
+      );
+    if (typeof value !== "string")
+      throw this.bad("env", `the value of ${key} must be a string (got ${typeof value}); use String(x)`);
     return this.push({ op: "env", key, value }, "env", options);
   }
 
   /** Sets the working directory of later steps and of the image (created if missing). */
   workdir(dir: string, options: StepOptions = {}): this {
-    if (typeof dir !== "string" || !dir.trim() || dir.includes("\0")) throw this.bad("workdir", "give a directory, e.g. workdir(\"/app\")");
+    if (typeof dir !== "string" || !dir.trim() || dir.includes("\0"))
+      throw this.bad("workdir", 'give a directory, e.g. workdir("/app")');
     return this.push({ op: "workdir", path: dir }, "workdir", options);
   }
 
   /** Sets the user of later steps and of the image: `name`, `uid`, `name:group` or `uid:gid`. */
   user(name: string, options: StepOptions = {}): this {
-    if (typeof name !== "string" || !USER_RE.test(name)) throw this.bad("user", `invalid user ${JSON.stringify(name)}: use name, uid, name:group or uid:gid`);
+    if (typeof name !== "string" || !USER_RE.test(name))
+      throw this.bad("user", `invalid user ${JSON.stringify(name)}: use name, uid, name:group or uid:gid`);
     return this.push({ op: "user", user: name }, "user", options);
   }
 
@@ -167,11 +202,23 @@ export class Image {
    */
   copyFrom(image: string, src: string | string[], dest: string, options: CopyOptions = {}): this {
     const paths = typeof src === "string" ? [src] : src;
-    if (typeof image !== "string" || !image.trim() || /[\s\0]/.test(image)) throw this.bad("copyFrom", `invalid image ${JSON.stringify(image)}: give an image name such as "builder" or "my-image:v1"`);
-    if (!Array.isArray(paths) || !paths.length || !paths.every((p) => typeof p === "string" && p.trim() !== "" && !p.includes("\0"))) {
-      throw this.bad("copyFrom", "give a path in the image (or an array of them), e.g. copyFrom(\"builder\", \"/out/app\", \"/usr/local/bin/\")");
+    if (typeof image !== "string" || !image.trim() || /[\s\0]/.test(image))
+      throw this.bad(
+        "copyFrom",
+        `invalid image ${JSON.stringify(image)}: give an image name such as "builder" or "my-image:v1"`,
+      );
+    if (
+      !Array.isArray(paths) ||
+      !paths.length ||
+      !paths.every((p) => typeof p === "string" && p.trim() !== "" && !p.includes("\0"))
+    ) {
+      throw this.bad(
+        "copyFrom",
+        'give a path in the image (or an array of them), e.g. copyFrom("builder", "/out/app", "/usr/local/bin/")',
+      );
     }
-    if (typeof dest !== "string" || !dest.trim() || dest.includes("\0")) throw this.bad("copyFrom", "give a destination, e.g. \"/opt/app/\"");
+    if (typeof dest !== "string" || !dest.trim() || dest.includes("\0"))
+      throw this.bad("copyFrom", 'give a destination, e.g. "/opt/app/"');
     const step: CopyFromStep = { op: "copy_from", image, paths: [...paths], dest, text: "" };
     this.ownership("copyFrom", step, options);
     step.text = ["COPY", `--from=${image}`, ...ownershipFlags(step), ...paths, dest].join(" ");
@@ -209,8 +256,12 @@ export class Image {
 
   private copyStep(op: "copy" | "add", src: string | string[], dest: string, o: CopyOptions): this {
     const sources = typeof src === "string" ? [src] : src;
-    if (!Array.isArray(sources) || !sources.length || !sources.every((s) => typeof s === "string" && s.trim() !== "" && !s.includes("\0"))) {
-      throw this.bad(op, "give a source path (or an array of them), e.g. copy(\"scripts/\", \"/opt/app/scripts/\")");
+    if (
+      !Array.isArray(sources) ||
+      !sources.length ||
+      !sources.every((s) => typeof s === "string" && s.trim() !== "" && !s.includes("\0"))
+    ) {
+      throw this.bad(op, 'give a source path (or an array of them), e.g. copy("scripts/", "/opt/app/scripts/")');
     }
     for (const s of sources) {
       const url = /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
@@ -218,7 +269,8 @@ export class Image {
       if (url && !/^https?:\/\//i.test(s)) throw this.bad(op, `only http and https URLs can be downloaded, not ${s}`);
       if (url && !isUrl(s)) throw this.bad(op, `${s} is not a valid URL`);
     }
-    if (typeof dest !== "string" || !dest.trim() || dest.includes("\0")) throw this.bad(op, "give a destination, e.g. \"/opt/app/\"");
+    if (typeof dest !== "string" || !dest.trim() || dest.includes("\0"))
+      throw this.bad(op, 'give a destination, e.g. "/opt/app/"');
     const step: CopyStep = { op, src: [...sources], dest, text: "" };
     this.ownership(op, step, o);
     step.text = [op.toUpperCase(), ...ownershipFlags(step), ...sources, dest].join(" ");
@@ -227,14 +279,16 @@ export class Image {
 
   private ownership(op: string, step: { chown?: string; chmod?: string }, o: CopyOptions): void {
     if (o.chown !== undefined) {
-      if (typeof o.chown !== "string" || !USER_RE.test(o.chown)) throw this.bad(op, `invalid chown ${JSON.stringify(o.chown)}: use user[:group], by name or id`);
+      if (typeof o.chown !== "string" || !USER_RE.test(o.chown))
+        throw this.bad(op, `invalid chown ${JSON.stringify(o.chown)}: use user[:group], by name or id`);
       step.chown = o.chown;
     }
     if (o.chmod !== undefined) step.chmod = this.mode(op, o.chmod);
   }
 
   private mode(op: string, chmod: string | number): string {
-    if (typeof chmod === "number" && Number.isInteger(chmod) && chmod >= 0 && chmod <= 0o7777) return chmod.toString(8).padStart(4, "0");
+    if (typeof chmod === "number" && Number.isInteger(chmod) && chmod >= 0 && chmod <= 0o7777)
+      return chmod.toString(8).padStart(4, "0");
     if (typeof chmod === "string" && /^[0-7]{3,4}$/.test(chmod)) return chmod;
     throw this.bad(op, `invalid chmod ${JSON.stringify(chmod)}: use an octal mode such as "0755" or 0o755`);
   }
@@ -244,7 +298,8 @@ export class Image {
       if (!args.trim()) throw this.bad(op, "the command is empty");
       return ["/bin/sh", "-c", args];
     }
-    if (!Array.isArray(args) || !args.every((a) => typeof a === "string")) throw this.bad(op, "give an array of strings, e.g. [\"python3\", \"app.py\"]");
+    if (!Array.isArray(args) || !args.every((a) => typeof a === "string"))
+      throw this.bad(op, 'give an array of strings, e.g. ["python3", "app.py"]');
     return [...args];
   }
 
@@ -258,7 +313,10 @@ export class Image {
 
   private bad(method: string, message: string): SbxError {
     const where = formatSource(captureSource(method));
-    return new SbxError("invalid_argument", `image ${this.name}: ${method}(): ${message}${where ? ` (at ${where})` : ""}`);
+    return new SbxError(
+      "invalid_argument",
+      `image ${this.name}: ${method}(): ${message}${where ? ` (at ${where})` : ""}`,
+    );
   }
 }
 
@@ -273,7 +331,10 @@ function ownershipFlags(step: { chown?: string; chmod?: string }): string[] {
 
 function checkBaseImage(base: unknown): string {
   if (typeof base !== "string" || !base.trim() || base.length > 255 || /[\s\0]/.test(base)) {
-    throw new SbxError("invalid_argument", `invalid base image ${JSON.stringify(base)}: give an image name such as "debian-minimal" or "my-image:v1"`);
+    throw new SbxError(
+      "invalid_argument",
+      `invalid base image ${JSON.stringify(base)}: give an image name such as "debian-minimal" or "my-image:v1"`,
+    );
   }
   return base;
 }

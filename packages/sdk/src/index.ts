@@ -1,7 +1,15 @@
 // The public face of the package (`import { Sandbox, Image } from "@sbx-sh/sdk"`): the classes, the error
 // type and the types of everything they take and answer. Nothing else is part of the API.
 export { Image, describeImageStep } from "./image.js";
-export type { CopyFromStep, CopyOptions, CopyStep, ImageOptions, ImageStep, RunStepOptions, StepOptions } from "./image.js";
+export type {
+  CopyFromStep,
+  CopyOptions,
+  CopyStep,
+  ImageOptions,
+  ImageStep,
+  RunStepOptions,
+  StepOptions,
+} from "./image.js";
 export { defineFunction, imageOf } from "./function.js";
 export type { FunctionMeta, FunctionOptions, SbxFunction } from "./function.js";
 export { buildError, followBuild } from "./image-build.js";
@@ -10,7 +18,14 @@ export type { SourceLocation } from "./source-location.js";
 export { Sandbox } from "./sandbox.js";
 export { DockerfileImage, imageFromDockerfile } from "./dockerfile-image.js";
 export type { DockerfileImageOptions } from "./dockerfile-image.js";
-export type { ClientLike, CreateSandboxOptions, DirectoryListing, ProcessOptions, RunOptions, StartProcessOptions } from "./sandbox.js";
+export type {
+  ClientLike,
+  CreateSandboxOptions,
+  DirectoryListing,
+  ProcessOptions,
+  RunOptions,
+  StartProcessOptions,
+} from "./sandbox.js";
 export { SandboxClient } from "./client.js";
 export type { ListSandboxesOptions, Project, Token } from "./client.js";
 export type { PullResult, PushResult, RegistryCredentials } from "./oci.js";

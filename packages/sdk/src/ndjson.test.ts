@@ -33,7 +33,9 @@ describe("ndjson", () => {
   });
 
   it("turns an error line into the daemon's SbxError", async () => {
-    const src = Buffer.from('{"type":"stdout","data":""}\n{"error":{"code":"sandbox_not_running","message":"it stopped"}}\n');
+    const src = Buffer.from(
+      '{"type":"stdout","data":""}\n{"error":{"code":"sandbox_not_running","message":"it stopped"}}\n',
+    );
     const err = await all(ndjson(chunksOf(src, 5))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SbxError);
     expect(err).toMatchObject({ code: "sandbox_not_running", message: "it stopped" });

@@ -34,14 +34,33 @@ export function exportImage(t: Transport, name: string, signal?: AbortSignal): P
 }
 
 /** Registers an OCI image layout tar (or `docker save` tar) as `name[:tag]`. */
-export function importImage(t: Transport, tar: Readable | Uint8Array, o: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal }): Promise<ImageInfo> {
-  return t.json("POST", "/v1/images/import", { query: { name: o.name, tag: o.tag, replace: o.replace ? "1" : undefined }, body: tar, contentType: "application/x-tar", signal: o.signal, stream: true });
+export function importImage(
+  t: Transport,
+  tar: Readable | Uint8Array,
+  o: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal },
+): Promise<ImageInfo> {
+  return t.json("POST", "/v1/images/import", {
+    query: { name: o.name, tag: o.tag, replace: o.replace ? "1" : undefined },
+    body: tar,
+    contentType: "application/x-tar",
+    signal: o.signal,
+    stream: true,
+  });
 }
 
-export function pushImage(t: Transport, name: string, reference: string, creds: RegistryCredentials = {}): Promise<PushResult> {
+export function pushImage(
+  t: Transport,
+  name: string,
+  reference: string,
+  creds: RegistryCredentials = {},
+): Promise<PushResult> {
   return t.json("POST", `/v1/images/${enc(name)}/push`, { json: { reference, ...creds }, stream: true });
 }
 
-export function pullImage(t: Transport, reference: string, o: RegistryCredentials & { name?: string; tag?: string; replace?: boolean } = {}): Promise<PullResult> {
+export function pullImage(
+  t: Transport,
+  reference: string,
+  o: RegistryCredentials & { name?: string; tag?: string; replace?: boolean } = {},
+): Promise<PullResult> {
   return t.json("POST", "/v1/images/pull", { json: { reference, ...o }, stream: true });
 }

@@ -39,7 +39,13 @@ export async function openPortStream(transport: Transport, sandboxId: string, po
         failed_precondition: `sandbox ${sandboxId} has no network, so its ports cannot be reached`,
         invalid_argument: `port ${port} is not a TCP port (1..65535)`,
       };
-      reject(new SbxError(code, `cannot connect to port ${port} of sandbox ${sandboxId}: ${why[code] ?? `sbxd answered HTTP ${status}`}`, { status }));
+      reject(
+        new SbxError(
+          code,
+          `cannot connect to port ${port} of sandbox ${sandboxId}: ${why[code] ?? `sbxd answered HTTP ${status}`}`,
+          { status },
+        ),
+      );
       res.resume();
       ws.terminate();
     });

@@ -35,7 +35,14 @@ export interface OutputHandlers {
 /** Turns NDJSON values into typed events; unknown event types are skipped so newer daemons stay compatible. */
 export async function* decodeEvents(values: AsyncIterable<unknown>): AsyncGenerator<ProcessEvent> {
   for await (const value of values) {
-    const ev = value as { type?: unknown; data?: unknown; process?: unknown; exitCode?: unknown; signal?: unknown; timedOut?: unknown };
+    const ev = value as {
+      type?: unknown;
+      data?: unknown;
+      process?: unknown;
+      exitCode?: unknown;
+      signal?: unknown;
+      timedOut?: unknown;
+    };
     if (ev.type === "stdout" || ev.type === "stderr") {
       yield { type: ev.type, data: Buffer.from(typeof ev.data === "string" ? ev.data : "", "base64") };
     } else if (ev.type === "exit") {
@@ -74,7 +81,11 @@ export function signalName(sig: string | number): string {
 }
 
 /** Drains events into a CommandResult, feeding the handlers as output arrives. */
-export async function collectResult(events: AsyncIterable<ProcessEvent>, handlers: OutputHandlers = {}, what = "the process"): Promise<CommandResult> {
+export async function collectResult(
+  events: AsyncIterable<ProcessEvent>,
+  handlers: OutputHandlers = {},
+  what = "the process",
+): Promise<CommandResult> {
   const out = new StringDecoder("utf8");
   const err = new StringDecoder("utf8");
   let stdout = "";
@@ -93,7 +104,13 @@ export async function collectResult(events: AsyncIterable<ProcessEvent>, handler
       const restErr = err.end();
       if (restOut) handlers.onStdout?.(restOut);
       if (restErr) handlers.onStderr?.(restErr);
-      return { exitCode: exitStatus(ev), stdout: stdout + restOut, stderr: stderr + restErr, signal: ev.signal, timedOut: ev.timedOut };
+      return {
+        exitCode: exitStatus(ev),
+        stdout: stdout + restOut,
+        stderr: stderr + restErr,
+        signal: ev.signal,
+        timedOut: ev.timedOut,
+      };
     }
   }
   throw new SbxError("internal", `the output stream of ${what} ended before it exited (connection to sbxd lost?)`);
@@ -135,7 +152,10 @@ export class SandboxProcess {
 
   /** Output so far as events; with `follow`, also new output until the exit event. */
   async *output(options: OutputOptions = {}): AsyncGenerator<OutputChunk> {
-    const body = await this.transport.stream("GET", `${this.path}/output`, { query: { follow: options.follow }, signal: options.signal });
+    const body = await this.transport.stream("GET", `${this.path}/output`, {
+      query: { follow: options.follow },
+      signal: options.signal,
+    });
     for await (const ev of decodeEvents(ndjson(body))) {
       if (ev.type !== "started") yield ev;
     }
@@ -148,7 +168,9 @@ export class SandboxProcess {
 
   /** Sends a signal (`"SIGINT"`, `"TERM"`, `15`); answers the updated process record. */
   async signal(sig: string | number = "SIGTERM"): Promise<ProcessInfo> {
-    this.last = await this.transport.json<ProcessInfo>("POST", `${this.path}/signal`, { json: { signal: signalName(sig) } });
+    this.last = await this.transport.json<ProcessInfo>("POST", `${this.path}/signal`, {
+      json: { signal: signalName(sig) },
+    });
     return this.last;
   }
 
@@ -158,7 +180,9 @@ export class SandboxProcess {
 
   /** Needs the process to have been started with `stdin: true`. */
   writeStdin(data: string | Uint8Array): Promise<void> {
-    return this.transport.empty("POST", `${this.path}/stdin`, { body: typeof data === "string" ? Buffer.from(data) : data });
+    return this.transport.empty("POST", `${this.path}/stdin`, {
+      body: typeof data === "string" ? Buffer.from(data) : data,
+    });
   }
 
   /** Sends EOF. */

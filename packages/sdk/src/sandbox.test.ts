@@ -1,6 +1,15 @@
 // Sandbox against the fake sbxd: run/exec streaming, background processes with stdin and signals,
 // files, and directory trees both ways (including a hostile tar from the sandbox).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar";
@@ -41,10 +50,14 @@ describe("Sandbox lifecycle", () => {
     expect(after).toMatchObject({ allowOut: ["198.18.0.1"], denyOut: ["198.18.0.1"] });
     expect(box.lastInfo).toBe(after);
     const req = fake.requests.at(-1)!;
-    expect([req.method, req.url, JSON.parse(req.body)]).toEqual(["PATCH", `/v1/sandboxes/${box.id}/network`, { denyOut: ["198.18.0.1"] }]);
+    expect([req.method, req.url, JSON.parse(req.body)]).toEqual([
+      "PATCH",
+      `/v1/sandboxes/${box.id}/network`,
+      { denyOut: ["198.18.0.1"] },
+    ]);
   });
 
-    it("throws sandbox_not_found when connecting to nothing", async () => {
+  it("throws sandbox_not_found when connecting to nothing", async () => {
     await expect(Sandbox.connect("ghost", client)).rejects.toMatchObject({ code: "sandbox_not_found" });
   });
 });
@@ -61,8 +74,21 @@ describe("run", () => {
   });
 
   it("sends the process request with timeout in seconds as timeoutSecs", async () => {
-    const res = await sb.run("show-request", { args: ["x"], env: { B: "2" }, workingDir: "/w", user: "1000:1000", timeout: 2.5 });
-    expect(JSON.parse(res.stdout)).toEqual({ command: "show-request", args: ["x"], env: { B: "2" }, workingDir: "/w", user: "1000:1000", timeoutSecs: 3 });
+    const res = await sb.run("show-request", {
+      args: ["x"],
+      env: { B: "2" },
+      workingDir: "/w",
+      user: "1000:1000",
+      timeout: 2.5,
+    });
+    expect(JSON.parse(res.stdout)).toEqual({
+      command: "show-request",
+      args: ["x"],
+      env: { B: "2" },
+      workingDir: "/w",
+      user: "1000:1000",
+      timeoutSecs: 3,
+    });
   });
 
   it("decodes a stream that arrives in 3-byte pieces, mid-line and mid-character", async () => {
@@ -151,7 +177,14 @@ describe("files", () => {
     for await (const c of tar.c({ cwd: evil }, ["d"]) as unknown as AsyncIterable<Buffer>) entries.push(c);
     // Hand-made headers: ../ escape, absolute path, a symlink out and a file through it.
     const hdr = (path: string, type: "File" | "SymbolicLink", body = "", linkpath?: string) => {
-      const h = new tar.Header({ path, type, size: body.length, mode: 0o644, mtime: new Date(0), ...(linkpath ? { linkpath } : {}) });
+      const h = new tar.Header({
+        path,
+        type,
+        size: body.length,
+        mode: 0o644,
+        mtime: new Date(0),
+        ...(linkpath ? { linkpath } : {}),
+      });
       const block = Buffer.alloc(512);
       h.encode(block, 0);
       const data = Buffer.alloc(Math.ceil(body.length / 512) * 512);

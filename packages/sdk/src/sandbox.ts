@@ -3,12 +3,29 @@
 import { mkdir } from "node:fs/promises";
 import type { Duplex, Readable } from "node:stream";
 import type { PortExposure } from "@sbx-sh/protocol";
-import type { CreateSandboxRequest, CreateTerminalRequest, FileInfo, ProcessInfo, SandboxInfo, StartProcessRequest, SnapshotInfo, TerminalInfo, UpdateNetworkRequest } from "@sbx-sh/protocol";
+import type {
+  CreateSandboxRequest,
+  CreateTerminalRequest,
+  FileInfo,
+  ProcessInfo,
+  SandboxInfo,
+  StartProcessRequest,
+  SnapshotInfo,
+  TerminalInfo,
+  UpdateNetworkRequest,
+} from "@sbx-sh/protocol";
 import { extractSafe, packDirectoryContents } from "./archive.js";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
 import { openPortStream } from "./port-stream.js";
-import { collectResult, decodeEvents, SandboxProcess, type CommandResult, type OutputHandlers, type ProcessEvent } from "./process.js";
+import {
+  collectResult,
+  decodeEvents,
+  SandboxProcess,
+  type CommandResult,
+  type OutputHandlers,
+  type ProcessEvent,
+} from "./process.js";
 import { Terminal, type TerminalOptions } from "./terminal.js";
 import type { ClientOptions, Transport } from "./transport.js";
 
@@ -115,7 +132,10 @@ export class Sandbox {
 
   /** Runs a command to completion as a stream of events: started, stdout/stderr chunks, exit. */
   async *exec(command: string, options: RunOptions = {}): AsyncGenerator<ProcessEvent> {
-    const body = await this.transport.stream("POST", `${this.base}/exec`, { json: processRequest(command, options), signal: options.signal });
+    const body = await this.transport.stream("POST", `${this.base}/exec`, {
+      json: processRequest(command, options),
+      signal: options.signal,
+    });
     yield* decodeEvents(ndjson(body));
   }
 
@@ -126,7 +146,9 @@ export class Sandbox {
 
   /** Forks: one snapshot, `times` new running sandboxes with this one's files. */
   async copy(options: { times?: number } = {}): Promise<Sandbox[]> {
-    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("POST", `${this.base}/copy`, { json: { times: options.times ?? 1 } });
+    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("POST", `${this.base}/copy`, {
+      json: { times: options.times ?? 1 },
+    });
     return res.sandboxes.map((s) => new Sandbox(this.client, s));
   }
 
@@ -148,7 +170,10 @@ export class Sandbox {
 
   /** Starts a process in the background and returns its handle at once. */
   async startProcess(command: string, options: StartProcessOptions = {}): Promise<SandboxProcess> {
-    const body: StartProcessRequest = { ...processRequest(command, options), ...(options.stdin ? { stdin: true } : {}) };
+    const body: StartProcessRequest = {
+      ...processRequest(command, options),
+      ...(options.stdin ? { stdin: true } : {}),
+    };
     const proc = await this.transport.json<ProcessInfo>("POST", `${this.base}/processes`, { json: body });
     return new SandboxProcess(this.transport, this.id, proc.id, proc);
   }
@@ -186,7 +211,10 @@ export class Sandbox {
 
   /** Writes a whole file, creating parent directories. */
   writeFile(path: string, data: string | Uint8Array): Promise<void> {
-    return this.transport.empty("PUT", `${this.base}/files`, { query: { path }, body: typeof data === "string" ? Buffer.from(data) : data });
+    return this.transport.empty("PUT", `${this.base}/files`, {
+      query: { path },
+      body: typeof data === "string" ? Buffer.from(data) : data,
+    });
   }
 
   listDirectory(path: string): Promise<DirectoryListing> {
@@ -204,7 +232,10 @@ export class Sandbox {
 
   /** A tar stream holding `remotePath` (a file or a tree) under its basename. */
   async downloadArchive(remotePath: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
-    return this.transport.stream("GET", `${this.base}/archive`, { query: { path: remotePath }, signal: options.signal });
+    return this.transport.stream("GET", `${this.base}/archive`, {
+      query: { path: remotePath },
+      signal: options.signal,
+    });
   }
 
   /** Copies what is inside `localDir` into `remoteDir` (created if missing). */
@@ -213,7 +244,11 @@ export class Sandbox {
   }
 
   /** Copies what is inside the sandbox directory `remotePath` into `localDir` (created if missing). */
-  async downloadDirectory(remotePath: string, localDir: string, options: { onWarning?: (message: string, refused: boolean) => void } = {}): Promise<void> {
+  async downloadDirectory(
+    remotePath: string,
+    localDir: string,
+    options: { onWarning?: (message: string, refused: boolean) => void } = {},
+  ): Promise<void> {
     await mkdir(localDir, { recursive: true });
     const archive = await this.downloadArchive(remotePath);
     await extractSafe(archive, localDir, { strip: 1, ...options });

@@ -48,15 +48,24 @@ export class Terminal implements AsyncIterable<Buffer> {
           return;
         }
         if (msg.type === "exit") exitCode = msg.exitCode ?? 0;
-        else if (msg.type === "error") error = new SbxError("invalid_argument", msg.error?.message ?? "terminal error", { code: msg.error?.code });
+        else if (msg.type === "error")
+          error = new SbxError("invalid_argument", msg.error?.message ?? "terminal error", { code: msg.error?.code });
       });
       ws.on("close", (code, reason) => {
         this.closed = true;
         for (const l of this.listeners) l(Buffer.alloc(0));
         if (exitCode !== undefined) return resolve(exitCode);
-        if (this.detached) return reject(new SbxError("failed_precondition", `detached from terminal ${id}; it keeps running: attach again with attachTerminal`));
+        if (this.detached)
+          return reject(
+            new SbxError(
+              "failed_precondition",
+              `detached from terminal ${id}; it keeps running: attach again with attachTerminal`,
+            ),
+          );
         const why = error?.message ?? (reason.toString() || `connection closed (${code})`);
-        reject(new SbxError("daemon_unavailable", `lost terminal ${id} before it exited: ${why}; attach again to go on`));
+        reject(
+          new SbxError("daemon_unavailable", `lost terminal ${id} before it exited: ${why}; attach again to go on`),
+        );
       });
     });
     // wait() is optional; an unobserved detach must not crash the program.
@@ -79,7 +88,11 @@ export class Terminal implements AsyncIterable<Buffer> {
         ws.on("error", () => undefined);
         void transport
           .json<TerminalInfo>("GET", path.slice(0, -"/attach".length))
-          .then(async () => reject(await errorFromResponse(res.statusCode ?? 500, { text: async () => "" } as unknown as Body)), reject);
+          .then(
+            async () =>
+              reject(await errorFromResponse(res.statusCode ?? 500, { text: async () => "" } as unknown as Body)),
+            reject,
+          );
         ws.terminate();
       });
     });

@@ -11,12 +11,24 @@ import { DEFAULT_HOST, resolveConfig, Transport } from "./transport.js";
 describe("resolveConfig", () => {
   it("uses defaults when nothing is set", () => {
     const c = resolveConfig({ env: {} });
-    expect(c).toMatchObject({ host: DEFAULT_HOST, socketPath: "/run/sbx/sbxd.sock", project: "default", token: null, isDefaultHost: true });
+    expect(c).toMatchObject({
+      host: DEFAULT_HOST,
+      socketPath: "/run/sbx/sbxd.sock",
+      project: "default",
+      token: null,
+      isDefaultHost: true,
+    });
   });
 
   it("takes env over defaults and options over env", () => {
     const env = { SBX_HOST: "http://10.0.0.1:7070", SBX_TOKEN: "envtok", SBX_PROJECT: "envproj" };
-    expect(resolveConfig({ env })).toMatchObject({ baseUrl: "http://10.0.0.1:7070", socketPath: null, token: "envtok", project: "envproj", isDefaultHost: false });
+    expect(resolveConfig({ env })).toMatchObject({
+      baseUrl: "http://10.0.0.1:7070",
+      socketPath: null,
+      token: "envtok",
+      project: "envproj",
+      isDefaultHost: false,
+    });
     const c = resolveConfig({ env, host: "unix:///tmp/x.sock", token: "opt", project: "p2" });
     expect(c).toMatchObject({ socketPath: "/tmp/x.sock", token: "opt", project: "p2", isDefaultHost: false });
   });
@@ -69,7 +81,9 @@ describe("Transport errors without a proper daemon", () => {
     const err = await t.json("GET", "/v1/info").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SbxError);
     expect(err).toMatchObject({ code: "daemon_unavailable" });
-    expect((err as Error).message).toBe("cannot reach sbxd at unix:///nonexistent/dir/sbxd.sock: start it with `sbx daemon start`");
+    expect((err as Error).message).toBe(
+      "cannot reach sbxd at unix:///nonexistent/dir/sbxd.sock: start it with `sbx daemon start`",
+    );
   });
 
   it("reports daemon_unavailable when nothing listens (connection refused)", async () => {
@@ -87,13 +101,26 @@ describe("Transport errors without a proper daemon", () => {
     const server = createServer((req, res) => {
       if (req.url === "/v1/info") res.writeHead(401).end("go away");
       else if (req.url === "/v1/images") res.writeHead(200).end("not json");
-      else res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { code: "brand_new_code", message: "newer daemon" } }));
+      else
+        res
+          .writeHead(500, { "content-type": "application/json" })
+          .end(JSON.stringify({ error: { code: "brand_new_code", message: "newer daemon" } }));
     });
     await new Promise<void>((r) => server.listen(path, r));
     const client = new SandboxClient({ host: path, env: {} });
-    await expect(client.info()).rejects.toMatchObject({ code: "unauthenticated", message: "sbxd answered HTTP 401: go away" });
-    await expect(client.listImages()).rejects.toMatchObject({ code: "internal", message: expect.stringMatching(/not JSON/) });
-    await expect(client.list()).rejects.toMatchObject({ code: "internal", message: "newer daemon", details: { code: "brand_new_code" } });
+    await expect(client.info()).rejects.toMatchObject({
+      code: "unauthenticated",
+      message: "sbxd answered HTTP 401: go away",
+    });
+    await expect(client.listImages()).rejects.toMatchObject({
+      code: "internal",
+      message: expect.stringMatching(/not JSON/),
+    });
+    await expect(client.list()).rejects.toMatchObject({
+      code: "internal",
+      message: "newer daemon",
+      details: { code: "brand_new_code" },
+    });
     server.closeAllConnections();
     server.close();
     await fake.stop();

@@ -51,7 +51,10 @@ export function parseHost(raw: string): { host: string; socketPath: string | nul
   if (raw.startsWith("unix://")) {
     const socketPath = raw.slice("unix://".length);
     if (!socketPath.startsWith("/")) {
-      throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: a unix socket host is unix:///absolute/path`);
+      throw new SbxError(
+        "invalid_argument",
+        `bad host ${JSON.stringify(raw)}: a unix socket host is unix:///absolute/path`,
+      );
     }
     // Over a socket the URL's authority is never used for routing; "localhost" is only the Host header.
     return { host: `unix://${socketPath}`, socketPath, baseUrl: "http://localhost" };
@@ -61,10 +64,16 @@ export function parseHost(raw: string): { host: string; socketPath: string | nul
   try {
     url = new URL(raw);
   } catch {
-    throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`);
+    throw new SbxError(
+      "invalid_argument",
+      `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`,
+    );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new SbxError("invalid_argument", `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`);
+    throw new SbxError(
+      "invalid_argument",
+      `bad host ${JSON.stringify(raw)}: use unix:///path/to/sbxd.sock or http://host:port`,
+    );
   }
   const baseUrl = url.origin + url.pathname.replace(/\/+$/, "");
   return { host: baseUrl, socketPath: null, baseUrl };
@@ -125,7 +134,9 @@ export class Transport {
 
   constructor(options: ClientOptions = {}) {
     this.config = resolveConfig(options);
-    this.agent = this.config.baseUrl.startsWith("https:") ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+    this.agent = this.config.baseUrl.startsWith("https:")
+      ? new HttpsAgent({ keepAlive: true })
+      : new HttpAgent({ keepAlive: true });
   }
 
   /** Who is asking: the project, and the bearer token for a TCP daemon. */
@@ -142,7 +153,9 @@ export class Transport {
   async webSocket(path: string): Promise<import("ws").WebSocket> {
     const { WebSocket } = await import("ws");
     // ws speaks unix sockets as ws+unix:///path/to.sock:/request/path.
-    const url = this.config.socketPath ? `ws+unix://${this.config.socketPath}:${path}` : this.config.baseUrl.replace(/^http/, "ws") + path;
+    const url = this.config.socketPath
+      ? `ws+unix://${this.config.socketPath}:${path}`
+      : this.config.baseUrl.replace(/^http/, "ws") + path;
     return new WebSocket(url, { headers: this.identity(), perMessageDeflate: false });
   }
 
@@ -169,7 +182,13 @@ export class Transport {
     throw await errorFromResponse(status, wrapped);
   }
 
-  private async exchange(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
+  private async exchange(
+    method: HttpMethod,
+    url: string,
+    headers: Record<string, string>,
+    body: RequestOptions["body"],
+    signal?: AbortSignal,
+  ): Promise<IncomingMessage> {
     try {
       return await this.exchangeOnce(method, url, headers, body, signal);
     } catch (err) {
@@ -177,14 +196,24 @@ export class Transport {
       // never reached it, so sending it again (when its body can be sent again) is safe.
       const code = errnoCode(err);
       const replayable = body === undefined || typeof body === "string" || body instanceof Uint8Array;
-      if ((err as { reusedSocket?: boolean }).reusedSocket && replayable && (code === "ECONNRESET" || code === "EPIPE")) {
+      if (
+        (err as { reusedSocket?: boolean }).reusedSocket &&
+        replayable &&
+        (code === "ECONNRESET" || code === "EPIPE")
+      ) {
         return this.exchangeOnce(method, url, headers, body, signal);
       }
       throw err;
     }
   }
 
-  private exchangeOnce(method: HttpMethod, url: string, headers: Record<string, string>, body: RequestOptions["body"], signal?: AbortSignal): Promise<IncomingMessage> {
+  private exchangeOnce(
+    method: HttpMethod,
+    url: string,
+    headers: Record<string, string>,
+    body: RequestOptions["body"],
+    signal?: AbortSignal,
+  ): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const target = new URL(url);
       const fixed = typeof body === "string" || body instanceof Uint8Array ? Buffer.from(body as string) : undefined;
@@ -194,7 +223,9 @@ export class Transport {
         agent: this.agent,
         headers,
         path: target.pathname + target.search,
-        ...(this.config.socketPath ? { socketPath: this.config.socketPath } : { host: target.hostname, port: target.port }),
+        ...(this.config.socketPath
+          ? { socketPath: this.config.socketPath }
+          : { host: target.hostname, port: target.port }),
         signal,
       });
       req.once("response", resolve);
@@ -214,7 +245,10 @@ export class Transport {
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new SbxError("internal", `sbxd answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`);
+      throw new SbxError(
+        "internal",
+        `sbxd answered ${method} ${path} with something that is not JSON: ${text.slice(0, 200)}`,
+      );
     }
   }
 
@@ -264,9 +298,20 @@ export class Transport {
         `cannot open the sbxd socket ${this.config.socketPath ?? where}: permission denied (it is root-only: run as root, or use --host http://HOST:PORT with SBX_TOKEN)`,
       );
     }
-    const unreachable = ["ENOENT", "ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "ETIMEDOUT", "EAI_AGAIN"];
+    const unreachable = [
+      "ENOENT",
+      "ECONNREFUSED",
+      "ECONNRESET",
+      "ENOTFOUND",
+      "EHOSTUNREACH",
+      "ENETUNREACH",
+      "ETIMEDOUT",
+      "EAI_AGAIN",
+    ];
     if (code && unreachable.includes(code)) {
-      return new SbxError("daemon_unavailable", `cannot reach sbxd at ${where}: start it with \`sbx daemon start\``, { cause: code });
+      return new SbxError("daemon_unavailable", `cannot reach sbxd at ${where}: start it with \`sbx daemon start\``, {
+        cause: code,
+      });
     }
     const message = err instanceof Error ? err.message : String(err);
     return new SbxError("internal", `request to sbxd at ${where} failed: ${message}`);
@@ -318,9 +363,11 @@ export function parseErrorBody(textOrValue: string | unknown): SbxError | null {
       return null;
     }
   }
-  const error = (value as { error?: unknown } | null)?.error as { code?: unknown; message?: unknown; details?: unknown } | undefined;
+  const error = (value as { error?: unknown } | null)?.error as
+    { code?: unknown; message?: unknown; details?: unknown } | undefined;
   if (!error || typeof error !== "object" || typeof error.message !== "string") return null;
-  const details = error.details && typeof error.details === "object" ? (error.details as Record<string, unknown>) : undefined;
+  const details =
+    error.details && typeof error.details === "object" ? (error.details as Record<string, unknown>) : undefined;
   if (isErrorCode(error.code)) return new SbxError(error.code, error.message, details);
   return new SbxError("internal", error.message, { ...details, code: error.code });
 }

@@ -12,7 +12,8 @@ import { Sandbox } from "@sbx-sh/sdk";
 import { globalsOf, withClient } from "../context.js";
 import { progress } from "../output.js";
 
-export type Spec = { kind: "local"; path: string } | { kind: "sandbox"; sandbox: string; path: string } | { kind: "stdio" };
+export type Spec =
+  { kind: "local"; path: string } | { kind: "sandbox"; sandbox: string; path: string } | { kind: "stdio" };
 
 /** `<id>:<path>` names a sandbox path; anything with a `/` before the first `:` is local (./a:b). */
 export function parseSpec(text: string): Spec {
@@ -20,7 +21,11 @@ export function parseSpec(text: string): Spec {
   const colon = text.indexOf(":");
   if (colon > 0 && !text.slice(0, colon).includes("/")) {
     const path = text.slice(colon + 1);
-    if (!path.startsWith("/")) throw new SbxError("invalid_path", `${text}: a path inside a sandbox is absolute (${text.slice(0, colon)}:/${path})`);
+    if (!path.startsWith("/"))
+      throw new SbxError(
+        "invalid_path",
+        `${text}: a path inside a sandbox is absolute (${text.slice(0, colon)}:/${path})`,
+      );
     return { kind: "sandbox", sandbox: text.slice(0, colon), path };
   }
   return { kind: "local", path: text };
@@ -65,7 +70,8 @@ async function upload(sb: Sandbox, src: Spec & { kind: "local" | "stdio" }, dst:
   const follow = { follow: !!o.followLink };
   const kind = dst.endsWith("/") ? "directory" : await remoteKind(sb, dst);
   if (kind === "directory") return sb.uploadArchive(dst, packPath(src.path, basename(resolve(src.path)), follow));
-  if (kind === "file" && srcKind === "directory") throw new SbxError("invalid_path", `cannot copy directory ${src.path} onto file ${dst}`);
+  if (kind === "file" && srcKind === "directory")
+    throw new SbxError("invalid_path", `cannot copy directory ${src.path} onto file ${dst}`);
   // Missing target, or a file to replace: the source goes in under the target's name.
   return sb.uploadArchive(posix.dirname(dst), packPath(src.path, posix.basename(dst), follow));
 }
@@ -74,7 +80,11 @@ async function upload(sb: Sandbox, src: Spec & { kind: "local" | "stdio" }, dst:
 async function realpathIn(sb: Sandbox, path: string): Promise<string> {
   const r = await sb.run("readlink", { args: ["-f", "--", path] });
   const resolved = r.stdout.trim();
-  if (r.exitCode !== 0 || !resolved.startsWith("/")) throw new SbxError("file_not_found", `cannot follow ${path} in the sandbox: ${r.stderr.trim() || "readlink failed"}`);
+  if (r.exitCode !== 0 || !resolved.startsWith("/"))
+    throw new SbxError(
+      "file_not_found",
+      `cannot follow ${path} in the sandbox: ${r.stderr.trim() || "readlink failed"}`,
+    );
   return resolved;
 }
 
@@ -95,14 +105,22 @@ async function download(sb: Sandbox, src: string, dst: Spec & { kind: "local" | 
       await extractSafe(archive, target, { onWarning, renameTop: from !== src ? posix.basename(src) : undefined });
     } else await extractBeside(archive, target, kind, src, onWarning, refused);
   } catch (err) {
-    if (err instanceof SbxError && err.code === "invalid_archive") throw new SbxError("invalid_archive", `cannot copy ${src}: ${err.message}; does it exist in the sandbox?`);
+    if (err instanceof SbxError && err.code === "invalid_archive")
+      throw new SbxError("invalid_archive", `cannot copy ${src}: ${err.message}; does it exist in the sandbox?`);
     throw err;
   }
   if (refused.length) throw notCopied(src, refused);
 }
 
 /** Unpacks into a temp dir beside `target`, then renames the result into place. */
-async function extractBeside(archive: Readable, target: string, kind: RemoteKind, src: string, onWarning: (m: string, r: boolean) => void, refused: string[]): Promise<void> {
+async function extractBeside(
+  archive: Readable,
+  target: string,
+  kind: RemoteKind,
+  src: string,
+  onWarning: (m: string, r: boolean) => void,
+  refused: string[],
+): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
   const tmp = await mkdtemp(join(dirname(target), `.sbx-cp-${basename(target)}-`));
   try {
@@ -111,7 +129,8 @@ async function extractBeside(archive: Readable, target: string, kind: RemoteKind
     if (entries.length === 0) throw notCopied(src, refused);
     // One top entry is the copied file or tree; several mean the archive held a tree's contents.
     const from = entries.length === 1 ? join(tmp, entries[0]!) : tmp;
-    if (kind === "file" && (await stat(from)).isDirectory()) throw new SbxError("invalid_path", `cannot copy directory ${src} onto file ${target}`);
+    if (kind === "file" && (await stat(from)).isDirectory())
+      throw new SbxError("invalid_path", `cannot copy directory ${src} onto file ${target}`);
     await rename(from, target);
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -123,13 +142,15 @@ function notCopied(src: string, refused: string[]): SbxError {
   let what = `nothing was copied from ${src}`;
   if (refused.length === 1) what = `1 entry of ${src} was not copied`;
   else if (refused.length > 1) what = `${refused.length} entries of ${src} were not copied`;
-  return new SbxError("invalid_path", `${what}${link ? ": a symbolic link points outside what is copied (add -L to copy what it points to)" : ""}`);
+  return new SbxError(
+    "invalid_path",
+    `${what}${link ? ": a symbolic link points outside what is copied (add -L to copy what it points to)" : ""}`,
+  );
 }
 
 export function registerCpCommand(program: Command): void {
   const cp = program.command("cp").description("copy files and directories between this host and a sandbox");
-  cp
-    .argument("<src>", "local path, <id>:<path>, or - (a tar on stdin)")
+  cp.argument("<src>", "local path, <id>:<path>, or - (a tar on stdin)")
     .argument("<dst>", "local path, <id>:<path>, or - (a tar on stdout)")
     .option("-L, --follow-link", "copy what a symbolic link in SRC points to, not the link")
     .addHelpText(
@@ -151,12 +172,27 @@ Examples:
       const src = parseSpec(srcText);
       const dst = parseSpec(dstText);
       if ((src.kind === "sandbox") === (dst.kind === "sandbox")) {
-        throw new SbxError("invalid_argument", "one side of sbx cp is a sandbox path (<id>:/path) and the other a local path or -");
+        throw new SbxError(
+          "invalid_argument",
+          "one side of sbx cp is a sandbox path (<id>:/path) and the other a local path or -",
+        );
       }
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
-        if (dst.kind === "sandbox") await upload(await Sandbox.connect(dst.sandbox, client), src as Spec & { kind: "local" | "stdio" }, dst.path, o);
-        else if (src.kind === "sandbox") await download(await Sandbox.connect(src.sandbox, client), src.path, dst as Spec & { kind: "local" | "stdio" }, o);
+        if (dst.kind === "sandbox")
+          await upload(
+            await Sandbox.connect(dst.sandbox, client),
+            src as Spec & { kind: "local" | "stdio" },
+            dst.path,
+            o,
+          );
+        else if (src.kind === "sandbox")
+          await download(
+            await Sandbox.connect(src.sandbox, client),
+            src.path,
+            dst as Spec & { kind: "local" | "stdio" },
+            o,
+          );
         if (process.stderr.isTTY && !g.json && dst.kind !== "stdio") progress(`copied ${srcText} to ${dstText}`);
       });
     });

@@ -24,7 +24,8 @@ Examples:
   $ sudo sbx daemon stop`,
     );
 
-  daemon.command("start")
+  daemon
+    .command("start")
     .description("start sbxd in the background and wait until it answers")
     .option("--wait <seconds>", "how long to wait for it to answer", parsePositiveInt, 10)
     .addHelpText(
@@ -50,7 +51,8 @@ Examples:
       }
     });
 
-  daemon.command("stop")
+  daemon
+    .command("stop")
     .description("stop sbxd (SIGTERM via its pid file); sandboxes keep running")
     .option("--wait <seconds>", "how long to wait for it to exit", parsePositiveInt, 15)
     .addHelpText(
@@ -67,7 +69,8 @@ Examples:
       else progress(r.pid !== null ? `sbxd (pid ${r.pid}) stopped` : (r.note ?? "sbxd is not running"));
     });
 
-  daemon.command("status")
+  daemon
+    .command("status")
     .description("say whether sbxd answers, and what it runs")
     .addHelpText(
       "after",

@@ -25,7 +25,10 @@ interface ProcessFlags {
 
 function addProcessFlags(cmd: Command, envFlag: boolean): Command {
   cmd.option("-i, --interactive", "send this terminal's stdin to the command (EOF closes it)");
-  cmd.option("-t, --tty", "run the command on a terminal sized like yours (with -i: keys go raw, Ctrl-] d detaches; stdin must be a TTY)");
+  cmd.option(
+    "-t, --tty",
+    "run the command on a terminal sized like yours (with -i: keys go raw, Ctrl-] d detaches; stdin must be a TTY)",
+  );
   if (envFlag) cmd.option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair);
   return cmd
     .option("-w, --workdir <dir>", "working directory inside the sandbox")
@@ -38,7 +41,8 @@ function addProcessFlags(cmd: Command, envFlag: boolean): Command {
 function commandLine(words: string[]): [string, string[]] {
   const argv = words[0] === "--" ? words.slice(1) : words;
   const [command, ...args] = argv;
-  if (!command) throw new SbxError("invalid_argument", "no command given: put it after --, e.g. `sbx exec <id> -- ls -la`");
+  if (!command)
+    throw new SbxError("invalid_argument", "no command given: put it after --, e.g. `sbx exec <id> -- ls -la`");
   return [command, args];
 }
 
@@ -70,16 +74,24 @@ export interface Attach {
 }
 
 /** Runs a command attached to this terminal; answers its exit status. */
-export async function runAttached(sb: Sandbox, command: string, args: string[], o: ProcessFlags, attach: Attach): Promise<number> {
+export async function runAttached(
+  sb: Sandbox,
+  command: string,
+  args: string[],
+  o: ProcessFlags,
+  attach: Attach,
+): Promise<number> {
   if (o.tty) {
-    if (o.timeout !== undefined) throw new SbxError("invalid_argument", "--timeout does not apply to -t: a terminal runs until its program exits");
+    if (o.timeout !== undefined)
+      throw new SbxError("invalid_argument", "--timeout does not apply to -t: a terminal runs until its program exits");
     return runInTerminal(sb, command, args, o, attach.signal);
   }
   const popts: ProcessOptions = { args, env: o.env, workingDir: o.workdir, user: o.user, timeout: o.timeout };
   if (!o.interactive) {
     const events = async function* () {
       for await (const ev of sb.exec(command, { ...popts, signal: attach.signal })) {
-        if (ev.type === "started") attach.onProcess?.(new SandboxProcess(sb.client.transport, sb.id, ev.process.id, ev.process));
+        if (ev.type === "started")
+          attach.onProcess?.(new SandboxProcess(sb.client.transport, sb.id, ev.process.id, ev.process));
         yield ev;
       }
     };
@@ -121,9 +133,10 @@ export function onStopSignals(handler: (sig: NodeJS.Signals) => void): () => voi
   };
 }
 
-
 export function registerExecCommands(program: Command): void {
-  const exec = program.command("exec").description("run a command in a sandbox, streaming its output; exits with its code");
+  const exec = program
+    .command("exec")
+    .description("run a command in a sandbox, streaming its output; exits with its code");
   addProcessFlags(exec, true)
     .argument("<id>", "sandbox id or name")
     .argument("<command...>", "the command and its arguments (after --)")
@@ -149,7 +162,8 @@ and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] 
       let proc: SandboxProcess | undefined;
       let pending: NodeJS.Signals | undefined;
       let interrupts = 0;
-      const forward = (p: SandboxProcess, sig: NodeJS.Signals): Promise<unknown> => p.signal(sig).catch(() => undefined);
+      const forward = (p: SandboxProcess, sig: NodeJS.Signals): Promise<unknown> =>
+        p.signal(sig).catch(() => undefined);
       const off = onStopSignals((sig) => {
         interrupts++;
         if (sig === "SIGPIPE") {
@@ -190,7 +204,9 @@ and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] 
       }
     });
 
-  const run = program.command("run").description("run a command in a new sandbox, then terminate it; exits with the command's code");
+  const run = program
+    .command("run")
+    .description("run a command in a new sandbox, then terminate it; exits with the command's code");
   addProcessFlags(addSandboxFlags(run), false)
     .option("-k, --keep", "keep the sandbox (print its id on stderr) instead of terminating it")
     .argument("<command...>", "the command and its arguments (after --)")
@@ -211,7 +227,12 @@ Examples:
       const abort = new AbortController();
       let sb: Sandbox | undefined;
       const off = onStopSignals((sig) => {
-        if (!abort.signal.aborted && sig !== "SIGPIPE") progress(sb ? `sbx: interrupted; terminating ${sb.id}` : "sbx: interrupted; terminating the sandbox once it has started");
+        if (!abort.signal.aborted && sig !== "SIGPIPE")
+          progress(
+            sb
+              ? `sbx: interrupted; terminating ${sb.id}`
+              : "sbx: interrupted; terminating the sandbox once it has started",
+          );
         abort.abort();
       });
       let client;
@@ -220,7 +241,10 @@ Examples:
         client = await clientFor(cmd);
         // Creation is never aborted half-way: the sandbox would start anyway and nobody would know its id.
         // The sandbox must outlive the command's own timeout; without one the daemon's default applies.
-        sb = await Sandbox.create(createRequest({ ...o, timeout: o.timeout !== undefined ? o.timeout + 60 : undefined }), client);
+        sb = await Sandbox.create(
+          createRequest({ ...o, timeout: o.timeout !== undefined ? o.timeout + 60 : undefined }),
+          client,
+        );
         if (o.keep || g.debug) progress(`sbx: sandbox ${sb.id}`);
         if (abort.signal.aborted) throw new CliExit(EXIT_INTERRUPTED);
         const code = await runAttached(sb, command, args, o, { signal: abort.signal });
@@ -229,7 +253,12 @@ Examples:
         if (abort.signal.aborted) throw new CliExit(EXIT_INTERRUPTED);
         throw asSbxFailure(err);
       } finally {
-        if (sb && !o.keep) await sb.terminate().catch((err: unknown) => progress(`sbx: could not terminate ${sb?.id}: ${err instanceof Error ? err.message : String(err)}`));
+        if (sb && !o.keep)
+          await sb
+            .terminate()
+            .catch((err: unknown) =>
+              progress(`sbx: could not terminate ${sb?.id}: ${err instanceof Error ? err.message : String(err)}`),
+            );
         off();
         await client?.close().catch(() => undefined);
       }

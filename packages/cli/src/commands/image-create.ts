@@ -33,7 +33,15 @@ interface CreateFlags {
 /** What to build: an image file's image, or a Dockerfile's. */
 type BuildInput =
   | { kind: "code"; file: string }
-  | { kind: "dockerfile"; file: string; contextDir: string; name: string; tag?: string; buildArgs: Record<string, string>; target?: string };
+  | {
+      kind: "dockerfile";
+      file: string;
+      contextDir: string;
+      name: string;
+      tag?: string;
+      buildArgs: Record<string, string>;
+      target?: string;
+    };
 
 /** `Dockerfile`, `Dockerfile.web`, `web.Dockerfile` (and Containerfile alike), but not `Dockerfile.ts`. */
 export function isDockerfilePath(path: string): boolean {
@@ -46,7 +54,8 @@ export function isDockerfilePath(path: string): boolean {
 function parseBuildArg(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const eq = value.indexOf("=");
   const key = eq === -1 ? value : value.slice(0, eq);
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new InvalidArgumentError(`expected NAME=VALUE, got ${JSON.stringify(value)}`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
+    throw new InvalidArgumentError(`expected NAME=VALUE, got ${JSON.stringify(value)}`);
   if (eq === -1) return process.env[key] === undefined ? previous : { ...previous, [key]: process.env[key]! };
   return { ...previous, [key]: value.slice(eq + 1) };
 }
@@ -56,25 +65,50 @@ function buildInput(fileArg: string | undefined, contextArg: string | undefined,
   const file = o.file ?? fileArg;
   // With -f, as with `docker build -f`, the one positional argument is the context.
   const context = o.file ? fileArg : contextArg;
-  if (o.file && contextArg !== undefined) throw bad(`too many arguments: with -f ${o.file}, give at most a context folder`);
+  if (o.file && contextArg !== undefined)
+    throw bad(`too many arguments: with -f ${o.file}, give at most a context folder`);
   if (!file) throw bad("give a .ts/.js file that exports an Image, or a Dockerfile (-f <Dockerfile> [context])");
   if (!o.file && !isDockerfilePath(file)) {
-    const only = [o.name !== undefined && "-n/--name", o.buildArg && "--build-arg", o.target !== undefined && "--target", contextArg !== undefined && "a context folder argument"].filter(Boolean);
-    if (only.length) throw bad(`${only.join(", ")}: only for Dockerfiles (${file} is an image file${contextArg !== undefined ? "; its context folder is --context" : ""})`);
+    const only = [
+      o.name !== undefined && "-n/--name",
+      o.buildArg && "--build-arg",
+      o.target !== undefined && "--target",
+      contextArg !== undefined && "a context folder argument",
+    ].filter(Boolean);
+    if (only.length)
+      throw bad(
+        `${only.join(", ")}: only for Dockerfiles (${file} is an image file${contextArg !== undefined ? "; its context folder is --context" : ""})`,
+      );
     return { kind: "code", file };
   }
-  if (o.imageName !== undefined) throw bad("--image-name picks one of the images a .ts file defines; a Dockerfile's image is named with -n");
-  if (context !== undefined && o.context !== undefined && resolve(context) !== resolve(o.context)) throw bad(`two build contexts: ${context} and --context ${o.context}`);
+  if (o.imageName !== undefined)
+    throw bad("--image-name picks one of the images a .ts file defines; a Dockerfile's image is named with -n");
+  if (context !== undefined && o.context !== undefined && resolve(context) !== resolve(o.context))
+    throw bad(`two build contexts: ${context} and --context ${o.context}`);
   const full = o.name ?? o.registeredName;
-  if (!full) throw bad(`a Dockerfile does not name its image: give one with -n <name>, e.g. sbx image create ${file} -n web`);
+  if (!full)
+    throw bad(`a Dockerfile does not name its image: give one with -n <name>, e.g. sbx image create ${file} -n web`);
   const [name, nameTag] = full.split(":", 2) as [string, string | undefined];
   // Known before parsing: the stages COPY --from builds first are tagged after it.
   const tag = nameTag ?? o.tag;
-  return { kind: "dockerfile", file, contextDir: resolve(context ?? o.context ?? dirname(file)), name, ...(tag && { tag }), buildArgs: o.buildArg ?? {}, ...(o.target !== undefined && { target: o.target }) };
+  return {
+    kind: "dockerfile",
+    file,
+    contextDir: resolve(context ?? o.context ?? dirname(file)),
+    name,
+    ...(tag && { tag }),
+    buildArgs: o.buildArg ?? {},
+    ...(o.target !== undefined && { target: o.target }),
+  };
 }
 
 function progressOption(): Option {
-  return new Option("--progress <mode>", "auto (tty on a terminal, else plain), tty, plain, or json (the events as NDJSON on stdout)").choices(["auto", "tty", "plain", "json"]).default("auto");
+  return new Option(
+    "--progress <mode>",
+    "auto (tty on a terminal, else plain), tty, plain, or json (the events as NDJSON on stdout)",
+  )
+    .choices(["auto", "tty", "plain", "json"])
+    .default("auto");
 }
 
 function progressMode(flag: string | undefined, quiet?: boolean): ProgressMode {
@@ -88,11 +122,21 @@ export function registerImageCreateCommands(image: Command): void {
     .command("create")
     .alias("build")
     .description("build the image a .ts/.js file or a Dockerfile defines and register it in the project")
-    .argument("[file]", "a .ts or .js file exporting an Image (or a function made with defineFunction), or a Dockerfile")
+    .argument(
+      "[file]",
+      "a .ts or .js file exporting an Image (or a function made with defineFunction), or a Dockerfile",
+    )
     .argument("[context]", "Dockerfiles: the build context folder (default: the Dockerfile's folder)")
-    .option("-f, --file <Dockerfile>", "build this Dockerfile (any name); the argument, if any, is then the context folder")
+    .option(
+      "-f, --file <Dockerfile>",
+      "build this Dockerfile (any name); the argument, if any, is then the context folder",
+    )
     .option("-n, --name <name[:tag]>", "Dockerfiles: the image's name (required unless --registered-name is given)")
-    .option("--build-arg <NAME=VALUE>", "Dockerfiles: a value for an ARG (repeatable); NAME alone takes it from the environment", parseBuildArg)
+    .option(
+      "--build-arg <NAME=VALUE>",
+      "Dockerfiles: a value for an ARG (repeatable); NAME alone takes it from the environment",
+      parseBuildArg,
+    )
     .option("--target <stage>", "Dockerfiles: build this stage (FROM ... AS <stage>) instead of the last")
     .option("--image-name <name>", "which image to build when the file defines several")
     .option("--registered-name <name>", "register under this name (default: the image's name)")
@@ -153,7 +197,8 @@ Examples:
           if (input.kind === "dockerfile") {
             const { imageFromDockerfile } = await import("@sbx-sh/sdk");
             const made = await imageFromDockerfile(input.file, { ...input, client });
-            if (!o.quiet) for (const w of made.warnings) progress(`warning: ${w.file}${w.line ? `:${w.line}` : ""}: ${w.message}`);
+            if (!o.quiet)
+              for (const w of made.warnings) progress(`warning: ${w.file}${w.line ? `:${w.line}` : ""}: ${w.message}`);
             image = made;
           }
           const build = await image.startBuild({
@@ -173,7 +218,11 @@ Examples:
             if (!o.quiet) progress(`follow it with: sbx image logs ${build.id} -f`);
             return;
           }
-          const detail = await followBuild(client, build.id, { onEvent: (e) => view.onEvent(e), signal: abort.signal, cancelOnAbort: true });
+          const detail = await followBuild(client, build.id, {
+            onEvent: (e) => view.onEvent(e),
+            signal: abort.signal,
+            cancelOnAbort: true,
+          });
           view.close();
           // In json mode stdout is the event stream; its done event already holds the image.
           if (mode === "json") return;
@@ -183,13 +232,22 @@ Examples:
       } catch (err) {
         view.close();
         if (abort.signal.aborted) {
-          progress(buildId ? `sbx: build ${buildId} was cancelled on the server` : "sbx: stopped before the build started");
+          progress(
+            buildId ? `sbx: build ${buildId} was cancelled on the server` : "sbx: stopped before the build started",
+          );
           throw new CliExit(EXIT_INTERRUPTED);
         }
         const build = err instanceof SbxError ? (err.details?.build as BuildInfo | undefined) : undefined;
         if (build) {
           // The failure block came with the done event; a build followed by polling has not shown it yet.
-          if (!view.ended) progress(build.state === "failed" ? failureLines(build).join("\n") : err instanceof Error ? err.message : String(err));
+          if (!view.ended)
+            progress(
+              build.state === "failed"
+                ? failureLines(build).join("\n")
+                : err instanceof Error
+                  ? err.message
+                  : String(err),
+            );
           throw new CliExit(1);
         }
         throw err;

@@ -33,7 +33,10 @@ function authOptions(cmd: Command): Command {
   return cmd
     .option("--insecure", "plain HTTP to a registry that is not on loopback (localhost and 127.0.0.1 always use HTTP)")
     .option("-u, --username <user>", "registry user (or SBX_REGISTRY_USER)")
-    .option("-p, --password <password>", "registry password (or SBX_REGISTRY_PASSWORD; SBX_REGISTRY_TOKEN for a bearer token)");
+    .option(
+      "-p, --password <password>",
+      "registry password (or SBX_REGISTRY_PASSWORD; SBX_REGISTRY_TOKEN for a bearer token)",
+    );
 }
 
 function splitRef(ref: string): { name: string; tag?: string } {
@@ -49,7 +52,9 @@ function runTar(args: string[], io: { input?: Readable }): { stdout: Readable; d
   if (io.input) void pipeline(io.input, child.stdin!).catch(() => child.kill());
   const done = new Promise<void>((resolve, reject) => {
     child.on("error", reject);
-    child.on("close", (code) => (code === 0 ? resolve() : reject(new SbxError("invalid_argument", `tar failed: ${stderr.trim()}`))));
+    child.on("close", (code) =>
+      code === 0 ? resolve() : reject(new SbxError("invalid_argument", `tar failed: ${stderr.trim()}`)),
+    );
   });
   return { stdout: child.stdout!, done };
 }
@@ -60,13 +65,18 @@ export function registerImageOciCommands(image: Command): void {
     .description("write an image as an OCI image layout: a tar (skopeo's oci-archive:) or a folder (oci:)")
     .argument("<image>", "name, name:tag or a base image")
     .requiredOption("-o, --output <path>", "a .tar file, '-' for stdout, or a folder (created; must be empty)")
-    .addHelpText("after", "\nExamples:\n  $ sbx image export web -o web.oci.tar\n  $ sbx image export web:2 -o ./web-layout && skopeo inspect oci:./web-layout")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ sbx image export web -o web.oci.tar\n  $ sbx image export web:2 -o ./web-layout && skopeo inspect oci:./web-layout",
+    )
     .action(async (ref: string, o: { output: string }, cmd: Command) => {
       await withClient(cmd, async (client) => {
-        const asTar = o.output === "-" || /\.tar$/i.test(o.output) || (await stat(o.output).catch(() => undefined))?.isFile();
+        const asTar =
+          o.output === "-" || /\.tar$/i.test(o.output) || (await stat(o.output).catch(() => undefined))?.isFile();
         if (!asTar) {
           await mkdir(o.output, { recursive: true });
-          if ((await readdir(o.output)).length) throw new SbxError("invalid_argument", `${o.output} is not empty: export into a new folder or a .tar file`);
+          if ((await readdir(o.output)).length)
+            throw new SbxError("invalid_argument", `${o.output} is not empty: export into a new folder or a .tar file`);
         }
         const body = await client.exportImage(ref);
         if (o.output === "-") await pipeline(body, process.stdout);
@@ -90,7 +100,10 @@ export function registerImageOciCommands(image: Command): void {
       const tar = st.isDirectory() ? runTar(["-C", path, "-cf", "-", "."], {}) : null;
       await withClient(cmd, async (client) => {
         const { name, tag } = splitRef(o.name);
-        const [detail] = await Promise.all([client.importImage(tar ? tar.stdout : createReadStream(path), { name, tag, replace: o.replace }), tar?.done]);
+        const [detail] = await Promise.all([
+          client.importImage(tar ? tar.stdout : createReadStream(path), { name, tag, replace: o.replace }),
+          tar?.done,
+        ]);
         if (g.json) printJson(detail);
         else printLines([imageRef(detail)]);
       });
@@ -125,7 +138,11 @@ export function registerImageOciCommands(image: Command): void {
     .action(async (reference: string, o: AuthFlags & { name?: string; replace?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
-        const r = await client.pullImage(reference, { ...credentials(o), ...(o.name ? splitRef(o.name) : {}), replace: o.replace });
+        const r = await client.pullImage(reference, {
+          ...credentials(o),
+          ...(o.name ? splitRef(o.name) : {}),
+          replace: o.replace,
+        });
         if (g.json) printJson(r);
         else printLines([`${imageRef(r.image)} (${r.layersFetched} layers fetched, ${r.layersReused} reused)`]);
       });

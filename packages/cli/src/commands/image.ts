@@ -44,7 +44,13 @@ export function describeImage(i: ImageInfo): string {
   ];
   const layers = formatTable(
     ["#", "STEP", "KEY", "SIZE", "CACHED"],
-    i.layers.map((l, n) => [String(n + 1), l.step.length > 60 ? `${l.step.slice(0, 59)}…` : l.step, shortId(l.key.replace(/^base:/, "")), formatBytes(l.sizeBytes), l.cached ? "yes" : "no"]),
+    i.layers.map((l, n) => [
+      String(n + 1),
+      l.step.length > 60 ? `${l.step.slice(0, 59)}…` : l.step,
+      shortId(l.key.replace(/^base:/, "")),
+      formatBytes(l.sizeBytes),
+      l.cached ? "yes" : "no",
+    ]),
   );
   return [
     ...rows.map(([k, v]) => `${`${k}:`.padEnd(12)}${v}`),
@@ -87,7 +93,14 @@ Examples:
         const list = await client.listImages();
         if (g.json) return printJson(list);
         if (o.quiet) return printLines(list.map(imageRef));
-        const rows = list.map((i) => [i.name, i.kind === "base" ? "-" : i.tag, shortId(i.id), i.kind, formatBytes(i.sizeBytes), i.createdAt ? ago(i.createdAt) : "-"]);
+        const rows = list.map((i) => [
+          i.name,
+          i.kind === "base" ? "-" : i.tag,
+          shortId(i.id),
+          i.kind,
+          formatBytes(i.sizeBytes),
+          i.createdAt ? ago(i.createdAt) : "-",
+        ]);
         printLines([formatTable(["NAME", "TAG", "ID", "KIND", "SIZE", "CREATED"], rows)]);
       });
     });
@@ -162,7 +175,14 @@ Examples:
         const builds = await client.listBuilds();
         if (g.json) return printJson(builds);
         if (o.quiet) return printLines(builds.map((b) => b.id));
-        const rows = builds.map((b) => [b.id, `${b.imageName}:${b.tag}`, b.state, String(b.steps), ago(b.createdAt), buildDuration(b)]);
+        const rows = builds.map((b) => [
+          b.id,
+          `${b.imageName}:${b.tag}`,
+          b.state,
+          String(b.steps),
+          ago(b.createdAt),
+          buildDuration(b),
+        ]);
         printLines([formatTable(["ID", "IMAGE", "STATE", "STEPS", "CREATED", "DURATION"], rows)]);
       });
     });

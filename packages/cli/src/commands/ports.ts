@@ -57,7 +57,13 @@ Examples:
       await withClient(cmd, async (client) => {
         const list = await client.listPorts(id);
         if (g.json) return printJson(list);
-        const rows = list.map((e) => [String(e.port), e.public ? "public" : "token", e.url, e.public ? "-" : e.token, ago(e.createdAt)]);
+        const rows = list.map((e) => [
+          String(e.port),
+          e.public ? "public" : "token",
+          e.url,
+          e.public ? "-" : e.token,
+          ago(e.createdAt),
+        ]);
         printLines([formatTable(["PORT", "ACCESS", "URL", "TOKEN", "EXPOSED"], rows)]);
       });
     });

@@ -1,7 +1,14 @@
 // Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx update`, `sbx rm`.
 import { type Command, InvalidArgumentError } from "commander";
 import type { CreateSandboxRequest, SandboxInfo } from "@sbx-sh/protocol";
-import { globalsOf, parseEnvPair, parseNonNegativeInt, parsePositive, parsePositiveInt, withClient } from "../context.js";
+import {
+  globalsOf,
+  parseEnvPair,
+  parseNonNegativeInt,
+  parsePositive,
+  parsePositiveInt,
+  withClient,
+} from "../context.js";
 import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
 
@@ -10,7 +17,8 @@ export function parseMemory(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([mg]i?b?)?$/i.exec(value.trim());
   if (!m) throw new InvalidArgumentError(`expected megabytes like 512 or 2g, got ${JSON.stringify(value)}`);
   const n = Number(m[1]) * (m[2]?.toLowerCase().startsWith("g") ? 1024 : 1);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError(`expected a whole number of megabytes, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n <= 0)
+    throw new InvalidArgumentError(`expected a whole number of megabytes, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -30,7 +38,13 @@ export interface SandboxFlags {
 
 /** Repeatable list option; a value may also hold several entries separated by commas. */
 export function collectList(value: string, previous: string[] = []): string[] {
-  return [...previous, ...value.split(",").map((v) => v.trim()).filter(Boolean)];
+  return [
+    ...previous,
+    ...value
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean),
+  ];
 }
 
 function collectPorts(value: string, previous: number[] = []): number[] {
@@ -49,7 +63,11 @@ export function addSandboxFlags(cmd: Command): Command {
     .option("--pids <n>", "maximum number of processes", parsePositiveInt)
     .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
     .option("--no-internet", "no access to the internet")
-    .option("-A, --allow-out <cidr>", "only this IPv4 address/CIDR or host name is reachable, plus DNS (repeatable; names are re-resolved every minute)", collectList)
+    .option(
+      "-A, --allow-out <cidr>",
+      "only this IPv4 address/CIDR or host name is reachable, plus DNS (repeatable; names are re-resolved every minute)",
+      collectList,
+    )
     .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList);
 }
 
@@ -96,7 +114,14 @@ function describe(sb: SandboxInfo): string {
     ["allow out", allow.length ? allow.join(" ") : sb.allowInternetAccess ? "any" : "-"],
     ["deny out", deny.length ? deny.join(" ") : "-"],
     ["ip", sb.ipAddress ?? "-"],
-    ["env", Object.keys(sb.env).length ? Object.entries(sb.env).map(([k, v]) => `${k}=${v}`).join(" ") : "-"],
+    [
+      "env",
+      Object.keys(sb.env).length
+        ? Object.entries(sb.env)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(" ")
+        : "-",
+    ],
     ["created", `${sb.createdAt} (${ago(sb.createdAt)})`],
     ["started", sb.startedAt ?? "-"],
     ["terminated", sb.terminatedAt ?? "-"],
@@ -107,9 +132,17 @@ function describe(sb: SandboxInfo): string {
 export function registerSandboxCommands(program: Command): void {
   const create = program.command("new").alias("create").description("create a sandbox and print its id");
   addSandboxFlags(create)
-    .option("--timeout <seconds>", "terminate the sandbox after this many seconds (0: never; default 600)", parseNonNegativeInt)
+    .option(
+      "--timeout <seconds>",
+      "terminate the sandbox after this many seconds (0: never; default 600)",
+      parseNonNegativeInt,
+    )
     .option("-q, --quiet", "print only the id")
-    .option("-p, --port <port>", "expose this port on the daemon's HTTP proxy once running; its URL goes to stderr (repeatable)", collectPorts)
+    .option(
+      "-p, --port <port>",
+      "expose this port on the daemon's HTTP proxy once running; its URL goes to stderr (repeatable)",
+      collectPorts,
+    )
     .option("--public", "with --port: no token needed")
     .addHelpText(
       "after",
@@ -121,24 +154,28 @@ Examples:
   $ sbx new --json | jq .ipAddress
   $ sbx new -p 8080 --public                  # and expose port 8080 (see sbx port --help)`,
     )
-    .action(async (o: SandboxFlags & { timeout?: number; quiet?: boolean; port?: number[]; public?: boolean }, cmd: Command) => {
-      const g = globalsOf(cmd);
-      if (o.public && !o.port) cmd.error("error: --public goes with -p/--port");
-      await withClient(cmd, async (client) => {
-        if (process.stderr.isTTY && !o.quiet && !g.json) progress("creating sandbox...");
-        const sb = await client.create(createRequest(o));
-        if (g.json) printJson(sb);
-        else printLines([sb.id]);
-        for (const p of o.port ?? []) {
-          const e = await client.exposePort(sb.id, p, { public: o.public ?? false });
-          if (!o.quiet) progress(`port ${p}: ${e.public ? e.url : `${e.url}?sbx_token=${e.token}`}`);
-        }
-      });
-    });
+    .action(
+      async (
+        o: SandboxFlags & { timeout?: number; quiet?: boolean; port?: number[]; public?: boolean },
+        cmd: Command,
+      ) => {
+        const g = globalsOf(cmd);
+        if (o.public && !o.port) cmd.error("error: --public goes with -p/--port");
+        await withClient(cmd, async (client) => {
+          if (process.stderr.isTTY && !o.quiet && !g.json) progress("creating sandbox...");
+          const sb = await client.create(createRequest(o));
+          if (g.json) printJson(sb);
+          else printLines([sb.id]);
+          for (const p of o.port ?? []) {
+            const e = await client.exposePort(sb.id, p, { public: o.public ?? false });
+            if (!o.quiet) progress(`port ${p}: ${e.public ? e.url : `${e.url}?sbx_token=${e.token}`}`);
+          }
+        });
+      },
+    );
 
   const ls = program.command("ls").alias("list").description("list sandboxes (newest first)");
-  ls
-    .option("-a, --all", "include terminated sandboxes")
+  ls.option("-a, --all", "include terminated sandboxes")
     .option("-q, --quiet", "print only ids")
     .addHelpText(
       "after",
@@ -154,7 +191,15 @@ Examples:
         const list = (await client.list({ all: o.all })).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
         if (g.json) return printJson(list);
         if (o.quiet) return printLines(list.map((s) => s.id));
-        const rows = list.map((s) => [s.id, s.name ?? "-", s.image, s.status, String(s.cpus), formatMemory(s.memoryMb), ago(s.createdAt)]);
+        const rows = list.map((s) => [
+          s.id,
+          s.name ?? "-",
+          s.image,
+          s.status,
+          String(s.cpus),
+          formatMemory(s.memoryMb),
+          ago(s.createdAt),
+        ]);
         printLines([formatTable(["ID", "NAME", "IMAGE", "STATUS", "CPUS", "MEMORY", "CREATED"], rows)]);
       });
     });
@@ -181,7 +226,11 @@ Examples:
   const update = program.command("update").description("change a running sandbox's egress policy (one atomic step)");
   update
     .argument("<id>", "sandbox id or name")
-    .option("-A, --allow-out <cidr>", "replace the allow list: only these are reachable, plus DNS (repeatable)", collectList)
+    .option(
+      "-A, --allow-out <cidr>",
+      "replace the allow list: only these are reachable, plus DNS (repeatable)",
+      collectList,
+    )
     .option("-D, --deny-out <cidr>", "replace the deny list (repeatable)", collectList)
     .option("--clear", "empty the lists not given with -A/-D (alone: no restrictions)")
     .addHelpText(
@@ -195,7 +244,10 @@ Examples:
     .action(async (id: string, o: { allowOut?: string[]; denyOut?: string[]; clear?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
       if (!o.allowOut && !o.denyOut && !o.clear) cmd.error("error: give -A/--allow-out, -D/--deny-out or --clear");
-      const req = { allowOut: o.allowOut ?? (o.clear ? [] : undefined), denyOut: o.denyOut ?? (o.clear ? [] : undefined) };
+      const req = {
+        allowOut: o.allowOut ?? (o.clear ? [] : undefined),
+        denyOut: o.denyOut ?? (o.clear ? [] : undefined),
+      };
       await withClient(cmd, async (client) => {
         const sb = await client.updateNetwork(id, req);
         if (g.json) printJson(sb);
@@ -204,8 +256,7 @@ Examples:
     });
 
   const rm = program.command("rm").alias("terminate").description("terminate sandboxes");
-  rm
-    .argument("<id...>", "sandbox ids or names")
+  rm.argument("<id...>", "sandbox ids or names")
     .addHelpText(
       "after",
       `

@@ -37,7 +37,8 @@ function stty(args: string[]): string | undefined {
  */
 function rawMode(): string {
   const saved = stty(["-g"]);
-  if (!saved || stty(["raw", "-echo"]) === undefined) throw new SbxError("internal", "could not put this terminal in raw mode (stty failed)");
+  if (!saved || stty(["raw", "-echo"]) === undefined)
+    throw new SbxError("internal", "could not put this terminal in raw mode (stty failed)");
   return saved;
 }
 
@@ -49,12 +50,21 @@ function localSize(): { cols: number; rows: number } {
 /** Raw keys need a terminal to read them from; piped input is what `exec -i` without -t is for. */
 function assertTerminalInput(what: string): void {
   if (!process.stdin.isTTY) {
-    throw new SbxError("invalid_argument", `${what} needs a terminal on stdin, and stdin is not a TTY: to pipe input, use \`sbx exec -i <id> -- <command>\` without -t`);
+    throw new SbxError(
+      "invalid_argument",
+      `${what} needs a terminal on stdin, and stdin is not a TTY: to pipe input, use \`sbx exec -i <id> -- <command>\` without -t`,
+    );
   }
 }
 
 /** Opens a terminal in `sb` sized like this one, runs `command` (default: a shell) there, attached. */
-export async function runInTerminal(sb: Sandbox, command: string | undefined, args: string[], o: TerminalFlags, signal?: AbortSignal): Promise<number> {
+export async function runInTerminal(
+  sb: Sandbox,
+  command: string | undefined,
+  args: string[],
+  o: TerminalFlags,
+  signal?: AbortSignal,
+): Promise<number> {
   if (o.interactive) assertTerminalInput("-t with -i");
   const term = await sb.createTerminal({
     command,
@@ -72,7 +82,12 @@ export async function runInTerminal(sb: Sandbox, command: string | undefined, ar
  * Wires this terminal to `term` until its program exits (its exit code), the user detaches
  * (Ctrl-] d; 0), or `signal` aborts (detach). Without `input`, Ctrl-C is still passed on.
  */
-export async function attachHere(term: Terminal, sandboxRef: string, input: boolean, signal?: AbortSignal): Promise<number> {
+export async function attachHere(
+  term: Terminal,
+  sandboxRef: string,
+  input: boolean,
+  signal?: AbortSignal,
+): Promise<number> {
   const stdin = process.stdin;
   const raw = input && stdin.isTTY;
   let escaped = false;
@@ -137,10 +152,12 @@ export async function attachHere(term: Terminal, sandboxRef: string, input: bool
       // Stop reading the terminal so the CLI can exit.
       stdin.destroy();
     }
-    if (detached) progress(`\nsbx: detached; terminal ${term.id} keeps running: attach again with \`sbx shell ${sandboxRef} --attach ${term.id}\``);
+    if (detached)
+      progress(
+        `\nsbx: detached; terminal ${term.id} keeps running: attach again with \`sbx shell ${sandboxRef} --attach ${term.id}\``,
+      );
   }
 }
-
 
 export function registerShellCommands(program: Command): void {
   program
@@ -151,7 +168,10 @@ export function registerShellCommands(program: Command): void {
     .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
     .option("-w, --workdir <dir>", "working directory inside the sandbox")
     .option("-u, --user <user>", "root, a uid, uid:gid, or a user name")
-    .option("-a, --attach <terminalId>", "attach again to a terminal that is still running (its recent output is replayed)")
+    .option(
+      "-a, --attach <terminalId>",
+      "attach again to a terminal that is still running (its recent output is replayed)",
+    )
     .addHelpText(
       "after",
       `
@@ -174,7 +194,8 @@ Examples:
         assertTerminalInput("sbx shell");
         client = await clientFor(cmd);
         if (o.attach) {
-          if (argv.length) throw new SbxError("invalid_argument", "--attach takes no command: the terminal already runs one");
+          if (argv.length)
+            throw new SbxError("invalid_argument", "--attach takes no command: the terminal already runs one");
           throw new CliExit(await attachHere(await client.attachTerminal(id, o.attach), id, true));
         }
         const sb = await Sandbox.connect(id, client);
@@ -198,7 +219,14 @@ Examples:
         const list = await (await Sandbox.connect(id, client)).listTerminals();
         if (g.json) return printJson(list);
         if (o.quiet) return printLines(list.filter((t) => t.status === "running").map((t) => t.id));
-        const rows = list.map((t) => [t.id, t.status === "running" ? "running" : `exited (${t.exitCode})`, `${t.cols}x${t.rows}`, String(t.attached), ago(t.createdAt), [t.command, ...t.args].join(" ")]);
+        const rows = list.map((t) => [
+          t.id,
+          t.status === "running" ? "running" : `exited (${t.exitCode})`,
+          `${t.cols}x${t.rows}`,
+          String(t.attached),
+          ago(t.createdAt),
+          [t.command, ...t.args].join(" "),
+        ]);
         process.stdout.write(`${formatTable(["ID", "STATUS", "SIZE", "ATTACHED", "CREATED", "COMMAND"], rows)}\n`);
       } finally {
         await client.close().catch(() => undefined);

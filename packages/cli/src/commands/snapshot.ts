@@ -39,42 +39,63 @@ Examples:
   $ sbx snapshot inspect "$snap" --json
   $ sbx snapshot rm "$snap"`,
     )
-    .action(async (target: string, ids: string[], o: { type?: "filesystem" | "memory"; quiet?: boolean }, cmd: Command) => {
-      const g = globalsOf(cmd);
-      await withClient(cmd, async (client) => {
-        if (target === "ls" || target === "list") {
-          const list = await client.listSnapshots();
-          if (g.json) return printJson(list);
-          if (o.quiet) return printLines(list.map((s) => s.id));
-          const rows = list.map((s) => [s.id, s.sourceSandboxId, s.sourceImage, s.status, String(s.layers), formatBytes(s.sizeBytes), ago(s.createdAt)]);
-          return printLines([formatTable(["ID", "SANDBOX", "IMAGE", "STATUS", "LAYERS", "SIZE", "CREATED"], rows)]);
-        }
-        if (target === "inspect" || target === "rm") {
-          if (ids.length === 0) throw new Error(`sbx snapshot ${target} needs at least one snapshot id`);
-          for (const id of ids) {
-            const s = target === "rm" ? await client.deleteSnapshot(id) : await client.getSnapshot(id);
-            if (g.json) printJson(s);
-            else printLines([target === "rm" ? s.id : describe(s)]);
+    .action(
+      async (target: string, ids: string[], o: { type?: "filesystem" | "memory"; quiet?: boolean }, cmd: Command) => {
+        const g = globalsOf(cmd);
+        await withClient(cmd, async (client) => {
+          if (target === "ls" || target === "list") {
+            const list = await client.listSnapshots();
+            if (g.json) return printJson(list);
+            if (o.quiet) return printLines(list.map((s) => s.id));
+            const rows = list.map((s) => [
+              s.id,
+              s.sourceSandboxId,
+              s.sourceImage,
+              s.status,
+              String(s.layers),
+              formatBytes(s.sizeBytes),
+              ago(s.createdAt),
+            ]);
+            return printLines([formatTable(["ID", "SANDBOX", "IMAGE", "STATUS", "LAYERS", "SIZE", "CREATED"], rows)]);
           }
-          return;
-        }
-        if (process.stderr.isTTY && !o.quiet && !g.json) progress(`snapshotting ${target}...`);
-        const snap = await client.transport.json<SnapshotInfo>("POST", `/v1/sandboxes/${encodeURIComponent(target)}/snapshot`, { json: o.type ? { type: o.type } : {} });
-        if (g.json) printJson(snap);
-        else printLines([snap.id]);
-      });
-    });
+          if (target === "inspect" || target === "rm") {
+            if (ids.length === 0) throw new Error(`sbx snapshot ${target} needs at least one snapshot id`);
+            for (const id of ids) {
+              const s = target === "rm" ? await client.deleteSnapshot(id) : await client.getSnapshot(id);
+              if (g.json) printJson(s);
+              else printLines([target === "rm" ? s.id : describe(s)]);
+            }
+            return;
+          }
+          if (process.stderr.isTTY && !o.quiet && !g.json) progress(`snapshotting ${target}...`);
+          const snap = await client.transport.json<SnapshotInfo>(
+            "POST",
+            `/v1/sandboxes/${encodeURIComponent(target)}/snapshot`,
+            { json: o.type ? { type: o.type } : {} },
+          );
+          if (g.json) printJson(snap);
+          else printLines([snap.id]);
+        });
+      },
+    );
 
   program
     .command("copy")
     .description("fork a running sandbox: snapshot it once and start copies with its files")
     .argument("<sandbox>", "sandbox id or name")
     .option("-n, --times <n>", "how many copies", parsePositiveInt, 1)
-    .addHelpText("after", "\nExamples:\n  $ sbx copy sb-3f9k2 -n 5                    # prints five new ids\n  $ sbx copy build-box --json | jq -r '.[].id'")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ sbx copy sb-3f9k2 -n 5                    # prints five new ids\n  $ sbx copy build-box --json | jq -r '.[].id'",
+    )
     .action(async (id: string, o: { times: number }, cmd: Command) => {
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
-        const res = await client.transport.json<{ sandboxes: Array<{ id: string }> }>("POST", `/v1/sandboxes/${encodeURIComponent(id)}/copy`, { json: { times: o.times } });
+        const res = await client.transport.json<{ sandboxes: Array<{ id: string }> }>(
+          "POST",
+          `/v1/sandboxes/${encodeURIComponent(id)}/copy`,
+          { json: { times: o.times } },
+        );
         if (g.json) printJson(res.sandboxes);
         else printLines(res.sandboxes.map((s) => s.id));
       });
@@ -83,13 +104,20 @@ Examples:
   for (const verb of ["suspend", "resume"] as const) {
     program
       .command(verb)
-      .description(verb === "suspend" ? "save a named sandbox's files and release its processes and memory" : "bring a suspended sandbox back (same id and name, files intact)")
+      .description(
+        verb === "suspend"
+          ? "save a named sandbox's files and release its processes and memory"
+          : "bring a suspended sandbox back (same id and name, files intact)",
+      )
       .argument("<sandbox>", "sandbox id or name")
       .addHelpText("after", `\nExamples:\n  $ sbx new --name dev\n  $ sbx ${verb} dev`)
       .action(async (id: string, _o: unknown, cmd: Command) => {
         const g = globalsOf(cmd);
         await withClient(cmd, async (client) => {
-          const sb = await client.transport.json<{ id: string; status: string }>("POST", `/v1/sandboxes/${encodeURIComponent(id)}/${verb}`);
+          const sb = await client.transport.json<{ id: string; status: string }>(
+            "POST",
+            `/v1/sandboxes/${encodeURIComponent(id)}/${verb}`,
+          );
           if (g.json) printJson(sb);
           else printLines([`${sb.id} ${sb.status}`]);
         });

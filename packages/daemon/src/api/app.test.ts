@@ -16,20 +16,42 @@ const T0 = "2024-01-01T00:00:00.000Z";
 
 function sandboxRecord(id: string, project: string): SandboxRecord {
   return {
-    id, project, name: null, image: "debian-minimal", imageId: "sha256:abc", status: "running", cpus: 1, memoryMb: 1024, pidsLimit: 1024,
-    diskMb: 4096, timeoutSecs: 600, allowInternetAccess: true, env: {}, config: { env: [], workingDir: "/", user: "0:0" }, netSlot: 1,
-    ipAddress: "10.0.0.2", createdAt: T0, startedAt: T0, terminatedAt: null, terminationReason: null,
+    id,
+    project,
+    name: null,
+    image: "debian-minimal",
+    imageId: "sha256:abc",
+    status: "running",
+    cpus: 1,
+    memoryMb: 1024,
+    pidsLimit: 1024,
+    diskMb: 4096,
+    timeoutSecs: 600,
+    allowInternetAccess: true,
+    env: {},
+    config: { env: [], workingDir: "/", user: "0:0" },
+    netSlot: 1,
+    ipAddress: "10.0.0.2",
+    createdAt: T0,
+    startedAt: T0,
+    terminatedAt: null,
+    terminationReason: null,
   };
 }
 
 /** Just the members the routes under test call, each a spy over a tiny in-memory behaviour. */
 function fakeServices() {
-  const sandboxes = new Map([["sb-1", sandboxRecord("sb-1", "default")], ["sb-a", sandboxRecord("sb-a", "team-a")]]);
+  const sandboxes = new Map([
+    ["sb-1", sandboxRecord("sb-1", "default")],
+    ["sb-a", sandboxRecord("sb-a", "team-a")],
+  ]);
   const getSandbox = (project: string, id: string): SandboxRecord => {
-    if (id.startsWith("err-") && isErrorCode(id.slice(4))) throw new SbxError(id.slice(4) as ErrorCode, `scripted ${id.slice(4)}`);
+    if (id.startsWith("err-") && isErrorCode(id.slice(4)))
+      throw new SbxError(id.slice(4) as ErrorCode, `scripted ${id.slice(4)}`);
     if (id === "boom") throw new Error("disk on fire");
     const s = sandboxes.get(id);
-    if (!s || s.project !== project) throw new SbxError("sandbox_not_found", `sandbox "${id}" does not exist in project ${project}`);
+    if (!s || s.project !== project)
+      throw new SbxError("sandbox_not_found", `sandbox "${id}" does not exist in project ${project}`);
     return s;
   };
   const projects = {
@@ -43,7 +65,12 @@ function fakeServices() {
       if (PROJECTS.includes(name)) throw new SbxError("already_exists", `project ${name} already exists`);
       return { name, createdAt: T0 };
     }),
-    createToken: vi.fn<ProjectService["createToken"]>((project) => ({ id: "tok-1", project, token: "sbxt_new", createdAt: T0 })),
+    createToken: vi.fn<ProjectService["createToken"]>((project) => ({
+      id: "tok-1",
+      project,
+      token: "sbxt_new",
+      createdAt: T0,
+    })),
   };
   const sandboxService = {
     create: vi.fn<SandboxService["create"]>(async (project) => sandboxRecord("sb-new", project)),
@@ -51,8 +78,19 @@ function fakeServices() {
     get: vi.fn<SandboxService["get"]>(getSandbox),
   };
   const proc: ProcessRecord = {
-    id: "pr-1", sandboxId: "sb-1", command: "echo", args: ["hi"], status: "running", exitCode: null, signal: null, timedOut: false,
-    stdin: false, hostPid: 999, deadline: null, startedAt: T0, endedAt: null,
+    id: "pr-1",
+    sandboxId: "sb-1",
+    command: "echo",
+    args: ["hi"],
+    status: "running",
+    exitCode: null,
+    signal: null,
+    timedOut: false,
+    stdin: false,
+    hostPid: 999,
+    deadline: null,
+    startedAt: T0,
+    endedAt: null,
   };
   const processes = {
     start: vi.fn<ProcessService["start"]>(async (project, id) => ({ ...proc, sandboxId: getSandbox(project, id).id })),
@@ -63,7 +101,14 @@ function fakeServices() {
     }),
   };
   const log = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
-  const services = { version: "0.0.0-test", log, projects, sandboxes: sandboxService, processes, info: () => ({ runtime: "fake", cgroupVersion: 2 as const, dataDir: "/tmp" }) };
+  const services = {
+    version: "0.0.0-test",
+    log,
+    projects,
+    sandboxes: sandboxService,
+    processes,
+    info: () => ({ runtime: "fake", cgroupVersion: 2 as const, dataDir: "/tmp" }),
+  };
   return { services, projects, sandboxes: sandboxService, processes, log, proc };
 }
 
@@ -73,11 +118,21 @@ type Body = { error?: { code: string; message: string; details?: unknown } } & R
 function setup(transport: Transport = "unix") {
   const fake = fakeServices();
   const app = createApp(fake.services as unknown as Services, transport);
-  const call = async (method: string, path: string, opts: { json?: unknown; headers?: Record<string, string> } = {}) => {
+  const call = async (
+    method: string,
+    path: string,
+    opts: { json?: unknown; headers?: Record<string, string> } = {},
+  ) => {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.json !== undefined) headers["content-type"] = "application/json";
-    const res = await app.request(path, { method, headers, body: opts.json === undefined ? undefined : JSON.stringify(opts.json) });
-    const body = (res.headers.get("content-type")?.startsWith("application/json") ? await res.json() : { text: await res.text() }) as Body;
+    const res = await app.request(path, {
+      method,
+      headers,
+      body: opts.json === undefined ? undefined : JSON.stringify(opts.json),
+    });
+    const body = (
+      res.headers.get("content-type")?.startsWith("application/json") ? await res.json() : { text: await res.text() }
+    ) as Body;
     return { res, status: res.status, body };
   };
   return { ...fake, app, call };
@@ -110,7 +165,11 @@ describe("request validation", () => {
   it("validates exec bodies and query enums too", async () => {
     const t = setup();
     expectError(await t.call("POST", "/v1/sandboxes/sb-1/exec", { json: {} }), 400, "invalid_argument");
-    expectError(await t.call("POST", "/v1/sandboxes/sb-1/exec", { json: { command: "ls", timeoutSecs: 0 } }), 400, "out_of_range");
+    expectError(
+      await t.call("POST", "/v1/sandboxes/sb-1/exec", { json: { command: "ls", timeoutSecs: 0 } }),
+      400,
+      "out_of_range",
+    );
     expectError(await t.call("GET", "/v1/sandboxes?all=yes"), 400, "invalid_argument");
     expect(t.processes.start).not.toHaveBeenCalled();
     expect(t.sandboxes.list).not.toHaveBeenCalled();
@@ -118,11 +177,27 @@ describe("request validation", () => {
 
   it("refuses NUL bytes and oversized env values for exec, and JSON bodies over the cap (413), before any service", async () => {
     const t = setup();
-    expectError(await t.call("POST", "/v1/sandboxes/sb-1/exec", { json: { command: "a\u0000b" } }), 400, "invalid_argument");
-    expectError(await t.call("POST", "/v1/sandboxes/sb-1/processes", { json: { command: "ls", args: ["\u0000"] } }), 400, "invalid_argument");
+    expectError(
+      await t.call("POST", "/v1/sandboxes/sb-1/exec", { json: { command: "a\u0000b" } }),
+      400,
+      "invalid_argument",
+    );
+    expectError(
+      await t.call("POST", "/v1/sandboxes/sb-1/processes", { json: { command: "ls", args: ["\u0000"] } }),
+      400,
+      "invalid_argument",
+    );
     expectError(await t.call("POST", "/v1/sandboxes", { json: { env: { A: "x\u0000" } } }), 400, "invalid_argument");
-    expectError(await t.call("POST", "/v1/sandboxes", { json: { env: { A: "x".repeat(65537) } } }), 400, "invalid_argument");
-    expectError(await t.call("POST", "/v1/sandboxes", { json: { name: "x".repeat(MAX_JSON_BYTES) } }), 413, "payload_too_large");
+    expectError(
+      await t.call("POST", "/v1/sandboxes", { json: { env: { A: "x".repeat(65537) } } }),
+      400,
+      "invalid_argument",
+    );
+    expectError(
+      await t.call("POST", "/v1/sandboxes", { json: { name: "x".repeat(MAX_JSON_BYTES) } }),
+      413,
+      "payload_too_large",
+    );
     expect(t.processes.start).not.toHaveBeenCalled();
     expect(t.sandboxes.create).not.toHaveBeenCalled();
   });
@@ -161,7 +236,11 @@ describe("error mapping", () => {
 
   it("answers unknown routes and methods with 404 not_found JSON", async () => {
     const t = setup();
-    for (const [method, path] of [["GET", "/v1/nope"], ["GET", "/nope"], ["PATCH", "/v1/sandboxes"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/v1/nope"],
+      ["GET", "/nope"],
+      ["PATCH", "/v1/sandboxes"],
+    ] as const) {
       const r = await t.call(method, path);
       expectError(r, 404, "not_found");
       expect(r.body.error?.message).toContain(path);
@@ -187,19 +266,29 @@ describe("TCP transport: bearer tokens", () => {
 
   it("uses the token's project and ignores X-Sbx-Project", async () => {
     const t = setup("tcp");
-    const r = await t.call("GET", "/v1/sandboxes?all=1", { headers: { authorization: "Bearer sbxt_good", "x-sbx-project": "default" } });
+    const r = await t.call("GET", "/v1/sandboxes?all=1", {
+      headers: { authorization: "Bearer sbxt_good", "x-sbx-project": "default" },
+    });
     expect(r.status).toBe(200);
     expect(t.projects.authenticate).toHaveBeenCalledWith("sbxt_good");
     expect(t.sandboxes.list).toHaveBeenCalledWith("team-a", true);
     expect((r.body.sandboxes as SandboxRecord[]).map((s) => s.id)).toEqual(["sb-a"]);
-    expectError(await t.call("GET", "/v1/sandboxes/sb-1", { headers: { authorization: "Bearer sbxt_good" } }), 404, "sandbox_not_found");
+    expectError(
+      await t.call("GET", "/v1/sandboxes/sb-1", { headers: { authorization: "Bearer sbxt_good" } }),
+      404,
+      "sandbox_not_found",
+    );
     expect(t.sandboxes.get).toHaveBeenLastCalledWith("team-a", "sb-1");
   });
 
   it("keeps project and token management to the unix socket (403)", async () => {
     const t = setup("tcp");
     const auth = { authorization: "Bearer sbxt_good" };
-    expectError(await t.call("POST", "/v1/projects", { headers: auth, json: { name: "evil" } }), 403, "permission_denied");
+    expectError(
+      await t.call("POST", "/v1/projects", { headers: auth, json: { name: "evil" } }),
+      403,
+      "permission_denied",
+    );
     expectError(await t.call("POST", "/v1/projects/team-a/tokens", { headers: auth }), 403, "permission_denied");
     expect(t.projects.create).not.toHaveBeenCalled();
     expect(t.projects.createToken).not.toHaveBeenCalled();
@@ -223,7 +312,11 @@ describe("unix transport: X-Sbx-Project", () => {
     for (const bad of ["Bad Name", "../etc", "-x", "a".repeat(64)]) {
       expectError(await t.call("GET", "/v1/sandboxes", { headers: { "x-sbx-project": bad } }), 400, "invalid_name");
     }
-    expectError(await t.call("GET", "/v1/sandboxes", { headers: { "x-sbx-project": "ghost" } }), 404, "project_not_found");
+    expectError(
+      await t.call("GET", "/v1/sandboxes", { headers: { "x-sbx-project": "ghost" } }),
+      404,
+      "project_not_found",
+    );
     expect(t.sandboxes.list).not.toHaveBeenCalled();
   });
 
@@ -241,12 +334,19 @@ describe("unix transport: X-Sbx-Project", () => {
 describe("POST /v1/sandboxes/{id}/exec", () => {
   it("streams started, then output, then exit as NDJSON", async () => {
     const t = setup("unix");
-    const res = await t.app.request("/v1/sandboxes/sb-1/exec", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ command: "echo", args: ["hi"] }) });
+    const res = await t.app.request("/v1/sandboxes/sb-1/exec", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ command: "echo", args: ["hi"] }),
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/^application\/x-ndjson/);
     const text = await res.text();
     expect(text.endsWith("\n")).toBe(true);
-    const events = text.trimEnd().split("\n").map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+    const events = text
+      .trimEnd()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
     expect(events.map((e) => e.type)).toEqual(["started", "stdout", "stderr", "exit"]);
     const { hostPid: _h, deadline: _d, ...apiProcess } = t.proc;
     expect(events[0]).toEqual({ type: "started", process: apiProcess });
@@ -259,7 +359,11 @@ describe("POST /v1/sandboxes/{id}/exec", () => {
 
   it("answers a plain JSON error when the process cannot start", async () => {
     const t = setup("unix");
-    expectError(await t.call("POST", "/v1/sandboxes/nope/exec", { json: { command: "echo" } }), 404, "sandbox_not_found");
+    expectError(
+      await t.call("POST", "/v1/sandboxes/nope/exec", { json: { command: "echo" } }),
+      404,
+      "sandbox_not_found",
+    );
     expect(t.processes.output).not.toHaveBeenCalled();
   });
 });

@@ -51,7 +51,12 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     if (e.code === "internal") services.log.error({ err, path: c.req.path }, "request failed");
     return c.json({ error: e.toJSON() }, e.status as 400);
   });
-  app.notFound((c) => c.json({ error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}: see GET /openapi.json` } }, 404));
+  app.notFound((c) =>
+    c.json(
+      { error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}: see GET /openapi.json` } },
+      404,
+    ),
+  );
 
   registerSystemRoutes(app, services);
   registerSandboxRoutes(app, services);
@@ -72,7 +77,11 @@ function resolveProject(c: Context<AppEnv>, services: Services, transport: Trans
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);
     const project = m ? services.projects.authenticate(m[1]!) : undefined;
-    if (!project) throw new SbxError("unauthenticated", "a valid bearer token is required: create one with `sbx project token create` and send `Authorization: Bearer <token>`");
+    if (!project)
+      throw new SbxError(
+        "unauthenticated",
+        "a valid bearer token is required: create one with `sbx project token create` and send `Authorization: Bearer <token>`",
+      );
     return project;
   }
   const name = c.req.header("x-sbx-project") ?? "default";
@@ -84,7 +93,10 @@ function resolveProject(c: Context<AppEnv>, services: Services, transport: Trans
 /** Hono's own request errors (a body that is not JSON, ...) are the client's, not ours. */
 function fromHttpException(err: HTTPException): SbxError {
   if (err.status === 413) return new SbxError("payload_too_large", err.message);
-  return new SbxError("invalid_argument", `invalid request: ${err.message}: send a JSON body with content-type: application/json`);
+  return new SbxError(
+    "invalid_argument",
+    `invalid request: ${err.message}: send a JSON body with content-type: application/json`,
+  );
 }
 
 interface Issue {
@@ -97,5 +109,7 @@ export function validationError(issues: readonly Issue[]): SbxError {
   const rangeIssue = issues.find((i) => i.code === "too_big" || i.code === "too_small");
   const describe = (i: Issue): string => `${i.path.map(String).join(".") || "body"}: ${i.message}`;
   const message = issues.slice(0, 3).map(describe).join("; ");
-  return new SbxError(rangeIssue ? "out_of_range" : "invalid_argument", `invalid request: ${message}`, { issues: issues.map(describe) });
+  return new SbxError(rangeIssue ? "out_of_range" : "invalid_argument", `invalid request: ${message}`, {
+    issues: issues.map(describe),
+  });
 }

@@ -19,11 +19,20 @@ export function bodyLimits(): MiddlewareHandler {
   const json = bodyLimit({
     maxSize: MAX_JSON_BYTES,
     onError: () => {
-      throw new SbxError("payload_too_large", `request bodies are limited to ${mib(MAX_JSON_BYTES)}: put big data in a file (PUT /v1/sandboxes/{id}/files) or a build context`);
+      throw new SbxError(
+        "payload_too_large",
+        `request bodies are limited to ${mib(MAX_JSON_BYTES)}: put big data in a file (PUT /v1/sandboxes/{id}/files) or a build context`,
+      );
     },
   });
-  const raw = countingLimit(MAX_UPLOAD_BYTES, () => new SbxError("payload_too_large", `uploads are limited to ${mib(MAX_UPLOAD_BYTES)}: split the upload`));
-  const imports = countingLimit(MAX_IMPORT_BYTES, () => new SbxError("payload_too_large", `image archives are limited to ${MAX_IMPORT_BYTES / 1024 ** 3} GiB`));
+  const raw = countingLimit(
+    MAX_UPLOAD_BYTES,
+    () => new SbxError("payload_too_large", `uploads are limited to ${mib(MAX_UPLOAD_BYTES)}: split the upload`),
+  );
+  const imports = countingLimit(
+    MAX_IMPORT_BYTES,
+    () => new SbxError("payload_too_large", `image archives are limited to ${MAX_IMPORT_BYTES / 1024 ** 3} GiB`),
+  );
   return (c, next) => (IMPORT_PATH.test(c.req.path) ? imports : RAW_BODY_PATH.test(c.req.path) ? raw : json)(c, next);
 }
 

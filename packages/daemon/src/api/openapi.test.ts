@@ -29,7 +29,8 @@ function documentedRoutes(): string[] {
 function specRoutes(spec: { paths?: Record<string, Record<string, unknown>> }): string[] {
   const routes: string[] = [];
   for (const [path, item] of Object.entries(spec.paths ?? {})) {
-    for (const method of Object.keys(item)) if (HTTP_METHODS.includes(method)) routes.push(`${method.toUpperCase()} ${path}`);
+    for (const method of Object.keys(item))
+      if (HTTP_METHODS.includes(method)) routes.push(`${method.toUpperCase()} ${path}`);
   }
   return routes.sort();
 }
@@ -38,15 +39,25 @@ describe("openapi.json", () => {
   it("is up to date with the API schemas", async () => {
     const gen = await loadGenerator();
     const committed = readFileSync(gen.OPENAPI_PATH, "utf8");
-    expect(committed, "openapi.json is stale: run `npm run openapi` and commit the result").toBe(await gen.renderOpenApi());
+    expect(committed, "openapi.json is stale: run `npm run openapi` and commit the result").toBe(
+      await gen.renderOpenApi(),
+    );
   });
 
   it("documents every route of docs/api.md, and no others", () => {
-    const spec = JSON.parse(readFileSync(new URL("../../../../openapi.json", import.meta.url), "utf8")) as Parameters<typeof specRoutes>[0];
+    const spec = JSON.parse(readFileSync(new URL("../../../../openapi.json", import.meta.url), "utf8")) as Parameters<
+      typeof specRoutes
+    >[0];
     const documented = documentedRoutes();
     expect(documented.length, "the route table of docs/api.md was not found").toBeGreaterThanOrEqual(20);
     const inSpec = specRoutes(spec);
-    expect(documented.filter((r) => !inSpec.includes(r)), "routes of docs/api.md missing from openapi.json").toEqual([]);
-    expect(inSpec.filter((r) => !documented.includes(r)), "routes in openapi.json that docs/api.md does not list").toEqual([]);
+    expect(
+      documented.filter((r) => !inSpec.includes(r)),
+      "routes of docs/api.md missing from openapi.json",
+    ).toEqual([]);
+    expect(
+      inSpec.filter((r) => !documented.includes(r)),
+      "routes in openapi.json that docs/api.md does not list",
+    ).toEqual([]);
   });
 });

@@ -1,7 +1,14 @@
 // The daemon's HTTP reverse proxy for exposed ports: routes by Host (`<port>-<sandboxId>.<domain>`)
 // to the sandbox's address (the host reaches sandbox addresses; sandboxes never reach the host),
 // checks the exposure's token, and relays plain requests and upgraded (WebSocket) connections.
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../services/sandbox-service.js";
@@ -11,7 +18,17 @@ export const TOKEN_HEADER = "x-sbx-token";
 export const TOKEN_QUERY = "sbx_token";
 const TOKEN_COOKIE = "sbx_token";
 /** Connection-level headers that describe one hop, not the request (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
 
 export function createPortProxy(ports: PortService, log: Logger): Server {
   const server = createServer((req, res) => {
@@ -27,7 +44,14 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
     }
     const headers = forwardHeaders(req.headers, req.socket);
     for (const k of Object.keys(headers)) if (HOP_BY_HOP.has(k)) delete headers[k];
-    const up = httpRequest({ host: d.target.host, port: d.target.port, method: req.method, path, headers, agent: false });
+    const up = httpRequest({
+      host: d.target.host,
+      port: d.target.port,
+      method: req.method,
+      path,
+      headers,
+      agent: false,
+    });
     up.on("response", (ur) => {
       const out: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(ur.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
@@ -97,7 +121,10 @@ function forwardHeaders(h: IncomingHttpHeaders, socket: Socket): Record<string, 
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(h)) if (v !== undefined && k !== TOKEN_HEADER) out[k] = v;
   if (typeof out.cookie === "string") {
-    const rest = out.cookie.split(";").map((p) => p.trim()).filter((p) => p && !p.startsWith(`${TOKEN_COOKIE}=`));
+    const rest = out.cookie
+      .split(";")
+      .map((p) => p.trim())
+      .filter((p) => p && !p.startsWith(`${TOKEN_COOKIE}=`));
     if (rest.length) out.cookie = rest.join("; ");
     else delete out.cookie;
   }
@@ -108,19 +135,33 @@ function forwardHeaders(h: IncomingHttpHeaders, socket: Socket): Record<string, 
 }
 
 function unreachable(d: Extract<ProxyDecision, { ok: true }>, err: Error): Extract<ProxyDecision, { ok: false }> {
-  return { ok: false, status: 502, code: "upstream_unreachable", message: `nothing answers on port ${d.target.port} of sandbox ${d.exposure.sandboxId} (${(err as NodeJS.ErrnoException).code ?? err.message}): start a server listening on 0.0.0.0:${d.target.port} inside it` };
+  return {
+    ok: false,
+    status: 502,
+    code: "upstream_unreachable",
+    message: `nothing answers on port ${d.target.port} of sandbox ${d.exposure.sandboxId} (${(err as NodeJS.ErrnoException).code ?? err.message}): start a server listening on 0.0.0.0:${d.target.port} inside it`,
+  };
 }
 
 function refuse(res: ServerResponse, d: Extract<ProxyDecision, { ok: false }>): void {
   const body = JSON.stringify({ error: { code: d.code, message: d.message } });
-  res.writeHead(d.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
+  res.writeHead(d.status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+  });
   res.end(body);
 }
 
 function refuseRaw(socket: Duplex, d: Extract<ProxyDecision, { ok: false }>): void {
   const body = JSON.stringify({ error: { code: d.code, message: d.message } });
-  const reason = { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 502: "Bad Gateway", 503: "Service Unavailable" }[d.status] ?? "Error";
-  socket.end(`HTTP/1.1 ${d.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  const reason =
+    { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 502: "Bad Gateway", 503: "Service Unavailable" }[
+      d.status
+    ] ?? "Error";
+  socket.end(
+    `HTTP/1.1 ${d.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 function toArray(v: string | string[] | undefined): string[] {

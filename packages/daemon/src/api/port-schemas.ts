@@ -9,7 +9,10 @@ export const PortNumber = z.coerce
   .min(PORT_MIN, "a TCP port is 1..65535")
   .max(PORT_MAX, "a TCP port is 1..65535");
 
-export const PortParams = z.object({ id: z.string().min(1).max(128), port: PortNumber.openapi({ param: { name: "port", in: "path" }, example: 8080 }) });
+export const PortParams = z.object({
+  id: z.string().min(1).max(128),
+  port: PortNumber.openapi({ param: { name: "port", in: "path" }, example: 8080 }),
+});
 
 export const ExposePortRequest = z
   .strictObject({
@@ -22,8 +25,12 @@ export const PortExposure = z
     sandboxId: z.string(),
     port: z.number(),
     public: z.boolean(),
-    url: z.string().openapi({ description: "http://<port>-<sandboxId>.<domain>:<proxyPort>/ on the daemon's port proxy" }),
-    token: z.string().openapi({ description: "send as X-Sbx-Token, or once as ?sbx_token= (sets a cookie); not needed when public" }),
+    url: z
+      .string()
+      .openapi({ description: "http://<port>-<sandboxId>.<domain>:<proxyPort>/ on the daemon's port proxy" }),
+    token: z
+      .string()
+      .openapi({ description: "send as X-Sbx-Token, or once as ?sbx_token= (sets a cookie); not needed when public" }),
     createdAt: z.string(),
   })
   .openapi("PortExposure");

@@ -25,7 +25,14 @@ export const ErrorBody = z
 const ExecString = z.string().regex(/^[^\0]*$/, "must not contain NUL bytes");
 /** Bounded so every exec of the sandbox still fits what the kernel accepts (see assertExecFits). */
 const EnvMap = z
-  .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).max(255), ExecString.refine((v) => Buffer.byteLength(v) <= 65536, "an env value is at most 64 KiB"), { error: "env names are letters, digits and _, not starting with a digit; values are strings" })
+  .record(
+    z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+      .max(255),
+    ExecString.refine((v) => Buffer.byteLength(v) <= 65536, "an env value is at most 64 KiB"),
+    { error: "env names are letters, digits and _, not starting with a digit; values are strings" },
+  )
   .refine((env) => Object.keys(env).length <= 1024, "at most 1024 env variables");
 
 /** Entries are checked by the service, which names a bad one in its error. */
@@ -41,9 +48,18 @@ export const CreateSandboxRequest = z
     memoryMb: z.number().int().min(LIMITS.memoryMb.min).max(LIMITS.memoryMb.max).optional(),
     pidsLimit: z.number().int().min(LIMITS.pids.min).max(LIMITS.pids.max).optional(),
     diskMb: z.number().int().min(LIMITS.diskMb.min).max(LIMITS.diskMb.max).optional(),
-    timeoutSecs: z.number().int().min(LIMITS.timeoutSecs.min).max(LIMITS.timeoutSecs.max).optional().openapi({ description: "0 disables the timeout" }),
+    timeoutSecs: z
+      .number()
+      .int()
+      .min(LIMITS.timeoutSecs.min)
+      .max(LIMITS.timeoutSecs.max)
+      .optional()
+      .openapi({ description: "0 disables the timeout" }),
     allowInternetAccess: z.boolean().optional(),
-    allowOut: EgressList.optional().openapi({ description: "only these IPv4 addresses/CIDRs (and DNS to the resolvers) are reachable; simple host names are resolved on the host now" }),
+    allowOut: EgressList.optional().openapi({
+      description:
+        "only these IPv4 addresses/CIDRs (and DNS to the resolvers) are reachable; simple host names are resolved on the host now",
+    }),
     denyOut: EgressList.optional().openapi({ description: "IPv4 addresses/CIDRs dropped even if allowed" }),
     env: EnvMap.optional(),
     snapshotId: z.string().optional().openapi({ description: "start from this snapshot instead of an image" }),
@@ -64,23 +80,37 @@ export const Sandbox = z
     diskMb: z.number(),
     timeoutSecs: z.number(),
     allowInternetAccess: z.boolean(),
-    allowOut: z.array(z.string()).openapi({ description: "enforced now: addresses and CIDRs, host names replaced by their current addresses" }),
+    allowOut: z
+      .array(z.string())
+      .openapi({ description: "enforced now: addresses and CIDRs, host names replaced by their current addresses" }),
     denyOut: z.array(z.string()),
-    egressEntries: z.object({ allowOut: z.array(z.string()), denyOut: z.array(z.string()) }).openapi({ description: "the lists as given: CIDRs and host names" }),
-    egressHosts: z.record(z.string(), z.array(z.string())).openapi({ description: "host name → its current IPv4 addresses (re-resolved by the daemon every --egress-refresh seconds)" }),
+    egressEntries: z
+      .object({ allowOut: z.array(z.string()), denyOut: z.array(z.string()) })
+      .openapi({ description: "the lists as given: CIDRs and host names" }),
+    egressHosts: z
+      .record(z.string(), z.array(z.string()))
+      .openapi({
+        description:
+          "host name → its current IPv4 addresses (re-resolved by the daemon every --egress-refresh seconds)",
+      }),
     env: z.record(z.string(), z.string()),
     ipAddress: z.string().nullable(),
     snapshotId: z.string().nullable(),
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     terminatedAt: z.string().nullable(),
-    terminationReason: z.string().nullable().openapi({ description: "requested | timeout | died | daemon_restart | error" }),
+    terminationReason: z
+      .string()
+      .nullable()
+      .openapi({ description: "requested | timeout | died | daemon_restart | error" }),
   })
   .openapi("Sandbox");
 
 export const UpdateNetworkRequest = z
   .strictObject({
-    allowOut: EgressList.optional().openapi({ description: "replaces the list; omitted = unchanged, [] = no restriction" }),
+    allowOut: EgressList.optional().openapi({
+      description: "replaces the list; omitted = unchanged, [] = no restriction",
+    }),
     denyOut: EgressList.optional().openapi({ description: "replaces the list; omitted = unchanged" }),
   })
   .openapi("UpdateNetworkRequest");
@@ -95,7 +125,13 @@ export const StartProcessRequest = z
     args: z.array(ExecString).optional(),
     env: EnvMap.optional(),
     workingDir: ExecString.optional(),
-    user: z.string().regex(/^(\d+|[a-z_][a-z0-9_-]*)(:(\d+|[a-z_][a-z0-9_-]*))?$/, "user is root, a uid, uid:gid, or a user name (name:group)").optional(),
+    user: z
+      .string()
+      .regex(
+        /^(\d+|[a-z_][a-z0-9_-]*)(:(\d+|[a-z_][a-z0-9_-]*))?$/,
+        "user is root, a uid, uid:gid, or a user name (name:group)",
+      )
+      .optional(),
     timeoutSecs: z.number().int().min(1).max(LIMITS.timeoutSecs.max).optional(),
     stdin: z.boolean().optional().openapi({ description: "keep stdin open for POST .../stdin" }),
   })
@@ -119,7 +155,14 @@ export const Process = z
 
 export const ProcessList = z.object({ processes: z.array(Process) }).openapi("ProcessList");
 
-export const SignalRequest = z.strictObject({ signal: z.string().regex(/^(SIG)?[A-Z0-9]+$/).default("SIGTERM") }).openapi("SignalRequest");
+export const SignalRequest = z
+  .strictObject({
+    signal: z
+      .string()
+      .regex(/^(SIG)?[A-Z0-9]+$/)
+      .default("SIGTERM"),
+  })
+  .openapi("SignalRequest");
 
 export const FileEntry = z
   .object({
@@ -145,14 +188,21 @@ export const DaemonInfo = z
 
 export const Project = z.object({ name: z.string(), createdAt: z.string() }).openapi("Project");
 export const CreateProjectRequest = z.strictObject({ name: z.string() }).openapi("CreateProjectRequest");
-export const Token = z.object({ id: z.string(), project: z.string(), token: z.string().optional(), createdAt: z.string() }).openapi("Token");
+export const Token = z
+  .object({ id: z.string(), project: z.string(), token: z.string().optional(), createdAt: z.string() })
+  .openapi("Token");
 
 /** One line of an output stream (NDJSON): a chunk of stdout/stderr (base64) or the final exit. */
 export const OutputEvent = z
   .discriminatedUnion("type", [
     z.object({ type: z.literal("stdout"), data: z.string().openapi({ description: "base64" }) }),
     z.object({ type: z.literal("stderr"), data: z.string().openapi({ description: "base64" }) }),
-    z.object({ type: z.literal("exit"), exitCode: z.number().nullable(), signal: z.string().nullable(), timedOut: z.boolean() }),
+    z.object({
+      type: z.literal("exit"),
+      exitCode: z.number().nullable(),
+      signal: z.string().nullable(),
+      timedOut: z.boolean(),
+    }),
   ])
   .openapi("OutputEvent");
 
@@ -182,13 +232,19 @@ export const CreateBuildRequest = z
 
 export const BuildFailure = z
   .object({
-    step: z.number().nullable().openapi({ description: "1-based step number, null when the build failed outside a step" }),
+    step: z
+      .number()
+      .nullable()
+      .openapi({ description: "1-based step number, null when the build failed outside a step" }),
     text: z.string().nullable(),
     source: StepSource.nullable(),
     exitCode: z.number().nullable(),
     message: z.string(),
     lastLines: z.array(z.string()),
-    code: z.string().optional().openapi({ description: "error code when the build failed outside a step's command, e.g. no_space" }),
+    code: z
+      .string()
+      .optional()
+      .openapi({ description: "error code when the build failed outside a step's command, e.g. no_space" }),
   })
   .openapi("BuildFailure");
 
@@ -212,9 +268,22 @@ export const Build = z
 export const BuildEvent = z
   .discriminatedUnion("type", [
     z.object({ type: z.literal("build"), build: Build }),
-    z.object({ type: z.literal("step"), step: z.number(), total: z.number(), text: z.string(), cached: z.boolean(), key: z.string() }),
+    z.object({
+      type: z.literal("step"),
+      step: z.number(),
+      total: z.number(),
+      text: z.string(),
+      cached: z.boolean(),
+      key: z.string(),
+    }),
     z.object({ type: z.literal("log"), step: z.number(), stream: z.enum(["stdout", "stderr"]), data: z.string() }),
-    z.object({ type: z.literal("step_done"), step: z.number(), cached: z.boolean(), durationMs: z.number(), layer: z.object({ digest: z.string(), sizeBytes: z.number() }).nullable() }),
+    z.object({
+      type: z.literal("step_done"),
+      step: z.number(),
+      cached: z.boolean(),
+      durationMs: z.number(),
+      layer: z.object({ digest: z.string(), sizeBytes: z.number() }).nullable(),
+    }),
     z.object({ type: z.literal("done"), build: Build, image: z.lazy(() => ImageDetail).nullable() }),
   ])
   .openapi("BuildEvent");
@@ -224,7 +293,14 @@ export const ImageLayer = z
   .openapi("ImageLayer");
 
 export const ImageConfig = z
-  .object({ env: z.array(z.string()), workingDir: z.string(), user: z.string(), entrypoint: z.array(z.string()).nullable(), cmd: z.array(z.string()).nullable(), systemd: z.boolean() })
+  .object({
+    env: z.array(z.string()),
+    workingDir: z.string(),
+    user: z.string(),
+    entrypoint: z.array(z.string()).nullable(),
+    cmd: z.array(z.string()).nullable(),
+    systemd: z.boolean(),
+  })
   .openapi("ImageConfig");
 
 export const ImageDetail = z
@@ -273,10 +349,19 @@ export const Snapshot = z
   })
   .openapi("Snapshot");
 
-export const CreateSnapshotRequest = z.strictObject({ type: z.enum(["filesystem", "memory"]).optional() }).openapi("CreateSnapshotRequest");
-export const CopySandboxRequest = z.strictObject({ times: z.number().int().min(1).max(50).default(1) }).openapi("CopySandboxRequest");
+export const CreateSnapshotRequest = z
+  .strictObject({ type: z.enum(["filesystem", "memory"]).optional() })
+  .openapi("CreateSnapshotRequest");
+export const CopySandboxRequest = z
+  .strictObject({ times: z.number().int().min(1).max(50).default(1) })
+  .openapi("CopySandboxRequest");
 export const RegisterImageRequest = z
-  .strictObject({ name: z.string(), tag: z.string().optional(), snapshotId: z.string(), replace: z.boolean().optional() })
+  .strictObject({
+    name: z.string(),
+    tag: z.string().optional(),
+    snapshotId: z.string(),
+    replace: z.boolean().optional(),
+  })
   .openapi("RegisterImageRequest");
 export type SnapshotT = z.infer<typeof Snapshot>;
 

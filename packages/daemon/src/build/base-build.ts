@@ -7,7 +7,12 @@ import { SbxError } from "@sbx-sh/protocol";
 import { mmdebstrapArgs, type BaseRecipe } from "./base-recipes.js";
 
 /** Writes the recipe's rootfs, as a tar with 0-based ownership, to outTar. Injectable for tests. */
-export type BaseImageBuilder = (recipe: BaseRecipe, outTar: string, log: (line: string) => void, env: { tmpDir: string }) => Promise<void>;
+export type BaseImageBuilder = (
+  recipe: BaseRecipe,
+  outTar: string,
+  log: (line: string) => void,
+  env: { tmpDir: string },
+) => Promise<void>;
 
 const BUILD_TIMEOUT_MS = 30 * 60_000;
 
@@ -22,18 +27,27 @@ export async function checkMirror(mirror: string, suite: string, timeoutMs = 500
     await res.body?.cancel().catch(() => undefined);
   } catch (err) {
     const e = err as Error & { cause?: { code?: string; message?: string } };
-    status = e.name === "TimeoutError" ? `no answer within ${timeoutMs / 1000} s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    status =
+      e.name === "TimeoutError"
+        ? `no answer within ${timeoutMs / 1000} s`
+        : (e.cause?.code ?? e.cause?.message ?? e.message);
   }
   if (status !== 200) {
-    throw new SbxError("base_image_unavailable", `the archive ${mirror} is not reachable from this host (${url}: ${typeof status === "number" ? `HTTP ${status}` : status})`, {
-      mirror,
-      suite,
-    });
+    throw new SbxError(
+      "base_image_unavailable",
+      `the archive ${mirror} is not reachable from this host (${url}: ${typeof status === "number" ? `HTTP ${status}` : status})`,
+      {
+        mirror,
+        suite,
+      },
+    );
   }
 }
 
 export async function findProgram(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").concat(["/usr/sbin", "/usr/bin"])) {
+  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin")
+    .split(":")
+    .concat(["/usr/sbin", "/usr/bin"])) {
     if (!dir) continue;
     const p = `${dir}/${name}`;
     try {
@@ -51,7 +65,10 @@ export const mmdebstrapBuilder: BaseImageBuilder = async (recipe, outTar, log, e
   const where = `${recipe.mirror} (${recipe.suite})`;
   const mmdebstrap = await findProgram("mmdebstrap");
   if (!mmdebstrap) {
-    throw new SbxError("base_image_unavailable", `cannot build ${recipe.name} from ${where}: mmdebstrap is not installed (run scripts/setup-host.sh)`);
+    throw new SbxError(
+      "base_image_unavailable",
+      `cannot build ${recipe.name} from ${where}: mmdebstrap is not installed (run scripts/setup-host.sh)`,
+    );
   }
   await checkMirror(recipe.mirror, recipe.suite);
   if (recipe.keyring) {
@@ -102,8 +119,12 @@ export const mmdebstrapBuilder: BaseImageBuilder = async (recipe, outTar, log, e
     child.on("close", (c, signal) => resolve(c ?? `killed by ${signal ?? "a signal"}`));
   });
   if (code !== 0) {
-    throw new SbxError("base_image_unavailable", `cannot build ${recipe.name} from ${where}: mmdebstrap failed (${typeof code === "number" ? `exit ${code}` : code}):\n${tail.join("\n")}`, {
-      mirror: recipe.mirror,
-    });
+    throw new SbxError(
+      "base_image_unavailable",
+      `cannot build ${recipe.name} from ${where}: mmdebstrap failed (${typeof code === "number" ? `exit ${code}` : code}):\n${tail.join("\n")}`,
+      {
+        mirror: recipe.mirror,
+      },
+    );
   }
 };

@@ -1,7 +1,17 @@
 // Unit tests of BaseImages with a fake builder that tars a tiny hand-made rootfs (no mmdebstrap):
 // caching, reuse, uid shifting (hardlinks once, setuid kept), the unshifted blob, concurrency, errors.
 import { spawnSync } from "node:child_process";
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,7 +29,8 @@ function fakeBuilder(counter: { n: number }, delayMs = 0): BaseImageBuilder {
     counter.n++;
     if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
     const src = `${outTar}.src`;
-    for (const d of ["etc", "usr/bin", "var/mail", "var/lib/apt/lists/partial", "var/cache/apt", "home/user"]) mkdirSync(join(src, d), { recursive: true });
+    for (const d of ["etc", "usr/bin", "var/mail", "var/lib/apt/lists/partial", "var/cache/apt", "home/user"])
+      mkdirSync(join(src, d), { recursive: true });
     writeFileSync(join(src, "etc/os-release"), `NAME=fake ${recipe.name} ${counter.n}\n`);
     symlinkSync("/run/systemd/resolve/stub-resolv.conf", join(src, "etc/resolv.conf"));
     writeFileSync(join(src, "usr/bin/passwd"), "#!/bin/true\n");
@@ -50,7 +61,10 @@ describe.skipIf(!isRoot)("BaseImages (fake builder)", () => {
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  const make = (counter: { n: number }, extra: { delayMs?: number; log?: string[]; builder?: BaseImageBuilder } = {}): BaseImages =>
+  const make = (
+    counter: { n: number },
+    extra: { delayMs?: number; log?: string[]; builder?: BaseImageBuilder } = {},
+  ): BaseImages =>
     new BaseImages({
       dataDir: join(dir, "data"),
       cacheDir: join(dir, "cache"),
@@ -70,9 +84,18 @@ describe.skipIf(!isRoot)("BaseImages (fake builder)", () => {
     expect(img.name).toBe("debian-minimal");
     expect(img.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(img.rootfs).toBe(join(dir, "data", "layers", img.digest.slice(7), "rootfs"));
-    expect(img.config).toEqual({ env: [expect.stringMatching(/^PATH=/)], workingDir: "/", user: "root", systemd: false });
+    expect(img.config).toEqual({
+      env: [expect.stringMatching(/^PATH=/)],
+      workingDir: "/",
+      user: "root",
+      systemd: false,
+    });
 
-    const cache = join(dir, "cache", `debian-minimal-${recipeHash(recipes.get("debian-minimal") as BaseRecipe)}.tar.zst`);
+    const cache = join(
+      dir,
+      "cache",
+      `debian-minimal-${recipeHash(recipes.get("debian-minimal") as BaseRecipe)}.tar.zst`,
+    );
     expect(statSync(cache).size).toBeGreaterThan(0);
 
     // The blob is the builder's tar byte for byte, 0-based.
@@ -99,7 +122,12 @@ describe.skipIf(!isRoot)("BaseImages (fake builder)", () => {
     expect(at("etc/resolv.conf").uid).toBe(UID_BASE);
 
     const meta = JSON.parse(readFileSync(join(img.rootfs, "..", "meta.json"), "utf8"));
-    expect(meta).toMatchObject({ digest: img.digest, uidBase: UID_BASE, name: "debian-minimal", sizeBytes: img.sizeBytes });
+    expect(meta).toMatchObject({
+      digest: img.digest,
+      uidBase: UID_BASE,
+      name: "debian-minimal",
+      sizeBytes: img.sizeBytes,
+    });
     expect(bases.get("debian-minimal")).toEqual(img);
     expect(bases.list()).toEqual([img]);
   });
@@ -137,7 +165,11 @@ describe.skipIf(!isRoot)("BaseImages (fake builder)", () => {
     expect(b.digest).not.toBe(a.digest);
     expect(readFileSync(join(b.rootfs, "etc/os-release"), "utf8")).toContain(" 2");
 
-    const cache = join(dir, "cache", `debian-minimal-${recipeHash(recipes.get("debian-minimal") as BaseRecipe)}.tar.zst`);
+    const cache = join(
+      dir,
+      "cache",
+      `debian-minimal-${recipeHash(recipes.get("debian-minimal") as BaseRecipe)}.tar.zst`,
+    );
     writeFileSync(cache, "not zstd");
     await rm(join(dir, "data"), { recursive: true });
     const c = await make(counter).ensure("debian-minimal");
@@ -148,7 +180,11 @@ describe.skipIf(!isRoot)("BaseImages (fake builder)", () => {
   it("shares one build between concurrent ensures of the same name", async () => {
     const counter = { n: 0 };
     const bases = make(counter, { delayMs: 50 });
-    const [x, y, z] = await Promise.all([bases.ensure("debian-minimal"), bases.ensure("debian-minimal"), bases.ensure("debian-minimal")]);
+    const [x, y, z] = await Promise.all([
+      bases.ensure("debian-minimal"),
+      bases.ensure("debian-minimal"),
+      bases.ensure("debian-minimal"),
+    ]);
     expect(counter.n).toBe(1);
     expect(y).toEqual(x);
     expect(z).toEqual(x);
@@ -174,7 +210,13 @@ describe.skipIf(!isRoot)("BaseImages (fake builder)", () => {
   it("re-unpacks when the uid base changes", async () => {
     const counter = { n: 0 };
     const a = await make(counter).ensure("debian-minimal");
-    const other = new BaseImages({ dataDir: join(dir, "data"), cacheDir: join(dir, "cache"), uidBase: 200000, recipes, builder: fakeBuilder(counter) });
+    const other = new BaseImages({
+      dataDir: join(dir, "data"),
+      cacheDir: join(dir, "cache"),
+      uidBase: 200000,
+      recipes,
+      builder: fakeBuilder(counter),
+    });
     expect(other.get("debian-minimal")).toBeUndefined();
     const b = await other.ensure("debian-minimal");
     expect(b.digest).toBe(a.digest);

@@ -60,7 +60,8 @@ export class BaseImages {
   private cleaned = false;
 
   constructor(opts: BaseImagesOptions) {
-    if (!Number.isInteger(opts.uidBase) || opts.uidBase < 0) throw new SbxError("invalid_argument", `uidBase must be a non-negative integer, got ${opts.uidBase}`);
+    if (!Number.isInteger(opts.uidBase) || opts.uidBase < 0)
+      throw new SbxError("invalid_argument", `uidBase must be a non-negative integer, got ${opts.uidBase}`);
     this.opts = opts;
     this.recipeMap = opts.recipes ?? baseRecipes();
     this.blobs = new BlobStore(join(opts.dataDir, "content"));
@@ -89,7 +90,12 @@ export class BaseImages {
       const index = JSON.parse(readFileSync(this.indexPath(name), "utf8")) as { recipeHash: string; digest: string };
       if (index.recipeHash !== hash) return undefined;
       const meta = JSON.parse(readFileSync(join(this.layerDir(index.digest), "meta.json"), "utf8")) as LayerMeta;
-      if (meta.uidBase !== this.uidBaseOf(recipe) || meta.digest !== index.digest || !existsSync(join(this.layerDir(index.digest), "rootfs"))) return undefined;
+      if (
+        meta.uidBase !== this.uidBaseOf(recipe) ||
+        meta.digest !== index.digest ||
+        !existsSync(join(this.layerDir(index.digest), "rootfs"))
+      )
+        return undefined;
       const image = this.toImage(recipe, meta);
       this.known.set(name, image);
       return image;
@@ -106,7 +112,12 @@ export class BaseImages {
   ensure(name: string, opts: { rebuild?: boolean } = {}): Promise<BaseImage> {
     const recipe = this.recipeMap.get(name);
     if (!recipe) {
-      return Promise.reject(new SbxError("image_not_found", `unknown base image ${JSON.stringify(name)}: choose one of ${this.recipes().join(", ")}`));
+      return Promise.reject(
+        new SbxError(
+          "image_not_found",
+          `unknown base image ${JSON.stringify(name)}: choose one of ${this.recipes().join(", ")}`,
+        ),
+      );
     }
     const running = this.inflight.get(name);
     if (running) return running;
@@ -124,9 +135,15 @@ export class BaseImages {
     await this.cleanStale();
     const hash = recipeHash(recipe);
     const cacheFile = join(this.opts.cacheDir, `${recipe.name}-${hash}.tar.zst`);
-    const digest = !rebuild && (await exists(cacheFile)) ? await this.importCached(recipe, cacheFile) : await this.build(recipe, cacheFile);
+    const digest =
+      !rebuild && (await exists(cacheFile))
+        ? await this.importCached(recipe, cacheFile)
+        : await this.build(recipe, cacheFile);
     const meta = await this.unpack(recipe, hash, digest);
-    await writeAtomic(this.indexPath(recipe.name), JSON.stringify({ name: recipe.name, recipeHash: hash, digest }, null, 2));
+    await writeAtomic(
+      this.indexPath(recipe.name),
+      JSON.stringify({ name: recipe.name, recipeHash: hash, digest }, null, 2),
+    );
     const image = this.toImage(recipe, meta);
     this.known.set(recipe.name, image);
     return image;
@@ -144,15 +161,28 @@ export class BaseImages {
     try {
       this.builds++;
       try {
-        await (this.opts.builder ?? mmdebstrapBuilder)(recipe, tmpTar, (l) => this.log(recipe, l), { tmpDir: join(tmpDir, "mmdebstrap") });
+        await (this.opts.builder ?? mmdebstrapBuilder)(recipe, tmpTar, (l) => this.log(recipe, l), {
+          tmpDir: join(tmpDir, "mmdebstrap"),
+        });
       } catch (err) {
         const e = toSbxError(err);
         if (e.code === "base_image_unavailable") throw e;
-        throw new SbxError("base_image_unavailable", `cannot build ${recipe.name} from ${recipe.mirror}: ${e.message}`, { mirror: recipe.mirror });
+        throw new SbxError(
+          "base_image_unavailable",
+          `cannot build ${recipe.name} from ${recipe.mirror}: ${e.message}`,
+          { mirror: recipe.mirror },
+        );
       }
       this.log(recipe, `built in ${((Date.now() - started) / 1000).toFixed(1)} s; compressing into ${cacheFile}`);
-      const [z, { digest }] = await Promise.all([runCommand("zstd", ["-q", "-T0", "-f", tmpTar, "-o", cacheTmp], { timeoutMs: 600_000 }), this.blobs.put({ file: tmpTar })]);
-      if (z.code !== 0) throw new SbxError("base_image_unavailable", `cannot compress the ${recipe.name} rootfs with zstd: ${z.stderr.trim()}`);
+      const [z, { digest }] = await Promise.all([
+        runCommand("zstd", ["-q", "-T0", "-f", tmpTar, "-o", cacheTmp], { timeoutMs: 600_000 }),
+        this.blobs.put({ file: tmpTar }),
+      ]);
+      if (z.code !== 0)
+        throw new SbxError(
+          "base_image_unavailable",
+          `cannot compress the ${recipe.name} rootfs with zstd: ${z.stderr.trim()}`,
+        );
       await rename(cacheTmp, cacheFile);
       return digest;
     } finally {
@@ -194,9 +224,15 @@ export class BaseImages {
   private async unpack(recipe: BaseRecipe, hash: string, digest: string): Promise<LayerMeta> {
     const dir = this.layerDir(digest);
     const existing = await readJson<LayerMeta>(join(dir, "meta.json"));
-    if (existing && existing.uidBase === this.uidBaseOf(recipe) && existing.digest === digest && (await exists(join(dir, "rootfs")))) {
+    if (
+      existing &&
+      existing.uidBase === this.uidBaseOf(recipe) &&
+      existing.digest === digest &&
+      (await exists(join(dir, "rootfs")))
+    ) {
       const meta = { ...existing, name: recipe.name, recipeHash: hash, config: recipe.config };
-      if (JSON.stringify(meta) !== JSON.stringify(existing)) await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta, null, 2));
+      if (JSON.stringify(meta) !== JSON.stringify(existing))
+        await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta, null, 2));
       return meta;
     }
     const info = await this.blobs.stat(digest);
@@ -206,14 +242,33 @@ export class BaseImages {
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
     try {
       const started = Date.now();
-      const t = await runCommand("tar", ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", this.blobs.path(digest), "-C", rootfs], { timeoutMs: 600_000 });
-      if (t.code !== 0) throw new SbxError("base_image_unavailable", `cannot unpack the ${recipe.name} rootfs: ${t.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+      const t = await runCommand(
+        "tar",
+        ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", this.blobs.path(digest), "-C", rootfs],
+        { timeoutMs: 600_000 },
+      );
+      if (t.code !== 0)
+        throw new SbxError(
+          "base_image_unavailable",
+          `cannot unpack the ${recipe.name} rootfs: ${t.stderr.trim().split("\n").slice(-3).join(" | ")}`,
+        );
       await normalizeRootfs(rootfs);
       const untarred = Date.now();
       const uidBase = this.uidBaseOf(recipe);
       const shifted = await shiftOwnership(rootfs, uidBase);
-      this.log(recipe, `unpacked in ${untarred - started} ms, shifted ${shifted.entries} entries by ${uidBase} in ${Date.now() - untarred} ms`);
-      const meta: LayerMeta = { digest, sizeBytes: info.size, uidBase, name: recipe.name, recipeHash: hash, config: recipe.config, createdAt: new Date().toISOString() };
+      this.log(
+        recipe,
+        `unpacked in ${untarred - started} ms, shifted ${shifted.entries} entries by ${uidBase} in ${Date.now() - untarred} ms`,
+      );
+      const meta: LayerMeta = {
+        digest,
+        sizeBytes: info.size,
+        uidBase,
+        name: recipe.name,
+        recipeHash: hash,
+        config: recipe.config,
+        createdAt: new Date().toISOString(),
+      };
       await writeFile(join(tmp, "meta.json"), JSON.stringify(meta, null, 2));
       if (await exists(dir)) {
         // An incomplete or differently shifted copy: move it aside first so the rename below is atomic.
@@ -253,7 +308,13 @@ export class BaseImages {
   }
 
   private toImage(recipe: BaseRecipe, meta: LayerMeta): BaseImage {
-    return { name: recipe.name, digest: meta.digest, rootfs: join(this.layerDir(meta.digest), "rootfs"), sizeBytes: meta.sizeBytes, config: structuredClone(recipe.config) };
+    return {
+      name: recipe.name,
+      digest: meta.digest,
+      rootfs: join(this.layerDir(meta.digest), "rootfs"),
+      sizeBytes: meta.sizeBytes,
+      config: structuredClone(recipe.config),
+    };
   }
 
   private layerDir(digest: string): string {

@@ -1,11 +1,29 @@
 // Unit tests of the base recipes: host suite/mirror detection, the mmdebstrap argv, the recipe
 // hash, the mirror preflight, and the uid shift helper used on unpacked rootfs trees.
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { checkMirror } from "./base-build.js";
-import { baseRecipes, hostDebian, mmdebstrapArgs, parseAptSources, recipeHash, UBUNTU_KEYRING, type BaseRecipe } from "./base-recipes.js";
+import {
+  baseRecipes,
+  hostDebian,
+  mmdebstrapArgs,
+  parseAptSources,
+  recipeHash,
+  UBUNTU_KEYRING,
+  type BaseRecipe,
+} from "./base-recipes.js";
 import { shiftOwnership } from "./rootfs-tree.js";
 
 const DEB822 = `Types: deb
@@ -23,12 +41,17 @@ Components: main
 
 describe("host detection", () => {
   it("reads the suite from os-release and the mirror from deb822 sources", () => {
-    const h = hostDebian({ osRelease: 'ID=debian\nVERSION_CODENAME=trixie\n', sources: [DEB822] });
-    expect(h).toEqual({ suite: "trixie", mirror: "http://deb.debian.org/debian", securityMirror: "http://security.example.org/debian-security" });
+    const h = hostDebian({ osRelease: "ID=debian\nVERSION_CODENAME=trixie\n", sources: [DEB822] });
+    expect(h).toEqual({
+      suite: "trixie",
+      mirror: "http://deb.debian.org/debian",
+      securityMirror: "http://security.example.org/debian-security",
+    });
   });
 
   it("reads one-line sources.list, with options and comments", () => {
-    const list = "# comment\ndeb-src http://src.example/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main # hi\n";
+    const list =
+      "# comment\ndeb-src http://src.example/debian bookworm main\ndeb [arch=amd64 signed-by=/k.gpg] http://mirror.example/debian bookworm main # hi\n";
     expect(parseAptSources(list)).toEqual([{ uri: "http://mirror.example/debian", suites: ["bookworm"] }]);
     const h = hostDebian({ osRelease: 'ID=debian\nVERSION_CODENAME="bookworm"\n', sources: [list] });
     expect(h).toEqual({ suite: "bookworm", mirror: "http://mirror.example/debian", securityMirror: undefined });
@@ -36,12 +59,20 @@ describe("host detection", () => {
 
   it("falls back to bookworm on deb.debian.org on a non-Debian host", () => {
     const h = hostDebian({ osRelease: "ID=ubuntu\nVERSION_CODENAME=noble\n", sources: [""] });
-    expect(h).toEqual({ suite: "bookworm", mirror: "http://deb.debian.org/debian", securityMirror: "http://deb.debian.org/debian-security" });
+    expect(h).toEqual({
+      suite: "bookworm",
+      mirror: "http://deb.debian.org/debian",
+      securityMirror: "http://deb.debian.org/debian-security",
+    });
   });
 });
 
 describe("recipes", () => {
-  const recipes = baseRecipes({ suite: "bookworm", mirror: "http://deb.debian.org/debian", securityMirror: "http://deb.debian.org/debian-security" });
+  const recipes = baseRecipes({
+    suite: "bookworm",
+    mirror: "http://deb.debian.org/debian",
+    securityMirror: "http://deb.debian.org/debian-security",
+  });
   const get = (n: string): BaseRecipe => recipes.get(n) as BaseRecipe;
 
   it("has the four bases", () => {
@@ -79,7 +110,9 @@ describe("recipes", () => {
     expect(args).toContain(`--keyring=${UBUNTU_KEYRING}`);
     expect(args).toContain("deb http://archive.ubuntu.com/ubuntu noble main universe");
     expect(args).toContain("--include=apt,ubuntu-keyring");
-    expect(mmdebstrapArgs(get("ubuntu-systemd"), "o")).toContain("--include=apt,ubuntu-keyring,systemd,systemd-sysv,dbus");
+    expect(mmdebstrapArgs(get("ubuntu-systemd"), "o")).toContain(
+      "--include=apt,ubuntu-keyring,systemd,systemd-sysv,dbus",
+    );
   });
 
   it("hashes the recipe: stable, independent of the output path, different per recipe and per host suite", () => {
@@ -97,7 +130,10 @@ describe("checkMirror", () => {
   it("fails fast with base_image_unavailable naming the mirror when nothing listens", async () => {
     const started = Date.now();
     const err = await checkMirror("http://127.0.0.1:9/ubuntu", "noble", 2000).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: "base_image_unavailable", message: expect.stringContaining("http://127.0.0.1:9/ubuntu") });
+    expect(err).toMatchObject({
+      code: "base_image_unavailable",
+      message: expect.stringContaining("http://127.0.0.1:9/ubuntu"),
+    });
     expect(Date.now() - started).toBeLessThan(3000);
   });
 });
@@ -121,7 +157,9 @@ describe.skipIf(process.getuid?.() !== 0)("shiftOwnership", () => {
       expect(lstatSync(join(dir, "d")).mode & 0o7777).toBe(0o2775);
       expect(lstatSync(join(dir, "dangling")).uid).toBe(100000);
       await shiftOwnership(dir, -100000);
-      expect([lstatSync(join(dir, "a")).uid, lstatSync(dir).uid, lstatSync(join(dir, "d/suid")).mode & 0o7777]).toEqual([42, 0, 0o6755]);
+      expect([lstatSync(join(dir, "a")).uid, lstatSync(dir).uid, lstatSync(join(dir, "d/suid")).mode & 0o7777]).toEqual(
+        [42, 0, 0o6755],
+      );
       chownSync(join(dir, "a"), 70000, 0);
       await expect(shiftOwnership(dir, 100000)).rejects.toMatchObject({ code: "invalid_archive" });
     } finally {

@@ -62,7 +62,8 @@ export function hostDebian(files: { osRelease?: string; sources?: string[] } = {
   return {
     suite,
     mirror: trimSlash(process.env.SBX_DEBIAN_MIRROR ?? main ?? DEBIAN_MIRROR),
-    securityMirror: security ?? (main === undefined || main === DEBIAN_MIRROR ? `${DEBIAN_MIRROR}-security` : undefined),
+    securityMirror:
+      security ?? (main === undefined || main === DEBIAN_MIRROR ? `${DEBIAN_MIRROR}-security` : undefined),
   };
 }
 
@@ -74,12 +75,16 @@ export function parseAptSources(text: string): Array<{ uri: string; suites: stri
       const field = (k: string): string | undefined => new RegExp(`^${k}:[ \\t]*(.*)$`, "im").exec(stanza)?.[1]?.trim();
       if (!field("Types")?.split(/\s+/).includes("deb") || /^no$/i.test(field("Enabled") ?? "")) continue;
       const suites = field("Suites")?.split(/\s+/) ?? [];
-      for (const uri of field("URIs")?.split(/\s+/) ?? []) if (isHttpUri(uri)) out.push({ uri: trimSlash(uri), suites });
+      for (const uri of field("URIs")?.split(/\s+/) ?? [])
+        if (isHttpUri(uri)) out.push({ uri: trimSlash(uri), suites });
     }
     return out;
   }
   for (const raw of text.split("\n")) {
-    const line = raw.replace(/#.*/, "").replace(/\[[^\]]*\]/, " ").trim();
+    const line = raw
+      .replace(/#.*/, "")
+      .replace(/\[[^\]]*\]/, " ")
+      .trim();
     const [type, uri, suite] = line.split(/\s+/);
     if (type === "deb" && uri && suite && isHttpUri(uri)) out.push({ uri: trimSlash(uri), suites: [suite] });
   }
@@ -94,7 +99,13 @@ export function baseRecipes(host: HostDebian = hostDebian()): Map<string, BaseRe
   const ubuSources = ["", "-updates", "-security"].map((s) => `deb ${ubuntuMirror} ${UBUNTU_SUITE}${s} main universe`);
   const minimal: BaseImageConfig = { env: [PATH_ENV], workingDir: "/", user: "root", systemd: false };
   // systemd reads `container` to know it runs in a container (no udev, no getty on real ttys).
-  const systemd: BaseImageConfig = { env: [PATH_ENV, "container=sbx"], workingDir: "/", user: "root", systemd: true, init: ["/sbin/init"] };
+  const systemd: BaseImageConfig = {
+    env: [PATH_ENV, "container=sbx"],
+    workingDir: "/",
+    user: "root",
+    systemd: true,
+    init: ["/sbin/init"],
+  };
   const systemdPkgs = ["systemd", "systemd-sysv", "dbus"];
   const ubuntuBase = ["apt", "ubuntu-keyring"];
   const debian = { distro: "debian", suite: host.suite, mirror: host.mirror, sources: debSources } as const;

@@ -33,7 +33,13 @@ function fakeDeps(exitCodes: number[] = []) {
   } as unknown as SandboxRuntime;
   let n = 0;
   // Real (empty) dirs: a cache entry only counts while its layer directory exists.
-  const layers = { commit: async () => ({ dir: mkdtempSync(join(tmpdir(), "sbx-layer-")), digest: `sha256:layer${++n}`, sizeBytes: 100 }) } as unknown as LayerStore;
+  const layers = {
+    commit: async () => ({
+      dir: mkdtempSync(join(tmpdir(), "sbx-layer-")),
+      digest: `sha256:layer${++n}`,
+      sizeBytes: 100,
+    }),
+  } as unknown as LayerStore;
   const deps: BuilderDeps = {
     runtime,
     layers,
@@ -46,7 +52,12 @@ function fakeDeps(exitCodes: number[] = []) {
   return { deps, calls, cache };
 }
 
-const base = { name: "debian-minimal", id: "sha256:base", dir: "/base", config: { env: ["PATH=/bin"], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false } };
+const base = {
+  name: "debian-minimal",
+  id: "sha256:base",
+  dir: "/base",
+  config: { env: ["PATH=/bin"], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
+};
 const ctx = "sha256:" + "a".repeat(64);
 const def: ImageDefinitionT = {
   name: "app",
@@ -62,7 +73,11 @@ const def: ImageDefinitionT = {
 
 async function build(deps: BuilderDeps, d = def, noCache = false) {
   const events: BuildEventT[] = [];
-  const result = await runBuild(d, base, deps, { noCache, signal: new AbortController().signal, emit: (e) => void events.push(e) });
+  const result = await runBuild(d, base, deps, {
+    noCache,
+    signal: new AbortController().signal,
+    emit: (e) => void events.push(e),
+  });
   return { result, events, cached: events.flatMap((e) => (e.type === "step" ? [e.cached] : [])) };
 }
 
@@ -89,7 +104,10 @@ describe("builder", () => {
     const { rmSync } = await import("node:fs");
     rmSync((await build(deps)).result.layers[2]!.dir, { recursive: true });
     expect((await build(deps)).cached).toEqual([true, true, true, false, true]);
-    const changed = { ...def, steps: def.steps.map((s, i) => (i === 2 ? { op: "workdir" as const, path: "other" } : s)) };
+    const changed = {
+      ...def,
+      steps: def.steps.map((s, i) => (i === 2 ? { op: "workdir" as const, path: "other" } : s)),
+    };
     expect((await build(deps, changed)).cached).toEqual([true, true, false, false, false]);
     expect((await build(deps, def, true)).cached).toEqual([false, false, false, false, false]);
   });
@@ -100,7 +118,12 @@ describe("builder", () => {
     expect(a).toBe(b);
     expect(stepKey("q", { op: "run", command: "x" })).not.toBe(a);
     expect(stepKey("p", { op: "copy", context: ctx, sources: [{ name: "a", type: "file" }], dest: "/d" })).not.toBe(
-      stepKey("p", { op: "copy", context: "sha256:" + "b".repeat(64), sources: [{ name: "a", type: "file" }], dest: "/d" }),
+      stepKey("p", {
+        op: "copy",
+        context: "sha256:" + "b".repeat(64),
+        sources: [{ name: "a", type: "file" }],
+        dest: "/d",
+      }),
     );
   });
 
@@ -114,10 +137,21 @@ describe("builder", () => {
   });
 
   it("places copies with Docker's rules", () => {
-    const step = { op: "copy" as const, context: ctx, sources: [{ name: "a.txt", type: "file" as const }], dest: "out" };
+    const step = {
+      op: "copy" as const,
+      context: ctx,
+      sources: [{ name: "a.txt", type: "file" as const }],
+      dest: "out",
+    };
     expect(copyArgs(step, "/work")).toEqual(["/work/out", "0", "", "", "0:file:0:a.txt"]);
     expect(copyArgs({ ...step, dest: "out/" }, "/work")[1]).toBe("1");
     expect(copyArgs({ ...step, sources: [...step.sources, { name: "b", type: "dir" }] }, "/")[1]).toBe("1");
-    expect(copyArgs({ ...step, dest: "/abs", chown: "1000:1000", chmod: "0644" }, "/work")).toEqual(["/abs", "0", "1000:1000", "0644", "0:file:0:a.txt"]);
+    expect(copyArgs({ ...step, dest: "/abs", chown: "1000:1000", chmod: "0644" }, "/work")).toEqual([
+      "/abs",
+      "0",
+      "1000:1000",
+      "0644",
+      "0:file:0:a.txt",
+    ]);
   });
 });

@@ -62,8 +62,18 @@ export class StepFailure extends Error {
 
 const BB = "/.sbx/busybox";
 
-export async function runBuild(def: ImageDefinitionT, base: BuildBase, deps: BuilderDeps, opts: BuildOptions): Promise<{ layers: ImageLayerRef[]; config: ImageConfig }> {
-  const config: ImageConfig = { ...base.config, env: [...base.config.env], workingDir: base.config.workingDir || "/", user: base.config.user || "root" };
+export async function runBuild(
+  def: ImageDefinitionT,
+  base: BuildBase,
+  deps: BuilderDeps,
+  opts: BuildOptions,
+): Promise<{ layers: ImageLayerRef[]; config: ImageConfig }> {
+  const config: ImageConfig = {
+    ...base.config,
+    env: [...base.config.env],
+    workingDir: base.config.workingDir || "/",
+    user: base.config.user || "root",
+  };
   const layers: ImageLayerRef[] = [];
   let parentKey = `base:${base.id}`;
   const total = def.steps.length;
@@ -75,30 +85,62 @@ export async function runBuild(def: ImageDefinitionT, base: BuildBase, deps: Bui
       const step = def.steps[i]!;
       const n = i + 1;
       const text = describeStep(step);
-      const key = stepKey(parentKey, step.op === "copy_from" ? { ...step, image: sourceImage(step.image, opts).id } : step);
+      const key = stepKey(
+        parentKey,
+        step.op === "copy_from" ? { ...step, image: sourceImage(step.image, opts).id } : step,
+      );
       const started = performance.now();
       const hit = opts.noCache ? undefined : deps.cache.getLayer(key);
-      const changesFiles = step.op === "run" || step.op === "copy" || step.op === "add" || step.op === "copy_from" || step.op === "workdir";
+      const changesFiles =
+        step.op === "run" ||
+        step.op === "copy" ||
+        step.op === "add" ||
+        step.op === "copy_from" ||
+        step.op === "workdir";
       const cached = hit !== undefined && (!changesFiles || (hit.dir !== null && existsSync(hit.dir)));
       opts.emit({ type: "step", step: n, total, text, cached, key });
 
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        if (!hit) deps.cache.putLayer({ key, digest: null, dir: null, sizeBytes: 0, step: text, createdAt: new Date().toISOString() });
+        if (!hit)
+          deps.cache.putLayer({
+            key,
+            digest: null,
+            dir: null,
+            sizeBytes: 0,
+            step: text,
+            createdAt: new Date().toISOString(),
+          });
       } else {
         if (step.op === "workdir") config.workingDir = posix.resolve(config.workingDir, step.path);
         if (cached) {
           layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
         } else {
-          const stack = [...(base.layers ?? []), ...layers].reverse().map((l) => l.dir).concat(base.dir);
+          const stack = [...(base.layers ?? []), ...layers]
+            .reverse()
+            .map((l) => l.dir)
+            .concat(base.dir);
           const made = await executeStep(step, n, config, stack, key, deps, opts, releases);
-          deps.cache.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, createdAt: new Date().toISOString() });
+          deps.cache.putLayer({
+            key,
+            digest: made.digest,
+            dir: made.dir,
+            sizeBytes: made.sizeBytes,
+            step: text,
+            createdAt: new Date().toISOString(),
+          });
           layer = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, cached: false };
         }
         layers.push(layer);
       }
-      opts.emit({ type: "step_done", step: n, cached, durationMs: Math.round(performance.now() - started), layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes } });
+      opts.emit({
+        type: "step_done",
+        step: n,
+        cached,
+        durationMs: Math.round(performance.now() - started),
+        layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes },
+      });
       parentKey = key;
     }
     return { layers, config };
@@ -111,7 +153,9 @@ export async function runBuild(def: ImageDefinitionT, base: BuildBase, deps: Bui
 export function stepKey(parentKey: string, step: StepT): string {
   const { source: _source, ...rest } = step;
   const canonical = "text" in rest ? { ...rest, text: undefined } : rest;
-  return "sha256:" + createHash("sha256").update(parentKey).update("\n").update(JSON.stringify(canonical)).digest("hex");
+  return (
+    "sha256:" + createHash("sha256").update(parentKey).update("\n").update(JSON.stringify(canonical)).digest("hex")
+  );
 }
 
 function applyConfig(config: ImageConfig, step: StepT): void {
@@ -133,7 +177,16 @@ function applyConfig(config: ImageConfig, step: StepT): void {
   }
 }
 
-async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: string[], key: string, deps: BuilderDeps, opts: BuildOptions, releases: Promise<void>[]) {
+async function executeStep(
+  step: StepT,
+  n: number,
+  config: ImageConfig,
+  lowers: string[],
+  key: string,
+  deps: BuilderDeps,
+  opts: BuildOptions,
+  releases: Promise<void>[],
+) {
   const id = newId("bld");
   // Only RUN may need the network (apt, pip); copying and mkdir never do.
   const slot = step.op === "run" ? deps.reserveNetSlot() : null;
@@ -149,7 +202,16 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
   let created = false;
   try {
     // Layers of systemd images keep host ids, like their base; they are built without booting systemd.
-    await deps.runtime.create({ id, lowers, hostname: "build", env, workingDir: "/", ...deps.limits, netSlot: slot, hostIds: config.systemd });
+    await deps.runtime.create({
+      id,
+      lowers,
+      hostname: "build",
+      env,
+      workingDir: "/",
+      ...deps.limits,
+      netSlot: slot,
+      hostIds: config.systemd,
+    });
     created = true;
     let code: number;
     if (step.op === "run") {
@@ -157,13 +219,33 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
       const user = await deps.runtime.resolveUser(id, config.user);
       code = await deps.runtime.run(id, { argv, env, cwd: config.workingDir, user }, onOutput, opts.signal);
     } else if (step.op === "workdir") {
-      code = await deps.runtime.run(id, { argv: [BB, "mkdir", "-p", config.workingDir], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
+      code = await deps.runtime.run(
+        id,
+        { argv: [BB, "mkdir", "-p", config.workingDir], env, cwd: "/", user: "0:0" },
+        onOutput,
+        opts.signal,
+      );
     } else if (step.op === "copy" || step.op === "add") {
       await deps.runtime.extractArchive(id, CONTEXT_DIR, await deps.readContext(step.context), false);
-      code = await deps.runtime.run(id, { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs(step, config.workingDir)], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
+      code = await deps.runtime.run(
+        id,
+        { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs(step, config.workingDir)], env, cwd: "/", user: "0:0" },
+        onOutput,
+        opts.signal,
+      );
     } else if (step.op === "copy_from") {
       const sources = await stageImageFiles(deps.runtime, id, step, sourceImage(step.image, opts), opts.signal);
-      code = await deps.runtime.run(id, { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs({ ...step, sources }, config.workingDir)], env, cwd: "/", user: "0:0" }, onOutput, opts.signal);
+      code = await deps.runtime.run(
+        id,
+        {
+          argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs({ ...step, sources }, config.workingDir)],
+          env,
+          cwd: "/",
+          user: "0:0",
+        },
+        onOutput,
+        opts.signal,
+      );
     } else {
       throw new SbxError("internal", `step ${step.op} makes no layer`);
     }
@@ -172,7 +254,14 @@ async function executeStep(step: StepT, n: number, config: ImageConfig, lowers: 
     return await deps.runtime.capture(id, (upper) => deps.layers.commit(upper, key));
   } catch (err) {
     if (err instanceof StepFailure || opts.signal.aborted) throw err;
-    throw new StepFailure(n, step, null, err instanceof Error ? err.message : String(err), tail.lines(), toSbxError(err).code);
+    throw new StepFailure(
+      n,
+      step,
+      null,
+      err instanceof Error ? err.message : String(err),
+      tail.lines(),
+      toSbxError(err).code,
+    );
   } finally {
     // The slot is free again only once its veth is gone.
     const release = (created ? deps.runtime.destroy(id, slot) : Promise.resolve())

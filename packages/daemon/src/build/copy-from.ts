@@ -48,9 +48,24 @@ type CopyFromStep = Extract<StepT, { op: "copy_from" }>;
  * Puts the step's matches under CONTEXT_DIR/<i>/<name> in the build sandbox `buildId` and answers
  * the copy script's sources, as a context upload would have.
  */
-export async function stageImageFiles(runtime: SandboxRuntime, buildId: string, step: CopyFromStep, source: SourceImage, signal: AbortSignal): Promise<CopySourceT[]> {
+export async function stageImageFiles(
+  runtime: SandboxRuntime,
+  buildId: string,
+  step: CopyFromStep,
+  source: SourceImage,
+  signal: AbortSignal,
+): Promise<CopySourceT[]> {
   const id = newId("bld");
-  await runtime.create({ id, lowers: source.lowers, hostname: "copy-from", env: [], workingDir: "/", ...SOURCE_LIMITS, netSlot: null, hostIds: source.hostIds });
+  await runtime.create({
+    id,
+    lowers: source.lowers,
+    hostname: "copy-from",
+    env: [],
+    workingDir: "/",
+    ...SOURCE_LIMITS,
+    netSlot: null,
+    hostIds: source.hostIds,
+  });
   try {
     const matches = await resolveMatches(runtime, id, step, signal);
     const sources: CopySourceT[] = [];
@@ -62,7 +77,12 @@ export async function stageImageFiles(runtime: SandboxRuntime, buildId: string, 
       const archived = posix.basename(m.resolved);
       // A symlink matched: its target was archived, under the target's name.
       if (archived !== m.name) {
-        const code = await runtime.run(buildId, { argv: [BB, "mv", "--", `${dir}/${archived}`, `${dir}/${m.name}`], env: [], cwd: "/", user: "0:0" }, () => undefined, signal);
+        const code = await runtime.run(
+          buildId,
+          { argv: [BB, "mv", "--", `${dir}/${archived}`, `${dir}/${m.name}`], env: [], cwd: "/", user: "0:0" },
+          () => undefined,
+          signal,
+        );
         if (code !== 0) throw new SbxError("runtime_error", `COPY --from=${step.image}: could not stage ${m.resolved}`);
       }
       sources.push({ name: m.name, type: m.type });
@@ -75,16 +95,37 @@ export async function stageImageFiles(runtime: SandboxRuntime, buildId: string, 
 
 async function resolveMatches(runtime: SandboxRuntime, id: string, step: CopyFromStep, signal: AbortSignal) {
   const out = { stdout: "", stderr: "" };
-  const code = await runtime.run(id, { argv: [BB, "sh", "-c", RESOLVE_SCRIPT, "sh", ...step.paths], env: [], cwd: "/", user: "0:0" }, (stream, data) => (out[stream] += data.toString("utf8")), signal);
-  if (code === NO_MATCH) throw new SbxError("invalid_argument", `COPY --from=${step.image}: ${out.stderr.trim()} matches nothing in ${step.image}`);
-  if (code !== 0) throw new SbxError("runtime_error", `COPY --from=${step.image}: resolving ${step.paths.join(" ")} failed: ${out.stderr.trim() || `exit ${code}`}`);
-  const matches = out.stdout.split("\n").filter(Boolean).map((line) => {
-    const [name = "", resolved = "", type] = line.split("\t");
-    return { name, resolved, type: type === "dir" ? ("dir" as const) : ("file" as const) };
-  });
+  const code = await runtime.run(
+    id,
+    { argv: [BB, "sh", "-c", RESOLVE_SCRIPT, "sh", ...step.paths], env: [], cwd: "/", user: "0:0" },
+    (stream, data) => (out[stream] += data.toString("utf8")),
+    signal,
+  );
+  if (code === NO_MATCH)
+    throw new SbxError(
+      "invalid_argument",
+      `COPY --from=${step.image}: ${out.stderr.trim()} matches nothing in ${step.image}`,
+    );
+  if (code !== 0)
+    throw new SbxError(
+      "runtime_error",
+      `COPY --from=${step.image}: resolving ${step.paths.join(" ")} failed: ${out.stderr.trim() || `exit ${code}`}`,
+    );
+  const matches = out.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const [name = "", resolved = "", type] = line.split("\t");
+      return { name, resolved, type: type === "dir" ? ("dir" as const) : ("file" as const) };
+    });
   for (const m of matches) {
-    if (!m.name || m.resolved === "/") throw new SbxError("invalid_argument", `COPY --from=${step.image}: copying the whole root is not supported; name the directories to copy`);
-    if (m.name.length > 255 || m.name === "." || m.name === "..") throw new SbxError("invalid_argument", `COPY --from=${step.image}: cannot copy ${JSON.stringify(m.name)}`);
+    if (!m.name || m.resolved === "/")
+      throw new SbxError(
+        "invalid_argument",
+        `COPY --from=${step.image}: copying the whole root is not supported; name the directories to copy`,
+      );
+    if (m.name.length > 255 || m.name === "." || m.name === "..")
+      throw new SbxError("invalid_argument", `COPY --from=${step.image}: cannot copy ${JSON.stringify(m.name)}`);
   }
   return matches;
 }
@@ -96,7 +137,10 @@ async function collect(stream: NodeJS.ReadableStream, what: string): Promise<Buf
     size += (chunk as Buffer).length;
     if (size > MAX_COPY_FROM_BYTES) {
       (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-      throw new SbxError("invalid_argument", `COPY --from ${what}: more than ${MAX_COPY_FROM_BYTES / 2 ** 30} GiB; copy less, or build it in this stage`);
+      throw new SbxError(
+        "invalid_argument",
+        `COPY --from ${what}: more than ${MAX_COPY_FROM_BYTES / 2 ** 30} GiB; copy less, or build it in this stage`,
+      );
     }
     chunks.push(chunk as Buffer);
   }

@@ -42,7 +42,10 @@ done
 rm -rf "$ctx"
 `;
 
-export function copyArgs(step: { sources: CopySourceT[]; dest: string; chown?: string; chmod?: string }, workdir: string): string[] {
+export function copyArgs(
+  step: { sources: CopySourceT[]; dest: string; chown?: string; chmod?: string },
+  workdir: string,
+): string[] {
   const dest = posix.resolve(workdir, step.dest);
   const dirDest = step.dest.endsWith("/") || step.dest === "." || step.sources.length > 1;
   const sources = step.sources.map((s, i) => `${i}:${s.type}:${s.extract ? 1 : 0}:${s.name}`);

@@ -48,7 +48,10 @@ export async function shiftOwnership(root: string, delta: number, opts: ShiftOpt
     const uid = Number(st.uid) + delta;
     const gid = Number(st.gid) + delta;
     if (uid < lo || uid >= hi || gid < lo || gid >= hi) {
-      throw new SbxError("invalid_archive", `cannot shift ${path} (${st.uid}:${st.gid}) by ${delta}: ids must stay within ${lo}..${hi - 1}`);
+      throw new SbxError(
+        "invalid_archive",
+        `cannot shift ${path} (${st.uid}:${st.gid}) by ${delta}: ids must stay within ${lo}..${hi - 1}`,
+      );
     }
     await lchown(path, uid, gid);
     const mode = Number(st.mode) & 0o7777;
@@ -102,7 +105,8 @@ export async function normalizeRootfs(rootfs: string): Promise<void> {
   }
   const etc = join(rootfs, "etc");
   const etcSt = await lstat(etc).catch(() => undefined);
-  if (etcSt && !etcSt.isDirectory()) throw new SbxError("invalid_archive", "the rootfs has no /etc directory (is /etc a symlink?)");
+  if (etcSt && !etcSt.isDirectory())
+    throw new SbxError("invalid_archive", "the rootfs has no /etc directory (is /etc a symlink?)");
   if (!etcSt) await mkdir(etc, { mode: 0o755 });
   const resolv = join(etc, "resolv.conf");
   const st = await lstat(resolv).catch(() => undefined);

@@ -28,16 +28,25 @@ describe("runCommand", () => {
   });
 
   it("mustRun says no_space when the program ran out of disk", async () => {
-    await expect(mustRun("sh", ["-c", "echo 'cp: error writing x: No space left on device' >&2; exit 1"])).rejects.toMatchObject({ code: "no_space", status: 507 });
+    await expect(
+      mustRun("sh", ["-c", "echo 'cp: error writing x: No space left on device' >&2; exit 1"]),
+    ).rejects.toMatchObject({ code: "no_space", status: 507 });
   });
 
   it("toSbxError turns Node's ENOSPC and SQLite's SQLITE_FULL into no_space, and nothing else", () => {
-    expect(toSbxError(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })).code).toBe("no_space");
-    expect(toSbxError(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })).code).toBe("no_space");
+    expect(
+      toSbxError(Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" })).code,
+    ).toBe("no_space");
+    expect(toSbxError(Object.assign(new Error("database or disk is full"), { code: "SQLITE_FULL" })).code).toBe(
+      "no_space",
+    );
     expect(toSbxError(new Error("something else")).code).toBe("internal");
   });
 
   it("mustRun throws a runtime_error with the program's stderr", async () => {
-    await expect(mustRun("sh", ["-c", "echo broken >&2; exit 2"])).rejects.toMatchObject({ code: "runtime_error", message: expect.stringContaining("broken") });
+    await expect(mustRun("sh", ["-c", "echo broken >&2; exit 2"])).rejects.toMatchObject({
+      code: "runtime_error",
+      message: expect.stringContaining("broken"),
+    });
   });
 });

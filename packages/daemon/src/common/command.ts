@@ -49,7 +49,12 @@ export function runCommand(cmd: string, args: string[], opts: CommandOptions = {
     child.on("error", (e) => reject(new SbxError("runtime_error", `cannot run ${cmd}: ${e.message}`)));
     child.on("close", (code, signal) => {
       const stderr = Buffer.concat(err).toString("utf8");
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out), stderr: signal ? `${stderr}(killed by ${signal})` : stderr, overflow });
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out),
+        stderr: signal ? `${stderr}(killed by ${signal})` : stderr,
+        overflow,
+      });
     });
     // A program that exits without reading its input would otherwise crash us with EPIPE.
     child.stdin?.on("error", () => undefined);
@@ -61,8 +66,12 @@ export function runCommand(cmd: string, args: string[], opts: CommandOptions = {
 export async function mustRun(cmd: string, args: string[], opts: CommandOptions = {}): Promise<Buffer> {
   const r = await runCommand(cmd, args, opts);
   if (r.code !== 0) {
-    if (/No space left on device/.test(r.stderr)) throw noSpaceError(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr.trim().split("\n").at(-1)}`);
-    throw new SbxError("runtime_error", `${cmd} ${args.slice(0, 3).join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+    if (/No space left on device/.test(r.stderr))
+      throw noSpaceError(`${cmd} ${args.slice(0, 3).join(" ")}: ${r.stderr.trim().split("\n").at(-1)}`);
+    throw new SbxError(
+      "runtime_error",
+      `${cmd} ${args.slice(0, 3).join(" ")} failed (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`,
+    );
   }
   return r.stdout;
 }

@@ -56,7 +56,9 @@ describe("BlobStore", () => {
   it("keeps every byte of a short-lived child process's stdout", async () => {
     // Node discards a child's unread stdout when the child exits; put must start reading at once.
     const results = await Promise.all(
-      Array.from({ length: 20 }, () => store.put(spawn("printf", ["hello from a child"], { stdio: ["ignore", "pipe", "ignore"] }).stdout)),
+      Array.from({ length: 20 }, () =>
+        store.put(spawn("printf", ["hello from a child"], { stdio: ["ignore", "pipe", "ignore"] }).stdout),
+      ),
     );
     for (const r of results) expect(r).toEqual({ digest: sha("hello from a child"), size: 18 });
   });
@@ -77,7 +79,9 @@ describe("BlobStore", () => {
   it("verifies an expected digest and stores nothing on mismatch", async () => {
     const data = Buffer.from("abc");
     await expect(store.put(data, { expect: sha(data) })).resolves.toEqual({ digest: sha(data), size: 3 });
-    await expect(store.put(Buffer.from("abd"), { expect: sha(data) })).rejects.toMatchObject({ code: "invalid_argument" });
+    await expect(store.put(Buffer.from("abd"), { expect: sha(data) })).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
     expect((await store.list()).map((b) => b.digest)).toEqual([sha(data)]);
     expect(await readdir(join(dir, "ingest"))).toEqual([]);
   });

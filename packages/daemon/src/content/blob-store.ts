@@ -26,7 +26,11 @@ export function isDigest(value: unknown): value is string {
 /** Returns the hex part of a digest, or throws invalid_argument: the only gate between user input and a path. */
 export function digestHex(digest: string): string {
   const m = typeof digest === "string" ? DIGEST_RE.exec(digest) : null;
-  if (!m?.[1]) throw new SbxError("invalid_argument", `invalid digest ${JSON.stringify(digest)}: expected sha256:<64 lowercase hex digits>`);
+  if (!m?.[1])
+    throw new SbxError(
+      "invalid_argument",
+      `invalid digest ${JSON.stringify(digest)}: expected sha256:<64 lowercase hex digits>`,
+    );
   return m[1];
 }
 
@@ -79,7 +83,7 @@ export class BlobStore {
         hash.update(chunk);
         size += chunk.byteLength;
         // A chunk may be written partially; loop until the kernel has taken all of it.
-        for (let off = 0; off < chunk.byteLength; ) {
+        for (let off = 0; off < chunk.byteLength;) {
           const { bytesWritten } = await fh.write(chunk, off, chunk.byteLength - off);
           off += bytesWritten;
         }
@@ -89,7 +93,11 @@ export class BlobStore {
       done = true;
       const digest = `sha256:${hash.digest("hex")}`;
       if (opts.expect !== undefined && opts.expect !== digest) {
-        throw new SbxError("invalid_argument", `content does not match its digest: expected ${opts.expect}, got ${digest}`, { expected: opts.expect, actual: digest });
+        throw new SbxError(
+          "invalid_argument",
+          `content does not match its digest: expected ${opts.expect}, got ${digest}`,
+          { expected: opts.expect, actual: digest },
+        );
       }
       const final = this.path(digest);
       if (await exists(final)) {

@@ -19,12 +19,24 @@ describe("LayerStore.sweep", () => {
     const orphan = store.dirFor("sha256:" + "b".repeat(64));
     const base = join(root, "c".repeat(64));
     const ociUnpack = join(root, ".oci-0123456789ab");
-    for (const d of [listed, orphan, `${orphan}.tmp-0123abcd`, `${orphan}.tmp-0123abcd.view`, ociUnpack, base, join(root, "notes")]) {
+    for (const d of [
+      listed,
+      orphan,
+      `${orphan}.tmp-0123abcd`,
+      `${orphan}.tmp-0123abcd.view`,
+      ociUnpack,
+      base,
+      join(root, "notes"),
+    ]) {
       await mkdir(d, { recursive: true });
       await writeFile(join(d, "f"), "x");
     }
     const removed = await store.sweep(new Set([listed]));
-    expect(removed.sort()).toEqual([orphan, `${orphan}.tmp-0123abcd`, `${orphan}.tmp-0123abcd.view`, ociUnpack].map((d) => d.slice(root!.length + 1)).sort());
+    expect(removed.sort()).toEqual(
+      [orphan, `${orphan}.tmp-0123abcd`, `${orphan}.tmp-0123abcd.view`, ociUnpack]
+        .map((d) => d.slice(root!.length + 1))
+        .sort(),
+    );
     expect((await readdir(root)).sort()).toEqual([listed.slice(root.length + 1), "c".repeat(64), "notes"].sort());
   });
 });

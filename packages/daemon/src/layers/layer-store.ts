@@ -28,7 +28,9 @@ export class LayerStore {
 
   async commit(upper: string, key: string): Promise<CommittedLayer> {
     // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
-    return this.make(key, (tmp) => mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 }));
+    return this.make(key, (tmp) =>
+      mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 }),
+    );
   }
 
   /** Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. */
@@ -48,7 +50,9 @@ export class LayerStore {
       try {
         // Relative lower paths from the layers dir keep the option string short for deep stacks.
         const rel = lowers.map((l) => (l.startsWith(this.root + "/") ? l.slice(this.root.length + 1) : l));
-        await mustRun("mount", ["-t", "overlay", "-o", `ro,lowerdir=${rel.join(":")}`, "sbx-flatten", view], { cwd: this.root });
+        await mustRun("mount", ["-t", "overlay", "-o", `ro,lowerdir=${rel.join(":")}`, "sbx-flatten", view], {
+          cwd: this.root,
+        });
         try {
           await mustRun("cp", ["-a", "--no-target-directory", view, tmp], { timeoutMs: 30 * 60_000 });
         } finally {
@@ -97,7 +101,8 @@ export class LayerStore {
   }
 
   async remove(dir: string): Promise<void> {
-    if (!dir.startsWith(this.root + "/")) throw new SbxError("internal", `refusing to remove ${dir}: not a layer of ${this.root}`);
+    if (!dir.startsWith(this.root + "/"))
+      throw new SbxError("internal", `refusing to remove ${dir}: not a layer of ${this.root}`);
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -105,7 +110,11 @@ export class LayerStore {
 /** sha256 and size of the layer's canonical tar (sorted names, numeric owners, trusted.* xattrs). */
 export function digestDir(dir: string): Promise<{ digest: string; sizeBytes: number }> {
   return new Promise((resolve, reject) => {
-    const child = spawn("tar", ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-cf", "-", "."], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(
+      "tar",
+      ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-cf", "-", "."],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
     const hash = createHash("sha256");
     let size = 0;
     let stderr = "";

@@ -49,12 +49,24 @@ export interface PrepareOptions {
 
 export async function prepareSnapshot(dir: string, lowers: string[], opts: PrepareOptions): Promise<ActiveSnapshot> {
   if (lowers.length === 0) throw new SbxError("internal", "an overlay needs at least one lower layer");
-  if (lowers.some((l) => l.includes(":") || l.includes(","))) throw new SbxError("internal", "layer paths must not contain ':' or ','");
+  if (lowers.some((l) => l.includes(":") || l.includes(",")))
+    throw new SbxError("internal", "layer paths must not contain ':' or ','");
   // 0711: the sandbox's mapped root (uid base) must traverse to its rootfs, but not list siblings.
   await mkdir(dir, { recursive: true, mode: 0o711 });
   const owner = `${opts.uidBase}:${opts.uidBase}`;
   const scratch = (opts.scratch ?? []).map((s) => `${s.name}:${s.sizeMb}`);
-  const r = await runCommand(opts.busybox ?? "/bin/busybox", ["sh", "-c", PREPARE_SCRIPT, "sh", dir, String(opts.sizeMb), String(inodesFor(opts.sizeMb)), owner, lowers.join(":"), ...scratch]);
+  const r = await runCommand(opts.busybox ?? "/bin/busybox", [
+    "sh",
+    "-c",
+    PREPARE_SCRIPT,
+    "sh",
+    dir,
+    String(opts.sizeMb),
+    String(inodesFor(opts.sizeMb)),
+    owner,
+    lowers.join(":"),
+    ...scratch,
+  ]);
   if (r.code !== 0) {
     await removeSnapshot(dir).catch(() => undefined);
     throw new SbxError("runtime_error", `cannot mount the sandbox filesystem: ${r.stderr.trim()}`);

@@ -31,9 +31,25 @@ export interface ExportSource {
 
 /** Streams one layer dir as an OCI tar (uncompressed), rewriting GNU tar's entries. */
 async function* layerTar(dir: string, uidBase: number, onStderr: (s: string) => void): AsyncGenerator<Buffer> {
-  const child = spawn("tar", ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.overlay.opaque", "--xattrs-include=security.capability", "--xattrs-include=user.*", "-C", dir, "-cf", "-", "."], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    "tar",
+    [
+      "--sort=name",
+      "--numeric-owner",
+      "--xattrs",
+      "--xattrs-include=trusted.overlay.opaque",
+      "--xattrs-include=security.capability",
+      "--xattrs-include=user.*",
+      "-C",
+      dir,
+      "-cf",
+      "-",
+      ".",
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   child.stderr.on("data", (b: Buffer) => onStderr(b.toString()));
   const exited = new Promise<number>((resolve) => {
     child.on("error", () => resolve(127));
@@ -72,7 +88,10 @@ class Hasher extends Transform {
 }
 
 /** Writes one layer as blobs/sha256/<digest>; returns its descriptor and diff id. */
-export async function writeLayerBlob(layer: ExportLayer, blobsDir: string): Promise<{ desc: Descriptor; diffId: string }> {
+export async function writeLayerBlob(
+  layer: ExportLayer,
+  blobsDir: string,
+): Promise<{ desc: Descriptor; diffId: string }> {
   const tmp = join(blobsDir, `.tmp-${process.pid}-${Math.random().toString(16).slice(2)}`);
   let stderr = "";
   const diff = new Hasher();
@@ -105,7 +124,11 @@ async function writeJsonBlob(blobsDir: string, value: unknown, mediaType: string
 
 export function ociConfig(src: ExportSource, diffIds: string[]): ImageConfigJson {
   const c = src.config;
-  const config: ImageConfigJson["config"] = { Env: c.env, WorkingDir: c.workingDir || "/", User: c.user === "root" ? "" : c.user };
+  const config: ImageConfigJson["config"] = {
+    Env: c.env,
+    WorkingDir: c.workingDir || "/",
+    User: c.user === "root" ? "" : c.user,
+  };
   if (c.entrypoint) config.Entrypoint = c.entrypoint;
   if (c.cmd) config.Cmd = c.cmd;
   return {
@@ -120,7 +143,10 @@ export function ociConfig(src: ExportSource, diffIds: string[]): ImageConfigJson
 }
 
 /** Writes a complete OCI image layout into `out` (created if missing); returns the manifest descriptor. */
-export async function exportLayout(src: ExportSource, out: string): Promise<{ manifest: Descriptor; layers: Descriptor[]; config: Descriptor }> {
+export async function exportLayout(
+  src: ExportSource,
+  out: string,
+): Promise<{ manifest: Descriptor; layers: Descriptor[]; config: Descriptor }> {
   if (src.layers.length === 0) throw new SbxError("invalid_argument", `image ${src.name} has no layers to export`);
   const blobs = join(out, "blobs", "sha256");
   await mkdir(blobs, { recursive: true });
@@ -139,7 +165,11 @@ export async function exportLayout(src: ExportSource, out: string): Promise<{ ma
   const config = await writeJsonBlob(blobs, ociConfig(src, diffIds), MEDIA.config);
   const manifestJson: ManifestJson = { schemaVersion: 2, mediaType: MEDIA.manifest, config, layers };
   const manifest = await writeJsonBlob(blobs, manifestJson, MEDIA.manifest);
-  const index = { schemaVersion: 2, mediaType: MEDIA.index, manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": src.tag } }] };
+  const index = {
+    schemaVersion: 2,
+    mediaType: MEDIA.index,
+    manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": src.tag } }],
+  };
   await writeFile(join(out, "index.json"), JSON.stringify(index));
   await writeFile(join(out, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   return { manifest, layers, config };

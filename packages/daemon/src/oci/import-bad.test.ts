@@ -25,31 +25,69 @@ describe.runIf(isRoot)("import refuses bad archives", () => {
     if (root) await rm(root, { recursive: true, force: true });
   });
 
-  async function attempt(tars: Buffer[], tweak: Parameters<typeof layout>[2] = {}): Promise<{ error: unknown; images: ImageRecord[]; layerDir: string }> {
+  async function attempt(
+    tars: Buffer[],
+    tweak: Parameters<typeof layout>[2] = {},
+  ): Promise<{ error: unknown; images: ImageRecord[]; layerDir: string }> {
     const dir = join(root, `case-${++n}`);
     await layout(dir, tars, tweak);
     const layerDir = join(root, `layers-${n}`);
     const images: ImageRecord[] = [];
     const layers = new Map<string, LayerRecord>();
-    const store = { getLayer: (k: string) => layers.get(k), putLayer: (l: LayerRecord) => void layers.set(l.key, l), registerImage: (i: ImageRecord) => void images.push(i), findImage: () => undefined };
+    const store = {
+      getLayer: (k: string) => layers.get(k),
+      putLayer: (l: LayerRecord) => void layers.set(l.key, l),
+      registerImage: (i: ImageRecord) => void images.push(i),
+      findImage: () => undefined,
+    };
     const error = await readLayout(dir)
-      .then((plan) => importImage(plan, { layers: new LayerStore(layerDir), store, uidBase: 100000 }, { project: "p", name: "x", tag: "1", replace: false, source: "t" }))
-      .then(() => undefined, (e: unknown) => e);
+      .then((plan) =>
+        importImage(
+          plan,
+          { layers: new LayerStore(layerDir), store, uidBase: 100000 },
+          { project: "p", name: "x", tag: "1", replace: false, source: "t" },
+        ),
+      )
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     return { error, images, layerDir };
   }
 
-  const good: Entry[] = [{ path: "etc/", type: "dir", mode: 0o755 }, { path: "etc/ok", data: "ok" }];
+  const good: Entry[] = [
+    { path: "etc/", type: "dir", mode: 0o755 },
+    { path: "etc/ok", data: "ok" },
+  ];
   const cases: Array<[string, Entry[], RegExp]> = [
     ["a ../ entry", [...good, { path: "etc/../../escape", data: "x" }], /escapes the layer/],
     ["an absolute path", [{ path: "/etc/passwd", data: "x" }], /absolute path/],
-    ["a write through a symlink", [{ path: "evil", type: "symlink", linkpath: "/etc" }, { path: "evil/passwd", data: "x" }], /not a directory \(symlinks are never followed\)/],
-    ["a write through a relative symlink", [{ path: "up", type: "symlink", linkpath: "../../.." }, { path: "up/x", data: "x" }], /symlinks are never followed/],
+    [
+      "a write through a symlink",
+      [
+        { path: "evil", type: "symlink", linkpath: "/etc" },
+        { path: "evil/passwd", data: "x" },
+      ],
+      /not a directory \(symlinks are never followed\)/,
+    ],
+    [
+      "a write through a relative symlink",
+      [
+        { path: "up", type: "symlink", linkpath: "../../.." },
+        { path: "up/x", data: "x" },
+      ],
+      /symlinks are never followed/,
+    ],
     ["a hard link to a host path", [{ path: "h", type: "hardlink", linkpath: "/etc/shadow" }], /hard link/],
     ["a hard link out of the layer", [{ path: "h", type: "hardlink", linkpath: "../x" }], /hard link/],
     ["a device node", [{ path: "dev/sda", type: "block", devmajor: 8, devminor: 0 }], /device nodes are refused/],
     ["a char device", [{ path: "dev/mem", type: "char", devmajor: 1, devminor: 1 }], /device nodes are refused/],
     ["an owner outside the range", [{ path: "f", data: "x", uid: 70000 }], /owner id 70000/],
-    ["a duplicate turning a dir into a symlink", [...good, { path: "etc", type: "symlink", linkpath: "/" }], /appears twice/],
+    [
+      "a duplicate turning a dir into a symlink",
+      [...good, { path: "etc", type: "symlink", linkpath: "/" }],
+      /appears twice/,
+    ],
   ];
   for (const [what, entries, message] of cases) {
     it(`refuses ${what}`, async () => {
@@ -65,7 +103,11 @@ describe.runIf(isRoot)("import refuses bad archives", () => {
     ["a wrong diff id", { wrongDiffId: true }, /diff_id/],
     ["a missing blob", { dropBlob: true }, /missing/],
     ["a corrupt blob", { corruptBlob: true }, /cannot be decompressed|does not match/],
-    ["an unsupported media type", { layerType: "application/vnd.oci.image.layer.v1.tar+zstd" }, /unsupported media type/],
+    [
+      "an unsupported media type",
+      { layerType: "application/vnd.oci.image.layer.v1.tar+zstd" },
+      /unsupported media type/,
+    ],
   ];
   for (const [what, tweak, message] of broken) {
     it(`refuses ${what}`, async () => {
@@ -79,7 +121,16 @@ describe.runIf(isRoot)("import refuses bad archives", () => {
 
   it("accepts the good layers, with a long name and an xattr kept", async () => {
     const long = `d/${"n".repeat(150)}`;
-    const r = await attempt([tarOf([...good, { path: long, data: "long", xattrs: { "user.note": Buffer.from("hi"), "trusted.overlay.opaque": Buffer.from("y") } }])]);
+    const r = await attempt([
+      tarOf([
+        ...good,
+        {
+          path: long,
+          data: "long",
+          xattrs: { "user.note": Buffer.from("hi"), "trusted.overlay.opaque": Buffer.from("y") },
+        },
+      ]),
+    ]);
     expect(r.error).toBeUndefined();
     expect(r.images).toHaveLength(1);
     const file = join(r.images[0]!.baseDir, long);

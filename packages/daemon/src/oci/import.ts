@@ -62,7 +62,10 @@ export async function importImage(plan: ImportPlan, deps: ImportDeps, target: Im
   if (plan.layers.length === 0) throw invalid("the image has no layers");
   const current = (target.register ?? true) ? deps.store.findImage(target.project, target.name, target.tag) : undefined;
   if (current && !target.replace && current.id !== plan.configDigest) {
-    throw new SbxError("already_exists", `image ${target.name}:${target.tag} already exists in project ${target.project}: pass --replace to point the name at the imported image`);
+    throw new SbxError(
+      "already_exists",
+      `image ${target.name}:${target.tag} already exists in project ${target.project}: pass --replace to point the name at the imported image`,
+    );
   }
   await mkdir(deps.layers.root, { recursive: true, mode: 0o711 });
   const release = deps.hold?.(plan.layers.map((l) => importedLayerKey(l.diffId, deps.uidBase))) ?? (() => undefined);
@@ -74,7 +77,12 @@ export async function importImage(plan: ImportPlan, deps: ImportDeps, target: Im
   }
 }
 
-async function importLayers(plan: ImportPlan, deps: ImportDeps, target: ImportTarget, current: ImageRecord | undefined): Promise<ImageRecord> {
+async function importLayers(
+  plan: ImportPlan,
+  deps: ImportDeps,
+  target: ImportTarget,
+  current: ImageRecord | undefined,
+): Promise<ImageRecord> {
   const temps: Array<{ dir: string; key: string; index: number }> = [];
   const refs: ImageLayerRef[] = [];
   try {
@@ -84,15 +92,20 @@ async function importLayers(plan: ImportPlan, deps: ImportDeps, target: ImportTa
       const have = deps.store.getLayer(key);
       if (have?.dir && have.digest && existsSync(have.dir)) {
         // Still check the blob we were given: a corrupt archive is an error even when we need none of it.
-        if (!existsSync(l.path) && !target.blobsMayBeMissing) throw invalid(`layer ${l.digest ?? l.path} is missing from the archive`, { blob: l.digest });
+        if (!existsSync(l.path) && !target.blobsMayBeMissing)
+          throw invalid(`layer ${l.digest ?? l.path} is missing from the archive`, { blob: l.digest });
         if (l.digest && existsSync(l.path)) {
           const got = await fileDigest(l.path);
-          if (got.digest !== l.digest) throw invalid(`layer ${l.digest} does not match its digest (got ${got.digest}): corrupt blob`, { blob: l.digest });
+          if (got.digest !== l.digest)
+            throw invalid(`layer ${l.digest} does not match its digest (got ${got.digest}): corrupt blob`, {
+              blob: l.digest,
+            });
         }
         refs.push({ key, digest: have.digest, dir: have.dir, sizeBytes: have.sizeBytes, step, cached: true });
         continue;
       }
-      if (!existsSync(l.path)) throw invalid(`layer ${l.digest ?? l.path} is missing from the archive`, { blob: l.digest });
+      if (!existsSync(l.path))
+        throw invalid(`layer ${l.digest ?? l.path} is missing from the archive`, { blob: l.digest });
       const dir = join(deps.layers.root, `.oci-${randomBytes(6).toString("hex")}`);
       temps.push({ dir, key, index: i });
       await unpackLayer(l, dir, deps.uidBase);
@@ -102,7 +115,14 @@ async function importLayers(plan: ImportPlan, deps: ImportDeps, target: ImportTa
       const made = await deps.layers.adopt(t.dir, t.key);
       const ref = refs[t.index]!;
       Object.assign(ref, { digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes });
-      deps.store.putLayer({ key: t.key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: ref.step, createdAt: new Date().toISOString() });
+      deps.store.putLayer({
+        key: t.key,
+        digest: made.digest,
+        dir: made.dir,
+        sizeBytes: made.sizeBytes,
+        step: ref.step,
+        createdAt: new Date().toISOString(),
+      });
     }
   } finally {
     for (const t of temps) await rm(t.dir, { recursive: true, force: true });

@@ -2,7 +2,17 @@
 // hard link, a setuid file), checked with skopeo and umoci, then imported back and compared.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,7 +34,17 @@ const sh = (cmd: string, args: string[]): string => {
 /** sha256 of the tree below dir as GNU tar (gnu format: whole seconds, no xattrs) writes it, without the root entry itself. */
 function treeHash(dir: string): string {
   const names = readdirSync(dir).sort();
-  const tar = spawnSync("tar", ["--sort=name", "--numeric-owner", "--format=gnu", "-C", dir, "-cf", "-", "--", ...names]);
+  const tar = spawnSync("tar", [
+    "--sort=name",
+    "--numeric-owner",
+    "--format=gnu",
+    "-C",
+    dir,
+    "-cf",
+    "-",
+    "--",
+    ...names,
+  ]);
   const h = createHash("sha256").update(tar.stdout).digest("hex");
   return h;
 }
@@ -70,7 +90,23 @@ describe.runIf(isRoot)("OCI layout export and import", () => {
     // As overlayfs makes them: mode 0, owned by whoever mounted the overlay (host root).
     chownSync(join(upper, "etc/gone"), 0, 0);
     chmodSync(join(upper, "etc/gone"), 0);
-    src = { name: "t", tag: "1", createdAt: "2026-01-01T00:00:00.000Z", layers: [{ dir: base, uidBase: UID }, { dir: upper, uidBase: UID }], config: { env: ["PATH=/bin", "A=1"], workingDir: "/home/app", user: "1000", entrypoint: ["/bin/sh"], cmd: ["-c", "true"], systemd: false } };
+    src = {
+      name: "t",
+      tag: "1",
+      createdAt: "2026-01-01T00:00:00.000Z",
+      layers: [
+        { dir: base, uidBase: UID },
+        { dir: upper, uidBase: UID },
+      ],
+      config: {
+        env: ["PATH=/bin", "A=1"],
+        workingDir: "/home/app",
+        user: "1000",
+        entrypoint: ["/bin/sh"],
+        cmd: ["-c", "true"],
+        systemd: false,
+      },
+    };
   });
   afterAll(async () => {
     if (root) await rm(root, { recursive: true, force: true });
@@ -80,8 +116,15 @@ describe.runIf(isRoot)("OCI layout export and import", () => {
     const out = join(root, "layout");
     const r = await exportLayout(src, out);
     expect(r.layers).toHaveLength(2);
-    const info = JSON.parse(sh("skopeo", ["inspect", "--config", `oci:${out}:1`])) as { config: { Env: string[]; WorkingDir: string; User: string; Entrypoint: string[] } };
-    expect(info.config).toMatchObject({ Env: ["PATH=/bin", "A=1"], WorkingDir: "/home/app", User: "1000", Entrypoint: ["/bin/sh"] });
+    const info = JSON.parse(sh("skopeo", ["inspect", "--config", `oci:${out}:1`])) as {
+      config: { Env: string[]; WorkingDir: string; User: string; Entrypoint: string[] };
+    };
+    expect(info.config).toMatchObject({
+      Env: ["PATH=/bin", "A=1"],
+      WorkingDir: "/home/app",
+      User: "1000",
+      Entrypoint: ["/bin/sh"],
+    });
     const layerList = sh("tar", ["-tzvf", join(out, "blobs/sha256", r.layers[1]!.digest.slice(7))]);
     expect(layerList).toContain("etc/.wh.gone");
     expect(layerList).toContain("data/.wh..wh..opq");
@@ -109,9 +152,18 @@ describe.runIf(isRoot)("OCI layout export and import", () => {
     await exportLayout(src, out);
     const layers = new LayerStore(join(root, "layers"));
     const store = memStore();
-    const img = await importImage(await readLayout(out), { layers, store, uidBase: UID }, { project: "p", name: "t", tag: "1", replace: false, source: "oci" });
+    const img = await importImage(
+      await readLayout(out),
+      { layers, store, uidBase: UID },
+      { project: "p", name: "t", tag: "1", replace: false, source: "oci" },
+    );
     expect(store.images).toHaveLength(1);
-    expect(img.config).toMatchObject({ workingDir: "/home/app", user: "1000", entrypoint: ["/bin/sh"], cmd: ["-c", "true"] });
+    expect(img.config).toMatchObject({
+      workingDir: "/home/app",
+      user: "1000",
+      entrypoint: ["/bin/sh"],
+      cmd: ["-c", "true"],
+    });
     const up = img.layers[0]!.dir;
     const wh = lstatSync(join(up, "etc/gone"));
     expect(wh.isCharacterDevice() && wh.rdev === 0).toBe(true);

@@ -6,15 +6,32 @@ const D = `sha256:${"a".repeat(64)}`;
 
 describe("registry references", () => {
   it("parses host, repository, tag and digest", () => {
-    expect(parseRegistryRef("localhost:5000/team/web:2")).toEqual({ registry: "localhost:5000", repository: "team/web", tag: "2", digest: null });
-    expect(parseRegistryRef("127.0.0.1:5000/x")).toEqual({ registry: "127.0.0.1:5000", repository: "x", tag: "latest", digest: null });
-    expect(parseRegistryRef(`registry.example.com/a/b@${D}`)).toEqual({ registry: "registry.example.com", repository: "a/b", tag: null, digest: D });
+    expect(parseRegistryRef("localhost:5000/team/web:2")).toEqual({
+      registry: "localhost:5000",
+      repository: "team/web",
+      tag: "2",
+      digest: null,
+    });
+    expect(parseRegistryRef("127.0.0.1:5000/x")).toEqual({
+      registry: "127.0.0.1:5000",
+      repository: "x",
+      tag: "latest",
+      digest: null,
+    });
+    expect(parseRegistryRef(`registry.example.com/a/b@${D}`)).toEqual({
+      registry: "registry.example.com",
+      repository: "a/b",
+      tag: null,
+      digest: D,
+    });
     expect(parseRegistryRef("localhost/web:v1.2")).toMatchObject({ registry: "localhost", tag: "v1.2" });
   });
 
   it("tells registry references from local image names", () => {
-    for (const local of ["debian-minimal", "web:2", "team/web:2", "python:3.12", "sha256:abc"]) expect(isRegistryRef(local), local).toBe(false);
-    for (const remote of ["localhost:5000/web", "ghcr.io/org/img:1", "[::1]:5000/x"]) expect(isRegistryRef(remote), remote).toBe(true);
+    for (const local of ["debian-minimal", "web:2", "team/web:2", "python:3.12", "sha256:abc"])
+      expect(isRegistryRef(local), local).toBe(false);
+    for (const remote of ["localhost:5000/web", "ghcr.io/org/img:1", "[::1]:5000/x"])
+      expect(isRegistryRef(remote), remote).toBe(true);
   });
 
   it("refuses malformed references with a clear error", () => {

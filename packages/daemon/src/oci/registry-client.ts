@@ -27,10 +27,16 @@ export interface RegistryAuth {
 
 /** `host[:port]/repo/path[:tag][@sha256:...]`; the first part must look like a host (a dot, a port or localhost). */
 export function parseRegistryRef(ref: string): RegistryRef {
-  const m = /^([^/]+)\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(ref);
+  const m =
+    /^([^/]+)\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
+      ref,
+    );
   const host = m?.[1];
   if (!m || !host || !(host.includes(".") || host.includes(":") || host === "localhost")) {
-    throw new SbxError("invalid_argument", `${JSON.stringify(ref)} is not a registry reference: use host[:port]/repository[:tag], e.g. localhost:5000/team/web:2`);
+    throw new SbxError(
+      "invalid_argument",
+      `${JSON.stringify(ref)} is not a registry reference: use host[:port]/repository[:tag], e.g. localhost:5000/team/web:2`,
+    );
   }
   return { registry: host, repository: m[2]!, tag: m[3] ?? (m[4] ? null : "latest"), digest: m[4] ?? null };
 }
@@ -66,21 +72,41 @@ export class RegistryClient {
 
   private fail(code: ErrorCode, what: string, res?: Response, body?: string): SbxError {
     const detail = body ? `: ${body.slice(0, 300)}` : "";
-    return new SbxError(code, `registry ${this.ref.registry}: ${what}${res ? ` (HTTP ${res.status})` : ""}${detail}`, { registry: this.ref.registry, status: res?.status });
+    return new SbxError(code, `registry ${this.ref.registry}: ${what}${res ? ` (HTTP ${res.status})` : ""}${detail}`, {
+      registry: this.ref.registry,
+      status: res?.status,
+    });
   }
 
   /** One request, answering a 401 challenge once (bearer token from the realm, or basic). */
-  async request(method: string, path: string, init: { headers?: Record<string, string>; body?: Buffer | (() => ReadableStream); redirect?: "follow" | "manual" } = {}): Promise<Response> {
+  async request(
+    method: string,
+    path: string,
+    init: {
+      headers?: Record<string, string>;
+      body?: Buffer | (() => ReadableStream);
+      redirect?: "follow" | "manual";
+    } = {},
+  ): Promise<Response> {
     const url = path.startsWith("http") ? path : `${this.base}${path}`;
     const send = async (): Promise<Response> => {
       const headers: Record<string, string> = { ...init.headers };
       if (this.authHeader) headers.authorization = this.authHeader;
       const body = typeof init.body === "function" ? init.body() : init.body;
       try {
-        return await fetch(url, { method, headers, body, redirect: init.redirect ?? "follow", ...(typeof init.body === "function" ? { duplex: "half" } : {}) } as RequestInit);
+        return await fetch(url, {
+          method,
+          headers,
+          body,
+          redirect: init.redirect ?? "follow",
+          ...(typeof init.body === "function" ? { duplex: "half" } : {}),
+        } as RequestInit);
       } catch (err) {
         const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw this.fail("failed_precondition", `cannot reach ${url} (${cause?.code ?? cause?.message ?? String(err)})${this.base.startsWith("https") ? "; for a plain-HTTP registry pass --insecure" : ""}`);
+        throw this.fail(
+          "failed_precondition",
+          `cannot reach ${url} (${cause?.code ?? cause?.message ?? String(err)})${this.base.startsWith("https") ? "; for a plain-HTTP registry pass --insecure" : ""}`,
+        );
       }
     };
     let res = await send();
@@ -90,19 +116,29 @@ export class RegistryClient {
       await this.authenticate(challenge);
       res = await send();
     }
-    if (res.status === 401) throw this.fail("unauthenticated", `${method} ${path} was refused: give credentials (--username/--password or SBX_REGISTRY_USER/SBX_REGISTRY_PASSWORD, or a token)`, res);
-    if (res.status === 403) throw this.fail("permission_denied", `${method} ${path} is not allowed for these credentials`, res);
+    if (res.status === 401)
+      throw this.fail(
+        "unauthenticated",
+        `${method} ${path} was refused: give credentials (--username/--password or SBX_REGISTRY_USER/SBX_REGISTRY_PASSWORD, or a token)`,
+        res,
+      );
+    if (res.status === 403)
+      throw this.fail("permission_denied", `${method} ${path} is not allowed for these credentials`, res);
     return res;
   }
 
   private async authenticate(challenge: string): Promise<void> {
-    const basic = this.auth.username !== undefined ? `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ""}`).toString("base64")}` : undefined;
+    const basic =
+      this.auth.username !== undefined
+        ? `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ""}`).toString("base64")}`
+        : undefined;
     if (/^basic/i.test(challenge)) {
       if (!basic) throw this.fail("unauthenticated", "the registry asks for a username and password");
       this.authHeader = basic;
       return;
     }
-    if (!/^bearer/i.test(challenge)) throw this.fail("unauthenticated", `unsupported auth challenge ${JSON.stringify(challenge)}`);
+    if (!/^bearer/i.test(challenge))
+      throw this.fail("unauthenticated", `unsupported auth challenge ${JSON.stringify(challenge)}`);
     const params: Record<string, string> = {};
     for (const m of challenge.slice(6).matchAll(/(\w+)="([^"]*)"/g)) params[m[1]!] = m[2]!;
     if (!params.realm) throw this.fail("unauthenticated", "the bearer challenge names no realm");
@@ -125,13 +161,17 @@ export class RegistryClient {
 
   /** A manifest or index by tag or digest, its digest verified when it was asked for by digest. */
   async getManifest(reference: string): Promise<{ data: Buffer; mediaType: string; digest: string }> {
-    const res = await this.request("GET", this.repoPath("manifests", reference), { headers: { accept: MANIFEST_ACCEPT } });
-    if (res.status === 404) throw this.fail("image_not_found", `${this.ref.repository}:${reference} does not exist`, res);
+    const res = await this.request("GET", this.repoPath("manifests", reference), {
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    if (res.status === 404)
+      throw this.fail("image_not_found", `${this.ref.repository}:${reference} does not exist`, res);
     if (!res.ok) throw this.fail("runtime_error", `cannot get manifest ${reference}`, res, await res.text());
     const data = Buffer.from(await res.arrayBuffer());
     if (data.length > 4 << 20) throw this.fail("invalid_archive", `manifest ${reference} is larger than 4 MiB`);
     const digest = sha256(data);
-    if (reference.startsWith("sha256:") && digest !== reference) throw this.fail("invalid_archive", `manifest ${reference} does not match its digest (got ${digest})`);
+    if (reference.startsWith("sha256:") && digest !== reference)
+      throw this.fail("invalid_archive", `manifest ${reference} does not match its digest (got ${digest})`);
     let mediaType = (res.headers.get("content-type") ?? "").split(";")[0]!.trim();
     if (![...MANIFEST_TYPES, ...INDEX_TYPES].includes(mediaType)) {
       mediaType = (JSON.parse(data.toString()) as { mediaType?: string }).mediaType ?? MEDIA.manifest;
@@ -143,7 +183,8 @@ export class RegistryClient {
   async getBlob(digest: string, size: number, path: string): Promise<void> {
     checkDigest(digest, "a blob");
     const res = await this.request("GET", this.repoPath("blobs", digest));
-    if (res.status === 404) throw this.fail("invalid_archive", `blob ${digest} is missing from ${this.ref.repository}`, res);
+    if (res.status === 404)
+      throw this.fail("invalid_archive", `blob ${digest} is missing from ${this.ref.repository}`, res);
     if (!res.ok || !res.body) throw this.fail("runtime_error", `cannot get blob ${digest}`, res, await res.text());
     const hash = createHash("sha256");
     let got = 0;
@@ -155,14 +196,22 @@ export class RegistryClient {
           for await (const c of src) {
             hash.update(c);
             got += c.length;
-            if (got > size) throw new SbxError("invalid_archive", `blob ${digest} is larger than its descriptor says (${size} bytes)`);
+            if (got > size)
+              throw new SbxError(
+                "invalid_archive",
+                `blob ${digest} is larger than its descriptor says (${size} bytes)`,
+              );
             yield c;
           }
         },
         createWriteStream(tmp),
       );
       const actual = `sha256:${hash.digest("hex")}`;
-      if (got !== size || actual !== digest) throw this.fail("invalid_archive", `blob ${digest} does not match its descriptor (got ${actual}, ${got} bytes)`);
+      if (got !== size || actual !== digest)
+        throw this.fail(
+          "invalid_archive",
+          `blob ${digest} does not match its descriptor (got ${actual}, ${got} bytes)`,
+        );
       await rename(tmp, path);
     } finally {
       await rm(tmp, { force: true });
@@ -177,10 +226,13 @@ export class RegistryClient {
   /** Uploads a blob file in one PUT, unless the registry already has it. Returns whether it was sent. */
   async putBlob(digest: string, file: string): Promise<boolean> {
     if (await this.hasBlob(digest)) return false;
-    const start = await this.request("POST", `/v2/${this.ref.repository}/blobs/uploads/`, { headers: { "content-length": "0" } });
+    const start = await this.request("POST", `/v2/${this.ref.repository}/blobs/uploads/`, {
+      headers: { "content-length": "0" },
+    });
     const location = start.headers.get("location");
     await start.body?.cancel();
-    if (start.status !== 202 || !location) throw this.fail("runtime_error", `cannot start an upload of ${digest}`, start);
+    if (start.status !== 202 || !location)
+      throw this.fail("runtime_error", `cannot start an upload of ${digest}`, start);
     const url = new URL(location, this.base);
     url.searchParams.set("digest", digest);
     const { size } = await stat(file);
@@ -194,7 +246,10 @@ export class RegistryClient {
   }
 
   async putManifest(reference: string, data: Buffer, mediaType: string): Promise<string> {
-    const res = await this.request("PUT", this.repoPath("manifests", reference), { headers: { "content-type": mediaType }, body: data });
+    const res = await this.request("PUT", this.repoPath("manifests", reference), {
+      headers: { "content-type": mediaType },
+      body: data,
+    });
     if (res.status !== 201) throw this.fail("runtime_error", `cannot put manifest ${reference}`, res, await res.text());
     await res.body?.cancel();
     return sha256(data);

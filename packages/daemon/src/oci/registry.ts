@@ -4,7 +4,15 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
-import { blobPath, INDEX_TYPES, MANIFEST_TYPES, ociArch, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
+import {
+  blobPath,
+  INDEX_TYPES,
+  MANIFEST_TYPES,
+  ociArch,
+  type Descriptor,
+  type ImageConfigJson,
+  type ManifestJson,
+} from "./layout.js";
 import type { RegistryClient } from "./registry-client.js";
 
 export interface TransferStats {
@@ -31,20 +39,34 @@ export async function pushLayout(client: RegistryClient, dir: string, manifest: 
  * Pulls the client's reference into a new layout dir. Layers for which `have(diffId)` is true are
  * not downloaded (the import reuses the local copy). Returns the manifest descriptor.
  */
-export async function pullToLayout(client: RegistryClient, dir: string, have: (diffId: string) => boolean): Promise<{ manifest: Descriptor; skipped: number; fetched: number }> {
+export async function pullToLayout(
+  client: RegistryClient,
+  dir: string,
+  have: (diffId: string) => boolean,
+): Promise<{ manifest: Descriptor; skipped: number; fetched: number }> {
   await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
   let got = await client.getManifest(client.ref.digest ?? client.ref.tag ?? "latest");
   if (INDEX_TYPES.includes(got.mediaType)) {
     const index = JSON.parse(got.data.toString()) as { manifests?: Descriptor[] };
-    const pick = (index.manifests ?? []).find((d) => d.platform?.os === "linux" && d.platform.architecture === ociArch() && MANIFEST_TYPES.includes(d.mediaType));
-    if (!pick) throw new SbxError("image_not_found", `${client.ref.registry}/${client.ref.repository} has no image for linux/${ociArch()}`);
+    const pick = (index.manifests ?? []).find(
+      (d) =>
+        d.platform?.os === "linux" && d.platform.architecture === ociArch() && MANIFEST_TYPES.includes(d.mediaType),
+    );
+    if (!pick)
+      throw new SbxError(
+        "image_not_found",
+        `${client.ref.registry}/${client.ref.repository} has no image for linux/${ociArch()}`,
+      );
     got = await client.getManifest(pick.digest);
   }
-  if (!MANIFEST_TYPES.includes(got.mediaType)) throw new SbxError("invalid_archive", `unsupported manifest media type ${JSON.stringify(got.mediaType)}`);
+  if (!MANIFEST_TYPES.includes(got.mediaType))
+    throw new SbxError("invalid_archive", `unsupported manifest media type ${JSON.stringify(got.mediaType)}`);
   await writeFile(blobPath(dir, got.digest), got.data);
   const m = JSON.parse(got.data.toString()) as ManifestJson;
-  if (!m.config || !Array.isArray(m.layers)) throw new SbxError("invalid_archive", `manifest ${got.digest} is not an image manifest`);
-  if (!(m.config.size <= 8 << 20)) throw new SbxError("invalid_archive", `config ${m.config.digest} is larger than 8 MiB`);
+  if (!m.config || !Array.isArray(m.layers))
+    throw new SbxError("invalid_archive", `manifest ${got.digest} is not an image manifest`);
+  if (!(m.config.size <= 8 << 20))
+    throw new SbxError("invalid_archive", `config ${m.config.digest} is larger than 8 MiB`);
   await client.getBlob(m.config.digest, m.config.size, blobPath(dir, m.config.digest));
   const config = JSON.parse(await readFile(blobPath(dir, m.config.digest), "utf8")) as ImageConfigJson;
   const diffIds = config.rootfs?.diff_ids ?? [];

@@ -6,7 +6,19 @@ import { describe, expect, it } from "vitest";
 import { encodeHeader, padding, readTar, TAR_END, type TarHeader } from "./tar.js";
 
 function entry(h: Partial<TarHeader> & { path: string }, data = ""): Buffer[] {
-  const full: TarHeader = { type: "file", mode: 0o644, uid: 0, gid: 0, size: Buffer.byteLength(data), mtime: 1_700_000_000, linkpath: "", devmajor: 0, devminor: 0, xattrs: {}, ...h };
+  const full: TarHeader = {
+    type: "file",
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: Buffer.byteLength(data),
+    mtime: 1_700_000_000,
+    linkpath: "",
+    devmajor: 0,
+    devminor: 0,
+    xattrs: {},
+    ...h,
+  };
   return [encodeHeader(full), Buffer.from(data), padding(full.size)];
 }
 
@@ -35,7 +47,12 @@ describe("tar", () => {
 
   it("reads back what it writes, across chunk boundaries", async () => {
     const got = await read(archive);
-    expect(got.map((e) => [e.path, e.type])).toEqual([["dir", "dir"], [long, "file"], ["link", "symlink"], ["dev", "char"]]);
+    expect(got.map((e) => [e.path, e.type])).toEqual([
+      ["dir", "dir"],
+      [long, "file"],
+      ["link", "symlink"],
+      ["dev", "char"],
+    ]);
     expect(got[1]).toMatchObject({ data: "hello", uid: 100_000_000, gid: 7 });
     expect(got[1]!.xattrs["security.capability"]).toEqual(xattr);
     expect(got[2]!.linkpath).toBe(`/${"t/".repeat(70)}target`);

@@ -25,8 +25,26 @@ export interface TarEntry {
   body(): AsyncGenerator<Buffer>;
 }
 
-const TYPES: Record<string, TarType> = { "0": "file", "\0": "file", "7": "file", "1": "hardlink", "2": "symlink", "3": "char", "4": "block", "5": "dir", "6": "fifo" };
-const FLAGS: Record<TarType, string> = { file: "0", hardlink: "1", symlink: "2", char: "3", block: "4", dir: "5", fifo: "6" };
+const TYPES: Record<string, TarType> = {
+  "0": "file",
+  "\0": "file",
+  "7": "file",
+  "1": "hardlink",
+  "2": "symlink",
+  "3": "char",
+  "4": "block",
+  "5": "dir",
+  "6": "fifo",
+};
+const FLAGS: Record<TarType, string> = {
+  file: "0",
+  hardlink: "1",
+  symlink: "2",
+  char: "3",
+  block: "4",
+  dir: "5",
+  fifo: "6",
+};
 
 /** Buffered reads of exact sizes from an async byte source. */
 class Bytes {
@@ -132,7 +150,11 @@ export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>)
       continue;
     }
     const type = TYPES[flag];
-    if (!type) throw new SbxError("invalid_archive", `tar entry ${JSON.stringify(str(h, 0, 100))} has unsupported type ${JSON.stringify(flag)}`);
+    if (!type)
+      throw new SbxError(
+        "invalid_archive",
+        `tar entry ${JSON.stringify(str(h, 0, 100))} has unsupported type ${JSON.stringify(flag)}`,
+      );
     const prefix = str(h, 345, 155);
     const xattrs: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(pax)) if (k.startsWith("SCHILY.xattr.")) xattrs[k.slice(13)] = Buffer.from(v);
@@ -179,7 +201,12 @@ function octal(b: Buffer, off: number, len: number, v: number): void {
   b.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "ascii");
 }
 
-function block(name: string, flag: string, h: Pick<TarHeader, "mode" | "uid" | "gid" | "size" | "mtime" | "devmajor" | "devminor">, linkpath: string): Buffer {
+function block(
+  name: string,
+  flag: string,
+  h: Pick<TarHeader, "mode" | "uid" | "gid" | "size" | "mtime" | "devmajor" | "devminor">,
+  linkpath: string,
+): Buffer {
   const b = Buffer.alloc(512);
   b.write(name, 0, 100, "utf8");
   octal(b, 100, 8, h.mode & 0o7777);
@@ -209,12 +236,23 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (big(h.uid, 0o7777777)) records.push(paxRecord("uid", Buffer.from(String(h.uid))));
   if (big(h.gid, 0o7777777)) records.push(paxRecord("gid", Buffer.from(String(h.gid))));
   if (big(h.size, 0o77777777777)) records.push(paxRecord("size", Buffer.from(String(h.size))));
-  for (const [k, v] of Object.entries(h.xattrs).sort(([a], [b]) => (a < b ? -1 : 1))) records.push(paxRecord(`SCHILY.xattr.${k}`, v));
-  const clamp = { ...h, uid: Math.min(h.uid, 0o7777777), gid: Math.min(h.gid, 0o7777777), size: Math.min(h.size, 0o77777777777) };
+  for (const [k, v] of Object.entries(h.xattrs).sort(([a], [b]) => (a < b ? -1 : 1)))
+    records.push(paxRecord(`SCHILY.xattr.${k}`, v));
+  const clamp = {
+    ...h,
+    uid: Math.min(h.uid, 0o7777777),
+    gid: Math.min(h.gid, 0o7777777),
+    size: Math.min(h.size, 0o77777777777),
+  };
   const main = block(h.path.slice(0, 100), FLAGS[h.type], clamp, h.linkpath.slice(0, 100));
   if (!records.length) return main;
   const data = Buffer.concat(records);
-  const paxHeader = block("PaxHeaders/" + h.path.slice(0, 80).replace(/[^\x20-\x7e]/g, "_"), "x", { mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: h.mtime, devmajor: 0, devminor: 0 }, "");
+  const paxHeader = block(
+    "PaxHeaders/" + h.path.slice(0, 80).replace(/[^\x20-\x7e]/g, "_"),
+    "x",
+    { mode: 0o644, uid: 0, gid: 0, size: data.length, mtime: h.mtime, devmajor: 0, devminor: 0 },
+    "",
+  );
   return Buffer.concat([paxHeader, data, padding(data.length), main]);
 }
 

@@ -45,7 +45,23 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
   plain.on("data", (c: Buffer) => diffHash.update(c));
   plain.pipe(raw);
   const gate = new LayerGate(uidBase, what);
-  const tar = spawn("tar", ["--numeric-owner", "--same-owner", "-p", "--xattrs", "--xattrs-include=trusted.overlay.opaque", "--xattrs-include=security.capability", "--xattrs-include=user.*", "-C", dest, "-xf", "-"], { stdio: ["pipe", "ignore", "pipe"] });
+  const tar = spawn(
+    "tar",
+    [
+      "--numeric-owner",
+      "--same-owner",
+      "-p",
+      "--xattrs",
+      "--xattrs-include=trusted.overlay.opaque",
+      "--xattrs-include=security.capability",
+      "--xattrs-include=user.*",
+      "-C",
+      dest,
+      "-xf",
+      "-",
+    ],
+    { stdio: ["pipe", "ignore", "pipe"] },
+  );
   let stderr = "";
   tar.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
   const tarExit = new Promise<number>((resolve) => {
@@ -70,7 +86,10 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     await Promise.all([
       decompress.catch((err: unknown) => {
         raw.destroy();
-        throw invalid(`${what} cannot be decompressed (${err instanceof Error ? err.message : String(err)}): corrupt or not ${gzip ? "gzip" : "tar"}`, { blob: src.digest });
+        throw invalid(
+          `${what} cannot be decompressed (${err instanceof Error ? err.message : String(err)}): corrupt or not ${gzip ? "gzip" : "tar"}`,
+          { blob: src.digest },
+        );
       }),
       pipeline(clean(), tar.stdin),
     ]);
@@ -82,14 +101,18 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     if (err instanceof SbxError) throw err;
     throw invalid(`${what}: ${err instanceof Error ? err.message : String(err)}`, { blob: src.digest });
   }
-  if ((await tarExit) !== 0) throw new SbxError("runtime_error", `cannot unpack ${what}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  if ((await tarExit) !== 0)
+    throw new SbxError("runtime_error", `cannot unpack ${what}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
   if (src.digest !== null) {
     const got = `sha256:${blobHash.digest("hex")}`;
-    if (src.size !== null && blobSize !== src.size) throw invalid(`${what} has ${blobSize} bytes, its descriptor says ${src.size}`, { blob: src.digest });
-    if (got !== src.digest) throw invalid(`${what} does not match its digest (got ${got}): corrupt blob`, { blob: src.digest });
+    if (src.size !== null && blobSize !== src.size)
+      throw invalid(`${what} has ${blobSize} bytes, its descriptor says ${src.size}`, { blob: src.digest });
+    if (got !== src.digest)
+      throw invalid(`${what} does not match its digest (got ${got}): corrupt blob`, { blob: src.digest });
   }
   const diffId = `sha256:${diffHash.digest("hex")}`;
-  if (diffId !== src.diffId) throw invalid(`${what} unpacks to ${diffId}, but the config's diff_id is ${src.diffId}`, { blob: src.digest });
+  if (diffId !== src.diffId)
+    throw invalid(`${what} unpacks to ${diffId}, but the config's diff_id is ${src.diffId}`, { blob: src.digest });
   for (const p of gate.opaque) {
     // A marker alone in its dir: the dir was never an entry, so make it (the gate checked its parents).
     if (!existsSync(join(dest, p))) {
@@ -100,7 +123,15 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
   if (gate.opaque.length) {
     // setfattr never follows the last symlink with -h; the gate made sure every path is a real dir.
     for (let i = 0; i < gate.opaque.length; i += 500) {
-      await mustRun("setfattr", ["-h", "-n", "trusted.overlay.opaque", "-v", "y", "--", ...gate.opaque.slice(i, i + 500).map((p) => join(dest, p))]);
+      await mustRun("setfattr", [
+        "-h",
+        "-n",
+        "trusted.overlay.opaque",
+        "-v",
+        "y",
+        "--",
+        ...gate.opaque.slice(i, i + 500).map((p) => join(dest, p)),
+      ]);
     }
   }
   return { entries: gate.entries };
@@ -120,11 +151,16 @@ export async function unpackPlain(body: Readable, dest: string, maxBytes: number
     const path = e.header.path.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
     if (path === "" || path === ".") continue;
     const parts = path.split("/");
-    if (e.header.path.startsWith("/") || parts.some((p) => p === ".." || p === "" || p === ".")) throw invalid(`the archive has an unsafe path ${JSON.stringify(e.header.path)}`);
-    const link = e.header.type === "symlink" ? posix.normalize(posix.join(posix.dirname(path), e.header.linkpath)) : undefined;
+    if (e.header.path.startsWith("/") || parts.some((p) => p === ".." || p === "" || p === "."))
+      throw invalid(`the archive has an unsafe path ${JSON.stringify(e.header.path)}`);
+    const link =
+      e.header.type === "symlink" ? posix.normalize(posix.join(posix.dirname(path), e.header.linkpath)) : undefined;
     // `docker save` archives share identical layers by symlink: kept as a hard link to a file already here.
     const linkOk = link !== undefined && !e.header.linkpath.startsWith("/") && files.has(link);
-    if (e.header.type !== "file" && e.header.type !== "dir" && !linkOk) throw invalid(`the archive's ${JSON.stringify(path)} is a ${e.header.type}${link ? ` to ${e.header.linkpath}` : ""}: an image archive holds only files, directories and links to its own files`);
+    if (e.header.type !== "file" && e.header.type !== "dir" && !linkOk)
+      throw invalid(
+        `the archive's ${JSON.stringify(path)} is a ${e.header.type}${link ? ` to ${e.header.linkpath}` : ""}: an image archive holds only files, directories and links to its own files`,
+      );
     for (let i = 1; i <= parts.length - (e.header.type === "dir" ? 0 : 1); i++) {
       const d = parts.slice(0, i).join("/");
       if (files.has(d)) throw invalid(`the archive's ${JSON.stringify(path)} is below a file`);
@@ -142,7 +178,11 @@ export async function unpackPlain(body: Readable, dest: string, maxBytes: number
     } else if (e.header.type === "file") {
       if (made.has(path) || files.has(path)) throw invalid(`the archive has ${JSON.stringify(path)} twice`);
       total += e.header.size;
-      if (total > maxBytes) throw new SbxError("payload_too_large", `the image archive unpacks to more than ${Math.round(maxBytes / 2 ** 20)} MiB`);
+      if (total > maxBytes)
+        throw new SbxError(
+          "payload_too_large",
+          `the image archive unpacks to more than ${Math.round(maxBytes / 2 ** 20)} MiB`,
+        );
       // "wx": never through an existing file or link; only this function writes here.
       await pipeline(e.body(), createWriteStream(join(dest, path), { flags: "wx", mode: 0o600 }));
       files.add(path);

@@ -18,7 +18,12 @@ function cap(magic: number, permitted: number, rootid?: number): Buffer {
 describe("sandboxCapability", () => {
   it("turns v2 (host-wide) capabilities into v3 owned by uidBase, keeping the sets and the effective bit", () => {
     const out = sandboxCapability(cap(0x02000001, 1 << 7), 100000)!;
-    expect([out.length, out.readUInt32LE(0), out.readUInt32LE(4), out.readUInt32LE(20)]).toEqual([24, 0x03000001, 1 << 7, 100000]);
+    expect([out.length, out.readUInt32LE(0), out.readUInt32LE(4), out.readUInt32LE(20)]).toEqual([
+      24,
+      0x03000001,
+      1 << 7,
+      100000,
+    ]);
   });
 
   it("shifts a v3 rootid into the sandbox range and drops what cannot be mapped", () => {
@@ -35,7 +40,10 @@ describe("sandboxCapability", () => {
       writeFileSync(file, "");
       const value = sandboxCapability(cap(0x02000001, 1 << 7), 100000)!;
       execFileSync("setfattr", ["-n", "security.capability", "-v", `0x${value.toString("hex")}`, file]);
-      const stored = Buffer.from(execFileSync("getfattr", ["-e", "hex", "-n", "security.capability", "--only-values", file]).toString("hex"), "hex");
+      const stored = Buffer.from(
+        execFileSync("getfattr", ["-e", "hex", "-n", "security.capability", "--only-values", file]).toString("hex"),
+        "hex",
+      );
       // --only-values prints the raw bytes.
       expect(stored.readUInt32LE(0) >>> 24).toBe(3);
       expect(stored.readUInt32LE(20)).toBe(100000);

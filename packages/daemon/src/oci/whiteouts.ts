@@ -32,7 +32,8 @@ export function sandboxCapability(value: Buffer, uidBase: number): Buffer | unde
   if (value.length < 20) return undefined;
   const magic = value.readUInt32LE(0);
   const revision = (magic & 0xff000000) >>> 0;
-  const rootid = revision === CAP_V3 && value.length >= 24 ? value.readUInt32LE(20) : revision === CAP_V2 ? 0 : ID_RANGE;
+  const rootid =
+    revision === CAP_V3 && value.length >= 24 ? value.readUInt32LE(20) : revision === CAP_V2 ? 0 : ID_RANGE;
   if (rootid >= ID_RANGE) return undefined;
   const out = Buffer.alloc(24);
   out.writeUInt32LE((CAP_V3 | (magic & 0x1)) >>> 0, 0);
@@ -48,7 +49,10 @@ function unshift(id: number, uidBase: number): number {
 
 /** `./a/b/` → `a/b`; "" is the layer's root. */
 function clean(p: string): string {
-  return p.replace(/^(\.\/)+/, "").replace(/^\.$/, "").replace(/\/+$/, "");
+  return p
+    .replace(/^(\.\/)+/, "")
+    .replace(/^\.$/, "")
+    .replace(/\/+$/, "");
 }
 
 /** One sbx layer entry (from GNU tar of the layer dir) as OCI entries; [] for the root itself. */
@@ -61,7 +65,20 @@ export function overlayToOci(h: TarHeader, uidBase: number): TarHeader[] {
   if (h.type === "char" && h.devmajor === 0 && h.devminor === 0) {
     const dir = posix.dirname(path);
     const name = WH + posix.basename(path);
-    return [{ ...base, path: dir === "." ? name : `${dir}/${name}`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, devmajor: 0, devminor: 0, linkpath: "" }];
+    return [
+      {
+        ...base,
+        path: dir === "." ? name : `${dir}/${name}`,
+        type: "file",
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        devmajor: 0,
+        devminor: 0,
+        linkpath: "",
+      },
+    ];
   }
   // Device nodes (a debootstrapped /dev) are never usable in a sandbox, which gets its own /dev,
   // and an importer would refuse them: they are left out, as docker leaves them out of images.
@@ -69,7 +86,17 @@ export function overlayToOci(h: TarHeader, uidBase: number): TarHeader[] {
   if (h.type === "hardlink") return [{ ...base, linkpath: clean(h.linkpath) }];
   const out = [base];
   if (h.type === "dir" && h.xattrs[OPAQUE_XATTR]?.toString() === "y") {
-    out.push({ ...base, path: `${path}/${OPQ}`, type: "file", mode: 0o644, uid: 0, gid: 0, size: 0, xattrs: {}, linkpath: "" });
+    out.push({
+      ...base,
+      path: `${path}/${OPQ}`,
+      type: "file",
+      mode: 0o644,
+      uid: 0,
+      gid: 0,
+      size: 0,
+      xattrs: {},
+      linkpath: "",
+    });
   }
   return out;
 }
@@ -98,19 +125,24 @@ export class LayerGate {
     if (raw.startsWith("/")) throw this.fail(raw, "is an absolute path");
     const path = clean(raw);
     const parts = path === "" ? [] : path.split("/");
-    if (parts.some((p) => p === ".." )) throw this.fail(raw, "escapes the layer with '..'");
+    if (parts.some((p) => p === "..")) throw this.fail(raw, "escapes the layer with '..'");
     if (parts.some((p) => p === "" || p === ".")) throw this.fail(raw, "is not a normalized path");
     for (let i = 1; i < parts.length; i++) {
       const parent = parts.slice(0, i).join("/");
       const k = this.kinds.get(parent);
       if (k === undefined) this.kinds.set(parent, "dir");
-      else if (k !== "dir") throw this.fail(raw, `goes through ${JSON.stringify(parent)}, which is not a directory (symlinks are never followed)`);
+      else if (k !== "dir")
+        throw this.fail(
+          raw,
+          `goes through ${JSON.stringify(parent)}, which is not a directory (symlinks are never followed)`,
+        );
     }
     return path;
   }
 
   private shift(path: string, id: number): number {
-    if (!Number.isInteger(id) || id < 0 || id >= ID_RANGE) throw this.fail(path, `has owner id ${id}: ids must be within 0..${ID_RANGE - 1}`);
+    if (!Number.isInteger(id) || id < 0 || id >= ID_RANGE)
+      throw this.fail(path, `has owner id ${id}: ids must be within 0..${ID_RANGE - 1}`);
     return id + this.uidBase;
   }
 
@@ -131,7 +163,16 @@ export class LayerGate {
       if (cap) xattrs[CAP_XATTR] = cap;
       else delete xattrs[CAP_XATTR];
     }
-    const out: TarHeader = { ...h, path, xattrs, uid: this.shift(path, h.uid), gid: this.shift(path, h.gid), linkpath: h.linkpath, devmajor: 0, devminor: 0 };
+    const out: TarHeader = {
+      ...h,
+      path,
+      xattrs,
+      uid: this.shift(path, h.uid),
+      gid: this.shift(path, h.gid),
+      linkpath: h.linkpath,
+      devmajor: 0,
+      devminor: 0,
+    };
     if (name === OPQ) {
       this.opaque.push(dir === "." ? "" : dir);
       return null;
@@ -158,7 +199,10 @@ export class LayerGate {
       case "hardlink": {
         const target = clean(h.linkpath);
         if (h.linkpath.startsWith("/") || target.split("/").includes("..") || this.kinds.get(target) !== "file") {
-          throw this.fail(h.path, `is a hard link to ${JSON.stringify(h.linkpath)}, which is not a regular file earlier in this layer`);
+          throw this.fail(
+            h.path,
+            `is a hard link to ${JSON.stringify(h.linkpath)}, which is not a regular file earlier in this layer`,
+          );
         }
         this.claim(path, "other");
         return { ...out, linkpath: target };

@@ -112,12 +112,19 @@ export class CrunRuntime implements SandboxRuntime {
     if (to.cpus !== from.cpus || to.memoryMb !== from.memoryMb || to.pidsLimit !== from.pidsLimit) {
       const memory = String(to.memoryMb * 1024 * 1024);
       await mustRun(this.crun.binary, [
-        "--root", this.o.crunRoot, "update",
-        `--memory=${memory}`, ...(this.limitSwap ? [`--memory-swap=${memory}`] : []),
-        `--cpu-quota=${Math.round(to.cpus * 100_000)}`, "--cpu-period=100000", `--pids-limit=${to.pidsLimit}`, to.id,
+        "--root",
+        this.o.crunRoot,
+        "update",
+        `--memory=${memory}`,
+        ...(this.limitSwap ? [`--memory-swap=${memory}`] : []),
+        `--cpu-quota=${Math.round(to.cpus * 100_000)}`,
+        "--cpu-period=100000",
+        `--pids-limit=${to.pidsLimit}`,
+        to.id,
       ]);
     }
-    if (to.diskMb !== from.diskMb) await mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")]);
+    if (to.diskMb !== from.diskMb)
+      await mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")]);
     if (to.netSlot === null) return { ipAddress: null };
     // A networked blank: its veth is up with an open policy; only a narrower policy is left to apply.
     if (from.netSlot === to.netSlot) {
@@ -136,20 +143,32 @@ export class CrunRuntime implements SandboxRuntime {
     let last = "";
     while (Date.now() < until) {
       // Until systemd has opened its bus, systemctl fails at once; then --wait blocks until boot ends.
-      const r = await this.crun.exec(id, ["systemctl", "is-system-running", "--wait"], { env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0", timeoutMs: 60_000 });
+      const r = await this.crun.exec(id, ["systemctl", "is-system-running", "--wait"], {
+        env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+        cwd: "/",
+        user: "0:0",
+        timeoutMs: 60_000,
+      });
       last = r.stdout.toString().trim() || r.stderr.trim();
       if (last === "running" || last === "degraded") return;
       if (!(await this.isRunning(id))) break;
       await new Promise((res) => setTimeout(res, 50));
     }
-    const log = (await readFile(join(this.dir(id), "state", "init.log"), "utf8").catch(() => "")).trim().split("\n").slice(-5).join(" | ");
+    const log = (await readFile(join(this.dir(id), "state", "init.log"), "utf8").catch(() => ""))
+      .trim()
+      .split("\n")
+      .slice(-5)
+      .join(" | ");
     throw new SbxError("runtime_error", `systemd did not finish booting (${last}): ${log || "no output"}`);
   }
 
   async destroy(id: string, netSlot: number | null): Promise<void> {
     await this.crun.delete(id);
     // Deleting a veth is slow kernel work (~20 ms): do it while the mounts come down.
-    await Promise.all([netSlot !== null ? this.o.network.detach(id, netSlot) : undefined, removeSnapshot(this.dir(id))]);
+    await Promise.all([
+      netSlot !== null ? this.o.network.detach(id, netSlot) : undefined,
+      removeSnapshot(this.dir(id)),
+    ]);
   }
 
   async updateEgress(id: string, netSlot: number, policy: EgressPolicy): Promise<void> {
@@ -178,7 +197,8 @@ export class CrunRuntime implements SandboxRuntime {
   async resolveUser(id: string, user: string): Promise<string> {
     if (user === "root") return "0:0";
     const m = /^([^:]+)(?::(.+))?$/.exec(user);
-    if (!m) throw new SbxError("invalid_argument", `invalid user ${JSON.stringify(user)}: use root, uid, uid:gid or a name`);
+    if (!m)
+      throw new SbxError("invalid_argument", `invalid user ${JSON.stringify(user)}: use root, uid, uid:gid or a name`);
     const [, u, g] = m;
     if (/^\d+$/.test(u!) && (g === undefined || /^\d+$/.test(g))) return g === undefined ? `${u}:0` : `${u}:${g}`;
     // Names are looked up in the sandbox's own /etc/passwd and /etc/group, by its busybox.
@@ -188,15 +208,32 @@ export class CrunRuntime implements SandboxRuntime {
       'else case "$2" in *[!0-9]*) g=$(grep "^$2:" /etc/group | cut -d: -f3);; *) g=$2;; esac; fi',
       '[ -n "$g" ] && echo "$u:$g"',
     ].join("\n");
-    const r = await this.crun.exec(id, [BUSYBOX_PATH, "sh", "-c", script, "sh", u!, g ?? ""], { env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0" });
+    const r = await this.crun.exec(id, [BUSYBOX_PATH, "sh", "-c", script, "sh", u!, g ?? ""], {
+      env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+      cwd: "/",
+      user: "0:0",
+    });
     const out = r.stdout.toString().trim();
-    if (r.code !== 0 || !/^\d+:\d+$/.test(out)) throw new SbxError("invalid_argument", `user ${JSON.stringify(user)} does not exist in the sandbox: create it first (useradd) or use a numeric uid`);
+    if (r.code !== 0 || !/^\d+:\d+$/.test(out))
+      throw new SbxError(
+        "invalid_argument",
+        `user ${JSON.stringify(user)} does not exist in the sandbox: create it first (useradd) or use a numeric uid`,
+      );
     return out;
   }
 
-  run(id: string, spec: Omit<ProcessSpec, "stdin">, onOutput: (stream: "stdout" | "stderr", data: Buffer) => void, signal?: AbortSignal): Promise<number> {
+  run(
+    id: string,
+    spec: Omit<ProcessSpec, "stdin">,
+    onOutput: (stream: "stdout" | "stderr", data: Buffer) => void,
+    signal?: AbortSignal,
+  ): Promise<number> {
     return new Promise((resolve, reject) => {
-      const child = spawn(this.crun.binary, this.crun.execArgv(id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user }), { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(
+        this.crun.binary,
+        this.crun.execArgv(id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user }),
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
       child.stdout.on("data", (b: Buffer) => onOutput("stdout", b));
       child.stderr.on("data", (b: Buffer) => onOutput("stderr", b));
       // Killing crun exec alone leaves the command running (and holding the pipes): stop the sandbox.
@@ -248,27 +285,54 @@ export class CrunRuntime implements SandboxRuntime {
    * processes, so a live sandbox of another daemon sharing the /sbx parent is never touched.
    */
   private async removeStaleCgroups(liveIds: Set<string>): Promise<string[]> {
-    const parents = this.o.cgroupVersion === 2 ? ["/sys/fs/cgroup/sbx"] : (await readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}/sbx`);
+    const parents =
+      this.o.cgroupVersion === 2
+        ? ["/sys/fs/cgroup/sbx"]
+        : (await readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}/sbx`);
     const removed = new Set<string>();
     for (const parent of parents) {
       for (const id of await readdir(parent).catch(() => [] as string[])) {
         if (liveIds.has(id) || !/^(sb|bld)-/.test(id)) continue;
-        if (await rmdir(join(parent, id)).then(() => true, () => false)) removed.add(id);
+        if (
+          await rmdir(join(parent, id)).then(
+            () => true,
+            () => false,
+          )
+        )
+          removed.add(id);
       }
     }
     return [...removed].map((id) => `cgroup ${id}`);
   }
 
   startProcess(id: string, procId: string, spec: ProcessSpec): Promise<LaunchedProcess> {
-    return launchProcess(this.crun, id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user }, this.processFiles(id, procId), spec.stdin);
+    return launchProcess(
+      this.crun,
+      id,
+      spec.argv,
+      { env: spec.env, cwd: spec.cwd, user: spec.user },
+      this.processFiles(id, procId),
+      spec.stdin,
+    );
   }
 
   processFiles(id: string, procId: string): ProcessFiles {
     return processFiles(join(this.dir(id), "logs"), join(this.dir(id), "state"), procId);
   }
 
-  openTerminal(id: string, termId: string, spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number }): HostTerminal {
-    return openPtyExec(this.crun, id, spec.argv, { env: spec.env, cwd: spec.cwd, user: spec.user, cols: spec.cols, rows: spec.rows, files: this.processFiles(id, termId) });
+  openTerminal(
+    id: string,
+    termId: string,
+    spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number },
+  ): HostTerminal {
+    return openPtyExec(this.crun, id, spec.argv, {
+      env: spec.env,
+      cwd: spec.cwd,
+      user: spec.user,
+      cols: spec.cols,
+      rows: spec.rows,
+      files: this.processFiles(id, termId),
+    });
   }
 
   readFile(id: string, path: string): Promise<Buffer> {

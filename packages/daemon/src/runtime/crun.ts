@@ -30,7 +30,13 @@ export class Crun {
    * Creates the container (namespaces, mounts, cgroups) and returns its init's host pid. The init
    * waits for `start()` unless `start` is set, which runs it at once (`crun run --detach`: one call).
    */
-  async create(id: string, bundle: string, pidFile: string, logFile: string, opts: { start?: boolean } = {}): Promise<number> {
+  async create(
+    id: string,
+    bundle: string,
+    pidFile: string,
+    logFile: string,
+    opts: { start?: boolean } = {},
+  ): Promise<number> {
     const log = openSync(logFile, "a", 0o600);
     try {
       const code = await new Promise<number>((resolve, reject) => {
@@ -107,7 +113,15 @@ export class Crun {
   }
 
   /** Runs a short helper command inside the container and collects its output. */
-  exec(id: string, argv: string[], o: ExecOptions & { input?: Buffer; timeoutMs?: number; maxStdoutBytes?: number }): Promise<CommandResult> {
-    return runCommand(this.binary, this.execArgv(id, argv, o), { input: o.input, timeoutMs: o.timeoutMs ?? 120_000, maxStdoutBytes: o.maxStdoutBytes });
+  exec(
+    id: string,
+    argv: string[],
+    o: ExecOptions & { input?: Buffer; timeoutMs?: number; maxStdoutBytes?: number },
+  ): Promise<CommandResult> {
+    return runCommand(this.binary, this.execArgv(id, argv, o), {
+      input: o.input,
+      timeoutMs: o.timeoutMs ?? 120_000,
+      maxStdoutBytes: o.maxStdoutBytes,
+    });
   }
 }

@@ -22,7 +22,11 @@ describe.skipIf(cgroupVersion() !== 1)("cgroup check on a v1 hybrid host", () =>
       mkdirSync(join(root, "unified"));
       writeFileSync(join(root, "unified", "cgroup.controllers"), "hugetlb\n");
       const c = await checkCgroups(root);
-      expect(c).toMatchObject({ ok: false, detail: expect.stringContaining("hugetlb"), fix: expect.stringContaining("scripts/setup-host.sh") });
+      expect(c).toMatchObject({
+        ok: false,
+        detail: expect.stringContaining("hugetlb"),
+        fix: expect.stringContaining("scripts/setup-host.sh"),
+      });
       writeFileSync(join(root, "unified", "cgroup.controllers"), "");
       expect((await checkCgroups(root)).detail).not.toContain("hugetlb");
     } finally {
@@ -35,7 +39,20 @@ describe("runDoctor", () => {
   it("runs every check and gives each failure a one-line fix", async () => {
     const checks = await runDoctor({ dataDir: "/nonexistent/sbx-data" });
     const names = checks.map((c) => c.name);
-    for (const n of ["root", "crun", "catatonit", "busybox-static", "mmdebstrap", "overlayfs", "cgroups", "user namespaces", "nft", "ip", "disk", "node"]) {
+    for (const n of [
+      "root",
+      "crun",
+      "catatonit",
+      "busybox-static",
+      "mmdebstrap",
+      "overlayfs",
+      "cgroups",
+      "user namespaces",
+      "nft",
+      "ip",
+      "disk",
+      "node",
+    ]) {
       expect(names).toContain(n);
     }
     for (const c of checks) {

@@ -23,23 +23,39 @@ export async function runDoctor(opts: { dataDir?: string } = {}): Promise<Doctor
     Promise.resolve(
       process.getuid?.() === 0
         ? ok("root", "running as root")
-        : bad("root", `running as uid ${process.getuid?.()}: mounts, cgroups and user namespaces need root`, "run the daemon as root (sudo sbxd)"),
+        : bad(
+            "root",
+            `running as uid ${process.getuid?.()}: mounts, cgroups and user namespaces need root`,
+            "run the daemon as root (sudo sbxd)",
+          ),
     ),
     tool("crun", "crun", ["--version"], "apt-get install crun"),
     Promise.resolve(
       helpers.catatonit
         ? ok("catatonit", helpers.catatonit)
-        : bad("catatonit", "no static catatonit (/usr/bin/catatonit): it is every sandbox's PID 1", "apt-get install catatonit"),
+        : bad(
+            "catatonit",
+            "no static catatonit (/usr/bin/catatonit): it is every sandbox's PID 1",
+            "apt-get install catatonit",
+          ),
     ),
     Promise.resolve(
       helpers.busybox
         ? ok("busybox-static", helpers.busybox)
-        : bad("busybox-static", "no static busybox (/usr/bin/busybox): file operations and exit codes in images without a shell need it", "apt-get install busybox-static"),
+        : bad(
+            "busybox-static",
+            "no static busybox (/usr/bin/busybox): file operations and exit codes in images without a shell need it",
+            "apt-get install busybox-static",
+          ),
     ),
     tool("mmdebstrap", "mmdebstrap", ["--version"], "apt-get install mmdebstrap"),
     tool("zstd", "zstd", ["--version"], "apt-get install zstd"),
     // Optional: reported, never a failure (filesystem snapshots work without it).
-    Promise.resolve(((m) => ok("memory snapshots", m.ok ? `available: ${m.reason}` : `not available: ${m.reason}`))(memorySnapshotSupport())),
+    Promise.resolve(
+      ((m) => ok("memory snapshots", m.ok ? `available: ${m.reason}` : `not available: ${m.reason}`))(
+        memorySnapshotSupport(),
+      ),
+    ),
     tool("nft", "nft", ["--version"], "apt-get install nftables"),
     tool("ip", "ip", ["-V"], "apt-get install iproute2"),
     checkOverlay(),
@@ -62,14 +78,24 @@ function bad(name: string, detail: string, fix: string): DoctorCheck {
 async function tool(name: string, cmd: string, args: string[], install: string): Promise<DoctorCheck> {
   const r = await run(cmd, args);
   if (r.code === 0) return ok(name, (r.out.split("\n").find((l) => l.trim()) ?? cmd).trim());
-  return bad(name, r.code === 127 ? `${cmd} not found in PATH` : `${cmd} ${args.join(" ")} failed: ${r.out.trim().split("\n")[0] ?? ""}`, `${install} (or ${SETUP})`);
+  return bad(
+    name,
+    r.code === 127
+      ? `${cmd} not found in PATH`
+      : `${cmd} ${args.join(" ")} failed: ${r.out.trim().split("\n")[0] ?? ""}`,
+    `${install} (or ${SETUP})`,
+  );
 }
 
 async function checkOverlay(): Promise<DoctorCheck> {
   const fs = await readFile("/proc/filesystems", "utf8").catch(() => "");
   return /\toverlay$/m.test(fs)
     ? ok("overlayfs", "overlay is in /proc/filesystems")
-    : bad("overlayfs", "the kernel does not list overlay in /proc/filesystems", "modprobe overlay (or use a kernel with CONFIG_OVERLAY_FS)");
+    : bad(
+        "overlayfs",
+        "the kernel does not list overlay in /proc/filesystems",
+        "modprobe overlay (or use a kernel with CONFIG_OVERLAY_FS)",
+      );
 }
 
 /** cgroup layout; on hybrid hosts crun refuses to start while any controller is attached to the v2 mount. */
@@ -79,7 +105,11 @@ export async function checkCgroups(root = "/sys/fs/cgroup"): Promise<DoctorCheck
     const missing = ["memory", "pids", "cpu"].filter((c) => !ctl.includes(c));
     return missing.length === 0
       ? ok("cgroups", `cgroup v2 (controllers: ${ctl.join(" ")})`)
-      : bad("cgroups", `cgroup v2 without the ${missing.join(", ")} controller(s)`, "enable them in the root cgroup.subtree_control or boot with the controllers enabled");
+      : bad(
+          "cgroups",
+          `cgroup v2 without the ${missing.join(", ")} controller(s)`,
+          "enable them in the root cgroup.subtree_control or boot with the controllers enabled",
+        );
   }
   const unified = (await readFile(`${root}/unified/cgroup.controllers`, "utf8").catch(() => "")).trim();
   if (unified) {
@@ -90,19 +120,29 @@ export async function checkCgroups(root = "/sys/fs/cgroup"): Promise<DoctorCheck
     );
   }
   const mounts = await readFile("/proc/self/mounts", "utf8").catch(() => "");
-  const v1 = new Set(mounts.split("\n").flatMap((l) => (l.split(" ")[2] === "cgroup" ? (l.split(" ")[3] ?? "").split(",") : [])));
+  const v1 = new Set(
+    mounts.split("\n").flatMap((l) => (l.split(" ")[2] === "cgroup" ? (l.split(" ")[3] ?? "").split(",") : [])),
+  );
   const missing = ["memory", "pids", "cpu"].filter((c) => !v1.has(c));
   const kind = mounts.includes(" cgroup2 ") ? "v1 hybrid" : "v1";
   return missing.length === 0
     ? ok("cgroups", `cgroup ${kind} (memory, pids, cpu mounted)`)
-    : bad("cgroups", `cgroup ${kind} without the ${missing.join(", ")} hierarchy`, `mount it: mkdir -p ${root}/<name> && mount -t cgroup -o <name> cgroup ${root}/<name>`);
+    : bad(
+        "cgroups",
+        `cgroup ${kind} without the ${missing.join(", ")} hierarchy`,
+        `mount it: mkdir -p ${root}/<name> && mount -t cgroup -o <name> cgroup ${root}/<name>`,
+      );
 }
 
 async function checkUserns(): Promise<DoctorCheck> {
   const max = Number((await readFile("/proc/sys/user/max_user_namespaces", "utf8").catch(() => "0")).trim());
   return max > 0
     ? ok("user namespaces", `max_user_namespaces = ${max}`)
-    : bad("user namespaces", "user namespaces are disabled (max_user_namespaces = 0)", "sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d)");
+    : bad(
+        "user namespaces",
+        "user namespaces are disabled (max_user_namespaces = 0)",
+        "sysctl -w user.max_user_namespaces=15000 (and persist it in /etc/sysctl.d)",
+      );
 }
 
 async function checkDisk(dataDir: string): Promise<DoctorCheck> {
@@ -123,7 +163,11 @@ async function checkDisk(dataDir: string): Promise<DoctorCheck> {
     const gib = (free / 1024 ** 3).toFixed(1);
     return free >= MIN_FREE_BYTES
       ? ok("disk", `${gib} GiB free for ${dataDir}`)
-      : bad("disk", `only ${gib} GiB free for ${dataDir} (need 2 GiB for base images and layers)`, "free space there, or point the daemon at another --data-dir");
+      : bad(
+          "disk",
+          `only ${gib} GiB free for ${dataDir} (need 2 GiB for base images and layers)`,
+          "free space there, or point the daemon at another --data-dir",
+        );
   } catch (err) {
     return bad("disk", `cannot stat ${dir}: ${(err as Error).message}`, `create ${dataDir} on a local filesystem`);
   }
@@ -131,7 +175,9 @@ async function checkDisk(dataDir: string): Promise<DoctorCheck> {
 
 export function checkNode(version = process.versions.node): DoctorCheck {
   const major = Number(version.split(".")[0]);
-  return major >= 20 ? ok("node", `Node ${version}`) : bad("node", `Node ${version} is too old`, "install Node 20 or newer");
+  return major >= 20
+    ? ok("node", `Node ${version}`)
+    : bad("node", `Node ${version} is too old`, "install Node 20 or newer");
 }
 
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
@@ -146,4 +192,3 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
     child.on("close", (code) => done({ code: code ?? 1, out }));
   });
 }
-

@@ -1,18 +1,40 @@
 // Unit tests of the per-sandbox egress scripts: pure text, no kernel needed.
 import { describe, expect, it } from "vitest";
-import { compactCidrs, egressChain, egressSlots, egressRemoval, egressRuleset, isIpv4OrCidr, isOpenPolicy, normalizeCidr } from "./egress-ruleset.js";
+import {
+  compactCidrs,
+  egressChain,
+  egressSlots,
+  egressRemoval,
+  egressRuleset,
+  isIpv4OrCidr,
+  isOpenPolicy,
+  normalizeCidr,
+} from "./egress-ruleset.js";
 import { EGRESS_MAP, hostRuleset, RESOLVER_SET, SANDBOX_IFGROUP } from "./nft-ruleset.js";
 
 describe("egress ruleset", () => {
   it("validates and normalizes IPv4 addresses and CIDRs", () => {
     for (const ok of ["1.2.3.4", "0.0.0.0/0", "10.0.0.0/8", "255.255.255.255/32"]) expect(isIpv4OrCidr(ok)).toBe(true);
-    for (const bad of ["1.2.3", "1.2.3.4/33", "01.2.3.4", "256.1.1.1", "1.2.3.4/8/1", "::1", "example.com", "1.2.3.4 ", ""]) expect(isIpv4OrCidr(bad)).toBe(false);
+    for (const bad of [
+      "1.2.3",
+      "1.2.3.4/33",
+      "01.2.3.4",
+      "256.1.1.1",
+      "1.2.3.4/8/1",
+      "::1",
+      "example.com",
+      "1.2.3.4 ",
+      "",
+    ])
+      expect(isIpv4OrCidr(bad)).toBe(false);
     expect(normalizeCidr("10.1.2.3/8")).toBe("10.0.0.0/8");
     expect(normalizeCidr("10.1.2.3/32")).toBe("10.1.2.3");
   });
 
   it("drops duplicates and blocks nested in other blocks, so nft intervals never overlap", () => {
-    expect(compactCidrs(["198.18.1.1", "198.18.0.0/16", "198.18.1.0/24", "10.0.0.1", "10.0.0.1/32", "10.0.0.2"])).toEqual(["10.0.0.1", "10.0.0.2", "198.18.0.0/16"]);
+    expect(
+      compactCidrs(["198.18.1.1", "198.18.0.0/16", "198.18.1.0/24", "10.0.0.1", "10.0.0.1/32", "10.0.0.2"]),
+    ).toEqual(["10.0.0.1", "10.0.0.2", "198.18.0.0/16"]);
   });
 
   it("maps interface names one-to-one onto chain names", () => {
@@ -28,7 +50,12 @@ describe("egress ruleset", () => {
   });
 
   it("allowOut: deny first, then DNS to the resolvers, then the allowed set, then drop", () => {
-    const script = egressRuleset("sbx", "sbxh3", { allowOut: ["198.18.0.1", "198.18.0.0/24"], denyOut: ["198.18.0.7"] }, ["10.0.0.53"]);
+    const script = egressRuleset(
+      "sbx",
+      "sbxh3",
+      { allowOut: ["198.18.0.1", "198.18.0.0/24"], denyOut: ["198.18.0.7"] },
+      ["10.0.0.53"],
+    );
     expect(script.trim().split("\n")).toEqual([
       "add chain inet sbx sbx_eg_sbxh3",
       "flush chain inet sbx sbx_eg_sbxh3",
@@ -61,7 +88,9 @@ describe("egress ruleset", () => {
   it("the host ruleset jumps through the map before the established rule", () => {
     const script = hostRuleset("sbx", "10.89.0.0/16", []);
     expect(script).toContain(`add map inet sbx ${EGRESS_MAP} { type ifname : verdict; }`);
-    expect(script.indexOf(`iifname vmap @${EGRESS_MAP}`)).toBeLessThan(script.indexOf("ct state established,related accept"));
+    expect(script.indexOf(`iifname vmap @${EGRESS_MAP}`)).toBeLessThan(
+      script.indexOf("ct state established,related accept"),
+    );
     // Other managers' subnets and sandboxes stay; only the resolver list (the same host-wide) is replaced.
     expect(script).not.toMatch(new RegExp(`flush (map|set) (?!inet sbx ${RESOLVER_SET}\n)`));
   });
@@ -71,7 +100,9 @@ describe("egress ruleset", () => {
     const lines = script.split("\n");
     expect(lines).toContain(`add set inet sbx ${RESOLVER_SET} { type ipv4_addr; }`);
     // Replaced in the same transaction as the rules, so a new resolv.conf takes effect on reload.
-    expect(lines.indexOf(`flush set inet sbx ${RESOLVER_SET}`)).toBeLessThan(lines.indexOf(`add element inet sbx ${RESOLVER_SET} { 10.255.255.53, 192.0.2.53 }`));
+    expect(lines.indexOf(`flush set inet sbx ${RESOLVER_SET}`)).toBeLessThan(
+      lines.indexOf(`add element inet sbx ${RESOLVER_SET} { 10.255.255.53, 192.0.2.53 }`),
+    );
     const rule = `add rule inet sbx sbx_forward iifgroup ${SANDBOX_IFGROUP} meta l4proto { tcp, udp } th dport 53 ip daddr != @${RESOLVER_SET} drop`;
     expect(lines).toContain(rule);
     expect(lines.indexOf(rule)).toBeGreaterThan(lines.findIndex((l) => l.includes(`vmap @${EGRESS_MAP}`)));
@@ -83,7 +114,10 @@ describe("egress ruleset", () => {
   it.skipIf(process.getuid?.() !== 0)("the host ruleset passes nft's own check (nft -c, nothing loaded)", async () => {
     const { runCommand } = await import("../common/command.js");
     for (const resolvers of [[], ["10.255.255.53", "192.0.2.53"]]) {
-      const res = await runCommand("nft", ["-c", "-f", "-"], { input: hostRuleset("sbxcheck", "10.89.0.0/16", resolvers), timeoutMs: 10_000 });
+      const res = await runCommand("nft", ["-c", "-f", "-"], {
+        input: hostRuleset("sbxcheck", "10.89.0.0/16", resolvers),
+        timeoutMs: 10_000,
+      });
       expect(res.stderr.toString()).toBe("");
       expect(res.code).toBe(0);
     }

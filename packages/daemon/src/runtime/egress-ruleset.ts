@@ -37,7 +37,8 @@ export function egressRuleset(table: string, hostInterface: string, policy: Egre
   const lines = [`add chain ${t} ${c}`, `flush chain ${t} ${c}`];
   if (deny.length > 0) lines.push(`add rule ${t} ${c} ip daddr { ${deny.join(", ")} } drop`);
   if (allow.length > 0) {
-    if (dns.length > 0) lines.push(`add rule ${t} ${c} ip daddr { ${dns.join(", ")} } meta l4proto { tcp, udp } th dport 53 return`);
+    if (dns.length > 0)
+      lines.push(`add rule ${t} ${c} ip daddr { ${dns.join(", ")} } meta l4proto { tcp, udp } th dport 53 return`);
     lines.push(`add rule ${t} ${c} ip daddr { ${allow.join(", ")} } return`);
     lines.push(`add rule ${t} ${c} drop`);
   }
@@ -83,7 +84,9 @@ export function compactCidrs(entries: string[]): string[] {
     if (kept.some((k) => k.len <= b.len && maskTo(b.base, k.len) === k.base)) continue;
     kept.push(b);
   }
-  return kept.sort((a, b) => a.base - b.base || a.len - b.len).map((b) => (b.len === 32 ? intToIp(b.base) : `${intToIp(b.base)}/${b.len}`));
+  return kept
+    .sort((a, b) => a.base - b.base || a.len - b.len)
+    .map((b) => (b.len === 32 ? intToIp(b.base) : `${intToIp(b.base)}/${b.len}`));
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -92,7 +95,7 @@ const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]
 export function isIpv4OrCidr(entry: string): boolean {
   const [ip, len, extra] = entry.split("/");
   if (extra !== undefined || !ip || !IPV4.test(ip)) return false;
-  return len === undefined || (/^(3[0-2]|[12]?\d)$/.test(len));
+  return len === undefined || /^(3[0-2]|[12]?\d)$/.test(len);
 }
 
 /** `entry` with its host bits cleared, e.g. 10.1.2.3/8 → 10.0.0.0/8; /32 is written as the bare address. */

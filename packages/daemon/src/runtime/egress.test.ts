@@ -33,13 +33,27 @@ setTimeout(() => { console.log("timeout"); process.exit(0); }, 1000);`;
 
 /** What the server answered, or "timeout" for a dropped SYN. */
 async function reach(pid: number, host: string, port = PORT): Promise<string> {
-  const r = await sh("nsenter", ["-t", String(pid), "-n", "--", "timeout", "1", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', host, String(port)]);
+  const r = await sh("nsenter", [
+    "-t",
+    String(pid),
+    "-n",
+    "--",
+    "timeout",
+    "1",
+    "bash",
+    "-c",
+    'exec 3<>"/dev/tcp/$0/$1" && cat <&3',
+    host,
+    String(port),
+  ]);
   return r.code === 124 ? "timeout" : r.stdout.trim() || `exit ${r.code}`;
 }
 
 /** What a UDP server answered to one datagram, or "timeout". */
 async function ask(pid: number, host: string, port: number): Promise<string> {
-  return (await sh("nsenter", ["-t", String(pid), "-n", "--", process.execPath, "-e", UDP_ASK_JS, host, String(port)])).stdout.trim();
+  return (
+    await sh("nsenter", ["-t", String(pid), "-n", "--", process.execPath, "-e", UDP_ASK_JS, host, String(port)])
+  ).stdout.trim();
 }
 
 describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () => {
@@ -68,7 +82,9 @@ describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () 
     await inNs(c.pid!, ["ip", "link", "set", "lo", "up"]);
     return c.pid!;
   }
-  const chainExists = async () => (await sh("nft", ["list", "chain", "inet", nm.tableName, egressChain(nm.networkFor(slot).hostInterface)])).code === 0;
+  const chainExists = async () =>
+    (await sh("nft", ["list", "chain", "inet", nm.tableName, egressChain(nm.networkFor(slot).hostInterface)])).code ===
+    0;
 
   beforeAll(async () => {
     [sb, inet] = [await holder(), await holder()];
@@ -81,7 +97,9 @@ describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () 
     await inNs(inet, ["ip", "route", "add", nm.subnet, "via", INET_GW]);
     for (const addr of [A, B]) await must("ip", ["route", "add", `${addr}/32`, "via", INET_PEER]);
     for (const js of [SERVER_JS, DNS_JS]) {
-      const c = spawn("nsenter", ["-t", String(inet), "-n", "--", process.execPath, "-e", js, String(PORT), A], { stdio: ["ignore", "pipe", "inherit"] });
+      const c = spawn("nsenter", ["-t", String(inet), "-n", "--", process.execPath, "-e", js, String(PORT), A], {
+        stdio: ["ignore", "pipe", "inherit"],
+      });
       children.push(c);
       await new Promise<void>((resolve, reject) => {
         c.stdout!.once("data", () => resolve());
@@ -126,14 +144,19 @@ describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () 
     await nm.setEgress("egress-test", slot, { allowOut: [A], denyOut: [] });
     await nm.setEgress("egress-test", other, { allowOut: [A], denyOut: [] });
     await nm.cleanupLeaks(new Set([slot]));
-    const has = async (s: number) => (await sh("nft", ["list", "chain", "inet", nm.tableName, egressChain(nm.networkFor(s).hostInterface)])).code === 0;
+    const has = async (s: number) =>
+      (await sh("nft", ["list", "chain", "inet", nm.tableName, egressChain(nm.networkFor(s).hostInterface)])).code ===
+      0;
     expect([await has(slot), await has(other)]).toEqual([true, false]);
     expect([await reach(sb, A), await reach(sb, B)]).toEqual([A, "timeout"]);
   }, 15_000);
 
   it("DNS (tcp and udp 53) to an address that is not a resolver is dropped, open policy or not; other ports of it are not", async () => {
     expect(nm.resolvers()).not.toContain(A);
-    for (const policy of [{ allowOut: [], denyOut: [] }, { allowOut: [A], denyOut: [] }]) {
+    for (const policy of [
+      { allowOut: [], denyOut: [] },
+      { allowOut: [A], denyOut: [] },
+    ]) {
       await nm.setEgress("egress-test", slot, policy);
       expect(await reach(sb, A), JSON.stringify(policy)).toBe(A);
       expect(await ask(sb, A, PORT)).toBe(`udp${PORT}`);
@@ -141,7 +164,11 @@ describe.skipIf(!isRoot)("egress policy on this host's kernel (needs root)", () 
       expect(await ask(sb, A, 53)).toBe("timeout");
     }
     // The server does answer on 53 to whoever is not a sandbox: the drop is the policy.
-    expect((await sh("nsenter", ["-t", String(inet), "-n", "--", process.execPath, "-e", UDP_ASK_JS, A, "53"])).stdout.trim()).toBe("udp53");
+    expect(
+      (
+        await sh("nsenter", ["-t", String(inet), "-n", "--", process.execPath, "-e", UDP_ASK_JS, A, "53"])
+      ).stdout.trim(),
+    ).toBe("udp53");
   }, 30_000);
 
   it("detach removes the sandbox's rules and map element", async () => {

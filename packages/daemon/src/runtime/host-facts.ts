@@ -69,11 +69,13 @@ function readOr(path: string): string {
  */
 export function memorySnapshotSupport(): { ok: boolean; reason: string } {
   const crun = spawnSync("crun", ["--version"], { encoding: "utf8" });
-  if (!/\+CRIU/.test(crun.stdout ?? "")) return { ok: false, reason: "this crun is built without CRIU support (crun --version shows no +CRIU)" };
+  if (!/\+CRIU/.test(crun.stdout ?? ""))
+    return { ok: false, reason: "this crun is built without CRIU support (crun --version shows no +CRIU)" };
   const criu = spawnSync("criu", ["--version"], { encoding: "utf8" });
   const m = /Version:\s*(\d+)\.(\d+)/.exec(criu.stdout ?? "");
   if (!m) return { ok: false, reason: "CRIU is not installed (apt-get install criu; version 4.1 or later is needed)" };
   const [major, minor] = [Number(m[1]), Number(m[2])];
-  if (major < 4 || (major === 4 && minor < 1)) return { ok: false, reason: `CRIU ${major}.${minor} is too old for this kernel (4.1 or later is needed)` };
+  if (major < 4 || (major === 4 && minor < 1))
+    return { ok: false, reason: `CRIU ${major}.${minor} is too old for this kernel (4.1 or later is needed)` };
   return { ok: true, reason: `CRIU ${major}.${minor} with a CRIU-enabled crun` };
 }

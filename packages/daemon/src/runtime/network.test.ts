@@ -13,7 +13,12 @@ describe("NetworkManager, pure parts", () => {
     const nm = new NetworkManager();
     expect(nm.capacity).toBe(16384);
     expect(nm.networkFor(0)).toEqual({ slot: 0, hostInterface: "sbxh0", gateway: "10.89.0.1", ipAddress: "10.89.0.2" });
-    expect(nm.networkFor(16383)).toEqual({ slot: 16383, hostInterface: "sbxh16383", gateway: "10.89.255.253", ipAddress: "10.89.255.254" });
+    expect(nm.networkFor(16383)).toEqual({
+      slot: 16383,
+      hostInterface: "sbxh16383",
+      gateway: "10.89.255.253",
+      ipAddress: "10.89.255.254",
+    });
     expect(() => nm.networkFor(16384)).toThrow(/outside/);
     expect(new NetworkManager({ subnet: "192.168.7.0/24" }).networkFor(63).ipAddress).toBe("192.168.7.254");
   });
@@ -21,7 +26,9 @@ describe("NetworkManager, pure parts", () => {
   it("picks the lowest free slot and fails when full", () => {
     expect(NetworkManager.slotFor(new Set())).toBe(0);
     expect(NetworkManager.slotFor(new Set([0, 1, 3]))).toBe(2);
-    expect(() => NetworkManager.slotFor(new Set([0, 1]), 2)).toThrow(expect.objectContaining({ code: "failed_precondition" }));
+    expect(() => NetworkManager.slotFor(new Set([0, 1]), 2)).toThrow(
+      expect.objectContaining({ code: "failed_precondition" }),
+    );
   });
 
   it("rejects bad options before touching the host", () => {
@@ -39,7 +46,8 @@ describe("NetworkManager, pure parts", () => {
   });
 
   it("keeps only nameservers a sandbox can reach", () => {
-    const text = "# generated\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\nsearch corp.example\noptions edns0\n";
+    const text =
+      "# generated\nnameserver 127.0.0.53\nnameserver ::1\nnameserver 10.255.255.53\nnameserver fe80::1%eth0\nsearch corp.example\noptions edns0\n";
     expect(sandboxResolvLines(text)).toEqual(["nameserver 10.255.255.53", "search corp.example", "options edns0"]);
   });
 
@@ -73,14 +81,29 @@ require("net").createServer((s) => s.end(tag + " " + s.remoteAddress + "\\n")).l
 
 /** TCP connect from inside a netns; a dropped SYN shows as the 2 s timeout (exit 124). */
 const connectFrom = (pid: number, host: string, port: number) =>
-  sh("nsenter", ["-t", String(pid), "-n", "--", "timeout", "2", "bash", "-c", 'exec 3<>"/dev/tcp/$0/$1" && cat <&3', host, String(port)]);
+  sh("nsenter", [
+    "-t",
+    String(pid),
+    "-n",
+    "--",
+    "timeout",
+    "2",
+    "bash",
+    "-c",
+    'exec 3<>"/dev/tcp/$0/$1" && cat <&3',
+    host,
+    String(port),
+  ]);
 
 describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", () => {
   // The default table: its rules match the sandbox netdev group, not a prefix or subnet, so they are
   // exactly what a daemon on this host loads, and reloading them here disturbs no one.
   const nm = new NetworkManager({ subnet: TEST_SUBNET, interfacePrefix: TEST_PREFIX });
   const children: ChildProcess[] = [];
-  const hostServer = net.createServer((s) => { seenByHost.push(s.remoteAddress ?? ""); s.end("host\n"); });
+  const hostServer = net.createServer((s) => {
+    seenByHost.push(s.remoteAddress ?? "");
+    s.end("host\n");
+  });
   const seenByHost: string[] = [];
   let hostPort = 0;
   const slots: number[] = [];
@@ -107,7 +130,9 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
     return { pid: c.pid! };
   }
   async function serveIn(pid: number, tag: string): Promise<void> {
-    const c = spawn("nsenter", ["-t", String(pid), "-n", "--", NODE, "-e", SERVER_JS, String(port), tag], { stdio: ["ignore", "pipe", "inherit"] });
+    const c = spawn("nsenter", ["-t", String(pid), "-n", "--", NODE, "-e", SERVER_JS, String(port), tag], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
     children.push(c);
     await new Promise<void>((resolve, reject) => {
       c.stdout!.once("data", () => resolve());
@@ -151,11 +176,18 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
     await nm.ensureHost();
     // -s: without counter values, which a daemon's sandboxes on this host may be moving. The
     // subnet set may grow meanwhile if other managers load theirs, so compare the chains only.
-    const chains = async () => (await Promise.all(Object.values(CHAINS).map((c) => must("nft", ["-s", "list", "chain", "inet", nm.tableName, c])))).join("");
+    const chains = async () =>
+      (
+        await Promise.all(
+          Object.values(CHAINS).map((c) => must("nft", ["-s", "list", "chain", "inet", nm.tableName, c])),
+        )
+      ).join("");
     const first = await chains();
     await nm.ensureHost();
     expect(await chains()).toBe(first);
-    const tables = JSON.parse(await must("nft", ["-j", "list", "tables"])) as { nftables: Array<{ table?: { family: string; name: string } }> };
+    const tables = JSON.parse(await must("nft", ["-j", "list", "tables"])) as {
+      nftables: Array<{ table?: { family: string; name: string } }>;
+    };
     expect(tables.nftables.filter((e) => e.table?.family === "inet" && e.table.name === nm.tableName)).toHaveLength(1);
     expect(first).toContain("policy drop;");
     expect(readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim()).toBe("1");
@@ -164,16 +196,39 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
   it("attach gives the sandbox eth0 with its address and a default route via the host", async () => {
     a.net = await nm.attach("sbx-a", slots[0]!, a.pid);
     // A stale interface of the slot (say, of a dead sandbox) is replaced, not an error.
-    await must("ip", ["link", "add", nm.networkFor(slots[1]!).hostInterface, "type", "veth", "peer", "name", STRAY_PEER]);
+    await must("ip", [
+      "link",
+      "add",
+      nm.networkFor(slots[1]!).hostInterface,
+      "type",
+      "veth",
+      "peer",
+      "name",
+      STRAY_PEER,
+    ]);
     b.net = await nm.attach("sbx-b", slots[1]!, b.pid);
     expect(a.net).toEqual(nm.networkFor(slots[0]!));
-    const addrs = JSON.parse(await inNs(a.pid, ["ip", "-j", "-4", "addr", "show", "dev", "eth0"])) as Array<{ operstate: string; addr_info: Array<{ local: string; prefixlen: number }> }>;
+    const addrs = JSON.parse(await inNs(a.pid, ["ip", "-j", "-4", "addr", "show", "dev", "eth0"])) as Array<{
+      operstate: string;
+      addr_info: Array<{ local: string; prefixlen: number }>;
+    }>;
     expect(addrs[0]?.addr_info).toEqual([expect.objectContaining({ local: a.net.ipAddress, prefixlen: 30 })]);
-    const routes = JSON.parse(await inNs(a.pid, ["ip", "-j", "route", "show", "default"])) as Array<{ gateway: string; dev: string }>;
+    const routes = JSON.parse(await inNs(a.pid, ["ip", "-j", "route", "show", "default"])) as Array<{
+      gateway: string;
+      dev: string;
+    }>;
     expect(routes).toEqual([expect.objectContaining({ gateway: a.net.gateway, dev: "eth0" })]);
-    const [hostLink] = JSON.parse(await must("ip", ["-j", "link", "show", "dev", a.net.hostInterface])) as Array<{ group: string; operstate: string }>;
+    const [hostLink] = JSON.parse(await must("ip", ["-j", "link", "show", "dev", a.net.hostInterface])) as Array<{
+      group: string;
+      operstate: string;
+    }>;
     expect(hostLink).toEqual(expect.objectContaining({ group: String(SANDBOX_IFGROUP), operstate: "UP" }));
-    expect(await nm.listAttached()).toEqual(expect.arrayContaining([{ hostInterface: a.net.hostInterface, slot: slots[0] }, { hostInterface: b.net.hostInterface, slot: slots[1] }]));
+    expect(await nm.listAttached()).toEqual(
+      expect.arrayContaining([
+        { hostInterface: a.net.hostInterface, slot: slots[0] },
+        { hostInterface: b.net.hostInterface, slot: slots[1] },
+      ]),
+    );
   });
 
   it("egress is NATed to the outside, and the outside cannot open connections to a sandbox", async () => {
@@ -184,16 +239,21 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
   }, 15_000);
 
   it("a sandbox never reaches link-local addresses (cloud metadata), while the host does", async () => {
-    expect((await must("sh", ["-c", `timeout 3 bash -c 'exec 3<>/dev/tcp/${LINK_LOCAL}/${port}; head -1 <&3'`])).trim()).toMatch(/^inet /);
+    expect(
+      (await must("sh", ["-c", `timeout 3 bash -c 'exec 3<>/dev/tcp/${LINK_LOCAL}/${port}; head -1 <&3'`])).trim(),
+    ).toMatch(/^inet /);
     expect((await connectFrom(a.pid, LINK_LOCAL, port)).code).toBe(124);
     expect((await connectFrom(a.pid, INET_SERVER, port)).stdout).toMatch(/^inet /);
   }, 15_000);
 
   it("a sandbox cannot reach the host on any of its addresses", async () => {
-    const targets = [a.net!.gateway, b.net!.gateway, "127.0.0.1", INET_GW, await primaryAddress()].filter((t): t is string => !!t);
+    const targets = [a.net!.gateway, b.net!.gateway, "127.0.0.1", INET_GW, await primaryAddress()].filter(
+      (t): t is string => !!t,
+    );
     const results = await Promise.all(targets.map((t) => connectFrom(a.pid, t, hostPort)));
     // 127.0.0.1 is the sandbox's own loopback (refused there); every host address must be dropped.
-    for (const [i, r] of results.entries()) expect([targets[i], r.stdout, r.code === 124 || targets[i] === "127.0.0.1"]).toEqual([targets[i], "", true]);
+    for (const [i, r] of results.entries())
+      expect([targets[i], r.stdout, r.code === 124 || targets[i] === "127.0.0.1"]).toEqual([targets[i], "", true]);
     expect(seenByHost).toEqual([]);
     // Control: the same server answers a namespace that is not a sandbox.
     expect((await connectFrom(inet.pid, INET_GW, hostPort)).stdout).toBe("host\n");
@@ -206,7 +266,9 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
     const fromHost = await new Promise<string>((resolve, reject) => {
       const s = net.connect(port, b.net!.ipAddress);
       let data = "";
-      s.on("data", (d) => (data += d.toString())).on("end", () => resolve(data)).on("error", reject);
+      s.on("data", (d) => (data += d.toString()))
+        .on("end", () => resolve(data))
+        .on("error", reject);
     });
     expect(fromHost).toBe(`b ${b.net!.gateway}\n`);
   }, 15_000);
@@ -246,14 +308,20 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
 
 /** The host's address on its default-route interface (never contacted, only used as a target from inside). */
 async function primaryAddress(): Promise<string | undefined> {
-  const routes = JSON.parse((await sh("ip", ["-j", "-4", "route", "show", "default"])).stdout || "[]") as Array<{ dev?: string }>;
+  const routes = JSON.parse((await sh("ip", ["-j", "-4", "route", "show", "default"])).stdout || "[]") as Array<{
+    dev?: string;
+  }>;
   const dev = routes[0]?.dev;
   if (!dev) return undefined;
-  const addrs = JSON.parse((await sh("ip", ["-j", "-4", "addr", "show", "dev", dev])).stdout || "[]") as Array<{ addr_info: Array<{ local: string }> }>;
+  const addrs = JSON.parse((await sh("ip", ["-j", "-4", "addr", "show", "dev", dev])).stdout || "[]") as Array<{
+    addr_info: Array<{ local: string }>;
+  }>;
   return addrs[0]?.addr_info[0]?.local;
 }
 
 async function spoofDrops(table: string): Promise<number> {
-  const out = JSON.parse(await must("nft", ["-j", "list", "counter", "inet", table, SPOOF_COUNTER])) as { nftables: Array<{ counter?: { packets: number } }> };
+  const out = JSON.parse(await must("nft", ["-j", "list", "counter", "inet", table, SPOOF_COUNTER])) as {
+    nftables: Array<{ counter?: { packets: number } }>;
+  };
   return out.nftables.find((e) => e.counter)?.counter?.packets ?? NaN;
 }

@@ -56,14 +56,23 @@ export class NetworkManager {
     this.base = base;
     this.capacity = 2 ** (30 - prefixLength);
     if (!/^[a-z][a-z0-9_]{0,31}$/.test(this.tableName)) {
-      throw new SbxError("invalid_argument", `Invalid nftables table name "${this.tableName}": use lowercase letters, digits and _.`);
+      throw new SbxError(
+        "invalid_argument",
+        `Invalid nftables table name "${this.tableName}": use lowercase letters, digits and _.`,
+      );
     }
     // No digit at the end, so a name splits into prefix and slot one way only (sbx1+2 vs sbx+12).
     if (!/^[a-z](?:[a-z0-9-]*[a-z-])?$/.test(this.interfacePrefix)) {
-      throw new SbxError("invalid_argument", `Invalid interface prefix "${this.interfacePrefix}": use lowercase letters, digits and -, not ending in a digit.`);
+      throw new SbxError(
+        "invalid_argument",
+        `Invalid interface prefix "${this.interfacePrefix}": use lowercase letters, digits and -, not ending in a digit.`,
+      );
     }
     if (this.interfacePrefix.length + String(this.capacity - 1).length > IFNAMSIZ_MAX) {
-      throw new SbxError("invalid_argument", `Interface prefix "${this.interfacePrefix}" is too long for ${this.capacity} slots: names must fit in ${IFNAMSIZ_MAX} characters.`);
+      throw new SbxError(
+        "invalid_argument",
+        `Interface prefix "${this.interfacePrefix}" is too long for ${this.capacity} slots: names must fit in ${IFNAMSIZ_MAX} characters.`,
+      );
     }
     this.namePattern = new RegExp(`^${this.interfacePrefix}(0|[1-9][0-9]*)$`);
   }
@@ -71,14 +80,22 @@ export class NetworkManager {
   /** Lowest slot not in `used`. `capacity` defaults to the default subnet's; pass `manager.capacity` otherwise. */
   static slotFor(used: Set<number>, capacity: number = DEFAULT_CAPACITY): number {
     for (let slot = 0; slot < capacity; slot++) if (!used.has(slot)) return slot;
-    throw new SbxError("failed_precondition", `No free sandbox network slot: all ${capacity} are in use. Stop sandboxes that have network access, or configure a larger subnet.`);
+    throw new SbxError(
+      "failed_precondition",
+      `No free sandbox network slot: all ${capacity} are in use. Stop sandboxes that have network access, or configure a larger subnet.`,
+    );
   }
 
   /** Names and addresses of a slot; pure, so the daemon can rebuild them from its database. */
   networkFor(slot: number): SandboxNetwork {
     this.checkSlot(slot);
     const block = this.base + slot * 4;
-    return { slot, hostInterface: `${this.interfacePrefix}${slot}`, gateway: intToIp(block + 1), ipAddress: intToIp(block + 2) };
+    return {
+      slot,
+      hostInterface: `${this.interfacePrefix}${slot}`,
+      gateway: intToIp(block + 1),
+      ipAddress: intToIp(block + 2),
+    };
   }
 
   /** Idempotent host setup: the policy table first (forward policy drop), then ip_forward=1. */
@@ -151,7 +168,8 @@ export class NetworkManager {
     await this.deleteLink(hostInterface, { sandboxId, slot });
     const res = await run("nft", ["-f", "-"], egressRemoval(this.tableName, hostInterface));
     // No table yet means no rules to remove.
-    if (res.code !== 0 && !/No such file or directory/.test(res.stderr)) throw failure(`Removing the egress policy of sandbox ${sandboxId} failed`, res, { sandboxId, slot });
+    if (res.code !== 0 && !/No such file or directory/.test(res.stderr))
+      throw failure(`Removing the egress policy of sandbox ${sandboxId} failed`, res, { sandboxId, slot });
   }
 
   /**
@@ -160,9 +178,15 @@ export class NetworkManager {
    */
   async setEgress(sandboxId: string, slot: number, policy: EgressPolicy | undefined): Promise<void> {
     const { hostInterface } = this.networkFor(slot);
-    const script = egressRuleset(this.tableName, hostInterface, policy ?? { allowOut: [], denyOut: [] }, this.resolvers());
+    const script = egressRuleset(
+      this.tableName,
+      hostInterface,
+      policy ?? { allowOut: [], denyOut: [] },
+      this.resolvers(),
+    );
     const res = await run("nft", ["-f", "-"], script);
-    if (res.code !== 0) throw failure(`Loading the egress policy of sandbox ${sandboxId} failed`, res, { sandboxId, slot });
+    if (res.code !== 0)
+      throw failure(`Loading the egress policy of sandbox ${sandboxId} failed`, res, { sandboxId, slot });
   }
 
   /** Host-side sandbox veths present now, by name. */
@@ -184,11 +208,22 @@ export class NetworkManager {
   async cleanupLeaks(liveSlots: Set<number>): Promise<number> {
     const removed = await this.cleanupVeths(liveSlots);
     const chains = await run("nft", ["-j", "list", "chains", "inet"]);
-    const listed = chains.code === 0 ? (JSON.parse(chains.stdout.toString() || "{}") as { nftables?: Array<{ chain?: { table: string; name: string } }> }).nftables ?? [] : [];
+    const listed =
+      chains.code === 0
+        ? ((
+            JSON.parse(chains.stdout.toString() || "{}") as {
+              nftables?: Array<{ chain?: { table: string; name: string } }>;
+            }
+          ).nftables ?? [])
+        : [];
     const names = listed.flatMap((e) => (e.chain?.table === this.tableName ? [e.chain.name] : []));
     const stale = egressSlots(names, this.interfacePrefix).filter((s) => s < this.capacity && !liveSlots.has(s));
     if (stale.length > 0) {
-      const res = await run("nft", ["-f", "-"], stale.map((s) => egressRemoval(this.tableName, this.networkFor(s).hostInterface)).join(""));
+      const res = await run(
+        "nft",
+        ["-f", "-"],
+        stale.map((s) => egressRemoval(this.tableName, this.networkFor(s).hostInterface)).join(""),
+      );
       if (res.code !== 0) throw failure("Deleting leaked sandbox egress rules failed", res);
     }
     return removed;
@@ -201,8 +236,11 @@ export class NetworkManager {
     // -force: keep going past links that vanished meanwhile (their netns died).
     const res = await run("ip", ["-force", "-batch", "-"], batch);
     const vanished = (res.stderr.match(/Cannot find device/g) ?? []).length;
-    const otherErrors = res.stderr.split("\n").filter((l) => /RTNETLINK|Error|Cannot/.test(l) && !/Cannot find device/.test(l));
-    if (res.code !== 0 && otherErrors.length > 0) throw failure("Deleting leaked sandbox network interfaces failed", res);
+    const otherErrors = res.stderr
+      .split("\n")
+      .filter((l) => /RTNETLINK|Error|Cannot/.test(l) && !/Cannot find device/.test(l));
+    if (res.code !== 0 && otherErrors.length > 0)
+      throw failure("Deleting leaked sandbox network interfaces failed", res);
     return stray.length - vanished;
   }
 
@@ -267,7 +305,11 @@ interface RunResult extends CommandResult {
 
 /** runCommand with stdin and a short time limit; never rejects for a non-zero exit. */
 async function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
-  const res = await runCommand(cmd, args, input === undefined ? { timeoutMs: COMMAND_TIMEOUT_MS } : { input, timeoutMs: COMMAND_TIMEOUT_MS });
+  const res = await runCommand(
+    cmd,
+    args,
+    input === undefined ? { timeoutMs: COMMAND_TIMEOUT_MS } : { input, timeoutMs: COMMAND_TIMEOUT_MS },
+  );
   return { ...res, argv: [cmd, ...args] };
 }
 
@@ -282,10 +324,16 @@ async function assertOwnNetns(sandboxId: string, pid: number): Promise<void> {
   try {
     theirs = await readlink(`/proc/${pid}/ns/net`);
   } catch {
-    throw new SbxError("sandbox_not_running", `Sandbox ${sandboxId} has no process ${pid}; it may have exited. Start it again.`);
+    throw new SbxError(
+      "sandbox_not_running",
+      `Sandbox ${sandboxId} has no process ${pid}; it may have exited. Start it again.`,
+    );
   }
   if (theirs === (await readlink("/proc/self/ns/net"))) {
-    throw new SbxError("failed_precondition", `Sandbox ${sandboxId} (pid ${pid}) shares the host network namespace; it needs its own to be attached.`);
+    throw new SbxError(
+      "failed_precondition",
+      `Sandbox ${sandboxId} (pid ${pid}) shares the host network namespace; it needs its own to be attached.`,
+    );
   }
 }
 
@@ -293,7 +341,10 @@ async function assertOwnNetns(sandboxId: string, pid: number): Promise<void> {
 async function detectUplinkMtu(): Promise<number | undefined> {
   const res = await run("ip", ["-j", "-4", "route", "show", "default"]);
   if (res.code !== 0) return undefined;
-  const routes = JSON.parse(res.stdout.toString() || "[]") as Array<{ dev?: string; nexthops?: Array<{ dev?: string }> }>;
+  const routes = JSON.parse(res.stdout.toString() || "[]") as Array<{
+    dev?: string;
+    nexthops?: Array<{ dev?: string }>;
+  }>;
   const devs = routes.flatMap((r) => (r.dev ? [r.dev] : (r.nexthops ?? []).flatMap((n) => (n.dev ? [n.dev] : []))));
   const mtus: number[] = [];
   for (const dev of devs) {
@@ -309,11 +360,17 @@ function parseCidr(cidr: string): { base: number; prefixLength: number } {
   const prefixLength = m ? Number(m[2]) : NaN;
   const base = m?.[1] ? ipToInt(m[1]) : NaN;
   if (!m || Number.isNaN(base) || prefixLength < 8 || prefixLength > 30) {
-    throw new SbxError("invalid_argument", `Invalid sandbox subnet "${cidr}": use IPv4 CIDR like 10.89.0.0/16 (prefix /8 to /30).`);
+    throw new SbxError(
+      "invalid_argument",
+      `Invalid sandbox subnet "${cidr}": use IPv4 CIDR like 10.89.0.0/16 (prefix /8 to /30).`,
+    );
   }
   const hostBits = 2 ** (32 - prefixLength);
   if (base % hostBits !== 0) {
-    throw new SbxError("invalid_argument", `Sandbox subnet "${cidr}" has host bits set; use ${intToIp(base - (base % hostBits))}/${prefixLength}.`);
+    throw new SbxError(
+      "invalid_argument",
+      `Sandbox subnet "${cidr}" has host bits set; use ${intToIp(base - (base % hostBits))}/${prefixLength}.`,
+    );
   }
   return { base, prefixLength };
 }

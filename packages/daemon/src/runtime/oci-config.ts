@@ -9,8 +9,20 @@ export const BUSYBOX_PATH = `${HELPER_DIR}/busybox`;
 
 /** Docker's default capability set: enough for apt and package scripts, nothing that administers the host. */
 export const DEFAULT_CAPABILITIES = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-  "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
 ];
 
 export interface OciConfigInput {
@@ -40,8 +52,17 @@ export interface OciConfigInput {
 }
 
 const MASKED_PATHS = [
-  "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
 ];
 /** /dev and /dev/shm are 64 MiB tmpfs the sandbox can write: one inode per 4 KiB, like the disk. */
 const DEV_INODES = 16384;
@@ -51,22 +72,60 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
   const memoryBytes = c.memoryMb * 1024 * 1024;
   const mounts: Array<Record<string, unknown>> = [
     { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
-    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k", `nr_inodes=${DEV_INODES}`] },
-    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"] },
-    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k", `nr_inodes=${DEV_INODES}`] },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k", `nr_inodes=${DEV_INODES}`],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k", `nr_inodes=${DEV_INODES}`],
+    },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-    { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", c.systemd ? "rw" : "ro"] },
+    {
+      destination: "/sys/fs/cgroup",
+      type: "cgroup",
+      source: "cgroup",
+      options: ["nosuid", "noexec", "nodev", "relatime", c.systemd ? "rw" : "ro"],
+    },
     // /.sbx is a mount point of its own, so the sandbox cannot rename it away and put a link or its
     // own "busybox" in its place for the daemon's next helper (a directory that merely holds mount
     // points can be renamed). Build contexts are unpacked here too, hence writable and disk-sized.
-    { destination: HELPER_DIR, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755", `size=${c.helperDirMb ?? 64}m`, `nr_inodes=${inodesFor(c.helperDirMb ?? 64)}`] },
+    {
+      destination: HELPER_DIR,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: [
+        "nosuid",
+        "nodev",
+        "mode=755",
+        `size=${c.helperDirMb ?? 64}m`,
+        `nr_inodes=${inodesFor(c.helperDirMb ?? 64)}`,
+      ],
+    },
     { destination: INIT_PATH, type: "bind", source: c.initPath, options: ["bind", "ro", "nosuid", "nodev"] },
     { destination: BUSYBOX_PATH, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
   ];
-  if (c.resolvConf) mounts.push({ destination: "/etc/resolv.conf", type: "bind", source: c.resolvConf, options: ["bind", "ro", "nosuid", "nodev", "noexec"] });
+  if (c.resolvConf)
+    mounts.push({
+      destination: "/etc/resolv.conf",
+      type: "bind",
+      source: c.resolvConf,
+      options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+    });
   if (c.systemd) {
-    for (const d of ["/run", "/run/lock", "/tmp"]) mounts.push({ destination: d, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] });
+    for (const d of ["/run", "/run/lock", "/tmp"])
+      mounts.push({ destination: d, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] });
   }
 
   const idMap = [{ containerID: 0, hostID: c.uidBase, size: c.uidCount }];
@@ -100,7 +159,15 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
         pids: { limit: c.pidsLimit },
         devices: [{ allow: false, access: "rwm" }],
       },
-      namespaces: [{ type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" }, { type: "cgroup" }, ...(userns ? [{ type: "user" }] : [])],
+      namespaces: [
+        { type: "pid" },
+        { type: "network" },
+        { type: "ipc" },
+        { type: "uts" },
+        { type: "mount" },
+        { type: "cgroup" },
+        ...(userns ? [{ type: "user" }] : []),
+      ],
       seccomp: sandboxSeccompProfile({ allowMount: c.systemd ?? false }),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,

@@ -39,7 +39,14 @@ export interface LaunchedProcess {
   stdinFd: number | null;
 }
 
-export async function launchProcess(crun: Crun, sandboxId: string, argv: string[], exec: ExecOptions, files: ProcessFiles, withStdin: boolean): Promise<LaunchedProcess> {
+export async function launchProcess(
+  crun: Crun,
+  sandboxId: string,
+  argv: string[],
+  exec: ExecOptions,
+  files: ProcessFiles,
+  withStdin: boolean,
+): Promise<LaunchedProcess> {
   let stdinFd: number | null = null;
   if (withStdin) {
     await mustRun("mkfifo", ["-m", "0600", files.stdin]);
@@ -50,7 +57,13 @@ export async function launchProcess(crun: Crun, sandboxId: string, argv: string[
   const child = spawn("/bin/sh", ["-c", SUPERVISOR, "sbx-supervisor", crun.binary, ...crunArgs], {
     detached: true,
     stdio: "ignore",
-    env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", SBX_IN: withStdin ? files.stdin : "/dev/null", SBX_OUT: files.stdout, SBX_ERR: files.stderr, SBX_EXIT: files.exit },
+    env: {
+      PATH: "/usr/sbin:/usr/bin:/sbin:/bin",
+      SBX_IN: withStdin ? files.stdin : "/dev/null",
+      SBX_OUT: files.stdout,
+      SBX_ERR: files.stderr,
+      SBX_EXIT: files.exit,
+    },
   });
   child.unref();
   const exited = new Promise<void>((resolve) => {
@@ -143,7 +156,21 @@ export async function markExitedExternally(files: ProcessFiles, code: number): P
 
 export function assertSignal(name: string): NodeJS.Signals {
   const sig = (name.startsWith("SIG") ? name : `SIG${name}`) as NodeJS.Signals;
-  const known = ["SIGTERM", "SIGKILL", "SIGINT", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2", "SIGSTOP", "SIGCONT", "SIGWINCH", "SIGALRM", "SIGPIPE"];
-  if (!known.includes(sig)) throw new SbxError("invalid_argument", `unknown signal ${name}: use one of ${known.join(", ")}`);
+  const known = [
+    "SIGTERM",
+    "SIGKILL",
+    "SIGINT",
+    "SIGHUP",
+    "SIGQUIT",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGSTOP",
+    "SIGCONT",
+    "SIGWINCH",
+    "SIGALRM",
+    "SIGPIPE",
+  ];
+  if (!known.includes(sig))
+    throw new SbxError("invalid_argument", `unknown signal ${name}: use one of ${known.join(", ")}`);
   return sig;
 }

@@ -37,7 +37,13 @@ async function sandboxPid(hostPid: number): Promise<number | undefined> {
 export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: PtyExecOptions): HostTerminal {
   // Our end goes raw before crun starts: crun does it too, but only after the program may have
   // written (its first output would get \n → \r\n twice, and early keys be echoed here).
-  const crunArgs = crun.execArgv(sandboxId, argv, { env: o.env, cwd: o.cwd, user: o.user, pidFile: o.files.pid, tty: true });
+  const crunArgs = crun.execArgv(sandboxId, argv, {
+    env: o.env,
+    cwd: o.cwd,
+    user: o.user,
+    pidFile: o.files.pid,
+    tty: true,
+  });
   const pty = spawnPty("/bin/sh", ["-c", 'stty raw -echo && exec "$0" "$@"', crun.binary, ...crunArgs], {
     name: "xterm-256color",
     cols: o.cols,
@@ -75,8 +81,13 @@ export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: Pt
         // Opened inside the sandbox, as its root, through its own /proc: the program chooses its
         // fd 0, so the host must never open it. One that moved its stdin off the terminal
         // (exec </dev/null) simply keeps its size.
-        const script = 'case "$(readlink "$1")" in /dev/pts/*) exec /.sbx/busybox stty -F "$1" rows "$2" cols "$3";; esac';
-        const r = await crun.exec(sandboxId, ["/.sbx/busybox", "sh", "-c", script, "sh", `/proc/${inner}/fd/0`, String(rows), String(cols)], { env: [], cwd: "/", user: "0:0", timeoutMs: 5000 });
+        const script =
+          'case "$(readlink "$1")" in /dev/pts/*) exec /.sbx/busybox stty -F "$1" rows "$2" cols "$3";; esac';
+        const r = await crun.exec(
+          sandboxId,
+          ["/.sbx/busybox", "sh", "-c", script, "sh", `/proc/${inner}/fd/0`, String(rows), String(cols)],
+          { env: [], cwd: "/", user: "0:0", timeoutMs: 5000 },
+        );
         if (r.code !== 0) throw new SbxError("runtime_error", `could not resize the terminal: ${r.stderr.trim()}`);
       }
       pty.resize(cols, rows);

@@ -68,7 +68,12 @@ export interface SandboxRuntime {
   /** `root`, `uid`, `uid:gid`, `name` or `name:group` → numeric `uid:gid`, by the sandbox's own /etc/passwd. */
   resolveUser(id: string, user: string): Promise<string>;
   /** Runs a process to completion with its output streamed to `onOutput` (builds; not durable). */
-  run(id: string, spec: Omit<ProcessSpec, "stdin">, onOutput: (stream: "stdout" | "stderr", data: Buffer) => void, signal?: AbortSignal): Promise<number>;
+  run(
+    id: string,
+    spec: Omit<ProcessSpec, "stdin">,
+    onOutput: (stream: "stdout" | "stderr", data: Buffer) => void,
+    signal?: AbortSignal,
+  ): Promise<number>;
   /** The lowest free network slot given the ones live sandboxes hold; throws when all are taken. */
   netSlotFor(used: Set<number>): number;
   /** Removes sandboxes, mounts and interfaces the metadata does not know as live. */
@@ -80,7 +85,11 @@ export interface SandboxRuntime {
    * Runs a process on a terminal of its own (cols x rows) in the sandbox; the daemon holds the
    * other end, so the process does not outlive the daemon's hold on it.
    */
-  openTerminal(id: string, termId: string, spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number }): HostTerminal;
+  openTerminal(
+    id: string,
+    termId: string,
+    spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number },
+  ): HostTerminal;
 
   readFile(id: string, path: string): Promise<Buffer>;
   writeFile(id: string, path: string, data: Buffer): Promise<void>;

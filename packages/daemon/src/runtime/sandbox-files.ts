@@ -29,7 +29,8 @@ export interface RawEntry {
 }
 
 export function assertSandboxPath(path: string): string {
-  if (typeof path !== "string" || !path.startsWith("/")) throw new SbxError("invalid_path", `path ${JSON.stringify(path)} must be absolute, e.g. /work/file.txt`);
+  if (typeof path !== "string" || !path.startsWith("/"))
+    throw new SbxError("invalid_path", `path ${JSON.stringify(path)} must be absolute, e.g. /work/file.txt`);
   if (path.includes("\0")) throw new SbxError("invalid_path", "path must not contain NUL bytes");
   if (path.length > 4096) throw new SbxError("invalid_path", "path is longer than 4096 bytes");
   return path;
@@ -38,16 +39,37 @@ export function assertSandboxPath(path: string): string {
 export class SandboxFiles {
   constructor(private readonly crun: Crun) {}
 
-  private async sh(id: string, path: string, script: string, extra: string[] = [], input?: Buffer): Promise<CommandResult> {
+  private async sh(
+    id: string,
+    path: string,
+    script: string,
+    extra: string[] = [],
+    input?: Buffer,
+  ): Promise<CommandResult> {
     // Everything these scripts print is held in memory: never more than a readFile may answer.
-    const r = await this.crun.exec(id, [BB, "sh", "-c", script, "sh", path, ...extra], { ...ROOT_EXEC, input, maxStdoutBytes: MAX_READ_BYTES + 1024 * 1024 });
-    if (r.overflow) throw new SbxError("payload_too_large", `${path} produced more than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`);
+    const r = await this.crun.exec(id, [BB, "sh", "-c", script, "sh", path, ...extra], {
+      ...ROOT_EXEC,
+      input,
+      maxStdoutBytes: MAX_READ_BYTES + 1024 * 1024,
+    });
+    if (r.overflow)
+      throw new SbxError(
+        "payload_too_large",
+        `${path} produced more than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
+      );
     if (r.code === NOT_FOUND) throw new SbxError("file_not_found", `${path} does not exist in the sandbox`);
     if (r.code === NOT_A_DIRECTORY) throw new SbxError("invalid_path", `${path} is not a directory`);
-    if (r.code === IS_A_DIRECTORY) throw new SbxError("invalid_path", `${path} is a directory: use listDirectory or download it as an archive`);
-    if (r.code === NOT_REGULAR) throw new SbxError("invalid_path", `${path} is not a regular file (a device, fifo or socket)`);
-    if (r.code === TOO_LARGE) throw new SbxError("payload_too_large", `${path} is larger than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`);
-    if (r.code !== 0) throw new SbxError("runtime_error", `file operation on ${path} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    if (r.code === IS_A_DIRECTORY)
+      throw new SbxError("invalid_path", `${path} is a directory: use listDirectory or download it as an archive`);
+    if (r.code === NOT_REGULAR)
+      throw new SbxError("invalid_path", `${path} is not a regular file (a device, fifo or socket)`);
+    if (r.code === TOO_LARGE)
+      throw new SbxError(
+        "payload_too_large",
+        `${path} is larger than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
+      );
+    if (r.code !== 0)
+      throw new SbxError("runtime_error", `file operation on ${path} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
     return r;
   }
 
@@ -63,7 +85,13 @@ export class SandboxFiles {
 
   async write(id: string, path: string, data: Buffer): Promise<void> {
     assertSandboxPath(path);
-    await this.sh(id, path, `[ -d "$1" ] && exit ${IS_A_DIRECTORY}; mkdir -p -- "$(dirname -- "$1")" && cat >"$1"`, [], data);
+    await this.sh(
+      id,
+      path,
+      `[ -d "$1" ] && exit ${IS_A_DIRECTORY}; mkdir -p -- "$(dirname -- "$1")" && cat >"$1"`,
+      [],
+      data,
+    );
   }
 
   async list(id: string, path: string): Promise<RawEntry[]> {
@@ -79,7 +107,12 @@ export class SandboxFiles {
       const m = /^([0-9a-f]+) (\d+) (\d+) (.*)$/.exec(line);
       if (!m) continue;
       const full = m[4]!;
-      out.push({ mode: parseInt(m[1]!, 16), size: Number(m[2]), mtime: Number(m[3]), name: full.startsWith(prefix) ? full.slice(prefix.length) : full });
+      out.push({
+        mode: parseInt(m[1]!, 16),
+        size: Number(m[2]),
+        mtime: Number(m[3]),
+        name: full.startsWith(prefix) ? full.slice(prefix.length) : full,
+      });
     }
     return out.sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -87,13 +120,24 @@ export class SandboxFiles {
   async remove(id: string, path: string, recursive: boolean): Promise<void> {
     assertSandboxPath(path);
     if (path.replace(/\/+$/, "") === "") throw new SbxError("invalid_path", "refusing to delete /");
-    await this.sh(id, path, `[ -e "$1" ] || [ -L "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] && [ ! -L "$1" ] && [ "$2" != 1 ] && exit ${IS_A_DIRECTORY}; rm -rf -- "$1"`, [recursive ? "1" : "0"]);
+    await this.sh(
+      id,
+      path,
+      `[ -e "$1" ] || [ -L "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] && [ ! -L "$1" ] && [ "$2" != 1 ] && exit ${IS_A_DIRECTORY}; rm -rf -- "$1"`,
+      [recursive ? "1" : "0"],
+    );
   }
 
   /** Unpacks a tar (gzip when `gzip`) into `dir`, creating it; entries are owned by the sandbox's root. */
   async extractArchive(id: string, dir: string, tarball: Buffer, gzip: boolean): Promise<void> {
     assertSandboxPath(dir);
-    await this.sh(id, dir, `[ -e "$1" ] && [ ! -d "$1" ] && exit ${NOT_A_DIRECTORY}; mkdir -p -- "$1" && tar -x${gzip ? "z" : ""}o -C "$1" -f -`, [], tarball);
+    await this.sh(
+      id,
+      dir,
+      `[ -e "$1" ] && [ ! -d "$1" ] && exit ${NOT_A_DIRECTORY}; mkdir -p -- "$1" && tar -x${gzip ? "z" : ""}o -C "$1" -f -`,
+      [],
+      tarball,
+    );
   }
 
   /**
@@ -103,7 +147,9 @@ export class SandboxFiles {
   createArchive(id: string, path: string): Promise<Readable> {
     assertSandboxPath(path);
     const script = `[ -e "$1" ] || exit ${NOT_FOUND}; cd -- "$(dirname -- "$1")" && exec tar -c -f - -- "$(basename -- "$1")"`;
-    const child = spawn(this.crun.binary, this.crun.execArgv(id, [BB, "sh", "-c", script, "sh", path], ROOT_EXEC), { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(this.crun.binary, this.crun.execArgv(id, [BB, "sh", "-c", script, "sh", path], ROOT_EXEC), {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (b: Buffer) => (stderr += b.toString("utf8")));
     return new Promise((resolve, reject) => {
@@ -117,7 +163,8 @@ export class SandboxFiles {
       child.stdout.on("readable", onReadable);
       child.on("exit", (code) => {
         if (code === NOT_FOUND) reject(new SbxError("file_not_found", `${path} does not exist in the sandbox`));
-        else if (code !== 0) reject(new SbxError("runtime_error", `archiving ${path} failed: ${stderr.trim() || `exit ${code}`}`));
+        else if (code !== 0)
+          reject(new SbxError("runtime_error", `archiving ${path} failed: ${stderr.trim() || `exit ${code}`}`));
         else resolve(child.stdout);
       });
       child.on("error", (e) => reject(new SbxError("runtime_error", e.message)));

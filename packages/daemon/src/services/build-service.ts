@@ -16,7 +16,10 @@ import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js
 import type { Logger } from "./sandbox-service.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
-export type LayeredBase = ResolvedBase & { layers: ImageLayerRef[]; /** Layer keys to keep from garbage collection while building. */ keys?: string[] };
+export type LayeredBase = ResolvedBase & {
+  layers: ImageLayerRef[];
+  /** Layer keys to keep from garbage collection while building. */ keys?: string[];
+};
 
 interface Running {
   abort: AbortController;
@@ -55,8 +58,17 @@ export class BuildService {
     for (const b of this.running.keys()) {
       const other = this.store.getBuild(b);
       // The store's state, not map membership: a build leaves the map only after its log is flushed.
-      if (other && other.project === project && other.imageName === name && other.tag === tag && (other.state === "queued" || other.state === "running")) {
-        throw new SbxError("already_exists", `build ${b} of ${name}:${tag} is still running: wait for it (sbx image logs ${b} -f) or cancel it`);
+      if (
+        other &&
+        other.project === project &&
+        other.imageName === name &&
+        other.tag === tag &&
+        (other.state === "queued" || other.state === "running")
+      ) {
+        throw new SbxError(
+          "already_exists",
+          `build ${b} of ${name}:${tag} is still running: wait for it (sbx image logs ${b} -f) or cancel it`,
+        );
       }
     }
     // COPY --from sources are pinned now: a name re-registered mid-build does not change this build.
@@ -67,12 +79,32 @@ export class BuildService {
         sourceImages.set(step.image, { id: img.id, lowers: img.lowers, hostIds: img.config.systemd });
       }
       if ((step.op === "copy" || step.op === "add") && !(await this.deps.hasContext(step.context))) {
-        throw new SbxError("failed_precondition", `the files of step "${describeStep(step)}" (${step.context}) were not uploaded: PUT them to /v1/contexts/{digest} first`);
+        throw new SbxError(
+          "failed_precondition",
+          `the files of step "${describeStep(step)}" (${step.context}) were not uploaded: PUT them to /v1/contexts/{digest} first`,
+        );
       }
     }
-    const rec: BuildRecord = { id: newId("bld"), project, imageName: name, tag, state: "queued", steps: def.steps.length, imageId: null, failure: null, createdAt: new Date().toISOString(), startedAt: null, endedAt: null };
+    const rec: BuildRecord = {
+      id: newId("bld"),
+      project,
+      imageName: name,
+      tag,
+      state: "queued",
+      steps: def.steps.length,
+      imageId: null,
+      failure: null,
+      createdAt: new Date().toISOString(),
+      startedAt: null,
+      endedAt: null,
+    };
     this.store.insertBuild(rec);
-    const run: Running = { abort: new AbortController(), keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]), events: [], written: Promise.resolve() };
+    const run: Running = {
+      abort: new AbortController(),
+      keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]),
+      events: [],
+      written: Promise.resolve(),
+    };
     this.running.set(rec.id, run);
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
     run.finished = this.execute(rec, req, base, run, sourceImages);
@@ -84,26 +116,51 @@ export class BuildService {
     if (this.pullBase && isRegistryRef(ref)) return this.pullBase(project, ref);
     const { name, tag } = parseImageRef(ref);
     const own = this.images.resolvesToBase(ref) ? undefined : this.store.findImage(project, name, tag);
-    if (own) return { name: `${own.name}:${own.tag}`, id: own.id, dir: own.baseDir, sizeBytes: own.sizeBytes, config: own.config, layers: own.layers };
+    if (own)
+      return {
+        name: `${own.name}:${own.tag}`,
+        id: own.id,
+        dir: own.baseDir,
+        sizeBytes: own.sizeBytes,
+        config: own.config,
+        layers: own.layers,
+      };
     return { ...(await this.images.resolveBase(ref, project)), layers: [] };
   }
 
-  private async execute(rec: BuildRecord, req: CreateBuildRequestT, base: LayeredBase, run: Running, sourceImages: Map<string, SourceImage>): Promise<void> {
+  private async execute(
+    rec: BuildRecord,
+    req: CreateBuildRequestT,
+    base: LayeredBase,
+    run: Running,
+    sourceImages: Map<string, SourceImage>,
+  ): Promise<void> {
     const emit = (ev: BuildEventT): void => {
       if (ev.type === "step") run.keys.add(ev.key);
       run.events.push(ev);
       const line = JSON.stringify(ev) + "\n";
-      run.written = run.written.then(() => appendFile(join(this.logDir, `${rec.id}.ndjson`), line)).catch(() => undefined);
+      run.written = run.written
+        .then(() => appendFile(join(this.logDir, `${rec.id}.ndjson`), line))
+        .catch(() => undefined);
       this.bus.emit(rec.id);
     };
     this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
     emit({ type: "build", build: this.get(rec.project, rec.id) });
     let image: ImageDetailT | null = null;
     try {
-      const result = await runBuild(req.definition, base, this.deps, { noCache: req.noCache ?? false, signal: run.abort.signal, emit, sourceImages });
+      const result = await runBuild(req.definition, base, this.deps, {
+        noCache: req.noCache ?? false,
+        signal: run.abort.signal,
+        emit,
+        sourceImages,
+      });
       const img: ImageRecord = {
         ref: newId("img"),
-        id: imageDigest(base.id, result.layers.map((l) => l.digest), result.config),
+        id: imageDigest(
+          base.id,
+          result.layers.map((l) => l.digest),
+          result.config,
+        ),
         project: rec.project,
         name: rec.imageName,
         tag: rec.tag,
@@ -125,8 +182,15 @@ export class BuildService {
       this.log.info({ build: rec.id, image: `${img.name}:${img.tag}`, id: img.id }, "build succeeded");
     } catch (err) {
       const cancelled = run.abort.signal.aborted;
-      this.store.updateBuild(rec.id, { state: cancelled ? "cancelled" : "failed", failure: cancelled ? null : toFailure(err), endedAt: new Date().toISOString() });
-      this.log.info({ build: rec.id, err: err instanceof Error ? err.message : String(err) }, cancelled ? "build cancelled" : "build failed");
+      this.store.updateBuild(rec.id, {
+        state: cancelled ? "cancelled" : "failed",
+        failure: cancelled ? null : toFailure(err),
+        endedAt: new Date().toISOString(),
+      });
+      this.log.info(
+        { build: rec.id, err: err instanceof Error ? err.message : String(err) },
+        cancelled ? "build cancelled" : "build failed",
+      );
     } finally {
       if (!image) {
         // A failed or cancelled build leaves no layer behind that no image references; done only
@@ -148,7 +212,11 @@ export class BuildService {
 
   get(project: string, id: string): BuildRecord {
     const b = this.store.getBuild(id);
-    if (!b || b.project !== project) throw new SbxError("not_found", `build ${id} does not exist in project ${project}: list builds with \`sbx image builds\``);
+    if (!b || b.project !== project)
+      throw new SbxError(
+        "not_found",
+        `build ${id} does not exist in project ${project}: list builds with \`sbx image builds\``,
+      );
     return b;
   }
 
@@ -194,7 +262,18 @@ export class BuildService {
   reconcile(): number {
     const stale = this.store.listBuildsInState(["queued", "running"]);
     for (const b of stale) {
-      this.store.updateBuild(b.id, { state: "failed", endedAt: new Date().toISOString(), failure: { step: null, text: null, source: null, exitCode: null, message: "the daemon stopped during the build: run it again", lastLines: [] } });
+      this.store.updateBuild(b.id, {
+        state: "failed",
+        endedAt: new Date().toISOString(),
+        failure: {
+          step: null,
+          text: null,
+          source: null,
+          exitCode: null,
+          message: "the daemon stopped during the build: run it again",
+          lastLines: [],
+        },
+      });
     }
     return stale.length;
   }
@@ -209,10 +288,24 @@ export class BuildService {
 
 function toFailure(err: unknown): BuildRecord["failure"] {
   if (err instanceof StepFailure) {
-    const f = { step: err.step, text: describeStep(err.stepDef), source: err.stepDef.source ?? null, exitCode: err.exitCode, message: err.message, lastLines: err.lastLines };
+    const f = {
+      step: err.step,
+      text: describeStep(err.stepDef),
+      source: err.stepDef.source ?? null,
+      exitCode: err.exitCode,
+      message: err.message,
+      lastLines: err.lastLines,
+    };
     return err.code ? { ...f, code: err.code } : f;
   }
-  const f = { step: null, text: null, source: null, exitCode: null, message: err instanceof Error ? err.message : String(err), lastLines: [] };
+  const f = {
+    step: null,
+    text: null,
+    source: null,
+    exitCode: null,
+    message: err instanceof Error ? err.message : String(err),
+    lastLines: [],
+  };
   return { ...f, code: toSbxError(err).code };
 }
 

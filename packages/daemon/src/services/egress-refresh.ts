@@ -17,7 +17,10 @@ export class EgressRefresher {
   ) {}
 
   start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.refresh().catch((err: unknown) => this.log.error({ err }, "egress name refresh failed")), intervalMs);
+    this.timer = setInterval(
+      () => void this.refresh().catch((err: unknown) => this.log.error({ err }, "egress name refresh failed")),
+      intervalMs,
+    );
     this.timer.unref();
   }
 
@@ -32,7 +35,11 @@ export class EgressRefresher {
     for (const s of this.store.listSandboxes({ includeTerminated: false })) {
       if (!s.egressHosts || Object.keys(s.egressHosts).length === 0) continue;
       const r = await refreshHosts(s.egressHosts, this.resolve);
-      if (r.failed.length > 0) this.log.warn({ sandbox: s.id, names: r.failed }, "egress host names did not resolve; keeping their last addresses");
+      if (r.failed.length > 0)
+        this.log.warn(
+          { sandbox: s.id, names: r.failed },
+          "egress host names did not resolve; keeping their last addresses",
+        );
       if (!r.changed) continue;
       await this.sandboxes.setEgressHosts(s.id, r.hosts);
       this.log.info({ sandbox: s.id, hosts: r.hosts }, "egress host names resolve to new addresses");

@@ -32,7 +32,13 @@ export class FileService {
 
   async list(project: string, sandbox: string, path: string): Promise<FileEntryT[]> {
     const raw = await this.runtime.listDirectory(this.target(project, sandbox, path), path);
-    return raw.map((e) => ({ name: e.name, type: fileType(e.mode), size: e.size, mode: e.mode & 0o7777, modifiedAt: new Date(e.mtime * 1000).toISOString() }));
+    return raw.map((e) => ({
+      name: e.name,
+      type: fileType(e.mode),
+      size: e.size,
+      mode: e.mode & 0o7777,
+      modifiedAt: new Date(e.mtime * 1000).toISOString(),
+    }));
   }
 
   remove(project: string, sandbox: string, path: string, recursive: boolean): Promise<void> {
@@ -86,7 +92,13 @@ export function validateTar(tarball: Buffer): Promise<number> {
     const settle = (): void => {
       if (settled) return;
       settled = true;
-      if (problem || entries === 0) reject(new SbxError("invalid_archive", `the upload is not a valid tar archive (${problem ?? "no entries"}): send a tar or tar.gz stream`));
+      if (problem || entries === 0)
+        reject(
+          new SbxError(
+            "invalid_archive",
+            `the upload is not a valid tar archive (${problem ?? "no entries"}): send a tar or tar.gz stream`,
+          ),
+        );
       else resolve(entries);
     };
     parser.on("end", settle);

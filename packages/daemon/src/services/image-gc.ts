@@ -19,7 +19,10 @@ export class ImageGc {
 
   /** One collection at a time: each sees the state the previous one left. */
   collect(): Promise<{ images: number; layers: number; bytes: number }> {
-    const next = this.running.then(() => this.collectOnce(), () => this.collectOnce());
+    const next = this.running.then(
+      () => this.collectOnce(),
+      () => this.collectOnce(),
+    );
     this.running = next.catch(() => undefined);
     return next;
   }

@@ -46,7 +46,10 @@ export class ImageService {
       return {
         name: `${built.name}:${built.tag}`,
         id: built.id,
-        lowers: [...built.layers].reverse().map((l) => l.dir).concat(built.baseDir),
+        lowers: [...built.layers]
+          .reverse()
+          .map((l) => l.dir)
+          .concat(built.baseDir),
         layers: built.layers,
         baseDir: built.baseDir,
         baseImage: built.baseImage,
@@ -55,7 +58,16 @@ export class ImageService {
       };
     }
     const b = await this.resolveBase(wanted, project);
-    return { name: b.name, id: b.id, lowers: [b.dir], layers: [], baseDir: b.dir, baseImage: b.name, config: b.config, sizeBytes: b.sizeBytes };
+    return {
+      name: b.name,
+      id: b.id,
+      lowers: [b.dir],
+      layers: [],
+      baseDir: b.dir,
+      baseImage: b.name,
+      config: b.config,
+      sizeBytes: b.sizeBytes,
+    };
   }
 
   /**
@@ -79,13 +91,19 @@ export class ImageService {
     const recipes = this.bases.recipes();
     if (!recipes.includes(name)) {
       const own = project ? this.store.listImages(project).map((i) => `${i.name}:${i.tag}`) : [];
-      throw new SbxError("image_not_found", `image ${JSON.stringify(name)} does not exist: available images are ${[...recipes, ...own].join(", ")}`);
+      throw new SbxError(
+        "image_not_found",
+        `image ${JSON.stringify(name)} does not exist: available images are ${[...recipes, ...own].join(", ")}`,
+      );
     }
     return toBase(await this.bases.ensure(name));
   }
 
   list(project: string): ImageDetailT[] {
-    return [...this.bases.list().map((b) => this.baseDetail(b)), ...this.store.listImages(project).map((i) => this.detail(i))];
+    return [
+      ...this.bases.list().map((b) => this.baseDetail(b)),
+      ...this.store.listImages(project).map((i) => this.detail(i)),
+    ];
   }
 
   inspect(project: string, ref: string): ImageDetailT {
@@ -94,7 +112,10 @@ export class ImageService {
     if (built) return this.detail(built);
     const base = this.bases.list().find((b) => b.name === ref);
     if (base) return this.baseDetail(base);
-    throw new SbxError("image_not_found", `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``);
+    throw new SbxError(
+      "image_not_found",
+      `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``,
+    );
   }
 
   /** Marks a project image deleted; its layers go when nothing uses them (see ImageGc). */
@@ -102,8 +123,12 @@ export class ImageService {
     const { name, tag } = parseImageRef(ref);
     const built = this.store.findImage(project, name, tag);
     if (!built) {
-      if (this.bases.recipes().includes(ref)) throw new SbxError("failed_precondition", `${ref} is a base image: base images cannot be removed`);
-      throw new SbxError("image_not_found", `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``);
+      if (this.bases.recipes().includes(ref))
+        throw new SbxError("failed_precondition", `${ref} is a base image: base images cannot be removed`);
+      throw new SbxError(
+        "image_not_found",
+        `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``,
+      );
     }
     this.store.markImageDeleted(built.ref);
     return this.detail(built);
@@ -118,7 +143,13 @@ export class ImageService {
       kind: "built",
       baseImage: i.baseImage,
       sizeBytes: i.sizeBytes,
-      layers: i.layers.map((l) => ({ digest: l.digest, key: l.key, sizeBytes: l.sizeBytes, step: l.step, cached: l.cached })),
+      layers: i.layers.map((l) => ({
+        digest: l.digest,
+        key: l.key,
+        sizeBytes: l.sizeBytes,
+        step: l.step,
+        cached: l.cached,
+      })),
       config: i.config,
       buildId: i.buildId,
       isolation: i.config.systemd ? "host-ids" : "userns",
@@ -136,7 +167,15 @@ export class ImageService {
       kind: "base",
       baseImage: null,
       sizeBytes: b.sizeBytes,
-      layers: [{ digest: b.digest, key: `base:${b.digest}`, sizeBytes: b.sizeBytes, step: `base image ${b.name}`, cached: true }],
+      layers: [
+        {
+          digest: b.digest,
+          key: `base:${b.digest}`,
+          sizeBytes: b.sizeBytes,
+          step: `base image ${b.name}`,
+          cached: true,
+        },
+      ],
       config: base.config,
       buildId: null,
       isolation: b.config.systemd ? "host-ids" : "userns",
@@ -151,6 +190,13 @@ function toBase(b: BaseImage): ResolvedBase {
     id: b.digest,
     dir: b.rootfs,
     sizeBytes: b.sizeBytes,
-    config: { env: b.config.env, workingDir: b.config.workingDir || "/", user: b.config.user || "root", entrypoint: null, cmd: null, systemd: b.config.systemd },
+    config: {
+      env: b.config.env,
+      workingDir: b.config.workingDir || "/",
+      user: b.config.user || "root",
+      entrypoint: null,
+      cmd: null,
+      systemd: b.config.systemd,
+    },
   };
 }

@@ -21,7 +21,9 @@ export async function pruneLogs(dir: string, exited: ExitedLogs[] | (() => Exite
   };
   if ((await used()) <= 0.5) return 0;
   let pruned = 0;
-  for (const p of [...(typeof exited === "function" ? exited() : exited)].sort((a, b) => a.endedAt.localeCompare(b.endedAt))) {
+  for (const p of [...(typeof exited === "function" ? exited() : exited)].sort((a, b) =>
+    a.endedAt.localeCompare(b.endedAt),
+  )) {
     for (const f of p.files) if (dirname(f) === dir) await rm(f, { force: true });
     pruned++;
     if ((await used()) <= 0.5) break;

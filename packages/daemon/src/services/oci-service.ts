@@ -70,10 +70,22 @@ export class OciService {
     const rec = this.store.findImage(project, name, tag);
     if (rec) {
       const uidBase = rec.config.systemd ? 0 : this.opts.uidBase;
-      return { name, tag, createdAt: rec.createdAt, config: rec.config, layers: [rec.baseDir, ...rec.layers.map((l) => l.dir)].map((dir) => ({ dir, uidBase })) };
+      return {
+        name,
+        tag,
+        createdAt: rec.createdAt,
+        config: rec.config,
+        layers: [rec.baseDir, ...rec.layers.map((l) => l.dir)].map((dir) => ({ dir, uidBase })),
+      };
     }
     const base = await this.images.resolveBase(ref, project);
-    return { name: base.name, tag: "latest", createdAt: "", config: base.config, layers: [{ dir: base.dir, uidBase: base.config.systemd ? 0 : this.opts.uidBase }] };
+    return {
+      name: base.name,
+      tag: "latest",
+      createdAt: "",
+      config: base.config,
+      layers: [{ dir: base.dir, uidBase: base.config.systemd ? 0 : this.opts.uidBase }],
+    };
   }
 
   /** The image as an OCI layout tar; the temp dir goes when the stream ends or is abandoned. */
@@ -87,7 +99,23 @@ export class OciService {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-    const child = spawn("tar", ["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "-C", dir, "-cf", "-", "oci-layout", "index.json", "blobs"], { stdio: ["ignore", "pipe", "ignore"] });
+    const child = spawn(
+      "tar",
+      [
+        "--sort=name",
+        "--owner=0",
+        "--group=0",
+        "--numeric-owner",
+        "-C",
+        dir,
+        "-cf",
+        "-",
+        "oci-layout",
+        "index.json",
+        "blobs",
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
     const cleanup = (): void => void rm(dir, { recursive: true, force: true });
     child.on("close", cleanup);
     child.stdout.on("close", () => {
@@ -103,12 +131,23 @@ export class OciService {
     return this.withTemp(async (dir) => {
       await unpackPlain(body, dir, this.opts.maxImportBytes ?? 16 * 2 ** 30);
       const plan = await readLayout(dir);
-      const img = await importImage(plan, this.deps(), { project, name, tag, replace: o.replace ?? false, source: plan.format });
+      const img = await importImage(plan, this.deps(), {
+        project,
+        name,
+        tag,
+        replace: o.replace ?? false,
+        source: plan.format,
+      });
       return this.images.detail(img);
     });
   }
 
-  async push(project: string, ref: string, target: string, auth: RegistryAuth): Promise<TransferStats & { reference: string }> {
+  async push(
+    project: string,
+    ref: string,
+    target: string,
+    auth: RegistryAuth,
+  ): Promise<TransferStats & { reference: string }> {
     const client = new RegistryClient(parseRegistryRef(target), auth);
     const src = await this.source(project, ref);
     return this.withTemp(async (dir) => {
@@ -118,7 +157,12 @@ export class OciService {
   }
 
   /** Pulls a registry image; registered under `name` (default: the repository's last part) unless `register` is false. */
-  async pull(project: string, reference: string, o: Partial<ImportOptions> & { register?: boolean }, auth: RegistryAuth): Promise<{ image: ImageRecord; fetched: number; skipped: number }> {
+  async pull(
+    project: string,
+    reference: string,
+    o: Partial<ImportOptions> & { register?: boolean },
+    auth: RegistryAuth,
+  ): Promise<{ image: ImageRecord; fetched: number; skipped: number }> {
     const ref = parseRegistryRef(reference);
     const client = new RegistryClient(ref, auth);
     const name = assertValidName("image", o.name ?? ref.repository.split("/").at(-1)!);
@@ -126,16 +170,44 @@ export class OciService {
     return this.withTemp(async (dir) => {
       const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(diffId));
       const plan = await readLayout(dir);
-      const image = await importImage(plan, this.deps(), { project, name, tag, replace: o.replace ?? false, source: reference, register: o.register ?? true, blobsMayBeMissing: true });
+      const image = await importImage(plan, this.deps(), {
+        project,
+        name,
+        tag,
+        replace: o.replace ?? false,
+        source: reference,
+        register: o.register ?? true,
+        blobsMayBeMissing: true,
+      });
       return { image, fetched: pulled.fetched, skipped: pulled.skipped };
     });
   }
 
   /** For builds: a registry image as a base (layers above the first one, which is the base dir). */
-  async pullBase(project: string, reference: string, auth: RegistryAuth = {}): Promise<{ name: string; id: string; dir: string; sizeBytes: number; config: ImageRecord["config"]; layers: ImageLayerRef[]; keys: string[] }> {
+  async pullBase(
+    project: string,
+    reference: string,
+    auth: RegistryAuth = {},
+  ): Promise<{
+    name: string;
+    id: string;
+    dir: string;
+    sizeBytes: number;
+    config: ImageRecord["config"];
+    layers: ImageLayerRef[];
+    keys: string[];
+  }> {
     const { image } = await this.pull(project, reference, { register: false }, auth);
     const keys = [image.baseId, ...image.layers.map((l) => l.key)];
-    return { name: reference, id: image.id, dir: image.baseDir, sizeBytes: image.sizeBytes, config: image.config, layers: image.layers, keys };
+    return {
+      name: reference,
+      id: image.id,
+      dir: image.baseDir,
+      sizeBytes: image.sizeBytes,
+      config: image.config,
+      layers: image.layers,
+      keys,
+    };
   }
 
   private hasLayer(diffId: string): boolean {
@@ -161,11 +233,17 @@ export class OciService {
   }
 
   private deps() {
-    return { layers: this.layers, store: this.store, uidBase: this.opts.uidBase, hold: (keys: string[]) => this.hold(keys) };
+    return {
+      layers: this.layers,
+      store: this.store,
+      uidBase: this.opts.uidBase,
+      hold: (keys: string[]) => this.hold(keys),
+    };
   }
 }
 
 function checkTag(tag: string): string {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) throw new SbxError("invalid_name", `invalid tag ${JSON.stringify(tag)}: letters, digits, '_', '.', '-'`);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag))
+    throw new SbxError("invalid_name", `invalid tag ${JSON.stringify(tag)}: letters, digits, '_', '.', '-'`);
   return tag;
 }

@@ -13,9 +13,27 @@ const quiet = { info: () => undefined, warn: () => undefined, error: () => undef
 
 function sandbox(id: string, over: Partial<SandboxRecord> = {}): SandboxRecord {
   return {
-    id, project: "default", name: null, image: "debian-minimal", imageId: "sha256:x", status: "running", cpus: 1, memoryMb: 512, pidsLimit: 64, diskMb: 64,
-    timeoutSecs: 0, allowInternetAccess: true, env: {}, config: { env: [], workingDir: "/", user: "0:0" }, netSlot: 3, ipAddress: "10.89.0.14",
-    createdAt: new Date(0).toISOString(), startedAt: null, terminatedAt: null, terminationReason: null, ...over,
+    id,
+    project: "default",
+    name: null,
+    image: "debian-minimal",
+    imageId: "sha256:x",
+    status: "running",
+    cpus: 1,
+    memoryMb: 512,
+    pidsLimit: 64,
+    diskMb: 64,
+    timeoutSecs: 0,
+    allowInternetAccess: true,
+    env: {},
+    config: { env: [], workingDir: "/", user: "0:0" },
+    netSlot: 3,
+    ipAddress: "10.89.0.14",
+    createdAt: new Date(0).toISOString(),
+    startedAt: null,
+    terminatedAt: null,
+    terminationReason: null,
+    ...over,
   };
 }
 
@@ -30,8 +48,22 @@ describe("port proxy decisions", () => {
     ports = new PortService(store, { onEnded: () => undefined } as unknown as SandboxService, quiet);
     ports.proxy = { domain: "localhost", port: 7071 };
     store.insertSandbox(sandbox("sb-aaa"));
-    store.putPortExposure({ sandboxId: "sb-aaa", project: "default", port: 8080, public: false, token: "secret-token", createdAt: new Date(0).toISOString() });
-    store.putPortExposure({ sandboxId: "sb-aaa", project: "default", port: 3000, public: true, token: "other", createdAt: new Date(0).toISOString() });
+    store.putPortExposure({
+      sandboxId: "sb-aaa",
+      project: "default",
+      port: 8080,
+      public: false,
+      token: "secret-token",
+      createdAt: new Date(0).toISOString(),
+    });
+    store.putPortExposure({
+      sandboxId: "sb-aaa",
+      project: "default",
+      port: 3000,
+      public: true,
+      token: "other",
+      createdAt: new Date(0).toISOString(),
+    });
   });
   afterEach(() => {
     store.close();
@@ -39,20 +71,52 @@ describe("port proxy decisions", () => {
   });
 
   it("routes <port>-<id>.<domain> with or without the proxy port, any case, trailing dot", () => {
-    for (const host of ["8080-sb-aaa.localhost:7071", "8080-sb-aaa.localhost", "8080-SB-AAA.LocalHost:7071", "8080-sb-aaa.localhost.:7071"]) {
-      expect(ports.decide(host, "secret-token"), host).toEqual({ ok: true, target: { host: "10.89.0.14", port: 8080 }, exposure: expect.objectContaining({ sandboxId: "sb-aaa", port: 8080 }) });
+    for (const host of [
+      "8080-sb-aaa.localhost:7071",
+      "8080-sb-aaa.localhost",
+      "8080-SB-AAA.LocalHost:7071",
+      "8080-sb-aaa.localhost.:7071",
+    ]) {
+      expect(ports.decide(host, "secret-token"), host).toEqual({
+        ok: true,
+        target: { host: "10.89.0.14", port: 8080 },
+        exposure: expect.objectContaining({ sandboxId: "sb-aaa", port: 8080 }),
+      });
     }
   });
 
   it("answers 404 for other domains, malformed names and ports that are not exposed", () => {
-    for (const host of [undefined, "", "localhost:7071", "sb-aaa.localhost", "8080-sb-aaa.example.com", "8080-sb-aaa.localhost.evil.com", "8081-sb-aaa.localhost", "8080-sb-bbb.localhost", "99999999-sb-aaa.localhost", "x8080-sb-aaa.localhost"]) {
-      expect(ports.decide(host, "secret-token"), String(host)).toMatchObject({ ok: false, status: 404, code: "not_found" });
+    for (const host of [
+      undefined,
+      "",
+      "localhost:7071",
+      "sb-aaa.localhost",
+      "8080-sb-aaa.example.com",
+      "8080-sb-aaa.localhost.evil.com",
+      "8081-sb-aaa.localhost",
+      "8080-sb-bbb.localhost",
+      "99999999-sb-aaa.localhost",
+      "x8080-sb-aaa.localhost",
+    ]) {
+      expect(ports.decide(host, "secret-token"), String(host)).toMatchObject({
+        ok: false,
+        status: 404,
+        code: "not_found",
+      });
     }
   });
 
   it("needs the right token unless public", () => {
-    expect(ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({ ok: false, status: 401, code: "unauthenticated" });
-    expect(ports.decide("8080-sb-aaa.localhost", "secret-tokeN")).toMatchObject({ ok: false, status: 403, code: "permission_denied" });
+    expect(ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({
+      ok: false,
+      status: 401,
+      code: "unauthenticated",
+    });
+    expect(ports.decide("8080-sb-aaa.localhost", "secret-tokeN")).toMatchObject({
+      ok: false,
+      status: 403,
+      code: "permission_denied",
+    });
     expect(ports.decide("8080-sb-aaa.localhost", "secret")).toMatchObject({ ok: false, status: 403 });
     expect(ports.decide("3000-sb-aaa.localhost", undefined)).toMatchObject({ ok: true, target: { port: 3000 } });
   });
@@ -60,12 +124,24 @@ describe("port proxy decisions", () => {
   it("answers 503 while the sandbox is not running, after the token check", () => {
     store.updateSandbox("sb-aaa", { status: "suspended", ipAddress: null });
     expect(ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({ status: 401 });
-    expect(ports.decide("8080-sb-aaa.localhost", "secret-token")).toMatchObject({ ok: false, status: 503, code: "sandbox_not_running", message: expect.stringContaining("resume") });
+    expect(ports.decide("8080-sb-aaa.localhost", "secret-token")).toMatchObject({
+      ok: false,
+      status: 503,
+      code: "sandbox_not_running",
+      message: expect.stringContaining("resume"),
+    });
   });
 
   it("prune drops exposures of terminated sandboxes only", () => {
     store.insertSandbox(sandbox("sb-dead", { status: "terminated", netSlot: null }));
-    store.putPortExposure({ sandboxId: "sb-dead", project: "default", port: 80, public: true, token: "t", createdAt: new Date(0).toISOString() });
+    store.putPortExposure({
+      sandboxId: "sb-dead",
+      project: "default",
+      port: 80,
+      public: true,
+      token: "t",
+      createdAt: new Date(0).toISOString(),
+    });
     expect(ports.prune()).toBe(1);
     expect(store.listPortExposures().map((e) => `${e.sandboxId}:${e.port}`)).toEqual(["sb-aaa:3000", "sb-aaa:8080"]);
   });

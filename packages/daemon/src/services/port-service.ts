@@ -40,15 +40,21 @@ export class PortService {
     sandboxes.onEnded((s) => {
       // Its address is gone: open connections would hang, not fail.
       for (const key of this.open.keys()) if (key.startsWith(`${s.id}:`)) this.cut(key);
-      if (this.store.getSandbox(s.id)?.status === "terminated" && this.store.deletePortExposure(s.id)) this.log.info({ sandbox: s.id }, "port exposures removed");
+      if (this.store.getSandbox(s.id)?.status === "terminated" && this.store.deletePortExposure(s.id))
+        this.log.info({ sandbox: s.id }, "port exposures removed");
     });
   }
 
   expose(project: string, idOrName: string, port: number, opts: { public?: boolean } = {}): PortExposureT {
     checkPort(port);
     const s = this.sandboxes.get(project, idOrName);
-    if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated: its ports cannot be exposed`);
-    if (!s.allowInternetAccess) throw new SbxError("failed_precondition", `sandbox ${s.id} has no network (allowInternetAccess false), so the proxy cannot reach its ports: create it with network access`);
+    if (s.status === "terminated")
+      throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated: its ports cannot be exposed`);
+    if (!s.allowInternetAccess)
+      throw new SbxError(
+        "failed_precondition",
+        `sandbox ${s.id} has no network (allowInternetAccess false), so the proxy cannot reach its ports: create it with network access`,
+      );
     const proxy = this.requireProxy();
     const old = this.store.getPortExposure(s.id, port);
     const record: PortExposureRecord = {
@@ -76,7 +82,11 @@ export class PortService {
     checkPort(port);
     const s = this.sandboxes.get(project, idOrName);
     const e = this.store.getPortExposure(s.id, port);
-    if (!e || !this.store.deletePortExposure(s.id, port)) throw new SbxError("not_found", `port ${port} of sandbox ${s.id} is not exposed: see \`sbx port ls ${s.name ?? s.id}\``);
+    if (!e || !this.store.deletePortExposure(s.id, port))
+      throw new SbxError(
+        "not_found",
+        `port ${port} of sandbox ${s.id} is not exposed: see \`sbx port ls ${s.name ?? s.id}\``,
+      );
     this.cut(`${s.id}:${port}`);
     this.log.info({ sandbox: s.id, port }, "port closed");
     return toPort(e, this.proxy);
@@ -115,7 +125,11 @@ export class PortService {
   target(project: string, idOrName: string, port: number): { host: string; port: number; sandbox: SandboxRecord } {
     checkPort(port);
     const s = this.sandboxes.getRunning(project, idOrName);
-    if (!s.ipAddress) throw new SbxError("failed_precondition", `sandbox ${s.id} has no network (allowInternetAccess false), so its ports cannot be reached from outside`);
+    if (!s.ipAddress)
+      throw new SbxError(
+        "failed_precondition",
+        `sandbox ${s.id} has no network (allowInternetAccess false), so its ports cannot be reached from outside`,
+      );
     return { host: s.ipAddress, port, sandbox: s };
   }
 
@@ -126,23 +140,44 @@ export class PortService {
   decide(host: string | undefined, token: string | undefined): ProxyDecision {
     const domain = this.proxy?.domain ?? "localhost";
     const m = /^(\d{1,5})-([a-z0-9-]{1,128})\.(.+?)\.?(?::\d+)?$/.exec((host ?? "").toLowerCase());
-    if (!m || m[3] !== domain) return deny(404, "not_found", `no sandbox port is served at ${JSON.stringify(host ?? "")}: exposed ports are at <port>-<sandboxId>.${domain}`);
+    if (!m || m[3] !== domain)
+      return deny(
+        404,
+        "not_found",
+        `no sandbox port is served at ${JSON.stringify(host ?? "")}: exposed ports are at <port>-<sandboxId>.${domain}`,
+      );
     const port = Number(m[1]);
     const e = this.store.getPortExposure(m[2]!, port);
-    if (!e) return deny(404, "not_found", `port ${port} of sandbox ${m[2]} is not exposed: run \`sbx port expose ${m[2]} ${port}\``);
+    if (!e)
+      return deny(
+        404,
+        "not_found",
+        `port ${port} of sandbox ${m[2]} is not exposed: run \`sbx port expose ${m[2]} ${port}\``,
+      );
     if (!e.public) {
-      if (!token) return deny(401, "unauthenticated", `port ${port} of sandbox ${e.sandboxId} is private: send the token from \`sbx port ls\` as the X-Sbx-Token header or once as ?sbx_token=<token>`);
-      if (!sameSecret(token, e.token)) return deny(403, "permission_denied", `wrong token for port ${port} of sandbox ${e.sandboxId}`);
+      if (!token)
+        return deny(
+          401,
+          "unauthenticated",
+          `port ${port} of sandbox ${e.sandboxId} is private: send the token from \`sbx port ls\` as the X-Sbx-Token header or once as ?sbx_token=<token>`,
+        );
+      if (!sameSecret(token, e.token))
+        return deny(403, "permission_denied", `wrong token for port ${port} of sandbox ${e.sandboxId}`);
     }
     const s = this.store.getSandbox(e.sandboxId);
     if (!s || s.status !== "running" || !s.ipAddress) {
-      return deny(503, "sandbox_not_running", `sandbox ${e.sandboxId} is ${s?.status ?? "gone"}${s?.status === "suspended" ? ": resume it to reach its ports" : ""}`);
+      return deny(
+        503,
+        "sandbox_not_running",
+        `sandbox ${e.sandboxId} is ${s?.status ?? "gone"}${s?.status === "suspended" ? ": resume it to reach its ports" : ""}`,
+      );
     }
     return { ok: true, target: { host: s.ipAddress, port }, exposure: e };
   }
 
   private requireProxy(): ProxyAddress {
-    if (!this.proxy) throw new SbxError("failed_precondition", "this daemon runs no port proxy (started with --proxy-listen off)");
+    if (!this.proxy)
+      throw new SbxError("failed_precondition", "this daemon runs no port proxy (started with --proxy-listen off)");
     return this.proxy;
   }
 }
@@ -162,5 +197,12 @@ export function portUrl(sandboxId: string, port: number, proxy: ProxyAddress): s
 }
 
 function toPort(e: PortExposureRecord, proxy: ProxyAddress | undefined): PortExposureT {
-  return { sandboxId: e.sandboxId, port: e.port, public: e.public, url: proxy ? portUrl(e.sandboxId, e.port, proxy) : "", token: e.token, createdAt: e.createdAt };
+  return {
+    sandboxId: e.sandboxId,
+    port: e.port,
+    public: e.public,
+    url: proxy ? portUrl(e.sandboxId, e.port, proxy) : "",
+    token: e.token,
+    createdAt: e.createdAt,
+  };
 }

@@ -46,7 +46,8 @@ export class ProcessService {
 
   async start(project: string, sandboxIdOrName: string, req: StartProcessRequest): Promise<ProcessRecord> {
     const sb = this.sandboxes.getRunning(project, sandboxIdOrName);
-    if (req.workingDir !== undefined && !req.workingDir.startsWith("/")) throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
+    if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
+      throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
     // Names (an image's `user("app")`) are looked up in the sandbox's own /etc/passwd.
     const user = await this.runtime.resolveUser(sb.id, req.user ?? sb.config.user);
     const env = mergeEnv(sb.config.env, { ...sb.env, ...(req.env ?? {}) });
@@ -70,7 +71,13 @@ export class ProcessService {
     await this.pruneLogs(sb.id);
     this.store.insertProcess(rec);
     try {
-      const launched = await this.runtime.startProcess(sb.id, rec.id, { argv: [req.command, ...rec.args], env, cwd: req.workingDir ?? sb.config.workingDir, user, stdin: rec.stdin });
+      const launched = await this.runtime.startProcess(sb.id, rec.id, {
+        argv: [req.command, ...rec.args],
+        env,
+        cwd: req.workingDir ?? sb.config.workingDir,
+        user,
+        stdin: rec.stdin,
+      });
       if (launched.stdinFd !== null) this.stdinFds.set(rec.id, launched.stdinFd);
       void launched.exited.then(() => this.finish(sb.id, rec.id));
     } catch (err) {
@@ -88,7 +95,11 @@ export class ProcessService {
   get(project: string, sandboxIdOrName: string, procId: string): ProcessRecord {
     const sb = this.sandboxes.get(project, sandboxIdOrName);
     const p = this.store.getProcess(sb.id, procId);
-    if (!p) throw new SbxError("process_not_found", `process ${procId} does not exist in sandbox ${sb.id}: list them with GET /v1/sandboxes/${sb.id}/processes`);
+    if (!p)
+      throw new SbxError(
+        "process_not_found",
+        `process ${procId} does not exist in sandbox ${sb.id}: list them with GET /v1/sandboxes/${sb.id}/processes`,
+      );
     return p;
   }
 
@@ -114,9 +125,11 @@ export class ProcessService {
 
   private stdinFd(project: string, sandboxIdOrName: string, procId: string): number {
     const p = this.get(project, sandboxIdOrName, procId);
-    if (!p.stdin) throw new SbxError("failed_precondition", `process ${p.id} was started without stdin: start it with stdin: true`);
+    if (!p.stdin)
+      throw new SbxError("failed_precondition", `process ${p.id} was started without stdin: start it with stdin: true`);
     const fd = this.stdinFds.get(p.id);
-    if (fd === undefined || p.status !== "running") throw new SbxError("failed_precondition", `stdin of process ${p.id} is closed`);
+    if (fd === undefined || p.status !== "running")
+      throw new SbxError("failed_precondition", `stdin of process ${p.id} is closed`);
     return fd;
   }
 
@@ -124,7 +137,13 @@ export class ProcessService {
    * The process's output as events: everything written so far, then (with `follow`) new output
    * as it comes, ending with the exit event once the process has ended and all output was sent.
    */
-  async *output(project: string, sandboxIdOrName: string, procId: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<OutputEventT> {
+  async *output(
+    project: string,
+    sandboxIdOrName: string,
+    procId: string,
+    follow: boolean,
+    signal?: AbortSignal,
+  ): AsyncGenerator<OutputEventT> {
     const p = this.get(project, sandboxIdOrName, procId);
     const files = this.runtime.processFiles(p.sandboxId, p.id);
     this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
@@ -137,7 +156,12 @@ export class ProcessService {
     }
   }
 
-  private async *follow(p: ProcessRecord, files: ProcessFiles, follow: boolean, signal?: AbortSignal): AsyncGenerator<OutputEventT> {
+  private async *follow(
+    p: ProcessRecord,
+    files: ProcessFiles,
+    follow: boolean,
+    signal?: AbortSignal,
+  ): AsyncGenerator<OutputEventT> {
     let outOff = 0;
     let errOff = 0;
     for (;;) {
@@ -170,19 +194,24 @@ export class ProcessService {
   }
 
   private async pruneLogs(sandboxId: string): Promise<void> {
-    const exited = (): ExitedLogs[] => this.store
-      .listProcesses(sandboxId)
-      .filter((p) => p.status === "exited" && p.endedAt !== null && !this.reading.has(p.id))
-      .map((p) => {
-        const f = this.runtime.processFiles(sandboxId, p.id);
-        return { endedAt: p.endedAt!, files: [f.stdout, f.stderr] };
-      });
+    const exited = (): ExitedLogs[] =>
+      this.store
+        .listProcesses(sandboxId)
+        .filter((p) => p.status === "exited" && p.endedAt !== null && !this.reading.has(p.id))
+        .map((p) => {
+          const f = this.runtime.processFiles(sandboxId, p.id);
+          return { endedAt: p.endedAt!, files: [f.stdout, f.stderr] };
+        });
     const dir = dirname(this.runtime.processFiles(sandboxId, "_").stdout);
     const pruned = await pruneLogs(dir, exited).catch((err: unknown) => {
       this.log.warn({ sandbox: sandboxId, err }, "pruning output logs failed");
       return 0;
     });
-    if (pruned) this.log.info({ sandbox: sandboxId, pruned }, "output logs over half full: dropped the oldest exited processes' output");
+    if (pruned)
+      this.log.info(
+        { sandbox: sandboxId, pruned },
+        "output logs over half full: dropped the oldest exited processes' output",
+      );
   }
 
   private waitForExitOrTick(procId: string, ms: number): Promise<void> {
@@ -234,12 +263,17 @@ export class ProcessService {
   }
 
   private armTimeout(sandboxId: string, procId: string, ms: number): void {
-    const t = setTimeout(() => {
-      const p = this.store.getProcess(sandboxId, procId);
-      if (!p || p.status !== "running") return;
-      this.store.updateProcess(procId, { timedOut: true });
-      this.sendSignal(p, "SIGKILL").catch((err: unknown) => this.log.warn({ process: procId, err }, "timeout kill failed"));
-    }, Math.max(1, ms));
+    const t = setTimeout(
+      () => {
+        const p = this.store.getProcess(sandboxId, procId);
+        if (!p || p.status !== "running") return;
+        this.store.updateProcess(procId, { timedOut: true });
+        this.sendSignal(p, "SIGKILL").catch((err: unknown) =>
+          this.log.warn({ process: procId, err }, "timeout kill failed"),
+        );
+      },
+      Math.max(1, ms),
+    );
     t.unref();
     this.timers.set(procId, t);
   }

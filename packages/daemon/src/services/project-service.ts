@@ -21,7 +21,11 @@ export class ProjectService {
 
   require(name: string): ProjectRecord {
     const p = this.store.getProject(name);
-    if (!p) throw new SbxError("project_not_found", `project ${JSON.stringify(name)} does not exist: create it with \`sbx project create ${name}\``);
+    if (!p)
+      throw new SbxError(
+        "project_not_found",
+        `project ${JSON.stringify(name)} does not exist: create it with \`sbx project create ${name}\``,
+      );
     return p;
   }
 

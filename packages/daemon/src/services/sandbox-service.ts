@@ -51,15 +51,25 @@ export class SandboxService {
 
   async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
     if (req.name !== undefined) assertValidName("sandbox", req.name);
-    if (req.snapshotId !== undefined && req.image !== undefined) throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
+    if (req.snapshotId !== undefined && req.image !== undefined)
+      throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
     const { entries, hosts, policy: egress } = await resolveEgress(req);
     if (req.allowInternetAccess === false && !isOpenPolicy(egress)) {
-      throw new SbxError("invalid_argument", "allowOut/denyOut need network access: a sandbox with allowInternetAccess false has no network at all");
+      throw new SbxError(
+        "invalid_argument",
+        "allowOut/denyOut need network access: a sandbox with allowInternetAccess false has no network at all",
+      );
     }
-    const image = req.snapshotId !== undefined ? this.resolveSnapshot(project, req.snapshotId) : await this.images.resolve(project, req.image);
+    const image =
+      req.snapshotId !== undefined
+        ? this.resolveSnapshot(project, req.snapshotId)
+        : await this.images.resolve(project, req.image);
     // A named sandbox's hostname is its name, which a blank from the pool cannot have.
     const allowInternetAccess = req.allowInternetAccess ?? true;
-    const blank = req.name === undefined && req.snapshotId === undefined && !image.config.systemd ? this.pool?.take(image.id, allowInternetAccess) : undefined;
+    const blank =
+      req.name === undefined && req.snapshotId === undefined && !image.config.systemd
+        ? this.pool?.take(image.id, allowInternetAccess)
+        : undefined;
     const now = new Date().toISOString();
     const record: SandboxRecord = {
       id: blank?.spec.id ?? newId("sb"),
@@ -79,7 +89,12 @@ export class SandboxService {
       egressEntries: entries,
       egressHosts: hosts,
       env: req.env ?? {},
-      config: { env: image.config.env, workingDir: image.config.workingDir || "/", user: image.config.user || "0:0", systemd: image.config.systemd },
+      config: {
+        env: image.config.env,
+        workingDir: image.config.workingDir || "/",
+        user: image.config.user || "0:0",
+        systemd: image.config.systemd,
+      },
       netSlot: allowInternetAccess ? (blank?.spec.netSlot ?? this.runtime.netSlotFor(this.usedSlots())) : null,
       ipAddress: null,
       lowers: image.lowers,
@@ -116,11 +131,18 @@ export class SandboxService {
     };
     return this.lock.run(record.id, async () => {
       try {
-        const { ipAddress } = blank ? await this.runtime.reconfigure(blank.spec, spec) : await this.runtime.create(spec);
+        const { ipAddress } = blank
+          ? await this.runtime.reconfigure(blank.spec, spec)
+          : await this.runtime.create(spec);
         this.store.updateSandbox(record.id, { status: "running", ipAddress, startedAt: new Date().toISOString() });
       } catch (err) {
         if (blank) await this.runtime.destroy(record.id, record.netSlot).catch(() => undefined);
-        this.store.updateSandbox(record.id, { status: "terminated", terminatedAt: new Date().toISOString(), terminationReason: "error", netSlot: null });
+        this.store.updateSandbox(record.id, {
+          status: "terminated",
+          terminatedAt: new Date().toISOString(),
+          terminationReason: "error",
+          netSlot: null,
+        });
         throw err;
       }
       this.armTimeout(record.id, record.timeoutSecs * 1000);
@@ -154,15 +176,23 @@ export class SandboxService {
   get(project: string, idOrName: string): SandboxRecord {
     const s = this.store.getSandbox(idOrName) ?? this.store.findSandboxByName(project, idOrName);
     if (!s || s.project !== project) {
-      throw new SbxError("sandbox_not_found", `sandbox ${JSON.stringify(idOrName)} does not exist in project ${project}: list sandboxes with \`sbx ls -a\``);
+      throw new SbxError(
+        "sandbox_not_found",
+        `sandbox ${JSON.stringify(idOrName)} does not exist in project ${project}: list sandboxes with \`sbx ls -a\``,
+      );
     }
     return s;
   }
 
   getRunning(project: string, idOrName: string): SandboxRecord {
     const s = this.get(project, idOrName);
-    if (s.status === "suspended") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is suspended: resume it with \`sbx resume ${s.name ?? s.id}\``);
-    if (s.status !== "running") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is ${s.status}: start a new one with \`sbx new\``);
+    if (s.status === "suspended")
+      throw new SbxError(
+        "sandbox_not_running",
+        `sandbox ${s.id} is suspended: resume it with \`sbx resume ${s.name ?? s.id}\``,
+      );
+    if (s.status !== "running")
+      throw new SbxError("sandbox_not_running", `sandbox ${s.id} is ${s.status}: start a new one with \`sbx new\``);
     return s;
   }
 
@@ -194,10 +224,27 @@ export class SandboxService {
     this.store.updateSandbox(s.id, { status: "pending", netSlot });
     try {
       const { ipAddress } = await this.runtime.create({
-        id: s.id, lowers: image.lowers, hostname: s.name ?? s.id, env: mergeEnv(image.config.env, s.env), workingDir: s.config.workingDir,
-        cpus: s.cpus, memoryMb: s.memoryMb, pidsLimit: s.pidsLimit, diskMb: s.diskMb, netSlot, egress: egressOf(s), systemd: image.config.systemd, init: image.config.init,
+        id: s.id,
+        lowers: image.lowers,
+        hostname: s.name ?? s.id,
+        env: mergeEnv(image.config.env, s.env),
+        workingDir: s.config.workingDir,
+        cpus: s.cpus,
+        memoryMb: s.memoryMb,
+        pidsLimit: s.pidsLimit,
+        diskMb: s.diskMb,
+        netSlot,
+        egress: egressOf(s),
+        systemd: image.config.systemd,
+        init: image.config.init,
       });
-      this.store.updateSandbox(s.id, { status: "running", ipAddress, startedAt: new Date().toISOString(), lowers: image.lowers, source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage } });
+      this.store.updateSandbox(s.id, {
+        status: "running",
+        ipAddress,
+        startedAt: new Date().toISOString(),
+        lowers: image.lowers,
+        source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
+      });
     } catch (err) {
       this.store.updateSandbox(s.id, { status: "suspended", netSlot: null });
       throw err;
@@ -216,9 +263,16 @@ export class SandboxService {
     return this.lock.run(found.id, async () => {
       const s = this.store.getSandbox(found.id)!;
       if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated`);
-      if (!s.allowInternetAccess) throw new SbxError("failed_precondition", `sandbox ${s.id} has no network (allowInternetAccess false); its egress policy cannot be set`);
+      if (!s.allowInternetAccess)
+        throw new SbxError(
+          "failed_precondition",
+          `sandbox ${s.id} has no network (allowInternetAccess false); its egress policy cannot be set`,
+        );
       const old = egressEntriesOf(s);
-      const entries = { allowOut: req.allowOut !== undefined ? resolved.entries.allowOut : old.allowOut, denyOut: req.denyOut !== undefined ? resolved.entries.denyOut : old.denyOut };
+      const entries = {
+        allowOut: req.allowOut !== undefined ? resolved.entries.allowOut : old.allowOut,
+        denyOut: req.denyOut !== undefined ? resolved.entries.denyOut : old.denyOut,
+      };
       // Names of a kept list keep their addresses; names given now have fresh ones.
       const hosts: EgressHosts = {};
       for (const name of [...entries.allowOut, ...entries.denyOut]) {
@@ -258,7 +312,12 @@ export class SandboxService {
       clearTimeout(this.timers.get(id));
       this.timers.delete(id);
       await this.runtime.destroy(id, s.netSlot);
-      this.store.updateSandbox(id, { status: "terminated", terminatedAt: new Date().toISOString(), terminationReason: reason, netSlot: null });
+      this.store.updateSandbox(id, {
+        status: "terminated",
+        terminatedAt: new Date().toISOString(),
+        terminationReason: reason,
+        netSlot: null,
+      });
       const ended = this.store.getSandbox(id)!;
       for (const hook of this.endedHooks) hook(ended);
       this.log.info({ sandbox: id, reason }, "sandbox terminated");
@@ -294,7 +353,9 @@ export class SandboxService {
       // slot and processes: the release is finished here.
       if (s.status === "suspended") {
         if (s.netSlot !== null || (await this.runtime.isRunning(s.id))) {
-          await this.release(s).catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "release of a suspended sandbox failed"));
+          await this.release(s).catch((err: unknown) =>
+            this.log.warn({ sandbox: s.id, err }, "release of a suspended sandbox failed"),
+          );
           this.store.updateSandbox(s.id, { netSlot: null });
         }
         continue;
@@ -307,8 +368,15 @@ export class SandboxService {
         if (deadline) this.armTimeout(s.id, Math.max(1, deadline - Date.now()));
         continue;
       }
-      await this.runtime.destroy(s.id, s.netSlot).catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "cleanup of a dead sandbox failed"));
-      this.store.updateSandbox(s.id, { status: "terminated", terminatedAt: new Date().toISOString(), terminationReason: "died", netSlot: null });
+      await this.runtime
+        .destroy(s.id, s.netSlot)
+        .catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "cleanup of a dead sandbox failed"));
+      this.store.updateSandbox(s.id, {
+        status: "terminated",
+        terminatedAt: new Date().toISOString(),
+        terminationReason: "died",
+        netSlot: null,
+      });
       for (const hook of this.endedHooks) hook(this.store.getSandbox(s.id)!);
       ended.push(s.id);
     }

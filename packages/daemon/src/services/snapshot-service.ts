@@ -30,11 +30,18 @@ export class SnapshotService {
     sandboxes.onEnded((s) => void this.forgetSuspendSnapshot(s));
   }
 
-  async create(project: string, sandbox: string, opts: { type?: "filesystem" | "memory" } = {}): Promise<SnapshotRecord> {
+  async create(
+    project: string,
+    sandbox: string,
+    opts: { type?: "filesystem" | "memory" } = {},
+  ): Promise<SnapshotRecord> {
     const sb = this.sandboxes.getRunning(project, sandbox);
     if (opts.type === "memory") {
       const support = memorySnapshotSupport();
-      throw new SbxError("failed_precondition", `memory snapshots are not available on this host: ${support.reason}. Take a filesystem snapshot (the default) instead`);
+      throw new SbxError(
+        "failed_precondition",
+        `memory snapshots are not available on this host: ${support.reason}. Take a filesystem snapshot (the default) instead`,
+      );
     }
     return this.sandboxes.withLock(sb.id, () => this.capture(this.store.getSandbox(sb.id)!, false));
   }
@@ -44,32 +51,85 @@ export class SnapshotService {
     const source = sb.source ?? { layers: [], baseDir: sb.lowers?.at(-1) ?? "", baseImage: sb.image };
     const id = newId("snap");
     const rec: SnapshotRecord = {
-      id, project: sb.project, type: "filesystem", status: "in_progress", sourceSandboxId: sb.id, sourceImage: sb.image, sourceImageId: sb.imageId,
-      parentSnapshotId: sb.snapshotId ?? null, forSuspend, layers: [], baseDir: source.baseDir, baseImage: source.baseImage,
-      config: { env: sb.config.env, workingDir: sb.config.workingDir, user: sb.config.user, entrypoint: null, cmd: null, systemd: sb.config.systemd ?? false },
-      sizeBytes: 0, error: null, createdAt: new Date().toISOString(), completedAt: null,
+      id,
+      project: sb.project,
+      type: "filesystem",
+      status: "in_progress",
+      sourceSandboxId: sb.id,
+      sourceImage: sb.image,
+      sourceImageId: sb.imageId,
+      parentSnapshotId: sb.snapshotId ?? null,
+      forSuspend,
+      layers: [],
+      baseDir: source.baseDir,
+      baseImage: source.baseImage,
+      config: {
+        env: sb.config.env,
+        workingDir: sb.config.workingDir,
+        user: sb.config.user,
+        entrypoint: null,
+        cmd: null,
+        systemd: sb.config.systemd ?? false,
+      },
+      sizeBytes: 0,
+      error: null,
+      createdAt: new Date().toISOString(),
+      completedAt: null,
     };
     this.images.insertSnapshot(rec);
     try {
       const key = layerKey(id);
       const made = await this.runtime.captureLive(sb.id, (upper) => this.layers.commit(upper, key));
-      const own: ImageLayerRef = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: `snapshot ${id} of ${sb.id}`, cached: false };
+      const own: ImageLayerRef = {
+        key,
+        digest: made.digest,
+        dir: made.dir,
+        sizeBytes: made.sizeBytes,
+        step: `snapshot ${id} of ${sb.id}`,
+        cached: false,
+      };
       let stack = [...source.layers, own];
       let baseDir = source.baseDir;
       // The record names a layer before the layer table lists it: a collection running meanwhile
       // (they run after every terminate) must never see a listed layer that nothing references.
       this.images.updateSnapshot(id, { layers: stack, baseDir });
-      this.images.putLayer({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: own.step, createdAt: rec.createdAt });
+      this.images.putLayer({
+        key,
+        digest: made.digest,
+        dir: made.dir,
+        sizeBytes: made.sizeBytes,
+        step: own.step,
+        createdAt: rec.createdAt,
+      });
       if (stack.length > MAX_STACK_DEPTH) {
         const flatKey = layerKey(`${id}/flat`);
-        const flat = await this.layers.flatten([...stack].reverse().map((l) => l.dir).concat(baseDir), flatKey);
+        const flat = await this.layers.flatten(
+          [...stack]
+            .reverse()
+            .map((l) => l.dir)
+            .concat(baseDir),
+          flatKey,
+        );
         stack = [];
         baseDir = flat.dir;
         this.images.updateSnapshot(id, { layers: stack, baseDir });
-        this.images.putLayer({ key: flatKey, digest: flat.digest, dir: flat.dir, sizeBytes: flat.sizeBytes, step: `squashed stack of ${id}`, createdAt: rec.createdAt });
+        this.images.putLayer({
+          key: flatKey,
+          digest: flat.digest,
+          dir: flat.dir,
+          sizeBytes: flat.sizeBytes,
+          step: `squashed stack of ${id}`,
+          createdAt: rec.createdAt,
+        });
       }
       const sizeBytes = stack.reduce((a, l) => a + l.sizeBytes, 0);
-      this.images.updateSnapshot(id, { status: "completed", layers: stack, baseDir, sizeBytes, completedAt: new Date().toISOString() });
+      this.images.updateSnapshot(id, {
+        status: "completed",
+        layers: stack,
+        baseDir,
+        sizeBytes,
+        completedAt: new Date().toISOString(),
+      });
       this.log.info({ snapshot: id, sandbox: sb.id, depth: stack.length, sizeBytes }, "snapshot taken");
       return this.images.getSnapshot(id)!;
     } catch (err) {
@@ -81,7 +141,11 @@ export class SnapshotService {
 
   get(project: string, id: string): SnapshotRecord {
     const s = this.images.getSnapshot(id);
-    if (!s || s.project !== project) throw new SbxError("not_found", `snapshot ${id} does not exist in project ${project}: list them with \`sbx snapshot ls\``);
+    if (!s || s.project !== project)
+      throw new SbxError(
+        "not_found",
+        `snapshot ${id} does not exist in project ${project}: list them with \`sbx snapshot ls\``,
+      );
     return s;
   }
 
@@ -93,7 +157,11 @@ export class SnapshotService {
   async remove(project: string, id: string): Promise<SnapshotRecord> {
     const s = this.get(project, id);
     const suspendedOn = this.store.listSandboxes({ project }).find((x) => x.suspendSnapshotId === id);
-    if (suspendedOn) throw new SbxError("failed_precondition", `snapshot ${id} holds suspended sandbox ${suspendedOn.id}: resume or remove the sandbox instead`);
+    if (suspendedOn)
+      throw new SbxError(
+        "failed_precondition",
+        `snapshot ${id} holds suspended sandbox ${suspendedOn.id}: resume or remove the sandbox instead`,
+      );
     this.images.deleteSnapshot(id);
     await this.gc.collect();
     return s;
@@ -102,11 +170,18 @@ export class SnapshotService {
   /** The stack a new sandbox starts from, for `create({ snapshotId })`. */
   resolve(project: string, id: string): ResolvedImage {
     const s = this.get(project, id);
-    if (s.status !== "completed") throw new SbxError("failed_precondition", `snapshot ${id} is ${s.status}: only completed snapshots can be restored`);
+    if (s.status !== "completed")
+      throw new SbxError(
+        "failed_precondition",
+        `snapshot ${id} is ${s.status}: only completed snapshots can be restored`,
+      );
     return {
       name: s.sourceImage,
       id: s.sourceImageId,
-      lowers: [...s.layers].reverse().map((l) => l.dir).concat(s.baseDir),
+      lowers: [...s.layers]
+        .reverse()
+        .map((l) => l.dir)
+        .concat(s.baseDir),
       layers: s.layers,
       baseDir: s.baseDir,
       baseImage: s.baseImage,
@@ -117,32 +192,69 @@ export class SnapshotService {
 
   /** `copy -n N`: one snapshot, N new sandboxes from it, started together. */
   async fork(project: string, sandbox: string, times: number): Promise<SandboxRecord[]> {
-    if (!Number.isInteger(times) || times < 1 || times > 50) throw new SbxError("out_of_range", "times must be a whole number from 1 to 50");
+    if (!Number.isInteger(times) || times < 1 || times > 50)
+      throw new SbxError("out_of_range", "times must be a whole number from 1 to 50");
     const src = this.sandboxes.getRunning(project, sandbox);
     const snap = await this.create(project, sandbox);
     const made = await Promise.allSettled(
       Array.from({ length: times }, () =>
-        this.sandboxes.create(project, { snapshotId: snap.id, cpus: src.cpus, memoryMb: src.memoryMb, pidsLimit: src.pidsLimit, diskMb: src.diskMb, timeoutSecs: src.timeoutSecs, allowInternetAccess: src.allowInternetAccess, allowOut: src.egressEntries?.allowOut ?? src.allowOut, denyOut: src.egressEntries?.denyOut ?? src.denyOut, env: src.env }),
+        this.sandboxes.create(project, {
+          snapshotId: snap.id,
+          cpus: src.cpus,
+          memoryMb: src.memoryMb,
+          pidsLimit: src.pidsLimit,
+          diskMb: src.diskMb,
+          timeoutSecs: src.timeoutSecs,
+          allowInternetAccess: src.allowInternetAccess,
+          allowOut: src.egressEntries?.allowOut ?? src.allowOut,
+          denyOut: src.egressEntries?.denyOut ?? src.denyOut,
+          env: src.env,
+        }),
       ),
     );
     const failed = made.find((r) => r.status === "rejected");
     if (failed) {
-      for (const r of made) if (r.status === "fulfilled") await this.sandboxes.terminate(project, r.value.id).catch(() => undefined);
+      for (const r of made)
+        if (r.status === "fulfilled") await this.sandboxes.terminate(project, r.value.id).catch(() => undefined);
       throw failed.reason;
     }
     return made.map((r) => (r as PromiseFulfilledResult<SandboxRecord>).value);
   }
 
   /** `sbx image register <name> <snapshot>`: the snapshot's stack under an image name. */
-  registerImage(project: string, ref: { name: string; tag?: string }, snapshotId: string, replace: boolean): ImageRecord {
+  registerImage(
+    project: string,
+    ref: { name: string; tag?: string },
+    snapshotId: string,
+    replace: boolean,
+  ): ImageRecord {
     const s = this.get(project, snapshotId);
-    if (s.status !== "completed") throw new SbxError("failed_precondition", `snapshot ${snapshotId} is ${s.status}: only completed snapshots can become images`);
+    if (s.status !== "completed")
+      throw new SbxError(
+        "failed_precondition",
+        `snapshot ${snapshotId} is ${s.status}: only completed snapshots can become images`,
+      );
     const name = assertValidName("image", ref.name);
     const tag = assertValidTag(ref.tag ?? "latest");
     const img: ImageRecord = {
-      ref: newId("img"), id: "sha256:" + createHash("sha256").update(JSON.stringify({ baseDir: s.baseDir, layers: s.layers.map((l) => l.digest), config: s.config })).digest("hex"),
-      project, name, tag, baseImage: s.baseImage, baseId: s.sourceImageId, baseDir: s.baseDir, layers: s.layers, config: s.config,
-      sizeBytes: s.sizeBytes, buildId: null, createdAt: new Date().toISOString(), deletedAt: null,
+      ref: newId("img"),
+      id:
+        "sha256:" +
+        createHash("sha256")
+          .update(JSON.stringify({ baseDir: s.baseDir, layers: s.layers.map((l) => l.digest), config: s.config }))
+          .digest("hex"),
+      project,
+      name,
+      tag,
+      baseImage: s.baseImage,
+      baseId: s.sourceImageId,
+      baseDir: s.baseDir,
+      layers: s.layers,
+      config: s.config,
+      sizeBytes: s.sizeBytes,
+      buildId: null,
+      createdAt: new Date().toISOString(),
+      deletedAt: null,
     };
     this.images.registerImage(img, replace);
     return img;
@@ -150,7 +262,11 @@ export class SnapshotService {
 
   async suspend(project: string, sandbox: string): Promise<SandboxRecord> {
     const sb = this.sandboxes.get(project, sandbox);
-    if (sb.name === null) throw new SbxError("failed_precondition", `sandbox ${sb.id} has no name: only named sandboxes can be suspended (create one with --name); an ephemeral sandbox can only be terminated`);
+    if (sb.name === null)
+      throw new SbxError(
+        "failed_precondition",
+        `sandbox ${sb.id} has no name: only named sandboxes can be suspended (create one with --name); an ephemeral sandbox can only be terminated`,
+      );
     if (sb.status === "suspended") return sb;
     return this.suspendById(sb.id, "requested");
   }
@@ -161,7 +277,12 @@ export class SnapshotService {
       if (sb.status !== "running") return sb;
       const snap = await this.capture(sb, true);
       // Recorded before the sandbox goes, so a daemon killed in between still knows where its files are.
-      this.store.updateSandbox(id, { status: "suspended", suspendSnapshotId: snap.id, ipAddress: null, terminationReason: why === "timeout" ? "suspended at timeout" : null });
+      this.store.updateSandbox(id, {
+        status: "suspended",
+        suspendSnapshotId: snap.id,
+        ipAddress: null,
+        terminationReason: why === "timeout" ? "suspended at timeout" : null,
+      });
       await this.sandboxes.release(sb);
       this.store.updateSandbox(id, { netSlot: null });
       this.log.info({ sandbox: id, snapshot: snap.id, why }, "sandbox suspended");
@@ -172,7 +293,11 @@ export class SnapshotService {
   async resume(project: string, sandbox: string): Promise<SandboxRecord> {
     const sb = this.sandboxes.get(project, sandbox);
     if (sb.status === "running") return sb;
-    if (sb.status !== "suspended" || !sb.suspendSnapshotId) throw new SbxError("failed_precondition", `sandbox ${sb.id} is ${sb.status}: only suspended sandboxes can be resumed`);
+    if (sb.status !== "suspended" || !sb.suspendSnapshotId)
+      throw new SbxError(
+        "failed_precondition",
+        `sandbox ${sb.id} is ${sb.status}: only suspended sandboxes can be resumed`,
+      );
     return this.sandboxes.withLock(sb.id, async () => {
       const current = this.store.getSandbox(sb.id)!;
       if (current.status !== "suspended") return current;
@@ -184,7 +309,9 @@ export class SnapshotService {
       const previous = current.snapshotId ? this.images.getSnapshot(current.snapshotId) : undefined;
       if (previous?.forSuspend && previous.sourceSandboxId === sb.id) {
         this.images.deleteSnapshot(previous.id);
-        await this.gc.collect().catch((err: unknown) => this.log.warn({ err }, "garbage collection after resume failed"));
+        await this.gc
+          .collect()
+          .catch((err: unknown) => this.log.warn({ err }, "garbage collection after resume failed"));
       }
       this.log.info({ sandbox: sb.id, snapshot: snapId }, "sandbox resumed");
       return { ...resumed, snapshotId: snapId, suspendSnapshotId: null };
@@ -198,13 +325,19 @@ export class SnapshotService {
       const snap = id ? this.images.getSnapshot(id) : undefined;
       if (snap?.forSuspend && snap.sourceSandboxId === s.id) this.images.deleteSnapshot(snap.id);
     }
-    await this.gc.collect().catch((err: unknown) => this.log.warn({ err }, "garbage collection after terminate failed"));
+    await this.gc
+      .collect()
+      .catch((err: unknown) => this.log.warn({ err }, "garbage collection after terminate failed"));
   }
 
   /** Daemon start: snapshots that were being taken when it died are failed, never completed. */
   reconcile(): number {
     const stale = this.images.listSnapshots().filter((s) => s.status === "in_progress");
-    for (const s of stale) this.images.updateSnapshot(s.id, { status: "failed", error: "the daemon stopped while the snapshot was being taken" });
+    for (const s of stale)
+      this.images.updateSnapshot(s.id, {
+        status: "failed",
+        error: "the daemon stopped while the snapshot was being taken",
+      });
     return stale.length;
   }
 }

@@ -71,17 +71,28 @@ export class TerminalService {
 
   async create(project: string, sandboxIdOrName: string, req: CreateTerminalRequestT): Promise<TerminalT> {
     const sb = this.sandboxes.getRunning(project, sandboxIdOrName);
-    if (req.workingDir !== undefined && !req.workingDir.startsWith("/")) throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
+    if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
+      throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
     const live = this.ofSandbox(sb.id).filter((e) => e.rec.status === "running").length;
     if (live >= MAX_TERMINALS_PER_SANDBOX) {
-      throw new SbxError("failed_precondition", `sandbox ${sb.id} already has ${live} open terminals (the limit): end one with DELETE /v1/sandboxes/${sb.id}/terminals/{terminalId}`);
+      throw new SbxError(
+        "failed_precondition",
+        `sandbox ${sb.id} already has ${live} open terminals (the limit): end one with DELETE /v1/sandboxes/${sb.id}/terminals/{terminalId}`,
+      );
     }
     const user = await this.runtime.resolveUser(sb.id, req.user ?? sb.config.user);
     // TERM is only a default: the image's env, the sandbox's and the request's all win over it.
     const env = mergeEnv(["TERM=xterm-256color", ...sb.config.env], { ...sb.env, ...(req.env ?? {}) });
     const argv = req.command ? [req.command, ...(req.args ?? [])] : DEFAULT_SHELL;
     const id = newId("tm");
-    const host = this.runtime.openTerminal(sb.id, id, { argv, env, cwd: req.workingDir ?? sb.config.workingDir, user, cols: req.cols, rows: req.rows });
+    const host = this.runtime.openTerminal(sb.id, id, {
+      argv,
+      env,
+      cwd: req.workingDir ?? sb.config.workingDir,
+      user,
+      cols: req.cols,
+      rows: req.rows,
+    });
     const entry: Entry = {
       rec: {
         id,
@@ -127,7 +138,12 @@ export class TerminalService {
    * Attaches a client: it gets the scrollback at once, then live output, then the exit code (at
    * once when the program has already exited). Answers the functions it uses to talk back.
    */
-  attach(project: string, sandboxIdOrName: string, terminalId: string, client: TerminalClient): { write(data: Buffer): void; resize(cols: number, rows: number): Promise<void>; detach(): void } {
+  attach(
+    project: string,
+    sandboxIdOrName: string,
+    terminalId: string,
+    client: TerminalClient,
+  ): { write(data: Buffer): void; resize(cols: number, rows: number): Promise<void>; detach(): void } {
     const e = this.entry(project, sandboxIdOrName, terminalId);
     // Replay and registration in one synchronous step: no output is lost or sent twice in between.
     const replay = e.scrollback.contents();
@@ -143,7 +159,13 @@ export class TerminalService {
     };
   }
 
-  async resize(project: string, sandboxIdOrName: string, terminalId: string, cols: number, rows: number): Promise<TerminalT> {
+  async resize(
+    project: string,
+    sandboxIdOrName: string,
+    terminalId: string,
+    cols: number,
+    rows: number,
+  ): Promise<TerminalT> {
     const e = this.entry(project, sandboxIdOrName, terminalId);
     await this.resizeEntry(e, cols, rows);
     return this.view(e);
@@ -160,8 +182,16 @@ export class TerminalService {
   }
 
   private async resizeEntry(e: Entry, cols: number, rows: number): Promise<void> {
-    if (!Number.isInteger(cols) || !Number.isInteger(rows) || Math.min(cols, rows) < TERMINAL_SIZE.min || Math.max(cols, rows) > TERMINAL_SIZE.max) {
-      throw new SbxError("out_of_range", `terminal size ${cols}x${rows} is out of range: cols and rows are whole numbers from ${TERMINAL_SIZE.min} to ${TERMINAL_SIZE.max}`);
+    if (
+      !Number.isInteger(cols) ||
+      !Number.isInteger(rows) ||
+      Math.min(cols, rows) < TERMINAL_SIZE.min ||
+      Math.max(cols, rows) > TERMINAL_SIZE.max
+    ) {
+      throw new SbxError(
+        "out_of_range",
+        `terminal size ${cols}x${rows} is out of range: cols and rows are whole numbers from ${TERMINAL_SIZE.min} to ${TERMINAL_SIZE.max}`,
+      );
     }
     if (e.rec.status !== "running") return;
     e.rec.cols = cols;
@@ -173,7 +203,10 @@ export class TerminalService {
     const sb = this.sandboxes.get(project, sandboxIdOrName);
     const e = this.entries.get(terminalId);
     if (!e || e.rec.sandboxId !== sb.id) {
-      throw new SbxError("terminal_not_found", `terminal ${terminalId} does not exist in sandbox ${sb.id}: list them with GET /v1/sandboxes/${sb.id}/terminals`);
+      throw new SbxError(
+        "terminal_not_found",
+        `terminal ${terminalId} does not exist in sandbox ${sb.id}: list them with GET /v1/sandboxes/${sb.id}/terminals`,
+      );
     }
     return e;
   }
@@ -205,16 +238,20 @@ export class TerminalService {
     for (const e of this.ofSandbox(s.id)) {
       if (e.rec.status !== "running") continue;
       this.finish(e, 137);
-      void e.host.kill().catch((err: unknown) => this.log.warn({ terminal: e.rec.id, err }, "could not end a terminal"));
+      void e.host
+        .kill()
+        .catch((err: unknown) => this.log.warn({ terminal: e.rec.id, err }, "could not end a terminal"));
     }
   }
 
   /** Daemon shutdown: the daemon holds every terminal, so they end now rather than hang up later. */
   async close(): Promise<void> {
     const live = [...this.entries.values()].filter((e) => e.rec.status === "running");
-    await Promise.all(live.map(async (e) => {
-      await e.host.kill().catch(() => undefined);
-      await e.done;
-    }));
+    await Promise.all(
+      live.map(async (e) => {
+        await e.host.kill().catch(() => undefined);
+        await e.done;
+      }),
+    );
   }
 }

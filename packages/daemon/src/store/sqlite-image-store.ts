@@ -31,7 +31,9 @@ export class SqliteImageStore implements ImageStore {
   }
 
   insertBuild(b: BuildRecord): void {
-    this.db.prepare("INSERT INTO builds (id, project, state, created_at, doc) VALUES (?, ?, ?, ?, ?)").run(b.id, b.project, b.state, b.createdAt, JSON.stringify(b));
+    this.db
+      .prepare("INSERT INTO builds (id, project, state, created_at, doc) VALUES (?, ?, ?, ?, ?)")
+      .run(b.id, b.project, b.state, b.createdAt, JSON.stringify(b));
   }
 
   updateBuild(id: string, patch: Partial<Omit<BuildRecord, "id" | "project">>): void {
@@ -52,7 +54,10 @@ export class SqliteImageStore implements ImageStore {
   }
 
   listBuildsInState(states: BuildState[]): BuildRecord[] {
-    return this.docs<BuildRecord>(`SELECT doc FROM builds WHERE state IN (${states.map(() => "?").join(",")})`, ...states);
+    return this.docs<BuildRecord>(
+      `SELECT doc FROM builds WHERE state IN (${states.map(() => "?").join(",")})`,
+      ...states,
+    );
   }
 
   getLayer(key: string): LayerRecord | undefined {
@@ -60,7 +65,9 @@ export class SqliteImageStore implements ImageStore {
   }
 
   putLayer(l: LayerRecord): void {
-    this.db.prepare("INSERT OR REPLACE INTO layers (key, created_at, doc) VALUES (?, ?, ?)").run(l.key, l.createdAt, JSON.stringify(l));
+    this.db
+      .prepare("INSERT OR REPLACE INTO layers (key, created_at, doc) VALUES (?, ?, ?)")
+      .run(l.key, l.createdAt, JSON.stringify(l));
   }
 
   deleteLayer(key: string): void {
@@ -75,21 +82,34 @@ export class SqliteImageStore implements ImageStore {
     this.db.transaction(() => {
       const existing = this.findImage(img.project, img.name, img.tag);
       if (existing && !replace) {
-        throw new SbxError("already_exists", `image ${img.name}:${img.tag} already exists in project ${img.project}: pass --replace to point the name at the new image`);
+        throw new SbxError(
+          "already_exists",
+          `image ${img.name}:${img.tag} already exists in project ${img.project}: pass --replace to point the name at the new image`,
+        );
       }
       if (existing) this.markImageDeleted(existing.ref);
       this.db
-        .prepare("INSERT INTO images (ref, id, project, name, tag, deleted_at, created_at, doc) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)")
+        .prepare(
+          "INSERT INTO images (ref, id, project, name, tag, deleted_at, created_at, doc) VALUES (?, ?, ?, ?, ?, NULL, ?, ?)",
+        )
         .run(img.ref, img.id, img.project, img.name, img.tag, img.createdAt, JSON.stringify(img));
     })();
   }
 
   findImage(project: string, name: string, tag: string): ImageRecord | undefined {
-    return this.doc<ImageRecord>("SELECT doc FROM images WHERE project = ? AND name = ? AND tag = ? AND deleted_at IS NULL", project, name, tag);
+    return this.doc<ImageRecord>(
+      "SELECT doc FROM images WHERE project = ? AND name = ? AND tag = ? AND deleted_at IS NULL",
+      project,
+      name,
+      tag,
+    );
   }
 
   listImages(project: string): ImageRecord[] {
-    return this.docs<ImageRecord>("SELECT doc FROM images WHERE project = ? AND deleted_at IS NULL ORDER BY name, tag", project);
+    return this.docs<ImageRecord>(
+      "SELECT doc FROM images WHERE project = ? AND deleted_at IS NULL ORDER BY name, tag",
+      project,
+    );
   }
 
   listAllImages(): ImageRecord[] {
@@ -100,7 +120,9 @@ export class SqliteImageStore implements ImageStore {
     const cur = this.doc<ImageRecord>("SELECT doc FROM images WHERE ref = ?", ref);
     if (!cur) return;
     const next = { ...cur, deletedAt: new Date().toISOString() };
-    this.db.prepare("UPDATE images SET deleted_at = ?, doc = ? WHERE ref = ?").run(next.deletedAt, JSON.stringify(next), ref);
+    this.db
+      .prepare("UPDATE images SET deleted_at = ?, doc = ? WHERE ref = ?")
+      .run(next.deletedAt, JSON.stringify(next), ref);
   }
 
   deleteImage(ref: string): void {
@@ -108,7 +130,9 @@ export class SqliteImageStore implements ImageStore {
   }
 
   insertSnapshot(s: SnapshotRecord): void {
-    this.db.prepare("INSERT INTO snapshots (id, project, status, created_at, doc) VALUES (?, ?, ?, ?, ?)").run(s.id, s.project, s.status, s.createdAt, JSON.stringify(s));
+    this.db
+      .prepare("INSERT INTO snapshots (id, project, status, created_at, doc) VALUES (?, ?, ?, ?, ?)")
+      .run(s.id, s.project, s.status, s.createdAt, JSON.stringify(s));
   }
 
   updateSnapshot(id: string, patch: Partial<Omit<SnapshotRecord, "id" | "project">>): void {
@@ -116,7 +140,9 @@ export class SqliteImageStore implements ImageStore {
       const cur = this.getSnapshot(id);
       if (!cur) return;
       const next = { ...cur, ...patch };
-      this.db.prepare("UPDATE snapshots SET status = ?, doc = ? WHERE id = ?").run(next.status, JSON.stringify(next), id);
+      this.db
+        .prepare("UPDATE snapshots SET status = ?, doc = ? WHERE id = ?")
+        .run(next.status, JSON.stringify(next), id);
     })();
   }
 

@@ -48,7 +48,9 @@ describe("SqliteStore on disk", () => {
     }
     const { version, schema } = inspect(path);
     expect(version).toBeGreaterThan(0);
-    expect(schema.filter((r) => r.type === "table").map((r) => r.name)).toEqual(expect.arrayContaining(["projects", "tokens", "sandboxes", "processes"]));
+    expect(schema.filter((r) => r.type === "table").map((r) => r.name)).toEqual(
+      expect.arrayContaining(["projects", "tokens", "sandboxes", "processes"]),
+    );
   });
 
   it("keeps the data across a reopen and does not re-run migrations", () => {
@@ -58,15 +60,42 @@ describe("SqliteStore on disk", () => {
     first.insertProject({ name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" });
     first.insertToken({ id: "tok-1", project: "team-b", hash: "f".repeat(64), createdAt: "2024-01-01T00:00:01.000Z" });
     const sb = {
-      id: "sb-1", project: "team-b", name: "web", image: "debian-minimal", imageId: "sha256:abc", status: "running" as const,
-      cpus: 2, memoryMb: 256, pidsLimit: 64, diskMb: 1024, timeoutSecs: 0, allowInternetAccess: false, env: { K: "v" },
-      config: { env: ["PATH=/bin"], workingDir: "/", user: "0:0" }, netSlot: 3, ipAddress: "10.0.0.3",
-      createdAt: "2024-01-01T00:00:02.000Z", startedAt: "2024-01-01T00:00:03.000Z", terminatedAt: null, terminationReason: null,
+      id: "sb-1",
+      project: "team-b",
+      name: "web",
+      image: "debian-minimal",
+      imageId: "sha256:abc",
+      status: "running" as const,
+      cpus: 2,
+      memoryMb: 256,
+      pidsLimit: 64,
+      diskMb: 1024,
+      timeoutSecs: 0,
+      allowInternetAccess: false,
+      env: { K: "v" },
+      config: { env: ["PATH=/bin"], workingDir: "/", user: "0:0" },
+      netSlot: 3,
+      ipAddress: "10.0.0.3",
+      createdAt: "2024-01-01T00:00:02.000Z",
+      startedAt: "2024-01-01T00:00:03.000Z",
+      terminatedAt: null,
+      terminationReason: null,
     };
     first.insertSandbox(sb);
     const pr = {
-      id: "pr-1", sandboxId: "sb-1", command: "sleep", args: ["100"], status: "running" as const, exitCode: null, signal: null,
-      timedOut: false, stdin: true, hostPid: 77, deadline: null, startedAt: "2024-01-01T00:00:04.000Z", endedAt: null,
+      id: "pr-1",
+      sandboxId: "sb-1",
+      command: "sleep",
+      args: ["100"],
+      status: "running" as const,
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      stdin: true,
+      hostPid: 77,
+      deadline: null,
+      startedAt: "2024-01-01T00:00:04.000Z",
+      endedAt: null,
     };
     first.insertProcess(pr);
     first.close();
@@ -82,7 +111,10 @@ describe("SqliteStore on disk", () => {
     }
     try {
       expect(inspect(path)).toEqual(before);
-      expect(second.listProjects()).toEqual([defaultProject, { name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" }]);
+      expect(second.listProjects()).toEqual([
+        defaultProject,
+        { name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" },
+      ]);
       expect(second.findTokenByHash("f".repeat(64))?.id).toBe("tok-1");
       expect(second.getSandbox("sb-1")).toEqual(sb);
       expect(second.findSandboxByName("team-b", "web")?.id).toBe("sb-1");

@@ -3,7 +3,15 @@
 import Database from "better-sqlite3";
 import { SbxError } from "@sbx-sh/protocol";
 import { IMAGE_MIGRATIONS, SqliteImageStore } from "./sqlite-image-store.js";
-import type { ImageStore, PortExposureRecord, ProcessRecord, ProjectRecord, SandboxRecord, Store, TokenRecord } from "./store.js";
+import type {
+  ImageStore,
+  PortExposureRecord,
+  ProcessRecord,
+  ProjectRecord,
+  SandboxRecord,
+  Store,
+  TokenRecord,
+} from "./store.js";
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE projects (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
@@ -58,26 +66,35 @@ export class SqliteStore implements Store {
   }
 
   getProject(name: string): ProjectRecord | undefined {
-    return this.db.prepare("SELECT name, created_at AS createdAt FROM projects WHERE name = ?").get(name) as ProjectRecord | undefined;
+    return this.db.prepare("SELECT name, created_at AS createdAt FROM projects WHERE name = ?").get(name) as
+      ProjectRecord | undefined;
   }
 
   insertProject(p: ProjectRecord): void {
-    this.unique(() => this.db.prepare("INSERT INTO projects (name, created_at) VALUES (?, ?)").run(p.name, p.createdAt), `project ${p.name} already exists`);
+    this.unique(
+      () => this.db.prepare("INSERT INTO projects (name, created_at) VALUES (?, ?)").run(p.name, p.createdAt),
+      `project ${p.name} already exists`,
+    );
   }
 
   insertToken(t: TokenRecord): void {
-    this.db.prepare("INSERT INTO tokens (id, project, hash, created_at) VALUES (?, ?, ?, ?)").run(t.id, t.project, t.hash, t.createdAt);
+    this.db
+      .prepare("INSERT INTO tokens (id, project, hash, created_at) VALUES (?, ?, ?, ?)")
+      .run(t.id, t.project, t.hash, t.createdAt);
   }
 
   findTokenByHash(hash: string): TokenRecord | undefined {
-    return this.db.prepare("SELECT id, project, hash, created_at AS createdAt FROM tokens WHERE hash = ?").get(hash) as TokenRecord | undefined;
+    return this.db.prepare("SELECT id, project, hash, created_at AS createdAt FROM tokens WHERE hash = ?").get(hash) as
+      TokenRecord | undefined;
   }
 
   insertSandbox(s: SandboxRecord): void {
     this.unique(
       () =>
         this.db
-          .prepare("INSERT INTO sandboxes (id, project, name, status, net_slot, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)")
+          .prepare(
+            "INSERT INTO sandboxes (id, project, name, status, net_slot, created_at, doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+          )
           .run(s.id, s.project, s.name, s.status, s.netSlot, s.createdAt, JSON.stringify(s)),
       `a sandbox named ${JSON.stringify(s.name)} already exists in project ${s.project}: pick another name or remove it`,
     );
@@ -101,7 +118,9 @@ export class SqliteStore implements Store {
 
   findSandboxByName(project: string, name: string): SandboxRecord | undefined {
     const row = this.db
-      .prepare("SELECT doc FROM sandboxes WHERE project = ? AND name = ? ORDER BY (status = 'terminated'), created_at DESC LIMIT 1")
+      .prepare(
+        "SELECT doc FROM sandboxes WHERE project = ? AND name = ? ORDER BY (status = 'terminated'), created_at DESC LIMIT 1",
+      )
       .get(project, name) as DocRow | undefined;
     return row ? (JSON.parse(row.doc) as SandboxRecord) : undefined;
   }
@@ -119,12 +138,16 @@ export class SqliteStore implements Store {
   }
 
   usedNetSlots(): Set<number> {
-    const rows = this.db.prepare("SELECT net_slot AS s FROM sandboxes WHERE net_slot IS NOT NULL AND status != 'terminated'").all() as { s: number }[];
+    const rows = this.db
+      .prepare("SELECT net_slot AS s FROM sandboxes WHERE net_slot IS NOT NULL AND status != 'terminated'")
+      .all() as { s: number }[];
     return new Set(rows.map((r) => r.s));
   }
 
   insertProcess(p: ProcessRecord): void {
-    this.db.prepare("INSERT INTO processes (id, sandbox_id, status, started_at, doc) VALUES (?, ?, ?, ?, ?)").run(p.id, p.sandboxId, p.status, p.startedAt, JSON.stringify(p));
+    this.db
+      .prepare("INSERT INTO processes (id, sandbox_id, status, started_at, doc) VALUES (?, ?, ?, ?, ?)")
+      .run(p.id, p.sandboxId, p.status, p.startedAt, JSON.stringify(p));
   }
 
   updateProcess(id: string, patch: Partial<Omit<ProcessRecord, "id" | "sandboxId">>): void {
@@ -132,45 +155,56 @@ export class SqliteStore implements Store {
       const row = this.db.prepare("SELECT doc FROM processes WHERE id = ?").get(id) as DocRow | undefined;
       if (!row) return;
       const next = { ...(JSON.parse(row.doc) as ProcessRecord), ...patch };
-      this.db.prepare("UPDATE processes SET status = ?, doc = ? WHERE id = ?").run(next.status, JSON.stringify(next), id);
+      this.db
+        .prepare("UPDATE processes SET status = ?, doc = ? WHERE id = ?")
+        .run(next.status, JSON.stringify(next), id);
     })();
   }
 
   getProcess(sandboxId: string, id: string): ProcessRecord | undefined {
-    const row = this.db.prepare("SELECT doc FROM processes WHERE id = ? AND sandbox_id = ?").get(id, sandboxId) as DocRow | undefined;
+    const row = this.db.prepare("SELECT doc FROM processes WHERE id = ? AND sandbox_id = ?").get(id, sandboxId) as
+      DocRow | undefined;
     return row ? (JSON.parse(row.doc) as ProcessRecord) : undefined;
   }
 
   listProcesses(sandboxId: string): ProcessRecord[] {
-    return (this.db.prepare("SELECT doc FROM processes WHERE sandbox_id = ? ORDER BY started_at").all(sandboxId) as DocRow[]).map(
+    return (
+      this.db.prepare("SELECT doc FROM processes WHERE sandbox_id = ? ORDER BY started_at").all(sandboxId) as DocRow[]
+    ).map((r) => JSON.parse(r.doc) as ProcessRecord);
+  }
+
+  listRunningProcesses(): ProcessRecord[] {
+    return (this.db.prepare("SELECT doc FROM processes WHERE status = 'running'").all() as DocRow[]).map(
       (r) => JSON.parse(r.doc) as ProcessRecord,
     );
   }
 
-  listRunningProcesses(): ProcessRecord[] {
-    return (this.db.prepare("SELECT doc FROM processes WHERE status = 'running'").all() as DocRow[]).map((r) => JSON.parse(r.doc) as ProcessRecord);
-  }
-
   putPortExposure(e: PortExposureRecord): void {
-    this.db.prepare("INSERT OR REPLACE INTO port_exposures (sandbox_id, port, doc) VALUES (?, ?, ?)").run(e.sandboxId, e.port, JSON.stringify(e));
+    this.db
+      .prepare("INSERT OR REPLACE INTO port_exposures (sandbox_id, port, doc) VALUES (?, ?, ?)")
+      .run(e.sandboxId, e.port, JSON.stringify(e));
   }
 
   getPortExposure(sandboxId: string, port: number): PortExposureRecord | undefined {
-    const row = this.db.prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? AND port = ?").get(sandboxId, port) as DocRow | undefined;
+    const row = this.db
+      .prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? AND port = ?")
+      .get(sandboxId, port) as DocRow | undefined;
     return row ? (JSON.parse(row.doc) as PortExposureRecord) : undefined;
   }
 
   listPortExposures(sandboxId?: string): PortExposureRecord[] {
-    const rows = sandboxId === undefined
-      ? this.db.prepare("SELECT doc FROM port_exposures ORDER BY sandbox_id, port").all()
-      : this.db.prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? ORDER BY port").all(sandboxId);
+    const rows =
+      sandboxId === undefined
+        ? this.db.prepare("SELECT doc FROM port_exposures ORDER BY sandbox_id, port").all()
+        : this.db.prepare("SELECT doc FROM port_exposures WHERE sandbox_id = ? ORDER BY port").all(sandboxId);
     return (rows as DocRow[]).map((r) => JSON.parse(r.doc) as PortExposureRecord);
   }
 
   deletePortExposure(sandboxId: string, port?: number): boolean {
-    const res = port === undefined
-      ? this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ?").run(sandboxId)
-      : this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ? AND port = ?").run(sandboxId, port);
+    const res =
+      port === undefined
+        ? this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ?").run(sandboxId)
+        : this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ? AND port = ?").run(sandboxId, port);
     return res.changes > 0;
   }
 
@@ -180,7 +214,11 @@ export class SqliteStore implements Store {
     } catch (err) {
       if (!(err instanceof Error && "code" in err && String(err.code).startsWith("SQLITE_CONSTRAINT"))) throw err;
       // The slot index is ours to keep unique, not the user's: say which resource ran out.
-      if (err.message.includes("net_slot")) throw new SbxError("failed_precondition", "the network slot chosen for this sandbox is taken: retry the request");
+      if (err.message.includes("net_slot"))
+        throw new SbxError(
+          "failed_precondition",
+          "the network slot chosen for this sandbox is taken: retry the request",
+        );
       throw new SbxError("already_exists", message);
     }
   }

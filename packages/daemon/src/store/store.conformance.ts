@@ -88,7 +88,12 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
         expect(store.getProject("team-c")).toEqual({ name: "team-c", createdAt: at(2) });
         expect(store.getProject("team-b")).toEqual({ name: "team-b", createdAt: at(1) });
         expect(store.getProject("nope")).toBeUndefined();
-        expect(store.listProjects().map((x) => x.name).sort()).toEqual(["default", "team-b", "team-c"]);
+        expect(
+          store
+            .listProjects()
+            .map((x) => x.name)
+            .sort(),
+        ).toEqual(["default", "team-b", "team-c"]);
       });
 
       it("rejects a duplicate project with already_exists and keeps the original", () => {
@@ -113,14 +118,22 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
 
       it("refuses a second token with the same hash", () => {
         store.insertToken({ id: "tok-a", project: "default", hash: "a".repeat(64), createdAt: at(3) });
-        expect(() => store.insertToken({ id: "tok-x", project: "team-b", hash: "a".repeat(64), createdAt: at(5) })).toThrow();
+        expect(() =>
+          store.insertToken({ id: "tok-x", project: "team-b", hash: "a".repeat(64), createdAt: at(5) }),
+        ).toThrow();
         expect(store.findTokenByHash("a".repeat(64))?.id).toBe("tok-a");
       });
     });
 
     describe("sandboxes", () => {
       it("round-trips the whole record, env and config included", () => {
-        const s = sandbox("sb-1", { name: "web", netSlot: 7, ipAddress: "10.0.0.2", startedAt: at(1), env: { A: "1", B: "x=y; z" } });
+        const s = sandbox("sb-1", {
+          name: "web",
+          netSlot: 7,
+          ipAddress: "10.0.0.2",
+          startedAt: at(1),
+          env: { A: "1", B: "x=y; z" },
+        });
         store.insertSandbox(s);
         expect(store.getSandbox("sb-1")).toEqual(s);
         expect(store.getSandbox("sb-2")).toBeUndefined();
@@ -139,9 +152,16 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
       it("merges an update patch into the stored record", () => {
         store.insertSandbox(sandbox("sb-1", { status: "pending" }));
         store.updateSandbox("sb-1", { status: "running", ipAddress: "10.0.0.9", startedAt: at(5) });
-        expect(store.getSandbox("sb-1")).toEqual(sandbox("sb-1", { status: "running", ipAddress: "10.0.0.9", startedAt: at(5) }));
+        expect(store.getSandbox("sb-1")).toEqual(
+          sandbox("sb-1", { status: "running", ipAddress: "10.0.0.9", startedAt: at(5) }),
+        );
         store.updateSandbox("sb-1", { env: { ONLY: "this" }, config: { env: [], workingDir: "/", user: "0:0" } });
-        expect(store.getSandbox("sb-1")).toMatchObject({ status: "running", ipAddress: "10.0.0.9", env: { ONLY: "this" }, config: { env: [], workingDir: "/", user: "0:0" } });
+        expect(store.getSandbox("sb-1")).toMatchObject({
+          status: "running",
+          ipAddress: "10.0.0.9",
+          env: { ONLY: "this" },
+          config: { env: [], workingDir: "/", user: "0:0" },
+        });
       });
 
       it("ignores an update of an unknown sandbox", () => {
@@ -156,13 +176,27 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
         store.insertSandbox(sandbox("sb-new", { createdAt: at(30), status: "pending" }));
         store.insertSandbox(sandbox("sb-other", { project: "team-b", createdAt: at(25) }));
         expect(ids(store.listSandboxes({ project: "default" }))).toEqual(["sb-new", "sb-mid"]);
-        expect(ids(store.listSandboxes({ project: "default", includeTerminated: false }))).toEqual(["sb-new", "sb-mid"]);
-        expect(ids(store.listSandboxes({ project: "default", includeTerminated: true }))).toEqual(["sb-new", "sb-mid", "sb-old"]);
+        expect(ids(store.listSandboxes({ project: "default", includeTerminated: false }))).toEqual([
+          "sb-new",
+          "sb-mid",
+        ]);
+        expect(ids(store.listSandboxes({ project: "default", includeTerminated: true }))).toEqual([
+          "sb-new",
+          "sb-mid",
+          "sb-old",
+        ]);
         expect(ids(store.listSandboxes({ project: "team-b", includeTerminated: true }))).toEqual(["sb-other"]);
         expect(ids(store.listSandboxes({}))).toEqual(["sb-new", "sb-other", "sb-mid"]);
-        expect(ids(store.listSandboxes({ includeTerminated: true }))).toEqual(["sb-new", "sb-other", "sb-mid", "sb-old"]);
+        expect(ids(store.listSandboxes({ includeTerminated: true }))).toEqual([
+          "sb-new",
+          "sb-other",
+          "sb-mid",
+          "sb-old",
+        ]);
         expect(store.listSandboxes({ project: "nope", includeTerminated: true })).toEqual([]);
-        expect(store.listSandboxes({ project: "default" })[0]).toEqual(sandbox("sb-new", { createdAt: at(30), status: "pending" }));
+        expect(store.listSandboxes({ project: "default" })[0]).toEqual(
+          sandbox("sb-new", { createdAt: at(30), status: "pending" }),
+        );
       });
 
       it("lists by the current status after updates", () => {
@@ -177,7 +211,9 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
         store.insertSandbox(sandbox("sb-dead-old", { name: "web", status: "terminated", createdAt: at(40) }));
         expect(store.findSandboxByName("default", "web")?.id).toBe("sb-dead-new");
         store.insertSandbox(sandbox("sb-live", { name: "web", status: "running", createdAt: at(30) }));
-        expect(store.findSandboxByName("default", "web")).toEqual(sandbox("sb-live", { name: "web", status: "running", createdAt: at(30) }));
+        expect(store.findSandboxByName("default", "web")).toEqual(
+          sandbox("sb-live", { name: "web", status: "running", createdAt: at(30) }),
+        );
         expect(store.findSandboxByName("team-b", "web")).toBeUndefined();
         expect(store.findSandboxByName("default", "api")).toBeUndefined();
         expect(store.findSandboxByName("default", "sb-live")).toBeUndefined();
@@ -230,7 +266,10 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
 
       it("never gives a live net slot to a second live sandbox", () => {
         store.insertSandbox(sandbox("sb-1", { netSlot: 4 }));
-        expectSbxError(() => store.insertSandbox(sandbox("sb-2", { netSlot: 4, project: "team-b" })), "failed_precondition");
+        expectSbxError(
+          () => store.insertSandbox(sandbox("sb-2", { netSlot: 4, project: "team-b" })),
+          "failed_precondition",
+        );
         expect(store.getSandbox("sb-2")).toBeUndefined();
         store.updateSandbox("sb-1", { status: "terminated" });
         store.insertSandbox(sandbox("sb-3", { netSlot: 4 }));
@@ -256,7 +295,9 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
         store.insertProcess(proc("pr-1", "sb-1"));
         store.updateProcess("pr-1", { status: "exited", exitCode: 3, endedAt: at(9) });
         store.updateProcess("pr-1", { signal: "SIGKILL" });
-        expect(store.getProcess("sb-1", "pr-1")).toEqual(proc("pr-1", "sb-1", { status: "exited", exitCode: 3, endedAt: at(9), signal: "SIGKILL" }));
+        expect(store.getProcess("sb-1", "pr-1")).toEqual(
+          proc("pr-1", "sb-1", { status: "exited", exitCode: 3, endedAt: at(9), signal: "SIGKILL" }),
+        );
         expect(() => store.updateProcess("pr-nope", { status: "exited" })).not.toThrow();
         expect(store.getProcess("sb-1", "pr-nope")).toBeUndefined();
       });
@@ -267,7 +308,9 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
         store.insertProcess(proc("pr-mid", "sb-1", { startedAt: at(20), status: "exited", exitCode: 0 }));
         store.insertProcess(proc("pr-other", "sb-2", { startedAt: at(15) }));
         expect(ids(store.listProcesses("sb-1"))).toEqual(["pr-early", "pr-mid", "pr-late"]);
-        expect(store.listProcesses("sb-1")[1]).toEqual(proc("pr-mid", "sb-1", { startedAt: at(20), status: "exited", exitCode: 0 }));
+        expect(store.listProcesses("sb-1")[1]).toEqual(
+          proc("pr-mid", "sb-1", { startedAt: at(20), status: "exited", exitCode: 0 }),
+        );
         expect(ids(store.listProcesses("sb-2"))).toEqual(["pr-other"]);
         expect(store.listProcesses("sb-nope")).toEqual([]);
       });
@@ -284,7 +327,13 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
 
     describe("port exposures", () => {
       const expo = (sandboxId: string, port: number, over: Partial<PortExposureRecord> = {}): PortExposureRecord => ({
-        sandboxId, project: "default", port, public: false, token: `tok-${sandboxId}-${port}`, createdAt: at(port % 60), ...over,
+        sandboxId,
+        project: "default",
+        port,
+        public: false,
+        token: `tok-${sandboxId}-${port}`,
+        createdAt: at(port % 60),
+        ...over,
       });
       beforeEach(() => {
         store.insertSandbox(sandbox("sb-1"));
@@ -298,7 +347,11 @@ export function storeConformance(name: string, make: () => Store | Promise<Store
         expect(store.getPortExposure("sb-1", 8080)).toEqual(expo("sb-1", 8080));
         expect(store.getPortExposure("sb-1", 9999)).toBeUndefined();
         expect(store.listPortExposures("sb-1").map((e) => e.port)).toEqual([443, 8080]);
-        expect(store.listPortExposures().map((e) => `${e.sandboxId}:${e.port}`)).toEqual(["sb-1:443", "sb-1:8080", "sb-2:8080"]);
+        expect(store.listPortExposures().map((e) => `${e.sandboxId}:${e.port}`)).toEqual([
+          "sb-1:443",
+          "sb-1:8080",
+          "sb-2:8080",
+        ]);
         store.putPortExposure(expo("sb-1", 8080, { public: true }));
         expect(store.getPortExposure("sb-1", 8080)).toEqual(expo("sb-1", 8080, { public: true }));
         expect(store.listPortExposures("sb-1")).toHaveLength(2);

@@ -173,7 +173,14 @@ export interface ImageRecord {
   baseId: string;
   baseDir: string;
   layers: ImageLayerRef[];
-  config: { env: string[]; workingDir: string; user: string; entrypoint: string[] | null; cmd: string[] | null; systemd: boolean };
+  config: {
+    env: string[];
+    workingDir: string;
+    user: string;
+    entrypoint: string[] | null;
+    cmd: string[] | null;
+    systemd: boolean;
+  };
   sizeBytes: number;
   buildId: string | null;
   createdAt: string;

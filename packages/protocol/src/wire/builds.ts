@@ -44,7 +44,13 @@ export type BuildEvent =
   | { type: "build"; build: BuildInfo }
   | { type: "step"; step: number; total: number; text: string; cached: boolean; key: string }
   | { type: "log"; step: number; stream: "stdout" | "stderr"; data: string }
-  | { type: "step_done"; step: number; cached: boolean; durationMs: number; layer: { digest: string; sizeBytes: number } | null }
+  | {
+      type: "step_done";
+      step: number;
+      cached: boolean;
+      durationMs: number;
+      layer: { digest: string; sizeBytes: number } | null;
+    }
   | { type: "done"; build: BuildInfo; image: ImageInfo | null };
 
 export interface ImageLayer {

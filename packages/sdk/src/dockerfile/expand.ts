@@ -70,7 +70,8 @@ class Lexer {
     let out = "";
     this.i++;
     for (;;) {
-      if (this.i >= this.s.length) throw new WordError("unexpected end of statement while looking for matching double-quote");
+      if (this.i >= this.s.length)
+        throw new WordError("unexpected end of statement while looking for matching double-quote");
       const ch = this.s[this.i]!;
       if (ch === '"') {
         this.i++;
@@ -135,7 +136,8 @@ class Lexer {
       if (mod === "-") return value ? value : word;
       if (mod === "+") return value ? word : "";
       if (mod === "?") {
-        if (!value) throw new WordError(`${name}: ${word || `is not allowed to be ${value === undefined ? "unset" : "empty"}`}`);
+        if (!value)
+          throw new WordError(`${name}: ${word || `is not allowed to be ${value === undefined ? "unset" : "empty"}`}`);
         return value;
       }
       throw new WordError(`unsupported modifier (${mod ?? "end of text"}) in substitution \${${name}:...}`);
@@ -153,7 +155,9 @@ class Lexer {
       if (greedy) pattern = pattern.slice(1);
       return trim(value ?? "", pattern, op === "#" ? "prefix" : "suffix", greedy);
     }
-    throw new WordError(`unsupported modifier (${op}) in substitution \${${name}${op}...}: sbx substitutes :-, -, :+, +, :?, ?, #, ##, % and %%`);
+    throw new WordError(
+      `unsupported modifier (${op}) in substitution \${${name}${op}...}: sbx substitutes :-, -, :+, +, :?, ?, #, ##, % and %%`,
+    );
   }
 
   /** The word of `${name<op>word}`, itself substituted, up to the closing brace. */

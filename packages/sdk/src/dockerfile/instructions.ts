@@ -12,7 +12,10 @@ export const USER_RE = /^(\d+|[a-z_][a-z0-9_-]*)(:(\d+|[a-z_][a-z0-9_-]*))?$/;
 type Fail = (message: string) => SbxError;
 
 /** Leading `--name[=value]` words (quotes removed) and the rest of the line (BuildKit's extractBuilderFlags). */
-export function extractFlags(line: string): { flags: Array<{ name: string; value: string | undefined }>; rest: string } {
+export function extractFlags(line: string): {
+  flags: Array<{ name: string; value: string | undefined }>;
+  rest: string;
+} {
   const words: string[] = [];
   let pos = 0;
   for (;;) {
@@ -77,9 +80,16 @@ function shebangScript(body: string): string {
  * own history shows them the same way, `|1 VERSION=2 /bin/sh -c ...`). A non-default SHELL makes
  * the shell form an array.
  */
-export function runCommand(command: string | string[], shell: string[], args: Array<[string, string]>): string | string[] {
-  if (Array.isArray(command)) return args.length ? ["/usr/bin/env", ...args.map(([k, v]) => `${k}=${v}`), ...command] : command;
-  const script = args.length ? `export ${args.map(([k, v]) => `${k}=${shellQuote(v)}`).join(" ")}; ${command}` : command;
+export function runCommand(
+  command: string | string[],
+  shell: string[],
+  args: Array<[string, string]>,
+): string | string[] {
+  if (Array.isArray(command))
+    return args.length ? ["/usr/bin/env", ...args.map(([k, v]) => `${k}=${v}`), ...command] : command;
+  const script = args.length
+    ? `export ${args.map(([k, v]) => `${k}=${shellQuote(v)}`).join(" ")}; ${command}`
+    : command;
   return isDefaultShell(shell) ? script : [...shell, script];
 }
 
@@ -97,16 +107,28 @@ function shellQuote(v: string): string {
 }
 
 /** COPY/ADD: sources (JSON or whitespace-separated, each substituted) that stay in the context, a destination, flags. */
-export function copyStep(ins: Instruction, rest: string, flags: Map<string, string | undefined>, expand: (word: string) => string, fail: Fail, stageIndex: number, source: DockerfileSource): DockerfileStep {
+export function copyStep(
+  ins: Instruction,
+  rest: string,
+  flags: Map<string, string | undefined>,
+  expand: (word: string) => string,
+  fail: Fail,
+  stageIndex: number,
+  source: DockerfileSource,
+): DockerfileStep {
   const kw = ins.keyword.toUpperCase();
-  if (ins.heredocs.length) throw fail("<<EOF (a file written in the Dockerfile) is not supported yet: put the file in the build context");
+  if (ins.heredocs.length)
+    throw fail("<<EOF (a file written in the Dockerfile) is not supported yet: put the file in the build context");
   const json = jsonArray(rest);
   const words = (json ?? rest.split(/\s+/).filter(Boolean)).map((w) => {
     try {
       return expand(w);
     } catch (err) {
       // The shell form splits at every space, quotes or not, as Docker's does.
-      if (!json && /quote/.test(String(err))) throw fail(`${(err as Error).message.replace(/^.*?: [A-Z]+: /, "")} (for paths with spaces use the JSON form: ${kw} ["my file", "/dest/"])`);
+      if (!json && /quote/.test(String(err)))
+        throw fail(
+          `${(err as Error).message.replace(/^.*?: [A-Z]+: /, "")} (for paths with spaces use the JSON form: ${kw} ["my file", "/dest/"])`,
+        );
       throw err;
     }
   });
@@ -114,34 +136,50 @@ export function copyStep(ins: Instruction, rest: string, flags: Map<string, stri
   const src = words.slice(0, -1);
   const dest = words.at(-1)!;
   const from = flags.has("from") ? expand(flags.get("from") ?? "") : undefined;
-  if (from !== undefined && (!from || (/^\d+$/.test(from) && Number(from) >= stageIndex))) throw fail(`--from=${from}: no such stage before this one`);
+  if (from !== undefined && (!from || (/^\d+$/.test(from) && Number(from) >= stageIndex)))
+    throw fail(`--from=${from}: no such stage before this one`);
   // With --from, sources are paths in that stage or image, not in the context.
   for (const s of from === undefined ? src : []) {
     if (!s) throw fail("a source is empty once substituted");
-    if (/^git@|\.git(#.*)?$/.test(s) && ins.keyword === "add") throw fail(`${s}: adding a git repository is not supported yet: RUN git clone it`);
+    if (/^git@|\.git(#.*)?$/.test(s) && ins.keyword === "add")
+      throw fail(`${s}: adding a git repository is not supported yet: RUN git clone it`);
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) {
       if (ins.keyword === "copy") throw fail(`cannot download ${s}: use ADD`);
       if (!/^https?:\/\//i.test(s)) throw fail(`only http and https URLs can be downloaded, not ${s}`);
       continue;
     }
-    if (s.startsWith("/")) throw fail(`${s}: sources are paths in the build context; write it without the leading / (Docker reads it from the context's root)`);
+    if (s.startsWith("/"))
+      throw fail(
+        `${s}: sources are paths in the build context; write it without the leading / (Docker reads it from the context's root)`,
+      );
     const norm = posix.normalize(s);
     if (norm === ".." || norm.startsWith("../")) throw fail(`${s} is outside the build context`);
   }
   if (!dest) throw fail("the destination is empty once substituted");
   const chown = flags.has("chown") ? expand(flags.get("chown") ?? "") : undefined;
-  if (chown !== undefined && !USER_RE.test(chown)) throw fail(`invalid --chown=${chown}: use user[:group], by name or id`);
+  if (chown !== undefined && !USER_RE.test(chown))
+    throw fail(`invalid --chown=${chown}: use user[:group], by name or id`);
   let chmod = flags.has("chmod") ? expand(flags.get("chmod") ?? "") : undefined;
-  if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod)) throw fail(`invalid --chmod=${chmod}: use an octal mode such as 0755`);
+  if (chmod !== undefined && !/^[0-7]{3,4}$/.test(chmod))
+    throw fail(`invalid --chmod=${chmod}: use an octal mode such as 0755`);
   // Four digits, as copy(..., { chmod: 0o755 }) writes it, so both make the same step (and cache key).
   if (chmod !== undefined) chmod = chmod.padStart(4, "0");
-  return { op: ins.keyword as "copy" | "add", src, dest, ...(chown !== undefined && { chown }), ...(chmod !== undefined && { chmod }), ...(from !== undefined && { from }), source };
+  return {
+    op: ins.keyword as "copy" | "add",
+    src,
+    dest,
+    ...(chown !== undefined && { chown }),
+    ...(chmod !== undefined && { chmod }),
+    ...(from !== undefined && { from }),
+    source,
+  };
 }
 
 /** `RUN --mount=type=cache` only speeds Docker builds up, so it is dropped; other mounts change what RUN sees. */
 export function checkMount(mount: string, fail: Fail, warn: (m: string) => void): void {
   const opts = new Map(mount.split(",").map((kv) => [kv.split("=")[0]!, kv.slice(kv.indexOf("=") + 1)]));
-  if (opts.get("type") === "cache" && !opts.has("from")) warn("RUN --mount=type=cache is ignored: the command runs without a cache mount");
+  if (opts.get("type") === "cache" && !opts.has("from"))
+    warn("RUN --mount=type=cache is ignored: the command runs without a cache mount");
   else throw fail(`--mount=${mount} is not supported yet (only type=cache is accepted, and ignored)`);
 }
 
@@ -150,7 +188,8 @@ export function editDistance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
     prev = cur;
   }
   return prev[b.length]!;

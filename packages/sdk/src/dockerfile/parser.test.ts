@@ -40,8 +40,17 @@ function golden(text: string, args: Args): unknown {
     let build: unknown;
     try {
       const flat = flattenDockerfile(parsed);
-      const copies = flat.steps.flatMap((s) => (s.op === "copy_from" ? [{ line: s.source.line, image: s.image, stage: s.stage, paths: s.paths, dest: s.dest }] : []));
-      build = { baseImage: flat.baseImage, fromLine: flat.source.line, stepLines: flat.steps.map((s) => s.source.line), ...(copies.length && { copyFrom: copies, needs: flat.needs }) };
+      const copies = flat.steps.flatMap((s) =>
+        s.op === "copy_from"
+          ? [{ line: s.source.line, image: s.image, stage: s.stage, paths: s.paths, dest: s.dest }]
+          : [],
+      );
+      build = {
+        baseImage: flat.baseImage,
+        fromLine: flat.source.line,
+        stepLines: flat.steps.map((s) => s.source.line),
+        ...(copies.length && { copyFrom: copies, needs: flat.needs }),
+      };
     } catch (err) {
       build = { error: errorOf(err) };
     }
@@ -60,7 +69,9 @@ describe("Dockerfile goldens", () => {
   for (const name of readdirSync(root).sort()) {
     it(name, () => {
       const dir = join(root, name);
-      const args = existsSync(join(dir, "args.json")) ? (JSON.parse(readFileSync(join(dir, "args.json"), "utf8")) as Args) : {};
+      const args = existsSync(join(dir, "args.json"))
+        ? (JSON.parse(readFileSync(join(dir, "args.json"), "utf8")) as Args)
+        : {};
       // Through JSON, so undefined fields vanish as they do in expected.json.
       const actual: unknown = JSON.parse(JSON.stringify(golden(readFileSync(join(dir, "Dockerfile"), "utf8"), args)));
       const file = join(dir, "expected.json");
@@ -78,7 +89,9 @@ describe("word processing", () => {
     expect(w("$A${A}x$Ax")).toBe("11x");
     expect(w("${EMPTY:-d}|${EMPTY-d}|${NO:-d}|${NO-d}")).toBe("d||d|d");
     expect(w("${A:+y}|${EMPTY:+y}|${EMPTY+y}|${NO+y}")).toBe("y||y|");
-    expect(w("${P##*/}|${P#*/}|${P%.*}|${P%%.*}")).toBe("x.tar.gz|usr/local/lib/x.tar.gz|/usr/local/lib/x.tar|/usr/local/lib/x");
+    expect(w("${P##*/}|${P#*/}|${P%.*}|${P%%.*}")).toBe(
+      "x.tar.gz|usr/local/lib/x.tar.gz|/usr/local/lib/x.tar|/usr/local/lib/x",
+    );
     expect(w(`'$A'"$A"\\$A"\\$A"'\\$A'`)).toBe("$A1$A$A\\$A");
     expect(w('"a\\b\\"c"')).toBe('a\\b"c');
     expect(w("${NO:-${A}${A}}")).toBe("11");

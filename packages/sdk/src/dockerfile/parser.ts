@@ -4,7 +4,18 @@
 import { DEFAULT_PATH } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { processWord, splitWords, WordError, type Lookup } from "./expand.js";
-import { checkMount, copyStep, DEFAULT_SHELL, editDistance, extractFlags, heredocScript, jsonArray, runCommand, shellArgs, USER_RE } from "./instructions.js";
+import {
+  checkMount,
+  copyStep,
+  DEFAULT_SHELL,
+  editDistance,
+  extractFlags,
+  heredocScript,
+  jsonArray,
+  runCommand,
+  shellArgs,
+  USER_RE,
+} from "./instructions.js";
 import { dockerfileError, scanDockerfile, type Instruction } from "./scan.js";
 export { flattenDockerfile } from "./stages.js";
 
@@ -19,7 +30,15 @@ export type DockerfileStep = { source: DockerfileSource } & (
   | { op: "env"; key: string; value: string }
   | { op: "workdir"; path: string }
   | { op: "user"; user: string }
-  | { op: "copy" | "add"; src: string[]; dest: string; chown?: string; chmod?: string; from?: string; fromStage?: number }
+  | {
+      op: "copy" | "add";
+      src: string[];
+      dest: string;
+      chown?: string;
+      chmod?: string;
+      from?: string;
+      fromStage?: number;
+    }
   | { op: "copy_from"; image: string; stage?: number; paths: string[]; dest: string; chown?: string; chmod?: string }
   | { op: "entrypoint" | "cmd"; args: string[] }
 );
@@ -70,7 +89,20 @@ const IGNORED: Record<string, string> = {
   onbuild: "ONBUILD is ignored: sbx images carry no triggers for images built on them",
   maintainer: "MAINTAINER is ignored (deprecated in Docker too)",
 };
-const KNOWN = ["from", "run", "cmd", "entrypoint", "env", "arg", "workdir", "user", "copy", "add", "shell", ...Object.keys(IGNORED)];
+const KNOWN = [
+  "from",
+  "run",
+  "cmd",
+  "entrypoint",
+  "env",
+  "arg",
+  "workdir",
+  "user",
+  "copy",
+  "add",
+  "shell",
+  ...Object.keys(IGNORED),
+];
 /** Flags each instruction takes; `warn` ones are accepted and ignored, `reject` ones are refused. */
 const FLAGS: Record<string, { ok?: string[]; warn?: string[]; reject?: string[] }> = {
   from: { warn: ["platform"] },
@@ -83,7 +115,10 @@ const IGNORED_FLAGS: Record<string, string> = {
   network: "RUN has the network build steps always have",
   link: "the result is the same without it",
 };
-const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [n, n.toLowerCase()]);
+const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [
+  n,
+  n.toLowerCase(),
+]);
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const STAGE_RE = /^[a-z][a-z0-9._-]*$/;
 
@@ -116,9 +151,13 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
         throw err instanceof WordError ? fail(err.message) : err;
       }
     };
-    if (!KNOWN.includes(ins.keyword)) throw dockerfileError(file, ins.line, `unknown instruction ${ins.written}${suggest(ins.keyword)}`);
+    if (!KNOWN.includes(ins.keyword))
+      throw dockerfileError(file, ins.line, `unknown instruction ${ins.written}${suggest(ins.keyword)}`);
     // Ignored instructions keep their flags (HEALTHCHECK --interval=...) unchecked.
-    const { flags, rest } = ins.keyword in IGNORED ? { flags: new Map<string, string | undefined>(), rest: ins.rest } : checkFlags(ins, fail, (m) => warnings.push({ file, line: ins.line, message: m }));
+    const { flags, rest } =
+      ins.keyword in IGNORED
+        ? { flags: new Map<string, string | undefined>(), rest: ins.rest }
+        : checkFlags(ins, fail, (m) => warnings.push({ file, line: ins.line, message: m }));
     const stage = stages.at(-1);
     const scope = scopes.at(-1);
     const source = { file, line: ins.line };
@@ -126,17 +165,25 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
 
     if (ins.keyword === "from") {
       const words = rest.split(/\s+/).filter(Boolean);
-      if (!(words.length === 1 || (words.length === 3 && words[1]!.toLowerCase() === "as"))) throw fail("use FROM <image> [AS <name>]");
+      if (!(words.length === 1 || (words.length === 3 && words[1]!.toLowerCase() === "as")))
+        throw fail("use FROM <image> [AS <name>]");
       const from = expand(words[0]!, (n) => globals.get(n));
       if (!from) throw fail(`the image name ${words[0]} is empty once substituted`);
       const name = words[2]?.toLowerCase();
-      if (name !== undefined && !STAGE_RE.test(name)) throw fail(`invalid stage name ${words[2]}: letters, digits, '.', '_' and '-', starting with a letter`);
+      if (name !== undefined && !STAGE_RE.test(name))
+        throw fail(`invalid stage name ${words[2]}: letters, digits, '.', '_' and '-', starting with a letter`);
       if (name !== undefined && stages.some((s) => s.name === name)) throw fail(`a stage named ${name} already exists`);
       const parent = stages.findIndex((s) => s.name === from.toLowerCase());
       const inherited = parent >= 0 ? scopes[parent]! : undefined;
       const env = inherited ? inherited.env : Object.entries(o.baseEnv?.(from) ?? { PATH: DEFAULT_PATH });
       scopes.push({ env: new Map(env), args: new Map(), shell: inherited ? inherited.shell : DEFAULT_SHELL });
-      stages.push({ ...(name !== undefined && { name }), from: parent >= 0 ? stages[parent]!.name! : from, ...(parent >= 0 && { parent }), source, steps: [] });
+      stages.push({
+        ...(name !== undefined && { name }),
+        from: parent >= 0 ? stages[parent]!.name! : from,
+        ...(parent >= 0 && { parent }),
+        source,
+        steps: [],
+      });
       continue;
     }
     if (ins.keyword === "arg") {
@@ -157,7 +204,8 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
       for (const [name, value] of declared) scope!.args.set(name, value);
       continue;
     }
-    if (!stage || !scope) throw fail("comes before the first FROM: a Dockerfile starts with FROM <image> (only ARG may come before it)");
+    if (!stage || !scope)
+      throw fail("comes before the first FROM: a Dockerfile starts with FROM <image> (only ARG may come before it)");
     if (ins.keyword in IGNORED) {
       warnings.push({ file, line: ins.line, message: IGNORED[ins.keyword]! });
       continue;
@@ -167,7 +215,7 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
       case "run": {
         const exec = jsonArray(rest);
         if (ins.heredocs.length && exec) throw fail("heredocs need the shell form");
-        if (exec && (!exec.length || !exec[0])) throw fail("the exec form needs a program: RUN [\"program\", \"arg\"...]");
+        if (exec && (!exec.length || !exec[0])) throw fail('the exec form needs a program: RUN ["program", "arg"...]');
         const command = ins.heredocs.length ? heredocScript(rest, ins.heredocs) : (exec ?? rest);
         if (!command.length) throw fail("give a command");
         push({ op: "run", command: runCommand(command, scope.shell, runArgs(scope, buildArgs)), source });
@@ -203,7 +251,10 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
         // Every value is substituted before any is set: `ENV A=1 B=$A` gives B the earlier A.
         const set = pairs.map(([k, v]): [string, string] => [expand(k, lookup), expand(v, lookup)]);
         for (const [key, value] of set) {
-          if (!NAME_RE.test(key)) throw fail(`invalid variable name ${JSON.stringify(key)}: letters, digits and _, not starting with a digit`);
+          if (!NAME_RE.test(key))
+            throw fail(
+              `invalid variable name ${JSON.stringify(key)}: letters, digits and _, not starting with a digit`,
+            );
           push({ op: "env", key, value, source });
           scope.env.set(key, value);
         }
@@ -217,20 +268,29 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
       }
       case "user": {
         const user = expand(rest, lookup);
-        if (!USER_RE.test(user)) throw fail(`invalid user ${JSON.stringify(user)}: use name, uid, name:group or uid:gid (names in lowercase)`);
+        if (!USER_RE.test(user))
+          throw fail(`invalid user ${JSON.stringify(user)}: use name, uid, name:group or uid:gid (names in lowercase)`);
         push({ op: "user", user, source });
         break;
       }
       case "copy":
       case "add":
-        push(withFromStage(copyStep(ins, rest, flags, (w) => expand(w, lookup), fail, stages.length - 1, source), stages, fail));
+        push(
+          withFromStage(
+            copyStep(ins, rest, flags, (w) => expand(w, lookup), fail, stages.length - 1, source),
+            stages,
+            fail,
+          ),
+        );
         break;
     }
   }
 
-  if (!stages.length) throw dockerfileError(file, scanned.instructions[0]?.line ?? 1, "no FROM: a Dockerfile starts with FROM <image>");
+  if (!stages.length)
+    throw dockerfileError(file, scanned.instructions[0]?.line ?? 1, "no FROM: a Dockerfile starts with FROM <image>");
   for (const name of buildArgs.keys()) {
-    if (!used.has(name) && !PROXY_ARGS.includes(name)) warnings.push({ file, message: `--build-arg ${name} was not used: the Dockerfile declares no ARG ${name}` });
+    if (!used.has(name) && !PROXY_ARGS.includes(name))
+      warnings.push({ file, message: `--build-arg ${name} was not used: the Dockerfile declares no ARG ${name}` });
   }
   return { stages, target: targetIndex(stages, o.target, file), warnings };
 }
@@ -247,15 +307,21 @@ function withFromStage(step: DockerfileStep, stages: Stage[], fail: (message: st
   return i >= 0 ? { ...step, fromStage: i } : step;
 }
 
-function checkFlags(ins: Instruction, fail: (message: string) => SbxError, warn: (m: string) => void): { flags: Map<string, string | undefined>; rest: string } {
+function checkFlags(
+  ins: Instruction,
+  fail: (message: string) => SbxError,
+  warn: (m: string) => void,
+): { flags: Map<string, string | undefined>; rest: string } {
   const { flags, rest } = extractFlags(ins.rest);
   const allowed = FLAGS[ins.keyword] ?? {};
   const out = new Map<string, string | undefined>();
   for (const f of flags) {
-    if (allowed.warn?.includes(f.name)) warn(`${ins.keyword.toUpperCase()} --${f.name} is ignored: ${IGNORED_FLAGS[f.name]}`);
+    if (allowed.warn?.includes(f.name))
+      warn(`${ins.keyword.toUpperCase()} --${f.name} is ignored: ${IGNORED_FLAGS[f.name]}`);
     else if (allowed.reject?.includes(f.name)) throw fail(`--${f.name} is not supported yet`);
     else if (!allowed.ok?.includes(f.name)) throw fail(`unknown flag --${f.name}`);
-    else if (f.name === "mount") checkMount(f.value ?? "", fail, warn); // may be given several times
+    else if (f.name === "mount")
+      checkMount(f.value ?? "", fail, warn); // may be given several times
     else if (out.has(f.name)) throw fail(`--${f.name} is given twice`);
     else out.set(f.name, f.value);
   }
@@ -277,18 +343,36 @@ function targetIndex(stages: Stage[], target: string | undefined, file: string):
   const i = stages.findIndex((s) => s.name === target.toLowerCase());
   if (i >= 0) return i;
   const names = stages.flatMap((s) => (s.name ? [s.name] : []));
-  throw new SbxError("invalid_argument", `${file}: no stage named ${target} (${names.length ? `its stages: ${names.join(", ")}` : "it names no stages: FROM <image> AS <name>"})`, { file, target });
+  throw new SbxError(
+    "invalid_argument",
+    `${file}: no stage named ${target} (${names.length ? `its stages: ${names.join(", ")}` : "it names no stages: FROM <image> AS <name>"})`,
+    { file, target },
+  );
 }
 
 /** BuildKit's automatic platform ARGs, usable in FROM and, once declared with ARG, in a stage. */
 function platformArgs(p: ParseOptions["platform"]): Array<[string, string]> {
-  const archs: Record<string, [string, string?]> = { x64: ["amd64"], arm64: ["arm64"], arm: ["arm", "v7"], ia32: ["386"], ppc64: ["ppc64le"], s390x: ["s390x"], riscv64: ["riscv64"] };
+  const archs: Record<string, [string, string?]> = {
+    x64: ["amd64"],
+    arm64: ["arm64"],
+    arm: ["arm", "v7"],
+    ia32: ["386"],
+    ppc64: ["ppc64le"],
+    s390x: ["s390x"],
+    riscv64: ["riscv64"],
+  };
   const [arch, variant] = p ? [p.arch, p.variant] : (archs[process.arch] ?? [process.arch]);
   const platform = `linux/${arch}${variant ? `/${variant}` : ""}`;
   const os = p?.os ?? "linux";
   return [
-    ["TARGETPLATFORM", platform], ["TARGETOS", os], ["TARGETARCH", arch], ["TARGETVARIANT", variant ?? ""],
-    ["BUILDPLATFORM", platform], ["BUILDOS", os], ["BUILDARCH", arch], ["BUILDVARIANT", variant ?? ""],
+    ["TARGETPLATFORM", platform],
+    ["TARGETOS", os],
+    ["TARGETARCH", arch],
+    ["TARGETVARIANT", variant ?? ""],
+    ["BUILDPLATFORM", platform],
+    ["BUILDOS", os],
+    ["BUILDARCH", arch],
+    ["BUILDVARIANT", variant ?? ""],
   ];
 }
 

@@ -51,10 +51,12 @@ export function scanDockerfile(text: string, file: string): ScannedDockerfile {
     const m = DIRECTIVE.exec(raw(i));
     if (!m) break;
     const name = m[1]!.toLowerCase();
-    if (seen.has(name) && name === "escape") throw dockerfileError(file, i + 1, "only one escape parser directive can be used");
+    if (seen.has(name) && name === "escape")
+      throw dockerfileError(file, i + 1, "only one escape parser directive can be used");
     seen.add(name);
     if (name === "escape") {
-      if (m[2] !== "\\" && m[2] !== "`") throw dockerfileError(file, i + 1, `invalid escape token ${JSON.stringify(m[2])}: it must be \\ or \``);
+      if (m[2] !== "\\" && m[2] !== "`")
+        throw dockerfileError(file, i + 1, `invalid escape token ${JSON.stringify(m[2])}: it must be \\ or \``);
       escape = m[2];
     }
     // `syntax` and `check` select BuildKit front ends and lint checks: nothing to do here.
@@ -82,7 +84,11 @@ export function scanDockerfile(text: string, file: string): ScannedDockerfile {
       more = continuation.test(next);
       line += more ? next.replace(continuation, "") : next;
     }
-    if (emptyContinuation) notes.push({ line: start, message: "empty continuation line (BuildKit warns about these; a future Docker may reject them)" });
+    if (emptyContinuation)
+      notes.push({
+        line: start,
+        message: "empty continuation line (BuildKit warns about these; a future Docker may reject them)",
+      });
     const trimmed = line.trim();
     const m = /^(\S+)(?:\s+([\s\S]*))?$/.exec(trimmed);
     if (!m) continue;
@@ -100,7 +106,12 @@ export function scanDockerfile(text: string, file: string): ScannedDockerfile {
           }
           content += `${body}\n`;
         }
-        if (!done) throw dockerfileError(file, start, `unterminated heredoc: no line ${doc.name} closes <<${doc.chomp ? "-" : ""}${doc.name}`);
+        if (!done)
+          throw dockerfileError(
+            file,
+            start,
+            `unterminated heredoc: no line ${doc.name} closes <<${doc.chomp ? "-" : ""}${doc.name}`,
+          );
         instruction.heredocs.push({ ...doc, content });
       }
     }

@@ -7,19 +7,35 @@ import type { DockerfileSource, DockerfileStep, ParsedDockerfile, Stage } from "
  * `COPY --from` becomes a copy_from step; `needs` lists the stages it copies from (and theirs),
  * in build order, which must be built first and named by `stageRef`.
  */
-export function flattenDockerfile(parsed: ParsedDockerfile, stageRef: (stage: number) => string = (i) => `stage-${i}`): { baseImage: string; steps: DockerfileStep[]; source: DockerfileSource; needs: number[] } {
+export function flattenDockerfile(
+  parsed: ParsedDockerfile,
+  stageRef: (stage: number) => string = (i) => `stage-${i}`,
+): { baseImage: string; steps: DockerfileStep[]; source: DockerfileSource; needs: number[] } {
   const chain = stageChain(parsed, parsed.target);
-  const steps = chain.flatMap((s) => s.steps).map((step): DockerfileStep => {
-    if ((step.op !== "copy" && step.op !== "add") || step.from === undefined) return step;
-    const { from, fromStage, src, op: _op, ...rest } = step;
-    return { ...rest, op: "copy_from", image: fromStage === undefined ? from : stageRef(fromStage), paths: src, ...(fromStage !== undefined && { stage: fromStage }) };
-  });
+  const steps = chain
+    .flatMap((s) => s.steps)
+    .map((step): DockerfileStep => {
+      if ((step.op !== "copy" && step.op !== "add") || step.from === undefined) return step;
+      const { from, fromStage, src, op: _op, ...rest } = step;
+      return {
+        ...rest,
+        op: "copy_from",
+        image: fromStage === undefined ? from : stageRef(fromStage),
+        paths: src,
+        ...(fromStage !== undefined && { stage: fromStage }),
+      };
+    });
   return { baseImage: chain[0]!.from, steps, source: chain[0]!.source, needs: stagesNeeded(parsed, parsed.target) };
 }
 
 function stageChain(parsed: ParsedDockerfile, target: number): Stage[] {
   const chain: Stage[] = [];
-  for (let s: Stage | undefined = parsed.stages[target]; s; s = s.parent === undefined ? undefined : parsed.stages[s.parent]) chain.unshift(s);
+  for (
+    let s: Stage | undefined = parsed.stages[target];
+    s;
+    s = s.parent === undefined ? undefined : parsed.stages[s.parent]
+  )
+    chain.unshift(s);
   return chain;
 }
 

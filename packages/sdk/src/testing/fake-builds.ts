@@ -18,10 +18,33 @@ interface FakeBuild {
 const sha = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
 const BASE: ImageInfo = {
-  name: "debian-minimal", tag: "latest", id: `sha256:${sha("base")}`, project: null, kind: "base", baseImage: null, sizeBytes: 50_000_000,
-  layers: [{ digest: `sha256:${sha("base")}`, key: `base:sha256:${sha("base")}`, sizeBytes: 50_000_000, step: "base image debian-minimal", cached: true }],
-  config: { env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
-  buildId: null, isolation: "userns", createdAt: "",
+  name: "debian-minimal",
+  tag: "latest",
+  id: `sha256:${sha("base")}`,
+  project: null,
+  kind: "base",
+  baseImage: null,
+  sizeBytes: 50_000_000,
+  layers: [
+    {
+      digest: `sha256:${sha("base")}`,
+      key: `base:sha256:${sha("base")}`,
+      sizeBytes: 50_000_000,
+      step: "base image debian-minimal",
+      cached: true,
+    },
+  ],
+  config: {
+    env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    workingDir: "/",
+    user: "root",
+    entrypoint: null,
+    cmd: null,
+    systemd: false,
+  },
+  buildId: null,
+  isolation: "userns",
+  createdAt: "",
 };
 
 export class FakeBuilds {
@@ -33,21 +56,36 @@ export class FakeBuilds {
   private seq = 0;
 
   /** Serves /v1/{contexts,builds,images}/...; `p` is the path after /v1. */
-  async handle(method: string, p: string[], query: URLSearchParams, raw: Buffer, project: string, res: ServerResponse): Promise<void> {
+  async handle(
+    method: string,
+    p: string[],
+    query: URLSearchParams,
+    raw: Buffer,
+    project: string,
+    res: ServerResponse,
+  ): Promise<void> {
     const [kind, id, sub] = p;
     if (kind === "contexts" && id) {
       if (method === "HEAD") return void res.writeHead(this.contexts.has(id) ? 200 : 404).end();
       if (method === "PUT") {
-        if (`sha256:${sha(raw)}` !== id) return send(res, 400, { error: { code: "invalid_archive", message: `the body's sha256 is not ${id}` } });
+        if (`sha256:${sha(raw)}` !== id)
+          return send(res, 400, { error: { code: "invalid_archive", message: `the body's sha256 is not ${id}` } });
         this.contexts.set(id, raw);
         return send(res, 201, { digest: id, sizeBytes: raw.length });
       }
     }
     if (kind === "builds") {
       if (method === "POST" && !id) return this.create(JSON.parse(raw.toString()) as CreateBuildRequest, project, res);
-      if (method === "GET" && !id) return send(res, 200, { builds: [...this.builds.values()].filter((b) => b.record.project === project).map((b) => b.record).reverse() });
+      if (method === "GET" && !id)
+        return send(res, 200, {
+          builds: [...this.builds.values()]
+            .filter((b) => b.record.project === project)
+            .map((b) => b.record)
+            .reverse(),
+        });
       const b = id ? this.builds.get(id) : undefined;
-      if (!b || b.record.project !== project) return send(res, 404, { error: { code: "not_found", message: `no build ${id}` } });
+      if (!b || b.record.project !== project)
+        return send(res, 404, { error: { code: "not_found", message: `no build ${id}` } });
       if (method === "GET" && !sub) return send(res, 200, b.record);
       if (method === "DELETE") {
         if (b.record.state === "queued" || b.record.state === "running") this.finish(b, "cancelled");
@@ -62,8 +100,12 @@ export class FakeBuilds {
       }
       const key = `${project}/${id?.includes(":") ? id : `${id}:latest`}`;
       const img = id === BASE.name ? BASE : this.images.get(key);
-      if (img === BASE && method === "DELETE") return send(res, 412, { error: { code: "failed_precondition", message: `${id} is a base image: base images cannot be removed` } });
-      if (!img) return send(res, 404, { error: { code: "image_not_found", message: `no image ${id} in project ${project}` } });
+      if (img === BASE && method === "DELETE")
+        return send(res, 412, {
+          error: { code: "failed_precondition", message: `${id} is a base image: base images cannot be removed` },
+        });
+      if (!img)
+        return send(res, 404, { error: { code: "image_not_found", message: `no image ${id} in project ${project}` } });
       if (method === "GET") return send(res, 200, img);
       if (method === "DELETE") {
         this.images.delete(key);
@@ -76,15 +118,26 @@ export class FakeBuilds {
   private create(req: CreateBuildRequest, project: string, res: ServerResponse): void {
     for (const s of req.definition.steps) {
       if ((s.op === "copy" || s.op === "add") && !this.contexts.has(s.context)) {
-        return send(res, 412, { error: { code: "failed_precondition", message: `context ${s.context} was not uploaded` } });
+        return send(res, 412, {
+          error: { code: "failed_precondition", message: `context ${s.context} was not uploaded` },
+        });
       }
     }
     const imageName = req.registeredName ?? req.definition.name;
     const tag = req.tag ?? req.definition.tag ?? "latest";
     const now = new Date().toISOString();
     const record: BuildInfo = {
-      id: `bld-${++this.seq}`, project, imageName, tag,
-      state: "running", steps: req.definition.steps.length, imageId: null, failure: null, createdAt: now, startedAt: now, endedAt: null,
+      id: `bld-${++this.seq}`,
+      project,
+      imageName,
+      tag,
+      state: "running",
+      steps: req.definition.steps.length,
+      imageId: null,
+      failure: null,
+      createdAt: now,
+      startedAt: now,
+      endedAt: null,
     };
     const b: FakeBuild = { record, request: req, events: [], listeners: new Set() };
     this.builds.set(record.id, b);
@@ -113,7 +166,14 @@ export class FakeBuilds {
         const exit = /exit (\d+)/.exec(cmd);
         if (exit) {
           this.emit(b, { type: "log", step: i + 1, stream: "stderr", data: "boom: it broke\n" });
-          b.record.failure = { step: i + 1, text, source: step.source ?? null, exitCode: Number(exit[1]), message: `the command exited with code ${exit[1]}`, lastLines: [`running ${cmd}`, "boom: it broke"] };
+          b.record.failure = {
+            step: i + 1,
+            text,
+            source: step.source ?? null,
+            exitCode: Number(exit[1]),
+            message: `the command exited with code ${exit[1]}`,
+            lastLines: [`running ${cmd}`, "boom: it broke"],
+          };
           return this.finish(b, "failed");
         }
       }
@@ -125,10 +185,25 @@ export class FakeBuilds {
     }
     b.record.imageId = `sha256:${sha(`image${key}`)}`;
     const image: ImageInfo = {
-      name: b.record.imageName, tag: b.record.tag, id: b.record.imageId, project: b.record.project, kind: "built", baseImage: definition.baseImage,
-      sizeBytes: layers.reduce((n, l) => n + l.sizeBytes, 50_000_000), layers,
-      config: { env: definition.steps.flatMap((s) => (s.op === "env" ? [`${s.key}=${s.value}`] : [])), workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
-      buildId: b.record.id, isolation: "userns", createdAt: new Date().toISOString(),
+      name: b.record.imageName,
+      tag: b.record.tag,
+      id: b.record.imageId,
+      project: b.record.project,
+      kind: "built",
+      baseImage: definition.baseImage,
+      sizeBytes: layers.reduce((n, l) => n + l.sizeBytes, 50_000_000),
+      layers,
+      config: {
+        env: definition.steps.flatMap((s) => (s.op === "env" ? [`${s.key}=${s.value}`] : [])),
+        workingDir: "/",
+        user: "root",
+        entrypoint: null,
+        cmd: null,
+        systemd: false,
+      },
+      buildId: b.record.id,
+      isolation: "userns",
+      createdAt: new Date().toISOString(),
     };
     // As sbxd: rebuilding to the same image is fine; pointing the name elsewhere needs replace.
     const current = this.images.get(`${b.record.project}/${image.name}:${image.tag}`);

@@ -28,7 +28,19 @@ class FakeProc {
   onSignal?: (sig: string) => void;
 
   constructor(sandboxId: string, id: string, body: { command: string; args?: string[]; stdin?: boolean }) {
-    this.record = { id, sandboxId, command: body.command, args: body.args ?? [], status: "running", exitCode: null, signal: null, timedOut: false, stdin: !!body.stdin, startedAt: new Date().toISOString(), endedAt: null };
+    this.record = {
+      id,
+      sandboxId,
+      command: body.command,
+      args: body.args ?? [],
+      status: "running",
+      exitCode: null,
+      signal: null,
+      timedOut: false,
+      stdin: !!body.stdin,
+      startedAt: new Date().toISOString(),
+      endedAt: null,
+    };
   }
 
   emit(ev: OutputEvent): void {
@@ -66,7 +78,9 @@ export class FakeDaemon {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err: unknown) => send(res, 500, { error: { code: "internal", message: String(err) } }));
+      this.handle(req, res).catch((err: unknown) =>
+        send(res, 500, { error: { code: "internal", message: String(err) } }),
+      );
     });
     await new Promise<void>((resolve) => this.server!.listen(this.socketPath, resolve));
     return this;
@@ -84,21 +98,49 @@ export class FakeDaemon {
 
   private async handle(req: Req, res: Res): Promise<void> {
     const url = new URL(req.url ?? "/", "http://x");
-    const isRaw = (/\/(stdin|files|archive)$/.test(url.pathname) || url.pathname.startsWith("/v1/contexts/")) && (req.method === "POST" || req.method === "PUT");
+    const isRaw =
+      (/\/(stdin|files|archive)$/.test(url.pathname) || url.pathname.startsWith("/v1/contexts/")) &&
+      (req.method === "POST" || req.method === "PUT");
     const raw = await readBody(req);
-    this.requests.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers, body: isRaw ? `<${raw.length} bytes>` : raw.toString() });
+    this.requests.push({
+      method: req.method ?? "",
+      url: req.url ?? "",
+      headers: req.headers,
+      body: isRaw ? `<${raw.length} bytes>` : raw.toString(),
+    });
     const json = () => JSON.parse(raw.toString() || "{}") as Record<string, unknown>;
     const p = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
-    const m = `${req.method} /${p.slice(1).map((s, i, a) => (i === 1 || (i === 3 && a[2] === "processes") ? ":" : s)).join("/")}`;
-    if (p[1] === "contexts" || p[1] === "builds" || p[1] === "images") return this.builds.handle(req.method ?? "", p.slice(1), url.searchParams, raw, String(req.headers["x-sbx-project"] ?? "default"), res);
-    if (m === "GET /info") return send(res, 200, { version: "0.0.0-fake", runtime: "crun", cgroupVersion: 2, dataDir: this.dir, sandboxesRunning: this.sandboxes.size });
+    const m = `${req.method} /${p
+      .slice(1)
+      .map((s, i, a) => (i === 1 || (i === 3 && a[2] === "processes") ? ":" : s))
+      .join("/")}`;
+    if (p[1] === "contexts" || p[1] === "builds" || p[1] === "images")
+      return this.builds.handle(
+        req.method ?? "",
+        p.slice(1),
+        url.searchParams,
+        raw,
+        String(req.headers["x-sbx-project"] ?? "default"),
+        res,
+      );
+    if (m === "GET /info")
+      return send(res, 200, {
+        version: "0.0.0-fake",
+        runtime: "crun",
+        cgroupVersion: 2,
+        dataDir: this.dir,
+        sandboxesRunning: this.sandboxes.size,
+      });
     if (m === "GET /sandboxes") {
-      const all = [...this.sandboxes.values()].filter((s) => url.searchParams.get("all") === "1" || s.status !== "terminated");
+      const all = [...this.sandboxes.values()].filter(
+        (s) => url.searchParams.get("all") === "1" || s.status !== "terminated",
+      );
       return send(res, 200, { sandboxes: all });
     }
     if (m === "POST /sandboxes") {
       const body = json();
-      if (typeof body.cpus === "number" && body.cpus > 64) return send(res, 400, { error: { code: "out_of_range", message: "cpus must be at most 64" } });
+      if (typeof body.cpus === "number" && body.cpus > 64)
+        return send(res, 400, { error: { code: "out_of_range", message: "cpus must be at most 64" } });
       return send(res, 201, this.createSandbox(body, String(req.headers["x-sbx-project"] ?? "default")));
     }
     const sb = p[2] ? [...this.sandboxes.values()].find((s) => s.id === p[2] || s.name === p[2]) : undefined;
@@ -131,7 +173,8 @@ export class FakeDaemon {
       case "GET /sandboxes/:/processes":
         return send(res, 200, { processes: [...this.procs.values()].map((x) => x.record) });
     }
-    if (p[3] === "processes" && !proc) return send(res, 404, { error: { code: "process_not_found", message: `no process ${p[4]}` } });
+    if (p[3] === "processes" && !proc)
+      return send(res, 404, { error: { code: "process_not_found", message: `no process ${p[4]}` } });
     switch (m) {
       case "GET /sandboxes/:/processes/:":
         return send(res, 200, proc!.record);
@@ -143,7 +186,8 @@ export class FakeDaemon {
         return send(res, 200, proc!.record);
       case "POST /sandboxes/:/processes/:/stdin":
       case "DELETE /sandboxes/:/processes/:/stdin":
-        if (!proc!.record.stdin || proc!.record.status === "exited") return send(res, 409, { error: { code: "failed_precondition", message: "stdin is closed" } });
+        if (!proc!.record.stdin || proc!.record.status === "exited")
+          return send(res, 409, { error: { code: "failed_precondition", message: "stdin is closed" } });
         proc!.onStdin?.(req.method === "POST" ? raw : null);
         res.writeHead(204).end();
         return;
@@ -172,7 +216,13 @@ export class FakeDaemon {
         }
         const entries = names.map((name) => {
           const st = statSync(join(root, path, name));
-          return { name, type: st.isDirectory() ? "directory" : "file", size: st.size, mode: st.mode & 0o7777, modifiedAt: st.mtime.toISOString() };
+          return {
+            name,
+            type: st.isDirectory() ? "directory" : "file",
+            size: st.size,
+            mode: st.mode & 0o7777,
+            modifiedAt: st.mtime.toISOString(),
+          };
         });
         return send(res, 200, { path, entries });
       }
@@ -193,7 +243,9 @@ export class FakeDaemon {
           return send(res, 404, { error: { code: "file_not_found", message: `${path}: no such file or directory` } });
         }
         res.writeHead(200, { "content-type": "application/x-tar" });
-        Readable.from(tar.c({ cwd: dirname(join(root, path)) }, [basename(path)]) as unknown as AsyncIterable<Buffer>).pipe(res);
+        Readable.from(
+          tar.c({ cwd: dirname(join(root, path)) }, [basename(path)]) as unknown as AsyncIterable<Buffer>,
+        ).pipe(res);
         return;
       }
     }
@@ -204,12 +256,29 @@ export class FakeDaemon {
     const id = `sb${++this.seq}${"x".repeat(10)}`;
     const now = new Date().toISOString();
     const sb: SandboxInfo = {
-      id, name: (body.name as string) ?? null, project, image: (body.image as string) ?? "debian-minimal", imageId: "img1", status: "running",
-      cpus: (body.cpus as number) ?? 1, memoryMb: (body.memoryMb as number) ?? 1024, pidsLimit: 1024, diskMb: 4096, timeoutSecs: (body.timeoutSecs as number) ?? 600,
+      id,
+      name: (body.name as string) ?? null,
+      project,
+      image: (body.image as string) ?? "debian-minimal",
+      imageId: "img1",
+      status: "running",
+      cpus: (body.cpus as number) ?? 1,
+      memoryMb: (body.memoryMb as number) ?? 1024,
+      pidsLimit: 1024,
+      diskMb: 4096,
+      timeoutSecs: (body.timeoutSecs as number) ?? 600,
       allowInternetAccess: (body.allowInternetAccess as boolean) ?? true,
-      allowOut: (body.allowOut as string[]) ?? [], denyOut: (body.denyOut as string[]) ?? [],
-      egressEntries: { allowOut: (body.allowOut as string[]) ?? [], denyOut: (body.denyOut as string[]) ?? [] }, egressHosts: {}, env: (body.env as Record<string, string>) ?? {}, ipAddress: "10.0.0.2", snapshotId: null,
-      createdAt: now, startedAt: now, terminatedAt: null, terminationReason: null,
+      allowOut: (body.allowOut as string[]) ?? [],
+      denyOut: (body.denyOut as string[]) ?? [],
+      egressEntries: { allowOut: (body.allowOut as string[]) ?? [], denyOut: (body.denyOut as string[]) ?? [] },
+      egressHosts: {},
+      env: (body.env as Record<string, string>) ?? {},
+      ipAddress: "10.0.0.2",
+      snapshotId: null,
+      createdAt: now,
+      startedAt: now,
+      terminatedAt: null,
+      terminationReason: null,
     };
     this.sandboxes.set(id, sb);
     mkdirSync(this.rootOf(id), { recursive: true });
@@ -217,7 +286,10 @@ export class FakeDaemon {
   }
 
   /** Scripted commands: echo, fail N, cat (stdin), yes (until signalled), sleep (until signalled or timeout), readlink, show-request, split. */
-  private startProc(sandboxId: string, body: { command: string; args?: string[]; stdin?: boolean; timeoutSecs?: number }): FakeProc {
+  private startProc(
+    sandboxId: string,
+    body: { command: string; args?: string[]; stdin?: boolean; timeoutSecs?: number },
+  ): FakeProc {
     const proc = new FakeProc(sandboxId, `p${++this.seq}`, body);
     this.procs.set(proc.record.id, proc);
     const args = body.args ?? [];

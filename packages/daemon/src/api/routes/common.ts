@@ -74,5 +74,8 @@ export function ndjson(events: AsyncIterable<unknown>, abort: AbortController): 
       await iterator.return?.(undefined);
     },
   });
-  return new Response(body, { status: 200, headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" } });
+  return new Response(body, {
+    status: 200,
+    headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" },
+  });
 }

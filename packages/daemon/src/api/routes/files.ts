@@ -8,12 +8,21 @@ import { json } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
 const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
-const binary = (description: string) => ({ content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } }, description });
+const binary = (description: string) => ({
+  content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } },
+  description,
+});
 
 export function registerFileRoutes(app: Api, s: Services): void {
   // Upload caps are the app's (api/body-limits.ts), counted as the body streams in.
   app.openapi(
-    createRoute({ method: "get", path: "/v1/sandboxes/{id}/files", summary: "Read a file", request: { params: SandboxParams, query: PathQuery }, responses: { 200: binary("the file's bytes"), 404: json(ErrorBody, "no such file") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/files",
+      summary: "Read a file",
+      request: { params: SandboxParams, query: PathQuery },
+      responses: { 200: binary("the file's bytes"), 404: json(ErrorBody, "no such file") },
+    }),
     async (c) => {
       const data = await s.files.read(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
       return c.body(new Uint8Array(data), 200, { "content-type": "application/octet-stream" }) as never;
@@ -29,7 +38,12 @@ export function registerFileRoutes(app: Api, s: Services): void {
       responses: { 204: { description: "written" } },
     }),
     async (c) => {
-      await s.files.write(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, Buffer.from(await c.req.arrayBuffer()));
+      await s.files.write(
+        c.get("project"),
+        c.req.valid("param").id,
+        c.req.valid("query").path,
+        Buffer.from(await c.req.arrayBuffer()),
+      );
       return c.body(null, 204);
     },
   );
@@ -39,18 +53,32 @@ export function registerFileRoutes(app: Api, s: Services): void {
       method: "delete",
       path: "/v1/sandboxes/{id}/files",
       summary: "Delete a file (or a directory with recursive=1)",
-      request: { params: SandboxParams, query: PathQuery.extend({ recursive: z.enum(["0", "1", "true", "false"]).optional() }) },
+      request: {
+        params: SandboxParams,
+        query: PathQuery.extend({ recursive: z.enum(["0", "1", "true", "false"]).optional() }),
+      },
       responses: { 204: { description: "deleted" }, 404: json(ErrorBody, "no such file") },
     }),
     async (c) => {
       const q = c.req.valid("query");
-      await s.files.remove(c.get("project"), c.req.valid("param").id, q.path, ["1", "true"].includes(q.recursive ?? ""));
+      await s.files.remove(
+        c.get("project"),
+        c.req.valid("param").id,
+        q.path,
+        ["1", "true"].includes(q.recursive ?? ""),
+      );
       return c.body(null, 204);
     },
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/v1/sandboxes/{id}/files/list", summary: "List a directory", request: { params: SandboxParams, query: PathQuery }, responses: { 200: json(DirectoryListing, "entries") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/files/list",
+      summary: "List a directory",
+      request: { params: SandboxParams, query: PathQuery },
+      responses: { 200: json(DirectoryListing, "entries") },
+    }),
     async (c) => {
       const { path } = c.req.valid("query");
       return c.json({ path, entries: await s.files.list(c.get("project"), c.req.valid("param").id, path) }, 200);
@@ -66,7 +94,12 @@ export function registerFileRoutes(app: Api, s: Services): void {
       responses: { 200: json(z.object({ entries: z.number() }), "unpacked"), 400: json(ErrorBody, "not a tar") },
     }),
     async (c) => {
-      const r = await s.files.upload(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, Buffer.from(await c.req.arrayBuffer()));
+      const r = await s.files.upload(
+        c.get("project"),
+        c.req.valid("param").id,
+        c.req.valid("query").path,
+        Buffer.from(await c.req.arrayBuffer()),
+      );
       return c.json(r, 200);
     },
   );
@@ -77,11 +110,20 @@ export function registerFileRoutes(app: Api, s: Services): void {
       path: "/v1/sandboxes/{id}/archive",
       summary: "Download a file or directory tree as a tar stream",
       request: { params: SandboxParams, query: PathQuery },
-      responses: { 200: { content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } }, description: "tar" }, 404: json(ErrorBody, "no such path") },
+      responses: {
+        200: {
+          content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } },
+          description: "tar",
+        },
+        404: json(ErrorBody, "no such path"),
+      },
     }),
     async (c) => {
       const stream = await s.files.download(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
-      return new Response(Readable.toWeb(stream) as ReadableStream, { status: 200, headers: { "content-type": "application/x-tar" } }) as never;
+      return new Response(Readable.toWeb(stream) as ReadableStream, {
+        status: 200,
+        headers: { "content-type": "application/x-tar" },
+      }) as never;
     },
   );
 }

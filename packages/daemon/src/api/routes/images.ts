@@ -20,12 +20,16 @@ export function registerImageRoutes(app: Api, s: Services): void {
       path: "/v1/contexts/{digest}",
       summary: "Whether the daemon has this context tar (HEAD works too)",
       request: { params: DigestParams },
-      responses: { 200: json(z.object({ digest: z.string(), sizeBytes: z.number() }), "present"), 404: json(ErrorBody, "not uploaded") },
+      responses: {
+        200: json(z.object({ digest: z.string(), sizeBytes: z.number() }), "present"),
+        404: json(ErrorBody, "not uploaded"),
+      },
     }),
     async (c) => {
       const { digest } = c.req.valid("param");
       const info = await s.contexts.stat(digest);
-      if (!info) throw new SbxError("not_found", `context ${digest} was not uploaded: PUT it to /v1/contexts/${digest}`);
+      if (!info)
+        throw new SbxError("not_found", `context ${digest} was not uploaded: PUT it to /v1/contexts/${digest}`);
       return c.json({ digest: info.digest, sizeBytes: info.size }, 200);
     },
   );
@@ -35,31 +39,59 @@ export function registerImageRoutes(app: Api, s: Services): void {
       method: "put",
       path: "/v1/contexts/{digest}",
       summary: "Upload the files of a copy/add step (a tar whose sha256 is the digest)",
-      request: { params: DigestParams, body: { content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } } } },
-      responses: { 201: json(z.object({ digest: z.string(), sizeBytes: z.number() }), "stored"), 400: json(ErrorBody, "not a tar, or the digest does not match") },
+      request: {
+        params: DigestParams,
+        body: { content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } } },
+      },
+      responses: {
+        201: json(z.object({ digest: z.string(), sizeBytes: z.number() }), "stored"),
+        400: json(ErrorBody, "not a tar, or the digest does not match"),
+      },
     }),
     async (c) => {
       const { digest } = c.req.valid("param");
       const body = Buffer.from(await c.req.arrayBuffer());
       await validateTar(body);
       const stored = await s.contexts.put(body, { expect: digest }).catch((err: unknown) => {
-        throw new SbxError("invalid_archive", `the upload does not match ${digest}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new SbxError(
+          "invalid_archive",
+          `the upload does not match ${digest}: ${err instanceof Error ? err.message : String(err)}`,
+        );
       });
       return c.json({ digest: stored.digest, sizeBytes: stored.size }, 201);
     },
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/builds", summary: "Build an image from its step IR", request: jsonBody(CreateBuildRequest), responses: { 201: json(Build, "started"), 409: json(ErrorBody, "name taken") } }),
+    createRoute({
+      method: "post",
+      path: "/v1/builds",
+      summary: "Build an image from its step IR",
+      request: jsonBody(CreateBuildRequest),
+      responses: { 201: json(Build, "started"), 409: json(ErrorBody, "name taken") },
+    }),
     async (c) => c.json(await s.builds.create(c.get("project"), c.req.valid("json")), 201),
   );
 
-  app.openapi(createRoute({ method: "get", path: "/v1/builds", summary: "List builds, newest first", responses: { 200: json(z.object({ builds: z.array(Build) }), "builds") } }), (c) =>
-    c.json({ builds: s.builds.list(c.get("project")) }, 200),
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/builds",
+      summary: "List builds, newest first",
+      responses: { 200: json(z.object({ builds: z.array(Build) }), "builds") },
+    }),
+    (c) => c.json({ builds: s.builds.list(c.get("project")) }, 200),
   );
 
-  app.openapi(createRoute({ method: "get", path: "/v1/builds/{id}", summary: "Get a build", request: { params: BuildParams }, responses: { 200: json(Build, "build"), 404: json(ErrorBody, "unknown") } }), (c) =>
-    c.json(s.builds.get(c.get("project"), c.req.valid("param").id), 200),
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/builds/{id}",
+      summary: "Get a build",
+      request: { params: BuildParams },
+      responses: { 200: json(Build, "build"), 404: json(ErrorBody, "unknown") },
+    }),
+    (c) => c.json(s.builds.get(c.get("project"), c.req.valid("param").id), 200),
   );
 
   app.openapi(
@@ -68,7 +100,10 @@ export function registerImageRoutes(app: Api, s: Services): void {
       path: "/v1/builds/{id}/events",
       summary: "The build's events from its start; with follow=1 until it is done",
       request: { params: BuildParams, query: z.object({ follow: z.enum(["0", "1", "true", "false"]).optional() }) },
-      responses: { 200: { content: { "application/x-ndjson": { schema: BuildEvent } }, description: "events" }, 404: json(ErrorBody, "unknown") },
+      responses: {
+        200: { content: { "application/x-ndjson": { schema: BuildEvent } }, description: "events" },
+        404: json(ErrorBody, "unknown"),
+      },
     }),
     (c) => {
       const { id } = c.req.valid("param");
@@ -80,21 +115,46 @@ export function registerImageRoutes(app: Api, s: Services): void {
     },
   );
 
-  app.openapi(createRoute({ method: "delete", path: "/v1/builds/{id}", summary: "Cancel a build", request: { params: BuildParams }, responses: { 200: json(Build, "build") } }), (c) =>
-    c.json(s.builds.cancel(c.get("project"), c.req.valid("param").id), 200),
-  );
-
-  app.openapi(createRoute({ method: "get", path: "/v1/images", summary: "List base images and the project's images", responses: { 200: json(ImageList, "images") } }), (c) =>
-    c.json({ images: s.images.list(c.get("project")) }, 200),
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/builds/{id}",
+      summary: "Cancel a build",
+      request: { params: BuildParams },
+      responses: { 200: json(Build, "build") },
+    }),
+    (c) => c.json(s.builds.cancel(c.get("project"), c.req.valid("param").id), 200),
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/v1/images/{name}", summary: "Inspect an image (name or name:tag)", request: { params: ImageParams }, responses: { 200: json(ImageDetail, "image"), 404: json(ErrorBody, "unknown") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/images",
+      summary: "List base images and the project's images",
+      responses: { 200: json(ImageList, "images") },
+    }),
+    (c) => c.json({ images: s.images.list(c.get("project")) }, 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/images/{name}",
+      summary: "Inspect an image (name or name:tag)",
+      request: { params: ImageParams },
+      responses: { 200: json(ImageDetail, "image"), 404: json(ErrorBody, "unknown") },
+    }),
     (c) => c.json(s.images.inspect(c.get("project"), c.req.valid("param").name), 200),
   );
 
   app.openapi(
-    createRoute({ method: "delete", path: "/v1/images/{name}", summary: "Remove an image; running sandboxes keep working", request: { params: ImageParams }, responses: { 200: json(ImageDetail, "removed"), 404: json(ErrorBody, "unknown") } }),
+    createRoute({
+      method: "delete",
+      path: "/v1/images/{name}",
+      summary: "Remove an image; running sandboxes keep working",
+      request: { params: ImageParams },
+      responses: { 200: json(ImageDetail, "removed"), 404: json(ErrorBody, "unknown") },
+    }),
     async (c) => {
       const removed = s.images.remove(c.get("project"), c.req.valid("param").name);
       await s.gc.collect();

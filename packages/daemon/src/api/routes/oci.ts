@@ -8,26 +8,50 @@ import { ErrorBody, ImageDetail } from "../schemas.js";
 import { json, jsonBody } from "./common.js";
 
 const ImageParams = z.object({ name: z.string().min(1).max(200) });
-const tar = (description: string) => ({ content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } }, description });
+const tar = (description: string) => ({
+  content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } },
+  description,
+});
 const Auth = {
   insecure: z.boolean().optional().openapi({ description: "plain HTTP to a registry that is not on loopback" }),
   username: z.string().max(512).optional(),
   password: z.string().max(4096).optional(),
   token: z.string().max(16384).optional().openapi({ description: "a bearer token, used as is" }),
 };
-const PushRequest = z.object({ reference: z.string().min(1).max(512).openapi({ example: "localhost:5000/team/web:2" }), ...Auth }).openapi("PushImageRequest");
-const PushResult = z.object({ reference: z.string(), digest: z.string(), blobsSent: z.number(), blobsSkipped: z.number() }).openapi("PushImageResult");
+const PushRequest = z
+  .object({ reference: z.string().min(1).max(512).openapi({ example: "localhost:5000/team/web:2" }), ...Auth })
+  .openapi("PushImageRequest");
+const PushResult = z
+  .object({ reference: z.string(), digest: z.string(), blobsSent: z.number(), blobsSkipped: z.number() })
+  .openapi("PushImageResult");
 const PullRequest = z
-  .object({ reference: z.string().min(1).max(512), name: z.string().max(200).optional(), tag: z.string().max(128).optional(), replace: z.boolean().optional(), ...Auth })
+  .object({
+    reference: z.string().min(1).max(512),
+    name: z.string().max(200).optional(),
+    tag: z.string().max(128).optional(),
+    replace: z.boolean().optional(),
+    ...Auth,
+  })
   .openapi("PullImageRequest");
-const PullResult = z.object({ image: ImageDetail, layersFetched: z.number(), layersReused: z.number() }).openapi("PullImageResult");
+const PullResult = z
+  .object({ image: ImageDetail, layersFetched: z.number(), layersReused: z.number() })
+  .openapi("PullImageResult");
 
 export function registerOciRoutes(app: Api, s: Services): void {
   app.openapi(
-    createRoute({ method: "get", path: "/v1/images/{name}/oci", summary: "Export an image as an OCI image layout (tar)", request: { params: ImageParams }, responses: { 200: tar("OCI image layout"), 404: json(ErrorBody, "unknown") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/images/{name}/oci",
+      summary: "Export an image as an OCI image layout (tar)",
+      request: { params: ImageParams },
+      responses: { 200: tar("OCI image layout"), 404: json(ErrorBody, "unknown") },
+    }),
     async (c) => {
       const stream = await s.oci.exportStream(c.get("project"), c.req.valid("param").name);
-      return new Response(Readable.toWeb(stream) as ReadableStream, { status: 200, headers: { "content-type": "application/x-tar" } }) as never;
+      return new Response(Readable.toWeb(stream) as ReadableStream, {
+        status: 200,
+        headers: { "content-type": "application/x-tar" },
+      }) as never;
     },
   );
 
@@ -36,20 +60,41 @@ export function registerOciRoutes(app: Api, s: Services): void {
       method: "post",
       path: "/v1/images/import",
       summary: "Import an OCI image layout or docker-archive tar as a project image",
-      request: { query: z.object({ name: z.string().min(1).max(200), tag: z.string().max(128).optional(), replace: z.enum(["0", "1", "true", "false"]).optional() }), body: { ...tar("the archive"), required: true } },
-      responses: { 201: json(ImageDetail, "registered"), 400: json(ErrorBody, "bad archive"), 409: json(ErrorBody, "name taken") },
+      request: {
+        query: z.object({
+          name: z.string().min(1).max(200),
+          tag: z.string().max(128).optional(),
+          replace: z.enum(["0", "1", "true", "false"]).optional(),
+        }),
+        body: { ...tar("the archive"), required: true },
+      },
+      responses: {
+        201: json(ImageDetail, "registered"),
+        400: json(ErrorBody, "bad archive"),
+        409: json(ErrorBody, "name taken"),
+      },
     }),
     async (c) => {
       const q = c.req.valid("query");
       const raw = c.req.raw.body;
       const body = raw ? Readable.fromWeb(raw as never) : Readable.from([]);
-      const image = await s.oci.importArchive(c.get("project"), body, { name: q.name, tag: q.tag, replace: ["1", "true"].includes(q.replace ?? "") });
+      const image = await s.oci.importArchive(c.get("project"), body, {
+        name: q.name,
+        tag: q.tag,
+        replace: ["1", "true"].includes(q.replace ?? ""),
+      });
       return c.json(image, 201);
     },
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/images/{name}/push", summary: "Push an image to a registry", request: { params: ImageParams, ...jsonBody(PushRequest) }, responses: { 200: json(PushResult, "pushed") } }),
+    createRoute({
+      method: "post",
+      path: "/v1/images/{name}/push",
+      summary: "Push an image to a registry",
+      request: { params: ImageParams, ...jsonBody(PushRequest) },
+      responses: { 200: json(PushResult, "pushed") },
+    }),
     async (c) => {
       const { reference, ...auth } = c.req.valid("json");
       return c.json(await s.oci.push(c.get("project"), c.req.valid("param").name, reference, auth), 200);
@@ -57,7 +102,13 @@ export function registerOciRoutes(app: Api, s: Services): void {
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/images/pull", summary: "Pull an image from a registry into the project", request: jsonBody(PullRequest), responses: { 201: json(PullResult, "pulled") } }),
+    createRoute({
+      method: "post",
+      path: "/v1/images/pull",
+      summary: "Pull an image from a registry into the project",
+      request: jsonBody(PullRequest),
+      responses: { 201: json(PullResult, "pulled") },
+    }),
     async (c) => {
       const { reference, name, tag, replace, ...auth } = c.req.valid("json");
       const r = await s.oci.pull(c.get("project"), reference, { name, tag, replace }, auth);

@@ -20,8 +20,17 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
       method: "post",
       path: "/v1/sandboxes/{id}/ports/{port}",
       summary: "Expose a sandbox port on the daemon's HTTP proxy (idempotent; the token stays)",
-      request: { params: PortParams, body: { content: { "application/json": { schema: ExposePortRequest } }, required: false } },
-      responses: { 200: json(PortExposure, "the exposure, with its URL and token"), 400: json(ErrorBody, "bad port"), 404: json(ErrorBody, "unknown sandbox"), 409: json(ErrorBody, "terminated"), 412: json(ErrorBody, "no network or no proxy") },
+      request: {
+        params: PortParams,
+        body: { content: { "application/json": { schema: ExposePortRequest } }, required: false },
+      },
+      responses: {
+        200: json(PortExposure, "the exposure, with its URL and token"),
+        400: json(ErrorBody, "bad port"),
+        404: json(ErrorBody, "unknown sandbox"),
+        409: json(ErrorBody, "terminated"),
+        412: json(ErrorBody, "no network or no proxy"),
+      },
     }),
     async (c) => {
       const { id, port } = c.req.valid("param");
@@ -47,7 +56,10 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
       path: "/v1/sandboxes/{id}/ports/{port}",
       summary: "Close an exposed port: the proxy refuses it from now on",
       request: { params: PortParams },
-      responses: { 200: json(PortExposure, "the removed exposure"), 404: json(ErrorBody, "unknown sandbox or port not exposed") },
+      responses: {
+        200: json(PortExposure, "the removed exposure"),
+        404: json(ErrorBody, "unknown sandbox or port not exposed"),
+      },
     }),
     (c) => {
       const { id, port } = c.req.valid("param");
@@ -59,9 +71,17 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
   app.get(
     "/v1/sandboxes/:id/ports/:port/connect",
     upgradeWebSocket(async (c) => {
-      if (c.req.header("upgrade")?.toLowerCase() !== "websocket") throw new SbxError("invalid_argument", "this endpoint is a WebSocket: send an upgrade request (Connection: Upgrade, Upgrade: websocket)");
+      if (c.req.header("upgrade")?.toLowerCase() !== "websocket")
+        throw new SbxError(
+          "invalid_argument",
+          "this endpoint is a WebSocket: send an upgrade request (Connection: Upgrade, Upgrade: websocket)",
+        );
       const parsed = PortNumber.safeParse(c.req.param("port"));
-      if (!parsed.success) throw new SbxError("out_of_range", `port ${JSON.stringify(c.req.param("port"))} is not a TCP port: use 1..65535`);
+      if (!parsed.success)
+        throw new SbxError(
+          "out_of_range",
+          `port ${JSON.stringify(c.req.param("port"))} is not a TCP port: use 1..65535`,
+        );
       const target = s.ports.target(c.get("project"), c.req.param("id") ?? "", parsed.data);
       const tcp = await dial(target.host, target.port, target.sandbox.id);
       s.ports.track(target.sandbox.id, null, tcp);
@@ -88,7 +108,13 @@ function dial(host: string, port: number, sandboxId: string): Promise<Socket> {
     const sock = connect({ host, port, timeout: CONNECT_TIMEOUT_MS });
     const fail = (why: string) => {
       sock.destroy();
-      reject(new SbxError("upstream_unreachable", `nothing answers on port ${port} of sandbox ${sandboxId} (${why}): start a server listening on 0.0.0.0:${port} inside it`, { sandboxId, port }));
+      reject(
+        new SbxError(
+          "upstream_unreachable",
+          `nothing answers on port ${port} of sandbox ${sandboxId} (${why}): start a server listening on 0.0.0.0:${port} inside it`,
+          { sandboxId, port },
+        ),
+      );
     };
     sock.once("connect", () => {
       sock.setTimeout(0);
@@ -99,4 +125,3 @@ function dial(host: string, port: number, sandboxId: string): Promise<Socket> {
     sock.once("error", (err: NodeJS.ErrnoException) => fail(err.code ?? err.message));
   });
 }
-

@@ -7,7 +7,10 @@ import { json, jsonBody, ndjson, toProcess } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
 const ProcParams = SandboxParams.extend({ pid: z.string().min(1).max(64) });
-const ndjsonBody = (description: string) => ({ content: { "application/x-ndjson": { schema: OutputEvent } }, description });
+const ndjsonBody = (description: string) => ({
+  content: { "application/x-ndjson": { schema: OutputEvent } },
+  description,
+});
 
 export function registerProcessRoutes(app: Api, s: Services): void {
   app.openapi(
@@ -16,9 +19,14 @@ export function registerProcessRoutes(app: Api, s: Services): void {
       path: "/v1/sandboxes/{id}/processes",
       summary: "Start a process in the background",
       request: { params: SandboxParams, ...jsonBody(StartProcessRequest) },
-      responses: { 201: json(Process, "started"), 404: json(ErrorBody, "unknown sandbox"), 409: json(ErrorBody, "sandbox not running") },
+      responses: {
+        201: json(Process, "started"),
+        404: json(ErrorBody, "unknown sandbox"),
+        409: json(ErrorBody, "sandbox not running"),
+      },
     }),
-    async (c) => c.json(toProcess(await s.processes.start(c.get("project"), c.req.valid("param").id, c.req.valid("json"))), 201),
+    async (c) =>
+      c.json(toProcess(await s.processes.start(c.get("project"), c.req.valid("param").id, c.req.valid("json"))), 201),
   );
 
   app.openapi(
@@ -26,7 +34,8 @@ export function registerProcessRoutes(app: Api, s: Services): void {
       method: "post",
       path: "/v1/sandboxes/{id}/exec",
       summary: "Run a process and stream its output until it exits",
-      description: 'NDJSON: `{"type":"started","process":...}`, then OutputEvents, ending with the exit event. The process keeps running if the client goes away.',
+      description:
+        'NDJSON: `{"type":"started","process":...}`, then OutputEvents, ending with the exit event. The process keeps running if the client goes away.',
       request: { params: SandboxParams, ...jsonBody(StartProcessRequest) },
       responses: { 200: ndjsonBody("events"), 404: json(ErrorBody, "unknown sandbox") },
     }),
@@ -44,12 +53,24 @@ export function registerProcessRoutes(app: Api, s: Services): void {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/v1/sandboxes/{id}/processes", summary: "List processes", request: { params: SandboxParams }, responses: { 200: json(ProcessList, "processes") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/processes",
+      summary: "List processes",
+      request: { params: SandboxParams },
+      responses: { 200: json(ProcessList, "processes") },
+    }),
     (c) => c.json({ processes: s.processes.list(c.get("project"), c.req.valid("param").id).map(toProcess) }, 200),
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/v1/sandboxes/{id}/processes/{pid}", summary: "Get a process", request: { params: ProcParams }, responses: { 200: json(Process, "process"), 404: json(ErrorBody, "unknown") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/processes/{pid}",
+      summary: "Get a process",
+      request: { params: ProcParams },
+      responses: { 200: json(Process, "process"), 404: json(ErrorBody, "unknown") },
+    }),
     (c) => {
       const { id, pid } = c.req.valid("param");
       return c.json(toProcess(s.processes.get(c.get("project"), id, pid)), 200);
@@ -75,7 +96,13 @@ export function registerProcessRoutes(app: Api, s: Services): void {
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/sandboxes/{id}/processes/{pid}/signal", summary: "Send a signal", request: { params: ProcParams, ...jsonBody(SignalRequest) }, responses: { 200: json(Process, "process") } }),
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes/{id}/processes/{pid}/signal",
+      summary: "Send a signal",
+      request: { params: ProcParams, ...jsonBody(SignalRequest) },
+      responses: { 200: json(Process, "process") },
+    }),
     async (c) => {
       const { id, pid } = c.req.valid("param");
       return c.json(toProcess(await s.processes.signal(c.get("project"), id, pid, c.req.valid("json").signal)), 200);
@@ -87,7 +114,10 @@ export function registerProcessRoutes(app: Api, s: Services): void {
       method: "post",
       path: "/v1/sandboxes/{id}/processes/{pid}/stdin",
       summary: "Write bytes to the process's stdin",
-      request: { params: ProcParams, body: { content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } } },
+      request: {
+        params: ProcParams,
+        body: { content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } } },
+      },
       responses: { 204: { description: "written" }, 412: json(ErrorBody, "no stdin") },
     }),
     async (c) => {
@@ -98,7 +128,13 @@ export function registerProcessRoutes(app: Api, s: Services): void {
   );
 
   app.openapi(
-    createRoute({ method: "delete", path: "/v1/sandboxes/{id}/processes/{pid}/stdin", summary: "Close the process's stdin", request: { params: ProcParams }, responses: { 204: { description: "closed" } } }),
+    createRoute({
+      method: "delete",
+      path: "/v1/sandboxes/{id}/processes/{pid}/stdin",
+      summary: "Close the process's stdin",
+      request: { params: ProcParams },
+      responses: { 204: { description: "closed" } },
+    }),
     (c) => {
       const { id, pid } = c.req.valid("param");
       s.processes.closeStdin(c.get("project"), id, pid);

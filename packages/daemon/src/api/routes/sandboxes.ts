@@ -14,7 +14,11 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
       path: "/v1/sandboxes",
       summary: "Create a sandbox and wait until it runs",
       request: jsonBody(CreateSandboxRequest),
-      responses: { 201: json(Sandbox, "the running sandbox"), 400: json(ErrorBody, "bad input"), 404: json(ErrorBody, "unknown image") },
+      responses: {
+        201: json(Sandbox, "the running sandbox"),
+        400: json(ErrorBody, "bad input"),
+        404: json(ErrorBody, "unknown image"),
+      },
     }),
     async (c) => c.json(toSandbox(await s.sandboxes.create(c.get("project"), c.req.valid("json"))), 201),
   );
@@ -34,7 +38,13 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/v1/sandboxes/{id}", summary: "Get a sandbox by id or name", request: { params: SandboxParams }, responses: { 200: json(Sandbox, "sandbox"), 404: json(ErrorBody, "unknown") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}",
+      summary: "Get a sandbox by id or name",
+      request: { params: SandboxParams },
+      responses: { 200: json(Sandbox, "sandbox"), 404: json(ErrorBody, "unknown") },
+    }),
     (c) => c.json(toSandbox(s.sandboxes.get(c.get("project"), c.req.valid("param").id)), 200),
   );
 
@@ -44,13 +54,32 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
       path: "/v1/sandboxes/{id}/network",
       summary: "Replace a sandbox's egress policy (allowOut/denyOut) in one atomic step",
       request: { params: SandboxParams, ...jsonBody(UpdateNetworkRequest) },
-      responses: { 200: json(Sandbox, "the sandbox with its new policy"), 400: json(ErrorBody, "bad entry"), 404: json(ErrorBody, "unknown"), 409: json(ErrorBody, "terminated or without network") },
+      responses: {
+        200: json(Sandbox, "the sandbox with its new policy"),
+        400: json(ErrorBody, "bad entry"),
+        404: json(ErrorBody, "unknown"),
+        409: json(ErrorBody, "terminated or without network"),
+      },
     }),
-    async (c) => c.json(toSandbox(await s.sandboxes.updateNetwork(c.get("project"), c.req.valid("param").id, c.req.valid("json"))), 200),
+    async (c) =>
+      c.json(
+        toSandbox(await s.sandboxes.updateNetwork(c.get("project"), c.req.valid("param").id, c.req.valid("json"))),
+        200,
+      ),
   );
 
   app.openapi(
-    createRoute({ method: "delete", path: "/v1/sandboxes/{id}", summary: "Terminate a sandbox", request: { params: SandboxParams }, responses: { 200: json(Sandbox, "terminated sandbox"), 404: json(ErrorBody, "unknown"), 409: json(ErrorBody, "already terminated") } }),
+    createRoute({
+      method: "delete",
+      path: "/v1/sandboxes/{id}",
+      summary: "Terminate a sandbox",
+      request: { params: SandboxParams },
+      responses: {
+        200: json(Sandbox, "terminated sandbox"),
+        404: json(ErrorBody, "unknown"),
+        409: json(ErrorBody, "already terminated"),
+      },
+    }),
     async (c) => c.json(toSandbox(await s.sandboxes.terminate(c.get("project"), c.req.valid("param").id)), 200),
   );
 }

@@ -4,7 +4,17 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
 import type { SnapshotRecord } from "../../store/store.js";
 import type { Api } from "../app.js";
-import { CopySandboxRequest, CreateSnapshotRequest, ErrorBody, ImageDetail, RegisterImageRequest, Sandbox, SandboxList, Snapshot, type SnapshotT } from "../schemas.js";
+import {
+  CopySandboxRequest,
+  CreateSnapshotRequest,
+  ErrorBody,
+  ImageDetail,
+  RegisterImageRequest,
+  Sandbox,
+  SandboxList,
+  Snapshot,
+  type SnapshotT,
+} from "../schemas.js";
 import { json, jsonBody, toSandbox } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
@@ -12,8 +22,19 @@ const SnapshotParams = z.object({ id: z.string().min(1).max(64) });
 
 function toSnapshot(s: SnapshotRecord): SnapshotT {
   return {
-    id: s.id, project: s.project, type: s.type, status: s.status, sourceSandboxId: s.sourceSandboxId, sourceImage: s.sourceImage, sourceImageId: s.sourceImageId,
-    parentSnapshotId: s.parentSnapshotId, layers: s.layers.length, sizeBytes: s.sizeBytes, error: s.error, createdAt: s.createdAt, completedAt: s.completedAt,
+    id: s.id,
+    project: s.project,
+    type: s.type,
+    status: s.status,
+    sourceSandboxId: s.sourceSandboxId,
+    sourceImage: s.sourceImage,
+    sourceImageId: s.sourceImageId,
+    parentSnapshotId: s.parentSnapshotId,
+    layers: s.layers.length,
+    sizeBytes: s.sizeBytes,
+    error: s.error,
+    createdAt: s.createdAt,
+    completedAt: s.completedAt,
   };
 }
 
@@ -23,48 +44,113 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
       method: "post",
       path: "/v1/sandboxes/{id}/snapshot",
       summary: "Snapshot a running sandbox (it keeps running)",
-      request: { params: SandboxParams, body: { content: { "application/json": { schema: CreateSnapshotRequest } }, required: false } },
-      responses: { 201: json(Snapshot, "completed snapshot"), 409: json(ErrorBody, "not running"), 412: json(ErrorBody, "memory snapshots unavailable") },
+      request: {
+        params: SandboxParams,
+        body: { content: { "application/json": { schema: CreateSnapshotRequest } }, required: false },
+      },
+      responses: {
+        201: json(Snapshot, "completed snapshot"),
+        409: json(ErrorBody, "not running"),
+        412: json(ErrorBody, "memory snapshots unavailable"),
+      },
     }),
     async (c) => {
-      const body = c.req.header("content-type")?.includes("json") ? CreateSnapshotRequest.parse(await c.req.json().catch(() => ({}))) : {};
+      const body = c.req.header("content-type")?.includes("json")
+        ? CreateSnapshotRequest.parse(await c.req.json().catch(() => ({})))
+        : {};
       return c.json(toSnapshot(await s.snapshots.create(c.get("project"), c.req.valid("param").id, body)), 201);
     },
   );
 
-  app.openapi(createRoute({ method: "get", path: "/v1/snapshots", summary: "List snapshots, newest first", responses: { 200: json(z.object({ snapshots: z.array(Snapshot) }), "snapshots") } }), (c) =>
-    c.json({ snapshots: s.snapshots.list(c.get("project")).map(toSnapshot) }, 200),
-  );
-
-  app.openapi(createRoute({ method: "get", path: "/v1/snapshots/{id}", summary: "Get a snapshot", request: { params: SnapshotParams }, responses: { 200: json(Snapshot, "snapshot"), 404: json(ErrorBody, "unknown") } }), (c) =>
-    c.json(toSnapshot(s.snapshots.get(c.get("project"), c.req.valid("param").id)), 200),
+  app.openapi(
+    createRoute({
+      method: "get",
+      path: "/v1/snapshots",
+      summary: "List snapshots, newest first",
+      responses: { 200: json(z.object({ snapshots: z.array(Snapshot) }), "snapshots") },
+    }),
+    (c) => c.json({ snapshots: s.snapshots.list(c.get("project")).map(toSnapshot) }, 200),
   );
 
   app.openapi(
-    createRoute({ method: "delete", path: "/v1/snapshots/{id}", summary: "Delete a snapshot (its layers go when nothing uses them)", request: { params: SnapshotParams }, responses: { 200: json(Snapshot, "deleted") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/snapshots/{id}",
+      summary: "Get a snapshot",
+      request: { params: SnapshotParams },
+      responses: { 200: json(Snapshot, "snapshot"), 404: json(ErrorBody, "unknown") },
+    }),
+    (c) => c.json(toSnapshot(s.snapshots.get(c.get("project"), c.req.valid("param").id)), 200),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "delete",
+      path: "/v1/snapshots/{id}",
+      summary: "Delete a snapshot (its layers go when nothing uses them)",
+      request: { params: SnapshotParams },
+      responses: { 200: json(Snapshot, "deleted") },
+    }),
     async (c) => c.json(toSnapshot(await s.snapshots.remove(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/sandboxes/{id}/copy", summary: "Fork: snapshot once, start N sandboxes from it", request: { params: SandboxParams, ...jsonBody(CopySandboxRequest) }, responses: { 201: json(SandboxList, "the new sandboxes") } }),
-    async (c) => c.json({ sandboxes: (await s.snapshots.fork(c.get("project"), c.req.valid("param").id, c.req.valid("json").times)).map(toSandbox) }, 201),
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes/{id}/copy",
+      summary: "Fork: snapshot once, start N sandboxes from it",
+      request: { params: SandboxParams, ...jsonBody(CopySandboxRequest) },
+      responses: { 201: json(SandboxList, "the new sandboxes") },
+    }),
+    async (c) =>
+      c.json(
+        {
+          sandboxes: (await s.snapshots.fork(c.get("project"), c.req.valid("param").id, c.req.valid("json").times)).map(
+            toSandbox,
+          ),
+        },
+        201,
+      ),
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/sandboxes/{id}/suspend", summary: "Suspend a named sandbox: save its files, release its processes and memory", request: { params: SandboxParams }, responses: { 200: json(Sandbox, "suspended"), 412: json(ErrorBody, "not named") } }),
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes/{id}/suspend",
+      summary: "Suspend a named sandbox: save its files, release its processes and memory",
+      request: { params: SandboxParams },
+      responses: { 200: json(Sandbox, "suspended"), 412: json(ErrorBody, "not named") },
+    }),
     async (c) => c.json(toSandbox(await s.snapshots.suspend(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/sandboxes/{id}/resume", summary: "Resume a suspended sandbox: same id and name, files intact", request: { params: SandboxParams }, responses: { 200: json(Sandbox, "running") } }),
+    createRoute({
+      method: "post",
+      path: "/v1/sandboxes/{id}/resume",
+      summary: "Resume a suspended sandbox: same id and name, files intact",
+      request: { params: SandboxParams },
+      responses: { 200: json(Sandbox, "running") },
+    }),
     async (c) => c.json(toSandbox(await s.snapshots.resume(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/images", summary: "Register a snapshot as a named image", request: jsonBody(RegisterImageRequest), responses: { 201: json(ImageDetail, "registered"), 409: json(ErrorBody, "name taken") } }),
+    createRoute({
+      method: "post",
+      path: "/v1/images",
+      summary: "Register a snapshot as a named image",
+      request: jsonBody(RegisterImageRequest),
+      responses: { 201: json(ImageDetail, "registered"), 409: json(ErrorBody, "name taken") },
+    }),
     (c) => {
       const b = c.req.valid("json");
-      const img = s.snapshots.registerImage(c.get("project"), { name: b.name, tag: b.tag }, b.snapshotId, b.replace ?? false);
+      const img = s.snapshots.registerImage(
+        c.get("project"),
+        { name: b.name, tag: b.tag },
+        b.snapshotId,
+        b.replace ?? false,
+      );
       return c.json(s.images.detail(img), 201);
     },
   );

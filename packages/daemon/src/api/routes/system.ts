@@ -9,19 +9,56 @@ import { json, jsonBody } from "./common.js";
 export function registerSystemRoutes(app: Api, s: Services): void {
   app.get("/healthz", (c) => c.json({ ok: true }));
 
-  app.openapi(createRoute({ method: "get", path: "/v1/info", summary: "Daemon version and host facts", responses: { 200: json(DaemonInfo, "daemon info") } }), (c) => {
-    const i = s.info();
-    const running = s.sandboxes.list(c.get("project"), false).filter((x) => x.status === "running").length;
-    return c.json({ version: s.version, runtime: i.runtime, cgroupVersion: i.cgroupVersion, dataDir: i.dataDir, sandboxesRunning: running }, 200);
-  });
-
   app.openapi(
-    createRoute({ method: "get", path: "/v1/projects", summary: "List projects", responses: { 200: json(z.object({ projects: z.array(Project) }), "projects") } }),
-    (c) => c.json({ projects: c.get("transport") === "unix" ? s.projects.list() : s.projects.list().filter((p) => p.name === c.get("project")) }, 200),
+    createRoute({
+      method: "get",
+      path: "/v1/info",
+      summary: "Daemon version and host facts",
+      responses: { 200: json(DaemonInfo, "daemon info") },
+    }),
+    (c) => {
+      const i = s.info();
+      const running = s.sandboxes.list(c.get("project"), false).filter((x) => x.status === "running").length;
+      return c.json(
+        {
+          version: s.version,
+          runtime: i.runtime,
+          cgroupVersion: i.cgroupVersion,
+          dataDir: i.dataDir,
+          sandboxesRunning: running,
+        },
+        200,
+      );
+    },
   );
 
   app.openapi(
-    createRoute({ method: "post", path: "/v1/projects", summary: "Create a project", request: jsonBody(CreateProjectRequest), responses: { 201: json(Project, "created"), 409: json(ErrorBody, "exists") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/projects",
+      summary: "List projects",
+      responses: { 200: json(z.object({ projects: z.array(Project) }), "projects") },
+    }),
+    (c) =>
+      c.json(
+        {
+          projects:
+            c.get("transport") === "unix"
+              ? s.projects.list()
+              : s.projects.list().filter((p) => p.name === c.get("project")),
+        },
+        200,
+      ),
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/projects",
+      summary: "Create a project",
+      request: jsonBody(CreateProjectRequest),
+      responses: { 201: json(Project, "created"), 409: json(ErrorBody, "exists") },
+    }),
     (c) => {
       adminOnly(c.get("transport"));
       return c.json(s.projects.create(c.req.valid("json").name), 201);
@@ -44,5 +81,6 @@ export function registerSystemRoutes(app: Api, s: Services): void {
 }
 
 function adminOnly(transport: string): void {
-  if (transport !== "unix") throw new SbxError("permission_denied", "projects and tokens are managed over the daemon's unix socket only");
+  if (transport !== "unix")
+    throw new SbxError("permission_denied", "projects and tokens are managed over the daemon's unix socket only");
 }

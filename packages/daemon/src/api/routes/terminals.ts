@@ -24,18 +24,35 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
       path: "/v1/sandboxes/{id}/terminals",
       summary: "Open a terminal: a program on a pseudo-terminal of cols x rows; attach to it over WebSocket",
       request: { params: SandboxParams, ...jsonBody(CreateTerminalRequest) },
-      responses: { 201: json(Terminal, "opened"), 404: json(ErrorBody, "unknown sandbox"), 409: json(ErrorBody, "sandbox not running"), 412: json(ErrorBody, "too many terminals") },
+      responses: {
+        201: json(Terminal, "opened"),
+        404: json(ErrorBody, "unknown sandbox"),
+        409: json(ErrorBody, "sandbox not running"),
+        412: json(ErrorBody, "too many terminals"),
+      },
     }),
     async (c) => c.json(await s.terminals.create(c.get("project"), c.req.valid("param").id, c.req.valid("json")), 201),
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/v1/sandboxes/{id}/terminals", summary: "List terminals (running, and exited ones for a few minutes)", request: { params: SandboxParams }, responses: { 200: json(TerminalList, "terminals") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/terminals",
+      summary: "List terminals (running, and exited ones for a few minutes)",
+      request: { params: SandboxParams },
+      responses: { 200: json(TerminalList, "terminals") },
+    }),
     (c) => c.json({ terminals: s.terminals.list(c.get("project"), c.req.valid("param").id) }, 200),
   );
 
   app.openapi(
-    createRoute({ method: "get", path: "/v1/sandboxes/{id}/terminals/{tid}", summary: "Get a terminal", request: { params: TermParams }, responses: { 200: json(Terminal, "terminal"), 404: json(ErrorBody, "unknown") } }),
+    createRoute({
+      method: "get",
+      path: "/v1/sandboxes/{id}/terminals/{tid}",
+      summary: "Get a terminal",
+      request: { params: TermParams },
+      responses: { 200: json(Terminal, "terminal"), 404: json(ErrorBody, "unknown") },
+    }),
     (c) => {
       const { id, tid } = c.req.valid("param");
       return c.json(s.terminals.get(c.get("project"), id, tid), 200);
@@ -58,7 +75,13 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
   );
 
   app.openapi(
-    createRoute({ method: "delete", path: "/v1/sandboxes/{id}/terminals/{tid}", summary: "Kill the terminal's program (SIGKILL); answers once it has ended", request: { params: TermParams }, responses: { 200: json(Terminal, "ended"), 404: json(ErrorBody, "unknown") } }),
+    createRoute({
+      method: "delete",
+      path: "/v1/sandboxes/{id}/terminals/{tid}",
+      summary: "Kill the terminal's program (SIGKILL); answers once it has ended",
+      request: { params: TermParams },
+      responses: { 200: json(Terminal, "ended"), 404: json(ErrorBody, "unknown") },
+    }),
     async (c) => {
       const { id, tid } = c.req.valid("param");
       return c.json(await s.terminals.kill(c.get("project"), id, tid), 200);
@@ -69,10 +92,16 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
   app.openAPIRegistry.registerPath({
     method: "get",
     path: "/v1/sandboxes/{id}/terminals/{tid}/attach",
-    summary: "Attach over WebSocket: binary frames are the terminal's bytes both ways; text frames are JSON control (resize; exit, error)",
-    description: "Replays the last 64 KiB of output first. A refused upgrade carries only its status: GET the terminal for the error.",
+    summary:
+      "Attach over WebSocket: binary frames are the terminal's bytes both ways; text frames are JSON control (resize; exit, error)",
+    description:
+      "Replays the last 64 KiB of output first. A refused upgrade carries only its status: GET the terminal for the error.",
     request: { params: TermParams },
-    responses: { 101: { description: "switched to WebSocket" }, 400: json(ErrorBody, "not a WebSocket request"), 404: json(ErrorBody, "unknown sandbox or terminal") },
+    responses: {
+      101: { description: "switched to WebSocket" },
+      400: json(ErrorBody, "not a WebSocket request"),
+      404: json(ErrorBody, "unknown sandbox or terminal"),
+    },
   });
   app.get(
     "/v1/sandboxes/:id/terminals/:tid/attach",
@@ -82,7 +111,10 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
       // Refused here, before the upgrade, when the terminal is not this project's (before anything else is said about it).
       s.terminals.get(project, id, tid);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-        throw new SbxError("invalid_argument", "attach is a WebSocket endpoint: connect with `Upgrade: websocket` (the SDK's attachTerminal or `sbx shell --attach` do)");
+        throw new SbxError(
+          "invalid_argument",
+          "attach is a WebSocket endpoint: connect with `Upgrade: websocket` (the SDK's attachTerminal or `sbx shell --attach` do)",
+        );
       }
       let session: ReturnType<Services["terminals"]["attach"]> | undefined;
       return {
@@ -117,14 +149,26 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
             return;
           }
           // A wrong control message gets an error frame; the session goes on.
-          const reply = (err: unknown): void => ws.send(JSON.stringify({ type: "error", error: toSbxError(err).toJSON() }));
+          const reply = (err: unknown): void =>
+            ws.send(JSON.stringify({ type: "error", error: toSbxError(err).toJSON() }));
           let msg: { type?: unknown; cols?: unknown; rows?: unknown };
           try {
             msg = JSON.parse(evt.data) as typeof msg;
           } catch {
-            return reply(new SbxError("invalid_argument", "a text frame must be JSON, e.g. {\"type\":\"resize\",\"cols\":80,\"rows\":24}; send input as binary frames"));
+            return reply(
+              new SbxError(
+                "invalid_argument",
+                'a text frame must be JSON, e.g. {"type":"resize","cols":80,"rows":24}; send input as binary frames',
+              ),
+            );
           }
-          if (msg?.type !== "resize") return reply(new SbxError("invalid_argument", `unknown control message type ${JSON.stringify(msg?.type)}: the only one is "resize"`));
+          if (msg?.type !== "resize")
+            return reply(
+              new SbxError(
+                "invalid_argument",
+                `unknown control message type ${JSON.stringify(msg?.type)}: the only one is "resize"`,
+              ),
+            );
           session.resize(Number(msg.cols), Number(msg.rows)).catch(reply);
         },
         onClose() {

@@ -25,4 +25,5 @@ export async function must(cmd: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-export const inNs = (pid: number, args: string[]): Promise<string> => must("nsenter", ["-t", String(pid), "-n", "--", ...args]);
+export const inNs = (pid: number, args: string[]): Promise<string> =>
+  must("nsenter", ["-t", String(pid), "-n", "--", ...args]);
