@@ -10,7 +10,7 @@ import { Crun } from "./crun.js";
 import { spawn } from "node:child_process";
 import { SbxError } from "@sbx-sh/protocol";
 import { BUSYBOX_PATH, buildOciConfig } from "./oci-config.js";
-import { isOpenPolicy, type EgressPolicy } from "./egress-ruleset.js";
+import { isOpenPolicy, type EgressPolicy } from "../domain/egress-policy.js";
 import { NetworkManager } from "./network.js";
 import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
 import { openPtyExec, type HostTerminal } from "./pty-exec.js";

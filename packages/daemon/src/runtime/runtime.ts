@@ -3,7 +3,7 @@
 import type { Readable } from "node:stream";
 import type { ProcessFiles, LaunchedProcess } from "./process-supervisor.js";
 import type { RawEntry } from "./sandbox-files.js";
-import type { EgressPolicy } from "./egress-ruleset.js";
+import type { EgressPolicy } from "../domain/egress-policy.js";
 import type { HostTerminal } from "./pty-exec.js";
 
 export interface SandboxSpec {
