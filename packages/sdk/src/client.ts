@@ -26,7 +26,7 @@ import {
   type RegistryCredentials,
 } from "./oci.js";
 import { Terminal } from "./terminal.js";
-import { Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
+import { httpStatusOf, Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
 
 export interface Project {
   name: string;
@@ -149,7 +149,7 @@ export class SandboxClient {
       await this.transport.empty("HEAD", `/v1/contexts/${digest}`);
       return true;
     } catch (err) {
-      if (err instanceof SbxError && err.status === 404) return false;
+      if (err instanceof SbxError && httpStatusOf(err.code) === 404) return false;
       throw err;
     }
   }

@@ -171,6 +171,7 @@ export class BaseImages {
           "base_image_unavailable",
           `cannot build ${recipe.name} from ${recipe.mirror}: ${e.message}`,
           { mirror: recipe.mirror },
+          { cause: err },
         );
       }
       this.log(recipe, `built in ${((Date.now() - started) / 1000).toFixed(1)} s; compressing into ${cacheFile}`);

@@ -107,7 +107,8 @@ export async function writeLayerBlob(
     );
   } catch (err) {
     await rm(tmp, { force: true });
-    if (err instanceof SbxError && stderr) throw new SbxError(err.code, `${err.message}: ${stderr.trim()}`);
+    if (err instanceof SbxError && stderr)
+      throw new SbxError(err.code, `${err.message}: ${stderr.trim()}`, undefined, { cause: err });
     throw err;
   }
   const digest = `sha256:${gz.hash.digest("hex")}`;

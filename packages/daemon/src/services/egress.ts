@@ -62,6 +62,7 @@ export async function resolveName(
       "invalid_argument",
       `${field} entry ${JSON.stringify(name)}: host name could not be resolved on the host (${(err as Error).message}); give IPv4 addresses or CIDRs instead`,
       { field, entry: name },
+      { cause: err },
     );
   }
   const v4 = [...new Set(addrs.filter(isIpv4OrCidr).map(normalizeCidr))].sort();

@@ -56,6 +56,8 @@ export function registerImageRoutes(app: Api, s: Services): void {
         throw new SbxError(
           "invalid_archive",
           `the upload does not match ${digest}: ${err instanceof Error ? err.message : String(err)}`,
+          undefined,
+          { cause: err },
         );
       });
       return c.json({ digest: stored.digest, sizeBytes: stored.size }, 201);
