@@ -77,6 +77,7 @@ export class Transport {
   }
 
   /**
+   * @internal Not in the published declarations, so users' type checks need no @types/ws.
    * A WebSocket to `path` on the daemon (terminals, port tunnels), with this client's identity. `ws`
    * is loaded on first use: the CLI starts on every command and most never need it.
    */
