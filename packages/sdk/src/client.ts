@@ -26,7 +26,8 @@ import {
   type RegistryCredentials,
 } from "./oci.js";
 import { Terminal } from "./terminal.js";
-import { httpStatusOf, Transport, type ClientOptions, type ResolvedConfig } from "./transport.js";
+import type { ClientOptions, ResolvedConfig } from "./config.js";
+import { httpStatusOf, Transport } from "./transport.js";
 
 export interface Project {
   name: string;

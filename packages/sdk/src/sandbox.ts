@@ -27,7 +27,8 @@ import {
   type ProcessEvent,
 } from "./process.js";
 import { Terminal, type TerminalOptions } from "./terminal.js";
-import type { ClientOptions, Transport } from "./transport.js";
+import type { ClientOptions } from "./config.js";
+import type { Transport } from "./transport.js";
 
 export type CreateSandboxOptions = CreateSandboxRequest;
 
