@@ -5,13 +5,13 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import type { BuildEventT } from "../api/schemas.js";
+import type { BuildProgressEvent } from "../domain/build-events.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { LayerRecord } from "../store/store.js";
 import { runBuild, stepKey, StepFailure, type BuilderDeps } from "./builder.js";
 import { copyArgs } from "./copy-step.js";
-import type { ImageDefinitionT } from "../api/build-ir-schema.js";
+import type { ImageDefinition } from "@sbx-sh/protocol";
 
 function fakeDeps(exitCodes: number[] = []) {
   const calls: string[] = [];
@@ -59,7 +59,7 @@ const base = {
   config: { env: ["PATH=/bin"], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
 };
 const ctx = "sha256:" + "a".repeat(64);
-const def: ImageDefinitionT = {
+const def: ImageDefinition = {
   name: "app",
   baseImage: "debian-minimal",
   steps: [
@@ -72,7 +72,7 @@ const def: ImageDefinitionT = {
 };
 
 async function build(deps: BuilderDeps, d = def, noCache = false) {
-  const events: BuildEventT[] = [];
+  const events: BuildProgressEvent[] = [];
   const result = await runBuild(d, base, deps, {
     noCache,
     signal: new AbortController().signal,

@@ -4,32 +4,11 @@ import type { Readable } from "node:stream";
 import type { ProcessFiles, LaunchedProcess } from "./process-supervisor.js";
 import type { RawEntry } from "./sandbox-files.js";
 import type { EgressPolicy } from "../domain/egress-policy.js";
+import type { SandboxSpec } from "../domain/sandbox-spec.js";
 import type { HostTerminal } from "./pty-exec.js";
 
-export interface SandboxSpec {
-  id: string;
-  /** Read-only layer directories, top first. */
-  lowers: string[];
-  hostname: string;
-  env: string[];
-  workingDir: string;
-  cpus: number;
-  memoryMb: number;
-  pidsLimit: number;
-  diskMb: number;
-  /** A network slot for NAT egress, or null for no network at all (loopback only). */
-  netSlot: number | null;
-  /** Egress restrictions for a sandbox with a network slot; absent = open. */
-  egress?: EgressPolicy;
-  /** Boot the image's init (systemd) as PID 1 instead of catatonit; implies hostIds. */
-  systemd?: boolean;
-  /**
-   * No user namespace: ids inside are host ids (weaker isolation). For systemd images, which
-   * cannot manage cgroup v1 from inside a user namespace, and the builds of their layers.
-   */
-  hostIds?: boolean;
-  init?: string[];
-}
+// The spec is the domain's (one builder, specFor, for every kind of sandbox); re-exported for adapters.
+export type { SandboxSpec };
 
 export interface ProcessSpec {
   argv: string[];
