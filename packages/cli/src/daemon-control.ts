@@ -1,23 +1,24 @@
 // Starting and stopping a local sbxd from the CLI: spawn sbxd detached with its output in a
 // log file, wait until GET /v1/info answers, and stop it through its pid file.
 import { spawn } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import type { DaemonInfo } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import type { SandboxClient } from "@sbx-sh/sdk";
+import { dataDir, runDir } from "./config.js";
 import { sbxdCommand } from "./locate-daemon.js";
 
-export function pidFilePath(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.SBX_RUN_DIR ?? "/run/sbx", "sbxd.pid");
+export function pidFilePath(): string {
+  return join(runDir(), "sbxd.pid");
 }
 
 /** The first log location we can write: /var/log/sbx, then the data dir, then the user's state dir. */
-function openLog(env: NodeJS.ProcessEnv): { path: string; fd: number } {
+function openLog(): { path: string; fd: number } {
   const candidates = [
     "/var/log/sbx/sbxd.log",
-    join(env.SBX_DATA_DIR ?? "/var/lib/sbx", "sbxd.log"),
+    join(dataDir() ?? "/var/lib/sbx", "sbxd.log"),
     join(homedir(), ".local/state/sbx/sbxd.log"),
   ];
   let lastErr: unknown;
@@ -64,7 +65,7 @@ export async function startDaemon(client: SandboxClient, options: { timeoutMs?: 
   const [cmd, ...pre] = sbxdCommand();
   // Always explicit: SBX_SOCKET or SBX_RUN_DIR in the environment would otherwise move the daemon elsewhere.
   const args = ["--socket", socketPath];
-  const log = openLog(process.env);
+  const log = openLog();
   let exitCode: number | null | undefined;
   let child;
   try {

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { delimiter, dirname, join } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
+import { searchPath } from "./config.js";
 
 /** The argv prefix that runs sbxd: [node, launcher] for the package, [path] for a PATH binary. */
 export function sbxdCommand(): string[] {
@@ -15,7 +16,7 @@ export function sbxdCommand(): string[] {
   } catch {
     // not installed beside the CLI: look on PATH
   }
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
+  for (const dir of searchPath().split(delimiter)) {
     if (dir && existsSync(join(dir, "sbxd"))) return [join(dir, "sbxd")];
   }
   throw new SbxError(

@@ -14,7 +14,7 @@ import { packCopyStep, stepLabel, type PackedContext } from "./image-context.js"
 import { loadIgnoreFile } from "./dockerignore.js";
 import { IgnoreRules } from "./sbxignore.js";
 import { displayPath, formatSource } from "./source-location.js";
-import type { ClientOptions } from "./transport.js";
+import type { ClientOptions } from "./config.js";
 
 export interface DefinitionOptions {
   /** Where copy()/add() sources are read; default the folder of the file that made the Image. */

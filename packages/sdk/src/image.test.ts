@@ -55,15 +55,19 @@ describe("Image", () => {
   });
 
   it("remembers the file, line and column of each step", () => {
+    // The lines below are counted from `line`; `two` keeps one call per line (prettier-ignore).
     const line = Number(new Error().stack!.split("\n")[1]!.match(/:(\d+):\d+\)?$/)![1]);
     const img = new Image("a").run("true").env("A", "1");
-    const two = new Image("b").run("x").copy("f", "/f", { chmod: 0o644 });
+    // prettier-ignore
+    const two = new Image("b")
+      .run("x")
+      .copy("f", "/f", { chmod: 0o644 });
     expect(img.source).toEqual({ file: here, line: line + 1, column: 17 });
     expect(img.steps.map((s) => s.source)).toEqual([
       { file: here, line: line + 1, column: 32 },
       { file: here, line: line + 1, column: 44 },
     ]);
-    expect(two.steps.map((s) => s.source!.line)).toEqual([line + 3, line + 4]);
+    expect(two.steps.map((s) => s.source!.line)).toEqual([line + 4, line + 5]);
     expect(two.steps[1]).toMatchObject({
       op: "copy",
       src: ["f"],

@@ -14,6 +14,7 @@ import {
   type BuildOptions,
   type DefinitionOptions,
 } from "./image-build.js";
+import { defaultBaseImage } from "./config.js";
 import { captureSource, formatSource, registerInternalModule, type SourceLocation } from "./source-location.js";
 
 registerInternalModule(import.meta.url);
@@ -83,7 +84,7 @@ export type ImageStep =
 
 export class Image {
   /** The base image of images that name none; env `SBX_DEFAULT_BASE_IMAGE` overrides the built-in default. */
-  static defaultBaseImage: string = process.env.SBX_DEFAULT_BASE_IMAGE || "debian-minimal";
+  static defaultBaseImage: string = defaultBaseImage();
 
   readonly [IMAGE_BRAND] = true;
   readonly name: string;

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { SandboxClient } from "./client.js";
 import { FakeDaemon } from "./testing/fake-daemon.js";
-import { DEFAULT_HOST, resolveConfig, Transport } from "./transport.js";
+import { DEFAULT_HOST, resolveConfig } from "./config.js";
+import { Transport } from "./transport.js";
 
 describe("resolveConfig", () => {
   it("uses defaults when nothing is set", () => {

@@ -2,6 +2,7 @@
 import { spawn } from "node:child_process";
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
+import { dataDir } from "../config.js";
 import { sbxdCommand } from "../locate-daemon.js";
 import { globalsOf } from "../context.js";
 import { CliExit, mark, printJson, printLines } from "../output.js";
@@ -22,7 +23,7 @@ Examples:
     )
     .action(async (o: { dataDir?: string }, cmd: Command) => {
       const g = globalsOf(cmd);
-      const checks = await hostChecks(o.dataDir ?? process.env.SBX_DATA_DIR);
+      const checks = await hostChecks(o.dataDir ?? dataDir());
       if (g.json) printJson(checks);
       else {
         const lines: string[] = [];

@@ -8,6 +8,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { Image } from "@sbx-sh/sdk";
 import { followBuild } from "@sbx-sh/sdk";
 import { BuildProgress, failureLines, type ProgressMode } from "../build-progress.js";
+import { environmentValue } from "../config.js";
 import { globalsOf, withClient } from "../context.js";
 import { CliExit, printJson, printLines, progress } from "../output.js";
 import { onStopSignals } from "./exec.js";
@@ -56,7 +57,10 @@ function parseBuildArg(value: string, previous: Record<string, string> = {}): Re
   const key = eq === -1 ? value : value.slice(0, eq);
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key))
     throw new InvalidArgumentError(`expected NAME=VALUE, got ${JSON.stringify(value)}`);
-  if (eq === -1) return process.env[key] === undefined ? previous : { ...previous, [key]: process.env[key]! };
+  if (eq === -1) {
+    const fromEnv = environmentValue(key);
+    return fromEnv === undefined ? previous : { ...previous, [key]: fromEnv };
+  }
   return { ...previous, [key]: value.slice(eq + 1) };
 }
 

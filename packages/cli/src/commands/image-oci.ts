@@ -9,6 +9,7 @@ import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
 import type { RegistryCredentials } from "@sbx-sh/sdk";
+import { registryCredentials } from "../config.js";
 import { globalsOf, withClient } from "../context.js";
 import { printJson, printLines, progress } from "../output.js";
 import { imageRef } from "./image.js";
@@ -20,11 +21,11 @@ interface AuthFlags {
 }
 
 function credentials(o: AuthFlags): RegistryCredentials {
-  const env = process.env;
+  const env = registryCredentials();
   return {
-    username: o.username ?? env.SBX_REGISTRY_USER,
-    password: o.password ?? env.SBX_REGISTRY_PASSWORD,
-    token: env.SBX_REGISTRY_TOKEN,
+    username: o.username ?? env.username,
+    password: o.password ?? env.password,
+    token: env.token,
     insecure: o.insecure,
   };
 }

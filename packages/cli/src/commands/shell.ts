@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
 import { Sandbox } from "@sbx-sh/sdk";
 import type { Terminal } from "@sbx-sh/sdk";
+import { terminalType } from "../config.js";
 import { clientFor, globalsOf, parseEnvPair } from "../context.js";
 import { ago, asSbxFailure, CliExit, formatTable, printJson, printLines, progress } from "../output.js";
 
@@ -71,7 +72,7 @@ export async function runInTerminal(
     args,
     ...localSize(),
     // The program draws for the terminal the user really has.
-    env: { ...(process.env.TERM ? { TERM: process.env.TERM } : {}), ...o.env },
+    env: { ...(terminalType() ? { TERM: terminalType()! } : {}), ...o.env },
     workingDir: o.workdir,
     user: o.user,
   });

@@ -1,0 +1,33 @@
+// What the CLI takes from its environment, in one place (the SDK resolves SBX_HOST, SBX_TOKEN and
+// SBX_PROJECT itself). Commands ask here, so every variable the CLI honours is listed in this file.
+
+/** Where a local sbxd keeps its pid file (SBX_RUN_DIR, as sbxd reads it). */
+export function runDir(): string {
+  return process.env.SBX_RUN_DIR ?? "/run/sbx";
+}
+
+/** A local sbxd's data dir (SBX_DATA_DIR), when the user set one. */
+export function dataDir(): string | undefined {
+  return process.env.SBX_DATA_DIR;
+}
+
+/** Registry credentials for image push/pull when no flag gives them. */
+export function registryCredentials(): { username?: string; password?: string; token?: string } {
+  const env = process.env;
+  return { username: env.SBX_REGISTRY_USER, password: env.SBX_REGISTRY_PASSWORD, token: env.SBX_REGISTRY_TOKEN };
+}
+
+/** `--build-arg NAME` without a value takes NAME from this environment, as docker build does. */
+export function environmentValue(name: string): string | undefined {
+  return process.env[name];
+}
+
+/** The user's terminal type, passed on to terminals in sandboxes. */
+export function terminalType(): string | undefined {
+  return process.env.TERM;
+}
+
+/** The directories searched for programs (for an sbxd on PATH). */
+export function searchPath(): string {
+  return process.env.PATH ?? "";
+}
