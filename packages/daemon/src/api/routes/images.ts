@@ -80,7 +80,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       summary: "List builds, newest first",
       responses: { 200: json(z.object({ builds: z.array(Build) }), "builds") },
     }),
-    (c) => c.json({ builds: s.builds.list(c.get("project")) }, 200),
+    async (c) => c.json({ builds: await s.builds.list(c.get("project")) }, 200),
   );
 
   app.openapi(
@@ -91,7 +91,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: BuildParams },
       responses: { 200: json(Build, "build"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => c.json(s.builds.get(c.get("project"), c.req.valid("param").id), 200),
+    async (c) => c.json(await s.builds.get(c.get("project"), c.req.valid("param").id), 200),
   );
 
   app.openapi(
@@ -105,10 +105,10 @@ export function registerImageRoutes(app: Api, s: Services): void {
         404: json(ErrorBody, "unknown"),
       },
     }),
-    (c) => {
+    async (c) => {
       const { id } = c.req.valid("param");
       const project = c.get("project");
-      s.builds.get(project, id);
+      await s.builds.get(project, id);
       const abort = new AbortController();
       const follow = ["1", "true"].includes(c.req.valid("query").follow ?? "");
       return ndjson(s.builds.events(project, id, follow, abort.signal), abort) as never;
@@ -123,7 +123,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: BuildParams },
       responses: { 200: json(Build, "build") },
     }),
-    (c) => c.json(s.builds.cancel(c.get("project"), c.req.valid("param").id), 200),
+    async (c) => c.json(await s.builds.cancel(c.get("project"), c.req.valid("param").id), 200),
   );
 
   app.openapi(
@@ -133,7 +133,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       summary: "List base images and the project's images",
       responses: { 200: json(ImageList, "images") },
     }),
-    (c) => c.json({ images: s.images.list(c.get("project")) }, 200),
+    async (c) => c.json({ images: await s.images.list(c.get("project")) }, 200),
   );
 
   app.openapi(
@@ -144,7 +144,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: ImageParams },
       responses: { 200: json(ImageDetail, "image"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => c.json(s.images.inspect(c.get("project"), c.req.valid("param").name), 200),
+    async (c) => c.json(await s.images.inspect(c.get("project"), c.req.valid("param").name), 200),
   );
 
   app.openapi(
@@ -156,7 +156,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       responses: { 200: json(ImageDetail, "removed"), 404: json(ErrorBody, "unknown") },
     }),
     async (c) => {
-      const removed = s.images.remove(c.get("project"), c.req.valid("param").name);
+      const removed = await s.images.remove(c.get("project"), c.req.valid("param").name);
       await s.gc.collect();
       return c.json(removed, 200);
     },
