@@ -1,5 +1,5 @@
 // The sbx CLI as a user runs it, against the real daemon: new, exec (exit codes, stdin), cp in
-// both directions, ls/info with --json and -q, rm, and the errors a typo gets.
+// both directions, ls/info with --json and -q, rm, the errors a typo gets, and doctor.
 import { spawnSync } from "node:child_process";
 import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -77,5 +77,15 @@ describe("sbx CLI", () => {
     const bad = sbx(["new", "--cpus", "999"]);
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/cpus/);
+  });
+
+  it("checks the host through the daemon package's own probe (sbx doctor runs sbxd doctor)", () => {
+    const r = sbx(["doctor", "--json"]);
+    const checks = JSON.parse(r.stdout) as Array<{ name: string; ok: boolean; fix?: string }>;
+    // This host runs the suite's sandboxes, so what they need is there.
+    for (const name of ["root", "crun", "catatonit", "busybox-static", "overlayfs", "cgroups", "user namespaces"]) {
+      expect(checks.find((c) => c.name === name)?.ok, name).toBe(true);
+    }
+    expect(r.code).toBe(checks.every((c) => c.ok) ? 0 : 1);
   });
 });

@@ -15,6 +15,8 @@ export interface TestDaemonOptions {
   /** Network: each daemon of a run gets its own subnet and interface prefix. */
   netIndex: number;
   extraArgs?: string[];
+  /** Another sbxd launcher than this checkout's (the upgrade test runs the previous layout's). */
+  launcher?: string;
   /** Overrides for a daemon outside the test slots (the benchmarks): its dir, subnet, veth prefix. */
   root?: string;
   subnet?: string;
@@ -103,7 +105,7 @@ export class TestDaemon {
 
   async start(timeoutMs = 300_000): Promise<void> {
     this.log = "";
-    const child = spawn(process.execPath, [SBXD, ...(this.opts.extraArgs ?? [])], {
+    const child = spawn(process.execPath, [this.opts.launcher ?? SBXD, ...(this.opts.extraArgs ?? [])], {
       env: this.env,
       stdio: ["ignore", "pipe", "pipe"],
     });

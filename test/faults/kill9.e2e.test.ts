@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Image, Sandbox, SandboxClient, type SandboxInfo } from "@sbx-sh/sdk";
-import { SqliteStore } from "../../packages/daemon/src/store/sqlite-store.js";
+import { openStores } from "../../packages/daemon/src/store/open-stores.js";
 import { TestDaemon } from "../harness.js";
 import { Invariants, type Marker } from "./invariants.js";
 
@@ -255,11 +255,11 @@ describe("a daemon killed between recording a suspend and releasing the sandbox"
     await daemon.stop("SIGKILL");
     // Exactly what the dead daemon had written at that point: suspended on its snapshot, with the
     // container, its network slot and its process still there. (The window is too short to hit by timing.)
-    const store = new SqliteStore(join(daemon.env.SBX_DATA_DIR!, "sbx.db"));
+    const stores = await openStores({ kind: "sqlite", path: join(daemon.env.SBX_DATA_DIR!, "sbx.db") });
     try {
-      store.updateSandbox(sb.id, { status: "suspended", suspendSnapshotId: snap.id, ipAddress: null });
+      await stores.meta.updateSandbox(sb.id, { status: "suspended", suspendSnapshotId: snap.id, ipAddress: null });
     } finally {
-      store.close();
+      await stores.close();
     }
     await daemon.start();
     expect((await sb.info()).status).toBe("suspended");

@@ -28,7 +28,7 @@ import { mergeEnv } from "@sbx-sh/protocol";
 import { SandboxService } from "./services/sandbox-service.js";
 import { WarmPool } from "./services/warm-pool.js";
 import type { Services } from "./services/services.js";
-import { SqliteStore } from "./store/sqlite-store.js";
+import { openStores } from "./store/open-stores.js";
 import type { DaemonConfig } from "./config.js";
 import { VERSION } from "@sbx-sh/protocol";
 
@@ -52,7 +52,8 @@ export async function startDaemon(
   await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
   await chmod(sandboxesDir, 0o711);
 
-  const store = new SqliteStore(join(cfg.dataDir, "sbx.db"));
+  const stores = await openStores({ kind: "sqlite", path: join(cfg.dataDir, "sbx.db") });
+  const store = stores.meta;
   const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
   await network.ensureHost();
   const cgv = cgroupVersion();
@@ -73,19 +74,19 @@ export async function startDaemon(
     uidBase: cfg.uidBase,
     log: (line) => log.info({ component: "base-images" }, line),
   });
-  const images = new ImageService(bases, store.images, cfg.defaultImage);
+  const images = new ImageService(bases, stores.images, cfg.defaultImage);
   const sandboxes = new SandboxService(store, runtime, images, log);
   const processes = new ProcessService(store, runtime, sandboxes, log);
   const terminals = new TerminalService(runtime, sandboxes, log);
   const contexts = new BlobStore(join(cfg.dataDir, "contexts"));
   const layerStore = new LayerStore(join(cfg.dataDir, "layers"));
   const builds = new BuildService(
-    store.images,
+    stores.images,
     images,
     {
       runtime,
       layers: layerStore,
-      cache: store.images,
+      cache: stores.images,
       readContext: (digest) => readFile(contexts.path(digest)),
       hasContext: (digest) => contexts.has(digest),
       reserveNetSlot: () => sandboxes.reserveNetSlot(),
@@ -95,12 +96,12 @@ export async function startDaemon(
     join(cfg.dataDir, "builds"),
     log,
   );
-  const oci = new OciService(images, store.images, layerStore, {
+  const oci = new OciService(images, stores.images, layerStore, {
     uidBase: cfg.uidBase,
     tmpDir: join(cfg.dataDir, "tmp"),
   });
   const gc = new ImageGc(
-    store.images,
+    stores.images,
     store,
     layerStore,
     () => new Set([...builds.buildingKeys(), ...oci.busyKeys()]),
@@ -108,7 +109,7 @@ export async function startDaemon(
   );
   builds.gc = () => gc.collect();
   builds.pullBase = (project, ref) => oci.pullBase(project, ref);
-  const snapshots = new SnapshotService(store, store.images, runtime, layerStore, sandboxes, gc, log);
+  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, sandboxes, gc, log);
   const ports = new PortService(store, sandboxes, log);
   const services: Services = {
     version: VERSION,
@@ -129,12 +130,12 @@ export async function startDaemon(
   };
 
   const reconciled = await sandboxes.reconcile();
-  const staleBuilds = builds.reconcile();
-  snapshots.reconcile();
-  const prunedPorts = ports.prune();
+  const staleBuilds = await builds.reconcile();
+  await snapshots.reconcile();
+  const prunedPorts = await ports.prune();
   await gc.reconcile();
   await oci.sweep();
-  const adopted = processes.adoptRunning();
+  const adopted = await processes.adoptRunning();
   log.info(
     {
       kept: reconciled.kept.length,
@@ -215,7 +216,7 @@ export async function startDaemon(
       egressRefresh.close();
       await pool.close();
       processes.close();
-      store.close();
+      await stores.close();
       await rm(pidFile, { force: true });
       await rm(cfg.socket, { force: true });
     },

@@ -16,3 +16,4 @@ export * from "./wire/builds.js";
 export * from "./wire/snapshots.js";
 export * from "./wire/terminals.js";
 export * from "./wire/ports.js";
+export * from "./routes.js";

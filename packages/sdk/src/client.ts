@@ -13,6 +13,7 @@ import type {
   SnapshotInfo,
   UpdateNetworkRequest,
 } from "@sbx-sh/protocol";
+import { apiPath } from "@sbx-sh/protocol";
 import type { PortExposure } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
@@ -47,8 +48,6 @@ export interface ListSandboxesOptions {
   all?: boolean;
 }
 
-const enc = encodeURIComponent;
-
 export class SandboxClient {
   readonly transport: Transport;
 
@@ -61,11 +60,11 @@ export class SandboxClient {
   }
 
   info(): Promise<DaemonInfo> {
-    return this.transport.json<DaemonInfo>("GET", "/v1/info");
+    return this.transport.json<DaemonInfo>("GET", apiPath("info"));
   }
 
   async list(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
-    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("GET", "/v1/sandboxes", {
+    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("GET", apiPath("sandboxes"), {
       query: { all: options.all },
     });
     return res.sandboxes;
@@ -73,49 +72,49 @@ export class SandboxClient {
 
   /** `idOrName` is a sandbox id or name. */
   get(idOrName: string): Promise<SandboxInfo> {
-    return this.transport.json<SandboxInfo>("GET", `/v1/sandboxes/${enc(idOrName)}`);
+    return this.transport.json<SandboxInfo>("GET", apiPath("sandbox", { id: idOrName }));
   }
 
   /** Blocks until the sandbox is running. */
   create(request: CreateSandboxRequest = {}): Promise<SandboxInfo> {
-    return this.transport.json<SandboxInfo>("POST", "/v1/sandboxes", { json: request });
+    return this.transport.json<SandboxInfo>("POST", apiPath("sandboxes"), { json: request });
   }
 
   /** Replaces the sandbox's egress lists (an omitted list is unchanged) in one atomic step. */
   updateNetwork(idOrName: string, request: UpdateNetworkRequest): Promise<SandboxInfo> {
-    return this.transport.json<SandboxInfo>("PATCH", `/v1/sandboxes/${enc(idOrName)}/network`, { json: request });
+    return this.transport.json<SandboxInfo>("PATCH", apiPath("sandboxNetwork", { id: idOrName }), { json: request });
   }
 
   /** Makes `port` reachable through the daemon's HTTP proxy; the answer has the URL and token. */
   exposePort(idOrName: string, port: number, options: { public?: boolean } = {}): Promise<PortExposure> {
-    return this.transport.json<PortExposure>("POST", `/v1/sandboxes/${enc(idOrName)}/ports/${port}`, { json: options });
+    return this.transport.json<PortExposure>("POST", apiPath("port", { id: idOrName, port }), { json: options });
   }
 
   async listPorts(idOrName: string): Promise<PortExposure[]> {
-    return (await this.transport.json<{ ports: PortExposure[] }>("GET", `/v1/sandboxes/${enc(idOrName)}/ports`)).ports;
+    return (await this.transport.json<{ ports: PortExposure[] }>("GET", apiPath("ports", { id: idOrName }))).ports;
   }
 
   closePort(idOrName: string, port: number): Promise<PortExposure> {
-    return this.transport.json<PortExposure>("DELETE", `/v1/sandboxes/${enc(idOrName)}/ports/${port}`);
+    return this.transport.json<PortExposure>("DELETE", apiPath("port", { id: idOrName, port }));
   }
 
   terminate(idOrName: string): Promise<SandboxInfo> {
-    return this.transport.json<SandboxInfo>("DELETE", `/v1/sandboxes/${enc(idOrName)}`);
+    return this.transport.json<SandboxInfo>("DELETE", apiPath("sandbox", { id: idOrName }));
   }
 
   async listImages(): Promise<ImageInfo[]> {
-    const res = await this.transport.json<{ images: ImageInfo[] }>("GET", "/v1/images");
+    const res = await this.transport.json<{ images: ImageInfo[] }>("GET", apiPath("images"));
     return res.images;
   }
 
   /** `name` or `name:tag`; base images too. */
   getImage(name: string): Promise<ImageInfo> {
-    return this.transport.json<ImageInfo>("GET", `/v1/images/${enc(name)}`);
+    return this.transport.json<ImageInfo>("GET", apiPath("image", { name }));
   }
 
   /** Removes a built image (`name` or `name:tag`) from the project; answers what was removed. */
   deleteImage(name: string): Promise<ImageInfo> {
-    return this.transport.json<ImageInfo>("DELETE", `/v1/images/${enc(name)}`);
+    return this.transport.json<ImageInfo>("DELETE", apiPath("image", { name }));
   }
 
   /** The image as an OCI image layout tar stream (skopeo's `oci-archive:`). */
@@ -147,7 +146,7 @@ export class SandboxClient {
   /** Whether the daemon already holds the context tar with this digest (`sha256:<hex>`). */
   async hasContext(digest: string): Promise<boolean> {
     try {
-      await this.transport.empty("HEAD", `/v1/contexts/${digest}`);
+      await this.transport.empty("HEAD", apiPath("context", { digest }));
       return true;
     } catch (err) {
       if (err instanceof SbxError && httpStatusOf(err.code) === 404) return false;
@@ -161,7 +160,7 @@ export class SandboxClient {
     tar: Readable | Uint8Array,
     signal?: AbortSignal,
   ): Promise<{ digest: string; sizeBytes: number }> {
-    return this.transport.json("PUT", `/v1/contexts/${digest}`, {
+    return this.transport.json("PUT", apiPath("context", { digest }), {
       body: tar,
       contentType: "application/x-tar",
       signal,
@@ -171,27 +170,27 @@ export class SandboxClient {
 
   /** Starts a build in the background (its contexts must be uploaded first). */
   createBuild(request: CreateBuildRequest): Promise<BuildInfo> {
-    return this.transport.json<BuildInfo>("POST", "/v1/builds", { json: request });
+    return this.transport.json<BuildInfo>("POST", apiPath("builds"), { json: request });
   }
 
   /** Builds of the project, newest first. */
   async listBuilds(): Promise<BuildInfo[]> {
-    const res = await this.transport.json<{ builds: BuildInfo[] }>("GET", "/v1/builds");
+    const res = await this.transport.json<{ builds: BuildInfo[] }>("GET", apiPath("builds"));
     return res.builds;
   }
 
   getBuild(id: string): Promise<BuildInfo> {
-    return this.transport.json<BuildInfo>("GET", `/v1/builds/${enc(id)}`);
+    return this.transport.json<BuildInfo>("GET", apiPath("build", { id }));
   }
 
   /** Cancels a build; its build sandbox is removed. */
   cancelBuild(id: string): Promise<BuildInfo> {
-    return this.transport.json<BuildInfo>("DELETE", `/v1/builds/${enc(id)}`);
+    return this.transport.json<BuildInfo>("DELETE", apiPath("build", { id }));
   }
 
   /** A build's events from its start; with `follow`, also new ones until the `done` event. */
   async *buildEvents(id: string, options: { follow?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<BuildEvent> {
-    const body = await this.transport.stream("GET", `/v1/builds/${enc(id)}/events`, {
+    const body = await this.transport.stream("GET", apiPath("buildEvents", { id }), {
       query: { follow: options.follow },
       signal: options.signal,
     });
@@ -204,36 +203,36 @@ export class SandboxClient {
   }
 
   async listProjects(): Promise<Project[]> {
-    const res = await this.transport.json<{ projects: Project[] }>("GET", "/v1/projects");
+    const res = await this.transport.json<{ projects: Project[] }>("GET", apiPath("projects"));
     return res.projects;
   }
 
   createProject(name: string): Promise<Project> {
-    return this.transport.json<Project>("POST", "/v1/projects", { json: { name } });
+    return this.transport.json<Project>("POST", apiPath("projects"), { json: { name } });
   }
 
   /** Mints a token for TCP access to `project`; the secret is in the answer once. */
   createToken(project: string): Promise<Token> {
-    return this.transport.json<Token>("POST", `/v1/projects/${enc(project)}/tokens`);
+    return this.transport.json<Token>("POST", apiPath("projectTokens", { name: project }));
   }
 
   listSnapshots(): Promise<SnapshotInfo[]> {
-    return this.transport.json<{ snapshots: SnapshotInfo[] }>("GET", "/v1/snapshots").then((r) => r.snapshots);
+    return this.transport.json<{ snapshots: SnapshotInfo[] }>("GET", apiPath("snapshots")).then((r) => r.snapshots);
   }
 
   getSnapshot(id: string): Promise<SnapshotInfo> {
-    return this.transport.json<SnapshotInfo>("GET", `/v1/snapshots/${enc(id)}`);
+    return this.transport.json<SnapshotInfo>("GET", apiPath("snapshot", { id }));
   }
 
   deleteSnapshot(id: string): Promise<SnapshotInfo> {
-    return this.transport.json<SnapshotInfo>("DELETE", `/v1/snapshots/${enc(id)}`);
+    return this.transport.json<SnapshotInfo>("DELETE", apiPath("snapshot", { id }));
   }
 
   /** Registers a snapshot as a named image of the project (`name` or `name:tag`). */
   registerImage(ref: string, snapshotId: string, options: { replace?: boolean } = {}): Promise<ImageInfo> {
     const i = ref.lastIndexOf(":");
     const [name, tag] = i > 0 ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, undefined];
-    return this.transport.json<ImageInfo>("POST", "/v1/images", {
+    return this.transport.json<ImageInfo>("POST", apiPath("images"), {
       json: { name, tag, snapshotId, replace: options.replace },
     });
   }

@@ -40,8 +40,8 @@ describe("image.build", () => {
     const detail = await img.build({ client, contextDir: ctx, onEvent: (e) => events.push(e) });
     expect(detail).toMatchObject({ name: "tools", tag: "latest", kind: "built", layers: expect.any(Array) });
     // Two distinct contexts (the same folder twice is one digest): two HEADs, two PUTs.
-    expect(requests("HEAD", "/v1/contexts/sha256:")).toHaveLength(2);
-    expect(requests("PUT", "/v1/contexts/sha256:")).toHaveLength(2);
+    expect(requests("HEAD", "/v1/contexts/sha256%3A")).toHaveLength(2);
+    expect(requests("PUT", "/v1/contexts/sha256%3A")).toHaveLength(2);
     const post = JSON.parse(requests("POST", "/v1/builds").at(-1)!.body) as { definition: unknown };
     expect(post.definition).toEqual(await img.toDefinition({ contextDir: ctx }));
     expect(events.map((e) => e.type)).toEqual([

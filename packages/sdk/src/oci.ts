@@ -2,6 +2,7 @@
 // from registries (the daemon does the transfer; credentials travel in the request body).
 import type { Readable } from "node:stream";
 import type { ImageInfo } from "@sbx-sh/protocol";
+import { apiPath } from "@sbx-sh/protocol";
 import type { Body, Transport } from "./transport.js";
 
 export interface RegistryCredentials {
@@ -26,11 +27,9 @@ export interface PullResult {
   layersReused: number;
 }
 
-const enc = encodeURIComponent;
-
 /** The image (`name[:tag]` or a base image) as an OCI image layout tar. */
 export function exportImage(t: Transport, name: string, signal?: AbortSignal): Promise<Body> {
-  return t.stream("GET", `/v1/images/${enc(name)}/oci`, { signal });
+  return t.stream("GET", apiPath("imageOci", { name }), { signal });
 }
 
 /** Registers an OCI image layout tar (or `docker save` tar) as `name[:tag]`. */
@@ -39,7 +38,7 @@ export function importImage(
   tar: Readable | Uint8Array,
   o: { name: string; tag?: string; replace?: boolean; signal?: AbortSignal },
 ): Promise<ImageInfo> {
-  return t.json("POST", "/v1/images/import", {
+  return t.json("POST", apiPath("imagesImport"), {
     query: { name: o.name, tag: o.tag, replace: o.replace ? "1" : undefined },
     body: tar,
     contentType: "application/x-tar",
@@ -54,7 +53,7 @@ export function pushImage(
   reference: string,
   creds: RegistryCredentials = {},
 ): Promise<PushResult> {
-  return t.json("POST", `/v1/images/${enc(name)}/push`, { json: { reference, ...creds }, stream: true });
+  return t.json("POST", apiPath("imagePush", { name }), { json: { reference, ...creds }, stream: true });
 }
 
 export function pullImage(
@@ -62,5 +61,5 @@ export function pullImage(
   reference: string,
   o: RegistryCredentials & { name?: string; tag?: string; replace?: boolean } = {},
 ): Promise<PullResult> {
-  return t.json("POST", "/v1/images/pull", { json: { reference, ...o }, stream: true });
+  return t.json("POST", apiPath("imagesPull"), { json: { reference, ...o }, stream: true });
 }

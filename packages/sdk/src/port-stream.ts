@@ -2,6 +2,7 @@
 // GET /v1/sandboxes/{id}/ports/{port}/connect (binary frames = the connection's bytes), as a Duplex.
 import type { Duplex } from "node:stream";
 import { checkPort } from "@sbx-sh/protocol";
+import { apiPath } from "@sbx-sh/protocol";
 import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
 import type { Transport } from "./transport.js";
 
@@ -22,7 +23,7 @@ export async function openPortStream(transport: Transport, sandboxId: string, po
   // Checked here as the daemon does: its refusal of an upgrade carries only a status.
   checkPort(port);
   const { createWebSocketStream } = await import("ws");
-  const ws = await transport.webSocket(`/v1/sandboxes/${encodeURIComponent(sandboxId)}/ports/${port}/connect`);
+  const ws = await transport.webSocket(apiPath("portConnect", { id: sandboxId, port }));
   // No await from here until the listeners are on: a fast handshake would otherwise open unheard.
   return new Promise((resolve, reject) => {
     ws.once("open", () => {

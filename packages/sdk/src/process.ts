@@ -3,6 +3,7 @@
 import { constants as osConstants } from "node:os";
 import { StringDecoder } from "node:string_decoder";
 import type { ProcessInfo } from "@sbx-sh/protocol";
+import { apiPath } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
 import type { Transport } from "./transport.js";
@@ -136,8 +137,8 @@ export class SandboxProcess {
     this.last = info;
   }
 
-  private get path(): string {
-    return `/v1/sandboxes/${encodeURIComponent(this.sandboxId)}/processes/${encodeURIComponent(this.id)}`;
+  private path(route: "process" | "processOutput" | "processSignal" | "processStdin" = "process"): string {
+    return apiPath(route, { id: this.sandboxId, pid: this.id });
   }
 
   /** The process record as last seen, without a request. */
@@ -146,13 +147,13 @@ export class SandboxProcess {
   }
 
   async info(): Promise<ProcessInfo> {
-    this.last = await this.transport.json<ProcessInfo>("GET", this.path);
+    this.last = await this.transport.json<ProcessInfo>("GET", this.path());
     return this.last;
   }
 
   /** Output so far as events; with `follow`, also new output until the exit event. */
   async *output(options: OutputOptions = {}): AsyncGenerator<OutputChunk> {
-    const body = await this.transport.stream("GET", `${this.path}/output`, {
+    const body = await this.transport.stream("GET", this.path("processOutput"), {
       query: { follow: options.follow },
       signal: options.signal,
     });
@@ -168,7 +169,7 @@ export class SandboxProcess {
 
   /** Sends a signal (`"SIGINT"`, `"TERM"`, `15`); answers the updated process record. */
   async signal(sig: string | number = "SIGTERM"): Promise<ProcessInfo> {
-    this.last = await this.transport.json<ProcessInfo>("POST", `${this.path}/signal`, {
+    this.last = await this.transport.json<ProcessInfo>("POST", this.path("processSignal"), {
       json: { signal: signalName(sig) },
     });
     return this.last;
@@ -180,13 +181,13 @@ export class SandboxProcess {
 
   /** Needs the process to have been started with `stdin: true`. */
   writeStdin(data: string | Uint8Array): Promise<void> {
-    return this.transport.empty("POST", `${this.path}/stdin`, {
+    return this.transport.empty("POST", this.path("processStdin"), {
       body: typeof data === "string" ? Buffer.from(data) : data,
     });
   }
 
   /** Sends EOF. */
   closeStdin(): Promise<void> {
-    return this.transport.empty("DELETE", `${this.path}/stdin`);
+    return this.transport.empty("DELETE", this.path("processStdin"));
   }
 }

@@ -3,6 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import type { Duplex, Readable } from "node:stream";
 import type { PortExposure } from "@sbx-sh/protocol";
+import { apiPath } from "@sbx-sh/protocol";
 import type {
   CreateSandboxRequest,
   CreateTerminalRequest,
@@ -93,10 +94,6 @@ export class Sandbox {
     return this.client.transport;
   }
 
-  private get base(): string {
-    return `/v1/sandboxes/${encodeURIComponent(this.id)}`;
-  }
-
   async info(): Promise<SandboxInfo> {
     this.record = await this.client.get(this.id);
     return this.record;
@@ -133,7 +130,7 @@ export class Sandbox {
 
   /** Runs a command to completion as a stream of events: started, stdout/stderr chunks, exit. */
   async *exec(command: string, options: RunOptions = {}): AsyncGenerator<ProcessEvent> {
-    const body = await this.transport.stream("POST", `${this.base}/exec`, {
+    const body = await this.transport.stream("POST", apiPath("sandboxExec", { id: this.id }), {
       json: processRequest(command, options),
       signal: options.signal,
     });
@@ -142,25 +139,29 @@ export class Sandbox {
 
   /** A point-in-time copy of the sandbox's files; the sandbox keeps running. */
   snapshot(options: { type?: "filesystem" | "memory" } = {}): Promise<SnapshotInfo> {
-    return this.transport.json<SnapshotInfo>("POST", `${this.base}/snapshot`, { json: options });
+    return this.transport.json<SnapshotInfo>("POST", apiPath("sandboxSnapshot", { id: this.id }), { json: options });
   }
 
   /** Forks: one snapshot, `times` new running sandboxes with this one's files. */
   async copy(options: { times?: number } = {}): Promise<Sandbox[]> {
-    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("POST", `${this.base}/copy`, {
-      json: { times: options.times ?? 1 },
-    });
+    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>(
+      "POST",
+      apiPath("sandboxCopy", { id: this.id }),
+      {
+        json: { times: options.times ?? 1 },
+      },
+    );
     return res.sandboxes.map((s) => new Sandbox(this.client, s));
   }
 
   /** Saves a named sandbox's files and releases its processes and memory; `resume()` brings it back. */
   async suspend(): Promise<SandboxInfo> {
-    this.record = await this.transport.json<SandboxInfo>("POST", `${this.base}/suspend`);
+    this.record = await this.transport.json<SandboxInfo>("POST", apiPath("sandboxSuspend", { id: this.id }));
     return this.record;
   }
 
   async resume(): Promise<SandboxInfo> {
-    this.record = await this.transport.json<SandboxInfo>("POST", `${this.base}/resume`);
+    this.record = await this.transport.json<SandboxInfo>("POST", apiPath("sandboxResume", { id: this.id }));
     return this.record;
   }
 
@@ -175,17 +176,17 @@ export class Sandbox {
       ...processRequest(command, options),
       ...(options.stdin ? { stdin: true } : {}),
     };
-    const proc = await this.transport.json<ProcessInfo>("POST", `${this.base}/processes`, { json: body });
+    const proc = await this.transport.json<ProcessInfo>("POST", apiPath("processes", { id: this.id }), { json: body });
     return new SandboxProcess(this.transport, this.id, proc.id, proc);
   }
 
   async listProcesses(): Promise<ProcessInfo[]> {
-    const res = await this.transport.json<{ processes: ProcessInfo[] }>("GET", `${this.base}/processes`);
+    const res = await this.transport.json<{ processes: ProcessInfo[] }>("GET", apiPath("processes", { id: this.id }));
     return res.processes;
   }
 
   async getProcess(id: string): Promise<SandboxProcess> {
-    const proc = await this.transport.json<ProcessInfo>("GET", `${this.base}/processes/${encodeURIComponent(id)}`);
+    const proc = await this.transport.json<ProcessInfo>("GET", apiPath("process", { id: this.id, pid: id }));
     return new SandboxProcess(this.transport, this.id, proc.id, proc);
   }
 
@@ -197,43 +198,49 @@ export class Sandbox {
     if (options.env) req.env = options.env;
     if (options.workingDir) req.workingDir = options.workingDir;
     if (options.user) req.user = options.user;
-    const t = await this.transport.json<TerminalInfo>("POST", `${this.base}/terminals`, { json: req });
+    const t = await this.transport.json<TerminalInfo>("POST", apiPath("terminals", { id: this.id }), { json: req });
     return Terminal.attach(this.transport, this.id, t.id);
   }
 
   /** Terminals of this sandbox: running ones, and those that exited in the last few minutes. */
   async listTerminals(): Promise<TerminalInfo[]> {
-    return (await this.transport.json<{ terminals: TerminalInfo[] }>("GET", `${this.base}/terminals`)).terminals;
+    return (await this.transport.json<{ terminals: TerminalInfo[] }>("GET", apiPath("terminals", { id: this.id })))
+      .terminals;
   }
 
   readFile(path: string): Promise<Buffer> {
-    return this.transport.bytes("GET", `${this.base}/files`, { query: { path } });
+    return this.transport.bytes("GET", apiPath("files", { id: this.id }), { query: { path } });
   }
 
   /** Writes a whole file, creating parent directories. */
   writeFile(path: string, data: string | Uint8Array): Promise<void> {
-    return this.transport.empty("PUT", `${this.base}/files`, {
+    return this.transport.empty("PUT", apiPath("files", { id: this.id }), {
       query: { path },
       body: typeof data === "string" ? Buffer.from(data) : data,
     });
   }
 
   listDirectory(path: string): Promise<DirectoryListing> {
-    return this.transport.json<DirectoryListing>("GET", `${this.base}/files/list`, { query: { path } });
+    return this.transport.json<DirectoryListing>("GET", apiPath("filesList", { id: this.id }), { query: { path } });
   }
 
   deleteFile(path: string, options: { recursive?: boolean } = {}): Promise<void> {
-    return this.transport.empty("DELETE", `${this.base}/files`, { query: { path, recursive: options.recursive } });
+    return this.transport.empty("DELETE", apiPath("files", { id: this.id }), {
+      query: { path, recursive: options.recursive },
+    });
   }
 
   /** Unpacks a tar (or tar.gz) stream into `remoteDir`, which is created; the upload is streamed. */
   uploadArchive(remoteDir: string, archive: Readable | Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    return this.transport.empty("PUT", `${this.base}/archive`, { query: { path: remoteDir }, body: archive });
+    return this.transport.empty("PUT", apiPath("archive", { id: this.id }), {
+      query: { path: remoteDir },
+      body: archive,
+    });
   }
 
   /** A tar stream holding `remotePath` (a file or a tree) under its basename. */
   async downloadArchive(remotePath: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
-    return this.transport.stream("GET", `${this.base}/archive`, {
+    return this.transport.stream("GET", apiPath("archive", { id: this.id }), {
       query: { path: remotePath },
       signal: options.signal,
     });

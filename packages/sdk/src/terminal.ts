@@ -3,6 +3,7 @@
 // the program running; attaching again replays the recent output (the daemon keeps 64 KiB).
 import type { WebSocket as WsSocket } from "ws";
 import type { TerminalInfo } from "@sbx-sh/protocol";
+import { apiPath } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { errorFromResponse, type Body, type Transport } from "./transport.js";
 
@@ -74,7 +75,7 @@ export class Terminal implements AsyncIterable<Buffer> {
 
   /** Connects to a terminal; output since the daemon's scrollback began comes first. */
   static async attach(transport: Transport, sandboxId: string, terminalId: string): Promise<Terminal> {
-    const path = `/v1/sandboxes/${encodeURIComponent(sandboxId)}/terminals/${encodeURIComponent(terminalId)}/attach`;
+    const path = apiPath("terminalAttach", { id: sandboxId, tid: terminalId });
     const ws = await transport.webSocket(path);
     // Listening from the start: the replay may arrive in the same read as the handshake.
     const terminal = new Terminal(transport, sandboxId, terminalId, ws);
@@ -100,7 +101,7 @@ export class Terminal implements AsyncIterable<Buffer> {
   }
 
   private get base(): string {
-    return `/v1/sandboxes/${encodeURIComponent(this.sandboxId)}/terminals/${encodeURIComponent(this.id)}`;
+    return apiPath("terminal", { id: this.sandboxId, tid: this.id });
   }
 
   private emit(data: Buffer): void {

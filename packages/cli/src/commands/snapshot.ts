@@ -1,6 +1,7 @@
 // Snapshot commands: `sbx snapshot <id>` and `snapshot ls|inspect|rm`, `sbx copy`, `sbx suspend`,
 // `sbx resume`, and `sbx image register <name> <snapshot>`.
 import type { Command } from "commander";
+import { apiPath } from "@sbx-sh/protocol";
 import type { SnapshotInfo } from "@sbx-sh/protocol";
 import { globalsOf, parsePositiveInt, withClient } from "../context.js";
 import { formatBytes } from "@sbx-sh/sdk/internal";
@@ -68,11 +69,9 @@ Examples:
             return;
           }
           if (process.stderr.isTTY && !o.quiet && !g.json) progress(`snapshotting ${target}...`);
-          const snap = await client.transport.json<SnapshotInfo>(
-            "POST",
-            `/v1/sandboxes/${encodeURIComponent(target)}/snapshot`,
-            { json: o.type ? { type: o.type } : {} },
-          );
+          const snap = await client.transport.json<SnapshotInfo>("POST", apiPath("sandboxSnapshot", { id: target }), {
+            json: o.type ? { type: o.type } : {},
+          });
           if (g.json) printJson(snap);
           else printLines([snap.id]);
         });
@@ -93,7 +92,7 @@ Examples:
       await withClient(cmd, async (client) => {
         const res = await client.transport.json<{ sandboxes: Array<{ id: string }> }>(
           "POST",
-          `/v1/sandboxes/${encodeURIComponent(id)}/copy`,
+          apiPath("sandboxCopy", { id }),
           { json: { times: o.times } },
         );
         if (g.json) printJson(res.sandboxes);
@@ -116,7 +115,7 @@ Examples:
         await withClient(cmd, async (client) => {
           const sb = await client.transport.json<{ id: string; status: string }>(
             "POST",
-            `/v1/sandboxes/${encodeURIComponent(id)}/${verb}`,
+            apiPath(verb === "suspend" ? "sandboxSuspend" : "sandboxResume", { id }),
           );
           if (g.json) printJson(sb);
           else printLines([`${sb.id} ${sb.status}`]);

@@ -55,17 +55,17 @@ function fakeServices() {
     return s;
   };
   const projects = {
-    authenticate: vi.fn<ProjectService["authenticate"]>((token) => TOKENS[token]),
-    require: vi.fn<ProjectService["require"]>((name) => {
+    authenticate: vi.fn<ProjectService["authenticate"]>(async (token) => TOKENS[token]),
+    require: vi.fn<ProjectService["require"]>(async (name) => {
       if (!PROJECTS.includes(name)) throw new SbxError("project_not_found", `project "${name}" does not exist`);
       return { name, createdAt: T0 };
     }),
-    list: vi.fn<ProjectService["list"]>(() => PROJECTS.map((name) => ({ name, createdAt: T0 }))),
-    create: vi.fn<ProjectService["create"]>((name) => {
+    list: vi.fn<ProjectService["list"]>(async () => PROJECTS.map((name) => ({ name, createdAt: T0 }))),
+    create: vi.fn<ProjectService["create"]>(async (name) => {
       if (PROJECTS.includes(name)) throw new SbxError("already_exists", `project ${name} already exists`);
       return { name, createdAt: T0 };
     }),
-    createToken: vi.fn<ProjectService["createToken"]>((project) => ({
+    createToken: vi.fn<ProjectService["createToken"]>(async (project) => ({
       id: "tok-1",
       project,
       token: "sbxt_new",
@@ -74,8 +74,10 @@ function fakeServices() {
   };
   const sandboxService = {
     create: vi.fn<SandboxService["create"]>(async (project) => sandboxRecord("sb-new", project)),
-    list: vi.fn<SandboxService["list"]>((project) => [...sandboxes.values()].filter((s) => s.project === project)),
-    get: vi.fn<SandboxService["get"]>(getSandbox),
+    list: vi.fn<SandboxService["list"]>(async (project) =>
+      [...sandboxes.values()].filter((s) => s.project === project),
+    ),
+    get: vi.fn<SandboxService["get"]>(async (project, id) => getSandbox(project, id)),
   };
   const proc: ProcessRecord = {
     id: "pr-1",

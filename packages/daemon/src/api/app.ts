@@ -42,7 +42,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   sockets.wss.options.maxPayload = 8 * 1024 * 1024;
   app.use("/v1/*", async (c, next) => {
     c.set("transport", transport);
-    c.set("project", resolveProject(c, services, transport));
+    c.set("project", await resolveProject(c, services, transport));
     await next();
   });
   app.use("/v1/*", bodyLimits());
@@ -73,11 +73,11 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });
 }
 
-function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): string {
+async function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): Promise<string> {
   if (transport === "tcp") {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);
-    const project = m ? services.projects.authenticate(m[1]!) : undefined;
+    const project = m ? await services.projects.authenticate(m[1]!) : undefined;
     if (!project)
       throw new SbxError(
         "unauthenticated",
@@ -87,7 +87,7 @@ function resolveProject(c: Context<AppEnv>, services: Services, transport: Trans
   }
   const name = c.req.header("x-sbx-project") ?? "default";
   if (!isValidName(name)) throw new SbxError("invalid_name", `invalid project name ${JSON.stringify(name)}`);
-  services.projects.require(name);
+  await services.projects.require(name);
   return name;
 }
 

@@ -31,16 +31,23 @@ const HOP_BY_HOP = new Set([
 ]);
 
 export function createPortProxy(ports: PortService, log: Logger): Server {
-  const server = createServer((req, res) => {
+  // A lookup that fails (the store) drops the connection; it is logged, never left unhandled.
+  const failed = (conn: { destroy(): void }) => (err: unknown) => {
+    log.error({ err }, "port proxy lookup failed");
+    conn.destroy();
+  };
+  const server = createServer((req, res) => void serve(req, res).catch(failed(res)));
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const { token, fromQuery, path } = credentials(req);
-    const d = ports.decide(req.headers.host, token);
+    const d = await ports.decide(req.headers.host, token);
     if (!d.ok) return refuse(res, d);
     const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax`;
     // A token in the URL of a page load becomes a cookie of this host, and the browser is sent to
     // the same URL without it (out of its history and of Referer headers to the sandbox's pages).
     if (fromQuery && !d.exposure.public && (req.method === "GET" || req.method === "HEAD")) {
       res.writeHead(303, { location: path, "set-cookie": cookie, "cache-control": "no-store", "content-length": 0 });
-      return res.end();
+      res.end();
+      return;
     }
     const headers = forwardHeaders(req.headers, req.socket);
     for (const k of Object.keys(headers)) if (HOP_BY_HOP.has(k)) delete headers[k];
@@ -66,12 +73,15 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
     req.pipe(up);
     res.on("close", () => up.destroy());
     ports.track(d.exposure.sandboxId, d.exposure.port, up);
-  });
+  };
 
   server.on("upgrade", (req: IncomingMessage, client: Duplex, head: Buffer) => {
     client.on("error", () => undefined);
+    void upgrade(req, client, head).catch(failed(client));
+  });
+  const upgrade = async (req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> => {
     const { token, path } = credentials(req);
-    const d = ports.decide(req.headers.host, token);
+    const d = await ports.decide(req.headers.host, token);
     if (!d.ok) return refuseRaw(client, d);
     const up: Socket = connect({ host: d.target.host, port: d.target.port });
     up.once("error", (err) => refuseRaw(client, unreachable(d, err)));
@@ -89,7 +99,7 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
       up.once("close", () => client.end());
       ports.track(d.exposure.sandboxId, d.exposure.port, up);
     });
-  });
+  };
 
   server.on("clientError", (_err, socket) => socket.destroy());
   server.on("error", (err) => log.error({ err }, "port proxy failed"));

@@ -43,9 +43,9 @@ function fakeDeps(exitCodes: number[] = []) {
   const deps: BuilderDeps = {
     runtime,
     layers,
-    cache: { getLayer: (k) => cache.get(k), putLayer: (l) => void cache.set(l.key, l) },
+    cache: { getLayer: async (k) => cache.get(k), putLayer: async (l) => void cache.set(l.key, l) },
     readContext: async () => Buffer.alloc(0),
-    reserveNetSlot: () => 7,
+    reserveNetSlot: async () => 7,
     releaseNetSlot: () => undefined,
     limits: { cpus: 1, memoryMb: 512, pidsLimit: 100, diskMb: 100 },
   };

@@ -33,7 +33,7 @@ export interface BuilderDeps {
   layers: LayerStore;
   cache: Pick<ImageStore, "getLayer" | "putLayer">;
   readContext(digest: string): Promise<Buffer>;
-  reserveNetSlot(): number;
+  reserveNetSlot(): Promise<number>;
   releaseNetSlot(slot: number): void;
   limits: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
 }
@@ -91,7 +91,7 @@ export async function runBuild(
         step.op === "copy_from" ? { ...step, image: sourceImage(step.image, opts).id } : step,
       );
       const started = performance.now();
-      const hit = opts.noCache ? undefined : deps.cache.getLayer(key);
+      const hit = opts.noCache ? undefined : await deps.cache.getLayer(key);
       const changesFiles =
         step.op === "run" ||
         step.op === "copy" ||
@@ -105,7 +105,7 @@ export async function runBuild(
       if (!changesFiles) {
         applyConfig(config, step);
         if (!hit)
-          deps.cache.putLayer({
+          await deps.cache.putLayer({
             key,
             digest: null,
             dir: null,
@@ -123,7 +123,7 @@ export async function runBuild(
             .map((l) => l.dir)
             .concat(base.dir);
           const made = await executeStep(step, n, config, stack, key, deps, opts, releases);
-          deps.cache.putLayer({
+          await deps.cache.putLayer({
             key,
             digest: made.digest,
             dir: made.dir,
@@ -190,7 +190,7 @@ async function executeStep(
 ) {
   const id = newId("bld");
   // Only RUN may need the network (apt, pip); copying and mkdir never do.
-  const slot = step.op === "run" ? deps.reserveNetSlot() : null;
+  const slot = step.op === "run" ? await deps.reserveNetSlot() : null;
   const tail = new LastLines(20);
   const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
   const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => {

@@ -35,10 +35,10 @@ describe.runIf(isRoot)("import refuses bad archives", () => {
     const images: ImageRecord[] = [];
     const layers = new Map<string, LayerRecord>();
     const store = {
-      getLayer: (k: string) => layers.get(k),
-      putLayer: (l: LayerRecord) => void layers.set(l.key, l),
-      registerImage: (i: ImageRecord) => void images.push(i),
-      findImage: () => undefined,
+      getLayer: async (k: string) => layers.get(k),
+      putLayer: async (l: LayerRecord) => void layers.set(l.key, l),
+      registerImage: async (i: ImageRecord) => void images.push(i),
+      findImage: async () => undefined,
     };
     const error = await readLayout(dir)
       .then((plan) =>

@@ -60,7 +60,8 @@ export function configFromOci(c: ImageConfigJson): ImageRecord["config"] {
 /** Unpacks the plan's layers and registers the image (unless `register` is false); nothing is kept on failure. */
 export async function importImage(plan: ImportPlan, deps: ImportDeps, target: ImportTarget): Promise<ImageRecord> {
   if (plan.layers.length === 0) throw invalid("the image has no layers");
-  const current = (target.register ?? true) ? deps.store.findImage(target.project, target.name, target.tag) : undefined;
+  const current =
+    (target.register ?? true) ? await deps.store.findImage(target.project, target.name, target.tag) : undefined;
   if (current && !target.replace && current.id !== plan.configDigest) {
     throw new SbxError(
       "already_exists",
@@ -89,7 +90,7 @@ async function importLayers(
     for (const [i, l] of plan.layers.entries()) {
       const key = importedLayerKey(l.diffId, deps.uidBase);
       const step = `oci layer ${l.diffId.slice(7, 19)}`;
-      const have = deps.store.getLayer(key);
+      const have = await deps.store.getLayer(key);
       if (have?.dir && have.digest && existsSync(have.dir)) {
         // Still check the blob we were given: a corrupt archive is an error even when we need none of it.
         if (!existsSync(l.path) && !target.blobsMayBeMissing)
@@ -115,7 +116,7 @@ async function importLayers(
       const made = await deps.layers.adopt(t.dir, t.key);
       const ref = refs[t.index]!;
       Object.assign(ref, { digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes });
-      deps.store.putLayer({
+      await deps.store.putLayer({
         key: t.key,
         digest: made.digest,
         dir: made.dir,
@@ -146,6 +147,6 @@ async function importLayers(
     createdAt: new Date().toISOString(),
     deletedAt: null,
   };
-  if (target.register ?? true) deps.store.registerImage(img, target.replace);
+  if (target.register ?? true) await deps.store.registerImage(img, target.replace);
   return img;
 }

@@ -55,10 +55,11 @@ function memStore() {
   const images: ImageRecord[] = [];
   return {
     images,
-    getLayer: (k: string) => layers.get(k),
-    putLayer: (l: LayerRecord) => void layers.set(l.key, l),
-    registerImage: (i: ImageRecord) => void images.push(i),
-    findImage: (p: string, n: string, t: string) => images.find((i) => i.project === p && i.name === n && i.tag === t),
+    getLayer: async (k: string) => layers.get(k),
+    putLayer: async (l: LayerRecord) => void layers.set(l.key, l),
+    registerImage: async (i: ImageRecord) => void images.push(i),
+    findImage: async (p: string, n: string, t: string) =>
+      images.find((i) => i.project === p && i.name === n && i.tag === t),
   };
 }
 

@@ -42,7 +42,7 @@ export async function pushLayout(client: RegistryClient, dir: string, manifest: 
 export async function pullToLayout(
   client: RegistryClient,
   dir: string,
-  have: (diffId: string) => boolean,
+  have: (diffId: string) => boolean | Promise<boolean>,
 ): Promise<{ manifest: Descriptor; skipped: number; fetched: number }> {
   await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
   let got = await client.getManifest(client.ref.digest ?? client.ref.tag ?? "latest");
@@ -74,7 +74,7 @@ export async function pullToLayout(
   let fetched = 0;
   for (const [i, l] of m.layers.entries()) {
     const diffId = diffIds[i];
-    if (diffId && have(diffId)) {
+    if (diffId && (await have(diffId))) {
       skipped++;
       continue;
     }

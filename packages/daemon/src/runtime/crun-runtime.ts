@@ -255,8 +255,8 @@ export class CrunRuntime implements SandboxRuntime {
     return s !== undefined && (s.status === "running" || s.status === "created" || s.status === "paused");
   }
 
-  netSlotFor(used: Set<number>): number {
-    return NetworkManager.slotFor(used, this.o.network.capacity);
+  get netSlotCapacity(): number {
+    return this.o.network.capacity;
   }
 
   async cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]> {

@@ -23,14 +23,6 @@ describe("NetworkManager, pure parts", () => {
     expect(new NetworkManager({ subnet: "192.168.7.0/24" }).networkFor(63).ipAddress).toBe("192.168.7.254");
   });
 
-  it("picks the lowest free slot and fails when full", () => {
-    expect(NetworkManager.slotFor(new Set())).toBe(0);
-    expect(NetworkManager.slotFor(new Set([0, 1, 3]))).toBe(2);
-    expect(() => NetworkManager.slotFor(new Set([0, 1]), 2)).toThrow(
-      expect.objectContaining({ code: "failed_precondition" }),
-    );
-  });
-
   it("rejects bad options before touching the host", () => {
     expect(() => new NetworkManager({ subnet: "10.89.0.1/16" })).toThrow(/host bits/);
     expect(() => new NetworkManager({ subnet: "10.89.0.0/31" })).toThrow(/Invalid sandbox subnet/);

@@ -31,7 +31,6 @@ export interface NetworkManagerOptions {
 }
 
 const DEFAULT_SUBNET = "10.89.0.0/16";
-const DEFAULT_CAPACITY = 1 << (30 - 16);
 /** Name of the sandbox end, inside its own netns. */
 const INNER_INTERFACE = "eth0";
 /** Linux interface names are at most 15 bytes (IFNAMSIZ - 1). */
@@ -77,15 +76,6 @@ export class NetworkManager {
       );
     }
     this.namePattern = new RegExp(`^${this.interfacePrefix}(0|[1-9][0-9]*)$`);
-  }
-
-  /** Lowest slot not in `used`. `capacity` defaults to the default subnet's; pass `manager.capacity` otherwise. */
-  static slotFor(used: Set<number>, capacity: number = DEFAULT_CAPACITY): number {
-    for (let slot = 0; slot < capacity; slot++) if (!used.has(slot)) return slot;
-    throw new SbxError(
-      "failed_precondition",
-      `No free sandbox network slot: all ${capacity} are in use. Stop sandboxes that have network access, or configure a larger subnet.`,
-    );
   }
 
   /** Names and addresses of a slot; pure, so the daemon can rebuild them from its database. */

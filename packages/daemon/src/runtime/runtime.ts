@@ -53,8 +53,8 @@ export interface SandboxRuntime {
     onOutput: (stream: "stdout" | "stderr", data: Buffer) => void,
     signal?: AbortSignal,
   ): Promise<number>;
-  /** The lowest free network slot given the ones live sandboxes hold; throws when all are taken. */
-  netSlotFor(used: Set<number>): number;
+  /** How many network slots the host has (0 .. capacity-1); the store allocates them (allocateNetSlot). */
+  readonly netSlotCapacity: number;
   /** Removes sandboxes, mounts and interfaces the metadata does not know as live. */
   cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]>;
 

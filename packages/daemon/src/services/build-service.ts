@@ -56,7 +56,7 @@ export class BuildService {
     const tag = assertValidTag(req.tag ?? def.tag ?? "latest");
     const base = await this.resolveBase(project, def.baseImage);
     for (const b of this.running.keys()) {
-      const other = this.store.getBuild(b);
+      const other = await this.store.getBuild(b);
       // The store's state, not map membership: a build leaves the map only after its log is flushed.
       if (
         other &&
@@ -98,7 +98,7 @@ export class BuildService {
       startedAt: null,
       endedAt: null,
     };
-    this.store.insertBuild(rec);
+    await this.store.insertBuild(rec);
     const run: Running = {
       abort: new AbortController(),
       keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]),
@@ -115,7 +115,7 @@ export class BuildService {
   private async resolveBase(project: string, ref: string): Promise<LayeredBase> {
     if (this.pullBase && isRegistryRef(ref)) return this.pullBase(project, ref);
     const { name, tag } = parseImageRef(ref);
-    const own = this.images.resolvesToBase(ref) ? undefined : this.store.findImage(project, name, tag);
+    const own = this.images.resolvesToBase(ref) ? undefined : await this.store.findImage(project, name, tag);
     if (own)
       return {
         name: `${own.name}:${own.tag}`,
@@ -144,8 +144,8 @@ export class BuildService {
         .catch(() => undefined);
       this.bus.emit(rec.id);
     };
-    this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
-    emit({ type: "build", build: this.get(rec.project, rec.id) });
+    await this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
+    emit({ type: "build", build: await this.get(rec.project, rec.id) });
     let image: ImageDetailT | null = null;
     try {
       const result = await runBuild(req.definition, base, this.deps, {
@@ -175,14 +175,17 @@ export class BuildService {
         deletedAt: null,
       };
       // Rebuilding to the very same image is not a conflict: the name already points at it.
-      const current = this.store.findImage(rec.project, rec.imageName, rec.tag);
-      if (current?.id !== img.id) this.store.registerImage(img, req.replace ?? false);
-      this.store.updateBuild(rec.id, { state: "succeeded", imageId: img.id, endedAt: new Date().toISOString() });
+      const current = await this.store.transaction(async (tx) => {
+        const current = await tx.findImage(rec.project, rec.imageName, rec.tag);
+        if (current?.id !== img.id) await tx.registerImage(img, req.replace ?? false);
+        await tx.updateBuild(rec.id, { state: "succeeded", imageId: img.id, endedAt: new Date().toISOString() });
+        return current;
+      });
       image = this.images.detail(current?.id === img.id ? current : img);
       this.log.info({ build: rec.id, image: `${img.name}:${img.tag}`, id: img.id }, "build succeeded");
     } catch (err) {
       const cancelled = run.abort.signal.aborted;
-      this.store.updateBuild(rec.id, {
+      await this.store.updateBuild(rec.id, {
         state: cancelled ? "cancelled" : "failed",
         failure: cancelled ? null : toFailure(err),
         endedAt: new Date().toISOString(),
@@ -198,7 +201,7 @@ export class BuildService {
         run.keys.clear();
         await this.gc?.().catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
       }
-      emit({ type: "done", build: this.get(rec.project, rec.id), image });
+      emit({ type: "done", build: await this.get(rec.project, rec.id), image });
       await run.written;
       this.running.delete(rec.id);
     }
@@ -210,8 +213,8 @@ export class BuildService {
     return keys;
   }
 
-  get(project: string, id: string): BuildRecord {
-    const b = this.store.getBuild(id);
+  async get(project: string, id: string): Promise<BuildRecord> {
+    const b = await this.store.getBuild(id);
     if (!b || b.project !== project)
       throw new SbxError(
         "not_found",
@@ -220,19 +223,19 @@ export class BuildService {
     return b;
   }
 
-  list(project: string): BuildRecord[] {
+  list(project: string): Promise<BuildRecord[]> {
     return this.store.listBuilds(project);
   }
 
-  cancel(project: string, id: string): BuildRecord {
-    const b = this.get(project, id);
+  async cancel(project: string, id: string): Promise<BuildRecord> {
+    const b = await this.get(project, id);
     this.running.get(id)?.abort.abort();
     return b;
   }
 
   /** Every event of the build from its start; with follow, new ones until the build is done. */
   async *events(project: string, id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<BuildEventT> {
-    this.get(project, id);
+    await this.get(project, id);
     const live = this.running.get(id);
     if (!live) {
       // Finished (maybe before a daemon restart): replay the log file.
@@ -259,10 +262,10 @@ export class BuildService {
   }
 
   /** Daemon start: builds that were running died with the old daemon. */
-  reconcile(): number {
-    const stale = this.store.listBuildsInState(["queued", "running"]);
+  async reconcile(): Promise<number> {
+    const stale = await this.store.listBuildsInState(["queued", "running"]);
     for (const b of stale) {
-      this.store.updateBuild(b.id, {
+      await this.store.updateBuild(b.id, {
         state: "failed",
         endedAt: new Date().toISOString(),
         failure: {

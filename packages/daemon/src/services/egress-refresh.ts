@@ -32,7 +32,7 @@ export class EgressRefresher {
 
   private async pass(): Promise<number> {
     let updated = 0;
-    for (const s of this.store.listSandboxes({ includeTerminated: false })) {
+    for (const s of await this.store.listSandboxes({ includeTerminated: false })) {
       if (!s.egressHosts || Object.keys(s.egressHosts).length === 0) continue;
       const r = await refreshHosts(s.egressHosts, this.resolve);
       if (r.failed.length > 0)

@@ -17,21 +17,21 @@ export class FileService {
     private readonly sandboxes: SandboxService,
   ) {}
 
-  private target(project: string, sandbox: string, path: string): string {
+  private async target(project: string, sandbox: string, path: string): Promise<string> {
     assertSandboxPath(path);
-    return this.sandboxes.getRunning(project, sandbox).id;
+    return (await this.sandboxes.getRunning(project, sandbox)).id;
   }
 
-  read(project: string, sandbox: string, path: string): Promise<Buffer> {
-    return this.runtime.readFile(this.target(project, sandbox, path), path);
+  async read(project: string, sandbox: string, path: string): Promise<Buffer> {
+    return this.runtime.readFile(await this.target(project, sandbox, path), path);
   }
 
-  write(project: string, sandbox: string, path: string, data: Buffer): Promise<void> {
-    return this.runtime.writeFile(this.target(project, sandbox, path), path, data);
+  async write(project: string, sandbox: string, path: string, data: Buffer): Promise<void> {
+    return this.runtime.writeFile(await this.target(project, sandbox, path), path, data);
   }
 
   async list(project: string, sandbox: string, path: string): Promise<FileEntryT[]> {
-    const raw = await this.runtime.listDirectory(this.target(project, sandbox, path), path);
+    const raw = await this.runtime.listDirectory(await this.target(project, sandbox, path), path);
     return raw.map((e) => ({
       name: e.name,
       type: fileType(e.mode),
@@ -41,19 +41,19 @@ export class FileService {
     }));
   }
 
-  remove(project: string, sandbox: string, path: string, recursive: boolean): Promise<void> {
-    return this.runtime.deleteFile(this.target(project, sandbox, path), path, recursive);
+  async remove(project: string, sandbox: string, path: string, recursive: boolean): Promise<void> {
+    return this.runtime.deleteFile(await this.target(project, sandbox, path), path, recursive);
   }
 
   async upload(project: string, sandbox: string, dir: string, tarball: Buffer): Promise<{ entries: number }> {
-    const id = this.target(project, sandbox, dir);
+    const id = await this.target(project, sandbox, dir);
     const entries = await validateTar(tarball);
     await this.runtime.extractArchive(id, dir, tarball, isGzip(tarball));
     return { entries };
   }
 
-  download(project: string, sandbox: string, path: string): Promise<Readable> {
-    return this.runtime.createArchive(this.target(project, sandbox, path), path);
+  async download(project: string, sandbox: string, path: string): Promise<Readable> {
+    return this.runtime.createArchive(await this.target(project, sandbox, path), path);
   }
 }
 

@@ -30,36 +30,48 @@ export class ImageGc {
   /** Daemon start, before anything runs: a collection, then layer dirs on disk that no store row names. */
   async reconcile(): Promise<{ images: number; layers: number; bytes: number; swept: string[] }> {
     const collected = await this.collect();
-    const swept = await this.layers.sweep(new Set(this.images.listLayers().flatMap((l) => (l.dir ? [l.dir] : []))));
+    const listed = await this.images.listLayers();
+    const swept = await this.layers.sweep(new Set(listed.flatMap((l) => (l.dir ? [l.dir] : []))));
     if (swept.length) this.log.info({ swept }, "removed layer dirs a killed daemon left");
     return { ...collected, swept };
   }
 
   private async collectOnce(): Promise<{ images: number; layers: number; bytes: number }> {
-    const live = this.sandboxes.listSandboxes({ includeTerminated: false });
-    const usedImageIds = new Set(live.map((s) => s.imageId));
-    const keepKeys = new Set(this.buildingKeys());
-    const keepDirs = new Set<string>(live.flatMap((s) => s.lowers ?? []));
-    let images = 0;
-    for (const img of this.images.listAllImages()) {
-      if (img.deletedAt === null || usedImageIds.has(img.id)) {
-        for (const l of img.layers) keepKeys.add(l.key);
-        keepDirs.add(img.baseDir);
-      } else {
-        this.images.deleteImage(img.ref);
-        images++;
+    // What is kept is decided on one consistent view, and the rows go in the same transaction:
+    // nothing written meanwhile (a snapshot naming its new layer) is half seen. The transaction
+    // spans both stores.
+    const { images, doomed } = await this.sandboxes.transaction(async (tx) => {
+      const live = await tx.listSandboxes({ includeTerminated: false });
+      const usedImageIds = new Set(live.map((s) => s.imageId));
+      const keepKeys = new Set(this.buildingKeys());
+      const keepDirs = new Set<string>(live.flatMap((s) => s.lowers ?? []));
+      let images = 0;
+      for (const img of await tx.listAllImages()) {
+        if (img.deletedAt === null || usedImageIds.has(img.id)) {
+          for (const l of img.layers) keepKeys.add(l.key);
+          keepDirs.add(img.baseDir);
+        } else {
+          await tx.deleteImage(img.ref);
+          images++;
+        }
       }
-    }
-    for (const snap of this.images.listSnapshots()) {
-      if (snap.status === "failed") continue;
-      for (const l of snap.layers) keepKeys.add(l.key);
-      keepDirs.add(snap.baseDir);
-    }
+      for (const snap of await tx.listSnapshots()) {
+        if (snap.status === "failed") continue;
+        for (const l of snap.layers) keepKeys.add(l.key);
+        keepDirs.add(snap.baseDir);
+      }
+      const doomed: { dir: string; sizeBytes: number }[] = [];
+      for (const l of await tx.listLayers()) {
+        if (l.dir === null || keepKeys.has(l.key) || keepDirs.has(l.dir)) continue;
+        await tx.deleteLayer(l.key);
+        doomed.push({ dir: l.dir, sizeBytes: l.sizeBytes });
+      }
+      return { images, doomed };
+    });
+    // Rows first, then directories: a dir left by a failure here is swept at the next start.
     let layers = 0;
     let bytes = 0;
-    for (const l of this.images.listLayers()) {
-      if (l.dir === null || keepKeys.has(l.key) || keepDirs.has(l.dir)) continue;
-      this.images.deleteLayer(l.key);
+    for (const l of doomed) {
       await this.layers.remove(l.dir);
       layers++;
       bytes += l.sizeBytes;

@@ -41,7 +41,7 @@ export class ImageService {
   async resolve(project: string, ref: string | undefined): Promise<ResolvedImage> {
     const wanted = ref ?? this.defaultImage;
     const { name, tag } = parseImageRef(wanted);
-    const built = this.store.findImage(project, name, tag) ?? this.findById(project, wanted);
+    const built = (await this.store.findImage(project, name, tag)) ?? (await this.findById(project, wanted));
     if (built) {
       return {
         name: `${built.name}:${built.tag}`,
@@ -74,10 +74,12 @@ export class ImageService {
    * An image of the project by its id (`sha256:<hex>`, or at least 12 hex digits of it): a
    * replaced or removed image stays addressable this way while its record exists.
    */
-  private findById(project: string, ref: string): ImageRecord | undefined {
+  private async findById(project: string, ref: string): Promise<ImageRecord | undefined> {
     const hex = ref.replace(/^sha256:/, "");
     if (!/^[0-9a-f]{12,64}$/.test(hex)) return undefined;
-    const matches = this.store.listAllImages().filter((i) => i.project === project && i.id.slice(7).startsWith(hex));
+    const matches = (await this.store.listAllImages()).filter(
+      (i) => i.project === project && i.id.slice(7).startsWith(hex),
+    );
     // The live registration if there is one, else the newest.
     return matches.find((i) => i.deletedAt === null) ?? matches.at(-1);
   }
@@ -90,7 +92,7 @@ export class ImageService {
   async resolveBase(name: string, project?: string): Promise<ResolvedBase> {
     const recipes = this.bases.recipes();
     if (!recipes.includes(name)) {
-      const own = project ? this.store.listImages(project).map((i) => `${i.name}:${i.tag}`) : [];
+      const own = project ? (await this.store.listImages(project)).map((i) => `${i.name}:${i.tag}`) : [];
       throw new SbxError(
         "image_not_found",
         `image ${JSON.stringify(name)} does not exist: available images are ${[...recipes, ...own].join(", ")}`,
@@ -99,16 +101,14 @@ export class ImageService {
     return toBase(await this.bases.ensure(name));
   }
 
-  list(project: string): ImageDetailT[] {
-    return [
-      ...this.bases.list().map((b) => this.baseDetail(b)),
-      ...this.store.listImages(project).map((i) => this.detail(i)),
-    ];
+  async list(project: string): Promise<ImageDetailT[]> {
+    const own = await this.store.listImages(project);
+    return [...this.bases.list().map((b) => this.baseDetail(b)), ...own.map((i) => this.detail(i))];
   }
 
-  inspect(project: string, ref: string): ImageDetailT {
+  async inspect(project: string, ref: string): Promise<ImageDetailT> {
     const { name, tag } = parseImageRef(ref);
-    const built = this.store.findImage(project, name, tag);
+    const built = await this.store.findImage(project, name, tag);
     if (built) return this.detail(built);
     const base = this.bases.list().find((b) => b.name === ref);
     if (base) return this.baseDetail(base);
@@ -119,9 +119,9 @@ export class ImageService {
   }
 
   /** Marks a project image deleted; its layers go when nothing uses them (see ImageGc). */
-  remove(project: string, ref: string): ImageDetailT {
+  async remove(project: string, ref: string): Promise<ImageDetailT> {
     const { name, tag } = parseImageRef(ref);
-    const built = this.store.findImage(project, name, tag);
+    const built = await this.store.findImage(project, name, tag);
     if (!built) {
       if (this.bases.recipes().includes(ref))
         throw new SbxError("failed_precondition", `${ref} is a base image: base images cannot be removed`);
@@ -130,7 +130,7 @@ export class ImageService {
         `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``,
       );
     }
-    this.store.markImageDeleted(built.ref);
+    await this.store.markImageDeleted(built.ref);
     return this.detail(built);
   }
 

@@ -67,7 +67,7 @@ export class OciService {
   /** A project image (or a base image) as layer dirs, base first, with the full config. */
   async source(project: string, ref: string): Promise<ExportSource> {
     const { name, tag } = parseImageRef(ref);
-    const rec = this.store.findImage(project, name, tag);
+    const rec = await this.store.findImage(project, name, tag);
     if (rec) {
       const uidBase = rec.config.systemd ? 0 : this.opts.uidBase;
       return {
@@ -210,8 +210,8 @@ export class OciService {
     };
   }
 
-  private hasLayer(diffId: string): boolean {
-    const l = this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase));
+  private async hasLayer(diffId: string): Promise<boolean> {
+    const l = await this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase));
     return !!l?.dir && existsSync(l.dir);
   }
 

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SqliteStore } from "../store/sqlite-store.js";
-import type { SandboxRecord } from "../store/store.js";
+import { openStores } from "../store/open-stores.js";
+import type { SandboxRecord, Store, Stores } from "../store/store.js";
 import { PortService } from "./port-service.js";
 import type { SandboxService } from "./sandbox-service.js";
 
@@ -39,16 +39,18 @@ function sandbox(id: string, over: Partial<SandboxRecord> = {}): SandboxRecord {
 
 describe("port proxy decisions", () => {
   let dir: string;
-  let store: SqliteStore;
+  let stores: Stores;
+  let store: Store;
   let ports: PortService;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "sbx-ports-"));
-    store = new SqliteStore(join(dir, "sbx.db"));
+    stores = await openStores({ kind: "sqlite", path: join(dir, "sbx.db") });
+    store = stores.meta;
     ports = new PortService(store, { onEnded: () => undefined } as unknown as SandboxService, quiet);
     ports.proxy = { domain: "localhost", port: 7071 };
-    store.insertSandbox(sandbox("sb-aaa"));
-    store.putPortExposure({
+    await store.insertSandbox(sandbox("sb-aaa"));
+    await store.putPortExposure({
       sandboxId: "sb-aaa",
       project: "default",
       port: 8080,
@@ -56,7 +58,7 @@ describe("port proxy decisions", () => {
       token: "secret-token",
       createdAt: new Date(0).toISOString(),
     });
-    store.putPortExposure({
+    await store.putPortExposure({
       sandboxId: "sb-aaa",
       project: "default",
       port: 3000,
@@ -65,19 +67,19 @@ describe("port proxy decisions", () => {
       createdAt: new Date(0).toISOString(),
     });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await stores.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("routes <port>-<id>.<domain> with or without the proxy port, any case, trailing dot", () => {
+  it("routes <port>-<id>.<domain> with or without the proxy port, any case, trailing dot", async () => {
     for (const host of [
       "8080-sb-aaa.localhost:7071",
       "8080-sb-aaa.localhost",
       "8080-SB-AAA.LocalHost:7071",
       "8080-sb-aaa.localhost.:7071",
     ]) {
-      expect(ports.decide(host, "secret-token"), host).toEqual({
+      expect(await ports.decide(host, "secret-token"), host).toEqual({
         ok: true,
         target: { host: "10.89.0.14", port: 8080 },
         exposure: expect.objectContaining({ sandboxId: "sb-aaa", port: 8080 }),
@@ -85,7 +87,7 @@ describe("port proxy decisions", () => {
     }
   });
 
-  it("answers 404 for other domains, malformed names and ports that are not exposed", () => {
+  it("answers 404 for other domains, malformed names and ports that are not exposed", async () => {
     for (const host of [
       undefined,
       "",
@@ -98,7 +100,7 @@ describe("port proxy decisions", () => {
       "99999999-sb-aaa.localhost",
       "x8080-sb-aaa.localhost",
     ]) {
-      expect(ports.decide(host, "secret-token"), String(host)).toMatchObject({
+      expect(await ports.decide(host, "secret-token"), String(host)).toMatchObject({
         ok: false,
         status: 404,
         code: "not_found",
@@ -106,25 +108,25 @@ describe("port proxy decisions", () => {
     }
   });
 
-  it("needs the right token unless public", () => {
-    expect(ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({
+  it("needs the right token unless public", async () => {
+    expect(await ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({
       ok: false,
       status: 401,
       code: "unauthenticated",
     });
-    expect(ports.decide("8080-sb-aaa.localhost", "secret-tokeN")).toMatchObject({
+    expect(await ports.decide("8080-sb-aaa.localhost", "secret-tokeN")).toMatchObject({
       ok: false,
       status: 403,
       code: "permission_denied",
     });
-    expect(ports.decide("8080-sb-aaa.localhost", "secret")).toMatchObject({ ok: false, status: 403 });
-    expect(ports.decide("3000-sb-aaa.localhost", undefined)).toMatchObject({ ok: true, target: { port: 3000 } });
+    expect(await ports.decide("8080-sb-aaa.localhost", "secret")).toMatchObject({ ok: false, status: 403 });
+    expect(await ports.decide("3000-sb-aaa.localhost", undefined)).toMatchObject({ ok: true, target: { port: 3000 } });
   });
 
-  it("answers 503 while the sandbox is not running, after the token check", () => {
-    store.updateSandbox("sb-aaa", { status: "suspended", ipAddress: null });
-    expect(ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({ status: 401 });
-    expect(ports.decide("8080-sb-aaa.localhost", "secret-token")).toMatchObject({
+  it("answers 503 while the sandbox is not running, after the token check", async () => {
+    await store.updateSandbox("sb-aaa", { status: "suspended", ipAddress: null });
+    expect(await ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({ status: 401 });
+    expect(await ports.decide("8080-sb-aaa.localhost", "secret-token")).toMatchObject({
       ok: false,
       status: 503,
       code: "sandbox_not_running",
@@ -132,9 +134,9 @@ describe("port proxy decisions", () => {
     });
   });
 
-  it("prune drops exposures of terminated sandboxes only", () => {
-    store.insertSandbox(sandbox("sb-dead", { status: "terminated", netSlot: null }));
-    store.putPortExposure({
+  it("prune drops exposures of terminated sandboxes only", async () => {
+    await store.insertSandbox(sandbox("sb-dead", { status: "terminated", netSlot: null }));
+    await store.putPortExposure({
       sandboxId: "sb-dead",
       project: "default",
       port: 80,
@@ -142,7 +144,10 @@ describe("port proxy decisions", () => {
       token: "t",
       createdAt: new Date(0).toISOString(),
     });
-    expect(ports.prune()).toBe(1);
-    expect(store.listPortExposures().map((e) => `${e.sandboxId}:${e.port}`)).toEqual(["sb-aaa:3000", "sb-aaa:8080"]);
+    expect(await ports.prune()).toBe(1);
+    expect((await store.listPortExposures()).map((e) => `${e.sandboxId}:${e.port}`)).toEqual([
+      "sb-aaa:3000",
+      "sb-aaa:8080",
+    ]);
   });
 });

@@ -37,17 +37,22 @@ export class PortService {
     private readonly log: Logger,
   ) {
     // Suspending a sandbox also "ends" it on the host; its exposures stay for the resume.
-    sandboxes.onEnded((s) => {
+    sandboxes.onEnded(async (s) => {
       // Its address is gone: open connections would hang, not fail.
       for (const key of this.open.keys()) if (key.startsWith(`${s.id}:`)) this.cut(key);
-      if (this.store.getSandbox(s.id)?.status === "terminated" && this.store.deletePortExposure(s.id))
+      if ((await this.store.getSandbox(s.id))?.status === "terminated" && (await this.store.deletePortExposure(s.id)))
         this.log.info({ sandbox: s.id }, "port exposures removed");
     });
   }
 
-  expose(project: string, idOrName: string, port: number, opts: { public?: boolean } = {}): PortExposureT {
+  async expose(
+    project: string,
+    idOrName: string,
+    port: number,
+    opts: { public?: boolean } = {},
+  ): Promise<PortExposureT> {
     checkPort(port);
-    const s = this.sandboxes.get(project, idOrName);
+    const s = await this.sandboxes.get(project, idOrName);
     if (s.status === "terminated")
       throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated: its ports cannot be exposed`);
     if (!s.allowInternetAccess)
@@ -56,33 +61,40 @@ export class PortService {
         `sandbox ${s.id} has no network (allowInternetAccess false), so the proxy cannot reach its ports: create it with network access`,
       );
     const proxy = this.requireProxy();
-    const old = this.store.getPortExposure(s.id, port);
-    const record: PortExposureRecord = {
-      sandboxId: s.id,
-      project: s.project,
-      port,
-      public: opts.public ?? old?.public ?? false,
-      token: old?.token ?? randomBytes(24).toString("base64url"),
-      createdAt: old?.createdAt ?? new Date().toISOString(),
-    };
-    this.store.putPortExposure(record);
+    // Read and replaced in one transaction: two exposes of one port at once end with one token.
+    const { old, record } = await this.store.transaction(async (tx) => {
+      const old = await tx.getPortExposure(s.id, port);
+      const record: PortExposureRecord = {
+        sandboxId: s.id,
+        project: s.project,
+        port,
+        public: opts.public ?? old?.public ?? false,
+        token: old?.token ?? randomBytes(24).toString("base64url"),
+        createdAt: old?.createdAt ?? new Date().toISOString(),
+      };
+      await tx.putPortExposure(record);
+      return { old, record };
+    });
     // Connections let in without a token must not outlive the public access.
     if (old?.public && !record.public) this.cut(`${s.id}:${port}`);
     this.log.info({ sandbox: s.id, port, public: record.public }, "port exposed");
     return toPort(record, proxy);
   }
 
-  list(project: string, idOrName: string): PortExposureT[] {
-    const s = this.sandboxes.get(project, idOrName);
+  async list(project: string, idOrName: string): Promise<PortExposureT[]> {
+    const s = await this.sandboxes.get(project, idOrName);
     const proxy = this.proxy;
-    return this.store.listPortExposures(s.id).map((e) => toPort(e, proxy));
+    return (await this.store.listPortExposures(s.id)).map((e) => toPort(e, proxy));
   }
 
-  close(project: string, idOrName: string, port: number): PortExposureT {
+  async close(project: string, idOrName: string, port: number): Promise<PortExposureT> {
     checkPort(port);
-    const s = this.sandboxes.get(project, idOrName);
-    const e = this.store.getPortExposure(s.id, port);
-    if (!e || !this.store.deletePortExposure(s.id, port))
+    const s = await this.sandboxes.get(project, idOrName);
+    const e = await this.store.transaction(async (tx) => {
+      const e = await tx.getPortExposure(s.id, port);
+      return e && (await tx.deletePortExposure(s.id, port)) ? e : undefined;
+    });
+    if (!e)
       throw new SbxError(
         "not_found",
         `port ${port} of sandbox ${s.id} is not exposed: see \`sbx port ls ${s.name ?? s.id}\``,
@@ -111,20 +123,24 @@ export class PortService {
   }
 
   /** Daemon start: exposures whose sandbox is gone or terminated (a crash in between) are dropped. */
-  prune(): number {
+  async prune(): Promise<number> {
     let n = 0;
-    for (const e of this.store.listPortExposures()) {
-      if (this.store.getSandbox(e.sandboxId)?.status !== "terminated") continue;
-      this.store.deletePortExposure(e.sandboxId);
+    for (const e of await this.store.listPortExposures()) {
+      if ((await this.store.getSandbox(e.sandboxId))?.status !== "terminated") continue;
+      await this.store.deletePortExposure(e.sandboxId);
       n++;
     }
     return n;
   }
 
   /** Address of a running sandbox's port, for the tunnel endpoint (API auth already done). */
-  target(project: string, idOrName: string, port: number): { host: string; port: number; sandbox: SandboxRecord } {
+  async target(
+    project: string,
+    idOrName: string,
+    port: number,
+  ): Promise<{ host: string; port: number; sandbox: SandboxRecord }> {
     checkPort(port);
-    const s = this.sandboxes.getRunning(project, idOrName);
+    const s = await this.sandboxes.getRunning(project, idOrName);
     if (!s.ipAddress)
       throw new SbxError(
         "failed_precondition",
@@ -137,7 +153,7 @@ export class PortService {
    * The proxy's routing and access check. `host` is the request's Host header; `token` what it
    * carried (header, query or cookie), if anything.
    */
-  decide(host: string | undefined, token: string | undefined): ProxyDecision {
+  async decide(host: string | undefined, token: string | undefined): Promise<ProxyDecision> {
     const domain = this.proxy?.domain ?? "localhost";
     const m = /^(\d{1,5})-([a-z0-9-]{1,128})\.(.+?)\.?(?::\d+)?$/.exec((host ?? "").toLowerCase());
     if (!m || m[3] !== domain)
@@ -147,7 +163,7 @@ export class PortService {
         `no sandbox port is served at ${JSON.stringify(host ?? "")}: exposed ports are at <port>-<sandboxId>.${domain}`,
       );
     const port = Number(m[1]);
-    const e = this.store.getPortExposure(m[2]!, port);
+    const e = await this.store.getPortExposure(m[2]!, port);
     if (!e)
       return deny(
         404,
@@ -164,7 +180,7 @@ export class PortService {
       if (!sameSecret(token, e.token))
         return deny(403, "permission_denied", `wrong token for port ${port} of sandbox ${e.sandboxId}`);
     }
-    const s = this.store.getSandbox(e.sandboxId);
+    const s = await this.store.getSandbox(e.sandboxId);
     if (!s || s.status !== "running" || !s.ipAddress) {
       return deny(
         503,

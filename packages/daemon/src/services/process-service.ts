@@ -45,7 +45,7 @@ export class ProcessService {
   }
 
   async start(project: string, sandboxIdOrName: string, req: StartProcessRequest): Promise<ProcessRecord> {
-    const sb = this.sandboxes.getRunning(project, sandboxIdOrName);
+    const sb = await this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
     // Names (an image's `user("app")`) are looked up in the sandbox's own /etc/passwd.
@@ -69,7 +69,7 @@ export class ProcessService {
       endedAt: null,
     };
     await this.pruneLogs(sb.id);
-    this.store.insertProcess(rec);
+    await this.store.insertProcess(rec);
     try {
       const launched = await this.runtime.startProcess(sb.id, rec.id, {
         argv: [req.command, ...rec.args],
@@ -81,20 +81,20 @@ export class ProcessService {
       if (launched.stdinFd !== null) this.stdinFds.set(rec.id, launched.stdinFd);
       void launched.exited.then(() => this.finish(sb.id, rec.id));
     } catch (err) {
-      this.store.updateProcess(rec.id, { status: "exited", exitCode: null, endedAt: new Date().toISOString() });
+      await this.store.updateProcess(rec.id, { status: "exited", exitCode: null, endedAt: new Date().toISOString() });
       throw err;
     }
     if (rec.deadline) this.armTimeout(sb.id, rec.id, Date.parse(rec.deadline) - Date.now());
     return rec;
   }
 
-  list(project: string, sandboxIdOrName: string): ProcessRecord[] {
-    return this.store.listProcesses(this.sandboxes.get(project, sandboxIdOrName).id);
+  async list(project: string, sandboxIdOrName: string): Promise<ProcessRecord[]> {
+    return this.store.listProcesses((await this.sandboxes.get(project, sandboxIdOrName)).id);
   }
 
-  get(project: string, sandboxIdOrName: string, procId: string): ProcessRecord {
-    const sb = this.sandboxes.get(project, sandboxIdOrName);
-    const p = this.store.getProcess(sb.id, procId);
+  async get(project: string, sandboxIdOrName: string, procId: string): Promise<ProcessRecord> {
+    const sb = await this.sandboxes.get(project, sandboxIdOrName);
+    const p = await this.store.getProcess(sb.id, procId);
     if (!p)
       throw new SbxError(
         "process_not_found",
@@ -105,26 +105,26 @@ export class ProcessService {
 
   async signal(project: string, sandboxIdOrName: string, procId: string, signalName: string): Promise<ProcessRecord> {
     const sig = assertSignal(signalName);
-    const p = this.get(project, sandboxIdOrName, procId);
+    const p = await this.get(project, sandboxIdOrName, procId);
     if (p.status === "running") await this.sendSignal(p, sig);
-    return this.store.getProcess(p.sandboxId, p.id)!;
+    return (await this.store.getProcess(p.sandboxId, p.id))!;
   }
 
   async writeStdin(project: string, sandboxIdOrName: string, procId: string, data: Buffer): Promise<void> {
-    const fd = this.stdinFd(project, sandboxIdOrName, procId);
+    const fd = await this.stdinFd(project, sandboxIdOrName, procId);
     await writeStdin(fd, data);
   }
 
-  closeStdin(project: string, sandboxIdOrName: string, procId: string): void {
-    const p = this.get(project, sandboxIdOrName, procId);
+  async closeStdin(project: string, sandboxIdOrName: string, procId: string): Promise<void> {
+    const p = await this.get(project, sandboxIdOrName, procId);
     const fd = this.stdinFds.get(p.id);
     if (fd === undefined) return;
     this.stdinFds.delete(p.id);
     closeStdin(fd);
   }
 
-  private stdinFd(project: string, sandboxIdOrName: string, procId: string): number {
-    const p = this.get(project, sandboxIdOrName, procId);
+  private async stdinFd(project: string, sandboxIdOrName: string, procId: string): Promise<number> {
+    const p = await this.get(project, sandboxIdOrName, procId);
     if (!p.stdin)
       throw new SbxError("failed_precondition", `process ${p.id} was started without stdin: start it with stdin: true`);
     const fd = this.stdinFds.get(p.id);
@@ -144,7 +144,7 @@ export class ProcessService {
     follow: boolean,
     signal?: AbortSignal,
   ): AsyncGenerator<OutputEventT> {
-    const p = this.get(project, sandboxIdOrName, procId);
+    const p = await this.get(project, sandboxIdOrName, procId);
     const files = this.runtime.processFiles(p.sandboxId, p.id);
     this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
     try {
@@ -165,7 +165,7 @@ export class ProcessService {
     let outOff = 0;
     let errOff = 0;
     for (;;) {
-      const done = this.store.getProcess(p.sandboxId, p.id)!;
+      const done = (await this.store.getProcess(p.sandboxId, p.id))!;
       const ended = done.status === "exited";
       // Read both streams to their current end before deciding the process is finished.
       let progressed = true;
@@ -194,9 +194,8 @@ export class ProcessService {
   }
 
   private async pruneLogs(sandboxId: string): Promise<void> {
-    const exited = (): ExitedLogs[] =>
-      this.store
-        .listProcesses(sandboxId)
+    const exited = async (): Promise<ExitedLogs[]> =>
+      (await this.store.listProcesses(sandboxId))
         .filter((p) => p.status === "exited" && p.endedAt !== null && !this.reading.has(p.id))
         .map((p) => {
           const f = this.runtime.processFiles(sandboxId, p.id);
@@ -228,17 +227,23 @@ export class ProcessService {
 
   /** Records the exit code the supervisor wrote and wakes followers. */
   private async finish(sandboxId: string, procId: string): Promise<void> {
-    const p = this.store.getProcess(sandboxId, procId);
+    const p = await this.store.getProcess(sandboxId, procId);
     if (!p || p.status === "exited") return;
     const code = await readExitCode(this.runtime.processFiles(sandboxId, procId));
-    this.complete(p, code ?? null);
+    await this.complete(p, code ?? null);
   }
 
-  private complete(p: ProcessRecord, exitCode: number | null): void {
-    const current = this.store.getProcess(p.sandboxId, p.id);
-    if (!current || current.status === "exited") return;
-    // `signal` is only what we sent: an exit code of 137 may as well be the program's own `exit 137`.
-    this.store.updateProcess(p.id, { status: "exited", exitCode, endedAt: new Date().toISOString() });
+  private async complete(p: ProcessRecord, exitCode: number | null, signal?: NodeJS.Signals): Promise<void> {
+    // Checked and recorded in one transaction: of two completions at once (exit and sandbox end), one wins.
+    const completed = await this.store.transaction(async (tx) => {
+      const current = await tx.getProcess(p.sandboxId, p.id);
+      if (!current || current.status === "exited") return false;
+      if (signal) await tx.updateProcess(p.id, { signal });
+      // `signal` is only what we sent: an exit code of 137 may as well be the program's own `exit 137`.
+      await tx.updateProcess(p.id, { status: "exited", exitCode, endedAt: new Date().toISOString() });
+      return true;
+    });
+    if (!completed) return;
     clearTimeout(this.timers.get(p.id));
     this.timers.delete(p.id);
     this.adopted.delete(p.id);
@@ -256,7 +261,7 @@ export class ProcessService {
     if (pid === undefined || !(await pidBelongsTo(pid, p.sandboxId))) return;
     try {
       process.kill(pid, sig);
-      this.store.updateProcess(p.id, { signal: sig });
+      await this.store.updateProcess(p.id, { signal: sig });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
     }
@@ -265,12 +270,13 @@ export class ProcessService {
   private armTimeout(sandboxId: string, procId: string, ms: number): void {
     const t = setTimeout(
       () => {
-        const p = this.store.getProcess(sandboxId, procId);
-        if (!p || p.status !== "running") return;
-        this.store.updateProcess(procId, { timedOut: true });
-        this.sendSignal(p, "SIGKILL").catch((err: unknown) =>
-          this.log.warn({ process: procId, err }, "timeout kill failed"),
-        );
+        const kill = async (): Promise<void> => {
+          const p = await this.store.getProcess(sandboxId, procId);
+          if (!p || p.status !== "running") return;
+          await this.store.updateProcess(procId, { timedOut: true });
+          await this.sendSignal(p, "SIGKILL");
+        };
+        kill().catch((err: unknown) => this.log.warn({ process: procId, err }, "timeout kill failed"));
       },
       Math.max(1, ms),
     );
@@ -278,19 +284,16 @@ export class ProcessService {
     this.timers.set(procId, t);
   }
 
-  private sandboxEnded(s: SandboxRecord): void {
-    for (const p of this.store.listProcesses(s.id)) {
-      if (p.status === "running") {
-        this.store.updateProcess(p.id, { signal: "SIGKILL" });
-        this.complete(p, 137);
-      }
+  private async sandboxEnded(s: SandboxRecord): Promise<void> {
+    for (const p of await this.store.listProcesses(s.id)) {
+      if (p.status === "running") await this.complete(p, 137, "SIGKILL");
     }
   }
 
   /** Daemon start: processes of live sandboxes are watched again (exit files, timeouts). */
-  adoptRunning(): number {
-    for (const p of this.store.listRunningProcesses()) {
-      const sb = this.store.getSandbox(p.sandboxId);
+  async adoptRunning(): Promise<number> {
+    for (const p of await this.store.listRunningProcesses()) {
+      const sb = await this.store.getSandbox(p.sandboxId);
       if (!sb || sb.status !== "running") continue;
       this.adopted.add(p.id);
       if (p.deadline) this.armTimeout(p.sandboxId, p.id, Date.parse(p.deadline) - Date.now());
@@ -303,7 +306,7 @@ export class ProcessService {
   }
 
   private async pollAdopted(): Promise<void> {
-    const running = new Map(this.store.listRunningProcesses().map((r) => [r.id, r]));
+    const running = new Map((await this.store.listRunningProcesses()).map((r) => [r.id, r]));
     for (const id of [...this.adopted]) {
       const p = running.get(id);
       if (!p) {
@@ -311,7 +314,7 @@ export class ProcessService {
         continue;
       }
       const code = await readExitCode(this.runtime.processFiles(p.sandboxId, p.id));
-      if (code !== undefined) this.complete(p, code);
+      if (code !== undefined) await this.complete(p, code);
     }
     if (this.adopted.size === 0 && this.adoptTimer) {
       clearInterval(this.adoptTimer);

@@ -8,19 +8,19 @@ import type { ProjectRecord, Store } from "../store/store.js";
 export class ProjectService {
   constructor(private readonly store: Store) {}
 
-  list(): ProjectRecord[] {
+  list(): Promise<ProjectRecord[]> {
     return this.store.listProjects();
   }
 
-  create(name: string): ProjectRecord {
+  async create(name: string): Promise<ProjectRecord> {
     assertValidName("project", name);
     const p = { name, createdAt: new Date().toISOString() };
-    this.store.insertProject(p);
+    await this.store.insertProject(p);
     return p;
   }
 
-  require(name: string): ProjectRecord {
-    const p = this.store.getProject(name);
+  async require(name: string): Promise<ProjectRecord> {
+    const p = await this.store.getProject(name);
     if (!p)
       throw new SbxError(
         "project_not_found",
@@ -29,18 +29,18 @@ export class ProjectService {
     return p;
   }
 
-  createToken(project: string): { id: string; project: string; token: string; createdAt: string } {
-    this.require(project);
+  async createToken(project: string): Promise<{ id: string; project: string; token: string; createdAt: string }> {
+    await this.require(project);
     const token = `sbxt_${randomBytes(24).toString("hex")}`;
     const rec = { id: newId("tok"), project, hash: hashToken(token), createdAt: new Date().toISOString() };
-    this.store.insertToken(rec);
+    await this.store.insertToken(rec);
     return { id: rec.id, project, token, createdAt: rec.createdAt };
   }
 
   /** The project a bearer token belongs to, or undefined for an unknown token. */
-  authenticate(token: string): string | undefined {
+  async authenticate(token: string): Promise<string | undefined> {
     const hash = hashToken(token);
-    const rec = this.store.findTokenByHash(hash);
+    const rec = await this.store.findTokenByHash(hash);
     if (!rec) return undefined;
     return timingSafeEqual(Buffer.from(rec.hash), Buffer.from(hash)) ? rec.project : undefined;
   }

@@ -18,8 +18,8 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
-/** Called when a sandbox ends, so the process service can close what it holds for it. */
-export type SandboxEndedHook = (sandbox: SandboxRecord) => void;
+/** Called when a sandbox ends, so the process service can close what it holds for it; awaited. */
+export type SandboxEndedHook = (sandbox: SandboxRecord) => void | Promise<void>;
 
 export class SandboxService {
   private readonly lock = new KeyedLock();
@@ -45,9 +45,8 @@ export class SandboxService {
   }
 
   /** How a snapshot id becomes a stack to launch (set by the snapshot service). */
-  resolveSnapshot: (project: string, id: string) => ResolvedImage = () => {
-    throw new SbxError("failed_precondition", "snapshots are not available in this daemon");
-  };
+  resolveSnapshot: (project: string, id: string) => Promise<ResolvedImage> = () =>
+    Promise.reject(new SbxError("failed_precondition", "snapshots are not available in this daemon"));
 
   async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
     if (req.name !== undefined) assertValidName("sandbox", req.name);
@@ -62,7 +61,7 @@ export class SandboxService {
     }
     const image =
       req.snapshotId !== undefined
-        ? this.resolveSnapshot(project, req.snapshotId)
+        ? await this.resolveSnapshot(project, req.snapshotId)
         : await this.images.resolve(project, req.image);
     // A named sandbox's hostname is its name, which a blank from the pool cannot have.
     const allowInternetAccess = req.allowInternetAccess ?? true;
@@ -95,7 +94,8 @@ export class SandboxService {
         user: image.config.user || "0:0",
         systemd: image.config.systemd,
       },
-      netSlot: allowInternetAccess ? (blank?.spec.netSlot ?? this.runtime.netSlotFor(this.usedSlots())) : null,
+      // A warm blank brings its slot; otherwise one is allocated with the insert, below.
+      netSlot: allowInternetAccess ? (blank?.spec.netSlot ?? null) : null,
       ipAddress: null,
       lowers: image.lowers,
       source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
@@ -105,9 +105,14 @@ export class SandboxService {
       terminatedAt: null,
       terminationReason: null,
     };
-    // Inserted in the same tick the slot was chosen: the store's unique index is the final guard.
+    // The slot is allocated and taken in one transaction: no other create can be given it (the
+    // store's unique index is the final guard).
     try {
-      this.store.insertSandbox(record);
+      await this.store.transaction(async (tx) => {
+        if (allowInternetAccess && record.netSlot === null)
+          record.netSlot = await tx.allocateNetSlot(this.runtime.netSlotCapacity, this.reservedSlots);
+        await tx.insertSandbox(record);
+      });
     } catch (err) {
       if (blank) await this.pool?.discard(blank);
       throw err;
@@ -134,10 +139,14 @@ export class SandboxService {
         const { ipAddress } = blank
           ? await this.runtime.reconfigure(blank.spec, spec)
           : await this.runtime.create(spec);
-        this.store.updateSandbox(record.id, { status: "running", ipAddress, startedAt: new Date().toISOString() });
+        await this.store.updateSandbox(record.id, {
+          status: "running",
+          ipAddress,
+          startedAt: new Date().toISOString(),
+        });
       } catch (err) {
         if (blank) await this.runtime.destroy(record.id, record.netSlot).catch(() => undefined);
-        this.store.updateSandbox(record.id, {
+        await this.store.updateSandbox(record.id, {
           status: "terminated",
           terminatedAt: new Date().toISOString(),
           terminationReason: "error",
@@ -147,34 +156,31 @@ export class SandboxService {
       }
       this.armTimeout(record.id, record.timeoutSecs * 1000);
       this.log.info({ sandbox: record.id, image: image.name, warm: blank !== undefined }, "sandbox started");
-      return this.store.getSandbox(record.id)!;
+      return (await this.store.getSandbox(record.id))!;
     });
   }
 
-  private usedSlots(): Set<number> {
-    const used = this.store.usedNetSlots();
-    for (const s of this.reservedSlots) used.add(s);
-    return used;
-  }
-
   /** A network slot for a sandbox the store does not know (a build step); release it after. */
-  reserveNetSlot(): number {
-    const slot = this.runtime.netSlotFor(this.usedSlots());
-    this.reservedSlots.add(slot);
-    return slot;
+  reserveNetSlot(): Promise<number> {
+    // Chosen and reserved inside a transaction, so no create's allocation runs in between.
+    return this.store.transaction(async (tx) => {
+      const slot = await tx.allocateNetSlot(this.runtime.netSlotCapacity, this.reservedSlots);
+      this.reservedSlots.add(slot);
+      return slot;
+    });
   }
 
   releaseNetSlot(slot: number): void {
     this.reservedSlots.delete(slot);
   }
 
-  list(project: string, includeTerminated: boolean): SandboxRecord[] {
+  list(project: string, includeTerminated: boolean): Promise<SandboxRecord[]> {
     return this.store.listSandboxes({ project, includeTerminated });
   }
 
   /** Finds a sandbox of the project by id or name; other projects' sandboxes do not exist for it. */
-  get(project: string, idOrName: string): SandboxRecord {
-    const s = this.store.getSandbox(idOrName) ?? this.store.findSandboxByName(project, idOrName);
+  async get(project: string, idOrName: string): Promise<SandboxRecord> {
+    const s = (await this.store.getSandbox(idOrName)) ?? (await this.store.findSandboxByName(project, idOrName));
     if (!s || s.project !== project) {
       throw new SbxError(
         "sandbox_not_found",
@@ -184,8 +190,8 @@ export class SandboxService {
     return s;
   }
 
-  getRunning(project: string, idOrName: string): SandboxRecord {
-    const s = this.get(project, idOrName);
+  async getRunning(project: string, idOrName: string): Promise<SandboxRecord> {
+    const s = await this.get(project, idOrName);
     if (s.status === "suspended")
       throw new SbxError(
         "sandbox_not_running",
@@ -197,7 +203,7 @@ export class SandboxService {
   }
 
   async terminate(project: string, idOrName: string, reason = "requested"): Promise<SandboxRecord> {
-    const s = this.get(project, idOrName);
+    const s = await this.get(project, idOrName);
     if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is already terminated`);
     return this.end(s.id, reason);
   }
@@ -215,13 +221,18 @@ export class SandboxService {
     clearTimeout(this.timers.get(s.id));
     this.timers.delete(s.id);
     await this.runtime.destroy(s.id, s.netSlot);
-    for (const hook of this.endedHooks) hook(s);
+    for (const hook of this.endedHooks) await hook(s);
   }
 
   /** Starts a suspended sandbox again from its suspend snapshot, with the same id and name. */
   async restart(s: SandboxRecord, image: ResolvedImage): Promise<SandboxRecord> {
-    const netSlot = s.allowInternetAccess ? this.runtime.netSlotFor(this.usedSlots()) : null;
-    this.store.updateSandbox(s.id, { status: "pending", netSlot });
+    const netSlot = await this.store.transaction(async (tx) => {
+      const slot = s.allowInternetAccess
+        ? await tx.allocateNetSlot(this.runtime.netSlotCapacity, this.reservedSlots)
+        : null;
+      await tx.updateSandbox(s.id, { status: "pending", netSlot: slot });
+      return slot;
+    });
     try {
       const { ipAddress } = await this.runtime.create({
         id: s.id,
@@ -238,7 +249,7 @@ export class SandboxService {
         systemd: image.config.systemd,
         init: image.config.init,
       });
-      this.store.updateSandbox(s.id, {
+      await this.store.updateSandbox(s.id, {
         status: "running",
         ipAddress,
         startedAt: new Date().toISOString(),
@@ -246,11 +257,11 @@ export class SandboxService {
         source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
       });
     } catch (err) {
-      this.store.updateSandbox(s.id, { status: "suspended", netSlot: null });
+      await this.store.updateSandbox(s.id, { status: "suspended", netSlot: null });
       throw err;
     }
     this.armTimeout(s.id, s.timeoutSecs * 1000);
-    return this.store.getSandbox(s.id)!;
+    return (await this.store.getSandbox(s.id))!;
   }
 
   /**
@@ -258,10 +269,10 @@ export class SandboxService {
    * transaction. A suspended sandbox just has its record updated; resume applies it.
    */
   async updateNetwork(project: string, idOrName: string, req: UpdateNetworkRequest): Promise<SandboxRecord> {
-    const found = this.get(project, idOrName);
+    const found = await this.get(project, idOrName);
     const resolved = await resolveEgress(req);
     return this.lock.run(found.id, async () => {
-      const s = this.store.getSandbox(found.id)!;
+      const s = (await this.store.getSandbox(found.id))!;
       if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated`);
       if (!s.allowInternetAccess)
         throw new SbxError(
@@ -289,7 +300,7 @@ export class SandboxService {
    */
   async setEgressHosts(id: string, hosts: EgressHosts): Promise<void> {
     await this.lock.run(id, async () => {
-      const s = this.store.getSandbox(id);
+      const s = await this.store.getSandbox(id);
       if (!s || s.status === "terminated" || !s.allowInternetAccess) return;
       const entries = egressEntriesOf(s);
       const names = [...entries.allowOut, ...entries.denyOut].filter((n) => hosts[n] ?? s.egressHosts?.[n]);
@@ -300,26 +311,26 @@ export class SandboxService {
   private async applyEgress(s: SandboxRecord, entries: EgressEntries, hosts: EgressHosts): Promise<SandboxRecord> {
     const next = expandEgress(entries, hosts);
     if (s.status === "running" && s.netSlot !== null) await this.runtime.updateEgress(s.id, s.netSlot, next);
-    this.store.updateSandbox(s.id, { ...next, egressEntries: entries, egressHosts: hosts });
+    await this.store.updateSandbox(s.id, { ...next, egressEntries: entries, egressHosts: hosts });
     this.log.info({ sandbox: s.id, ...next, hosts }, "egress policy updated");
-    return this.store.getSandbox(s.id)!;
+    return (await this.store.getSandbox(s.id))!;
   }
 
   private async end(id: string, reason: string): Promise<SandboxRecord> {
     return this.lock.run(id, async () => {
-      const s = this.store.getSandbox(id)!;
+      const s = (await this.store.getSandbox(id))!;
       if (s.status === "terminated") return s;
       clearTimeout(this.timers.get(id));
       this.timers.delete(id);
       await this.runtime.destroy(id, s.netSlot);
-      this.store.updateSandbox(id, {
+      await this.store.updateSandbox(id, {
         status: "terminated",
         terminatedAt: new Date().toISOString(),
         terminationReason: reason,
         netSlot: null,
       });
-      const ended = this.store.getSandbox(id)!;
-      for (const hook of this.endedHooks) hook(ended);
+      const ended = (await this.store.getSandbox(id))!;
+      for (const hook of this.endedHooks) await hook(ended);
       this.log.info({ sandbox: id, reason }, "sandbox terminated");
       return ended;
     });
@@ -332,8 +343,9 @@ export class SandboxService {
     const t = setTimeout(() => {
       if (ms > step) return this.armTimeout(id, ms - step);
       // A named sandbox is kept for later: at its timeout it is suspended; an ephemeral one ends.
-      const named = this.store.getSandbox(id)?.name != null;
-      const stop = named && this.onTimeoutSuspend ? this.onTimeoutSuspend(id) : this.end(id, "timeout");
+      const stop = this.store
+        .getSandbox(id)
+        .then((s) => (s?.name != null && this.onTimeoutSuspend ? this.onTimeoutSuspend(id) : this.end(id, "timeout")));
       stop.catch((err: unknown) => this.log.error({ sandbox: id, err }, "timeout handling failed"));
     }, step);
     t.unref();
@@ -347,7 +359,7 @@ export class SandboxService {
   async reconcile(): Promise<{ kept: string[]; ended: string[]; leaks: string[] }> {
     const kept: string[] = [];
     const ended: string[] = [];
-    for (const s of this.store.listSandboxes({ includeTerminated: false })) {
+    for (const s of await this.store.listSandboxes({ includeTerminated: false })) {
       // Suspended sandboxes have nothing on the host; their snapshot is in the store. One whose
       // daemon died between recording the suspend and releasing it still has its container, network
       // slot and processes: the release is finished here.
@@ -356,7 +368,7 @@ export class SandboxService {
           await this.release(s).catch((err: unknown) =>
             this.log.warn({ sandbox: s.id, err }, "release of a suspended sandbox failed"),
           );
-          this.store.updateSandbox(s.id, { netSlot: null });
+          await this.store.updateSandbox(s.id, { netSlot: null });
         }
         continue;
       }
@@ -371,16 +383,17 @@ export class SandboxService {
       await this.runtime
         .destroy(s.id, s.netSlot)
         .catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "cleanup of a dead sandbox failed"));
-      this.store.updateSandbox(s.id, {
+      await this.store.updateSandbox(s.id, {
         status: "terminated",
         terminatedAt: new Date().toISOString(),
         terminationReason: "died",
         netSlot: null,
       });
-      for (const hook of this.endedHooks) hook(this.store.getSandbox(s.id)!);
+      const died = (await this.store.getSandbox(s.id))!;
+      for (const hook of this.endedHooks) await hook(died);
       ended.push(s.id);
     }
-    const leaks = await this.runtime.cleanupLeaks(new Set(kept), this.store.usedNetSlots());
+    const leaks = await this.runtime.cleanupLeaks(new Set(kept), await this.store.usedNetSlots());
     return { kept, ended, leaks };
   }
 

@@ -27,7 +27,7 @@ export class SnapshotService {
   ) {
     sandboxes.resolveSnapshot = (project, id) => this.resolve(project, id);
     sandboxes.onTimeoutSuspend = (id) => this.suspendById(id, "timeout");
-    sandboxes.onEnded((s) => void this.forgetSuspendSnapshot(s));
+    sandboxes.onEnded((s) => this.forgetSuspendSnapshot(s));
   }
 
   async create(
@@ -35,7 +35,7 @@ export class SnapshotService {
     sandbox: string,
     opts: { type?: "filesystem" | "memory" } = {},
   ): Promise<SnapshotRecord> {
-    const sb = this.sandboxes.getRunning(project, sandbox);
+    const sb = await this.sandboxes.getRunning(project, sandbox);
     if (opts.type === "memory") {
       const support = memorySnapshotSupport();
       throw new SbxError(
@@ -43,7 +43,7 @@ export class SnapshotService {
         `memory snapshots are not available on this host: ${support.reason}. Take a filesystem snapshot (the default) instead`,
       );
     }
-    return this.sandboxes.withLock(sb.id, () => this.capture(this.store.getSandbox(sb.id)!, false));
+    return this.sandboxes.withLock(sb.id, async () => this.capture((await this.store.getSandbox(sb.id))!, false));
   }
 
   private async capture(sb: SandboxRecord, forSuspend: boolean): Promise<SnapshotRecord> {
@@ -76,7 +76,7 @@ export class SnapshotService {
       createdAt: new Date().toISOString(),
       completedAt: null,
     };
-    this.images.insertSnapshot(rec);
+    await this.images.insertSnapshot(rec);
     try {
       const key = layerKey(id);
       const made = await this.runtime.captureLive(sb.id, (upper) => this.layers.commit(upper, key));
@@ -90,16 +90,18 @@ export class SnapshotService {
       };
       let stack = [...source.layers, own];
       let baseDir = source.baseDir;
-      // The record names a layer before the layer table lists it: a collection running meanwhile
-      // (they run after every terminate) must never see a listed layer that nothing references.
-      this.images.updateSnapshot(id, { layers: stack, baseDir });
-      this.images.putLayer({
-        key,
-        digest: made.digest,
-        dir: made.dir,
-        sizeBytes: made.sizeBytes,
-        step: own.step,
-        createdAt: rec.createdAt,
+      // The record names a layer in the same transaction that lists it: a collection running
+      // meanwhile (they run after every terminate) must never see a listed layer that nothing references.
+      await this.images.transaction(async (tx) => {
+        await tx.updateSnapshot(id, { layers: stack, baseDir });
+        await tx.putLayer({
+          key,
+          digest: made.digest,
+          dir: made.dir,
+          sizeBytes: made.sizeBytes,
+          step: own.step,
+          createdAt: rec.createdAt,
+        });
       });
       if (stack.length > MAX_STACK_DEPTH) {
         const flatKey = layerKey(`${id}/flat`);
@@ -112,18 +114,20 @@ export class SnapshotService {
         );
         stack = [];
         baseDir = flat.dir;
-        this.images.updateSnapshot(id, { layers: stack, baseDir });
-        this.images.putLayer({
-          key: flatKey,
-          digest: flat.digest,
-          dir: flat.dir,
-          sizeBytes: flat.sizeBytes,
-          step: `squashed stack of ${id}`,
-          createdAt: rec.createdAt,
+        await this.images.transaction(async (tx) => {
+          await tx.updateSnapshot(id, { layers: stack, baseDir });
+          await tx.putLayer({
+            key: flatKey,
+            digest: flat.digest,
+            dir: flat.dir,
+            sizeBytes: flat.sizeBytes,
+            step: `squashed stack of ${id}`,
+            createdAt: rec.createdAt,
+          });
         });
       }
       const sizeBytes = stack.reduce((a, l) => a + l.sizeBytes, 0);
-      this.images.updateSnapshot(id, {
+      await this.images.updateSnapshot(id, {
         status: "completed",
         layers: stack,
         baseDir,
@@ -131,16 +135,19 @@ export class SnapshotService {
         completedAt: new Date().toISOString(),
       });
       this.log.info({ snapshot: id, sandbox: sb.id, depth: stack.length, sizeBytes }, "snapshot taken");
-      return this.images.getSnapshot(id)!;
+      return (await this.images.getSnapshot(id))!;
     } catch (err) {
-      this.images.updateSnapshot(id, { status: "failed", error: err instanceof Error ? err.message : String(err) });
+      await this.images.updateSnapshot(id, {
+        status: "failed",
+        error: err instanceof Error ? err.message : String(err),
+      });
       await this.gc.collect().catch(() => undefined);
       throw err;
     }
   }
 
-  get(project: string, id: string): SnapshotRecord {
-    const s = this.images.getSnapshot(id);
+  async get(project: string, id: string): Promise<SnapshotRecord> {
+    const s = await this.images.getSnapshot(id);
     if (!s || s.project !== project)
       throw new SbxError(
         "not_found",
@@ -149,27 +156,30 @@ export class SnapshotService {
     return s;
   }
 
-  list(project: string): SnapshotRecord[] {
-    return this.images.listSnapshots(project).filter((s) => !s.forSuspend);
+  async list(project: string): Promise<SnapshotRecord[]> {
+    return (await this.images.listSnapshots(project)).filter((s) => !s.forSuspend);
   }
 
   /** Deletes a snapshot; its layers go once no sandbox, image or other snapshot uses them. */
   async remove(project: string, id: string): Promise<SnapshotRecord> {
-    const s = this.get(project, id);
-    const suspendedOn = this.store.listSandboxes({ project }).find((x) => x.suspendSnapshotId === id);
-    if (suspendedOn)
-      throw new SbxError(
-        "failed_precondition",
-        `snapshot ${id} holds suspended sandbox ${suspendedOn.id}: resume or remove the sandbox instead`,
-      );
-    this.images.deleteSnapshot(id);
+    const s = await this.get(project, id);
+    // Checked and deleted in one transaction: a suspend cannot come to stand on it in between.
+    await this.store.transaction(async (tx) => {
+      const suspendedOn = (await tx.listSandboxes({ project })).find((x) => x.suspendSnapshotId === id);
+      if (suspendedOn)
+        throw new SbxError(
+          "failed_precondition",
+          `snapshot ${id} holds suspended sandbox ${suspendedOn.id}: resume or remove the sandbox instead`,
+        );
+      await tx.deleteSnapshot(id);
+    });
     await this.gc.collect();
     return s;
   }
 
   /** The stack a new sandbox starts from, for `create({ snapshotId })`. */
-  resolve(project: string, id: string): ResolvedImage {
-    const s = this.get(project, id);
+  async resolve(project: string, id: string): Promise<ResolvedImage> {
+    const s = await this.get(project, id);
     if (s.status !== "completed")
       throw new SbxError(
         "failed_precondition",
@@ -194,7 +204,7 @@ export class SnapshotService {
   async fork(project: string, sandbox: string, times: number): Promise<SandboxRecord[]> {
     if (!Number.isInteger(times) || times < 1 || times > 50)
       throw new SbxError("out_of_range", "times must be a whole number from 1 to 50");
-    const src = this.sandboxes.getRunning(project, sandbox);
+    const src = await this.sandboxes.getRunning(project, sandbox);
     const snap = await this.create(project, sandbox);
     const made = await Promise.allSettled(
       Array.from({ length: times }, () =>
@@ -222,13 +232,13 @@ export class SnapshotService {
   }
 
   /** `sbx image register <name> <snapshot>`: the snapshot's stack under an image name. */
-  registerImage(
+  async registerImage(
     project: string,
     ref: { name: string; tag?: string },
     snapshotId: string,
     replace: boolean,
-  ): ImageRecord {
-    const s = this.get(project, snapshotId);
+  ): Promise<ImageRecord> {
+    const s = await this.get(project, snapshotId);
     if (s.status !== "completed")
       throw new SbxError(
         "failed_precondition",
@@ -256,12 +266,12 @@ export class SnapshotService {
       createdAt: new Date().toISOString(),
       deletedAt: null,
     };
-    this.images.registerImage(img, replace);
+    await this.images.registerImage(img, replace);
     return img;
   }
 
   async suspend(project: string, sandbox: string): Promise<SandboxRecord> {
-    const sb = this.sandboxes.get(project, sandbox);
+    const sb = await this.sandboxes.get(project, sandbox);
     if (sb.name === null)
       throw new SbxError(
         "failed_precondition",
@@ -273,25 +283,25 @@ export class SnapshotService {
 
   private suspendById(id: string, why: string): Promise<SandboxRecord> {
     return this.sandboxes.withLock(id, async () => {
-      const sb = this.store.getSandbox(id)!;
+      const sb = (await this.store.getSandbox(id))!;
       if (sb.status !== "running") return sb;
       const snap = await this.capture(sb, true);
       // Recorded before the sandbox goes, so a daemon killed in between still knows where its files are.
-      this.store.updateSandbox(id, {
+      await this.store.updateSandbox(id, {
         status: "suspended",
         suspendSnapshotId: snap.id,
         ipAddress: null,
         terminationReason: why === "timeout" ? "suspended at timeout" : null,
       });
       await this.sandboxes.release(sb);
-      this.store.updateSandbox(id, { netSlot: null });
+      await this.store.updateSandbox(id, { netSlot: null });
       this.log.info({ sandbox: id, snapshot: snap.id, why }, "sandbox suspended");
-      return this.store.getSandbox(id)!;
+      return (await this.store.getSandbox(id))!;
     });
   }
 
   async resume(project: string, sandbox: string): Promise<SandboxRecord> {
-    const sb = this.sandboxes.get(project, sandbox);
+    const sb = await this.sandboxes.get(project, sandbox);
     if (sb.status === "running") return sb;
     if (sb.status !== "suspended" || !sb.suspendSnapshotId)
       throw new SbxError(
@@ -299,16 +309,20 @@ export class SnapshotService {
         `sandbox ${sb.id} is ${sb.status}: only suspended sandboxes can be resumed`,
       );
     return this.sandboxes.withLock(sb.id, async () => {
-      const current = this.store.getSandbox(sb.id)!;
+      const current = (await this.store.getSandbox(sb.id))!;
       if (current.status !== "suspended") return current;
       const snapId = current.suspendSnapshotId!;
-      const resumed = await this.sandboxes.restart(current, this.resolve(project, snapId));
+      const resumed = await this.sandboxes.restart(current, await this.resolve(project, snapId));
       // From now on the sandbox stands on that snapshot's layers; the suspend snapshot it stood on
       // before is superseded (the new one's stack holds whatever of it is still needed).
-      this.store.updateSandbox(sb.id, { snapshotId: snapId, suspendSnapshotId: null, terminationReason: null });
-      const previous = current.snapshotId ? this.images.getSnapshot(current.snapshotId) : undefined;
-      if (previous?.forSuspend && previous.sourceSandboxId === sb.id) {
-        this.images.deleteSnapshot(previous.id);
+      const superseded = await this.store.transaction(async (tx) => {
+        await tx.updateSandbox(sb.id, { snapshotId: snapId, suspendSnapshotId: null, terminationReason: null });
+        const previous = current.snapshotId ? await tx.getSnapshot(current.snapshotId) : undefined;
+        if (!previous?.forSuspend || previous.sourceSandboxId !== sb.id) return false;
+        await tx.deleteSnapshot(previous.id);
+        return true;
+      });
+      if (superseded) {
         await this.gc
           .collect()
           .catch((err: unknown) => this.log.warn({ err }, "garbage collection after resume failed"));
@@ -318,23 +332,24 @@ export class SnapshotService {
     });
   }
 
-  /** A terminated sandbox's suspend snapshots are nobody's: remove them and their layers. */
+  /**
+   * A terminated sandbox's suspend snapshots are nobody's: remove them (before the end is
+   * reported), then their layers (in the background, as the collection may take a while).
+   */
   private async forgetSuspendSnapshot(s: SandboxRecord): Promise<void> {
     if (s.status !== "terminated") return;
     for (const id of [s.suspendSnapshotId, s.snapshotId]) {
-      const snap = id ? this.images.getSnapshot(id) : undefined;
-      if (snap?.forSuspend && snap.sourceSandboxId === s.id) this.images.deleteSnapshot(snap.id);
+      const snap = id ? await this.images.getSnapshot(id) : undefined;
+      if (snap?.forSuspend && snap.sourceSandboxId === s.id) await this.images.deleteSnapshot(snap.id);
     }
-    await this.gc
-      .collect()
-      .catch((err: unknown) => this.log.warn({ err }, "garbage collection after terminate failed"));
+    void this.gc.collect().catch((err: unknown) => this.log.warn({ err }, "garbage collection after terminate failed"));
   }
 
   /** Daemon start: snapshots that were being taken when it died are failed, never completed. */
-  reconcile(): number {
-    const stale = this.images.listSnapshots().filter((s) => s.status === "in_progress");
+  async reconcile(): Promise<number> {
+    const stale = (await this.images.listSnapshots()).filter((s) => s.status === "in_progress");
     for (const s of stale)
-      this.images.updateSnapshot(s.id, {
+      await this.images.updateSnapshot(s.id, {
         status: "failed",
         error: "the daemon stopped while the snapshot was being taken",
       });

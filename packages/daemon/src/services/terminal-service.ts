@@ -70,7 +70,7 @@ export class TerminalService {
   }
 
   async create(project: string, sandboxIdOrName: string, req: CreateTerminalRequestT): Promise<TerminalT> {
-    const sb = this.sandboxes.getRunning(project, sandboxIdOrName);
+    const sb = await this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
     const live = this.ofSandbox(sb.id).filter((e) => e.rec.status === "running").length;
@@ -125,26 +125,26 @@ export class TerminalService {
     return this.view(entry);
   }
 
-  list(project: string, sandboxIdOrName: string): TerminalT[] {
-    const sb = this.sandboxes.get(project, sandboxIdOrName);
+  async list(project: string, sandboxIdOrName: string): Promise<TerminalT[]> {
+    const sb = await this.sandboxes.get(project, sandboxIdOrName);
     return this.ofSandbox(sb.id).map((e) => this.view(e));
   }
 
-  get(project: string, sandboxIdOrName: string, terminalId: string): TerminalT {
-    return this.view(this.entry(project, sandboxIdOrName, terminalId));
+  async get(project: string, sandboxIdOrName: string, terminalId: string): Promise<TerminalT> {
+    return this.view(await this.entry(project, sandboxIdOrName, terminalId));
   }
 
   /**
    * Attaches a client: it gets the scrollback at once, then live output, then the exit code (at
    * once when the program has already exited). Answers the functions it uses to talk back.
    */
-  attach(
+  async attach(
     project: string,
     sandboxIdOrName: string,
     terminalId: string,
     client: TerminalClient,
-  ): { write(data: Buffer): void; resize(cols: number, rows: number): Promise<void>; detach(): void } {
-    const e = this.entry(project, sandboxIdOrName, terminalId);
+  ): Promise<{ write(data: Buffer): void; resize(cols: number, rows: number): Promise<void>; detach(): void }> {
+    const e = await this.entry(project, sandboxIdOrName, terminalId);
     // Replay and registration in one synchronous step: no output is lost or sent twice in between.
     const replay = e.scrollback.contents();
     if (replay.length) client.data(replay);
@@ -166,14 +166,14 @@ export class TerminalService {
     cols: number,
     rows: number,
   ): Promise<TerminalT> {
-    const e = this.entry(project, sandboxIdOrName, terminalId);
+    const e = await this.entry(project, sandboxIdOrName, terminalId);
     await this.resizeEntry(e, cols, rows);
     return this.view(e);
   }
 
   /** Kills the terminal's program and answers once it has ended. */
   async kill(project: string, sandboxIdOrName: string, terminalId: string): Promise<TerminalT> {
-    const e = this.entry(project, sandboxIdOrName, terminalId);
+    const e = await this.entry(project, sandboxIdOrName, terminalId);
     if (e.rec.status === "running") {
       await e.host.kill();
       await e.done;
@@ -199,8 +199,8 @@ export class TerminalService {
     await e.host.resize(cols, rows);
   }
 
-  private entry(project: string, sandboxIdOrName: string, terminalId: string): Entry {
-    const sb = this.sandboxes.get(project, sandboxIdOrName);
+  private async entry(project: string, sandboxIdOrName: string, terminalId: string): Promise<Entry> {
+    const sb = await this.sandboxes.get(project, sandboxIdOrName);
     const e = this.entries.get(terminalId);
     if (!e || e.rec.sandboxId !== sb.id) {
       throw new SbxError(

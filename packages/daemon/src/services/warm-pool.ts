@@ -16,7 +16,7 @@ export interface Blank {
 
 /** Network slots for blanks, reserved like a build step's until a sandbox record holds them. */
 export interface SlotReservations {
-  reserve(): number;
+  reserve(): Promise<number>;
   release(slot: number): void;
 }
 
@@ -79,7 +79,7 @@ export class WarmPool {
         memoryMb: LIMITS.memoryMb.default,
         pidsLimit: LIMITS.pids.default,
         diskMb: LIMITS.diskMb.default,
-        netSlot: network ? this.slots.reserve() : null,
+        netSlot: network ? await this.slots.reserve() : null,
       };
       try {
         await this.runtime.create(spec);

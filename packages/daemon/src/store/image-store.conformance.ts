@@ -1,8 +1,8 @@
 // Conformance suite for ImageStore: builds, the step cache and image registrations. Run against
 // every implementation (SQLite now).
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import type { BuildRecord, ImageRecord, ImageStore } from "./store.js";
+import type { BuildRecord, ImageRecord, ImageStore, Stores } from "./store.js";
 
 function build(id: string, patch: Partial<BuildRecord> = {}): BuildRecord {
   return {
@@ -50,14 +50,22 @@ function image(ref: string, patch: Partial<ImageRecord> = {}): ImageRecord {
   };
 }
 
-export function imageStoreConformance(name: string, make: () => ImageStore): void {
+/** `open` gives fresh, empty stores; the suite closes them. */
+export function imageStoreConformance(name: string, open: () => Promise<Stores>): void {
   describe(`ImageStore conformance: ${name}`, () => {
-    it("keeps builds, merges patches and lists them newest first per project", () => {
-      const s = make();
-      s.insertBuild(build("b1"));
-      s.insertBuild(build("b2"));
-      s.insertBuild(build("b3", { project: "other" }));
-      s.updateBuild("b1", {
+    let stores: Stores;
+    let s: ImageStore;
+    beforeEach(async () => {
+      stores = await open();
+      s = stores.images;
+    });
+    afterEach(() => stores.close());
+
+    it("keeps builds, merges patches and lists them newest first per project", async () => {
+      await s.insertBuild(build("b1"));
+      await s.insertBuild(build("b2"));
+      await s.insertBuild(build("b3", { project: "other" }));
+      await s.updateBuild("b1", {
         state: "failed",
         failure: {
           step: 2,
@@ -68,60 +76,46 @@ export function imageStoreConformance(name: string, make: () => ImageStore): voi
           lastLines: ["x"],
         },
       });
-      expect(s.getBuild("b1")).toMatchObject({ state: "failed", imageName: "app", failure: { step: 2, exitCode: 1 } });
-      expect(s.listBuilds("default").map((b) => b.id)).toEqual(["b2", "b1"]);
-      expect(
-        s
-          .listBuildsInState(["queued"])
-          .map((b) => b.id)
-          .sort(),
-      ).toEqual(["b2", "b3"]);
+      expect(await s.getBuild("b1")).toMatchObject({
+        state: "failed",
+        imageName: "app",
+        failure: { step: 2, exitCode: 1 },
+      });
+      expect((await s.listBuilds("default")).map((b) => b.id)).toEqual(["b2", "b1"]);
+      expect((await s.listBuildsInState(["queued"])).map((b) => b.id).sort()).toEqual(["b2", "b3"]);
     });
 
-    it("caches steps by key, with or without a layer", () => {
-      const s = make();
-      s.putLayer({ key: "k1", digest: "sha256:d", dir: "/l/1", sizeBytes: 5, step: "RUN a", createdAt: "t" });
-      s.putLayer({ key: "k2", digest: null, dir: null, sizeBytes: 0, step: "ENV A=1", createdAt: "t" });
-      expect(s.getLayer("k1")).toMatchObject({ dir: "/l/1", digest: "sha256:d" });
-      expect(s.getLayer("k2")?.dir).toBeNull();
-      expect(
-        s
-          .listLayers()
-          .map((l) => l.key)
-          .sort(),
-      ).toEqual(["k1", "k2"]);
-      s.deleteLayer("k1");
-      expect(s.getLayer("k1")).toBeUndefined();
+    it("caches steps by key, with or without a layer", async () => {
+      await s.putLayer({ key: "k1", digest: "sha256:d", dir: "/l/1", sizeBytes: 5, step: "RUN a", createdAt: "t" });
+      await s.putLayer({ key: "k2", digest: null, dir: null, sizeBytes: 0, step: "ENV A=1", createdAt: "t" });
+      expect(await s.getLayer("k1")).toMatchObject({ dir: "/l/1", digest: "sha256:d" });
+      expect((await s.getLayer("k2"))?.dir).toBeNull();
+      expect((await s.listLayers()).map((l) => l.key).sort()).toEqual(["k1", "k2"]);
+      await s.deleteLayer("k1");
+      expect(await s.getLayer("k1")).toBeUndefined();
     });
 
-    it("registers one live image per project, name and tag; replace keeps the old one as deleted", () => {
-      const s = make();
-      s.registerImage(image("i1"), false);
-      expect(() => s.registerImage(image("i2"), false)).toThrow(SbxError);
-      s.registerImage(image("i3", { project: "other" }), false);
-      s.registerImage(image("i4", { tag: "v2" }), false);
-      expect(s.findImage("default", "app", "latest")?.ref).toBe("i1");
-      s.registerImage(image("i5"), true);
-      expect(s.findImage("default", "app", "latest")?.ref).toBe("i5");
-      expect(s.listAllImages().find((i) => i.ref === "i1")?.deletedAt).not.toBeNull();
-      expect(
-        s
-          .listImages("default")
-          .map((i) => i.ref)
-          .sort(),
-      ).toEqual(["i4", "i5"]);
-      expect(s.listImages("other").map((i) => i.ref)).toEqual(["i3"]);
+    it("registers one live image per project, name and tag; replace keeps the old one as deleted", async () => {
+      await s.registerImage(image("i1"), false);
+      await expect(s.registerImage(image("i2"), false)).rejects.toThrow(SbxError);
+      await s.registerImage(image("i3", { project: "other" }), false);
+      await s.registerImage(image("i4", { tag: "v2" }), false);
+      expect((await s.findImage("default", "app", "latest"))?.ref).toBe("i1");
+      await s.registerImage(image("i5"), true);
+      expect((await s.findImage("default", "app", "latest"))?.ref).toBe("i5");
+      expect((await s.listAllImages()).find((i) => i.ref === "i1")?.deletedAt).not.toBeNull();
+      expect((await s.listImages("default")).map((i) => i.ref).sort()).toEqual(["i4", "i5"]);
+      expect((await s.listImages("other")).map((i) => i.ref)).toEqual(["i3"]);
     });
 
-    it("marks deleted, then deletes, and a deleted name can be registered again", () => {
-      const s = make();
-      s.registerImage(image("i1"), false);
-      s.markImageDeleted("i1");
-      expect(s.findImage("default", "app", "latest")).toBeUndefined();
-      expect(s.listAllImages().map((i) => i.ref)).toEqual(["i1"]);
-      s.registerImage(image("i2"), false);
-      s.deleteImage("i1");
-      expect(s.listAllImages().map((i) => i.ref)).toEqual(["i2"]);
+    it("marks deleted, then deletes, and a deleted name can be registered again", async () => {
+      await s.registerImage(image("i1"), false);
+      await s.markImageDeleted("i1");
+      expect(await s.findImage("default", "app", "latest")).toBeUndefined();
+      expect((await s.listAllImages()).map((i) => i.ref)).toEqual(["i1"]);
+      await s.registerImage(image("i2"), false);
+      await s.deleteImage("i1");
+      expect((await s.listAllImages()).map((i) => i.ref)).toEqual(["i2"]);
     });
   });
 }

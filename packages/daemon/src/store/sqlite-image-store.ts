@@ -1,8 +1,10 @@
-// SQLite implementation of ImageStore: builds, the step cache and registered images, in the same
-// database file as the rest of the metadata (whole records as JSON, queried fields as columns).
+// The SQLite tables behind ImageStore: builds, the step cache, registered images and snapshots, in
+// the same database file as the rest of the metadata (whole records as JSON, queried fields as
+// columns). Synchronous; sqlite-stores.ts puts the async interface on top.
 import type Database from "better-sqlite3";
 import { SbxError } from "@sbx-sh/protocol";
-import type { BuildRecord, BuildState, ImageRecord, ImageStore, LayerRecord, SnapshotRecord } from "./store.js";
+import type { Sync } from "./sqlite-store.js";
+import type { BuildRecord, BuildState, ImageOps, ImageRecord, LayerRecord, SnapshotRecord } from "./store.js";
 
 export const IMAGE_MIGRATIONS = [
   `CREATE TABLE builds (id TEXT PRIMARY KEY, project TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
@@ -19,7 +21,7 @@ interface DocRow {
   doc: string;
 }
 
-export class SqliteImageStore implements ImageStore {
+export class SqliteImageTables implements Sync<ImageOps> {
   constructor(private readonly db: Database.Database) {}
 
   private docs<T>(sql: string, ...args: unknown[]): T[] {

@@ -1,21 +1,25 @@
-// SqliteStore: the Store conformance suite on a temp-file database, plus what only a file-backed
+// The SQLite stores: the conformance suites on a temp-file database, plus what only a file-backed
 // store has: reopening keeps the data and does not run the migrations again.
 import Database from "better-sqlite3";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it, vi } from "vitest";
-import { SqliteStore } from "./sqlite-store.js";
+import { openStores } from "./open-stores.js";
 import { imageStoreConformance } from "./image-store.conformance.js";
 import { storeConformance } from "./store.conformance.js";
+import { transactionConformance } from "./transaction.conformance.js";
+import type { Stores } from "./store.js";
 
 const dir = mkdtempSync(join(tmpdir(), "sbx-store-"));
 let seq = 0;
 const freshPath = (): string => join(dir, `store-${++seq}.db`);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-storeConformance("SqliteStore", () => new SqliteStore(freshPath()));
-imageStoreConformance("SqliteImageStore", () => new SqliteStore(freshPath()).images);
+const open = (path = freshPath()): Promise<Stores> => openStores({ kind: "sqlite", path });
+storeConformance("SQLite", () => open());
+imageStoreConformance("SQLite", () => open());
+transactionConformance("SQLite", () => open());
 
 interface SchemaRow {
   type: string;
@@ -36,11 +40,11 @@ function inspect(path: string): { version: number; schema: SchemaRow[] } {
 }
 
 describe("SqliteStore on disk", () => {
-  it("migrates a new file and marks its schema version", () => {
+  it("migrates a new file and marks its schema version", async () => {
     const path = freshPath();
     const exec = vi.spyOn(Database.prototype, "exec");
     try {
-      new SqliteStore(path).close();
+      await (await open(path)).close();
       // Also proves the spy sees migrations, which the reopen test below relies on.
       expect(exec.mock.calls.some((c) => /CREATE TABLE/i.test(c[0]))).toBe(true);
     } finally {
@@ -53,12 +57,18 @@ describe("SqliteStore on disk", () => {
     );
   });
 
-  it("keeps the data across a reopen and does not re-run migrations", () => {
+  it("keeps the data across a reopen and does not re-run migrations", async () => {
     const path = freshPath();
-    const first = new SqliteStore(path);
-    const defaultProject = first.getProject("default");
-    first.insertProject({ name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" });
-    first.insertToken({ id: "tok-1", project: "team-b", hash: "f".repeat(64), createdAt: "2024-01-01T00:00:01.000Z" });
+    const opened = await open(path);
+    const first = opened.meta;
+    const defaultProject = await first.getProject("default");
+    await first.insertProject({ name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" });
+    await first.insertToken({
+      id: "tok-1",
+      project: "team-b",
+      hash: "f".repeat(64),
+      createdAt: "2024-01-01T00:00:01.000Z",
+    });
     const sb = {
       id: "sb-1",
       project: "team-b",
@@ -81,7 +91,7 @@ describe("SqliteStore on disk", () => {
       terminatedAt: null,
       terminationReason: null,
     };
-    first.insertSandbox(sb);
+    await first.insertSandbox(sb);
     const pr = {
       id: "pr-1",
       sandboxId: "sb-1",
@@ -97,33 +107,34 @@ describe("SqliteStore on disk", () => {
       startedAt: "2024-01-01T00:00:04.000Z",
       endedAt: null,
     };
-    first.insertProcess(pr);
-    first.close();
+    await first.insertProcess(pr);
+    await opened.close();
     const before = inspect(path);
 
     const exec = vi.spyOn(Database.prototype, "exec");
-    let second: SqliteStore;
+    let reopened: Stores;
     try {
-      second = new SqliteStore(path);
+      reopened = await open(path);
       expect(exec.mock.calls.map((c) => c[0]).filter((sql) => /\b(CREATE|ALTER|DROP)\b/i.test(sql))).toEqual([]);
     } finally {
       exec.mockRestore();
     }
+    const second = reopened.meta;
     try {
       expect(inspect(path)).toEqual(before);
-      expect(second.listProjects()).toEqual([
+      expect(await second.listProjects()).toEqual([
         defaultProject,
         { name: "team-b", createdAt: "2024-01-01T00:00:00.000Z" },
       ]);
-      expect(second.findTokenByHash("f".repeat(64))?.id).toBe("tok-1");
-      expect(second.getSandbox("sb-1")).toEqual(sb);
-      expect(second.findSandboxByName("team-b", "web")?.id).toBe("sb-1");
-      expect([...second.usedNetSlots()]).toEqual([3]);
-      expect(second.listRunningProcesses()).toEqual([pr]);
+      expect((await second.findTokenByHash("f".repeat(64)))?.id).toBe("tok-1");
+      expect(await second.getSandbox("sb-1")).toEqual(sb);
+      expect((await second.findSandboxByName("team-b", "web"))?.id).toBe("sb-1");
+      expect([...(await second.usedNetSlots())]).toEqual([3]);
+      expect(await second.listRunningProcesses()).toEqual([pr]);
       // The unique indexes still hold after the reopen.
-      expect(() => second.insertSandbox({ ...sb, id: "sb-2" })).toThrow(/already exists|network slot/);
+      await expect(second.insertSandbox({ ...sb, id: "sb-2" })).rejects.toThrow(/already exists|network slot/);
     } finally {
-      second.close();
+      await reopened.close();
     }
   });
 });

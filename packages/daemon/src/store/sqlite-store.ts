@@ -1,17 +1,16 @@
-// SQLite implementation of Store (better-sqlite3, WAL). Each record is kept whole as JSON in a
-// `doc` column, with the fields we query on (project, name, status, slot) as real columns.
+// The SQLite tables behind Store (better-sqlite3, WAL), opened and migrated here and used
+// synchronously; sqlite-stores.ts puts the async Store interface and transactions on top. Each
+// record is kept whole as JSON in a `doc` column, with the fields we query on (project, name,
+// status, slot) as real columns.
 import Database from "better-sqlite3";
 import { SbxError } from "@sbx-sh/protocol";
-import { IMAGE_MIGRATIONS, SqliteImageStore } from "./sqlite-image-store.js";
-import type {
-  ImageStore,
-  PortExposureRecord,
-  ProcessRecord,
-  ProjectRecord,
-  SandboxRecord,
-  Store,
-  TokenRecord,
-} from "./store.js";
+import { IMAGE_MIGRATIONS } from "./sqlite-image-store.js";
+import type { MetaOps, PortExposureRecord, ProcessRecord, ProjectRecord, SandboxRecord, TokenRecord } from "./store.js";
+
+/** The synchronous shape of an async ops interface: what the better-sqlite3 tables implement. */
+export type Sync<T> = {
+  [K in keyof T]: T[K] extends (...args: infer A) => Promise<infer R> ? (...args: A) => R : never;
+};
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE projects (name TEXT PRIMARY KEY, created_at TEXT NOT NULL);
@@ -32,33 +31,30 @@ interface DocRow {
   doc: string;
 }
 
-export class SqliteStore implements Store {
-  private readonly db: Database.Database;
-  /** Images, builds and the step cache, in the same database. */
-  readonly images: ImageStore;
-
-  constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma("journal_mode = WAL");
-    this.db.pragma("synchronous = NORMAL");
-    this.db.pragma("foreign_keys = ON");
-    this.migrate();
-    this.images = new SqliteImageStore(this.db);
-    if (!this.getProject("default")) this.insertProject({ name: "default", createdAt: new Date().toISOString() });
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma("user_version", { simple: true }) as number;
+/** Opens (creating if need be) the database file and brings its schema up to date. */
+export function openSqliteDatabase(path: string): Database.Database {
+  const db = new Database(path);
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    db.pragma("foreign_keys = ON");
+    const version = db.pragma("user_version", { simple: true }) as number;
     for (let v = version; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
+      db.transaction(() => {
+        db.exec(MIGRATIONS[v]!);
+        db.pragma(`user_version = ${v + 1}`);
       })();
     }
+  } catch (err) {
+    db.close();
+    throw err;
   }
+  return db;
+}
 
-  close(): void {
-    this.db.close();
+export class SqliteMetaTables implements Sync<MetaOps> {
+  constructor(private readonly db: Database.Database) {
+    if (!this.getProject("default")) this.insertProject({ name: "default", createdAt: new Date().toISOString() });
   }
 
   listProjects(): ProjectRecord[] {
@@ -142,6 +138,15 @@ export class SqliteStore implements Store {
       .prepare("SELECT net_slot AS s FROM sandboxes WHERE net_slot IS NOT NULL AND status != 'terminated'")
       .all() as { s: number }[];
     return new Set(rows.map((r) => r.s));
+  }
+
+  allocateNetSlot(capacity: number, reserved: ReadonlySet<number> = new Set()): number {
+    const used = this.usedNetSlots();
+    for (let slot = 0; slot < capacity; slot++) if (!used.has(slot) && !reserved.has(slot)) return slot;
+    throw new SbxError(
+      "failed_precondition",
+      `No free sandbox network slot: all ${capacity} are in use. Stop sandboxes that have network access, or configure a larger subnet.`,
+    );
   }
 
   insertProcess(p: ProcessRecord): void {

@@ -1,5 +1,6 @@
-// The metadata store interface: projects, tokens, sandboxes and processes. SQLite implements it
-// now (sqlite-store.ts); a Postgres store can later pass the same conformance suite.
+// The metadata store interfaces: projects, tokens, sandboxes and processes (Store); builds, images,
+// the step cache and snapshots (ImageStore). All async with transactions, so the SQLite stores of
+// today (sqlite-store.ts) and a PostgreSQL one later pass the same conformance suites.
 
 export type SandboxStatus = "pending" | "running" | "suspended" | "terminated";
 
@@ -85,37 +86,62 @@ export interface TokenRecord {
   createdAt: string;
 }
 
-export interface Store {
-  close(): void;
+/**
+ * Projects, tokens, sandboxes, processes and port exposures. Every method is async, so a store
+ * backed by a network database (PostgreSQL) fits behind the same interface.
+ */
+export interface MetaOps {
+  listProjects(): Promise<ProjectRecord[]>;
+  getProject(name: string): Promise<ProjectRecord | undefined>;
+  insertProject(p: ProjectRecord): Promise<void>;
 
-  listProjects(): ProjectRecord[];
-  getProject(name: string): ProjectRecord | undefined;
-  insertProject(p: ProjectRecord): void;
+  insertToken(t: TokenRecord): Promise<void>;
+  findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
 
-  insertToken(t: TokenRecord): void;
-  findTokenByHash(hash: string): TokenRecord | undefined;
+  insertSandbox(s: SandboxRecord): Promise<void>;
+  updateSandbox(id: string, patch: Partial<Omit<SandboxRecord, "id" | "project">>): Promise<void>;
+  getSandbox(id: string): Promise<SandboxRecord | undefined>;
+  findSandboxByName(project: string, name: string): Promise<SandboxRecord | undefined>;
+  listSandboxes(filter: { project?: string; includeTerminated?: boolean }): Promise<SandboxRecord[]>;
+  usedNetSlots(): Promise<Set<number>>;
+  /**
+   * The lowest network slot below `capacity` that no live sandbox holds and `reserved` (slots held
+   * outside the store: build steps, warm blanks) does not name; failed_precondition when none is
+   * free. Call it in a transaction together with the write that takes the slot: only then can no
+   * other caller be given the same one (the unique index on live slots stays the final guard).
+   */
+  allocateNetSlot(capacity: number, reserved?: ReadonlySet<number>): Promise<number>;
 
-  insertSandbox(s: SandboxRecord): void;
-  updateSandbox(id: string, patch: Partial<Omit<SandboxRecord, "id" | "project">>): void;
-  getSandbox(id: string): SandboxRecord | undefined;
-  findSandboxByName(project: string, name: string): SandboxRecord | undefined;
-  listSandboxes(filter: { project?: string; includeTerminated?: boolean }): SandboxRecord[];
-  usedNetSlots(): Set<number>;
-
-  insertProcess(p: ProcessRecord): void;
-  updateProcess(id: string, patch: Partial<Omit<ProcessRecord, "id" | "sandboxId">>): void;
-  getProcess(sandboxId: string, id: string): ProcessRecord | undefined;
-  listProcesses(sandboxId: string): ProcessRecord[];
-  listRunningProcesses(): ProcessRecord[];
+  insertProcess(p: ProcessRecord): Promise<void>;
+  updateProcess(id: string, patch: Partial<Omit<ProcessRecord, "id" | "sandboxId">>): Promise<void>;
+  getProcess(sandboxId: string, id: string): Promise<ProcessRecord | undefined>;
+  listProcesses(sandboxId: string): Promise<ProcessRecord[]>;
+  listRunningProcesses(): Promise<ProcessRecord[]>;
 
   /** Adds an exposure or replaces the one of the same sandbox and port. */
-  putPortExposure(e: PortExposureRecord): void;
-  getPortExposure(sandboxId: string, port: number): PortExposureRecord | undefined;
+  putPortExposure(e: PortExposureRecord): Promise<void>;
+  getPortExposure(sandboxId: string, port: number): Promise<PortExposureRecord | undefined>;
   /** By port; every sandbox's when no id is given. */
-  listPortExposures(sandboxId?: string): PortExposureRecord[];
+  listPortExposures(sandboxId?: string): Promise<PortExposureRecord[]>;
   /** Removes one port's exposure (answers whether there was one), or all of a sandbox's. */
-  deletePortExposure(sandboxId: string, port?: number): boolean;
+  deletePortExposure(sandboxId: string, port?: number): Promise<boolean>;
 }
+
+/** What a transaction's callback is handed: every method of both stores, all inside the one transaction. */
+export type StoreTx = MetaOps & ImageOps;
+
+/** Runs `fn` in one transaction of the database both stores share. */
+export interface Transactional {
+  /**
+   * Everything `fn` writes through `tx` commits together when it resolves and is rolled back when
+   * it throws. Callers outside never see its writes before the commit and never join it; with the
+   * SQLite store they wait until it ends. Inside `fn` use only `tx`: the plain store methods (and a
+   * nested transaction) would wait for this transaction, so they fail instead.
+   */
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+}
+
+export interface Store extends MetaOps, Transactional {}
 
 export type BuildState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
@@ -212,31 +238,40 @@ export interface SnapshotRecord {
   completedAt: string | null;
 }
 
-/** Images, builds and the step cache (separate from Store so the sandbox store stays small). */
-export interface ImageStore {
-  insertBuild(b: BuildRecord): void;
-  updateBuild(id: string, patch: Partial<Omit<BuildRecord, "id" | "project">>): void;
-  getBuild(id: string): BuildRecord | undefined;
-  listBuilds(project: string): BuildRecord[];
-  listBuildsInState(states: BuildState[]): BuildRecord[];
+/** Images, builds, the step cache and snapshots (separate from Store so the sandbox store stays small). */
+export interface ImageOps {
+  insertBuild(b: BuildRecord): Promise<void>;
+  updateBuild(id: string, patch: Partial<Omit<BuildRecord, "id" | "project">>): Promise<void>;
+  getBuild(id: string): Promise<BuildRecord | undefined>;
+  listBuilds(project: string): Promise<BuildRecord[]>;
+  listBuildsInState(states: BuildState[]): Promise<BuildRecord[]>;
 
-  getLayer(key: string): LayerRecord | undefined;
-  putLayer(l: LayerRecord): void;
-  deleteLayer(key: string): void;
-  listLayers(): LayerRecord[];
+  getLayer(key: string): Promise<LayerRecord | undefined>;
+  putLayer(l: LayerRecord): Promise<void>;
+  deleteLayer(key: string): Promise<void>;
+  listLayers(): Promise<LayerRecord[]>;
 
   /** Registers an image; with `replace`, a live image of the same name and tag is marked deleted first. */
-  registerImage(img: ImageRecord, replace: boolean): void;
-  findImage(project: string, name: string, tag: string): ImageRecord | undefined;
-  listImages(project: string): ImageRecord[];
+  registerImage(img: ImageRecord, replace: boolean): Promise<void>;
+  findImage(project: string, name: string, tag: string): Promise<ImageRecord | undefined>;
+  listImages(project: string): Promise<ImageRecord[]>;
   /** Every registration, deleted ones included (garbage collection). */
-  listAllImages(): ImageRecord[];
-  markImageDeleted(ref: string): void;
-  deleteImage(ref: string): void;
+  listAllImages(): Promise<ImageRecord[]>;
+  markImageDeleted(ref: string): Promise<void>;
+  deleteImage(ref: string): Promise<void>;
 
-  insertSnapshot(s: SnapshotRecord): void;
-  updateSnapshot(id: string, patch: Partial<Omit<SnapshotRecord, "id" | "project">>): void;
-  getSnapshot(id: string): SnapshotRecord | undefined;
-  listSnapshots(project?: string): SnapshotRecord[];
-  deleteSnapshot(id: string): void;
+  insertSnapshot(s: SnapshotRecord): Promise<void>;
+  updateSnapshot(id: string, patch: Partial<Omit<SnapshotRecord, "id" | "project">>): Promise<void>;
+  getSnapshot(id: string): Promise<SnapshotRecord | undefined>;
+  listSnapshots(project?: string): Promise<SnapshotRecord[]>;
+  deleteSnapshot(id: string): Promise<void>;
+}
+
+export interface ImageStore extends ImageOps, Transactional {}
+
+/** Both stores over one database, as openStores() gives them; close() releases the database. */
+export interface Stores {
+  meta: Store;
+  images: ImageStore;
+  close(): Promise<void>;
 }

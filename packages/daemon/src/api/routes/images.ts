@@ -82,7 +82,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       summary: "List builds, newest first",
       responses: { 200: json(z.object({ builds: z.array(Build) }), "builds") },
     }),
-    (c) => c.json({ builds: s.builds.list(c.get("project")) }, 200),
+    async (c) => c.json({ builds: await s.builds.list(c.get("project")) }, 200),
   );
 
   app.openapi(
@@ -93,7 +93,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: BuildParams },
       responses: { 200: json(Build, "build"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => c.json(s.builds.get(c.get("project"), c.req.valid("param").id), 200),
+    async (c) => c.json(await s.builds.get(c.get("project"), c.req.valid("param").id), 200),
   );
 
   app.openapi(
@@ -107,10 +107,10 @@ export function registerImageRoutes(app: Api, s: Services): void {
         404: json(ErrorBody, "unknown"),
       },
     }),
-    (c) => {
+    async (c) => {
       const { id } = c.req.valid("param");
       const project = c.get("project");
-      s.builds.get(project, id);
+      await s.builds.get(project, id);
       const abort = new AbortController();
       const follow = ["1", "true"].includes(c.req.valid("query").follow ?? "");
       return ndjson(s.builds.events(project, id, follow, abort.signal), abort) as never;
@@ -125,7 +125,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: BuildParams },
       responses: { 200: json(Build, "build") },
     }),
-    (c) => c.json(s.builds.cancel(c.get("project"), c.req.valid("param").id), 200),
+    async (c) => c.json(await s.builds.cancel(c.get("project"), c.req.valid("param").id), 200),
   );
 
   app.openapi(
@@ -135,7 +135,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       summary: "List base images and the project's images",
       responses: { 200: json(ImageList, "images") },
     }),
-    (c) => c.json({ images: s.images.list(c.get("project")) }, 200),
+    async (c) => c.json({ images: await s.images.list(c.get("project")) }, 200),
   );
 
   app.openapi(
@@ -146,7 +146,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: ImageParams },
       responses: { 200: json(ImageDetail, "image"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => c.json(s.images.inspect(c.get("project"), c.req.valid("param").name), 200),
+    async (c) => c.json(await s.images.inspect(c.get("project"), c.req.valid("param").name), 200),
   );
 
   app.openapi(
@@ -158,7 +158,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       responses: { 200: json(ImageDetail, "removed"), 404: json(ErrorBody, "unknown") },
     }),
     async (c) => {
-      const removed = s.images.remove(c.get("project"), c.req.valid("param").name);
+      const removed = await s.images.remove(c.get("project"), c.req.valid("param").name);
       await s.gc.collect();
       return c.json(removed, 200);
     },

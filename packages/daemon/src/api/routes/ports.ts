@@ -35,7 +35,7 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
     async (c) => {
       const { id, port } = c.req.valid("param");
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
-      return c.json(s.ports.expose(c.get("project"), id, port, body), 200);
+      return c.json(await s.ports.expose(c.get("project"), id, port, body), 200);
     },
   );
 
@@ -47,7 +47,7 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
       request: { params: SandboxParams },
       responses: { 200: json(PortExposureList, "exposures by port"), 404: json(ErrorBody, "unknown sandbox") },
     }),
-    (c) => c.json({ ports: s.ports.list(c.get("project"), c.req.valid("param").id) }, 200),
+    async (c) => c.json({ ports: await s.ports.list(c.get("project"), c.req.valid("param").id) }, 200),
   );
 
   app.openapi(
@@ -61,9 +61,9 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
         404: json(ErrorBody, "unknown sandbox or port not exposed"),
       },
     }),
-    (c) => {
+    async (c) => {
       const { id, port } = c.req.valid("param");
-      return c.json(s.ports.close(c.get("project"), id, port), 200);
+      return c.json(await s.ports.close(c.get("project"), id, port), 200);
     },
   );
 
@@ -82,7 +82,7 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
           "out_of_range",
           `port ${JSON.stringify(c.req.param("port"))} is not a TCP port: use 1..65535`,
         );
-      const target = s.ports.target(c.get("project"), c.req.param("id") ?? "", parsed.data);
+      const target = await s.ports.target(c.get("project"), c.req.param("id") ?? "", parsed.data);
       const tcp = await dial(target.host, target.port, target.sandbox.id);
       s.ports.track(target.sandbox.id, null, tcp);
       // Nothing opens the socket if the handshake fails after this point: do not keep it.

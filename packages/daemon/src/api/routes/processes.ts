@@ -60,7 +60,8 @@ export function registerProcessRoutes(app: Api, s: Services): void {
       request: { params: SandboxParams },
       responses: { 200: json(ProcessList, "processes") },
     }),
-    (c) => c.json({ processes: s.processes.list(c.get("project"), c.req.valid("param").id).map(toProcess) }, 200),
+    async (c) =>
+      c.json({ processes: (await s.processes.list(c.get("project"), c.req.valid("param").id)).map(toProcess) }, 200),
   );
 
   app.openapi(
@@ -71,9 +72,9 @@ export function registerProcessRoutes(app: Api, s: Services): void {
       request: { params: ProcParams },
       responses: { 200: json(Process, "process"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => {
+    async (c) => {
       const { id, pid } = c.req.valid("param");
-      return c.json(toProcess(s.processes.get(c.get("project"), id, pid)), 200);
+      return c.json(toProcess(await s.processes.get(c.get("project"), id, pid)), 200);
     },
   );
 
@@ -85,10 +86,10 @@ export function registerProcessRoutes(app: Api, s: Services): void {
       request: { params: ProcParams, query: z.object({ follow: z.enum(["0", "1", "true", "false"]).optional() }) },
       responses: { 200: ndjsonBody("events"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => {
+    async (c) => {
       const { id, pid } = c.req.valid("param");
       const project = c.get("project");
-      s.processes.get(project, id, pid);
+      await s.processes.get(project, id, pid);
       const follow = ["1", "true"].includes(c.req.valid("query").follow ?? "");
       const abort = new AbortController();
       return ndjson(s.processes.output(project, id, pid, follow, abort.signal), abort) as never;
@@ -135,9 +136,9 @@ export function registerProcessRoutes(app: Api, s: Services): void {
       request: { params: ProcParams },
       responses: { 204: { description: "closed" } },
     }),
-    (c) => {
+    async (c) => {
       const { id, pid } = c.req.valid("param");
-      s.processes.closeStdin(c.get("project"), id, pid);
+      await s.processes.closeStdin(c.get("project"), id, pid);
       return c.body(null, 204);
     },
   );

@@ -31,9 +31,9 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
       request: { query: z.object({ all: z.enum(["0", "1", "true", "false"]).optional() }) },
       responses: { 200: json(SandboxList, "sandboxes") },
     }),
-    (c) => {
+    async (c) => {
       const all = ["1", "true"].includes(c.req.valid("query").all ?? "");
-      return c.json({ sandboxes: s.sandboxes.list(c.get("project"), all).map(toSandbox) }, 200);
+      return c.json({ sandboxes: (await s.sandboxes.list(c.get("project"), all)).map(toSandbox) }, 200);
     },
   );
 
@@ -45,7 +45,7 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
       request: { params: SandboxParams },
       responses: { 200: json(Sandbox, "sandbox"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => c.json(toSandbox(s.sandboxes.get(c.get("project"), c.req.valid("param").id)), 200),
+    async (c) => c.json(toSandbox(await s.sandboxes.get(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(

@@ -69,7 +69,7 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
       summary: "List snapshots, newest first",
       responses: { 200: json(z.object({ snapshots: z.array(Snapshot) }), "snapshots") },
     }),
-    (c) => c.json({ snapshots: s.snapshots.list(c.get("project")).map(toSnapshot) }, 200),
+    async (c) => c.json({ snapshots: (await s.snapshots.list(c.get("project"))).map(toSnapshot) }, 200),
   );
 
   app.openapi(
@@ -80,7 +80,7 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
       request: { params: SnapshotParams },
       responses: { 200: json(Snapshot, "snapshot"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => c.json(toSnapshot(s.snapshots.get(c.get("project"), c.req.valid("param").id)), 200),
+    async (c) => c.json(toSnapshot(await s.snapshots.get(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
@@ -143,9 +143,9 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
       request: jsonBody(RegisterImageRequest),
       responses: { 201: json(ImageDetail, "registered"), 409: json(ErrorBody, "name taken") },
     }),
-    (c) => {
+    async (c) => {
       const b = c.req.valid("json");
-      const img = s.snapshots.registerImage(
+      const img = await s.snapshots.registerImage(
         c.get("project"),
         { name: b.name, tag: b.tag },
         b.snapshotId,

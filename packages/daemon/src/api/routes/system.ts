@@ -16,9 +16,9 @@ export function registerSystemRoutes(app: Api, s: Services): void {
       summary: "Daemon version and host facts",
       responses: { 200: json(DaemonInfo, "daemon info") },
     }),
-    (c) => {
+    async (c) => {
       const i = s.info();
-      const running = s.sandboxes.list(c.get("project"), false).filter((x) => x.status === "running").length;
+      const running = (await s.sandboxes.list(c.get("project"), false)).filter((x) => x.status === "running").length;
       return c.json(
         {
           version: s.version,
@@ -39,13 +39,13 @@ export function registerSystemRoutes(app: Api, s: Services): void {
       summary: "List projects",
       responses: { 200: json(z.object({ projects: z.array(Project) }), "projects") },
     }),
-    (c) =>
+    async (c) =>
       c.json(
         {
           projects:
             c.get("transport") === "unix"
-              ? s.projects.list()
-              : s.projects.list().filter((p) => p.name === c.get("project")),
+              ? await s.projects.list()
+              : (await s.projects.list()).filter((p) => p.name === c.get("project")),
         },
         200,
       ),
@@ -59,9 +59,9 @@ export function registerSystemRoutes(app: Api, s: Services): void {
       request: jsonBody(CreateProjectRequest),
       responses: { 201: json(Project, "created"), 409: json(ErrorBody, "exists") },
     }),
-    (c) => {
+    async (c) => {
       adminOnly(c.get("transport"));
-      return c.json(s.projects.create(c.req.valid("json").name), 201);
+      return c.json(await s.projects.create(c.req.valid("json").name), 201);
     },
   );
 
@@ -73,9 +73,9 @@ export function registerSystemRoutes(app: Api, s: Services): void {
       request: { params: z.object({ name: z.string() }) },
       responses: { 201: json(Token, "token") },
     }),
-    (c) => {
+    async (c) => {
       adminOnly(c.get("transport"));
-      return c.json(s.projects.createToken(c.req.valid("param").name), 201);
+      return c.json(await s.projects.createToken(c.req.valid("param").name), 201);
     },
   );
 }

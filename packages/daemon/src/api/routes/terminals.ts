@@ -3,6 +3,7 @@
 // {"type":"resize","cols","rows"} from the client, {"type":"exit","exitCode"} and
 // {"type":"error","error":{code,message}} from the server).
 import { createRoute, z } from "@hono/zod-openapi";
+import type { WSContext } from "hono/ws";
 import type { WebSocket } from "ws";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
@@ -42,7 +43,7 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
       request: { params: SandboxParams },
       responses: { 200: json(TerminalList, "terminals") },
     }),
-    (c) => c.json({ terminals: s.terminals.list(c.get("project"), c.req.valid("param").id) }, 200),
+    async (c) => c.json({ terminals: await s.terminals.list(c.get("project"), c.req.valid("param").id) }, 200),
   );
 
   app.openapi(
@@ -53,9 +54,9 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
       request: { params: TermParams },
       responses: { 200: json(Terminal, "terminal"), 404: json(ErrorBody, "unknown") },
     }),
-    (c) => {
+    async (c) => {
       const { id, tid } = c.req.valid("param");
-      return c.json(s.terminals.get(c.get("project"), id, tid), 200);
+      return c.json(await s.terminals.get(c.get("project"), id, tid), 200);
     },
   );
 
@@ -105,23 +106,26 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
   });
   app.get(
     "/v1/sandboxes/:id/terminals/:tid/attach",
-    upgradeWebSocket((c) => {
+    upgradeWebSocket(async (c) => {
       const project = c.get("project");
       const { id, tid } = c.req.param() as { id: string; tid: string };
       // Refused here, before the upgrade, when the terminal is not this project's (before anything else is said about it).
-      s.terminals.get(project, id, tid);
+      await s.terminals.get(project, id, tid);
       if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
         throw new SbxError(
           "invalid_argument",
           "attach is a WebSocket endpoint: connect with `Upgrade: websocket` (the SDK's attachTerminal or `sbx shell --attach` do)",
         );
       }
-      let session: ReturnType<Services["terminals"]["attach"]> | undefined;
+      let session: Awaited<ReturnType<Services["terminals"]["attach"]>> | undefined;
+      // Settles once attached (or refused): frames that arrive before wait for it, in order.
+      let attached: Promise<void> = Promise.resolve();
+      let closed = false;
       return {
         onOpen(_evt, ws) {
           const raw = ws.raw as WebSocket;
-          try {
-            session = s.terminals.attach(project, id, tid, {
+          attached = s.terminals
+            .attach(project, id, tid, {
               data(chunk) {
                 if (raw.bufferedAmount > MAX_CLIENT_BACKLOG) {
                   session?.detach();
@@ -134,47 +138,57 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
                 ws.send(JSON.stringify({ type: "exit", exitCode }));
                 ws.close(1000, "exited");
               },
-            });
-          } catch (err) {
-            // The terminal went away between the check above and now.
-            const e = toSbxError(err);
-            ws.send(JSON.stringify({ type: "error", error: e.toJSON() }));
-            ws.close(CLOSE_ERROR, e.code);
-          }
+            })
+            .then(
+              (got) => {
+                if (closed) got.detach();
+                else session = got;
+              },
+              (err: unknown) => {
+                // The terminal went away between the check above and now.
+                const e = toSbxError(err);
+                ws.send(JSON.stringify({ type: "error", error: e.toJSON() }));
+                ws.close(CLOSE_ERROR, e.code);
+              },
+            );
         },
         onMessage(evt, ws) {
-          if (!session) return;
-          if (typeof evt.data !== "string") {
-            session.write(Buffer.from(evt.data as ArrayBuffer));
-            return;
-          }
-          // A wrong control message gets an error frame; the session goes on.
-          const reply = (err: unknown): void =>
-            ws.send(JSON.stringify({ type: "error", error: toSbxError(err).toJSON() }));
-          let msg: { type?: unknown; cols?: unknown; rows?: unknown };
-          try {
-            msg = JSON.parse(evt.data) as typeof msg;
-          } catch {
-            return reply(
-              new SbxError(
-                "invalid_argument",
-                'a text frame must be JSON, e.g. {"type":"resize","cols":80,"rows":24}; send input as binary frames',
-              ),
-            );
-          }
-          if (msg?.type !== "resize")
-            return reply(
-              new SbxError(
-                "invalid_argument",
-                `unknown control message type ${JSON.stringify(msg?.type)}: the only one is "resize"`,
-              ),
-            );
-          session.resize(Number(msg.cols), Number(msg.rows)).catch(reply);
+          void attached.then(() => onFrame(evt, ws));
         },
         onClose() {
+          closed = true;
           session?.detach();
         },
       };
+      function onFrame(evt: MessageEvent, ws: WSContext): void {
+        if (!session) return;
+        if (typeof evt.data !== "string") {
+          session.write(Buffer.from(evt.data as ArrayBuffer));
+          return;
+        }
+        // A wrong control message gets an error frame; the session goes on.
+        const reply = (err: unknown): void =>
+          ws.send(JSON.stringify({ type: "error", error: toSbxError(err).toJSON() }));
+        let msg: { type?: unknown; cols?: unknown; rows?: unknown };
+        try {
+          msg = JSON.parse(evt.data) as typeof msg;
+        } catch {
+          return reply(
+            new SbxError(
+              "invalid_argument",
+              'a text frame must be JSON, e.g. {"type":"resize","cols":80,"rows":24}; send input as binary frames',
+            ),
+          );
+        }
+        if (msg?.type !== "resize")
+          return reply(
+            new SbxError(
+              "invalid_argument",
+              `unknown control message type ${JSON.stringify(msg?.type)}: the only one is "resize"`,
+            ),
+          );
+        session.resize(Number(msg.cols), Number(msg.rows)).catch(reply);
+      }
     }),
   );
 }
