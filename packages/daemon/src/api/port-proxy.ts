@@ -11,7 +11,7 @@ import {
 } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Logger } from "../services/sandbox-service.js";
+import type { Logger } from "../common/log.js";
 import type { PortService, ProxyDecision } from "../services/port-service.js";
 
 export const TOKEN_HEADER = "x-sbx-token";

@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import type { BuildProgressEvent } from "../domain/build-events.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { LayerRecord } from "../store/store.js";
+import type { LayerRecord } from "../domain/records.js";
 import { runBuild, stepKey, StepFailure, type BuilderDeps } from "./builder.js";
 import { copyArgs } from "./copy-step.js";
 import type { ImageDefinition } from "@sbx-sh/protocol";

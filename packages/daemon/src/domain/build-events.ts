@@ -2,7 +2,7 @@
 // the build service's bookends (the build record at the start, the record and image at the end).
 // The service keeps them in memory and in the build's event log so a late follower replays them;
 // api/ turns them into the wire's BuildEvent.
-import type { BuildRecord, ImageRecord } from "../store/store.js";
+import type { BuildRecord, ImageRecord } from "./records.js";
 
 export type BuildProgressEvent =
   | { type: "step"; step: number; total: number; text: string; cached: boolean; key: string }

@@ -5,7 +5,7 @@
 import { mergeEnv } from "@sbx-sh/protocol";
 import type { EgressPolicy } from "./egress-policy.js";
 import { DEFAULT_RESOURCES, type ResourceLimits } from "./limits.js";
-import type { SandboxRecord } from "../store/store.js";
+import type { SandboxRecord } from "./records.js";
 
 export interface SandboxSpec {
   id: string;

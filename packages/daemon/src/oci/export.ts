@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { Transform } from "node:stream";
 import { createGzip } from "node:zlib";
 import { SbxError } from "@sbx-sh/protocol";
-import type { ImageRecord } from "../store/store.js";
+import type { ImageRecord } from "../domain/records.js";
 import { MEDIA, ociArch, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
 import { encodeHeader, padding, readTar, TAR_END } from "./tar.js";
 import { overlayToOci } from "./whiteouts.js";

@@ -10,10 +10,11 @@ import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/sche
 import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
 import { describeStep } from "../api/build-ir-schema.js";
 import type { SourceImage } from "../build/copy-from.js";
-import type { BuildRecord, ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import type { ImageStore } from "../store/store.js";
+import type { BuildRecord, ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { isRegistryRef } from "../oci/registry-client.js";
 import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
-import type { Logger } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
 export type LayeredBase = ResolvedBase & {

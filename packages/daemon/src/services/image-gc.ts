@@ -3,7 +3,7 @@
 // image records that are live or still used. Everything else goes: rows first, then directories.
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore, Store } from "../store/store.js";
-import type { Logger } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
 
 export class ImageGc {
   constructor(

@@ -3,7 +3,8 @@
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageDetailT } from "../api/schemas.js";
 import type { BaseImage, BaseImages } from "../build/base-images.js";
-import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import type { ImageStore } from "../store/store.js";
+import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 
 export interface ResolvedImage {
   name: string;

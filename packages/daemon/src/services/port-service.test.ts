@@ -5,7 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openStores } from "../store/open-stores.js";
-import type { SandboxRecord, Store, Stores } from "../store/store.js";
+import type { Store, Stores } from "../store/store.js";
+import type { SandboxRecord } from "../domain/records.js";
 import { PortService } from "./port-service.js";
 import type { SandboxService } from "./sandbox-service.js";
 

@@ -5,8 +5,10 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { PortExposureT } from "../api/port-schemas.js";
 import { checkPort } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
-import type { PortExposureRecord, SandboxRecord, Store } from "../store/store.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { Store } from "../store/store.js";
+import type { PortExposureRecord, SandboxRecord } from "../domain/records.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 /** Where the proxy listens, once it does: URLs are built from it. */
 export interface ProxyAddress {

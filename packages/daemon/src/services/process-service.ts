@@ -17,10 +17,12 @@ import {
 } from "../runtime/process-supervisor.js";
 import type { ProcessFiles } from "../runtime/process-supervisor.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
-import type { ProcessRecord, SandboxRecord, Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
+import type { ProcessRecord, SandboxRecord } from "../domain/records.js";
 import { assertExecFits, mergeEnv } from "@sbx-sh/protocol";
 import { pruneLogs, type ExitedLogs } from "./log-retention.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
 const ADOPT_POLL_MS = 100;

@@ -3,20 +3,16 @@
 import { SbxError } from "@sbx-sh/protocol";
 import { mergeEnv } from "@sbx-sh/protocol";
 import { KeyedLock } from "../common/keyed-lock.js";
+import type { Logger } from "../common/log.js";
 import { assertValidName, newId } from "@sbx-sh/protocol";
 import { LIMITS, type CreateSandboxRequest, type UpdateNetworkRequest } from "../api/schemas.js";
 import { isOpenPolicy } from "../runtime/egress-ruleset.js";
 import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
-import type { SandboxRecord, Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
+import type { SandboxRecord } from "../domain/records.js";
 import { expandEgress, resolveEgress, type EgressEntries, type EgressHosts } from "./egress.js";
 import type { ImageService, ResolvedImage } from "./images.js";
 import type { WarmPool } from "./warm-pool.js";
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
 
 /** Called when a sandbox ends, so the process service can close what it holds for it; awaited. */
 export type SandboxEndedHook = (sandbox: SandboxRecord) => void | Promise<void>;

@@ -1,6 +1,7 @@
 // The set of services the API is built on, wired once by the daemon (or by a test).
 import type { ProjectService } from "./project-service.js";
-import type { SandboxService, Logger } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxService } from "./sandbox-service.js";
 import type { ProcessService } from "./process-service.js";
 import type { TerminalService } from "./terminal-service.js";
 import type { FileService } from "./file-service.js";

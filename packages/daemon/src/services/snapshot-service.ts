@@ -7,10 +7,12 @@ import { assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import { memorySnapshotSupport } from "../runtime/host-facts.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { ImageLayerRef, ImageRecord, ImageStore, SandboxRecord, SnapshotRecord, Store } from "../store/store.js";
+import type { ImageStore, Store } from "../store/store.js";
+import type { ImageLayerRef, ImageRecord, SandboxRecord, SnapshotRecord } from "../domain/records.js";
 import type { ImageGc } from "./image-gc.js";
 import type { ResolvedImage } from "./images.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 /** Past this many layers a new snapshot is squashed into one (overlayfs: ≤ 500 lowers, one page of options). */
 export const MAX_STACK_DEPTH = 24;

@@ -7,8 +7,9 @@ import { newId } from "@sbx-sh/protocol";
 import { TERMINAL_SIZE, type CreateTerminalRequestT, type TerminalT } from "../api/schemas.js";
 import type { HostTerminal } from "../runtime/pty-exec.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
-import type { SandboxRecord } from "../store/store.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { SandboxRecord } from "../domain/records.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 export const SCROLLBACK_BYTES = 64 * 1024;
 export const MAX_TERMINALS_PER_SANDBOX = 16;

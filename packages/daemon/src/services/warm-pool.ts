@@ -7,7 +7,7 @@ import { newId } from "@sbx-sh/protocol";
 import { LIMITS } from "../api/schemas.js";
 import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
 import type { ImageService, ResolvedImage } from "./images.js";
-import type { Logger } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
 
 export interface Blank {
   spec: SandboxSpec;

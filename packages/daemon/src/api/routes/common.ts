@@ -1,6 +1,6 @@
 // Small helpers shared by the route files: response/request declarations and record → API shape.
 import type { z } from "@hono/zod-openapi";
-import type { ProcessRecord, SandboxRecord } from "../../store/store.js";
+import type { ProcessRecord, SandboxRecord } from "../../domain/records.js";
 import type { ProcessT, SandboxT } from "../schemas.js";
 
 export function json<T extends z.ZodType>(schema: T, description: string) {

@@ -2,7 +2,7 @@
 // sandboxes; register a snapshot as an image.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
-import type { SnapshotRecord } from "../../store/store.js";
+import type { SnapshotRecord } from "../../domain/records.js";
 import type { Api } from "../app.js";
 import {
   CopySandboxRequest,
