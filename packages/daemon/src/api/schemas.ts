@@ -4,9 +4,6 @@ import { z } from "@hono/zod-openapi";
 import { ImageDefinition, StepSource } from "./build-ir-schema.js";
 import { LIMITS, TERMINAL_SIZE } from "../domain/limits.js";
 
-// TEMPORARY until the services import them from domain/.
-export { LIMITS, TERMINAL_SIZE };
-
 export const ErrorBody = z
   .object({
     error: z.object({

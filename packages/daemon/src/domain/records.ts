@@ -181,3 +181,47 @@ export interface SnapshotRecord {
   createdAt: string;
   completedAt: string | null;
 }
+
+/** A terminal the daemon holds (in memory only: terminals end with the daemon). */
+export interface TerminalRecord {
+  id: string;
+  sandboxId: string;
+  command: string;
+  args: string[];
+  cols: number;
+  rows: number;
+  status: "running" | "exited";
+  exitCode: number | null;
+  /** Clients attached now. */
+  attached: number;
+  createdAt: string;
+  endedAt: string | null;
+}
+
+/** One entry of a directory in a sandbox. */
+export interface FileEntry {
+  name: string;
+  type: "file" | "directory" | "symlink" | "other";
+  size: number;
+  /** Permission bits (and setuid/setgid/sticky), without the file type. */
+  mode: number;
+  modifiedAt: string;
+}
+
+/** A base image: built from a recipe on first use, shared by every project. */
+export interface BaseImageRecord {
+  name: string;
+  /** sha256 of its rootfs tar: its id. */
+  digest: string;
+  sizeBytes: number;
+  config: ImageRecord["config"];
+}
+
+/** An image a project can launch, as the image service lists and inspects them. */
+export type ImageEntry = { kind: "base"; base: BaseImageRecord } | { kind: "built"; image: ImageRecord };
+
+/** One event of a process's output: a chunk of stdout/stderr (base64) or the final exit. */
+export type ProcessOutputEvent =
+  | { type: "stdout"; data: string }
+  | { type: "stderr"; data: string }
+  | { type: "exit"; exitCode: number | null; signal: string | null; timedOut: boolean };

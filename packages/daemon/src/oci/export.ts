@@ -7,7 +7,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageRecord } from "../domain/records.js";
@@ -174,4 +174,33 @@ export async function exportLayout(
   await writeFile(join(out, "index.json"), JSON.stringify(index));
   await writeFile(join(out, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   return { manifest, layers, config };
+}
+
+/**
+ * A written layout dir as one tar stream (sorted, owned by root), for `sbx image export`; `done`
+ * runs when tar has finished or the reader went away.
+ */
+export function layoutTarStream(dir: string, done: () => void): Readable {
+  const child = spawn(
+    "tar",
+    [
+      "--sort=name",
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "-C",
+      dir,
+      "-cf",
+      "-",
+      "oci-layout",
+      "index.json",
+      "blobs",
+    ],
+    { stdio: ["ignore", "pipe", "ignore"] },
+  );
+  child.on("close", done);
+  child.stdout.on("close", () => {
+    if (child.exitCode === null) child.kill();
+  });
+  return child.stdout;
 }

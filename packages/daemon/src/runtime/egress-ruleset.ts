@@ -5,9 +5,6 @@ import { isOpenPolicy, type EgressPolicy } from "../domain/egress-policy.js";
 import { compactCidrs } from "../domain/ipv4.js";
 import { EGRESS_MAP } from "./nft-ruleset.js";
 
-// TEMPORARY until services/sandbox-service.ts imports it from domain/.
-export { isOpenPolicy };
-
 /** Chain of a host veth. Interface prefixes never contain `_`, so mapping `-` to `_` is one-to-one. */
 export function egressChain(hostInterface: string): string {
   if (!/^[a-z][a-z0-9-]{0,14}$/.test(hostInterface)) throw new Error(`invalid interface name ${hostInterface}`);

@@ -4,7 +4,7 @@
 import type { Readable } from "node:stream";
 import { Parser } from "tar";
 import { SbxError } from "@sbx-sh/protocol";
-import type { FileEntryT } from "../api/schemas.js";
+import type { FileEntry } from "../domain/records.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import { assertSandboxPath } from "../runtime/sandbox-files.js";
 import type { SandboxService } from "./sandbox-service.js";
@@ -30,7 +30,7 @@ export class FileService {
     return this.runtime.writeFile(await this.target(project, sandbox, path), path, data);
   }
 
-  async list(project: string, sandbox: string, path: string): Promise<FileEntryT[]> {
+  async list(project: string, sandbox: string, path: string): Promise<FileEntry[]> {
     const raw = await this.runtime.listDirectory(await this.target(project, sandbox, path), path);
     return raw.map((e) => ({
       name: e.name,
@@ -57,7 +57,7 @@ export class FileService {
   }
 }
 
-function fileType(mode: number): FileEntryT["type"] {
+function fileType(mode: number): FileEntry["type"] {
   switch (mode & 0o170000) {
     case 0o100000:
       return "file";

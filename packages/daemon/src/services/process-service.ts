@@ -5,7 +5,8 @@ import { EventEmitter } from "node:events";
 import { dirname } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
-import type { OutputEventT, StartProcessRequest } from "../api/schemas.js";
+import type { StartProcess } from "../domain/commands.js";
+import type { ProcessOutputEvent } from "../domain/records.js";
 import {
   assertSignal,
   closeStdin,
@@ -22,6 +23,7 @@ import type { ProcessRecord, SandboxRecord } from "../domain/records.js";
 import { assertExecFits, mergeEnv } from "@sbx-sh/protocol";
 import { pruneLogs, type ExitedLogs } from "./log-retention.js";
 import type { Logger } from "../common/log.js";
+import type { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
@@ -40,13 +42,14 @@ export class ProcessService {
     private readonly store: Store,
     private readonly runtime: SandboxRuntime,
     private readonly sandboxes: SandboxService,
+    events: SandboxEvents,
     private readonly log: Logger,
   ) {
     this.exits.setMaxListeners(0);
-    sandboxes.onEnded((s) => this.sandboxEnded(s));
+    events.onGone((s) => this.sandboxEnded(s));
   }
 
-  async start(project: string, sandboxIdOrName: string, req: StartProcessRequest): Promise<ProcessRecord> {
+  async start(project: string, sandboxIdOrName: string, req: StartProcess): Promise<ProcessRecord> {
     const sb = await this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
@@ -145,7 +148,7 @@ export class ProcessService {
     procId: string,
     follow: boolean,
     signal?: AbortSignal,
-  ): AsyncGenerator<OutputEventT> {
+  ): AsyncGenerator<ProcessOutputEvent> {
     const p = await this.get(project, sandboxIdOrName, procId);
     const files = this.runtime.processFiles(p.sandboxId, p.id);
     this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
@@ -163,7 +166,7 @@ export class ProcessService {
     files: ProcessFiles,
     follow: boolean,
     signal?: AbortSignal,
-  ): AsyncGenerator<OutputEventT> {
+  ): AsyncGenerator<ProcessOutputEvent> {
     let outOff = 0;
     let errOff = 0;
     for (;;) {

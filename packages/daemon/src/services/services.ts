@@ -9,7 +9,7 @@ import type { ImageService } from "./images.js";
 import type { BuildService } from "./build-service.js";
 import type { ImageGc } from "./image-gc.js";
 import type { SnapshotService } from "./snapshot-service.js";
-import type { PortService } from "./port-service.js";
+import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 
@@ -26,6 +26,8 @@ export interface Services {
   gc: ImageGc;
   snapshots: SnapshotService;
   ports: PortService;
+  /** Where the port proxy listens (exposed ports' URLs are built from it), or null when there is none. */
+  proxy: ProxyAddress | null;
   contexts: BlobStore;
   oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
