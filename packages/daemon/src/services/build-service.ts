@@ -1,7 +1,6 @@
 // Image builds as server-side jobs: an id, a state, an event log that can be followed again later
 // (kept in memory and in a file), cancellation, and registration of the result in the project.
-import { EventEmitter } from "node:events";
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
@@ -17,6 +16,7 @@ import { isRegistryRef } from "../oci/registry-client.js";
 import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
 import type { Logger } from "../common/log.js";
 import type { ImageGc } from "./image-gc.js";
+import { BuildLog, replayBuildLog } from "./build-log.js";
 import type { LayersInUse } from "./layers-in-use.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
@@ -29,9 +29,7 @@ interface Running {
   abort: AbortController;
   /** Cache keys of the layers this build made or reused, protected from garbage collection. */
   keys: Set<string>;
-  events: BuildEvent[];
-  /** Appends to the event log file, one at a time, in order. */
-  written: Promise<void>;
+  log: BuildLog;
   /** Settles when the build has ended and cleaned up. */
   finished?: Promise<void>;
 }
@@ -49,7 +47,6 @@ export interface BuildServiceOptions {
 
 export class BuildService {
   private readonly running = new Map<string, Running>();
-  private readonly bus = new EventEmitter();
   private readonly logDir: string;
 
   constructor(
@@ -59,7 +56,6 @@ export class BuildService {
     private readonly opts: BuildServiceOptions,
     private readonly log: Logger,
   ) {
-    this.bus.setMaxListeners(0);
     this.logDir = opts.logDir;
     opts.inUse.add(() => this.buildingKeys());
   }
@@ -116,8 +112,7 @@ export class BuildService {
     const run: Running = {
       abort: new AbortController(),
       keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]),
-      events: [],
-      written: Promise.resolve(),
+      log: new BuildLog(join(this.logDir, `${rec.id}.ndjson`)),
     };
     this.running.set(rec.id, run);
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
@@ -151,12 +146,7 @@ export class BuildService {
   ): Promise<void> {
     const emit = (ev: BuildEvent): void => {
       if (ev.type === "step") run.keys.add(ev.key);
-      run.events.push(ev);
-      const line = JSON.stringify(ev) + "\n";
-      run.written = run.written
-        .then(() => appendFile(join(this.logDir, `${rec.id}.ndjson`), line))
-        .catch(() => undefined);
-      this.bus.emit(rec.id);
+      run.log.append(ev);
     };
     await this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
     emit({ type: "build", build: await this.get(rec.project, rec.id) });
@@ -218,7 +208,7 @@ export class BuildService {
           .catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
       }
       emit({ type: "done", build: await this.get(rec.project, rec.id), image });
-      await run.written;
+      await run.log.flushed();
       this.running.delete(rec.id);
     }
   }
@@ -253,28 +243,9 @@ export class BuildService {
   async *events(project: string, id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<BuildEvent> {
     await this.get(project, id);
     const live = this.running.get(id);
-    if (!live) {
-      // Finished (maybe before a daemon restart): replay the log file.
-      yield* readEventLog(join(this.logDir, `${id}.ndjson`));
-      return;
-    }
-    let i = 0;
-    for (;;) {
-      while (i < live.events.length) {
-        const ev = live.events[i++]!;
-        yield ev;
-        if (ev.type === "done") return;
-      }
-      if (!follow || signal?.aborted) return;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, 1000);
-        function done(): void {
-          clearTimeout(t);
-          resolve();
-        }
-        this.bus.once(id, done);
-      });
-    }
+    // Finished (maybe before a daemon restart): replay the log file.
+    if (!live) return yield* replayBuildLog(join(this.logDir, `${id}.ndjson`));
+    yield* live.log.read(follow, signal);
   }
 
   /** Daemon start: builds that were running died with the old daemon. */
@@ -330,15 +301,4 @@ function toFailure(err: unknown): BuildRecord["failure"] {
 
 function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {
   return "sha256:" + createHash("sha256").update(JSON.stringify({ baseId, layerDigests, config })).digest("hex");
-}
-
-/**
- * The events of a finished build, from its log. Logs written before the domain events hold the
- * wire's description of the image under `done.image`: it has every field api/ reads from an image
- * record, and maps to the same answer.
- */
-async function* readEventLog(path: string): AsyncGenerator<BuildEvent> {
-  // Read once; a build whose log is gone (or never written) simply has no events to replay.
-  const text = await readFile(path, "utf8").catch(() => "");
-  for (const line of text.split("\n")) if (line.trim()) yield JSON.parse(line) as BuildEvent;
 }

@@ -13,8 +13,8 @@ export interface ReconcileSteps {
   log: Logger;
   /** Releases what a suspended sandbox still holds on the host (its daemon died mid-suspend). */
   finishSuspend(s: SandboxRecord): Promise<void>;
-  /** Keeps a running sandbox: its timeout counts on from its start. */
-  keep(s: SandboxRecord): void;
+  /** Re-arms a kept sandbox's timeout for the time it has left. */
+  rearm(id: string, ms: number): void;
   /** Records a sandbox whose container is gone as terminated ("died"). */
   died(s: SandboxRecord): Promise<void>;
 }
@@ -37,7 +37,9 @@ export async function reconcileSandboxes(
       // A daemon killed in the middle of a snapshot leaves the sandbox frozen.
       await runtime.thaw(s.id).catch((err: unknown) => log.warn({ sandbox: s.id, err }, "could not thaw"));
       kept.push(s.id);
-      steps.keep(s);
+      // Its timeout counts on from its start, not from this daemon's.
+      const deadline = s.timeoutSecs > 0 ? Date.parse(s.startedAt ?? s.createdAt) + s.timeoutSecs * 1000 : 0;
+      if (deadline) steps.rearm(s.id, Math.max(1, deadline - Date.now()));
       continue;
     }
     await runtime

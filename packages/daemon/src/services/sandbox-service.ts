@@ -1,8 +1,7 @@
-// The sandbox lifecycle: create (pending → running), get and list, terminate, timeouts, snapshot
-// and fork, suspend and resume of named sandboxes, and the reconcile pass at daemon start. The
-// only writer of a sandbox's status: every change goes through setStatus(), checked against the
-// state machine of domain/sandbox-state.ts. What others hold per sandbox they let go of on the
-// events this service emits (sandbox-events.ts).
+// The sandbox lifecycle: create, get and list, terminate, timeouts, snapshot and fork, suspend and
+// resume, and the reconcile pass at daemon start. The only writer of `status`: every change goes
+// through setStatus(), checked against domain/sandbox-state.ts. What others hold per sandbox they
+// let go of on the events this service emits (sandbox-events.ts).
 import { newId, SbxError } from "@sbx-sh/protocol";
 import { KeyedLock } from "../common/keyed-lock.js";
 import type { Logger } from "../common/log.js";
@@ -14,13 +13,14 @@ import { assertTransition, type SandboxStatus } from "../domain/sandbox-state.js
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { MetaOps, Store } from "../store/store.js";
 import { resolveEgress } from "./egress.js";
-import type { ImageService, ResolvedImage } from "./images.js";
+import type { ImageService } from "./images.js";
 import type { NetSlots } from "./net-slots.js";
 import { SandboxEgress } from "./sandbox-egress.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import { forkSandbox } from "./sandbox-fork.js";
 import { checkCreate, checkEgress, newSandboxRecord } from "./sandbox-launch.js";
 import { reconcileSandboxes } from "./sandbox-reconcile.js";
+import { SandboxSuspension, type StatusPatch } from "./sandbox-suspend.js";
 import { SandboxTimers } from "./sandbox-timers.js";
 import type { SnapshotService } from "./snapshot-service.js";
 import type { WarmPool } from "./warm-pool.js";
@@ -38,8 +38,6 @@ export interface SandboxServiceDeps {
   log: Logger;
 }
 
-type Patch = Partial<Omit<SandboxRecord, "id" | "project" | "status">>;
-
 export class SandboxService {
   private readonly lock = new KeyedLock();
   private readonly store: Store;
@@ -47,11 +45,19 @@ export class SandboxService {
   private readonly log: Logger;
   private readonly timers: SandboxTimers;
   private readonly egress: SandboxEgress;
+  private readonly suspension: SandboxSuspension;
 
   constructor(private readonly deps: SandboxServiceDeps) {
     ({ store: this.store, runtime: this.runtime, log: this.log } = deps);
     this.timers = new SandboxTimers((id) => this.expire(id), deps.log);
     this.egress = new SandboxEgress(deps.store, deps.runtime, this.lock, deps.log);
+    this.suspension = new SandboxSuspension({
+      ...deps,
+      lock: this.lock,
+      setStatus: (s, to, patch, tx) => this.setStatus(s, to, patch, tx),
+      release: (s) => this.release(s),
+      arm: (id, ms) => this.timers.arm(id, ms),
+    });
   }
 
   async create(project: string, cmd: CreateSandbox): Promise<SandboxRecord> {
@@ -169,33 +175,12 @@ export class SandboxService {
         `sandbox ${sb.id} has no name: only named sandboxes can be suspended (create one with --name); an ephemeral sandbox can only be terminated`,
       );
     if (sb.status === "suspended") return sb;
-    return this.suspendById(sb.id, "requested");
+    return this.suspension.suspend(sb.id, "requested");
   }
 
   /** Starts a suspended sandbox again from its suspend snapshot, with the same id and name. */
   async resume(project: string, sandbox: string): Promise<SandboxRecord> {
-    const sb = await this.get(project, sandbox);
-    if (sb.status === "running") return sb;
-    if (sb.status !== "suspended" || !sb.suspendSnapshotId)
-      throw new SbxError(
-        "failed_precondition",
-        `sandbox ${sb.id} is ${sb.status}: only suspended sandboxes can be resumed`,
-      );
-    return this.lock.run(sb.id, async () => {
-      const current = (await this.store.getSandbox(sb.id))!;
-      if (current.status !== "suspended") return current;
-      const snapId = current.suspendSnapshotId!;
-      const resumed = await this.restart(current, await this.deps.snapshots.resolve(project, snapId));
-      // From now on the sandbox stands on that snapshot's layers; the suspend snapshot it stood on
-      // before is superseded (the new one's stack holds whatever of it is still needed).
-      const superseded = await this.store.transaction(async (tx) => {
-        await tx.updateSandbox(sb.id, { snapshotId: snapId, suspendSnapshotId: null, terminationReason: null });
-        return this.deps.snapshots.dropSuperseded(tx, sb.id, current.snapshotId);
-      });
-      if (superseded) await this.deps.snapshots.collectAfterResume();
-      this.log.info({ sandbox: sb.id, snapshot: snapId }, "sandbox resumed");
-      return { ...resumed, snapshotId: snapId, suspendSnapshotId: null };
-    });
+    return this.suspension.resume(project, await this.get(project, sandbox));
   }
 
   /**
@@ -226,10 +211,7 @@ export class SandboxService {
         );
         await this.store.updateSandbox(s.id, { netSlot: null });
       },
-      keep: (s) => {
-        const deadline = s.timeoutSecs > 0 ? Date.parse(s.startedAt ?? s.createdAt) + s.timeoutSecs * 1000 : 0;
-        if (deadline) this.timers.arm(s.id, Math.max(1, deadline - Date.now()));
-      },
+      rearm: (id, ms) => this.timers.arm(id, ms),
       died: async (s) => {
         await this.setStatus(s, "terminated", {
           terminatedAt: new Date().toISOString(),
@@ -247,7 +229,12 @@ export class SandboxService {
   }
 
   /** The one writer of `status`: the move is checked against the sandbox state machine. */
-  private async setStatus(s: SandboxRecord, to: SandboxStatus, patch: Patch, tx: MetaOps = this.store): Promise<void> {
+  private async setStatus(
+    s: SandboxRecord,
+    to: SandboxStatus,
+    patch: StatusPatch,
+    tx: MetaOps = this.store,
+  ): Promise<void> {
     assertTransition(s.id, s.status, to);
     await tx.updateSandbox(s.id, { ...patch, status: to });
   }
@@ -255,25 +242,7 @@ export class SandboxService {
   /** At its timeout a named sandbox is kept for later (suspended); an ephemeral one ends. */
   private async expire(id: string): Promise<SandboxRecord> {
     const s = await this.store.getSandbox(id);
-    return s?.name != null ? this.suspendById(id, "timeout") : this.end(id, "timeout");
-  }
-
-  private suspendById(id: string, why: "requested" | "timeout"): Promise<SandboxRecord> {
-    return this.lock.run(id, async () => {
-      const sb = (await this.store.getSandbox(id))!;
-      if (sb.status !== "running") return sb;
-      const snap = await this.deps.snapshots.capture(sb, true);
-      // Recorded before the sandbox goes, so a daemon killed in between still knows where its files are.
-      await this.setStatus(sb, "suspended", {
-        suspendSnapshotId: snap.id,
-        ipAddress: null,
-        terminationReason: why === "timeout" ? "suspended at timeout" : null,
-      });
-      await this.release((await this.store.getSandbox(id))!);
-      await this.store.updateSandbox(id, { netSlot: null });
-      this.log.info({ sandbox: id, snapshot: snap.id, why }, "sandbox suspended");
-      return (await this.store.getSandbox(id))!;
-    });
+    return s?.name != null ? this.suspension.suspend(id, "timeout") : this.end(id, "timeout");
   }
 
   /** A suspended sandbox's timer, processes and host resources go; its record and snapshot stay. */
@@ -281,30 +250,6 @@ export class SandboxService {
     this.timers.clear(s.id);
     await this.runtime.destroy(s.id, s.netSlot);
     await this.deps.events.emit("suspended", s);
-  }
-
-  /** Starts a suspended sandbox from `image` (its suspend snapshot) with a new network slot. */
-  private async restart(s: SandboxRecord, image: ResolvedImage): Promise<SandboxRecord> {
-    const netSlot = await this.store.transaction(async (tx) => {
-      const slot = s.allowInternetAccess ? await this.deps.slots.allocate(tx) : null;
-      await this.setStatus(s, "pending", { netSlot: slot }, tx);
-      return slot;
-    });
-    const pending: SandboxRecord = { ...s, status: "pending", netSlot };
-    try {
-      const { ipAddress } = await this.runtime.create(specFor({ kind: "sandbox", sandbox: pending, image }));
-      await this.setStatus(pending, "running", {
-        ipAddress,
-        startedAt: new Date().toISOString(),
-        lowers: image.lowers,
-        source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
-      });
-    } catch (err) {
-      await this.setStatus(pending, "suspended", { netSlot: null });
-      throw err;
-    }
-    this.timers.arm(s.id, s.timeoutSecs * 1000);
-    return (await this.store.getSandbox(s.id))!;
   }
 
   private async end(id: string, reason: string): Promise<SandboxRecord> {
