@@ -177,10 +177,10 @@ export async function exportLayout(
 }
 
 /**
- * A written layout dir as one tar stream (sorted, owned by root), for `sbx image export`; `done`
- * runs when tar has finished or the reader went away.
+ * A layout dir written by exportLayout() as one tar stream (deterministic: sorted, owners 0). The
+ * dir is removed when the stream ends or is abandoned.
  */
-export function layoutTarStream(dir: string, done: () => void): Readable {
+export function layoutTarStream(dir: string): Readable {
   const child = spawn(
     "tar",
     [
@@ -198,7 +198,7 @@ export function layoutTarStream(dir: string, done: () => void): Readable {
     ],
     { stdio: ["ignore", "pipe", "ignore"] },
   );
-  child.on("close", done);
+  child.on("close", () => void rm(dir, { recursive: true, force: true }));
   child.stdout.on("close", () => {
     if (child.exitCode === null) child.kill();
   });

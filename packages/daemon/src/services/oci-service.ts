@@ -102,7 +102,7 @@ export class OciService {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-    return layoutTarStream(dir, () => void rm(dir, { recursive: true, force: true }));
+    return layoutTarStream(dir);
   }
 
   /** Imports an OCI layout tar or docker-archive tar from a stream. */
