@@ -8,7 +8,7 @@ import { describe, expect, it } from "vitest";
 import { writeTar } from "../runtime/testing/memory-tar.js";
 import { TarCheck } from "./tar-check.js";
 
-async function through(data: Buffer): Promise<{ out: Buffer; entries: number }> {
+async function through(data: Buffer, chunkSize = 100): Promise<{ out: Buffer; entries: number }> {
   const check = new TarCheck();
   const chunks: Buffer[] = [];
   const sink = new Writable({
@@ -18,7 +18,9 @@ async function through(data: Buffer): Promise<{ out: Buffer; entries: number }> 
     },
   });
   // Many small chunks, as a network body arrives.
-  const parts = Array.from({ length: Math.ceil(data.length / 100) }, (_, i) => data.subarray(i * 100, i * 100 + 100));
+  const parts = Array.from({ length: Math.ceil(data.length / chunkSize) }, (_, i) =>
+    data.subarray(i * chunkSize, (i + 1) * chunkSize),
+  );
   await pipeline(Readable.from(parts), check, sink);
   return { out: Buffer.concat(chunks), entries: check.entries };
 }
@@ -33,6 +35,13 @@ describe("TarCheck", () => {
     expect(await through(tar)).toEqual({ out: tar, entries: 2 });
     const gz = gzipSync(tar);
     expect(await through(gz)).toEqual({ out: gz, entries: 2 });
+  });
+
+  it("ignores what follows the end of the archive, however much, without parsing it", async () => {
+    const trailing = Buffer.concat([tar, Buffer.alloc(64 * 1024 * 1024)]);
+    const started = performance.now();
+    expect((await through(trailing, 1024 * 1024)).entries).toBe(2);
+    expect(performance.now() - started).toBeLessThan(5000);
   });
 
   it("fails what is not a whole archive with invalid_archive", async () => {

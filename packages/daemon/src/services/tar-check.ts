@@ -11,6 +11,8 @@ export class TarCheck extends Transform {
   /** Entries seen so far; the total once the stream has ended. */
   entries = 0;
   private problem: string | undefined;
+  /** The archive ended, or is known to be bad: the rest passes through unparsed. */
+  private done = false;
   private readonly parser: Parser;
   private readonly settled: Promise<void>;
 
@@ -23,6 +25,9 @@ export class TarCheck extends Transform {
         e.resume();
       },
     });
+    // What follows the end-of-archive blocks is ignored, as tar itself ignores it; it is not even
+    // parsed (the parser would hold it all in one growing buffer: a 1 GiB upload of zeros crawled).
+    this.parser.on("eof", () => (this.done = true));
     this.parser.on("warn", (code: string, message: string) => (this.problem ??= `${code}: ${message}`));
     this.parser.on("error", (e: Error) => (this.problem ??= e.message));
     this.settled = new Promise((resolve) => {
@@ -32,7 +37,7 @@ export class TarCheck extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.parser.write(chunk);
+    if (!this.done && this.problem === undefined) this.parser.write(chunk);
     done(null, chunk);
   }
 
