@@ -42,9 +42,6 @@ export interface FakeSandbox {
   ipAddress: string | null;
 }
 
-/** Bytes of output a fake sandbox holds before outputUsage() says it is full. */
-const OUTPUT_CAPACITY = 64 * 1024 * 1024;
-
 export class FakeRuntime implements SandboxRuntime {
   readonly name = "fake";
   capabilities: RuntimeCapabilities = {
@@ -60,6 +57,8 @@ export class FakeRuntime implements SandboxRuntime {
   readonly failures = new Map<string, Error>();
   /** Every lifecycle call, as "method id", for tests that check what a service asked for. */
   readonly calls: string[] = [];
+  /** Bytes of process output a sandbox holds before outputUsage() says it is full. */
+  outputCapacity = 64 * 1024 * 1024;
   /** Network slots (0 .. netSlotCapacity-1); the store allocates them. */
   netSlotCapacity = 64;
 
@@ -285,7 +284,7 @@ export class FakeRuntime implements SandboxRuntime {
 
   async outputUsage(id: string): Promise<number> {
     const bytes = [...this.known(id).processes.values()].reduce((a, p) => a + p.outputBytes, 0);
-    return Math.min(1, bytes / OUTPUT_CAPACITY);
+    return Math.min(1, bytes / this.outputCapacity);
   }
 
   async discardOutput(id: string, procId: string): Promise<void> {
