@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Runs the whole test suite as CI does: host prerequisites, dependencies, type check, lint (with the
-# architecture's import boundaries) and format check, then unit and end-to-end tests (real sbxd, real
-# crun sandboxes). Ends with the plain line "N passed, N failed"; each failed check counts as one.
+# Runs the whole test suite as CI does: host prerequisites, dependencies, type check, build, lint
+# (with the architecture's import boundaries) and format check, then unit and end-to-end tests
+# (real sbxd, real crun sandboxes). Ends with "N passed, N failed"; each failed check counts as one.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,8 @@ report=.tmp/vitest-report.json
 rm -f "$report"
 typecheck=0
 npx tsc -p tsconfig.json --noEmit || typecheck=1
+# The compiled packages too: the e2e global setup and the packaging test load them.
+npm run --silent build || typecheck=$((typecheck + 1))
 npx eslint . || typecheck=$((typecheck + 1))
 npx prettier --check . >/dev/null || { npx prettier --list-different . ; typecheck=$((typecheck + 1)); }
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
@@ -34,7 +36,7 @@ if (fs.existsSync(file)) {
   passed = r.numPassedTests; failed += r.numFailedTests; skipped = r.numPendingTests + r.numTodoTests;
   if (r.numTotalTests === 0) failed += 1;
 } else failed += 1;
-if (Number(typecheck)) console.log(`${typecheck} of type check, lint and format check failed (one failure each)`);
+if (Number(typecheck)) console.log(`${typecheck} of type check, build, lint and format check failed (one failure each)`);
 console.log(`${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
 ' "$report" "$typecheck"
 

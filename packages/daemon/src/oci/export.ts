@@ -7,7 +7,7 @@ import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { Transform } from "node:stream";
+import { Transform, type Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageRecord } from "../store/store.js";
@@ -173,4 +173,33 @@ export async function exportLayout(
   await writeFile(join(out, "index.json"), JSON.stringify(index));
   await writeFile(join(out, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
   return { manifest, layers, config };
+}
+
+/**
+ * A layout dir written by exportLayout() as one tar stream (deterministic: sorted, owners 0). The
+ * dir is removed when the stream ends or is abandoned.
+ */
+export function layoutTarStream(dir: string): Readable {
+  const child = spawn(
+    "tar",
+    [
+      "--sort=name",
+      "--owner=0",
+      "--group=0",
+      "--numeric-owner",
+      "-C",
+      dir,
+      "-cf",
+      "-",
+      "oci-layout",
+      "index.json",
+      "blobs",
+    ],
+    { stdio: ["ignore", "pipe", "ignore"] },
+  );
+  child.on("close", () => void rm(dir, { recursive: true, force: true }));
+  child.stdout.on("close", () => {
+    if (child.exitCode === null) child.kill();
+  });
+  return child.stdout;
 }

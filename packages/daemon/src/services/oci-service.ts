@@ -1,7 +1,6 @@
 // The daemon's OCI operations on a project's images: export as a layout tar stream, import from
 // one, push to and pull from registries, and pulls for `FROM registry/repo:tag` in builds. Work
 // happens in private temp dirs under the data dir, removed whatever the outcome.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
@@ -14,7 +13,7 @@ import type { ImageService } from "./images.js";
 import { parseImageRef } from "./images.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
-import { exportLayout, type ExportSource } from "../oci/export.js";
+import { exportLayout, layoutTarStream, type ExportSource } from "../oci/export.js";
 import { importedLayerKey, importImage } from "../oci/import.js";
 import { readLayout } from "../oci/layout.js";
 import { pullToLayout, pushLayout, type TransferStats } from "../oci/registry.js";
@@ -99,29 +98,7 @@ export class OciService {
       await rm(dir, { recursive: true, force: true });
       throw err;
     }
-    const child = spawn(
-      "tar",
-      [
-        "--sort=name",
-        "--owner=0",
-        "--group=0",
-        "--numeric-owner",
-        "-C",
-        dir,
-        "-cf",
-        "-",
-        "oci-layout",
-        "index.json",
-        "blobs",
-      ],
-      { stdio: ["ignore", "pipe", "ignore"] },
-    );
-    const cleanup = (): void => void rm(dir, { recursive: true, force: true });
-    child.on("close", cleanup);
-    child.stdout.on("close", () => {
-      if (child.exitCode === null) child.kill();
-    });
-    return child.stdout;
+    return layoutTarStream(dir);
   }
 
   /** Imports an OCI layout tar or docker-archive tar from a stream. */
