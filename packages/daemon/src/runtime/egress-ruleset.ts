@@ -2,13 +2,9 @@
 // sandbox host veth, reached through the verdict map EGRESS_MAP of the shared `inet sbx` table.
 // Each script is one atomic `nft -f -` transaction touching only that sandbox's chain and element.
 import { EGRESS_MAP } from "./nft-ruleset.js";
+import type { EgressPolicy } from "./types.js";
 
-export interface EgressPolicy {
-  /** IPv4 addresses / CIDRs; non-empty means only these (plus DNS to the resolvers) are reachable. */
-  allowOut: string[];
-  /** IPv4 addresses / CIDRs dropped even when allowed. */
-  denyOut: string[];
-}
+export type { EgressPolicy } from "./types.js";
 
 /** True when the policy restricts nothing, so the sandbox needs no chain at all. */
 export function isOpenPolicy(p: EgressPolicy | undefined): boolean {

@@ -5,8 +5,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import { mergeEnv } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
 import { TERMINAL_SIZE, type CreateTerminalRequestT, type TerminalT } from "../api/schemas.js";
-import type { HostTerminal } from "../runtime/pty-exec.js";
-import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { SandboxRuntime, TerminalHandle } from "../runtime/runtime.js";
 import type { SandboxRecord } from "../store/store.js";
 import type { Logger, SandboxService } from "./sandbox-service.js";
 
@@ -51,7 +50,7 @@ export class Scrollback {
 
 interface Entry {
   rec: Omit<TerminalT, "attached">;
-  host: HostTerminal;
+  host: TerminalHandle;
   scrollback: Scrollback;
   clients: Set<TerminalClient>;
   /** Settles once the terminal is recorded as exited. */

@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { DirectoryListing, ErrorBody } from "../schemas.js";
+import { bodyStream } from "../body-limits.js";
 import { json } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
@@ -14,7 +15,8 @@ const binary = (description: string) => ({
 });
 
 export function registerFileRoutes(app: Api, s: Services): void {
-  // Upload caps are the app's (api/body-limits.ts), counted as the body streams in.
+  // Upload caps are the app's (api/body-limits.ts), counted as the body streams in: writes and
+  // archive uploads stream the body on to the sandbox, never holding it whole.
   app.openapi(
     createRoute({
       method: "get",
@@ -38,12 +40,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
       responses: { 204: { description: "written" } },
     }),
     async (c) => {
-      await s.files.write(
-        c.get("project"),
-        c.req.valid("param").id,
-        c.req.valid("query").path,
-        Buffer.from(await c.req.arrayBuffer()),
-      );
+      await s.files.write(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, bodyStream(c.req.raw));
       return c.body(null, 204);
     },
   );
@@ -98,7 +95,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
         c.get("project"),
         c.req.valid("param").id,
         c.req.valid("query").path,
-        Buffer.from(await c.req.arrayBuffer()),
+        bodyStream(c.req.raw),
       );
       return c.json(r, 200);
     },
