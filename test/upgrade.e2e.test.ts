@@ -37,8 +37,10 @@ beforeAll(async () => {
   const client = new SandboxClient({ host: previous.host });
   const sb = await Sandbox.create({ name: "survivor", timeoutSecs: 0, allowInternetAccess: false }, client);
   await sb.writeFile("/work/keep.txt", "made before the upgrade");
-  await sb.startProcess("sh", { args: ["-c", "sleep 600"] });
   snapshotId = (await sb.snapshot()).id;
+  // Running for sure before the daemon goes (its first output is written from inside the sandbox).
+  const proc = await sb.startProcess("sh", { args: ["-c", "echo up; exec sleep 600"] });
+  for await (const chunk of proc.output()) if (chunk.type === "stdout" && chunk.data.toString().includes("up")) break;
   await previous.stop();
 }, 600_000);
 
@@ -58,7 +60,7 @@ describe("a daemon upgraded from the previous layout", () => {
     expect((await sb.info()).status).toBe("running");
     expect((await sb.readFile("/work/keep.txt")).toString()).toBe("made before the upgrade");
     const procs = await sb.listProcesses();
-    expect(procs.find((p) => p.args.join(" ") === "-c sleep 600")?.status).toBe("running");
+    expect(procs.find((p) => p.args.join(" ") === "-c echo up; exec sleep 600")?.status).toBe("running");
     expect(await sb.run("sh", { args: ["-c", "cat /work/keep.txt; exit 7"] })).toMatchObject({
       exitCode: 7,
       stdout: "made before the upgrade",

@@ -1,6 +1,7 @@
-// Unit tests of sbxd's settings: defaults, environment variables checked like flags, flags on top.
+// Unit tests of sbxd's settings: defaults, environment variables checked like flags, flags on top,
+// and the --runtime option (SBX_RUNTIME), which accepts only the runtimes this build has.
 import { describe, expect, it } from "vitest";
-import { defaultConfig, parseFlags } from "./config.js";
+import { defaultConfig, parseFlags, USAGE } from "./config.js";
 
 describe("daemon config", () => {
   it("has defaults without any environment", () => {
@@ -40,5 +41,24 @@ describe("daemon config", () => {
     expect(cfg.warmPool).toBe(0);
     expect(cfg.proxyListen).toBeNull();
     expect(() => parseFlags(["--nope"], defaultConfig({}))).toThrow(/unknown option --nope/);
+  });
+});
+
+describe("--runtime", () => {
+  it("defaults to crun and accepts it by flag and environment", () => {
+    expect(defaultConfig({}).runtime).toBe("crun");
+    expect(defaultConfig({ SBX_RUNTIME: "crun" }).runtime).toBe("crun");
+    expect(parseFlags(["--runtime", "crun"], defaultConfig({})).runtime).toBe("crun");
+    expect(parseFlags(["--runtime=crun"], defaultConfig({})).runtime).toBe("crun");
+    expect(USAGE).toContain("--runtime NAME");
+  });
+
+  it("refuses any other runtime with a clear error", () => {
+    expect(() => parseFlags(["--runtime", "runsc"], defaultConfig({}))).toThrow(
+      'option --runtime takes one of crun, got "runsc"',
+    );
+    expect(() => defaultConfig({ SBX_RUNTIME: "firecracker" })).toThrow(
+      'option SBX_RUNTIME takes one of crun, got "firecracker"',
+    );
   });
 });

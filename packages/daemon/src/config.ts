@@ -1,6 +1,7 @@
 // sbxd's settings: defaults, overridden by environment variables, overridden by flags. Tests run a
 // second daemon beside a user's by giving it its own socket, dirs and network names.
 import { join } from "node:path";
+import { RUNTIME_NAMES, type RuntimeName } from "./runtime/runtime.js";
 
 export interface DaemonConfig {
   socket: string;
@@ -28,6 +29,8 @@ export interface DaemonConfig {
   debianMirror: string | null;
   /** Ubuntu archive for base images instead of archive.ubuntu.com (SBX_UBUNTU_MIRROR), or null. */
   ubuntuMirror: string | null;
+  /** What isolates sandboxes (runtime/runtime.ts RUNTIME_NAMES). */
+  runtime: RuntimeName;
 }
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -53,6 +56,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     egressRefreshSecs: parseSeconds("SBX_EGRESS_REFRESH_SECS", env.SBX_EGRESS_REFRESH_SECS ?? "60"),
     debianMirror: env.SBX_DEBIAN_MIRROR ?? null,
     ubuntuMirror: env.SBX_UBUNTU_MIRROR ?? null,
+    runtime: parseRuntime("SBX_RUNTIME", env.SBX_RUNTIME ?? "crun"),
   };
 }
 
@@ -78,6 +82,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--proxy-listen": "proxyListen",
   "--proxy-domain": "proxyDomain",
   "--egress-refresh": "egressRefreshSecs",
+  "--runtime": "runtime",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -103,6 +108,7 @@ options (environment variable in brackets):
                        which browsers and curl send to 127.0.0.1 by themselves)
   --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
                        (SBX_EGRESS_REFRESH_SECS; default 60)
+  --runtime NAME       what isolates sandboxes: ${RUNTIME_NAMES.join(", ")} (SBX_RUNTIME; default crun)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
@@ -125,7 +131,9 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
           ? parseSeconds(flag, value)
           : key === "proxyListen"
             ? offOr(value)
-            : value;
+            : key === "runtime"
+              ? parseRuntime(flag, value)
+              : value;
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
@@ -152,6 +160,12 @@ function parseSeconds(flag: string, value: string): number {
   if (!Number.isFinite(n) || n < 0.1 || n > 86400)
     throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
   return n;
+}
+
+function parseRuntime(flag: string, value: string): RuntimeName {
+  if (!(RUNTIME_NAMES as readonly string[]).includes(value))
+    throw new Error(`option ${flag} takes one of ${RUNTIME_NAMES.join(", ")}, got ${JSON.stringify(value)}`);
+  return value as RuntimeName;
 }
 
 function offOr(value: string): string | null {

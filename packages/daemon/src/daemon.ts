@@ -1,6 +1,7 @@
 // Wires the daemon together: store, base images, runtime, services, API servers; reconciles
 // with what survived on the host; shuts down without touching running sandboxes.
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
@@ -8,7 +9,7 @@ import { pino, type Logger as Pino } from "pino";
 import { createApp } from "./api/app.js";
 import { createPortProxy } from "./api/port-proxy.js";
 import { BaseImages } from "./build/base-images.js";
-import { CrunRuntime } from "./runtime/crun-runtime.js";
+import { createRuntime } from "./runtime/create-runtime.js";
 import { cgroupVersion, hostNofileHardLimit } from "./runtime/host-facts.js";
 import { NetworkManager } from "./runtime/network.js";
 import { BlobStore } from "./content/blob-store.js";
@@ -59,7 +60,8 @@ export async function startDaemon(
   const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
   await network.ensureHost();
   const cgv = cgroupVersion();
-  const runtime = new CrunRuntime({
+  // The crun runtime's host facts; `--runtime` picks the backend (only crun today).
+  const runtime = createRuntime(cfg.runtime, {
     sandboxesDir,
     crunRoot: join(cfg.runDir, "crun"),
     uidBase: cfg.uidBase,
@@ -100,7 +102,7 @@ export async function startDaemon(
       runtime,
       layers: layerStore,
       cache: stores.images,
-      readContext: (digest) => readFile(contexts.path(digest)),
+      openContext: (digest) => createReadStream(contexts.path(digest)),
       hasContext: (digest) => contexts.has(digest),
       reserveNetSlot: () => slots.reserve(),
       releaseNetSlot: (slot) => slots.release(slot),

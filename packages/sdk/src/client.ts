@@ -14,6 +14,7 @@ import type {
   UpdateNetworkRequest,
 } from "@sbx-sh/protocol";
 import { apiPath } from "@sbx-sh/protocol";
+import type { Project, Token } from "@sbx-sh/protocol";
 import type { PortExposure } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
@@ -29,19 +30,6 @@ import {
 import { Terminal } from "./terminal.js";
 import type { ClientOptions, ResolvedConfig } from "./config.js";
 import { httpStatusOf, Transport } from "./transport.js";
-
-export interface Project {
-  name: string;
-  createdAt: string;
-}
-
-export interface Token {
-  id: string;
-  project: string;
-  /** The secret; only present in the answer that created it. */
-  token?: string;
-  createdAt: string;
-}
 
 export interface ListSandboxesOptions {
   /** Include terminated sandboxes. */

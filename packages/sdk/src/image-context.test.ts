@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { validateTar } from "../../daemon/src/services/file-service.js";
+import { validateTar } from "../../daemon/src/services/tar-check.js";
 import { Image } from "./image.js";
 import { packCopyStep, type PackedContext } from "./image-context.js";
 import { IgnoreRules } from "./sbxignore.js";

@@ -18,16 +18,9 @@ export type { SourceLocation } from "./source-location.js";
 export { Sandbox } from "./sandbox.js";
 export { DockerfileImage, imageFromDockerfile } from "./dockerfile-image.js";
 export type { DockerfileImageOptions } from "./dockerfile-image.js";
-export type {
-  ClientLike,
-  CreateSandboxOptions,
-  DirectoryListing,
-  ProcessOptions,
-  RunOptions,
-  StartProcessOptions,
-} from "./sandbox.js";
+export type { ClientLike, CreateSandboxOptions, ProcessOptions, RunOptions, StartProcessOptions } from "./sandbox.js";
 export { SandboxClient } from "./client.js";
-export type { ListSandboxesOptions, Project, Token } from "./client.js";
+export type { ListSandboxesOptions } from "./client.js";
 export type { PullResult, PushResult, RegistryCredentials } from "./oci.js";
 export { SandboxProcess } from "./process.js";
 export { Terminal } from "./terminal.js";
@@ -44,7 +37,10 @@ export type {
   CreateBuildRequest,
   CreateSandboxRequest,
   DaemonInfo,
+  DirectoryListing,
   FileInfo,
+  Project,
+  Token,
   ImageInfo,
   OutputEvent,
   ProcessInfo,

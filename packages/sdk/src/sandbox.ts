@@ -7,7 +7,7 @@ import { apiPath } from "@sbx-sh/protocol";
 import type {
   CreateSandboxRequest,
   CreateTerminalRequest,
-  FileInfo,
+  DirectoryListing,
   ProcessInfo,
   SandboxInfo,
   StartProcessRequest,
@@ -48,11 +48,6 @@ export interface RunOptions extends ProcessOptions, OutputHandlers {}
 export interface StartProcessOptions extends ProcessOptions {
   /** Keep stdin open for `writeStdin` / `closeStdin`. */
   stdin?: boolean;
-}
-
-export interface DirectoryListing {
-  path: string;
-  entries: FileInfo[];
 }
 
 /** Where a Sandbox gets its client: options to build one, or an existing client to share. */

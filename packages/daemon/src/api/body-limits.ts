@@ -1,6 +1,8 @@
 // Request body caps, enforced while the body is read (from content-length at once when declared):
 // JSON bodies are small by nature; raw uploads (files, archives, stdin, build contexts) get the
 // upload cap, image imports a bigger one. Beyond a cap the answer is 413 payload_too_large.
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { SbxError } from "@sbx-sh/protocol";
@@ -62,4 +64,13 @@ function countingLimit(maxSize: number, tooBig: () => SbxError): MiddlewareHandl
     c.req.raw = new Request(c.req.raw, { body: counted, duplex: "half" } as RequestInit);
     return next();
   };
+}
+
+/**
+ * A raw request body as a Node stream, for services that stream it on (file writes, archive
+ * uploads): read as it arrives, still counted by the limit above, which fails the stream (and so
+ * whatever consumes it) with payload_too_large once the count passes the cap.
+ */
+export function bodyStream(req: Request): Readable {
+  return req.body ? Readable.fromWeb(req.body as WebReadableStream<Uint8Array>) : Readable.from([]);
 }

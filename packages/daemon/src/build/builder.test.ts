@@ -4,9 +4,10 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { BuildProgressEvent } from "../domain/build-events.js";
-import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { LayerSource, SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { LayerRecord } from "../domain/records.js";
 import { runBuild, stepKey, StepFailure, type BuilderDeps } from "./builder.js";
@@ -26,9 +27,9 @@ function fakeDeps(exitCodes: number[] = []) {
       return exitCodes.shift() ?? 0;
     },
     extractArchive: async () => void calls.push("extract"),
-    capture: async <T>(_id: string, capture: (upper: string) => Promise<T>) => {
-      calls.push("capture");
-      return capture("/upper");
+    exportLayer: async <T>(_id: string, opts: { live: boolean }, consume: (layer: LayerSource) => Promise<T>) => {
+      calls.push(opts.live ? "export live" : "capture");
+      return consume({ kind: "directory", path: "/upper" });
     },
   } as unknown as SandboxRuntime;
   let n = 0;
@@ -44,7 +45,7 @@ function fakeDeps(exitCodes: number[] = []) {
     runtime,
     layers,
     cache: { getLayer: async (k) => cache.get(k), putLayer: async (l) => void cache.set(l.key, l) },
-    readContext: async () => Buffer.alloc(0),
+    openContext: () => Readable.from([]),
     reserveNetSlot: async () => 7,
     releaseNetSlot: () => undefined,
     limits: { cpus: 1, memoryMb: 512, pidsLimit: 100, diskMb: 100 },

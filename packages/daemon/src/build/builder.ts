@@ -4,13 +4,14 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
+import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import { mergeEnv } from "@sbx-sh/protocol";
 import { SbxError, toSbxError, type ErrorCode } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
 import type { BuildProgressEvent } from "../domain/build-events.js";
 import { specFor } from "../domain/sandbox-spec.js";
-import type { SandboxRuntime } from "../runtime/runtime.js";
+import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
@@ -33,7 +34,8 @@ export interface BuilderDeps {
   runtime: SandboxRuntime;
   layers: LayerStore;
   cache: Pick<ImageStore, "getLayer" | "putLayer">;
-  readContext(digest: string): Promise<Buffer>;
+  /** A build context's tar, streamed from the content store. */
+  openContext(digest: string): Readable;
   reserveNetSlot(): Promise<number>;
   releaseNetSlot(slot: number): void;
   limits: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
@@ -61,8 +63,6 @@ export class StepFailure extends Error {
     super(message);
   }
 }
-
-const BB = "/.sbx/busybox";
 
 export async function runBuild(
   def: ImageDefinition,
@@ -221,7 +221,7 @@ async function executeStep(
         opts.signal,
       );
     } else if (step.op === "copy" || step.op === "add") {
-      await deps.runtime.extractArchive(id, CONTEXT_DIR, await deps.readContext(step.context), false);
+      await deps.runtime.extractArchive(id, CONTEXT_DIR, deps.openContext(step.context));
       code = await deps.runtime.run(
         id,
         { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs(step, config.workingDir)], env, cwd: "/", user: "0:0" },
@@ -246,7 +246,7 @@ async function executeStep(
     }
     if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
     if (code !== 0) throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, tail.lines());
-    return await deps.runtime.capture(id, (upper) => deps.layers.commit(upper, key));
+    return await deps.runtime.exportLayer(id, { live: false }, (layer) => deps.layers.commit(layer, key));
   } catch (err) {
     if (err instanceof StepFailure || opts.signal.aborted) throw err;
     throw new StepFailure(

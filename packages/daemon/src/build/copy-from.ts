@@ -3,9 +3,10 @@
 // sandbox of its own, without network, so its paths, globs and symlinks resolve in its own root;
 // what matches is archived there and unpacked inside the build sandbox, never on the host.
 import { posix } from "node:path";
+import { pipeline, Transform, type Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
-import type { SandboxRuntime } from "../runtime/runtime.js";
+import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
 import type { CopyFromStep, CopySource } from "@sbx-sh/protocol";
 import { specFor } from "../domain/sandbox-spec.js";
 import { CONTEXT_DIR } from "./copy-step.js";
@@ -18,10 +19,9 @@ export interface SourceImage {
   hostIds: boolean;
 }
 
-/** What one COPY --from may carry: the archive passes through the daemon's memory. */
+/** What one COPY --from may carry: the archive is spooled on its way into the build sandbox. */
 export const MAX_COPY_FROM_BYTES = 1024 * 1024 * 1024;
 const SOURCE_LIMITS = { cpus: 1, memoryMb: 512, pidsLimit: 256, diskMb: 64 };
-const BB = "/.sbx/busybox";
 const NO_MATCH = 3;
 
 // One line per match: name (as given, for the destination), resolved path, file|dir. Patterns
@@ -71,9 +71,9 @@ export async function stageImageFiles(
     const sources: CopySource[] = [];
     for (const [i, m] of matches.entries()) {
       signal.throwIfAborted();
-      const tarball = await collect(await runtime.createArchive(id, m.resolved), `${step.image}:${m.resolved}`);
+      const archive = await runtime.createArchive(id, m.resolved);
       const dir = `${CONTEXT_DIR}/${i}`;
-      await runtime.extractArchive(buildId, dir, tarball, false);
+      await runtime.extractArchive(buildId, dir, capped(archive, `${step.image}:${m.resolved}`));
       const archived = posix.basename(m.resolved);
       // A symlink matched: its target was archived, under the target's name.
       if (archived !== m.name) {
@@ -130,19 +130,21 @@ async function resolveMatches(runtime: SandboxRuntime, id: string, step: CopyFro
   return matches;
 }
 
-async function collect(stream: NodeJS.ReadableStream, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+/** The archive as it streams, failing once it passes what one COPY --from may carry. */
+function capped(archive: Readable, what: string): Readable {
   let size = 0;
-  for await (const chunk of stream) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_COPY_FROM_BYTES) {
-      (stream as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
-      throw new SbxError(
-        "invalid_argument",
-        `COPY --from ${what}: more than ${MAX_COPY_FROM_BYTES / 2 ** 30} GiB; copy less, or build it in this stage`,
-      );
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+  const limit = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      size += chunk.length;
+      if (size > MAX_COPY_FROM_BYTES)
+        done(
+          new SbxError(
+            "invalid_argument",
+            `COPY --from ${what}: more than ${MAX_COPY_FROM_BYTES / 2 ** 30} GiB; copy less, or build it in this stage`,
+          ),
+        );
+      else done(null, chunk);
+    },
+  });
+  return pipeline(archive, limit, () => undefined);
 }

@@ -3,8 +3,10 @@
 // archives for add() are unpacked there too, so no entry can reach beyond the sandbox.
 import { posix } from "node:path";
 import type { CopySource } from "@sbx-sh/protocol";
+import { HELPER_DIR } from "../runtime/runtime.js";
 
-export const CONTEXT_DIR = "/.sbx/ctx";
+/** In the runtime's helper dir: a scratch tmpfs that never becomes part of a layer. */
+export const CONTEXT_DIR = `${HELPER_DIR}/ctx`;
 
 // Arguments: dest, dir (1 when dest is a directory by the rules), owner, mode, then one
 // "index:type:extract:name" per source. Paths arrive as arguments, never spliced into the script.

@@ -1,6 +1,7 @@
 // Running host programs (crun, mount, ip, nft, tar): argv arrays only, never a shell string with
 // user input, stderr collected into the error, and a time limit on every call.
 import { spawn, type SpawnOptions } from "node:child_process";
+import { Readable } from "node:stream";
 import { noSpaceError, SbxError } from "@sbx-sh/protocol";
 
 export interface CommandResult {
@@ -12,7 +13,8 @@ export interface CommandResult {
 }
 
 export interface CommandOptions {
-  input?: Buffer | string;
+  /** The child's stdin: bytes, or a stream piped in (e.g. a spooled upload). */
+  input?: Buffer | string | Readable;
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
@@ -59,7 +61,8 @@ export function runCommand(cmd: string, args: string[], opts: CommandOptions = {
     });
     // A program that exits without reading its input would otherwise crash us with EPIPE.
     child.stdin?.on("error", () => undefined);
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    if (opts.input instanceof Readable) opts.input.pipe(child.stdin!);
+    else if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }
 

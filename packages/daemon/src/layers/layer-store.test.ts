@@ -1,9 +1,12 @@
-// LayerStore.sweep: what a daemon killed mid-commit leaves in the layers dir goes at the next start;
-// listed layers, base image dirs and anything not named like a layer stay.
-import { mkdtemp, mkdir, readdir, rm, writeFile } from "node:fs/promises";
+// LayerStore: committing a layer from either form a runtime exports (a directory, a tar stream), and
+// the sweep: what a daemon killed mid-commit leaves in the layers dir goes at the next start; listed
+// layers, base image dirs and anything not named like a layer stay.
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
+import { writeTar } from "../runtime/testing/memory-tar.js";
 import { LayerStore } from "./layer-store.js";
 
 let root: string | undefined;
@@ -38,5 +41,43 @@ describe("LayerStore.sweep", () => {
         .sort(),
     );
     expect((await readdir(root)).sort()).toEqual([listed.slice(root.length + 1), "c".repeat(64), "notes"].sort());
+  });
+});
+
+describe("LayerStore.commit", () => {
+  const key = "sha256:" + "d".repeat(64);
+
+  it("commits a directory and a tar stream of the same files alike, without the helper dir", async () => {
+    root = await mkdtemp(join(tmpdir(), "sbx-layers-"));
+    const upper = join(root, "upper");
+    await mkdir(join(upper, "app"), { recursive: true });
+    await mkdir(join(upper, ".sbx"));
+    await writeFile(join(upper, "app", "a.txt"), "A");
+    const fromDir = await new LayerStore(join(root, "one")).commit({ kind: "directory", path: upper }, key);
+    const tar = writeTar([
+      { name: ".", type: "directory", mode: 0o755 },
+      { name: ".sbx", type: "directory" },
+      { name: "app", type: "directory" },
+      { name: "app/a.txt", type: "file", data: Buffer.from("A") },
+    ]);
+    const fromTar = await new LayerStore(join(root, "two")).commit({ kind: "tar", stream: Readable.from([tar]) }, key);
+    expect(await readFile(join(fromTar.dir, "app", "a.txt"), "utf8")).toBe("A");
+    expect((await readdir(fromTar.dir)).sort()).toEqual(["app"]);
+    expect((await readdir(fromDir.dir)).sort()).toEqual(["app"]);
+    expect(fromTar.sizeBytes).toBeGreaterThan(0);
+  });
+
+  it("leaves nothing behind when the tar stream fails", async () => {
+    root = await mkdtemp(join(tmpdir(), "sbx-layers-"));
+    const store = new LayerStore(join(root, "layers"));
+    const cut = new Error("export cut off");
+    const stream = Readable.from(
+      (async function* () {
+        yield writeTar([{ name: "a", type: "file", data: Buffer.from("A") }]).subarray(0, 512);
+        throw cut;
+      })(),
+    );
+    await expect(store.commit({ kind: "tar", stream }, key)).rejects.toBe(cut);
+    expect(await readdir(join(root, "layers"))).toEqual([]);
   });
 });

@@ -5,8 +5,11 @@ import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { mustRun } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
+import { HELPER_DIR, type LayerSource } from "../runtime/types.js";
 import { removeSnapshot } from "./overlay.js";
 
 export interface CommittedLayer {
@@ -16,7 +19,7 @@ export interface CommittedLayer {
 }
 
 /** Paths under the root that the runtime itself creates (bind-mount targets), never image content. */
-const RUNTIME_PATHS = [".sbx"];
+const RUNTIME_PATHS = [HELPER_DIR.slice(1)];
 
 export class LayerStore {
   constructor(readonly root: string) {}
@@ -26,11 +29,14 @@ export class LayerStore {
     return join(this.root, `l${key.replace(/^sha256:/, "").slice(0, 20)}`);
   }
 
-  async commit(upper: string, key: string): Promise<CommittedLayer> {
-    // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
-    return this.make(key, (tmp) =>
-      mustRun("cp", ["-a", "--no-target-directory", upper, tmp], { timeoutMs: 30 * 60_000 }),
-    );
+  /** Commits a sandbox's writable layer as the runtime exported it (a directory, or a tar stream of one). */
+  async commit(layer: LayerSource, key: string): Promise<CommittedLayer> {
+    if (layer.kind === "directory")
+      // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
+      return this.make(key, (tmp) =>
+        mustRun("cp", ["-a", "--no-target-directory", layer.path, tmp], { timeoutMs: 30 * 60_000 }),
+      );
+    return this.make(key, (tmp) => untar(layer.stream, tmp));
   }
 
   /** Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. */
@@ -129,4 +135,30 @@ export function digestDir(dir: string): Promise<{ digest: string; sizeBytes: num
       else resolve({ digest: `sha256:${hash.digest("hex")}`, sizeBytes: size });
     });
   });
+}
+
+/** Unpacks a layer's tar form into `dir` as it was: numeric owners, modes, devices, trusted.* xattrs. */
+async function untar(stream: Readable, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const child = spawn(
+    "tar",
+    ["-x", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-f", "-"],
+    { stdio: ["pipe", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
+  child.stdin.on("error", () => undefined);
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve(code ?? 1));
+  });
+  try {
+    await pipeline(stream, child.stdin);
+  } catch (err) {
+    child.kill("SIGKILL");
+    await exited.catch(() => undefined);
+    throw err;
+  }
+  const code = await exited;
+  if (code !== 0) throw new SbxError("runtime_error", `cannot unpack the layer: ${stderr.trim().split("\n").at(-1)}`);
 }

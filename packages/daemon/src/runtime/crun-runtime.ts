@@ -2,21 +2,37 @@
 // seccomp, an optional veth+NAT network attached between `crun create` and `crun start`, and
 // processes under detached supervisors so they survive a daemon restart.
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { mustRun } from "../common/command.js";
 import { Crun } from "./crun.js";
 import { spawn } from "node:child_process";
 import { SbxError } from "@sbx-sh/protocol";
-import { BUSYBOX_PATH, buildOciConfig } from "./oci-config.js";
-import { isOpenPolicy, type EgressPolicy } from "../domain/egress-policy.js";
+import { buildOciConfig } from "./oci-config.js";
+import { isOpenPolicy } from "../domain/egress-policy.js";
+import { memorySnapshotSupport } from "./host-facts.js";
 import { NetworkManager } from "./network.js";
-import { launchProcess, processFiles, type LaunchedProcess, type ProcessFiles } from "./process-supervisor.js";
-import { openPtyExec, type HostTerminal } from "./pty-exec.js";
-import type { ProcessSpec, SandboxRuntime, SandboxSpec } from "./runtime.js";
-import { SandboxFiles, type RawEntry } from "./sandbox-files.js";
-import { inodesFor, prepareSnapshot, removeSnapshot, mountsUnder } from "../layers/overlay.js";
+import { discardOutput, launchProcess, logsUsage, processExists, processFiles } from "./process-supervisor.js";
+import { openPtyExec } from "./pty-exec.js";
+import type { SandboxRuntime } from "./runtime.js";
+import { SandboxFiles } from "./sandbox-files.js";
+import { SupervisedProcess } from "./supervised-process.js";
+import type {
+  EgressPolicy,
+  FileEntry,
+  LayerSource,
+  ProcessHandle,
+  ProcessSpec,
+  RuntimeCapabilities,
+  SandboxSpec,
+  TerminalHandle,
+  TerminalSpec,
+} from "./types.js";
+import { resolveUser } from "./user-resolve.js";
+import { cleanupLeaks } from "./crun-leaks.js";
+import { waitForBoot } from "./systemd-boot.js";
+import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 
 export interface CrunRuntimeOptions {
   /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
@@ -34,19 +50,35 @@ export interface CrunRuntimeOptions {
 
 export class CrunRuntime implements SandboxRuntime {
   readonly name = "crun";
+  readonly capabilities: RuntimeCapabilities;
   readonly crun: Crun;
   private readonly files: SandboxFiles;
   private readonly limitSwap: boolean;
 
   constructor(private readonly o: CrunRuntimeOptions) {
     this.crun = new Crun(o.crunRoot);
-    this.files = new SandboxFiles(this.crun);
+    this.files = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
+    const memory = memorySnapshotSupport();
+    this.capabilities = {
+      memorySnapshots: { supported: memory.ok, reason: memory.reason },
+      // crun pause freezes the sandbox's cgroup while its upper dir is copied.
+      liveCapture: true,
+      userNamespaces: true,
+    };
   }
 
   private dir(id: string): string {
     return join(this.o.sandboxesDir, id);
+  }
+
+  /** The sandbox's dir, or sandbox_not_found: every sandbox this runtime made has one until destroy. */
+  private known(id: string): string {
+    const dir = this.dir(id);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(id) || !existsSync(dir))
+      throw new SbxError("sandbox_not_found", `sandbox ${id} does not exist in the ${this.name} runtime`);
+    return dir;
   }
 
   async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {
@@ -99,7 +131,7 @@ export class CrunRuntime implements SandboxRuntime {
         await this.crun.start(spec.id);
       }
       await this.crun.untilInitExecs(pid);
-      if (spec.systemd) await this.waitForBoot(spec.id);
+      if (spec.systemd) await waitForBoot(this.crun, spec.id, join(dir, "state", "init.log"));
       return { ipAddress };
     } catch (err) {
       await this.destroy(spec.id, spec.netSlot).catch(() => undefined);
@@ -137,31 +169,6 @@ export class CrunRuntime implements SandboxRuntime {
     return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid, to.egress)).ipAddress };
   }
 
-  /** A systemd sandbox is usable once systemd has finished booting (running or degraded). */
-  private async waitForBoot(id: string): Promise<void> {
-    const until = Date.now() + 60_000;
-    let last = "";
-    while (Date.now() < until) {
-      // Until systemd has opened its bus, systemctl fails at once; then --wait blocks until boot ends.
-      const r = await this.crun.exec(id, ["systemctl", "is-system-running", "--wait"], {
-        env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-        cwd: "/",
-        user: "0:0",
-        timeoutMs: 60_000,
-      });
-      last = r.stdout.toString().trim() || r.stderr.trim();
-      if (last === "running" || last === "degraded") return;
-      if (!(await this.isRunning(id))) break;
-      await new Promise((res) => setTimeout(res, 50));
-    }
-    const log = (await readFile(join(this.dir(id), "state", "init.log"), "utf8").catch(() => ""))
-      .trim()
-      .split("\n")
-      .slice(-5)
-      .join(" | ");
-    throw new SbxError("runtime_error", `systemd did not finish booting (${last}): ${log || "no output"}`);
-  }
-
   async destroy(id: string, netSlot: number | null): Promise<void> {
     await this.crun.delete(id);
     // Deleting a veth is slow kernel work (~20 ms): do it while the mounts come down.
@@ -175,15 +182,16 @@ export class CrunRuntime implements SandboxRuntime {
     await this.o.network.setEgress(id, netSlot, policy);
   }
 
-  async capture<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T> {
-    await this.crun.delete(id);
-    return capture(join(this.dir(id), "rw", "upper"));
-  }
-
-  async captureLive<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T> {
+  async exportLayer<T>(id: string, opts: { live: boolean }, consume: (layer: LayerSource) => Promise<T>): Promise<T> {
+    const layer: LayerSource = { kind: "directory", path: join(this.known(id), "rw", "upper") };
+    if (!opts.live) {
+      // Stopped, not frozen: the mounts stay until destroy, the processes are gone.
+      await this.crun.delete(id);
+      return consume(layer);
+    }
     await mustRun(this.crun.binary, ["--root", this.o.crunRoot, "pause", id]);
     try {
-      return await capture(join(this.dir(id), "rw", "upper"));
+      return await consume(layer);
     } finally {
       await this.thaw(id);
     }
@@ -195,39 +203,17 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   async resolveUser(id: string, user: string): Promise<string> {
-    if (user === "root") return "0:0";
-    const m = /^([^:]+)(?::(.+))?$/.exec(user);
-    if (!m)
-      throw new SbxError("invalid_argument", `invalid user ${JSON.stringify(user)}: use root, uid, uid:gid or a name`);
-    const [, u, g] = m;
-    if (/^\d+$/.test(u!) && (g === undefined || /^\d+$/.test(g))) return g === undefined ? `${u}:0` : `${u}:${g}`;
-    // Names are looked up in the sandbox's own /etc/passwd and /etc/group, by its busybox.
-    const script = [
-      'case "$1" in *[!0-9]*) u=$(id -u -- "$1") || exit 1;; *) u=$1;; esac',
-      'if [ -z "$2" ]; then g=$(id -g -- "$1" 2>/dev/null || echo 0)',
-      'else case "$2" in *[!0-9]*) g=$(grep "^$2:" /etc/group | cut -d: -f3);; *) g=$2;; esac; fi',
-      '[ -n "$g" ] && echo "$u:$g"',
-    ].join("\n");
-    const r = await this.crun.exec(id, [BUSYBOX_PATH, "sh", "-c", script, "sh", u!, g ?? ""], {
-      env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-      cwd: "/",
-      user: "0:0",
-    });
-    const out = r.stdout.toString().trim();
-    if (r.code !== 0 || !/^\d+:\d+$/.test(out))
-      throw new SbxError(
-        "invalid_argument",
-        `user ${JSON.stringify(user)} does not exist in the sandbox: create it first (useradd) or use a numeric uid`,
-      );
-    return out;
+    this.known(id);
+    return resolveUser(this.crun, id, user);
   }
 
-  run(
+  async run(
     id: string,
     spec: Omit<ProcessSpec, "stdin">,
     onOutput: (stream: "stdout" | "stderr", data: Buffer) => void,
     signal?: AbortSignal,
   ): Promise<number> {
+    this.known(id);
     return new Promise((resolve, reject) => {
       const child = spawn(
         this.crun.binary,
@@ -260,71 +246,44 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   async cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]> {
-    const removed: string[] = [];
-    for (const id of await this.crun.list()) {
-      if (!liveIds.has(id)) {
-        await this.crun.delete(id);
-        removed.push(`container ${id}`);
-      }
-    }
-    const dirs = await readdir(this.o.sandboxesDir).catch(() => [] as string[]);
-    for (const id of dirs) {
-      if (liveIds.has(id)) continue;
-      const mounts = await mountsUnder(this.dir(id));
-      await removeSnapshot(this.dir(id));
-      removed.push(`sandbox dir ${id}${mounts.length ? ` (${mounts.length} mounts)` : ""}`);
-    }
-    removed.push(...(await this.removeStaleCgroups(liveIds)));
-    const veths = await this.o.network.cleanupLeaks(liveSlots);
-    if (veths > 0) removed.push(`${veths} network interfaces`);
-    return removed;
+    return cleanupLeaks(this.crun, this.o, liveIds, liveSlots);
   }
 
-  /**
-   * Empty sandbox cgroups whose container is gone. rmdir only succeeds on a cgroup without
-   * processes, so a live sandbox of another daemon sharing the /sbx parent is never touched.
-   */
-  private async removeStaleCgroups(liveIds: Set<string>): Promise<string[]> {
-    const parents =
-      this.o.cgroupVersion === 2
-        ? ["/sys/fs/cgroup/sbx"]
-        : (await readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}/sbx`);
-    const removed = new Set<string>();
-    for (const parent of parents) {
-      for (const id of await readdir(parent).catch(() => [] as string[])) {
-        if (liveIds.has(id) || !/^(sb|bld)-/.test(id)) continue;
-        if (
-          await rmdir(join(parent, id)).then(
-            () => true,
-            () => false,
-          )
-        )
-          removed.add(id);
-      }
-    }
-    return [...removed].map((id) => `cgroup ${id}`);
-  }
-
-  startProcess(id: string, procId: string, spec: ProcessSpec): Promise<LaunchedProcess> {
-    return launchProcess(
+  async startProcess(id: string, procId: string, spec: ProcessSpec): Promise<ProcessHandle> {
+    const files = this.processFiles(id, procId);
+    const launched = await launchProcess(
       this.crun,
       id,
       spec.argv,
       { env: spec.env, cwd: spec.cwd, user: spec.user },
-      this.processFiles(id, procId),
+      files,
       spec.stdin,
     );
+    return new SupervisedProcess(id, procId, files, launched.stdinFd, launched.exited);
   }
 
-  processFiles(id: string, procId: string): ProcessFiles {
-    return processFiles(join(this.dir(id), "logs"), join(this.dir(id), "state"), procId);
+  async attachProcess(id: string, procId: string): Promise<ProcessHandle> {
+    const files = this.processFiles(id, procId);
+    if (!processExists(files))
+      throw new SbxError("process_not_found", `process ${procId} does not exist in sandbox ${id}`);
+    // Its stdin writer was the daemon that started it: gone, and with it the process's stdin.
+    return new SupervisedProcess(id, procId, files, null);
   }
 
-  openTerminal(
-    id: string,
-    termId: string,
-    spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number },
-  ): HostTerminal {
+  async outputUsage(id: string): Promise<number> {
+    return logsUsage(join(this.known(id), "logs"));
+  }
+
+  async discardOutput(id: string, procId: string): Promise<void> {
+    return discardOutput(this.processFiles(id, procId));
+  }
+
+  private processFiles(id: string, procId: string) {
+    const dir = this.known(id);
+    return processFiles(join(dir, "logs"), join(dir, "state"), procId);
+  }
+
+  openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     return openPtyExec(this.crun, id, spec.argv, {
       env: spec.env,
       cwd: spec.cwd,
@@ -335,22 +294,28 @@ export class CrunRuntime implements SandboxRuntime {
     });
   }
 
-  readFile(id: string, path: string): Promise<Buffer> {
+  async readFile(id: string, path: string): Promise<Buffer> {
+    this.known(id);
     return this.files.read(id, path);
   }
-  writeFile(id: string, path: string, data: Buffer): Promise<void> {
+  async writeFile(id: string, path: string, data: Readable): Promise<void> {
+    this.known(id);
     return this.files.write(id, path, data);
   }
-  listDirectory(id: string, path: string): Promise<RawEntry[]> {
+  async listDirectory(id: string, path: string): Promise<FileEntry[]> {
+    this.known(id);
     return this.files.list(id, path);
   }
-  deleteFile(id: string, path: string, recursive: boolean): Promise<void> {
+  async deleteFile(id: string, path: string, recursive: boolean): Promise<void> {
+    this.known(id);
     return this.files.remove(id, path, recursive);
   }
-  extractArchive(id: string, dir: string, tarball: Buffer, gzip: boolean): Promise<void> {
-    return this.files.extractArchive(id, dir, tarball, gzip);
+  async extractArchive(id: string, dir: string, archive: Readable): Promise<void> {
+    this.known(id);
+    return this.files.extractArchive(id, dir, archive);
   }
-  createArchive(id: string, path: string): Promise<Readable> {
+  async createArchive(id: string, path: string): Promise<Readable> {
+    this.known(id);
     return this.files.createArchive(id, path);
   }
 }

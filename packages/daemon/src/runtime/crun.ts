@@ -4,6 +4,7 @@
 import { openSync, closeSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { spawn } from "node:child_process";
+import type { Readable } from "node:stream";
 import { runCommand, type CommandResult } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
 
@@ -116,7 +117,7 @@ export class Crun {
   exec(
     id: string,
     argv: string[],
-    o: ExecOptions & { input?: Buffer; timeoutMs?: number; maxStdoutBytes?: number },
+    o: ExecOptions & { input?: Buffer | Readable; timeoutMs?: number; maxStdoutBytes?: number },
   ): Promise<CommandResult> {
     return runCommand(this.binary, this.execArgv(id, argv, o), {
       input: o.input,

@@ -2,10 +2,9 @@
 // capabilities, seccomp, masked paths and the read-only helper binaries under /.sbx.
 import { inodesFor } from "../layers/overlay.js";
 import { sandboxSeccompProfile } from "./seccomp.js";
+import { HELPER_BUSYBOX, HELPER_DIR } from "./types.js";
 
-export const HELPER_DIR = "/.sbx";
 export const INIT_PATH = `${HELPER_DIR}/init`;
-export const BUSYBOX_PATH = `${HELPER_DIR}/busybox`;
 
 /** Docker's default capability set: enough for apt and package scripts, nothing that administers the host. */
 export const DEFAULT_CAPABILITIES = [
@@ -114,7 +113,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
       ],
     },
     { destination: INIT_PATH, type: "bind", source: c.initPath, options: ["bind", "ro", "nosuid", "nodev"] },
-    { destination: BUSYBOX_PATH, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
+    { destination: HELPER_BUSYBOX, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
   ];
   if (c.resolvConf)
     mounts.push({

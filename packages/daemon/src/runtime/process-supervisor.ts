@@ -2,8 +2,8 @@
 // host-side `sh` supervisor in its own session. Output goes straight to files and the exit code
 // is written atomically to a file, so a restarted daemon finds both where it left them.
 import { spawn } from "node:child_process";
-import { constants, openSync, closeSync, writeSync } from "node:fs";
-import { open, readFile, rename, stat } from "node:fs/promises";
+import { constants, existsSync, openSync, closeSync, writeSync } from "node:fs";
+import { open, readFile, rm, stat, statfs } from "node:fs/promises";
 import { join } from "node:path";
 import { mustRun } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
@@ -23,6 +23,8 @@ export interface ProcessFiles {
 }
 
 export function processFiles(logDir: string, stateDir: string, procId: string): ProcessFiles {
+  // Ids become file names: never a path of their own.
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(procId)) throw new SbxError("invalid_argument", `invalid process id ${procId}`);
   return {
     stdout: join(logDir, `${procId}.out`),
     stderr: join(logDir, `${procId}.err`),
@@ -47,6 +49,9 @@ export async function launchProcess(
   files: ProcessFiles,
   withStdin: boolean,
 ): Promise<LaunchedProcess> {
+  // The output files exist before this returns (the supervisor only opens them later), so the
+  // process can be attached to at once; the supervisor's `>` truncates what is empty anyway.
+  for (const f of [files.stdout, files.stderr]) await (await open(f, "a", 0o644)).close();
   let stdinFd: number | null = null;
   if (withStdin) {
     await mustRun("mkfifo", ["-m", "0600", files.stdin]);
@@ -117,6 +122,11 @@ export async function readHostPid(files: ProcessFiles, waitMs = 2000): Promise<n
   }
 }
 
+/** Whether anything of the process is on disk: it was started (its output may have been discarded since). */
+export function processExists(files: ProcessFiles): boolean {
+  return [files.exit, files.pid, files.stdout].some((f) => existsSync(f));
+}
+
 /** Whether `pid` is still a process of the sandbox's cgroup (guards against pid reuse). */
 export async function pidBelongsTo(pid: number, sandboxId: string): Promise<boolean> {
   const cg = await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => "");
@@ -146,31 +156,14 @@ async function readTail(path: string, bytes: number): Promise<string> {
   return (await readChunk(path, Math.max(0, size - bytes), bytes)).toString("utf8");
 }
 
-export async function markExitedExternally(files: ProcessFiles, code: number): Promise<void> {
-  const tmp = files.exit + ".tmp";
-  const fh = await open(tmp, "w", 0o600);
-  await fh.writeFile(`${code}\n`);
-  await fh.close();
-  await rename(tmp, files.exit);
+/** How full the output logs' filesystem (a small tmpfs of the sandbox) is, from 0 to 1. */
+export async function logsUsage(logDir: string): Promise<number> {
+  const s = await statfs(logDir);
+  return s.blocks === 0 ? 0 : 1 - s.bfree / s.blocks;
 }
 
-export function assertSignal(name: string): NodeJS.Signals {
-  const sig = (name.startsWith("SIG") ? name : `SIG${name}`) as NodeJS.Signals;
-  const known = [
-    "SIGTERM",
-    "SIGKILL",
-    "SIGINT",
-    "SIGHUP",
-    "SIGQUIT",
-    "SIGUSR1",
-    "SIGUSR2",
-    "SIGSTOP",
-    "SIGCONT",
-    "SIGWINCH",
-    "SIGALRM",
-    "SIGPIPE",
-  ];
-  if (!known.includes(sig))
-    throw new SbxError("invalid_argument", `unknown signal ${name}: use one of ${known.join(", ")}`);
-  return sig;
+/** Deletes the output of one process; its exit code stays. */
+export async function discardOutput(files: ProcessFiles): Promise<void> {
+  await rm(files.stdout, { force: true });
+  await rm(files.stderr, { force: true });
 }

@@ -7,16 +7,7 @@ import { spawn as spawnPty } from "node-pty";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Crun, ExecOptions } from "./crun.js";
 import { pidBelongsTo, readHostPid, type ProcessFiles } from "./process-supervisor.js";
-
-export interface HostTerminal {
-  onData(cb: (data: Buffer) => void): void;
-  /** Called once, with the program's exit code (128+n when the relay itself died of signal n). */
-  onExit(cb: (exitCode: number) => void): void;
-  write(data: Buffer | string): void;
-  resize(cols: number, rows: number): Promise<void>;
-  /** Kills the program (SIGKILL); the relay ends with it and onExit follows. */
-  kill(): Promise<void>;
-}
+import { HELPER_BUSYBOX, type TerminalHandle } from "./types.js";
 
 export interface PtyExecOptions extends ExecOptions {
   /** Where crun records the program's host pid (its `pid` file). */
@@ -34,7 +25,7 @@ async function sandboxPid(hostPid: number): Promise<number | undefined> {
   return nspid ? Number(nspid) : undefined;
 }
 
-export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: PtyExecOptions): HostTerminal {
+export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: PtyExecOptions): TerminalHandle {
   // Our end goes raw before crun starts: crun does it too, but only after the program may have
   // written (its first output would get \n → \r\n twice, and early keys be echoed here).
   const crunArgs = crun.execArgv(sandboxId, argv, {
@@ -81,11 +72,10 @@ export function openPtyExec(crun: Crun, sandboxId: string, argv: string[], o: Pt
         // Opened inside the sandbox, as its root, through its own /proc: the program chooses its
         // fd 0, so the host must never open it. One that moved its stdin off the terminal
         // (exec </dev/null) simply keeps its size.
-        const script =
-          'case "$(readlink "$1")" in /dev/pts/*) exec /.sbx/busybox stty -F "$1" rows "$2" cols "$3";; esac';
+        const script = `case "$(readlink "$1")" in /dev/pts/*) exec ${HELPER_BUSYBOX} stty -F "$1" rows "$2" cols "$3";; esac`;
         const r = await crun.exec(
           sandboxId,
-          ["/.sbx/busybox", "sh", "-c", script, "sh", `/proc/${inner}/fd/0`, String(rows), String(cols)],
+          [HELPER_BUSYBOX, "sh", "-c", script, "sh", `/proc/${inner}/fd/0`, String(rows), String(cols)],
           { env: [], cwd: "/", user: "0:0", timeoutMs: 5000 },
         );
         if (r.code !== 0) throw new SbxError("runtime_error", `could not resize the terminal: ${r.stderr.trim()}`);

@@ -1,25 +1,30 @@
 // The sandbox runtime interface: what services/ may ask of whatever isolates sandboxes (crun
-// containers now, microVMs later). Implementations do all host work; they keep no metadata.
+// containers now, microVMs later). Implementations do all host work; they keep no metadata. Its
+// vocabulary is in ./types.ts; nothing here depends on an implementation.
 import type { Readable } from "node:stream";
-import type { ProcessFiles, LaunchedProcess } from "./process-supervisor.js";
-import type { RawEntry } from "./sandbox-files.js";
-import type { EgressPolicy } from "../domain/egress-policy.js";
-import type { SandboxSpec } from "../domain/sandbox-spec.js";
-import type { HostTerminal } from "./pty-exec.js";
+import type {
+  EgressPolicy,
+  FileEntry,
+  LayerSource,
+  ProcessHandle,
+  ProcessSpec,
+  RuntimeCapabilities,
+  SandboxSpec,
+  TerminalHandle,
+  TerminalSpec,
+} from "./types.js";
 
-// The spec is the domain's (one builder, specFor, for every kind of sandbox); re-exported for adapters.
-export type { SandboxSpec };
+export type * from "./types.js";
+export { HELPER_BUSYBOX, HELPER_DIR } from "./types.js";
 
-export interface ProcessSpec {
-  argv: string[];
-  env: string[];
-  cwd: string;
-  user: string;
-  stdin: boolean;
-}
+/** The runtimes `sbxd --runtime` accepts. */
+export const RUNTIME_NAMES = ["crun"] as const;
+export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 
 export interface SandboxRuntime {
   readonly name: string;
+  readonly capabilities: RuntimeCapabilities;
+
   /** Creates and starts the sandbox; on failure nothing is left behind. */
   create(spec: SandboxSpec): Promise<{ ipAddress: string | null }>;
   /**
@@ -31,17 +36,15 @@ export interface SandboxRuntime {
   destroy(id: string, netSlot: number | null): Promise<void>;
   /** Replaces the egress policy of a running sandbox with a network slot, atomically. */
   updateEgress(id: string, netSlot: number, policy: EgressPolicy): Promise<void>;
+  /** False for a sandbox that is stopped or unknown. */
   isRunning(id: string): Promise<boolean>;
   /**
-   * Stops the sandbox's processes and hands its writable layer (the overlay upper dir, still
-   * mounted) to `capture`. The caller destroys the sandbox afterwards, whatever happened.
+   * Hands the sandbox's writable layer to `consume` (which the layer store commits) and answers
+   * what `consume` answered. `live`: every process is frozen for a point-in-time copy and thawed
+   * afterwards, whatever `consume` did; the sandbox keeps running (needs capabilities.liveCapture).
+   * Not live: the sandbox's processes are stopped first, and the caller destroys it afterwards.
    */
-  capture<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T>;
-  /**
-   * Freezes every process of a running sandbox, hands its writable layer to `capture` for a
-   * point-in-time copy, then thaws it, whatever `capture` did. The sandbox keeps running.
-   */
-  captureLive<T>(id: string, capture: (upperDir: string) => Promise<T>): Promise<T>;
+  exportLayer<T>(id: string, opts: { live: boolean }, consume: (layer: LayerSource) => Promise<T>): Promise<T>;
   /** Thaws a sandbox left frozen (e.g. by a daemon killed mid-snapshot). */
   thaw(id: string): Promise<void>;
   /** `root`, `uid`, `uid:gid`, `name` or `name:group` → numeric `uid:gid`, by the sandbox's own /etc/passwd. */
@@ -58,22 +61,31 @@ export interface SandboxRuntime {
   /** Removes sandboxes, mounts and interfaces the metadata does not know as live. */
   cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]>;
 
-  startProcess(id: string, procId: string, spec: ProcessSpec): Promise<LaunchedProcess>;
-  processFiles(id: string, procId: string): ProcessFiles;
+  /** Starts a durable process (it survives a daemon restart); `procId` names it for attachProcess. */
+  startProcess(id: string, procId: string, spec: ProcessSpec): Promise<ProcessHandle>;
+  /** A handle on a process started earlier, by this daemon or one before it; process_not_found when there is none. */
+  attachProcess(id: string, procId: string): Promise<ProcessHandle>;
+  /** How full the sandbox's process output storage is, from 0 to 1. */
+  outputUsage(id: string): Promise<number>;
+  /** Drops the stored output of an ended process (log retention); reads then answer nothing. */
+  discardOutput(id: string, procId: string): Promise<void>;
   /**
    * Runs a process on a terminal of its own (cols x rows) in the sandbox; the daemon holds the
    * other end, so the process does not outlive the daemon's hold on it.
    */
-  openTerminal(
-    id: string,
-    termId: string,
-    spec: Omit<ProcessSpec, "stdin"> & { cols: number; rows: number },
-  ): HostTerminal;
+  openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle;
 
   readFile(id: string, path: string): Promise<Buffer>;
-  writeFile(id: string, path: string, data: Buffer): Promise<void>;
-  listDirectory(id: string, path: string): Promise<RawEntry[]>;
+  /** Writes the stream to `path`, creating parents; nothing changes unless the whole stream arrives. */
+  writeFile(id: string, path: string, data: Readable): Promise<void>;
+  listDirectory(id: string, path: string): Promise<FileEntry[]>;
   deleteFile(id: string, path: string, recursive: boolean): Promise<void>;
-  extractArchive(id: string, dir: string, tarball: Buffer, gzip: boolean): Promise<void>;
+  /**
+   * Unpacks a tar (or gzip-compressed tar) stream into `dir`, creating it; entries are owned by the
+   * sandbox's root. Nothing in the sandbox changes unless the whole stream arrives: a stream that
+   * errors (too big, invalid) rejects with its error and leaves the sandbox as it was.
+   */
+  extractArchive(id: string, dir: string, archive: Readable): Promise<void>;
+  /** A tar stream of `path` (a file or a directory tree, named by its base name); file_not_found first if missing. */
   createArchive(id: string, path: string): Promise<Readable>;
 }

@@ -6,9 +6,12 @@ import type { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import type { CommandResult } from "../common/command.js";
 import type { Crun } from "./crun.js";
-import { BUSYBOX_PATH } from "./oci-config.js";
+import { fileErrors, MAX_READ_BYTES } from "./file-errors.js";
+import { assertSandboxPath } from "./sandbox-path.js";
+import { spool } from "./spool.js";
+import { HELPER_BUSYBOX, type FileEntry } from "./types.js";
 
-const BB = BUSYBOX_PATH;
+const BB = HELPER_BUSYBOX;
 const ROOT_EXEC = { env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0" };
 
 // Exit codes our scripts use to report the usual failures precisely.
@@ -18,33 +21,19 @@ const IS_A_DIRECTORY = 22;
 const TOO_LARGE = 23;
 const NOT_REGULAR = 24;
 
-/** readFile answers in one buffer; bigger files go through the archive download, which streams. */
-export const MAX_READ_BYTES = 256 * 1024 * 1024;
-
-export interface RawEntry {
-  name: string;
-  mode: number;
-  size: number;
-  mtime: number;
-}
-
-export function assertSandboxPath(path: string): string {
-  if (typeof path !== "string" || !path.startsWith("/"))
-    throw new SbxError("invalid_path", `path ${JSON.stringify(path)} must be absolute, e.g. /work/file.txt`);
-  if (path.includes("\0")) throw new SbxError("invalid_path", "path must not contain NUL bytes");
-  if (path.length > 4096) throw new SbxError("invalid_path", "path is longer than 4096 bytes");
-  return path;
-}
-
 export class SandboxFiles {
-  constructor(private readonly crun: Crun) {}
+  constructor(
+    private readonly crun: Crun,
+    /** Where a sandbox's uploads wait on the host until they have fully arrived. */
+    private readonly spoolDir: (id: string) => string,
+  ) {}
 
   private async sh(
     id: string,
     path: string,
     script: string,
     extra: string[] = [],
-    input?: Buffer,
+    input?: Readable,
   ): Promise<CommandResult> {
     // Everything these scripts print is held in memory: never more than a readFile may answer.
     const r = await this.crun.exec(id, [BB, "sh", "-c", script, "sh", path, ...extra], {
@@ -52,24 +41,13 @@ export class SandboxFiles {
       input,
       maxStdoutBytes: MAX_READ_BYTES + 1024 * 1024,
     });
-    if (r.overflow)
-      throw new SbxError(
-        "payload_too_large",
-        `${path} produced more than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
-      );
-    if (r.code === NOT_FOUND) throw new SbxError("file_not_found", `${path} does not exist in the sandbox`);
-    if (r.code === NOT_A_DIRECTORY) throw new SbxError("invalid_path", `${path} is not a directory`);
-    if (r.code === IS_A_DIRECTORY)
-      throw new SbxError("invalid_path", `${path} is a directory: use listDirectory or download it as an archive`);
-    if (r.code === NOT_REGULAR)
-      throw new SbxError("invalid_path", `${path} is not a regular file (a device, fifo or socket)`);
-    if (r.code === TOO_LARGE)
-      throw new SbxError(
-        "payload_too_large",
-        `${path} is larger than ${MAX_READ_BYTES / 1024 / 1024} MiB: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
-      );
-    if (r.code !== 0)
-      throw new SbxError("runtime_error", `file operation on ${path} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    if (r.overflow) throw fileErrors.outputTooLarge(path);
+    if (r.code === NOT_FOUND) throw fileErrors.notFound(path);
+    if (r.code === NOT_A_DIRECTORY) throw fileErrors.notADirectory(path);
+    if (r.code === IS_A_DIRECTORY) throw fileErrors.isADirectory(path);
+    if (r.code === NOT_REGULAR) throw fileErrors.notRegular(path);
+    if (r.code === TOO_LARGE) throw fileErrors.tooLarge(path);
+    if (r.code !== 0) throw fileErrors.failed(path, r.stderr.trim() || `exit ${r.code}`);
     return r;
   }
 
@@ -83,18 +61,23 @@ export class SandboxFiles {
     return r.stdout;
   }
 
-  async write(id: string, path: string, data: Buffer): Promise<void> {
+  async write(id: string, path: string, data: Readable): Promise<void> {
     assertSandboxPath(path);
-    await this.sh(
-      id,
-      path,
-      `[ -d "$1" ] && exit ${IS_A_DIRECTORY}; mkdir -p -- "$(dirname -- "$1")" && cat >"$1"`,
-      [],
-      data,
-    );
+    const upload = await spool(data, this.spoolDir(id));
+    try {
+      await this.sh(
+        id,
+        path,
+        `[ -d "$1" ] && exit ${IS_A_DIRECTORY}; mkdir -p -- "$(dirname -- "$1")" && cat >"$1"`,
+        [],
+        upload.open(),
+      );
+    } finally {
+      await upload.release();
+    }
   }
 
-  async list(id: string, path: string): Promise<RawEntry[]> {
+  async list(id: string, path: string): Promise<FileEntry[]> {
     assertSandboxPath(path);
     const r = await this.sh(
       id,
@@ -102,7 +85,7 @@ export class SandboxFiles {
       `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] || exit ${NOT_A_DIRECTORY}; find "$1" -mindepth 1 -maxdepth 1 -exec stat -c '%f %s %Y %n' {} +`,
     );
     const prefix = path.endsWith("/") ? path : path + "/";
-    const out: RawEntry[] = [];
+    const out: FileEntry[] = [];
     for (const line of r.stdout.toString("utf8").split("\n")) {
       const m = /^([0-9a-f]+) (\d+) (\d+) (.*)$/.exec(line);
       if (!m) continue;
@@ -119,7 +102,7 @@ export class SandboxFiles {
 
   async remove(id: string, path: string, recursive: boolean): Promise<void> {
     assertSandboxPath(path);
-    if (path.replace(/\/+$/, "") === "") throw new SbxError("invalid_path", "refusing to delete /");
+    if (path.replace(/\/+$/, "") === "") throw fileErrors.rootRefused();
     await this.sh(
       id,
       path,
@@ -128,16 +111,22 @@ export class SandboxFiles {
     );
   }
 
-  /** Unpacks a tar (gzip when `gzip`) into `dir`, creating it; entries are owned by the sandbox's root. */
-  async extractArchive(id: string, dir: string, tarball: Buffer, gzip: boolean): Promise<void> {
+  /** Unpacks a tar or tar.gz into `dir`, creating it, once it has fully arrived; entries are owned by the sandbox's root. */
+  async extractArchive(id: string, dir: string, archive: Readable): Promise<void> {
     assertSandboxPath(dir);
-    await this.sh(
-      id,
-      dir,
-      `[ -e "$1" ] && [ ! -d "$1" ] && exit ${NOT_A_DIRECTORY}; mkdir -p -- "$1" && tar -x${gzip ? "z" : ""}o -C "$1" -f -`,
-      [],
-      tarball,
-    );
+    const upload = await spool(archive, this.spoolDir(id));
+    try {
+      const gzip = upload.head.length > 2 && upload.head[0] === 0x1f && upload.head[1] === 0x8b;
+      await this.sh(
+        id,
+        dir,
+        `[ -e "$1" ] && [ ! -d "$1" ] && exit ${NOT_A_DIRECTORY}; mkdir -p -- "$1" && tar -x${gzip ? "z" : ""}o -C "$1" -f -`,
+        [],
+        upload.open(),
+      );
+    } finally {
+      await upload.release();
+    }
   }
 
   /**
@@ -162,7 +151,7 @@ export class SandboxFiles {
       };
       child.stdout.on("readable", onReadable);
       child.on("exit", (code) => {
-        if (code === NOT_FOUND) reject(new SbxError("file_not_found", `${path} does not exist in the sandbox`));
+        if (code === NOT_FOUND) reject(fileErrors.notFound(path));
         else if (code !== 0)
           reject(new SbxError("runtime_error", `archiving ${path} failed: ${stderr.trim() || `exit ${code}`}`));
         else resolve(child.stdout);

@@ -1,13 +1,12 @@
-// Files of running sandboxes: read, write, list, delete, and tar upload/download. Uploads are
-// checked to be whole tar archives *before* anything in the sandbox changes; the unpacking
-// itself happens inside the sandbox (see runtime/sandbox-files.ts).
-import type { Readable } from "node:stream";
-import { Parser } from "tar";
-import { SbxError } from "@sbx-sh/protocol";
+// Files of running sandboxes: read, write, list, delete, and tar upload/download. Writes and
+// uploads stream through to the runtime, which applies nothing from a stream that fails; uploads
+// are checked to be whole tar archives on the way (./tar-check.ts), so a bad one changes nothing.
+import { pipeline, type Readable } from "node:stream";
 import type { FileEntry } from "../domain/records.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
-import { assertSandboxPath } from "../runtime/sandbox-files.js";
+import { assertSandboxPath } from "../runtime/sandbox-path.js";
 import type { SandboxService } from "./sandbox-service.js";
+import { TarCheck } from "./tar-check.js";
 
 export const MAX_UPLOAD_BYTES = 1024 * 1024 * 1024;
 
@@ -26,7 +25,7 @@ export class FileService {
     return this.runtime.readFile(await this.target(project, sandbox, path), path);
   }
 
-  async write(project: string, sandbox: string, path: string, data: Buffer): Promise<void> {
+  async write(project: string, sandbox: string, path: string, data: Readable): Promise<void> {
     return this.runtime.writeFile(await this.target(project, sandbox, path), path, data);
   }
 
@@ -45,11 +44,16 @@ export class FileService {
     return this.runtime.deleteFile(await this.target(project, sandbox, path), path, recursive);
   }
 
-  async upload(project: string, sandbox: string, dir: string, tarball: Buffer): Promise<{ entries: number }> {
+  async upload(project: string, sandbox: string, dir: string, tarball: Readable): Promise<{ entries: number }> {
     const id = await this.target(project, sandbox, dir);
-    const entries = await validateTar(tarball);
-    await this.runtime.extractArchive(id, dir, tarball, isGzip(tarball));
-    return { entries };
+    const check = new TarCheck();
+    // The upload's own errors (its size cap) reach the runtime through the check.
+    await this.runtime.extractArchive(
+      id,
+      dir,
+      pipeline(tarball, check, () => undefined),
+    );
+    return { entries: check.entries };
   }
 
   async download(project: string, sandbox: string, path: string): Promise<Readable> {
@@ -68,41 +72,4 @@ function fileType(mode: number): FileEntry["type"] {
     default:
       return "other";
   }
-}
-
-function isGzip(b: Buffer): boolean {
-  return b.length > 2 && b[0] === 0x1f && b[1] === 0x8b;
-}
-
-/** Parses the whole archive (tar or tar.gz) without writing anything; throws invalid_archive. */
-export function validateTar(tarball: Buffer): Promise<number> {
-  return new Promise((resolve, reject) => {
-    let entries = 0;
-    let problem: string | undefined;
-    const parser = new Parser({
-      strict: true,
-      onReadEntry: (e) => {
-        entries++;
-        e.resume();
-      },
-    });
-    parser.on("warn", (code: string, message: string) => (problem ??= `${code}: ${message}`));
-    parser.on("error", (e: Error) => (problem ??= e.message));
-    let settled = false;
-    const settle = (): void => {
-      if (settled) return;
-      settled = true;
-      if (problem || entries === 0)
-        reject(
-          new SbxError(
-            "invalid_archive",
-            `the upload is not a valid tar archive (${problem ?? "no entries"}): send a tar or tar.gz stream`,
-          ),
-        );
-      else resolve(entries);
-    };
-    parser.on("end", settle);
-    parser.on("close", settle);
-    parser.end(tarball);
-  });
 }

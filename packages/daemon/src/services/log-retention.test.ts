@@ -1,47 +1,35 @@
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { pruneLogs } from "./log-retention.js";
+// Log retention decides what goes once the runtime's output store is over half full: the oldest
+// exited processes' output first, until half is free, and nothing while there is room.
+import { describe, expect, it } from "vitest";
+import { pruneLogs, type OutputStore } from "./log-retention.js";
 
-const isRoot = process.getuid?.() === 0;
-
-describe.skipIf(!isRoot)("pruneLogs on a real 1 MiB tmpfs (needs root)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "sbx-logs-"));
-  beforeAll(() => {
-    expect(spawnSync("mount", ["-t", "tmpfs", "-o", "size=1m", "sbx-logs-test", dir]).status).toBe(0);
-  });
-  afterAll(() => {
-    spawnSync("umount", [dir]);
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const file = (name: string, kib: number): string => {
-    const p = join(dir, name);
-    writeFileSync(p, Buffer.alloc(kib * 1024));
-    return p;
+/** An output store of `capacity` KiB holding the given processes' output sizes. */
+function store(capacity: number, sizes: Record<string, number>): OutputStore & { held: Record<string, number> } {
+  const held = { ...sizes };
+  return {
+    held,
+    usage: async () => Object.values(held).reduce((a, b) => a + b, 0) / capacity,
+    discard: async (procId) => void delete held[procId],
   };
+}
 
-  it("does nothing while the logs are at most half full", async () => {
-    const a = file("a.out", 256);
-    expect(await pruneLogs(dir, [{ endedAt: "2026-01-01T00:00:00Z", files: [a] }])).toBe(0);
-    expect(existsSync(a)).toBe(true);
+describe("pruneLogs", () => {
+  it("does nothing while the output is at most half full, without even listing the exited", async () => {
+    const s = store(1024, { a: 256 });
+    let asked = false;
+    const exited = () => ((asked = true), [{ procId: "a", endedAt: "2026-01-01T00:00:00Z" }]);
+    expect(await pruneLogs(s, exited)).toBe(0);
+    expect(asked).toBe(false);
+    expect(s.held).toEqual({ a: 256 });
   });
 
-  it("deletes the oldest exited processes' logs until half is free, and nothing outside the dir", async () => {
-    const older = [file("old.out", 200), file("old.err", 100)];
-    const newer = file("new.out", 200);
-    const outside = join(tmpdir(), `sbx-logs-outside-${process.pid}`);
-    writeFileSync(outside, "keep");
-    const pruned = await pruneLogs(dir, [
-      { endedAt: "2026-01-03T00:00:00Z", files: [newer, outside] },
-      { endedAt: "2026-01-02T00:00:00Z", files: older },
+  it("drops the oldest exited processes' output until half is free, and only theirs", async () => {
+    const s = store(1024, { old: 300, newer: 200, running: 100 });
+    const pruned = await pruneLogs(s, async () => [
+      { procId: "newer", endedAt: "2026-01-03T00:00:00Z" },
+      { procId: "old", endedAt: "2026-01-02T00:00:00Z" },
     ]);
     expect(pruned).toBe(1);
-    expect(older.map(existsSync)).toEqual([false, false]);
-    expect(existsSync(newer)).toBe(true);
-    expect(existsSync(outside)).toBe(true);
-    rmSync(outside);
+    expect(s.held).toEqual({ newer: 200, running: 100 });
   });
 });

@@ -1,42 +1,37 @@
 // Processes in sandboxes: start in the background, follow output, wait for the exit code, send
-// signals, feed stdin, time out. State is in the store and in files the supervisors write, so
-// a restarted daemon adopts processes that kept running while it was away.
+// signals, feed stdin, time out. Records are in the store; the processes themselves are runtime
+// handles, which outlive the daemon: a restarted daemon attaches to the ones still running.
 import { EventEmitter } from "node:events";
-import { dirname } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
 import type { StartProcess } from "../domain/commands.js";
-import type { ProcessOutputEvent } from "../domain/records.js";
-import {
-  assertSignal,
-  closeStdin,
-  pidBelongsTo,
-  readChunk,
-  readExitCode,
-  readHostPid,
-  writeStdin,
-} from "../runtime/process-supervisor.js";
-import type { ProcessFiles } from "../runtime/process-supervisor.js";
-import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { ProcessOutputEvent, ProcessRecord, SandboxRecord } from "../domain/records.js";
+import type { ProcessHandle, SandboxRuntime } from "../runtime/runtime.js";
+import { assertSignal } from "../runtime/signals.js";
 import type { Store } from "../store/store.js";
-import type { ProcessRecord, SandboxRecord } from "../domain/records.js";
 import { assertExecFits, mergeEnv } from "@sbx-sh/protocol";
-import { pruneLogs, type ExitedLogs } from "./log-retention.js";
+import { pruneLogs } from "./log-retention.js";
 import type { Logger } from "../common/log.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
-const ADOPT_POLL_MS = 100;
+
+/** A process this daemon watches: started here, or attached to at daemon start. */
+interface Watched {
+  handle: ProcessHandle;
+  /** Attached after a restart: its end without an exit code is its sandbox's end, which says how. */
+  attached: boolean;
+  /** Stops waiting for its exit (it completed otherwise, or the daemon is closing). */
+  stop: AbortController;
+}
 
 export class ProcessService {
   private readonly exits = new EventEmitter();
-  private readonly stdinFds = new Map<string, number>();
+  private readonly watched = new Map<string, Watched>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly adopted = new Set<string>();
   /** Processes whose output someone is reading right now: their logs are never pruned. */
   private readonly reading = new Map<string, number>();
-  private adoptTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: Store,
@@ -76,21 +71,33 @@ export class ProcessService {
     await this.pruneLogs(sb.id);
     await this.store.insertProcess(rec);
     try {
-      const launched = await this.runtime.startProcess(sb.id, rec.id, {
+      const handle = await this.runtime.startProcess(sb.id, rec.id, {
         argv: [req.command, ...rec.args],
         env,
         cwd: req.workingDir ?? sb.config.workingDir,
         user,
         stdin: rec.stdin,
       });
-      if (launched.stdinFd !== null) this.stdinFds.set(rec.id, launched.stdinFd);
-      void launched.exited.then(() => this.finish(sb.id, rec.id));
+      this.watch(rec, handle, false);
     } catch (err) {
       await this.store.updateProcess(rec.id, { status: "exited", exitCode: null, endedAt: new Date().toISOString() });
       throw err;
     }
     if (rec.deadline) this.armTimeout(sb.id, rec.id, Date.parse(rec.deadline) - Date.now());
     return rec;
+  }
+
+  /** Completes the record when the process ends (as long as this daemon watches it). */
+  private watch(p: ProcessRecord, handle: ProcessHandle, attached: boolean): void {
+    const stop = new AbortController();
+    this.watched.set(p.id, { handle, attached, stop });
+    handle.wait(stop.signal).then(
+      (code) => {
+        if (code === undefined || (code === null && attached)) return;
+        return this.complete(p, code);
+      },
+      (err: unknown) => this.log.warn({ process: p.id, err }, "waiting for a process failed"),
+    );
   }
 
   async list(project: string, sandboxIdOrName: string): Promise<ProcessRecord[]> {
@@ -116,26 +123,30 @@ export class ProcessService {
   }
 
   async writeStdin(project: string, sandboxIdOrName: string, procId: string, data: Buffer): Promise<void> {
-    const fd = await this.stdinFd(project, sandboxIdOrName, procId);
-    await writeStdin(fd, data);
+    const p = await this.get(project, sandboxIdOrName, procId);
+    if (!p.stdin)
+      throw new SbxError("failed_precondition", `process ${p.id} was started without stdin: start it with stdin: true`);
+    const handle = this.watched.get(p.id)?.handle;
+    // Only the daemon that started a process holds its stdin: after a restart it is closed.
+    if (!handle?.stdinOpen || p.status !== "running")
+      throw new SbxError("failed_precondition", `stdin of process ${p.id} is closed`);
+    await handle.writeStdin(data);
   }
 
   async closeStdin(project: string, sandboxIdOrName: string, procId: string): Promise<void> {
     const p = await this.get(project, sandboxIdOrName, procId);
-    const fd = this.stdinFds.get(p.id);
-    if (fd === undefined) return;
-    this.stdinFds.delete(p.id);
-    closeStdin(fd);
+    await this.watched.get(p.id)?.handle.closeStdin();
   }
 
-  private async stdinFd(project: string, sandboxIdOrName: string, procId: string): Promise<number> {
-    const p = await this.get(project, sandboxIdOrName, procId);
-    if (!p.stdin)
-      throw new SbxError("failed_precondition", `process ${p.id} was started without stdin: start it with stdin: true`);
-    const fd = this.stdinFds.get(p.id);
-    if (fd === undefined || p.status !== "running")
-      throw new SbxError("failed_precondition", `stdin of process ${p.id} is closed`);
-    return fd;
+  /** This daemon's handle on the process, or one attached now (e.g. to read an ended process's output). */
+  private async handleOf(p: ProcessRecord): Promise<ProcessHandle | undefined> {
+    const watched = this.watched.get(p.id)?.handle;
+    if (watched) return watched;
+    return this.runtime.attachProcess(p.sandboxId, p.id).catch((err: unknown) => {
+      // An ended process of a sandbox that is gone has no output left: it has an exit event still.
+      if (p.status === "exited") return undefined;
+      throw err;
+    });
   }
 
   /**
@@ -150,10 +161,10 @@ export class ProcessService {
     signal?: AbortSignal,
   ): AsyncGenerator<ProcessOutputEvent> {
     const p = await this.get(project, sandboxIdOrName, procId);
-    const files = this.runtime.processFiles(p.sandboxId, p.id);
+    const handle = await this.handleOf(p);
     this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
     try {
-      yield* this.follow(p, files, follow, signal);
+      yield* this.follow(p, handle, follow, signal);
     } finally {
       const n = this.reading.get(p.id)! - 1;
       if (n > 0) this.reading.set(p.id, n);
@@ -163,30 +174,24 @@ export class ProcessService {
 
   private async *follow(
     p: ProcessRecord,
-    files: ProcessFiles,
+    handle: ProcessHandle | undefined,
     follow: boolean,
     signal?: AbortSignal,
   ): AsyncGenerator<ProcessOutputEvent> {
-    let outOff = 0;
-    let errOff = 0;
+    const offsets = { stdout: 0, stderr: 0 };
     for (;;) {
       const done = (await this.store.getProcess(p.sandboxId, p.id))!;
       const ended = done.status === "exited";
       // Read both streams to their current end before deciding the process is finished.
-      let progressed = true;
+      let progressed = handle !== undefined;
       while (progressed) {
         progressed = false;
-        const out = await readChunk(files.stdout, outOff);
-        if (out.length) {
-          outOff += out.length;
+        for (const stream of ["stdout", "stderr"] as const) {
+          const chunk = await handle!.read(stream, offsets[stream]);
+          if (!chunk.length) continue;
+          offsets[stream] += chunk.length;
           progressed = true;
-          yield { type: "stdout", data: out.toString("base64") };
-        }
-        const err = await readChunk(files.stderr, errOff);
-        if (err.length) {
-          errOff += err.length;
-          progressed = true;
-          yield { type: "stderr", data: err.toString("base64") };
+          yield { type: stream, data: chunk.toString("base64") };
         }
       }
       if (ended) {
@@ -199,15 +204,15 @@ export class ProcessService {
   }
 
   private async pruneLogs(sandboxId: string): Promise<void> {
-    const exited = async (): Promise<ExitedLogs[]> =>
+    const exited = async (): Promise<Array<{ procId: string; endedAt: string }>> =>
       (await this.store.listProcesses(sandboxId))
         .filter((p) => p.status === "exited" && p.endedAt !== null && !this.reading.has(p.id))
-        .map((p) => {
-          const f = this.runtime.processFiles(sandboxId, p.id);
-          return { endedAt: p.endedAt!, files: [f.stdout, f.stderr] };
-        });
-    const dir = dirname(this.runtime.processFiles(sandboxId, "_").stdout);
-    const pruned = await pruneLogs(dir, exited).catch((err: unknown) => {
+        .map((p) => ({ procId: p.id, endedAt: p.endedAt! }));
+    const output = {
+      usage: () => this.runtime.outputUsage(sandboxId),
+      discard: (procId: string) => this.runtime.discardOutput(sandboxId, procId),
+    };
+    const pruned = await pruneLogs(output, exited).catch((err: unknown) => {
       this.log.warn({ sandbox: sandboxId, err }, "pruning output logs failed");
       return 0;
     });
@@ -230,14 +235,6 @@ export class ProcessService {
     });
   }
 
-  /** Records the exit code the supervisor wrote and wakes followers. */
-  private async finish(sandboxId: string, procId: string): Promise<void> {
-    const p = await this.store.getProcess(sandboxId, procId);
-    if (!p || p.status === "exited") return;
-    const code = await readExitCode(this.runtime.processFiles(sandboxId, procId));
-    await this.complete(p, code ?? null);
-  }
-
   private async complete(p: ProcessRecord, exitCode: number | null, signal?: NodeJS.Signals): Promise<void> {
     // Checked and recorded in one transaction: of two completions at once (exit and sandbox end), one wins.
     const completed = await this.store.transaction(async (tx) => {
@@ -251,25 +248,18 @@ export class ProcessService {
     if (!completed) return;
     clearTimeout(this.timers.get(p.id));
     this.timers.delete(p.id);
-    this.adopted.delete(p.id);
-    const fd = this.stdinFds.get(p.id);
-    if (fd !== undefined) {
-      this.stdinFds.delete(p.id);
-      closeStdin(fd);
+    const watched = this.watched.get(p.id);
+    if (watched) {
+      this.watched.delete(p.id);
+      watched.stop.abort();
+      await watched.handle.closeStdin();
     }
     this.exits.emit(p.id);
   }
 
   private async sendSignal(p: ProcessRecord, sig: NodeJS.Signals): Promise<void> {
-    const files = this.runtime.processFiles(p.sandboxId, p.id);
-    const pid = await readHostPid(files);
-    if (pid === undefined || !(await pidBelongsTo(pid, p.sandboxId))) return;
-    try {
-      process.kill(pid, sig);
-      await this.store.updateProcess(p.id, { signal: sig });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
-    }
+    const handle = await this.handleOf(p);
+    if (handle && (await handle.signal(sig))) await this.store.updateProcess(p.id, { signal: sig });
   }
 
   private armTimeout(sandboxId: string, procId: string, ms: number): void {
@@ -295,40 +285,26 @@ export class ProcessService {
     }
   }
 
-  /** Daemon start: processes of live sandboxes are watched again (exit files, timeouts). */
+  /** Daemon start: processes of live sandboxes are attached to again (exits, timeouts). */
   async adoptRunning(): Promise<number> {
+    let adopted = 0;
     for (const p of await this.store.listRunningProcesses()) {
       const sb = await this.store.getSandbox(p.sandboxId);
       if (!sb || sb.status !== "running") continue;
-      this.adopted.add(p.id);
+      try {
+        this.watch(p, await this.runtime.attachProcess(p.sandboxId, p.id), true);
+        adopted++;
+      } catch (err) {
+        // Never started (the daemon died in between): it stays running until its sandbox ends.
+        this.log.warn({ process: p.id, err }, "could not attach to a running process");
+      }
       if (p.deadline) this.armTimeout(p.sandboxId, p.id, Date.parse(p.deadline) - Date.now());
     }
-    if (this.adopted.size && !this.adoptTimer) {
-      this.adoptTimer = setInterval(() => void this.pollAdopted(), ADOPT_POLL_MS);
-      this.adoptTimer.unref();
-    }
-    return this.adopted.size;
-  }
-
-  private async pollAdopted(): Promise<void> {
-    const running = new Map((await this.store.listRunningProcesses()).map((r) => [r.id, r]));
-    for (const id of [...this.adopted]) {
-      const p = running.get(id);
-      if (!p) {
-        this.adopted.delete(id);
-        continue;
-      }
-      const code = await readExitCode(this.runtime.processFiles(p.sandboxId, p.id));
-      if (code !== undefined) await this.complete(p, code);
-    }
-    if (this.adopted.size === 0 && this.adoptTimer) {
-      clearInterval(this.adoptTimer);
-      this.adoptTimer = undefined;
-    }
+    return adopted;
   }
 
   close(): void {
     for (const t of this.timers.values()) clearTimeout(t);
-    if (this.adoptTimer) clearInterval(this.adoptTimer);
+    for (const w of this.watched.values()) w.stop.abort();
   }
 }

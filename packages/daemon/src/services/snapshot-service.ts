@@ -6,7 +6,6 @@ import { createHash } from "node:crypto";
 import { SbxError } from "@sbx-sh/protocol";
 import { assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime/runtime.js";
-import { memorySnapshotSupport } from "../runtime/host-facts.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore, Store } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord, SandboxRecord, SnapshotRecord } from "../domain/records.js";
@@ -35,7 +34,7 @@ export class SnapshotService {
   /** Refuses a kind of snapshot this host cannot take (memory snapshots), before anything is locked. */
   assertSupported(type: "filesystem" | "memory" = "filesystem"): void {
     if (type === "memory") {
-      const support = memorySnapshotSupport();
+      const support = this.runtime.capabilities.memorySnapshots;
       throw new SbxError(
         "failed_precondition",
         `memory snapshots are not available on this host: ${support.reason}. Take a filesystem snapshot (the default) instead`,
@@ -49,6 +48,11 @@ export class SnapshotService {
    */
   async capture(sb: SandboxRecord, forSuspend: boolean): Promise<SnapshotRecord> {
     if (sb.status !== "running") throw new SbxError("sandbox_not_running", `sandbox ${sb.id} is ${sb.status}`);
+    if (!this.runtime.capabilities.liveCapture)
+      throw new SbxError(
+        "failed_precondition",
+        `the ${this.runtime.name} runtime cannot copy a running sandbox's files: snapshots are not available`,
+      );
     const source = sb.source ?? { layers: [], baseDir: sb.lowers?.at(-1) ?? "", baseImage: sb.image };
     const id = newId("snap");
     const rec: SnapshotRecord = {
@@ -80,7 +84,7 @@ export class SnapshotService {
     await this.images.insertSnapshot(rec);
     try {
       const key = layerKey(id);
-      const made = await this.runtime.captureLive(sb.id, (upper) => this.layers.commit(upper, key));
+      const made = await this.runtime.exportLayer(sb.id, { live: true }, (layer) => this.layers.commit(layer, key));
       const own: ImageLayerRef = {
         key,
         digest: made.digest,

@@ -6,8 +6,7 @@ import { mergeEnv } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
 import type { OpenTerminal } from "../domain/commands.js";
 import { TERMINAL_SIZE } from "../domain/limits.js";
-import type { HostTerminal } from "../runtime/pty-exec.js";
-import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { SandboxRuntime, TerminalHandle } from "../runtime/runtime.js";
 import type { SandboxRecord, TerminalRecord } from "../domain/records.js";
 import type { Logger } from "../common/log.js";
 import type { SandboxEvents } from "./sandbox-events.js";
@@ -54,7 +53,7 @@ export class Scrollback {
 
 interface Entry {
   rec: Omit<TerminalRecord, "attached">;
-  host: HostTerminal;
+  host: TerminalHandle;
   scrollback: Scrollback;
   clients: Set<TerminalClient>;
   /** Settles once the terminal is recorded as exited. */

@@ -5,6 +5,7 @@ import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { DirectoryListing, ErrorBody } from "../schemas.js";
 import { toFileEntry } from "../mappers/files.js";
+import { bodyStream } from "../body-limits.js";
 import { json } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
@@ -15,7 +16,8 @@ const binary = (description: string) => ({
 });
 
 export function registerFileRoutes(app: Api, s: Services): void {
-  // Upload caps are the app's (api/body-limits.ts), counted as the body streams in.
+  // Upload caps are the app's (api/body-limits.ts), counted as the body streams in: writes and
+  // archive uploads stream the body on to the sandbox, never holding it whole.
   app.openapi(
     createRoute({
       method: "get",
@@ -39,12 +41,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
       responses: { 204: { description: "written" } },
     }),
     async (c) => {
-      await s.files.write(
-        c.get("project"),
-        c.req.valid("param").id,
-        c.req.valid("query").path,
-        Buffer.from(await c.req.arrayBuffer()),
-      );
+      await s.files.write(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, bodyStream(c.req.raw));
       return c.body(null, 204);
     },
   );
@@ -100,7 +97,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
         c.get("project"),
         c.req.valid("param").id,
         c.req.valid("query").path,
-        Buffer.from(await c.req.arrayBuffer()),
+        bodyStream(c.req.raw),
       );
       return c.json(r, 200);
     },

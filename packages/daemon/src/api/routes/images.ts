@@ -2,7 +2,7 @@
 // the project's images (list, inspect, remove).
 import { createRoute, z } from "@hono/zod-openapi";
 import { SbxError } from "@sbx-sh/protocol";
-import { validateTar } from "../../services/file-service.js";
+import { validateTar } from "../../services/tar-check.js";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas.js";

@@ -1,0 +1,31 @@
+// The errors of the runtime's file operations, worded once for every backend (the crun one reads
+// them from its scripts' exit codes; the fake raises them itself), so clients see the same answer
+// whichever runtime serves them.
+import { SbxError } from "@sbx-sh/protocol";
+
+/** readFile answers in one buffer; bigger files go through the archive download, which streams. */
+export const MAX_READ_BYTES = 256 * 1024 * 1024;
+
+const MIB = `${MAX_READ_BYTES / 1024 / 1024} MiB`;
+
+export const fileErrors = {
+  notFound: (path: string) => new SbxError("file_not_found", `${path} does not exist in the sandbox`),
+  notADirectory: (path: string) => new SbxError("invalid_path", `${path} is not a directory`),
+  isADirectory: (path: string) =>
+    new SbxError("invalid_path", `${path} is a directory: use listDirectory or download it as an archive`),
+  notRegular: (path: string) =>
+    new SbxError("invalid_path", `${path} is not a regular file (a device, fifo or socket)`),
+  tooLarge: (path: string) =>
+    new SbxError(
+      "payload_too_large",
+      `${path} is larger than ${MIB}: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
+    ),
+  outputTooLarge: (path: string) =>
+    new SbxError(
+      "payload_too_large",
+      `${path} produced more than ${MIB}: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
+    ),
+  rootRefused: () => new SbxError("invalid_path", "refusing to delete /"),
+  failed: (path: string, detail: string) =>
+    new SbxError("runtime_error", `file operation on ${path} failed: ${detail}`),
+};
