@@ -17,3 +17,4 @@ export * from "./wire/snapshots.js";
 export * from "./wire/terminals.js";
 export * from "./wire/ports.js";
 export * from "./routes.js";
+export * from "./wire/registries.js";

@@ -1,6 +1,7 @@
 // A client for the OCI distribution API: image references, bearer-token and basic auth, manifests
 // and blobs (HEAD to skip what a registry has, monolithic uploads). Plain HTTP only for loopback
 // registries or when the caller says the registry is insecure. Transfers verify every digest.
+import type { RegistryCredentials } from "@sbx-sh/protocol";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { rename, rm, stat } from "node:fs/promises";
@@ -16,14 +17,8 @@ export interface RegistryRef {
   digest: string | null;
 }
 
-export interface RegistryAuth {
-  username?: string;
-  password?: string;
-  /** A bearer token used as is. */
-  token?: string;
-  /** Plain HTTP (and no TLS checks) for a registry that is not on loopback. */
-  insecure?: boolean;
-}
+/** What the API's push and pull requests carry (the protocol's RegistryCredentials). */
+export type RegistryAuth = RegistryCredentials;
 
 /** `host[:port]/repo/path[:tag][@sha256:...]`; the first part must look like a host (a dot, a port or localhost). */
 export function parseRegistryRef(ref: string): RegistryRef {
