@@ -35,6 +35,7 @@ function stubServices(): Services {
     gc: unused("gc"),
     snapshots: unused("snapshots"),
     ports: unused("ports"),
+    proxy: null,
     oci: unused("oci"),
     contexts: unused("contexts"),
     info: () => {

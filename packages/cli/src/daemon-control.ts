@@ -30,7 +30,14 @@ function openLog(): { path: string; fd: number } {
       lastErr = err;
     }
   }
-  throw new SbxError("permission_denied", `cannot open a log file for sbxd (${String(lastErr)}): run with sudo`);
+  throw new SbxError(
+    "permission_denied",
+    `cannot open a log file for sbxd (${String(lastErr)}): run with sudo`,
+    undefined,
+    {
+      cause: lastErr,
+    },
+  );
 }
 
 function tail(path: string, lines = 8): string {
@@ -131,7 +138,7 @@ export async function stopDaemon(options: { timeoutMs?: number; pidFile?: string
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT")
       return { pid: null, note: `sbxd is not running (no ${pidFile})` };
-    throw new SbxError("permission_denied", `cannot read ${pidFile}: run with sudo`);
+    throw new SbxError("permission_denied", `cannot read ${pidFile}: run with sudo`, undefined, { cause: err });
   }
   const pid = Number.parseInt(text.trim(), 10);
   if (!Number.isInteger(pid) || pid <= 1)
@@ -142,7 +149,9 @@ export async function stopDaemon(options: { timeoutMs?: number; pidFile?: string
     process.kill(pid, "SIGTERM");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EPERM")
-      throw new SbxError("permission_denied", `cannot signal sbxd (pid ${pid}): run with sudo`);
+      throw new SbxError("permission_denied", `cannot signal sbxd (pid ${pid}): run with sudo`, undefined, {
+        cause: err,
+      });
     if ((err as NodeJS.ErrnoException).code === "ESRCH") return { pid };
     throw err;
   }

@@ -49,10 +49,12 @@ export async function loadImageFile(file: string): Promise<LoadedImageFile> {
     const message = err instanceof Error ? err.message : String(err);
     const where = err instanceof Error ? userFrame(err, abs) : "";
     const code = err instanceof SbxError ? err.code : "invalid_argument";
-    throw new SbxError(code, `cannot load ${displayPath(abs)}${where ? ` (${where})` : ""}: ${message}`, {
-      file: abs,
-      ...(err instanceof SbxError ? err.details : {}),
-    });
+    throw new SbxError(
+      code,
+      `cannot load ${displayPath(abs)}${where ? ` (${where})` : ""}: ${message}`,
+      { file: abs, ...(err instanceof SbxError ? err.details : {}) },
+      { cause: err },
+    );
   }
   // Keyed by the value as the file made it, so an image exported twice (or also through a function) counts once.
   // Export order is not kept by the transform, so names go in a fixed order (direct exports

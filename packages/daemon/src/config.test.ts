@@ -1,6 +1,48 @@
-// sbxd's settings: the --runtime option (and SBX_RUNTIME) accept only the runtimes this build has.
+// Unit tests of sbxd's settings: defaults, environment variables checked like flags, flags on top,
+// and the --runtime option (SBX_RUNTIME), which accepts only the runtimes this build has.
 import { describe, expect, it } from "vitest";
 import { defaultConfig, parseFlags, USAGE } from "./config.js";
+
+describe("daemon config", () => {
+  it("has defaults without any environment", () => {
+    const cfg = defaultConfig({});
+    expect(cfg).toMatchObject({
+      socket: "/run/sbx/sbxd.sock",
+      dataDir: "/var/lib/sbx",
+      uidBase: 100000,
+      uidCount: 65536,
+      warmPool: 2,
+      egressRefreshSecs: 60,
+      proxyListen: "127.0.0.1:7071",
+      debianMirror: null,
+      ubuntuMirror: null,
+    });
+  });
+
+  it("reads the base image mirrors from the environment", () => {
+    const cfg = defaultConfig({ SBX_DEBIAN_MIRROR: "http://mirror.test/debian/", SBX_UBUNTU_MIRROR: "http://u.test/" });
+    expect(cfg.debianMirror).toBe("http://mirror.test/debian/");
+    expect(cfg.ubuntuMirror).toBe("http://u.test/");
+  });
+
+  it("checks SBX_UID_BASE like the other numbers: a whole number, never 0 (the host's root)", () => {
+    expect(defaultConfig({ SBX_UID_BASE: "200000" }).uidBase).toBe(200000);
+    for (const bad of ["", "abc", "1.5", "-1", "0", "4294967295", "1e99"])
+      expect(() => defaultConfig({ SBX_UID_BASE: bad }), bad).toThrow(/SBX_UID_BASE takes a whole number/);
+  });
+
+  it("checks the other numbers from the environment as it checks the flags", () => {
+    expect(() => defaultConfig({ SBX_WARM_POOL: "65" })).toThrow(/SBX_WARM_POOL/);
+    expect(() => defaultConfig({ SBX_EGRESS_REFRESH_SECS: "0" })).toThrow(/SBX_EGRESS_REFRESH_SECS/);
+  });
+
+  it("flags win over the environment", () => {
+    const cfg = parseFlags(["--warm-pool", "0", "--proxy-listen=off"], defaultConfig({ SBX_WARM_POOL: "3" }));
+    expect(cfg.warmPool).toBe(0);
+    expect(cfg.proxyListen).toBeNull();
+    expect(() => parseFlags(["--nope"], defaultConfig({}))).toThrow(/unknown option --nope/);
+  });
+});
 
 describe("--runtime", () => {
   it("defaults to crun and accepts it by flag and environment", () => {

@@ -25,6 +25,10 @@ export interface DaemonConfig {
   proxyDomain: string;
   /** Seconds between re-resolutions of host names in egress policies. */
   egressRefreshSecs: number;
+  /** Debian archive for base images instead of the host's apt mirror (SBX_DEBIAN_MIRROR), or null. */
+  debianMirror: string | null;
+  /** Ubuntu archive for base images instead of archive.ubuntu.com (SBX_UBUNTU_MIRROR), or null. */
+  ubuntuMirror: string | null;
   /** What isolates sandboxes (runtime/runtime.ts RUNTIME_NAMES). */
   runtime: RuntimeName;
 }
@@ -38,7 +42,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     runDir,
     cacheDir: env.SBX_CACHE_DIR ?? "/var/cache/sbx",
     defaultImage: env.SBX_DEFAULT_IMAGE ?? "debian-minimal",
-    uidBase: Number(env.SBX_UID_BASE ?? 100000),
+    uidBase: parseUidBase("SBX_UID_BASE", env.SBX_UID_BASE ?? "100000"),
     uidCount: 65536,
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
@@ -50,8 +54,18 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     proxyListen: offOr(env.SBX_PROXY_LISTEN ?? "127.0.0.1:7071"),
     proxyDomain: env.SBX_PROXY_DOMAIN ?? "localhost",
     egressRefreshSecs: parseSeconds("SBX_EGRESS_REFRESH_SECS", env.SBX_EGRESS_REFRESH_SECS ?? "60"),
+    debianMirror: env.SBX_DEBIAN_MIRROR ?? null,
+    ubuntuMirror: env.SBX_UBUNTU_MIRROR ?? null,
     runtime: parseRuntime("SBX_RUNTIME", env.SBX_RUNTIME ?? "crun"),
   };
+}
+
+/**
+ * The environment the daemon was started with, for the host tools it runs (PATH, proxy settings):
+ * they inherit it as a shell's children would. Read here like every other setting.
+ */
+export function hostEnv(): NodeJS.ProcessEnv {
+  return process.env;
 }
 
 const FLAGS: Record<string, keyof DaemonConfig> = {
@@ -129,6 +143,15 @@ function parseCount(flag: string, value: string): number {
   const n = Number(value);
   if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 64)
     throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
+  return n;
+}
+
+/** Sandbox uids are this plus 0..65535 on the host: 0 would make a sandbox's root the host's root. */
+function parseUidBase(flag: string, value: string): number {
+  const n = Number(value);
+  const max = 2 ** 32 - 1 - 65536;
+  if (value.trim() === "" || !Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`option ${flag} takes a whole number from 1 to ${max}, got ${value}`);
   return n;
 }
 

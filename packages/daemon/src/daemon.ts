@@ -17,7 +17,10 @@ import { LayerStore } from "./layers/layer-store.js";
 import { BuildService } from "./services/build-service.js";
 import { ImageGc } from "./services/image-gc.js";
 import { SnapshotService } from "./services/snapshot-service.js";
-import { PortService } from "./services/port-service.js";
+import { LayersInUse } from "./services/layers-in-use.js";
+import { NetSlots } from "./services/net-slots.js";
+import { PortService, type ProxyAddress } from "./services/port-service.js";
+import { SandboxEvents } from "./services/sandbox-events.js";
 import { EgressRefresher } from "./services/egress-refresh.js";
 import { FileService } from "./services/file-service.js";
 import { ImageService } from "./services/images.js";
@@ -25,7 +28,6 @@ import { OciService } from "./services/oci-service.js";
 import { ProcessService } from "./services/process-service.js";
 import { ProjectService } from "./services/project-service.js";
 import { TerminalService } from "./services/terminal-service.js";
-import { mergeEnv } from "@sbx-sh/protocol";
 import { SandboxService } from "./services/sandbox-service.js";
 import { WarmPool } from "./services/warm-pool.js";
 import type { Services } from "./services/services.js";
@@ -74,14 +76,25 @@ export async function startDaemon(
     dataDir: cfg.dataDir,
     cacheDir: join(cfg.cacheDir, "bases"),
     uidBase: cfg.uidBase,
+    mirrors: { debian: cfg.debianMirror, ubuntu: cfg.ubuntuMirror },
     log: (line) => log.info({ component: "base-images" }, line),
   });
+
+  // Services in dependency order, each given its collaborators when it is made. Two registries
+  // break the cycles a service would otherwise close after construction: the lifecycle's events
+  // (what holds something per sandbox subscribes) and the layers in use (what builds and
+  // transfers hold, which the collector reads).
+  const events = new SandboxEvents();
+  const inUse = new LayersInUse();
+  const slots = new NetSlots(store, runtime.netSlotCapacity);
   const images = new ImageService(bases, stores.images, cfg.defaultImage);
-  const sandboxes = new SandboxService(store, runtime, images, log);
-  const processes = new ProcessService(store, runtime, sandboxes, log);
-  const terminals = new TerminalService(runtime, sandboxes, log);
   const contexts = new BlobStore(join(cfg.dataDir, "contexts"));
   const layerStore = new LayerStore(join(cfg.dataDir, "layers"));
+  const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
+  const oci = new OciService(images, stores.images, layerStore, inUse, {
+    uidBase: cfg.uidBase,
+    tmpDir: join(cfg.dataDir, "tmp"),
+  });
   const builds = new BuildService(
     stores.images,
     images,
@@ -91,45 +104,22 @@ export async function startDaemon(
       cache: stores.images,
       openContext: (digest) => createReadStream(contexts.path(digest)),
       hasContext: (digest) => contexts.has(digest),
-      reserveNetSlot: () => sandboxes.reserveNetSlot(),
-      releaseNetSlot: (slot) => sandboxes.releaseNetSlot(slot),
+      reserveNetSlot: () => slots.reserve(),
+      releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,
     },
-    join(cfg.dataDir, "builds"),
+    { logDir: join(cfg.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
     log,
   );
-  const oci = new OciService(images, stores.images, layerStore, {
-    uidBase: cfg.uidBase,
-    tmpDir: join(cfg.dataDir, "tmp"),
-  });
-  const gc = new ImageGc(
-    stores.images,
-    store,
-    layerStore,
-    () => new Set([...builds.buildingKeys(), ...oci.busyKeys()]),
-    log,
-  );
-  builds.gc = () => gc.collect();
-  builds.pullBase = (project, ref) => oci.pullBase(project, ref);
-  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, sandboxes, gc, log);
-  const ports = new PortService(store, sandboxes, log);
-  const services: Services = {
-    version: VERSION,
-    log,
-    projects: new ProjectService(store),
-    sandboxes,
-    processes,
-    terminals,
-    files: new FileService(runtime, sandboxes),
-    images,
-    builds,
-    gc,
-    snapshots,
-    ports,
-    contexts,
-    oci,
-    info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
-  };
+  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log);
+  // Filled only after reconcile (below), which removes every sandbox the store does not know.
+  const pool = new WarmPool(runtime, images, slots, cfg.warmPool, log);
+  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
+  const processes = new ProcessService(store, runtime, sandboxes, events, log);
+  const terminals = new TerminalService(runtime, sandboxes, events, log);
+  const ports = new PortService(store, sandboxes, events, cfg.proxyListen ? cfg.proxyDomain : null, log);
+  const projects = new ProjectService(store);
+  const files = new FileService(runtime, sandboxes);
 
   const reconciled = await sandboxes.reconcile();
   const staleBuilds = await builds.reconcile();
@@ -149,17 +139,39 @@ export async function startDaemon(
     },
     "reconciled with the host",
   );
-  // Filled only after reconcile, which removes every sandbox the store does not know.
-  const pool = new WarmPool(runtime, images, cfg.warmPool, log, (image) => mergeEnv(image.config.env, {}), {
-    reserve: () => sandboxes.reserveNetSlot(),
-    release: (slot) => sandboxes.releaseNetSlot(slot),
-  });
-  sandboxes.usePool(pool);
   pool.refill();
   const egressRefresh = new EgressRefresher(store, sandboxes, log);
   egressRefresh.start(cfg.egressRefreshSecs * 1000);
 
   const servers: Server[] = [];
+  // The port proxy first: the API describes exposed ports with the address it listens on.
+  let proxy: ProxyAddress | null = null;
+  if (cfg.proxyListen) {
+    const [host, port] = splitHostPort(cfg.proxyListen, "--proxy-listen", true);
+    const server = createPortProxy(ports, log);
+    await listen(server, port, host);
+    proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
+    servers.push(server);
+  }
+  const services: Services = {
+    version: VERSION,
+    log,
+    projects,
+    sandboxes,
+    processes,
+    terminals,
+    files,
+    images,
+    builds,
+    gc,
+    snapshots,
+    ports,
+    proxy,
+    contexts,
+    oci,
+    info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
+  };
+
   await rm(cfg.socket, { force: true });
   await mkdir(join(cfg.socket, ".."), { recursive: true, mode: 0o700 });
   const unixApp = createApp(services, "unix");
@@ -180,20 +192,13 @@ export async function startDaemon(
     await listen(tcp, port, host);
     servers.push(tcp);
   }
-  if (cfg.proxyListen) {
-    const [host, port] = splitHostPort(cfg.proxyListen, "--proxy-listen", true);
-    const proxy = createPortProxy(ports, log);
-    await listen(proxy, port, host);
-    ports.proxy = { domain: cfg.proxyDomain, port: (proxy.address() as { port: number }).port };
-    servers.push(proxy);
-  }
   const pidFile = join(cfg.runDir, "sbxd.pid");
   await writeFile(pidFile, `${process.pid}\n`);
   log.info(
     {
       socket: cfg.socket,
       tcp: cfg.listenTcp,
-      proxy: ports.proxy ? `${cfg.proxyListen?.replace(/:\d+$/, "")}:${ports.proxy.port}` : null,
+      proxy: proxy ? `${cfg.proxyListen?.replace(/:\d+$/, "")}:${proxy.port}` : null,
       version: VERSION,
     },
     "sbxd ready",

@@ -1,7 +1,14 @@
-// The one error type of sbx: a stable `code` from the registry below, the HTTP status that code
-// maps to, and a message that tells the user what to do next. Every layer throws SbxError; the
-// API turns it into `{ error: { code, message, details } }` and the SDK turns that back.
+// The one error type of sbx: a stable `code` from the registry below, a message that tells the
+// user what to do next, and the error that caused it (ES2022 `cause`, never sent on the wire).
+// Every layer throws SbxError without knowing about HTTP; the API turns it into
+// `{ error: { code, message, details } }` with the status the registry gives its code, and the SDK
+// turns that back.
 
+/**
+ * Every code and the HTTP status it is answered with: the one table both ends read. Where several
+ * codes share a status, the first listed is what a bare status means to a client (an answer
+ * without an error body: a refused WebSocket upgrade, a proxy in between), so it comes first.
+ */
 export const ERROR_CODES = {
   invalid_argument: 400,
   invalid_name: 400,
@@ -17,16 +24,16 @@ export const ERROR_CODES = {
   image_not_found: 404,
   project_not_found: 404,
   file_not_found: 404,
-  already_exists: 409,
   sandbox_not_running: 409,
+  already_exists: 409,
   failed_precondition: 412,
   payload_too_large: 413,
   no_space: 507,
-  base_image_unavailable: 503,
   daemon_unavailable: 503,
+  base_image_unavailable: 503,
+  internal: 500,
   runtime_error: 500,
   upstream_unreachable: 502,
-  internal: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -35,15 +42,11 @@ export class SbxError extends Error {
   readonly code: ErrorCode;
   readonly details: Record<string, unknown> | undefined;
 
-  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
     this.name = "SbxError";
     this.code = code;
     this.details = details;
-  }
-
-  get status(): number {
-    return ERROR_CODES[this.code];
   }
 
   toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
@@ -65,17 +68,19 @@ export function isNoSpace(err: unknown): boolean {
 }
 
 /** The error for a full disk under the daemon's data: the same code whichever layer hit it. */
-export function noSpaceError(detail: string): SbxError {
+export function noSpaceError(detail: string, cause?: unknown): SbxError {
   return new SbxError(
     "no_space",
     `no space left on the daemon's disk (${detail}): free space there (delete images and snapshots you no longer need) and try again`,
+    undefined,
+    cause === undefined ? undefined : { cause },
   );
 }
 
-/** Wraps anything thrown into an SbxError, keeping SbxErrors as they are. */
+/** Wraps anything thrown into an SbxError, keeping SbxErrors as they are and the original as `cause`. */
 export function toSbxError(err: unknown): SbxError {
   if (err instanceof SbxError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  if (isNoSpace(err)) return noSpaceError(message);
-  return new SbxError("internal", message);
+  if (isNoSpace(err)) return noSpaceError(message, err);
+  return new SbxError("internal", message, undefined, { cause: err });
 }

@@ -60,6 +60,8 @@ export async function listArchive(file: string, kind: ArchiveKind): Promise<Arch
     throw new SbxError(
       "invalid_archive",
       `not a readable ${kind === "tar" ? "tar" : `${kind} tar`} archive (${err instanceof Error ? err.message : String(err)})`,
+      undefined,
+      { cause: err },
     );
   }
   return entries;
@@ -146,7 +148,7 @@ export async function checkArchive(file: string, kind: ArchiveKind, dest: string
     entries = await listArchive(file, kind);
   } catch (err) {
     if (err instanceof SbxError)
-      throw new SbxError(err.code, `${label}: ${err.message}`, { ...err.details, archive: file });
+      throw new SbxError(err.code, `${label}: ${err.message}`, { ...err.details, archive: file }, { cause: err });
     throw err;
   }
   const links = new Set<string>();

@@ -29,7 +29,7 @@ import {
 } from "./oci.js";
 import { Terminal } from "./terminal.js";
 import type { ClientOptions, ResolvedConfig } from "./config.js";
-import { Transport } from "./transport.js";
+import { httpStatusOf, Transport } from "./transport.js";
 
 export interface ListSandboxesOptions {
   /** Include terminated sandboxes. */
@@ -137,7 +137,7 @@ export class SandboxClient {
       await this.transport.empty("HEAD", apiPath("context", { digest }));
       return true;
     } catch (err) {
-      if (err instanceof SbxError && err.status === 404) return false;
+      if (err instanceof SbxError && httpStatusOf(err.code) === 404) return false;
       throw err;
     }
   }

@@ -106,6 +106,8 @@ export async function imageFromDockerfile(path: string, o: DockerfileImageOption
     throw new SbxError(
       "invalid_argument",
       `cannot read the Dockerfile ${path}: ${code === "ENOENT" ? "no such file" : code === "EISDIR" ? "it is a directory" : String(err)}`,
+      undefined,
+      { cause: err },
     );
   }
   const fileName = displayPath(file);
@@ -204,9 +206,11 @@ function addStep(image: Image, s: DockerfileStep): void {
     // Image's own checks name a method and a stack frame; here the Dockerfile line is what counts.
     if (!(err instanceof SbxError)) throw err;
     const reason = err.message.replace(/^image \S+: \w+\(\): /, "").replace(/ \(at [^)]*\)$/, "");
-    throw new SbxError("invalid_argument", `${s.source.file}:${s.source.line}: ${reason}`, {
-      file: s.source.file,
-      line: s.source.line,
-    });
+    throw new SbxError(
+      "invalid_argument",
+      `${s.source.file}:${s.source.line}: ${reason}`,
+      { file: s.source.file, line: s.source.line },
+      { cause: err },
+    );
   }
 }

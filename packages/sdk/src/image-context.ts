@@ -81,10 +81,12 @@ export async function packCopyStep(step: CopyStep, index: number, o: PackOptions
         const code = (err as NodeJS.ErrnoException).code;
         const what =
           code === "ENOENT" ? "no such file or directory" : code === "EACCES" ? "permission denied" : String(err);
-        throw new SbxError("invalid_argument", `${label}: ${src}: ${what} (looked in ${o.contextDir})`, {
-          source: src,
-          contextDir: o.contextDir,
-        });
+        throw new SbxError(
+          "invalid_argument",
+          `${label}: ${src}: ${what} (looked in ${o.contextDir})`,
+          { source: src, contextDir: o.contextDir },
+          { cause: err },
+        );
       }
       const name = rel === "." ? basename(o.contextDir) || "context" : basename(abs);
       if (st.isDirectory()) {
@@ -270,6 +272,8 @@ async function download(url: string, file: string, label: string, signal?: Abort
     throw new SbxError(
       "failed_precondition",
       `${label}: cannot download ${url}: ${cause ?? (err instanceof Error ? err.message : String(err))}`,
+      undefined,
+      { cause: err },
     );
   }
   if (!res.ok || !res.body) {

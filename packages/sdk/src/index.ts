@@ -28,6 +28,7 @@ export type { TerminalOptions } from "./terminal.js";
 export type { CommandResult, OutputChunk, OutputHandlers, OutputOptions, ProcessEvent } from "./process.js";
 export { DEFAULT_HOST, DEFAULT_PROJECT, resolveConfig } from "./config.js";
 export type { ClientOptions, ResolvedConfig } from "./config.js";
+export { httpStatusOf } from "./transport.js";
 export { SbxError, ERROR_CODES, isErrorCode } from "@sbx-sh/protocol";
 export type { ErrorCode } from "@sbx-sh/protocol";
 export type {

@@ -48,6 +48,8 @@ async function* brokenOffAsSbxError<T>(source: AsyncIterable<T>): AsyncGenerator
   } catch (err) {
     if (err instanceof SbxError || (err instanceof Error && err.name === "AbortError")) throw err;
     const message = err instanceof Error ? err.message : String(err);
-    throw new SbxError("internal", `the stream from sbxd broke off (${message}); see the sbxd log`);
+    throw new SbxError("internal", `the stream from sbxd broke off (${message}); see the sbxd log`, undefined, {
+      cause: err,
+    });
   }
 }

@@ -7,7 +7,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import { SandboxClient } from "./client.js";
 import { FakeDaemon } from "./testing/fake-daemon.js";
 import { DEFAULT_HOST, resolveConfig } from "./config.js";
-import { Transport } from "./transport.js";
+import { errorFromResponse, httpStatusOf, Transport, type Body } from "./transport.js";
 
 describe("resolveConfig", () => {
   it("uses defaults when nothing is set", () => {
@@ -62,7 +62,8 @@ describe("Transport against a fake sbxd", () => {
     const client = new SandboxClient({ host: fake.host, env: {} });
     const err = await client.get("nope").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SbxError);
-    expect(err).toMatchObject({ code: "sandbox_not_found", message: "no sandbox nope", status: 404 });
+    expect(err).toMatchObject({ code: "sandbox_not_found", message: "no sandbox nope" });
+    expect(httpStatusOf((err as SbxError).code)).toBe(404);
     await expect(client.create({ cpus: 100 })).rejects.toMatchObject({ code: "out_of_range" });
   });
 
@@ -94,6 +95,19 @@ describe("Transport errors without a proper daemon", () => {
     const t = new Transport({ host: `unix://${path}`, env: {} });
     await expect(t.json("GET", "/v1/info")).rejects.toMatchObject({ code: "daemon_unavailable" });
     await fake.stop();
+  });
+
+  it("reads a bare status as the first code the registry lists with it", async () => {
+    const bare = (status: number) => errorFromResponse(status, { text: async () => "" } as unknown as Body);
+    expect((await bare(400)).code).toBe("invalid_argument");
+    expect((await bare(404)).code).toBe("not_found");
+    // A refused WebSocket upgrade (no body) of a sandbox that is not running.
+    expect((await bare(409)).code).toBe("sandbox_not_running");
+    expect((await bare(412)).code).toBe("failed_precondition");
+    expect((await bare(503)).code).toBe("daemon_unavailable");
+    expect((await bare(500)).code).toBe("internal");
+    expect((await bare(418)).code).toBe("internal");
+    expect((await bare(507)).details).toEqual({ status: 507 });
   });
 
   it("maps answers that are not sbx errors by their HTTP status", async () => {

@@ -5,7 +5,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { SbxError, isErrorCode, type ErrorCode } from "@sbx-sh/protocol";
+import { ERROR_CODES, SbxError, isErrorCode, type ErrorCode } from "@sbx-sh/protocol";
 import type { ClientOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 
@@ -227,6 +227,8 @@ export class Transport {
       return new SbxError(
         "permission_denied",
         `cannot open the sbxd socket ${this.config.socketPath ?? where}: permission denied (it is root-only: run as root, or use --host http://HOST:PORT with SBX_TOKEN)`,
+        undefined,
+        { cause: err },
       );
     }
     const unreachable = [
@@ -240,12 +242,15 @@ export class Transport {
       "EAI_AGAIN",
     ];
     if (code && unreachable.includes(code)) {
-      return new SbxError("daemon_unavailable", `cannot reach sbxd at ${where}: start it with \`sbx daemon start\``, {
-        cause: code,
-      });
+      return new SbxError(
+        "daemon_unavailable",
+        `cannot reach sbxd at ${where}: start it with \`sbx daemon start\``,
+        { cause: code },
+        { cause: err },
+      );
     }
     const message = err instanceof Error ? err.message : String(err);
-    return new SbxError("internal", `request to sbxd at ${where} failed: ${message}`);
+    return new SbxError("internal", `request to sbxd at ${where} failed: ${message}`, undefined, { cause: err });
   }
 }
 
@@ -258,16 +263,18 @@ function errnoCode(err: unknown): string | undefined {
   return undefined;
 }
 
-const STATUS_CODES: Record<number, ErrorCode> = {
-  400: "invalid_argument",
-  401: "unauthenticated",
-  403: "permission_denied",
-  404: "not_found",
-  409: "failed_precondition",
-  412: "failed_precondition",
-  413: "payload_too_large",
-  503: "daemon_unavailable",
-};
+/** The HTTP status the daemon answers an error of this code with (the registry's). */
+export function httpStatusOf(code: ErrorCode): number {
+  return ERROR_CODES[code];
+}
+
+/**
+ * The code of an answer without an error body (a proxy's, a broken body): the first code the
+ * registry lists with that status, which is the general one; unknown statuses are `internal`.
+ */
+const CODE_OF_STATUS: ReadonlyMap<number, ErrorCode> = new Map(
+  (Object.entries(ERROR_CODES) as Array<[ErrorCode, number]>).reverse().map(([code, status]) => [status, code]),
+);
 
 /** Turns a non-2xx answer into an SbxError, trusting the daemon's `{error:{code,message}}` when present. */
 export async function errorFromResponse(status: number, body: Body): Promise<SbxError> {
@@ -279,7 +286,7 @@ export async function errorFromResponse(status: number, body: Body): Promise<Sbx
   }
   const parsed = parseErrorBody(text);
   if (parsed) return parsed;
-  const code = STATUS_CODES[status] ?? "internal";
+  const code = CODE_OF_STATUS.get(status) ?? "internal";
   const detail = text.trim().slice(0, 300);
   return new SbxError(code, `sbxd answered HTTP ${status}${detail ? `: ${detail}` : ""}`, { status });
 }

@@ -8,7 +8,7 @@ import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
 import { extractSafe, packPath } from "@sbx-sh/sdk/internal";
-import { Sandbox } from "@sbx-sh/sdk";
+import { httpStatusOf, Sandbox } from "@sbx-sh/sdk";
 import { globalsOf, withClient } from "../context.js";
 import { progress } from "../output.js";
 
@@ -38,14 +38,14 @@ async function remoteKind(sb: Sandbox, path: string): Promise<RemoteKind> {
     await sb.listDirectory(path);
     return "directory";
   } catch (err) {
-    if (!(err instanceof SbxError) || err.status >= 500) throw err;
+    if (!(err instanceof SbxError) || httpStatusOf(err.code) >= 500) throw err;
   }
   const parent = posix.dirname(path);
   try {
     const listing = await sb.listDirectory(parent);
     return listing.entries.some((e) => e.name === posix.basename(path)) ? "file" : "missing";
   } catch (err) {
-    if (err instanceof SbxError && err.status === 404) return "missing";
+    if (err instanceof SbxError && httpStatusOf(err.code) === 404) return "missing";
     throw err;
   }
 }
@@ -106,7 +106,12 @@ async function download(sb: Sandbox, src: string, dst: Spec & { kind: "local" | 
     } else await extractBeside(archive, target, kind, src, onWarning, refused);
   } catch (err) {
     if (err instanceof SbxError && err.code === "invalid_archive")
-      throw new SbxError("invalid_archive", `cannot copy ${src}: ${err.message}; does it exist in the sandbox?`);
+      throw new SbxError(
+        "invalid_archive",
+        `cannot copy ${src}: ${err.message}; does it exist in the sandbox?`,
+        undefined,
+        { cause: err },
+      );
     throw err;
   }
   if (refused.length) throw notCopied(src, refused);

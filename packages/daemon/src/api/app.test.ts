@@ -6,7 +6,7 @@ import type { ProcessService } from "../services/process-service.js";
 import type { ProjectService } from "../services/project-service.js";
 import type { SandboxService } from "../services/sandbox-service.js";
 import type { Services } from "../services/services.js";
-import type { ProcessRecord, SandboxRecord } from "../store/store.js";
+import type { ProcessRecord, SandboxRecord } from "../domain/records.js";
 import { createApp, type Transport } from "./app.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
 

@@ -8,6 +8,7 @@ import { HTTPException } from "hono/http-exception";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import { isValidName } from "@sbx-sh/protocol";
 import { bodyLimits } from "./body-limits.js";
+import { httpStatus } from "./http-status.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
@@ -49,7 +50,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
     if (e.code === "internal") services.log.error({ err, path: c.req.path }, "request failed");
-    return c.json({ error: e.toJSON() }, e.status as 400);
+    return c.json({ error: e.toJSON() }, httpStatus(e.code) as 400);
   });
   app.notFound((c) =>
     c.json(
@@ -92,10 +93,12 @@ async function resolveProject(c: Context<AppEnv>, services: Services, transport:
 
 /** Hono's own request errors (a body that is not JSON, ...) are the client's, not ours. */
 function fromHttpException(err: HTTPException): SbxError {
-  if (err.status === 413) return new SbxError("payload_too_large", err.message);
+  if (err.status === 413) return new SbxError("payload_too_large", err.message, undefined, { cause: err });
   return new SbxError(
     "invalid_argument",
     `invalid request: ${err.message}: send a JSON body with content-type: application/json`,
+    undefined,
+    { cause: err },
   );
 }
 

@@ -11,8 +11,10 @@ import {
 } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
-import type { Logger } from "../services/sandbox-service.js";
-import type { PortService, ProxyDecision } from "../services/port-service.js";
+import type { Logger } from "../common/log.js";
+import { SbxError } from "@sbx-sh/protocol";
+import type { PortService } from "../services/port-service.js";
+import { proxyHttpStatus } from "./http-status.js";
 
 export const TOKEN_HEADER = "x-sbx-token";
 export const TOKEN_QUERY = "sbx_token";
@@ -40,7 +42,7 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const { token, fromQuery, path } = credentials(req);
     const d = await ports.decide(req.headers.host, token);
-    if (!d.ok) return refuse(res, d);
+    if (!d.ok) return refuse(res, d.error);
     const cookie = `${TOKEN_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Lax`;
     // A token in the URL of a page load becomes a cookie of this host, and the browser is sent to
     // the same URL without it (out of its history and of Referer headers to the sandbox's pages).
@@ -67,7 +69,7 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
       ur.pipe(res);
     });
     up.on("error", (err) => {
-      if (!res.headersSent) refuse(res, unreachable(d, err));
+      if (!res.headersSent) refuse(res, unreachable(d.target.port, d.exposure.sandboxId, err));
       else res.destroy();
     });
     req.pipe(up);
@@ -82,9 +84,9 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
   const upgrade = async (req: IncomingMessage, client: Duplex, head: Buffer): Promise<void> => {
     const { token, path } = credentials(req);
     const d = await ports.decide(req.headers.host, token);
-    if (!d.ok) return refuseRaw(client, d);
+    if (!d.ok) return refuseRaw(client, d.error);
     const up: Socket = connect({ host: d.target.host, port: d.target.port });
-    up.once("error", (err) => refuseRaw(client, unreachable(d, err)));
+    up.once("error", (err) => refuseRaw(client, unreachable(d.target.port, d.exposure.sandboxId, err)));
     up.once("connect", () => {
       up.removeAllListeners("error");
       up.on("error", () => client.destroy());
@@ -144,18 +146,19 @@ function forwardHeaders(h: IncomingHttpHeaders, socket: Socket): Record<string, 
   return out;
 }
 
-function unreachable(d: Extract<ProxyDecision, { ok: true }>, err: Error): Extract<ProxyDecision, { ok: false }> {
-  return {
-    ok: false,
-    status: 502,
-    code: "upstream_unreachable",
-    message: `nothing answers on port ${d.target.port} of sandbox ${d.exposure.sandboxId} (${(err as NodeJS.ErrnoException).code ?? err.message}): start a server listening on 0.0.0.0:${d.target.port} inside it`,
-  };
+function unreachable(port: number, sandboxId: string, err: Error): SbxError {
+  return new SbxError(
+    "upstream_unreachable",
+    `nothing answers on port ${port} of sandbox ${sandboxId} (${(err as NodeJS.ErrnoException).code ?? err.message}): start a server listening on 0.0.0.0:${port} inside it`,
+    undefined,
+    { cause: err },
+  );
 }
 
-function refuse(res: ServerResponse, d: Extract<ProxyDecision, { ok: false }>): void {
-  const body = JSON.stringify({ error: { code: d.code, message: d.message } });
-  res.writeHead(d.status, {
+/** The proxy's refusal: the error body of the API, with the proxy's status for its code. */
+function refuse(res: ServerResponse, e: SbxError): void {
+  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+  res.writeHead(proxyHttpStatus(e.code), {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
     "cache-control": "no-store",
@@ -163,14 +166,15 @@ function refuse(res: ServerResponse, d: Extract<ProxyDecision, { ok: false }>): 
   res.end(body);
 }
 
-function refuseRaw(socket: Duplex, d: Extract<ProxyDecision, { ok: false }>): void {
-  const body = JSON.stringify({ error: { code: d.code, message: d.message } });
+function refuseRaw(socket: Duplex, e: SbxError): void {
+  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+  const status = proxyHttpStatus(e.code);
   const reason =
     { 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 502: "Bad Gateway", 503: "Service Unavailable" }[
-      d.status
+      status
     ] ?? "Error";
   socket.end(
-    `HTTP/1.1 ${d.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 

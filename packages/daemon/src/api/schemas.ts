@@ -2,14 +2,7 @@
 // The same schemas validate requests, generate openapi.json, and type the SDK.
 import { z } from "@hono/zod-openapi";
 import { ImageDefinition, StepSource } from "./build-ir-schema.js";
-
-export const LIMITS = {
-  cpus: { min: 0.1, max: 64, default: 1 },
-  memoryMb: { min: 16, max: 65536, default: 1024 },
-  pids: { min: 16, max: 32768, default: 1024 },
-  diskMb: { min: 16, max: 1048576, default: 4096 },
-  timeoutSecs: { min: 0, max: 7 * 24 * 3600, default: 600 },
-} as const;
+import { LIMITS, TERMINAL_SIZE } from "../domain/limits.js";
 
 export const ErrorBody = z
   .object({
@@ -87,12 +80,9 @@ export const Sandbox = z
     egressEntries: z
       .object({ allowOut: z.array(z.string()), denyOut: z.array(z.string()) })
       .openapi({ description: "the lists as given: CIDRs and host names" }),
-    egressHosts: z
-      .record(z.string(), z.array(z.string()))
-      .openapi({
-        description:
-          "host name → its current IPv4 addresses (re-resolved by the daemon every --egress-refresh seconds)",
-      }),
+    egressHosts: z.record(z.string(), z.array(z.string())).openapi({
+      description: "host name → its current IPv4 addresses (re-resolved by the daemon every --egress-refresh seconds)",
+    }),
     env: z.record(z.string(), z.string()),
     ipAddress: z.string().nullable(),
     snapshotId: z.string().nullable(),
@@ -367,8 +357,6 @@ export type SnapshotT = z.infer<typeof Snapshot>;
 
 // ---- terminals ----------------------------------------------------------------------------
 
-/** A window larger than this is a mistake, not a screen. */
-export const TERMINAL_SIZE = { min: 1, max: 1000 } as const;
 const Cols = z.number().int().min(TERMINAL_SIZE.min).max(TERMINAL_SIZE.max);
 const Rows = z.number().int().min(TERMINAL_SIZE.min).max(TERMINAL_SIZE.max);
 

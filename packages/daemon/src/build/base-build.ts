@@ -4,6 +4,7 @@
 import { spawn } from "node:child_process";
 import { access, constants } from "node:fs/promises";
 import { SbxError } from "@sbx-sh/protocol";
+import { hostEnv } from "../config.js";
 import { mmdebstrapArgs, type BaseRecipe } from "./base-recipes.js";
 
 /** Writes the recipe's rootfs, as a tar with 0-based ownership, to outTar. Injectable for tests. */
@@ -45,9 +46,7 @@ export async function checkMirror(mirror: string, suite: string, timeoutMs = 500
 }
 
 export async function findProgram(name: string): Promise<string | undefined> {
-  for (const dir of (process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin")
-    .split(":")
-    .concat(["/usr/sbin", "/usr/bin"])) {
+  for (const dir of (hostEnv().PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin").split(":").concat(["/usr/sbin", "/usr/bin"])) {
     if (!dir) continue;
     const p = `${dir}/${name}`;
     try {
@@ -89,7 +88,7 @@ export const mmdebstrapBuilder: BaseImageBuilder = async (recipe, outTar, log, e
     const child = spawn(mmdebstrap, args, {
       stdio: ["ignore", "pipe", "pipe"],
       // mmdebstrap's chroot (with /proc, /sys, /dev mounted while it runs) goes under tmpDir.
-      env: { ...process.env, TMPDIR: env.tmpDir, LC_ALL: "C.UTF-8" },
+      env: { ...hostEnv(), TMPDIR: env.tmpDir, LC_ALL: "C.UTF-8" },
       timeout: BUILD_TIMEOUT_MS,
       // SIGTERM lets mmdebstrap unmount and remove its chroot; SIGKILL would leave mounts behind.
       killSignal: "SIGTERM",

@@ -10,7 +10,7 @@ import { runCommand } from "../common/command.js";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import { BlobStore, digestHex } from "../content/blob-store.js";
 import { mmdebstrapBuilder, type BaseImageBuilder } from "./base-build.js";
-import { baseRecipes, recipeHash, type BaseImageConfig, type BaseRecipe } from "./base-recipes.js";
+import { baseRecipes, hostDebian, recipeHash, type BaseImageConfig, type BaseRecipe } from "./base-recipes.js";
 import { normalizeRootfs, shiftOwnership } from "./rootfs-tree.js";
 
 export type { BaseImageBuilder } from "./base-build.js";
@@ -35,6 +35,8 @@ export interface BaseImagesOptions {
   builder?: BaseImageBuilder;
   /** Replaces the built-in recipes (tests). */
   recipes?: Map<string, BaseRecipe>;
+  /** Archives that replace the host's Debian mirror and archive.ubuntu.com (the daemon's config). */
+  mirrors?: { debian?: string | null; ubuntu?: string | null };
 }
 
 interface LayerMeta {
@@ -63,7 +65,8 @@ export class BaseImages {
     if (!Number.isInteger(opts.uidBase) || opts.uidBase < 0)
       throw new SbxError("invalid_argument", `uidBase must be a non-negative integer, got ${opts.uidBase}`);
     this.opts = opts;
-    this.recipeMap = opts.recipes ?? baseRecipes();
+    this.recipeMap =
+      opts.recipes ?? baseRecipes(hostDebian({}, opts.mirrors?.debian ?? undefined), opts.mirrors?.ubuntu ?? undefined);
     this.blobs = new BlobStore(join(opts.dataDir, "content"));
   }
 
@@ -171,6 +174,7 @@ export class BaseImages {
           "base_image_unavailable",
           `cannot build ${recipe.name} from ${recipe.mirror}: ${e.message}`,
           { mirror: recipe.mirror },
+          { cause: err },
         );
       }
       this.log(recipe, `built in ${((Date.now() - started) / 1000).toFixed(1)} s; compressing into ${cacheFile}`);

@@ -57,6 +57,14 @@ describe("host detection", () => {
     expect(h).toEqual({ suite: "bookworm", mirror: "http://mirror.example/debian", securityMirror: undefined });
   });
 
+  it("takes the configured mirrors over the host's (SBX_DEBIAN_MIRROR, SBX_UBUNTU_MIRROR)", () => {
+    const h = hostDebian({ osRelease: "ID=debian\nVERSION_CODENAME=trixie\n", sources: [DEB822] }, "http://m.test/d/");
+    expect(h.mirror).toBe("http://m.test/d");
+    const mine = baseRecipes(h, "http://u.test/ubuntu/");
+    expect((mine.get("ubuntu-minimal") as BaseRecipe).mirror).toBe("http://u.test/ubuntu");
+    expect((mine.get("debian-minimal") as BaseRecipe).mirror).toBe("http://m.test/d");
+  });
+
   it("falls back to bookworm on deb.debian.org on a non-Debian host", () => {
     const h = hostDebian({ osRelease: "ID=ubuntu\nVERSION_CODENAME=noble\n", sources: [""] });
     expect(h).toEqual({

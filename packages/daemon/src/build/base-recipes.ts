@@ -49,8 +49,9 @@ export interface HostDebian {
 /**
  * The host's Debian suite (VERSION_CODENAME) and the mirror its apt uses for that suite, so base
  * images come from the same archive the host can reach. Falls back to bookworm on deb.debian.org.
+ * `mirror` (the daemon's SBX_DEBIAN_MIRROR) overrides the host's archive.
  */
-export function hostDebian(files: { osRelease?: string; sources?: string[] } = {}): HostDebian {
+export function hostDebian(files: { osRelease?: string; sources?: string[] } = {}, mirror?: string): HostDebian {
   const osRelease = files.osRelease ?? readOr("/etc/os-release");
   const id = /^ID=("?)([^"\n]*)\1$/m.exec(osRelease)?.[2];
   const codename = /^VERSION_CODENAME=("?)([^"\n]*)\1$/m.exec(osRelease)?.[2];
@@ -61,7 +62,7 @@ export function hostDebian(files: { osRelease?: string; sources?: string[] } = {
   const security = entries.find((e) => e.suites.includes(`${suite}-security`))?.uri;
   return {
     suite,
-    mirror: trimSlash(process.env.SBX_DEBIAN_MIRROR ?? main ?? DEBIAN_MIRROR),
+    mirror: trimSlash(mirror ?? main ?? DEBIAN_MIRROR),
     securityMirror:
       security ?? (main === undefined || main === DEBIAN_MIRROR ? `${DEBIAN_MIRROR}-security` : undefined),
   };
@@ -91,11 +92,11 @@ export function parseAptSources(text: string): Array<{ uri: string; suites: stri
   return out;
 }
 
-/** All recipes, keyed by name, for this host. */
-export function baseRecipes(host: HostDebian = hostDebian()): Map<string, BaseRecipe> {
+/** All recipes, keyed by name, for this host; `ubuntuArchive` (SBX_UBUNTU_MIRROR) replaces archive.ubuntu.com. */
+export function baseRecipes(host: HostDebian = hostDebian(), ubuntuArchive?: string): Map<string, BaseRecipe> {
   const debSources = [`deb ${host.mirror} ${host.suite} main`, `deb ${host.mirror} ${host.suite}-updates main`];
   if (host.securityMirror) debSources.push(`deb ${host.securityMirror} ${host.suite}-security main`);
-  const ubuntuMirror = trimSlash(process.env.SBX_UBUNTU_MIRROR ?? UBUNTU_MIRROR);
+  const ubuntuMirror = trimSlash(ubuntuArchive ?? UBUNTU_MIRROR);
   const ubuSources = ["", "-updates", "-security"].map((s) => `deb ${ubuntuMirror} ${UBUNTU_SUITE}${s} main universe`);
   const minimal: BaseImageConfig = { env: [PATH_ENV], workingDir: "/", user: "root", systemd: false };
   // systemd reads `container` to know it runs in a container (no udev, no getty on real ttys).

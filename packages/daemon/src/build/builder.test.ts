@@ -6,13 +6,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import type { BuildEventT } from "../api/schemas.js";
+import type { BuildProgressEvent } from "../domain/build-events.js";
 import type { LayerSource, SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { LayerRecord } from "../store/store.js";
+import type { LayerRecord } from "../domain/records.js";
 import { runBuild, stepKey, StepFailure, type BuilderDeps } from "./builder.js";
 import { copyArgs } from "./copy-step.js";
-import type { ImageDefinitionT } from "../api/build-ir-schema.js";
+import type { ImageDefinition } from "@sbx-sh/protocol";
 
 function fakeDeps(exitCodes: number[] = []) {
   const calls: string[] = [];
@@ -60,7 +60,7 @@ const base = {
   config: { env: ["PATH=/bin"], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
 };
 const ctx = "sha256:" + "a".repeat(64);
-const def: ImageDefinitionT = {
+const def: ImageDefinition = {
   name: "app",
   baseImage: "debian-minimal",
   steps: [
@@ -73,7 +73,7 @@ const def: ImageDefinitionT = {
 };
 
 async function build(deps: BuilderDeps, d = def, noCache = false) {
-  const events: BuildEventT[] = [];
+  const events: BuildProgressEvent[] = [];
   const result = await runBuild(d, base, deps, {
     noCache,
     signal: new AbortController().signal,

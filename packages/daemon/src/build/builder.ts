@@ -9,11 +9,13 @@ import { StringDecoder } from "node:string_decoder";
 import { mergeEnv } from "@sbx-sh/protocol";
 import { SbxError, toSbxError, type ErrorCode } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
-import type { BuildEventT } from "../api/schemas.js";
+import type { BuildProgressEvent } from "../domain/build-events.js";
+import { specFor } from "../domain/sandbox-spec.js";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
-import { describeStep, type ImageDefinitionT, type StepT } from "../api/build-ir-schema.js";
+import type { ImageStore } from "../store/store.js";
+import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
+import { describeStep, type ImageDefinition, type Step } from "@sbx-sh/protocol";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
 
@@ -42,7 +44,7 @@ export interface BuilderDeps {
 export interface BuildOptions {
   noCache: boolean;
   signal: AbortSignal;
-  emit(ev: BuildEventT): void;
+  emit(ev: BuildProgressEvent): void;
   /** The images COPY --from steps name, resolved by the caller (by `step.image`). */
   sourceImages?: Map<string, SourceImage>;
 }
@@ -51,7 +53,7 @@ export interface BuildOptions {
 export class StepFailure extends Error {
   constructor(
     readonly step: number,
-    readonly stepDef: StepT,
+    readonly stepDef: Step,
     readonly exitCode: number | null,
     message: string,
     readonly lastLines: string[],
@@ -63,7 +65,7 @@ export class StepFailure extends Error {
 }
 
 export async function runBuild(
-  def: ImageDefinitionT,
+  def: ImageDefinition,
   base: BuildBase,
   deps: BuilderDeps,
   opts: BuildOptions,
@@ -150,7 +152,7 @@ export async function runBuild(
 }
 
 /** sha256 over the parent's key and the step as it affects the result (not where it was declared). */
-export function stepKey(parentKey: string, step: StepT): string {
+export function stepKey(parentKey: string, step: Step): string {
   const { source: _source, ...rest } = step;
   const canonical = "text" in rest ? { ...rest, text: undefined } : rest;
   return (
@@ -158,7 +160,7 @@ export function stepKey(parentKey: string, step: StepT): string {
   );
 }
 
-function applyConfig(config: ImageConfig, step: StepT): void {
+function applyConfig(config: ImageConfig, step: Step): void {
   switch (step.op) {
     case "env":
       config.env = mergeEnv(config.env, { [step.key]: step.value });
@@ -178,7 +180,7 @@ function applyConfig(config: ImageConfig, step: StepT): void {
 }
 
 async function executeStep(
-  step: StepT,
+  step: Step,
   n: number,
   config: ImageConfig,
   lowers: string[],
@@ -202,16 +204,9 @@ async function executeStep(
   let created = false;
   try {
     // Layers of systemd images keep host ids, like their base; they are built without booting systemd.
-    await deps.runtime.create({
-      id,
-      lowers,
-      hostname: "build",
-      env,
-      workingDir: "/",
-      ...deps.limits,
-      netSlot: slot,
-      hostIds: config.systemd,
-    });
+    await deps.runtime.create(
+      specFor({ kind: "build-step", id, lowers, env, limits: deps.limits, netSlot: slot, hostIds: config.systemd }),
+    );
     created = true;
     let code: number;
     if (step.op === "run") {

@@ -7,7 +7,8 @@ import { pipeline, Transform, type Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
-import type { CopySourceT, StepT } from "../api/build-ir-schema.js";
+import type { CopyFromStep, CopySource } from "@sbx-sh/protocol";
+import { specFor } from "../domain/sandbox-spec.js";
 import { CONTEXT_DIR } from "./copy-step.js";
 
 /** An image a build copies from, resolved when the build is created. */
@@ -42,8 +43,6 @@ for p in "$@"; do
 done
 `;
 
-type CopyFromStep = Extract<StepT, { op: "copy_from" }>;
-
 /**
  * Puts the step's matches under CONTEXT_DIR/<i>/<name> in the build sandbox `buildId` and answers
  * the copy script's sources, as a context upload would have.
@@ -54,21 +53,22 @@ export async function stageImageFiles(
   step: CopyFromStep,
   source: SourceImage,
   signal: AbortSignal,
-): Promise<CopySourceT[]> {
+): Promise<CopySource[]> {
   const id = newId("bld");
-  await runtime.create({
-    id,
-    lowers: source.lowers,
-    hostname: "copy-from",
-    env: [],
-    workingDir: "/",
-    ...SOURCE_LIMITS,
-    netSlot: null,
-    hostIds: source.hostIds,
-  });
+  await runtime.create(
+    specFor({
+      kind: "copy-from",
+      id,
+      lowers: source.lowers,
+      env: [],
+      limits: SOURCE_LIMITS,
+      netSlot: null,
+      hostIds: source.hostIds,
+    }),
+  );
   try {
     const matches = await resolveMatches(runtime, id, step, signal);
-    const sources: CopySourceT[] = [];
+    const sources: CopySource[] = [];
     for (const [i, m] of matches.entries()) {
       signal.throwIfAborted();
       const archive = await runtime.createArchive(id, m.resolved);

@@ -2,7 +2,7 @@
 // unpacked under /.sbx/ctx (never part of a layer) and this busybox script places its sources;
 // archives for add() are unpacked there too, so no entry can reach beyond the sandbox.
 import { posix } from "node:path";
-import type { CopySourceT } from "../api/build-ir-schema.js";
+import type { CopySource } from "@sbx-sh/protocol";
 import { HELPER_DIR } from "../runtime/runtime.js";
 
 /** In the runtime's helper dir: a scratch tmpfs that never becomes part of a layer. */
@@ -45,7 +45,7 @@ rm -rf "$ctx"
 `;
 
 export function copyArgs(
-  step: { sources: CopySourceT[]; dest: string; chown?: string; chmod?: string },
+  step: { sources: CopySource[]; dest: string; chown?: string; chmod?: string },
   workdir: string,
 ): string[] {
   const dest = posix.resolve(workdir, step.dest);

@@ -29,7 +29,8 @@ export function runCommand(cmd: string, args: string[], opts: CommandOptions = {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
       stdio: [opts.input !== undefined ? "pipe" : "ignore", "pipe", "pipe"],
-      env: opts.env ?? process.env,
+      // Without an env of their own, programs inherit the daemon's (spawn's default).
+      env: opts.env,
       cwd: opts.cwd,
       timeout: opts.timeoutMs ?? 60_000,
       killSignal: "SIGKILL",

@@ -136,7 +136,7 @@ export class BlobStore {
       const fh = await open(p, "r");
       return fh.createReadStream({ highWaterMark: 1 << 20 });
     } catch (err) {
-      if (isNotFound(err)) throw new SbxError("not_found", `blob ${digest} not found`);
+      if (isNotFound(err)) throw new SbxError("not_found", `blob ${digest} not found`, undefined, { cause: err });
       throw err;
     }
   }

@@ -10,7 +10,7 @@ import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { SbxError } from "@sbx-sh/protocol";
-import type { ImageRecord } from "../store/store.js";
+import type { ImageRecord } from "../domain/records.js";
 import { MEDIA, ociArch, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
 import { encodeHeader, padding, readTar, TAR_END } from "./tar.js";
 import { overlayToOci } from "./whiteouts.js";
@@ -107,7 +107,8 @@ export async function writeLayerBlob(
     );
   } catch (err) {
     await rm(tmp, { force: true });
-    if (err instanceof SbxError && stderr) throw new SbxError(err.code, `${err.message}: ${stderr.trim()}`);
+    if (err instanceof SbxError && stderr)
+      throw new SbxError(err.code, `${err.message}: ${stderr.trim()}`, undefined, { cause: err });
     throw err;
   }
   const digest = `sha256:${gz.hash.digest("hex")}`;

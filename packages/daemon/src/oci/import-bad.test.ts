@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LayerStore } from "../layers/layer-store.js";
-import type { ImageRecord, LayerRecord } from "../store/store.js";
+import type { ImageRecord, LayerRecord } from "../domain/records.js";
 import { importImage } from "./import.js";
 import { readLayout } from "./layout.js";
 import { layout, tarOf, type Entry } from "./testing/craft.js";

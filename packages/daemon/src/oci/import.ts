@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import type { ImageStore } from "../store/store.js";
+import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { fileDigest, invalid, sha256, type ImageConfigJson, type ImportPlan } from "./layout.js";
 import { unpackLayer } from "./unpack.js";
 

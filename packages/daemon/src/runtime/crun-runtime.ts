@@ -10,7 +10,7 @@ import { Crun } from "./crun.js";
 import { spawn } from "node:child_process";
 import { SbxError } from "@sbx-sh/protocol";
 import { buildOciConfig } from "./oci-config.js";
-import { isOpenPolicy } from "./egress-ruleset.js";
+import { isOpenPolicy } from "../domain/egress-policy.js";
 import { memorySnapshotSupport } from "./host-facts.js";
 import { NetworkManager } from "./network.js";
 import { discardOutput, launchProcess, logsUsage, processExists, processFiles } from "./process-supervisor.js";

@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { access, constants, readFile, statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
+import { hostEnv } from "../config.js";
 import { cgroupVersion, memorySnapshotSupport, staticHelpers } from "./host-facts.js";
 
 export interface DoctorCheck {
@@ -184,7 +185,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
   return new Promise((done) => {
     let out = "";
     // sbin is not always in a non-login PATH, and nft and ip live there.
-    const env = { ...process.env, PATH: `${process.env.PATH ?? "/usr/bin:/bin"}:/usr/local/sbin:/usr/sbin:/sbin` };
+    const env = { ...hostEnv(), PATH: `${hostEnv().PATH ?? "/usr/bin:/bin"}:/usr/local/sbin:/usr/sbin:/sbin` };
     const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"], timeout: 10_000, env });
     child.stdout.on("data", (b: Buffer) => (out += b.toString()));
     child.stderr.on("data", (b: Buffer) => (out += b.toString()));

@@ -5,7 +5,9 @@ import { readFileSync } from "node:fs";
 import { readFile, readlink, writeFile } from "node:fs/promises";
 import { runCommand, type CommandResult } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
-import { egressRemoval, egressRuleset, egressSlots, type EgressPolicy } from "./egress-ruleset.js";
+import type { EgressPolicy } from "../domain/egress-policy.js";
+import { intToIp, ipToInt } from "../domain/ipv4.js";
+import { egressRemoval, egressRuleset, egressSlots } from "./egress-ruleset.js";
 import { hostRuleset, SANDBOX_IFGROUP } from "./nft-ruleset.js";
 
 export interface SandboxNetwork {
@@ -363,14 +365,4 @@ function parseCidr(cidr: string): { base: number; prefixLength: number } {
     );
   }
   return { base, prefixLength };
-}
-
-function ipToInt(ip: string): number {
-  const parts = ip.split(".").map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) return NaN;
-  return parts.reduce((acc, p) => acc * 256 + p, 0);
-}
-
-function intToIp(n: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(n / 2 ** shift) % 256).join(".");
 }

@@ -13,37 +13,10 @@ import type { Readable } from "node:stream";
 export const HELPER_DIR = "/.sbx";
 export const HELPER_BUSYBOX = `${HELPER_DIR}/busybox`;
 
-export interface EgressPolicy {
-  /** IPv4 addresses / CIDRs; non-empty means only these (plus DNS to the resolvers) are reachable. */
-  allowOut: string[];
-  /** IPv4 addresses / CIDRs dropped even when allowed. */
-  denyOut: string[];
-}
-
-export interface SandboxSpec {
-  id: string;
-  /** Read-only layer directories, top first. */
-  lowers: string[];
-  hostname: string;
-  env: string[];
-  workingDir: string;
-  cpus: number;
-  memoryMb: number;
-  pidsLimit: number;
-  diskMb: number;
-  /** A network slot for NAT egress, or null for no network at all (loopback only). */
-  netSlot: number | null;
-  /** Egress restrictions for a sandbox with a network slot; absent = open. */
-  egress?: EgressPolicy;
-  /** Boot the image's init (systemd) as PID 1 instead of catatonit; implies hostIds. */
-  systemd?: boolean;
-  /**
-   * No user namespace: ids inside are host ids (weaker isolation). For systemd images, which
-   * cannot manage cgroup v1 from inside a user namespace, and the builds of their layers.
-   */
-  hostIds?: boolean;
-  init?: string[];
-}
+// What a sandbox is and may reach are the domain's (domain/sandbox-spec.ts builds every spec);
+// the runtime takes them as they are.
+export type { EgressPolicy } from "../domain/egress-policy.js";
+export type { SandboxSpec } from "../domain/sandbox-spec.js";
 
 export interface ProcessSpec {
   argv: string[];

@@ -1,19 +1,23 @@
 // Image builds as server-side jobs: an id, a state, an event log that can be followed again later
 // (kept in memory and in a file), cancellation, and registration of the result in the project.
-import { EventEmitter } from "node:events";
-import { appendFile, mkdir, readFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import { assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
-import type { BuildEventT, CreateBuildRequestT, ImageDetailT } from "../api/schemas.js";
+import { describeStep } from "@sbx-sh/protocol";
 import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
-import { describeStep } from "../api/build-ir-schema.js";
 import type { SourceImage } from "../build/copy-from.js";
-import type { BuildRecord, ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import type { BuildEvent } from "../domain/build-events.js";
+import type { CreateBuild } from "../domain/commands.js";
+import type { ImageStore } from "../store/store.js";
+import type { BuildRecord, ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { isRegistryRef } from "../oci/registry-client.js";
 import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
-import type { Logger } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { ImageGc } from "./image-gc.js";
+import { BuildLog, replayBuildLog } from "./build-log.js";
+import type { LayersInUse } from "./layers-in-use.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
 export type LayeredBase = ResolvedBase & {
@@ -25,32 +29,38 @@ interface Running {
   abort: AbortController;
   /** Cache keys of the layers this build made or reused, protected from garbage collection. */
   keys: Set<string>;
-  events: BuildEventT[];
-  /** Appends to the event log file, one at a time, in order. */
-  written: Promise<void>;
+  log: BuildLog;
   /** Settles when the build has ended and cleaned up. */
   finished?: Promise<void>;
 }
 
+export interface BuildServiceOptions {
+  /** Where each build's event log is kept (`<id>.ndjson`), to be replayed after the build. */
+  logDir: string;
+  /** Collects what a failed or cancelled build leaves behind. */
+  gc: Pick<ImageGc, "collect">;
+  /** Fetches a `registry/repo:tag` base (FROM localhost:5000/x:1) as layers (the OCI service's pull). */
+  pullBase: (project: string, ref: string) => Promise<LayeredBase>;
+  /** Where builds in progress declare the layers they hold, for garbage collection. */
+  inUse: LayersInUse;
+}
+
 export class BuildService {
   private readonly running = new Map<string, Running>();
-  private readonly bus = new EventEmitter();
-  /** Set by the daemon: fetches a `registry/repo:tag` base (FROM localhost:5000/x:1) as layers. */
-  pullBase: ((project: string, ref: string) => Promise<LayeredBase>) | undefined;
-  /** Set by the daemon once the collector exists (it needs buildingKeys from here). */
-  gc: (() => Promise<unknown>) | undefined;
+  private readonly logDir: string;
 
   constructor(
     private readonly store: ImageStore,
     private readonly images: ImageService,
     private readonly deps: BuilderDeps & { hasContext(digest: string): Promise<boolean> },
-    private readonly logDir: string,
+    private readonly opts: BuildServiceOptions,
     private readonly log: Logger,
   ) {
-    this.bus.setMaxListeners(0);
+    this.logDir = opts.logDir;
+    opts.inUse.add(() => this.buildingKeys());
   }
 
-  async create(project: string, req: CreateBuildRequestT): Promise<BuildRecord> {
+  async create(project: string, req: CreateBuild): Promise<BuildRecord> {
     const def = req.definition;
     const name = assertValidName("image", req.registeredName ?? def.name);
     const tag = assertValidTag(req.tag ?? def.tag ?? "latest");
@@ -102,8 +112,7 @@ export class BuildService {
     const run: Running = {
       abort: new AbortController(),
       keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]),
-      events: [],
-      written: Promise.resolve(),
+      log: new BuildLog(join(this.logDir, `${rec.id}.ndjson`)),
     };
     this.running.set(rec.id, run);
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
@@ -113,7 +122,7 @@ export class BuildService {
 
   /** A base recipe, a registry image (pulled), or an image of the project (imported, pulled or built). */
   private async resolveBase(project: string, ref: string): Promise<LayeredBase> {
-    if (this.pullBase && isRegistryRef(ref)) return this.pullBase(project, ref);
+    if (isRegistryRef(ref)) return this.opts.pullBase(project, ref);
     const { name, tag } = parseImageRef(ref);
     const own = this.images.resolvesToBase(ref) ? undefined : await this.store.findImage(project, name, tag);
     if (own)
@@ -130,23 +139,18 @@ export class BuildService {
 
   private async execute(
     rec: BuildRecord,
-    req: CreateBuildRequestT,
+    req: CreateBuild,
     base: LayeredBase,
     run: Running,
     sourceImages: Map<string, SourceImage>,
   ): Promise<void> {
-    const emit = (ev: BuildEventT): void => {
+    const emit = (ev: BuildEvent): void => {
       if (ev.type === "step") run.keys.add(ev.key);
-      run.events.push(ev);
-      const line = JSON.stringify(ev) + "\n";
-      run.written = run.written
-        .then(() => appendFile(join(this.logDir, `${rec.id}.ndjson`), line))
-        .catch(() => undefined);
-      this.bus.emit(rec.id);
+      run.log.append(ev);
     };
     await this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
     emit({ type: "build", build: await this.get(rec.project, rec.id) });
-    let image: ImageDetailT | null = null;
+    let image: ImageRecord | null = null;
     try {
       const result = await runBuild(req.definition, base, this.deps, {
         noCache: req.noCache ?? false,
@@ -181,7 +185,7 @@ export class BuildService {
         await tx.updateBuild(rec.id, { state: "succeeded", imageId: img.id, endedAt: new Date().toISOString() });
         return current;
       });
-      image = this.images.detail(current?.id === img.id ? current : img);
+      image = current?.id === img.id ? current : img;
       this.log.info({ build: rec.id, image: `${img.name}:${img.tag}`, id: img.id }, "build succeeded");
     } catch (err) {
       const cancelled = run.abort.signal.aborted;
@@ -199,10 +203,12 @@ export class BuildService {
         // A failed or cancelled build leaves no layer behind that no image references; done only
         // after that, so whoever sees the end sees a clean state.
         run.keys.clear();
-        await this.gc?.().catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
+        await this.opts.gc
+          .collect()
+          .catch((err: unknown) => this.log.warn({ err }, "garbage collection after a build failed"));
       }
       emit({ type: "done", build: await this.get(rec.project, rec.id), image });
-      await run.written;
+      await run.log.flushed();
       this.running.delete(rec.id);
     }
   }
@@ -234,31 +240,12 @@ export class BuildService {
   }
 
   /** Every event of the build from its start; with follow, new ones until the build is done. */
-  async *events(project: string, id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<BuildEventT> {
+  async *events(project: string, id: string, follow: boolean, signal?: AbortSignal): AsyncGenerator<BuildEvent> {
     await this.get(project, id);
     const live = this.running.get(id);
-    if (!live) {
-      // Finished (maybe before a daemon restart): replay the log file.
-      yield* readEventLog(join(this.logDir, `${id}.ndjson`));
-      return;
-    }
-    let i = 0;
-    for (;;) {
-      while (i < live.events.length) {
-        const ev = live.events[i++]!;
-        yield ev;
-        if (ev.type === "done") return;
-      }
-      if (!follow || signal?.aborted) return;
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(done, 1000);
-        function done(): void {
-          clearTimeout(t);
-          resolve();
-        }
-        this.bus.once(id, done);
-      });
-    }
+    // Finished (maybe before a daemon restart): replay the log file.
+    if (!live) return yield* replayBuildLog(join(this.logDir, `${id}.ndjson`));
+    yield* live.log.read(follow, signal);
   }
 
   /** Daemon start: builds that were running died with the old daemon. */
@@ -314,10 +301,4 @@ function toFailure(err: unknown): BuildRecord["failure"] {
 
 function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {
   return "sha256:" + createHash("sha256").update(JSON.stringify({ baseId, layerDigests, config })).digest("hex");
-}
-
-async function* readEventLog(path: string): AsyncGenerator<BuildEventT> {
-  // Read once; a build whose log is gone (or never written) simply has no events to replay.
-  const text = await readFile(path, "utf8").catch(() => "");
-  for (const line of text.split("\n")) if (line.trim()) yield JSON.parse(line) as BuildEventT;
 }

@@ -3,7 +3,8 @@
 // swapped atomically (SandboxService.setEgressHosts). A failed lookup keeps the last addresses.
 import type { Store } from "../store/store.js";
 import { hostResolver, refreshHosts, type Resolver } from "./egress.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 export class EgressRefresher {
   private timer: NodeJS.Timeout | undefined;

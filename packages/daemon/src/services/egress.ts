@@ -3,7 +3,8 @@
 // current addresses into the policy the kernel gets. Names are kept, so they can be re-resolved.
 import { lookup } from "node:dns/promises";
 import { SbxError } from "@sbx-sh/protocol";
-import { isIpv4OrCidr, normalizeCidr, type EgressPolicy } from "../runtime/egress-ruleset.js";
+import type { EgressEntries, EgressHosts, EgressList, EgressPolicy } from "../domain/egress-policy.js";
+import { isIpv4OrCidr, normalizeCidr } from "../domain/ipv4.js";
 
 /** A plain DNS name (labels of letters, digits and -), not an address, wildcard, URL or port. */
 const HOST_NAME =
@@ -12,12 +13,7 @@ const HOST_NAME =
 export const MAX_EGRESS_ENTRIES = 256;
 
 export type Resolver = (name: string) => Promise<string[]>;
-export type EgressList = "allowOut" | "denyOut";
-
-/** The lists as given: normalized CIDRs and lowercase host names. */
-export type EgressEntries = Record<EgressList, string[]>;
-/** Current IPv4 addresses of each host name in the entries. */
-export type EgressHosts = Record<string, string[]>;
+export type { EgressEntries, EgressHosts, EgressList };
 
 export interface ResolvedEgress {
   entries: EgressEntries;
@@ -66,6 +62,7 @@ export async function resolveName(
       "invalid_argument",
       `${field} entry ${JSON.stringify(name)}: host name could not be resolved on the host (${(err as Error).message}); give IPv4 addresses or CIDRs instead`,
       { field, entry: name },
+      { cause: err },
     );
   }
   const v4 = [...new Set(addrs.filter(isIpv4OrCidr).map(normalizeCidr))].sort();

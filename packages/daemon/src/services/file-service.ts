@@ -2,7 +2,7 @@
 // uploads stream through to the runtime, which applies nothing from a stream that fails; uploads
 // are checked to be whole tar archives on the way (./tar-check.ts), so a bad one changes nothing.
 import { pipeline, type Readable } from "node:stream";
-import type { FileEntryT } from "../api/schemas.js";
+import type { FileEntry } from "../domain/records.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import { assertSandboxPath } from "../runtime/sandbox-path.js";
 import type { SandboxService } from "./sandbox-service.js";
@@ -29,7 +29,7 @@ export class FileService {
     return this.runtime.writeFile(await this.target(project, sandbox, path), path, data);
   }
 
-  async list(project: string, sandbox: string, path: string): Promise<FileEntryT[]> {
+  async list(project: string, sandbox: string, path: string): Promise<FileEntry[]> {
     const raw = await this.runtime.listDirectory(await this.target(project, sandbox, path), path);
     return raw.map((e) => ({
       name: e.name,
@@ -61,7 +61,7 @@ export class FileService {
   }
 }
 
-function fileType(mode: number): FileEntryT["type"] {
+function fileType(mode: number): FileEntry["type"] {
   switch (mode & 0o170000) {
     case 0o100000:
       return "file";

@@ -3,15 +3,16 @@
 // image records that are live or still used. Everything else goes: rows first, then directories.
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore, Store } from "../store/store.js";
-import type { Logger } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { LayersInUse } from "./layers-in-use.js";
 
 export class ImageGc {
   constructor(
     private readonly images: ImageStore,
     private readonly sandboxes: Store,
     private readonly layers: LayerStore,
-    /** Layer keys that builds in progress have made or reused and will register soon. */
-    private readonly buildingKeys: () => Set<string>,
+    /** Layer keys that builds and transfers in progress have made or reused and will register soon. */
+    private readonly inUse: LayersInUse,
     private readonly log: Logger,
   ) {}
 
@@ -43,7 +44,7 @@ export class ImageGc {
     const { images, doomed } = await this.sandboxes.transaction(async (tx) => {
       const live = await tx.listSandboxes({ includeTerminated: false });
       const usedImageIds = new Set(live.map((s) => s.imageId));
-      const keepKeys = new Set(this.buildingKeys());
+      const keepKeys = this.inUse.keys();
       const keepDirs = new Set<string>(live.flatMap((s) => s.lowers ?? []));
       let images = 0;
       for (const img of await tx.listAllImages()) {

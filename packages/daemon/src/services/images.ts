@@ -1,9 +1,10 @@
 // Images a project can launch: the base images (built on first use) and the images its builds
-// registered. Resolves a name to the layer directories a sandbox stacks, and describes images.
+// registered. Resolves a name to the layer directories a sandbox stacks, and lists, inspects and
+// removes images (as records: api/ describes them on the wire).
 import { SbxError } from "@sbx-sh/protocol";
-import type { ImageDetailT } from "../api/schemas.js";
 import type { BaseImage, BaseImages } from "../build/base-images.js";
-import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import type { ImageStore } from "../store/store.js";
+import type { BaseImageRecord, ImageEntry, ImageLayerRef, ImageRecord } from "../domain/records.js";
 
 export interface ResolvedImage {
   name: string;
@@ -101,17 +102,21 @@ export class ImageService {
     return toBase(await this.bases.ensure(name));
   }
 
-  async list(project: string): Promise<ImageDetailT[]> {
+  /** The base images, then the project's own. */
+  async list(project: string): Promise<ImageEntry[]> {
     const own = await this.store.listImages(project);
-    return [...this.bases.list().map((b) => this.baseDetail(b)), ...own.map((i) => this.detail(i))];
+    return [
+      ...this.bases.list().map((b): ImageEntry => ({ kind: "base", base: baseRecord(b) })),
+      ...own.map((image): ImageEntry => ({ kind: "built", image })),
+    ];
   }
 
-  async inspect(project: string, ref: string): Promise<ImageDetailT> {
+  async inspect(project: string, ref: string): Promise<ImageEntry> {
     const { name, tag } = parseImageRef(ref);
     const built = await this.store.findImage(project, name, tag);
-    if (built) return this.detail(built);
+    if (built) return { kind: "built", image: built };
     const base = this.bases.list().find((b) => b.name === ref);
-    if (base) return this.baseDetail(base);
+    if (base) return { kind: "base", base: baseRecord(base) };
     throw new SbxError(
       "image_not_found",
       `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``,
@@ -119,7 +124,7 @@ export class ImageService {
   }
 
   /** Marks a project image deleted; its layers go when nothing uses them (see ImageGc). */
-  async remove(project: string, ref: string): Promise<ImageDetailT> {
+  async remove(project: string, ref: string): Promise<ImageRecord> {
     const { name, tag } = parseImageRef(ref);
     const built = await this.store.findImage(project, name, tag);
     if (!built) {
@@ -131,57 +136,12 @@ export class ImageService {
       );
     }
     await this.store.markImageDeleted(built.ref);
-    return this.detail(built);
+    return built;
   }
+}
 
-  detail(i: ImageRecord): ImageDetailT {
-    return {
-      name: i.name,
-      tag: i.tag,
-      id: i.id,
-      project: i.project,
-      kind: "built",
-      baseImage: i.baseImage,
-      sizeBytes: i.sizeBytes,
-      layers: i.layers.map((l) => ({
-        digest: l.digest,
-        key: l.key,
-        sizeBytes: l.sizeBytes,
-        step: l.step,
-        cached: l.cached,
-      })),
-      config: i.config,
-      buildId: i.buildId,
-      isolation: i.config.systemd ? "host-ids" : "userns",
-      createdAt: i.createdAt,
-    };
-  }
-
-  private baseDetail(b: BaseImage): ImageDetailT {
-    const base = toBase(b);
-    return {
-      name: b.name,
-      tag: "latest",
-      id: b.digest,
-      project: null,
-      kind: "base",
-      baseImage: null,
-      sizeBytes: b.sizeBytes,
-      layers: [
-        {
-          digest: b.digest,
-          key: `base:${b.digest}`,
-          sizeBytes: b.sizeBytes,
-          step: `base image ${b.name}`,
-          cached: true,
-        },
-      ],
-      config: base.config,
-      buildId: null,
-      isolation: b.config.systemd ? "host-ids" : "userns",
-      createdAt: "",
-    };
-  }
+function baseRecord(b: BaseImage): BaseImageRecord {
+  return { name: b.name, digest: b.digest, sizeBytes: b.sizeBytes, config: toBase(b).config };
 }
 
 function toBase(b: BaseImage): ResolvedBase {

@@ -6,13 +6,14 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import type { ImageDetailT } from "../api/schemas.js";
 import { SbxError } from "@sbx-sh/protocol";
 import { assertValidName } from "@sbx-sh/protocol";
 import type { ImageService } from "./images.js";
+import type { LayersInUse } from "./layers-in-use.js";
 import { parseImageRef } from "./images.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { ImageLayerRef, ImageRecord, ImageStore } from "../store/store.js";
+import type { ImageStore } from "../store/store.js";
+import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { exportLayout, layoutTarStream, type ExportSource } from "../oci/export.js";
 import { importedLayerKey, importImage } from "../oci/import.js";
 import { readLayout } from "../oci/layout.js";
@@ -42,8 +43,11 @@ export class OciService {
     private readonly images: ImageService,
     private readonly store: ImageStore,
     private readonly layers: LayerStore,
+    inUse: LayersInUse,
     private readonly opts: OciServiceOptions,
-  ) {}
+  ) {
+    inUse.add(() => this.busy.keys());
+  }
 
   /** Daemon start: the temp dirs of exports and imports a killed daemon left (none is in use yet). */
   async sweep(): Promise<void> {
@@ -102,7 +106,7 @@ export class OciService {
   }
 
   /** Imports an OCI layout tar or docker-archive tar from a stream. */
-  async importArchive(project: string, body: Readable, o: ImportOptions): Promise<ImageDetailT> {
+  async importArchive(project: string, body: Readable, o: ImportOptions): Promise<ImageRecord> {
     const name = assertValidName("image", o.name);
     const tag = checkTag(o.tag ?? "latest");
     return this.withTemp(async (dir) => {
@@ -115,7 +119,7 @@ export class OciService {
         replace: o.replace ?? false,
         source: plan.format,
       });
-      return this.images.detail(img);
+      return img;
     });
   }
 
@@ -190,11 +194,6 @@ export class OciService {
   private async hasLayer(diffId: string): Promise<boolean> {
     const l = await this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase));
     return !!l?.dir && existsSync(l.dir);
-  }
-
-  /** For the collector: layers of imports and pulls in progress (and of recent build-base pulls). */
-  busyKeys(): Set<string> {
-    return new Set(this.busy.keys());
   }
 
   /** Marks keys busy until the returned function is called. */

@@ -5,8 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { openStores } from "../store/open-stores.js";
-import type { SandboxRecord, Store, Stores } from "../store/store.js";
-import { PortService } from "./port-service.js";
+import type { Store, Stores } from "../store/store.js";
+import type { SandboxRecord } from "../domain/records.js";
+import { PortService, type ProxyDecision } from "./port-service.js";
+import { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -37,6 +39,11 @@ function sandbox(id: string, over: Partial<SandboxRecord> = {}): SandboxRecord {
   };
 }
 
+/** A decision with a refusal's error flattened to its code and message (api/http-status.test.ts has their statuses). */
+function answered(d: ProxyDecision) {
+  return d.ok ? d : { ok: false, code: d.error.code, message: d.error.message };
+}
+
 describe("port proxy decisions", () => {
   let dir: string;
   let stores: Stores;
@@ -47,8 +54,7 @@ describe("port proxy decisions", () => {
     dir = mkdtempSync(join(tmpdir(), "sbx-ports-"));
     stores = await openStores({ kind: "sqlite", path: join(dir, "sbx.db") });
     store = stores.meta;
-    ports = new PortService(store, { onEnded: () => undefined } as unknown as SandboxService, quiet);
-    ports.proxy = { domain: "localhost", port: 7071 };
+    ports = new PortService(store, {} as SandboxService, new SandboxEvents(), "localhost", quiet);
     await store.insertSandbox(sandbox("sb-aaa"));
     await store.putPortExposure({
       sandboxId: "sb-aaa",
@@ -79,7 +85,7 @@ describe("port proxy decisions", () => {
       "8080-SB-AAA.LocalHost:7071",
       "8080-sb-aaa.localhost.:7071",
     ]) {
-      expect(await ports.decide(host, "secret-token"), host).toEqual({
+      expect(answered(await ports.decide(host, "secret-token")), host).toEqual({
         ok: true,
         target: { host: "10.89.0.14", port: 8080 },
         exposure: expect.objectContaining({ sandboxId: "sb-aaa", port: 8080 }),
@@ -87,7 +93,7 @@ describe("port proxy decisions", () => {
     }
   });
 
-  it("answers 404 for other domains, malformed names and ports that are not exposed", async () => {
+  it("answers not_found for other domains, malformed names and ports that are not exposed", async () => {
     for (const host of [
       undefined,
       "",
@@ -100,35 +106,37 @@ describe("port proxy decisions", () => {
       "99999999-sb-aaa.localhost",
       "x8080-sb-aaa.localhost",
     ]) {
-      expect(await ports.decide(host, "secret-token"), String(host)).toMatchObject({
+      expect(answered(await ports.decide(host, "secret-token")), String(host)).toMatchObject({
         ok: false,
-        status: 404,
         code: "not_found",
       });
     }
   });
 
   it("needs the right token unless public", async () => {
-    expect(await ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({
+    expect(answered(await ports.decide("8080-sb-aaa.localhost", undefined))).toMatchObject({
       ok: false,
-      status: 401,
       code: "unauthenticated",
     });
-    expect(await ports.decide("8080-sb-aaa.localhost", "secret-tokeN")).toMatchObject({
+    expect(answered(await ports.decide("8080-sb-aaa.localhost", "secret-tokeN"))).toMatchObject({
       ok: false,
-      status: 403,
       code: "permission_denied",
     });
-    expect(await ports.decide("8080-sb-aaa.localhost", "secret")).toMatchObject({ ok: false, status: 403 });
-    expect(await ports.decide("3000-sb-aaa.localhost", undefined)).toMatchObject({ ok: true, target: { port: 3000 } });
+    expect(answered(await ports.decide("8080-sb-aaa.localhost", "secret"))).toMatchObject({
+      ok: false,
+      code: "permission_denied",
+    });
+    expect(answered(await ports.decide("3000-sb-aaa.localhost", undefined))).toMatchObject({
+      ok: true,
+      target: { port: 3000 },
+    });
   });
 
-  it("answers 503 while the sandbox is not running, after the token check", async () => {
+  it("answers sandbox_not_running while the sandbox is not running, after the token check", async () => {
     await store.updateSandbox("sb-aaa", { status: "suspended", ipAddress: null });
-    expect(await ports.decide("8080-sb-aaa.localhost", undefined)).toMatchObject({ status: 401 });
-    expect(await ports.decide("8080-sb-aaa.localhost", "secret-token")).toMatchObject({
+    expect(answered(await ports.decide("8080-sb-aaa.localhost", undefined))).toMatchObject({ code: "unauthenticated" });
+    expect(answered(await ports.decide("8080-sb-aaa.localhost", "secret-token"))).toMatchObject({
       ok: false,
-      status: 503,
       code: "sandbox_not_running",
       message: expect.stringContaining("resume"),
     });

@@ -2,22 +2,22 @@
 // `<port>-<sandboxId>.<domain>`), with a per-exposure token unless public; and where the proxy and
 // the TCP tunnel endpoint connect to. Exposures are stored, and go when their sandbox is terminated.
 import { randomBytes, timingSafeEqual } from "node:crypto";
-import type { PortExposureT } from "../api/port-schemas.js";
-import { checkPort } from "@sbx-sh/protocol";
-import { SbxError } from "@sbx-sh/protocol";
-import type { PortExposureRecord, SandboxRecord, Store } from "../store/store.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import { checkPort, SbxError } from "@sbx-sh/protocol";
+import type { Logger } from "../common/log.js";
+import type { PortExposureRecord, SandboxRecord } from "../domain/records.js";
+import type { Store } from "../store/store.js";
+import type { SandboxEvents } from "./sandbox-events.js";
+import type { SandboxService } from "./sandbox-service.js";
 
-/** Where the proxy listens, once it does: URLs are built from it. */
+/** Where the port proxy listens, once it does: api/ builds the URLs of exposed ports from it. */
 export interface ProxyAddress {
   domain: string;
   port: number;
 }
 
-/** What the proxy should do with a request, decided from its Host and token. */
+/** What the proxy should do with a request, decided from its Host and token; refusals say why as an SbxError. */
 export type ProxyDecision =
-  | { ok: true; target: { host: string; port: number }; exposure: PortExposureRecord }
-  | { ok: false; status: number; code: string; message: string };
+  { ok: true; target: { host: string; port: number }; exposure: PortExposureRecord } | { ok: false; error: SbxError };
 
 /** An open connection to a sandbox port (proxied or tunnelled), cut when access to it ends. */
 interface Closable {
@@ -26,22 +26,22 @@ interface Closable {
 }
 
 export class PortService {
-  /** Set by the daemon when the proxy listens; undefined = no proxy, so nothing can be exposed. */
-  proxy: ProxyAddress | undefined;
   /** Open connections by `<sandboxId>:<port>` (proxy) or `<sandboxId>:tunnel`. */
   private readonly open = new Map<string, Set<Closable>>();
 
   constructor(
     private readonly store: Store,
     private readonly sandboxes: SandboxService,
+    events: SandboxEvents,
+    /** The domain exposed ports are served under, or null when the daemon runs no proxy (nothing can be exposed). */
+    private readonly proxyDomain: string | null,
     private readonly log: Logger,
   ) {
-    // Suspending a sandbox also "ends" it on the host; its exposures stay for the resume.
-    sandboxes.onEnded(async (s) => {
-      // Its address is gone: open connections would hang, not fail.
-      for (const key of this.open.keys()) if (key.startsWith(`${s.id}:`)) this.cut(key);
-      if ((await this.store.getSandbox(s.id))?.status === "terminated" && (await this.store.deletePortExposure(s.id)))
-        this.log.info({ sandbox: s.id }, "port exposures removed");
+    // A suspended sandbox's address is gone too: open connections would hang, not fail. Its
+    // exposures stay for the resume; a terminated one's go.
+    events.onGone((s) => this.cutSandbox(s.id));
+    events.on("ended", async (s) => {
+      if (await this.store.deletePortExposure(s.id)) this.log.info({ sandbox: s.id }, "port exposures removed");
     });
   }
 
@@ -50,7 +50,7 @@ export class PortService {
     idOrName: string,
     port: number,
     opts: { public?: boolean } = {},
-  ): Promise<PortExposureT> {
+  ): Promise<PortExposureRecord> {
     checkPort(port);
     const s = await this.sandboxes.get(project, idOrName);
     if (s.status === "terminated")
@@ -60,7 +60,7 @@ export class PortService {
         "failed_precondition",
         `sandbox ${s.id} has no network (allowInternetAccess false), so the proxy cannot reach its ports: create it with network access`,
       );
-    const proxy = this.requireProxy();
+    this.requireProxy();
     // Read and replaced in one transaction: two exposes of one port at once end with one token.
     const { old, record } = await this.store.transaction(async (tx) => {
       const old = await tx.getPortExposure(s.id, port);
@@ -78,16 +78,15 @@ export class PortService {
     // Connections let in without a token must not outlive the public access.
     if (old?.public && !record.public) this.cut(`${s.id}:${port}`);
     this.log.info({ sandbox: s.id, port, public: record.public }, "port exposed");
-    return toPort(record, proxy);
+    return record;
   }
 
-  async list(project: string, idOrName: string): Promise<PortExposureT[]> {
+  async list(project: string, idOrName: string): Promise<PortExposureRecord[]> {
     const s = await this.sandboxes.get(project, idOrName);
-    const proxy = this.proxy;
-    return (await this.store.listPortExposures(s.id)).map((e) => toPort(e, proxy));
+    return this.store.listPortExposures(s.id);
   }
 
-  async close(project: string, idOrName: string, port: number): Promise<PortExposureT> {
+  async close(project: string, idOrName: string, port: number): Promise<PortExposureRecord> {
     checkPort(port);
     const s = await this.sandboxes.get(project, idOrName);
     const e = await this.store.transaction(async (tx) => {
@@ -101,7 +100,7 @@ export class PortService {
       );
     this.cut(`${s.id}:${port}`);
     this.log.info({ sandbox: s.id, port }, "port closed");
-    return toPort(e, this.proxy);
+    return e;
   }
 
   /** Registers an open connection: through the proxy to an exposed port, or a tunnel (port null). */
@@ -114,6 +113,10 @@ export class PortService {
       set.delete(conn);
       if (set.size === 0 && this.open.get(key) === set) this.open.delete(key);
     });
+  }
+
+  private cutSandbox(id: string): void {
+    for (const key of this.open.keys()) if (key.startsWith(`${id}:`)) this.cut(key);
   }
 
   private cut(key: string): void {
@@ -154,11 +157,10 @@ export class PortService {
    * carried (header, query or cookie), if anything.
    */
   async decide(host: string | undefined, token: string | undefined): Promise<ProxyDecision> {
-    const domain = this.proxy?.domain ?? "localhost";
+    const domain = this.proxyDomain ?? "localhost";
     const m = /^(\d{1,5})-([a-z0-9-]{1,128})\.(.+?)\.?(?::\d+)?$/.exec((host ?? "").toLowerCase());
     if (!m || m[3] !== domain)
       return deny(
-        404,
         "not_found",
         `no sandbox port is served at ${JSON.stringify(host ?? "")}: exposed ports are at <port>-<sandboxId>.${domain}`,
       );
@@ -166,24 +168,21 @@ export class PortService {
     const e = await this.store.getPortExposure(m[2]!, port);
     if (!e)
       return deny(
-        404,
         "not_found",
         `port ${port} of sandbox ${m[2]} is not exposed: run \`sbx port expose ${m[2]} ${port}\``,
       );
     if (!e.public) {
       if (!token)
         return deny(
-          401,
           "unauthenticated",
           `port ${port} of sandbox ${e.sandboxId} is private: send the token from \`sbx port ls\` as the X-Sbx-Token header or once as ?sbx_token=<token>`,
         );
       if (!sameSecret(token, e.token))
-        return deny(403, "permission_denied", `wrong token for port ${port} of sandbox ${e.sandboxId}`);
+        return deny("permission_denied", `wrong token for port ${port} of sandbox ${e.sandboxId}`);
     }
     const s = await this.store.getSandbox(e.sandboxId);
     if (!s || s.status !== "running" || !s.ipAddress) {
       return deny(
-        503,
         "sandbox_not_running",
         `sandbox ${e.sandboxId} is ${s?.status ?? "gone"}${s?.status === "suspended" ? ": resume it to reach its ports" : ""}`,
       );
@@ -191,34 +190,21 @@ export class PortService {
     return { ok: true, target: { host: s.ipAddress, port }, exposure: e };
   }
 
-  private requireProxy(): ProxyAddress {
-    if (!this.proxy)
+  private requireProxy(): void {
+    if (this.proxyDomain === null)
       throw new SbxError("failed_precondition", "this daemon runs no port proxy (started with --proxy-listen off)");
-    return this.proxy;
   }
 }
 
-function deny(status: number, code: string, message: string): ProxyDecision {
-  return { ok: false, status, code, message };
+function deny(
+  code: "not_found" | "unauthenticated" | "permission_denied" | "sandbox_not_running",
+  message: string,
+): ProxyDecision {
+  return { ok: false, error: new SbxError(code, message) };
 }
 
 function sameSecret(given: string, expected: string): boolean {
   const a = Buffer.from(given);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
-}
-
-export function portUrl(sandboxId: string, port: number, proxy: ProxyAddress): string {
-  return `http://${port}-${sandboxId}.${proxy.domain}:${proxy.port}/`;
-}
-
-function toPort(e: PortExposureRecord, proxy: ProxyAddress | undefined): PortExposureT {
-  return {
-    sandboxId: e.sandboxId,
-    port: e.port,
-    public: e.public,
-    url: proxy ? portUrl(e.sandboxId, e.port, proxy) : "",
-    token: e.token,
-    createdAt: e.createdAt,
-  };
 }

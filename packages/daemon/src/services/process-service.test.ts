@@ -3,12 +3,14 @@
 // their stdin is gone). The sandbox service is reduced to the three things ProcessService asks of it.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import type { OutputEventT } from "../api/schemas.js";
 import { FAKE_BASE, FakeRuntime } from "../runtime/testing/fake-runtime.js";
 import { openStores } from "../store/open-stores.js";
-import type { SandboxRecord, Stores } from "../store/store.js";
+import type { Logger } from "../common/log.js";
+import type { ProcessOutputEvent, SandboxRecord } from "../domain/records.js";
+import type { Stores } from "../store/store.js";
 import { ProcessService } from "./process-service.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import { SandboxEvents } from "./sandbox-events.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 const SB = "sb-proctest";
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -40,10 +42,10 @@ function sandboxRecord(): SandboxRecord {
 
 let stores: Stores;
 let runtime: FakeRuntime;
-let ended: Array<(s: SandboxRecord) => unknown>;
+let lifecycle: SandboxEvents;
 const services: ProcessService[] = [];
 
-/** What ProcessService asks of the sandbox service: lookups and the ended hook. */
+/** What ProcessService asks of the sandbox service: lookups (the lifecycle events come from `lifecycle`). */
 function sandboxes(): SandboxService {
   const get = async (_project: string, id: string): Promise<SandboxRecord> => {
     const s = await stores.meta.getSandbox(id);
@@ -53,23 +55,22 @@ function sandboxes(): SandboxService {
   return {
     get,
     getRunning: get,
-    onEnded: (hook: (s: SandboxRecord) => unknown) => void ended.push(hook),
   } as unknown as SandboxService;
 }
 
 function service(): ProcessService {
-  const svc = new ProcessService(stores.meta, runtime, sandboxes(), quiet);
+  const svc = new ProcessService(stores.meta, runtime, sandboxes(), lifecycle, quiet);
   services.push(svc);
   return svc;
 }
 
-async function events(svc: ProcessService, procId: string, follow = true): Promise<OutputEventT[]> {
-  const out: OutputEventT[] = [];
+async function events(svc: ProcessService, procId: string, follow = true): Promise<ProcessOutputEvent[]> {
+  const out: ProcessOutputEvent[] = [];
   for await (const ev of svc.output("default", SB, procId, follow)) out.push(ev);
   return out;
 }
 
-const text = (evs: OutputEventT[], type: "stdout" | "stderr"): string =>
+const text = (evs: ProcessOutputEvent[], type: "stdout" | "stderr"): string =>
   evs
     .filter((e) => e.type === type)
     .map((e) => Buffer.from((e as { data: string }).data, "base64").toString())
@@ -78,7 +79,7 @@ const text = (evs: OutputEventT[], type: "stdout" | "stderr"): string =>
 beforeEach(async () => {
   stores = await openStores({ kind: "sqlite", path: ":memory:" });
   runtime = new FakeRuntime();
-  ended = [];
+  lifecycle = new SandboxEvents();
   await runtime.create({
     id: SB,
     lowers: [FAKE_BASE],
@@ -154,7 +155,7 @@ describe("ProcessService on the fake runtime", () => {
     const svc = service();
     const p = await svc.start("default", SB, { command: "sleep", args: ["30"] });
     await runtime.destroy(SB, null);
-    for (const hook of ended) await hook({ ...sandboxRecord(), status: "terminated" });
+    await lifecycle.emit("ended", { ...sandboxRecord(), status: "terminated" });
     expect(await svc.get("default", SB, p.id)).toMatchObject({ status: "exited", exitCode: 137, signal: "SIGKILL" });
     // The sandbox (and with it the output) is gone; the exit is still told.
     expect(await events(svc, p.id)).toEqual([{ type: "exit", exitCode: 137, signal: "SIGKILL", timedOut: false }]);

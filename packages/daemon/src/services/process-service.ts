@@ -4,13 +4,16 @@
 import { EventEmitter } from "node:events";
 import { SbxError } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
-import type { OutputEventT, StartProcessRequest } from "../api/schemas.js";
+import type { StartProcess } from "../domain/commands.js";
+import type { ProcessOutputEvent, ProcessRecord, SandboxRecord } from "../domain/records.js";
 import type { ProcessHandle, SandboxRuntime } from "../runtime/runtime.js";
 import { assertSignal } from "../runtime/signals.js";
-import type { ProcessRecord, SandboxRecord, Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
 import { assertExecFits, mergeEnv } from "@sbx-sh/protocol";
 import { pruneLogs } from "./log-retention.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxEvents } from "./sandbox-events.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 const FOLLOW_POLL_MS = 20;
 
@@ -34,13 +37,14 @@ export class ProcessService {
     private readonly store: Store,
     private readonly runtime: SandboxRuntime,
     private readonly sandboxes: SandboxService,
+    events: SandboxEvents,
     private readonly log: Logger,
   ) {
     this.exits.setMaxListeners(0);
-    sandboxes.onEnded((s) => this.sandboxEnded(s));
+    events.onGone((s) => this.sandboxEnded(s));
   }
 
-  async start(project: string, sandboxIdOrName: string, req: StartProcessRequest): Promise<ProcessRecord> {
+  async start(project: string, sandboxIdOrName: string, req: StartProcess): Promise<ProcessRecord> {
     const sb = await this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
@@ -155,7 +159,7 @@ export class ProcessService {
     procId: string,
     follow: boolean,
     signal?: AbortSignal,
-  ): AsyncGenerator<OutputEventT> {
+  ): AsyncGenerator<ProcessOutputEvent> {
     const p = await this.get(project, sandboxIdOrName, procId);
     const handle = await this.handleOf(p);
     this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
@@ -173,7 +177,7 @@ export class ProcessService {
     handle: ProcessHandle | undefined,
     follow: boolean,
     signal?: AbortSignal,
-  ): AsyncGenerator<OutputEventT> {
+  ): AsyncGenerator<ProcessOutputEvent> {
     const offsets = { stdout: 0, stderr: 0 };
     for (;;) {
       const done = (await this.store.getProcess(p.sandboxId, p.id))!;

@@ -3,7 +3,8 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { SbxError } from "@sbx-sh/protocol";
 import { assertValidName, newId } from "@sbx-sh/protocol";
-import type { ProjectRecord, Store } from "../store/store.js";
+import type { Store } from "../store/store.js";
+import type { ProjectRecord } from "../domain/records.js";
 
 export class ProjectService {
   constructor(private readonly store: Store) {}

@@ -1,177 +1,120 @@
-// Sandbox lifecycle: create (pending → running), list, get, terminate, timeouts, and the
-// reconcile pass at daemon start that keeps live sandboxes and cleans up after dead ones.
-import { SbxError } from "@sbx-sh/protocol";
-import { mergeEnv } from "@sbx-sh/protocol";
+// The sandbox lifecycle: create, get and list, terminate, timeouts, snapshot and fork, suspend and
+// resume, and the reconcile pass at daemon start. The only writer of `status`: every change goes
+// through setStatus(), checked against domain/sandbox-state.ts. What others hold per sandbox they
+// let go of on the events this service emits (sandbox-events.ts).
+import { newId, SbxError } from "@sbx-sh/protocol";
 import { KeyedLock } from "../common/keyed-lock.js";
-import { assertValidName, newId } from "@sbx-sh/protocol";
-import { LIMITS, type CreateSandboxRequest, type UpdateNetworkRequest } from "../api/schemas.js";
-import { isOpenPolicy } from "../runtime/egress-ruleset.js";
-import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
-import type { SandboxRecord, Store } from "../store/store.js";
-import { expandEgress, resolveEgress, type EgressEntries, type EgressHosts } from "./egress.js";
-import type { ImageService, ResolvedImage } from "./images.js";
+import type { Logger } from "../common/log.js";
+import type { CreateSandbox, UpdateEgress } from "../domain/commands.js";
+import type { EgressHosts } from "../domain/egress-policy.js";
+import type { SandboxRecord, SnapshotRecord } from "../domain/records.js";
+import { specFor } from "../domain/sandbox-spec.js";
+import { assertTransition, type SandboxStatus } from "../domain/sandbox-state.js";
+import type { SandboxRuntime } from "../runtime/runtime.js";
+import type { MetaOps, Store } from "../store/store.js";
+import { resolveEgress } from "./egress.js";
+import type { ImageService } from "./images.js";
+import type { NetSlots } from "./net-slots.js";
+import { SandboxEgress } from "./sandbox-egress.js";
+import type { SandboxEvents } from "./sandbox-events.js";
+import { forkSandbox } from "./sandbox-fork.js";
+import { checkCreate, checkEgress, newSandboxRecord } from "./sandbox-launch.js";
+import { reconcileSandboxes } from "./sandbox-reconcile.js";
+import { SandboxSuspension, type StatusPatch } from "./sandbox-suspend.js";
+import { SandboxTimers } from "./sandbox-timers.js";
+import type { SnapshotService } from "./snapshot-service.js";
 import type { WarmPool } from "./warm-pool.js";
 
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
+export interface SandboxServiceDeps {
+  store: Store;
+  runtime: SandboxRuntime;
+  images: ImageService;
+  /** Snapshots to start from (create, resume) and to take (snapshot, suspend). */
+  snapshots: SnapshotService;
+  /** Blank sandboxes that make a create fast; taken only for unnamed sandboxes of non-systemd images. */
+  pool: WarmPool;
+  slots: NetSlots;
+  events: SandboxEvents;
+  log: Logger;
 }
-
-/** Called when a sandbox ends, so the process service can close what it holds for it; awaited. */
-export type SandboxEndedHook = (sandbox: SandboxRecord) => void | Promise<void>;
 
 export class SandboxService {
   private readonly lock = new KeyedLock();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
-  private readonly endedHooks: SandboxEndedHook[] = [];
-  private pool: WarmPool | undefined;
-  /** Network slots held by build sandboxes, which are not in the store. */
-  private readonly reservedSlots = new Set<number>();
+  private readonly store: Store;
+  private readonly runtime: SandboxRuntime;
+  private readonly log: Logger;
+  private readonly timers: SandboxTimers;
+  private readonly egress: SandboxEgress;
+  private readonly suspension: SandboxSuspension;
 
-  constructor(
-    private readonly store: Store,
-    private readonly runtime: SandboxRuntime,
-    private readonly images: ImageService,
-    private readonly log: Logger,
-  ) {}
-
-  onEnded(hook: SandboxEndedHook): void {
-    this.endedHooks.push(hook);
+  constructor(private readonly deps: SandboxServiceDeps) {
+    ({ store: this.store, runtime: this.runtime, log: this.log } = deps);
+    this.timers = new SandboxTimers((id) => this.expire(id), deps.log);
+    this.egress = new SandboxEgress(deps.store, deps.runtime, this.lock, deps.log);
+    this.suspension = new SandboxSuspension({
+      ...deps,
+      lock: this.lock,
+      setStatus: (s, to, patch, tx) => this.setStatus(s, to, patch, tx),
+      release: (s) => this.release(s),
+      arm: (id, ms) => this.timers.arm(id, ms),
+    });
   }
 
-  usePool(pool: WarmPool): void {
-    this.pool = pool;
-  }
-
-  /** How a snapshot id becomes a stack to launch (set by the snapshot service). */
-  resolveSnapshot: (project: string, id: string) => Promise<ResolvedImage> = () =>
-    Promise.reject(new SbxError("failed_precondition", "snapshots are not available in this daemon"));
-
-  async create(project: string, req: CreateSandboxRequest): Promise<SandboxRecord> {
-    if (req.name !== undefined) assertValidName("sandbox", req.name);
-    if (req.snapshotId !== undefined && req.image !== undefined)
-      throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
-    const { entries, hosts, policy: egress } = await resolveEgress(req);
-    if (req.allowInternetAccess === false && !isOpenPolicy(egress)) {
-      throw new SbxError(
-        "invalid_argument",
-        "allowOut/denyOut need network access: a sandbox with allowInternetAccess false has no network at all",
-      );
-    }
+  async create(project: string, cmd: CreateSandbox): Promise<SandboxRecord> {
+    checkCreate(cmd);
+    const egress = await resolveEgress(cmd);
+    checkEgress(cmd, egress);
     const image =
-      req.snapshotId !== undefined
-        ? await this.resolveSnapshot(project, req.snapshotId)
-        : await this.images.resolve(project, req.image);
+      cmd.snapshotId !== undefined
+        ? await this.deps.snapshots.resolve(project, cmd.snapshotId)
+        : await this.deps.images.resolve(project, cmd.image);
     // A named sandbox's hostname is its name, which a blank from the pool cannot have.
-    const allowInternetAccess = req.allowInternetAccess ?? true;
     const blank =
-      req.name === undefined && req.snapshotId === undefined && !image.config.systemd
-        ? this.pool?.take(image.id, allowInternetAccess)
+      cmd.name === undefined && cmd.snapshotId === undefined && !image.config.systemd
+        ? this.deps.pool.take(image.id, cmd.allowInternetAccess ?? true)
         : undefined;
-    const now = new Date().toISOString();
-    const record: SandboxRecord = {
-      id: blank?.spec.id ?? newId("sb"),
+    // A warm blank brings its id and slot; otherwise a slot is allocated with the insert, below.
+    const record = newSandboxRecord(
       project,
-      name: req.name ?? null,
-      image: image.name,
-      imageId: image.id,
-      status: "pending",
-      cpus: req.cpus ?? LIMITS.cpus.default,
-      memoryMb: req.memoryMb ?? LIMITS.memoryMb.default,
-      pidsLimit: req.pidsLimit ?? LIMITS.pids.default,
-      diskMb: req.diskMb ?? LIMITS.diskMb.default,
-      timeoutSecs: req.timeoutSecs ?? LIMITS.timeoutSecs.default,
-      allowInternetAccess,
-      allowOut: egress.allowOut,
-      denyOut: egress.denyOut,
-      egressEntries: entries,
-      egressHosts: hosts,
-      env: req.env ?? {},
-      config: {
-        env: image.config.env,
-        workingDir: image.config.workingDir || "/",
-        user: image.config.user || "0:0",
-        systemd: image.config.systemd,
-      },
-      // A warm blank brings its slot; otherwise one is allocated with the insert, below.
-      netSlot: allowInternetAccess ? (blank?.spec.netSlot ?? null) : null,
-      ipAddress: null,
-      lowers: image.lowers,
-      source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
-      snapshotId: req.snapshotId ?? null,
-      createdAt: now,
-      startedAt: null,
-      terminatedAt: null,
-      terminationReason: null,
-    };
+      blank?.spec.id ?? newId("sb"),
+      cmd,
+      image,
+      egress,
+      blank?.spec.netSlot ?? null,
+    );
     // The slot is allocated and taken in one transaction: no other create can be given it (the
     // store's unique index is the final guard).
     try {
       await this.store.transaction(async (tx) => {
-        if (allowInternetAccess && record.netSlot === null)
-          record.netSlot = await tx.allocateNetSlot(this.runtime.netSlotCapacity, this.reservedSlots);
+        if (record.allowInternetAccess && record.netSlot === null) record.netSlot = await this.deps.slots.allocate(tx);
         await tx.insertSandbox(record);
       });
     } catch (err) {
-      if (blank) await this.pool?.discard(blank);
+      if (blank) await this.deps.pool.discard(blank);
       throw err;
     }
     // The record holds a networked blank's slot now.
-    if (blank?.spec.netSlot != null) this.releaseNetSlot(blank.spec.netSlot);
-    const spec: SandboxSpec = {
-      id: record.id,
-      lowers: image.lowers,
-      hostname: record.name ?? record.id,
-      env: mergeEnv(image.config.env, record.env),
-      workingDir: record.config.workingDir,
-      cpus: record.cpus,
-      memoryMb: record.memoryMb,
-      pidsLimit: record.pidsLimit,
-      diskMb: record.diskMb,
-      netSlot: record.netSlot,
-      egress,
-      systemd: image.config.systemd,
-      init: image.config.init,
-    };
+    if (blank?.spec.netSlot != null) this.deps.slots.release(blank.spec.netSlot);
+    const spec = specFor({ kind: "sandbox", sandbox: record, image });
     return this.lock.run(record.id, async () => {
       try {
         const { ipAddress } = blank
           ? await this.runtime.reconfigure(blank.spec, spec)
           : await this.runtime.create(spec);
-        await this.store.updateSandbox(record.id, {
-          status: "running",
-          ipAddress,
-          startedAt: new Date().toISOString(),
-        });
+        await this.setStatus(record, "running", { ipAddress, startedAt: new Date().toISOString() });
       } catch (err) {
         if (blank) await this.runtime.destroy(record.id, record.netSlot).catch(() => undefined);
-        await this.store.updateSandbox(record.id, {
-          status: "terminated",
+        await this.setStatus(record, "terminated", {
           terminatedAt: new Date().toISOString(),
           terminationReason: "error",
           netSlot: null,
         });
         throw err;
       }
-      this.armTimeout(record.id, record.timeoutSecs * 1000);
+      this.timers.arm(record.id, record.timeoutSecs * 1000);
       this.log.info({ sandbox: record.id, image: image.name, warm: blank !== undefined }, "sandbox started");
       return (await this.store.getSandbox(record.id))!;
     });
-  }
-
-  /** A network slot for a sandbox the store does not know (a build step); release it after. */
-  reserveNetSlot(): Promise<number> {
-    // Chosen and reserved inside a transaction, so no create's allocation runs in between.
-    return this.store.transaction(async (tx) => {
-      const slot = await tx.allocateNetSlot(this.runtime.netSlotCapacity, this.reservedSlots);
-      this.reservedSlots.add(slot);
-      return slot;
-    });
-  }
-
-  releaseNetSlot(slot: number): void {
-    this.reservedSlots.delete(slot);
   }
 
   list(project: string, includeTerminated: boolean): Promise<SandboxRecord[]> {
@@ -208,206 +151,122 @@ export class SandboxService {
     return this.end(s.id, reason);
   }
 
-  /** Set by the snapshot service: suspends a named sandbox whose timeout expired. */
-  onTimeoutSuspend: ((id: string) => Promise<unknown>) | undefined;
-
-  /** Runs `fn` with the sandbox's lifecycle lock held (suspend and resume need it too). */
-  withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    return this.lock.run(id, fn);
+  /** A filesystem snapshot of a running sandbox, which keeps running. */
+  async snapshot(
+    project: string,
+    sandbox: string,
+    opts: { type?: "filesystem" | "memory" } = {},
+  ): Promise<SnapshotRecord> {
+    const sb = await this.getRunning(project, sandbox);
+    this.deps.snapshots.assertSupported(opts.type);
+    return this.lock.run(sb.id, async () => this.deps.snapshots.capture((await this.store.getSandbox(sb.id))!, false));
   }
 
-  /** Stops a sandbox's timer, kills its processes and releases its host resources; the caller records the new state. */
-  async release(s: SandboxRecord): Promise<void> {
-    clearTimeout(this.timers.get(s.id));
-    this.timers.delete(s.id);
-    await this.runtime.destroy(s.id, s.netSlot);
-    for (const hook of this.endedHooks) await hook(s);
+  /** `copy -n N`: one snapshot, N new sandboxes from it, started together. */
+  fork(project: string, sandbox: string, times: number): Promise<SandboxRecord[]> {
+    return forkSandbox(this, project, sandbox, times);
+  }
+
+  async suspend(project: string, sandbox: string): Promise<SandboxRecord> {
+    const sb = await this.get(project, sandbox);
+    if (sb.name === null)
+      throw new SbxError(
+        "failed_precondition",
+        `sandbox ${sb.id} has no name: only named sandboxes can be suspended (create one with --name); an ephemeral sandbox can only be terminated`,
+      );
+    if (sb.status === "suspended") return sb;
+    return this.suspension.suspend(sb.id, "requested");
   }
 
   /** Starts a suspended sandbox again from its suspend snapshot, with the same id and name. */
-  async restart(s: SandboxRecord, image: ResolvedImage): Promise<SandboxRecord> {
-    const netSlot = await this.store.transaction(async (tx) => {
-      const slot = s.allowInternetAccess
-        ? await tx.allocateNetSlot(this.runtime.netSlotCapacity, this.reservedSlots)
-        : null;
-      await tx.updateSandbox(s.id, { status: "pending", netSlot: slot });
-      return slot;
-    });
-    try {
-      const { ipAddress } = await this.runtime.create({
-        id: s.id,
-        lowers: image.lowers,
-        hostname: s.name ?? s.id,
-        env: mergeEnv(image.config.env, s.env),
-        workingDir: s.config.workingDir,
-        cpus: s.cpus,
-        memoryMb: s.memoryMb,
-        pidsLimit: s.pidsLimit,
-        diskMb: s.diskMb,
-        netSlot,
-        egress: egressOf(s),
-        systemd: image.config.systemd,
-        init: image.config.init,
-      });
-      await this.store.updateSandbox(s.id, {
-        status: "running",
-        ipAddress,
-        startedAt: new Date().toISOString(),
-        lowers: image.lowers,
-        source: { layers: image.layers, baseDir: image.baseDir, baseImage: image.baseImage },
-      });
-    } catch (err) {
-      await this.store.updateSandbox(s.id, { status: "suspended", netSlot: null });
-      throw err;
-    }
-    this.armTimeout(s.id, s.timeoutSecs * 1000);
-    return (await this.store.getSandbox(s.id))!;
+  async resume(project: string, sandbox: string): Promise<SandboxRecord> {
+    return this.suspension.resume(project, await this.get(project, sandbox));
   }
 
   /**
    * Replaces a running sandbox's egress lists (an omitted list stays as it is) in one atomic nft
    * transaction. A suspended sandbox just has its record updated; resume applies it.
    */
-  async updateNetwork(project: string, idOrName: string, req: UpdateNetworkRequest): Promise<SandboxRecord> {
-    const found = await this.get(project, idOrName);
-    const resolved = await resolveEgress(req);
-    return this.lock.run(found.id, async () => {
-      const s = (await this.store.getSandbox(found.id))!;
-      if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is terminated`);
-      if (!s.allowInternetAccess)
-        throw new SbxError(
-          "failed_precondition",
-          `sandbox ${s.id} has no network (allowInternetAccess false); its egress policy cannot be set`,
-        );
-      const old = egressEntriesOf(s);
-      const entries = {
-        allowOut: req.allowOut !== undefined ? resolved.entries.allowOut : old.allowOut,
-        denyOut: req.denyOut !== undefined ? resolved.entries.denyOut : old.denyOut,
-      };
-      // Names of a kept list keep their addresses; names given now have fresh ones.
-      const hosts: EgressHosts = {};
-      for (const name of [...entries.allowOut, ...entries.denyOut]) {
-        const addrs = resolved.hosts[name] ?? s.egressHosts?.[name];
-        if (addrs) hosts[name] = addrs;
-      }
-      return this.applyEgress(s, entries, hosts);
-    });
+  async updateNetwork(project: string, idOrName: string, cmd: UpdateEgress): Promise<SandboxRecord> {
+    return this.egress.update(await this.get(project, idOrName), cmd);
   }
 
-  /**
-   * Re-resolved addresses for a sandbox's host names (the daemon's refresh): the chain is swapped
-   * atomically when they changed; a suspended sandbox just has its record updated.
-   */
-  async setEgressHosts(id: string, hosts: EgressHosts): Promise<void> {
-    await this.lock.run(id, async () => {
-      const s = await this.store.getSandbox(id);
-      if (!s || s.status === "terminated" || !s.allowInternetAccess) return;
-      const entries = egressEntriesOf(s);
-      const names = [...entries.allowOut, ...entries.denyOut].filter((n) => hosts[n] ?? s.egressHosts?.[n]);
-      await this.applyEgress(s, entries, Object.fromEntries(names.map((n) => [n, hosts[n] ?? s.egressHosts![n]!])));
-    });
-  }
-
-  private async applyEgress(s: SandboxRecord, entries: EgressEntries, hosts: EgressHosts): Promise<SandboxRecord> {
-    const next = expandEgress(entries, hosts);
-    if (s.status === "running" && s.netSlot !== null) await this.runtime.updateEgress(s.id, s.netSlot, next);
-    await this.store.updateSandbox(s.id, { ...next, egressEntries: entries, egressHosts: hosts });
-    this.log.info({ sandbox: s.id, ...next, hosts }, "egress policy updated");
-    return (await this.store.getSandbox(s.id))!;
-  }
-
-  private async end(id: string, reason: string): Promise<SandboxRecord> {
-    return this.lock.run(id, async () => {
-      const s = (await this.store.getSandbox(id))!;
-      if (s.status === "terminated") return s;
-      clearTimeout(this.timers.get(id));
-      this.timers.delete(id);
-      await this.runtime.destroy(id, s.netSlot);
-      await this.store.updateSandbox(id, {
-        status: "terminated",
-        terminatedAt: new Date().toISOString(),
-        terminationReason: reason,
-        netSlot: null,
-      });
-      const ended = (await this.store.getSandbox(id))!;
-      for (const hook of this.endedHooks) await hook(ended);
-      this.log.info({ sandbox: id, reason }, "sandbox terminated");
-      return ended;
-    });
-  }
-
-  private armTimeout(id: string, ms: number): void {
-    if (ms <= 0) return;
-    // setTimeout overflows past 2^31-1 ms; long timeouts re-arm in steps.
-    const step = Math.min(ms, 2 ** 31 - 1);
-    const t = setTimeout(() => {
-      if (ms > step) return this.armTimeout(id, ms - step);
-      // A named sandbox is kept for later: at its timeout it is suspended; an ephemeral one ends.
-      const stop = this.store
-        .getSandbox(id)
-        .then((s) => (s?.name != null && this.onTimeoutSuspend ? this.onTimeoutSuspend(id) : this.end(id, "timeout")));
-      stop.catch((err: unknown) => this.log.error({ sandbox: id, err }, "timeout handling failed"));
-    }, step);
-    t.unref();
-    this.timers.set(id, t);
+  /** Re-resolved addresses for a sandbox's host names (the daemon's refresh). */
+  setEgressHosts(id: string, hosts: EgressHosts): Promise<void> {
+    return this.egress.setHosts(id, hosts);
   }
 
   /**
    * Daemon start: sandboxes that are still running stay (their timeouts re-armed); the others are
    * marked terminated; then whatever is on the host that no live sandbox owns is removed.
    */
-  async reconcile(): Promise<{ kept: string[]; ended: string[]; leaks: string[] }> {
-    const kept: string[] = [];
-    const ended: string[] = [];
-    for (const s of await this.store.listSandboxes({ includeTerminated: false })) {
-      // Suspended sandboxes have nothing on the host; their snapshot is in the store. One whose
-      // daemon died between recording the suspend and releasing it still has its container, network
-      // slot and processes: the release is finished here.
-      if (s.status === "suspended") {
-        if (s.netSlot !== null || (await this.runtime.isRunning(s.id))) {
-          await this.release(s).catch((err: unknown) =>
-            this.log.warn({ sandbox: s.id, err }, "release of a suspended sandbox failed"),
-          );
-          await this.store.updateSandbox(s.id, { netSlot: null });
-        }
-        continue;
-      }
-      if (s.status === "running" && (await this.runtime.isRunning(s.id))) {
-        // A daemon killed in the middle of a snapshot leaves the sandbox frozen.
-        await this.runtime.thaw(s.id).catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "could not thaw"));
-        kept.push(s.id);
-        const deadline = s.timeoutSecs > 0 ? Date.parse(s.startedAt ?? s.createdAt) + s.timeoutSecs * 1000 : 0;
-        if (deadline) this.armTimeout(s.id, Math.max(1, deadline - Date.now()));
-        continue;
-      }
-      await this.runtime
-        .destroy(s.id, s.netSlot)
-        .catch((err: unknown) => this.log.warn({ sandbox: s.id, err }, "cleanup of a dead sandbox failed"));
-      await this.store.updateSandbox(s.id, {
-        status: "terminated",
-        terminatedAt: new Date().toISOString(),
-        terminationReason: "died",
-        netSlot: null,
-      });
-      const died = (await this.store.getSandbox(s.id))!;
-      for (const hook of this.endedHooks) await hook(died);
-      ended.push(s.id);
-    }
-    const leaks = await this.runtime.cleanupLeaks(new Set(kept), await this.store.usedNetSlots());
-    return { kept, ended, leaks };
+  reconcile(): Promise<{ kept: string[]; ended: string[]; leaks: string[] }> {
+    return reconcileSandboxes({
+      store: this.store,
+      runtime: this.runtime,
+      log: this.log,
+      finishSuspend: async (s) => {
+        await this.release(s).catch((err: unknown) =>
+          this.log.warn({ sandbox: s.id, err }, "release of a suspended sandbox failed"),
+        );
+        await this.store.updateSandbox(s.id, { netSlot: null });
+      },
+      rearm: (id, ms) => this.timers.arm(id, ms),
+      died: async (s) => {
+        await this.setStatus(s, "terminated", {
+          terminatedAt: new Date().toISOString(),
+          terminationReason: "died",
+          netSlot: null,
+        });
+        await this.deps.events.emit("ended", (await this.store.getSandbox(s.id))!);
+      },
+    });
   }
 
   /** Stops timers (daemon shutdown); sandboxes keep running. */
   close(): void {
-    for (const t of this.timers.values()) clearTimeout(t);
-    this.timers.clear();
+    this.timers.close();
   }
-}
 
-function egressEntriesOf(s: SandboxRecord): EgressEntries {
-  return s.egressEntries ?? { allowOut: s.allowOut ?? [], denyOut: s.denyOut ?? [] };
-}
+  /** The one writer of `status`: the move is checked against the sandbox state machine. */
+  private async setStatus(
+    s: SandboxRecord,
+    to: SandboxStatus,
+    patch: StatusPatch,
+    tx: MetaOps = this.store,
+  ): Promise<void> {
+    assertTransition(s.id, s.status, to);
+    await tx.updateSandbox(s.id, { ...patch, status: to });
+  }
 
-function egressOf(s: SandboxRecord): { allowOut: string[]; denyOut: string[] } {
-  return { allowOut: s.allowOut ?? [], denyOut: s.denyOut ?? [] };
+  /** At its timeout a named sandbox is kept for later (suspended); an ephemeral one ends. */
+  private async expire(id: string): Promise<SandboxRecord> {
+    const s = await this.store.getSandbox(id);
+    return s?.name != null ? this.suspension.suspend(id, "timeout") : this.end(id, "timeout");
+  }
+
+  /** A suspended sandbox's timer, processes and host resources go; its record and snapshot stay. */
+  private async release(s: SandboxRecord): Promise<void> {
+    this.timers.clear(s.id);
+    await this.runtime.destroy(s.id, s.netSlot);
+    await this.deps.events.emit("suspended", s);
+  }
+
+  private async end(id: string, reason: string): Promise<SandboxRecord> {
+    return this.lock.run(id, async () => {
+      const s = (await this.store.getSandbox(id))!;
+      if (s.status === "terminated") return s;
+      this.timers.clear(id);
+      await this.runtime.destroy(id, s.netSlot);
+      await this.setStatus(s, "terminated", {
+        terminatedAt: new Date().toISOString(),
+        terminationReason: reason,
+        netSlot: null,
+      });
+      const ended = (await this.store.getSandbox(id))!;
+      await this.deps.events.emit("ended", ended);
+      this.log.info({ sandbox: id, reason }, "sandbox terminated");
+      return ended;
+    });
+  }
 }

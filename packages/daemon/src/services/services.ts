@@ -1,6 +1,7 @@
 // The set of services the API is built on, wired once by the daemon (or by a test).
 import type { ProjectService } from "./project-service.js";
-import type { SandboxService, Logger } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxService } from "./sandbox-service.js";
 import type { ProcessService } from "./process-service.js";
 import type { TerminalService } from "./terminal-service.js";
 import type { FileService } from "./file-service.js";
@@ -8,7 +9,7 @@ import type { ImageService } from "./images.js";
 import type { BuildService } from "./build-service.js";
 import type { ImageGc } from "./image-gc.js";
 import type { SnapshotService } from "./snapshot-service.js";
-import type { PortService } from "./port-service.js";
+import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 
@@ -25,6 +26,8 @@ export interface Services {
   gc: ImageGc;
   snapshots: SnapshotService;
   ports: PortService;
+  /** Where the port proxy listens (exposed ports' URLs are built from it), or null when there is none. */
+  proxy: ProxyAddress | null;
   contexts: BlobStore;
   oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };

@@ -1,15 +1,19 @@
 // Filesystem snapshots of running sandboxes: a frozen, point-in-time copy of the writable layer
-// stacked on the sandbox's own stack, restorable into new sandboxes, forkable, registrable as an
-// image; and suspend/resume of named sandboxes on top of them. Deep chains are squashed.
+// stacked on the sandbox's own stack (deep chains are squashed), restorable into new sandboxes,
+// registrable as an image. The sandbox lifecycle builds on capture() and resolve() (snapshot,
+// fork, suspend, resume); this service keeps the snapshot records and their layers.
 import { createHash } from "node:crypto";
 import { SbxError } from "@sbx-sh/protocol";
 import { assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { ImageLayerRef, ImageRecord, ImageStore, SandboxRecord, SnapshotRecord, Store } from "../store/store.js";
+import type { ImageStore, Store } from "../store/store.js";
+import type { ImageLayerRef, ImageRecord, SandboxRecord, SnapshotRecord } from "../domain/records.js";
 import type { ImageGc } from "./image-gc.js";
 import type { ResolvedImage } from "./images.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { Logger } from "../common/log.js";
+import type { StoreTx } from "../store/store.js";
+import type { SandboxEvents } from "./sandbox-events.js";
 
 /** Past this many layers a new snapshot is squashed into one (overlayfs: ≤ 500 lowers, one page of options). */
 export const MAX_STACK_DEPTH = 24;
@@ -20,32 +24,29 @@ export class SnapshotService {
     private readonly images: ImageStore,
     private readonly runtime: SandboxRuntime,
     private readonly layers: LayerStore,
-    private readonly sandboxes: SandboxService,
     private readonly gc: ImageGc,
+    events: SandboxEvents,
     private readonly log: Logger,
   ) {
-    sandboxes.resolveSnapshot = (project, id) => this.resolve(project, id);
-    sandboxes.onTimeoutSuspend = (id) => this.suspendById(id, "timeout");
-    sandboxes.onEnded((s) => this.forgetSuspendSnapshot(s));
+    events.on("ended", (s) => this.forgetSuspendSnapshot(s));
   }
 
-  async create(
-    project: string,
-    sandbox: string,
-    opts: { type?: "filesystem" | "memory" } = {},
-  ): Promise<SnapshotRecord> {
-    const sb = await this.sandboxes.getRunning(project, sandbox);
-    if (opts.type === "memory") {
+  /** Refuses a kind of snapshot this host cannot take (memory snapshots), before anything is locked. */
+  assertSupported(type: "filesystem" | "memory" = "filesystem"): void {
+    if (type === "memory") {
       const support = this.runtime.capabilities.memorySnapshots;
       throw new SbxError(
         "failed_precondition",
         `memory snapshots are not available on this host: ${support.reason}. Take a filesystem snapshot (the default) instead`,
       );
     }
-    return this.sandboxes.withLock(sb.id, async () => this.capture((await this.store.getSandbox(sb.id))!, false));
   }
 
-  private async capture(sb: SandboxRecord, forSuspend: boolean): Promise<SnapshotRecord> {
+  /**
+   * Snapshots a running sandbox (the caller holds its lifecycle lock); `forSuspend` marks the
+   * snapshot a suspend stands on, which is nobody's to list and goes with its sandbox.
+   */
+  async capture(sb: SandboxRecord, forSuspend: boolean): Promise<SnapshotRecord> {
     if (sb.status !== "running") throw new SbxError("sandbox_not_running", `sandbox ${sb.id} is ${sb.status}`);
     if (!this.runtime.capabilities.liveCapture)
       throw new SbxError(
@@ -204,37 +205,6 @@ export class SnapshotService {
     };
   }
 
-  /** `copy -n N`: one snapshot, N new sandboxes from it, started together. */
-  async fork(project: string, sandbox: string, times: number): Promise<SandboxRecord[]> {
-    if (!Number.isInteger(times) || times < 1 || times > 50)
-      throw new SbxError("out_of_range", "times must be a whole number from 1 to 50");
-    const src = await this.sandboxes.getRunning(project, sandbox);
-    const snap = await this.create(project, sandbox);
-    const made = await Promise.allSettled(
-      Array.from({ length: times }, () =>
-        this.sandboxes.create(project, {
-          snapshotId: snap.id,
-          cpus: src.cpus,
-          memoryMb: src.memoryMb,
-          pidsLimit: src.pidsLimit,
-          diskMb: src.diskMb,
-          timeoutSecs: src.timeoutSecs,
-          allowInternetAccess: src.allowInternetAccess,
-          allowOut: src.egressEntries?.allowOut ?? src.allowOut,
-          denyOut: src.egressEntries?.denyOut ?? src.denyOut,
-          env: src.env,
-        }),
-      ),
-    );
-    const failed = made.find((r) => r.status === "rejected");
-    if (failed) {
-      for (const r of made)
-        if (r.status === "fulfilled") await this.sandboxes.terminate(project, r.value.id).catch(() => undefined);
-      throw failed.reason;
-    }
-    return made.map((r) => (r as PromiseFulfilledResult<SandboxRecord>).value);
-  }
-
   /** `sbx image register <name> <snapshot>`: the snapshot's stack under an image name. */
   async registerImage(
     project: string,
@@ -274,66 +244,21 @@ export class SnapshotService {
     return img;
   }
 
-  async suspend(project: string, sandbox: string): Promise<SandboxRecord> {
-    const sb = await this.sandboxes.get(project, sandbox);
-    if (sb.name === null)
-      throw new SbxError(
-        "failed_precondition",
-        `sandbox ${sb.id} has no name: only named sandboxes can be suspended (create one with --name); an ephemeral sandbox can only be terminated`,
-      );
-    if (sb.status === "suspended") return sb;
-    return this.suspendById(sb.id, "requested");
+  /**
+   * Resume: the sandbox stands on its latest suspend snapshot now, so the one it stood on before
+   * (`previousId`, if that was its own suspend snapshot) is superseded and removed, in the caller's
+   * transaction. Answers whether one was; its layers go with collectAfterResume().
+   */
+  async dropSuperseded(tx: StoreTx, sandboxId: string, previousId: string | null | undefined): Promise<boolean> {
+    const previous = previousId ? await tx.getSnapshot(previousId) : undefined;
+    if (!previous?.forSuspend || previous.sourceSandboxId !== sandboxId) return false;
+    await tx.deleteSnapshot(previous.id);
+    return true;
   }
 
-  private suspendById(id: string, why: string): Promise<SandboxRecord> {
-    return this.sandboxes.withLock(id, async () => {
-      const sb = (await this.store.getSandbox(id))!;
-      if (sb.status !== "running") return sb;
-      const snap = await this.capture(sb, true);
-      // Recorded before the sandbox goes, so a daemon killed in between still knows where its files are.
-      await this.store.updateSandbox(id, {
-        status: "suspended",
-        suspendSnapshotId: snap.id,
-        ipAddress: null,
-        terminationReason: why === "timeout" ? "suspended at timeout" : null,
-      });
-      await this.sandboxes.release(sb);
-      await this.store.updateSandbox(id, { netSlot: null });
-      this.log.info({ sandbox: id, snapshot: snap.id, why }, "sandbox suspended");
-      return (await this.store.getSandbox(id))!;
-    });
-  }
-
-  async resume(project: string, sandbox: string): Promise<SandboxRecord> {
-    const sb = await this.sandboxes.get(project, sandbox);
-    if (sb.status === "running") return sb;
-    if (sb.status !== "suspended" || !sb.suspendSnapshotId)
-      throw new SbxError(
-        "failed_precondition",
-        `sandbox ${sb.id} is ${sb.status}: only suspended sandboxes can be resumed`,
-      );
-    return this.sandboxes.withLock(sb.id, async () => {
-      const current = (await this.store.getSandbox(sb.id))!;
-      if (current.status !== "suspended") return current;
-      const snapId = current.suspendSnapshotId!;
-      const resumed = await this.sandboxes.restart(current, await this.resolve(project, snapId));
-      // From now on the sandbox stands on that snapshot's layers; the suspend snapshot it stood on
-      // before is superseded (the new one's stack holds whatever of it is still needed).
-      const superseded = await this.store.transaction(async (tx) => {
-        await tx.updateSandbox(sb.id, { snapshotId: snapId, suspendSnapshotId: null, terminationReason: null });
-        const previous = current.snapshotId ? await tx.getSnapshot(current.snapshotId) : undefined;
-        if (!previous?.forSuspend || previous.sourceSandboxId !== sb.id) return false;
-        await tx.deleteSnapshot(previous.id);
-        return true;
-      });
-      if (superseded) {
-        await this.gc
-          .collect()
-          .catch((err: unknown) => this.log.warn({ err }, "garbage collection after resume failed"));
-      }
-      this.log.info({ sandbox: sb.id, snapshot: snapId }, "sandbox resumed");
-      return { ...resumed, snapshotId: snapId, suspendSnapshotId: null };
-    });
+  /** The layers of a superseded suspend snapshot, once nothing else uses them. */
+  async collectAfterResume(): Promise<void> {
+    await this.gc.collect().catch((err: unknown) => this.log.warn({ err }, "garbage collection after resume failed"));
   }
 
   /**

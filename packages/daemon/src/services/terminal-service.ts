@@ -4,10 +4,13 @@
 import { SbxError } from "@sbx-sh/protocol";
 import { mergeEnv } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
-import { TERMINAL_SIZE, type CreateTerminalRequestT, type TerminalT } from "../api/schemas.js";
+import type { OpenTerminal } from "../domain/commands.js";
+import { TERMINAL_SIZE } from "../domain/limits.js";
 import type { SandboxRuntime, TerminalHandle } from "../runtime/runtime.js";
-import type { SandboxRecord } from "../store/store.js";
-import type { Logger, SandboxService } from "./sandbox-service.js";
+import type { SandboxRecord, TerminalRecord } from "../domain/records.js";
+import type { Logger } from "../common/log.js";
+import type { SandboxEvents } from "./sandbox-events.js";
+import type { SandboxService } from "./sandbox-service.js";
 
 export const SCROLLBACK_BYTES = 64 * 1024;
 export const MAX_TERMINALS_PER_SANDBOX = 16;
@@ -49,7 +52,7 @@ export class Scrollback {
 }
 
 interface Entry {
-  rec: Omit<TerminalT, "attached">;
+  rec: Omit<TerminalRecord, "attached">;
   host: TerminalHandle;
   scrollback: Scrollback;
   clients: Set<TerminalClient>;
@@ -63,12 +66,13 @@ export class TerminalService {
   constructor(
     private readonly runtime: SandboxRuntime,
     private readonly sandboxes: SandboxService,
+    events: SandboxEvents,
     private readonly log: Logger,
   ) {
-    sandboxes.onEnded((s) => this.sandboxEnded(s));
+    events.onGone((s) => this.sandboxEnded(s));
   }
 
-  async create(project: string, sandboxIdOrName: string, req: CreateTerminalRequestT): Promise<TerminalT> {
+  async create(project: string, sandboxIdOrName: string, req: OpenTerminal): Promise<TerminalRecord> {
     const sb = await this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
@@ -124,12 +128,12 @@ export class TerminalService {
     return this.view(entry);
   }
 
-  async list(project: string, sandboxIdOrName: string): Promise<TerminalT[]> {
+  async list(project: string, sandboxIdOrName: string): Promise<TerminalRecord[]> {
     const sb = await this.sandboxes.get(project, sandboxIdOrName);
     return this.ofSandbox(sb.id).map((e) => this.view(e));
   }
 
-  async get(project: string, sandboxIdOrName: string, terminalId: string): Promise<TerminalT> {
+  async get(project: string, sandboxIdOrName: string, terminalId: string): Promise<TerminalRecord> {
     return this.view(await this.entry(project, sandboxIdOrName, terminalId));
   }
 
@@ -164,14 +168,14 @@ export class TerminalService {
     terminalId: string,
     cols: number,
     rows: number,
-  ): Promise<TerminalT> {
+  ): Promise<TerminalRecord> {
     const e = await this.entry(project, sandboxIdOrName, terminalId);
     await this.resizeEntry(e, cols, rows);
     return this.view(e);
   }
 
   /** Kills the terminal's program and answers once it has ended. */
-  async kill(project: string, sandboxIdOrName: string, terminalId: string): Promise<TerminalT> {
+  async kill(project: string, sandboxIdOrName: string, terminalId: string): Promise<TerminalRecord> {
     const e = await this.entry(project, sandboxIdOrName, terminalId);
     if (e.rec.status === "running") {
       await e.host.kill();
@@ -214,7 +218,7 @@ export class TerminalService {
     return [...this.entries.values()].filter((e) => e.rec.sandboxId === sandboxId);
   }
 
-  private view(e: Entry): TerminalT {
+  private view(e: Entry): TerminalRecord {
     return { ...e.rec, attached: e.clients.size };
   }
 

@@ -4,20 +4,15 @@
 // network (slot reserved, veth attached, open policy) and `size` without. Blanks are not in the
 // store; a restarted daemon's reconcile removes the old ones and the pool fills again.
 import { newId } from "@sbx-sh/protocol";
-import { LIMITS } from "../api/schemas.js";
-import type { SandboxRuntime, SandboxSpec } from "../runtime/runtime.js";
+import type { Logger } from "../common/log.js";
+import { specFor, type SandboxSpec } from "../domain/sandbox-spec.js";
+import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ImageService, ResolvedImage } from "./images.js";
-import type { Logger } from "./sandbox-service.js";
+import type { NetSlots } from "./net-slots.js";
 
 export interface Blank {
   spec: SandboxSpec;
   image: ResolvedImage;
-}
-
-/** Network slots for blanks, reserved like a build step's until a sandbox record holds them. */
-export interface SlotReservations {
-  reserve(): Promise<number>;
-  release(slot: number): void;
 }
 
 export class WarmPool {
@@ -28,10 +23,10 @@ export class WarmPool {
   constructor(
     private readonly runtime: SandboxRuntime,
     private readonly images: ImageService,
+    /** Network slots for blanks, reserved like a build step's until a sandbox record holds them. */
+    private readonly slots: NetSlots,
     readonly size: number,
     private readonly log: Logger,
-    private readonly baseEnv: (image: ResolvedImage) => string[],
-    private readonly slots: SlotReservations,
   ) {}
 
   get available(): number {
@@ -68,19 +63,8 @@ export class WarmPool {
       const network = this.count(true) <= this.count(false);
       const image = await this.images.resolve("default", undefined);
       if (image.config.systemd) return;
-      const id = newId("sb");
-      const spec: SandboxSpec = {
-        id,
-        lowers: image.lowers,
-        hostname: id,
-        env: this.baseEnv(image),
-        workingDir: image.config.workingDir || "/",
-        cpus: LIMITS.cpus.default,
-        memoryMb: LIMITS.memoryMb.default,
-        pidsLimit: LIMITS.pids.default,
-        diskMb: LIMITS.diskMb.default,
-        netSlot: network ? await this.slots.reserve() : null,
-      };
+      const netSlot = network ? await this.slots.reserve() : null;
+      const spec = specFor({ kind: "blank", id: newId("sb"), image, netSlot });
       try {
         await this.runtime.create(spec);
       } catch (err) {

@@ -2,7 +2,8 @@
 // every implementation (SQLite now).
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import type { BuildRecord, ImageRecord, ImageStore, Stores } from "./store.js";
+import type { ImageStore, Stores } from "./store.js";
+import type { BuildRecord, ImageRecord } from "../domain/records.js";
 
 function build(id: string, patch: Partial<BuildRecord> = {}): BuildRecord {
   return {

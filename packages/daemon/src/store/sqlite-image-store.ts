@@ -4,7 +4,8 @@
 import type Database from "better-sqlite3";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Sync } from "./sqlite-store.js";
-import type { BuildRecord, BuildState, ImageOps, ImageRecord, LayerRecord, SnapshotRecord } from "./store.js";
+import type { ImageOps } from "./store.js";
+import type { BuildRecord, BuildState, ImageRecord, LayerRecord, SnapshotRecord } from "../domain/records.js";
 
 export const IMAGE_MIGRATIONS = [
   `CREATE TABLE builds (id TEXT PRIMARY KEY, project TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);

@@ -5,7 +5,14 @@
 import Database from "better-sqlite3";
 import { SbxError } from "@sbx-sh/protocol";
 import { IMAGE_MIGRATIONS } from "./sqlite-image-store.js";
-import type { MetaOps, PortExposureRecord, ProcessRecord, ProjectRecord, SandboxRecord, TokenRecord } from "./store.js";
+import type { MetaOps } from "./store.js";
+import type {
+  PortExposureRecord,
+  ProcessRecord,
+  ProjectRecord,
+  SandboxRecord,
+  TokenRecord,
+} from "../domain/records.js";
 
 /** The synchronous shape of an async ops interface: what the better-sqlite3 tables implement. */
 export type Sync<T> = {

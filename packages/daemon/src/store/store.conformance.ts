@@ -2,7 +2,8 @@
 // Postgres later) calls storeConformance() from its own test file with a factory for a fresh store.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import type { PortExposureRecord, ProcessRecord, SandboxRecord, Store, Stores } from "./store.js";
+import type { Store, Stores } from "./store.js";
+import type { PortExposureRecord, ProcessRecord, SandboxRecord } from "../domain/records.js";
 
 /** A distinct, sortable timestamp: second `n` of a fixed day. */
 export const at = (n: number): string => new Date(Date.UTC(2024, 0, 1, 0, 0, n)).toISOString();

@@ -1,90 +1,18 @@
 // The metadata store interfaces: projects, tokens, sandboxes and processes (Store); builds, images,
 // the step cache and snapshots (ImageStore). All async with transactions, so the SQLite stores of
 // today (sqlite-store.ts) and a PostgreSQL one later pass the same conformance suites.
-
-export type SandboxStatus = "pending" | "running" | "suspended" | "terminated";
-
-export interface SandboxRecord {
-  id: string;
-  project: string;
-  name: string | null;
-  image: string;
-  imageId: string;
-  status: SandboxStatus;
-  cpus: number;
-  memoryMb: number;
-  pidsLimit: number;
-  diskMb: number;
-  timeoutSecs: number;
-  allowInternetAccess: boolean;
-  /** Egress policy (IPv4 addresses/CIDRs, names already resolved); absent in older records = open. */
-  allowOut?: string[];
-  denyOut?: string[];
-  /** The lists as given (CIDRs and host names); absent in older records = allowOut/denyOut. */
-  egressEntries?: { allowOut: string[]; denyOut: string[] };
-  /** Current IPv4 addresses of the host names in egressEntries, re-resolved by the daemon. */
-  egressHosts?: Record<string, string[]>;
-  env: Record<string, string>;
-  /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
-  config: { env: string[]; workingDir: string; user: string; systemd?: boolean };
-  netSlot: number | null;
-  ipAddress: string | null;
-  /** Layer dirs the sandbox stacks (top first): kept by garbage collection while it lives. */
-  lowers?: string[];
-  /** The stack it was made from, so a snapshot of it can stack one more layer. */
-  source?: { layers: ImageLayerRef[]; baseDir: string; baseImage: string };
-  /** The snapshot it was created from, if any (its layers stay while the sandbox lives). */
-  snapshotId?: string | null;
-  /** While suspended: the snapshot that resume starts from. */
-  suspendSnapshotId?: string | null;
-  createdAt: string;
-  startedAt: string | null;
-  terminatedAt: string | null;
-  terminationReason: string | null;
-}
-
-export interface ProcessRecord {
-  id: string;
-  sandboxId: string;
-  command: string;
-  args: string[];
-  status: "running" | "exited";
-  exitCode: number | null;
-  signal: string | null;
-  timedOut: boolean;
-  stdin: boolean;
-  hostPid: number | null;
-  deadline: string | null;
-  startedAt: string;
-  endedAt: string | null;
-}
-
-/** A sandbox port reachable through the daemon's HTTP proxy (`sbx port expose`). */
-export interface PortExposureRecord {
-  sandboxId: string;
-  project: string;
-  port: number;
-  /** Reachable without the token. */
-  public: boolean;
-  /**
-   * Secret for non-public access (X-Sbx-Token / sbx_token). Kept readable, unlike API tokens: it
-   * opens one port of one sandbox, and the project that owns the sandbox may list it again.
-   */
-  token: string;
-  createdAt: string;
-}
-
-export interface ProjectRecord {
-  name: string;
-  createdAt: string;
-}
-
-export interface TokenRecord {
-  id: string;
-  project: string;
-  hash: string;
-  createdAt: string;
-}
+import type {
+  BuildRecord,
+  BuildState,
+  ImageRecord,
+  LayerRecord,
+  PortExposureRecord,
+  ProcessRecord,
+  ProjectRecord,
+  SandboxRecord,
+  SnapshotRecord,
+  TokenRecord,
+} from "../domain/records.js";
 
 /**
  * Projects, tokens, sandboxes, processes and port exposures. Every method is async, so a store
@@ -142,101 +70,6 @@ export interface Transactional {
 }
 
 export interface Store extends MetaOps, Transactional {}
-
-export type BuildState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
-
-export interface BuildRecord {
-  id: string;
-  project: string;
-  imageName: string;
-  tag: string;
-  state: BuildState;
-  steps: number;
-  imageId: string | null;
-  failure: {
-    step: number | null;
-    text: string | null;
-    source: { file: string; line: number; column?: number } | null;
-    exitCode: number | null;
-    message: string;
-    lastLines: string[];
-    code?: string;
-  } | null;
-  createdAt: string;
-  startedAt: string | null;
-  endedAt: string | null;
-}
-
-/** A cached step: the cache key of a step and, for steps that change files, the layer it made. */
-export interface LayerRecord {
-  key: string;
-  /** null for steps that only change the image config (env, user, ...). */
-  digest: string | null;
-  dir: string | null;
-  sizeBytes: number;
-  step: string;
-  createdAt: string;
-}
-
-export interface ImageLayerRef {
-  key: string;
-  digest: string;
-  dir: string;
-  sizeBytes: number;
-  step: string;
-  cached: boolean;
-}
-
-export interface ImageRecord {
-  /** Unique handle of this registration (img-...). */
-  ref: string;
-  /** Content digest of layers + config: two identical builds share it. */
-  id: string;
-  project: string;
-  name: string;
-  tag: string;
-  baseImage: string;
-  baseId: string;
-  baseDir: string;
-  layers: ImageLayerRef[];
-  config: {
-    env: string[];
-    workingDir: string;
-    user: string;
-    entrypoint: string[] | null;
-    cmd: string[] | null;
-    systemd: boolean;
-  };
-  sizeBytes: number;
-  buildId: string | null;
-  createdAt: string;
-  /** Set by `image rm`; the record stays until no sandbox uses the image. */
-  deletedAt: string | null;
-}
-
-export type SnapshotStatus = "in_progress" | "completed" | "failed";
-
-export interface SnapshotRecord {
-  id: string;
-  project: string;
-  type: "filesystem" | "memory";
-  status: SnapshotStatus;
-  sourceSandboxId: string;
-  sourceImage: string;
-  sourceImageId: string;
-  parentSnapshotId: string | null;
-  /** Made by suspend (removed on resume or terminate) rather than asked for. */
-  forSuspend: boolean;
-  /** The full stack, bottom first, above `baseDir`; the snapshot's own layer is last. */
-  layers: ImageLayerRef[];
-  baseDir: string;
-  baseImage: string;
-  config: ImageRecord["config"];
-  sizeBytes: number;
-  error: string | null;
-  createdAt: string;
-  completedAt: string | null;
-}
 
 /** Images, builds, the step cache and snapshots (separate from Store so the sandbox store stays small). */
 export interface ImageOps {

@@ -4,7 +4,8 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { at, sandbox } from "./store.conformance.js";
-import type { LayerRecord, Store, Stores, StoreTx } from "./store.js";
+import type { Store, Stores, StoreTx } from "./store.js";
+import type { LayerRecord } from "../domain/records.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

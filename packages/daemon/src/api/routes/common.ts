@@ -1,7 +1,5 @@
-// Small helpers shared by the route files: response/request declarations and record → API shape.
+// Small helpers shared by the route files: response/request declarations and NDJSON answers.
 import type { z } from "@hono/zod-openapi";
-import type { ProcessRecord, SandboxRecord } from "../../store/store.js";
-import type { ProcessT, SandboxT } from "../schemas.js";
 
 export function json<T extends z.ZodType>(schema: T, description: string) {
   return { content: { "application/json": { schema } }, description };
@@ -11,48 +9,9 @@ export function jsonBody<T extends z.ZodType>(schema: T) {
   return { body: { content: { "application/json": { schema } }, required: true } };
 }
 
-export function toSandbox(r: SandboxRecord): SandboxT {
-  return {
-    id: r.id,
-    name: r.name,
-    project: r.project,
-    image: r.image,
-    imageId: r.imageId,
-    status: r.status,
-    cpus: r.cpus,
-    memoryMb: r.memoryMb,
-    pidsLimit: r.pidsLimit,
-    diskMb: r.diskMb,
-    timeoutSecs: r.timeoutSecs,
-    allowInternetAccess: r.allowInternetAccess,
-    allowOut: r.allowOut ?? [],
-    denyOut: r.denyOut ?? [],
-    egressEntries: r.egressEntries ?? { allowOut: r.allowOut ?? [], denyOut: r.denyOut ?? [] },
-    egressHosts: r.egressHosts ?? {},
-    env: r.env,
-    ipAddress: r.ipAddress,
-    snapshotId: r.snapshotId ?? null,
-    createdAt: r.createdAt,
-    startedAt: r.startedAt,
-    terminatedAt: r.terminatedAt,
-    terminationReason: r.terminationReason,
-  };
-}
-
-export function toProcess(p: ProcessRecord): ProcessT {
-  return {
-    id: p.id,
-    sandboxId: p.sandboxId,
-    command: p.command,
-    args: p.args,
-    status: p.status,
-    exitCode: p.exitCode,
-    signal: p.signal,
-    timedOut: p.timedOut,
-    stdin: p.stdin,
-    startedAt: p.startedAt,
-    endedAt: p.endedAt,
-  };
+/** Each value of an async sequence mapped (records to their wire shape); closing it closes the source. */
+export async function* mapEach<T, U>(source: AsyncIterable<T>, fn: (value: T) => U): AsyncGenerator<U> {
+  for await (const value of source) yield fn(value);
 }
 
 /** An NDJSON response from an async sequence of objects; stops producing when the client goes away. */

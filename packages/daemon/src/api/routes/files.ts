@@ -4,6 +4,7 @@ import { Readable } from "node:stream";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { DirectoryListing, ErrorBody } from "../schemas.js";
+import { toFileEntry } from "../mappers/files.js";
 import { bodyStream } from "../body-limits.js";
 import { json } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
@@ -78,7 +79,8 @@ export function registerFileRoutes(app: Api, s: Services): void {
     }),
     async (c) => {
       const { path } = c.req.valid("query");
-      return c.json({ path, entries: await s.files.list(c.get("project"), c.req.valid("param").id, path) }, 200);
+      const entries = await s.files.list(c.get("project"), c.req.valid("param").id, path);
+      return c.json({ path, entries: entries.map(toFileEntry) }, 200);
     },
   );
 

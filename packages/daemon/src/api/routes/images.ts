@@ -6,7 +6,8 @@ import { validateTar } from "../../services/tar-check.js";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas.js";
-import { json, jsonBody, ndjson } from "./common.js";
+import { toBuild, toBuildEvent, toImage, toImageEntry } from "../mappers/images.js";
+import { json, jsonBody, mapEach, ndjson } from "./common.js";
 
 const DigestParams = z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "a digest is sha256:<64 hex>") });
 const BuildParams = z.object({ id: z.string().min(1).max(64) });
@@ -56,6 +57,8 @@ export function registerImageRoutes(app: Api, s: Services): void {
         throw new SbxError(
           "invalid_archive",
           `the upload does not match ${digest}: ${err instanceof Error ? err.message : String(err)}`,
+          undefined,
+          { cause: err },
         );
       });
       return c.json({ digest: stored.digest, sizeBytes: stored.size }, 201);
@@ -70,7 +73,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: jsonBody(CreateBuildRequest),
       responses: { 201: json(Build, "started"), 409: json(ErrorBody, "name taken") },
     }),
-    async (c) => c.json(await s.builds.create(c.get("project"), c.req.valid("json")), 201),
+    async (c) => c.json(toBuild(await s.builds.create(c.get("project"), c.req.valid("json"))), 201),
   );
 
   app.openapi(
@@ -80,7 +83,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       summary: "List builds, newest first",
       responses: { 200: json(z.object({ builds: z.array(Build) }), "builds") },
     }),
-    async (c) => c.json({ builds: await s.builds.list(c.get("project")) }, 200),
+    async (c) => c.json({ builds: (await s.builds.list(c.get("project"))).map(toBuild) }, 200),
   );
 
   app.openapi(
@@ -91,7 +94,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: BuildParams },
       responses: { 200: json(Build, "build"), 404: json(ErrorBody, "unknown") },
     }),
-    async (c) => c.json(await s.builds.get(c.get("project"), c.req.valid("param").id), 200),
+    async (c) => c.json(toBuild(await s.builds.get(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
@@ -111,7 +114,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       await s.builds.get(project, id);
       const abort = new AbortController();
       const follow = ["1", "true"].includes(c.req.valid("query").follow ?? "");
-      return ndjson(s.builds.events(project, id, follow, abort.signal), abort) as never;
+      return ndjson(mapEach(s.builds.events(project, id, follow, abort.signal), toBuildEvent), abort) as never;
     },
   );
 
@@ -123,7 +126,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: BuildParams },
       responses: { 200: json(Build, "build") },
     }),
-    async (c) => c.json(await s.builds.cancel(c.get("project"), c.req.valid("param").id), 200),
+    async (c) => c.json(toBuild(await s.builds.cancel(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
@@ -133,7 +136,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       summary: "List base images and the project's images",
       responses: { 200: json(ImageList, "images") },
     }),
-    async (c) => c.json({ images: await s.images.list(c.get("project")) }, 200),
+    async (c) => c.json({ images: (await s.images.list(c.get("project"))).map(toImageEntry) }, 200),
   );
 
   app.openapi(
@@ -144,7 +147,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: { params: ImageParams },
       responses: { 200: json(ImageDetail, "image"), 404: json(ErrorBody, "unknown") },
     }),
-    async (c) => c.json(await s.images.inspect(c.get("project"), c.req.valid("param").name), 200),
+    async (c) => c.json(toImageEntry(await s.images.inspect(c.get("project"), c.req.valid("param").name)), 200),
   );
 
   app.openapi(
@@ -158,7 +161,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
     async (c) => {
       const removed = await s.images.remove(c.get("project"), c.req.valid("param").name);
       await s.gc.collect();
-      return c.json(removed, 200);
+      return c.json(toImage(removed), 200);
     },
   );
 }

@@ -5,6 +5,7 @@ import { Readable } from "node:stream";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { ErrorBody, ImageDetail } from "../schemas.js";
+import { toImage } from "../mappers/images.js";
 import { json, jsonBody } from "./common.js";
 
 const ImageParams = z.object({ name: z.string().min(1).max(200) });
@@ -83,7 +84,7 @@ export function registerOciRoutes(app: Api, s: Services): void {
         tag: q.tag,
         replace: ["1", "true"].includes(q.replace ?? ""),
       });
-      return c.json(image, 201);
+      return c.json(toImage(image), 201);
     },
   );
 
@@ -112,7 +113,7 @@ export function registerOciRoutes(app: Api, s: Services): void {
     async (c) => {
       const { reference, name, tag, replace, ...auth } = c.req.valid("json");
       const r = await s.oci.pull(c.get("project"), reference, { name, tag, replace }, auth);
-      return c.json({ image: s.images.detail(r.image), layersFetched: r.fetched, layersReused: r.skipped }, 201);
+      return c.json({ image: toImage(r.image), layersFetched: r.fetched, layersReused: r.skipped }, 201);
     },
   );
 }

@@ -8,6 +8,7 @@ import type { Services } from "../../services/services.js";
 import type { Api, UpgradeWebSocket } from "../app.js";
 import { ExposePortRequest, PortExposure, PortExposureList, PortNumber, PortParams } from "../port-schemas.js";
 import { ErrorBody } from "../schemas.js";
+import { toPort } from "../mappers/ports.js";
 import { json } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
@@ -35,7 +36,7 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
     async (c) => {
       const { id, port } = c.req.valid("param");
       const body = c.req.header("content-type")?.includes("json") ? c.req.valid("json") : {};
-      return c.json(await s.ports.expose(c.get("project"), id, port, body), 200);
+      return c.json(toPort(await s.ports.expose(c.get("project"), id, port, body), s.proxy), 200);
     },
   );
 
@@ -47,7 +48,11 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
       request: { params: SandboxParams },
       responses: { 200: json(PortExposureList, "exposures by port"), 404: json(ErrorBody, "unknown sandbox") },
     }),
-    async (c) => c.json({ ports: await s.ports.list(c.get("project"), c.req.valid("param").id) }, 200),
+    async (c) =>
+      c.json(
+        { ports: (await s.ports.list(c.get("project"), c.req.valid("param").id)).map((e) => toPort(e, s.proxy)) },
+        200,
+      ),
   );
 
   app.openapi(
@@ -63,7 +68,7 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
     }),
     async (c) => {
       const { id, port } = c.req.valid("param");
-      return c.json(await s.ports.close(c.get("project"), id, port), 200);
+      return c.json(toPort(await s.ports.close(c.get("project"), id, port), s.proxy), 200);
     },
   );
 

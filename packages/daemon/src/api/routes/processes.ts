@@ -3,7 +3,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { ErrorBody, OutputEvent, Process, ProcessList, SignalRequest, StartProcessRequest } from "../schemas.js";
-import { json, jsonBody, ndjson, toProcess } from "./common.js";
+import { toProcess } from "../mappers/sandboxes.js";
+import { json, jsonBody, ndjson } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
 const ProcParams = SandboxParams.extend({ pid: z.string().min(1).max(64) });

@@ -3,7 +3,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../app.js";
 import { CreateSandboxRequest, ErrorBody, Sandbox, SandboxList, UpdateNetworkRequest } from "../schemas.js";
-import { json, jsonBody, toSandbox } from "./common.js";
+import { toSandbox } from "../mappers/sandboxes.js";
+import { json, jsonBody } from "./common.js";
 
 export const SandboxParams = z.object({ id: z.string().min(1).max(128) });
 

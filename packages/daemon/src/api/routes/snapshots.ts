@@ -2,7 +2,6 @@
 // sandboxes; register a snapshot as an image.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
-import type { SnapshotRecord } from "../../store/store.js";
 import type { Api } from "../app.js";
 import {
   CopySandboxRequest,
@@ -13,30 +12,14 @@ import {
   Sandbox,
   SandboxList,
   Snapshot,
-  type SnapshotT,
 } from "../schemas.js";
-import { json, jsonBody, toSandbox } from "./common.js";
+import { toImage } from "../mappers/images.js";
+import { toSandbox } from "../mappers/sandboxes.js";
+import { toSnapshot } from "../mappers/snapshots.js";
+import { json, jsonBody } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
 const SnapshotParams = z.object({ id: z.string().min(1).max(64) });
-
-function toSnapshot(s: SnapshotRecord): SnapshotT {
-  return {
-    id: s.id,
-    project: s.project,
-    type: s.type,
-    status: s.status,
-    sourceSandboxId: s.sourceSandboxId,
-    sourceImage: s.sourceImage,
-    sourceImageId: s.sourceImageId,
-    parentSnapshotId: s.parentSnapshotId,
-    layers: s.layers.length,
-    sizeBytes: s.sizeBytes,
-    error: s.error,
-    createdAt: s.createdAt,
-    completedAt: s.completedAt,
-  };
-}
 
 export function registerSnapshotRoutes(app: Api, s: Services): void {
   app.openapi(
@@ -58,7 +41,7 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
       const body = c.req.header("content-type")?.includes("json")
         ? CreateSnapshotRequest.parse(await c.req.json().catch(() => ({})))
         : {};
-      return c.json(toSnapshot(await s.snapshots.create(c.get("project"), c.req.valid("param").id, body)), 201);
+      return c.json(toSnapshot(await s.sandboxes.snapshot(c.get("project"), c.req.valid("param").id, body)), 201);
     },
   );
 
@@ -105,7 +88,7 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
     async (c) =>
       c.json(
         {
-          sandboxes: (await s.snapshots.fork(c.get("project"), c.req.valid("param").id, c.req.valid("json").times)).map(
+          sandboxes: (await s.sandboxes.fork(c.get("project"), c.req.valid("param").id, c.req.valid("json").times)).map(
             toSandbox,
           ),
         },
@@ -121,7 +104,7 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
       request: { params: SandboxParams },
       responses: { 200: json(Sandbox, "suspended"), 412: json(ErrorBody, "not named") },
     }),
-    async (c) => c.json(toSandbox(await s.snapshots.suspend(c.get("project"), c.req.valid("param").id)), 200),
+    async (c) => c.json(toSandbox(await s.sandboxes.suspend(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
@@ -132,7 +115,7 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
       request: { params: SandboxParams },
       responses: { 200: json(Sandbox, "running") },
     }),
-    async (c) => c.json(toSandbox(await s.snapshots.resume(c.get("project"), c.req.valid("param").id)), 200),
+    async (c) => c.json(toSandbox(await s.sandboxes.resume(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
@@ -151,7 +134,7 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
         b.snapshotId,
         b.replace ?? false,
       );
-      return c.json(s.images.detail(img), 201);
+      return c.json(toImage(img), 201);
     },
   );
 }

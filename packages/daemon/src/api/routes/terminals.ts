@@ -9,6 +9,7 @@ import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
 import type { Api, UpgradeWebSocket } from "../app.js";
 import { CreateTerminalRequest, ErrorBody, ResizeTerminalRequest, Terminal, TerminalList } from "../schemas.js";
+import { toTerminal } from "../mappers/terminals.js";
 import { json, jsonBody } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
@@ -32,7 +33,8 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
         412: json(ErrorBody, "too many terminals"),
       },
     }),
-    async (c) => c.json(await s.terminals.create(c.get("project"), c.req.valid("param").id, c.req.valid("json")), 201),
+    async (c) =>
+      c.json(toTerminal(await s.terminals.create(c.get("project"), c.req.valid("param").id, c.req.valid("json"))), 201),
   );
 
   app.openapi(
@@ -43,7 +45,8 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
       request: { params: SandboxParams },
       responses: { 200: json(TerminalList, "terminals") },
     }),
-    async (c) => c.json({ terminals: await s.terminals.list(c.get("project"), c.req.valid("param").id) }, 200),
+    async (c) =>
+      c.json({ terminals: (await s.terminals.list(c.get("project"), c.req.valid("param").id)).map(toTerminal) }, 200),
   );
 
   app.openapi(
@@ -56,7 +59,7 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
     }),
     async (c) => {
       const { id, tid } = c.req.valid("param");
-      return c.json(await s.terminals.get(c.get("project"), id, tid), 200);
+      return c.json(toTerminal(await s.terminals.get(c.get("project"), id, tid)), 200);
     },
   );
 
@@ -71,7 +74,7 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
     async (c) => {
       const { id, tid } = c.req.valid("param");
       const { cols, rows } = c.req.valid("json");
-      return c.json(await s.terminals.resize(c.get("project"), id, tid, cols, rows), 200);
+      return c.json(toTerminal(await s.terminals.resize(c.get("project"), id, tid, cols, rows)), 200);
     },
   );
 
@@ -85,7 +88,7 @@ export function registerTerminalRoutes(app: Api, s: Services, upgradeWebSocket: 
     }),
     async (c) => {
       const { id, tid } = c.req.valid("param");
-      return c.json(await s.terminals.kill(c.get("project"), id, tid), 200);
+      return c.json(toTerminal(await s.terminals.kill(c.get("project"), id, tid)), 200);
     },
   );
 

@@ -1,0 +1,48 @@
+// Sandbox and process records as the API describes them: what a client may see (no host paths,
+// pids or network slots), with the defaults older records lack filled in.
+import type { ProcessInfo, SandboxInfo } from "@sbx-sh/protocol";
+import type { ProcessRecord, SandboxRecord } from "../../domain/records.js";
+
+export function toSandbox(r: SandboxRecord): SandboxInfo {
+  return {
+    id: r.id,
+    name: r.name,
+    project: r.project,
+    image: r.image,
+    imageId: r.imageId,
+    status: r.status,
+    cpus: r.cpus,
+    memoryMb: r.memoryMb,
+    pidsLimit: r.pidsLimit,
+    diskMb: r.diskMb,
+    timeoutSecs: r.timeoutSecs,
+    allowInternetAccess: r.allowInternetAccess,
+    allowOut: r.allowOut ?? [],
+    denyOut: r.denyOut ?? [],
+    egressEntries: r.egressEntries ?? { allowOut: r.allowOut ?? [], denyOut: r.denyOut ?? [] },
+    egressHosts: r.egressHosts ?? {},
+    env: r.env,
+    ipAddress: r.ipAddress,
+    snapshotId: r.snapshotId ?? null,
+    createdAt: r.createdAt,
+    startedAt: r.startedAt,
+    terminatedAt: r.terminatedAt,
+    terminationReason: r.terminationReason,
+  };
+}
+
+export function toProcess(p: ProcessRecord): ProcessInfo {
+  return {
+    id: p.id,
+    sandboxId: p.sandboxId,
+    command: p.command,
+    args: p.args,
+    status: p.status,
+    exitCode: p.exitCode,
+    signal: p.signal,
+    timedOut: p.timedOut,
+    stdin: p.stdin,
+    startedAt: p.startedAt,
+    endedAt: p.endedAt,
+  };
+}

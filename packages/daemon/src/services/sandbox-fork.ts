@@ -1,0 +1,40 @@
+// `copy -n N`: one snapshot of a running sandbox and N new sandboxes started from it together,
+// with the source's limits, network and env. All or nothing: if one fails, the others go.
+import { SbxError } from "@sbx-sh/protocol";
+import type { SandboxRecord } from "../domain/records.js";
+import type { SandboxService } from "./sandbox-service.js";
+
+export async function forkSandbox(
+  sandboxes: Pick<SandboxService, "getRunning" | "snapshot" | "create" | "terminate">,
+  project: string,
+  sandbox: string,
+  times: number,
+): Promise<SandboxRecord[]> {
+  if (!Number.isInteger(times) || times < 1 || times > 50)
+    throw new SbxError("out_of_range", "times must be a whole number from 1 to 50");
+  const src = await sandboxes.getRunning(project, sandbox);
+  const snap = await sandboxes.snapshot(project, sandbox);
+  const made = await Promise.allSettled(
+    Array.from({ length: times }, () =>
+      sandboxes.create(project, {
+        snapshotId: snap.id,
+        cpus: src.cpus,
+        memoryMb: src.memoryMb,
+        pidsLimit: src.pidsLimit,
+        diskMb: src.diskMb,
+        timeoutSecs: src.timeoutSecs,
+        allowInternetAccess: src.allowInternetAccess,
+        allowOut: src.egressEntries?.allowOut ?? src.allowOut,
+        denyOut: src.egressEntries?.denyOut ?? src.denyOut,
+        env: src.env,
+      }),
+    ),
+  );
+  const failed = made.find((r) => r.status === "rejected");
+  if (failed) {
+    for (const r of made)
+      if (r.status === "fulfilled") await sandboxes.terminate(project, r.value.id).catch(() => undefined);
+    throw failed.reason;
+  }
+  return made.map((r) => (r as PromiseFulfilledResult<SandboxRecord>).value);
+}
