@@ -5,7 +5,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { createWebSocketStream, type WebSocket } from "ws";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
-import type { Api, UpgradeWebSocket } from "../app.js";
+import type { Api, UpgradeWebSocket } from "../api-types.js";
 import { ExposePortRequest, PortExposure, PortExposureList, PortNumber, PortParams } from "../schemas/ports.js";
 import { ErrorBody } from "../schemas/index.js";
 import { toPort } from "../mappers/ports.js";

@@ -2,7 +2,7 @@
 // sandboxes; register a snapshot as an image.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
+import type { Api } from "../api-types.js";
 import {
   CopySandboxRequest,
   CreateSnapshotRequest,

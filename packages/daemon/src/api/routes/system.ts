@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
+import type { Api } from "../api-types.js";
 import { CreateProjectRequest, DaemonInfo, ErrorBody, Project, Token } from "../schemas/index.js";
 import { json, jsonBody } from "./common.js";
 

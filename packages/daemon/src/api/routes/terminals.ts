@@ -7,7 +7,7 @@ import type { WSContext } from "hono/ws";
 import type { WebSocket } from "ws";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
-import type { Api, UpgradeWebSocket } from "../app.js";
+import type { Api, UpgradeWebSocket } from "../api-types.js";
 import { CreateTerminalRequest, ErrorBody, ResizeTerminalRequest, Terminal, TerminalList } from "../schemas/index.js";
 import { toTerminal } from "../mappers/terminals.js";
 import { json, jsonBody } from "./common.js";
