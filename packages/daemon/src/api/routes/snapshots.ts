@@ -12,7 +12,7 @@ import {
   Sandbox,
   SandboxList,
   Snapshot,
-} from "../schemas.js";
+} from "../schemas/index.js";
 import { toImage } from "../mappers/images.js";
 import { toSandbox } from "../mappers/sandboxes.js";
 import { toSnapshot } from "../mappers/snapshots.js";

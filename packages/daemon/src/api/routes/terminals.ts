@@ -8,7 +8,7 @@ import type { WebSocket } from "ws";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
 import type { Api, UpgradeWebSocket } from "../app.js";
-import { CreateTerminalRequest, ErrorBody, ResizeTerminalRequest, Terminal, TerminalList } from "../schemas.js";
+import { CreateTerminalRequest, ErrorBody, ResizeTerminalRequest, Terminal, TerminalList } from "../schemas/index.js";
 import { toTerminal } from "../mappers/terminals.js";
 import { json, jsonBody } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
