@@ -1,14 +1,14 @@
-// The CLI against the fake sbxd: output modes (table, --json, -q), errors and hints, exit codes
+// The CLI against sbxd on the fake runtime: output modes (table, --json, -q), errors and hints, exit codes
 // (the command's own for exec/run, 125 for sbx's failures), cp both ways, and, in real child
 // processes, stdin pumping, Ctrl-C forwarding and the bin/sbx.js launcher.
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import * as tar from "tar";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { FakeDaemon } from "../../sdk/src/testing/fake-daemon.js";
+import { VERSION } from "@sbx-sh/protocol";
+import { TestDaemon } from "../../daemon/src/testing/test-daemon.js";
 import { runCliCaptured, type CliResult } from "./testing/capture.js";
 
 // `sbx doctor` runs `sbxd doctor --json`: a stand-in sbxd prints a fixed report (and exits 1, as sbxd does on a failure).
@@ -24,12 +24,12 @@ vi.mock("./locate-daemon.js", () => ({
   ],
 }));
 
-let fake: FakeDaemon;
+let fake: TestDaemon;
 const work = mkdtempSync(join(tmpdir(), "sbx-cli-test-"));
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 
 beforeAll(async () => {
-  fake = await new FakeDaemon().start();
+  fake = await TestDaemon.start({ baseImages: ["debian-minimal", "python", "alpine"] });
 });
 afterAll(async () => {
   await fake.stop();
@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 afterEach(() => vi.restoreAllMocks());
 
-/** Runs the CLI in this process against the fake daemon and captures what it prints. */
+/** Runs the CLI in this process against the test daemon and captures what it prints. */
 function sbx(...args: string[]): Promise<CliResult> {
   return runCliCaptured(fake.host, args);
 }
@@ -66,6 +66,19 @@ function spawnSbx(
   });
 }
 
+/** The sandbox created last (the runtime saw its create), as the daemon has it now. */
+const lastSandbox = () => {
+  const id = fake.runtime.calls
+    .filter((c) => c.startsWith("create sb-"))
+    .at(-1)!
+    .slice("create ".length);
+  return fake.services.sandboxes.get("default", id);
+};
+
+/** The sandbox's processes running `command`, newest last. */
+const processesOf = async (sandboxId: string, command: string) =>
+  (await fake.services.processes.list("default", sandboxId)).filter((p) => p.command === command);
+
 const lastCreate = () =>
   JSON.parse(fake.requests.filter((r) => r.method === "POST" && r.url === "/v1/sandboxes").at(-1)!.body) as Record<
     string,
@@ -76,7 +89,7 @@ describe("sbx new / ls / info / rm", () => {
   it("prints the id, or the object with --json, and sends only the flags given", async () => {
     const plain = await sbx("new");
     expect(plain.code).toBe(0);
-    expect(plain.stdout).toMatch(/^sb\w+\n$/);
+    expect(plain.stdout).toMatch(/^sb-\w+\n$/);
     expect(lastCreate()).toEqual({});
     const q = await sbx(
       "new",
@@ -95,7 +108,7 @@ describe("sbx new / ls / info / rm", () => {
       "--timeout",
       "0",
     );
-    expect(q.stdout.trim()).toMatch(/^sb\w+$/);
+    expect(q.stdout.trim()).toMatch(/^sb-\w+$/);
     expect(lastCreate()).toEqual({
       image: "python",
       cpus: 0.5,
@@ -155,13 +168,14 @@ describe("sbx new / ls / info / rm", () => {
     const r = await sbx("info", "ghost");
     expect(r).toMatchObject({ code: 1, stdout: "" });
     expect(r.stderr).toBe(
-      "error: no sandbox ghost\nhint: list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)\n",
+      'error: sandbox "ghost" does not exist in project default: list sandboxes with `sbx ls -a`\n' +
+        "hint: list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)\n",
     );
     const id = (await sbx("new", "-q")).stdout.trim();
     const rm = await sbx("rm", "ghost", id);
     expect(rm.code).toBe(1);
     expect(rm.stdout).toBe(`${id}\n`);
-    expect(rm.stderr).toContain("error: no sandbox ghost");
+    expect(rm.stderr).toContain('error: sandbox "ghost" does not exist');
   });
 });
 
@@ -174,7 +188,8 @@ describe("sbx exec / run", () => {
   it("streams output and exits with the command's code", async () => {
     expect(await sbx("exec", id, "--", "echo", "hi", "there")).toEqual({ code: 0, stdout: "hi there\n", stderr: "" });
     expect(await sbx("exec", id, "fail", "7")).toEqual({ code: 7, stdout: "", stderr: "oops\n" });
-    const split = await sbx("exec", id, "--", "split");
+    fake.sliceResponses = 3;
+    const split = await sbx("exec", id, "--", "split").finally(() => (fake.sliceResponses = undefined));
     expect(split).toMatchObject({ code: 3, stdout: "héllo wörld € end\n", stderr: "warn ✓\n" });
   });
 
@@ -195,7 +210,7 @@ describe("sbx exec / run", () => {
       "-x",
       "--json",
     );
-    expect(JSON.parse(r.stdout)).toEqual({
+    expect(JSON.parse(fake.requests.filter((q) => q.url.endsWith("/exec")).at(-1)!.body)).toEqual({
       command: "show-request",
       args: ["-x", "--json"],
       env: { K: "v" },
@@ -203,7 +218,8 @@ describe("sbx exec / run", () => {
       user: "1000",
       timeoutSecs: 5,
     });
-    const t = await sbx("exec", "--timeout", "1", id, "--", "sleep");
+    expect(JSON.parse(r.stdout)).toMatchObject({ argv: ["show-request", "-x", "--json"], cwd: "/tmp" });
+    const t = await sbx("exec", "--timeout", "1", id, "--", "wait-for-signal");
     expect(t.code).toBe(137);
     expect(t.stderr).toContain("killed after its 1s timeout");
   });
@@ -219,12 +235,12 @@ describe("sbx exec / run", () => {
   it("run creates, runs and terminates, with the command's exit code", async () => {
     const r = await sbx("run", "--image", "alpine", "--", "fail", "4");
     expect(r).toMatchObject({ code: 4, stderr: "oops\n" });
-    const created = [...fake.sandboxes.values()].at(-1)!;
+    const created = await lastSandbox();
     expect(created.image).toBe("alpine");
     expect(created.status).toBe("terminated");
     const kept = await sbx("run", "--keep", "--", "echo", "k");
     expect(kept.code).toBe(0);
-    expect([...fake.sandboxes.values()].at(-1)!.status).toBe("running");
+    expect((await lastSandbox()).status).toBe("running");
   });
 
   it("pumps stdin with -i and closes it at EOF", async () => {
@@ -246,27 +262,25 @@ describe("sbx exec / run", () => {
         child.on("close", (code) => resolve(code));
       });
     expect(await closeEarly(["exec", id, "--", "yes"])).toBe(141);
-    const yes = [...fake.procs.values()].filter((p) => p.record.command === "yes").at(-1)!;
-    expect(yes.record).toMatchObject({ status: "exited", signal: "SIGPIPE" });
+    // The signal was sent before sbx exited; the process ends (and is recorded) just after.
+    await vi.waitFor(
+      async () => expect((await processesOf(id, "yes")).at(-1)).toMatchObject({ status: "exited", signal: "SIGPIPE" }),
+      { timeout: 5000 },
+    );
     expect(await closeEarly(["run", "--", "yes"])).toBe(141);
-    expect([...fake.sandboxes.values()].at(-1)!.status).toBe("terminated");
+    expect((await lastSandbox()).status).toBe("terminated");
   }, 20_000);
 
   it("forwards Ctrl-C to the command as SIGINT and exits 130", async () => {
-    const r = await spawnSbx(["exec", id, "--", "sleep"], {
+    const r = await spawnSbx(["exec", id, "--", "wait-for-signal"], {
       onSpawn: (kill) => {
         const started = setInterval(() => {
-          if (
-            [...fake.procs.values()].some(
-              (p) =>
-                p.record.command === "sleep" &&
-                p.record.status === "running" &&
-                fake.requests.at(-1)?.url.endsWith("/exec"),
-            )
-          ) {
-            clearInterval(started);
-            kill("SIGINT");
-          }
+          void processesOf(id, "wait-for-signal").then((ps) => {
+            if (ps.some((p) => p.status === "running") && fake.requests.at(-1)?.url.endsWith("/exec")) {
+              clearInterval(started);
+              kill("SIGINT");
+            }
+          });
         }, 50);
       },
     });
@@ -283,13 +297,13 @@ describe("sbx cp", () => {
     mkdirSync(join(src, "sub"), { recursive: true });
     writeFileSync(join(src, "sub", "a.txt"), "A");
     writeFileSync(join(work, "tool.sh"), "#!/bin/sh\n", { mode: 0o755 });
-    const sandboxRoot = fake.rootOf(id);
+    const files = fake.fs(id);
     expect((await sbx("cp", src, `${id}:/srv/app`)).code).toBe(0); // missing: becomes /srv/app
-    expect(readFileSync(join(sandboxRoot, "srv/app/sub/a.txt"), "utf8")).toBe("A");
+    expect(files.readFile("/srv/app/sub/a.txt").toString()).toBe("A");
     expect((await sbx("cp", src, `${id}:/srv/app`)).code).toBe(0); // existing dir: goes inside
-    expect(readFileSync(join(sandboxRoot, "srv/app/src/sub/a.txt"), "utf8")).toBe("A");
+    expect(files.readFile("/srv/app/src/sub/a.txt").toString()).toBe("A");
     expect((await sbx("cp", join(work, "tool.sh"), `${id}:/bin/`)).code).toBe(0);
-    expect(statSync(join(sandboxRoot, "bin/tool.sh")).mode & 0o777).toBe(0o755);
+    expect(files.stat("/bin/tool.sh")!.mode & 0o777).toBe(0o755);
 
     expect((await sbx("cp", `${id}:/srv/app`, join(work, "copy"))).code).toBe(0);
     expect(readFileSync(join(work, "copy/sub/a.txt"), "utf8")).toBe("A");
@@ -301,20 +315,17 @@ describe("sbx cp", () => {
 
   it("refuses a symlink that leads out of the copy, and follows it with -L", async () => {
     const id = (await sbx("new", "-q")).stdout.trim();
-    mkdirSync(join(fake.rootOf(id), "usr/lib"), { recursive: true });
-    writeFileSync(join(fake.rootOf(id), "usr/lib/os-release"), "NAME=fake\n");
-    const link = join(work, "linksrc");
-    mkdirSync(link);
-    symlinkSync("../usr/lib/os-release", join(link, "os-release"));
-    const chunks: Buffer[] = [];
-    for await (const c of tar.c({ cwd: link }, ["os-release"]) as unknown as AsyncIterable<Buffer>) chunks.push(c);
-    fake.archiveOverride = Buffer.concat(chunks);
-    let r;
-    try {
-      r = await sbx("cp", `${id}:/etc/os-release`, join(work, "os-release"));
-    } finally {
-      fake.archiveOverride = undefined;
-    }
+    const files = fake.fs(id);
+    files.writeFile("/usr/lib/os-release", Buffer.from("NAME=fake\n"));
+    files.put("/etc/os-release", {
+      type: "symlink",
+      target: "../usr/lib/os-release",
+      mode: 0o777,
+      uid: 0,
+      gid: 0,
+      mtime: 0,
+    });
+    const r = await sbx("cp", `${id}:/etc/os-release`, join(work, "os-release"));
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("os-release -> ../usr/lib/os-release: linkpath escapes extraction directory");
     expect(r.stderr).toContain(
@@ -330,7 +341,7 @@ describe("sbx cp", () => {
     const id = (await sbx("new", "-q")).stdout.trim();
     const r = await sbx("cp", `${id}:/nope`, join(work, "nope"));
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain("error: /nope: no such file or directory");
+    expect(r.stderr).toContain("error: /nope does not exist in the sandbox");
   });
 
   it("refuses two local or two sandbox paths and relative sandbox paths", async () => {
@@ -353,8 +364,8 @@ describe("daemon, version, doctor", () => {
   });
 
   it("daemon status and version report the daemon", async () => {
-    expect((await sbx("daemon", "status")).stdout).toContain("sbxd 0.0.0-fake is running at unix://");
-    expect(JSON.parse((await sbx("version", "--json")).stdout)).toMatchObject({ daemon: "0.0.0-fake" });
+    expect((await sbx("daemon", "status")).stdout).toContain(`sbxd ${VERSION} is running at unix://`);
+    expect(JSON.parse((await sbx("version", "--json")).stdout)).toMatchObject({ daemon: VERSION });
   });
 
   it("doctor prints marks and fixes and exits 1 on a failed check", async () => {
@@ -395,6 +406,6 @@ describe("daemon, version, doctor", () => {
       child.on("close", (code) => resolve({ code, out }));
     });
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^sbx {3}\d+\.\d+\.\d+\nsbxd {2}0\.0\.0-fake\n$/);
+    expect(r.out).toBe(`sbx   ${VERSION}\nsbxd  ${VERSION}\n`);
   }, 20_000);
 });

@@ -1,4 +1,4 @@
-// `sbx image create` with Dockerfiles against the fake sbxd: which paths are Dockerfiles, -n/--name,
+// `sbx image create` with Dockerfiles against sbxd on the fake runtime: which paths are Dockerfiles, -n/--name,
 // --build-arg, --target, -f with a context argument, warnings on stderr, a cached rebuild, and the
 // errors (with the Dockerfile's line) that stop before any build is started.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -6,16 +6,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CreateBuildRequest } from "@sbx-sh/protocol";
-import { FakeDaemon } from "../../sdk/src/testing/fake-daemon.js";
+import { TestDaemon } from "../../daemon/src/testing/test-daemon.js";
 import { isDockerfilePath } from "./commands/image-create.js";
 import { runCliCaptured, type CliResult } from "./testing/capture.js";
 
-let fake: FakeDaemon;
+let fake: TestDaemon;
 const proj = mkdtempSync(join(tmpdir(), "sbx-dockerfile-cli-"));
 const dockerfile = join(proj, "Dockerfile");
 
 beforeAll(async () => {
-  fake = await new FakeDaemon().start();
+  fake = await TestDaemon.start();
   mkdirSync(join(proj, "app"));
   writeFileSync(join(proj, "app", "main.py"), "print('hi')\n");
   writeFileSync(
@@ -38,7 +38,7 @@ afterAll(async () => {
   rmSync(proj, { recursive: true, force: true });
 });
 
-/** Runs the CLI in this process against the fake daemon and captures what it prints. */
+/** Runs the CLI in this process against the test daemon and captures what it prints. */
 function sbx(...args: string[]): Promise<CliResult> {
   return runCliCaptured(fake.host, args);
 }

@@ -1,4 +1,4 @@
-// `sbx image ...` against the fake sbxd: create (progress, cached rebuild, --json/-q, --detach,
+// `sbx image ...` against sbxd on the fake runtime: create (progress, cached rebuild, --json/-q, --detach,
 // failures, several images), logs, builds, ls, inspect, rm, `sbx new --image`, and Ctrl-C
 // cancelling the build on the server (in a child process).
 import { spawn } from "node:child_process";
@@ -7,17 +7,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as tar from "tar";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FakeDaemon } from "../../sdk/src/testing/fake-daemon.js";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { TestDaemon } from "../../daemon/src/testing/test-daemon.js";
 import { runCliCaptured, type CliResult } from "./testing/capture.js";
 
-let fake: FakeDaemon;
+let fake: TestDaemon;
 const proj = mkdtempSync(join(tmpdir(), "sbx-image-cli-"));
 const root = fileURLToPath(new URL("../../..", import.meta.url));
 const imageFile = join(proj, "image.ts");
 
 beforeAll(async () => {
-  fake = await new FakeDaemon().start();
+  fake = await TestDaemon.start();
   mkdirSync(join(proj, "scripts"));
   writeFileSync(join(proj, "scripts", "prepare.py"), "print('ready')\n");
   mkdirSync(join(proj, "assets"));
@@ -41,7 +41,7 @@ afterAll(async () => {
   rmSync(proj, { recursive: true, force: true });
 });
 
-/** Runs the CLI in this process against the fake daemon and captures what it prints. */
+/** Runs the CLI in this process against the test daemon and captures what it prints. */
 function sbx(...args: string[]): Promise<CliResult> {
   return runCliCaptured(fake.host, args);
 }
@@ -57,10 +57,10 @@ describe("sbx image create", () => {
     expect(first.stdout).toBe("");
     expect(first.stderr).toContain("contexts: 2 (uploaded 2,");
     expect(first.stderr).toContain(
-      "[1/6] RUN apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean\n  | running apt-get update",
+      "[1/6] RUN apt-get update && apt-get install -y --no-install-recommends python3 && apt-get clean\n  | Reading package lists... Done",
     );
     expect(first.stderr).toMatch(
-      /\[6\/6\] done in 1\.5s, layer .*\nbuilt data-tools:latest in \S+ \(6 steps\)\n {2}image {2}data-tools:latest\n {2}id {5}sha256:[0-9a-f]{64}\n {2}size /,
+      /\[6\/6\] done in \S+, layer .*\nbuilt data-tools:latest in \S+ \(6 steps\)\n {2}image {2}data-tools:latest\n {2}id {5}sha256:[0-9a-f]{64}\n {2}size /,
     );
     expect(reqs("PUT", "/v1/contexts/")).toHaveLength(2);
 
@@ -77,7 +77,7 @@ describe("sbx image create", () => {
     const taken = await sbx("image", "create", file);
     expect(taken.code).toBe(1);
     expect(taken.stderr).toMatch(
-      /error: build bld-\d+ of data-tools:latest failed\n {2}reason: {5}image data-tools:latest already exists in project default: pass --replace/,
+      /error: build bld-\w+ of data-tools:latest failed\n {2}reason: {5}image data-tools:latest already exists in project default: pass --replace/,
     );
   });
 
@@ -111,7 +111,7 @@ describe("sbx image create", () => {
     const r = await sbx("image", "create", file);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
-      /error: build bld-\d+ of broken:latest failed at step 2\/2\n {2}step: {7}RUN make all && exit 4\n {2}source: {5}\S*broken\.ts:5:4\n {2}exit code: {2}4\n/,
+      /error: build bld-\w+ of broken:latest failed at step 2\/2\n {2}step: {7}RUN make all && exit 4\n {2}source: {5}\S*broken\.ts:5:4\n {2}exit code: {2}4\n/,
     );
     expect(r.stderr).toContain("    | boom: it broke\n");
   });
@@ -151,7 +151,7 @@ describe("sbx image create", () => {
   it("--detach prints the build id; logs re-attaches; builds lists it", async () => {
     const d = await sbx("image", "create", imageFile, "--replace", "--detach");
     const id = d.stdout.trim();
-    expect(id).toMatch(/^bld-\d+$/);
+    expect(id).toMatch(/^bld-\w+$/);
     expect(d.stderr).toContain(`follow it with: sbx image logs ${id} -f`);
     const logs = await sbx("image", "logs", id, "-f");
     expect(logs.code).toBe(0);
@@ -174,9 +174,10 @@ describe("sbx image ls / inspect / rm, and sbx new --image", () => {
     const info = await sbx("image", "inspect", "data-tools");
     expect(info.stdout).toMatch(/^image: {6}data-tools:latest\nid: {9}sha256:/);
     expect(info.stdout).toContain("isolation:  userns");
-    expect(info.stdout).toMatch(/layers \(6\):\n {2}#\s+STEP\s+KEY\s+SIZE\s+CACHED\n {2}1\s+RUN apt-get/);
+    // ENV changes only the config: five of the six steps make a layer.
+    expect(info.stdout).toMatch(/layers \(5\):\n {2}#\s+STEP\s+KEY\s+SIZE\s+CACHED\n {2}1\s+RUN apt-get/);
     expect(JSON.parse((await sbx("image", "inspect", "data-tools:latest", "--json")).stdout)).toMatchObject({
-      config: { env: ["APP_HOME=/opt/app"] },
+      config: { env: expect.arrayContaining(["APP_HOME=/opt/app"]) },
     });
 
     const sb = await sbx("new", "--image", "data-tools:latest", "--json");
@@ -185,7 +186,7 @@ describe("sbx image ls / inspect / rm, and sbx new --image", () => {
     expect(await sbx("image", "rm", "data-tools")).toMatchObject({ code: 0, stdout: "data-tools:latest\n" });
     const gone = await sbx("image", "rm", "data-tools");
     expect(gone.code).toBe(1);
-    expect(gone.stderr).toContain("error: no image data-tools");
+    expect(gone.stderr).toContain('error: image "data-tools" does not exist in project default');
     expect((await sbx("image", "inspect", "data-tools")).code).toBe(1);
   });
 
@@ -220,12 +221,15 @@ describe("Ctrl-C", () => {
     let sent = false;
     child.stderr.on("data", (d: Buffer) => {
       stderr += d;
-      if (!sent && stderr.includes("running wait-for-cancel")) sent = child.kill("SIGINT");
+      if (!sent && stderr.includes("waiting to be cancelled")) sent = child.kill("SIGINT");
     });
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     expect(code).toBe(130);
-    expect(stderr).toMatch(/sbx: build bld-\d+ was cancelled on the server/);
+    expect(stderr).toMatch(/sbx: build bld-\w+ was cancelled on the server/);
     const id = reqs("DELETE", "/v1/builds/").at(-1)!.url.split("/").pop()!;
-    expect(fake.builds.builds.get(id)!.record.state).toBe("cancelled");
+    // The cancel is answered at once; the build's sandbox is stopped and the state recorded just after.
+    await vi.waitFor(async () => expect((await fake.services.builds.get("default", id)).state).toBe("cancelled"), {
+      timeout: 5000,
+    });
   }, 20_000);
 });

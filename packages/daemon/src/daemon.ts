@@ -8,8 +8,9 @@ import { createAdaptorServer } from "@hono/node-server";
 import { pino, type Logger as Pino } from "pino";
 import { createApp } from "./api/app.js";
 import { createPortProxy } from "./api/port-proxy.js";
-import { BaseImages } from "./build/base-images.js";
+import { BaseImages, type BaseImageSource } from "./build/base-images.js";
 import { createRuntime } from "./runtime/create-runtime.js";
+import type { SandboxRuntime } from "./runtime/runtime.js";
 import { cgroupVersion, hostNofileHardLimit } from "./runtime/host-facts.js";
 import { NetworkManager } from "./runtime/network.js";
 import { BlobStore } from "./content/blob-store.js";
@@ -43,10 +44,25 @@ export interface RunningDaemon {
   close(): Promise<void>;
 }
 
-export async function startDaemon(
-  cfg: DaemonConfig,
-  log: Pino = pino({ level: cfg.logLevel }),
-): Promise<RunningDaemon> {
+/** The API's request handler, as the HTTP servers call it. */
+export type ApiHandler = (request: Request, env: unknown) => Response | Promise<Response>;
+
+/**
+ * What the composition root can be given instead of making it from the host (tests run the whole
+ * daemon on FakeRuntime this way, without root). Production passes none of them.
+ */
+export interface DaemonSeams {
+  log?: Pino;
+  /** Isolates sandboxes; by default the backend `cfg.runtime` names, on this host's network. */
+  runtime?: SandboxRuntime;
+  /** Where base images come from; by default built with mmdebstrap into the data dir. */
+  baseImages?: BaseImageSource;
+  /** Wraps the API's handler on every listener (tests record what clients send). */
+  wrapHandler?: (handler: ApiHandler) => ApiHandler;
+}
+
+export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): Promise<RunningDaemon> {
+  const log = seams.log ?? pino({ level: cfg.logLevel });
   // 0711 on the way to rootfs dirs: sandboxes run as a mapped uid that must traverse, not list.
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
   await chmod(cfg.dataDir, 0o711);
@@ -57,28 +73,17 @@ export async function startDaemon(
 
   const stores = await openStores({ kind: "sqlite", path: join(cfg.dataDir, "sbx.db") });
   const store = stores.meta;
-  const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
-  await network.ensureHost();
   const cgv = cgroupVersion();
-  // The crun runtime's host facts; `--runtime` picks the backend (only crun today).
-  const runtime = createRuntime(cfg.runtime, {
-    sandboxesDir,
-    crunRoot: join(cfg.runDir, "crun"),
-    uidBase: cfg.uidBase,
-    uidCount: cfg.uidCount,
-    initPath: cfg.initPath,
-    busyboxPath: cfg.busyboxPath,
-    network,
-    nofile: Math.min(hostNofileHardLimit(), 65536),
-    cgroupVersion: cgv,
-  });
-  const bases = new BaseImages({
-    dataDir: cfg.dataDir,
-    cacheDir: join(cfg.cacheDir, "bases"),
-    uidBase: cfg.uidBase,
-    mirrors: { debian: cfg.debianMirror, ubuntu: cfg.ubuntuMirror },
-    log: (line) => log.info({ component: "base-images" }, line),
-  });
+  const runtime = seams.runtime ?? (await hostRuntime(cfg, sandboxesDir, cgv));
+  const bases =
+    seams.baseImages ??
+    new BaseImages({
+      dataDir: cfg.dataDir,
+      cacheDir: join(cfg.cacheDir, "bases"),
+      uidBase: cfg.uidBase,
+      mirrors: { debian: cfg.debianMirror, ubuntu: cfg.ubuntuMirror },
+      log: (line) => log.info({ component: "base-images" }, line),
+    });
 
   // Services in dependency order, each given its collaborators when it is made. Two registries
   // break the cycles a service would otherwise close after construction: the lifecycle's events
@@ -174,8 +179,10 @@ export async function startDaemon(
 
   await rm(cfg.socket, { force: true });
   await mkdir(join(cfg.socket, ".."), { recursive: true, mode: 0o700 });
+  const handler = (app: ReturnType<typeof createApp>): ApiHandler =>
+    seams.wrapHandler ? seams.wrapHandler(app.fetch) : app.fetch;
   const unixApp = createApp(services, "unix");
-  const unix = createAdaptorServer({ fetch: unixApp.fetch }) as Server;
+  const unix = createAdaptorServer({ fetch: handler(unixApp) }) as Server;
   unixApp.injectWebSocket(unix);
   // Longer than clients keep idle connections, so the daemon rarely closes one under them.
   unix.keepAliveTimeout = 65_000;
@@ -187,7 +194,7 @@ export async function startDaemon(
   if (cfg.listenTcp) {
     const [host, port] = splitHostPort(cfg.listenTcp);
     const tcpApp = createApp(services, "tcp");
-    const tcp = createAdaptorServer({ fetch: tcpApp.fetch }) as Server;
+    const tcp = createAdaptorServer({ fetch: handler(tcpApp) }) as Server;
     tcpApp.injectWebSocket(tcp);
     await listen(tcp, port, host);
     servers.push(tcp);
@@ -228,6 +235,23 @@ export async function startDaemon(
       await rm(cfg.socket, { force: true });
     },
   };
+}
+
+/** The runtime `--runtime` names (only crun today), on this host's network and facts. */
+async function hostRuntime(cfg: DaemonConfig, sandboxesDir: string, cgv: 1 | 2): Promise<SandboxRuntime> {
+  const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
+  await network.ensureHost();
+  return createRuntime(cfg.runtime, {
+    sandboxesDir,
+    crunRoot: join(cfg.runDir, "crun"),
+    uidBase: cfg.uidBase,
+    uidCount: cfg.uidCount,
+    initPath: cfg.initPath,
+    busyboxPath: cfg.busyboxPath,
+    network,
+    nofile: Math.min(hostNofileHardLimit(), 65536),
+    cgroupVersion: cgv,
+  });
 }
 
 function listen(server: Server, portOrPath: number | string, host?: string): Promise<void> {

@@ -13,14 +13,14 @@ import { dockerignoreToGitignore } from "./dockerignore.js";
 import { DockerfileImage, imageFromDockerfile } from "./dockerfile-image.js";
 import { Image, SandboxClient as Client, SbxError } from "./index.js";
 import { IgnoreRules } from "./sbxignore.js";
-import { FakeDaemon } from "./testing/fake-daemon.js";
+import { TestDaemon } from "../../daemon/src/testing/test-daemon.js";
 
 const ctx = mkdtempSync(join(tmpdir(), "sbx-dockerfile-test-"));
-let fake: FakeDaemon;
+let fake: TestDaemon;
 let client: Client;
 
 beforeAll(async () => {
-  fake = await new FakeDaemon().start();
+  fake = await TestDaemon.start();
   client = new Client({ host: fake.host, env: {} });
   mkdirSync(join(ctx, "scripts"));
   writeFileSync(join(ctx, "scripts", "prepare.py"), "print(1)\n");
@@ -243,9 +243,11 @@ describe(".dockerignore", () => {
       const def = await img.toDefinition();
       const step = def.steps[0] as Extract<Step, { context: string }>;
       const names: string[] = [];
-      const file = join(ctx, "context.tar");
-      writeFileSync(file, fake.builds.contexts.get(step.context)!);
-      tar.t({ file, sync: true, onReadEntry: (e) => void names.push(e.path) });
+      tar.t({
+        file: fake.services.contexts.path(step.context),
+        sync: true,
+        onReadEntry: (e) => void names.push(e.path),
+      });
       return names
         .map((n) => n.replace(/^0\/ignore-ctx\//, ""))
         .filter(Boolean)

@@ -1,4 +1,4 @@
-// image.build() against the fake sbxd: contexts uploaded only when missing, the request and the
+// image.build() against sbxd on the fake runtime: contexts uploaded only when missing, the request and the
 // events, a cached rebuild, failures as SbxError with the step's details, and cancellation.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,14 +7,14 @@ import { Header } from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BuildEvent } from "@sbx-sh/protocol";
 import { followBuild, Image, SandboxClient, SbxError } from "./index.js";
-import { FakeDaemon } from "./testing/fake-daemon.js";
+import { TestDaemon } from "../../daemon/src/testing/test-daemon.js";
 
-let fake: FakeDaemon;
+let fake: TestDaemon;
 let client: SandboxClient;
 const ctx = mkdtempSync(join(tmpdir(), "sbx-build-test-"));
 
 beforeAll(async () => {
-  fake = await new FakeDaemon().start();
+  fake = await TestDaemon.start();
   client = new SandboxClient({ host: fake.host, env: {} });
   mkdirSync(join(ctx, "scripts"));
   writeFileSync(join(ctx, "scripts", "prepare.py"), "print(1)\n");
@@ -82,13 +82,13 @@ describe("image.build", () => {
     expect(err).toBeInstanceOf(SbxError);
     expect(err.code).toBe("failed_precondition");
     expect(err.message).toMatch(
-      /^build bld-\d+ of broken-x:t1 failed at step 2\/2 RUN make && exit 3 \(packages\/sdk\/src\/image-build\.test\.ts:\d+:\d+\): the command exited with code 3 \(exit code 3\)$/,
+      /^build bld-\w+ of broken-x:t1 failed at step 2\/2 RUN make && exit 3 \(packages\/sdk\/src\/image-build\.test\.ts:\d+:\d+\): step 2 failed with exit code 3 \(exit code 3\)$/,
     );
     expect(err.details).toMatchObject({
       step: 2,
       text: "RUN make && exit 3",
       exitCode: 3,
-      lastLines: ["running make && exit 3", "boom: it broke"],
+      lastLines: ["cc -o app main.c", "boom: it broke"],
       source: { file: "packages/sdk/src/image-build.test.ts" },
     });
     expect(JSON.parse(requests("POST", "/v1/builds").at(-1)!.body)).toMatchObject({
@@ -131,7 +131,8 @@ describe("image.build", () => {
 
   it("starts without following, and followBuild re-attaches to the events", async () => {
     const build = await new Image({ name: "detached" }).run("echo x").startBuild({ client });
-    expect(build).toMatchObject({ imageName: "detached", state: "running" });
+    // Answered as created: queued, before the daemon starts it.
+    expect(build).toMatchObject({ imageName: "detached", state: "queued" });
     const seen: string[] = [];
     const image = await followBuild(client, build.id, { onEvent: (e) => seen.push(e.type) });
     expect(image.name).toBe("detached");

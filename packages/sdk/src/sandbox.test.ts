@@ -1,5 +1,5 @@
-// Sandbox against the fake sbxd: run/exec streaming, background processes with stdin and signals,
-// files, and directory trees both ways (including a hostile tar from the sandbox).
+// Sandbox against sbxd on the fake runtime: run/exec streaming, background processes with stdin and
+// signals, files, and directory trees both ways (including a hostile tar from the sandbox).
 import {
   existsSync,
   mkdirSync,
@@ -15,15 +15,15 @@ import { join } from "node:path";
 import * as tar from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient, SbxError } from "./index.js";
-import { FakeDaemon } from "./testing/fake-daemon.js";
+import { TestDaemon } from "../../daemon/src/testing/test-daemon.js";
 
-let fake: FakeDaemon;
+let fake: TestDaemon;
 let client: SandboxClient;
 let sb: Sandbox;
 const local = mkdtempSync(join(tmpdir(), "sbx-sdk-test-"));
 
 beforeAll(async () => {
-  fake = await new FakeDaemon().start();
+  fake = await TestDaemon.start({ baseImages: ["debian-minimal", "python"] });
   client = new SandboxClient({ host: fake.host, env: {} });
   sb = await Sandbox.create({ image: "python", cpus: 2, env: { A: "1" } }, client);
 });
@@ -34,7 +34,7 @@ afterAll(async () => {
 
 describe("Sandbox lifecycle", () => {
   it("creates with the given settings and connects by id or name", async () => {
-    expect(sb.id).toMatch(/^sb/);
+    expect(sb.id).toMatch(/^sb-/);
     expect(sb.lastInfo).toMatchObject({ image: "python", cpus: 2, env: { A: "1" }, status: "running" });
     const named = await Sandbox.create({ name: "web" }, { host: fake.host, env: {} });
     const again = await Sandbox.connect("web", { host: fake.host, env: {} });
@@ -81,7 +81,7 @@ describe("run", () => {
       user: "1000:1000",
       timeout: 2.5,
     });
-    expect(JSON.parse(res.stdout)).toEqual({
+    expect(JSON.parse(fake.requests.filter((r) => r.url.endsWith("/exec")).at(-1)!.body)).toEqual({
       command: "show-request",
       args: ["x"],
       env: { B: "2" },
@@ -89,17 +89,21 @@ describe("run", () => {
       user: "1000:1000",
       timeoutSecs: 3,
     });
+    expect(JSON.parse(res.stdout)).toMatchObject({ argv: ["show-request", "x"], cwd: "/w", user: "1000:1000" });
   });
 
   it("decodes a stream that arrives in 3-byte pieces, mid-line and mid-character", async () => {
     const errs: string[] = [];
-    const res = await sb.run("split", { onStderr: (t) => errs.push(t) });
+    fake.sliceResponses = 3;
+    const res = await sb
+      .run("split", { onStderr: (t) => errs.push(t) })
+      .finally(() => (fake.sliceResponses = undefined));
     expect(res).toMatchObject({ exitCode: 3, stdout: "héllo wörld € end\n", stderr: "warn ✓\n" });
     expect(errs.join("")).toBe("warn ✓\n");
   });
 
   it("reports a timeout kill as 137 with timedOut", async () => {
-    const res = await sb.run("sleep", { timeout: 1 });
+    const res = await sb.run("wait-for-signal", { timeout: 1 });
     expect(res).toMatchObject({ exitCode: 137, signal: "SIGKILL", timedOut: true });
   });
 
@@ -120,19 +124,20 @@ describe("startProcess", () => {
     await p.closeStdin();
     expect(await waiting).toMatchObject({ exitCode: 0, stdout: "line 1\nline 2\n" });
     expect((await p.info()).status).toBe("exited");
-    // Without follow the output is what was printed so far, exit included once exited.
+    // Without follow the output is what was printed so far (the daemon reads it as one chunk), exit
+    // included once exited.
     const seen: string[] = [];
     for await (const ev of p.output()) seen.push(ev.type === "exit" ? "exit" : ev.data.toString());
-    expect(seen).toEqual(["line 1\n", "line 2\n", "exit"]);
+    expect(seen).toEqual(["line 1\nline 2\n", "exit"]);
     await expect(p.writeStdin("late")).rejects.toMatchObject({ code: "failed_precondition" });
   });
 
   it("signals and kills by name or number", async () => {
-    const p = await sb.startProcess("sleep");
+    const p = await sb.startProcess("wait-for-signal");
     const waiting = p.wait();
     await p.signal(2);
     expect(await waiting).toMatchObject({ exitCode: 130, signal: "SIGINT", stderr: "got SIGINT\n" });
-    const q = await sb.startProcess("sleep");
+    const q = await sb.startProcess("wait-for-signal");
     await q.kill();
     expect(fake.requests.at(-1)!.body).toBe('{"signal":"SIGKILL"}');
     expect((await sb.getProcess(q.id)).id).toBe(q.id);
@@ -160,7 +165,7 @@ describe("files", () => {
     writeFileSync(join(src, "top.txt"), "top");
     writeFileSync(join(src, "sub", "run.sh"), "#!/bin/sh\n", { mode: 0o755 });
     await sb.uploadDirectory(src, "/app");
-    expect(readFileSync(join(fake.rootOf(sb.id), "app/sub/run.sh"), "utf8")).toBe("#!/bin/sh\n");
+    expect(fake.fs(sb.id).readFile("/app/sub/run.sh").toString()).toBe("#!/bin/sh\n");
     const back = join(local, "back");
     await sb.downloadDirectory("/app", back);
     expect(readFileSync(join(back, "top.txt"), "utf8")).toBe("top");
@@ -199,14 +204,10 @@ describe("files", () => {
       hdr("d/link/through.txt", "File", "pwned"),
       Buffer.alloc(1024),
     ]);
-    fake.archiveOverride = archive;
+    fake.runtime.craftedArchives.set("/whatever", archive);
     const out = join(local, "out");
     const warnings: string[] = [];
-    try {
-      await sb.downloadDirectory("/whatever", out, { onWarning: (m) => warnings.push(m) });
-    } finally {
-      fake.archiveOverride = undefined;
-    }
+    await sb.downloadDirectory("/whatever", out, { onWarning: (m) => warnings.push(m) });
     expect(existsSync(join(local, "escape.txt"))).toBe(false);
     expect(existsSync(join(victim, "through.txt"))).toBe(false);
     expect(existsSync(join(victim, "abs.txt"))).toBe(false);

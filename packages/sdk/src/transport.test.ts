@@ -1,11 +1,12 @@
 // Transport: config precedence, headers, error answers mapped to SbxError, unreachable daemons.
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { SandboxClient } from "./client.js";
-import { FakeDaemon } from "./testing/fake-daemon.js";
+import { TestDaemon } from "../../daemon/src/testing/test-daemon.js";
 import { DEFAULT_HOST, resolveConfig } from "./config.js";
 import { errorFromResponse, httpStatusOf, Transport, type Body } from "./transport.js";
 
@@ -42,14 +43,15 @@ describe("resolveConfig", () => {
   });
 });
 
-describe("Transport against a fake sbxd", () => {
-  let fake: FakeDaemon;
+describe("Transport against sbxd", () => {
+  let fake: TestDaemon;
   beforeAll(async () => {
-    fake = await new FakeDaemon().start();
+    fake = await TestDaemon.start();
   });
   afterAll(() => fake.stop());
 
   it("sends the project header and a bearer token when there is one", async () => {
+    await fake.services.projects.create("team-a");
     const client = new SandboxClient({ host: fake.host, project: "team-a", token: "s3cret", env: {} });
     await client.info();
     const last = fake.requests.at(-1)!;
@@ -62,7 +64,10 @@ describe("Transport against a fake sbxd", () => {
     const client = new SandboxClient({ host: fake.host, env: {} });
     const err = await client.get("nope").catch((e: unknown) => e);
     expect(err).toBeInstanceOf(SbxError);
-    expect(err).toMatchObject({ code: "sandbox_not_found", message: "no sandbox nope" });
+    expect(err).toMatchObject({
+      code: "sandbox_not_found",
+      message: 'sandbox "nope" does not exist in project default: list sandboxes with `sbx ls -a`',
+    });
     expect(httpStatusOf((err as SbxError).code)).toBe(404);
     await expect(client.create({ cpus: 100 })).rejects.toMatchObject({ code: "out_of_range" });
   });
@@ -89,12 +94,12 @@ describe("Transport errors without a proper daemon", () => {
   });
 
   it("reports daemon_unavailable when nothing listens (connection refused)", async () => {
-    const fake = new FakeDaemon(); // not started: only its temp dir
-    const path = join(fake.dir, "stale.sock");
+    const dir = mkdtempSync(join(tmpdir(), "sbx-transport-"));
+    const path = join(dir, "stale.sock");
     writeFileSync(path, "");
     const t = new Transport({ host: `unix://${path}`, env: {} });
     await expect(t.json("GET", "/v1/info")).rejects.toMatchObject({ code: "daemon_unavailable" });
-    await fake.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it("reads a bare status as the first code the registry lists with it", async () => {
@@ -111,8 +116,8 @@ describe("Transport errors without a proper daemon", () => {
   });
 
   it("maps answers that are not sbx errors by their HTTP status", async () => {
-    const fake = new FakeDaemon();
-    const path = join(fake.dir, "plain.sock");
+    const dir = mkdtempSync(join(tmpdir(), "sbx-transport-"));
+    const path = join(dir, "plain.sock");
     const server = createServer((req, res) => {
       if (req.url === "/v1/info") res.writeHead(401).end("go away");
       else if (req.url === "/v1/images") res.writeHead(200).end("not json");
@@ -138,6 +143,6 @@ describe("Transport errors without a proper daemon", () => {
     });
     server.closeAllConnections();
     server.close();
-    await fake.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -1,4 +1,4 @@
-// Runs the CLI in the test's own process against a host (usually the fake daemon) and captures
+// Runs the CLI in the test's own process against a host (usually the test daemon) and captures
 // what it prints, for unit tests of commands.
 import { vi } from "vitest";
 import { main } from "../main.js";

@@ -39,6 +39,12 @@ export interface BaseImagesOptions {
   mirrors?: { debian?: string | null; ubuntu?: string | null };
 }
 
+/**
+ * What the daemon asks of base images (the image service's view of BaseImages): a second source,
+ * such as tests' images on a fake layer, gives the same three answers.
+ */
+export type BaseImageSource = Pick<BaseImages, "recipes" | "ensure" | "list">;
+
 interface LayerMeta {
   digest: string;
   sizeBytes: number;

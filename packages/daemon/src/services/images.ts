@@ -2,7 +2,7 @@
 // registered. Resolves a name to the layer directories a sandbox stacks, and lists, inspects and
 // removes images (as records: api/ describes them on the wire).
 import { SbxError } from "@sbx-sh/protocol";
-import type { BaseImage, BaseImages } from "../build/base-images.js";
+import type { BaseImage, BaseImageSource } from "../build/base-images.js";
 import type { ImageStore } from "../store/store.js";
 import type { BaseImageRecord, ImageEntry, ImageLayerRef, ImageRecord } from "../domain/records.js";
 
@@ -33,7 +33,7 @@ export function parseImageRef(ref: string): { name: string; tag: string } {
 
 export class ImageService {
   constructor(
-    private readonly bases: BaseImages,
+    private readonly bases: BaseImageSource,
     private readonly store: ImageStore,
     readonly defaultImage: string,
   ) {}

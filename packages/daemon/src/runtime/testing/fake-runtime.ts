@@ -61,6 +61,8 @@ export class FakeRuntime implements SandboxRuntime {
   outputCapacity = 64 * 1024 * 1024;
   /** Network slots (0 .. netSlotCapacity-1); the store allocates them. */
   netSlotCapacity = 64;
+  /** `craftedArchives.set(path, tar)`: createArchive of that path answers these bytes (hostile tars for clients). */
+  readonly craftedArchives = new Map<string, Buffer>();
 
   /** Adds a program (a binary at /usr/bin/<name> of the base layer) that sandboxes can run. */
   addProgram(name: string, program: FakeProgram): void {
@@ -347,6 +349,8 @@ export class FakeRuntime implements SandboxRuntime {
   async createArchive(id: string, path: string): Promise<Readable> {
     assertSandboxPath(path);
     const sb = this.running(id);
+    const crafted = this.craftedArchives.get(path);
+    if (crafted) return Readable.from([crafted]);
     if (!sb.fs.stat(path, false)) throw fileErrors.notFound(path);
     return Readable.from([writeTar(sb.fs.subtree(path).map(([name, n]) => toTarEntry(name, n)))]);
   }
