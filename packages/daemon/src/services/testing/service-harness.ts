@@ -69,8 +69,12 @@ export interface ServiceHarness {
   warnings: string[];
   /** The daemon's start sequence: reconciles with what the runtime still has, then fills the pool. */
   startup(): Promise<{ kept: string[]; ended: string[]; leaks: string[]; adopted: number }>;
-  /** A daemon restart: these services stop (sandboxes run on), new ones open the same data dir. */
-  restart(opts?: HarnessOptions): Promise<ServiceHarness>;
+  /**
+   * A daemon restart: these services stop (sandboxes run on), new ones open the same data dir.
+   * With `killed`, the old daemon does not shut down: its builds and warm blanks stay on the
+   * runtime (only its timers stop, so they cannot fire into the new daemon's records).
+   */
+  restart(opts?: HarnessOptions & { killed?: boolean }): Promise<ServiceHarness>;
   /** Stops the services, removes every fake sandbox and the data dir. */
   close(): Promise<void>;
 }
@@ -164,7 +168,11 @@ async function wire(dir: string, runtime: FakeRuntime, opts: HarnessOptions): Pr
       return { ...reconciled, adopted };
     },
     async restart(next = {}) {
-      await stop();
+      if (next.killed) {
+        sandboxes.close();
+        processes.close();
+        await stores.close();
+      } else await stop();
       runtime.restart();
       return wire(dir, runtime, next);
     },
