@@ -107,7 +107,10 @@ describe("exposed ports through the proxy", () => {
 
     const none = await viaProxy(hostOf(8080), "/index.html");
     expect([none.status, codeOf(none)]).toEqual([401, "unauthenticated"]);
-    const wrong = await viaProxy(hostOf(8080), "/index.html", { "x-sbx-token": "x" + token.slice(1) });
+    // One character changed, and never to itself (a token starting with "x" made "x" + rest the right one).
+    const wrong = await viaProxy(hostOf(8080), "/index.html", {
+      "x-sbx-token": (token.startsWith("x") ? "y" : "x") + token.slice(1),
+    });
     expect([wrong.status, codeOf(wrong)]).toEqual([403, "permission_denied"]);
     const ok = await viaProxy(hostOf(8080), "/index.html", { "x-sbx-token": token });
     expect([ok.status, ok.body]).toEqual([200, "hello from the sandbox\n"]);

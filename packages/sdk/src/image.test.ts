@@ -8,7 +8,7 @@ import * as tar from "tar";
 import { afterAll, describe, expect, it, vi } from "vitest";
 import { describeStep } from "@sbx-sh/protocol";
 // The daemon's own schema: the SDK's output must pass the validation the daemon applies.
-import { ImageDefinition } from "../../daemon/src/api/build-ir-schema.js";
+import { ImageDefinition } from "../../daemon/src/api/schemas/build-ir.js";
 import { defineFunction, Image, imageOf, SbxError } from "./index.js";
 
 const here = fileURLToPath(import.meta.url);

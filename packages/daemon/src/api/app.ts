@@ -1,7 +1,7 @@
 // The HTTP application: auth (unix socket → X-Sbx-Project; TCP → bearer token), error mapping,
 // the routes, and the OpenAPI document generated from the same schemas that validate requests.
 import type { Server } from "node:http";
-import { createNodeWebSocket, type NodeWebSocket } from "@hono/node-ws";
+import { createNodeWebSocket } from "@hono/node-ws";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
@@ -20,14 +20,9 @@ import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 
-export type Transport = "unix" | "tcp";
-export interface AppEnv {
-  Variables: { project: string; transport: Transport };
-}
-export type Api = OpenAPIHono<AppEnv>;
-/** Turns a route into a WebSocket endpoint (auth and project resolution run first, as for any route). */
-export type UpgradeWebSocket = NodeWebSocket["upgradeWebSocket"];
-/** The app plus the hook that lets its WebSocket routes take over upgraded connections of a server. */
+export type { Api, AppEnv, Transport, UpgradeWebSocket } from "./api-types.js";
+import type { Api, AppEnv, Transport } from "./api-types.js";
+
 export type SbxApp = Api & { injectWebSocket(server: Server): void };
 
 export function createApp(services: Services, transport: Transport): SbxApp {

@@ -3,9 +3,9 @@
 // (the schema's output). A field added to one side only fails `npm run typecheck`. No runtime code.
 import type { z } from "@hono/zod-openapi";
 import type * as wire from "@sbx-sh/protocol";
-import type * as ir from "./build-ir-schema.js";
-import type * as ports from "./port-schemas.js";
-import type * as s from "./schemas.js";
+import type * as ir from "./schemas/build-ir.js";
+import type * as ports from "./schemas/ports.js";
+import type * as s from "./schemas/index.js";
 
 /** True only when A and B are mutually assignable and neither is `any`. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? (0 extends 1 & A ? false : true) : false) : false;

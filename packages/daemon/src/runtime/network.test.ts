@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { NetworkManager, sandboxResolvLines, type SandboxNetwork } from "./network.js";
+import { NetworkManager, type SandboxNetwork } from "./network.js";
+import { sandboxResolvLines } from "./resolv.js";
 import { CHAINS, hostRuleset, SANDBOX_IFGROUP, SPOOF_COUNTER, SUBNET_SET } from "./nft-ruleset.js";
 import { inNs, must, sh } from "./testing/netns.js";
 

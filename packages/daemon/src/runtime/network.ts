@@ -1,7 +1,6 @@
 // Sandbox networking on the host: one veth pair per sandbox (host end named from its slot, /30
 // addresses from the slot), the nftables policy table, ip_forward, and the sandboxes' resolv.conf.
 // The only code that runs `ip`, `nsenter ip` and `nft` for networking.
-import { readFileSync } from "node:fs";
 import { readFile, readlink, writeFile } from "node:fs/promises";
 import { runCommand, type CommandResult } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
@@ -9,6 +8,8 @@ import type { EgressPolicy } from "../domain/egress-policy.js";
 import { intToIp, ipToInt } from "../domain/ipv4.js";
 import { egressRemoval, egressRuleset, egressSlots } from "./egress-ruleset.js";
 import { hostRuleset, SANDBOX_IFGROUP } from "./nft-ruleset.js";
+import { resolversOf, sandboxResolvConf } from "./resolv.js";
+import { detectUplinkMtu } from "./uplink-mtu.js";
 
 export interface SandboxNetwork {
   slot: number;
@@ -236,28 +237,14 @@ export class NetworkManager {
     return stray.length - vanished;
   }
 
-  /**
-   * resolv.conf for sandboxes: the host's upstream nameservers, which sandboxes reach through NAT
-   * like any egress. Loopback resolvers (systemd-resolved, dnsmasq) live in the host's netns and
-   * are blocked anyway, so they are dropped, falling back to systemd-resolved's upstream list.
-   */
+  /** resolv.conf for sandboxes (./resolv.ts owns the policy). */
   resolvConf(): string {
-    for (const file of ["/etc/resolv.conf", "/run/systemd/resolve/resolv.conf"]) {
-      let text: string;
-      try {
-        text = readFileSync(file, "utf8");
-      } catch {
-        continue;
-      }
-      const lines = sandboxResolvLines(text);
-      if (lines.some((l) => l.startsWith("nameserver"))) return lines.join("\n") + "\n";
-    }
-    return "";
+    return sandboxResolvConf();
   }
 
   /** The nameservers of resolvConf(): the only addresses sandboxes may send DNS to. */
   resolvers(): string[] {
-    return sandboxResolvLines(this.resolvConf()).flatMap((l) => (l.startsWith("nameserver ") ? [l.slice(11)] : []));
+    return resolversOf(this.resolvConf());
   }
 
   private checkSlot(slot: number): void {
@@ -272,23 +259,6 @@ export class NetworkManager {
       throw failure(`Deleting network interface ${name} failed`, res, details);
     }
   }
-}
-
-/**
- * Keeps nameserver, search/domain and options lines, minus nameservers a sandbox cannot use:
- * loopback (127.x, ::1, 0.0.0.0 means local too) and IPv6 (sandboxes are IPv4-only).
- */
-export function sandboxResolvLines(text: string): string[] {
-  const out: string[] = [];
-  for (const raw of text.split("\n")) {
-    const line = raw.trim();
-    const [key, value] = line.split(/\s+/);
-    if (key === "search" || key === "domain" || key === "options") out.push(line);
-    if (key !== "nameserver" || !value) continue;
-    if (value.includes(":") || value.startsWith("127.") || value === "0.0.0.0") continue;
-    out.push(`nameserver ${value}`);
-  }
-  return out;
 }
 
 interface RunResult extends CommandResult {
@@ -327,24 +297,6 @@ async function assertOwnNetns(sandboxId: string, pid: number): Promise<void> {
       `Sandbox ${sandboxId} (pid ${pid}) shares the host network namespace; it needs its own to be attached.`,
     );
   }
-}
-
-/** Smallest MTU among the devices of the default routes, or undefined (kernel default) if none. */
-async function detectUplinkMtu(): Promise<number | undefined> {
-  const res = await run("ip", ["-j", "-4", "route", "show", "default"]);
-  if (res.code !== 0) return undefined;
-  const routes = JSON.parse(res.stdout.toString() || "[]") as Array<{
-    dev?: string;
-    nexthops?: Array<{ dev?: string }>;
-  }>;
-  const devs = routes.flatMap((r) => (r.dev ? [r.dev] : (r.nexthops ?? []).flatMap((n) => (n.dev ? [n.dev] : []))));
-  const mtus: number[] = [];
-  for (const dev of devs) {
-    if (!/^[\w.@-]+$/.test(dev)) continue;
-    const mtu = Number((await readFile(`/sys/class/net/${dev}/mtu`, "utf8").catch(() => "")).trim());
-    if (Number.isInteger(mtu) && mtu >= 576) mtus.push(mtu);
-  }
-  return mtus.length ? Math.min(...mtus) : undefined;
 }
 
 function parseCidr(cidr: string): { base: number; prefixLength: number } {

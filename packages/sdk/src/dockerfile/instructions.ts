@@ -3,7 +3,7 @@
 // into the step IR's command.
 import { posix } from "node:path";
 import type { SbxError } from "@sbx-sh/protocol";
-import type { DockerfileSource, DockerfileStep } from "./parser.js";
+import type { DockerfileSource, DockerfileStep } from "./types.js";
 import { splitWords } from "./expand.js";
 import { chompHeredoc, type Heredoc, type Instruction } from "./scan.js";
 

@@ -4,81 +4,20 @@
 import { DEFAULT_PATH } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { processWord, splitWords, WordError, type Lookup } from "./expand.js";
-import {
-  checkMount,
-  copyStep,
-  DEFAULT_SHELL,
-  editDistance,
-  extractFlags,
-  heredocScript,
-  jsonArray,
-  runCommand,
-  shellArgs,
-  USER_RE,
-} from "./instructions.js";
+import { checkMount, DEFAULT_SHELL, editDistance, extractFlags } from "./instructions.js";
 import { dockerfileError, scanDockerfile, type Instruction } from "./scan.js";
+import { NAME_RE, PROXY_ARGS, STEP_HANDLERS, type Scope } from "./step-handlers.js";
 export { flattenDockerfile } from "./stages.js";
 
-export interface DockerfileSource {
-  file: string;
-  line: number;
-}
-
-/** A step in the shapes `Image` takes (copy/add sources still paths); `from` marks `COPY --from`. */
-export type DockerfileStep = { source: DockerfileSource } & (
-  | { op: "run"; command: string | string[] }
-  | { op: "env"; key: string; value: string }
-  | { op: "workdir"; path: string }
-  | { op: "user"; user: string }
-  | {
-      op: "copy" | "add";
-      src: string[];
-      dest: string;
-      chown?: string;
-      chmod?: string;
-      from?: string;
-      fromStage?: number;
-    }
-  | { op: "copy_from"; image: string; stage?: number; paths: string[]; dest: string; chown?: string; chmod?: string }
-  | { op: "entrypoint" | "cmd"; args: string[] }
-);
-
-export interface Stage {
-  /** `FROM image AS name`, lowercased as Docker does. */
-  name?: string;
-  /** The image it starts from (substituted), or the name of an earlier stage. */
-  from: string;
-  /** Index of the earlier stage `from` names. */
-  parent?: number;
-  source: DockerfileSource;
-  steps: DockerfileStep[];
-}
-
-export interface DockerfileWarning {
-  file: string;
-  /** Absent for notes about the build as a whole (an unused --build-arg). */
-  line?: number;
-  message: string;
-}
-
-export interface ParsedDockerfile {
-  stages: Stage[];
-  /** Index of the stage to build: `target`, else the last. */
-  target: number;
-  warnings: DockerfileWarning[];
-}
-
-export interface ParseOptions {
-  buildArgs: Record<string, string>;
-  /** The file's name in sources and messages. */
-  fileName: string;
-  /** The stage to build (`--target`); default the last. */
-  target?: string;
-  /** Env of a base image, for `$PATH` and the like in ENV; default PATH only, as sbx's base images have. */
-  baseEnv?: (image: string) => Record<string, string> | undefined;
-  /** Values of TARGETOS/TARGETARCH/...; default this machine's. */
-  platform?: { os: string; arch: string; variant?: string };
-}
+export type {
+  DockerfileSource,
+  DockerfileStep,
+  DockerfileWarning,
+  ParsedDockerfile,
+  ParseOptions,
+  Stage,
+} from "./types.js";
+import type { DockerfileWarning, ParsedDockerfile, ParseOptions, Stage } from "./types.js";
 
 const IGNORED: Record<string, string> = {
   label: "LABEL is ignored: sbx images have no labels yet",
@@ -115,20 +54,7 @@ const IGNORED_FLAGS: Record<string, string> = {
   network: "RUN has the network build steps always have",
   link: "the result is the same without it",
 };
-const PROXY_ARGS = ["HTTP_PROXY", "HTTPS_PROXY", "FTP_PROXY", "NO_PROXY", "ALL_PROXY"].flatMap((n) => [
-  n,
-  n.toLowerCase(),
-]);
-const NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const STAGE_RE = /^[a-z][a-z0-9._-]*$/;
-
-interface Scope {
-  /** ENV values, including the base image's or parent stage's. */
-  env: Map<string, string>;
-  /** ARGs declared in this stage; undefined when declared without a value. */
-  args: Map<string, string | undefined>;
-  shell: string[];
-}
 
 export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile {
   const file = o.fileName;
@@ -210,80 +136,21 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
       warnings.push({ file, line: ins.line, message: IGNORED[ins.keyword]! });
       continue;
     }
-    const push = (step: DockerfileStep) => stage.steps.push(step);
-    switch (ins.keyword) {
-      case "run": {
-        const exec = jsonArray(rest);
-        if (ins.heredocs.length && exec) throw fail("heredocs need the shell form");
-        if (exec && (!exec.length || !exec[0])) throw fail('the exec form needs a program: RUN ["program", "arg"...]');
-        const command = ins.heredocs.length ? heredocScript(rest, ins.heredocs) : (exec ?? rest);
-        if (!command.length) throw fail("give a command");
-        push({ op: "run", command: runCommand(command, scope.shell, runArgs(scope, buildArgs)), source });
-        break;
-      }
-      case "cmd":
-      case "entrypoint":
-        if (!rest) throw fail(`give a command: ${kw} ["program", "arg"...] or ${kw} command`);
-        push({ op: ins.keyword, args: shellArgs(rest, scope.shell), source });
-        break;
-      case "shell": {
-        const shell = jsonArray(rest);
-        if (!shell?.length) throw fail('use the JSON form: SHELL ["/bin/bash", "-c"]');
-        scope.shell = shell;
-        break;
-      }
-      case "env": {
-        const words = splitWords(rest, esc);
-        if (!words.length) throw fail("give a name and a value: ENV NAME=value");
-        let pairs: Array<[string, string]>;
-        if (!words[0]!.includes("=")) {
-          // The legacy form `ENV NAME value`: the value is the rest of the line.
-          const m = /^(\S+)\s+([\s\S]+)$/.exec(rest);
-          if (!m) throw fail(`give ${words[0]} a value: ENV ${words[0]}=value`);
-          pairs = [[m[1]!, m[2]!]];
-        } else {
-          pairs = words.map((w) => {
-            const eq = w.indexOf("=");
-            if (eq === -1) throw fail(`can't find = in ${JSON.stringify(w)}: use NAME=value`);
-            return [w.slice(0, eq), w.slice(eq + 1)];
-          });
-        }
-        // Every value is substituted before any is set: `ENV A=1 B=$A` gives B the earlier A.
-        const set = pairs.map(([k, v]): [string, string] => [expand(k, lookup), expand(v, lookup)]);
-        for (const [key, value] of set) {
-          if (!NAME_RE.test(key))
-            throw fail(
-              `invalid variable name ${JSON.stringify(key)}: letters, digits and _, not starting with a digit`,
-            );
-          push({ op: "env", key, value, source });
-          scope.env.set(key, value);
-        }
-        break;
-      }
-      case "workdir": {
-        const path = expand(rest, lookup);
-        if (!path) throw fail("give a directory: WORKDIR /app");
-        push({ op: "workdir", path, source });
-        break;
-      }
-      case "user": {
-        const user = expand(rest, lookup);
-        if (!USER_RE.test(user))
-          throw fail(`invalid user ${JSON.stringify(user)}: use name, uid, name:group or uid:gid (names in lowercase)`);
-        push({ op: "user", user, source });
-        break;
-      }
-      case "copy":
-      case "add":
-        push(
-          withFromStage(
-            copyStep(ins, rest, flags, (w) => expand(w, lookup), fail, stages.length - 1, source),
-            stages,
-            fail,
-          ),
-        );
-        break;
-    }
+    STEP_HANDLERS[ins.keyword]!({
+      ins,
+      kw,
+      rest,
+      flags,
+      scope,
+      stages,
+      source,
+      buildArgs,
+      escape: esc,
+      lookup,
+      fail,
+      expand,
+      push: (step) => stage.steps.push(step),
+    });
   }
 
   if (!stages.length)
@@ -293,18 +160,6 @@ export function parseDockerfile(text: string, o: ParseOptions): ParsedDockerfile
       warnings.push({ file, message: `--build-arg ${name} was not used: the Dockerfile declares no ARG ${name}` });
   }
   return { stages, target: targetIndex(stages, o.target, file), warnings };
-}
-
-/** `COPY --from=<name|index>` of an earlier stage is marked with its index; anything else names an image. */
-function withFromStage(step: DockerfileStep, stages: Stage[], fail: (message: string) => SbxError): DockerfileStep {
-  if ((step.op !== "copy" && step.op !== "add") || step.from === undefined) return step;
-  if (step.op === "add") throw fail("ADD --from is not a Dockerfile flag: use COPY --from");
-  const current = stages.length - 1;
-  if (/^\d+$/.test(step.from)) return { ...step, fromStage: Number(step.from) };
-  const name = step.from.toLowerCase();
-  if (stages[current]?.name === name) throw fail(`--from=${step.from}: a stage cannot copy from itself`);
-  const i = stages.findIndex((s, j) => j < current && s.name === name);
-  return i >= 0 ? { ...step, fromStage: i } : step;
 }
 
 function checkFlags(
@@ -326,16 +181,6 @@ function checkFlags(
     else out.set(f.name, f.value);
   }
   return { flags: out, rest };
-}
-
-/** ARG values in a RUN's environment: the stage's ARGs that have a value and no ENV of the same name, and proxy build args. */
-function runArgs(scope: Scope, buildArgs: Map<string, string>): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  for (const [k, v] of scope.args) if (v !== undefined && !scope.env.has(k)) out.push([k, v]);
-  for (const k of PROXY_ARGS) {
-    if (buildArgs.has(k) && !scope.args.has(k) && !scope.env.has(k)) out.push([k, buildArgs.get(k)!]);
-  }
-  return out;
 }
 
 function targetIndex(stages: Stage[], target: string | undefined, file: string): number {

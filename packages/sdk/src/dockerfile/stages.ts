@@ -1,6 +1,6 @@
 // Multi-stage Dockerfiles: the stage to build as one chain of steps (its own and those of the
 // stages it is FROM), its `COPY --from` turned into copy_from steps, and the stages those need.
-import type { DockerfileSource, DockerfileStep, ParsedDockerfile, Stage } from "./parser.js";
+import type { DockerfileSource, DockerfileStep, ParsedDockerfile, Stage } from "./types.js";
 
 /**
  * The base image and steps of the stage to build: its own and those of the stages it is FROM.

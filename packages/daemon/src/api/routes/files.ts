@@ -2,8 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { Readable } from "node:stream";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
-import { DirectoryListing, ErrorBody } from "../schemas.js";
+import type { Api } from "../api-types.js";
+import { DirectoryListing, ErrorBody } from "../schemas/index.js";
 import { toFileEntry } from "../mappers/files.js";
 import { bodyStream } from "../body-limits.js";
 import { json } from "./common.js";

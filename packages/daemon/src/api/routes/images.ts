@@ -4,8 +4,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { SbxError } from "@sbx-sh/protocol";
 import { validateTar } from "../../services/tar-check.js";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
-import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas.js";
+import type { Api } from "../api-types.js";
+import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas/index.js";
 import { toBuild, toBuildEvent, toImage, toImageEntry } from "../mappers/images.js";
 import { json, jsonBody, mapEach, ndjson } from "./common.js";
 

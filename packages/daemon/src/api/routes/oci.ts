@@ -3,8 +3,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { Readable } from "node:stream";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
-import { ErrorBody, ImageDetail } from "../schemas.js";
+import type { Api } from "../api-types.js";
+import { ErrorBody, ImageDetail } from "../schemas/index.js";
 import { toImage } from "../mappers/images.js";
 import { json, jsonBody } from "./common.js";
 

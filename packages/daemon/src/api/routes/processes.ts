@@ -1,8 +1,8 @@
 // Process routes: start (background or streamed), list, get, output, signal, stdin.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
-import { ErrorBody, OutputEvent, Process, ProcessList, SignalRequest, StartProcessRequest } from "../schemas.js";
+import type { Api } from "../api-types.js";
+import { ErrorBody, OutputEvent, Process, ProcessList, SignalRequest, StartProcessRequest } from "../schemas/index.js";
 import { toProcess } from "../mappers/sandboxes.js";
 import { json, jsonBody, ndjson } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";

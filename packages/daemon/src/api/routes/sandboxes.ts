@@ -1,8 +1,8 @@
 // Sandbox routes: create, list, get, update the egress policy, terminate.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
-import { CreateSandboxRequest, ErrorBody, Sandbox, SandboxList, UpdateNetworkRequest } from "../schemas.js";
+import type { Api } from "../api-types.js";
+import { CreateSandboxRequest, ErrorBody, Sandbox, SandboxList, UpdateNetworkRequest } from "../schemas/index.js";
 import { toSandbox } from "../mappers/sandboxes.js";
 import { json, jsonBody } from "./common.js";
 

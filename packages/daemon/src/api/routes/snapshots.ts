@@ -2,7 +2,7 @@
 // sandboxes; register a snapshot as an image.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
+import type { Api } from "../api-types.js";
 import {
   CopySandboxRequest,
   CreateSnapshotRequest,
@@ -12,7 +12,7 @@ import {
   Sandbox,
   SandboxList,
   Snapshot,
-} from "../schemas.js";
+} from "../schemas/index.js";
 import { toImage } from "../mappers/images.js";
 import { toSandbox } from "../mappers/sandboxes.js";
 import { toSnapshot } from "../mappers/snapshots.js";

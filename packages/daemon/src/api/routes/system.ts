@@ -2,8 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../app.js";
-import { CreateProjectRequest, DaemonInfo, ErrorBody, Project, Token } from "../schemas.js";
+import type { Api } from "../api-types.js";
+import { CreateProjectRequest, DaemonInfo, ErrorBody, Project, Token } from "../schemas/index.js";
 import { json, jsonBody } from "./common.js";
 
 export function registerSystemRoutes(app: Api, s: Services): void {

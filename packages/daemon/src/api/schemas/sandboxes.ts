@@ -1,0 +1,84 @@
+// Sandboxes: the create request, the sandbox as answered, and the network update.
+import { z } from "@hono/zod-openapi";
+import { LIMITS } from "../../domain/limits.js";
+import { EgressList, EnvMap } from "./common.js";
+
+export const SandboxStatus = z.enum(["pending", "running", "suspended", "terminated"]);
+
+export const CreateSandboxRequest = z
+  .strictObject({
+    image: z.string().min(1).max(255).optional().openapi({ description: "image name; default debian-minimal" }),
+    name: z.string().optional(),
+    cpus: z.number().min(LIMITS.cpus.min).max(LIMITS.cpus.max).optional(),
+    memoryMb: z.number().int().min(LIMITS.memoryMb.min).max(LIMITS.memoryMb.max).optional(),
+    pidsLimit: z.number().int().min(LIMITS.pids.min).max(LIMITS.pids.max).optional(),
+    diskMb: z.number().int().min(LIMITS.diskMb.min).max(LIMITS.diskMb.max).optional(),
+    timeoutSecs: z
+      .number()
+      .int()
+      .min(LIMITS.timeoutSecs.min)
+      .max(LIMITS.timeoutSecs.max)
+      .optional()
+      .openapi({ description: "0 disables the timeout" }),
+    allowInternetAccess: z.boolean().optional(),
+    allowOut: EgressList.optional().openapi({
+      description:
+        "only these IPv4 addresses/CIDRs (and DNS to the resolvers) are reachable; simple host names are resolved on the host now",
+    }),
+    denyOut: EgressList.optional().openapi({ description: "IPv4 addresses/CIDRs dropped even if allowed" }),
+    env: EnvMap.optional(),
+    snapshotId: z.string().optional().openapi({ description: "start from this snapshot instead of an image" }),
+  })
+  .openapi("CreateSandboxRequest");
+
+export const Sandbox = z
+  .object({
+    id: z.string(),
+    name: z.string().nullable(),
+    project: z.string(),
+    image: z.string(),
+    imageId: z.string(),
+    status: SandboxStatus,
+    cpus: z.number(),
+    memoryMb: z.number(),
+    pidsLimit: z.number(),
+    diskMb: z.number(),
+    timeoutSecs: z.number(),
+    allowInternetAccess: z.boolean(),
+    allowOut: z
+      .array(z.string())
+      .openapi({ description: "enforced now: addresses and CIDRs, host names replaced by their current addresses" }),
+    denyOut: z.array(z.string()),
+    egressEntries: z
+      .object({ allowOut: z.array(z.string()), denyOut: z.array(z.string()) })
+      .openapi({ description: "the lists as given: CIDRs and host names" }),
+    egressHosts: z.record(z.string(), z.array(z.string())).openapi({
+      description: "host name → its current IPv4 addresses (re-resolved by the daemon every --egress-refresh seconds)",
+    }),
+    env: z.record(z.string(), z.string()),
+    ipAddress: z.string().nullable(),
+    snapshotId: z.string().nullable(),
+    createdAt: z.string(),
+    startedAt: z.string().nullable(),
+    terminatedAt: z.string().nullable(),
+    terminationReason: z
+      .string()
+      .nullable()
+      .openapi({ description: "requested | timeout | died | daemon_restart | error" }),
+  })
+  .openapi("Sandbox");
+
+export const UpdateNetworkRequest = z
+  .strictObject({
+    allowOut: EgressList.optional().openapi({
+      description: "replaces the list; omitted = unchanged, [] = no restriction",
+    }),
+    denyOut: EgressList.optional().openapi({ description: "replaces the list; omitted = unchanged" }),
+  })
+  .openapi("UpdateNetworkRequest");
+
+export const SandboxList = z.object({ sandboxes: z.array(Sandbox) }).openapi("SandboxList");
+
+export type CreateSandboxRequest = z.infer<typeof CreateSandboxRequest>;
+export type SandboxT = z.infer<typeof Sandbox>;
+export type UpdateNetworkRequest = z.infer<typeof UpdateNetworkRequest>;
