@@ -33,6 +33,8 @@ describe("BuildLog", () => {
     log.append({ type: "log", step: 1, stream: "stdout", data: "hi\n" });
     expect(await all(log.read(false))).toHaveLength(1);
     expect(await all(replayBuildLog(join(dir, "none.ndjson")))).toEqual([]);
+    // The log's own append must land first, or it would add its line to the file written below.
+    await log.flushed();
     writeFileSync(join(dir, "b.ndjson"), '{"type":"log","step":1,"stream":"stderr","data":"x"}\n\n');
     expect(await all(replayBuildLog(join(dir, "b.ndjson")))).toHaveLength(1);
   });

@@ -1,7 +1,7 @@
 // Processes in sandboxes: start in the background, follow output, wait for the exit code, send
 // signals, feed stdin, time out. Records are in the store; the processes themselves are runtime
 // handles, which outlive the daemon: a restarted daemon attaches to the ones still running.
-import { EventEmitter } from "node:events";
+// Their output is read as events by ./process-output.ts.
 import { SbxError } from "@sbx-sh/protocol";
 import { newId } from "@sbx-sh/protocol";
 import type { StartProcess } from "../domain/commands.js";
@@ -11,11 +11,10 @@ import { assertSignal } from "../runtime/signals.js";
 import type { Store } from "../store/store.js";
 import { assertExecFits, mergeEnv } from "@sbx-sh/protocol";
 import { pruneLogs } from "./log-retention.js";
+import { ProcessOutputs } from "./process-output.js";
 import type { Logger } from "../common/log.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
-
-const FOLLOW_POLL_MS = 20;
 
 /** A process this daemon watches: started here, or attached to at daemon start. */
 interface Watched {
@@ -27,11 +26,9 @@ interface Watched {
 }
 
 export class ProcessService {
-  private readonly exits = new EventEmitter();
   private readonly watched = new Map<string, Watched>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Processes whose output someone is reading right now: their logs are never pruned. */
-  private readonly reading = new Map<string, number>();
+  private readonly outputs: ProcessOutputs;
 
   constructor(
     private readonly store: Store,
@@ -40,7 +37,7 @@ export class ProcessService {
     events: SandboxEvents,
     private readonly log: Logger,
   ) {
-    this.exits.setMaxListeners(0);
+    this.outputs = new ProcessOutputs(store);
     events.onGone((s) => this.sandboxEnded(s));
   }
 
@@ -161,52 +158,13 @@ export class ProcessService {
     signal?: AbortSignal,
   ): AsyncGenerator<ProcessOutputEvent> {
     const p = await this.get(project, sandboxIdOrName, procId);
-    const handle = await this.handleOf(p);
-    this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
-    try {
-      yield* this.follow(p, handle, follow, signal);
-    } finally {
-      const n = this.reading.get(p.id)! - 1;
-      if (n > 0) this.reading.set(p.id, n);
-      else this.reading.delete(p.id);
-    }
-  }
-
-  private async *follow(
-    p: ProcessRecord,
-    handle: ProcessHandle | undefined,
-    follow: boolean,
-    signal?: AbortSignal,
-  ): AsyncGenerator<ProcessOutputEvent> {
-    const offsets = { stdout: 0, stderr: 0 };
-    for (;;) {
-      const done = (await this.store.getProcess(p.sandboxId, p.id))!;
-      const ended = done.status === "exited";
-      // Read both streams to their current end before deciding the process is finished.
-      let progressed = handle !== undefined;
-      while (progressed) {
-        progressed = false;
-        for (const stream of ["stdout", "stderr"] as const) {
-          const chunk = await handle!.read(stream, offsets[stream]);
-          if (!chunk.length) continue;
-          offsets[stream] += chunk.length;
-          progressed = true;
-          yield { type: stream, data: chunk.toString("base64") };
-        }
-      }
-      if (ended) {
-        yield { type: "exit", exitCode: done.exitCode, signal: done.signal, timedOut: done.timedOut };
-        return;
-      }
-      if (!follow || signal?.aborted) return;
-      await this.waitForExitOrTick(p.id, FOLLOW_POLL_MS);
-    }
+    yield* this.outputs.read(p, await this.handleOf(p), follow, signal);
   }
 
   private async pruneLogs(sandboxId: string): Promise<void> {
     const exited = async (): Promise<Array<{ procId: string; endedAt: string }>> =>
       (await this.store.listProcesses(sandboxId))
-        .filter((p) => p.status === "exited" && p.endedAt !== null && !this.reading.has(p.id))
+        .filter((p) => p.status === "exited" && p.endedAt !== null && !this.outputs.isBeingRead(p.id))
         .map((p) => ({ procId: p.id, endedAt: p.endedAt! }));
     const output = {
       usage: () => this.runtime.outputUsage(sandboxId),
@@ -221,18 +179,6 @@ export class ProcessService {
         { sandbox: sandboxId, pruned },
         "output logs over half full: dropped the oldest exited processes' output",
       );
-  }
-
-  private waitForExitOrTick(procId: string, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(t);
-        this.exits.off(procId, done);
-        resolve();
-      };
-      const t = setTimeout(done, ms);
-      this.exits.once(procId, done);
-    });
   }
 
   private async complete(p: ProcessRecord, exitCode: number | null, signal?: NodeJS.Signals): Promise<void> {
@@ -254,7 +200,7 @@ export class ProcessService {
       watched.stop.abort();
       await watched.handle.closeStdin();
     }
-    this.exits.emit(p.id);
+    this.outputs.exited(p.id);
   }
 
   private async sendSignal(p: ProcessRecord, sig: NodeJS.Signals): Promise<void> {

@@ -1,12 +1,11 @@
 // SandboxRuntime in memory, for unit tests of services without root or crun: sandboxes are
-// records with a FakeFs, processes are JS programs (./fake-programs.ts), layers export as tar
-// streams. It keeps the runtime contract (runtime.conformance.ts runs against it) and lets tests
-// look inside (`sandboxes`), add programs, make calls fail (`failures`) and simulate a daemon
-// restart (`restart()`: stdin writers and terminals are gone, processes keep running).
-import { posix } from "node:path";
+// records with a FakeFs over their lowers (in-memory trees or real layer dirs, ./fake-layers.ts),
+// processes are JS programs (./fake-exec.ts, ./fake-programs.ts), layers export as tar streams.
+// It keeps the runtime contract (runtime.conformance.ts runs against it) and lets tests look
+// inside (`sandboxes`), add programs, make calls fail (`failures`) and simulate a daemon restart
+// (`restart()`: stdin writers and terminals are gone, processes keep running).
 import { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
-import { fileErrors } from "../file-errors.js";
 import type { SandboxRuntime } from "../runtime.js";
 import { assertSandboxPath } from "../sandbox-path.js";
 import { numericUser, splitUser, unknownUser } from "../user-resolve.js";
@@ -24,11 +23,14 @@ import {
   type TerminalSpec,
 } from "../types.js";
 import { baseTree, FAKE_BASE } from "./fake-base.js";
-import { dirNode, FakeFs, fileNode, toTarEntry, type FakeTree } from "./fake-fs.js";
-import { FakeProcess, type FakeProgram, type ProgramContext } from "./fake-process.js";
+import { archiveOf, collect, extractInto } from "./fake-archive.js";
+import { spawnProgram } from "./fake-exec.js";
+import { dirNode, FakeFs, fileNode, type FakeTree } from "./fake-fs.js";
+import { stackLowers } from "./fake-layers.js";
+import type { FakeProcess, FakeProgram } from "./fake-process.js";
 import { defaultPrograms } from "./fake-programs.js";
 import { FakeTerminal } from "./fake-terminal.js";
-import { readTar, writeTar } from "./memory-tar.js";
+import { writeTar } from "./memory-tar.js";
 
 export { FAKE_BASE };
 
@@ -51,7 +53,7 @@ export class FakeRuntime implements SandboxRuntime {
   };
   readonly sandboxes = new Map<string, FakeSandbox>();
   readonly programs = defaultPrograms();
-  /** Lower dirs a sandbox may name, as trees; unknown ones are empty. */
+  /** Lower dirs a sandbox may name, as trees; others are read from disk (a LayerStore's), or empty. */
   readonly layers = new Map<string, FakeTree>([[FAKE_BASE, baseTree(this.programs.keys())]]);
   /** `failures.set("create", err)`: the next call of that method throws err (once). */
   readonly failures = new Map<string, Error>();
@@ -102,7 +104,7 @@ export class FakeRuntime implements SandboxRuntime {
   async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {
     this.fail("create", spec.id);
     if (this.sandboxes.has(spec.id)) throw new SbxError("runtime_error", `sandbox ${spec.id} already exists`);
-    const fs = new FakeFs(spec.lowers.map((l) => this.layers.get(l) ?? new Map()));
+    const fs = new FakeFs([stackLowers(spec.lowers, this.layers)]);
     fs.put(HELPER_DIR, dirNode(0o755));
     fs.put(HELPER_BUSYBOX, fileNode("fake busybox\n", 0o755));
     const ipAddress = spec.netSlot === null ? null : this.ipOf(spec.netSlot);
@@ -224,51 +226,15 @@ export class FakeRuntime implements SandboxRuntime {
     return removed;
   }
 
-  /** Runs argv[0] as the sandbox would: a path must exist; a bare name is looked up in PATH. */
   private spawn(
     sb: FakeSandbox,
     procId: string,
     spec: ProcessSpec,
     onOutput?: (stream: "stdout" | "stderr", data: Buffer) => void,
   ): FakeProcess {
-    const p = new FakeProcess(sb.spec.id, procId, spec.stdin, onOutput, (io) => {
-      const exec = (argv: string[], over: Partial<ProgramContext> = {}): Promise<number> => {
-        const ctx: ProgramContext = {
-          ...io,
-          argv,
-          env: spec.env,
-          cwd: spec.cwd,
-          user: spec.user,
-          fs: sb.fs,
-          exec,
-          ...over,
-        };
-        ctx.exec = (a, o = {}) => exec(a, { stdout: ctx.stdout, stderr: ctx.stderr, env: ctx.env, cwd: ctx.cwd, ...o });
-        const program = this.lookup(sb, argv[0] ?? "", ctx.env, ctx.cwd);
-        if (!program) {
-          ctx.stderr(`exec: ${argv[0]}: executable file not found in $PATH\n`);
-          return Promise.resolve(127);
-        }
-        return program(ctx);
-      };
-      // Every exec of a real process goes through the kernel: never synchronously.
-      return Promise.resolve().then(() => exec(spec.argv));
-    });
+    const p = spawnProgram(sb.spec.id, sb.fs, this.programs, procId, spec, onOutput);
     sb.processes.set(procId, p);
     return p;
-  }
-
-  private lookup(sb: FakeSandbox, name: string, env: string[], cwd: string): FakeProgram | undefined {
-    const path =
-      [...env]
-        .reverse()
-        .find((e) => e.startsWith("PATH="))
-        ?.slice(5) ?? "/usr/bin:/bin";
-    const candidates = name.includes("/")
-      ? [posix.resolve(cwd, name)]
-      : path.split(":").map((d) => posix.join(d, name));
-    const found = candidates.find((c) => sb.fs.stat(c)?.type === "file");
-    return found === undefined ? undefined : this.programs.get(posix.basename(found));
   }
 
   async startProcess(id: string, procId: string, spec: ProcessSpec): Promise<ProcessHandle> {
@@ -325,25 +291,7 @@ export class FakeRuntime implements SandboxRuntime {
 
   async extractArchive(id: string, dir: string, archive: Readable): Promise<void> {
     assertSandboxPath(dir);
-    const sb = this.running(id);
-    const bytes = await collect(archive);
-    const entries = await readTar(bytes).catch((err: Error) => {
-      throw fileErrors.failed(dir, `tar: ${err.message}`);
-    });
-    const existing = sb.fs.stat(dir);
-    if (existing && existing.type !== "directory") throw fileErrors.notADirectory(dir);
-    sb.fs.mkdirp(dir);
-    for (const e of entries) {
-      // Resolved inside the sandbox's root: `..` can only ever reach the sandbox's own files.
-      const path = posix.resolve(dir, e.name);
-      if (path === "/") continue;
-      const meta = { mode: (e.mode ?? 0o644) & 0o7777, uid: 0, gid: 0, mtime: e.mtime ?? 0 };
-      if (e.type === "directory") sb.fs.put(path, { ...meta, type: "directory" });
-      else if (e.type === "file") sb.fs.put(path, { ...meta, type: "file", data: e.data ?? Buffer.alloc(0) });
-      else if (e.type === "symlink") sb.fs.put(path, { ...meta, type: "symlink", target: e.linkname ?? "" });
-      else if (e.type === "hardlink")
-        sb.fs.put(path, { ...meta, type: "file", data: sb.fs.readFile(posix.resolve(dir, e.linkname ?? "")) });
-    }
+    await extractInto(this.running(id).fs, dir, archive);
   }
 
   async createArchive(id: string, path: string): Promise<Readable> {
@@ -351,14 +299,6 @@ export class FakeRuntime implements SandboxRuntime {
     const sb = this.running(id);
     const crafted = this.craftedArchives.get(path);
     if (crafted) return Readable.from([crafted]);
-    if (!sb.fs.stat(path, false)) throw fileErrors.notFound(path);
-    return Readable.from([writeTar(sb.fs.subtree(path).map(([name, n]) => toTarEntry(name, n)))]);
+    return archiveOf(sb.fs, path);
   }
-}
-
-/** The whole stream, or its error: nothing is applied from a stream that failed. */
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(Buffer.from(c as Buffer));
-  return Buffer.concat(chunks);
 }

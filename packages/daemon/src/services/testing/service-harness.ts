@@ -1,0 +1,225 @@
+// The daemon's services wired as daemon.ts wires them, for unit tests: FakeRuntime (with the build
+// engine's copy step, ./fake-copy-step.ts), SQLite stores, a real LayerStore and context store in
+// a temp data dir, and a fake base image that is the daemon's default. What the daemon adds around
+// them (HTTP servers, the port proxy, host network, the egress refresher) is left out.
+// `restart()` is a daemon restart on the same data dir and runtime; `close()` ends everything.
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import type { CopySource } from "@sbx-sh/protocol";
+import type { Logger } from "../../common/log.js";
+import { BlobStore } from "../../content/blob-store.js";
+import { LayerStore } from "../../layers/layer-store.js";
+import { FakeRuntime } from "../../runtime/testing/fake-runtime.js";
+import { writeTar, type TarEntry } from "../../runtime/testing/memory-tar.js";
+import { openStores } from "../../store/open-stores.js";
+import type { Stores } from "../../store/store.js";
+import { BuildService } from "../build-service.js";
+import { FileService } from "../file-service.js";
+import { ImageGc } from "../image-gc.js";
+import { ImageService } from "../images.js";
+import { LayersInUse } from "../layers-in-use.js";
+import { NetSlots } from "../net-slots.js";
+import { OciService } from "../oci-service.js";
+import { PortService } from "../port-service.js";
+import { ProcessService } from "../process-service.js";
+import { SandboxEvents } from "../sandbox-events.js";
+import { SandboxService } from "../sandbox-service.js";
+import { SnapshotService } from "../snapshot-service.js";
+import { TerminalService } from "../terminal-service.js";
+import { WarmPool } from "../warm-pool.js";
+import { FAKE_BASE_IMAGE, fakeBases } from "./fake-bases.js";
+import { installCopyStep } from "./fake-copy-step.js";
+
+export { FAKE_BASE_IMAGE };
+
+/** The limits daemon.ts gives build steps. */
+export const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
+
+export interface HarnessOptions {
+  /** Blanks per kind in the warm pool (daemon default 0 here: most tests want plain creates). */
+  warmPool?: number;
+  /** Run the daemon's start sequence (reconciles, then the pool's first fill); default true. */
+  startup?: boolean;
+}
+
+export interface ServiceHarness {
+  dir: string;
+  runtime: FakeRuntime;
+  stores: Stores;
+  layerStore: LayerStore;
+  contexts: BlobStore;
+  events: SandboxEvents;
+  inUse: LayersInUse;
+  slots: NetSlots;
+  images: ImageService;
+  gc: ImageGc;
+  oci: OciService;
+  builds: BuildService;
+  snapshots: SnapshotService;
+  pool: WarmPool;
+  sandboxes: SandboxService;
+  processes: ProcessService;
+  terminals: TerminalService;
+  ports: PortService;
+  files: FileService;
+  /** Warnings and errors the services logged, for a failing test to show. */
+  warnings: string[];
+  /** The daemon's start sequence: reconciles with what the runtime still has, then fills the pool. */
+  startup(): Promise<{ kept: string[]; ended: string[]; leaks: string[]; adopted: number }>;
+  /**
+   * A daemon restart: these services stop (sandboxes run on), new ones open the same data dir.
+   * With `killed`, the old daemon does not shut down: its builds and warm blanks stay on the
+   * runtime (only its timers stop, so they cannot fire into the new daemon's records).
+   */
+  restart(opts?: HarnessOptions & { killed?: boolean }): Promise<ServiceHarness>;
+  /** Stops the services, removes every fake sandbox and the data dir. */
+  close(): Promise<void>;
+}
+
+export async function startServices(opts: HarnessOptions = {}): Promise<ServiceHarness> {
+  const runtime = new FakeRuntime();
+  installCopyStep(runtime);
+  return wire(await mkdtemp(join(tmpdir(), "sbx-services-")), runtime, opts);
+}
+
+async function wire(dir: string, runtime: FakeRuntime, opts: HarnessOptions): Promise<ServiceHarness> {
+  const warnings: string[] = [];
+  const log: Logger = {
+    info: () => undefined,
+    warn: (obj, msg) => void warnings.push(`${msg ?? ""} ${JSON.stringify(obj)}`),
+    error: (obj, msg) => void warnings.push(`${msg ?? ""} ${JSON.stringify(obj)}`),
+  };
+  const stores = await openStores({ kind: "sqlite", path: join(dir, "sbx.db") });
+  const store = stores.meta;
+  // In the order daemon.ts makes them, each given its collaborators when it is made.
+  const events = new SandboxEvents();
+  const inUse = new LayersInUse();
+  const slots = new NetSlots(store, runtime.netSlotCapacity);
+  const images = new ImageService(fakeBases(), stores.images, FAKE_BASE_IMAGE);
+  const contexts = new BlobStore(join(dir, "contexts"));
+  const layerStore = new LayerStore(join(dir, "layers"));
+  const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
+  const oci = new OciService(images, stores.images, layerStore, inUse, { uidBase: 0, tmpDir: join(dir, "tmp") });
+  const builds = new BuildService(
+    stores.images,
+    images,
+    {
+      runtime,
+      layers: layerStore,
+      cache: stores.images,
+      openContext: (digest) => createReadStream(contexts.path(digest)),
+      hasContext: (digest) => contexts.has(digest),
+      reserveNetSlot: () => slots.reserve(),
+      releaseNetSlot: (slot) => slots.release(slot),
+      limits: BUILD_LIMITS,
+    },
+    { logDir: join(dir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
+    log,
+  );
+  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log);
+  const pool = new WarmPool(runtime, images, slots, opts.warmPool ?? 0, log);
+  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
+  const processes = new ProcessService(store, runtime, sandboxes, events, log);
+  const terminals = new TerminalService(runtime, sandboxes, events, log);
+  const ports = new PortService(store, sandboxes, events, null, log);
+  const files = new FileService(runtime, sandboxes);
+
+  const stop = async (): Promise<void> => {
+    await terminals.close();
+    await builds.close();
+    sandboxes.close();
+    await pool.close();
+    processes.close();
+    await stores.close();
+  };
+  const h: ServiceHarness = {
+    dir,
+    runtime,
+    stores,
+    layerStore,
+    contexts,
+    events,
+    inUse,
+    slots,
+    images,
+    gc,
+    oci,
+    builds,
+    snapshots,
+    pool,
+    sandboxes,
+    processes,
+    terminals,
+    ports,
+    files,
+    warnings,
+    async startup() {
+      const reconciled = await sandboxes.reconcile();
+      await builds.reconcile();
+      await snapshots.reconcile();
+      await ports.prune();
+      await gc.reconcile();
+      await oci.sweep();
+      const adopted = await processes.adoptRunning();
+      pool.refill();
+      return { ...reconciled, adopted };
+    },
+    async restart(next = {}) {
+      if (next.killed) {
+        sandboxes.close();
+        processes.close();
+        await stores.close();
+      } else await stop();
+      runtime.restart();
+      return wire(dir, runtime, next);
+    },
+    async close() {
+      await stop();
+      for (const id of [...runtime.sandboxes.keys()]) await runtime.destroy(id, null);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  if (opts.startup ?? true) await h.startup();
+  return h;
+}
+
+/** Writes a text file into a running sandbox, as `sbx cp` would. */
+export function writeText(h: ServiceHarness, sandbox: string, path: string, text: string, project = "default") {
+  return h.files.write(project, sandbox, path, Readable.from([Buffer.from(text)]));
+}
+
+/** A text file of a running sandbox. */
+export async function readText(h: ServiceHarness, sandbox: string, path: string, project = "default") {
+  return (await h.files.read(project, sandbox, path)).toString();
+}
+
+/**
+ * Uploads the context of a copy step whose i-th source is `sources[i]` (a file, or a directory
+ * given as its files by relative path), laid out as the SDK packs it (`<i>/<name>`).
+ */
+export async function uploadContext(
+  h: ServiceHarness,
+  sources: Array<{ name: string; file: string } | { name: string; dir: Record<string, string> }>,
+): Promise<{ digest: string; sources: CopySource[] }> {
+  const entries: TarEntry[] = [];
+  sources.forEach((s, i) => {
+    if ("file" in s) return void entries.push({ name: `${i}/${s.name}`, type: "file", data: Buffer.from(s.file) });
+    entries.push({ name: `${i}/${s.name}`, type: "directory" });
+    for (const [rel, text] of Object.entries(s.dir))
+      entries.push({ name: `${i}/${s.name}/${rel}`, type: "file", data: Buffer.from(text) });
+  });
+  const { digest } = await h.contexts.put(writeTar(entries));
+  return { digest, sources: sources.map((s) => ({ name: s.name, type: "file" in s ? "file" : "dir" })) };
+}
+
+/** Polls `check` until it holds (background work: timeouts, the pool's fill), failing after `ms`. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`not true within ${ms} ms: ${check.toString()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
