@@ -13,13 +13,17 @@ const CONFIG = {
   systemd: false,
 };
 
-export function fakeBaseImages(names: string[] = ["debian-minimal"]): BaseImageSource {
+/** Base images named `names`, all with `config` (default: what debian-minimal configures). */
+export function fakeBaseImages(
+  names: string[] = ["debian-minimal"],
+  config: BaseImage["config"] = CONFIG,
+): BaseImageSource {
   const image = (name: string): BaseImage => ({
     name,
     digest: `sha256:${createHash("sha256").update(`fake base ${name}`).digest("hex")}`,
     rootfs: FAKE_BASE,
     sizeBytes: 30 * 1024 * 1024,
-    config: structuredClone(CONFIG),
+    config: structuredClone(config),
   });
   return {
     recipes: () => [...names],

@@ -30,10 +30,18 @@ import { SandboxService } from "../sandbox-service.js";
 import { SnapshotService } from "../snapshot-service.js";
 import { TerminalService } from "../terminal-service.js";
 import { WarmPool } from "../warm-pool.js";
-import { FAKE_BASE_IMAGE, fakeBases } from "./fake-bases.js";
-import { installCopyStep } from "./fake-copy-step.js";
+import { withCopyStep } from "../../testing/copy-step-program.js";
+import { fakeBaseImages } from "../../testing/fake-base-images.js";
 
-export { FAKE_BASE_IMAGE };
+/** The base image's name (the daemon's default image in these tests). */
+export const FAKE_BASE_IMAGE = "fake-base";
+/** Its config: a short PATH and a LANG, so tests can tell the image's env from a sandbox's. */
+const FAKE_BASE_CONFIG = {
+  env: ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"],
+  workingDir: "/",
+  user: "root",
+  systemd: false,
+};
 
 /** The limits daemon.ts gives build steps. */
 export const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
@@ -81,7 +89,7 @@ export interface ServiceHarness {
 
 export async function startServices(opts: HarnessOptions = {}): Promise<ServiceHarness> {
   const runtime = new FakeRuntime();
-  installCopyStep(runtime);
+  runtime.programs.set("sh", withCopyStep(runtime.programs.get("sh")!));
   return wire(await mkdtemp(join(tmpdir(), "sbx-services-")), runtime, opts);
 }
 
@@ -98,7 +106,7 @@ async function wire(dir: string, runtime: FakeRuntime, opts: HarnessOptions): Pr
   const events = new SandboxEvents();
   const inUse = new LayersInUse();
   const slots = new NetSlots(store, runtime.netSlotCapacity);
-  const images = new ImageService(fakeBases(), stores.images, FAKE_BASE_IMAGE);
+  const images = new ImageService(fakeBaseImages([FAKE_BASE_IMAGE], FAKE_BASE_CONFIG), stores.images, FAKE_BASE_IMAGE);
   const contexts = new BlobStore(join(dir, "contexts"));
   const layerStore = new LayerStore(join(dir, "layers"));
   const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
