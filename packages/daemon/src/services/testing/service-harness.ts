@@ -1,8 +1,9 @@
 // The daemon's services wired as daemon.ts wires them, for unit tests: FakeRuntime (with the build
-// engine's copy step, ./fake-copy-step.ts), SQLite stores, a real LayerStore and context store in
-// a temp data dir, and a fake base image that is the daemon's default. What the daemon adds around
-// them (HTTP servers, the port proxy, host network, the egress refresher) is left out.
-// `restart()` is a daemon restart on the same data dir and runtime; `close()` ends everything.
+// engine's copy step from ../../testing/copy-step-program.ts), SQLite stores, a real LayerStore
+// and context store in a temp data dir, and a fake base image that is the daemon's default. What
+// the daemon adds around them (HTTP servers, the port proxy, host network, the egress refresher)
+// is left out. `restart()` is a daemon restart on the same data dir and runtime; `close()` ends
+// everything.
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
