@@ -53,6 +53,8 @@ export default tseslint.config(
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      // One import of a module per file (a type-only import beside it is fine).
+      "no-duplicate-imports": ["error", { allowSeparateTypeImports: true }],
     },
   },
   {

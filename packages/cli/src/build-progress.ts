@@ -3,8 +3,7 @@
 // daemon's NDJSON events on stdout) and `quiet`; plus the summary and the failure block.
 import pc from "picocolors";
 import type { BuildEvent, BuildInfo, ImageInfo } from "@sbx-sh/protocol";
-import { formatBytes } from "@sbx-sh/sdk/internal";
-import { formatSource } from "@sbx-sh/sdk/internal";
+import { formatBytes, formatSource } from "@sbx-sh/sdk/internal";
 
 export type ProgressMode = "tty" | "plain" | "json" | "quiet";
 

@@ -6,8 +6,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createJiti } from "jiti";
 import { SbxError } from "@sbx-sh/protocol";
-import { imageOf } from "@sbx-sh/sdk";
-import { Image } from "@sbx-sh/sdk";
+import { imageOf, Image } from "@sbx-sh/sdk";
 import * as sdk from "@sbx-sh/sdk";
 import { displayPath } from "@sbx-sh/sdk/internal";
 

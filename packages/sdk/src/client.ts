@@ -12,11 +12,11 @@ import type {
   SandboxInfo,
   SnapshotInfo,
   UpdateNetworkRequest,
+  Project,
+  Token,
+  PortExposure,
 } from "@sbx-sh/protocol";
-import { apiPath } from "@sbx-sh/protocol";
-import type { Project, Token } from "@sbx-sh/protocol";
-import type { PortExposure } from "@sbx-sh/protocol";
-import { SbxError } from "@sbx-sh/protocol";
+import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
 import {
   exportImage,

@@ -11,8 +11,7 @@ import {
   type DockerfileStep,
   type DockerfileWarning,
 } from "./dockerfile/parser.js";
-import type { ImageDefinition } from "@sbx-sh/protocol";
-import type { BuildInfo, ImageInfo } from "@sbx-sh/protocol";
+import type { ImageDefinition, BuildInfo, ImageInfo } from "@sbx-sh/protocol";
 import type { SandboxClient } from "./client.js";
 import { Image } from "./image.js";
 import type { BuildOptions, DefinitionOptions } from "./image-build.js";

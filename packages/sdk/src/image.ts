@@ -1,11 +1,8 @@
 // Image: a sandbox image defined in code (`new Image({ name }).run(...).copy(...)`). Each call is
 // checked at once and remembers the user's source line; build() turns the steps into the step IR
 // (src/images/ir.ts), uploads what copy()/add() name and runs the build on the daemon.
-import type { BuildInfo, ImageInfo } from "@sbx-sh/protocol";
-import { describeStep } from "@sbx-sh/protocol";
-import type { ImageDefinition, Step } from "@sbx-sh/protocol";
-import { SbxError } from "@sbx-sh/protocol";
-import { assertValidName } from "@sbx-sh/protocol";
+import type { BuildInfo, ImageInfo, ImageDefinition, Step } from "@sbx-sh/protocol";
+import { describeStep, SbxError, assertValidName } from "@sbx-sh/protocol";
 import type { DockerfileImage, DockerfileImageOptions } from "./dockerfile-image.js";
 import {
   buildImage,

@@ -1,8 +1,7 @@
 // The SDK side of OCI images: export as a layout tar stream, import from one, push to and pull
 // from registries (the daemon does the transfer; credentials travel in the request body).
-import type { RegistryCredentials } from "@sbx-sh/protocol";
+import type { RegistryCredentials, ImageInfo } from "@sbx-sh/protocol";
 import type { Readable } from "node:stream";
-import type { ImageInfo } from "@sbx-sh/protocol";
 import { apiPath } from "@sbx-sh/protocol";
 import type { Body, Transport } from "./transport.js";
 

@@ -1,9 +1,7 @@
 // A TCP connection to a sandbox port through the daemon: the WebSocket endpoint
 // GET /v1/sandboxes/{id}/ports/{port}/connect (binary frames = the connection's bytes), as a Duplex.
 import type { Duplex } from "node:stream";
-import { checkPort } from "@sbx-sh/protocol";
-import { apiPath } from "@sbx-sh/protocol";
-import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
+import { checkPort, apiPath, SbxError, type ErrorCode } from "@sbx-sh/protocol";
 import type { Transport } from "./transport.js";
 
 /** The daemon refuses an upgrade with a bare status (no body): the code it stands for here. */

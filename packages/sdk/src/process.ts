@@ -3,8 +3,7 @@
 import { constants as osConstants } from "node:os";
 import { StringDecoder } from "node:string_decoder";
 import type { ProcessInfo } from "@sbx-sh/protocol";
-import { apiPath } from "@sbx-sh/protocol";
-import { SbxError } from "@sbx-sh/protocol";
+import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
 import type { Transport } from "./transport.js";
 

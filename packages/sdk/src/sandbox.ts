@@ -2,9 +2,8 @@
 // commands, background processes, files and directory trees, info and terminate.
 import { mkdir } from "node:fs/promises";
 import type { Duplex, Readable } from "node:stream";
-import type { PortExposure } from "@sbx-sh/protocol";
-import { apiPath } from "@sbx-sh/protocol";
 import type {
+  PortExposure,
   CreateSandboxRequest,
   CreateTerminalRequest,
   DirectoryListing,
@@ -15,6 +14,7 @@ import type {
   TerminalInfo,
   UpdateNetworkRequest,
 } from "@sbx-sh/protocol";
+import { apiPath } from "@sbx-sh/protocol";
 import { extractSafe, packDirectoryContents } from "./archive.js";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";

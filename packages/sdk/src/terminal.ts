@@ -3,8 +3,7 @@
 // the program running; attaching again replays the recent output (the daemon keeps 64 KiB).
 import type { WebSocket as WsSocket } from "ws";
 import type { TerminalInfo } from "@sbx-sh/protocol";
-import { apiPath } from "@sbx-sh/protocol";
-import { SbxError } from "@sbx-sh/protocol";
+import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { errorFromResponse, type Body, type Transport } from "./transport.js";
 
 export interface TerminalOptions {

@@ -4,9 +4,8 @@
 import { once } from "node:events";
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
-import { SandboxProcess, type OutputChunk } from "@sbx-sh/sdk";
+import { SandboxProcess, type OutputChunk, Sandbox, type ProcessOptions } from "@sbx-sh/sdk";
 import { exitStatus } from "@sbx-sh/sdk/internal";
-import { Sandbox, type ProcessOptions } from "@sbx-sh/sdk";
 import { clientFor, globalsOf, parseEnvPair, parsePositiveInt } from "../context.js";
 import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";

@@ -6,16 +6,22 @@ import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
-import { mergeEnv } from "@sbx-sh/protocol";
-import { SbxError, toSbxError, type ErrorCode } from "@sbx-sh/protocol";
-import { newId } from "@sbx-sh/protocol";
+import {
+  mergeEnv,
+  SbxError,
+  toSbxError,
+  type ErrorCode,
+  newId,
+  describeStep,
+  type ImageDefinition,
+  type Step,
+} from "@sbx-sh/protocol";
 import type { BuildProgressEvent } from "../domain/build-events.js";
 import { specFor } from "../domain/sandbox-spec.js";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
-import { describeStep, type ImageDefinition, type Step } from "@sbx-sh/protocol";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
 

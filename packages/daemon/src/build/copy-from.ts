@@ -4,8 +4,7 @@
 // what matches is archived there and unpacked inside the build sandbox, never on the host.
 import { posix } from "node:path";
 import { pipeline, Transform, type Readable } from "node:stream";
-import { SbxError } from "@sbx-sh/protocol";
-import { newId } from "@sbx-sh/protocol";
+import { SbxError, newId } from "@sbx-sh/protocol";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
 import type { CopyFromStep, CopySource } from "@sbx-sh/protocol";
 import { specFor } from "../domain/sandbox-spec.js";

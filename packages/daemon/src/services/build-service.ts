@@ -3,9 +3,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { SbxError, toSbxError } from "@sbx-sh/protocol";
-import { assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
-import { describeStep } from "@sbx-sh/protocol";
+import { SbxError, toSbxError, assertValidName, assertValidTag, newId, describeStep } from "@sbx-sh/protocol";
 import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
 import type { SourceImage } from "../build/copy-from.js";
 import type { BuildEvent } from "../domain/build-events.js";

@@ -2,14 +2,12 @@
 // signals, feed stdin, time out. Records are in the store; the processes themselves are runtime
 // handles, which outlive the daemon: a restarted daemon attaches to the ones still running.
 // Their output is read as events by ./process-output.ts.
-import { SbxError } from "@sbx-sh/protocol";
-import { newId } from "@sbx-sh/protocol";
+import { SbxError, newId, assertExecFits, mergeEnv } from "@sbx-sh/protocol";
 import type { StartProcess } from "../domain/commands.js";
 import type { ProcessOutputEvent, ProcessRecord, SandboxRecord } from "../domain/records.js";
 import type { ProcessHandle, SandboxRuntime } from "../runtime/runtime.js";
 import { assertSignal } from "../runtime/signals.js";
 import type { Store } from "../store/store.js";
-import { assertExecFits, mergeEnv } from "@sbx-sh/protocol";
 import { pruneLogs } from "./log-retention.js";
 import { ProcessOutputs } from "./process-output.js";
 import type { Logger } from "../common/log.js";

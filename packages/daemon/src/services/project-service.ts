@@ -1,8 +1,7 @@
 // Projects (the scope of every object) and their API tokens. Only a token's sha256 is stored;
 // the secret is shown once, when it is created.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
-import { SbxError } from "@sbx-sh/protocol";
-import { assertValidName, newId } from "@sbx-sh/protocol";
+import { SbxError, assertValidName, newId } from "@sbx-sh/protocol";
 import type { Store } from "../store/store.js";
 import type { ProjectRecord } from "../domain/records.js";
 

@@ -3,16 +3,14 @@
 // registrable as an image. The sandbox lifecycle builds on capture() and resolve() (snapshot,
 // fork, suspend, resume); this service keeps the snapshot records and their layers.
 import { createHash } from "node:crypto";
-import { SbxError } from "@sbx-sh/protocol";
-import { assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
+import { SbxError, assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import type { ImageStore, Store } from "../store/store.js";
+import type { ImageStore, Store, StoreTx } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord, SandboxRecord, SnapshotRecord } from "../domain/records.js";
 import type { ImageGc } from "./image-gc.js";
 import type { ResolvedImage } from "./images.js";
 import type { Logger } from "../common/log.js";
-import type { StoreTx } from "../store/store.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 
 /** Past this many layers a new snapshot is squashed into one (overlayfs: ≤ 500 lowers, one page of options). */

@@ -1,8 +1,7 @@
 // TarCheck passes an upload through unchanged and fails it with invalid_archive when it is not a
 // whole tar or tar.gz archive, before the stream ends.
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Writable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { writeTar } from "../runtime/testing/memory-tar.js";

@@ -1,9 +1,7 @@
 // Terminals in sandboxes: programs on a pseudo-terminal the daemon holds, with a bounded
 // scrollback so a client that went away can attach again and see what it missed. Terminals are
 // in memory only: they end with their program, with their sandbox, or with the daemon.
-import { SbxError } from "@sbx-sh/protocol";
-import { mergeEnv } from "@sbx-sh/protocol";
-import { newId } from "@sbx-sh/protocol";
+import { SbxError, mergeEnv, newId } from "@sbx-sh/protocol";
 import type { OpenTerminal } from "../domain/commands.js";
 import { TERMINAL_SIZE } from "../domain/limits.js";
 import type { SandboxRuntime, TerminalHandle } from "../runtime/runtime.js";
