@@ -1,17 +1,18 @@
 // Base images on this host: build (or reuse the cached tar), store the tar as a blob with 0-based
 // ownership, and unpack a uid-shifted copy under <dataDir>/layers/<hex>/rootfs that sandboxes use
-// read-only as their lowest overlay layer. One build per name at a time; a warm ensure is a file read.
+// read-only as their lowest overlay layer (./base-unpack.ts). One build per name at a time; a warm
+// ensure is a file read.
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { lstat, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { runCommand } from "../common/command.js";
+import { exists, rand, writeAtomic } from "../common/files.js";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import { BlobStore, digestHex } from "../content/blob-store.js";
 import { mmdebstrapBuilder, type BaseImageBuilder } from "./base-build.js";
 import { baseRecipes, hostDebian, recipeHash, type BaseImageConfig, type BaseRecipe } from "./base-recipes.js";
-import { normalizeRootfs, shiftOwnership } from "./rootfs-tree.js";
+import { unpackBase, type LayerMeta } from "./base-unpack.js";
 
 export type { BaseImageBuilder } from "./base-build.js";
 
@@ -44,16 +45,6 @@ export interface BaseImagesOptions {
  * such as tests' images on a fake layer, gives the same three answers.
  */
 export type BaseImageSource = Pick<BaseImages, "recipes" | "ensure" | "list">;
-
-interface LayerMeta {
-  digest: string;
-  sizeBytes: number;
-  uidBase: number;
-  name: string;
-  recipeHash: string;
-  config: BaseImageConfig;
-  createdAt: string;
-}
 
 const STALE_MS = 3_600_000;
 
@@ -230,73 +221,12 @@ export class BaseImages {
     return exists(join(this.layerDir(digest), "meta.json"));
   }
 
-  /** Unpacks the tar blob into layers/<hex>/rootfs (via a temp dir and a rename) unless a matching one is there. */
-  private async unpack(recipe: BaseRecipe, hash: string, digest: string): Promise<LayerMeta> {
-    const dir = this.layerDir(digest);
-    const existing = await readJson<LayerMeta>(join(dir, "meta.json"));
-    if (
-      existing &&
-      existing.uidBase === this.uidBaseOf(recipe) &&
-      existing.digest === digest &&
-      (await exists(join(dir, "rootfs")))
-    ) {
-      const meta = { ...existing, name: recipe.name, recipeHash: hash, config: recipe.config };
-      if (JSON.stringify(meta) !== JSON.stringify(existing))
-        await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta, null, 2));
-      return meta;
-    }
-    const info = await this.blobs.stat(digest);
-    if (!info) throw new SbxError("internal", `blob ${digest} vanished while unpacking ${recipe.name}`);
-    const tmp = join(this.opts.dataDir, "layers", `.tmp-${digestHex(digest).slice(0, 16)}-${rand()}`);
-    const rootfs = join(tmp, "rootfs");
-    await mkdir(rootfs, { recursive: true, mode: 0o755 });
-    try {
-      const started = Date.now();
-      const t = await runCommand(
-        "tar",
-        ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", this.blobs.path(digest), "-C", rootfs],
-        { timeoutMs: 600_000 },
-      );
-      if (t.code !== 0)
-        throw new SbxError(
-          "base_image_unavailable",
-          `cannot unpack the ${recipe.name} rootfs: ${t.stderr.trim().split("\n").slice(-3).join(" | ")}`,
-        );
-      await normalizeRootfs(rootfs);
-      const untarred = Date.now();
-      const uidBase = this.uidBaseOf(recipe);
-      const shifted = await shiftOwnership(rootfs, uidBase);
-      this.log(
-        recipe,
-        `unpacked in ${untarred - started} ms, shifted ${shifted.entries} entries by ${uidBase} in ${Date.now() - untarred} ms`,
-      );
-      const meta: LayerMeta = {
-        digest,
-        sizeBytes: info.size,
-        uidBase,
-        name: recipe.name,
-        recipeHash: hash,
-        config: recipe.config,
-        createdAt: new Date().toISOString(),
-      };
-      await writeFile(join(tmp, "meta.json"), JSON.stringify(meta, null, 2));
-      if (await exists(dir)) {
-        // An incomplete or differently shifted copy: move it aside first so the rename below is atomic.
-        const old = `${tmp}.old`;
-        await rename(dir, old);
-        await rm(old, { recursive: true, force: true });
-      }
-      try {
-        await rename(tmp, dir);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        // Another process finished the same unpack first; its copy is as good as ours.
-        if (code !== "ENOTEMPTY" && code !== "EEXIST") throw err;
-      }
-      return meta;
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
+  /** Unpacks the tar blob into layers/<hex>/rootfs unless a matching one is there (./base-unpack.ts). */
+  private unpack(recipe: BaseRecipe, hash: string, digest: string): Promise<LayerMeta> {
+    return unpackBase(
+      { blobs: this.blobs, dataDir: this.opts.dataDir, log: (line) => this.log(recipe, line) },
+      { recipe, hash, digest, uidBase: this.uidBaseOf(recipe) },
+    );
   }
 
   /** Removes what crashed builds left behind: temp tars and half-unpacked layers (never mmdebstrap's own dir, which may hold mounts). */
@@ -338,30 +268,4 @@ export class BaseImages {
   private log(recipe: BaseRecipe, line: string): void {
     this.opts.log?.(`[${recipe.name}] ${line}`);
   }
-}
-
-async function writeAtomic(path: string, text: string): Promise<void> {
-  await mkdir(join(path, ".."), { recursive: true });
-  const tmp = `${path}.${rand()}.tmp`;
-  await writeFile(tmp, text);
-  await rename(tmp, path);
-}
-
-async function readJson<T>(path: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(path, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
-}
-
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
-
-function rand(): string {
-  return randomBytes(6).toString("hex");
 }
