@@ -1,7 +1,7 @@
 // An image for coding agents: sbx's own SDK described as a skill, where agents look for skills,
 // so an agent running inside the sandbox knows how to start more sandboxes.
 //   sbx image create examples/agent-skills/image.ts
-import { Image } from "sbx";
+import { Image } from "@sbx-sh/sdk";
 
 export const agent = new Image({ name: "agent-skills", baseImage: "debian-minimal" })
   .copy("skills/sbx/SKILL.md", "/root/.claude/skills/sbx/SKILL.md")

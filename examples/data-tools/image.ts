@@ -1,7 +1,7 @@
 // A Python data-tools image: packages from Debian, an app folder with scripts and unpacked
 // assets, and a preparation step that runs at build time. Build it with:
 //   sbx image create examples/data-tools/image.ts
-import { Image } from "sbx";
+import { Image } from "@sbx-sh/sdk";
 
 export const data = new Image({ name: "data-tools", baseImage: "debian-minimal" })
   .run(

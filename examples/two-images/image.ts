@@ -1,7 +1,7 @@
 // One file, two images: pick one with --image-name.
 //   sbx image create examples/two-images/image.ts --image-name api
 //   sbx image create examples/two-images/image.ts --image-name worker
-import { Image, defineFunction } from "sbx";
+import { Image, defineFunction } from "@sbx-sh/sdk";
 
 export const api = new Image({ name: "api", baseImage: "debian-minimal" })
   .env("ROLE", "api")
