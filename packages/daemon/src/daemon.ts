@@ -1,6 +1,5 @@
 // Wires the daemon together: store, base images, runtime, services, API servers; reconciles
 // with what survived on the host; shuts down without touching running sandboxes.
-import { createReadStream } from "node:fs";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
@@ -13,31 +12,13 @@ import { createRuntime } from "./runtime/create-runtime.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
 import { cgroupVersion, hostNofileHardLimit } from "./runtime/host-facts.js";
 import { NetworkManager } from "./runtime/network.js";
-import { BlobStore } from "./content/blob-store.js";
-import { LayerStore } from "./layers/layer-store.js";
-import { BuildService } from "./services/build-service.js";
-import { ImageGc } from "./services/image-gc.js";
-import { SnapshotService } from "./services/snapshot-service.js";
-import { LayersInUse } from "./services/layers-in-use.js";
-import { NetSlots } from "./services/net-slots.js";
-import { PortService, type ProxyAddress } from "./services/port-service.js";
-import { SandboxEvents } from "./services/sandbox-events.js";
+import type { ProxyAddress } from "./services/port-service.js";
 import { EgressRefresher } from "./services/egress-refresh.js";
-import { FileService } from "./services/file-service.js";
-import { ImageService } from "./services/images.js";
-import { OciService } from "./services/oci-service.js";
-import { ProcessService } from "./services/process-service.js";
-import { ProjectService } from "./services/project-service.js";
-import { TerminalService } from "./services/terminal-service.js";
-import { SandboxService } from "./services/sandbox-service.js";
-import { WarmPool } from "./services/warm-pool.js";
 import type { Services } from "./services/services.js";
 import { openStores } from "./store/open-stores.js";
+import { wireServices } from "./wiring.js";
 import type { DaemonConfig } from "./config.js";
 import { VERSION } from "@sbx-sh/protocol";
-
-/** Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs). */
-const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
 
 export interface RunningDaemon {
   services: Services;
@@ -85,46 +66,31 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       log: (line) => log.info({ component: "base-images" }, line),
     });
 
-  // Services in dependency order, each given its collaborators when it is made. Two registries
-  // break the cycles a service would otherwise close after construction: the lifecycle's events
-  // (what holds something per sandbox subscribes) and the layers in use (what builds and
-  // transfers hold, which the collector reads).
-  const events = new SandboxEvents();
-  const inUse = new LayersInUse();
-  const slots = new NetSlots(store, runtime.netSlotCapacity);
-  const images = new ImageService(bases, stores.images, cfg.defaultImage);
-  const contexts = new BlobStore(join(cfg.dataDir, "contexts"));
-  const layerStore = new LayerStore(join(cfg.dataDir, "layers"));
-  const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
-  const oci = new OciService(images, stores.images, layerStore, inUse, {
-    uidBase: cfg.uidBase,
-    tmpDir: join(cfg.dataDir, "tmp"),
-  });
-  const builds = new BuildService(
-    stores.images,
+  const {
     images,
-    {
-      runtime,
-      layers: layerStore,
-      cache: stores.images,
-      openContext: (digest) => createReadStream(contexts.path(digest)),
-      hasContext: (digest) => contexts.has(digest),
-      reserveNetSlot: () => slots.reserve(),
-      releaseNetSlot: (slot) => slots.release(slot),
-      limits: BUILD_LIMITS,
-    },
-    { logDir: join(cfg.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
+    contexts,
+    gc,
+    oci,
+    builds,
+    snapshots,
+    pool,
+    sandboxes,
+    processes,
+    terminals,
+    ports,
+    projects,
+    files,
+  } = wireServices({
+    dataDir: cfg.dataDir,
+    stores,
+    runtime,
+    bases,
+    defaultImage: cfg.defaultImage,
+    uidBase: cfg.uidBase,
+    warmPool: cfg.warmPool,
+    proxyDomain: cfg.proxyListen ? cfg.proxyDomain : null,
     log,
-  );
-  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log);
-  // Filled only after reconcile (below), which removes every sandbox the store does not know.
-  const pool = new WarmPool(runtime, images, slots, cfg.warmPool, log);
-  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
-  const processes = new ProcessService(store, runtime, sandboxes, events, log);
-  const terminals = new TerminalService(runtime, sandboxes, events, log);
-  const ports = new PortService(store, sandboxes, events, cfg.proxyListen ? cfg.proxyDomain : null, log);
-  const projects = new ProjectService(store);
-  const files = new FileService(runtime, sandboxes);
+  });
 
   const reconciled = await sandboxes.reconcile();
   const staleBuilds = await builds.reconcile();

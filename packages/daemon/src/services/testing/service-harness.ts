@@ -1,38 +1,22 @@
-// The daemon's services wired as daemon.ts wires them, for unit tests: FakeRuntime (with the build
-// engine's copy step from ../../testing/copy-step-program.ts), SQLite stores, a real LayerStore
-// and context store in a temp data dir, and a fake base image that is the daemon's default. What
-// the daemon adds around them (HTTP servers, the port proxy, host network, the egress refresher)
-// is left out. `restart()` is a daemon restart on the same data dir and runtime; `close()` ends
-// everything.
-import { createReadStream } from "node:fs";
+// The daemon's services made by the daemon's own wireServices(), for unit tests: FakeRuntime (with
+// the build engine's copy step from ../../testing/copy-step-program.ts), SQLite stores, a real
+// LayerStore and context store in a temp data dir, and a fake base image that is the daemon's
+// default. What the daemon adds around them (HTTP servers, the port proxy, host network, the
+// egress refresher) is left out. `restart()` is a daemon restart on the same data dir and
+// runtime; `close()` ends everything.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import type { CopySource } from "@sbx-sh/protocol";
 import type { Logger } from "../../common/log.js";
-import { BlobStore } from "../../content/blob-store.js";
-import { LayerStore } from "../../layers/layer-store.js";
 import { FakeRuntime } from "../../runtime/testing/fake-runtime.js";
 import { writeTar, type TarEntry } from "../../runtime/testing/memory-tar.js";
 import { openStores } from "../../store/open-stores.js";
 import type { Stores } from "../../store/store.js";
-import { BuildService } from "../build-service.js";
-import { FileService } from "../file-service.js";
-import { ImageGc } from "../image-gc.js";
-import { ImageService } from "../images.js";
-import { LayersInUse } from "../layers-in-use.js";
-import { NetSlots } from "../net-slots.js";
-import { OciService } from "../oci-service.js";
-import { PortService } from "../port-service.js";
-import { ProcessService } from "../process-service.js";
-import { SandboxEvents } from "../sandbox-events.js";
-import { SandboxService } from "../sandbox-service.js";
-import { SnapshotService } from "../snapshot-service.js";
-import { TerminalService } from "../terminal-service.js";
-import { WarmPool } from "../warm-pool.js";
 import { withCopyStep } from "../../testing/copy-step-program.js";
 import { fakeBaseImages } from "../../testing/fake-base-images.js";
+import { BUILD_LIMITS, wireServices, type WiredServices } from "../../wiring.js";
 
 /** The base image's name (the daemon's default image in these tests). */
 export const FAKE_BASE_IMAGE = "fake-base";
@@ -44,8 +28,8 @@ const FAKE_BASE_CONFIG = {
   systemd: false,
 };
 
-/** The limits daemon.ts gives build steps. */
-export const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
+/** The limits the daemon gives build steps. */
+export { BUILD_LIMITS };
 
 export interface HarnessOptions {
   /** Blanks per kind in the warm pool (daemon default 0 here: most tests want plain creates). */
@@ -54,26 +38,10 @@ export interface HarnessOptions {
   startup?: boolean;
 }
 
-export interface ServiceHarness {
+export interface ServiceHarness extends WiredServices {
   dir: string;
   runtime: FakeRuntime;
   stores: Stores;
-  layerStore: LayerStore;
-  contexts: BlobStore;
-  events: SandboxEvents;
-  inUse: LayersInUse;
-  slots: NetSlots;
-  images: ImageService;
-  gc: ImageGc;
-  oci: OciService;
-  builds: BuildService;
-  snapshots: SnapshotService;
-  pool: WarmPool;
-  sandboxes: SandboxService;
-  processes: ProcessService;
-  terminals: TerminalService;
-  ports: PortService;
-  files: FileService;
   /** Warnings and errors the services logged, for a failing test to show. */
   warnings: string[];
   /** The daemon's start sequence: reconciles with what the runtime still has, then fills the pool. */
@@ -102,39 +70,19 @@ async function wire(dir: string, runtime: FakeRuntime, opts: HarnessOptions): Pr
     error: (obj, msg) => void warnings.push(`${msg ?? ""} ${JSON.stringify(obj)}`),
   };
   const stores = await openStores({ kind: "sqlite", path: join(dir, "sbx.db") });
-  const store = stores.meta;
-  // In the order daemon.ts makes them, each given its collaborators when it is made.
-  const events = new SandboxEvents();
-  const inUse = new LayersInUse();
-  const slots = new NetSlots(store, runtime.netSlotCapacity);
-  const images = new ImageService(fakeBaseImages([FAKE_BASE_IMAGE], FAKE_BASE_CONFIG), stores.images, FAKE_BASE_IMAGE);
-  const contexts = new BlobStore(join(dir, "contexts"));
-  const layerStore = new LayerStore(join(dir, "layers"));
-  const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
-  const oci = new OciService(images, stores.images, layerStore, inUse, { uidBase: 0, tmpDir: join(dir, "tmp") });
-  const builds = new BuildService(
-    stores.images,
-    images,
-    {
-      runtime,
-      layers: layerStore,
-      cache: stores.images,
-      openContext: (digest) => createReadStream(contexts.path(digest)),
-      hasContext: (digest) => contexts.has(digest),
-      reserveNetSlot: () => slots.reserve(),
-      releaseNetSlot: (slot) => slots.release(slot),
-      limits: BUILD_LIMITS,
-    },
-    { logDir: join(dir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
+  // The daemon's own wiring (../../wiring.ts), on the fake runtime and base image.
+  const wired = wireServices({
+    dataDir: dir,
+    stores,
+    runtime,
+    bases: fakeBaseImages([FAKE_BASE_IMAGE], FAKE_BASE_CONFIG),
+    defaultImage: FAKE_BASE_IMAGE,
+    uidBase: 0,
+    warmPool: opts.warmPool ?? 0,
+    proxyDomain: null,
     log,
-  );
-  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log);
-  const pool = new WarmPool(runtime, images, slots, opts.warmPool ?? 0, log);
-  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
-  const processes = new ProcessService(store, runtime, sandboxes, events, log);
-  const terminals = new TerminalService(runtime, sandboxes, events, log);
-  const ports = new PortService(store, sandboxes, events, null, log);
-  const files = new FileService(runtime, sandboxes);
+  });
+  const { builds, snapshots, pool, sandboxes, processes, terminals, ports, gc, oci } = wired;
 
   const stop = async (): Promise<void> => {
     await terminals.close();
@@ -145,25 +93,10 @@ async function wire(dir: string, runtime: FakeRuntime, opts: HarnessOptions): Pr
     await stores.close();
   };
   const h: ServiceHarness = {
+    ...wired,
     dir,
     runtime,
     stores,
-    layerStore,
-    contexts,
-    events,
-    inUse,
-    slots,
-    images,
-    gc,
-    oci,
-    builds,
-    snapshots,
-    pool,
-    sandboxes,
-    processes,
-    terminals,
-    ports,
-    files,
     warnings,
     async startup() {
       const reconciled = await sandboxes.reconcile();

@@ -1,0 +1,106 @@
+// The daemon's services made in dependency order, each given its collaborators when it is made.
+// One function for the daemon (daemon.ts) and the services' unit tests, so the two cannot wire
+// differently. Two registries break the cycles a service would otherwise close after
+// construction: the lifecycle's events (what holds something per sandbox subscribes) and the
+// layers in use (what builds and transfers hold, which the collector reads).
+import { createReadStream } from "node:fs";
+import { join } from "node:path";
+import type { BaseImageSource } from "./build/base-images.js";
+import type { Logger } from "./common/log.js";
+import { BlobStore } from "./content/blob-store.js";
+import { LayerStore } from "./layers/layer-store.js";
+import type { SandboxRuntime } from "./runtime/runtime.js";
+import { BuildService } from "./services/build-service.js";
+import { FileService } from "./services/file-service.js";
+import { ImageGc } from "./services/image-gc.js";
+import { ImageService } from "./services/images.js";
+import { LayersInUse } from "./services/layers-in-use.js";
+import { NetSlots } from "./services/net-slots.js";
+import { OciService } from "./services/oci-service.js";
+import { PortService } from "./services/port-service.js";
+import { ProcessService } from "./services/process-service.js";
+import { ProjectService } from "./services/project-service.js";
+import { SandboxEvents } from "./services/sandbox-events.js";
+import { SandboxService } from "./services/sandbox-service.js";
+import { SnapshotService } from "./services/snapshot-service.js";
+import { TerminalService } from "./services/terminal-service.js";
+import { WarmPool } from "./services/warm-pool.js";
+import type { Stores } from "./store/store.js";
+
+/** Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs). */
+export const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
+
+export interface WiringOptions {
+  dataDir: string;
+  stores: Stores;
+  runtime: SandboxRuntime;
+  bases: BaseImageSource;
+  defaultImage: string;
+  uidBase: number;
+  warmPool: number;
+  /** Domain of exposed ports' proxy, or null without a proxy. */
+  proxyDomain: string | null;
+  log: Logger;
+}
+
+export type WiredServices = ReturnType<typeof wireServices>;
+
+export function wireServices(o: WiringOptions) {
+  const { stores, runtime, log } = o;
+  const store = stores.meta;
+  const events = new SandboxEvents();
+  const inUse = new LayersInUse();
+  const slots = new NetSlots(store, runtime.netSlotCapacity);
+  const images = new ImageService(o.bases, stores.images, o.defaultImage);
+  const contexts = new BlobStore(join(o.dataDir, "contexts"));
+  const layerStore = new LayerStore(join(o.dataDir, "layers"));
+  const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
+  const oci = new OciService(images, stores.images, layerStore, inUse, {
+    uidBase: o.uidBase,
+    tmpDir: join(o.dataDir, "tmp"),
+  });
+  const builds = new BuildService(
+    stores.images,
+    images,
+    {
+      runtime,
+      layers: layerStore,
+      cache: stores.images,
+      openContext: (digest) => createReadStream(contexts.path(digest)),
+      hasContext: (digest) => contexts.has(digest),
+      reserveNetSlot: () => slots.reserve(),
+      releaseNetSlot: (slot) => slots.release(slot),
+      limits: BUILD_LIMITS,
+    },
+    { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
+    log,
+  );
+  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log);
+  // The daemon fills it only after reconcile, which removes every sandbox the store does not know.
+  const pool = new WarmPool(runtime, images, slots, o.warmPool, log);
+  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
+  const processes = new ProcessService(store, runtime, sandboxes, events, log);
+  const terminals = new TerminalService(runtime, sandboxes, events, log);
+  const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
+  const projects = new ProjectService(store);
+  const files = new FileService(runtime, sandboxes);
+  return {
+    events,
+    inUse,
+    slots,
+    images,
+    contexts,
+    layerStore,
+    gc,
+    oci,
+    builds,
+    snapshots,
+    pool,
+    sandboxes,
+    processes,
+    terminals,
+    ports,
+    projects,
+    files,
+  };
+}
