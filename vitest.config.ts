@@ -13,12 +13,20 @@ const conditions = ["sbx-source", "node", "import", "default"];
 
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions, externalConditions: conditions } },
+  // No "import" among the server-side conditions (Vite adds it to import statements itself): named
+  // here, it also reached CommonJS require() calls, and pg's require("pg-pool") got the ESM build.
+  ssr: { resolve: { conditions: ["sbx-source", "node", "default"], externalConditions: conditions } },
   test: {
     projects: [
       {
         extends: true,
-        test: { name: "unit", include: ["packages/*/src/**/*.test.ts"], environment: "node" },
+        test: {
+          name: "unit",
+          include: ["packages/*/src/**/*.test.ts"],
+          environment: "node",
+          // One throwaway PostgreSQL for the run (the PostgreSQL store and placement tests).
+          globalSetup: ["packages/daemon/src/testing/pg-global-setup.ts"],
+        },
       },
       {
         extends: true,

@@ -16,6 +16,8 @@ for arg in "$@"; do
     *) echo "setup-host: unknown option $arg (known: --with-test-tools)" >&2; exit 2 ;;
   esac
 done
+# The PostgreSQL store's tests start a throwaway server of their own from this package's binaries.
+if [[ " $* " == *" --with-test-tools "* ]]; then PACKAGES+=(postgresql); fi
 OPTIONAL=(ubuntu-keyring) # lets sbx build the ubuntu-* bases; not in every Debian release
 export DEBIAN_FRONTEND=noninteractive
 
@@ -88,6 +90,10 @@ if [ ${#to_install[@]} -gt 0 ]; then
   # package's service (all interfaces, port 5000) is not left running on the host.
   if [[ " ${to_install[*]} " == *" docker-registry "* ]] && [ -d /run/systemd/system ]; then
     systemctl disable --now docker-registry >/dev/null 2>&1 || true
+  fi
+  # Likewise PostgreSQL's default cluster: the tests initdb their own in a temp dir.
+  if [[ " ${to_install[*]} " == *" postgresql "* ]] && [ -d /run/systemd/system ]; then
+    systemctl disable --now postgresql >/dev/null 2>&1 || true
   fi
 else
   say "packages: all present"

@@ -31,6 +31,8 @@ export interface DaemonConfig {
   ubuntuMirror: string | null;
   /** What isolates sandboxes (runtime/runtime.ts RUNTIME_NAMES). */
   runtime: RuntimeName;
+  /** postgres://… to keep metadata in PostgreSQL, or null: SQLite in the data dir (the default). */
+  store: string | null;
 }
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -57,6 +59,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     debianMirror: env.SBX_DEBIAN_MIRROR ?? null,
     ubuntuMirror: env.SBX_UBUNTU_MIRROR ?? null,
     runtime: parseRuntime("SBX_RUNTIME", env.SBX_RUNTIME ?? "crun"),
+    store: parseStore("SBX_STORE", env.SBX_STORE ?? "sqlite"),
   };
 }
 
@@ -83,6 +86,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--proxy-domain": "proxyDomain",
   "--egress-refresh": "egressRefreshSecs",
   "--runtime": "runtime",
+  "--store": "store",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -109,6 +113,8 @@ options (environment variable in brackets):
   --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
                        (SBX_EGRESS_REFRESH_SECS; default 60)
   --runtime NAME       what isolates sandboxes: ${RUNTIME_NAMES.join(", ")} (SBX_RUNTIME; default crun)
+  --store URL          where metadata lives: sqlite (a file in the data dir) or a PostgreSQL URL
+                       postgres://user:password@host:5432/db (SBX_STORE; default sqlite)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
@@ -133,7 +139,9 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
             ? offOr(value)
             : key === "runtime"
               ? parseRuntime(flag, value)
-              : value;
+              : key === "store"
+                ? parseStore(flag, value)
+                : value;
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
@@ -166,6 +174,22 @@ function parseRuntime(flag: string, value: string): RuntimeName {
   if (!(RUNTIME_NAMES as readonly string[]).includes(value))
     throw new Error(`option ${flag} takes one of ${RUNTIME_NAMES.join(", ")}, got ${JSON.stringify(value)}`);
   return value as RuntimeName;
+}
+
+/** "sqlite" (null: the default) or a postgres:// URL; anything else is refused before the daemon starts. */
+function parseStore(flag: string, value: string): string | null {
+  if (value === "sqlite" || value === "") return null;
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:") || !url.hostname)
+    throw new Error(
+      `option ${flag} takes sqlite or a URL postgres://user:password@host:port/database, got a value that is neither`,
+    );
+  return value;
 }
 
 function offOr(value: string): string | null {

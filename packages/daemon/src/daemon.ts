@@ -15,7 +15,7 @@ import { NetworkManager } from "./runtime/network.js";
 import type { ProxyAddress } from "./services/port-service.js";
 import { EgressRefresher } from "./services/egress-refresh.js";
 import type { Services } from "./services/services.js";
-import { openStores } from "./store/open-stores.js";
+import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
 import { wireServices } from "./wiring.js";
 import type { DaemonConfig } from "./config.js";
 import { VERSION } from "@sbx-sh/protocol";
@@ -52,7 +52,9 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
   await chmod(sandboxesDir, 0o711);
 
-  const stores = await openStores({ kind: "sqlite", path: join(cfg.dataDir, "sbx.db") });
+  const storeConfig = daemonStoreConfig(cfg.store, cfg.dataDir);
+  const stores = await openStores(storeConfig);
+  log.info({ store: describeStore(storeConfig) }, "store open");
   const store = stores.meta;
   const cgv = cgroupVersion();
   const runtime = seams.runtime ?? (await hostRuntime(cfg, sandboxesDir, cgv));

@@ -7,7 +7,7 @@ import { openSqliteDatabase, SqliteMetaTables, type Sync } from "./sqlite-store.
 import type { ImageOps, ImageStore, MetaOps, Store, Stores, StoreTx } from "./store.js";
 import { TransactionGate } from "./transaction-gate.js";
 
-const META_METHODS = [
+export const META_METHODS = [
   "listProjects",
   "getProject",
   "insertProject",
@@ -31,7 +31,7 @@ const META_METHODS = [
   "deletePortExposure",
 ] as const satisfies readonly (keyof MetaOps)[];
 
-const IMAGE_METHODS = [
+export const IMAGE_METHODS = [
   "insertBuild",
   "updateBuild",
   "getBuild",

@@ -1,0 +1,60 @@
+// sbxd on PostgreSQL (--store postgres://…): a real daemon on real crun keeps its metadata in a
+// throwaway PostgreSQL server instead of the SQLite file, and finds it again after a kill -9.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
+import { TestDaemon } from "./harness.js";
+
+let cluster: PgCluster;
+let daemon: TestDaemon;
+let client: SandboxClient;
+let db: pg.Client;
+
+beforeAll(async () => {
+  cluster = await startPgCluster();
+  db = new pg.Client({ connectionString: cluster.url });
+  await db.connect();
+  daemon = new TestDaemon({ name: "pgstore", netIndex: 4, extraArgs: ["--warm-pool", "0", "--store", cluster.url] });
+  await daemon.reset();
+  await daemon.start();
+  client = new SandboxClient({ host: daemon.host });
+});
+afterAll(async () => {
+  for (const s of (await client?.list().catch(() => [])) ?? []) await client.terminate(s.id).catch(() => undefined);
+  await daemon?.stop();
+  await db?.end();
+  await cluster?.stop();
+});
+
+describe("sbxd --store postgres://", () => {
+  it("keeps sandboxes and processes in PostgreSQL, not in a SQLite file, across a kill -9", async () => {
+    const sb = await Sandbox.create({ name: "pg-web", allowInternetAccess: false }, client);
+    const r = await sb.run("sh", { args: ["-c", "echo from-pg; exit 3"] });
+    expect(r).toMatchObject({ stdout: "from-pg\n", exitCode: 3 });
+
+    // The rows are PostgreSQL's (schema sbx), with what the API said.
+    const rows = await db.query<{ doc: { name: string; status: string } }>(
+      "SELECT doc FROM sbx.sandboxes WHERE id = $1",
+      [sb.id],
+    );
+    expect(rows.rows[0]?.doc).toMatchObject({ name: "pg-web", status: "running" });
+    const procs = await db.query<{ doc: { exitCode: number } }>("SELECT doc FROM sbx.processes WHERE sandbox_id = $1", [
+      sb.id,
+    ]);
+    expect(procs.rows.map((p) => p.doc.exitCode)).toEqual([3]);
+    expect(existsSync(join(daemon.root, "data", "sbx.db"))).toBe(false);
+    expect(daemon.log).toMatch(/"store":"postgres:\/\/sbx@127\.0\.0\.1:\d+\/postgres"/);
+
+    await daemon.stop("SIGKILL");
+    await daemon.start();
+    expect(await client.get(sb.id)).toMatchObject({ name: "pg-web", status: "running" });
+    expect((await sb.run("echo", { args: ["again"] })).stdout).toBe("again\n");
+
+    await sb.terminate();
+    const after = await db.query<{ status: string }>("SELECT status FROM sbx.sandboxes WHERE id = $1", [sb.id]);
+    expect(after.rows[0]?.status).toBe("terminated");
+  });
+});
