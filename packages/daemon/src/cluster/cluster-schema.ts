@@ -1,0 +1,49 @@
+// The cluster's tables in PostgreSQL, beside the store's (same schema, own version table
+// `cluster_migrations`): nodes with their credential, capacity, allocations, cached layers and
+// lease; placements (which node holds which sandbox's resources); per-project quotas. Resources
+// are whole units (millicpus, MB) so sums never drift. Every time is the database's clock.
+import type { Pool } from "pg";
+import { migrate } from "../store/postgres-schema.js";
+
+export const CLUSTER_MIGRATIONS: string[] = [
+  `CREATE TABLE nodes (
+     name text COLLATE "C" PRIMARY KEY,
+     token_hash text NOT NULL UNIQUE,
+     labels jsonb NOT NULL DEFAULT '{}',
+     state text NOT NULL DEFAULT 'new' CHECK (state IN ('new', 'ready', 'cordoned', 'draining', 'lost', 'revoked')),
+     address text,
+     cpu_millis integer NOT NULL DEFAULT 0 CHECK (cpu_millis >= 0),
+     memory_mb integer NOT NULL DEFAULT 0 CHECK (memory_mb >= 0),
+     disk_mb integer NOT NULL DEFAULT 0 CHECK (disk_mb >= 0),
+     alloc_cpu_millis integer NOT NULL DEFAULT 0 CHECK (alloc_cpu_millis >= 0),
+     alloc_memory_mb integer NOT NULL DEFAULT 0 CHECK (alloc_memory_mb >= 0),
+     alloc_sandboxes integer NOT NULL DEFAULT 0 CHECK (alloc_sandboxes >= 0),
+     usage jsonb NOT NULL DEFAULT '{}',
+     layers text[] NOT NULL DEFAULT '{}',
+     created_at timestamptz NOT NULL DEFAULT now(),
+     registered_at timestamptz,
+     heartbeat_at timestamptz,
+     lease_expires_at timestamptz,
+     lost_at timestamptz);
+   CREATE INDEX nodes_layers ON nodes USING gin (layers);
+   CREATE INDEX nodes_ready ON nodes (lease_expires_at) WHERE state = 'ready';
+   CREATE TABLE placements (
+     sandbox_id text PRIMARY KEY,
+     node text COLLATE "C" NOT NULL REFERENCES nodes(name),
+     project text NOT NULL,
+     cpu_millis integer NOT NULL,
+     memory_mb integer NOT NULL,
+     placed_at timestamptz NOT NULL DEFAULT now());
+   CREATE INDEX placements_by_project ON placements (project);
+   CREATE INDEX placements_by_node ON placements (node);
+   CREATE TABLE project_quotas (
+     project text PRIMARY KEY,
+     max_sandboxes integer,
+     max_cpu_millis integer,
+     max_memory_mb integer);`,
+];
+
+/** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */
+export function migrateCluster(pool: Pool, schema: string): Promise<number> {
+  return migrate(pool, schema, CLUSTER_MIGRATIONS, "cluster_migrations");
+}

@@ -1,0 +1,206 @@
+// Nodes of the cluster as the control plane sees them. An operator adds a node by name and gets its
+// credential once (only a SHA-256 of it is kept); the node registers with it, reporting capacity,
+// usage and cached layers, and holds a lease it renews with every heartbeat. Leases run on the
+// database's clock (now()), never a node's, so clock skew between hosts cannot expire a healthy
+// lease. A lease that runs out makes the node `lost`: nothing is placed there, and its heartbeats
+// are refused until it registers again (and reconciles).
+import { createHash, randomBytes } from "node:crypto";
+import type { Pool } from "pg";
+import { SbxError } from "@sbx-sh/protocol";
+import { uniqueViolation } from "../store/postgres-meta.js";
+
+export type NodeState = "new" | "ready" | "cordoned" | "draining" | "lost" | "revoked";
+
+export interface NodeCapacity {
+  cpus: number;
+  memoryMb: number;
+  diskMb: number;
+}
+
+/** What a node says about itself at registration and in every heartbeat. */
+export interface NodeReport {
+  /** Where the control plane reaches the node's API (host:port). */
+  address: string;
+  capacity: NodeCapacity;
+  usage: NodeCapacity & { sandboxes: number };
+  /** Digests of the layers in the node's cache. */
+  layers: string[];
+}
+
+export interface NodeInfo {
+  name: string;
+  state: NodeState;
+  labels: Record<string, string>;
+  address: string | null;
+  capacity: NodeCapacity;
+  allocated: { cpus: number; memoryMb: number; sandboxes: number };
+  usage: Partial<NodeReport["usage"]>;
+  layers: number;
+  /** Seconds left on the lease by the database's clock (negative: expired), null before registration. */
+  leaseSecsLeft: number | null;
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const LABEL = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
+
+export const hashNodeToken = (token: string): string => createHash("sha256").update(token).digest("hex");
+
+function checkLabels(labels: Record<string, string>): void {
+  for (const [k, v] of Object.entries(labels))
+    if (!LABEL.test(k) || typeof v !== "string" || (v !== "" && !LABEL.test(v)))
+      throw new SbxError(
+        "invalid_argument",
+        `node label ${JSON.stringify(k)}: keys and values are [A-Za-z0-9._/-], up to 63`,
+      );
+}
+
+function checkReport(r: NodeReport): void {
+  const c = r.capacity;
+  const whole = (n: unknown): boolean => typeof n === "number" && Number.isFinite(n) && n >= 0 && n < 2 ** 31;
+  if (!whole(c.cpus * 1000) || !whole(c.memoryMb) || !whole(c.diskMb) || c.cpus <= 0 || c.memoryMb <= 0)
+    throw new SbxError(
+      "invalid_argument",
+      "node capacity: cpus and memoryMb must be positive numbers, diskMb at least 0",
+    );
+  if (typeof r.address !== "string" || r.address.length === 0 || r.address.length > 255)
+    throw new SbxError("invalid_argument", "node address: host:port, up to 255 characters");
+  if (!Array.isArray(r.layers) || r.layers.some((l) => typeof l !== "string" || !/^sha256:[0-9a-f]{64}$/.test(l)))
+    throw new SbxError("invalid_argument", "node layers: a list of sha256:<64 hex> digests");
+}
+
+interface NodeRow {
+  name: string;
+  state: NodeState;
+  labels: Record<string, string>;
+  address: string | null;
+  cpu_millis: number;
+  memory_mb: number;
+  disk_mb: number;
+  alloc_cpu_millis: number;
+  alloc_memory_mb: number;
+  alloc_sandboxes: number;
+  usage: NodeInfo["usage"];
+  layer_count: number;
+  lease_left: number | null;
+}
+
+export class NodeRegistry {
+  constructor(
+    private readonly pool: Pool,
+    private readonly opts: { leaseSecs: number } = { leaseSecs: 15 },
+  ) {}
+
+  /** Adds a node and answers its credential, which is shown this once and stored only as a hash. */
+  async add(name: string, labels: Record<string, string> = {}): Promise<{ name: string; token: string }> {
+    if (!NAME.test(name)) throw new SbxError("invalid_name", `node name ${JSON.stringify(name)}: [a-z0-9-], up to 63`);
+    checkLabels(labels);
+    const token = `sbxn_${randomBytes(32).toString("base64url")}`;
+    try {
+      await this.pool.query("INSERT INTO nodes (name, token_hash, labels) VALUES ($1, $2, $3)", [
+        name,
+        hashNodeToken(token),
+        JSON.stringify(labels),
+      ]);
+    } catch (err) {
+      if (uniqueViolation(err) !== undefined) throw new SbxError("already_exists", `node ${name} already exists`);
+      throw err;
+    }
+    return { name, token };
+  }
+
+  /** The node a credential belongs to; unauthenticated for an unknown or revoked one. */
+  private async authenticate(token: string): Promise<{ name: string; state: NodeState }> {
+    const { rows } = await this.pool.query<{ name: string; state: NodeState }>(
+      "SELECT name, state FROM nodes WHERE token_hash = $1",
+      [hashNodeToken(String(token))],
+    );
+    const node = rows[0];
+    if (!node || node.state === "revoked") throw new SbxError("unauthenticated", "unknown or revoked node token");
+    return node;
+  }
+
+  /** A node (re)joins: its report replaces the last one and a fresh lease starts; a lost node is ready again. */
+  async register(token: string, report: NodeReport): Promise<{ name: string; leaseSecs: number }> {
+    checkReport(report);
+    const { name } = await this.authenticate(token);
+    await this.pool.query(
+      `UPDATE nodes SET address = $2, cpu_millis = $3, memory_mb = $4, disk_mb = $5, usage = $6, layers = $7,
+         state = CASE WHEN state IN ('new', 'lost') THEN 'ready' ELSE state END,
+         registered_at = now(), heartbeat_at = now(), lost_at = NULL,
+         lease_expires_at = now() + make_interval(secs => $8)
+       WHERE name = $1 AND state <> 'revoked'`,
+      [
+        name,
+        report.address,
+        Math.round(report.capacity.cpus * 1000),
+        report.capacity.memoryMb,
+        report.capacity.diskMb,
+        JSON.stringify(report.usage),
+        report.layers,
+        this.opts.leaseSecs,
+      ],
+    );
+    return { name, leaseSecs: this.opts.leaseSecs };
+  }
+
+  /** Renews the lease with a fresh report; a lost node must register again (and reconcile) instead. */
+  async heartbeat(token: string, report: NodeReport): Promise<{ leaseSecs: number }> {
+    checkReport(report);
+    const { name } = await this.authenticate(token);
+    const { rowCount } = await this.pool.query(
+      `UPDATE nodes SET usage = $2, layers = $3, heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $4)
+       WHERE name = $1 AND state IN ('ready', 'cordoned', 'draining') AND lease_expires_at >= now()`,
+      [name, JSON.stringify(report.usage), report.layers, this.opts.leaseSecs],
+    );
+    if (rowCount === 0)
+      throw new SbxError(
+        "failed_precondition",
+        `node ${name} has no live lease (lost or never registered): register again`,
+      );
+    return { leaseSecs: this.opts.leaseSecs };
+  }
+
+  /** Marks every node whose lease ran out as lost; answers their names. Run by every control replica, often. */
+  async expireLeases(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ name: string }>(
+      `UPDATE nodes SET state = 'lost', lost_at = now()
+       WHERE state IN ('ready', 'cordoned', 'draining') AND lease_expires_at < now() RETURNING name`,
+    );
+    return rows.map((r) => r.name).sort();
+  }
+
+  /** Cordon (no new placements), drain, back to ready, or revoke the credential. */
+  async setState(name: string, state: "ready" | "cordoned" | "draining" | "revoked"): Promise<void> {
+    const { rowCount } = await this.pool.query(
+      // A lost or new node becomes ready only by registering; revoked is final.
+      `UPDATE nodes SET state = $2 WHERE name = $1 AND state <> 'revoked'
+         AND ($2 <> 'ready' OR state IN ('ready', 'cordoned', 'draining'))`,
+      [name, state],
+    );
+    if (rowCount === 0) {
+      const exists = await this.pool.query("SELECT 1 FROM nodes WHERE name = $1", [name]);
+      if (exists.rowCount === 0) throw new SbxError("not_found", `no node named ${name}`);
+      throw new SbxError("failed_precondition", `node ${name} cannot become ${state} from its current state`);
+    }
+  }
+
+  async list(): Promise<NodeInfo[]> {
+    const { rows } = await this.pool.query<NodeRow>(
+      `SELECT name, state, labels, address, cpu_millis, memory_mb, disk_mb, alloc_cpu_millis, alloc_memory_mb,
+         alloc_sandboxes, usage, cardinality(layers) AS layer_count,
+         extract(epoch FROM lease_expires_at - now())::float8 AS lease_left
+       FROM nodes ORDER BY name`,
+    );
+    return rows.map((r) => ({
+      name: r.name,
+      state: r.state,
+      labels: r.labels,
+      address: r.address,
+      capacity: { cpus: r.cpu_millis / 1000, memoryMb: r.memory_mb, diskMb: r.disk_mb },
+      allocated: { cpus: r.alloc_cpu_millis / 1000, memoryMb: r.alloc_memory_mb, sandboxes: r.alloc_sandboxes },
+      usage: r.usage,
+      layers: r.layer_count,
+      leaseSecsLeft: r.lease_left,
+    }));
+  }
+}
