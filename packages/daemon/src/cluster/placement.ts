@@ -88,16 +88,8 @@ export class Placer {
         });
         if (ranked.length === 0) break;
         for (const c of ranked) {
-          const won = await q.execute(
-            `UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis + $2, alloc_memory_mb = alloc_memory_mb + $3,
-               alloc_sandboxes = alloc_sandboxes + 1
-             WHERE name = $1 AND state = 'ready' AND lease_expires_at > now()
-               AND cpu_millis - alloc_cpu_millis >= $2 AND memory_mb - alloc_memory_mb >= $3`,
-            [c.name, cpuMillis, req.memoryMb],
-          );
-          if (won === 0) continue;
-          await this.record(q, req, c.name, cpuMillis);
-          return { node: c.name, cachedLayers: c.cachedLayers, candidates: ranked.length };
+          if (await this.allocate(q, req, c.name, cpuMillis))
+            return { node: c.name, cachedLayers: c.cachedLayers, candidates: ranked.length };
         }
       }
       throw new SbxError(
@@ -108,22 +100,16 @@ export class Placer {
     });
   }
 
-  /** Frees a sandbox's allocation on its node; answers whether it had one. */
+  /** Frees a sandbox's allocation on its node; answers whether it had one. One statement, so atomic by itself. */
   async release(sandboxId: string): Promise<boolean> {
-    return inTransaction(this.pool, async (q) => {
-      const rows = await q.query<{ node: string; cpu_millis: number; memory_mb: number }>(
-        "DELETE FROM placements WHERE sandbox_id = $1 RETURNING node, cpu_millis, memory_mb",
-        [sandboxId],
-      );
-      const p = rows[0];
-      if (!p) return false;
-      await q.execute(
-        `UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - $2, alloc_memory_mb = alloc_memory_mb - $3,
-           alloc_sandboxes = alloc_sandboxes - 1 WHERE name = $1`,
-        [p.node, p.cpu_millis, p.memory_mb],
-      );
-      return true;
-    });
+    const { rowCount } = await this.pool.query(
+      `WITH gone AS (DELETE FROM placements WHERE sandbox_id = $1 RETURNING node, cpu_millis, memory_mb)
+       UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - gone.cpu_millis,
+         alloc_memory_mb = alloc_memory_mb - gone.memory_mb, alloc_sandboxes = alloc_sandboxes - 1
+       FROM gone WHERE nodes.name = gone.node`,
+      [sandboxId],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   private async checkQuota(q: PgRunner, project: string, cpuMillis: number, memoryMb: number): Promise<void> {
@@ -178,12 +164,24 @@ export class Placer {
     );
   }
 
-  private async record(q: PgRunner, req: PlacementRequest, node: string, cpuMillis: number): Promise<void> {
+  /**
+   * Takes the room on `node` and records the placement, in one statement (one round trip): the
+   * UPDATE re-checks the room under the row lock, and no row means another placer got there first.
+   */
+  private async allocate(q: PgRunner, req: PlacementRequest, node: string, cpuMillis: number): Promise<boolean> {
     try {
-      await q.execute(
-        "INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb) VALUES ($1, $2, $3, $4, $5)",
-        [req.sandboxId, node, req.project, cpuMillis, req.memoryMb],
+      const won = await q.execute(
+        `WITH taken AS (
+           UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis + $2, alloc_memory_mb = alloc_memory_mb + $3,
+             alloc_sandboxes = alloc_sandboxes + 1
+           WHERE name = $1 AND state = 'ready' AND lease_expires_at > now()
+             AND cpu_millis - alloc_cpu_millis >= $2 AND memory_mb - alloc_memory_mb >= $3
+           RETURNING name)
+         INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb)
+         SELECT $4, name, $5, $2, $3 FROM taken`,
+        [node, cpuMillis, req.memoryMb, req.sandboxId, req.project],
       );
+      return won > 0;
     } catch (err) {
       if (uniqueViolation(err) !== undefined)
         throw new SbxError("already_exists", `sandbox ${req.sandboxId} is already placed`);
