@@ -33,7 +33,18 @@ export interface DaemonConfig {
   runtime: RuntimeName;
   /** postgres://… to keep metadata in PostgreSQL, or null: SQLite in the data dir (the default). */
   store: string | null;
+  /** single (one host, the default), control (cluster control plane) or node (registers with one). */
+  role: DaemonRole;
+  /** A node's control plane, http(s)://host:port (role node). */
+  control: string | null;
+  /** A node's credential from `sbx node add` (role node; SBX_NODE_TOKEN keeps it out of `ps`). */
+  nodeToken: string | null;
+  /** How long a node's lease lasts without a heartbeat (role control). */
+  nodeLeaseSecs: number;
 }
+
+export const DAEMON_ROLES = ["single", "control", "node"] as const;
+export type DaemonRole = (typeof DAEMON_ROLES)[number];
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   const runDir = env.SBX_RUN_DIR ?? "/run/sbx";
@@ -60,6 +71,10 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     ubuntuMirror: env.SBX_UBUNTU_MIRROR ?? null,
     runtime: parseRuntime("SBX_RUNTIME", env.SBX_RUNTIME ?? "crun"),
     store: parseStore("SBX_STORE", env.SBX_STORE ?? "sqlite"),
+    role: parseRole("SBX_ROLE", env.SBX_ROLE ?? "single"),
+    control: env.SBX_CONTROL ?? null,
+    nodeToken: env.SBX_NODE_TOKEN ?? null,
+    nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
   };
 }
 
@@ -87,6 +102,10 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--egress-refresh": "egressRefreshSecs",
   "--runtime": "runtime",
   "--store": "store",
+  "--role": "role",
+  "--control": "control",
+  "--node-token": "nodeToken",
+  "--node-lease": "nodeLeaseSecs",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -115,6 +134,14 @@ options (environment variable in brackets):
   --runtime NAME       what isolates sandboxes: ${RUNTIME_NAMES.join(", ")} (SBX_RUNTIME; default crun)
   --store URL          where metadata lives: sqlite (a file in the data dir) or a PostgreSQL URL
                        postgres://user:password@host:5432/db (SBX_STORE; default sqlite)
+  --role ROLE          single (one host), control (cluster control plane: needs --store
+                       postgres://…) or node (registers with --control) (SBX_ROLE; default single);
+                       see docs/cluster.md for what the cluster does today
+  --control URL        role node: the control plane, http://host:port (SBX_CONTROL)
+  --node-token T       role node: the credential from \`sbx node add\` (SBX_NODE_TOKEN, preferred:
+                       flags show in ps)
+  --node-lease S       role control: seconds a node stays ready without a heartbeat
+                       (SBX_NODE_LEASE_SECS; default 15)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
@@ -141,7 +168,11 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
               ? parseRuntime(flag, value)
               : key === "store"
                 ? parseStore(flag, value)
-                : value;
+                : key === "role"
+                  ? parseRole(flag, value)
+                  : key === "nodeLeaseSecs"
+                    ? parseSeconds(flag, value)
+                    : value;
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
@@ -190,6 +221,24 @@ function parseStore(flag: string, value: string): string | null {
       `option ${flag} takes sqlite or a URL postgres://user:password@host:port/database, got a value that is neither`,
     );
   return value;
+}
+
+function parseRole(flag: string, value: string): DaemonRole {
+  if (!(DAEMON_ROLES as readonly string[]).includes(value))
+    throw new Error(`option ${flag} takes one of ${DAEMON_ROLES.join(", ")}, got ${JSON.stringify(value)}`);
+  return value as DaemonRole;
+}
+
+/** What a role needs besides itself, checked before the daemon starts; the reason, or null. */
+export function roleProblem(cfg: DaemonConfig): string | null {
+  if (cfg.role === "control" && cfg.store === null)
+    return "--role control keeps the cluster in PostgreSQL: give --store postgres://… (SBX_STORE)";
+  if (cfg.role === "node") {
+    if (!cfg.control || !/^https?:\/\/[^/]+/.test(cfg.control))
+      return "--role node needs --control http(s)://host:port of the control plane (SBX_CONTROL)";
+    if (!cfg.nodeToken) return "--role node needs the node's credential from `sbx node add` in SBX_NODE_TOKEN";
+  }
+  return null;
 }
 
 function offOr(value: string): string | null {

@@ -16,8 +16,9 @@ import type { ProxyAddress } from "./services/port-service.js";
 import { EgressRefresher } from "./services/egress-refresh.js";
 import type { Services } from "./services/services.js";
 import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
+import { startClusterRole } from "./cluster/cluster-role.js";
 import { wireServices } from "./wiring.js";
-import type { DaemonConfig } from "./config.js";
+import { roleProblem, type DaemonConfig } from "./config.js";
 import { VERSION } from "@sbx-sh/protocol";
 
 export interface RunningDaemon {
@@ -52,6 +53,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
   await chmod(sandboxesDir, 0o711);
 
+  const problem = roleProblem(cfg);
+  if (problem) throw new Error(problem);
   const storeConfig = daemonStoreConfig(cfg.store, cfg.dataDir);
   const stores = await openStores(storeConfig);
   log.info({ store: describeStore(storeConfig) }, "store open");
@@ -126,6 +129,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
     servers.push(server);
   }
+  const cluster = await startClusterRole(cfg, stores, log);
   const services: Services = {
     version: VERSION,
     log,
@@ -143,6 +147,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     contexts,
     oci,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
+    ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
   };
 
   await rm(cfg.socket, { force: true });
@@ -198,6 +203,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       egressRefresh.close();
       await pool.close();
       processes.close();
+      await cluster.close();
       await stores.close();
       await rm(pidFile, { force: true });
       await rm(cfg.socket, { force: true });

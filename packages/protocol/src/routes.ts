@@ -42,6 +42,10 @@ export const ROUTES = {
   imagesPull: "/v1/images/pull",
   snapshots: "/v1/snapshots",
   snapshot: "/v1/snapshots/{id}",
+  nodes: "/v1/nodes",
+  /** A node daemon's own calls to the control plane, with its node token (not a project's). */
+  nodeRegister: "/cluster/v1/register",
+  nodeHeartbeat: "/cluster/v1/heartbeat",
 } as const;
 
 export type RouteName = keyof typeof ROUTES;

@@ -3,6 +3,8 @@
 // Sandbox class; defining and building an image is the job of Image.
 import type { Readable } from "node:stream";
 import type {
+  ClusterNode,
+  NodeCredential,
   BuildEvent,
   BuildInfo,
   CreateBuildRequest,
@@ -197,6 +199,16 @@ export class SandboxClient {
 
   createProject(name: string): Promise<Project> {
     return this.transport.json<Project>("POST", apiPath("projects"), { json: { name } });
+  }
+
+  /** The cluster's nodes (a control-plane daemon, over its unix socket). */
+  async listNodes(): Promise<ClusterNode[]> {
+    return (await this.transport.json<{ nodes: ClusterNode[] }>("GET", apiPath("nodes"))).nodes;
+  }
+
+  /** Adds a node to the cluster; its credential (SBX_NODE_TOKEN of the node's sbxd) is in the answer once. */
+  addNode(name: string, labels: Record<string, string> = {}): Promise<NodeCredential> {
+    return this.transport.json<NodeCredential>("POST", apiPath("nodes"), { json: { name, labels } });
   }
 
   /** Mints a token for TCP access to `project`; the secret is in the answer once. */

@@ -144,7 +144,7 @@ export class NodeRegistry {
   }
 
   /** Renews the lease with a fresh report; a lost node must register again (and reconcile) instead. */
-  async heartbeat(token: string, report: NodeReport): Promise<{ leaseSecs: number }> {
+  async heartbeat(token: string, report: NodeReport): Promise<{ name: string; leaseSecs: number }> {
     checkReport(report);
     const { name } = await this.authenticate(token);
     const { rowCount } = await this.pool.query(
@@ -157,7 +157,7 @@ export class NodeRegistry {
         "failed_precondition",
         `node ${name} has no live lease (lost or never registered): register again`,
       );
-    return { leaseSecs: this.opts.leaseSecs };
+    return { name, leaseSecs: this.opts.leaseSecs };
   }
 
   /** Marks every node whose lease ran out as lost; answers their names. Run by every control replica, often. */

@@ -12,6 +12,7 @@ import type { SnapshotService } from "./snapshot-service.js";
 import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
+import type { NodeRegistry } from "../cluster/node-registry.js";
 
 export interface Services {
   version: string;
@@ -31,4 +32,6 @@ export interface Services {
   contexts: BlobStore;
   oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
+  /** The cluster's nodes, on a control-plane daemon (--role control) only. */
+  nodes?: NodeRegistry;
 }

@@ -1,0 +1,38 @@
+// Cluster nodes: the listing and credential an operator sees, and the report a node daemon sends.
+import { z } from "@hono/zod-openapi";
+
+const Resources = z.object({ cpus: z.number(), memoryMb: z.number(), diskMb: z.number() });
+
+export const ClusterNode = z
+  .object({
+    name: z.string(),
+    state: z.enum(["new", "ready", "cordoned", "draining", "lost", "revoked"]),
+    labels: z.record(z.string(), z.string()),
+    address: z.string().nullable(),
+    capacity: Resources,
+    allocated: z.object({ cpus: z.number(), memoryMb: z.number(), sandboxes: z.number() }),
+    layers: z.number(),
+    leaseSecsLeft: z.number().nullable(),
+  })
+  .openapi("ClusterNode");
+
+export const AddNodeRequest = z
+  .strictObject({ name: z.string(), labels: z.record(z.string(), z.string()).optional() })
+  .openapi("AddNodeRequest");
+
+export const NodeCredential = z.object({ name: z.string(), token: z.string() }).openapi("NodeCredential");
+
+const Amount = z
+  .number()
+  .min(0)
+  .max(2 ** 31);
+export const NodeReport = z
+  .strictObject({
+    address: z.string().min(1).max(255),
+    capacity: z.strictObject({ cpus: Amount, memoryMb: Amount, diskMb: Amount }),
+    usage: z.strictObject({ cpus: Amount, memoryMb: Amount, diskMb: Amount, sandboxes: Amount }),
+    layers: z.array(z.string()).max(100_000),
+  })
+  .openapi("NodeReport");
+
+export const NodeLease = z.object({ name: z.string(), leaseSecs: z.number() }).openapi("NodeLease");

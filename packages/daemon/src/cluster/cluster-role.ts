@@ -1,0 +1,76 @@
+// What `--role` adds to a daemon. control: the cluster tables (in the --store database), the node
+// registry behind /v1/nodes and /cluster/v1, and a sweeper that marks nodes lost when their lease
+// runs out (every replica runs one; the UPDATE is idempotent). node: the agent that registers and
+// heartbeats. single (the default): nothing.
+import { statfs } from "node:fs/promises";
+import { availableParallelism, hostname, totalmem } from "node:os";
+import type { NodeReport } from "@sbx-sh/protocol";
+import { openClusterDb } from "./cluster-db.js";
+import { NodeAgent } from "./node-agent.js";
+import { NodeRegistry } from "./node-registry.js";
+import type { Logger } from "../common/log.js";
+import type { DaemonConfig } from "../config.js";
+import type { Stores } from "../store/store.js";
+
+export interface ClusterRole {
+  nodes?: NodeRegistry;
+  close(): Promise<void>;
+}
+
+export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: Logger): Promise<ClusterRole> {
+  if (cfg.role === "control") {
+    const db = await openClusterDb({ url: cfg.store! });
+    const nodes = new NodeRegistry(db.pool, { leaseSecs: cfg.nodeLeaseSecs });
+    const sweep = setInterval(
+      () =>
+        void nodes.expireLeases().then(
+          (lost) => lost.length > 0 && log.warn({ nodes: lost }, "node lease expired: lost"),
+          (err: Error) => log.warn({ err: err.message }, "lease sweep failed"),
+        ),
+      Math.max(100, (cfg.nodeLeaseSecs * 1000) / 3),
+    );
+    sweep.unref();
+    return {
+      nodes,
+      async close() {
+        clearInterval(sweep);
+        await db.close();
+      },
+    };
+  }
+  if (cfg.role === "node") {
+    const agent = new NodeAgent({
+      control: cfg.control!,
+      token: cfg.nodeToken!,
+      report: () => nodeReport(cfg, stores),
+      log,
+    });
+    agent.start();
+    return { close: async () => agent.close() };
+  }
+  return { close: async () => undefined };
+}
+
+/** This host's capacity, what its live sandboxes hold, and the layers it caches. */
+async function nodeReport(cfg: DaemonConfig, stores: Stores): Promise<NodeReport> {
+  const fs = await statfs(cfg.dataDir);
+  const live = (await stores.meta.listSandboxes({})).filter((s) => s.status === "running");
+  const layers = (await stores.images.listLayers())
+    .map((l) => l.digest)
+    .filter((d): d is string => d !== null && /^sha256:[0-9a-f]{64}$/.test(d));
+  return {
+    address: cfg.listenTcp ?? hostname(),
+    capacity: {
+      cpus: availableParallelism(),
+      memoryMb: Math.floor(totalmem() / 2 ** 20),
+      diskMb: Math.floor((fs.blocks * fs.bsize) / 2 ** 20),
+    },
+    usage: {
+      cpus: live.reduce((n, s) => n + s.cpus, 0),
+      memoryMb: live.reduce((n, s) => n + s.memoryMb, 0),
+      diskMb: Math.floor(((fs.blocks - fs.bavail) * fs.bsize) / 2 ** 20),
+      sandboxes: live.length,
+    },
+    layers: [...new Set(layers)],
+  };
+}

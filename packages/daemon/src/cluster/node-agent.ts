@@ -1,0 +1,76 @@
+// The node side of `sbxd --role node`: registers with the control plane using the node's
+// credential, then renews its lease with a heartbeat every third of it, each time reporting
+// capacity, usage and cached layers. A refused heartbeat because the lease ran out (412) makes it
+// register again; a refused credential (401) is logged and retried slowly, never fatal: the node
+// keeps serving its own sandboxes whatever the control plane says.
+import type { NodeLease, NodeReport } from "@sbx-sh/protocol";
+import type { Logger } from "../common/log.js";
+
+export interface NodeAgentOptions {
+  /** http(s)://host:port of the control plane. */
+  control: string;
+  token: string;
+  report(): Promise<NodeReport>;
+  log: Logger;
+}
+
+export class NodeAgent {
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private registered = false;
+  /** Until the first lease says otherwise. */
+  private intervalMs = 5000;
+
+  constructor(private readonly o: NodeAgentOptions) {}
+
+  start(): void {
+    void this.tick();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  private async tick(): Promise<void> {
+    let next = this.intervalMs;
+    try {
+      const report = await this.o.report();
+      const res = await this.post(this.registered ? "/cluster/v1/heartbeat" : "/cluster/v1/register", report);
+      if (res.ok) {
+        const lease = (await res.json()) as NodeLease;
+        if (!this.registered)
+          this.o.log.info({ node: lease.name, control: this.o.control }, "registered with the control plane");
+        this.registered = true;
+        this.intervalMs = next = Math.max(200, (lease.leaseSecs * 1000) / 3);
+      } else {
+        const body = await res.text();
+        if (res.status === 412) {
+          // Lost: the control plane gave up on us; register again (and reconcile, once that exists).
+          this.o.log.warn({ control: this.o.control }, "lease lost: registering again");
+          this.registered = false;
+          next = 0;
+        } else {
+          this.o.log.error({ status: res.status, body: body.slice(0, 300) }, "control plane refused this node");
+          this.registered = false;
+          next = Math.max(this.intervalMs, 10_000);
+        }
+      }
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message, control: this.o.control }, "control plane unreachable");
+    }
+    if (!this.closed) {
+      this.timer = setTimeout(() => void this.tick(), next);
+      this.timer.unref();
+    }
+  }
+
+  private post(path: string, body: unknown): Promise<Response> {
+    return fetch(new URL(path, this.o.control), {
+      method: "POST",
+      headers: { authorization: `Bearer ${this.o.token}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+  }
+}

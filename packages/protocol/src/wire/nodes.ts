@@ -1,0 +1,50 @@
+// Cluster nodes on the wire: what `sbx node ls` shows and what `sbx node add` answers, and what a
+// node daemon reports to the control plane when it registers and on every heartbeat.
+
+export type NodeState = "new" | "ready" | "cordoned" | "draining" | "lost" | "revoked";
+
+export interface NodeResources {
+  cpus: number;
+  memoryMb: number;
+  diskMb: number;
+}
+
+export interface ClusterNode {
+  name: string;
+  state: NodeState;
+  labels: Record<string, string>;
+  /** Where the control plane reaches the node (host:port), null before it registered. */
+  address: string | null;
+  capacity: NodeResources;
+  /** What placements have reserved on the node. */
+  allocated: { cpus: number; memoryMb: number; sandboxes: number };
+  /** Cached layers the node reported. */
+  layers: number;
+  /** Seconds left on the lease by the database's clock (negative: expired), null before registration. */
+  leaseSecsLeft: number | null;
+}
+
+export interface AddNodeRequest {
+  name: string;
+  labels?: Record<string, string> | undefined;
+}
+
+export interface NodeCredential {
+  name: string;
+  /** The node's secret (SBX_NODE_TOKEN of its daemon): only in this answer, stored only as a hash. */
+  token: string;
+}
+
+/** A node daemon's report (Authorization: Bearer <node token>). */
+export interface NodeReport {
+  address: string;
+  capacity: NodeResources;
+  usage: NodeResources & { sandboxes: number };
+  /** Digests (sha256:<hex>) of the layers in the node's cache. */
+  layers: string[];
+}
+
+export interface NodeLease {
+  name: string;
+  leaseSecs: number;
+}
