@@ -44,7 +44,7 @@ beforeAll(async () => {
       "--listen-tcp",
       `127.0.0.1:${port}`,
       "--node-lease",
-      "1",
+      "3",
     ],
   });
   node = new TestDaemon({ name: "node1", netIndex: 9, extraArgs: ["--warm-pool", "0", "--role", "node"] });
@@ -84,6 +84,19 @@ describe("cluster nodes", () => {
     expect(control.log).toMatch(/node registered/);
   });
 
+  it("cordons and readies a node; its heartbeats keep the operator's state", async () => {
+    const r = sbx(["node", "cordon", "n1", "--json"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: "n1", state: "cordoned" });
+    // Heartbeats later (every third of the 3 s lease), still cordoned and still leased.
+    await new Promise((res) => setTimeout(res, 1500));
+    const later = nodes()[0]!;
+    expect(later.state).toBe("cordoned");
+    expect(later.leaseSecsLeft).toBeGreaterThan(0);
+    expect(sbx(["node", "ready", "n1"]).stdout).toMatch(/node n1: ready/);
+    expect(sbx(["node", "cordon", "nope"]).stderr).toMatch(/no node named nope/);
+  });
+
   it("refuses a wrong node token with 401 and logs it; operators' routes are not open over TCP", async () => {
     const report = {
       address: "x:1",
@@ -119,5 +132,16 @@ describe("cluster nodes", () => {
     });
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/not a cluster control plane/);
+  });
+
+  it("a revoked node's heartbeats are refused and it never becomes ready again", async () => {
+    expect(sbx(["node", "revoke", "n1"]).stdout).toMatch(/node n1: revoked/);
+    await waitFor(
+      async () => /control plane refused this node/.test(node.log) || undefined,
+      15_000,
+      "refusal on the node",
+    );
+    expect(nodes()[0]).toMatchObject({ name: "n1", state: "revoked" });
+    expect(sbx(["node", "ready", "n1"]).stderr).toMatch(/cannot become ready/);
   });
 });

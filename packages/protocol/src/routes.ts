@@ -43,6 +43,7 @@ export const ROUTES = {
   snapshots: "/v1/snapshots",
   snapshot: "/v1/snapshots/{id}",
   nodes: "/v1/nodes",
+  nodeState: "/v1/nodes/{name}/state",
   /** A node daemon's own calls to the control plane, with its node token (not a project's). */
   nodeRegister: "/cluster/v1/register",
   nodeHeartbeat: "/cluster/v1/heartbeat",

@@ -5,6 +5,7 @@ import type { Readable } from "node:stream";
 import type {
   ClusterNode,
   NodeCredential,
+  SetNodeStateRequest,
   BuildEvent,
   BuildInfo,
   CreateBuildRequest,
@@ -209,6 +210,11 @@ export class SandboxClient {
   /** Adds a node to the cluster; its credential (SBX_NODE_TOKEN of the node's sbxd) is in the answer once. */
   addNode(name: string, labels: Record<string, string> = {}): Promise<NodeCredential> {
     return this.transport.json<NodeCredential>("POST", apiPath("nodes"), { json: { name, labels } });
+  }
+
+  /** Cordons, drains, readies or revokes a node; answers the node as it is now. */
+  setNodeState(name: string, state: SetNodeStateRequest["state"]): Promise<ClusterNode> {
+    return this.transport.json<ClusterNode>("POST", apiPath("nodeState", { name }), { json: { state } });
   }
 
   /** Mints a token for TCP access to `project`; the secret is in the answer once. */

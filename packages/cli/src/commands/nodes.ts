@@ -28,6 +28,13 @@ function row(n: ClusterNode): string[] {
   ];
 }
 
+const STATES = {
+  cordon: ["cordoned", "take no new sandboxes; the running ones stay"],
+  drain: ["draining", "take no new sandboxes (moving the running ones elsewhere is not implemented yet)"],
+  ready: ["ready", "take sandboxes again after cordon or drain"],
+  revoke: ["revoked", "refuse the node's credential for good (add it again under a new name)"],
+} as const;
+
 export function registerNodeCommands(program: Command): void {
   const node = program.command("node").description("cluster nodes (on a control plane: sbxd --role control)");
   node
@@ -77,4 +84,20 @@ Examples:
         printLines([`node ${cred.name} added; its credential (shown once):`, cred.token]);
       });
     });
+
+  for (const [verb, [state, what]] of Object.entries(STATES)) {
+    node
+      .command(verb)
+      .description(`${what}`)
+      .argument("<name>", "node name")
+      .addHelpText("after", `\nExample:\n  $ sbx node ${verb} n2`)
+      .action(async (name: string, _o: unknown, cmd: Command) => {
+        const g = globalsOf(cmd);
+        await withClient(cmd, async (client) => {
+          const n = await client.setNodeState(name, state);
+          if (g.json) return printJson(n);
+          printLines([`node ${n.name}: ${n.state}`]);
+        });
+      });
+  }
 }

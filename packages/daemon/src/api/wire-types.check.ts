@@ -27,6 +27,7 @@ export type WireTypesMatch = [
   Check<Same<z.output<typeof s.NodeCredential>, wire.NodeCredential>>,
   Check<Same<z.input<typeof s.NodeReport>, wire.NodeReport>>,
   Check<Same<z.output<typeof s.NodeLease>, wire.NodeLease>>,
+  Check<Same<z.input<typeof s.SetNodeStateRequest>, wire.SetNodeStateRequest>>,
   Check<Same<z.output<typeof s.Token>, wire.Token>>,
   Check<Same<z.input<typeof s.CreateBuildRequest>, wire.CreateBuildRequest>>,
   Check<Same<z.output<typeof s.Build>, wire.BuildInfo>>,

@@ -35,6 +35,11 @@ export interface NodeCredential {
   token: string;
 }
 
+/** What an operator sets: cordoned and draining take no new sandboxes; revoked refuses the credential for good. */
+export interface SetNodeStateRequest {
+  state: "ready" | "cordoned" | "draining" | "revoked";
+}
+
 /** A node daemon's report (Authorization: Bearer <node token>). */
 export interface NodeReport {
   address: string;

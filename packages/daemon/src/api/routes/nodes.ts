@@ -8,7 +8,15 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { NodeRegistry } from "../../cluster/node-registry.js";
 import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
-import { AddNodeRequest, ClusterNode, ErrorBody, NodeCredential, NodeLease, NodeReport } from "../schemas/index.js";
+import {
+  AddNodeRequest,
+  ClusterNode,
+  ErrorBody,
+  NodeCredential,
+  NodeLease,
+  NodeReport,
+  SetNodeStateRequest,
+} from "../schemas/index.js";
 import { bodyLimits } from "../body-limits.js";
 import { json, jsonBody } from "./common.js";
 
@@ -70,6 +78,24 @@ export function registerNodeRoutes(app: Api, s: Services): void {
       adminOnly(c);
       const body = c.req.valid("json");
       return c.json(await registry(s).add(body.name, body.labels ?? {}), 201);
+    },
+  );
+
+  app.openapi(
+    createRoute({
+      method: "post",
+      path: "/v1/nodes/{name}/state",
+      summary: "Cordon, drain, ready or revoke a node (control plane, unix socket)",
+      request: { params: z.object({ name: z.string() }), ...jsonBody(SetNodeStateRequest) },
+      responses: { 200: json(ClusterNode, "the node"), 404: json(ErrorBody, "no such node") },
+    }),
+    async (c) => {
+      adminOnly(c);
+      const { name } = c.req.valid("param");
+      await registry(s).setState(name, c.req.valid("json").state);
+      const node = (await registry(s).list()).find((n) => n.name === name);
+      if (!node) throw new SbxError("not_found", `no node named ${name}`);
+      return c.json(node, 200);
     },
   );
 

@@ -36,3 +36,7 @@ export const NodeReport = z
   .openapi("NodeReport");
 
 export const NodeLease = z.object({ name: z.string(), leaseSecs: z.number() }).openapi("NodeLease");
+
+export const SetNodeStateRequest = z
+  .strictObject({ state: z.enum(["ready", "cordoned", "draining", "revoked"]) })
+  .openapi("SetNodeStateRequest");
