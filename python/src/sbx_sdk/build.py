@@ -43,13 +43,14 @@ def describe_step(step: dict[str, Any]) -> str:
 
 def to_json(value: Any) -> str:
     """JSON as JavaScript's JSON.stringify writes it (no spaces, non-ASCII as is): the IR's bytes."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text: str = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text
 
 
 def _context_dir(image: Image, context_dir: str | None) -> str:
     if context_dir is not None:
         return os.path.abspath(context_dir)
-    return os.path.dirname(image.source["file"]) if image.source else os.getcwd()
+    return os.path.dirname(str(image.source["file"])) if image.source else os.getcwd()
 
 
 def _prepare(

@@ -4,6 +4,7 @@ defining and building an image is Image's."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping
 from typing import IO, Any
 
@@ -59,7 +60,7 @@ class SandboxClient:
         return from_wire(SandboxInfo, self.transport.json("DELETE", api_path(ROUTES["sandbox"], id=id_or_name)))
 
     def update_network(
-        self, id_or_name: str, allow_out: list[str] | None = None, deny_out: list[str] | None = None
+        self, id_or_name: str, allow_out: builtins.list[str] | None = None, deny_out: builtins.list[str] | None = None
     ) -> SandboxInfo:
         body: dict[str, Any] = {}
         if allow_out is not None:
@@ -73,7 +74,7 @@ class SandboxClient:
         path = api_path(ROUTES["port"], id=id_or_name, port=port)
         return from_wire(PortExposure, self.transport.json("POST", path, json_body={"public": public}))
 
-    def list_ports(self, id_or_name: str) -> list[PortExposure]:
+    def list_ports(self, id_or_name: str) -> builtins.list[PortExposure]:
         res = self.transport.json("GET", api_path(ROUTES["ports"], id=id_or_name))
         return [from_wire(PortExposure, p) for p in res["ports"]]
 
@@ -83,7 +84,7 @@ class SandboxClient:
 
     # --- images and builds --------------------------------------------------------------------
 
-    def list_images(self) -> list[ImageInfo]:
+    def list_images(self) -> builtins.list[ImageInfo]:
         return [from_wire(ImageInfo, i) for i in self.transport.json("GET", ROUTES["images"])["images"]]
 
     def get_image(self, name: str) -> ImageInfo:
@@ -119,7 +120,7 @@ class SandboxClient:
     def create_build(self, request: dict[str, Any]) -> BuildInfo:
         return from_wire(BuildInfo, self.transport.json("POST", ROUTES["builds"], json_body=request))
 
-    def list_builds(self) -> list[BuildInfo]:
+    def list_builds(self) -> builtins.list[BuildInfo]:
         return [from_wire(BuildInfo, b) for b in self.transport.json("GET", ROUTES["builds"])["builds"]]
 
     def get_build(self, build_id: str) -> BuildInfo:
@@ -137,7 +138,7 @@ class SandboxClient:
 
     # --- snapshots, projects, tokens ----------------------------------------------------------
 
-    def list_snapshots(self) -> list[SnapshotInfo]:
+    def list_snapshots(self) -> builtins.list[SnapshotInfo]:
         return [from_wire(SnapshotInfo, s) for s in self.transport.json("GET", ROUTES["snapshots"])["snapshots"]]
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotInfo:
@@ -146,7 +147,7 @@ class SandboxClient:
     def delete_snapshot(self, snapshot_id: str) -> SnapshotInfo:
         return from_wire(SnapshotInfo, self.transport.json("DELETE", api_path(ROUTES["snapshot"], id=snapshot_id)))
 
-    def list_projects(self) -> list[Project]:
+    def list_projects(self) -> builtins.list[Project]:
         return [from_wire(Project, p) for p in self.transport.json("GET", ROUTES["projects"])["projects"]]
 
     def create_project(self, name: str) -> Project:

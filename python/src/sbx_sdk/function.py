@@ -37,7 +37,7 @@ def function(
     def attach(fn: F) -> F:
         if not callable(fn):
             raise SbxError("invalid_argument", "@function(image=...) decorates a function")
-        meta = FunctionMeta(image, name or getattr(fn, "__name__", image.name), description)
+        meta = FunctionMeta(image, name or str(getattr(fn, "__name__", image.name)), description)
         setattr(fn, FUNCTION_ATTR, meta)
         return fn
 

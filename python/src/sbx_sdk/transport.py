@@ -92,9 +92,9 @@ class Response:
                 except ValueError:
                     raise SbxError("internal", f"sbxd sent a broken stream line: {text[:200]}") from None
                 if isinstance(value, dict) and "error" in value:
-                    err = parse_error_body(value)
-                    if err:
-                        raise err
+                    failure = parse_error_body(value)
+                    if failure:
+                        raise failure
                 yield value
         finally:
             self.close()
