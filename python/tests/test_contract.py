@@ -117,3 +117,43 @@ def test_bad_input_gets_coded_errors_and_changes_nothing(client: SandboxClient, 
     with pytest.raises(SbxError) as err:
         client.get_image("py-fails")
     assert err.value.code == "image_not_found"
+
+
+def test_terminals_and_port_tunnels(sandbox: Make) -> None:
+    sb = sandbox(allow_internet_access=True)
+    with sb.create_terminal(cols=91, rows=27) as term:
+        term.write('stty size; echo SIZE-"OK"\r')
+        seen = b""
+        for chunk in term:
+            seen += chunk
+            if b"SIZE-OK" in seen:
+                break
+        assert b"27 91" in seen
+        term.write("trap 'echo WINCH $(stty size)' WINCH; echo TRAP-\"SET\"\r")
+        seen = b""
+        for chunk in term:
+            seen += chunk
+            if b"TRAP-SET" in seen:
+                break
+        term.resize(100, 30)  # the shell gets SIGWINCH and prints the new size
+        seen = b""
+        for chunk in term:
+            seen += chunk
+            if b"WINCH 30 100" in seen:
+                break
+        term.write("exit 5\r")
+        assert b"exit" in b"".join(term)
+        assert term.exit_code == 5
+    sb.start_process("/.sbx/busybox", ["nc", "-ll", "-p", "5432", "-e", "/bin/cat"])
+    for _ in range(100):  # until the echo server listens
+        if ":1538 " in sb.run("cat", ["/proc/net/tcp"]).stdout:
+            break
+    with sb.connect_port(5432) as conn:
+        conn.send(b"ping through the tunnel\n")
+        got = b""
+        while b"\n" not in got:
+            got += conn.recv()
+        assert got == b"ping through the tunnel\n"
+    with pytest.raises(SbxError) as err:
+        sb.connect_port(5999)
+    assert err.value.code == "upstream_unreachable"

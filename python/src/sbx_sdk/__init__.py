@@ -10,6 +10,7 @@ from .function import FunctionMeta, function, image_of
 from .image import Image
 from .process import CommandResult, Exit, OutputChunk, SandboxProcess, Started
 from .sandbox import Sandbox
+from .terminal import PortConnection, Terminal
 from .wire import (
     BuildInfo,
     DaemonInfo,
@@ -40,6 +41,7 @@ __all__ = [
     "Image",
     "ImageInfo",
     "OutputChunk",
+    "PortConnection",
     "PortExposure",
     "ProcessInfo",
     "Project",
@@ -51,6 +53,7 @@ __all__ = [
     "SbxError",
     "SnapshotInfo",
     "Started",
+    "Terminal",
     "Token",
     "function",
     "image_of",

@@ -12,6 +12,7 @@ from .archive import Warn, extract_safe, pack_directory_contents
 from .client import SandboxClient
 from .process import CommandResult, ProcessEvent, SandboxProcess, collect_result, decode_events
 from .routes import ROUTES
+from .terminal import PortConnection, Terminal
 from .transport import Transport, api_path
 from .wire import DirectoryListing, FileInfo, PortExposure, ProcessInfo, SandboxInfo, SnapshotInfo, from_wire
 
@@ -230,6 +231,40 @@ class Sandbox:
 
     def close_port(self, port: int) -> PortExposure:
         return self.client.close_port(self.id, port)
+
+    def connect_port(self, port: int) -> PortConnection:
+        """A TCP connection to ``port`` inside the sandbox, through the daemon (TypeScript: ``connect(port)``)."""
+        return PortConnection.open(self._t, self.id, port)
+
+    # --- terminals ----------------------------------------------------------------------------
+
+    def create_terminal(
+        self,
+        cols: int = 80,
+        rows: int = 24,
+        *,
+        command: str | None = None,
+        args: list[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        working_dir: str | None = None,
+        user: str | None = None,
+    ) -> Terminal:
+        """Opens a terminal (a shell by default) of cols x rows and attaches to it."""
+        req: dict[str, Any] = {"cols": cols, "rows": rows}
+        for key, value in (("command", command), ("args", args), ("env", dict(env) if env else None),
+                           ("workingDir", working_dir), ("user", user)):
+            if value:
+                req[key] = value
+        info = self._t.json("POST", self._path("terminals"), json_body=req)
+        return Terminal.attach(self._t, self.id, info["id"])
+
+    def attach_terminal(self, terminal_id: str) -> Terminal:
+        """Attaches (again) to a terminal; its recent output is replayed first."""
+        return Terminal.attach(self._t, self.id, terminal_id)
+
+    def list_terminals(self) -> list[dict[str, Any]]:
+        terminals: list[dict[str, Any]] = self._t.json("GET", self._path("terminals"))["terminals"]
+        return terminals
 
 
 def _process_request(
