@@ -157,3 +157,22 @@ def test_terminals_and_port_tunnels(sandbox: Make) -> None:
     with pytest.raises(SbxError) as err:
         sb.connect_port(5999)
     assert err.value.code == "upstream_unreachable"
+
+
+def test_asyncio_variant_runs_commands_concurrently(client: SandboxClient) -> None:
+    import asyncio
+
+    from sbx_sdk.aio import AsyncSandbox
+
+    async def main() -> tuple[list[str], list[str], str]:
+        async with await AsyncSandbox.create(client=client, allow_internet_access=False) as sb:
+            results = await asyncio.gather(*(sb.run("sh", ["-c", f"echo {i}"]) for i in range(3)))
+            p = await sb.start_process("sh", ["-c", "echo one; echo two"])
+            lines = [line async for line in p.stdout_lines()]
+            await sb.write_file("/a.txt", "async")
+            content = (await sb.read_file("/a.txt")).decode()
+        assert (await sb.info()).status == "terminated"
+        return [r.stdout for r in results], lines, content
+
+    outputs, lines, content = asyncio.run(main())
+    assert outputs == ["0\n", "1\n", "2\n"] and lines == ["one", "two"] and content == "async"
