@@ -88,6 +88,8 @@ def main():
     except BaseException as err:  # SystemExit and KeyboardInterrupt too: the file must define, not exit.
         code = getattr(err, "code", None) if type(err).__name__ == "SbxError" else None
         message = str(err) if code else "%s: %s" % (type(err).__name__, err)
+        if isinstance(err, ImportError) and (err.name or "").split(".")[0] == "sbx_sdk":
+            message += " (install sbx's Python SDK for python3: pip install <sbx checkout>/python)"
         answer({"error": {"code": code or "invalid_argument", "message": message, "line": user_frame(err.__traceback__, file)}})
         return 2
     try:

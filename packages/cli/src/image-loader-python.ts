@@ -5,7 +5,7 @@
 // file's lines as sources, so packing, cache keys, progress and errors are those of a .ts file.
 import { spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SbxError, isErrorCode } from "@sbx-sh/protocol";
 import { Image, type SourceLocation } from "@sbx-sh/sdk";
@@ -14,8 +14,11 @@ import { imageLoadTimeoutMs, pythonInterpreter } from "./config.js";
 import type { FoundImage, LoadedImageFile } from "./image-loader.js";
 
 const LOADER = fileURLToPath(new URL("../python/load_image.py", import.meta.url));
-/** The Python SDK of this checkout; an installed CLI without it uses the sbx_sdk installed for python3. */
-const SDK_SRC = fileURLToPath(new URL("../../../python/src", import.meta.url));
+/** Where sbx_sdk is: this checkout's python/src, else the copy packed with the CLI (else python3's own). */
+const SDK_SRC = [
+  fileURLToPath(new URL("../../../python/src", import.meta.url)),
+  fileURLToPath(new URL("../python", import.meta.url)),
+].find((dir) => existsSync(join(dir, "sbx_sdk", "__init__.py")));
 /** The answer is a few KB; a file that writes megabytes to fd 3 is cut off. */
 const MAX_ANSWER = 16 * 1024 * 1024;
 
@@ -62,7 +65,7 @@ export async function loadPythonImageFile(file: string): Promise<LoadedImageFile
 
 function evaluate(abs: string): Promise<Answer> {
   const python = pythonInterpreter();
-  const args = [LOADER, abs, existsSync(SDK_SRC) ? SDK_SRC : ""];
+  const args = [LOADER, abs, SDK_SRC ?? ""];
   return new Promise((resolvePromise, reject) => {
     // Its own process group, so a time limit also ends what the file started.
     const child = spawn(python, args, { stdio: ["ignore", 2, "inherit", "pipe"], detached: true });
