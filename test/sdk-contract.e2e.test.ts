@@ -166,5 +166,17 @@ describe("SDK contract (TypeScript)", () => {
     expect(py.stdout.replaceAll(join(d, "image.py"), join(d, "image.ts"))).toBe(ts);
     const ir = JSON.parse(ts) as { steps: Array<{ op: string; context?: string }> };
     expect(ir.steps.filter((s) => s.context).length).toBe(3);
+
+    // The seed example in both languages: the same IR but for where each step was declared.
+    const example = join(REPO, "examples", "data-tools");
+    const exTs = await (await loadImageFile(join(example, "image.ts"))).images[0]!.image.toDefinition();
+    const exPy = spawnSync("python3", ["-c", code.replace('ns["tools"]', 'ns["image"]'), join(example, "image.py")], {
+      env: { ...process.env, PYTHONPATH: join(REPO, "python", "src") },
+      encoding: "utf8",
+    });
+    expect(exPy.status, exPy.stderr).toBe(0);
+    const unsourced = (d: { steps: Array<{ source?: unknown }> }) =>
+      JSON.stringify({ ...d, steps: d.steps.map(({ source: _s, ...step }) => step) });
+    expect(unsourced(JSON.parse(exPy.stdout) as { steps: Array<{ source?: unknown }> })).toBe(unsourced(exTs));
   });
 });
