@@ -13,7 +13,7 @@ PACKAGES+=(attr)
 for arg in "$@"; do
   case "$arg" in
     --with-test-tools) PACKAGES+=(gcc libc6-dev skopeo umoci docker-registry) # + OCI tools that check and serve images
-      PACKAGES+=(python3-pytest mypy python3-venv python3-pip python3-setuptools python3-wheel) ;; # the Python SDK: its tests, type check and offline install
+      PACKAGES+=(python3-pytest mypy black python3-venv python3-pip python3-setuptools python3-wheel) ;; # the Python SDK: tests, type and format checks, offline install
     *) echo "setup-host: unknown option $arg (known: --with-test-tools)" >&2; exit 2 ;;
   esac
 done

@@ -39,11 +39,24 @@ def test_routes_match_the_typescript_table() -> None:
 
 
 def test_connection_settings_come_from_arguments_then_the_environment() -> None:
-    env = {"SBX_HOST": "http://10.0.0.1:7000/", "SBX_TOKEN": "t0k", "SBX_PROJECT": "team"}
+    env = {
+        "SBX_HOST": "http://10.0.0.1:7000/",
+        "SBX_TOKEN": "t0k",
+        "SBX_PROJECT": "team",
+    }
     c = resolve_config(env=env)
-    assert (c.host, c.socket_path, c.token, c.project) == ("http://10.0.0.1:7000", None, "t0k", "team")
+    assert (c.host, c.socket_path, c.token, c.project) == (
+        "http://10.0.0.1:7000",
+        None,
+        "t0k",
+        "team",
+    )
     c = resolve_config(host="/run/x.sock", project="p", env=env)
-    assert (c.host, c.socket_path, c.project) == ("unix:///run/x.sock", "/run/x.sock", "p")
+    assert (c.host, c.socket_path, c.project) == (
+        "unix:///run/x.sock",
+        "/run/x.sock",
+        "p",
+    )
     assert resolve_config(env={}).host == "unix:///run/sbx/sbxd.sock"
     with pytest.raises(SbxError) as err:
         resolve_config(host="ftp://x", env={})
@@ -51,7 +64,9 @@ def test_connection_settings_come_from_arguments_then_the_environment() -> None:
 
 
 def test_error_answers_keep_the_daemons_code_or_use_the_status() -> None:
-    e = error_from_response(404, b'{"error":{"code":"sandbox_not_found","message":"no sandbox x"}}')
+    e = error_from_response(
+        404, b'{"error":{"code":"sandbox_not_found","message":"no sandbox x"}}'
+    )
     assert (e.code, str(e), e.status) == ("sandbox_not_found", "no sandbox x", 404)
     assert error_from_response(503, b"<html>proxy</html>").code == "daemon_unavailable"
 
@@ -61,7 +76,9 @@ def test_steps_are_checked_at_once_and_name_the_callers_line() -> None:
     with pytest.raises(SbxError) as err:
         img.env("1BAD", "x")  # this line is in the message
     assert err.value.code == "invalid_argument"
-    assert re.search(r"env\(\): invalid variable name .*test_unit\.py:\d+:\d+", str(err.value))
+    assert re.search(
+        r"env\(\): invalid variable name .*test_unit\.py:\d+:\d+", str(err.value)
+    )
     with pytest.raises(SbxError) as err:
         Image(name="Bad Name")
     assert err.value.code == "invalid_name"
@@ -69,7 +86,9 @@ def test_steps_are_checked_at_once_and_name_the_callers_line() -> None:
         img.copy("https://example.com/x", "/x")  # copy() takes local paths
     with pytest.raises(SbxError):
         img.run("x", options={"mount": "type=cache"})
-    steps = img.copy("a", "/b", {"chown": "1000:1000"}).add("b", "/c", chmod=0o755).steps
+    steps = (
+        img.copy("a", "/b", {"chown": "1000:1000"}).add("b", "/c", chmod=0o755).steps
+    )
     assert steps[1]["text"] == "COPY --chown=1000:1000 a /b"
     assert steps[2]["text"] == "ADD --chmod=0755 b /c"
     assert steps[0]["source"]["file"] == __file__
@@ -95,7 +114,9 @@ def test_signal_names() -> None:
 
 
 def test_loader_refuses_python_older_than_3_11() -> None:
-    spec = importlib.util.spec_from_file_location("load_image", os.path.join(REPO, "packages/cli/python/load_image.py"))
+    spec = importlib.util.spec_from_file_location(
+        "load_image", os.path.join(REPO, "packages/cli/python/load_image.py")
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -113,13 +134,21 @@ def _tar(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
     return buf.getvalue()
 
 
-def _info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = "", mode: int = 0o644) -> tarfile.TarInfo:
+def _info(
+    name: str,
+    kind: bytes = tarfile.REGTYPE,
+    size: int = 0,
+    link: str = "",
+    mode: int = 0o644,
+) -> tarfile.TarInfo:
     i = tarfile.TarInfo(name)
     i.type, i.size, i.linkname, i.mode = kind, size, link, mode
     return i
 
 
-def test_extraction_of_hostile_archives_stays_inside_the_target(tmp_path: os.PathLike[str]) -> None:
+def test_extraction_of_hostile_archives_stays_inside_the_target(
+    tmp_path: os.PathLike[str],
+) -> None:
     outside = os.path.join(str(tmp_path), "outside")
     os.mkdir(outside)
     target = os.path.join(str(tmp_path), "target")
@@ -134,12 +163,21 @@ def test_extraction_of_hostile_archives_stays_inside_the_target(tmp_path: os.Pat
         ]
     )
     refused: list[str] = []
-    extract_safe([data], target, strip=1, on_warning=lambda m, r: refused.append(m) if r else None)
+    extract_safe(
+        [data],
+        target,
+        strip=1,
+        on_warning=lambda m, r: refused.append(m) if r else None,
+    )
     assert open(os.path.join(target, "ok.txt")).read() == "ok"
-    assert os.stat(os.path.join(target, "ok.txt")).st_mode & 0o7777 == 0o755  # no setuid
+    assert (
+        os.stat(os.path.join(target, "ok.txt")).st_mode & 0o7777 == 0o755
+    )  # no setuid
     assert os.listdir(outside) == []
     assert not os.path.exists(os.path.join(str(tmp_path), "escape.txt"))
-    assert not os.path.exists(os.path.join(target, "hard")) and not os.path.exists(os.path.join(target, "dev"))
+    assert not os.path.exists(os.path.join(target, "hard")) and not os.path.exists(
+        os.path.join(target, "dev")
+    )
     assert len(refused) == 4
     with pytest.raises(SbxError) as err:
         extract_safe([b"not a tar at all" * 64], target)

@@ -53,11 +53,22 @@ def collect(namespace):
         for export_name, value in namespace.items():
             if export_name.startswith("_"):
                 continue
-            image = value if direct and isinstance(value, Image) else (None if direct else image_of(value))
+            image = (
+                value
+                if direct and isinstance(value, Image)
+                else (None if direct else image_of(value))
+            )
             if image is not None and id(image) not in found:
-                found[id(image)] = describe(image, export_name, "export" if direct else "function")
+                found[id(image)] = describe(
+                    image, export_name, "export" if direct else "function"
+                )
     images = list(found.values())
-    images.sort(key=lambda d: ((d["source"] or {}).get("line", 0), (d["source"] or {}).get("column", 0)))
+    images.sort(
+        key=lambda d: (
+            (d["source"] or {}).get("line", 0),
+            (d["source"] or {}).get("column", 0),
+        )
+    )
     return images
 
 
@@ -83,19 +94,44 @@ def main():
     try:
         namespace = runpy.run_path(file, run_name="__sbx_image_file__")
     except SyntaxError as err:
-        answer({"error": {"code": "invalid_argument", "message": "SyntaxError: %s" % err.msg, "line": err.lineno}})
+        answer(
+            {
+                "error": {
+                    "code": "invalid_argument",
+                    "message": "SyntaxError: %s" % err.msg,
+                    "line": err.lineno,
+                }
+            }
+        )
         return 2
-    except BaseException as err:  # SystemExit and KeyboardInterrupt too: the file must define, not exit.
+    except (
+        BaseException
+    ) as err:  # SystemExit and KeyboardInterrupt too: the file must define, not exit.
         code = getattr(err, "code", None) if type(err).__name__ == "SbxError" else None
         message = str(err) if code else "%s: %s" % (type(err).__name__, err)
         if isinstance(err, ImportError) and (err.name or "").split(".")[0] == "sbx_sdk":
             message += " (install sbx's Python SDK for python3: pip install <sbx checkout>/python)"
-        answer({"error": {"code": code or "invalid_argument", "message": message, "line": user_frame(err.__traceback__, file)}})
+        answer(
+            {
+                "error": {
+                    "code": code or "invalid_argument",
+                    "message": message,
+                    "line": user_frame(err.__traceback__, file),
+                }
+            }
+        )
         return 2
     try:
         answer({"images": collect(namespace)})
     except ImportError as err:
-        answer({"error": {"code": "failed_precondition", "message": "cannot import sbx_sdk: %s" % err}})
+        answer(
+            {
+                "error": {
+                    "code": "failed_precondition",
+                    "message": "cannot import sbx_sdk: %s" % err,
+                }
+            }
+        )
         return 2
     return 0
 

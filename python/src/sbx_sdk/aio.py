@@ -73,13 +73,20 @@ class AsyncSandbox:
         return cls(await asyncio.to_thread(lambda: Sandbox.create(image, **options)))
 
     @classmethod
-    async def connect(cls, id_or_name: str, client: SandboxClient | None = None) -> AsyncSandbox:
+    async def connect(
+        cls, id_or_name: str, client: SandboxClient | None = None
+    ) -> AsyncSandbox:
         return cls(await asyncio.to_thread(Sandbox.connect, id_or_name, client))
 
     async def __aenter__(self) -> AsyncSandbox:
         return self
 
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        t: type[BaseException] | None,
+        e: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.terminate()
 
     async def info(self) -> SandboxInfo:
@@ -88,12 +95,20 @@ class AsyncSandbox:
     async def terminate(self) -> SandboxInfo:
         return await asyncio.to_thread(self.sync.terminate)
 
-    async def run(self, command: str, args: list[str] | None = None, **options: Any) -> CommandResult:
+    async def run(
+        self, command: str, args: list[str] | None = None, **options: Any
+    ) -> CommandResult:
         """The keyword arguments of ``Sandbox.run``."""
         return await asyncio.to_thread(lambda: self.sync.run(command, args, **options))
 
-    async def start_process(self, command: str, args: list[str] | None = None, **options: Any) -> AsyncSandboxProcess:
-        return AsyncSandboxProcess(await asyncio.to_thread(lambda: self.sync.start_process(command, args, **options)))
+    async def start_process(
+        self, command: str, args: list[str] | None = None, **options: Any
+    ) -> AsyncSandboxProcess:
+        return AsyncSandboxProcess(
+            await asyncio.to_thread(
+                lambda: self.sync.start_process(command, args, **options)
+            )
+        )
 
     async def read_file(self, path: str) -> bytes:
         return await asyncio.to_thread(self.sync.read_file, path)
@@ -125,7 +140,9 @@ class AsyncSandbox:
     async def resume(self) -> SandboxInfo:
         return await asyncio.to_thread(self.sync.resume)
 
-    async def update_network(self, allow_out: list[str] | None = None, deny_out: list[str] | None = None) -> SandboxInfo:
+    async def update_network(
+        self, allow_out: list[str] | None = None, deny_out: list[str] | None = None
+    ) -> SandboxInfo:
         return await asyncio.to_thread(self.sync.update_network, allow_out, deny_out)
 
 

@@ -60,12 +60,18 @@ def _prepare(
     steps = image.steps
     copies = [s for s in steps if s["op"] in ("copy", "add")]
     if copies and not os.path.isdir(ctx):
-        raise SbxError("invalid_argument", f"the build context {ctx} is not a directory")
+        raise SbxError(
+            "invalid_argument", f"the build context {ctx} is not a directory"
+        )
     ignore = IgnoreRules.load(ctx, ignore_file) if copies else IgnoreRules()
     out: list[dict[str, Any]] = []
     contexts: list[PackedContext] = []
     for i, s in enumerate(steps):
-        source = {**s["source"], "file": display_path(s["source"]["file"])} if s.get("source") else None
+        source = (
+            {**s["source"], "file": display_path(s["source"]["file"])}
+            if s.get("source")
+            else None
+        )
         if s["op"] in ("copy", "add"):
             label = f"image {image.name}: {step_label(s, i + 1, len(steps))}"
             packed = pack_copy_step(s, i, ctx, tmp_dir, ignore, label)
@@ -85,11 +91,18 @@ def _prepare(
         if source:
             step["source"] = source
         out.append(step)
-    definition = {"name": image.name, "tag": image.tag, "baseImage": image.base_image, "steps": out}
+    definition = {
+        "name": image.name,
+        "tag": image.tag,
+        "baseImage": image.base_image,
+        "steps": out,
+    }
     return definition, contexts
 
 
-def image_definition(image: Image, context_dir: str | None = None, ignore_file: str | None = None) -> dict[str, Any]:
+def image_definition(
+    image: Image, context_dir: str | None = None, ignore_file: str | None = None
+) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="sbx-build-")
     try:
         return _prepare(image, context_dir, ignore_file, tmp)[0]
@@ -140,7 +153,9 @@ def build_image(
 
 
 def follow_build(
-    client: SandboxClient, build_id: str, on_event: Callable[[dict[str, Any]], None] | None = None
+    client: SandboxClient,
+    build_id: str,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
 ) -> ImageInfo:
     """Follows a build's events until it ends; returns the image, raises on failure or cancellation."""
     seen = 0
@@ -155,7 +170,9 @@ def follow_build(
                 if on_event:
                     on_event(ev)
                 if ev["type"] == "done":
-                    return _finished(client, from_wire(BuildInfo, ev["build"]), ev.get("image"))
+                    return _finished(
+                        client, from_wire(BuildInfo, ev["build"]), ev.get("image")
+                    )
         except SbxError as err:
             if err.code != "internal" or attempt >= 3:
                 raise
@@ -164,25 +181,41 @@ def follow_build(
             return _finished(client, build, None)
         time.sleep(0.25 * (attempt + 1))
     raise SbxError(
-        "internal", f"the event stream of build {build_id} keeps breaking off; see `sbx image logs {build_id} -f`"
+        "internal",
+        f"the event stream of build {build_id} keeps breaking off; see `sbx image logs {build_id} -f`",
     )
 
 
-def _finished(client: SandboxClient, build: BuildInfo, image: dict[str, Any] | None) -> ImageInfo:
+def _finished(
+    client: SandboxClient, build: BuildInfo, image: dict[str, Any] | None
+) -> ImageInfo:
     if build.state == "succeeded":
-        return from_wire(ImageInfo, image) if image else client.get_image(f"{build.image_name}:{build.tag}")
+        return (
+            from_wire(ImageInfo, image)
+            if image
+            else client.get_image(f"{build.image_name}:{build.tag}")
+        )
     raise build_error(build)
 
 
 def build_error(build: BuildInfo) -> SbxError:
     """The error a failed or cancelled build becomes; ``details`` holds the failure."""
     ref = f"{build.image_name}:{build.tag}"
-    details: dict[str, Any] = {"buildId": build.id, "state": build.state, "image": ref, "build": build.raw}
+    details: dict[str, Any] = {
+        "buildId": build.id,
+        "state": build.state,
+        "image": ref,
+        "build": build.raw,
+    }
     f = build.failure
     if build.state == "cancelled":
-        return SbxError("failed_precondition", f"build {build.id} of {ref} was cancelled", details)
+        return SbxError(
+            "failed_precondition", f"build {build.id} of {ref} was cancelled", details
+        )
     if not f:
-        return SbxError("failed_precondition", f"build {build.id} of {ref} {build.state}", details)
+        return SbxError(
+            "failed_precondition", f"build {build.id} of {ref} {build.state}", details
+        )
     details.update(
         step=f.get("step"),
         text=f.get("text"),
@@ -192,7 +225,11 @@ def build_error(build: BuildInfo) -> SbxError:
         failure=f,
     )
     where = f" ({format_source(f['source'])})" if f.get("source") else ""
-    step = f" at step {f['step']}/{build.steps}{' ' + f['text'] if f.get('text') else ''}{where}" if f.get("step") is not None else ""
+    step = (
+        f" at step {f['step']}/{build.steps}{' ' + f['text'] if f.get('text') else ''}{where}"
+        if f.get("step") is not None
+        else ""
+    )
     code = f" (exit code {f['exitCode']})" if f.get("exitCode") is not None else ""
     return SbxError(
         "no_space" if f.get("code") == "no_space" else "failed_precondition",

@@ -51,7 +51,10 @@ def parse_host(raw: str) -> tuple[str, str | None, str]:
     if raw.startswith("unix://"):
         path = raw[len("unix://") :]
         if not path.startswith("/"):
-            raise SbxError("invalid_argument", f"bad host {raw!r}: a unix socket host is unix:///absolute/path")
+            raise SbxError(
+                "invalid_argument",
+                f"bad host {raw!r}: a unix socket host is unix:///absolute/path",
+            )
         return f"unix://{path}", path, "http://localhost"
     if raw.startswith("tcp://"):
         raw = "http://" + raw[len("tcp://") :]
@@ -61,7 +64,10 @@ def parse_host(raw: str) -> tuple[str, str | None, str]:
     except ValueError:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.hostname:
-        raise SbxError("invalid_argument", f"bad host {raw!r}: use unix:///path/to/sbxd.sock or http://host:port")
+        raise SbxError(
+            "invalid_argument",
+            f"bad host {raw!r}: use unix:///path/to/sbxd.sock or http://host:port",
+        )
     base = f"{url.scheme}://{url.netloc}{url.path.rstrip('/')}"
     return base, None, base
 

@@ -21,6 +21,7 @@ from typing import IO, Any
 from .errors import SbxError
 from .ignore import IgnoreRules
 from .source import format_source
+from .tarheader import header, pax
 
 _MAX_USTAR_SIZE = 0o77777777777
 _ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz")
@@ -50,7 +51,12 @@ def step_label(step: dict[str, Any], number: int, total: int | None = None) -> s
 
 
 def pack_copy_step(
-    step: dict[str, Any], index: int, context_dir: str, tmp_dir: str, ignore: IgnoreRules, label: str
+    step: dict[str, Any],
+    index: int,
+    context_dir: str,
+    tmp_dir: str,
+    ignore: IgnoreRules,
+    label: str,
 ) -> PackedContext:
     sources: list[dict[str, Any]] = []
     entries: list[_Entry] = []
@@ -69,25 +75,50 @@ def pack_copy_step(
             try:
                 st = os.stat(abs_path)
             except OSError as err:
-                what = {2: "no such file or directory", 13: "permission denied"}.get(err.errno or 0, str(err))
+                what = {2: "no such file or directory", 13: "permission denied"}.get(
+                    err.errno or 0, str(err)
+                )
                 raise SbxError(
                     "invalid_argument",
                     f"{label}: {src}: {what} (looked in {context_dir})",
                     {"source": src, "contextDir": context_dir},
                 ) from None
-            name = (os.path.basename(context_dir.rstrip("/")) or "context") if rel == "." else os.path.basename(abs_path)
+            name = (
+                (os.path.basename(context_dir.rstrip("/")) or "context")
+                if rel == "."
+                else os.path.basename(abs_path)
+            )
             if stat.S_ISDIR(st.st_mode):
                 entries.append(_Entry(f"{i}/{name}/", "5", st.st_mode & 0o7777))
-                _walk(abs_path, "" if rel == "." else rel.replace(os.sep, "/"), f"{i}/{name}/", ignore, entries)
+                _walk(
+                    abs_path,
+                    "" if rel == "." else rel.replace(os.sep, "/"),
+                    f"{i}/{name}/",
+                    ignore,
+                    entries,
+                )
                 sources.append({"name": name, "type": "dir"})
             elif stat.S_ISREG(st.st_mode):
-                entries.append(_Entry(f"{i}/{name}", "0", st.st_mode & 0o7777, st.st_size, abs_path))
-                extract = step["op"] == "add" and name.lower().endswith(_ARCHIVE_SUFFIXES)
+                entries.append(
+                    _Entry(
+                        f"{i}/{name}", "0", st.st_mode & 0o7777, st.st_size, abs_path
+                    )
+                )
+                extract = step["op"] == "add" and name.lower().endswith(
+                    _ARCHIVE_SUFFIXES
+                )
                 if extract:
                     _check_archive(abs_path, step["dest"], label)
-                sources.append({"name": name, "type": "file", "extract": True} if extract else {"name": name, "type": "file"})
+                sources.append(
+                    {"name": name, "type": "file", "extract": True}
+                    if extract
+                    else {"name": name, "type": "file"}
+                )
             else:
-                raise SbxError("invalid_argument", f"{label}: {src} is neither a file nor a directory")
+                raise SbxError(
+                    "invalid_argument",
+                    f"{label}: {src} is neither a file nor a directory",
+                )
     entries.sort(key=lambda e: e.path.encode())
     file = os.path.join(tmp_dir, f"context-{index}.tar")
     digest, size_bytes = _write_tar(entries, file, label)
@@ -113,28 +144,46 @@ def _expand(src: str, context_dir: str, ignore: IgnoreRules, label: str) -> list
     if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
         raise SbxError(
             "invalid_argument",
-            f"{label}: {src} is outside the build context {context_dir} (set context_dir, or --context, to a folder that holds it)",
+            f"{label}: {src} is outside the build context {context_dir}"
+            " (set context_dir, or --context, to a folder that holds it)",
         )
     posix_rel = rel.replace(os.sep, "/")
     if not _glob.has_magic(src):
         is_dir = os.path.isdir(os.path.join(context_dir, rel))
         if posix_rel != "." and ignore.ignores_with_parents(posix_rel, is_dir):
-            raise SbxError("invalid_argument", f"{label}: {src} is excluded by {ignore.file or os.path.join(context_dir, '.sbxignore')}")
+            raise SbxError(
+                "invalid_argument",
+                f"{label}: {src} is excluded by {ignore.file or os.path.join(context_dir, '.sbxignore')}",
+            )
         return [rel]
-    found = _glob.glob(posix_rel, root_dir=context_dir, recursive=True, include_hidden=True)
+    found = _glob.glob(
+        posix_rel, root_dir=context_dir, recursive=True, include_hidden=True
+    )
     matches = sorted(
-        (m for m in found if not ignore.ignores_with_parents(m, os.path.isdir(os.path.join(context_dir, m)))),
+        (
+            m
+            for m in found
+            if not ignore.ignores_with_parents(
+                m, os.path.isdir(os.path.join(context_dir, m))
+            )
+        ),
         key=lambda m: m.encode(),
     )
     if not matches:
         raise SbxError(
-            "invalid_argument", f"{label}: nothing matches {src} (looked in {context_dir})", {"source": src, "contextDir": context_dir}
+            "invalid_argument",
+            f"{label}: nothing matches {src} (looked in {context_dir})",
+            {"source": src, "contextDir": context_dir},
         )
     return matches
 
 
-def _walk(directory: str, rel: str, prefix: str, ignore: IgnoreRules, out: list[_Entry]) -> None:
-    for name in sorted(os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape")):
+def _walk(
+    directory: str, rel: str, prefix: str, ignore: IgnoreRules, out: list[_Entry]
+) -> None:
+    for name in sorted(
+        os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape")
+    ):
         abs_path = os.path.join(directory, name)
         child_rel = f"{rel}/{name}" if rel else name
         st = os.lstat(abs_path)
@@ -151,103 +200,6 @@ def _walk(directory: str, rel: str, prefix: str, ignore: IgnoreRules, out: list[
         # Sockets, fifos and devices have no content to copy; they are left out, as git does.
 
 
-# --- node-tar's header encoding, reproduced ---------------------------------------------------
-
-
-def _octal(num: int, size: int) -> bytes:
-    s = format(num, "o")
-    text = s if len(s) == size - 1 else "0" * max(size - len(s) - 2, 0) + s + " "
-    return (text + "\0").encode()[:size]
-
-
-def _enc_string(buf: bytearray, off: int, size: int, value: str) -> bool:
-    raw = value.encode()
-    cut = raw[:size]
-    # Like Buffer.write: a character that does not fit whole is left out.
-    while cut and len(cut) < len(raw):
-        try:
-            cut.decode()
-            break
-        except UnicodeDecodeError:
-            cut = cut[:-1]
-    buf[off : off + len(cut)] = cut
-    return len(raw) != len(value) or len(value) > size
-
-
-def _enc_number(buf: bytearray, off: int, size: int, num: int | None) -> bool:
-    if num is None:
-        return False
-    if num > (0o77777777777 if size == 12 else 0o7777777) or num < 0:
-        raise SbxError("out_of_range", f"a number in a tar header does not fit: {num}")
-    buf[off : off + size] = _octal(num, size)
-    return False
-
-
-def _node_dirname(p: str) -> str:
-    p = p.rstrip("/") or p
-    d = posixpath.dirname(p)
-    return d or "."
-
-
-def _node_basename(p: str) -> str:
-    return posixpath.basename(p.rstrip("/"))
-
-
-def _split_prefix(p: str) -> tuple[str, str, bool]:
-    if len(p.encode()) < 100:
-        return p, "", False
-    prefix, pp = _node_dirname(p), _node_basename(p)
-    while True:
-        if len(pp.encode()) <= 100 and len(prefix.encode()) <= 155:
-            return pp, prefix, False
-        if len(pp.encode()) > 100 and len(prefix.encode()) <= 155:
-            return pp[:99], prefix, True
-        pp = posixpath.join(_node_basename(prefix), pp)
-        prefix = _node_dirname(prefix)
-        if prefix == ".":
-            return p[:99], "", True
-
-
-def _header(path: str, type_: str, mode: int, size: int, linkpath: str, mtime: int | None, uid: int | None) -> tuple[bytes, bool]:
-    buf = bytearray(512)
-    name, prefix, need = _split_prefix(path)
-    need = _enc_string(buf, 0, 100, name) or need
-    _enc_number(buf, 100, 8, mode)
-    _enc_number(buf, 108, 8, uid)
-    _enc_number(buf, 116, 8, uid)
-    _enc_number(buf, 124, 12, size)
-    _enc_number(buf, 136, 12, mtime)
-    buf[156] = ord(type_)
-    need = _enc_string(buf, 157, 100, linkpath) or need
-    buf[257:265] = b"ustar\x0000"
-    _enc_number(buf, 329, 8, 0)
-    _enc_number(buf, 337, 8, 0)
-    need = _enc_string(buf, 345, 155, prefix) or need
-    checksum = 8 * 0x20 + sum(buf[0:148]) + sum(buf[156:512])
-    buf[148:156] = _octal(checksum, 8)
-    return bytes(buf), need
-
-
-def _pax_field(key: str, value: str) -> str:
-    s = f" {key}={value}\n"
-    n = len(s.encode())
-    digits = len(str(n))
-    if n + digits >= 10**digits:
-        digits += 1
-    return f"{n + digits}{s}"
-
-
-def _pax(path: str, linkpath: str, size: int | None) -> bytes:
-    body = _pax_field("path", path)
-    if linkpath:
-        body += _pax_field("linkpath", linkpath)
-    if size is not None:
-        body += _pax_field("size", str(size))
-    raw = body.encode()
-    header, _ = _header(("PaxHeader/" + _node_basename(path))[:99], "x", 0o644, len(raw), "", None, None)
-    return header + raw + b"\0" * (-len(raw) % 512)
-
-
 def _write_tar(entries: list[_Entry], file: str, label: str) -> tuple[str, int]:
     h = hashlib.sha256()
     total = 0
@@ -261,10 +213,14 @@ def _write_tar(entries: list[_Entry], file: str, label: str) -> tuple[str, int]:
             out.write(b)
 
         for e in entries:
-            header, need_pax = _header(e.path, e.type, e.mode, e.size, e.linkpath, 0, 0)
+            head, need_pax = header(e.path, e.type, e.mode, e.size, e.linkpath, 0, 0)
             if need_pax:
-                put(_pax(e.path, e.linkpath, e.size if e.size > _MAX_USTAR_SIZE else None))
-            put(header)
+                put(
+                    pax(
+                        e.path, e.linkpath, e.size if e.size > _MAX_USTAR_SIZE else None
+                    )
+                )
+            put(head)
             if e.type != "0" or not e.src or e.size == 0:
                 continue
             copied = 0
@@ -276,7 +232,10 @@ def _write_tar(entries: list[_Entry], file: str, label: str) -> tuple[str, int]:
                     copied += len(chunk)
                     put(chunk)
             if copied != e.size:
-                raise SbxError("failed_precondition", f"{label}: {e.src} changed while it was being packed; try again")
+                raise SbxError(
+                    "failed_precondition",
+                    f"{label}: {e.src} changed while it was being packed; try again",
+                )
             if e.size % 512:
                 put(b"\0" * (512 - e.size % 512))
         put(b"\0" * 1024)
@@ -289,9 +248,19 @@ def _check_archive(file: str, dest: str, label: str) -> None:
         with tarfile.open(file, "r:*") as tar:
             for m in tar:
                 parts = m.name.split("/")
-                why = "absolute path" if m.name.startswith("/") else "'..' in its path" if ".." in parts else None
+                why = (
+                    "absolute path"
+                    if m.name.startswith("/")
+                    else "'..' in its path"
+                    if ".." in parts
+                    else None
+                )
                 if not why and (m.issym() or m.islnk()):
-                    target = m.linkname if m.islnk() else posixpath.join(posixpath.dirname(m.name), m.linkname)
+                    target = (
+                        m.linkname
+                        if m.islnk()
+                        else posixpath.join(posixpath.dirname(m.name), m.linkname)
+                    )
                     if m.linkname.startswith("/") and m.issym():
                         why = None  # absolute symlinks resolve inside the image's root
                     elif posixpath.normpath(target).startswith(".."):
@@ -303,7 +272,9 @@ def _check_archive(file: str, dest: str, label: str) -> None:
                         {"archive": file, "entry": m.name},
                     )
     except tarfile.TarError as err:
-        raise SbxError("invalid_archive", f"{label}: {file} is not a readable archive ({err})") from None
+        raise SbxError(
+            "invalid_archive", f"{label}: {file} is not a readable archive ({err})"
+        ) from None
 
 
 def _url_file_name(url: str, dest: str, label: str) -> str:
@@ -312,17 +283,24 @@ def _url_file_name(url: str, dest: str, label: str) -> str:
     if not name and not dest.endswith("/"):
         name = posixpath.basename(dest)
     if not name or name in (".", "..") or "/" in name or len(name.encode()) > 255:
-        raise SbxError("invalid_argument", f"{label}: cannot tell a file name from {url}: give a destination that ends in the file name")
+        raise SbxError(
+            "invalid_argument",
+            f"{label}: cannot tell a file name from {url}: give a destination that ends in the file name",
+        )
     return name
 
 
 def _download(url: str, file: str, label: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=60) as res, open(file, "wb") as out:  # noqa: S310 (http/https only)
+        with urllib.request.urlopen(url, timeout=60) as res, open(
+            file, "wb"
+        ) as out:  # noqa: S310 (http/https only)
             while chunk := res.read(1 << 20):
                 out.write(chunk)
     except OSError as err:
-        raise SbxError("failed_precondition", f"{label}: cannot download {url}: {err}") from None
+        raise SbxError(
+            "failed_precondition", f"{label}: cannot download {url}: {err}"
+        ) from None
     return os.path.getsize(file)
 
 

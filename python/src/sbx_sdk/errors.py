@@ -43,7 +43,9 @@ for _code, _status in ERROR_CODES.items():
 class SbxError(Exception):
     """An error with a stable ``code`` (see ERROR_CODES), a message saying what to do next, and details."""
 
-    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -95,4 +97,8 @@ def error_from_response(status: int, body: bytes) -> SbxError:
         return parsed
     code = _CODE_OF_STATUS.get(status, "internal")
     detail = body.decode("utf-8", "replace").strip()[:300]
-    return SbxError(code, f"sbxd answered HTTP {status}" + (f": {detail}" if detail else ""), {"status": status})
+    return SbxError(
+        code,
+        f"sbxd answered HTTP {status}" + (f": {detail}" if detail else ""),
+        {"status": status},
+    )

@@ -24,7 +24,10 @@ class FunctionMeta:
 
 
 def function(
-    image: Image, name: str | None = None, description: str | None = None, **_tensorlake_options: Any
+    image: Image,
+    name: str | None = None,
+    description: str | None = None,
+    **_tensorlake_options: Any,
 ) -> Callable[[F], F]:
     """Attaches ``image`` to the decorated function; the function itself is unchanged.
 
@@ -32,12 +35,18 @@ def function(
     are accepted and ignored, so application files load as they are.
     """
     if not isinstance(image, Image):
-        raise SbxError("invalid_argument", "@function(image=...): `image` must be an Image")
+        raise SbxError(
+            "invalid_argument", "@function(image=...): `image` must be an Image"
+        )
 
     def attach(fn: F) -> F:
         if not callable(fn):
-            raise SbxError("invalid_argument", "@function(image=...) decorates a function")
-        meta = FunctionMeta(image, name or str(getattr(fn, "__name__", image.name)), description)
+            raise SbxError(
+                "invalid_argument", "@function(image=...) decorates a function"
+            )
+        meta = FunctionMeta(
+            image, name or str(getattr(fn, "__name__", image.name)), description
+        )
         setattr(fn, FUNCTION_ATTR, meta)
         return fn
 

@@ -11,7 +11,9 @@ import re
 class IgnoreRules:
     def __init__(self, text: str = "", file: str | None = None) -> None:
         self.file = file
-        self._rules = [r for r in (_parse_line(line) for line in re.split(r"\r?\n", text)) if r]
+        self._rules = [
+            r for r in (_parse_line(line) for line in re.split(r"\r?\n", text)) if r
+        ]
 
     @staticmethod
     def load(context_dir: str, file: str | None = None) -> IgnoreRules:
@@ -56,7 +58,11 @@ def _parse_line(raw: str) -> tuple[re.Pattern[str], bool, bool] | None:
         return None
     anchored = "/" in line
     body = _glob_to_regex(line.lstrip("/"))
-    return re.compile(f"^{body}$" if anchored else f"^(?:.*/)?{body}$"), negate, dir_only
+    return (
+        re.compile(f"^{body}$" if anchored else f"^(?:.*/)?{body}$"),
+        negate,
+        dir_only,
+    )
 
 
 def _glob_to_regex(glob: str) -> str:

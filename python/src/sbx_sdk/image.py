@@ -32,7 +32,9 @@ class Image:
     #: The base image of images that name none; env SBX_DEFAULT_BASE_IMAGE overrides debian-minimal.
     default_base_image: str = default_base_image()
 
-    def __init__(self, name: str, tag: str | None = None, base_image: str | None = None) -> None:
+    def __init__(
+        self, name: str, tag: str | None = None, base_image: str | None = None
+    ) -> None:
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise SbxError(
                 "invalid_name",
@@ -42,8 +44,8 @@ class Image:
         if tag is not None and (not isinstance(tag, str) or not _TAG_RE.match(tag)):
             raise SbxError(
                 "invalid_name",
-                f"invalid image tag {_js(tag)}: up to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'"
-                + _at(capture_source("new")),
+                f"invalid image tag {_js(tag)}: up to 128 letters, digits, '_', '.' or '-',"
+                " not starting with '.' or '-'" + _at(capture_source("new")),
             )
         if base_image is not None and (
             not isinstance(base_image, str)
@@ -53,7 +55,7 @@ class Image:
         ):
             raise SbxError(
                 "invalid_argument",
-                f"invalid base image {_js(base_image)}: give an image name such as \"debian-minimal\" or"
+                f'invalid base image {_js(base_image)}: give an image name such as "debian-minimal" or'
                 ' "my-image:v1"' + _at(capture_source("new")),
             )
         self.name = name
@@ -77,26 +79,40 @@ class Image:
 
     # --- steps --------------------------------------------------------------------------------
 
-    def run(self, commands: str | list[str], options: Mapping[str, str] | None = None) -> Image:
+    def run(
+        self, commands: str | list[str], options: Mapping[str, str] | None = None
+    ) -> Image:
         """Runs a shell command (a string), or a program with arguments and no shell (a list)."""
         self._no_options("run", options, ())
         if isinstance(commands, str):
             if not commands.strip():
                 raise self._bad("run", "the command is empty")
             command: str | list[str] = commands
-        elif isinstance(commands, list) and commands and all(isinstance(a, str) for a in commands) and commands[0]:
+        elif (
+            isinstance(commands, list)
+            and commands
+            and all(isinstance(a, str) for a in commands)
+            and commands[0]
+        ):
             command = list(commands)
         else:
             raise self._bad(
-                "run", "the command is a string (run by /bin/sh) or a list of strings [program, *args] (run without a shell)"
+                "run",
+                "the command is a string (run by /bin/sh) or a list of strings [program, *args] (run without a shell)",
             )
         return self._push({"op": "run", "command": command}, "run")
 
     def env(self, key: str, value: str) -> Image:
         if not isinstance(key, str) or not _ENV_KEY_RE.match(key):
-            raise self._bad("env", f"invalid variable name {_js(key)}: letters, digits and _, not starting with a digit")
+            raise self._bad(
+                "env",
+                f"invalid variable name {_js(key)}: letters, digits and _, not starting with a digit",
+            )
         if not isinstance(value, str):
-            raise self._bad("env", f"the value of {key} must be a string (got {type(value).__name__}); use str(x)")
+            raise self._bad(
+                "env",
+                f"the value of {key} must be a string (got {type(value).__name__}); use str(x)",
+            )
         return self._push({"op": "env", "key": key, "value": value}, "env")
 
     def workdir(self, directory: str) -> Image:
@@ -108,7 +124,10 @@ class Image:
     def user(self, name: str) -> Image:
         """Sets the user of later steps and of the image: ``name``, ``uid``, ``name:group`` or ``uid:gid``."""
         if not isinstance(name, str) or not _USER_RE.match(name):
-            raise self._bad("user", f"invalid user {_js(name)}: use name, uid, name:group or uid:gid")
+            raise self._bad(
+                "user",
+                f"invalid user {_js(name)}: use name, uid, name:group or uid:gid",
+            )
         return self._push({"op": "user", "user": name}, "user")
 
     def copy(
@@ -136,23 +155,56 @@ class Image:
         return self._copy_step("add", src, dest, options, chown, chmod)
 
     def copy_from(
-        self, image: str, src: str | list[str], dest: str, *, chown: str | None = None, chmod: str | int | None = None
+        self,
+        image: str,
+        src: str | list[str],
+        dest: str,
+        *,
+        chown: str | None = None,
+        chmod: str | int | None = None,
     ) -> Image:
         """Copies paths out of another image of the project (Dockerfile's ``COPY --from``)."""
         paths = [src] if isinstance(src, str) else src
-        if not isinstance(image, str) or not image.strip() or re.search(r"[\s\0]", image):
-            raise self._bad("copy_from", f'invalid image {_js(image)}: give an image name such as "builder" or "my-image:v1"')
-        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and p.strip() and "\0" not in p for p in paths):
-            raise self._bad("copy_from", 'give a path in the image (or a list of them), e.g. copy_from("builder", "/out/app", "/usr/local/bin/")')
+        if (
+            not isinstance(image, str)
+            or not image.strip()
+            or re.search(r"[\s\0]", image)
+        ):
+            raise self._bad(
+                "copy_from",
+                f'invalid image {_js(image)}: give an image name such as "builder" or "my-image:v1"',
+            )
+        if (
+            not isinstance(paths, list)
+            or not paths
+            or not all(
+                isinstance(p, str) and p.strip() and "\0" not in p for p in paths
+            )
+        ):
+            raise self._bad(
+                "copy_from",
+                "give a path in the image (or a list of them),"
+                ' e.g. copy_from("builder", "/out/app", "/usr/local/bin/")',
+            )
         self._check_dest("copy_from", dest)
-        step: ImageStep = {"op": "copy_from", "image": image, "paths": list(paths), "dest": dest, "text": ""}
+        step: ImageStep = {
+            "op": "copy_from",
+            "image": image,
+            "paths": list(paths),
+            "dest": dest,
+            "text": "",
+        }
         self._ownership("copy_from", step, chown, chmod)
-        step["text"] = " ".join(["COPY", f"--from={image}", *_ownership_flags(step), *paths, dest])
+        step["text"] = " ".join(
+            ["COPY", f"--from={image}", *_ownership_flags(step), *paths, dest]
+        )
         return self._push(step, "copy_from")
 
     def entrypoint(self, args: list[str] | str) -> Image:
         """The program sandboxes of this image run (exec form); a string means ``/bin/sh -c <string>``."""
-        return self._push({"op": "entrypoint", "args": self._argv("entrypoint", args)}, "entrypoint")
+        return self._push(
+            {"op": "entrypoint", "args": self._argv("entrypoint", args)}, "entrypoint"
+        )
 
     def cmd(self, args: list[str] | str) -> Image:
         return self._push({"op": "cmd", "args": self._argv("cmd", args)}, "cmd")
@@ -161,11 +213,15 @@ class Image:
         """The definition as Dockerfile-like lines: ``FROM debian-minimal``, ``RUN apt-get ...``."""
         from .build import describe_step
 
-        return "\n".join([f"FROM {self.base_image}", *(describe_step(s) for s in self._steps)])
+        return "\n".join(
+            [f"FROM {self.base_image}", *(describe_step(s) for s in self._steps)]
+        )
 
     # --- IR and builds ------------------------------------------------------------------------
 
-    def to_definition(self, context_dir: str | None = None, ignore_file: str | None = None) -> dict[str, Any]:
+    def to_definition(
+        self, context_dir: str | None = None, ignore_file: str | None = None
+    ) -> dict[str, Any]:
         """The step IR the daemon receives (copy/add contexts are packed to compute their digests)."""
         from .build import image_definition
 
@@ -213,14 +269,27 @@ class Image:
         chown = chown if chown is not None else opts.get("chown")
         chmod = chmod if chmod is not None else opts.get("chmod")
         sources = [src] if isinstance(src, str) else src
-        if not isinstance(sources, list) or not sources or not all(isinstance(s, str) and s.strip() and "\0" not in s for s in sources):
-            raise self._bad(op, 'give a source path (or a list of them), e.g. copy("scripts/", "/opt/app/scripts/")')
+        if (
+            not isinstance(sources, list)
+            or not sources
+            or not all(
+                isinstance(s, str) and s.strip() and "\0" not in s for s in sources
+            )
+        ):
+            raise self._bad(
+                op,
+                'give a source path (or a list of them), e.g. copy("scripts/", "/opt/app/scripts/")',
+            )
         for s in sources:
             if _URL_RE.match(s):
                 if op == "copy":
-                    raise self._bad(op, f"copy() takes local paths; to download {s} use add()")
+                    raise self._bad(
+                        op, f"copy() takes local paths; to download {s} use add()"
+                    )
                 if not re.match(r"^https?://", s, re.I):
-                    raise self._bad(op, f"only http and https URLs can be downloaded, not {s}")
+                    raise self._bad(
+                        op, f"only http and https URLs can be downloaded, not {s}"
+                    )
                 if not urlsplit(s).hostname:
                     raise self._bad(op, f"{s} is not a valid URL")
         self._check_dest(op, dest)
@@ -233,29 +302,46 @@ class Image:
         if not isinstance(dest, str) or not dest.strip() or "\0" in dest:
             raise self._bad(op, 'give a destination, e.g. "/opt/app/"')
 
-    def _ownership(self, op: str, step: ImageStep, chown: object, chmod: object) -> None:
+    def _ownership(
+        self, op: str, step: ImageStep, chown: object, chmod: object
+    ) -> None:
         if chown is not None:
             if not isinstance(chown, str) or not _USER_RE.match(chown):
-                raise self._bad(op, f"invalid chown {_js(chown)}: use user[:group], by name or id")
+                raise self._bad(
+                    op, f"invalid chown {_js(chown)}: use user[:group], by name or id"
+                )
             step["chown"] = chown
         if chmod is not None:
-            if isinstance(chmod, int) and not isinstance(chmod, bool) and 0 <= chmod <= 0o7777:
+            if (
+                isinstance(chmod, int)
+                and not isinstance(chmod, bool)
+                and 0 <= chmod <= 0o7777
+            ):
                 step["chmod"] = format(chmod, "o").rjust(4, "0")
             elif isinstance(chmod, str) and re.match(r"^[0-7]{3,4}$", chmod):
                 step["chmod"] = chmod
             else:
-                raise self._bad(op, f'invalid chmod {_js(chmod)}: use an octal mode such as "0755" or 0o755')
+                raise self._bad(
+                    op,
+                    f'invalid chmod {_js(chmod)}: use an octal mode such as "0755" or 0o755',
+                )
 
-    def _no_options(self, op: str, options: Mapping[str, str] | None, allowed: tuple[str, ...]) -> Mapping[str, str]:
+    def _no_options(
+        self, op: str, options: Mapping[str, str] | None, allowed: tuple[str, ...]
+    ) -> Mapping[str, str]:
         if options is None:
             return {}
         if not isinstance(options, Mapping):
             raise self._bad(op, "options is a dict of strings")
         extra = [k for k in options if k not in allowed]
         if extra:
-            hint = " (copy from another image with copy_from())" if "from" in extra else ""
+            hint = (
+                " (copy from another image with copy_from())" if "from" in extra else ""
+            )
             can = f"; it takes {', '.join(allowed)}" if allowed else ""
-            raise self._bad(op, f"option {', '.join(extra)} is not supported{can}{hint}")
+            raise self._bad(
+                op, f"option {', '.join(extra)} is not supported{can}{hint}"
+            )
         return options
 
     def _argv(self, op: str, args: list[str] | str) -> list[str]:
@@ -277,7 +363,10 @@ class Image:
         return self
 
     def _bad(self, method: str, message: str) -> SbxError:
-        return SbxError("invalid_argument", f"image {self.name}: {method}(): {message}{_at(capture_source(method))}")
+        return SbxError(
+            "invalid_argument",
+            f"image {self.name}: {method}(): {message}{_at(capture_source(method))}",
+        )
 
 
 def _at(source: SourceLocation | None) -> str:
@@ -286,7 +375,14 @@ def _at(source: SourceLocation | None) -> str:
 
 
 def _ownership_flags(step: ImageStep) -> list[str]:
-    return [f for f in (f"--chown={step['chown']}" if step.get("chown") else "", f"--chmod={step['chmod']}" if step.get("chmod") else "") if f]
+    return [
+        f
+        for f in (
+            f"--chown={step['chown']}" if step.get("chown") else "",
+            f"--chmod={step['chmod']}" if step.get("chmod") else "",
+        )
+        if f
+    ]
 
 
 def _js(value: object) -> str:

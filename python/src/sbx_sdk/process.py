@@ -65,12 +65,16 @@ def decode_events(values: Iterable[Any]) -> Iterator[ProcessEvent]:
         kind = ev.get("type")
         if kind in ("stdout", "stderr"):
             data = ev.get("data")
-            yield OutputChunk(kind, base64.b64decode(data) if isinstance(data, str) else b"")
+            yield OutputChunk(
+                kind, base64.b64decode(data) if isinstance(data, str) else b""
+            )
         elif kind == "exit":
             code = ev.get("exitCode")
             sig = ev.get("signal")
             yield Exit(
-                code if isinstance(code, int) else None, sig if isinstance(sig, str) else None, ev.get("timedOut") is True
+                code if isinstance(code, int) else None,
+                sig if isinstance(sig, str) else None,
+                ev.get("timedOut") is True,
             )
         elif kind == "started" and isinstance(ev.get("process"), dict):
             yield Started(from_wire(ProcessInfo, ev["process"]))
@@ -115,7 +119,11 @@ def collect_result(
     stderr: list[str] = []
     for ev in events:
         if isinstance(ev, OutputChunk):
-            dec, acc, cb = (out, stdout, on_stdout) if ev.stream == "stdout" else (err, stderr, on_stderr)
+            dec, acc, cb = (
+                (out, stdout, on_stdout)
+                if ev.stream == "stdout"
+                else (err, stderr, on_stderr)
+            )
             text = dec.decode(ev.data)
             acc.append(text)
             if text and cb:
@@ -126,14 +134,25 @@ def collect_result(
                 acc.append(rest)
                 if rest and cb:
                     cb(rest)
-            return CommandResult(exit_status(ev), "".join(stdout), "".join(stderr), ev.signal, ev.timed_out)
-    raise SbxError("internal", f"the output stream of {what} ended before it exited (connection to sbxd lost?)")
+            return CommandResult(
+                exit_status(ev),
+                "".join(stdout),
+                "".join(stderr),
+                ev.signal,
+                ev.timed_out,
+            )
+    raise SbxError(
+        "internal",
+        f"the output stream of {what} ended before it exited (connection to sbxd lost?)",
+    )
 
 
 class SandboxProcess:
     """A process started in the background with ``sandbox.start_process``."""
 
-    def __init__(self, transport: Transport, sandbox_id: str, info: ProcessInfo) -> None:
+    def __init__(
+        self, transport: Transport, sandbox_id: str, info: ProcessInfo
+    ) -> None:
         self._transport = transport
         self.sandbox_id = sandbox_id
         self.id = info.id
@@ -143,12 +162,16 @@ class SandboxProcess:
         return api_path(ROUTES[route], id=self.sandbox_id, pid=self.id)
 
     def info(self) -> ProcessInfo:
-        self.last_info = from_wire(ProcessInfo, self._transport.json("GET", self._path()))
+        self.last_info = from_wire(
+            ProcessInfo, self._transport.json("GET", self._path())
+        )
         return self.last_info
 
     def output(self, follow: bool = True) -> Iterator[OutputChunk | Exit]:
         """Output from the start as it arrives (with ``follow``, until the exit event, which comes last)."""
-        res = self._transport.send("GET", self._path("processOutput"), query={"follow": follow})
+        res = self._transport.send(
+            "GET", self._path("processOutput"), query={"follow": follow}
+        )
         for ev in decode_events(res.iter_ndjson()):
             if not isinstance(ev, Started):
                 yield ev
@@ -167,14 +190,21 @@ class SandboxProcess:
             yield pending
 
     def wait(
-        self, on_stdout: Callable[[str], None] | None = None, on_stderr: Callable[[str], None] | None = None
+        self,
+        on_stdout: Callable[[str], None] | None = None,
+        on_stderr: Callable[[str], None] | None = None,
     ) -> CommandResult:
         """Waits for the exit; the result holds all output (also what was printed before the call)."""
-        return collect_result(self.output(follow=True), on_stdout, on_stderr, f"process {self.id}")
+        return collect_result(
+            self.output(follow=True), on_stdout, on_stderr, f"process {self.id}"
+        )
 
     def signal(self, sig: str | int = "SIGTERM") -> ProcessInfo:
         body = {"signal": signal_name(sig)}
-        self.last_info = from_wire(ProcessInfo, self._transport.json("POST", self._path("processSignal"), json_body=body))
+        self.last_info = from_wire(
+            ProcessInfo,
+            self._transport.json("POST", self._path("processSignal"), json_body=body),
+        )
         return self.last_info
 
     def kill(self) -> ProcessInfo:

@@ -10,11 +10,25 @@ from typing import IO, Any
 
 from .archive import Warn, extract_safe, pack_directory_contents
 from .client import SandboxClient
-from .process import CommandResult, ProcessEvent, SandboxProcess, collect_result, decode_events
+from .process import (
+    CommandResult,
+    ProcessEvent,
+    SandboxProcess,
+    collect_result,
+    decode_events,
+)
 from .routes import ROUTES
 from .terminal import PortConnection, Terminal
 from .transport import Transport, api_path
-from .wire import DirectoryListing, FileInfo, PortExposure, ProcessInfo, SandboxInfo, SnapshotInfo, from_wire
+from .wire import (
+    DirectoryListing,
+    FileInfo,
+    PortExposure,
+    ProcessInfo,
+    SandboxInfo,
+    SnapshotInfo,
+    from_wire,
+)
 
 
 class Sandbox:
@@ -68,7 +82,9 @@ class Sandbox:
         return cls(c, c.create(req))
 
     @classmethod
-    def connect(cls, id_or_name: str, client: SandboxClient | None = None, **conn: Any) -> Sandbox:
+    def connect(
+        cls, id_or_name: str, client: SandboxClient | None = None, **conn: Any
+    ) -> Sandbox:
         """Attaches to an existing sandbox by id or name."""
         c = client or SandboxClient(**conn)
         return cls(c, c.get(id_or_name))
@@ -76,7 +92,12 @@ class Sandbox:
     def __enter__(self) -> Sandbox:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.terminate()
 
     def __repr__(self) -> str:
@@ -101,7 +122,9 @@ class Sandbox:
         self.last_info = self.client.terminate(self.id)
         return self.last_info
 
-    def update_network(self, allow_out: list[str] | None = None, deny_out: list[str] | None = None) -> SandboxInfo:
+    def update_network(
+        self, allow_out: list[str] | None = None, deny_out: list[str] | None = None
+    ) -> SandboxInfo:
         self.last_info = self.client.update_network(self.id, allow_out, deny_out)
         return self.last_info
 
@@ -135,7 +158,9 @@ class Sandbox:
         on_stderr: Callable[[str], None] | None = None,
     ) -> CommandResult:
         """Runs ``command`` (no shell: pass ``args``, or run ``sh`` with ``["-c", script]``) and waits."""
-        events = self.exec(command, args, env=env, working_dir=working_dir, user=user, timeout=timeout)
+        events = self.exec(
+            command, args, env=env, working_dir=working_dir, user=user, timeout=timeout
+        )
         return collect_result(events, on_stdout, on_stderr, command)
 
     def start_process(
@@ -153,14 +178,21 @@ class Sandbox:
         body = _process_request(command, args, env, working_dir, user, timeout)
         if stdin:
             body["stdin"] = True
-        info = from_wire(ProcessInfo, self._t.json("POST", self._path("processes"), json_body=body))
+        info = from_wire(
+            ProcessInfo, self._t.json("POST", self._path("processes"), json_body=body)
+        )
         return SandboxProcess(self._t, self.id, info)
 
     def list_processes(self) -> list[ProcessInfo]:
-        return [from_wire(ProcessInfo, p) for p in self._t.json("GET", self._path("processes"))["processes"]]
+        return [
+            from_wire(ProcessInfo, p)
+            for p in self._t.json("GET", self._path("processes"))["processes"]
+        ]
 
     def get_process(self, process_id: str) -> SandboxProcess:
-        info = from_wire(ProcessInfo, self._t.json("GET", self._path("process", pid=process_id)))
+        info = from_wire(
+            ProcessInfo, self._t.json("GET", self._path("process", pid=process_id))
+        )
         return SandboxProcess(self._t, self.id, info)
 
     # --- files --------------------------------------------------------------------------------
@@ -175,49 +207,75 @@ class Sandbox:
 
     def list_directory(self, path: str) -> DirectoryListing:
         res = self._t.json("GET", self._path("filesList"), query={"path": path})
-        return DirectoryListing(res["path"], [from_wire(FileInfo, e) for e in res["entries"]])
+        return DirectoryListing(
+            res["path"], [from_wire(FileInfo, e) for e in res["entries"]]
+        )
 
     def delete_file(self, path: str, recursive: bool = False) -> None:
-        self._t.empty("DELETE", self._path("files"), query={"path": path, "recursive": recursive})
+        self._t.empty(
+            "DELETE", self._path("files"), query={"path": path, "recursive": recursive}
+        )
 
     def upload_archive(self, remote_dir: str, archive: bytes | IO[bytes]) -> None:
         """Unpacks a tar (or tar.gz) into ``remote_dir``, which is created."""
-        self._t.empty("PUT", self._path("archive"), query={"path": remote_dir}, body=archive)
+        self._t.empty(
+            "PUT", self._path("archive"), query={"path": remote_dir}, body=archive
+        )
 
     def download_archive(self, remote_path: str) -> Iterator[bytes]:
         """A tar stream (chunks) holding ``remote_path`` (a file or a tree) under its basename."""
-        return self._t.send("GET", self._path("archive"), query={"path": remote_path}).iter_chunks()
+        return self._t.send(
+            "GET", self._path("archive"), query={"path": remote_path}
+        ).iter_chunks()
 
     def upload_directory(self, local_dir: str, remote_dir: str) -> None:
         """Copies what is inside ``local_dir`` into ``remote_dir`` (created if missing)."""
         with pack_directory_contents(local_dir) as tar:
             self.upload_archive(remote_dir, tar)
 
-    def download_directory(self, remote_path: str, local_dir: str, on_warning: Warn | None = None) -> None:
+    def download_directory(
+        self, remote_path: str, local_dir: str, on_warning: Warn | None = None
+    ) -> None:
         """Copies what is inside the sandbox directory ``remote_path`` into ``local_dir`` (created if missing)."""
-        extract_safe(self.download_archive(remote_path), local_dir, strip=1, on_warning=on_warning)
+        extract_safe(
+            self.download_archive(remote_path),
+            local_dir,
+            strip=1,
+            on_warning=on_warning,
+        )
 
     # --- snapshots, forks, suspend ------------------------------------------------------------
 
     def snapshot(self, type: str | None = None) -> SnapshotInfo:
         """A point-in-time copy of the sandbox's files; the sandbox keeps running."""
         body = {"type": type} if type else {}
-        return from_wire(SnapshotInfo, self._t.json("POST", self._path("sandboxSnapshot"), json_body=body))
+        return from_wire(
+            SnapshotInfo,
+            self._t.json("POST", self._path("sandboxSnapshot"), json_body=body),
+        )
 
     def copy(self, times: int = 1) -> list[Sandbox]:
         """Forks: one snapshot, ``times`` new running sandboxes with this one's files."""
-        res = self._t.json("POST", self._path("sandboxCopy"), json_body={"times": times})
-        return [Sandbox(self.client, from_wire(SandboxInfo, s)) for s in res["sandboxes"]]
+        res = self._t.json(
+            "POST", self._path("sandboxCopy"), json_body={"times": times}
+        )
+        return [
+            Sandbox(self.client, from_wire(SandboxInfo, s)) for s in res["sandboxes"]
+        ]
 
     fork = copy
 
     def suspend(self) -> SandboxInfo:
         """Saves a named sandbox's files and releases its processes and memory; ``resume()`` brings it back."""
-        self.last_info = from_wire(SandboxInfo, self._t.json("POST", self._path("sandboxSuspend")))
+        self.last_info = from_wire(
+            SandboxInfo, self._t.json("POST", self._path("sandboxSuspend"))
+        )
         return self.last_info
 
     def resume(self) -> SandboxInfo:
-        self.last_info = from_wire(SandboxInfo, self._t.json("POST", self._path("sandboxResume")))
+        self.last_info = from_wire(
+            SandboxInfo, self._t.json("POST", self._path("sandboxResume"))
+        )
         return self.last_info
 
     # --- ports --------------------------------------------------------------------------------
@@ -251,8 +309,13 @@ class Sandbox:
     ) -> Terminal:
         """Opens a terminal (a shell by default) of cols x rows and attaches to it."""
         req: dict[str, Any] = {"cols": cols, "rows": rows}
-        for key, value in (("command", command), ("args", args), ("env", dict(env) if env else None),
-                           ("workingDir", working_dir), ("user", user)):
+        for key, value in (
+            ("command", command),
+            ("args", args),
+            ("env", dict(env) if env else None),
+            ("workingDir", working_dir),
+            ("user", user),
+        ):
             if value:
                 req[key] = value
         info = self._t.json("POST", self._path("terminals"), json_body=req)
@@ -263,7 +326,9 @@ class Sandbox:
         return Terminal.attach(self._t, self.id, terminal_id)
 
     def list_terminals(self) -> list[dict[str, Any]]:
-        terminals: list[dict[str, Any]] = self._t.json("GET", self._path("terminals"))["terminals"]
+        terminals: list[dict[str, Any]] = self._t.json("GET", self._path("terminals"))[
+            "terminals"
+        ]
         return terminals
 
 

@@ -50,7 +50,9 @@ class _UnixConnection(http.client.HTTPConnection):
 class Response:
     """An answer with a 2xx status; read it whole, by lines, or by chunks, then it closes itself."""
 
-    def __init__(self, conn: http.client.HTTPConnection, res: http.client.HTTPResponse) -> None:
+    def __init__(
+        self, conn: http.client.HTTPConnection, res: http.client.HTTPResponse
+    ) -> None:
         self._conn = conn
         self._res = res
         self.status = res.status
@@ -70,7 +72,9 @@ class Response:
                     return
                 yield chunk
         except (OSError, http.client.HTTPException) as err:
-            raise SbxError("internal", f"the stream from sbxd broke off ({err}); see the sbxd log") from err
+            raise SbxError(
+                "internal", f"the stream from sbxd broke off ({err}); see the sbxd log"
+            ) from err
         finally:
             self.close()
 
@@ -81,7 +85,10 @@ class Response:
                 try:
                     line = self._res.readline()
                 except (OSError, http.client.HTTPException) as err:
-                    raise SbxError("internal", f"the stream from sbxd broke off ({err}); see the sbxd log") from err
+                    raise SbxError(
+                        "internal",
+                        f"the stream from sbxd broke off ({err}); see the sbxd log",
+                    ) from err
                 if not line:
                     return
                 text = line.decode("utf-8", "replace").strip()
@@ -90,7 +97,9 @@ class Response:
                 try:
                     value = json.loads(text)
                 except ValueError:
-                    raise SbxError("internal", f"sbxd sent a broken stream line: {text[:200]}") from None
+                    raise SbxError(
+                        "internal", f"sbxd sent a broken stream line: {text[:200]}"
+                    ) from None
                 if isinstance(value, dict) and "error" in value:
                     failure = parse_error_body(value)
                     if failure:
@@ -112,7 +121,9 @@ class Transport:
         project: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self.config: ResolvedConfig = resolve_config(host=host, token=token, project=project, env=env)
+        self.config: ResolvedConfig = resolve_config(
+            host=host, token=token, project=project, env=env
+        )
         url = urlsplit(self.config.base_url)
         self._scheme = url.scheme
         self._netloc_host = url.hostname or "localhost"
@@ -124,9 +135,14 @@ class Transport:
             return _UnixConnection(self.config.socket_path, timeout)
         if self._scheme == "https":
             return http.client.HTTPSConnection(
-                self._netloc_host, self._port, timeout=timeout, context=ssl.create_default_context()
+                self._netloc_host,
+                self._port,
+                timeout=timeout,
+                context=ssl.create_default_context(),
             )
-        return http.client.HTTPConnection(self._netloc_host, self._port, timeout=timeout)
+        return http.client.HTTPConnection(
+            self._netloc_host, self._port, timeout=timeout
+        )
 
     def headers(self) -> dict[str, str]:
         """Who is asking: the project, and the bearer token for a TCP daemon."""
@@ -164,7 +180,9 @@ class Transport:
         target = self._prefix + path + _query_string(query)
         conn = self._connection(timeout)
         try:
-            conn.request(method, target, body=data, headers=headers, encode_chunked=chunked)
+            conn.request(
+                method, target, body=data, headers=headers, encode_chunked=chunked
+            )
             res = conn.getresponse()
         except SbxError:
             conn.close()
@@ -188,7 +206,8 @@ class Transport:
             return json.loads(text)
         except ValueError:
             raise SbxError(
-                "internal", f"sbxd answered {method} {path} with something that is not JSON: {text[:200]!r}"
+                "internal",
+                f"sbxd answered {method} {path} with something that is not JSON: {text[:200]!r}",
             ) from None
 
     def empty(self, method: str, path: str, **kw: Any) -> None:
@@ -203,9 +222,13 @@ class Transport:
                 f"cannot open the sbxd socket {self.config.socket_path or where}: permission denied (it is"
                 " root-only: run as root, or use host='http://HOST:PORT' with SBX_TOKEN)",
             )
-        if code in _UNREACHABLE or isinstance(err, (ConnectionError, socket.gaierror, TimeoutError)):
+        if code in _UNREACHABLE or isinstance(
+            err, (ConnectionError, socket.gaierror, TimeoutError)
+        ):
             return SbxError(
-                "daemon_unavailable", f"cannot reach sbxd at {where}: start it with `sbx daemon start`", {"cause": str(err)}
+                "daemon_unavailable",
+                f"cannot reach sbxd at {where}: start it with `sbx daemon start`",
+                {"cause": str(err)},
             )
         return SbxError("internal", f"request to sbxd at {where} failed: {err}")
 
