@@ -187,7 +187,7 @@ def test_terminals_and_port_tunnels(sandbox: Make) -> None:
         assert term.exit_code == 5
     sb.start_process("/.sbx/busybox", ["nc", "-ll", "-p", "5432", "-e", "/bin/cat"])
     for _ in range(100):  # until the echo server listens
-        if ":1538 " in sb.run("cat", ["/proc/net/tcp"]).stdout:
+        if ":1538 " in sb.run("cat", ["/proc/net/tcp", "/proc/net/tcp6"]).stdout:
             break
     with sb.connect_port(5432) as conn:
         conn.send(b"ping through the tunnel\n")
