@@ -21,9 +21,7 @@ from sbx_sdk import Sandbox, SandboxClient  # noqa: E402
 def client() -> SandboxClient:
     host = os.environ.get("SBX_TEST_HOST")
     if not host:
-        pytest.fail(
-            "SBX_TEST_HOST is not set: run these tests through test/python-sdk.e2e.test.ts (it starts sbxd)"
-        )
+        pytest.fail("SBX_TEST_HOST is not set: run these tests through test/python-sdk.e2e.test.ts (it starts sbxd)")
     return SandboxClient(host=host, env={})
 
 

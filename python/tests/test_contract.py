@@ -16,9 +16,7 @@ SEED = os.path.join(REPO, "test", "fixtures", "python-seed")
 Make = Callable[..., Sandbox]
 
 
-def test_seed_flow_builds_an_image_from_python_and_launches_it(
-    client: SandboxClient, sandbox: Make
-) -> None:
+def test_seed_flow_builds_an_image_from_python_and_launches_it(client: SandboxClient, sandbox: Make) -> None:
     import runpy
 
     ns = runpy.run_path(os.path.join(SEED, "image.py"), run_name="seed")
@@ -66,11 +64,7 @@ def test_processes_run_stream_stdin_and_signals(sandbox: Make) -> None:
         end = [ev for ev in chunks if isinstance(ev, Exit)]
         assert end and end[0].signal == "SIGTERM"
         assert sleeper.info().status == "exited"
-        streamed = [
-            ev
-            for ev in sb.exec("sh", ["-c", "echo a; echo b >&2"])
-            if isinstance(ev, OutputChunk)
-        ]
+        streamed = [ev for ev in sb.exec("sh", ["-c", "echo a; echo b >&2"]) if isinstance(ev, OutputChunk)]
         assert {(c.stream, c.data) for c in streamed} == {
             ("stdout", b"a\n"),
             ("stderr", b"b\n"),
@@ -78,16 +72,12 @@ def test_processes_run_stream_stdin_and_signals(sandbox: Make) -> None:
     assert sb.last_info.status == "terminated"
 
 
-def test_files_read_write_list_delete_and_trees(
-    sandbox: Make, tmp_path: os.PathLike[str]
-) -> None:
+def test_files_read_write_list_delete_and_trees(sandbox: Make, tmp_path: os.PathLike[str]) -> None:
     sb = sandbox()
     sb.write_file("/work/dir/in.txt", "data ü")
     assert sb.read_file("/work/dir/in.txt") == "data ü".encode()
     listing = sb.list_directory("/work/dir")
-    assert [(e.name, e.type, e.size) for e in listing.entries] == [
-        ("in.txt", "file", len("data ü".encode()))
-    ]
+    assert [(e.name, e.type, e.size) for e in listing.entries] == [("in.txt", "file", len("data ü".encode()))]
     sb.delete_file("/work/dir/in.txt")
     with pytest.raises(SbxError) as err:
         sb.read_file("/work/dir/in.txt")
@@ -103,9 +93,7 @@ def test_files_read_write_list_delete_and_trees(
     assert open(os.path.join(out, "sub", "f.txt")).read() == "tree"
 
 
-def test_snapshots_forks_and_suspend_resume(
-    client: SandboxClient, sandbox: Make
-) -> None:
+def test_snapshots_forks_and_suspend_resume(client: SandboxClient, sandbox: Make) -> None:
     name = f"py-contract-{os.getpid()}"
     sb = sandbox(name=name)
     sb.write_file("/state.txt", "v1")
@@ -126,9 +114,7 @@ def test_snapshots_forks_and_suspend_resume(
     client.delete_snapshot(snap.id)
 
 
-def test_bad_input_gets_coded_errors_and_changes_nothing(
-    client: SandboxClient, sandbox: Make
-) -> None:
+def test_bad_input_gets_coded_errors_and_changes_nothing(client: SandboxClient, sandbox: Make) -> None:
     before = {s.id for s in client.list()}
     with pytest.raises(SbxError) as err:
         Sandbox.create(name="Not A Name", client=client)
@@ -140,19 +126,11 @@ def test_bad_input_gets_coded_errors_and_changes_nothing(
         Sandbox.connect("sb-doesnotexist0", client=client)
     assert err.value.code == "sandbox_not_found"
     assert {s.id for s in client.list()} == before
-    bad = (
-        Image(name="py-fails", base_image="debian-minimal")
-        .run("echo before")
-        .run("exit 7")
-    )  # the failing line
+    bad = Image(name="py-fails", base_image="debian-minimal").run("echo before").run("exit 7")  # the failing line
     with pytest.raises(SbxError) as err:
         bad.build(client=client)
     assert err.value.code == "failed_precondition"
-    assert (
-        err.value.details
-        and err.value.details["exitCode"] == 7
-        and err.value.details["step"] == 2
-    )
+    assert err.value.details and err.value.details["exitCode"] == 7 and err.value.details["step"] == 2
     assert err.value.details["source"]["file"].endswith("test_contract.py")
     assert "exit 7" in str(err.value)
     with pytest.raises(SbxError) as err:
@@ -206,12 +184,8 @@ def test_asyncio_variant_runs_commands_concurrently(client: SandboxClient) -> No
     from sbx_sdk.aio import AsyncSandbox
 
     async def main() -> tuple[list[str], list[str], str]:
-        async with await AsyncSandbox.create(
-            client=client, allow_internet_access=False
-        ) as sb:
-            results = await asyncio.gather(
-                *(sb.run("sh", ["-c", f"echo {i}"]) for i in range(3))
-            )
+        async with await AsyncSandbox.create(client=client, allow_internet_access=False) as sb:
+            results = await asyncio.gather(*(sb.run("sh", ["-c", f"echo {i}"]) for i in range(3)))
             p = await sb.start_process("sh", ["-c", "echo one; echo two"])
             lines = [line async for line in p.stdout_lines()]
             await sb.write_file("/a.txt", "async")
@@ -220,8 +194,4 @@ def test_asyncio_variant_runs_commands_concurrently(client: SandboxClient) -> No
         return [r.stdout for r in results], lines, content
 
     outputs, lines, content = asyncio.run(main())
-    assert (
-        outputs == ["0\n", "1\n", "2\n"]
-        and lines == ["one", "two"]
-        and content == "async"
-    )
+    assert outputs == ["0\n", "1\n", "2\n"] and lines == ["one", "two"] and content == "async"

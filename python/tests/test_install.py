@@ -18,9 +18,7 @@ from sbx_sdk import SandboxClient
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 # No PYTHONPATH: the venv must find the installed copy, not this checkout's.
 OFFLINE = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-OFFLINE.update(
-    PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1"
-)
+OFFLINE.update(PIP_NO_INDEX="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONDONTWRITEBYTECODE="1")
 CHECK = (
     "import importlib.resources as r, sbx_sdk, sys; "
     "assert r.files('sbx_sdk').joinpath('py.typed').is_file(); "
@@ -88,8 +86,6 @@ def test_pip_install_and_a_built_wheel_work_offline_in_a_venv(
     (wheel,) = glob.glob(os.path.join(tmp, "dist", "sbx_sdk-0.1.0-*.whl"))
     fresh = _venv(os.path.join(tmp, "venv-wheel"))
     _pip(fresh, "install", wheel)
-    r = subprocess.run(
-        [fresh, "-c", CHECK, host], capture_output=True, text=True, cwd=tmp, env=OFFLINE
-    )
+    r = subprocess.run([fresh, "-c", CHECK, host], capture_output=True, text=True, cwd=tmp, env=OFFLINE)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[0].startswith(os.path.join(tmp, "venv-wheel")), r.stdout

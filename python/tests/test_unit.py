@@ -63,10 +63,40 @@ def test_connection_settings_come_from_arguments_then_the_environment() -> None:
     assert err.value.code == "invalid_argument"
 
 
+def test_contexts_of_the_cli_config_file(tmp_path: os.PathLike[str]) -> None:
+    import json
+
+    path = os.path.join(str(tmp_path), "sbx", "config.json")
+    os.makedirs(os.path.dirname(path))
+    cfg = {
+        "current": "remote",
+        "contexts": {
+            "remote": {"host": "https://sbx.example:7443", "token": "ctx-token", "project": "team"},
+            "local": {"host": "unix:///run/other.sock"},
+        },
+    }
+    with open(path, "w") as f:
+        json.dump(cfg, f)
+    os.chmod(path, 0o600)
+    env = {"XDG_CONFIG_HOME": str(tmp_path)}
+    c = resolve_config(env=env)
+    assert (c.context, c.host, c.token, c.project) == ("remote", "https://sbx.example:7443", "ctx-token", "team")
+    c = resolve_config(env={**env, "SBX_CONTEXT": "local", "SBX_PROJECT": "p"})
+    assert (c.context, c.socket_path, c.token, c.project) == ("local", "/run/other.sock", None, "p")
+    # A host given outright never borrows a context's token.
+    c = resolve_config(host="http://10.0.0.2:1", env=env)
+    assert (c.context, c.token, c.project) == (None, None, "default")
+    with pytest.raises(SbxError) as err:
+        resolve_config(env={**env, "SBX_CONTEXT": "nope"})
+    assert err.value.code == "not_found"
+    os.chmod(path, 0o644)
+    with pytest.raises(SbxError) as err:
+        resolve_config(env=env)
+    assert err.value.code == "permission_denied" and "chmod 600" in str(err.value)
+
+
 def test_error_answers_keep_the_daemons_code_or_use_the_status() -> None:
-    e = error_from_response(
-        404, b'{"error":{"code":"sandbox_not_found","message":"no sandbox x"}}'
-    )
+    e = error_from_response(404, b'{"error":{"code":"sandbox_not_found","message":"no sandbox x"}}')
     assert (e.code, str(e), e.status) == ("sandbox_not_found", "no sandbox x", 404)
     assert error_from_response(503, b"<html>proxy</html>").code == "daemon_unavailable"
 
@@ -76,9 +106,7 @@ def test_steps_are_checked_at_once_and_name_the_callers_line() -> None:
     with pytest.raises(SbxError) as err:
         img.env("1BAD", "x")  # this line is in the message
     assert err.value.code == "invalid_argument"
-    assert re.search(
-        r"env\(\): invalid variable name .*test_unit\.py:\d+:\d+", str(err.value)
-    )
+    assert re.search(r"env\(\): invalid variable name .*test_unit\.py:\d+:\d+", str(err.value))
     with pytest.raises(SbxError) as err:
         Image(name="Bad Name")
     assert err.value.code == "invalid_name"
@@ -86,9 +114,7 @@ def test_steps_are_checked_at_once_and_name_the_callers_line() -> None:
         img.copy("https://example.com/x", "/x")  # copy() takes local paths
     with pytest.raises(SbxError):
         img.run("x", options={"mount": "type=cache"})
-    steps = (
-        img.copy("a", "/b", {"chown": "1000:1000"}).add("b", "/c", chmod=0o755).steps
-    )
+    steps = img.copy("a", "/b", {"chown": "1000:1000"}).add("b", "/c", chmod=0o755).steps
     assert steps[1]["text"] == "COPY --chown=1000:1000 a /b"
     assert steps[2]["text"] == "ADD --chmod=0755 b /c"
     assert steps[0]["source"]["file"] == __file__
@@ -114,9 +140,7 @@ def test_signal_names() -> None:
 
 
 def test_loader_refuses_python_older_than_3_11() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "load_image", os.path.join(REPO, "packages/cli/python/load_image.py")
-    )
+    spec = importlib.util.spec_from_file_location("load_image", os.path.join(REPO, "packages/cli/python/load_image.py"))
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -170,14 +194,10 @@ def test_extraction_of_hostile_archives_stays_inside_the_target(
         on_warning=lambda m, r: refused.append(m) if r else None,
     )
     assert open(os.path.join(target, "ok.txt")).read() == "ok"
-    assert (
-        os.stat(os.path.join(target, "ok.txt")).st_mode & 0o7777 == 0o755
-    )  # no setuid
+    assert os.stat(os.path.join(target, "ok.txt")).st_mode & 0o7777 == 0o755  # no setuid
     assert os.listdir(outside) == []
     assert not os.path.exists(os.path.join(str(tmp_path), "escape.txt"))
-    assert not os.path.exists(os.path.join(target, "hard")) and not os.path.exists(
-        os.path.join(target, "dev")
-    )
+    assert not os.path.exists(os.path.join(target, "hard")) and not os.path.exists(os.path.join(target, "dev"))
     assert len(refused) == 4
     with pytest.raises(SbxError) as err:
         extract_safe([b"not a tar at all" * 64], target)

@@ -73,9 +73,7 @@ class AsyncSandbox:
         return cls(await asyncio.to_thread(lambda: Sandbox.create(image, **options)))
 
     @classmethod
-    async def connect(
-        cls, id_or_name: str, client: SandboxClient | None = None
-    ) -> AsyncSandbox:
+    async def connect(cls, id_or_name: str, client: SandboxClient | None = None) -> AsyncSandbox:
         return cls(await asyncio.to_thread(Sandbox.connect, id_or_name, client))
 
     async def __aenter__(self) -> AsyncSandbox:
@@ -95,20 +93,12 @@ class AsyncSandbox:
     async def terminate(self) -> SandboxInfo:
         return await asyncio.to_thread(self.sync.terminate)
 
-    async def run(
-        self, command: str, args: list[str] | None = None, **options: Any
-    ) -> CommandResult:
+    async def run(self, command: str, args: list[str] | None = None, **options: Any) -> CommandResult:
         """The keyword arguments of ``Sandbox.run``."""
         return await asyncio.to_thread(lambda: self.sync.run(command, args, **options))
 
-    async def start_process(
-        self, command: str, args: list[str] | None = None, **options: Any
-    ) -> AsyncSandboxProcess:
-        return AsyncSandboxProcess(
-            await asyncio.to_thread(
-                lambda: self.sync.start_process(command, args, **options)
-            )
-        )
+    async def start_process(self, command: str, args: list[str] | None = None, **options: Any) -> AsyncSandboxProcess:
+        return AsyncSandboxProcess(await asyncio.to_thread(lambda: self.sync.start_process(command, args, **options)))
 
     async def read_file(self, path: str) -> bytes:
         return await asyncio.to_thread(self.sync.read_file, path)

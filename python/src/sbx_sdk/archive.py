@@ -51,17 +51,13 @@ def extract_safe(
         try:
             tar = tarfile.open(fileobj=spool, mode="r:*")
         except tarfile.TarError as err:
-            raise SbxError(
-                "invalid_archive", f"the archive is empty or not a tar ({err})"
-            ) from None
+            raise SbxError("invalid_archive", f"the archive is empty or not a tar ({err})") from None
         with tar:
             for member in tar:
                 _extract_member(tar, member, root, strip, warn)
 
 
-def _extract_member(
-    tar: tarfile.TarFile, m: tarfile.TarInfo, root: str, strip: int, warn: Warn
-) -> None:
+def _extract_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: str, strip: int, warn: Warn) -> None:
     parts = [p for p in m.name.split("/") if p not in ("", ".")]
     if m.name.startswith("/"):
         warn(f"{m.name}: leading / stripped", False)
@@ -88,15 +84,9 @@ def _extract_member(
         _remove(dest)
         os.symlink(m.linkname, dest)
     elif m.islnk():
-        target = os.path.join(
-            root, *[p for p in m.linkname.split("/") if p not in ("", ".")][strip:]
-        )
+        target = os.path.join(root, *[p for p in m.linkname.split("/") if p not in ("", ".")][strip:])
         real = os.path.realpath(target)
-        if (
-            ".." in m.linkname.split("/")
-            or not _inside(real, root)
-            or not os.path.isfile(real)
-        ):
+        if ".." in m.linkname.split("/") or not _inside(real, root) or not os.path.isfile(real):
             return warn(f"{m.name} -> {m.linkname}: hard link outside the target", True)
         _remove(dest)
         os.link(real, dest)

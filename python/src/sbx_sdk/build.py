@@ -60,18 +60,12 @@ def _prepare(
     steps = image.steps
     copies = [s for s in steps if s["op"] in ("copy", "add")]
     if copies and not os.path.isdir(ctx):
-        raise SbxError(
-            "invalid_argument", f"the build context {ctx} is not a directory"
-        )
+        raise SbxError("invalid_argument", f"the build context {ctx} is not a directory")
     ignore = IgnoreRules.load(ctx, ignore_file) if copies else IgnoreRules()
     out: list[dict[str, Any]] = []
     contexts: list[PackedContext] = []
     for i, s in enumerate(steps):
-        source = (
-            {**s["source"], "file": display_path(s["source"]["file"])}
-            if s.get("source")
-            else None
-        )
+        source = {**s["source"], "file": display_path(s["source"]["file"])} if s.get("source") else None
         if s["op"] in ("copy", "add"):
             label = f"image {image.name}: {step_label(s, i + 1, len(steps))}"
             packed = pack_copy_step(s, i, ctx, tmp_dir, ignore, label)
@@ -100,9 +94,7 @@ def _prepare(
     return definition, contexts
 
 
-def image_definition(
-    image: Image, context_dir: str | None = None, ignore_file: str | None = None
-) -> dict[str, Any]:
+def image_definition(image: Image, context_dir: str | None = None, ignore_file: str | None = None) -> dict[str, Any]:
     tmp = tempfile.mkdtemp(prefix="sbx-build-")
     try:
         return _prepare(image, context_dir, ignore_file, tmp)[0]
@@ -170,9 +162,7 @@ def follow_build(
                 if on_event:
                     on_event(ev)
                 if ev["type"] == "done":
-                    return _finished(
-                        client, from_wire(BuildInfo, ev["build"]), ev.get("image")
-                    )
+                    return _finished(client, from_wire(BuildInfo, ev["build"]), ev.get("image"))
         except SbxError as err:
             if err.code != "internal" or attempt >= 3:
                 raise
@@ -186,15 +176,9 @@ def follow_build(
     )
 
 
-def _finished(
-    client: SandboxClient, build: BuildInfo, image: dict[str, Any] | None
-) -> ImageInfo:
+def _finished(client: SandboxClient, build: BuildInfo, image: dict[str, Any] | None) -> ImageInfo:
     if build.state == "succeeded":
-        return (
-            from_wire(ImageInfo, image)
-            if image
-            else client.get_image(f"{build.image_name}:{build.tag}")
-        )
+        return from_wire(ImageInfo, image) if image else client.get_image(f"{build.image_name}:{build.tag}")
     raise build_error(build)
 
 
@@ -209,13 +193,9 @@ def build_error(build: BuildInfo) -> SbxError:
     }
     f = build.failure
     if build.state == "cancelled":
-        return SbxError(
-            "failed_precondition", f"build {build.id} of {ref} was cancelled", details
-        )
+        return SbxError("failed_precondition", f"build {build.id} of {ref} was cancelled", details)
     if not f:
-        return SbxError(
-            "failed_precondition", f"build {build.id} of {ref} {build.state}", details
-        )
+        return SbxError("failed_precondition", f"build {build.id} of {ref} {build.state}", details)
     details.update(
         step=f.get("step"),
         text=f.get("text"),

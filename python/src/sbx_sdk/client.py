@@ -27,7 +27,7 @@ _BUILD_EVENTS = {"build", "step", "log", "step_done", "done"}
 
 
 class SandboxClient:
-    """A connection setting to one sbxd; arguments win over SBX_HOST / SBX_TOKEN / SBX_PROJECT."""
+    """A connection to one sbxd; arguments win over SBX_* variables, which win over the config file's context."""
 
     def __init__(
         self,
@@ -35,8 +35,11 @@ class SandboxClient:
         token: str | None = None,
         project: str | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        ca: str | None = None,
+        context: str | None = None,
     ) -> None:
-        self.transport = Transport(host=host, token=token, project=project, env=env)
+        self.transport = Transport(host=host, token=token, project=project, env=env, ca=ca, context=context)
 
     @property
     def config(self) -> Any:
@@ -80,13 +83,9 @@ class SandboxClient:
         if deny_out is not None:
             body["denyOut"] = deny_out
         path = api_path(ROUTES["sandboxNetwork"], id=id_or_name)
-        return from_wire(
-            SandboxInfo, self.transport.json("PATCH", path, json_body=body)
-        )
+        return from_wire(SandboxInfo, self.transport.json("PATCH", path, json_body=body))
 
-    def expose_port(
-        self, id_or_name: str, port: int, public: bool = False
-    ) -> PortExposure:
+    def expose_port(self, id_or_name: str, port: int, public: bool = False) -> PortExposure:
         path = api_path(ROUTES["port"], id=id_or_name, port=port)
         return from_wire(
             PortExposure,
@@ -104,15 +103,10 @@ class SandboxClient:
     # --- images and builds --------------------------------------------------------------------
 
     def list_images(self) -> builtins.list[ImageInfo]:
-        return [
-            from_wire(ImageInfo, i)
-            for i in self.transport.json("GET", ROUTES["images"])["images"]
-        ]
+        return [from_wire(ImageInfo, i) for i in self.transport.json("GET", ROUTES["images"])["images"]]
 
     def get_image(self, name: str) -> ImageInfo:
-        return from_wire(
-            ImageInfo, self.transport.json("GET", api_path(ROUTES["image"], name=name))
-        )
+        return from_wire(ImageInfo, self.transport.json("GET", api_path(ROUTES["image"], name=name)))
 
     def delete_image(self, name: str) -> ImageInfo:
         return from_wire(
@@ -120,9 +114,7 @@ class SandboxClient:
             self.transport.json("DELETE", api_path(ROUTES["image"], name=name)),
         )
 
-    def register_image(
-        self, ref: str, snapshot_id: str, replace: bool = False
-    ) -> ImageInfo:
+    def register_image(self, ref: str, snapshot_id: str, replace: bool = False) -> ImageInfo:
         """Registers a snapshot as a named image of the project (``name`` or ``name:tag``)."""
         name, _, tag = ref.rpartition(":") if ":" in ref else (ref, "", "")
         body: dict[str, Any] = {"name": name or ref, "snapshotId": snapshot_id}
@@ -130,9 +122,7 @@ class SandboxClient:
             body["tag"] = tag
         if replace:
             body["replace"] = True
-        return from_wire(
-            ImageInfo, self.transport.json("POST", ROUTES["images"], json_body=body)
-        )
+        return from_wire(ImageInfo, self.transport.json("POST", ROUTES["images"], json_body=body))
 
     def has_context(self, digest: str) -> bool:
         try:
@@ -145,21 +135,14 @@ class SandboxClient:
 
     def upload_context(self, digest: str, tar: IO[bytes]) -> dict[str, Any]:
         path = api_path(ROUTES["context"], digest=digest)
-        result: dict[str, Any] = self.transport.json(
-            "PUT", path, body=tar, content_type="application/x-tar"
-        )
+        result: dict[str, Any] = self.transport.json("PUT", path, body=tar, content_type="application/x-tar")
         return result
 
     def create_build(self, request: dict[str, Any]) -> BuildInfo:
-        return from_wire(
-            BuildInfo, self.transport.json("POST", ROUTES["builds"], json_body=request)
-        )
+        return from_wire(BuildInfo, self.transport.json("POST", ROUTES["builds"], json_body=request))
 
     def list_builds(self) -> builtins.list[BuildInfo]:
-        return [
-            from_wire(BuildInfo, b)
-            for b in self.transport.json("GET", ROUTES["builds"])["builds"]
-        ]
+        return [from_wire(BuildInfo, b) for b in self.transport.json("GET", ROUTES["builds"])["builds"]]
 
     def get_build(self, build_id: str) -> BuildInfo:
         return from_wire(
@@ -173,9 +156,7 @@ class SandboxClient:
             self.transport.json("DELETE", api_path(ROUTES["build"], id=build_id)),
         )
 
-    def build_events(
-        self, build_id: str, follow: bool = False
-    ) -> Iterator[dict[str, Any]]:
+    def build_events(self, build_id: str, follow: bool = False) -> Iterator[dict[str, Any]]:
         """A build's events (wire dicts) from its start; with ``follow``, until the ``done`` event."""
         res = self.transport.send(
             "GET",
@@ -189,10 +170,7 @@ class SandboxClient:
     # --- snapshots, projects, tokens ----------------------------------------------------------
 
     def list_snapshots(self) -> builtins.list[SnapshotInfo]:
-        return [
-            from_wire(SnapshotInfo, s)
-            for s in self.transport.json("GET", ROUTES["snapshots"])["snapshots"]
-        ]
+        return [from_wire(SnapshotInfo, s) for s in self.transport.json("GET", ROUTES["snapshots"])["snapshots"]]
 
     def get_snapshot(self, snapshot_id: str) -> SnapshotInfo:
         return from_wire(
@@ -207,10 +185,7 @@ class SandboxClient:
         )
 
     def list_projects(self) -> builtins.list[Project]:
-        return [
-            from_wire(Project, p)
-            for p in self.transport.json("GET", ROUTES["projects"])["projects"]
-        ]
+        return [from_wire(Project, p) for p in self.transport.json("GET", ROUTES["projects"])["projects"]]
 
     def create_project(self, name: str) -> Project:
         return from_wire(
@@ -222,7 +197,5 @@ class SandboxClient:
         """Mints a token for TCP access to ``project``; the secret is in the answer once."""
         return from_wire(
             Token,
-            self.transport.json(
-                "POST", api_path(ROUTES["projectTokens"], name=project)
-            ),
+            self.transport.json("POST", api_path(ROUTES["projectTokens"], name=project)),
         )

@@ -1,9 +1,12 @@
-"""Where the SDK finds sbxd: explicit arguments, then the SBX_HOST / SBX_TOKEN / SBX_PROJECT
-environment variables, then defaults (the same rules as the TypeScript SDK's config.ts). The only
-place the package reads its environment."""
+"""Where the SDK finds sbxd: explicit arguments, then the SBX_HOST / SBX_TOKEN / SBX_PROJECT /
+SBX_CA_CERT environment variables, then the current context of the user's config file (``sbx
+context use``; ``$SBX_CONFIG``, else ``$XDG_CONFIG_HOME/sbx/config.json``, else
+``~/.config/sbx/config.json``), then defaults: the same rules as the TypeScript SDK's config.ts.
+The only place the package reads its environment (and that file)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +27,10 @@ class ResolvedConfig:
     base_url: str
     token: str | None
     project: str
+    #: PEM text of the CA(s) an https:// host is verified with, or None for the system's.
+    ca: str | None = None
+    #: The config-file context in use, or None.
+    context: str | None = None
 
 
 def resolve_config(
@@ -31,17 +38,85 @@ def resolve_config(
     token: str | None = None,
     project: str | None = None,
     env: Mapping[str, str] | None = None,
+    *,
+    ca: str | None = None,
+    context: str | None = None,
 ) -> ResolvedConfig:
     e = os.environ if env is None else env
-    raw = host or e.get("SBX_HOST") or DEFAULT_HOST
-    normalised, socket_path, base_url = parse_host(raw)
+    explicit = host or e.get("SBX_HOST") or None
+    # A host given outright never borrows a context's token: that would send it to another daemon.
+    path = config_file_path(e)
+    picked = None if explicit else _pick_context(read_config_file(path), context or e.get("SBX_CONTEXT"), path)
+    ctx: Mapping[str, str] = picked[1] if picked else {}
+    normalised, socket_path, base_url = parse_host(explicit or ctx.get("host") or DEFAULT_HOST)
     return ResolvedConfig(
         host=normalised,
         socket_path=socket_path,
         base_url=base_url,
-        token=token or e.get("SBX_TOKEN") or None,
-        project=project or e.get("SBX_PROJECT") or DEFAULT_PROJECT,
+        token=token or e.get("SBX_TOKEN") or ctx.get("token") or None,
+        project=project or e.get("SBX_PROJECT") or ctx.get("project") or DEFAULT_PROJECT,
+        ca=_load_ca(ca or e.get("SBX_CA_CERT") or ctx.get("ca")),
+        context=picked[0] if picked else None,
     )
+
+
+def config_file_path(env: Mapping[str, str]) -> str | None:
+    if env.get("SBX_CONFIG"):
+        return env["SBX_CONFIG"]
+    base = env.get("XDG_CONFIG_HOME") or (os.path.join(env["HOME"], ".config") if env.get("HOME") else None)
+    return os.path.join(base, "sbx", "config.json") if base else None
+
+
+def read_config_file(path: str | None) -> dict[str, object]:
+    """The config file, or an empty one. It holds tokens: one that others may read is refused."""
+    if not path:
+        return {"contexts": {}}
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return {"contexts": {}}
+    if st.st_mode & 0o077:
+        raise SbxError(
+            "permission_denied",
+            f"{path} holds tokens but others can read it (mode {st.st_mode & 0o777:04o}):"
+            f" make it private with `chmod 600 {path}`",
+        )
+    try:
+        with open(path, encoding="utf-8") as f:
+            parsed = json.load(f)
+    except ValueError as err:
+        raise SbxError("invalid_argument", f"{path} is not valid JSON: {err}") from None
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("contexts"), dict):
+        raise SbxError("invalid_argument", f'{path} is not an sbx config file: expected {{"contexts": {{...}}}}')
+    return parsed
+
+
+def _pick_context(file: dict[str, object], asked: str | None, path: str | None) -> tuple[str, Mapping[str, str]] | None:
+    current = file.get("current")
+    name = asked or (current if isinstance(current, str) else None)
+    if not name:
+        return None
+    contexts = file.get("contexts")
+    entry = contexts.get(name) if isinstance(contexts, dict) else None
+    if not isinstance(entry, dict):
+        where = f" in {path}" if path else ""
+        raise SbxError(
+            "not_found", f"context {json.dumps(name)} does not exist{where}: list them with `sbx context ls`"
+        )
+    return name, {k: v for k, v in entry.items() if isinstance(v, str)}
+
+
+def _load_ca(value: str | None) -> str | None:
+    """PEM text as given, or read from the file it names."""
+    if not value:
+        return None
+    if "-----BEGIN" in value:
+        return value
+    try:
+        with open(value, encoding="utf-8") as f:
+            return f.read()
+    except OSError as err:
+        raise SbxError("invalid_argument", f"cannot read the CA certificate {value}: {err}") from None
 
 
 def parse_host(raw: str) -> tuple[str, str | None, str]:

@@ -75,18 +75,14 @@ def pack_copy_step(
             try:
                 st = os.stat(abs_path)
             except OSError as err:
-                what = {2: "no such file or directory", 13: "permission denied"}.get(
-                    err.errno or 0, str(err)
-                )
+                what = {2: "no such file or directory", 13: "permission denied"}.get(err.errno or 0, str(err))
                 raise SbxError(
                     "invalid_argument",
                     f"{label}: {src}: {what} (looked in {context_dir})",
                     {"source": src, "contextDir": context_dir},
                 ) from None
             name = (
-                (os.path.basename(context_dir.rstrip("/")) or "context")
-                if rel == "."
-                else os.path.basename(abs_path)
+                (os.path.basename(context_dir.rstrip("/")) or "context") if rel == "." else os.path.basename(abs_path)
             )
             if stat.S_ISDIR(st.st_mode):
                 entries.append(_Entry(f"{i}/{name}/", "5", st.st_mode & 0o7777))
@@ -99,20 +95,12 @@ def pack_copy_step(
                 )
                 sources.append({"name": name, "type": "dir"})
             elif stat.S_ISREG(st.st_mode):
-                entries.append(
-                    _Entry(
-                        f"{i}/{name}", "0", st.st_mode & 0o7777, st.st_size, abs_path
-                    )
-                )
-                extract = step["op"] == "add" and name.lower().endswith(
-                    _ARCHIVE_SUFFIXES
-                )
+                entries.append(_Entry(f"{i}/{name}", "0", st.st_mode & 0o7777, st.st_size, abs_path))
+                extract = step["op"] == "add" and name.lower().endswith(_ARCHIVE_SUFFIXES)
                 if extract:
                     _check_archive(abs_path, step["dest"], label)
                 sources.append(
-                    {"name": name, "type": "file", "extract": True}
-                    if extract
-                    else {"name": name, "type": "file"}
+                    {"name": name, "type": "file", "extract": True} if extract else {"name": name, "type": "file"}
                 )
             else:
                 raise SbxError(
@@ -156,17 +144,9 @@ def _expand(src: str, context_dir: str, ignore: IgnoreRules, label: str) -> list
                 f"{label}: {src} is excluded by {ignore.file or os.path.join(context_dir, '.sbxignore')}",
             )
         return [rel]
-    found = _glob.glob(
-        posix_rel, root_dir=context_dir, recursive=True, include_hidden=True
-    )
+    found = _glob.glob(posix_rel, root_dir=context_dir, recursive=True, include_hidden=True)
     matches = sorted(
-        (
-            m
-            for m in found
-            if not ignore.ignores_with_parents(
-                m, os.path.isdir(os.path.join(context_dir, m))
-            )
-        ),
+        (m for m in found if not ignore.ignores_with_parents(m, os.path.isdir(os.path.join(context_dir, m)))),
         key=lambda m: m.encode(),
     )
     if not matches:
@@ -178,12 +158,8 @@ def _expand(src: str, context_dir: str, ignore: IgnoreRules, label: str) -> list
     return matches
 
 
-def _walk(
-    directory: str, rel: str, prefix: str, ignore: IgnoreRules, out: list[_Entry]
-) -> None:
-    for name in sorted(
-        os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape")
-    ):
+def _walk(directory: str, rel: str, prefix: str, ignore: IgnoreRules, out: list[_Entry]) -> None:
+    for name in sorted(os.listdir(directory), key=lambda n: n.encode("utf-8", "surrogateescape")):
         abs_path = os.path.join(directory, name)
         child_rel = f"{rel}/{name}" if rel else name
         st = os.lstat(abs_path)
@@ -215,11 +191,7 @@ def _write_tar(entries: list[_Entry], file: str, label: str) -> tuple[str, int]:
         for e in entries:
             head, need_pax = header(e.path, e.type, e.mode, e.size, e.linkpath, 0, 0)
             if need_pax:
-                put(
-                    pax(
-                        e.path, e.linkpath, e.size if e.size > _MAX_USTAR_SIZE else None
-                    )
-                )
+                put(pax(e.path, e.linkpath, e.size if e.size > _MAX_USTAR_SIZE else None))
             put(head)
             if e.type != "0" or not e.src or e.size == 0:
                 continue
@@ -248,19 +220,9 @@ def _check_archive(file: str, dest: str, label: str) -> None:
         with tarfile.open(file, "r:*") as tar:
             for m in tar:
                 parts = m.name.split("/")
-                why = (
-                    "absolute path"
-                    if m.name.startswith("/")
-                    else "'..' in its path"
-                    if ".." in parts
-                    else None
-                )
+                why = "absolute path" if m.name.startswith("/") else "'..' in its path" if ".." in parts else None
                 if not why and (m.issym() or m.islnk()):
-                    target = (
-                        m.linkname
-                        if m.islnk()
-                        else posixpath.join(posixpath.dirname(m.name), m.linkname)
-                    )
+                    target = m.linkname if m.islnk() else posixpath.join(posixpath.dirname(m.name), m.linkname)
                     if m.linkname.startswith("/") and m.issym():
                         why = None  # absolute symlinks resolve inside the image's root
                     elif posixpath.normpath(target).startswith(".."):
@@ -272,9 +234,7 @@ def _check_archive(file: str, dest: str, label: str) -> None:
                         {"archive": file, "entry": m.name},
                     )
     except tarfile.TarError as err:
-        raise SbxError(
-            "invalid_archive", f"{label}: {file} is not a readable archive ({err})"
-        ) from None
+        raise SbxError("invalid_archive", f"{label}: {file} is not a readable archive ({err})") from None
 
 
 def _url_file_name(url: str, dest: str, label: str) -> str:
@@ -292,15 +252,11 @@ def _url_file_name(url: str, dest: str, label: str) -> str:
 
 def _download(url: str, file: str, label: str) -> int:
     try:
-        with urllib.request.urlopen(url, timeout=60) as res, open(
-            file, "wb"
-        ) as out:  # noqa: S310 (http/https only)
+        with urllib.request.urlopen(url, timeout=60) as res, open(file, "wb") as out:  # noqa: S310 (http/https only)
             while chunk := res.read(1 << 20):
                 out.write(chunk)
     except OSError as err:
-        raise SbxError(
-            "failed_precondition", f"{label}: cannot download {url}: {err}"
-        ) from None
+        raise SbxError("failed_precondition", f"{label}: cannot download {url}: {err}") from None
     return os.path.getsize(file)
 
 

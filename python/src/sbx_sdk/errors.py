@@ -43,9 +43,7 @@ for _code, _status in ERROR_CODES.items():
 class SbxError(Exception):
     """An error with a stable ``code`` (see ERROR_CODES), a message saying what to do next, and details."""
 
-    def __init__(
-        self, code: str, message: str, details: dict[str, Any] | None = None
-    ) -> None:
+    def __init__(self, code: str, message: str, details: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -35,18 +35,12 @@ def function(
     are accepted and ignored, so application files load as they are.
     """
     if not isinstance(image, Image):
-        raise SbxError(
-            "invalid_argument", "@function(image=...): `image` must be an Image"
-        )
+        raise SbxError("invalid_argument", "@function(image=...): `image` must be an Image")
 
     def attach(fn: F) -> F:
         if not callable(fn):
-            raise SbxError(
-                "invalid_argument", "@function(image=...) decorates a function"
-            )
-        meta = FunctionMeta(
-            image, name or str(getattr(fn, "__name__", image.name)), description
-        )
+            raise SbxError("invalid_argument", "@function(image=...) decorates a function")
+        meta = FunctionMeta(image, name or str(getattr(fn, "__name__", image.name)), description)
         setattr(fn, FUNCTION_ATTR, meta)
         return fn
 

@@ -11,9 +11,7 @@ import re
 class IgnoreRules:
     def __init__(self, text: str = "", file: str | None = None) -> None:
         self.file = file
-        self._rules = [
-            r for r in (_parse_line(line) for line in re.split(r"\r?\n", text)) if r
-        ]
+        self._rules = [r for r in (_parse_line(line) for line in re.split(r"\r?\n", text)) if r]
 
     @staticmethod
     def load(context_dir: str, file: str | None = None) -> IgnoreRules:

@@ -32,9 +32,7 @@ class Image:
     #: The base image of images that name none; env SBX_DEFAULT_BASE_IMAGE overrides debian-minimal.
     default_base_image: str = default_base_image()
 
-    def __init__(
-        self, name: str, tag: str | None = None, base_image: str | None = None
-    ) -> None:
+    def __init__(self, name: str, tag: str | None = None, base_image: str | None = None) -> None:
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise SbxError(
                 "invalid_name",
@@ -79,21 +77,14 @@ class Image:
 
     # --- steps --------------------------------------------------------------------------------
 
-    def run(
-        self, commands: str | list[str], options: Mapping[str, str] | None = None
-    ) -> Image:
+    def run(self, commands: str | list[str], options: Mapping[str, str] | None = None) -> Image:
         """Runs a shell command (a string), or a program with arguments and no shell (a list)."""
         self._no_options("run", options, ())
         if isinstance(commands, str):
             if not commands.strip():
                 raise self._bad("run", "the command is empty")
             command: str | list[str] = commands
-        elif (
-            isinstance(commands, list)
-            and commands
-            and all(isinstance(a, str) for a in commands)
-            and commands[0]
-        ):
+        elif isinstance(commands, list) and commands and all(isinstance(a, str) for a in commands) and commands[0]:
             command = list(commands)
         else:
             raise self._bad(
@@ -165,11 +156,7 @@ class Image:
     ) -> Image:
         """Copies paths out of another image of the project (Dockerfile's ``COPY --from``)."""
         paths = [src] if isinstance(src, str) else src
-        if (
-            not isinstance(image, str)
-            or not image.strip()
-            or re.search(r"[\s\0]", image)
-        ):
+        if not isinstance(image, str) or not image.strip() or re.search(r"[\s\0]", image):
             raise self._bad(
                 "copy_from",
                 f'invalid image {_js(image)}: give an image name such as "builder" or "my-image:v1"',
@@ -177,9 +164,7 @@ class Image:
         if (
             not isinstance(paths, list)
             or not paths
-            or not all(
-                isinstance(p, str) and p.strip() and "\0" not in p for p in paths
-            )
+            or not all(isinstance(p, str) and p.strip() and "\0" not in p for p in paths)
         ):
             raise self._bad(
                 "copy_from",
@@ -195,16 +180,12 @@ class Image:
             "text": "",
         }
         self._ownership("copy_from", step, chown, chmod)
-        step["text"] = " ".join(
-            ["COPY", f"--from={image}", *_ownership_flags(step), *paths, dest]
-        )
+        step["text"] = " ".join(["COPY", f"--from={image}", *_ownership_flags(step), *paths, dest])
         return self._push(step, "copy_from")
 
     def entrypoint(self, args: list[str] | str) -> Image:
         """The program sandboxes of this image run (exec form); a string means ``/bin/sh -c <string>``."""
-        return self._push(
-            {"op": "entrypoint", "args": self._argv("entrypoint", args)}, "entrypoint"
-        )
+        return self._push({"op": "entrypoint", "args": self._argv("entrypoint", args)}, "entrypoint")
 
     def cmd(self, args: list[str] | str) -> Image:
         return self._push({"op": "cmd", "args": self._argv("cmd", args)}, "cmd")
@@ -213,15 +194,11 @@ class Image:
         """The definition as Dockerfile-like lines: ``FROM debian-minimal``, ``RUN apt-get ...``."""
         from .build import describe_step
 
-        return "\n".join(
-            [f"FROM {self.base_image}", *(describe_step(s) for s in self._steps)]
-        )
+        return "\n".join([f"FROM {self.base_image}", *(describe_step(s) for s in self._steps)])
 
     # --- IR and builds ------------------------------------------------------------------------
 
-    def to_definition(
-        self, context_dir: str | None = None, ignore_file: str | None = None
-    ) -> dict[str, Any]:
+    def to_definition(self, context_dir: str | None = None, ignore_file: str | None = None) -> dict[str, Any]:
         """The step IR the daemon receives (copy/add contexts are packed to compute their digests)."""
         from .build import image_definition
 
@@ -272,9 +249,7 @@ class Image:
         if (
             not isinstance(sources, list)
             or not sources
-            or not all(
-                isinstance(s, str) and s.strip() and "\0" not in s for s in sources
-            )
+            or not all(isinstance(s, str) and s.strip() and "\0" not in s for s in sources)
         ):
             raise self._bad(
                 op,
@@ -283,13 +258,9 @@ class Image:
         for s in sources:
             if _URL_RE.match(s):
                 if op == "copy":
-                    raise self._bad(
-                        op, f"copy() takes local paths; to download {s} use add()"
-                    )
+                    raise self._bad(op, f"copy() takes local paths; to download {s} use add()")
                 if not re.match(r"^https?://", s, re.I):
-                    raise self._bad(
-                        op, f"only http and https URLs can be downloaded, not {s}"
-                    )
+                    raise self._bad(op, f"only http and https URLs can be downloaded, not {s}")
                 if not urlsplit(s).hostname:
                     raise self._bad(op, f"{s} is not a valid URL")
         self._check_dest(op, dest)
@@ -302,21 +273,13 @@ class Image:
         if not isinstance(dest, str) or not dest.strip() or "\0" in dest:
             raise self._bad(op, 'give a destination, e.g. "/opt/app/"')
 
-    def _ownership(
-        self, op: str, step: ImageStep, chown: object, chmod: object
-    ) -> None:
+    def _ownership(self, op: str, step: ImageStep, chown: object, chmod: object) -> None:
         if chown is not None:
             if not isinstance(chown, str) or not _USER_RE.match(chown):
-                raise self._bad(
-                    op, f"invalid chown {_js(chown)}: use user[:group], by name or id"
-                )
+                raise self._bad(op, f"invalid chown {_js(chown)}: use user[:group], by name or id")
             step["chown"] = chown
         if chmod is not None:
-            if (
-                isinstance(chmod, int)
-                and not isinstance(chmod, bool)
-                and 0 <= chmod <= 0o7777
-            ):
+            if isinstance(chmod, int) and not isinstance(chmod, bool) and 0 <= chmod <= 0o7777:
                 step["chmod"] = format(chmod, "o").rjust(4, "0")
             elif isinstance(chmod, str) and re.match(r"^[0-7]{3,4}$", chmod):
                 step["chmod"] = chmod
@@ -326,22 +289,16 @@ class Image:
                     f'invalid chmod {_js(chmod)}: use an octal mode such as "0755" or 0o755',
                 )
 
-    def _no_options(
-        self, op: str, options: Mapping[str, str] | None, allowed: tuple[str, ...]
-    ) -> Mapping[str, str]:
+    def _no_options(self, op: str, options: Mapping[str, str] | None, allowed: tuple[str, ...]) -> Mapping[str, str]:
         if options is None:
             return {}
         if not isinstance(options, Mapping):
             raise self._bad(op, "options is a dict of strings")
         extra = [k for k in options if k not in allowed]
         if extra:
-            hint = (
-                " (copy from another image with copy_from())" if "from" in extra else ""
-            )
+            hint = " (copy from another image with copy_from())" if "from" in extra else ""
             can = f"; it takes {', '.join(allowed)}" if allowed else ""
-            raise self._bad(
-                op, f"option {', '.join(extra)} is not supported{can}{hint}"
-            )
+            raise self._bad(op, f"option {', '.join(extra)} is not supported{can}{hint}")
         return options
 
     def _argv(self, op: str, args: list[str] | str) -> list[str]:

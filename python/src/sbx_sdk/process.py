@@ -65,9 +65,7 @@ def decode_events(values: Iterable[Any]) -> Iterator[ProcessEvent]:
         kind = ev.get("type")
         if kind in ("stdout", "stderr"):
             data = ev.get("data")
-            yield OutputChunk(
-                kind, base64.b64decode(data) if isinstance(data, str) else b""
-            )
+            yield OutputChunk(kind, base64.b64decode(data) if isinstance(data, str) else b"")
         elif kind == "exit":
             code = ev.get("exitCode")
             sig = ev.get("signal")
@@ -119,11 +117,7 @@ def collect_result(
     stderr: list[str] = []
     for ev in events:
         if isinstance(ev, OutputChunk):
-            dec, acc, cb = (
-                (out, stdout, on_stdout)
-                if ev.stream == "stdout"
-                else (err, stderr, on_stderr)
-            )
+            dec, acc, cb = (out, stdout, on_stdout) if ev.stream == "stdout" else (err, stderr, on_stderr)
             text = dec.decode(ev.data)
             acc.append(text)
             if text and cb:
@@ -150,9 +144,7 @@ def collect_result(
 class SandboxProcess:
     """A process started in the background with ``sandbox.start_process``."""
 
-    def __init__(
-        self, transport: Transport, sandbox_id: str, info: ProcessInfo
-    ) -> None:
+    def __init__(self, transport: Transport, sandbox_id: str, info: ProcessInfo) -> None:
         self._transport = transport
         self.sandbox_id = sandbox_id
         self.id = info.id
@@ -162,16 +154,12 @@ class SandboxProcess:
         return api_path(ROUTES[route], id=self.sandbox_id, pid=self.id)
 
     def info(self) -> ProcessInfo:
-        self.last_info = from_wire(
-            ProcessInfo, self._transport.json("GET", self._path())
-        )
+        self.last_info = from_wire(ProcessInfo, self._transport.json("GET", self._path()))
         return self.last_info
 
     def output(self, follow: bool = True) -> Iterator[OutputChunk | Exit]:
         """Output from the start as it arrives (with ``follow``, until the exit event, which comes last)."""
-        res = self._transport.send(
-            "GET", self._path("processOutput"), query={"follow": follow}
-        )
+        res = self._transport.send("GET", self._path("processOutput"), query={"follow": follow})
         for ev in decode_events(res.iter_ndjson()):
             if not isinstance(ev, Started):
                 yield ev
@@ -195,9 +183,7 @@ class SandboxProcess:
         on_stderr: Callable[[str], None] | None = None,
     ) -> CommandResult:
         """Waits for the exit; the result holds all output (also what was printed before the call)."""
-        return collect_result(
-            self.output(follow=True), on_stdout, on_stderr, f"process {self.id}"
-        )
+        return collect_result(self.output(follow=True), on_stdout, on_stderr, f"process {self.id}")
 
     def signal(self, sig: str | int = "SIGTERM") -> ProcessInfo:
         body = {"signal": signal_name(sig)}

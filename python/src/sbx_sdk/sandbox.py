@@ -82,9 +82,7 @@ class Sandbox:
         return cls(c, c.create(req))
 
     @classmethod
-    def connect(
-        cls, id_or_name: str, client: SandboxClient | None = None, **conn: Any
-    ) -> Sandbox:
+    def connect(cls, id_or_name: str, client: SandboxClient | None = None, **conn: Any) -> Sandbox:
         """Attaches to an existing sandbox by id or name."""
         c = client or SandboxClient(**conn)
         return cls(c, c.get(id_or_name))
@@ -122,9 +120,7 @@ class Sandbox:
         self.last_info = self.client.terminate(self.id)
         return self.last_info
 
-    def update_network(
-        self, allow_out: list[str] | None = None, deny_out: list[str] | None = None
-    ) -> SandboxInfo:
+    def update_network(self, allow_out: list[str] | None = None, deny_out: list[str] | None = None) -> SandboxInfo:
         self.last_info = self.client.update_network(self.id, allow_out, deny_out)
         return self.last_info
 
@@ -158,9 +154,7 @@ class Sandbox:
         on_stderr: Callable[[str], None] | None = None,
     ) -> CommandResult:
         """Runs ``command`` (no shell: pass ``args``, or run ``sh`` with ``["-c", script]``) and waits."""
-        events = self.exec(
-            command, args, env=env, working_dir=working_dir, user=user, timeout=timeout
-        )
+        events = self.exec(command, args, env=env, working_dir=working_dir, user=user, timeout=timeout)
         return collect_result(events, on_stdout, on_stderr, command)
 
     def start_process(
@@ -178,21 +172,14 @@ class Sandbox:
         body = _process_request(command, args, env, working_dir, user, timeout)
         if stdin:
             body["stdin"] = True
-        info = from_wire(
-            ProcessInfo, self._t.json("POST", self._path("processes"), json_body=body)
-        )
+        info = from_wire(ProcessInfo, self._t.json("POST", self._path("processes"), json_body=body))
         return SandboxProcess(self._t, self.id, info)
 
     def list_processes(self) -> list[ProcessInfo]:
-        return [
-            from_wire(ProcessInfo, p)
-            for p in self._t.json("GET", self._path("processes"))["processes"]
-        ]
+        return [from_wire(ProcessInfo, p) for p in self._t.json("GET", self._path("processes"))["processes"]]
 
     def get_process(self, process_id: str) -> SandboxProcess:
-        info = from_wire(
-            ProcessInfo, self._t.json("GET", self._path("process", pid=process_id))
-        )
+        info = from_wire(ProcessInfo, self._t.json("GET", self._path("process", pid=process_id)))
         return SandboxProcess(self._t, self.id, info)
 
     # --- files --------------------------------------------------------------------------------
@@ -207,35 +194,25 @@ class Sandbox:
 
     def list_directory(self, path: str) -> DirectoryListing:
         res = self._t.json("GET", self._path("filesList"), query={"path": path})
-        return DirectoryListing(
-            res["path"], [from_wire(FileInfo, e) for e in res["entries"]]
-        )
+        return DirectoryListing(res["path"], [from_wire(FileInfo, e) for e in res["entries"]])
 
     def delete_file(self, path: str, recursive: bool = False) -> None:
-        self._t.empty(
-            "DELETE", self._path("files"), query={"path": path, "recursive": recursive}
-        )
+        self._t.empty("DELETE", self._path("files"), query={"path": path, "recursive": recursive})
 
     def upload_archive(self, remote_dir: str, archive: bytes | IO[bytes]) -> None:
         """Unpacks a tar (or tar.gz) into ``remote_dir``, which is created."""
-        self._t.empty(
-            "PUT", self._path("archive"), query={"path": remote_dir}, body=archive
-        )
+        self._t.empty("PUT", self._path("archive"), query={"path": remote_dir}, body=archive)
 
     def download_archive(self, remote_path: str) -> Iterator[bytes]:
         """A tar stream (chunks) holding ``remote_path`` (a file or a tree) under its basename."""
-        return self._t.send(
-            "GET", self._path("archive"), query={"path": remote_path}
-        ).iter_chunks()
+        return self._t.send("GET", self._path("archive"), query={"path": remote_path}).iter_chunks()
 
     def upload_directory(self, local_dir: str, remote_dir: str) -> None:
         """Copies what is inside ``local_dir`` into ``remote_dir`` (created if missing)."""
         with pack_directory_contents(local_dir) as tar:
             self.upload_archive(remote_dir, tar)
 
-    def download_directory(
-        self, remote_path: str, local_dir: str, on_warning: Warn | None = None
-    ) -> None:
+    def download_directory(self, remote_path: str, local_dir: str, on_warning: Warn | None = None) -> None:
         """Copies what is inside the sandbox directory ``remote_path`` into ``local_dir`` (created if missing)."""
         extract_safe(
             self.download_archive(remote_path),
@@ -256,26 +233,18 @@ class Sandbox:
 
     def copy(self, times: int = 1) -> list[Sandbox]:
         """Forks: one snapshot, ``times`` new running sandboxes with this one's files."""
-        res = self._t.json(
-            "POST", self._path("sandboxCopy"), json_body={"times": times}
-        )
-        return [
-            Sandbox(self.client, from_wire(SandboxInfo, s)) for s in res["sandboxes"]
-        ]
+        res = self._t.json("POST", self._path("sandboxCopy"), json_body={"times": times})
+        return [Sandbox(self.client, from_wire(SandboxInfo, s)) for s in res["sandboxes"]]
 
     fork = copy
 
     def suspend(self) -> SandboxInfo:
         """Saves a named sandbox's files and releases its processes and memory; ``resume()`` brings it back."""
-        self.last_info = from_wire(
-            SandboxInfo, self._t.json("POST", self._path("sandboxSuspend"))
-        )
+        self.last_info = from_wire(SandboxInfo, self._t.json("POST", self._path("sandboxSuspend")))
         return self.last_info
 
     def resume(self) -> SandboxInfo:
-        self.last_info = from_wire(
-            SandboxInfo, self._t.json("POST", self._path("sandboxResume"))
-        )
+        self.last_info = from_wire(SandboxInfo, self._t.json("POST", self._path("sandboxResume")))
         return self.last_info
 
     # --- ports --------------------------------------------------------------------------------
@@ -326,9 +295,7 @@ class Sandbox:
         return Terminal.attach(self._t, self.id, terminal_id)
 
     def list_terminals(self) -> list[dict[str, Any]]:
-        terminals: list[dict[str, Any]] = self._t.json("GET", self._path("terminals"))[
-            "terminals"
-        ]
+        terminals: list[dict[str, Any]] = self._t.json("GET", self._path("terminals"))["terminals"]
         return terminals
 
 

@@ -19,18 +19,10 @@ def capture_source(token: str | None = None) -> SourceLocation | None:
     frame = sys._getframe(1)
     while frame is not None:
         file = frame.f_code.co_filename
-        if (
-            not file.startswith(_PACKAGE_DIR)
-            and not file.startswith("<")
-            and os.path.isabs(file)
-        ):
+        if not file.startswith(_PACKAGE_DIR) and not file.startswith("<") and os.path.isabs(file):
             line = frame.f_lineno
             column = _column(file, line, token) if token else None
-            return (
-                {"file": file, "line": line}
-                if column is None
-                else {"file": file, "line": line, "column": column}
-            )
+            return {"file": file, "line": line} if column is None else {"file": file, "line": line, "column": column}
         if not file.startswith(_PACKAGE_DIR) and file.startswith("<"):
             return None
         frame = frame.f_back  # type: ignore[assignment]
@@ -41,11 +33,7 @@ def _column(file: str, line: int, token: str) -> int | None:
     text = linecache.getline(file, line)
     if not text:
         return None
-    pattern = (
-        r"(?:^|[^\w.])(Image)\s*\("
-        if token == "new"
-        else r"\.\s*(" + re.escape(token) + r")\s*\("
-    )
+    pattern = r"(?:^|[^\w.])(Image)\s*\(" if token == "new" else r"\.\s*(" + re.escape(token) + r")\s*\("
     starts = [m.start(1) + 1 for m in re.finditer(pattern, text)]
     # One candidate on the line is unambiguous; with several, a wrong column is worse than none.
     return starts[0] if len(starts) == 1 else None

@@ -108,7 +108,5 @@ def pax(path: str, linkpath: str, size: int | None) -> bytes:
     if size is not None:
         body += _pax_field("size", str(size))
     raw = body.encode()
-    head, _ = header(
-        ("PaxHeader/" + _node_basename(path))[:99], "x", 0o644, len(raw), "", None, None
-    )
+    head, _ = header(("PaxHeader/" + _node_basename(path))[:99], "x", 0o644, len(raw), "", None, None)
     return head + raw + b"\0" * (-len(raw) % 512)

@@ -32,9 +32,7 @@ _UPGRADE_CODES = {
 
 
 class Terminal:
-    def __init__(
-        self, transport: Transport, sandbox_id: str, terminal_id: str, ws: WebSocket
-    ) -> None:
+    def __init__(self, transport: Transport, sandbox_id: str, terminal_id: str, ws: WebSocket) -> None:
         self._t = transport
         self._ws = ws
         self.sandbox_id = sandbox_id
@@ -44,18 +42,14 @@ class Terminal:
         self._detached = False
 
     @classmethod
-    def attach(
-        cls, transport: Transport, sandbox_id: str, terminal_id: str
-    ) -> Terminal:
+    def attach(cls, transport: Transport, sandbox_id: str, terminal_id: str) -> Terminal:
         """Connects to a terminal; output since the daemon's scrollback began comes first."""
         path = api_path(ROUTES["terminalAttach"], id=sandbox_id, tid=terminal_id)
         try:
             ws = WebSocket.open(transport, path)
         except UpgradeRefused as refused:
             # The refusal has no body: asking for the terminal itself gives the coded error.
-            transport.json(
-                "GET", api_path(ROUTES["terminal"], id=sandbox_id, tid=terminal_id)
-            )
+            transport.json("GET", api_path(ROUTES["terminal"], id=sandbox_id, tid=terminal_id))
             raise SbxError(
                 _UPGRADE_CODES.get(refused.status, "internal"),
                 f"cannot attach to terminal {terminal_id}: HTTP {refused.status}",
@@ -77,16 +71,12 @@ class Terminal:
     def write(self, data: str | bytes) -> None:
         """Sends keystrokes (or any bytes) to the program."""
         if not self._ws.closed:
-            self._ws.send_binary(
-                data.encode() if isinstance(data, str) else bytes(data)
-            )
+            self._ws.send_binary(data.encode() if isinstance(data, str) else bytes(data))
 
     def resize(self, cols: int, rows: int) -> None:
         """Tells the program the window is now cols x rows (it gets SIGWINCH)."""
         if not self._ws.closed:
-            self._ws.send_text(
-                json.dumps({"type": "resize", "cols": cols, "rows": rows})
-            )
+            self._ws.send_text(json.dumps({"type": "resize", "cols": cols, "rows": rows}))
 
     def __iter__(self) -> Iterator[bytes]:
         """Output as it comes (raw bytes), until the program ends or this client detaches."""
@@ -106,9 +96,7 @@ class Terminal:
             if isinstance(event, dict) and event.get("type") == "exit":
                 self.exit_code = int(event.get("exitCode") or 0)
             elif isinstance(event, dict) and event.get("type") == "error":
-                self._error = str(
-                    (event.get("error") or {}).get("message") or "terminal error"
-                )
+                self._error = str((event.get("error") or {}).get("message") or "terminal error")
 
     def wait(self) -> int:
         """Reads to the end and answers the program's exit code (output not read yet is dropped)."""
@@ -121,11 +109,7 @@ class Terminal:
                 "failed_precondition",
                 f"detached from terminal {self.id}; it keeps running: attach again",
             )
-        why = (
-            self._error
-            or self._ws.close_reason
-            or f"connection closed ({self._ws.close_code})"
-        )
+        why = self._error or self._ws.close_reason or f"connection closed ({self._ws.close_code})"
         raise SbxError(
             "daemon_unavailable",
             f"lost terminal {self.id} before it exited: {why}; attach again to go on",
@@ -137,16 +121,12 @@ class Terminal:
         self._ws.close(1000, "detached")
 
     def info(self) -> dict[str, Any]:
-        info: dict[str, Any] = self._t.json(
-            "GET", api_path(ROUTES["terminal"], id=self.sandbox_id, tid=self.id)
-        )
+        info: dict[str, Any] = self._t.json("GET", api_path(ROUTES["terminal"], id=self.sandbox_id, tid=self.id))
         return info
 
     def kill(self) -> dict[str, Any]:
         """Kills the program (SIGKILL); answers once it has ended."""
-        info: dict[str, Any] = self._t.json(
-            "DELETE", api_path(ROUTES["terminal"], id=self.sandbox_id, tid=self.id)
-        )
+        info: dict[str, Any] = self._t.json("DELETE", api_path(ROUTES["terminal"], id=self.sandbox_id, tid=self.id))
         return info
 
 
@@ -159,13 +139,9 @@ class PortConnection:
     @classmethod
     def open(cls, transport: Transport, sandbox_id: str, port: int) -> PortConnection:
         if not isinstance(port, int) or not 1 <= port <= 65535:
-            raise SbxError(
-                "out_of_range", f"port {port} is not a TCP port: use 1..65535"
-            )
+            raise SbxError("out_of_range", f"port {port} is not a TCP port: use 1..65535")
         try:
-            ws = WebSocket.open(
-                transport, api_path(ROUTES["portConnect"], id=sandbox_id, port=port)
-            )
+            ws = WebSocket.open(transport, api_path(ROUTES["portConnect"], id=sandbox_id, port=port))
         except UpgradeRefused as refused:
             code = _UPGRADE_CODES.get(refused.status, "internal")
             why = {

@@ -50,9 +50,7 @@ class _UnixConnection(http.client.HTTPConnection):
 class Response:
     """An answer with a 2xx status; read it whole, by lines, or by chunks, then it closes itself."""
 
-    def __init__(
-        self, conn: http.client.HTTPConnection, res: http.client.HTTPResponse
-    ) -> None:
+    def __init__(self, conn: http.client.HTTPConnection, res: http.client.HTTPResponse) -> None:
         self._conn = conn
         self._res = res
         self.status = res.status
@@ -72,9 +70,7 @@ class Response:
                     return
                 yield chunk
         except (OSError, http.client.HTTPException) as err:
-            raise SbxError(
-                "internal", f"the stream from sbxd broke off ({err}); see the sbxd log"
-            ) from err
+            raise SbxError("internal", f"the stream from sbxd broke off ({err}); see the sbxd log") from err
         finally:
             self.close()
 
@@ -97,9 +93,7 @@ class Response:
                 try:
                     value = json.loads(text)
                 except ValueError:
-                    raise SbxError(
-                        "internal", f"sbxd sent a broken stream line: {text[:200]}"
-                    ) from None
+                    raise SbxError("internal", f"sbxd sent a broken stream line: {text[:200]}") from None
                 if isinstance(value, dict) and "error" in value:
                     failure = parse_error_body(value)
                     if failure:
@@ -120,9 +114,11 @@ class Transport:
         token: str | None = None,
         project: str | None = None,
         env: Mapping[str, str] | None = None,
+        ca: str | None = None,
+        context: str | None = None,
     ) -> None:
         self.config: ResolvedConfig = resolve_config(
-            host=host, token=token, project=project, env=env
+            host=host, token=token, project=project, env=env, ca=ca, context=context
         )
         url = urlsplit(self.config.base_url)
         self._scheme = url.scheme
@@ -138,11 +134,13 @@ class Transport:
                 self._netloc_host,
                 self._port,
                 timeout=timeout,
-                context=ssl.create_default_context(),
+                context=self.ssl_context(),
             )
-        return http.client.HTTPConnection(
-            self._netloc_host, self._port, timeout=timeout
-        )
+        return http.client.HTTPConnection(self._netloc_host, self._port, timeout=timeout)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verifies an https:// host with the configured CA(s), else the system's."""
+        return ssl.create_default_context(cadata=self.config.ca) if self.config.ca else ssl.create_default_context()
 
     def headers(self) -> dict[str, str]:
         """Who is asking: the project, and the bearer token for a TCP daemon."""
@@ -180,9 +178,7 @@ class Transport:
         target = self._prefix + path + _query_string(query)
         conn = self._connection(timeout)
         try:
-            conn.request(
-                method, target, body=data, headers=headers, encode_chunked=chunked
-            )
+            conn.request(method, target, body=data, headers=headers, encode_chunked=chunked)
             res = conn.getresponse()
         except SbxError:
             conn.close()
@@ -222,9 +218,7 @@ class Transport:
                 f"cannot open the sbxd socket {self.config.socket_path or where}: permission denied (it is"
                 " root-only: run as root, or use host='http://HOST:PORT' with SBX_TOKEN)",
             )
-        if code in _UNREACHABLE or isinstance(
-            err, (ConnectionError, socket.gaierror, TimeoutError)
-        ):
+        if code in _UNREACHABLE or isinstance(err, (ConnectionError, socket.gaierror, TimeoutError)):
             return SbxError(
                 "daemon_unavailable",
                 f"cannot reach sbxd at {where}: start it with `sbx daemon start`",

@@ -9,7 +9,6 @@ import base64
 import hashlib
 import os
 import socket
-import ssl
 import struct
 import threading
 from urllib.parse import urlsplit
@@ -53,9 +52,7 @@ class WebSocket:
                 port = url.port or (443 if url.scheme == "https" else 80)
                 sock = socket.create_connection((url.hostname or "localhost", port))
                 if url.scheme == "https":
-                    sock = ssl.create_default_context().wrap_socket(
-                        sock, server_hostname=url.hostname
-                    )
+                    sock = transport.ssl_context().wrap_socket(sock, server_hostname=url.hostname)
                 host_header = url.netloc
                 path = url.path + path
         except OSError as err:
@@ -88,13 +85,8 @@ class WebSocket:
         if status != 101:
             sock.close()
             raise UpgradeRefused(status)
-        headers = {
-            k.strip().lower(): v.strip()
-            for k, _, v in (h.partition(":") for h in header_lines)
-        }
-        expected = base64.b64encode(
-            hashlib.sha1((key + _GUID).encode()).digest()
-        ).decode()
+        headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines)}
+        expected = base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
         if headers.get("sec-websocket-accept") != expected:
             sock.close()
             raise SbxError(
@@ -117,11 +109,7 @@ class WebSocket:
             header.append(0x80 | 127)
             header += struct.pack("!Q", n)
         mask = os.urandom(4)
-        masked = (
-            bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-            if n < 4096
-            else _mask_big(payload, mask)
-        )
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload)) if n < 4096 else _mask_big(payload, mask)
         with self._send_lock:
             self._sock.sendall(bytes(header) + mask + masked)
 
@@ -178,9 +166,7 @@ class WebSocket:
             elif n == 127:
                 ext = self._read(8)
                 n = struct.unpack("!Q", ext)[0] if ext else 0
-            server_mask = (
-                self._read(4) if head[1] & 0x80 else None
-            )  # servers should not mask; if one does, unmask
+            server_mask = self._read(4) if head[1] & 0x80 else None  # servers should not mask; if one does, unmask
             if n > MAX_MESSAGE or len(message) + n > MAX_MESSAGE:
                 self.abort()
                 raise SbxError(
@@ -199,13 +185,9 @@ class WebSocket:
             if opcode == PONG:
                 continue
             if opcode == CLOSE:
-                self.close_code = (
-                    struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                )
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 self.close_reason = payload[2:].decode("utf-8", "replace")
-                self.close(
-                    self.close_code if self.close_code not in (1005, 1006) else 1000
-                )
+                self.close(self.close_code if self.close_code not in (1005, 1006) else 1000)
                 self._ended()
                 return None
             if opcode in (TEXT, BINARY):

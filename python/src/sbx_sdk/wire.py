@@ -19,11 +19,7 @@ def _snake(name: str) -> str:
 def from_wire(cls: type[T], value: dict[str, Any]) -> T:
     """Builds ``cls`` from a camelCase wire object; missing fields get their defaults."""
     names = {f.name for f in dataclasses.fields(cls)}
-    kwargs = {
-        k: v
-        for k, v in ((_snake(k), v) for k, v in value.items())
-        if k in names and k != "raw"
-    }
+    kwargs = {k: v for k, v in ((_snake(k), v) for k, v in value.items()) if k in names and k != "raw"}
     obj = cls(**kwargs)
     object.__setattr__(obj, "raw", value)
     return obj
