@@ -114,6 +114,9 @@ def test_steps_are_checked_at_once_and_name_the_callers_line() -> None:
         img.copy("https://example.com/x", "/x")  # copy() takes local paths
     with pytest.raises(SbxError):
         img.run("x", options={"mount": "type=cache"})
+    with pytest.raises(SbxError) as err:
+        img.run(["apt-get update", "apt-get install -y curl"])  # Tensorlake's list of shell lines
+    assert "give one shell command as a string" in str(err.value)
     steps = img.copy("a", "/b", {"chown": "1000:1000"}).add("b", "/c", chmod=0o755).steps
     assert steps[1]["text"] == "COPY --chown=1000:1000 a /b"
     assert steps[2]["text"] == "ADD --chmod=0755 b /c"

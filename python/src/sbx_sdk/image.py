@@ -85,6 +85,13 @@ class Image:
                 raise self._bad("run", "the command is empty")
             command: str | list[str] = commands
         elif isinstance(commands, list) and commands and all(isinstance(a, str) for a in commands) and commands[0]:
+            if any(c.isspace() for c in commands[0]):
+                # Tensorlake joins a list into one shell line; here a list is an argv, as in the TypeScript SDK.
+                raise self._bad(
+                    "run",
+                    f"a list is [program, *args], run without a shell, and {_js(commands[0])} is not a program name:"
+                    ' give one shell command as a string, e.g. run("apt-get update && apt-get install -y curl")',
+                )
             command = list(commands)
         else:
             raise self._bad(
