@@ -53,15 +53,9 @@ def collect(namespace):
         for export_name, value in namespace.items():
             if export_name.startswith("_"):
                 continue
-            image = (
-                value
-                if direct and isinstance(value, Image)
-                else (None if direct else image_of(value))
-            )
+            image = value if direct and isinstance(value, Image) else (None if direct else image_of(value))
             if image is not None and id(image) not in found:
-                found[id(image)] = describe(
-                    image, export_name, "export" if direct else "function"
-                )
+                found[id(image)] = describe(image, export_name, "export" if direct else "function")
     images = list(found.values())
     images.sort(
         key=lambda d: (
@@ -104,9 +98,7 @@ def main():
             }
         )
         return 2
-    except (
-        BaseException
-    ) as err:  # SystemExit and KeyboardInterrupt too: the file must define, not exit.
+    except BaseException as err:  # SystemExit and KeyboardInterrupt too: the file must define, not exit.
         code = getattr(err, "code", None) if type(err).__name__ == "SbxError" else None
         message = str(err) if code else "%s: %s" % (type(err).__name__, err)
         if isinstance(err, ImportError) and (err.name or "").split(".")[0] == "sbx_sdk":
