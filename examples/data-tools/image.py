@@ -27,4 +27,4 @@ def prepare(path: str) -> str:
 
 if __name__ == "__main__":
     # Also builds from Python directly: python3 examples/data-tools/image.py
-    print(image.build())
+    print(image.build(verbose=True))

@@ -16,19 +16,19 @@ SEED = os.path.join(REPO, "test", "fixtures", "python-seed")
 Make = Callable[..., Sandbox]
 
 
-def test_seed_flow_builds_an_image_from_python_and_launches_it(client: SandboxClient, sandbox: Make) -> None:
+def test_seed_flow_builds_an_image_from_python_and_launches_it(
+    client: SandboxClient, sandbox: Make, capsys: pytest.CaptureFixture[str]
+) -> None:
     import runpy
 
     ns = runpy.run_path(os.path.join(SEED, "image.py"), run_name="seed")
     events: list[str] = []
     info = ns["image"].build(
-        "py-seed-sdk",
-        client=client,
-        replace=True,
-        on_event=lambda e: events.append(e["type"]),
+        "py-seed-sdk", client=client, replace=True, verbose=True, on_event=lambda e: events.append(e["type"])
     )
     assert (info.name, info.kind) == ("py-seed-sdk", "built")
     assert events[0] == "build" and events[-1] == "done" and "step_done" in events
+    assert "[1/5] RUN echo seeded > /etc/seed" in capsys.readouterr().err
     sb = sandbox(image="py-seed-sdk")
     r = sb.run(
         "sh",

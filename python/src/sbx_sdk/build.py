@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -112,6 +113,7 @@ def build_image(
     ignore_file: str | None = None,
     client: SandboxClient | None = None,
     on_event: Callable[[dict[str, Any]], None] | None = None,
+    verbose: bool = False,
 ) -> ImageInfo:
     c = client or SandboxClient()
     tmp = tempfile.mkdtemp(prefix="sbx-build-")
@@ -138,10 +140,28 @@ def build_image(
         request["noCache"] = True
     build = c.create_build(request)
     try:
-        return follow_build(c, build.id, on_event)
+        return follow_build(c, build.id, _printing(on_event) if verbose else on_event)
     except KeyboardInterrupt:
         c.cancel_build(build.id)
         raise
+
+
+def _printing(
+    then: Callable[[dict[str, Any]], None] | None,
+) -> Callable[[dict[str, Any]], None]:
+    """An event handler that shows progress on stderr as ``sbx image create --progress plain`` does."""
+
+    def show(ev: dict[str, Any]) -> None:
+        if ev["type"] == "step":
+            cached = "CACHED " if ev.get("cached") else ""
+            print(f"{cached}[{ev['step']}/{ev['total']}] {ev['text']}", file=sys.stderr, flush=True)
+        elif ev["type"] == "log":
+            sys.stderr.write(str(ev.get("data", "")))
+            sys.stderr.flush()
+        if then:
+            then(ev)
+
+    return show
 
 
 def follow_build(

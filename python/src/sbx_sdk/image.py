@@ -222,8 +222,12 @@ class Image:
         ignore_file: str | None = None,
         client: Any = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        verbose: bool = False,
     ) -> Any:
-        """Builds the image on the daemon and returns the registered ImageInfo; a failed build raises SbxError."""
+        """Builds the image on the daemon and returns the registered ImageInfo; a failed build raises SbxError.
+
+        ``verbose`` prints each step and its output on stderr; ``on_event`` gets the build's events.
+        """
         from .build import build_image
 
         return build_image(
@@ -236,6 +240,7 @@ class Image:
             ignore_file=ignore_file,
             client=client,
             on_event=on_event,
+            verbose=verbose,
         )
 
     # --- helpers ------------------------------------------------------------------------------

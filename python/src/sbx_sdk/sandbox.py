@@ -59,9 +59,10 @@ class Sandbox:
         host: str | None = None,
         token: str | None = None,
         project: str | None = None,
+        context: str | None = None,
     ) -> Sandbox:
         """Creates a sandbox (from ``image``, default debian-minimal, or ``snapshot_id``) and returns once it runs."""
-        c = client or SandboxClient(host=host, token=token, project=project)
+        c = client or SandboxClient(host=host, token=token, project=project, context=context)
         req: dict[str, Any] = {}
         for key, value in (
             ("image", image),
