@@ -24,6 +24,9 @@ npx tsc -p tsconfig.json --noEmit || typecheck=1
 npm run --silent build || typecheck=$((typecheck + 1))
 npx eslint . || typecheck=$((typecheck + 1))
 npx prettier --check . >/dev/null || { npx prettier --list-different . ; typecheck=$((typecheck + 1)); }
+# The Python SDK (python/): strict types; its pytest suite runs inside the e2e run (test/python-sdk.e2e.test.ts).
+mypy --strict --cache-dir .tmp/mypy python/src/sbx_sdk || typecheck=$((typecheck + 1))
+black --check -q --line-length 120 python packages/cli/python/load_image.py || typecheck=$((typecheck + 1))
 npx vitest run --reporter=default --reporter=json --outputFile="$report" "$@"
 status=$?
 

@@ -194,5 +194,22 @@ export async function main(): Promise<number> {
     });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ client: "0.1.0", daemon: expect.any(String) });
+    // The Python SDK travels with the CLI: an image.py builds with nothing installed for python3.
+    writeFileSync(
+      join(cliDir, "image.py"),
+      'from sbx_sdk import Image\nimage = Image(name="packed-py").env("A", "1")\n',
+    );
+    const py = spawnSync(
+      join(cliDir, "node_modules", ".bin", "sbx"),
+      ["image", "create", "image.py", "--replace", "-q"],
+      {
+        cwd: cliDir,
+        env: { ...USER_ENV, SBX_HOST: inject("sbxHost"), PYTHONPATH: "" },
+        encoding: "utf8",
+        timeout: 120_000,
+      },
+    );
+    expect(py.status, py.stderr).toBe(0);
+    expect(py.stdout.trim()).toMatch(/^sha256:[0-9a-f]{64}$/);
   }, 300_000);
 });

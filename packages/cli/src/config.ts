@@ -31,3 +31,14 @@ export function terminalType(): string | undefined {
 export function searchPath(): string {
   return process.env.PATH ?? "";
 }
+
+/** The interpreter `sbx image create image.py` runs (SBX_PYTHON; default python3 on PATH). */
+export function pythonInterpreter(): string {
+  return process.env.SBX_PYTHON || "python3";
+}
+
+/** How long evaluating an image file may take, in ms (SBX_IMAGE_LOAD_TIMEOUT in seconds; default 60). */
+export function imageLoadTimeoutMs(): number {
+  const secs = Number(process.env.SBX_IMAGE_LOAD_TIMEOUT);
+  return Number.isFinite(secs) && secs > 0 ? secs * 1000 : 60_000;
+}

@@ -28,6 +28,10 @@ const SDK_DIR = dirname(fileURLToPath(import.meta.resolve("@sbx-sh/sdk")));
 /** Evaluates `file` and collects its images (each once, in export order). */
 export async function loadImageFile(file: string): Promise<LoadedImageFile> {
   const abs = resolve(file);
+  if (/\.py$/i.test(abs)) {
+    const { loadPythonImageFile } = await import("./image-loader-python.js");
+    return loadPythonImageFile(abs);
+  }
   if (!existsSync(abs) || !statSync(abs).isFile()) {
     throw new SbxError(
       "invalid_argument",
@@ -85,7 +89,9 @@ export function chooseImage(loaded: LoadedImageFile, imageName?: string): FoundI
   if (!loaded.images.length) {
     throw new SbxError(
       "invalid_argument",
-      `${file} exports no image: export one (export const image = new Image({ name: "my-image" })...) or a function made with defineFunction({ image }, handler)`,
+      /\.py$/i.test(loaded.file)
+        ? `${file} defines no image: assign one at top level (image = Image(name="my-image")...) or attach one to a function with @function(image=...)`
+        : `${file} exports no image: export one (export const image = new Image({ name: "my-image" })...) or a function made with defineFunction({ image }, handler)`,
     );
   }
   if (imageName !== undefined) {

@@ -1,4 +1,4 @@
-// `sbx image create <file>`: load the file (a .ts/.js image or a Dockerfile), pick its image, pack
+// `sbx image create <file>`: load the file (a .ts/.js/.py image or a Dockerfile), pick its image, pack
 // and upload what copy()/add() name, build on the daemon with live progress; Ctrl-C cancels the
 // build there. `sbx image logs` re-attaches to a build's events.
 import { basename, dirname, resolve } from "node:path";
@@ -125,10 +125,10 @@ export function registerImageCreateCommands(image: Command): void {
   image
     .command("create")
     .alias("build")
-    .description("build the image a .ts/.js file or a Dockerfile defines and register it in the project")
+    .description("build the image a .ts/.js/.py file or a Dockerfile defines and register it in the project")
     .argument(
       "[file]",
-      "a .ts or .js file exporting an Image (or a function made with defineFunction), or a Dockerfile",
+      "a .ts or .js file exporting an Image (or a function made with defineFunction), a .py file defining one, or a Dockerfile",
     )
     .argument("[context]", "Dockerfiles: the build context folder (default: the Dockerfile's folder)")
     .option(
@@ -155,6 +155,9 @@ export function registerImageCreateCommands(image: Command): void {
       "after",
       `
 The file is loaded as is (TypeScript works; \`import { Image } from "sbx"\` resolves to this sbx).
+A .py file runs in python3 (3.11+; SBX_PYTHON) only to define its images: top-level Image
+values and images attached with @function(image=...); \`from sbx_sdk import Image\` resolves to
+this sbx's Python SDK; SBX_IMAGE_LOAD_TIMEOUT (seconds, default 60) bounds it.
 A file named Dockerfile, Dockerfile.* or *.Dockerfile (or given with -f) is read as a Dockerfile:
 FROM names an sbx image; .dockerignore in the context applies; LABEL, EXPOSE and the like are
 ignored with a warning; COPY --from is not supported yet.
@@ -163,6 +166,7 @@ line, the exit code and the last lines of its output.
 
 Examples:
   $ sbx image create image.ts
+  $ sbx image create image.py --registered-name tools
   $ sbx image create images.ts --image-name worker --tag v2 --replace
   $ sbx image create image.ts --no-cache --progress plain
   $ sbx image create ./Dockerfile -n web --build-arg VERSION=2
