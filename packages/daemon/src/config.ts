@@ -31,6 +31,8 @@ export interface DaemonConfig {
   ubuntuMirror: string | null;
   /** What isolates sandboxes (runtime/runtime.ts RUNTIME_NAMES). */
   runtime: RuntimeName;
+  /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
+  tensorlakeSandboxUrl: string | null;
 }
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -57,6 +59,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     debianMirror: env.SBX_DEBIAN_MIRROR ?? null,
     ubuntuMirror: env.SBX_UBUNTU_MIRROR ?? null,
     runtime: parseRuntime("SBX_RUNTIME", env.SBX_RUNTIME ?? "crun"),
+    tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
   };
 }
 
@@ -83,6 +86,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--proxy-domain": "proxyDomain",
   "--egress-refresh": "egressRefreshSecs",
   "--runtime": "runtime",
+  "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -109,6 +113,10 @@ options (environment variable in brackets):
   --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
                        (SBX_EGRESS_REFRESH_SECS; default 60)
   --runtime NAME       what isolates sandboxes: ${RUNTIME_NAMES.join(", ")} (SBX_RUNTIME; default crun)
+  --tensorlake-sandbox-url URL
+                       the sandbox_url the Tensorlake-compatible routes (TCP listener) advertise, e.g.
+                       https://sandbox.example.com (SBX_TENSORLAKE_SANDBOX_URL; default: the scheme and
+                       host each request came to)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;

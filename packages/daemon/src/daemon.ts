@@ -140,6 +140,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxy,
     contexts,
     oci,
+    tensorlakeSandboxUrl: cfg.tensorlakeSandboxUrl,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 

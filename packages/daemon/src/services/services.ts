@@ -28,6 +28,8 @@ export interface Services {
   ports: PortService;
   /** Where the port proxy listens (exposed ports' URLs are built from it), or null when there is none. */
   proxy: ProxyAddress | null;
+  /** The `sandbox_url` the Tensorlake-compatible routes advertise; null or absent: the request's own host. */
+  tensorlakeSandboxUrl?: string | null;
   contexts: BlobStore;
   oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
