@@ -2,6 +2,8 @@
 // on Node 22, drives a real sbx daemon over its TCP listener with a project token as
 // TENSORLAKE_API_KEY, against real crun sandboxes. One daemon and one main sandbox serve every test;
 // each SDK script returns what it saw as JSON and the assertions are made here.
+import { createServer, request as httpRequest } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SandboxClient } from "@sbx-sh/sdk";
 import { freePort, TestDaemon } from "./harness.js";
@@ -254,6 +256,46 @@ describe("the tensorlake SDK against sbx", () => {
     // A namespace that is not the token's project is refused, and names nothing.
     const ns = await fetch(`${base}/v1/namespaces/tl-other/sandboxes`, { headers: auth() });
     expect(ns.status).toBe(403);
+  });
+
+  it("serves the remote setup: api.<domain> for the API, sandbox.<domain> for lifecycle and sandboxes", async () => {
+    // Both names resolve to the daemon through a forward proxy (the SDK honours HTTP_PROXY), as DNS would.
+    const proxy = createServer((req, res) => {
+      const up = httpRequest(
+        {
+          host: "127.0.0.1",
+          port: new URL(base).port,
+          method: req.method,
+          path: new URL(req.url!).pathname + new URL(req.url!).search,
+          headers: req.headers,
+        },
+        (r) => {
+          seen.push(`${req.method} ${req.headers.host}${new URL(req.url!).pathname}`);
+          res.writeHead(r.statusCode!, r.headers);
+          r.pipe(res);
+        },
+      );
+      req.pipe(up);
+    });
+    const seen: string[] = [];
+    await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
+    const port = new URL(base).port;
+    try {
+      const out = await runSdk<Seen>(
+        { apiUrl: `http://api.sbx.test:${port}`, apiKey: target.apiKey },
+        `const sb = await tl.Sandbox.create({ apiUrl: env.apiUrl, apiKey: env.apiKey });
+         const r = await sb.run("echo", { args: ["remote"] });
+         await sb.terminate();
+         return r;`,
+        { HTTP_PROXY: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, NO_PROXY: "" },
+      );
+      expect(out.stdout).toBe("remote");
+      expect(seen[0]).toBe(`POST sandbox.sbx.test:${port}/sandboxes`);
+      expect(seen.at(-1)).toMatch(new RegExp(`^DELETE sandbox\\.sbx\\.test:${port}/sandboxes/sb-`));
+      expect(seen.some((l) => l.startsWith("POST ") && l.endsWith("/api/v1/processes/run"))).toBe(true);
+    } finally {
+      proxy.close();
+    }
   });
 
   it("terminates, and reports unknown sandboxes as not found", async () => {
