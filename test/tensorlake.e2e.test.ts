@@ -5,8 +5,10 @@
 import { createServer, request as httpRequest } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SandboxClient } from "@sbx-sh/sdk";
-import { freePort, TestDaemon } from "./harness.js";
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { freePort, REPO, TestDaemon } from "./harness.js";
 import { ensureSdk, runSdk, type SdkTarget } from "./tensorlake/sdk.js";
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON an SDK script returned: the assertions check its shape
@@ -310,6 +312,63 @@ describe("the tensorlake SDK against sbx", () => {
     expect(out.ids).not.toContain(sandboxId);
     expect(out.unknown).toBe("SandboxNotFoundError");
     expect((await admin.get(sandboxId)).status).toBe("terminated");
+  });
+});
+
+describe("sandbox pools", () => {
+  it("creates, claims from, lists, updates and deletes a pool through the tensorlake SDK", async () => {
+    const out = await runSdk<Seen>(
+      target,
+      `const client = new tl.SandboxClient({ apiUrl: env.apiUrl, apiKey: env.apiKey });
+       const { poolId, namespace } = await client.createPool({ image: "tensorlake/debian-minimal", warmContainers: 1, maxContainers: 3, cpus: 1, memoryMb: 256 });
+       const got = await client.getPool(poolId);
+       const listed = (await client.listPools()).map((p) => p.poolId);
+       const claimed = await client.claim(poolId);
+       const sb = await tl.Sandbox.connect({ apiUrl: env.apiUrl, apiKey: env.apiKey, sandboxId: claimed.sandboxId });
+       const run = await sb.run("echo", { args: ["pooled"] });
+       const info = await sb.info();
+       const updated = await client.updatePool(poolId, { image: "debian-minimal", warmContainers: 0, maxContainers: 1 });
+       let atMax; try { await client.claim(poolId); } catch (e) { atMax = String(e.message); }
+       await sb.terminate();
+       let bad; try { await client.createPool({ image: "debian-minimal", warmContainers: 2, maxContainers: 1 }); } catch (e) { bad = String(e.message); }
+       await client.deletePool(poolId);
+       let gone; try { await client.getPool(poolId); } catch (e) { gone = e.constructor.name + " " + e.message; }
+       return { poolId, namespace, got, listed, claimed, run, info, updated, atMax, bad, gone, after: (await client.listPools()).length };`,
+    );
+    expect(out.namespace).toBe("default");
+    expect(out.got).toMatchObject({ poolId: out.poolId, warmContainers: 1, maxContainers: 3 });
+    expect(out.listed).toContain(out.poolId);
+    expect(out.claimed.status).toBe("running");
+    expect(out.run.stdout).toBe("pooled");
+    expect(out.info).toMatchObject({ poolId: out.poolId, resources: { cpus: 1, memoryMb: 256 } });
+    expect(out.updated).toMatchObject({ warmContainers: 0, maxContainers: 1 });
+    expect(out.atMax).toContain("max_containers");
+    expect(out.bad).toContain("out_of_range");
+    expect(out.gone).toMatch(/NotFound|404/);
+  });
+
+  it("serves sbx's own pools: the CLI creates and lists, Sandbox.create({ pool }) claims warm", async () => {
+    const cli = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+        env: { ...process.env, SBX_HOST: daemon.host },
+        encoding: "utf8",
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout;
+    };
+    const id = cli("pool", "create", "--warm", "1", "--max", "4", "-q").trim();
+    const ready = async () => (await admin.getPool(id)).ready === 1;
+    for (let i = 0; i < 200 && !(await ready()); i++) await new Promise((r) => setTimeout(r, 50));
+    const sb = await Sandbox.create({ pool: id }, admin);
+    expect((await sb.run("echo", { args: ["warm"] })).stdout).toBe("warm\n");
+    const pool = await admin.getPool(id);
+    expect(pool).toMatchObject({ claims: 1, hits: 1, misses: 0, max: 4 });
+    expect(pool.claimP50Ms).toEqual(expect.any(Number));
+    const listed = JSON.parse(cli("pool", "ls", "--json")) as Array<{ id: string }>;
+    expect(listed.map((p) => p.id)).toEqual(expect.arrayContaining(["default", id]));
+    await sb.terminate();
+    expect(cli("pool", "rm", id)).toContain(id);
+    await expect(admin.getPool(id)).rejects.toMatchObject({ code: "not_found" });
   });
 });
 

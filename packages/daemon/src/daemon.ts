@@ -80,6 +80,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ports,
     projects,
     files,
+    pools,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -111,6 +112,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     "reconciled with the host",
   );
   pool.refill();
+  await pools.load();
   const egressRefresh = new EgressRefresher(store, sandboxes, log);
   egressRefresh.start(cfg.egressRefreshSecs * 1000);
 
@@ -141,6 +143,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     contexts,
     oci,
     tensorlakeSandboxUrl: cfg.tensorlakeSandboxUrl,
+    pools,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 
@@ -195,6 +198,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       await builds.close();
       sandboxes.close();
       egressRefresh.close();
+      pools.close();
       await pool.close();
       processes.close();
       await stores.close();

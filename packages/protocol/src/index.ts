@@ -16,5 +16,6 @@ export * from "./wire/builds.js";
 export * from "./wire/snapshots.js";
 export * from "./wire/terminals.js";
 export * from "./wire/ports.js";
+export * from "./wire/pools.js";
 export * from "./routes.js";
 export * from "./wire/registries.js";

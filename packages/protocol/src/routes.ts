@@ -40,6 +40,9 @@ export const ROUTES = {
   imagePush: "/v1/images/{name}/push",
   imagesImport: "/v1/images/import",
   imagesPull: "/v1/images/pull",
+  pools: "/v1/pools",
+  pool: "/v1/pools/{id}",
+  poolSandboxes: "/v1/pools/{id}/sandboxes",
   snapshots: "/v1/snapshots",
   snapshot: "/v1/snapshots/{id}",
 } as const;

@@ -14,6 +14,7 @@ import { registerImageRoutes } from "./routes/images.js";
 import { registerOciRoutes } from "./routes/oci.js";
 import { registerSnapshotRoutes } from "./routes/snapshots.js";
 import { registerPortRoutes } from "./routes/ports.js";
+import { registerPoolRoutes } from "./routes/pools.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
@@ -62,6 +63,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerOciRoutes(app, services);
   registerSnapshotRoutes(app, services);
   registerPortRoutes(app, services, sockets.upgradeWebSocket);
+  registerPoolRoutes(app, services);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   if (transport === "tcp")
     registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {

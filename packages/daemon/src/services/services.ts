@@ -12,6 +12,7 @@ import type { SnapshotService } from "./snapshot-service.js";
 import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
+import type { PoolService } from "./pool-service.js";
 
 export interface Services {
   version: string;
@@ -31,6 +32,7 @@ export interface Services {
   /** The `sandbox_url` the Tensorlake-compatible routes advertise; null or absent: the request's own host. */
   tensorlakeSandboxUrl?: string | null;
   contexts: BlobStore;
+  pools: PoolService;
   oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }

@@ -65,8 +65,10 @@ export function both(
 export function registerTlLifecycle(app: Api, s: Services, deps: TlDeps): void {
   const url = deps.sandboxUrl;
   const project = (c: Context<AppEnv>) => c.get("project");
-  const view = async (c: Context<AppEnv>, r: SandboxRecord) =>
-    toTlSandbox(r, url(c), r.status === "terminated" ? [] : await s.ports.list(r.project, r.id));
+  const view = async (c: Context<AppEnv>, r: SandboxRecord) => ({
+    ...toTlSandbox(r, url(c), r.status === "terminated" ? [] : await s.ports.list(r.project, r.id)),
+    pool_id: s.pools.poolOf(r.id),
+  });
 
   both(app, "post", "/sandboxes", async (c) => {
     const body = parse(CreateBody, await readJson(c));
