@@ -152,10 +152,25 @@ describe("the tensorlake SDK against sbx", () => {
     expect(out.refused).toContain("the PTY token does not match");
   });
 
-  it("answers health and info", async () => {
+  it("answers health and info, and logs made of process output", async () => {
     const out = await runSdk<Seen>(
       target,
-      `${connect()} return { health: await sb.health(), info: await sb.daemonInfo() };`,
+      `${connect()}
+       const p = await sb.startProcess("sh", { args: ["-c", "echo log-out; echo log-err >&2"] });
+       for await (const _ of sb.followOutput(p.pid)) { /* until it ends */ }
+       const logs = await sb.getLogs({ processIds: [String(p.pid)] });
+       const errors = await sb.getLogs({ processIds: [String(p.pid)], levels: ["error"] });
+       const procs = await sb.listLogProcesses();
+       return { health: await sb.health(), info: await sb.daemonInfo(), pid: p.pid, logs, errors, procs };`,
+    );
+    expect(out.logs.logs.map((l: Seen) => l.body).sort()).toEqual(["log-err", "log-out"]);
+    expect(out.errors.logs.map((l: Seen) => l.body)).toEqual(["log-err"]);
+    expect(out.procs.processes).toContainEqual(
+      expect.objectContaining({
+        processId: String(out.pid),
+        processCommand: expect.stringContaining("log-out"),
+        logCount: 2,
+      }),
     );
     expect(out.health).toMatchObject({ healthy: true });
     expect(out.info.totalProcesses).toBeGreaterThan(0);

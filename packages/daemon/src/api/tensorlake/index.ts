@@ -9,6 +9,7 @@ import { bodyLimits } from "../body-limits.js";
 import { checkNamespace, tlAuth } from "./context.js";
 import { registerTlFiles } from "./files.js";
 import { registerTlLifecycle } from "./lifecycle.js";
+import { registerTlLogs } from "./logs.js";
 import { registerTlPools } from "./pools.js";
 import { registerTlProcesses } from "./processes.js";
 import { registerTlPty } from "./pty.js";
@@ -52,4 +53,5 @@ export function registerTensorlakeRoutes(
   registerTlFiles(app, s);
   registerTlPty(app, s, upgradeWebSocket);
   registerTlPools(app, s, deps);
+  registerTlLogs(app, s);
 }
