@@ -256,6 +256,28 @@ describe("the tensorlake SDK against sbx", () => {
     expect(out.afterResume.stdout).toBe("kept");
   });
 
+  it("lists, finds and deletes sandbox templates (sbx images), and introspects the key", async () => {
+    const snap = await (await Sandbox.connect(sandboxId, admin)).snapshot();
+    await admin.registerImage("tl-tmpl", snap.id);
+    const out = await runSdk<Seen>(
+      target,
+      `const cloud = new tl.CloudClient({ apiUrl: env.apiUrl, apiKey: env.apiKey });
+       const key = await cloud.introspectApiKey();
+       const names = (await tl.listSandboxImages()).map((t) => t.name);
+       const found = await tl.findSandboxImageByName("tl-tmpl");
+       const missing = await tl.findSandboxImageByName("no-such-image");
+       await tl.deleteSandboxImage("tl-tmpl");
+       const after = await tl.findSandboxImageByName("tl-tmpl");
+       return { key, names, found, missing, after };`,
+      { TENSORLAKE_ORGANIZATION_ID: "sbx", TENSORLAKE_PROJECT_ID: "default" },
+    );
+    expect(out.key).toMatchObject({ organizationId: "sbx", projectId: "default" });
+    expect(out.names).toContain("tl-tmpl");
+    expect(out.found).toMatchObject({ name: "tl-tmpl", id: expect.stringMatching(/^sha256:/) });
+    expect([out.missing, out.after]).toEqual([null, null]);
+    await expect(admin.getImage("tl-tmpl")).rejects.toMatchObject({ code: "image_not_found" });
+  });
+
   it("keeps another project's sandboxes invisible", async () => {
     await admin.createProject("tl-other");
     const other = { apiUrl: base, apiKey: (await admin.createToken("tl-other")).token! };

@@ -13,6 +13,7 @@ import { registerTlLogs } from "./logs.js";
 import { registerTlPools } from "./pools.js";
 import { registerTlProcesses } from "./processes.js";
 import { registerTlPty } from "./pty.js";
+import { registerTlTemplates } from "./templates.js";
 
 /** Paths of this route set outside sbx's `/v1/*` (which has its own auth middleware). */
 const TL_PATH = /^\/(sandboxes|snapshots|archived-sandboxes|sandbox-pools|api\/v1|platform)(\/|$)/;
@@ -54,4 +55,5 @@ export function registerTensorlakeRoutes(
   registerTlPty(app, s, upgradeWebSocket);
   registerTlPools(app, s, deps);
   registerTlLogs(app, s);
+  registerTlTemplates(app, s);
 }
