@@ -440,6 +440,30 @@ describe("the tensorlake wire, raw", () => {
     expect(data.at(-1)).toEqual({ exit_code: 0 });
   });
 
+  it("survives a client that drops a run stream: the process runs on to its end", async () => {
+    const abort = new AbortController();
+    const r = await fetch(`${base}/api/v1/processes/run`, {
+      method: "POST",
+      signal: abort.signal,
+      headers: { ...auth(), "x-tensorlake-sandbox-id": sb, "content-type": "application/json" },
+      body: JSON.stringify({ command: "sh", args: ["-c", "sleep 0.5; echo finished"] }),
+    });
+    const reader = r.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    const pid = (JSON.parse(first.slice("data: ".length)) as { pid: number }).pid;
+    abort.abort();
+    const get = () =>
+      fetch(`${base}/api/v1/processes/${pid}`, { headers: { ...auth(), "x-tensorlake-sandbox-id": sb } }).then(
+        (x) => x.json() as Promise<{ status: string; exit_code: number }>,
+      );
+    let p = await get();
+    for (let i = 0; i < 100 && p.status === "running"; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      p = await get();
+    }
+    expect(p).toMatchObject({ status: "exited", exit_code: 0 });
+  });
+
   it("answers the statuses the SDK expects, and bad input changes nothing", async () => {
     const count = async () => (await admin.list()).length;
     const before = await count();
