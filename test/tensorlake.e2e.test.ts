@@ -79,7 +79,8 @@ describe("the tensorlake SDK against sbx", () => {
        let killed; for (let i = 0; i < 100; i++) { killed = await sb.getProcess(victim.pid); if (killed.status !== "running") break; await new Promise((r) => setTimeout(r, 50)); }
        const list = await sb.listProcesses();
        let missing; try { await sb.getProcess(123); } catch (e) { missing = { name: e.constructor.name, message: String(e.message) }; }
-       return { cat, followed, catInfo, output, stdout, stderr, signalled, term, killed, pids: list.map((p) => p.pid), missing };`,
+       const restarted = await sb.restartProcess(both.pid);
+       return { restarted, bothPid: both.pid, cat, followed, catInfo, output, stdout, stderr, signalled, term, killed, pids: list.map((p) => p.pid), missing };`,
     );
     expect(Number.isInteger(out.cat.pid)).toBe(true);
     expect(out.cat.stdinWritable).toBe(true);
@@ -93,6 +94,9 @@ describe("the tensorlake SDK against sbx", () => {
     expect(out.killed).toMatchObject({ status: "signaled", signal: 9 });
     expect(out.pids).toContain(out.cat.pid);
     expect(out.missing.message).toContain("404");
+    // A restart runs the command again, as a new process.
+    expect(out.restarted).toMatchObject({ command: "sh", args: ["-c", "echo o1; echo e1 >&2; echo o2"] });
+    expect(out.restarted.pid).not.toBe(out.bothPid);
   });
 
   it("keeps a process's pid across a daemon restart", async () => {
@@ -344,10 +348,21 @@ describe("the tensorlake SDK against sbx", () => {
        await sb.terminate();
        const after = await tl.Sandbox.list({ apiUrl: env.apiUrl, apiKey: env.apiKey });
        let unknown; try { await (await tl.Sandbox.connect({ apiUrl: env.apiUrl, apiKey: env.apiKey, sandboxId: "sb-doesnotexist" })).info(); } catch (e) { unknown = e.constructor.name; }
-       return { ids: after.map((s) => s.sandboxId), unknown };`,
+       const client = new tl.SandboxClient({ apiUrl: env.apiUrl, apiKey: env.apiKey });
+       const pages = [];
+       let page = await client.listArchived({ limit: 1 });
+       pages.push(page.sandboxes.map((s) => s.sandboxId));
+       while (page.nextCursor && pages.length < 20) { page = await client.listArchived({ limit: 1, cursor: page.nextCursor }); pages.push(page.sandboxes.map((s) => s.sandboxId)); }
+       const archived = await client.getArchived(${JSON.stringify(sandboxId)});
+       return { ids: after.map((s) => s.sandboxId), unknown, pages, archived };`,
     );
     expect(out.ids).not.toContain(sandboxId);
     expect(out.unknown).toBe("SandboxNotFoundError");
+    // One per page, following the cursors: the copies and restores ended before it are archived too.
+    expect(out.pages.length).toBeGreaterThan(1);
+    expect(out.pages.every((p: string[]) => p.length === 1)).toBe(true);
+    expect(out.pages.flat()).toContain(sandboxId);
+    expect(out.archived).toMatchObject({ sandboxId, status: "terminated" });
     expect((await admin.get(sandboxId)).status).toBe("terminated");
   });
 });

@@ -139,15 +139,17 @@ export function registerTlLifecycle(app: Api, s: Services, deps: TlDeps): void {
   both(app, "get", "/archived-sandboxes", async (c) => {
     const ended = (await s.sandboxes.list(project(c), true)).filter((r) => r.status === "terminated");
     const limit = Math.min(Math.max(Number(c.req.query("limit") ?? "50") || 50, 1), 500);
-    const start = Math.max(Number(c.req.query("cursor") ?? "0") || 0, 0);
+    // Cursors are base64 (as Tensorlake's are) of an offset into the ended sandboxes, newest first.
+    const start = Math.max(Number(Buffer.from(c.req.query("cursor") ?? "", "base64").toString()) || 0, 0);
+    const cursor = (n: number) => Buffer.from(String(n)).toString("base64");
     const backward = c.req.query("direction") === "backward";
     const from = backward ? Math.max(start - limit, 0) : start;
     const page = ended.slice(from, from + limit);
     return c.json(
       {
         sandboxes: page.map((r) => toTlArchived(r, url(c))),
-        prev_cursor: from > 0 ? String(from) : null,
-        next_cursor: from + limit < ended.length ? String(from + limit) : null,
+        prev_cursor: from > 0 ? cursor(from) : null,
+        next_cursor: from + limit < ended.length ? cursor(from + limit) : null,
       },
       200,
     );
