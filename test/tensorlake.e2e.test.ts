@@ -272,13 +272,17 @@ describe("the tensorlake SDK against sbx", () => {
        const missing = await tl.findSandboxImageByName("no-such-image");
        await tl.deleteSandboxImage("tl-tmpl");
        const after = await tl.findSandboxImageByName("tl-tmpl");
-       return { key, names, found, missing, after };`,
+       let build; try { await new tl.Image({ name: "tl-built", baseImage: "debian-minimal" }).run("true").build({ registeredName: "tl-built" }); } catch (e) { build = String(e.message); }
+       return { key, names, found, missing, after, build };`,
       { TENSORLAKE_ORGANIZATION_ID: "sbx", TENSORLAKE_PROJECT_ID: "default" },
     );
     expect(out.key).toMatchObject({ organizationId: "sbx", projectId: "default" });
     expect(out.names).toContain("tl-tmpl");
     expect(out.found).toMatchObject({ name: "tl-tmpl", id: expect.stringMatching(/^sha256:/) });
     expect([out.missing, out.after]).toEqual([null, null]);
+    // Image builds are refused up front with the way to build, and nothing is left behind.
+    expect(out.build).toContain("sbx image create");
+    expect((await admin.list()).map((s) => s.image)).not.toContain("tl-built:latest");
     await expect(admin.getImage("tl-tmpl")).rejects.toMatchObject({ code: "image_not_found" });
   });
 

@@ -56,6 +56,16 @@ export function registerTlTemplates(app: Api, s: Services): void {
     return c.json(toTemplate(entry.image), 200);
   });
 
+  // The SDK's image builds drive a Tensorlake rootfs builder in a builder sandbox: refused up front,
+  // before any builder sandbox is made, with the way to build instead.
+  app.post("/platform/v1/organizations/:org/projects/:proj/sandbox-template-builds", async (c) => {
+    scope(c);
+    throw new SbxError(
+      "unimplemented",
+      "image builds through the Tensorlake SDK are not served by sbx: build with `sbx image create` (the same Image model, or a Dockerfile) and use the image's name",
+    );
+  });
+
   app.delete("/v1/namespaces/:ns/sandbox-images/:name", async (c) => {
     await s.images.remove(c.get("project"), c.req.param("name") ?? "");
     await s.gc.collect();
