@@ -428,6 +428,36 @@ describe("sandbox pools", () => {
   });
 });
 
+describe("pool rollout", () => {
+  it("replaces warm sandboxes when the pool's image name is re-pointed, and claims get the new image", async () => {
+    const src = await Sandbox.create({ name: "pool-src", allowInternetAccess: false }, admin);
+    const version = async (v: string, replace: boolean) => {
+      await src.writeFile("/v", v);
+      return admin.registerImage("rolled", (await src.snapshot()).id, { replace });
+    };
+    const v1 = await version("1", false);
+    const pool = await admin.createPool({ image: "rolled", warm: 1, allowInternetAccess: false });
+    const until = async (ok: () => Promise<boolean>) => {
+      for (let i = 0; i < 400 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 50));
+    };
+    await until(async () => (await admin.getPool(pool.id)).ready === 1);
+    const v2 = await version("2", true);
+    expect(v2.id).not.toBe(v1.id);
+    // The warm sandbox of v1 is replaced by one of v2 (`ready` counts the image the name points at
+    // now), which the next claim is served from.
+    const served = await admin.getPool(pool.id);
+    await until(async () => (await admin.getPool(pool.id)).ready === 1);
+    const sb = await Sandbox.create({ pool: pool.id }, admin);
+    expect((await sb.readFile("/v")).toString()).toBe("2");
+    const after = await admin.getPool(pool.id);
+    expect(after.claims).toBe(served.claims + 1);
+    expect(after.hits).toBe(1);
+    await sb.terminate();
+    await src.terminate();
+    await admin.deletePool(pool.id);
+  });
+});
+
 describe("the tensorlake wire, raw", () => {
   let sb = "";
   beforeAll(async () => {

@@ -17,13 +17,13 @@ describe("PoolService", () => {
     h = await startServices({ warmPool: 0 });
     await h.pools.load(50);
     const pool = await h.pools.create(P, { warm: 2, max: 5, cpus: 2 });
-    await eventually(() => h.pools.ready(pool.id) === 2);
+    await eventually(async () => (await h.pools.ready(pool)) === 2);
     const sb = await h.pools.claim(P, pool.id);
     expect(sb).toMatchObject({ status: "running", cpus: 2 });
     expect(h.runtime.calls).toContain(`reconfigure ${sb.id}`);
     expect(h.pools.statsOf(pool.id)).toMatchObject({ claims: 1, hits: 1, misses: 0 });
     expect(h.pools.statsOf(pool.id).claimP50Ms).toBeGreaterThanOrEqual(0);
-    await eventually(() => h.pools.ready(pool.id) === 2);
+    await eventually(async () => (await h.pools.ready(pool)) === 2);
     expect(h.pools.poolOf(sb.id)).toBe(pool.id);
   });
 
@@ -48,7 +48,7 @@ describe("PoolService", () => {
     const v1 = await h.snapshots.registerImage(P, { name: "app" }, (await h.sandboxes.snapshot(P, src.id)).id, false);
     await h.pools.load(50);
     const pool = await h.pools.create(P, { image: "app", warm: 2 });
-    await eventually(() => h.pools.ready(pool.id) === 2);
+    await eventually(async () => (await h.pools.ready(pool)) === 2);
     await writeText(h, src.id, "/v", "2");
     const v2 = await h.snapshots.registerImage(P, { name: "app" }, (await h.sandboxes.snapshot(P, src.id)).id, true);
     expect(v2.id).not.toBe(v1.id);
@@ -64,12 +64,12 @@ describe("PoolService", () => {
     h = await startServices({ warmPool: 0 });
     await h.pools.load(50);
     const pool = await h.pools.create(P, { warm: 1 });
-    await eventually(() => h.pools.ready(pool.id) === 1);
+    await eventually(async () => (await h.pools.ready(pool)) === 1);
     h.pools.close();
     await h.pools.load(50);
     expect(h.pools.get(P, pool.id)).toMatchObject({ id: pool.id, warm: 1 });
     await h.pools.remove(P, pool.id);
-    await eventually(() => h.pools.ready(pool.id) === 0);
+    await eventually(() => h.pool.readyFor(pool.id) === 0);
     expect(() => h.pools.get(P, pool.id)).toThrow(/does not exist/);
   });
 });

@@ -140,8 +140,10 @@ export class PoolService {
     };
   }
 
-  ready(id: string): number {
-    return this.warm.readyFor(id);
+  /** Warm sandboxes ready now of the image the pool's name points at now (not those being replaced). */
+  async ready(p: PoolRecord): Promise<number> {
+    const image = await this.images.resolve(p.project, p.image).catch(() => undefined);
+    return image ? this.warm.readyFor(p.id, image.id) : 0;
   }
 
   /** A running sandbox with the pool's settings, from a warm blank when one is ready. */

@@ -10,7 +10,7 @@ import { json, jsonBody } from "./common.js";
 
 const PoolParams = z.object({ id: z.string().min(1).max(128) });
 
-export function toPool(s: Services, p: PoolRecord): PoolInfo {
+export async function toPool(s: Services, p: PoolRecord): Promise<PoolInfo> {
   return {
     id: p.id,
     project: p.project,
@@ -22,7 +22,7 @@ export function toPool(s: Services, p: PoolRecord): PoolInfo {
     allowInternetAccess: p.allowInternetAccess ?? true,
     warm: p.warm,
     max: p.max,
-    ready: s.pools.ready(p.id),
+    ready: await s.pools.ready(p),
     ...s.pools.statsOf(p.id),
     createdAt: p.createdAt || null,
   };
@@ -37,7 +37,7 @@ export function registerPoolRoutes(app: Api, s: Services): void {
       request: jsonBody(CreatePoolRequest),
       responses: { 201: json(Pool, "the pool"), 400: json(ErrorBody, "bad input"), 404: json(ErrorBody, "no image") },
     }),
-    async (c) => c.json(toPool(s, await s.pools.create(c.get("project"), c.req.valid("json"))), 201),
+    async (c) => c.json(await toPool(s, await s.pools.create(c.get("project"), c.req.valid("json"))), 201),
   );
 
   app.openapi(
@@ -47,7 +47,7 @@ export function registerPoolRoutes(app: Api, s: Services): void {
       summary: "List the project's pools (the default project also shows the daemon's default pool)",
       responses: { 200: json(PoolList, "pools") },
     }),
-    async (c) => c.json({ pools: s.pools.list(c.get("project")).map((p) => toPool(s, p)) }, 200),
+    async (c) => c.json({ pools: await Promise.all(s.pools.list(c.get("project")).map((p) => toPool(s, p))) }, 200),
   );
 
   app.openapi(
@@ -58,7 +58,7 @@ export function registerPoolRoutes(app: Api, s: Services): void {
       request: { params: PoolParams },
       responses: { 200: json(Pool, "pool"), 404: json(ErrorBody, "unknown") },
     }),
-    async (c) => c.json(toPool(s, s.pools.get(c.get("project"), c.req.valid("param").id)), 200),
+    async (c) => c.json(await toPool(s, s.pools.get(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
@@ -69,7 +69,7 @@ export function registerPoolRoutes(app: Api, s: Services): void {
       request: { params: PoolParams },
       responses: { 200: json(Pool, "the removed pool"), 404: json(ErrorBody, "unknown") },
     }),
-    async (c) => c.json(toPool(s, await s.pools.remove(c.get("project"), c.req.valid("param").id)), 200),
+    async (c) => c.json(await toPool(s, await s.pools.remove(c.get("project"), c.req.valid("param").id)), 200),
   );
 
   app.openapi(
