@@ -132,17 +132,18 @@ export class WarmPool {
       if (this.closed) await this.discard({ spec, image, target: key });
       else this.ready.push({ spec, image, target: key });
     }
-    // Replaced (rolling: only once the new blanks are ready), removed or surplus blanks go.
+    // Replaced (rolling: only once the new blanks are ready), removed or surplus blanks go. They
+    // leave the ready list in one synchronous step, so a take() meanwhile can never get one.
     const seen = new Map<string, number>();
-    for (const b of [...this.ready]) {
+    const gone = this.ready.filter((b) => {
       const t = this.targets.get(b.target);
       const variant = `${b.target}/${b.image.id}/${b.spec.netSlot !== null}`;
       const n = (seen.get(variant) ?? 0) + 1;
       seen.set(variant, n);
-      if (t && current.get(b.target) === b.image.id && n <= t.count) continue;
-      this.ready.splice(this.ready.indexOf(b), 1);
-      await this.discard(b);
-    }
+      return !(t && current.get(b.target) === b.image.id && n <= t.count);
+    });
+    for (const b of gone) this.ready.splice(this.ready.indexOf(b), 1);
+    for (const b of gone) await this.discard(b);
   }
 
   /** The next blank some target lacks, its image resolved now (so a re-pointed name is seen). */
