@@ -47,7 +47,7 @@ const NO_SPAWN = { name: "node:child_process", message: HOST };
 const NO_COMMAND = restrict(HOST, ["**/common/command.js"]);
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "node_modules/**", "**/bin/**", ".tmp/**", "bench/results/**"] },
+  { ignores: ["**/dist/**", "node_modules/**", "**/bin/**", ".tmp/**", "bench/results/**", "test/tensorlake/.sdk/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

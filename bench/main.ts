@@ -18,6 +18,7 @@ import { RawCrun } from "./raw-crun.js";
 import { describeMachine, writeReport } from "./report.js";
 import { snapshotSection } from "./snapshots.js";
 import { sqliteSection } from "./sqlite.js";
+import { tensorlakeSection } from "./tensorlake.js";
 import { printSection, type Section } from "./stats.js";
 
 const LONG = process.argv.includes("--long") || process.env.BENCH_LONG === "1";
@@ -26,7 +27,7 @@ const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
 const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
 const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
-/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,placement,density runs only those sections (the report says which ran). */
+/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,placement,density,tensorlake runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
 
 /** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
@@ -64,7 +65,15 @@ async function main(): Promise<void> {
   // Before the reset, which deletes their state: what a killed run left running.
   RawCrun.removeLeftovers(join(root, "raw"));
   Podman.removeAll(join(root, "podman"));
-  const daemon = new TestDaemon({ name: "bench", netIndex: 0, root, subnet: "10.230.0.0/16", ifPrefix: "sbb" });
+  const tcp = "127.0.0.1:7390"; // the Tensorlake section's TCP listener
+  const daemon = new TestDaemon({
+    name: "bench",
+    netIndex: 0,
+    root,
+    subnet: "10.230.0.0/16",
+    ifPrefix: "sbb",
+    extraArgs: ["--listen-tcp", tcp],
+  });
   // Keeps data/ (the cached bench-sqlite image) unless --fresh.
   await daemon.reset({ keepData: !process.argv.includes("--fresh") });
   await daemon.start();
@@ -93,6 +102,9 @@ async function main(): Promise<void> {
       ociSection(client, daemon.host, join(daemon.root, "data")),
     );
     await section(sections, "placement", "Placement in PostgreSQL (simulated nodes)", () => placementSection());
+    await section(sections, "tensorlake", "Tensorlake SDK routes and pools", () =>
+      tensorlakeSection(client, `http://${tcp}`, raw, Math.min(N, 30)),
+    );
     await section(sections, "density", "Idle sandboxes: memory and density", () =>
       densitySection(client, raw, daemon.child?.pid, IDLE),
     );

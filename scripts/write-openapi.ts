@@ -38,6 +38,7 @@ function stubServices(): Services {
     proxy: null,
     oci: unused("oci"),
     contexts: unused("contexts"),
+    pools: unused("pools"),
     info: () => {
       throw new Error("info was called while generating openapi.json");
     },

@@ -8,6 +8,7 @@ import { registerDoctorCommand } from "./commands/doctor.js";
 import { registerExecCommands } from "./commands/exec.js";
 import { registerImageCommands } from "./commands/image.js";
 import { registerPortCommands } from "./commands/ports.js";
+import { registerPoolCommands } from "./commands/pool.js";
 import { registerImageOciCommands } from "./commands/image-oci.js";
 import { registerImageRegisterCommand, registerSnapshotCommands } from "./commands/snapshot.js";
 import { registerSandboxCommands } from "./commands/sandboxes.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerImageCommands(program);
   registerSnapshotCommands(program);
   registerPortCommands(program);
+  registerPoolCommands(program);
   const image = program.commands.find((c) => c.name() === "image");
   if (image) registerImageRegisterCommand(image);
   if (image) registerImageOciCommands(image);

@@ -41,6 +41,8 @@ export interface DaemonConfig {
   nodeToken: string | null;
   /** How long a node's lease lasts without a heartbeat (role control). */
   nodeLeaseSecs: number;
+  /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
+  tensorlakeSandboxUrl: string | null;
 }
 
 export const DAEMON_ROLES = ["single", "control", "node"] as const;
@@ -75,6 +77,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     control: env.SBX_CONTROL ?? null,
     nodeToken: env.SBX_NODE_TOKEN ?? null,
     nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
+    tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
   };
 }
 
@@ -106,6 +109,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--control": "control",
   "--node-token": "nodeToken",
   "--node-lease": "nodeLeaseSecs",
+  "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -142,6 +146,10 @@ options (environment variable in brackets):
                        flags show in ps)
   --node-lease S       role control: seconds a node stays ready without a heartbeat
                        (SBX_NODE_LEASE_SECS; default 15)
+  --tensorlake-sandbox-url URL
+                       the sandbox_url the Tensorlake-compatible routes (TCP listener) advertise, e.g.
+                       https://sandbox.example.com (SBX_TENSORLAKE_SANDBOX_URL; default: the scheme and
+                       host each request came to)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;

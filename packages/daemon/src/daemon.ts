@@ -85,6 +85,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ports,
     projects,
     files,
+    pools,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -116,6 +117,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     "reconciled with the host",
   );
   pool.refill();
+  await pools.load();
   const egressRefresh = new EgressRefresher(store, sandboxes, log);
   egressRefresh.start(cfg.egressRefreshSecs * 1000);
 
@@ -146,6 +148,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxy,
     contexts,
     oci,
+    tensorlakeSandboxUrl: cfg.tensorlakeSandboxUrl,
+    pools,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
     ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
   };
@@ -201,6 +205,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       await builds.close();
       sandboxes.close();
       egressRefresh.close();
+      pools.close();
       await pool.close();
       processes.close();
       await cluster.close();

@@ -17,6 +17,7 @@ import { ImageService } from "./services/images.js";
 import { LayersInUse } from "./services/layers-in-use.js";
 import { NetSlots } from "./services/net-slots.js";
 import { OciService } from "./services/oci-service.js";
+import { PoolService } from "./services/pool-service.js";
 import { PortService } from "./services/port-service.js";
 import { ProcessService } from "./services/process-service.js";
 import { ProjectService } from "./services/project-service.js";
@@ -84,6 +85,7 @@ export function wireServices(o: WiringOptions) {
   const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
   const projects = new ProjectService(store);
   const files = new FileService(runtime, sandboxes);
+  const pools = new PoolService(o.dataDir, pool, images, sandboxes, log);
   return {
     events,
     inUse,
@@ -102,5 +104,6 @@ export function wireServices(o: WiringOptions) {
     ports,
     projects,
     files,
+    pools,
   };
 }

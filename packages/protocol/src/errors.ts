@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   internal: 500,
   runtime_error: 500,
   upstream_unreachable: 502,
+  unimplemented: 501,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -17,5 +17,6 @@ export * from "./wire/snapshots.js";
 export * from "./wire/terminals.js";
 export * from "./wire/ports.js";
 export * from "./wire/nodes.js";
+export * from "./wire/pools.js";
 export * from "./routes.js";
 export * from "./wire/registries.js";

@@ -9,7 +9,9 @@ import type {
   BuildEvent,
   BuildInfo,
   CreateBuildRequest,
+  CreatePoolRequest,
   CreateSandboxRequest,
+  PoolInfo,
   DaemonInfo,
   ImageInfo,
   SandboxInfo,
@@ -64,6 +66,27 @@ export class SandboxClient {
   /** `idOrName` is a sandbox id or name. */
   get(idOrName: string): Promise<SandboxInfo> {
     return this.transport.json<SandboxInfo>("GET", apiPath("sandbox", { id: idOrName }));
+  }
+
+  /** A running sandbox claimed from a pool: a warm one when ready (the pool refills). */
+  claim(pool: string): Promise<SandboxInfo> {
+    return this.transport.json<SandboxInfo>("POST", apiPath("poolSandboxes", { id: pool }));
+  }
+
+  createPool(request: CreatePoolRequest): Promise<PoolInfo> {
+    return this.transport.json<PoolInfo>("POST", apiPath("pools"), { json: request });
+  }
+
+  async listPools(): Promise<PoolInfo[]> {
+    return (await this.transport.json<{ pools: PoolInfo[] }>("GET", apiPath("pools"))).pools;
+  }
+
+  getPool(id: string): Promise<PoolInfo> {
+    return this.transport.json<PoolInfo>("GET", apiPath("pool", { id }));
+  }
+
+  deletePool(id: string): Promise<PoolInfo> {
+    return this.transport.json<PoolInfo>("DELETE", apiPath("pool", { id }));
   }
 
   /** Blocks until the sandbox is running. */

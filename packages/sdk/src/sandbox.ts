@@ -14,7 +14,7 @@ import type {
   TerminalInfo,
   UpdateNetworkRequest,
 } from "@sbx-sh/protocol";
-import { apiPath } from "@sbx-sh/protocol";
+import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { extractSafe, packDirectoryContents } from "./archive.js";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
@@ -31,7 +31,8 @@ import { Terminal, type TerminalOptions } from "./terminal.js";
 import type { ClientOptions } from "./config.js";
 import type { Transport } from "./transport.js";
 
-export type CreateSandboxOptions = CreateSandboxRequest;
+/** `pool`: claim a sandbox from that pool (its image and settings) instead; the other options must be absent. */
+export type CreateSandboxOptions = CreateSandboxRequest & { pool?: string | undefined };
 
 export interface ProcessOptions {
   args?: string[];
@@ -67,7 +68,10 @@ export class Sandbox {
   /** Creates a sandbox and resolves once it is running. */
   static async create(options: CreateSandboxOptions = {}, client?: ClientLike): Promise<Sandbox> {
     const c = toClient(client);
-    return new Sandbox(c, await c.create(options));
+    const { pool, ...request } = options;
+    if (pool !== undefined && Object.keys(request).length > 0)
+      throw new SbxError("invalid_argument", "a sandbox from a pool takes the pool's settings: give only { pool }");
+    return new Sandbox(c, pool !== undefined ? await c.claim(pool) : await c.create(request));
   }
 
   /** Attaches to an existing sandbox by id or name. */

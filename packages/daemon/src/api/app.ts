@@ -14,11 +14,13 @@ import { registerImageRoutes } from "./routes/images.js";
 import { registerOciRoutes } from "./routes/oci.js";
 import { registerSnapshotRoutes } from "./routes/snapshots.js";
 import { registerPortRoutes } from "./routes/ports.js";
+import { registerPoolRoutes } from "./routes/pools.js";
 import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
+import { registerTensorlakeRoutes } from "./tensorlake/index.js";
 
 export type { Api, AppEnv, Transport, UpgradeWebSocket } from "./api-types.js";
 import type { Api, AppEnv, Transport } from "./api-types.js";
@@ -62,8 +64,13 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerOciRoutes(app, services);
   registerSnapshotRoutes(app, services);
   registerPortRoutes(app, services, sockets.upgradeWebSocket);
+  registerPoolRoutes(app, services);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   registerNodeRoutes(app, services);
+  if (transport === "tcp")
+    registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {
+      sandboxUrl: services.tensorlakeSandboxUrl ?? null,
+    });
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });

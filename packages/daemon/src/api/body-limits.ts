@@ -11,7 +11,8 @@ import { MAX_UPLOAD_BYTES } from "../services/file-service.js";
 export const MAX_JSON_BYTES = 1024 * 1024;
 /** An imported image streams to disk, where a full disk is the real bound. */
 export const MAX_IMPORT_BYTES = 64 * 1024 ** 3;
-const RAW_BODY_PATH = /^\/v1\/(contexts\/[^/]+|sandboxes\/[^/]+\/(files|archive|processes\/[^/]+\/stdin))$/;
+const RAW_BODY_PATH =
+  /^\/v1\/(contexts\/[^/]+|sandboxes\/[^/]+\/(files|archive|processes\/[^/]+\/stdin))$|^\/api\/v1\/(files|processes\/[^/]+\/stdin)$/;
 const IMPORT_PATH = /^\/v1\/images\/import$/;
 
 const mib = (n: number): string => `${n / 1024 / 1024} MiB`;

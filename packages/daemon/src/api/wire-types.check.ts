@@ -5,6 +5,7 @@ import type { z } from "@hono/zod-openapi";
 import type * as wire from "@sbx-sh/protocol";
 import type * as ir from "./schemas/build-ir.js";
 import type * as ports from "./schemas/ports.js";
+import type * as pools from "./schemas/pools.js";
 import type * as s from "./schemas/index.js";
 
 /** True only when A and B are mutually assignable and neither is `any`. */
@@ -38,6 +39,8 @@ export type WireTypesMatch = [
   Check<Same<z.output<typeof s.Terminal>, wire.TerminalInfo>>,
   Check<Same<z.input<typeof ports.ExposePortRequest>, wire.ExposePortRequest>>,
   Check<Same<z.output<typeof ports.PortExposure>, wire.PortExposure>>,
+  Check<Same<z.input<typeof pools.CreatePoolRequest>, wire.CreatePoolRequest>>,
+  Check<Same<z.output<typeof pools.Pool>, wire.PoolInfo>>,
   Check<Same<z.input<typeof ir.Step>, wire.Step>>,
   Check<Same<z.input<typeof ir.ImageDefinition>, wire.ImageDefinition>>,
   Check<Same<z.input<typeof ir.CopySource>, wire.CopySource>>,

@@ -13,6 +13,7 @@ import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
+import type { PoolService } from "./pool-service.js";
 
 export interface Services {
   version: string;
@@ -29,7 +30,10 @@ export interface Services {
   ports: PortService;
   /** Where the port proxy listens (exposed ports' URLs are built from it), or null when there is none. */
   proxy: ProxyAddress | null;
+  /** The `sandbox_url` the Tensorlake-compatible routes advertise; null or absent: the request's own host. */
+  tensorlakeSandboxUrl?: string | null;
   contexts: BlobStore;
+  pools: PoolService;
   oci: OciService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
   /** The cluster's nodes, on a control-plane daemon (--role control) only. */

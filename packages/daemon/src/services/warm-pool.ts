@@ -3,6 +3,10 @@
 // network: the difference between ~45 ms and ~125 ms to a usable sandbox. `size` blanks with a
 // network (slot reserved, veth attached, open policy) and `size` without. Blanks are not in the
 // store; a restarted daemon's reconcile removes the old ones and the pool fills again.
+// That default pool is one target among others: sandbox pools (./pool-service.ts) add targets of
+// their own image and size. Blanks are matched by image id, and a target whose image name now
+// resolves to another id (a rebuild, `--replace`) gets new blanks first, then its old ones go:
+// a rolling replacement during which no stale blank is ever served.
 import { newId } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import { specFor, type SandboxSpec } from "../domain/sandbox-spec.js";
@@ -13,12 +17,28 @@ import type { NetSlots } from "./net-slots.js";
 export interface Blank {
   spec: SandboxSpec;
   image: ResolvedImage;
+  /** The target it was made for. */
+  target: string;
 }
+
+/** Keep `count` blanks of `image` (a name in `project`; undefined: the default image) per network variant. */
+export interface PoolTarget {
+  project: string;
+  image: string | undefined;
+  count: number;
+  networks: boolean[];
+}
+
+export const DEFAULT_TARGET = "default";
 
 export class WarmPool {
   private readonly ready: Blank[] = [];
   private filling: Promise<void> | undefined;
+  private again = false;
   private closed = false;
+  private readonly targets = new Map<string, PoolTarget>();
+  /** Blanks taken, by image id (pool statistics read it). */
+  private readonly taken = new Map<string, number>();
 
   constructor(
     private readonly runtime: SandboxRuntime,
@@ -27,7 +47,31 @@ export class WarmPool {
     private readonly slots: NetSlots,
     readonly size: number,
     private readonly log: Logger,
-  ) {}
+  ) {
+    if (size > 0)
+      this.targets.set(DEFAULT_TARGET, { project: "default", image: undefined, count: size, networks: [true, false] });
+  }
+
+  /** Adds or replaces a target (a sandbox pool) and starts filling for it. */
+  setTarget(key: string, target: PoolTarget): void {
+    this.targets.set(key, target);
+    this.refill();
+  }
+
+  /** Removes a target; its blanks are destroyed by the next fill. */
+  removeTarget(key: string): void {
+    this.targets.delete(key);
+    this.refill();
+  }
+
+  /** Ready blanks of a target whose image is `imageId`. */
+  readyFor(key: string, imageId?: string): number {
+    return this.ready.filter((b) => b.target === key && (imageId === undefined || b.image.id === imageId)).length;
+  }
+
+  takenOf(imageId: string): number {
+    return this.taken.get(imageId) ?? 0;
+  }
 
   get available(): number {
     return this.ready.length;
@@ -42,27 +86,41 @@ export class WarmPool {
     const i = this.ready.findIndex((b) => b.image.id === imageId && (b.spec.netSlot !== null) === network);
     if (i < 0) return undefined;
     const [blank] = this.ready.splice(i, 1);
+    this.taken.set(imageId, (this.taken.get(imageId) ?? 0) + 1);
     this.refill();
     return blank;
   }
 
   /** Starts filling in the background; creating blanks one at a time keeps the host responsive. */
   refill(): void {
-    if (this.size <= 0 || this.closed || this.filling) return;
+    if (this.closed) return;
+    if (this.filling) {
+      this.again = true;
+      return;
+    }
     this.filling = this.fill()
       .catch((err: unknown) => this.log.warn({ err }, "warm pool could not create a sandbox"))
-      .finally(() => (this.filling = undefined));
+      .finally(() => {
+        this.filling = undefined;
+        if (this.again) {
+          this.again = false;
+          this.refill();
+        }
+      });
   }
 
-  private count(network: boolean): number {
-    return this.ready.filter((b) => (b.spec.netSlot !== null) === network).length;
+  private count(key: string, imageId: string, network: boolean): number {
+    return this.ready.filter((b) => b.target === key && b.image.id === imageId && (b.spec.netSlot !== null) === network)
+      .length;
   }
 
   private async fill(): Promise<void> {
-    while (!this.closed && (this.count(true) < this.size || this.count(false) < this.size)) {
-      const network = this.count(true) <= this.count(false);
-      const image = await this.images.resolve("default", undefined);
-      if (image.config.systemd) return;
+    const current = new Map<string, string>();
+    for (;;) {
+      if (this.closed) return;
+      const next = await this.nextToMake(current);
+      if (!next) break;
+      const { key, image, network } = next;
       const netSlot = network ? await this.slots.reserve() : null;
       const spec = specFor({ kind: "blank", id: newId("sb"), image, netSlot });
       try {
@@ -71,9 +129,41 @@ export class WarmPool {
         this.release(spec);
         throw err;
       }
-      if (this.closed) await this.discard({ spec, image });
-      else this.ready.push({ spec, image });
+      if (this.closed) await this.discard({ spec, image, target: key });
+      else this.ready.push({ spec, image, target: key });
     }
+    // Replaced (rolling: only once the new blanks are ready), removed or surplus blanks go. They
+    // leave the ready list in one synchronous step, so a take() meanwhile can never get one.
+    const seen = new Map<string, number>();
+    const gone = this.ready.filter((b) => {
+      const t = this.targets.get(b.target);
+      const variant = `${b.target}/${b.image.id}/${b.spec.netSlot !== null}`;
+      const n = (seen.get(variant) ?? 0) + 1;
+      seen.set(variant, n);
+      return !(t && current.get(b.target) === b.image.id && n <= t.count);
+    });
+    for (const b of gone) this.ready.splice(this.ready.indexOf(b), 1);
+    for (const b of gone) await this.discard(b);
+  }
+
+  /** The next blank some target lacks, its image resolved now (so a re-pointed name is seen). */
+  private async nextToMake(
+    current: Map<string, string>,
+  ): Promise<{ key: string; image: ResolvedImage; network: boolean } | undefined> {
+    for (const [key, t] of this.targets) {
+      let image: ResolvedImage;
+      try {
+        image = await this.images.resolve(t.project, t.image);
+      } catch (err) {
+        this.log.warn({ err, pool: key }, "warm pool: image does not resolve");
+        continue;
+      }
+      if (image.config.systemd) continue;
+      current.set(key, image.id);
+      for (const network of t.networks)
+        if (this.count(key, image.id, network) < t.count) return { key, image, network };
+    }
+    return undefined;
   }
 
   /** Destroys a blank nobody took (or one whose sandbox could not be recorded). */

@@ -108,7 +108,7 @@ export function registerPortRoutes(app: Api, s: Services, upgradeWebSocket: Upgr
   );
 }
 
-function dial(host: string, port: number, sandboxId: string): Promise<Socket> {
+export function dial(host: string, port: number, sandboxId: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const sock = connect({ host, port, timeout: CONNECT_TIMEOUT_MS });
     const fail = (why: string) => {

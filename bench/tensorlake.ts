@@ -1,0 +1,112 @@
+// The Tensorlake-compatible routes, driven by the real `tensorlake` SDK (Node 22, a child process;
+// times are taken inside it, so Node's start is not counted), next to sbx's own SDK over the same
+// TCP listener of the same daemon, back to back: create → first `run("true")` and `run("true")` in
+// a running sandbox. Plus pool claim → first command (sbx SDK, a pool with warm sandboxes) next to
+// the raw `crun run` lifecycle.
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { ensureSdk, runSdk } from "../test/tensorlake/sdk.js";
+import type { RawCrun } from "./raw-crun.js";
+import { atMost, percentile, timeIt, type Section } from "./stats.js";
+
+/** Names the phase a failure happened in (the report shows only the message). */
+async function phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function tensorlakeSection(admin: SandboxClient, tcp: string, raw: RawCrun, n: number): Promise<Section> {
+  ensureSdk();
+  const token = (await admin.createToken("default")).token!;
+  const tl = await phase("tensorlake SDK", () =>
+    runSdk<{ create: number[]; run: number[] }>(
+      { apiUrl: tcp, apiKey: token },
+      `const opts = { apiUrl: env.apiUrl, apiKey: env.apiKey, allowInternetAccess: false };
+     const create = [], run = [];
+     for (let i = 0; i < ${n}; i++) {
+       const t0 = performance.now();
+       const sb = await tl.Sandbox.create(opts);
+       await sb.run("true");
+       create.push(performance.now() - t0);
+       await sb.terminate();
+     }
+     const sb = await tl.Sandbox.create(opts);
+     for (let i = 0; i < ${2 * n}; i++) { const t0 = performance.now(); await sb.run("true"); run.push(performance.now() - t0); }
+     await sb.terminate();
+     return { create, run };`,
+    ),
+  );
+
+  const client = new SandboxClient({ host: tcp, token });
+  const create: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let sb: Sandbox | undefined;
+    create.push(
+      await timeIt(async () => {
+        sb = await Sandbox.create({ allowInternetAccess: false }, client);
+        await sb.run("true");
+      }),
+    );
+    await sb?.terminate();
+  }
+  const warm = await Sandbox.create({ allowInternetAccess: false }, client);
+  const exec: number[] = [];
+  for (let i = 0; i < 2 * n; i++) exec.push(await timeIt(() => warm.run("true")));
+  await warm.terminate();
+
+  // Pool claims, each given time to refill (a claim from a drained pool is a miss, counted apart).
+  const pool = await admin.createPool({ warm: 2, allowInternetAccess: false });
+  const claim: number[] = [];
+  const rawLife: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (let w = 0; w < 400 && (await admin.getPool(pool.id)).ready < 2; w++)
+      await new Promise((r) => setTimeout(r, 25));
+    let sb: Sandbox | undefined;
+    claim.push(
+      await timeIt(async () => {
+        sb = await Sandbox.create({ pool: pool.id }, admin);
+        await sb.run("true");
+      }),
+    );
+    await sb?.terminate();
+    rawLife.push(await timeIt(() => raw.lifecycle(["/bin/true"])));
+  }
+  const stats = await admin.getPool(pool.id);
+  await admin.deletePool(pool.id);
+
+  const p50 = (xs: number[]) => percentile(xs, 50);
+  return {
+    title: "Tensorlake SDK routes and pools",
+    rows: [
+      {
+        what: "Tensorlake SDK: create → first run, p50",
+        sbx: p50(tl.create),
+        baseline: p50(create),
+        baselineName: "sbx SDK, same TCP listener",
+        n: tl.create.length,
+        target: "≤ 1.2× sbx SDK",
+        pass: atMost(p50(tl.create) / p50(create), 1.2),
+      },
+      {
+        what: "Tensorlake SDK: run `true`, p50",
+        sbx: p50(tl.run),
+        baseline: p50(exec),
+        baselineName: "sbx SDK run, same TCP listener",
+        n: tl.run.length,
+        target: "≤ 1.2× sbx SDK",
+        pass: atMost(p50(tl.run) / p50(exec), 1.2),
+      },
+      {
+        what: `pool claim → first \`true\`, p50 (${stats.hits}/${stats.claims} warm hits)`,
+        sbx: p50(claim),
+        baseline: p50(rawLife),
+        baselineName: "mount+crun run+umount",
+        n: claim.length,
+        target: "≤ 0.5× raw lifecycle",
+        pass: atMost(p50(claim) / p50(rawLife), 0.5),
+      },
+    ],
+  };
+}

@@ -1,0 +1,48 @@
+// Tensorlake per-sandbox file routes (`/api/v1/files...`) on sbx's file service: same verbs and
+// query, raw bytes both ways; a listing reshaped to `{path, entries:[{name, is_dir, size, modified_at}]}`.
+import type { Context } from "hono";
+import { SbxError } from "@sbx-sh/protocol";
+import type { Services } from "../../services/services.js";
+import type { Api, AppEnv } from "../api-types.js";
+import { bodyStream } from "../body-limits.js";
+import { sandboxIdOf } from "./context.js";
+
+function pathOf(c: Context<AppEnv>): string {
+  const path = c.req.query("path");
+  if (!path) throw new SbxError("invalid_argument", "invalid request: the query parameter `path` is required");
+  return path;
+}
+
+export function registerTlFiles(app: Api, s: Services): void {
+  app.get("/api/v1/files", async (c) => {
+    const data = await s.files.read(c.get("project"), sandboxIdOf(c), pathOf(c));
+    return c.body(new Uint8Array(data), 200, { "content-type": "application/octet-stream" });
+  });
+
+  app.put("/api/v1/files", async (c) => {
+    await s.files.write(c.get("project"), sandboxIdOf(c), pathOf(c), bodyStream(c.req.raw));
+    return c.body(null, 204);
+  });
+
+  app.delete("/api/v1/files", async (c) => {
+    await s.files.remove(c.get("project"), sandboxIdOf(c), pathOf(c), false);
+    return c.body(null, 204);
+  });
+
+  app.get("/api/v1/files/list", async (c) => {
+    const path = pathOf(c);
+    const entries = await s.files.list(c.get("project"), sandboxIdOf(c), path);
+    return c.json(
+      {
+        path,
+        entries: entries.map((e) => ({
+          name: e.name,
+          is_dir: e.type === "directory",
+          size: e.size,
+          modified_at: e.modifiedAt,
+        })),
+      },
+      200,
+    );
+  });
+}
