@@ -9,7 +9,8 @@ import { ERROR_CODES, SbxError, isErrorCode, type ErrorCode } from "@sbx-sh/prot
 import type { ClientOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 
-export type Query = Record<string, string | number | boolean | undefined>;
+/** Query parameters; an array repeats its key (`label=a&label=b`). */
+export type Query = Record<string, string | number | boolean | undefined | readonly string[]>;
 
 export interface RequestOptions {
   query?: Query;
@@ -209,7 +210,8 @@ export class Transport {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(query)) {
         if (v === undefined || v === false) continue;
-        params.set(k, v === true ? "1" : String(v));
+        if (Array.isArray(v)) for (const item of v as readonly string[]) params.append(k, item);
+        else params.set(k, v === true ? "1" : String(v));
       }
       const qs = params.toString();
       if (qs) url += `?${qs}`;

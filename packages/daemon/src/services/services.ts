@@ -12,6 +12,7 @@ import type { SnapshotService } from "./snapshot-service.js";
 import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
+import type { SandboxRetention } from "./sandbox-retention.js";
 
 export interface Services {
   version: string;
@@ -30,5 +31,7 @@ export interface Services {
   proxy: ProxyAddress | null;
   contexts: BlobStore;
   oci: OciService;
+  /** Forgets terminated sandboxes past their retention (`sbx prune`); absent in tests that need none. */
+  retention?: SandboxRetention;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }
