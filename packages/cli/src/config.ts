@@ -31,3 +31,8 @@ export function terminalType(): string | undefined {
 export function searchPath(): string {
   return process.env.PATH ?? "";
 }
+
+/** The variables the SDK's config resolution reads (SBX_CONFIG, XDG_CONFIG_HOME, HOME, SBX_*). */
+export function configEnv(): Record<string, string | undefined> {
+  return process.env;
+}

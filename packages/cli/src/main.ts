@@ -13,6 +13,8 @@ import { registerImageRegisterCommand, registerSnapshotCommands } from "./comman
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerShellCommands } from "./commands/shell.js";
 import { registerVersionCommand } from "./commands/version.js";
+import { registerProjectCommands } from "./commands/projects.js";
+import { registerContextCommands } from "./commands/contexts.js";
 import { withGlobals } from "./context.js";
 import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
 
@@ -37,6 +39,8 @@ export function buildProgram(): Command {
   const image = program.commands.find((c) => c.name() === "image");
   if (image) registerImageRegisterCommand(image);
   if (image) registerImageOciCommands(image);
+  registerProjectCommands(program);
+  registerContextCommands(program);
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);
@@ -107,7 +111,7 @@ export async function main(args: string[]): Promise<number> {
 function runsUserCommand(args: string[]): boolean {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--host" || a === "--project") i++;
+    if (a === "--host" || a === "--project" || a === "--context" || a === "--ca") i++;
     else if (!a.startsWith("-")) return a === "exec" || a === "run" || a === "shell";
   }
   return false;

@@ -78,7 +78,7 @@ const HINTS: Partial<Record<string, string>> = {
   daemon_unavailable: "check it with `sbx daemon status`, or point --host / SBX_HOST at a running sbxd",
   permission_denied: "the local sbxd socket is root-only: run sbx with sudo",
   unauthenticated:
-    "set SBX_TOKEN (or pass a token) for this host; tokens come from POST /v1/projects/{name}/tokens on the daemon host",
+    "on the daemon host, `sudo sbx token create --project NAME` makes one; keep it with `sbx context add NAME --host URL --token TOKEN`",
   sandbox_not_found: "list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)",
   sandbox_not_running: "the sandbox has stopped; `sbx info <id>` says why",
   process_not_found: "the process id comes from `sbx exec` or the SDK's startProcess",
