@@ -15,6 +15,8 @@ import { registerShellCommands } from "./commands/shell.js";
 import { registerVersionCommand } from "./commands/version.js";
 import { registerProjectCommands } from "./commands/projects.js";
 import { registerContextCommands } from "./commands/contexts.js";
+import { registerProcessCommands } from "./commands/processes.js";
+import { registerPruneCommand } from "./commands/labels.js";
 import { withGlobals } from "./context.js";
 import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
 
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
   withGlobals(program);
   registerSandboxCommands(program);
   registerExecCommands(program);
+  registerProcessCommands(program);
+  registerPruneCommand(program);
   registerShellCommands(program);
   registerCpCommand(program);
   registerImageCommands(program);

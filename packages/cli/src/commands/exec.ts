@@ -10,10 +10,12 @@ import { clientFor, globalsOf, parseEnvPair, parsePositiveInt } from "../context
 import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
 import { runInTerminal } from "./shell.js";
+import { startDetached } from "./processes.js";
 
 const EXIT_INTERRUPTED = 130;
 
 interface ProcessFlags {
+  detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
   env?: Record<string, string>;
@@ -137,6 +139,7 @@ export function registerExecCommands(program: Command): void {
     .command("exec")
     .description("run a command in a sandbox, streaming its output; exits with its code");
   addProcessFlags(exec, true)
+    .option("-d, --detach", "start the command in the background and print its process id (see sbx ps/logs/kill)")
     .argument("<id>", "sandbox id or name")
     .argument("<command...>", "the command and its arguments (after --)")
     .addHelpText(
@@ -152,11 +155,19 @@ Examples:
   $ sbx exec -i sb-3f9k2 -- sh                                        # type commands, Ctrl-D ends
   $ sbx exec -it sb-3f9k2 -- bash                                     # a real terminal (see sbx shell)
   $ sbx exec -t sb-3f9k2 -- top                                       # output only; Ctrl-C reaches top
+  $ pid=$(sbx exec -d sb-3f9k2 -- sleep 300)                          # background; sbx logs/kill $pid
 
 -t gives the command a terminal of its own (size, resize, colors); with -i your keys go to it raw
 and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] d detaches.`,
     )
     .action(async (id: string, words: string[], o: ProcessFlags, cmd: Command) => {
+      if (o.detach) {
+        if (o.interactive || o.tty) cmd.error("error: -d/--detach runs in the background: it goes without -i and -t");
+        const [command, args] = commandLine(words);
+        return startDetached(cmd, id, command, args, o).catch((err: unknown) => {
+          throw asSbxFailure(err);
+        });
+      }
       const abort = new AbortController();
       let proc: SandboxProcess | undefined;
       let pending: NodeJS.Signals | undefined;
