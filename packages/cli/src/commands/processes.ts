@@ -13,8 +13,8 @@ import { ago, formatTable, printJson, printLines, stdoutGone } from "../output.j
 /** A sandbox's command line shown in one table cell: control characters escaped, long ones cut. */
 function commandCell(p: ProcessInfo): string {
   const line = [p.command, ...p.args].map((a) => (/[\s"']/.test(a) ? JSON.stringify(a) : a)).join(" ");
-  // eslint-disable-next-line no-control-regex
   const safe = line.replace(
+    // eslint-disable-next-line no-control-regex
     /[\u0000-\u001f\u007f-\u009f]/g,
     (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
   );
