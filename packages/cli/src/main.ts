@@ -17,7 +17,10 @@ import { registerProjectCommands } from "./commands/projects.js";
 import { registerContextCommands } from "./commands/contexts.js";
 import { registerProcessCommands } from "./commands/processes.js";
 import { registerPruneCommand } from "./commands/labels.js";
+import { registerCompletionCommand } from "./commands/completion.js";
 import { withGlobals } from "./context.js";
+import { applyOutputKind, refuseJsonWhereMeaningless } from "./output-kinds.js";
+import { commandWord, withFlagNames } from "./flag-names.js";
 import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
 
 const EXIT_BROKEN_PIPE = 141;
@@ -48,6 +51,7 @@ export function buildProgram(): Command {
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);
+  registerCompletionCommand(program);
   program.addHelpText(
     "after",
     `
@@ -67,11 +71,13 @@ Examples:
   );
   // Errors raised while parsing inherit exitOverride, so every command returns here.
   for (const cmd of program.commands) inherit(cmd);
+  program.hook("preAction", refuseJsonWhereMeaningless);
   return program;
 }
 
 /** Every command takes the global options (added last, so help lists its own options first). */
 function inherit(cmd: Command): void {
+  applyOutputKind(cmd);
   withGlobals(cmd).exitOverride().showHelpAfterError("(run with --help for usage)");
   for (const sub of cmd.commands) inherit(sub);
 }
@@ -106,8 +112,9 @@ export async function main(args: string[]): Promise<number> {
     // Commander has already printed its own message (usage errors, --help, --version).
     if (err instanceof CommanderError)
       return err.exitCode !== 0 && runsUserCommand(args) ? EXIT_SBX_FAILED : err.exitCode;
-    printError(err, program.opts<{ debug?: boolean }>().debug || args.includes("--debug"));
-    return err instanceof CliFailure ? err.exitCode : 1;
+    const shown = withFlagNames(err, commandWord(args));
+    printError(shown, program.opts<{ debug?: boolean }>().debug || args.includes("--debug"));
+    return shown instanceof CliFailure ? shown.exitCode : 1;
   }
 }
 

@@ -34,7 +34,29 @@ export function asSbxFailure(err: unknown): unknown {
 /** Aborted when whoever reads our stdout goes away (EPIPE), so streaming commands can clean up. */
 export const stdoutGone = new AbortController();
 
+let idsOnly = false;
+
+/** From now on printJson prints the objects' ids, one a line (the generic -q). */
+export function printIdsOnly(): void {
+  idsOnly = true;
+}
+
+/** The id a person or script names an object by: an image's ref, a port's URL, else its id or name. */
+export function idOf(value: unknown): string {
+  if (typeof value !== "object" || value === null) return String(value);
+  const o = value as Record<string, unknown>;
+  if (typeof o.kind === "string" && typeof o.name === "string" && typeof o.tag === "string")
+    return o.kind === "base" ? o.name : `${o.name}:${o.tag}`;
+  if (typeof o.url === "string" && typeof o.port === "number") return o.url;
+  if (typeof o.image === "object" && o.image !== null) return idOf(o.image);
+  if (typeof o.id === "string") return o.id;
+  if (typeof o.name === "string") return o.name;
+  if (typeof o.digest === "string") return o.digest;
+  return JSON.stringify(value);
+}
+
 export function printJson(value: unknown): void {
+  if (idsOnly) return printLines((Array.isArray(value) ? value : [value]).map(idOf));
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
@@ -104,9 +126,9 @@ export function printError(err: unknown, debug = false): void {
   }
 }
 
-/** The mark of a doctor check, coloured on a terminal. */
-export function mark(ok: boolean): string {
-  const sym = ok ? "✓" : "✗";
+/** The mark of a doctor check, coloured on a terminal: ✓ fine, ! optional and missing, ✗ failed. */
+export function mark(ok: boolean, warning = false): string {
+  const sym = !ok ? "✗" : warning ? "!" : "✓";
   if (!process.stdout.isTTY) return sym;
-  return ok ? pc.green(sym) : pc.red(sym);
+  return !ok ? pc.red(sym) : warning ? pc.yellow(sym) : pc.green(sym);
 }
