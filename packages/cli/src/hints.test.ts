@@ -24,6 +24,11 @@ function mentions(text: string): string[] {
   const found: string[] = [];
   for (const m of text.matchAll(/\\?`(?:sudo )?sbx ([^`\\\n]+)\\?`/g)) found.push(m[1]!);
   for (const m of text.matchAll(/^\s*\$ (?:sudo )?(?:\w+=\$\()?sbx ([^\n#|;)]+)/gm)) found.push(m[1]!);
+  // Lines of ```sh blocks in docs: each command of the line (`a; b`, `x | y`, `v=$(sbx ...)`).
+  for (const b of text.matchAll(/```sh\n([\s\S]*?)```/g))
+    for (const line of b[1]!.split("\n"))
+      for (const part of line.replace(/\s{2,}#.*$/, "").split(/;|\|(?! stop)|\$\(|<\(/))
+        for (const m of part.matchAll(/^\s*(?:sudo )?sbx ([^)]+)/g)) found.push(m[1]!);
   return found;
 }
 

@@ -110,6 +110,17 @@ const HINTS: Partial<Record<string, string>> = {
   internal: "this is a bug or a host problem; rerun with --debug and check the sbxd log",
 };
 
+/**
+ * The one hint an error gets: none when its message already names the command to run (a second,
+ * generic one could only repeat or contradict it), nor for a permission error that is not about
+ * the socket (a TCP token's scope, a config file's mode).
+ */
+export function hintFor(err: SbxError): string | undefined {
+  if (/`(sudo )?sbx [^`]+`/.test(err.message)) return undefined;
+  if (err.code === "permission_denied" && !/socket/.test(err.message)) return undefined;
+  return HINTS[err.code];
+}
+
 /** `error: ...` and a hint line on stderr; with debug, also the stack and details. */
 export function printError(err: unknown, debug = false): void {
   const e = err instanceof CliFailure ? err.original : err;
@@ -117,7 +128,7 @@ export function printError(err: unknown, debug = false): void {
   const message = e instanceof Error ? e.message : String(e);
   const tty = process.stderr.isTTY;
   process.stderr.write(`${tty ? pc.red("error:") : "error:"} ${message}\n`);
-  const hint = sbx ? HINTS[sbx.code] : undefined;
+  const hint = sbx ? hintFor(sbx) : undefined;
   if (hint) process.stderr.write(`${tty ? pc.dim("hint:") : "hint:"} ${hint}\n`);
   if (debug) {
     if (sbx)
