@@ -40,6 +40,9 @@ describe("sbx processes, timeouts, labels and retention", () => {
     });
     // The latest process by default; a bad signal names the flag and sends nothing.
     expect(sbx(["logs", id]).stdout).toBe("");
+    // -q on commands that print one object: its id (an image's reference).
+    expect(sbx(["info", id, "-q"]).stdout).toBe(`${id}\n`);
+    expect(sbx(["image", "inspect", "debian-minimal", "-q"]).stdout).toBe("debian-minimal\n");
     const bad = sbx(["kill", id, pid, "-s", "NOPE"]);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/--signal: unknown signal "NOPE"/);

@@ -61,8 +61,8 @@ Environment:
   SBX_PROJECT  project (default: default)
 
 Examples:
-  $ id=$(sbx new --image python)
-  $ sbx exec $id -- python3 -c 'print(42)'
+  $ id=$(sbx new)                             # debian-minimal: 1 CPU, 1 GB, 10 minutes
+  $ sbx exec $id -- sh -c 'echo $((6 * 7))'
   $ sbx cp ./src $id:/app
   $ sbx rm $id
   $ sbx run -- uname -a                       # create, run, terminate

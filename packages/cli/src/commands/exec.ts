@@ -151,7 +151,7 @@ Examples:
   $ sbx exec sb-3f9k2 -- ls -la /
   $ sbx exec sb-3f9k2 -- sh -c 'echo $HOME && exit 3'; echo $?      # 3
   $ sbx exec -e DEBUG=1 -w /app --timeout 60 build-box -- make test
-  $ echo 'print(2 + 2)' | sbx exec -i sb-3f9k2 -- python3 -
+  $ echo 'echo $((2 + 2))' | sbx exec -i sb-3f9k2 -- sh
   $ sbx exec -i sb-3f9k2 -- sh                                        # type commands, Ctrl-D ends
   $ sbx exec -it sb-3f9k2 -- bash                                     # a real terminal (see sbx shell)
   $ sbx exec -t sb-3f9k2 -- top                                       # output only; Ctrl-C reaches top
@@ -228,7 +228,8 @@ most the daemon's default sandbox timeout (600 s), or --timeout + 60 s.
 
 Examples:
   $ sbx run -- uname -a
-  $ sbx run --image python -- python3 -c 'print("hi")'
+  $ sbx run -- sh -c 'cat /etc/os-release'
+  $ sbx run --image data-tools -- python3 -c 'print("hi")'     # an image of yours that has python3
   $ sbx run --no-internet --memory 256 -e N=3 -- sh -c 'seq $N'
   $ cat script.sh | sbx run -i -- sh`,
     )

@@ -156,8 +156,9 @@ export function registerImageCreateCommands(image: Command): void {
       `
 The file is loaded as is (TypeScript works; \`import { Image } from "sbx"\` resolves to this sbx).
 A file named Dockerfile, Dockerfile.* or *.Dockerfile (or given with -f) is read as a Dockerfile:
-FROM names an sbx image; .dockerignore in the context applies; LABEL, EXPOSE and the like are
-ignored with a warning; COPY --from is not supported yet.
+FROM names an sbx image; multi-stage builds and COPY --from work (stages are kept as
+name:stage-N images, listed by \`sbx image ls -a\`); .dockerignore in the context applies;
+LABEL, EXPOSE and the like are ignored with a warning.
 Ctrl-C cancels the build on the daemon. A failed build exits 1 and shows the step, its source
 line, the exit code and the last lines of its output.
 

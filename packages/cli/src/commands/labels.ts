@@ -1,5 +1,5 @@
 // Sandbox labels and list filters on the command line: `--label k=v` at create, and
-// `sbx ls --filter label=k=v,status=running,image=python` (repeatable), checked here so a
+// `sbx ls --filter label=k=v,status=running,image=web` (repeatable), checked here so a
 // mistake names the flag; `sbx prune` forgets terminated sandboxes.
 import { type Command, InvalidArgumentError } from "commander";
 import { labelProblem, MAX_LABELS, type SandboxStatus } from "@sbx-sh/protocol";

@@ -162,7 +162,8 @@ export function registerSandboxCommands(program: Command): void {
       `
 Examples:
   $ sbx new                                   # debian-minimal, 1 CPU, 1 GB, 10 minutes
-  $ id=$(sbx new --image python --cpus 2 --memory 2g --timeout 3600)
+  $ id=$(sbx new --image data-tools --cpus 2 --memory 2g --timeout 3600)   # an image of yours (sbx image ls)
+  $ sbx new --label team=ml --label env=dev   # sbx ls --filter label=team=ml
   $ sbx new --name build-box -e CI=1 -e TOKEN=abc --no-internet
   $ sbx new --json | jq .ipAddress
   $ sbx new -p 8080 --public                  # and expose port 8080 (see sbx port --help)`,
