@@ -15,5 +15,9 @@ describe("hints", () => {
     expect(
       hintFor(new SbxError("permission_denied", "/home/u/.config/sbx/config.json holds tokens but others can read it")),
     ).toBeUndefined();
+    // Over TCP: sudo on this machine would not help.
+    expect(
+      hintFor(new SbxError("permission_denied", "projects and tokens are managed over the daemon's unix socket only")),
+    ).toBeUndefined();
   });
 });

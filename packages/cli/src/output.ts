@@ -117,7 +117,7 @@ const HINTS: Partial<Record<string, string>> = {
  */
 export function hintFor(err: SbxError): string | undefined {
   if (/`(sudo )?sbx [^`]+`/.test(err.message)) return undefined;
-  if (err.code === "permission_denied" && !/socket/.test(err.message)) return undefined;
+  if (err.code === "permission_denied" && !/cannot open the sbxd socket/.test(err.message)) return undefined;
   return HINTS[err.code];
 }
 
