@@ -7,6 +7,7 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { TestDaemon } from "../test/harness.js";
+import { cliSection } from "./cli.js";
 import { createSection } from "./create.js";
 import { densitySection } from "./density.js";
 import { imageSection } from "./images.js";
@@ -27,7 +28,7 @@ const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
 const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
 const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
-/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,placement,density,tensorlake runs only those sections (the report says which ran). */
+/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
 
 /** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
     await section(sections, "tensorlake", "Tensorlake SDK routes and pools", () =>
       tensorlakeSection(client, `http://${tcp}`, raw, Math.min(N, 30)),
     );
+    await section(sections, "cli", "CLI as a fresh process", () => cliSection(client, daemon.host, Math.min(N, 20)));
     await section(sections, "density", "Idle sandboxes: memory and density", () =>
       densitySection(client, raw, daemon.child?.pid, IDLE),
     );

@@ -42,3 +42,8 @@ export function imageLoadTimeoutMs(): number {
   const secs = Number(process.env.SBX_IMAGE_LOAD_TIMEOUT);
   return Number.isFinite(secs) && secs > 0 ? secs * 1000 : 60_000;
 }
+
+/** The variables the SDK's config resolution reads (SBX_CONFIG, XDG_CONFIG_HOME, HOME, SBX_*). */
+export function configEnv(): Record<string, string | undefined> {
+  return process.env;
+}

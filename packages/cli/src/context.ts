@@ -2,22 +2,29 @@
 // make (starting a local sbxd on first use), and the parsers for option values.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
-import { SandboxClient } from "@sbx-sh/sdk";
+import { SandboxClient, type ClientOptions } from "@sbx-sh/sdk";
 import { startDaemon } from "./daemon-control.js";
 import { progress } from "./output.js";
 
 export interface GlobalOptions {
   host?: string;
   project?: string;
+  context?: string;
+  ca?: string;
   json?: boolean;
   debug?: boolean;
 }
 
 /** Adds the global options to a command, so they work before and after the command name. */
 export function withGlobals(cmd: Command): Command {
-  const g = (o: Option) => cmd.addOption(o.helpGroup("Global Options:"));
+  // A command may define one of these names itself (`context add --host`): its own wins.
+  const g = (o: Option) => {
+    if (!cmd.options.some((x) => x.long === o.long)) cmd.addOption(o.helpGroup("Global Options:"));
+  };
   g(new Option("--host <url>", "sbxd address: unix:///path or http://host:port (env SBX_HOST)"));
-  g(new Option("--project <name>", "project to work in (env SBX_PROJECT; default: default)"));
+  g(new Option("--project <name>", "project to work in (env SBX_PROJECT; default: the context's, else default)"));
+  g(new Option("--context <name>", "use this context of the config file (env SBX_CONTEXT; see sbx context)"));
+  g(new Option("--ca <file>", "PEM CA certificate to verify an https:// host with (env SBX_CA_CERT)"));
   g(new Option("--json", "print JSON on stdout"));
   g(new Option("--debug", "print stacks and error details"));
   return cmd;
@@ -34,10 +41,15 @@ export function globalsOf(cmd: Command): GlobalOptions {
   return merged as GlobalOptions;
 }
 
+/** What the global options say about where the daemon is (the SDK adds env and the config file). */
+export function clientOptions(cmd: Command): ClientOptions {
+  const g = globalsOf(cmd);
+  return { host: g.host, project: g.project, context: g.context, ca: g.ca };
+}
+
 /** Builds a client for the command; `autoStart` starts sbxd when the default socket has nobody behind it. */
 export async function clientFor(cmd: Command, options: { autoStart?: boolean } = {}): Promise<SandboxClient> {
-  const g = globalsOf(cmd);
-  const client = new SandboxClient({ host: g.host, project: g.project });
+  const client = new SandboxClient(clientOptions(cmd));
   if (options.autoStart === false || !client.config.isDefaultHost) return client;
   try {
     await client.info();

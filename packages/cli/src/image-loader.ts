@@ -2,7 +2,7 @@
 // it exports, directly or attached to exported functions. `@sbx-sh/sdk` (and the older `sbx`)
 // resolve to this CLI's own SDK, so a file in a folder without node_modules works.
 import { existsSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { dirname, extname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createJiti } from "jiti";
 import { SbxError } from "@sbx-sh/protocol";
@@ -25,6 +25,21 @@ export interface LoadedImageFile {
 /** The folder of the SDK this CLI runs (its dist/, or src/ in a checkout run from source). */
 const SDK_DIR = dirname(fileURLToPath(import.meta.resolve("@sbx-sh/sdk")));
 
+/** What the loader evaluates: TypeScript and JavaScript modules, and Python files (image-loader-python.ts). */
+const IMAGE_FILE_EXTENSIONS = [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".py"];
+
+/** Refuses a file the loader cannot evaluate with a message that says what sbx does accept. */
+export function assertImageFileKind(file: string): void {
+  const ext = extname(file).toLowerCase();
+  if (IMAGE_FILE_EXTENSIONS.includes(ext)) return;
+  throw new SbxError(
+    "invalid_argument",
+    `${file}: sbx image create builds from a TypeScript, JavaScript or Python file that defines an Image ` +
+      `(${IMAGE_FILE_EXTENSIONS.join(", ")}; \`new Image({ name: "web" }).run("...")\`) or from a Dockerfile ` +
+      `(\`sbx image create -f Dockerfile -n web .\`)${ext ? `, not a ${ext} file` : ""}`,
+  );
+}
+
 /** Evaluates `file` and collects its images (each once, in export order). */
 export async function loadImageFile(file: string): Promise<LoadedImageFile> {
   const abs = resolve(file);
@@ -35,9 +50,10 @@ export async function loadImageFile(file: string): Promise<LoadedImageFile> {
   if (!existsSync(abs) || !statSync(abs).isFile()) {
     throw new SbxError(
       "invalid_argument",
-      `image file ${file} does not exist: give the path of a .ts or .js file that exports an Image`,
+      `image file ${file} does not exist: give the path of a .ts, .js or .py file that defines an Image`,
     );
   }
+  assertImageFileKind(file);
   const jiti = createJiti(import.meta.url, {
     // The very modules this CLI runs, so `instanceof Image` and Image.defaultBaseImage are shared.
     virtualModules: { "@sbx-sh/sdk": sdk, sbx: sdk },

@@ -15,7 +15,14 @@ import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerShellCommands } from "./commands/shell.js";
 import { registerVersionCommand } from "./commands/version.js";
 import { registerNodeCommands } from "./commands/nodes.js";
+import { registerProjectCommands } from "./commands/projects.js";
+import { registerContextCommands } from "./commands/contexts.js";
+import { registerProcessCommands } from "./commands/processes.js";
+import { registerPruneCommand } from "./commands/labels.js";
+import { registerCompletionCommand } from "./commands/completion.js";
 import { withGlobals } from "./context.js";
+import { applyOutputKind, refuseJsonWhereMeaningless } from "./output-kinds.js";
+import { commandWord, withFlagNames } from "./flag-names.js";
 import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
 
 const EXIT_BROKEN_PIPE = 141;
@@ -31,6 +38,8 @@ export function buildProgram(): Command {
   withGlobals(program);
   registerSandboxCommands(program);
   registerExecCommands(program);
+  registerProcessCommands(program);
+  registerPruneCommand(program);
   registerShellCommands(program);
   registerCpCommand(program);
   registerImageCommands(program);
@@ -41,9 +50,12 @@ export function buildProgram(): Command {
   if (image) registerImageRegisterCommand(image);
   if (image) registerImageOciCommands(image);
   registerNodeCommands(program);
+  registerProjectCommands(program);
+  registerContextCommands(program);
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);
+  registerCompletionCommand(program);
   program.addHelpText(
     "after",
     `
@@ -53,8 +65,8 @@ Environment:
   SBX_PROJECT  project (default: default)
 
 Examples:
-  $ id=$(sbx new --image python)
-  $ sbx exec $id -- python3 -c 'print(42)'
+  $ id=$(sbx new)                             # debian-minimal: 1 CPU, 1 GB, 10 minutes
+  $ sbx exec $id -- sh -c 'echo $((6 * 7))'
   $ sbx cp ./src $id:/app
   $ sbx rm $id
   $ sbx run -- uname -a                       # create, run, terminate
@@ -63,11 +75,13 @@ Examples:
   );
   // Errors raised while parsing inherit exitOverride, so every command returns here.
   for (const cmd of program.commands) inherit(cmd);
+  program.hook("preAction", refuseJsonWhereMeaningless);
   return program;
 }
 
 /** Every command takes the global options (added last, so help lists its own options first). */
 function inherit(cmd: Command): void {
+  applyOutputKind(cmd);
   withGlobals(cmd).exitOverride().showHelpAfterError("(run with --help for usage)");
   for (const sub of cmd.commands) inherit(sub);
 }
@@ -102,8 +116,9 @@ export async function main(args: string[]): Promise<number> {
     // Commander has already printed its own message (usage errors, --help, --version).
     if (err instanceof CommanderError)
       return err.exitCode !== 0 && runsUserCommand(args) ? EXIT_SBX_FAILED : err.exitCode;
-    printError(err, program.opts<{ debug?: boolean }>().debug || args.includes("--debug"));
-    return err instanceof CliFailure ? err.exitCode : 1;
+    const shown = withFlagNames(err, commandWord(args));
+    printError(shown, program.opts<{ debug?: boolean }>().debug || args.includes("--debug"));
+    return shown instanceof CliFailure ? shown.exitCode : 1;
   }
 }
 
@@ -111,7 +126,7 @@ export async function main(args: string[]): Promise<number> {
 function runsUserCommand(args: string[]): boolean {
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
-    if (a === "--host" || a === "--project") i++;
+    if (a === "--host" || a === "--project" || a === "--context" || a === "--ca") i++;
     else if (!a.startsWith("-")) return a === "exec" || a === "run" || a === "shell";
   }
   return false;

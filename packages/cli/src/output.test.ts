@@ -32,8 +32,10 @@ describe("output", () => {
   it("prints error, hint and, with --debug, the code and stack", () => {
     let err = "";
     vi.spyOn(process.stderr, "write").mockImplementation((c: unknown) => ((err += String(c)), true));
-    printError(new CliFailure(new SbxError("permission_denied", "cannot open the socket"), 125));
-    expect(err).toBe("error: cannot open the socket\nhint: the local sbxd socket is root-only: run sbx with sudo\n");
+    printError(new CliFailure(new SbxError("permission_denied", "cannot open the sbxd socket /s"), 125));
+    expect(err).toBe(
+      "error: cannot open the sbxd socket /s\nhint: the local sbxd socket is root-only: run sbx with sudo\n",
+    );
     err = "";
     printError(new SbxError("invalid_argument", "bad", { field: "cpus" }), true);
     expect(err).toMatch(/^error: bad\ncode: invalid_argument details: \{"field":"cpus"\}\nSbxError: bad\n\s+at /);

@@ -34,7 +34,29 @@ export function asSbxFailure(err: unknown): unknown {
 /** Aborted when whoever reads our stdout goes away (EPIPE), so streaming commands can clean up. */
 export const stdoutGone = new AbortController();
 
+let idsOnly = false;
+
+/** From now on printJson prints the objects' ids, one a line (the generic -q). */
+export function printIdsOnly(): void {
+  idsOnly = true;
+}
+
+/** The id a person or script names an object by: an image's ref, a port's URL, else its id or name. */
+export function idOf(value: unknown): string {
+  if (typeof value !== "object" || value === null) return String(value);
+  const o = value as Record<string, unknown>;
+  if (typeof o.kind === "string" && typeof o.name === "string" && typeof o.tag === "string")
+    return o.kind === "base" ? o.name : `${o.name}:${o.tag}`;
+  if (typeof o.url === "string" && typeof o.port === "number") return o.url;
+  if (typeof o.image === "object" && o.image !== null) return idOf(o.image);
+  if (typeof o.id === "string") return o.id;
+  if (typeof o.name === "string") return o.name;
+  if (typeof o.digest === "string") return o.digest;
+  return JSON.stringify(value);
+}
+
 export function printJson(value: unknown): void {
+  if (idsOnly) return printLines((Array.isArray(value) ? value : [value]).map(idOf));
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
@@ -78,7 +100,7 @@ const HINTS: Partial<Record<string, string>> = {
   daemon_unavailable: "check it with `sbx daemon status`, or point --host / SBX_HOST at a running sbxd",
   permission_denied: "the local sbxd socket is root-only: run sbx with sudo",
   unauthenticated:
-    "set SBX_TOKEN (or pass a token) for this host; tokens come from POST /v1/projects/{name}/tokens on the daemon host",
+    "on the daemon host, `sudo sbx token create --project NAME` makes one; keep it with `sbx context add NAME --host URL --token TOKEN`",
   sandbox_not_found: "list sandboxes with `sbx ls` (`sbx ls -a` includes terminated ones)",
   sandbox_not_running: "the sandbox has stopped; `sbx info <id>` says why",
   process_not_found: "the process id comes from `sbx exec` or the SDK's startProcess",
@@ -88,6 +110,17 @@ const HINTS: Partial<Record<string, string>> = {
   internal: "this is a bug or a host problem; rerun with --debug and check the sbxd log",
 };
 
+/**
+ * The one hint an error gets: none when its message already names the command to run (a second,
+ * generic one could only repeat or contradict it), nor for a permission error that is not about
+ * the socket (a TCP token's scope, a config file's mode).
+ */
+export function hintFor(err: SbxError): string | undefined {
+  if (/`(sudo )?sbx [^`]+`/.test(err.message)) return undefined;
+  if (err.code === "permission_denied" && !/cannot open the sbxd socket/.test(err.message)) return undefined;
+  return HINTS[err.code];
+}
+
 /** `error: ...` and a hint line on stderr; with debug, also the stack and details. */
 export function printError(err: unknown, debug = false): void {
   const e = err instanceof CliFailure ? err.original : err;
@@ -95,7 +128,7 @@ export function printError(err: unknown, debug = false): void {
   const message = e instanceof Error ? e.message : String(e);
   const tty = process.stderr.isTTY;
   process.stderr.write(`${tty ? pc.red("error:") : "error:"} ${message}\n`);
-  const hint = sbx ? HINTS[sbx.code] : undefined;
+  const hint = sbx ? hintFor(sbx) : undefined;
   if (hint) process.stderr.write(`${tty ? pc.dim("hint:") : "hint:"} ${hint}\n`);
   if (debug) {
     if (sbx)
@@ -104,9 +137,9 @@ export function printError(err: unknown, debug = false): void {
   }
 }
 
-/** The mark of a doctor check, coloured on a terminal. */
-export function mark(ok: boolean): string {
-  const sym = ok ? "✓" : "✗";
+/** The mark of a doctor check, coloured on a terminal: ✓ fine, ! optional and missing, ✗ failed. */
+export function mark(ok: boolean, warning = false): string {
+  const sym = !ok ? "✗" : warning ? "!" : "✓";
   if (!process.stdout.isTTY) return sym;
-  return ok ? pc.green(sym) : pc.red(sym);
+  return !ok ? pc.red(sym) : warning ? pc.yellow(sym) : pc.green(sym);
 }

@@ -6,6 +6,11 @@ import { RUNTIME_NAMES, type RuntimeName } from "./runtime/runtime.js";
 export interface DaemonConfig {
   socket: string;
   listenTcp: string | null;
+  /** PEM certificate and key that make the TCP listener HTTPS (both or neither). */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** How long terminated sandboxes stay listed (`ls -a`, info) before they are pruned, in seconds. */
+  retentionSecs: number;
   dataDir: string;
   runDir: string;
   cacheDir: string;
@@ -53,6 +58,9 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
   return {
     socket: env.SBX_SOCKET ?? join(runDir, "sbxd.sock"),
     listenTcp: env.SBX_LISTEN_TCP ?? null,
+    tlsCert: env.SBX_TLS_CERT ?? null,
+    tlsKey: env.SBX_TLS_KEY ?? null,
+    retentionSecs: parseRetention("SBX_RETENTION_SECS", env.SBX_RETENTION_SECS ?? "86400"),
     dataDir: env.SBX_DATA_DIR ?? "/var/lib/sbx",
     runDir,
     cacheDir: env.SBX_CACHE_DIR ?? "/var/cache/sbx",
@@ -92,6 +100,9 @@ export function hostEnv(): NodeJS.ProcessEnv {
 const FLAGS: Record<string, keyof DaemonConfig> = {
   "--socket": "socket",
   "--listen-tcp": "listenTcp",
+  "--tls-cert": "tlsCert",
+  "--tls-key": "tlsKey",
+  "--retention": "retentionSecs",
   "--data-dir": "dataDir",
   "--run-dir": "runDir",
   "--cache-dir": "cacheDir",
@@ -120,6 +131,10 @@ The sbx daemon: runs sandboxes on this host and serves the sbx API.
 options (environment variable in brackets):
   --socket PATH        unix socket to serve on (SBX_SOCKET; default /run/sbx/sbxd.sock)
   --listen-tcp H:P     also serve on TCP, bearer tokens required (SBX_LISTEN_TCP)
+  --tls-cert FILE      PEM certificate: serve TCP as HTTPS (with --tls-key; SBX_TLS_CERT)
+  --tls-key FILE       PEM private key of --tls-cert (SBX_TLS_KEY)
+  --retention S        seconds terminated sandboxes stay listed before they are pruned
+                       (SBX_RETENTION_SECS; default 86400; 0 prunes at once)
   --data-dir DIR       metadata, layers and sandboxes (SBX_DATA_DIR; default /var/lib/sbx)
   --run-dir DIR        pid file and crun state (SBX_RUN_DIR; default /run/sbx)
   --cache-dir DIR      base image cache (SBX_CACHE_DIR; default /var/cache/sbx)
@@ -152,7 +167,8 @@ options (environment variable in brackets):
                        host each request came to)
 
 example:
-  sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
+  sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070
+  sbxd --listen-tcp 0.0.0.0:7443 --tls-cert /etc/sbx/tls.crt --tls-key /etc/sbx/tls.key`;
 
 export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
   const cfg: DaemonConfig = { ...base };
@@ -180,7 +196,9 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
                   ? parseRole(flag, value)
                   : key === "nodeLeaseSecs"
                     ? parseSeconds(flag, value)
-                    : value;
+                    : key === "retentionSecs"
+                      ? parseRetention(flag, value)
+                      : value;
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
@@ -206,6 +224,13 @@ function parseSeconds(flag: string, value: string): number {
   const n = Number(value);
   if (!Number.isFinite(n) || n < 0.1 || n > 86400)
     throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
+  return n;
+}
+
+function parseRetention(flag: string, value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 365 * 86400)
+    throw new Error(`option ${flag} takes whole seconds from 0 to ${365 * 86400}, got ${value}`);
   return n;
 }
 

@@ -4,6 +4,8 @@ import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
+import { tlsServerOptions } from "./api/tls-listener.js";
+import { SandboxRetention } from "./services/sandbox-retention.js";
 import { pino, type Logger as Pino } from "pino";
 import { createApp } from "./api/app.js";
 import { createPortProxy } from "./api/port-proxy.js";
@@ -120,6 +122,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   await pools.load();
   const egressRefresh = new EgressRefresher(store, sandboxes, log);
   egressRefresh.start(cfg.egressRefreshSecs * 1000);
+  const retention = new SandboxRetention(stores.meta, cfg.retentionSecs, log);
+  retention.start();
 
   const servers: Server[] = [];
   // The port proxy first: the API describes exposed ports with the address it listens on.
@@ -150,6 +154,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     oci,
     tensorlakeSandboxUrl: cfg.tensorlakeSandboxUrl,
     pools,
+    retention,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
     ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
   };
@@ -171,7 +176,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   if (cfg.listenTcp) {
     const [host, port] = splitHostPort(cfg.listenTcp);
     const tcpApp = createApp(services, "tcp");
-    const tcp = createAdaptorServer({ fetch: handler(tcpApp) }) as Server;
+    const tcp = createAdaptorServer({ fetch: handler(tcpApp), ...tlsServerOptions(cfg.tlsCert, cfg.tlsKey) }) as Server;
     tcpApp.injectWebSocket(tcp);
     await listen(tcp, port, host);
     servers.push(tcp);
@@ -206,6 +211,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       sandboxes.close();
       egressRefresh.close();
       pools.close();
+      retention.close();
       await pool.close();
       processes.close();
       await cluster.close();

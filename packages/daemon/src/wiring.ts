@@ -83,7 +83,7 @@ export function wireServices(o: WiringOptions) {
   const processes = new ProcessService(store, runtime, sandboxes, events, log);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
   const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
-  const projects = new ProjectService(store);
+  const projects = new ProjectService(store, stores.images);
   const files = new FileService(runtime, sandboxes);
   const pools = new PoolService(o.dataDir, pool, images, sandboxes, log);
   return {

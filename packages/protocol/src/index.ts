@@ -5,6 +5,7 @@ export * from "./errors.js";
 export * from "./names.js";
 export * from "./ports.js";
 export * from "./env.js";
+export * from "./labels.js";
 export * from "./version.js";
 export * from "./build-ir.js";
 export * from "./describe-step.js";

@@ -5,9 +5,12 @@
 export const ROUTES = {
   info: "/v1/info",
   projects: "/v1/projects",
+  project: "/v1/projects/{name}",
   projectTokens: "/v1/projects/{name}/tokens",
+  projectToken: "/v1/projects/{name}/tokens/{id}",
   sandboxes: "/v1/sandboxes",
   sandbox: "/v1/sandboxes/{id}",
+  sandboxesPrune: "/v1/sandboxes/prune",
   sandboxNetwork: "/v1/sandboxes/{id}/network",
   sandboxExec: "/v1/sandboxes/{id}/exec",
   sandboxSnapshot: "/v1/sandboxes/{id}/snapshot",

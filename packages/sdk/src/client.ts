@@ -15,6 +15,7 @@ import type {
   DaemonInfo,
   ImageInfo,
   SandboxInfo,
+  SandboxStatus,
   SnapshotInfo,
   UpdateNetworkRequest,
   Project,
@@ -39,6 +40,12 @@ import { httpStatusOf, Transport } from "./transport.js";
 export interface ListSandboxesOptions {
   /** Include terminated sandboxes. */
   all?: boolean;
+  /** Only sandboxes with these labels: `key=value`, or `key` for any value. */
+  labels?: string[] | Record<string, string>;
+  /** Only sandboxes in one of these states (`terminated` lists terminated ones without `all`). */
+  status?: SandboxStatus | SandboxStatus[];
+  /** Only sandboxes of this image. */
+  image?: string;
 }
 
 export class SandboxClient {
@@ -58,7 +65,27 @@ export class SandboxClient {
 
   async list(options: ListSandboxesOptions = {}): Promise<SandboxInfo[]> {
     const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("GET", apiPath("sandboxes"), {
-      query: { all: options.all },
+      query: {
+        all: options.all,
+        label: Array.isArray(options.labels)
+          ? options.labels
+          : options.labels && Object.entries(options.labels).map(([k, v]) => `${k}=${v}`),
+        status: options.status === undefined ? undefined : [options.status].flat(),
+        image: options.image,
+      },
+    });
+    return res.sandboxes;
+  }
+
+  /** Sets a running sandbox's timeout to `timeoutSecs` from now (0: none). */
+  setTimeout(idOrName: string, timeoutSecs: number): Promise<SandboxInfo> {
+    return this.transport.json<SandboxInfo>("PATCH", apiPath("sandbox", { id: idOrName }), { json: { timeoutSecs } });
+  }
+
+  /** Forgets the project's terminated sandboxes now (ended at least `olderThanSecs` ago; default all). */
+  async prune(options: { olderThanSecs?: number } = {}): Promise<SandboxInfo[]> {
+    const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>("POST", apiPath("sandboxesPrune"), {
+      json: options,
     });
     return res.sandboxes;
   }
@@ -243,6 +270,22 @@ export class SandboxClient {
   /** Mints a token for TCP access to `project`; the secret is in the answer once. */
   createToken(project: string): Promise<Token> {
     return this.transport.json<Token>("POST", apiPath("projectTokens", { name: project }));
+  }
+
+  /** A project's tokens: ids and dates, never the secrets. */
+  async listTokens(project: string): Promise<Token[]> {
+    const res = await this.transport.json<{ tokens: Token[] }>("GET", apiPath("projectTokens", { name: project }));
+    return res.tokens;
+  }
+
+  /** Revokes a token (the daemon refuses the one this client is using). */
+  revokeToken(project: string, id: string): Promise<Token> {
+    return this.transport.json<Token>("DELETE", apiPath("projectToken", { name: project, id }));
+  }
+
+  /** Deletes an empty project and its tokens (not default, not this client's own project). */
+  deleteProject(name: string): Promise<Project> {
+    return this.transport.json<Project>("DELETE", apiPath("project", { name }));
   }
 
   listSnapshots(): Promise<SnapshotInfo[]> {

@@ -93,9 +93,15 @@ export class Image {
 
   constructor(options: ImageOptions);
   constructor(name: string, baseImage?: string);
-  constructor(nameOrOptions: string | ImageOptions, baseImage?: string) {
+  /** Tensorlake's positional form. */
+  constructor(name: string, tag: string, baseImage: string);
+  constructor(nameOrOptions: string | ImageOptions, second?: string, third?: string) {
     const o: Partial<ImageOptions> =
-      typeof nameOrOptions === "string" ? { name: nameOrOptions, baseImage } : (nameOrOptions ?? {});
+      typeof nameOrOptions !== "string"
+        ? (nameOrOptions ?? {})
+        : third !== undefined
+          ? { name: nameOrOptions, tag: second, baseImage: third }
+          : { name: nameOrOptions, baseImage: second };
     if (typeof o !== "object")
       throw new SbxError("invalid_argument", "new Image() takes { name, tag?, baseImage? } or (name, baseImage?)");
     if (typeof o.name !== "string")

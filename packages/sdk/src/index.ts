@@ -26,7 +26,7 @@ export { SandboxProcess } from "./process.js";
 export { Terminal } from "./terminal.js";
 export type { TerminalOptions } from "./terminal.js";
 export type { CommandResult, OutputChunk, OutputHandlers, OutputOptions, ProcessEvent } from "./process.js";
-export { DEFAULT_HOST, DEFAULT_PROJECT, resolveConfig } from "./config.js";
+export { DEFAULT_HOST, DEFAULT_PROJECT, parseHost, resolveConfig } from "./config.js";
 export type { ClientOptions, ResolvedConfig } from "./config.js";
 export { httpStatusOf } from "./transport.js";
 export { SbxError, ERROR_CODES, isErrorCode } from "@sbx-sh/protocol";

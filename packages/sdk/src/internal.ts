@@ -3,5 +3,6 @@
 export { formatBytes } from "./image-build.js";
 export { displayPath, formatSource } from "./source-location.js";
 export { extractSafe, packPath } from "./archive.js";
-export { exitStatus } from "./process.js";
+export { exitStatus, signalNumber } from "./process.js";
 export { openPortStream } from "./port-stream.js";
+export { configFilePath, readConfigFile, type ConfigFile, type ContextEntry } from "./config.js";

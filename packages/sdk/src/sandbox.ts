@@ -74,10 +74,24 @@ export class Sandbox {
     return new Sandbox(c, pool !== undefined ? await c.claim(pool) : await c.create(request));
   }
 
-  /** Attaches to an existing sandbox by id or name. */
-  static async connect(idOrName: string, client?: ClientLike): Promise<Sandbox> {
+  /** Attaches to an existing sandbox by id or name (also Tensorlake's `{ sandboxId }` form). */
+  static async connect(
+    idOrName: string | { sandboxId?: string; id?: string; name?: string },
+    client?: ClientLike,
+  ): Promise<Sandbox> {
     const c = toClient(client);
-    return new Sandbox(c, await c.get(idOrName));
+    const id =
+      typeof idOrName === "string"
+        ? idOrName
+        : typeof idOrName === "object" && idOrName !== null
+          ? (idOrName.sandboxId ?? idOrName.id ?? idOrName.name)
+          : undefined;
+    if (typeof id !== "string" || id === "")
+      throw new SbxError(
+        "invalid_argument",
+        'Sandbox.connect takes a sandbox id or name: Sandbox.connect("sb-…") or Sandbox.connect({ sandboxId: "sb-…" })',
+      );
+    return new Sandbox(c, await c.get(id));
   }
 
   /** The sandbox record as last fetched (create, connect, info or terminate); no request. */
@@ -127,6 +141,12 @@ export class Sandbox {
     return this.record;
   }
 
+  /** Sets the timeout to `timeoutSecs` from now (0: none), as E2B's setTimeout; `sbx update --timeout`. */
+  async setTimeout(timeoutSecs: number): Promise<SandboxInfo> {
+    this.record = await this.client.setTimeout(this.id, timeoutSecs);
+    return this.record;
+  }
+
   /** Runs a command to completion as a stream of events: started, stdout/stderr chunks, exit. */
   async *exec(command: string, options: RunOptions = {}): AsyncGenerator<ProcessEvent> {
     const body = await this.transport.stream("POST", apiPath("sandboxExec", { id: this.id }), {
@@ -166,6 +186,15 @@ export class Sandbox {
 
   /** Runs `command` (no shell: pass `args`, or run `sh` with `args: ["-c", script]`) and waits. */
   run(command: string, options: RunOptions = {}): Promise<CommandResult> {
+    if (options.args === undefined && /\s/.test(command.trim()))
+      return Promise.reject(
+        new SbxError(
+          "invalid_argument",
+          `${JSON.stringify(command)} is run as one program name: sbx starts no shell. ` +
+            `Pass the arguments apart, run(${JSON.stringify(command.trim().split(/\s+/)[0])}, { args: ${JSON.stringify(command.trim().split(/\s+/).slice(1))} }), ` +
+            `or use a shell: run("sh", { args: ["-c", ${JSON.stringify(command)}] })`,
+        ),
+      );
     return collectResult(this.exec(command, options), options, command);
   }
 

@@ -9,7 +9,8 @@ import { ERROR_CODES, SbxError, isErrorCode, type ErrorCode } from "@sbx-sh/prot
 import type { ClientOptions, ResolvedConfig } from "./config.js";
 import { resolveConfig } from "./config.js";
 
-export type Query = Record<string, string | number | boolean | undefined>;
+/** Query parameters; an array repeats its key (`label=a&label=b`). */
+export type Query = Record<string, string | number | boolean | undefined | readonly string[]>;
 
 export interface RequestOptions {
   query?: Query;
@@ -65,7 +66,7 @@ export class Transport {
   constructor(options: ClientOptions = {}) {
     this.config = resolveConfig(options);
     this.agent = this.config.baseUrl.startsWith("https:")
-      ? new HttpsAgent({ keepAlive: true })
+      ? new HttpsAgent({ keepAlive: true, ...(this.config.ca ? { ca: this.config.ca } : {}) })
       : new HttpAgent({ keepAlive: true });
   }
 
@@ -87,7 +88,11 @@ export class Transport {
     const url = this.config.socketPath
       ? `ws+unix://${this.config.socketPath}:${path}`
       : this.config.baseUrl.replace(/^http/, "ws") + path;
-    return new WebSocket(url, { headers: this.identity(), perMessageDeflate: false });
+    return new WebSocket(url, {
+      headers: this.identity(),
+      perMessageDeflate: false,
+      ...(this.config.ca ? { ca: this.config.ca } : {}),
+    });
   }
 
   /** Sends a request; answers outside 2xx become SbxError (the body is consumed). */
@@ -209,7 +214,8 @@ export class Transport {
       const params = new URLSearchParams();
       for (const [k, v] of Object.entries(query)) {
         if (v === undefined || v === false) continue;
-        params.set(k, v === true ? "1" : String(v));
+        if (Array.isArray(v)) for (const item of v as readonly string[]) params.append(k, item);
+        else params.set(k, v === true ? "1" : String(v));
       }
       const qs = params.toString();
       if (qs) url += `?${qs}`;
@@ -250,9 +256,28 @@ export class Transport {
       );
     }
     const message = err instanceof Error ? err.message : String(err);
+    if (code && (TLS_TRUST_CODES.has(code) || code.startsWith("ERR_TLS_")))
+      return new SbxError(
+        "failed_precondition",
+        `cannot verify sbxd's certificate at ${where} (${message}): give the CA that signed it with --ca FILE, SBX_CA_CERT, or \`sbx context add NAME --host ${where} --ca FILE\``,
+        { cause: code },
+        { cause: err },
+      );
     return new SbxError("internal", `request to sbxd at ${where} failed: ${message}`, undefined, { cause: err });
   }
 }
+
+/** OpenSSL's answers when a server's certificate is not trusted (Node's err.code). */
+const TLS_TRUST_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+]);
 
 function errnoCode(err: unknown): string | undefined {
   for (let e: unknown = err, depth = 0; e && depth < 5; depth++) {

@@ -28,11 +28,16 @@ Examples:
       else {
         const lines: string[] = [];
         for (const c of checks) {
-          lines.push(`${mark(c.ok)} ${c.name}: ${c.detail}`);
+          lines.push(`${mark(c.ok, c.warning)} ${c.name}: ${c.detail}`);
           if (!c.ok && c.fix) lines.push(`    fix: ${c.fix}`);
         }
         const failed = checks.filter((c) => !c.ok).length;
-        lines.push("", failed ? `${failed} of ${checks.length} checks failed` : `all ${checks.length} checks passed`);
+        const warned = checks.filter((c) => c.ok && c.warning).length;
+        const warnings = warned ? ` (${warned} optional feature${warned > 1 ? "s" : ""} missing, marked !)` : "";
+        lines.push(
+          "",
+          (failed ? `${failed} of ${checks.length} checks failed` : `all ${checks.length} checks passed`) + warnings,
+        );
         printLines(lines);
       }
       if (checks.some((c) => !c.ok)) throw new CliExit(1);
@@ -42,6 +47,7 @@ Examples:
 interface DoctorCheck {
   name: string;
   ok: boolean;
+  warning?: boolean;
   detail: string;
   fix?: string;
 }

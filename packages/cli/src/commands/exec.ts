@@ -10,10 +10,12 @@ import { clientFor, globalsOf, parseEnvPair, parsePositiveInt } from "../context
 import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
 import { runInTerminal } from "./shell.js";
+import { startDetached } from "./processes.js";
 
 const EXIT_INTERRUPTED = 130;
 
 interface ProcessFlags {
+  detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
   env?: Record<string, string>;
@@ -137,6 +139,7 @@ export function registerExecCommands(program: Command): void {
     .command("exec")
     .description("run a command in a sandbox, streaming its output; exits with its code");
   addProcessFlags(exec, true)
+    .option("-d, --detach", "start the command in the background and print its process id (see sbx ps/logs/kill)")
     .argument("<id>", "sandbox id or name")
     .argument("<command...>", "the command and its arguments (after --)")
     .addHelpText(
@@ -148,15 +151,23 @@ Examples:
   $ sbx exec sb-3f9k2 -- ls -la /
   $ sbx exec sb-3f9k2 -- sh -c 'echo $HOME && exit 3'; echo $?      # 3
   $ sbx exec -e DEBUG=1 -w /app --timeout 60 build-box -- make test
-  $ echo 'print(2 + 2)' | sbx exec -i sb-3f9k2 -- python3 -
+  $ echo 'echo $((2 + 2))' | sbx exec -i sb-3f9k2 -- sh
   $ sbx exec -i sb-3f9k2 -- sh                                        # type commands, Ctrl-D ends
   $ sbx exec -it sb-3f9k2 -- bash                                     # a real terminal (see sbx shell)
   $ sbx exec -t sb-3f9k2 -- top                                       # output only; Ctrl-C reaches top
+  $ pid=$(sbx exec -d sb-3f9k2 -- sleep 300)                          # background; sbx logs/kill $pid
 
 -t gives the command a terminal of its own (size, resize, colors); with -i your keys go to it raw
 and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] d detaches.`,
     )
     .action(async (id: string, words: string[], o: ProcessFlags, cmd: Command) => {
+      if (o.detach) {
+        if (o.interactive || o.tty) cmd.error("error: -d/--detach runs in the background: it goes without -i and -t");
+        const [command, args] = commandLine(words);
+        return startDetached(cmd, id, command, args, o).catch((err: unknown) => {
+          throw asSbxFailure(err);
+        });
+      }
       const abort = new AbortController();
       let proc: SandboxProcess | undefined;
       let pending: NodeJS.Signals | undefined;
@@ -217,7 +228,8 @@ most the daemon's default sandbox timeout (600 s), or --timeout + 60 s.
 
 Examples:
   $ sbx run -- uname -a
-  $ sbx run --image python -- python3 -c 'print("hi")'
+  $ sbx run -- sh -c 'cat /etc/os-release'
+  $ sbx run --image data-tools -- python3 -c 'print("hi")'     # an image of yours that has python3
   $ sbx run --no-internet --memory 256 -e N=3 -- sh -c 'seq $N'
   $ cat script.sh | sbx run -i -- sh`,
     )

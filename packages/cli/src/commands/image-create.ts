@@ -159,8 +159,9 @@ A .py file runs in python3 (3.11+; SBX_PYTHON) only to define its images: top-le
 values and images attached with @function(image=...); \`from sbx_sdk import Image\` resolves to
 this sbx's Python SDK; SBX_IMAGE_LOAD_TIMEOUT (seconds, default 60) bounds it.
 A file named Dockerfile, Dockerfile.* or *.Dockerfile (or given with -f) is read as a Dockerfile:
-FROM names an sbx image; .dockerignore in the context applies; LABEL, EXPOSE and the like are
-ignored with a warning; COPY --from is not supported yet.
+FROM names an sbx image; multi-stage builds and COPY --from work (stages are kept as
+name:stage-N images, listed by \`sbx image ls -a\`); .dockerignore in the context applies;
+LABEL, EXPOSE and the like are ignored with a warning.
 Ctrl-C cancels the build on the daemon. A failed build exits 1 and shows the step, its source
 line, the exit code and the last lines of its output.
 

@@ -13,6 +13,11 @@ export function imageRef(i: ImageInfo): string {
   return i.kind === "base" ? i.name : `${i.name}:${i.tag}`;
 }
 
+/** The intermediate images of a multi-stage build: `name:stage-N` or `name:<tag>-stage-N`. */
+export function isStageImage(i: ImageInfo): boolean {
+  return i.kind === "built" && /(^|-)stage-\d+$/.test(i.tag);
+}
+
 function shortId(id: string): string {
   return id.replace(/^sha256:/, "").slice(0, 12);
 }
@@ -80,17 +85,19 @@ Examples:
     .alias("list")
     .description("list base images and the project's images")
     .option("-q, --quiet", "print only references (name:tag)")
+    .option("-a, --all", "also the stage images multi-stage Dockerfile builds keep (name:stage-N)")
     .addHelpText(
       "after",
       `
 Examples:
   $ sbx image ls
+  $ sbx image ls -a                           # with name:stage-N images of multi-stage builds
   $ sbx image ls --json | jq -r '.[] | select(.kind == "built") | .id'`,
     )
-    .action(async (o: { quiet?: boolean }, cmd: Command) => {
+    .action(async (o: { quiet?: boolean; all?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
-        const list = await client.listImages();
+        const list = (await client.listImages()).filter((i) => o.all || !isStageImage(i));
         if (g.json) return printJson(list);
         if (o.quiet) return printLines(list.map(imageRef));
         const rows = list.map((i) => [

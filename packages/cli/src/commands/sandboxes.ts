@@ -1,6 +1,8 @@
 // Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx update`, `sbx rm`.
 import { type Command, InvalidArgumentError } from "commander";
 import type { CreateSandboxRequest, SandboxInfo } from "@sbx-sh/protocol";
+import type { ListSandboxesOptions } from "@sbx-sh/sdk";
+import { parseFilter, parseLabel } from "./labels.js";
 import {
   globalsOf,
   parseEnvPair,
@@ -34,6 +36,7 @@ export interface SandboxFlags {
   internet?: boolean;
   allowOut?: string[];
   denyOut?: string[];
+  label?: Record<string, string>;
 }
 
 /** Repeatable list option; a value may also hold several entries separated by commas. */
@@ -62,6 +65,7 @@ export function addSandboxFlags(cmd: Command): Command {
     .option("--disk <MB>", "disk limit in MB (or 10g)", parseMemory)
     .option("--pids <n>", "maximum number of processes", parsePositiveInt)
     .option("-e, --env <KEY=VALUE>", "environment variable (repeatable)", parseEnvPair)
+    .option("-l, --label <KEY=VALUE>", "label for sbx ls --filter (repeatable)", parseLabel)
     .option("--no-internet", "no access to the internet")
     .option(
       "-A, --allow-out <cidr>",
@@ -82,6 +86,7 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   if (o.pids !== undefined) req.pidsLimit = o.pids;
   if (o.timeout !== undefined) req.timeoutSecs = o.timeout;
   if (o.env) req.env = o.env;
+  if (o.label) req.labels = o.label;
   // Only say something when the user did: otherwise the daemon's default applies.
   if (o.internet === false) req.allowInternetAccess = false;
   if (o.allowOut?.length) req.allowOut = o.allowOut;
@@ -109,7 +114,15 @@ function describe(sb: SandboxInfo): string {
     ["memory", formatMemory(sb.memoryMb)],
     ["disk", formatMemory(sb.diskMb)],
     ["pids", String(sb.pidsLimit)],
-    ["timeout", sb.timeoutSecs ? `${sb.timeoutSecs}s` : "none"],
+    ["timeout", sb.timeoutSecs ? `${sb.timeoutSecs}s${sb.expiresAt ? ` (ends ${sb.expiresAt})` : ""}` : "none"],
+    [
+      "labels",
+      Object.keys(sb.labels ?? {}).length
+        ? Object.entries(sb.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(" ")
+        : "-",
+    ],
     ["internet", sb.allowInternetAccess ? "yes" : "no"],
     ["allow out", allow.length ? allow.join(" ") : sb.allowInternetAccess ? "any" : "-"],
     ["deny out", deny.length ? deny.join(" ") : "-"],
@@ -149,7 +162,8 @@ export function registerSandboxCommands(program: Command): void {
       `
 Examples:
   $ sbx new                                   # debian-minimal, 1 CPU, 1 GB, 10 minutes
-  $ id=$(sbx new --image python --cpus 2 --memory 2g --timeout 3600)
+  $ id=$(sbx new --image data-tools --cpus 2 --memory 2g --timeout 3600)   # an image of yours (sbx image ls)
+  $ sbx new --label team=ml --label env=dev   # sbx ls --filter label=team=ml
   $ sbx new --name build-box -e CI=1 -e TOKEN=abc --no-internet
   $ sbx new --json | jq .ipAddress
   $ sbx new -p 8080 --public                  # and expose port 8080 (see sbx port --help)`,
@@ -175,20 +189,29 @@ Examples:
     );
 
   const ls = program.command("ls").alias("list").description("list sandboxes (newest first)");
-  ls.option("-a, --all", "include terminated sandboxes")
+  ls.option("-a, --all", "include terminated sandboxes (kept for the daemon's --retention, default 24 h)")
     .option("-q, --quiet", "print only ids")
+    .option(
+      "-f, --filter <filter>",
+      "label=KEY[=VALUE], status=STATUS, image=NAME; comma-separated or repeated (all must match)",
+      parseFilter,
+    )
     .addHelpText(
       "after",
       `
 Examples:
   $ sbx ls
   $ sbx ls -a --json | jq '.[] | select(.status == "terminated") | .id'
-  $ sbx rm $(sbx ls -q)                       # terminate everything in the project`,
+  $ sbx rm $(sbx ls -q)                       # terminate everything in the project
+  $ sbx ls --filter label=team=ml --filter status=running
+  $ sbx ls -f image=debian-minimal,label=ci -q`,
     )
-    .action(async (o: { all?: boolean; quiet?: boolean }, cmd: Command) => {
+    .action(async (o: { all?: boolean; quiet?: boolean; filter?: ListSandboxesOptions }, cmd: Command) => {
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
-        const list = (await client.list({ all: o.all })).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+        const list = (await client.list({ ...o.filter, all: o.all })).sort((a, b) =>
+          b.createdAt.localeCompare(a.createdAt),
+        );
         if (g.json) return printJson(list);
         if (o.quiet) return printLines(list.map((s) => s.id));
         const rows = list.map((s) => [
@@ -223,7 +246,9 @@ Examples:
       });
     });
 
-  const update = program.command("update").description("change a running sandbox's egress policy (one atomic step)");
+  const update = program
+    .command("update")
+    .description("change a running sandbox's timeout or egress policy (each in one atomic step)");
   update
     .argument("<id>", "sandbox id or name")
     .option(
@@ -233,37 +258,53 @@ Examples:
     )
     .option("-D, --deny-out <cidr>", "replace the deny list (repeatable)", collectList)
     .option("--clear", "empty the lists not given with -A/-D (alone: no restrictions)")
+    .option("--timeout <seconds>", "end the sandbox this many seconds from now (0: never)", parseNonNegativeInt)
     .addHelpText(
       "after",
       `
 Examples:
   $ sbx update sb-3f9k2 -A 203.0.113.0/24 -A 198.51.100.7
   $ sbx update build-box -D 10.0.0.0/8
-  $ sbx update build-box --clear              # back to unrestricted egress`,
+  $ sbx update build-box --clear              # back to unrestricted egress
+  $ sbx update build-box --timeout 3600       # one more hour from now`,
     )
-    .action(async (id: string, o: { allowOut?: string[]; denyOut?: string[]; clear?: boolean }, cmd: Command) => {
-      const g = globalsOf(cmd);
-      if (!o.allowOut && !o.denyOut && !o.clear) cmd.error("error: give -A/--allow-out, -D/--deny-out or --clear");
-      const req = {
-        allowOut: o.allowOut ?? (o.clear ? [] : undefined),
-        denyOut: o.denyOut ?? (o.clear ? [] : undefined),
-      };
-      await withClient(cmd, async (client) => {
-        const sb = await client.updateNetwork(id, req);
-        if (g.json) printJson(sb);
-        else printLines([describe(sb)]);
-      });
-    });
+    .option("-q, --quiet", "print only the id")
+    .action(
+      async (
+        id: string,
+        o: { allowOut?: string[]; denyOut?: string[]; clear?: boolean; timeout?: number; quiet?: boolean },
+        cmd: Command,
+      ) => {
+        const g = globalsOf(cmd);
+        const egress = o.allowOut !== undefined || o.denyOut !== undefined || o.clear;
+        if (!egress && o.timeout === undefined)
+          cmd.error("error: give --timeout, -A/--allow-out, -D/--deny-out or --clear");
+        await withClient(cmd, async (client) => {
+          let sb = o.timeout !== undefined ? await client.setTimeout(id, o.timeout) : undefined;
+          if (egress)
+            sb = await client.updateNetwork(id, {
+              allowOut: o.allowOut ?? (o.clear ? [] : undefined),
+              denyOut: o.denyOut ?? (o.clear ? [] : undefined),
+            });
+          if (g.json) printJson(sb);
+          else if (o.quiet) printLines([sb!.id]);
+          else printLines([describe(sb!)]);
+        });
+      },
+    );
 
   const rm = program.command("rm").alias("terminate").description("terminate sandboxes");
   rm.argument("<id...>", "sandbox ids or names")
+    .option("-q, --quiet", "print only ids (as without it)")
     .addHelpText(
       "after",
       `
 Examples:
   $ sbx rm sb-3f9k2
   $ sbx rm build-box web-1
-  $ sbx rm $(sbx ls -q)`,
+  $ sbx rm $(sbx ls -q)
+
+A sandbox that has already ended is fine: rm answers its id again.`,
     )
     .action(async (ids: string[], _o: unknown, cmd: Command) => {
       const g = globalsOf(cmd);

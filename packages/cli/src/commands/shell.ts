@@ -184,7 +184,7 @@ terminal: to pipe input, use \`sbx exec -i\`.
 
 Examples:
   $ sbx shell sb-3f9k2
-  $ sbx shell -u 1000 -w /app sb-3f9k2 -- python3
+  $ sbx shell -u 1000 -w /tmp sb-3f9k2 -- bash
   $ sbx terminals sb-3f9k2                         # what is running, and its ids
   $ sbx shell sb-3f9k2 --attach tm-8x2kq0c1d9aa`,
     )

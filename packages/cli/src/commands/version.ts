@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { VERSION } from "@sbx-sh/protocol";
 import { SandboxClient } from "@sbx-sh/sdk";
-import { globalsOf } from "../context.js";
+import { clientOptions, globalsOf } from "../context.js";
 import { printJson, printLines } from "../output.js";
 
 export function registerVersionCommand(program: Command): void {
@@ -19,7 +19,7 @@ Examples:
     )
     .action(async (_o: unknown, cmd: Command) => {
       const g = globalsOf(cmd);
-      const client = new SandboxClient({ host: g.host, project: g.project });
+      const client = new SandboxClient(clientOptions(cmd));
       let daemon: string | null = null;
       let problem = "";
       try {

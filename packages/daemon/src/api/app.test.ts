@@ -55,7 +55,9 @@ function fakeServices() {
     return s;
   };
   const projects = {
-    authenticate: vi.fn<ProjectService["authenticate"]>(async (token) => TOKENS[token]),
+    identify: vi.fn<ProjectService["identify"]>(async (token) =>
+      TOKENS[token] ? { project: TOKENS[token], tokenId: `tok-${token}` } : undefined,
+    ),
     require: vi.fn<ProjectService["require"]>(async (name) => {
       if (!PROJECTS.includes(name)) throw new SbxError("project_not_found", `project "${name}" does not exist`);
       return { name, createdAt: T0 };
@@ -272,7 +274,7 @@ describe("TCP transport: bearer tokens", () => {
       headers: { authorization: "Bearer sbxt_good", "x-sbx-project": "default" },
     });
     expect(r.status).toBe(200);
-    expect(t.projects.authenticate).toHaveBeenCalledWith("sbxt_good");
+    expect(t.projects.identify).toHaveBeenCalledWith("sbxt_good");
     expect(t.sandboxes.list).toHaveBeenCalledWith("team-a", true);
     expect((r.body.sandboxes as SandboxRecord[]).map((s) => s.id)).toEqual(["sb-a"]);
     expectError(
@@ -306,7 +308,7 @@ describe("unix transport: X-Sbx-Project", () => {
     expect(t.sandboxes.list).toHaveBeenLastCalledWith("default", false);
     expect((await t.call("GET", "/v1/sandboxes", { headers: { "x-sbx-project": "team-a" } })).status).toBe(200);
     expect(t.sandboxes.list).toHaveBeenLastCalledWith("team-a", false);
-    expect(t.projects.authenticate).not.toHaveBeenCalled();
+    expect(t.projects.identify).not.toHaveBeenCalled();
   });
 
   it("rejects an invalid or unknown project name", async () => {

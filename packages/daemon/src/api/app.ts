@@ -16,7 +16,9 @@ import { registerSnapshotRoutes } from "./routes/snapshots.js";
 import { registerPortRoutes } from "./routes/ports.js";
 import { registerPoolRoutes } from "./routes/pools.js";
 import { registerProcessRoutes } from "./routes/processes.js";
+import { registerProjectRoutes } from "./routes/projects.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
+import { registerSandboxSettingsRoutes } from "./routes/sandbox-settings.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
@@ -57,7 +59,9 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   );
 
   registerSystemRoutes(app, services);
+  registerProjectRoutes(app, services);
   registerSandboxRoutes(app, services);
+  registerSandboxSettingsRoutes(app, services);
   registerProcessRoutes(app, services);
   registerFileRoutes(app, services);
   registerImageRoutes(app, services);
@@ -80,13 +84,14 @@ async function resolveProject(c: Context<AppEnv>, services: Services, transport:
   if (transport === "tcp") {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);
-    const project = m ? await services.projects.authenticate(m[1]!) : undefined;
-    if (!project)
+    const who = m ? await services.projects.identify(m[1]!) : undefined;
+    if (!who)
       throw new SbxError(
         "unauthenticated",
-        "a valid bearer token is required: create one with `sbx project token create` and send `Authorization: Bearer <token>`",
+        "a valid bearer token is required: create one on the daemon host with `sbx token create` and send `Authorization: Bearer <token>`",
       );
-    return project;
+    c.set("tokenId", who.tokenId);
+    return who.project;
   }
   const name = c.req.header("x-sbx-project") ?? "default";
   if (!isValidName(name)) throw new SbxError("invalid_name", `invalid project name ${JSON.stringify(name)}`);

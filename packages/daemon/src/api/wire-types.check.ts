@@ -16,6 +16,7 @@ export type WireTypesMatch = [
   Check<Same<z.input<typeof s.CreateSandboxRequest>, wire.CreateSandboxRequest>>,
   Check<Same<z.output<typeof s.Sandbox>, wire.SandboxInfo>>,
   Check<Same<z.input<typeof s.UpdateNetworkRequest>, wire.UpdateNetworkRequest>>,
+  Check<Same<z.input<typeof s.UpdateSandboxRequest>, wire.UpdateSandboxRequest>>,
   Check<Same<z.input<typeof s.StartProcessRequest>, wire.StartProcessRequest>>,
   Check<Same<z.output<typeof s.Process>, wire.ProcessInfo>>,
   Check<Same<z.output<typeof s.OutputEvent>, wire.OutputEvent>>,

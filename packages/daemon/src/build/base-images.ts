@@ -44,7 +44,8 @@ export interface BaseImagesOptions {
  * What the daemon asks of base images (the image service's view of BaseImages): a second source,
  * such as tests' images on a fake layer, gives the same three answers.
  */
-export type BaseImageSource = Pick<BaseImages, "recipes" | "ensure" | "list">;
+export type BaseImageSource = Pick<BaseImages, "recipes" | "ensure" | "list"> &
+  Partial<Pick<BaseImages, "unavailable">>;
 
 const STALE_MS = 3_600_000;
 
@@ -102,6 +103,13 @@ export class BaseImages {
     } catch {
       return undefined;
     }
+  }
+
+  /** Why a base cannot be built on this host (its archive keyring is missing), or undefined when it can be or is built. */
+  unavailable(name: string): string | undefined {
+    const recipe = this.recipeMap.get(name);
+    if (!recipe?.keyring || existsSync(recipe.keyring) || this.get(name)) return undefined;
+    return `no ${recipe.keyring} (install ${recipe.keyringPackage ?? "the distribution's keyring package"})`;
   }
 
   list(): BaseImage[] {

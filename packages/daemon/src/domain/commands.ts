@@ -21,6 +21,7 @@ export interface CreateSandbox {
   allowOut?: string[] | undefined;
   denyOut?: string[] | undefined;
   env?: Record<string, string> | undefined;
+  labels?: Record<string, string> | undefined;
 }
 
 /** Replace a sandbox's egress lists; an omitted list stays as it is. */

@@ -63,6 +63,9 @@ describe("runDoctor", () => {
       }
     }
     expect(checks.find((c) => c.name === "node")?.ok).toBe(true);
+    // An optional feature that is missing is a warning, never a plain tick that says "not available".
+    for (const c of checks.filter((x) => x.detail.startsWith("not available")))
+      expect(c, c.name).toMatchObject({ ok: true, warning: true });
     // The disk check measures the nearest existing parent of a data dir that does not exist yet.
     expect(checks.find((c) => c.name === "disk")?.detail).toContain("/nonexistent/sbx-data");
   });

@@ -9,6 +9,8 @@ import { cgroupVersion, memorySnapshotSupport, staticHelpers } from "./host-fact
 export interface DoctorCheck {
   name: string;
   ok: boolean;
+  /** An optional feature that is missing: not a failure, but worth a look. */
+  warning?: boolean;
   detail: string;
   fix?: string;
 }
@@ -53,7 +55,10 @@ export async function runDoctor(opts: { dataDir?: string } = {}): Promise<Doctor
     tool("zstd", "zstd", ["--version"], "apt-get install zstd"),
     // Optional: reported, never a failure (filesystem snapshots work without it).
     Promise.resolve(
-      ((m) => ok("memory snapshots", m.ok ? `available: ${m.reason}` : `not available: ${m.reason}`))(
+      ((m) =>
+        m.ok
+          ? ok("memory snapshots", `available: ${m.reason}`)
+          : { ...ok("memory snapshots", `not available (optional): ${m.reason}`), warning: true })(
         memorySnapshotSupport(),
       ),
     ),

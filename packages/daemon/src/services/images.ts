@@ -94,9 +94,16 @@ export class ImageService {
     const recipes = this.bases.recipes();
     if (!recipes.includes(name)) {
       const own = project ? (await this.store.listImages(project)).map((i) => `${i.name}:${i.tag}`) : [];
+      // Bases this host cannot build are named apart, so nobody is sent to one that will fail.
+      const missing = recipes.flatMap((r) => {
+        const why = this.bases.unavailable?.(r);
+        return why ? [`${r} (${why})`] : [];
+      });
+      const usable = recipes.filter((r) => !this.bases.unavailable?.(r));
       throw new SbxError(
         "image_not_found",
-        `image ${JSON.stringify(name)} does not exist: available images are ${[...recipes, ...own].join(", ")}`,
+        `image ${JSON.stringify(name)} does not exist: available images are ${[...usable, ...own].join(", ")}` +
+          (missing.length ? `; not buildable on this host: ${missing.join(", ")}` : ""),
       );
     }
     return toBase(await this.bases.ensure(name));

@@ -1,7 +1,7 @@
 // The checks and the record of a sandbox about to be created: what the command asks for, the
 // defaults of domain/limits.ts for what it leaves out, and the run config of the image (or
 // snapshot) it starts from. Pure: nothing is stored or started here.
-import { assertValidName, SbxError } from "@sbx-sh/protocol";
+import { assertValidLabels, assertValidName, SbxError } from "@sbx-sh/protocol";
 import type { CreateSandbox } from "../domain/commands.js";
 import { isOpenPolicy } from "../domain/egress-policy.js";
 import { LIMITS } from "../domain/limits.js";
@@ -12,6 +12,7 @@ import type { ResolvedImage } from "./images.js";
 /** Refuses a command that cannot make a sandbox, before anything is resolved or reserved. */
 export function checkCreate(cmd: CreateSandbox): void {
   if (cmd.name !== undefined) assertValidName("sandbox", cmd.name);
+  if (cmd.labels !== undefined) assertValidLabels(cmd.labels);
   if (cmd.snapshotId !== undefined && cmd.image !== undefined)
     throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
 }
@@ -54,6 +55,7 @@ export function newSandboxRecord(
     egressEntries: egress.entries,
     egressHosts: egress.hosts,
     env: cmd.env ?? {},
+    labels: cmd.labels ?? {},
     config: {
       env: image.config.env,
       workingDir: image.config.workingDir || "/",

@@ -121,7 +121,8 @@ describe("SandboxService: terminate and timeouts", () => {
     expect(h.runtime.calls).toContain(`destroy ${s.id}`);
     expect(ended).toEqual([`${s.id} terminated`]);
     expect(await h.processes.get(P, s.id, p.id)).toMatchObject({ status: "exited", exitCode: 137 });
-    await expect(h.sandboxes.terminate(P, s.id)).rejects.toMatchObject({ code: "sandbox_not_running" });
+    // Terminating again is a no-op that answers the record as it is (DELETE is idempotent).
+    await expect(h.sandboxes.terminate(P, s.id)).resolves.toMatchObject({ terminatedAt: done.terminatedAt });
     await expect(h.sandboxes.getRunning(P, s.id)).rejects.toMatchObject({ code: "sandbox_not_running" });
     expect(ended).toHaveLength(1);
   });
@@ -189,7 +190,7 @@ describe("SandboxService: the state machine", () => {
     await expect(h.sandboxes.resume(P, named.id)).rejects.toMatchObject({ code: "failed_precondition" });
     await expect(h.sandboxes.resume(P, unnamed.id)).resolves.toMatchObject({ status: "running" });
     await expect(h.sandboxes.suspend(P, unnamed.id)).rejects.toMatchObject({ code: "failed_precondition" });
-    await expect(h.sandboxes.terminate(P, named.id)).rejects.toMatchObject({ code: "sandbox_not_running" });
+    await expect(h.sandboxes.terminate(P, named.id)).resolves.toMatchObject({ status: "terminated" });
     await expect(h.sandboxes.snapshot(P, named.id)).rejects.toMatchObject({ code: "sandbox_not_running" });
     expect(moves).toEqual([]);
     expect((await status(named.id)).status).toBe("terminated");

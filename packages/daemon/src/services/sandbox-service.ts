@@ -147,8 +147,27 @@ export class SandboxService {
 
   async terminate(project: string, idOrName: string, reason = "requested"): Promise<SandboxRecord> {
     const s = await this.get(project, idOrName);
-    if (s.status === "terminated") throw new SbxError("sandbox_not_running", `sandbox ${s.id} is already terminated`);
+    // Idempotent: a sandbox that has ended already is answered as it is.
+    if (s.status === "terminated") return s;
     return this.end(s.id, reason);
+  }
+
+  /**
+   * Sets a running sandbox's timeout to `secs` from now (0: none), E2B's setTimeout. The record keeps
+   * the total from its start, so a daemon restart re-arms the same deadline.
+   */
+  async setTimeout(project: string, idOrName: string, secs: number): Promise<SandboxRecord> {
+    const sb = await this.getRunning(project, idOrName);
+    return this.lock.run(sb.id, async () => {
+      const s = (await this.store.getSandbox(sb.id))!;
+      if (s.status !== "running")
+        throw new SbxError("sandbox_not_running", `sandbox ${s.id} is ${s.status}: start a new one with \`sbx new\``);
+      const elapsed = Math.max(0, Date.now() - Date.parse(s.startedAt ?? s.createdAt));
+      const total = secs === 0 ? 0 : Math.ceil((elapsed + secs * 1000) / 1000);
+      await this.store.updateSandbox(s.id, { timeoutSecs: total });
+      this.timers.arm(s.id, secs * 1000);
+      return (await this.store.getSandbox(s.id))!;
+    });
   }
 
   /** A filesystem snapshot of a running sandbox, which keeps running. */

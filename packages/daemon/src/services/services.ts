@@ -14,6 +14,7 @@ import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { PoolService } from "./pool-service.js";
+import type { SandboxRetention } from "./sandbox-retention.js";
 
 export interface Services {
   version: string;
@@ -35,6 +36,8 @@ export interface Services {
   contexts: BlobStore;
   pools: PoolService;
   oci: OciService;
+  /** Forgets terminated sandboxes past their retention (`sbx prune`); absent in tests that need none. */
+  retention?: SandboxRetention;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
   /** The cluster's nodes, on a control-plane daemon (--role control) only. */
   nodes?: NodeRegistry;

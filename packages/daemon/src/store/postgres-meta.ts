@@ -79,6 +79,24 @@ export class PgMetaOps implements MetaOps {
     return rows[0];
   }
 
+  listTokens(project: string): Promise<TokenRecord[]> {
+    return this.q.query<TokenRecord>(
+      `SELECT id, project, hash, created_at AS "createdAt" FROM tokens WHERE project = $1 ORDER BY created_at, id`,
+      [project],
+    );
+  }
+
+  async deleteToken(project: string, id: string): Promise<boolean> {
+    return (await this.q.execute("DELETE FROM tokens WHERE project = $1 AND id = $2", [project, id])) > 0;
+  }
+
+  deleteProject(name: string): Promise<boolean> {
+    return this.q.atomic(async (q) => {
+      await q.execute("DELETE FROM tokens WHERE project = $1", [name]);
+      return (await q.execute("DELETE FROM projects WHERE name = $1", [name])) > 0;
+    });
+  }
+
   async insertSandbox(s: SandboxRecord): Promise<void> {
     await this.unique(
       (q) => q.execute("INSERT INTO sandboxes (id, doc) VALUES ($1, $2)", [s.id, JSON.stringify(s)]),
@@ -96,6 +114,11 @@ export class PgMetaOps implements MetaOps {
 
   getSandbox(id: string): Promise<SandboxRecord | undefined> {
     return this.doc<SandboxRecord>("SELECT doc FROM sandboxes WHERE id = $1", [id]);
+  }
+
+  async deleteSandbox(id: string): Promise<boolean> {
+    // Processes and port exposures go with it (ON DELETE CASCADE).
+    return (await this.q.execute("DELETE FROM sandboxes WHERE id = $1", [id])) > 0;
   }
 
   findSandboxByName(project: string, name: string): Promise<SandboxRecord | undefined> {

@@ -91,6 +91,25 @@ export class SqliteMetaTables implements Sync<MetaOps> {
       TokenRecord | undefined;
   }
 
+  listTokens(project: string): TokenRecord[] {
+    return this.db
+      .prepare(
+        "SELECT id, project, hash, created_at AS createdAt FROM tokens WHERE project = ? ORDER BY created_at, id",
+      )
+      .all(project) as TokenRecord[];
+  }
+
+  deleteToken(project: string, id: string): boolean {
+    return this.db.prepare("DELETE FROM tokens WHERE project = ? AND id = ?").run(project, id).changes > 0;
+  }
+
+  deleteProject(name: string): boolean {
+    return this.db.transaction(() => {
+      this.db.prepare("DELETE FROM tokens WHERE project = ?").run(name);
+      return this.db.prepare("DELETE FROM projects WHERE name = ?").run(name).changes > 0;
+    })();
+  }
+
   insertSandbox(s: SandboxRecord): void {
     this.unique(
       () =>
@@ -138,6 +157,11 @@ export class SqliteMetaTables implements Sync<MetaOps> {
     if (!filter.includeTerminated) where.push("status != 'terminated'");
     const sql = `SELECT doc FROM sandboxes ${where.length ? "WHERE " + where.join(" AND ") : ""} ORDER BY created_at DESC`;
     return (this.db.prepare(sql).all(...args) as DocRow[]).map((r) => JSON.parse(r.doc) as SandboxRecord);
+  }
+
+  deleteSandbox(id: string): boolean {
+    // Processes and port exposures go with it (ON DELETE CASCADE).
+    return this.db.prepare("DELETE FROM sandboxes WHERE id = ?").run(id).changes > 0;
   }
 
   usedNetSlots(): Set<number> {

@@ -122,6 +122,27 @@ export function storeConformance(name: string, open: () => Promise<Stores>): voi
         ).rejects.toThrow();
         expect((await store.findTokenByHash("a".repeat(64)))?.id).toBe("tok-a");
       });
+
+      it("lists a project's tokens and deletes one only within its project", async () => {
+        const a = { id: "tok-a", project: "team-b", hash: "a".repeat(64), createdAt: at(3) };
+        const b = { id: "tok-b", project: "team-b", hash: "b".repeat(64), createdAt: at(4) };
+        await store.insertToken(a);
+        await store.insertToken(b);
+        expect(await store.listTokens("team-b")).toEqual([a, b]);
+        expect(await store.listTokens("default")).toEqual([]);
+        expect(await store.deleteToken("default", "tok-a")).toBe(false);
+        expect(await store.deleteToken("team-b", "tok-a")).toBe(true);
+        expect(await store.findTokenByHash(a.hash)).toBeUndefined();
+        expect(await store.listTokens("team-b")).toEqual([b]);
+      });
+
+      it("deletes a project together with its tokens", async () => {
+        await store.insertToken({ id: "tok-b", project: "team-b", hash: "b".repeat(64), createdAt: at(4) });
+        expect(await store.deleteProject("team-b")).toBe(true);
+        expect(await store.getProject("team-b")).toBeUndefined();
+        expect(await store.findTokenByHash("b".repeat(64))).toBeUndefined();
+        expect(await store.deleteProject("team-b")).toBe(false);
+      });
     });
 
     describe("sandboxes", () => {
@@ -146,6 +167,15 @@ export function storeConformance(name: string, open: () => Promise<Stores>): voi
         got.config.env.push("X=1");
         got.status = "terminated";
         expect(await store.getSandbox("sb-1")).toEqual(sandbox("sb-1"));
+      });
+
+      it("deletes a sandbox record", async () => {
+        await store.insertSandbox(sandbox("sb-1", { status: "terminated" }));
+        await store.insertSandbox(sandbox("sb-2"));
+        expect(await store.deleteSandbox("sb-1")).toBe(true);
+        expect(await store.getSandbox("sb-1")).toBeUndefined();
+        expect(await store.getSandbox("sb-2")).toBeDefined();
+        expect(await store.deleteSandbox("sb-1")).toBe(false);
       });
 
       it("merges an update patch into the stored record", async () => {

@@ -25,12 +25,20 @@ export interface MetaOps {
 
   insertToken(t: TokenRecord): Promise<void>;
   findTokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  /** A project's tokens, oldest first (never their secrets: only hashes are stored). */
+  listTokens(project: string): Promise<TokenRecord[]>;
+  /** Answers whether there was such a token. */
+  deleteToken(project: string, id: string): Promise<boolean>;
+  /** Removes a project and its tokens (the caller checks that nothing else refers to it). */
+  deleteProject(name: string): Promise<boolean>;
 
   insertSandbox(s: SandboxRecord): Promise<void>;
   updateSandbox(id: string, patch: Partial<Omit<SandboxRecord, "id" | "project">>): Promise<void>;
   getSandbox(id: string): Promise<SandboxRecord | undefined>;
   findSandboxByName(project: string, name: string): Promise<SandboxRecord | undefined>;
   listSandboxes(filter: { project?: string; includeTerminated?: boolean }): Promise<SandboxRecord[]>;
+  /** Forgets a terminated sandbox's record with its processes and port exposures (retention, prune). */
+  deleteSandbox(id: string): Promise<boolean>;
   usedNetSlots(): Promise<Set<number>>;
   /**
    * The lowest network slot below `capacity` that no live sandbox holds and `reserved` (slots held

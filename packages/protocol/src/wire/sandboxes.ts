@@ -20,6 +20,8 @@ export interface CreateSandboxRequest {
   env?: Record<string, string> | undefined;
   /** Start from this snapshot instead of an image. */
   snapshotId?: string | undefined;
+  /** Key/value labels for filtering (`ls --filter label=k=v`); values are one printable line. */
+  labels?: Record<string, string> | undefined;
 }
 
 export interface SandboxInfo {
@@ -50,6 +52,14 @@ export interface SandboxInfo {
   terminatedAt: string | null;
   /** requested | timeout | died | daemon_restart | error */
   terminationReason: string | null;
+  labels: Record<string, string>;
+  /** When the timeout ends it (null: no timeout, or not running). */
+  expiresAt: string | null;
+}
+
+/** Change a running sandbox's settings: its timeout, counted from now (0: never). */
+export interface UpdateSandboxRequest {
+  timeoutSecs?: number | undefined;
 }
 
 export interface UpdateNetworkRequest {

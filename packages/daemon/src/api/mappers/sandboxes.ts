@@ -28,6 +28,11 @@ export function toSandbox(r: SandboxRecord): SandboxInfo {
     startedAt: r.startedAt,
     terminatedAt: r.terminatedAt,
     terminationReason: r.terminationReason,
+    labels: r.labels ?? {},
+    expiresAt:
+      r.status === "running" && r.timeoutSecs > 0
+        ? new Date(Date.parse(r.startedAt ?? r.createdAt) + r.timeoutSecs * 1000).toISOString()
+        : null,
   };
 }
 

@@ -2,11 +2,29 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
-import { CreateSandboxRequest, ErrorBody, Sandbox, SandboxList, UpdateNetworkRequest } from "../schemas/index.js";
+import { labelsMatch } from "@sbx-sh/protocol";
+import {
+  CreateSandboxRequest,
+  ErrorBody,
+  Sandbox,
+  SandboxList,
+  SandboxStatus,
+  UpdateNetworkRequest,
+} from "../schemas/index.js";
 import { toSandbox } from "../mappers/sandboxes.js";
 import { json, jsonBody } from "./common.js";
 
 export const SandboxParams = z.object({ id: z.string().min(1).max(128) });
+
+const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t)]).optional();
+const ListQuery = z.object({
+  all: z.enum(["0", "1", "true", "false"]).optional(),
+  status: oneOrMany(SandboxStatus).openapi({ description: "only sandboxes in this status (repeatable)" }),
+  image: z.string().max(255).optional().openapi({ description: "only sandboxes of this image" }),
+  label: oneOrMany(z.string().max(512)).openapi({
+    description: "key=value or key: only sandboxes with it (repeatable)",
+  }),
+});
 
 export function registerSandboxRoutes(app: Api, s: Services): void {
   app.openapi(
@@ -29,12 +47,22 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
       method: "get",
       path: "/v1/sandboxes",
       summary: "List sandboxes of the project, newest first",
-      request: { query: z.object({ all: z.enum(["0", "1", "true", "false"]).optional() }) },
+      request: { query: ListQuery },
       responses: { 200: json(SandboxList, "sandboxes") },
     }),
     async (c) => {
-      const all = ["1", "true"].includes(c.req.valid("query").all ?? "");
-      return c.json({ sandboxes: (await s.sandboxes.list(c.get("project"), all)).map(toSandbox) }, 200);
+      const q = c.req.valid("query");
+      const statuses = q.status === undefined ? [] : [q.status].flat();
+      const labels = q.label === undefined ? [] : [q.label].flat();
+      // Asking for terminated ones by status lists them without `all`.
+      const all = ["1", "true"].includes(q.all ?? "") || statuses.includes("terminated");
+      const list = (await s.sandboxes.list(c.get("project"), all)).filter(
+        (sb) =>
+          (statuses.length === 0 || statuses.includes(sb.status)) &&
+          (q.image === undefined || sb.image === q.image || sb.image === `${q.image}:latest`) &&
+          labelsMatch(sb.labels, labels),
+      );
+      return c.json({ sandboxes: list.map(toSandbox) }, 200);
     },
   );
 
@@ -78,7 +106,6 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
       responses: {
         200: json(Sandbox, "terminated sandbox"),
         404: json(ErrorBody, "unknown"),
-        409: json(ErrorBody, "already terminated"),
       },
     }),
     async (c) => c.json(toSandbox(await s.sandboxes.terminate(c.get("project"), c.req.valid("param").id)), 200),

@@ -28,6 +28,10 @@ export const CreateSandboxRequest = z
     denyOut: EgressList.optional().openapi({ description: "IPv4 addresses/CIDRs dropped even if allowed" }),
     env: EnvMap.optional(),
     snapshotId: z.string().optional().openapi({ description: "start from this snapshot instead of an image" }),
+    labels: z
+      .record(z.string(), z.string())
+      .optional()
+      .openapi({ description: "key/value labels for filtering; values are one printable line" }),
   })
   .openapi("CreateSandboxRequest");
 
@@ -65,8 +69,22 @@ export const Sandbox = z
       .string()
       .nullable()
       .openapi({ description: "requested | timeout | died | daemon_restart | error" }),
+    labels: z.record(z.string(), z.string()),
+    expiresAt: z.string().nullable().openapi({ description: "when the timeout ends it; null: none or not running" }),
   })
   .openapi("Sandbox");
+
+export const UpdateSandboxRequest = z
+  .strictObject({
+    timeoutSecs: z
+      .number()
+      .int()
+      .min(LIMITS.timeoutSecs.min)
+      .max(LIMITS.timeoutSecs.max)
+      .optional()
+      .openapi({ description: "the sandbox's timeout, counted from now; 0 disables it" }),
+  })
+  .openapi("UpdateSandboxRequest");
 
 export const UpdateNetworkRequest = z
   .strictObject({
