@@ -38,6 +38,7 @@ function stubServices(): Services {
     proxy: null,
     oci: unused("oci"),
     contexts: unused("contexts"),
+    bus: unused("bus"),
     info: () => {
       throw new Error("info was called while generating openapi.json");
     },

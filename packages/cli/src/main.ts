@@ -13,6 +13,7 @@ import { registerImageRegisterCommand, registerSnapshotCommands } from "./comman
 import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerShellCommands } from "./commands/shell.js";
 import { registerVersionCommand } from "./commands/version.js";
+import { registerEventsCommand } from "./commands/events.js";
 import { withGlobals } from "./context.js";
 import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   const image = program.commands.find((c) => c.name() === "image");
   if (image) registerImageRegisterCommand(image);
   if (image) registerImageOciCommands(image);
+  registerEventsCommand(program);
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);

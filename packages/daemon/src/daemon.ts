@@ -80,6 +80,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ports,
     projects,
     files,
+    bus,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -140,6 +141,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxy,
     contexts,
     oci,
+    bus,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 

@@ -20,6 +20,7 @@ import { OciService } from "./services/oci-service.js";
 import { PortService } from "./services/port-service.js";
 import { ProcessService } from "./services/process-service.js";
 import { ProjectService } from "./services/project-service.js";
+import { EventBus } from "./services/event-bus.js";
 import { SandboxEvents } from "./services/sandbox-events.js";
 import { SandboxService } from "./services/sandbox-service.js";
 import { SnapshotService } from "./services/snapshot-service.js";
@@ -49,9 +50,10 @@ export function wireServices(o: WiringOptions) {
   const { stores, runtime, log } = o;
   const store = stores.meta;
   const events = new SandboxEvents();
+  const bus = new EventBus();
   const inUse = new LayersInUse();
   const slots = new NetSlots(store, runtime.netSlotCapacity);
-  const images = new ImageService(o.bases, stores.images, o.defaultImage);
+  const images = new ImageService(o.bases, stores.images, o.defaultImage, bus);
   const contexts = new BlobStore(join(o.dataDir, "contexts"));
   const layerStore = new LayerStore(join(o.dataDir, "layers"));
   const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
@@ -72,20 +74,21 @@ export function wireServices(o: WiringOptions) {
       releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,
     },
-    { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
+    { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },
     log,
   );
-  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log);
+  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log, bus);
   // The daemon fills it only after reconcile, which removes every sandbox the store does not know.
-  const pool = new WarmPool(runtime, images, slots, o.warmPool, log);
-  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
-  const processes = new ProcessService(store, runtime, sandboxes, events, log);
+  const pool = new WarmPool(runtime, images, slots, o.warmPool, log, bus);
+  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, bus, log });
+  const processes = new ProcessService(store, runtime, sandboxes, events, log, bus);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
   const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
   const projects = new ProjectService(store);
   const files = new FileService(runtime, sandboxes);
   return {
     events,
+    bus,
     inUse,
     slots,
     images,

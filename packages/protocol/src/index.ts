@@ -18,3 +18,4 @@ export * from "./wire/terminals.js";
 export * from "./wire/ports.js";
 export * from "./routes.js";
 export * from "./wire/registries.js";
+export * from "./wire/events.js";

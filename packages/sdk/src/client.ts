@@ -15,9 +15,11 @@ import type {
   Project,
   Token,
   PortExposure,
+  SbxEvent,
 } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
+import { followEvents, type EventsOptions } from "./events.js";
 import {
   exportImage,
   importImage,
@@ -188,6 +190,11 @@ export class SandboxClient {
       if (type === "build" || type === "step" || type === "log" || type === "step_done" || type === "done")
         yield value as BuildEvent;
     }
+  }
+
+  /** The project's events as they happen (sandboxes, processes, builds, snapshots, images); reconnects by itself. */
+  events(options: EventsOptions = {}): AsyncGenerator<SbxEvent> {
+    return followEvents(this.transport, options);
   }
 
   async listProjects(): Promise<Project[]> {

@@ -18,6 +18,7 @@ import { registerProcessRoutes } from "./routes/processes.js";
 import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
+import { registerEventRoutes } from "./routes/events.js";
 
 export type { Api, AppEnv, Transport, UpgradeWebSocket } from "./api-types.js";
 import type { Api, AppEnv, Transport } from "./api-types.js";
@@ -62,6 +63,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerSnapshotRoutes(app, services);
   registerPortRoutes(app, services, sockets.upgradeWebSocket);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
+  registerEventRoutes(app, services.bus);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });

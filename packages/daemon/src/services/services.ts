@@ -12,6 +12,7 @@ import type { SnapshotService } from "./snapshot-service.js";
 import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
+import type { EventBus } from "./event-bus.js";
 
 export interface Services {
   version: string;
@@ -30,5 +31,7 @@ export interface Services {
   proxy: ProxyAddress | null;
   contexts: BlobStore;
   oci: OciService;
+  /** The daemon's event stream (GET /v1/events, metrics). */
+  bus: EventBus;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }

@@ -3,6 +3,7 @@
 // network: the difference between ~45 ms and ~125 ms to a usable sandbox. `size` blanks with a
 // network (slot reserved, veth attached, open policy) and `size` without. Blanks are not in the
 // store; a restarted daemon's reconcile removes the old ones and the pool fills again.
+import type { EventBus } from "./event-bus.js";
 import { newId } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import { specFor, type SandboxSpec } from "../domain/sandbox-spec.js";
@@ -27,6 +28,8 @@ export class WarmPool {
     private readonly slots: NetSlots,
     readonly size: number,
     private readonly log: Logger,
+    /** The daemon's event stream (a blank made ready); claims are published by the sandbox service. */
+    private readonly bus?: EventBus,
   ) {}
 
   get available(): number {
@@ -72,7 +75,15 @@ export class WarmPool {
         throw err;
       }
       if (this.closed) await this.discard({ spec, image });
-      else this.ready.push({ spec, image });
+      else {
+        this.ready.push({ spec, image });
+        this.bus?.publish({
+          type: "pool.refilled",
+          project: "default",
+          subject: spec.id,
+          attributes: { image: image.name, network, ready: this.ready.length },
+        });
+      }
     }
   }
 

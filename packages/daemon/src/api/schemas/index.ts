@@ -10,3 +10,4 @@ export * from "./builds.js";
 export * from "./snapshots.js";
 export * from "./terminals.js";
 export * from "./ports.js";
+export * from "./events.js";
