@@ -39,6 +39,7 @@ function stubServices(): Services {
     oci: unused("oci"),
     contexts: unused("contexts"),
     bus: unused("bus"),
+    stats: unused("stats"),
     info: () => {
       throw new Error("info was called while generating openapi.json");
     },

@@ -14,6 +14,8 @@ import { registerSandboxCommands } from "./commands/sandboxes.js";
 import { registerShellCommands } from "./commands/shell.js";
 import { registerVersionCommand } from "./commands/version.js";
 import { registerEventsCommand } from "./commands/events.js";
+import { registerStatsCommand } from "./commands/stats.js";
+import { registerTopCommand } from "./commands/top.js";
 import { withGlobals } from "./context.js";
 import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
 
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
   if (image) registerImageRegisterCommand(image);
   if (image) registerImageOciCommands(image);
   registerEventsCommand(program);
+  registerStatsCommand(program);
+  registerTopCommand(program);
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);

@@ -81,6 +81,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     projects,
     files,
     bus,
+    stats,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -142,6 +143,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     contexts,
     oci,
     bus,
+    stats,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 

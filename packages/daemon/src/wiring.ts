@@ -24,6 +24,7 @@ import { EventBus } from "./services/event-bus.js";
 import { SandboxEvents } from "./services/sandbox-events.js";
 import { SandboxService } from "./services/sandbox-service.js";
 import { SnapshotService } from "./services/snapshot-service.js";
+import { StatsService } from "./services/stats-service.js";
 import { TerminalService } from "./services/terminal-service.js";
 import { WarmPool } from "./services/warm-pool.js";
 import type { Stores } from "./store/store.js";
@@ -86,9 +87,11 @@ export function wireServices(o: WiringOptions) {
   const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
   const projects = new ProjectService(store);
   const files = new FileService(runtime, sandboxes);
+  const stats = new StatsService(store, runtime, sandboxes, events);
   return {
     events,
     bus,
+    stats,
     inUse,
     slots,
     images,

@@ -19,3 +19,4 @@ export * from "./wire/ports.js";
 export * from "./routes.js";
 export * from "./wire/registries.js";
 export * from "./wire/events.js";
+export * from "./wire/stats.js";

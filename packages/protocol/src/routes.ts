@@ -42,6 +42,8 @@ export const ROUTES = {
   imagesPull: "/v1/images/pull",
   snapshots: "/v1/snapshots",
   snapshot: "/v1/snapshots/{id}",
+  sandboxStats: "/v1/sandboxes/{id}/stats",
+  stats: "/v1/stats",
   /** Server-sent events of the project (resume with Last-Event-ID). */
   events: "/v1/events",
 } as const;

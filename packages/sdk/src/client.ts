@@ -16,6 +16,7 @@ import type {
   Token,
   PortExposure,
   SbxEvent,
+  SandboxUsage,
 } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
@@ -190,6 +191,14 @@ export class SandboxClient {
       if (type === "build" || type === "step" || type === "log" || type === "step_done" || type === "done")
         yield value as BuildEvent;
     }
+  }
+
+  /** Resource use of the project's running sandboxes, or of the ones named (each must be running). */
+  async stats(ids: string[] = []): Promise<SandboxUsage[]> {
+    const res = await this.transport.json<{ stats: SandboxUsage[] }>("GET", apiPath("stats"), {
+      query: { ids: ids.length ? ids.join(",") : undefined },
+    });
+    return res.stats;
   }
 
   /** The project's events as they happen (sandboxes, processes, builds, snapshots, images); reconnects by itself. */

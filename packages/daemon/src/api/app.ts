@@ -19,6 +19,7 @@ import { registerSandboxRoutes } from "./routes/sandboxes.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerEventRoutes } from "./routes/events.js";
+import { registerStatsRoutes } from "./routes/stats.js";
 
 export type { Api, AppEnv, Transport, UpgradeWebSocket } from "./api-types.js";
 import type { Api, AppEnv, Transport } from "./api-types.js";
@@ -64,6 +65,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerPortRoutes(app, services, sockets.upgradeWebSocket);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   registerEventRoutes(app, services.bus);
+  registerStatsRoutes(app, services.stats);
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });

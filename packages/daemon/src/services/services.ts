@@ -13,6 +13,7 @@ import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { EventBus } from "./event-bus.js";
+import type { StatsService } from "./stats-service.js";
 
 export interface Services {
   version: string;
@@ -33,5 +34,7 @@ export interface Services {
   oci: OciService;
   /** The daemon's event stream (GET /v1/events, metrics). */
   bus: EventBus;
+  /** Running sandboxes' resource use (GET …/stats, metrics). */
+  stats: StatsService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }

@@ -11,3 +11,4 @@ export * from "./snapshots.js";
 export * from "./terminals.js";
 export * from "./ports.js";
 export * from "./events.js";
+export * from "./stats.js";
