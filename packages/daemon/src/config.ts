@@ -31,6 +31,10 @@ export interface DaemonConfig {
   ubuntuMirror: string | null;
   /** What isolates sandboxes (runtime/runtime.ts RUNTIME_NAMES). */
   runtime: RuntimeName;
+  /** HOST:PORT of a plain listener serving only GET /metrics (no auth: keep it on loopback), or null. */
+  metricsListen: string | null;
+  /** Serve the web dashboard on the TCP listener (`--ui`). */
+  ui: boolean;
 }
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
@@ -57,6 +61,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     debianMirror: env.SBX_DEBIAN_MIRROR ?? null,
     ubuntuMirror: env.SBX_UBUNTU_MIRROR ?? null,
     runtime: parseRuntime("SBX_RUNTIME", env.SBX_RUNTIME ?? "crun"),
+    metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
+    ui: env.SBX_UI === "1" || env.SBX_UI === "true",
   };
 }
 
@@ -83,6 +89,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--proxy-domain": "proxyDomain",
   "--egress-refresh": "egressRefreshSecs",
   "--runtime": "runtime",
+  "--metrics-listen": "metricsListen",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -109,6 +116,10 @@ options (environment variable in brackets):
   --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
                        (SBX_EGRESS_REFRESH_SECS; default 60)
   --runtime NAME       what isolates sandboxes: ${RUNTIME_NAMES.join(", ")} (SBX_RUNTIME; default crun)
+  --metrics-listen H:P Prometheus metrics at http://H:P/metrics, without auth: keep it on loopback or
+                       a private network (SBX_METRICS_LISTEN; default off). The unix socket always
+                       serves GET /metrics.
+  --ui                 serve the web dashboard on the --listen-tcp listener (SBX_UI=1; default off)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070`;
@@ -120,6 +131,10 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
     const [flag, inline] = arg.includes("=")
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
       : [arg, undefined];
+    if (flag === "--ui") {
+      cfg.ui = true;
+      continue;
+    }
     const key = FLAGS[flag];
     if (!key) throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     const value = inline ?? argv[++i];
@@ -129,7 +144,7 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
         ? parseCount(flag, value)
         : key === "egressRefreshSecs"
           ? parseSeconds(flag, value)
-          : key === "proxyListen"
+          : key === "proxyListen" || key === "metricsListen"
             ? offOr(value)
             : key === "runtime"
               ? parseRuntime(flag, value)

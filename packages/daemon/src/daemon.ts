@@ -7,6 +7,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import { pino, type Logger as Pino } from "pino";
 import { createApp } from "./api/app.js";
 import { createPortProxy } from "./api/port-proxy.js";
+import { createMetricsServer } from "./api/metrics-server.js";
 import { BaseImages, type BaseImageSource } from "./build/base-images.js";
 import { createRuntime } from "./runtime/create-runtime.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
@@ -82,6 +83,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     files,
     bus,
     stats,
+    metrics,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -144,6 +146,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     oci,
     bus,
     stats,
+    metrics,
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 
@@ -168,6 +171,12 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     tcpApp.injectWebSocket(tcp);
     await listen(tcp, port, host);
     servers.push(tcp);
+  }
+  if (cfg.metricsListen) {
+    const [host, port] = splitHostPort(cfg.metricsListen, "--metrics-listen", true);
+    const server = createMetricsServer(metrics, log);
+    await listen(server, port, host);
+    servers.push(server);
   }
   const pidFile = join(cfg.runDir, "sbxd.pid");
   await writeFile(pidFile, `${process.pid}\n`);

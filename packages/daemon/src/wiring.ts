@@ -25,6 +25,7 @@ import { SandboxEvents } from "./services/sandbox-events.js";
 import { SandboxService } from "./services/sandbox-service.js";
 import { SnapshotService } from "./services/snapshot-service.js";
 import { StatsService } from "./services/stats-service.js";
+import { DaemonMetrics } from "./services/metrics.js";
 import { TerminalService } from "./services/terminal-service.js";
 import { WarmPool } from "./services/warm-pool.js";
 import type { Stores } from "./store/store.js";
@@ -88,10 +89,12 @@ export function wireServices(o: WiringOptions) {
   const projects = new ProjectService(store);
   const files = new FileService(runtime, sandboxes);
   const stats = new StatsService(store, runtime, sandboxes, events);
+  const metrics = new DaemonMetrics({ bus, stats, store, pool });
   return {
     events,
     bus,
     stats,
+    metrics,
     inUse,
     slots,
     images,

@@ -5,7 +5,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 
 export type Transport = "unix" | "tcp";
 export interface AppEnv {
-  Variables: { project: string; transport: Transport };
+  Variables: { project: string; transport: Transport; requestId: string };
 }
 export type Api = OpenAPIHono<AppEnv>;
 /** Turns a route into a WebSocket endpoint (auth and project resolution run first, as for any route). */

@@ -14,6 +14,7 @@ import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { EventBus } from "./event-bus.js";
 import type { StatsService } from "./stats-service.js";
+import type { DaemonMetrics } from "./metrics.js";
 
 export interface Services {
   version: string;
@@ -36,5 +37,7 @@ export interface Services {
   bus: EventBus;
   /** Running sandboxes' resource use (GET …/stats, metrics). */
   stats: StatsService;
+  /** Prometheus metrics (GET /metrics on the unix socket and --metrics-listen); absent in some unit tests. */
+  metrics?: DaemonMetrics;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }
