@@ -12,7 +12,7 @@ PACKAGES+=(attr)
 # --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.
 for arg in "$@"; do
   case "$arg" in
-    --with-test-tools) PACKAGES+=(gcc libc6-dev skopeo umoci docker-registry) ;; # + OCI tools that check and serve images
+    --with-test-tools) PACKAGES+=(gcc libc6-dev skopeo umoci docker-registry chromium) ;; # + OCI tools that check and serve images; chromium drives the dashboard tests
     *) echo "setup-host: unknown option $arg (known: --with-test-tools)" >&2; exit 2 ;;
   esac
 done

@@ -8,6 +8,7 @@ import { pino, type Logger as Pino } from "pino";
 import { createApp } from "./api/app.js";
 import { createPortProxy } from "./api/port-proxy.js";
 import { createMetricsServer } from "./api/metrics-server.js";
+import { UiSessions } from "./services/ui-sessions.js";
 import { BaseImages, type BaseImageSource } from "./build/base-images.js";
 import { createRuntime } from "./runtime/create-runtime.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
@@ -147,6 +148,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     bus,
     stats,
     metrics,
+    ...(cfg.ui ? { uiSessions: new UiSessions() } : {}),
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
   };
 

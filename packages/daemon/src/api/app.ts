@@ -22,6 +22,8 @@ import { registerEventRoutes } from "./routes/events.js";
 import { registerStatsRoutes } from "./routes/stats.js";
 import { requestLog } from "./request-log.js";
 import { registerMetricsRoute } from "./metrics-server.js";
+import { cookieSession } from "./ui-auth.js";
+import { registerUiRoutes } from "./ui-routes.js";
 
 export type { Api, AppEnv, Transport, UpgradeWebSocket } from "./api-types.js";
 import type { Api, AppEnv, Transport } from "./api-types.js";
@@ -76,6 +78,8 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerEventRoutes(app, services.bus);
   registerStatsRoutes(app, services.stats);
   if (transport === "unix" && services.metrics) registerMetricsRoute(app, services.metrics);
+  if (transport === "tcp" && services.uiSessions)
+    registerUiRoutes(app, { projects: services.projects, sessions: services.uiSessions });
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });
@@ -85,6 +89,9 @@ async function resolveProject(c: Context<AppEnv>, services: Services, transport:
   if (transport === "tcp") {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);
+    // The dashboard's session cookie, when there is no bearer token (ui-auth.ts checks origin and CSRF).
+    const session = !m && services.uiSessions ? cookieSession(c, services.uiSessions) : undefined;
+    if (session) return session.project;
     const project = m ? await services.projects.authenticate(m[1]!) : undefined;
     if (!project)
       throw new SbxError(

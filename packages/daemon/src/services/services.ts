@@ -15,6 +15,7 @@ import type { OciService } from "./oci-service.js";
 import type { EventBus } from "./event-bus.js";
 import type { StatsService } from "./stats-service.js";
 import type { DaemonMetrics } from "./metrics.js";
+import type { UiSessions } from "./ui-sessions.js";
 
 export interface Services {
   version: string;
@@ -39,5 +40,7 @@ export interface Services {
   stats: StatsService;
   /** Prometheus metrics (GET /metrics on the unix socket and --metrics-listen); absent in some unit tests. */
   metrics?: DaemonMetrics;
+  /** Dashboard sign-in sessions; present only when the dashboard is on (`--ui`). */
+  uiSessions?: UiSessions;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
 }
