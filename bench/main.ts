@@ -11,6 +11,7 @@ import { createSection } from "./create.js";
 import { densitySection } from "./density.js";
 import { imageSection } from "./images.js";
 import { networkSection } from "./network.js";
+import { observeSection } from "./observe.js";
 import { ociSection } from "./oci.js";
 import { Podman } from "./podman.js";
 import { RawCrun } from "./raw-crun.js";
@@ -25,7 +26,7 @@ const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
 const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
 const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
-/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,density runs only those sections (the report says which ran). */
+/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,observe,density runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
 
 /** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
@@ -90,6 +91,9 @@ async function main(): Promise<void> {
     );
     await section(sections, "oci", "OCI images (one run each)", () =>
       ociSection(client, daemon.host, join(daemon.root, "data")),
+    );
+    await section(sections, "observe", "Events and metrics", () =>
+      observeSection(client, daemon.host, Math.min(N, 40), LONG ? 500 : Math.min(IDLE, 100)),
     );
     await section(sections, "density", "Idle sandboxes: memory and density", () =>
       densitySection(client, raw, daemon.child?.pid, IDLE),

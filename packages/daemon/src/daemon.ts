@@ -180,6 +180,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     await listen(server, port, host);
     servers.push(server);
   }
+  if (cfg.ui && !cfg.listenTcp) log.warn("--ui serves the dashboard on the TCP listener: add --listen-tcp HOST:PORT");
   const pidFile = join(cfg.runDir, "sbxd.pid");
   await writeFile(pidFile, `${process.pid}\n`);
   log.info(

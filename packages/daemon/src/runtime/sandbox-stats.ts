@@ -3,7 +3,8 @@
 // interface moved (the host end of its veth, whose rx is the sandbox's tx). Only counters and
 // gauges the kernel keeps: rates are the caller's business. Missing files read as 0 (a sandbox
 // that is just going away), never as an error the caller has to handle.
-import { readFile, statfs } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { statfs } from "node:fs/promises";
 import { join } from "node:path";
 import type { SandboxStats } from "./types.js";
 
@@ -19,9 +20,14 @@ export interface StatsPaths {
   hostInterface: string | null;
 }
 
+/**
+ * cgroup and sysfs files are the kernel's counters rendered on read, never disk I/O: read
+ * synchronously (microseconds each), a scrape of 100 sandboxes' 900 files costs a few ms instead
+ * of queueing 900 jobs on libuv's four-thread pool.
+ */
 async function readText(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, "utf8");
+    return readFileSync(path, "utf8");
   } catch {
     return undefined;
   }
