@@ -12,6 +12,7 @@ import { createSection } from "./create.js";
 import { densitySection } from "./density.js";
 import { imageSection } from "./images.js";
 import { networkSection } from "./network.js";
+import { observeSection } from "./observe.js";
 import { ociSection } from "./oci.js";
 import { placementSection } from "./placement.js";
 import { Podman } from "./podman.js";
@@ -28,7 +29,7 @@ const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
 const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
 const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
-/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
+/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,observe,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
 
 /** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
@@ -107,6 +108,9 @@ async function main(): Promise<void> {
       tensorlakeSection(client, `http://${tcp}`, raw, Math.min(N, 30)),
     );
     await section(sections, "cli", "CLI as a fresh process", () => cliSection(client, daemon.host, Math.min(N, 20)));
+    await section(sections, "observe", "Events and metrics", () =>
+      observeSection(client, daemon.host, Math.min(N, 40), LONG ? 500 : Math.min(IDLE, 100)),
+    );
     await section(sections, "density", "Idle sandboxes: memory and density", () =>
       densitySection(client, raw, daemon.child?.pid, IDLE),
     );

@@ -39,6 +39,8 @@ function stubServices(): Services {
     oci: unused("oci"),
     contexts: unused("contexts"),
     pools: unused("pools"),
+    bus: unused("bus"),
+    stats: unused("stats"),
     info: () => {
       throw new Error("info was called while generating openapi.json");
     },

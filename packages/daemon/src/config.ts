@@ -48,6 +48,10 @@ export interface DaemonConfig {
   nodeLeaseSecs: number;
   /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
   tensorlakeSandboxUrl: string | null;
+  /** HOST:PORT of a plain listener serving only GET /metrics (no auth: keep it on loopback), or null. */
+  metricsListen: string | null;
+  /** Serve the web dashboard on the TCP listener (`--ui`). */
+  ui: boolean;
 }
 
 export const DAEMON_ROLES = ["single", "control", "node"] as const;
@@ -86,6 +90,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     nodeToken: env.SBX_NODE_TOKEN ?? null,
     nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
+    metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
+    ui: env.SBX_UI === "1" || env.SBX_UI === "true",
   };
 }
 
@@ -121,6 +127,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--node-token": "nodeToken",
   "--node-lease": "nodeLeaseSecs",
   "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
+  "--metrics-listen": "metricsListen",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -165,6 +172,10 @@ options (environment variable in brackets):
                        the sandbox_url the Tensorlake-compatible routes (TCP listener) advertise, e.g.
                        https://sandbox.example.com (SBX_TENSORLAKE_SANDBOX_URL; default: the scheme and
                        host each request came to)
+  --metrics-listen H:P Prometheus metrics at http://H:P/metrics, without auth: keep it on loopback or
+                       a private network (SBX_METRICS_LISTEN; default off). The unix socket always
+                       serves GET /metrics.
+  --ui                 serve the web dashboard on the --listen-tcp listener (SBX_UI=1; default off)
 
 example:
   sbxd --socket /run/sbx/sbxd.sock --listen-tcp 127.0.0.1:7070
@@ -177,6 +188,10 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
     const [flag, inline] = arg.includes("=")
       ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
       : [arg, undefined];
+    if (flag === "--ui") {
+      cfg.ui = true;
+      continue;
+    }
     const key = FLAGS[flag];
     if (!key) throw new Error(`unknown option ${arg}\n\n${USAGE}`);
     const value = inline ?? argv[++i];
@@ -186,7 +201,7 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
         ? parseCount(flag, value)
         : key === "egressRefreshSecs"
           ? parseSeconds(flag, value)
-          : key === "proxyListen"
+          : key === "proxyListen" || key === "metricsListen"
             ? offOr(value)
             : key === "runtime"
               ? parseRuntime(flag, value)

@@ -9,6 +9,8 @@ import { SandboxRetention } from "./services/sandbox-retention.js";
 import { pino, type Logger as Pino } from "pino";
 import { createApp } from "./api/app.js";
 import { createPortProxy } from "./api/port-proxy.js";
+import { createMetricsServer } from "./api/metrics-server.js";
+import { UiSessions } from "./services/ui-sessions.js";
 import { BaseImages, type BaseImageSource } from "./build/base-images.js";
 import { createRuntime } from "./runtime/create-runtime.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
@@ -88,6 +90,9 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     projects,
     files,
     pools,
+    bus,
+    stats,
+    metrics,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -155,6 +160,10 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     tensorlakeSandboxUrl: cfg.tensorlakeSandboxUrl,
     pools,
     retention,
+    bus,
+    stats,
+    metrics,
+    ...(cfg.ui ? { uiSessions: new UiSessions() } : {}),
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
     ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
   };
@@ -181,6 +190,13 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     await listen(tcp, port, host);
     servers.push(tcp);
   }
+  if (cfg.metricsListen) {
+    const [host, port] = splitHostPort(cfg.metricsListen, "--metrics-listen", true);
+    const server = createMetricsServer(metrics, log);
+    await listen(server, port, host);
+    servers.push(server);
+  }
+  if (cfg.ui && !cfg.listenTcp) log.warn("--ui serves the dashboard on the TCP listener: add --listen-tcp HOST:PORT");
   const pidFile = join(cfg.runDir, "sbxd.pid");
   await writeFile(pidFile, `${process.pid}\n`);
   log.info(

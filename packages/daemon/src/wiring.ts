@@ -21,9 +21,12 @@ import { PoolService } from "./services/pool-service.js";
 import { PortService } from "./services/port-service.js";
 import { ProcessService } from "./services/process-service.js";
 import { ProjectService } from "./services/project-service.js";
+import { EventBus } from "./services/event-bus.js";
 import { SandboxEvents } from "./services/sandbox-events.js";
 import { SandboxService } from "./services/sandbox-service.js";
 import { SnapshotService } from "./services/snapshot-service.js";
+import { StatsService } from "./services/stats-service.js";
+import { DaemonMetrics } from "./services/metrics.js";
 import { TerminalService } from "./services/terminal-service.js";
 import { WarmPool } from "./services/warm-pool.js";
 import type { Stores } from "./store/store.js";
@@ -50,9 +53,10 @@ export function wireServices(o: WiringOptions) {
   const { stores, runtime, log } = o;
   const store = stores.meta;
   const events = new SandboxEvents();
+  const bus = new EventBus();
   const inUse = new LayersInUse();
   const slots = new NetSlots(store, runtime.netSlotCapacity);
-  const images = new ImageService(o.bases, stores.images, o.defaultImage);
+  const images = new ImageService(o.bases, stores.images, o.defaultImage, bus);
   const contexts = new BlobStore(join(o.dataDir, "contexts"));
   const layerStore = new LayerStore(join(o.dataDir, "layers"));
   const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
@@ -73,21 +77,26 @@ export function wireServices(o: WiringOptions) {
       releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,
     },
-    { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
+    { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },
     log,
   );
-  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log);
+  const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log, bus);
   // The daemon fills it only after reconcile, which removes every sandbox the store does not know.
-  const pool = new WarmPool(runtime, images, slots, o.warmPool, log);
-  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
-  const processes = new ProcessService(store, runtime, sandboxes, events, log);
+  const pool = new WarmPool(runtime, images, slots, o.warmPool, log, bus);
+  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, bus, log });
+  const processes = new ProcessService(store, runtime, sandboxes, events, log, bus);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
   const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
   const projects = new ProjectService(store, stores.images);
   const files = new FileService(runtime, sandboxes);
   const pools = new PoolService(o.dataDir, pool, images, sandboxes, log);
+  const stats = new StatsService(store, runtime, sandboxes, events);
+  const metrics = new DaemonMetrics({ bus, stats, store, pool });
   return {
     events,
+    bus,
+    stats,
+    metrics,
     inUse,
     slots,
     images,

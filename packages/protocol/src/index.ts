@@ -21,3 +21,5 @@ export * from "./wire/nodes.js";
 export * from "./wire/pools.js";
 export * from "./routes.js";
 export * from "./wire/registries.js";
+export * from "./wire/events.js";
+export * from "./wire/stats.js";

@@ -53,6 +53,10 @@ export const ROUTES = {
   /** A node daemon's own calls to the control plane, with its node token (not a project's). */
   nodeRegister: "/cluster/v1/register",
   nodeHeartbeat: "/cluster/v1/heartbeat",
+  sandboxStats: "/v1/sandboxes/{id}/stats",
+  stats: "/v1/stats",
+  /** Server-sent events of the project (resume with Last-Event-ID). */
+  events: "/v1/events",
 } as const;
 
 export type RouteName = keyof typeof ROUTES;

@@ -21,9 +21,12 @@ import type {
   Project,
   Token,
   PortExposure,
+  SbxEvent,
+  SandboxUsage,
 } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
+import { followEvents, type EventsOptions } from "./events.js";
 import {
   exportImage,
   importImage,
@@ -241,6 +244,19 @@ export class SandboxClient {
       if (type === "build" || type === "step" || type === "log" || type === "step_done" || type === "done")
         yield value as BuildEvent;
     }
+  }
+
+  /** Resource use of the project's running sandboxes, or of the ones named (each must be running). */
+  async stats(ids: string[] = []): Promise<SandboxUsage[]> {
+    const res = await this.transport.json<{ stats: SandboxUsage[] }>("GET", apiPath("stats"), {
+      query: { ids: ids.length ? ids.join(",") : undefined },
+    });
+    return res.stats;
+  }
+
+  /** The project's events as they happen (sandboxes, processes, builds, snapshots, images); reconnects by itself. */
+  events(options: EventsOptions = {}): AsyncGenerator<SbxEvent> {
+    return followEvents(this.transport, options);
   }
 
   async listProjects(): Promise<Project[]> {

@@ -51,3 +51,5 @@ export type {
 } from "@sbx-sh/protocol";
 export type { CopySource, ImageDefinition, Step } from "@sbx-sh/protocol";
 export type { PortExposure } from "@sbx-sh/protocol";
+export type { SbxEvent, EventType, EventAttributes, SandboxUsage } from "@sbx-sh/protocol";
+export type { EventsOptions } from "./events.js";

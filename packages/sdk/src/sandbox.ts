@@ -9,6 +9,7 @@ import type {
   DirectoryListing,
   ProcessInfo,
   SandboxInfo,
+  SandboxUsage,
   StartProcessRequest,
   SnapshotInfo,
   TerminalInfo,
@@ -110,6 +111,11 @@ export class Sandbox {
   async info(): Promise<SandboxInfo> {
     this.record = await this.client.get(this.id);
     return this.record;
+  }
+
+  /** Resource use now: cpu (percent since the previous reading), memory, pids, disk and network bytes. */
+  stats(): Promise<SandboxUsage> {
+    return this.transport.json<SandboxUsage>("GET", apiPath("sandboxStats", { id: this.id }));
   }
 
   /** Replaces the egress policy: `allowOut` / `denyOut` IPv4 addresses or CIDRs; an omitted list is unchanged. */

@@ -5,7 +5,13 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 
 export type Transport = "unix" | "tcp";
 export interface AppEnv {
-  Variables: { project: string; transport: Transport; /** The bearer token's id (TCP only). */ tokenId?: string };
+  Variables: {
+    project: string;
+    transport: Transport;
+    requestId: string;
+    /** The bearer token's id (TCP only). */
+    tokenId?: string;
+  };
 }
 export type Api = OpenAPIHono<AppEnv>;
 /** Turns a route into a WebSocket endpoint (auth and project resolution run first, as for any route). */

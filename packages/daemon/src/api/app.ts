@@ -23,6 +23,12 @@ import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
 import { registerTensorlakeRoutes } from "./tensorlake/index.js";
+import { registerEventRoutes } from "./routes/events.js";
+import { registerStatsRoutes } from "./routes/stats.js";
+import { requestLog } from "./request-log.js";
+import { registerMetricsRoute } from "./metrics-server.js";
+import { cookieSession } from "./ui-auth.js";
+import { registerUiRoutes } from "./ui-routes.js";
 
 export type { Api, AppEnv, Transport, UpgradeWebSocket } from "./api-types.js";
 import type { Api, AppEnv, Transport } from "./api-types.js";
@@ -39,6 +45,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   const sockets = createNodeWebSocket({ app });
   // ws accepts 100 MiB frames by default, each held whole in memory: tunnels and terminals send small ones.
   sockets.wss.options.maxPayload = 8 * 1024 * 1024;
+  app.use("*", requestLog(services.log, services.metrics));
   app.use("/v1/*", async (c, next) => {
     c.set("transport", transport);
     c.set("project", await resolveProject(c, services, transport));
@@ -48,12 +55,18 @@ export function createApp(services: Services, transport: Transport): SbxApp {
 
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
-    if (e.code === "internal") services.log.error({ err, path: c.req.path }, "request failed");
-    return c.json({ error: e.toJSON() }, httpStatus(e.code) as 400);
+    if (e.code === "internal") services.log.error({ err, path: c.req.path, req: c.get("requestId") }, "request failed");
+    return c.json({ error: { ...e.toJSON(), requestId: c.get("requestId") } }, httpStatus(e.code) as 400);
   });
   app.notFound((c) =>
     c.json(
-      { error: { code: "not_found", message: `no route ${c.req.method} ${c.req.path}: see GET /openapi.json` } },
+      {
+        error: {
+          code: "not_found",
+          message: `no route ${c.req.method} ${c.req.path}: see GET /openapi.json`,
+          requestId: c.get("requestId"),
+        },
+      },
       404,
     ),
   );
@@ -75,6 +88,11 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {
       sandboxUrl: services.tensorlakeSandboxUrl ?? null,
     });
+  registerEventRoutes(app, services.bus);
+  registerStatsRoutes(app, services.stats);
+  if (transport === "unix" && services.metrics) registerMetricsRoute(app, services.metrics);
+  if (transport === "tcp" && services.uiSessions)
+    registerUiRoutes(app, { projects: services.projects, sessions: services.uiSessions });
 
   app.doc31("/openapi.json", { openapi: "3.1.0", info: { title: "sbx API", version: services.version } });
   return Object.assign(app, { injectWebSocket: sockets.injectWebSocket });
@@ -84,6 +102,9 @@ async function resolveProject(c: Context<AppEnv>, services: Services, transport:
   if (transport === "tcp") {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);
+    // The dashboard's session cookie, when there is no bearer token (ui-auth.ts checks origin and CSRF).
+    const session = !m && services.uiSessions ? cookieSession(c, services.uiSessions) : undefined;
+    if (session) return session.project;
     const who = m ? await services.projects.identify(m[1]!) : undefined;
     if (!who)
       throw new SbxError(

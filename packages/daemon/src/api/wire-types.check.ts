@@ -20,6 +20,8 @@ export type WireTypesMatch = [
   Check<Same<z.input<typeof s.StartProcessRequest>, wire.StartProcessRequest>>,
   Check<Same<z.output<typeof s.Process>, wire.ProcessInfo>>,
   Check<Same<z.output<typeof s.OutputEvent>, wire.OutputEvent>>,
+  Check<Same<z.output<typeof s.SbxEvent>, wire.SbxEvent>>,
+  Check<Same<z.output<typeof s.SandboxUsage>, wire.SandboxUsage>>,
   Check<Same<z.output<typeof s.FileEntry>, wire.FileInfo>>,
   Check<Same<z.output<typeof s.DirectoryListing>, wire.DirectoryListing>>,
   Check<Same<z.output<typeof s.DaemonInfo>, wire.DaemonInfo>>,

@@ -18,6 +18,7 @@ import { openPtyExec } from "./pty-exec.js";
 import type { SandboxRuntime } from "./runtime.js";
 import { SandboxFiles } from "./sandbox-files.js";
 import { SupervisedProcess } from "./supervised-process.js";
+import { readSandboxStats } from "./sandbox-stats.js";
 import type {
   EgressPolicy,
   FileEntry,
@@ -26,6 +27,7 @@ import type {
   ProcessSpec,
   RuntimeCapabilities,
   SandboxSpec,
+  SandboxStats,
   TerminalHandle,
   TerminalSpec,
 } from "./types.js";
@@ -79,6 +81,15 @@ export class CrunRuntime implements SandboxRuntime {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(id) || !existsSync(dir))
       throw new SbxError("sandbox_not_found", `sandbox ${id} does not exist in the ${this.name} runtime`);
     return dir;
+  }
+
+  stats(id: string, netSlot: number | null): Promise<SandboxStats> {
+    return readSandboxStats({
+      cgroupVersion: this.o.cgroupVersion,
+      cgroup: `sbx/${id}`,
+      diskMount: join(this.known(id), "rw"),
+      hostInterface: netSlot === null ? null : this.o.network.networkFor(netSlot).hostInterface,
+    });
   }
 
   async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {

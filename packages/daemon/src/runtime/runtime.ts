@@ -10,6 +10,7 @@ import type {
   ProcessSpec,
   RuntimeCapabilities,
   SandboxSpec,
+  SandboxStats,
   TerminalHandle,
   TerminalSpec,
 } from "./types.js";
@@ -38,6 +39,8 @@ export interface SandboxRuntime {
   updateEgress(id: string, netSlot: number, policy: EgressPolicy): Promise<void>;
   /** False for a sandbox that is stopped or unknown. */
   isRunning(id: string): Promise<boolean>;
+  /** Resource use of a running sandbox (cgroup, writable layer, network interface); zeros for what is gone. */
+  stats(id: string, netSlot: number | null): Promise<SandboxStats>;
   /**
    * Hands the sandbox's writable layer to `consume` (which the layer store commits) and answers
    * what `consume` answered. `live`: every process is frozen for a point-in-time copy and thawed

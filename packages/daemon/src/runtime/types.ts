@@ -100,3 +100,19 @@ export interface RuntimeCapabilities {
   /** Sandboxes get user namespaces (ids inside are not host ids) unless their spec asks for host ids. */
   userNamespaces: boolean;
 }
+
+/** A sandbox's resource use as the host sees it: counters since it started, and gauges now. */
+export interface SandboxStats {
+  /** CPU time used by everything in the sandbox, in microseconds (a counter). */
+  cpuUsec: number;
+  /** Memory in use, without page cache the kernel can reclaim. */
+  memoryBytes: number;
+  memoryLimitBytes: number | null;
+  pids: number;
+  /** Bytes used on its writable layer, and that layer's size cap. */
+  diskBytes: number;
+  diskLimitBytes: number | null;
+  /** Bytes the sandbox received and sent on its network interface (counters; 0 without a network). */
+  netRxBytes: number;
+  netTxBytes: number;
+}

@@ -14,6 +14,8 @@ import { isRegistryRef } from "../oci/registry-client.js";
 import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
 import type { Logger } from "../common/log.js";
 import type { ImageGc } from "./image-gc.js";
+import { buildPublisher } from "./build-bus.js";
+import type { EventBus } from "./event-bus.js";
 import { BuildLog, replayBuildLog } from "./build-log.js";
 import type { LayersInUse } from "./layers-in-use.js";
 
@@ -37,6 +39,8 @@ export interface BuildServiceOptions {
   logDir: string;
   /** Collects what a failed or cancelled build leaves behind. */
   gc: Pick<ImageGc, "collect">;
+  /** The daemon's event stream (build started, step, finished; image registered). */
+  bus?: EventBus;
   /** Fetches a `registry/repo:tag` base (FROM localhost:5000/x:1) as layers (the OCI service's pull). */
   pullBase: (project: string, ref: string) => Promise<LayeredBase>;
   /** Where builds in progress declare the layers they hold, for garbage collection. */
@@ -142,9 +146,11 @@ export class BuildService {
     run: Running,
     sourceImages: Map<string, SourceImage>,
   ): Promise<void> {
+    const publish = buildPublisher(this.opts.bus, rec.project, rec.id);
     const emit = (ev: BuildEvent): void => {
       if (ev.type === "step") run.keys.add(ev.key);
       run.log.append(ev);
+      publish(ev);
     };
     await this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
     emit({ type: "build", build: await this.get(rec.project, rec.id) });

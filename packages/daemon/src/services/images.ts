@@ -4,6 +4,7 @@
 import { SbxError } from "@sbx-sh/protocol";
 import type { BaseImage, BaseImageSource } from "../build/base-images.js";
 import type { ImageStore } from "../store/store.js";
+import type { EventBus } from "./event-bus.js";
 import type { BaseImageRecord, ImageEntry, ImageLayerRef, ImageRecord } from "../domain/records.js";
 
 export interface ResolvedImage {
@@ -36,6 +37,8 @@ export class ImageService {
     private readonly bases: BaseImageSource,
     private readonly store: ImageStore,
     readonly defaultImage: string,
+    /** The daemon's event stream (image removed). */
+    private readonly bus?: EventBus,
   ) {}
 
   /** A project image by `name[:tag]`, else a base image of that name. */
@@ -143,6 +146,12 @@ export class ImageService {
       );
     }
     await this.store.markImageDeleted(built.ref);
+    this.bus?.publish({
+      type: "image.removed",
+      project,
+      subject: built.id,
+      attributes: { image: `${built.name}:${built.tag}` },
+    });
     return built;
   }
 }

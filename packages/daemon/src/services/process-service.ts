@@ -11,6 +11,7 @@ import type { Store } from "../store/store.js";
 import { pruneLogs } from "./log-retention.js";
 import { ProcessOutputs } from "./process-output.js";
 import type { Logger } from "../common/log.js";
+import type { EventBus } from "./event-bus.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
 
@@ -34,6 +35,8 @@ export class ProcessService {
     private readonly sandboxes: SandboxService,
     events: SandboxEvents,
     private readonly log: Logger,
+    /** Where process starts and exits are published (none in some unit tests). */
+    private readonly bus?: EventBus,
   ) {
     this.outputs = new ProcessOutputs(store);
     events.onGone((s) => this.sandboxEnded(s));
@@ -79,6 +82,13 @@ export class ProcessService {
       throw err;
     }
     if (rec.deadline) this.armTimeout(sb.id, rec.id, Date.parse(rec.deadline) - Date.now());
+    this.bus?.publish({
+      type: "process.started",
+      project: sb.project,
+      subject: rec.id,
+      sandboxId: sb.id,
+      attributes: { command: rec.command },
+    });
     return rec;
   }
 
@@ -190,6 +200,20 @@ export class ProcessService {
       return true;
     });
     if (!completed) return;
+    const project = this.bus ? (await this.store.getSandbox(p.sandboxId))?.project : undefined;
+    if (project !== undefined)
+      this.bus?.publish({
+        type: "process.exited",
+        project,
+        subject: p.id,
+        sandboxId: p.sandboxId,
+        attributes: {
+          command: p.command,
+          exitCode,
+          signal: signal ?? null,
+          durationMs: Date.now() - Date.parse(p.startedAt),
+        },
+      });
     clearTimeout(this.timers.get(p.id));
     this.timers.delete(p.id);
     const watched = this.watched.get(p.id);

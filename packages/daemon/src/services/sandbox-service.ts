@@ -14,6 +14,7 @@ import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { MetaOps, Store } from "../store/store.js";
 import { resolveEgress } from "./egress.js";
 import type { ImageService } from "./images.js";
+import type { EventBus } from "./event-bus.js";
 import type { NetSlots } from "./net-slots.js";
 import { SandboxEgress } from "./sandbox-egress.js";
 import type { SandboxEvents } from "./sandbox-events.js";
@@ -35,6 +36,8 @@ export interface SandboxServiceDeps {
   pool: WarmPool;
   slots: NetSlots;
   events: SandboxEvents;
+  /** The daemon's event stream: every status change is published on it. */
+  bus: EventBus;
   log: Logger;
 }
 
@@ -46,6 +49,8 @@ export class SandboxService {
   private readonly timers: SandboxTimers;
   private readonly egress: SandboxEgress;
   private readonly suspension: SandboxSuspension;
+  /** Sandboxes on their way from suspended to running: their `running` is published as `resumed`. */
+  private readonly resuming = new Set<string>();
 
   constructor(private readonly deps: SandboxServiceDeps) {
     ({ store: this.store, runtime: this.runtime, log: this.log } = deps);
@@ -95,13 +100,24 @@ export class SandboxService {
     }
     // The record holds a networked blank's slot now.
     if (blank?.spec.netSlot != null) this.deps.slots.release(blank.spec.netSlot);
+    const createdAt = performance.now();
+    this.deps.bus.publish({
+      type: "sandbox.created",
+      project,
+      subject: record.id,
+      sandboxId: record.id,
+      attributes: { image: image.name, name: record.name, warm: blank !== undefined },
+    });
+    if (blank) this.deps.bus.publish({ type: "pool.claimed", project, subject: record.id, sandboxId: record.id });
     const spec = specFor({ kind: "sandbox", sandbox: record, image });
     return this.lock.run(record.id, async () => {
       try {
         const { ipAddress } = blank
           ? await this.runtime.reconfigure(blank.spec, spec)
           : await this.runtime.create(spec);
-        await this.setStatus(record, "running", { ipAddress, startedAt: new Date().toISOString() });
+        await this.setStatus(record, "running", { ipAddress, startedAt: new Date().toISOString() }, this.store, {
+          startMs: Math.round((performance.now() - createdAt) * 1000) / 1000,
+        });
       } catch (err) {
         if (blank) await this.runtime.destroy(record.id, record.netSlot).catch(() => undefined);
         await this.setStatus(record, "terminated", {
@@ -253,9 +269,31 @@ export class SandboxService {
     to: SandboxStatus,
     patch: StatusPatch,
     tx: MetaOps = this.store,
+    attributes: Record<string, number> = {},
   ): Promise<void> {
     assertTransition(s.id, s.status, to);
     await tx.updateSandbox(s.id, { ...patch, status: to });
+    this.publishStatus(s, to, patch, attributes);
+  }
+
+  /** Status changes as events: pending is internal; running after a suspension is a resume. */
+  private publishStatus(s: SandboxRecord, to: SandboxStatus, patch: StatusPatch, extra: Record<string, number>): void {
+    if (to === "pending" && s.status === "suspended") this.resuming.add(s.id);
+    const type =
+      to === "running"
+        ? this.resuming.delete(s.id)
+          ? ("sandbox.resumed" as const)
+          : ("sandbox.running" as const)
+        : to === "suspended"
+          ? ("sandbox.suspended" as const)
+          : to === "terminated"
+            ? ("sandbox.terminated" as const)
+            : undefined;
+    if (to === "terminated" || to === "suspended") this.resuming.delete(s.id);
+    if (!type) return;
+    const attributes: Record<string, string | number | null> = { image: s.image, name: s.name, ...extra };
+    if (to === "terminated" || to === "suspended") attributes.reason = patch.terminationReason ?? "requested";
+    this.deps.bus.publish({ type, project: s.project, subject: s.id, sandboxId: s.id, attributes });
   }
 
   /** At its timeout a named sandbox is kept for later (suspended); an ephemeral one ends. */

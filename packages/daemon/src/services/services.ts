@@ -15,6 +15,10 @@ import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { PoolService } from "./pool-service.js";
 import type { SandboxRetention } from "./sandbox-retention.js";
+import type { EventBus } from "./event-bus.js";
+import type { StatsService } from "./stats-service.js";
+import type { DaemonMetrics } from "./metrics.js";
+import type { UiSessions } from "./ui-sessions.js";
 
 export interface Services {
   version: string;
@@ -38,6 +42,14 @@ export interface Services {
   oci: OciService;
   /** Forgets terminated sandboxes past their retention (`sbx prune`); absent in tests that need none. */
   retention?: SandboxRetention;
+  /** The daemon's event stream (GET /v1/events, metrics). */
+  bus: EventBus;
+  /** Running sandboxes' resource use (GET …/stats, metrics). */
+  stats: StatsService;
+  /** Prometheus metrics (GET /metrics on the unix socket and --metrics-listen); absent in some unit tests. */
+  metrics?: DaemonMetrics;
+  /** Dashboard sign-in sessions; present only when the dashboard is on (`--ui`). */
+  uiSessions?: UiSessions;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
   /** The cluster's nodes, on a control-plane daemon (--role control) only. */
   nodes?: NodeRegistry;

@@ -11,6 +11,7 @@ import type { ImageLayerRef, ImageRecord, SandboxRecord, SnapshotRecord } from "
 import type { ImageGc } from "./image-gc.js";
 import type { ResolvedImage } from "./images.js";
 import type { Logger } from "../common/log.js";
+import type { EventBus } from "./event-bus.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 
 /** Past this many layers a new snapshot is squashed into one (overlayfs: ≤ 500 lowers, one page of options). */
@@ -25,6 +26,8 @@ export class SnapshotService {
     private readonly gc: ImageGc,
     events: SandboxEvents,
     private readonly log: Logger,
+    /** The daemon's event stream (snapshot taken, image registered). */
+    private readonly bus?: EventBus,
   ) {
     events.on("ended", (s) => this.forgetSuspendSnapshot(s));
   }
@@ -138,6 +141,13 @@ export class SnapshotService {
         completedAt: new Date().toISOString(),
       });
       this.log.info({ snapshot: id, sandbox: sb.id, depth: stack.length, sizeBytes }, "snapshot taken");
+      this.bus?.publish({
+        type: "snapshot.taken",
+        project: sb.project,
+        subject: id,
+        sandboxId: sb.id,
+        attributes: { sizeBytes, forSuspend, durationMs: Date.now() - Date.parse(rec.createdAt) },
+      });
       return (await this.images.getSnapshot(id))!;
     } catch (err) {
       await this.images.updateSnapshot(id, {
@@ -239,6 +249,12 @@ export class SnapshotService {
       deletedAt: null,
     };
     await this.images.registerImage(img, replace);
+    this.bus?.publish({
+      type: "image.registered",
+      project,
+      subject: img.id,
+      attributes: { image: `${img.name}:${img.tag}`, snapshotId },
+    });
     return img;
   }
 

@@ -7,6 +7,7 @@
 // their own image and size. Blanks are matched by image id, and a target whose image name now
 // resolves to another id (a rebuild, `--replace`) gets new blanks first, then its old ones go:
 // a rolling replacement during which no stale blank is ever served.
+import type { EventBus } from "./event-bus.js";
 import { newId } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import { specFor, type SandboxSpec } from "../domain/sandbox-spec.js";
@@ -47,6 +48,8 @@ export class WarmPool {
     private readonly slots: NetSlots,
     readonly size: number,
     private readonly log: Logger,
+    /** The daemon's event stream (a blank made ready); claims are published by the sandbox service. */
+    private readonly bus?: EventBus,
   ) {
     if (size > 0)
       this.targets.set(DEFAULT_TARGET, { project: "default", image: undefined, count: size, networks: [true, false] });
@@ -130,7 +133,15 @@ export class WarmPool {
         throw err;
       }
       if (this.closed) await this.discard({ spec, image, target: key });
-      else this.ready.push({ spec, image, target: key });
+      else {
+        this.ready.push({ spec, image, target: key });
+        this.bus?.publish({
+          type: "pool.refilled",
+          project: this.targets.get(key)?.project ?? "default",
+          subject: spec.id,
+          attributes: { image: image.name, pool: key, network, ready: this.ready.length },
+        });
+      }
     }
     // Replaced (rolling: only once the new blanks are ready), removed or surplus blanks go. They
     // leave the ready list in one synchronous step, so a take() meanwhile can never get one.

@@ -12,3 +12,5 @@ export * from "./terminals.js";
 export * from "./ports.js";
 export * from "./nodes.js";
 export * from "./pools.js";
+export * from "./events.js";
+export * from "./stats.js";

@@ -19,6 +19,7 @@ import {
   type ProcessSpec,
   type RuntimeCapabilities,
   type SandboxSpec,
+  type SandboxStats,
   type TerminalHandle,
   type TerminalSpec,
 } from "../types.js";
@@ -150,6 +151,24 @@ export class FakeRuntime implements SandboxRuntime {
   async updateEgress(id: string, _netSlot: number, policy: EgressPolicy): Promise<void> {
     this.fail("updateEgress", id);
     this.running(id).spec.egress = policy;
+  }
+
+  /** `usage.set(id, { cpuUsec: … })`: what stats() reports for that sandbox (zeros otherwise). */
+  readonly usage = new Map<string, Partial<SandboxStats>>();
+
+  async stats(id: string, _netSlot: number | null): Promise<SandboxStats> {
+    const sb = this.sandboxes.get(id);
+    return {
+      cpuUsec: 0,
+      memoryBytes: 0,
+      memoryLimitBytes: sb ? sb.spec.memoryMb * 1024 * 1024 : null,
+      pids: sb?.running ? 1 + sb.processes.size : 0,
+      diskBytes: 0,
+      diskLimitBytes: sb ? sb.spec.diskMb * 1024 * 1024 : null,
+      netRxBytes: 0,
+      netTxBytes: 0,
+      ...this.usage.get(id),
+    };
   }
 
   async isRunning(id: string): Promise<boolean> {

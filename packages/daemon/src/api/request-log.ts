@@ -1,0 +1,46 @@
+// Every API call gets a request id (the client's X-Request-Id when it is a sane one, else a new
+// one), returned in the X-Request-Id header and in error bodies, and one log line when it is
+// answered: method, route template, status, time, project. The metrics count it by route template,
+// never by raw path (ids in paths would make unbounded label values).
+import { randomBytes } from "node:crypto";
+import type { MiddlewareHandler } from "hono";
+import type { Logger } from "../common/log.js";
+import type { DaemonMetrics } from "../services/metrics.js";
+import type { AppEnv } from "./api-types.js";
+
+const CLIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
+
+export function newRequestId(): string {
+  return `req_${randomBytes(9).toString("base64url")}`;
+}
+
+export function requestLog(log: Logger, metrics: DaemonMetrics | undefined): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const given = c.req.header("x-request-id");
+    const id = given && CLIENT_ID.test(given) ? given : newRequestId();
+    c.set("requestId", id);
+    const started = performance.now();
+    await next();
+    const seconds = (performance.now() - started) / 1000;
+    const status = c.res.status;
+    // The template of the route that answered; "*" and "/v1/*" are the middlewares: no route matched.
+    const route = /\*$/.test(c.req.routePath) ? "unmatched" : c.req.routePath;
+    // A WebSocket's 101 answer has immutable headers; the id is in the log line either way.
+    try {
+      c.res.headers.set("x-request-id", id);
+    } catch {
+      /* immutable headers (upgrades) */
+    }
+    metrics?.observeRequest(c.req.method, route, status, seconds);
+    const line = {
+      req: id,
+      method: c.req.method,
+      route,
+      status,
+      ms: Math.round(seconds * 10000) / 10,
+      project: c.get("project"),
+    };
+    if (status >= 500) log.warn(line, "request");
+    else log.info(line, "request");
+  };
+}
