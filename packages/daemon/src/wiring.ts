@@ -71,6 +71,7 @@ export function wireServices(o: WiringOptions) {
       reserveNetSlot: () => slots.reserve(),
       releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,
+      uidBase: o.uidBase,
     },
     { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse },
     log,

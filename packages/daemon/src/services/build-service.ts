@@ -2,7 +2,6 @@
 // (kept in memory and in a file), cancellation, and registration of the result in the project.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
 import { SbxError, toSbxError, assertValidName, assertValidTag, newId, describeStep } from "@sbx-sh/protocol";
 import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
 import type { SourceImage } from "../build/copy-from.js";
@@ -16,6 +15,8 @@ import type { Logger } from "../common/log.js";
 import type { ImageGc } from "./image-gc.js";
 import { BuildLog, replayBuildLog } from "./build-log.js";
 import type { LayersInUse } from "./layers-in-use.js";
+import { BuildCacheKeep } from "./build-cache-keep.js";
+import { assertNameFree, imageDigest } from "./build-name-check.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
 export type LayeredBase = ResolvedBase & {
@@ -27,6 +28,8 @@ interface Running {
   abort: AbortController;
   /** Cache keys of the layers this build made or reused, protected from garbage collection. */
   keys: Set<string>;
+  /** Cache keys of the steps that ended well, kept in the cache if the build fails (build-cache-keep.ts). */
+  done: string[];
   log: BuildLog;
   /** Settles when the build has ended and cleaned up. */
   finished?: Promise<void>;
@@ -41,11 +44,14 @@ export interface BuildServiceOptions {
   pullBase: (project: string, ref: string) => Promise<LayeredBase>;
   /** Where builds in progress declare the layers they hold, for garbage collection. */
   inUse: LayersInUse;
+  /** How long the steps a failed or cancelled build executed stay in the cache (default 24 h). */
+  cacheKeepMs?: number;
 }
 
 export class BuildService {
   private readonly running = new Map<string, Running>();
   private readonly logDir: string;
+  private readonly keep: BuildCacheKeep;
 
   constructor(
     private readonly store: ImageStore,
@@ -55,7 +61,9 @@ export class BuildService {
     private readonly log: Logger,
   ) {
     this.logDir = opts.logDir;
+    this.keep = new BuildCacheKeep(opts.cacheKeepMs);
     opts.inUse.add(() => this.buildingKeys());
+    opts.inUse.add(() => this.keep.keys());
   }
 
   async create(project: string, req: CreateBuild): Promise<BuildRecord> {
@@ -93,6 +101,8 @@ export class BuildService {
         );
       }
     }
+    // The name is checked before any step runs; the same image again is not a clash (see execute).
+    if (!req.replace) await assertNameFree(this.store, this.deps, { project, name, tag, req, base, sourceImages });
     const rec: BuildRecord = {
       id: newId("bld"),
       project,
@@ -110,6 +120,7 @@ export class BuildService {
     const run: Running = {
       abort: new AbortController(),
       keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]),
+      done: [],
       log: new BuildLog(join(this.logDir, `${rec.id}.ndjson`)),
     };
     this.running.set(rec.id, run);
@@ -142,8 +153,10 @@ export class BuildService {
     run: Running,
     sourceImages: Map<string, SourceImage>,
   ): Promise<void> {
+    let current: string | undefined;
     const emit = (ev: BuildEvent): void => {
-      if (ev.type === "step") run.keys.add(ev.key);
+      if (ev.type === "step") run.keys.add((current = ev.key));
+      if (ev.type === "step_done" && current) run.done.push(current);
       run.log.append(ev);
     };
     await this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
@@ -198,8 +211,10 @@ export class BuildService {
       );
     } finally {
       if (!image) {
-        // A failed or cancelled build leaves no layer behind that no image references; done only
-        // after that, so whoever sees the end sees a clean state.
+        // A failed or cancelled build keeps the steps it executed in the cache, for the retry, and
+        // leaves no other layer behind that no image references; done only after that, so whoever
+        // sees the end sees a clean state.
+        this.keep.keep(run.done, Date.now());
         run.keys.clear();
         await this.opts.gc
           .collect()
@@ -263,6 +278,9 @@ export class BuildService {
         },
       });
     }
+    // The steps of builds that failed lately (these included) stay cached across the restart.
+    const ended = await this.store.listBuildsInState(["failed", "cancelled"]);
+    await this.keep.load(ended, (id) => replayBuildLog(join(this.logDir, `${id}.ndjson`)));
     return stale.length;
   }
 
@@ -295,8 +313,4 @@ function toFailure(err: unknown): BuildRecord["failure"] {
     lastLines: [],
   };
   return { ...f, code: toSbxError(err).code };
-}
-
-function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {
-  return "sha256:" + createHash("sha256").update(JSON.stringify({ baseId, layerDigests, config })).digest("hex");
 }
