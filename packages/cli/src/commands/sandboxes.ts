@@ -34,6 +34,8 @@ export interface SandboxFlags {
   internet?: boolean;
   allowOut?: string[];
   denyOut?: string[];
+  /** false with --no-entrypoint. */
+  entrypoint?: boolean;
 }
 
 /** Repeatable list option; a value may also hold several entries separated by commas. */
@@ -68,7 +70,8 @@ export function addSandboxFlags(cmd: Command): Command {
       "only this IPv4 address/CIDR or host name is reachable, plus DNS (repeatable; names are re-resolved every minute)",
       collectList,
     )
-    .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList);
+    .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList)
+    .option("--no-entrypoint", "do not start the image's ENTRYPOINT/CMD as a background process");
 }
 
 export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSandboxRequest {
@@ -86,6 +89,7 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   if (o.internet === false) req.allowInternetAccess = false;
   if (o.allowOut?.length) req.allowOut = o.allowOut;
   if (o.denyOut?.length) req.denyOut = o.denyOut;
+  if (o.entrypoint === false) req.noEntrypoint = true;
   return req;
 }
 

@@ -21,6 +21,10 @@ export interface CreateSandbox {
   allowOut?: string[] | undefined;
   denyOut?: string[] | undefined;
   env?: Record<string, string> | undefined;
+  /** Program to start at create instead of the image's ENTRYPOINT + CMD. */
+  entrypoint?: string[] | undefined;
+  /** Start no program at create. */
+  noEntrypoint?: boolean | undefined;
 }
 
 /** Replace a sandbox's egress lists; an omitted list stays as it is. */

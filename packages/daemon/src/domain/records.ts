@@ -27,7 +27,14 @@ export interface SandboxRecord {
   egressHosts?: Record<string, string[]>;
   env: Record<string, string>;
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
-  config: { env: string[]; workingDir: string; user: string; systemd?: boolean };
+  config: {
+    env: string[];
+    workingDir: string;
+    user: string;
+    systemd?: boolean;
+    /** The program started as a background process at create (ENTRYPOINT + CMD, or the request's); null: none. */
+    entrypoint?: string[] | null;
+  };
   netSlot: number | null;
   ipAddress: string | null;
   /** Layer dirs the sandbox stacks (top first): kept by garbage collection while it lives. */

@@ -14,7 +14,15 @@ export interface ResolvedImage {
   layers: ImageLayerRef[];
   baseDir: string;
   baseImage: string;
-  config: { env: string[]; workingDir: string; user: string; systemd: boolean; init?: string[] };
+  config: {
+    env: string[];
+    workingDir: string;
+    user: string;
+    systemd: boolean;
+    init?: string[];
+    entrypoint?: string[] | null;
+    cmd?: string[] | null;
+  };
   sizeBytes: number;
 }
 

@@ -14,6 +14,16 @@ export function checkCreate(cmd: CreateSandbox): void {
   if (cmd.name !== undefined) assertValidName("sandbox", cmd.name);
   if (cmd.snapshotId !== undefined && cmd.image !== undefined)
     throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
+  if (cmd.entrypoint !== undefined && cmd.noEntrypoint)
+    throw new SbxError("invalid_argument", "give either entrypoint or noEntrypoint, not both");
+}
+
+/** What a new sandbox starts: the request's program, else the image's ENTRYPOINT followed by its CMD (as Docker). */
+export function programOf(cmd: CreateSandbox, image: ResolvedImage): string[] | null {
+  if (cmd.noEntrypoint) return null;
+  if (cmd.entrypoint) return cmd.entrypoint;
+  const argv = [...(image.config.entrypoint ?? []), ...(image.config.cmd ?? [])];
+  return argv.length ? argv : null;
 }
 
 /** Egress lists need a network to apply to. */
@@ -59,6 +69,7 @@ export function newSandboxRecord(
       workingDir: image.config.workingDir || "/",
       user: image.config.user || "0:0",
       systemd: image.config.systemd,
+      entrypoint: programOf(cmd, image),
     },
     netSlot: allowInternetAccess ? netSlot : null,
     ipAddress: null,

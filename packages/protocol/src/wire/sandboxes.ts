@@ -20,6 +20,13 @@ export interface CreateSandboxRequest {
   env?: Record<string, string> | undefined;
   /** Start from this snapshot instead of an image. */
   snapshotId?: string | undefined;
+  /**
+   * The program to start as a background process once the sandbox runs, instead of the image's
+   * ENTRYPOINT + CMD (Tensorlake's create-time `entrypoint`). Its output is in the process's logs.
+   */
+  entrypoint?: string[] | undefined;
+  /** Start nothing, even if the image has an ENTRYPOINT or CMD. */
+  noEntrypoint?: boolean | undefined;
 }
 
 export interface SandboxInfo {

@@ -28,6 +28,14 @@ export const CreateSandboxRequest = z
     denyOut: EgressList.optional().openapi({ description: "IPv4 addresses/CIDRs dropped even if allowed" }),
     env: EnvMap.optional(),
     snapshotId: z.string().optional().openapi({ description: "start from this snapshot instead of an image" }),
+    entrypoint: z.array(z.string().min(1).max(4096)).min(1).max(256).optional().openapi({
+      description:
+        "program started as a background process once the sandbox runs, instead of the image's ENTRYPOINT + CMD",
+    }),
+    noEntrypoint: z
+      .boolean()
+      .optional()
+      .openapi({ description: "start nothing, even if the image has an ENTRYPOINT or CMD" }),
   })
   .openapi("CreateSandboxRequest");
 
