@@ -25,6 +25,8 @@ export interface CreateSandbox {
   entrypoint?: string[] | undefined;
   /** Start no program at create. */
   noEntrypoint?: boolean | undefined;
+  /** Env for every process, kept out of the metadata store (services/sandbox-secrets.ts). */
+  secrets?: Record<string, string> | undefined;
 }
 
 /** Replace a sandbox's egress lists; an omitted list stays as it is. */

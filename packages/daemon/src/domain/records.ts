@@ -26,6 +26,8 @@ export interface SandboxRecord {
   /** Current IPv4 addresses of the host names in egressEntries, re-resolved by the daemon. */
   egressHosts?: Record<string, string[]>;
   env: Record<string, string>;
+  /** Names of the secrets given at create; the values are in a 0600 file, not here. */
+  secretNames?: string[];
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
   config: {
     env: string[];

@@ -64,6 +64,7 @@ export function newSandboxRecord(
     egressEntries: egress.entries,
     egressHosts: egress.hosts,
     env: cmd.env ?? {},
+    secretNames: Object.keys(cmd.secrets ?? {}),
     config: {
       env: image.config.env,
       workingDir: image.config.workingDir || "/",

@@ -18,6 +18,7 @@ import type { NetSlots } from "./net-slots.js";
 import { SandboxEgress } from "./sandbox-egress.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import { forkSandbox } from "./sandbox-fork.js";
+import { SandboxSecrets } from "./sandbox-secrets.js";
 import { checkCreate, checkEgress, newSandboxRecord } from "./sandbox-launch.js";
 import { reconcileSandboxes } from "./sandbox-reconcile.js";
 import { SandboxSuspension, type StatusPatch } from "./sandbox-suspend.js";
@@ -36,6 +37,8 @@ export interface SandboxServiceDeps {
   slots: NetSlots;
   events: SandboxEvents;
   log: Logger;
+  /** Where secrets given at create are kept (not in the store). */
+  secrets?: SandboxSecrets;
 }
 
 export class SandboxService {
@@ -62,6 +65,7 @@ export class SandboxService {
 
   async create(project: string, cmd: CreateSandbox): Promise<SandboxRecord> {
     checkCreate(cmd);
+    if (cmd.secrets) SandboxSecrets.check(cmd.secrets);
     const egress = await resolveEgress(cmd);
     checkEgress(cmd, egress);
     const image =
@@ -98,6 +102,10 @@ export class SandboxService {
     const spec = specFor({ kind: "sandbox", sandbox: record, image });
     return this.lock.run(record.id, async () => {
       try {
+        if (record.secretNames?.length) {
+          if (!this.deps.secrets) throw new SbxError("internal", "this daemon keeps no secrets");
+          await this.deps.secrets.put(record.id, cmd.secrets!);
+        }
         const { ipAddress } = blank
           ? await this.runtime.reconfigure(blank.spec, spec)
           : await this.runtime.create(spec);
@@ -115,6 +123,11 @@ export class SandboxService {
       this.log.info({ sandbox: record.id, image: image.name, warm: blank !== undefined }, "sandbox started");
       return (await this.store.getSandbox(record.id))!;
     });
+  }
+
+  /** The secrets of a sandbox, for the env of its processes and terminals. */
+  async secretsOf(sb: SandboxRecord): Promise<Record<string, string>> {
+    return sb.secretNames?.length && this.deps.secrets ? this.deps.secrets.get(sb.id) : {};
   }
 
   list(project: string, includeTerminated: boolean): Promise<SandboxRecord[]> {

@@ -27,6 +27,8 @@ export interface CreateSandboxRequest {
   entrypoint?: string[] | undefined;
   /** Start nothing, even if the image has an ENTRYPOINT or CMD. */
   noEntrypoint?: boolean | undefined;
+  /** Environment variables for every process, like env, but never answered by the API (only their names). */
+  secrets?: Record<string, string> | undefined;
 }
 
 export interface SandboxInfo {
@@ -50,6 +52,8 @@ export interface SandboxInfo {
   /** Host name → its current IPv4 addresses. */
   egressHosts: Record<string, string[]>;
   env: Record<string, string>;
+  /** Names of the secrets given at create; their values are never answered. */
+  secrets?: string[];
   ipAddress: string | null;
   snapshotId: string | null;
   createdAt: string;

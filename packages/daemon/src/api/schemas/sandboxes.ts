@@ -32,6 +32,9 @@ export const CreateSandboxRequest = z
       description:
         "program started as a background process once the sandbox runs, instead of the image's ENTRYPOINT + CMD",
     }),
+    secrets: EnvMap.optional().openapi({
+      description: "env for every process, never answered by the API (info shows the names only)",
+    }),
     noEntrypoint: z
       .boolean()
       .optional()
@@ -64,6 +67,7 @@ export const Sandbox = z
       description: "host name → its current IPv4 addresses (re-resolved by the daemon every --egress-refresh seconds)",
     }),
     env: z.record(z.string(), z.string()),
+    secrets: z.array(z.string()).optional().openapi({ description: "names of the secrets given at create" }),
     ipAddress: z.string().nullable(),
     snapshotId: z.string().nullable(),
     createdAt: z.string(),
