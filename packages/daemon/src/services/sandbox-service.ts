@@ -176,8 +176,11 @@ export class SandboxService {
   }
 
   /** `copy -n N`: one snapshot, N new sandboxes from it, started together. */
-  fork(project: string, sandbox: string, times: number): Promise<SandboxRecord[]> {
-    return forkSandbox(this, project, sandbox, times);
+  fork(project: string, sandbox: string, times: number, keepSnapshot = false): Promise<SandboxRecord[]> {
+    return forkSandbox(this, project, sandbox, times, {
+      keepSnapshot,
+      removeSnapshot: (p, id) => this.deps.snapshots.remove(p, id),
+    });
   }
 
   async suspend(project: string, sandbox: string): Promise<SandboxRecord> {
