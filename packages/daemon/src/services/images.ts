@@ -144,8 +144,17 @@ export class ImageService {
       );
     }
     await this.store.markImageDeleted(built.ref);
+    // A Dockerfile's COPY --from stages were registered beside it (`name:stage-N`, or
+    // `name:<tag>-stage-N`): they go with it.
+    const stage = new RegExp(`^${tag === "latest" ? "" : `${escapeRegExp(tag)}-`}stage-\\d+$`);
+    for (const img of await this.store.listImages(project))
+      if (img.name === name && stage.test(img.tag)) await this.store.markImageDeleted(img.ref);
     return built;
   }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 function baseRecord(b: BaseImage): BaseImageRecord {
