@@ -11,6 +11,7 @@ import { cliSection } from "./cli.js";
 import { createSection } from "./create.js";
 import { densitySection } from "./density.js";
 import { imageSection } from "./images.js";
+import { buildStepSection } from "./build-steps.js";
 import { networkSection } from "./network.js";
 import { observeSection } from "./observe.js";
 import { ociSection } from "./oci.js";
@@ -29,7 +30,7 @@ const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
 const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
 const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
-/** BENCH_ONLY=create,images,snapshots,sqlite,network,oci,observe,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
+/** BENCH_ONLY=create,images,buildsteps,snapshots,sqlite,network,oci,observe,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
 
 /** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
 
     await section(sections, "create", "Create and exec", () => createSection(client, raw, pod, N));
     await section(sections, "images", "Images", () => imageSection(client, daemon.host, raw, pod, Math.min(N, 20)));
+    await section(sections, "buildsteps", "Build steps", () => buildStepSection(client, Math.min(N, 10)));
     await section(sections, "snapshots", "Snapshots, restore, fork", () => snapshotSection(client, raw, pod, N));
     await section(sections, "sqlite", "SQLite inside a sandbox vs on the host", () =>
       sqliteSection(client, SQLITE_ROWS, SQLITE_RUNS),

@@ -33,6 +33,15 @@ step "host check"
 sbx doctor
 
 step "daemon"
+if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ]; then
+  # A service: restarted on failure, started at boot, logged to the journal and /var/log/sbx.
+  install -m 0644 scripts/sbxd.service /etc/systemd/system/sbxd.service
+  systemctl daemon-reload
+  systemctl enable sbxd.service >/dev/null
+  echo "installed the sbxd systemd unit (journalctl -u sbxd)"
+else
+  echo "systemd is not PID 1 here: sbxd runs in the background (started again by any sbx command)"
+fi
 if sbx daemon status >/dev/null 2>&1; then
   # A daemon from an older build keeps serving old code: restart it (sandboxes keep running).
   sbx daemon stop

@@ -58,8 +58,13 @@ describe("snapshots", () => {
   it("forks a sandbox into several, and registers a snapshot as an image", async () => {
     const src = await sandbox();
     await src.writeFile("/fork/marker", "forked");
+    const snapshots = async (): Promise<number> =>
+      (await client.transport.json<{ snapshots: unknown[] }>("GET", "/v1/snapshots")).snapshots.length;
+    const before = await snapshots();
     const copies = await src.copy({ times: 3 });
     expect(copies).toHaveLength(3);
+    // The snapshot the copies came from is not left behind (unless keepSnapshot).
+    expect(await snapshots()).toBe(before);
     for (const c of copies) expect((await c.readFile("/fork/marker")).toString()).toBe("forked");
     for (const c of copies) await c.terminate();
     const snap = await src.snapshot();

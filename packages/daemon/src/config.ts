@@ -22,6 +22,8 @@ export interface DaemonConfig {
   subnet: string;
   interfacePrefix: string;
   logLevel: string;
+  /** A file the log also goes to (appended), besides stdout; null: stdout only (SBX_LOG_FILE). */
+  logFile?: string | null;
   /** Blank sandboxes of the default image kept ready for fast creates (0: none). */
   warmPool: number;
   /** HOST:PORT of the HTTP proxy for exposed ports (port 0: any free one), or null (`off`): none. */
@@ -76,6 +78,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",
+    logFile: env.SBX_LOG_FILE ?? null,
     // Through the flags' own checks: SBX_EGRESS_REFRESH_SECS=0 must not become a busy loop.
     warmPool: parseCount("SBX_WARM_POOL", env.SBX_WARM_POOL ?? "2"),
     proxyListen: offOr(env.SBX_PROXY_LISTEN ?? "127.0.0.1:7071"),
@@ -116,6 +119,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--subnet": "subnet",
   "--if-prefix": "interfacePrefix",
   "--log-level": "logLevel",
+  "--log-file": "logFile",
   "--warm-pool": "warmPool",
   "--proxy-listen": "proxyListen",
   "--proxy-domain": "proxyDomain",
@@ -148,6 +152,8 @@ options (environment variable in brackets):
   --subnet CIDR        sandbox addresses (SBX_SUBNET; default 10.89.0.0/16)
   --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
   --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
+  --log-file PATH      also append the log to this file, e.g. under systemd, whose journal
+                       gets stdout (SBX_LOG_FILE)
   --warm-pool N        blank sandboxes of the default image kept ready for fast creates, N with a network
                        and N without (SBX_WARM_POOL; default 2, 0 disables)
   --proxy-listen H:P   HTTP proxy for exposed ports (\`sbx port expose\`), reached as

@@ -47,8 +47,21 @@ export interface DaemonSeams {
   wrapHandler?: (handler: ApiHandler) => ApiHandler;
 }
 
+/** pino to stdout, and also appended to --log-file when given (the journal and the file under systemd). */
+function daemonLogger(cfg: DaemonConfig): Pino {
+  if (!cfg.logFile) return pino({ level: cfg.logLevel });
+  const file = pino.destination({ dest: cfg.logFile, append: true, mkdir: true, sync: false });
+  return pino(
+    { level: cfg.logLevel },
+    pino.multistream([
+      { level: cfg.logLevel as pino.Level, stream: process.stdout },
+      { level: cfg.logLevel as pino.Level, stream: file },
+    ]),
+  );
+}
+
 export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): Promise<RunningDaemon> {
-  const log = seams.log ?? pino({ level: cfg.logLevel });
+  const log = seams.log ?? daemonLogger(cfg);
   // 0711 on the way to rootfs dirs: sandboxes run as a mapped uid that must traverse, not list.
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
   await chmod(cfg.dataDir, 0o711);

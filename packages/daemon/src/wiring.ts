@@ -10,6 +10,7 @@ import type { Logger } from "./common/log.js";
 import { BlobStore } from "./content/blob-store.js";
 import { LayerStore } from "./layers/layer-store.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
+import { SandboxSecrets } from "./services/sandbox-secrets.js";
 import { BuildService } from "./services/build-service.js";
 import { FileService } from "./services/file-service.js";
 import { ImageGc } from "./services/image-gc.js";
@@ -76,6 +77,7 @@ export function wireServices(o: WiringOptions) {
       reserveNetSlot: () => slots.reserve(),
       releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,
+      uidBase: o.uidBase,
     },
     { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },
     log,
@@ -83,7 +85,8 @@ export function wireServices(o: WiringOptions) {
   const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log, bus);
   // The daemon fills it only after reconcile, which removes every sandbox the store does not know.
   const pool = new WarmPool(runtime, images, slots, o.warmPool, log, bus);
-  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, bus, log });
+  const secrets = new SandboxSecrets(join(o.dataDir, "secrets"), events);
+  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, bus, log, secrets });
   const processes = new ProcessService(store, runtime, sandboxes, events, log, bus);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
   const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);

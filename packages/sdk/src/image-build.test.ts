@@ -66,9 +66,10 @@ describe("image.build", () => {
     expect(requests("PUT", "/v1/contexts/").length).toBe(puts);
     expect(steps.map((e) => e.type === "step" && e.cached)).toEqual([true, true, true, true]);
     const changed = new Image({ name: "tools" }).run("echo changed");
+    // Refused when the build is asked for, before any step runs.
     await expect(changed.build({ client })).rejects.toMatchObject({
-      code: "failed_precondition",
-      message: expect.stringMatching(/failed: image tools:latest already exists .*--replace/),
+      code: "already_exists",
+      message: expect.stringMatching(/^image tools:latest already exists .*--replace/),
     });
     expect((await changed.build({ client, replace: true })).layers).toHaveLength(1);
     expect(JSON.parse(requests("POST", "/v1/builds").at(-1)!.body)).toMatchObject({ replace: true });

@@ -168,12 +168,13 @@ export class Sandbox {
   }
 
   /** Forks: one snapshot, `times` new running sandboxes with this one's files. */
-  async copy(options: { times?: number } = {}): Promise<Sandbox[]> {
+  /** N new sandboxes from a snapshot of this one; the snapshot is deleted afterwards unless `keepSnapshot`. */
+  async copy(options: { times?: number; keepSnapshot?: boolean } = {}): Promise<Sandbox[]> {
     const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>(
       "POST",
       apiPath("sandboxCopy", { id: this.id }),
       {
-        json: { times: options.times ?? 1 },
+        json: { times: options.times ?? 1, ...(options.keepSnapshot ? { keepSnapshot: true } : {}) },
       },
     );
     return res.sandboxes.map((s) => new Sandbox(this.client, s));

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
 import { SandboxClient } from "@sbx-sh/sdk";
 import { globalsOf, parsePositiveInt } from "../context.js";
+import { startWithSystemd, systemctl, systemdManages } from "../systemd.js";
 import { pidFilePath, startDaemon, stopDaemon } from "../daemon-control.js";
 import { CliExit, printJson, printLines, progress } from "../output.js";
 
@@ -32,6 +33,7 @@ Examples:
       "after",
       `
 Its output goes to /var/log/sbx/sbxd.log (or sbxd.log in the data dir when that is not writable).
+Where setup installed the systemd unit (systemd is PID 1), this runs \`systemctl start sbxd\`.
 Other commands start it on first use when --host/SBX_HOST are not set.
 
 Examples:
@@ -42,7 +44,10 @@ Examples:
       const g = globalsOf(cmd);
       const client = plainClient(cmd);
       try {
-        const r = await startDaemon(client, { timeoutMs: o.wait * 1000 });
+        // Under systemd the service manager starts it (and restarts it, and at boot).
+        const r = systemdManages()
+          ? await startWithSystemd(client, o.wait * 1000)
+          : await startDaemon(client, { timeoutMs: o.wait * 1000 });
         if (g.json) printJson({ ...r.info, pid: r.pid, log: r.logPath, alreadyRunning: r.alreadyRunning });
         else if (r.alreadyRunning) progress(`sbxd ${r.info.version} is already running at ${client.config.host}`);
         else progress(`sbxd ${r.info.version} started (pid ${r.pid}, log ${r.logPath})`);
@@ -64,6 +69,12 @@ Examples:
     )
     .action(async (o: { wait: number }, cmd: Command) => {
       const g = globalsOf(cmd);
+      if (systemdManages()) {
+        systemctl("stop");
+        if (g.json) printJson({ stopped: true, pid: null, note: "stopped with systemctl stop sbxd" });
+        else progress("sbxd stopped (systemctl stop sbxd); sandboxes keep running");
+        return;
+      }
       const r = await stopDaemon({ timeoutMs: o.wait * 1000 });
       if (g.json) printJson({ stopped: r.pid !== null, pid: r.pid, note: r.note ?? null });
       else progress(r.pid !== null ? `sbxd (pid ${r.pid}) stopped` : (r.note ?? "sbxd is not running"));

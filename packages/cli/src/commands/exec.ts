@@ -11,6 +11,7 @@ import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
 import { runInTerminal } from "./shell.js";
 import { startDetached } from "./processes.js";
+import { imageProgram } from "./image-program.js";
 
 const EXIT_INTERRUPTED = 130;
 
@@ -219,10 +220,11 @@ and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] 
     .description("run a command in a new sandbox, then terminate it; exits with the command's code");
   addProcessFlags(addSandboxFlags(run), false)
     .option("-k, --keep", "keep the sandbox (print its id on stderr) instead of terminating it")
-    .argument("<command...>", "the command and its arguments (after --)")
+    .argument("[command...]", "the command and its arguments (after --); default: the image's ENTRYPOINT + CMD")
     .addHelpText(
       "after",
       `
+Without a command, the image's own program (its ENTRYPOINT and CMD) runs in the foreground.
 The sandbox is terminated when the command ends, also on Ctrl-C (unless --keep). It lives at
 most the daemon's default sandbox timeout (600 s), or --timeout + 60 s.
 
@@ -248,15 +250,19 @@ Examples:
       });
       let client;
       try {
-        const [command, args] = commandLine(words);
+        const ownProgram = words.filter((w) => w !== "--").length === 0;
         client = await clientFor(cmd);
         // Creation is never aborted half-way: the sandbox would start anyway and nobody would know its id.
         // The sandbox must outlive the command's own timeout; without one the daemon's default applies.
         sb = await Sandbox.create(
-          createRequest({ ...o, timeout: o.timeout !== undefined ? o.timeout + 60 : undefined }),
+          {
+            ...createRequest({ ...o, timeout: o.timeout !== undefined ? o.timeout + 60 : undefined }),
+            noEntrypoint: true,
+          },
           client,
         );
         if (o.keep || g.debug) progress(`sbx: sandbox ${sb.id}`);
+        const [command, args] = ownProgram ? await imageProgram(client, sb) : commandLine(words);
         if (abort.signal.aborted) throw new CliExit(EXIT_INTERRUPTED);
         const code = await runAttached(sb, command, args, o, { signal: abort.signal });
         throw new CliExit(code);

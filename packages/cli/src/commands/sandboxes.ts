@@ -13,6 +13,7 @@ import {
 } from "../context.js";
 import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
+import { parseSecretPair, secretsOf } from "./secret-flag.js";
 
 /** Megabytes, or with a unit: 512, 512m, 2g. */
 export function parseMemory(value: string): number {
@@ -37,6 +38,9 @@ export interface SandboxFlags {
   allowOut?: string[];
   denyOut?: string[];
   label?: Record<string, string>;
+  /** false with --no-entrypoint. */
+  entrypoint?: boolean;
+  secret?: Record<string, string>;
 }
 
 /** Repeatable list option; a value may also hold several entries separated by commas. */
@@ -72,7 +76,13 @@ export function addSandboxFlags(cmd: Command): Command {
       "only this IPv4 address/CIDR or host name is reachable, plus DNS (repeatable; names are re-resolved every minute)",
       collectList,
     )
-    .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList);
+    .option("-D, --deny-out <cidr>", "never reach this IPv4 address/CIDR, even if allowed (repeatable)", collectList)
+    .option("--no-entrypoint", "do not start the image's ENTRYPOINT/CMD as a background process")
+    .option(
+      "--secret <NAME=VALUE>",
+      "env variable whose value sbx never shows or stores in clear (repeatable)",
+      parseSecretPair,
+    );
 }
 
 export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSandboxRequest {
@@ -91,6 +101,8 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   if (o.internet === false) req.allowInternetAccess = false;
   if (o.allowOut?.length) req.allowOut = o.allowOut;
   if (o.denyOut?.length) req.denyOut = o.denyOut;
+  if (o.entrypoint === false) req.noEntrypoint = true;
+  if (o.secret) req.secrets = secretsOf(o.secret);
   return req;
 }
 

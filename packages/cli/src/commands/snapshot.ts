@@ -83,17 +83,18 @@ Examples:
     .description("fork a running sandbox: snapshot it once and start copies with its files")
     .argument("<sandbox>", "sandbox id or name")
     .option("-n, --times <n>", "how many copies", parsePositiveInt, 1)
+    .option("--keep-snapshot", "keep the snapshot the copies are made from (deleted by default)")
     .addHelpText(
       "after",
       "\nExamples:\n  $ sbx copy sb-3f9k2 -n 5                    # prints five new ids\n  $ sbx copy build-box --json | jq -r '.[].id'",
     )
-    .action(async (id: string, o: { times: number }, cmd: Command) => {
+    .action(async (id: string, o: { times: number; keepSnapshot?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
         const res = await client.transport.json<{ sandboxes: Array<{ id: string }> }>(
           "POST",
           apiPath("sandboxCopy", { id }),
-          { json: { times: o.times } },
+          { json: { times: o.times, ...(o.keepSnapshot ? { keepSnapshot: true } : {}) } },
         );
         if (g.json) printJson(res.sandboxes);
         else printLines(res.sandboxes.map((s) => s.id));

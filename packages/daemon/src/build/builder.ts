@@ -24,6 +24,7 @@ import type { ImageStore } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
+import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -45,6 +46,8 @@ export interface BuilderDeps {
   reserveNetSlot(): Promise<number>;
   releaseNetSlot(slot: number): void;
   limits: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
+  /** Host uid of a sandbox's root: layers hold host ids, so steps written on the host shift by it. */
+  uidBase?: number;
 }
 
 export interface BuildOptions {
@@ -53,7 +56,12 @@ export interface BuildOptions {
   emit(ev: BuildProgressEvent): void;
   /** The images COPY --from steps name, resolved by the caller (by `step.image`). */
   sourceImages?: Map<string, SourceImage>;
+  /** Only look: a step that is not in the cache throws NotCached; nothing runs, nothing is written. */
+  cacheOnly?: boolean;
 }
+
+/** What a cache-only pass (BuildOptions.cacheOnly) throws at the first step it would have to run. */
+export class NotCached extends Error {}
 
 /** A step that failed, with what a user needs to fix it. */
 export class StepFailure extends Error {
@@ -106,12 +114,13 @@ export async function runBuild(
         step.op === "copy_from" ||
         step.op === "workdir";
       const cached = hit !== undefined && (!changesFiles || (hit.dir !== null && existsSync(hit.dir)));
+      if (opts.cacheOnly && changesFiles && !cached) throw new NotCached(`step ${n} is not cached`);
       opts.emit({ type: "step", step: n, total, text, cached, key });
 
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        if (!hit)
+        if (!hit && !opts.cacheOnly)
           await deps.cache.putLayer({
             key,
             digest: null,
@@ -129,7 +138,10 @@ export async function runBuild(
             .reverse()
             .map((l) => l.dir)
             .concat(base.dir);
-          const made = await executeStep(step, n, config, stack, key, deps, opts, releases);
+          const plan = await planOnHost(step, config, stack, deps);
+          const made = plan
+            ? await deps.layers.write(key, (dir) => plan.write(dir))
+            : await executeStep(step, n, config, stack, key, deps, opts, releases);
           await deps.cache.putLayer({
             key,
             digest: made.digest,
@@ -163,6 +175,24 @@ export function stepKey(parentKey: string, step: Step): string {
   const canonical = "text" in rest ? { ...rest, text: undefined } : rest;
   return (
     "sha256:" + createHash("sha256").update(parentKey).update("\n").update(JSON.stringify(canonical)).digest("hex")
+  );
+}
+
+/** WORKDIR and small COPYs are written by the daemon itself when it can (./host-step.ts); null: run a sandbox. */
+async function planOnHost(
+  step: Step,
+  config: ImageConfig,
+  lowers: string[],
+  deps: BuilderDeps,
+): Promise<LayerPlan | null> {
+  // Layers of images that keep host ids hold shifted owners: left to the sandbox.
+  if (config.systemd) return null;
+  const uidBase = deps.uidBase ?? 0;
+  if (step.op === "workdir") return planWorkdir(lowers, config.workingDir, uidBase);
+  if (step.op !== "copy" && step.op !== "add") return null;
+  const [dest, dirDest] = copyArgs(step, config.workingDir);
+  return planCopy(lowers, step, { dest: dest!, dirDest: dirDest === "1", uidBase }, () =>
+    deps.openContext(step.context),
   );
 }
 
@@ -207,6 +237,11 @@ async function executeStep(
     opts.emit({ type: "log", step: n, stream, data: text });
   };
   const env = mergeEnv(config.env, {});
+  // A cancel that came while the sandbox was being made: the runtime only hears aborts after run starts.
+  const run: typeof deps.runtime.run = (...args) => {
+    if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
+    return deps.runtime.run(...args);
+  };
   let created = false;
   try {
     // Layers of systemd images keep host ids, like their base; they are built without booting systemd.
@@ -218,9 +253,9 @@ async function executeStep(
     if (step.op === "run") {
       const argv = typeof step.command === "string" ? ["/bin/sh", "-c", step.command] : step.command;
       const user = await deps.runtime.resolveUser(id, config.user);
-      code = await deps.runtime.run(id, { argv, env, cwd: config.workingDir, user }, onOutput, opts.signal);
+      code = await run(id, { argv, env, cwd: config.workingDir, user }, onOutput, opts.signal);
     } else if (step.op === "workdir") {
-      code = await deps.runtime.run(
+      code = await run(
         id,
         { argv: [BB, "mkdir", "-p", config.workingDir], env, cwd: "/", user: "0:0" },
         onOutput,
@@ -228,7 +263,7 @@ async function executeStep(
       );
     } else if (step.op === "copy" || step.op === "add") {
       await deps.runtime.extractArchive(id, CONTEXT_DIR, deps.openContext(step.context));
-      code = await deps.runtime.run(
+      code = await run(
         id,
         { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs(step, config.workingDir)], env, cwd: "/", user: "0:0" },
         onOutput,
@@ -236,7 +271,7 @@ async function executeStep(
       );
     } else if (step.op === "copy_from") {
       const sources = await stageImageFiles(deps.runtime, id, step, sourceImage(step.image, opts), opts.signal);
-      code = await deps.runtime.run(
+      code = await run(
         id,
         {
           argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs({ ...step, sources }, config.workingDir)],

@@ -22,6 +22,12 @@ export interface CreateSandbox {
   denyOut?: string[] | undefined;
   env?: Record<string, string> | undefined;
   labels?: Record<string, string> | undefined;
+  /** Program to start at create instead of the image's ENTRYPOINT + CMD. */
+  entrypoint?: string[] | undefined;
+  /** Start no program at create. */
+  noEntrypoint?: boolean | undefined;
+  /** Env for every process, kept out of the metadata store (services/sandbox-secrets.ts). */
+  secrets?: Record<string, string> | undefined;
 }
 
 /** Replace a sandbox's egress lists; an omitted list stays as it is. */

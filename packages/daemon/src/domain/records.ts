@@ -28,8 +28,17 @@ export interface SandboxRecord {
   env: Record<string, string>;
   /** Labels for filtering (absent in older records: none). */
   labels?: Record<string, string>;
+  /** Names of the secrets given at create; the values are in a 0600 file, not here. */
+  secretNames?: string[];
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
-  config: { env: string[]; workingDir: string; user: string; systemd?: boolean };
+  config: {
+    env: string[];
+    workingDir: string;
+    user: string;
+    systemd?: boolean;
+    /** The program started as a background process at create (ENTRYPOINT + CMD, or the request's); null: none. */
+    entrypoint?: string[] | null;
+  };
   netSlot: number | null;
   ipAddress: string | null;
   /** Layer dirs the sandbox stacks (top first): kept by garbage collection while it lives. */

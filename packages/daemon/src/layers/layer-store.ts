@@ -3,7 +3,7 @@
 // Used read-only as overlay lower dirs by every sandbox and build that stacks on them.
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, readdir, rename, rm } from "node:fs/promises";
+import { chmod, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -42,6 +42,15 @@ export class LayerStore {
   /** Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. */
   async adopt(dir: string, key: string): Promise<CommittedLayer> {
     return this.make(key, (tmp) => rename(dir, tmp));
+  }
+
+  /** A layer the daemon writes itself (a WORKDIR, a small COPY) into an empty directory. */
+  async write(key: string, fill: (dir: string) => Promise<void>): Promise<CommittedLayer> {
+    return this.make(key, async (tmp) => {
+      await mkdir(tmp);
+      await chmod(tmp, 0o755);
+      await fill(tmp);
+    });
   }
 
   /**

@@ -102,12 +102,13 @@ describe("BuildService", () => {
     expect(again.rec.imageId).toBe(first.rec.imageId);
   });
 
-  it("reports a failing step (number, text, exit code, last lines) and leaves no image, sandbox or layer", async () => {
-    const { rec, events } = await build([
+  it("reports a failing step (number, text, exit code, last lines), leaves no image or sandbox, and keeps the steps it ran cached", async () => {
+    const steps: Step[] = [
       { op: "run", command: "echo fine > /a.txt" },
       { op: "env", key: "X", value: "1" },
       { op: "run", command: "echo compiling; echo 'error: no such file' >&2; exit 3" },
-    ]);
+    ];
+    const { rec, events } = await build(steps);
     expect(rec.state).toBe("failed");
     expect(rec.failure).toMatchObject({
       step: 3,
@@ -118,9 +119,36 @@ describe("BuildService", () => {
     expect(events.at(-1)).toMatchObject({ type: "done", image: null });
     expect(await h.stores.images.findImage(P, "app", "latest")).toBeUndefined();
     expect(buildSandboxes()).toEqual([]);
-    expect(await layerDirs()).toEqual([]);
-    expect((await h.stores.images.listLayers()).filter((l) => l.dir !== null)).toEqual([]);
     await expect(h.images.resolve(P, "app")).rejects.toMatchObject({ code: "image_not_found" });
+    // Step 1's layer stays (as BuildKit keeps it), through collections and a daemon restart.
+    expect(await layerDirs()).toHaveLength(1);
+    h = await h.restart();
+    await h.gc.collect();
+    expect(await layerDirs()).toHaveLength(1);
+    // The retry after the fix runs only the fixed step.
+    const creates = h.runtime.calls.filter((c) => c.startsWith("create bld")).length;
+    const retry = await build([...steps.slice(0, 2), { op: "run", command: "echo fixed > /b.txt" }]);
+    expect(retry.rec.state).toBe("succeeded");
+    const cached = retry.events.flatMap((e) => (e.type === "step" ? [e.cached] : []));
+    expect(cached).toEqual([true, true, false]);
+    expect(h.runtime.calls.filter((c) => c.startsWith("create bld")).length).toBe(creates + 1);
+  });
+
+  it("refuses a name clash before the first step runs; --replace builds it; an unchanged rebuild is no clash", async () => {
+    await build([{ op: "run", command: "echo one > /one" }]);
+    const before = creates().length;
+    const other: ImageDefinition = { name: "app", baseImage: "fake-base", steps: [{ op: "run", command: "echo two" }] };
+    await expect(h.builds.create(P, { definition: other })).rejects.toMatchObject({
+      code: "already_exists",
+      message: expect.stringMatching(/already exists.*--replace/),
+    });
+    expect(creates().length).toBe(before);
+    expect(await h.builds.list(P)).toHaveLength(1);
+    const again = await build([{ op: "run", command: "echo one > /one" }]);
+    expect(again.rec.state).toBe("succeeded");
+    const replaced = await h.builds.create(P, { definition: other, replace: true });
+    for await (const _ of h.builds.events(P, replaced.id, true));
+    expect(await h.builds.get(P, replaced.id)).toMatchObject({ state: "succeeded" });
   });
 
   it("cancels a running build: its sandbox is stopped and nothing is registered", async () => {

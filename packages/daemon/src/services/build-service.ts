@@ -2,7 +2,6 @@
 // (kept in memory and in a file), cancellation, and registration of the result in the project.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { createHash } from "node:crypto";
 import { SbxError, toSbxError, assertValidName, assertValidTag, newId, describeStep } from "@sbx-sh/protocol";
 import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
 import type { SourceImage } from "../build/copy-from.js";
@@ -18,6 +17,8 @@ import { buildPublisher } from "./build-bus.js";
 import type { EventBus } from "./event-bus.js";
 import { BuildLog, replayBuildLog } from "./build-log.js";
 import type { LayersInUse } from "./layers-in-use.js";
+import { BuildCacheKeep } from "./build-cache-keep.js";
+import { assertNameFree, imageDigest } from "./build-name-check.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
 export type LayeredBase = ResolvedBase & {
@@ -29,6 +30,8 @@ interface Running {
   abort: AbortController;
   /** Cache keys of the layers this build made or reused, protected from garbage collection. */
   keys: Set<string>;
+  /** Cache keys of the steps that ended well, kept in the cache if the build fails (build-cache-keep.ts). */
+  done: string[];
   log: BuildLog;
   /** Settles when the build has ended and cleaned up. */
   finished?: Promise<void>;
@@ -45,11 +48,14 @@ export interface BuildServiceOptions {
   pullBase: (project: string, ref: string) => Promise<LayeredBase>;
   /** Where builds in progress declare the layers they hold, for garbage collection. */
   inUse: LayersInUse;
+  /** How long the steps a failed or cancelled build executed stay in the cache (default 24 h). */
+  cacheKeepMs?: number;
 }
 
 export class BuildService {
   private readonly running = new Map<string, Running>();
   private readonly logDir: string;
+  private readonly keep: BuildCacheKeep;
 
   constructor(
     private readonly store: ImageStore,
@@ -59,7 +65,9 @@ export class BuildService {
     private readonly log: Logger,
   ) {
     this.logDir = opts.logDir;
+    this.keep = new BuildCacheKeep(opts.cacheKeepMs);
     opts.inUse.add(() => this.buildingKeys());
+    opts.inUse.add(() => this.keep.keys());
   }
 
   async create(project: string, req: CreateBuild): Promise<BuildRecord> {
@@ -97,6 +105,8 @@ export class BuildService {
         );
       }
     }
+    // The name is checked before any step runs; the same image again is not a clash (see execute).
+    if (!req.replace) await assertNameFree(this.store, this.deps, { project, name, tag, req, base, sourceImages });
     const rec: BuildRecord = {
       id: newId("bld"),
       project,
@@ -114,6 +124,7 @@ export class BuildService {
     const run: Running = {
       abort: new AbortController(),
       keys: new Set([...(base.keys ?? []), ...base.layers.map((l) => l.key)]),
+      done: [],
       log: new BuildLog(join(this.logDir, `${rec.id}.ndjson`)),
     };
     this.running.set(rec.id, run);
@@ -147,8 +158,10 @@ export class BuildService {
     sourceImages: Map<string, SourceImage>,
   ): Promise<void> {
     const publish = buildPublisher(this.opts.bus, rec.project, rec.id);
+    let current: string | undefined;
     const emit = (ev: BuildEvent): void => {
-      if (ev.type === "step") run.keys.add(ev.key);
+      if (ev.type === "step") run.keys.add((current = ev.key));
+      if (ev.type === "step_done" && current) run.done.push(current);
       run.log.append(ev);
       publish(ev);
     };
@@ -204,8 +217,10 @@ export class BuildService {
       );
     } finally {
       if (!image) {
-        // A failed or cancelled build leaves no layer behind that no image references; done only
-        // after that, so whoever sees the end sees a clean state.
+        // A failed or cancelled build keeps the steps it executed in the cache, for the retry, and
+        // leaves no other layer behind that no image references; done only after that, so whoever
+        // sees the end sees a clean state.
+        this.keep.keep(run.done, Date.now());
         run.keys.clear();
         await this.opts.gc
           .collect()
@@ -269,6 +284,9 @@ export class BuildService {
         },
       });
     }
+    // The steps of builds that failed lately (these included) stay cached across the restart.
+    const ended = await this.store.listBuildsInState(["failed", "cancelled"]);
+    await this.keep.load(ended, (id) => replayBuildLog(join(this.logDir, `${id}.ndjson`)));
     return stale.length;
   }
 
@@ -301,8 +319,4 @@ function toFailure(err: unknown): BuildRecord["failure"] {
     lastLines: [],
   };
   return { ...f, code: toSbxError(err).code };
-}
-
-function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {
-  return "sha256:" + createHash("sha256").update(JSON.stringify({ baseId, layerDigests, config })).digest("hex");
 }

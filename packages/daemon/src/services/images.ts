@@ -15,7 +15,15 @@ export interface ResolvedImage {
   layers: ImageLayerRef[];
   baseDir: string;
   baseImage: string;
-  config: { env: string[]; workingDir: string; user: string; systemd: boolean; init?: string[] };
+  config: {
+    env: string[];
+    workingDir: string;
+    user: string;
+    systemd: boolean;
+    init?: string[];
+    entrypoint?: string[] | null;
+    cmd?: string[] | null;
+  };
   sizeBytes: number;
 }
 
@@ -152,8 +160,17 @@ export class ImageService {
       subject: built.id,
       attributes: { image: `${built.name}:${built.tag}` },
     });
+    // A Dockerfile's COPY --from stages were registered beside it (`name:stage-N`, or
+    // `name:<tag>-stage-N`): they go with it.
+    const stage = new RegExp(`^${tag === "latest" ? "" : `${escapeRegExp(tag)}-`}stage-\\d+$`);
+    for (const img of await this.store.listImages(project))
+      if (img.name === name && stage.test(img.tag)) await this.store.markImageDeleted(img.ref);
     return built;
   }
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 function baseRecord(b: BaseImage): BaseImageRecord {

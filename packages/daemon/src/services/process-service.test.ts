@@ -55,6 +55,7 @@ function sandboxes(): SandboxService {
   return {
     get,
     getRunning: get,
+    secretsOf: async () => ({}),
   } as unknown as SandboxService;
 }
 

@@ -48,7 +48,8 @@ export class ProcessService {
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
     // Names (an image's `user("app")`) are looked up in the sandbox's own /etc/passwd.
     const user = await this.runtime.resolveUser(sb.id, req.user ?? sb.config.user);
-    const env = mergeEnv(sb.config.env, { ...sb.env, ...(req.env ?? {}) });
+    const secrets = await this.sandboxes.secretsOf(sb);
+    const env = mergeEnv(sb.config.env, { ...sb.env, ...secrets, ...(req.env ?? {}) });
     assertExecFits([req.command, ...(req.args ?? [])], env);
     const now = new Date();
     const rec: ProcessRecord = {

@@ -1,18 +1,22 @@
 // `copy -n N`: one snapshot of a running sandbox and N new sandboxes started from it together,
-// with the source's limits, network and env. All or nothing: if one fails, the others go.
+// with the source's limits, network, env and secrets. All or nothing: if one fails, the others go.
+// The snapshot is only the means: it is deleted afterwards unless the caller keeps it (the copies
+// stand on its layers, which garbage collection keeps while they live).
 import { SbxError } from "@sbx-sh/protocol";
 import type { SandboxRecord } from "../domain/records.js";
 import type { SandboxService } from "./sandbox-service.js";
 
 export async function forkSandbox(
-  sandboxes: Pick<SandboxService, "getRunning" | "snapshot" | "create" | "terminate">,
+  sandboxes: Pick<SandboxService, "getRunning" | "snapshot" | "create" | "terminate" | "secretsOf">,
   project: string,
   sandbox: string,
   times: number,
+  opts: { keepSnapshot?: boolean; removeSnapshot: (project: string, id: string) => Promise<unknown> },
 ): Promise<SandboxRecord[]> {
   if (!Number.isInteger(times) || times < 1 || times > 50)
     throw new SbxError("out_of_range", "times must be a whole number from 1 to 50");
   const src = await sandboxes.getRunning(project, sandbox);
+  const secrets = await sandboxes.secretsOf(src);
   const snap = await sandboxes.snapshot(project, sandbox);
   const made = await Promise.allSettled(
     Array.from({ length: times }, () =>
@@ -27,9 +31,11 @@ export async function forkSandbox(
         allowOut: src.egressEntries?.allowOut ?? src.allowOut,
         denyOut: src.egressEntries?.denyOut ?? src.denyOut,
         env: src.env,
+        ...(Object.keys(secrets).length ? { secrets } : {}),
       }),
     ),
   );
+  if (!opts.keepSnapshot) await opts.removeSnapshot(project, snap.id).catch(() => undefined);
   const failed = made.find((r) => r.status === "rejected");
   if (failed) {
     for (const r of made)

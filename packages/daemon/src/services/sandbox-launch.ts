@@ -15,6 +15,16 @@ export function checkCreate(cmd: CreateSandbox): void {
   if (cmd.labels !== undefined) assertValidLabels(cmd.labels);
   if (cmd.snapshotId !== undefined && cmd.image !== undefined)
     throw new SbxError("invalid_argument", "give either image or snapshotId, not both");
+  if (cmd.entrypoint !== undefined && cmd.noEntrypoint)
+    throw new SbxError("invalid_argument", "give either entrypoint or noEntrypoint, not both");
+}
+
+/** What a new sandbox starts: the request's program, else the image's ENTRYPOINT followed by its CMD (as Docker). */
+export function programOf(cmd: CreateSandbox, image: ResolvedImage): string[] | null {
+  if (cmd.noEntrypoint) return null;
+  if (cmd.entrypoint) return cmd.entrypoint;
+  const argv = [...(image.config.entrypoint ?? []), ...(image.config.cmd ?? [])];
+  return argv.length ? argv : null;
 }
 
 /** Egress lists need a network to apply to. */
@@ -56,11 +66,13 @@ export function newSandboxRecord(
     egressHosts: egress.hosts,
     env: cmd.env ?? {},
     labels: cmd.labels ?? {},
+    secretNames: Object.keys(cmd.secrets ?? {}),
     config: {
       env: image.config.env,
       workingDir: image.config.workingDir || "/",
       user: image.config.user || "0:0",
       systemd: image.config.systemd,
+      entrypoint: programOf(cmd, image),
     },
     netSlot: allowInternetAccess ? netSlot : null,
     ipAddress: null,

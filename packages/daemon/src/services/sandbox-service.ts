@@ -19,6 +19,7 @@ import type { NetSlots } from "./net-slots.js";
 import { SandboxEgress } from "./sandbox-egress.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import { forkSandbox } from "./sandbox-fork.js";
+import { SandboxSecrets } from "./sandbox-secrets.js";
 import { checkCreate, checkEgress, newSandboxRecord } from "./sandbox-launch.js";
 import { reconcileSandboxes } from "./sandbox-reconcile.js";
 import { SandboxSuspension, type StatusPatch } from "./sandbox-suspend.js";
@@ -39,6 +40,8 @@ export interface SandboxServiceDeps {
   /** The daemon's event stream: every status change is published on it. */
   bus: EventBus;
   log: Logger;
+  /** Where secrets given at create are kept (not in the store). */
+  secrets?: SandboxSecrets;
 }
 
 export class SandboxService {
@@ -67,6 +70,7 @@ export class SandboxService {
 
   async create(project: string, cmd: CreateSandbox): Promise<SandboxRecord> {
     checkCreate(cmd);
+    if (cmd.secrets) SandboxSecrets.check(cmd.secrets);
     const egress = await resolveEgress(cmd);
     checkEgress(cmd, egress);
     const image =
@@ -112,6 +116,10 @@ export class SandboxService {
     const spec = specFor({ kind: "sandbox", sandbox: record, image });
     return this.lock.run(record.id, async () => {
       try {
+        if (record.secretNames?.length) {
+          if (!this.deps.secrets) throw new SbxError("internal", "this daemon keeps no secrets");
+          await this.deps.secrets.put(record.id, cmd.secrets!);
+        }
         const { ipAddress } = blank
           ? await this.runtime.reconfigure(blank.spec, spec)
           : await this.runtime.create(spec);
@@ -131,6 +139,11 @@ export class SandboxService {
       this.log.info({ sandbox: record.id, image: image.name, warm: blank !== undefined }, "sandbox started");
       return (await this.store.getSandbox(record.id))!;
     });
+  }
+
+  /** The secrets of a sandbox, for the env of its processes and terminals. */
+  async secretsOf(sb: SandboxRecord): Promise<Record<string, string>> {
+    return sb.secretNames?.length && this.deps.secrets ? this.deps.secrets.get(sb.id) : {};
   }
 
   list(project: string, includeTerminated: boolean): Promise<SandboxRecord[]> {
@@ -198,8 +211,11 @@ export class SandboxService {
   }
 
   /** `copy -n N`: one snapshot, N new sandboxes from it, started together. */
-  fork(project: string, sandbox: string, times: number): Promise<SandboxRecord[]> {
-    return forkSandbox(this, project, sandbox, times);
+  fork(project: string, sandbox: string, times: number, keepSnapshot = false): Promise<SandboxRecord[]> {
+    return forkSandbox(this, project, sandbox, times, {
+      keepSnapshot,
+      removeSnapshot: (p, id) => this.deps.snapshots.remove(p, id),
+    });
   }
 
   async suspend(project: string, sandbox: string): Promise<SandboxRecord> {

@@ -83,7 +83,8 @@ export class TerminalService {
     }
     const user = await this.runtime.resolveUser(sb.id, req.user ?? sb.config.user);
     // TERM is only a default: the image's env, the sandbox's and the request's all win over it.
-    const env = mergeEnv(["TERM=xterm-256color", ...sb.config.env], { ...sb.env, ...(req.env ?? {}) });
+    const secrets = await this.sandboxes.secretsOf(sb);
+    const env = mergeEnv(["TERM=xterm-256color", ...sb.config.env], { ...sb.env, ...secrets, ...(req.env ?? {}) });
     const argv = req.command ? [req.command, ...(req.args ?? [])] : DEFAULT_SHELL;
     const id = newId("tm");
     const host = this.runtime.openTerminal(sb.id, id, {

@@ -22,6 +22,15 @@ export interface CreateSandboxRequest {
   snapshotId?: string | undefined;
   /** Key/value labels for filtering (`ls --filter label=k=v`); values are one printable line. */
   labels?: Record<string, string> | undefined;
+  /**
+   * The program to start as a background process once the sandbox runs, instead of the image's
+   * ENTRYPOINT + CMD (Tensorlake's create-time `entrypoint`). Its output is in the process's logs.
+   */
+  entrypoint?: string[] | undefined;
+  /** Start nothing, even if the image has an ENTRYPOINT or CMD. */
+  noEntrypoint?: boolean | undefined;
+  /** Environment variables for every process, like env, but never answered by the API (only their names). */
+  secrets?: Record<string, string> | undefined;
 }
 
 export interface SandboxInfo {
@@ -45,6 +54,8 @@ export interface SandboxInfo {
   /** Host name → its current IPv4 addresses. */
   egressHosts: Record<string, string[]>;
   env: Record<string, string>;
+  /** Names of the secrets given at create; their values are never answered. */
+  secrets?: string[];
   ipAddress: string | null;
   snapshotId: string | null;
   createdAt: string;

@@ -22,6 +22,7 @@ export function toSandbox(r: SandboxRecord): SandboxInfo {
     egressEntries: r.egressEntries ?? { allowOut: r.allowOut ?? [], denyOut: r.denyOut ?? [] },
     egressHosts: r.egressHosts ?? {},
     env: r.env,
+    secrets: r.secretNames ?? [],
     ipAddress: r.ipAddress,
     snapshotId: r.snapshotId ?? null,
     createdAt: r.createdAt,

@@ -13,6 +13,7 @@ import {
 } from "../schemas/index.js";
 import { toSandbox } from "../mappers/sandboxes.js";
 import { json, jsonBody } from "./common.js";
+import { startEntrypoint } from "../../services/sandbox-entrypoint.js";
 
 export const SandboxParams = z.object({ id: z.string().min(1).max(128) });
 
@@ -39,7 +40,11 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
         404: json(ErrorBody, "unknown image"),
       },
     }),
-    async (c) => c.json(toSandbox(await s.sandboxes.create(c.get("project"), c.req.valid("json"))), 201),
+    async (c) => {
+      const sb = await s.sandboxes.create(c.get("project"), c.req.valid("json"));
+      await startEntrypoint(s, c.get("project"), sb);
+      return c.json(toSandbox(sb), 201);
+    },
   );
 
   app.openapi(

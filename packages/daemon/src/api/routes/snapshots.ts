@@ -88,9 +88,14 @@ export function registerSnapshotRoutes(app: Api, s: Services): void {
     async (c) =>
       c.json(
         {
-          sandboxes: (await s.sandboxes.fork(c.get("project"), c.req.valid("param").id, c.req.valid("json").times)).map(
-            toSandbox,
-          ),
+          sandboxes: (
+            await s.sandboxes.fork(
+              c.get("project"),
+              c.req.valid("param").id,
+              c.req.valid("json").times,
+              c.req.valid("json").keepSnapshot,
+            )
+          ).map(toSandbox),
         },
         201,
       ),

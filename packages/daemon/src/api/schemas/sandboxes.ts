@@ -32,6 +32,17 @@ export const CreateSandboxRequest = z
       .record(z.string(), z.string())
       .optional()
       .openapi({ description: "key/value labels for filtering; values are one printable line" }),
+    entrypoint: z.array(z.string().min(1).max(4096)).min(1).max(256).optional().openapi({
+      description:
+        "program started as a background process once the sandbox runs, instead of the image's ENTRYPOINT + CMD",
+    }),
+    secrets: EnvMap.optional().openapi({
+      description: "env for every process, never answered by the API (info shows the names only)",
+    }),
+    noEntrypoint: z
+      .boolean()
+      .optional()
+      .openapi({ description: "start nothing, even if the image has an ENTRYPOINT or CMD" }),
   })
   .openapi("CreateSandboxRequest");
 
@@ -60,6 +71,7 @@ export const Sandbox = z
       description: "host name → its current IPv4 addresses (re-resolved by the daemon every --egress-refresh seconds)",
     }),
     env: z.record(z.string(), z.string()),
+    secrets: z.array(z.string()).optional().openapi({ description: "names of the secrets given at create" }),
     ipAddress: z.string().nullable(),
     snapshotId: z.string().nullable(),
     createdAt: z.string(),

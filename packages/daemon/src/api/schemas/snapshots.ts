@@ -23,7 +23,13 @@ export const CreateSnapshotRequest = z
   .strictObject({ type: z.enum(["filesystem", "memory"]).optional() })
   .openapi("CreateSnapshotRequest");
 export const CopySandboxRequest = z
-  .strictObject({ times: z.number().int().min(1).max(50).default(1) })
+  .strictObject({
+    times: z.number().int().min(1).max(50).default(1),
+    keepSnapshot: z
+      .boolean()
+      .optional()
+      .openapi({ description: "keep the snapshot the copies are made from (deleted by default)" }),
+  })
   .openapi("CopySandboxRequest");
 export const RegisterImageRequest = z
   .strictObject({
