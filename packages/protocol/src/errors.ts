@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   internal: 500,
   runtime_error: 500,
   upstream_unreachable: 502,
+  /** The sandbox's in-sandbox agent is gone, replaced or misbehaving: that sandbox only. */
+  agent_unreachable: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

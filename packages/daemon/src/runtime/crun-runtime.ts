@@ -32,6 +32,7 @@ import type {
 import { resolveUser } from "./user-resolve.js";
 import { cleanupLeaks } from "./crun-leaks.js";
 import { waitForBoot } from "./systemd-boot.js";
+import { AgentSandboxes } from "./agent/agent-sandboxes.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 
 export interface CrunRuntimeOptions {
@@ -46,6 +47,8 @@ export interface CrunRuntimeOptions {
   nofile: number;
   cgroupVersion: 1 | 2;
   logsSizeMb?: number;
+  /** sbx-agent on the host: PID 1 and process server of every sandbox without systemd or a custom init. */
+  agentPath?: string;
 }
 
 export class CrunRuntime implements SandboxRuntime {
@@ -54,9 +57,11 @@ export class CrunRuntime implements SandboxRuntime {
   readonly crun: Crun;
   private readonly files: SandboxFiles;
   private readonly limitSwap: boolean;
+  private readonly agents: AgentSandboxes | undefined;
 
   constructor(private readonly o: CrunRuntimeOptions) {
     this.crun = new Crun(o.crunRoot);
+    this.agents = o.agentPath ? new AgentSandboxes((id) => this.dir(id), { binary: o.agentPath }) : undefined;
     this.files = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
@@ -93,6 +98,10 @@ export class CrunRuntime implements SandboxRuntime {
         busybox: this.o.busyboxPath,
       });
       await mkdir(join(dir, "state"), { mode: 0o700 });
+      const withAgent = this.agents && !spec.systemd && !spec.init;
+      const agent = withAgent
+        ? await this.agents!.prepare(spec.id, join(dir, "logs"), hostIds ? 0 : this.o.uidBase)
+        : undefined;
       const resolvConf = join(dir, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
       const config = buildOciConfig({
@@ -116,6 +125,7 @@ export class CrunRuntime implements SandboxRuntime {
         resolvConf,
         systemd: spec.systemd,
         hostIds,
+        agent,
       });
       await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");
@@ -131,6 +141,7 @@ export class CrunRuntime implements SandboxRuntime {
         await this.crun.start(spec.id);
       }
       await this.crun.untilInitExecs(pid);
+      if (agent) await this.agents!.ready(spec.id);
       if (spec.systemd) await waitForBoot(this.crun, spec.id, join(dir, "state", "init.log"));
       return { ipAddress };
     } catch (err) {
@@ -170,6 +181,7 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   async destroy(id: string, netSlot: number | null): Promise<void> {
+    this.agents?.forget(id);
     await this.crun.delete(id);
     // Deleting a veth is slow kernel work (~20 ms): do it while the mounts come down.
     await Promise.all([
@@ -214,6 +226,9 @@ export class CrunRuntime implements SandboxRuntime {
     signal?: AbortSignal,
   ): Promise<number> {
     this.known(id);
+    // Stopping the sandbox on abort, as below: a killed step's background children would hold its output open.
+    if (this.agents?.has(id))
+      return this.agents.run(id, spec, onOutput, () => void this.crun.delete(id).catch(() => undefined), signal);
     return new Promise((resolve, reject) => {
       const child = spawn(
         this.crun.binary,
@@ -251,6 +266,7 @@ export class CrunRuntime implements SandboxRuntime {
 
   async startProcess(id: string, procId: string, spec: ProcessSpec): Promise<ProcessHandle> {
     const files = this.processFiles(id, procId);
+    if (this.agents?.has(id)) return this.agents.startProcess(id, procId, spec, files);
     const launched = await launchProcess(
       this.crun,
       id,
@@ -264,6 +280,7 @@ export class CrunRuntime implements SandboxRuntime {
 
   async attachProcess(id: string, procId: string): Promise<ProcessHandle> {
     const files = this.processFiles(id, procId);
+    if (this.agents?.has(id)) return this.agents.attachProcess(id, procId, files);
     if (!processExists(files))
       throw new SbxError("process_not_found", `process ${procId} does not exist in sandbox ${id}`);
     // Its stdin writer was the daemon that started it: gone, and with it the process's stdin.
