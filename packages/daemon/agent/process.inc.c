@@ -51,7 +51,10 @@ static void exec_search(char **argv, char **envp) {
 /* In the child: reports which step failed (1 cwd, 2 user, 3 exec) to the agent, then exits. */
 static void child_fail(int ep, int stage, const char *what) {
   int msg[2] = {stage, errno};
-  dprintf(2, "sbx-agent: %s: %s\n", what, strerror(errno));
+  if (stage == 3 && msg[1] == ENOENT)
+    dprintf(2, "sbx-agent: %s: command not found\n", what);
+  else
+    dprintf(2, "sbx-agent: %s: %s\n", what, strerror(msg[1]));
   (void)!write(ep, msg, sizeof msg);
   _exit(stage == 3 && msg[1] == ENOENT ? 127 : stage == 3 ? 126 : 127);
 }
