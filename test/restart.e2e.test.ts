@@ -58,7 +58,8 @@ describe("daemon restart", () => {
     await sleeper.kill();
     expect((await sleeper.wait()).exitCode).toBe(137);
     await keep.terminate();
-    expect(mountsUnder(`${daemon.root}/data/sandboxes/${keep.id}`)).toEqual([]);
+    // terminate() answers once nothing runs in the sandbox; its mounts go right after, in the background.
+    await waitFor(() => mountsUnder(`${daemon.root}/data/sandboxes/${keep.id}`).length === 0, 5000, "unmounts");
     await waitFor(
       () => !execFileSync("ip", ["-o", "link"]).toString().includes(`${daemon.env.SBX_IF_PREFIX}`),
       5000,

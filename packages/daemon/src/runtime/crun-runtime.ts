@@ -33,6 +33,7 @@ import { resolveUser } from "./user-resolve.js";
 import { cleanupLeaks } from "./crun-leaks.js";
 import { waitForBoot } from "./systemd-boot.js";
 import { AgentSandboxes } from "./agent/agent-sandboxes.js";
+import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 
 export interface CrunRuntimeOptions {
@@ -58,6 +59,7 @@ export class CrunRuntime implements SandboxRuntime {
   private readonly files: SandboxFiles;
   private readonly limitSwap: boolean;
   private readonly agents: AgentSandboxes | undefined;
+  private readonly teardowns = new Teardowns();
 
   constructor(private readonly o: CrunRuntimeOptions) {
     this.crun = new Crun(o.crunRoot);
@@ -137,6 +139,7 @@ export class CrunRuntime implements SandboxRuntime {
       } else {
         // The veth goes into the sandbox's own network namespace between create and start.
         pid = await this.crun.create(spec.id, dir, pidFile, logFile);
+        await this.teardowns.slotFree(spec.netSlot);
         ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
         await this.crun.start(spec.id);
       }
@@ -177,11 +180,28 @@ export class CrunRuntime implements SandboxRuntime {
     // Rewritten in place: the sandbox sees this very inode through its bind mount.
     await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
     const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());
+    await this.teardowns.slotFree(to.netSlot);
     return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid, to.egress)).ipAddress };
   }
 
-  async destroy(id: string, netSlot: number | null): Promise<void> {
+  async destroy(id: string, netSlot: number | null, opts: { background?: boolean } = {}): Promise<void> {
     this.agents?.forget(id);
+    const pending = this.teardowns.pending(id);
+    if (pending) return opts.background ? undefined : pending;
+    if (opts.background && (await killInit(this.dir(id), id))) {
+      // Unreachable now: init's death took every process of its pid namespace with it.
+      this.teardowns.start(id, netSlot, () => this.teardown(id, netSlot));
+      return;
+    }
+    await this.teardown(id, netSlot);
+  }
+
+  /** Settles the teardowns still running in the background (destroy with `background`). */
+  settle(): Promise<void> {
+    return this.teardowns.settle();
+  }
+
+  private async teardown(id: string, netSlot: number | null): Promise<void> {
     await this.crun.delete(id);
     // Deleting a veth is slow kernel work (~20 ms): do it while the mounts come down.
     await Promise.all([
