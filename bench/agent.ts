@@ -15,9 +15,9 @@ interface Loop {
   terminate: number[];
 }
 
-async function backToBack(client: SandboxClient, n: number): Promise<Loop> {
-  const loop: Loop = { ready: [], whole: [], terminate: [] };
-  for (let i = 0; i < n; i++) {
+/** `per` create → run `true` → terminate iterations, one right after the other, into `loop`. */
+async function backToBack(client: SandboxClient, per: number, loop: Loop): Promise<void> {
+  for (let i = 0; i < per; i++) {
     const t0 = performance.now();
     const sb = await Sandbox.create({ allowInternetAccess: false }, client);
     await sb.run("true");
@@ -28,19 +28,10 @@ async function backToBack(client: SandboxClient, n: number): Promise<Loop> {
     loop.terminate.push(t2 - t1);
     loop.whole.push(t2 - t0);
   }
-  return loop;
 }
 
-async function execLoop(client: SandboxClient, n: number): Promise<number[]> {
-  const sb = await Sandbox.create({ allowInternetAccess: false }, client);
-  const xs: number[] = [];
-  try {
-    for (let i = 0; i < n; i++) xs.push(await timeIt(() => sb.run("true")));
-  } finally {
-    await sb.terminate();
-  }
-  return xs;
-}
+const newLoop = (): Loop => ({ ready: [], whole: [], terminate: [] });
+const ROUNDS = 4;
 
 export async function agentSection(
   agent: SandboxClient,
@@ -48,21 +39,41 @@ export async function agentSection(
   raw: RawCrun,
   n: number,
 ): Promise<Section> {
-  // Raw baselines first, each back to back as well.
+  // Each system runs in blocks of back-to-back iterations; the blocks alternate (ABC, CBA, ...) so
+  // that the machine's load, which drifts on a shared host, weighs on all of them alike.
+  const per = Math.max(1, Math.ceil(n / ROUNDS));
   const keeper = await raw.startKeeper();
+  const execBox = await Sandbox.create({ allowInternetAccess: false }, agent);
+  const execBoxLegacy = legacy ? await Sandbox.create({ allowInternetAccess: false }, legacy) : undefined;
   const rawExec: number[] = [];
+  const rawLife: number[] = [];
+  const execAgent: number[] = [];
+  const execLegacy: number[] = [];
+  const loopAgent = newLoop();
+  const loopLegacy = newLoop();
+  const blocks: Record<string, () => Promise<void>> = {
+    raw: async () => {
+      for (let i = 0; i < per * 2; i++) rawExec.push(await timeIt(() => raw.exec(keeper, ["/bin/true"])));
+      for (let i = 0; i < per; i++) rawLife.push(await timeIt(() => raw.lifecycle(["/bin/true"])));
+    },
+    agent: async () => {
+      for (let i = 0; i < per * 2; i++) execAgent.push(await timeIt(() => execBox.run("true")));
+      await backToBack(agent, per, loopAgent);
+    },
+    legacy: async () => {
+      if (!legacy || !execBoxLegacy) return;
+      for (let i = 0; i < per * 2; i++) execLegacy.push(await timeIt(() => execBoxLegacy.run("true")));
+      await backToBack(legacy, per, loopLegacy);
+    },
+  };
   try {
-    for (let i = 0; i < n * 2; i++) rawExec.push(await timeIt(() => raw.exec(keeper, ["/bin/true"])));
+    for (let r = 0; r < ROUNDS; r++)
+      for (const k of r % 2 ? ["legacy", "agent", "raw"] : ["raw", "agent", "legacy"]) await blocks[k]!();
   } finally {
     raw.stopKeeper(keeper);
+    await execBox.terminate();
+    await execBoxLegacy?.terminate();
   }
-  const rawLife: number[] = [];
-  for (let i = 0; i < n; i++) rawLife.push(await timeIt(() => raw.lifecycle(["/bin/true"])));
-
-  const execAgent = await execLoop(agent, n * 2);
-  const execLegacy = legacy ? await execLoop(legacy, n * 2) : [];
-  const loopAgent = await backToBack(agent, n);
-  const loopLegacy = legacy ? await backToBack(legacy, n) : undefined;
 
   const rows: Row[] = [];
   const execRow = (label: string, xs: number[], q: number, target?: number): Row => ({
@@ -99,7 +110,7 @@ export async function agentSection(
     loopRow("agent", loopAgent.whole, 50, "create → `true` → terminate"),
     loopRow("agent", loopAgent.terminate, 50, "terminate"),
   );
-  if (loopLegacy)
+  if (legacy)
     rows.push(
       loopRow("before (SBX_AGENT=off)", loopLegacy.ready, 50, "create → first `true` done"),
       loopRow("before", loopLegacy.ready, 99, "create → first `true` done"),
@@ -110,7 +121,7 @@ export async function agentSection(
     title: "Agent: exec and back-to-back lifecycles (before/after in the same run)",
     rows,
     notes: [
-      "Back to back: each iteration starts as soon as the last ended (no interleaving gives the warm pool time to refill). Both daemons have the default warm pool of 2 blanks.",
+      `Back to back: each iteration starts as soon as the last ended, in blocks of ${per} (${per * 2} for exec); blocks of the three systems alternate over ${ROUNDS} rounds (ABC CBA ...) so drifting load weighs on all alike. Only the first iteration of a block follows a pause. Both daemons have the default warm pool of 2 blanks.`,
       "`before` is a second daemon of the same build started with SBX_AGENT=off: catatonit as PID 1 and each process under a host `sh` supervisor around `crun exec`, its exit polled from a file.",
       "The raw baselines run the same OCI config sbx generates (user namespace, cgroups, seccomp), back to back: `crun exec` into a running container, and mount + `crun run` + umount.",
     ],

@@ -71,7 +71,7 @@ static void start_proc(int i, uint32_t req, const char *id, uint32_t uid, uint32
       ep[2] = {-1, -1}, ok = 1;
   if (flags & F_PTY) {
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
-    ok = openpty(&master, &slave, NULL, NULL, &ws) == 0 && (log_fd = open_log(id, "out")) >= 0;
+    ok = openpty(&master, &slave, NULL, NULL, &ws) == 0;
     if (ok) fcntl(master, F_SETFD, FD_CLOEXEC), fcntl(slave, F_SETFD, FD_CLOEXEC);
   } else if (flags & F_STREAM)
     ok = pipe2(po, O_CLOEXEC) == 0 && pipe2(pe, O_CLOEXEC) == 0;

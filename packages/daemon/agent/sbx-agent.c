@@ -121,6 +121,8 @@ static void conn_close(int i) {
   memset(&conns[i], 0, sizeof conns[i]);
   conns[i].fd = -1;
   for (int p = 0; p < MAX_PROCS; p++) {
+    /* A terminal hangs up with its holder, as a real one does when its line drops. */
+    if (procs[p].used && procs[p].owner == i && (procs[p].flags & F_PTY) && !procs[p].exited) kill(procs[p].pid, SIGHUP);
     if (procs[p].used && procs[p].owner == i) procs[p].owner = -1;
     if (procs[p].used && procs[p].pend && procs[p].pend_conn == i) procs[p].pend_conn = -1;
   }

@@ -272,6 +272,8 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   async isRunning(id: string): Promise<boolean> {
+    // Its init is dead (maybe not yet reaped, which crun would count as running).
+    if (this.teardowns.pending(id)) return false;
     const s = await this.crun.state(id);
     return s !== undefined && (s.status === "running" || s.status === "created" || s.status === "paused");
   }
@@ -321,6 +323,8 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
+    this.known(id);
+    if (this.agents?.has(id)) return this.agents.openTerminal(id, termId, spec);
     return openPtyExec(this.crun, id, spec.argv, {
       env: spec.env,
       cwd: spec.cwd,

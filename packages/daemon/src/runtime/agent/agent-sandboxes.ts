@@ -8,10 +8,11 @@ import { chown, lstat, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ProcessFiles } from "../process-supervisor.js";
-import type { ProcessHandle, ProcessSpec } from "../types.js";
+import type { ProcessHandle, ProcessSpec, TerminalHandle, TerminalSpec } from "../types.js";
 import { AgentClient, AgentRequestError } from "./agent-client.js";
 import { AGENT_SOCKET, type AgentMounts } from "./agent-mounts.js";
 import { AgentProcess, exitOf } from "./agent-process.js";
+import { openAgentTerminal } from "./agent-terminal.js";
 import { START_FLAGS, encode, type StartRequest } from "./agent-protocol.js";
 
 export interface AgentSandboxesOptions {
@@ -107,6 +108,10 @@ export class AgentSandboxes {
     if (s.type === "status" && s.exited) sub.cancel();
     const outcome = s.type === "status" && s.exited ? Promise.resolve(s.code) : sub.outcome;
     return new AgentProcess(id, procId, files, () => this.client(id), outcome, false);
+  }
+
+  openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
+    return openAgentTerminal(() => this.client(id), termId, spec);
   }
 
   /** Runs to completion with output streamed over the connection (build steps); `onAbort` stops it. */
