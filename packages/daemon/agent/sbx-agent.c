@@ -424,6 +424,10 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &set, NULL);
   sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   prctl(PR_SET_CHILD_SUBREAPER, 1);
+  /* Not dumpable: the sandbox's root (no CAP_SYS_PTRACE) can neither trace the agent (a stray
+   * PTRACE_ATTACH would leave PID 1 stopped) nor take its socket with pidfd_getfd. Programs it
+   * starts are dumpable again after their execve. */
+  prctl(PR_SET_DUMPABLE, 0);
 
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/agent.sock", argv[1]) >= sizeof addr.sun_path) {
