@@ -68,6 +68,18 @@ describe("daemon restart", () => {
     expect(links).toContain(daemon.env.SBX_IF_PREFIX!);
   });
 
+  it("finishes at its next start a teardown the daemon was killed in (terminate answers before it)", async () => {
+    const sb = await Sandbox.create({ allowInternetAccess: true }, client);
+    const crunRoot = `${daemon.root}/run/crun`;
+    await sb.terminate();
+    // Killed at once: its background teardown (crun delete, unmounts, veth) may be anywhere.
+    await daemon.stop("SIGKILL");
+    await daemon.start();
+    expect(mountsUnder(`${daemon.root}/data/sandboxes/${sb.id}`)).toEqual([]);
+    expect(execFileSync("crun", ["--root", crunRoot, "list", "-q"]).toString()).not.toContain(sb.id);
+    expect((await client.get(sb.id)).status).toBe("terminated");
+  });
+
   it("stops gracefully on SIGTERM and leaves sandboxes running for the next start", async () => {
     const sb = await Sandbox.create({ allowInternetAccess: false }, client);
     await sb.writeFile("/state.txt", "kept");
