@@ -236,7 +236,9 @@ export class CrunRuntime implements SandboxRuntime {
 
   async resolveUser(id: string, user: string): Promise<string> {
     this.known(id);
-    return resolveUser(this.crun, id, user);
+    const agents = this.agents;
+    if (!agents?.has(id)) return resolveUser(this.crun, id, user);
+    return resolveUser(this.crun, id, user, (argv) => agents.capture(id, argv));
   }
 
   async run(

@@ -110,6 +110,23 @@ export class AgentSandboxes {
     return new AgentProcess(id, procId, files, () => this.client(id), outcome, false);
   }
 
+  /** Runs a short helper as the sandbox's root; its stdout is kept up to 64 KiB. */
+  async capture(id: string, argv: string[]): Promise<{ code: number; stdout: Buffer }> {
+    const out: Buffer[] = [];
+    let size = 0;
+    const code = await this.run(
+      id,
+      { argv, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0" },
+      (stream, data) => {
+        if (stream !== "stdout" || size >= 65536) return;
+        out.push(data);
+        size += data.length;
+      },
+      () => undefined,
+    );
+    return { code, stdout: Buffer.concat(out) };
+  }
+
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     return openAgentTerminal(() => this.client(id), termId, spec);
   }
