@@ -122,7 +122,7 @@ export async function agentSection(
     rows,
     notes: [
       `Back to back: each iteration starts as soon as the last ended, in blocks of ${per} (${per * 2} for exec); blocks of the three systems alternate over ${ROUNDS} rounds (ABC CBA ...) so drifting load weighs on all alike. Only the first iteration of a block follows a pause. Both daemons have the default warm pool of 2 blanks.`,
-      "`before` is a second daemon of the same build started with SBX_AGENT=off: catatonit as PID 1 and each process under a host `sh` supervisor around `crun exec`, its exit polled from a file.",
+      "`before` is a second daemon of the same build started with SBX_AGENT=off: catatonit as PID 1 and each process under a host `sh` supervisor around `crun exec`, its exit polled from a file. Its terminate is the same fast one (a service change, not the agent's).",
       "The raw baselines run the same OCI config sbx generates (user namespace, cgroups, seccomp), back to back: `crun exec` into a running container, and mount + `crun run` + umount.",
     ],
   };
