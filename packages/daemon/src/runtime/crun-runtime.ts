@@ -63,6 +63,11 @@ export class CrunRuntime implements SandboxRuntime {
 
   constructor(private readonly o: CrunRuntimeOptions) {
     this.crun = new Crun(o.crunRoot);
+    if (o.agentPath && !existsSync(o.agentPath))
+      throw new SbxError(
+        "runtime_error",
+        `sbx-agent is missing at ${o.agentPath}: build it (apt-get install musl-tools; npm run build) or start sbxd with SBX_AGENT=off`,
+      );
     this.agents = o.agentPath ? new AgentSandboxes((id) => this.dir(id), { binary: o.agentPath }) : undefined;
     this.files = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
