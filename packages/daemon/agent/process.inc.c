@@ -7,7 +7,6 @@
 static void proc_free(struct proc *p) {
   if (p->out_fd >= 0) close(p->out_fd);
   if (p->err_fd >= 0) close(p->err_fd);
-  if (p->log_fd >= 0) close(p->log_fd);
   if (p->stdin_fd >= 0) close(p->stdin_fd);
   free(p->pend);
   memset(p, 0, sizeof *p);
@@ -67,7 +66,7 @@ static int open_log(const char *id, const char *ext) {
 
 static void start_proc(int i, uint32_t req, const char *id, uint32_t uid, uint32_t gid, const char *cwd, char **argv,
                        char **envp, int flags, uint16_t cols, uint16_t rows) {
-  int out = -1, err = -1, log_fd = -1, master = -1, slave = -1, in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1},
+  int out = -1, err = -1, master = -1, slave = -1, in[2] = {-1, -1}, po[2] = {-1, -1}, pe[2] = {-1, -1},
       ep[2] = {-1, -1}, ok = 1;
   if (flags & F_PTY) {
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
@@ -117,7 +116,7 @@ static void start_proc(int i, uint32_t req, const char *id, uint32_t uid, uint32
     if (child_side[k] >= 0) close(child_side[k]);
   if (!ok || !p || pid < 0 || msg[0] == 1 || msg[0] == 2) {
     if (pid > 0) waitpid(pid, NULL, 0);
-    int fds[] = {master, log_fd, in[1], po[0], pe[0]};
+    int fds[] = {master, in[1], po[0], pe[0]};
     for (size_t k = 0; k < sizeof fds / sizeof fds[0]; k++)
       if (fds[k] >= 0) close(fds[k]);
     char path[512];
@@ -136,7 +135,6 @@ static void start_proc(int i, uint32_t req, const char *id, uint32_t uid, uint32
   p->seq = ++seq_counter;
   p->out_fd = master >= 0 ? master : po[0];
   p->err_fd = pe[0];
-  p->log_fd = log_fd;
   p->stdin_fd = master >= 0 ? fcntl(master, F_DUPFD_CLOEXEC, 3) : in[1];
   p->pend_conn = -1;
   p->owner = (flags & (F_STREAM | F_PTY)) ? i : -1;
@@ -247,7 +245,6 @@ static void maybe_send_exit(struct proc *p) {
   p->exit_sent = 1;
   if (p->pend) pend_done(p, ERR_NOT_RUNNING, "the process has ended");
   if (p->stdin_fd >= 0) close(p->stdin_fd), p->stdin_fd = -1;
-  if (p->log_fd >= 0) close(p->log_fd), p->log_fd = -1;
   for (int c = 0; c < MAX_CONNS; c++) {
     if (conns[c].fd < 0 || !conns[c].hello) continue;
     struct buf b;
@@ -269,7 +266,6 @@ static void proc_output(struct proc *p, int which) {
     if (p->stdin_fd >= 0 && (p->flags & F_PTY) && p->exited) close(p->stdin_fd), p->stdin_fd = -1;
     return maybe_send_exit(p);
   }
-  if (p->log_fd >= 0) (void)!write(p->log_fd, data, (size_t)n);
   if (p->owner < 0) return;
   struct buf b;
   b_start(&b, M_OUTPUT, 0);

@@ -94,7 +94,6 @@ struct proc {
   int exited, code, flags;
   unsigned long seq;
   int out_fd, err_fd; /* read ends (stream) or pty master (out_fd), -1 when none/closed */
-  int log_fd;         /* pty: the .out file the agent copies the terminal to */
   int stdin_fd;       /* write end of the stdin pipe or the pty master (dup), -1 when closed */
   uint8_t *pend;      /* stdin bytes not yet written */
   size_t pend_len, pend_off;
@@ -429,18 +428,22 @@ int main(int argc, char **argv) {
    * starts are dumpable again after their execve. */
   prctl(PR_SET_DUMPABLE, 0);
 
+  /* Bound and listening under a temporary name, then renamed: the daemon, which waits for the
+   * name to appear, never finds a socket that refuses connections. */
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "%s/agent.sock", argv[1]) >= sizeof addr.sun_path) {
+  char final[sizeof addr.sun_path - 4];
+  if ((size_t)snprintf(final, sizeof final, "%s/agent.sock", argv[1]) >= sizeof final) {
     fprintf(stderr, "sbx-agent: socket path too long\n");
     return 2;
   }
+  snprintf(addr.sun_path, sizeof addr.sun_path, "%s.tmp", final);
   unlink(addr.sun_path);
   listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listen_fd, 16) < 0) {
-    fprintf(stderr, "sbx-agent: cannot listen on %s: %s\n", addr.sun_path, strerror(errno));
+  if (listen_fd < 0 || bind(listen_fd, (struct sockaddr *)&addr, sizeof addr) < 0 || listen(listen_fd, 16) < 0 ||
+      chmod(addr.sun_path, 0600) < 0 || rename(addr.sun_path, final) < 0) {
+    fprintf(stderr, "sbx-agent: cannot listen on %s: %s\n", final, strerror(errno));
     /* Still PID 1: keep reaping, so the sandbox runs (its daemon reports the agent unreachable). */
   }
-  chmod(addr.sun_path, 0600);
 
   struct pollfd pfd[2 + MAX_CONNS + 3 * MAX_PROCS];
   int who[2 + MAX_CONNS + 3 * MAX_PROCS];

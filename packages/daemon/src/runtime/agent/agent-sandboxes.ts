@@ -44,16 +44,25 @@ export class AgentSandboxes {
     return { binary: this.o.binary, runDir, logDir };
   }
 
-  /** Once the sandbox runs: waits for the agent's socket (made first thing) and connects. */
+  /**
+   * Once the sandbox runs: waits for the agent's socket (made first thing; it appears only once it
+   * listens) and connects, retrying until `timeoutMs` (nothing in the sandbox runs yet but the agent).
+   */
   async ready(id: string, timeoutMs = 10_000): Promise<void> {
     const sock = join(this.dirOf(id), "agent", AGENT_SOCKET);
     const until = Date.now() + timeoutMs;
-    while (!(await lstat(sock).catch(() => undefined))) {
-      if (Date.now() > until)
+    for (;;) {
+      if (await lstat(sock).catch(() => undefined)) {
+        try {
+          await this.client(id);
+          return;
+        } catch (err) {
+          if (Date.now() > until) throw err;
+        }
+      } else if (Date.now() > until)
         throw new SbxError("agent_unreachable", `the agent of sandbox ${id} did not start within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 2));
     }
-    await this.client(id);
   }
 
   /** The sandbox's connection, made (again) when there is none or the last one failed. */
