@@ -89,10 +89,10 @@ export async function createSection(
   return {
     title: "Create and exec",
     rows: [
-      ttiRow("create → first `true` done, p50 (network on)", tti, 50, 60),
-      ttiRow("create → first `true` done, p99 (network on)", tti, 99, 150),
-      ttiRow("create → first `true` done, p50 (no network)", ttiNoNet, 50),
-      ttiRow("create → first `true` done, p99 (no network)", ttiNoNet, 99),
+      ttiRow("interleaved: create → first `true` done, p50 (network on)", tti, 50, 60),
+      ttiRow("interleaved: create → first `true` done, p99 (network on)", tti, 99, 150),
+      ttiRow("interleaved: create → first `true` done, p50 (no network)", ttiNoNet, 50),
+      ttiRow("interleaved: create → first `true` done, p99 (no network)", ttiNoNet, 99),
       {
         what: "network setup: create p50 with network − without",
         sbx: percentile(tti, 50) - percentile(ttiNoNet, 50),
@@ -100,8 +100,8 @@ export async function createSection(
         target: "≤ 10 ms",
         pass: atMost(percentile(tti, 50) - percentile(ttiNoNet, 50), 10),
       },
-      ttiRow("cold create (named, no warm pool) → first `true`, p50", cold, 50),
-      ttiRow("cold create (named, no warm pool) → first `true`, p99", cold, 99),
+      ttiRow("interleaved: cold create (named, no warm pool) → first `true`, p50", cold, 50),
+      ttiRow("interleaved: cold create (named, no warm pool) → first `true`, p99", cold, 99),
       {
         what: `50 concurrent creates (${burstOk.length}/50 ok), p99 to running`,
         sbx: percentile(burstMs, 99),
@@ -113,7 +113,7 @@ export async function createSection(
         pass: burstOk.length === 50 && atMost(percentile(burstMs, 99), 2000),
       },
       {
-        what: "exec `true` in a running sandbox, p50",
+        what: "interleaved: exec `true` in a running sandbox, p50",
         sbx: percentile(execSbx, 50),
         baseline: percentile(execRaw, 50),
         baselineName: "crun exec",
@@ -123,7 +123,7 @@ export async function createSection(
         pass: atMost(percentile(execSbx, 50), 20),
       },
       {
-        what: "exec `true` in a running sandbox, p99",
+        what: "interleaved: exec `true` in a running sandbox, p99",
         sbx: percentile(execSbx, 99),
         baseline: percentile(execRaw, 99),
         baselineName: "crun exec",

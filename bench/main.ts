@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { TestDaemon } from "../test/harness.js";
 import { cliSection } from "./cli.js";
+import { agentSection } from "./agent.js";
 import { createSection } from "./create.js";
 import { densitySection } from "./density.js";
 import { imageSection } from "./images.js";
@@ -30,7 +31,7 @@ const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
 const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
 const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
-/** BENCH_ONLY=create,images,buildsteps,snapshots,sqlite,network,oci,observe,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
+/** BENCH_ONLY=agent,create,images,buildsteps,snapshots,sqlite,network,oci,observe,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
 
 /** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
@@ -92,6 +93,9 @@ async function main(): Promise<void> {
     if (typeof podman === "string") console.error(`bench: no podman baseline: ${podman}`);
     const pod = typeof podman === "string" ? undefined : podman;
 
+    await section(sections, "agent", "Agent: exec and back-to-back lifecycles", () =>
+      withLegacyDaemon((legacy) => agentSection(client, legacy, raw, N)),
+    );
     await section(sections, "create", "Create and exec", () => createSection(client, raw, pod, N));
     await section(sections, "images", "Images", () => imageSection(client, daemon.host, raw, pod, Math.min(N, 20)));
     await section(sections, "buildsteps", "Build steps", () => buildStepSection(client, Math.min(N, 10)));
@@ -124,6 +128,25 @@ async function main(): Promise<void> {
   machine.podman = typeof podman === "string" ? `not used: ${podman}` : podman.version;
   const path = writeReport(machine, sections, (performance.now() - started) / 1000);
   console.log(`\nreport: ${path}`);
+}
+
+/** A second daemon of this build with SBX_AGENT=off (the exec path before sbx-agent), for same-run before/after rows. */
+async function withLegacyDaemon<T>(fn: (legacy: SandboxClient) => Promise<T>): Promise<T> {
+  const legacy = new TestDaemon({
+    name: "bench-legacy",
+    netIndex: 0,
+    root: "/tmp/sbb-bench-legacy",
+    subnet: "10.231.0.0/16",
+    ifPrefix: "sbl",
+  });
+  legacy.env.SBX_AGENT = "off";
+  await legacy.reset({ keepData: true });
+  await legacy.start();
+  try {
+    return await fn(new SandboxClient({ host: legacy.host }));
+  } finally {
+    await legacy.stop();
+  }
 }
 
 main().catch((err: unknown) => {

@@ -9,6 +9,8 @@ PACKAGES=(crun runc mmdebstrap uidmap iproute2 nftables zstd catatonit busybox-s
 PACKAGES+=(g++ make python3)
 # attr (setfattr) marks opaque dirs of imported OCI layers.
 PACKAGES+=(attr)
+# musl-tools (musl-gcc) builds sbx-agent, the static PID 1 of every sandbox (npm run build).
+PACKAGES+=(musl-tools)
 # --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.
 for arg in "$@"; do
   case "$arg" in

@@ -42,7 +42,7 @@ describe("isolation", () => {
   it("sees only its own processes", async () => {
     const ps = (await sh("ls /proc | grep -E '^[0-9]+$' | wc -l")).stdout.trim();
     expect(Number(ps)).toBeLessThan(10);
-    expect((await sh("cat /proc/1/cmdline | tr '\\0' ' '")).stdout).toContain("/.sbx/init");
+    expect((await sh("cat /proc/1/cmdline | tr '\\0' ' '")).stdout).toContain("/.sbx/agent");
   });
 
   it("resolves a symlink to /etc/shadow to the sandbox's file, never the host's", async () => {

@@ -58,13 +58,26 @@ describe("daemon restart", () => {
     await sleeper.kill();
     expect((await sleeper.wait()).exitCode).toBe(137);
     await keep.terminate();
-    expect(mountsUnder(`${daemon.root}/data/sandboxes/${keep.id}`)).toEqual([]);
+    // terminate() answers once nothing runs in the sandbox; its mounts go right after, in the background.
+    await waitFor(() => mountsUnder(`${daemon.root}/data/sandboxes/${keep.id}`).length === 0, 5000, "unmounts");
     await waitFor(
       () => !execFileSync("ip", ["-o", "link"]).toString().includes(`${daemon.env.SBX_IF_PREFIX}`),
       5000,
       "veths to go",
     );
     expect(links).toContain(daemon.env.SBX_IF_PREFIX!);
+  });
+
+  it("finishes at its next start a teardown the daemon was killed in (terminate answers before it)", async () => {
+    const sb = await Sandbox.create({ allowInternetAccess: true }, client);
+    const crunRoot = `${daemon.root}/run/crun`;
+    await sb.terminate();
+    // Killed at once: its background teardown (crun delete, unmounts, veth) may be anywhere.
+    await daemon.stop("SIGKILL");
+    await daemon.start();
+    expect(mountsUnder(`${daemon.root}/data/sandboxes/${sb.id}`)).toEqual([]);
+    expect(execFileSync("crun", ["--root", crunRoot, "list", "-q"]).toString()).not.toContain(sb.id);
+    expect((await client.get(sb.id)).status).toBe("terminated");
   });
 
   it("stops gracefully on SIGTERM and leaves sandboxes running for the next start", async () => {

@@ -37,6 +37,7 @@ runtimeConformance("CrunRuntime", async () => {
     uidCount: cfg.uidCount,
     initPath: cfg.initPath,
     busyboxPath: cfg.busyboxPath,
+    agentPath: cfg.agentPath ?? undefined,
     network: new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix }),
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgroupVersion(),

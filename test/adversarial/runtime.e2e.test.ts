@@ -91,8 +91,8 @@ describe("runtime attacks", () => {
     const got = results(r.stdout);
     for (const [name, allowed] of Object.entries(REFUSED))
       expect(allowed, `${name} answered ${got[name]}`).toContain(got[name]);
-    // Tracing the sandbox's own init is allowed (same user, same namespace): nothing outside is reachable.
-    expect(got.ptrace_attach_init).toBe("OK");
+    // Not even the sandbox's own init can be traced: sbx-agent is not dumpable (it would stop, and its socket leak).
+    expect(got.ptrace_attach_init).toBe("EPERM");
     // No block device or raw memory node exists to open, and the fifo-less /dev has no host devices.
     expect(
       (await sh(sb, "ls /dev")).stdout.split("\n").filter((n) => /^(sd|vd|nvme|mem|kmem|port|loop)/.test(n)),
@@ -105,7 +105,7 @@ describe("runtime attacks", () => {
     const got = results((await sb.run("/probe", { args: ["hostpid", String(hostPid)] })).stdout);
     expect(got.kill_host_pid).toBe("ESRCH");
     expect(got.ptrace_host_pid).toBe("ESRCH");
-    expect((await sh(sb, "cat /proc/1/cmdline | tr '\\0' ' '")).stdout).toContain("/.sbx/init");
+    expect((await sh(sb, "cat /proc/1/cmdline | tr '\\0' ' '")).stdout).toContain("/.sbx/agent");
   });
 
   it("reaches no other sandbox's files through /proc/<pid>/root, cwd or fd", async () => {
@@ -139,8 +139,8 @@ describe("runtime attacks", () => {
     const r = await sb.run("/probe", { args: ["chroot"] });
     expect(r.stdout).toContain("chroot_jail OK");
     expect(r.stdout).toContain("chroot_dot OK");
-    // After the climb, /proc/1 is still the sandbox's init and the host's canary is nowhere.
-    expect(r.stdout).toContain("/.sbx/init");
+    // After the climb, /proc/1 is still the sandbox's init (sbx-agent) and the host's canary is nowhere.
+    expect(r.stdout).toContain("/.sbx/agent");
     const after = await sh(sb, `cat /sandbox-only-marker; ls ${canary.dir} 2>&1`);
     expect(after.stdout).toContain("inside");
     expect(after.stdout).toContain("No such file");

@@ -1,6 +1,7 @@
 // sbxd's settings: defaults, overridden by environment variables, overridden by flags. Tests run a
 // second daemon beside a user's by giving it its own socket, dirs and network names.
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { RUNTIME_NAMES, type RuntimeName } from "./runtime/runtime.js";
 
 export interface DaemonConfig {
@@ -19,6 +20,8 @@ export interface DaemonConfig {
   uidCount: number;
   initPath: string;
   busyboxPath: string;
+  /** sbx-agent, every sandbox's PID 1 and process server (SBX_AGENT; `off`: catatonit and crun exec). */
+  agentPath: string | null;
   subnet: string;
   interfacePrefix: string;
   logLevel: string;
@@ -75,6 +78,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     uidCount: 65536,
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
+    agentPath: offOr(env.SBX_AGENT ?? fileURLToPath(new URL("../agent/bin/sbx-agent", import.meta.url))),
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",

@@ -262,6 +262,7 @@ async function hostRuntime(cfg: DaemonConfig, sandboxesDir: string, cgv: 1 | 2):
     uidCount: cfg.uidCount,
     initPath: cfg.initPath,
     busyboxPath: cfg.busyboxPath,
+    agentPath: cfg.agentPath ?? undefined,
     network,
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgv,

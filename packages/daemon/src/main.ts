@@ -38,7 +38,10 @@ async function main(): Promise<void> {
 /** `sbxd doctor [--json] [--data-dir DIR]`: the host checks, without root and without starting anything. */
 async function doctor(args: string[]): Promise<number> {
   const at = args.indexOf("--data-dir");
-  const checks = await runDoctor({ dataDir: at >= 0 ? args[at + 1] : defaultConfig().dataDir });
+  const checks = await runDoctor({
+    dataDir: at >= 0 ? args[at + 1] : defaultConfig().dataDir,
+    agentPath: defaultConfig().agentPath,
+  });
   if (args.includes("--json")) console.log(JSON.stringify(checks, null, 2));
   else
     for (const c of checks)

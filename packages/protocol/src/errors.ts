@@ -35,6 +35,8 @@ export const ERROR_CODES = {
   runtime_error: 500,
   upstream_unreachable: 502,
   unimplemented: 501,
+  /** The sandbox's in-sandbox agent is gone, replaced or misbehaving: that sandbox only. */
+  agent_unreachable: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

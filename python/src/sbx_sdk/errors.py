@@ -33,6 +33,8 @@ ERROR_CODES: dict[str, int] = {
     "internal": 500,
     "runtime_error": 500,
     "upstream_unreachable": 502,
+    "unimplemented": 501,
+    "agent_unreachable": 502,
 }
 
 _CODE_OF_STATUS: dict[int, str] = {}

@@ -34,6 +34,8 @@ import type {
 import { resolveUser } from "./user-resolve.js";
 import { cleanupLeaks } from "./crun-leaks.js";
 import { waitForBoot } from "./systemd-boot.js";
+import { AgentSandboxes } from "./agent/agent-sandboxes.js";
+import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 
 export interface CrunRuntimeOptions {
@@ -48,6 +50,8 @@ export interface CrunRuntimeOptions {
   nofile: number;
   cgroupVersion: 1 | 2;
   logsSizeMb?: number;
+  /** sbx-agent on the host: PID 1 and process server of every sandbox without systemd or a custom init. */
+  agentPath?: string;
 }
 
 export class CrunRuntime implements SandboxRuntime {
@@ -56,9 +60,17 @@ export class CrunRuntime implements SandboxRuntime {
   readonly crun: Crun;
   private readonly files: SandboxFiles;
   private readonly limitSwap: boolean;
+  private readonly agents: AgentSandboxes | undefined;
+  private readonly teardowns = new Teardowns();
 
   constructor(private readonly o: CrunRuntimeOptions) {
     this.crun = new Crun(o.crunRoot);
+    if (o.agentPath && !existsSync(o.agentPath))
+      throw new SbxError(
+        "runtime_error",
+        `sbx-agent is missing at ${o.agentPath}: build it (apt-get install musl-tools; npm run build) or start sbxd with SBX_AGENT=off`,
+      );
+    this.agents = o.agentPath ? new AgentSandboxes((id) => this.dir(id), { binary: o.agentPath }) : undefined;
     this.files = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
@@ -104,6 +116,10 @@ export class CrunRuntime implements SandboxRuntime {
         busybox: this.o.busyboxPath,
       });
       await mkdir(join(dir, "state"), { mode: 0o700 });
+      const withAgent = this.agents && !spec.systemd && !spec.init;
+      const agent = withAgent
+        ? await this.agents!.prepare(spec.id, join(dir, "logs"), hostIds ? 0 : this.o.uidBase)
+        : undefined;
       const resolvConf = join(dir, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
       const config = buildOciConfig({
@@ -127,6 +143,7 @@ export class CrunRuntime implements SandboxRuntime {
         resolvConf,
         systemd: spec.systemd,
         hostIds,
+        agent,
       });
       await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");
@@ -138,10 +155,12 @@ export class CrunRuntime implements SandboxRuntime {
       } else {
         // The veth goes into the sandbox's own network namespace between create and start.
         pid = await this.crun.create(spec.id, dir, pidFile, logFile);
+        await this.teardowns.slotFree(spec.netSlot);
         ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
         await this.crun.start(spec.id);
       }
       await this.crun.untilInitExecs(pid);
+      if (agent) await this.agents!.ready(spec.id);
       if (spec.systemd) await waitForBoot(this.crun, spec.id, join(dir, "state", "init.log"));
       return { ipAddress };
     } catch (err) {
@@ -177,10 +196,28 @@ export class CrunRuntime implements SandboxRuntime {
     // Rewritten in place: the sandbox sees this very inode through its bind mount.
     await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
     const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());
+    await this.teardowns.slotFree(to.netSlot);
     return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid, to.egress)).ipAddress };
   }
 
-  async destroy(id: string, netSlot: number | null): Promise<void> {
+  async destroy(id: string, netSlot: number | null, opts: { background?: boolean } = {}): Promise<void> {
+    this.agents?.forget(id);
+    const pending = this.teardowns.pending(id);
+    if (pending) return opts.background ? undefined : pending;
+    if (opts.background && (await killInit(this.dir(id), id))) {
+      // Unreachable now: init's death took every process of its pid namespace with it.
+      this.teardowns.start(id, netSlot, () => this.teardown(id, netSlot));
+      return;
+    }
+    await this.teardown(id, netSlot);
+  }
+
+  /** Settles the teardowns still running in the background (destroy with `background`). */
+  settle(): Promise<void> {
+    return this.teardowns.settle();
+  }
+
+  private async teardown(id: string, netSlot: number | null): Promise<void> {
     await this.crun.delete(id);
     // Deleting a veth is slow kernel work (~20 ms): do it while the mounts come down.
     await Promise.all([
@@ -215,7 +252,9 @@ export class CrunRuntime implements SandboxRuntime {
 
   async resolveUser(id: string, user: string): Promise<string> {
     this.known(id);
-    return resolveUser(this.crun, id, user);
+    const agents = this.agents;
+    if (!agents?.has(id)) return resolveUser(this.crun, id, user);
+    return resolveUser(this.crun, id, user, (argv) => agents.capture(id, argv));
   }
 
   async run(
@@ -225,6 +264,9 @@ export class CrunRuntime implements SandboxRuntime {
     signal?: AbortSignal,
   ): Promise<number> {
     this.known(id);
+    // Stopping the sandbox on abort, as below: a killed step's background children would hold its output open.
+    if (this.agents?.has(id))
+      return this.agents.run(id, spec, onOutput, () => void this.crun.delete(id).catch(() => undefined), signal);
     return new Promise((resolve, reject) => {
       const child = spawn(
         this.crun.binary,
@@ -248,6 +290,8 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   async isRunning(id: string): Promise<boolean> {
+    // Its init is dead (maybe not yet reaped, which crun would count as running).
+    if (this.teardowns.pending(id)) return false;
     const s = await this.crun.state(id);
     return s !== undefined && (s.status === "running" || s.status === "created" || s.status === "paused");
   }
@@ -262,6 +306,7 @@ export class CrunRuntime implements SandboxRuntime {
 
   async startProcess(id: string, procId: string, spec: ProcessSpec): Promise<ProcessHandle> {
     const files = this.processFiles(id, procId);
+    if (this.agents?.has(id)) return this.agents.startProcess(id, procId, spec, files);
     const launched = await launchProcess(
       this.crun,
       id,
@@ -275,6 +320,7 @@ export class CrunRuntime implements SandboxRuntime {
 
   async attachProcess(id: string, procId: string): Promise<ProcessHandle> {
     const files = this.processFiles(id, procId);
+    if (this.agents?.has(id)) return this.agents.attachProcess(id, procId, files);
     if (!processExists(files))
       throw new SbxError("process_not_found", `process ${procId} does not exist in sandbox ${id}`);
     // Its stdin writer was the daemon that started it: gone, and with it the process's stdin.
@@ -295,6 +341,8 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
+    this.known(id);
+    if (this.agents?.has(id)) return this.agents.openTerminal(id, termId, spec);
     return openPtyExec(this.crun, id, spec.argv, {
       env: spec.env,
       cwd: spec.cwd,

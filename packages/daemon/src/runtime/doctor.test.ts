@@ -37,12 +37,13 @@ describe.skipIf(cgroupVersion() !== 1)("cgroup check on a v1 hybrid host", () =>
 
 describe("runDoctor", () => {
   it("runs every check and gives each failure a one-line fix", async () => {
-    const checks = await runDoctor({ dataDir: "/nonexistent/sbx-data" });
+    const checks = await runDoctor({ dataDir: "/nonexistent/sbx-data", agentPath: "/nonexistent/sbx-agent" });
     const names = checks.map((c) => c.name);
     for (const n of [
       "root",
       "crun",
       "catatonit",
+      "sbx-agent",
       "busybox-static",
       "mmdebstrap",
       "overlayfs",
@@ -66,6 +67,10 @@ describe("runDoctor", () => {
     // An optional feature that is missing is a warning, never a plain tick that says "not available".
     for (const c of checks.filter((x) => x.detail.startsWith("not available")))
       expect(c, c.name).toMatchObject({ ok: true, warning: true });
+    expect(checks.find((c) => c.name === "sbx-agent")).toMatchObject({
+      ok: false,
+      fix: expect.stringContaining("musl-tools"),
+    });
     // The disk check measures the nearest existing parent of a data dir that does not exist yet.
     expect(checks.find((c) => c.name === "disk")?.detail).toContain("/nonexistent/sbx-data");
   });

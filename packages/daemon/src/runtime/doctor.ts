@@ -4,7 +4,7 @@ import { spawn } from "node:child_process";
 import { access, constants, readFile, statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { hostEnv } from "../config.js";
-import { cgroupVersion, memorySnapshotSupport, staticHelpers } from "./host-facts.js";
+import { cgroupVersion, isStaticElf, memorySnapshotSupport, staticHelpers } from "./host-facts.js";
 
 export interface DoctorCheck {
   name: string;
@@ -19,7 +19,7 @@ const SETUP = "run scripts/setup-host.sh as root";
 const MIN_FREE_BYTES = 2 * 1024 ** 3;
 const DEFAULT_DATA_DIR = "/var/lib/sbx";
 
-export async function runDoctor(opts: { dataDir?: string } = {}): Promise<DoctorCheck[]> {
+export async function runDoctor(opts: { dataDir?: string; agentPath?: string | null } = {}): Promise<DoctorCheck[]> {
   const dataDir = resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
   const helpers = staticHelpers();
   const checks: Array<Promise<DoctorCheck>> = [
@@ -51,6 +51,7 @@ export async function runDoctor(opts: { dataDir?: string } = {}): Promise<Doctor
             "apt-get install busybox-static",
           ),
     ),
+    Promise.resolve(agentCheck(opts.agentPath)),
     tool("mmdebstrap", "mmdebstrap", ["--version"], "apt-get install mmdebstrap"),
     tool("zstd", "zstd", ["--version"], "apt-get install zstd"),
     // Optional: reported, never a failure (filesystem snapshots work without it).
@@ -197,4 +198,16 @@ function run(cmd: string, args: string[]): Promise<{ code: number; out: string }
     child.on("error", (e: NodeJS.ErrnoException) => done({ code: e.code === "ENOENT" ? 127 : 1, out: e.message }));
     child.on("close", (code) => done({ code: code ?? 1, out }));
   });
+}
+
+/** sbx-agent, every sandbox's PID 1 unless SBX_AGENT=off (then catatonit, checked above). */
+function agentCheck(path: string | null | undefined): DoctorCheck {
+  if (path === null)
+    return ok("sbx-agent", "off (SBX_AGENT=off): catatonit is PID 1 and processes run under crun exec");
+  if (path !== undefined && isStaticElf(path)) return ok("sbx-agent", path);
+  return bad(
+    "sbx-agent",
+    `no static sbx-agent${path ? ` at ${path}` : ""}: it is every sandbox's PID 1 and runs its processes`,
+    "apt-get install musl-tools, then npm run build (it runs make -C packages/daemon/agent)",
+  );
 }

@@ -3,6 +3,7 @@
 import { inodesFor } from "../layers/overlay.js";
 import { sandboxSeccompProfile } from "./seccomp.js";
 import { HELPER_BUSYBOX, HELPER_DIR } from "./types.js";
+import { agentInit, agentMountEntries, type AgentMounts } from "./agent/agent-mounts.js";
 
 export const INIT_PATH = `${HELPER_DIR}/init`;
 
@@ -48,6 +49,8 @@ export interface OciConfigInput {
   resolvConf?: string;
   systemd?: boolean;
   hostIds?: boolean;
+  /** sbx-agent as PID 1 instead of `initPath` (not with systemd or a custom init): see ./agent/agent-mounts.ts. */
+  agent?: AgentMounts;
 }
 
 const MASKED_PATHS = [
@@ -115,6 +118,8 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
     { destination: INIT_PATH, type: "bind", source: c.initPath, options: ["bind", "ro", "nosuid", "nodev"] },
     { destination: HELPER_BUSYBOX, type: "bind", source: c.busyboxPath, options: ["bind", "ro", "nosuid", "nodev"] },
   ];
+  const agent = c.agent && !c.systemd && !c.init ? c.agent : undefined;
+  if (agent) mounts.push(...agentMountEntries(agent));
   if (c.resolvConf)
     mounts.push({
       destination: "/etc/resolv.conf",
@@ -129,7 +134,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
 
   const idMap = [{ containerID: 0, hostID: c.uidBase, size: c.uidCount }];
   const userns = !(c.hostIds || c.systemd);
-  const init = c.init ?? (c.systemd ? ["/sbin/init"] : [INIT_PATH, "-P"]);
+  const init = c.init ?? (c.systemd ? ["/sbin/init"] : agent ? agentInit() : [INIT_PATH, "-P"]);
   return {
     ociVersion: "1.0.2",
     process: {

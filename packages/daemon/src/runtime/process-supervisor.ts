@@ -133,16 +133,22 @@ export async function pidBelongsTo(pid: number, sandboxId: string): Promise<bool
   return cg.includes(`/sbx/${sandboxId}`);
 }
 
-/** Reads `[offset, offset+max)` of an output file without following symlinks. */
+/**
+ * Reads `[offset, offset+max)` of an output file without following symlinks. The sandbox can write
+ * the log dir (its agent does): a fifo or device in a file's place must neither block nor be read.
+ */
 export async function readChunk(path: string, offset: number, max = 1 << 20): Promise<Buffer> {
   let fh;
   try {
-    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") return Buffer.alloc(0);
+    if (code === "ELOOP") throw new SbxError("runtime_error", `process output ${path} was replaced by a link`);
     throw err;
   }
   try {
+    if (!(await fh.stat()).isFile()) throw new SbxError("runtime_error", `process output ${path} is not a file`);
     const buf = Buffer.alloc(max);
     const { bytesRead } = await fh.read(buf, 0, max, offset);
     return buf.subarray(0, bytesRead);

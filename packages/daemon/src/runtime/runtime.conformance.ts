@@ -146,6 +146,17 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
         await expect(rt.readFile(id, "/etc/passwd")).rejects.toMatchObject({ code: "sandbox_not_found" });
       });
 
+      it("destroys in the background: nothing runs once it answers, and a second destroy waits for the rest", async () => {
+        const id = await create();
+        const sleeper = await start(["/bin/sleep", "300"], false, id);
+        await rt.destroy(id, null, { background: true });
+        expect(await rt.isRunning(id)).toBe(false);
+        // Its process ended with the sandbox: its wait resolves (no exit code, or a kill's).
+        expect(await sleeper.wait()).not.toBeUndefined();
+        await rt.destroy(id, null);
+        await expect(rt.readFile(id, "/etc/passwd")).rejects.toMatchObject({ code: "sandbox_not_found" });
+      });
+
       it("answers sandbox_not_found for a sandbox it does not have, and destroys one quietly", async () => {
         const id = f.newId();
         expect(await rt.isRunning(id)).toBe(false);

@@ -33,8 +33,13 @@ export interface SandboxRuntime {
    * network of `to`. Only what differs is changed.
    */
   reconfigure(from: SandboxSpec, to: SandboxSpec): Promise<{ ipAddress: string | null }>;
-  /** Kills everything in the sandbox and releases its mounts, cgroups and network. Idempotent. */
-  destroy(id: string, netSlot: number | null): Promise<void>;
+  /**
+   * Kills everything in the sandbox and releases its mounts, cgroups and network. Idempotent.
+   * `background`: answers once nothing in the sandbox runs any more and releases the rest after
+   * (a create given the same network slot waits for it; a daemon that dies first leaves it to
+   * cleanupLeaks at its next start).
+   */
+  destroy(id: string, netSlot: number | null, opts?: { background?: boolean }): Promise<void>;
   /** Replaces the egress policy of a running sandbox with a network slot, atomically. */
   updateEgress(id: string, netSlot: number, policy: EgressPolicy): Promise<void>;
   /** False for a sandbox that is stopped or unknown. */

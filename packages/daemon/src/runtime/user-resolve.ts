@@ -34,15 +34,17 @@ export function unknownUser(user: string): SbxError {
   );
 }
 
-export async function resolveUser(crun: Crun, id: string, user: string): Promise<string> {
+/** Runs a helper command as the sandbox's root (crun exec, or its agent) and answers its exit code and stdout. */
+export type RootExec = (argv: string[]) => Promise<{ code: number; stdout: Buffer }>;
+
+export async function resolveUser(crun: Crun, id: string, user: string, exec?: RootExec): Promise<string> {
   const numeric = numericUser(user);
   if (numeric !== undefined) return numeric;
   const [u, g] = splitUser(user);
-  const r = await crun.exec(id, [HELPER_BUSYBOX, "sh", "-c", SCRIPT, "sh", u, g ?? ""], {
-    env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-    cwd: "/",
-    user: "0:0",
-  });
+  const argv = [HELPER_BUSYBOX, "sh", "-c", SCRIPT, "sh", u, g ?? ""];
+  const r = exec
+    ? await exec(argv)
+    : await crun.exec(id, argv, { env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0" });
   const out = r.stdout.toString().trim();
   if (r.code !== 0 || !/^\d+:\d+$/.test(out)) throw unknownUser(user);
   return out;

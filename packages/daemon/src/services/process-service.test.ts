@@ -141,6 +141,14 @@ describe("ProcessService on the fake runtime", () => {
     await expect(svc.signal("default", SB, p.id, "SIGBOGUS")).rejects.toMatchObject({ code: "invalid_argument" });
   });
 
+  it("refuses a signal to a process that has ended, with a coded error", async () => {
+    const svc = service();
+    const p = await svc.start("default", SB, { command: "true" });
+    await events(svc, p.id);
+    await expect(svc.signal("default", SB, p.id, "SIGTERM")).rejects.toMatchObject({ code: "failed_precondition" });
+    expect((await svc.get("default", SB, p.id)).signal).toBeNull();
+  });
+
   it("kills a command at its timeout and says so", async () => {
     const svc = service();
     const p = await svc.start("default", SB, { command: "sleep", args: ["30"], timeoutSecs: 1 });

@@ -124,7 +124,12 @@ export class ProcessService {
   async signal(project: string, sandboxIdOrName: string, procId: string, signalName: string): Promise<ProcessRecord> {
     const sig = assertSignal(signalName);
     const p = await this.get(project, sandboxIdOrName, procId);
-    if (p.status === "running") await this.sendSignal(p, sig);
+    if (p.status !== "running")
+      throw new SbxError(
+        "failed_precondition",
+        `process ${p.id} has already ended (exit code ${p.exitCode ?? "unknown"}): there is nothing to signal`,
+      );
+    await this.sendSignal(p, sig);
     return (await this.store.getProcess(p.sandboxId, p.id))!;
   }
 

@@ -330,7 +330,8 @@ export class SandboxService {
       const s = (await this.store.getSandbox(id))!;
       if (s.status === "terminated") return s;
       this.timers.clear(id);
-      await this.runtime.destroy(id, s.netSlot);
+      // Answered once nothing runs in it; mounts and network are released in the background.
+      await this.runtime.destroy(id, s.netSlot, { background: true });
       await this.setStatus(s, "terminated", {
         terminatedAt: new Date().toISOString(),
         terminationReason: reason,

@@ -1,0 +1,236 @@
+// The daemon's half of the sbx-agent protocol (packages/daemon/agent/sbx-agent.c, docs/agent-protocol.md):
+// request encoders and a decoder for what the agent sends. The agent is untrusted (code in the
+// sandbox is root there and can replace it), so the decoder bounds every length and count, accepts
+// only the message types and shapes of the agreed version, and throws AgentProtocolError on
+// anything else; the caller then drops that sandbox's connection, never the daemon.
+
+export const PROTOCOL_MIN = 1;
+export const PROTOCOL_MAX = 1;
+/** Largest frame either side sends (after the length field); the agent's output chunks are 64 KiB. */
+export const MAX_FRAME = 1 << 20;
+/** Longest text the agent may send (error messages, its version string). */
+const MAX_TEXT = 4096;
+/** Most bytes of an output event: the agent reads 64 KiB at a time. */
+const MAX_OUTPUT = 64 * 1024;
+const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const T = { hello: 1, start: 2, stdin: 3, eof: 4, signal: 5, status: 6, resize: 7, attach: 8 } as const;
+const M = { ok: 0x80, hello: 0x81, started: 0x82, status: 0x86, error: 0xff, exit: 0xc1, output: 0xc2 } as const;
+export const START_FLAGS = { stdin: 1, pty: 2, stream: 4 } as const;
+
+/** The agent's error codes (ERROR frames). */
+export const AGENT_ERRORS = {
+  1: "bad_request",
+  2: "not_found",
+  3: "not_running",
+  4: "exists",
+  5: "cwd",
+  6: "user",
+  7: "exec",
+  8: "busy",
+  9: "resource",
+  10: "version",
+  11: "io",
+} as const;
+export type AgentErrorKind = (typeof AGENT_ERRORS)[keyof typeof AGENT_ERRORS];
+
+export class AgentProtocolError extends Error {
+  override readonly name = "AgentProtocolError";
+}
+
+export type AgentMessage =
+  | { type: "ok"; req: number }
+  | { type: "hello"; req: number; version: number; agent: string }
+  | { type: "started"; req: number; pid: number }
+  | { type: "status"; req: number; exited: boolean; code: number }
+  | { type: "error"; req: number; kind: AgentErrorKind; message: string }
+  | { type: "exit"; id: string; code: number }
+  | { type: "output"; id: string; stream: "stdout" | "stderr"; data: Buffer };
+
+// ---- encoding ----
+
+class Writer {
+  private readonly parts: Buffer[] = [];
+  u8(v: number): this {
+    this.parts.push(Buffer.from([v]));
+    return this;
+  }
+  u16(v: number): this {
+    const b = Buffer.alloc(2);
+    b.writeUInt16BE(v);
+    this.parts.push(b);
+    return this;
+  }
+  u32(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v >>> 0);
+    this.parts.push(b);
+    return this;
+  }
+  bytes(v: Buffer | string): this {
+    const b = typeof v === "string" ? Buffer.from(v, "utf8") : v;
+    this.u32(b.length);
+    this.parts.push(b);
+    return this;
+  }
+  frame(type: number, req: number): Buffer {
+    const body = Buffer.concat(this.parts);
+    const head = Buffer.alloc(9);
+    head.writeUInt32BE(5 + body.length, 0);
+    head.writeUInt8(type, 4);
+    head.writeUInt32BE(req >>> 0, 5);
+    if (5 + body.length > MAX_FRAME) throw new AgentProtocolError("request too large for one frame");
+    return Buffer.concat([head, body]);
+  }
+}
+
+export interface StartRequest {
+  id: string;
+  uid: number;
+  gid: number;
+  cwd: string;
+  argv: string[];
+  env: string[];
+  flags: number;
+  cols?: number;
+  rows?: number;
+}
+
+export const encode = {
+  hello: (req: number) => new Writer().u32(PROTOCOL_MIN).u32(PROTOCOL_MAX).frame(T.hello, req),
+  start(req: number, s: StartRequest): Buffer {
+    const w = new Writer().bytes(s.id).u32(s.uid).u32(s.gid).bytes(s.cwd).u32(s.argv.length);
+    for (const a of s.argv) w.bytes(a);
+    w.u32(s.env.length);
+    for (const e of s.env) w.bytes(e);
+    return w
+      .u8(s.flags)
+      .u16(s.cols ?? 0)
+      .u16(s.rows ?? 0)
+      .frame(T.start, req);
+  },
+  stdin: (req: number, id: string, data: Buffer) => new Writer().bytes(id).bytes(data).frame(T.stdin, req),
+  eof: (req: number, id: string) => new Writer().bytes(id).frame(T.eof, req),
+  signal: (req: number, id: string, signo: number) => new Writer().bytes(id).u32(signo).frame(T.signal, req),
+  status: (req: number, id: string) => new Writer().bytes(id).frame(T.status, req),
+  resize: (req: number, id: string, cols: number, rows: number) =>
+    new Writer().bytes(id).u16(cols).u16(rows).frame(T.resize, req),
+  attach: (req: number, id: string) => new Writer().bytes(id).frame(T.attach, req),
+};
+
+// ---- decoding ----
+
+/** Reads one frame's fields; every read is checked against the frame's end. */
+class Reader {
+  private off = 0;
+  constructor(private readonly b: Buffer) {}
+  private need(n: number): void {
+    if (this.b.length - this.off < n) throw new AgentProtocolError("truncated frame");
+  }
+  u8(): number {
+    this.need(1);
+    return this.b.readUInt8(this.off++);
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.b.readUInt32BE(this.off);
+    this.off += 4;
+    return v;
+  }
+  bytes(max: number): Buffer {
+    const n = this.u32();
+    if (n > max) throw new AgentProtocolError(`field of ${n} bytes exceeds ${max}`);
+    this.need(n);
+    const v = this.b.subarray(this.off, this.off + n);
+    this.off += n;
+    // A copy: the frame's buffer is reused for the next frames.
+    return Buffer.from(v);
+  }
+  text(max = MAX_TEXT): string {
+    return this.bytes(max).toString("utf8");
+  }
+  id(): string {
+    const id = this.text(64);
+    if (!ID_RE.test(id)) throw new AgentProtocolError("malformed process id");
+    return id;
+  }
+  end(): void {
+    if (this.off !== this.b.length) throw new AgentProtocolError("trailing bytes in frame");
+  }
+}
+
+function exitCode(n: number): number {
+  if (n > 255 + 128) throw new AgentProtocolError(`exit code ${n} out of range`);
+  return n;
+}
+
+/** Decodes one frame (type, request id, body). Throws AgentProtocolError for anything not in the protocol. */
+export function decodeFrame(frame: Buffer): AgentMessage {
+  const r = new Reader(frame);
+  const type = r.u8();
+  const req = r.u32();
+  let m: AgentMessage;
+  switch (type) {
+    case M.ok:
+      m = { type: "ok", req };
+      break;
+    case M.hello:
+      m = { type: "hello", req, version: r.u32(), agent: r.text(256) };
+      break;
+    case M.started:
+      m = { type: "started", req, pid: r.u32() };
+      break;
+    case M.status: {
+      const exited = r.u8();
+      if (exited > 1) throw new AgentProtocolError("malformed STATUS");
+      m = { type: "status", req, exited: exited === 1, code: exitCode(r.u32()) };
+      break;
+    }
+    case M.error: {
+      const code = r.u32();
+      const kind = (AGENT_ERRORS as Record<number, AgentErrorKind | undefined>)[code];
+      if (!kind) throw new AgentProtocolError(`unknown agent error code ${code}`);
+      m = { type: "error", req, kind, message: r.text() };
+      break;
+    }
+    case M.exit:
+      if (req !== 0) throw new AgentProtocolError("an event carries request id 0");
+      m = { type: "exit", id: r.id(), code: exitCode(r.u32()) };
+      break;
+    case M.output: {
+      if (req !== 0) throw new AgentProtocolError("an event carries request id 0");
+      const id = r.id();
+      const s = r.u8();
+      if (s !== 1 && s !== 2) throw new AgentProtocolError("unknown output stream");
+      m = { type: "output", id, stream: s === 1 ? "stdout" : "stderr", data: r.bytes(MAX_OUTPUT) };
+      break;
+    }
+    default:
+      throw new AgentProtocolError(`unknown message type ${type}`);
+  }
+  r.end();
+  return m;
+}
+
+/**
+ * Splits a byte stream into frames. Holds at most one frame's worth of bytes: a length over
+ * MAX_FRAME (or under the header) is refused before anything is buffered.
+ */
+export class FrameDecoder {
+  private buf: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): AgentMessage[] {
+    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
+    const out: AgentMessage[] = [];
+    let off = 0;
+    while (this.buf.length - off >= 4) {
+      const len = this.buf.readUInt32BE(off);
+      if (len < 5 || len > MAX_FRAME) throw new AgentProtocolError(`frame length ${len} out of bounds`);
+      if (this.buf.length - off - 4 < len) break;
+      out.push(decodeFrame(this.buf.subarray(off + 4, off + 4 + len)));
+      off += 4 + len;
+    }
+    this.buf = off === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(off);
+    return out;
+  }
+}
