@@ -14,6 +14,8 @@ export interface DaemonConfig {
   uidCount: number;
   initPath: string;
   busyboxPath: string;
+  /** The sbx-idmap helper (compiled by setup-host.sh) that mounts layers into each sandbox's uid range. */
+  idmapHelper: string;
   subnet: string;
   interfacePrefix: string;
   logLevel: string;
@@ -46,6 +48,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     uidCount: 65536,
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
+    idmapHelper: env.SBX_IDMAP_HELPER ?? "/usr/local/libexec/sbx/sbx-idmap",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",

@@ -44,13 +44,13 @@ export interface DaemonSeams {
 
 export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): Promise<RunningDaemon> {
   const log = seams.log ?? pino({ level: cfg.logLevel });
-  // 0711 on the way to rootfs dirs: sandboxes run as a mapped uid that must traverse, not list.
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
-  await chmod(cfg.dataDir, 0o711);
-  await mkdir(cfg.runDir, { recursive: true, mode: 0o711 });
+  // 0700: no host user reaches sandboxes, layers, the store or the cache (an older layout's 0711
+  // dirs are tightened here); crun resolves rootfs paths before it switches to the mapped uid.
   const sandboxesDir = join(cfg.dataDir, "sandboxes");
-  await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
-  await chmod(sandboxesDir, 0o711);
+  for (const dir of [cfg.dataDir, cfg.runDir, sandboxesDir, cfg.cacheDir]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  }
 
   const stores = await openStores({ kind: "sqlite", path: join(cfg.dataDir, "sbx.db") });
   const store = stores.meta;
@@ -214,6 +214,7 @@ async function hostRuntime(cfg: DaemonConfig, sandboxesDir: string, cgv: 1 | 2):
     uidCount: cfg.uidCount,
     initPath: cfg.initPath,
     busyboxPath: cfg.busyboxPath,
+    idmapHelper: cfg.idmapHelper,
     network,
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgv,

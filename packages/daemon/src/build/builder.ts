@@ -5,7 +5,6 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import { StringDecoder } from "node:string_decoder";
 import {
   mergeEnv,
   SbxError,
@@ -24,6 +23,7 @@ import type { ImageStore } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
+import { StepOutput } from "./step-output.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -198,14 +198,9 @@ async function executeStep(
   const id = newId("bld");
   // Only RUN may need the network (apt, pip); copying and mkdir never do.
   const slot = step.op === "run" ? await deps.reserveNetSlot() : null;
-  const tail = new LastLines(20);
-  const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
-  const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => {
-    const text = decoders[stream].write(data);
-    if (!text) return;
-    tail.push(text);
-    opts.emit({ type: "log", step: n, stream, data: text });
-  };
+  // Capped per step and per build (opts is the build's): a flood is counted, not kept.
+  const output = new StepOutput(opts, (stream, text) => opts.emit({ type: "log", step: n, stream, data: text }));
+  const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => output.write(stream, data);
   const env = mergeEnv(config.env, {});
   let created = false;
   try {
@@ -250,8 +245,10 @@ async function executeStep(
     } else {
       throw new SbxError("internal", `step ${step.op} makes no layer`);
     }
+    output.finish();
     if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
-    if (code !== 0) throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, tail.lines());
+    if (code !== 0)
+      throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, output.lastLines(20));
     return await deps.runtime.exportLayer(id, { live: false }, (layer) => deps.layers.commit(layer, key));
   } catch (err) {
     if (err instanceof StepFailure || opts.signal.aborted) throw err;
@@ -260,7 +257,7 @@ async function executeStep(
       step,
       null,
       err instanceof Error ? err.message : String(err),
-      tail.lines(),
+      output.lastLines(20),
       toSbxError(err).code,
     );
   } finally {
@@ -278,20 +275,4 @@ function sourceImage(ref: string, opts: BuildOptions): SourceImage {
   const found = opts.sourceImages?.get(ref);
   if (!found) throw new SbxError("internal", `COPY --from=${ref}: the image was not resolved before the build`);
   return found;
-}
-
-/** The last lines of a step's output, kept for the failure report. */
-class LastLines {
-  private buf: string[] = [];
-  private partial = "";
-  constructor(private readonly max: number) {}
-  push(text: string): void {
-    const parts = (this.partial + text).split("\n");
-    this.partial = parts.pop() ?? "";
-    this.buf.push(...parts);
-    if (this.buf.length > this.max) this.buf = this.buf.slice(-this.max);
-  }
-  lines(): string[] {
-    return (this.partial ? [...this.buf, this.partial] : this.buf).slice(-this.max);
-  }
 }
