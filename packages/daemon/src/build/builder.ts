@@ -53,6 +53,11 @@ export interface BuildOptions {
   emit(ev: BuildProgressEvent): void;
   /** The images COPY --from steps name, resolved by the caller (by `step.image`). */
   sourceImages?: Map<string, SourceImage>;
+  /**
+   * The building project: cache keys start from it, so no project reuses (or learns of, through
+   * `cached`) a layer another project built, nor poisons another's cache.
+   */
+  project?: string;
 }
 
 /** A step that failed, with what a user needs to fix it. */
@@ -83,7 +88,7 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
-  let parentKey = `base:${base.id}`;
+  let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
   const releases: Promise<void>[] = [];

@@ -148,7 +148,7 @@ export class OciService {
     const name = assertValidName("image", o.name ?? ref.repository.split("/").at(-1)!);
     const tag = checkTag(o.tag ?? ref.tag ?? "latest");
     return this.withTemp(async (dir) => {
-      const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(diffId));
+      const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(project, diffId));
       const plan = await readLayout(dir);
       const image = await importImage(plan, this.deps(), {
         project,
@@ -190,8 +190,8 @@ export class OciService {
     };
   }
 
-  private async hasLayer(diffId: string): Promise<boolean> {
-    const l = await this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase));
+  private async hasLayer(project: string, diffId: string): Promise<boolean> {
+    const l = await this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase, project));
     return !!l?.dir && existsSync(l.dir);
   }
 
