@@ -52,6 +52,8 @@ describe("host users", () => {
     // Not even a listing: the traversal ACL grants search (x) to live sandboxes' roots only.
     expect(asNobody(["ls", DATA]).status).not.toBe(0);
     expect(statSync(DATA).mode & 0o007).toBe(0);
+    // And the secrets under it are the daemon's alone even if a parent were opened up.
+    for (const f of ["sbx.db", "port-token.key"]) expect(statSync(join(DATA, f)).mode & 0o777).toBe(0o600);
   });
 
   it("gain nothing from a setuid file a sandbox planted, even handed an open descriptor", async () => {

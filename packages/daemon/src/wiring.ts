@@ -17,6 +17,7 @@ import { ImageService } from "./services/images.js";
 import { LayersInUse } from "./services/layers-in-use.js";
 import { NetSlots } from "./services/net-slots.js";
 import { OciService } from "./services/oci-service.js";
+import { loadTokenKey, PortTokens } from "./services/port-tokens.js";
 import { PortService } from "./services/port-service.js";
 import { ProcessService } from "./services/process-service.js";
 import { ProjectService } from "./services/project-service.js";
@@ -81,7 +82,14 @@ export function wireServices(o: WiringOptions) {
   const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, log });
   const processes = new ProcessService(store, runtime, sandboxes, events, log);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
-  const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
+  const ports = new PortService(
+    store,
+    sandboxes,
+    events,
+    o.proxyDomain,
+    log,
+    new PortTokens(loadTokenKey(join(o.dataDir, "port-token.key"))),
+  );
   const projects = new ProjectService(store);
   const files = new FileService(runtime, sandboxes);
   return {

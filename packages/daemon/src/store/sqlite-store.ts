@@ -47,6 +47,8 @@ export function openSqliteDatabase(path: string): Database.Database {
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
+    // Replaced secrets (env values, tokens) are overwritten on disk, not left in free pages.
+    db.pragma("secure_delete = ON");
     const version = db.pragma("user_version", { simple: true }) as number;
     for (let v = version; v < MIGRATIONS.length; v++) {
       db.transaction(() => {
