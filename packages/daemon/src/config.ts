@@ -14,6 +14,12 @@ export interface DaemonConfig {
   uidCount: number;
   initPath: string;
   busyboxPath: string;
+  /**
+   * Hosts the daemon may fetch from for clients although they resolve inside (loopback, private,
+   * link-local, its own): comma-separated `host` or `host:port`; `loopback` allows loopback
+   * registries (local use and tests). SBX_OUTBOUND_ALLOW / --outbound-allow; default none.
+   */
+  outboundAllow: string;
   /** The sbx-idmap helper (compiled by setup-host.sh) that mounts layers into each sandbox's uid range. */
   idmapHelper: string;
   subnet: string;
@@ -48,6 +54,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     uidCount: 65536,
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
+    outboundAllow: env.SBX_OUTBOUND_ALLOW ?? "",
     idmapHelper: env.SBX_IDMAP_HELPER ?? "/usr/local/libexec/sbx/sbx-idmap",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
@@ -86,6 +93,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--proxy-domain": "proxyDomain",
   "--egress-refresh": "egressRefreshSecs",
   "--runtime": "runtime",
+  "--outbound-allow": "outboundAllow",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -111,6 +119,9 @@ options (environment variable in brackets):
                        which browsers and curl send to 127.0.0.1 by themselves)
   --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
                        (SBX_EGRESS_REFRESH_SECS; default 60)
+  --outbound-allow L   hosts the daemon may pull from / push to although they are loopback, private,
+                       link-local or its own: comma-separated host[:port], \`loopback\` for local
+                       registries (SBX_OUTBOUND_ALLOW; default none)
   --runtime NAME       what isolates sandboxes: ${RUNTIME_NAMES.join(", ")} (SBX_RUNTIME; default crun)
 
 example:

@@ -16,6 +16,7 @@ import type { ProxyAddress } from "./services/port-service.js";
 import { EgressRefresher } from "./services/egress-refresh.js";
 import type { Services } from "./services/services.js";
 import { openStores } from "./store/open-stores.js";
+import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
 import type { DaemonConfig } from "./config.js";
 import { VERSION } from "@sbx-sh/protocol";
@@ -90,6 +91,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     warmPool: cfg.warmPool,
     proxyDomain: cfg.proxyListen ? cfg.proxyDomain : null,
     log,
+    outbound: parseOutboundAllow(cfg.outboundAllow),
   });
 
   const reconciled = await sandboxes.reconcile();

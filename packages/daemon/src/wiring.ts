@@ -17,6 +17,7 @@ import { ImageService } from "./services/images.js";
 import { LayersInUse } from "./services/layers-in-use.js";
 import { NetSlots } from "./services/net-slots.js";
 import { OciService } from "./services/oci-service.js";
+import type { OutboundPolicy } from "./oci/outbound.js";
 import { loadTokenKey, PortTokens } from "./services/port-tokens.js";
 import { PortService } from "./services/port-service.js";
 import { ProcessService } from "./services/process-service.js";
@@ -42,6 +43,8 @@ export interface WiringOptions {
   /** Domain of exposed ports' proxy, or null without a proxy. */
   proxyDomain: string | null;
   log: Logger;
+  /** Where registry pulls and pushes may connect; default public addresses only. */
+  outbound?: OutboundPolicy;
 }
 
 export type WiredServices = ReturnType<typeof wireServices>;
@@ -59,6 +62,7 @@ export function wireServices(o: WiringOptions) {
   const oci = new OciService(images, stores.images, layerStore, inUse, {
     uidBase: o.uidBase,
     tmpDir: join(o.dataDir, "tmp"),
+    outbound: o.outbound,
   });
   const builds = new BuildService(
     stores.images,

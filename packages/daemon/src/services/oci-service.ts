@@ -19,6 +19,7 @@ import { readLayout } from "../oci/layout.js";
 import { pullToLayout, pushLayout, type TransferStats } from "../oci/registry.js";
 import { parseRegistryRef, RegistryClient, type RegistryAuth } from "../oci/registry-client.js";
 import { unpackPlain } from "../oci/unpack.js";
+import type { OutboundPolicy } from "../oci/outbound.js";
 
 export interface OciServiceOptions {
   uidBase: number;
@@ -26,6 +27,8 @@ export interface OciServiceOptions {
   tmpDir: string;
   /** Largest import archive accepted, unpacked. */
   maxImportBytes?: number;
+  /** Where pulls and pushes may connect (default: public addresses only). */
+  outbound?: OutboundPolicy;
 }
 
 export interface ImportOptions {
@@ -128,7 +131,7 @@ export class OciService {
     target: string,
     auth: RegistryAuth,
   ): Promise<TransferStats & { reference: string }> {
-    const client = new RegistryClient(parseRegistryRef(target), auth);
+    const client = new RegistryClient(parseRegistryRef(target), auth, this.opts.outbound);
     const src = await this.source(project, ref);
     return this.withTemp(async (dir) => {
       const { manifest } = await exportLayout(src, dir);
@@ -144,7 +147,7 @@ export class OciService {
     auth: RegistryAuth,
   ): Promise<{ image: ImageRecord; fetched: number; skipped: number }> {
     const ref = parseRegistryRef(reference);
-    const client = new RegistryClient(ref, auth);
+    const client = new RegistryClient(ref, auth, this.opts.outbound);
     const name = assertValidName("image", o.name ?? ref.repository.split("/").at(-1)!);
     const tag = checkTag(o.tag ?? ref.tag ?? "latest");
     return this.withTemp(async (dir) => {
