@@ -1,7 +1,7 @@
 // The port proxy's framing and headers (F12, F13 of the second security round), over real sockets:
 // the proxy as sbxd runs it, in front of a local HTTP server standing in for the sandbox's.
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import { connect, type AddressInfo } from "node:net";
+import { connect, type AddressInfo, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PortService } from "../services/port-service.js";
 import { createPortProxy } from "./port-proxy.js";
@@ -27,7 +27,7 @@ beforeAll(async () => {
     }),
     track: () => undefined,
   } as unknown as PortService;
-  proxy = createPortProxy(ports, { error: () => undefined } as never);
+  proxy = createPortProxy(ports, { error: () => undefined } as never, 8);
   await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", r));
   proxyPort = (proxy.address() as AddressInfo).port;
 });
@@ -101,5 +101,27 @@ describe("port proxy", () => {
     expect(h["x-secret"]).toBeUndefined();
     expect(h["keep-alive"]).toBeUndefined();
     expect(h["x-sbx-token"]).toBeUndefined();
+  });
+
+  it("caps the connections one client holds open (F9), and frees them as they close", async () => {
+    const open = await Promise.all(
+      Array.from(
+        { length: 8 },
+        () =>
+          new Promise<Socket>((r) => {
+            const s = connect(proxyPort, "127.0.0.1", () => r(s));
+          }),
+      ),
+    );
+    const extra = connect(proxyPort, "127.0.0.1");
+    const closed = await new Promise<boolean>((r) => {
+      extra.on("close", () => r(true));
+      extra.on("error", () => undefined);
+      setTimeout(() => r(false), 2000);
+    });
+    expect(closed).toBe(true);
+    for (const s of open) s.destroy();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await raw(`GET /again HTTP/1.1\r\n${HOST}\r\n`)).toMatch(/^HTTP\/1\.1 200/);
   });
 });

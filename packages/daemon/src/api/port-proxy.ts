@@ -32,7 +32,12 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-export function createPortProxy(ports: PortService, log: Logger): Server {
+/** Connections one client address may hold open at once; past it new ones are closed at once. */
+export const MAX_CONNECTIONS_PER_CLIENT = 256;
+/** A connection must send its request head within this, and may idle between requests this long. */
+const HEADERS_TIMEOUT_MS = 10_000;
+
+export function createPortProxy(ports: PortService, log: Logger, maxPerClient = MAX_CONNECTIONS_PER_CLIENT): Server {
   // A lookup that fails (the store) drops the connection; it is logged, never left unhandled.
   const failed = (conn: { destroy(): void }) => (err: unknown) => {
     log.error({ err }, "port proxy lookup failed");
@@ -108,6 +113,26 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
 
   // Requests Node's parser refuses (CL with TE, duplicated or bad Content-Length, bad chunks) get a
   // plain 400 rather than a dropped connection.
+  // Idle connections are fds of the daemon: capped per client address and timed out (upgraded
+  // connections are the application's and stay until either side closes them).
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+  const perClient = new Map<string, number>();
+  server.on("connection", (socket: Socket) => {
+    const who = socket.remoteAddress ?? "";
+    const n = (perClient.get(who) ?? 0) + 1;
+    if (n > maxPerClient) {
+      socket.destroy();
+      return;
+    }
+    perClient.set(who, n);
+    socket.once("close", () => {
+      const left = (perClient.get(who) ?? 1) - 1;
+      if (left > 0) perClient.set(who, left);
+      else perClient.delete(who);
+    });
+  });
   server.on("clientError", (_err, socket: Duplex) => {
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     else socket.destroy();
