@@ -23,7 +23,8 @@ async function build(client: SandboxClient, name: string): Promise<{ cached: boo
 
 describe("the build cache", () => {
   it("is per project: another project's identical steps run afresh, and its own rebuild is cached", async () => {
-    const [pa, pb] = [`victim-${process.pid}`, `attacker-${process.pid}`];
+    const run = `${process.pid}-${Date.now()}`;
+    const [pa, pb] = [`victim-${run}`, `attacker-${run}`];
     await admin.createProject(pa);
     await admin.createProject(pb);
     const victim = new SandboxClient({ host, project: pa });
