@@ -11,6 +11,8 @@ PACKAGES+=(g++ make python3)
 PACKAGES+=(attr)
 # musl-tools (musl-gcc) builds sbx-agent, the static PID 1 of every sandbox (npm run build).
 PACKAGES+=(musl-tools)
+# gcc + libc6-dev compile sbx-idmap, the helper that mounts layers idmapped into each sandbox's uid range.
+PACKAGES+=(gcc libc6-dev)
 # --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.
 for arg in "$@"; do
   case "$arg" in
@@ -148,6 +150,19 @@ if [ "${max_userns:-0}" -gt 0 ]; then
   say "user namespaces: available (max_user_namespaces=$max_userns)"
 else
   warn+=("user namespaces are disabled: sysctl -w user.max_user_namespaces=15000 and persist it in /etc/sysctl.d")
+fi
+
+# --- sbx-idmap: idmapped layer mounts (per-sandbox uid ranges) ---------------------------------------
+# Rebuilt when its source is newer; SBX_IDMAP_HELPER (sbxd) points elsewhere if installed elsewhere.
+idmap_src="$(cd "$(dirname "$0")/.." && pwd)/packages/daemon/native/sbx-idmap.c"
+idmap_bin=/usr/local/libexec/sbx/sbx-idmap
+if [ -f "$idmap_src" ] && { [ ! -x "$idmap_bin" ] || [ "$idmap_src" -nt "$idmap_bin" ]; }; then
+  mkdir -p "$(dirname "$idmap_bin")"
+  if gcc -static -O2 -Wall -o "$idmap_bin.tmp" "$idmap_src" && mv "$idmap_bin.tmp" "$idmap_bin"; then
+    did+=("compiled $idmap_bin")
+  else
+    warn+=("could not compile $idmap_bin: sandboxes cannot start without it")
+  fi
 fi
 
 # --- summary ------------------------------------------------------------------------------------

@@ -72,6 +72,8 @@ export class TestDaemon {
       SBX_LOG_LEVEL: "info",
       // Any free port: test daemons run side by side, and the exposure URLs say which one.
       SBX_PROXY_LISTEN: "127.0.0.1:0",
+      // The tests' registries listen on loopback, which a daemon refuses to reach unless told.
+      SBX_OUTBOUND_ALLOW: "loopback",
     };
   }
 

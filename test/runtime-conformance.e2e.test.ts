@@ -25,10 +25,10 @@ runtimeConformance("CrunRuntime", async () => {
     log: () => undefined,
   });
   const base = await bases.ensure(cfg.defaultImage);
-  // As sbxd makes them: sandboxes' mapped root must traverse to their rootfs, not list the others.
+  // As sbxd makes them: 0700, with an ACL (set by the runtime) letting live sandboxes' roots traverse.
   for (const dir of [cfg.dataDir, join(cfg.dataDir, "sandboxes")]) {
     await mkdir(dir, { recursive: true });
-    await chmod(dir, 0o711);
+    await chmod(dir, 0o700);
   }
   const runtime = new CrunRuntime({
     sandboxesDir: join(cfg.dataDir, "sandboxes"),
@@ -38,6 +38,7 @@ runtimeConformance("CrunRuntime", async () => {
     initPath: cfg.initPath,
     busyboxPath: cfg.busyboxPath,
     agentPath: cfg.agentPath ?? undefined,
+    idmapHelper: cfg.idmapHelper,
     network: new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix }),
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgroupVersion(),

@@ -22,6 +22,14 @@ export interface DaemonConfig {
   busyboxPath: string;
   /** sbx-agent, every sandbox's PID 1 and process server (SBX_AGENT; `off`: catatonit and crun exec). */
   agentPath: string | null;
+  /**
+   * Hosts the daemon may fetch from for clients although they resolve inside (loopback, private,
+   * link-local, its own): comma-separated `host` or `host:port`; `loopback` allows loopback
+   * registries (local use and tests). SBX_OUTBOUND_ALLOW / --outbound-allow; default none.
+   */
+  outboundAllow: string;
+  /** The sbx-idmap helper (compiled by setup-host.sh) that mounts layers into each sandbox's uid range. */
+  idmapHelper: string;
   subnet: string;
   interfacePrefix: string;
   logLevel: string;
@@ -79,6 +87,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
     agentPath: offOr(env.SBX_AGENT ?? fileURLToPath(new URL("../agent/bin/sbx-agent", import.meta.url))),
+    outboundAllow: env.SBX_OUTBOUND_ALLOW ?? "",
+    idmapHelper: env.SBX_IDMAP_HELPER ?? "/usr/local/libexec/sbx/sbx-idmap",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
     logLevel: env.SBX_LOG_LEVEL ?? "info",
@@ -136,6 +146,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--node-lease": "nodeLeaseSecs",
   "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
   "--metrics-listen": "metricsListen",
+  "--outbound-allow": "outboundAllow",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -167,6 +178,9 @@ options (environment variable in brackets):
                        which browsers and curl send to 127.0.0.1 by themselves)
   --egress-refresh S   seconds between re-resolving host names in allowOut/denyOut
                        (SBX_EGRESS_REFRESH_SECS; default 60)
+  --outbound-allow L   hosts the daemon may pull from / push to although they are loopback, private,
+                       link-local or its own: comma-separated host[:port], \`loopback\` for local
+                       registries (SBX_OUTBOUND_ALLOW; default none)
   --runtime NAME       what isolates sandboxes: ${RUNTIME_NAMES.join(", ")} (SBX_RUNTIME; default crun)
   --store URL          where metadata lives: sqlite (a file in the data dir) or a PostgreSQL URL
                        postgres://user:password@host:5432/db (SBX_STORE; default sqlite)

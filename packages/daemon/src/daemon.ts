@@ -21,6 +21,7 @@ import { EgressRefresher } from "./services/egress-refresh.js";
 import type { Services } from "./services/services.js";
 import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
 import { startClusterRole } from "./cluster/cluster-role.js";
+import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
 import { roleProblem, type DaemonConfig } from "./config.js";
 import { VERSION } from "@sbx-sh/protocol";
@@ -62,13 +63,13 @@ function daemonLogger(cfg: DaemonConfig): Pino {
 
 export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): Promise<RunningDaemon> {
   const log = seams.log ?? daemonLogger(cfg);
-  // 0711 on the way to rootfs dirs: sandboxes run as a mapped uid that must traverse, not list.
-  await mkdir(cfg.dataDir, { recursive: true, mode: 0o711 });
-  await chmod(cfg.dataDir, 0o711);
-  await mkdir(cfg.runDir, { recursive: true, mode: 0o711 });
+  // 0700: no host user reaches sandboxes, layers, the store or the cache (an older layout's 0711
+  // dirs are tightened here); crun resolves rootfs paths before it switches to the mapped uid.
   const sandboxesDir = join(cfg.dataDir, "sandboxes");
-  await mkdir(sandboxesDir, { recursive: true, mode: 0o711 });
-  await chmod(sandboxesDir, 0o711);
+  for (const dir of [cfg.dataDir, cfg.runDir, sandboxesDir, cfg.cacheDir]) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  }
 
   const problem = roleProblem(cfg);
   if (problem) throw new Error(problem);
@@ -116,6 +117,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     warmPool: cfg.warmPool,
     proxyDomain: cfg.proxyListen ? cfg.proxyDomain : null,
     log,
+    outbound: parseOutboundAllow(cfg.outboundAllow),
   });
 
   const reconciled = await sandboxes.reconcile();
@@ -263,6 +265,7 @@ async function hostRuntime(cfg: DaemonConfig, sandboxesDir: string, cgv: 1 | 2):
     initPath: cfg.initPath,
     busyboxPath: cfg.busyboxPath,
     agentPath: cfg.agentPath ?? undefined,
+    idmapHelper: cfg.idmapHelper,
     network,
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgv,

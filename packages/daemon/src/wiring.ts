@@ -19,6 +19,8 @@ import { LayersInUse } from "./services/layers-in-use.js";
 import { NetSlots } from "./services/net-slots.js";
 import { OciService } from "./services/oci-service.js";
 import { PoolService } from "./services/pool-service.js";
+import type { OutboundPolicy } from "./oci/outbound.js";
+import { loadTokenKey, PortTokens } from "./services/port-tokens.js";
 import { PortService } from "./services/port-service.js";
 import { ProcessService } from "./services/process-service.js";
 import { ProjectService } from "./services/project-service.js";
@@ -46,6 +48,8 @@ export interface WiringOptions {
   /** Domain of exposed ports' proxy, or null without a proxy. */
   proxyDomain: string | null;
   log: Logger;
+  /** Where registry pulls and pushes may connect; default public addresses only. */
+  outbound?: OutboundPolicy;
 }
 
 export type WiredServices = ReturnType<typeof wireServices>;
@@ -64,6 +68,7 @@ export function wireServices(o: WiringOptions) {
   const oci = new OciService(images, stores.images, layerStore, inUse, {
     uidBase: o.uidBase,
     tmpDir: join(o.dataDir, "tmp"),
+    outbound: o.outbound,
   });
   const builds = new BuildService(
     stores.images,
@@ -89,7 +94,14 @@ export function wireServices(o: WiringOptions) {
   const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, bus, log, secrets });
   const processes = new ProcessService(store, runtime, sandboxes, events, log, bus);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
-  const ports = new PortService(store, sandboxes, events, o.proxyDomain, log);
+  const ports = new PortService(
+    store,
+    sandboxes,
+    events,
+    o.proxyDomain,
+    log,
+    new PortTokens(loadTokenKey(join(o.dataDir, "port-token.key"))),
+  );
   const projects = new ProjectService(store, stores.images);
   const files = new FileService(runtime, sandboxes);
   const pools = new PoolService(o.dataDir, pool, images, sandboxes, log);

@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { SbxError } from "@sbx-sh/protocol";
 import { MAX_UPLOAD_BYTES } from "../services/file-service.js";
+import { uploadSlots } from "./upload-slots.js";
 
 export const MAX_JSON_BYTES = 1024 * 1024;
 /** An imported image streams to disk, where a full disk is the real bound. */
@@ -36,7 +37,13 @@ export function bodyLimits(): MiddlewareHandler {
     MAX_IMPORT_BYTES,
     () => new SbxError("payload_too_large", `image archives are limited to ${MAX_IMPORT_BYTES / 1024 ** 3} GiB`),
   );
-  return (c, next) => (IMPORT_PATH.test(c.req.path) ? imports : RAW_BODY_PATH.test(c.req.path) ? raw : json)(c, next);
+  const slots = uploadSlots();
+  return (c, next) => {
+    const limit = IMPORT_PATH.test(c.req.path) ? imports : RAW_BODY_PATH.test(c.req.path) ? raw : undefined;
+    if (!limit) return json(c, next);
+    // Uploads are counted per project while their body streams (only for methods that carry one).
+    return c.req.raw.body ? slots(c, async () => void (await limit(c, next))) : limit(c, next);
+  };
 }
 
 /**

@@ -32,7 +32,12 @@ const HOP_BY_HOP = new Set([
   "upgrade",
 ]);
 
-export function createPortProxy(ports: PortService, log: Logger): Server {
+/** Connections one client address may hold open at once; past it new ones are closed at once. */
+export const MAX_CONNECTIONS_PER_CLIENT = 256;
+/** A connection must send its request head within this, and may idle between requests this long. */
+const HEADERS_TIMEOUT_MS = 10_000;
+
+export function createPortProxy(ports: PortService, log: Logger, maxPerClient = MAX_CONNECTIONS_PER_CLIENT): Server {
   // A lookup that fails (the store) drops the connection; it is logged, never left unhandled.
   const failed = (conn: { destroy(): void }) => (err: unknown) => {
     log.error({ err }, "port proxy lookup failed");
@@ -40,6 +45,8 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
   };
   const server = createServer((req, res) => void serve(req, res).catch(failed(res)));
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const ambiguous = framingProblem(req);
+    if (ambiguous) return badRequest(res, ambiguous);
     const { token, fromQuery, path } = credentials(req);
     const d = await ports.decide(req.headers.host, token);
     if (!d.ok) return refuse(res, d.error);
@@ -53,6 +60,7 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
     }
     const headers = forwardHeaders(req.headers, req.socket);
     for (const k of Object.keys(headers)) if (HOP_BY_HOP.has(k)) delete headers[k];
+    // A body the client framed as chunked goes on chunked (Node frames it again): never unframed.
     const up = httpRequest({
       host: d.target.host,
       port: d.target.port,
@@ -103,7 +111,32 @@ export function createPortProxy(ports: PortService, log: Logger): Server {
     });
   };
 
-  server.on("clientError", (_err, socket) => socket.destroy());
+  // Requests Node's parser refuses (CL with TE, duplicated or bad Content-Length, bad chunks) get a
+  // plain 400 rather than a dropped connection.
+  // Idle connections are fds of the daemon: capped per client address and timed out (upgraded
+  // connections are the application's and stay until either side closes them).
+  server.headersTimeout = HEADERS_TIMEOUT_MS;
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+  const perClient = new Map<string, number>();
+  server.on("connection", (socket: Socket) => {
+    const who = socket.remoteAddress ?? "";
+    const n = (perClient.get(who) ?? 0) + 1;
+    if (n > maxPerClient) {
+      socket.destroy();
+      return;
+    }
+    perClient.set(who, n);
+    socket.once("close", () => {
+      const left = (perClient.get(who) ?? 1) - 1;
+      if (left > 0) perClient.set(who, left);
+      else perClient.delete(who);
+    });
+  });
+  server.on("clientError", (_err, socket: Duplex) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    else socket.destroy();
+  });
   server.on("error", (err) => log.error({ err }, "port proxy failed"));
   return server;
 }
@@ -113,7 +146,8 @@ function credentials(req: IncomingMessage): { token: string | undefined; fromQue
   const url = new URL(req.url ?? "/", "http://proxy.invalid");
   const queryToken = url.searchParams.get(TOKEN_QUERY) ?? undefined;
   url.searchParams.delete(TOKEN_QUERY);
-  const path = url.pathname + url.search;
+  // One leading slash: "//host/..." (or "/\\host") in a Location would send the browser elsewhere.
+  const path = url.pathname.replace(/^[/\\]+/, "/") + url.search;
   const header = req.headers[TOKEN_HEADER];
   if (typeof header === "string" && header) return { token: header, fromQuery: false, path };
   if (queryToken) return { token: queryToken, fromQuery: true, path };
@@ -131,7 +165,16 @@ function cookieToken(cookie: string | undefined): string | undefined {
 /** The request's headers for the sandbox: our token and cookie taken out, X-Forwarded-* added. */
 function forwardHeaders(h: IncomingHttpHeaders, socket: Socket): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(h)) if (v !== undefined && k !== TOKEN_HEADER) out[k] = v;
+  // Headers the Connection header names are hop-by-hop too; forwarding headers are the proxy's to
+  // set, never the client's to pass through (a forged X-Forwarded-For, Forwarded or X-Real-IP).
+  const named = new Set(
+    String(h.connection ?? "")
+      .split(",")
+      .map((x) => x.trim().toLowerCase())
+      .filter((x) => x && x !== "upgrade"),
+  );
+  for (const [k, v] of Object.entries(h))
+    if (v !== undefined && k !== TOKEN_HEADER && !named.has(k) && !FORWARDING.test(k)) out[k] = v;
   if (typeof out.cookie === "string") {
     const rest = out.cookie
       .split(";")
@@ -144,6 +187,28 @@ function forwardHeaders(h: IncomingHttpHeaders, socket: Socket): Record<string, 
   out["x-forwarded-host"] = h.host ?? "";
   out["x-forwarded-proto"] = "http";
   return out;
+}
+
+const FORWARDING = /^(x-forwarded-.*|forwarded|x-real-ip)$/;
+
+/** Why a request's body framing is ambiguous (a GET or HEAD with a body), or undefined. */
+function framingProblem(req: IncomingMessage): string | undefined {
+  const te = req.headers["transfer-encoding"];
+  const cl = req.headers["content-length"];
+  if ((req.method === "GET" || req.method === "HEAD") && (te !== undefined || (cl !== undefined && cl !== "0")))
+    return `a ${req.method} request with a body is ambiguous: send the body with POST or PUT`;
+  if (te !== undefined && cl !== undefined) return "Content-Length and Transfer-Encoding together are ambiguous";
+  return undefined;
+}
+
+function badRequest(res: ServerResponse, message: string): void {
+  const body = JSON.stringify({ error: { code: "invalid_argument", message } });
+  res.writeHead(400, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    connection: "close",
+  });
+  res.end(body);
 }
 
 function unreachable(port: number, sandboxId: string, err: Error): SbxError {

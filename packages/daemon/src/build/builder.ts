@@ -5,7 +5,6 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import { StringDecoder } from "node:string_decoder";
 import {
   mergeEnv,
   SbxError,
@@ -25,6 +24,7 @@ import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
 import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
+import { StepOutput } from "./step-output.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -58,6 +58,11 @@ export interface BuildOptions {
   sourceImages?: Map<string, SourceImage>;
   /** Only look: a step that is not in the cache throws NotCached; nothing runs, nothing is written. */
   cacheOnly?: boolean;
+  /**
+   * The building project: cache keys start from it, so no project reuses (or learns of, through
+   * `cached`) a layer another project built, nor poisons another's cache.
+   */
+  project?: string;
 }
 
 /** What a cache-only pass (BuildOptions.cacheOnly) throws at the first step it would have to run. */
@@ -91,7 +96,7 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
-  let parentKey = `base:${base.id}`;
+  let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
   const releases: Promise<void>[] = [];
@@ -228,14 +233,9 @@ async function executeStep(
   const id = newId("bld");
   // Only RUN may need the network (apt, pip); copying and mkdir never do.
   const slot = step.op === "run" ? await deps.reserveNetSlot() : null;
-  const tail = new LastLines(20);
-  const decoders = { stdout: new StringDecoder("utf8"), stderr: new StringDecoder("utf8") };
-  const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => {
-    const text = decoders[stream].write(data);
-    if (!text) return;
-    tail.push(text);
-    opts.emit({ type: "log", step: n, stream, data: text });
-  };
+  // Capped per step and per build (opts is the build's): a flood is counted, not kept.
+  const output = new StepOutput(opts, (stream, text) => opts.emit({ type: "log", step: n, stream, data: text }));
+  const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => output.write(stream, data);
   const env = mergeEnv(config.env, {});
   // A cancel that came while the sandbox was being made: the runtime only hears aborts after run starts.
   const run: typeof deps.runtime.run = (...args) => {
@@ -285,8 +285,10 @@ async function executeStep(
     } else {
       throw new SbxError("internal", `step ${step.op} makes no layer`);
     }
+    output.finish();
     if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
-    if (code !== 0) throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, tail.lines());
+    if (code !== 0)
+      throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, output.lastLines(20));
     return await deps.runtime.exportLayer(id, { live: false }, (layer) => deps.layers.commit(layer, key));
   } catch (err) {
     if (err instanceof StepFailure || opts.signal.aborted) throw err;
@@ -295,7 +297,7 @@ async function executeStep(
       step,
       null,
       err instanceof Error ? err.message : String(err),
-      tail.lines(),
+      output.lastLines(20),
       toSbxError(err).code,
     );
   } finally {
@@ -313,20 +315,4 @@ function sourceImage(ref: string, opts: BuildOptions): SourceImage {
   const found = opts.sourceImages?.get(ref);
   if (!found) throw new SbxError("internal", `COPY --from=${ref}: the image was not resolved before the build`);
   return found;
-}
-
-/** The last lines of a step's output, kept for the failure report. */
-class LastLines {
-  private buf: string[] = [];
-  private partial = "";
-  constructor(private readonly max: number) {}
-  push(text: string): void {
-    const parts = (this.partial + text).split("\n");
-    this.partial = parts.pop() ?? "";
-    this.buf.push(...parts);
-    if (this.buf.length > this.max) this.buf = this.buf.slice(-this.max);
-  }
-  lines(): string[] {
-    return (this.partial ? [...this.buf, this.partial] : this.buf).slice(-this.max);
-  }
 }

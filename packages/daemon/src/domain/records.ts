@@ -79,10 +79,14 @@ export interface PortExposureRecord {
   /** Reachable without the token. */
   public: boolean;
   /**
-   * Secret for non-public access (X-Sbx-Token / sbx_token). Kept readable, unlike API tokens: it
-   * opens one port of one sandbox, and the project that owns the sandbox may list it again.
+   * Secret for non-public access (X-Sbx-Token / sbx_token). Never stored: the store keeps "" here
+   * and the nonce and hash below; the port service derives it again for the owning project.
    */
   token: string;
+  /** What the token is derived from (with the daemon's key); absent in records of older daemons. */
+  nonce?: string;
+  /** sha256 of the token, hex. */
+  tokenHash?: string;
   createdAt: string;
 }
 

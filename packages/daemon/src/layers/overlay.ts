@@ -16,14 +16,33 @@ export interface ActiveSnapshot {
 // One busybox shell for all mounts of a sandbox: its mkdir/chown/mount applets run without an
 // exec each, and one spawn from Node replaces five. Paths arrive as positional arguments, never
 // spliced into the script. Extra tmpfs mounts (name:sizeMb) are for the caller's scratch dirs.
+// Every mount is nosuid,nodev on the host side: a setuid file a sandbox plants is inert there.
+//
+// With an idmap, each lower and the writable tmpfs are cloned as idmapped mounts (sbx-idmap): the
+// sandbox sees its own uid range while every byte on disk keeps the storage range's ids. The tmpfs
+// itself is owned by the storage range, since an idmapped mount hides ids outside its map.
 const PREPARE_SCRIPT = `set -e
-dir=$1; size=$2; inodes=$3; owner=$4; lower=$5; shift 5
+dir=$1; size=$2; inodes=$3; owner=$4; lower=$5; extras=$6; helper=$7; from=$8; to=$9; count=\${10}; shift 10
 mkdir -p "$dir/rw" "$dir/rootfs"
-mount -t tmpfs -o "size=\${size}m,nr_inodes=$inodes,mode=0700,nosuid,nodev" sbx-rw "$dir/rw"
+mount -t tmpfs -o "size=\${size}m,nr_inodes=$inodes,mode=0700,nosuid,nodev,uid=\${owner%:*},gid=\${owner#*:}" sbx-rw "$dir/rw"
 mkdir -p "$dir/rw/upper" "$dir/rw/work"
 chown "$owner" "$dir/rw/upper"
-mount -t overlay -o "lowerdir=$lower,upperdir=$dir/rw/upper,workdir=$dir/rw/work" sbx-root "$dir/rootfs"
-for extra in "$@"; do
+rw="$dir/rw"
+if [ -n "$helper" ]; then
+  mapped=""; i=0
+  IFS=:
+  for l in $lower; do
+    mkdir -p "$dir/lower/$i"
+    set -- "$@" ro "$l" "$dir/lower/$i"
+    mapped="$mapped\${mapped:+:}$dir/lower/$i"; i=$((i+1))
+  done
+  unset IFS
+  mkdir -p "$dir/rwmap"
+  "$helper" "$from" "$to" "$count" "$@" rw "$dir/rw" "$dir/rwmap"
+  lower=$mapped; rw="$dir/rwmap"
+fi
+mount -t overlay -o "lowerdir=$lower,upperdir=$rw/upper,workdir=$rw/work,nosuid,nodev" sbx-root "$dir/rootfs"
+for extra in $extras; do
   name=\${extra%%:*}; mb=\${extra#*:}
   mkdir -p "$dir/$name"
   mount -t tmpfs -o "size=\${mb}m,mode=0700,nosuid,nodev,noexec" "sbx-$name" "$dir/$name"
@@ -45,16 +64,23 @@ export interface PrepareOptions {
   /** Small tmpfs dirs to mount beside the root, e.g. `{ name: "logs", sizeMb: 64 }`. */
   scratch?: Array<{ name: string; sizeMb: number }>;
   busybox?: string;
+  /**
+   * Show the layers to the sandbox in its own uid range: ids from..from+count-1 on disk appear as
+   * to..to+count-1, through idmapped mounts made by the sbx-idmap helper at `helper`.
+   */
+  idmap?: { helper: string; from: number; to: number; count: number };
 }
 
 export async function prepareSnapshot(dir: string, lowers: string[], opts: PrepareOptions): Promise<ActiveSnapshot> {
   if (lowers.length === 0) throw new SbxError("internal", "an overlay needs at least one lower layer");
   if (lowers.some((l) => l.includes(":") || l.includes(",")))
     throw new SbxError("internal", "layer paths must not contain ':' or ','");
-  // 0711: the sandbox's mapped root (uid base) must traverse to its rootfs, but not list siblings.
+  // 0711: the sandbox's mapped root must traverse to its rootfs, but not list siblings.
   await mkdir(dir, { recursive: true, mode: 0o711 });
   const owner = `${opts.uidBase}:${opts.uidBase}`;
-  const scratch = (opts.scratch ?? []).map((s) => `${s.name}:${s.sizeMb}`);
+  const scratch = (opts.scratch ?? []).map((s) => `${s.name}:${s.sizeMb}`).join(" ");
+  const m = opts.idmap;
+  const idmap = m ? [m.helper, String(m.from), String(m.to), String(m.count)] : ["", "", "", ""];
   const r = await runCommand(opts.busybox ?? "/bin/busybox", [
     "sh",
     "-c",
@@ -65,7 +91,8 @@ export async function prepareSnapshot(dir: string, lowers: string[], opts: Prepa
     String(inodesFor(opts.sizeMb)),
     owner,
     lowers.join(":"),
-    ...scratch,
+    scratch,
+    ...idmap,
   ]);
   if (r.code !== 0) {
     await removeSnapshot(dir).catch(() => undefined);
@@ -76,7 +103,8 @@ export async function prepareSnapshot(dir: string, lowers: string[], opts: Prepa
 
 /** Unmounts everything under dir (deepest first) and deletes it. Safe to call twice. */
 export async function removeSnapshot(dir: string): Promise<void> {
-  for (const mountpoint of (await mountsUnder(dir)).sort((a, b) => b.length - a.length)) {
+  // Latest first (the kernel's table is in mount order): the overlay before the idmapped lowers under it.
+  for (const mountpoint of (await mountsUnder(dir)).reverse()) {
     const r = await runCommand("umount", [mountpoint]);
     if (r.code !== 0) await mustRun("umount", ["-l", mountpoint]);
   }

@@ -40,8 +40,12 @@ export interface ImportTarget {
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /** The cache key of an imported layer: its content (diff id) as unpacked for this uid base. */
-export function importedLayerKey(diffId: string, uidBase: number): string {
-  return sha256(`oci-layer\n${uidBase}\n${diffId}`);
+export function importedLayerKey(diffId: string, uidBase: number, project?: string): string {
+  // Per project: a layer is reused only from the project's own imports, never on the strength of
+  // a diff_id another project's image names (knowing a digest must not be enough to get the bytes).
+  return sha256(
+    project === undefined ? `oci-layer\n${uidBase}\n${diffId}` : `oci-layer\n${uidBase}\n${project}\n${diffId}`,
+  );
 }
 
 export function configFromOci(c: ImageConfigJson): ImageRecord["config"] {
@@ -68,8 +72,9 @@ export async function importImage(plan: ImportPlan, deps: ImportDeps, target: Im
       `image ${target.name}:${target.tag} already exists in project ${target.project}: pass --replace to point the name at the imported image`,
     );
   }
-  await mkdir(deps.layers.root, { recursive: true, mode: 0o711 });
-  const release = deps.hold?.(plan.layers.map((l) => importedLayerKey(l.diffId, deps.uidBase))) ?? (() => undefined);
+  await mkdir(deps.layers.root, { recursive: true, mode: 0o700 });
+  const release =
+    deps.hold?.(plan.layers.map((l) => importedLayerKey(l.diffId, deps.uidBase, target.project))) ?? (() => undefined);
   try {
     return await importLayers(plan, deps, target, current);
   } finally {
@@ -88,7 +93,7 @@ async function importLayers(
   const refs: ImageLayerRef[] = [];
   try {
     for (const [i, l] of plan.layers.entries()) {
-      const key = importedLayerKey(l.diffId, deps.uidBase);
+      const key = importedLayerKey(l.diffId, deps.uidBase, target.project);
       const step = `oci layer ${l.diffId.slice(7, 19)}`;
       const have = await deps.store.getLayer(key);
       if (have?.dir && have.digest && existsSync(have.dir)) {

@@ -9,6 +9,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
 import { checkDigest, INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
+import { checkOutbound, DEFAULT_OUTBOUND, MAX_REDIRECTS, type OutboundPolicy } from "./outbound.js";
 
 export interface RegistryRef {
   registry: string;
@@ -60,17 +61,22 @@ export class RegistryClient {
   constructor(
     readonly ref: RegistryRef,
     private readonly auth: RegistryAuth = {},
+    /** Which hosts requests (and their redirects and token realms) may go to. */
+    private readonly outbound: OutboundPolicy = DEFAULT_OUTBOUND,
   ) {
     this.base = `${isLoopback(ref.registry) || auth.insecure ? "http" : "https"}://${ref.registry}`;
     if (auth.token) this.authHeader = `Bearer ${auth.token}`;
   }
 
   private fail(code: ErrorCode, what: string, res?: Response, body?: string): SbxError {
-    const detail = body ? `: ${body.slice(0, 300)}` : "";
-    return new SbxError(code, `registry ${this.ref.registry}: ${what}${res ? ` (HTTP ${res.status})` : ""}${detail}`, {
-      registry: this.ref.registry,
-      status: res?.status,
-    });
+    // Only what an OCI registry's error body says (its codes and messages), never the raw body: a
+    // failed request may have reached a service that answers with something of its own.
+    const detail = body ? ociErrorText(body) : "";
+    return new SbxError(
+      code,
+      `registry ${this.ref.registry}: ${what}${res ? ` (HTTP ${res.status})` : ""}${detail ? `: ${detail}` : ""}`,
+      { registry: this.ref.registry, status: res?.status },
+    );
   }
 
   /** One request, answering a 401 challenge once (bearer token from the realm, or basic). */
@@ -83,25 +89,44 @@ export class RegistryClient {
       redirect?: "follow" | "manual";
     } = {},
   ): Promise<Response> {
-    const url = path.startsWith("http") ? path : `${this.base}${path}`;
+    const first = new URL(path.startsWith("http") ? path : `${this.base}${path}`);
+    const home = new URL(this.base).host;
     const send = async (): Promise<Response> => {
-      const headers: Record<string, string> = { ...init.headers };
-      if (this.authHeader) headers.authorization = this.authHeader;
-      const body = typeof init.body === "function" ? init.body() : init.body;
-      try {
-        return await fetch(url, {
-          method,
-          headers,
-          body,
-          redirect: init.redirect ?? "follow",
-          ...(typeof init.body === "function" ? { duplex: "half" } : {}),
-        } as RequestInit);
-      } catch (err) {
-        const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-        throw this.fail(
-          "failed_precondition",
-          `cannot reach ${url} (${cause?.code ?? cause?.message ?? String(err)})${this.base.startsWith("https") ? "; for a plain-HTTP registry pass --insecure" : ""}`,
-        );
+      let target = first;
+      let verb = method;
+      let withBody = true;
+      for (let hops = 0; ; hops++) {
+        await checkOutbound(target, this.outbound, `registry ${this.ref.registry}`);
+        // Credentials only to the registry they were given for, never to where it redirects.
+        const headers: Record<string, string> = { ...init.headers };
+        if (this.authHeader && target.host === home) headers.authorization = this.authHeader;
+        const body = withBody ? (typeof init.body === "function" ? init.body() : init.body) : undefined;
+        let res: Response;
+        try {
+          res = await fetch(target, {
+            method: verb,
+            headers,
+            body,
+            redirect: "manual",
+            ...(withBody && typeof init.body === "function" ? { duplex: "half" } : {}),
+          } as RequestInit);
+        } catch (err) {
+          const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+          throw this.fail(
+            "failed_precondition",
+            `cannot reach ${target.origin} (${cause?.code ?? cause?.message ?? String(err)})${this.base.startsWith("https") ? "; for a plain-HTTP registry pass --insecure" : ""}`,
+          );
+        }
+        const location = res.headers.get("location");
+        if (init.redirect === "manual" || ![301, 302, 303, 307, 308].includes(res.status) || !location) return res;
+        await res.body?.cancel();
+        if (hops >= MAX_REDIRECTS) throw this.fail("failed_precondition", `more than ${MAX_REDIRECTS} redirects`, res);
+        target = new URL(location, target);
+        // 303 (and 301/302 after a POST) turn into a GET without the body, as browsers and curl do.
+        if (res.status === 303 || ((res.status === 301 || res.status === 302) && verb === "POST")) {
+          verb = "GET";
+          withBody = false;
+        }
       }
     };
     let res = await send();
@@ -137,12 +162,23 @@ export class RegistryClient {
     const params: Record<string, string> = {};
     for (const m of challenge.slice(6).matchAll(/(\w+)="([^"]*)"/g)) params[m[1]!] = m[2]!;
     if (!params.realm) throw this.fail("unauthenticated", "the bearer challenge names no realm");
-    const url = new URL(params.realm);
+    let url: URL;
+    try {
+      url = new URL(params.realm);
+    } catch {
+      throw this.fail("unauthenticated", "the bearer challenge's realm is not a URL");
+    }
+    // The realm is the registry's choice: the same rules as the registry itself, and the user's
+    // password goes only over https or to the registry's own host.
+    await checkOutbound(url, this.outbound, `registry ${this.ref.registry}: token realm`);
+    const sendBasic = basic !== undefined && (url.protocol === "https:" || url.host === new URL(this.base).host);
     if (params.service) url.searchParams.set("service", params.service);
     url.searchParams.set("scope", params.scope ?? `repository:${this.ref.repository}:pull,push`);
-    const res = await fetch(url, { headers: basic ? { authorization: basic } : {} }).catch((err: unknown) => {
-      throw this.fail("failed_precondition", `cannot reach the token service ${url.origin} (${String(err)})`);
-    });
+    const res = await fetch(url, { headers: sendBasic ? { authorization: basic } : {}, redirect: "error" }).catch(
+      (err: unknown) => {
+        throw this.fail("failed_precondition", `cannot reach the token service ${url.origin} (${String(err)})`);
+      },
+    );
     if (!res.ok) throw this.fail("unauthenticated", "the token service refused the credentials", res, await res.text());
     const body = (await res.json()) as { token?: string; access_token?: string };
     const token = body.token ?? body.access_token;
@@ -248,5 +284,20 @@ export class RegistryClient {
     if (res.status !== 201) throw this.fail("runtime_error", `cannot put manifest ${reference}`, res, await res.text());
     await res.body?.cancel();
     return sha256(data);
+  }
+}
+
+/** The codes and messages of an OCI error body (`{"errors":[{code,message}]}`), capped; "" otherwise. */
+function ociErrorText(body: string): string {
+  try {
+    const errors = (JSON.parse(body) as { errors?: Array<{ code?: unknown; message?: unknown }> }).errors;
+    if (!Array.isArray(errors)) return "";
+    return errors
+      .map((e) => [e.code, e.message].filter((x) => typeof x === "string").join(" "))
+      .join("; ")
+      .replace(/[^\x20-\x7e]/g, "?")
+      .slice(0, 200);
+  } catch {
+    return "";
   }
 }

@@ -2,8 +2,8 @@
 // seccomp, an optional veth+NAT network attached between `crun create` and `crun start`, and
 // processes under detached supervisors so they survive a daemon restart.
 import { existsSync } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { chmod, chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { mustRun } from "../common/command.js";
 import { Crun } from "./crun.js";
@@ -37,6 +37,8 @@ import { waitForBoot } from "./systemd-boot.js";
 import { AgentSandboxes } from "./agent/agent-sandboxes.js";
 import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
+import { UidRanges } from "./uid-ranges.js";
+import { TraverseAcl } from "./traverse-acl.js";
 
 export interface CrunRuntimeOptions {
   /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
@@ -46,6 +48,8 @@ export interface CrunRuntimeOptions {
   uidCount: number;
   initPath: string;
   busyboxPath: string;
+  /** sbx-idmap: clones layers as idmapped mounts into each sandbox's own uid range. */
+  idmapHelper: string;
   network: NetworkManager;
   nofile: number;
   cgroupVersion: 1 | 2;
@@ -62,6 +66,8 @@ export class CrunRuntime implements SandboxRuntime {
   private readonly limitSwap: boolean;
   private readonly agents: AgentSandboxes | undefined;
   private readonly teardowns = new Teardowns();
+  private readonly ranges: UidRanges;
+  private readonly traverse: TraverseAcl;
 
   constructor(private readonly o: CrunRuntimeOptions) {
     this.crun = new Crun(o.crunRoot);
@@ -71,6 +77,8 @@ export class CrunRuntime implements SandboxRuntime {
         `sbx-agent is missing at ${o.agentPath}: build it (apt-get install musl-tools; npm run build) or start sbxd with SBX_AGENT=off`,
       );
     this.agents = o.agentPath ? new AgentSandboxes((id) => this.dir(id), { binary: o.agentPath }) : undefined;
+    this.ranges = new UidRanges({ sandboxesDir: o.sandboxesDir, storageBase: o.uidBase });
+    this.traverse = new TraverseAcl([dirname(o.sandboxesDir), o.sandboxesDir], () => this.ranges.bases());
     this.files = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
@@ -109,16 +117,29 @@ export class CrunRuntime implements SandboxRuntime {
     try {
       // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
       const hostIds = spec.hostIds === true || spec.systemd === true;
+      // The sandbox's own uid range, recorded in its dir before anything runs as it. Its dir is
+      // searchable by its own root group only; its parents by the live ranges' roots (ACL).
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const range = hostIds ? 0 : this.ranges.allocate(spec.id, dir);
+      if (!hostIds) {
+        await chown(dir, 0, range);
+        await chmod(dir, 0o710);
+        await this.traverse.sync();
+      }
       const snap = await prepareSnapshot(dir, spec.lowers, {
         sizeMb: spec.diskMb,
         uidBase: hostIds ? 0 : this.o.uidBase,
+        idmap: hostIds
+          ? undefined
+          : { helper: this.o.idmapHelper, from: this.o.uidBase, to: range, count: this.o.uidCount },
         scratch: [{ name: "logs", sizeMb: this.o.logsSizeMb ?? 64 }],
         busybox: this.o.busyboxPath,
       });
       await mkdir(join(dir, "state"), { mode: 0o700 });
       const withAgent = this.agents && !spec.systemd && !spec.init;
       const agent = withAgent
-        ? await this.agents!.prepare(spec.id, join(dir, "logs"), hostIds ? 0 : this.o.uidBase)
+        ? // Its dirs are bind mounts, not idmapped: owned by the sandbox's own root (host ids: 0).
+          await this.agents!.prepare(spec.id, join(dir, "logs"), range)
         : undefined;
       const resolvConf = join(dir, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
@@ -129,7 +150,7 @@ export class CrunRuntime implements SandboxRuntime {
         init: spec.init,
         env: spec.env,
         cwd: spec.workingDir,
-        uidBase: this.o.uidBase,
+        uidBase: range,
         uidCount: this.o.uidCount,
         cpus: spec.cpus,
         memoryMb: spec.memoryMb,
@@ -224,6 +245,15 @@ export class CrunRuntime implements SandboxRuntime {
       netSlot !== null ? this.o.network.detach(id, netSlot) : undefined,
       removeSnapshot(this.dir(id)),
     ]);
+    if (this.ranges.of(id) !== undefined) {
+      this.ranges.release(id);
+      await this.traverse.sync();
+    }
+  }
+
+  /** The first host uid of the sandbox's range (undefined: host ids, or no such sandbox). */
+  uidRangeOf(id: string): number | undefined {
+    return this.ranges.of(id);
   }
 
   async updateEgress(id: string, netSlot: number, policy: EgressPolicy): Promise<void> {
@@ -301,7 +331,10 @@ export class CrunRuntime implements SandboxRuntime {
   }
 
   async cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]> {
-    return cleanupLeaks(this.crun, this.o, liveIds, liveSlots);
+    const removed = await cleanupLeaks(this.crun, this.o, liveIds, liveSlots);
+    this.ranges.retain(liveIds);
+    await this.traverse.sync();
+    return removed;
   }
 
   async startProcess(id: string, procId: string, spec: ProcessSpec): Promise<ProcessHandle> {

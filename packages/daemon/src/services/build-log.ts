@@ -2,7 +2,9 @@
 // and appended, in order, to `<logDir>/<id>.ndjson`, which is what a finished build (also one from
 // before a daemon restart) replays.
 import { EventEmitter } from "node:events";
-import { appendFile, readFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { appendFile } from "node:fs/promises";
+import { createInterface } from "node:readline";
 import type { BuildEvent } from "../domain/build-events.js";
 
 export class BuildLog {
@@ -18,7 +20,7 @@ export class BuildLog {
   append(ev: BuildEvent): void {
     this.events.push(ev);
     const line = JSON.stringify(ev) + "\n";
-    this.written = this.written.then(() => appendFile(this.path, line)).catch(() => undefined);
+    this.written = this.written.then(() => appendFile(this.path, line, { mode: 0o640 })).catch(() => undefined);
     this.grew.emit("event");
   }
 
@@ -57,7 +59,19 @@ export class BuildLog {
  * image record, and maps to the same answer.
  */
 export async function* replayBuildLog(path: string): AsyncGenerator<BuildEvent> {
-  // Read once; a build whose log is gone (or never written) simply has no events to replay.
-  const text = await readFile(path, "utf8").catch(() => "");
-  for (const line of text.split("\n")) if (line.trim()) yield JSON.parse(line) as BuildEvent;
+  // Streamed line by line, never read whole; a build whose log is gone (or never written) simply
+  // has no events to replay.
+  const file = createReadStream(path, { encoding: "utf8" });
+  const opened = await new Promise<boolean>((resolve) => {
+    file.once("open", () => resolve(true));
+    file.once("error", () => resolve(false));
+  });
+  if (!opened) return;
+  const lines = createInterface({ input: file, crlfDelay: Infinity });
+  try {
+    for await (const line of lines) if (line.trim()) yield JSON.parse(line) as BuildEvent;
+  } finally {
+    lines.close();
+    file.destroy();
+  }
 }

@@ -174,6 +174,7 @@ export class BuildService {
         signal: run.abort.signal,
         emit,
         sourceImages,
+        project: rec.project,
       });
       const img: ImageRecord = {
         ref: newId("img"),

@@ -19,6 +19,7 @@ import { readLayout } from "../oci/layout.js";
 import { pullToLayout, pushLayout, type TransferStats } from "../oci/registry.js";
 import { parseRegistryRef, RegistryClient, type RegistryAuth } from "../oci/registry-client.js";
 import { unpackPlain } from "../oci/unpack.js";
+import type { OutboundPolicy } from "../oci/outbound.js";
 
 export interface OciServiceOptions {
   uidBase: number;
@@ -26,6 +27,8 @@ export interface OciServiceOptions {
   tmpDir: string;
   /** Largest import archive accepted, unpacked. */
   maxImportBytes?: number;
+  /** Where pulls and pushes may connect (default: public addresses only). */
+  outbound?: OutboundPolicy;
 }
 
 export interface ImportOptions {
@@ -128,7 +131,7 @@ export class OciService {
     target: string,
     auth: RegistryAuth,
   ): Promise<TransferStats & { reference: string }> {
-    const client = new RegistryClient(parseRegistryRef(target), auth);
+    const client = new RegistryClient(parseRegistryRef(target), auth, this.opts.outbound);
     const src = await this.source(project, ref);
     return this.withTemp(async (dir) => {
       const { manifest } = await exportLayout(src, dir);
@@ -144,11 +147,11 @@ export class OciService {
     auth: RegistryAuth,
   ): Promise<{ image: ImageRecord; fetched: number; skipped: number }> {
     const ref = parseRegistryRef(reference);
-    const client = new RegistryClient(ref, auth);
+    const client = new RegistryClient(ref, auth, this.opts.outbound);
     const name = assertValidName("image", o.name ?? ref.repository.split("/").at(-1)!);
     const tag = checkTag(o.tag ?? ref.tag ?? "latest");
     return this.withTemp(async (dir) => {
-      const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(diffId));
+      const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(project, diffId));
       const plan = await readLayout(dir);
       const image = await importImage(plan, this.deps(), {
         project,
@@ -190,8 +193,8 @@ export class OciService {
     };
   }
 
-  private async hasLayer(diffId: string): Promise<boolean> {
-    const l = await this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase));
+  private async hasLayer(project: string, diffId: string): Promise<boolean> {
+    const l = await this.store.getLayer(importedLayerKey(diffId, this.opts.uidBase, project));
     return !!l?.dir && existsSync(l.dir);
   }
 

@@ -1,13 +1,13 @@
 // Exposed ports: which sandbox ports the daemon's HTTP proxy routes to (by host name
 // `<port>-<sandboxId>.<domain>`), with a per-exposure token unless public; and where the proxy and
 // the TCP tunnel endpoint connect to. Exposures are stored, and go when their sandbox is terminated.
-import { randomBytes, timingSafeEqual } from "node:crypto";
 import { checkPort, SbxError } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import type { PortExposureRecord, SandboxRecord } from "../domain/records.js";
 import type { Store } from "../store/store.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
+import { PortTokens } from "./port-tokens.js";
 
 /** Where the port proxy listens, once it does: api/ builds the URLs of exposed ports from it. */
 export interface ProxyAddress {
@@ -36,6 +36,7 @@ export class PortService {
     /** The domain exposed ports are served under, or null when the daemon runs no proxy (nothing can be exposed). */
     private readonly proxyDomain: string | null,
     private readonly log: Logger,
+    private readonly tokens: PortTokens = new PortTokens(),
   ) {
     // A suspended sandbox's address is gone too: open connections would hang, not fail. Its
     // exposures stay for the resume; a terminated one's go.
@@ -69,11 +70,12 @@ export class PortService {
         project: s.project,
         port,
         public: opts.public ?? old?.public ?? false,
-        token: old?.token ?? randomBytes(24).toString("base64url"),
+        token: "",
+        ...(old?.nonce && old.tokenHash ? { nonce: old.nonce, tokenHash: old.tokenHash } : this.tokens.mint()),
         createdAt: old?.createdAt ?? new Date().toISOString(),
       };
-      await tx.putPortExposure(record);
-      return { old, record };
+      await tx.putPortExposure(this.tokens.sealed(record));
+      return { old, record: this.tokens.opened(record) };
     });
     // Connections let in without a token must not outlive the public access.
     if (old?.public && !record.public) this.cut(`${s.id}:${port}`);
@@ -83,7 +85,7 @@ export class PortService {
 
   async list(project: string, idOrName: string): Promise<PortExposureRecord[]> {
     const s = await this.sandboxes.get(project, idOrName);
-    return this.store.listPortExposures(s.id);
+    return (await this.store.listPortExposures(s.id)).map((e) => this.tokens.opened(e));
   }
 
   async close(project: string, idOrName: string, port: number): Promise<PortExposureRecord> {
@@ -91,7 +93,7 @@ export class PortService {
     const s = await this.sandboxes.get(project, idOrName);
     const e = await this.store.transaction(async (tx) => {
       const e = await tx.getPortExposure(s.id, port);
-      return e && (await tx.deletePortExposure(s.id, port)) ? e : undefined;
+      return e && (await tx.deletePortExposure(s.id, port)) ? this.tokens.opened(e) : undefined;
     });
     if (!e)
       throw new SbxError(
@@ -125,10 +127,17 @@ export class PortService {
     for (const conn of set ?? []) conn.destroy();
   }
 
-  /** Daemon start: exposures whose sandbox is gone or terminated (a crash in between) are dropped. */
+  /**
+   * Daemon start: exposures whose sandbox is gone or terminated (a crash in between) are dropped;
+   * tokens an older daemon stored in clear are replaced by new ones, stored hashed.
+   */
   async prune(): Promise<number> {
     let n = 0;
     for (const e of await this.store.listPortExposures()) {
+      if (!e.tokenHash) {
+        await this.store.putPortExposure(this.tokens.sealed({ ...e, ...this.tokens.mint() }));
+        this.log.info({ sandbox: e.sandboxId, port: e.port }, "port token replaced (it was stored in clear)");
+      }
       if ((await this.store.getSandbox(e.sandboxId))?.status !== "terminated") continue;
       await this.store.deletePortExposure(e.sandboxId);
       n++;
@@ -177,7 +186,7 @@ export class PortService {
           "unauthenticated",
           `port ${port} of sandbox ${e.sandboxId} is private: send the token from \`sbx port ls\` as the X-Sbx-Token header or once as ?sbx_token=<token>`,
         );
-      if (!sameSecret(token, e.token))
+      if (!this.tokens.matches(token, e))
         return deny("permission_denied", `wrong token for port ${port} of sandbox ${e.sandboxId}`);
     }
     const s = await this.store.getSandbox(e.sandboxId);
@@ -187,7 +196,7 @@ export class PortService {
         `sandbox ${e.sandboxId} is ${s?.status ?? "gone"}${s?.status === "suspended" ? ": resume it to reach its ports" : ""}`,
       );
     }
-    return { ok: true, target: { host: s.ipAddress, port }, exposure: e };
+    return { ok: true, target: { host: s.ipAddress, port }, exposure: this.tokens.opened(e) };
   }
 
   private requireProxy(): void {
@@ -201,10 +210,4 @@ function deny(
   message: string,
 ): ProxyDecision {
   return { ok: false, error: new SbxError(code, message) };
-}
-
-function sameSecret(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -3,6 +3,7 @@
 // record is kept whole as JSON in a `doc` column, with the fields we query on (project, name,
 // status, slot) as real columns.
 import Database from "better-sqlite3";
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import { SbxError } from "@sbx-sh/protocol";
 import { IMAGE_MIGRATIONS } from "./sqlite-image-store.js";
 import type { MetaOps } from "./store.js";
@@ -40,11 +41,14 @@ interface DocRow {
 
 /** Opens (creating if need be) the database file and brings its schema up to date. */
 export function openSqliteDatabase(path: string): Database.Database {
+  if (path !== ":memory:") ownerOnly(path);
   const db = new Database(path);
   try {
     db.pragma("journal_mode = WAL");
     db.pragma("synchronous = NORMAL");
     db.pragma("foreign_keys = ON");
+    // Replaced secrets (env values, tokens) are overwritten on disk, not left in free pages.
+    db.pragma("secure_delete = ON");
     const version = db.pragma("user_version", { simple: true }) as number;
     for (let v = version; v < MIGRATIONS.length; v++) {
       db.transaction(() => {
@@ -57,6 +61,15 @@ export function openSqliteDatabase(path: string): Database.Database {
     throw err;
   }
   return db;
+}
+
+/**
+ * The database holds sandboxes' env values and tokens: 0600, and so are its WAL and shared-memory
+ * files (SQLite gives them the database's mode when it makes them; older layouts made all 0644).
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, "a", 0o600));
+  for (const f of [path, `${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
 }
 
 export class SqliteMetaTables implements Sync<MetaOps> {

@@ -2,7 +2,8 @@
 // the project's images (list, inspect, remove).
 import { createRoute, z } from "@hono/zod-openapi";
 import { SbxError } from "@sbx-sh/protocol";
-import { validateTar } from "../../services/tar-check.js";
+import { TarCheck } from "../../services/tar-check.js";
+import { bodyStream } from "../body-limits.js";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
 import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas/index.js";
@@ -51,9 +52,13 @@ export function registerImageRoutes(app: Api, s: Services): void {
     }),
     async (c) => {
       const { digest } = c.req.valid("param");
-      const body = Buffer.from(await c.req.arrayBuffer());
-      await validateTar(body);
-      const stored = await s.contexts.put(body, { expect: digest }).catch((err: unknown) => {
+      // Streamed to disk through the tar check, never held whole: the upload cap counts it as it comes.
+      const check = new TarCheck();
+      const body = bodyStream(c.req.raw);
+      body.on("error", (err) => check.destroy(err));
+      body.pipe(check);
+      const stored = await s.contexts.put(check, { expect: digest }).catch((err: unknown) => {
+        if (err instanceof SbxError && err.code !== "invalid_argument") throw err;
         throw new SbxError(
           "invalid_archive",
           `the upload does not match ${digest}: ${err instanceof Error ? err.message : String(err)}`,

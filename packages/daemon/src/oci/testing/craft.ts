@@ -38,7 +38,14 @@ export function tarOf(entries: Entry[]): Buffer {
 export async function layout(
   dir: string,
   tars: Buffer[],
-  tweak: { layerType?: string; wrongDiffId?: boolean; dropBlob?: boolean; corruptBlob?: boolean } = {},
+  tweak: {
+    layerType?: string;
+    wrongDiffId?: boolean;
+    dropBlob?: boolean;
+    corruptBlob?: boolean;
+    /** diff_ids to claim instead of the tars' own (another image's layers). */
+    diffIds?: string[];
+  } = {},
 ): Promise<void> {
   const blobs = join(dir, "blobs/sha256");
   await mkdir(blobs, { recursive: true });
@@ -64,7 +71,10 @@ export async function layout(
       architecture: "amd64",
       os: "linux",
       config: {},
-      rootfs: { type: "layers", diff_ids: tars.map((t) => (tweak.wrongDiffId ? sha("nope") : sha(t))) },
+      rootfs: {
+        type: "layers",
+        diff_ids: tweak.diffIds ?? tars.map((t) => (tweak.wrongDiffId ? sha("nope") : sha(t))),
+      },
     }),
   );
   const cd = await put(config);

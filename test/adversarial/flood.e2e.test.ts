@@ -1,0 +1,80 @@
+// Floods aimed at the daemon itself (F4 of the second security round): a build step that prints
+// far more than anyone reads. The daemon must keep a bounded head and tail of it (with a marker),
+// keep its memory, and keep answering other API calls at about its idle speed meanwhile. The
+// latency bound is relative: 2x the same call's idle median, measured in the same run.
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { describe, expect, it } from "vitest";
+import { Image, type BuildEvent } from "@sbx-sh/sdk";
+import { sharedClient } from "../fixtures.js";
+import { testDaemonRoot } from "../harness.js";
+
+const client = sharedClient();
+const ROOT = testDaemonRoot("shared");
+const FLOOD_BYTES = 128 << 20;
+// What the daemon keeps of one step: 1 MiB live, a 16 KiB tail and the marker (build-output caps).
+const KEPT_MAX = (1 << 20) + (16 << 10) + 4096;
+
+function rssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+}
+
+async function timed(): Promise<number> {
+  const t = performance.now();
+  await client.list();
+  return performance.now() - t;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+describe("a build step that floods its output", () => {
+  it("is kept as a capped head and tail, while the daemon's memory and API latency hold", async () => {
+    const pid = Number(readFileSync(join(ROOT, "run", "sbxd.pid"), "utf8").trim());
+    const idle: number[] = [];
+    for (let i = 0; i < 20; i++) idle.push(await timed());
+    const rssBefore = rssKb(pid);
+
+    const name = `flood-${process.pid}`;
+    const build = await new Image({ name })
+      .run(`head -c ${FLOOD_BYTES} /dev/zero | tr '\\0' x; echo; echo the-last-line`)
+      .startBuild({ client });
+    const events: BuildEvent[] = [];
+    let done = false;
+    const followed = (async () => {
+      for await (const ev of client.buildEvents(build.id, { follow: true })) events.push(ev);
+      done = true;
+    })();
+    const busy: number[] = [];
+    let rssPeak = rssBefore;
+    while (!done) {
+      busy.push(await timed());
+      rssPeak = Math.max(rssPeak, rssKb(pid));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await followed;
+    expect(events.at(-1)).toMatchObject({ type: "done" });
+
+    // The flood is not in memory: far less growth than the 128 MiB printed.
+    expect(rssPeak - rssBefore).toBeLessThan(64 * 1024);
+    expect(busy.length).toBeGreaterThan(5);
+    expect(median(busy)).toBeLessThan(2 * median(idle));
+
+    // A bounded head, the marker, and the tail with the step's last line.
+    const logText = events.flatMap((e) => (e.type === "log" ? [e.data] : [])).join("");
+    expect(logText.length).toBeLessThan(KEPT_MAX);
+    expect(logText).toMatch(/\[sbx: \d+ bytes of this step's output were left out/);
+    expect(logText).toMatch(/the-last-line\n$/);
+    // The replay (from the log file, streamed) says the same; the file is bounded and not world-readable.
+    const replayed: BuildEvent[] = [];
+    for await (const ev of client.buildEvents(build.id)) replayed.push(ev);
+    expect(replayed.length).toBe(events.length);
+    const file = statSync(join(ROOT, "data", "builds", `${build.id}.ndjson`));
+    expect(file.size).toBeLessThan(2 * KEPT_MAX);
+    expect(file.mode & 0o777).toBe(0o640);
+    await client.transport.empty("DELETE", `/v1/images/${name}`);
+  });
+});
