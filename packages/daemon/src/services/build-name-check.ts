@@ -31,6 +31,8 @@ export async function assertNameFree(
       signal: new AbortController().signal,
       emit: () => undefined,
       sourceImages: b.sourceImages,
+      // The same cache keys as the build itself, which are per project.
+      project: b.project,
     }).then(
       (r) =>
         imageDigest(
