@@ -251,6 +251,13 @@ describe("volumes across a daemon kill -9", () => {
     ).rejects.toMatchObject({ code: "volume_in_use" });
     await expect(c.deleteVolume("persist")).rejects.toMatchObject({ code: "volume_in_use" });
     await sb.terminate();
+    // Unmounted under a running daemon: a create mounts the disk again, never the bare dir below it.
+    expect(spawnSync("umount", [join(goneDir, "mnt")]).status).toBe(0);
+    const g = await Sandbox.create({ allowInternetAccess: false, volumes: [{ name: "gone", path: "/g" }] }, c);
+    await sh(g, "echo on-disk > /g/f");
+    expect(mounted(join(goneDir, "mnt"))).toBe(true);
+    expect(readFileSync(join(goneDir, "mnt", "f"), "utf8")).toBe("on-disk\n");
+    await g.terminate();
     await c.deleteVolume("persist");
     await c.deleteVolume("gone");
     expect(existsSync(join(daemon.root, "data", "volumes", v.id))).toBe(false);

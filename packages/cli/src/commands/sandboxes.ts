@@ -1,6 +1,6 @@
 // Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx update`, `sbx rm`.
 import { type Command, InvalidArgumentError } from "commander";
-import type { CreateSandboxRequest, SandboxInfo } from "@sbx-sh/protocol";
+import type { CreateSandboxRequest, SandboxInfo, VolumeMount } from "@sbx-sh/protocol";
 import type { ListSandboxesOptions } from "@sbx-sh/sdk";
 import { parseFilter, parseLabel } from "./labels.js";
 import {
@@ -15,7 +15,6 @@ import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
 import { parseSecretPair, secretsOf } from "./secret-flag.js";
 import { parseVolumeFlag } from "./volumes.js";
-import type { VolumeMount } from "@sbx-sh/protocol";
 
 /** Megabytes, or with a unit: 512, 512m, 2g. */
 export function parseMemory(value: string): number {

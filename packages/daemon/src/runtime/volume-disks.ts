@@ -4,6 +4,7 @@
 // idmapped clone (sbx-idmap) shows it to any sandbox as its own root's. Mounts outlive the daemon
 // (sandboxes hold them through a restart); reconcile() mounts what a host reboot unmounted and
 // removes disks no volume record names (a create or remove cut short by a crash).
+import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, rmdir, statfs, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
@@ -22,8 +23,11 @@ export interface VolumeDisks {
   /** Unmounts (lazily if a sandbox's teardown still holds it) and deletes the disk. Idempotent. */
   remove(id: string): Promise<void>;
   usage(id: string): Promise<VolumeUsage>;
-  /** The host dir to clone into a sandbox (the runtime's business; services never open it). */
-  mountPath(id: string): string;
+  /**
+   * The host dir to clone into a sandbox (the runtime's business; services never open it), its
+   * disk mounted there first if it was not: never the bare directory under it, which has no cap.
+   */
+  attach(id: string): Promise<string>;
   /** Daemon start: mounts every known disk, removes the rest; answers what it did. */
   reconcile(known: Set<string>): Promise<{ mounted: string[]; removed: string[]; missing: string[] }>;
 }
@@ -38,8 +42,16 @@ export class LoopVolumeDisks implements VolumeDisks {
     return join(this.o.dir, id);
   }
 
-  mountPath(id: string): string {
+  private mountPath(id: string): string {
     return join(this.dirOf(id), "mnt");
+  }
+
+  async attach(id: string): Promise<string> {
+    if (await this.mounted(id)) return this.mountPath(id);
+    if (!existsSync(join(this.dirOf(id), "disk.ext4")))
+      throw new SbxError("runtime_error", `the disk of volume ${id} is missing: remove the volume and create it again`);
+    await this.mount(id);
+    return this.mountPath(id);
   }
 
   async create(id: string, sizeMb: number): Promise<void> {
@@ -71,7 +83,7 @@ export class LoopVolumeDisks implements VolumeDisks {
   }
 
   private async mounted(id: string): Promise<boolean> {
-    return (await mountsUnder(this.mountPath(id))).length > 0;
+    return (await mountsUnder(this.mountPath(id))).includes(this.mountPath(id));
   }
 
   async remove(id: string): Promise<void> {

@@ -34,11 +34,12 @@ export async function mountSandboxVolumes(
     );
   await mkdir(join(dir, "volumes"), { mode: 0o711 });
   const args: string[] = [String(idmap.from), String(idmap.to), String(idmap.count)];
-  const out = volumes.map((v, i) => {
+  const out: Array<{ source: string; destination: string; readOnly: boolean }> = [];
+  for (const [i, v] of volumes.entries()) {
     const source = join(dir, "volumes", String(i));
-    args.push(v.readOnly ? "ro" : "rw", disks.mountPath(v.volumeId), source);
-    return { source, destination: v.path, readOnly: v.readOnly };
-  });
+    args.push(v.readOnly ? "ro" : "rw", await disks.attach(v.volumeId), source);
+    out.push({ source, destination: v.path, readOnly: v.readOnly });
+  }
   for (const v of out) await mkdir(v.source, { mode: 0o711 });
   await mustRun(idmap.helper, args);
   return out;

@@ -91,6 +91,16 @@ describe("VolumeService", () => {
     for (const c of copies) expect(c.volumes).toMatchObject([{ name: "data", path: "/r", readOnly: true }]);
   });
 
+  it("scopes volumes to their project, which cannot be deleted while it has any", async () => {
+    await h.projects.create("team-x");
+    await h.volumes.create("team-x", "data", 64);
+    expect(await codeOf(h.volumes.get(P, "data"))).toBe("volume_not_found");
+    expect(await codeOf(h.sandboxes.create(P, { volumes: [{ name: "data", path: "/d" }] }))).toBe("volume_not_found");
+    expect(await codeOf(h.projects.delete("team-x", P))).toBe("failed_precondition");
+    await h.volumes.remove("team-x", "data");
+    await h.projects.delete("team-x", P);
+  });
+
   it("at start removes disks no volume names and reports the ones whose disk is gone", async () => {
     const v = await h.volumes.create(P, "data", 64);
     h.runtime.volumes.disks.set("vol-orphan", { sizeMb: 16, usedBytes: 0 });

@@ -18,7 +18,8 @@ export class FakeVolumeDisks implements VolumeDisks {
     const d = this.disks.get(id);
     return d ? { usedBytes: d.usedBytes, capacityBytes: d.sizeMb * 1024 * 1024 } : { usedBytes: 0, capacityBytes: 0 };
   }
-  mountPath(id: string): string {
+  async attach(id: string): Promise<string> {
+    if (!this.disks.has(id)) throw new SbxError("runtime_error", `the disk of volume ${id} is missing`);
     return `/fake-volumes/${id}`;
   }
   async reconcile(known: Set<string>): Promise<{ mounted: string[]; removed: string[]; missing: string[] }> {
