@@ -79,7 +79,7 @@ export class LoopVolumeDisks implements VolumeDisks {
 
   private async mount(id: string): Promise<void> {
     const dir = this.dirOf(id);
-    await mustRun("mount", ["-o", "loop,nosuid,nodev", join(dir, "disk.ext4"), join(dir, "mnt")]);
+    await mustRun("mount", ["-t", "ext4", "-o", "loop,nosuid,nodev", join(dir, "disk.ext4"), join(dir, "mnt")]);
   }
 
   private async mounted(id: string): Promise<boolean> {
