@@ -114,6 +114,24 @@ def test_snapshots_forks_and_suspend_resume(client: SandboxClient, sandbox: Make
     client.delete_snapshot(snap.id)
 
 
+def test_volumes_outlive_sandboxes_and_are_shared_read_only(client: SandboxClient, sandbox: Make) -> None:
+    name = f"py-vol-{os.getpid()}"
+    client.create_volume(name, size_mb=16)
+    try:
+        writer = sandbox(volumes=[{"name": name, "path": "/data"}])
+        writer.write_file("/data/kept.txt", "kept")
+        writer.terminate()
+        reader = sandbox(volumes=[{"name": name, "path": "/data", "read_only": True}])
+        assert reader.read_file("/data/kept.txt") == b"kept"
+        assert [v["mountedBy"][0]["sandboxId"] for v in client.list_volumes() if v["name"] == name] == [reader.id]
+        with pytest.raises(SbxError) as err:
+            client.delete_volume(name)
+        assert err.value.code == "volume_in_use"
+        reader.terminate()
+    finally:
+        client.delete_volume(name)
+
+
 def test_bad_input_gets_coded_errors_and_changes_nothing(client: SandboxClient, sandbox: Make) -> None:
     before = {s.id for s in client.list()}
     with pytest.raises(SbxError) as err:

@@ -23,6 +23,7 @@ import { registerCompletionCommand } from "./commands/completion.js";
 import { registerEventsCommand } from "./commands/events.js";
 import { registerStatsCommand } from "./commands/stats.js";
 import { registerTopCommand } from "./commands/top.js";
+import { registerVolumeCommands } from "./commands/volumes.js";
 import { withGlobals } from "./context.js";
 import { applyOutputKind, refuseJsonWhereMeaningless } from "./output-kinds.js";
 import { commandWord, withFlagNames } from "./flag-names.js";
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
   registerEventsCommand(program);
   registerStatsCommand(program);
   registerTopCommand(program);
+  registerVolumeCommands(program);
   registerDaemonCommands(program);
   registerDoctorCommand(program);
   registerVersionCommand(program);

@@ -107,6 +107,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     bus,
     stats,
     metrics,
+    volumes,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -121,6 +122,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   });
 
   const reconciled = await sandboxes.reconcile();
+  await volumes.reconcile();
   const staleBuilds = await builds.reconcile();
   await snapshots.reconcile();
   const prunedPorts = await ports.prune();
@@ -178,6 +180,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     bus,
     stats,
     metrics,
+    volumes,
     ...(cfg.ui ? { uiSessions: new UiSessions() } : {}),
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
     ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
@@ -266,6 +269,7 @@ async function hostRuntime(cfg: DaemonConfig, sandboxesDir: string, cgv: 1 | 2):
     busyboxPath: cfg.busyboxPath,
     agentPath: cfg.agentPath ?? undefined,
     idmapHelper: cfg.idmapHelper,
+    volumesDir: join(cfg.dataDir, "volumes"),
     network,
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgv,

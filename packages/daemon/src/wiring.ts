@@ -32,6 +32,7 @@ import { StatsService } from "./services/stats-service.js";
 import { DaemonMetrics } from "./services/metrics.js";
 import { TerminalService } from "./services/terminal-service.js";
 import { WarmPool } from "./services/warm-pool.js";
+import { VolumeService } from "./services/volume-service.js";
 import type { Stores } from "./store/store.js";
 
 /** Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs). */
@@ -91,7 +92,11 @@ export function wireServices(o: WiringOptions) {
   // The daemon fills it only after reconcile, which removes every sandbox the store does not know.
   const pool = new WarmPool(runtime, images, slots, o.warmPool, log, bus);
   const secrets = new SandboxSecrets(join(o.dataDir, "secrets"), events);
-  const sandboxes = new SandboxService({ store, runtime, images, snapshots, pool, slots, events, bus, log, secrets });
+  const volumes = new VolumeService(store, runtime.volumes, log);
+  const sandboxes = new SandboxService({
+    ...{ store, runtime, images, snapshots, pool, slots, events, bus, log, secrets },
+    volumes,
+  });
   const processes = new ProcessService(store, runtime, sandboxes, events, log, bus);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
   const ports = new PortService(
@@ -129,5 +134,6 @@ export function wireServices(o: WiringOptions) {
     projects,
     files,
     pools,
+    volumes,
   };
 }

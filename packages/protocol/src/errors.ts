@@ -24,8 +24,11 @@ export const ERROR_CODES = {
   image_not_found: 404,
   project_not_found: 404,
   file_not_found: 404,
+  volume_not_found: 404,
   sandbox_not_running: 409,
   already_exists: 409,
+  /** A volume mounted read-write elsewhere, or removed while a sandbox holds it. */
+  volume_in_use: 409,
   failed_precondition: 412,
   payload_too_large: 413,
   no_space: 507,

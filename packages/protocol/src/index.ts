@@ -23,3 +23,4 @@ export * from "./routes.js";
 export * from "./wire/registries.js";
 export * from "./wire/events.js";
 export * from "./wire/stats.js";
+export * from "./wire/volumes.js";

@@ -57,6 +57,8 @@ export const ROUTES = {
   stats: "/v1/stats",
   /** Server-sent events of the project (resume with Last-Event-ID). */
   events: "/v1/events",
+  volumes: "/v1/volumes",
+  volume: "/v1/volumes/{name}",
 } as const;
 
 export type RouteName = keyof typeof ROUTES;

@@ -23,6 +23,7 @@ import type {
   PortExposure,
   SbxEvent,
   SandboxUsage,
+  VolumeInfo,
 } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { ndjson } from "./ndjson.js";
@@ -302,6 +303,25 @@ export class SandboxClient {
   /** Deletes an empty project and its tokens (not default, not this client's own project). */
   deleteProject(name: string): Promise<Project> {
     return this.transport.json<Project>("DELETE", apiPath("project", { name }));
+  }
+
+  /** Creates a volume of the project: a persistent directory capped at `sizeMb` (default 1024). */
+  createVolume(name: string, options: { sizeMb?: number } = {}): Promise<VolumeInfo> {
+    return this.transport.json<VolumeInfo>("POST", apiPath("volumes"), { json: { name, sizeMb: options.sizeMb } });
+  }
+
+  /** The project's volumes with their usage and the sandboxes holding them. */
+  async listVolumes(): Promise<VolumeInfo[]> {
+    return (await this.transport.json<{ volumes: VolumeInfo[] }>("GET", apiPath("volumes"))).volumes;
+  }
+
+  getVolume(name: string): Promise<VolumeInfo> {
+    return this.transport.json<VolumeInfo>("GET", apiPath("volume", { name }));
+  }
+
+  /** Removes a volume and its files; volume_in_use while a sandbox (running or suspended) holds it. */
+  deleteVolume(name: string): Promise<VolumeInfo> {
+    return this.transport.json<VolumeInfo>("DELETE", apiPath("volume", { name }));
   }
 
   listSnapshots(): Promise<SnapshotInfo[]> {

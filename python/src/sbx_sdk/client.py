@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Iterator, Mapping
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from .errors import SbxError
 from .routes import ROUTES
@@ -192,6 +192,21 @@ class SandboxClient:
             Project,
             self.transport.json("POST", ROUTES["projects"], json_body={"name": name}),
         )
+
+    def create_volume(self, name: str, size_mb: int | None = None) -> dict[str, Any]:
+        """Creates a volume of the project (a persistent directory capped at ``size_mb``, default 1024)."""
+        body: dict[str, Any] = {"name": name}
+        if size_mb is not None:
+            body["sizeMb"] = size_mb
+        return cast(dict[str, Any], self.transport.json("POST", ROUTES["volumes"], json_body=body))
+
+    def list_volumes(self) -> builtins.list[dict[str, Any]]:
+        """The project's volumes with ``usedBytes`` and ``mountedBy`` (the sandboxes holding them)."""
+        return cast(builtins.list[dict[str, Any]], self.transport.json("GET", ROUTES["volumes"])["volumes"])
+
+    def delete_volume(self, name: str) -> dict[str, Any]:
+        """Removes a volume and its files; ``volume_in_use`` while a sandbox holds it."""
+        return cast(dict[str, Any], self.transport.json("DELETE", api_path(ROUTES["volume"], name=name)))
 
     def create_token(self, project: str) -> Token:
         """Mints a token for TCP access to ``project``; the secret is in the answer once."""

@@ -31,6 +31,20 @@ from .wire import (
 )
 
 
+def _volume_mounts(volumes: list[Mapping[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """``[{"name": "data", "path": "/data", "read_only": True}]`` (or ``readOnly``) as the wire's mounts."""
+    if volumes is None:
+        return None
+    out: list[dict[str, Any]] = []
+    for v in volumes:
+        mount: dict[str, Any] = {"name": v["name"], "path": v["path"]}
+        read_only = v.get("read_only", v.get("readOnly"))
+        if read_only is not None:
+            mount["readOnly"] = bool(read_only)
+        out.append(mount)
+    return out
+
+
 class Sandbox:
     def __init__(self, client: SandboxClient, info: SandboxInfo) -> None:
         self.client = client
@@ -55,6 +69,7 @@ class Sandbox:
         env: Mapping[str, str] | None = None,
         name: str | None = None,
         snapshot_id: str | None = None,
+        volumes: list[Mapping[str, Any]] | None = None,
         client: SandboxClient | None = None,
         host: str | None = None,
         token: str | None = None,
@@ -77,6 +92,7 @@ class Sandbox:
             ("denyOut", deny_out),
             ("env", dict(env) if env is not None else None),
             ("snapshotId", snapshot_id),
+            ("volumes", _volume_mounts(volumes)),
         ):
             if value is not None:
                 req[key] = value

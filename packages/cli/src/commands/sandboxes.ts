@@ -1,6 +1,6 @@
 // Sandbox lifecycle commands: `sbx new`, `sbx ls`, `sbx info`, `sbx update`, `sbx rm`.
 import { type Command, InvalidArgumentError } from "commander";
-import type { CreateSandboxRequest, SandboxInfo } from "@sbx-sh/protocol";
+import type { CreateSandboxRequest, SandboxInfo, VolumeMount } from "@sbx-sh/protocol";
 import type { ListSandboxesOptions } from "@sbx-sh/sdk";
 import { parseFilter, parseLabel } from "./labels.js";
 import {
@@ -14,6 +14,7 @@ import {
 import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
 import { parseSecretPair, secretsOf } from "./secret-flag.js";
+import { parseVolumeFlag } from "./volumes.js";
 
 /** Megabytes, or with a unit: 512, 512m, 2g. */
 export function parseMemory(value: string): number {
@@ -41,6 +42,7 @@ export interface SandboxFlags {
   /** false with --no-entrypoint. */
   entrypoint?: boolean;
   secret?: Record<string, string>;
+  volume?: VolumeMount[];
 }
 
 /** Repeatable list option; a value may also hold several entries separated by commas. */
@@ -82,6 +84,11 @@ export function addSandboxFlags(cmd: Command): Command {
       "--secret <NAME=VALUE>",
       "env variable whose value sbx never shows or stores in clear (repeatable)",
       parseSecretPair,
+    )
+    .option(
+      "--volume <NAME:/path[:ro]>",
+      "mount a volume (sbx volume create); :ro for read-only (repeatable)",
+      parseVolumeFlag,
     );
 }
 
@@ -103,6 +110,7 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   if (o.denyOut?.length) req.denyOut = o.denyOut;
   if (o.entrypoint === false) req.noEntrypoint = true;
   if (o.secret) req.secrets = secretsOf(o.secret);
+  if (o.volume?.length) req.volumes = o.volume;
   return req;
 }
 
@@ -139,6 +147,10 @@ function describe(sb: SandboxInfo): string {
     ["allow out", allow.length ? allow.join(" ") : sb.allowInternetAccess ? "any" : "-"],
     ["deny out", deny.length ? deny.join(" ") : "-"],
     ["ip", sb.ipAddress ?? "-"],
+    [
+      "volumes",
+      sb.volumes?.length ? sb.volumes.map((v) => `${v.name}:${v.path}${v.readOnly ? ":ro" : ""}`).join(" ") : "-",
+    ],
     [
       "env",
       Object.keys(sb.env).length

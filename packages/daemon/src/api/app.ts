@@ -25,6 +25,7 @@ import { registerNodeRoutes } from "./routes/nodes.js";
 import { registerTensorlakeRoutes } from "./tensorlake/index.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerStatsRoutes } from "./routes/stats.js";
+import { registerVolumeRoutes } from "./routes/volumes.js";
 import { requestLog } from "./request-log.js";
 import { registerMetricsRoute } from "./metrics-server.js";
 import { cookieSession } from "./ui-auth.js";
@@ -90,6 +91,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     });
   registerEventRoutes(app, services.bus);
   registerStatsRoutes(app, services.stats);
+  registerVolumeRoutes(app, services);
   if (transport === "unix" && services.metrics) registerMetricsRoute(app, services.metrics);
   if (transport === "tcp" && services.uiSessions)
     registerUiRoutes(app, { projects: services.projects, sessions: services.uiSessions });

@@ -47,4 +47,7 @@ export type WireTypesMatch = [
   Check<Same<z.input<typeof ir.Step>, wire.Step>>,
   Check<Same<z.input<typeof ir.ImageDefinition>, wire.ImageDefinition>>,
   Check<Same<z.input<typeof ir.CopySource>, wire.CopySource>>,
+  Check<Same<z.input<typeof s.CreateVolumeRequest>, wire.CreateVolumeRequest>>,
+  Check<Same<z.output<typeof s.Volume>, wire.VolumeInfo>>,
+  Check<Same<z.input<typeof s.VolumeMount>, wire.VolumeMount>>,
 ];

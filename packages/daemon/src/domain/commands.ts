@@ -28,6 +28,8 @@ export interface CreateSandbox {
   noEntrypoint?: boolean | undefined;
   /** Env for every process, kept out of the metadata store (services/sandbox-secrets.ts). */
   secrets?: Record<string, string> | undefined;
+  /** Volumes of the project to mount (domain/volume-rules.ts). */
+  volumes?: Array<{ name: string; path: string; readOnly?: boolean | undefined }> | undefined;
 }
 
 /** Replace a sandbox's egress lists; an omitted list stays as it is. */

@@ -30,6 +30,8 @@ export interface SandboxRecord {
   labels?: Record<string, string>;
   /** Names of the secrets given at create; the values are in a 0600 file, not here. */
   secretNames?: string[];
+  /** Volumes mounted in it (absent in older records: none); held until it is terminated. */
+  volumes?: SandboxVolume[];
   /** The image's runtime config at launch time (env list, workdir, user), kept so exec can apply it. */
   config: {
     env: string[];
@@ -53,6 +55,23 @@ export interface SandboxRecord {
   startedAt: string | null;
   terminatedAt: string | null;
   terminationReason: string | null;
+}
+
+/** A volume as a sandbox mounts it. */
+export interface SandboxVolume {
+  name: string;
+  volumeId: string;
+  path: string;
+  readOnly: boolean;
+}
+
+/** A named, project-scoped persistent directory with a size cap (its disk is the runtime's). */
+export interface VolumeRecord {
+  id: string;
+  project: string;
+  name: string;
+  sizeMb: number;
+  createdAt: string;
 }
 
 export interface ProcessRecord {

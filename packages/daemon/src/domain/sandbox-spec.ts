@@ -30,6 +30,8 @@ export interface SandboxSpec {
    */
   hostIds?: boolean;
   init?: string[];
+  /** Volumes to mount (by volume id; the runtime knows their disks), in the sandbox's own uid range. */
+  volumes?: Array<{ volumeId: string; path: string; readOnly: boolean }>;
 }
 
 /** What a sandbox is launched from: the layer stack of an image (or snapshot) and its run config. */
@@ -41,7 +43,18 @@ export interface LaunchImage {
 /** The fields of a sandbox's record its spec is made of. */
 export type SpecSandbox = Pick<
   SandboxRecord,
-  "id" | "name" | "env" | "config" | "cpus" | "memoryMb" | "pidsLimit" | "diskMb" | "netSlot" | "allowOut" | "denyOut"
+  | "id"
+  | "name"
+  | "env"
+  | "config"
+  | "cpus"
+  | "memoryMb"
+  | "pidsLimit"
+  | "diskMb"
+  | "netSlot"
+  | "allowOut"
+  | "denyOut"
+  | "volumes"
 >;
 
 export type SpecRequest =
@@ -85,6 +98,9 @@ export function specFor(req: SpecRequest): SandboxSpec {
         egress: { allowOut: s.allowOut ?? [], denyOut: s.denyOut ?? [] },
         systemd: image.config.systemd,
         init: image.config.init,
+        ...(s.volumes?.length
+          ? { volumes: s.volumes.map((v) => ({ volumeId: v.volumeId, path: v.path, readOnly: v.readOnly })) }
+          : {}),
       };
     }
     case "blank":

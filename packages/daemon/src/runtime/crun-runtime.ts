@@ -39,6 +39,8 @@ import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
 import { TraverseAcl } from "./traverse-acl.js";
+import { LoopVolumeDisks, type VolumeDisks } from "./volume-disks.js";
+import { mountSandboxVolumes } from "./volume-mounts.js";
 
 export interface CrunRuntimeOptions {
   /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
@@ -56,6 +58,8 @@ export interface CrunRuntimeOptions {
   logsSizeMb?: number;
   /** sbx-agent on the host: PID 1 and process server of every sandbox without systemd or a custom init. */
   agentPath?: string;
+  /** Where volumes' disks live (`<dataDir>/volumes`); absent: no volumes. */
+  volumesDir?: string;
 }
 
 export class CrunRuntime implements SandboxRuntime {
@@ -68,9 +72,11 @@ export class CrunRuntime implements SandboxRuntime {
   private readonly teardowns = new Teardowns();
   private readonly ranges: UidRanges;
   private readonly traverse: TraverseAcl;
+  readonly volumes: VolumeDisks | undefined;
 
   constructor(private readonly o: CrunRuntimeOptions) {
     this.crun = new Crun(o.crunRoot);
+    this.volumes = o.volumesDir ? new LoopVolumeDisks({ dir: o.volumesDir, uidBase: o.uidBase }) : undefined;
     if (o.agentPath && !existsSync(o.agentPath))
       throw new SbxError(
         "runtime_error",
@@ -136,6 +142,12 @@ export class CrunRuntime implements SandboxRuntime {
         busybox: this.o.busyboxPath,
       });
       await mkdir(join(dir, "state"), { mode: 0o700 });
+      const volumes = await mountSandboxVolumes(
+        dir,
+        spec.volumes ?? [],
+        this.volumes,
+        hostIds ? undefined : { helper: this.o.idmapHelper, from: this.o.uidBase, to: range, count: this.o.uidCount },
+      );
       const withAgent = this.agents && !spec.systemd && !spec.init;
       const agent = withAgent
         ? // Its dirs are bind mounts, not idmapped: owned by the sandbox's own root (host ids: 0).
@@ -165,6 +177,7 @@ export class CrunRuntime implements SandboxRuntime {
         systemd: spec.systemd,
         hostIds,
         agent,
+        volumes,
       });
       await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");

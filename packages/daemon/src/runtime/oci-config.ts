@@ -51,6 +51,8 @@ export interface OciConfigInput {
   hostIds?: boolean;
   /** sbx-agent as PID 1 instead of `initPath` (not with systemd or a custom init): see ./agent/agent-mounts.ts. */
   agent?: AgentMounts;
+  /** Volumes: host dirs (idmapped clones in the sandbox's dir) bound at `destination`. */
+  volumes?: Array<{ source: string; destination: string; readOnly: boolean }>;
 }
 
 const MASKED_PATHS = [
@@ -126,6 +128,13 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
       type: "bind",
       source: c.resolvConf,
       options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+    });
+  for (const v of c.volumes ?? [])
+    mounts.push({
+      destination: v.destination,
+      type: "bind",
+      source: v.source,
+      options: ["bind", "nosuid", "nodev", ...(v.readOnly ? ["ro"] : [])],
     });
   if (c.systemd) {
     for (const d of ["/run", "/run/lock", "/tmp"])

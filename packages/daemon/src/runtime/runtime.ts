@@ -14,6 +14,7 @@ import type {
   TerminalHandle,
   TerminalSpec,
 } from "./types.js";
+import type { VolumeDisks } from "./volume-disks.js";
 
 export type * from "./types.js";
 export { HELPER_BUSYBOX, HELPER_DIR } from "./types.js";
@@ -25,6 +26,8 @@ export type RuntimeName = (typeof RUNTIME_NAMES)[number];
 export interface SandboxRuntime {
   readonly name: string;
   readonly capabilities: RuntimeCapabilities;
+  /** The disks of volumes on this host; absent: this runtime cannot mount volumes. */
+  readonly volumes?: VolumeDisks;
 
   /** Creates and starts the sandbox; on failure nothing is left behind. */
   create(spec: SandboxSpec): Promise<{ ipAddress: string | null }>;

@@ -112,6 +112,13 @@ export class ProjectService {
         `project ${name} is not empty (${sandboxes.length} sandboxes, ${images.length} images, ${snapshots.length} snapshots): remove them first (\`sbx ls --project ${name}\`, \`sbx image ls --project ${name}\`, \`sbx snapshot ls --project ${name}\`)`,
         { sandboxes: sandboxes.length, images: images.length, snapshots: snapshots.length },
       );
+    const volumes = await this.store.listVolumes(name);
+    if (volumes.length)
+      throw new SbxError(
+        "failed_precondition",
+        `project ${name} still has ${volumes.length} volumes: remove them first (\`sbx volume ls --project ${name}\`)`,
+        { volumes: volumes.length },
+      );
     // Terminated sandboxes' records would otherwise be orphans of a project that no longer exists.
     for (const s of await this.store.listSandboxes({ project: name, includeTerminated: true }))
       await this.store.deleteSandbox(s.id);

@@ -16,6 +16,15 @@ export async function forkSandbox(
   if (!Number.isInteger(times) || times < 1 || times > 50)
     throw new SbxError("out_of_range", "times must be a whole number from 1 to 50");
   const src = await sandboxes.getRunning(project, sandbox);
+  // A snapshot holds no volume: the copies mount the source's read-only volumes again, and a
+  // read-write one cannot be shared (one writer at a time), so such a fork is refused up front.
+  const rw = (src.volumes ?? []).find((v) => !v.readOnly);
+  if (rw)
+    throw new SbxError(
+      "volume_in_use",
+      `sandbox ${src.name ?? src.id} mounts volume ${rw.name} read-write, which its copies cannot share: snapshot it (\`sbx snapshot\`) and create sandboxes from the snapshot with their own --volume`,
+      { volume: rw.name },
+    );
   const secrets = await sandboxes.secretsOf(src);
   const snap = await sandboxes.snapshot(project, sandbox);
   const made = await Promise.allSettled(
@@ -31,6 +40,9 @@ export async function forkSandbox(
         allowOut: src.egressEntries?.allowOut ?? src.allowOut,
         denyOut: src.egressEntries?.denyOut ?? src.denyOut,
         env: src.env,
+        ...(src.volumes?.length
+          ? { volumes: src.volumes.map((v) => ({ name: v.name, path: v.path, readOnly: true })) }
+          : {}),
         ...(Object.keys(secrets).length ? { secrets } : {}),
       }),
     ),

@@ -26,6 +26,7 @@ import { SandboxSuspension, type StatusPatch } from "./sandbox-suspend.js";
 import { SandboxTimers } from "./sandbox-timers.js";
 import type { SnapshotService } from "./snapshot-service.js";
 import type { WarmPool } from "./warm-pool.js";
+import type { VolumeService } from "./volume-service.js";
 
 export interface SandboxServiceDeps {
   store: Store;
@@ -42,6 +43,8 @@ export interface SandboxServiceDeps {
   log: Logger;
   /** Where secrets given at create are kept (not in the store). */
   secrets?: SandboxSecrets;
+  /** Volumes to mount at create (checked and claimed in the create's transaction). */
+  volumes?: VolumeService;
 }
 
 export class SandboxService {
@@ -77,9 +80,14 @@ export class SandboxService {
       cmd.snapshotId !== undefined
         ? await this.deps.snapshots.resolve(project, cmd.snapshotId)
         : await this.deps.images.resolve(project, cmd.image);
-    // A named sandbox's hostname is its name, which a blank from the pool cannot have.
+    if (cmd.volumes?.length && image.config.systemd)
+      throw new SbxError(
+        "invalid_argument",
+        `image ${image.name} boots systemd with host ids: volumes need a sandbox with its own uid range`,
+      );
+    // A named sandbox's hostname is its name, which a blank from the pool cannot have; a blank has no volumes.
     const blank =
-      cmd.name === undefined && cmd.snapshotId === undefined && !image.config.systemd
+      cmd.name === undefined && cmd.snapshotId === undefined && !image.config.systemd && !cmd.volumes?.length
         ? this.deps.pool.take(image.id, cmd.allowInternetAccess ?? true)
         : undefined;
     // A warm blank brings its id and slot; otherwise a slot is allocated with the insert, below.
@@ -95,6 +103,10 @@ export class SandboxService {
     // store's unique index is the final guard).
     try {
       await this.store.transaction(async (tx) => {
+        if (cmd.volumes?.length) {
+          if (!this.deps.volumes) throw new SbxError("unimplemented", "this daemon keeps no volumes");
+          record.volumes = await this.deps.volumes.mountsFor(tx, project, cmd);
+        }
         if (record.allowInternetAccess && record.netSlot === null) record.netSlot = await this.deps.slots.allocate(tx);
         await tx.insertSandbox(record);
       });

@@ -19,6 +19,7 @@ import type { EventBus } from "./event-bus.js";
 import type { StatsService } from "./stats-service.js";
 import type { DaemonMetrics } from "./metrics.js";
 import type { UiSessions } from "./ui-sessions.js";
+import type { VolumeService } from "./volume-service.js";
 
 export interface Services {
   version: string;
@@ -50,6 +51,8 @@ export interface Services {
   metrics?: DaemonMetrics;
   /** Dashboard sign-in sessions; present only when the dashboard is on (`--ui`). */
   uiSessions?: UiSessions;
+  /** Named persistent volumes (absent in some unit tests). */
+  volumes?: VolumeService;
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
   /** The cluster's nodes, on a control-plane daemon (--role control) only. */
   nodes?: NodeRegistry;

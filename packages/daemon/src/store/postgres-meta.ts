@@ -10,6 +10,7 @@ import type {
   ProjectRecord,
   SandboxRecord,
   TokenRecord,
+  VolumeRecord,
 } from "../domain/records.js";
 
 interface DocRow<T> {
@@ -219,6 +220,32 @@ export class PgMetaOps implements MetaOps {
       [sandboxId, port ?? null],
     );
     return n > 0;
+  }
+
+  async insertVolume(v: VolumeRecord): Promise<void> {
+    await this.unique(
+      (q) => q.execute("INSERT INTO volumes (id, doc) VALUES ($1, $2)", [v.id, JSON.stringify(v)]),
+      `a volume named ${JSON.stringify(v.name)} already exists in project ${v.project}: pick another name or remove it`,
+    );
+  }
+
+  getVolume(project: string, name: string): Promise<VolumeRecord | undefined> {
+    // FOR UPDATE: in a transaction, two creates that mount the same volume (or a create and a
+    // remove) are serialized, so each sees the other's committed sandbox before it decides.
+    return this.doc<VolumeRecord>("SELECT doc FROM volumes WHERE project = $1 AND name = $2 FOR UPDATE", [
+      project,
+      name,
+    ]);
+  }
+
+  listVolumes(project?: string): Promise<VolumeRecord[]> {
+    return project === undefined
+      ? this.docs<VolumeRecord>("SELECT doc FROM volumes ORDER BY project, name")
+      : this.docs<VolumeRecord>("SELECT doc FROM volumes WHERE project = $1 ORDER BY name", [project]);
+  }
+
+  async deleteVolume(id: string): Promise<boolean> {
+    return (await this.q.execute("DELETE FROM volumes WHERE id = $1", [id])) > 0;
   }
 
   /** Runs a write whose unique indexes guard a user-visible name, mapping a violation to a coded error. */

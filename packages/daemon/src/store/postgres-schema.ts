@@ -50,6 +50,10 @@ export const PG_MIGRATIONS: string[] = [
      status text GENERATED ALWAYS AS (doc->>'status') STORED,
      created_at text COLLATE "C" GENERATED ALWAYS AS (doc->>'createdAt') STORED);
    CREATE INDEX snapshots_by_project ON snapshots(project, created_at);`,
+  `CREATE TABLE volumes (id text PRIMARY KEY, doc jsonb NOT NULL,
+     project text COLLATE "C" GENERATED ALWAYS AS (doc->>'project') STORED,
+     name text COLLATE "C" GENERATED ALWAYS AS (doc->>'name') STORED);
+   CREATE UNIQUE INDEX volumes_name ON volumes(project, name);`,
 ];
 
 /** A quoted identifier (schema names come from configuration). */

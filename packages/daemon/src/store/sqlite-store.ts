@@ -13,6 +13,7 @@ import type {
   ProjectRecord,
   SandboxRecord,
   TokenRecord,
+  VolumeRecord,
 } from "../domain/records.js";
 
 /** The synchronous shape of an async ops interface: what the better-sqlite3 tables implement. */
@@ -33,6 +34,8 @@ const MIGRATIONS: string[] = [
   ...IMAGE_MIGRATIONS,
   `CREATE TABLE port_exposures (sandbox_id TEXT NOT NULL REFERENCES sandboxes(id) ON DELETE CASCADE, port INTEGER NOT NULL,
      doc TEXT NOT NULL, PRIMARY KEY (sandbox_id, port));`,
+  `CREATE TABLE volumes (id TEXT PRIMARY KEY, project TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL);
+   CREATE UNIQUE INDEX volumes_name ON volumes(project, name);`,
 ];
 
 interface DocRow {
@@ -255,6 +258,34 @@ export class SqliteMetaTables implements Sync<MetaOps> {
         ? this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ?").run(sandboxId)
         : this.db.prepare("DELETE FROM port_exposures WHERE sandbox_id = ? AND port = ?").run(sandboxId, port);
     return res.changes > 0;
+  }
+
+  insertVolume(v: VolumeRecord): void {
+    this.unique(
+      () =>
+        this.db
+          .prepare("INSERT INTO volumes (id, project, name, doc) VALUES (?, ?, ?, ?)")
+          .run(v.id, v.project, v.name, JSON.stringify(v)),
+      `a volume named ${JSON.stringify(v.name)} already exists in project ${v.project}: pick another name or remove it`,
+    );
+  }
+
+  getVolume(project: string, name: string): VolumeRecord | undefined {
+    const row = this.db.prepare("SELECT doc FROM volumes WHERE project = ? AND name = ?").get(project, name) as
+      DocRow | undefined;
+    return row ? (JSON.parse(row.doc) as VolumeRecord) : undefined;
+  }
+
+  listVolumes(project?: string): VolumeRecord[] {
+    const rows =
+      project === undefined
+        ? this.db.prepare("SELECT doc FROM volumes ORDER BY project, name").all()
+        : this.db.prepare("SELECT doc FROM volumes WHERE project = ? ORDER BY name").all(project);
+    return (rows as DocRow[]).map((r) => JSON.parse(r.doc) as VolumeRecord);
+  }
+
+  deleteVolume(id: string): boolean {
+    return this.db.prepare("DELETE FROM volumes WHERE id = ?").run(id).changes > 0;
   }
 
   private unique(fn: () => unknown, message: string): void {

@@ -33,6 +33,10 @@ export const META_METHODS = [
   "getPortExposure",
   "listPortExposures",
   "deletePortExposure",
+  "insertVolume",
+  "getVolume",
+  "listVolumes",
+  "deleteVolume",
 ] as const satisfies readonly (keyof MetaOps)[];
 
 export const IMAGE_METHODS = [

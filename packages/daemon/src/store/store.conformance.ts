@@ -405,5 +405,47 @@ export function storeConformance(name: string, open: () => Promise<Stores>): voi
         expect(await store.listPortExposures("sb-2")).toEqual([expo("sb-2", 8080, { project: "team-b" })]);
       });
     });
+
+    describe("volumes", () => {
+      const vol = (id: string, name: string, project = "default") => ({
+        id,
+        project,
+        name,
+        sizeMb: 64,
+        createdAt: at(1),
+      });
+
+      it("inserts, gets by project and name, lists by name and deletes", async () => {
+        await store.insertVolume(vol("vol-b", "data"));
+        await store.insertVolume(vol("vol-a", "cache"));
+        await store.insertVolume(vol("vol-c", "data", "team-b"));
+        expect(await store.getVolume("default", "data")).toEqual(vol("vol-b", "data"));
+        expect(await store.getVolume("default", "nope")).toBeUndefined();
+        expect(ids(await store.listVolumes("default"))).toEqual(["vol-a", "vol-b"]);
+        expect(ids(await store.listVolumes())).toEqual(["vol-a", "vol-b", "vol-c"]);
+        expect(await store.deleteVolume("vol-b")).toBe(true);
+        expect(await store.deleteVolume("vol-b")).toBe(false);
+        expect(await store.getVolume("default", "data")).toBeUndefined();
+        expect(await store.getVolume("team-b", "data")).toEqual(vol("vol-c", "data", "team-b"));
+      });
+
+      it("refuses a second volume of the same name in a project with already_exists", async () => {
+        await store.insertVolume(vol("vol-1", "data"));
+        await expectSbxError(store.insertVolume(vol("vol-2", "data")), "already_exists");
+        expect(ids(await store.listVolumes("default"))).toEqual(["vol-1"]);
+      });
+
+      it("reads volumes inside a transaction and rolls a delete back with it", async () => {
+        await store.insertVolume(vol("vol-1", "data"));
+        await expect(
+          store.transaction(async (tx) => {
+            expect(await tx.getVolume("default", "data")).toEqual(vol("vol-1", "data"));
+            await tx.deleteVolume("vol-1");
+            throw new Error("abort");
+          }),
+        ).rejects.toThrow("abort");
+        expect(await store.getVolume("default", "data")).toEqual(vol("vol-1", "data"));
+      });
+    });
   });
 }

@@ -12,6 +12,7 @@ import type {
   SandboxRecord,
   SnapshotRecord,
   TokenRecord,
+  VolumeRecord,
 } from "../domain/records.js";
 
 /**
@@ -61,6 +62,14 @@ export interface MetaOps {
   listPortExposures(sandboxId?: string): Promise<PortExposureRecord[]>;
   /** Removes one port's exposure (answers whether there was one), or all of a sandbox's. */
   deletePortExposure(sandboxId: string, port?: number): Promise<boolean>;
+
+  /** Adds a volume; already_exists when the project has one of that name. */
+  insertVolume(v: VolumeRecord): Promise<void>;
+  /** By project and name. In a transaction it also locks the volume (PostgreSQL: FOR UPDATE) until the end. */
+  getVolume(project: string, name: string): Promise<VolumeRecord | undefined>;
+  /** By name; every project's when none is given (reconciliation). */
+  listVolumes(project?: string): Promise<VolumeRecord[]>;
+  deleteVolume(id: string): Promise<boolean>;
 }
 
 /** What a transaction's callback is handed: every method of both stores, all inside the one transaction. */

@@ -1,5 +1,7 @@
 // Sandboxes on the wire: what `POST /v1/sandboxes` takes and what every sandbox route returns.
 
+import type { VolumeMount } from "./volumes.js";
+
 export type SandboxStatus = "pending" | "running" | "suspended" | "terminated";
 
 export interface CreateSandboxRequest {
@@ -31,6 +33,8 @@ export interface CreateSandboxRequest {
   noEntrypoint?: boolean | undefined;
   /** Environment variables for every process, like env, but never answered by the API (only their names). */
   secrets?: Record<string, string> | undefined;
+  /** Volumes of the project to mount (`sbx volume create`); read-write is one sandbox at a time. */
+  volumes?: VolumeMount[] | undefined;
 }
 
 export interface SandboxInfo {
@@ -56,6 +60,8 @@ export interface SandboxInfo {
   env: Record<string, string>;
   /** Names of the secrets given at create; their values are never answered. */
   secrets?: string[];
+  /** The volumes mounted in it (absent in older daemons' answers). */
+  volumes?: Array<{ name: string; path: string; readOnly: boolean }>;
   ipAddress: string | null;
   snapshotId: string | null;
   createdAt: string;

@@ -23,6 +23,7 @@ export function toSandbox(r: SandboxRecord): SandboxInfo {
     egressHosts: r.egressHosts ?? {},
     env: r.env,
     secrets: r.secretNames ?? [],
+    volumes: (r.volumes ?? []).map((v) => ({ name: v.name, path: v.path, readOnly: v.readOnly })),
     ipAddress: r.ipAddress,
     snapshotId: r.snapshotId ?? null,
     createdAt: r.createdAt,

@@ -14,3 +14,4 @@ export * from "./nodes.js";
 export * from "./pools.js";
 export * from "./events.js";
 export * from "./stats.js";
+export * from "./volumes.js";

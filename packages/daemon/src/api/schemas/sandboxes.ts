@@ -2,6 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../../domain/limits.js";
 import { EgressList, EnvMap } from "./common.js";
+import { VolumeMount } from "./volumes.js";
 
 export const SandboxStatus = z.enum(["pending", "running", "suspended", "terminated"]);
 
@@ -43,6 +44,9 @@ export const CreateSandboxRequest = z
       .boolean()
       .optional()
       .openapi({ description: "start nothing, even if the image has an ENTRYPOINT or CMD" }),
+    volumes: z.array(VolumeMount).max(16).optional().openapi({
+      description: "volumes of the project to mount; read-write by one sandbox at a time, read-only by any number",
+    }),
   })
   .openapi("CreateSandboxRequest");
 
@@ -72,6 +76,10 @@ export const Sandbox = z
     }),
     env: z.record(z.string(), z.string()),
     secrets: z.array(z.string()).optional().openapi({ description: "names of the secrets given at create" }),
+    volumes: z
+      .array(z.object({ name: z.string(), path: z.string(), readOnly: z.boolean() }))
+      .optional()
+      .openapi({ description: "the volumes mounted in it" }),
     ipAddress: z.string().nullable(),
     snapshotId: z.string().nullable(),
     createdAt: z.string(),

@@ -4,6 +4,7 @@
 // It keeps the runtime contract (runtime.conformance.ts runs against it) and lets tests look
 // inside (`sandboxes`), add programs, make calls fail (`failures`) and simulate a daemon restart
 // (`restart()`: stdin writers and terminals are gone, processes keep running).
+import { FakeVolumeDisks } from "./fake-volume-disks.js";
 import { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime.js";
@@ -53,6 +54,8 @@ export class FakeRuntime implements SandboxRuntime {
     userNamespaces: true,
   };
   readonly sandboxes = new Map<string, FakeSandbox>();
+  /** Volumes' disks as entries of a map; a sandbox's spec.volumes says what it mounted. */
+  readonly volumes = new FakeVolumeDisks();
   readonly programs = defaultPrograms();
   /** Lower dirs a sandbox may name, as trees; others are read from disk (a LayerStore's), or empty. */
   readonly layers = new Map<string, FakeTree>([[FAKE_BASE, baseTree(this.programs.keys())]]);
@@ -105,6 +108,8 @@ export class FakeRuntime implements SandboxRuntime {
   async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {
     this.fail("create", spec.id);
     if (this.sandboxes.has(spec.id)) throw new SbxError("runtime_error", `sandbox ${spec.id} already exists`);
+    for (const v of spec.volumes ?? [])
+      if (!this.volumes.disks.has(v.volumeId)) throw new SbxError("runtime_error", `no disk for volume ${v.volumeId}`);
     const fs = new FakeFs([stackLowers(spec.lowers, this.layers)]);
     fs.put(HELPER_DIR, dirNode(0o755));
     fs.put(HELPER_BUSYBOX, fileNode("fake busybox\n", 0o755));
