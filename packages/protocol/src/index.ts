@@ -23,3 +23,5 @@ export * from "./routes.js";
 export * from "./wire/registries.js";
 export * from "./wire/events.js";
 export * from "./wire/stats.js";
+export { parseDockerfile, flattenDockerfile } from "./dockerfile/parser.js";
+export type { DockerfileStep, DockerfileWarning, ParsedDockerfile, ParseOptions } from "./dockerfile/types.js";
