@@ -40,7 +40,7 @@ const PREFIX = "/platform/v1/organizations/:org/projects/:proj/sandbox-template-
 
 const PrepareBody = z.object({
   name: z.string().min(1),
-  dockerfile: z.string().min(1),
+  dockerfile: z.string().optional().nullable(),
 });
 
 interface Pending {
@@ -189,6 +189,11 @@ export function registerTlImageBuilds(app: Api, builds: TlImageBuilds, scope: (c
   app.post(PREFIX, async (c) => {
     const project = scope(c);
     const body = parse(PrepareBody, await readJson(c));
+    if (!body.dockerfile)
+      throw new SbxError(
+        "unimplemented",
+        "importing a registry image through the Tensorlake SDK is not served: pull it with `sbx image pull`",
+      );
     const p = await builds.prepare(project, body.name, body.dockerfile);
     return c.json(
       {
