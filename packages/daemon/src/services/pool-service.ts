@@ -178,7 +178,8 @@ export class PoolService {
     this.stats.set(p.id, s);
     if (p.id !== DEFAULT_TARGET) {
       p.claimed = [...(await this.live(p)).map((x) => x.id), sb.id];
-      await this.save();
+      // Written behind the claim (in order): the claimer need not wait for the file.
+      this.save().catch((err: unknown) => this.log.warn({ err, pool: p.id }, "pools.json could not be written"));
     }
     return sb;
   }
@@ -215,8 +216,13 @@ export class PoolService {
     };
   }
 
+  private saved: Promise<void> = Promise.resolve();
+
+  /** Writes one after the other, each with the state of its turn, so the file never goes back. */
   private save(): Promise<void> {
-    return writeAtomic(this.file, JSON.stringify([...this.pools.values()], null, 1));
+    const next = this.saved.then(() => writeAtomic(this.file, JSON.stringify([...this.pools.values()], null, 1)));
+    this.saved = next.catch(() => undefined);
+    return next;
   }
 }
 
