@@ -95,7 +95,7 @@ export class WarmPool {
     this.taken.set(imageId, (this.taken.get(imageId) ?? 0) + 1);
     // Making a blank (mount, crun run) competes for the CPU with the claimed sandbox's first
     // command: while another blank of this kind is ready, the refill waits a moment.
-    if (this.ready.some((b) => b.target === blank!.target)) this.refillSoon();
+    if (this.count(blank!.target, imageId, network) > 0) this.refillSoon();
     else this.refill();
     return blank;
   }
