@@ -73,8 +73,10 @@ export class PoolService {
     this.timer.unref();
   }
 
-  close(): void {
+  /** Stops the checks and waits for pools.json writes still in flight (claims write it behind). */
+  async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.saved;
   }
 
   async create(project: string, spec: PoolSpec): Promise<PoolRecord> {
