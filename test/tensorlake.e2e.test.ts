@@ -264,18 +264,53 @@ describe("the tensorlake SDK against sbx", () => {
        const missing = await tl.findSandboxImageByName("no-such-image");
        await tl.deleteSandboxImage("tl-tmpl");
        const after = await tl.findSandboxImageByName("tl-tmpl");
-       let build; try { await new tl.Image({ name: "tl-built", baseImage: "debian-minimal" }).run("true").build({ registeredName: "tl-built" }); } catch (e) { build = String(e.message); }
-       return { key, names, found, missing, after, build };`,
+       return { key, names, found, missing, after };`,
       { TENSORLAKE_ORGANIZATION_ID: "sbx", TENSORLAKE_PROJECT_ID: "default" },
     );
     expect(out.key).toMatchObject({ organizationId: "sbx", projectId: "default" });
     expect(out.names).toContain("tl-tmpl");
     expect(out.found).toMatchObject({ name: "tl-tmpl", id: expect.stringMatching(/^sha256:/) });
     expect([out.missing, out.after]).toEqual([null, null]);
-    // Image builds are refused up front with the way to build, and nothing is left behind.
-    expect(out.build).toContain("sbx image create");
-    expect((await admin.list()).map((s) => s.image)).not.toContain("tl-built:latest");
     await expect(admin.getImage("tl-tmpl")).rejects.toMatchObject({ code: "image_not_found" });
+  });
+
+  it("builds an image with Image.build() (logs streamed) and creates a sandbox from it", async () => {
+    const before = (await admin.list()).map((s) => s.id).sort();
+    const out = await runSdk<Seen>(
+      target,
+      `const logs = [];
+       const write = process.stderr.write.bind(process.stderr);
+       process.stderr.write = (chunk, ...rest) => { logs.push(String(chunk)); return write(chunk, ...rest); };
+       const attempt = async (image, name, extra = {}) => {
+         try { await image.build({ registeredName: name, ...extra }); return "built"; } catch (e) { return String(e.message); }
+       };
+       const tmpl = await new tl.Image({ name: "tl-built", baseImage: "tensorlake/debian-minimal" })
+         .env("GREETING", "from-tl-build")
+         .run("echo built-by-run > /built && echo step-output-marker")
+         .build({ registeredName: "tl-built", verbose: true });
+       const sb = await tl.Sandbox.create({ apiUrl: env.apiUrl, apiKey: env.apiKey, image: "tl-built" });
+       const r = await sb.run("sh", { args: ["-c", 'cat /built; echo "$GREETING"'] });
+       await sb.terminate();
+       const fs = await import("node:fs");
+       const ctx = fs.mkdtempSync("/tmp/tl-ctx-");
+       fs.writeFileSync(ctx + "/x", "x");
+       const copy = await attempt(new tl.Image({ name: "tl-copy", baseImage: "debian-minimal" }).copy("x", "/x"), "tl-copy", { contextDir: ctx });
+       const badBase = await attempt(new tl.Image({ name: "tl-bad", baseImage: "tensorlake/no-such-base" }).run("true"), "tl-bad");
+       const failing = await attempt(new tl.Image({ name: "tl-fail", baseImage: "debian-minimal" }).run("echo failing-step-says-hi; exit 7"), "tl-fail");
+       return { tmpl, run: r, copy, badBase, failing, logs: logs.join("") };`,
+      { TENSORLAKE_ORGANIZATION_ID: "sbx", TENSORLAKE_PROJECT_ID: "default" },
+    );
+    // The RUN and the ENV are in the registered image, and the SDK's template is that image.
+    expect(out.run).toMatchObject({ exitCode: 0, stdout: "built-by-run\nfrom-tl-build" });
+    expect(out.tmpl).toMatchObject({ name: "tl-built", id: (await admin.getImage("tl-built")).id });
+    // The build's own output reached the SDK's log stream (the builder process's output).
+    expect(out.logs).toContain("step-output-marker");
+    // COPY, an unknown base and a failing step fail with their reason; no builder sandbox is left.
+    expect(out.copy).toContain("COPY/ADD is not served");
+    expect(out.badBase).toMatch(/no-such-base.*does not exist/);
+    expect(out.failing).toMatch(/tl-rootfs-build.*failed/);
+    await expect(admin.getImage("tl-fail")).rejects.toMatchObject({ code: "image_not_found" });
+    expect((await admin.list()).map((s) => s.id).sort()).toEqual(before);
   });
 
   it("keeps another project's sandboxes invisible", async () => {

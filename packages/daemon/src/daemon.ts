@@ -244,7 +244,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       await builds.close();
       sandboxes.close();
       egressRefresh.close();
-      pools.close();
+      await pools.close();
       retention.close();
       await pool.close();
       processes.close();

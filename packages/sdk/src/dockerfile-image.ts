@@ -4,13 +4,13 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { SbxError } from "@sbx-sh/protocol";
 import {
+  SbxError,
   flattenDockerfile,
   parseDockerfile,
   type DockerfileStep,
   type DockerfileWarning,
-} from "./dockerfile/parser.js";
+} from "@sbx-sh/protocol";
 import type { ImageDefinition, BuildInfo, ImageInfo } from "@sbx-sh/protocol";
 import type { SandboxClient } from "./client.js";
 import { Image } from "./image.js";

@@ -7,7 +7,7 @@ import { eventually, startServices, writeText, type ServiceHarness } from "./tes
 
 let h: ServiceHarness;
 afterEach(async () => {
-  h.pools.close();
+  await h.pools.close();
   await h.close();
 });
 const P = "default";
@@ -65,7 +65,7 @@ describe("PoolService", () => {
     await h.pools.load(50);
     const pool = await h.pools.create(P, { warm: 1 });
     await eventually(async () => (await h.pools.ready(pool)) === 1);
-    h.pools.close();
+    await h.pools.close();
     await h.pools.load(50);
     expect(h.pools.get(P, pool.id)).toMatchObject({ id: pool.id, warm: 1 });
     await h.pools.remove(P, pool.id);

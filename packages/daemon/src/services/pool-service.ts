@@ -73,8 +73,10 @@ export class PoolService {
     this.timer.unref();
   }
 
-  close(): void {
+  /** Stops the checks and waits for pools.json writes still in flight (claims write it behind). */
+  async close(): Promise<void> {
     clearInterval(this.timer);
+    await this.saved;
   }
 
   async create(project: string, spec: PoolSpec): Promise<PoolRecord> {
@@ -178,7 +180,8 @@ export class PoolService {
     this.stats.set(p.id, s);
     if (p.id !== DEFAULT_TARGET) {
       p.claimed = [...(await this.live(p)).map((x) => x.id), sb.id];
-      await this.save();
+      // Written behind the claim (in order): the claimer need not wait for the file.
+      this.save().catch((err: unknown) => this.log.warn({ err, pool: p.id }, "pools.json could not be written"));
     }
     return sb;
   }
@@ -215,8 +218,13 @@ export class PoolService {
     };
   }
 
+  private saved: Promise<void> = Promise.resolve();
+
+  /** Writes one after the other, each with the state of its turn, so the file never goes back. */
   private save(): Promise<void> {
-    return writeAtomic(this.file, JSON.stringify([...this.pools.values()], null, 1));
+    const next = this.saved.then(() => writeAtomic(this.file, JSON.stringify([...this.pools.values()], null, 1)));
+    this.saved = next.catch(() => undefined);
+    return next;
   }
 }
 

@@ -15,6 +15,9 @@ import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ImageService, ResolvedImage } from "./images.js";
 import type { NetSlots } from "./net-slots.js";
 
+/** How long a refill waits after a claim while the pool still has a blank of that kind ready. */
+const REFILL_DELAY_MS = 300;
+
 export interface Blank {
   spec: SandboxSpec;
   image: ResolvedImage;
@@ -90,8 +93,22 @@ export class WarmPool {
     if (i < 0) return undefined;
     const [blank] = this.ready.splice(i, 1);
     this.taken.set(imageId, (this.taken.get(imageId) ?? 0) + 1);
-    this.refill();
+    // Making a blank (mount, crun run) competes for the CPU with the claimed sandbox's first
+    // command: while another blank of this kind is ready, the refill waits a moment.
+    if (this.count(blank!.target, imageId, network) > 0) this.refillSoon();
+    else this.refill();
     return blank;
+  }
+
+  private refillTimer: NodeJS.Timeout | undefined;
+
+  private refillSoon(): void {
+    if (this.refillTimer) return;
+    this.refillTimer = setTimeout(() => {
+      this.refillTimer = undefined;
+      this.refill();
+    }, REFILL_DELAY_MS);
+    this.refillTimer.unref();
   }
 
   /** Starts filling in the background; creating blanks one at a time keeps the host responsive. */
@@ -190,6 +207,7 @@ export class WarmPool {
   /** Destroys the blanks (daemon shutdown). */
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.refillTimer);
     await this.filling;
     for (const b of this.ready.splice(0)) await this.discard(b);
   }

@@ -13,7 +13,8 @@ import { registerTlLogs } from "./logs.js";
 import { registerTlPools } from "./pools.js";
 import { registerTlProcesses } from "./processes.js";
 import { registerTlPty } from "./pty.js";
-import { registerTlTemplates } from "./templates.js";
+import { registerTlTemplates, scope } from "./templates.js";
+import { registerTlImageBuilds, TlImageBuilds } from "./image-builds.js";
 
 /** Paths of this route set outside sbx's `/v1/*` (which has its own auth middleware). */
 const TL_PATH = /^\/(sandboxes|snapshots|archived-sandboxes|sandbox-pools|api\/v1|platform)(\/|$)/;
@@ -50,10 +51,12 @@ export function registerTensorlakeRoutes(
     },
   };
   registerTlLifecycle(app, s, deps);
-  registerTlProcesses(app, s);
+  const imageBuilds = new TlImageBuilds(s);
+  registerTlProcesses(app, s, imageBuilds);
   registerTlFiles(app, s);
   registerTlPty(app, s, upgradeWebSocket);
   registerTlPools(app, s, deps);
   registerTlLogs(app, s);
   registerTlTemplates(app, s);
+  registerTlImageBuilds(app, imageBuilds, scope);
 }

@@ -10,6 +10,7 @@ import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
 import { parse, readJson } from "./common.js";
 import { sandboxIdOf } from "./context.js";
+import type { TlImageBuilds } from "./image-builds.js";
 import { unsupported } from "./lifecycle.js";
 import { signalName, signalNumber, tlPid, toTlProcess } from "./shapes.js";
 import { LineSplitter, sse, type LineEvent } from "./sse.js";
@@ -63,7 +64,7 @@ function exitEvent(p: { exitCode: number | null; signal: string | null }) {
   return signal !== null ? { exit_code: null, signal } : { exit_code: p.exitCode };
 }
 
-export function registerTlProcesses(app: Api, s: Services): void {
+export function registerTlProcesses(app: Api, s: Services, imageBuilds: TlImageBuilds): void {
   const project = (c: Context<AppEnv>) => c.get("project");
 
   /** The sbx process behind a Tensorlake pid (all digits) in the request's sandbox. */
@@ -95,7 +96,9 @@ export function registerTlProcesses(app: Api, s: Services): void {
 
   app.post("/api/v1/processes", async (c) => {
     const req = toStart(parse(RunBody, await readJson(c)));
-    return c.json(toTlProcess(await s.processes.start(project(c), sandboxIdOf(c), req)), 200);
+    // The SDK's image builds start `tl-rootfs-build` in their builder sandbox (image-builds.ts).
+    const builder = await imageBuilds.startBuilder(project(c), sandboxIdOf(c), req.command, req.args ?? []);
+    return c.json(toTlProcess(builder ?? (await s.processes.start(project(c), sandboxIdOf(c), req))), 200);
   });
 
   app.get("/api/v1/processes", async (c) => {

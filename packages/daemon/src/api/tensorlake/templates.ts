@@ -1,7 +1,7 @@
 // Tensorlake's image registry as the SDK reads it (the TS CloudClient on the API host): key
 // introspection (organization "sbx", project = the token's project), sandbox templates (sbx's
 // built images of the project) listed and found by name, and sandbox images deleted. Image
-// builds themselves (`Image.build()`) drive a builder sandbox and are not served here.
+// builds themselves (`Image.build()`) are in image-builds.ts.
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageRecord } from "../../domain/records.js";
@@ -11,7 +11,7 @@ import type { Api, AppEnv } from "../api-types.js";
 export const TL_ORGANIZATION = "sbx";
 const PREFIX = "/platform/v1/organizations/:org/projects/:proj/sandbox-templates";
 
-function toTemplate(r: ImageRecord) {
+export function toTemplate(r: ImageRecord) {
   return {
     id: r.id,
     name: r.tag === "latest" ? r.name : `${r.name}:${r.tag}`,
@@ -28,7 +28,7 @@ function toTemplate(r: ImageRecord) {
 }
 
 /** The `{org}/{proj}` of a platform path must be this token's. */
-function scope(c: Context<AppEnv>): string {
+export function scope(c: Context<AppEnv>): string {
   const project = c.get("project");
   if (c.req.param("org") !== TL_ORGANIZATION || c.req.param("proj") !== project)
     throw new SbxError(
@@ -54,16 +54,6 @@ export function registerTlTemplates(app: Api, s: Services): void {
     if (entry.kind !== "built")
       throw new SbxError("image_not_found", `${entry.base.name} is a base image, not a template`);
     return c.json(toTemplate(entry.image), 200);
-  });
-
-  // The SDK's image builds drive a Tensorlake rootfs builder in a builder sandbox: refused up front,
-  // before any builder sandbox is made, with the way to build instead.
-  app.post("/platform/v1/organizations/:org/projects/:proj/sandbox-template-builds", async (c) => {
-    scope(c);
-    throw new SbxError(
-      "unimplemented",
-      "image builds through the Tensorlake SDK are not served by sbx: build with `sbx image create` (the same Image model, or a Dockerfile) and use the image's name",
-    );
   });
 
   app.delete("/v1/namespaces/:ns/sandbox-images/:name", async (c) => {

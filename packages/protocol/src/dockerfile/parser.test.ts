@@ -6,7 +6,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { SbxError } from "@sbx-sh/protocol";
+import { SbxError } from "../errors.js";
 import { flattenDockerfile, parseDockerfile, type DockerfileStep } from "./parser.js";
 import { processWord, splitWords } from "./expand.js";
 

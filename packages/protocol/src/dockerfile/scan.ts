@@ -1,7 +1,7 @@
 // Splits a Dockerfile into instructions the way BuildKit's parser does: parser directives, comments,
 // line continuations (the escape character at a line's end), and heredoc bodies after RUN/COPY/ADD.
 // Written here, not taken from dockerfile-ast, because heredoc bodies must stay verbatim.
-import { SbxError } from "@sbx-sh/protocol";
+import { SbxError } from "../errors.js";
 import { processWord, splitWords, WordError } from "./expand.js";
 
 export interface Heredoc {

@@ -2,7 +2,7 @@
 // (exec) form, RUN's heredoc forms, and how a shell-form command, the shell and ARG values combine
 // into the step IR's command.
 import { posix } from "node:path";
-import type { SbxError } from "@sbx-sh/protocol";
+import type { SbxError } from "../errors.js";
 import type { DockerfileSource, DockerfileStep } from "./types.js";
 import { splitWords } from "./expand.js";
 import { chompHeredoc, type Heredoc, type Instruction } from "./scan.js";

@@ -1,7 +1,8 @@
 // The Dockerfile front end: parses a Dockerfile into build stages of IR-ready steps (each with its
 // Dockerfile line as source), doing Docker's ARG/ENV substitution; flattenDockerfile() then picks
 // the stage to build and concatenates the stages it is FROM, refusing what sbx cannot build yet.
-import { DEFAULT_PATH, SbxError } from "@sbx-sh/protocol";
+import { DEFAULT_PATH } from "../env.js";
+import { SbxError } from "../errors.js";
 import { processWord, splitWords, WordError, type Lookup } from "./expand.js";
 import { checkMount, DEFAULT_SHELL, editDistance, extractFlags } from "./instructions.js";
 import { dockerfileError, scanDockerfile, type Instruction } from "./scan.js";

@@ -1,7 +1,7 @@
 // One handler per Dockerfile instruction that adds steps to the current stage (RUN, CMD,
 // ENTRYPOINT, SHELL, ENV, WORKDIR, USER, COPY, ADD), as BuildKit's instructions package has a parser
 // per command. FROM and ARG shape stages and scopes, and stay in parser.ts.
-import type { SbxError } from "@sbx-sh/protocol";
+import type { SbxError } from "../errors.js";
 import { splitWords, type Lookup } from "./expand.js";
 import { copyStep, heredocScript, jsonArray, runCommand, shellArgs, USER_RE } from "./instructions.js";
 import type { Instruction } from "./scan.js";
