@@ -33,6 +33,9 @@ import type { ClientOptions } from "./config.js";
 import type { Transport } from "./transport.js";
 
 /** `pool`: claim a sandbox from that pool (its image and settings) instead; the other options must be absent. */
+/** Entries per request when a listing follows every page: the most the daemon answers at once. */
+const FOLLOW_PAGE_ENTRIES = 10_000;
+
 export type CreateSandboxOptions = CreateSandboxRequest & { pool?: string | undefined };
 
 export interface ProcessOptions {
@@ -255,8 +258,31 @@ export class Sandbox {
     });
   }
 
-  listDirectory(path: string): Promise<DirectoryListing> {
-    return this.transport.json<DirectoryListing>("GET", apiPath("filesList", { id: this.id }), { query: { path } });
+  /**
+   * Lists a directory (names in byte order). With `limit` or `cursor`, answers that one page
+   * (`nextCursor` asks for the next); without, follows every page and answers all entries.
+   */
+  async listDirectory(path: string, page: { limit?: number; cursor?: string } = {}): Promise<DirectoryListing> {
+    if (page.limit !== undefined || page.cursor !== undefined) return this.listPage(path, page.limit, page.cursor);
+    const entries: DirectoryListing["entries"] = [];
+    for await (const p of this.listDirectoryPages(path)) entries.push(...p.entries);
+    return { path, entries };
+  }
+
+  /** The pages of a directory listing, one request each, the next asked for only when wanted. */
+  async *listDirectoryPages(path: string, limit = FOLLOW_PAGE_ENTRIES): AsyncGenerator<DirectoryListing> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.listPage(path, limit, cursor);
+      yield page;
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  private listPage(path: string, limit?: number, cursor?: string): Promise<DirectoryListing> {
+    return this.transport.json<DirectoryListing>("GET", apiPath("filesList", { id: this.id }), {
+      query: { path, limit, cursor },
+    });
   }
 
   deleteFile(path: string, options: { recursive?: boolean } = {}): Promise<void> {

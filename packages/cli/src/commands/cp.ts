@@ -35,7 +35,8 @@ type RemoteKind = "directory" | "file" | "missing";
 
 async function remoteKind(sb: Sandbox, path: string): Promise<RemoteKind> {
   try {
-    await sb.listDirectory(path);
+    // One entry is enough to learn it is a directory; the parent below is followed page by page.
+    await sb.listDirectory(path, { limit: 1 });
     return "directory";
   } catch (err) {
     if (!(err instanceof SbxError) || httpStatusOf(err.code) >= 500) throw err;

@@ -21,26 +21,31 @@ export interface ActiveSnapshot {
 // With an idmap, each lower and the writable tmpfs are cloned as idmapped mounts (sbx-idmap): the
 // sandbox sees its own uid range while every byte on disk keeps the storage range's ids. The tmpfs
 // itself is owned by the storage range, since an idmapped mount hides ids outside its map.
+// The overlay is mounted from inside the sandbox's dir with relative layer paths: the kernel
+// shows its options as given in the sandbox's /proc/self/mountinfo, so the sandbox sees
+// "lowerdir=lower/0,upperdir=rwmap/upper" instead of the host's data dir, its id and layer digests.
 const PREPARE_SCRIPT = `set -e
 dir=$1; size=$2; inodes=$3; owner=$4; lower=$5; extras=$6; helper=$7; from=$8; to=$9; count=\${10}; shift 10
 mkdir -p "$dir/rw" "$dir/rootfs"
 mount -t tmpfs -o "size=\${size}m,nr_inodes=$inodes,mode=0700,nosuid,nodev,uid=\${owner%:*},gid=\${owner#*:}" sbx-rw "$dir/rw"
 mkdir -p "$dir/rw/upper" "$dir/rw/work"
 chown "$owner" "$dir/rw/upper"
-rw="$dir/rw"
 if [ -n "$helper" ]; then
   mapped=""; i=0
   IFS=:
   for l in $lower; do
     mkdir -p "$dir/lower/$i"
     set -- "$@" ro "$l" "$dir/lower/$i"
-    mapped="$mapped\${mapped:+:}$dir/lower/$i"; i=$((i+1))
+    mapped="$mapped\${mapped:+:}lower/$i"; i=$((i+1))
   done
   unset IFS
   mkdir -p "$dir/rwmap"
   "$helper" "$from" "$to" "$count" "$@" rw "$dir/rw" "$dir/rwmap"
-  lower=$mapped; rw="$dir/rwmap"
+  lower=$mapped; rw=rwmap
+else
+  rw=rw
 fi
+cd "$dir"
 mount -t overlay -o "lowerdir=$lower,upperdir=$rw/upper,workdir=$rw/work,nosuid,nodev" sbx-root "$dir/rootfs"
 for extra in $extras; do
   name=\${extra%%:*}; mb=\${extra#*:}

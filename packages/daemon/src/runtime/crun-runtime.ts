@@ -17,11 +17,11 @@ import { discardOutput, launchProcess, logsUsage, processExists, processFiles } 
 import { openPtyExec } from "./pty-exec.js";
 import type { SandboxRuntime } from "./runtime.js";
 import { SandboxFiles } from "./sandbox-files.js";
+import type { DirectoryPage, PageRequest } from "./directory-page.js";
 import { SupervisedProcess } from "./supervised-process.js";
 import { readSandboxStats } from "./sandbox-stats.js";
 import type {
   EgressPolicy,
-  FileEntry,
   LayerSource,
   ProcessHandle,
   ProcessSpec,
@@ -407,9 +407,9 @@ export class CrunRuntime implements SandboxRuntime {
     this.known(id);
     return this.files.write(id, path, data);
   }
-  async listDirectory(id: string, path: string): Promise<FileEntry[]> {
+  async listDirectory(id: string, path: string, page: PageRequest): Promise<DirectoryPage> {
     this.known(id);
-    return this.files.list(id, path);
+    return this.files.list(id, path, page);
   }
   async deleteFile(id: string, path: string, recursive: boolean): Promise<void> {
     this.known(id);

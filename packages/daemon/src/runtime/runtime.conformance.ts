@@ -28,6 +28,8 @@ const ROOT = {
 };
 let seq = 0;
 const procId = (): string => `pr-conf${++seq}${Math.random().toString(36).slice(2, 8)}`;
+/** A first page big enough for every directory these tests list. */
+const PAGE = { limit: 1000 };
 
 async function readAll(h: ProcessHandle, stream: "stdout" | "stderr"): Promise<string> {
   const chunks: Buffer[] = [];
@@ -166,7 +168,7 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
           ["attachProcess", () => rt.attachProcess(id, procId())],
           ["readFile", () => rt.readFile(id, "/etc/passwd")],
           ["writeFile", () => rt.writeFile(id, "/x", Readable.from([Buffer.from("x")]))],
-          ["listDirectory", () => rt.listDirectory(id, "/")],
+          ["listDirectory", () => rt.listDirectory(id, "/", PAGE)],
           ["deleteFile", () => rt.deleteFile(id, "/x", false)],
           ["extractArchive", () => rt.extractArchive(id, "/x", Readable.from([writeTar([])]))],
           ["createArchive", () => rt.createArchive(id, "/etc")],
@@ -314,12 +316,33 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
       it("lists a directory with types, sizes and modes", async () => {
         await put("/conf/list/file.txt", "12345");
         await put("/conf/list/sub/x", "");
-        const entries = await rt.listDirectory(main, "/conf/list");
+        const { entries, more } = await rt.listDirectory(main, "/conf/list", PAGE);
+        expect(more).toBe(false);
         expect(entries.map((e) => e.name)).toEqual(["file.txt", "sub"]);
         expect(entries[0]!.size).toBe(5);
         expect(entries[0]!.mode & 0o170000).toBe(0o100000);
         expect(entries[1]!.mode & 0o170000).toBe(0o040000);
         expect(entries[0]!.mtime).toBeGreaterThan(0);
+      });
+
+      it("lists a page at a time, in byte order, after the cursor's name", async () => {
+        const names = ["10", "9", "B", "a b", "a\\b", "b", "x y\\"];
+        for (const n of names) await put(`/conf/pages/${n}`, "");
+        const sorted = [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+        const seen: string[] = [];
+        let after: string | undefined;
+        for (let i = 0; i < 10; i++) {
+          const page = await rt.listDirectory(
+            main,
+            "/conf/pages",
+            after === undefined ? { limit: 3 } : { limit: 3, after },
+          );
+          expect(page.entries.length).toBeLessThanOrEqual(3);
+          seen.push(...page.entries.map((e) => e.name));
+          if (!page.more) break;
+          after = page.entries.at(-1)!.name;
+        }
+        expect(seen).toEqual(sorted);
       });
 
       it("changes nothing when a write's stream fails", async () => {
@@ -335,7 +358,7 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
         await rt.deleteFile(main, "/conf/del/f", false);
         await expect(rt.readFile(main, "/conf/del/f")).rejects.toMatchObject({ code: "file_not_found" });
         await rt.deleteFile(main, "/conf/del", true);
-        await expect(rt.listDirectory(main, "/conf/del")).rejects.toMatchObject({ code: "file_not_found" });
+        await expect(rt.listDirectory(main, "/conf/del", PAGE)).rejects.toMatchObject({ code: "file_not_found" });
         await expect(rt.deleteFile(main, "/conf/del", true)).rejects.toMatchObject({ code: "file_not_found" });
         await expect(rt.deleteFile(main, "/", true)).rejects.toMatchObject({ code: "invalid_path" });
       });
@@ -344,7 +367,7 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
         await expect(rt.readFile(main, "/conf/missing")).rejects.toMatchObject({ code: "file_not_found" });
         await expect(rt.readFile(main, "/conf")).rejects.toMatchObject({ code: "invalid_path" });
         await put("/conf/plain", "x");
-        await expect(rt.listDirectory(main, "/conf/plain")).rejects.toMatchObject({ code: "invalid_path" });
+        await expect(rt.listDirectory(main, "/conf/plain", PAGE)).rejects.toMatchObject({ code: "invalid_path" });
         await expect(rt.readFile(main, "relative/path")).rejects.toMatchObject({ code: "invalid_path" });
         await expect(put("/conf", "x")).rejects.toMatchObject({ code: "invalid_path" });
       });
@@ -367,7 +390,7 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
         const cut = new Error("the archive was cut off");
         const stream = failingStream(tar.subarray(0, 1024), cut);
         await expect(rt.extractArchive(main, "/conf/never", stream)).rejects.toBe(cut);
-        await expect(rt.listDirectory(main, "/conf/never")).rejects.toMatchObject({ code: "file_not_found" });
+        await expect(rt.listDirectory(main, "/conf/never", PAGE)).rejects.toMatchObject({ code: "file_not_found" });
       });
 
       it("streams a tar of a directory tree or a file, named by its base name", async () => {

@@ -2,9 +2,9 @@
 // containers now, microVMs later). Implementations do all host work; they keep no metadata. Its
 // vocabulary is in ./types.ts; nothing here depends on an implementation.
 import type { Readable } from "node:stream";
+import type { DirectoryPage, PageRequest } from "./directory-page.js";
 import type {
   EgressPolicy,
-  FileEntry,
   LayerSource,
   ProcessHandle,
   ProcessSpec,
@@ -89,7 +89,8 @@ export interface SandboxRuntime {
   readFile(id: string, path: string): Promise<Buffer>;
   /** Writes the stream to `path`, creating parents; nothing changes unless the whole stream arrives. */
   writeFile(id: string, path: string, data: Readable): Promise<void>;
-  listDirectory(id: string, path: string): Promise<FileEntry[]>;
+  /** One page of a directory, in byte order of the names (./directory-page.ts). */
+  listDirectory(id: string, path: string, page: PageRequest): Promise<DirectoryPage>;
   deleteFile(id: string, path: string, recursive: boolean): Promise<void>;
   /**
    * Unpacks a tar (or gzip-compressed tar) stream into `dir`, creating it; entries are owned by the

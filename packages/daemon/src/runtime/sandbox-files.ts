@@ -7,11 +7,13 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { CommandResult } from "../common/command.js";
 import type { Crun } from "./crun.js";
 import { fileErrors, MAX_READ_BYTES } from "./file-errors.js";
+import { byteOrder, type DirectoryPage, type PageRequest } from "./directory-page.js";
 import { assertSandboxPath } from "./sandbox-path.js";
 import { spool } from "./spool.js";
 import { HELPER_BUSYBOX, type FileEntry } from "./types.js";
 
 const BB = HELPER_BUSYBOX;
+
 const ROOT_EXEC = { env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"], cwd: "/", user: "0:0" };
 
 // Exit codes our scripts use to report the usual failures precisely.
@@ -20,6 +22,17 @@ const NOT_FOUND = 21;
 const IS_A_DIRECTORY = 22;
 const TOO_LARGE = 23;
 const NOT_REGULAR = 24;
+
+// $1 directory, $2 list names after this one ("" = from the first), $3 page size. Prints a stat
+// line per entry (names as ./name) and "@more" when names come after the page. The cursor goes
+// through the environment, not `awk -v`, which would interpret its backslashes.
+const LIST_PAGE = [
+  `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] || exit ${NOT_A_DIRECTORY}; cd -- "$1" || exit 1`,
+  `names=$(find . -mindepth 1 -maxdepth 1 | sort | C="$2" L="$3" awk 'BEGIN { c = "./" ENVIRON["C"]; l = ENVIRON["L"] + 0 } ENVIRON["C"] == "" || $0 "" > c "" { print; if (++n > l) exit }')`,
+  `[ -n "$names" ] || exit 0`,
+  `printf '%s\\n' "$names" | head -n "$3" | tr '\\n' '\\0' | xargs -0 stat -c '%f %s %Y %n' -- 2>/dev/null`,
+  `[ "$(printf '%s\\n' "$names" | wc -l)" -gt "$3" ] && echo @more; exit 0`,
+].join("\n");
 
 export class SandboxFiles {
   constructor(
@@ -77,27 +90,24 @@ export class SandboxFiles {
     }
   }
 
-  async list(id: string, path: string): Promise<FileEntry[]> {
+  /**
+   * One page of a directory. The sandbox itself sorts the names and picks the page (its CPU, its
+   * cgroup), so the daemon reads at most `limit` stat lines however big the directory is.
+   * Names with a newline in them cannot be listed (the page is made of lines).
+   */
+  async list(id: string, path: string, page: PageRequest): Promise<DirectoryPage> {
     assertSandboxPath(path);
-    const r = await this.sh(
-      id,
-      path,
-      `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] || exit ${NOT_A_DIRECTORY}; find "$1" -mindepth 1 -maxdepth 1 -exec stat -c '%f %s %Y %n' {} +`,
-    );
-    const prefix = path.endsWith("/") ? path : path + "/";
-    const out: FileEntry[] = [];
+    const r = await this.sh(id, path, LIST_PAGE, [page.after ?? "", String(page.limit)]);
+    const entries: FileEntry[] = [];
+    let more = false;
     for (const line of r.stdout.toString("utf8").split("\n")) {
-      const m = /^([0-9a-f]+) (\d+) (\d+) (.*)$/.exec(line);
-      if (!m) continue;
-      const full = m[4]!;
-      out.push({
-        mode: parseInt(m[1]!, 16),
-        size: Number(m[2]),
-        mtime: Number(m[3]),
-        name: full.startsWith(prefix) ? full.slice(prefix.length) : full,
-      });
+      if (line === "@more") more = true;
+      const m = /^([0-9a-f]+) (\d+) (\d+) \.\/(.*)$/.exec(line);
+      if (!m || m[4]!.includes("/") || entries.length >= page.limit) continue;
+      entries.push({ mode: parseInt(m[1]!, 16), size: Number(m[2]), mtime: Number(m[3]), name: m[4]! });
     }
-    return out.sort((a, b) => a.name.localeCompare(b.name));
+    // A page with nothing on it ends the listing, whatever the sandbox says: no endless paging.
+    return { entries: entries.sort((a, b) => byteOrder(a.name, b.name)), more: more && entries.length > 0 };
   }
 
   async remove(id: string, path: string, recursive: boolean): Promise<void> {

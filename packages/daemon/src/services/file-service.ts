@@ -7,6 +7,7 @@ import type { SandboxRuntime } from "../runtime/runtime.js";
 import { assertSandboxPath } from "../runtime/sandbox-path.js";
 import type { SandboxService } from "./sandbox-service.js";
 import { TarCheck } from "./tar-check.js";
+import { encodeCursor, pageRequest } from "./directory-cursor.js";
 
 export const MAX_UPLOAD_BYTES = 1024 * 1024 * 1024;
 
@@ -29,15 +30,24 @@ export class FileService {
     return this.runtime.writeFile(await this.target(project, sandbox, path), path, data);
   }
 
-  async list(project: string, sandbox: string, path: string): Promise<FileEntry[]> {
-    const raw = await this.runtime.listDirectory(await this.target(project, sandbox, path), path);
-    return raw.map((e) => ({
+  /** One page of a directory (./directory-cursor.ts); `nextCursor` asks for the page after it. */
+  async list(
+    project: string,
+    sandbox: string,
+    path: string,
+    opts: { limit?: number; cursor?: string } = {},
+  ): Promise<{ entries: FileEntry[]; nextCursor?: string }> {
+    const request = pageRequest(opts.limit, opts.cursor);
+    const page = await this.runtime.listDirectory(await this.target(project, sandbox, path), path, request);
+    const last = page.entries.at(-1);
+    const entries = page.entries.map((e) => ({
       name: e.name,
       type: fileType(e.mode),
       size: e.size,
       mode: e.mode & 0o7777,
       modifiedAt: new Date(e.mtime * 1000).toISOString(),
     }));
+    return page.more && last ? { entries, nextCursor: encodeCursor(last.name) } : { entries };
   }
 
   async remove(project: string, sandbox: string, path: string, recursive: boolean): Promise<void> {

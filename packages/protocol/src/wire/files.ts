@@ -11,4 +11,6 @@ export interface FileInfo {
 export interface DirectoryListing {
   path: string;
   entries: FileInfo[];
+  /** Present when more entries follow: pass it as `cursor` to get the next page. */
+  nextCursor?: string;
 }

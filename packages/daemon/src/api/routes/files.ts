@@ -7,9 +7,20 @@ import { DirectoryListing, ErrorBody } from "../schemas/index.js";
 import { toFileEntry } from "../mappers/files.js";
 import { bodyStream } from "../body-limits.js";
 import { json } from "./common.js";
+import { DEFAULT_PAGE_ENTRIES, MAX_PAGE_ENTRIES } from "../../domain/directory-pages.js";
 import { SandboxParams } from "./sandboxes.js";
 
 const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
+const ListQuery = PathQuery.extend({
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE_ENTRIES)
+    .optional()
+    .openapi({ description: `Entries per page (default ${DEFAULT_PAGE_ENTRIES})`, example: 1000 }),
+  cursor: z.string().max(8192).optional().openapi({ description: "nextCursor of the previous page" }),
+});
 const binary = (description: string) => ({
   content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } },
   description,
@@ -73,14 +84,15 @@ export function registerFileRoutes(app: Api, s: Services): void {
     createRoute({
       method: "get",
       path: "/v1/sandboxes/{id}/files/list",
-      summary: "List a directory",
-      request: { params: SandboxParams, query: PathQuery },
+      summary: "List a directory, a page at a time (names in byte order; follow nextCursor)",
+      request: { params: SandboxParams, query: ListQuery },
       responses: { 200: json(DirectoryListing, "entries") },
     }),
     async (c) => {
-      const { path } = c.req.valid("query");
-      const entries = await s.files.list(c.get("project"), c.req.valid("param").id, path);
-      return c.json({ path, entries: entries.map(toFileEntry) }, 200);
+      const { path, limit, cursor } = c.req.valid("query");
+      const page = await s.files.list(c.get("project"), c.req.valid("param").id, path, { limit, cursor });
+      const entries = page.entries.map(toFileEntry);
+      return c.json(page.nextCursor ? { path, entries, nextCursor: page.nextCursor } : { path, entries }, 200);
     },
   );
 

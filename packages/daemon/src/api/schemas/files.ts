@@ -11,6 +11,13 @@ export const FileEntry = z
   })
   .openapi("FileEntry");
 
-export const DirectoryListing = z.object({ path: z.string(), entries: z.array(FileEntry) }).openapi("DirectoryListing");
+export const DirectoryListing = z
+  .object({
+    path: z.string(),
+    entries: z.array(FileEntry),
+    /** Present when more entries follow: pass it as `cursor` for the next page. */
+    nextCursor: z.string().optional(),
+  })
+  .openapi("DirectoryListing");
 
 export type FileEntryT = z.infer<typeof FileEntry>;

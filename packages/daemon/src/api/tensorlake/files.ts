@@ -6,6 +6,7 @@ import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
 import { bodyStream } from "../body-limits.js";
 import { sandboxIdOf } from "./context.js";
+import { MAX_PAGE_ENTRIES } from "../../domain/directory-pages.js";
 
 function pathOf(c: Context<AppEnv>): string {
   const path = c.req.query("path");
@@ -31,7 +32,9 @@ export function registerTlFiles(app: Api, s: Services): void {
 
   app.get("/api/v1/files/list", async (c) => {
     const path = pathOf(c);
-    const entries = await s.files.list(c.get("project"), sandboxIdOf(c), path);
+    // Tensorlake's listing has no pages: it gets the first MAX_PAGE_ENTRIES names (and `truncated`).
+    const page = await s.files.list(c.get("project"), sandboxIdOf(c), path, { limit: MAX_PAGE_ENTRIES });
+    const entries = page.entries;
     return c.json(
       {
         path,
@@ -41,6 +44,7 @@ export function registerTlFiles(app: Api, s: Services): void {
           size: e.size,
           modified_at: e.modifiedAt,
         })),
+        ...(page.nextCursor ? { truncated: true } : {}),
       },
       200,
     );

@@ -15,6 +15,7 @@ import {
   PROTOCOL_MAX,
   PROTOCOL_MIN,
 } from "./agent-protocol.js";
+import { OutputMeter } from "./output-meter.js";
 
 /** open(2)'s O_PATH (not in fs.constants): a handle on the name itself, no open of the socket. */
 const O_PATH = 0o10000000;
@@ -50,6 +51,10 @@ export class AgentClient {
   private readonly pending = new Map<number, Pending>();
   private readonly exitListeners = new Map<string, Set<(code: number) => void>>();
   private readonly outputListeners = new Map<string, (stream: "stdout" | "stderr", data: Buffer) => void>();
+  /** Output ids charged to the sandbox's terminal budget (./output-meter.ts). */
+  private readonly metered = new Set<string>();
+  private readonly meter = new OutputMeter();
+  private resumeTimer: NodeJS.Timeout | undefined;
   private readonly failListeners = new Set<(err: SbxError) => void>();
   private readonly decoder = new FrameDecoder();
   private failure: SbxError | undefined;
@@ -137,9 +142,12 @@ export class AgentClient {
     };
   }
 
-  onOutput(id: string, cb: ((stream: "stdout" | "stderr", data: Buffer) => void) | undefined): void {
+  /** Routes `id`'s output to `cb`; `metered` output (terminals) is held to the sandbox's budget. */
+  onOutput(id: string, cb: ((stream: "stdout" | "stderr", data: Buffer) => void) | undefined, metered = false): void {
     if (cb) this.outputListeners.set(id, cb);
     else this.outputListeners.delete(id);
+    if (cb && metered) this.metered.add(id);
+    else this.metered.delete(id);
   }
 
   /** Calls `cb` once if this connection fails (at once when it has). Returns the unsubscribe. */
@@ -172,6 +180,7 @@ export class AgentClient {
       }
       if (m.type === "output") {
         this.outputListeners.get(m.id)?.(m.stream, m.data);
+        if (this.metered.has(m.id)) this.throttle(this.meter.charge(m.data.length));
         continue;
       }
       const p = this.pending.get(m.req);
@@ -183,6 +192,17 @@ export class AgentClient {
       else p.resolve(m);
       if (this.failure) return;
     }
+  }
+
+  /** Stops reading the connection for `ms` (the sandbox's writers then block in the sandbox). */
+  private throttle(ms: number): void {
+    if (ms <= 0 || this.resumeTimer || this.failure) return;
+    this.socket.pause();
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      if (!this.failure) this.socket.resume();
+    }, ms);
+    this.resumeTimer.unref();
   }
 
   private failNow(why: string): SbxError {

@@ -32,7 +32,7 @@ export function openAgentTerminal(
       const c = await client();
       const m = /^(\d+):(\d+)$/.exec(spec.user);
       const ended = exitOf(c, termId);
-      c.onOutput(termId, (_stream, d) => data(d));
+      c.onOutput(termId, (_stream, d) => data(d), true);
       try {
         await c.request((q) =>
           encode.start(q, {

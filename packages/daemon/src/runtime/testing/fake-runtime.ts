@@ -8,13 +8,13 @@ import { FakeVolumeDisks } from "./fake-volume-disks.js";
 import { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime.js";
+import { pageOf, type DirectoryPage, type PageRequest } from "../directory-page.js";
 import { assertSandboxPath } from "../sandbox-path.js";
 import { numericUser, splitUser, unknownUser } from "../user-resolve.js";
 import {
   HELPER_BUSYBOX,
   HELPER_DIR,
   type EgressPolicy,
-  type FileEntry,
   type LayerSource,
   type ProcessHandle,
   type ProcessSpec,
@@ -303,9 +303,9 @@ export class FakeRuntime implements SandboxRuntime {
     sb.fs.writeFile(path, await collect(data));
   }
 
-  async listDirectory(id: string, path: string): Promise<FileEntry[]> {
+  async listDirectory(id: string, path: string, page: PageRequest): Promise<DirectoryPage> {
     assertSandboxPath(path);
-    return this.running(id).fs.list(path);
+    return pageOf(this.running(id).fs.list(path), page);
   }
 
   async deleteFile(id: string, path: string, recursive: boolean): Promise<void> {

@@ -1,0 +1,76 @@
+// Huge directories aimed at the daemon (F11 of the second security round): a sandbox makes a
+// directory of 300,000 entries and has it listed. The daemon answers one page (names in byte
+// order, a cursor for the next), never the whole directory, and keeps answering other API calls
+// at about its idle speed while the sandbox works out the page. The latency bound is relative:
+// 2x the same call's idle median, measured in the same run.
+import { performance } from "node:perf_hooks";
+import { describe, expect, it } from "vitest";
+import { SbxError } from "@sbx-sh/sdk";
+import { sharedClient, useSandbox } from "../fixtures.js";
+import { sh } from "./kit.js";
+
+const client = sharedClient();
+const sandbox = useSandbox({ cpus: 0.5 });
+const ENTRIES = 300_000;
+const bytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
+
+async function timed(): Promise<number> {
+  const t = performance.now();
+  await client.list();
+  return performance.now() - t;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+describe("a directory of 300,000 entries", () => {
+  it("is listed a page at a time while other API calls keep their idle latency", async () => {
+    const sb = sandbox();
+    const made = await sh(sb, `mkdir /big && cd /big && seq ${ENTRIES} | xargs touch && ls -f | wc -l`);
+    expect(made.stdout.trim()).toBe(String(ENTRIES + 2));
+    const idle: number[] = [];
+    for (let i = 0; i < 20; i++) idle.push(await timed());
+
+    let listed = false;
+    const first = sb.listDirectory("/big", { limit: 1000 }).finally(() => (listed = true));
+    const busy: number[] = [];
+    while (!listed) {
+      busy.push(await timed());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const page = await first;
+    expect(busy.length).toBeGreaterThan(3);
+    expect(median(busy)).toBeLessThan(2 * median(idle));
+
+    // One page, in byte order ("1", "10", "100", ...), and a cursor that continues after it.
+    expect(page.entries.length).toBe(1000);
+    const names = page.entries.map((e) => e.name);
+    expect(names).toEqual([...names].sort(bytes));
+    expect(names.slice(0, 3)).toEqual(["1", "10", "100"]);
+    expect(page.nextCursor).toBeTruthy();
+    const next = await sb.listDirectory("/big", { limit: 1000, cursor: page.nextCursor! });
+    expect(next.entries.length).toBe(1000);
+    expect(bytes(next.entries[0]!.name, names.at(-1)!)).toBeGreaterThan(0);
+
+    // Bigger pages than the cap, and cursors the API never gave out, are refused.
+    await expect(sb.listDirectory("/big", { limit: 10_001 })).rejects.toMatchObject({ code: "out_of_range" });
+    for (const cursor of ["Li4", "L2V0Yw", "not base64!"]) {
+      const err = await sb.listDirectory("/big", { limit: 10, cursor }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SbxError);
+      expect(err).toMatchObject({ code: "invalid_argument" });
+    }
+  });
+
+  it("is followed page by page by the SDK when no page is asked for", async () => {
+    const sb = sandbox();
+    await sh(sb, "mkdir /few && cd /few && seq 25 | xargs touch");
+    const pages = [];
+    for await (const p of sb.listDirectoryPages("/few", 10)) pages.push(p.entries.length);
+    expect(pages).toEqual([10, 10, 5]);
+    const all = await sb.listDirectory("/few");
+    expect(all.entries.map((e) => e.name)).toEqual(Array.from({ length: 25 }, (_, i) => String(i + 1)).sort(bytes));
+    expect(all.nextCursor).toBeUndefined();
+  });
+});
