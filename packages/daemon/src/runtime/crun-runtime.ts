@@ -39,6 +39,7 @@ import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
 import { TraverseAcl } from "./traverse-acl.js";
+import type { HostTrust } from "./host-ca.js";
 
 export interface CrunRuntimeOptions {
   /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
@@ -56,6 +57,8 @@ export interface CrunRuntimeOptions {
   logsSizeMb?: number;
   /** sbx-agent on the host: PID 1 and process server of every sandbox without systemd or a custom init. */
   agentPath?: string;
+  /** Extra CAs (sbxd --ca-cert) appended to every sandbox's and build step's trust store. */
+  hostTrust?: HostTrust;
 }
 
 export class CrunRuntime implements SandboxRuntime {
@@ -162,6 +165,7 @@ export class CrunRuntime implements SandboxRuntime {
         busyboxPath: this.o.busyboxPath,
         helperDirMb: spec.diskMb,
         resolvConf,
+        trustMounts: await this.o.hostTrust?.mountsFor(spec.lowers, dir),
         systemd: spec.systemd,
         hostIds,
         agent,

@@ -51,6 +51,8 @@ export interface OciConfigInput {
   hostIds?: boolean;
   /** sbx-agent as PID 1 instead of `initPath` (not with systemd or a custom init): see ./agent/agent-mounts.ts. */
   agent?: AgentMounts;
+  /** Combined trust-store bundles bind-mounted read-only over the image's (./host-ca.ts). */
+  trustMounts?: Array<{ destination: string; source: string }>;
 }
 
 const MASKED_PATHS = [
@@ -120,6 +122,13 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
   ];
   const agent = c.agent && !c.systemd && !c.init ? c.agent : undefined;
   if (agent) mounts.push(...agentMountEntries(agent));
+  for (const t of c.trustMounts ?? [])
+    mounts.push({
+      destination: t.destination,
+      type: "bind",
+      source: t.source,
+      options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+    });
   if (c.resolvConf)
     mounts.push({
       destination: "/etc/resolv.conf",
