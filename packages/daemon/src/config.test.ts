@@ -19,6 +19,19 @@ describe("daemon config", () => {
     });
   });
 
+  it("collects extra CA files from SBX_CA_CERTS and repeated --ca-cert flags", () => {
+    const base = defaultConfig({ SBX_CA_CERTS: "/a.pem:/b.pem" });
+    expect(base.caCerts).toEqual(["/a.pem", "/b.pem"]);
+    expect(parseFlags(["--ca-cert", "/c.pem", "--ca-cert=/d.pem"], base).caCerts).toEqual([
+      "/a.pem",
+      "/b.pem",
+      "/c.pem",
+      "/d.pem",
+    ]);
+    expect(defaultConfig({}).caCerts).toEqual([]);
+    expect(() => parseFlags(["--ca-cert"], base)).toThrow(/--ca-cert needs a value/);
+  });
+
   it("reads the base image mirrors from the environment", () => {
     const cfg = defaultConfig({ SBX_DEBIAN_MIRROR: "http://mirror.test/debian/", SBX_UBUNTU_MIRROR: "http://u.test/" });
     expect(cfg.debianMirror).toBe("http://mirror.test/debian/");

@@ -63,6 +63,8 @@ export interface DaemonConfig {
   tensorlakeSandboxUrl: string | null;
   /** HOST:PORT of a plain listener serving only GET /metrics (no auth: keep it on loopback), or null. */
   metricsListen: string | null;
+  /** PEM files of CAs added to every sandbox's and build's trust store (--ca-cert, repeatable; SBX_CA_CERTS, colon-separated). */
+  caCerts?: string[];
   /** Serve the web dashboard on the TCP listener (`--ui`). */
   ui: boolean;
 }
@@ -108,6 +110,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
     metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
+    caCerts: (env.SBX_CA_CERTS ?? "").split(":").filter(Boolean),
     ui: env.SBX_UI === "1" || env.SBX_UI === "true",
   };
 }
@@ -199,6 +202,10 @@ options (environment variable in brackets):
   --metrics-listen H:P Prometheus metrics at http://H:P/metrics, without auth: keep it on loopback or
                        a private network (SBX_METRICS_LISTEN; default off). The unix socket always
                        serves GET /metrics.
+  --ca-cert FILE       PEM CA certificate(s) every sandbox and build trusts besides its image's own, e.g.
+                       a TLS-inspecting proxy's CA; repeatable (SBX_CA_CERTS, colon-separated). Appended
+                       to the image's trust store (/etc/ssl/certs/ca-certificates.crt, …) by a read-only
+                       mount; images without a trust store are left as they are
   --ui                 serve the web dashboard on the --listen-tcp listener (SBX_UI=1; default off)
 
 example:
@@ -214,6 +221,12 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
       : [arg, undefined];
     if (flag === "--ui") {
       cfg.ui = true;
+      continue;
+    }
+    if (flag === "--ca-cert") {
+      const file = inline ?? argv[++i];
+      if (!file) throw new Error(`option --ca-cert needs a value\n\n${USAGE}`);
+      cfg.caCerts = [...(cfg.caCerts ?? []), file];
       continue;
     }
     const key = FLAGS[flag];

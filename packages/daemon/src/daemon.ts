@@ -13,6 +13,7 @@ import { createMetricsServer } from "./api/metrics-server.js";
 import { UiSessions } from "./services/ui-sessions.js";
 import { BaseImages, type BaseImageSource } from "./build/base-images.js";
 import { createRuntime } from "./runtime/create-runtime.js";
+import { HostTrust, loadExtraCas } from "./runtime/host-ca.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
 import { cgroupVersion, hostNofileHardLimit } from "./runtime/host-facts.js";
 import { NetworkManager } from "./runtime/network.js";
@@ -73,12 +74,13 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
 
   const problem = roleProblem(cfg);
   if (problem) throw new Error(problem);
+  const trust = await hostTrust(cfg.caCerts ?? []);
   const storeConfig = daemonStoreConfig(cfg.store, cfg.dataDir);
   const stores = await openStores(storeConfig);
   log.info({ store: describeStore(storeConfig) }, "store open");
   const store = stores.meta;
   const cgv = cgroupVersion();
-  const runtime = seams.runtime ?? (await hostRuntime(cfg, sandboxesDir, cgv));
+  const runtime = seams.runtime ?? (await hostRuntime(cfg, sandboxesDir, cgv, trust));
   const bases =
     seams.baseImages ??
     new BaseImages({
@@ -257,7 +259,12 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
 }
 
 /** The runtime `--runtime` names (only crun today), on this host's network and facts. */
-async function hostRuntime(cfg: DaemonConfig, sandboxesDir: string, cgv: 1 | 2): Promise<SandboxRuntime> {
+async function hostRuntime(
+  cfg: DaemonConfig,
+  sandboxesDir: string,
+  cgv: 1 | 2,
+  hostTrust: HostTrust | undefined,
+): Promise<SandboxRuntime> {
   const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
   await network.ensureHost();
   return createRuntime(cfg.runtime, {
@@ -268,6 +275,7 @@ async function hostRuntime(cfg: DaemonConfig, sandboxesDir: string, cgv: 1 | 2):
     initPath: cfg.initPath,
     busyboxPath: cfg.busyboxPath,
     agentPath: cfg.agentPath ?? undefined,
+    hostTrust,
     idmapHelper: cfg.idmapHelper,
     volumesDir: join(cfg.dataDir, "volumes"),
     network,
@@ -294,4 +302,10 @@ function splitHostPort(value: string, flag = "--listen-tcp", anyPort = false): [
   if (i < 0 || !Number.isInteger(port) || port < (anyPort ? 0 : 1) || port > 65535)
     throw new Error(`${flag} takes HOST:PORT, got ${value}`);
   return [value.slice(0, i) || "127.0.0.1", port];
+}
+
+/** The --ca-cert files, checked before anything starts: a bad file stops the daemon with its name. */
+async function hostTrust(files: string[]): Promise<HostTrust | undefined> {
+  const pem = await loadExtraCas(files);
+  return pem === null ? undefined : new HostTrust(pem);
 }

@@ -13,6 +13,7 @@ import type {
   CreateSandboxRequest,
   PoolInfo,
   DaemonInfo,
+  BaseImageState,
   ImageInfo,
   SandboxInfo,
   SandboxStatus,
@@ -150,6 +151,12 @@ export class SandboxClient {
   async listImages(): Promise<ImageInfo[]> {
     const res = await this.transport.json<{ images: ImageInfo[] }>("GET", apiPath("images"));
     return res.images;
+  }
+
+  /** Every base image the daemon knows, and whether it is built, built on first use, or cannot be built there. */
+  async listBaseImages(): Promise<BaseImageState[]> {
+    const res = await this.transport.json<{ bases?: BaseImageState[] }>("GET", apiPath("images"));
+    return res.bases ?? [];
   }
 
   /** `name` or `name:tag`; base images too. */

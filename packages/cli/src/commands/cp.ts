@@ -11,6 +11,9 @@ import { extractSafe, packPath } from "@sbx-sh/sdk/internal";
 import { httpStatusOf, Sandbox } from "@sbx-sh/sdk";
 import { globalsOf, withClient } from "../context.js";
 import { progress } from "../output.js";
+import { TransferProgress, transferMode } from "../transfer-progress.js";
+
+type Meter = (s: Readable) => Readable;
 
 export type Spec =
   { kind: "local"; path: string } | { kind: "sandbox"; sandbox: string; path: string } | { kind: "stdio" };
@@ -64,17 +67,24 @@ interface CpFlags {
   followLink?: boolean;
 }
 
-async function upload(sb: Sandbox, src: Spec & { kind: "local" | "stdio" }, dst: string, o: CpFlags): Promise<void> {
-  if (src.kind === "stdio") return sb.uploadArchive(dst, process.stdin);
+async function upload(
+  sb: Sandbox,
+  src: Spec & { kind: "local" | "stdio" },
+  dst: string,
+  o: CpFlags,
+  meter: Meter,
+): Promise<void> {
+  if (src.kind === "stdio") return sb.uploadArchive(dst, meter(process.stdin));
   const srcKind = await localKind(src.path);
   if (srcKind === "missing") throw new SbxError("file_not_found", `${src.path}: no such file or directory`);
   const follow = { follow: !!o.followLink };
   const kind = dst.endsWith("/") ? "directory" : await remoteKind(sb, dst);
-  if (kind === "directory") return sb.uploadArchive(dst, packPath(src.path, basename(resolve(src.path)), follow));
+  if (kind === "directory")
+    return sb.uploadArchive(dst, meter(packPath(src.path, basename(resolve(src.path)), follow)));
   if (kind === "file" && srcKind === "directory")
     throw new SbxError("invalid_path", `cannot copy directory ${src.path} onto file ${dst}`);
   // Missing target, or a file to replace: the source goes in under the target's name.
-  return sb.uploadArchive(posix.dirname(dst), packPath(src.path, posix.basename(dst), follow));
+  return sb.uploadArchive(posix.dirname(dst), meter(packPath(src.path, posix.basename(dst), follow)));
 }
 
 /** The sandbox's own view of where a symbolic link leads (its kernel resolves it). */
@@ -89,9 +99,15 @@ async function realpathIn(sb: Sandbox, path: string): Promise<string> {
   return resolved;
 }
 
-async function download(sb: Sandbox, src: string, dst: Spec & { kind: "local" | "stdio" }, o: CpFlags): Promise<void> {
+async function download(
+  sb: Sandbox,
+  src: string,
+  dst: Spec & { kind: "local" | "stdio" },
+  o: CpFlags,
+  meter: Meter,
+): Promise<void> {
   const from = o.followLink ? await realpathIn(sb, src) : src;
-  const archive = await sb.downloadArchive(from);
+  const archive = meter(await sb.downloadArchive(from));
   if (dst.kind === "stdio") return pipeline(archive, process.stdout);
   const target = resolve(dst.path);
   const refused: string[] = [];
@@ -184,6 +200,8 @@ Examples:
         );
       }
       const g = globalsOf(cmd);
+      const bytes = new TransferProgress("cp", `${srcText} -> ${dstText}`, { mode: transferMode(g) });
+      const meter = (s: Readable) => bytes.meter(s);
       await withClient(cmd, async (client) => {
         if (dst.kind === "sandbox")
           await upload(
@@ -191,6 +209,7 @@ Examples:
             src as Spec & { kind: "local" | "stdio" },
             dst.path,
             o,
+            meter,
           );
         else if (src.kind === "sandbox")
           await download(
@@ -198,8 +217,9 @@ Examples:
             src.path,
             dst as Spec & { kind: "local" | "stdio" },
             o,
+            meter,
           );
-        if (process.stderr.isTTY && !g.json && dst.kind !== "stdio") progress(`copied ${srcText} to ${dstText}`);
+        bytes.done();
       });
     });
 }

@@ -11,8 +11,9 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { RegistryCredentials } from "@sbx-sh/sdk";
 import { registryCredentials } from "../config.js";
 import { globalsOf, withClient } from "../context.js";
-import { printJson, printLines, progress } from "../output.js";
+import { printJson, printLines } from "../output.js";
 import { imageRef } from "./image.js";
+import { TransferProgress, transferMode } from "../transfer-progress.js";
 
 interface AuthFlags {
   username?: string;
@@ -71,6 +72,7 @@ export function registerImageOciCommands(image: Command): void {
       "\nExamples:\n  $ sbx image export web -o web.oci.tar\n  $ sbx image export web:2 -o ./web-layout && skopeo inspect oci:./web-layout",
     )
     .action(async (ref: string, o: { output: string }, cmd: Command) => {
+      const bytes = new TransferProgress("export", `${ref} -> ${o.output}`, { mode: transferMode(globalsOf(cmd)) });
       await withClient(cmd, async (client) => {
         const asTar =
           o.output === "-" || /\.tar$/i.test(o.output) || (await stat(o.output).catch(() => undefined))?.isFile();
@@ -79,11 +81,11 @@ export function registerImageOciCommands(image: Command): void {
           if ((await readdir(o.output)).length)
             throw new SbxError("invalid_argument", `${o.output} is not empty: export into a new folder or a .tar file`);
         }
-        const body = await client.exportImage(ref);
+        const body = bytes.meter(await client.exportImage(ref));
         if (o.output === "-") await pipeline(body, process.stdout);
         else if (asTar) await pipeline(body, createWriteStream(o.output));
         else await runTar(["-x", "--no-same-owner", "-C", o.output, "-f", "-"], { input: body }).done;
-        if (o.output !== "-") progress(`exported ${ref} to ${o.output}`);
+        bytes.done();
       });
     });
 
@@ -99,12 +101,21 @@ export function registerImageOciCommands(image: Command): void {
       const st = await stat(path).catch(() => undefined);
       if (!st) throw new SbxError("invalid_argument", `${path} does not exist`);
       const tar = st.isDirectory() ? runTar(["-C", path, "-cf", "-", "."], {}) : null;
+      const bytes = new TransferProgress("import", `${path} -> ${o.name}`, {
+        mode: transferMode(g),
+        total: tar ? undefined : st.size,
+      });
       await withClient(cmd, async (client) => {
         const { name, tag } = splitRef(o.name);
         const [detail] = await Promise.all([
-          client.importImage(tar ? tar.stdout : createReadStream(path), { name, tag, replace: o.replace }),
+          client.importImage(bytes.meter(tar ? tar.stdout : createReadStream(path)), {
+            name,
+            tag,
+            replace: o.replace,
+          }),
           tar?.done,
         ]);
+        bytes.done();
         if (g.json) printJson(detail);
         else printLines([imageRef(detail)]);
       });

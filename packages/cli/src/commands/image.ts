@@ -5,7 +5,8 @@ import type { BuildInfo, ImageInfo } from "@sbx-sh/protocol";
 import { formatBytes } from "@sbx-sh/sdk/internal";
 import { globalsOf, withClient } from "../context.js";
 import { formatDuration } from "../build-progress.js";
-import { ago, CliExit, formatTable, printError, printJson, printLines } from "../output.js";
+import { ago, CliExit, formatTable, printError, printJson, printLines, progress } from "../output.js";
+import { unbuiltBaseRows } from "./image-bases.js";
 import { registerImageCreateCommands } from "./image-create.js";
 
 /** `name:tag`; base images by name alone, as they are used. */
@@ -100,6 +101,7 @@ Examples:
         const list = (await client.listImages()).filter((i) => o.all || !isStageImage(i));
         if (g.json) return printJson(list);
         if (o.quiet) return printLines(list.map(imageRef));
+        const unbuilt = unbuiltBaseRows(await client.listBaseImages());
         const rows = list.map((i) => [
           i.name,
           i.kind === "base" ? "-" : i.tag,
@@ -108,7 +110,8 @@ Examples:
           formatBytes(i.sizeBytes),
           i.createdAt ? ago(i.createdAt) : "-",
         ]);
-        printLines([formatTable(["NAME", "TAG", "ID", "KIND", "SIZE", "CREATED"], rows)]);
+        printLines([formatTable(["NAME", "TAG", "ID", "KIND", "SIZE", "CREATED"], [...rows, ...unbuilt.rows])]);
+        if (unbuilt.notes.length) progress(unbuilt.notes.join("\n"));
       });
     });
 

@@ -41,6 +41,7 @@ import { UidRanges } from "./uid-ranges.js";
 import { TraverseAcl } from "./traverse-acl.js";
 import { LoopVolumeDisks, type VolumeDisks } from "./volume-disks.js";
 import { mountSandboxVolumes } from "./volume-mounts.js";
+import type { HostTrust } from "./host-ca.js";
 
 export interface CrunRuntimeOptions {
   /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
@@ -60,6 +61,8 @@ export interface CrunRuntimeOptions {
   agentPath?: string;
   /** Where volumes' disks live (`<dataDir>/volumes`); absent: no volumes. */
   volumesDir?: string;
+  /** Extra CAs (sbxd --ca-cert) appended to every sandbox's and build step's trust store. */
+  hostTrust?: HostTrust;
 }
 
 export class CrunRuntime implements SandboxRuntime {
@@ -174,6 +177,7 @@ export class CrunRuntime implements SandboxRuntime {
         busyboxPath: this.o.busyboxPath,
         helperDirMb: spec.diskMb,
         resolvConf,
+        trustMounts: await this.o.hostTrust?.mountsFor(spec.lowers, dir),
         systemd: spec.systemd,
         hostIds,
         agent,

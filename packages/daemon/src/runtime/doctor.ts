@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { access, constants, readFile, statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { hostEnv } from "../config.js";
+import { checkHostCas } from "./doctor-ca.js";
 import { cgroupVersion, isStaticElf, memorySnapshotSupport, staticHelpers } from "./host-facts.js";
 
 export interface DoctorCheck {
@@ -19,7 +20,9 @@ const SETUP = "run scripts/setup-host.sh as root";
 const MIN_FREE_BYTES = 2 * 1024 ** 3;
 const DEFAULT_DATA_DIR = "/var/lib/sbx";
 
-export async function runDoctor(opts: { dataDir?: string; agentPath?: string | null } = {}): Promise<DoctorCheck[]> {
+export async function runDoctor(
+  opts: { dataDir?: string; agentPath?: string | null; caCerts?: string[] } = {},
+): Promise<DoctorCheck[]> {
   const dataDir = resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
   const helpers = staticHelpers();
   const checks: Array<Promise<DoctorCheck>> = [
@@ -70,6 +73,7 @@ export async function runDoctor(opts: { dataDir?: string; agentPath?: string | n
     checkUserns(),
     checkDisk(dataDir),
     Promise.resolve(checkNode()),
+    checkHostCas(opts.caCerts ?? []),
   ];
   return Promise.all(checks);
 }

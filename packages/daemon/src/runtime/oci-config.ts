@@ -53,6 +53,8 @@ export interface OciConfigInput {
   agent?: AgentMounts;
   /** Volumes: host dirs (idmapped clones in the sandbox's dir) bound at `destination`. */
   volumes?: Array<{ source: string; destination: string; readOnly: boolean }>;
+  /** Combined trust-store bundles bind-mounted read-only over the image's (./host-ca.ts). */
+  trustMounts?: Array<{ destination: string; source: string }>;
 }
 
 const MASKED_PATHS = [
@@ -122,6 +124,13 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
   ];
   const agent = c.agent && !c.systemd && !c.init ? c.agent : undefined;
   if (agent) mounts.push(...agentMountEntries(agent));
+  for (const t of c.trustMounts ?? [])
+    mounts.push({
+      destination: t.destination,
+      type: "bind",
+      source: t.source,
+      options: ["bind", "ro", "nosuid", "nodev", "noexec"],
+    });
   if (c.resolvConf)
     mounts.push({
       destination: "/etc/resolv.conf",

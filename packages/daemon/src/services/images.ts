@@ -7,6 +7,13 @@ import type { ImageStore } from "../store/store.js";
 import type { EventBus } from "./event-bus.js";
 import type { BaseImageRecord, ImageEntry, ImageLayerRef, ImageRecord } from "../domain/records.js";
 
+/** A base image recipe's state on this host: built, built on first use, or not buildable (and why). */
+export interface BaseState {
+  name: string;
+  state: "ready" | "buildable" | "unavailable";
+  reason?: string;
+}
+
 export interface ResolvedImage {
   name: string;
   id: string;
@@ -118,6 +125,16 @@ export class ImageService {
       );
     }
     return toBase(await this.bases.ensure(name));
+  }
+
+  /** Every base image recipe and whether it is built, can be built on demand, or cannot be on this host. */
+  baseStates(): BaseState[] {
+    const built = new Set(this.bases.list().map((b) => b.name));
+    return this.bases.recipes().map((name): BaseState => {
+      if (built.has(name)) return { name, state: "ready" };
+      const reason = this.bases.unavailable?.(name);
+      return reason ? { name, state: "unavailable", reason } : { name, state: "buildable" };
+    });
   }
 
   /** The base images, then the project's own. */

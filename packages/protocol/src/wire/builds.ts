@@ -71,6 +71,13 @@ export interface ImageConfig {
 }
 
 /** An image with its layers and config (base and built alike). */
+/** A base image recipe on the daemon's host: built, built on first use, or not buildable there (and why). */
+export interface BaseImageState {
+  name: string;
+  state: "ready" | "buildable" | "unavailable";
+  reason?: string;
+}
+
 export interface ImageInfo {
   name: string;
   tag: string;

@@ -141,7 +141,8 @@ export function registerImageRoutes(app: Api, s: Services): void {
       summary: "List base images and the project's images",
       responses: { 200: json(ImageList, "images") },
     }),
-    async (c) => c.json({ images: (await s.images.list(c.get("project"))).map(toImageEntry) }, 200),
+    async (c) =>
+      c.json({ images: (await s.images.list(c.get("project"))).map(toImageEntry), bases: s.images.baseStates() }, 200),
   );
 
   app.openapi(

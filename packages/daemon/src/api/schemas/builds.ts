@@ -111,5 +111,16 @@ export type CreateBuildRequestT = z.infer<typeof CreateBuildRequest>;
 export type ImageDetailT = z.infer<typeof ImageDetail>;
 
 /** Images are listed with their full detail (base and built alike). */
-export const ImageList = z.object({ images: z.array(ImageDetail) }).openapi("ImageList");
+export const BaseImageState = z
+  .object({
+    name: z.string(),
+    state: z.enum(["ready", "buildable", "unavailable"]).openapi({
+      description: "ready: built; buildable: built on first use; unavailable: cannot be built on this host",
+    }),
+    reason: z.string().optional().openapi({ description: "why an unavailable base cannot be built" }),
+  })
+  .openapi("BaseImageState");
+export const ImageList = z
+  .object({ images: z.array(ImageDetail), bases: z.array(BaseImageState).optional() })
+  .openapi("ImageList");
 export type ImageT = ImageDetailT;

@@ -1,0 +1,71 @@
+// Transfer progress in each mode, on a fake clock: what a terminal, a log and a script see.
+import { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
+import { describe, expect, it } from "vitest";
+import { TransferProgress, transferMode } from "./transfer-progress.js";
+
+function setup(mode: "tty" | "plain" | "json" | "quiet", total?: number) {
+  const out: string[] = [];
+  let t = 0;
+  const p = new TransferProgress("cp", "a -> b", { mode, total, write: (s) => void out.push(s), now: () => t });
+  return { p, out, tick: (ms: number) => void (t += ms) };
+}
+
+describe("TransferProgress", () => {
+  it("passes the bytes through unchanged and counts them", async () => {
+    const { p, out } = setup("json");
+    const data = Buffer.alloc(300_000, 7);
+    expect((await buffer(p.meter(Readable.from([data.subarray(0, 100), data.subarray(100)])))).equals(data)).toBe(true);
+    p.done();
+    expect(JSON.parse(out.at(-1)!)).toEqual({
+      event: "progress",
+      op: "cp",
+      label: "a -> b",
+      bytes: 300_000,
+      total: null,
+      done: true,
+    });
+  });
+
+  it("passes a source's error on", async () => {
+    const { p } = setup("plain");
+    const bad = new Readable({
+      read() {
+        this.destroy(new Error("boom"));
+      },
+    });
+    await expect(buffer(p.meter(bad))).rejects.toThrow("boom");
+  });
+
+  it("prints plain lines every few seconds and a final line with the byte count", () => {
+    const { p, out, tick } = setup("plain", 2048);
+    p.add(1024);
+    expect(out).toEqual([]);
+    tick(6000);
+    p.add(1024);
+    p.done();
+    expect(out[0]).toBe("cp a -> b: 2.0 KB of 2.0 KB\n");
+    expect(out[1]).toMatch(/^cp a -> b: 2\.0 KB \(2048 bytes\) in 6\.0s\n$/);
+  });
+
+  it("redraws one line with a bar on a terminal", () => {
+    const { p, out, tick } = setup("tty", 4096);
+    tick(200);
+    p.add(1024);
+    p.done();
+    expect(out[0]).toContain("[######                  ] 25%");
+    expect(out[0]!.startsWith("\r\x1b[2K")).toBe(true);
+    expect(out.at(-1)!.endsWith("\n")).toBe(true);
+  });
+
+  it("prints nothing when quiet, and picks the mode from the flags and the terminal", () => {
+    const { p, out } = setup("quiet");
+    p.add(5);
+    p.done();
+    expect(out).toEqual([]);
+    expect(transferMode({ json: true }, true)).toBe("json");
+    expect(transferMode({ quiet: true }, true)).toBe("quiet");
+    expect(transferMode({}, true)).toBe("tty");
+    expect(transferMode({}, false)).toBe("plain");
+  });
+});
