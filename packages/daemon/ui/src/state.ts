@@ -2,6 +2,8 @@
 // a notice line, and a redraw function every part calls after changing something.
 export interface Session {
   project: string;
+  /** The id of the token signed in with (never its secret). */
+  tokenId: string;
 }
 
 export const state: {
