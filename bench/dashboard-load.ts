@@ -6,6 +6,8 @@ import { chromium } from "playwright-core";
 import type { SandboxClient } from "@sbx-sh/sdk";
 
 const CHROMIUM = "/usr/bin/chromium";
+/** The page's document, as far as the predicate below (run in the browser) uses it. */
+declare const document: { querySelectorAll(selector: string): { length: number } };
 
 /** A dashboard session for the client's project: the token goes to /ui/session once, as the sign-in page does. */
 async function sessionCookie(client: SandboxClient, project: string, base: string): Promise<string> {
@@ -47,9 +49,11 @@ export async function dashboardFirstLoad(
       const page = await ctx.newPage();
       await page.goto(`${base}/ui/#/sandboxes`, { waitUntil: "commit" });
       // The page's own clock, read in the frame the rows appeared: navigation start is its 0.
+      // (A function, not a string: the dashboard's CSP forbids eval.)
       const shown = await page.waitForFunction(
-        `document.querySelectorAll('table[aria-label="Sandboxes"] tbody tr').length >= ${rows} ? performance.now() : 0`,
-        undefined,
+        (n) =>
+          document.querySelectorAll('table[aria-label="Sandboxes"] tbody tr').length >= n ? performance.now() : 0,
+        rows,
         { timeout: 60_000, polling: "raf" },
       );
       samples.push((await shown.jsonValue()) as number);
