@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     root,
     subnet: "10.230.0.0/16",
     ifPrefix: "sbb",
-    extraArgs: ["--listen-tcp", tcp],
+    extraArgs: ["--listen-tcp", tcp, "--ui"],
   });
   // Keeps data/ (the cached bench-sqlite image) unless --fresh.
   await daemon.reset({ keepData: !process.argv.includes("--fresh") });
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     );
     await section(sections, "cli", "CLI as a fresh process", () => cliSection(client, daemon.host, Math.min(N, 20)));
     await section(sections, "observe", "Events and metrics", () =>
-      observeSection(client, daemon.host, Math.min(N, 40), LONG ? 500 : Math.min(IDLE, 100)),
+      observeSection(client, daemon.host, Math.min(N, 40), LONG ? 500 : Math.min(IDLE, 100), `http://${tcp}`),
     );
     await section(sections, "density", "Idle sandboxes: memory and density", () =>
       densitySection(client, raw, daemon.child?.pid, IDLE),

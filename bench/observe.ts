@@ -1,9 +1,11 @@
 // Events and metrics: how fast an event reaches an SSE client, how long a /metrics scrape takes
 // with many sandboxes, and whether following events and scraping slow the create path (the same
-// create loop with nobody watching, then with three event followers and a scraper, same run).
+// create loop with nobody watching, then with three event followers and a scraper, same run), and
+// the dashboard's first load with the many sandboxes listed (when the daemon serves --ui on `ui`).
 import { request, type ClientRequest } from "node:http";
 import { Sandbox, type SandboxClient } from "@sbx-sh/sdk";
 import { timeCreateAndRun } from "./create.js";
+import { dashboardFirstLoad } from "./dashboard-load.js";
 import { atMost, percentile, timeIt, type Section } from "./stats.js";
 
 function scrape(socketPath: string): Promise<string> {
@@ -27,7 +29,13 @@ function follow(socketPath: string): ClientRequest {
   return req;
 }
 
-export async function observeSection(client: SandboxClient, host: string, n: number, many: number): Promise<Section> {
+export async function observeSection(
+  client: SandboxClient,
+  host: string,
+  n: number,
+  many: number,
+  ui?: string,
+): Promise<Section> {
   const socketPath = host.replace(/^unix:\/\//, "");
   const failures: string[] = [];
 
@@ -78,6 +86,10 @@ export async function observeSection(client: SandboxClient, host: string, n: num
         series = (await scrape(socketPath)).split("\n").filter((l) => l.startsWith("sbx_sandbox_memory_bytes{")).length;
       }),
     );
+  // The dashboard with the same sandboxes running: a fresh browser each time, to the list drawn.
+  const firstLoad = ui
+    ? await dashboardFirstLoad(client, "default", ui, many, 5).catch((e: Error) => e.message)
+    : "no --ui";
   for (const s of idle) await s.terminate().catch(() => undefined);
 
   const ratioOnOff = percentile(on, 50) / percentile(off, 50);
@@ -107,9 +119,21 @@ export async function observeSection(client: SandboxClient, host: string, n: num
         target: "≤ 1.05×",
         pass: ratioOnOff <= 1.05,
       },
+      ...(typeof firstLoad === "string"
+        ? []
+        : [
+            {
+              what: `dashboard first load, navigation → list of ${many} running sandboxes drawn (cold browser), p50`,
+              sbx: percentile(firstLoad, 50),
+              n: firstLoad.length,
+              target: many >= 500 ? "≤ 1 s (500 sandboxes)" : undefined,
+              pass: many >= 500 ? atMost(percentile(firstLoad, 50), 1000) : undefined,
+            },
+          ]),
     ],
     notes: [
       ...failures,
+      ...(typeof firstLoad === "string" ? [`dashboard first load not measured: ${firstLoad}`] : []),
       `delivery is measured from the event's own timestamp (ms resolution, same host clock) to its arrival.`,
       `the scrape listed ${series} per-sandbox series (the cap is 100; the others are counted in sbx_sandbox_series_omitted).`,
       "the on/off create loops alternate in two blocks each, same daemon, same run; the followers are raw streams drained without parsing, so the bench client pays almost nothing for them.",

@@ -2,7 +2,9 @@
 // daemon on TCP with --ui and real crun sandboxes: sign-in, create, a terminal running `echo`,
 // upload and download, a build's log streamed to its failed step, terminate; and the attacks: a
 // wrong token, a token in the URL, forged and signed-out sessions, CSRF, another origin, another
-// project's sandbox, HTML in file names and output; labels and keyboard use.
+// project's sandbox, HTML in file names and output; labels and keyboard use. Then the pools page,
+// sandbox labels (shown, filtered through the API), the project's tokens (revoke ends sessions)
+// and a build step that floods ~100 MB of output (the capped log streams, the page stays usable).
 // Screenshots go to a temp dir; SBX_UPDATE_SCREENSHOTS=1 copies them to docs/screenshots.
 import { copyFile, mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -67,7 +69,7 @@ afterAll(async () => {
   }
   await daemon?.stop();
   if (process.env.SBX_UPDATE_SCREENSHOTS === "1")
-    for (const name of ["signin", "sandboxes", "sandbox", "images", "snapshots"])
+    for (const name of ["signin", "sandboxes", "sandbox", "images", "snapshots", "pools", "project"])
       await copyFile(join(shots, `${name}.png`), join(REPO, "docs", "screenshots", `${name}.png`)).catch(
         () => undefined,
       );
@@ -126,9 +128,11 @@ describe("dashboard", () => {
     for (const label of ["Image", "Name", "CPUs", "Memory (MiB)", "Timeout (s)", "Internet access"])
       expect(await page.getByLabel(label, { exact: true }).count()).toBeGreaterThanOrEqual(1);
     await page.getByLabel("Name", { exact: true }).fill("from-ui");
+    await page.getByLabel("Labels", { exact: true }).fill("origin=ui, team=web");
     await page.getByRole("button", { name: "Create sandbox" }).click();
     const row = page.locator("tr", { hasText: "from-ui" });
     await row.getByText("running").waitFor({ timeout: 60_000 });
+    expect((await dash().list()).find((s) => s.name === "from-ui")?.labels).toEqual({ origin: "ui", team: "web" });
     // Every button says what it does.
     const unnamed = await page.$$eval(
       "button",
@@ -211,6 +215,115 @@ describe("dashboard", () => {
     await page.goto(`${base}/ui/#/sandboxes/${otherSandbox.id}`);
     await expect.poll(() => page.getByRole("alert").textContent()).toContain("does not exist in project dash");
     expect(await page.getByText("Resources").count()).toBe(0);
+  });
+
+  it("shows labels as text and filters by them through the API", async () => {
+    const ml = await Sandbox.create(
+      { allowInternetAccess: false, name: "labelled-ml", labels: { team: "ml", note: "<i>x</i>" } },
+      dash(),
+    );
+    await page.goto(`${base}/ui/#/sandboxes`);
+    const mlRow = page.locator("tr", { hasText: "labelled-ml" });
+    await mlRow.getByText("team=ml").waitFor();
+    await mlRow.getByText("note=<i>x</i>").waitFor();
+    expect(await page.getByRole("table", { name: "Sandboxes" }).locator("i").count()).toBe(0);
+    const filter = page.getByLabel(/^Label \(key or key=value/);
+    await filter.fill("team=ml");
+    await filter.press("Enter");
+    await expect.poll(() => page.locator("tr", { hasText: "from-ui" }).count()).toBe(0);
+    expect(await mlRow.count()).toBe(1);
+    await filter.fill("team");
+    await filter.press("Enter");
+    await page.locator("tr", { hasText: "from-ui" }).waitFor();
+    expect(await mlRow.count()).toBe(1);
+    await filter.fill("");
+    await filter.press("Enter");
+    await ml.terminate();
+  });
+
+  it("creates a pool, shows its warm sandboxes and claims live, and removes it", async () => {
+    await page.getByRole("link", { name: "Pools" }).click();
+    await page.getByRole("heading", { name: "Pools" }).waitFor();
+    await page.getByLabel("Warm", { exact: true }).fill("1");
+    await page.getByLabel("Max claimed", { exact: true }).fill("3");
+    await page.getByRole("button", { name: "Create pool" }).click();
+    await waitFor(async () => (await dash().listPools()).length === 1, 30_000, "the pool");
+    const pool = (await dash().listPools())[0]!;
+    expect(pool).toMatchObject({ warm: 1, max: 3, project: "dash" });
+    const row = page.locator("tr", { hasText: pool.id });
+    await expect.poll(() => row.getByLabel("ready of warm").textContent(), { timeout: 60_000 }).toContain("1 / 1");
+    const claimed = await Sandbox.create({ pool: pool.id }, dash());
+    // The claim is counted on the page without a reload (pool events).
+    await expect.poll(() => row.locator("td").nth(4).textContent(), { timeout: 30_000 }).toContain("1");
+    await shot("pools");
+    await row.getByRole("button", { name: `Remove pool ${pool.id}` }).click();
+    await row.waitFor({ state: "detached" });
+    expect(await dash().listPools()).toEqual([]);
+    await claimed.terminate();
+  });
+
+  it("lists the project's tokens, revokes another one and signs out its sessions; minting stays root's", async () => {
+    const admin = new SandboxClient({ host: daemon.host });
+    const second = await admin.createToken("dash");
+    // A second dashboard session, signed in with the second token.
+    const signIn2 = await fetch(`${base}/ui/session`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ token: second.token }),
+    });
+    expect(signIn2.status).toBe(201);
+    const cookie2 = /sbx_session=([^;]+)/.exec(signIn2.headers.get("set-cookie") ?? "")![1]!;
+    expect((await fetch(`${base}/v1/sandboxes`, { headers: { cookie: `sbx_session=${cookie2}` } })).status).toBe(200);
+
+    await page.getByRole("link", { name: "Project" }).click();
+    await page.getByRole("heading", { name: "Project dash" }).waitFor();
+    const mine = (await admin.listTokens("dash")).find((t) => t.id !== second.id)!;
+    await page.locator("tr", { hasText: second.id }).waitFor();
+    const mineRow = page.locator("tr", { hasText: mine.id });
+    await mineRow.getByText("this session's token").waitFor();
+    expect(await mineRow.getByRole("button").count()).toBe(0);
+    expect(await page.content()).not.toContain(second.token!);
+    await shot("project");
+
+    page.once("dialog", (d) => void d.accept());
+    await page.getByRole("button", { name: `Revoke token ${second.id}` }).click();
+    await page.locator("tr", { hasText: second.id }).waitFor({ state: "detached" });
+    expect((await admin.listTokens("dash")).map((t) => t.id)).toEqual([mine.id]);
+    expect((await fetch(`${base}/v1/sandboxes`, { headers: { cookie: `sbx_session=${cookie2}` } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/sandboxes`, { headers: { authorization: `Bearer ${second.token}` } })).status).toBe(
+      401,
+    );
+
+    // From the page's own session: its token cannot be revoked, new tokens cannot be minted.
+    const refused = await page.evaluate(async (id) => {
+      const csrf = (await (await fetch("/ui/session")).json()) as { csrf: string };
+      const h = { "x-sbx-csrf": csrf.csrf };
+      const own = await fetch(`/v1/projects/dash/tokens/${id}`, { method: "DELETE", headers: h });
+      const mint = await fetch("/v1/projects/dash/tokens", { method: "POST", headers: h });
+      return [own.status, mint.status];
+    }, mine.id);
+    expect(refused).toEqual([412, 403]);
+    expect(await admin.listTokens("dash")).toHaveLength(1);
+  });
+
+  it("streams a build step's ~100 MB of output capped, with the marker, and the page stays usable", async () => {
+    const image = new Image({ name: "ui-flood" }).run("yes sbx-flood-line | head -c 100000000");
+    const build = await image.startBuild({ client: dash() });
+    await page.goto(`${base}/ui/#/images`);
+    await page.locator("tr", { hasText: build.id }).getByRole("button", { name: "Logs" }).click({ timeout: 30_000 });
+    const output = page.getByLabel("Build output");
+    await expect
+      .poll(() => output.textContent(), { timeout: 180_000 })
+      .toMatch(/bytes of this step's output were left out[\s\S]*build succeeded/);
+    const text = (await output.textContent()) ?? "";
+    expect(text).toContain("sbx-flood-line");
+    // The step really printed ~100 MB: all but the first MiB was counted, not shown.
+    expect(Number(/(\d+) bytes of this step's output were left out/.exec(text)![1])).toBeGreaterThan(98_000_000);
+    // What keeps the page responsive: the log holds at most 5,000 lines, the rest are counted.
+    expect(text.split("\n").length).toBeLessThanOrEqual(5000);
+    await page.getByText(/earlier lines not shown/).waitFor();
+    await page.getByRole("link", { name: "Snapshots" }).click();
+    await page.getByRole("heading", { name: "Snapshots" }).waitFor();
   });
 
   it("terminates from the page, then refuses forged and signed-out sessions", async () => {

@@ -106,7 +106,10 @@ async function resolveProject(c: Context<AppEnv>, services: Services, transport:
     const m = /^Bearer (\S+)$/i.exec(auth);
     // The dashboard's session cookie, when there is no bearer token (ui-auth.ts checks origin and CSRF).
     const session = !m && services.uiSessions ? cookieSession(c, services.uiSessions) : undefined;
-    if (session) return session.project;
+    if (session) {
+      c.set("tokenId", session.tokenId);
+      return session.project;
+    }
     const who = m ? await services.projects.identify(m[1]!) : undefined;
     if (!who)
       throw new SbxError(

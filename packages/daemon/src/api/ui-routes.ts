@@ -64,9 +64,9 @@ export function registerUiRoutes(
     if (!sameOrigin(c)) throw new SbxError("permission_denied", "a sign-in from another origin was refused");
     const parsed = SignIn.safeParse(await c.req.json().catch(() => null));
     if (!parsed.success) throw new SbxError("invalid_argument", 'send {"token": "<project token>"}');
-    const project = await deps.projects.authenticate(parsed.data.token);
-    if (!project) throw new SbxError("unauthenticated", "that token is not valid: check it and try again");
-    const s = deps.sessions.create(project);
+    const who = await deps.projects.identify(parsed.data.token);
+    if (!who) throw new SbxError("unauthenticated", "that token is not valid: check it and try again");
+    const s = deps.sessions.create(who.project, who.tokenId);
     setCookie(c, SESSION_COOKIE, s.id, {
       httpOnly: true,
       sameSite: "Strict",
@@ -74,13 +74,13 @@ export function registerUiRoutes(
       maxAge: deps.sessions.ttl,
       secure: new URL(c.req.url).protocol === "https:",
     });
-    return c.json({ project, csrf: s.csrf }, 201);
+    return c.json({ project: who.project, tokenId: who.tokenId, csrf: s.csrf }, 201);
   });
 
   app.get("/ui/session", (c) => {
     const s = cookieSession(c, deps.sessions);
     if (!s) throw new SbxError("unauthenticated", "not signed in");
-    return c.json({ project: s.project, csrf: s.csrf }, 200);
+    return c.json({ project: s.project, tokenId: s.tokenId, csrf: s.csrf }, 200);
   });
 
   app.delete("/ui/session", (c) => {

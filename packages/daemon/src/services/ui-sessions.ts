@@ -7,6 +7,8 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 export interface UiSession {
   id: string;
   project: string;
+  /** The id (never the secret) of the token signed in with: revoking it ends the session. */
+  tokenId: string;
   csrf: string;
   expiresAt: number;
 }
@@ -23,10 +25,11 @@ export class UiSessions {
     private readonly now: () => number = Date.now,
   ) {}
 
-  create(project: string): UiSession {
+  create(project: string, tokenId: string): UiSession {
     const s: UiSession = {
       id: randomBytes(32).toString("base64url"),
       project,
+      tokenId,
       csrf: randomBytes(24).toString("base64url"),
       expiresAt: this.now() + this.ttlSecs * 1000,
     };
@@ -57,6 +60,12 @@ export class UiSessions {
 
   revoke(id: string): void {
     this.sessions.delete(id);
+  }
+
+  /** Ends every session signed in with a token that was revoked, or of a project that was deleted. */
+  endWhere(match: { tokenId?: string; project?: string }): void {
+    for (const [id, s] of this.sessions)
+      if (s.tokenId === match.tokenId || s.project === match.project) this.sessions.delete(id);
   }
 
   get ttl(): number {

@@ -71,11 +71,27 @@ export async function* ndjson<T>(path: string, signal?: AbortSignal): AsyncGener
   }
 }
 
-/** The project's event stream; the browser's EventSource reconnects with Last-Event-ID by itself. */
-export function events(onEvent: (e: SbxEvent) => void, types = ""): EventSource {
-  const es = new EventSource(`/v1/events${types ? `?type=${enc(types)}` : ""}`);
-  es.onmessage = (m: MessageEvent<string>) => onEvent(JSON.parse(m.data) as SbxEvent);
-  return es;
+/** The event types the pages follow: one stream for all of them (a browser allows six connections a host). */
+const FOLLOWED = ["sandbox", "pool", "build", "image"];
+const listeners = new Set<{ types: string[]; fn: (e: SbxEvent) => void }>();
+let shared: EventSource | undefined;
+
+/**
+ * Calls onEvent for the project's events of these types (comma-separated prefixes of FOLLOWED),
+ * from one shared stream that the browser's EventSource reconnects with Last-Event-ID by itself.
+ * Returns the function that stops it.
+ */
+export function events(onEvent: (e: SbxEvent) => void, types: string): () => void {
+  const l = { types: types.split(",").filter(Boolean), fn: onEvent };
+  listeners.add(l);
+  if (!shared) {
+    shared = new EventSource(`/v1/events?type=${enc(FOLLOWED.join(","))}`);
+    shared.onmessage = (m: MessageEvent<string>) => {
+      const e = JSON.parse(m.data) as SbxEvent;
+      for (const x of listeners) if (x.types.some((t) => e.type === t || e.type.startsWith(`${t}.`))) x.fn(e);
+    };
+  }
+  return () => listeners.delete(l);
 }
 
 export function bytes(n: number | null | undefined): string {

@@ -1,5 +1,5 @@
 // The dashboard's shell: checks the session, then draws the page the URL hash names (sandboxes,
-// a sandbox, images, snapshots) under a navigation bar, or the sign-in form. Everything a sandbox
+// a sandbox, images, snapshots, pools, the project's tokens) under a navigation bar, or the sign-in form. Everything a sandbox
 // or a user supplied goes through lit's templates as text: nothing is ever parsed as markup.
 import { html, render } from "lit";
 import "@xterm/xterm/css/xterm.css";
@@ -10,6 +10,8 @@ import { sandboxPage } from "./pages/sandbox.js";
 import { sandboxesPage } from "./pages/sandboxes.js";
 import { signInPage } from "./pages/signin.js";
 import { snapshotsPage } from "./pages/snapshots.js";
+import { poolsPage } from "./pages/pools.js";
+import { tokensPage } from "./pages/tokens.js";
 import { attempt, onRedraw, route, state } from "./state.js";
 
 const root = document.getElementById("app")!;
@@ -19,6 +21,8 @@ function page() {
   if (section === "sandboxes" && id) return sandboxPage(id);
   if (section === "images") return imagesPage(id);
   if (section === "snapshots") return snapshotsPage();
+  if (section === "pools") return poolsPage();
+  if (section === "project") return tokensPage();
   return sandboxesPage();
 }
 
@@ -44,6 +48,7 @@ function draw(): void {
         <strong class="brand">sbx</strong>
         <nav aria-label="Main">
           ${link("sandboxes", "Sandboxes")} ${link("images", "Images")} ${link("snapshots", "Snapshots")}
+          ${link("pools", "Pools")} ${link("project", "Project")}
         </nav>
         <span class="project">project <b>${state.session.project}</b></span>
         <button type="button" @click=${signOut}>Sign out</button>
@@ -67,9 +72,9 @@ function draw(): void {
 /** Asks the daemon who we are (the cookie is HttpOnly: only the daemon can read it). */
 async function start(): Promise<void> {
   try {
-    const s = await json<{ project: string; csrf: string }>("GET", "/ui/session");
+    const s = await json<{ project: string; tokenId: string; csrf: string }>("GET", "/ui/session");
     setCsrf(s.csrf);
-    state.session = { project: s.project };
+    state.session = { project: s.project, tokenId: s.tokenId };
   } catch {
     state.session = null;
   }

@@ -2,6 +2,8 @@
 // a notice line, and a redraw function every part calls after changing something.
 export interface Session {
   project: string;
+  /** The id of the token signed in with (never its secret). */
+  tokenId: string;
 }
 
 export const state: {
@@ -29,7 +31,9 @@ export async function attempt(what: string, fn: () => Promise<unknown>): Promise
   try {
     await fn();
   } catch (err) {
-    const e = err as { message?: string; requestId?: string };
+    const e = err as { message?: string; requestId?: string; status?: number };
+    // The session ended (signed out elsewhere, its token revoked, the daemon restarted): sign in again.
+    if (e.status === 401) state.session = null;
     notify(`${what} failed: ${e.message ?? String(err)}${e.requestId ? ` (request ${e.requestId})` : ""}`, true);
   }
 }

@@ -52,7 +52,9 @@ export function registerProjectRoutes(app: Api, s: Services): void {
     async (c) => {
       const { name, id } = c.req.valid("param");
       ownProject(c, name);
-      return c.json(await s.projects.revokeToken(name, id, c.get("tokenId")), 200);
+      const revoked = await s.projects.revokeToken(name, id, c.get("tokenId"));
+      s.uiSessions?.endWhere({ tokenId: id }); // a dashboard signed in with it is signed out too
+      return c.json(revoked, 200);
     },
   );
 
@@ -71,7 +73,9 @@ export function registerProjectRoutes(app: Api, s: Services): void {
     async (c) => {
       if (c.get("transport") !== "unix")
         throw new SbxError("permission_denied", "projects are deleted over the daemon's unix socket only");
-      return c.json(await s.projects.delete(c.req.valid("param").name, c.get("project")), 200);
+      const deleted = await s.projects.delete(c.req.valid("param").name, c.get("project"));
+      s.uiSessions?.endWhere({ project: deleted.name });
+      return c.json(deleted, 200);
     },
   );
 }

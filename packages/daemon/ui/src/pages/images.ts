@@ -2,7 +2,7 @@
 // and one build's log streamed live (followed until it ends) with the failed-step report.
 import { html } from "lit";
 import type { BuildEvent, BuildInfo, ImageInfo } from "@sbx-sh/protocol";
-import { ago, bytes, enc, json, ndjson } from "../api.js";
+import { ago, bytes, enc, events, json, ndjson } from "../api.js";
 import { attempt, notify, redraw } from "../state.js";
 
 let images: ImageInfo[] = [];
@@ -29,9 +29,16 @@ async function inspect(name: string): Promise<void> {
   });
 }
 
-function push(line: string): void {
+/** Longest line kept: a step that prints one endless line must not make one huge text node either. */
+const MAX_LINE = 2000;
+
+/** Adds a chunk of output line by line (a log event carries many lines), keeping only the last MAX_LINES. */
+function push(text: string): void {
   if (!log) return;
-  log.lines.push(line);
+  for (const line of text.split("\n"))
+    log.lines.push(
+      line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}… (${line.length - MAX_LINE} more characters)` : line,
+    );
   if (log.lines.length > MAX_LINES) {
     log.dropped += log.lines.length - MAX_LINES;
     log.lines.splice(0, log.lines.length - MAX_LINES);
@@ -79,7 +86,18 @@ function failure(b: BuildInfo) {
   </section>`;
 }
 
+let stream: (() => void) | undefined;
+let loading: Promise<void> | undefined;
+
+/** Builds and images started or removed elsewhere show up without a reload (one load at a time). */
+function followBuilds(): void {
+  stream ??= events(() => {
+    loading ??= load().finally(() => (loading = undefined));
+  }, "build,image");
+}
+
 export function imagesPage(_id?: string) {
+  followBuilds();
   if (Date.now() - loadedAt > 5000) void load();
   return html`<h1>Images</h1>
     <table aria-label="Images">

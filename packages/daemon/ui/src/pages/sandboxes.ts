@@ -1,6 +1,7 @@
 // The sandboxes page: the project's sandboxes, kept live by the event stream (a lifecycle event
-// reloads the list), filters by status, label text and image, a create form, and the actions on
-// each one (terminate, suspend/resume, snapshot, fork).
+// reloads the list), filters by status, labels (the API's own `label` query, so the page and
+// `sbx ls --filter label=…` agree), image and text, a create form, and the actions on each one
+// (terminate, suspend/resume, snapshot, fork).
 import { html } from "lit";
 import type { SandboxInfo } from "@sbx-sh/protocol";
 import { ago, enc, events, json } from "../api.js";
@@ -8,19 +9,39 @@ import { attempt, notify, redraw } from "../state.js";
 
 let sandboxes: SandboxInfo[] = [];
 let loaded = false;
-let stream: EventSource | undefined;
+let stream: (() => void) | undefined;
 let reloading: Promise<void> | undefined;
-const filters = { status: "active", text: "", image: "" };
+const filters = { status: "active", text: "", image: "", label: "" };
 
+/** "team=ml, gpu" → ["team=ml", "gpu"]: each one must match (key=value, or a bare key present). */
+function labelTerms(text: string): string[] {
+  return text
+    .split(",")
+    .map((t) => t.trim())
+    .filter(Boolean);
+}
+
+/** The list as the API filters it: every sandbox (terminated too) with the wanted labels. */
+function listPath(): string {
+  return `/v1/sandboxes?all=1${labelTerms(filters.label)
+    .map((t) => `&label=${enc(t)}`)
+    .join("")}`;
+}
+
+let shownPath = "";
+
+/** One list request at a time; a filter changed meanwhile is fetched right after. */
 async function reload(): Promise<void> {
-  reloading ??= json<{ sandboxes: SandboxInfo[] }>("GET", "/v1/sandboxes?all=1")
-    .then((r) => {
-      sandboxes = r.sandboxes;
-      loaded = true;
-      redraw();
-    })
-    .finally(() => (reloading = undefined));
-  return reloading;
+  reloading ??= (async () => {
+    const path = listPath();
+    const r = await json<{ sandboxes: SandboxInfo[] }>("GET", path);
+    sandboxes = r.sandboxes;
+    shownPath = path;
+    loaded = true;
+    redraw();
+  })().finally(() => (reloading = undefined));
+  await reloading;
+  if (shownPath !== listPath()) await reload();
 }
 
 function follow(): void {
@@ -46,12 +67,20 @@ async function create(ev: SubmitEvent): Promise<void> {
     memoryMb: num("memoryMb"),
     timeoutSecs: num("timeoutSecs"),
     allowInternetAccess: f.get("network") === "on",
+    labels: labelsOf((f.get("labels") as string) || ""),
   };
   await attempt("create", async () => {
     const sb = await json<SandboxInfo>("POST", "/v1/sandboxes", body);
     notify(`created ${sb.id}`);
     await reload();
   });
+}
+
+/** The create form's "team=ml, env=dev" → {team: "ml", env: "dev"}; the daemon checks them. */
+function labelsOf(text: string): Record<string, string> | undefined {
+  const terms = labelTerms(text);
+  if (terms.length === 0) return undefined;
+  return Object.fromEntries(terms.map((t) => [t.split("=")[0]!, t.includes("=") ? t.slice(t.indexOf("=") + 1) : ""]));
 }
 
 function visible(): SandboxInfo[] {
@@ -71,6 +100,9 @@ function row(s: SandboxInfo) {
     <td><a href="#/sandboxes/${id}">${s.id}</a></td>
     <td>${s.name ?? "-"}</td>
     <td>${s.image}</td>
+    <td class="labels">
+      ${Object.entries(s.labels ?? {}).map(([k, v]) => html`<span class="label">${v ? `${k}=${v}` : k}</span> `)}
+    </td>
     <td>
       <span class="status ${s.status}">${s.status}</span
       >${s.terminationReason ? html` <small>(${s.terminationReason})</small>` : null}
@@ -113,6 +145,10 @@ export function sandboxesPage() {
     filters[k] = (ev.target as HTMLInputElement).value;
     redraw();
   };
+  const setLabel = (ev: Event) => {
+    filters.label = (ev.target as HTMLInputElement).value;
+    void reload().catch((e: Error) => notify(`loading sandboxes failed: ${e.message}`, true));
+  };
   const list = visible();
   return html`<h1>Sandboxes</h1>
     <form class="create" aria-label="Create a sandbox" @submit=${create}>
@@ -121,6 +157,7 @@ export function sandboxesPage() {
       <label>CPUs <input name="cpus" type="number" min="0.1" step="0.1" /></label>
       <label>Memory (MiB) <input name="memoryMb" type="number" min="16" /></label>
       <label>Timeout (s) <input name="timeoutSecs" type="number" min="1" /></label>
+      <label>Labels <input name="labels" placeholder="team=ml, env=dev" /></label>
       <label><input name="network" type="checkbox" /> Internet access</label>
       <button type="submit">Create sandbox</button>
     </form>
@@ -132,6 +169,10 @@ export function sandboxesPage() {
         </select></label
       >
       <label>Image <input type="search" @input=${set("image")} .value=${filters.image} /></label>
+      <label
+        >Label (key or key=value, comma-separated)
+        <input type="search" placeholder="team=ml" @change=${setLabel} .value=${filters.label}
+      /></label>
       <label>Search (id, name, env) <input type="search" @input=${set("text")} .value=${filters.text} /></label>
     </div>
     <table aria-label="Sandboxes">
@@ -140,6 +181,7 @@ export function sandboxesPage() {
           <th>ID</th>
           <th>Name</th>
           <th>Image</th>
+          <th>Labels</th>
           <th>Status</th>
           <th>Resources</th>
           <th>Age</th>
