@@ -25,6 +25,8 @@
  *   any failure                                        -> 0xFF ERROR u32 code, str message
  *   event 0xC1 EXIT   str id, u32 code (128+n for a death by signal n), to every connection
  *   event 0xC2 OUTPUT str id, u8 stream (1 stdout, 2 stderr), bytes data  (stream and pty processes)
+ * Version 2 adds no frames: it says the binary also serves file operations as
+ * `/.sbx/agent file <op> ...` children (files.inc.c), started with START like any stream process.
  * Version: HELLO must come first; the agent answers the highest version in [min, max] it speaks,
  * or ERROR E_VERSION. A daemon that meets an older agent (a sandbox started before an upgrade)
  * speaks that agent's version.
@@ -52,8 +54,10 @@
 #include <unistd.h>
 
 #define PROTO_MIN 1
-#define PROTO_MAX 1
-#define AGENT_VERSION "sbx-agent 1.0"
+#ifndef PROTO_MAX /* -DPROTO_MAX=1 builds an agent as old as version 1 (tests of the fallback) */
+#define PROTO_MAX 2
+#endif
+#define AGENT_VERSION "sbx-agent 2.0"
 #define MAX_FRAME (1u << 20)
 #define MAX_CONNS 16
 #define MAX_PROCS 1024
@@ -280,6 +284,8 @@ static void log_path(char *out, size_t n, const char *id, const char *ext) { snp
 
 /* Processes: start, stdin, output, exits (one translation unit, split for reading). */
 #include "process.inc.c"
+/* File operations (version 2): a mode of this same binary, run as a child. */
+#include "files.inc.c"
 
 /* ---- the request dispatcher ---- */
 
@@ -404,6 +410,7 @@ static void on_signal(void) {
 static void noop(int sig) { (void)sig; }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "file") == 0) return file_main(argc, argv);
   if (argc != 3) {
     fprintf(stderr, "usage: sbx-agent <socket dir> <log dir>\n");
     return 2;

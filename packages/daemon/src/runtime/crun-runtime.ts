@@ -35,6 +35,7 @@ import { resolveUser } from "./user-resolve.js";
 import { cleanupLeaks } from "./crun-leaks.js";
 import { waitForBoot } from "./systemd-boot.js";
 import { AgentSandboxes } from "./agent/agent-sandboxes.js";
+import { AgentFiles, FILES_VERSION } from "./agent/agent-files.js";
 import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
@@ -62,7 +63,8 @@ export class CrunRuntime implements SandboxRuntime {
   readonly name = "crun";
   readonly capabilities: RuntimeCapabilities;
   readonly crun: Crun;
-  private readonly files: SandboxFiles;
+  private readonly crunFiles: SandboxFiles;
+  private readonly agentFiles: AgentFiles | undefined;
   private readonly limitSwap: boolean;
   private readonly agents: AgentSandboxes | undefined;
   private readonly teardowns = new Teardowns();
@@ -77,9 +79,17 @@ export class CrunRuntime implements SandboxRuntime {
         `sbx-agent is missing at ${o.agentPath}: build it (apt-get install musl-tools; npm run build) or start sbxd with SBX_AGENT=off`,
       );
     this.agents = o.agentPath ? new AgentSandboxes((id) => this.dir(id), { binary: o.agentPath }) : undefined;
+    const agents = this.agents;
+    this.agentFiles = agents
+      ? new AgentFiles(
+          (id) => agents.client(id),
+          (id) => agents.connect(id),
+          (id) => join(this.dir(id), "state", "uploads"),
+        )
+      : undefined;
     this.ranges = new UidRanges({ sandboxesDir: o.sandboxesDir, storageBase: o.uidBase });
     this.traverse = new TraverseAcl([dirname(o.sandboxesDir), o.sandboxesDir], () => this.ranges.bases());
-    this.files = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
+    this.crunFiles = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
     const memory = memorySnapshotSupport();
@@ -386,28 +396,35 @@ export class CrunRuntime implements SandboxRuntime {
     });
   }
 
+  /** The agent's file operations when the sandbox's agent speaks them; busybox via crun exec otherwise. */
+  private async files(id: string): Promise<SandboxFiles | AgentFiles> {
+    if (this.agentFiles && this.agents?.has(id) && (await this.agents.speaks(id, FILES_VERSION)))
+      return this.agentFiles;
+    return this.crunFiles;
+  }
+
   async readFile(id: string, path: string): Promise<Buffer> {
     this.known(id);
-    return this.files.read(id, path);
+    return (await this.files(id)).read(id, path);
   }
   async writeFile(id: string, path: string, data: Readable): Promise<void> {
     this.known(id);
-    return this.files.write(id, path, data);
+    return (await this.files(id)).write(id, path, data);
   }
   async listDirectory(id: string, path: string): Promise<FileEntry[]> {
     this.known(id);
-    return this.files.list(id, path);
+    return (await this.files(id)).list(id, path);
   }
   async deleteFile(id: string, path: string, recursive: boolean): Promise<void> {
     this.known(id);
-    return this.files.remove(id, path, recursive);
+    return (await this.files(id)).remove(id, path, recursive);
   }
   async extractArchive(id: string, dir: string, archive: Readable): Promise<void> {
     this.known(id);
-    return this.files.extractArchive(id, dir, archive);
+    return (await this.files(id)).extractArchive(id, dir, archive);
   }
   async createArchive(id: string, path: string): Promise<Readable> {
     this.known(id);
-    return this.files.createArchive(id, path);
+    return (await this.files(id)).createArchive(id, path);
   }
 }

@@ -82,6 +82,16 @@ export class AgentSandboxes {
     return made;
   }
 
+  /** A connection of the caller's own (closed by the caller), e.g. for a download it may pause. */
+  connect(id: string): Promise<AgentClient> {
+    return AgentClient.connect(id, join(this.dirOf(id), "agent", AGENT_SOCKET), { timeoutMs: this.o.timeoutMs });
+  }
+
+  /** Whether the sandbox's agent speaks `version` (one started before an upgrade may not). */
+  async speaks(id: string, version: number): Promise<boolean> {
+    return (await this.client(id)).version >= version;
+  }
+
   /** Drops the sandbox's connection (it is being destroyed). */
   forget(id: string): void {
     const c = this.clients.get(id);
