@@ -36,6 +36,7 @@ import { cleanupLeaks } from "./crun-leaks.js";
 import { waitForBoot } from "./systemd-boot.js";
 import { AgentSandboxes } from "./agent/agent-sandboxes.js";
 import { AgentFiles, FILES_VERSION } from "./agent/agent-files.js";
+import { dropTerminalRecord, loadTerminalRecords, saveTerminalRecord } from "./agent/agent-terminal-records.js";
 import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
@@ -385,7 +386,14 @@ export class CrunRuntime implements SandboxRuntime {
 
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     this.known(id);
-    if (this.agents?.has(id)) return this.agents.openTerminal(id, termId, spec);
+    if (this.agents?.has(id)) {
+      const handle = this.agents.openTerminal(id, termId, spec);
+      const state = join(this.dir(id), "state");
+      // Kept for a restarted daemon (the agent keeps the terminal running); gone once it ends.
+      const saved = saveTerminalRecord(state, termId, spec.record ?? null).catch(() => undefined);
+      handle.onExit(() => void saved.then(() => dropTerminalRecord(state, termId)).catch(() => undefined));
+      return handle;
+    }
     return openPtyExec(this.crun, id, spec.argv, {
       env: spec.env,
       cwd: spec.cwd,
@@ -393,6 +401,18 @@ export class CrunRuntime implements SandboxRuntime {
       cols: spec.cols,
       rows: spec.rows,
       files: this.processFiles(id, termId),
+    });
+  }
+
+  async adoptTerminals(id: string) {
+    this.known(id);
+    const agents = this.agents;
+    if (!agents?.has(id) || !(await agents.speaks(id, FILES_VERSION))) return [];
+    const state = join(this.dir(id), "state");
+    return (await loadTerminalRecords(state)).map(({ termId, record }) => {
+      const handle = agents.attachTerminal(id, termId);
+      handle.onExit(() => void dropTerminalRecord(state, termId).catch(() => undefined));
+      return { termId, record, handle };
     });
   }
 

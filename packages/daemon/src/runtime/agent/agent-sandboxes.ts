@@ -12,7 +12,7 @@ import type { ProcessHandle, ProcessSpec, TerminalHandle, TerminalSpec } from ".
 import { AgentClient, AgentRequestError } from "./agent-client.js";
 import { AGENT_SOCKET, type AgentMounts } from "./agent-mounts.js";
 import { AgentProcess, exitOf } from "./agent-process.js";
-import { openAgentTerminal } from "./agent-terminal.js";
+import { attachAgentTerminal, openAgentTerminal } from "./agent-terminal.js";
 import { START_FLAGS, encode, type StartRequest } from "./agent-protocol.js";
 
 export interface AgentSandboxesOptions {
@@ -148,6 +148,11 @@ export class AgentSandboxes {
 
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     return openAgentTerminal(() => this.client(id), termId, spec);
+  }
+
+  /** Takes over a terminal the agent kept running across a daemon restart. */
+  attachTerminal(id: string, termId: string): TerminalHandle {
+    return attachAgentTerminal(() => this.client(id), termId);
   }
 
   /** Runs to completion with output streamed over the connection (build steps); `onAbort` stops it. */
