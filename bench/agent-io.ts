@@ -22,7 +22,7 @@ function crunExec(raw: RawCrun, keeper: string, argv: string[], input?: Buffer):
   });
 }
 
-export async function agentIoRows(client: SandboxClient, raw: RawCrun, n: number): Promise<Row[]> {
+export async function agentIoRows(client: SandboxClient, raw: RawCrun, n: number, label = "agent"): Promise<Row[]> {
   const keeper = await raw.startKeeper();
   const sb = await Sandbox.create({ allowInternetAccess: false }, client);
   const ten = Buffer.alloc(10 * MIB, 7);
@@ -80,7 +80,7 @@ export async function agentIoRows(client: SandboxClient, raw: RawCrun, n: number
     await sb.terminate();
   }
   const row = (what: string, xs: number[], base: number[] | undefined, baseName: string, target?: number): Row => ({
-    what: `agent: ${what}, p50`,
+    what: `${label}: ${what}, p50`,
     sbx: percentile(xs, 50),
     ...(base ? { baseline: percentile(base, 50), baselineName: baseName } : {}),
     n: xs.length,

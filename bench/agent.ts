@@ -119,6 +119,7 @@ export async function agentSection(
       loopRow("before", loopLegacy.terminate, 50, "terminate"),
     );
   rows.push(...(await agentIoRows(agent, raw, Math.max(5, Math.ceil(n / 2)))));
+  if (legacy) rows.push(...(await agentIoRows(legacy, raw, Math.max(5, Math.ceil(n / 2)), "before (SBX_AGENT=off)")));
   return {
     title: "Agent: exec and back-to-back lifecycles (before/after in the same run)",
     rows,
