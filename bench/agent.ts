@@ -4,6 +4,7 @@
 // next to raw crun in the same run: exec `true` in a running sandbox against `crun exec`, and a
 // create → run `true` → terminate loop against back-to-back raw `crun run` lifecycles.
 import { Sandbox, type SandboxClient } from "@sbx-sh/sdk";
+import { agentIoRows } from "./agent-io.js";
 import type { RawCrun } from "./raw-crun.js";
 import { atMost, percentile, timeIt, type Row, type Section } from "./stats.js";
 
@@ -117,12 +118,15 @@ export async function agentSection(
       loopRow("before", loopLegacy.whole, 50, "create → `true` → terminate"),
       loopRow("before", loopLegacy.terminate, 50, "terminate"),
     );
+  rows.push(...(await agentIoRows(agent, raw, Math.max(5, Math.ceil(n / 2)))));
+  if (legacy) rows.push(...(await agentIoRows(legacy, raw, Math.max(5, Math.ceil(n / 2)), "before (SBX_AGENT=off)")));
   return {
     title: "Agent: exec and back-to-back lifecycles (before/after in the same run)",
     rows,
     notes: [
       `Back to back: each iteration starts as soon as the last ended, in blocks of ${per} (${per * 2} for exec); blocks of the three systems alternate over ${ROUNDS} rounds (ABC CBA ...) so drifting load weighs on all alike. Only the first iteration of a block follows a pause. Both daemons have the default warm pool of 2 blanks.`,
       "`before` is a second daemon of the same build started with SBX_AGENT=off: catatonit as PID 1 and each process under a host `sh` supervisor around `crun exec`, its exit polled from a file. Its terminate is the same fast one (a service change, not the agent's).",
+      "Data paths (after the loops, one sandbox, interleaved with their baselines): `run` collects the 1 MiB through the daemon; file write/read go through the agent's file operations (protocol v2) against `crun exec` with the bytes on a pipe; the keystroke is one byte to a terminal running `cat` until its echo comes back over the WebSocket; cold creates are named (never a warm blank) and terminated in the background.",
       "The raw baselines run the same OCI config sbx generates (user namespace, cgroups, seccomp), back to back: `crun exec` into a running container, and mount + `crun run` + umount.",
     ],
   };

@@ -68,6 +68,33 @@ describe("daemon restart", () => {
     expect(links).toContain(daemon.env.SBX_IF_PREFIX!);
   });
 
+  it("keeps a terminal running through kill -9; a client attaches again and it ends with its own code", async () => {
+    const sb = await Sandbox.create({ allowInternetAccess: false }, client);
+    const t = await sb.createTerminal({
+      command: "sh",
+      args: ["-c", 'while read line; do echo "got-$line"; [ "$line" = bye ] && exit 6; done'],
+      cols: 80,
+      rows: 24,
+    });
+    let before = "";
+    t.onData((d) => (before += d.toString()));
+    t.write("one\r");
+    await waitFor(() => before.includes("got-one"), 30_000, "the terminal's first answer");
+
+    await daemon.stop("SIGKILL");
+    await daemon.start();
+
+    const again = await client.attachTerminal(sb.id, t.id);
+    let after = "";
+    again.onData((d) => (after += d.toString()));
+    expect((await sb.listTerminals()).map((x) => [x.id, x.status, x.command])).toEqual([[t.id, "running", "sh"]]);
+    again.write("two\r");
+    await waitFor(() => after.includes("got-two"), 30_000, "the re-attached terminal's answer");
+    again.write("bye\r");
+    expect(await again.wait()).toBe(6);
+    await sb.terminate();
+  });
+
   it("finishes at its next start a teardown the daemon was killed in (terminate answers before it)", async () => {
     const sb = await Sandbox.create({ allowInternetAccess: true }, client);
     const crunRoot = `${daemon.root}/run/crun`;

@@ -25,6 +25,9 @@
  *   any failure                                        -> 0xFF ERROR u32 code, str message
  *   event 0xC1 EXIT   str id, u32 code (128+n for a death by signal n), to every connection
  *   event 0xC2 OUTPUT str id, u8 stream (1 stdout, 2 stderr), bytes data  (stream and pty processes)
+ * Version 2 adds no frames: it says the binary also serves file operations as
+ * `/.sbx/agent file <op> ...` children (files.inc.c), started with START like any stream process,
+ * and that a terminal outlives the connection that holds it (ATTACH takes it over).
  * Version: HELLO must come first; the agent answers the highest version in [min, max] it speaks,
  * or ERROR E_VERSION. A daemon that meets an older agent (a sandbox started before an upgrade)
  * speaks that agent's version.
@@ -52,8 +55,10 @@
 #include <unistd.h>
 
 #define PROTO_MIN 1
-#define PROTO_MAX 1
-#define AGENT_VERSION "sbx-agent 1.0"
+#ifndef PROTO_MAX /* -DPROTO_MAX=1 builds an agent as old as version 1 (tests of the fallback) */
+#define PROTO_MAX 2
+#endif
+#define AGENT_VERSION "sbx-agent 2.0"
 #define MAX_FRAME (1u << 20)
 #define MAX_CONNS 16
 #define MAX_PROCS 1024
@@ -120,8 +125,8 @@ static void conn_close(int i) {
   memset(&conns[i], 0, sizeof conns[i]);
   conns[i].fd = -1;
   for (int p = 0; p < MAX_PROCS; p++) {
-    /* A terminal hangs up with its holder, as a real one does when its line drops. */
-    if (procs[p].used && procs[p].owner == i && (procs[p].flags & F_PTY) && !procs[p].exited) kill(procs[p].pid, SIGHUP);
+    /* A terminal outlives its holder (version 2): it waits, its output held in the pty, until a
+     * daemon ATTACHes again (a restart) or kills it (a clean stop). */
     if (procs[p].used && procs[p].owner == i) procs[p].owner = -1;
     if (procs[p].used && procs[p].pend && procs[p].pend_conn == i) procs[p].pend_conn = -1;
   }
@@ -280,6 +285,8 @@ static void log_path(char *out, size_t n, const char *id, const char *ext) { snp
 
 /* Processes: start, stdin, output, exits (one translation unit, split for reading). */
 #include "process.inc.c"
+/* File operations (version 2): a mode of this same binary, run as a child. */
+#include "files.inc.c"
 
 /* ---- the request dispatcher ---- */
 
@@ -404,6 +411,7 @@ static void on_signal(void) {
 static void noop(int sig) { (void)sig; }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "file") == 0) return file_main(argc, argv);
   if (argc != 3) {
     fprintf(stderr, "usage: sbx-agent <socket dir> <log dir>\n");
     return 2;
@@ -460,7 +468,9 @@ int main(int argc, char **argv) {
       if (!pr->used) continue;
       /* Output waits while its reader is behind (backpressure instead of unbounded buffers). */
       int slow = pr->owner >= 0 && conns[pr->owner].out_len > (1u << 20);
-      if (pr->out_fd >= 0 && !slow) pfd[n] = (struct pollfd){.fd = pr->out_fd, .events = POLLIN}, who[n++] = 1000 + p * 3;
+      /* A running terminal nobody holds is not read: its program blocks once the pty is full. */
+      int parked = (pr->flags & F_PTY) && pr->owner < 0 && !pr->exited;
+      if (pr->out_fd >= 0 && !slow && !parked) pfd[n] = (struct pollfd){.fd = pr->out_fd, .events = POLLIN}, who[n++] = 1000 + p * 3;
       if (pr->err_fd >= 0 && !slow) pfd[n] = (struct pollfd){.fd = pr->err_fd, .events = POLLIN}, who[n++] = 1001 + p * 3;
       if (pr->pend && pr->stdin_fd >= 0)
         pfd[n] = (struct pollfd){.fd = pr->stdin_fd, .events = POLLOUT}, who[n++] = 1002 + p * 3;

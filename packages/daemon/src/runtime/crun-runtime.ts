@@ -35,6 +35,8 @@ import { resolveUser } from "./user-resolve.js";
 import { cleanupLeaks } from "./crun-leaks.js";
 import { waitForBoot } from "./systemd-boot.js";
 import { AgentSandboxes } from "./agent/agent-sandboxes.js";
+import { AgentFiles, FILES_VERSION } from "./agent/agent-files.js";
+import { dropTerminalRecord, loadTerminalRecords, saveTerminalRecord } from "./agent/agent-terminal-records.js";
 import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
@@ -69,7 +71,8 @@ export class CrunRuntime implements SandboxRuntime {
   readonly name = "crun";
   readonly capabilities: RuntimeCapabilities;
   readonly crun: Crun;
-  private readonly files: SandboxFiles;
+  private readonly crunFiles: SandboxFiles;
+  private readonly agentFiles: AgentFiles | undefined;
   private readonly limitSwap: boolean;
   private readonly agents: AgentSandboxes | undefined;
   private readonly teardowns = new Teardowns();
@@ -86,9 +89,17 @@ export class CrunRuntime implements SandboxRuntime {
         `sbx-agent is missing at ${o.agentPath}: build it (apt-get install musl-tools; npm run build) or start sbxd with SBX_AGENT=off`,
       );
     this.agents = o.agentPath ? new AgentSandboxes((id) => this.dir(id), { binary: o.agentPath }) : undefined;
+    const agents = this.agents;
+    this.agentFiles = agents
+      ? new AgentFiles(
+          (id) => agents.client(id),
+          (id) => agents.connect(id),
+          (id) => join(this.dir(id), "state", "uploads"),
+        )
+      : undefined;
     this.ranges = new UidRanges({ sandboxesDir: o.sandboxesDir, storageBase: o.uidBase });
     this.traverse = new TraverseAcl([dirname(o.sandboxesDir), o.sandboxesDir], () => this.ranges.bases());
-    this.files = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
+    this.crunFiles = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
     const memory = memorySnapshotSupport();
@@ -392,7 +403,14 @@ export class CrunRuntime implements SandboxRuntime {
 
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     this.known(id);
-    if (this.agents?.has(id)) return this.agents.openTerminal(id, termId, spec);
+    if (this.agents?.has(id)) {
+      const handle = this.agents.openTerminal(id, termId, spec);
+      const state = join(this.dir(id), "state");
+      // Kept for a restarted daemon (the agent keeps the terminal running); gone once it ends.
+      const saved = saveTerminalRecord(state, termId, spec.record ?? null).catch(() => undefined);
+      handle.onExit(() => void saved.then(() => dropTerminalRecord(state, termId)).catch(() => undefined));
+      return handle;
+    }
     return openPtyExec(this.crun, id, spec.argv, {
       env: spec.env,
       cwd: spec.cwd,
@@ -403,28 +421,49 @@ export class CrunRuntime implements SandboxRuntime {
     });
   }
 
+  async adoptTerminals(id: string) {
+    this.known(id);
+    const agents = this.agents;
+    if (!agents?.has(id) || !(await agents.speaks(id, FILES_VERSION))) return [];
+    const state = join(this.dir(id), "state");
+    return (await loadTerminalRecords(state)).map(({ termId, record }) => {
+      const handle = agents.attachTerminal(id, termId);
+      handle.onExit(() => void dropTerminalRecord(state, termId).catch(() => undefined));
+      return { termId, record, handle };
+    });
+  }
+
+  /** The agent's file operations when the sandbox's agent speaks them; busybox via crun exec otherwise. */
+  private async files(id: string): Promise<SandboxFiles | AgentFiles> {
+    if (this.agentFiles && this.agents?.has(id) && (await this.agents.speaks(id, FILES_VERSION)))
+      return this.agentFiles;
+    return this.crunFiles;
+  }
+
   async readFile(id: string, path: string): Promise<Buffer> {
     this.known(id);
-    return this.files.read(id, path);
+    return (await this.files(id)).read(id, path);
   }
   async writeFile(id: string, path: string, data: Readable): Promise<void> {
     this.known(id);
-    return this.files.write(id, path, data);
+    return (await this.files(id)).write(id, path, data);
   }
   async listDirectory(id: string, path: string, page: PageRequest): Promise<DirectoryPage> {
     this.known(id);
-    return this.files.list(id, path, page);
+    // Pages are cut inside the sandbox by its busybox (find | sort | awk), so a huge directory costs
+    // the sandbox, not the daemon; the agent's listing would hand the daemon the whole directory.
+    return this.crunFiles.list(id, path, page);
   }
   async deleteFile(id: string, path: string, recursive: boolean): Promise<void> {
     this.known(id);
-    return this.files.remove(id, path, recursive);
+    return (await this.files(id)).remove(id, path, recursive);
   }
   async extractArchive(id: string, dir: string, archive: Readable): Promise<void> {
     this.known(id);
-    return this.files.extractArchive(id, dir, archive);
+    return (await this.files(id)).extractArchive(id, dir, archive);
   }
   async createArchive(id: string, path: string): Promise<Readable> {
     this.known(id);
-    return this.files.createArchive(id, path);
+    return (await this.files(id)).createArchive(id, path);
   }
 }

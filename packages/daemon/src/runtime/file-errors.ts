@@ -25,6 +25,13 @@ export const fileErrors = {
       "payload_too_large",
       `${path} produced more than ${MIB}: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
     ),
+  symlinkLoop: (path: string) =>
+    new SbxError("invalid_path", `${path} goes through a symbolic link loop (too many levels of symbolic links)`),
+  noSpace: (path: string) =>
+    new SbxError(
+      "no_space",
+      `writing ${path} filled the sandbox's disk: nothing was kept; free space or use a bigger disk`,
+    ),
   rootRefused: () => new SbxError("invalid_path", "refusing to delete /"),
   failed: (path: string, detail: string) =>
     new SbxError("runtime_error", `file operation on ${path} failed: ${detail}`),

@@ -85,6 +85,12 @@ export interface SandboxRuntime {
    * other end, so the process does not outlive the daemon's hold on it.
    */
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle;
+  /**
+   * Terminals of the sandbox that outlived a previous daemon (the agent keeps them), re-attached,
+   * with the `record` given when they were opened. Runtimes whose terminals end with the daemon
+   * leave it out.
+   */
+  adoptTerminals?(id: string): Promise<Array<{ termId: string; record: unknown; handle: TerminalHandle }>>;
 
   readFile(id: string, path: string): Promise<Buffer>;
   /** Writes the stream to `path`, creating parents; nothing changes unless the whole stream arrives. */

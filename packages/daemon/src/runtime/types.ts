@@ -62,6 +62,11 @@ export interface TerminalSpec {
   user: string;
   cols: number;
   rows: number;
+  /**
+   * Kept by runtimes whose terminals outlive the daemon (the agent's), and handed back by
+   * adoptTerminals after a restart: what the caller needs to show the terminal again.
+   */
+  record?: unknown;
 }
 
 /** A program on a terminal of its own; the daemon holds the other end, so it does not outlive the daemon. */

@@ -1,6 +1,7 @@
 // Terminals in sandboxes: programs on a pseudo-terminal the daemon holds, with a bounded
-// scrollback so a client that went away can attach again and see what it missed. Terminals are
-// in memory only: they end with their program, with their sandbox, or with the daemon.
+// scrollback so a client that went away can attach again and see what it missed. Terminals end
+// with their program, with their sandbox, or with a clean daemon stop; after a crash, runtimes that
+// keep them (the agent) hand them back and they are adopted on first use of their sandbox.
 import { SbxError, mergeEnv, newId } from "@sbx-sh/protocol";
 import type { OpenTerminal } from "../domain/commands.js";
 import { TERMINAL_SIZE } from "../domain/limits.js";
@@ -60,6 +61,8 @@ interface Entry {
 
 export class TerminalService {
   private readonly entries = new Map<string, Entry>();
+  /** Sandboxes whose surviving terminals were asked for (once per daemon run). */
+  private readonly adopted = new Map<string, Promise<void>>();
 
   constructor(
     private readonly runtime: SandboxRuntime,
@@ -74,6 +77,7 @@ export class TerminalService {
     const sb = await this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
+    await this.adopt(sb.id);
     const live = this.ofSandbox(sb.id).filter((e) => e.rec.status === "running").length;
     if (live >= MAX_TERMINALS_PER_SANDBOX) {
       throw new SbxError(
@@ -87,6 +91,7 @@ export class TerminalService {
     const env = mergeEnv(["TERM=xterm-256color", ...sb.config.env], { ...sb.env, ...secrets, ...(req.env ?? {}) });
     const argv = req.command ? [req.command, ...(req.args ?? [])] : DEFAULT_SHELL;
     const id = newId("tm");
+    const createdAt = new Date().toISOString();
     const host = this.runtime.openTerminal(sb.id, id, {
       argv,
       env,
@@ -94,6 +99,7 @@ export class TerminalService {
       user,
       cols: req.cols,
       rows: req.rows,
+      record: { command: argv[0]!, args: argv.slice(1), cols: req.cols, rows: req.rows, createdAt },
     });
     const entry: Entry = {
       rec: {
@@ -105,7 +111,7 @@ export class TerminalService {
         rows: req.rows,
         status: "running",
         exitCode: null,
-        createdAt: new Date().toISOString(),
+        createdAt,
         endedAt: null,
       },
       host,
@@ -113,22 +119,69 @@ export class TerminalService {
       clients: new Set(),
       done: Promise.resolve(),
     };
+    this.track(entry);
+    this.log.info({ sandbox: sb.id, terminal: id, command: argv[0] }, "terminal opened");
+    return this.view(entry);
+  }
+
+  private track(entry: Entry): void {
+    const { host } = entry;
     host.onData((chunk) => {
       entry.scrollback.push(chunk);
       for (const c of entry.clients) c.data(chunk);
     });
     entry.done = new Promise<number>((resolve) => host.onExit(resolve)).then(async (code) => {
       // Killed with its sandbox, crun says 1 or so: say 137, as for processes.
-      const killed = code !== 0 && !(await this.runtime.isRunning(sb.id).catch(() => false));
+      const killed = code !== 0 && !(await this.runtime.isRunning(entry.rec.sandboxId).catch(() => false));
       this.finish(entry, killed ? 137 : code);
     });
-    this.entries.set(id, entry);
-    this.log.info({ sandbox: sb.id, terminal: id, command: argv[0] }, "terminal opened");
-    return this.view(entry);
+    this.entries.set(entry.rec.id, entry);
+  }
+
+  /** Takes back the terminals of a sandbox that outlived the previous daemon (once per sandbox). */
+  private adopt(sandboxId: string): Promise<void> {
+    let p = this.adopted.get(sandboxId);
+    if (!p) {
+      p = this.adoptNow(sandboxId).catch((err: unknown) => {
+        this.adopted.delete(sandboxId);
+        this.log.warn({ sandbox: sandboxId, err }, "could not take back the sandbox's terminals");
+      });
+      this.adopted.set(sandboxId, p);
+    }
+    return p;
+  }
+
+  private async adoptNow(sandboxId: string): Promise<void> {
+    if (!this.runtime.adoptTerminals || !(await this.runtime.isRunning(sandboxId).catch(() => false))) return;
+    for (const t of await this.runtime.adoptTerminals(sandboxId)) {
+      if (this.entries.has(t.termId)) continue;
+      const r = (t.record ?? {}) as Partial<Record<"command" | "args" | "cols" | "rows" | "createdAt", unknown>>;
+      const entry: Entry = {
+        rec: {
+          id: t.termId,
+          sandboxId,
+          command: typeof r.command === "string" ? r.command : "",
+          args: Array.isArray(r.args) ? r.args.filter((a): a is string => typeof a === "string") : [],
+          cols: typeof r.cols === "number" ? r.cols : 80,
+          rows: typeof r.rows === "number" ? r.rows : 24,
+          status: "running",
+          exitCode: null,
+          createdAt: typeof r.createdAt === "string" ? r.createdAt : new Date().toISOString(),
+          endedAt: null,
+        },
+        host: t.handle,
+        scrollback: new Scrollback(),
+        clients: new Set(),
+        done: Promise.resolve(),
+      };
+      this.track(entry);
+      this.log.info({ sandbox: sandboxId, terminal: t.termId }, "terminal taken back after a restart");
+    }
   }
 
   async list(project: string, sandboxIdOrName: string): Promise<TerminalRecord[]> {
     const sb = await this.sandboxes.get(project, sandboxIdOrName);
+    await this.adopt(sb.id);
     return this.ofSandbox(sb.id).map((e) => this.view(e));
   }
 
@@ -203,6 +256,7 @@ export class TerminalService {
 
   private async entry(project: string, sandboxIdOrName: string, terminalId: string): Promise<Entry> {
     const sb = await this.sandboxes.get(project, sandboxIdOrName);
+    await this.adopt(sb.id);
     const e = this.entries.get(terminalId);
     if (!e || e.rec.sandboxId !== sb.id) {
       throw new SbxError(
@@ -237,6 +291,7 @@ export class TerminalService {
    * processes). Relays that linger are ended here.
    */
   private sandboxEnded(s: SandboxRecord): void {
+    this.adopted.delete(s.id);
     for (const e of this.ofSandbox(s.id)) {
       if (e.rec.status !== "running") continue;
       this.finish(e, 137);

@@ -164,6 +164,15 @@ export class AgentClient {
     this.fail("closed by the daemon");
   }
 
+  /** Stops reading from the agent (a slow consumer of a streamed download); the agent then waits too. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   private onData(chunk: Buffer): void {
     if (this.failure) return;
     let messages: AgentMessage[];

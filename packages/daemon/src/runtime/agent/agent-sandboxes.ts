@@ -12,7 +12,7 @@ import type { ProcessHandle, ProcessSpec, TerminalHandle, TerminalSpec } from ".
 import { AgentClient, AgentRequestError } from "./agent-client.js";
 import { AGENT_SOCKET, type AgentMounts } from "./agent-mounts.js";
 import { AgentProcess, exitOf } from "./agent-process.js";
-import { openAgentTerminal } from "./agent-terminal.js";
+import { attachAgentTerminal, openAgentTerminal } from "./agent-terminal.js";
 import { START_FLAGS, encode, type StartRequest } from "./agent-protocol.js";
 
 export interface AgentSandboxesOptions {
@@ -82,6 +82,16 @@ export class AgentSandboxes {
     return made;
   }
 
+  /** A connection of the caller's own (closed by the caller), e.g. for a download it may pause. */
+  connect(id: string): Promise<AgentClient> {
+    return AgentClient.connect(id, join(this.dirOf(id), "agent", AGENT_SOCKET), { timeoutMs: this.o.timeoutMs });
+  }
+
+  /** Whether the sandbox's agent speaks `version` (one started before an upgrade may not). */
+  async speaks(id: string, version: number): Promise<boolean> {
+    return (await this.client(id)).version >= version;
+  }
+
   /** Drops the sandbox's connection (it is being destroyed). */
   forget(id: string): void {
     const c = this.clients.get(id);
@@ -138,6 +148,11 @@ export class AgentSandboxes {
 
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     return openAgentTerminal(() => this.client(id), termId, spec);
+  }
+
+  /** Takes over a terminal the agent kept running across a daemon restart. */
+  attachTerminal(id: string, termId: string): TerminalHandle {
+    return attachAgentTerminal(() => this.client(id), termId);
   }
 
   /** Runs to completion with output streamed over the connection (build steps); `onAbort` stops it. */

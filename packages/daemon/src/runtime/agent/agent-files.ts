@@ -1,0 +1,226 @@
+// File operations through sbx-agent (protocol version 2): each one is a child of the agent binary
+// (`/.sbx/agent file <op> <path>`, packages/daemon/agent/files.inc.c) or of the sandbox's busybox tar,
+// started like a build step with its data on stdin/stdout. They run in the sandbox's own root, so
+// symlinks and `..` resolve there. What comes back is hostile input: output is capped (a read at
+// MAX_READ_BYTES, a listing at MAX_LIST_BYTES) and parsed strictly; exit codes map to coded errors.
+import { randomBytes } from "node:crypto";
+import { PassThrough, type Readable } from "node:stream";
+import { SbxError } from "@sbx-sh/protocol";
+import { fileErrors, MAX_READ_BYTES } from "../file-errors.js";
+import { assertSandboxPath } from "../sandbox-path.js";
+import { spool } from "../spool.js";
+import { HELPER_BUSYBOX, type FileEntry } from "../types.js";
+import { AgentRequestError, type AgentClient } from "./agent-client.js";
+import { AGENT_PATH } from "./agent-mounts.js";
+import { exitOf } from "./agent-process.js";
+import { START_FLAGS, encode } from "./agent-protocol.js";
+
+/** The first protocol version whose agent serves file operations. */
+export const FILES_VERSION = 2;
+/** A listing's output: plenty for ~500k entries, bounded against an agent that never stops. */
+const MAX_LIST_BYTES = 64 * 1024 * 1024;
+const MAX_STDERR = 4096;
+const STDIN_CHUNK = 256 * 1024;
+const ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
+
+/** Exit codes of files.inc.c. */
+const FX = { notDir: 20, notFound: 21, isDir: 22, tooLarge: 23, notRegular: 24, loop: 25, noSpace: 26 } as const;
+
+interface OpOptions {
+  input?: Readable;
+  onStdout?: (data: Buffer) => void;
+  /** Called once the agent has started the operation (the process id, to signal it). */
+  onStarted?: (procId: string) => void;
+}
+
+export class AgentFiles {
+  constructor(
+    /** The sandbox's shared connection. */
+    private readonly client: (id: string) => Promise<AgentClient>,
+    /** A connection of its own (a streamed download pauses it while its consumer is slow). */
+    private readonly fresh: (id: string) => Promise<AgentClient>,
+    private readonly spoolDir: (id: string) => string,
+  ) {}
+
+  /** Runs argv as the sandbox's root; resolves with the exit code and the start of stderr. */
+  private async op(c: AgentClient, sandboxId: string, argv: string[], o: OpOptions = {}) {
+    const procId = `file-${randomBytes(8).toString("hex")}`;
+    const exit = exitOf(c, procId);
+    let stderr = "";
+    c.onOutput(procId, (stream, data) => {
+      if (stream === "stdout") o.onStdout?.(data);
+      else if (stderr.length < MAX_STDERR) stderr += data.toString("utf8").slice(0, MAX_STDERR - stderr.length);
+    });
+    try {
+      const flags = START_FLAGS.stream | (o.input ? START_FLAGS.stdin : 0);
+      await c.request((q) => encode.start(q, { id: procId, uid: 0, gid: 0, cwd: "/", argv, env: ENV, flags }));
+      o.onStarted?.(procId);
+      if (o.input) await feed(c, procId, o.input);
+      const code = await exit.outcome;
+      if (code === "lost" || code === null)
+        throw c.failed ?? new SbxError("agent_unreachable", `the agent of sandbox ${sandboxId} lost a file operation`);
+      return { code, stderr: stderr.trim() };
+    } catch (err) {
+      exit.cancel();
+      if (err instanceof AgentRequestError)
+        throw new SbxError("runtime_error", `file operation failed: ${err.message}`);
+      throw err;
+    } finally {
+      c.onOutput(procId, undefined);
+    }
+  }
+
+  private async file(id: string, path: string, args: string[], o: OpOptions = {}): Promise<void> {
+    const r = await this.op(await this.client(id), id, [AGENT_PATH, "file", args[0]!, path, ...args.slice(1)], o);
+    check(path, r.code, r.stderr);
+  }
+
+  async read(id: string, path: string): Promise<Buffer> {
+    assertSandboxPath(path);
+    const parts: Buffer[] = [];
+    let size = 0;
+    await this.file(id, path, ["read", String(MAX_READ_BYTES)], {
+      onStdout: (d) => {
+        size += d.length;
+        if (size <= MAX_READ_BYTES) parts.push(d);
+      },
+    });
+    if (size > MAX_READ_BYTES) throw fileErrors.outputTooLarge(path);
+    return Buffer.concat(parts, size);
+  }
+
+  async write(id: string, path: string, data: Readable): Promise<void> {
+    assertSandboxPath(path);
+    const upload = await spool(data, this.spoolDir(id));
+    try {
+      await this.file(id, path, ["write"], { input: upload.open() });
+    } finally {
+      await upload.release();
+    }
+  }
+
+  async list(id: string, path: string): Promise<FileEntry[]> {
+    assertSandboxPath(path);
+    const parts: Buffer[] = [];
+    let size = 0;
+    await this.file(id, path, ["list"], {
+      onStdout: (d) => {
+        size += d.length;
+        if (size <= MAX_LIST_BYTES) parts.push(d);
+      },
+    });
+    if (size > MAX_LIST_BYTES) throw fileErrors.outputTooLarge(path);
+    return parseListing(Buffer.concat(parts)).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async remove(id: string, path: string, recursive: boolean): Promise<void> {
+    assertSandboxPath(path);
+    if (path.replace(/\/+$/, "") === "") throw fileErrors.rootRefused();
+    await this.file(id, path, ["delete", recursive ? "1" : "0"]);
+  }
+
+  /** Unpacks a tar or tar.gz into `dir` (made if missing) with the sandbox's busybox, once it has fully arrived. */
+  async extractArchive(id: string, dir: string, archive: Readable): Promise<void> {
+    assertSandboxPath(dir);
+    const upload = await spool(archive, this.spoolDir(id));
+    try {
+      const gzip = upload.head.length > 2 && upload.head[0] === 0x1f && upload.head[1] === 0x8b;
+      const script = `[ -e "$1" ] && [ ! -d "$1" ] && exit ${FX.notDir}; mkdir -p -- "$1" && exec tar -x${gzip ? "z" : ""}o -C "$1" -f -`;
+      const r = await this.op(await this.client(id), id, [HELPER_BUSYBOX, "sh", "-c", script, "sh", dir], {
+        input: upload.open(),
+      });
+      check(dir, r.code, r.stderr);
+    } finally {
+      await upload.release();
+    }
+  }
+
+  /** Streams a tar of `path`; resolves once it has started (a missing path is still a clean 404). */
+  async createArchive(id: string, path: string): Promise<Readable> {
+    assertSandboxPath(path);
+    const c = await this.fresh(id);
+    const out = new PassThrough();
+    let procId = "";
+    let started = false;
+    const script = `[ -e "$1" ] || [ -L "$1" ] || exit ${FX.notFound}; cd -- "$(dirname -- "$1")" && exec tar -c -f - -- "$(basename -- "$1")"`;
+    return new Promise<Readable>((resolve, reject) => {
+      out.on("close", () => {
+        // The consumer went away (or the archive ended): stop the tar and drop this connection.
+        if (procId) void c.request((q) => encode.signal(q, procId, 9)).catch(() => undefined);
+        setImmediate(() => c.close());
+      });
+      this.op(c, id, [HELPER_BUSYBOX, "sh", "-c", script, "sh", path], {
+        onStarted: (p) => (procId = p),
+        onStdout: (d) => {
+          if (!started) {
+            started = true;
+            resolve(out);
+          }
+          if (!out.write(d)) {
+            c.pause();
+            out.once("drain", () => c.resume());
+          }
+        },
+      }).then(
+        (r) => {
+          procId = "";
+          try {
+            check(path, r.code, r.stderr);
+            out.end();
+            resolve(out);
+          } catch (err) {
+            if (!started) reject(err as Error);
+            out.destroy(started ? (err as Error) : undefined);
+          }
+        },
+        (err: Error) => {
+          if (!started) reject(err);
+          out.destroy(started ? err : undefined);
+        },
+      );
+    });
+  }
+}
+
+/** Sends `input` as the process's stdin, one acknowledged chunk at a time (the agent's backpressure). */
+async function feed(c: AgentClient, procId: string, input: Readable): Promise<void> {
+  try {
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      for (let off = 0; off < chunk.length; off += STDIN_CHUNK)
+        await c.request((q) => encode.stdin(q, procId, chunk.subarray(off, off + STDIN_CHUNK)));
+    }
+    await c.request((q) => encode.eof(q, procId));
+  } catch (err) {
+    // The operation ended early (a full disk, a missing directory): its exit code says why.
+    if (!(err instanceof AgentRequestError)) throw err;
+  } finally {
+    input.destroy();
+  }
+}
+
+function check(path: string, code: number, stderr: string): void {
+  if (code === 0) return;
+  if (code === FX.notFound) throw fileErrors.notFound(path);
+  if (code === FX.notDir) throw fileErrors.notADirectory(path);
+  if (code === FX.isDir) throw fileErrors.isADirectory(path);
+  if (code === FX.notRegular) throw fileErrors.notRegular(path);
+  if (code === FX.tooLarge) throw fileErrors.tooLarge(path);
+  if (code === FX.loop) throw fileErrors.symlinkLoop(path);
+  if (code === FX.noSpace) throw fileErrors.noSpace(path);
+  throw fileErrors.failed(path, stderr || `exit ${code}`);
+}
+
+/** "<mode hex> <size> <mtime> <name>\0" records; anything else is a broken or hostile agent. */
+export function parseListing(out: Buffer): FileEntry[] {
+  const entries: FileEntry[] = [];
+  const text = out.toString("utf8");
+  if (text === "") return entries;
+  if (!text.endsWith("\0")) throw new SbxError("agent_unreachable", "the agent sent a malformed directory listing");
+  for (const rec of text.slice(0, -1).split("\0")) {
+    const m = /^([0-9a-f]{1,8}) (\d{1,20}) (-?\d{1,20}) ([^/]{1,255})$/.exec(rec);
+    if (!m || m[4] === "." || m[4] === "..")
+      throw new SbxError("agent_unreachable", "the agent sent a malformed directory listing");
+    entries.push({ mode: parseInt(m[1]!, 16), size: Number(m[2]), mtime: Number(m[3]), name: m[4]! });
+  }
+  return entries;
+}
