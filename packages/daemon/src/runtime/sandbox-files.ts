@@ -22,12 +22,15 @@ const NOT_FOUND = 21;
 const IS_A_DIRECTORY = 22;
 const TOO_LARGE = 23;
 const NOT_REGULAR = 24;
+const LOOP = 25;
 
 // $1 directory, $2 list names after this one ("" = from the first), $3 page size. Prints a stat
 // line per entry (names as ./name) and "@more" when names come after the page. The cursor goes
 // through the environment, not `awk -v`, which would interpret its backslashes.
 const LIST_PAGE = [
-  `[ -e "$1" ] || exit ${NOT_FOUND}; [ -d "$1" ] || exit ${NOT_A_DIRECTORY}; cd -- "$1" || exit 1`,
+  // A missing path is not found, unless resolving it loops; cd -P resolves `..` after links, as the kernel does.
+  `[ -e "$1" ] || { stat -L -- "$1" 2>&1 | grep -qiE 'link loop|too many levels' && exit ${LOOP}; exit ${NOT_FOUND}; }`,
+  `[ -d "$1" ] || exit ${NOT_A_DIRECTORY}; cd -P -- "$1" || exit 1`,
   `names=$(find . -mindepth 1 -maxdepth 1 | sort | C="$2" L="$3" awk 'BEGIN { c = "./" ENVIRON["C"]; l = ENVIRON["L"] + 0 } ENVIRON["C"] == "" || $0 "" > c "" { print; if (++n > l) exit }')`,
   `[ -n "$names" ] || exit 0`,
   `printf '%s\\n' "$names" | head -n "$3" | tr '\\n' '\\0' | xargs -0 stat -c '%f %s %Y %n' -- 2>/dev/null`,
@@ -60,6 +63,7 @@ export class SandboxFiles {
     if (r.code === IS_A_DIRECTORY) throw fileErrors.isADirectory(path);
     if (r.code === NOT_REGULAR) throw fileErrors.notRegular(path);
     if (r.code === TOO_LARGE) throw fileErrors.tooLarge(path);
+    if (r.code === LOOP) throw fileErrors.symlinkLoop(path);
     if (r.code !== 0) throw fileErrors.failed(path, r.stderr.trim() || `exit ${r.code}`);
     return r;
   }
