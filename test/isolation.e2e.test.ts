@@ -5,9 +5,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
 import { Header } from "tar";
 import type { Sandbox } from "@sbx-sh/sdk";
-import { useSandbox } from "./fixtures.js";
+import { useSandbox, useSandboxes } from "./fixtures.js";
 
 const current = useSandbox();
+const another = useSandboxes();
 let sb: Sandbox;
 beforeAll(() => {
   sb = current();
@@ -22,7 +23,16 @@ describe("isolation", () => {
     const r = await sh("id -u; cat /proc/self/uid_map");
     const [uid, map] = r.stdout.trim().split("\n");
     expect(uid).toBe("0");
-    expect(map!.trim().split(/\s+/)).toEqual(["0", "100000", "65536"]);
+    // Each sandbox has its own 65,536-id range (issue 18): root inside is some host id at or above
+    // the daemon's uid base, never host root, and a second sandbox's range does not overlap it.
+    const [inside, outside, count] = map!.trim().split(/\s+/).map(Number);
+    expect([inside, count]).toEqual([0, 65536]);
+    expect(outside).toBeGreaterThanOrEqual(100000);
+    const other = await another();
+    const otherMap = (await other.run("cat", { args: ["/proc/self/uid_map"] })).stdout.trim().split(/\s+/).map(Number);
+    expect([otherMap[0], otherMap[2]]).toEqual([0, 65536]);
+    expect(otherMap[1]).toBeGreaterThanOrEqual(100000);
+    expect(Math.abs(otherMap[1]! - outside!)).toBeGreaterThanOrEqual(65536);
   });
 
   it("has Docker's capability set, no_new_privs and a seccomp filter", async () => {

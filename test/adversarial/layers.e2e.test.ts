@@ -25,12 +25,14 @@ describe("layer attacks", () => {
   it("cannot turn a runtime mount point (/etc, /proc, /dev, /sys, /.sbx) into a link for later sandboxes", async () => {
     const src = await sandbox();
     // Each is, or holds, a mount point in the running sandbox: rename and removal fail (EBUSY), so
-    // no snapshot can carry a link where the runtime will mount next time.
-    const r = await sh(
+    // no snapshot can carry a link where the runtime will mount next time. `rm -rf /.sbx` empties
+    // the agent's log dir (/.sbx/logs, where this very process's output goes), so the findings are
+    // written to /tmp and read by a second process.
+    await sh(
       src,
-      `for d in /etc /proc /dev /sys /.sbx /.sbx/busybox /etc/resolv.conf; do mv $d $d.moved 2>/dev/null && echo "MOVED $d"; rm -rf $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; ln -sfn ${canary.dir} $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; done; echo end`,
+      `for d in /etc /proc /dev /sys /.sbx /.sbx/busybox /etc/resolv.conf; do mv $d $d.moved 2>/dev/null && echo "MOVED $d"; rm -rf $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; ln -sfn ${canary.dir} $d 2>/dev/null; [ -L $d ] && echo "LINK $d"; done > /tmp/attack.out 2>&1; echo end >> /tmp/attack.out`,
     );
-    expect(r.stdout).toBe("end\n");
+    expect((await sh(src, "cat /tmp/attack.out")).stdout).toBe("end\n");
     const snap = await src.snapshot();
     const again = await sandbox({ snapshotId: snap.id, allowInternetAccess: true });
     const check = await sh(

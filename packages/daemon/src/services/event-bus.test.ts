@@ -61,4 +61,17 @@ describe("EventBus", () => {
     expect(bus.stats.droppedSubscribers).toBe(1);
     expect(bus.stats.subscribers).toBe(0);
   });
+
+  it("replays more retained history than a subscriber's buffer without dropping it, then still bounds live events", async () => {
+    const bus = new EventBus({ subscriberBuffer: 10 });
+    for (let i = 0; i < 50; i++) bus.publish({ type: "sandbox.created", project: "p", subject: `sb-${i}` });
+    const resumed = bus.subscribe({ project: "p", after: 0 });
+    bus.publish({ type: "sandbox.running", project: "p", subject: "sb-live" });
+    const got = await take(resumed, 51);
+    expect(got.map((e) => e.id)).toEqual(Array.from({ length: 51 }, (_, i) => i + 1));
+    expect(resumed.overflowed).toBe(false);
+    const late = bus.subscribe({ project: "p", after: 0 });
+    for (let i = 0; i < 11; i++) bus.publish({ type: "sandbox.created", project: "p", subject: `x-${i}` });
+    expect(late.overflowed).toBe(true);
+  });
 });

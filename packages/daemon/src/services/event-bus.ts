@@ -77,12 +77,12 @@ export class EventBus {
     if (after !== undefined && after < this.lastId) {
       const oldest = this.history[0]?.id ?? this.lastId + 1;
       if (after + 1 < oldest)
-        sub.push(this.lost(filter.project ?? "", `events ${after + 1}..${oldest - 1} are no longer kept`));
-      for (const e of this.history) if (e.id > after && matches(e, filter)) sub.push(e);
+        sub.replay([this.lost(filter.project ?? "", `events ${after + 1}..${oldest - 1} are no longer kept`)]);
+      sub.replay(this.history.filter((e) => e.id > after && matches(e, filter)));
     } else if (after !== undefined && after > this.lastId) {
       // An id from before a daemon restart: everything since is unknown.
-      sub.push(this.lost(filter.project ?? "", "the daemon restarted since that event"));
-      for (const e of this.history) if (matches(e, filter)) sub.push(e);
+      sub.replay([this.lost(filter.project ?? "", "the daemon restarted since that event")]);
+      sub.replay(this.history.filter((e) => matches(e, filter)));
     }
     this.subscribers.add(sub);
     return sub;
@@ -116,9 +116,16 @@ function matches(e: SbxEvent, f: EventFilter): boolean {
   return eventTypeMatches(e.type, f.types ?? []);
 }
 
-/** One follower's queue. Iterating ends when it is closed, or after it overflowed (`overflowed` says so). */
+/**
+ * One follower's queue. Iterating ends when it is closed, or after it overflowed (`overflowed` says so).
+ * The replayed history is not counted against the limit: it is bounded by the history size already,
+ * and counting it dropped every client that resumed from far back on a busy daemon before it read
+ * a single event (it then reconnected and was dropped again, forever).
+ */
 export class EventSubscription implements AsyncIterable<SbxEvent> {
   private queue: SbxEvent[] = [];
+  /** Replayed events still at the head of the queue. */
+  private replayed = 0;
   private waiter: (() => void) | undefined;
   private closed = false;
   overflowed = false;
@@ -129,11 +136,20 @@ export class EventSubscription implements AsyncIterable<SbxEvent> {
     private readonly onClose: (s: EventSubscription, overflowed: boolean) => void,
   ) {}
 
+  /** Retained events for a resuming client, queued before any live one. */
+  replay(events: SbxEvent[]): void {
+    if (this.closed || events.length === 0) return;
+    for (const e of events) this.queue.push(e);
+    this.replayed += events.length;
+    this.wake();
+  }
+
   push(e: SbxEvent): void {
     if (this.closed) return;
-    if (this.queue.length >= this.limit) {
+    if (this.queue.length - this.replayed >= this.limit) {
       this.overflowed = true;
       this.queue = [];
+      this.replayed = 0;
       this.close();
       return;
     }
@@ -159,6 +175,7 @@ export class EventSubscription implements AsyncIterable<SbxEvent> {
       for (;;) {
         const next = this.queue.shift();
         if (next) {
+          if (this.replayed > 0) this.replayed--;
           yield next;
           continue;
         }
