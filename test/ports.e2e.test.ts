@@ -279,11 +279,13 @@ describe("tunnels", () => {
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let out = "";
+        let err = "";
         child.stdout.on("data", (d: Buffer) => {
           out += d.toString();
           if (out.includes("\n")) resolve(out);
         });
-        child.once("exit", (code) => reject(new Error(`sbx tunnel exited ${code}`)));
+        child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+        child.once("exit", (code) => reject(new Error(`sbx tunnel exited ${code}: ${err}`)));
       });
       const { localPort } = JSON.parse(line) as { localPort: number };
       for (const word of ["first\n", "second\n"]) {

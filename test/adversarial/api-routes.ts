@@ -20,6 +20,10 @@ export interface Victim {
   imageId: string;
   snapImageName: string;
   contextDigest: string;
+  /** One of the victim project's TCP tokens (its id; the secret is not needed). */
+  tokenId: string;
+  /** A pool of the victim's (no warm sandboxes: only the object matters). */
+  poolId: string;
 }
 
 export interface Route {
@@ -42,6 +46,22 @@ export const SHARED_ROUTES: Record<string, string> = {
 export const UNIX_ADMIN_ROUTES: Record<string, string> = {
   "GET /v1/projects": "lists every project over the socket",
   "POST /v1/projects/{name}/tokens": "mints tokens for any project over the socket",
+  "GET /v1/projects/{name}/tokens": "lists any project's tokens over the socket",
+  "DELETE /v1/projects/{name}": "deletes any (empty) project over the socket",
+  "DELETE /v1/projects/{name}/tokens/{id}": "revokes any project's tokens over the socket",
+  // Cluster nodes are the daemon's, not a project's: managed over a control plane's socket only
+  // (this daemon is none: failed_precondition); over TCP they are permission_denied (exercised).
+  "GET /v1/nodes": "lists the cluster's nodes over a control plane's socket",
+  "POST /v1/nodes": "adds a cluster node over a control plane's socket",
+  "POST /v1/nodes/{name}/state": "cordons/drains/revokes a cluster node over a control plane's socket",
+};
+/**
+ * Authenticated by a node token, not a project's (a project token is refused 401): outside the
+ * matrix, but in the authentication test below, which sends them every bad credential.
+ */
+export const NODE_ROUTES: Record<string, string> = {
+  "POST /cluster/v1/register": "a node daemon joins with its node token; project tokens are 401",
+  "POST /cluster/v1/heartbeat": "a node daemon renews its lease with its node token; project tokens are 401",
 };
 /** Served outside /v1 and the OpenAPI document, identical for everyone. */
 export const NEUTRAL_PATHS = ["/healthz", "/openapi.json"];
@@ -119,6 +139,10 @@ function paramValues(v: Victim, route: Route, param: string): string[] {
     contexts: [v.contextDigest],
     projects: [v.project],
     ports: ["8080"],
+    tokens: [v.tokenId],
+    pools: [v.poolId],
+    // Nodes belong to the daemon, not to a project: any name; TCP callers are refused before the lookup.
+    nodes: ["victim-node"],
   };
   const values = byCollection[collection ?? ""];
   if (!values)
@@ -146,9 +170,19 @@ const NOT_AIMED: Record<string, { status: number[]; codes: string[] }> = {
   "POST /v1/images/import": { status: [400], codes: ["invalid_archive"] },
   // A pull under the victim's image name from a registry that does not answer.
   "POST /v1/images/pull": { status: [412], codes: ["failed_precondition"] },
+  // Listing the cluster's nodes is the control plane's socket's only (the unix case is an exception).
+  "GET /v1/nodes": { status: [403], codes: ["permission_denied"] },
 };
 
 const pwn = { command: "sh", args: ["-c", `echo pwned > ${PWNED_PATH}`] };
+/** Routes that answer with an endless stream. */
+const STREAMS = new Set(["GET /v1/events"]);
+
+/** Actions without a path parameter that act on the caller's own project only: a 200, scoped. */
+const SCOPED_ACTIONS: Record<string, string> = {
+  "POST /v1/sandboxes/prune": "removes the caller's own stopped sandboxes",
+};
+
 /** Bodies that aim at the victim; routes with a required body field need an entry here. */
 const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
   "POST /v1/projects": (v) => [{ name: v.project }],
@@ -161,6 +195,8 @@ const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
       { image: v.imageId },
     ].map((b) => ({ allowInternetAccess: false, ...b })),
   "PATCH /v1/sandboxes/{id}/network": () => [{ allowOut: ["192.0.2.1"] }],
+  // A real change, so the answer is about whose sandbox it is, not about an empty request.
+  "PATCH /v1/sandboxes/{id}": () => [{ timeoutSecs: 600 }],
   "POST /v1/sandboxes/{id}/processes": () => [pwn],
   "POST /v1/sandboxes/{id}/exec": () => [pwn],
   "POST /v1/sandboxes/{id}/processes/{pid}/signal": () => [{ signal: "SIGKILL" }],
@@ -177,6 +213,12 @@ const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
   "POST /v1/sandboxes/{id}/copy": () => [{ times: 1 }],
   "POST /v1/images/{name}/push": () => [{ reference: "127.0.0.1:1/stolen/image:1" }],
   "POST /v1/images/pull": (v) => [{ reference: "127.0.0.1:1/stolen/image:1", name: v.imageName, replace: true }],
+  "POST /v1/pools": (v) => [
+    { image: v.imageName, warm: 0 },
+    { image: v.snapImageName, warm: 0 },
+  ],
+  "POST /v1/nodes": () => [{ name: "stolen-node" }],
+  "POST /v1/nodes/{name}/state": () => [{ state: "revoked" }],
 };
 
 /**
@@ -221,7 +263,7 @@ export function casesFor(route: Route, v: Victim, transport: "tcp" | "unix", own
 
   // Over the socket, POST /v1/projects is the admin's: the victim's name already exists.
   const denied =
-    params.length || route.method !== "GET"
+    params.length || (route.method !== "GET" && !SCOPED_ACTIONS[route.key])
       ? transport === "unix" && route.key === "POST /v1/projects"
         ? ["already_exists"]
         : DENIED
@@ -246,12 +288,15 @@ export function secrets(v: Victim): string[] {
     v.imageName,
     v.imageId,
     v.snapImageName,
+    v.tokenId,
+    v.poolId,
   ];
 }
 
 /** Runs one case and checks its answer: denied with a stable code, or scoped (counts too), and never a leak. */
 export async function runCase(ep: Endpoint, c: Case, v: Victim, callerRunning: number): Promise<RawResponse> {
-  const res = await send(ep, c.req, 15_000);
+  // A stream (server-sent events) never ends: its status and first bytes are what is checked.
+  const res = await send(ep, c.req, STREAMS.has(c.route.key) ? 1_000 : 15_000);
   const what = `${ep.label} ${c.req.method} ${c.req.path} ${c.req.body && !Buffer.isBuffer(c.req.body) ? c.req.body : ""}`;
   const notAimed = NOT_AIMED[c.route.key];
   if (notAimed) expectApiError(res, what, notAimed);

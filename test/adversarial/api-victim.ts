@@ -1,5 +1,6 @@
 // The victim project of the isolation matrix: one object of every kind (running sandbox, process
-// with open stdin, file, built image with a context, build record, snapshot, registered image),
+// with open stdin, file, built image with a context, build record, snapshot, registered image,
+// token, pool),
 // and the check that all of them are exactly as they were.
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -14,7 +15,12 @@ export interface VictimHandles {
   process: SandboxProcess;
 }
 
-export async function createVictim(client: SandboxClient, project: string): Promise<VictimHandles> {
+/** `admin` is a unix-socket client: tokens are minted over the socket only. */
+export async function createVictim(
+  client: SandboxClient,
+  project: string,
+  admin: SandboxClient,
+): Promise<VictimHandles> {
   const tag = Math.random().toString(36).slice(2, 8);
   const sandbox = await Sandbox.create({ allowInternetAccess: false, name: `victim-box-${tag}` }, client);
   const filePath = "/work/victim-secret.txt";
@@ -44,6 +50,9 @@ export async function createVictim(client: SandboxClient, project: string): Prom
   const snapImageName = `victim-snapimg-${tag}`;
   await client.registerImage(snapImageName, snapshot.id);
 
+  const token = await admin.createToken(project);
+  const pool = await client.createPool({ warm: 0 });
+
   const v: Victim = {
     project,
     sandboxId: sandbox.id,
@@ -59,6 +68,8 @@ export async function createVictim(client: SandboxClient, project: string): Prom
     imageId: built.id,
     snapImageName,
     contextDigest: step.context,
+    tokenId: token.id,
+    poolId: pool.id,
   };
   return { v, sandbox, process };
 }
@@ -82,10 +93,15 @@ export async function expectVictimIntact(client: SandboxClient, h: VictimHandles
   expect((await client.getSnapshot(v.snapshotId)).status).toBe("completed");
   expect((await client.getBuild(v.buildId)).state).toBe("succeeded");
   expect(await client.hasContext(v.contextDigest)).toBe(true);
+  expect((await client.listTokens(v.project)).map((t) => t.id)).toContain(v.tokenId);
+  expect((await client.getPool(v.poolId)).id).toBe(v.poolId);
 }
 
-/** The victim's stdin only ever got the victim's bytes; then its snapshot still starts a sandbox with its file. */
-export async function expectVictimUsable(client: SandboxClient, h: VictimHandles): Promise<void> {
+/**
+ * The victim's stdin only ever got the victim's bytes; then its snapshot still starts a sandbox
+ * with its file. Returns that (terminated) sandbox's id: its files are removed after the answer.
+ */
+export async function expectVictimUsable(client: SandboxClient, h: VictimHandles): Promise<string> {
   await h.process.writeStdin("from the victim\n");
   await h.process.closeStdin();
   expect((await h.process.wait()).exitCode).toBe(0);
@@ -96,4 +112,5 @@ export async function expectVictimUsable(client: SandboxClient, h: VictimHandles
   } finally {
     await restored.terminate();
   }
+  return restored.id;
 }

@@ -6,13 +6,14 @@ import { lstatSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
-import { freePort, TestDaemon } from "../harness.js";
+import { freePort, TestDaemon, waitFor } from "../harness.js";
 import { abuseCases, BAD_NAMES } from "./api-abuse-cases.js";
 import { expectApiError, send, type Endpoint } from "./api-http.js";
 import {
   casesFor,
   loadRoutes,
   NEUTRAL_PATHS,
+  NODE_ROUTES,
   secrets,
   SHARED_ROUTES,
   UNIX_ADMIN_ROUTES,
@@ -97,7 +98,7 @@ beforeAll(async () => {
   beta = new SandboxClient({ host: `http://127.0.0.1:${port}`, token: betaToken });
   tcpAlpha = { label: "tcp", port, headers: { authorization: `Bearer ${alphaToken}` } };
   unixAlpha = { label: "unix", socketPath: daemon.socket, headers: { "x-sbx-project": ALPHA } };
-  victim = await createVictim(beta, BETA);
+  victim = await createVictim(beta, BETA, admin);
   own = await Sandbox.create({ allowInternetAccess: false, name: "abuse-own" }, alpha);
   routes = await loadRoutes(tcpAlpha);
 });
@@ -119,7 +120,8 @@ describe("project isolation matrix", () => {
     let requests = 0;
     const failures: string[] = [];
     for (const route of routes) {
-      if (SHARED_ROUTES[route.key] || (transport === "unix" && UNIX_ADMIN_ROUTES[route.key])) continue;
+      if (SHARED_ROUTES[route.key] || NODE_ROUTES[route.key] || (transport === "unix" && UNIX_ADMIN_ROUTES[route.key]))
+        continue;
       for (const c of casesFor(route, victim.v, transport, own.id)) {
         await runCase(ep, c, victim.v, 1).catch((err: unknown) =>
           failures.push(err instanceof Error ? err.message.split("\n")[0]! : String(err)),
@@ -157,15 +159,15 @@ describe("project isolation matrix", () => {
 
   it("covers every route of openapi.json or names it as an exception, and no stale exception", () => {
     const keys = new Set(routes.map((r) => r.key));
-    for (const key of [...Object.keys(SHARED_ROUTES), ...Object.keys(UNIX_ADMIN_ROUTES)])
+    for (const key of [...Object.keys(SHARED_ROUTES), ...Object.keys(UNIX_ADMIN_ROUTES), ...Object.keys(NODE_ROUTES)])
       expect(keys, `exception ${key} is not a route any more`).toContain(key);
     for (const r of routes) {
       expect(
-        exercised.has(`tcp ${r.key}`) || r.key in SHARED_ROUTES,
+        exercised.has(`tcp ${r.key}`) || r.key in SHARED_ROUTES || r.key in NODE_ROUTES,
         `tcp ${r.key} neither exercised nor an exception`,
       ).toBe(true);
       expect(
-        exercised.has(`unix ${r.key}`) || r.key in SHARED_ROUTES || r.key in UNIX_ADMIN_ROUTES,
+        exercised.has(`unix ${r.key}`) || r.key in SHARED_ROUTES || r.key in NODE_ROUTES || r.key in UNIX_ADMIN_ROUTES,
         `unix ${r.key} neither exercised nor an exception`,
       ).toBe(true);
     }
@@ -180,7 +182,13 @@ describe("project isolation matrix", () => {
   });
 
   it("leaves the victim's objects working: stdin only has its own bytes, its snapshot restores its file", async () => {
-    await expectVictimUsable(beta, victim);
+    const restored = await expectVictimUsable(beta, victim);
+    // Its directory goes after terminate answered: wait, so later tests' "nothing changed" hold.
+    await waitFor(
+      async () => !dataFiles().includes(`/sandboxes/${restored}`) || undefined,
+      30_000,
+      "the terminated sandbox's files removed",
+    );
   });
 });
 

@@ -13,12 +13,22 @@ import { displayPath } from "@sbx-sh/sdk/internal";
 import { imageLoadTimeoutMs, pythonInterpreter } from "./config.js";
 import type { FoundImage, LoadedImageFile } from "./image-loader.js";
 
-const LOADER = fileURLToPath(new URL("../python/load_image.py", import.meta.url));
+/**
+ * The first of `rels` (relative to this module) where `probe` exists. This module runs from src/,
+ * from dist/ (tsc) or from dist/bundle/ (esbuild), in a checkout or an installed package, so the
+ * same file is one or two directories further up depending on how the CLI was built.
+ */
+function findUp(rels: string[], probe: string): string | undefined {
+  return rels.map((rel) => fileURLToPath(new URL(rel, import.meta.url))).find((dir) => existsSync(join(dir, probe)));
+}
+
+/** The package's python/ directory (shipped at its root, beside dist/ and src/). */
+const PYTHON_DIR = findUp(["../python", "../../python"], "load_image.py");
 /** Where sbx_sdk is: this checkout's python/src, else the copy packed with the CLI (else python3's own). */
-const SDK_SRC = [
-  fileURLToPath(new URL("../../../python/src", import.meta.url)),
-  fileURLToPath(new URL("../python", import.meta.url)),
-].find((dir) => existsSync(join(dir, "sbx_sdk", "__init__.py")));
+const SDK_SRC = findUp(
+  ["../../../python/src", "../../../../python/src", "../python", "../../python"],
+  join("sbx_sdk", "__init__.py"),
+);
 /** The answer is a few KB; a file that writes megabytes to fd 3 is cut off. */
 const MAX_ANSWER = 16 * 1024 * 1024;
 
@@ -65,7 +75,11 @@ export async function loadPythonImageFile(file: string): Promise<LoadedImageFile
 
 function evaluate(abs: string): Promise<Answer> {
   const python = pythonInterpreter();
-  const args = [LOADER, abs, SDK_SRC ?? ""];
+  if (!PYTHON_DIR)
+    return Promise.reject(
+      new SbxError("internal", "this sbx installation has no python/load_image.py: reinstall @sbx-sh/cli"),
+    );
+  const args = [join(PYTHON_DIR, "load_image.py"), abs, SDK_SRC ?? ""];
   return new Promise((resolvePromise, reject) => {
     // Its own process group, so a time limit also ends what the file started.
     const child = spawn(python, args, { stdio: ["ignore", 2, "inherit", "pipe"], detached: true });

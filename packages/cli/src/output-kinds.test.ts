@@ -48,7 +48,6 @@ describe("--json and -q across the command tree", () => {
       shell: ["shell", "sb-x", "--json"],
       logs: ["logs", "sb-x", "--json"],
       "image logs": ["image", "logs", "bd-x", "--json"],
-      tunnel: ["tunnel", "sb-x", "8080", "--json"],
       completion: ["completion", "bash", "--json"],
       exec: ["exec", "--json", "sb-x", "--", "true"],
     };

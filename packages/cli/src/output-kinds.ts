@@ -6,14 +6,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import { printIdsOnly } from "./output.js";
 
 /** Commands whose stdout is a program's or a log's own bytes: --json is refused. */
-export const STREAM_COMMANDS: ReadonlySet<string> = new Set([
-  "run",
-  "shell",
-  "logs",
-  "image logs",
-  "tunnel",
-  "completion",
-]);
+export const STREAM_COMMANDS: ReadonlySet<string> = new Set(["run", "shell", "logs", "image logs", "completion"]);
 
 /** Commands that print one report, not objects with ids: --json, no -q. */
 export const REPORT_COMMANDS: ReadonlySet<string> = new Set([
@@ -24,6 +17,8 @@ export const REPORT_COMMANDS: ReadonlySet<string> = new Set([
   "daemon stop",
   "daemon status",
   "image export",
+  // --json prints where it listens (one object, so a script can read the local port), then it runs.
+  "tunnel",
 ]);
 
 /** `image ls`, `ls`: the command's names from below the root. */

@@ -6,6 +6,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { SbxError, toSbxError, isValidName } from "@sbx-sh/protocol";
+import { refuseDotSegments } from "./dot-segments.js";
 import { bodyLimits } from "./body-limits.js";
 import { httpStatus } from "./http-status.js";
 import type { Services } from "../services/services.js";
@@ -53,6 +54,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     await next();
   });
   app.use("/v1/*", bodyLimits());
+  app.use("*", refuseDotSegments());
 
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);

@@ -109,7 +109,7 @@ export class NodeRegistry {
   }
 
   /** The node a credential belongs to; unauthenticated for an unknown or revoked one. */
-  private async authenticate(token: string): Promise<{ name: string; state: NodeState }> {
+  async authenticate(token: string): Promise<{ name: string; state: NodeState }> {
     const { rows } = await this.pool.query<{ name: string; state: NodeState }>(
       "SELECT name, state FROM nodes WHERE token_hash = $1",
       [hashNodeToken(String(token))],

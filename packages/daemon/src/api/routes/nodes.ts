@@ -53,6 +53,17 @@ async function refusalsLogged<T>(c: Context, s: Services, fn: () => Promise<T>):
 
 export function registerNodeRoutes(app: Api, s: Services): void {
   app.use("/cluster/*", bodyLimits());
+  // The credential first, before the body is even read: a caller without a valid node token learns
+  // nothing (401), not how a report is shaped (400). No node token is valid on a daemon that is not
+  // a control plane.
+  app.use("/cluster/v1/*", async (c, next) => {
+    await refusalsLogged(c, s, async () => {
+      const token = nodeToken(c);
+      if (!s.nodes) throw new SbxError("unauthenticated", "unknown node token: this daemon is not a control plane");
+      await s.nodes.authenticate(token);
+    });
+    await next();
+  });
   app.openapi(
     createRoute({
       method: "get",
