@@ -24,6 +24,8 @@ export interface Victim {
   tokenId: string;
   /** A pool of the victim's (no warm sandboxes: only the object matters). */
   poolId: string;
+  /** A volume of the victim's (not mounted). */
+  volumeName: string;
 }
 
 export interface Route {
@@ -70,6 +72,7 @@ export const NEUTRAL_PATHS = ["/healthz", "/openapi.json"];
 export const PWNED_PATH = "/tmp/pwned-by-other-project";
 const DENIED = [
   "not_found",
+  "volume_not_found",
   "sandbox_not_found",
   "process_not_found",
   "terminal_not_found",
@@ -141,6 +144,7 @@ function paramValues(v: Victim, route: Route, param: string): string[] {
     ports: ["8080"],
     tokens: [v.tokenId],
     pools: [v.poolId],
+    volumes: [v.volumeName],
     // Nodes belong to the daemon, not to a project: any name; TCP callers are refused before the lookup.
     nodes: ["victim-node"],
   };
@@ -181,6 +185,7 @@ const STREAMS = new Set(["GET /v1/events"]);
 /** Actions without a path parameter that act on the caller's own project only: a 200, scoped. */
 const SCOPED_ACTIONS: Record<string, string> = {
   "POST /v1/sandboxes/prune": "removes the caller's own stopped sandboxes",
+  "POST /v1/volumes": "creates a volume in the caller's own project",
 };
 
 /** Bodies that aim at the victim; routes with a required body field need an entry here. */
@@ -217,6 +222,8 @@ const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
     { image: v.imageName, warm: 0 },
     { image: v.snapImageName, warm: 0 },
   ],
+  // Volume names are per project: the caller's own "stolen-vol" (then GET/DELETE of the victim's name must 404).
+  "POST /v1/volumes": () => [{ name: `stolen-vol-${Math.random().toString(36).slice(2, 8)}`, sizeMb: 16 }],
   "POST /v1/nodes": () => [{ name: "stolen-node" }],
   "POST /v1/nodes/{name}/state": () => [{ state: "revoked" }],
 };
@@ -301,7 +308,8 @@ export async function runCase(ep: Endpoint, c: Case, v: Victim, callerRunning: n
   const notAimed = NOT_AIMED[c.route.key];
   if (notAimed) expectApiError(res, what, notAimed);
   else if (c.denied) expectApiError(res, what, { status: [403, 404, 409], codes: c.denied });
-  else expect(res.status, `${what} -> ${res.text.slice(0, 300)}`).toBe(200);
+  // Scoped: 200, or 201 for a create in the caller's own project.
+  else expect([200, 201], `${what} -> ${res.text.slice(0, 300)}`).toContain(res.status);
   const sent = `${decodeURIComponent(c.req.path)} ${c.req.body?.toString() ?? ""}`;
   for (const s of secrets(v))
     if (!sent.includes(s)) expect(res.text.includes(s), `${what} leaked ${s}: ${res.text.slice(0, 300)}`).toBe(false);

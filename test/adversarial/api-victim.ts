@@ -52,6 +52,7 @@ export async function createVictim(
 
   const token = await admin.createToken(project);
   const pool = await client.createPool({ warm: 0 });
+  const volume = await client.createVolume("victim-vol", { sizeMb: 16 });
 
   const v: Victim = {
     project,
@@ -70,6 +71,7 @@ export async function createVictim(
     contextDigest: step.context,
     tokenId: token.id,
     poolId: pool.id,
+    volumeName: volume.name,
   };
   return { v, sandbox, process };
 }
@@ -95,6 +97,7 @@ export async function expectVictimIntact(client: SandboxClient, h: VictimHandles
   expect(await client.hasContext(v.contextDigest)).toBe(true);
   expect((await client.listTokens(v.project)).map((t) => t.id)).toContain(v.tokenId);
   expect((await client.getPool(v.poolId)).id).toBe(v.poolId);
+  expect((await client.getVolume(v.volumeName)).name).toBe(v.volumeName);
 }
 
 /**
