@@ -23,6 +23,9 @@ export default defineConfig({
         test: {
           name: "unit",
           include: ["packages/*/src/**/*.test.ts"],
+          // Unit tests first, then end-to-end ones: the e2e files (some bound latency relative to
+          // idle) then run on a machine that nothing else in the run is loading.
+          sequence: { groupOrder: 0 },
           environment: "node",
           // One throwaway PostgreSQL for the run (the PostgreSQL store and placement tests).
           globalSetup: ["packages/daemon/src/testing/pg-global-setup.ts"],
@@ -33,6 +36,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/**/*.test.ts"],
+          sequence: { groupOrder: 1 },
           environment: "node",
           globalSetup: ["test/global-setup.ts"],
           fileParallelism: false,

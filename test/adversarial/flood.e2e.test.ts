@@ -32,7 +32,10 @@ function median(xs: number[]): number {
 }
 
 describe("a build step that floods its output", () => {
-  it("is kept as a capped head and tail, while the daemon's memory and API latency hold", async () => {
+  // The latency bound is relative to idle latency measured in the same test; a busy moment of the
+  // host can still skew one run, so the measurement gets two more tries. The failure it guards
+  // against (a flood stalling the daemon) is orders of magnitude slower and fails every try.
+  it("is kept as a capped head and tail, while the daemon's memory and API latency hold", { retry: 2 }, async () => {
     const pid = Number(readFileSync(join(ROOT, "run", "sbxd.pid"), "utf8").trim());
     const idle: number[] = [];
     for (let i = 0; i < 20; i++) idle.push(await timed());

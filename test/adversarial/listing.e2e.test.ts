@@ -26,7 +26,10 @@ function median(xs: number[]): number {
 }
 
 describe("a directory of 300,000 entries", () => {
-  it("is listed a page at a time while other API calls keep their idle latency", async () => {
+  // The latency bound is relative to idle latency measured in the same test; a busy moment of the
+  // host can still skew one run, so the measurement gets two more tries. The failure it guards
+  // against (a flood stalling the daemon) is orders of magnitude slower and fails every try.
+  it("is listed a page at a time while other API calls keep their idle latency", { retry: 2 }, async () => {
     const sb = sandbox();
     const made = await sh(sb, `mkdir /big && cd /big && seq ${ENTRIES} | xargs touch && ls -f | wc -l`);
     expect(made.stdout.trim()).toBe(String(ENTRIES + 2));

@@ -30,7 +30,10 @@ function median(xs: number[]): number {
 }
 
 describe("a terminal that floods its output", () => {
-  it("is held to the sandbox's budget while other API calls keep their idle latency", async () => {
+  // The latency bound is relative to idle latency measured in the same test; a busy moment of the
+  // host can still skew one run, so the measurement gets two more tries. The failure it guards
+  // against (a flood stalling the daemon) is orders of magnitude slower and fails every try.
+  it("is held to the sandbox's budget while other API calls keep their idle latency", { retry: 2 }, async () => {
     const sb = sandbox();
     const idle: number[] = [];
     for (let i = 0; i < 20; i++) idle.push(await timed());
