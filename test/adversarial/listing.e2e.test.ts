@@ -2,28 +2,17 @@
 // directory of 300,000 entries and has it listed. The daemon answers one page (names in byte
 // order, a cursor for the next), never the whole directory, and keeps answering other API calls
 // at about its idle speed while the sandbox works out the page. The latency bound is relative:
-// 2x the same call's idle median, measured in the same run.
-import { performance } from "node:perf_hooks";
+// 2x the same call's idle median, measured in the same run, idle and busy samples paced alike.
 import { describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/sdk";
 import { sharedClient, useSandbox } from "../fixtures.js";
 import { sh } from "./kit.js";
+import { busyLatency, idleLatency, median } from "./latency.js";
 
 const client = sharedClient();
 const sandbox = useSandbox({ cpus: 0.5 });
 const ENTRIES = 300_000;
 const bytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-async function timed(): Promise<number> {
-  const t = performance.now();
-  await client.list();
-  return performance.now() - t;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 describe("a directory of 300,000 entries", () => {
   // The latency bound is relative to idle latency measured in the same test; a busy moment of the
@@ -31,18 +20,13 @@ describe("a directory of 300,000 entries", () => {
   // against (a flood stalling the daemon) is orders of magnitude slower and fails every try.
   it("is listed a page at a time while other API calls keep their idle latency", { retry: 2 }, async () => {
     const sb = sandbox();
-    const made = await sh(sb, `mkdir /big && cd /big && seq ${ENTRIES} | xargs touch && ls -f | wc -l`);
+    const made = await sh(sb, `mkdir -p /big && cd /big && seq ${ENTRIES} | xargs touch && ls -f | wc -l`);
     expect(made.stdout.trim()).toBe(String(ENTRIES + 2));
-    const idle: number[] = [];
-    for (let i = 0; i < 20; i++) idle.push(await timed());
+    const idle = await idleLatency(client);
 
     let listed = false;
     const first = sb.listDirectory("/big", { limit: 1000 }).finally(() => (listed = true));
-    const busy: number[] = [];
-    while (!listed) {
-      busy.push(await timed());
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const busy = await busyLatency(client, () => listed);
     const page = await first;
     expect(busy.length).toBeGreaterThan(3);
     expect(median(busy)).toBeLessThan(2 * median(idle));
@@ -68,7 +52,7 @@ describe("a directory of 300,000 entries", () => {
 
   it("is followed page by page by the SDK when no page is asked for", async () => {
     const sb = sandbox();
-    await sh(sb, "mkdir /few && cd /few && seq 25 | xargs touch");
+    await sh(sb, "mkdir -p /few && cd /few && seq 25 | xargs touch");
     const pages = [];
     for await (const p of sb.listDirectoryPages("/few", 10)) pages.push(p.entries.length);
     expect(pages).toEqual([10, 10, 5]);

@@ -2,11 +2,13 @@
 // as it can on a terminal. Its terminals share a byte budget (runtime/agent/output-meter.ts); past
 // it the daemon stops reading the sandbox's agent, so the writer blocks inside the sandbox. The
 // client gets no more than the budget allows, and other API calls keep about their idle latency
-// (relative bound: 2x the same call's idle median, measured in the same run).
+// (relative bound: 2x the same call's idle median, measured in the same run, idle and busy samples
+// paced alike).
 import { performance } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
 import { sharedClient, useSandbox } from "../fixtures.js";
 import { waitFor } from "../harness.js";
+import { busyLatency, idleLatency, median } from "./latency.js";
 
 const client = sharedClient();
 const sandbox = useSandbox();
@@ -18,25 +20,13 @@ const SLACK = (1 << 20) + (64 << 10);
 const FLOOD_MS = 4000;
 const TERMINALS = 8;
 
-async function timed(): Promise<number> {
-  const t = performance.now();
-  await client.list();
-  return performance.now() - t;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
 describe("a terminal that floods its output", () => {
   // The latency bound is relative to idle latency measured in the same test; a busy moment of the
   // host can still skew one run, so the measurement gets two more tries. The failure it guards
   // against (a flood stalling the daemon) is orders of magnitude slower and fails every try.
   it("is held to the sandbox's budget while other API calls keep their idle latency", { retry: 2 }, async () => {
     const sb = sandbox();
-    const idle: number[] = [];
-    for (let i = 0; i < 20; i++) idle.push(await timed());
+    const idle = await idleLatency(client);
 
     // Several terminals at once: the budget is the sandbox's, not each terminal's.
     const terms = await Promise.all(Array.from({ length: TERMINALS }, () => sb.createTerminal({ cols: 80, rows: 24 })));
@@ -52,11 +42,7 @@ describe("a terminal that floods its output", () => {
     await waitFor(() => (bytes > 64 << 10 ? true : undefined), 30_000, "the flood to start");
     const start = performance.now();
     const base = bytes;
-    const busy: number[] = [];
-    while (performance.now() - start < FLOOD_MS) {
-      busy.push(await timed());
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const busy = await busyLatency(client, () => performance.now() - start >= FLOOD_MS);
     const elapsed = performance.now() - start;
     const got = bytes - base;
     await Promise.all(terms.map((t) => t.kill().catch(() => undefined)));
