@@ -70,8 +70,14 @@ export class StepOutput {
   }
 
   private keepTail(stream: Stream, data: Buffer): void {
+    // A chunk of the tail's size or more is the whole tail from now on: kept as it is (one chunk
+    // held), where a flood's many small chunks are copied so that none holds a bigger buffer.
     const piece = data.length > TAIL_BYTES ? data.subarray(data.length - TAIL_BYTES) : data;
-    this.tail.push({ stream, data: Buffer.from(piece) });
+    if (data.length >= TAIL_BYTES) {
+      this.tail.length = 0;
+      this.tailBytes = 0;
+    }
+    this.tail.push({ stream, data: data.length >= TAIL_BYTES ? piece : Buffer.from(piece) });
     this.tailBytes += piece.length;
     while (this.tailBytes > TAIL_BYTES) {
       const first = this.tail[0]!;

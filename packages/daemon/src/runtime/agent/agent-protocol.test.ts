@@ -37,6 +37,7 @@ const VALID = [
   agentFrame(0xc1, 0, "pr_abc", 3),
   agentFrame(0xc2, 0, "run-1", ["u8", 2], Buffer.from("out")),
 ];
+const output = (data: Buffer): Buffer => agentFrame(0xc2, 0, "run-1", ["u8", 1], data);
 
 /** A small seeded generator, so a failure names the seed that reproduces it. */
 function rng(seed: number): () => number {
@@ -110,6 +111,22 @@ describe("agent protocol decoder", () => {
     expect(() => new FrameDecoder().push(head)).toThrow(/out of bounds/);
     head.writeUInt32BE(2);
     expect(() => new FrameDecoder().push(head)).toThrow(/out of bounds/);
+    // Also when the length field itself comes in pieces, after a whole frame.
+    const split = new FrameDecoder();
+    head.writeUInt32BE(MAX_FRAME + 1);
+    expect(split.push(Buffer.concat([VALID[0]!, head.subarray(0, 2)]))).toHaveLength(1);
+    expect(() => split.push(head.subarray(2))).toThrow(/out of bounds/);
+  });
+
+  it("decodes output chunks that span reads, each byte as sent", () => {
+    // 64 KiB of output in frames a little over 64 KiB, read 64 KiB at a time: every frame spans two reads.
+    const data = (i: number): Buffer => Buffer.alloc(65536, i);
+    const stream = Buffer.concat(Array.from({ length: 8 }, (_, i) => output(data(i))));
+    const d = new FrameDecoder();
+    const got: Buffer[] = [];
+    for (let off = 0; off < stream.length; off += 65536)
+      for (const m of d.push(Buffer.from(stream.subarray(off, off + 65536)))) if (m.type === "output") got.push(m.data);
+    expect(got.map((b, i) => b.equals(data(i)))).toEqual(Array(8).fill(true));
   });
 
   it.each([

@@ -144,8 +144,9 @@ class Reader {
     this.need(n);
     const v = this.b.subarray(this.off, this.off + n);
     this.off += n;
-    // A copy: the frame's buffer is reused for the next frames.
-    return Buffer.from(v);
+    // A field that is most of the bytes it was read into (an output chunk) is handed on as it is;
+    // a small one is copied, so that keeping it does not keep a whole read of the socket alive.
+    return v.length * 2 >= v.buffer.byteLength ? v : Buffer.from(v);
   }
   text(max = MAX_TEXT): string {
     return this.bytes(max).toString("utf8");
@@ -214,24 +215,52 @@ export function decodeFrame(frame: Buffer): AgentMessage {
 }
 
 /**
- * Splits a byte stream into frames. Holds at most one frame's worth of bytes: a length over
- * MAX_FRAME (or under the header) is refused before anything is buffered.
+ * Splits a byte stream into frames. Holds at most one frame's worth of bytes (plus the read that
+ * completes it): a length over MAX_FRAME (or under the header) is refused before anything is
+ * buffered. Linear in the bytes pushed: frames inside one read are decoded where they lie, and the
+ * reads of a frame that spans several are joined once, when it is whole (an output flood arrives
+ * as 64 KiB frames in 64 KiB reads, each frame spanning two).
  */
 export class FrameDecoder {
-  private buf: Buffer = Buffer.alloc(0);
+  private parts: Buffer[] = [];
+  private held = 0;
+  /** The held frame's length field, once its 4 bytes are in; -1 before. */
+  private need = -1;
 
   push(chunk: Buffer): AgentMessage[] {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const out: AgentMessage[] = [];
+    let buf = chunk;
+    if (this.held) {
+      this.parts.push(chunk);
+      this.held += chunk.length;
+      if (this.need < 0) {
+        if (this.held < 4) return out;
+        this.need = frameLength(Buffer.concat(this.parts, 4).readUInt32BE(0));
+      }
+      if (this.held < 4 + this.need) return out;
+      buf = Buffer.concat(this.parts, this.held);
+      this.parts = [];
+      this.held = 0;
+      this.need = -1;
+    }
     let off = 0;
-    while (this.buf.length - off >= 4) {
-      const len = this.buf.readUInt32BE(off);
-      if (len < 5 || len > MAX_FRAME) throw new AgentProtocolError(`frame length ${len} out of bounds`);
-      if (this.buf.length - off - 4 < len) break;
-      out.push(decodeFrame(this.buf.subarray(off + 4, off + 4 + len)));
+    while (buf.length - off >= 4) {
+      const len = frameLength(buf.readUInt32BE(off));
+      if (buf.length - off - 4 < len) break;
+      out.push(decodeFrame(buf.subarray(off + 4, off + 4 + len)));
       off += 4 + len;
     }
-    this.buf = off === this.buf.length ? Buffer.alloc(0) : this.buf.subarray(off);
+    if (off < buf.length) {
+      const rest = buf.subarray(off);
+      this.parts = [rest];
+      this.held = rest.length;
+      if (rest.length >= 4) this.need = frameLength(rest.readUInt32BE(0));
+    }
     return out;
   }
+}
+
+function frameLength(len: number): number {
+  if (len < 5 || len > MAX_FRAME) throw new AgentProtocolError(`frame length ${len} out of bounds`);
+  return len;
 }
