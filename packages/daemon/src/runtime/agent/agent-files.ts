@@ -2,14 +2,15 @@
 // (`/.sbx/agent file <op> <path>`, packages/daemon/agent/files.inc.c) or of the sandbox's busybox tar,
 // started like a build step with its data on stdin/stdout. They run in the sandbox's own root, so
 // symlinks and `..` resolve there. What comes back is hostile input: output is capped (a read at
-// MAX_READ_BYTES, a listing at MAX_LIST_BYTES) and parsed strictly; exit codes map to coded errors.
+// MAX_READ_BYTES); exit codes map to coded errors. Directory listings are not here: they are paged
+// in the sandbox by busybox (../sandbox-files.ts), which a huge directory costs the sandbox, not us.
 import { randomBytes } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import { fileErrors, MAX_READ_BYTES } from "../file-errors.js";
 import { assertSandboxPath } from "../sandbox-path.js";
 import { spool } from "../spool.js";
-import { HELPER_BUSYBOX, type FileEntry } from "../types.js";
+import { HELPER_BUSYBOX } from "../types.js";
 import { AgentRequestError, type AgentClient } from "./agent-client.js";
 import { AGENT_PATH } from "./agent-mounts.js";
 import { exitOf } from "./agent-process.js";
@@ -17,8 +18,6 @@ import { START_FLAGS, encode } from "./agent-protocol.js";
 
 /** The first protocol version whose agent serves file operations. */
 export const FILES_VERSION = 2;
-/** A listing's output: plenty for ~500k entries, bounded against an agent that never stops. */
-const MAX_LIST_BYTES = 64 * 1024 * 1024;
 const MAX_STDERR = 4096;
 const STDIN_CHUNK = 256 * 1024;
 const ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
@@ -97,20 +96,6 @@ export class AgentFiles {
     } finally {
       await upload.release();
     }
-  }
-
-  async list(id: string, path: string): Promise<FileEntry[]> {
-    assertSandboxPath(path);
-    const parts: Buffer[] = [];
-    let size = 0;
-    await this.file(id, path, ["list"], {
-      onStdout: (d) => {
-        size += d.length;
-        if (size <= MAX_LIST_BYTES) parts.push(d);
-      },
-    });
-    if (size > MAX_LIST_BYTES) throw fileErrors.outputTooLarge(path);
-    return parseListing(Buffer.concat(parts)).sort((a, b) => a.name.localeCompare(b.name));
   }
 
   async remove(id: string, path: string, recursive: boolean): Promise<void> {
@@ -208,19 +193,4 @@ function check(path: string, code: number, stderr: string): void {
   if (code === FX.loop) throw fileErrors.symlinkLoop(path);
   if (code === FX.noSpace) throw fileErrors.noSpace(path);
   throw fileErrors.failed(path, stderr || `exit ${code}`);
-}
-
-/** "<mode hex> <size> <mtime> <name>\0" records; anything else is a broken or hostile agent. */
-export function parseListing(out: Buffer): FileEntry[] {
-  const entries: FileEntry[] = [];
-  const text = out.toString("utf8");
-  if (text === "") return entries;
-  if (!text.endsWith("\0")) throw new SbxError("agent_unreachable", "the agent sent a malformed directory listing");
-  for (const rec of text.slice(0, -1).split("\0")) {
-    const m = /^([0-9a-f]{1,8}) (\d{1,20}) (-?\d{1,20}) ([^/]{1,255})$/.exec(rec);
-    if (!m || m[4] === "." || m[4] === "..")
-      throw new SbxError("agent_unreachable", "the agent sent a malformed directory listing");
-    entries.push({ mode: parseInt(m[1]!, 16), size: Number(m[2]), mtime: Number(m[3]), name: m[4]! });
-  }
-  return entries;
 }
