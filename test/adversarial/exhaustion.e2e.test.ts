@@ -6,11 +6,11 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { Readable } from "node:stream";
-import { Header } from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient, type CreateSandboxOptions } from "@sbx-sh/sdk";
 import { TestDaemon } from "../harness.js";
 import { diskUse } from "./disk-use.js";
+import { rawTar } from "./kit.js";
 
 const LONG = process.env.SBX_ADVERSARIAL_LONG === "1";
 const MiB = 1024 * 1024;
@@ -246,23 +246,7 @@ describe("adversarial exhaustion", () => {
 
 /** n files of a few bytes each, 256 to a directory. */
 function tarOf(n: number): Buffer {
-  const blocks: Buffer[] = [];
-  for (let i = 0; i < n; i++) {
-    const body = Buffer.from(`file ${i}\n`);
-    const h = new Header({
-      path: `d${i >> 8}/f${i}`,
-      type: "File",
-      size: body.length,
-      mode: 0o644,
-      uid: 0,
-      gid: 0,
-      mtime: new Date(0),
-    });
-    h.encode();
-    blocks.push(h.block!, body, Buffer.alloc(512 - body.length));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
+  return rawTar(Array.from({ length: n }, (_, i) => ({ path: `d${i >> 8}/f${i}`, body: `file ${i}\n` })));
 }
 
 /** A PUT on the daemon's socket with exactly these headers; resolves with the answer, whatever was sent. */
