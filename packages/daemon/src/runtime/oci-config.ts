@@ -55,7 +55,11 @@ export interface OciConfigInput {
   volumes?: Array<{ source: string; destination: string; readOnly: boolean }>;
   /** Combined trust-store bundles bind-mounted read-only over the image's (./host-ca.ts). */
   trustMounts?: Array<{ destination: string; source: string }>;
-  /** An existing user namespace (owned by the sandbox's base uid: ./userns-owner.ts) to join, not create. */
+  /**
+   * An existing user namespace (owned by the sandbox's base uid: ./userns-owner.ts) to join, not create.
+   * Its maps are the ones written to uidMappings/gidMappings: crun 1.8.1 does not write maps into a
+   * joined namespace but still reads them from the spec for the ids of what it creates.
+   */
   userNamespacePath?: string;
 }
 
