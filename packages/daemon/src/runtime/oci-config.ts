@@ -57,8 +57,8 @@ export interface OciConfigInput {
   trustMounts?: Array<{ destination: string; source: string }>;
   /**
    * An existing user namespace (owned by the sandbox's base uid: ./userns-owner.ts) to join, not create.
-   * Its maps are the ones written to uidMappings/gidMappings: crun 1.8.1 does not write maps into a
-   * joined namespace but still reads them from the spec for the ids of what it creates.
+   * Its maps equal uidMappings/gidMappings, which stay in the spec as the description of the sandbox's
+   * ids: crun 1.8.1 accepts both together and writes no maps into a namespace it joins.
    */
   userNamespacePath?: string;
 }
