@@ -9,7 +9,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
 import { checkDigest, INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
-import type { Dispatcher } from "undici";
+import { fetch as undiciFetch, type Dispatcher, type RequestInit as UndiciRequestInit } from "undici";
 import {
   allowListed,
   checkOutbound,
@@ -83,12 +83,14 @@ export class RegistryClient {
 
   /**
    * fetch, connected only to addresses the outbound policy was checked against (the connection's
-   * own lookup checks them again: DNS rebinding); a refusal there is the policy's error.
+   * own lookup checks them again: DNS rebinding); a refusal there is the policy's error. undici's
+   * own fetch: Node 20's built-in one (undici 6) mis-frames requests through an undici 7 dispatcher.
    */
   private async send(url: URL, init: RequestInit): Promise<Response> {
     const dispatcher = allowListed(url, this.outbound) ? undefined : this.agent;
     try {
-      return await fetch(url, { ...init, ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
+      const res = await undiciFetch(url, { ...init, ...(dispatcher ? { dispatcher } : {}) } as UndiciRequestInit);
+      return res as unknown as Response;
     } catch (err) {
       const cause = (err as { cause?: unknown }).cause;
       if (cause instanceof SbxError) throw cause;
