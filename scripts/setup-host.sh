@@ -11,7 +11,7 @@ PACKAGES+=(g++ make python3)
 PACKAGES+=(attr)
 # musl-tools (musl-gcc) builds sbx-agent, the static PID 1 of every sandbox (npm run build).
 PACKAGES+=(musl-tools)
-# gcc + libc6-dev compile sbx-idmap, the helper that mounts layers idmapped into each sandbox's uid range.
+# gcc + libc6-dev compile sbx-idmap and sbx-userns, the helpers for per-sandbox uid ranges (native/).
 PACKAGES+=(gcc libc6-dev)
 # --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.
 for arg in "$@"; do
@@ -152,18 +152,22 @@ else
   warn+=("user namespaces are disabled: sysctl -w user.max_user_namespaces=15000 and persist it in /etc/sysctl.d")
 fi
 
-# --- sbx-idmap: idmapped layer mounts (per-sandbox uid ranges) ---------------------------------------
-# Rebuilt when its source is newer; SBX_IDMAP_HELPER (sbxd) points elsewhere if installed elsewhere.
-idmap_src="$(cd "$(dirname "$0")/.." && pwd)/packages/daemon/native/sbx-idmap.c"
-idmap_bin=/usr/local/libexec/sbx/sbx-idmap
-if [ -f "$idmap_src" ] && { [ ! -x "$idmap_bin" ] || [ "$idmap_src" -nt "$idmap_bin" ]; }; then
-  mkdir -p "$(dirname "$idmap_bin")"
-  if gcc -static -O2 -Wall -o "$idmap_bin.tmp" "$idmap_src" && mv "$idmap_bin.tmp" "$idmap_bin"; then
-    did+=("compiled $idmap_bin")
-  else
-    warn+=("could not compile $idmap_bin: sandboxes cannot start without it")
+# --- sbx-idmap, sbx-userns: idmapped layer mounts and per-sandbox user namespaces -------------------
+# sbx-idmap mounts layers into each sandbox's uid range; sbx-userns makes each sandbox's user namespace
+# owned by its own base uid (per-sandbox kernel budgets). Rebuilt when their source is newer;
+# SBX_IDMAP_HELPER (sbxd) points elsewhere if installed elsewhere (sbx-userns is looked up beside it).
+for helper in sbx-idmap sbx-userns; do
+  helper_src="$(cd "$(dirname "$0")/.." && pwd)/packages/daemon/native/$helper.c"
+  helper_bin=/usr/local/libexec/sbx/$helper
+  if [ -f "$helper_src" ] && { [ ! -x "$helper_bin" ] || [ "$helper_src" -nt "$helper_bin" ]; }; then
+    mkdir -p "$(dirname "$helper_bin")"
+    if gcc -static -O2 -Wall -o "$helper_bin.tmp" "$helper_src" && mv "$helper_bin.tmp" "$helper_bin"; then
+      did+=("compiled $helper_bin")
+    else
+      warn+=("could not compile $helper_bin: sandboxes cannot start without it")
+    fi
   fi
-fi
+done
 
 # --- summary ------------------------------------------------------------------------------------
 if [ ${#did[@]} -eq 0 ]; then

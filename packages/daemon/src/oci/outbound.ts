@@ -64,34 +64,67 @@ function ownAddresses(): Set<string> {
   return out;
 }
 
-/**
- * Refuses (failed_precondition) a URL the daemon must not fetch for a tenant. `what` names the
- * request in the error; the error never carries anything the far side answered.
- */
-export async function checkOutbound(url: URL, policy: OutboundPolicy, what: string): Promise<void> {
-  if (url.protocol !== "http:" && url.protocol !== "https:")
-    throw new SbxError("invalid_argument", `${what}: only http and https URLs are fetched, not ${url.protocol}`);
+/** Resolves a name to every address it has (the system resolver unless a test injects one). */
+export type Resolver = (host: string) => Promise<string[]>;
+
+export const systemResolver: Resolver = (host) =>
+  lookup(host, { all: true, verbatim: true }).then((r) => r.map((x) => x.address));
+
+/** Whether the operator lists this URL's host (or host:port): then it is reached whatever it resolves to. */
+export function allowListed(url: URL, policy: OutboundPolicy): boolean {
   const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
   const port = url.port || (url.protocol === "https:" ? "443" : "80");
-  if (policy.allow.some((a) => a.toLowerCase() === host || a.toLowerCase() === `${host}:${port}`)) return;
-  const addresses = isIP(host)
-    ? [host]
-    : await lookup(host, { all: true, verbatim: true }).then(
-        (r) => r.map((x) => x.address),
-        () => {
-          throw new SbxError("failed_precondition", `${what}: cannot resolve ${host}`);
-        },
-      );
+  return policy.allow.some((a) => a.toLowerCase() === host || a.toLowerCase() === `${host}:${port}`);
+}
+
+/** The permission_denied error for the first of `addresses` the daemon may not reach, if any. */
+export function refuseAddresses(
+  host: string,
+  port: string | undefined,
+  addresses: string[],
+  policy: OutboundPolicy,
+  what: string,
+): SbxError | undefined {
   const own = ownAddresses();
   for (const address of addresses) {
     const range = forbiddenRange(address);
     if (range === "loopback" && policy.allowLoopback) continue;
     const why = range ?? (own.has(address.toLowerCase()) ? "this host's own" : undefined);
     if (why)
-      throw new SbxError(
+      return new SbxError(
         "permission_denied",
         `${what}: ${host} resolves to ${address}, a ${why} address the daemon does not connect to for a client; ` +
-          `an operator can allow it (sbxd --outbound-allow ${range === "loopback" ? "loopback" : `${host}:${port}`})`,
+          `an operator can allow it (sbxd --outbound-allow ${range === "loopback" ? "loopback" : port ? `${host}:${port}` : host})`,
       );
   }
+  return undefined;
+}
+
+/**
+ * Refuses (failed_precondition) a URL the daemon must not fetch for a tenant. `what` names the
+ * request in the error; the error never carries anything the far side answered. This check gives a
+ * clear error before any connection; the connection itself goes through `outboundDispatcher`
+ * (./outbound-dispatcher.ts), which checks the addresses it connects to again (DNS rebinding).
+ */
+export async function checkOutbound(
+  url: URL,
+  policy: OutboundPolicy,
+  what: string,
+  resolve: Resolver = systemResolver,
+): Promise<void> {
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new SbxError("invalid_argument", `${what}: only http and https URLs are fetched, not ${url.protocol}`);
+  const host = url.hostname.replace(/^\[|\]$/g, "").toLowerCase();
+  const port = url.port || (url.protocol === "https:" ? "443" : "80");
+  if (allowListed(url, policy)) return;
+  const addresses = isIP(host)
+    ? [host]
+    : await resolve(host).then(
+        (r) => r,
+        () => {
+          throw new SbxError("failed_precondition", `${what}: cannot resolve ${host}`);
+        },
+      );
+  const refusal = refuseAddresses(host, port, addresses, policy, what);
+  if (refusal) throw refusal;
 }

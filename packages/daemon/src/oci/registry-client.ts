@@ -9,7 +9,16 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
 import { checkDigest, INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
-import { checkOutbound, DEFAULT_OUTBOUND, MAX_REDIRECTS, type OutboundPolicy } from "./outbound.js";
+import { fetch as undiciFetch, type Dispatcher, type RequestInit as UndiciRequestInit } from "undici";
+import {
+  allowListed,
+  checkOutbound,
+  DEFAULT_OUTBOUND,
+  MAX_REDIRECTS,
+  type OutboundPolicy,
+  type Resolver,
+} from "./outbound.js";
+import { outboundAgent } from "./outbound-dispatcher.js";
 
 export interface RegistryRef {
   registry: string;
@@ -57,15 +66,36 @@ const MANIFEST_ACCEPT = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, MEDI
 export class RegistryClient {
   readonly base: string;
   private authHeader: string | undefined;
+  private readonly agent: Dispatcher;
 
   constructor(
     readonly ref: RegistryRef,
     private readonly auth: RegistryAuth = {},
     /** Which hosts requests (and their redirects and token realms) may go to. */
     private readonly outbound: OutboundPolicy = DEFAULT_OUTBOUND,
+    /** Name resolution for the checks and the connections (tests inject one). */
+    private readonly resolve?: Resolver,
   ) {
     this.base = `${isLoopback(ref.registry) || auth.insecure ? "http" : "https"}://${ref.registry}`;
     if (auth.token) this.authHeader = `Bearer ${auth.token}`;
+    this.agent = outboundAgent(outbound, resolve);
+  }
+
+  /**
+   * fetch, connected only to addresses the outbound policy was checked against (the connection's
+   * own lookup checks them again: DNS rebinding); a refusal there is the policy's error. undici's
+   * own fetch: Node 20's built-in one (undici 6) mis-frames requests through an undici 7 dispatcher.
+   */
+  private async send(url: URL, init: RequestInit): Promise<Response> {
+    const dispatcher = allowListed(url, this.outbound) ? undefined : this.agent;
+    try {
+      const res = await undiciFetch(url, { ...init, ...(dispatcher ? { dispatcher } : {}) } as UndiciRequestInit);
+      return res as unknown as Response;
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause;
+      if (cause instanceof SbxError) throw cause;
+      throw err;
+    }
   }
 
   private fail(code: ErrorCode, what: string, res?: Response, body?: string): SbxError {
@@ -96,14 +126,14 @@ export class RegistryClient {
       let verb = method;
       let withBody = true;
       for (let hops = 0; ; hops++) {
-        await checkOutbound(target, this.outbound, `registry ${this.ref.registry}`);
+        await checkOutbound(target, this.outbound, `registry ${this.ref.registry}`, this.resolve);
         // Credentials only to the registry they were given for, never to where it redirects.
         const headers: Record<string, string> = { ...init.headers };
         if (this.authHeader && target.host === home) headers.authorization = this.authHeader;
         const body = withBody ? (typeof init.body === "function" ? init.body() : init.body) : undefined;
         let res: Response;
         try {
-          res = await fetch(target, {
+          res = await this.send(target, {
             method: verb,
             headers,
             body,
@@ -111,6 +141,7 @@ export class RegistryClient {
             ...(withBody && typeof init.body === "function" ? { duplex: "half" } : {}),
           } as RequestInit);
         } catch (err) {
+          if (err instanceof SbxError) throw err;
           const cause = (err as { cause?: { code?: string; message?: string } }).cause;
           throw this.fail(
             "failed_precondition",
@@ -170,12 +201,13 @@ export class RegistryClient {
     }
     // The realm is the registry's choice: the same rules as the registry itself, and the user's
     // password goes only over https or to the registry's own host.
-    await checkOutbound(url, this.outbound, `registry ${this.ref.registry}: token realm`);
+    await checkOutbound(url, this.outbound, `registry ${this.ref.registry}: token realm`, this.resolve);
     const sendBasic = basic !== undefined && (url.protocol === "https:" || url.host === new URL(this.base).host);
     if (params.service) url.searchParams.set("service", params.service);
     url.searchParams.set("scope", params.scope ?? `repository:${this.ref.repository}:pull,push`);
-    const res = await fetch(url, { headers: sendBasic ? { authorization: basic } : {}, redirect: "error" }).catch(
+    const res = await this.send(url, { headers: sendBasic ? { authorization: basic } : {}, redirect: "error" }).catch(
       (err: unknown) => {
+        if (err instanceof SbxError) throw err;
         throw this.fail("failed_precondition", `cannot reach the token service ${url.origin} (${String(err)})`);
       },
     );

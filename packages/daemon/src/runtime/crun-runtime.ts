@@ -44,6 +44,7 @@ import { TraverseAcl } from "./traverse-acl.js";
 import { LoopVolumeDisks, type VolumeDisks } from "./volume-disks.js";
 import { mountSandboxVolumes } from "./volume-mounts.js";
 import type { HostTrust } from "./host-ca.js";
+import { UsernsOwner } from "./userns-owner.js";
 
 export interface CrunRuntimeOptions {
   /** Where each sandbox's bundle, mounts and process state live: `<sandboxesDir>/<id>`. */
@@ -65,6 +66,8 @@ export interface CrunRuntimeOptions {
   volumesDir?: string;
   /** Extra CAs (sbxd --ca-cert) appended to every sandbox's and build step's trust store. */
   hostTrust?: HostTrust;
+  /** sbx-userns: makes each sandbox's user namespace owned by its base uid; default: beside idmapHelper. */
+  usernsHelper?: string;
 }
 
 export class CrunRuntime implements SandboxRuntime {
@@ -134,6 +137,7 @@ export class CrunRuntime implements SandboxRuntime {
 
   async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {
     const dir = this.dir(spec.id);
+    let userns: UsernsOwner | undefined;
     try {
       // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
       const hostIds = spec.hostIds === true || spec.systemd === true;
@@ -169,6 +173,8 @@ export class CrunRuntime implements SandboxRuntime {
         : undefined;
       const resolvConf = join(dir, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
+      // Owned by the range's base uid, so per-user kernel budgets are the sandbox's own (F3).
+      userns = hostIds ? undefined : await UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount);
       const config = buildOciConfig({
         id: spec.id,
         rootfs: snap.rootfs,
@@ -193,6 +199,7 @@ export class CrunRuntime implements SandboxRuntime {
         hostIds,
         agent,
         volumes,
+        userNamespacePath: userns?.path,
       });
       await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");
@@ -208,14 +215,20 @@ export class CrunRuntime implements SandboxRuntime {
         ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
         await this.crun.start(spec.id);
       }
+      userns?.release();
       await this.crun.untilInitExecs(pid);
       if (agent) await this.agents!.ready(spec.id);
       if (spec.systemd) await waitForBoot(this.crun, spec.id, join(dir, "state", "init.log"));
       return { ipAddress };
     } catch (err) {
+      userns?.release();
       await this.destroy(spec.id, spec.netSlot).catch(() => undefined);
       throw err;
     }
+  }
+
+  private usernsHelper(): string {
+    return this.o.usernsHelper ?? join(dirname(this.o.idmapHelper), "sbx-userns");
   }
 
   async reconfigure(from: SandboxSpec, to: SandboxSpec): Promise<{ ipAddress: string | null }> {

@@ -55,6 +55,12 @@ export interface OciConfigInput {
   volumes?: Array<{ source: string; destination: string; readOnly: boolean }>;
   /** Combined trust-store bundles bind-mounted read-only over the image's (./host-ca.ts). */
   trustMounts?: Array<{ destination: string; source: string }>;
+  /**
+   * An existing user namespace (owned by the sandbox's base uid: ./userns-owner.ts) to join, not create.
+   * Its maps equal uidMappings/gidMappings, which stay in the spec as the description of the sandbox's
+   * ids: crun 1.8.1 accepts both together and writes no maps into a namespace it joins.
+   */
+  userNamespacePath?: string;
 }
 
 const MASKED_PATHS = [
@@ -188,7 +194,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
         { type: "uts" },
         { type: "mount" },
         { type: "cgroup" },
-        ...(userns ? [{ type: "user" }] : []),
+        ...(userns ? [c.userNamespacePath ? { type: "user", path: c.userNamespacePath } : { type: "user" }] : []),
       ],
       seccomp: sandboxSeccompProfile({ allowMount: c.systemd ?? false }),
       maskedPaths: MASKED_PATHS,

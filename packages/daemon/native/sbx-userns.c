@@ -1,0 +1,106 @@
+// sbx-userns: makes a sandbox's user namespace owned by the sandbox's own base uid, for crun to join.
+// The kernel charges inotify instances/watches, POSIX mqueue bytes and other per-user budgets at
+// every user-namespace level up to the initial one, and one level above a sandbox the charge goes
+// to the uid that *owns* its namespace. When crun (root) creates the namespace, every sandbox and
+// host root share root's budget; owned by the sandbox's base uid, each sandbox has its own.
+//
+//   sbx-userns BASE COUNT
+//
+// Forks a child that drops to uid/gid BASE (no supplementary groups) and unshares a user
+// namespace; this process (root) writes the child's maps "0 BASE COUNT" (uids and gids), prints
+// the child's pid and a newline, and waits for EOF on stdin, then kills the child. The caller
+// (the daemon) points crun at /proc/<pid>/ns/user meanwhile; once crun has created the sandbox,
+// its processes keep the namespace alive and the caller closes stdin.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void die(const char *what, const char *arg) {
+  fprintf(stderr, "sbx-userns: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
+  exit(1);
+}
+
+static unsigned long parse_id(const char *s) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || *end || end == s || v > UINT32_MAX) {
+    fprintf(stderr, "sbx-userns: not an id: %s\n", s);
+    exit(2);
+  }
+  return v;
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) die("open", path);
+  if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) die("write", path);
+  close(fd);
+}
+
+int main(int argc, char **argv) {
+  if (argc != 3) {
+    fprintf(stderr, "usage: sbx-userns BASE COUNT\n");
+    return 2;
+  }
+  unsigned long base = parse_id(argv[1]), count = parse_id(argv[2]);
+  // Never root's namespace (base 0) and never past the last valid id.
+  if (base == 0 || count == 0 || base + count - 1 > UINT32_MAX - 1) {
+    fprintf(stderr, "sbx-userns: id range out of bounds\n");
+    return 2;
+  }
+  int ready[2], go[2];
+  if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(go, O_CLOEXEC) < 0) die("pipe", NULL);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) die("fork", NULL);
+  if (pid == 0) {
+    char c = 0;
+    close(ready[0]);
+    close(go[1]);
+    // The namespace's owner is the euid that unshares it: drop every host privilege first.
+    if (setgroups(0, NULL) < 0 || setresgid(base, base, base) < 0 || setresuid(base, base, base) < 0) _exit(1);
+    // Set after the uid change (which clears it): never outlive the root side.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    // Not ptraceable or /proc-readable by the base uid: sandbox code runs as that uid.
+    prctl(PR_SET_DUMPABLE, 0);
+    if (getppid() != parent) _exit(1);
+    if (unshare(CLONE_NEWUSER) < 0) _exit(1);
+    if (write(ready[1], &c, 1) != 1) _exit(1);
+    // Held until the root side goes away (EOF) or kills us.
+    (void)!read(go[0], &c, 1);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(go[0]);
+  char c;
+  if (read(ready[0], &c, 1) != 1) {
+    errno = ECHILD;
+    die("unshare", NULL);
+  }
+  char path[64], map[96];
+  snprintf(map, sizeof map, "0 %lu %lu\n", base, count);
+  snprintf(path, sizeof path, "/proc/%d/uid_map", pid);
+  write_file(path, map);
+  snprintf(path, sizeof path, "/proc/%d/gid_map", pid);
+  write_file(path, map);
+  printf("%d\n", pid);
+  fflush(stdout);
+  // Wait for the caller to be done (EOF or error on stdin), then end the holder.
+  char buf[64];
+  while (read(0, buf, sizeof buf) > 0) {
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return 0;
+}
