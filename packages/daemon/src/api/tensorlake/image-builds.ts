@@ -5,31 +5,29 @@
 // as the build log, read `metadata.json`, then complete the template build.
 //
 // sbx serves it this way, which needs no builder image and keeps the Dockerfile front end out of
-// any sandbox: at prepare the daemon parses the Dockerfile (the front end in @sbx-sh/protocol),
-// maps `tensorlake/<base>` to sbx's base, and starts a normal sbx build (cache, registry, events);
-// a base that cannot be built, or an unsupported instruction, fails prepare before any builder
-// sandbox exists. The builder is an ordinary sandbox of the default base. When the SDK starts
-// `tl-rootfs-build` in it, the process route hands the start here: the spec names the prepared
-// build, and a relay process (`cat`) in the builder sandbox replays the sbx build's events as its
-// output, so the SDK streams real build logs; the daemon writes `metadata.json` when the build has
-// succeeded and then closes the relay's stdin (exit 0, or 1 without metadata). Complete answers the
-// registered image as the template.
+// any sandbox: at prepare the daemon parses the Dockerfile (the front end in @sbx-sh/protocol) and
+// plans the build (./build-plan.ts): the stages `COPY --from` needs, then the target. A build that
+// takes no files from the context starts at once, so a base that cannot be built fails prepare
+// before any builder sandbox exists. The builder is an ordinary sandbox of the default base. When
+// the SDK starts `tl-rootfs-build` in it, the process route hands the start here: the spec names
+// the prepared build; a build that COPYs from the context starts now, its files taken from the
+// context the SDK has just unpacked there (./build-context.ts). Each image is a normal sbx build
+// (cache, registry, events), stages registered as `<name>:stage-<label>`. A relay process (`cat`)
+// in the builder sandbox replays the builds' events as its output, so the SDK streams real build
+// logs; the daemon writes `metadata.json` when the target is built and then closes the relay's
+// stdin (exit 0, or 1 without metadata). Complete answers the registered image as the template.
 import { Readable } from "node:stream";
 import { posix } from "node:path";
 import type { Context } from "hono";
 import { z } from "zod";
-import {
-  SbxError,
-  flattenDockerfile,
-  parseDockerfile,
-  type DockerfileStep,
-  type ImageDefinition,
-  type Step,
-} from "@sbx-sh/protocol";
+import { SbxError, newId, type DockerfileStep, type ImageDefinition, type Step } from "@sbx-sh/protocol";
 import type { BuildEvent } from "../../domain/build-events.js";
 import type { ImageRecord, ProcessRecord } from "../../domain/records.js";
 import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
+import { contextOfStep } from "./build-context.js";
+import { LogChannel } from "./log-channel.js";
+import { planTlBuild, type PlannedImage, type TlBuildPlan } from "./build-plan.js";
 import { parse, readJson } from "./common.js";
 import { sbxImageName } from "./lifecycle.js";
 import { toTemplate } from "./templates.js";
@@ -46,27 +44,17 @@ const PrepareBody = z.object({
 interface Pending {
   project: string;
   buildId: string;
+  plan: TlBuildPlan;
+  /** The builds' log, as the lines the relay replays. */
+  log: LogChannel;
   /** Settles with the registered image, or rejects with the build's failure. */
   image: Promise<ImageRecord>;
-  events: () => AsyncGenerator<BuildEvent>;
+  settle: { resolve(img: ImageRecord): void; reject(err: unknown): void };
+  started: boolean;
   preparedAt: number;
 }
 
-/** A Dockerfile step as a build IR step; what needs the uploaded context is refused, by line. */
-function toIrStep(step: DockerfileStep): Step {
-  const source = { file: step.source.file, line: step.source.line };
-  switch (step.op) {
-    case "copy":
-    case "add":
-    case "copy_from":
-      throw new SbxError(
-        "unimplemented",
-        `${step.source.file}:${step.source.line}: COPY/ADD is not served on sbx's Tensorlake build path: build images with files with \`sbx image create\` (a Dockerfile or the Image model)`,
-      );
-    default:
-      return { ...step, source };
-  }
-}
+const where = (s: DockerfileStep): string => `${s.source.file}:${s.source.line}`;
 
 /** One build event as the lines of build log the SDK prints. */
 function logLines(e: BuildEvent): string {
@@ -75,7 +63,7 @@ function logLines(e: BuildEvent): string {
   if (e.type === "done")
     return e.image
       ? `built ${e.image.name}:${e.image.tag} (${e.image.id})\n`
-      : `build failed: ${e.build.failure ?? ""}\n`;
+      : `build failed: ${e.build.failure?.message ?? ""}\n`;
   return "";
 }
 
@@ -84,31 +72,140 @@ export class TlImageBuilds {
 
   constructor(private readonly s: Services) {}
 
-  /** Parses the Dockerfile and starts the sbx build; its errors are the prepare call's. */
+  /** Plans the build and, when it needs no context, starts it; its errors are the prepare call's. */
   async prepare(project: string, name: string, dockerfile: string): Promise<Pending> {
-    const parsed = parseDockerfile(dockerfile, { buildArgs: {}, fileName: "Dockerfile" });
-    const flat = flattenDockerfile(parsed);
-    if (flat.needs.length > 0)
-      throw new SbxError("unimplemented", "multi-stage COPY --from is not served on sbx's Tensorlake build path");
-    const definition: ImageDefinition = {
-      name,
-      baseImage: sbxImageName(flat.baseImage) ?? flat.baseImage,
-      steps: flat.steps.map(toIrStep),
-    };
-    const build = await this.s.builds.create(project, { definition, registeredName: name, replace: true });
-    const events = () => this.s.builds.events(project, build.id, true);
-    const image = (async () => {
-      for await (const e of events())
-        if (e.type === "done") {
-          if (e.image) return e.image;
-          throw new SbxError("failed_precondition", `build ${build.id} failed: ${e.build.failure ?? "unknown"}`);
-        }
-      throw new SbxError("failed_precondition", `build ${build.id} ended without a result`);
-    })();
+    const plan = planTlBuild(name, dockerfile);
+    await this.checkImageSources(project, plan);
+    let settle!: Pending["settle"];
+    const image = new Promise<ImageRecord>((resolve, reject) => (settle = { resolve, reject }));
     image.catch(() => undefined);
-    const p: Pending = { project, buildId: build.id, image, events, preparedAt: Date.now() };
-    this.pending.set(build.id, p);
+    const p: Pending = {
+      project,
+      buildId: newId("tlb"),
+      plan,
+      log: new LogChannel(),
+      image,
+      settle,
+      started: false,
+      preparedAt: Date.now(),
+    };
+    if (!plan.usesContext) await this.start(p, undefined);
+    this.pending.set(p.buildId, p);
     return p;
+  }
+
+  /** `COPY --from=<x>` where x is no stage must name an image of the project (or a base), now. */
+  private async checkImageSources(project: string, plan: TlBuildPlan): Promise<void> {
+    const stages = new Set(plan.images.map((i) => `${i.name}:${i.tag}`));
+    for (const img of plan.images)
+      for (const step of img.steps)
+        if (step.op === "copy_from" && !stages.has(step.image))
+          await this.s.images.resolve(project, sbxImageName(step.image) ?? step.image).catch((err: unknown) => {
+            throw new SbxError(
+              "invalid_argument",
+              `${where(step)}: COPY --from=${step.image}: no earlier stage has that name and the project has no such image (${err instanceof Error ? err.message : String(err)})`,
+            );
+          });
+  }
+
+  /**
+   * Runs the plan's builds one after the other; resolves once the first has been created (so
+   * its errors, such as an unbuildable base, are the caller's), the rest goes on behind.
+   */
+  private start(p: Pending, sandbox: string | undefined): Promise<void> {
+    p.started = true;
+    return new Promise<void>((created, failed) => {
+      const all = this.runAll(p, sandbox, () => created());
+      all.then(p.settle.resolve, (err: unknown) => {
+        p.log.push(`build failed: ${err instanceof Error ? err.message : String(err)}\n`);
+        p.settle.reject(err);
+        failed(err);
+      });
+      void all.finally(() => p.log.close()).catch(() => undefined);
+    });
+  }
+
+  private async runAll(p: Pending, sandbox: string | undefined, created: () => void): Promise<ImageRecord> {
+    let image: ImageRecord | undefined;
+    const last = p.plan.images.length - 1;
+    for (const [k, planned] of p.plan.images.entries()) {
+      if (last > 0)
+        p.log.push(`building ${planned.name}:${planned.tag}${k < last ? " first: COPY --from needs it" : ""}\n`);
+      const definition = await this.definition(p, sandbox, planned, k);
+      const build = await this.s.builds.create(p.project, {
+        definition,
+        registeredName: planned.name,
+        tag: planned.tag,
+        replace: true,
+      });
+      created();
+      image = await this.follow(p, build.id);
+    }
+    return image!;
+  }
+
+  /** The planned image as build IR; COPY/ADD sources are taken from the builder's context now. */
+  private async definition(
+    p: Pending,
+    sandbox: string | undefined,
+    planned: PlannedImage,
+    k: number,
+  ): Promise<ImageDefinition> {
+    const steps: Step[] = [];
+    for (const [j, step] of planned.steps.entries()) {
+      const source = { file: step.source.file, line: step.source.line };
+      switch (step.op) {
+        case "copy":
+        case "add": {
+          if (!sandbox) throw new SbxError("failed_precondition", `${where(step)}: no build context was uploaded`);
+          const text = `${step.op.toUpperCase()} ${[...step.src, step.dest].join(" ")}`;
+          p.log.push(`taking ${step.src.join(" ")} from the build context (${where(step)})\n`);
+          const ctx = await contextOfStep(this.s, p.project, sandbox, step, `${k}-${j}`, where(step));
+          steps.push({
+            op: step.op,
+            ...ctx,
+            dest: step.dest,
+            text,
+            source,
+            ...(step.chown !== undefined && { chown: step.chown }),
+            ...(step.chmod !== undefined && { chmod: step.chmod }),
+          });
+          break;
+        }
+        case "copy_from":
+          steps.push({
+            op: "copy_from",
+            image: sbxImageName(step.image) ?? step.image,
+            paths: step.paths,
+            dest: step.dest,
+            text: `COPY --from=${step.image} ${[...step.paths, step.dest].join(" ")}`,
+            source,
+            ...(step.chown !== undefined && { chown: step.chown }),
+            ...(step.chmod !== undefined && { chmod: step.chmod }),
+          });
+          break;
+        default:
+          steps.push({ ...step, source });
+      }
+    }
+    return {
+      name: planned.name,
+      tag: planned.tag,
+      baseImage: sbxImageName(planned.baseImage) ?? planned.baseImage,
+      steps,
+    };
+  }
+
+  /** Relays one build's events to the log; answers its image, or throws its failure. */
+  private async follow(p: Pending, buildId: string): Promise<ImageRecord> {
+    for await (const e of this.s.builds.events(p.project, buildId, true)) {
+      p.log.push(logLines(e));
+      if (e.type === "done") {
+        if (e.image) return e.image;
+        throw new SbxError("failed_precondition", `build ${buildId} failed: ${e.build.failure?.message ?? "unknown"}`);
+      }
+    }
+    throw new SbxError("failed_precondition", `build ${buildId} ended without a result`);
   }
 
   /** Completed (or abandoned: prepared over an hour ago and never completed). */
@@ -158,6 +255,8 @@ export class TlImageBuilds {
       user: "root",
       stdin: true,
     });
+    // The context is in the builder sandbox now: a build that copies from it starts here.
+    if (!p.started) void this.start(p, sandbox).catch(() => undefined);
     void this.relay(p, sandbox, relay, metadataPath).catch(() => undefined);
     return relay;
   }
@@ -167,7 +266,7 @@ export class TlImageBuilds {
     const write = (text: string) =>
       text ? this.s.processes.writeStdin(p.project, sandbox, relay.id, Buffer.from(text)) : Promise.resolve();
     try {
-      for await (const e of p.events()) await write(logLines(e));
+      for await (const text of p.log.read()) await write(text);
       const image = await p.image;
       const metadata = {
         buildId: p.buildId,
