@@ -14,7 +14,7 @@ import { runSdk, type SdkTarget } from "./tensorlake/sdk.js";
 type Seen = Record<string, any>;
 
 let tl: TensorlakeDaemon;
-let _daemon: TestDaemon;
+let daemon: TestDaemon;
 let admin: SandboxClient;
 let target: SdkTarget;
 let base = "";
@@ -24,7 +24,7 @@ const CONTEXT = "/var/lib/tensorlake/rootfs-builder/build/context";
 
 beforeAll(async () => {
   tl = await startTensorlakeDaemon("tensorlake-builds", 9);
-  ({ daemon: _daemon, admin, target, base } = tl);
+  ({ daemon, admin, target, base } = tl);
 });
 afterAll(() => tl.stop());
 
@@ -155,5 +155,46 @@ describe("tensorlake image builds with a build context and stages", () => {
     expect(((await complete.json()) as Seen).error.message).toMatch(/leads outside the build context/);
     await expect(admin.getImage("tl-symlink")).rejects.toMatchObject({ code: "image_not_found" });
     await sb.terminate();
+  });
+
+  it("keeps template builds across a daemon killed with SIGKILL: one in progress fails with the reason", async () => {
+    const status = async (id: string): Promise<Seen> =>
+      (await (await fetch(`${base}${BUILDS}/${id}`, { headers: auth() })).json()) as Seen;
+    const complete = (id: string) =>
+      fetch(`${base}${BUILDS}/${id}/complete`, {
+        method: "POST",
+        headers: { ...auth(), "content-type": "application/json" },
+        body: "{}",
+      });
+    // One build that finishes, one that is still running (its RUN sleeps) when the daemon dies.
+    const done = await prepare("tl-kept", "FROM debian-minimal\nRUN echo kept > /kept\n");
+    expect(done.status).toBe(200);
+    let finished = await status(done.body.buildId);
+    while (finished.status === "prepared" || finished.status === "building") finished = await status(done.body.buildId);
+    expect(finished).toMatchObject({ status: "succeeded", templateId: (await admin.getImage("tl-kept")).id });
+    const running = await prepare("tl-killed", "FROM debian-minimal\nRUN sleep 600\n");
+    expect(running.status).toBe(200);
+    expect((await status(running.body.buildId)).status).toMatch(/^(prepared|building)$/);
+
+    await daemon.stop("SIGKILL");
+    await daemon.start();
+
+    // The one in progress is failed with the reason, at once (nothing waits for its build); complete says why.
+    expect(await status(running.body.buildId)).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/daemon restarted/),
+      templateId: null,
+    });
+    const refused = await complete(running.body.buildId);
+    expect(refused.status).toBe(412);
+    expect(((await refused.json()) as Seen).error.message).toMatch(/failed: the daemon restarted/);
+    await expect(admin.getImage("tl-killed")).rejects.toMatchObject({ code: "image_not_found" });
+    // The finished one is still there and still completes to its template.
+    expect(await status(done.body.buildId)).toMatchObject({ status: "succeeded", templateId: finished.templateId });
+    const kept = await complete(done.body.buildId);
+    expect(kept.status).toBe(200);
+    expect(await kept.json()).toMatchObject({ id: finished.templateId, name: "tl-kept" });
+    // Unknown ids, and another project's view, are 404s.
+    expect((await fetch(`${base}${BUILDS}/tlb-doesnotexist`, { headers: auth() })).status).toBe(404);
   });
 });

@@ -20,10 +20,11 @@ import { Readable } from "node:stream";
 import { posix } from "node:path";
 import type { Context } from "hono";
 import { z } from "zod";
-import { SbxError, newId, type DockerfileStep, type ImageDefinition, type Step } from "@sbx-sh/protocol";
+import { SbxError, type DockerfileStep, type ImageDefinition, type Step } from "@sbx-sh/protocol";
 import type { BuildEvent } from "../../domain/build-events.js";
 import type { ImageRecord, ProcessRecord } from "../../domain/records.js";
 import type { Services } from "../../services/services.js";
+import type { TemplateBuilds } from "../../services/template-builds.js";
 import type { Api, AppEnv } from "../api-types.js";
 import { contextOfStep } from "./build-context.js";
 import { LogChannel } from "./log-channel.js";
@@ -76,12 +77,13 @@ export class TlImageBuilds {
   async prepare(project: string, name: string, dockerfile: string): Promise<Pending> {
     const plan = planTlBuild(name, dockerfile);
     await this.checkImageSources(project, plan);
+    const rec = await this.s.templateBuilds.create(project, name);
     let settle!: Pending["settle"];
     const image = new Promise<ImageRecord>((resolve, reject) => (settle = { resolve, reject }));
     image.catch(() => undefined);
     const p: Pending = {
       project,
-      buildId: newId("tlb"),
+      buildId: rec.id,
       plan,
       log: new LogChannel(),
       image,
@@ -114,13 +116,26 @@ export class TlImageBuilds {
    */
   private start(p: Pending, sandbox: string | undefined): Promise<void> {
     p.started = true;
+    const record = (update: Promise<void>) => update.catch(() => undefined);
     return new Promise<void>((created, failed) => {
-      const all = this.runAll(p, sandbox, () => created());
-      all.then(p.settle.resolve, (err: unknown) => {
-        p.log.push(`build failed: ${err instanceof Error ? err.message : String(err)}\n`);
-        p.settle.reject(err);
-        failed(err);
+      const all = this.runAll(p, sandbox, () => {
+        void record(this.s.templateBuilds.building(p.buildId));
+        created();
       });
+      all.then(
+        async (image) => {
+          // Recorded before complete can answer, so a restart right after still finds it built.
+          await record(this.s.templateBuilds.succeeded(p.buildId, image.id));
+          p.settle.resolve(image);
+        },
+        async (err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          p.log.push(`build failed: ${message}\n`);
+          await record(this.s.templateBuilds.failed(p.buildId, message));
+          p.settle.reject(err);
+          failed(err);
+        },
+      );
       void all.finally(() => p.log.close()).catch(() => undefined);
     });
   }
@@ -214,10 +229,34 @@ export class TlImageBuilds {
     for (const [id, p] of this.pending) if (Date.now() - p.preparedAt > 3_600_000) this.pending.delete(id);
   }
 
-  get(project: string, buildId: string): Pending {
+  /** A build this daemon is running; one it no longer runs (finished, or from before a restart) fails with its state. */
+  async get(project: string, buildId: string): Promise<Pending> {
     const p = this.pending.get(buildId);
-    if (!p || p.project !== project) throw new SbxError("not_found", `template build ${buildId} does not exist`);
-    return p;
+    if (p && p.project === project) return p;
+    const rec = await this.s.templateBuilds.get(project, buildId);
+    throw new SbxError(
+      "failed_precondition",
+      rec.state === "succeeded"
+        ? `template build ${buildId} has already finished: start a new build`
+        : `template build ${buildId} failed: ${rec.failure ?? "unknown"}`,
+    );
+  }
+
+  /** Complete: the registered image, from the running build or from the store. */
+  async result(project: string, buildId: string): Promise<ImageRecord> {
+    const p = this.pending.get(buildId);
+    if (p && p.project === project) {
+      const image = await p.image;
+      this.forget(buildId);
+      return image;
+    }
+    const rec = await this.s.templateBuilds.get(project, buildId);
+    if (rec.state !== "succeeded" || !rec.imageId)
+      throw new SbxError("failed_precondition", `template build ${buildId} failed: ${rec.failure ?? rec.state}`);
+    const entry = await this.s.images.inspect(project, rec.name).catch(() => undefined);
+    if (entry?.kind !== "built" || entry.image.id !== rec.imageId)
+      throw new SbxError("failed_precondition", `the image template build ${buildId} made was replaced or deleted`);
+    return entry.image;
   }
 
   /**
@@ -248,7 +287,7 @@ export class TlImageBuilds {
     }
     const id = (spec as { buildId?: unknown } | null)?.buildId;
     if (typeof id !== "string") throw new SbxError("invalid_argument", `the build spec ${specPath} has no buildId`);
-    const p = this.get(project, id);
+    const p = await this.get(project, id);
     const relay = await this.s.processes.start(project, sandbox, {
       command: "/bin/sh",
       args: ["-c", 'cat && test -f "$1"', "tl-rootfs-build", metadataPath],
@@ -284,7 +323,12 @@ export class TlImageBuilds {
   }
 }
 
-export function registerTlImageBuilds(app: Api, builds: TlImageBuilds, scope: (c: Context<AppEnv>) => string): void {
+export function registerTlImageBuilds(
+  app: Api,
+  builds: TlImageBuilds,
+  templates: TemplateBuilds,
+  scope: (c: Context<AppEnv>) => string,
+): void {
   app.post(PREFIX, async (c) => {
     const project = scope(c);
     const body = parse(PrepareBody, await readJson(c));
@@ -306,9 +350,24 @@ export function registerTlImageBuilds(app: Api, builds: TlImageBuilds, scope: (c
   });
 
   app.post(`${PREFIX}/:buildId/complete`, async (c) => {
-    const p = builds.get(scope(c), c.req.param("buildId") ?? "");
-    const image = await p.image;
-    builds.forget(p.buildId);
+    const image = await builds.result(scope(c), c.req.param("buildId") ?? "");
     return c.json(toTemplate(image), 200);
+  });
+
+  // Not called by the 0.5.89 SDK: a build's state for whoever polls it, kept across daemon restarts.
+  app.get(`${PREFIX}/:buildId`, async (c) => {
+    const rec = await templates.get(scope(c), c.req.param("buildId") ?? "");
+    return c.json(
+      {
+        buildId: rec.id,
+        name: rec.name,
+        status: rec.state,
+        templateId: rec.imageId,
+        error: rec.failure,
+        createdAt: rec.createdAt,
+        endedAt: rec.endedAt,
+      },
+      200,
+    );
   });
 }

@@ -58,5 +58,5 @@ export function registerTensorlakeRoutes(
   registerTlPools(app, s, deps);
   registerTlLogs(app, s);
   registerTlTemplates(app, s);
-  registerTlImageBuilds(app, imageBuilds, scope);
+  registerTlImageBuilds(app, imageBuilds, s.templateBuilds, scope);
 }
