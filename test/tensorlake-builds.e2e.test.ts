@@ -50,13 +50,18 @@ describe("tensorlake image builds with a build context and stages", () => {
        fs.mkdirSync(ctx + "/app/sub", { recursive: true });
        fs.writeFileSync(ctx + "/app/sub/data.txt", "nested-file\\n");
        fs.writeFileSync(ctx + "/app/run.sh", "#!/bin/sh\\necho run-sh-ran\\n", { mode: 0o755 });
+       fs.mkdirSync(ctx + "/pkg/inner", { recursive: true });
+       fs.writeFileSync(ctx + "/pkg/inner/file.txt", "from-archive\\n");
+       const cp = await import("node:child_process");
+       cp.execFileSync("tar", ["-czf", ctx + "/bundle.tar.gz", "-C", ctx + "/pkg", "inner"]);
        const logs = [];
        const write = process.stderr.write.bind(process.stderr);
        process.stderr.write = (chunk, ...rest) => { logs.push(String(chunk)); return write(chunk, ...rest); };
        const tmpl = await new tl.Image({ name: "tl-ctx", baseImage: "tensorlake/debian-minimal" })
          .copy("hello.txt", "/opt/hello.txt")
          .copy("app", "/srv/app")
-         .run("cat /opt/hello.txt /srv/app/sub/data.txt > /combined")
+         .add("bundle.tar.gz", "/opt/bundle/")
+         .run("cat /opt/hello.txt /srv/app/sub/data.txt /opt/bundle/inner/file.txt > /combined")
          .build({ registeredName: "tl-ctx", contextDir: ctx, verbose: true });
        fs.writeFileSync(ctx + "/Dockerfile", [
          "FROM tensorlake/debian-minimal AS builder",
@@ -79,10 +84,10 @@ describe("tensorlake image builds with a build context and stages", () => {
        return { tmpl, multi, one, two, missing, logs: logs.join("") };`,
       SCOPE,
     );
-    // Files and folders from the context, owned by root with their modes, and the RUN saw them.
+    // Files, folders and an unpacked ADD archive from the context, owned by root with their modes.
     expect(out.one).toMatchObject({
       exitCode: 0,
-      stdout: "hello-from-context\nnested-file\nroot:644\nroot:755",
+      stdout: "hello-from-context\nnested-file\nfrom-archive\nroot:644\nroot:755",
     });
     expect(out.tmpl).toMatchObject({ name: "tl-ctx", id: (await admin.getImage("tl-ctx")).id });
     expect(out.logs).toContain("taking hello.txt from the build context");
