@@ -162,6 +162,46 @@ describe("tensorlake image builds with a build context and stages", () => {
     await sb.terminate();
   });
 
+  it("cancels a build whose builder sandbox ends before it finishes (the SDK gave up)", async () => {
+    const prep = await prepare("tl-gave-up", "FROM debian-minimal\nRUN echo started-sleeping && sleep 600\n");
+    expect(prep.status).toBe(200);
+    const sb = await Sandbox.create({ image: "debian-minimal" }, admin);
+    const spec = `${CONTEXT}/../spec.json`;
+    await sb.run("sh", {
+      args: ["-c", `mkdir -p ${CONTEXT} && printf '{"buildId":"${prep.body.buildId}"}' > ${spec}`],
+      user: "root",
+    });
+    const headers = { ...auth(), "x-tensorlake-sandbox-id": sb.id, "content-type": "application/json" };
+    const started = await fetch(`${base}/api/v1/processes`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        command: "tl-rootfs-build",
+        args: ["--spec", spec, "--metadata-out", `${CONTEXT}/../m.json`],
+      }),
+    });
+    expect(started.status).toBe(200);
+    // Once the RUN is running, the builder goes away.
+    const follow = await fetch(`${base}/api/v1/processes/${((await started.json()) as Seen).pid}/output/follow`, {
+      headers,
+    });
+    const reader = follow.body!.getReader();
+    for (let seen = ""; !seen.includes("started-sleeping");)
+      seen += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    await sb.terminate();
+    let st: Seen;
+    do st = (await (await fetch(`${base}${BUILDS}/${prep.body.buildId}`, { headers: auth() })).json()) as Seen;
+    while (st.status === "prepared" || st.status === "building");
+    expect(st).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/builder sandbox .* ended before the build finished/),
+    });
+    await expect(admin.getImage("tl-gave-up")).rejects.toMatchObject({ code: "image_not_found" });
+    const builds = await admin.listBuilds();
+    expect(builds.find((b) => b.imageName === "tl-gave-up")?.state).toBe("cancelled");
+  });
+
   it("keeps template builds across a daemon killed with SIGKILL: one in progress fails with the reason", async () => {
     const status = async (id: string): Promise<Seen> =>
       (await (await fetch(`${base}${BUILDS}/${id}`, { headers: auth() })).json()) as Seen;

@@ -52,6 +52,10 @@ interface Pending {
   image: Promise<ImageRecord>;
   settle: { resolve(img: ImageRecord): void; reject(err: unknown): void };
   started: boolean;
+  /** The sbx build running now (cancelled if the builder sandbox goes away). */
+  current?: string;
+  /** Why the build was given up (its builder sandbox ended first); it stops there. */
+  abandoned?: string;
   preparedAt: number;
 }
 
@@ -144,6 +148,7 @@ export class TlImageBuilds {
     let image: ImageRecord | undefined;
     const last = p.plan.images.length - 1;
     for (const [k, planned] of p.plan.images.entries()) {
+      if (p.abandoned) throw new SbxError("failed_precondition", p.abandoned);
       if (last > 0)
         p.log.push(`building ${planned.name}:${planned.tag}${k < last ? " first: COPY --from needs it" : ""}\n`);
       const definition = await this.definition(p, sandbox, planned, k);
@@ -153,8 +158,11 @@ export class TlImageBuilds {
         tag: planned.tag,
         replace: true,
       });
+      p.current = build.id;
       created();
-      image = await this.follow(p, build.id);
+      image = await this.follow(p, build.id).catch((err: unknown) => {
+        throw p.abandoned ? new SbxError("failed_precondition", p.abandoned) : err;
+      });
     }
     return image!;
   }
@@ -221,6 +229,11 @@ export class TlImageBuilds {
       }
     }
     throw new SbxError("failed_precondition", `build ${buildId} ended without a result`);
+  }
+
+  private abandon(p: Pending, reason: string): void {
+    p.abandoned ??= reason;
+    if (p.current) void this.s.builds.cancel(p.project, p.current).catch(() => undefined);
   }
 
   /** Completed (or abandoned: prepared over an hour ago and never completed). */
@@ -304,6 +317,21 @@ export class TlImageBuilds {
   private async relay(p: Pending, sandbox: string, relay: ProcessRecord, metadataPath: string): Promise<void> {
     const write = (text: string) =>
       text ? this.s.processes.writeStdin(p.project, sandbox, relay.id, Buffer.from(text)) : Promise.resolve();
+    // The relay ending before the build did means its sandbox is gone (the SDK gave up and deleted
+    // it, or it timed out): nobody will complete the build, so it is cancelled, not registered.
+    let settled = false;
+    void p.image.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    void (async () => {
+      for await (const e of this.s.processes.output(p.project, sandbox, relay.id, true)) if (e.type === "exit") break;
+    })()
+      .catch(() => undefined)
+      .then(() => {
+        if (!settled)
+          this.abandon(p, `the builder sandbox ${sandbox} ended before the build finished: build cancelled`);
+      });
     try {
       for await (const text of p.log.read()) await write(text);
       const image = await p.image;
