@@ -18,29 +18,18 @@
 // stdin (exit 0, or 1 without metadata). Complete answers the registered image as the template.
 import { Readable } from "node:stream";
 import { posix } from "node:path";
-import type { Context } from "hono";
-import { z } from "zod";
-import { SbxError, type DockerfileStep, type ImageDefinition, type Step } from "@sbx-sh/protocol";
+import { SbxError, type DockerfileStep } from "@sbx-sh/protocol";
 import type { BuildEvent } from "../../domain/build-events.js";
 import type { ImageRecord, ProcessRecord } from "../../domain/records.js";
 import type { Services } from "../../services/services.js";
-import type { TemplateBuilds } from "../../services/template-builds.js";
-import type { Api, AppEnv } from "../api-types.js";
 import { contextOfStep } from "./build-context.js";
 import { LogChannel } from "./log-channel.js";
-import { planTlBuild, type PlannedImage, type TlBuildPlan } from "./build-plan.js";
-import { parse, readJson } from "./common.js";
+import { planTlBuild, type TlBuildPlan } from "./build-plan.js";
+import { toDefinition } from "./build-steps.js";
 import { sbxImageName } from "./lifecycle.js";
-import { toTemplate } from "./templates.js";
 
 /** The builder sandbox's image: any image with sh, tar and gzip (the SDK untars the context). */
-const BUILDER_IMAGE = "debian-minimal";
-const PREFIX = "/platform/v1/organizations/:org/projects/:proj/sandbox-template-builds";
-
-const PrepareBody = z.object({
-  name: z.string().min(1),
-  dockerfile: z.string().optional().nullable(),
-});
+export const BUILDER_IMAGE = "debian-minimal";
 
 interface Pending {
   project: string;
@@ -120,22 +109,26 @@ export class TlImageBuilds {
    */
   private start(p: Pending, sandbox: string | undefined): Promise<void> {
     p.started = true;
-    const record = (update: Promise<void>) => update.catch(() => undefined);
+    // Store updates in order (with PostgreSQL, two in flight could land the other way round).
+    let chain = Promise.resolve();
+    const record = (update: () => Promise<void>) => (chain = chain.then(update).catch(() => undefined));
+    let building = false;
     return new Promise<void>((created, failed) => {
       const all = this.runAll(p, sandbox, () => {
-        void record(this.s.templateBuilds.building(p.buildId));
+        if (!building) void record(() => this.s.templateBuilds.building(p.buildId));
+        building = true;
         created();
       });
       all.then(
         async (image) => {
           // Recorded before complete can answer, so a restart right after still finds it built.
-          await record(this.s.templateBuilds.succeeded(p.buildId, image.id));
+          await record(() => this.s.templateBuilds.succeeded(p.buildId, image.id));
           p.settle.resolve(image);
         },
         async (err: unknown) => {
           const message = err instanceof Error ? err.message : String(err);
           p.log.push(`build failed: ${message}\n`);
-          await record(this.s.templateBuilds.failed(p.buildId, message));
+          await record(() => this.s.templateBuilds.failed(p.buildId, message));
           p.settle.reject(err);
           failed(err);
         },
@@ -151,7 +144,11 @@ export class TlImageBuilds {
       if (p.abandoned) throw new SbxError("failed_precondition", p.abandoned);
       if (last > 0)
         p.log.push(`building ${planned.name}:${planned.tag}${k < last ? " first: COPY --from needs it" : ""}\n`);
-      const definition = await this.definition(p, sandbox, planned, k);
+      const definition = await toDefinition(planned, (step, j) => {
+        if (!sandbox) throw new SbxError("failed_precondition", `${where(step)}: no build context was uploaded`);
+        p.log.push(`taking ${step.src.join(" ")} from the build context (${where(step)})\n`);
+        return contextOfStep(this.s, p.project, sandbox, step, `${k}-${j}`, where(step));
+      });
       const build = await this.s.builds.create(p.project, {
         definition,
         registeredName: planned.name,
@@ -165,58 +162,6 @@ export class TlImageBuilds {
       });
     }
     return image!;
-  }
-
-  /** The planned image as build IR; COPY/ADD sources are taken from the builder's context now. */
-  private async definition(
-    p: Pending,
-    sandbox: string | undefined,
-    planned: PlannedImage,
-    k: number,
-  ): Promise<ImageDefinition> {
-    const steps: Step[] = [];
-    for (const [j, step] of planned.steps.entries()) {
-      const source = { file: step.source.file, line: step.source.line };
-      switch (step.op) {
-        case "copy":
-        case "add": {
-          if (!sandbox) throw new SbxError("failed_precondition", `${where(step)}: no build context was uploaded`);
-          const text = `${step.op.toUpperCase()} ${[...step.src, step.dest].join(" ")}`;
-          p.log.push(`taking ${step.src.join(" ")} from the build context (${where(step)})\n`);
-          const ctx = await contextOfStep(this.s, p.project, sandbox, step, `${k}-${j}`, where(step));
-          steps.push({
-            op: step.op,
-            ...ctx,
-            dest: step.dest,
-            text,
-            source,
-            ...(step.chown !== undefined && { chown: step.chown }),
-            ...(step.chmod !== undefined && { chmod: step.chmod }),
-          });
-          break;
-        }
-        case "copy_from":
-          steps.push({
-            op: "copy_from",
-            image: sbxImageName(step.image) ?? step.image,
-            paths: step.paths,
-            dest: step.dest,
-            text: `COPY --from=${step.image} ${[...step.paths, step.dest].join(" ")}`,
-            source,
-            ...(step.chown !== undefined && { chown: step.chown }),
-            ...(step.chmod !== undefined && { chmod: step.chmod }),
-          });
-          break;
-        default:
-          steps.push({ ...step, source });
-      }
-    }
-    return {
-      name: planned.name,
-      tag: planned.tag,
-      baseImage: sbxImageName(planned.baseImage) ?? planned.baseImage,
-      steps,
-    };
   }
 
   /** Relays one build's events to the log; answers its image, or throws its failure. */
@@ -349,53 +294,4 @@ export class TlImageBuilds {
       await this.s.processes.closeStdin(p.project, sandbox, relay.id).catch(() => undefined);
     }
   }
-}
-
-export function registerTlImageBuilds(
-  app: Api,
-  builds: TlImageBuilds,
-  templates: TemplateBuilds,
-  scope: (c: Context<AppEnv>) => string,
-): void {
-  app.post(PREFIX, async (c) => {
-    const project = scope(c);
-    const body = parse(PrepareBody, await readJson(c));
-    if (!body.dockerfile)
-      throw new SbxError(
-        "unimplemented",
-        "importing a registry image through the Tensorlake SDK is not served: pull it with `sbx image pull`",
-      );
-    const p = await builds.prepare(project, body.name, body.dockerfile);
-    return c.json(
-      {
-        buildId: p.buildId,
-        snapshotId: p.buildId,
-        rootfsNodeKind: "base",
-        builder: { image: BUILDER_IMAGE, command: "tl-rootfs-build", cpus: 1, memoryMb: 1024, diskMb: 2048 },
-      },
-      200,
-    );
-  });
-
-  app.post(`${PREFIX}/:buildId/complete`, async (c) => {
-    const image = await builds.result(scope(c), c.req.param("buildId") ?? "");
-    return c.json(toTemplate(image), 200);
-  });
-
-  // Not called by the 0.5.89 SDK: a build's state for whoever polls it, kept across daemon restarts.
-  app.get(`${PREFIX}/:buildId`, async (c) => {
-    const rec = await templates.get(scope(c), c.req.param("buildId") ?? "");
-    return c.json(
-      {
-        buildId: rec.id,
-        name: rec.name,
-        status: rec.state,
-        templateId: rec.imageId,
-        error: rec.failure,
-        createdAt: rec.createdAt,
-        endedAt: rec.endedAt,
-      },
-      200,
-    );
-  });
 }
