@@ -39,6 +39,7 @@ function stubServices(): Services {
     oci: unused("oci"),
     contexts: unused("contexts"),
     pools: unused("pools"),
+    templateBuilds: unused("templateBuilds"),
     bus: unused("bus"),
     stats: unused("stats"),
     info: () => {

@@ -110,6 +110,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     stats,
     metrics,
     volumes,
+    templateBuilds,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -126,6 +127,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const reconciled = await sandboxes.reconcile();
   await volumes.reconcile();
   const staleBuilds = await builds.reconcile();
+  await templateBuilds.reconcile();
   await snapshots.reconcile();
   const prunedPorts = await ports.prune();
   await gc.reconcile();
@@ -178,6 +180,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     oci,
     tensorlakeSandboxUrl: cfg.tensorlakeSandboxUrl,
     pools,
+    templateBuilds,
     retention,
     bus,
     stats,

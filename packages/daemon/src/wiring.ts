@@ -19,6 +19,7 @@ import { LayersInUse } from "./services/layers-in-use.js";
 import { NetSlots } from "./services/net-slots.js";
 import { OciService } from "./services/oci-service.js";
 import { PoolService } from "./services/pool-service.js";
+import { TemplateBuilds } from "./services/template-builds.js";
 import type { OutboundPolicy } from "./oci/outbound.js";
 import { loadTokenKey, PortTokens } from "./services/port-tokens.js";
 import { PortService } from "./services/port-service.js";
@@ -110,6 +111,7 @@ export function wireServices(o: WiringOptions) {
   const projects = new ProjectService(store, stores.images);
   const files = new FileService(runtime, sandboxes);
   const pools = new PoolService(o.dataDir, pool, images, sandboxes, log);
+  const templateBuilds = new TemplateBuilds(stores.images);
   const stats = new StatsService(store, runtime, sandboxes, events);
   const metrics = new DaemonMetrics({ bus, stats, store, pool });
   return {
@@ -135,5 +137,6 @@ export function wireServices(o: WiringOptions) {
     files,
     pools,
     volumes,
+    templateBuilds,
   };
 }

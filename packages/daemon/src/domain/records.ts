@@ -123,6 +123,25 @@ export interface TokenRecord {
 
 export type BuildState = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
+/**
+ * A Tensorlake template build (`Image.build()` through the compat routes): what the SDK prepared,
+ * polls and completes. Kept in the store so it outlives the daemon: one that was going on when
+ * the daemon stopped is failed at the next start, with the reason.
+ */
+export type TemplateBuildState = "prepared" | "building" | "succeeded" | "failed";
+export interface TemplateBuildRecord {
+  id: string;
+  project: string;
+  /** The template's (image's) name. */
+  name: string;
+  state: TemplateBuildState;
+  /** The registered image once it succeeded. */
+  imageId: string | null;
+  failure: string | null;
+  createdAt: string;
+  endedAt: string | null;
+}
+
 export interface BuildRecord {
   id: string;
   project: string;

@@ -14,6 +14,7 @@ import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { PoolService } from "./pool-service.js";
+import type { TemplateBuilds } from "./template-builds.js";
 import type { SandboxRetention } from "./sandbox-retention.js";
 import type { EventBus } from "./event-bus.js";
 import type { StatsService } from "./stats-service.js";
@@ -40,6 +41,8 @@ export interface Services {
   tensorlakeSandboxUrl?: string | null;
   contexts: BlobStore;
   pools: PoolService;
+  /** Tensorlake template builds (Image.build() through the compat routes), kept in the store. */
+  templateBuilds: TemplateBuilds;
   oci: OciService;
   /** Forgets terminated sandboxes past their retention (`sbx prune`); absent in tests that need none. */
   retention?: SandboxRetention;

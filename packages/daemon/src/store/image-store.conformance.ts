@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageStore, Stores } from "./store.js";
-import type { BuildRecord, ImageRecord } from "../domain/records.js";
+import type { BuildRecord, ImageRecord, TemplateBuildRecord } from "../domain/records.js";
 
 function build(id: string, patch: Partial<BuildRecord> = {}): BuildRecord {
   return {
@@ -84,6 +84,34 @@ export function imageStoreConformance(name: string, open: () => Promise<Stores>)
       });
       expect((await s.listBuilds("default")).map((b) => b.id)).toEqual(["b2", "b1"]);
       expect((await s.listBuildsInState(["queued"])).map((b) => b.id).sort()).toEqual(["b2", "b3"]);
+    });
+
+    it("keeps Tensorlake template builds, merges patches and lists them by state", async () => {
+      const tb = (id: string, patch: Partial<TemplateBuildRecord> = {}): TemplateBuildRecord => ({
+        id,
+        project: "default",
+        name: "tmpl",
+        state: "prepared",
+        imageId: null,
+        failure: null,
+        createdAt: `2026-01-01T00:00:0${id.slice(-1)}.000Z`,
+        endedAt: null,
+        ...patch,
+      });
+      await s.insertTemplateBuild(tb("t1"));
+      await s.insertTemplateBuild(tb("t2", { state: "building" }));
+      await s.insertTemplateBuild(tb("t3", { state: "succeeded", imageId: "sha256:i" }));
+      await expect(s.insertTemplateBuild(tb("t1"))).rejects.toThrow();
+      await s.updateTemplateBuild("t2", { state: "failed", failure: "daemon restarted", endedAt: "e" });
+      await s.updateTemplateBuild("missing", { state: "failed" });
+      expect(await s.getTemplateBuild("t2")).toMatchObject({
+        name: "tmpl",
+        state: "failed",
+        failure: "daemon restarted",
+      });
+      expect(await s.getTemplateBuild("missing")).toBeUndefined();
+      expect((await s.listTemplateBuildsInState(["prepared", "building"])).map((b) => b.id)).toEqual(["t1"]);
+      expect((await s.listTemplateBuildsInState(["succeeded", "failed"])).map((b) => b.id)).toEqual(["t2", "t3"]);
     });
 
     it("caches steps by key, with or without a layer", async () => {

@@ -6,7 +6,15 @@ import { patchArgs, uniqueViolation } from "./postgres-meta.js";
 import type { PgRunner } from "./postgres-runner.js";
 import { ISO_NOW } from "./postgres-schema.js";
 import type { ImageOps } from "./store.js";
-import type { BuildRecord, BuildState, ImageRecord, LayerRecord, SnapshotRecord } from "../domain/records.js";
+import type {
+  BuildRecord,
+  BuildState,
+  ImageRecord,
+  LayerRecord,
+  SnapshotRecord,
+  TemplateBuildRecord,
+  TemplateBuildState,
+} from "../domain/records.js";
 
 interface DocRow<T> {
   doc: T;
@@ -48,6 +56,25 @@ export class PgImageOps implements ImageOps {
 
   listBuildsInState(states: BuildState[]): Promise<BuildRecord[]> {
     return this.docs<BuildRecord>("SELECT doc FROM builds WHERE state = ANY($1::text[])", [states]);
+  }
+
+  async insertTemplateBuild(b: TemplateBuildRecord): Promise<void> {
+    await this.q.execute("INSERT INTO template_builds (id, doc) VALUES ($1, $2)", [b.id, JSON.stringify(b)]);
+  }
+
+  updateTemplateBuild(id: string, patch: Partial<Omit<TemplateBuildRecord, "id" | "project">>): Promise<void> {
+    return this.patch("template_builds", id, patch);
+  }
+
+  getTemplateBuild(id: string): Promise<TemplateBuildRecord | undefined> {
+    return this.doc<TemplateBuildRecord>("SELECT doc FROM template_builds WHERE id = $1", [id]);
+  }
+
+  listTemplateBuildsInState(states: TemplateBuildState[]): Promise<TemplateBuildRecord[]> {
+    return this.docs<TemplateBuildRecord>(
+      "SELECT doc FROM template_builds WHERE state = ANY($1::text[]) ORDER BY created_at",
+      [states],
+    );
   }
 
   getLayer(key: string): Promise<LayerRecord | undefined> {

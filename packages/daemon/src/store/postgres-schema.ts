@@ -54,6 +54,10 @@ export const PG_MIGRATIONS: string[] = [
      project text COLLATE "C" GENERATED ALWAYS AS (doc->>'project') STORED,
      name text COLLATE "C" GENERATED ALWAYS AS (doc->>'name') STORED);
    CREATE UNIQUE INDEX volumes_name ON volumes(project, name);`,
+  `CREATE TABLE template_builds (id text PRIMARY KEY, doc jsonb NOT NULL,
+     state text GENERATED ALWAYS AS (doc->>'state') STORED,
+     created_at text COLLATE "C" GENERATED ALWAYS AS (doc->>'createdAt') STORED);
+   CREATE INDEX template_builds_by_state ON template_builds(state);`,
 ];
 
 /** A quoted identifier (schema names come from configuration). */

@@ -5,7 +5,15 @@ import type Database from "better-sqlite3";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Sync } from "./sqlite-store.js";
 import type { ImageOps } from "./store.js";
-import type { BuildRecord, BuildState, ImageRecord, LayerRecord, SnapshotRecord } from "../domain/records.js";
+import type {
+  BuildRecord,
+  BuildState,
+  ImageRecord,
+  LayerRecord,
+  SnapshotRecord,
+  TemplateBuildRecord,
+  TemplateBuildState,
+} from "../domain/records.js";
 
 export const IMAGE_MIGRATIONS = [
   `CREATE TABLE builds (id TEXT PRIMARY KEY, project TEXT NOT NULL, state TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
@@ -17,6 +25,11 @@ export const IMAGE_MIGRATIONS = [
   `CREATE TABLE snapshots (id TEXT PRIMARY KEY, project TEXT NOT NULL, status TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
    CREATE INDEX snapshots_by_project ON snapshots(project, created_at);`,
 ];
+
+/** Tensorlake template builds; applied after the other tables (sqlite-store.ts lists it last). */
+export const TEMPLATE_BUILDS_MIGRATION = `CREATE TABLE template_builds (id TEXT PRIMARY KEY, project TEXT NOT NULL,
+   state TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
+ CREATE INDEX template_builds_by_state ON template_builds(state);`;
 
 interface DocRow {
   doc: string;
@@ -59,6 +72,34 @@ export class SqliteImageTables implements Sync<ImageOps> {
   listBuildsInState(states: BuildState[]): BuildRecord[] {
     return this.docs<BuildRecord>(
       `SELECT doc FROM builds WHERE state IN (${states.map(() => "?").join(",")})`,
+      ...states,
+    );
+  }
+
+  insertTemplateBuild(b: TemplateBuildRecord): void {
+    this.db
+      .prepare("INSERT INTO template_builds (id, project, state, created_at, doc) VALUES (?, ?, ?, ?, ?)")
+      .run(b.id, b.project, b.state, b.createdAt, JSON.stringify(b));
+  }
+
+  updateTemplateBuild(id: string, patch: Partial<Omit<TemplateBuildRecord, "id" | "project">>): void {
+    this.db.transaction(() => {
+      const cur = this.getTemplateBuild(id);
+      if (!cur) return;
+      const next = { ...cur, ...patch };
+      this.db
+        .prepare("UPDATE template_builds SET state = ?, doc = ? WHERE id = ?")
+        .run(next.state, JSON.stringify(next), id);
+    })();
+  }
+
+  getTemplateBuild(id: string): TemplateBuildRecord | undefined {
+    return this.doc<TemplateBuildRecord>("SELECT doc FROM template_builds WHERE id = ?", id);
+  }
+
+  listTemplateBuildsInState(states: TemplateBuildState[]): TemplateBuildRecord[] {
+    return this.docs<TemplateBuildRecord>(
+      `SELECT doc FROM template_builds WHERE state IN (${states.map(() => "?").join(",")}) ORDER BY created_at`,
       ...states,
     );
   }

@@ -5,7 +5,7 @@
 import Database from "better-sqlite3";
 import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import { SbxError } from "@sbx-sh/protocol";
-import { IMAGE_MIGRATIONS } from "./sqlite-image-store.js";
+import { IMAGE_MIGRATIONS, TEMPLATE_BUILDS_MIGRATION } from "./sqlite-image-store.js";
 import type { MetaOps } from "./store.js";
 import type {
   PortExposureRecord,
@@ -36,6 +36,7 @@ const MIGRATIONS: string[] = [
      doc TEXT NOT NULL, PRIMARY KEY (sandbox_id, port));`,
   `CREATE TABLE volumes (id TEXT PRIMARY KEY, project TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL);
    CREATE UNIQUE INDEX volumes_name ON volumes(project, name);`,
+  TEMPLATE_BUILDS_MIGRATION,
 ];
 
 interface DocRow {

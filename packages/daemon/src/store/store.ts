@@ -11,6 +11,8 @@ import type {
   ProjectRecord,
   SandboxRecord,
   SnapshotRecord,
+  TemplateBuildRecord,
+  TemplateBuildState,
   TokenRecord,
   VolumeRecord,
 } from "../domain/records.js";
@@ -95,6 +97,12 @@ export interface ImageOps {
   getBuild(id: string): Promise<BuildRecord | undefined>;
   listBuilds(project: string): Promise<BuildRecord[]>;
   listBuildsInState(states: BuildState[]): Promise<BuildRecord[]>;
+
+  /** Tensorlake template builds (the compat routes' Image.build()). */
+  insertTemplateBuild(b: TemplateBuildRecord): Promise<void>;
+  updateTemplateBuild(id: string, patch: Partial<Omit<TemplateBuildRecord, "id" | "project">>): Promise<void>;
+  getTemplateBuild(id: string): Promise<TemplateBuildRecord | undefined>;
+  listTemplateBuildsInState(states: TemplateBuildState[]): Promise<TemplateBuildRecord[]>;
 
   getLayer(key: string): Promise<LayerRecord | undefined>;
   putLayer(l: LayerRecord): Promise<void>;

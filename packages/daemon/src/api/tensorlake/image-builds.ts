@@ -5,68 +5,50 @@
 // as the build log, read `metadata.json`, then complete the template build.
 //
 // sbx serves it this way, which needs no builder image and keeps the Dockerfile front end out of
-// any sandbox: at prepare the daemon parses the Dockerfile (the front end in @sbx-sh/protocol),
-// maps `tensorlake/<base>` to sbx's base, and starts a normal sbx build (cache, registry, events);
-// a base that cannot be built, or an unsupported instruction, fails prepare before any builder
-// sandbox exists. The builder is an ordinary sandbox of the default base. When the SDK starts
-// `tl-rootfs-build` in it, the process route hands the start here: the spec names the prepared
-// build, and a relay process (`cat`) in the builder sandbox replays the sbx build's events as its
-// output, so the SDK streams real build logs; the daemon writes `metadata.json` when the build has
-// succeeded and then closes the relay's stdin (exit 0, or 1 without metadata). Complete answers the
-// registered image as the template.
+// any sandbox: at prepare the daemon parses the Dockerfile (the front end in @sbx-sh/protocol) and
+// plans the build (./build-plan.ts): the stages `COPY --from` needs, then the target. A build that
+// takes no files from the context starts at once, so a base that cannot be built fails prepare
+// before any builder sandbox exists. The builder is an ordinary sandbox of the default base. When
+// the SDK starts `tl-rootfs-build` in it, the process route hands the start here: the spec names
+// the prepared build; a build that COPYs from the context starts now, its files taken from the
+// context the SDK has just unpacked there (./build-context.ts). Each image is a normal sbx build
+// (cache, registry, events), stages registered as `<name>:stage-<label>`. A relay process (`cat`)
+// in the builder sandbox replays the builds' events as its output, so the SDK streams real build
+// logs; the daemon writes `metadata.json` when the target is built and then closes the relay's
+// stdin (exit 0, or 1 without metadata). Complete answers the registered image as the template.
 import { Readable } from "node:stream";
 import { posix } from "node:path";
-import type { Context } from "hono";
-import { z } from "zod";
-import {
-  SbxError,
-  flattenDockerfile,
-  parseDockerfile,
-  type DockerfileStep,
-  type ImageDefinition,
-  type Step,
-} from "@sbx-sh/protocol";
+import { SbxError, type DockerfileStep } from "@sbx-sh/protocol";
 import type { BuildEvent } from "../../domain/build-events.js";
 import type { ImageRecord, ProcessRecord } from "../../domain/records.js";
 import type { Services } from "../../services/services.js";
-import type { Api, AppEnv } from "../api-types.js";
-import { parse, readJson } from "./common.js";
+import { contextOfStep } from "./build-context.js";
+import { LogChannel } from "./log-channel.js";
+import { planTlBuild, type TlBuildPlan } from "./build-plan.js";
+import { toDefinition } from "./build-steps.js";
 import { sbxImageName } from "./lifecycle.js";
-import { toTemplate } from "./templates.js";
 
 /** The builder sandbox's image: any image with sh, tar and gzip (the SDK untars the context). */
-const BUILDER_IMAGE = "debian-minimal";
-const PREFIX = "/platform/v1/organizations/:org/projects/:proj/sandbox-template-builds";
-
-const PrepareBody = z.object({
-  name: z.string().min(1),
-  dockerfile: z.string().optional().nullable(),
-});
+export const BUILDER_IMAGE = "debian-minimal";
 
 interface Pending {
   project: string;
   buildId: string;
+  plan: TlBuildPlan;
+  /** The builds' log, as the lines the relay replays. */
+  log: LogChannel;
   /** Settles with the registered image, or rejects with the build's failure. */
   image: Promise<ImageRecord>;
-  events: () => AsyncGenerator<BuildEvent>;
+  settle: { resolve(img: ImageRecord): void; reject(err: unknown): void };
+  started: boolean;
+  /** The sbx build running now (cancelled if the builder sandbox goes away). */
+  current?: string;
+  /** Why the build was given up (its builder sandbox ended first); it stops there. */
+  abandoned?: string;
   preparedAt: number;
 }
 
-/** A Dockerfile step as a build IR step; what needs the uploaded context is refused, by line. */
-function toIrStep(step: DockerfileStep): Step {
-  const source = { file: step.source.file, line: step.source.line };
-  switch (step.op) {
-    case "copy":
-    case "add":
-    case "copy_from":
-      throw new SbxError(
-        "unimplemented",
-        `${step.source.file}:${step.source.line}: COPY/ADD is not served on sbx's Tensorlake build path: build images with files with \`sbx image create\` (a Dockerfile or the Image model)`,
-      );
-    default:
-      return { ...step, source };
-  }
-}
+const where = (s: DockerfileStep): string => `${s.source.file}:${s.source.line}`;
 
 /** One build event as the lines of build log the SDK prints. */
 function logLines(e: BuildEvent): string {
@@ -75,7 +57,7 @@ function logLines(e: BuildEvent): string {
   if (e.type === "done")
     return e.image
       ? `built ${e.image.name}:${e.image.tag} (${e.image.id})\n`
-      : `build failed: ${e.build.failure ?? ""}\n`;
+      : `build failed: ${e.build.failure?.message ?? ""}\n`;
   return "";
 }
 
@@ -84,31 +66,119 @@ export class TlImageBuilds {
 
   constructor(private readonly s: Services) {}
 
-  /** Parses the Dockerfile and starts the sbx build; its errors are the prepare call's. */
+  /** Plans the build and, when it needs no context, starts it; its errors are the prepare call's. */
   async prepare(project: string, name: string, dockerfile: string): Promise<Pending> {
-    const parsed = parseDockerfile(dockerfile, { buildArgs: {}, fileName: "Dockerfile" });
-    const flat = flattenDockerfile(parsed);
-    if (flat.needs.length > 0)
-      throw new SbxError("unimplemented", "multi-stage COPY --from is not served on sbx's Tensorlake build path");
-    const definition: ImageDefinition = {
-      name,
-      baseImage: sbxImageName(flat.baseImage) ?? flat.baseImage,
-      steps: flat.steps.map(toIrStep),
-    };
-    const build = await this.s.builds.create(project, { definition, registeredName: name, replace: true });
-    const events = () => this.s.builds.events(project, build.id, true);
-    const image = (async () => {
-      for await (const e of events())
-        if (e.type === "done") {
-          if (e.image) return e.image;
-          throw new SbxError("failed_precondition", `build ${build.id} failed: ${e.build.failure ?? "unknown"}`);
-        }
-      throw new SbxError("failed_precondition", `build ${build.id} ended without a result`);
-    })();
+    const plan = planTlBuild(name, dockerfile);
+    await this.checkImageSources(project, plan);
+    const rec = await this.s.templateBuilds.create(project, name);
+    let settle!: Pending["settle"];
+    const image = new Promise<ImageRecord>((resolve, reject) => (settle = { resolve, reject }));
     image.catch(() => undefined);
-    const p: Pending = { project, buildId: build.id, image, events, preparedAt: Date.now() };
-    this.pending.set(build.id, p);
+    const p: Pending = {
+      project,
+      buildId: rec.id,
+      plan,
+      log: new LogChannel(),
+      image,
+      settle,
+      started: false,
+      preparedAt: Date.now(),
+    };
+    if (!plan.usesContext) await this.start(p, undefined);
+    this.pending.set(p.buildId, p);
     return p;
+  }
+
+  /** `COPY --from=<x>` where x is no stage must name an image of the project (or a base), now. */
+  private async checkImageSources(project: string, plan: TlBuildPlan): Promise<void> {
+    const stages = new Set(plan.images.map((i) => `${i.name}:${i.tag}`));
+    for (const img of plan.images)
+      for (const step of img.steps)
+        if (step.op === "copy_from" && !stages.has(step.image))
+          await this.s.images.resolve(project, sbxImageName(step.image) ?? step.image).catch((err: unknown) => {
+            throw new SbxError(
+              "invalid_argument",
+              `${where(step)}: COPY --from=${step.image}: no earlier stage has that name and the project has no such image (${err instanceof Error ? err.message : String(err)})`,
+            );
+          });
+  }
+
+  /**
+   * Runs the plan's builds one after the other; resolves once the first has been created (so
+   * its errors, such as an unbuildable base, are the caller's), the rest goes on behind.
+   */
+  private start(p: Pending, sandbox: string | undefined): Promise<void> {
+    p.started = true;
+    // Store updates in order (with PostgreSQL, two in flight could land the other way round).
+    let chain = Promise.resolve();
+    const record = (update: () => Promise<void>) => (chain = chain.then(update).catch(() => undefined));
+    let building = false;
+    return new Promise<void>((created, failed) => {
+      const all = this.runAll(p, sandbox, () => {
+        if (!building) void record(() => this.s.templateBuilds.building(p.buildId));
+        building = true;
+        created();
+      });
+      all.then(
+        async (image) => {
+          // Recorded before complete can answer, so a restart right after still finds it built.
+          await record(() => this.s.templateBuilds.succeeded(p.buildId, image.id));
+          p.settle.resolve(image);
+        },
+        async (err: unknown) => {
+          const message = err instanceof Error ? err.message : String(err);
+          p.log.push(`build failed: ${message}\n`);
+          await record(() => this.s.templateBuilds.failed(p.buildId, message));
+          p.settle.reject(err);
+          failed(err);
+        },
+      );
+      void all.finally(() => p.log.close()).catch(() => undefined);
+    });
+  }
+
+  private async runAll(p: Pending, sandbox: string | undefined, created: () => void): Promise<ImageRecord> {
+    let image: ImageRecord | undefined;
+    const last = p.plan.images.length - 1;
+    for (const [k, planned] of p.plan.images.entries()) {
+      if (p.abandoned) throw new SbxError("failed_precondition", p.abandoned);
+      if (last > 0)
+        p.log.push(`building ${planned.name}:${planned.tag}${k < last ? " first: COPY --from needs it" : ""}\n`);
+      const definition = await toDefinition(planned, (step, j) => {
+        if (!sandbox) throw new SbxError("failed_precondition", `${where(step)}: no build context was uploaded`);
+        p.log.push(`taking ${step.src.join(" ")} from the build context (${where(step)})\n`);
+        return contextOfStep(this.s, p.project, sandbox, step, `${k}-${j}`, where(step));
+      });
+      const build = await this.s.builds.create(p.project, {
+        definition,
+        registeredName: planned.name,
+        tag: planned.tag,
+        replace: true,
+      });
+      p.current = build.id;
+      created();
+      image = await this.follow(p, build.id).catch((err: unknown) => {
+        throw p.abandoned ? new SbxError("failed_precondition", p.abandoned) : err;
+      });
+    }
+    return image!;
+  }
+
+  /** Relays one build's events to the log; answers its image, or throws its failure. */
+  private async follow(p: Pending, buildId: string): Promise<ImageRecord> {
+    for await (const e of this.s.builds.events(p.project, buildId, true)) {
+      p.log.push(logLines(e));
+      if (e.type === "done") {
+        if (e.image) return e.image;
+        throw new SbxError("failed_precondition", `build ${buildId} failed: ${e.build.failure?.message ?? "unknown"}`);
+      }
+    }
+    throw new SbxError("failed_precondition", `build ${buildId} ended without a result`);
+  }
+
+  private abandon(p: Pending, reason: string): void {
+    p.abandoned ??= reason;
+    if (p.current) void this.s.builds.cancel(p.project, p.current).catch(() => undefined);
   }
 
   /** Completed (or abandoned: prepared over an hour ago and never completed). */
@@ -117,10 +187,34 @@ export class TlImageBuilds {
     for (const [id, p] of this.pending) if (Date.now() - p.preparedAt > 3_600_000) this.pending.delete(id);
   }
 
-  get(project: string, buildId: string): Pending {
+  /** A build this daemon is running; one it no longer runs (finished, or from before a restart) fails with its state. */
+  async get(project: string, buildId: string): Promise<Pending> {
     const p = this.pending.get(buildId);
-    if (!p || p.project !== project) throw new SbxError("not_found", `template build ${buildId} does not exist`);
-    return p;
+    if (p && p.project === project) return p;
+    const rec = await this.s.templateBuilds.get(project, buildId);
+    throw new SbxError(
+      "failed_precondition",
+      rec.state === "succeeded"
+        ? `template build ${buildId} has already finished: start a new build`
+        : `template build ${buildId} failed: ${rec.failure ?? "unknown"}`,
+    );
+  }
+
+  /** Complete: the registered image, from the running build or from the store. */
+  async result(project: string, buildId: string): Promise<ImageRecord> {
+    const p = this.pending.get(buildId);
+    if (p && p.project === project) {
+      const image = await p.image;
+      this.forget(buildId);
+      return image;
+    }
+    const rec = await this.s.templateBuilds.get(project, buildId);
+    if (rec.state !== "succeeded" || !rec.imageId)
+      throw new SbxError("failed_precondition", `template build ${buildId} failed: ${rec.failure ?? rec.state}`);
+    const entry = await this.s.images.inspect(project, rec.name).catch(() => undefined);
+    if (entry?.kind !== "built" || entry.image.id !== rec.imageId)
+      throw new SbxError("failed_precondition", `the image template build ${buildId} made was replaced or deleted`);
+    return entry.image;
   }
 
   /**
@@ -151,13 +245,15 @@ export class TlImageBuilds {
     }
     const id = (spec as { buildId?: unknown } | null)?.buildId;
     if (typeof id !== "string") throw new SbxError("invalid_argument", `the build spec ${specPath} has no buildId`);
-    const p = this.get(project, id);
+    const p = await this.get(project, id);
     const relay = await this.s.processes.start(project, sandbox, {
       command: "/bin/sh",
       args: ["-c", 'cat && test -f "$1"', "tl-rootfs-build", metadataPath],
       user: "root",
       stdin: true,
     });
+    // The context is in the builder sandbox now: a build that copies from it starts here.
+    if (!p.started) void this.start(p, sandbox).catch(() => undefined);
     void this.relay(p, sandbox, relay, metadataPath).catch(() => undefined);
     return relay;
   }
@@ -166,8 +262,23 @@ export class TlImageBuilds {
   private async relay(p: Pending, sandbox: string, relay: ProcessRecord, metadataPath: string): Promise<void> {
     const write = (text: string) =>
       text ? this.s.processes.writeStdin(p.project, sandbox, relay.id, Buffer.from(text)) : Promise.resolve();
+    // The relay ending before the build did means its sandbox is gone (the SDK gave up and deleted
+    // it, or it timed out): nobody will complete the build, so it is cancelled, not registered.
+    let settled = false;
+    void p.image.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    void (async () => {
+      for await (const e of this.s.processes.output(p.project, sandbox, relay.id, true)) if (e.type === "exit") break;
+    })()
+      .catch(() => undefined)
+      .then(() => {
+        if (!settled)
+          this.abandon(p, `the builder sandbox ${sandbox} ended before the build finished: build cancelled`);
+      });
     try {
-      for await (const e of p.events()) await write(logLines(e));
+      for await (const text of p.log.read()) await write(text);
       const image = await p.image;
       const metadata = {
         buildId: p.buildId,
@@ -183,33 +294,4 @@ export class TlImageBuilds {
       await this.s.processes.closeStdin(p.project, sandbox, relay.id).catch(() => undefined);
     }
   }
-}
-
-export function registerTlImageBuilds(app: Api, builds: TlImageBuilds, scope: (c: Context<AppEnv>) => string): void {
-  app.post(PREFIX, async (c) => {
-    const project = scope(c);
-    const body = parse(PrepareBody, await readJson(c));
-    if (!body.dockerfile)
-      throw new SbxError(
-        "unimplemented",
-        "importing a registry image through the Tensorlake SDK is not served: pull it with `sbx image pull`",
-      );
-    const p = await builds.prepare(project, body.name, body.dockerfile);
-    return c.json(
-      {
-        buildId: p.buildId,
-        snapshotId: p.buildId,
-        rootfsNodeKind: "base",
-        builder: { image: BUILDER_IMAGE, command: "tl-rootfs-build", cpus: 1, memoryMb: 1024, diskMb: 2048 },
-      },
-      200,
-    );
-  });
-
-  app.post(`${PREFIX}/:buildId/complete`, async (c) => {
-    const p = builds.get(scope(c), c.req.param("buildId") ?? "");
-    const image = await p.image;
-    builds.forget(p.buildId);
-    return c.json(toTemplate(image), 200);
-  });
 }

@@ -14,7 +14,8 @@ import { registerTlPools } from "./pools.js";
 import { registerTlProcesses } from "./processes.js";
 import { registerTlPty } from "./pty.js";
 import { registerTlTemplates, scope } from "./templates.js";
-import { registerTlImageBuilds, TlImageBuilds } from "./image-builds.js";
+import { TlImageBuilds } from "./image-builds.js";
+import { registerTlImageBuilds } from "./image-build-routes.js";
 
 /** Paths of this route set outside sbx's `/v1/*` (which has its own auth middleware). */
 const TL_PATH = /^\/(sandboxes|snapshots|archived-sandboxes|sandbox-pools|api\/v1|platform)(\/|$)/;
@@ -58,5 +59,5 @@ export function registerTensorlakeRoutes(
   registerTlPools(app, s, deps);
   registerTlLogs(app, s);
   registerTlTemplates(app, s);
-  registerTlImageBuilds(app, imageBuilds, scope);
+  registerTlImageBuilds(app, imageBuilds, s.templateBuilds, scope);
 }
