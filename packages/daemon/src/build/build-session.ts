@@ -6,7 +6,7 @@
 import { newId } from "@sbx-sh/protocol";
 import { specFor } from "../domain/sandbox-spec.js";
 import type { CommittedLayer } from "../layers/layer-store.js";
-import type { UpperIndex } from "../layers/upper-diff.js";
+import { ctimeSettleMs, type UpperIndex } from "../layers/upper-diff.js";
 import type { BuilderDeps } from "./builder.js";
 
 interface Current {
@@ -16,6 +16,8 @@ interface Current {
   shared: boolean;
   /** What its writable layer held at the last capture (null: not captured yet). */
   index: UpperIndex | null;
+  /** When the last capture's index was complete (performance.now()). */
+  indexedAt: number;
 }
 
 export class BuildSession {
@@ -33,7 +35,12 @@ export class BuildSession {
   /** The running shared sandbox when it fits the step, else a new one on `lowers`. */
   async sandboxFor(want: { network: boolean; lowers: string[]; env: string[]; hostIds: boolean }): Promise<string> {
     const c = this.current;
-    if (c?.shared && (!want.network || c.slot !== null)) return c.id;
+    if (c?.shared && (!want.network || c.slot !== null)) {
+      // No change of the next step may share a ctime with what the last capture read.
+      const wait = c.indexedAt + ctimeSettleMs() - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      return c.id;
+    }
     this.end();
     const { runtime } = this.deps;
     const id = newId("bld");
@@ -57,7 +64,7 @@ export class BuildSession {
       throw err;
     }
     const shared = runtime.captureQuiet !== undefined && runtime.canCaptureQuiet?.(id) === true;
-    this.current = { id, slot, shared, index: null };
+    this.current = { id, slot, shared, index: null, indexedAt: 0 };
     return id;
   }
 
@@ -68,6 +75,7 @@ export class BuildSession {
     if (c?.id === id && c.shared && runtime.captureQuiet) {
       const made = await runtime.captureQuiet(id, (layer) => layers.commitChanges(layer, c.index, key));
       c.index = made.index;
+      c.indexedAt = performance.now();
       // Too big to index: the next step starts afresh on the committed layers.
       if (c.index === null) this.end();
       return made.layer;

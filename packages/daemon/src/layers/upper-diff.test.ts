@@ -14,7 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { copyChanges, indexUpper, type UpperIndex } from "./upper-diff.js";
+import { copyChanges, ctimeSettleMs, indexUpper, type UpperIndex } from "./upper-diff.js";
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -44,6 +44,16 @@ async function changes(upper: string, prev: UpperIndex): Promise<{ dest: string;
   return { dest, next: await copyChanges(upper, prev, dest) };
 }
 
+describe("ctimeSettleMs", () => {
+  it("waits a tick only on kernels without fine-grained tmpfs ctimes", () => {
+    expect(ctimeSettleMs("6.1.0-28-amd64")).toBe(11);
+    expect(ctimeSettleMs("5.15.0")).toBe(11);
+    expect(ctimeSettleMs("6.13.0")).toBe(0);
+    expect(ctimeSettleMs("6.18.44-fc-v1300")).toBe(0);
+    expect(ctimeSettleMs("7.0.1")).toBe(0);
+  });
+});
+
 describe("copyChanges", () => {
   it("copies changed entries with their parents, whiteouts gone paths, marks replaced dirs opaque", async () => {
     const up = tmp();
@@ -59,7 +69,8 @@ describe("copyChanges", () => {
     const index = (await indexUpper(up))!;
     expect(index.size).toBe(10);
 
-    // Right after the look, with no pause: a same-tick change must still show.
+    // Right after the look: a same-tick change must still show (after the wait the builder makes).
+    await new Promise((r) => setTimeout(r, ctimeSettleMs()));
     appendFileSync(join(up, "a/deep/f1"), "+two");
     writeFileSync(join(up, "a/new"), "new");
     rmSync(join(up, "b"));

@@ -8,12 +8,23 @@
 // path that is gone, and the overlay opaque mark on each dir that was replaced by a new one.
 import { spawn } from "node:child_process";
 import { lstat, readdir } from "node:fs/promises";
+import { release } from "node:os";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 
 /** path (relative, no leading ./) → "<d|f><inode>:<ctime ns>". */
 export type UpperIndex = Map<string, string>;
+
+/**
+ * How long after an index was taken a change must come to be seen by its ctime. Kernels from 6.13
+ * give tmpfs fine-grained ctimes once one was read (0); older ones stamp with the tick clock, so a
+ * change in the same tick as the look could keep the old ctime: wait one tick (HZ is at least 100).
+ */
+export function ctimeSettleMs(kernel = release()): number {
+  const [major = 0, minor = 0] = kernel.split(/[.-]/).map(Number);
+  return major > 6 || (major === 6 && minor >= 13) ? 0 : 11;
+}
 
 /** Entries an index keeps at most; a bigger layer gives no index (the builder then starts a fresh sandbox). */
 export const INDEX_LIMIT = 250_000;
