@@ -1,5 +1,7 @@
-// Replays an image definition: one temporary sandbox per step that changes files, stacked on the
-// layers of the steps before it; its writable layer becomes the step's layer. Every step has a
+// Replays an image definition: steps that change files run in a temporary build sandbox stacked on
+// the layers of the steps before it, and what they changed in its writable layer becomes the
+// step's layer. Consecutive executed steps share one build sandbox when the runtime can stop its
+// processes between steps (./build-session.ts); otherwise each step has its own. Every step has a
 // cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused.
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -10,13 +12,11 @@ import {
   SbxError,
   toSbxError,
   type ErrorCode,
-  newId,
   describeStep,
   type ImageDefinition,
   type Step,
 } from "@sbx-sh/protocol";
 import type { BuildProgressEvent } from "../domain/build-events.js";
-import { specFor } from "../domain/sandbox-spec.js";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore } from "../store/store.js";
@@ -25,6 +25,7 @@ import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
 import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
 import { StepOutput } from "./step-output.js";
+import { BuildSession } from "./build-session.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -99,7 +100,7 @@ export async function runBuild(
   let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
-  const releases: Promise<void>[] = [];
+  const session = new BuildSession(deps);
   try {
     for (let i = 0; i < total; i++) {
       if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
@@ -137,16 +138,23 @@ export async function runBuild(
       } else {
         if (step.op === "workdir") config.workingDir = posix.resolve(config.workingDir, step.path);
         if (cached) {
+          // The shared sandbox's root lacks this layer: the next executed step starts a new one.
+          session.end();
           layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
         } else {
           const stack = [...(base.layers ?? []), ...layers]
             .reverse()
             .map((l) => l.dir)
             .concat(base.dir);
-          const plan = await planOnHost(step, config, stack, deps);
+          // Written on the host unless a shared sandbox, which a later step needs, is running: its
+          // root would not see the layer (a step in it costs less than a new sandbox).
+          const keepSandbox =
+            session.live && def.steps.slice(i + 1).some((s) => s.op === "run" || s.op === "copy_from");
+          const plan = keepSandbox ? null : await planOnHost(step, config, stack, deps);
+          if (plan) session.end();
           const made = plan
             ? await deps.layers.write(key, (dir) => plan.write(dir))
-            : await executeStep(step, n, config, stack, key, deps, opts, releases);
+            : await executeStep(step, n, config, stack, key, deps, opts, session);
           await deps.cache.putLayer({
             key,
             digest: made.digest,
@@ -170,7 +178,7 @@ export async function runBuild(
     }
     return { layers, config };
   } finally {
-    await Promise.all(releases);
+    await session.close();
   }
 }
 
@@ -228,11 +236,8 @@ async function executeStep(
   key: string,
   deps: BuilderDeps,
   opts: BuildOptions,
-  releases: Promise<void>[],
+  session: BuildSession,
 ) {
-  const id = newId("bld");
-  // Only RUN may need the network (apt, pip); copying and mkdir never do.
-  const slot = step.op === "run" ? await deps.reserveNetSlot() : null;
   // Capped per step and per build (opts is the build's): a flood is counted, not kept.
   const output = new StepOutput(opts, (stream, text) => opts.emit({ type: "log", step: n, stream, data: text }));
   const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => output.write(stream, data);
@@ -242,13 +247,10 @@ async function executeStep(
     if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
     return deps.runtime.run(...args);
   };
-  let created = false;
+  let id: string | undefined;
   try {
-    // Layers of systemd images keep host ids, like their base; they are built without booting systemd.
-    await deps.runtime.create(
-      specFor({ kind: "build-step", id, lowers, env, limits: deps.limits, netSlot: slot, hostIds: config.systemd }),
-    );
-    created = true;
+    // Only RUN may need the network (apt, pip); copying and mkdir never do.
+    id = await session.sandboxFor({ network: step.op === "run", lowers, env, hostIds: config.systemd === true });
     let code: number;
     if (step.op === "run") {
       const argv = typeof step.command === "string" ? ["/bin/sh", "-c", step.command] : step.command;
@@ -289,8 +291,10 @@ async function executeStep(
     if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
     if (code !== 0)
       throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, output.lastLines(20));
-    return await deps.runtime.exportLayer(id, { live: false }, (layer) => deps.layers.commit(layer, key));
+    return await session.capture(id, key);
   } catch (err) {
+    // A failed step's sandbox is not reused: the next build starts from the last good layer.
+    session.end();
     if (err instanceof StepFailure || opts.signal.aborted) throw err;
     throw new StepFailure(
       n,
@@ -300,14 +304,6 @@ async function executeStep(
       output.lastLines(20),
       toSbxError(err).code,
     );
-  } finally {
-    // The slot is free again only once its veth is gone.
-    const release = (created ? deps.runtime.destroy(id, slot) : Promise.resolve())
-      .catch(() => undefined)
-      .finally(() => {
-        if (slot !== null) deps.releaseNetSlot(slot);
-      });
-    releases.push(release);
   }
 }
 

@@ -11,6 +11,7 @@ import { mustRun } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
 import { HELPER_DIR, type LayerSource } from "../runtime/types.js";
 import { removeSnapshot } from "./overlay.js";
+import { copyChanges, indexUpper, type UpperIndex } from "./upper-diff.js";
 
 export interface CommittedLayer {
   dir: string;
@@ -37,6 +38,29 @@ export class LayerStore {
         mustRun("cp", ["-a", "--no-target-directory", layer.path, tmp], { timeoutMs: 30 * 60_000 }),
       );
     return this.make(key, (tmp) => untar(layer.stream, tmp));
+  }
+
+  /**
+   * Commits what changed in a live writable layer since `since` (the index an earlier commit of the
+   * same upper dir returned; null: all of it), and returns the index to pass next time (null when
+   * the layer grew too big to index: start a fresh sandbox then). Nothing may write to it meanwhile.
+   */
+  async commitChanges(
+    layer: LayerSource,
+    since: UpperIndex | null,
+    key: string,
+  ): Promise<{ layer: CommittedLayer; index: UpperIndex | null }> {
+    if (layer.kind !== "directory") throw new SbxError("internal", "only a directory layer can be committed in steps");
+    if (since === null) {
+      const committed = await this.commit(layer, key);
+      return { layer: committed, index: await indexUpper(layer.path) };
+    }
+    let index: UpperIndex | null = null;
+    const committed = await this.make(key, async (tmp) => {
+      await mkdir(tmp);
+      index = await copyChanges(layer.path, since, tmp);
+    });
+    return { layer: committed, index };
   }
 
   /** Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. */

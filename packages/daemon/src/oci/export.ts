@@ -8,12 +8,12 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
-import { createGzip } from "node:zlib";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageRecord } from "../domain/records.js";
 import { MEDIA, ociArch, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
 import { encodeHeader, padding, readTar, TAR_END } from "./tar.js";
 import { overlayToOci } from "./whiteouts.js";
+import { ParallelGzip } from "./parallel-gzip.js";
 
 export interface ExportLayer {
   dir: string;
@@ -100,8 +100,9 @@ export async function writeLayerBlob(
     await pipeline(
       layerTar(layer.dir, layer.uidBase, (s) => (stderr += s)),
       diff,
-      // Level 1: about twice as fast as the default for ~10% larger blobs (measured on debian-minimal).
-      createGzip({ level: 1 }),
+      // Level 1: about twice as fast as the default for ~10% larger blobs (measured on debian-minimal);
+      // in blocks on several cores (pigz's way), so one big layer is not held to one core.
+      new ParallelGzip({ level: 1 }),
       gz,
       createWriteStream(tmp),
     );

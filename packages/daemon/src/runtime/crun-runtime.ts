@@ -38,6 +38,7 @@ import { AgentSandboxes } from "./agent/agent-sandboxes.js";
 import { AgentFiles, FILES_VERSION } from "./agent/agent-files.js";
 import { dropTerminalRecord, loadTerminalRecords, saveTerminalRecord } from "./agent/agent-terminal-records.js";
 import { Teardowns, killInit } from "./teardowns.js";
+import { quiesce } from "./quiesce.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
 import { TraverseAcl } from "./traverse-acl.js";
@@ -314,6 +315,24 @@ export class CrunRuntime implements SandboxRuntime {
     } finally {
       await this.thaw(id);
     }
+  }
+
+  canCaptureQuiet(id: string): boolean {
+    return this.agents?.has(id) === true;
+  }
+
+  async captureQuiet<T>(id: string, consume: (layer: LayerSource) => Promise<T>): Promise<T> {
+    const agents = this.agents;
+    if (!agents?.has(id)) throw new SbxError("internal", `sandbox ${id} has no agent to quiesce it`);
+    const run = (argv: string[]) =>
+      agents.run(
+        id,
+        { argv, env: [], cwd: "/", user: "0:0" },
+        () => undefined,
+        () => undefined,
+      );
+    await quiesce(id, { run, cgroupVersion: this.o.cgroupVersion });
+    return consume({ kind: "directory", path: join(this.known(id), "rw", "upper") });
   }
 
   async thaw(id: string): Promise<void> {

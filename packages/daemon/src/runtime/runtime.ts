@@ -56,6 +56,14 @@ export interface SandboxRuntime {
    * Not live: the sandbox's processes are stopped first, and the caller destroys it afterwards.
    */
   exportLayer<T>(id: string, opts: { live: boolean }, consume: (layer: LayerSource) => Promise<T>): Promise<T>;
+  /**
+   * Consecutive build steps in one sandbox: ends every process but the sandbox's init, then hands
+   * its writable layer to `consume` while nothing can write to it; the sandbox keeps running.
+   * Optional, and only for sandboxes `canCaptureQuiet` accepts (the builder falls back to one
+   * sandbox per step, stopped by exportLayer).
+   */
+  canCaptureQuiet?(id: string): boolean;
+  captureQuiet?<T>(id: string, consume: (layer: LayerSource) => Promise<T>): Promise<T>;
   /** Thaws a sandbox left frozen (e.g. by a daemon killed mid-snapshot). */
   thaw(id: string): Promise<void>;
   /** `root`, `uid`, `uid:gid`, `name` or `name:group` → numeric `uid:gid`, by the sandbox's own /etc/passwd. */

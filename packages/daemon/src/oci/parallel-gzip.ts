@@ -1,0 +1,94 @@
+// gzip on several cores for one stream, the way pigz does it: the input is cut into blocks, each
+// block is deflated on its own in zlib's thread pool (several at once) and ends on a byte boundary
+// (Z_SYNC_FLUSH), and the pieces are written in order between one gzip header and one trailer
+// (CRC-32 and size of the whole input). Any gunzip reads it as one member. Deterministic for a
+// given level and block size, so an export's digests are stable.
+import { Transform, type TransformCallback } from "node:stream";
+import { constants, crc32, deflateRaw, deflateRawSync } from "node:zlib";
+
+const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]);
+
+export interface ParallelGzipOptions {
+  level?: number;
+  /** Bytes per independently deflated block (default 1 MiB; pigz uses 128 KiB). */
+  blockSize?: number;
+  /** Blocks deflated at once (default 4: more than the cores keeps the pool busy). */
+  concurrency?: number;
+}
+
+function deflateBlock(data: Buffer, level: number): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    // One output chunk for the whole block: the default 16 KiB would call back into JS per chunk.
+    deflateRaw(data, { level, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: data.length + (64 << 10) }, (err, out) =>
+      err ? reject(err) : resolve(out),
+    ),
+  );
+}
+
+export class ParallelGzip extends Transform {
+  private readonly level: number;
+  private readonly blockSize: number;
+  private readonly concurrency: number;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Blocks being deflated, oldest first; pushed in this order. */
+  private readonly inFlight: Promise<Buffer>[] = [];
+  private crc = 0;
+  private size = 0;
+  private started = false;
+
+  constructor(o: ParallelGzipOptions = {}) {
+    super();
+    this.level = o.level ?? 1;
+    this.blockSize = o.blockSize ?? 1 << 20;
+    this.concurrency = o.concurrency ?? 4;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.crc = crc32(chunk, this.crc);
+    this.size += chunk.length;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    this.drainFull().then(() => cb(), cb);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    void (async () => {
+      if (this.pendingBytes > 0) this.startBlock(Buffer.concat(this.pending));
+      this.pending = [];
+      this.pendingBytes = 0;
+      while (this.inFlight.length > 0) this.emitBlock(await this.inFlight.shift()!);
+      this.emitBlock(deflateRawSync(Buffer.alloc(0), { level: this.level })); // the final, empty block
+      const trailer = Buffer.alloc(8);
+      trailer.writeUInt32LE(this.crc >>> 0, 0);
+      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+      this.push(trailer);
+    })().then(() => cb(), cb);
+  }
+
+  /** Starts a block per full blockSize of input; waits for the oldest when too many are in flight. */
+  private async drainFull(): Promise<void> {
+    while (this.pendingBytes >= this.blockSize) {
+      const all = Buffer.concat(this.pending);
+      this.startBlock(all.subarray(0, this.blockSize));
+      const rest = all.subarray(this.blockSize);
+      this.pending = rest.length > 0 ? [rest] : [];
+      this.pendingBytes = rest.length;
+      while (this.inFlight.length >= this.concurrency) this.emitBlock(await this.inFlight.shift()!);
+    }
+  }
+
+  private startBlock(data: Buffer): void {
+    const p = deflateBlock(data, this.level);
+    p.catch(() => undefined); // awaited in order; an early failure must not be unhandled meanwhile
+    this.inFlight.push(p);
+  }
+
+  private emitBlock(out: Buffer): void {
+    if (!this.started) {
+      this.push(HEADER);
+      this.started = true;
+    }
+    this.push(out);
+  }
+}
