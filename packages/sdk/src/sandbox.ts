@@ -15,6 +15,8 @@ import type {
   UpdateNetworkRequest,
 } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
+// fs.promises, not node:fs/promises: the latter loads at import, the former on first use.
+import { promises as fsp } from "node:fs";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
 import { openPortStream } from "./port-stream.js";
@@ -318,8 +320,8 @@ export class Sandbox {
     localDir: string,
     options: { onWarning?: (message: string, refused: boolean) => void } = {},
   ): Promise<void> {
-    const [{ mkdir }, { extractSafe }] = await Promise.all([import("node:fs/promises"), import("./archive.js")]);
-    await mkdir(localDir, { recursive: true });
+    const { extractSafe } = await import("./archive.js");
+    await fsp.mkdir(localDir, { recursive: true });
     const archive = await this.downloadArchive(remotePath);
     await extractSafe(archive, localDir, { strip: 1, ...options });
   }
