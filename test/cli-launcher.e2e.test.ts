@@ -1,8 +1,9 @@
 // The CLI launcher (bin/sbx.js) runs the one-file bundle with a V8 code cache in the user's cache
 // dir: written once (0600, in a 0700 dir) after the first run, used as is afterwards, and a broken
-// or foreign cache file is refused by V8 and replaced, the command working all along.
+// or foreign cache file is refused by V8 and replaced, the command working all along; caches of
+// earlier builds are removed.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -25,6 +26,9 @@ function sbxVersion(): { code: number; stdout: string } {
 describe("the CLI launcher's code cache", () => {
   it("is written once, reused, and replaced when broken", () => {
     const dir = join(cacheHome, "sbx");
+    // A cache an earlier build of the CLI left: removed when this one writes its own.
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, "cli-1-1-v0.0.0.v8"), "old");
     const first = sbxVersion();
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toMatchObject({ daemon: null });

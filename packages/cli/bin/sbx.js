@@ -3,10 +3,10 @@
 // V8 code cache kept under ~/.cache/sbx: a fresh process starts fast), else the bundle's ES module
 // chunks, else the compiled modules. In a checkout, SBX_FROM_SOURCE=1 (the test suite sets it)
 // runs the TypeScript sources through tsx instead, never a dist/ older than src/.
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
 
@@ -42,6 +42,9 @@ function loadCached(file) {
       const tmp = `${cacheFile}.${process.pid}`;
       writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
       renameSync(tmp, cacheFile);
+      // Caches of earlier builds of the CLI are of no use any more.
+      for (const f of readdirSync(dirname(cacheFile)))
+        if (/^cli-.*\.v8$/.test(f) && f !== basename(cacheFile)) rmSync(join(dirname(cacheFile), f), { force: true });
     } catch {
       // A read-only home or a full disk: the CLI works without the cache, only slower.
     }
