@@ -61,7 +61,7 @@ export async function cliSection(client: SandboxClient, host: string, n: number)
       title: "CLI as a fresh process",
       rows,
       notes: [
-        `node -e 0 p50 ${nodeP50.toFixed(1)} ms; the CLI runs bin/sbx.js → dist/bundle (esbuild, lazily loaded chunks for image files and terminals).`,
+        `node -e 0 p50 ${nodeP50.toFixed(1)} ms; the CLI runs bin/sbx.js → dist/bundle/main.cjs with a V8 code cache (written by the first run) and registers only the command group that runs.`,
       ],
     };
   } finally {

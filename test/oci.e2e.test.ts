@@ -32,6 +32,21 @@ const sbx = (args: string[]) =>
   sh(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args].map(String), {});
 process.env.SBX_HOST = host;
 
+interface Progress {
+  event: string;
+  op: string;
+  bytes: number;
+  total: number;
+  layers: number;
+  layersTotal: number;
+  done: boolean;
+}
+const progressEvents = (stderr: string): Progress[] =>
+  stderr
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Progress);
+
 /** Names, types, modes, owners and link targets of the tree, plus every file's content hash; runtime mounts left out. */
 const TREE = `cd "$1" && find . -xdev \\( -path ./proc -o -path ./sys -o -path ./dev -o -path ./.sbx -o -path ./tmp -o -path ./run -o -path ./etc/resolv.conf -o -path ./etc/hosts -o -path ./etc/hostname \\) -prune -o -printf '%p|%y|%m|%U|%G|%l\\n' | LC_ALL=C sort > /tmp/.list
 find . -xdev \\( -path ./proc -o -path ./sys -o -path ./dev -o -path ./.sbx -o -path ./tmp -o -path ./run -o -path ./etc/resolv.conf -o -path ./etc/hosts -o -path ./etc/hostname \\) -prune -o -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum > /tmp/.sums
@@ -224,6 +239,12 @@ describe("registry push and pull", () => {
     const push = sbx(["image", "push", "oci-src", ref, "--json"]);
     expect(push.code, push.stderr + registry.log).toBe(0);
     expect(JSON.parse(push.stdout)).toMatchObject({ blobsSkipped: 0 });
+    // --json: progress events on stderr, counted by the daemon as it sends; the last one is complete.
+    const pushed = progressEvents(push.stderr);
+    expect(pushed.at(-1)).toMatchObject({ event: "progress", op: "push", done: true });
+    expect(pushed.at(-1)!.bytes).toBe(pushed.at(-1)!.total);
+    expect(pushed.at(-1)!.bytes).toBeGreaterThan(0);
+    expect(pushed.at(-1)!.layers).toBe(pushed.at(-1)!.layersTotal);
     const info = JSON.parse(sh("skopeo", ["inspect", "--tls-verify=false", `docker://${ref}`]).stdout) as {
       Digest: string;
       Env: string[];
@@ -232,11 +253,18 @@ describe("registry push and pull", () => {
     expect(info.Env).toContain("GREETING=hi");
     const again = JSON.parse(sbx(["image", "push", "oci-src", ref, "--json"]).stdout) as { blobsSent: number };
     expect(again.blobsSent).toBe(0);
+    // Without --json and a terminal: one plain line at the end, with the bytes and layers.
+    const plain = sbx(["image", "push", "oci-src", ref]);
+    expect(plain.stderr.trim().split("\n").at(-1)).toMatch(
+      new RegExp(`^push oci-src -> ${ref}: .* \\(${pushed.at(-1)!.total} bytes, (\\d+)/\\1 layers\\) in [\\d.]+s$`),
+    );
 
     const pull = sbx(["image", "pull", ref, "-n", "oci-pulled", "--json"]);
     expect(pull.code, pull.stderr).toBe(0);
     // The tag comes from the reference when -n gives none.
     expect(JSON.parse(pull.stdout)).toMatchObject({ image: { name: "oci-pulled", tag: "1" }, layersFetched: 0 });
+    // Layers the daemon has count as done.
+    expect(progressEvents(pull.stderr).at(-1)).toMatchObject({ op: "pull", done: true, layers: pushed.at(-1)!.layers });
     expect(await treeOfImage("oci-pulled:1")).toBe(original);
   });
 
@@ -249,7 +277,11 @@ describe("registry push and pull", () => {
       `docker://${ref}`,
     ]);
     expect(c.code, c.stderr).toBe(0);
-    const pulled = await client.pullImage(ref, { name: "oci-skopeo" });
+    const seen: Array<{ bytes: number; total: number; layers: number; layersTotal: number }> = [];
+    const pulled = await client.pullImage(ref, { name: "oci-skopeo", onProgress: (p) => seen.push(p) });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.at(-1)!.bytes).toBe(seen.at(-1)!.total);
+    expect(seen.at(-1)!.layers).toBe(seen.at(-1)!.layersTotal);
     expect(pulled.image).toMatchObject({ name: "oci-skopeo", tag: "v2" });
     expect(await treeOfImage("oci-skopeo:v2")).toBe(original);
   });

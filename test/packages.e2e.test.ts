@@ -161,7 +161,17 @@ export async function main(): Promise<number> {
     const seen = new Set<string>();
     const bare = new Set<string>();
     const sdkDir = join(app, "node_modules", "@sbx-sh", "sdk");
-    const pending = ["dist/index.js", "dist/internal.js"].map((f) => join(sdkDir, f));
+    const pending = ["dist/index.js", "dist/internal.js", "dist/core.js", "dist/archive.js"].map((f) =>
+      join(sdkDir, f),
+    );
+    // `@sbx-sh/protocol` and its subpaths (`/dockerfile`), as the installed package's exports map them.
+    const protocolDir = join(app, "node_modules", "@sbx-sh", "protocol");
+    const exportsMap = (
+      JSON.parse(readFileSync(join(protocolDir, "package.json"), "utf8")) as {
+        exports: Record<string, { default: string }>;
+      }
+    ).exports;
+    const protocolEntry = (sub: string): string => join(protocolDir, exportsMap[`.${sub}`]!.default);
     while (pending.length) {
       const file = pending.pop()!;
       if (seen.has(file)) continue;
@@ -174,8 +184,8 @@ export async function main(): Promise<number> {
       ].map((m) => m[1]!);
       for (const spec of specs) {
         if (spec.startsWith(".")) pending.push(resolve(dirname(file), spec));
-        else if (spec === "@sbx-sh/protocol")
-          pending.push(join(app, "node_modules", "@sbx-sh", "protocol", "dist", "index.js"));
+        else if (spec === "@sbx-sh/protocol" || spec.startsWith("@sbx-sh/protocol/"))
+          pending.push(protocolEntry(spec.slice("@sbx-sh/protocol".length)));
         else bare.add(spec.startsWith("node:") ? "node:" : spec);
       }
     }

@@ -1,8 +1,11 @@
 // Secrets end to end: given at create (API/SDK `secrets`, CLI `--secret`), they reach every
 // process and terminal as env, but info, ls, the API and the daemon's database and log never
 // hold the value; the value sits in a 0600 file that goes with the sandbox. `-e` stays visible.
+// A program that prints a secret shows `***` in its output, streamed or read back as a log, even
+// when the value arrives in two writes.
 // Bad names are refused and create nothing.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
@@ -40,8 +43,12 @@ function filesHolding(value: string, dir = dataDir): string[] {
 describe("secrets", () => {
   it("reach processes as env but never the API, the database or the logs; the file is 0600 and goes with the sandbox", async () => {
     const sb = await sandbox({ env: { PLAIN: "visible" }, secrets: { API_TOKEN: VALUE } });
-    const r = await sb.run("sh", { args: ["-c", 'echo "$API_TOKEN $PLAIN"'] });
-    expect(r.stdout).toBe(`${VALUE} visible\n`);
+    // The value is in the env (its digest says so), but printing it shows `***`.
+    const digest = createHash("sha256").update(VALUE).digest("hex");
+    const r = await sb.run("sh", {
+      args: ["-c", 'echo "$(printf %s "$API_TOKEN" | sha256sum | cut -d" " -f1) $API_TOKEN $PLAIN"'],
+    });
+    expect(r.stdout).toBe(`${digest} *** visible\n`);
     const info = await sb.info();
     expect(info.env).toEqual({ PLAIN: "visible" });
     expect(info.secrets).toEqual(["API_TOKEN"]);
@@ -64,6 +71,28 @@ describe("secrets", () => {
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/environment variable name/);
     expect(bad.stderr).not.toContain(VALUE);
+  });
+
+  it("are masked in process output, streamed and as logs, also when written in two pieces", async () => {
+    const sb = await sandbox({ secrets: { API_TOKEN: VALUE, OTHER: "another-secret" } });
+    // The value in two writes with a pause between, on stdout and stderr, then whole, then a
+    // prefix of it alone (not a secret: shown as is).
+    const script = [
+      'rest=${API_TOKEN#?????}; head=${API_TOKEN%"$rest"}',
+      'printf "a=%s" "$head"; sleep 0.3; printf "%s.\\n" "$rest"',
+      'printf "e=%s" "$head" >&2; sleep 0.3; printf "%s.\\n" "$rest" >&2',
+      'echo "b=$API_TOKEN$OTHER c=$head"',
+    ].join("; ");
+    const want = { stdout: "a=***.\nb=****** c=s3cr3\n", stderr: "e=***.\n" };
+    const r = await sb.run("sh", { args: ["-c", script] });
+    expect({ stdout: r.stdout, stderr: r.stderr }).toEqual(want);
+    // A background process's log through the CLI, followed to its end and read again afterwards.
+    const pid = sbx(["exec", "-d", sb.id, "--", "sh", "-c", script]).stdout.trim();
+    const followed = sbx(["logs", sb.id, pid, "-f"]);
+    expect({ stdout: followed.stdout, stderr: followed.stderr }).toEqual(want);
+    const again = sbx(["logs", sb.id, pid]);
+    expect(again.stdout + again.stderr).not.toContain(VALUE);
+    expect(again.stdout).toBe(want.stdout);
   });
 
   it("refuses a secret name that is not an env name, and creates nothing", async () => {

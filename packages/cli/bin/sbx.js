@@ -1,18 +1,72 @@
 #!/usr/bin/env node
-// Launcher for the sbx CLI: runs the bundled build (dist/bundle, one file to parse: a fresh process
-// starts fast), else the compiled modules. In a checkout, SBX_FROM_SOURCE=1 (the test suite sets
-// it) runs the TypeScript sources through tsx instead, never a dist/ older than src/.
+// Launcher for the sbx CLI: runs the bundled build (dist/bundle/main.cjs, one file compiled with a
+// V8 code cache kept under ~/.cache/sbx: a fresh process starts fast), else the bundle's ES module
+// chunks, else the compiled modules. In a checkout, SBX_FROM_SOURCE=1 (the test suite sets it)
+// runs the TypeScript sources through tsx instead, never a dist/ older than src/.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { homedir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Script } from "node:vm";
+
+/**
+ * Runs a CommonJS bundle compiled with V8's code cache: what V8 compiled on the first run (the code
+ * a command ran included) is saved next to nothing of ours but the user's cache dir, keyed by the
+ * bundle's size and time, and V8 itself refuses a cache made for other code or another V8. Node 20
+ * has no compile cache for modules (22's module.enableCompileCache); this is the same for one file.
+ * Answers undefined when there is no bundle.
+ */
+function loadCached(file) {
+  let source, st;
+  try {
+    source = readFileSync(file, "utf8");
+    st = statSync(file);
+  } catch {
+    return undefined;
+  }
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
+  const cacheFile = join(base, "sbx", `cli-${st.size}-${Math.trunc(st.mtimeMs)}-${process.version}.v8`);
+  let cachedData;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {}
+  const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
+  const script = new Script(wrapped, { filename: file, cachedData });
+  const module = { exports: {} };
+  script.runInThisContext()(module.exports, createRequire(file), module, file, dirname(file));
+  const save = () => {
+    if (cachedData && !script.cachedDataRejected) return;
+    try {
+      mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
+      const tmp = `${cacheFile}.${process.pid}`;
+      writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+      renameSync(tmp, cacheFile);
+      // Caches of earlier builds of the CLI are of no use any more.
+      for (const f of readdirSync(dirname(cacheFile)))
+        if (/^cli-.*\.v8$/.test(f) && f !== basename(cacheFile)) rmSync(join(dirname(cacheFile), f), { force: true });
+    } catch {
+      // A read-only home or a full disk: the CLI works without the cache, only slower.
+    }
+  };
+  return { main: module.exports.main, save };
+}
+
+let mod;
 if (process.env.SBX_FROM_SOURCE === "1") {
   const { register } = await import("tsx/esm/api");
   register();
-  var mod = await import(new URL("../src/main.ts", import.meta.url).href);
+  mod = await import(new URL("../src/main.ts", import.meta.url).href);
 } else {
-  var mod = await import(new URL("../dist/bundle/main.js", import.meta.url).href).catch((err) => {
+  mod = loadCached(fileURLToPath(new URL("../dist/bundle/main.cjs", import.meta.url)));
+  mod ??= await import(new URL("../dist/bundle/main.js", import.meta.url).href).catch((err) => {
     if (err?.code !== "ERR_MODULE_NOT_FOUND" || !String(err.message).includes("dist/bundle/main.js")) throw err;
     return import(new URL("../dist/main.js", import.meta.url).href);
   });
 }
 process.exitCode = await mod.main(process.argv.slice(2));
+// After the command: the cache then holds what it compiled lazily too.
+mod.save?.();
 // Safety net: if a stray handle (a socket, stdin) would keep us alive, leave anyway. Unref'd, so
 // it never delays a normal exit.
 setTimeout(() => process.exit(), 2000).unref();

@@ -2,8 +2,7 @@
 // make (starting a local sbxd on first use), and the parsers for option values.
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
-import { SandboxClient, type ClientOptions } from "@sbx-sh/sdk";
-import { startDaemon } from "./daemon-control.js";
+import { SandboxClient, type ClientOptions } from "@sbx-sh/sdk/core";
 import { progress } from "./output.js";
 
 export interface GlobalOptions {
@@ -56,6 +55,8 @@ export async function clientFor(cmd: Command, options: { autoStart?: boolean } =
   } catch (err) {
     if (!(err instanceof SbxError) || err.code !== "daemon_unavailable") throw err;
     progress("starting sbxd...");
+    // Loaded only here: spawning (child_process) is not part of an ordinary command's start-up.
+    const { startDaemon } = await import("./daemon-control.js");
     const started = await startDaemon(client);
     if (started.logPath) progress(`sbxd is running (pid ${started.pid}, log ${started.logPath})`);
   }

@@ -79,8 +79,8 @@ function check(program: Command, rest: string): string | undefined {
 }
 
 describe("commands named in hints, errors, help and docs", () => {
-  it("all exist, with their flags", () => {
-    const program = buildProgram();
+  it("all exist, with their flags", async () => {
+    const program = await buildProgram();
     const problems: string[] = [];
     const sources = [...files(join(REPO, "packages")), ...files(join(REPO, "docs")), join(REPO, "README.md")];
     let seen = 0;
@@ -97,8 +97,8 @@ describe("commands named in hints, errors, help and docs", () => {
     expect(problems).toEqual([]);
   });
 
-  it("catches a command that does not exist", () => {
-    const program = buildProgram();
+  it("catches a command that does not exist", async () => {
+    const program = await buildProgram();
     expect(check(program, "project token create")).toMatch(/no command "token"/);
     expect(check(program, "nope")).toMatch(/no command/);
     expect(check(program, "ls --nope")).toMatch(/no option --nope/);

@@ -2,28 +2,7 @@
 // a command throws into an exit code (the launcher, bin/sbx.js, calls main()).
 import { Command, CommanderError } from "commander";
 import { VERSION } from "@sbx-sh/protocol";
-import { registerCpCommand } from "./commands/cp.js";
-import { registerDaemonCommands } from "./commands/daemon.js";
-import { registerDoctorCommand } from "./commands/doctor.js";
-import { registerExecCommands } from "./commands/exec.js";
-import { registerImageCommands } from "./commands/image.js";
-import { registerPortCommands } from "./commands/ports.js";
-import { registerPoolCommands } from "./commands/pool.js";
-import { registerImageOciCommands } from "./commands/image-oci.js";
-import { registerImageRegisterCommand, registerSnapshotCommands } from "./commands/snapshot.js";
-import { registerSandboxCommands } from "./commands/sandboxes.js";
-import { registerShellCommands } from "./commands/shell.js";
-import { registerVersionCommand } from "./commands/version.js";
-import { registerNodeCommands } from "./commands/nodes.js";
-import { registerProjectCommands } from "./commands/projects.js";
-import { registerContextCommands } from "./commands/contexts.js";
-import { registerProcessCommands } from "./commands/processes.js";
-import { registerPruneCommand } from "./commands/labels.js";
-import { registerCompletionCommand } from "./commands/completion.js";
-import { registerEventsCommand } from "./commands/events.js";
-import { registerStatsCommand } from "./commands/stats.js";
-import { registerTopCommand } from "./commands/top.js";
-import { registerVolumeCommands } from "./commands/volumes.js";
+import { commandWordOf, registerGroups } from "./command-groups.js";
 import { withGlobals } from "./context.js";
 import { applyOutputKind, refuseJsonWhereMeaningless } from "./output-kinds.js";
 import { commandWord, withFlagNames } from "./flag-names.js";
@@ -31,7 +10,11 @@ import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./
 
 const EXIT_BROKEN_PIPE = 141;
 
-export function buildProgram(): Command {
+/**
+ * The commander program; with `args`, only the commands that run needs (see command-groups.ts), else
+ * every command.
+ */
+export async function buildProgram(args?: readonly string[]): Promise<Command> {
   const program = new Command("sbx")
     .description("sbx: self-hosted sandboxes for AI agents and untrusted code")
     .version(VERSION, "-v, --version", "print the version of sbx")
@@ -40,30 +23,7 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false })
     .exitOverride();
   withGlobals(program);
-  registerSandboxCommands(program);
-  registerExecCommands(program);
-  registerProcessCommands(program);
-  registerPruneCommand(program);
-  registerShellCommands(program);
-  registerCpCommand(program);
-  registerImageCommands(program);
-  registerSnapshotCommands(program);
-  registerPortCommands(program);
-  registerPoolCommands(program);
-  const image = program.commands.find((c) => c.name() === "image");
-  if (image) registerImageRegisterCommand(image);
-  if (image) registerImageOciCommands(image);
-  registerNodeCommands(program);
-  registerProjectCommands(program);
-  registerContextCommands(program);
-  registerEventsCommand(program);
-  registerStatsCommand(program);
-  registerTopCommand(program);
-  registerVolumeCommands(program);
-  registerDaemonCommands(program);
-  registerDoctorCommand(program);
-  registerVersionCommand(program);
-  registerCompletionCommand(program);
+  await registerGroups(program, args);
   program.addHelpText(
     "after",
     `
@@ -114,7 +74,7 @@ function guardBrokenPipe(): void {
 /** Runs the CLI on `args` (without node and script) and answers the exit code. */
 export async function main(args: string[]): Promise<number> {
   guardBrokenPipe();
-  const program = buildProgram();
+  const program = await buildProgram(args);
   try {
     await program.parseAsync(args, { from: "user" });
     return stdoutGone.signal.aborted ? EXIT_BROKEN_PIPE : 0;
@@ -132,10 +92,6 @@ export async function main(args: string[]): Promise<number> {
 
 /** exec, run and shell keep exit codes below 125 for the user's command, so their usage errors are 125 too. */
 function runsUserCommand(args: string[]): boolean {
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "--host" || a === "--project" || a === "--context" || a === "--ca") i++;
-    else if (!a.startsWith("-")) return a === "exec" || a === "run" || a === "shell";
-  }
-  return false;
+  const word = commandWordOf(args);
+  return word === "exec" || word === "run" || word === "shell";
 }

@@ -24,8 +24,10 @@ function capture() {
 }
 afterEach(() => vi.restoreAllMocks());
 
+const program = await buildProgram();
+
 describe("--json and -q across the command tree", () => {
-  const all = leaves(buildProgram());
+  const all = leaves(program);
   const paths = all.map(commandPath);
 
   it("names only commands that exist", () => {

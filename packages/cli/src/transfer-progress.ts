@@ -1,7 +1,8 @@
-// Byte counters for long transfers through the CLI (`sbx cp`, `sbx image export/import`), on stderr
+// Byte counters for long transfers through the CLI (`sbx cp`, `sbx image export/import/push/pull`), on stderr
 // so stdout stays the command's output: a redrawn line with a bar (when the size is known) on a
 // terminal, plain lines for logs and CI (one every few seconds and one at the end), NDJSON events
-// with --json, nothing with -q. A meter is a pass-through stream put between source and sink.
+// with --json, nothing with -q. A meter is a pass-through stream put between source and sink; a
+// transfer the daemon runs (push, pull) reports its own counts through update().
 import { pipeline, Transform, type Readable } from "node:stream";
 import { formatBytes } from "@sbx-sh/sdk/internal";
 
@@ -29,6 +30,8 @@ const BAR = 24;
 
 export class TransferProgress {
   private bytes = 0;
+  private total: number | undefined;
+  private layers: { done: number; total: number } | undefined;
   private last = 0;
   private readonly started: number;
   private readonly write: (text: string) => void;
@@ -43,6 +46,14 @@ export class TransferProgress {
     this.write = o.write ?? ((t) => void process.stderr.write(t));
     this.now = o.now ?? Date.now;
     this.started = this.last = this.now();
+    this.total = o.total;
+  }
+
+  /** Counts reported by the daemon (cumulative), for transfers it runs itself. */
+  update(p: { bytes: number; total: number; layers?: number; layersTotal?: number }): void {
+    this.total = p.total;
+    if (p.layers !== undefined && p.layersTotal !== undefined) this.layers = { done: p.layers, total: p.layersTotal };
+    this.add(p.bytes - this.bytes);
   }
 
   /** `source` piped through a counter; errors of either end reach the returned stream. */
@@ -74,7 +85,8 @@ export class TransferProgress {
 
   private show(done: boolean): void {
     const secs = Math.max(this.now() - this.started, 1) / 1000;
-    const { total } = this.o;
+    const { total, layers } = this;
+    const layerText = layers ? `, ${layers.done}/${layers.total} layers` : "";
     switch (this.o.mode) {
       case "quiet":
         return;
@@ -86,6 +98,7 @@ export class TransferProgress {
             label: this.label,
             bytes: this.bytes,
             total: total ?? null,
+            ...(layers ? { layers: layers.done, layersTotal: layers.total } : {}),
             done,
           }) + "\n",
         );
@@ -93,8 +106,8 @@ export class TransferProgress {
       case "plain":
         this.write(
           done
-            ? `${this.op} ${this.label}: ${formatBytes(this.bytes)} (${this.bytes} bytes) in ${secs.toFixed(1)}s\n`
-            : `${this.op} ${this.label}: ${formatBytes(this.bytes)}${total ? ` of ${formatBytes(total)}` : ""}\n`,
+            ? `${this.op} ${this.label}: ${formatBytes(this.bytes)} (${this.bytes} bytes${layerText}) in ${secs.toFixed(1)}s\n`
+            : `${this.op} ${this.label}: ${formatBytes(this.bytes)}${total ? ` of ${formatBytes(total)}` : ""}${layerText}\n`,
         );
         return;
       case "tty": {
@@ -105,7 +118,7 @@ export class TransferProgress {
           bar = ` [${"#".repeat(filled)}${" ".repeat(BAR - filled)}] ${Math.min(100, Math.floor((this.bytes / total) * 100))}%`;
         }
         const size = `${formatBytes(this.bytes)}${total ? ` / ${formatBytes(total)}` : ""}`;
-        this.write(`\r\x1b[2K${this.op} ${this.label}${bar} ${size} ${rate}${done ? "\n" : ""}`);
+        this.write(`\r\x1b[2K${this.op} ${this.label}${bar} ${size}${layerText} ${rate}${done ? "\n" : ""}`);
       }
     }
   }

@@ -34,6 +34,7 @@ import {
   importImage,
   pullImage,
   pushImage,
+  type ProgressOptions,
   type PullResult,
   type PushResult,
   type RegistryCredentials,
@@ -183,14 +184,19 @@ export class SandboxClient {
   }
 
   /** Pushes `name[:tag]` to `registry/repo:tag` over the OCI distribution API. */
-  pushImage(name: string, reference: string, credentials?: RegistryCredentials): Promise<PushResult> {
-    return pushImage(this.transport, name, reference, credentials);
+  pushImage(
+    name: string,
+    reference: string,
+    credentials?: RegistryCredentials,
+    options?: ProgressOptions,
+  ): Promise<PushResult> {
+    return pushImage(this.transport, name, reference, credentials, options);
   }
 
   /** Pulls `registry/repo:tag` into the project (as `name`, default the repository's last part). */
   pullImage(
     reference: string,
-    options?: RegistryCredentials & { name?: string; tag?: string; replace?: boolean },
+    options?: RegistryCredentials & { name?: string; tag?: string; replace?: boolean } & ProgressOptions,
   ): Promise<PullResult> {
     return pullImage(this.transport, reference, options);
   }

@@ -4,13 +4,9 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import {
-  SbxError,
-  flattenDockerfile,
-  parseDockerfile,
-  type DockerfileStep,
-  type DockerfileWarning,
-} from "@sbx-sh/protocol";
+import { SbxError, type DockerfileStep, type DockerfileWarning } from "@sbx-sh/protocol";
+// The parser's own entry, so programs that never read a Dockerfile do not load it with the protocol.
+import { flattenDockerfile, parseDockerfile } from "@sbx-sh/protocol/dockerfile";
 import type { ImageDefinition, BuildInfo, ImageInfo } from "@sbx-sh/protocol";
 import type { SandboxClient } from "./client.js";
 import { Image } from "./image.js";

@@ -14,6 +14,7 @@ import { loadIgnoreFile } from "./dockerignore.js";
 import { IgnoreRules } from "./sbxignore.js";
 import { displayPath, formatSource } from "./source-location.js";
 import type { ClientOptions } from "./config.js";
+import { formatBytes } from "./format-bytes.js";
 
 export interface DefinitionOptions {
   /** Where copy()/add() sources are read; default the folder of the file that made the Image. */
@@ -234,18 +235,6 @@ export function buildError(build: BuildInfo): SbxError {
     `build ${build.id} of ${build.imageName}:${build.tag} failed${step}: ${f.message}${code}`,
     details,
   );
-}
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ["KB", "MB", "GB", "TB"];
-  let v = n;
-  let u = -1;
-  do {
-    v /= 1024;
-    u++;
-  } while (v >= 1024 && u < units.length - 1);
-  return `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} ${units[u]}`;
 }
 
 async function withClient<T>(

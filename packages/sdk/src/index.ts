@@ -21,7 +21,7 @@ export type { DockerfileImageOptions } from "./dockerfile-image.js";
 export type { ClientLike, CreateSandboxOptions, ProcessOptions, RunOptions, StartProcessOptions } from "./sandbox.js";
 export { SandboxClient } from "./client.js";
 export type { ListSandboxesOptions } from "./client.js";
-export type { PullResult, PushResult, RegistryCredentials } from "./oci.js";
+export type { ProgressOptions, PullResult, PushResult, RegistryCredentials, RegistryProgress } from "./oci.js";
 export { SandboxProcess } from "./process.js";
 export { Terminal } from "./terminal.js";
 export type { TerminalOptions } from "./terminal.js";

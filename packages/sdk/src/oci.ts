@@ -2,7 +2,8 @@
 // from registries (the daemon does the transfer; credentials travel in the request body).
 import type { RegistryCredentials, ImageInfo } from "@sbx-sh/protocol";
 import type { Readable } from "node:stream";
-import { apiPath } from "@sbx-sh/protocol";
+import { apiPath, SbxError } from "@sbx-sh/protocol";
+import { ndjson } from "./ndjson.js";
 import type { Body, Transport } from "./transport.js";
 
 export type { RegistryCredentials };
@@ -40,19 +41,53 @@ export function importImage(
   });
 }
 
-export function pushImage(
+/** How far a push or pull is: bytes and layers done (blobs already there count as done) of the totals. */
+export interface RegistryProgress {
+  bytes: number;
+  total: number;
+  layers: number;
+  layersTotal: number;
+}
+
+export interface ProgressOptions {
+  /** Called as the daemon reports progress (a few times a second at most). */
+  onProgress?: (p: RegistryProgress) => void;
+}
+
+export async function pushImage(
   t: Transport,
   name: string,
   reference: string,
   creds: RegistryCredentials = {},
+  o: ProgressOptions = {},
 ): Promise<PushResult> {
-  return t.json("POST", apiPath("imagePush", { name }), { json: { reference, ...creds }, stream: true });
+  const path = apiPath("imagePush", { name });
+  const json = { reference, ...creds };
+  if (!o.onProgress) return t.json("POST", path, { json, stream: true });
+  return withProgress<PushResult>(await t.stream("POST", path, { json, query: { progress: "1" } }), o.onProgress);
 }
 
-export function pullImage(
+export async function pullImage(
   t: Transport,
   reference: string,
-  o: RegistryCredentials & { name?: string; tag?: string; replace?: boolean } = {},
+  o: RegistryCredentials & { name?: string; tag?: string; replace?: boolean } & ProgressOptions = {},
 ): Promise<PullResult> {
-  return t.json("POST", apiPath("imagesPull"), { json: { reference, ...o }, stream: true });
+  const { onProgress, ...rest } = o;
+  const json = { reference, ...rest };
+  if (!onProgress) return t.json("POST", apiPath("imagesPull"), { json, stream: true });
+  return withProgress<PullResult>(
+    await t.stream("POST", apiPath("imagesPull"), { json, query: { progress: "1" } }),
+    onProgress,
+  );
+}
+
+/** Reads a `?progress=1` answer: progress events to `onProgress`, then the result (an error line throws). */
+async function withProgress<T>(body: Body, onProgress: (p: RegistryProgress) => void): Promise<T> {
+  for await (const v of ndjson(body)) {
+    const e = v as { event?: string; result?: T } & RegistryProgress;
+    if (e.event === "progress")
+      onProgress({ bytes: e.bytes, total: e.total, layers: e.layers, layersTotal: e.layersTotal });
+    else if (e.event === "result") return e.result as T;
+  }
+  throw new SbxError("internal", "sbxd ended the transfer's progress stream without a result");
 }

@@ -1,6 +1,5 @@
 // Sandbox: one sandbox as an object (Tensorlake's TypeScript SDK names): create/connect, run
 // commands, background processes, files and directory trees, info and terminate.
-import { mkdir } from "node:fs/promises";
 import type { Duplex, Readable } from "node:stream";
 import type {
   PortExposure,
@@ -16,7 +15,8 @@ import type {
   UpdateNetworkRequest,
 } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
-import { extractSafe, packDirectoryContents } from "./archive.js";
+// fs.promises, not node:fs/promises: the latter loads at import, the former on first use.
+import { promises as fsp } from "node:fs";
 import { SandboxClient } from "./client.js";
 import { ndjson } from "./ndjson.js";
 import { openPortStream } from "./port-stream.js";
@@ -308,7 +308,9 @@ export class Sandbox {
   }
 
   /** Copies what is inside `localDir` into `remoteDir` (created if missing). */
-  uploadDirectory(localDir: string, remoteDir: string): Promise<void> {
+  async uploadDirectory(localDir: string, remoteDir: string): Promise<void> {
+    // tar is loaded here, not with the module: a program that only runs commands never parses it.
+    const { packDirectoryContents } = await import("./archive.js");
     return this.uploadArchive(remoteDir, packDirectoryContents(localDir));
   }
 
@@ -318,7 +320,8 @@ export class Sandbox {
     localDir: string,
     options: { onWarning?: (message: string, refused: boolean) => void } = {},
   ): Promise<void> {
-    await mkdir(localDir, { recursive: true });
+    const { extractSafe } = await import("./archive.js");
+    await fsp.mkdir(localDir, { recursive: true });
     const archive = await this.downloadArchive(remotePath);
     await extractSafe(archive, localDir, { strip: 1, ...options });
   }

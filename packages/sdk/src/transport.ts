@@ -2,7 +2,8 @@
 // token, and the mapping of error answers and connection failures to SbxError. Where sbxd is comes
 // from config.ts. Everything above this file speaks in paths and JSON.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
-import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type * as Https from "node:https";
+import { createRequire } from "node:module";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { ERROR_CODES, SbxError, isErrorCode, type ErrorCode } from "@sbx-sh/protocol";
@@ -59,6 +60,12 @@ function withReaders(res: IncomingMessage): Body {
 }
 
 // node:http rather than undici: the CLI starts on every command, and undici alone costs ~70 ms to load.
+// node:https (with tls and crypto under it) is loaded only for an https:// daemon, for the same reason.
+let https: typeof Https | undefined;
+function httpsModule(): typeof Https {
+  return (https ??= createRequire(import.meta.url)("node:https") as typeof Https);
+}
+
 export class Transport {
   readonly config: ResolvedConfig;
   private readonly agent: HttpAgent;
@@ -66,7 +73,7 @@ export class Transport {
   constructor(options: ClientOptions = {}) {
     this.config = resolveConfig(options);
     this.agent = this.config.baseUrl.startsWith("https:")
-      ? new HttpsAgent({ keepAlive: true, ...(this.config.ca ? { ca: this.config.ca } : {}) })
+      ? new (httpsModule().Agent)({ keepAlive: true, ...(this.config.ca ? { ca: this.config.ca } : {}) })
       : new HttpAgent({ keepAlive: true });
   }
 
@@ -154,7 +161,7 @@ export class Transport {
       const target = new URL(url);
       const fixed = typeof body === "string" || body instanceof Uint8Array ? Buffer.from(body as string) : undefined;
       if (fixed) headers["content-length"] = String(fixed.length);
-      const req = (target.protocol === "https:" ? httpsRequest : httpRequest)({
+      const req = (target.protocol === "https:" ? httpsModule().request : httpRequest)({
         method,
         agent: this.agent,
         headers,

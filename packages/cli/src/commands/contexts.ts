@@ -2,7 +2,7 @@
 // user's config file, so a remote daemon and a project are chosen once instead of on every call.
 import { type Command, InvalidArgumentError } from "commander";
 import { assertValidName, SbxError } from "@sbx-sh/protocol";
-import { parseHost } from "@sbx-sh/sdk";
+import { parseHost } from "@sbx-sh/sdk/core";
 import { globalsOf } from "../context.js";
 import { configPath, loadConfig, updateConfig } from "../config-file.js";
 import { formatTable, printJson, printLines, progress } from "../output.js";

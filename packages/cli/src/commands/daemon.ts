@@ -1,7 +1,7 @@
 // `sbx daemon start|stop|status`: run a local sbxd in the background, stop it, or ask how it is.
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
-import { SandboxClient } from "@sbx-sh/sdk";
+import { SandboxClient } from "@sbx-sh/sdk/core";
 import { globalsOf, parsePositiveInt } from "../context.js";
 import { startWithSystemd, systemctl, systemdManages } from "../systemd.js";
 import { pidFilePath, startDaemon, stopDaemon } from "../daemon-control.js";

@@ -4,13 +4,11 @@
 import { once } from "node:events";
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
-import { SandboxProcess, type OutputChunk, Sandbox, type ProcessOptions } from "@sbx-sh/sdk";
+import { SandboxProcess, type OutputChunk, Sandbox, type ProcessOptions } from "@sbx-sh/sdk/core";
 import { exitStatus } from "@sbx-sh/sdk/internal";
 import { clientFor, globalsOf, parseEnvPair, parsePositiveInt } from "../context.js";
 import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
-import { runInTerminal } from "./shell.js";
-import { startDetached } from "./processes.js";
 import { imageProgram } from "./image-program.js";
 
 const EXIT_INTERRUPTED = 130;
@@ -86,6 +84,8 @@ export async function runAttached(
   if (o.tty) {
     if (o.timeout !== undefined)
       throw new SbxError("invalid_argument", "--timeout does not apply to -t: a terminal runs until its program exits");
+    // Terminal code (stty through child_process, the WebSocket client) loads only for -t.
+    const { runInTerminal } = await import("./shell.js");
     return runInTerminal(sb, command, args, o, attach.signal);
   }
   const popts: ProcessOptions = { args, env: o.env, workingDir: o.workdir, user: o.user, timeout: o.timeout };
@@ -165,6 +165,7 @@ and stdin must be a terminal (-it with piped input fails: use -i alone). Ctrl-] 
       if (o.detach) {
         if (o.interactive || o.tty) cmd.error("error: -d/--detach runs in the background: it goes without -i and -t");
         const [command, args] = commandLine(words);
+        const { startDetached } = await import("./processes.js");
         return startDetached(cmd, id, command, args, o).catch((err: unknown) => {
           throw asSbxFailure(err);
         });

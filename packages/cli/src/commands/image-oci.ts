@@ -131,8 +131,10 @@ export function registerImageOciCommands(image: Command): void {
     .addHelpText("after", "\nExamples:\n  $ sbx image push web localhost:5000/team/web:2")
     .action(async (ref: string, reference: string, o: AuthFlags, cmd: Command) => {
       const g = globalsOf(cmd);
+      const bytes = new TransferProgress("push", `${ref} -> ${reference}`, { mode: transferMode(g) });
       await withClient(cmd, async (client) => {
-        const r = await client.pushImage(ref, reference, credentials(o));
+        const r = await client.pushImage(ref, reference, credentials(o), { onProgress: (p) => bytes.update(p) });
+        bytes.done();
         if (g.json) printJson(r);
         else printLines([`${reference}@${r.digest} (${r.blobsSent} blobs sent, ${r.blobsSkipped} already there)`]);
       });
@@ -149,12 +151,15 @@ export function registerImageOciCommands(image: Command): void {
     .addHelpText("after", "\nExamples:\n  $ sbx image pull localhost:5000/team/web:2 -n web2")
     .action(async (reference: string, o: AuthFlags & { name?: string; replace?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
+      const bytes = new TransferProgress("pull", reference, { mode: transferMode(g) });
       await withClient(cmd, async (client) => {
         const r = await client.pullImage(reference, {
           ...credentials(o),
           ...(o.name ? splitRef(o.name) : {}),
           replace: o.replace,
+          onProgress: (p) => bytes.update(p),
         });
+        bytes.done();
         if (g.json) printJson(r);
         else printLines([`${imageRef(r.image)} (${r.layersFetched} layers fetched, ${r.layersReused} reused)`]);
       });

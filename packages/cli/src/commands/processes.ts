@@ -5,7 +5,7 @@ import { once } from "node:events";
 import type { Command } from "commander";
 import type { ProcessInfo } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
-import { Sandbox, type SandboxProcess } from "@sbx-sh/sdk";
+import { Sandbox, type SandboxProcess } from "@sbx-sh/sdk/core";
 import { signalNumber } from "@sbx-sh/sdk/internal";
 import { clientFor, globalsOf, withClient } from "../context.js";
 import { ago, formatTable, printJson, printLines, stdoutGone } from "../output.js";

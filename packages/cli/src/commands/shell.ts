@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
-import { Sandbox } from "@sbx-sh/sdk";
+import { Sandbox } from "@sbx-sh/sdk/core";
 import type { Terminal } from "@sbx-sh/sdk";
 import { terminalType } from "../config.js";
 import { clientFor, globalsOf, parseEnvPair } from "../context.js";

@@ -1,7 +1,7 @@
 // `sbx version`: the CLI's version and, when it answers, the daemon's.
 import type { Command } from "commander";
 import { VERSION } from "@sbx-sh/protocol";
-import { SandboxClient } from "@sbx-sh/sdk";
+import { SandboxClient } from "@sbx-sh/sdk/core";
 import { clientOptions, globalsOf } from "../context.js";
 import { printJson, printLines } from "../output.js";
 

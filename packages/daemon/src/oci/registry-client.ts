@@ -243,7 +243,7 @@ export class RegistryClient {
   }
 
   /** Downloads a blob into `path`, checking size and digest; nothing is left behind on failure. */
-  async getBlob(digest: string, size: number, path: string): Promise<void> {
+  async getBlob(digest: string, size: number, path: string, onBytes?: (n: number) => void): Promise<void> {
     checkDigest(digest, "a blob");
     const res = await this.request("GET", this.repoPath("blobs", digest));
     if (res.status === 404)
@@ -259,6 +259,7 @@ export class RegistryClient {
           for await (const c of src) {
             hash.update(c);
             got += c.length;
+            onBytes?.(c.length);
             if (got > size)
               throw new SbxError(
                 "invalid_archive",
@@ -287,7 +288,7 @@ export class RegistryClient {
   }
 
   /** Uploads a blob file in one PUT, unless the registry already has it. Returns whether it was sent. */
-  async putBlob(digest: string, file: string): Promise<boolean> {
+  async putBlob(digest: string, file: string, onBytes?: (n: number) => void): Promise<boolean> {
     if (await this.hasBlob(digest)) return false;
     const start = await this.request("POST", `/v2/${this.ref.repository}/blobs/uploads/`, {
       headers: { "content-length": "0" },
@@ -301,7 +302,7 @@ export class RegistryClient {
     const { size } = await stat(file);
     const res = await this.request("PUT", url.toString(), {
       headers: { "content-type": "application/octet-stream", "content-length": String(size) },
-      body: () => Readable.toWeb(createReadStream(file)) as ReadableStream,
+      body: () => Readable.toWeb(counted(createReadStream(file), onBytes)) as ReadableStream,
     });
     if (res.status !== 201) throw this.fail("runtime_error", `upload of ${digest} failed`, res, await res.text());
     await res.body?.cancel();
@@ -332,4 +333,17 @@ function ociErrorText(body: string): string {
   } catch {
     return "";
   }
+}
+
+/** `source` with each chunk's length reported as it passes (upload progress). */
+function counted(source: Readable, onBytes: ((n: number) => void) | undefined): Readable {
+  if (!onBytes) return source;
+  return Readable.from(
+    (async function* () {
+      for await (const c of source as AsyncIterable<Buffer>) {
+        onBytes(c.length);
+        yield c;
+      }
+    })(),
+  );
 }

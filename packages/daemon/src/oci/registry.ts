@@ -15,6 +15,33 @@ import {
 } from "./layout.js";
 import type { RegistryClient } from "./registry-client.js";
 
+/** How far a push or pull is: blobs the registry (or we) already had count as done. */
+export interface RegistryProgress {
+  bytes: number;
+  total: number;
+  layers: number;
+  layersTotal: number;
+}
+export type OnRegistryProgress = (p: RegistryProgress) => void;
+
+/** Counts bytes and finished layers against the totals and reports each change. */
+function progressCounter(blobs: { size: number }[], layersTotal: number, on: OnRegistryProgress | undefined) {
+  const p: RegistryProgress = { bytes: 0, total: blobs.reduce((n, b) => n + b.size, 0), layers: 0, layersTotal };
+  on?.({ ...p });
+  return {
+    bytes: (n: number) => {
+      p.bytes = Math.min(p.total, p.bytes + n);
+      on?.({ ...p });
+    },
+    /** A blob finished (sent, fetched or already there): its bytes count in full, once. */
+    blob: (size: number, sentSoFar: number, layer: boolean) => {
+      p.bytes = Math.min(p.total, p.bytes + Math.max(0, size - sentSoFar));
+      if (layer) p.layers++;
+      on?.({ ...p });
+    },
+  };
+}
+
 export interface TransferStats {
   digest: string;
   blobsSent: number;
@@ -22,14 +49,26 @@ export interface TransferStats {
 }
 
 /** Pushes the image whose manifest descriptor is given (from the layout in `dir`) under the client's tag. */
-export async function pushLayout(client: RegistryClient, dir: string, manifest: Descriptor): Promise<TransferStats> {
+export async function pushLayout(
+  client: RegistryClient,
+  dir: string,
+  manifest: Descriptor,
+  onProgress?: OnRegistryProgress,
+): Promise<TransferStats> {
   const data = await readFile(blobPath(dir, manifest.digest));
   const m = JSON.parse(data.toString()) as ManifestJson;
   let blobsSent = 0;
   let blobsSkipped = 0;
+  const progress = progressCounter([...m.layers, m.config], m.layers.length, onProgress);
   for (const d of [...m.layers, m.config]) {
-    if (await client.putBlob(d.digest, blobPath(dir, d.digest))) blobsSent++;
+    let sent = 0;
+    const count = (n: number) => {
+      sent += n;
+      progress.bytes(n);
+    };
+    if (await client.putBlob(d.digest, blobPath(dir, d.digest), count)) blobsSent++;
     else blobsSkipped++;
+    progress.blob(d.size, sent, d !== m.config);
   }
   const digest = await client.putManifest(client.ref.tag ?? manifest.digest, data, manifest.mediaType);
   return { digest, blobsSent, blobsSkipped };
@@ -43,6 +82,7 @@ export async function pullToLayout(
   client: RegistryClient,
   dir: string,
   have: (diffId: string) => boolean | Promise<boolean>,
+  onProgress?: OnRegistryProgress,
 ): Promise<{ manifest: Descriptor; skipped: number; fetched: number }> {
   await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
   let got = await client.getManifest(client.ref.digest ?? client.ref.tag ?? "latest");
@@ -72,14 +112,19 @@ export async function pullToLayout(
   const diffIds = config.rootfs?.diff_ids ?? [];
   let skipped = 0;
   let fetched = 0;
+  const progress = progressCounter(m.layers, m.layers.length, onProgress);
   for (const [i, l] of m.layers.entries()) {
     const diffId = diffIds[i];
-    if (diffId && (await have(diffId))) {
-      skipped++;
-      continue;
+    let got = 0;
+    if (diffId && (await have(diffId))) skipped++;
+    else {
+      await client.getBlob(l.digest, l.size, blobPath(dir, l.digest), (n) => {
+        got += n;
+        progress.bytes(n);
+      });
+      fetched++;
     }
-    await client.getBlob(l.digest, l.size, blobPath(dir, l.digest));
-    fetched++;
+    progress.blob(l.size, got, true);
   }
   const manifest: Descriptor = { mediaType: got.mediaType, digest: got.digest, size: got.data.length };
   await writeFile(join(dir, "index.json"), JSON.stringify({ schemaVersion: 2, manifests: [manifest] }));

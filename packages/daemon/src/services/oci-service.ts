@@ -16,7 +16,7 @@ import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { exportLayout, layoutTarStream, type ExportSource } from "../oci/export.js";
 import { importedLayerKey, importImage } from "../oci/import.js";
 import { readLayout } from "../oci/layout.js";
-import { pullToLayout, pushLayout, type TransferStats } from "../oci/registry.js";
+import { pullToLayout, pushLayout, type OnRegistryProgress, type TransferStats } from "../oci/registry.js";
 import { parseRegistryRef, RegistryClient, type RegistryAuth } from "../oci/registry-client.js";
 import { unpackPlain } from "../oci/unpack.js";
 import type { OutboundPolicy } from "../oci/outbound.js";
@@ -130,12 +130,13 @@ export class OciService {
     ref: string,
     target: string,
     auth: RegistryAuth,
+    onProgress?: OnRegistryProgress,
   ): Promise<TransferStats & { reference: string }> {
     const client = new RegistryClient(parseRegistryRef(target), auth, this.opts.outbound);
     const src = await this.source(project, ref);
     return this.withTemp(async (dir) => {
       const { manifest } = await exportLayout(src, dir);
-      return { reference: target, ...(await pushLayout(client, dir, manifest)) };
+      return { reference: target, ...(await pushLayout(client, dir, manifest, onProgress)) };
     });
   }
 
@@ -145,13 +146,14 @@ export class OciService {
     reference: string,
     o: Partial<ImportOptions> & { register?: boolean },
     auth: RegistryAuth,
+    onProgress?: OnRegistryProgress,
   ): Promise<{ image: ImageRecord; fetched: number; skipped: number }> {
     const ref = parseRegistryRef(reference);
     const client = new RegistryClient(ref, auth, this.opts.outbound);
     const name = assertValidName("image", o.name ?? ref.repository.split("/").at(-1)!);
     const tag = checkTag(o.tag ?? ref.tag ?? "latest");
     return this.withTemp(async (dir) => {
-      const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(project, diffId));
+      const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(project, diffId), onProgress);
       const plan = await readLayout(dir);
       const image = await importImage(plan, this.deps(), {
         project,

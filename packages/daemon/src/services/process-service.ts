@@ -1,7 +1,7 @@
 // Processes in sandboxes: start in the background, follow output, wait for the exit code, send
 // signals, feed stdin, time out. Records are in the store; the processes themselves are runtime
 // handles, which outlive the daemon: a restarted daemon attaches to the ones still running.
-// Their output is read as events by ./process-output.ts.
+// Their output is read as events by ./process-output.ts, with the sandbox's secrets masked (./secret-mask.ts).
 import { SbxError, newId, assertExecFits, mergeEnv } from "@sbx-sh/protocol";
 import type { StartProcess } from "../domain/commands.js";
 import type { ProcessOutputEvent, ProcessRecord, SandboxRecord } from "../domain/records.js";
@@ -10,6 +10,7 @@ import { assertSignal } from "../runtime/signals.js";
 import type { Store } from "../store/store.js";
 import { pruneLogs } from "./log-retention.js";
 import { ProcessOutputs } from "./process-output.js";
+import { maskOutput } from "./secret-mask.js";
 import type { Logger } from "../common/log.js";
 import type { EventBus } from "./event-bus.js";
 import type { SandboxEvents } from "./sandbox-events.js";
@@ -172,7 +173,9 @@ export class ProcessService {
     signal?: AbortSignal,
   ): AsyncGenerator<ProcessOutputEvent> {
     const p = await this.get(project, sandboxIdOrName, procId);
-    yield* this.outputs.read(p, await this.handleOf(p), follow, signal);
+    // A program that prints one of the sandbox's secrets shows `***` in everything we hand out.
+    const secrets = await this.sandboxes.secretsOf(await this.sandboxes.get(project, sandboxIdOrName));
+    yield* maskOutput(this.outputs.read(p, await this.handleOf(p), follow, signal), Object.values(secrets));
   }
 
   private async pruneLogs(sandboxId: string): Promise<void> {

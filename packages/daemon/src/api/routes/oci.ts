@@ -7,6 +7,7 @@ import type { Api } from "../api-types.js";
 import { ErrorBody, ImageDetail } from "../schemas/index.js";
 import { toImage } from "../mappers/images.js";
 import { json, jsonBody } from "./common.js";
+import { ProgressQuery, RegistryProgressEvent, progressAnswer, wantsProgress } from "./registry-progress.js";
 
 const ImageParams = z.object({ name: z.string().min(1).max(200) });
 const tar = (description: string) => ({
@@ -93,12 +94,23 @@ export function registerOciRoutes(app: Api, s: Services): void {
       method: "post",
       path: "/v1/images/{name}/push",
       summary: "Push an image to a registry",
-      request: { params: ImageParams, ...jsonBody(PushRequest) },
-      responses: { 200: json(PushResult, "pushed") },
+      request: { params: ImageParams, query: ProgressQuery, ...jsonBody(PushRequest) },
+      responses: {
+        200: {
+          content: {
+            "application/json": { schema: PushResult },
+            "application/x-ndjson": { schema: RegistryProgressEvent },
+          },
+          description: "pushed (NDJSON progress events, then the result, with ?progress=1)",
+        },
+      },
     }),
     async (c) => {
       const { reference, ...auth } = c.req.valid("json");
-      return c.json(await s.oci.push(c.get("project"), c.req.valid("param").name, reference, auth), 200);
+      const push = (on?: Parameters<typeof s.oci.push>[4]) =>
+        s.oci.push(c.get("project"), c.req.valid("param").name, reference, auth, on);
+      if (wantsProgress(c.req.valid("query"))) return progressAnswer(push) as never;
+      return c.json(await push(), 200);
     },
   );
 
@@ -107,13 +119,23 @@ export function registerOciRoutes(app: Api, s: Services): void {
       method: "post",
       path: "/v1/images/pull",
       summary: "Pull an image from a registry into the project",
-      request: jsonBody(PullRequest),
-      responses: { 201: json(PullResult, "pulled") },
+      request: { query: ProgressQuery, ...jsonBody(PullRequest) },
+      responses: {
+        200: {
+          content: { "application/x-ndjson": { schema: RegistryProgressEvent } },
+          description: "with ?progress=1: NDJSON progress events, then the result",
+        },
+        201: json(PullResult, "pulled"),
+      },
     }),
     async (c) => {
       const { reference, name, tag, replace, ...auth } = c.req.valid("json");
-      const r = await s.oci.pull(c.get("project"), reference, { name, tag, replace }, auth);
-      return c.json({ image: toImage(r.image), layersFetched: r.fetched, layersReused: r.skipped }, 201);
+      const pull = async (on?: Parameters<typeof s.oci.pull>[4]) => {
+        const r = await s.oci.pull(c.get("project"), reference, { name, tag, replace }, auth, on);
+        return { image: toImage(r.image), layersFetched: r.fetched, layersReused: r.skipped };
+      };
+      if (wantsProgress(c.req.valid("query"))) return progressAnswer(pull) as never;
+      return c.json(await pull(), 201);
     },
   );
 }
