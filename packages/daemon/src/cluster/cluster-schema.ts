@@ -41,6 +41,9 @@ export const CLUSTER_MIGRATIONS: string[] = [
      max_sandboxes integer,
      max_cpu_millis integer,
      max_memory_mb integer);`,
+  // Routing: a sandbox is called by id or by name, and a name is unique in its project across the cluster.
+  `ALTER TABLE placements ADD COLUMN name text COLLATE "C";
+   CREATE UNIQUE INDEX placements_by_name ON placements (project, name) WHERE name IS NOT NULL;`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

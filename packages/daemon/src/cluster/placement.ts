@@ -13,6 +13,8 @@ import { uniqueViolation } from "../store/postgres-meta.js";
 export interface PlacementRequest {
   sandboxId: string;
   project: string;
+  /** The sandbox's name, unique in its project across the cluster (null: unnamed). */
+  name?: string | null;
   cpus: number;
   memoryMb: number;
   /** Digests of the image's layers: nodes that cache more of them are preferred. */
@@ -177,12 +179,14 @@ export class Placer {
            WHERE name = $1 AND state = 'ready' AND lease_expires_at > now()
              AND cpu_millis - alloc_cpu_millis >= $2 AND memory_mb - alloc_memory_mb >= $3
            RETURNING name)
-         INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb)
-         SELECT $4, name, $5, $2, $3 FROM taken`,
-        [node, cpuMillis, req.memoryMb, req.sandboxId, req.project],
+         INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb, name)
+         SELECT $4, name, $5, $2, $3, $6 FROM taken`,
+        [node, cpuMillis, req.memoryMb, req.sandboxId, req.project, req.name ?? null],
       );
       return won > 0;
     } catch (err) {
+      if (uniqueViolation(err) === "placements_by_name")
+        throw new SbxError("already_exists", `a sandbox named ${req.name} already exists in project ${req.project}`);
       if (uniqueViolation(err) !== undefined)
         throw new SbxError("already_exists", `sandbox ${req.sandboxId} is already placed`);
       throw err;
