@@ -19,6 +19,7 @@ let control: TestDaemon;
 const nodes: Record<string, TestDaemon> = {};
 const nodePorts: Record<string, number> = {};
 let client: SandboxClient;
+let controlPort = 0;
 const placed: Record<string, string[]> = { n1: [], n2: [] };
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
@@ -57,7 +58,7 @@ async function rejection(p: Promise<unknown>): Promise<SbxError> {
 
 beforeAll(async () => {
   pg = await startPgCluster();
-  const port = await freePort();
+  const port = (controlPort = await freePort());
   control = new TestDaemon({
     name: "cl-control",
     netIndex: 7,
@@ -155,8 +156,14 @@ describe("cluster routing", () => {
   });
 
   it("a node's API accepts only the control plane's secret, never a project's or a node's token", async () => {
+    // A remote client with a project token goes through the control plane's TCP listener...
+    const { token } = await client.createToken("default");
+    const remote = new SandboxClient({ host: `http://127.0.0.1:${controlPort}`, token });
+    const r = await (await Sandbox.connect(placed.n1![0]!, remote)).run("echo", { args: ["remote"] });
+    expect(r.stdout).toBe("remote\n");
+    // ...and the same token is worth nothing at a node.
     const url = `http://127.0.0.1:${nodePorts.n1}/v1/sandboxes`;
-    for (const auth of [undefined, "Bearer sbxn_wrong", `Bearer ${SECRET}x`]) {
+    for (const auth of [undefined, `Bearer ${token}`, "Bearer sbxn_wrong", `Bearer ${SECRET}x`]) {
       const res = await fetch(url, auth ? { headers: { authorization: auth } } : {});
       expect(res.status).toBe(401);
       expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/only its control plane/);
