@@ -33,7 +33,10 @@ export interface ClusterRole {
 export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: Logger): Promise<ClusterRole> {
   if (cfg.role === "control") {
     const db = await openClusterDb({ url: cfg.store! });
-    const nodes = new NodeRegistry(db.pool, { leaseSecs: cfg.nodeLeaseSecs });
+    const nodes = new NodeRegistry(db.pool, {
+      leaseSecs: cfg.nodeLeaseSecs,
+      onFreed: (node, sandboxes) => log.info({ node, sandboxes }, "sandboxes ended on their node: room freed"),
+    });
     const sweep = setInterval(
       () =>
         void nodes.expireLeases().then(
@@ -74,7 +77,8 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
 /** This host's capacity, what its live sandboxes hold, and the layers it caches. */
 async function nodeReport(cfg: DaemonConfig, stores: Stores): Promise<NodeReport> {
   const fs = await statfs(cfg.dataDir);
-  const live = (await stores.meta.listSandboxes({})).filter((s) => s.status === "running");
+  const all = await stores.meta.listSandboxes({});
+  const live = all.filter((s) => s.status === "running");
   const layers = (await stores.images.listLayers())
     .map((l) => l.digest)
     .filter((d): d is string => d !== null && /^sha256:[0-9a-f]{64}$/.test(d));
@@ -93,5 +97,6 @@ async function nodeReport(cfg: DaemonConfig, stores: Stores): Promise<NodeReport
       sandboxes: live.length,
     },
     layers: [...new Set(layers)],
+    sandboxIds: all.filter((s) => s.status !== "terminated").map((s) => s.id),
   };
 }

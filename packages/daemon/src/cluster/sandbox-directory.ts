@@ -63,7 +63,11 @@ export class SandboxDirectory {
 
   /** The node answered the create: the placement made under a provisional id takes the sandbox's own. */
   async confirm(provisionalId: string, sandboxId: string): Promise<void> {
-    await this.pool.query("UPDATE placements SET sandbox_id = $2 WHERE sandbox_id = $1", [provisionalId, sandboxId]);
+    // placed_at restarts: a node's report older than the create must not free it (node-registry.ts).
+    await this.pool.query("UPDATE placements SET sandbox_id = $2, placed_at = now() WHERE sandbox_id = $1", [
+      provisionalId,
+      sandboxId,
+    ]);
   }
 
   /** Where the control plane reaches a node (for calls that are not a sandbox's). */
