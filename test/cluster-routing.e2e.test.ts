@@ -3,7 +3,8 @@
 // port, subnet and veth prefix, real crun). Sandboxes created through the control plane are placed
 // over both nodes; exec, files, background processes and a terminal (WebSocket) reach the node
 // that runs each; a node's API refuses anything but the control plane; a node killed with -9 makes
-// its sandboxes node_unavailable (the other node's keep working) and, restarted, brings them back.
+// its sandboxes node_unavailable (the other node's keep working) and, restarted, brings them back;
+// a frozen node (SIGSTOP) ends the calls in flight to it instead of leaving them hanging.
 import { spawnSync } from "node:child_process";
 import { request } from "node:http";
 import { join } from "node:path";
@@ -93,6 +94,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const node of Object.values(nodes)) {
+    // A failed freeze test may leave a node stopped: it would never see SIGTERM.
+    node.child?.kill("SIGCONT");
     const local = new SandboxClient({ host: node.host });
     for (const s of await local.list().catch(() => [])) await local.terminate(s.id).catch(() => undefined);
     await node.stop();
@@ -173,6 +176,27 @@ describe("cluster routing", () => {
     expect(((await ok.json()) as { sandboxes: SandboxInfo[] }).sandboxes.map((s) => s.id).sort()).toEqual(
       [...placed.n1!].sort(),
     );
+  });
+
+  it("a frozen node (SIGSTOP) ends its calls in flight once its lease runs out, and comes back with SIGCONT", async () => {
+    const sb = await Sandbox.connect(placed.n2![0]!, client);
+    // A long call is streaming when the node freezes: its connection stays open, nothing answers.
+    const inFlight = sb.run("sleep", { args: ["60"] }).then(
+      () => "finished",
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    nodes.n2!.child!.kill("SIGSTOP");
+    try {
+      expect(await inFlight).not.toBe("finished");
+      const lost = await rejection(sb.run("true"));
+      expect(lost.code).toBe("node_unavailable");
+      expect(lost.message).toMatch(/node n2/);
+    } finally {
+      nodes.n2!.child!.kill("SIGCONT");
+    }
+    await waitFor(() => nodeState("n2") === "ready", 30_000, "n2 ready again after SIGCONT");
+    expect((await sb.run("echo", { args: ["thawed"] })).stdout).toBe("thawed\n");
   });
 
   it("kill -9 of a node: its sandboxes are node_unavailable at once, the other's work; restarted, they are back", async () => {

@@ -10,6 +10,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import { connectNodeSocket, forwardHttp, type NodeTarget } from "../cluster/node-forward.js";
+import type { NodeWatch } from "../cluster/node-watch.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import { LIMITS } from "../domain/limits.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
@@ -31,10 +32,22 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     // The node knows the sandbox by its id; the caller may have used its name.
     const nodePath = `/v1/sandboxes/${encodeURIComponent(at.sandboxId)}${m[2] ?? ""}${query}`;
     if (c.req.header("upgrade")?.toLowerCase() === "websocket")
-      return relaySocket(c, next, target, nodePath, upgradeWebSocket);
-    const res = await forwardHttp(target, c.req.raw, nodePath);
-    if (c.req.method === "DELETE" && !m[2] && (res.ok || res.status === 404)) await r.placer.release(at.sandboxId);
-    return res;
+      return relaySocket(c, next, target, nodePath, upgradeWebSocket, r.watch);
+    // A node that stops renewing its lease mid-call (frozen: the connection stays open) ends the call.
+    const lost = new AbortController();
+    const unwatch = r.watch.watch(at.node, (why) => lost.abort(why));
+    try {
+      const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal });
+      if (c.req.method === "DELETE" && !m[2] && (res.ok || res.status === 404)) await r.placer.release(at.sandboxId);
+      if (!res.body) {
+        unwatch();
+        return res;
+      }
+      return new Response(onEnd(res.body, unwatch), res);
+    } catch (err) {
+      unwatch();
+      throw err;
+    }
   };
 }
 
@@ -87,7 +100,12 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
   let created = false;
   try {
     const at = await r.directory.locate(project, provisional);
-    const res = await forwardHttp(targetOf(r, at, project), c.req.raw, "/v1/sandboxes", raw);
+    const lost = new AbortController();
+    const unwatch = r.watch.watch(at.node, (why) => lost.abort(why));
+    const res = await forwardHttp(targetOf(r, at, project), c.req.raw, "/v1/sandboxes", {
+      body: raw,
+      signal: lost.signal,
+    }).finally(unwatch);
     if (!res.ok) return res;
     const text = await res.text();
     const sandbox = JSON.parse(text) as SandboxInfo;
@@ -114,7 +132,9 @@ async function listFromNodes(c: Context<AppEnv>, r: ClusterRouting): Promise<Res
       const at = ats[0]!;
       const ours = new Set(ats.map((a) => a.sandboxId));
       try {
-        const res = await forwardHttp(targetOf(r, at, project), new Request(c.req.url), `/v1/sandboxes${query}`);
+        const res = await forwardHttp(targetOf(r, at, project), new Request(c.req.url), `/v1/sandboxes${query}`, {
+          signal: AbortSignal.timeout(10_000),
+        });
         if (!res.ok) throw new SbxError("node_unavailable", `node ${at.node} answered ${res.status}`);
         const list = (await res.json()) as { sandboxes: SandboxInfo[] };
         sandboxes.push(...list.sandboxes.filter((s) => ours.has(s.id)));
@@ -128,6 +148,35 @@ async function listFromNodes(c: Context<AppEnv>, r: ClusterRouting): Promise<Res
   return c.json({ sandboxes, unavailable }, 200);
 }
 
+/** The same stream, calling `done` once it ends, fails or is cancelled by the caller. */
+function onEnd(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let once = false;
+  const finish = (): void => {
+    if (once) return;
+    once = true;
+    done();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      try {
+        const { value, done: end } = await reader.read();
+        if (end) {
+          finish();
+          ctl.close();
+        } else ctl.enqueue(value);
+      } catch (err) {
+        finish();
+        ctl.error(err);
+      }
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  });
+}
+
 /** Relays a WebSocket between the caller and the node, once the node accepted its side. */
 async function relaySocket(
   c: Context<AppEnv>,
@@ -135,9 +184,12 @@ async function relaySocket(
   target: NodeTarget,
   path: string,
   upgradeWebSocket: UpgradeWebSocket,
+  watch: NodeWatch,
 ): Promise<Response | void> {
   const up = await connectNodeSocket(target, path, c.req.raw.headers);
   if (up instanceof Response) return up;
+  const unwatch = watch.watch(target.node, (why) => up.close(1011, why.slice(0, 120)));
+  up.once("close", unwatch);
   const early: Array<[Buffer, boolean]> = [];
   up.on("message", (data: Buffer, isBinary: boolean) => early.push([data, isBinary]));
   const closeCode = (code: number): number => (code === 1000 || (code >= 3000 && code < 5000) ? code : 1011);

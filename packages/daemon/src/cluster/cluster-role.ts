@@ -10,6 +10,7 @@ import { openClusterDb } from "./cluster-db.js";
 import { NodeAgent } from "./node-agent.js";
 import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
+import { NodeWatch } from "./node-watch.js";
 import { SandboxDirectory } from "./sandbox-directory.js";
 import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
@@ -19,6 +20,8 @@ import type { Stores } from "../store/store.js";
 export interface ClusterRouting {
   placer: Placer;
   directory: SandboxDirectory;
+  /** Ends calls in flight to a node that stops renewing its lease. */
+  watch: NodeWatch;
   /** Sent to nodes as their bearer token (SBX_CLUSTER_SECRET). */
   secret: string;
   log: Logger;
@@ -49,6 +52,7 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
     const routing: ClusterRouting = {
       placer: new Placer(db.pool),
       directory: new SandboxDirectory(db.pool),
+      watch: new NodeWatch(db.pool),
       secret: cfg.clusterSecret!,
       log,
     };
@@ -57,6 +61,7 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
       routing,
       async close() {
         clearInterval(sweep);
+        routing.watch.stop();
         await db.close();
       },
     };

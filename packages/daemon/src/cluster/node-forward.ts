@@ -58,8 +58,17 @@ export function unreachable(t: NodeTarget, why: string): SbxError {
   });
 }
 
-/** Sends `req` to the node at `path` (with query) and answers the node's response, streamed. */
-export function forwardHttp(t: NodeTarget, req: Request, path: string, body?: Uint8Array | null): Promise<Response> {
+/**
+ * Sends `req` to the node at `path` (with query) and answers the node's response, streamed.
+ * `body`: the request's body already read (else it streams from `req`); `signal`: aborts the call
+ * (its reason, a message, becomes node_unavailable before the answer, a broken stream after).
+ */
+export function forwardHttp(
+  t: NodeTarget,
+  req: Request,
+  path: string,
+  opts: { body?: Uint8Array; signal?: AbortSignal } = {},
+): Promise<Response> {
   const { host, port } = splitAddress(t.address);
   return new Promise<Response>((resolve, reject) => {
     const out = httpRequest({ host, port, method: req.method, path, headers: nodeHeaders(t, req.headers) });
@@ -68,12 +77,24 @@ export function forwardHttp(t: NodeTarget, req: Request, path: string, body?: Ui
       CONNECT_TIMEOUT_MS,
     );
     out.once("socket", (s) => s.once("connect", () => clearTimeout(timer)));
+    let answered: IncomingMessage | undefined;
+    const abort = (): void => {
+      const why = String(opts.signal?.reason ?? "aborted");
+      if (answered) answered.destroy(new Error(why));
+      else {
+        out.destroy();
+        reject(new SbxError("node_unavailable", `${why}: try again once it is back`, { node: t.node }));
+      }
+    };
+    opts.signal?.addEventListener("abort", abort, { once: true });
     out.once("error", (err) => {
       clearTimeout(timer);
       reject(unreachable(t, err.message));
     });
     out.once("response", (res: IncomingMessage) => {
       clearTimeout(timer);
+      answered = res;
+      res.once("close", () => opts.signal?.removeEventListener("abort", abort));
       const headers = new Headers();
       for (const [k, v] of Object.entries(res.headers)) {
         if (v === undefined || DROPPED.has(k)) continue;
@@ -89,7 +110,7 @@ export function forwardHttp(t: NodeTarget, req: Request, path: string, body?: Ui
         }),
       );
     });
-    if (body !== undefined) out.end(body ?? undefined);
+    if (opts.body !== undefined) out.end(opts.body);
     else if (req.body) {
       const source = Readable.fromWeb(req.body as WebReadableStream);
       source.once("error", (err) => out.destroy(err));
