@@ -47,7 +47,13 @@ beforeAll(async () => {
       "3",
     ],
   });
-  node = new TestDaemon({ name: "node1", netIndex: 9, extraArgs: ["--warm-pool", "0", "--role", "node"] });
+  node = new TestDaemon({
+    name: "node1",
+    netIndex: 9,
+    extraArgs: ["--warm-pool", "0", "--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
+  });
+  // Control and nodes share it: a node's API accepts only requests carrying it.
+  for (const d of [control, node]) d.env.SBX_CLUSTER_SECRET = "a-cluster-secret-of-32-characters-or-more";
   await control.reset();
   await node.reset();
   await control.start();

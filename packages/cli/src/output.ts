@@ -107,6 +107,7 @@ const HINTS: Partial<Record<string, string>> = {
   file_not_found: "check the path; `sbx exec <id> -- ls -la <dir>` shows what is there",
   payload_too_large: "copy the tree in smaller parts",
   base_image_unavailable: "the base image could not be fetched: check the daemon host's network, then retry",
+  node_unavailable: "the cluster node that runs it is down: `sbx node ls` shows it; its sandboxes return with it",
   internal: "this is a bug or a host problem; rerun with --debug and check the sbxd log",
 };
 

@@ -59,6 +59,8 @@ export interface DaemonConfig {
   nodeToken: string | null;
   /** How long a node's lease lasts without a heartbeat (role control). */
   nodeLeaseSecs: number;
+  /** Shared by the control plane and its nodes: nodes' APIs accept only requests carrying it (SBX_CLUSTER_SECRET). */
+  clusterSecret?: string | null;
   /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
   tensorlakeSandboxUrl: string | null;
   /** HOST:PORT of a plain listener serving only GET /metrics (no auth: keep it on loopback), or null. */
@@ -108,6 +110,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     control: env.SBX_CONTROL ?? null,
     nodeToken: env.SBX_NODE_TOKEN ?? null,
     nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
+    clusterSecret: env.SBX_CLUSTER_SECRET ?? null,
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
     metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
     caCerts: (env.SBX_CA_CERTS ?? "").split(":").filter(Boolean),
@@ -195,6 +198,8 @@ options (environment variable in brackets):
                        flags show in ps)
   --node-lease S       role control: seconds a node stays ready without a heartbeat
                        (SBX_NODE_LEASE_SECS; default 15)
+  SBX_CLUSTER_SECRET   roles control and node: the secret (32+ characters) the control plane sends
+                       to nodes; a node's API accepts nothing else (environment only)
   --tensorlake-sandbox-url URL
                        the sandbox_url the Tensorlake-compatible routes (TCP listener) advertise, e.g.
                        https://sandbox.example.com (SBX_TENSORLAKE_SANDBOX_URL; default: the scheme and
@@ -322,7 +327,13 @@ export function roleProblem(cfg: DaemonConfig): string | null {
     if (!cfg.control || !/^https?:\/\/[^/]+/.test(cfg.control))
       return "--role node needs --control http(s)://host:port of the control plane (SBX_CONTROL)";
     if (!cfg.nodeToken) return "--role node needs the node's credential from `sbx node add` in SBX_NODE_TOKEN";
+    if (!cfg.listenTcp)
+      return "--role node needs --listen-tcp HOST:PORT: the control plane forwards sandbox calls there";
+    if (cfg.store !== null)
+      return "--role node keeps its sandboxes in its own SQLite store (network slots, uid ranges are per node): drop --store";
   }
+  if (cfg.role !== "single" && (cfg.clusterSecret ?? "").length < 32)
+    return `--role ${cfg.role} needs SBX_CLUSTER_SECRET (32+ characters, the same on the control plane and every node)`;
   return null;
 }
 

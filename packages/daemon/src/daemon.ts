@@ -189,6 +189,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ...(cfg.ui ? { uiSessions: new UiSessions() } : {}),
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
     ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
+    ...(cluster.routing ? { cluster: cluster.routing } : {}),
+    ...(cfg.role === "node" && cfg.clusterSecret ? { clusterSecret: cfg.clusterSecret } : {}),
   };
 
   await rm(cfg.socket, { force: true });

@@ -34,6 +34,8 @@ export const ERROR_CODES = {
   no_space: 507,
   daemon_unavailable: 503,
   base_image_unavailable: 503,
+  /** Cluster: the node that runs the sandbox is lost or unreachable; its sandboxes come back with it. */
+  node_unavailable: 503,
   internal: 500,
   runtime_error: 500,
   upstream_unreachable: 502,

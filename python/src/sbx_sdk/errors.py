@@ -32,6 +32,7 @@ ERROR_CODES: dict[str, int] = {
     "no_space": 507,
     "daemon_unavailable": 503,
     "base_image_unavailable": 503,
+    "node_unavailable": 503,
     "internal": 500,
     "runtime_error": 500,
     "upstream_unreachable": 502,

@@ -23,6 +23,8 @@ import { registerSandboxSettingsRoutes } from "./routes/sandbox-settings.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
+import { clusterRouting } from "./cluster-routing.js";
+import { controlPlaneProject } from "./node-auth.js";
 import { registerTensorlakeRoutes } from "./tensorlake/index.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerStatsRoutes } from "./routes/stats.js";
@@ -53,6 +55,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     c.set("project", await resolveProject(c, services, transport));
     await next();
   });
+  if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
   app.use("/v1/*", bodyLimits());
   app.use("*", refuseDotSegments());
 
@@ -103,6 +106,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
 }
 
 async function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): Promise<string> {
+  if (transport === "tcp" && services.clusterSecret) return controlPlaneProject(c, services, services.clusterSecret);
   if (transport === "tcp") {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);

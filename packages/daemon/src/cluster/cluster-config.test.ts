@@ -3,6 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { defaultConfig, parseFlags, roleProblem, USAGE } from "../config.js";
 
+const SECRET = "s".repeat(32);
+
 describe("--role", () => {
   it("is single by default, which needs nothing", () => {
     const cfg = defaultConfig({});
@@ -14,7 +16,10 @@ describe("--role", () => {
 
   it("control needs a PostgreSQL store", () => {
     expect(roleProblem(parseFlags(["--role", "control"], defaultConfig({})))).toMatch(/--store postgres/);
-    const ok = parseFlags(["--role=control", "--store", "postgres://h/db", "--node-lease", "2"], defaultConfig({}));
+    const ok = parseFlags(
+      ["--role=control", "--store", "postgres://h/db", "--node-lease", "2"],
+      defaultConfig({ SBX_CLUSTER_SECRET: SECRET }),
+    );
     expect(roleProblem(ok)).toBeNull();
     expect(ok.nodeLeaseSecs).toBe(2);
   });
@@ -23,8 +28,19 @@ describe("--role", () => {
     expect(roleProblem(defaultConfig({ SBX_ROLE: "node" }))).toMatch(/--control/);
     expect(roleProblem(defaultConfig({ SBX_ROLE: "node", SBX_CONTROL: "ftp://x" }))).toMatch(/--control/);
     expect(roleProblem(defaultConfig({ SBX_ROLE: "node", SBX_CONTROL: "http://c:7070" }))).toMatch(/SBX_NODE_TOKEN/);
-    const cfg = defaultConfig({ SBX_ROLE: "node", SBX_CONTROL: "http://c:7070", SBX_NODE_TOKEN: "sbxn_x" });
+    const base = { SBX_ROLE: "node", SBX_CONTROL: "http://c:7070", SBX_NODE_TOKEN: "sbxn_x" };
+    expect(roleProblem(defaultConfig(base))).toMatch(/--listen-tcp/);
+    const cfg = defaultConfig({ ...base, SBX_LISTEN_TCP: "127.0.0.1:7080", SBX_CLUSTER_SECRET: SECRET });
     expect(roleProblem(cfg)).toBeNull();
+    // A node's sandboxes, network slots and uid ranges are its own: never in a shared database.
+    expect(roleProblem({ ...cfg, store: "postgres://h/db" })).toMatch(/own SQLite store/);
+  });
+
+  it("control and node need the shared cluster secret, long enough", () => {
+    const cfg = parseFlags(["--role=control", "--store", "postgres://h/db"], defaultConfig({}));
+    expect(roleProblem(cfg)).toMatch(/SBX_CLUSTER_SECRET/);
+    expect(roleProblem({ ...cfg, clusterSecret: "short" })).toMatch(/32\+ characters/);
+    expect(roleProblem({ ...cfg, clusterSecret: SECRET })).toBeNull();
   });
 
   it("refuses unknown roles and bad lease lengths", () => {

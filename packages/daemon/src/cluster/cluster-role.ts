@@ -1,26 +1,45 @@
 // What `--role` adds to a daemon. control: the cluster tables (in the --store database), the node
 // registry behind /v1/nodes and /cluster/v1, and a sweeper that marks nodes lost when their lease
 // runs out (every replica runs one; the UPDATE is idempotent). node: the agent that registers and
-// heartbeats. single (the default): nothing.
+// heartbeats. single (the default): nothing. The control plane also gets what routing sandbox calls
+// to nodes needs (api/cluster-routing.ts): the placer, the sandbox directory and the cluster secret.
 import { statfs } from "node:fs/promises";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import type { NodeReport } from "@sbx-sh/protocol";
 import { openClusterDb } from "./cluster-db.js";
 import { NodeAgent } from "./node-agent.js";
 import { NodeRegistry } from "./node-registry.js";
+import { Placer } from "./placement.js";
+import { NodeWatch } from "./node-watch.js";
+import { SandboxDirectory } from "./sandbox-directory.js";
 import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
 import type { Stores } from "../store/store.js";
 
+/** What the control plane routes sandbox calls with. */
+export interface ClusterRouting {
+  placer: Placer;
+  directory: SandboxDirectory;
+  /** Ends calls in flight to a node that stops renewing its lease. */
+  watch: NodeWatch;
+  /** Sent to nodes as their bearer token (SBX_CLUSTER_SECRET). */
+  secret: string;
+  log: Logger;
+}
+
 export interface ClusterRole {
   nodes?: NodeRegistry;
+  routing?: ClusterRouting;
   close(): Promise<void>;
 }
 
 export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: Logger): Promise<ClusterRole> {
   if (cfg.role === "control") {
     const db = await openClusterDb({ url: cfg.store! });
-    const nodes = new NodeRegistry(db.pool, { leaseSecs: cfg.nodeLeaseSecs });
+    const nodes = new NodeRegistry(db.pool, {
+      leaseSecs: cfg.nodeLeaseSecs,
+      onFreed: (node, sandboxes) => log.info({ node, sandboxes }, "sandboxes ended on their node: room freed"),
+    });
     const sweep = setInterval(
       () =>
         void nodes.expireLeases().then(
@@ -30,10 +49,19 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
       Math.max(100, (cfg.nodeLeaseSecs * 1000) / 3),
     );
     sweep.unref();
+    const routing: ClusterRouting = {
+      placer: new Placer(db.pool),
+      directory: new SandboxDirectory(db.pool),
+      watch: new NodeWatch(db.pool),
+      secret: cfg.clusterSecret!,
+      log,
+    };
     return {
       nodes,
+      routing,
       async close() {
         clearInterval(sweep);
+        routing.watch.stop();
         await db.close();
       },
     };
@@ -54,12 +82,14 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
 /** This host's capacity, what its live sandboxes hold, and the layers it caches. */
 async function nodeReport(cfg: DaemonConfig, stores: Stores): Promise<NodeReport> {
   const fs = await statfs(cfg.dataDir);
-  const live = (await stores.meta.listSandboxes({})).filter((s) => s.status === "running");
+  const all = await stores.meta.listSandboxes({});
+  const live = all.filter((s) => s.status === "running");
   const layers = (await stores.images.listLayers())
     .map((l) => l.digest)
     .filter((d): d is string => d !== null && /^sha256:[0-9a-f]{64}$/.test(d));
   return {
-    address: cfg.listenTcp ?? hostname(),
+    // Where the control plane forwards sandbox calls: --listen-tcp, with a wildcard host made this host's name.
+    address: (cfg.listenTcp ?? hostname()).replace(/^(0\.0\.0\.0|\[::\]|):/, `${hostname()}:`),
     capacity: {
       cpus: availableParallelism(),
       memoryMb: Math.floor(totalmem() / 2 ** 20),
@@ -72,5 +102,6 @@ async function nodeReport(cfg: DaemonConfig, stores: Stores): Promise<NodeReport
       sandboxes: live.length,
     },
     layers: [...new Set(layers)],
+    sandboxIds: all.filter((s) => s.status !== "terminated").map((s) => s.id),
   };
 }

@@ -4,6 +4,7 @@
 // are whole units (millicpus, MB) so sums never drift. Every time is the database's clock.
 import type { Pool } from "pg";
 import { migrate } from "../store/postgres-schema.js";
+import { PLACE_FUNCTION } from "./place-function.js";
 
 export const CLUSTER_MIGRATIONS: string[] = [
   `CREATE TABLE nodes (
@@ -41,6 +42,15 @@ export const CLUSTER_MIGRATIONS: string[] = [
      max_sandboxes integer,
      max_cpu_millis integer,
      max_memory_mb integer);`,
+  // Routing: a sandbox is called by id or by name, and a name is unique in its project across the cluster.
+  `ALTER TABLE placements ADD COLUMN name text COLLATE "C";
+   CREATE UNIQUE INDEX placements_by_name ON placements (project, name) WHERE name IS NOT NULL;`,
+  // One placement decision is one call (one round trip, one transaction): see placement.ts.
+  `CREATE INDEX placements_usage ON placements (project) INCLUDE (cpu_millis, memory_mb);
+   DROP INDEX placements_by_project;
+   ALTER TABLE nodes ADD COLUMN rkey float8 NOT NULL DEFAULT random();
+   CREATE INDEX nodes_ready_rkey ON nodes (rkey) WHERE state = 'ready';
+   ${PLACE_FUNCTION}`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { openClusterDb, type ClusterDb } from "./cluster-db.js";
 import { hashNodeToken, NodeRegistry } from "./node-registry.js";
+import { Placer } from "./placement.js";
 import { digest, report } from "../testing/cluster-kit.js";
 import { freshSchema, pgTestUrl } from "../testing/pg-test.js";
 
@@ -127,5 +128,37 @@ describe("NodeRegistry", () => {
     await reg.setState("cord-1", "ready");
     expect((await reg.list()).find((n) => n.name === "cord-1")?.state).toBe("ready");
     expect(await code(reg.setState("nope-1", "cordoned"))).toBe("not_found");
+  });
+
+  it("frees the room of sandboxes a node's report no longer lists, once older than a lease", async () => {
+    const freed: string[] = [];
+    const reg = new NodeRegistry(db.pool, { leaseSecs: 30, onFreed: (_n, ids) => freed.push(...ids) });
+    const { token } = await reg.add("free-1", { pool: "free-1" });
+    await reg.register(token, report(8, 8192));
+    const placer = new Placer(db.pool);
+    const place = (id: string) =>
+      placer.place({ sandboxId: id, project: "p", cpus: 1, memoryMb: 512, layers: [], selector: { pool: "free-1" } });
+    for (const id of ["sb-ended", "sb-live", "sb-young", "pending-x"]) await place(id);
+    await db.pool.query(
+      "UPDATE placements SET placed_at = now() - interval '1 hour' WHERE sandbox_id IN ('sb-ended', 'sb-live', 'pending-x')",
+    );
+    const allocated = async () => (await reg.list()).find((n) => n.name === "free-1")!.allocated;
+    // Without the list (an older node), nothing is freed.
+    await reg.heartbeat(token, report(8, 8192));
+    expect((await allocated()).sandboxes).toBe(4);
+    // sb-ended is gone from the node; sb-young was placed a moment ago; pending-x is a create in flight.
+    await reg.heartbeat(token, { ...report(8, 8192), sandboxIds: ["sb-live"] });
+    expect(freed).toEqual(["sb-ended"]);
+    expect(await allocated()).toEqual({ cpus: 3, memoryMb: 1536, sandboxes: 3 });
+    const { rows } = await db.pool.query("SELECT sandbox_id FROM placements WHERE node = 'free-1' ORDER BY 1");
+    expect(rows.map((r: { sandbox_id: string }) => r.sandbox_id)).toEqual(["pending-x", "sb-live", "sb-young"]);
+    // Registering again (a restarted node) reconciles the same way.
+    await db.pool.query("UPDATE placements SET placed_at = now() - interval '1 hour' WHERE sandbox_id = 'sb-young'");
+    await reg.register(token, { ...report(8, 8192), sandboxIds: ["sb-live"] });
+    expect(freed).toEqual(["sb-ended", "sb-young"]);
+    expect((await allocated()).sandboxes).toBe(2);
+    expect(await code(reg.heartbeat(token, { ...report(8, 8192), sandboxIds: [1 as unknown as string] }))).toBe(
+      "invalid_argument",
+    );
   });
 });

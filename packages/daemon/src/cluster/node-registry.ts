@@ -25,6 +25,8 @@ export interface NodeReport {
   usage: NodeCapacity & { sandboxes: number };
   /** Digests of the layers in the node's cache. */
   layers: string[];
+  /** Ids of the node's sandboxes that have not ended (absent: the control plane frees nothing). */
+  sandboxIds?: string[];
 }
 
 export interface NodeInfo {
@@ -66,6 +68,8 @@ function checkReport(r: NodeReport): void {
     throw new SbxError("invalid_argument", "node address: host:port, up to 255 characters");
   if (!Array.isArray(r.layers) || r.layers.some((l) => typeof l !== "string" || !/^sha256:[0-9a-f]{64}$/.test(l)))
     throw new SbxError("invalid_argument", "node layers: a list of sha256:<64 hex> digests");
+  if (r.sandboxIds !== undefined && (!Array.isArray(r.sandboxIds) || r.sandboxIds.some((i) => typeof i !== "string")))
+    throw new SbxError("invalid_argument", "node sandboxIds: a list of sandbox ids");
 }
 
 interface NodeRow {
@@ -87,7 +91,11 @@ interface NodeRow {
 export class NodeRegistry {
   constructor(
     private readonly pool: Pool,
-    private readonly opts: { leaseSecs: number } = { leaseSecs: 15 },
+    private readonly opts: {
+      leaseSecs: number;
+      /** Told which placements a node's report freed (for the log). */
+      onFreed?: (node: string, sandboxIds: string[]) => void;
+    } = { leaseSecs: 15 },
   ) {}
 
   /** Adds a node and answers its credential, which is shown this once and stored only as a hash. */
@@ -140,6 +148,7 @@ export class NodeRegistry {
         this.opts.leaseSecs,
       ],
     );
+    await this.freeEnded(name, report.sandboxIds);
     return { name, leaseSecs: this.opts.leaseSecs };
   }
 
@@ -157,7 +166,36 @@ export class NodeRegistry {
         "failed_precondition",
         `node ${name} has no live lease (lost or never registered): register again`,
       );
+    await this.freeEnded(name, report.sandboxIds);
     return { name, leaseSecs: this.opts.leaseSecs };
+  }
+
+  /**
+   * Frees the room of sandboxes placed on `node` that its report no longer lists (they ended on
+   * the node: their timeout, or gone). Placements younger than a lease are kept: a report made
+   * just before a create finished must not free it; provisional ones (a create in flight) too.
+   */
+  private async freeEnded(node: string, live: string[] | undefined): Promise<void> {
+    if (live === undefined) return;
+    const { rows } = await this.pool.query<{ sandbox_id: string }>(
+      `WITH gone AS (
+         DELETE FROM placements WHERE node = $1 AND NOT (sandbox_id = ANY($2::text[]))
+           AND sandbox_id NOT LIKE 'pending-%' AND placed_at < now() - make_interval(secs => $3)
+         RETURNING sandbox_id, cpu_millis, memory_mb),
+       freed AS (
+         UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - t.c, alloc_memory_mb = alloc_memory_mb - t.m,
+           alloc_sandboxes = alloc_sandboxes - t.n
+         FROM (SELECT coalesce(sum(cpu_millis), 0)::integer AS c, coalesce(sum(memory_mb), 0)::integer AS m,
+                 count(*)::integer AS n FROM gone) t
+         WHERE nodes.name = $1 AND t.n > 0)
+       SELECT sandbox_id FROM gone`,
+      [node, live, this.opts.leaseSecs],
+    );
+    if (rows.length > 0)
+      this.opts.onFreed?.(
+        node,
+        rows.map((r) => r.sandbox_id),
+      );
   }
 
   /** Marks every node whose lease ran out as lost; answers their names. Run by every control replica, often. */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { openClusterDb, type ClusterDb } from "./cluster-db.js";
 import { NodeRegistry } from "./node-registry.js";
-import { Placer, rankCandidates, type PlacementRequest } from "./placement.js";
+import { Placer, type PlacementRequest } from "./placement.js";
 import { digest, report } from "../testing/cluster-kit.js";
 import { freshSchema, pgTestUrl } from "../testing/pg-test.js";
 
@@ -50,21 +50,22 @@ async function addNodes(
 const errCode = (e: unknown): string => (e instanceof SbxError ? e.code : String(e));
 
 describe("Placer", () => {
-  it("ranks cached layers first, then the most room left", () => {
-    const c = (name: string, free: number, cached: number) => ({
-      name,
-      cpuMillis: 4000,
-      memoryMb: 4096,
-      freeCpuMillis: free * 1000,
-      freeMemoryMb: free * 1024,
-      cachedLayers: cached,
-    });
-    const ranked = rankCandidates([c("roomy", 4, 0), c("cached", 1, 2), c("mid", 2, 0)], {
-      cpuMillis: 1000,
-      memoryMb: 1024,
-      layers: 2,
-    });
-    expect(ranked.map((x) => x.name)).toEqual(["cached", "roomy", "mid"]);
+  it("ranks cached layers first, then the most room left", async () => {
+    const d = [digest(1), digest(2)];
+    const reg = await addNodes([
+      { name: "roomy", cpus: 4, memoryMb: 4096 },
+      { name: "cached", cpus: 4, memoryMb: 4096, layers: d, labels: { fill: "cached" } },
+      { name: "mid", cpus: 4, memoryMb: 4096, labels: { fill: "mid" } },
+    ]);
+    const placer = new Placer(replicaA.pool);
+    // cached: 1 cpu / 1 GB free after fillers; mid: 2 / 2; roomy: 4 / 4.
+    for (let i = 0; i < 3; i++) await placer.place(req({ cpus: 1, memoryMb: 1024, selector: { fill: "cached" } }));
+    for (let i = 0; i < 2; i++) await placer.place(req({ cpus: 1, memoryMb: 1024, selector: { fill: "mid" } }));
+    const withLayers = await placer.place(req({ cpus: 1, memoryMb: 1024, layers: d }));
+    expect(withLayers).toMatchObject({ node: "cached", cachedLayers: 2, candidates: 3 });
+    expect((await placer.place(req({ cpus: 0.5, memoryMb: 256 }))).node).toBe("roomy");
+    await reg.setState("roomy", "cordoned");
+    expect((await placer.place(req({ cpus: 0.5, memoryMb: 256 }))).node).toBe("mid");
   });
 
   it("places on the node with the most room, records it, and releases it", async () => {

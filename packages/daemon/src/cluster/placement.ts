@@ -1,34 +1,26 @@
-// Placement: which node runs a new sandbox, decided in one PostgreSQL transaction. Quotas first
-// (the project's quota row is locked, so concurrent placements of one project are counted one at
-// a time); then a sample of eligible nodes (ready, live lease by the database's clock, matching
-// the node selector, with room) is ranked, and the best is taken with a conditional UPDATE that
+// Placement: which node runs a new sandbox, decided in one PostgreSQL transaction, one call of the
+// sbx_place function (place-function.ts). Quotas first (the project's quota row is locked, so
+// concurrent placements of one project are counted one at a time); then a sample of eligible nodes
+// (ready, live lease by the database's clock, matching the node selector, with room) is ranked
+// (cached layers first, then room left), and the best is taken with a conditional UPDATE that
 // re-checks the room under the row lock. Two placers (two control replicas) racing for the last
 // room on a node: the second one's UPDATE sees the first one's allocation and moves on to the next
 // candidate, so a node is never over-committed.
 import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
-import { inTransaction, type PgRunner } from "../store/postgres-runner.js";
 import { uniqueViolation } from "../store/postgres-meta.js";
 
 export interface PlacementRequest {
   sandboxId: string;
   project: string;
+  /** The sandbox's name, unique in its project across the cluster (null: unnamed). */
+  name?: string | null;
   cpus: number;
   memoryMb: number;
   /** Digests of the image's layers: nodes that cache more of them are preferred. */
   layers: string[];
   /** Labels a node must have (key = value), as `--node-selector` gives them. */
   selector: Record<string, string>;
-}
-
-export interface Candidate {
-  name: string;
-  cpuMillis: number;
-  memoryMb: number;
-  freeCpuMillis: number;
-  freeMemoryMb: number;
-  /** How many of the request's layers the node caches. */
-  cachedLayers: number;
 }
 
 export interface Placement {
@@ -42,18 +34,6 @@ export interface ProjectQuota {
   maxSandboxes: number | null;
   maxCpus: number | null;
   maxMemoryMb: number | null;
-}
-
-/**
- * Best first: nodes caching more of the image's layers (no pull), then the most room left after
- * the placement (memory and cpu as fractions of the node), which spreads load.
- */
-export function rankCandidates(cands: Candidate[], req: { cpuMillis: number; memoryMb: number; layers: number }) {
-  const score = (c: Candidate): number =>
-    (req.layers === 0 ? 0 : (2 * c.cachedLayers) / req.layers) +
-    (c.freeMemoryMb - req.memoryMb) / Math.max(1, c.memoryMb) +
-    (c.freeCpuMillis - req.cpuMillis) / Math.max(1, c.cpuMillis);
-  return [...cands].sort((a, b) => score(b) - score(a) || (a.name < b.name ? -1 : 1));
 }
 
 export class Placer {
@@ -72,32 +52,40 @@ export class Placer {
     );
   }
 
-  /** Chooses a node and records the sandbox's allocation there, or fails and records nothing. */
+  /**
+   * Chooses a node and records the sandbox's allocation there, or fails and records nothing. One
+   * call of sbx_place (place-function.ts): one round trip, one transaction.
+   */
   async place(req: PlacementRequest): Promise<Placement> {
     const cpuMillis = Math.round(req.cpus * 1000);
     if (!(cpuMillis > 0) || !Number.isInteger(req.memoryMb) || req.memoryMb <= 0)
       throw new SbxError("invalid_argument", "placement needs cpus > 0 and a whole, positive memoryMb");
-    return inTransaction(this.pool, async (q) => {
-      await this.checkQuota(q, req.project, cpuMillis, req.memoryMb);
-      // A placement that loses every race retries on a fresh sample; the rows it saw full are skipped.
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const ranked = rankCandidates(await this.sample(q, req, cpuMillis), {
+    let rows: Array<{ node: string; cached: number; candidates: number }>;
+    try {
+      ({ rows } = await this.pool.query<{ node: string; cached: number; candidates: number }>(
+        "SELECT node, cached, candidates FROM sbx_place($1, $2, $3, $4, $5, $6, $7, $8)",
+        [
+          req.sandboxId,
+          req.project,
+          req.name ?? null,
           cpuMillis,
-          memoryMb: req.memoryMb,
-          layers: req.layers.length,
-        });
-        if (ranked.length === 0) break;
-        for (const c of ranked) {
-          if (await this.allocate(q, req, c.name, cpuMillis))
-            return { node: c.name, cachedLayers: c.cachedLayers, candidates: ranked.length };
-        }
-      }
+          req.memoryMb,
+          req.layers,
+          JSON.stringify(req.selector),
+          this.opts.k,
+        ],
+      ));
+    } catch (err) {
+      throw placementError(err, req);
+    }
+    const won = rows[0];
+    if (!won)
       throw new SbxError(
         "failed_precondition",
         `no ready node has room for ${req.cpus} cpus and ${req.memoryMb} MB` +
           (Object.keys(req.selector).length ? ` with labels ${JSON.stringify(req.selector)}` : ""),
       );
-    });
+    return { node: won.node, cachedLayers: won.cached, candidates: won.candidates };
   }
 
   /** Frees a sandbox's allocation on its node; answers whether it had one. One statement, so atomic by itself. */
@@ -111,81 +99,19 @@ export class Placer {
     );
     return (rowCount ?? 0) > 0;
   }
+}
 
-  private async checkQuota(q: PgRunner, project: string, cpuMillis: number, memoryMb: number): Promise<void> {
-    const quota = (
-      await q.query<{ s: number | null; c: number | null; m: number | null }>(
-        `SELECT max_sandboxes AS s, max_cpu_millis AS c, max_memory_mb AS m FROM project_quotas
-         WHERE project = $1 FOR UPDATE`,
-        [project],
-      )
-    )[0];
-    if (!quota) return;
-    const used = (
-      await q.query<{ n: number; c: number; m: number }>(
-        `SELECT count(*)::integer AS n, coalesce(sum(cpu_millis), 0)::integer AS c,
-           coalesce(sum(memory_mb), 0)::integer AS m FROM placements WHERE project = $1`,
-        [project],
-      )
-    )[0]!;
-    const over =
-      quota.s !== null && used.n + 1 > quota.s
-        ? `${quota.s} sandboxes`
-        : quota.c !== null && used.c + cpuMillis > quota.c
-          ? `${quota.c / 1000} cpus`
-          : quota.m !== null && used.m + memoryMb > quota.m
-            ? `${quota.m} MB of memory`
-            : null;
-    if (over)
-      throw new SbxError("failed_precondition", `project ${project} would exceed its quota of ${over}`, {
-        project,
-        used: { sandboxes: used.n, cpus: used.c / 1000, memoryMb: used.m },
-      });
-  }
-
-  /** Up to k random eligible nodes, plus up to k eligible ones caching some of the layers. */
-  private async sample(q: PgRunner, req: PlacementRequest, cpuMillis: number): Promise<Candidate[]> {
-    return q.query<Candidate>(
-      `WITH eligible AS (
-         SELECT name, cpu_millis, memory_mb, cpu_millis - alloc_cpu_millis AS free_cpu,
-           memory_mb - alloc_memory_mb AS free_mem, layers
-         FROM nodes
-         WHERE state = 'ready' AND lease_expires_at > now() AND labels @> $1::jsonb
-           AND cpu_millis - alloc_cpu_millis >= $2 AND memory_mb - alloc_memory_mb >= $3),
-       picked AS (
-         (SELECT * FROM eligible ORDER BY random() LIMIT $4)
-         UNION
-         (SELECT * FROM eligible WHERE cardinality($5::text[]) > 0 AND layers && $5::text[] ORDER BY random() LIMIT $4))
-       SELECT name, cpu_millis AS "cpuMillis", memory_mb AS "memoryMb", free_cpu AS "freeCpuMillis",
-         free_mem AS "freeMemoryMb",
-         (SELECT count(*) FROM unnest(layers) AS l WHERE l = ANY($5::text[]))::integer AS "cachedLayers"
-       FROM picked`,
-      [JSON.stringify(req.selector), cpuMillis, req.memoryMb, this.opts.k, req.layers],
-    );
-  }
-
-  /**
-   * Takes the room on `node` and records the placement, in one statement (one round trip): the
-   * UPDATE re-checks the room under the row lock, and no row means another placer got there first.
-   */
-  private async allocate(q: PgRunner, req: PlacementRequest, node: string, cpuMillis: number): Promise<boolean> {
-    try {
-      const won = await q.execute(
-        `WITH taken AS (
-           UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis + $2, alloc_memory_mb = alloc_memory_mb + $3,
-             alloc_sandboxes = alloc_sandboxes + 1
-           WHERE name = $1 AND state = 'ready' AND lease_expires_at > now()
-             AND cpu_millis - alloc_cpu_millis >= $2 AND memory_mb - alloc_memory_mb >= $3
-           RETURNING name)
-         INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb)
-         SELECT $4, name, $5, $2, $3 FROM taken`,
-        [node, cpuMillis, req.memoryMb, req.sandboxId, req.project],
-      );
-      return won > 0;
-    } catch (err) {
-      if (uniqueViolation(err) !== undefined)
-        throw new SbxError("already_exists", `sandbox ${req.sandboxId} is already placed`);
-      throw err;
-    }
-  }
+/** What the database said, as the caller's error: a quota passed, a name taken, an id placed twice. */
+function placementError(err: unknown, req: PlacementRequest): unknown {
+  const e = err as { code?: string; message?: string; detail?: string };
+  if (e.code === "SBQ01")
+    return new SbxError("failed_precondition", `project ${req.project} would exceed its quota of ${e.message}`, {
+      project: req.project,
+      used: JSON.parse(e.detail ?? "{}") as Record<string, number>,
+    });
+  const constraint = uniqueViolation(err);
+  if (constraint === "placements_by_name")
+    return new SbxError("already_exists", `a sandbox named ${req.name} already exists in project ${req.project}`);
+  if (constraint !== undefined) return new SbxError("already_exists", `sandbox ${req.sandboxId} is already placed`);
+  return err;
 }

@@ -13,6 +13,7 @@ import type { PortService, ProxyAddress } from "./port-service.js";
 import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
+import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { PoolService } from "./pool-service.js";
 import type { TemplateBuilds } from "./template-builds.js";
 import type { SandboxRetention } from "./sandbox-retention.js";
@@ -59,4 +60,8 @@ export interface Services {
   info(): { runtime: string; cgroupVersion: 1 | 2; dataDir: string };
   /** The cluster's nodes, on a control-plane daemon (--role control) only. */
   nodes?: NodeRegistry;
+  /** Control plane: routes sandbox calls to the nodes that run them (api/cluster-routing.ts). */
+  cluster?: ClusterRouting;
+  /** Node (--role node): the TCP API accepts only the control plane, which sends this secret. */
+  clusterSecret?: string;
 }

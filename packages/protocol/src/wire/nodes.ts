@@ -47,6 +47,11 @@ export interface NodeReport {
   usage: NodeResources & { sandboxes: number };
   /** Digests (sha256:<hex>) of the layers in the node's cache. */
   layers: string[];
+  /**
+   * Ids of the node's sandboxes that have not ended: the control plane frees the room of the
+   * others it placed there (ended by their timeout, or gone). Absent: nothing is freed.
+   */
+  sandboxIds?: string[];
 }
 
 export interface NodeLease {

@@ -32,6 +32,7 @@ export const NodeReport = z
     capacity: z.strictObject({ cpus: Amount, memoryMb: Amount, diskMb: Amount }),
     usage: z.strictObject({ cpus: Amount, memoryMb: Amount, diskMb: Amount, sandboxes: Amount }),
     layers: z.array(z.string()).max(100_000),
+    sandboxIds: z.array(z.string().max(64)).max(100_000).optional(),
   })
   .openapi("NodeReport");
 

@@ -1,0 +1,74 @@
+// Forwarding a call to a node: the caller's credentials and project header never go on (the node
+// gets the cluster secret and the authenticated project), bodies stream both ways, and a node
+// that refuses the connection is node_unavailable naming it.
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SbxError } from "@sbx-sh/protocol";
+import { forwardHttp, nodeHeaders, type NodeTarget } from "./node-forward.js";
+
+let server: Server;
+let seen: { headers: IncomingMessage["headers"]; body: string; url: string } | undefined;
+let target: NodeTarget;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      seen = { headers: req.headers, body, url: req.url ?? "" };
+      res.writeHead(201, { "content-type": "application/x-ndjson", connection: "keep-alive" });
+      res.write('{"n":1}\n');
+      setTimeout(() => res.end('{"n":2}\n'), 20);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as { port: number }).port;
+  target = { node: "n7", address: `127.0.0.1:${port}`, secret: "s3cret", project: "team-a" };
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+describe("forwarding to a node", () => {
+  it("replaces the caller's credentials and project with the secret and the authenticated project", () => {
+    const h = nodeHeaders(
+      target,
+      new Headers({
+        authorization: "Bearer sbx_user_token",
+        cookie: "sbx_session=abc",
+        "x-sbx-project": "someone-else",
+        "content-type": "application/json",
+      }),
+    );
+    expect(h).toEqual({
+      authorization: "Bearer s3cret",
+      "x-sbx-project": "team-a",
+      "content-type": "application/json",
+    });
+  });
+
+  it("streams the request body to the node and the node's answer back, with the node named", async () => {
+    const req = new Request("http://control/v1/sandboxes/sb-1/files?path=/x", {
+      method: "PUT",
+      headers: { authorization: "Bearer sbx_user_token", "content-type": "application/octet-stream" },
+      body: new Blob(["hello ", "node"]).stream(),
+      duplex: "half",
+    } as RequestInit);
+    const res = await forwardHttp(target, req, "/v1/sandboxes/sb-1/files?path=/x");
+    expect(res.status).toBe(201);
+    expect(res.headers.get("x-sbx-node")).toBe("n7");
+    expect(res.headers.get("connection")).toBeNull();
+    expect(await res.text()).toBe('{"n":1}\n{"n":2}\n');
+    expect(seen).toMatchObject({ body: "hello node", url: "/v1/sandboxes/sb-1/files?path=/x" });
+    expect(seen!.headers.authorization).toBe("Bearer s3cret");
+    expect(seen!.headers["x-sbx-project"]).toBe("team-a");
+  });
+
+  it("a node that refuses the connection is node_unavailable, naming it", async () => {
+    const down = { ...target, address: "127.0.0.1:1" };
+    const err = await forwardHttp(down, new Request("http://control/v1/sandboxes/sb-1"), "/v1/sandboxes/sb-1").catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SbxError);
+    expect((err as SbxError).code).toBe("node_unavailable");
+    expect((err as SbxError).message).toMatch(/node n7 \(127\.0\.0\.1:1\) is unreachable/);
+  });
+});

@@ -1,0 +1,151 @@
+// The control plane's side of a call it forwards to a node: the request goes on with its method,
+// path, query and body as a stream (uploads are never held whole), and the node's answer comes
+// back as a stream (NDJSON, downloads). The caller's credentials stay on the control plane: the
+// node gets the cluster secret and the project the control plane authenticated, nothing else.
+// A node that does not accept the connection within a few seconds is node_unavailable, not a hang.
+import { request as httpRequest, type IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import WebSocket from "ws";
+import { SbxError } from "@sbx-sh/protocol";
+
+export interface NodeTarget {
+  node: string;
+  /** host:port of the node's API. */
+  address: string;
+  secret: string;
+  project: string;
+}
+
+/** Not passed on: hop-by-hop headers, and the caller's own credentials (they stay on the control plane). */
+const DROPPED = new Set([
+  "host",
+  "authorization",
+  "cookie",
+  "connection",
+  "keep-alive",
+  "upgrade",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "x-sbx-project",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+]);
+const CONNECT_TIMEOUT_MS = 3000;
+
+export function nodeHeaders(t: NodeTarget, from?: Headers): Record<string, string> {
+  const out: Record<string, string> = {};
+  from?.forEach((v, k) => {
+    if (!DROPPED.has(k.toLowerCase())) out[k] = v;
+  });
+  out.authorization = `Bearer ${t.secret}`;
+  out["x-sbx-project"] = t.project;
+  return out;
+}
+
+function splitAddress(address: string): { host: string; port: number } {
+  const i = address.lastIndexOf(":");
+  return { host: address.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(address.slice(i + 1)) };
+}
+
+export function unreachable(t: NodeTarget, why: string): SbxError {
+  return new SbxError("node_unavailable", `node ${t.node} (${t.address}) is unreachable: ${why}; try again later`, {
+    node: t.node,
+  });
+}
+
+/**
+ * Sends `req` to the node at `path` (with query) and answers the node's response, streamed.
+ * `body`: the request's body already read (else it streams from `req`); `signal`: aborts the call
+ * (its reason, a message, becomes node_unavailable before the answer, a broken stream after).
+ */
+export function forwardHttp(
+  t: NodeTarget,
+  req: Request,
+  path: string,
+  opts: { body?: Uint8Array; signal?: AbortSignal } = {},
+): Promise<Response> {
+  const { host, port } = splitAddress(t.address);
+  return new Promise<Response>((resolve, reject) => {
+    const out = httpRequest({ host, port, method: req.method, path, headers: nodeHeaders(t, req.headers) });
+    const timer = setTimeout(
+      () => out.destroy(new Error(`no connection in ${CONNECT_TIMEOUT_MS} ms`)),
+      CONNECT_TIMEOUT_MS,
+    );
+    out.once("socket", (s) => s.once("connect", () => clearTimeout(timer)));
+    let answered: IncomingMessage | undefined;
+    const abort = (): void => {
+      const why = String(opts.signal?.reason ?? "aborted");
+      if (answered) answered.destroy(new Error(why));
+      else {
+        out.destroy();
+        reject(new SbxError("node_unavailable", `${why}: try again once it is back`, { node: t.node }));
+      }
+    };
+    opts.signal?.addEventListener("abort", abort, { once: true });
+    out.once("error", (err) => {
+      clearTimeout(timer);
+      reject(unreachable(t, err.message));
+    });
+    out.once("response", (res: IncomingMessage) => {
+      clearTimeout(timer);
+      answered = res;
+      res.once("close", () => opts.signal?.removeEventListener("abort", abort));
+      const headers = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) {
+        if (v === undefined || DROPPED.has(k)) continue;
+        for (const one of [v].flat()) headers.append(k, one);
+      }
+      headers.set("x-sbx-node", t.node);
+      const empty = req.method === "HEAD" || res.statusCode === 204 || res.statusCode === 304;
+      if (empty) res.resume();
+      resolve(
+        new Response(empty ? null : (Readable.toWeb(res) as ReadableStream), {
+          status: res.statusCode ?? 502,
+          headers,
+        }),
+      );
+    });
+    if (opts.body !== undefined) out.end(opts.body);
+    else if (req.body) {
+      const source = Readable.fromWeb(req.body as WebReadableStream);
+      source.once("error", (err) => out.destroy(err));
+      source.pipe(out);
+    } else out.end();
+  });
+}
+
+/**
+ * Opens the node's side of a WebSocket (terminal attach, port connect): resolves once the node
+ * accepted it, or with the node's refusal as a Response (404, 409, ...) for the caller.
+ */
+export function connectNodeSocket(t: NodeTarget, path: string, from: Headers): Promise<WebSocket | Response> {
+  const protocols = (from.get("sec-websocket-protocol") ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  const headers = nodeHeaders(t, from);
+  delete headers["sec-websocket-protocol"];
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://${t.address}${path}`, protocols, { headers, handshakeTimeout: CONNECT_TIMEOUT_MS });
+    ws.once("open", () => resolve(ws));
+    ws.once("unexpected-response", (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () =>
+        resolve(
+          new Response(Buffer.concat(chunks), {
+            status: res.statusCode ?? 502,
+            headers: { "content-type": res.headers["content-type"] ?? "application/json", "x-sbx-node": t.node },
+          }),
+        ),
+      );
+      res.on("error", () => reject(unreachable(t, "the WebSocket handshake broke off")));
+    });
+    ws.once("error", (err) => reject(unreachable(t, err.message)));
+  });
+}

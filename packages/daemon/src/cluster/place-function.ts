@@ -1,0 +1,94 @@
+// The placement decision as one PostgreSQL function, so a decision is one round trip and one
+// transaction however many candidates it tries (on a loaded host every round trip is a chance to
+// be descheduled). In order:
+//   1. the project's quota row is locked (FOR UPDATE): concurrent placements of one project are
+//      counted one at a time; its placements are summed (index-only scan of placements_usage);
+//      over the quota raises SQLSTATE SBQ01 with what is over and the usage as JSON detail;
+//   2. a sample of eligible nodes (ready, lease live by now(), labels containing the selector,
+//      room for the request): k random ones plus k caching some of the image's layers. Random
+//      without reading every node: each node has a random key (nodes_ready_rkey index), drawn
+//      again whenever it takes a sandbox; the sample is the first k from a random point, wrapping;
+//   3. ranked best first: twice the cached share of the image's layers, plus the fraction of
+//      memory and of cpu left after the placement (spreads load); ties by name;
+//   4. the best one is taken with a conditional UPDATE that re-checks the room under the row lock,
+//      plus the placement row, in one statement; a placer that lost the race to another replica
+//      moves on to the next candidate (three fresh samples at most).
+// No row back: no eligible node has room.
+export const PLACE_FUNCTION = `
+CREATE OR REPLACE FUNCTION sbx_place(p_sandbox text, p_project text, p_name text, p_cpu integer, p_mem integer,
+    p_layers text[], p_selector jsonb, p_k integer)
+  RETURNS TABLE (node text, cached integer, candidates integer) LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  q record;
+  used record;
+  c record;
+  over text;
+  seen integer;
+  won integer;
+  r float8;
+BEGIN
+  SELECT max_sandboxes, max_cpu_millis, max_memory_mb INTO q FROM project_quotas
+    WHERE project = p_project FOR UPDATE;
+  IF FOUND THEN
+    SELECT count(*)::integer AS n, coalesce(sum(cpu_millis), 0)::integer AS cpu,
+        coalesce(sum(memory_mb), 0)::integer AS mem
+      INTO used FROM placements WHERE project = p_project;
+    over := CASE
+      WHEN q.max_sandboxes IS NOT NULL AND used.n + 1 > q.max_sandboxes THEN q.max_sandboxes || ' sandboxes'
+      WHEN q.max_cpu_millis IS NOT NULL AND used.cpu + p_cpu > q.max_cpu_millis THEN (q.max_cpu_millis / 1000.0)::float8 || ' cpus'
+      WHEN q.max_memory_mb IS NOT NULL AND used.mem + p_mem > q.max_memory_mb THEN q.max_memory_mb || ' MB of memory'
+    END;
+    IF over IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'SBQ01', MESSAGE = over,
+        DETAIL = json_build_object('sandboxes', used.n, 'cpus', used.cpu / 1000.0, 'memoryMb', used.mem)::text;
+    END IF;
+  END IF;
+  FOR attempt IN 1..3 LOOP
+    seen := 0;
+    r := random();
+    FOR c IN
+      WITH fits AS NOT MATERIALIZED (
+        SELECT n.name, n.cpu_millis, n.memory_mb, n.cpu_millis - n.alloc_cpu_millis AS free_cpu,
+          n.memory_mb - n.alloc_memory_mb AS free_mem, n.layers, n.rkey
+        FROM nodes n
+        WHERE n.state = 'ready' AND n.lease_expires_at > now() AND n.labels @> p_selector
+          AND n.cpu_millis - n.alloc_cpu_millis >= p_cpu AND n.memory_mb - n.alloc_memory_mb >= p_mem),
+      picked AS (
+        (SELECT * FROM fits WHERE rkey >= r ORDER BY rkey LIMIT p_k)
+        UNION
+        (SELECT * FROM fits WHERE rkey < r ORDER BY rkey LIMIT p_k)
+        UNION
+        (SELECT * FROM fits WHERE cardinality(p_layers) > 0 AND fits.layers && p_layers LIMIT p_k)),
+      scored AS (
+        SELECT picked.*, (SELECT count(*) FROM unnest(picked.layers) AS l WHERE l = ANY(p_layers))::integer AS hits
+        FROM picked)
+      SELECT s.name, s.hits, count(*) OVER ()::integer AS total
+      FROM scored s
+      ORDER BY (CASE WHEN cardinality(p_layers) = 0 THEN 0 ELSE 2.0 * s.hits / cardinality(p_layers) END)
+        + (s.free_mem - p_mem)::float8 / greatest(1, s.memory_mb)
+        + (s.free_cpu - p_cpu)::float8 / greatest(1, s.cpu_millis) DESC, s.name
+    LOOP
+      seen := seen + 1;
+      WITH taken AS (
+        UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis + p_cpu, alloc_memory_mb = alloc_memory_mb + p_mem,
+          alloc_sandboxes = alloc_sandboxes + 1, rkey = random()
+        WHERE nodes.name = c.name AND state = 'ready' AND lease_expires_at > now()
+          AND cpu_millis - alloc_cpu_millis >= p_cpu AND memory_mb - alloc_memory_mb >= p_mem
+        RETURNING nodes.name)
+      INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb, name)
+      SELECT p_sandbox, taken.name, p_project, p_cpu, p_mem, p_name FROM taken;
+      GET DIAGNOSTICS won = ROW_COUNT;
+      IF won > 0 THEN
+        node := c.name;
+        cached := c.hits;
+        candidates := c.total;
+        RETURN NEXT;
+        RETURN;
+      END IF;
+    END LOOP;
+    EXIT WHEN seen = 0;
+  END LOOP;
+  RETURN;
+END
+$fn$;`;

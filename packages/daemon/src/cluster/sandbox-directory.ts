@@ -1,0 +1,80 @@
+// Where each sandbox of the cluster runs, as the control plane routes calls: the placements table
+// (written by the placer) joined with the nodes' addresses, states and leases. A sandbox on a node
+// that is lost, or whose lease ran out by the database's clock, is answered with node_unavailable
+// at once and a reason, never a hang; it comes back when its node registers again.
+import type { Pool } from "pg";
+import { SbxError } from "@sbx-sh/protocol";
+
+/** The node that runs a sandbox, and whether it can be reached now. */
+export interface SandboxLocation {
+  sandboxId: string;
+  name: string | null;
+  node: string;
+  /** host:port of the node's API. */
+  address: string | null;
+  /** Why the node cannot take calls now, or null. */
+  unavailable: string | null;
+}
+
+interface LocationRow {
+  sandbox_id: string;
+  name: string | null;
+  node: string;
+  address: string | null;
+  state: string;
+  lease_left: number | null;
+}
+
+function toLocation(r: LocationRow): SandboxLocation {
+  const live = r.state !== "lost" && r.state !== "revoked" && r.lease_left !== null && r.lease_left > 0;
+  const unavailable = live
+    ? null
+    : r.state === "revoked"
+      ? `its node ${r.node} was revoked`
+      : `its node ${r.node} is lost (no heartbeat for ${Math.max(0, Math.round(-(r.lease_left ?? 0)))} s past its lease): ` +
+        "it is unavailable until the node comes back";
+  return { sandboxId: r.sandbox_id, name: r.name, node: r.node, address: r.address, unavailable };
+}
+
+const SELECT = `SELECT p.sandbox_id, p.name, p.node, n.address, n.state,
+    extract(epoch FROM n.lease_expires_at - now())::float8 AS lease_left
+  FROM placements p JOIN nodes n ON n.name = p.node`;
+
+export class SandboxDirectory {
+  constructor(private readonly pool: Pool) {}
+
+  /** The sandbox `idOrName` of `project`; sandbox_not_found when the cluster placed none such. */
+  async locate(project: string, idOrName: string): Promise<SandboxLocation> {
+    const { rows } = await this.pool.query<LocationRow>(
+      `${SELECT} WHERE p.project = $1 AND (p.sandbox_id = $2 OR p.name = $2) ORDER BY p.sandbox_id = $2 DESC LIMIT 1`,
+      [project, idOrName],
+    );
+    if (!rows[0]) throw new SbxError("sandbox_not_found", `no sandbox ${idOrName} in project ${project}`);
+    return toLocation(rows[0]);
+  }
+
+  /** Every sandbox of the project, by node. */
+  async ofProject(project: string): Promise<SandboxLocation[]> {
+    const { rows } = await this.pool.query<LocationRow>(`${SELECT} WHERE p.project = $1 ORDER BY p.placed_at`, [
+      project,
+    ]);
+    return rows.map(toLocation);
+  }
+
+  /** The node answered the create: the placement made under a provisional id takes the sandbox's own. */
+  async confirm(provisionalId: string, sandboxId: string): Promise<void> {
+    // placed_at restarts: a node's report older than the create must not free it (node-registry.ts).
+    await this.pool.query("UPDATE placements SET sandbox_id = $2, placed_at = now() WHERE sandbox_id = $1", [
+      provisionalId,
+      sandboxId,
+    ]);
+  }
+
+  /** Where the control plane reaches a node (for calls that are not a sandbox's). */
+  async address(node: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ address: string | null }>("SELECT address FROM nodes WHERE name = $1", [
+      node,
+    ]);
+    return rows[0]?.address ?? null;
+  }
+}
