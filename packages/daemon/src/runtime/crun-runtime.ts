@@ -40,7 +40,8 @@ import { dropTerminalRecord, loadTerminalRecords, saveTerminalRecord } from "./a
 import { Teardowns, killInit } from "./teardowns.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
-import { TraverseAcl } from "./traverse-acl.js";
+import { withBundleRelativePaths } from "./bundle-paths.js";
+import { dropTraverseAcl } from "./legacy-traverse-acl.js";
 import { LoopVolumeDisks, type VolumeDisks } from "./volume-disks.js";
 import { mountSandboxVolumes } from "./volume-mounts.js";
 import type { HostTrust } from "./host-ca.js";
@@ -77,7 +78,6 @@ export class CrunRuntime implements SandboxRuntime {
   private readonly agents: AgentSandboxes | undefined;
   private readonly teardowns = new Teardowns();
   private readonly ranges: UidRanges;
-  private readonly traverse: TraverseAcl;
   readonly volumes: VolumeDisks | undefined;
 
   constructor(private readonly o: CrunRuntimeOptions) {
@@ -98,7 +98,6 @@ export class CrunRuntime implements SandboxRuntime {
         )
       : undefined;
     this.ranges = new UidRanges({ sandboxesDir: o.sandboxesDir, storageBase: o.uidBase });
-    this.traverse = new TraverseAcl([dirname(o.sandboxesDir), o.sandboxesDir], () => this.ranges.bases());
     this.crunFiles = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
@@ -138,13 +137,13 @@ export class CrunRuntime implements SandboxRuntime {
       // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
       const hostIds = spec.hostIds === true || spec.systemd === true;
       // The sandbox's own uid range, recorded in its dir before anything runs as it. Its dir is
-      // searchable by its own root group only; its parents by the live ranges' roots (ACL).
+      // searchable by its own root group only; its parents by no one but host root: crun reaches
+      // the sandbox's files from inside its dir (./bundle-paths.ts).
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const range = hostIds ? 0 : this.ranges.allocate(spec.id, dir);
       if (!hostIds) {
         await chown(dir, 0, range);
         await chmod(dir, 0o710);
-        await this.traverse.sync();
       }
       const snap = await prepareSnapshot(dir, spec.lowers, {
         sizeMb: spec.diskMb,
@@ -194,7 +193,7 @@ export class CrunRuntime implements SandboxRuntime {
         agent,
         volumes,
       });
-      await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
+      await writeFile(join(dir, "config.json"), JSON.stringify(withBundleRelativePaths(config, dir)), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");
       const logFile = join(dir, "state", "init.log");
       let ipAddress: string | null = null;
@@ -273,10 +272,7 @@ export class CrunRuntime implements SandboxRuntime {
       netSlot !== null ? this.o.network.detach(id, netSlot) : undefined,
       removeSnapshot(this.dir(id)),
     ]);
-    if (this.ranges.of(id) !== undefined) {
-      this.ranges.release(id);
-      await this.traverse.sync();
-    }
+    if (this.ranges.of(id) !== undefined) this.ranges.release(id);
   }
 
   /** The first host uid of the sandbox's range (undefined: host ids, or no such sandbox). */
@@ -361,7 +357,7 @@ export class CrunRuntime implements SandboxRuntime {
   async cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]> {
     const removed = await cleanupLeaks(this.crun, this.o, liveIds, liveSlots);
     this.ranges.retain(liveIds);
-    await this.traverse.sync();
+    await dropTraverseAcl([dirname(this.o.sandboxesDir), this.o.sandboxesDir]);
     return removed;
   }
 
