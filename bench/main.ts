@@ -33,6 +33,14 @@ const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
 /** BENCH_ONLY=agent,create,images,buildsteps,snapshots,sqlite,network,oci,observe,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
+/**
+ * BENCH_SLOT=0-9: a bench daemon of its own (dir, subnets, veth prefix, TCP port), so two checkouts
+ * on one machine can run sections at once without resetting each other's daemon.
+ */
+const SLOT = process.env.BENCH_SLOT === undefined ? undefined : Number(process.env.BENCH_SLOT);
+if (SLOT !== undefined && !(Number.isInteger(SLOT) && SLOT >= 0 && SLOT <= 9))
+  throw new Error(`BENCH_SLOT must be one digit, got ${process.env.BENCH_SLOT}`);
+const SUFFIX = SLOT === undefined ? "" : `-${SLOT}`;
 
 /** The base tarball the daemon unpacked, for podman's image of the same rootfs. */
 function baseTarball(): string | undefined {
@@ -65,17 +73,17 @@ async function main(): Promise<void> {
   const started = performance.now();
   // Described before anything runs, so the commit is the one that was built and measured.
   const machine = describeMachine(ONLY ? `${MODE}, only ${ONLY.join(",")}` : MODE, "not set up");
-  const root = "/tmp/sbb-bench";
+  const root = `/tmp/sbb-bench${SUFFIX}`;
   // Before the reset, which deletes their state: what a killed run left running.
   RawCrun.removeLeftovers(join(root, "raw"));
   Podman.removeAll(join(root, "podman"));
-  const tcp = "127.0.0.1:7390"; // the Tensorlake section's TCP listener
+  const tcp = `127.0.0.1:${7390 + (SLOT === undefined ? 0 : 1 + SLOT)}`; // the Tensorlake section's TCP listener
   const daemon = new TestDaemon({
     name: "bench",
     netIndex: 0,
     root,
-    subnet: "10.230.0.0/16",
-    ifPrefix: "sbb",
+    subnet: SLOT === undefined ? "10.230.0.0/16" : `10.${232 + 2 * SLOT}.0.0/16`,
+    ifPrefix: `sbb${SLOT === undefined ? "" : `${SLOT}b`}`,
     extraArgs: ["--listen-tcp", tcp, "--ui"],
   });
   // Keeps data/ (the cached bench-sqlite image) unless --fresh.
@@ -135,9 +143,9 @@ async function withLegacyDaemon<T>(fn: (legacy: SandboxClient) => Promise<T>): P
   const legacy = new TestDaemon({
     name: "bench-legacy",
     netIndex: 0,
-    root: "/tmp/sbb-bench-legacy",
-    subnet: "10.231.0.0/16",
-    ifPrefix: "sbl",
+    root: `/tmp/sbb-bench-legacy${SUFFIX}`,
+    subnet: SLOT === undefined ? "10.231.0.0/16" : `10.${233 + 2 * SLOT}.0.0/16`,
+    ifPrefix: `sbl${SLOT === undefined ? "" : `${SLOT}l`}`,
   });
   legacy.env.SBX_AGENT = "off";
   await legacy.reset({ keepData: true });
