@@ -42,6 +42,9 @@ import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js
 import { UidRanges } from "./uid-ranges.js";
 import { withBundleRelativePaths } from "./bundle-paths.js";
 import { dropTraverseAcl } from "./legacy-traverse-acl.js";
+import { stageDir, stagedResolvConf } from "./sandbox-stage.js";
+import { ToolStage } from "./tool-stage.js";
+import type { AgentMounts } from "./agent/agent-mounts.js";
 import { LoopVolumeDisks, type VolumeDisks } from "./volume-disks.js";
 import { mountSandboxVolumes } from "./volume-mounts.js";
 import type { HostTrust } from "./host-ca.js";
@@ -66,6 +69,8 @@ export interface CrunRuntimeOptions {
   volumesDir?: string;
   /** Extra CAs (sbxd --ca-cert) appended to every sandbox's and build step's trust store. */
   hostTrust?: HostTrust;
+  /** Where init, busybox and the agent are staged on a tmpfs for sandboxes (./tool-stage.ts); absent: bound from the host. */
+  toolsDir?: string;
 }
 
 export class CrunRuntime implements SandboxRuntime {
@@ -78,6 +83,7 @@ export class CrunRuntime implements SandboxRuntime {
   private readonly agents: AgentSandboxes | undefined;
   private readonly teardowns = new Teardowns();
   private readonly ranges: UidRanges;
+  private readonly tools: ToolStage<string> | undefined;
   readonly volumes: VolumeDisks | undefined;
 
   constructor(private readonly o: CrunRuntimeOptions) {
@@ -98,6 +104,9 @@ export class CrunRuntime implements SandboxRuntime {
         )
       : undefined;
     this.ranges = new UidRanges({ sandboxesDir: o.sandboxesDir, storageBase: o.uidBase });
+    const tools: Record<string, string> = { init: o.initPath, busybox: o.busyboxPath };
+    if (o.agentPath) tools.agent = o.agentPath;
+    this.tools = o.toolsDir ? new ToolStage(o.toolsDir, tools) : undefined;
     this.crunFiles = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
@@ -108,6 +117,17 @@ export class CrunRuntime implements SandboxRuntime {
       liveCapture: true,
       userNamespaces: true,
     };
+  }
+
+  /** Init and busybox for a sandbox's config: the staged copies when there is a stage. */
+  private async toolPaths(): Promise<{ initPath: string; busyboxPath: string }> {
+    const t = await this.tools?.paths();
+    return { initPath: t?.init ?? this.o.initPath, busyboxPath: t?.busybox ?? this.o.busyboxPath };
+  }
+
+  private async stagedAgent(agent: AgentMounts): Promise<AgentMounts> {
+    const t = await this.tools?.paths();
+    return t?.agent ? { ...agent, binary: t.agent } : agent;
   }
 
   private dir(id: string): string {
@@ -155,6 +175,7 @@ export class CrunRuntime implements SandboxRuntime {
         busybox: this.o.busyboxPath,
       });
       await mkdir(join(dir, "state"), { mode: 0o700 });
+      const staged = await stageDir(dir, hostIds);
       const volumes = await mountSandboxVolumes(
         dir,
         spec.volumes ?? [],
@@ -164,9 +185,9 @@ export class CrunRuntime implements SandboxRuntime {
       const withAgent = this.agents && !spec.systemd && !spec.init;
       const agent = withAgent
         ? // Its dirs are bind mounts, not idmapped: owned by the sandbox's own root (host ids: 0).
-          await this.agents!.prepare(spec.id, join(dir, "logs"), range)
+          await this.stagedAgent(await this.agents!.prepare(spec.id, join(dir, "logs"), range, staged))
         : undefined;
-      const resolvConf = join(dir, "resolv.conf");
+      const resolvConf = join(staged, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
       const config = buildOciConfig({
         id: spec.id,
@@ -183,11 +204,10 @@ export class CrunRuntime implements SandboxRuntime {
         limitSwap: this.limitSwap,
         nofile: this.o.nofile,
         cgroupsPath: `/sbx/${spec.id}`,
-        initPath: this.o.initPath,
-        busyboxPath: this.o.busyboxPath,
+        ...(await this.toolPaths()),
         helperDirMb: spec.diskMb,
         resolvConf,
-        trustMounts: await this.o.hostTrust?.mountsFor(spec.lowers, dir),
+        trustMounts: await this.o.hostTrust?.mountsFor(spec.lowers, staged),
         systemd: spec.systemd,
         hostIds,
         agent,
@@ -242,7 +262,7 @@ export class CrunRuntime implements SandboxRuntime {
       return { ipAddress: this.o.network.networkFor(to.netSlot).ipAddress };
     }
     // Rewritten in place: the sandbox sees this very inode through its bind mount.
-    await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
+    await writeFile(stagedResolvConf(dir), this.o.network.resolvConf());
     const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());
     await this.teardowns.slotFree(to.netSlot);
     return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid, to.egress)).ipAddress };
