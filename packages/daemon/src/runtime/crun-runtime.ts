@@ -57,6 +57,8 @@ export interface CrunRuntimeOptions {
   uidCount: number;
   initPath: string;
   busyboxPath: string;
+  /** Where init, busybox and the agent are staged on a tmpfs for sandboxes (./tool-stage.ts); absent: bound from the host. */
+  toolsDir?: string;
   /** sbx-idmap: clones layers as idmapped mounts into each sandbox's own uid range. */
   idmapHelper: string;
   network: NetworkManager;
@@ -69,8 +71,6 @@ export interface CrunRuntimeOptions {
   volumesDir?: string;
   /** Extra CAs (sbxd --ca-cert) appended to every sandbox's and build step's trust store. */
   hostTrust?: HostTrust;
-  /** Where init, busybox and the agent are staged on a tmpfs for sandboxes (./tool-stage.ts); absent: bound from the host. */
-  toolsDir?: string;
 }
 
 export class CrunRuntime implements SandboxRuntime {
