@@ -132,6 +132,9 @@ export class TestDaemon {
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     child.kill(signal);
     await exited;
+    // Its staged helper binaries (runtime/tool-stage.ts) outlive a real daemon on purpose; a test
+    // daemon's go with it (its sandboxes keep their own binds, and a restart stages them again).
+    spawnSync("umount", ["-l", join(this.root, "run-tools")], { stdio: "ignore" });
   }
 }
 

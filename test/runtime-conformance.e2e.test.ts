@@ -25,7 +25,7 @@ runtimeConformance("CrunRuntime", async () => {
     log: () => undefined,
   });
   const base = await bases.ensure(cfg.defaultImage);
-  // As sbxd makes them: 0700, with an ACL (set by the runtime) letting live sandboxes' roots traverse.
+  // As sbxd makes them: 0700, no ACL; crun reaches each sandbox's files from inside its dir.
   for (const dir of [cfg.dataDir, join(cfg.dataDir, "sandboxes")]) {
     await mkdir(dir, { recursive: true });
     await chmod(dir, 0o700);

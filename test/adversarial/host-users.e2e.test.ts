@@ -34,6 +34,13 @@ function asNobody(args: string[]): { status: number | null; out: string } {
   return { status: r.status, out: r.stdout + r.stderr };
 }
 
+/** Every extended attribute of a path (names and values), as getfattr dumps them. */
+function xattrs(path: string): string {
+  const r = spawnSync("getfattr", ["--absolute-names", "-d", "-m", "-", "-e", "hex", path], { encoding: "utf8" });
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout;
+}
+
 /** The first host uid of a sandbox's range, from its own uid_map ("0 <host> <count>"). */
 async function rangeOf(sb: Sandbox): Promise<{ base: number; count: number }> {
   const [inside, base, count] = (await must(sb, "cat /proc/self/uid_map")).trim().split(/\s+/).map(Number);
@@ -49,7 +56,7 @@ describe("host users", () => {
       expect(r.status, `nobody could stat ${path}`).not.toBe(0);
       expect(r.out).toMatch(/Permission denied/);
     }
-    // Not even a listing: the traversal ACL grants search (x) to live sandboxes' roots only.
+    // Not even a listing: the data dir is 0700 and no ACL opens it ("uid ranges" below).
     expect(asNobody(["ls", DATA]).status).not.toBe(0);
     expect(statSync(DATA).mode & 0o007).toBe(0);
     // And the secrets under it are the daemon's alone even if a parent were opened up.
@@ -94,6 +101,38 @@ describe("host users", () => {
 });
 
 describe("uid ranges", () => {
+  it("cannot pass the data dir: no sandbox's range reaches its own or another sandbox's dir from the host", async () => {
+    const [ra, rb] = await Promise.all([rangeOf(a), rangeOf(b)]);
+    for (const r of [ra, rb]) {
+      const as = ["setpriv", `--reuid=${r.base}`, `--regid=${r.base}`, "--clear-groups"];
+      for (const path of [
+        join(DATA, "sandboxes"),
+        join(DATA, "sandboxes", a.id, "rootfs"),
+        join(DATA, "sandboxes", b.id),
+      ]) {
+        const st = spawnSync(as[0]!, [...as.slice(1), "stat", path], { encoding: "utf8" });
+        expect(st.status, `uid ${r.base} could stat ${path}`).not.toBe(0);
+        expect(st.stderr).toMatch(/Permission denied/);
+      }
+    }
+    // Each sandbox's own dir: searchable by its own root group only, nothing for others.
+    const st = statSync(join(DATA, "sandboxes", a.id));
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([0, ra.base, 0o710]);
+  });
+
+  it("need no per-sandbox entry on the shared dirs, however many sandboxes live", async () => {
+    // Each live sandbox once added an ACL entry here; ext4 keeps them in one xattr block, which
+    // ran out at ~380 sandboxes. Now the shared dirs carry no ACL at all, with 2 or 6 sandboxes.
+    const shared = [DATA, join(DATA, "sandboxes")];
+    const before = shared.map(xattrs);
+    const more = await Promise.all([sandbox(), sandbox(), sandbox(), sandbox()]);
+    for (const sb of more) expect((await sh(sb, "echo up")).stdout.trim()).toBe("up");
+    const after = shared.map(xattrs);
+    expect(after).toEqual(before);
+    for (const x of after) expect(x).not.toMatch(/posix_acl/);
+    for (const path of shared) expect(statSync(path).mode & 0o777).toBe(0o700);
+  });
+
   it("are disjoint between sandboxes, and apart from host accounts and the layers' storage range", async () => {
     const [ra, rb] = await Promise.all([rangeOf(a), rangeOf(b)]);
     expect(ra.count).toBe(65536);

@@ -2,7 +2,7 @@
 // with what survived on the host; shuts down without touching running sandboxes.
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { tlsServerOptions } from "./api/tls-listener.js";
 import { SandboxRetention } from "./services/sandbox-retention.js";
@@ -283,6 +283,8 @@ async function hostRuntime(
     hostTrust,
     idmapHelper: cfg.idmapHelper,
     volumesDir: join(cfg.dataDir, "volumes"),
+    // Beside the run dir, not in it: every sandbox's root must reach the staged binaries (0755).
+    toolsDir: `${resolve(cfg.runDir)}-tools`,
     network,
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgv,

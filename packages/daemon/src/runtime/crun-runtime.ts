@@ -41,7 +41,11 @@ import { Teardowns, killInit } from "./teardowns.js";
 import { quiesce } from "./quiesce.js";
 import { inodesFor, prepareSnapshot, removeSnapshot } from "../layers/overlay.js";
 import { UidRanges } from "./uid-ranges.js";
-import { TraverseAcl } from "./traverse-acl.js";
+import { withBundleRelativePaths } from "./bundle-paths.js";
+import { dropTraverseAcl } from "./legacy-traverse-acl.js";
+import { stageDir, stagedResolvConf } from "./sandbox-stage.js";
+import { ToolStage } from "./tool-stage.js";
+import type { AgentMounts } from "./agent/agent-mounts.js";
 import { LoopVolumeDisks, type VolumeDisks } from "./volume-disks.js";
 import { mountSandboxVolumes } from "./volume-mounts.js";
 import type { HostTrust } from "./host-ca.js";
@@ -55,6 +59,8 @@ export interface CrunRuntimeOptions {
   uidCount: number;
   initPath: string;
   busyboxPath: string;
+  /** Where init, busybox and the agent are staged on a tmpfs for sandboxes (./tool-stage.ts); absent: bound from the host. */
+  toolsDir?: string;
   /** sbx-idmap: clones layers as idmapped mounts into each sandbox's own uid range. */
   idmapHelper: string;
   network: NetworkManager;
@@ -81,7 +87,7 @@ export class CrunRuntime implements SandboxRuntime {
   private readonly agents: AgentSandboxes | undefined;
   private readonly teardowns = new Teardowns();
   private readonly ranges: UidRanges;
-  private readonly traverse: TraverseAcl;
+  private readonly tools: ToolStage<string> | undefined;
   readonly volumes: VolumeDisks | undefined;
 
   constructor(private readonly o: CrunRuntimeOptions) {
@@ -102,7 +108,9 @@ export class CrunRuntime implements SandboxRuntime {
         )
       : undefined;
     this.ranges = new UidRanges({ sandboxesDir: o.sandboxesDir, storageBase: o.uidBase });
-    this.traverse = new TraverseAcl([dirname(o.sandboxesDir), o.sandboxesDir], () => this.ranges.bases());
+    const tools: Record<string, string> = { init: o.initPath, busybox: o.busyboxPath };
+    if (o.agentPath) tools.agent = o.agentPath;
+    this.tools = o.toolsDir ? new ToolStage(o.toolsDir, tools) : undefined;
     this.crunFiles = new SandboxFiles(this.crun, (id) => join(this.dir(id), "state", "uploads"));
     // Without swap accounting (cgroup v1 without memsw) crun refuses a swap limit.
     this.limitSwap = o.cgroupVersion === 2 || existsSync("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes");
@@ -113,6 +121,17 @@ export class CrunRuntime implements SandboxRuntime {
       liveCapture: true,
       userNamespaces: true,
     };
+  }
+
+  /** Init and busybox for a sandbox's config: the staged copies when there is a stage. */
+  private async toolPaths(): Promise<{ initPath: string; busyboxPath: string }> {
+    const t = await this.tools?.paths();
+    return { initPath: t?.init ?? this.o.initPath, busyboxPath: t?.busybox ?? this.o.busyboxPath };
+  }
+
+  private async stagedAgent(agent: AgentMounts): Promise<AgentMounts> {
+    const t = await this.tools?.paths();
+    return t?.agent ? { ...agent, binary: t.agent } : agent;
   }
 
   private dir(id: string): string {
@@ -143,13 +162,13 @@ export class CrunRuntime implements SandboxRuntime {
       // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
       const hostIds = spec.hostIds === true || spec.systemd === true;
       // The sandbox's own uid range, recorded in its dir before anything runs as it. Its dir is
-      // searchable by its own root group only; its parents by the live ranges' roots (ACL).
+      // searchable by its own root group only; its parents by no one but host root: crun reaches
+      // the sandbox's files from inside its dir (./bundle-paths.ts).
       await mkdir(dir, { recursive: true, mode: 0o700 });
       const range = hostIds ? 0 : this.ranges.allocate(spec.id, dir);
       if (!hostIds) {
         await chown(dir, 0, range);
         await chmod(dir, 0o710);
-        await this.traverse.sync();
       }
       const snap = await prepareSnapshot(dir, spec.lowers, {
         sizeMb: spec.diskMb,
@@ -161,6 +180,7 @@ export class CrunRuntime implements SandboxRuntime {
         busybox: this.o.busyboxPath,
       });
       await mkdir(join(dir, "state"), { mode: 0o700 });
+      const staged = await stageDir(dir, hostIds);
       const volumes = await mountSandboxVolumes(
         dir,
         spec.volumes ?? [],
@@ -170,9 +190,9 @@ export class CrunRuntime implements SandboxRuntime {
       const withAgent = this.agents && !spec.systemd && !spec.init;
       const agent = withAgent
         ? // Its dirs are bind mounts, not idmapped: owned by the sandbox's own root (host ids: 0).
-          await this.agents!.prepare(spec.id, join(dir, "logs"), range)
+          await this.stagedAgent(await this.agents!.prepare(spec.id, join(dir, "logs"), range, staged))
         : undefined;
-      const resolvConf = join(dir, "resolv.conf");
+      const resolvConf = join(staged, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
       // Owned by the range's base uid, so per-user kernel budgets are the sandbox's own (F3).
       userns = hostIds ? undefined : await UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount);
@@ -191,18 +211,17 @@ export class CrunRuntime implements SandboxRuntime {
         limitSwap: this.limitSwap,
         nofile: this.o.nofile,
         cgroupsPath: `/sbx/${spec.id}`,
-        initPath: this.o.initPath,
-        busyboxPath: this.o.busyboxPath,
+        ...(await this.toolPaths()),
         helperDirMb: spec.diskMb,
         resolvConf,
-        trustMounts: await this.o.hostTrust?.mountsFor(spec.lowers, dir),
+        trustMounts: await this.o.hostTrust?.mountsFor(spec.lowers, staged),
         systemd: spec.systemd,
         hostIds,
         agent,
         volumes,
         userNamespacePath: userns?.path,
       });
-      await writeFile(join(dir, "config.json"), JSON.stringify(config), { mode: 0o600 });
+      await writeFile(join(dir, "config.json"), JSON.stringify(withBundleRelativePaths(config, dir)), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");
       const logFile = join(dir, "state", "init.log");
       let ipAddress: string | null = null;
@@ -257,7 +276,7 @@ export class CrunRuntime implements SandboxRuntime {
       return { ipAddress: this.o.network.networkFor(to.netSlot).ipAddress };
     }
     // Rewritten in place: the sandbox sees this very inode through its bind mount.
-    await writeFile(join(dir, "resolv.conf"), this.o.network.resolvConf());
+    await writeFile(stagedResolvConf(dir), this.o.network.resolvConf());
     const pid = Number((await readFile(join(dir, "state", "init.pid"), "utf8")).trim());
     await this.teardowns.slotFree(to.netSlot);
     return { ipAddress: (await this.o.network.attach(to.id, to.netSlot, pid, to.egress)).ipAddress };
@@ -287,10 +306,7 @@ export class CrunRuntime implements SandboxRuntime {
       netSlot !== null ? this.o.network.detach(id, netSlot) : undefined,
       removeSnapshot(this.dir(id)),
     ]);
-    if (this.ranges.of(id) !== undefined) {
-      this.ranges.release(id);
-      await this.traverse.sync();
-    }
+    if (this.ranges.of(id) !== undefined) this.ranges.release(id);
   }
 
   /** The first host uid of the sandbox's range (undefined: host ids, or no such sandbox). */
@@ -393,7 +409,7 @@ export class CrunRuntime implements SandboxRuntime {
   async cleanupLeaks(liveIds: Set<string>, liveSlots: Set<number>): Promise<string[]> {
     const removed = await cleanupLeaks(this.crun, this.o, liveIds, liveSlots);
     this.ranges.retain(liveIds);
-    await this.traverse.sync();
+    await dropTraverseAcl([dirname(this.o.sandboxesDir), this.o.sandboxesDir]);
     return removed;
   }
 

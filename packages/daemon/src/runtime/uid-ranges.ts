@@ -127,11 +127,6 @@ export class UidRanges {
     for (const id of [...this.byId.keys()]) if (!liveIds.has(id)) this.release(id);
   }
 
-  /** The first id of every allocated range. */
-  bases(): number[] {
-    return [...this.owners.keys()].map((slot) => this.base(slot));
-  }
-
   /** The sandbox's range base, if it has one. */
   of(id: string): number | undefined {
     const slot = this.byId.get(id);

@@ -4,8 +4,8 @@
 // A failing agent fails its own sandbox's calls (agent_unreachable), never anything else.
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chown, lstat, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { chown, lstat, mkdir, symlink } from "node:fs/promises";
+import { join, relative } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ProcessFiles } from "../process-supervisor.js";
 import type { ProcessHandle, ProcessSpec, TerminalHandle, TerminalSpec } from "../types.js";
@@ -35,11 +35,17 @@ export class AgentSandboxes {
     return existsSync(join(this.dirOf(id), "agent"));
   }
 
-  /** Makes the agent's socket dir and hands it and the log tmpfs (`logDir`) to the sandbox's root (`owner`). */
-  async prepare(id: string, logDir: string, owner: number): Promise<AgentMounts> {
-    const runDir = join(this.dirOf(id), "agent");
+  /**
+   * Makes the agent's socket dir and hands it and the log tmpfs (`logDir`) to the sandbox's root
+   * (`owner`). With `stageIn` (a dir on one of the sandbox's own tmpfs), the socket dir is made there
+   * and `<sandbox dir>/agent` links to it, so the sandbox's mount table shows no host path for it.
+   */
+  async prepare(id: string, logDir: string, owner: number, stageIn?: string): Promise<AgentMounts> {
+    const link = join(this.dirOf(id), "agent");
+    const runDir = stageIn ? join(stageIn, "agent") : link;
     await mkdir(runDir, { mode: 0o700 });
     await chown(runDir, owner, owner);
+    if (stageIn) await symlink(relative(this.dirOf(id), runDir), link);
     await chown(logDir, owner, owner);
     return { binary: this.o.binary, runDir, logDir };
   }
