@@ -64,6 +64,8 @@ describe("base image build progress", () => {
               phase: string;
               step: number;
               total: number;
+              packages: number | null;
+              packagesTotal: number | null;
               done: boolean;
             },
         )
@@ -83,6 +85,12 @@ describe("base image build progress", () => {
       const steps = events.map((e) => e.step);
       expect(steps).toEqual([...steps].sort((a, b) => a - b));
       expect(events.at(-1)).toMatchObject({ phase: "ready", done: true });
+      // mmdebstrap --verbose: apt announces the package count, and download and install reach it.
+      for (const p of ["downloading packages", "installing essential packages", "installing remaining packages"]) {
+        const last = events.filter((e) => e.phase === p && e.packagesTotal).at(-1);
+        expect(last?.packagesTotal).toBeGreaterThan(0);
+        expect(last?.packages).toBe(last?.packagesTotal);
+      }
       // The build itself went on and registered the image.
       expect(r.stdout).toMatch(/"type":"done"/);
       expect(r.stdout).toContain("progress-probe");

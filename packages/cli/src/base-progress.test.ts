@@ -4,14 +4,26 @@ import { describe, expect, it } from "vitest";
 import type { SbxEvent } from "@sbx-sh/sdk";
 import { BaseBuildProgress } from "./base-progress.js";
 
-const ev = (phase: string, step: number, type: SbxEvent["type"] = "base.progress"): SbxEvent => ({
+const ev = (
+  phase: string,
+  step: number,
+  type: SbxEvent["type"] = "base.progress",
+  packages: [number, number] | null = null,
+): SbxEvent => ({
   id: step,
   time: "2026-12-06T11:00:00.000Z",
   type,
   project: "default",
   subject: "debian-minimal",
   sandboxId: null,
-  attributes: { base: "debian-minimal", phase, step, total: 10 },
+  attributes: {
+    base: "debian-minimal",
+    phase,
+    step,
+    total: 10,
+    packages: packages?.[0] ?? null,
+    packagesTotal: packages?.[1] ?? null,
+  },
 });
 
 function run(mode: "tty" | "plain" | "json" | "quiet", events: SbxEvent[]): { text: string; view: BaseBuildProgress } {
@@ -47,10 +59,10 @@ describe("BaseBuildProgress", () => {
       .text.trim()
       .split("\n")
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(lines.map((l) => [l.event, l.op, l.label, l.phase, l.step, l.total, l.done])).toEqual([
-      ["progress", "base", "debian-minimal", "downloading packages", 3, 10, false],
-      ["progress", "base", "debian-minimal", "creating tarball", 7, 10, false],
-      ["progress", "base", "debian-minimal", "ready", 10, 10, true],
+    expect(lines.map((l) => [l.event, l.op, l.label, l.phase, l.step, l.total, l.packages, l.done])).toEqual([
+      ["progress", "base", "debian-minimal", "downloading packages", 3, 10, null, false],
+      ["progress", "base", "debian-minimal", "creating tarball", 7, 10, null, false],
+      ["progress", "base", "debian-minimal", "ready", 10, 10, null, true],
     ]);
     expect(run("quiet", phases).text).toBe("");
   });
@@ -67,5 +79,32 @@ describe("BaseBuildProgress", () => {
     view.onEvent(ev("downloading packages", 3));
     view.close();
     expect(text.endsWith("downloading packages\n")).toBe(true);
+  });
+
+  it("shows package counts: every one on a terminal, in plain mode at a phase start and then every 5 s", () => {
+    const counts = [0, 1, 2, 3].map((n) => ev("downloading packages", 3, "base.progress", [n, 69]));
+    let clock = 0;
+    let plain = "";
+    const view = new BaseBuildProgress(
+      "plain",
+      (t) => (plain += t),
+      () => clock,
+    );
+    view.onEvent(counts[0]!);
+    clock = 1000;
+    view.onEvent(counts[1]!);
+    clock = 6000;
+    view.onEvent(counts[2]!);
+    clock = 7000;
+    view.onEvent(counts[3]!);
+    expect(plain).toBe(
+      "base debian-minimal: [3/10] downloading packages (0/69 packages)\n" +
+        "base debian-minimal: [3/10] downloading packages (2/69 packages)\n",
+    );
+    expect(run("tty", counts).text.split("\r\x1b[2K").filter(Boolean).at(-1)).toBe(
+      "building base image debian-minimal: [3/10] downloading packages (3/69 packages)",
+    );
+    const json = JSON.parse(run("json", [counts[3]!]).text) as Record<string, unknown>;
+    expect([json.packages, json.packagesTotal]).toEqual([3, 69]);
   });
 });

@@ -6,18 +6,25 @@
 import type { SandboxClient, SbxEvent } from "@sbx-sh/sdk";
 import type { TransferMode } from "./transfer-progress.js";
 
+const PLAIN_EVERY_MS = 5000;
+
 export class BaseBuildProgress {
   /** Set while a build is past its first phase and not yet ready. */
   open = false;
   private readyWaiter: (() => void) | undefined;
   private shown = false;
+  private lastPhase = "";
+  private lastPlain = 0;
   private readonly write: (text: string) => void;
+  private readonly now: () => number;
 
   constructor(
     private readonly mode: TransferMode,
     write?: (text: string) => void,
+    now?: () => number,
   ) {
     this.write = write ?? ((t) => void process.stderr.write(t));
+    this.now = now ?? Date.now;
   }
 
   onEvent(ev: SbxEvent): void {
@@ -28,6 +35,11 @@ export class BaseBuildProgress {
     const phase = clean(a.phase);
     const step = Number(a.step);
     const total = Number(a.total);
+    const packages = typeof a.packages === "number" && typeof a.packagesTotal === "number" ? a.packages : null;
+    const packagesTotal = packages === null ? null : Number(a.packagesTotal);
+    const counted = packages === null ? "" : ` (${packages}/${packagesTotal} packages)`;
+    const newPhase = phase !== this.lastPhase;
+    this.lastPhase = phase;
     const done = phase === "ready";
     this.open = !done;
     if (done) this.readyWaiter?.();
@@ -35,14 +47,31 @@ export class BaseBuildProgress {
       case "quiet":
         return;
       case "json":
-        this.write(JSON.stringify({ event: "progress", op: "base", label: base, phase, step, total, done }) + "\n");
+        this.write(
+          JSON.stringify({
+            event: "progress",
+            op: "base",
+            label: base,
+            phase,
+            step,
+            total,
+            packages,
+            packagesTotal,
+            done,
+          }) + "\n",
+        );
         return;
-      case "plain":
-        this.write(`base ${base}: [${step}/${total}] ${phase}\n`);
+      case "plain": {
+        // A line per phase, and a count line at most every few seconds (like the transfer meters).
+        const t = this.now();
+        if (!newPhase && t - this.lastPlain < PLAIN_EVERY_MS) return;
+        this.lastPlain = t;
+        this.write(`base ${base}: [${step}/${total}] ${phase}${counted}\n`);
         return;
+      }
       case "tty":
         this.shown = !done;
-        this.write(`\r\x1b[2Kbuilding base image ${base}: [${step}/${total}] ${phase}${done ? "\n" : ""}`);
+        this.write(`\r\x1b[2Kbuilding base image ${base}: [${step}/${total}] ${phase}${counted}${done ? "\n" : ""}`);
     }
   }
 

@@ -11,7 +11,7 @@ import { exists, rand, writeAtomic } from "../common/files.js";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import { BlobStore, digestHex } from "../content/blob-store.js";
 import { mmdebstrapBuilder, type BaseImageBuilder } from "./base-build.js";
-import { baseProgressOf, type BaseProgress } from "./base-progress.js";
+import { BaseProgressParser, type BaseProgress } from "./base-progress.js";
 import { baseRecipes, hostDebian, recipeHash, type BaseImageConfig, type BaseRecipe } from "./base-recipes.js";
 import { unpackBase, type LayerMeta } from "./base-unpack.js";
 
@@ -59,6 +59,7 @@ export class BaseImages {
   private readonly known = new Map<string, BaseImage>();
   private readonly inflight = new Map<string, Promise<BaseImage>>();
   private readonly watchers = new Map<string, Set<(p: BaseProgress) => void>>();
+  private readonly parsers = new Map<string, BaseProgressParser>();
   private cleaned = false;
 
   constructor(opts: BaseImagesOptions) {
@@ -142,6 +143,7 @@ export class BaseImages {
       if (ready) return ready;
     }
     this.known.delete(recipe.name);
+    this.parsers.set(recipe.name, new BaseProgressParser());
     await this.cleanStale();
     const hash = recipeHash(recipe);
     const cacheFile = join(this.opts.cacheDir, `${recipe.name}-${hash}.tar.zst`);
@@ -289,7 +291,8 @@ export class BaseImages {
 
   private log(recipe: BaseRecipe, line: string): void {
     this.opts.log?.(`[${recipe.name}] ${line}`);
-    const progress = this.watchers.get(recipe.name)?.size ? baseProgressOf(line) : undefined;
+    const progress = this.parsers.get(recipe.name)?.feed(line);
     if (progress) for (const fn of this.watchers.get(recipe.name) ?? []) fn(progress);
+    if (progress?.phase === "ready") this.parsers.delete(recipe.name);
   }
 }

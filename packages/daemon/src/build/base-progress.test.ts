@@ -1,7 +1,13 @@
 // The phase parser against the lines a real debian-minimal build logged on this host (sbxd.log,
 // mmdebstrap 1.x, minbase, no TTY), in order: each phase appears once, steps only go up.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { BASE_PHASES, baseProgressOf } from "./base-progress.js";
+import { BASE_PHASES, BaseProgressParser, baseProgressOf, type BaseProgress } from "./base-progress.js";
+
+/** stderr of `mmdebstrap --verbose --variant=minbase --mode=root --format=tar bookworm` run on this host (2026-12-06). */
+const VERBOSE = readFileSync(new URL("./testdata/mmdebstrap-verbose-bookworm-minbase.txt", import.meta.url), "utf8")
+  .split("\n")
+  .filter((l) => l.trim());
 
 const REAL = [
   "building debian-minimal from http://deb.debian.org/debian (bookworm)",
@@ -47,5 +53,36 @@ describe("baseProgressOf", () => {
     expect(baseProgressOf("I: done")).toBeUndefined();
     expect(baseProgressOf("Get:1 http://deb.debian.org I: creating tarball")).toBeUndefined();
     expect(baseProgressOf("")).toBeUndefined();
+  });
+});
+
+describe("BaseProgressParser on real mmdebstrap --verbose output", () => {
+  const lines = [
+    "building debian-minimal from http://deb.debian.org/debian (bookworm)",
+    ...VERBOSE,
+    "built in 24.4 s; compressing into /var/cache/sbx/bases/debian-minimal-x.tar.zst",
+    "unpacking sha256:ab with ownership shifted by 100000",
+    "ready sha256:ab",
+  ];
+  const parser = new BaseProgressParser();
+  const seen = lines.flatMap((l) => parser.feed(l) ?? []);
+  const last = (phase: string): BaseProgress | undefined => seen.filter((p) => p.phase === phase).at(-1);
+
+  it("passes every phase in order", () => {
+    const phases = seen.map((p) => p.phase).filter((p, i, a) => a[i - 1] !== p);
+    expect(phases).toEqual([...BASE_PHASES]);
+  });
+
+  it("counts the packages apt announced through download and both installs", () => {
+    // apt: "69 newly installed" for the essential set, "27 newly installed" for the rest.
+    expect(last("downloading packages")?.packages).toEqual({ done: 69, total: 69 });
+    expect(last("installing essential packages")?.packages).toEqual({ done: 69, total: 69 });
+    expect(last("installing remaining packages")?.packages).toEqual({ done: 27, total: 27 });
+    for (const phase of ["downloading packages", "installing essential packages", "installing remaining packages"]) {
+      const done = seen.filter((p) => p.phase === phase && p.packages).map((p) => p.packages!.done);
+      expect(done.length).toBeGreaterThan(20);
+      expect(done).toEqual([...done].sort((a, b) => a - b));
+    }
+    expect(last("updating package lists")?.packages).toBeUndefined();
   });
 });

@@ -14,7 +14,14 @@ import { ensureWithProgress } from "./base-progress-events.js";
 import { EventBus } from "./event-bus.js";
 
 const builder: BaseImageBuilder = async (_recipe, outTar, log) => {
-  for (const l of ["I: running apt-get update...", "I: downloading packages with apt...", "I: creating tarball..."])
+  for (const l of [
+    "I: running apt-get update...",
+    "I: downloading packages with apt...",
+    "0 upgraded, 2 newly installed, 0 to remove and 0 not upgraded.",
+    "Get:1 http://deb.debian.org/debian bookworm/main amd64 base-files amd64 12.4 [70.8 kB]",
+    "Get:2 http://deb.debian.org/debian bookworm/main amd64 bash amd64 5.2.15-2 [1491 kB]",
+    "I: creating tarball...",
+  ])
     log(l);
   const src = `${outTar}.src`;
   mkdirSync(join(src, "etc"), { recursive: true });
@@ -47,14 +54,17 @@ describe.skipIf(process.getuid?.() !== 0)("ensureWithProgress", () => {
     const drain = (): Array<Record<string, unknown>> => seen.splice(0);
     await ensureWithProgress(bases, bus, "p1", "debian-minimal");
     const got = drain();
-    expect(got.map((e) => e.phase)).toEqual([
-      "starting",
-      "updating package lists",
-      "downloading packages",
-      "creating tarball",
-      "importing",
-      "unpacking and shifting uids",
-      "ready",
+    expect(got.map((e) => [e.phase, e.packages, e.packagesTotal])).toEqual([
+      ["starting", null, null],
+      ["updating package lists", null, null],
+      ["downloading packages", null, null],
+      ["downloading packages", 0, 2],
+      ["downloading packages", 1, 2],
+      ["downloading packages", 2, 2],
+      ["creating tarball", null, null],
+      ["importing", null, null],
+      ["unpacking and shifting uids", null, null],
+      ["ready", null, null],
     ]);
     expect(
       got.every(

@@ -17,7 +17,14 @@ export async function ensureWithProgress(
       type: "base.progress",
       project,
       subject: name,
-      attributes: { base: name, phase: p.phase, step: p.step, total: p.total },
+      attributes: {
+        base: name,
+        phase: p.phase,
+        step: p.step,
+        total: p.total,
+        packages: p.packages?.done ?? null,
+        packagesTotal: p.packages?.total ?? null,
+      },
     }),
   );
   try {
