@@ -8,6 +8,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { Image } from "@sbx-sh/sdk";
 import { followBuild } from "@sbx-sh/sdk";
 import { BuildProgress, failureLines, type ProgressMode } from "../build-progress.js";
+import { BaseBuildProgress, withBaseProgress } from "../base-progress.js";
 import { environmentValue } from "../config.js";
 import { globalsOf, withClient } from "../context.js";
 import { CliExit, printJson, printLines, progress } from "../output.js";
@@ -210,16 +211,19 @@ Examples:
               for (const w of made.warnings) progress(`warning: ${w.file}${w.line ? `:${w.line}` : ""}: ${w.message}`);
             image = made;
           }
-          const build = await image.startBuild({
-            client,
-            registeredName: o.registeredName,
-            tag: o.tag,
-            replace: o.replace,
-            noCache: o.cache === false,
-            contextDir,
-            signal: abort.signal,
-            onProgress: (m) => view.note(m),
-          });
+          const base = new BaseBuildProgress(mode);
+          const build = await withBaseProgress(client, base, () =>
+            image.startBuild({
+              client,
+              registeredName: o.registeredName,
+              tag: o.tag,
+              replace: o.replace,
+              noCache: o.cache === false,
+              contextDir,
+              signal: abort.signal,
+              onProgress: (m) => view.note(m),
+            }),
+          );
           buildId = build.id;
           if (o.detach) {
             if (g.json) printJson(build);

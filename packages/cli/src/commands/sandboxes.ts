@@ -13,6 +13,8 @@ import {
 } from "../context.js";
 import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
+import { BaseBuildProgress, withBaseProgress } from "../base-progress.js";
+import { transferMode } from "../transfer-progress.js";
 import { parseSecretPair, secretsOf } from "./secret-flag.js";
 import { parseVolumeFlag } from "./volumes.js";
 
@@ -201,7 +203,8 @@ Examples:
         if (o.public && !o.port) cmd.error("error: --public goes with -p/--port");
         await withClient(cmd, async (client) => {
           if (process.stderr.isTTY && !o.quiet && !g.json) progress("creating sandbox...");
-          const sb = await client.create(createRequest(o));
+          const base = new BaseBuildProgress(transferMode({ json: g.json, quiet: o.quiet }));
+          const sb = await withBaseProgress(client, base, () => client.create(createRequest(o)));
           if (g.json) printJson(sb);
           else printLines([sb.id]);
           for (const p of o.port ?? []) {

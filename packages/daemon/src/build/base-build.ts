@@ -82,10 +82,12 @@ export const mmdebstrapBuilder: BaseImageBuilder = async (recipe, outTar, log, e
     }
   }
   const args = mmdebstrapArgs(recipe, outTar);
-  log(`mmdebstrap ${args.map((a) => (/^[\w./:=,+-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`);
+  log(`mmdebstrap --verbose ${args.map((a) => (/^[\w./:=,+-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`);
   const tail: string[] = [];
   const code = await new Promise<number | string>((resolve, reject) => {
-    const child = spawn(mmdebstrap, args, {
+    // --verbose: apt's and dpkg's own lines instead of TTY-only bars, which count packages (./base-progress.ts).
+    // Passed here, not in mmdebstrapArgs, so the recipe hash (and every cached base) stays as it was.
+    const child = spawn(mmdebstrap, ["--verbose", ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       // mmdebstrap's chroot (with /proc, /sys, /dev mounted while it runs) goes under tmpDir.
       env: { ...hostEnv(), TMPDIR: env.tmpDir, LC_ALL: "C.UTF-8" },

@@ -11,6 +11,7 @@ import { exists, rand, writeAtomic } from "../common/files.js";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import { BlobStore, digestHex } from "../content/blob-store.js";
 import { mmdebstrapBuilder, type BaseImageBuilder } from "./base-build.js";
+import { BaseProgressParser, type BaseProgress } from "./base-progress.js";
 import { baseRecipes, hostDebian, recipeHash, type BaseImageConfig, type BaseRecipe } from "./base-recipes.js";
 import { unpackBase, type LayerMeta } from "./base-unpack.js";
 
@@ -45,7 +46,7 @@ export interface BaseImagesOptions {
  * such as tests' images on a fake layer, gives the same three answers.
  */
 export type BaseImageSource = Pick<BaseImages, "recipes" | "ensure" | "list"> &
-  Partial<Pick<BaseImages, "unavailable">>;
+  Partial<Pick<BaseImages, "unavailable" | "watch" | "get">>;
 
 const STALE_MS = 3_600_000;
 
@@ -57,6 +58,8 @@ export class BaseImages {
   private readonly blobs: BlobStore;
   private readonly known = new Map<string, BaseImage>();
   private readonly inflight = new Map<string, Promise<BaseImage>>();
+  private readonly watchers = new Map<string, Set<(p: BaseProgress) => void>>();
+  private readonly parsers = new Map<string, BaseProgressParser>();
   private cleaned = false;
 
   constructor(opts: BaseImagesOptions) {
@@ -140,6 +143,7 @@ export class BaseImages {
       if (ready) return ready;
     }
     this.known.delete(recipe.name);
+    this.parsers.set(recipe.name, new BaseProgressParser());
     await this.cleanStale();
     const hash = recipeHash(recipe);
     const cacheFile = join(this.opts.cacheDir, `${recipe.name}-${hash}.tar.zst`);
@@ -154,7 +158,19 @@ export class BaseImages {
     );
     const image = this.toImage(recipe, meta);
     this.known.set(recipe.name, image);
+    this.log(recipe, `ready ${digest}`);
     return image;
+  }
+
+  /** Calls fn with each phase a build (or cache import) of `name` enters until the returned stop is called. */
+  watch(name: string, fn: (p: BaseProgress) => void): () => void {
+    const set = this.watchers.get(name) ?? new Set();
+    set.add(fn);
+    this.watchers.set(name, set);
+    return () => {
+      set.delete(fn);
+      if (set.size === 0 && this.watchers.get(name) === set) this.watchers.delete(name);
+    };
   }
 
   private async build(recipe: BaseRecipe, cacheFile: string): Promise<string> {
@@ -275,5 +291,8 @@ export class BaseImages {
 
   private log(recipe: BaseRecipe, line: string): void {
     this.opts.log?.(`[${recipe.name}] ${line}`);
+    const progress = this.parsers.get(recipe.name)?.feed(line);
+    if (progress) for (const fn of this.watchers.get(recipe.name) ?? []) fn(progress);
+    if (progress?.phase === "ready") this.parsers.delete(recipe.name);
   }
 }

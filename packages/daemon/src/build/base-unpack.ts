@@ -53,6 +53,7 @@ export async function unpackBase(deps: UnpackDeps, job: UnpackJob): Promise<Laye
   await mkdir(rootfs, { recursive: true, mode: 0o755 });
   try {
     const started = Date.now();
+    deps.log(`unpacking ${digest} with ownership shifted by ${uidBase}`);
     const t = await runCommand(
       "tar",
       ["--numeric-owner", "--xattrs", "--xattrs-include=*", "-xpf", deps.blobs.path(digest), "-C", rootfs],

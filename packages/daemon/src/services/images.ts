@@ -5,6 +5,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { BaseImage, BaseImageSource } from "../build/base-images.js";
 import type { ImageStore } from "../store/store.js";
 import type { EventBus } from "./event-bus.js";
+import { ensureWithProgress } from "./base-progress-events.js";
 import type { BaseImageRecord, ImageEntry, ImageLayerRef, ImageRecord } from "../domain/records.js";
 
 /** A base image recipe's state on this host: built, built on first use, or not buildable (and why). */
@@ -124,7 +125,7 @@ export class ImageService {
           (missing.length ? `; not buildable on this host: ${missing.join(", ")}` : ""),
       );
     }
-    return toBase(await this.bases.ensure(name));
+    return toBase(await ensureWithProgress(this.bases, this.bus, project, name));
   }
 
   /** Every base image recipe and whether it is built, can be built on demand, or cannot be on this host. */

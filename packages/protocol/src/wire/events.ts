@@ -18,6 +18,8 @@ export const EVENT_TYPES = [
   "image.removed",
   "pool.claimed",
   "pool.refilled",
+  /** A base image this project waits on is being built: attributes base, phase, step, total. */
+  "base.progress",
   /** Not an event of the project's objects: the history no longer reached back to the client's `Last-Event-ID`. */
   "events.lost",
 ] as const;
