@@ -22,6 +22,9 @@ export const KERNEL_POOLS: ReadonlyArray<{ path: string; ceiling: bigint }> = [
 export async function liftKernelPools(procSys = "/proc/sys"): Promise<void> {
   for (const { path, ceiling } of KERNEL_POOLS) {
     const file = join(procSys, path);
-    if (BigInt((await readFile(file, "utf8")).trim()) < ceiling) await writeFile(file, `${ceiling}\n`);
+    if (BigInt((await readFile(file, "utf8")).trim()) >= ceiling) continue;
+    await writeFile(file, `${ceiling}\n`).catch((e: Error) => {
+      throw new Error(`Cannot raise ${file} to ${ceiling} (one sandbox could drain it for all): ${e.message}`);
+    });
   }
 }
