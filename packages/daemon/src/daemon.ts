@@ -17,6 +17,7 @@ import { HostTrust, loadExtraCas } from "./runtime/host-ca.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
 import { cgroupVersion, hostNofileHardLimit } from "./runtime/host-facts.js";
 import { NetworkManager } from "./runtime/network.js";
+import { liftKernelPools } from "./runtime/kernel-pools.js";
 import type { ProxyAddress } from "./services/port-service.js";
 import { EgressRefresher } from "./services/egress-refresh.js";
 import type { Services } from "./services/services.js";
@@ -272,6 +273,7 @@ async function hostRuntime(
 ): Promise<SandboxRuntime> {
   const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
   await network.ensureHost();
+  await liftKernelPools();
   return createRuntime(cfg.runtime, {
     sandboxesDir,
     crunRoot: join(cfg.runDir, "crun"),

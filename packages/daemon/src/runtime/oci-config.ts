@@ -78,6 +78,13 @@ const MASKED_PATHS = [
 ];
 /** /dev and /dev/shm are 64 MiB tmpfs the sandbox can write: one inode per 4 KiB, like the disk. */
 const DEV_INODES = 16384;
+/**
+ * ptys one sandbox may hold at once (devpts `max=`, per instance: every sandbox mounts its own). The
+ * kernel's kernel.pty.max (4096) is machine-wide and only the host's own devpts keeps a reserve (1024),
+ * so without a cap one sandbox could take all ~3000 others and leave every other sandbox none. 256 is
+ * far above what a shell, tmux and sbx's own terminals (16 per sandbox, opened in this devpts) need.
+ */
+export const PTYS_PER_SANDBOX = 256;
 const READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
@@ -94,7 +101,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
       destination: "/dev/pts",
       type: "devpts",
       source: "devpts",
-      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5", `max=${PTYS_PER_SANDBOX}`],
     },
     {
       destination: "/dev/shm",
