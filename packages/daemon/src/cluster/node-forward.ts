@@ -76,7 +76,9 @@ export function forwardHttp(
       () => out.destroy(new Error(`no connection in ${CONNECT_TIMEOUT_MS} ms`)),
       CONNECT_TIMEOUT_MS,
     );
-    out.once("socket", (s) => s.once("connect", () => clearTimeout(timer)));
+    // A socket reused by the agent is already connected and never emits "connect": the timer only
+    // bounds connecting, never how long the node takes to answer.
+    out.once("socket", (s) => (s.connecting ? s.once("connect", () => clearTimeout(timer)) : clearTimeout(timer)));
     let answered: IncomingMessage | undefined;
     const abort = (): void => {
       const why = String(opts.signal?.reason ?? "aborted");
