@@ -21,7 +21,8 @@ export class NodeWatch {
     this.timer ??= setInterval(() => void this.check(), this.everyMs).unref();
     return () => {
       set.delete(onLost);
-      if (set.size === 0) this.watchers.delete(node);
+      // check() may have dropped this set and a newer one taken its place: delete only our own.
+      if (set.size === 0 && this.watchers.get(node) === set) this.watchers.delete(node);
       if (this.watchers.size === 0) this.stop();
     };
   }
