@@ -9,7 +9,9 @@ import { cgroupVersion } from "./host-facts.js";
 
 describe("node check", () => {
   it("checks the Node version", () => {
-    expect(checkNode("20.12.0").ok).toBe(true);
+    expect(checkNode("20.18.1").ok).toBe(true);
+    expect(checkNode("20.20.2").ok).toBe(true);
+    expect(checkNode("20.14.0")).toMatchObject({ ok: false, fix: "install Node 20.18.1 or newer" });
     expect(checkNode("22.1.0").ok).toBe(true);
     expect(checkNode("18.19.1")).toMatchObject({ ok: false, fix: expect.any(String) });
   });

@@ -184,11 +184,15 @@ async function checkDisk(dataDir: string): Promise<DoctorCheck> {
   }
 }
 
+// undici 7 (the daemon's registry client) needs 20.18.1; zlib.crc32 (parallel gzip) needs 20.15.
+const MIN_NODE = [20, 18, 1];
+
 export function checkNode(version = process.versions.node): DoctorCheck {
-  const major = Number(version.split(".")[0]);
-  return major >= 20
+  const parts = version.split(".").map(Number);
+  const diff = MIN_NODE.map((m, i) => (parts[i] ?? 0) - m).find((d) => d !== 0) ?? 0;
+  return diff >= 0
     ? ok("node", `Node ${version}`)
-    : bad("node", `Node ${version} is too old`, "install Node 20 or newer");
+    : bad("node", `Node ${version} is too old`, `install Node ${MIN_NODE.join(".")} or newer`);
 }
 
 function run(cmd: string, args: string[]): Promise<{ code: number; out: string }> {
