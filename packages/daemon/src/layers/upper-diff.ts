@@ -6,14 +6,19 @@
 // a change right after the look is still seen). The new layer holds the changed entries with all
 // their parent dirs (so their owners and modes are the real ones), a whiteout (char 0:0) for each
 // path that is gone, and the overlay opaque mark on each dir that was replaced by a new one.
+// A regular file's signature also holds a digest of its content: tmpfs (where build uppers live)
+// updates neither ctime nor mtime for writes through a shared mmap, so a step that changed an
+// earlier step's file that way (LMDB, some databases) would otherwise be left out of its layer.
 import { spawn } from "node:child_process";
-import { lstat, readdir } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { constants } from "node:fs";
+import { lstat, open, readdir } from "node:fs/promises";
 import { release } from "node:os";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 
-/** path (relative, no leading ./) → "<d|f><inode>:<ctime ns>". */
+/** path (relative, no leading ./) → "<d|f><inode>:<ctime ns>", and ":<sha1>" for a regular file. */
 export type UpperIndex = Map<string, string>;
 
 /**
@@ -40,8 +45,21 @@ interface Walk {
   replacedDirs: Set<string>;
 }
 
-function signature(dir: boolean, ino: bigint, ctimeNs: bigint): string {
-  return `${dir ? "d" : "f"}${ino}:${ctimeNs}`;
+function signature(dir: boolean, ino: bigint, ctimeNs: bigint, digest = ""): string {
+  return `${dir ? "d" : "f"}${ino}:${ctimeNs}${digest}`;
+}
+
+/** sha1 of a regular file of the quiesced upper dir (never through a link: the content is the sandbox's). */
+async function contentDigest(path: string): Promise<string> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const hash = createHash("sha1");
+    for await (const chunk of file.createReadStream({ autoClose: false, highWaterMark: 1 << 20 }))
+      hash.update(chunk as Buffer);
+    return `:${hash.digest("hex")}`;
+  } finally {
+    await file.close();
+  }
 }
 
 /** Walks `root` depth first; changed entries are emitted after every parent dir not emitted yet. */
@@ -51,7 +69,7 @@ async function walk(root: string, rel: string, chain: Array<{ path: string; emit
     const path = rel === "" ? name : `${rel}/${name}`;
     const st = await lstat(join(root, path), { bigint: true });
     const dir = st.isDirectory();
-    const sig = signature(dir, st.ino, st.ctimeNs);
+    const sig = signature(dir, st.ino, st.ctimeNs, st.isFile() ? await contentDigest(join(root, path)) : "");
     const old = w.prev.get(path);
     w.prev.delete(path);
     if (old?.startsWith("d") && (!dir || old.slice(1, old.indexOf(":")) !== String(st.ino))) w.replacedDirs.add(path);
