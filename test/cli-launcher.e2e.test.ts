@@ -1,9 +1,9 @@
 // The CLI launcher (bin/sbx.js) runs the one-file bundle with a V8 code cache in the user's cache
-// dir: written once (0600, in a 0700 dir) after the first run, used as is afterwards, and a broken
-// or foreign cache file is refused by V8 and replaced, the command working all along; caches of
-// earlier builds are removed.
+// dir: written once (0600, in a 0700 dir) after the first run, used as is afterwards; a broken or
+// foreign cache file is refused by V8 and replaced, one that others could write is never used, and
+// the command works all along; caches of earlier builds are removed.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -51,5 +51,12 @@ describe("the CLI launcher's code cache", () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ daemon: null });
     expect(readFileSync(file).equals(Buffer.alloc(4096, 7))).toBe(false);
     expect(statSync(file).size).toBeGreaterThan(10_000);
+
+    // A good cache that others could have written is not trusted: it is replaced by one of our own.
+    chmodSync(file, 0o666);
+    const planted = statSync(file).mtimeMs;
+    expect(sbxVersion().code).toBe(0);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(statSync(file).mtimeMs).not.toBe(planted);
   });
 });

@@ -3,12 +3,38 @@
 // V8 code cache kept under ~/.cache/sbx: a fresh process starts fast), else the bundle's ES module
 // chunks, else the compiled modules. In a checkout, SBX_FROM_SOURCE=1 (the test suite sets it)
 // runs the TypeScript sources through tsx instead, never a dist/ older than src/.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { homedir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Script } from "node:vm";
+
+/**
+ * A cache file is code V8 runs without checking it against the source: only one that this user owns,
+ * in a dir this user owns, neither writable by others nor a link, is used (a root shell with another
+ * user's HOME or XDG_CACHE_HOME must not run what that user planted).
+ */
+function ours(path) {
+  try {
+    const st = lstatSync(path);
+    return !st.isSymbolicLink() && st.uid === process.getuid() && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Runs a CommonJS bundle compiled with V8's code cache: what V8 compiled on the first run (the code
@@ -28,9 +54,10 @@ function loadCached(file) {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
   const cacheFile = join(base, "sbx", `cli-${st.size}-${Math.trunc(st.mtimeMs)}-${process.version}.v8`);
   let cachedData;
-  try {
-    cachedData = readFileSync(cacheFile);
-  } catch {}
+  if (ours(dirname(cacheFile)) && ours(cacheFile))
+    try {
+      cachedData = readFileSync(cacheFile);
+    } catch {}
   const wrapped = `(function (exports, require, module, __filename, __dirname) {${source}\n})`;
   const script = new Script(wrapped, { filename: file, cachedData });
   const module = { exports: {} };
@@ -39,8 +66,14 @@ function loadCached(file) {
     if (cachedData && !script.cachedDataRejected) return;
     try {
       mkdirSync(dirname(cacheFile), { recursive: true, mode: 0o700 });
+      if (!ours(dirname(cacheFile))) return;
       const tmp = `${cacheFile}.${process.pid}`;
-      writeFileSync(tmp, script.createCachedData(), { mode: 0o600 });
+      const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        writeSync(fd, script.createCachedData());
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, cacheFile);
       // Caches of earlier builds of the CLI are of no use any more.
       for (const f of readdirSync(dirname(cacheFile)))
