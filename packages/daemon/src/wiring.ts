@@ -4,6 +4,7 @@
 // construction: the lifecycle's events (what holds something per sandbox subscribes) and the
 // layers in use (what builds and transfers hold, which the collector reads).
 import { createReadStream } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { BaseImageSource } from "./build/base-images.js";
 import type { Logger } from "./common/log.js";
@@ -36,8 +37,17 @@ import { WarmPool } from "./services/warm-pool.js";
 import { VolumeService } from "./services/volume-service.js";
 import type { Stores } from "./store/store.js";
 
-/** Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs). */
-export const BUILD_LIMITS = { cpus: 2, memoryMb: 4096, pidsLimit: 4096, diskMb: 8192 };
+/**
+ * Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs).
+ * Never every core, though: a step that floods or spins must leave the daemon a core to keep answering the API at
+ * its idle speed (issue 18, F4); on a 2-core host a build gets one.
+ */
+export const BUILD_LIMITS = {
+  cpus: Math.max(1, Math.min(2, availableParallelism() - 1)),
+  memoryMb: 4096,
+  pidsLimit: 4096,
+  diskMb: 8192,
+};
 
 export interface WiringOptions {
   dataDir: string;
