@@ -154,12 +154,13 @@ fi
 
 # --- sbx-idmap, sbx-userns: idmapped layer mounts and per-sandbox user namespaces -------------------
 # sbx-idmap mounts layers into each sandbox's uid range; sbx-userns makes each sandbox's user namespace
-# owned by its own base uid (per-sandbox kernel budgets). Rebuilt when their source is newer;
+# owned by its own base uid (per-sandbox kernel budgets). Rebuilt when their source (or helper-common.h) is newer;
 # SBX_IDMAP_HELPER (sbxd) points elsewhere if installed elsewhere (sbx-userns is looked up beside it).
 for helper in sbx-idmap sbx-userns; do
   helper_src="$(cd "$(dirname "$0")/.." && pwd)/packages/daemon/native/$helper.c"
   helper_bin=/usr/local/libexec/sbx/$helper
-  if [ -f "$helper_src" ] && { [ ! -x "$helper_bin" ] || [ "$helper_src" -nt "$helper_bin" ]; }; then
+  helper_h="$(dirname "$helper_src")/helper-common.h"
+  if [ -f "$helper_src" ] && { [ ! -x "$helper_bin" ] || [ "$helper_src" -nt "$helper_bin" ] || [ "$helper_h" -nt "$helper_bin" ]; }; then
     mkdir -p "$(dirname "$helper_bin")"
     if gcc -static -O2 -Wall -o "$helper_bin.tmp" "$helper_src" && mv "$helper_bin.tmp" "$helper_bin"; then
       did+=("compiled $helper_bin")

@@ -25,28 +25,8 @@
 #define MOUNT_ATTR_IDMAP 0x00100000
 #endif
 
-static void die(const char *what, const char *arg) {
-  fprintf(stderr, "sbx-idmap: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
-  exit(1);
-}
-
-static unsigned long parse_id(const char *s) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || end == s || v > UINT32_MAX) {
-    fprintf(stderr, "sbx-idmap: not an id: %s\n", s);
-    exit(2);
-  }
-  return v;
-}
-
-static void write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) die("open", path);
-  if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) die("write", path);
-  close(fd);
-}
+#define HELPER_NAME "sbx-idmap"
+#include "helper-common.h"
 
 // A child that unshares a user namespace and waits; the parent writes its maps and keeps its ns fd.
 static int make_userns(unsigned long from, unsigned long to, unsigned long count) {

@@ -25,28 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static void die(const char *what, const char *arg) {
-  fprintf(stderr, "sbx-userns: %s%s%s: %s\n", what, arg ? " " : "", arg ? arg : "", strerror(errno));
-  exit(1);
-}
-
-static unsigned long parse_id(const char *s) {
-  char *end;
-  errno = 0;
-  unsigned long v = strtoul(s, &end, 10);
-  if (errno || *end || end == s || v > UINT32_MAX) {
-    fprintf(stderr, "sbx-userns: not an id: %s\n", s);
-    exit(2);
-  }
-  return v;
-}
-
-static void write_file(const char *path, const char *text) {
-  int fd = open(path, O_WRONLY | O_CLOEXEC);
-  if (fd < 0) die("open", path);
-  if (write(fd, text, strlen(text)) != (ssize_t)strlen(text)) die("write", path);
-  close(fd);
-}
+#define HELPER_NAME "sbx-userns"
+#include "helper-common.h"
 
 int main(int argc, char **argv) {
   if (argc != 3) {
