@@ -162,7 +162,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
     servers.push(server);
   }
-  const cluster = await startClusterRole(cfg, stores, log);
+  const cluster = await startClusterRole(cfg, stores, log, sandboxes);
   const services: Services = {
     version: VERSION,
     log,

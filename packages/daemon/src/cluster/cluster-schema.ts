@@ -51,6 +51,20 @@ export const CLUSTER_MIGRATIONS: string[] = [
    ALTER TABLE nodes ADD COLUMN rkey float8 NOT NULL DEFAULT random();
    CREATE INDEX nodes_ready_rkey ON nodes (rkey) WHERE state = 'ready';
    ${PLACE_FUNCTION}`,
+  // A node that comes back reconciles (given-up.ts): what the control plane gave up, and why; a
+  // placement keeps what its node answered at create, to answer a terminate while the node is lost.
+  `ALTER TABLE placements ADD COLUMN info jsonb;
+   CREATE TABLE given_up (
+     sandbox_id text PRIMARY KEY,
+     node text COLLATE "C" NOT NULL,
+     project text NOT NULL,
+     name text COLLATE "C",
+     info jsonb,
+     reason text NOT NULL,
+     given_up_at timestamptz NOT NULL DEFAULT now(),
+     destroyed_at timestamptz);
+   CREATE INDEX given_up_by_node ON given_up (node) WHERE destroyed_at IS NULL;
+   CREATE INDEX given_up_by_project ON given_up (project, sandbox_id);`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */
