@@ -53,6 +53,7 @@ export const CLUSTER_MIGRATIONS: string[] = [
    ${PLACE_FUNCTION}`,
   // A node that comes back reconciles (given-up.ts): what the control plane gave up, and why; a
   // placement keeps what its node answered at create, to answer a terminate while the node is lost.
+  // Control replicas hold leases, so a replica fails only dead replicas' builds (replica-lease.ts).
   `ALTER TABLE placements ADD COLUMN info jsonb;
    CREATE TABLE given_up (
      sandbox_id text PRIMARY KEY,
@@ -64,7 +65,11 @@ export const CLUSTER_MIGRATIONS: string[] = [
      given_up_at timestamptz NOT NULL DEFAULT now(),
      destroyed_at timestamptz);
    CREATE INDEX given_up_by_node ON given_up (node) WHERE destroyed_at IS NULL;
-   CREATE INDEX given_up_by_project ON given_up (project, sandbox_id);`,
+   CREATE INDEX given_up_by_project ON given_up (project, sandbox_id);
+   CREATE TABLE control_replicas (
+     id text PRIMARY KEY,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     lease_expires_at timestamptz NOT NULL);`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */
