@@ -4,7 +4,7 @@
 // are whole units (millicpus, MB) so sums never drift. Every time is the database's clock.
 import type { Pool } from "pg";
 import { migrate } from "../store/postgres-schema.js";
-import { PLACE_FUNCTION } from "./place-function.js";
+import { PLACE_FUNCTION, QUOTA_USAGE } from "./place-function.js";
 
 export const CLUSTER_MIGRATIONS: string[] = [
   `CREATE TABLE nodes (
@@ -70,6 +70,9 @@ export const CLUSTER_MIGRATIONS: string[] = [
      id text PRIMARY KEY,
      started_at timestamptz NOT NULL DEFAULT now(),
      lease_expires_at timestamptz NOT NULL);`,
+  // A decision reads the project's usage from counters instead of summing its placements.
+  `${QUOTA_USAGE}
+   ${PLACE_FUNCTION}`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */
