@@ -85,7 +85,8 @@ export class GivenUp {
     const { rows } = await this.pool.query<{ sandbox_id: string }>(
       `WITH done AS (UPDATE given_up SET destroyed_at = now()
          WHERE node = $1 AND destroyed_at IS NULL AND NOT (sandbox_id = ANY($2::text[])))
-       SELECT sandbox_id FROM given_up WHERE node = $1 AND sandbox_id = ANY($2::text[]) ORDER BY sandbox_id`,
+       SELECT sandbox_id FROM given_up WHERE node = $1 AND destroyed_at IS NULL AND sandbox_id = ANY($2::text[])
+       ORDER BY sandbox_id`,
       [node, reported],
     );
     return rows.map((r) => r.sandbox_id);
