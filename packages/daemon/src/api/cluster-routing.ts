@@ -149,8 +149,15 @@ async function listFromNodes(c: Context<AppEnv>, r: ClusterRouting): Promise<Res
       }
     }),
   );
-  for (const g of await r.givenUp.lostOfProject(project))
-    unavailable.push({ id: g.sandboxId, name: g.name, node: g.node, reason: g.reason });
+  // Given up while this list was gathered: listed once, with the reason it is gone.
+  const givenUp = await r.givenUp.lostOfProject(project);
+  const gone = new Set(givenUp.map((g) => g.sandboxId));
+  const stillListed = unavailable.filter((u) => !gone.has(u.id));
+  unavailable.length = 0;
+  unavailable.push(
+    ...stillListed,
+    ...givenUp.map((g) => ({ id: g.sandboxId, name: g.name, node: g.node, reason: g.reason })),
+  );
   sandboxes.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   return c.json({ sandboxes, unavailable }, 200);
 }
