@@ -1,7 +1,7 @@
 // Placement decision time with many nodes and sandboxes registered in PostgreSQL (a simulation:
 // nodes are rows with capacity, labels and cached layers, sandboxes are placement rows, no
-// daemons). Each decision is Placer.place(): the whole transaction (quota check over the project's
-// placements, candidate sample, ranking, conditional allocation, placement row), timed from the
+// daemons). Each decision is Placer.place(): the whole transaction (quota check on the project's
+// usage counters, candidate sample, ranking, conditional allocation, placement row), timed from the
 // caller. Same-run baselines: a plain indexed SELECT (a node by primary key) on the same big
 // tables, one `SELECT 1` round trip, and the same workload on 10 nodes. A sandbox ends after each
 // decision (untimed), so the fleet stays at a steady load. Runs on its own throwaway PostgreSQL
@@ -82,7 +82,7 @@ async function run(
     }
     await seedSandboxes(db, nodes, sandboxes);
     const placer = new Placer(db.pool, { k: 8 });
-    // Quotas on every project, high enough never to refuse: each decision sums the project's placements.
+    // Quotas on every project, high enough never to refuse: each decision checks (and moves) the project's usage.
     for (let p = 0; p < 10; p++)
       await placer.setQuota(`p${p}`, { maxSandboxes: 1_000_000, maxCpus: 1_000_000, maxMemoryMb: 1_000_000_000 });
     const indexed = await indexedSelects(db, nodes, decisions);

@@ -59,6 +59,8 @@ export interface DaemonConfig {
   nodeToken: string | null;
   /** How long a node's lease lasts without a heartbeat (role control). */
   nodeLeaseSecs: number;
+  /** How long a lost node may stay away before its sandboxes are given up (role control; cluster/given-up.ts). */
+  nodeGiveUpSecs?: number;
   /** Shared by the control plane and its nodes: nodes' APIs accept only requests carrying it (SBX_CLUSTER_SECRET). */
   clusterSecret?: string | null;
   /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
@@ -110,6 +112,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     control: env.SBX_CONTROL ?? null,
     nodeToken: env.SBX_NODE_TOKEN ?? null,
     nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
+    nodeGiveUpSecs: parseSeconds("SBX_NODE_GIVE_UP_SECS", env.SBX_NODE_GIVE_UP_SECS ?? "300"),
     clusterSecret: env.SBX_CLUSTER_SECRET ?? null,
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
     metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
@@ -150,6 +153,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--control": "control",
   "--node-token": "nodeToken",
   "--node-lease": "nodeLeaseSecs",
+  "--node-give-up": "nodeGiveUpSecs",
   "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
   "--metrics-listen": "metricsListen",
   "--outbound-allow": "outboundAllow",
@@ -198,6 +202,8 @@ options (environment variable in brackets):
                        flags show in ps)
   --node-lease S       role control: seconds a node stays ready without a heartbeat
                        (SBX_NODE_LEASE_SECS; default 15)
+  --node-give-up S     role control: seconds a lost node may stay away before its sandboxes are
+                       given up (destroyed when it comes back) (SBX_NODE_GIVE_UP_SECS; default 300)
   SBX_CLUSTER_SECRET   roles control and node: the secret (32+ characters) the control plane sends
                        to nodes; a node's API accepts nothing else (environment only)
   --tensorlake-sandbox-url URL
@@ -251,7 +257,7 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
                 ? parseStore(flag, value)
                 : key === "role"
                   ? parseRole(flag, value)
-                  : key === "nodeLeaseSecs"
+                  : key === "nodeLeaseSecs" || key === "nodeGiveUpSecs"
                     ? parseSeconds(flag, value)
                     : key === "retentionSecs"
                       ? parseRetention(flag, value)

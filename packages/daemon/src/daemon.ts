@@ -23,6 +23,7 @@ import { EgressRefresher } from "./services/egress-refresh.js";
 import type { Services } from "./services/services.js";
 import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
 import { startClusterRole } from "./cluster/cluster-role.js";
+import { ReplicaLease } from "./cluster/replica-lease.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
 import { roleProblem, type DaemonConfig } from "./config.js";
@@ -80,6 +81,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const stores = await openStores(storeConfig);
   log.info({ store: describeStore(storeConfig) }, "store open");
   const store = stores.meta;
+  // Control replicas share builds in PostgreSQL: each fails only dead replicas' (replica-lease.ts).
+  const replica = cfg.role === "control" ? await ReplicaLease.start(cfg.store!, cfg.nodeLeaseSecs, log) : null;
   const cgv = cgroupVersion();
   const runtime = seams.runtime ?? (await hostRuntime(cfg, sandboxesDir, cgv, trust));
   const bases =
@@ -123,6 +126,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxyDomain: cfg.proxyListen ? cfg.proxyDomain : null,
     log,
     outbound: parseOutboundAllow(cfg.outboundAllow),
+    ...(replica ? { buildOwner: replica } : {}),
   });
 
   const reconciled = await sandboxes.reconcile();
@@ -145,6 +149,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     },
     "reconciled with the host",
   );
+  replica?.every(() => Promise.all([builds.failOrphaned(), templateBuilds.reconcile()]));
   pool.refill();
   await pools.load();
   const egressRefresh = new EgressRefresher(store, sandboxes, log);
@@ -162,7 +167,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
     servers.push(server);
   }
-  const cluster = await startClusterRole(cfg, stores, log);
+  const cluster = await startClusterRole(cfg, stores, log, sandboxes);
   const services: Services = {
     version: VERSION,
     log,
@@ -257,6 +262,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       await pool.close();
       processes.close();
       await cluster.close();
+      await replica?.close();
       await stores.close();
       await rm(pidFile, { force: true });
       await rm(cfg.socket, { force: true });

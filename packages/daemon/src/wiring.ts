@@ -20,6 +20,7 @@ import { LayersInUse } from "./services/layers-in-use.js";
 import { NetSlots } from "./services/net-slots.js";
 import { OciService } from "./services/oci-service.js";
 import { PoolService } from "./services/pool-service.js";
+import type { BuildOwner } from "./services/build-owner.js";
 import { TemplateBuilds } from "./services/template-builds.js";
 import type { OutboundPolicy } from "./oci/outbound.js";
 import { loadTokenKey, PortTokens } from "./services/port-tokens.js";
@@ -62,6 +63,8 @@ export interface WiringOptions {
   log: Logger;
   /** Where registry pulls and pushes may connect; default public addresses only. */
   outbound?: OutboundPolicy;
+  /** Who runs this daemon's builds (control replicas: their lease); default the only daemon. */
+  buildOwner?: BuildOwner;
 }
 
 export type WiredServices = ReturnType<typeof wireServices>;
@@ -96,7 +99,10 @@ export function wireServices(o: WiringOptions) {
       limits: BUILD_LIMITS,
       uidBase: o.uidBase,
     },
-    { logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },
+    {
+      ...{ logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },
+      ...(o.buildOwner ? { owner: o.buildOwner } : {}),
+    },
     log,
   );
   const snapshots = new SnapshotService(store, stores.images, runtime, layerStore, gc, events, log, bus);
@@ -121,7 +127,7 @@ export function wireServices(o: WiringOptions) {
   const projects = new ProjectService(store, stores.images);
   const files = new FileService(runtime, sandboxes);
   const pools = new PoolService(o.dataDir, pool, images, sandboxes, log);
-  const templateBuilds = new TemplateBuilds(stores.images);
+  const templateBuilds = new TemplateBuilds(stores.images, o.buildOwner);
   const stats = new StatsService(store, runtime, sandboxes, events);
   const metrics = new DaemonMetrics({ bus, stats, store, pool });
   return {

@@ -27,6 +27,11 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     if (!m) return next();
     const project = c.get("project");
     const at = await r.directory.locate(project, decodeURIComponent(m[1]!));
+    if (at.unavailable && c.req.method === "DELETE" && !m[2]) {
+      // Its node is lost: give it up now; the node destroys it when it comes back (given-up.ts).
+      const ended = await r.givenUp.terminate(at.sandboxId);
+      if (ended) return c.json(ended, 200);
+    }
     const target = targetOf(r, at, project);
     const query = new URL(c.req.url).search;
     // The node knows the sandbox by its id; the caller may have used its name.
@@ -109,7 +114,7 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
     if (!res.ok) return res;
     const text = await res.text();
     const sandbox = JSON.parse(text) as SandboxInfo;
-    await r.directory.confirm(provisional, sandbox.id);
+    await r.directory.confirm(provisional, sandbox.id, sandbox);
     created = true;
     r.log.info({ sandbox: sandbox.id, node: placed.node, candidates: placed.candidates }, "sandbox placed");
     return new Response(text, { status: res.status, headers: res.headers });
@@ -143,6 +148,15 @@ async function listFromNodes(c: Context<AppEnv>, r: ClusterRouting): Promise<Res
         for (const a of ats) unavailable.push({ id: a.sandboxId, name: a.name, node: a.node, reason });
       }
     }),
+  );
+  // Given up while this list was gathered: listed once, with the reason it is gone.
+  const givenUp = await r.givenUp.lostOfProject(project);
+  const gone = new Set(givenUp.map((g) => g.sandboxId));
+  const stillListed = unavailable.filter((u) => !gone.has(u.id));
+  unavailable.length = 0;
+  unavailable.push(
+    ...stillListed,
+    ...givenUp.map((g) => ({ id: g.sandboxId, name: g.name, node: g.node, reason: g.reason })),
   );
   sandboxes.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   return c.json({ sandboxes, unavailable }, 200);

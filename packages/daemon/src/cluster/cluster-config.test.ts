@@ -22,6 +22,11 @@ describe("--role", () => {
     );
     expect(roleProblem(ok)).toBeNull();
     expect(ok.nodeLeaseSecs).toBe(2);
+    // How long a lost node may stay away before its sandboxes are given up: 300 s unless told.
+    expect(ok.nodeGiveUpSecs).toBe(300);
+    expect(parseFlags(["--node-give-up", "60"], ok).nodeGiveUpSecs).toBe(60);
+    expect(defaultConfig({ SBX_NODE_GIVE_UP_SECS: "7" }).nodeGiveUpSecs).toBe(7);
+    expect(USAGE).toContain("--node-give-up S");
   });
 
   it("node needs the control plane's URL and its credential (from the environment)", () => {
@@ -46,5 +51,6 @@ describe("--role", () => {
   it("refuses unknown roles and bad lease lengths", () => {
     expect(() => parseFlags(["--role", "leader"], defaultConfig({}))).toThrow(/takes one of single, control, node/);
     expect(() => defaultConfig({ SBX_NODE_LEASE_SECS: "0" })).toThrow(/SBX_NODE_LEASE_SECS takes seconds/);
+    expect(() => parseFlags(["--node-give-up", "soon"], defaultConfig({}))).toThrow(/--node-give-up takes seconds/);
   });
 });

@@ -7,6 +7,7 @@ import { statfs } from "node:fs/promises";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import type { NodeReport } from "@sbx-sh/protocol";
 import { openClusterDb } from "./cluster-db.js";
+import { GivenUp } from "./given-up.js";
 import { NodeAgent } from "./node-agent.js";
 import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
@@ -16,10 +17,17 @@ import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
 import type { Stores } from "../store/store.js";
 
+/** What a node needs of its services to reconcile: terminating a sandbox the control plane gave up. */
+export interface ClusterNodeServices {
+  terminate(project: string, sandboxId: string, reason: string): Promise<unknown>;
+}
+
 /** What the control plane routes sandbox calls with. */
 export interface ClusterRouting {
   placer: Placer;
   directory: SandboxDirectory;
+  /** Sandboxes given up (their node lost): terminate while lost, and the reason afterwards. */
+  givenUp: GivenUp;
   /** Ends calls in flight to a node that stops renewing its lease. */
   watch: NodeWatch;
   /** Sent to nodes as their bearer token (SBX_CLUSTER_SECRET). */
@@ -33,25 +41,36 @@ export interface ClusterRole {
   close(): Promise<void>;
 }
 
-export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: Logger): Promise<ClusterRole> {
+export async function startClusterRole(
+  cfg: DaemonConfig,
+  stores: Stores,
+  log: Logger,
+  node?: ClusterNodeServices,
+): Promise<ClusterRole> {
   if (cfg.role === "control") {
     const db = await openClusterDb({ url: cfg.store! });
     const nodes = new NodeRegistry(db.pool, {
       leaseSecs: cfg.nodeLeaseSecs,
       onFreed: (node, sandboxes) => log.info({ node, sandboxes }, "sandboxes ended on their node: room freed"),
     });
+    const givenUp = new GivenUp(db.pool);
+    const giveUpSecs = cfg.nodeGiveUpSecs ?? 300;
     const sweep = setInterval(
       () =>
-        void nodes.expireLeases().then(
-          (lost) => lost.length > 0 && log.warn({ nodes: lost }, "node lease expired: lost"),
-          (err: Error) => log.warn({ err: err.message }, "lease sweep failed"),
-        ),
+        void (async () => {
+          const lost = await nodes.expireLeases();
+          if (lost.length > 0) log.warn({ nodes: lost }, "node lease expired: lost");
+          for (const [node, sandboxes] of await givenUp.giveUpLost(giveUpSecs))
+            log.warn({ node, sandboxes, afterSecs: giveUpSecs }, "lost node did not come back: sandboxes given up");
+          await givenUp.prune(cfg.retentionSecs);
+        })().catch((err: Error) => log.warn({ err: err.message }, "lease sweep failed")),
       Math.max(100, (cfg.nodeLeaseSecs * 1000) / 3),
     );
     sweep.unref();
     const routing: ClusterRouting = {
       placer: new Placer(db.pool),
       directory: new SandboxDirectory(db.pool),
+      givenUp,
       watch: new NodeWatch(db.pool),
       secret: cfg.clusterSecret!,
       log,
@@ -71,6 +90,15 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
       control: cfg.control!,
       token: cfg.nodeToken!,
       report: () => nodeReport(cfg, stores),
+      destroy: async (ids) => {
+        for (const id of ids) {
+          const rec = await stores.meta.getSandbox(id);
+          if (!rec || rec.status === "terminated" || !node) continue;
+          await node
+            .terminate(rec.project, id, "given_up")
+            .catch((err: Error) => log.warn({ sandbox: id, err: err.message }, "destroying a given-up sandbox failed"));
+        }
+      },
       log,
     });
     agent.start();

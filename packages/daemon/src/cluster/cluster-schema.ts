@@ -4,7 +4,7 @@
 // are whole units (millicpus, MB) so sums never drift. Every time is the database's clock.
 import type { Pool } from "pg";
 import { migrate } from "../store/postgres-schema.js";
-import { PLACE_FUNCTION } from "./place-function.js";
+import { PLACE_FUNCTION, QUOTA_USAGE } from "./place-function.js";
 
 export const CLUSTER_MIGRATIONS: string[] = [
   `CREATE TABLE nodes (
@@ -50,6 +50,28 @@ export const CLUSTER_MIGRATIONS: string[] = [
    DROP INDEX placements_by_project;
    ALTER TABLE nodes ADD COLUMN rkey float8 NOT NULL DEFAULT random();
    CREATE INDEX nodes_ready_rkey ON nodes (rkey) WHERE state = 'ready';
+   ${PLACE_FUNCTION}`,
+  // A node that comes back reconciles (given-up.ts): what the control plane gave up, and why; a
+  // placement keeps what its node answered at create, to answer a terminate while the node is lost.
+  // Control replicas hold leases, so a replica fails only dead replicas' builds (replica-lease.ts).
+  `ALTER TABLE placements ADD COLUMN info jsonb;
+   CREATE TABLE given_up (
+     sandbox_id text PRIMARY KEY,
+     node text COLLATE "C" NOT NULL,
+     project text NOT NULL,
+     name text COLLATE "C",
+     info jsonb,
+     reason text NOT NULL,
+     given_up_at timestamptz NOT NULL DEFAULT now(),
+     destroyed_at timestamptz);
+   CREATE INDEX given_up_by_node ON given_up (node) WHERE destroyed_at IS NULL;
+   CREATE INDEX given_up_by_project ON given_up (project, sandbox_id);
+   CREATE TABLE control_replicas (
+     id text PRIMARY KEY,
+     started_at timestamptz NOT NULL DEFAULT now(),
+     lease_expires_at timestamptz NOT NULL);`,
+  // A decision reads the project's usage from counters instead of summing its placements.
+  `${QUOTA_USAGE}
    ${PLACE_FUNCTION}`,
 ];
 

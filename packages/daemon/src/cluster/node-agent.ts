@@ -2,7 +2,8 @@
 // credential, then renews its lease with a heartbeat every third of it, each time reporting
 // capacity, usage and cached layers. A refused heartbeat because the lease ran out (412) makes it
 // register again; a refused credential (401) is logged and retried slowly, never fatal: the node
-// keeps serving its own sandboxes whatever the control plane says.
+// keeps serving its own sandboxes whatever the control plane says. A lease may name sandboxes the
+// control plane gave up while this node was lost (given-up.ts): the node destroys them (reconcile).
 import type { NodeLease, NodeReport } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 
@@ -11,6 +12,8 @@ export interface NodeAgentOptions {
   control: string;
   token: string;
   report(): Promise<NodeReport>;
+  /** Destroys sandboxes the control plane gave up; they leave the next report once ended. */
+  destroy?(sandboxIds: string[]): Promise<void>;
   log: Logger;
 }
 
@@ -42,11 +45,12 @@ export class NodeAgent {
         if (!this.registered)
           this.o.log.info({ node: lease.name, control: this.o.control }, "registered with the control plane");
         this.registered = true;
+        if (lease.destroy?.length) await this.reconcile(lease.destroy);
         this.intervalMs = next = Math.max(200, (lease.leaseSecs * 1000) / 3);
       } else {
         const body = await res.text();
         if (res.status === 412) {
-          // Lost: the control plane gave up on us; register again (and reconcile, once that exists).
+          // Lost: register again; the answer names the sandboxes given up meanwhile.
           this.o.log.warn({ control: this.o.control }, "lease lost: registering again");
           this.registered = false;
           next = 0;
@@ -63,6 +67,14 @@ export class NodeAgent {
       this.timer = setTimeout(() => void this.tick(), next);
       this.timer.unref();
     }
+  }
+
+  private async reconcile(ids: string[]): Promise<void> {
+    this.o.log.warn(
+      { sandboxes: ids },
+      "the control plane gave these sandboxes up while this node was lost: destroying them",
+    );
+    await this.o.destroy?.(ids);
   }
 
   private post(path: string, body: unknown): Promise<Response> {

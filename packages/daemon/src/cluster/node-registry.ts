@@ -8,6 +8,7 @@ import { createHash, randomBytes } from "node:crypto";
 import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
 import { uniqueViolation } from "../store/postgres-meta.js";
+import { GivenUp } from "./given-up.js";
 
 export type NodeState = "new" | "ready" | "cordoned" | "draining" | "lost" | "revoked";
 
@@ -88,7 +89,16 @@ interface NodeRow {
   lease_left: number | null;
 }
 
+/** A node's lease, and the sandboxes it reported that the control plane gave up (it destroys them). */
+export interface NodeLeaseGrant {
+  name: string;
+  leaseSecs: number;
+  destroy?: string[];
+}
+
 export class NodeRegistry {
+  private readonly givenUp: GivenUp;
+
   constructor(
     private readonly pool: Pool,
     private readonly opts: {
@@ -96,7 +106,9 @@ export class NodeRegistry {
       /** Told which placements a node's report freed (for the log). */
       onFreed?: (node: string, sandboxIds: string[]) => void;
     } = { leaseSecs: 15 },
-  ) {}
+  ) {
+    this.givenUp = new GivenUp(pool);
+  }
 
   /** Adds a node and answers its credential, which is shown this once and stored only as a hash. */
   async add(name: string, labels: Record<string, string> = {}): Promise<{ name: string; token: string }> {
@@ -128,7 +140,7 @@ export class NodeRegistry {
   }
 
   /** A node (re)joins: its report replaces the last one and a fresh lease starts; a lost node is ready again. */
-  async register(token: string, report: NodeReport): Promise<{ name: string; leaseSecs: number }> {
+  async register(token: string, report: NodeReport): Promise<NodeLeaseGrant> {
     checkReport(report);
     const { name } = await this.authenticate(token);
     await this.pool.query(
@@ -149,11 +161,11 @@ export class NodeRegistry {
       ],
     );
     await this.freeEnded(name, report.sandboxIds);
-    return { name, leaseSecs: this.opts.leaseSecs };
+    return this.grant(name, report);
   }
 
   /** Renews the lease with a fresh report; a lost node must register again (and reconcile) instead. */
-  async heartbeat(token: string, report: NodeReport): Promise<{ name: string; leaseSecs: number }> {
+  async heartbeat(token: string, report: NodeReport): Promise<NodeLeaseGrant> {
     checkReport(report);
     const { name } = await this.authenticate(token);
     const { rowCount } = await this.pool.query(
@@ -167,7 +179,13 @@ export class NodeRegistry {
         `node ${name} has no live lease (lost or never registered): register again`,
       );
     await this.freeEnded(name, report.sandboxIds);
-    return { name, leaseSecs: this.opts.leaseSecs };
+    return this.grant(name, report);
+  }
+
+  /** The lease, with what the node must destroy: the sandboxes it reports that were given up. */
+  private async grant(name: string, report: NodeReport): Promise<NodeLeaseGrant> {
+    const destroy = report.sandboxIds === undefined ? [] : await this.givenUp.toDestroy(name, report.sandboxIds);
+    return { name, leaseSecs: this.opts.leaseSecs, ...(destroy.length > 0 ? { destroy } : {}) };
   }
 
   /**

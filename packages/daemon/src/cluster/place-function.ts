@@ -2,8 +2,9 @@
 // transaction however many candidates it tries (on a loaded host every round trip is a chance to
 // be descheduled). In order:
 //   1. the project's quota row is locked (FOR UPDATE): concurrent placements of one project are
-//      counted one at a time; its placements are summed (index-only scan of placements_usage);
-//      over the quota raises SQLSTATE SBQ01 with what is over and the usage as JSON detail;
+//      counted one at a time; its usage is the row's counters (kept by triggers on placements in
+//      the same transaction as every placement change: QUOTA_USAGE below), not a sum of its
+//      placements; over the quota raises SQLSTATE SBQ01 with what is over and the usage as JSON;
 //   2. a sample of eligible nodes (ready, lease live by now(), labels containing the selector,
 //      room for the request): k random ones plus k caching some of the image's layers. Random
 //      without reading every node: each node has a random key (nodes_ready_rkey index), drawn
@@ -21,27 +22,24 @@ CREATE OR REPLACE FUNCTION sbx_place(p_sandbox text, p_project text, p_name text
 #variable_conflict use_column
 DECLARE
   q record;
-  used record;
   c record;
   over text;
   seen integer;
   won integer;
   r float8;
 BEGIN
-  SELECT max_sandboxes, max_cpu_millis, max_memory_mb INTO q FROM project_quotas
-    WHERE project = p_project FOR UPDATE;
+  SELECT max_sandboxes, max_cpu_millis, max_memory_mb, used_sandboxes AS n, used_cpu_millis AS cpu,
+      used_memory_mb AS mem
+    INTO q FROM project_quotas WHERE project = p_project FOR UPDATE;
   IF FOUND THEN
-    SELECT count(*)::integer AS n, coalesce(sum(cpu_millis), 0)::integer AS cpu,
-        coalesce(sum(memory_mb), 0)::integer AS mem
-      INTO used FROM placements WHERE project = p_project;
     over := CASE
-      WHEN q.max_sandboxes IS NOT NULL AND used.n + 1 > q.max_sandboxes THEN q.max_sandboxes || ' sandboxes'
-      WHEN q.max_cpu_millis IS NOT NULL AND used.cpu + p_cpu > q.max_cpu_millis THEN (q.max_cpu_millis / 1000.0)::float8 || ' cpus'
-      WHEN q.max_memory_mb IS NOT NULL AND used.mem + p_mem > q.max_memory_mb THEN q.max_memory_mb || ' MB of memory'
+      WHEN q.max_sandboxes IS NOT NULL AND q.n + 1 > q.max_sandboxes THEN q.max_sandboxes || ' sandboxes'
+      WHEN q.max_cpu_millis IS NOT NULL AND q.cpu + p_cpu > q.max_cpu_millis THEN (q.max_cpu_millis / 1000.0)::float8 || ' cpus'
+      WHEN q.max_memory_mb IS NOT NULL AND q.mem + p_mem > q.max_memory_mb THEN q.max_memory_mb || ' MB of memory'
     END;
     IF over IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = 'SBQ01', MESSAGE = over,
-        DETAIL = json_build_object('sandboxes', used.n, 'cpus', used.cpu / 1000.0, 'memoryMb', used.mem)::text;
+        DETAIL = json_build_object('sandboxes', q.n, 'cpus', q.cpu / 1000.0, 'memoryMb', q.mem)::text;
     END IF;
   END IF;
   FOR attempt IN 1..3 LOOP
@@ -92,3 +90,39 @@ BEGIN
   RETURN;
 END
 $fn$;`;
+
+// Per-project usage as counters on the project's quota row, so a decision reads one row instead of
+// summing thousands of placements. A trigger on placements moves them in the same transaction as
+// every insert, delete or resize (placement, release, freeing ended sandboxes, giving up), and
+// only for projects with a quota row: projects without one take no extra lock. A new quota row
+// starts from the sum of the project's placements (and setQuota recounts under the row's lock).
+export const QUOTA_USAGE = `
+ALTER TABLE project_quotas ADD COLUMN used_sandboxes integer NOT NULL DEFAULT 0,
+  ADD COLUMN used_cpu_millis integer NOT NULL DEFAULT 0, ADD COLUMN used_memory_mb integer NOT NULL DEFAULT 0;
+UPDATE project_quotas q SET used_sandboxes = s.n, used_cpu_millis = s.c, used_memory_mb = s.m
+  FROM (SELECT project, count(*)::integer AS n, sum(cpu_millis)::integer AS c, sum(memory_mb)::integer AS m
+        FROM placements GROUP BY project) s
+  WHERE q.project = s.project;
+CREATE FUNCTION sbx_quota_usage() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP IN ('DELETE', 'UPDATE') THEN
+    UPDATE project_quotas SET used_sandboxes = used_sandboxes - 1, used_cpu_millis = used_cpu_millis - OLD.cpu_millis,
+      used_memory_mb = used_memory_mb - OLD.memory_mb WHERE project = OLD.project;
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    UPDATE project_quotas SET used_sandboxes = used_sandboxes + 1, used_cpu_millis = used_cpu_millis + NEW.cpu_millis,
+      used_memory_mb = used_memory_mb + NEW.memory_mb WHERE project = NEW.project;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER placements_quota_usage AFTER INSERT OR DELETE OR UPDATE OF project, cpu_millis, memory_mb
+  ON placements FOR EACH ROW EXECUTE FUNCTION sbx_quota_usage();
+CREATE FUNCTION sbx_quota_init() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  SELECT count(*)::integer, coalesce(sum(cpu_millis), 0)::integer, coalesce(sum(memory_mb), 0)::integer
+    INTO NEW.used_sandboxes, NEW.used_cpu_millis, NEW.used_memory_mb FROM placements WHERE project = NEW.project;
+  RETURN NEW;
+END
+$fn$;
+CREATE TRIGGER project_quotas_init BEFORE INSERT ON project_quotas FOR EACH ROW EXECUTE FUNCTION sbx_quota_init();`;

@@ -134,6 +134,42 @@ describe("Placer", () => {
     ]);
   });
 
+  it("keeps each quota's usage counters equal to the sum of the project's placements, whatever changes them", async () => {
+    await addNodes([{ name: "u1", cpus: 64, memoryMb: 65536 }]);
+    const placer = new Placer(replicaA.pool);
+    const counted = async () =>
+      (
+        await replicaA.pool.query(
+          `SELECT q.project, q.used_sandboxes = count(p.*) AND q.used_cpu_millis = coalesce(sum(p.cpu_millis), 0)
+             AND q.used_memory_mb = coalesce(sum(p.memory_mb), 0) AS exact, q.used_sandboxes AS n
+           FROM project_quotas q LEFT JOIN placements p ON p.project = q.project GROUP BY q.project ORDER BY 1`,
+        )
+      ).rows;
+    // A quota set on a project that already has placements starts from their sum.
+    const first = req({ project: "cnt", cpus: 2, memoryMb: 1024 });
+    await placer.place(first);
+    await placer.setQuota("cnt", { maxSandboxes: 100, maxCpus: 100, maxMemoryMb: null });
+    expect(await counted()).toEqual([{ project: "cnt", exact: true, n: 1 }]);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const r = req({ project: "cnt", cpus: 1 + (i % 2) });
+      await placer.place(r);
+      ids.push(r.sandboxId);
+    }
+    await placer.release(ids[0]!);
+    // A resized row, and rows deleted as the node registry and give-up do, keep them exact too.
+    await replicaA.pool.query("UPDATE placements SET cpu_millis = cpu_millis + 500 WHERE sandbox_id = $1", [ids[1]]);
+    expect(await counted()).toEqual([{ project: "cnt", exact: true, n: 5 }]);
+    await replicaA.pool.query("DELETE FROM placements WHERE sandbox_id = $1", [ids[2]]);
+    expect(await counted()).toEqual([{ project: "cnt", exact: true, n: 4 }]);
+    await placer.setQuota("cnt", { maxSandboxes: 4, maxCpus: 100, maxMemoryMb: null });
+    expect(await counted()).toEqual([{ project: "cnt", exact: true, n: 4 }]);
+    // At the limit the counters refuse, as the sum did.
+    const over = await placer.place(req({ project: "cnt" })).catch((e: unknown) => e);
+    expect((over as Error).message).toMatch(/quota of 4 sandboxes/);
+    expect(await counted()).toEqual([{ project: "cnt", exact: true, n: 4 }]);
+  });
+
   it("two replicas placing at once never over-commit a node", async () => {
     await addNodes(["c1", "c2", "c3", "c4"].map((name) => ({ name, cpus: 2, memoryMb: 2048 })));
     const a = new Placer(replicaA.pool, { k: 4 });

@@ -46,8 +46,12 @@ export class Placer {
   async setQuota(project: string, quota: ProjectQuota): Promise<void> {
     const milli = quota.maxCpus === null ? null : Math.round(quota.maxCpus * 1000);
     await this.pool.query(
+      // A changed quota recounts its usage too (under the row's lock), so counters can never drift for long.
       `INSERT INTO project_quotas (project, max_sandboxes, max_cpu_millis, max_memory_mb) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (project) DO UPDATE SET max_sandboxes = $2, max_cpu_millis = $3, max_memory_mb = $4`,
+       ON CONFLICT (project) DO UPDATE SET max_sandboxes = $2, max_cpu_millis = $3, max_memory_mb = $4,
+         (used_sandboxes, used_cpu_millis, used_memory_mb) = (SELECT count(*)::integer,
+           coalesce(sum(cpu_millis), 0)::integer, coalesce(sum(memory_mb), 0)::integer
+           FROM placements WHERE project = $1)`,
       [project, quota.maxSandboxes, milli, quota.maxMemoryMb],
     );
   }

@@ -4,6 +4,7 @@
 // at once and a reason, never a hang; it comes back when its node registers again.
 import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
+import { GivenUp } from "./given-up.js";
 
 /** The node that runs a sandbox, and whether it can be reached now. */
 export interface SandboxLocation {
@@ -49,7 +50,10 @@ export class SandboxDirectory {
       `${SELECT} WHERE p.project = $1 AND (p.sandbox_id = $2 OR p.name = $2) ORDER BY p.sandbox_id = $2 DESC LIMIT 1`,
       [project, idOrName],
     );
-    if (!rows[0]) throw new SbxError("sandbox_not_found", `no sandbox ${idOrName} in project ${project}`);
+    if (!rows[0]) {
+      await new GivenUp(this.pool).explain(project, idOrName);
+      throw new SbxError("sandbox_not_found", `no sandbox ${idOrName} in project ${project}`);
+    }
     return toLocation(rows[0]);
   }
 
@@ -62,11 +66,13 @@ export class SandboxDirectory {
   }
 
   /** The node answered the create: the placement made under a provisional id takes the sandbox's own. */
-  async confirm(provisionalId: string, sandboxId: string): Promise<void> {
+  async confirm(provisionalId: string, sandboxId: string, info?: unknown): Promise<void> {
     // placed_at restarts: a node's report older than the create must not free it (node-registry.ts).
-    await this.pool.query("UPDATE placements SET sandbox_id = $2, placed_at = now() WHERE sandbox_id = $1", [
+    // The node's answer is kept to answer a terminate while the node is lost (given-up.ts).
+    await this.pool.query("UPDATE placements SET sandbox_id = $2, placed_at = now(), info = $3 WHERE sandbox_id = $1", [
       provisionalId,
       sandboxId,
+      info === undefined ? null : JSON.stringify(info),
     ]);
   }
 

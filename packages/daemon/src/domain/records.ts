@@ -140,6 +140,8 @@ export interface TemplateBuildRecord {
   failure: string | null;
   createdAt: string;
   endedAt: string | null;
+  /** The daemon running it (services/build-owner.ts); absent in records from before owners. */
+  owner?: string;
 }
 
 export interface BuildRecord {
@@ -162,6 +164,8 @@ export interface BuildRecord {
   createdAt: string;
   startedAt: string | null;
   endedAt: string | null;
+  /** The daemon running it (services/build-owner.ts); absent in records from before owners. */
+  owner?: string;
 }
 
 /** A cached step: the cache key of a step and, for steps that change files, the layer it made. */

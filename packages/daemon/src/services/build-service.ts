@@ -19,6 +19,7 @@ import { BuildLog, replayBuildLog } from "./build-log.js";
 import type { LayersInUse } from "./layers-in-use.js";
 import { BuildCacheKeep } from "./build-cache-keep.js";
 import { assertNameFree, imageDigest } from "./build-name-check.js";
+import { SOLE_OWNER, type BuildOwner } from "./build-owner.js";
 
 /** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
 export type LayeredBase = ResolvedBase & {
@@ -50,6 +51,8 @@ export interface BuildServiceOptions {
   inUse: LayersInUse;
   /** How long the steps a failed or cancelled build executed stay in the cache (default 24 h). */
   cacheKeepMs?: number;
+  /** Who runs this daemon's builds, and whether another build's daemon is gone (default: the only daemon). */
+  owner?: BuildOwner;
 }
 
 export class BuildService {
@@ -119,6 +122,7 @@ export class BuildService {
       createdAt: new Date().toISOString(),
       startedAt: null,
       endedAt: null,
+      owner: (this.opts.owner ?? SOLE_OWNER).id,
     };
     await this.store.insertBuild(rec);
     const run: Running = {
@@ -270,7 +274,19 @@ export class BuildService {
 
   /** Daemon start: builds that were running died with the old daemon. */
   async reconcile(): Promise<number> {
-    const stale = await this.store.listBuildsInState(["queued", "running"]);
+    const stale = await this.failOrphaned();
+    // The steps of builds that failed lately (these included) stay cached across the restart.
+    const ended = await this.store.listBuildsInState(["failed", "cancelled"]);
+    await this.keep.load(ended, (id) => replayBuildLog(join(this.logDir, `${id}.ndjson`)));
+    return stale;
+  }
+
+  /** Fails the builds in progress whose daemon is gone (all of them at a lone daemon's start). */
+  async failOrphaned(): Promise<number> {
+    const owner = this.opts.owner ?? SOLE_OWNER;
+    const stale: BuildRecord[] = [];
+    for (const b of await this.store.listBuildsInState(["queued", "running"]))
+      if (!this.running.has(b.id) && (await owner.isGone(b.owner))) stale.push(b);
     for (const b of stale) {
       await this.store.updateBuild(b.id, {
         state: "failed",
@@ -285,9 +301,6 @@ export class BuildService {
         },
       });
     }
-    // The steps of builds that failed lately (these included) stay cached across the restart.
-    const ended = await this.store.listBuildsInState(["failed", "cancelled"]);
-    await this.keep.load(ended, (id) => replayBuildLog(join(this.logDir, `${id}.ndjson`)));
     return stale.length;
   }
 

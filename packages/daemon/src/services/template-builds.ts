@@ -5,6 +5,7 @@
 import { SbxError, newId } from "@sbx-sh/protocol";
 import type { TemplateBuildRecord } from "../domain/records.js";
 import type { ImageOps } from "../store/store.js";
+import { SOLE_OWNER, type BuildOwner } from "./build-owner.js";
 
 type Store = Pick<
   ImageOps,
@@ -15,7 +16,10 @@ export const RESTARTED =
   "the daemon restarted while this build was in progress, so it did not finish: run the build again";
 
 export class TemplateBuilds {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly owner: BuildOwner = SOLE_OWNER,
+  ) {}
 
   async create(project: string, name: string): Promise<TemplateBuildRecord> {
     const rec: TemplateBuildRecord = {
@@ -27,6 +31,7 @@ export class TemplateBuilds {
       failure: null,
       createdAt: new Date().toISOString(),
       endedAt: null,
+      owner: this.owner.id,
     };
     await this.store.insertTemplateBuild(rec);
     return rec;
@@ -51,10 +56,14 @@ export class TemplateBuilds {
     return rec;
   }
 
-  /** Daemon start: builds that were in progress died with the old daemon. */
+  /** Daemon start (and often, on control replicas): builds in progress whose daemon is gone died with it. */
   async reconcile(): Promise<number> {
-    const stale = await this.store.listTemplateBuildsInState(["prepared", "building"]);
-    for (const b of stale) await this.failed(b.id, RESTARTED);
-    return stale.length;
+    let n = 0;
+    for (const b of await this.store.listTemplateBuildsInState(["prepared", "building"]))
+      if (await this.owner.isGone(b.owner)) {
+        await this.failed(b.id, RESTARTED);
+        n++;
+      }
+    return n;
   }
 }

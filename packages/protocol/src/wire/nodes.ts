@@ -57,4 +57,6 @@ export interface NodeReport {
 export interface NodeLease {
   name: string;
   leaseSecs: number;
+  /** Sandboxes the node reported that the control plane gave up (their node was lost): destroy them. */
+  destroy?: string[];
 }

@@ -36,7 +36,13 @@ export const NodeReport = z
   })
   .openapi("NodeReport");
 
-export const NodeLease = z.object({ name: z.string(), leaseSecs: z.number() }).openapi("NodeLease");
+export const NodeLease = z
+  .object({
+    name: z.string(),
+    leaseSecs: z.number(),
+    destroy: z.array(z.string()).optional().openapi({ description: "given-up sandboxes the node must destroy" }),
+  })
+  .openapi("NodeLease");
 
 export const SetNodeStateRequest = z
   .strictObject({ state: z.enum(["ready", "cordoned", "draining", "revoked"]) })

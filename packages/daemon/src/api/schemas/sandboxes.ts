@@ -88,7 +88,7 @@ export const Sandbox = z
     terminationReason: z
       .string()
       .nullable()
-      .openapi({ description: "requested | timeout | died | daemon_restart | error" }),
+      .openapi({ description: "requested | timeout | died | daemon_restart | error | given_up" }),
     labels: z.record(z.string(), z.string()),
     expiresAt: z.string().nullable().openapi({ description: "when the timeout ends it; null: none or not running" }),
   })

@@ -1,0 +1,97 @@
+# An sbx node daemon on every Nomad client with meta sbx_node = "true" (a system job). It runs
+# sandboxes with crun in the host's namespaces: privileged, the host's network (veths, nftables)
+# and PIDs, the host's cgroup tree and /dev, and its data, run and cache dirs on the host.
+# Sandboxes outlive the task: a restarted task registers again and finds them.
+# Secrets come from Nomad Variables: the cluster secret, and this client's credential from
+# `sbx node add <client name>` under its name:
+#   nomad var put nomad/jobs/sbx-node cluster_secret=<the control plane's>
+#   nomad var put nomad/jobs/sbx-node/worker-1 token=sbxn_…
+job "sbx-node" {
+  type = "system"
+
+  constraint {
+    attribute = "${meta.sbx_node}"
+    value     = "true"
+  }
+
+  group "node" {
+    network {
+      mode = "host"
+      port "node_api" {
+        static = 7080
+      }
+    }
+
+    task "sbxd" {
+      driver       = "docker"
+      kill_timeout = "60s"
+
+      config {
+        image        = "ghcr.io/sbx-sh/sbxd:0.1.0"
+        network_mode = "host"
+        pid_mode     = "host"
+        privileged   = true
+        args = [
+          "--role", "node",
+          "--control", "http://sbx-control.service.consul:7070",
+          "--listen-tcp", "${NOMAD_IP_node_api}:7080",
+          "--subnet", "10.89.0.0/16",
+          "--if-prefix", "sbxh"
+        ]
+        mount {
+          type     = "bind"
+          source   = "/var/lib/sbx"
+          target   = "/var/lib/sbx"
+          readonly = false
+          bind_options {
+            propagation = "rshared"
+          }
+        }
+        mount {
+          type     = "bind"
+          source   = "/run/sbx"
+          target   = "/run/sbx"
+          readonly = false
+          bind_options {
+            propagation = "rshared"
+          }
+        }
+        mount {
+          type   = "bind"
+          source = "/var/cache/sbx"
+          target = "/var/cache/sbx"
+        }
+        mount {
+          type   = "bind"
+          source = "/sys/fs/cgroup"
+          target = "/sys/fs/cgroup"
+        }
+        mount {
+          type   = "bind"
+          source = "/dev"
+          target = "/dev"
+        }
+        mount {
+          type     = "bind"
+          source   = "/lib/modules"
+          target   = "/lib/modules"
+          readonly = true
+        }
+      }
+
+      template {
+        destination = "secrets/node.env"
+        env         = true
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/sbx-node" }}SBX_CLUSTER_SECRET={{ .cluster_secret }}{{ end }}
+          {{ with nomadVar (printf "nomad/jobs/sbx-node/%s" (env "node.unique.name")) }}SBX_NODE_TOKEN={{ .token }}{{ end }}
+        EOT
+      }
+
+      resources {
+        cpu    = 500
+        memory = 512
+      }
+    }
+  }
+}
