@@ -3,6 +3,12 @@
 // TCP listener of the same daemon, back to back: create → first `run("true")` and `run("true")` in
 // a running sandbox. Plus pool claim → first command (sbx SDK, a pool with warm sandboxes) next to
 // the raw `crun run` lifecycle.
+//
+// Where the create row's gap to sbx's SDK goes (profiled through a logging proxy, wave 4): the
+// daemon answers both SDKs' create and run alike; the Tensorlake SDK itself builds a new native
+// HTTP client on every `Sandbox.create()` (its reqwest client loads the host's CA store from
+// /etc/ssl/certs each time) and another for the sandbox's proxy calls. Two diagnostic rows split
+// that out: the client build alone, and create → first run with one client reused.
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { ensureSdk, runSdk } from "../test/tensorlake/sdk.js";
 import type { RawCrun } from "./raw-crun.js";
@@ -21,10 +27,10 @@ export async function tensorlakeSection(admin: SandboxClient, tcp: string, raw: 
   ensureSdk();
   const token = (await admin.createToken("default")).token!;
   const tl = await phase("tensorlake SDK", () =>
-    runSdk<{ create: number[]; run: number[] }>(
+    runSdk<{ create: number[]; run: number[]; reused: number[]; client: number[] }>(
       { apiUrl: tcp, apiKey: token },
       `const opts = { apiUrl: env.apiUrl, apiKey: env.apiKey, allowInternetAccess: false };
-     const create = [], run = [];
+     const create = [], run = [], reused = [], client = [];
      for (let i = 0; i < ${n}; i++) {
        const t0 = performance.now();
        const sb = await tl.Sandbox.create(opts);
@@ -32,10 +38,20 @@ export async function tensorlakeSection(admin: SandboxClient, tcp: string, raw: 
        create.push(performance.now() - t0);
        await sb.terminate();
      }
+     // Diagnostics: the SDK's client build alone, then create → run with one client reused.
+     let c;
+     for (let i = 0; i < ${n}; i++) { const t0 = performance.now(); c = new tl.SandboxClient(opts, true); client.push(performance.now() - t0); }
+     for (let i = 0; i < ${n}; i++) {
+       const t0 = performance.now();
+       const sb = await c.createAndConnect(opts);
+       await sb.run("true");
+       reused.push(performance.now() - t0);
+       await sb.terminate();
+     }
      const sb = await tl.Sandbox.create(opts);
      for (let i = 0; i < ${2 * n}; i++) { const t0 = performance.now(); await sb.run("true"); run.push(performance.now() - t0); }
      await sb.terminate();
-     return { create, run };`,
+     return { create, run, reused, client };`,
     ),
   );
 
@@ -88,6 +104,20 @@ export async function tensorlakeSection(admin: SandboxClient, tcp: string, raw: 
         n: tl.create.length,
         target: "≤ 1.2× sbx SDK",
         pass: atMost(p50(tl.create) / p50(create), 1.2),
+      },
+      {
+        what: "diagnosis: Tensorlake SDK create → first run, one SDK client reused (createAndConnect), p50",
+        sbx: p50(tl.reused),
+        baseline: p50(create),
+        baselineName: "sbx SDK, same TCP listener",
+        n: tl.reused.length,
+      },
+      {
+        what: "diagnosis: the Tensorlake SDK's own client build (in every Sandbox.create), p50",
+        sbx: p50(tl.client),
+        baseline: p50(create),
+        baselineName: "sbx SDK create → first run",
+        n: tl.client.length,
       },
       {
         what: "Tensorlake SDK: run `true`, p50",
