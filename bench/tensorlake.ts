@@ -1,6 +1,6 @@
 // The Tensorlake-compatible routes, driven by the real `tensorlake` SDK (Node 22, a child process;
 // times are taken inside it, so Node's start is not counted), next to sbx's own SDK over the same
-// TCP listener of the same daemon, back to back: create → first `run("true")` and `run("true")` in
+// TCP listener of the same daemon, sample by sample: create → first `run("true")` and `run("true")` in
 // a running sandbox. Plus pool claim → first command (sbx SDK, a pool with warm sandboxes) next to
 // the raw `crun run` lifecycle.
 //
@@ -10,7 +10,8 @@
 // /etc/ssl/certs each time) and another for the sandbox's proxy calls. Two diagnostic rows split
 // that out: the client build alone, and create → first run with one client reused.
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
-import { ensureSdk, runSdk } from "../test/tensorlake/sdk.js";
+import { ensureSdk } from "../test/tensorlake/sdk.js";
+import { TlDriver } from "./tensorlake-driver.js";
 import type { RawCrun } from "./raw-crun.js";
 import { atMost, percentile, timeIt, type Section } from "./stats.js";
 
@@ -23,54 +24,56 @@ async function phase<T>(name: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Waits (untimed) until the daemon's warm pool is full again, both network kinds, so that every
+ * create sample of either SDK starts from the same pool: back-to-back creates otherwise drain it
+ * and whichever side comes next pays a cold create.
+ */
+async function refilled(admin: SandboxClient): Promise<void> {
+  for (let w = 0; w < 400; w++) {
+    const pool = await admin.getPool("default");
+    if (pool.ready >= 2 * pool.warm) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 export async function tensorlakeSection(admin: SandboxClient, tcp: string, raw: RawCrun, n: number): Promise<Section> {
   ensureSdk();
   const token = (await admin.createToken("default")).token!;
-  const tl = await phase("tensorlake SDK", () =>
-    runSdk<{ create: number[]; run: number[]; reused: number[]; client: number[] }>(
-      { apiUrl: tcp, apiKey: token },
-      `const opts = { apiUrl: env.apiUrl, apiKey: env.apiKey, allowInternetAccess: false };
-     const create = [], run = [], reused = [], client = [];
-     for (let i = 0; i < ${n}; i++) {
-       const t0 = performance.now();
-       const sb = await tl.Sandbox.create(opts);
-       await sb.run("true");
-       create.push(performance.now() - t0);
-       await sb.terminate();
-     }
-     // Diagnostics: the SDK's client build alone, then create → run with one client reused.
-     let c;
-     for (let i = 0; i < ${n}; i++) { const t0 = performance.now(); c = new tl.SandboxClient(opts, true); client.push(performance.now() - t0); }
-     for (let i = 0; i < ${n}; i++) {
-       const t0 = performance.now();
-       const sb = await c.createAndConnect(opts);
-       await sb.run("true");
-       reused.push(performance.now() - t0);
-       await sb.terminate();
-     }
-     const sb = await tl.Sandbox.create(opts);
-     for (let i = 0; i < ${2 * n}; i++) { const t0 = performance.now(); await sb.run("true"); run.push(performance.now() - t0); }
-     await sb.terminate();
-     return { create, run, reused, client };`,
-    ),
-  );
-
+  // Sample by sample, one Tensorlake SDK operation then the same with sbx's SDK, so that a load
+  // that drifts during the section weighs on both sides alike.
+  const driver = await phase("tensorlake SDK", () => TlDriver.start(tcp, token));
+  const tl = { create: [] as number[], reused: [] as number[], client: [] as number[], run: [] as number[] };
   const client = new SandboxClient({ host: tcp, token });
   const create: number[] = [];
-  for (let i = 0; i < n; i++) {
-    let sb: Sandbox | undefined;
-    create.push(
-      await timeIt(async () => {
-        sb = await Sandbox.create({ allowInternetAccess: false }, client);
-        await sb.run("true");
-      }),
-    );
-    await sb?.terminate();
-  }
-  const warm = await Sandbox.create({ allowInternetAccess: false }, client);
   const exec: number[] = [];
-  for (let i = 0; i < 2 * n; i++) exec.push(await timeIt(() => warm.run("true")));
-  await warm.terminate();
+  const warm = await Sandbox.create({ allowInternetAccess: false }, client);
+  try {
+    for (let i = 0; i < n; i++) {
+      await refilled(admin);
+      tl.create.push(await phase("tensorlake SDK", () => driver.time("create")));
+      await refilled(admin);
+      let sb: Sandbox | undefined;
+      create.push(
+        await timeIt(async () => {
+          sb = await Sandbox.create({ allowInternetAccess: false }, client);
+          await sb.run("true");
+        }),
+      );
+      await sb?.terminate();
+      // Diagnostics: create → run with one SDK client reused, and building a client alone.
+      await refilled(admin);
+      tl.reused.push(await phase("tensorlake SDK", () => driver.time("reused")));
+      tl.client.push(await phase("tensorlake SDK", () => driver.time("client")));
+      for (let k = 0; k < 2; k++) {
+        tl.run.push(await phase("tensorlake SDK", () => driver.time("run")));
+        exec.push(await timeIt(() => warm.run("true")));
+      }
+    }
+  } finally {
+    await driver.stop();
+    await warm.terminate();
+  }
 
   // Pool claims, each given time to refill (a claim from a drained pool is a miss, counted apart).
   const pool = await admin.createPool({ warm: 2, allowInternetAccess: false });
