@@ -18,13 +18,13 @@ const DOCKERFILE = "FROM debian-minimal\nCOPY app.txt /app.txt\n";
 
 describe("toPurge", () => {
   const unstarted = (id: string, preparedAt: number): HeldBuild => ({ id, preparedAt, started: false });
-  it("drops unstarted builds and uncompleted finished ones by age, never a running one", () => {
+  it("drops unstarted builds and uncompleted finished ones by age, never one a builder relays", () => {
     const held: HeldBuild[] = [
       unstarted("old", 0),
       unstarted("young", 10 * MIN),
       { id: "done-long-ago", preparedAt: 0, started: true, settledAt: 1 * MIN },
       { id: "done-recently", preparedAt: 0, started: true, settledAt: 14 * MIN },
-      { id: "running", preparedAt: 0, started: true },
+      { id: "running", preparedAt: 0, started: true, attached: true },
     ];
     const out = toPurge(held, 20 * MIN, { ...LIMITS, maxCount: 100 });
     expect(out.map((p) => p.id)).toEqual(["old", "done-long-ago"]);
@@ -33,9 +33,20 @@ describe("toPurge", () => {
     expect(out[1]!.reason).toBeUndefined();
   });
 
+  it("cancels a running build that no builder ever attached to, once it is as old", () => {
+    const lone = { id: "lone", preparedAt: 0, started: true };
+    expect(toPurge([lone], 10 * MIN, LIMITS)).toEqual([]);
+    const [out] = toPurge([lone], 16 * MIN, LIMITS);
+    expect(out).toEqual({
+      id: "lone",
+      reason: expect.stringMatching(/^abandoned: no builder sandbox .* build cancelled/),
+    });
+    expect(toPurge([{ ...lone, attached: true }], 16 * MIN, LIMITS)).toEqual([]);
+  });
+
   it("keeps at most maxCount, dropping the oldest idle ones first", () => {
     const held = [
-      { id: "running", preparedAt: 0, started: true },
+      { id: "running", preparedAt: 0, started: true, attached: true },
       ...["a", "b", "c", "d", "e"].map((id, i) => unstarted(id, (i + 1) * 1000)),
     ];
     const out = toPurge(held, 10_000, LIMITS);
@@ -82,6 +93,32 @@ describe("TlImageBuilds purge", () => {
     });
     await expect(builds.result("default", p.buildId)).rejects.toMatchObject({ code: "failed_precondition" });
     await expect(p.image).rejects.toMatchObject({ code: "failed_precondition" });
+  });
+
+  it("cancels a build that started at prepare but that no builder ever relays", async () => {
+    // A build that needs no context starts at prepare; the fake build service runs until cancelled.
+    const cancelled: string[] = [];
+    let stop!: () => void;
+    const ended = new Promise<void>((r) => (stop = r));
+    const buildService = {
+      create: async () => ({ id: "bd-1" }),
+      cancel: async (_project: string, id: string) => {
+        cancelled.push(id);
+        stop();
+      },
+      async *events() {
+        await ended;
+        yield { type: "done", build: { failure: { message: "cancelled" } } };
+      },
+    };
+    builds = new TlImageBuilds({ templateBuilds: templates, builds: buildService } as unknown as Services, LIMITS);
+    const p = await builds.prepare("default", "lone", "FROM debian-minimal\nRUN true\n");
+    expect(p.started).toBe(true);
+    expect(await builds.purge(Date.now() + 10 * MIN)).toBe(0);
+    expect(await builds.purge(Date.now() + 16 * MIN)).toBe(1);
+    expect(cancelled).toEqual(["bd-1"]);
+    await expect(p.image).rejects.toMatchObject({ message: expect.stringMatching(/no builder sandbox/) });
+    expect((await templates.get("default", p.buildId)).failure).toMatch(/abandoned: no builder sandbox/);
   });
 
   it("bounds how many prepared builds it holds", async () => {

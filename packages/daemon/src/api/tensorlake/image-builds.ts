@@ -42,6 +42,8 @@ interface Pending {
   image: Promise<ImageRecord>;
   settle: { resolve(img: ImageRecord): void; reject(err: unknown): void };
   started: boolean;
+  /** A builder sandbox started `tl-rootfs-build` for it. */
+  attached?: boolean;
   /** The sbx build running now (cancelled if the builder sandbox goes away). */
   current?: string;
   /** Why the build was given up (its builder sandbox ended first); it stops there. */
@@ -90,7 +92,7 @@ export class TlImageBuilds {
       const p = this.pending.get(id)!;
       this.pending.delete(id);
       if (reason === undefined) continue;
-      p.abandoned = reason;
+      this.abandon(p, reason);
       p.log.push(`build failed: ${reason}\n`);
       p.log.close();
       p.settle.reject(new SbxError("failed_precondition", reason));
@@ -301,6 +303,7 @@ export class TlImageBuilds {
       stdin: true,
     });
     // The context is in the builder sandbox now: a build that copies from it starts here.
+    p.attached = true;
     if (!p.started) void this.start(p, sandbox).catch(() => undefined);
     void this.relay(p, sandbox, relay, metadataPath).catch(() => undefined);
     return relay;
