@@ -189,6 +189,63 @@ describe("the tensorlake wire, raw", () => {
     expect(await count()).toBe(before);
   });
 
+  it("refuses the issue's bad inputs with coded errors, and changes nothing", async () => {
+    const call = (method: string, path: string, body?: string, headers: Record<string, string> = auth()) =>
+      fetch(`${base}${path}`, { method, headers: { "x-tensorlake-sandbox-id": sb, ...headers }, body });
+    const code = async (r: Response) => ((await r.json()) as { error: { code: string } }).error.code;
+    const sandboxes = async () => (await admin.list()).map((s) => `${s.id}:${s.status}`).sort();
+    const processes = async () => (await (await call("GET", "/api/v1/processes")).json()) as { processes: unknown[] };
+    const before = { sandboxes: await sandboxes(), processes: (await processes()).processes.length };
+
+    // An unknown namespace: refused before anything is created.
+    const ns = await call("POST", "/v1/namespaces/no-such-ns/sandboxes", "{}");
+    expect([ns.status, await code(ns)]).toEqual([403, "permission_denied"]);
+
+    // Another project's sandbox: not found, for reads, runs and deletes alike.
+    await admin.createProject("tl-bad");
+    const other = { authorization: `Bearer ${(await admin.createToken("tl-bad")).token!}` };
+    for (const [method, path, body] of [
+      ["GET", `/sandboxes/${sb}`],
+      ["DELETE", `/sandboxes/${sb}`],
+      ["POST", "/api/v1/processes/run", JSON.stringify({ command: "true" })],
+    ] as const) {
+      const r = await call(method, path, body, other);
+      expect([`${method} ${path}`, r.status, await code(r)]).toEqual([`${method} ${path}`, 404, "sandbox_not_found"]);
+    }
+
+    // A pid that never existed, for every per-process call.
+    for (const [method, path, body] of [
+      ["POST", "/api/v1/processes/4242/signal", JSON.stringify({ signal: 15 })],
+      ["DELETE", "/api/v1/processes/4242"],
+      ["POST", "/api/v1/processes/4242/stdin", "data"],
+      ["GET", "/api/v1/processes/4242/output/follow"],
+    ] as const) {
+      const r = await call(method, path, body);
+      expect([`${method} ${path}`, r.status, await code(r)]).toEqual([`${method} ${path}`, 404, "process_not_found"]);
+    }
+
+    // A malformed client of the SSE run: a body that is not JSON, or no command, gets a JSON error, not a stream.
+    for (const body of ["{not json", JSON.stringify({ args: ["x"] })]) {
+      const r = await call("POST", "/api/v1/processes/run", body, { ...auth(), accept: "text/event-stream" });
+      expect(r.headers.get("content-type")).toContain("application/json");
+      expect([r.status, await code(r)]).toEqual([400, "invalid_argument"]);
+    }
+
+    // A pool with max_containers < warm_containers, created or updated into: refused, the pool as it was.
+    const pools = async () => ((await (await call("GET", "/sandbox-pools")).json()) as { pools: unknown[] }).pools;
+    const made = await call("POST", "/sandbox-pools", JSON.stringify({ warm_containers: 0, max_containers: 2 }));
+    const poolId = ((await made.json()) as { pool_id: string }).pool_id;
+    const poolsBefore = await pools();
+    const bad = JSON.stringify({ warm_containers: 3, max_containers: 1 });
+    for (const r of [await call("POST", "/sandbox-pools", bad), await call("PUT", `/sandbox-pools/${poolId}`, bad)])
+      expect([r.status, await code(r)]).toEqual([400, "out_of_range"]);
+    expect(await pools()).toEqual(poolsBefore);
+    expect((await call("DELETE", `/sandbox-pools/${poolId}`)).status).toBe(200);
+
+    expect(await sandboxes()).toEqual(before.sandboxes);
+    expect((await processes()).processes.length).toBe(before.processes);
+  });
+
   it("accepts a refused tunnel upgrade and closes it with the reason", async () => {
     const { WebSocket } = await import("ws");
     const ws = new WebSocket(`${base.replace("http", "ws")}/api/v1/tunnels/tcp?port=8080`, {

@@ -25,6 +25,7 @@ import type { Services } from "../../services/services.js";
 import { contextOfStep } from "./build-context.js";
 import { LogChannel } from "./log-channel.js";
 import { planTlBuild, type TlBuildPlan } from "./build-plan.js";
+import { PURGE_LIMITS, toPurge, type PurgeLimits } from "./build-purge.js";
 import { toDefinition } from "./build-steps.js";
 import { sbxImageName } from "./lifecycle.js";
 
@@ -41,11 +42,15 @@ interface Pending {
   image: Promise<ImageRecord>;
   settle: { resolve(img: ImageRecord): void; reject(err: unknown): void };
   started: boolean;
+  /** A builder sandbox started `tl-rootfs-build` for it. */
+  attached?: boolean;
   /** The sbx build running now (cancelled if the builder sandbox goes away). */
   current?: string;
   /** Why the build was given up (its builder sandbox ended first); it stops there. */
   abandoned?: string;
   preparedAt: number;
+  /** When the image was registered or the failure recorded (the purge's clock for it). */
+  settledAt?: number;
 }
 
 const where = (s: DockerfileStep): string => `${s.source.file}:${s.source.line}`;
@@ -63,8 +68,51 @@ function logLines(e: BuildEvent): string {
 
 export class TlImageBuilds {
   private readonly pending = new Map<string, Pending>();
+  /** Runs while builds are held (./build-purge.ts); unref'd, it never keeps the daemon alive. */
+  private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly s: Services) {}
+  constructor(
+    private readonly s: Services,
+    private readonly limits: PurgeLimits = PURGE_LIMITS,
+  ) {}
+
+  /** How many builds are held in memory (tests and the purge read it). */
+  get held(): number {
+    return this.pending.size;
+  }
+
+  /** Drops abandoned builds (./build-purge.ts); a dropped build that never started is failed in the store. */
+  async purge(now = Date.now()): Promise<number> {
+    const drop = toPurge(
+      [...this.pending.entries()].map(([id, p]) => ({ ...p, id })),
+      now,
+      this.limits,
+    );
+    for (const { id, reason } of drop) {
+      const p = this.pending.get(id)!;
+      this.pending.delete(id);
+      if (reason === undefined) continue;
+      this.abandon(p, reason);
+      p.log.push(`build failed: ${reason}\n`);
+      p.log.close();
+      p.settle.reject(new SbxError("failed_precondition", reason));
+      await this.s.templateBuilds.failed(p.buildId, reason).catch(() => undefined);
+    }
+    if (this.pending.size === 0) this.stopTimer();
+    return drop.length;
+  }
+
+  private hold(p: Pending): void {
+    this.pending.set(p.buildId, p);
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.purge().catch(() => undefined), this.limits.everyMs);
+    this.timer.unref();
+  }
+
+  private stopTimer(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
 
   /** Plans the build and, when it needs no context, starts it; its errors are the prepare call's. */
   async prepare(project: string, name: string, dockerfile: string): Promise<Pending> {
@@ -85,7 +133,7 @@ export class TlImageBuilds {
       preparedAt: Date.now(),
     };
     if (!plan.usesContext) await this.start(p, undefined);
-    this.pending.set(p.buildId, p);
+    this.hold(p);
     return p;
   }
 
@@ -123,12 +171,14 @@ export class TlImageBuilds {
         async (image) => {
           // Recorded before complete can answer, so a restart right after still finds it built.
           await record(() => this.s.templateBuilds.succeeded(p.buildId, image.id));
+          p.settledAt = Date.now();
           p.settle.resolve(image);
         },
         async (err: unknown) => {
           const message = err instanceof Error ? err.message : String(err);
           p.log.push(`build failed: ${message}\n`);
           await record(() => this.s.templateBuilds.failed(p.buildId, message));
+          p.settledAt = Date.now();
           p.settle.reject(err);
           failed(err);
         },
@@ -181,10 +231,10 @@ export class TlImageBuilds {
     if (p.current) void this.s.builds.cancel(p.project, p.current).catch(() => undefined);
   }
 
-  /** Completed (or abandoned: prepared over an hour ago and never completed). */
+  /** Completed: the SDK is done with it (abandoned ones are purged on a timer). */
   forget(buildId: string): void {
     this.pending.delete(buildId);
-    for (const [id, p] of this.pending) if (Date.now() - p.preparedAt > 3_600_000) this.pending.delete(id);
+    if (this.pending.size === 0) this.stopTimer();
   }
 
   /** A build this daemon is running; one it no longer runs (finished, or from before a restart) fails with its state. */
@@ -253,6 +303,7 @@ export class TlImageBuilds {
       stdin: true,
     });
     // The context is in the builder sandbox now: a build that copies from it starts here.
+    p.attached = true;
     if (!p.started) void this.start(p, sandbox).catch(() => undefined);
     void this.relay(p, sandbox, relay, metadataPath).catch(() => undefined);
     return relay;
