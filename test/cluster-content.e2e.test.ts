@@ -95,6 +95,8 @@ beforeAll(async () => {
         SBX_CONTROL: `http://127.0.0.1:${port}`,
         SBX_NODE_TOKEN: (JSON.parse(added.stdout) as { token: string }).token,
         SBX_CLUSTER_SECRET: SECRET,
+        // Keep no pulled content that no sandbox stands on: every pull past the first evicts.
+        SBX_CONTENT_CACHE_MB: "0",
       });
       nodes[name] = node;
       await node.reset();
@@ -159,6 +161,31 @@ describe("cluster content in the registry", () => {
     );
     expect(other.code).toBe("not_found");
     for (const s of [sb, restored, back]) await s.terminate();
+  });
+
+  it("a node's pulled snapshots are an LRU cache: what no sandbox stands on goes, what one does stays", async () => {
+    const opts = { cpus: 0.25, memoryMb: 128, allowInternetAccess: false };
+    const src = await onlyOn("n1", () => Sandbox.create(opts, client));
+    const snaps: string[] = [];
+    for (const i of [1, 2, 3]) {
+      await src.writeFile("/root/version", `v${i}`);
+      snaps.push((await src.snapshot()).id);
+    }
+    const held = async (): Promise<string[]> =>
+      (await new SandboxClient({ host: nodes.n2!.host }).listSnapshots())
+        .map((s) => s.id)
+        .filter((id) => snaps.includes(id));
+    const r1 = await onlyOn("n2", () => Sandbox.create({ ...opts, snapshotId: snaps[0] }, client));
+    const r2 = await onlyOn("n2", () => Sandbox.create({ ...opts, snapshotId: snaps[1] }, client));
+    // Over budget (0 MB), but r1 stands on the first: kept.
+    expect((await held()).sort()).toEqual([snaps[0], snaps[1]].sort());
+    await r1.terminate();
+    const r3 = await onlyOn("n2", () => Sandbox.create({ ...opts, snapshotId: snaps[2] }, client));
+    // The first is used by nothing now and is the least recently used: evicted; r2's stays.
+    expect((await held()).sort()).toEqual([snaps[1], snaps[2]].sort());
+    expect((await r2.readFile("/root/version")).toString()).toBe("v2");
+    expect((await r3.readFile("/root/version")).toString()).toBe("v3");
+    for (const s of [src, r2, r3]) await s.terminate();
   });
 
   it("refuses a layer whose bytes do not match its digest, and keeps nothing of it", async () => {

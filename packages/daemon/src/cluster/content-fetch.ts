@@ -171,7 +171,8 @@ export class ContentFetcher {
         id,
         refs.filter((r) => !r.cached).reduce((a, r) => a + r.sizeBytes, 0),
       );
-      await this.evict(cache);
+      // Not the one just pulled: the create it is for has not made its sandbox yet.
+      await this.evict(cache, id);
       return rec;
     } finally {
       for (const k of held) this.busy.delete(k);
@@ -180,12 +181,13 @@ export class ContentFetcher {
   }
 
   /** Drops the least recently used pulled snapshots past the budget; those a sandbox stands on stay. */
-  private async evict(cache: ContentCache): Promise<void> {
+  private async evict(cache: ContentCache, keep: string): Promise<void> {
     const live = await this.d.meta.listSandboxes({ includeTerminated: false });
     const standing = new Set(live.flatMap((s) => [s.snapshotId, s.suspendSnapshotId]).filter(Boolean));
     const lowers = new Set(live.flatMap((s) => s.lowers ?? []));
     const snaps = new Map((await this.d.images.listSnapshots()).map((s) => [s.id, s]));
     const dropped = cache.evict((id) => {
+      if (id === keep) return true;
       const s = snaps.get(id);
       return !!s && (standing.has(id) || s.layers.some((l) => lowers.has(l.dir)));
     });
