@@ -171,8 +171,11 @@ export class ContentFetcher {
         id,
         refs.filter((r) => !r.cached).reduce((a, r) => a + r.sizeBytes, 0),
       );
-      // Not the one just pulled: the create it is for has not made its sandbox yet.
-      await this.evict(cache, id);
+      // Never the one just pulled (its create has not made the sandbox yet); a failed eviction
+      // is logged, never the create's failure. Bytes count what this pull added, not reused layers.
+      await this.evict(cache, id).catch((err: unknown) =>
+        this.d.log.warn({ err: err instanceof Error ? err.message : String(err) }, "content cache: eviction failed"),
+      );
       return rec;
     } finally {
       for (const k of held) this.busy.delete(k);
