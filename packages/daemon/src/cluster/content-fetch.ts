@@ -76,7 +76,8 @@ export class ContentFetcher {
     const meta = parseContentMeta(m.annotations?.[CONTENT_ANNOTATION]);
     if (meta.id !== id || meta.project !== project)
       throw new SbxError("invalid_archive", `content ${manifestDigest} describes another snapshot`);
-    if (!Array.isArray(m.layers) || !m.config || !(m.config.size <= 8 << 20))
+    // A node pushes at most MAX_STACK_DEPTH layers plus a base: anything longer was not made by one.
+    if (!Array.isArray(m.layers) || m.layers.length > 64 || !m.config || !(m.config.size <= 8 << 20))
       throw new SbxError("invalid_archive", `content ${manifestDigest} is malformed`);
     const dir = join(this.d.tmpDir, `content-${randomBytes(6).toString("hex")}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
