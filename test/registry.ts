@@ -57,13 +57,22 @@ export class TestRegistry {
     );
   }
 
+  /** Where the registry keeps a blob's bytes (for tests that tamper with what it serves). */
+  blobFile(digest: string): string {
+    const hex = digest.replace(/^sha256:/, "");
+    return join(this.dir, "data", "docker", "registry", "v2", "blobs", "sha256", hex.slice(0, 2), hex, "data");
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
-    if (child && child.exitCode === null) {
+    this.child = undefined;
+    // A registry killed by its signal has exitCode null: it is gone all the same (a second stop).
+    if (child && child.exitCode === null && child.signalCode === null) {
       const gone = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
       await gone;
     }
     if (this.dir) await rm(this.dir, { recursive: true, force: true });
+    this.dir = "";
   }
 }

@@ -63,6 +63,13 @@ export interface DaemonConfig {
   nodeGiveUpSecs?: number;
   /** Shared by the control plane and its nodes: nodes' APIs accept only requests carrying it (SBX_CLUSTER_SECRET). */
   clusterSecret?: string | null;
+  /**
+   * Cluster content (roles control and node): host:port of the OCI registry snapshots go to before
+   * they are reported committed, and nodes pull from (SBX_REGISTRY / --registry; default none).
+   */
+  registry?: string | null;
+  /** A node's cache of content pulled from the registry, in MB; least recently used goes first (SBX_CONTENT_CACHE_MB). */
+  contentCacheMb?: number;
   /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
   tensorlakeSandboxUrl: string | null;
   /** HOST:PORT of a plain listener serving only GET /metrics (no auth: keep it on loopback), or null. */
@@ -114,6 +121,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
     nodeGiveUpSecs: parseSeconds("SBX_NODE_GIVE_UP_SECS", env.SBX_NODE_GIVE_UP_SECS ?? "300"),
     clusterSecret: env.SBX_CLUSTER_SECRET ?? null,
+    registry: env.SBX_REGISTRY ?? null,
+    contentCacheMb: parseCacheMb(env.SBX_CONTENT_CACHE_MB ?? "10240"),
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
     metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
     caCerts: (env.SBX_CA_CERTS ?? "").split(":").filter(Boolean),
@@ -157,6 +166,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
   "--metrics-listen": "metricsListen",
   "--outbound-allow": "outboundAllow",
+  "--registry": "registry",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -204,6 +214,10 @@ options (environment variable in brackets):
                        (SBX_NODE_LEASE_SECS; default 15)
   --node-give-up S     role control: seconds a lost node may stay away before its sandboxes are
                        given up (destroyed when it comes back) (SBX_NODE_GIVE_UP_SECS; default 300)
+  --registry H:P       roles control and node: the OCI registry cluster content (snapshots, suspends)
+                       is pushed to before it is reported committed, and nodes pull from; plain HTTP
+                       on loopback only (SBX_REGISTRY; default none). SBX_CONTENT_CACHE_MB bounds
+                       what a node keeps of pulled content (default 10240)
   SBX_CLUSTER_SECRET   roles control and node: the secret (32+ characters) the control plane sends
                        to nodes; a node's API accepts nothing else (environment only)
   --tensorlake-sandbox-url URL
@@ -265,6 +279,13 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
+}
+
+function parseCacheMb(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < 0)
+    throw new Error(`SBX_CONTENT_CACHE_MB takes a whole number of MB (0 or more), got ${value}`);
+  return n;
 }
 
 function parseCount(flag: string, value: string): number {
@@ -338,6 +359,10 @@ export function roleProblem(cfg: DaemonConfig): string | null {
     if (cfg.store !== null)
       return "--role node keeps its sandboxes in its own SQLite store (network slots, uid ranges are per node): drop --store";
   }
+  if (cfg.registry && cfg.role === "single")
+    return "--registry is cluster content (roles control and node); for images use `sbx image push/pull`";
+  if (cfg.registry && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(cfg.registry))
+    return `--registry takes host[:port] of an OCI registry, got ${JSON.stringify(cfg.registry)}`;
   if (cfg.role !== "single" && (cfg.clusterSecret ?? "").length < 32)
     return `--role ${cfg.role} needs SBX_CLUSTER_SECRET (32+ characters, the same on the control plane and every node)`;
   return null;

@@ -24,6 +24,7 @@ import type { Services } from "./services/services.js";
 import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
 import { startClusterRole } from "./cluster/cluster-role.js";
 import { ReplicaLease } from "./cluster/replica-lease.js";
+import { startNodeContent } from "./cluster/content-node.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
 import { roleProblem, type DaemonConfig } from "./config.js";
@@ -115,6 +116,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     metrics,
     volumes,
     templateBuilds,
+    layerStore,
+    inUse,
   } = wireServices({
     dataDir: cfg.dataDir,
     stores,
@@ -168,6 +171,13 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     servers.push(server);
   }
   const cluster = await startClusterRole(cfg, stores, log, sandboxes);
+  const nodeContent =
+    cfg.role === "node" && cfg.registry
+      ? startNodeContent({
+          ...{ registry: cfg.registry, cacheBytes: (cfg.contentCacheMb ?? 10240) * 2 ** 20, dataDir: cfg.dataDir },
+          ...{ uidBase: cfg.uidBase, stores, layers: layerStore, images, snapshots, gc, inUse, log },
+        })
+      : undefined;
   const services: Services = {
     version: VERSION,
     log,
@@ -197,6 +207,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
     ...(cluster.routing ? { cluster: cluster.routing } : {}),
     ...(cfg.role === "node" && cfg.clusterSecret ? { clusterSecret: cfg.clusterSecret } : {}),
+    ...(nodeContent ? { nodeContent } : {}),
   };
 
   await rm(cfg.socket, { force: true });

@@ -25,6 +25,7 @@ import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
 import { clusterRouting } from "./cluster-routing.js";
 import { controlPlaneProject } from "./node-auth.js";
+import { registerNodeContent } from "./node-content.js";
 import { registerTensorlakeRoutes } from "./tensorlake/index.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerStatsRoutes } from "./routes/stats.js";
@@ -56,6 +57,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     await next();
   });
   if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
+  if (services.nodeContent) registerNodeContent(app, services, services.nodeContent);
   app.use("/v1/*", bodyLimits());
   app.use("*", refuseDotSegments());
 

@@ -42,7 +42,10 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     const lost = new AbortController();
     const unwatch = r.watch.watch(at.node, (why) => lost.abort(why));
     try {
-      const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal });
+      let res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal });
+      // With --registry, a snapshot the node committed there is recorded (cluster/content-control.ts).
+      if (r.content && c.req.method === "POST" && m[2] === "/snapshot")
+        res = await r.content.recordSnapshot(res, at.node, project);
       if (c.req.method === "DELETE" && !m[2] && (res.ok || res.status === 404)) await r.placer.release(at.sandboxId);
       if (!res.body) {
         unwatch();
@@ -78,10 +81,10 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
   }
   if (typeof body !== "object" || body === null || Array.isArray(body))
     throw new SbxError("invalid_argument", "invalid request: body: expected an object");
-  if (body.snapshotId !== undefined)
+  if (body.snapshotId !== undefined && !r.content)
     throw new SbxError(
       "unimplemented",
-      "creating from a snapshot through the control plane is not supported yet: snapshots stay on the node that took them",
+      "creating from a snapshot through the control plane needs the cluster registry: start it with --registry host:port",
     );
   const num = (v: unknown, fallback: number, what: string): number => {
     if (v === undefined) return fallback;
@@ -92,6 +95,8 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
   if (body.name !== undefined && typeof body.name !== "string")
     throw new SbxError("invalid_argument", "invalid request: name: expected a string");
   const project = c.get("project");
+  // Any node can restore it: the chosen one pulls it from the registry first.
+  const snapshot = body.snapshotId !== undefined ? await r.content!.resolveSnapshot(project, body.snapshotId) : null;
   const provisional = `pending-${randomUUID()}`;
   const placed = await r.placer.place({
     sandboxId: provisional,
@@ -107,6 +112,16 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
     const at = await r.directory.locate(project, provisional);
     const lost = new AbortController();
     const unwatch = r.watch.watch(at.node, (why) => lost.abort(why));
+    const refused = snapshot
+      ? await r.content!.fetchOn(targetOf(r, at, project), snapshot, lost.signal).catch((err: unknown) => {
+          unwatch();
+          throw err;
+        })
+      : null;
+    if (refused) {
+      unwatch();
+      return refused;
+    }
     const res = await forwardHttp(targetOf(r, at, project), c.req.raw, "/v1/sandboxes", {
       body: raw,
       signal: lost.signal,

@@ -53,4 +53,18 @@ describe("--role", () => {
     expect(() => defaultConfig({ SBX_NODE_LEASE_SECS: "0" })).toThrow(/SBX_NODE_LEASE_SECS takes seconds/);
     expect(() => parseFlags(["--node-give-up", "soon"], defaultConfig({}))).toThrow(/--node-give-up takes seconds/);
   });
+
+  it("--registry is for the cluster roles, host[:port] only; the content cache size is checked", () => {
+    const control = parseFlags(
+      ["--role=control", "--store", "postgres://h/db", "--registry", "registry.internal:5000"],
+      defaultConfig({ SBX_CLUSTER_SECRET: SECRET }),
+    );
+    expect(control.registry).toBe("registry.internal:5000");
+    expect(roleProblem(control)).toBeNull();
+    expect(roleProblem({ ...control, registry: "https://r/x" })).toMatch(/host\[:port\]/);
+    expect(roleProblem(defaultConfig({ SBX_REGISTRY: "127.0.0.1:5000" }))).toMatch(/cluster content/);
+    expect(defaultConfig({}).contentCacheMb).toBe(10240);
+    expect(defaultConfig({ SBX_CONTENT_CACHE_MB: "0" }).contentCacheMb).toBe(0);
+    expect(() => defaultConfig({ SBX_CONTENT_CACHE_MB: "lots" })).toThrow(/SBX_CONTENT_CACHE_MB/);
+  });
 });

@@ -13,6 +13,8 @@ import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
 import { NodeWatch } from "./node-watch.js";
 import { SandboxDirectory } from "./sandbox-directory.js";
+import { ControlContent } from "./content-control.js";
+import { ContentRecords } from "./content-records.js";
 import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
 import type { Stores } from "../store/store.js";
@@ -33,6 +35,8 @@ export interface ClusterRouting {
   /** Sent to nodes as their bearer token (SBX_CLUSTER_SECRET). */
   secret: string;
   log: Logger;
+  /** With --registry: snapshots recorded as nodes commit them, and restored on any node. */
+  content?: ControlContent;
 }
 
 export interface ClusterRole {
@@ -74,6 +78,7 @@ export async function startClusterRole(
       watch: new NodeWatch(db.pool),
       secret: cfg.clusterSecret!,
       log,
+      ...(cfg.registry ? { content: new ControlContent(await ContentRecords.open(db.pool, "sbx"), log) } : {}),
     };
     return {
       nodes,

@@ -14,6 +14,7 @@ import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
+import type { NodeContent } from "../cluster/content-node.js";
 import type { PoolService } from "./pool-service.js";
 import type { TemplateBuilds } from "./template-builds.js";
 import type { SandboxRetention } from "./sandbox-retention.js";
@@ -64,4 +65,6 @@ export interface Services {
   cluster?: ClusterRouting;
   /** Node (--role node): the TCP API accepts only the control plane, which sends this secret. */
   clusterSecret?: string;
+  /** Node with --registry: pushes what it commits, pulls what it lacks (cluster/content-node.ts). */
+  nodeContent?: NodeContent;
 }

@@ -52,6 +52,31 @@ describe("SnapshotService", () => {
     expect(await readText(h, copy.id, "/etc/passwd")).toContain("root:x:0:0");
   });
 
+  it("cluster mode: publishes the finished stack before completing; a failed publish fails the snapshot", async () => {
+    const src = await h.sandboxes.create(P, {});
+    await writeText(h, src.id, "/a.txt", "A");
+    const seen: Array<{ status: string; layers: number; stored: string | undefined }> = [];
+    h.snapshots.publish = async (s) => {
+      // Called with the final stack while the record is still in progress: nothing is completed yet.
+      seen.push({
+        status: s.status,
+        layers: s.layers.length,
+        stored: (await h.stores.images.getSnapshot(s.id))?.status,
+      });
+    };
+    const ok = await h.sandboxes.snapshot(P, src.id);
+    expect(ok.status).toBe("completed");
+    expect(seen).toEqual([{ status: "in_progress", layers: 1, stored: "in_progress" }]);
+
+    h.snapshots.publish = () => Promise.reject(new SbxError("upstream_unreachable", "registry down"));
+    await expect(h.sandboxes.snapshot(P, src.id)).rejects.toMatchObject({ code: "upstream_unreachable" });
+    const failed = (await h.stores.images.listSnapshots(P)).filter((s) => s.id !== ok.id);
+    expect(failed.map((s) => [s.status, s.error])).toEqual([["failed", "registry down"]]);
+    // The sandbox runs on.
+    expect(h.runtime.sandboxes.get(src.id)).toMatchObject({ running: true, frozen: false });
+    expect(await readText(h, src.id, "/a.txt")).toBe("A");
+  });
+
   it("stacks a snapshot of a restored sandbox on its parent's layers", async () => {
     const src = await h.sandboxes.create(P, {});
     await writeText(h, src.id, "/a.txt", "A");

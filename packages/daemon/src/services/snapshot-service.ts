@@ -18,6 +18,12 @@ import type { SandboxEvents } from "./sandbox-events.js";
 export const MAX_STACK_DEPTH = 24;
 
 export class SnapshotService {
+  /**
+   * Cluster mode (a node with --registry): stores the finished stack in the cluster registry before
+   * the snapshot is marked completed; a failure fails the snapshot (cluster/content-publish.ts).
+   */
+  publish?: (s: SnapshotRecord) => Promise<unknown>;
+
   constructor(
     private readonly store: Store,
     private readonly images: ImageStore,
@@ -133,6 +139,7 @@ export class SnapshotService {
         });
       }
       const sizeBytes = stack.reduce((a, l) => a + l.sizeBytes, 0);
+      await this.publish?.({ ...rec, layers: stack, baseDir, sizeBytes });
       await this.images.updateSnapshot(id, {
         status: "completed",
         layers: stack,

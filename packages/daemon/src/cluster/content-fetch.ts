@@ -1,0 +1,222 @@
+// A node's side of restoring cluster content it does not hold: the control plane names a snapshot
+// and its manifest digest (its PostgreSQL record), and this node pulls what it lacks from the
+// cluster registry by digest, checks every blob's digest and every layer's diff id (the registry
+// client and the OCI unpacker both verify), puts the layers in its layer store, and recreates the
+// snapshot record under the same id, so `create({ snapshotId })` then works as on one host. Pulled
+// snapshots form a bounded cache (content-cache.ts): past the budget, the least recently used one
+// that no sandbox here stands on is dropped (its record, then its layers by garbage collection).
+import { existsSync } from "node:fs";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { SbxError } from "@sbx-sh/protocol";
+import type { ImageLayerRef, SnapshotRecord } from "../domain/records.js";
+import type { Logger } from "../common/log.js";
+import type { LayerStore } from "../layers/layer-store.js";
+import { importedLayerKey } from "../oci/import.js";
+import { MANIFEST_TYPES, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
+import { unpackLayer } from "../oci/unpack.js";
+import type { ImageGc } from "../services/image-gc.js";
+import type { ImageService } from "../services/images.js";
+import type { LayersInUse } from "../services/layers-in-use.js";
+import type { ImageStore, Store } from "../store/store.js";
+import { ContentCache, type CacheEntry } from "./content-cache.js";
+import { CONTENT_ANNOTATION, contentClient, parseContentMeta } from "./content-registry.js";
+
+export interface FetchDeps {
+  registry: string;
+  layers: LayerStore;
+  images: ImageStore;
+  meta: Store;
+  bases: Pick<ImageService, "resolveBase">;
+  gc: ImageGc;
+  inUse: LayersInUse;
+  uidBase: number;
+  tmpDir: string;
+  /** Where the cache's order is kept across restarts. */
+  cacheFile: string;
+  budgetBytes: number;
+  log: Logger;
+}
+
+export class ContentFetcher {
+  private readonly busy = new Set<string>();
+  private readonly running = new Map<string, Promise<SnapshotRecord>>();
+  private cache: ContentCache | undefined;
+
+  constructor(private readonly d: FetchDeps) {
+    d.inUse.add(() => this.busy);
+  }
+
+  /** The snapshot, pulled unless this node has it; refused if the registry's copy is not what the record says. */
+  fetchSnapshot(project: string, id: string, manifest: string): Promise<SnapshotRecord> {
+    const inFlight = this.running.get(id);
+    if (inFlight) return inFlight;
+    const p = this.fetchOnce(project, id, manifest).finally(() => this.running.delete(id));
+    this.running.set(id, p);
+    return p;
+  }
+
+  private async fetchOnce(project: string, id: string, manifestDigest: string): Promise<SnapshotRecord> {
+    const cache = await this.loadCache();
+    const have = await this.d.images.getSnapshot(id);
+    if (have && have.project === project && have.status === "completed") {
+      if (cache.has(id)) {
+        cache.touch(id);
+        await this.saveCache();
+      }
+      return have;
+    }
+    if (have) throw new SbxError("failed_precondition", `snapshot ${id} exists on this node but cannot be restored`);
+    const client = contentClient(this.d.registry, null, manifestDigest);
+    const got = await client.getManifest(manifestDigest);
+    if (!MANIFEST_TYPES.includes(got.mediaType))
+      throw new SbxError("invalid_archive", `content ${manifestDigest} is not an image manifest`);
+    const m = JSON.parse(got.data.toString()) as ManifestJson & { annotations?: Record<string, string> };
+    const meta = parseContentMeta(m.annotations?.[CONTENT_ANNOTATION]);
+    if (meta.id !== id || meta.project !== project)
+      throw new SbxError("invalid_archive", `content ${manifestDigest} describes another snapshot`);
+    // A node pushes at most MAX_STACK_DEPTH layers plus a base: anything longer was not made by one.
+    if (!Array.isArray(m.layers) || m.layers.length > 64 || !m.config || !(m.config.size <= 8 << 20))
+      throw new SbxError("invalid_archive", `content ${manifestDigest} is malformed`);
+    const dir = join(this.d.tmpDir, `content-${randomBytes(6).toString("hex")}`);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await mkdir(this.d.layers.root, { recursive: true, mode: 0o700 });
+    const uidBase = meta.config.systemd ? 0 : this.d.uidBase;
+    const held: string[] = [];
+    try {
+      await client.getBlob(m.config.digest, m.config.size, join(dir, "config"));
+      const config = JSON.parse(await readFile(join(dir, "config"), "utf8")) as ImageConfigJson;
+      const diffIds = config.rootfs?.diff_ids ?? [];
+      const wantLayers = meta.steps.length + (meta.baseRecipe ? 0 : 1);
+      if (diffIds.length !== m.layers.length || m.layers.length !== wantLayers)
+        throw new SbxError("invalid_archive", `content ${manifestDigest}: its layers, diff ids and steps disagree`);
+      const refs: ImageLayerRef[] = [];
+      for (const [i, l] of m.layers.entries()) {
+        const diffId = diffIds[i]!;
+        const key = importedLayerKey(diffId, uidBase, project);
+        held.push(key);
+        this.busy.add(key);
+        const step =
+          i < m.layers.length - meta.steps.length ? "base" : meta.steps[i - (m.layers.length - meta.steps.length)]!;
+        const local = await this.d.images.getLayer(key);
+        if (local?.dir && local.digest && existsSync(local.dir)) {
+          refs.push({ key, digest: local.digest, dir: local.dir, sizeBytes: local.sizeBytes, step, cached: true });
+          continue;
+        }
+        const blob = join(dir, `layer-${i}`);
+        await client.getBlob(l.digest, l.size, blob);
+        const unpacked = join(this.d.layers.root, `.oci-${randomBytes(6).toString("hex")}`);
+        try {
+          await unpackLayer(
+            { path: blob, digest: l.digest, size: l.size, compression: "gzip", diffId },
+            unpacked,
+            uidBase,
+          );
+          const made = await this.d.layers.adopt(unpacked, key);
+          await this.d.images.putLayer({
+            key,
+            digest: made.digest,
+            dir: made.dir,
+            sizeBytes: made.sizeBytes,
+            step,
+            createdAt: new Date().toISOString(),
+          });
+          refs.push({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step, cached: false });
+        } finally {
+          await rm(unpacked, { recursive: true, force: true });
+          await rm(blob, { force: true });
+        }
+      }
+      let baseDir: string;
+      let stack = refs;
+      if (meta.baseRecipe) {
+        const base = await this.d.bases.resolveBase(meta.baseRecipe.name, project);
+        if (base.id !== meta.baseRecipe.id)
+          this.d.log.warn(
+            { snapshot: id, base: base.name, here: base.id, there: meta.baseRecipe.id },
+            "base recipe differs between nodes",
+          );
+        baseDir = base.dir;
+      } else {
+        baseDir = refs[0]!.dir;
+        stack = refs.slice(1);
+      }
+      const sizeBytes = stack.reduce((a, l) => a + l.sizeBytes, 0);
+      const now = new Date().toISOString();
+      const rec: SnapshotRecord = {
+        id,
+        project,
+        type: "filesystem",
+        status: "completed",
+        sourceSandboxId: meta.sourceSandboxId,
+        sourceImage: meta.sourceImage,
+        sourceImageId: meta.sourceImageId,
+        parentSnapshotId: null,
+        forSuspend: false,
+        layers: stack,
+        baseDir,
+        baseImage: meta.baseImage,
+        config: { ...meta.config, entrypoint: null, cmd: null },
+        sizeBytes,
+        error: null,
+        createdAt: now,
+        completedAt: now,
+      };
+      await this.d.images.insertSnapshot(rec);
+      this.d.log.info(
+        { snapshot: id, manifest: manifestDigest, layers: refs.length, sizeBytes },
+        "snapshot pulled from the cluster registry",
+      );
+      cache.touch(
+        id,
+        refs.filter((r) => !r.cached).reduce((a, r) => a + r.sizeBytes, 0),
+      );
+      // Never the one just pulled (its create has not made the sandbox yet); a failed eviction
+      // is logged, never the create's failure. Bytes count what this pull added, not reused layers.
+      await this.evict(cache, id).catch((err: unknown) =>
+        this.d.log.warn({ err: err instanceof Error ? err.message : String(err) }, "content cache: eviction failed"),
+      );
+      return rec;
+    } finally {
+      for (const k of held) this.busy.delete(k);
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  /** Drops the least recently used pulled snapshots past the budget; those a sandbox stands on stay. */
+  private async evict(cache: ContentCache, keep: string): Promise<void> {
+    const live = await this.d.meta.listSandboxes({ includeTerminated: false });
+    const standing = new Set(live.flatMap((s) => [s.snapshotId, s.suspendSnapshotId]).filter(Boolean));
+    const lowers = new Set(live.flatMap((s) => s.lowers ?? []));
+    const snaps = new Map((await this.d.images.listSnapshots()).map((s) => [s.id, s]));
+    const dropped = cache.evict((id) => {
+      if (id === keep) return true;
+      const s = snaps.get(id);
+      return !!s && (standing.has(id) || s.layers.some((l) => lowers.has(l.dir)));
+    });
+    for (const e of dropped) if (snaps.has(e.key)) await this.d.images.deleteSnapshot(e.key);
+    await this.saveCache();
+    if (dropped.length) {
+      this.d.log.info({ evicted: dropped.map((e) => e.key), budget: cache.budgetBytes }, "content cache: evicted");
+      await this.d.gc.collect();
+    }
+  }
+
+  private async loadCache(): Promise<ContentCache> {
+    if (this.cache) return this.cache;
+    let entries: CacheEntry[] = [];
+    try {
+      entries = (JSON.parse(await readFile(this.d.cacheFile, "utf8")) as { entries: CacheEntry[] }).entries;
+    } catch {
+      // First use, or an unreadable file: start empty (what it listed stays as ordinary snapshots).
+    }
+    this.cache = new ContentCache(this.d.budgetBytes, entries);
+    return this.cache;
+  }
+
+  private async saveCache(): Promise<void> {
+    if (!this.cache) return;
+    await writeFile(this.d.cacheFile, JSON.stringify({ entries: this.cache.snapshot() }), { mode: 0o600 });
+  }
+}

@@ -1,0 +1,60 @@
+// Wires a node's cluster content (sbxd --role node --registry host:port): snapshots and suspends
+// are pushed before they are reported committed (ContentPublisher, hooked into SnapshotService),
+// and snapshots taken elsewhere are pulled on first use into a bounded LRU cache (ContentFetcher).
+import { join } from "node:path";
+import type { Logger } from "../common/log.js";
+import type { LayerStore } from "../layers/layer-store.js";
+import type { ImageGc } from "../services/image-gc.js";
+import type { ImageService } from "../services/images.js";
+import type { LayersInUse } from "../services/layers-in-use.js";
+import type { SnapshotService } from "../services/snapshot-service.js";
+import type { Stores } from "../store/store.js";
+import { ContentFetcher } from "./content-fetch.js";
+import { ContentPublisher } from "./content-publish.js";
+
+export interface NodeContent {
+  publisher: ContentPublisher;
+  fetcher: ContentFetcher;
+}
+
+export interface NodeContentOptions {
+  registry: string;
+  /** Bytes of pulled content kept before the least recently used goes. */
+  cacheBytes: number;
+  dataDir: string;
+  uidBase: number;
+  stores: Stores;
+  layers: LayerStore;
+  images: ImageService;
+  snapshots: SnapshotService;
+  gc: ImageGc;
+  inUse: LayersInUse;
+  log: Logger;
+}
+
+export function startNodeContent(o: NodeContentOptions): NodeContent {
+  const tmpDir = join(o.dataDir, "tmp");
+  const publisher = new ContentPublisher({
+    registry: o.registry,
+    images: o.images,
+    uidBase: o.uidBase,
+    tmpDir,
+    log: o.log,
+  });
+  o.snapshots.publish = (s) => publisher.publish(s);
+  const fetcher = new ContentFetcher({
+    registry: o.registry,
+    layers: o.layers,
+    images: o.stores.images,
+    meta: o.stores.meta,
+    bases: o.images,
+    gc: o.gc,
+    inUse: o.inUse,
+    uidBase: o.uidBase,
+    tmpDir,
+    cacheFile: join(o.dataDir, "content-cache.json"),
+    budgetBytes: o.cacheBytes,
+    log: o.log,
+  });
+  return { publisher, fetcher };
+}
