@@ -59,8 +59,10 @@ export interface DaemonConfig {
   nodeToken: string | null;
   /** How long a node's lease lasts without a heartbeat (role control). */
   nodeLeaseSecs: number;
-  /** Shared by the control plane and its nodes: nodes' APIs accept only requests carrying it (SBX_CLUSTER_SECRET). */
+  /** The control plane's: each node's key is derived from it (cluster/node-key.ts; SBX_CLUSTER_SECRET). */
   clusterSecret?: string | null;
+  /** Role control: PEM CA file nodes' TLS certificates must verify against; given, nodes are called over TLS (--node-ca). */
+  nodeCa?: string | null;
   /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
   tensorlakeSandboxUrl: string | null;
   /** HOST:PORT of a plain listener serving only GET /metrics (no auth: keep it on loopback), or null. */
@@ -111,6 +113,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     nodeToken: env.SBX_NODE_TOKEN ?? null,
     nodeLeaseSecs: parseSeconds("SBX_NODE_LEASE_SECS", env.SBX_NODE_LEASE_SECS ?? "15"),
     clusterSecret: env.SBX_CLUSTER_SECRET ?? null,
+    nodeCa: env.SBX_NODE_CA ?? null,
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
     metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
     caCerts: (env.SBX_CA_CERTS ?? "").split(":").filter(Boolean),
@@ -150,6 +153,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--control": "control",
   "--node-token": "nodeToken",
   "--node-lease": "nodeLeaseSecs",
+  "--node-ca": "nodeCa",
   "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
   "--metrics-listen": "metricsListen",
   "--outbound-allow": "outboundAllow",
@@ -198,8 +202,10 @@ options (environment variable in brackets):
                        flags show in ps)
   --node-lease S       role control: seconds a node stays ready without a heartbeat
                        (SBX_NODE_LEASE_SECS; default 15)
-  SBX_CLUSTER_SECRET   roles control and node: the secret (32+ characters) the control plane sends
-                       to nodes; a node's API accepts nothing else (environment only)
+  --node-ca FILE       role control: call nodes over TLS (they serve --tls-cert/--tls-key) and
+                       refuse any whose certificate does not verify against this PEM CA (SBX_NODE_CA)
+  SBX_CLUSTER_SECRET   role control: the secret (32+ characters, the same on every control replica)
+                       each node's own key is derived from; nodes never hold it (environment only)
   --tensorlake-sandbox-url URL
                        the sandbox_url the Tensorlake-compatible routes (TCP listener) advertise, e.g.
                        https://sandbox.example.com (SBX_TENSORLAKE_SANDBOX_URL; default: the scheme and
@@ -332,8 +338,9 @@ export function roleProblem(cfg: DaemonConfig): string | null {
     if (cfg.store !== null)
       return "--role node keeps its sandboxes in its own SQLite store (network slots, uid ranges are per node): drop --store";
   }
-  if (cfg.role !== "single" && (cfg.clusterSecret ?? "").length < 32)
-    return `--role ${cfg.role} needs SBX_CLUSTER_SECRET (32+ characters, the same on the control plane and every node)`;
+  if (cfg.role === "control" && (cfg.clusterSecret ?? "").length < 32)
+    return "--role control needs SBX_CLUSTER_SECRET (32+ characters, the same on every control replica)";
+  if (cfg.role !== "control" && cfg.nodeCa) return "--node-ca is for --role control: it verifies the nodes it calls";
   return null;
 }
 

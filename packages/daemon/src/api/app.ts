@@ -55,9 +55,10 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     c.set("project", await resolveProject(c, services, transport));
     await next();
   });
-  if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
   app.use("/v1/*", bodyLimits());
   app.use("*", refuseDotSegments());
+  // After the body caps and the path check: a routed call is refused as on one daemon, before any node sees it.
+  if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
 
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
@@ -106,7 +107,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
 }
 
 async function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): Promise<string> {
-  if (transport === "tcp" && services.clusterSecret) return controlPlaneProject(c, services, services.clusterSecret);
+  if (transport === "tcp" && services.nodeKeys) return controlPlaneProject(c, services, services.nodeKeys);
   if (transport === "tcp") {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);

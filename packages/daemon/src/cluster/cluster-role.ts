@@ -2,12 +2,15 @@
 // registry behind /v1/nodes and /cluster/v1, and a sweeper that marks nodes lost when their lease
 // runs out (every replica runs one; the UPDATE is idempotent). node: the agent that registers and
 // heartbeats. single (the default): nothing. The control plane also gets what routing sandbox calls
-// to nodes needs (api/cluster-routing.ts): the placer, the sandbox directory and the cluster secret.
-import { statfs } from "node:fs/promises";
+// to nodes needs (api/cluster-routing.ts): the placer, the sandbox directory and the cluster secret,
+// from which it derives each node's key (node-key.ts). A node gets its key from the control plane
+// and keeps it for its TCP API (api/node-auth.ts).
+import { readFile, statfs } from "node:fs/promises";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import type { NodeReport } from "@sbx-sh/protocol";
 import { openClusterDb } from "./cluster-db.js";
 import { NodeAgent } from "./node-agent.js";
+import { deriveNodeKey, NodeKeys } from "./node-key.js";
 import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
 import { NodeWatch } from "./node-watch.js";
@@ -22,23 +25,39 @@ export interface ClusterRouting {
   directory: SandboxDirectory;
   /** Ends calls in flight to a node that stops renewing its lease. */
   watch: NodeWatch;
-  /** Sent to nodes as their bearer token (SBX_CLUSTER_SECRET). */
+  /** SBX_CLUSTER_SECRET: each node's bearer key is derived from it (node-key.ts); never sent as is. */
   secret: string;
+  /** --node-ca: nodes are called over TLS and must present a certificate that verifies against it. */
+  nodeCa?: Buffer;
   log: Logger;
 }
 
 export interface ClusterRole {
   nodes?: NodeRegistry;
   routing?: ClusterRouting;
+  /** A node's key from its control plane, which its TCP API accepts (role node). */
+  nodeKeys?: NodeKeys;
   close(): Promise<void>;
 }
 
-export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: Logger): Promise<ClusterRole> {
+export async function startClusterRole(
+  cfg: DaemonConfig,
+  stores: Stores,
+  log: Logger,
+  /** The port the daemon's port proxy listens on, if it runs one (a node reports it). */
+  proxyPort?: number,
+): Promise<ClusterRole> {
   if (cfg.role === "control") {
+    const nodeCa = cfg.nodeCa
+      ? await readFile(cfg.nodeCa).catch((err: Error) => {
+          throw new Error(`--node-ca ${cfg.nodeCa}: ${err.message}`, { cause: err });
+        })
+      : undefined;
     const db = await openClusterDb({ url: cfg.store! });
     const nodes = new NodeRegistry(db.pool, {
       leaseSecs: cfg.nodeLeaseSecs,
       onFreed: (node, sandboxes) => log.info({ node, sandboxes }, "sandboxes ended on their node: room freed"),
+      keyFor: (name, salt) => deriveNodeKey(cfg.clusterSecret!, name, salt),
     });
     const sweep = setInterval(
       () =>
@@ -54,6 +73,7 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
       directory: new SandboxDirectory(db.pool),
       watch: new NodeWatch(db.pool),
       secret: cfg.clusterSecret!,
+      ...(nodeCa ? { nodeCa } : {}),
       log,
     };
     return {
@@ -67,29 +87,41 @@ export async function startClusterRole(cfg: DaemonConfig, stores: Stores, log: L
     };
   }
   if (cfg.role === "node") {
+    if (cfg.clusterSecret)
+      log.warn(
+        {},
+        "SBX_CLUSTER_SECRET is not used on a node (the control plane hands each node its own key): remove it from the node",
+      );
+    const nodeKeys = new NodeKeys();
     const agent = new NodeAgent({
+      keys: nodeKeys,
       control: cfg.control!,
       token: cfg.nodeToken!,
-      report: () => nodeReport(cfg, stores),
+      report: () => nodeReport(cfg, stores, proxyPort),
       log,
     });
     agent.start();
-    return { close: async () => agent.close() };
+    return { nodeKeys, close: async () => agent.close() };
   }
   return { close: async () => undefined };
 }
 
 /** This host's capacity, what its live sandboxes hold, and the layers it caches. */
-async function nodeReport(cfg: DaemonConfig, stores: Stores): Promise<NodeReport> {
+async function nodeReport(cfg: DaemonConfig, stores: Stores, proxyPort?: number): Promise<NodeReport> {
   const fs = await statfs(cfg.dataDir);
   const all = await stores.meta.listSandboxes({});
   const live = all.filter((s) => s.status === "running");
   const layers = (await stores.images.listLayers())
     .map((l) => l.digest)
     .filter((d): d is string => d !== null && /^sha256:[0-9a-f]{64}$/.test(d));
+  // Where the control plane reaches us: a wildcard host is made this host's name.
+  const reachable = (hostPort: string): string => hostPort.replace(/^(0\.0\.0\.0|\[::\]|):/, `${hostname()}:`);
+  const proxyHost = cfg.proxyListen?.replace(/:\d+$/, "");
   return {
-    // Where the control plane forwards sandbox calls: --listen-tcp, with a wildcard host made this host's name.
-    address: (cfg.listenTcp ?? hostname()).replace(/^(0\.0\.0\.0|\[::\]|):/, `${hostname()}:`),
+    address: reachable(cfg.listenTcp ?? hostname()),
+    ...(proxyPort !== undefined && proxyHost !== undefined
+      ? { proxyAddress: reachable(`${proxyHost}:${proxyPort}`) }
+      : {}),
     capacity: {
       cpus: availableParallelism(),
       memoryMb: Math.floor(totalmem() / 2 ** 20),

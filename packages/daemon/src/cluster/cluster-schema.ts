@@ -51,6 +51,10 @@ export const CLUSTER_MIGRATIONS: string[] = [
    ALTER TABLE nodes ADD COLUMN rkey float8 NOT NULL DEFAULT random();
    CREATE INDEX nodes_ready_rkey ON nodes (rkey) WHERE state = 'ready';
    ${PLACE_FUNCTION}`,
+  // A key per node for control → node calls (node-key.ts): the salt it is derived with, drawn at
+  // `node add`; the address of the node's port proxy, where the control plane relays exposed ports.
+  `ALTER TABLE nodes ADD COLUMN key_salt text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text);
+   ALTER TABLE nodes ADD COLUMN proxy_address text;`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

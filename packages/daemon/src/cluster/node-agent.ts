@@ -2,9 +2,12 @@
 // credential, then renews its lease with a heartbeat every third of it, each time reporting
 // capacity, usage and cached layers. A refused heartbeat because the lease ran out (412) makes it
 // register again; a refused credential (401) is logged and retried slowly, never fatal: the node
-// keeps serving its own sandboxes whatever the control plane says.
+// keeps serving its own sandboxes whatever the control plane says. Each answer carries the node's
+// key for control → node calls (node-key.ts), which the node's TCP API then accepts; a refused
+// credential drops it, so a revoked node's key stops opening even that node.
 import type { NodeLease, NodeReport } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
+import type { NodeKeys } from "./node-key.js";
 
 export interface NodeAgentOptions {
   /** http(s)://host:port of the control plane. */
@@ -12,6 +15,8 @@ export interface NodeAgentOptions {
   token: string;
   report(): Promise<NodeReport>;
   log: Logger;
+  /** Where the key the control plane hands out is kept for the node's API. */
+  keys: NodeKeys;
 }
 
 export class NodeAgent {
@@ -39,6 +44,12 @@ export class NodeAgent {
       const res = await this.post(this.registered ? "/cluster/v1/heartbeat" : "/cluster/v1/register", report);
       if (res.ok) {
         const lease = (await res.json()) as NodeLease;
+        if (lease.nodeKey) this.o.keys.set(lease.nodeKey);
+        else if (!this.o.keys.known)
+          this.o.log.error(
+            {},
+            "the control plane sent no node key: it cannot call this node (is it older than this node?)",
+          );
         if (!this.registered)
           this.o.log.info({ node: lease.name, control: this.o.control }, "registered with the control plane");
         this.registered = true;
@@ -52,6 +63,8 @@ export class NodeAgent {
           next = 0;
         } else {
           this.o.log.error({ status: res.status, body: body.slice(0, 300) }, "control plane refused this node");
+          // Revoked or unknown: whoever still holds our key is not our control plane any more.
+          if (res.status === 401) this.o.keys.clear();
           this.registered = false;
           next = Math.max(this.intervalMs, 10_000);
         }

@@ -14,6 +14,7 @@ import type { BlobStore } from "../content/blob-store.js";
 import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
+import type { NodeKeys } from "../cluster/node-key.js";
 import type { PoolService } from "./pool-service.js";
 import type { TemplateBuilds } from "./template-builds.js";
 import type { SandboxRetention } from "./sandbox-retention.js";
@@ -62,6 +63,6 @@ export interface Services {
   nodes?: NodeRegistry;
   /** Control plane: routes sandbox calls to the nodes that run them (api/cluster-routing.ts). */
   cluster?: ClusterRouting;
-  /** Node (--role node): the TCP API accepts only the control plane, which sends this secret. */
-  clusterSecret?: string;
+  /** Node (--role node): the TCP API accepts only the control plane, which sends this node's key. */
+  nodeKeys?: NodeKeys;
 }

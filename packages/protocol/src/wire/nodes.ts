@@ -52,9 +52,16 @@ export interface NodeReport {
    * others it placed there (ended by their timeout, or gone). Absent: nothing is freed.
    */
   sandboxIds?: string[];
+  /** host:port of the node's port proxy: the control plane relays `<port>-<id>.<domain>` requests there. */
+  proxyAddress?: string;
 }
 
 export interface NodeLease {
   name: string;
   leaseSecs: number;
+  /**
+   * The node's own key for control → node calls (HMAC of the cluster secret, the node's name and a
+   * salt): the node's TCP API accepts only this bearer. Held in memory, never logged.
+   */
+  nodeKey?: string;
 }

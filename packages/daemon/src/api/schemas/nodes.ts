@@ -33,10 +33,13 @@ export const NodeReport = z
     usage: z.strictObject({ cpus: Amount, memoryMb: Amount, diskMb: Amount, sandboxes: Amount }),
     layers: z.array(z.string()).max(100_000),
     sandboxIds: z.array(z.string().max(64)).max(100_000).optional(),
+    proxyAddress: z.string().min(3).max(255).optional(),
   })
   .openapi("NodeReport");
 
-export const NodeLease = z.object({ name: z.string(), leaseSecs: z.number() }).openapi("NodeLease");
+export const NodeLease = z
+  .object({ name: z.string(), leaseSecs: z.number(), nodeKey: z.string().optional() })
+  .openapi("NodeLease");
 
 export const SetNodeStateRequest = z
   .strictObject({ state: z.enum(["ready", "cordoned", "draining", "revoked"]) })
