@@ -378,23 +378,28 @@ describe("cluster routing", () => {
     expect((await tl(`/sandboxes/${made.sandbox_id}`, { method: "DELETE" })).status).toBe(200);
     expect((await tl(`/sandboxes/${made.sandbox_id}`)).status).toBe(404);
 
-    // The port proxy: <port>-<id>.localhost at the control plane's proxy, relayed to the node's.
-    const sb = await Sandbox.connect(placed.n2![1]!, client);
-    await sb.writeFile("/srv/index.html", `port of ${sb.id}\n`);
-    await sb.startProcess("/.sbx/busybox", { args: ["httpd", "-f", "-p", "8080", "-h", "/srv"] });
-    const exposed = await sb.exposePort(8080);
-    const host = `8080-${sb.id}.localhost`;
-    await waitFor(
-      async () => (await viaControlProxy(host, { "x-sbx-token": exposed.token })).status === 200,
-      10_000,
-      "httpd through the control plane's proxy",
-    );
-    expect(await viaControlProxy(host, { "x-sbx-token": exposed.token })).toEqual({
-      status: 200,
-      body: `port of ${sb.id}\n`,
-    });
-    expect((await viaControlProxy(host)).status).toBe(401);
-    expect((await viaControlProxy(`8080-sb-nope.localhost`)).status).toBe(404);
+    // The port proxy: <port>-<id>.localhost at the control plane's proxy, relayed to the node's
+    // (the proxy reaches a sandbox over its network, so this one has one).
+    const sb = await Sandbox.create({ cpus: 0.25, memoryMb: 128, allowInternetAccess: true }, client);
+    try {
+      await sb.writeFile("/srv/index.html", `port of ${sb.id}\n`);
+      await sb.startProcess("/.sbx/busybox", { args: ["httpd", "-f", "-p", "8080", "-h", "/srv"] });
+      const exposed = await sb.exposePort(8080);
+      const host = `8080-${sb.id}.localhost`;
+      await waitFor(
+        async () => (await viaControlProxy(host, { "x-sbx-token": exposed.token })).status === 200,
+        10_000,
+        "httpd through the control plane's proxy",
+      );
+      expect(await viaControlProxy(host, { "x-sbx-token": exposed.token })).toEqual({
+        status: 200,
+        body: `port of ${sb.id}\n`,
+      });
+      expect((await viaControlProxy(host)).status).toBe(401);
+      expect((await viaControlProxy(`8080-sb-nope.localhost`)).status).toBe(404);
+    } finally {
+      await sb.terminate();
+    }
   });
 
   it("a frozen node (SIGSTOP) ends its calls in flight once its lease runs out, and comes back with SIGCONT", async () => {
