@@ -10,7 +10,7 @@
 // (a node whose certificate comes from another CA is node_unavailable). Also: the port proxy and
 // the Tensorlake-compatible routes through the control plane, its refusals of calls that would act
 // on the control host, and its dot-segment check before routing.
-import { spawnSync } from "node:child_process";
+import { execFile, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -135,6 +135,18 @@ function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** The CLI without blocking this process, which reads the daemons' logs: a long command must not stall them. */
+function sbxAsync(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args],
+      { env: { ...process.env, SBX_HOST: control.host }, encoding: "utf8", timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
 const clusterNodes = (): ClusterNode[] => JSON.parse(sbx(["node", "ls", "--json"]).stdout) as ClusterNode[];
 const nodeState = (name: string): string | undefined => clusterNodes().find((n) => n.name === name)?.state;
 
@@ -179,7 +191,7 @@ beforeAll(async () => {
   client = new SandboxClient({ host: control.host });
   await Promise.all(
     (["n1", "n2"] as const).map(async (name, i) => {
-      const added = sbx(["node", "add", name, "--json"]);
+      const added = sbx(["node", "add", name, "--label", `zone=${i === 0 ? "a" : "b"}`, "--json"]);
       expect(added.code, added.stderr).toBe(0);
       nodePorts[name] = await freePort();
       const node = new TestDaemon({
@@ -290,7 +302,7 @@ describe("cluster routing", () => {
     expect((await nodeGet(nodePorts.n2!, `Bearer ${k2}`)).status).toBe(200);
   });
 
-  it("refuses on the control plane what would act on its own host, and dot segments before routing", async () => {
+  it("places by node selector; refuses what would act on the control host, and dot segments before routing", async () => {
     for (const [method, path, what] of [
       ["GET", "/v1/pools", /warm pools/],
       ["POST", "/v1/volumes", /volumes/],
@@ -303,6 +315,49 @@ describe("cluster routing", () => {
       expect(res.body.error?.message).toMatch(what);
       expect(res.body.error?.message).toMatch(/not available on a cluster control plane yet/);
     }
+    // Placement by node labels, from the CLI: zone=b is n2; no node is zone=c; one daemon has no nodes.
+    const inB = await sbxAsync([
+      "new",
+      "--node-selector",
+      "zone=b",
+      "--cpus",
+      "0.25",
+      "--memory",
+      "128",
+      "--no-internet",
+      "--json",
+    ]);
+    expect(inB.code, inB.stderr).toBe(0);
+    const b = JSON.parse(inB.stdout) as SandboxInfo;
+    expect((await new SandboxClient({ host: nodes.n2!.host }).list()).map((x) => x.id)).toContain(b.id);
+    expect((await client.terminate(b.id)).status).toBe("terminated");
+    const none = await rejection(
+      client.create({ cpus: 0.25, memoryMb: 128, placement: { nodeSelector: { zone: "c" } } }),
+    );
+    expect(none.code).toBe("failed_precondition");
+    expect(none.message).toMatch(/no ready node has room .* with labels \{"zone":"c"\}/);
+    const single = await rejection(
+      new SandboxClient({ host: nodes.n1!.host }).create({ placement: { nodeSelector: { zone: "a" } } }),
+    );
+    expect([single.code, single.message]).toEqual([
+      "failed_precondition",
+      expect.stringMatching(/not a cluster control plane/),
+    ]);
+    // A project's quota, set with the CLI, is enforced at placement; one daemon has none to set.
+    await client.createProject("capped");
+    const set = await sbxAsync(["project", "quota", "capped", "--sandboxes", "0", "--memory", "1g", "--json"]);
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual({ maxSandboxes: 0, maxCpus: null, maxMemoryMb: 1024 });
+    const capped = new SandboxClient({ host: control.host, project: "capped" });
+    expect(await capped.projectQuota("capped")).toEqual({ maxSandboxes: 0, maxCpus: null, maxMemoryMb: 1024 });
+    const over = await rejection(capped.create({ cpus: 0.25, memoryMb: 128 }));
+    expect([over.code, over.message]).toEqual([
+      "failed_precondition",
+      expect.stringMatching(/project capped would exceed its quota of 0 sandboxes/),
+    ]);
+    expect((await rejection(new SandboxClient({ host: nodes.n1!.host }).projectQuota("default"))).code).toBe(
+      "failed_precondition",
+    );
     // The same refusal as one daemon gives (here a node's own socket), never the node's 404 for "..".
     const dots = `/v1/sandboxes/${placed.n1![0]}/%2e%2e/%2e%2e/v1/pools`;
     const atControl = await rawUnix(control, "GET", dots);

@@ -23,6 +23,7 @@ import { registerSandboxSettingsRoutes } from "./routes/sandbox-settings.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
+import { registerQuotaRoutes } from "./routes/quotas.js";
 import { clusterRouting } from "./cluster-routing.js";
 import { controlPlaneProject } from "./node-auth.js";
 import { registerTensorlakeRoutes } from "./tensorlake/index.js";
@@ -91,6 +92,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerPoolRoutes(app, services);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   registerNodeRoutes(app, services);
+  registerQuotaRoutes(app, services);
   if (transport === "tcp")
     registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {
       sandboxUrl: services.tensorlakeSandboxUrl ?? null,

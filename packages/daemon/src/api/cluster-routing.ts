@@ -10,6 +10,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
+import { checkLabels } from "../cluster/node-registry.js";
 import { LIMITS } from "../domain/limits.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
@@ -50,12 +51,35 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
     );
   if (body.name !== undefined && typeof body.name !== "string")
     throw new SbxError("invalid_argument", "invalid request: name: expected a string");
+  const { placement, ...rest } = body;
   const want = {
     cpus: positive(body.cpus, LIMITS.cpus.default, "cpus"),
     memoryMb: Math.ceil(positive(body.memoryMb, LIMITS.memoryMb.default, "memoryMb")),
     name: (body.name as string | undefined) ?? null,
+    selector: nodeSelector(placement),
   };
-  return placeAndCreate(c, r, want, "/v1/sandboxes", raw, (a) => (a as Partial<SandboxInfo>).id);
+  // The placement is the control plane's: the node gets the rest of the request.
+  const forNode = placement === undefined ? raw : new TextEncoder().encode(JSON.stringify(rest));
+  return placeAndCreate(c, r, want, "/v1/sandboxes", forNode, (a) => (a as Partial<SandboxInfo>).id);
+}
+
+/** `placement.nodeSelector`, checked as node labels are. */
+function nodeSelector(placement: unknown): Record<string, string> {
+  if (placement === undefined) return {};
+  const p = placement as { nodeSelector?: unknown };
+  const sel = p?.nodeSelector ?? {};
+  const bad = (why: string): SbxError => new SbxError("invalid_argument", `invalid request: placement${why}`);
+  if (typeof p !== "object" || p === null || Array.isArray(p) || Object.keys(p).some((k) => k !== "nodeSelector"))
+    throw bad(": expected { nodeSelector: { key: value } }");
+  if (
+    typeof sel !== "object" ||
+    sel === null ||
+    Array.isArray(sel) ||
+    Object.values(sel).some((v) => typeof v !== "string")
+  )
+    throw bad(".nodeSelector: expected an object of string labels");
+  checkLabels(sel as Record<string, string>);
+  return sel as Record<string, string>;
 }
 
 /** The project's sandboxes from every node that runs some; those on unreachable nodes are listed apart. */

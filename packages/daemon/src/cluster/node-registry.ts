@@ -56,7 +56,8 @@ const LABEL = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 
 export const hashNodeToken = (token: string): string => createHash("sha256").update(token).digest("hex");
 
-function checkLabels(labels: Record<string, string>): void {
+/** Node labels (and node selectors, which match them): keys and values [A-Za-z0-9._/-], up to 63. */
+export function checkLabels(labels: Record<string, string>): void {
   for (const [k, v] of Object.entries(labels))
     if (!LABEL.test(k) || typeof v !== "string" || (v !== "" && !LABEL.test(v)))
       throw new SbxError(

@@ -56,6 +56,13 @@ export interface NodeReport {
   proxyAddress?: string;
 }
 
+/** A project's limits on a cluster, enforced when a sandbox is placed; null: no limit. */
+export interface ProjectQuota {
+  maxSandboxes: number | null;
+  maxCpus: number | null;
+  maxMemoryMb: number | null;
+}
+
 export interface NodeLease {
   name: string;
   leaseSecs: number;
