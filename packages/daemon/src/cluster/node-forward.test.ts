@@ -62,6 +62,25 @@ describe("forwarding to a node", () => {
     expect(seen!.headers["x-sbx-project"]).toBe("team-a");
   });
 
+  it("a node's 401 (it holds no key, or another) is node_unavailable for the caller, never unauthenticated", async () => {
+    const refusing = createServer((req, res) => {
+      req.resume();
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end('{"error":{"code":"unauthenticated","message":"no"}}');
+    });
+    await new Promise<void>((r) => refusing.listen(0, "127.0.0.1", r));
+    try {
+      const at = { ...target, address: `127.0.0.1:${(refusing.address() as { port: number }).port}` };
+      const err = await forwardHttp(at, new Request("http://control/v1/sandboxes/sb-1"), "/v1/sandboxes/sb-1").catch(
+        (e: unknown) => e,
+      );
+      expect((err as SbxError).code).toBe("node_unavailable");
+      expect((err as SbxError).message).toMatch(/node n7 .* refused this control plane's key/);
+    } finally {
+      await new Promise<void>((r) => refusing.close(() => r()));
+    }
+  });
+
   it("a node that refuses the connection is node_unavailable, naming it", async () => {
     const down = { ...target, address: "127.0.0.1:1" };
     const err = await forwardHttp(down, new Request("http://control/v1/sandboxes/sb-1"), "/v1/sandboxes/sb-1").catch(
