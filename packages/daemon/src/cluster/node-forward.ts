@@ -110,7 +110,10 @@ export function forwardHttp(
 ): Promise<Response> {
   const { host, port } = splitAddress(t.address);
   return new Promise<Response>((resolve, reject) => {
-    const options = { host, port, method: req.method, path, headers: nodeHeaders(t, req.headers) };
+    const headers = nodeHeaders(t, req.headers);
+    // A body read (and maybe rewritten) here has its own length, not the caller's.
+    if (opts.body !== undefined) headers["content-length"] = String(opts.body.byteLength);
+    const options = { host, port, method: req.method, path, headers };
     const out = t.ca ? httpsRequest({ ...options, ...tlsOptions(t, host) }) : httpRequest(options);
     const timer = setTimeout(
       () => out.destroy(new Error(`no connection in ${CONNECT_TIMEOUT_MS} ms`)),
