@@ -544,4 +544,18 @@ describe("cluster routing", () => {
     await waitFor(freed, 10_000, "the control plane to log the freed room");
     expect((await rejection(client.get(short.id))).code).toBe("sandbox_not_found");
   });
+
+  it("a revoked node drops its key: the key stops opening even that node", async () => {
+    const k2 = await nodeKey("n2");
+    expect((await nodeGet(nodePorts.n2!, `Bearer ${k2}`)).status).toBe(200);
+    const revoked = await sbxAsync(["node", "revoke", "n2"]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    // Its next heartbeat is refused (401), and the node forgets the key it held.
+    await waitFor(
+      async () => (await nodeGet(nodePorts.n2!, `Bearer ${k2}`)).status === 401,
+      15_000,
+      "n2 to drop its key",
+    );
+    expect(nodes.n2!.log).toMatch(/control plane refused this node/);
+  });
 });
