@@ -53,7 +53,7 @@ beforeAll(async () => {
     extraArgs: ["--warm-pool", "0", "--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
   });
   // Control and nodes share it: a node's API accepts only requests carrying it.
-  for (const d of [control, node]) d.env.SBX_CLUSTER_SECRET = "a-cluster-secret-of-32-characters-or-more";
+  control.env.SBX_CLUSTER_SECRET = "a-cluster-secret-of-32-characters-or-more";
   await control.reset();
   await node.reset();
   await control.start();

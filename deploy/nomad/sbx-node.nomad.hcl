@@ -2,9 +2,8 @@
 # sandboxes with crun in the host's namespaces: privileged, the host's network (veths, nftables)
 # and PIDs, the host's cgroup tree and /dev, and its data, run and cache dirs on the host.
 # Sandboxes outlive the task: a restarted task registers again and finds them.
-# Secrets come from Nomad Variables: the cluster secret, and this client's credential from
-# `sbx node add <client name>` under its name:
-#   nomad var put nomad/jobs/sbx-node cluster_secret=<the control plane's>
+# Its secret comes from Nomad Variables: this client's credential from `sbx node add <client name>`
+# under its name (nodes never hold the cluster secret: the control plane derives each node's key):
 #   nomad var put nomad/jobs/sbx-node/worker-1 token=sbxn_…
 job "sbx-node" {
   type = "system"
@@ -83,7 +82,6 @@ job "sbx-node" {
         destination = "secrets/node.env"
         env         = true
         data        = <<-EOT
-          {{ with nomadVar "nomad/jobs/sbx-node" }}SBX_CLUSTER_SECRET={{ .cluster_secret }}{{ end }}
           {{ with nomadVar (printf "nomad/jobs/sbx-node/%s" (env "node.unique.name")) }}SBX_NODE_TOKEN={{ .token }}{{ end }}
         EOT
       }

@@ -56,6 +56,10 @@ export const UNIX_ADMIN_ROUTES: Record<string, string> = {
   "GET /v1/nodes": "lists the cluster's nodes over a control plane's socket",
   "POST /v1/nodes": "adds a cluster node over a control plane's socket",
   "POST /v1/nodes/{name}/state": "cordons/drains/revokes a cluster node over a control plane's socket",
+  // Quotas: any project's over a control plane's socket (this daemon is none: failed_precondition);
+  // over TCP another project's is permission_denied (exercised).
+  "GET /v1/projects/{name}/quota": "reads any project's cluster quota over a control plane's socket",
+  "PUT /v1/projects/{name}/quota": "sets any project's cluster quota over a control plane's socket",
 };
 /**
  * Authenticated by a node token, not a project's (a project token is refused 401): outside the
@@ -226,6 +230,7 @@ const JSON_BODIES: Record<string, (v: Victim) => unknown[]> = {
   "POST /v1/volumes": () => [{ name: `stolen-vol-${Math.random().toString(36).slice(2, 8)}`, sizeMb: 16 }],
   "POST /v1/nodes": () => [{ name: "stolen-node" }],
   "POST /v1/nodes/{name}/state": () => [{ state: "revoked" }],
+  "PUT /v1/projects/{name}/quota": () => [{ maxSandboxes: 0, maxCpus: 0, maxMemoryMb: 0 }],
 };
 
 /**

@@ -61,8 +61,10 @@ export interface DaemonConfig {
   nodeLeaseSecs: number;
   /** How long a lost node may stay away before its sandboxes are given up (role control; cluster/given-up.ts). */
   nodeGiveUpSecs?: number;
-  /** Shared by the control plane and its nodes: nodes' APIs accept only requests carrying it (SBX_CLUSTER_SECRET). */
+  /** The control plane's: each node's key is derived from it (cluster/node-key.ts; SBX_CLUSTER_SECRET). */
   clusterSecret?: string | null;
+  /** Role control: PEM CA file nodes' TLS certificates must verify against; given, nodes are called over TLS (--node-ca). */
+  nodeCa?: string | null;
   /**
    * Cluster content (roles control and node): host:port of the OCI registry snapshots go to before
    * they are reported committed, and nodes pull from (SBX_REGISTRY / --registry; default none).
@@ -123,6 +125,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     clusterSecret: env.SBX_CLUSTER_SECRET ?? null,
     registry: env.SBX_REGISTRY ?? null,
     contentCacheMb: parseCacheMb(env.SBX_CONTENT_CACHE_MB ?? "10240"),
+    nodeCa: env.SBX_NODE_CA ?? null,
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
     metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
     caCerts: (env.SBX_CA_CERTS ?? "").split(":").filter(Boolean),
@@ -163,6 +166,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--node-token": "nodeToken",
   "--node-lease": "nodeLeaseSecs",
   "--node-give-up": "nodeGiveUpSecs",
+  "--node-ca": "nodeCa",
   "--tensorlake-sandbox-url": "tensorlakeSandboxUrl",
   "--metrics-listen": "metricsListen",
   "--outbound-allow": "outboundAllow",
@@ -218,8 +222,10 @@ options (environment variable in brackets):
                        is pushed to before it is reported committed, and nodes pull from; plain HTTP
                        on loopback only (SBX_REGISTRY; default none). SBX_CONTENT_CACHE_MB bounds
                        what a node keeps of pulled content (default 10240)
-  SBX_CLUSTER_SECRET   roles control and node: the secret (32+ characters) the control plane sends
-                       to nodes; a node's API accepts nothing else (environment only)
+  --node-ca FILE       role control: call nodes over TLS (they serve --tls-cert/--tls-key) and
+                       refuse any whose certificate does not verify against this PEM CA (SBX_NODE_CA)
+  SBX_CLUSTER_SECRET   role control: the secret (32+ characters, the same on every control replica)
+                       each node's own key is derived from; nodes never hold it (environment only)
   --tensorlake-sandbox-url URL
                        the sandbox_url the Tensorlake-compatible routes (TCP listener) advertise, e.g.
                        https://sandbox.example.com (SBX_TENSORLAKE_SANDBOX_URL; default: the scheme and
@@ -363,8 +369,9 @@ export function roleProblem(cfg: DaemonConfig): string | null {
     return "--registry is cluster content (roles control and node); for images use `sbx image push/pull`";
   if (cfg.registry && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(cfg.registry))
     return `--registry takes host[:port] of an OCI registry, got ${JSON.stringify(cfg.registry)}`;
-  if (cfg.role !== "single" && (cfg.clusterSecret ?? "").length < 32)
-    return `--role ${cfg.role} needs SBX_CLUSTER_SECRET (32+ characters, the same on the control plane and every node)`;
+  if (cfg.role === "control" && (cfg.clusterSecret ?? "").length < 32)
+    return "--role control needs SBX_CLUSTER_SECRET (32+ characters, the same on every control replica)";
+  if (cfg.role !== "control" && cfg.nodeCa) return "--node-ca is for --role control: it verifies the nodes it calls";
   return null;
 }
 

@@ -22,9 +22,10 @@ import type { ProxyAddress } from "./services/port-service.js";
 import { EgressRefresher } from "./services/egress-refresh.js";
 import type { Services } from "./services/services.js";
 import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
-import { startClusterRole } from "./cluster/cluster-role.js";
+import { startClusterRole, type ClusterRouting } from "./cluster/cluster-role.js";
 import { ReplicaLease } from "./cluster/replica-lease.js";
 import { startNodeContent } from "./cluster/content-node.js";
+import { createClusterPortRelay } from "./api/cluster-port-relay.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
 import { roleProblem, type DaemonConfig } from "./config.js";
@@ -163,14 +164,18 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const servers: Server[] = [];
   // The port proxy first: the API describes exposed ports with the address it listens on.
   let proxy: ProxyAddress | null = null;
+  const relayTo: { routing?: ClusterRouting } = {};
   if (cfg.proxyListen) {
     const [host, port] = splitHostPort(cfg.proxyListen, "--proxy-listen", true);
-    const server = createPortProxy(ports, log);
+    // A control plane runs no sandboxes: it relays each port's requests to the node that runs it.
+    const server =
+      cfg.role === "control" ? createClusterPortRelay(relayTo, cfg.proxyDomain, log) : createPortProxy(ports, log);
     await listen(server, port, host);
     proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
     servers.push(server);
   }
-  const cluster = await startClusterRole(cfg, stores, log, sandboxes);
+  const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port);
+  relayTo.routing = cluster.routing;
   const nodeContent =
     cfg.role === "node" && cfg.registry
       ? startNodeContent({
@@ -206,7 +211,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     info: () => ({ runtime: runtime.name, cgroupVersion: cgv, dataDir: cfg.dataDir }),
     ...(cluster.nodes ? { nodes: cluster.nodes } : {}),
     ...(cluster.routing ? { cluster: cluster.routing } : {}),
-    ...(cfg.role === "node" && cfg.clusterSecret ? { clusterSecret: cfg.clusterSecret } : {}),
+    ...(cluster.nodeKeys ? { nodeKeys: cluster.nodeKeys } : {}),
     ...(nodeContent ? { nodeContent } : {}),
   };
 

@@ -49,6 +49,8 @@ export const ROUTES = {
   snapshots: "/v1/snapshots",
   snapshot: "/v1/snapshots/{id}",
   nodes: "/v1/nodes",
+  /** A project's quota on a cluster control plane (placement enforces it). */
+  projectQuota: "/v1/projects/{name}/quota",
   nodeState: "/v1/nodes/{name}/state",
   /** A node daemon's own calls to the control plane, with its node token (not a project's). */
   nodeRegister: "/cluster/v1/register",

@@ -4,6 +4,7 @@
 import type { Readable } from "node:stream";
 import type {
   ClusterNode,
+  ProjectQuota,
   NodeCredential,
   SetNodeStateRequest,
   BuildEvent,
@@ -295,6 +296,16 @@ export class SandboxClient {
   /** Cordons, drains, readies or revokes a node; answers the node as it is now. */
   setNodeState(name: string, state: SetNodeStateRequest["state"]): Promise<ClusterNode> {
     return this.transport.json<ClusterNode>("POST", apiPath("nodeState", { name }), { json: { state } });
+  }
+
+  /** A project's quota on a cluster control plane (null: no limit). */
+  projectQuota(project: string): Promise<ProjectQuota> {
+    return this.transport.json<ProjectQuota>("GET", apiPath("projectQuota", { name: project }));
+  }
+
+  /** Sets a project's quota on a cluster control plane (over its unix socket); null lifts a limit. */
+  setProjectQuota(project: string, quota: ProjectQuota): Promise<ProjectQuota> {
+    return this.transport.json<ProjectQuota>("PUT", apiPath("projectQuota", { name: project }), { json: quota });
   }
 
   /** Mints a token for TCP access to `project`; the secret is in the answer once. */

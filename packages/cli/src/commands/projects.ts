@@ -8,6 +8,7 @@ import type { SandboxClient } from "@sbx-sh/sdk";
 import { globalsOf, withClient } from "../context.js";
 import { updateConfig } from "../config-file.js";
 import { ago, formatTable, printJson, printLines, progress } from "../output.js";
+import { registerQuotaCommand } from "./quota.js";
 
 export function registerProjectCommands(program: Command): void {
   const project = program.command("project").description("projects: the scope of sandboxes, images and tokens");
@@ -21,6 +22,7 @@ Examples:
   $ sudo sbx project rm ml                    # only when empty, and not the current one`,
   );
 
+  registerQuotaCommand(project);
   project
     .command("create")
     .description("create a project (over the unix socket, as root)")

@@ -45,6 +45,7 @@ export interface SandboxFlags {
   entrypoint?: boolean;
   secret?: Record<string, string>;
   volume?: VolumeMount[];
+  nodeSelector?: Record<string, string>;
 }
 
 /** Repeatable list option; a value may also hold several entries separated by commas. */
@@ -91,6 +92,11 @@ export function addSandboxFlags(cmd: Command): Command {
       "--volume <NAME:/path[:ro]>",
       "mount a volume (sbx volume create); :ro for read-only (repeatable)",
       parseVolumeFlag,
+    )
+    .option(
+      "--node-selector <KEY=VALUE>",
+      "cluster: only a node with this label (sbx node add --label; repeatable)",
+      parseLabel,
     );
 }
 
@@ -113,6 +119,7 @@ export function createRequest(o: SandboxFlags & { timeout?: number }): CreateSan
   if (o.entrypoint === false) req.noEntrypoint = true;
   if (o.secret) req.secrets = secretsOf(o.secret);
   if (o.volume?.length) req.volumes = o.volume;
+  if (o.nodeSelector) req.placement = { nodeSelector: o.nodeSelector };
   return req;
 }
 
@@ -191,6 +198,7 @@ Examples:
   $ id=$(sbx new --image data-tools --cpus 2 --memory 2g --timeout 3600)   # an image of yours (sbx image ls)
   $ sbx new --label team=ml --label env=dev   # sbx ls --filter label=team=ml
   $ sbx new --name build-box -e CI=1 -e TOKEN=abc --no-internet
+  $ sbx new --node-selector zone=a            # cluster: on a node labelled zone=a
   $ sbx new --json | jq .ipAddress
   $ sbx new -p 8080 --public                  # and expose port 8080 (see sbx port --help)`,
     )

@@ -23,6 +23,7 @@ import { registerSandboxSettingsRoutes } from "./routes/sandbox-settings.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
+import { registerQuotaRoutes } from "./routes/quotas.js";
 import { clusterRouting } from "./cluster-routing.js";
 import { controlPlaneProject } from "./node-auth.js";
 import { registerNodeContent } from "./node-content.js";
@@ -56,10 +57,11 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     c.set("project", await resolveProject(c, services, transport));
     await next();
   });
-  if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
   if (services.nodeContent) registerNodeContent(app, services, services.nodeContent);
   app.use("/v1/*", bodyLimits());
   app.use("*", refuseDotSegments());
+  // After the body caps and the path check: a routed call is refused as on one daemon, before any node sees it.
+  if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
 
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
@@ -92,6 +94,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerPoolRoutes(app, services);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   registerNodeRoutes(app, services);
+  registerQuotaRoutes(app, services);
   if (transport === "tcp")
     registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {
       sandboxUrl: services.tensorlakeSandboxUrl ?? null,
@@ -108,7 +111,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
 }
 
 async function resolveProject(c: Context<AppEnv>, services: Services, transport: Transport): Promise<string> {
-  if (transport === "tcp" && services.clusterSecret) return controlPlaneProject(c, services, services.clusterSecret);
+  if (transport === "tcp" && services.nodeKeys) return controlPlaneProject(c, services, services.nodeKeys);
   if (transport === "tcp") {
     const auth = c.req.header("authorization") ?? "";
     const m = /^Bearer (\S+)$/i.exec(auth);

@@ -1,6 +1,6 @@
 // A cluster node's content endpoints (a node started with --registry): the control plane has it
-// pull a snapshot it lacks (POST /node/v1/content/snapshots, cluster secret only, like every call
-// the node serves), and the node's answer to a snapshot names the manifest it committed to the
+// pull a snapshot it lacks (POST /node/v1/content/snapshots, the node's own key only, like every
+// call the node serves), and the node's answer to a snapshot names the manifest it committed to the
 // registry (x-sbx-content-manifest), which the control plane records. Not in the public API.
 import type { MiddlewareHandler } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
@@ -27,8 +27,8 @@ export function manifestHeader(content: NodeContent): MiddlewareHandler<AppEnv> 
 export function registerNodeContent(app: Api, s: Services, content: NodeContent): void {
   app.use("/v1/sandboxes/*", manifestHeader(content));
   app.post(FETCH_PATH, async (c) => {
-    if (!s.clusterSecret) throw new SbxError("failed_precondition", "this daemon is not a cluster node");
-    const project = await controlPlaneProject(c, s, s.clusterSecret);
+    if (!s.nodeKeys) throw new SbxError("failed_precondition", "this daemon is not a cluster node");
+    const project = await controlPlaneProject(c, s, s.nodeKeys);
     const text = await c.req.text();
     if (text.length > 4096) throw new SbxError("payload_too_large", "content requests are limited to 4 KiB");
     let body: { id?: unknown; manifest?: unknown };

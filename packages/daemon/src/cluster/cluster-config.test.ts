@@ -35,17 +35,25 @@ describe("--role", () => {
     expect(roleProblem(defaultConfig({ SBX_ROLE: "node", SBX_CONTROL: "http://c:7070" }))).toMatch(/SBX_NODE_TOKEN/);
     const base = { SBX_ROLE: "node", SBX_CONTROL: "http://c:7070", SBX_NODE_TOKEN: "sbxn_x" };
     expect(roleProblem(defaultConfig(base))).toMatch(/--listen-tcp/);
-    const cfg = defaultConfig({ ...base, SBX_LISTEN_TCP: "127.0.0.1:7080", SBX_CLUSTER_SECRET: SECRET });
+    // No cluster secret on a node: its key comes from the control plane (node-key.ts).
+    const cfg = defaultConfig({ ...base, SBX_LISTEN_TCP: "127.0.0.1:7080" });
     expect(roleProblem(cfg)).toBeNull();
     // A node's sandboxes, network slots and uid ranges are its own: never in a shared database.
     expect(roleProblem({ ...cfg, store: "postgres://h/db" })).toMatch(/own SQLite store/);
   });
 
-  it("control and node need the shared cluster secret, long enough", () => {
+  it("control needs the cluster secret, long enough; --node-ca is the control plane's only", () => {
     const cfg = parseFlags(["--role=control", "--store", "postgres://h/db"], defaultConfig({}));
     expect(roleProblem(cfg)).toMatch(/SBX_CLUSTER_SECRET/);
     expect(roleProblem({ ...cfg, clusterSecret: "short" })).toMatch(/32\+ characters/);
     expect(roleProblem({ ...cfg, clusterSecret: SECRET })).toBeNull();
+    const tls = parseFlags(["--node-ca", "/etc/sbx/nodes-ca.pem"], { ...cfg, clusterSecret: SECRET });
+    expect(tls.nodeCa).toBe("/etc/sbx/nodes-ca.pem");
+    expect(roleProblem(tls)).toBeNull();
+    expect(defaultConfig({ SBX_NODE_CA: "/ca.pem" }).nodeCa).toBe("/ca.pem");
+    expect(roleProblem(parseFlags(["--node-ca", "/ca.pem"], defaultConfig({})))).toMatch(
+      /--node-ca is for --role control/,
+    );
   });
 
   it("refuses unknown roles and bad lease lengths", () => {

@@ -2,13 +2,16 @@
 // registry behind /v1/nodes and /cluster/v1, and a sweeper that marks nodes lost when their lease
 // runs out (every replica runs one; the UPDATE is idempotent). node: the agent that registers and
 // heartbeats. single (the default): nothing. The control plane also gets what routing sandbox calls
-// to nodes needs (api/cluster-routing.ts): the placer, the sandbox directory and the cluster secret.
-import { statfs } from "node:fs/promises";
+// to nodes needs (api/cluster-routing.ts): the placer, the sandbox directory and the cluster secret,
+// from which it derives each node's key (node-key.ts). A node gets its key from the control plane
+// and keeps it for its TCP API (api/node-auth.ts).
+import { readFile, statfs } from "node:fs/promises";
 import { availableParallelism, hostname, totalmem } from "node:os";
 import type { NodeReport } from "@sbx-sh/protocol";
 import { openClusterDb } from "./cluster-db.js";
 import { GivenUp } from "./given-up.js";
 import { NodeAgent } from "./node-agent.js";
+import { deriveNodeKey, NodeKeys } from "./node-key.js";
 import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
 import { NodeWatch } from "./node-watch.js";
@@ -32,8 +35,10 @@ export interface ClusterRouting {
   givenUp: GivenUp;
   /** Ends calls in flight to a node that stops renewing its lease. */
   watch: NodeWatch;
-  /** Sent to nodes as their bearer token (SBX_CLUSTER_SECRET). */
+  /** SBX_CLUSTER_SECRET: each node's bearer key is derived from it (node-key.ts); never sent as is. */
   secret: string;
+  /** --node-ca: nodes are called over TLS and must present a certificate that verifies against it. */
+  nodeCa?: Buffer;
   log: Logger;
   /** With --registry: snapshots recorded as nodes commit them, and restored on any node. */
   content?: ControlContent;
@@ -42,6 +47,8 @@ export interface ClusterRouting {
 export interface ClusterRole {
   nodes?: NodeRegistry;
   routing?: ClusterRouting;
+  /** A node's key from its control plane, which its TCP API accepts (role node). */
+  nodeKeys?: NodeKeys;
   close(): Promise<void>;
 }
 
@@ -50,12 +57,20 @@ export async function startClusterRole(
   stores: Stores,
   log: Logger,
   node?: ClusterNodeServices,
+  /** The port the daemon's port proxy listens on, if it runs one (a node reports it). */
+  proxyPort?: number,
 ): Promise<ClusterRole> {
   if (cfg.role === "control") {
+    const nodeCa = cfg.nodeCa
+      ? await readFile(cfg.nodeCa).catch((err: Error) => {
+          throw new Error(`--node-ca ${cfg.nodeCa}: ${err.message}`, { cause: err });
+        })
+      : undefined;
     const db = await openClusterDb({ url: cfg.store! });
     const nodes = new NodeRegistry(db.pool, {
       leaseSecs: cfg.nodeLeaseSecs,
       onFreed: (node, sandboxes) => log.info({ node, sandboxes }, "sandboxes ended on their node: room freed"),
+      keyFor: (name, salt) => deriveNodeKey(cfg.clusterSecret!, name, salt),
     });
     const givenUp = new GivenUp(db.pool);
     const giveUpSecs = cfg.nodeGiveUpSecs ?? 300;
@@ -77,6 +92,7 @@ export async function startClusterRole(
       givenUp,
       watch: new NodeWatch(db.pool),
       secret: cfg.clusterSecret!,
+      ...(nodeCa ? { nodeCa } : {}),
       log,
       ...(cfg.registry ? { content: new ControlContent(await ContentRecords.open(db.pool, "sbx"), log) } : {}),
     };
@@ -91,10 +107,17 @@ export async function startClusterRole(
     };
   }
   if (cfg.role === "node") {
+    if (cfg.clusterSecret)
+      log.warn(
+        {},
+        "SBX_CLUSTER_SECRET is not used on a node (the control plane hands each node its own key): remove it from the node",
+      );
+    const nodeKeys = new NodeKeys();
     const agent = new NodeAgent({
+      keys: nodeKeys,
       control: cfg.control!,
       token: cfg.nodeToken!,
-      report: () => nodeReport(cfg, stores),
+      report: () => nodeReport(cfg, stores, proxyPort),
       destroy: async (ids) => {
         for (const id of ids) {
           const rec = await stores.meta.getSandbox(id);
@@ -107,22 +130,27 @@ export async function startClusterRole(
       log,
     });
     agent.start();
-    return { close: async () => agent.close() };
+    return { nodeKeys, close: async () => agent.close() };
   }
   return { close: async () => undefined };
 }
 
 /** This host's capacity, what its live sandboxes hold, and the layers it caches. */
-async function nodeReport(cfg: DaemonConfig, stores: Stores): Promise<NodeReport> {
+async function nodeReport(cfg: DaemonConfig, stores: Stores, proxyPort?: number): Promise<NodeReport> {
   const fs = await statfs(cfg.dataDir);
   const all = await stores.meta.listSandboxes({});
   const live = all.filter((s) => s.status === "running");
   const layers = (await stores.images.listLayers())
     .map((l) => l.digest)
     .filter((d): d is string => d !== null && /^sha256:[0-9a-f]{64}$/.test(d));
+  // Where the control plane reaches us: a wildcard host is made this host's name.
+  const reachable = (hostPort: string): string => hostPort.replace(/^(0\.0\.0\.0|\[::\]|):/, `${hostname()}:`);
+  const proxyHost = cfg.proxyListen?.replace(/:\d+$/, "");
   return {
-    // Where the control plane forwards sandbox calls: --listen-tcp, with a wildcard host made this host's name.
-    address: (cfg.listenTcp ?? hostname()).replace(/^(0\.0\.0\.0|\[::\]|):/, `${hostname()}:`),
+    address: reachable(cfg.listenTcp ?? hostname()),
+    ...(proxyPort !== undefined && proxyHost !== undefined
+      ? { proxyAddress: reachable(`${proxyHost}:${proxyPort}`) }
+      : {}),
     capacity: {
       cpus: availableParallelism(),
       memoryMb: Math.floor(totalmem() / 2 ** 20),

@@ -73,6 +73,10 @@ export const CLUSTER_MIGRATIONS: string[] = [
   // A decision reads the project's usage from counters instead of summing its placements.
   `${QUOTA_USAGE}
    ${PLACE_FUNCTION}`,
+  // A key per node for control → node calls (node-key.ts): the salt it is derived with, drawn at
+  // `node add`; the address of the node's port proxy, where the control plane relays exposed ports.
+  `ALTER TABLE nodes ADD COLUMN key_salt text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text);
+   ALTER TABLE nodes ADD COLUMN proxy_address text;`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

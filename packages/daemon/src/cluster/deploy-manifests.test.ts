@@ -188,7 +188,7 @@ describe("deploy/nomad", () => {
     expect(cfg).toMatchObject({ role: "node", listenTcp: "10.0.0.5:7080", store: null });
     expect(cfg.control).toBe("http://sbx-control.service.consul:7070");
     expect(roleProblem(cfg)).toBeNull();
-    expect(Object.keys(job.env).sort()).toEqual(["SBX_CLUSTER_SECRET", "SBX_NODE_TOKEN"]);
+    expect(Object.keys(job.env).sort()).toEqual(["SBX_NODE_TOKEN"]);
     const binds = [...job.text.matchAll(/source\s+= "([^"]+)"\s+target\s+= "([^"]+)"/g)].map((m) => [m[1], m[2]]);
     for (const dir of [cfg.dataDir, cfg.runDir, cfg.cacheDir, "/sys/fs/cgroup", "/dev"])
       expect(binds, dir).toContainEqual([dir, dir]);

@@ -30,11 +30,12 @@ describe("deploy/systemd units", () => {
 
   it("the node unit starts a node role that reaches its control plane and keeps sandboxes through restarts", () => {
     const u = unit("sbxd-node.service");
-    const cfg = parseFlags(u.args, defaultConfig({ ...u.env, SBX_CLUSTER_SECRET: "x".repeat(32) }));
+    const cfg = parseFlags(u.args, defaultConfig(u.env));
     expect(cfg).toMatchObject({ role: "node", listenTcp: "0.0.0.0:7080", control: "http://control.internal:7070" });
     expect(cfg.store).toBeNull();
     expect(roleProblem(cfg)).toBeNull();
-    expect(Object.keys(u.env).sort()).toEqual(["SBX_CLUSTER_SECRET", "SBX_CONTROL", "SBX_NODE_TOKEN"]);
+    // No cluster secret on a node: the control plane hands each node its own key.
+    expect(Object.keys(u.env).sort()).toEqual(["SBX_CONTROL", "SBX_NODE_TOKEN"]);
     expect(u.text).toMatch(/^KillMode=process$/m);
   });
 });

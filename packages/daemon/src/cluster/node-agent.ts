@@ -2,10 +2,13 @@
 // credential, then renews its lease with a heartbeat every third of it, each time reporting
 // capacity, usage and cached layers. A refused heartbeat because the lease ran out (412) makes it
 // register again; a refused credential (401) is logged and retried slowly, never fatal: the node
-// keeps serving its own sandboxes whatever the control plane says. A lease may name sandboxes the
-// control plane gave up while this node was lost (given-up.ts): the node destroys them (reconcile).
+// keeps serving its own sandboxes whatever the control plane says. Each answer carries the node's
+// key for control → node calls (node-key.ts), which the node's TCP API then accepts; a refused
+// credential drops it, so a revoked node's key stops opening even that node. A lease may name
+// sandboxes the control plane gave up while this node was lost (given-up.ts): the node destroys them.
 import type { NodeLease, NodeReport } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
+import type { NodeKeys } from "./node-key.js";
 
 export interface NodeAgentOptions {
   /** http(s)://host:port of the control plane. */
@@ -15,6 +18,8 @@ export interface NodeAgentOptions {
   /** Destroys sandboxes the control plane gave up; they leave the next report once ended. */
   destroy?(sandboxIds: string[]): Promise<void>;
   log: Logger;
+  /** Where the key the control plane hands out is kept for the node's API. */
+  keys: NodeKeys;
 }
 
 export class NodeAgent {
@@ -42,6 +47,12 @@ export class NodeAgent {
       const res = await this.post(this.registered ? "/cluster/v1/heartbeat" : "/cluster/v1/register", report);
       if (res.ok) {
         const lease = (await res.json()) as NodeLease;
+        if (lease.nodeKey) this.o.keys.set(lease.nodeKey);
+        else if (!this.o.keys.known)
+          this.o.log.error(
+            {},
+            "the control plane sent no node key: it cannot call this node (is it older than this node?)",
+          );
         if (!this.registered)
           this.o.log.info({ node: lease.name, control: this.o.control }, "registered with the control plane");
         this.registered = true;
@@ -56,6 +67,8 @@ export class NodeAgent {
           next = 0;
         } else {
           this.o.log.error({ status: res.status, body: body.slice(0, 300) }, "control plane refused this node");
+          // Revoked or unknown: whoever still holds our key is not our control plane any more.
+          if (res.status === 401) this.o.keys.clear();
           this.registered = false;
           next = Math.max(this.intervalMs, 10_000);
         }

@@ -1,5 +1,5 @@
 // Forwarding a call to a node: the caller's credentials and project header never go on (the node
-// gets the cluster secret and the authenticated project), bodies stream both ways, and a node
+// gets its own key and the authenticated project), bodies stream both ways, and a node
 // that refuses the connection is node_unavailable naming it.
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,12 +23,12 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as { port: number }).port;
-  target = { node: "n7", address: `127.0.0.1:${port}`, secret: "s3cret", project: "team-a" };
+  target = { node: "n7", address: `127.0.0.1:${port}`, key: "sbxk_n7", project: "team-a" };
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 describe("forwarding to a node", () => {
-  it("replaces the caller's credentials and project with the secret and the authenticated project", () => {
+  it("replaces the caller's credentials and project with the node's key and the authenticated project", () => {
     const h = nodeHeaders(
       target,
       new Headers({
@@ -39,7 +39,7 @@ describe("forwarding to a node", () => {
       }),
     );
     expect(h).toEqual({
-      authorization: "Bearer s3cret",
+      authorization: "Bearer sbxk_n7",
       "x-sbx-project": "team-a",
       "content-type": "application/json",
     });
@@ -58,8 +58,27 @@ describe("forwarding to a node", () => {
     expect(res.headers.get("connection")).toBeNull();
     expect(await res.text()).toBe('{"n":1}\n{"n":2}\n');
     expect(seen).toMatchObject({ body: "hello node", url: "/v1/sandboxes/sb-1/files?path=/x" });
-    expect(seen!.headers.authorization).toBe("Bearer s3cret");
+    expect(seen!.headers.authorization).toBe("Bearer sbxk_n7");
     expect(seen!.headers["x-sbx-project"]).toBe("team-a");
+  });
+
+  it("a node's 401 (it holds no key, or another) is node_unavailable for the caller, never unauthenticated", async () => {
+    const refusing = createServer((req, res) => {
+      req.resume();
+      res.writeHead(401, { "content-type": "application/json" });
+      res.end('{"error":{"code":"unauthenticated","message":"no"}}');
+    });
+    await new Promise<void>((r) => refusing.listen(0, "127.0.0.1", r));
+    try {
+      const at = { ...target, address: `127.0.0.1:${(refusing.address() as { port: number }).port}` };
+      const err = await forwardHttp(at, new Request("http://control/v1/sandboxes/sb-1"), "/v1/sandboxes/sb-1").catch(
+        (e: unknown) => e,
+      );
+      expect((err as SbxError).code).toBe("node_unavailable");
+      expect((err as SbxError).message).toMatch(/node n7 .* refused this control plane's key/);
+    } finally {
+      await new Promise<void>((r) => refusing.close(() => r()));
+    }
   });
 
   it("a node that refuses the connection is node_unavailable, naming it", async () => {

@@ -1,9 +1,13 @@
 // The control plane's side of a call it forwards to a node: the request goes on with its method,
 // path, query and body as a stream (uploads are never held whole), and the node's answer comes
 // back as a stream (NDJSON, downloads). The caller's credentials stay on the control plane: the
-// node gets the cluster secret and the project the control plane authenticated, nothing else.
+// node gets its own key (node-key.ts) and the project the control plane authenticated, nothing else.
 // A node that does not accept the connection within a few seconds is node_unavailable, not a hang.
+// With the control plane's --node-ca, every node is reached over TLS and its certificate must
+// verify against that CA for the node's address; one that does not is node_unavailable, saying why.
 import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { isIP } from "node:net";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import WebSocket from "ws";
@@ -13,8 +17,13 @@ export interface NodeTarget {
   node: string;
   /** host:port of the node's API. */
   address: string;
-  secret: string;
+  /** This node's key (node-key.ts): the only bearer its API accepts. */
+  key: string;
   project: string;
+  /** PEM CA(s) the node's certificate must verify against: TLS (https, wss); absent: plain HTTP. */
+  ca?: Buffer;
+  /** Headers the call sets itself (after the caller's are filtered), e.g. the Host a Tensorlake answer names. */
+  extraHeaders?: Record<string, string>;
 }
 
 /** Not passed on: hop-by-hop headers, and the caller's own credentials (they stay on the control plane). */
@@ -42,20 +51,50 @@ export function nodeHeaders(t: NodeTarget, from?: Headers): Record<string, strin
   from?.forEach((v, k) => {
     if (!DROPPED.has(k.toLowerCase())) out[k] = v;
   });
-  out.authorization = `Bearer ${t.secret}`;
+  Object.assign(out, t.extraHeaders);
+  out.authorization = `Bearer ${t.key}`;
   out["x-sbx-project"] = t.project;
   return out;
 }
+
+/** TLS options for a node: verified against the CA for the node's own host (not the Host header). */
+function tlsOptions(t: NodeTarget, host: string): Record<string, unknown> {
+  // An IP address is checked against the certificate's IP SANs; SNI carries host names only.
+  return t.ca ? { ca: t.ca, servername: isIP(host) ? "" : host, minVersion: "TLSv1.2" } : {};
+}
+
+const CERT_ERRORS = /CERT|SIGNATURE|ALTNAME|ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/;
 
 function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(":");
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(address.slice(i + 1)) };
 }
 
-export function unreachable(t: NodeTarget, why: string): SbxError {
+export function unreachable(t: NodeTarget, why: string, err?: Error): SbxError {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? "";
+  if (t.ca && CERT_ERRORS.test(code))
+    return new SbxError(
+      "node_unavailable",
+      `node ${t.node} (${t.address}) is refused: its TLS certificate does not verify against the control plane's --node-ca (${code}: ${why})`,
+      { node: t.node, reason: "tls_verify_failed" },
+    );
+  if (t.ca && (code === "EPROTO" || code.startsWith("ERR_SSL")))
+    return new SbxError(
+      "node_unavailable",
+      `node ${t.node} (${t.address}) is refused: the TLS handshake failed (${why}); with --node-ca every node must serve TLS (--tls-cert/--tls-key)`,
+      { node: t.node, reason: "tls_handshake_failed" },
+    );
   return new SbxError("node_unavailable", `node ${t.node} (${t.address}) is unreachable: ${why}; try again later`, {
     node: t.node,
   });
+}
+
+function keyRefused(t: NodeTarget): SbxError {
+  return new SbxError(
+    "node_unavailable",
+    `node ${t.node} (${t.address}) refused this control plane's key for it: it has not registered since it started, or it holds another control plane's key; try again once it has registered`,
+    { node: t.node, reason: "node_key_refused" },
+  );
 }
 
 /**
@@ -71,7 +110,11 @@ export function forwardHttp(
 ): Promise<Response> {
   const { host, port } = splitAddress(t.address);
   return new Promise<Response>((resolve, reject) => {
-    const out = httpRequest({ host, port, method: req.method, path, headers: nodeHeaders(t, req.headers) });
+    const headers = nodeHeaders(t, req.headers);
+    // A body read (and maybe rewritten) here has its own length, not the caller's.
+    if (opts.body !== undefined) headers["content-length"] = String(opts.body.byteLength);
+    const options = { host, port, method: req.method, path, headers };
+    const out = t.ca ? httpsRequest({ ...options, ...tlsOptions(t, host) }) : httpRequest(options);
     const timer = setTimeout(
       () => out.destroy(new Error(`no connection in ${CONNECT_TIMEOUT_MS} ms`)),
       CONNECT_TIMEOUT_MS,
@@ -91,10 +134,16 @@ export function forwardHttp(
     opts.signal?.addEventListener("abort", abort, { once: true });
     out.once("error", (err) => {
       clearTimeout(timer);
-      reject(unreachable(t, err.message));
+      reject(unreachable(t, err.message, err));
     });
     out.once("response", (res: IncomingMessage) => {
       clearTimeout(timer);
+      if (res.statusCode === 401) {
+        // The caller is authenticated here: a node's 401 is about this control plane's key.
+        res.resume();
+        reject(keyRefused(t));
+        return;
+      }
       answered = res;
       res.once("close", () => opts.signal?.removeEventListener("abort", abort));
       const headers = new Headers();
@@ -133,9 +182,19 @@ export function connectNodeSocket(t: NodeTarget, path: string, from: Headers): P
   const headers = nodeHeaders(t, from);
   delete headers["sec-websocket-protocol"];
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws://${t.address}${path}`, protocols, { headers, handshakeTimeout: CONNECT_TIMEOUT_MS });
+    const { host } = splitAddress(t.address);
+    const ws = new WebSocket(`${t.ca ? "wss" : "ws"}://${t.address}${path}`, protocols, {
+      headers,
+      handshakeTimeout: CONNECT_TIMEOUT_MS,
+      ...tlsOptions(t, host),
+    });
     ws.once("open", () => resolve(ws));
     ws.once("unexpected-response", (_req, res) => {
+      if (res.statusCode === 401) {
+        res.resume();
+        reject(keyRefused(t));
+        return;
+      }
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () =>
@@ -148,6 +207,6 @@ export function connectNodeSocket(t: NodeTarget, path: string, from: Headers): P
       );
       res.on("error", () => reject(unreachable(t, "the WebSocket handshake broke off")));
     });
-    ws.once("error", (err) => reject(unreachable(t, err.message)));
+    ws.once("error", (err) => reject(unreachable(t, err.message, err)));
   });
 }

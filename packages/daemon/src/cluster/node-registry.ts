@@ -28,6 +28,15 @@ export interface NodeReport {
   layers: string[];
   /** Ids of the node's sandboxes that have not ended (absent: the control plane frees nothing). */
   sandboxIds?: string[];
+  /** host:port of the node's port proxy (--proxy-listen), where the control plane relays exposed ports. */
+  proxyAddress?: string;
+}
+
+/** A node's lease, and its key for control → node calls (node-key.ts) when the registry derives keys. */
+export interface NodeLeaseGrant {
+  name: string;
+  leaseSecs: number;
+  nodeKey?: string;
 }
 
 export interface NodeInfo {
@@ -48,7 +57,8 @@ const LABEL = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 
 export const hashNodeToken = (token: string): string => createHash("sha256").update(token).digest("hex");
 
-function checkLabels(labels: Record<string, string>): void {
+/** Node labels (and node selectors, which match them): keys and values [A-Za-z0-9._/-], up to 63. */
+export function checkLabels(labels: Record<string, string>): void {
   for (const [k, v] of Object.entries(labels))
     if (!LABEL.test(k) || typeof v !== "string" || (v !== "" && !LABEL.test(v)))
       throw new SbxError(
@@ -71,6 +81,11 @@ function checkReport(r: NodeReport): void {
     throw new SbxError("invalid_argument", "node layers: a list of sha256:<64 hex> digests");
   if (r.sandboxIds !== undefined && (!Array.isArray(r.sandboxIds) || r.sandboxIds.some((i) => typeof i !== "string")))
     throw new SbxError("invalid_argument", "node sandboxIds: a list of sandbox ids");
+  if (
+    r.proxyAddress !== undefined &&
+    (typeof r.proxyAddress !== "string" || !/^[^\s/]{1,250}:\d{1,5}$/.test(r.proxyAddress))
+  )
+    throw new SbxError("invalid_argument", "node proxyAddress: host:port, up to 255 characters");
 }
 
 interface NodeRow {
@@ -105,6 +120,8 @@ export class NodeRegistry {
       leaseSecs: number;
       /** Told which placements a node's report freed (for the log). */
       onFreed?: (node: string, sandboxIds: string[]) => void;
+      /** The key of a node for control → node calls, handed to it with every lease (node-key.ts). */
+      keyFor?: (name: string, salt: string) => string;
     } = { leaseSecs: 15 },
   ) {
     this.givenUp = new GivenUp(pool);
@@ -116,10 +133,12 @@ export class NodeRegistry {
     checkLabels(labels);
     const token = `sbxn_${randomBytes(32).toString("base64url")}`;
     try {
-      await this.pool.query("INSERT INTO nodes (name, token_hash, labels) VALUES ($1, $2, $3)", [
+      // A fresh salt: a node added again under an old name gets a new key.
+      await this.pool.query("INSERT INTO nodes (name, token_hash, labels, key_salt) VALUES ($1, $2, $3, $4)", [
         name,
         hashNodeToken(token),
         JSON.stringify(labels),
+        randomBytes(16).toString("hex"),
       ]);
     } catch (err) {
       if (uniqueViolation(err) !== undefined) throw new SbxError("already_exists", `node ${name} already exists`);
@@ -129,9 +148,9 @@ export class NodeRegistry {
   }
 
   /** The node a credential belongs to; unauthenticated for an unknown or revoked one. */
-  async authenticate(token: string): Promise<{ name: string; state: NodeState }> {
-    const { rows } = await this.pool.query<{ name: string; state: NodeState }>(
-      "SELECT name, state FROM nodes WHERE token_hash = $1",
+  async authenticate(token: string): Promise<{ name: string; state: NodeState; salt: string }> {
+    const { rows } = await this.pool.query<{ name: string; state: NodeState; salt: string }>(
+      "SELECT name, state, key_salt AS salt FROM nodes WHERE token_hash = $1",
       [hashNodeToken(String(token))],
     );
     const node = rows[0];
@@ -142,12 +161,12 @@ export class NodeRegistry {
   /** A node (re)joins: its report replaces the last one and a fresh lease starts; a lost node is ready again. */
   async register(token: string, report: NodeReport): Promise<NodeLeaseGrant> {
     checkReport(report);
-    const { name } = await this.authenticate(token);
+    const { name, salt } = await this.authenticate(token);
     await this.pool.query(
       `UPDATE nodes SET address = $2, cpu_millis = $3, memory_mb = $4, disk_mb = $5, usage = $6, layers = $7,
          state = CASE WHEN state IN ('new', 'lost') THEN 'ready' ELSE state END,
          registered_at = now(), heartbeat_at = now(), lost_at = NULL,
-         lease_expires_at = now() + make_interval(secs => $8)
+         lease_expires_at = now() + make_interval(secs => $8), proxy_address = $9
        WHERE name = $1 AND state <> 'revoked'`,
       [
         name,
@@ -158,16 +177,17 @@ export class NodeRegistry {
         JSON.stringify(report.usage),
         report.layers,
         this.opts.leaseSecs,
+        report.proxyAddress ?? null,
       ],
     );
     await this.freeEnded(name, report.sandboxIds);
-    return this.grant(name, report);
+    return this.grant(name, salt, report);
   }
 
   /** Renews the lease with a fresh report; a lost node must register again (and reconcile) instead. */
   async heartbeat(token: string, report: NodeReport): Promise<NodeLeaseGrant> {
     checkReport(report);
-    const { name } = await this.authenticate(token);
+    const { name, salt } = await this.authenticate(token);
     const { rowCount } = await this.pool.query(
       `UPDATE nodes SET usage = $2, layers = $3, heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $4)
        WHERE name = $1 AND state IN ('ready', 'cordoned', 'draining') AND lease_expires_at >= now()`,
@@ -179,13 +199,19 @@ export class NodeRegistry {
         `node ${name} has no live lease (lost or never registered): register again`,
       );
     await this.freeEnded(name, report.sandboxIds);
-    return this.grant(name, report);
+    return this.grant(name, salt, report);
   }
 
-  /** The lease, with what the node must destroy: the sandboxes it reports that were given up. */
-  private async grant(name: string, report: NodeReport): Promise<NodeLeaseGrant> {
+  /** The lease, with the node's key and what it must destroy: the sandboxes it reports that were given up. */
+  private async grant(name: string, salt: string, report: NodeReport): Promise<NodeLeaseGrant> {
     const destroy = report.sandboxIds === undefined ? [] : await this.givenUp.toDestroy(name, report.sandboxIds);
-    return { name, leaseSecs: this.opts.leaseSecs, ...(destroy.length > 0 ? { destroy } : {}) };
+    const nodeKey = this.opts.keyFor?.(name, salt);
+    return {
+      name,
+      leaseSecs: this.opts.leaseSecs,
+      ...(nodeKey ? { nodeKey } : {}),
+      ...(destroy.length > 0 ? { destroy } : {}),
+    };
   }
 
   /**

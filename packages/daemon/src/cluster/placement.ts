@@ -56,6 +56,16 @@ export class Placer {
     );
   }
 
+  /** The project's quota; every limit null when it has none. */
+  async getQuota(project: string): Promise<ProjectQuota> {
+    const { rows } = await this.pool.query<{ s: number | null; c: number | null; m: number | null }>(
+      "SELECT max_sandboxes AS s, max_cpu_millis AS c, max_memory_mb AS m FROM project_quotas WHERE project = $1",
+      [project],
+    );
+    const q = rows[0];
+    return { maxSandboxes: q?.s ?? null, maxCpus: q?.c == null ? null : q.c / 1000, maxMemoryMb: q?.m ?? null };
+  }
+
   /**
    * Chooses a node and records the sandbox's allocation there, or fails and records nothing. One
    * call of sbx_place (place-function.ts): one round trip, one transaction.

@@ -15,6 +15,10 @@ export interface SandboxLocation {
   address: string | null;
   /** Why the node cannot take calls now, or null. */
   unavailable: string | null;
+  /** What the node's key is derived with (node-key.ts). */
+  keySalt: string;
+  /** host:port of the node's port proxy, if it runs one. */
+  proxyAddress: string | null;
 }
 
 interface LocationRow {
@@ -24,6 +28,8 @@ interface LocationRow {
   address: string | null;
   state: string;
   lease_left: number | null;
+  key_salt: string;
+  proxy_address: string | null;
 }
 
 function toLocation(r: LocationRow): SandboxLocation {
@@ -34,10 +40,18 @@ function toLocation(r: LocationRow): SandboxLocation {
       ? `its node ${r.node} was revoked`
       : `its node ${r.node} is lost (no heartbeat for ${Math.max(0, Math.round(-(r.lease_left ?? 0)))} s past its lease): ` +
         "it is unavailable until the node comes back";
-  return { sandboxId: r.sandbox_id, name: r.name, node: r.node, address: r.address, unavailable };
+  return {
+    sandboxId: r.sandbox_id,
+    name: r.name,
+    node: r.node,
+    address: r.address,
+    unavailable,
+    keySalt: r.key_salt,
+    proxyAddress: r.proxy_address,
+  };
 }
 
-const SELECT = `SELECT p.sandbox_id, p.name, p.node, n.address, n.state,
+const SELECT = `SELECT p.sandbox_id, p.name, p.node, n.address, n.state, n.key_salt, n.proxy_address,
     extract(epoch FROM n.lease_expires_at - now())::float8 AS lease_left
   FROM placements p JOIN nodes n ON n.name = p.node`;
 
@@ -55,6 +69,12 @@ export class SandboxDirectory {
       throw new SbxError("sandbox_not_found", `no sandbox ${idOrName} in project ${project}`);
     }
     return toLocation(rows[0]);
+  }
+
+  /** The sandbox with this id in any project (the port relay knows only the id), or null. */
+  async locateId(sandboxId: string): Promise<SandboxLocation | null> {
+    const { rows } = await this.pool.query<LocationRow>(`${SELECT} WHERE p.sandbox_id = $1`, [sandboxId]);
+    return rows[0] ? toLocation(rows[0]) : null;
   }
 
   /** Every sandbox of the project, by node. */

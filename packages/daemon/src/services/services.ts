@@ -15,6 +15,7 @@ import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { NodeContent } from "../cluster/content-node.js";
+import type { NodeKeys } from "../cluster/node-key.js";
 import type { PoolService } from "./pool-service.js";
 import type { TemplateBuilds } from "./template-builds.js";
 import type { SandboxRetention } from "./sandbox-retention.js";
@@ -63,8 +64,8 @@ export interface Services {
   nodes?: NodeRegistry;
   /** Control plane: routes sandbox calls to the nodes that run them (api/cluster-routing.ts). */
   cluster?: ClusterRouting;
-  /** Node (--role node): the TCP API accepts only the control plane, which sends this secret. */
-  clusterSecret?: string;
+  /** Node (--role node): the TCP API accepts only the control plane, which sends this node's key. */
+  nodeKeys?: NodeKeys;
   /** Node with --registry: pushes what it commits, pulls what it lacks (cluster/content-node.ts). */
   nodeContent?: NodeContent;
 }

@@ -52,6 +52,15 @@ export interface NodeReport {
    * others it placed there (ended by their timeout, or gone). Absent: nothing is freed.
    */
   sandboxIds?: string[];
+  /** host:port of the node's port proxy: the control plane relays `<port>-<id>.<domain>` requests there. */
+  proxyAddress?: string;
+}
+
+/** A project's limits on a cluster, enforced when a sandbox is placed; null: no limit. */
+export interface ProjectQuota {
+  maxSandboxes: number | null;
+  maxCpus: number | null;
+  maxMemoryMb: number | null;
 }
 
 export interface NodeLease {
@@ -59,4 +68,9 @@ export interface NodeLease {
   leaseSecs: number;
   /** Sandboxes the node reported that the control plane gave up (their node was lost): destroy them. */
   destroy?: string[];
+  /**
+   * The node's own key for control → node calls (HMAC of the cluster secret, the node's name and a
+   * salt): the node's TCP API accepts only this bearer. Held in memory, never logged.
+   */
+  nodeKey?: string;
 }

@@ -35,6 +35,13 @@ export interface CreateSandboxRequest {
   secrets?: Record<string, string> | undefined;
   /** Volumes of the project to mount (`sbx volume create`); read-write is one sandbox at a time. */
   volumes?: VolumeMount[] | undefined;
+  /** Where a cluster control plane may place the sandbox; a single daemon refuses a node selector. */
+  placement?: SandboxPlacement | undefined;
+}
+
+export interface SandboxPlacement {
+  /** Only nodes carrying every one of these labels (`sbx node add --label k=v`). */
+  nodeSelector?: Record<string, string> | undefined;
 }
 
 export interface SandboxInfo {

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
-import { labelsMatch } from "@sbx-sh/protocol";
+import { labelsMatch, SbxError } from "@sbx-sh/protocol";
 import {
   CreateSandboxRequest,
   ErrorBody,
@@ -41,7 +41,14 @@ export function registerSandboxRoutes(app: Api, s: Services): void {
       },
     }),
     async (c) => {
-      const sb = await s.sandboxes.create(c.get("project"), c.req.valid("json"));
+      const { placement, ...req } = c.req.valid("json");
+      // A control plane places (api/cluster-routing.ts) and strips this before its node sees it.
+      if (Object.keys(placement?.nodeSelector ?? {}).length > 0)
+        throw new SbxError(
+          "failed_precondition",
+          "placement.nodeSelector picks a node of a cluster: this daemon is not a cluster control plane (sbxd --role control)",
+        );
+      const sb = await s.sandboxes.create(c.get("project"), req);
       await startEntrypoint(s, c.get("project"), sb);
       return c.json(toSandbox(sb), 201);
     },

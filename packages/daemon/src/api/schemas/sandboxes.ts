@@ -47,6 +47,15 @@ export const CreateSandboxRequest = z
     volumes: z.array(VolumeMount).max(16).optional().openapi({
       description: "volumes of the project to mount; read-write by one sandbox at a time, read-only by any number",
     }),
+    placement: z
+      .strictObject({
+        nodeSelector: z
+          .record(z.string().min(1).max(63), z.string().max(63))
+          .optional()
+          .openapi({ description: "only nodes with every one of these labels (cluster control plane only)" }),
+      })
+      .optional()
+      .openapi({ description: "where a cluster control plane may place the sandbox" }),
   })
   .openapi("CreateSandboxRequest");
 

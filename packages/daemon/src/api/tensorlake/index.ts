@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import type { Services } from "../../services/services.js";
 import type { Api, AppEnv, UpgradeWebSocket } from "../api-types.js";
 import { bodyLimits } from "../body-limits.js";
+import { clusterTensorlake } from "../cluster-tensorlake.js";
 import { checkNamespace, tlAuth } from "./context.js";
 import { registerTlFiles } from "./files.js";
 import { registerTlLifecycle } from "./lifecycle.js";
@@ -51,6 +52,8 @@ export function registerTensorlakeRoutes(
       return `${proto}://${c.req.header("host") ?? new URL(c.req.url).host}`;
     },
   };
+  // A control plane hands sandbox calls to the nodes that run them (cluster-tensorlake.ts).
+  if (s.cluster) app.use("*", clusterTensorlake(s.cluster, upgradeWebSocket, deps.sandboxUrl));
   registerTlLifecycle(app, s, deps);
   const imageBuilds = new TlImageBuilds(s);
   registerTlProcesses(app, s, imageBuilds);

@@ -1,0 +1,219 @@
+// What the control plane's routes share when they hand a call to a node (api/cluster-routing.ts for
+// sbx's API, api/cluster-tensorlake.ts for the Tensorlake-compatible one): the target with the
+// node's own key (and TLS CA), a forwarded call watched against the node's lease, a WebSocket
+// relayed message by message, and a create placed first and confirmed (or freed) after.
+import { randomUUID } from "node:crypto";
+import type { Context } from "hono";
+import { SbxError } from "@sbx-sh/protocol";
+import type { ClusterRouting } from "../cluster/cluster-role.js";
+import { connectNodeSocket, forwardHttp, type NodeTarget } from "../cluster/node-forward.js";
+import { deriveNodeKey } from "../cluster/node-key.js";
+import type { SandboxLocation } from "../cluster/sandbox-directory.js";
+import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
+
+export function targetOf(
+  r: ClusterRouting,
+  at: SandboxLocation,
+  project: string,
+  extraHeaders?: Record<string, string>,
+): NodeTarget {
+  if (at.unavailable || !at.address)
+    throw new SbxError(
+      "node_unavailable",
+      `sandbox ${at.name ?? at.sandboxId}: ${at.unavailable ?? `its node ${at.node} has no address`}`,
+      { node: at.node, sandbox: at.sandboxId },
+    );
+  return {
+    node: at.node,
+    address: at.address,
+    key: deriveNodeKey(r.secret, at.node, at.keySalt),
+    project,
+    ...(r.nodeCa ? { ca: r.nodeCa } : {}),
+    ...(extraHeaders ? { extraHeaders } : {}),
+  };
+}
+
+/**
+ * Forwards the call to the node, answers its response streamed; a node that stops renewing its
+ * lease mid-call (frozen: the connection stays open) ends the call. `released`: a terminate the
+ * node answered (ok, or the sandbox is gone there), so the placement can be freed.
+ */
+export async function forwardCall(
+  c: Context<AppEnv>,
+  r: ClusterRouting,
+  target: NodeTarget,
+  nodePath: string,
+  opts: { terminates?: boolean } = {},
+): Promise<Response> {
+  const lost = new AbortController();
+  const unwatch = r.watch.watch(target.node, (why) => lost.abort(why));
+  try {
+    const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal });
+    if (opts.terminates && (res.ok || res.status === 404)) {
+      const sandbox = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
+      if (sandbox) await r.placer.release(decodeURIComponent(sandbox));
+    }
+    if (!res.body) {
+      unwatch();
+      return res;
+    }
+    return new Response(onEnd(res.body, unwatch), res);
+  } catch (err) {
+    unwatch();
+    throw err;
+  }
+}
+
+/**
+ * Places a sandbox (its resources and name), then creates it on the chosen node with the request's
+ * own body; the node's answer names the sandbox's id (`idOf`). A refused or failed create frees the room.
+ */
+export async function placeAndCreate(
+  c: Context<AppEnv>,
+  r: ClusterRouting,
+  want: { cpus: number; memoryMb: number; name: string | null; selector?: Record<string, string> },
+  nodePath: string,
+  raw: Uint8Array,
+  idOf: (answer: unknown) => string | undefined,
+  extraHeaders?: Record<string, string>,
+  /** Runs on the chosen node before the create (a snapshot pulled there); an answer it returns ends the call. */
+  prepare?: (target: NodeTarget, signal: AbortSignal) => Promise<Response | null>,
+): Promise<Response> {
+  const project = c.get("project");
+  const provisional = `pending-${randomUUID()}`;
+  const placed = await r.placer.place({
+    sandboxId: provisional,
+    project,
+    name: want.name,
+    cpus: want.cpus,
+    memoryMb: want.memoryMb,
+    layers: [],
+    selector: want.selector ?? {},
+  });
+  let created = false;
+  try {
+    const at = await r.directory.locate(project, provisional);
+    const lost = new AbortController();
+    const unwatch = r.watch.watch(at.node, (why) => lost.abort(why));
+    const target = targetOf(r, at, project, extraHeaders);
+    const refused = prepare
+      ? await prepare(target, lost.signal).catch((err: unknown) => {
+          unwatch();
+          throw err;
+        })
+      : null;
+    if (refused) {
+      unwatch();
+      return refused;
+    }
+    const res = await forwardHttp(target, c.req.raw, nodePath, { body: raw, signal: lost.signal }).finally(unwatch);
+    if (!res.ok) return res;
+    const text = await res.text();
+    const answer = JSON.parse(text) as unknown;
+    const id = idOf(answer);
+    if (!id) throw new SbxError("internal", `node ${at.node} answered the create without a sandbox id`);
+    // The node's answer is kept to answer a terminate while the node is lost (given-up.ts).
+    await r.directory.confirm(provisional, id, answer);
+    created = true;
+    r.log.info({ sandbox: id, node: placed.node, candidates: placed.candidates }, "sandbox placed");
+    return new Response(text, { status: res.status, headers: res.headers });
+  } finally {
+    if (!created) await r.placer.release(provisional);
+  }
+}
+
+/** The same stream, calling `done` once it ends, fails or is cancelled by the caller. */
+function onEnd(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  let once = false;
+  const finish = (): void => {
+    if (once) return;
+    once = true;
+    done();
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      try {
+        const { value, done: end } = await reader.read();
+        if (end) {
+          finish();
+          ctl.close();
+        } else ctl.enqueue(value);
+      } catch (err) {
+        finish();
+        ctl.error(err);
+      }
+    },
+    cancel(reason) {
+      finish();
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/** Relays a WebSocket between the caller and the node, once the node accepted its side. */
+export async function relaySocket(
+  c: Context<AppEnv>,
+  next: () => Promise<void>,
+  r: ClusterRouting,
+  target: NodeTarget,
+  path: string,
+  upgradeWebSocket: UpgradeWebSocket,
+): Promise<Response | void> {
+  const up = await connectNodeSocket(target, path, c.req.raw.headers);
+  if (up instanceof Response) return up;
+  const unwatch = r.watch.watch(target.node, (why) => up.close(1011, why.slice(0, 120)));
+  up.once("close", unwatch);
+  const early: Array<[Buffer, boolean]> = [];
+  up.on("message", (data: Buffer, isBinary: boolean) => early.push([data, isBinary]));
+  const closeCode = (code: number): number => (code === 1000 || (code >= 3000 && code < 5000) ? code : 1011);
+  return upgradeWebSocket(() => ({
+    onOpen(_e, ws) {
+      up.removeAllListeners("message");
+      const send = (data: Buffer, isBinary: boolean): void =>
+        ws.send(isBinary ? new Uint8Array(data).buffer : data.toString("utf8"));
+      for (const [d, b] of early.splice(0)) send(d, b);
+      up.on("message", send);
+      up.on("close", (code: number, reason: Buffer) => ws.close(closeCode(code), reason.toString("utf8")));
+      up.on("error", () => ws.close(1011, `node ${target.node} connection failed`));
+    },
+    onMessage(e) {
+      const d = e.data;
+      up.send(typeof d === "string" ? d : d instanceof ArrayBuffer ? Buffer.from(d) : d, {
+        binary: typeof d !== "string",
+      });
+    },
+    onClose(e) {
+      up.close(closeCode(e.code), e.reason);
+    },
+    onError() {
+      up.terminate();
+    },
+  }))(c, next);
+}
+
+/** Reads a create's JSON body whole (small by the body caps), for placement; bad JSON is the caller's. */
+export async function readCreateBody(
+  c: Context<AppEnv>,
+  limit: number,
+): Promise<{ raw: Uint8Array; body: Record<string, unknown> }> {
+  const raw = new Uint8Array(await c.req.arrayBuffer());
+  if (raw.byteLength > limit) throw new SbxError("payload_too_large", "request bodies are limited to 1 MiB");
+  let body: unknown;
+  try {
+    body = raw.byteLength === 0 ? {} : (JSON.parse(Buffer.from(raw).toString("utf8")) as unknown);
+  } catch {
+    throw new SbxError("invalid_argument", "invalid request: send a JSON body with content-type: application/json");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new SbxError("invalid_argument", "invalid request: body: expected an object");
+  return { raw, body: body as Record<string, unknown> };
+}
+
+/** A positive number from a create request, or `fallback` when absent. */
+export function positive(v: unknown, fallback: number, what: string): number {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== "number" || !Number.isFinite(v) || v <= 0)
+    throw new SbxError("invalid_argument", `invalid request: ${what}: expected a positive number`);
+  return v;
+}
