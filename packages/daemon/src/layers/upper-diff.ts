@@ -34,8 +34,12 @@ export function ctimeSettleMs(kernel = release()): number {
 /** Entries an index keeps at most; a bigger layer gives no index (the builder then starts a fresh sandbox). */
 export const INDEX_LIMIT = 250_000;
 
-/** Tar flags that keep what a layer is made of: numeric owners, devices, trusted.* xattrs (overlay's marks). */
-const TAR_KEEP = ["--numeric-owner", "--xattrs", "--xattrs-include=trusted.*"];
+/**
+ * Tar flags that keep what a layer is made of, as the full copy (cp -a) of a first step does:
+ * numeric owners, devices and every xattr (overlay's trusted.* marks, but also file capabilities
+ * that a package's install set with setcap, and user.* ones). Quoted: they go into a shell script.
+ */
+const TAR_KEEP = ["--numeric-owner", "--xattrs", "'--xattrs-include=*'"];
 
 interface Walk {
   prev: UpperIndex;
