@@ -253,22 +253,26 @@ export class CrunRuntime implements SandboxRuntime {
 
   async reconfigure(from: SandboxSpec, to: SandboxSpec): Promise<{ ipAddress: string | null }> {
     const dir = this.dir(to.id);
-    if (to.cpus !== from.cpus || to.memoryMb !== from.memoryMb || to.pidsLimit !== from.pidsLimit) {
-      const memory = String(to.memoryMb * 1024 * 1024);
-      await mustRun(this.crun.binary, [
-        "--root",
-        this.o.crunRoot,
-        "update",
-        `--memory=${memory}`,
-        ...(this.limitSwap ? [`--memory-swap=${memory}`] : []),
-        `--cpu-quota=${Math.round(to.cpus * 100_000)}`,
-        "--cpu-period=100000",
-        `--pids-limit=${to.pidsLimit}`,
-        to.id,
-      ]);
-    }
-    if (to.diskMb !== from.diskMb)
-      await mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")]);
+    const memory = String(to.memoryMb * 1024 * 1024);
+    // The cgroup limits and the disk cap are independent: both commands run at once.
+    await Promise.all([
+      to.cpus !== from.cpus || to.memoryMb !== from.memoryMb || to.pidsLimit !== from.pidsLimit
+        ? mustRun(this.crun.binary, [
+            "--root",
+            this.o.crunRoot,
+            "update",
+            `--memory=${memory}`,
+            ...(this.limitSwap ? [`--memory-swap=${memory}`] : []),
+            `--cpu-quota=${Math.round(to.cpus * 100_000)}`,
+            "--cpu-period=100000",
+            `--pids-limit=${to.pidsLimit}`,
+            to.id,
+          ])
+        : undefined,
+      to.diskMb !== from.diskMb
+        ? mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")])
+        : undefined,
+    ]);
     if (to.netSlot === null) return { ipAddress: null };
     // A networked blank: its veth is up with an open policy; only a narrower policy is left to apply.
     if (from.netSlot === to.netSlot) {
