@@ -229,11 +229,23 @@ export class CrunRuntime implements SandboxRuntime {
       if (spec.netSlot === null) {
         pid = await this.crun.create(spec.id, dir, pidFile, logFile, { start: true });
       } else {
-        // The veth goes into the sandbox's own network namespace between create and start.
+        // The veth goes into the sandbox's own network namespace after create. With the agent as
+        // init, nothing of the sandbox's own runs before create returns: it starts meanwhile.
         pid = await this.crun.create(spec.id, dir, pidFile, logFile);
-        await this.teardowns.slotFree(spec.netSlot);
-        ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
-        await this.crun.start(spec.id);
+        const attach = async () => {
+          await this.teardowns.slotFree(spec.netSlot!);
+          return (await this.o.network.attach(spec.id, spec.netSlot!, pid, spec.egress)).ipAddress;
+        };
+        if (agent) {
+          // Both settle before a failure is thrown: destroy must not race a veth still being made.
+          const [net, started] = await Promise.allSettled([attach(), this.crun.start(spec.id)]);
+          if (net.status === "rejected") throw net.reason;
+          if (started.status === "rejected") throw started.reason;
+          ipAddress = net.value;
+        } else {
+          ipAddress = await attach();
+          await this.crun.start(spec.id);
+        }
       }
       userns?.release();
       await this.crun.untilInitExecs(pid);
