@@ -12,6 +12,10 @@ import { atMost, percentile, timeIt, type Row, type Section } from "./stats.js";
 
 /** RUN steps per overhead build: the first of a build pays for the build sandbox, the rest may reuse it. */
 const RUN_STEPS = 4;
+/** A pause before each overhead build and baseline, so that no warm-pool refill overlaps them. */
+const SETTLE_MS = 600;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function buildStepSection(client: SandboxClient, raw: RawCrun, rounds: number): Promise<Section> {
   const dir = await mkdtemp(join(tmpdir(), "sbb-bench-steps-"));
@@ -20,17 +24,31 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
   const kinds = ["RUN", "ENV", "WORKDIR", "USER", "ENTRYPOINT", "CMD", "COPY small", "COPY 1.5 MiB"];
   const samples = new Map<string, number[]>(kinds.map((k) => [k, []]));
   const firstRun: number[] = [];
+  const firstCold: number[] = [];
   const laterRuns: number[] = [];
   const rawTrue: number[] = [];
+  // A base no warm-pool blank is kept for (a built image): its first RUN creates its sandbox.
+  await new Image({ name: "bench-steps-base", baseImage: "debian-minimal" })
+    .run("echo base > /base")
+    .build({ client, replace: true });
+  const runSteps = async (baseImage: string, r: number): Promise<BuildEvent[]> => {
+    const events: BuildEvent[] = [];
+    let image = new Image({ name: "bench-steps-run", baseImage });
+    // `true <r>`: each round's first key is new (noCache runs every step anyway).
+    for (let i = 0; i < RUN_STEPS; i++) image = image.run(i === 0 ? `true ${r}` : "true");
+    await image.build({ client, replace: true, noCache: true, onEvent: (e) => void events.push(e) });
+    return events.filter((e) => e.type === "step_done");
+  };
   try {
     for (let r = 0; r < rounds; r++) {
+      // The warm pool refills after a build took a blank: let it finish before the baseline runs.
+      await sleep(SETTLE_MS);
       rawTrue.push(await timeIt(() => raw.lifecycle(["/bin/true"])));
-      const overhead: BuildEvent[] = [];
-      let image = new Image({ name: "bench-steps-run", baseImage: "debian-minimal" });
-      // `true <r>`: each round's first key is new (noCache runs every step anyway).
-      for (let i = 0; i < RUN_STEPS; i++) image = image.run(i === 0 ? `true ${r}` : "true");
-      await image.build({ client, replace: true, noCache: true, onEvent: (e) => void overhead.push(e) });
-      for (const e of overhead) if (e.type === "step_done") (e.step === 1 ? firstRun : laterRuns).push(e.durationMs);
+      for (const e of await runSteps("debian-minimal", r))
+        if (e.type === "step_done") (e.step === 1 ? firstRun : laterRuns).push(e.durationMs);
+      await sleep(SETTLE_MS);
+      for (const e of await runSteps("bench-steps-base", r))
+        if (e.type === "step_done" && e.step === 1) firstCold.push(e.durationMs);
       const events: BuildEvent[] = [];
       await new Image({ name: "bench-steps-meta", baseImage: "debian-minimal" })
         .run(`echo ${r} > /r`)
@@ -47,6 +65,7 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
   } finally {
     await client.deleteImage("bench-steps-meta").catch(() => undefined);
     await client.deleteImage("bench-steps-run").catch(() => undefined);
+    await client.deleteImage("bench-steps-base").catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
   }
   const run = percentile(samples.get("RUN")!, 50);
@@ -56,6 +75,7 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
     [
       ["RUN `true` step overhead, every executed step, p50", allRuns],
       ["RUN `true` step overhead, first RUN of a build, p50", firstRun],
+      ["RUN `true` step overhead, first RUN on a base without warm blanks, p50", firstCold],
       [`RUN \`true\` step overhead, RUN 2–${RUN_STEPS} of a build, p50`, laterRuns],
     ] as const
   ).map(([what, xs]) => {
@@ -91,6 +111,7 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
     notes: [
       "Durations are the daemon's own step_done.durationMs (cache lookup, the step, the layer commit).",
       `Overhead rows: builds of ${RUN_STEPS} uncached RUN \`true\` steps (the command's own time is ~0, so a step's duration is its overhead).`,
+      "The first RUN of a build on the default image runs in a blank of the default warm pool when one is ready (build/ready-blank.ts); on a base without warm blanks (a built image here) it creates its build sandbox.",
     ],
   };
 }

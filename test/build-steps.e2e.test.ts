@@ -1,17 +1,41 @@
 // Consecutive build steps in one build sandbox (issue 12): each step's layer is only what it
 // changed (deletions as whiteouts, replaced dirs opaque), no background process of a step lives
 // on into the next, and the image runs with the same files as if each step had its own sandbox.
-import { afterAll, describe, expect, it } from "vitest";
+import { existsSync } from "node:fs";
+import { request } from "node:http";
+import { join } from "node:path";
+import { afterAll, describe, expect, inject, it } from "vitest";
 import { Image, type BuildEvent } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
+import { testDaemonRoot } from "./harness.js";
 
 const client = sharedClient();
 const sandbox = useSandboxes(client);
 const NAME = "steps-shared";
+const sandboxesDir = join(testDaemonRoot("shared"), "data", "sandboxes");
+const socketPath = inject("sbxHost").replace(/^unix:\/\//, "");
 
 afterAll(async () => {
   await client.deleteImage(NAME).catch(() => undefined);
+  await client.deleteImage(`${NAME}-blank`).catch(() => undefined);
 });
+
+/** A gauge of the daemon's /metrics (on its unix socket). */
+function gauge(name: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path: "/metrics" }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => {
+        const line = body.split("\n").find((l) => l.startsWith(`${name} `));
+        resolve(line === undefined ? NaN : Number(line.slice(line.lastIndexOf(" ") + 1)));
+      });
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
 
 describe("build steps sharing one sandbox", () => {
   it("layers each step's own changes, ends background processes between steps, keeps the image's files", async () => {
@@ -56,5 +80,39 @@ describe("build steps sharing one sandbox", () => {
     // The sleep started by step 1 was gone when step 3 ran, in the same build sandbox.
     expect(await sh("cat /t/bg")).toBe("0");
     expect(await sh("cat /t/init1")).toBe(await sh("cat /t/init3"));
+  });
+
+  it("runs a build's first step in a ready warm-pool blank of its base, and tears that down with the build", async () => {
+    // The default pool keeps networked blanks of debian-minimal: wait until it is full again.
+    const target = await gauge("sbx_pool_target");
+    expect(target).toBeGreaterThan(0);
+    await expect
+      .poll(() => gauge("sbx_pool_ready"), { timeout: 60_000, interval: 200 })
+      .toBeGreaterThanOrEqual(2 * target);
+    const events: BuildEvent[] = [];
+    await new Image({ name: `${NAME}-blank`, baseImage: "debian-minimal" })
+      .run("hostname > /h1 && echo a > /a")
+      .run("hostname > /h2 && rm /a && echo b > /b")
+      .build({ client, replace: true, noCache: true, onEvent: (e) => void events.push(e) });
+    expect(events.filter((e) => e.type === "step_done")).toHaveLength(2);
+
+    const image = await sandbox({ image: `${NAME}-blank`, allowInternetAccess: false });
+    const base = await sandbox({ image: "debian-minimal", allowInternetAccess: false });
+    const sh = async (sb: typeof image, cmd: string) => {
+      const r = await sb.run("/bin/sh", { args: ["-c", cmd] });
+      expect(r.exitCode, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    // A blank's hostname is its id (a sandbox made for a build is "build"); both steps shared it.
+    const host = await sh(image, "cat /h1");
+    expect(host).toMatch(/^sb-[a-z0-9]+$/);
+    expect(await sh(image, "cat /h2")).toBe(host);
+    // Its root holds the base plus the steps' files, nothing the blank's start left behind.
+    const names = (await sh(base, "ls -A /")).split("\n");
+    expect((await sh(image, "ls -A /")).split("\n").sort()).toEqual([...names, "b", "h1", "h2"].sort());
+    expect(await sh(image, "cat /b")).toBe("b");
+    // The build ended it: no dir, no container (it never became a sandbox of the store).
+    expect(existsSync(join(sandboxesDir, host))).toBe(false);
+    expect((await client.list({ all: true })).some((s) => s.id === host)).toBe(false);
   });
 });

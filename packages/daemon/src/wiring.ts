@@ -34,7 +34,7 @@ import { SnapshotService } from "./services/snapshot-service.js";
 import { StatsService } from "./services/stats-service.js";
 import { DaemonMetrics } from "./services/metrics.js";
 import { TerminalService } from "./services/terminal-service.js";
-import { WarmPool } from "./services/warm-pool.js";
+import { DEFAULT_TARGET, WarmPool } from "./services/warm-pool.js";
 import { VolumeService } from "./services/volume-service.js";
 import type { Stores } from "./store/store.js";
 
@@ -98,6 +98,8 @@ export function wireServices(o: WiringOptions) {
       releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,
       uidBase: o.uidBase,
+      // A build's first step may run in a blank of the default pool (build/ready-blank.ts).
+      readyBlanks: { take: (id, net) => pool.take(id, net, DEFAULT_TARGET), discard: (b) => pool.discard(b) },
     },
     {
       ...{ logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },

@@ -8,6 +8,7 @@ import { specFor } from "../domain/sandbox-spec.js";
 import type { CommittedLayer } from "../layers/layer-store.js";
 import { ctimeSettleMs, type UpperIndex } from "../layers/upper-diff.js";
 import type { BuilderDeps } from "./builder.js";
+import { claimReadyBlank } from "./ready-blank.js";
 
 interface Current {
   id: string;
@@ -25,7 +26,11 @@ export class BuildSession {
   /** Ended sandboxes' teardowns, which run while the build goes on; close() waits for them. */
   private readonly releases: Promise<void>[] = [];
 
-  constructor(private readonly deps: BuilderDeps) {}
+  constructor(
+    private readonly deps: BuilderDeps,
+    /** The build's base: its image id and layer stack (top first), which a ready blank may match. */
+    private readonly base?: { id: string; lowers: string[] },
+  ) {}
 
   /** Whether a shared sandbox is running (a layer written on the host would not show in its root). */
   get live(): boolean {
@@ -43,6 +48,12 @@ export class BuildSession {
     }
     this.end();
     const { runtime } = this.deps;
+    // Nothing built yet (the stack is the base's): a ready blank of the base will do.
+    const ready = this.onBase(want) ? await claimReadyBlank(this.deps, { imageId: this.base!.id, ...want }) : undefined;
+    if (ready) {
+      this.current = { ...ready, shared: runtime.canCaptureQuiet?.(ready.id) === true, index: null, indexedAt: 0 };
+      return ready.id;
+    }
     const id = newId("bld");
     const slot = want.network ? await this.deps.reserveNetSlot() : null;
     try {
@@ -66,6 +77,16 @@ export class BuildSession {
     const shared = runtime.captureQuiet !== undefined && runtime.canCaptureQuiet?.(id) === true;
     this.current = { id, slot, shared, index: null, indexedAt: 0 };
     return id;
+  }
+
+  private onBase(want: { lowers: string[]; hostIds: boolean }): boolean {
+    const b = this.base;
+    return (
+      b !== undefined &&
+      !want.hostIds &&
+      b.lowers.length === want.lowers.length &&
+      b.lowers.every((l, i) => l === want.lowers[i])
+    );
   }
 
   /** The layer of the step that just ran in `id`: what changed since the last capture. */

@@ -26,6 +26,7 @@ import { stageImageFiles, type SourceImage } from "./copy-from.js";
 import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
 import { StepOutput } from "./step-output.js";
 import { BuildSession } from "./build-session.js";
+import type { ReadyBlanks } from "./ready-blank.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -49,6 +50,8 @@ export interface BuilderDeps {
   limits: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
   /** Host uid of a sandbox's root: layers hold host ids, so steps written on the host shift by it. */
   uidBase?: number;
+  /** Running sandboxes a build's first executed step may take instead of creating one (./ready-blank.ts). */
+  readyBlanks?: ReadyBlanks;
 }
 
 export interface BuildOptions {
@@ -100,7 +103,11 @@ export async function runBuild(
   let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
-  const session = new BuildSession(deps);
+  const baseLowers = [...(base.layers ?? [])]
+    .reverse()
+    .map((l) => l.dir)
+    .concat(base.dir);
+  const session = new BuildSession(deps, { id: base.id, lowers: baseLowers });
   try {
     for (let i = 0; i < total; i++) {
       if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");

@@ -1,6 +1,7 @@
-// runCommand: exit codes, input, time limits and the stdout cap that protects the daemon's memory.
+// runCommand: exit codes, input, time limits and the stdout cap that protects the daemon's memory;
+// startCommand: input written while the program runs, output read as it comes.
 import { describe, expect, it } from "vitest";
-import { mustRun, runCommand } from "./command.js";
+import { mustRun, runCommand, startCommand } from "./command.js";
 import { toSbxError } from "@sbx-sh/protocol";
 
 describe("runCommand", () => {
@@ -48,5 +49,28 @@ describe("runCommand", () => {
       code: "runtime_error",
       message: expect.stringContaining("broken"),
     });
+  });
+});
+
+describe("startCommand", () => {
+  it("takes input written while it runs and streams its output", async () => {
+    const tr = startCommand("tr", ["a-z", "A-Z"], { stdout: true });
+    const out: Buffer[] = [];
+    tr.stdout!.on("data", (b: Buffer) => out.push(b));
+    for (const chunk of ["abc", "def"]) tr.stdin.write(chunk);
+    tr.stdin.end();
+    expect(await tr.done).toEqual({ code: 0, stderr: "" });
+    expect(Buffer.concat(out).toString()).toBe("ABCDEF");
+  });
+
+  it("reports the exit code and the end of stderr, survives a program that stops reading, and can kill", async () => {
+    const sh = startCommand("sh", ["-c", "head -c 1 >/dev/null; echo broken >&2; exit 3"]);
+    sh.stdin.write(Buffer.alloc(1 << 20));
+    sh.stdin.end();
+    expect(await sh.done).toEqual({ code: 3, stderr: "broken\n" });
+    const sleeper = startCommand("sleep", ["10"]);
+    sleeper.kill();
+    expect((await sleeper.done).code).toBe(128);
+    await expect(startCommand("/nonexistent/program", []).done).rejects.toThrow(/cannot run/);
   });
 });

@@ -1,7 +1,7 @@
 // Running host programs (crun, mount, ip, nft, tar): argv arrays only, never a shell string with
 // user input, stderr collected into the error, and a time limit on every call.
 import { spawn, type SpawnOptions } from "node:child_process";
-import { Readable } from "node:stream";
+import { Readable, type Writable } from "node:stream";
 import { noSpaceError, SbxError } from "@sbx-sh/protocol";
 
 export interface CommandResult {
@@ -78,4 +78,40 @@ export async function mustRun(cmd: string, args: string[], opts: CommandOptions 
     );
   }
   return r.stdout;
+}
+
+/** A program started with its stdin (and maybe stdout) as streams, for data that never sits whole in memory. */
+export interface StreamingCommand {
+  /** The program's stdin: write as you go and end() it; write errors (an early exit) are swallowed. */
+  stdin: Writable;
+  /** The program's stdout when `stdout: true` was asked for, else null (discarded). */
+  stdout: Readable | null;
+  /** Settles at exit: the exit code (128 when killed) and the last 4 KiB of stderr; rejects if it cannot start. */
+  done: Promise<{ code: number; stderr: string }>;
+  kill(): void;
+}
+
+/** Starts a program whose input is produced (or output consumed) while it runs; runCommand takes input whole. */
+export function startCommand(
+  cmd: string,
+  args: string[],
+  opts: { stdout?: boolean; timeoutMs?: number; cwd?: string } = {},
+): StreamingCommand {
+  const child = spawn(cmd, args, {
+    stdio: ["pipe", opts.stdout ? "pipe" : "ignore", "pipe"],
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs ?? 30 * 60_000,
+    killSignal: "SIGKILL",
+  });
+  let stderr = "";
+  child.stderr!.on("data", (b: Buffer) => {
+    stderr += b.toString("utf8");
+    if (stderr.length > 4096) stderr = stderr.slice(-4096);
+  });
+  child.stdin!.on("error", () => undefined);
+  const done = new Promise<{ code: number; stderr: string }>((resolve, reject) => {
+    child.on("error", (e) => reject(new SbxError("runtime_error", `cannot run ${cmd}: ${e.message}`)));
+    child.on("close", (code, signal) => resolve({ code: code ?? (signal ? 128 : 1), stderr }));
+  });
+  return { stdin: child.stdin!, stdout: child.stdout, done, kill: () => void child.kill("SIGKILL") };
 }

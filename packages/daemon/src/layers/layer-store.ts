@@ -1,13 +1,12 @@
 // Committed layers: immutable directories made from a sandbox's writable layer (the overlay
 // upper dir, whiteouts and opaque-dir xattrs included), each with the sha256 of its tar form.
 // Used read-only as overlay lower dirs by every sandbox and build that stacks on them.
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { chmod, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { mustRun } from "../common/command.js";
+import { mustRun, startCommand } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
 import { HELPER_DIR, type LayerSource } from "../runtime/types.js";
 import { removeSnapshot } from "./overlay.js";
@@ -147,51 +146,45 @@ export class LayerStore {
 }
 
 /** sha256 and size of the layer's canonical tar (sorted names, numeric owners, trusted.* xattrs). */
-export function digestDir(dir: string): Promise<{ digest: string; sizeBytes: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      "tar",
-      ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-cf", "-", "."],
-      { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const hash = createHash("sha256");
-    let size = 0;
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => {
-      hash.update(b);
-      size += b.length;
-    });
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) reject(new SbxError("runtime_error", `cannot digest layer ${dir}: ${stderr.trim()}`));
-      else resolve({ digest: `sha256:${hash.digest("hex")}`, sizeBytes: size });
-    });
-  });
+export async function digestDir(dir: string): Promise<{ digest: string; sizeBytes: number }> {
+  const tar = startCommand(
+    "tar",
+    ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-cf", "-", "."],
+    { stdout: true },
+  );
+  tar.stdin.end();
+  const hash = createHash("sha256");
+  let size = 0;
+  for await (const b of tar.stdout!) {
+    hash.update(b as Buffer);
+    size += (b as Buffer).length;
+  }
+  const { code, stderr } = await tar.done;
+  if (code !== 0) throw new SbxError("runtime_error", `cannot digest layer ${dir}: ${stderr.trim()}`);
+  return { digest: `sha256:${hash.digest("hex")}`, sizeBytes: size };
 }
 
 /** Unpacks a layer's tar form into `dir` as it was: numeric owners, modes, devices, trusted.* xattrs. */
 async function untar(stream: Readable, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o755 });
-  const child = spawn(
-    "tar",
-    ["-x", "--numeric-owner", "--same-permissions", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-f", "-"],
-    { stdio: ["pipe", "ignore", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-  child.stdin.on("error", () => undefined);
-  const exited = new Promise<number>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve(code ?? 1));
-  });
+  const tar = startCommand("tar", [
+    "-x",
+    "--numeric-owner",
+    "--same-permissions",
+    "--xattrs",
+    "--xattrs-include=trusted.*",
+    "-C",
+    dir,
+    "-f",
+    "-",
+  ]);
   try {
-    await pipeline(stream, child.stdin);
+    await pipeline(stream, tar.stdin);
   } catch (err) {
-    child.kill("SIGKILL");
-    await exited.catch(() => undefined);
+    tar.kill();
+    await tar.done.catch(() => undefined);
     throw err;
   }
-  const code = await exited;
+  const { code, stderr } = await tar.done;
   if (code !== 0) throw new SbxError("runtime_error", `cannot unpack the layer: ${stderr.trim().split("\n").at(-1)}`);
 }

@@ -136,4 +136,18 @@ describe("copyChanges", () => {
     expect(readFileSync(join(dest, "--help"), "utf8")).toBe("h");
     expect(readFileSync(join(dest, "line\nbreak"), "utf8")).toBe("n");
   });
+
+  it("keeps every xattr of a changed file, file capabilities included, as the full copy of a first step does", async () => {
+    const up = tmp();
+    const index = (await indexUpper(up))!;
+    writeFileSync(join(up, "ping"), "p");
+    execFileSync("setcap", ["cap_net_raw+ep", join(up, "ping")]);
+    execFileSync("setfattr", ["-n", "user.sbx", "-v", "kept", join(up, "ping")]);
+    const { dest } = await changes(up, index);
+    expect(execFileSync("getcap", [join(dest, "ping")], { encoding: "utf8" })).toContain("cap_net_raw=ep");
+    const value = execFileSync("getfattr", ["--only-values", "-n", "user.sbx", join(dest, "ping")], {
+      encoding: "utf8",
+    });
+    expect(value).toBe("kept");
+  });
 });

@@ -9,7 +9,6 @@
 // A regular file's signature also holds a digest of its content: tmpfs (where build uppers live)
 // updates neither ctime nor mtime for writes through a shared mmap, so a step that changed an
 // earlier step's file that way (LMDB, some databases) would otherwise be left out of its layer.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { lstat, open, readdir } from "node:fs/promises";
@@ -17,6 +16,7 @@ import { release } from "node:os";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
+import { startCommand } from "../common/command.js";
 
 /** path (relative, no leading ./) → "<d|f><inode>:<ctime ns>", and ":<sha1>" for a regular file. */
 export type UpperIndex = Map<string, string>;
@@ -34,8 +34,12 @@ export function ctimeSettleMs(kernel = release()): number {
 /** Entries an index keeps at most; a bigger layer gives no index (the builder then starts a fresh sandbox). */
 export const INDEX_LIMIT = 250_000;
 
-/** Tar flags that keep what a layer is made of: numeric owners, devices, trusted.* xattrs (overlay's marks). */
-const TAR_KEEP = ["--numeric-owner", "--xattrs", "--xattrs-include=trusted.*"];
+/**
+ * Tar flags that keep what a layer is made of, as the full copy (cp -a) of a first step does:
+ * numeric owners, devices and every xattr (overlay's trusted.* marks, but also file capabilities
+ * that a package's install set with setcap, and user.* ones). Quoted: they go into a shell script.
+ */
+const TAR_KEEP = ["--numeric-owner", "--xattrs", "'--xattrs-include=*'"];
 
 interface Walk {
   prev: UpperIndex;
@@ -156,21 +160,12 @@ async function markRemovals(dest: string, gone: string[], replaced: string[], up
 }
 
 function spawnShell(script: string, args: string[]): { stdin: Writable; done: Promise<void> } {
-  const child = spawn("sh", ["-c", script, "sh", ...args], { stdio: ["pipe", "ignore", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (b: Buffer) => (stderr += b.toString()).length > 4096 && (stderr = stderr.slice(-4096)));
-  child.stdin.on("error", () => undefined);
-  const done = new Promise<void>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) =>
-      code === 0
-        ? resolve()
-        : reject(
-            new SbxError("runtime_error", `cannot copy a build step's changes: ${stderr.trim().split("\n").at(-1)}`),
-          ),
-    );
+  const sh = startCommand("sh", ["-c", script, "sh", ...args]);
+  const done = sh.done.then(({ code, stderr }) => {
+    if (code !== 0)
+      throw new SbxError("runtime_error", `cannot copy a build step's changes: ${stderr.trim().split("\n").at(-1)}`);
   });
-  return { stdin: child.stdin, done };
+  return { stdin: sh.stdin, done };
 }
 
 function write(stream: Writable, text: string): Promise<void> {

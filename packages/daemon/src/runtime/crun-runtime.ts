@@ -229,11 +229,23 @@ export class CrunRuntime implements SandboxRuntime {
       if (spec.netSlot === null) {
         pid = await this.crun.create(spec.id, dir, pidFile, logFile, { start: true });
       } else {
-        // The veth goes into the sandbox's own network namespace between create and start.
+        // The veth goes into the sandbox's own network namespace after create. With the agent as
+        // init, nothing of the sandbox's own runs before create returns: it starts meanwhile.
         pid = await this.crun.create(spec.id, dir, pidFile, logFile);
-        await this.teardowns.slotFree(spec.netSlot);
-        ipAddress = (await this.o.network.attach(spec.id, spec.netSlot, pid, spec.egress)).ipAddress;
-        await this.crun.start(spec.id);
+        const attach = async () => {
+          await this.teardowns.slotFree(spec.netSlot!);
+          return (await this.o.network.attach(spec.id, spec.netSlot!, pid, spec.egress)).ipAddress;
+        };
+        if (agent) {
+          // Both settle before a failure is thrown: destroy must not race a veth still being made.
+          const [net, started] = await Promise.allSettled([attach(), this.crun.start(spec.id)]);
+          if (net.status === "rejected") throw net.reason;
+          if (started.status === "rejected") throw started.reason;
+          ipAddress = net.value;
+        } else {
+          ipAddress = await attach();
+          await this.crun.start(spec.id);
+        }
       }
       userns?.release();
       await this.crun.untilInitExecs(pid);
@@ -253,22 +265,26 @@ export class CrunRuntime implements SandboxRuntime {
 
   async reconfigure(from: SandboxSpec, to: SandboxSpec): Promise<{ ipAddress: string | null }> {
     const dir = this.dir(to.id);
-    if (to.cpus !== from.cpus || to.memoryMb !== from.memoryMb || to.pidsLimit !== from.pidsLimit) {
-      const memory = String(to.memoryMb * 1024 * 1024);
-      await mustRun(this.crun.binary, [
-        "--root",
-        this.o.crunRoot,
-        "update",
-        `--memory=${memory}`,
-        ...(this.limitSwap ? [`--memory-swap=${memory}`] : []),
-        `--cpu-quota=${Math.round(to.cpus * 100_000)}`,
-        "--cpu-period=100000",
-        `--pids-limit=${to.pidsLimit}`,
-        to.id,
-      ]);
-    }
-    if (to.diskMb !== from.diskMb)
-      await mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")]);
+    const memory = String(to.memoryMb * 1024 * 1024);
+    // The cgroup limits and the disk cap are independent: both commands run at once.
+    await Promise.all([
+      to.cpus !== from.cpus || to.memoryMb !== from.memoryMb || to.pidsLimit !== from.pidsLimit
+        ? mustRun(this.crun.binary, [
+            "--root",
+            this.o.crunRoot,
+            "update",
+            `--memory=${memory}`,
+            ...(this.limitSwap ? [`--memory-swap=${memory}`] : []),
+            `--cpu-quota=${Math.round(to.cpus * 100_000)}`,
+            "--cpu-period=100000",
+            `--pids-limit=${to.pidsLimit}`,
+            to.id,
+          ])
+        : undefined,
+      to.diskMb !== from.diskMb
+        ? mustRun("mount", ["-o", `remount,size=${to.diskMb}m,nr_inodes=${inodesFor(to.diskMb)}`, join(dir, "rw")])
+        : undefined,
+    ]);
     if (to.netSlot === null) return { ipAddress: null };
     // A networked blank: its veth is up with an open policy; only a narrower policy is left to apply.
     if (from.netSlot === to.netSlot) {

@@ -86,10 +86,16 @@ export class WarmPool {
   /**
    * Takes a blank of this image (by id, so a rebuilt base is never served stale) with or without a
    * network, if one is ready. A networked blank's slot stays reserved: the caller releases it once
-   * its sandbox record holds the slot (or destroys the blank).
+   * its sandbox record holds the slot (or destroys the blank). `target`: only that target's blanks
+   * (builds take the default pool's, never a sandbox pool's).
    */
-  take(imageId: string, network: boolean): Blank | undefined {
-    const i = this.ready.findIndex((b) => b.image.id === imageId && (b.spec.netSlot !== null) === network);
+  take(imageId: string, network: boolean, target?: string): Blank | undefined {
+    const i = this.ready.findIndex(
+      (b) =>
+        b.image.id === imageId &&
+        (b.spec.netSlot !== null) === network &&
+        (target === undefined || b.target === target),
+    );
     if (i < 0) return undefined;
     const [blank] = this.ready.splice(i, 1);
     this.taken.set(imageId, (this.taken.get(imageId) ?? 0) + 1);
@@ -149,7 +155,7 @@ export class WarmPool {
         this.release(spec);
         throw err;
       }
-      if (this.closed) await this.discard({ spec, image, target: key });
+      if (this.closed) await this.discard({ spec });
       else {
         this.ready.push({ spec, image, target: key });
         this.bus?.publish({
@@ -195,7 +201,7 @@ export class WarmPool {
   }
 
   /** Destroys a blank nobody took (or one whose sandbox could not be recorded). */
-  async discard(blank: Blank): Promise<void> {
+  async discard(blank: Pick<Blank, "spec">): Promise<void> {
     await this.runtime.destroy(blank.spec.id, blank.spec.netSlot).catch(() => undefined);
     this.release(blank.spec);
   }
