@@ -1,6 +1,7 @@
 // Processes inside a sandbox: the SandboxProcess handle (wait, output, signals, stdin) and the
 // decoding of output events (base64 chunks, exit) shared with Sandbox.run.
 import { constants as osConstants } from "node:os";
+import type { Readable } from "node:stream";
 import { StringDecoder } from "node:string_decoder";
 import type { ProcessInfo } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
@@ -54,6 +55,28 @@ export async function* decodeEvents(values: AsyncIterable<unknown>): AsyncGenera
       };
     } else if (ev.type === "started") {
       yield { type: "started", process: ev.process as ProcessInfo };
+    }
+  }
+}
+
+/**
+ * The events of an exec or output stream (sbxd's NDJSON answer). sbxd ends the stream right after
+ * the exit event, so once the caller has that and stops reading, the rest (the end of the chunked
+ * answer) is still read, not cut off: the kept-alive connection then serves the next request,
+ * instead of every `run` paying for a new one. A caller that stops before the exit cuts the
+ * stream, as the process may go on printing.
+ */
+export async function* streamEvents(body: Readable): AsyncGenerator<ProcessEvent> {
+  let exited = false;
+  try {
+    for await (const ev of decodeEvents(ndjson(body.iterator({ destroyOnReturn: false })))) {
+      if (ev.type === "exit") exited = true;
+      yield ev;
+    }
+  } finally {
+    if (!body.readableEnded) {
+      if (exited) body.resume();
+      else body.destroy();
     }
   }
 }
@@ -156,7 +179,7 @@ export class SandboxProcess {
       query: { follow: options.follow },
       signal: options.signal,
     });
-    for await (const ev of decodeEvents(ndjson(body))) {
+    for await (const ev of streamEvents(body)) {
       if (ev.type !== "started") yield ev;
     }
   }

@@ -10,6 +10,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
+import * as diagnostics from "node:diagnostics_channel";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar";
@@ -105,6 +106,20 @@ describe("run", () => {
   it("reports a timeout kill as 137 with timedOut", async () => {
     const res = await sb.run("wait-for-signal", { timeout: 1 });
     expect(res).toMatchObject({ exitCode: 137, signal: "SIGKILL", timedOut: true });
+  });
+
+  it("keeps its connection to sbxd across runs (the end of each answer is read, not cut off)", async () => {
+    let opened = 0;
+    const count = (): void => void opened++;
+    diagnostics.subscribe("net.client.socket", count);
+    try {
+      for (let i = 0; i < 6; i++) expect((await sb.run("echo", { args: [`run ${i}`] })).stdout).toBe(`run ${i}\n`);
+    } finally {
+      diagnostics.unsubscribe("net.client.socket", count);
+    }
+    // A cut answer costs its connection: one new one per run. Kept ones serve the next runs (a run
+    // may start while the last answer's end is still on its way: then a second one is opened).
+    expect(opened).toBeLessThanOrEqual(2);
   });
 
   it("exposes raw events with exec, started first", async () => {

@@ -18,12 +18,11 @@ import { apiPath, SbxError } from "@sbx-sh/protocol";
 // fs.promises, not node:fs/promises: the latter loads at import, the former on first use.
 import { promises as fsp } from "node:fs";
 import { SandboxClient } from "./client.js";
-import { ndjson } from "./ndjson.js";
 import { openPortStream } from "./port-stream.js";
 import {
   collectResult,
-  decodeEvents,
   SandboxProcess,
+  streamEvents,
   type CommandResult,
   type OutputHandlers,
   type ProcessEvent,
@@ -162,7 +161,7 @@ export class Sandbox {
       json: processRequest(command, options),
       signal: options.signal,
     });
-    yield* decodeEvents(ndjson(body));
+    yield* streamEvents(body);
   }
 
   /** A point-in-time copy of the sandbox's files; the sandbox keeps running. */

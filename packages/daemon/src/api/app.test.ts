@@ -96,13 +96,18 @@ function fakeServices() {
     startedAt: T0,
     endedAt: null,
   };
+  const output = vi.fn<ProcessService["output"]>(async function* () {
+    yield { type: "stdout", data: Buffer.from("hi\n").toString("base64") };
+    yield { type: "stderr", data: Buffer.from("warn\n").toString("base64") };
+    yield { type: "exit", exitCode: 0, signal: null, timedOut: false };
+  });
   const processes = {
     start: vi.fn<ProcessService["start"]>(async (project, id) => ({ ...proc, sandboxId: getSandbox(project, id).id })),
-    output: vi.fn<ProcessService["output"]>(async function* () {
-      yield { type: "stdout", data: Buffer.from("hi\n").toString("base64") };
-      yield { type: "stderr", data: Buffer.from("warn\n").toString("base64") };
-      yield { type: "exit", exitCode: 0, signal: null, timedOut: false };
-    }),
+    output,
+    exec: vi.fn<ProcessService["exec"]>(async (project, id) => ({
+      process: { ...proc, sandboxId: getSandbox(project, id).id },
+      events: output(project, id, proc.id, true),
+    })),
   };
   const log = { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
   const services = {
@@ -357,8 +362,12 @@ describe("POST /v1/sandboxes/{id}/exec", () => {
     expect(Buffer.from(String(events[1]!.data), "base64").toString()).toBe("hi\n");
     expect(Buffer.from(String(events[2]!.data), "base64").toString()).toBe("warn\n");
     expect(events[3]).toEqual({ type: "exit", exitCode: 0, signal: null, timedOut: false });
-    expect(t.processes.start).toHaveBeenCalledWith("default", "sb-1", { command: "echo", args: ["hi"] });
-    expect(t.processes.output).toHaveBeenCalledWith("default", "sb-1", "pr-1", true, expect.any(AbortSignal));
+    expect(t.processes.exec).toHaveBeenCalledWith(
+      "default",
+      "sb-1",
+      { command: "echo", args: ["hi"] },
+      expect.any(AbortSignal),
+    );
   });
 
   it("answers a plain JSON error when the process cannot start", async () => {
@@ -368,6 +377,7 @@ describe("POST /v1/sandboxes/{id}/exec", () => {
       404,
       "sandbox_not_found",
     );
+    expect(t.processes.exec).toHaveBeenCalledTimes(1);
     expect(t.processes.output).not.toHaveBeenCalled();
   });
 });

@@ -1,7 +1,7 @@
 // ProcessService on FakeRuntime and an in-memory store: output events, exit codes, stdin, signals,
 // timeouts, a sandbox's end, log pruning, and a daemon restart (processes are attached to again,
 // their stdin is gone). The sandbox service is reduced to the three things ProcessService asks of it.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { FAKE_BASE, FakeRuntime } from "../runtime/testing/fake-runtime.js";
 import { openStores } from "../store/open-stores.js";
@@ -111,6 +111,20 @@ describe("ProcessService on the fake runtime", () => {
     expect(text(evs, "stderr")).toBe("oops\n");
     expect(evs.at(-1)).toEqual({ type: "exit", exitCode: 3, signal: null, timedOut: false });
     expect((await svc.get("default", SB, p.id)).status).toBe("exited");
+  });
+
+  it("exec reads the output of a process that already ended through the handle that started it", async () => {
+    const svc = service();
+    const attach = vi.spyOn(runtime, "attachProcess");
+    const run = await svc.exec("default", SB, { command: "sh", args: ["-c", "echo done"] });
+    // Ended and recorded before anyone reads: the watched handle is gone by then.
+    while ((await svc.get("default", SB, run.process.id)).status !== "exited")
+      await new Promise((r) => setTimeout(r, 5));
+    const evs: ProcessOutputEvent[] = [];
+    for await (const ev of run.events) evs.push(ev);
+    expect(text(evs, "stdout")).toBe("done\n");
+    expect(evs.at(-1)).toEqual({ type: "exit", exitCode: 0, signal: null, timedOut: false });
+    expect(attach).not.toHaveBeenCalled();
   });
 
   it("feeds stdin, closes it, and refuses stdin where there is none", async () => {

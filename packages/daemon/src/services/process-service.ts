@@ -44,6 +44,29 @@ export class ProcessService {
   }
 
   async start(project: string, sandboxIdOrName: string, req: StartProcess): Promise<ProcessRecord> {
+    return (await this.launch(project, sandboxIdOrName, req)).rec;
+  }
+
+  /**
+   * Starts a process and follows its output until it exits (the exec route). The output is read
+   * through the handle that started it: a short command has often ended, and left the watched set,
+   * before its caller reads, and attaching anew would cost a round trip to the runtime.
+   */
+  async exec(
+    project: string,
+    sandboxIdOrName: string,
+    req: StartProcess,
+    signal?: AbortSignal,
+  ): Promise<{ process: ProcessRecord; events: AsyncGenerator<ProcessOutputEvent> }> {
+    const { rec, handle, secrets } = await this.launch(project, sandboxIdOrName, req);
+    return { process: rec, events: maskOutput(this.outputs.read(rec, handle, true, signal), Object.values(secrets)) };
+  }
+
+  private async launch(
+    project: string,
+    sandboxIdOrName: string,
+    req: StartProcess,
+  ): Promise<{ rec: ProcessRecord; handle: ProcessHandle; secrets: Record<string, string> }> {
     const sb = await this.sandboxes.getRunning(project, sandboxIdOrName);
     if (req.workingDir !== undefined && !req.workingDir.startsWith("/"))
       throw new SbxError("invalid_path", `workingDir ${JSON.stringify(req.workingDir)} must be an absolute path`);
@@ -70,8 +93,9 @@ export class ProcessService {
     };
     await this.pruneLogs(sb.id);
     await this.store.insertProcess(rec);
+    let handle: ProcessHandle;
     try {
-      const handle = await this.runtime.startProcess(sb.id, rec.id, {
+      handle = await this.runtime.startProcess(sb.id, rec.id, {
         argv: [req.command, ...rec.args],
         env,
         cwd: req.workingDir ?? sb.config.workingDir,
@@ -91,7 +115,7 @@ export class ProcessService {
       sandboxId: sb.id,
       attributes: { command: rec.command },
     });
-    return rec;
+    return { rec, handle, secrets };
   }
 
   /** Completes the record when the process ends (as long as this daemon watches it). */

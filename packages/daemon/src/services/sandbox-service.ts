@@ -88,7 +88,7 @@ export class SandboxService {
     // A named sandbox's hostname is its name, which a blank from the pool cannot have; a blank has no volumes.
     const blank =
       cmd.name === undefined && cmd.snapshotId === undefined && !image.config.systemd && !cmd.volumes?.length
-        ? this.deps.pool.take(image.id, cmd.allowInternetAccess ?? true)
+        ? await this.deps.pool.claim(image.id, cmd.allowInternetAccess ?? true)
         : undefined;
     // A warm blank brings its id and slot; otherwise a slot is allocated with the insert, below.
     const record = newSandboxRecord(

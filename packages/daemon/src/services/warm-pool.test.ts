@@ -53,6 +53,35 @@ describe("WarmPool", () => {
     expect(offline.netSlot).toBeNull();
   });
 
+  it("a create that finds the pool empty while a blank of its kind is being made waits for that blank", async () => {
+    await filled(1);
+    // The next blank's create is held until released, as a slow host would.
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const create = h.runtime.create.bind(h.runtime);
+    const making: string[] = [];
+    h.runtime.create = async (spec) => {
+      making.push(spec.id);
+      await held;
+      return create(spec);
+    };
+    const first = await h.sandboxes.create(P, { allowInternetAccess: false });
+    await eventually(() => making.length === 1);
+    const second = h.sandboxes.create(P, { allowInternetAccess: false });
+    // Only one caller waits per kind: a third create at the same time goes cold.
+    const waiting = (): boolean => (h.pool as unknown as { making?: { waited: boolean } }).making?.waited === true;
+    await eventually(waiting);
+    const third = h.sandboxes.create(P, { allowInternetAccess: false });
+    await eventually(() => making.length === 2);
+    release();
+    const [s2, s3] = await Promise.all([second, third]);
+    expect(first.id).not.toBe(making[0]);
+    expect(s2.id).toBe(making[0]);
+    expect(h.runtime.calls).toContain(`reconfigure ${s2.id}`);
+    expect(s3.id).toBe(making[1]);
+    expect(h.runtime.calls).not.toContain(`reconfigure ${s3.id}`);
+  });
+
   it("does not serve named sandboxes or sandboxes from snapshots", async () => {
     await filled(1);
     const named = await h.sandboxes.create(P, { name: "web" });

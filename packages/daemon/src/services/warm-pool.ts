@@ -38,6 +38,8 @@ export const DEFAULT_TARGET = "default";
 export class WarmPool {
   private readonly ready: Blank[] = [];
   private filling: Promise<void> | undefined;
+  /** The blank being made right now, which a create finding none ready may wait for (claim). */
+  private making: { imageId: string; network: boolean; waited: boolean; done: Promise<void> } | undefined;
   private again = false;
   private closed = false;
   private readonly targets = new Map<string, PoolTarget>();
@@ -106,6 +108,22 @@ export class WarmPool {
     return blank;
   }
 
+  /**
+   * As take(), but when no blank of this kind is ready and one is being made right now, waits for
+   * that one: it started earlier, so it is ready before a cold create begun now would be, and the
+   * two would only slow each other down. That was the tail of back-to-back creates, which empty
+   * the pool faster than it refills. One caller at a time waits per kind; the others go cold.
+   */
+  async claim(imageId: string, network: boolean): Promise<Blank | undefined> {
+    const ready = this.take(imageId, network);
+    if (ready) return ready;
+    const making = this.making;
+    if (!making || making.imageId !== imageId || making.network !== network || making.waited) return undefined;
+    making.waited = true;
+    await making.done;
+    return this.take(imageId, network);
+  }
+
   private refillTimer: NodeJS.Timeout | undefined;
 
   private refillSoon(): void {
@@ -147,23 +165,31 @@ export class WarmPool {
       const next = await this.nextToMake(current);
       if (!next) break;
       const { key, image, network } = next;
-      const netSlot = network ? await this.slots.reserve() : null;
-      const spec = specFor({ kind: "blank", id: newId("sb"), image, netSlot });
+      let made = (): void => undefined;
+      this.making = { imageId: image.id, network, waited: false, done: new Promise<void>((r) => (made = r)) };
       try {
-        await this.runtime.create(spec);
-      } catch (err) {
-        this.release(spec);
-        throw err;
-      }
-      if (this.closed) await this.discard({ spec });
-      else {
-        this.ready.push({ spec, image, target: key });
-        this.bus?.publish({
-          type: "pool.refilled",
-          project: this.targets.get(key)?.project ?? "default",
-          subject: spec.id,
-          attributes: { image: image.name, pool: key, network, ready: this.ready.length },
-        });
+        const netSlot = network ? await this.slots.reserve() : null;
+        const spec = specFor({ kind: "blank", id: newId("sb"), image, netSlot });
+        try {
+          await this.runtime.create(spec);
+        } catch (err) {
+          this.release(spec);
+          throw err;
+        }
+        if (this.closed) await this.discard({ spec });
+        else {
+          this.ready.push({ spec, image, target: key });
+          this.bus?.publish({
+            type: "pool.refilled",
+            project: this.targets.get(key)?.project ?? "default",
+            subject: spec.id,
+            attributes: { image: image.name, pool: key, network, ready: this.ready.length },
+          });
+        }
+      } finally {
+        // Before the waiter resumes, the blank is in the ready list (or the create failed).
+        this.making = undefined;
+        made();
       }
     }
     // Replaced (rolling: only once the new blanks are ready), removed or surplus blanks go. They

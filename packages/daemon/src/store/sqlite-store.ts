@@ -5,6 +5,7 @@
 import Database from "better-sqlite3";
 import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import { SbxError } from "@sbx-sh/protocol";
+import { cacheStatements } from "./statement-cache.js";
 import { IMAGE_MIGRATIONS, TEMPLATE_BUILDS_MIGRATION } from "./sqlite-image-store.js";
 import type { MetaOps } from "./store.js";
 import type {
@@ -64,6 +65,7 @@ export function openSqliteDatabase(path: string): Database.Database {
     db.close();
     throw err;
   }
+  cacheStatements(db);
   return db;
 }
 

@@ -35,6 +35,9 @@ export function ndjson(events: AsyncIterable<unknown>, abort: AbortController): 
   });
   return new Response(body, {
     status: 200,
-    headers: { "content-type": "application/x-ndjson", "cache-control": "no-store" },
+    // Chunked up front: without it @hono/node-server first tries to learn a content length by
+    // reading ahead, and waits a timer turn when the second value is not there at once, which
+    // delayed every exec's output (the second value is the process's first output or its exit).
+    headers: { "content-type": "application/x-ndjson", "cache-control": "no-store", "transfer-encoding": "chunked" },
   });
 }

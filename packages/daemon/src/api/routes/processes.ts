@@ -43,11 +43,11 @@ export function registerProcessRoutes(app: Api, s: Services): void {
     async (c) => {
       const project = c.get("project");
       const { id } = c.req.valid("param");
-      const p = await s.processes.start(project, id, c.req.valid("json"));
       const abort = new AbortController();
+      const run = await s.processes.exec(project, id, c.req.valid("json"), abort.signal);
       async function* events(): AsyncGenerator<unknown> {
-        yield { type: "started", process: toProcess(p) };
-        yield* s.processes.output(project, id, p.id, true, abort.signal);
+        yield { type: "started", process: toProcess(run.process) };
+        yield* run.events;
       }
       return ndjson(events(), abort) as never;
     },
