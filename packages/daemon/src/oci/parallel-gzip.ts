@@ -25,45 +25,49 @@ function deflateBlock(data: Buffer, level: number): Promise<Buffer> {
   );
 }
 
-export class ParallelGzip extends Transform {
+/**
+ * The block engine without a stream around it: write() input (and await what it returns, which is
+ * only set when too many blocks are in flight), end() once; `emit` gets the output in order.
+ */
+export class GzipBlocks {
   private readonly level: number;
   private readonly blockSize: number;
   private readonly concurrency: number;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
-  /** Blocks being deflated, oldest first; pushed in this order. */
+  /** Blocks being deflated, oldest first; emitted in this order. */
   private readonly inFlight: Promise<Buffer>[] = [];
   private crc = 0;
   private size = 0;
   private started = false;
 
-  constructor(o: ParallelGzipOptions = {}) {
-    super();
+  constructor(
+    private readonly emit: (b: Buffer) => void,
+    o: ParallelGzipOptions = {},
+  ) {
     this.level = o.level ?? 1;
     this.blockSize = o.blockSize ?? 1 << 20;
     this.concurrency = o.concurrency ?? 4;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  write(chunk: Buffer): Promise<void> | undefined {
     this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
-    this.drainFull().then(() => cb(), cb);
+    return this.pendingBytes >= this.blockSize ? this.drainFull() : undefined;
   }
 
-  override _flush(cb: TransformCallback): void {
-    void (async () => {
-      if (this.pendingBytes > 0) this.startBlock(Buffer.concat(this.pending));
-      this.pending = [];
-      this.pendingBytes = 0;
-      while (this.inFlight.length > 0) this.emitBlock(await this.inFlight.shift()!);
-      this.emitBlock(deflateRawSync(Buffer.alloc(0), { level: this.level })); // the final, empty block
-      const trailer = Buffer.alloc(8);
-      trailer.writeUInt32LE(this.crc >>> 0, 0);
-      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
-      this.push(trailer);
-    })().then(() => cb(), cb);
+  async end(): Promise<void> {
+    if (this.pendingBytes > 0) this.startBlock(Buffer.concat(this.pending));
+    this.pending = [];
+    this.pendingBytes = 0;
+    while (this.inFlight.length > 0) this.emitBlock(await this.inFlight.shift()!);
+    this.emitBlock(deflateRawSync(Buffer.alloc(0), { level: this.level })); // the final, empty block
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+    this.emit(trailer);
   }
 
   /** Starts a block per full blockSize of input; waits for the oldest when too many are in flight. */
@@ -86,9 +90,29 @@ export class ParallelGzip extends Transform {
 
   private emitBlock(out: Buffer): void {
     if (!this.started) {
-      this.push(HEADER);
+      this.emit(HEADER);
       this.started = true;
     }
-    this.push(out);
+    this.emit(out);
+  }
+}
+
+/** GzipBlocks as a Transform stream. */
+export class ParallelGzip extends Transform {
+  private readonly blocks: GzipBlocks;
+
+  constructor(o: ParallelGzipOptions = {}) {
+    super();
+    this.blocks = new GzipBlocks((b) => this.push(b), o);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    const wait = this.blocks.write(chunk);
+    if (wait) wait.then(() => cb(), cb);
+    else cb();
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.blocks.end().then(() => cb(), cb);
   }
 }
