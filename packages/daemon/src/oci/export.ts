@@ -11,7 +11,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { ImageRecord } from "../domain/records.js";
 import { MEDIA, ociArch, sha256, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
 import { produceLayerBlob, type ExportLayer, type LayerBlob } from "./layer-blob.js";
-import { Spool } from "./spool.js";
+import { MemoryBudget, Spool } from "./spool.js";
 import { encodeHeader, padding, TAR_END } from "./tar.js";
 
 export type { ExportLayer } from "./layer-blob.js";
@@ -26,6 +26,12 @@ export interface ExportSource {
 
 /** Layers produced at once: compression is the bottleneck and each layer already uses several cores. */
 const LAYERS_AT_ONCE = 2;
+
+/**
+ * Memory all exports' spools share: debian-minimal's layer (44 MB gzipped) stays in memory, and
+ * beyond this the data goes through a temp file (the page cache, mostly) instead.
+ */
+const SPOOL_MEMORY = new MemoryBudget(128 << 20);
 
 /** Temp names the OCI service's start-up sweep removes if a killed daemon left them. */
 export function tempName(dir: string): string {
@@ -164,7 +170,7 @@ function* small(path: string, data: Buffer): Generator<Buffer> {
 export interface ArchiveOptions {
   /** Directory for spool files (on a disk: a layer that outgrows memory goes there). */
   tmpDir: string;
-  /** Bytes of one compressed layer kept in memory before it spills to a file (default 16 MiB). */
+  /** Bytes of one compressed layer kept in memory before it spills to a file (default 64 MiB). */
   memoryLimit?: number;
   /** Aborts the export (the client went away before the stream was handed over). */
   signal?: AbortSignal;
@@ -181,7 +187,9 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(o.signal?.reason);
   o.signal?.addEventListener("abort", onAbort, { once: true });
-  const spools = src.layers.map(() => new Spool({ path: tempName(o.tmpDir), memoryLimit: o.memoryLimit ?? 16 << 20 }));
+  const spools = src.layers.map(
+    () => new Spool({ path: tempName(o.tmpDir), memoryLimit: o.memoryLimit ?? 64 << 20, budget: SPOOL_MEMORY }),
+  );
   const run = producers(src.layers.length, (i) => produceLayerBlob(src.layers[i]!, spools[i]!, ac.signal));
   const cleanup = async (): Promise<void> => {
     ac.abort();

@@ -28,6 +28,9 @@ const TAR_ARGS = [
   "--xattrs-include=trusted.overlay.opaque",
   "--xattrs-include=security.capability",
   "--xattrs-include=user.*",
+  // No atime/ctime/sub-second mtime pax records (the rewrite drops them, mtime to whole seconds as
+  // before): without them most entries need no pax header, a twentieth less to parse.
+  "--pax-option=delete=atime,delete=ctime,delete=mtime",
   // 64 KiB writes: fewer, larger chunks through the pipe (the archive's content is the same).
   "--blocking-factor=128",
 ];

@@ -6,11 +6,30 @@ import { rename, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
 
+/** Memory shared by the spools of every export at once, so many exports cannot exhaust it. */
+export class MemoryBudget {
+  private used = 0;
+  constructor(readonly limit: number) {}
+  take(n: number): boolean {
+    if (this.used + n > this.limit) return false;
+    this.used += n;
+    return true;
+  }
+  give(n: number): void {
+    this.used -= n;
+  }
+  get inUse(): number {
+    return this.used;
+  }
+}
+
 export interface SpoolOptions {
   /** Where the file goes if the data outgrows memory. */
   path: string;
   /** Bytes kept in memory before the data moves to the file (0: straight to the file). */
   memoryLimit: number;
+  /** Shared memory the in-memory part also counts against (none: only memoryLimit applies). */
+  budget?: MemoryBudget;
 }
 
 export class Spool {
@@ -19,6 +38,8 @@ export class Spool {
   private file: WriteStream | undefined;
   private fileDone: Promise<void> | undefined;
   private gone = false;
+  /** Bytes held in memory, taken from the budget. */
+  private held = 0;
 
   constructor(private readonly o: SpoolOptions) {}
 
@@ -29,8 +50,9 @@ export class Spool {
   /** Takes a chunk; the promise (when one is returned) is the file asking to be waited for. */
   write(b: Buffer): Promise<void> | undefined {
     this.bytes += b.length;
-    if (!this.file && this.bytes <= this.o.memoryLimit) {
+    if (!this.file && this.bytes <= this.o.memoryLimit && (this.o.budget?.take(b.length) ?? true)) {
       this.chunks.push(b);
+      this.held += b.length;
       return undefined;
     }
     if (!this.file) {
@@ -39,7 +61,7 @@ export class Spool {
       // An error is reported by end() (or ignored after discard()).
       this.fileDone.catch(() => undefined);
       for (const c of this.chunks) this.file.write(c);
-      this.chunks = [];
+      this.release();
     }
     return this.file.write(b) ? undefined : once(this.file, "drain").then(() => undefined);
   }
@@ -64,11 +86,17 @@ export class Spool {
     } else {
       await writeFile(path, this.chunks);
     }
+    this.release();
+  }
+
+  private release(): void {
     this.chunks = [];
+    this.o.budget?.give(this.held);
+    this.held = 0;
   }
 
   async discard(): Promise<void> {
-    this.chunks = [];
+    this.release();
     if (!this.file || this.gone) return;
     this.gone = true;
     this.file.destroy();
