@@ -186,7 +186,8 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
   if (src.layers.length === 0) throw new SbxError("invalid_argument", `image ${src.name} has no layers to export`);
   const ac = new AbortController();
   const onAbort = (): void => ac.abort(o.signal?.reason);
-  o.signal?.addEventListener("abort", onAbort, { once: true });
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener("abort", onAbort, { once: true });
   const spools = src.layers.map(
     () => new Spool({ path: tempName(o.tmpDir), memoryLimit: o.memoryLimit ?? 64 << 20, budget: SPOOL_MEMORY }),
   );

@@ -31,8 +31,6 @@ const TAR_ARGS = [
   // No atime/ctime/sub-second mtime pax records (the rewrite drops them, mtime to whole seconds as
   // before): without them most entries need no pax header, a twentieth less to parse.
   "--pax-option=delete=atime,delete=ctime,delete=mtime",
-  // 64 KiB writes: fewer, larger chunks through the pipe (the archive's content is the same).
-  "--blocking-factor=128",
 ];
 
 /** Writes the layer's gzip blob into `spool` (ended on success); `signal` stops tar and the work. */
