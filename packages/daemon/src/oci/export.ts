@@ -144,8 +144,8 @@ export async function exportLayout(
   }
 }
 
-/** The outer tar's header for one member (owners 0, time 0: the archive depends on the image only). */
-function member(path: string, size: number, dir = false): Buffer {
+/** The outer tar's header for one member (owners 0, the image's time: the archive depends on the image only). */
+function member(path: string, size: number, mtime: number, dir = false): Buffer {
   return encodeHeader({
     path,
     type: dir ? "dir" : "file",
@@ -153,7 +153,7 @@ function member(path: string, size: number, dir = false): Buffer {
     uid: 0,
     gid: 0,
     size,
-    mtime: 0,
+    mtime,
     linkpath: "",
     devmajor: 0,
     devminor: 0,
@@ -161,8 +161,8 @@ function member(path: string, size: number, dir = false): Buffer {
   });
 }
 
-function* small(path: string, data: Buffer): Generator<Buffer> {
-  yield member(path, data.length);
+function* small(path: string, data: Buffer, mtime: number): Generator<Buffer> {
+  yield member(path, data.length, mtime);
   yield data;
   yield padding(data.length);
 }
@@ -205,12 +205,13 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
     await cleanup();
     throw err;
   }
+  const mtime = Math.max(0, Math.floor(Date.parse(src.createdAt) / 1000) || 0);
   async function* body(): AsyncGenerator<Buffer> {
     try {
       const d0 = documents(src, []);
-      yield* small("oci-layout", d0.layoutData);
-      yield member("blobs/", 0, true);
-      yield member("blobs/sha256/", 0, true);
+      yield* small("oci-layout", d0.layoutData, mtime);
+      yield member("blobs/", 0, mtime, true);
+      yield member("blobs/sha256/", 0, mtime, true);
       const made: LayerBlob[] = [];
       const sent = new Set<string>();
       for (let i = 0; i < src.layers.length; i++) {
@@ -219,7 +220,7 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
         const spool = spools[i]!;
         if (!sent.has(m.desc.digest)) {
           sent.add(m.desc.digest);
-          yield member(`blobs/sha256/${m.desc.digest.slice(7)}`, m.desc.size);
+          yield member(`blobs/sha256/${m.desc.digest.slice(7)}`, m.desc.size, mtime);
           const data = spool.read();
           if (Array.isArray(data)) yield* data;
           else for await (const c of data) yield c as Buffer;
@@ -228,9 +229,9 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
         await spool.discard();
       }
       const d = documents(src, made);
-      yield* small(`blobs/sha256/${d.config.digest.slice(7)}`, d.configData);
-      yield* small(`blobs/sha256/${d.manifest.digest.slice(7)}`, d.manifestData);
-      yield* small("index.json", d.indexData);
+      yield* small(`blobs/sha256/${d.config.digest.slice(7)}`, d.configData, mtime);
+      yield* small(`blobs/sha256/${d.manifest.digest.slice(7)}`, d.manifestData, mtime);
+      yield* small("index.json", d.indexData, mtime);
       yield TAR_END;
     } finally {
       await cleanup();
