@@ -1,12 +1,13 @@
 // One sbx layer dir as an OCI layer blob, in a single pass: GNU tar walks the dir (sorted, hard
 // links detected, xattrs read), OciLayerRewrite turns its entries into OCI form, the result is
-// hashed (the diff id) and gzipped in parallel blocks, and the compressed bytes are hashed (the
-// blob digest) on their way into a Spool. Nothing is read twice.
+// gzipped in parallel blocks and hashed (the diff id, on a worker thread), and the compressed
+// bytes are hashed (the blob digest) on their way into a Spool. Nothing is read twice.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { SbxError } from "@sbx-sh/protocol";
 import { MEDIA, type Descriptor } from "./layout.js";
 import { OciLayerRewrite } from "./layer-rewrite.js";
+import { BlockDigest } from "./block-digest.js";
 import { GzipBlocks } from "./parallel-gzip.js";
 import type { Spool } from "./spool.js";
 
@@ -47,7 +48,8 @@ export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?
   });
   const stop = (): void => void child.kill("SIGKILL");
   signal?.addEventListener("abort", stop, { once: true });
-  const diff = createHash("sha256");
+  // The diff id and the gzip CRC are computed on a worker: the main thread only parses and dispatches.
+  const diff = new BlockDigest();
   const blob = createHash("sha256");
   let spoolWait: Promise<void> | undefined;
   // Level 1: about twice as fast as the default for ~10% larger blobs (measured on debian-minimal).
@@ -57,13 +59,13 @@ export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?
       const w = spool.write(b);
       if (w) spoolWait = w;
     },
-    { level: 1 },
+    { level: 1, digest: diff },
   );
   const rewrite = new OciLayerRewrite(layer.uidBase);
+  let diffId: string;
   try {
     for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
       for (const piece of rewrite.write(chunk)) {
-        diff.update(piece);
         const w = gz.write(piece);
         if (w) await w;
       }
@@ -77,18 +79,19 @@ export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?
     const code = await exited;
     if (code !== 0) throw new SbxError("runtime_error", `cannot read layer ${layer.dir}: ${stderr.trim()}`);
     rewrite.end();
-    await gz.end();
+    diffId = `sha256:${(await gz.end())!}`;
     if (spoolWait) await spoolWait;
     await spool.end();
   } catch (err) {
     stop();
     child.stdout.destroy();
+    await diff.close();
     throw err;
   } finally {
     signal?.removeEventListener("abort", stop);
   }
   return {
     desc: { mediaType: MEDIA.layerGzip, digest: `sha256:${blob.digest("hex")}`, size: spool.size },
-    diffId: `sha256:${diff.digest("hex")}`,
+    diffId,
   };
 }
