@@ -21,9 +21,9 @@ export interface ParallelGzipOptions {
 
 function deflateBlock(data: Buffer, level: number): Promise<Buffer> {
   return new Promise((resolve, reject) =>
-    // Output in 256 KiB pieces: the default 16 KiB calls back into JS per piece, and one buffer of
-    // the block's size costs more to allocate on the main thread than the few extra round trips.
-    deflateRaw(data, { level, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: 256 << 10 }, (err, out) =>
+    // One output chunk for the whole block: with smaller ones each piece is a round trip through
+    // the main thread, and a busy main thread then stalls the compression between pieces.
+    deflateRaw(data, { level, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: data.length + (64 << 10) }, (err, out) =>
       err ? reject(err) : resolve(out),
     ),
   );
