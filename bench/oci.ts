@@ -1,6 +1,6 @@
 // OCI benchmarks: export and import of debian-minimal, and export, push and pull of a ~200 MB
 // image, each next to `skopeo copy` between the same formats in the same run. One run per row
-// (these move hundreds of MB). Standalone: `node --import tsx bench/oci.ts` starts its own daemon.
+// (these move hundreds of MB), but three alternated runs for the export against tar | pigz -1. Standalone: `node --import tsx bench/oci.ts` starts its own daemon.
 import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,6 +10,14 @@ import { Image, SandboxClient } from "@sbx-sh/sdk";
 import { REPO, TestDaemon } from "../test/harness.js";
 import { TestRegistry } from "../test/registry.js";
 import { printSection, timeIt, type Row, type Section } from "./stats.js";
+
+/** Exports of debian-minimal, each followed by its pigz baseline. */
+const EXPORT_RUNS = 3;
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): void {
   const r = spawnSync(cmd, args, { env, encoding: "utf8", maxBuffer: 64 << 20 });
@@ -34,12 +42,37 @@ export async function ociSection(
   const skopeo = (from: string, to: string) =>
     run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", from, to]);
   const rows: Row[] = [];
+  const notes: string[] = [];
   try {
     // debian-minimal: its export, then its import into a daemon that has none of its layers yet.
     // A sandbox first, so the base image is unpacked before anything is timed.
     await client.terminate((await client.create({ image: "debian-minimal", allowInternetAccess: false })).id);
     const base = join(dir, "base.tar");
-    const exportBase = await timeIt(async () => sbx(["image", "export", "debian-minimal", "-o", base]));
+    const rootfs = dataDir
+      ? join(dataDir, "layers", (await client.getImage("debian-minimal")).id.replace("sha256:", ""), "rootfs")
+      : undefined;
+    const hasPigz = spawnSync("pigz", ["--version"]).status === 0;
+    // The export and its issue baseline (the same tar compressed by pigz -1 on every core),
+    // alternated EXPORT_RUNS times and compared as medians: one run each is at the mercy of
+    // whatever else the machine does in those seconds.
+    const exports: number[] = [];
+    const pigzRuns: number[] = [];
+    for (let i = 0; i < EXPORT_RUNS; i++) {
+      exports.push(await timeIt(async () => sbx(["image", "export", "debian-minimal", "-o", base])));
+      if (rootfs && hasPigz)
+        pigzRuns.push(
+          await timeIt(async () =>
+            run("sh", [
+              "-c",
+              `tar --sort=name --numeric-owner -C "$1" -cf - . | pigz -1 > "$2"`,
+              "sh",
+              rootfs,
+              join(dir, "floor.tar.gz"),
+            ]),
+          ),
+        );
+    }
+    const exportBase = median(exports);
     const copyBase = await timeIt(async () =>
       skopeo(`oci-archive:${base}`, `oci-archive:${join(dir, "base-copy.tar")}`),
     );
@@ -48,15 +81,9 @@ export async function ociSection(
       sbx: exportBase,
       baseline: copyBase,
       baselineName: "skopeo copy oci-archive → oci-archive",
-      n: 1,
+      n: EXPORT_RUNS,
     });
-    if (dataDir) {
-      const rootfs = join(
-        dataDir,
-        "layers",
-        (await client.getImage("debian-minimal")).id.replace("sha256:", ""),
-        "rootfs",
-      );
+    if (rootfs) {
       const floor = await timeIt(async () =>
         run("sh", [
           "-c",
@@ -71,35 +98,23 @@ export async function ociSection(
         sbx: exportBase,
         baseline: floor,
         baselineName: "tar | gzip -1 of the rootfs",
-        n: 1,
+        n: EXPORT_RUNS,
       });
     }
-    if (dataDir && spawnSync("pigz", ["--version"]).status === 0) {
-      // The issue's export baseline: the same tar compressed by pigz -1 on every core.
-      const rootfs = join(
-        dataDir,
-        "layers",
-        (await client.getImage("debian-minimal")).id.replace("sha256:", ""),
-        "rootfs",
-      );
-      const pigz = await timeIt(async () =>
-        run("sh", [
-          "-c",
-          `tar --sort=name --numeric-owner -C "$1" -cf - . | pigz -1 > "$2"`,
-          "sh",
-          rootfs,
-          join(dir, "floor.tar.gz"),
-        ]),
-      );
+    if (pigzRuns.length) {
+      const pigz = median(pigzRuns);
       rows.push({
-        what: "export debian-minimal → OCI tar",
+        what: "export debian-minimal → OCI tar (medians)",
         sbx: exportBase,
         baseline: pigz,
         baselineName: "tar | pigz -1 of the rootfs",
-        n: 1,
+        n: EXPORT_RUNS,
         target: "≤ 1.2× (issue 12)",
         pass: exportBase / pigz <= 1.2,
       });
+      notes.push(
+        `export runs ${exports.map((t) => t.toFixed(0)).join(", ")} ms; tar | pigz -1 runs ${pigzRuns.map((t) => t.toFixed(0)).join(", ")} ms (alternated)`,
+      );
     }
     const importBase = await timeIt(async () => sbx(["image", "import", base, "-n", "bench-oci-base"]));
     const unpackBase = await timeIt(async () => skopeo(`oci-archive:${base}`, `oci:${join(dir, "base-layout")}:x`));
@@ -175,6 +190,7 @@ export async function ociSection(
     rows,
     notes: [
       "skopeo copy moves blobs without unpacking or compressing; umoci unpack and tar | gzip -1 are the closer floors for import and export.",
+      ...notes,
     ],
   };
 }

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { Image, type Sandbox } from "@sbx-sh/sdk";
 import { sharedClient, useSandboxes } from "./fixtures.js";
-import { REPO } from "./harness.js";
+import { REPO, testDaemonRoot } from "./harness.js";
 import { layout, tarOf } from "../packages/daemon/src/oci/testing/craft.js";
 import { TestRegistry } from "./registry.js";
 
@@ -134,6 +134,32 @@ describe("OCI export", () => {
     });
     expect(look.stdout).toBe("4755 0\n1000\nonly\nno-issue\n");
     rmSync(bundle, { recursive: true, force: true });
+  });
+
+  it("streams the same bytes every time, and a client that leaves mid-export leaves no temp file behind", async () => {
+    const tmp = join(testDaemonRoot("shared"), "data", "tmp");
+    const list = (): string[] => {
+      try {
+        return readdirSync(tmp).filter((n) => n.startsWith("oci-"));
+      } catch {
+        return [];
+      }
+    };
+    const before = new Set(list());
+    const ours = (): string[] => list().filter((n) => !before.has(n));
+    // Reads one chunk, then goes away: the daemon must stop the export and drop its spools.
+    const ac = new AbortController();
+    const partial = await client.exportImage("oci-src", ac.signal);
+    for await (const _ of partial) break;
+    ac.abort();
+    for (let i = 0; i < 100 && ours().length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(ours()).toEqual([]);
+    // The daemon carries on, and the archive depends on the image only (no times, no temp names).
+    const again = join(work, "src-again.oci.tar");
+    const out = sbx(["image", "export", "oci-src", "-o", again]);
+    expect(out.code, out.stderr).toBe(0);
+    const sum = (f: string) => sh("sha256sum", [f]).stdout.split(" ")[0];
+    expect(sum(again)).toBe(sum(join(work, "src.oci.tar")));
   });
 });
 

@@ -1,11 +1,12 @@
 // ParallelGzip's output is one gzip member any gunzip reads back to the input, deterministically.
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { ParallelGzip } from "./parallel-gzip.js";
+import { BlockDigest } from "./block-digest.js";
+import { GzipBlocks, ParallelGzip } from "./parallel-gzip.js";
 
 async function gzip(chunks: Buffer[], blockSize: number): Promise<Buffer> {
   return buffer(Readable.from(chunks).pipe(new ParallelGzip({ blockSize, concurrency: 3 })));
@@ -29,5 +30,19 @@ describe("ParallelGzip", () => {
   it("writes a valid member for empty input", async () => {
     const gz = await gzip([], 1024);
     expect(gunzipSync(gz).length).toBe(0);
+  });
+
+  it("hashes the input on a worker thread (sha256 and the trailer's CRC) with the same output", async () => {
+    const input = Buffer.concat([randomBytes(200_000), Buffer.alloc(300_000, 9)]);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < input.length; i += 33_333) chunks.push(input.subarray(i, i + 33_333));
+    const out: Buffer[] = [];
+    const g = new GzipBlocks((b) => out.push(b), { blockSize: 64 * 1024, concurrency: 3, digest: new BlockDigest() });
+    for (const c of chunks) await g.write(c);
+    const digest = await g.end();
+    expect(digest).toBe(createHash("sha256").update(input).digest("hex"));
+    const gz = Buffer.concat(out);
+    expect(gz.equals(await gzip(chunks, 64 * 1024))).toBe(true);
+    expect(gunzipSync(gz).equals(input)).toBe(true);
   });
 });

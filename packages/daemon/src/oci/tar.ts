@@ -125,55 +125,88 @@ function parsePax(data: Buffer, into: Record<string, Buffer>): void {
   }
 }
 
+/** What pax ('x') and GNU long-name ('L', 'K') entries say about the next real entry. */
+export interface TarMeta {
+  pax: Record<string, Buffer>;
+  longName?: string;
+  longLink?: string;
+}
+
+export type HeaderBlock =
+  { kind: "end" } | { kind: "meta"; flag: "x" | "g" | "L" | "K"; size: number } | { kind: "entry"; header: TarHeader };
+
+/** Bytes of data (padded to 512) that follow a header of this size. */
+export function padded(size: number): number {
+  return Math.ceil(size / 512) * 512;
+}
+
+/** One 512-byte header block: the end marker, a metadata entry, or a real entry with `meta` applied (and reset). */
+export function decodeHeader(h: Buffer, meta: TarMeta): HeaderBlock {
+  let zero = true;
+  for (let i = 0; i < 512; i++)
+    if (h[i] !== 0) {
+      zero = false;
+      break;
+    }
+  if (zero) return { kind: "end" };
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  if (sum !== num(h, 148, 8)) throw bad("header checksum mismatch (corrupt or not a tar)");
+  const flag = String.fromCharCode(h[156]!);
+  const size = num(h, 124, 12);
+  if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
+    if (size > 16 << 20) throw bad("oversized metadata entry");
+    return { kind: "meta", flag, size };
+  }
+  const type = TYPES[flag];
+  if (!type)
+    throw new SbxError(
+      "invalid_archive",
+      `tar entry ${JSON.stringify(str(h, 0, 100))} has unsupported type ${JSON.stringify(flag)}`,
+    );
+  const prefix = str(h, 345, 155);
+  const { pax, longName, longLink } = meta;
+  const xattrs: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(pax)) if (k.startsWith("SCHILY.xattr.")) xattrs[k.slice(13)] = Buffer.from(v);
+  const header: TarHeader = {
+    path: pax.path?.toString("utf8") ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100)),
+    type,
+    mode: num(h, 100, 8) & 0o7777,
+    uid: pax.uid ? Number(pax.uid.toString()) : num(h, 108, 8),
+    gid: pax.gid ? Number(pax.gid.toString()) : num(h, 116, 8),
+    size: pax.size ? Number(pax.size.toString()) : size,
+    mtime: Math.floor(pax.mtime ? Number(pax.mtime.toString()) : num(h, 136, 12)),
+    linkpath: pax.linkpath?.toString("utf8") ?? longLink ?? str(h, 157, 100),
+    devmajor: num(h, 329, 8),
+    devminor: num(h, 337, 8),
+    xattrs,
+  };
+  meta.pax = {};
+  meta.longName = meta.longLink = undefined;
+  if (!Number.isSafeInteger(header.size) || header.size < 0) throw bad(`entry ${header.path} has a bad size`);
+  return { kind: "entry", header };
+}
+
+/** Applies the data of a metadata entry to `meta`. */
+export function applyMeta(flag: "x" | "g" | "L" | "K", data: Buffer, meta: TarMeta): void {
+  if (flag === "x") parsePax(data, meta.pax);
+  else if (flag === "L") meta.longName = str(data, 0, data.length);
+  else if (flag === "K") meta.longLink = str(data, 0, data.length);
+}
+
 /** Entries of a tar stream, pax and GNU long names applied. Ends at the first zero block or EOF. */
 export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>): AsyncGenerator<TarEntry> {
   const bytes = new Bytes(src[Symbol.asyncIterator]());
-  let pax: Record<string, Buffer> = {};
-  let longName: string | undefined;
-  let longLink: string | undefined;
+  const meta: TarMeta = { pax: {} };
   for (;;) {
     if (!(await bytes.fill(512))) return;
-    const h = await bytes.take(512);
-    if (h.every((x) => x === 0)) return;
-    let sum = 0;
-    for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
-    if (sum !== num(h, 148, 8)) throw bad("header checksum mismatch (corrupt or not a tar)");
-    const flag = String.fromCharCode(h[156]!);
-    const size = num(h, 124, 12);
-    const padded = Math.ceil(size / 512) * 512;
-    if (flag === "x" || flag === "g" || flag === "L" || flag === "K") {
-      if (size > 16 << 20) throw bad("oversized metadata entry");
-      const data = (await bytes.take(padded)).subarray(0, size);
-      if (flag === "x") parsePax(data, pax);
-      else if (flag === "L") longName = str(data, 0, data.length);
-      else if (flag === "K") longLink = str(data, 0, data.length);
+    const block = decodeHeader(await bytes.take(512), meta);
+    if (block.kind === "end") return;
+    if (block.kind === "meta") {
+      applyMeta(block.flag, (await bytes.take(padded(block.size))).subarray(0, block.size), meta);
       continue;
     }
-    const type = TYPES[flag];
-    if (!type)
-      throw new SbxError(
-        "invalid_archive",
-        `tar entry ${JSON.stringify(str(h, 0, 100))} has unsupported type ${JSON.stringify(flag)}`,
-      );
-    const prefix = str(h, 345, 155);
-    const xattrs: Record<string, Buffer> = {};
-    for (const [k, v] of Object.entries(pax)) if (k.startsWith("SCHILY.xattr.")) xattrs[k.slice(13)] = Buffer.from(v);
-    const header: TarHeader = {
-      path: pax.path?.toString("utf8") ?? longName ?? (prefix ? `${prefix}/${str(h, 0, 100)}` : str(h, 0, 100)),
-      type,
-      mode: num(h, 100, 8) & 0o7777,
-      uid: pax.uid ? Number(pax.uid.toString()) : num(h, 108, 8),
-      gid: pax.gid ? Number(pax.gid.toString()) : num(h, 116, 8),
-      size: pax.size ? Number(pax.size.toString()) : size,
-      mtime: Math.floor(pax.mtime ? Number(pax.mtime.toString()) : num(h, 136, 12)),
-      linkpath: pax.linkpath?.toString("utf8") ?? longLink ?? str(h, 157, 100),
-      devmajor: num(h, 329, 8),
-      devminor: num(h, 337, 8),
-      xattrs,
-    };
-    pax = {};
-    longName = longLink = undefined;
-    if (!Number.isSafeInteger(header.size) || header.size < 0) throw bad(`entry ${header.path} has a bad size`);
+    const header = block.header;
     const dataSize = header.type === "file" ? header.size : 0;
     let remain = dataSize;
     async function* body(): AsyncGenerator<Buffer> {
@@ -185,7 +218,7 @@ export async function* readTar(src: AsyncIterable<Buffer | Uint8Array | string>)
     }
     yield { header, body };
     while (remain > 0) remain -= (await bytes.chunk(Math.min(remain, 1 << 20))).length;
-    const pad = Math.ceil(dataSize / 512) * 512 - dataSize;
+    const pad = padded(dataSize) - dataSize;
     if (pad) await bytes.take(pad);
   }
 }

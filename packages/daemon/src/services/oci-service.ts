@@ -13,7 +13,7 @@ import { parseImageRef } from "./images.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
-import { exportLayout, layoutTarStream, type ExportSource } from "../oci/export.js";
+import { exportArchive, exportLayout, type ExportSource } from "../oci/export.js";
 import { importedLayerKey, importImage } from "../oci/import.js";
 import { readLayout } from "../oci/layout.js";
 import { pullToLayout, pushLayout, type OnRegistryProgress, type TransferStats } from "../oci/registry.js";
@@ -93,18 +93,10 @@ export class OciService {
     };
   }
 
-  /** The image as an OCI layout tar; the temp dir goes when the stream ends or is abandoned. */
-  async exportStream(project: string, ref: string): Promise<Readable> {
+  /** The image as an OCI layout tar, streamed; its spool files go when the stream ends or is abandoned. */
+  async exportStream(project: string, ref: string, signal?: AbortSignal): Promise<Readable> {
     const src = await this.source(project, ref);
-    await mkdir(this.opts.tmpDir, { recursive: true, mode: 0o700 });
-    const dir = join(this.opts.tmpDir, `oci-${randomBytes(6).toString("hex")}`);
-    try {
-      await exportLayout(src, dir);
-    } catch (err) {
-      await rm(dir, { recursive: true, force: true });
-      throw err;
-    }
-    return layoutTarStream(dir);
+    return exportArchive(src, { tmpDir: this.opts.tmpDir, signal });
   }
 
   /** Imports an OCI layout tar or docker-archive tar from a stream. */

@@ -49,7 +49,7 @@ export function registerOciRoutes(app: Api, s: Services): void {
       responses: { 200: tar("OCI image layout"), 404: json(ErrorBody, "unknown") },
     }),
     async (c) => {
-      const stream = await s.oci.exportStream(c.get("project"), c.req.valid("param").name);
+      const stream = await s.oci.exportStream(c.get("project"), c.req.valid("param").name, c.req.raw.signal);
       return new Response(Readable.toWeb(stream) as ReadableStream, {
         status: 200,
         headers: { "content-type": "application/x-tar" },

@@ -1,0 +1,114 @@
+// The streamed export (exportArchive): an OCI layout tar that skopeo and umoci accept and sbx
+// imports back to the same trees, the same bytes every time and whichever way a blob was
+// spooled, and nothing left behind when the reader goes away or the export is aborted.
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream, lstatSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LayerStore } from "../layers/layer-store.js";
+import { exportArchive, exportLayout, type ExportSource } from "./export.js";
+import { importImage } from "./import.js";
+import { readLayout } from "./layout.js";
+import { unpackPlain } from "./unpack.js";
+import { makeLayers, memStore, sh, treeHash, UID } from "./testing/layers-fixture.js";
+
+const isRoot = process.getuid?.() === 0;
+
+async function toFile(stream: Readable, path: string): Promise<string> {
+  await pipeline(stream, createWriteStream(path));
+  return createHash("sha256").update(readFileSync(path)).digest("hex");
+}
+
+/** Waits until `dir` is empty (the cleanup after a destroyed stream runs in the background). */
+async function emptied(dir: string): Promise<string[]> {
+  for (let i = 0; i < 200; i++) {
+    const left = await readdir(dir);
+    if (left.length === 0) return left;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return readdir(dir);
+}
+
+describe.runIf(isRoot)("OCI archive export (streamed)", () => {
+  let root: string;
+  let spool: string;
+  let src: ExportSource;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), "sbx-ociarc-"));
+    spool = join(root, "spool");
+    src = makeLayers(root);
+    // A third layer big enough (4 MiB of random bytes) to be mid-stream when a reader leaves.
+    const big = join(root, "big");
+    await mkdir(big);
+    writeFileSync(join(big, "random.bin"), randomBytes(4 << 20));
+    sh("chown", ["-R", `${UID}:${UID}`, big]);
+    src = { ...src, layers: [...src.layers, { dir: big, uidBase: UID }] };
+  });
+  afterAll(async () => {
+    if (root) await rm(root, { recursive: true, force: true });
+  });
+
+  it("is a layout tar skopeo and umoci read, with the blobs exportLayout writes, imported back to the same trees", async () => {
+    const file = join(root, "a.tar");
+    await toFile(await exportArchive(src, { tmpDir: spool }), file);
+    const dir = await exportLayout(src, join(root, "layout"));
+    // The archive's manifest is the layout's: same config, same layer blobs.
+    const raw = JSON.parse(sh("skopeo", ["inspect", "--raw", `oci-archive:${file}:1`])) as { layers: unknown[] };
+    expect(raw.layers).toEqual(dir.layers);
+    expect(sh("tar", ["-tf", file]).split("\n").filter(Boolean)).toEqual([
+      "oci-layout",
+      "blobs/",
+      "blobs/sha256/",
+      ...dir.layers.map((l) => `blobs/sha256/${l.digest.slice(7)}`),
+      `blobs/sha256/${dir.config.digest.slice(7)}`,
+      `blobs/sha256/${dir.manifest.digest.slice(7)}`,
+      "index.json",
+    ]);
+    sh("skopeo", ["copy", "--quiet", `oci-archive:${file}:1`, `oci:${join(root, "copied")}:1`]);
+    const bundle = join(root, "bundle");
+    sh("umoci", ["unpack", "--image", `${join(root, "copied")}:1`, bundle]);
+    expect(readFileSync(join(bundle, "rootfs/data/new"), "utf8")).toBe("new\n");
+    expect(() => lstatSync(join(bundle, "rootfs/etc/gone"))).toThrow();
+    expect(lstatSync(join(bundle, "rootfs/home/app")).uid).toBe(1000);
+
+    // sbx's own import of the archive: the same trees as the layers exported.
+    const unpacked = join(root, "unpacked");
+    await mkdir(unpacked);
+    await unpackPlain(createReadStream(file), unpacked, 1 << 30);
+    const img = await importImage(
+      await readLayout(unpacked),
+      { layers: new LayerStore(join(root, "layers")), store: memStore(), uidBase: UID },
+      { project: "p", name: "t", tag: "1", replace: false, source: "oci" },
+    );
+    expect(treeHash(img.baseDir)).toBe(treeHash(src.layers[0]!.dir));
+    expect(img.layers.map((l) => treeHash(l.dir))).toEqual(src.layers.slice(1).map((l) => treeHash(l.dir)));
+    expect(await readdir(spool)).toEqual([]);
+  });
+
+  it("writes the same bytes every time, whether blobs wait in memory or in a file", async () => {
+    const a = await toFile(await exportArchive(src, { tmpDir: spool }), join(root, "d1.tar"));
+    const b = await toFile(await exportArchive(src, { tmpDir: spool }), join(root, "d2.tar"));
+    const c = await toFile(await exportArchive(src, { tmpDir: spool, memoryLimit: 0 }), join(root, "d3.tar"));
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    expect(await readdir(spool)).toEqual([]);
+  });
+
+  it("leaves no spool file when the reader goes away mid-stream or the export is aborted", async () => {
+    // Spooled to files (memoryLimit 0), destroyed after the first chunk: layers 2 and 3 are spooled or in the making.
+    const stream = await exportArchive(src, { tmpDir: spool, memoryLimit: 0 });
+    await new Promise<void>((resolve) => stream.once("data", () => resolve()));
+    expect((await readdir(spool)).length).toBeGreaterThan(0); // the first layer's file, at least
+    stream.destroy();
+    expect(await emptied(spool)).toEqual([]);
+
+    const ac = new AbortController();
+    ac.abort(new Error("client went away"));
+    await expect(exportArchive(src, { tmpDir: spool, memoryLimit: 0, signal: ac.signal })).rejects.toThrow();
+    expect(await readdir(spool)).toEqual([]);
+  });
+});
