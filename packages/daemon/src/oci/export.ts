@@ -144,6 +144,18 @@ export async function exportLayout(
   }
 }
 
+/** One layer's blob written into `blobsDir` under its digest (cluster content pushes it from there). */
+export async function writeLayerBlob(layer: ExportLayer, blobsDir: string): Promise<LayerBlob> {
+  const spool = new Spool({ path: join(blobsDir, `.tmp-${randomBytes(6).toString("hex")}`), memoryLimit: 0 });
+  try {
+    const blob = await produceLayerBlob(layer, spool);
+    await spool.moveTo(join(blobsDir, blob.desc.digest.slice(7)));
+    return blob;
+  } finally {
+    await spool.discard();
+  }
+}
+
 /** The outer tar's header for one member (owners 0, the image's time: the archive depends on the image only). */
 function member(path: string, size: number, mtime: number, dir = false): Buffer {
   return encodeHeader({
