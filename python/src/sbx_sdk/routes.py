@@ -46,6 +46,7 @@ ROUTES: dict[str, str] = {
     "snapshots": "/v1/snapshots",
     "snapshot": "/v1/snapshots/{id}",
     "nodes": "/v1/nodes",
+    "projectQuota": "/v1/projects/{name}/quota",
     "nodeState": "/v1/nodes/{name}/state",
     "nodeRegister": "/cluster/v1/register",
     "nodeHeartbeat": "/cluster/v1/heartbeat",
