@@ -80,13 +80,14 @@ export function registerTlProcesses(app: Api, s: Services, imageBuilds: TlImageB
 
   app.post("/api/v1/processes/run", async (c) => {
     const req = toStart(parse(RunBody, await readJson(c)));
-    const sandbox = sandboxIdOf(c);
-    const p = await s.processes.start(project(c), sandbox, req);
     const abort = new AbortController();
+    // exec, as sbx's own route: the output is read through the handle that started the process,
+    // not attached to again (a round trip to the agent for a command that has often ended already).
+    const { process: p, events: output } = await s.processes.exec(project(c), sandboxIdOf(c), req, abort.signal);
     async function* events(): AsyncGenerator<unknown> {
       yield { pid: tlPid(p.id), started_at: Date.parse(p.startedAt) / 1000 };
       const lines = new LineSplitter();
-      for await (const e of s.processes.output(project(c), sandbox, p.id, true, abort.signal)) {
+      for await (const e of output) {
         yield* lines.push(e);
         if (e.type === "exit") yield exitEvent(e);
       }
