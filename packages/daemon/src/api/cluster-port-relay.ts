@@ -16,7 +16,7 @@ import type { Duplex } from "node:stream";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { Logger } from "../common/log.js";
-import { proxyHttpStatus } from "./http-status.js";
+import { refuse, refuseRaw } from "./port-proxy.js";
 
 const HOP_BY_HOP = new Set([
   "connection",
@@ -105,21 +105,4 @@ export function createClusterPortRelay(holder: { routing?: ClusterRouting }, dom
   });
   server.on("error", (err) => log.error({ err }, "port relay failed"));
   return server;
-}
-
-function refuse(res: ServerResponse, e: SbxError): void {
-  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
-  res.writeHead(proxyHttpStatus(e.code), {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-    "cache-control": "no-store",
-  });
-  res.end(body);
-}
-
-function refuseRaw(socket: Duplex, e: SbxError): void {
-  const body = JSON.stringify({ error: { code: e.code, message: e.message } });
-  socket.end(
-    `HTTP/1.1 ${proxyHttpStatus(e.code)} Refused\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-  );
 }

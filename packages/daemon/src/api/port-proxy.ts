@@ -220,8 +220,8 @@ function unreachable(port: number, sandboxId: string, err: Error): SbxError {
   );
 }
 
-/** The proxy's refusal: the error body of the API, with the proxy's status for its code. */
-function refuse(res: ServerResponse, e: SbxError): void {
+/** The proxy's refusal: the error body of the API, with the proxy's status for its code (the cluster relay's too). */
+export function refuse(res: ServerResponse, e: SbxError): void {
   const body = JSON.stringify({ error: { code: e.code, message: e.message } });
   res.writeHead(proxyHttpStatus(e.code), {
     "content-type": "application/json",
@@ -231,7 +231,8 @@ function refuse(res: ServerResponse, e: SbxError): void {
   res.end(body);
 }
 
-function refuseRaw(socket: Duplex, e: SbxError): void {
+/** The same refusal on a raw socket (an upgrade request that is refused before any HTTP response exists). */
+export function refuseRaw(socket: Duplex, e: SbxError): void {
   const body = JSON.stringify({ error: { code: e.code, message: e.message } });
   const status = proxyHttpStatus(e.code);
   const reason =
