@@ -6,10 +6,11 @@ import { randomUUID } from "node:crypto";
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
-import { connectNodeSocket, forwardHttp, type NodeTarget } from "../cluster/node-forward.js";
+import { boundedText, connectNodeSocket, forwardHttp, type NodeTarget } from "../cluster/node-forward.js";
 import { deriveNodeKey } from "../cluster/node-key.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
+import { MAX_JSON_BYTES } from "./body-limits.js";
 
 export function targetOf(
   r: ClusterRouting,
@@ -108,7 +109,7 @@ export async function placeAndCreate(
     }
     const res = await forwardHttp(target, c.req.raw, nodePath, { body: raw, signal: lost.signal }).finally(unwatch);
     if (!res.ok) return res;
-    const text = await res.text();
+    const text = await boundedText(res, MAX_JSON_BYTES);
     const answer = JSON.parse(text) as unknown;
     const id = idOf(answer);
     if (!id) throw new SbxError("internal", `node ${at.node} answered the create without a sandbox id`);

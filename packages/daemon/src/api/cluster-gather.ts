@@ -5,10 +5,13 @@
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
-import { forwardHttp } from "../cluster/node-forward.js";
+import { boundedText, forwardHttp } from "../cluster/node-forward.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv } from "./api-types.js";
 import { targetOf } from "./cluster-calls.js";
+
+/** A node's list answer is read up to this size (thousands of sandboxes fit; a flood from a bad node does not). */
+const NODE_LIST_MAX = 64 << 20;
 
 export interface Unavailable {
   id: string;
@@ -40,7 +43,9 @@ export async function gatherFromNodes<T>(
           signal: AbortSignal.timeout(10_000),
         });
         if (!res.ok) throw new SbxError("node_unavailable", `node ${at.node} answered ${res.status}`);
-        items.push(...itemsOf(await res.json()).filter((x) => ours.has(idOf(x))));
+        items.push(
+          ...itemsOf(JSON.parse(await boundedText(res, NODE_LIST_MAX)) as unknown).filter((x) => ours.has(idOf(x))),
+        );
       } catch (err) {
         const reason = err instanceof Error ? err.message : String(err);
         for (const a of ats) unavailable.push({ id: a.sandboxId, name: a.name, node: a.node, reason });

@@ -6,7 +6,7 @@
 import { SbxError } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import type { ContentRecord, ContentRecords } from "./content-records.js";
-import { forwardHttp, type NodeTarget } from "./node-forward.js";
+import { boundedText, forwardHttp, type NodeTarget } from "./node-forward.js";
 
 export const MANIFEST_HEADER = "x-sbx-content-manifest";
 /** On the node; not under /cluster/v1 (node tokens, the control plane's) nor /v1 (the public API). */
@@ -44,10 +44,18 @@ export class ControlContent {
   /** A node's answer to a snapshot: recorded when it says the registry holds it; passed on as it came. */
   async recordSnapshot(res: Response, node: string, project: string): Promise<Response> {
     if (res.status !== 201) return res;
-    const text = await res.text();
+    // The node's answer is checked like any input: bounded, parsed safely, its id and digest well formed.
+    const text = await boundedText(res, 64 << 10);
     const manifest = res.headers.get(MANIFEST_HEADER);
-    const id = (JSON.parse(text) as { id?: unknown }).id;
-    if (manifest && typeof id === "string") await this.records.put({ id, kind: "snapshot", project, manifest, node });
+    let id: unknown;
+    try {
+      id = (JSON.parse(text) as { id?: unknown }).id;
+    } catch {
+      throw new SbxError("node_unavailable", `node ${node} answered the snapshot with something that is not JSON`);
+    }
+    const good = typeof id === "string" && /^[A-Za-z0-9_-]{1,100}$/.test(id);
+    if (good && manifest && /^sha256:[0-9a-f]{64}$/.test(manifest))
+      await this.records.put({ id: id as string, kind: "snapshot", project, manifest, node });
     else this.log.warn({ node, snapshot: id }, "node took a snapshot without storing it in the cluster registry");
     return new Response(text, { status: res.status, headers: res.headers });
   }

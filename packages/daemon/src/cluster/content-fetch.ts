@@ -6,7 +6,7 @@
 // snapshots form a bounded cache (content-cache.ts): past the budget, the least recently used one
 // that no sandbox here stands on is dropped (its record, then its layers by garbage collection).
 import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
@@ -14,7 +14,7 @@ import type { ImageLayerRef, SnapshotRecord } from "../domain/records.js";
 import type { Logger } from "../common/log.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import { importedLayerKey } from "../oci/import.js";
-import { MANIFEST_TYPES, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
+import { MANIFEST_TYPES, MEDIA, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
 import { unpackLayer } from "../oci/unpack.js";
 import type { ImageGc } from "../services/image-gc.js";
 import type { ImageService } from "../services/images.js";
@@ -50,10 +50,12 @@ export class ContentFetcher {
 
   /** The snapshot, pulled unless this node has it; refused if the registry's copy is not what the record says. */
   fetchSnapshot(project: string, id: string, manifest: string): Promise<SnapshotRecord> {
-    const inFlight = this.running.get(id);
+    // Only the same pull is joined: another project's request for this id gets its own answer.
+    const key = `${project}\n${id}\n${manifest}`;
+    const inFlight = this.running.get(key);
     if (inFlight) return inFlight;
-    const p = this.fetchOnce(project, id, manifest).finally(() => this.running.delete(id));
-    this.running.set(id, p);
+    const p = this.fetchOnce(project, id, manifest).finally(() => this.running.delete(key));
+    this.running.set(key, p);
     return p;
   }
 
@@ -79,6 +81,22 @@ export class ContentFetcher {
     // A node pushes at most MAX_STACK_DEPTH layers plus a base: anything longer was not made by one.
     if (!Array.isArray(m.layers) || m.layers.length > 64 || !m.config || !(m.config.size <= 8 << 20))
       throw new SbxError("invalid_archive", `content ${manifestDigest} is malformed`);
+    // Declared sizes are checked before a byte is fetched: gzip layers only, and no more than the
+    // data disk has free (the registry is not trusted to keep a node's disk).
+    if (!m.layers.every((l) => l?.mediaType === MEDIA.layerGzip && Number.isSafeInteger(l.size) && l.size >= 0))
+      throw new SbxError("invalid_archive", `content ${manifestDigest}: its layers are not sized gzip layers`);
+    const declared = m.layers.reduce((a, l) => a + l.size, 0);
+    await mkdir(this.d.tmpDir, { recursive: true, mode: 0o700 });
+    const disk = await statfs(this.d.tmpDir);
+    if (declared > disk.bavail * disk.bsize)
+      throw new SbxError(
+        "no_space",
+        `content ${manifestDigest} declares ${declared} bytes: more than this node has free`,
+      );
+    // Host ids (uid base 0) only for a base recipe this node itself builds with them, never on the registry's word.
+    const base = meta.baseRecipe ? await this.d.bases.resolveBase(meta.baseRecipe.name, project) : null;
+    if (meta.config.systemd && !base?.config.systemd)
+      throw new SbxError("invalid_archive", `content ${manifestDigest} claims host ids its base does not have here`);
     const dir = join(this.d.tmpDir, `content-${randomBytes(6).toString("hex")}`);
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await mkdir(this.d.layers.root, { recursive: true, mode: 0o700 });
@@ -130,8 +148,7 @@ export class ContentFetcher {
       }
       let baseDir: string;
       let stack = refs;
-      if (meta.baseRecipe) {
-        const base = await this.d.bases.resolveBase(meta.baseRecipe.name, project);
+      if (meta.baseRecipe && base) {
         if (base.id !== meta.baseRecipe.id)
           this.d.log.warn(
             { snapshot: id, base: base.name, here: base.id, there: meta.baseRecipe.id },

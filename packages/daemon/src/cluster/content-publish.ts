@@ -30,8 +30,11 @@ export class ContentPublisher {
 
   constructor(private readonly d: PublishDeps) {}
 
+  /** Asked once, for the snapshot's answer: then forgotten, so the map does not grow with every snapshot. */
   manifestOf(snapshotId: string): string | undefined {
-    return this.manifests.get(snapshotId);
+    const m = this.manifests.get(snapshotId);
+    this.manifests.delete(snapshotId);
+    return m;
   }
 
   /** Pushes the snapshot's layers, config and manifest (tagged with its id); answers the manifest digest. */

@@ -36,12 +36,16 @@ export class ContentRecords {
     return new ContentRecords(pool);
   }
 
+  /** Records (or re-points) content of `r.project`; an id another project holds is refused, not taken over. */
   async put(r: ContentRecord): Promise<void> {
-    await this.pool.query(
+    const { rowCount } = await this.pool.query(
       `INSERT INTO cluster_content (id, kind, project, manifest, node) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (id) DO UPDATE SET manifest = EXCLUDED.manifest, node = EXCLUDED.node`,
+       ON CONFLICT (id) DO UPDATE SET manifest = EXCLUDED.manifest, node = EXCLUDED.node
+       WHERE cluster_content.project = EXCLUDED.project AND cluster_content.kind = EXCLUDED.kind`,
       [r.id, r.kind, r.project, r.manifest, r.node],
     );
+    if (rowCount === 0)
+      throw new SbxError("already_exists", `content ${r.id} is recorded for another project: not recorded again`);
   }
 
   /** The project's snapshot `id`; not_found otherwise (another project's is not told apart from none). */

@@ -7,6 +7,7 @@
 // The shared record (snapshot id → project and manifest digest) is the control plane's, in
 // PostgreSQL (content-records.ts): nodes fetch by digest, so a re-pointed tag changes nothing.
 import { SbxError } from "@sbx-sh/protocol";
+import { forbiddenRange } from "../oci/outbound.js";
 import { parseRegistryRef, RegistryClient } from "../oci/registry-client.js";
 
 export const CONTENT_REPOSITORY = "sbx/content";
@@ -28,13 +29,24 @@ export interface ContentMeta {
   steps: string[];
 }
 
+/** Whether `hostPort` (host[:port], IPv6 in brackets) names this machine's loopback. */
+function isLoopbackHost(hostPort: string): boolean {
+  const host = hostPort
+    .replace(/:\d+$/, "")
+    .replace(/^\[|\]$/g, "")
+    .toLowerCase();
+  return host === "localhost" || forbiddenRange(host) === "loopback";
+}
+
 /** A client for the cluster's content repository on `registry` (host:port, operator-given, so allowed). */
 export function contentClient(registry: string, tag: string | null, digest: string | null = null): RegistryClient {
   const ref = parseRegistryRef(`${registry}/${CONTENT_REPOSITORY}`);
   return new RegistryClient(
     { ...ref, tag, digest },
     {},
-    { allowLoopback: true, allow: [registry, registry.replace(/:\d+$/, "")] },
+    // Exactly the operator's host:port (a redirect or upload location elsewhere is checked like any
+    // outbound call); loopback is reachable only when the registry itself is there.
+    { allowLoopback: isLoopbackHost(ref.registry), allow: [registry] },
   );
 }
 

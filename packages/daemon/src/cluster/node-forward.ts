@@ -65,7 +65,8 @@ function tlsOptions(t: NodeTarget, host: string): Record<string, unknown> {
 
 const CERT_ERRORS = /CERT|SIGNATURE|ALTNAME|ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/;
 
-function splitAddress(address: string): { host: string; port: number } {
+/** host:port (IPv6 in brackets) as its parts. */
+export function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(":");
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(address.slice(i + 1)) };
 }
@@ -209,4 +210,22 @@ export function connectNodeSocket(t: NodeTarget, path: string, from: Headers): P
     });
     ws.once("error", (err) => reject(unreachable(t, err.message, err)));
   });
+}
+
+/**
+ * A node's answer read whole, but never more than `max` bytes: the control plane keeps what a node
+ * says (lists, create answers, snapshot ids), and a compromised node must not fill its memory.
+ */
+export async function boundedText(res: Response, max: number): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of (res.body ?? []) as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    if (size > max) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new SbxError("node_unavailable", `a node's answer exceeded ${max} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
 }
