@@ -16,17 +16,8 @@ import type { Duplex } from "node:stream";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { Logger } from "../common/log.js";
-import { refuse, refuseRaw } from "./port-proxy.js";
-
-const HOP_BY_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "trailer",
-  "transfer-encoding",
-  "upgrade",
-]);
+import { splitAddress } from "../cluster/node-forward.js";
+import { HOP_BY_HOP, refuse, refuseRaw } from "./port-proxy.js";
 
 /** `routing` is filled in once the cluster role has started; until then requests are refused. */
 export function createClusterPortRelay(holder: { routing?: ClusterRouting }, domain: string, log: Logger): Server {
@@ -45,8 +36,7 @@ export function createClusterPortRelay(holder: { routing?: ClusterRouting }, dom
     if (at.unavailable) throw new SbxError("node_unavailable", `sandbox ${at.sandboxId}: ${at.unavailable}`);
     if (!at.proxyAddress)
       throw new SbxError("node_unavailable", `sandbox ${at.sandboxId}: its node ${at.node} runs no port proxy`);
-    const i = at.proxyAddress.lastIndexOf(":");
-    return { host: at.proxyAddress.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(at.proxyAddress.slice(i + 1)) };
+    return splitAddress(at.proxyAddress);
   };
 
   const server = createServer((req, res) => {

@@ -19,8 +19,8 @@ import { proxyHttpStatus } from "./http-status.js";
 export const TOKEN_HEADER = "x-sbx-token";
 export const TOKEN_QUERY = "sbx_token";
 const TOKEN_COOKIE = "sbx_token";
-/** Connection-level headers that describe one hop, not the request (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = new Set([
+/** Connection-level headers that describe one hop, not the request (RFC 9110 §7.6.1; the cluster relay's too). */
+export const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
   "proxy-connection",

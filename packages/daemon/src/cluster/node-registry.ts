@@ -32,11 +32,15 @@ export interface NodeReport {
   proxyAddress?: string;
 }
 
-/** A node's lease, and its key for control → node calls (node-key.ts) when the registry derives keys. */
+/**
+ * A node's lease, its key for control → node calls (node-key.ts) when the registry derives keys, and
+ * the sandboxes it reported that the control plane gave up (it destroys them).
+ */
 export interface NodeLeaseGrant {
   name: string;
   leaseSecs: number;
   nodeKey?: string;
+  destroy?: string[];
 }
 
 export interface NodeInfo {
@@ -88,6 +92,16 @@ function checkReport(r: NodeReport): void {
     throw new SbxError("invalid_argument", "node proxyAddress: host:port, up to 255 characters");
 }
 
+/**
+ * The node's port proxy, kept only on the host of the node's own address: the control plane's public
+ * port relay sends anyone's requests there, never to an address a (compromised) node picks, such as a
+ * metadata service or the control host. Another host gives no relay for that node (null).
+ */
+function proxyOnNodeHost(r: NodeReport): string | null {
+  const hostOf = (hostPort: string): string => hostPort.replace(/:\d+$/, "").toLowerCase();
+  return r.proxyAddress !== undefined && hostOf(r.proxyAddress) === hostOf(r.address) ? r.proxyAddress : null;
+}
+
 interface NodeRow {
   name: string;
   state: NodeState;
@@ -102,13 +116,6 @@ interface NodeRow {
   usage: NodeInfo["usage"];
   layer_count: number;
   lease_left: number | null;
-}
-
-/** A node's lease, and the sandboxes it reported that the control plane gave up (it destroys them). */
-export interface NodeLeaseGrant {
-  name: string;
-  leaseSecs: number;
-  destroy?: string[];
 }
 
 export class NodeRegistry {
@@ -177,7 +184,7 @@ export class NodeRegistry {
         JSON.stringify(report.usage),
         report.layers,
         this.opts.leaseSecs,
-        report.proxyAddress ?? null,
+        proxyOnNodeHost(report),
       ],
     );
     await this.freeEnded(name, report.sandboxIds);
