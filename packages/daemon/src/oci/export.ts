@@ -251,6 +251,8 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
   }
   const stream = Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
   // Destroyed early (the client went away): stop the producers now, not at the generator's next step.
-  stream.on("close", () => ac.abort());
+  // Destroyed before its first read, the generator never runs its finally: cleanup runs from here too
+  // (it is safe twice), so spools give back their memory budget and their files.
+  stream.on("close", () => void cleanup());
   return stream;
 }

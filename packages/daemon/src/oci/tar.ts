@@ -130,6 +130,8 @@ export interface TarMeta {
   pax: Record<string, Buffer>;
   longName?: string;
   longLink?: string;
+  /** Metadata bytes since the last real entry: chained pax entries may not grow memory without bound. */
+  bytes?: number;
 }
 
 export type HeaderBlock =
@@ -183,12 +185,15 @@ export function decodeHeader(h: Buffer, meta: TarMeta): HeaderBlock {
   };
   meta.pax = {};
   meta.longName = meta.longLink = undefined;
+  meta.bytes = 0;
   if (!Number.isSafeInteger(header.size) || header.size < 0) throw bad(`entry ${header.path} has a bad size`);
   return { kind: "entry", header };
 }
 
 /** Applies the data of a metadata entry to `meta`. */
 export function applyMeta(flag: "x" | "g" | "L" | "K", data: Buffer, meta: TarMeta): void {
+  meta.bytes = (meta.bytes ?? 0) + data.length;
+  if (meta.bytes > 16 << 20) throw bad("oversized metadata before an entry");
   if (flag === "x") parsePax(data, meta.pax);
   else if (flag === "L") meta.longName = str(data, 0, data.length);
   else if (flag === "K") meta.longLink = str(data, 0, data.length);
