@@ -25,6 +25,7 @@ import { daemonStoreConfig, describeStore, openStores } from "./store/open-store
 import { startClusterRole, type ClusterRouting } from "./cluster/cluster-role.js";
 import { ReplicaLease } from "./cluster/replica-lease.js";
 import { startNodeContent } from "./cluster/content-node.js";
+import { openClusterRegistry } from "./cluster/registry-access.js";
 import { createClusterPortRelay } from "./api/cluster-port-relay.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
@@ -174,12 +175,13 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
     servers.push(server);
   }
+  const clusterRegistry = await openClusterRegistry(cfg, log);
   const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port);
   relayTo.routing = cluster.routing;
   const nodeContent =
-    cfg.role === "node" && cfg.registry
+    cfg.role === "node" && clusterRegistry
       ? startNodeContent({
-          ...{ registry: cfg.registry, cacheBytes: (cfg.contentCacheMb ?? 10240) * 2 ** 20, dataDir: cfg.dataDir },
+          ...{ registry: clusterRegistry, cacheBytes: (cfg.contentCacheMb ?? 10240) * 2 ** 20, dataDir: cfg.dataDir },
           ...{ uidBase: cfg.uidBase, stores, layers: layerStore, images, snapshots, gc, inUse, log },
         })
       : undefined;

@@ -12,6 +12,7 @@ import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import WebSocket from "ws";
 import { SbxError } from "@sbx-sh/protocol";
+import { isCertVerifyError } from "../common/tls-errors.js";
 
 export interface NodeTarget {
   node: string;
@@ -63,8 +64,6 @@ function tlsOptions(t: NodeTarget, host: string): Record<string, unknown> {
   return t.ca ? { ca: t.ca, servername: isIP(host) ? "" : host, minVersion: "TLSv1.2" } : {};
 }
 
-const CERT_ERRORS = /CERT|SIGNATURE|ALTNAME|ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/;
-
 /** host:port (IPv6 in brackets) as its parts. */
 export function splitAddress(address: string): { host: string; port: number } {
   const i = address.lastIndexOf(":");
@@ -73,7 +72,7 @@ export function splitAddress(address: string): { host: string; port: number } {
 
 export function unreachable(t: NodeTarget, why: string, err?: Error): SbxError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? "";
-  if (t.ca && CERT_ERRORS.test(code))
+  if (t.ca && isCertVerifyError(code))
     return new SbxError(
       "node_unavailable",
       `node ${t.node} (${t.address}) is refused: its TLS certificate does not verify against the control plane's --node-ca (${code}: ${why})`,
