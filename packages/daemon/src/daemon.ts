@@ -2,6 +2,7 @@
 // with what survived on the host; shuts down without touching running sandboxes.
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
+import type { ServerOptions as TlsServerOptions } from "node:https";
 import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { tlsServerOptions } from "./api/tls-listener.js";
@@ -52,6 +53,11 @@ export interface DaemonSeams {
   baseImages?: BaseImageSource;
   /** Wraps the API's handler on every listener (tests record what clients send). */
   wrapHandler?: (handler: ApiHandler) => ApiHandler;
+}
+
+/** A node's --tls-cert/--tls-key as its port proxy's TLS options, or undefined without them. */
+function nodeProxyTls(cfg: DaemonConfig): TlsServerOptions | undefined {
+  return tlsServerOptions(cfg.tlsCert, cfg.tlsKey).serverOptions as TlsServerOptions | undefined;
 }
 
 /** pino to stdout, and also appended to --log-file when given (the journal and the file under systemd). */
@@ -170,7 +176,10 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     const [host, port] = splitHostPort(cfg.proxyListen, "--proxy-listen", true);
     // A control plane runs no sandboxes: it relays each port's requests to the node that runs it.
     const server =
-      cfg.role === "control" ? createClusterPortRelay(relayTo, cfg.proxyDomain, log) : createPortProxy(ports, log);
+      cfg.role === "control"
+        ? createClusterPortRelay(relayTo, cfg.proxyDomain, log)
+        : // A node with a certificate serves its port proxy over TLS too: the relay verifies it (--node-ca).
+          createPortProxy(ports, log, undefined, cfg.role === "node" ? nodeProxyTls(cfg) : undefined);
     await listen(server, port, host);
     proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
     servers.push(server);
