@@ -62,10 +62,14 @@ export class ContentPublisher {
       const layers: Array<{ desc: Descriptor; diffId: string }> = [];
       let sent = 0;
       for (const l of stack) {
-        let blob = this.pushed.get(l.key);
-        if (!blob || !(await client.hasBlob(blob.desc.digest))) {
+        const known = this.pushed.get(l.key);
+        const there = known ? await client.hasBlob(known.desc.digest) : false;
+        let blob = known;
+        if (!blob || !there) {
           blob = await writeLayerBlob({ dir: l.dir, uidBase }, dir);
-          if (await client.putBlob(blob.desc.digest, join(dir, blob.desc.digest.slice(7)))) sent++;
+          // The registry was just asked about this digest (and has it not): not asked again.
+          const has = known?.desc.digest === blob.desc.digest ? false : undefined;
+          if (await client.putBlob(blob.desc.digest, join(dir, blob.desc.digest.slice(7)), undefined, has)) sent++;
           await rm(join(dir, blob.desc.digest.slice(7)), { force: true });
           this.pushed.set(l.key, blob);
         }

@@ -306,9 +306,12 @@ export class RegistryClient {
     return res.ok;
   }
 
-  /** Uploads a blob file in one PUT, unless the registry already has it. Returns whether it was sent. */
-  async putBlob(digest: string, file: string, onBytes?: (n: number) => void): Promise<boolean> {
-    if (await this.hasBlob(digest)) return false;
+  /**
+   * Uploads a blob file in one PUT, unless the registry already has it. Returns whether it was sent.
+   * `has`: what the caller was just told by hasBlob for this digest (then it is not asked again).
+   */
+  async putBlob(digest: string, file: string, onBytes?: (n: number) => void, has?: boolean): Promise<boolean> {
+    if (has ?? (await this.hasBlob(digest))) return false;
     const start = await this.request("POST", `/v2/${this.ref.repository}/blobs/uploads/`, {
       headers: { "content-length": "0" },
     });
