@@ -189,7 +189,8 @@ The sbx daemon: runs sandboxes on this host and serves the sbx API.
 options (environment variable in brackets):
   --socket PATH        unix socket to serve on (SBX_SOCKET; default /run/sbx/sbxd.sock)
   --listen-tcp H:P     also serve on TCP, bearer tokens required (SBX_LISTEN_TCP)
-  --tls-cert FILE      PEM certificate: serve TCP as HTTPS (with --tls-key; SBX_TLS_CERT)
+  --tls-cert FILE      PEM certificate: serve TCP as HTTPS (with --tls-key; SBX_TLS_CERT); on a
+                       cluster node the port proxy too (the control plane verifies both: --node-ca)
   --tls-key FILE       PEM private key of --tls-cert (SBX_TLS_KEY)
   --retention S        seconds terminated sandboxes stay listed before they are pruned
                        (SBX_RETENTION_SECS; default 86400; 0 prunes at once)

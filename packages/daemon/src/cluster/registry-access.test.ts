@@ -25,7 +25,8 @@ beforeAll(async () => {
   server = createServer({ cert: readFileSync(certs.cert), key: readFileSync(certs.key) }, (req, res) => {
     const auth = req.headers.authorization ?? "";
     seen.push(auth);
-    if (auth !== `Basic ${Buffer.from(`sbx:${PASSWORD}`).toString("base64")}`) {
+    const ok = auth === `Basic ${Buffer.from(`sbx:${PASSWORD}`).toString("base64")}` || auth === "Bearer tok-123";
+    if (!ok) {
       res.writeHead(401, { "www-authenticate": 'Basic realm="test"', "content-type": "application/json" });
       res.end(JSON.stringify({ errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] }));
       return;
@@ -99,6 +100,17 @@ describe("cluster registry access", () => {
       expect(shown).toContain(address);
       expect(shown).not.toContain("s3cret");
     }
+  });
+
+  it("sends a bearer token as it is, without waiting for a challenge", async () => {
+    const r = await ClusterRegistry.open({
+      registry: address,
+      caFile: file("ca-t.pem", certs.caPem),
+      authFile: file("auth-t", "tok-123\n"),
+    });
+    seen.length = 0;
+    await r.probe();
+    expect(seen).toEqual(["Bearer tok-123"]);
   });
 
   it("takes a changed auth file or CA at the next use, and says what is wrong without the password", async () => {
