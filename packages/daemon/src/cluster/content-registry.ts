@@ -28,42 +28,50 @@ export interface ContentMeta {
 }
 
 /**
- * A registry failure said as the operator's problem it is (sbx's users cannot fix it): a registry
- * that is down or unreachable, refuses this daemon's credentials or serves a certificate that does
- * not verify is upstream_unreachable, naming the flag to check; anything else keeps its code.
- * Never a 401/403 of sbx's own: the caller's token is not what was refused.
+ * Why a registry call failed, when it is the operator's problem (sbx's users cannot fix it): a
+ * registry that is down or unreachable, refuses this daemon's credentials or serves a certificate
+ * that does not verify; undefined for anything else (a tampered layer, a malformed answer).
+ */
+function operatorTrouble(err: unknown): { why: string; reason?: string } | undefined {
+  const e = err instanceof SbxError ? err : undefined;
+  const msg = err instanceof Error ? err.message : String(err);
+  if ((e?.details as { reason?: unknown } | undefined)?.reason === "tls_verify_failed")
+    return {
+      why: `its TLS certificate does not verify against this daemon's --registry-ca (${msg})`,
+      reason: "registry_tls_verify_failed",
+    };
+  if (e?.code === "unauthenticated" || e?.code === "permission_denied")
+    return {
+      why: `it refused this daemon's credentials (HTTP ${e.code === "unauthenticated" ? 401 : 403}): check --registry-auth-file on this daemon`,
+      reason: "registry_auth_refused",
+    };
+  if (!e || (e.code === "failed_precondition" && /cannot reach/.test(msg)))
+    return { why: `it is unreachable (${msg})` };
+  return undefined;
+}
+
+/**
+ * A registry failure said as the operator's problem it is: upstream_unreachable naming the flag to
+ * check, never a 401/403 of sbx's own (the caller's token is not what was refused); anything else
+ * keeps its code.
  */
 export function registryTrouble(registry: string, err: unknown): SbxError {
-  const e = err instanceof SbxError ? err : undefined;
-  const why = err instanceof Error ? err.message : String(err);
-  const reason = (e?.details as { reason?: unknown } | undefined)?.reason;
-  if (reason === "tls_verify_failed")
-    return new SbxError(
-      "upstream_unreachable",
-      `the cluster registry ${registry}'s TLS certificate does not verify against this daemon's --registry-ca (${why})`,
-      { registry, reason: "registry_tls_verify_failed" },
-    );
-  if (e?.code === "unauthenticated" || e?.code === "permission_denied")
-    return new SbxError(
-      "upstream_unreachable",
-      `the cluster registry ${registry} refused this daemon's credentials (HTTP ${e.code === "unauthenticated" ? 401 : 403}): check --registry-auth-file on this daemon`,
-      { registry, reason: "registry_auth_refused" },
-    );
-  if (!e || (e.code === "failed_precondition" && /cannot reach/.test(why)))
-    return new SbxError("upstream_unreachable", `the cluster registry ${registry} is unreachable (${why})`, {
-      registry,
-    });
-  return e;
+  const t = operatorTrouble(err);
+  if (!t) return err as SbxError;
+  return new SbxError("upstream_unreachable", `the cluster registry ${registry}: ${t.why}`, {
+    registry,
+    ...(t.reason ? { reason: t.reason } : {}),
+  });
 }
 
 /** A registry failure while committing, said as such: nothing was committed, and why. */
 export function notCommitted(what: string, registry: string, err: unknown): SbxError {
-  const e = registryTrouble(registry, err);
-  const why = e === err ? `the cluster registry ${registry} did not store its layers (${e.message})` : e.message;
+  const t = operatorTrouble(err);
+  const e = err as SbxError;
   return new SbxError(
-    e.code,
-    `${what} was not committed: ${why}; the sandbox keeps running, try again once the registry is back`,
-    { ...e.details, registry },
+    t ? "upstream_unreachable" : e.code,
+    `${what} was not committed: the cluster registry ${registry} did not store its layers (${t?.why ?? e.message}); the sandbox keeps running, try again once the registry is back`,
+    { ...(t ? {} : e.details), registry, ...(t?.reason ? { reason: t.reason } : {}) },
   );
 }
 
