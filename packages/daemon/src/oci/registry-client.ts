@@ -76,6 +76,7 @@ export class RegistryClient {
   private readonly agent: Dispatcher;
   /** For allow-listed hosts: undefined is undici's global dispatcher. */
   private readonly listed: Dispatcher | undefined;
+  private readonly caGiven: boolean;
 
   constructor(
     readonly ref: RegistryRef,
@@ -92,6 +93,7 @@ export class RegistryClient {
     const agents = tls.ca ? caAgents(outbound, tls.ca) : undefined;
     this.agent = agents?.checked ?? outboundAgent(outbound, resolve);
     this.listed = agents?.listed;
+    this.caGiven = !!tls.ca;
   }
 
   /**
@@ -159,7 +161,7 @@ export class RegistryClient {
           if (isCertVerifyError(cause?.code))
             throw new SbxError(
               "failed_precondition",
-              `registry ${this.ref.registry}: the TLS certificate of ${target.origin} does not verify (${cause?.code})`,
+              `registry ${this.ref.registry}: the TLS certificate of ${target.origin} does not verify (${cause?.code})${this.caGiven ? "" : "; sbxd trusts the system's CAs and those in NODE_EXTRA_CA_CERTS"}`,
               { registry: this.ref.registry, reason: "tls_verify_failed" },
             );
           throw this.fail(
