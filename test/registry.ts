@@ -1,14 +1,20 @@
 // A real OCI registry for tests: Debian's docker-registry (distribution) on a free loopback port,
-// storing into a temp dir. Started by a test file, stopped in its afterAll.
+// storing into a temp dir. Started by a test file, stopped in its afterAll. With `tls`, it serves
+// HTTPS with the given certificate (and is probed trusting the given CA).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { get as httpsGet } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "./harness.js";
 
 export class TestRegistry {
   /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by Python's crypt). */
-  constructor(private readonly auth?: { user: string; password: string }) {}
+  constructor(
+    private readonly auth?: { user: string; password: string },
+    private readonly tls?: { cert: string; key: string; ca: string },
+  ) {}
 
   private child: ChildProcess | undefined;
   private dir = "";
@@ -40,21 +46,32 @@ export class TestRegistry {
       await writeFile(join(this.dir, "htpasswd"), `${this.auth.user}:${hash}\n`);
       auth = `auth:\n  htpasswd:\n    realm: sbx-test\n    path: ${join(this.dir, "htpasswd")}\n`;
     }
+    const tls = this.tls ? `  tls:\n    certificate: ${this.tls.cert}\n    key: ${this.tls.key}\n` : "";
     await writeFile(
       config,
-      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${auth}`,
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${tls}${auth}`,
     );
     this.child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));
     this.child.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
     await waitFor(
-      async () =>
-        (await fetch(`http://${this.host}/v2/`)
-          .then((r) => r.ok || r.status === 401)
-          .catch(() => false)) || undefined,
+      async () => [200, 401].includes(await this.status("/v2/").catch(() => 0)) || undefined,
       30_000,
       `registry on ${this.host}`,
     );
+  }
+
+  /** The registry's status for GET `path` without credentials (over TLS trusting the test's CA). */
+  async status(path: string, headers: Record<string, string> = {}): Promise<number> {
+    if (!this.tls) return (await fetch(`http://${this.host}${path}`, { headers })).status;
+    const ca = readFileSync(this.tls.ca);
+    return new Promise((resolve, reject) => {
+      const req = httpsGet(`https://${this.host}${path}`, { ca, headers }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+    });
   }
 
   /** Where the registry keeps a blob's bytes (for tests that tamper with what it serves). */

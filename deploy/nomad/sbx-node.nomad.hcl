@@ -5,6 +5,8 @@
 # Its secret comes from Nomad Variables: this client's credential from `sbx node add <client name>`
 # under its name (nodes never hold the cluster secret: the control plane derives each node's key):
 #   nomad var put nomad/jobs/sbx-node/worker-1 token=sbxn_…
+# and the cluster registry's CA and credentials, the same for every node:
+#   nomad var put nomad/jobs/sbx-node registry_ca="$(cat registry-ca.crt)" registry_auth='sbx:REGISTRY-PASSWORD'
 job "sbx-node" {
   type = "system"
 
@@ -35,7 +37,10 @@ job "sbx-node" {
           "--control", "http://sbx-control.service.consul:7070",
           "--listen-tcp", "${NOMAD_IP_node_api}:7080",
           "--subnet", "10.89.0.0/16",
-          "--if-prefix", "sbxh"
+          "--if-prefix", "sbxh",
+          "--registry", "registry.internal:5000",
+          "--registry-ca", "/secrets/registry-ca.crt",
+          "--registry-auth-file", "/secrets/registry-auth"
         ]
         mount {
           type     = "bind"
@@ -83,6 +88,23 @@ job "sbx-node" {
         env         = true
         data        = <<-EOT
           {{ with nomadVar (printf "nomad/jobs/sbx-node/%s" (env "node.unique.name")) }}SBX_NODE_TOKEN={{ .token }}{{ end }}
+        EOT
+      }
+
+      # The cluster registry's CA and credentials (user:password or a bearer token), files only sbxd reads.
+      template {
+        destination = "secrets/registry-ca.crt"
+        perms       = "0400"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/sbx-node" }}{{ .registry_ca }}{{ end }}
+        EOT
+      }
+
+      template {
+        destination = "secrets/registry-auth"
+        perms       = "0400"
+        data        = <<-EOT
+          {{ with nomadVar "nomad/jobs/sbx-node" }}{{ .registry_auth }}{{ end }}
         EOT
       }
 

@@ -70,6 +70,10 @@ export interface DaemonConfig {
    * they are reported committed, and nodes pull from (SBX_REGISTRY / --registry; default none).
    */
   registry?: string | null;
+  /** PEM file of the CA the cluster registry's certificate is signed by: always https then (SBX_REGISTRY_CA). */
+  registryCa?: string | null;
+  /** File with the cluster registry's `user:password` or bearer token, re-read when it changes (SBX_REGISTRY_AUTH_FILE). */
+  registryAuthFile?: string | null;
   /** A node's cache of content pulled from the registry, in MB; least recently used goes first (SBX_CONTENT_CACHE_MB). */
   contentCacheMb?: number;
   /** The `sandbox_url` the Tensorlake-compatible routes advertise, or null: the host each request came to. */
@@ -124,6 +128,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     nodeGiveUpSecs: parseSeconds("SBX_NODE_GIVE_UP_SECS", env.SBX_NODE_GIVE_UP_SECS ?? "300"),
     clusterSecret: env.SBX_CLUSTER_SECRET ?? null,
     registry: env.SBX_REGISTRY ?? null,
+    registryCa: env.SBX_REGISTRY_CA ?? null,
+    registryAuthFile: env.SBX_REGISTRY_AUTH_FILE ?? null,
     contentCacheMb: parseCacheMb(env.SBX_CONTENT_CACHE_MB ?? "10240"),
     nodeCa: env.SBX_NODE_CA ?? null,
     tensorlakeSandboxUrl: env.SBX_TENSORLAKE_SANDBOX_URL ?? null,
@@ -171,6 +177,8 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--metrics-listen": "metricsListen",
   "--outbound-allow": "outboundAllow",
   "--registry": "registry",
+  "--registry-ca": "registryCa",
+  "--registry-auth-file": "registryAuthFile",
 };
 
 export const USAGE = `usage: sbxd [options]
@@ -181,7 +189,8 @@ The sbx daemon: runs sandboxes on this host and serves the sbx API.
 options (environment variable in brackets):
   --socket PATH        unix socket to serve on (SBX_SOCKET; default /run/sbx/sbxd.sock)
   --listen-tcp H:P     also serve on TCP, bearer tokens required (SBX_LISTEN_TCP)
-  --tls-cert FILE      PEM certificate: serve TCP as HTTPS (with --tls-key; SBX_TLS_CERT)
+  --tls-cert FILE      PEM certificate: serve TCP as HTTPS (with --tls-key; SBX_TLS_CERT); on a
+                       cluster node the port proxy too (the control plane verifies both: --node-ca)
   --tls-key FILE       PEM private key of --tls-cert (SBX_TLS_KEY)
   --retention S        seconds terminated sandboxes stay listed before they are pruned
                        (SBX_RETENTION_SECS; default 86400; 0 prunes at once)
@@ -220,8 +229,15 @@ options (environment variable in brackets):
                        given up (destroyed when it comes back) (SBX_NODE_GIVE_UP_SECS; default 300)
   --registry H:P       roles control and node: the OCI registry cluster content (snapshots, suspends)
                        is pushed to before it is reported committed, and nodes pull from; plain HTTP
-                       on loopback only (SBX_REGISTRY; default none). SBX_CONTENT_CACHE_MB bounds
+                       on loopback without --registry-ca, https otherwise (SBX_REGISTRY; default none). SBX_CONTENT_CACHE_MB bounds
                        what a node keeps of pulled content (default 10240)
+  --registry-ca FILE   roles control and node: PEM CA the cluster registry's certificate is signed by;
+                       given, the registry is always reached over https, loopback too (SBX_REGISTRY_CA)
+  --registry-auth-file FILE
+                       roles control and node: a file (mode 0600) holding the cluster registry's
+                       credentials on one line, user:password or a bearer token; re-read when it
+                       changes (SBX_REGISTRY_AUTH_FILE). Never the credentials themselves on the
+                       command line
   --node-ca FILE       role control: call nodes over TLS (they serve --tls-cert/--tls-key) and
                        refuse any whose certificate does not verify against this PEM CA (SBX_NODE_CA)
   SBX_CLUSTER_SECRET   role control: the secret (32+ characters, the same on every control replica)
@@ -367,8 +383,12 @@ export function roleProblem(cfg: DaemonConfig): string | null {
   }
   if (cfg.registry && cfg.role === "single")
     return "--registry is cluster content (roles control and node); for images use `sbx image push/pull`";
+  if (cfg.registry?.includes("@"))
+    return "--registry takes host[:port] only: the registry's credentials go in a file named by --registry-auth-file";
   if (cfg.registry && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(cfg.registry))
     return `--registry takes host[:port] of an OCI registry, got ${JSON.stringify(cfg.registry)}`;
+  if ((cfg.registryCa || cfg.registryAuthFile) && !cfg.registry)
+    return "--registry-ca and --registry-auth-file are for the cluster registry: give --registry host:port too";
   if (cfg.role === "control" && (cfg.clusterSecret ?? "").length < 32)
     return "--role control needs SBX_CLUSTER_SECRET (32+ characters, the same on every control replica)";
   if (cfg.role !== "control" && cfg.nodeCa) return "--node-ca is for --role control: it verifies the nodes it calls";

@@ -2,6 +2,7 @@
 // with what survived on the host; shuts down without touching running sandboxes.
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import type { Server } from "node:http";
+import type { ServerOptions as TlsServerOptions } from "node:https";
 import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { tlsServerOptions } from "./api/tls-listener.js";
@@ -25,6 +26,7 @@ import { daemonStoreConfig, describeStore, openStores } from "./store/open-store
 import { startClusterRole, type ClusterRouting } from "./cluster/cluster-role.js";
 import { ReplicaLease } from "./cluster/replica-lease.js";
 import { startNodeContent } from "./cluster/content-node.js";
+import { openClusterRegistry } from "./cluster/registry-access.js";
 import { createClusterPortRelay } from "./api/cluster-port-relay.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
@@ -51,6 +53,11 @@ export interface DaemonSeams {
   baseImages?: BaseImageSource;
   /** Wraps the API's handler on every listener (tests record what clients send). */
   wrapHandler?: (handler: ApiHandler) => ApiHandler;
+}
+
+/** A node's --tls-cert/--tls-key as its port proxy's TLS options, or undefined without them. */
+function nodeProxyTls(cfg: DaemonConfig): TlsServerOptions | undefined {
+  return tlsServerOptions(cfg.tlsCert, cfg.tlsKey).serverOptions as TlsServerOptions | undefined;
 }
 
 /** pino to stdout, and also appended to --log-file when given (the journal and the file under systemd). */
@@ -169,17 +176,21 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     const [host, port] = splitHostPort(cfg.proxyListen, "--proxy-listen", true);
     // A control plane runs no sandboxes: it relays each port's requests to the node that runs it.
     const server =
-      cfg.role === "control" ? createClusterPortRelay(relayTo, cfg.proxyDomain, log) : createPortProxy(ports, log);
+      cfg.role === "control"
+        ? createClusterPortRelay(relayTo, cfg.proxyDomain, log)
+        : // A node with a certificate serves its port proxy over TLS too: the relay verifies it (--node-ca).
+          createPortProxy(ports, log, undefined, cfg.role === "node" ? nodeProxyTls(cfg) : undefined);
     await listen(server, port, host);
     proxy = { domain: cfg.proxyDomain, port: (server.address() as { port: number }).port };
     servers.push(server);
   }
+  const clusterRegistry = await openClusterRegistry(cfg, log);
   const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port);
   relayTo.routing = cluster.routing;
   const nodeContent =
-    cfg.role === "node" && cfg.registry
+    cfg.role === "node" && clusterRegistry
       ? startNodeContent({
-          ...{ registry: cfg.registry, cacheBytes: (cfg.contentCacheMb ?? 10240) * 2 ** 20, dataDir: cfg.dataDir },
+          ...{ registry: clusterRegistry, cacheBytes: (cfg.contentCacheMb ?? 10240) * 2 ** 20, dataDir: cfg.dataDir },
           ...{ uidBase: cfg.uidBase, stores, layers: layerStore, images, snapshots, gc, inUse, log },
         })
       : undefined;

@@ -12,6 +12,18 @@ import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
 
+/** A sandbox id or name from a routed path, %-escapes decoded; a malformed escape is the caller's error, not a 500. */
+export function pathSegment(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new SbxError(
+      "invalid_argument",
+      `invalid request: the path segment ${JSON.stringify(raw.slice(0, 200))} holds a malformed %-escape`,
+    );
+  }
+}
+
 export function targetOf(
   r: ClusterRouting,
   at: SandboxLocation,

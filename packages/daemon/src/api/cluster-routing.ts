@@ -11,11 +11,20 @@ import type { Context, MiddlewareHandler } from "hono";
 import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { NodeTarget } from "../cluster/node-forward.js";
+import { givenUpReason } from "../cluster/given-up.js";
 import { checkLabels } from "../cluster/node-registry.js";
 import { LIMITS } from "../domain/limits.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
-import { forwardCall, placeAndCreate, positive, readCreateBody, relaySocket, targetOf } from "./cluster-calls.js";
+import {
+  forwardCall,
+  pathSegment,
+  placeAndCreate,
+  positive,
+  readCreateBody,
+  relaySocket,
+  targetOf,
+} from "./cluster-calls.js";
 import { gatherFromNodes } from "./cluster-gather.js";
 import { controlPlaneRefusal } from "./cluster-refusals.js";
 
@@ -31,7 +40,7 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     const m = ONE_SANDBOX.exec(path);
     if (!m) return next();
     const project = c.get("project");
-    const at = await r.directory.locate(project, decodeURIComponent(m[1]!));
+    const at = await r.directory.locate(project, pathSegment(m[1]!));
     if (at.unavailable && c.req.method === "DELETE" && !m[2]) {
       // Its node is lost: give it up now; the node destroys it when it comes back (given-up.ts).
       const ended = await r.givenUp.terminate(at.sandboxId);
@@ -126,7 +135,7 @@ async function listFromNodes(c: Context<AppEnv>, r: ClusterRouting): Promise<Res
   unavailable.length = 0;
   unavailable.push(
     ...stillListed,
-    ...givenUp.map((g) => ({ id: g.sandboxId, name: g.name, node: g.node, reason: g.reason })),
+    ...givenUp.map((g) => ({ id: g.sandboxId, name: g.name, node: g.node, reason: givenUpReason(g) })),
   );
   items.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   return c.json({ sandboxes: items, unavailable }, 200);

@@ -12,7 +12,15 @@ import type { ClusterRouting } from "../cluster/cluster-role.js";
 import { LIMITS } from "../domain/limits.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
-import { forwardCall, placeAndCreate, positive, readCreateBody, relaySocket, targetOf } from "./cluster-calls.js";
+import {
+  forwardCall,
+  pathSegment,
+  placeAndCreate,
+  positive,
+  readCreateBody,
+  relaySocket,
+  targetOf,
+} from "./cluster-calls.js";
 import { gatherFromNodes } from "./cluster-gather.js";
 import { controlPlaneTlRefusal } from "./cluster-refusals.js";
 import { isUpgrade, refusal, sandboxIdOf } from "./tensorlake/context.js";
@@ -59,7 +67,24 @@ export function clusterTensorlake(
     }
     const m = ONE.exec(flat);
     if (!m) return next();
-    const at = await r.directory.locate(project, decodeURIComponent(m[1]!));
+    const at = await r.directory.locate(project, pathSegment(m[1]!));
+    if (at.unavailable && c.req.method === "DELETE" && !m[2]) {
+      // Its node is lost: given up now, as sbx's own DELETE does (the node destroys it when it comes back).
+      const ended = await r.givenUp.terminate(at.sandboxId);
+      if (ended)
+        return c.json(
+          {
+            sandbox_id: at.sandboxId,
+            namespace: project,
+            status: "terminated",
+            name: at.name,
+            terminated_at: ended.terminatedAt,
+            termination_reason: ended.terminationReason,
+            sandbox_url: sandboxUrl(c),
+          },
+          200,
+        );
+    }
     const nodePath = `${ns}/sandboxes/${encodeURIComponent(at.sandboxId)}${m[2] ?? ""}${query}`;
     return forwardCall(c, r, targetOf(r, at, project, here), nodePath, {
       terminates: c.req.method === "DELETE" && !m[2],

@@ -1,6 +1,8 @@
 // The daemon's HTTP reverse proxy for exposed ports: routes by Host (`<port>-<sandboxId>.<domain>`)
 // to the sandbox's address (the host reaches sandbox addresses; sandboxes never reach the host),
 // checks the exposure's token, and relays plain requests and upgraded (WebSocket) connections.
+// A cluster node with --tls-cert/--tls-key serves it over TLS (the control plane's relay verifies
+// it against --node-ca); its limits (applyProxyLimits) are the control plane's relay's too.
 import {
   createServer,
   request as httpRequest,
@@ -9,6 +11,7 @@ import {
   type Server,
   type ServerResponse,
 } from "node:http";
+import { createServer as createTlsServer, type ServerOptions as TlsServerOptions } from "node:https";
 import { connect, type Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../common/log.js";
@@ -37,13 +40,20 @@ export const MAX_CONNECTIONS_PER_CLIENT = 256;
 /** A connection must send its request head within this, and may idle between requests this long. */
 const HEADERS_TIMEOUT_MS = 10_000;
 
-export function createPortProxy(ports: PortService, log: Logger, maxPerClient = MAX_CONNECTIONS_PER_CLIENT): Server {
+export function createPortProxy(
+  ports: PortService,
+  log: Logger,
+  maxPerClient = MAX_CONNECTIONS_PER_CLIENT,
+  /** Given (a cluster node's certificate and key), the proxy serves HTTPS. */
+  tls?: TlsServerOptions,
+): Server {
   // A lookup that fails (the store) drops the connection; it is logged, never left unhandled.
   const failed = (conn: { destroy(): void }) => (err: unknown) => {
     log.error({ err }, "port proxy lookup failed");
     conn.destroy();
   };
-  const server = createServer((req, res) => void serve(req, res).catch(failed(res)));
+  const handler = (req: IncomingMessage, res: ServerResponse): void => void serve(req, res).catch(failed(res));
+  const server = tls ? createTlsServer(tls, handler) : createServer(handler);
   const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const ambiguous = framingProblem(req);
     if (ambiguous) return badRequest(res, ambiguous);
@@ -111,10 +121,19 @@ export function createPortProxy(ports: PortService, log: Logger, maxPerClient = 
     });
   };
 
-  // Requests Node's parser refuses (CL with TE, duplicated or bad Content-Length, bad chunks) get a
-  // plain 400 rather than a dropped connection.
-  // Idle connections are fds of the daemon: capped per client address and timed out (upgraded
-  // connections are the application's and stay until either side closes them).
+  applyProxyLimits(server, maxPerClient);
+  server.on("error", (err) => log.error({ err }, "port proxy failed"));
+  return server;
+}
+
+/**
+ * A proxy listener's limits (the port proxy's and the cluster relay's): idle connections are fds
+ * of the daemon, so they are capped per client address and timed out (upgraded connections are the
+ * application's and stay until either side closes them, or the relay's idle timeout); requests
+ * Node's parser refuses (CL with TE, duplicated or bad Content-Length, bad chunks) get a plain 400
+ * rather than a dropped connection.
+ */
+export function applyProxyLimits(server: Server, maxPerClient = MAX_CONNECTIONS_PER_CLIENT): void {
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
@@ -137,8 +156,6 @@ export function createPortProxy(ports: PortService, log: Logger, maxPerClient = 
     if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
     else socket.destroy();
   });
-  server.on("error", (err) => log.error({ err }, "port proxy failed"));
-  return server;
 }
 
 /** The token (header, then query, then cookie), and the path to send on without it. */

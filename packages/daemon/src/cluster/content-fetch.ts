@@ -21,10 +21,11 @@ import type { ImageService } from "../services/images.js";
 import type { LayersInUse } from "../services/layers-in-use.js";
 import type { ImageStore, Store } from "../store/store.js";
 import { ContentCache, type CacheEntry } from "./content-cache.js";
-import { CONTENT_ANNOTATION, contentClient, parseContentMeta } from "./content-registry.js";
+import { CONTENT_ANNOTATION, parseContentMeta, registryTrouble } from "./content-registry.js";
+import type { ClusterRegistry } from "./registry-access.js";
 
 export interface FetchDeps {
-  registry: string;
+  registry: ClusterRegistry;
   layers: LayerStore;
   images: ImageStore;
   meta: Store;
@@ -54,7 +55,11 @@ export class ContentFetcher {
     const key = `${project}\n${id}\n${manifest}`;
     const inFlight = this.running.get(key);
     if (inFlight) return inFlight;
-    const p = this.fetchOnce(project, id, manifest).finally(() => this.running.delete(key));
+    const p = this.fetchOnce(project, id, manifest)
+      .catch((err: unknown) => {
+        throw registryTrouble(this.d.registry.address, err);
+      })
+      .finally(() => this.running.delete(key));
     this.running.set(key, p);
     return p;
   }
@@ -70,7 +75,7 @@ export class ContentFetcher {
       return have;
     }
     if (have) throw new SbxError("failed_precondition", `snapshot ${id} exists on this node but cannot be restored`);
-    const client = contentClient(this.d.registry, null, manifestDigest);
+    const client = await this.d.registry.client(null, manifestDigest);
     const got = await client.getManifest(manifestDigest);
     if (!MANIFEST_TYPES.includes(got.mediaType))
       throw new SbxError("invalid_archive", `content ${manifestDigest} is not an image manifest`);

@@ -1,4 +1,4 @@
-// Wires a node's cluster content (sbxd --role node --registry host:port): snapshots and suspends
+// Wires a node's cluster content (sbxd --role node --registry host:port, registry-access.ts): snapshots and suspends
 // are pushed before they are reported committed (ContentPublisher, hooked into SnapshotService),
 // and snapshots taken elsewhere are pulled on first use into a bounded LRU cache (ContentFetcher).
 import { join } from "node:path";
@@ -11,6 +11,7 @@ import type { SnapshotService } from "../services/snapshot-service.js";
 import type { Stores } from "../store/store.js";
 import { ContentFetcher } from "./content-fetch.js";
 import { ContentPublisher } from "./content-publish.js";
+import type { ClusterRegistry } from "./registry-access.js";
 
 export interface NodeContent {
   publisher: ContentPublisher;
@@ -18,7 +19,7 @@ export interface NodeContent {
 }
 
 export interface NodeContentOptions {
-  registry: string;
+  registry: ClusterRegistry;
   /** Bytes of pulled content kept before the least recently used goes. */
   cacheBytes: number;
   dataDir: string;

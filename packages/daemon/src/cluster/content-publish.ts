@@ -12,10 +12,11 @@ import type { Logger } from "../common/log.js";
 import { writeLayerBlob } from "../oci/export.js";
 import { MEDIA, ociArch, sha256, type Descriptor, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
 import type { ImageService } from "../services/images.js";
-import { CONTENT_ANNOTATION, contentClient, notCommitted, type ContentMeta } from "./content-registry.js";
+import { CONTENT_ANNOTATION, notCommitted, type ContentMeta } from "./content-registry.js";
+import type { ClusterRegistry } from "./registry-access.js";
 
 export interface PublishDeps {
-  registry: string;
+  registry: ClusterRegistry;
   images: Pick<ImageService, "resolvesToBase" | "resolveBase">;
   uidBase: number;
   tmpDir: string;
@@ -42,12 +43,12 @@ export class ContentPublisher {
     try {
       return await this.push(s);
     } catch (err) {
-      throw notCommitted(`snapshot ${s.id}`, this.d.registry, err);
+      throw notCommitted(`snapshot ${s.id}`, this.d.registry.address, err);
     }
   }
 
   private async push(s: SnapshotRecord): Promise<string> {
-    const client = contentClient(this.d.registry, s.id);
+    const client = await this.d.registry.client(s.id);
     const uidBase = s.config.systemd ? 0 : this.d.uidBase;
     const recipe = await this.baseRecipe(s);
     const stack = [
@@ -61,10 +62,14 @@ export class ContentPublisher {
       const layers: Array<{ desc: Descriptor; diffId: string }> = [];
       let sent = 0;
       for (const l of stack) {
-        let blob = this.pushed.get(l.key);
-        if (!blob || !(await client.hasBlob(blob.desc.digest))) {
+        const known = this.pushed.get(l.key);
+        const there = known ? await client.hasBlob(known.desc.digest) : false;
+        let blob = known;
+        if (!blob || !there) {
           blob = await writeLayerBlob({ dir: l.dir, uidBase }, dir);
-          if (await client.putBlob(blob.desc.digest, join(dir, blob.desc.digest.slice(7)))) sent++;
+          // The registry was just asked about this digest (and has it not): not asked again.
+          const has = known?.desc.digest === blob.desc.digest ? false : undefined;
+          if (await client.putBlob(blob.desc.digest, join(dir, blob.desc.digest.slice(7)), undefined, has)) sent++;
           await rm(join(dir, blob.desc.digest.slice(7)), { force: true });
           this.pushed.set(l.key, blob);
         }
@@ -108,7 +113,7 @@ export class ContentPublisher {
       const digest = await client.putManifest(s.id, Buffer.from(JSON.stringify(manifest)), MEDIA.manifest);
       this.manifests.set(s.id, digest);
       this.d.log.info(
-        { snapshot: s.id, manifest: digest, layers: layers.length, sent, registry: this.d.registry },
+        { snapshot: s.id, manifest: digest, layers: layers.length, sent, registry: this.d.registry.address },
         "snapshot stored in the cluster registry",
       );
       return digest;

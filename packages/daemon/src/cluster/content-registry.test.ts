@@ -2,7 +2,7 @@
 // and how a registry failure while committing is reported.
 import { describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import { contentClient, notCommitted, parseContentMeta, type ContentMeta } from "./content-registry.js";
+import { notCommitted, parseContentMeta, registryTrouble, type ContentMeta } from "./content-registry.js";
 
 const good: ContentMeta = {
   kind: "snapshot",
@@ -44,16 +44,34 @@ describe("cluster content description", () => {
     );
     expect(down.code).toBe("upstream_unreachable");
     expect(down.message).toMatch(/snapshot snap_1 was not committed: the cluster registry r:5000/);
-    expect(notCommitted("snapshot s", "r:5000", new SbxError("permission_denied", "no")).code).toBe(
-      "permission_denied",
-    );
     expect(notCommitted("snapshot s", "r:5000", new Error("EIO")).code).toBe("upstream_unreachable");
+    // What the registry refuses or answers badly keeps its code, and says so.
+    const bad = notCommitted("snapshot s", "r:5000", new SbxError("runtime_error", "registry r:5000: upload failed"));
+    expect(bad.code).toBe("runtime_error");
+    expect(bad.message).toMatch(/^snapshot s was not committed: the cluster registry r:5000 did not store its layers/);
   });
 
-  it("talks to the configured registry although it is loopback or private, by digest when given", () => {
-    const c = contentClient("127.0.0.1:5000", null, "sha256:" + "c".repeat(64));
-    expect(c.base).toBe("http://127.0.0.1:5000");
-    expect(c.ref).toMatchObject({ repository: "sbx/content", tag: null, digest: "sha256:" + "c".repeat(64) });
-    expect(contentClient("registry.internal:5000", "snap_1").base).toBe("https://registry.internal:5000");
+  it("says refused credentials and a certificate that does not verify as the operator's problem, never a 401", () => {
+    for (const code of ["unauthenticated", "permission_denied"] as const) {
+      const e = notCommitted("snapshot s", "r:5000", new SbxError(code, "registry r:5000: HEAD … was refused"));
+      expect(e.code).toBe("upstream_unreachable");
+      expect(e.message).toMatch(/refused this daemon's credentials .*--registry-auth-file/);
+      expect(e.details).toMatchObject({ registry: "r:5000", reason: "registry_auth_refused" });
+    }
+    const tls = registryTrouble(
+      "r:5000",
+      new SbxError(
+        "failed_precondition",
+        "the TLS certificate of https://r:5000 does not verify (SELF_SIGNED_CERT_IN_CHAIN)",
+        {
+          reason: "tls_verify_failed",
+        },
+      ),
+    );
+    expect(tls.code).toBe("upstream_unreachable");
+    expect(tls.message).toMatch(/does not verify against this daemon's --registry-ca/);
+    expect(tls.details).toMatchObject({ reason: "registry_tls_verify_failed" });
+    // A tampered layer is not the registry's being down: it keeps its own code.
+    expect(registryTrouble("r:5000", new SbxError("invalid_archive", "does not match")).code).toBe("invalid_archive");
   });
 });

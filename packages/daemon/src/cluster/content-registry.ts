@@ -7,8 +7,6 @@
 // The shared record (snapshot id → project and manifest digest) is the control plane's, in
 // PostgreSQL (content-records.ts): nodes fetch by digest, so a re-pointed tag changes nothing.
 import { SbxError } from "@sbx-sh/protocol";
-import { forbiddenRange } from "../oci/outbound.js";
-import { parseRegistryRef, RegistryClient } from "../oci/registry-client.js";
 
 export const CONTENT_REPOSITORY = "sbx/content";
 export const CONTENT_ANNOTATION = "sh.sbx.content";
@@ -29,36 +27,51 @@ export interface ContentMeta {
   steps: string[];
 }
 
-/** Whether `hostPort` (host[:port], IPv6 in brackets) names this machine's loopback. */
-function isLoopbackHost(hostPort: string): boolean {
-  const host = hostPort
-    .replace(/:\d+$/, "")
-    .replace(/^\[|\]$/g, "")
-    .toLowerCase();
-  return host === "localhost" || forbiddenRange(host) === "loopback";
+/**
+ * Why a registry call failed, when it is the operator's problem (sbx's users cannot fix it): a
+ * registry that is down or unreachable, refuses this daemon's credentials or serves a certificate
+ * that does not verify; undefined for anything else (a tampered layer, a malformed answer).
+ */
+function operatorTrouble(err: unknown): { why: string; reason?: string } | undefined {
+  const e = err instanceof SbxError ? err : undefined;
+  const msg = err instanceof Error ? err.message : String(err);
+  if ((e?.details as { reason?: unknown } | undefined)?.reason === "tls_verify_failed")
+    return {
+      why: `its TLS certificate does not verify against this daemon's --registry-ca (${msg})`,
+      reason: "registry_tls_verify_failed",
+    };
+  if (e?.code === "unauthenticated" || e?.code === "permission_denied")
+    return {
+      why: `it refused this daemon's credentials (HTTP ${e.code === "unauthenticated" ? 401 : 403}): check --registry-auth-file on this daemon`,
+      reason: "registry_auth_refused",
+    };
+  if (!e || (e.code === "failed_precondition" && /cannot reach/.test(msg)))
+    return { why: `it is unreachable (${msg})` };
+  return undefined;
 }
 
-/** A client for the cluster's content repository on `registry` (host:port, operator-given, so allowed). */
-export function contentClient(registry: string, tag: string | null, digest: string | null = null): RegistryClient {
-  const ref = parseRegistryRef(`${registry}/${CONTENT_REPOSITORY}`);
-  return new RegistryClient(
-    { ...ref, tag, digest },
-    {},
-    // Exactly the operator's host:port (a redirect or upload location elsewhere is checked like any
-    // outbound call); loopback is reachable only when the registry itself is there.
-    { allowLoopback: isLoopbackHost(ref.registry), allow: [registry] },
-  );
+/**
+ * A registry failure said as the operator's problem it is: upstream_unreachable naming the flag to
+ * check, never a 401/403 of sbx's own (the caller's token is not what was refused); anything else
+ * keeps its code.
+ */
+export function registryTrouble(registry: string, err: unknown): SbxError {
+  const t = operatorTrouble(err);
+  if (!t) return err as SbxError;
+  return new SbxError("upstream_unreachable", `the cluster registry ${registry}: ${t.why}`, {
+    registry,
+    ...(t.reason ? { reason: t.reason } : {}),
+  });
 }
 
 /** A registry failure while committing, said as such: nothing was committed, and why. */
 export function notCommitted(what: string, registry: string, err: unknown): SbxError {
-  const e = err instanceof SbxError ? err : undefined;
-  const why = err instanceof Error ? err.message : String(err);
-  const down = !e || (e.code === "failed_precondition" && /cannot reach/.test(why));
+  const t = operatorTrouble(err);
+  const e = err as SbxError;
   return new SbxError(
-    down ? "upstream_unreachable" : e.code,
-    `${what} was not committed: the cluster registry ${registry} did not store its layers (${why}); the sandbox keeps running, try again once the registry is back`,
-    { registry },
+    t ? "upstream_unreachable" : e.code,
+    `${what} was not committed: the cluster registry ${registry} did not store its layers (${t?.why ?? e.message}); the sandbox keeps running, try again once the registry is back`,
+    { ...(t ? {} : e.details), registry, ...(t?.reason ? { reason: t.reason } : {}) },
   );
 }
 

@@ -4,7 +4,7 @@
 // set is one sbxd reads, every image is this release's, and the node daemon gets the host
 // privileges and directories crun needs.
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import { defaultConfig, parseFlags, roleProblem, type DaemonConfig } from "../config.js";
@@ -40,7 +40,7 @@ interface Container {
   envFrom?: { secretRef: { name: string } }[];
   ports: { name: string; containerPort: number }[];
   securityContext: { privileged?: boolean };
-  volumeMounts: { name: string; mountPath: string; mountPropagation?: string }[];
+  volumeMounts: { name: string; mountPath: string; mountPropagation?: string; readOnly?: boolean }[];
 }
 interface PodTemplate {
   metadata: { labels: Record<string, string> };
@@ -97,6 +97,23 @@ function containerEnv(c: Container, objects: Obj[]): Record<string, string> {
   return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith("SBX_")));
 }
 
+/**
+ * The cluster registry's CA and credentials are files of the Secret sbx-registry, mounted read-only
+ * where the daemon's --registry-ca and --registry-auth-file point, and never given any other way.
+ */
+function expectRegistryFiles(cfg: DaemonConfig, pod: PodTemplate["spec"], c: Container, objects: Obj[]): void {
+  expect(cfg.registry).toBe("registry.internal:5000");
+  for (const file of [cfg.registryCa, cfg.registryAuthFile]) {
+    expect(file).toBeTruthy();
+    const mount = c.volumeMounts.find((v) => v.mountPath === dirname(file!));
+    expect(mount?.readOnly, file!).toBe(true);
+    const secret = pod.volumes.find((v) => v.name === mount?.name)?.secret?.secretName;
+    expect(secret).toBe("sbx-registry");
+    expect(one(objects, "Secret", secret!).stringData).toHaveProperty([basename(file!)]);
+  }
+  expect(Object.keys(containerEnv(c, objects)).filter((k) => k.startsWith("SBX_REGISTRY"))).toEqual([]);
+}
+
 describe("deploy/kubernetes (kustomize base)", () => {
   const { kustomization, objects } = kustomizeBase();
 
@@ -116,6 +133,7 @@ describe("deploy/kubernetes (kustomize base)", () => {
     expect(cfg).toMatchObject({ role: "control", warmPool: 0 });
     expect(cfg.store).toMatch(/^postgres:\/\//);
     expect(roleProblem(cfg)).toBeNull();
+    expectRegistryFiles(cfg, pod.spec, c, objects);
     const port = Number(cfg.listenTcp!.split(":").pop());
     const svc = one(objects, "Service", "sbx-control");
     expect(pod.metadata.labels).toMatchObject(svc.spec.selector);
@@ -140,6 +158,7 @@ describe("deploy/kubernetes (kustomize base)", () => {
     expect(cfg.control).toBe(`http://${one(objects, "Service", "sbx-control").metadata.name}.sbx.svc:7070`);
     expect(roleProblem(cfg)).toBeNull();
     expect(c.env?.find((e) => e.name === "NODE_NAME")?.valueFrom?.fieldRef?.fieldPath).toBe("spec.nodeName");
+    expectRegistryFiles(cfg, pod, c, objects);
     const mounts = new Map(c.volumeMounts.map((v) => [v.mountPath, v]));
     const hostPath = (path: string): string | undefined =>
       pod.volumes.find((v) => v.name === mounts.get(path)?.name)?.hostPath?.path;
@@ -165,6 +184,22 @@ function nomadJob(file: string): { text: string; args: string[]; env: Record<str
   return { text, args, env };
 }
 
+/** The registry's CA and credentials: files the job renders from Nomad Variables into secrets/, mode 0400. */
+function expectNomadRegistryFiles(cfg: DaemonConfig, text: string): void {
+  expect(cfg.registry).toBe("registry.internal:5000");
+  for (const [file, key] of [
+    [cfg.registryCa, "registry_ca"],
+    [cfg.registryAuthFile, "registry_auth"],
+  ] as const) {
+    // The docker driver mounts the task's secrets/ dir at /secrets.
+    expect(file).toMatch(/^\/secrets\//);
+    const block = new RegExp(
+      `destination = "${file!.slice(1)}"\\s+perms\\s+= "0400"\\s+data\\s+= <<-EOT\\s+\\{\\{ with nomadVar "[^"]+" \\}\\}\\{\\{ \\.${key} \\}\\}`,
+    );
+    expect(text, file!).toMatch(block);
+  }
+}
+
 describe("deploy/nomad", () => {
   it("runs the control plane as a service job of ≥ 2 replicas, secrets from Nomad Variables", () => {
     const job = nomadJob("sbx.nomad.hcl");
@@ -175,6 +210,7 @@ describe("deploy/nomad", () => {
     expect(cfg).toMatchObject({ role: "control", listenTcp: "0.0.0.0:7070", warmPool: 0 });
     expect(roleProblem(cfg)).toBeNull();
     expect(Object.keys(job.env).sort()).toEqual(["SBX_CLUSTER_SECRET", "SBX_STORE"]);
+    expectNomadRegistryFiles(cfg, job.text);
     expect(job.text).toMatch(/static = 7070/);
   });
 
@@ -189,6 +225,7 @@ describe("deploy/nomad", () => {
     expect(cfg.control).toBe("http://sbx-control.service.consul:7070");
     expect(roleProblem(cfg)).toBeNull();
     expect(Object.keys(job.env).sort()).toEqual(["SBX_NODE_TOKEN"]);
+    expectNomadRegistryFiles(cfg, job.text);
     const binds = [...job.text.matchAll(/source\s+= "([^"]+)"\s+target\s+= "([^"]+)"/g)].map((m) => [m[1], m[2]]);
     for (const dir of [cfg.dataDir, cfg.runDir, cfg.cacheDir, "/sys/fs/cgroup", "/dev"])
       expect(binds, dir).toContainEqual([dir, dir]);

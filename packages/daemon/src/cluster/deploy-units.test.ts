@@ -17,6 +17,13 @@ function unit(file: string): { args: string[]; env: Record<string, string>; text
   return { args: exec![2]!.split(/\s+/), env, text };
 }
 
+/** Both roles reach the cluster registry with its CA and credentials as files (never flags or env values). */
+const REGISTRY = {
+  registry: "registry.internal:5000",
+  registryCa: "/etc/sbx/registry-ca.crt",
+  registryAuthFile: "/etc/sbx/registry-auth",
+};
+
 describe("deploy/systemd units", () => {
   it("the control plane unit starts a control role with its store and secret from the env file", () => {
     const u = unit("sbxd-control.service");
@@ -26,6 +33,7 @@ describe("deploy/systemd units", () => {
     expect(roleProblem(cfg)).toBeNull();
     expect(Object.keys(u.env).sort()).toEqual(["SBX_CLUSTER_SECRET", "SBX_STORE"]);
     expect(u.text).toMatch(/^EnvironmentFile=\/etc\/sbx\/control\.env$/m);
+    expect(cfg).toMatchObject(REGISTRY);
   });
 
   it("the node unit starts a node role that reaches its control plane and keeps sandboxes through restarts", () => {
@@ -37,5 +45,6 @@ describe("deploy/systemd units", () => {
     // No cluster secret on a node: the control plane hands each node its own key.
     expect(Object.keys(u.env).sort()).toEqual(["SBX_CONTROL", "SBX_NODE_TOKEN"]);
     expect(u.text).toMatch(/^KillMode=process$/m);
+    expect(cfg).toMatchObject(REGISTRY);
   });
 });

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 import { openClusterDb, type ClusterDb } from "./cluster-db.js";
-import { GivenUp } from "./given-up.js";
+import { GivenUp, givenUpReason } from "./given-up.js";
 import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
 import { SandboxDirectory } from "./sandbox-directory.js";
@@ -60,6 +60,7 @@ describe("GivenUp", () => {
     expect(err).toBeInstanceOf(SbxError);
     expect((err as SbxError).code).toBe("sandbox_not_found");
     expect((err as SbxError).message).toMatch(/gone: its node gu-1 was lost at \S+Z and did not come back in time/);
+    expect(givenUpReason((await gu.lostOfProject("gp"))[0]!)).toMatch(/; its node destroys it when it comes back$/);
     expect((await gu.lostOfProject("gp")).map((g) => [g.sandboxId, g.destroyedAt])).toEqual([
       ["sb-a", null],
       ["sb-b", null],
@@ -73,6 +74,10 @@ describe("GivenUp", () => {
       leaseSecs: 30,
     });
     expect((await gu.lostOfProject("gp")).every((g) => g.destroyedAt !== null)).toBe(true);
+    // Listed with the reason, and now that nothing of them is left on the node.
+    expect(givenUpReason((await gu.lostOfProject("gp"))[0]!)).toMatch(
+      /in time: given up; its node destroyed it at \S+Z$/,
+    );
     expect(await gu.prune(3600)).toBe(0);
     await db.pool.query("UPDATE given_up SET given_up_at = now() - interval '2 hours' WHERE node = 'gu-1'");
     expect(await gu.prune(3600)).toBe(2);

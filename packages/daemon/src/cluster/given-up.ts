@@ -17,6 +17,13 @@ export interface GivenUpSandbox {
   destroyedAt: string | null;
 }
 
+/** How a given-up sandbox is listed: why, and whether its node has destroyed it yet (nothing left there). */
+export function givenUpReason(g: GivenUpSandbox): string {
+  return g.destroyedAt
+    ? `${g.reason}; its node destroyed it at ${g.destroyedAt}`
+    : `${g.reason}; its node destroys it when it comes back`;
+}
+
 /**
  * Moves the placements `where` selects (a condition on placements p and nodes n) to given_up with
  * `reason` (an SQL expression), freeing their nodes' allocations in the same statement.

@@ -12,6 +12,7 @@ import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import WebSocket from "ws";
 import { SbxError } from "@sbx-sh/protocol";
+import { isCertVerifyError } from "../common/tls-errors.js";
 
 export interface NodeTarget {
   node: string;
@@ -44,7 +45,8 @@ const DROPPED = new Set([
   "sec-websocket-version",
   "sec-websocket-extensions",
 ]);
-const CONNECT_TIMEOUT_MS = 3000;
+/** How long connecting to a node (TCP and, with --node-ca, the TLS handshake) may take (the port relay's too). */
+export const CONNECT_TIMEOUT_MS = 3000;
 
 export function nodeHeaders(t: NodeTarget, from?: Headers): Record<string, string> {
   const out: Record<string, string> = {};
@@ -57,13 +59,11 @@ export function nodeHeaders(t: NodeTarget, from?: Headers): Record<string, strin
   return out;
 }
 
-/** TLS options for a node: verified against the CA for the node's own host (not the Host header). */
-function tlsOptions(t: NodeTarget, host: string): Record<string, unknown> {
+/** TLS options for a node: verified against the CA for the node's own host (not the Host header; the port relay's too). */
+export function tlsOptions(t: Pick<NodeTarget, "ca">, host: string): Record<string, unknown> {
   // An IP address is checked against the certificate's IP SANs; SNI carries host names only.
   return t.ca ? { ca: t.ca, servername: isIP(host) ? "" : host, minVersion: "TLSv1.2" } : {};
 }
-
-const CERT_ERRORS = /CERT|SIGNATURE|ALTNAME|ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO/;
 
 /** host:port (IPv6 in brackets) as its parts. */
 export function splitAddress(address: string): { host: string; port: number } {
@@ -71,9 +71,10 @@ export function splitAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[|\]$/g, ""), port: Number(address.slice(i + 1)) };
 }
 
-export function unreachable(t: NodeTarget, why: string, err?: Error): SbxError {
+/** Why a node could not be reached, TLS failures said as such (`address`: whichever of its listeners was called). */
+export function unreachable(t: Pick<NodeTarget, "node" | "address" | "ca">, why: string, err?: Error): SbxError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? "";
-  if (t.ca && CERT_ERRORS.test(code))
+  if (t.ca && isCertVerifyError(code))
     return new SbxError(
       "node_unavailable",
       `node ${t.node} (${t.address}) is refused: its TLS certificate does not verify against the control plane's --node-ca (${code}: ${why})`,

@@ -5,6 +5,7 @@
 // check, internal for the connect) would let a name that flips its answer reach inside.
 import type { LookupFunction } from "node:net";
 import { isIP } from "node:net";
+import { rootCertificates } from "node:tls";
 import { Agent, type Dispatcher } from "undici";
 import { refuseAddresses, systemResolver, type OutboundPolicy, type Resolver } from "./outbound.js";
 
@@ -58,4 +59,27 @@ export function outboundAgent(policy: OutboundPolicy, resolve?: Resolver): Dispa
     shared.set(policy, agent);
   }
   return agent;
+}
+
+/** The dispatchers of one policy whose TLS also trusts a private CA, and that CA. */
+const withCa = new WeakMap<OutboundPolicy, { ca: string; listed: Agent; checked: Agent }>();
+
+/**
+ * The dispatchers for a registry whose certificate is signed by a private CA (the cluster
+ * registry's --registry-ca): `listed` for allow-listed hosts, `checked` for the rest (redirects,
+ * token realms), both trusting the system's roots and `ca`. One pair per policy, remade (and the
+ * old pair closed) when the CA changes, so a rotated CA file takes effect without a restart.
+ */
+export function caAgents(policy: OutboundPolicy, ca: string): { listed: Dispatcher; checked: Dispatcher } {
+  const had = withCa.get(policy);
+  if (had?.ca === ca) return had;
+  const trust = [...rootCertificates, ca];
+  const made = {
+    ca,
+    listed: new Agent({ connect: { ca: trust } }),
+    checked: new Agent({ connect: { ca: trust, lookup: checkedLookup(policy, "outbound connection") } }),
+  };
+  withCa.set(policy, made);
+  if (had) for (const a of [had.listed, had.checked]) void a.close().catch(() => undefined);
+  return made;
 }

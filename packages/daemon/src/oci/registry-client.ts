@@ -1,6 +1,7 @@
 // A client for the OCI distribution API: image references, bearer-token and basic auth, manifests
 // and blobs (HEAD to skip what a registry has, monolithic uploads). Plain HTTP only for loopback
-// registries or when the caller says the registry is insecure. Transfers verify every digest.
+// registries or when the caller says the registry is insecure; always TLS when the caller names a
+// private CA for it (the cluster registry's --registry-ca). Transfers verify every digest.
 import type { RegistryCredentials } from "@sbx-sh/protocol";
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -18,7 +19,8 @@ import {
   type OutboundPolicy,
   type Resolver,
 } from "./outbound.js";
-import { outboundAgent } from "./outbound-dispatcher.js";
+import { caAgents, outboundAgent } from "./outbound-dispatcher.js";
+import { isCertVerifyError } from "../common/tls-errors.js";
 
 export interface RegistryRef {
   registry: string;
@@ -29,6 +31,11 @@ export interface RegistryRef {
 
 /** What the API's push and pull requests carry (the protocol's RegistryCredentials). */
 export type RegistryAuth = RegistryCredentials;
+
+/** How the registry is reached besides its policy: `ca` (PEM) makes it https, trusting that CA too. */
+export interface RegistryTls {
+  ca?: string;
+}
 
 /** `host[:port]/repo/path[:tag][@sha256:...]`; the first part must look like a host (a dot, a port or localhost). */
 export function parseRegistryRef(ref: string): RegistryRef {
@@ -67,6 +74,9 @@ export class RegistryClient {
   readonly base: string;
   private authHeader: string | undefined;
   private readonly agent: Dispatcher;
+  /** For allow-listed hosts: undefined is undici's global dispatcher. */
+  private readonly listed: Dispatcher | undefined;
+  private readonly caGiven: boolean;
 
   constructor(
     readonly ref: RegistryRef,
@@ -75,10 +85,15 @@ export class RegistryClient {
     private readonly outbound: OutboundPolicy = DEFAULT_OUTBOUND,
     /** Name resolution for the checks and the connections (tests inject one). */
     private readonly resolve?: Resolver,
+    tls: RegistryTls = {},
   ) {
-    this.base = `${isLoopback(ref.registry) || auth.insecure ? "http" : "https"}://${ref.registry}`;
+    const plain = !tls.ca && (isLoopback(ref.registry) || auth.insecure);
+    this.base = `${plain ? "http" : "https"}://${ref.registry}`;
     if (auth.token) this.authHeader = `Bearer ${auth.token}`;
-    this.agent = outboundAgent(outbound, resolve);
+    const agents = tls.ca ? caAgents(outbound, tls.ca) : undefined;
+    this.agent = agents?.checked ?? outboundAgent(outbound, resolve);
+    this.listed = agents?.listed;
+    this.caGiven = !!tls.ca;
   }
 
   /**
@@ -87,7 +102,7 @@ export class RegistryClient {
    * own fetch: Node 20's built-in one (undici 6) mis-frames requests through an undici 7 dispatcher.
    */
   private async send(url: URL, init: RequestInit): Promise<Response> {
-    const dispatcher = allowListed(url, this.outbound) ? undefined : this.agent;
+    const dispatcher = allowListed(url, this.outbound) ? this.listed : this.agent;
     try {
       const res = await undiciFetch(url, { ...init, ...(dispatcher ? { dispatcher } : {}) } as UndiciRequestInit);
       return res as unknown as Response;
@@ -143,6 +158,12 @@ export class RegistryClient {
         } catch (err) {
           if (err instanceof SbxError) throw err;
           const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+          if (isCertVerifyError(cause?.code))
+            throw new SbxError(
+              "failed_precondition",
+              `registry ${this.ref.registry}: the TLS certificate of ${target.origin} does not verify (${cause?.code})${this.caGiven ? "" : "; sbxd trusts the system's CAs and those in NODE_EXTRA_CA_CERTS"}`,
+              { registry: this.ref.registry, reason: "tls_verify_failed" },
+            );
           throw this.fail(
             "failed_precondition",
             `cannot reach ${target.origin} (${cause?.code ?? cause?.message ?? String(err)})${this.base.startsWith("https") ? "; for a plain-HTTP registry pass --insecure" : ""}`,
@@ -287,9 +308,12 @@ export class RegistryClient {
     return res.ok;
   }
 
-  /** Uploads a blob file in one PUT, unless the registry already has it. Returns whether it was sent. */
-  async putBlob(digest: string, file: string, onBytes?: (n: number) => void): Promise<boolean> {
-    if (await this.hasBlob(digest)) return false;
+  /**
+   * Uploads a blob file in one PUT, unless the registry already has it. Returns whether it was sent.
+   * `has`: what the caller was just told by hasBlob for this digest (then it is not asked again).
+   */
+  async putBlob(digest: string, file: string, onBytes?: (n: number) => void, has?: boolean): Promise<boolean> {
+    if (has ?? (await this.hasBlob(digest))) return false;
     const start = await this.request("POST", `/v2/${this.ref.repository}/blobs/uploads/`, {
       headers: { "content-length": "0" },
     });
