@@ -16,7 +16,7 @@ PACKAGES+=(gcc libc6-dev)
 # --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.
 for arg in "$@"; do
   case "$arg" in
-    --with-test-tools) PACKAGES+=(gcc libc6-dev skopeo umoci pigz docker-registry openssl chromium) # + OCI tools that check and serve images (pigz: the export baseline of npm run bench); openssl makes TLS test certificates; chromium drives the dashboard tests
+    --with-test-tools) PACKAGES+=(gcc libc6-dev skopeo umoci pigz docker-registry openssl apache2-utils chromium) # + OCI tools that check and serve images (pigz: the export baseline of npm run bench); openssl makes TLS test certificates; apache2-utils' htpasswd the test registry's bcrypt logins; chromium drives the dashboard tests
       PACKAGES+=(python3-pytest mypy black python3-venv python3-pip python3-setuptools python3-wheel) ;; # the Python SDK: tests, type and format checks, offline install
     *) echo "setup-host: unknown option $arg (known: --with-test-tools)" >&2; exit 2 ;;
   esac

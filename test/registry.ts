@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { freePort, waitFor } from "./harness.js";
 
 export class TestRegistry {
-  /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by Python's crypt). */
+  /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by apache2-utils' htpasswd). */
   constructor(
     private readonly auth?: { user: string; password: string },
     private readonly tls?: { cert: string; key: string; ca: string },
@@ -31,17 +31,11 @@ export class TestRegistry {
     const config = join(this.dir, "config.yml");
     let auth = "";
     if (this.auth) {
-      const hash = spawnSync(
-        "python3",
-        [
-          "-W",
-          "ignore",
-          "-c",
-          "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
-          this.auth.password,
-        ],
-        { encoding: "utf8" },
-      ).stdout.trim();
+      // htpasswd (apache2-utils) on Debian 12 and 13 alike: Python's crypt module is gone from Python 3.13.
+      const line = spawnSync("htpasswd", ["-nbBC", "5", this.auth.user, this.auth.password], {
+        encoding: "utf8",
+      }).stdout.trim();
+      const hash = line.slice(line.indexOf(":") + 1);
       if (!hash.startsWith("$2")) throw new Error("cannot make a bcrypt hash for the registry's htpasswd");
       await writeFile(join(this.dir, "htpasswd"), `${this.auth.user}:${hash}\n`);
       auth = `auth:\n  htpasswd:\n    realm: sbx-test\n    path: ${join(this.dir, "htpasswd")}\n`;
