@@ -2,13 +2,24 @@
 // storing into a temp dir. Started by a test file, stopped in its afterAll.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "./harness.js";
 
+export interface TestRegistryOptions {
+  /** The address it listens on (default 127.0.0.1). */
+  address?: string;
+  /** PEM files: serve HTTPS with this certificate; `ca` (PEM) is what the readiness check trusts. */
+  tls?: { cert: string; key: string; ca: Buffer };
+}
+
 export class TestRegistry {
   /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by Python's crypt). */
-  constructor(private readonly auth?: { user: string; password: string }) {}
+  constructor(
+    private readonly auth?: { user: string; password: string },
+    private readonly opts: TestRegistryOptions = {},
+  ) {}
 
   private child: ChildProcess | undefined;
   private dir = "";
@@ -16,7 +27,7 @@ export class TestRegistry {
   log = "";
 
   get host(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.opts.address ?? "127.0.0.1"}:${this.port}`;
   }
 
   async start(): Promise<void> {
@@ -40,21 +51,36 @@ export class TestRegistry {
       await writeFile(join(this.dir, "htpasswd"), `${this.auth.user}:${hash}\n`);
       auth = `auth:\n  htpasswd:\n    realm: sbx-test\n    path: ${join(this.dir, "htpasswd")}\n`;
     }
+    const tls = this.opts.tls ? `  tls:\n    certificate: ${this.opts.tls.cert}\n    key: ${this.opts.tls.key}\n` : "";
     await writeFile(
       config,
-      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${auth}`,
+      `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${tls}${auth}`,
     );
     this.child = spawn("docker-registry", ["serve", config], { stdio: ["ignore", "pipe", "pipe"] });
     this.child.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));
     this.child.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
     await waitFor(
       async () =>
-        (await fetch(`http://${this.host}/v2/`)
-          .then((r) => r.ok || r.status === 401)
+        (await this.ping()
+          .then((status) => status === 200 || status === 401)
           .catch(() => false)) || undefined,
       30_000,
       `registry on ${this.host}`,
     );
+  }
+
+  /** GET /v2/ (over TLS, trusting the given CA, when it serves TLS): the status. */
+  ping(): Promise<number> {
+    const tls = this.opts.tls;
+    if (!tls) return fetch(`http://${this.host}/v2/`).then((r) => r.status);
+    return new Promise((resolve, reject) => {
+      const req = httpsRequest(`https://${this.host}/v2/`, { ca: tls.ca }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on("error", reject);
+      req.end();
+    });
   }
 
   /** Where the registry keeps a blob's bytes (for tests that tamper with what it serves). */
