@@ -7,12 +7,23 @@
 // back, destroying the sandbox given up meanwhile); kill -9 of a node (lost; its sandboxes marked;
 // nothing placed there; given up past --node-give-up; restarted, it re-registers and destroys them);
 // then nothing lost (every surviving sandbox and its files) and nothing leaked on any node.
+// (It took over cluster-replicas.e2e's scenarios: replicas, a frozen node and a node given up.)
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox } from "@sbx-sh/sdk";
 import { Fleet, rejection, waitFor, type Footprint } from "./cluster-harness.js";
 
-const fleet = new Fleet({ nodes: ["n1", "n2", "n3"], replicas: 2, registry: true, leaseSecs: 2, giveUpSecs: 6 });
+const fleet = new Fleet({
+  nodes: ["n1", "n2", "n3"].map((name) => ({ name, labels: { host: name } })),
+  replicas: 2,
+  registry: true,
+  leaseSecs: 2,
+  giveUpSecs: 6,
+});
+/** Placement on one node through the control plane, by its label. */
+const at = (node: string): { placement: { nodeSelector: Record<string, string> } } => ({
+  placement: { nodeSelector: { host: node } },
+});
 const SPEC = { cpus: 0.25, memoryMb: 128, allowInternetAccess: false };
 /** Sandboxes expected to be alive at the end, and the file each holds. */
 const alive = new Map<string, { path: string; text: string }>();
@@ -31,12 +42,14 @@ afterAll(() => fleet.stop());
 
 describe("a fleet of three namespaced nodes and two control replicas", () => {
   it("creates and runs sandboxes through the control plane on each node, in that node's namespace", async () => {
+    // One on each node (by its label), all at once: each node makes its base image meanwhile.
     const made = await Promise.all(
-      fleet.nodeNames.map((n) => Sandbox.create({ ...SPEC, name: `first-${n}` }, fleet.client())),
+      fleet.nodeNames.map((n) => Sandbox.create({ ...SPEC, ...at(n), name: `first-${n}` }, fleet.client())),
     );
-    for (const sb of made) on[await fleet.nodeOf(sb.id)] = sb.id;
-    // Equal nodes and a placer that ranks by room left: one each.
-    expect(Object.keys(on).sort()).toEqual(["n1", "n2", "n3"]);
+    for (const [i, sb] of made.entries()) {
+      expect(await fleet.nodeOf(sb.id)).toBe(fleet.nodeNames[i]);
+      on[fleet.nodeNames[i]!] = sb.id;
+    }
     for (const [n, id] of Object.entries(on)) {
       expect(await run(id, `echo ${n} > /root/where; cat /root/where`)).toBe(`${n}\n`);
       alive.set(id, { path: "/root/where", text: `${n}\n` });
@@ -44,7 +57,7 @@ describe("a fleet of three namespaced nodes and two control replicas", () => {
       expect(fleet.footprint(n).cgroups.some((c) => c.endsWith(`/${id}`))).toBe(true);
     }
     // A networked sandbox's veth and rules are its node's namespace's, not the host's.
-    const net = await fleet.onlyOn("n2", () => Sandbox.create({ ...SPEC, allowInternetAccess: true }, fleet.client()));
+    const net = await Sandbox.create({ ...SPEC, ...at("n2"), allowInternetAccess: true }, fleet.client());
     const n2 = fleet.footprint("n2");
     expect(n2.links.length).toBeGreaterThan(baseline.n2!.links.length);
     const veth = n2.links.find((l) => !baseline.n2!.links.includes(l))!;
@@ -59,8 +72,9 @@ describe("a fleet of three namespaced nodes and two control replicas", () => {
     await src.writeFile("/root/notes.txt", "taken on n1\n");
     const snap = await src.snapshot();
     expect(snap.status).toBe("completed");
-    const restored = await fleet.onlyOn("n2", () =>
-      Sandbox.create({ ...SPEC, snapshotId: snap.id, name: "restored" }, fleet.client()),
+    const restored = await Sandbox.create(
+      { ...SPEC, ...at("n2"), snapshotId: snap.id, name: "restored" },
+      fleet.client(),
     );
     expect(await fleet.nodeOf(restored.id)).toBe("n2");
     expect((await restored.readFile("/root/notes.txt")).toString()).toBe("taken on n1\n");
@@ -70,11 +84,19 @@ describe("a fleet of three namespaced nodes and two control replicas", () => {
   });
 
   it("kill -9 of a control replica loses nothing: the other serves the same sandboxes and places new ones", async () => {
+    // Stateless: both replicas list the same sandboxes, whichever placed them.
+    const ids = async (replica: number): Promise<string[]> =>
+      (await fleet.client(undefined, replica).list()).map((s) => s.id).sort();
+    expect(await ids(1)).toEqual(await ids(0));
+    expect(await ids(1)).toEqual([...alive.keys()].sort());
+    const before = (await fleet.nodes()).reduce((sum, n) => sum + n.allocated.sandboxes, 0);
     await fleet.control(0).stop("SIGKILL");
     for (const [id, f] of alive) expect(await run(id, `cat ${f.path}`)).toBe(f.text);
     const late = await Sandbox.create({ ...SPEC, name: "late" }, fleet.client(undefined, 1));
     await late.writeFile("/root/late", "placed while A was down");
     alive.set(late.id, { path: "/root/late", text: "placed while A was down" });
+    expect(await fleet.nodeOf(late.id)).toMatch(/^n[123]$/);
+    expect((await fleet.nodes()).reduce((sum, n) => sum + n.allocated.sandboxes, 0)).toBe(before + 1);
     // A comes back and serves them all, the one placed while it was down included, by name too.
     await fleet.control(0).start();
     expect(await run(late.id, "cat /root/late", 0)).toBe("placed while A was down");
@@ -82,7 +104,8 @@ describe("a fleet of three namespaced nodes and two control replicas", () => {
   });
 
   it("a frozen node goes lost, and back on SIGCONT, destroying the sandbox given up meanwhile", async () => {
-    const doomed = await fleet.onlyOn("n2", () => Sandbox.create(SPEC, fleet.client()));
+    const doomed = await Sandbox.create({ ...SPEC, ...at("n2") }, fleet.client());
+    const kept = (await fleet.sandboxesOn("n2")).filter((id) => id !== doomed.id);
     fleet.freeze("n2");
     try {
       await fleet.waitState("n2", "lost");
@@ -93,12 +116,18 @@ describe("a fleet of three namespaced nodes and two control replicas", () => {
       expect(await fleet.nodeOf(elsewhere.id)).not.toBe("n2");
       await elsewhere.terminate();
       // Terminating through the control plane gives it up: answered at once, its room freed.
+      const room = async (): Promise<number | undefined> =>
+        (await fleet.nodes()).find((n) => n.name === "n2")?.allocated.sandboxes;
+      const held = await room();
       expect(await fleet.client().terminate(doomed.id)).toMatchObject({ id: doomed.id, status: "terminated" });
+      expect(await room()).toBe(held! - 1);
     } finally {
       fleet.thaw("n2");
     }
     await fleet.waitState("n2", "ready");
     await waitFor(async () => !(await fleet.sandboxesOn("n2")).includes(doomed.id), 30_000, "given-up one destroyed");
+    // The others stay and answer.
+    expect(await fleet.sandboxesOn("n2")).toEqual(kept);
     expect(fleet.node("n2").daemon.log).toMatch(/gave these sandboxes up while this node was lost/);
     const gone = await rejection(fleet.client().get(doomed.id));
     expect([gone.code, gone.message]).toEqual([
@@ -143,7 +172,7 @@ describe("a fleet of three namespaced nodes and two control replicas", () => {
       30_000,
       "n3's given-up sandboxes destroyed",
     );
-    const fresh = await fleet.onlyOn("n3", () => Sandbox.create(SPEC, fleet.client()));
+    const fresh = await Sandbox.create({ ...SPEC, ...at("n3") }, fleet.client());
     expect(await run(fresh.id, "echo ok")).toBe("ok\n");
     await fresh.writeFile("/root/fresh", "after the return");
     alive.set(fresh.id, { path: "/root/fresh", text: "after the return" });
