@@ -133,9 +133,13 @@ export function processExists(files: ProcessFiles): boolean {
  * given (--cgroup-parent). Ids are unique and random, so no other cgroup carries one.
  */
 export async function pidBelongsTo(pid: number, sandboxId: string): Promise<boolean> {
-  const cg = await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => "");
+  return cgroupsName(await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => ""), sandboxId);
+}
+
+/** Whether a /proc/<pid>/cgroup text has `id` as a whole component of one of its paths. */
+export function cgroupsName(procCgroup: string, id: string): boolean {
   // Each line is `hierarchy:controllers:path`; the path may hold colons itself.
-  return cg.split("\n").some((line) => `${line.split(":").slice(2).join(":")}/`.includes(`/${sandboxId}/`));
+  return procCgroup.split("\n").some((line) => `${line.split(":").slice(2).join(":")}/`.includes(`/${id}/`));
 }
 
 /**
