@@ -11,7 +11,7 @@
 import { spawnSync } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox } from "@sbx-sh/sdk";
-import { Fleet, rejection, waitFor, type Footprint } from "./cluster-harness.js";
+import { Fleet, NODE_MTU, rejection, waitFor, type Footprint } from "./cluster-harness.js";
 
 const fleet = new Fleet({
   nodes: ["n1", "n2", "n3"].map((name) => ({ name, labels: { host: name } })),
@@ -64,6 +64,9 @@ describe("a fleet of three namespaced nodes and two control replicas", () => {
     expect(spawnSync("ip", ["link", "show", veth]).status).not.toBe(0);
     expect(n2.nft).toMatch(/table inet sbx_n2/);
     expect(spawnSync("nft", ["list", "table", "inet", "sbx_n2"]).status).not.toBe(0);
+    // Its interface has its node's uplink MTU (read in the node's namespace), not the host's.
+    const mtus = await net.run("sh", { args: ["-c", "for f in /sys/class/net/*/mtu; do echo $f $(cat $f); done"] });
+    expect(mtus.stdout).toMatch(new RegExp(`^/sys/class/net/(?!lo/)[^/]+/mtu ${NODE_MTU}$`, "m"));
     await net.terminate();
   });
 

@@ -4,7 +4,7 @@
 //                                        TCP on the fleet bridge's address 10.250.<slot>.1)
 //   registry (docker-registry, HTTPS on 10.250.<slot>.1, a test CA)
 //   node daemons (sbxd --role node), each in its own network namespace `sbx<slot>-<node>` with its
-//   own address 10.250.<slot>.1N on the bridge `sbx<slot>fleet`, its own data dir, cgroup parent
+//   own address 10.250.<slot>.1N (uplink MTU 1450) on the bridge `sbx<slot>fleet`, its own data dir, cgroup parent
 //   (`sbx-test<slot>-<node>`) and nft table (`sbx_<node>`); started with `nsenter --net`, so their
 //   veths and nft table are the namespace's while their mounts stay in the host's mount table
 //   (restarts find them, and the leak checks see them).
@@ -43,6 +43,8 @@ export const SECRET = "cluster-secret-for-the-fleet-tests-0123456789";
 const SLOT = process.env.SBX_TEST_SLOT || "t";
 const NET = `10.250.${SLOT === "t" ? 10 : Number(SLOT)}`;
 const BRIDGE = `sbx${SLOT}fleet`;
+/** Every node's uplink (its namespace's eth0) MTU. */
+export const NODE_MTU = 1450;
 /** Where every node's TCP API listens in its own namespace. */
 const NODE_PORT = 7080;
 
@@ -430,7 +432,9 @@ export class Fleet {
     const ns = `sbx${SLOT}-${name}`;
     const hostEnd = `sbx${SLOT}f${i}`;
     must("netns", "add", ns);
-    must("link", "add", hostEnd, "type", "veth", "peer", "name", "eth0", "netns", ns);
+    // Another uplink MTU than the host's: a node must size its sandboxes' veths from its own.
+    const mtu = ["mtu", String(NODE_MTU)];
+    must("link", "add", hostEnd, ...mtu, "type", "veth", "peer", "name", "eth0", ...mtu, "netns", ns);
     must("link", "set", hostEnd, "master", BRIDGE, "up");
     must("-n", ns, "link", "set", "lo", "up");
     must("-n", ns, "addr", "add", `${address}/24`, "dev", "eth0");
