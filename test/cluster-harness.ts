@@ -25,28 +25,35 @@
 //   await fleet.footprint("n1")          // cgroups, nft table, mounts, veths: compare for leaks
 //   fleet.certs (CA, node leaf with every node's IP, a rogue CA's leaf), fleet.useCert(name, leaf)
 //   rejection(promise)                   // the SbxError a call fails with
+// The host side (bridge, namespaces, cgroup parents, certificates, footprints) is test/fleet-host.ts.
 // A new scenario file (drain, images): construct a Fleet with what it needs, `start()` in beforeAll,
 // `stop()` in afterAll; options `start: false` on a node adds it without starting it.
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { request } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "vitest";
 import { SandboxClient, SbxError } from "@sbx-sh/sdk";
 import type { ClusterNode, SandboxInfo } from "@sbx-sh/protocol";
 import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
+import {
+  addBridge,
+  addNamespace,
+  cgroupDirs,
+  cleanNetwork,
+  footprint,
+  makeCerts,
+  NET,
+  NODE_PORT,
+  removeCgroupTree,
+  SLOT,
+  HOST_ADDRESS,
+  type Footprint,
+} from "./fleet-host.js";
 import { freePort, REPO, TestDaemon, waitFor } from "./harness.js";
 import { TestRegistry } from "./registry.js";
 
 export const SECRET = "cluster-secret-for-the-fleet-tests-0123456789";
-const SLOT = process.env.SBX_TEST_SLOT || "t";
-const NET = `10.250.${SLOT === "t" ? 10 : Number(SLOT)}`;
-const BRIDGE = `sbx${SLOT}fleet`;
-/** Every node's uplink (its namespace's eth0) MTU. */
-export const NODE_MTU = 1450;
-/** Where every node's TCP API listens in its own namespace. */
-const NODE_PORT = 7080;
 
 export interface FleetNodeSpec {
   name: string;
@@ -85,61 +92,6 @@ export interface FleetNode {
   nftTable: string;
   /** The node's own daemon, over its root-only socket. */
   local: SandboxClient;
-}
-
-/** What a node leaves on the host: compared before and after to find leaks. */
-export interface Footprint {
-  cgroups: string[];
-  nft: string;
-  mounts: string[];
-  links: string[];
-}
-
-const ip = (...args: string[]): { code: number; stderr: string } => {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
-  return { code: r.status ?? -1, stderr: r.stderr };
-};
-
-function must(...args: string[]): void {
-  const r = ip(...args);
-  if (r.code !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
-}
-
-/** Every cgroup hierarchy's dir for `parent` (v2: one; v1: one per mounted controller). */
-function cgroupDirs(parent: string): string[] {
-  const root = "/sys/fs/cgroup";
-  if (existsSync(join(root, "cgroup.controllers"))) return [join(root, parent)];
-  return readdirSync(root).map((c) => join(root, c, parent));
-}
-
-/** Removes a cgroup tree bottom-up (only empty cgroups can go; a live one stays and is reported). */
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroupTree(join(dir, e.name));
-  try {
-    rmdirSync(dir);
-  } catch {
-    // Still has processes: the caller's leak check names it.
-  }
-}
-
-/** A CA, a leaf it signs for every fleet address, and a rogue CA's leaf for the same addresses. */
-function makeCerts(ips: string[]): { dir: string; ca: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), "sbx-fleet-tls-"));
-  const ssl = (...args: string[]): void => {
-    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  writeFileSync(join(dir, "san.ext"), `subjectAltName=${ips.map((a) => `IP:${a}`).join(",")}\n`);
-  for (const ca of ["ca", "rogue-ca"]) {
-    ssl("req", "-x509", ...ec, "-keyout", `${ca}.key`, "-out", `${ca}.crt`, "-days", "2", "-subj", `/CN=${ca}`);
-    const leaf = ca === "ca" ? "node" : "rogue";
-    ssl("req", ...ec, "-keyout", `${leaf}.key`, "-out", `${leaf}.csr`, "-subj", `/CN=${ips[0]}`);
-    const signer = ["-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "2"];
-    ssl("x509", "-req", "-in", `${leaf}.csr`, ...signer, "-out", `${leaf}.crt`, "-extfile", "san.ext");
-  }
-  return { dir, ca: readFileSync(join(dir, "ca.crt")) };
 }
 
 /** A raw request over a daemon's unix socket, its path sent exactly as given; the status and JSON body. */
@@ -192,7 +144,7 @@ export class Fleet {
 
   /** The bridge's address: where the replicas, the registry and the control proxy listen. */
   get hostAddress(): string {
-    return `${NET}.1`;
+    return HOST_ADDRESS;
   }
 
   control(i = 0): TestDaemon {
@@ -312,38 +264,15 @@ export class Fleet {
   /** What the node has on the host now: its cgroups, nft table, mounts under its root, interfaces. */
   footprint(name: string): Footprint {
     const n = this.node(name);
-    const cgroups = cgroupDirs(n.cgroupParent).flatMap((d) =>
-      existsSync(d)
-        ? readdirSync(d, { withFileTypes: true })
-            .filter((e) => e.isDirectory())
-            .map((e) => join(d, e.name))
-        : [],
-    );
-    // Counters move with traffic; what is compared is the rules, chains and set elements.
-    const nft = spawnSync("ip", ["netns", "exec", n.ns, "nft", "list", "table", "inet", n.nftTable], {
-      encoding: "utf8",
-    }).stdout.replace(/packets \d+ bytes \d+/g, "packets - bytes -");
-    const mounts = readFileSync("/proc/self/mountinfo", "utf8")
-      .split("\n")
-      .map((l) => l.split(" ")[4] ?? "")
-      // Its staged helper binaries (runtime/tool-stage.ts) are the daemon's, made once for all sandboxes.
-      .filter((m) => m.startsWith(n.daemon.root + "/") && m !== join(n.daemon.root, "run-tools"))
-      .sort();
-    const links = (spawnSync("ip", ["-n", n.ns, "-o", "link"], { encoding: "utf8" }).stdout ?? "")
-      .split("\n")
-      .flatMap((l) => (/^\d+: ([^:@]+)/.exec(l)?.[1] ? [/^\d+: ([^:@]+)/.exec(l)![1]!] : []))
-      .sort();
-    return { cgroups: cgroups.sort(), nft, mounts, links };
+    return footprint(n.ns, n.nftTable, n.cgroupParent, n.daemon.root);
   }
 
   async start(): Promise<void> {
-    this.cleanNetwork();
+    cleanNetwork();
     const addresses = this.specs.map((_, i) => `${NET}.${11 + i}`);
     this.certs = makeCerts([this.hostAddress, ...addresses]);
-    must("link", "add", BRIDGE, "type", "bridge");
-    must("addr", "add", `${this.hostAddress}/24`, "dev", BRIDGE);
-    must("link", "set", BRIDGE, "up");
-    for (const [i, spec] of this.specs.entries()) this.addNamespace(spec.name, i, addresses[i]!);
+    addBridge();
+    for (const [i, spec] of this.specs.entries()) addNamespace(`sbx${SLOT}-${spec.name}`, i, addresses[i]!);
 
     if (this.opts.registry) {
       const tls = { cert: join(this.certs.dir, "node.crt"), key: join(this.certs.dir, "node.key"), ca: this.certs.ca };
@@ -427,33 +356,6 @@ export class Fleet {
     for (const s of starting) await this.waitState(s.name, "ready");
   }
 
-  /** A namespace with lo up and one veth on the bridge: address, default route via the host. */
-  private addNamespace(name: string, i: number, address: string): void {
-    const ns = `sbx${SLOT}-${name}`;
-    const hostEnd = `sbx${SLOT}f${i}`;
-    must("netns", "add", ns);
-    // Another uplink MTU than the host's: a node must size its sandboxes' veths from its own.
-    const mtu = ["mtu", String(NODE_MTU)];
-    must("link", "add", hostEnd, ...mtu, "type", "veth", "peer", "name", "eth0", ...mtu, "netns", ns);
-    must("link", "set", hostEnd, "master", BRIDGE, "up");
-    must("-n", ns, "link", "set", "lo", "up");
-    must("-n", ns, "addr", "add", `${address}/24`, "dev", "eth0");
-    must("-n", ns, "link", "set", "eth0", "up");
-    must("-n", ns, "route", "add", "default", "via", this.hostAddress);
-  }
-
-  /** Namespaces (their veths go with them) and the bridge of this slot, from this run or a dead one. */
-  private cleanNetwork(): void {
-    const list = spawnSync("ip", ["netns", "list"], { encoding: "utf8" }).stdout ?? "";
-    for (const m of list.matchAll(new RegExp(`^(sbx${SLOT}-[\\w-]+)`, "gm"))) {
-      // Anything still running in it (a sandbox a dead node left) goes first.
-      const pids = (spawnSync("ip", ["netns", "pids", m[1]!], { encoding: "utf8" }).stdout ?? "").split(/\s+/);
-      for (const pid of pids.filter(Boolean)) spawnSync("kill", ["-9", pid]);
-      ip("netns", "del", m[1]!);
-    }
-    ip("link", "del", BRIDGE);
-  }
-
   /** Stops everything, removes every namespace, veth, cgroup, mount and dir; safe after any failure. */
   async stop(): Promise<void> {
     for (const n of this.byName.values()) {
@@ -466,20 +368,17 @@ export class Fleet {
     await this.registry?.stop();
     for (const n of this.byName.values()) {
       await n.daemon.reset(); // containers, mounts and the dir
-      await rmRoot(n.daemon.root);
+      rmSync(n.daemon.root, { recursive: true, force: true });
       for (const d of cgroupDirs(n.cgroupParent)) removeCgroupTree(d);
     }
     for (const d of this.controls) {
       await d.reset();
-      await rmRoot(d.root);
+      rmSync(d.root, { recursive: true, force: true });
     }
-    this.cleanNetwork();
+    cleanNetwork();
     if (this.certs) rmSync(this.certs.dir, { recursive: true, force: true });
   }
 }
 
-async function rmRoot(root: string): Promise<void> {
-  rmSync(root, { recursive: true, force: true });
-}
-
+export { NODE_MTU, type Footprint } from "./fleet-host.js";
 export { waitFor };
