@@ -202,8 +202,20 @@ export class Fleet {
     return (await this.nodes(replica)).find((n) => n.name === name)?.state;
   }
 
+  /**
+   * Until the node shows `state`; for "ready", also with a live lease: a node thawed before the
+   * sweep marked it lost still shows "ready" on an expired lease until its next heartbeat, and the
+   * control plane routes by the lease.
+   */
   waitState(name: string, state: string, timeoutMs = 30_000): Promise<boolean> {
-    return waitFor(async () => (await this.nodeState(name)) === state, timeoutMs, `${name} ${state}`);
+    return waitFor(
+      async () => {
+        const n = (await this.nodes()).find((x) => x.name === name);
+        return n?.state === state && (state !== "ready" || (n.leaseSecsLeft ?? 0) > 0);
+      },
+      timeoutMs,
+      `${name} ${state}`,
+    );
   }
 
   /** Ids of the sandboxes a node's own daemon has that have not ended. */
