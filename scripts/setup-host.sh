@@ -23,6 +23,8 @@ for arg in "$@"; do
 done
 # The PostgreSQL store's tests start a throwaway server of their own from this package's binaries.
 if [[ " $* " == *" --with-test-tools "* ]]; then PACKAGES+=(postgresql); fi
+# The cluster tests run each node daemon in its own network namespace (ip netns, nsenter --net).
+if [[ " $* " == *" --with-test-tools "* ]]; then PACKAGES+=(util-linux); fi
 OPTIONAL=(ubuntu-keyring) # lets sbx build the ubuntu-* bases; not in every Debian release
 export DEBIAN_FRONTEND=noninteractive
 

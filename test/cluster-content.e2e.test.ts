@@ -1,121 +1,48 @@
-// Registry-backed cluster content end to end on one machine: a control plane (PostgreSQL) and two
-// crun nodes, all started with --registry pointing at a real registry (Debian's docker-registry on
-// loopback). A snapshot taken on one node is pushed before it is reported committed and restores
-// on the other node with its files (the other node pulls it by digest); a layer the registry
-// serves with other bytes than its digest is refused and nothing is kept; with the registry down
-// a snapshot fails clearly, nothing is committed, and the sandbox keeps running.
-import { spawnSync } from "node:child_process";
+// Registry-backed cluster content end to end on one machine (test/cluster-harness.ts): a control
+// plane (PostgreSQL) and two crun nodes in their own network namespaces, all started with --registry
+// pointing at a real registry (Debian's docker-registry, HTTPS on the fleet bridge). A snapshot
+// taken on one node is pushed before it is reported committed and restores on the other node with
+// its files (the other node pulls it by digest); a layer the registry serves with other bytes than
+// its digest is refused and nothing is kept; with the registry down a snapshot fails clearly,
+// nothing is committed, and the sandbox keeps running.
 import { readdir, readFile, writeFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
-import type { ClusterNode } from "@sbx-sh/protocol";
-import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
-import { freePort, REPO, TestDaemon, waitFor } from "./harness.js";
-import { TestRegistry } from "./registry.js";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { Fleet, rejection } from "./cluster-harness.js";
 
-const SECRET = "cluster-secret-for-the-content-test-0123456789";
-const registry = new TestRegistry();
-let pg: PgCluster;
-let control: TestDaemon;
-const nodes: Record<string, TestDaemon> = {};
+// Keep no pulled content that no sandbox stands on: every pull past the first evicts.
+const fleet = new Fleet({ nodes: ["n1", "n2"], registry: true, nodeEnv: { SBX_CONTENT_CACHE_MB: "0" } });
 let client: SandboxClient;
+const nodeOf = (id: string): Promise<string> => fleet.nodeOf(id);
+const onlyOn = <T>(keep: string, fn: () => Promise<T>): Promise<T> => fleet.onlyOn(keep, fn);
 
-function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
-    env: { ...process.env, SBX_HOST: control.host },
-    encoding: "utf8",
-    timeout: 60_000,
+/** The manifest the registry holds under `tag` (over its HTTPS, trusting the fleet's CA). */
+function manifestOf(tag: string): Promise<{ layers: Array<{ digest: string; size: number }> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      `https://${fleet.registry!.host}/v2/sbx/content/manifests/${tag}`,
+      { ca: fleet.certs.ca, headers: { accept: "application/vnd.oci.image.manifest.v1+json" } },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => {
+          expect(res.statusCode).toBe(200);
+          resolve(JSON.parse(text) as never);
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end();
   });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-const nodeState = (name: string): string | undefined =>
-  (JSON.parse(sbx(["node", "ls", "--json"]).stdout) as ClusterNode[]).find((n) => n.name === name)?.state;
-
-/** Which node runs the sandbox, asked of the nodes' own daemons. */
-async function nodeOf(id: string): Promise<string> {
-  for (const [name, node] of Object.entries(nodes))
-    if ((await new SandboxClient({ host: node.host }).list()).some((s) => s.id === id)) return name;
-  throw new Error(`no node runs ${id}`);
-}
-
-/** Runs `fn` with every node but `keep` cordoned, so placement can choose only `keep`. */
-async function onlyOn<T>(keep: string, fn: () => Promise<T>): Promise<T> {
-  const others = Object.keys(nodes).filter((n) => n !== keep);
-  for (const n of others) expect(sbx(["node", "cordon", n]).code).toBe(0);
-  try {
-    return await fn();
-  } finally {
-    for (const n of others) expect(sbx(["node", "ready", n]).code).toBe(0);
-  }
-}
-
-async function rejection(p: Promise<unknown>): Promise<SbxError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SbxError);
-  return err as SbxError;
-}
-
-async function manifestOf(tag: string): Promise<{ layers: Array<{ digest: string; size: number }> }> {
-  const res = await fetch(`http://${registry.host}/v2/sbx/content/manifests/${tag}`, {
-    headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
-  });
-  expect(res.status).toBe(200);
-  return (await res.json()) as { layers: Array<{ digest: string; size: number }> };
 }
 
 beforeAll(async () => {
-  await registry.start();
-  pg = await startPgCluster();
-  const port = await freePort();
-  const withRegistry = ["--warm-pool", "0", "--registry", registry.host];
-  control = new TestDaemon({
-    name: "cc-control",
-    netIndex: 7,
-    extraArgs: [...withRegistry, "--role", "control", "--store", pg.url, "--listen-tcp", `127.0.0.1:${port}`],
-  });
-  Object.assign(control.env, { SBX_CLUSTER_SECRET: SECRET, SBX_NODE_LEASE_SECS: "3" });
-  await control.reset();
-  await control.start();
-  client = new SandboxClient({ host: control.host });
-  await Promise.all(
-    (["n1", "n2"] as const).map(async (name, i) => {
-      const added = sbx(["node", "add", name, "--json"]);
-      expect(added.code, added.stderr).toBe(0);
-      const node = new TestDaemon({
-        name: `cc-${name}`,
-        netIndex: 8 + i,
-        extraArgs: [...withRegistry, "--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
-      });
-      Object.assign(node.env, {
-        SBX_CONTROL: `http://127.0.0.1:${port}`,
-        SBX_NODE_TOKEN: (JSON.parse(added.stdout) as { token: string }).token,
-        SBX_CLUSTER_SECRET: SECRET,
-        // Keep no pulled content that no sandbox stands on: every pull past the first evicts.
-        SBX_CONTENT_CACHE_MB: "0",
-      });
-      nodes[name] = node;
-      await node.reset();
-      await node.start();
-    }),
-  );
-  await waitFor(() => nodeState("n1") === "ready" && nodeState("n2") === "ready", 30_000, "both nodes ready");
+  await fleet.start();
+  client = fleet.client();
 });
-
-afterAll(async () => {
-  for (const node of Object.values(nodes)) {
-    const local = new SandboxClient({ host: node.host });
-    for (const s of await local.list().catch(() => [])) await local.terminate(s.id).catch(() => undefined);
-    await node.stop();
-  }
-  await control?.stop();
-  await pg?.stop();
-  await registry.stop();
-});
+afterAll(() => fleet.stop());
 
 describe("cluster content in the registry", () => {
   it("a snapshot taken on one node restores on the other with its files", async () => {
@@ -156,9 +83,7 @@ describe("cluster content in the registry", () => {
     expect((await back.readFile("/root/notes/plan.txt")).toString()).toBe("restore me elsewhere\n");
     // Another project cannot restore it: the record is the project's.
     await client.createProject("other");
-    const other = await rejection(
-      Sandbox.create({ snapshotId: snap.id }, new SandboxClient({ host: control.host, project: "other" })),
-    );
+    const other = await rejection(Sandbox.create({ snapshotId: snap.id }, fleet.client("other")));
     expect(other.code).toBe("not_found");
     for (const s of [sb, restored, back]) await s.terminate();
   });
@@ -172,7 +97,7 @@ describe("cluster content in the registry", () => {
       snaps.push((await src.snapshot()).id);
     }
     const held = async (): Promise<string[]> =>
-      (await new SandboxClient({ host: nodes.n2!.host }).listSnapshots())
+      (await new SandboxClient({ host: fleet.node("n2").daemon.host }).listSnapshots())
         .map((s) => s.id)
         .filter((id) => snaps.includes(id));
     const r1 = await onlyOn("n2", () => Sandbox.create({ ...opts, snapshotId: snaps[0] }, client));
@@ -196,7 +121,7 @@ describe("cluster content in the registry", () => {
     const snap = await sb.snapshot();
     const own = (await manifestOf(snap.id)).layers.at(-1)!;
     // The registry now serves other bytes (same size) under the layer's digest.
-    const file = registry.blobFile(own.digest);
+    const file = fleet.registry!.blobFile(own.digest);
     const bytes = await readFile(file);
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     await writeFile(file, bytes);
@@ -208,10 +133,10 @@ describe("cluster content in the registry", () => {
     expect(err.code).toBe("invalid_archive");
     expect(err.message).toMatch(/does not match/);
     // Nothing kept on the other node: no snapshot record, no sandbox, no layer dir left half made.
-    const local = new SandboxClient({ host: nodes[b]!.host });
+    const local = new SandboxClient({ host: fleet.node(b).daemon.host });
     expect((await local.listSnapshots()).map((s) => s.id)).not.toContain(snap.id);
     expect((await local.list()).some((s) => s.snapshotId === snap.id)).toBe(false);
-    const data = join(nodes[b]!.root, "data");
+    const data = join(fleet.node(b).daemon.root, "data");
     expect((await readdir(join(data, "layers"))).filter((n) => n.startsWith(".oci-"))).toEqual([]);
     expect((await readdir(join(data, "tmp"))).filter((n) => n.startsWith("content-"))).toEqual([]);
     await sb.terminate();
@@ -221,11 +146,11 @@ describe("cluster content in the registry", () => {
     const sb = await Sandbox.create({ cpus: 0.25, memoryMb: 128, allowInternetAccess: false }, client);
     const a = await nodeOf(sb.id);
     await sb.writeFile("/root/unsaved.txt", "not in any snapshot");
-    await registry.stop();
+    await fleet.registry!.stop();
     const err = await rejection(sb.snapshot());
     expect(err.code).toBe("upstream_unreachable");
     expect(err.message).toMatch(/was not committed: the cluster registry .* did not store its layers/);
-    const local = new SandboxClient({ host: nodes[a]!.host });
+    const local = new SandboxClient({ host: fleet.node(a).daemon.host });
     const mine = (await local.listSnapshots()).filter((s) => s.sourceSandboxId === sb.id);
     expect(mine.map((s) => s.status)).toEqual(["failed"]);
     // Not recorded either: it cannot be restored anywhere.

@@ -1,5 +1,6 @@
-// The cluster's node lifecycle with real daemons: a control plane (sbxd --role control on a
-// throwaway PostgreSQL, TCP for nodes) and a node daemon (sbxd --role node). `sbx node add` issues
+// The cluster's node lifecycle with real daemons (test/cluster-harness.ts): a control plane (sbxd
+// --role control on a throwaway PostgreSQL, TCP for nodes) and a node daemon (sbxd --role node) in
+// its own network namespace. `sbx node add` issues
 // the credential, the node registers and heartbeats with it, `sbx node ls` shows it ready with its
 // capacity, a wrong token is refused and logged, and a node killed with -9 goes lost when its
 // lease runs out on the database's clock, then ready again when it comes back.
@@ -8,61 +9,16 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterNode } from "@sbx-sh/protocol";
-import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
-import { freePort, REPO, TestDaemon, waitFor } from "./harness.js";
+import { Fleet, waitFor } from "./cluster-harness.js";
+import { REPO } from "./harness.js";
 
-let pg: PgCluster;
-let control: TestDaemon;
-let node: TestDaemon;
-let controlUrl = "";
-
-function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
-    env: { ...process.env, SBX_HOST: control.host },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
+// n1 is neither added nor started: the first test adds it with the CLI and starts it.
+const fleet = new Fleet({ nodes: [{ name: "n1", add: false }], leaseSecs: 3 });
+const sbx = (args: string[]): { code: number; stdout: string; stderr: string } => fleet.sbx(args);
 const nodes = (): ClusterNode[] => JSON.parse(sbx(["node", "ls", "--json"]).stdout) as ClusterNode[];
 
-beforeAll(async () => {
-  pg = await startPgCluster();
-  const port = await freePort();
-  controlUrl = `http://127.0.0.1:${port}`;
-  control = new TestDaemon({
-    name: "control",
-    netIndex: 8,
-    extraArgs: [
-      "--warm-pool",
-      "0",
-      "--role",
-      "control",
-      "--store",
-      pg.url,
-      "--listen-tcp",
-      `127.0.0.1:${port}`,
-      "--node-lease",
-      "3",
-    ],
-  });
-  node = new TestDaemon({
-    name: "node1",
-    netIndex: 9,
-    extraArgs: ["--warm-pool", "0", "--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
-  });
-  // Control and nodes share it: a node's API accepts only requests carrying it.
-  control.env.SBX_CLUSTER_SECRET = "a-cluster-secret-of-32-characters-or-more";
-  await control.reset();
-  await node.reset();
-  await control.start();
-});
-afterAll(async () => {
-  await node?.stop();
-  await control?.stop();
-  await pg?.stop();
-});
+beforeAll(() => fleet.start());
+afterAll(() => fleet.stop());
 
 describe("cluster nodes", () => {
   it("a node added with sbx node add registers with its credential and shows as ready with its capacity", async () => {
@@ -74,8 +30,9 @@ describe("cluster nodes", () => {
     expect(nodes()).toMatchObject([{ name: "n1", state: "new", labels: { zone: "a" }, leaseSecsLeft: null }]);
     expect(sbx(["node", "add", "n1"]).stderr).toMatch(/already exists/);
 
-    Object.assign(node.env, { SBX_CONTROL: controlUrl, SBX_NODE_TOKEN: token });
-    await node.start();
+    const node = fleet.node("n1");
+    node.daemon.env.SBX_NODE_TOKEN = node.token = token;
+    await node.daemon.start();
     const ready = await waitFor(
       async () => nodes().find((n) => n.name === "n1" && n.state === "ready"),
       30_000,
@@ -87,7 +44,9 @@ describe("cluster nodes", () => {
     const table = sbx(["node", "ls"]).stdout;
     expect(table).toMatch(/^NAME\s+STATE/);
     expect(table).toMatch(/n1\s+ready/);
-    expect(control.log).toMatch(/node registered/);
+    expect(ready.address).toBe(`${node.address}:7080`);
+    // The control plane's log reaches this process through a pipe its synchronous CLI calls above held up.
+    await waitFor(() => /node registered/.test(fleet.control().log), 10_000, "the registration logged");
   });
 
   it("cordons and readies a node; its heartbeats keep the operator's state", async () => {
@@ -110,30 +69,30 @@ describe("cluster nodes", () => {
       usage: { cpus: 0, memoryMb: 0, diskMb: 0, sandboxes: 0 },
       layers: [],
     };
-    const res = await fetch(`${controlUrl}/cluster/v1/register`, {
+    const res = await fetch(`${fleet.controlUrl()}/cluster/v1/register`, {
       method: "POST",
       headers: { authorization: "Bearer sbxn_wrong", "content-type": "application/json" },
       body: JSON.stringify(report),
     });
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthenticated");
-    await waitFor(async () => /node refused/.test(control.log) || undefined, 10_000, "refusal logged");
+    await waitFor(async () => /node refused/.test(fleet.control().log) || undefined, 10_000, "refusal logged");
     expect(nodes().map((n) => n.name)).toEqual(["n1"]);
-    const list = await fetch(`${controlUrl}/v1/nodes`, { headers: { authorization: "Bearer sbxn_wrong" } });
+    const list = await fetch(`${fleet.controlUrl()}/v1/nodes`, { headers: { authorization: "Bearer sbxn_wrong" } });
     expect(list.status).toBe(401);
   });
 
   it("a node killed with -9 goes lost when its lease runs out, and ready again when it comes back", async () => {
-    await node.stop("SIGKILL");
-    await waitFor(async () => nodes().find((n) => n.name === "n1" && n.state === "lost"), 30_000, "n1 lost");
-    await waitFor(async () => /node lease expired: lost/.test(control.log) || undefined, 10_000, "lost logged");
-    await node.start();
-    await waitFor(async () => nodes().find((n) => n.name === "n1" && n.state === "ready"), 30_000, "n1 ready again");
+    await fleet.node("n1").daemon.stop("SIGKILL");
+    await fleet.waitState("n1", "lost");
+    await waitFor(async () => /node lease expired: lost/.test(fleet.control().log) || undefined, 10_000, "lost logged");
+    await fleet.startNode("n1");
+    await fleet.waitState("n1", "ready");
   });
 
   it("a daemon that is not a control plane says so", () => {
     const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), "node", "ls"], {
-      env: { ...process.env, SBX_HOST: node.host },
+      env: { ...process.env, SBX_HOST: fleet.node("n1").daemon.host },
       encoding: "utf8",
     });
     expect(r.status).not.toBe(0);
@@ -143,7 +102,7 @@ describe("cluster nodes", () => {
   it("a revoked node's heartbeats are refused and it never becomes ready again", async () => {
     expect(sbx(["node", "revoke", "n1"]).stdout).toMatch(/node n1: revoked/);
     await waitFor(
-      async () => /control plane refused this node/.test(node.log) || undefined,
+      async () => /control plane refused this node/.test(fleet.node("n1").daemon.log) || undefined,
       15_000,
       "refusal on the node",
     );

@@ -19,7 +19,7 @@ const PASSWORD = "reg-Pa55-e2e-0f3c9a";
 const certs: TestCerts = makeTestCerts("sbx-registry-auth-");
 const registry = new TestRegistry(
   { user: "sbx", password: PASSWORD },
-  { cert: certs.cert, key: certs.key, ca: certs.ca },
+  { tls: { cert: certs.cert, key: certs.key, ca: readFileSync(certs.ca) } },
 );
 let pg: PgCluster;
 let control: TestDaemon;

@@ -1,70 +1,43 @@
-// The cluster end to end on one machine: a control plane (sbxd --role control on a throwaway
-// PostgreSQL) and two node daemons (sbxd --role node, each with its own data dir, socket, TCP
-// port, subnet and veth prefix, real crun). Sandboxes created through the control plane are placed
-// over both nodes; exec, files, background processes and a terminal (WebSocket) reach the node
-// that runs each; a node's API refuses anything but the control plane; a node killed with -9 makes
-// its sandboxes node_unavailable (the other node's keep working) and, restarted, brings them back;
-// a frozen node (SIGSTOP) ends the calls in flight to it instead of leaving them hanging.
-// Control → node calls carry each node's own key (another node's is refused) over TLS: the nodes
-// serve certificates made by openssl here, and the control plane verifies them against --node-ca
-// (a node whose certificate comes from another CA is node_unavailable). Also: the port proxy and
-// the Tensorlake-compatible routes through the control plane, its refusals of calls that would act
-// on the control host, and its dot-segment check before routing.
-import { execFile, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+// The cluster end to end on one machine (test/cluster-harness.ts): a control plane (sbxd --role
+// control on a throwaway PostgreSQL) and two node daemons (sbxd --role node, real crun), each in its
+// own network namespace with its own address, data dir, cgroup parent and nft table. Sandboxes
+// created through the control plane are placed over both nodes; exec, files, background processes
+// and a terminal (WebSocket) reach the node that runs each; a node's API refuses anything but the
+// control plane; a node killed with -9 makes its sandboxes node_unavailable (the other node's keep
+// working) and, restarted, brings them back; a frozen node (SIGSTOP) ends the calls in flight to it
+// instead of leaving them hanging. Control → node calls carry each node's own key (another node's
+// is refused) over TLS: the nodes serve certificates the harness makes with openssl, and the
+// control plane verifies them against --node-ca (a node whose certificate comes from another CA is
+// node_unavailable). Also: the port proxy and the Tensorlake-compatible routes through the control
+// plane, its refusals of calls that would act on the control host, and its dot-segment check
+// before routing.
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import type { ClusterNode, SandboxInfo } from "@sbx-sh/protocol";
-import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
 import { deriveNodeKey } from "../packages/daemon/src/cluster/node-key.js";
-import { freePort, REPO, TestDaemon, waitFor } from "./harness.js";
+import { Fleet, rawUnix, rejection, SECRET } from "./cluster-harness.js";
+import { waitFor, type TestDaemon } from "./harness.js";
 
-const SECRET = "cluster-secret-for-the-routing-test-0123456789";
-let pgc: PgCluster;
+const fleet = new Fleet({
+  nodes: [
+    { name: "n1", labels: { zone: "a" } },
+    { name: "n2", labels: { zone: "b" } },
+  ],
+  nodeTls: true,
+  controlProxy: true,
+  leaseSecs: 3,
+});
 let control: TestDaemon;
 const nodes: Record<string, TestDaemon> = {};
-const nodePorts: Record<string, number> = {};
 let client: SandboxClient;
-let controlPort = 0;
-let controlProxyPort = 0;
 const placed: Record<string, string[]> = { n1: [], n2: [] };
-let certs: { dir: string; ca: Buffer };
-
-/** A CA and a certificate for 127.0.0.1 it signs (`name`), made by openssl; a second CA's as `rogue`. */
-function makeCerts(): { dir: string; ca: Buffer } {
-  const dir = mkdtempSync(join(tmpdir(), "sbx-cluster-tls-"));
-  const ssl = (...args: string[]): void => {
-    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr}`);
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
-  for (const ca of ["ca", "rogue-ca"]) {
-    ssl("req", "-x509", ...ec, "-keyout", `${ca}.key`, "-out", `${ca}.crt`, "-days", "2", "-subj", `/CN=${ca}`);
-    const leaf = ca === "ca" ? "node" : "rogue";
-    ssl("req", ...ec, "-keyout", `${leaf}.key`, "-out", `${leaf}.csr`, "-subj", "/CN=127.0.0.1");
-    const signer = ["-CA", `${ca}.crt`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "2"];
-    ssl("x509", "-req", "-in", `${leaf}.csr`, ...signer, "-out", `${leaf}.crt`, "-extfile", "san.ext");
-  }
-  return { dir, ca: readFileSync(join(dir, "ca.crt")) };
-}
-
-/** Serve a node's TCP API with `leaf`'s certificate (node: the cluster's CA; rogue: another one). */
-function useCert(node: TestDaemon, leaf: "node" | "rogue"): void {
-  Object.assign(node.env, {
-    SBX_TLS_CERT: join(certs.dir, `${leaf}.crt`),
-    SBX_TLS_KEY: join(certs.dir, `${leaf}.key`),
-  });
-}
 
 /** A node's key as the control plane derives it, from the salt in PostgreSQL. */
 async function nodeKey(name: string): Promise<string> {
-  const db = new pg.Client({ connectionString: pgc.url });
+  const db = new pg.Client({ connectionString: fleet.pg.url });
   await db.connect();
   try {
     const { rows } = await db.query<{ key_salt: string }>("SELECT key_salt FROM sbx.nodes WHERE name = $1", [name]);
@@ -74,34 +47,18 @@ async function nodeKey(name: string): Promise<string> {
   }
 }
 
-/** GET on a node's own TCP API (TLS, verified against the test CA). */
-function nodeGet(port: number, auth?: string): Promise<{ status: number; body: string }> {
+/** GET on a node's own TCP API (TLS at its address in its namespace, verified against the test CA). */
+function nodeGet(name: string, auth?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: "127.0.0.1", port, path: "/v1/sandboxes", ca: certs.ca, headers: auth ? { authorization: auth } : {} },
+      `${fleet.node(name).url}/v1/sandboxes`,
+      { ca: fleet.certs.ca, headers: auth ? { authorization: auth } : {} },
       (res) => {
         let body = "";
         res.on("data", (c: Buffer) => (body += c.toString()));
         res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
       },
     );
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-/** A raw request over the unix socket of `daemon`, its path sent exactly as given. */
-function rawUnix(
-  daemon: TestDaemon,
-  method: string,
-  path: string,
-): Promise<{ status: number; body: { error?: { code: string; message: string } } }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: daemon.socket, method, path, headers: { "x-sbx-project": "default" } }, (res) => {
-      let text = "";
-      res.on("data", (c: Buffer) => (text += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text || "{}") as never }));
-    });
     req.on("error", reject);
     req.end();
   });
@@ -114,7 +71,7 @@ function viaControlProxy(
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: "127.0.0.1", port: controlProxyPort, path: "/index.html", headers: { ...headers, host } },
+      { host: fleet.hostAddress, port: fleet.controlProxyPort, path: "/index.html", headers: { ...headers, host } },
       (res) => {
         let body = "";
         res.on("data", (c: Buffer) => (body += c.toString()));
@@ -126,104 +83,19 @@ function viaControlProxy(
   });
 }
 
-function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
-    env: { ...process.env, SBX_HOST: control.host },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** The CLI without blocking this process, which reads the daemons' logs: a long command must not stall them. */
-function sbxAsync(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args],
-      { env: { ...process.env, SBX_HOST: control.host }, encoding: "utf8", timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? -1) : 0, stdout, stderr }),
-    );
-  });
-}
-
+const sbx = (args: string[]): { code: number; stdout: string; stderr: string } => fleet.sbx(args);
+const sbxAsync = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> => fleet.sbxAsync(args);
 const clusterNodes = (): ClusterNode[] => JSON.parse(sbx(["node", "ls", "--json"]).stdout) as ClusterNode[];
-const nodeState = (name: string): string | undefined => clusterNodes().find((n) => n.name === name)?.state;
-
 /** GET over the control plane's unix socket, for what the SDK does not show (the list's unavailable part). */
-function controlGet(path: string): Promise<{ status: number; body: unknown }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath: control.socket, path, headers: { "x-sbx-project": "default" } }, (res) => {
-      let text = "";
-      res.on("data", (c: Buffer) => (text += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
-async function rejection(p: Promise<unknown>): Promise<SbxError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SbxError);
-  return err as SbxError;
-}
+const controlGet = (path: string): Promise<{ status: number; body: unknown }> => rawUnix(control, "GET", path);
 
 beforeAll(async () => {
-  pgc = await startPgCluster();
-  certs = makeCerts();
-  const port = (controlPort = await freePort());
-  controlProxyPort = await freePort();
-  control = new TestDaemon({
-    name: "cl-control",
-    netIndex: 7,
-    extraArgs: [
-      ...["--warm-pool", "0", "--role", "control", "--store", pgc.url, "--listen-tcp", `127.0.0.1:${port}`],
-      ...["--node-ca", join(certs.dir, "ca.crt"), "--proxy-listen", `127.0.0.1:${controlProxyPort}`],
-    ],
-  });
-  Object.assign(control.env, { SBX_CLUSTER_SECRET: SECRET, SBX_NODE_LEASE_SECS: "3" });
-  await control.reset();
-  await control.start();
-  client = new SandboxClient({ host: control.host });
-  await Promise.all(
-    (["n1", "n2"] as const).map(async (name, i) => {
-      const added = sbx(["node", "add", name, "--label", `zone=${i === 0 ? "a" : "b"}`, "--json"]);
-      expect(added.code, added.stderr).toBe(0);
-      nodePorts[name] = await freePort();
-      const node = new TestDaemon({
-        name: `cl-${name}`,
-        netIndex: 8 + i,
-        extraArgs: ["--warm-pool", "0", "--role", "node", "--listen-tcp", `127.0.0.1:${nodePorts[name]}`],
-      });
-      // No cluster secret on a node: the control plane hands it its own key.
-      Object.assign(node.env, {
-        SBX_CONTROL: `http://127.0.0.1:${port}`,
-        SBX_NODE_TOKEN: (JSON.parse(added.stdout) as { token: string }).token,
-      });
-      useCert(node, "node");
-      nodes[name] = node;
-      await node.reset();
-      await node.start();
-    }),
-  );
-  await waitFor(() => nodeState("n1") === "ready" && nodeState("n2") === "ready", 30_000, "both nodes ready");
+  await fleet.start();
+  control = fleet.control();
+  for (const n of fleet.nodeNames) nodes[n] = fleet.node(n).daemon;
+  client = fleet.client();
 });
-
-afterAll(async () => {
-  for (const node of Object.values(nodes)) {
-    // A failed freeze test may leave a node stopped: it would never see SIGTERM.
-    node.child?.kill("SIGCONT");
-    const local = new SandboxClient({ host: node.host });
-    for (const s of await local.list().catch(() => [])) await local.terminate(s.id).catch(() => undefined);
-    await node.stop();
-  }
-  await control?.stop();
-  await pgc?.stop();
-});
+afterAll(() => fleet.stop());
 
 describe("cluster routing", () => {
   it("places sandboxes over both nodes and routes exec, files, processes and terminals to each one's node", async () => {
@@ -282,24 +154,24 @@ describe("cluster routing", () => {
   it("a node's API (TLS) accepts only its own key: not another node's, a project token or the cluster secret", async () => {
     // A remote client with a project token goes through the control plane's TCP listener...
     const { token } = await client.createToken("default");
-    const remote = new SandboxClient({ host: `http://127.0.0.1:${controlPort}`, token });
+    const remote = new SandboxClient({ host: fleet.controlUrl(), token });
     const r = await (await Sandbox.connect(placed.n1![0]!, remote)).run("echo", { args: ["remote"] });
     expect(r.stdout).toBe("remote\n");
     // ...and the same token is worth nothing at a node, nor is the other node's key.
     const [k1, k2] = [await nodeKey("n1"), await nodeKey("n2")];
     expect(k1).not.toBe(k2);
     for (const auth of [undefined, `Bearer ${token}`, "Bearer sbxn_wrong", `Bearer ${SECRET}`, `Bearer ${k2}`]) {
-      const res = await nodeGet(nodePorts.n1!, auth);
+      const res = await nodeGet("n1", auth);
       expect(res.status).toBe(401);
       expect((JSON.parse(res.body) as { error: { message: string } }).error.message).toMatch(/only its control plane/);
     }
-    expect((await nodeGet(nodePorts.n2!, `Bearer ${k1}`)).status).toBe(401);
-    const ok = await nodeGet(nodePorts.n1!, `Bearer ${k1}`);
+    expect((await nodeGet("n2", `Bearer ${k1}`)).status).toBe(401);
+    const ok = await nodeGet("n1", `Bearer ${k1}`);
     expect(ok.status).toBe(200);
     expect((JSON.parse(ok.body) as { sandboxes: SandboxInfo[] }).sandboxes.map((s) => s.id).sort()).toEqual(
       [...placed.n1!].sort(),
     );
-    expect((await nodeGet(nodePorts.n2!, `Bearer ${k2}`)).status).toBe(200);
+    expect((await nodeGet("n2", `Bearer ${k2}`)).status).toBe(200);
   });
 
   it("places by node selector; refuses what would act on the control host, and dot segments before routing", async () => {
@@ -377,8 +249,8 @@ describe("cluster routing", () => {
       new Promise((resolve, reject) => {
         const req = request(
           {
-            host: "127.0.0.1",
-            port: controlPort,
+            host: fleet.hostAddress,
+            port: Number(new URL(fleet.controlUrl()).port),
             path,
             method: init.method ?? "GET",
             headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...init.headers },
@@ -401,7 +273,7 @@ describe("cluster routing", () => {
     });
     expect(created.status).toBe(200);
     const made = created.json() as { sandbox_id: string; sandbox_url: string };
-    expect(made.sandbox_url).toBe(`http://127.0.0.1:${controlPort}`);
+    expect(made.sandbox_url).toBe(fleet.controlUrl());
     const onNode = async (id: string): Promise<string | undefined> => {
       for (const name of ["n1", "n2"])
         if ((await new SandboxClient({ host: nodes[name]!.host }).list()).some((s) => s.id === id)) return name;
@@ -465,16 +337,16 @@ describe("cluster routing", () => {
       (e: unknown) => (e instanceof Error ? e.message : String(e)),
     );
     await new Promise((r) => setTimeout(r, 500));
-    nodes.n2!.child!.kill("SIGSTOP");
+    fleet.freeze("n2");
     try {
       expect(await inFlight).not.toBe("finished");
       const lost = await rejection(sb.run("true"));
       expect(lost.code).toBe("node_unavailable");
       expect(lost.message).toMatch(/node n2/);
     } finally {
-      nodes.n2!.child!.kill("SIGCONT");
+      fleet.thaw("n2");
     }
-    await waitFor(() => nodeState("n2") === "ready", 30_000, "n2 ready again after SIGCONT");
+    await fleet.waitState("n2", "ready");
     expect((await sb.run("echo", { args: ["thawed"] })).stdout).toBe("thawed\n");
   });
 
@@ -486,7 +358,7 @@ describe("cluster routing", () => {
     expect(refused.message).toMatch(/node n1/);
     expect((await (await Sandbox.connect(up, client)).run("echo", { args: ["still"] })).stdout).toBe("still\n");
 
-    await waitFor(() => nodeState("n1") === "lost", 30_000, "n1 lost");
+    await fleet.waitState("n1", "lost");
     const lost = await rejection(client.get(down));
     expect(lost.code).toBe("node_unavailable");
     expect(lost.message).toMatch(/node n1 is lost/);
@@ -502,16 +374,16 @@ describe("cluster routing", () => {
     placed.n2!.push(fresh.id);
 
     // Back with a certificate from another CA: registered, but the control plane refuses to call it.
-    useCert(nodes.n1!, "rogue");
+    fleet.useCert("n1", "rogue");
     await nodes.n1!.start();
-    await waitFor(() => nodeState("n1") === "ready", 30_000, "n1 ready again");
+    await fleet.waitState("n1", "ready");
     const untrusted = await rejection(client.get(down));
     expect(untrusted.code).toBe("node_unavailable");
     expect(untrusted.message).toMatch(
       /node n1 .*TLS certificate does not verify against the control plane's --node-ca/,
     );
     await nodes.n1!.stop();
-    useCert(nodes.n1!, "node");
+    fleet.useCert("n1", "node");
     await nodes.n1!.start();
     await waitFor(
       () =>
@@ -547,15 +419,11 @@ describe("cluster routing", () => {
 
   it("a revoked node drops its key: the key stops opening even that node", async () => {
     const k2 = await nodeKey("n2");
-    expect((await nodeGet(nodePorts.n2!, `Bearer ${k2}`)).status).toBe(200);
+    expect((await nodeGet("n2", `Bearer ${k2}`)).status).toBe(200);
     const revoked = await sbxAsync(["node", "revoke", "n2"]);
     expect(revoked.code, revoked.stderr).toBe(0);
     // Its next heartbeat is refused (401), and the node forgets the key it held.
-    await waitFor(
-      async () => (await nodeGet(nodePorts.n2!, `Bearer ${k2}`)).status === 401,
-      15_000,
-      "n2 to drop its key",
-    );
+    await waitFor(async () => (await nodeGet("n2", `Bearer ${k2}`)).status === 401, 15_000, "n2 to drop its key");
     expect(nodes.n2!.log).toMatch(/control plane refused this node/);
   });
 });

@@ -17,6 +17,8 @@ export interface TestDaemonOptions {
   extraArgs?: string[];
   /** Another sbxd launcher than this checkout's (the upgrade test runs the previous layout's). */
   launcher?: string;
+  /** A command the daemon runs under, e.g. `["nsenter", "--net=/run/netns/x", "--"]` (a node of a test fleet). */
+  wrap?: string[];
   /** Overrides for a daemon outside the test slots (the benchmarks): its dir, subnet, veth prefix. */
   root?: string;
   subnet?: string;
@@ -107,7 +109,9 @@ export class TestDaemon {
 
   async start(timeoutMs = 300_000): Promise<void> {
     this.log = "";
-    const child = spawn(process.execPath, [this.opts.launcher ?? SBXD, ...(this.opts.extraArgs ?? [])], {
+    const argv = [process.execPath, this.opts.launcher ?? SBXD, ...(this.opts.extraArgs ?? [])];
+    const [cmd, ...args] = [...(this.opts.wrap ?? []), ...argv];
+    const child = spawn(cmd!, args, {
       env: this.env,
       stdio: ["ignore", "pipe", "pipe"],
     });

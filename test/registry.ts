@@ -2,18 +2,24 @@
 // storing into a temp dir. Started by a test file, stopped in its afterAll. With `tls`, it serves
 // HTTPS with the given certificate (and is probed trusting the given CA).
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { get as httpsGet } from "node:https";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, waitFor } from "./harness.js";
+
+export interface TestRegistryOptions {
+  /** The address it listens on (default 127.0.0.1). */
+  address?: string;
+  /** PEM files: serve HTTPS with this certificate; `ca` (PEM) is what the readiness check trusts. */
+  tls?: { cert: string; key: string; ca: Buffer };
+}
 
 export class TestRegistry {
   /** With `auth`, the registry asks for basic auth (htpasswd, bcrypt made by apache2-utils' htpasswd). */
   constructor(
     private readonly auth?: { user: string; password: string },
-    private readonly tls?: { cert: string; key: string; ca: string },
+    private readonly opts: TestRegistryOptions = {},
   ) {}
 
   private child: ChildProcess | undefined;
@@ -22,7 +28,7 @@ export class TestRegistry {
   log = "";
 
   get host(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.opts.address ?? "127.0.0.1"}:${this.port}`;
   }
 
   async start(): Promise<void> {
@@ -40,7 +46,7 @@ export class TestRegistry {
       await writeFile(join(this.dir, "htpasswd"), `${this.auth.user}:${hash}\n`);
       auth = `auth:\n  htpasswd:\n    realm: sbx-test\n    path: ${join(this.dir, "htpasswd")}\n`;
     }
-    const tls = this.tls ? `  tls:\n    certificate: ${this.tls.cert}\n    key: ${this.tls.key}\n` : "";
+    const tls = this.opts.tls ? `  tls:\n    certificate: ${this.opts.tls.cert}\n    key: ${this.opts.tls.key}\n` : "";
     await writeFile(
       config,
       `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(this.dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: ${this.host}\n${tls}${auth}`,
@@ -57,14 +63,15 @@ export class TestRegistry {
 
   /** The registry's status for GET `path` without credentials (over TLS trusting the test's CA). */
   async status(path: string, headers: Record<string, string> = {}): Promise<number> {
-    if (!this.tls) return (await fetch(`http://${this.host}${path}`, { headers })).status;
-    const ca = readFileSync(this.tls.ca);
+    const tls = this.opts.tls;
+    if (!tls) return (await fetch(`http://${this.host}${path}`, { headers })).status;
     return new Promise((resolve, reject) => {
-      const req = httpsGet(`https://${this.host}${path}`, { ca, headers }, (res) => {
+      const req = httpsRequest(`https://${this.host}${path}`, { ca: tls.ca, headers }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });
       req.on("error", reject);
+      req.end();
     });
   }
 

@@ -57,6 +57,28 @@ describe("daemon config", () => {
   });
 });
 
+describe("--cgroup-parent and --nft-table (several nodes on one machine)", () => {
+  it("default to sbx, and are read from the environment and flags", () => {
+    expect(defaultConfig({})).toMatchObject({ cgroupParent: "sbx", nftTable: "sbx" });
+    const env = defaultConfig({ SBX_CGROUP_PARENT: "sbx-n1", SBX_NFT_TABLE: "sbx_n1" });
+    expect(env).toMatchObject({ cgroupParent: "sbx-n1", nftTable: "sbx_n1" });
+    expect(parseFlags(["--cgroup-parent", "fleet/n2", "--nft-table=sbx_n2"], env)).toMatchObject({
+      cgroupParent: "fleet/n2",
+      nftTable: "sbx_n2",
+    });
+    expect(USAGE).toMatch(/--cgroup-parent P/);
+    expect(USAGE).toMatch(/--nft-table NAME/);
+  });
+
+  it("refuses a cgroup path that could leave the hierarchy and a table name nft would misread", () => {
+    for (const bad of ["/sbx", "../sbx", "sbx/..", "sbx/./x", "", "sbx//n1", "a b", "sbx/n1/"])
+      expect(() => parseFlags(["--cgroup-parent", bad], defaultConfig({}))).toThrow(/relative cgroup path/);
+    expect(() => defaultConfig({ SBX_CGROUP_PARENT: ".." })).toThrow(/SBX_CGROUP_PARENT/);
+    for (const bad of ["Sbx", "sbx; flush ruleset", "1sbx", "sbx-n1", ""])
+      expect(() => parseFlags(["--nft-table", bad], defaultConfig({}))).toThrow(/table name/);
+  });
+});
+
 describe("--runtime", () => {
   it("defaults to crun and accepts it by flag and environment", () => {
     expect(defaultConfig({}).runtime).toBe("crun");

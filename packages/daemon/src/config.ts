@@ -32,6 +32,10 @@ export interface DaemonConfig {
   idmapHelper: string;
   subnet: string;
   interfacePrefix: string;
+  /** cgroup under which every sandbox's cgroup is made (`<parent>/<id>`; SBX_CGROUP_PARENT; default sbx). */
+  cgroupParent?: string;
+  /** nftables table (family inet) of the sandbox policy (SBX_NFT_TABLE; default sbx). */
+  nftTable?: string;
   logLevel: string;
   /** A file the log also goes to (appended), besides stdout; null: stdout only (SBX_LOG_FILE). */
   logFile?: string | null;
@@ -110,6 +114,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     idmapHelper: env.SBX_IDMAP_HELPER ?? "/usr/local/libexec/sbx/sbx-idmap",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
     interfacePrefix: env.SBX_IF_PREFIX ?? "sbxh",
+    cgroupParent: parseCgroupParent("SBX_CGROUP_PARENT", env.SBX_CGROUP_PARENT ?? "sbx"),
+    nftTable: parseNftTable("SBX_NFT_TABLE", env.SBX_NFT_TABLE ?? "sbx"),
     logLevel: env.SBX_LOG_LEVEL ?? "info",
     logFile: env.SBX_LOG_FILE ?? null,
     // Through the flags' own checks: SBX_EGRESS_REFRESH_SECS=0 must not become a busy loop.
@@ -159,6 +165,8 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--default-image": "defaultImage",
   "--subnet": "subnet",
   "--if-prefix": "interfacePrefix",
+  "--cgroup-parent": "cgroupParent",
+  "--nft-table": "nftTable",
   "--log-level": "logLevel",
   "--log-file": "logFile",
   "--warm-pool": "warmPool",
@@ -199,6 +207,10 @@ options (environment variable in brackets):
   --cache-dir DIR      base image cache (SBX_CACHE_DIR; default /var/cache/sbx)
   --subnet CIDR        sandbox addresses (SBX_SUBNET; default 10.89.0.0/16)
   --if-prefix NAME     host veth name prefix (SBX_IF_PREFIX; default sbxh)
+  --cgroup-parent P    cgroup every sandbox's cgroup is made under, as P/<id> in each hierarchy
+                       (SBX_CGROUP_PARENT; default sbx)
+  --nft-table NAME     nftables table (inet) of the sandboxes' network policy (SBX_NFT_TABLE;
+                       default sbx); one per network namespace the daemon runs in
   --log-level LEVEL    pino level (SBX_LOG_LEVEL; default info)
   --log-file PATH      also append the log to this file, e.g. under systemd, whose journal
                        gets stdout (SBX_LOG_FILE)
@@ -297,10 +309,33 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
                     ? parseSeconds(flag, value)
                     : key === "retentionSecs"
                       ? parseRetention(flag, value)
-                      : value;
+                      : key === "cgroupParent"
+                        ? parseCgroupParent(flag, value)
+                        : key === "nftTable"
+                          ? parseNftTable(flag, value)
+                          : value;
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
+}
+
+/** A relative cgroup path (`sbx`, `sbx-n1`, `sbx/n1`): never absolute, empty or with `.`/`..` parts. */
+function parseCgroupParent(flag: string, value: string): string {
+  const parts = value.split("/");
+  if (!parts.every((p) => /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(p)) || parts.length > 8)
+    throw new Error(
+      `option ${flag} takes a relative cgroup path of names (letters, digits, _ . -) joined by /, e.g. sbx or sbx-n1, got ${JSON.stringify(value)}`,
+    );
+  return value;
+}
+
+/** An nftables table name sbx owns: the same rule as runtime/network.ts checks. */
+function parseNftTable(flag: string, value: string): string {
+  if (!/^[a-z][a-z0-9_]{0,31}$/.test(value))
+    throw new Error(
+      `option ${flag} takes a table name of lowercase letters, digits and _, got ${JSON.stringify(value)}`,
+    );
+  return value;
 }
 
 function parseCacheMb(value: string): number {

@@ -304,7 +304,11 @@ async function hostRuntime(
   cgv: 1 | 2,
   hostTrust: HostTrust | undefined,
 ): Promise<SandboxRuntime> {
-  const network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
+  const network = new NetworkManager({
+    subnet: cfg.subnet,
+    interfacePrefix: cfg.interfacePrefix,
+    tableName: cfg.nftTable,
+  });
   await network.ensureHost();
   await liftKernelPools();
   return createRuntime(cfg.runtime, {
@@ -323,6 +327,7 @@ async function hostRuntime(
     network,
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: cgv,
+    cgroupParent: cfg.cgroupParent,
   });
 }
 

@@ -11,6 +11,8 @@ export interface LeakScope {
   sandboxesDir: string;
   network: NetworkManager;
   cgroupVersion: 1 | 2;
+  /** The sandboxes' cgroup parent (default "sbx"). */
+  cgroupParent?: string;
 }
 
 export async function cleanupLeaks(
@@ -34,7 +36,7 @@ export async function cleanupLeaks(
     await removeSnapshot(dir);
     removed.push(`sandbox dir ${id}${mounts.length ? ` (${mounts.length} mounts)` : ""}`);
   }
-  removed.push(...(await removeStaleCgroups(o.cgroupVersion, liveIds)));
+  removed.push(...(await removeStaleCgroups(o.cgroupVersion, o.cgroupParent ?? "sbx", liveIds)));
   const veths = await o.network.cleanupLeaks(liveSlots);
   if (veths > 0) removed.push(`${veths} network interfaces`);
   return removed;
@@ -42,13 +44,13 @@ export async function cleanupLeaks(
 
 /**
  * Empty sandbox cgroups whose container is gone. rmdir only succeeds on a cgroup without
- * processes, so a live sandbox of another daemon sharing the /sbx parent is never touched.
+ * processes, so a live sandbox of another daemon sharing the parent is never touched.
  */
-async function removeStaleCgroups(cgroupVersion: 1 | 2, liveIds: Set<string>): Promise<string[]> {
+async function removeStaleCgroups(cgroupVersion: 1 | 2, parent: string, liveIds: Set<string>): Promise<string[]> {
   const parents =
     cgroupVersion === 2
-      ? ["/sys/fs/cgroup/sbx"]
-      : (await readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}/sbx`);
+      ? [`/sys/fs/cgroup/${parent}`]
+      : (await readdir("/sys/fs/cgroup").catch(() => [] as string[])).map((c) => `/sys/fs/cgroup/${c}/${parent}`);
   const removed = new Set<string>();
   for (const parent of parents) {
     for (const id of await readdir(parent).catch(() => [] as string[])) {

@@ -66,6 +66,8 @@ export interface CrunRuntimeOptions {
   network: NetworkManager;
   nofile: number;
   cgroupVersion: 1 | 2;
+  /** cgroup every sandbox's is made under (`<parent>/<id>`); default "sbx" (sbxd --cgroup-parent). */
+  cgroupParent?: string;
   logsSizeMb?: number;
   /** sbx-agent on the host: PID 1 and process server of every sandbox without systemd or a custom init. */
   agentPath?: string;
@@ -134,6 +136,10 @@ export class CrunRuntime implements SandboxRuntime {
     return t?.agent ? { ...agent, binary: t.agent } : agent;
   }
 
+  private get cgroupParent(): string {
+    return this.o.cgroupParent ?? "sbx";
+  }
+
   private dir(id: string): string {
     return join(this.o.sandboxesDir, id);
   }
@@ -149,7 +155,7 @@ export class CrunRuntime implements SandboxRuntime {
   stats(id: string, netSlot: number | null): Promise<SandboxStats> {
     return readSandboxStats({
       cgroupVersion: this.o.cgroupVersion,
-      cgroup: `sbx/${id}`,
+      cgroup: `${this.cgroupParent}/${id}`,
       diskMount: join(this.known(id), "rw"),
       hostInterface: netSlot === null ? null : this.o.network.networkFor(netSlot).hostInterface,
     });
@@ -210,7 +216,7 @@ export class CrunRuntime implements SandboxRuntime {
         pidsLimit: spec.pidsLimit,
         limitSwap: this.limitSwap,
         nofile: this.o.nofile,
-        cgroupsPath: `/sbx/${spec.id}`,
+        cgroupsPath: `/${this.cgroupParent}/${spec.id}`,
         ...(await this.toolPaths()),
         helperDirMb: spec.diskMb,
         resolvConf,
@@ -363,7 +369,7 @@ export class CrunRuntime implements SandboxRuntime {
         () => undefined,
         () => undefined,
       );
-    await quiesce(id, { run, cgroupVersion: this.o.cgroupVersion });
+    await quiesce(id, { run, cgroupVersion: this.o.cgroupVersion, cgroupParent: this.cgroupParent });
     return consume({ kind: "directory", path: join(this.known(id), "rw", "upper") });
   }
 

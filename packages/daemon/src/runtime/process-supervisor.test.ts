@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { discardOutput, logsUsage, processExists, processFiles } from "./process-supervisor.js";
+import { cgroupsName, discardOutput, logsUsage, processExists, processFiles } from "./process-supervisor.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -40,5 +40,19 @@ describe.skipIf(!isRoot)("supervisor output files on a real 1 MiB tmpfs (needs r
 
   it("refuses process ids that would be paths of their own", () => {
     expect(() => processFiles(logs, state, "../escape")).toThrow(/invalid process id/);
+  });
+});
+
+describe("cgroupsName (pidBelongsTo)", () => {
+  it("finds the sandbox's id as a whole path component under any cgroup parent, v1 and v2", () => {
+    const v1 = "12:pids:/sbx-test3-n1/sb-abc123\n4:memory:/sbx-test3-n1/sb-abc123\n1:name=systemd:/user.slice\n";
+    expect(cgroupsName(v1, "sb-abc123")).toBe(true);
+    expect(cgroupsName("0::/sbx/sb-abc123/agent\n", "sb-abc123")).toBe(true);
+    expect(cgroupsName("0::/fleet/n2/sb-abc123\n", "sb-abc123")).toBe(true);
+    // Another sandbox whose id only starts or ends the same, or a process elsewhere: not it.
+    expect(cgroupsName("0::/sbx/sb-abc1234\n", "sb-abc123")).toBe(false);
+    expect(cgroupsName("0::/sbx/x-sb-abc123\n", "sb-abc123")).toBe(false);
+    expect(cgroupsName("1:name=systemd:/user.slice\n0::/\n", "sb-abc123")).toBe(false);
+    expect(cgroupsName("", "sb-abc123")).toBe(false);
   });
 });

@@ -127,10 +127,19 @@ export function processExists(files: ProcessFiles): boolean {
   return [files.exit, files.pid, files.stdout].some((f) => existsSync(f));
 }
 
-/** Whether `pid` is still a process of the sandbox's cgroup (guards against pid reuse). */
+/**
+ * Whether `pid` is still a process of the sandbox's cgroup (guards against pid reuse): one of its
+ * cgroup paths has the sandbox's id as a whole component, under whatever parent the daemon was
+ * given (--cgroup-parent). Ids are unique and random, so no other cgroup carries one.
+ */
 export async function pidBelongsTo(pid: number, sandboxId: string): Promise<boolean> {
-  const cg = await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => "");
-  return cg.includes(`/sbx/${sandboxId}`);
+  return cgroupsName(await readFile(`/proc/${pid}/cgroup`, "utf8").catch(() => ""), sandboxId);
+}
+
+/** Whether a /proc/<pid>/cgroup text has `id` as a whole component of one of its paths. */
+export function cgroupsName(procCgroup: string, id: string): boolean {
+  // Each line is `hierarchy:controllers:path`; the path may hold colons itself.
+  return procCgroup.split("\n").some((line) => `${line.split(":").slice(2).join(":")}/`.includes(`/${id}/`));
 }
 
 /**

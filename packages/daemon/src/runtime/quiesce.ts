@@ -11,16 +11,18 @@ import { HELPER_BUSYBOX } from "./types.js";
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
 /** The file listing the sandbox's processes (v1: in its pids hierarchy, which every sandbox has). */
-export function cgroupProcsFile(cgroupVersion: 1 | 2, id: string): string {
+export function cgroupProcsFile(cgroupVersion: 1 | 2, id: string, parent = "sbx"): string {
   return cgroupVersion === 2
-    ? join(CGROUP_ROOT, "sbx", id, "cgroup.procs")
-    : join(CGROUP_ROOT, "pids", "sbx", id, "cgroup.procs");
+    ? join(CGROUP_ROOT, parent, id, "cgroup.procs")
+    : join(CGROUP_ROOT, "pids", parent, id, "cgroup.procs");
 }
 
 export interface QuiesceDeps {
   /** Runs a command in the sandbox as its root and returns its exit code (through the agent). */
   run(argv: string[]): Promise<number>;
   cgroupVersion: 1 | 2;
+  /** The sandboxes' cgroup parent (sbxd --cgroup-parent; default "sbx"). */
+  cgroupParent?: string;
   /** How long the killed processes may take to exit (default 5 s). */
   timeoutMs?: number;
 }
@@ -28,7 +30,7 @@ export interface QuiesceDeps {
 export async function quiesce(id: string, deps: QuiesceDeps): Promise<void> {
   // busybox kill exits 1 when there was nothing but init to signal: that is success here.
   await deps.run([HELPER_BUSYBOX, "kill", "-9", "-1"]);
-  const file = cgroupProcsFile(deps.cgroupVersion, id);
+  const file = cgroupProcsFile(deps.cgroupVersion, id, deps.cgroupParent);
   const until = Date.now() + (deps.timeoutMs ?? 5_000);
   for (;;) {
     const pids = (await readFile(file, "utf8")).split("\n").filter(Boolean);

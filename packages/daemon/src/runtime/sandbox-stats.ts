@@ -92,12 +92,30 @@ async function diskStats(mount: string | null): Promise<Pick<SandboxStats, "disk
   }
 }
 
+/**
+ * An interface's byte counters from /proc/net/dev, which shows the reading process's own network
+ * namespace: /sys/class/net shows the namespace of whoever mounted sysfs, which is not the
+ * daemon's when it was started in another namespace (`nsenter --net`, a node of a test fleet).
+ */
+export function interfaceBytes(procNetDev: string, name: string): { rx: number; tx: number } | undefined {
+  for (const line of procNetDev.split("\n")) {
+    const colon = line.indexOf(":");
+    if (colon < 0 || line.slice(0, colon).trim() !== name) continue;
+    const f = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/);
+    const [rx, tx] = [Number(f[0]), Number(f[8])];
+    return Number.isSafeInteger(rx) && Number.isSafeInteger(tx) ? { rx, tx } : undefined;
+  }
+  return undefined;
+}
+
 async function netStats(hostInterface: string | null): Promise<Pick<SandboxStats, "netRxBytes" | "netTxBytes">> {
   if (!hostInterface || !/^[A-Za-z0-9_.-]{1,15}$/.test(hostInterface)) return { netRxBytes: 0, netTxBytes: 0 };
-  const dir = join("/sys/class/net", hostInterface, "statistics");
-  const [hostRx, hostTx] = await Promise.all([readNumber(join(dir, "rx_bytes")), readNumber(join(dir, "tx_bytes"))]);
+  const host = interfaceBytes((await readText("/proc/self/net/dev")) ?? "", hostInterface);
   // The host end receives what the sandbox sends.
-  return { netRxBytes: hostTx ?? 0, netTxBytes: hostRx ?? 0 };
+  return { netRxBytes: host?.tx ?? 0, netTxBytes: host?.rx ?? 0 };
 }
 
 export async function readSandboxStats(p: StatsPaths): Promise<SandboxStats> {
