@@ -43,6 +43,7 @@ class Lane {
       if (this.failed) return reject(this.failed);
       this.z.write(block, (err) => {
         if (err) return reject(err);
+        if (this.z.destroyed) return reject(new Error("the compression was abandoned"));
         const out = this.out;
         this.out = [];
         this.z.reset();
