@@ -9,12 +9,20 @@ import { MEDIA, type Descriptor } from "./layout.js";
 import { OciLayerRewrite } from "./layer-rewrite.js";
 import { BlockDigest } from "./block-digest.js";
 import { GzipBlocks } from "./parallel-gzip.js";
-import type { Spool } from "./spool.js";
 
 export interface ExportLayer {
   dir: string;
   /** The offset the layer's owners are shifted by (0 for host-id images). */
   uidBase: number;
+}
+
+/** Where produceLayerBlob writes the compressed bytes: a Spool, or straight into an archive (StreamSink). */
+export interface BlobSink {
+  /** Takes a chunk; the promise (when one is returned) asks the producer to wait. */
+  write(b: Buffer): Promise<void> | undefined;
+  /** All bytes written. */
+  end(): Promise<void>;
+  readonly size: number;
 }
 
 export interface LayerBlob {
@@ -37,8 +45,8 @@ const TAR_ARGS = [
 /** A layer's tar is read as fast as it compresses: hours would mean a stuck filesystem. */
 const TAR_TIMEOUT_MS = 2 * 60 * 60_000;
 
-/** Writes the layer's gzip blob into `spool` (ended on success); `signal` stops tar and the work. */
-export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?: AbortSignal): Promise<LayerBlob> {
+/** Writes the layer's gzip blob into `spool` (ended on success; a Spool or a StreamSink); `signal` stops tar and the work. */
+export async function produceLayerBlob(layer: ExportLayer, spool: BlobSink, signal?: AbortSignal): Promise<LayerBlob> {
   signal?.throwIfAborted();
   const tar = startCommand("tar", [...TAR_ARGS, "-C", layer.dir, "-cf", "-", "."], {
     stdout: true,
