@@ -32,7 +32,10 @@ const LAYERS_AT_ONCE = 2;
  */
 export const SPOOL_MEMORY = new MemoryBudget(128 << 20);
 
-/** Temp names the OCI service's start-up sweep removes if a killed daemon left them. */
+/**
+ * Temp names the OCI service's start-up sweep removes if a killed daemon left them (in data/tmp;
+ * inside a layout being written, the layout's own temp dir goes whole).
+ */
 export function tempName(dir: string): string {
   return join(dir, `oci-${randomBytes(6).toString("hex")}`);
 }
@@ -129,9 +132,7 @@ export async function exportLayout(
   if (src.layers.length === 0) throw new SbxError("invalid_argument", `image ${src.name} has no layers to export`);
   const blobs = join(out, "blobs", "sha256");
   await mkdir(blobs, { recursive: true });
-  const spools = src.layers.map(
-    () => new Spool({ path: join(blobs, `.tmp-${randomBytes(6).toString("hex")}`), memoryLimit: 0 }),
-  );
+  const spools = src.layers.map(() => new Spool({ path: tempName(blobs), memoryLimit: 0 }));
   const run = producers(src.layers.length, (i) => produceRemembered(src.layers[i]!, spools[i]!));
   try {
     const made: LayerBlob[] = [];
@@ -153,7 +154,7 @@ export async function exportLayout(
 
 /** One layer's blob written into `blobsDir` under its digest (cluster content pushes it from there). */
 export async function writeLayerBlob(layer: ExportLayer, blobsDir: string): Promise<LayerBlob> {
-  const spool = new Spool({ path: join(blobsDir, `.tmp-${randomBytes(6).toString("hex")}`), memoryLimit: 0 });
+  const spool = new Spool({ path: tempName(blobsDir), memoryLimit: 0 });
   try {
     const blob = await produceRemembered(layer, spool);
     await spool.moveTo(join(blobsDir, blob.desc.digest.slice(7)));
