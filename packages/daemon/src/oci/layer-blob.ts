@@ -2,19 +2,27 @@
 // links detected, xattrs read), OciLayerRewrite turns its entries into OCI form, the result is
 // gzipped in parallel blocks and hashed (the diff id, on a worker thread), and the compressed
 // bytes are hashed (the blob digest) on their way into a Spool. Nothing is read twice.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { SbxError } from "@sbx-sh/protocol";
+import { startCommand } from "../common/command.js";
 import { MEDIA, type Descriptor } from "./layout.js";
 import { OciLayerRewrite } from "./layer-rewrite.js";
 import { BlockDigest } from "./block-digest.js";
 import { GzipBlocks } from "./parallel-gzip.js";
-import type { Spool } from "./spool.js";
 
 export interface ExportLayer {
   dir: string;
   /** The offset the layer's owners are shifted by (0 for host-id images). */
   uidBase: number;
+}
+
+/** Where produceLayerBlob writes the compressed bytes: a Spool, or straight into an archive (StreamSink). */
+export interface BlobSink {
+  /** Takes a chunk; the promise (when one is returned) asks the producer to wait. */
+  write(b: Buffer): Promise<void> | undefined;
+  /** All bytes written. */
+  end(): Promise<void>;
+  readonly size: number;
 }
 
 export interface LayerBlob {
@@ -34,19 +42,19 @@ const TAR_ARGS = [
   "--pax-option=delete=atime,delete=ctime,delete=mtime",
 ];
 
-/** Writes the layer's gzip blob into `spool` (ended on success); `signal` stops tar and the work. */
-export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?: AbortSignal): Promise<LayerBlob> {
+/** A layer's tar is read as fast as it compresses: hours would mean a stuck filesystem. */
+const TAR_TIMEOUT_MS = 2 * 60 * 60_000;
+
+/** Writes the layer's gzip blob into `spool` (ended on success; a Spool or a StreamSink); `signal` stops tar and the work. */
+export async function produceLayerBlob(layer: ExportLayer, spool: BlobSink, signal?: AbortSignal): Promise<LayerBlob> {
   signal?.throwIfAborted();
-  const child = spawn("tar", [...TAR_ARGS, "-C", layer.dir, "-cf", "-", "."], {
-    stdio: ["ignore", "pipe", "pipe"],
+  const tar = startCommand("tar", [...TAR_ARGS, "-C", layer.dir, "-cf", "-", "."], {
+    stdout: true,
+    timeoutMs: TAR_TIMEOUT_MS,
   });
-  let stderr = "";
-  child.stderr.on("data", (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2000)));
-  const exited = new Promise<number>((resolve) => {
-    child.on("error", () => resolve(127));
-    child.on("close", (c) => resolve(c ?? 1));
-  });
-  const stop = (): void => void child.kill("SIGKILL");
+  tar.stdin.end();
+  tar.done.catch(() => undefined); // awaited below; a failed start also ends stdout
+  const stop = (): void => tar.kill();
   signal?.addEventListener("abort", stop, { once: true });
   // The diff id and the gzip CRC are computed on a worker: the main thread only parses and dispatches.
   const diff = new BlockDigest();
@@ -64,7 +72,7 @@ export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?
   const rewrite = new OciLayerRewrite(layer.uidBase);
   let diffId: string;
   try {
-    for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
+    for await (const chunk of tar.stdout as AsyncIterable<Buffer>) {
       for (const piece of rewrite.write(chunk)) {
         const w = gz.write(piece);
         if (w) await w;
@@ -76,7 +84,7 @@ export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?
       signal?.throwIfAborted();
     }
     signal?.throwIfAborted();
-    const code = await exited;
+    const { code, stderr } = await tar.done;
     if (code !== 0) throw new SbxError("runtime_error", `cannot read layer ${layer.dir}: ${stderr.trim()}`);
     rewrite.end();
     diffId = `sha256:${(await gz.end())!}`;
@@ -84,8 +92,8 @@ export async function produceLayerBlob(layer: ExportLayer, spool: Spool, signal?
     await spool.end();
   } catch (err) {
     stop();
-    child.stdout.destroy();
-    await diff.close();
+    tar.stdout!.destroy();
+    await gz.close();
     throw err;
   } finally {
     signal?.removeEventListener("abort", stop);

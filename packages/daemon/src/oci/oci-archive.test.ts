@@ -10,7 +10,9 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LayerStore } from "../layers/layer-store.js";
-import { exportArchive, exportLayout, type ExportSource } from "./export.js";
+import { BlobMemo } from "./blob-memo.js";
+import { exportLayout, type ExportSource } from "./export.js";
+import { exportArchive } from "./export-archive.js";
 import { importImage } from "./import.js";
 import { readLayout } from "./layout.js";
 import { unpackPlain } from "./unpack.js";
@@ -31,6 +33,16 @@ async function emptied(dir: string): Promise<string[]> {
     await new Promise((r) => setTimeout(r, 25));
   }
   return readdir(dir);
+}
+
+/** This process's tar children, once they are gone (or what is left after 5 s). */
+async function childTars(): Promise<string[]> {
+  const list = () =>
+    sh("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)])
+      .split("\n")
+      .filter((l) => / tar$/.test(l.trim()));
+  for (let i = 0; i < 200 && list().length > 0; i++) await new Promise((r) => setTimeout(r, 25));
+  return list();
 }
 
 describe.runIf(isRoot)("OCI archive export (streamed)", () => {
@@ -54,7 +66,7 @@ describe.runIf(isRoot)("OCI archive export (streamed)", () => {
 
   it("is a layout tar skopeo and umoci read, with the blobs exportLayout writes, imported back to the same trees", async () => {
     const file = join(root, "a.tar");
-    await toFile(await exportArchive(src, { tmpDir: spool }), file);
+    await toFile(await exportArchive(src, { tmpDir: spool, memo: new BlobMemo() }), file);
     const dir = await exportLayout(src, join(root, "layout"));
     // The archive's manifest is the layout's: same config, same layer blobs.
     const raw = JSON.parse(sh("skopeo", ["inspect", "--raw", `oci-archive:${file}:1`])) as { layers: unknown[] };
@@ -89,26 +101,65 @@ describe.runIf(isRoot)("OCI archive export (streamed)", () => {
     expect(await readdir(spool)).toEqual([]);
   });
 
-  it("writes the same bytes every time, whether blobs wait in memory or in a file", async () => {
-    const a = await toFile(await exportArchive(src, { tmpDir: spool }), join(root, "d1.tar"));
-    const b = await toFile(await exportArchive(src, { tmpDir: spool }), join(root, "d2.tar"));
-    const c = await toFile(await exportArchive(src, { tmpDir: spool, memoryLimit: 0 }), join(root, "d3.tar"));
-    expect(b).toBe(a);
+  it("writes the same bytes every time: spooled in memory or in a file, or streamed from what an export learned", async () => {
+    const memo = new BlobMemo();
+    const a = await toFile(await exportArchive(src, { tmpDir: spool, memo }), join(root, "d1.tar"));
+    // Every layer is known now: no spool even with memoryLimit 0, and the same bytes.
+    const streamed = await exportArchive(src, { tmpDir: spool, memoryLimit: 0, memo });
+    const b = toFile(streamed, join(root, "d2.tar"));
+    await new Promise<void>((resolve) => streamed.once("data", () => resolve()));
+    expect(await readdir(spool)).toEqual([]);
+    const c = await toFile(
+      await exportArchive(src, { tmpDir: spool, memoryLimit: 0, memo: new BlobMemo() }),
+      join(root, "d3.tar"),
+    );
+    expect(await b).toBe(a);
     expect(c).toBe(a);
     expect(await readdir(spool)).toEqual([]);
   });
 
+  it("fails the stream, and forgets the layer, when a layer no longer matches what the memo says", async () => {
+    const memo = new BlobMemo();
+    const good = await toFile(await exportArchive(src, { tmpDir: spool, memo }), join(root, "m1.tar"));
+    const key = await memo.key(src.layers[1]!);
+    const blob = memo.get(key)!;
+    // Another digest (same size): caught at the layer's end. A smaller size: caught as soon as it is passed.
+    for (const wrong of [
+      { ...blob, desc: { ...blob.desc, digest: `sha256:${"0".repeat(64)}` } },
+      { ...blob, desc: { ...blob.desc, size: blob.desc.size - 1 } },
+    ]) {
+      memo.set(key, wrong);
+      await expect(toFile(await exportArchive(src, { tmpDir: spool, memo }), join(root, "m2.tar"))).rejects.toThrow(
+        /changed since|larger than its recorded/,
+      );
+      expect(memo.get(key)).toBeUndefined();
+    }
+    expect(await toFile(await exportArchive(src, { tmpDir: spool, memo }), join(root, "m3.tar"))).toBe(good);
+    expect(await emptied(spool)).toEqual([]);
+  });
+
   it("leaves no spool file when the reader goes away mid-stream or the export is aborted", async () => {
     // Spooled to files (memoryLimit 0), destroyed after the first chunk: layers 2 and 3 are spooled or in the making.
-    const stream = await exportArchive(src, { tmpDir: spool, memoryLimit: 0 });
+    const stream = await exportArchive(src, { tmpDir: spool, memoryLimit: 0, memo: new BlobMemo() });
     await new Promise<void>((resolve) => stream.once("data", () => resolve()));
     expect((await readdir(spool)).length).toBeGreaterThan(0); // the first layer's file, at least
     stream.destroy();
     expect(await emptied(spool)).toEqual([]);
 
+    // Streamed from the memo, the reader leaves while the producer waits on it: tar is stopped too.
+    const memo = new BlobMemo();
+    await toFile(await exportArchive(src, { tmpDir: spool, memo }), join(root, "s1.tar"));
+    const streamed = await exportArchive(src, { tmpDir: spool, memo });
+    await new Promise<void>((resolve) => streamed.once("data", () => resolve()));
+    streamed.destroy();
+    expect(await childTars()).toEqual([]);
+    expect(await readdir(spool)).toEqual([]);
+
     const ac = new AbortController();
     ac.abort(new Error("client went away"));
-    await expect(exportArchive(src, { tmpDir: spool, memoryLimit: 0, signal: ac.signal })).rejects.toThrow();
+    await expect(
+      exportArchive(src, { tmpDir: spool, memoryLimit: 0, signal: ac.signal, memo: new BlobMemo() }),
+    ).rejects.toThrow();
     expect(await readdir(spool)).toEqual([]);
   });
 });

@@ -45,4 +45,22 @@ describe("ParallelGzip", () => {
     expect(gz.equals(await gzip(chunks, 64 * 1024))).toBe(true);
     expect(gunzipSync(gz).equals(input)).toBe(true);
   });
+
+  it("reuses its block slots many times over and still hashes every block once, in order", async () => {
+    // 40 blocks through 5 slots (3 in flight): a slot refilled before its block was deflated or
+    // hashed would change the output or the digest.
+    const input = Buffer.concat(Array.from({ length: 40 }, (_, i) => Buffer.alloc(4096, i)));
+    const out: Buffer[] = [];
+    const g = new GzipBlocks((b) => out.push(b), { blockSize: 4096, concurrency: 3, digest: new BlockDigest() });
+    for (let i = 0; i < input.length; i += 1000) await g.write(input.subarray(i, i + 1000));
+    expect(await g.end()).toBe(createHash("sha256").update(input).digest("hex"));
+    expect(gunzipSync(Buffer.concat(out)).equals(input)).toBe(true);
+  });
+
+  it("can be abandoned mid-stream: close() ends the hashing worker while it waits for blocks", async () => {
+    const g = new GzipBlocks(() => undefined, { blockSize: 4096, concurrency: 2, digest: new BlockDigest() });
+    await g.write(randomBytes(10_000));
+    await g.close();
+    await g.close(); // twice is fine
+  });
 });

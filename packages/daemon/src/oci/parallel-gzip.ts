@@ -4,8 +4,8 @@
 // (CRC-32 and size of the whole input). Any gunzip reads it as one member. Deterministic for a
 // given level and block size, so an export's digests are stable.
 import { Transform, type TransformCallback } from "node:stream";
-import { constants, crc32, deflateRaw, deflateRawSync } from "node:zlib";
-import { BlockDigest } from "./block-digest.js";
+import { constants, crc32, createDeflateRaw, deflateRawSync, type DeflateRaw } from "node:zlib";
+import type { BlockDigest } from "./block-digest.js";
 
 const HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]);
 
@@ -19,28 +19,63 @@ export interface ParallelGzipOptions {
   digest?: BlockDigest;
 }
 
-function deflateBlock(data: Buffer, level: number): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    // One output chunk for the whole block: with smaller ones each piece is a round trip through
-    // the main thread, and a busy main thread then stalls the compression between pieces.
-    deflateRaw(data, { level, finishFlush: constants.Z_SYNC_FLUSH, chunkSize: data.length + (64 << 10) }, (err, out) =>
-      err ? reject(err) : resolve(out),
-    ),
-  );
+/**
+ * One deflate stream kept for many blocks: each block is deflated from a reset state and ends
+ * with Z_SYNC_FLUSH, exactly what a fresh deflateRaw() of the block writes, without a new zlib
+ * object, output buffer and result copy per block (their garbage cost the daemon's main thread
+ * more than the compression's own dispatch).
+ */
+class Lane {
+  private readonly z: DeflateRaw;
+  private out: Buffer[] = [];
+  private failed: Error | undefined;
+
+  constructor(level: number, blockSize: number) {
+    // One output buffer holds a whole block's output (and serves several blocks): a smaller one
+    // makes each piece a round trip through the main thread, which stalls on a busy host.
+    this.z = createDeflateRaw({ level, flush: constants.Z_SYNC_FLUSH, chunkSize: blockSize + (64 << 10) });
+    this.z.on("data", (b: Buffer) => this.out.push(b));
+    this.z.on("error", (e) => (this.failed = e));
+  }
+
+  deflate(block: Buffer): Promise<Buffer[]> {
+    return new Promise((resolve, reject) => {
+      if (this.failed) return reject(this.failed);
+      this.z.write(block, (err) => {
+        if (err) return reject(err);
+        if (this.z.destroyed) return reject(new Error("the compression was abandoned"));
+        const out = this.out;
+        this.out = [];
+        this.z.reset();
+        resolve(out);
+      });
+    });
+  }
+
+  close(): void {
+    this.z.destroy();
+  }
 }
 
 /**
  * The block engine without a stream around it: write() input (and await what it returns, which is
- * only set when too many blocks are in flight), end() once; `emit` gets the output in order.
+ * only set when too many blocks are in flight), end() once (or close() to give up); `emit` gets
+ * the output in order. Input is copied into a fixed arena of block slots, reused round robin.
  */
 export class GzipBlocks {
   private readonly level: number;
   private readonly blockSize: number;
   private readonly concurrency: number;
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly lanes: Lane[] = [];
+  /** Block slots: one more than the blocks in flight for the one being filled, one for the hashing lag. */
+  private readonly slots: number;
+  private readonly arena: Buffer;
+  /** Bytes in the slot being filled. */
+  private fill = 0;
+  /** Blocks started so far (the next one's sequence number). */
+  private seq = 0;
   /** Blocks being deflated, oldest first; emitted in this order. */
-  private readonly inFlight: Promise<Buffer>[] = [];
+  private readonly inFlight: Promise<Buffer[]>[] = [];
   private crc = 0;
   private size = 0;
   private started = false;
@@ -54,77 +89,99 @@ export class GzipBlocks {
     this.level = o.level ?? 1;
     this.blockSize = o.blockSize ?? 1 << 20;
     this.concurrency = o.concurrency ?? 4;
+    this.slots = this.concurrency + 2;
+    const shared = new SharedArrayBuffer(this.slots * this.blockSize);
+    this.arena = Buffer.from(shared);
+    this.digest?.attach(shared, this.slots, this.blockSize);
   }
 
+  /** Takes a chunk (copied: the caller may reuse it); a returned promise asks the caller to wait. */
   write(chunk: Buffer): Promise<void> | undefined {
     if (!this.digest) this.crc = crc32(chunk, this.crc);
     this.size += chunk.length;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    return this.pendingBytes >= this.blockSize ? this.drainFull() : undefined;
+    return this.copyIn(chunk);
+  }
+
+  private copyIn(chunk: Buffer): Promise<void> | undefined {
+    let at = 0;
+    while (at < chunk.length) {
+      const n = Math.min(this.blockSize - this.fill, chunk.length - at);
+      chunk.copy(this.arena, this.slotStart(this.seq) + this.fill, at, at + n);
+      this.fill += n;
+      at += n;
+      if (this.fill === this.blockSize) {
+        this.startBlock();
+        // The next slot must be free before anything is copied into it.
+        if (at < chunk.length || this.mustWait()) {
+          const rest = chunk.subarray(at);
+          return this.makeRoom().then(() => this.copyIn(rest));
+        }
+      }
+    }
+    return undefined;
   }
 
   /** Flushes the last block and writes the trailer; the input's sha256 when a BlockDigest was given. */
   async end(): Promise<string | undefined> {
-    if (this.pendingBytes > 0) this.startBlock(this.join(this.pendingBytes));
-    this.pending = [];
-    this.pendingBytes = 0;
-    while (this.inFlight.length > 0) this.emitBlock(await this.inFlight.shift()!);
-    let digest: string | undefined;
-    if (this.digest) ({ digest, crc: this.crc } = await this.digest.finish());
-    this.emitBlock(deflateRawSync(Buffer.alloc(0), { level: this.level })); // the final, empty block
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE(this.crc >>> 0, 0);
-    trailer.writeUInt32LE(this.size % 2 ** 32, 4);
-    this.emit(trailer);
-    return digest;
-  }
-
-  /** The first n pending bytes as one buffer (in shared memory when a worker hashes it). */
-  private join(n: number): Buffer {
-    if (!this.digest) return Buffer.concat(this.pending, n);
-    const out = BlockDigest.alloc(n);
-    let at = 0;
-    for (const p of this.pending) {
-      if (at >= n) break;
-      at += p.copy(out, at, 0, Math.min(p.length, n - at));
-    }
-    return out;
-  }
-
-  /** Starts a block per full blockSize of input; waits for the oldest when too many are in flight. */
-  private async drainFull(): Promise<void> {
-    while (this.pendingBytes >= this.blockSize) {
-      this.startBlock(this.join(this.blockSize));
-      // What the block did not take: the tail of the piece it ended in, and the pieces after.
-      let skip = this.blockSize;
-      const rest: Buffer[] = [];
-      for (const p of this.pending) {
-        if (skip >= p.length) skip -= p.length;
-        else {
-          rest.push(skip > 0 ? p.subarray(skip) : p);
-          skip = 0;
-        }
-      }
-      this.pending = rest;
-      this.pendingBytes -= this.blockSize;
-      while (this.inFlight.length >= this.concurrency) this.emitBlock(await this.inFlight.shift()!);
+    try {
+      if (this.fill > 0) this.startBlock();
+      while (this.inFlight.length > 0) this.emitBlock(await this.inFlight.shift()!);
+      let digest: string | undefined;
+      if (this.digest) ({ digest, crc: this.crc } = await this.digest.finish());
+      this.emitBlock([deflateRawSync(Buffer.alloc(0), { level: this.level })]); // the final, empty block
+      const trailer = Buffer.alloc(8);
+      trailer.writeUInt32LE(this.crc >>> 0, 0);
+      trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+      this.emit(trailer);
+      return digest;
+    } finally {
+      this.closeLanes();
     }
   }
 
-  private startBlock(data: Buffer): void {
-    this.digest?.block(data);
-    const p = deflateBlock(data, this.level);
+  /** Gives up: the zlib streams and the hashing worker go (safe after end() too). */
+  async close(): Promise<void> {
+    this.closeLanes();
+    await this.digest?.close();
+  }
+
+  private closeLanes(): void {
+    for (const l of this.lanes.splice(0)) l.close();
+  }
+
+  private slotStart(seq: number): number {
+    return (seq % this.slots) * this.blockSize;
+  }
+
+  /** Whether the slot after the one just started is still busy (deflating or being hashed). */
+  private mustWait(): boolean {
+    return this.inFlight.length >= this.concurrency || this.digest !== undefined;
+  }
+
+  /** Waits until the slot of block `seq` is free: its previous block deflated, emitted and hashed. */
+  private async makeRoom(): Promise<void> {
+    while (this.inFlight.length >= this.concurrency) this.emitBlock(await this.inFlight.shift()!);
+    await this.digest?.hashed(this.seq + 1 - this.slots);
+  }
+
+  private startBlock(): void {
+    const slot = this.seq % this.slots;
+    const data = this.arena.subarray(this.slotStart(this.seq), this.slotStart(this.seq) + this.fill);
+    this.digest?.submit(slot, this.fill);
+    if (this.lanes.length < this.concurrency) this.lanes.push(new Lane(this.level, this.blockSize));
+    const p = this.lanes[this.seq % this.concurrency]!.deflate(data);
     p.catch(() => undefined); // awaited in order; an early failure must not be unhandled meanwhile
     this.inFlight.push(p);
+    this.seq++;
+    this.fill = 0;
   }
 
-  private emitBlock(out: Buffer): void {
+  private emitBlock(out: Buffer[]): void {
     if (!this.started) {
       this.emit(HEADER);
       this.started = true;
     }
-    this.emit(out);
+    for (const b of out) this.emit(b);
   }
 }
 

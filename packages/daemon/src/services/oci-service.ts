@@ -1,7 +1,6 @@
 // The daemon's OCI operations on a project's images: export as a layout tar stream, import from
 // one, push to and pull from registries, and pulls for `FROM registry/repo:tag` in builds. Work
 // happens in private temp dirs under the data dir, removed whatever the outcome.
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -13,7 +12,8 @@ import { parseImageRef } from "./images.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
-import { exportArchive, exportLayout, type ExportSource } from "../oci/export.js";
+import { exportLayout, tempName, type ExportSource } from "../oci/export.js";
+import { exportArchive } from "../oci/export-archive.js";
 import { importedLayerKey, importImage } from "../oci/import.js";
 import { readLayout } from "../oci/layout.js";
 import { pullToLayout, pushLayout, type OnRegistryProgress, type TransferStats } from "../oci/registry.js";
@@ -51,16 +51,21 @@ export class OciService {
     inUse.add(() => this.busy.keys());
   }
 
-  /** Daemon start: the temp dirs of exports and imports a killed daemon left (none is in use yet). */
+  /**
+   * Daemon start: the temp dirs and spool files of exports and imports a killed daemon left, and
+   * the cluster content's temp dirs beside them (with the layer blobs they were writing); none is
+   * in use yet.
+   */
   async sweep(): Promise<void> {
     for (const name of await readdir(this.opts.tmpDir).catch(() => [] as string[])) {
-      if (/^oci-[0-9a-f]{12}$/.test(name)) await rm(join(this.opts.tmpDir, name), { recursive: true, force: true });
+      if (/^(oci|content)-[0-9a-f]{12}$/.test(name))
+        await rm(join(this.opts.tmpDir, name), { recursive: true, force: true });
     }
   }
 
   private async withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
     await mkdir(this.opts.tmpDir, { recursive: true, mode: 0o700 });
-    const dir = join(this.opts.tmpDir, `oci-${randomBytes(6).toString("hex")}`);
+    const dir = tempName(this.opts.tmpDir);
     await mkdir(dir, { mode: 0o700 });
     try {
       return await fn(dir);

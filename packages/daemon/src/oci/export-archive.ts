@@ -1,0 +1,142 @@
+// The HTTP export: an image as one OCI layout tar, streamed. A layer an earlier export made (its
+// blob's digest and size are in BlobMemo) streams while it is compressed, after a tar header
+// written from the memo, and is checked against the memo at its end. A layer seen for the first
+// time is spooled (oci/spool.ts) until compressed, since the header needs its size and digest.
+// Either way each layer is read once and compressed once.
+import { mkdir } from "node:fs/promises";
+import { Readable } from "node:stream";
+import { SbxError } from "@sbx-sh/protocol";
+import { BLOB_MEMO, type BlobMemo } from "./blob-memo.js";
+import { StreamSink } from "./blob-sink.js";
+import { documents, member, producers, small, SPOOL_MEMORY, tempName, type ExportSource } from "./export.js";
+import { produceLayerBlob, type LayerBlob } from "./layer-blob.js";
+import { Spool } from "./spool.js";
+import { padding, TAR_END } from "./tar.js";
+
+export interface ArchiveOptions {
+  /** Directory for spool files (on a disk: a layer that outgrows memory goes there). */
+  tmpDir: string;
+  /** Bytes of one compressed layer kept in memory before it spills to a file (default 64 MiB). */
+  memoryLimit?: number;
+  /** Aborts the export (the client went away before the stream was handed over). */
+  signal?: AbortSignal;
+  /** What earlier exports learned about layers (default: the daemon's). */
+  memo?: BlobMemo;
+}
+
+/** How one layer gets into the archive: spooled then copied, or streamed as it is compressed. */
+type Plan =
+  | { kind: "spool"; key: string | undefined; spool: Spool }
+  | { kind: "stream"; key: string; known: LayerBlob; sink: StreamSink };
+
+/**
+ * The image as one OCI layout tar: oci-layout, the layer blobs in order, then config, manifest and
+ * index.json (known once every layer is). A first layer that is spooled is made before this
+ * returns, so a layer that cannot be read is an error, not a cut stream. Destroying the stream
+ * stops tar and the compression and removes every spool file.
+ */
+export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promise<Readable> {
+  if (src.layers.length === 0) throw new SbxError("invalid_argument", `image ${src.name} has no layers to export`);
+  const memo = o.memo ?? BLOB_MEMO;
+  const ac = new AbortController();
+  const onAbort = (): void => ac.abort(o.signal?.reason);
+  if (o.signal?.aborted) onAbort();
+  else o.signal?.addEventListener("abort", onAbort, { once: true });
+  const keys = await Promise.all(src.layers.map((l) => memo.key(l)));
+  const plans: Plan[] = keys.map((key) => {
+    const known = memo.get(key);
+    return known
+      ? { kind: "stream", key: key!, known, sink: new StreamSink(known.desc.size) }
+      : {
+          kind: "spool",
+          key,
+          spool: new Spool({ path: tempName(o.tmpDir), memoryLimit: o.memoryLimit ?? 64 << 20, budget: SPOOL_MEMORY }),
+        };
+  });
+  const produce = async (i: number): Promise<LayerBlob> => {
+    const plan = plans[i]!;
+    if (plan.kind === "spool") {
+      const blob = await produceLayerBlob(src.layers[i]!, plan.spool, ac.signal);
+      memo.set(plan.key, blob);
+      return blob;
+    }
+    try {
+      const blob = await produceLayerBlob(src.layers[i]!, plan.sink, ac.signal);
+      if (
+        blob.desc.digest !== plan.known.desc.digest ||
+        blob.desc.size !== plan.known.desc.size ||
+        blob.diffId !== plan.known.diffId
+      )
+        throw new SbxError("runtime_error", `layer ${src.layers[i]!.dir} changed since it was last exported`);
+      return blob;
+    } catch (err) {
+      memo.forget(plan.key);
+      plan.sink.fail(err);
+      throw err;
+    }
+  };
+  const run = producers(src.layers.length, produce);
+  const cleanup = async (): Promise<void> => {
+    ac.abort();
+    o.signal?.removeEventListener("abort", onAbort);
+    for (const p of plans) if (p.kind === "stream") p.sink.fail(new Error("the export ended"));
+    await Promise.allSettled(run.all());
+    await Promise.all(plans.map((p) => (p.kind === "spool" ? p.spool.discard() : undefined)));
+  };
+  try {
+    await mkdir(o.tmpDir, { recursive: true, mode: 0o700 });
+    if (plans[0]!.kind === "spool") await run.take(0);
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  const mtime = Math.max(0, Math.floor(Date.parse(src.createdAt) / 1000) || 0);
+  async function* body(): AsyncGenerator<Buffer> {
+    try {
+      const d0 = documents(src, []);
+      yield* small("oci-layout", d0.layoutData, mtime);
+      yield member("blobs/", 0, mtime, true);
+      yield member("blobs/sha256/", 0, mtime, true);
+      const made: LayerBlob[] = [];
+      const sent = new Set<string>();
+      for (let i = 0; i < src.layers.length; i++) {
+        const plan = plans[i]!;
+        if (plan.kind === "stream") {
+          const taken = run.take(i); // starts it (and the next ones) if not yet
+          const digest = plan.known.desc.digest;
+          const first = !sent.has(digest);
+          sent.add(digest);
+          if (first) yield member(`blobs/sha256/${digest.slice(7)}`, plan.known.desc.size, mtime);
+          for await (const c of plan.sink.out) if (first) yield c as Buffer;
+          made.push(await taken);
+          if (first) yield padding(plan.known.desc.size);
+          continue;
+        }
+        const m = await run.take(i);
+        made.push(m);
+        if (!sent.has(m.desc.digest)) {
+          sent.add(m.desc.digest);
+          yield member(`blobs/sha256/${m.desc.digest.slice(7)}`, m.desc.size, mtime);
+          const data = plan.spool.read();
+          if (Array.isArray(data)) yield* data;
+          else for await (const c of data) yield c as Buffer;
+          yield padding(m.desc.size);
+        }
+        await plan.spool.discard();
+      }
+      const d = documents(src, made);
+      yield* small(`blobs/sha256/${d.config.digest.slice(7)}`, d.configData, mtime);
+      yield* small(`blobs/sha256/${d.manifest.digest.slice(7)}`, d.manifestData, mtime);
+      yield* small("index.json", d.indexData, mtime);
+      yield TAR_END;
+    } finally {
+      await cleanup();
+    }
+  }
+  const stream = Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
+  // Destroyed early (the client went away): stop the producers now, not at the generator's next step.
+  // Destroyed before its first read, the generator never runs its finally: cleanup runs from here too
+  // (it is safe twice), so spools give back their memory budget and their files.
+  stream.on("close", () => void cleanup());
+  return stream;
+}
