@@ -51,13 +51,18 @@ export function contentClient(registry: string, tag: string | null, digest: stri
 }
 
 /** A registry failure while committing, said as such: nothing was committed, and why. */
-export function notCommitted(what: string, registry: string, err: unknown): SbxError {
+export function notCommitted(
+  what: string,
+  registry: string,
+  err: unknown,
+  after = "the sandbox keeps running",
+): SbxError {
   const e = err instanceof SbxError ? err : undefined;
   const why = err instanceof Error ? err.message : String(err);
   const down = !e || (e.code === "failed_precondition" && /cannot reach/.test(why));
   return new SbxError(
     down ? "upstream_unreachable" : e.code,
-    `${what} was not committed: the cluster registry ${registry} did not store its layers (${why}); the sandbox keeps running, try again once the registry is back`,
+    `${what} was not committed: the cluster registry ${registry} did not store its layers (${why}); ${after}, try again once the registry is back`,
     { registry },
   );
 }

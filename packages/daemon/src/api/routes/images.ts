@@ -5,7 +5,9 @@ import { SbxError } from "@sbx-sh/protocol";
 import { TarCheck } from "../../services/tar-check.js";
 import { bodyStream } from "../body-limits.js";
 import type { Services } from "../../services/services.js";
-import type { Api } from "../api-types.js";
+import type { Context } from "hono";
+import type { Api, AppEnv } from "../api-types.js";
+import { BUILD_ID, BUILD_ID_HEADER } from "../../cluster/content-control.js";
 import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas/index.js";
 import { toBuild, toBuildEvent, toImage, toImageEntry } from "../mappers/images.js";
 import { json, jsonBody, mapEach, ndjson } from "./common.js";
@@ -13,6 +15,14 @@ import { json, jsonBody, mapEach, ndjson } from "./common.js";
 const DigestParams = z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "a digest is sha256:<64 hex>") });
 const BuildParams = z.object({ id: z.string().min(1).max(64) });
 const ImageParams = z.object({ name: z.string().min(1).max(200) });
+
+/** On a cluster node, the id its control plane drew for a build it placed here (cluster-builds.ts). */
+function placedBuild(c: Context<AppEnv>, s: Services): { id: string } | undefined {
+  const id = s.nodeKeys && c.get("transport") === "tcp" ? c.req.header(BUILD_ID_HEADER) : undefined;
+  if (id === undefined) return undefined;
+  if (!BUILD_ID.test(id)) throw new SbxError("invalid_argument", `invalid ${BUILD_ID_HEADER}: expected a build id`);
+  return { id };
+}
 
 export function registerImageRoutes(app: Api, s: Services): void {
   // Hono answers HEAD with the GET route (without the body): clients ask HEAD before uploading.
@@ -78,7 +88,16 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: jsonBody(CreateBuildRequest),
       responses: { 201: json(Build, "started"), 409: json(ErrorBody, "name taken") },
     }),
-    async (c) => c.json(toBuild(await s.builds.create(c.get("project"), c.req.valid("json"))), 201),
+    async (c) => {
+      const { placement, ...req } = c.req.valid("json");
+      // Reached only off a control plane (it routes builds to nodes and strips the placement).
+      if (Object.keys(placement?.nodeSelector ?? {}).length > 0)
+        throw new SbxError(
+          "failed_precondition",
+          "placement.nodeSelector picks a node of a cluster: this daemon is not a cluster control plane (sbxd --role control)",
+        );
+      return c.json(toBuild(await s.builds.create(c.get("project"), req, placedBuild(c, s))), 201);
+    },
   );
 
   app.openapi(
