@@ -150,6 +150,20 @@ describe("images in the cluster", () => {
     expect((await manifestOf(rows[0]!.id)).layers.length).toBeGreaterThanOrEqual(2);
     expect((await n2.listImages()).some((i) => i.name === "tools")).toBe(false);
 
+    // Placement prefers the node that holds the image's layers (as its heartbeat reports them).
+    const digests = info.layers.map((l) => l.digest);
+    await waitFor(
+      async () => {
+        const { rows: n } = await pgQuery<{ layers: string[] }>("SELECT layers FROM nodes WHERE name = 'n1'");
+        return digests.every((d) => n[0]!.layers.includes(d)) || undefined;
+      },
+      15_000,
+      "n1 reports the image's layers",
+    );
+    const near = await Sandbox.create({ ...small, image: "tools" }, client);
+    expect(await nodeOf(near.id)).toBe("n1");
+    await near.terminate();
+
     const sb = await Sandbox.create({ ...small, image: "tools", placement: { nodeSelector: { zone: "n2" } } }, client);
     expect(await nodeOf(sb.id)).toBe("n2");
     expect((await sb.readFile("/opt/marker")).toString()).toBe("built-on-n1\n");
@@ -167,6 +181,8 @@ describe("images in the cluster", () => {
     // Removed through the control plane: gone from PostgreSQL's list.
     await client.deleteImage("tools");
     expect((await client.listImages()).some((i) => i.name === "tools")).toBe(false);
+    // The nodes' copies do not bring it back: PostgreSQL's record is the truth.
+    expect((await rejection(Sandbox.create({ ...small, image: "tools" }, client))).code).toBe("image_not_found");
   });
 
   it("refuses a layer whose bytes do not match its digest, and a node's report of a build it was not given", async () => {

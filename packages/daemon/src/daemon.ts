@@ -176,6 +176,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   }
   const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port);
   relayTo.routing = cluster.routing;
+  if (cluster.routing?.images) cluster.routing.images.isBase = (name) => images.resolvesToBase(name);
   const nodeContent =
     cfg.role === "node" && cfg.registry
       ? startNodeContent({

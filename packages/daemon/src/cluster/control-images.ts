@@ -49,6 +49,9 @@ export function checkImageReport(body: unknown): ImageReport {
 }
 
 export class ControlImages {
+  /** Whether a name is a base image recipe (built by every node itself); set by the daemon's wiring. */
+  isBase: (name: string) => boolean = () => true;
+
   constructor(
     private readonly images: ImageStore,
     private readonly records: ContentRecords,
@@ -92,7 +95,14 @@ export class ControlImages {
     if (typeof ref !== "string" || ref.length === 0 || ref.length > 300) return null;
     const { name, tag } = parseImageRef(ref);
     const img = await this.images.findImage(project, name, tag);
-    if (!img) return null;
+    if (!img) {
+      // PostgreSQL is the truth: an image removed there is not launched from a node's stale copy.
+      if (this.isBase(ref) || /^(sha256:)?[0-9a-f]{12,64}$/.test(ref)) return null;
+      throw new SbxError(
+        "image_not_found",
+        `image ${JSON.stringify(ref)} does not exist in project ${project}: list images with \`sbx image ls\``,
+      );
+    }
     const record = await this.records.image(project, img.ref);
     if (!record)
       throw new SbxError(
