@@ -97,7 +97,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerPoolRoutes(app, services);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   registerNodeRoutes(app, services);
-  if (services.cluster?.images) registerClusterImages(app, services);
+  registerClusterImages(app, services);
   registerQuotaRoutes(app, services);
   if (transport === "tcp")
     registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {
