@@ -3,13 +3,15 @@
 // sent to the control plane is placed on a node (here pinned by a node selector) and runs there;
 // its image is pushed before it is reported committed and recorded in PostgreSQL, so the control
 // plane lists it, and a sandbox created from it on the other node (which pulls it by digest) sees
-// the files the build wrote. A layer the registry serves with other bytes is refused, a node
+// the files the build wrote; an OCI archive imported through the control plane goes the same way. A layer the registry serves with other bytes is refused, a node
 // cannot record an image for a build it was not given, and with the registry down the build fails
 // clearly and no image is recorded.
 import { spawnSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Image, Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
@@ -185,6 +187,28 @@ describe("images in the cluster", () => {
     expect((await rejection(Sandbox.create({ ...small, image: "tools" }, client))).code).toBe("image_not_found");
   });
 
+  it("an OCI archive imported through the control plane is placed, pushed, recorded and launches on the other node", async () => {
+    const imported = await client.importImage(await tinyArchive("imported-here"), { name: "imported", tag: "v1" });
+    expect((await client.listImages()).find((i) => i.name === "imported")).toMatchObject({
+      id: imported.id,
+      tag: "v1",
+    });
+    const { rows } = await pgQuery<{ node: string; image_ref: string }>(
+      "SELECT node, image_ref FROM cluster_builds WHERE image_name = 'imported'",
+    );
+    expect(rows).toHaveLength(1);
+    // An imported image has no base recipe: its layer is pushed as the base.
+    expect((await manifestOf(rows[0]!.image_ref)).layers).toHaveLength(1);
+    const other = rows[0]!.node === "n1" ? "n2" : "n1";
+    const sb = await Sandbox.create(
+      { ...small, image: "imported:v1", placement: { nodeSelector: { zone: other } } },
+      client,
+    );
+    expect(await nodeOf(sb.id)).toBe(other);
+    expect((await sb.readFile("/opt/marker")).toString()).toBe("imported-here\n");
+    await sb.terminate();
+  });
+
   it("refuses a layer whose bytes do not match its digest, and a node's report of a build it was not given", async () => {
     const info = await markerImage("tampered", "original").build({
       client,
@@ -266,4 +290,62 @@ async function pgQuery<T extends Record<string, unknown> = Record<string, unknow
   } finally {
     await c.end();
   }
+}
+
+/** A one-layer OCI image layout tar: a static busybox as /bin/sh and `/opt/marker`. */
+async function tinyArchive(marker: string): Promise<Buffer> {
+  const root = join(ctx, "tiny-root");
+  const layout = join(ctx, "tiny-layout");
+  await mkdir(join(root, "bin"), { recursive: true });
+  await mkdir(join(root, "opt"), { recursive: true });
+  await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
+  await copyFile("/bin/busybox", join(root, "bin", "busybox"));
+  await symlink("busybox", join(root, "bin", "sh"));
+  await writeFile(join(root, "opt", "marker"), `${marker}\n`);
+  const layerTar = join(ctx, "tiny-layer.tar");
+  expect(spawnSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", layerTar, "."]).status).toBe(
+    0,
+  );
+  const plain = await readFile(layerTar);
+  const gz = gzipSync(plain);
+  const sha = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+  const blob = async (b: Buffer | string): Promise<{ digest: string; size: number }> => {
+    const digest = sha(b);
+    await writeFile(join(layout, "blobs", "sha256", digest.slice(7)), b);
+    return { digest, size: Buffer.byteLength(b) };
+  };
+  const layer = await blob(gz);
+  const config = await blob(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Env: ["PATH=/bin"] },
+      rootfs: { type: "layers", diff_ids: [sha(plain)] },
+    }),
+  );
+  const manifest = await blob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer }],
+    }),
+  );
+  await writeFile(
+    join(layout, "index.json"),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          ...manifest,
+          annotations: { "org.opencontainers.image.ref.name": "latest" },
+        },
+      ],
+    }),
+  );
+  await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const out = join(ctx, "tiny.tar");
+  expect(spawnSync("tar", ["-C", layout, "-cf", out, "."]).status).toBe(0);
+  return readFile(out);
 }

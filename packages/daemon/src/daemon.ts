@@ -182,7 +182,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       ? startNodeContent({
           ...{ registry: cfg.registry, cacheBytes: (cfg.contentCacheMb ?? 10240) * 2 ** 20, dataDir: cfg.dataDir },
           ...{ uidBase: cfg.uidBase, stores, layers: layerStore, images, snapshots, gc, inUse, log },
-          ...{ builds, control: cfg.control!, nodeToken: cfg.nodeToken! },
+          ...{ builds, oci, control: cfg.control!, nodeToken: cfg.nodeToken! },
         })
       : undefined;
   const services: Services = {

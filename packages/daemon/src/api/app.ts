@@ -64,7 +64,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   app.use("*", refuseDotSegments());
   // After the body caps and the path check: a routed call is refused as on one daemon, before any node sees it.
   if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
-  if (services.cluster) app.use("/v1/builds*", clusterBuilds(services.cluster, services));
+  if (services.cluster) app.use("/v1/*", clusterBuilds(services.cluster, services));
 
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);

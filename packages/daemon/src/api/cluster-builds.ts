@@ -6,6 +6,7 @@
 // and the image the node commits is recorded under this placement's project and name. The files of
 // copy/add steps, uploaded to the control plane (PUT /v1/contexts/…), are sent on to the node first.
 // The placement's room is freed once the node has accepted the build: it holds no sandbox after.
+// OCI imports and registry pulls go the same way (api/cluster-imports.ts).
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import type { Context, MiddlewareHandler } from "hono";
@@ -19,6 +20,7 @@ import type { Services } from "../services/services.js";
 import type { AppEnv } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
 import { forwardCall, readCreateBody, targetOf } from "./cluster-calls.js";
+import { importOnNode } from "./cluster-imports.js";
 import { nodeSelector } from "./cluster-routing.js";
 
 const ONE_BUILD = /^\/v1\/builds\/([^/]+)(\/events)?$/;
@@ -27,13 +29,15 @@ const NODE_LIST_MAX = 16 << 20;
 export function clusterBuilds(r: ClusterRouting, s: Services): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const path = c.req.path;
-    if (!path.startsWith("/v1/builds")) return next();
+    const importing = c.req.method === "POST" && (path === "/v1/images/import" || path === "/v1/images/pull");
+    if (!path.startsWith("/v1/builds") && !importing) return next();
     const images = r.images;
     if (!images)
       throw new SbxError(
         "unimplemented",
-        "image builds through the control plane need the cluster registry: start it and the nodes with --registry host:port",
+        "image builds, imports and pulls through the control plane need the cluster registry: start it and the nodes with --registry host:port",
       );
+    if (importing) return importOnNode(c, r, images);
     if (path === "/v1/builds" && c.req.method === "POST") return buildOnNode(c, r, s, images);
     if (path === "/v1/builds" && c.req.method === "GET") return listFromNodes(c, r, images);
     const m = ONE_BUILD.exec(path);

@@ -8,7 +8,9 @@ import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageGc } from "../services/image-gc.js";
 import type { ImageService } from "../services/images.js";
 import type { LayersInUse } from "../services/layers-in-use.js";
+import type { ImageRecord } from "../domain/records.js";
 import type { BuildService } from "../services/build-service.js";
+import type { OciService } from "../services/oci-service.js";
 import type { SnapshotService } from "../services/snapshot-service.js";
 import type { Stores } from "../store/store.js";
 import { ContentFetcher } from "./content-fetch.js";
@@ -31,6 +33,7 @@ export interface NodeContentOptions {
   images: ImageService;
   snapshots: SnapshotService;
   builds: BuildService;
+  oci: OciService;
   /** The control plane and this node's token, to report the images it commits. */
   control: string;
   nodeToken: string;
@@ -50,10 +53,13 @@ export function startNodeContent(o: NodeContentOptions): NodeContent {
   });
   o.snapshots.publish = (s) => publisher.publish(s);
   // A build the control plane placed here: pushed, then recorded by the control plane, then registered.
-  o.builds.publish = async (img, build) => {
+  const commitImage = async (img: ImageRecord, jobId: string): Promise<void> => {
     const manifest = await publisher.publishImage(img);
-    await reportImage(o.control, o.nodeToken, imageReport(build.id, manifest, img));
+    await reportImage(o.control, o.nodeToken, imageReport(jobId, manifest, img));
   };
+  o.builds.publish = (img, build) => commitImage(img, build.id);
+  // Imports and pulls the control plane placed here: the same commit, under the id it drew.
+  o.oci.commit = commitImage;
   const fetcher = new ContentFetcher({
     registry: o.registry,
     layers: o.layers,

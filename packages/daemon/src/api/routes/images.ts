@@ -5,9 +5,8 @@ import { SbxError } from "@sbx-sh/protocol";
 import { TarCheck } from "../../services/tar-check.js";
 import { bodyStream } from "../body-limits.js";
 import type { Services } from "../../services/services.js";
-import type { Context } from "hono";
-import type { Api, AppEnv } from "../api-types.js";
-import { BUILD_ID, BUILD_ID_HEADER } from "../../cluster/content-control.js";
+import type { Api } from "../api-types.js";
+import { placedJob } from "../placed-job.js";
 import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas/index.js";
 import { toBuild, toBuildEvent, toImage, toImageEntry } from "../mappers/images.js";
 import { json, jsonBody, mapEach, ndjson } from "./common.js";
@@ -15,14 +14,6 @@ import { json, jsonBody, mapEach, ndjson } from "./common.js";
 const DigestParams = z.object({ digest: z.string().regex(/^sha256:[0-9a-f]{64}$/, "a digest is sha256:<64 hex>") });
 const BuildParams = z.object({ id: z.string().min(1).max(64) });
 const ImageParams = z.object({ name: z.string().min(1).max(200) });
-
-/** On a cluster node, the id its control plane drew for a build it placed here (cluster-builds.ts). */
-function placedBuild(c: Context<AppEnv>, s: Services): { id: string } | undefined {
-  const id = s.nodeKeys && c.get("transport") === "tcp" ? c.req.header(BUILD_ID_HEADER) : undefined;
-  if (id === undefined) return undefined;
-  if (!BUILD_ID.test(id)) throw new SbxError("invalid_argument", `invalid ${BUILD_ID_HEADER}: expected a build id`);
-  return { id };
-}
 
 export function registerImageRoutes(app: Api, s: Services): void {
   // Hono answers HEAD with the GET route (without the body): clients ask HEAD before uploading.
@@ -96,7 +87,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
           "failed_precondition",
           "placement.nodeSelector picks a node of a cluster: this daemon is not a cluster control plane (sbxd --role control)",
         );
-      return c.json(toBuild(await s.builds.create(c.get("project"), req, placedBuild(c, s))), 201);
+      return c.json(toBuild(await s.builds.create(c.get("project"), req, placedJob(c, s))), 201);
     },
   );
 
