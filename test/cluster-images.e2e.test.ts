@@ -30,6 +30,8 @@ const tokens: Record<string, string> = {};
 let client: SandboxClient;
 let ctx = "";
 const small = { cpus: 0.25, memoryMb: 128, allowInternetAccess: false };
+/** A sandbox on n2 standing on the image "tools" (pulled there), kept across tests. */
+let standing: Sandbox | undefined;
 
 function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
@@ -100,6 +102,8 @@ beforeAll(async () => {
         extraArgs: [...withRegistry, "--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
       });
       Object.assign(node.env, { SBX_CONTROL: `http://127.0.0.1:${controlPort}`, SBX_NODE_TOKEN: tokens[name] });
+      // n2 keeps no pulled content that no sandbox stands on: every pull past the first evicts.
+      if (name === "n2") node.env.SBX_CONTENT_CACHE_MB = "0";
       nodes[name] = node;
       await node.reset();
       await node.start();
@@ -172,7 +176,8 @@ describe("images in the cluster", () => {
     expect((await sb.readFile("/opt/hello.txt")).toString()).toBe("copied through the control plane\n");
     // n2 pulled it by digest and holds it now under the same id.
     expect((await n2.listImages()).find((i) => i.name === "tools")?.id).toBe(info.id);
-    await sb.terminate();
+    // Left running: the next test checks n2's cache keeps what it stands on.
+    standing = sb;
 
     // Another project has no such image, through the control plane or on the node that built it.
     await client.createProject("other");
@@ -187,26 +192,44 @@ describe("images in the cluster", () => {
     expect((await rejection(Sandbox.create({ ...small, image: "tools" }, client))).code).toBe("image_not_found");
   });
 
-  it("an OCI archive imported through the control plane is placed, pushed, recorded and launches on the other node", async () => {
-    const imported = await client.importImage(await tinyArchive("imported-here"), { name: "imported", tag: "v1" });
-    expect((await client.listImages()).find((i) => i.name === "imported")).toMatchObject({
-      id: imported.id,
-      tag: "v1",
-    });
-    const { rows } = await pgQuery<{ node: string; image_ref: string }>(
-      "SELECT node, image_ref FROM cluster_builds WHERE image_name = 'imported'",
-    );
-    expect(rows).toHaveLength(1);
+  it("an OCI archive imported through the control plane launches on the other node; n2's pulled images are an LRU cache", async () => {
+    const n2 = new SandboxClient({ host: nodes.n2!.host });
+    const names = async (): Promise<string[]> =>
+      (await n2.listImages())
+        .filter((i) => i.kind === "built")
+        .map((i) => i.name)
+        .sort();
+    const importOnN1 = async (name: string): Promise<string> => {
+      expect(sbx(["node", "cordon", "n2"]).code).toBe(0);
+      try {
+        await client.importImage(await tinyArchive(name), { name, tag: "v1" });
+      } finally {
+        expect(sbx(["node", "ready", "n2"]).code).toBe(0);
+      }
+      const { rows } = await pgQuery<{ node: string; image_ref: string }>(
+        `SELECT node, image_ref FROM cluster_builds WHERE image_name = '${name}'`,
+      );
+      expect(rows.map((r) => r.node)).toEqual(["n1"]);
+      return rows[0]!.image_ref;
+    };
+    const ref = await importOnN1("imported");
+    expect((await client.listImages()).find((i) => i.name === "imported")).toMatchObject({ tag: "v1", kind: "built" });
     // An imported image has no base recipe: its layer is pushed as the base.
-    expect((await manifestOf(rows[0]!.image_ref)).layers).toHaveLength(1);
-    const other = rows[0]!.node === "n1" ? "n2" : "n1";
-    const sb = await Sandbox.create(
-      { ...small, image: "imported:v1", placement: { nodeSelector: { zone: other } } },
-      client,
-    );
-    expect(await nodeOf(sb.id)).toBe(other);
-    expect((await sb.readFile("/opt/marker")).toString()).toBe("imported-here\n");
+    expect((await manifestOf(ref)).layers).toHaveLength(1);
+    const onN2 = { ...small, placement: { nodeSelector: { zone: "n2" } } };
+    const sb = await Sandbox.create({ ...onN2, image: "imported:v1" }, client);
+    expect(await nodeOf(sb.id)).toBe("n2");
+    expect((await sb.readFile("/opt/marker")).toString()).toBe("imported\n");
+    // Over budget (0 MB), but a sandbox stands on each: both kept.
+    expect(await names()).toEqual(["imported", "tools"]);
     await sb.terminate();
+    await standing!.terminate();
+    await importOnN1("imported2");
+    const next = await Sandbox.create({ ...onN2, image: "imported2:v1" }, client);
+    expect((await next.readFile("/opt/marker")).toString()).toBe("imported2\n");
+    // Nothing stands on the first two any more: the pull evicted them; the one in use stays.
+    expect(await names()).toEqual(["imported2"]);
+    await next.terminate();
   });
 
   it("refuses a layer whose bytes do not match its digest, and a node's report of a build it was not given", async () => {
@@ -292,17 +315,17 @@ async function pgQuery<T extends Record<string, unknown> = Record<string, unknow
   }
 }
 
-/** A one-layer OCI image layout tar: a static busybox as /bin/sh and `/opt/marker`. */
+/** A one-layer OCI image layout tar: a static busybox as /bin/sh and `/opt/marker` holding `marker`. */
 async function tinyArchive(marker: string): Promise<Buffer> {
-  const root = join(ctx, "tiny-root");
-  const layout = join(ctx, "tiny-layout");
+  const root = join(ctx, `${marker}-root`);
+  const layout = join(ctx, `${marker}-layout`);
   await mkdir(join(root, "bin"), { recursive: true });
   await mkdir(join(root, "opt"), { recursive: true });
   await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
   await copyFile("/bin/busybox", join(root, "bin", "busybox"));
   await symlink("busybox", join(root, "bin", "sh"));
   await writeFile(join(root, "opt", "marker"), `${marker}\n`);
-  const layerTar = join(ctx, "tiny-layer.tar");
+  const layerTar = join(ctx, `${marker}-layer.tar`);
   expect(spawnSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", layerTar, "."]).status).toBe(
     0,
   );
@@ -345,7 +368,7 @@ async function tinyArchive(marker: string): Promise<Buffer> {
     }),
   );
   await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  const out = join(ctx, "tiny.tar");
+  const out = join(ctx, `${marker}.tar`);
   expect(spawnSync("tar", ["-C", layout, "-cf", out, "."]).status).toBe(0);
   return readFile(out);
 }
