@@ -253,6 +253,8 @@ describe("images in the cluster", () => {
     expect(err.message).toMatch(/does not match/);
     const n2 = new SandboxClient({ host: nodes.n2!.host });
     expect((await n2.listImages()).some((i) => i.id === info.id)).toBe(false);
+    // The control plane holds no layers: an export through it is refused, not half made.
+    expect((await rejection(client.exportImage("tampered"))).code).toBe("unimplemented");
     expect((await n2.list()).length).toBe(0);
 
     // A node reports an image for a build placed on the other node, or with an unknown digest: refused.

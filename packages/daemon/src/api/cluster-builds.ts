@@ -24,11 +24,18 @@ import { importOnNode } from "./cluster-imports.js";
 import { nodeSelector } from "./cluster-routing.js";
 
 const ONE_BUILD = /^\/v1\/builds\/([^/]+)(\/events)?$/;
+const EXPORTS = /^\/v1\/images\/[^/]+\/(oci|push)$/;
 const NODE_LIST_MAX = 16 << 20;
 
 export function clusterBuilds(r: ClusterRouting, s: Services): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const path = c.req.path;
+    // The control plane holds no layers: an export or push from its own store would fail half way.
+    if (r.images && EXPORTS.test(path))
+      throw new SbxError(
+        "unimplemented",
+        "exporting or pushing an image is not available on a cluster control plane yet: the image's layers are on the nodes and in the cluster registry",
+      );
     const importing = c.req.method === "POST" && (path === "/v1/images/import" || path === "/v1/images/pull");
     if (!path.startsWith("/v1/builds") && !importing) return next();
     const images = r.images;
