@@ -230,6 +230,11 @@ describe("images in the cluster", () => {
     // Nothing stands on the first two any more: the pull evicted them; the one in use stays.
     expect(await names()).toEqual(["imported2"]);
     await next.terminate();
+    // A build on n2 FROM an image n2 no longer holds: n2 pulls its base first.
+    await new Image({ name: "derived", baseImage: "imported:v1" })
+      .run("cat /opt/marker > /opt/derived")
+      .build({ client, nodeSelector: { zone: "n2" } });
+    expect(await names()).toContain("derived");
   });
 
   it("refuses a layer whose bytes do not match its digest, and a node's report of a build it was not given", async () => {

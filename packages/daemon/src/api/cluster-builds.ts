@@ -85,6 +85,11 @@ async function buildOnNode(c: Context<AppEnv>, r: ClusterRouting, s: Services, i
     const at = await r.directory.locate(project, id);
     await images.builds.add({ id, project, node: at.node, imageName: name, tag, replace: rest.replace === true });
     const target = targetOf(r, at, project, { [BUILD_ID_HEADER]: id });
+    // The base and COPY --from images, when built elsewhere in the cluster: pulled there first.
+    for (const image of [base, ...(await copyFromImages(images, project, def.steps))]) {
+      const refused = image ? await images.fetchOn(target, image) : null;
+      if (refused) return refused;
+    }
     for (const step of def.steps as Array<{ op?: unknown; context?: unknown }>)
       if ((step?.op === "copy" || step?.op === "add") && typeof step.context === "string")
         await sendContext(s, target, step.context);
@@ -99,6 +104,14 @@ async function buildOnNode(c: Context<AppEnv>, r: ClusterRouting, s: Services, i
     await r.placer.release(id);
     if (!accepted) await images.builds.remove(id);
   }
+}
+
+/** The cluster images a build's COPY --from steps name (others are left to the node to resolve). */
+async function copyFromImages(images: ControlImages, project: string, steps: unknown[]) {
+  const names = new Set<string>();
+  for (const step of steps as Array<{ op?: unknown; image?: unknown }>)
+    if (step?.op === "copy_from" && typeof step.image === "string") names.add(step.image);
+  return Promise.all([...names].map((n) => images.resolve(project, n).catch(() => null)));
 }
 
 /** Sends a copy/add step's files (uploaded here) on to the node, unless it has them; missing here: the node says so. */
