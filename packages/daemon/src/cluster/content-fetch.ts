@@ -1,28 +1,23 @@
 // A node's side of restoring cluster content it does not hold: the control plane names a snapshot
-// and its manifest digest (its PostgreSQL record), and this node pulls what it lacks from the
-// cluster registry by digest, checks every blob's digest and every layer's diff id (the registry
-// client and the OCI unpacker both verify), puts the layers in its layer store, and recreates the
-// snapshot record under the same id, so `create({ snapshotId })` then works as on one host. Pulled
-// snapshots form a bounded cache (content-cache.ts): past the budget, the least recently used one
-// that no sandbox here stands on is dropped (its record, then its layers by garbage collection).
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rm, statfs, writeFile } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+// (or an image, by its ref) and its manifest digest (its PostgreSQL record), and this node pulls
+// what it lacks from the cluster registry by digest, checking every blob's digest and every
+// layer's diff id (content-pull.ts), then recreates the snapshot (or image) record under the same
+// id, so a create from it works as on one host. Pulled content forms a bounded cache
+// (content-cache.ts): past the budget, the least recently used entry that no sandbox here stands
+// on is dropped (its record, then its layers by garbage collection).
+import { readFile, writeFile } from "node:fs/promises";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageLayerRef, ImageRecord, SnapshotRecord } from "../domain/records.js";
 import type { Logger } from "../common/log.js";
 import type { LayerStore } from "../layers/layer-store.js";
-import { importedLayerKey } from "../oci/import.js";
-import { MANIFEST_TYPES, MEDIA, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
-import { unpackLayer } from "../oci/unpack.js";
 import type { ImageGc } from "../services/image-gc.js";
 import type { ImageService } from "../services/images.js";
 import type { LayersInUse } from "../services/layers-in-use.js";
 import type { ImageStore, Store } from "../store/store.js";
 import { ContentCache, type CacheEntry } from "./content-cache.js";
 import { imageFromContent, parseImageMeta, type ImageMeta } from "./content-image.js";
-import { CONTENT_ANNOTATION, contentClient, parseContentMeta, type ContentMeta } from "./content-registry.js";
+import { pullStack } from "./content-pull.js";
+import { parseContentMeta, type ContentMeta } from "./content-registry.js";
 
 export interface FetchDeps {
   registry: string;
@@ -92,7 +87,7 @@ export class ContentFetcher {
     }
     if (have) throw new SbxError("failed_precondition", `image ${ref} exists on this node but cannot be used`);
     let meta: ImageMeta | undefined;
-    const pulled = await this.pullStack(project, manifestDigest, (raw) => {
+    const pulled = await pullStack(this.d, this.busy, project, manifestDigest, (raw) => {
       meta = parseImageMeta(raw);
       if (meta.ref !== ref || meta.project !== project || meta.name !== want.name || meta.tag !== want.tag)
         throw new SbxError("invalid_archive", `content ${manifestDigest} describes another image`);
@@ -125,7 +120,7 @@ export class ContentFetcher {
     }
     if (have) throw new SbxError("failed_precondition", `snapshot ${id} exists on this node but cannot be restored`);
     let meta: ContentMeta | undefined;
-    const pulled = await this.pullStack(project, manifestDigest, (raw) => {
+    const pulled = await pullStack(this.d, this.busy, project, manifestDigest, (raw) => {
       meta = parseContentMeta(raw);
       if (meta.id !== id || meta.project !== project)
         throw new SbxError("invalid_archive", `content ${manifestDigest} describes another snapshot`);
@@ -177,111 +172,6 @@ export class ContentFetcher {
     await this.evict(cache, key).catch((err: unknown) =>
       this.d.log.warn({ err: err instanceof Error ? err.message : String(err) }, "content cache: eviction failed"),
     );
-  }
-
-  /**
-   * Fetches the manifest by digest, checks it (`describe` parses its annotation), and puts each layer
-   * this node lacks in the layer store, verified by digest and diff id. The layer keys stay held from
-   * garbage collection (`held`) until the caller's record names them.
-   */
-  private async pullStack(
-    project: string,
-    manifestDigest: string,
-    describe: (annotation: string | undefined) => {
-      steps: string[];
-      baseRecipe: { name: string; id: string } | null;
-      systemd: boolean;
-    },
-  ): Promise<{ refs: ImageLayerRef[]; stack: ImageLayerRef[]; baseDir: string; held: string[] }> {
-    const client = contentClient(this.d.registry, null, manifestDigest);
-    const got = await client.getManifest(manifestDigest);
-    if (!MANIFEST_TYPES.includes(got.mediaType))
-      throw new SbxError("invalid_archive", `content ${manifestDigest} is not an image manifest`);
-    const m = JSON.parse(got.data.toString()) as ManifestJson & { annotations?: Record<string, string> };
-    const meta = describe(m.annotations?.[CONTENT_ANNOTATION]);
-    // A node pushes at most MAX_STACK_DEPTH layers plus a base: anything longer was not made by one.
-    if (!Array.isArray(m.layers) || m.layers.length > 64 || !m.config || !(m.config.size <= 8 << 20))
-      throw new SbxError("invalid_archive", `content ${manifestDigest} is malformed`);
-    // Declared sizes are checked before a byte is fetched: gzip layers only, and no more than the
-    // data disk has free (the registry is not trusted to keep a node's disk).
-    if (!m.layers.every((l) => l?.mediaType === MEDIA.layerGzip && Number.isSafeInteger(l.size) && l.size >= 0))
-      throw new SbxError("invalid_archive", `content ${manifestDigest}: its layers are not sized gzip layers`);
-    const declared = m.layers.reduce((a, l) => a + l.size, 0);
-    await mkdir(this.d.tmpDir, { recursive: true, mode: 0o700 });
-    const disk = await statfs(this.d.tmpDir);
-    if (declared > disk.bavail * disk.bsize)
-      throw new SbxError(
-        "no_space",
-        `content ${manifestDigest} declares ${declared} bytes: more than this node has free`,
-      );
-    // Host ids (uid base 0) only for a base recipe this node itself builds with them, never on the registry's word.
-    const base = meta.baseRecipe ? await this.d.bases.resolveBase(meta.baseRecipe.name, project) : null;
-    if (meta.systemd && !base?.config.systemd)
-      throw new SbxError("invalid_archive", `content ${manifestDigest} claims host ids its base does not have here`);
-    const dir = join(this.d.tmpDir, `content-${randomBytes(6).toString("hex")}`);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await mkdir(this.d.layers.root, { recursive: true, mode: 0o700 });
-    const uidBase = meta.systemd ? 0 : this.d.uidBase;
-    const held: string[] = [];
-    let done = false;
-    try {
-      await client.getBlob(m.config.digest, m.config.size, join(dir, "config"));
-      const config = JSON.parse(await readFile(join(dir, "config"), "utf8")) as ImageConfigJson;
-      const diffIds = config.rootfs?.diff_ids ?? [];
-      const wantLayers = meta.steps.length + (meta.baseRecipe ? 0 : 1);
-      if (diffIds.length !== m.layers.length || m.layers.length !== wantLayers)
-        throw new SbxError("invalid_archive", `content ${manifestDigest}: its layers, diff ids and steps disagree`);
-      const refs: ImageLayerRef[] = [];
-      for (const [i, l] of m.layers.entries()) {
-        const diffId = diffIds[i]!;
-        const key = importedLayerKey(diffId, uidBase, project);
-        held.push(key);
-        this.busy.add(key);
-        const step =
-          i < m.layers.length - meta.steps.length ? "base" : meta.steps[i - (m.layers.length - meta.steps.length)]!;
-        const local = await this.d.images.getLayer(key);
-        if (local?.dir && local.digest && existsSync(local.dir)) {
-          refs.push({ key, digest: local.digest, dir: local.dir, sizeBytes: local.sizeBytes, step, cached: true });
-          continue;
-        }
-        const blob = join(dir, `layer-${i}`);
-        await client.getBlob(l.digest, l.size, blob);
-        const unpacked = join(this.d.layers.root, `.oci-${randomBytes(6).toString("hex")}`);
-        try {
-          await unpackLayer(
-            { path: blob, digest: l.digest, size: l.size, compression: "gzip", diffId },
-            unpacked,
-            uidBase,
-          );
-          const made = await this.d.layers.adopt(unpacked, key);
-          await this.d.images.putLayer({
-            key,
-            digest: made.digest,
-            dir: made.dir,
-            sizeBytes: made.sizeBytes,
-            step,
-            createdAt: new Date().toISOString(),
-          });
-          refs.push({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step, cached: false });
-        } finally {
-          await rm(unpacked, { recursive: true, force: true });
-          await rm(blob, { force: true });
-        }
-      }
-      done = true;
-      if (meta.baseRecipe && base) {
-        if (base.id !== meta.baseRecipe.id)
-          this.d.log.warn(
-            { manifest: manifestDigest, base: base.name, here: base.id, there: meta.baseRecipe.id },
-            "base recipe differs between nodes",
-          );
-        return { refs, stack: refs, baseDir: base.dir, held };
-      }
-      return { refs, stack: refs.slice(1), baseDir: refs[0]!.dir, held };
-    } finally {
-      if (!done) for (const k of held) this.busy.delete(k);
-      await rm(dir, { recursive: true, force: true });
-    }
   }
 
   /** Drops the least recently used pulled snapshots past the budget; those a sandbox stands on stay. */
