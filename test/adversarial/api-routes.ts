@@ -68,6 +68,8 @@ export const UNIX_ADMIN_ROUTES: Record<string, string> = {
 export const NODE_ROUTES: Record<string, string> = {
   "POST /cluster/v1/register": "a node daemon joins with its node token; project tokens are 401",
   "POST /cluster/v1/heartbeat": "a node daemon renews its lease with its node token; project tokens are 401",
+  "POST /cluster/v1/images":
+    "a node reports an image it committed for a build placed on it, with its node token; project tokens are 401",
 };
 /** Served outside /v1 and the OpenAPI document, identical for everyone. */
 export const NEUTRAL_PATHS = ["/healthz", "/openapi.json"];

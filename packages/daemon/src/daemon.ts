@@ -187,11 +187,13 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const clusterRegistry = await openClusterRegistry(cfg, log);
   const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port);
   relayTo.routing = cluster.routing;
+  if (cluster.routing?.images) cluster.routing.images.isBase = (name) => images.resolvesToBase(name);
   const nodeContent =
     cfg.role === "node" && clusterRegistry
       ? startNodeContent({
           ...{ registry: clusterRegistry, cacheBytes: (cfg.contentCacheMb ?? 10240) * 2 ** 20, dataDir: cfg.dataDir },
           ...{ uidBase: cfg.uidBase, stores, layers: layerStore, images, snapshots, gc, inUse, log },
+          ...{ builds, oci, control: cfg.control!, nodeToken: cfg.nodeToken! },
         })
       : undefined;
   const services: Services = {

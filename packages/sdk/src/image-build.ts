@@ -33,6 +33,8 @@ export interface BuildOptions extends DefinitionOptions {
   replace?: boolean;
   /** Run every step, ignoring the layer cache. */
   noCache?: boolean;
+  /** Cluster: run the build only on nodes with all these labels (a single daemon refuses a selector). */
+  nodeSelector?: Record<string, string>;
   /** A client to use, or options to make one (closed afterwards). */
   client?: SandboxClient | ClientOptions;
   /** Each build event as it arrives (step headers, output, durations, the end). */
@@ -94,6 +96,7 @@ async function start(client: SandboxClient, image: Image, o: BuildOptions): Prom
     if (o.tag !== undefined) request.tag = o.tag;
     if (o.replace) request.replace = true;
     if (o.noCache) request.noCache = true;
+    if (o.nodeSelector && Object.keys(o.nodeSelector).length) request.placement = { nodeSelector: o.nodeSelector };
     o.signal?.throwIfAborted();
     const build = await client.createBuild(request);
     if (o.signal?.aborted) {

@@ -13,6 +13,7 @@ import { environmentValue } from "../config.js";
 import { globalsOf, withClient } from "../context.js";
 import { CliExit, printJson, printLines, progress } from "../output.js";
 import { onStopSignals } from "./exec.js";
+import { parseLabel } from "./labels.js";
 
 const EXIT_INTERRUPTED = 130;
 
@@ -22,6 +23,7 @@ interface CreateFlags {
   tag?: string;
   replace?: boolean;
   cache?: boolean;
+  nodeSelector?: Record<string, string>;
   progress?: string;
   detach?: boolean;
   context?: string;
@@ -148,6 +150,11 @@ export function registerImageCreateCommands(image: Command): void {
     .option("--tag <tag>", "register under this tag (default: the image's tag, latest)")
     .option("--replace", "point an existing name:tag at the new image")
     .option("--no-cache", "run every step again, ignoring cached layers")
+    .option(
+      "--node-selector <KEY=VALUE>",
+      "cluster: build on a node with this label (sbx node add --label; repeatable)",
+      parseLabel,
+    )
     .addOption(progressOption())
     .option("-d, --detach", "start the build, print its id and return")
     .option("--context <dir>", "folder copy()/add() and COPY/ADD paths are relative to (default: the file's folder)")
@@ -174,6 +181,7 @@ Examples:
   $ sbx image create ./Dockerfile -n web --build-arg VERSION=2
   $ sbx image create -f docker/web.Dockerfile -n web:v2 --target runtime .
   $ sbx image create image.ts --json | jq -r .id
+  $ sbx image create image.ts --node-selector zone=a   # cluster: build on a node labelled zone=a
   $ id=$(sbx image create image.ts --detach) && sbx image logs $id -f`,
     )
     .action(async (fileArg: string | undefined, contextArg: string | undefined, o: CreateFlags, cmd: Command) => {
@@ -219,6 +227,7 @@ Examples:
               tag: o.tag,
               replace: o.replace,
               noCache: o.cache === false,
+              ...(o.nodeSelector ? { nodeSelector: o.nodeSelector } : {}),
               contextDir,
               signal: abort.signal,
               onProgress: (m) => view.note(m),

@@ -25,6 +25,8 @@ import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
 import { registerQuotaRoutes } from "./routes/quotas.js";
 import { clusterRouting } from "./cluster-routing.js";
+import { clusterBuilds } from "./cluster-builds.js";
+import { registerClusterImages } from "./cluster-images.js";
 import { controlPlaneProject } from "./node-auth.js";
 import { registerNodeContent } from "./node-content.js";
 import { registerTensorlakeRoutes } from "./tensorlake/index.js";
@@ -62,6 +64,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   app.use("*", refuseDotSegments());
   // After the body caps and the path check: a routed call is refused as on one daemon, before any node sees it.
   if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));
+  if (services.cluster) app.use("/v1/*", clusterBuilds(services.cluster, services));
 
   app.onError((err, c) => {
     const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
@@ -94,6 +97,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerPoolRoutes(app, services);
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   registerNodeRoutes(app, services);
+  registerClusterImages(app, services);
   registerQuotaRoutes(app, services);
   if (transport === "tcp")
     registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {

@@ -84,7 +84,14 @@ export async function forwardCall(
 export async function placeAndCreate(
   c: Context<AppEnv>,
   r: ClusterRouting,
-  want: { cpus: number; memoryMb: number; name: string | null; selector?: Record<string, string> },
+  want: {
+    cpus: number;
+    memoryMb: number;
+    name: string | null;
+    selector?: Record<string, string>;
+    /** The image's layer digests: nodes that hold them are preferred. */
+    layers?: string[];
+  },
   nodePath: string,
   raw: Uint8Array,
   idOf: (answer: unknown) => string | undefined,
@@ -100,7 +107,7 @@ export async function placeAndCreate(
     name: want.name,
     cpus: want.cpus,
     memoryMb: want.memoryMb,
-    layers: [],
+    layers: want.layers ?? [],
     selector: want.selector ?? {},
   });
   let created = false;

@@ -74,16 +74,22 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
   // Any node can restore it: the chosen one pulls it from the registry first.
   const snapshot = body.snapshotId !== undefined ? await r.content!.resolveSnapshot(project, body.snapshotId) : null;
   const content = r.content;
+  // An image built on some node: the chosen node pulls it first (cluster/control-images.ts).
+  const image = !snapshot && r.images ? await r.images.resolve(project, body.image) : null;
+  const images = r.images;
   const prepare =
     snapshot && content
       ? (target: NodeTarget, signal: AbortSignal) => content.fetchOn(target, snapshot, signal)
-      : undefined;
+      : image && images
+        ? (target: NodeTarget, signal: AbortSignal) => images.fetchOn(target, image, signal)
+        : undefined;
   const { placement, ...rest } = body;
   const want = {
     cpus: positive(body.cpus, LIMITS.cpus.default, "cpus"),
     memoryMb: Math.ceil(positive(body.memoryMb, LIMITS.memoryMb.default, "memoryMb")),
     name: (body.name as string | undefined) ?? null,
     selector: nodeSelector(placement),
+    layers: image?.layers ?? [],
   };
   // The placement is the control plane's: the node gets the rest of the request.
   const forNode = placement === undefined ? raw : new TextEncoder().encode(JSON.stringify(rest));
@@ -100,7 +106,7 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
 }
 
 /** `placement.nodeSelector`, checked as node labels are. */
-function nodeSelector(placement: unknown): Record<string, string> {
+export function nodeSelector(placement: unknown): Record<string, string> {
   if (placement === undefined) return {};
   const p = placement as { nodeSelector?: unknown };
   const sel = p?.nodeSelector ?? {};

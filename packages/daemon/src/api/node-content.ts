@@ -1,11 +1,12 @@
 // A cluster node's content endpoints (a node started with --registry): the control plane has it
-// pull a snapshot it lacks (POST /node/v1/content/snapshots, the node's own key only, like every
+// pull a snapshot or an image it lacks (POST /node/v1/content/snapshots, …/images, the node's own key only, like every
 // call the node serves), and the node's answer to a snapshot names the manifest it committed to the
 // registry (x-sbx-content-manifest), which the control plane records. Not in the public API.
 import type { MiddlewareHandler } from "hono";
-import { SbxError } from "@sbx-sh/protocol";
+import { SbxError, assertValidName, assertValidTag } from "@sbx-sh/protocol";
 import type { NodeContent } from "../cluster/content-node.js";
-import { FETCH_PATH, MANIFEST_HEADER } from "../cluster/content-control.js";
+import { FETCH_IMAGE_PATH, FETCH_PATH, MANIFEST_HEADER } from "../cluster/content-control.js";
+import { DIGEST, IMAGE_REF } from "../cluster/content-image.js";
 import type { Services } from "../services/services.js";
 import type { Api, AppEnv } from "./api-types.js";
 import { controlPlaneProject } from "./node-auth.js";
@@ -44,4 +45,31 @@ export function registerNodeContent(app: Api, s: Services, content: NodeContent)
     const snap = await content.fetcher.fetchSnapshot(project, body.id, body.manifest);
     return c.json({ id: snap.id, layers: snap.layers.length, sizeBytes: snap.sizeBytes }, 200);
   });
+  app.post(FETCH_IMAGE_PATH, async (c) => {
+    if (!s.nodeKeys) throw new SbxError("failed_precondition", "this daemon is not a cluster node");
+    const project = await controlPlaneProject(c, s, s.nodeKeys);
+    const body = await smallJson(c.req.raw);
+    if (typeof body.ref !== "string" || !IMAGE_REF.test(body.ref))
+      throw new SbxError("invalid_argument", "invalid request: ref: expected an image ref");
+    if (typeof body.manifest !== "string" || !DIGEST.test(body.manifest))
+      throw new SbxError("invalid_argument", "invalid request: manifest: expected a sha256 digest");
+    if (typeof body.name !== "string" || typeof body.tag !== "string")
+      throw new SbxError("invalid_argument", "invalid request: name, tag: expected the image's name and tag");
+    const want = { name: assertValidName("image", body.name), tag: assertValidTag(body.tag) };
+    const img = await content.fetcher.fetchImage(project, body.ref, body.manifest, want);
+    return c.json({ ref: img.ref, name: img.name, tag: img.tag, layers: img.layers.length }, 200);
+  });
+}
+
+/** A content request's JSON body: small, an object. */
+async function smallJson(req: Request): Promise<Record<string, unknown>> {
+  const text = await req.text();
+  if (text.length > 4096) throw new SbxError("payload_too_large", "content requests are limited to 4 KiB");
+  try {
+    const body = JSON.parse(text) as unknown;
+    if (typeof body === "object" && body !== null && !Array.isArray(body)) return body as Record<string, unknown>;
+  } catch {
+    // Said below, as for any body that is not an object.
+  }
+  throw new SbxError("invalid_argument", "invalid request: send a JSON object");
 }

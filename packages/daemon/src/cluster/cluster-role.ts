@@ -18,6 +18,8 @@ import { NodeWatch } from "./node-watch.js";
 import { SandboxDirectory } from "./sandbox-directory.js";
 import { ControlContent } from "./content-control.js";
 import { ContentRecords } from "./content-records.js";
+import { BuildDirectory } from "./build-directory.js";
+import { ControlImages } from "./control-images.js";
 import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
 import type { Stores } from "../store/store.js";
@@ -42,6 +44,8 @@ export interface ClusterRouting {
   log: Logger;
   /** With --registry: snapshots recorded as nodes commit them, and restored on any node. */
   content?: ControlContent;
+  /** With --registry: builds placed on nodes, their images recorded here and pulled by any node. */
+  images?: ControlImages;
 }
 
 export interface ClusterRole {
@@ -94,8 +98,12 @@ export async function startClusterRole(
       secret: cfg.clusterSecret!,
       ...(nodeCa ? { nodeCa } : {}),
       log,
-      ...(cfg.registry ? { content: new ControlContent(await ContentRecords.open(db.pool, "sbx"), log) } : {}),
     };
+    if (cfg.registry) {
+      const records = await ContentRecords.open(db.pool, "sbx");
+      routing.content = new ControlContent(records, log);
+      routing.images = new ControlImages(stores.images, records, await BuildDirectory.open(db.pool, "sbx"));
+    }
     return {
       nodes,
       routing,

@@ -11,6 +11,11 @@ import { boundedText, forwardHttp, type NodeTarget } from "./node-forward.js";
 export const MANIFEST_HEADER = "x-sbx-content-manifest";
 /** On the node; not under /cluster/v1 (node tokens, the control plane's) nor /v1 (the public API). */
 export const FETCH_PATH = "/node/v1/content/snapshots";
+/** On the node: pull an image (content-image.ts) the control plane recorded. */
+export const FETCH_IMAGE_PATH = "/node/v1/content/images";
+/** The id the control plane drew for a build it places on a node (cluster/build-directory.ts). */
+export const BUILD_ID_HEADER = "x-sbx-build-id";
+export const BUILD_ID = /^bld-[0-9a-z]{8,40}$/;
 
 export class ControlContent {
   constructor(

@@ -7,11 +7,12 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { SnapshotRecord } from "../domain/records.js";
+import type { ImageRecord, SnapshotRecord } from "../domain/records.js";
 import type { Logger } from "../common/log.js";
 import { writeLayerBlob } from "../oci/export.js";
 import { MEDIA, ociArch, sha256, type Descriptor, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
 import type { ImageService } from "../services/images.js";
+import type { ImageMeta } from "./content-image.js";
 import { CONTENT_ANNOTATION, notCommitted, type ContentMeta } from "./content-registry.js";
 import type { ClusterRegistry } from "./registry-access.js";
 
@@ -48,82 +49,147 @@ export class ContentPublisher {
   }
 
   private async push(s: SnapshotRecord): Promise<string> {
-    const client = await this.d.registry.client(s.id);
-    const uidBase = s.config.systemd ? 0 : this.d.uidBase;
     const recipe = await this.baseRecipe(s);
-    const stack = [
-      ...(recipe ? [] : [{ key: `base:${s.baseDir}`, dir: s.baseDir }]),
-      ...s.layers.map((l) => ({ key: l.key, dir: l.dir })),
-    ];
+    const meta: ContentMeta = {
+      kind: "snapshot",
+      id: s.id,
+      project: s.project,
+      sourceSandboxId: s.sourceSandboxId,
+      sourceImage: s.sourceImage,
+      sourceImageId: s.sourceImageId,
+      baseRecipe: recipe,
+      baseImage: s.baseImage,
+      config: {
+        env: s.config.env,
+        workingDir: s.config.workingDir,
+        user: s.config.user,
+        systemd: s.config.systemd ?? false,
+      },
+      steps: s.layers.map((l) => l.step),
+    };
+    const digest = await this.pushContent({
+      tag: s.id,
+      uidBase: s.config.systemd ? 0 : this.d.uidBase,
+      stack: [
+        ...(recipe ? [] : [{ key: `base:${s.baseDir}`, dir: s.baseDir }]),
+        ...s.layers.map((l) => ({ key: l.key, dir: l.dir })),
+      ],
+      createdAt: s.createdAt,
+      config: { Env: s.config.env, WorkingDir: s.config.workingDir, User: s.config.user },
+      annotation: JSON.stringify(meta),
+    });
+    this.manifests.set(s.id, digest);
+    this.d.log.info(
+      { snapshot: s.id, manifest: digest, registry: this.d.registry.address },
+      "snapshot stored in the cluster registry",
+    );
+    return digest;
+  }
+
+  /** Pushes a built image's stack, config and manifest (tagged with its ref); answers the manifest digest. */
+  async publishImage(img: ImageRecord): Promise<string> {
+    try {
+      const recipe = await this.baseRecipe(img);
+      const meta: ImageMeta = {
+        kind: "image",
+        ref: img.ref,
+        project: img.project,
+        name: img.name,
+        tag: img.tag,
+        imageId: img.id,
+        baseRecipe: recipe,
+        baseImage: img.baseImage,
+        baseId: img.baseId,
+        config: img.config,
+        steps: img.layers.map((l) => l.step),
+        buildId: img.buildId,
+      };
+      const digest = await this.pushContent({
+        tag: img.ref,
+        uidBase: img.config.systemd ? 0 : this.d.uidBase,
+        stack: [
+          ...(recipe ? [] : [{ key: `base:${img.baseDir}`, dir: img.baseDir }]),
+          ...img.layers.map((l) => ({ key: l.key, dir: l.dir })),
+        ],
+        createdAt: img.createdAt,
+        config: {
+          Env: img.config.env,
+          WorkingDir: img.config.workingDir,
+          User: img.config.user,
+          ...(img.config.entrypoint ? { Entrypoint: img.config.entrypoint } : {}),
+          ...(img.config.cmd ? { Cmd: img.config.cmd } : {}),
+        },
+        annotation: JSON.stringify(meta),
+      });
+      this.d.log.info(
+        { image: `${img.name}:${img.tag}`, ref: img.ref, manifest: digest, registry: this.d.registry.address },
+        "image stored in the cluster registry",
+      );
+      return digest;
+    } catch (err) {
+      throw notCommitted(`image ${img.name}:${img.tag}`, this.d.registry.address, err, "nothing was registered");
+    }
+  }
+
+  /** Pushes the stack's layers (skipping what the registry has), a config and a manifest tagged `tag`. */
+  private async pushContent(c: {
+    tag: string;
+    uidBase: number;
+    stack: Array<{ key: string; dir: string }>;
+    createdAt: string;
+    config: ImageConfigJson["config"];
+    annotation: string;
+  }): Promise<string> {
+    const client = await this.d.registry.client(c.tag);
     await mkdir(this.d.tmpDir, { recursive: true, mode: 0o700 });
     const dir = join(this.d.tmpDir, `content-${randomBytes(6).toString("hex")}`);
     await mkdir(dir, { mode: 0o700 });
     try {
       const layers: Array<{ desc: Descriptor; diffId: string }> = [];
-      let sent = 0;
-      for (const l of stack) {
+      for (const l of c.stack) {
         const known = this.pushed.get(l.key);
         const there = known ? await client.hasBlob(known.desc.digest) : false;
         let blob = known;
         if (!blob || !there) {
-          blob = await writeLayerBlob({ dir: l.dir, uidBase }, dir);
+          blob = await writeLayerBlob({ dir: l.dir, uidBase: c.uidBase }, dir);
           // The registry was just asked about this digest (and has it not): not asked again.
           const has = known?.desc.digest === blob.desc.digest ? false : undefined;
-          if (await client.putBlob(blob.desc.digest, join(dir, blob.desc.digest.slice(7)), undefined, has)) sent++;
+          await client.putBlob(blob.desc.digest, join(dir, blob.desc.digest.slice(7)), undefined, has);
           await rm(join(dir, blob.desc.digest.slice(7)), { force: true });
           this.pushed.set(l.key, blob);
         }
         layers.push(blob);
       }
       const config: ImageConfigJson = {
-        created: s.createdAt,
+        created: c.createdAt,
         architecture: ociArch(),
         os: "linux",
-        config: { Env: s.config.env, WorkingDir: s.config.workingDir, User: s.config.user },
+        config: c.config,
         rootfs: { type: "layers", diff_ids: layers.map((l) => l.diffId) },
       };
       const configData = Buffer.from(JSON.stringify(config));
       const configDigest = sha256(configData);
       await writeFile(join(dir, configDigest.slice(7)), configData);
       await client.putBlob(configDigest, join(dir, configDigest.slice(7)));
-      const meta: ContentMeta = {
-        kind: "snapshot",
-        id: s.id,
-        project: s.project,
-        sourceSandboxId: s.sourceSandboxId,
-        sourceImage: s.sourceImage,
-        sourceImageId: s.sourceImageId,
-        baseRecipe: recipe,
-        baseImage: s.baseImage,
-        config: {
-          env: s.config.env,
-          workingDir: s.config.workingDir,
-          user: s.config.user,
-          systemd: s.config.systemd ?? false,
-        },
-        steps: s.layers.map((l) => l.step),
-      };
       const manifest: ManifestJson & { annotations: Record<string, string> } = {
         schemaVersion: 2,
         mediaType: MEDIA.manifest,
         config: { mediaType: MEDIA.config, digest: configDigest, size: configData.length },
         layers: layers.map((l) => l.desc),
-        annotations: { [CONTENT_ANNOTATION]: JSON.stringify(meta) },
+        annotations: { [CONTENT_ANNOTATION]: c.annotation },
       };
-      const digest = await client.putManifest(s.id, Buffer.from(JSON.stringify(manifest)), MEDIA.manifest);
-      this.manifests.set(s.id, digest);
-      this.d.log.info(
-        { snapshot: s.id, manifest: digest, layers: layers.length, sent, registry: this.d.registry.address },
-        "snapshot stored in the cluster registry",
-      );
-      return digest;
+      return await client.putManifest(c.tag, Buffer.from(JSON.stringify(manifest)), MEDIA.manifest);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
 
   /** The base recipe the stack stands on, when its base dir is that recipe's as this node built it. */
-  private async baseRecipe(s: SnapshotRecord): Promise<{ name: string; id: string } | null> {
+  private async baseRecipe(s: {
+    baseImage: string;
+    baseDir: string;
+    project: string;
+  }): Promise<{ name: string; id: string } | null> {
     if (!this.d.images.resolvesToBase(s.baseImage)) return null;
     const base = await this.d.images.resolveBase(s.baseImage, s.project);
     return base.dir === s.baseDir ? { name: base.name, id: base.id } : null;

@@ -18,11 +18,14 @@ const MIGRATIONS = [
      node text,
      created_at timestamptz NOT NULL DEFAULT now());
    CREATE INDEX cluster_content_by_project ON cluster_content (project);`,
+  // Images built on a node (content-image.ts): keyed by the image's ref, its registration's own id.
+  `ALTER TABLE cluster_content DROP CONSTRAINT cluster_content_kind_check;
+   ALTER TABLE cluster_content ADD CONSTRAINT cluster_content_kind_check CHECK (kind IN ('snapshot', 'image'));`,
 ];
 
 export interface ContentRecord {
   id: string;
-  kind: "snapshot";
+  kind: "snapshot" | "image";
   project: string;
   manifest: string;
   node: string | null;
@@ -59,6 +62,15 @@ export class ContentRecords {
         "not_found",
         `snapshot ${id} does not exist in project ${project}, or was not stored in the cluster registry`,
       );
+    return rows[0];
+  }
+
+  /** The project's image content recorded under its ref, or undefined (an image built before the registry). */
+  async image(project: string, ref: string): Promise<ContentRecord | undefined> {
+    const { rows } = await this.pool.query<ContentRecord>(
+      "SELECT id, kind, project, manifest, node FROM cluster_content WHERE id = $1 AND project = $2 AND kind = 'image'",
+      [ref, project],
+    );
     return rows[0];
   }
 }

@@ -65,12 +65,17 @@ export function registryTrouble(registry: string, err: unknown): SbxError {
 }
 
 /** A registry failure while committing, said as such: nothing was committed, and why. */
-export function notCommitted(what: string, registry: string, err: unknown): SbxError {
+export function notCommitted(
+  what: string,
+  registry: string,
+  err: unknown,
+  after = "the sandbox keeps running",
+): SbxError {
   const t = operatorTrouble(err);
   const e = err as SbxError;
   return new SbxError(
     t ? "upstream_unreachable" : e.code,
-    `${what} was not committed: the cluster registry ${registry} did not store its layers (${t?.why ?? e.message}); the sandbox keeps running, try again once the registry is back`,
+    `${what} was not committed: the cluster registry ${registry} did not store its layers (${t?.why ?? e.message}); ${after}, try again once the registry is back`,
     { ...(t ? {} : e.details), registry, ...(t?.reason ? { reason: t.reason } : {}) },
   );
 }

@@ -35,6 +35,8 @@ export interface ImportTarget {
   blobsMayBeMissing?: boolean;
   /** false: unpack and return the record without registering it (a build's pulled base). */
   register?: boolean;
+  /** Cluster nodes: commits the image (pushed, recorded by the control plane) before it is registered. */
+  commit?: (img: ImageRecord) => Promise<void>;
 }
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -133,7 +135,11 @@ async function importLayers(
   } finally {
     for (const t of temps) await rm(t.dir, { recursive: true, force: true });
   }
-  if (current && current.id === plan.configDigest) return current;
+  if (current && current.id === plan.configDigest) {
+    // Already here under that name: committed all the same (the control plane may not have it yet).
+    if (target.register ?? true) await target.commit?.(current);
+    return current;
+  }
   const [base, ...rest] = refs;
   const img: ImageRecord = {
     ref: newId("img"),
@@ -152,6 +158,9 @@ async function importLayers(
     createdAt: new Date().toISOString(),
     deletedAt: null,
   };
-  if (target.register ?? true) await deps.store.registerImage(img, target.replace);
+  if (target.register ?? true) {
+    await target.commit?.(img);
+    await deps.store.registerImage(img, target.replace);
+  }
   return img;
 }

@@ -59,6 +59,12 @@ export class BuildService {
   private readonly running = new Map<string, Running>();
   private readonly logDir: string;
   private readonly keep: BuildCacheKeep;
+  /**
+   * Cluster nodes (--registry): commits a build the control plane placed here (its layers pushed to
+   * the cluster registry, the image recorded in the control plane's store) before it is registered
+   * and reported succeeded; a failure fails the build and nothing is registered.
+   */
+  publish?: (img: ImageRecord, build: BuildRecord) => Promise<void>;
 
   constructor(
     private readonly store: ImageStore,
@@ -73,7 +79,8 @@ export class BuildService {
     opts.inUse.add(() => this.keep.keys());
   }
 
-  async create(project: string, req: CreateBuild): Promise<BuildRecord> {
+  /** `placed`: the control plane's id for a build it placed on this node (cluster mode), which commits it there. */
+  async create(project: string, req: CreateBuild, placed?: { id: string }): Promise<BuildRecord> {
     const def = req.definition;
     const name = assertValidName("image", req.registeredName ?? def.name);
     const tag = assertValidTag(req.tag ?? def.tag ?? "latest");
@@ -111,7 +118,7 @@ export class BuildService {
     // The name is checked before any step runs; the same image again is not a clash (see execute).
     if (!req.replace) await assertNameFree(this.store, this.deps, { project, name, tag, req, base, sourceImages });
     const rec: BuildRecord = {
-      id: newId("bld"),
+      id: placed?.id ?? newId("bld"),
       project,
       imageName: name,
       tag,
@@ -133,7 +140,7 @@ export class BuildService {
     };
     this.running.set(rec.id, run);
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
-    run.finished = this.execute(rec, req, base, run, sourceImages);
+    run.finished = this.execute(rec, req, base, run, sourceImages, placed !== undefined);
     return rec;
   }
 
@@ -160,6 +167,7 @@ export class BuildService {
     base: LayeredBase,
     run: Running,
     sourceImages: Map<string, SourceImage>,
+    placed: boolean,
   ): Promise<void> {
     const publish = buildPublisher(this.opts.bus, rec.project, rec.id);
     let current: string | undefined;
@@ -200,6 +208,12 @@ export class BuildService {
         createdAt: new Date().toISOString(),
         deletedAt: null,
       };
+      if (placed && !this.publish)
+        throw new SbxError(
+          "failed_precondition",
+          "this node has no cluster registry (--registry): it cannot commit builds",
+        );
+      if (placed) await this.publish!(img, rec);
       // Rebuilding to the very same image is not a conflict: the name already points at it.
       const current = await this.store.transaction(async (tx) => {
         const current = await tx.findImage(rec.project, rec.imageName, rec.tag);

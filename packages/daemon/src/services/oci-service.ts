@@ -105,9 +105,33 @@ export class OciService {
   }
 
   /** Imports an OCI layout tar or docker-archive tar from a stream. */
-  async importArchive(project: string, body: Readable, o: ImportOptions): Promise<ImageRecord> {
+  /**
+   * Cluster nodes (--registry): commits an import or pull the control plane placed here (`jobId`, its
+   * id) before it is registered: pushed to the cluster registry, recorded in the control plane's store.
+   */
+  commit?: (img: ImageRecord, jobId: string) => Promise<void>;
+
+  /** The commit of an import or pull the control plane placed here; none for the node's own. */
+  private commitFor(placed?: { id: string }): ((img: ImageRecord) => Promise<void>) | undefined {
+    if (!placed) return undefined;
+    const commit = this.commit;
+    if (!commit)
+      throw new SbxError(
+        "failed_precondition",
+        "this node has no cluster registry (--registry): it cannot commit images",
+      );
+    return (img) => commit(img, placed.id);
+  }
+
+  async importArchive(
+    project: string,
+    body: Readable,
+    o: ImportOptions,
+    placed?: { id: string },
+  ): Promise<ImageRecord> {
     const name = assertValidName("image", o.name);
     const tag = checkTag(o.tag ?? "latest");
+    const commit = this.commitFor(placed);
     return this.withTemp(async (dir) => {
       await unpackPlain(body, dir, this.opts.maxImportBytes ?? 16 * 2 ** 30);
       const plan = await readLayout(dir);
@@ -117,6 +141,7 @@ export class OciService {
         tag,
         replace: o.replace ?? false,
         source: plan.format,
+        ...(commit ? { commit } : {}),
       });
       return img;
     });
@@ -144,11 +169,13 @@ export class OciService {
     o: Partial<ImportOptions> & { register?: boolean },
     auth: RegistryAuth,
     onProgress?: OnRegistryProgress,
+    placed?: { id: string },
   ): Promise<{ image: ImageRecord; fetched: number; skipped: number }> {
     const ref = parseRegistryRef(reference);
     const client = new RegistryClient(ref, auth, this.opts.outbound);
     const name = assertValidName("image", o.name ?? ref.repository.split("/").at(-1)!);
     const tag = checkTag(o.tag ?? ref.tag ?? "latest");
+    const commit = o.register === false ? undefined : this.commitFor(placed);
     return this.withTemp(async (dir) => {
       const pulled = await pullToLayout(client, dir, (diffId) => this.hasLayer(project, diffId), onProgress);
       const plan = await readLayout(dir);
@@ -160,6 +187,7 @@ export class OciService {
         source: reference,
         register: o.register ?? true,
         blobsMayBeMissing: true,
+        ...(commit ? { commit } : {}),
       });
       return { image, fetched: pulled.fetched, skipped: pulled.skipped };
     });

@@ -11,6 +11,8 @@ export interface CreateBuildRequest {
   tag?: string | undefined;
   replace?: boolean | undefined;
   noCache?: boolean | undefined;
+  /** Where a cluster control plane may run the build (nodes with these labels); refused by a single daemon. */
+  placement?: { nodeSelector?: Record<string, string> | undefined } | undefined;
 }
 
 export interface BuildFailure {

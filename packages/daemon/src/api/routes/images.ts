@@ -6,6 +6,7 @@ import { TarCheck } from "../../services/tar-check.js";
 import { bodyStream } from "../body-limits.js";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
+import { placedJob } from "../placed-job.js";
 import { Build, BuildEvent, CreateBuildRequest, ErrorBody, ImageDetail, ImageList } from "../schemas/index.js";
 import { toBuild, toBuildEvent, toImage, toImageEntry } from "../mappers/images.js";
 import { json, jsonBody, mapEach, ndjson } from "./common.js";
@@ -78,7 +79,16 @@ export function registerImageRoutes(app: Api, s: Services): void {
       request: jsonBody(CreateBuildRequest),
       responses: { 201: json(Build, "started"), 409: json(ErrorBody, "name taken") },
     }),
-    async (c) => c.json(toBuild(await s.builds.create(c.get("project"), c.req.valid("json"))), 201),
+    async (c) => {
+      const { placement, ...req } = c.req.valid("json");
+      // Reached only off a control plane (it routes builds to nodes and strips the placement).
+      if (Object.keys(placement?.nodeSelector ?? {}).length > 0)
+        throw new SbxError(
+          "failed_precondition",
+          "placement.nodeSelector picks a node of a cluster: this daemon is not a cluster control plane (sbxd --role control)",
+        );
+      return c.json(toBuild(await s.builds.create(c.get("project"), req, placedJob(c, s))), 201);
+    },
   );
 
   app.openapi(

@@ -34,7 +34,7 @@ function adminOnly(c: Context<AppEnv>): void {
     throw new SbxError("permission_denied", "nodes are managed over the control plane's unix socket only");
 }
 
-function nodeToken(c: Context): string {
+export function nodeToken(c: Context): string {
   const m = /^Bearer (\S+)$/i.exec(c.req.header("authorization") ?? "");
   if (!m) throw new SbxError("unauthenticated", "a node token is required: Authorization: Bearer <SBX_NODE_TOKEN>");
   return m[1]!;

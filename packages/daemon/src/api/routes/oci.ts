@@ -4,6 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { Readable } from "node:stream";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
+import { placedJob } from "../placed-job.js";
 import { ErrorBody, ImageDetail } from "../schemas/index.js";
 import { toImage } from "../mappers/images.js";
 import { json, jsonBody } from "./common.js";
@@ -80,11 +81,12 @@ export function registerOciRoutes(app: Api, s: Services): void {
       const q = c.req.valid("query");
       const raw = c.req.raw.body;
       const body = raw ? Readable.fromWeb(raw as never) : Readable.from([]);
-      const image = await s.oci.importArchive(c.get("project"), body, {
-        name: q.name,
-        tag: q.tag,
-        replace: ["1", "true"].includes(q.replace ?? ""),
-      });
+      const image = await s.oci.importArchive(
+        c.get("project"),
+        body,
+        { name: q.name, tag: q.tag, replace: ["1", "true"].includes(q.replace ?? "") },
+        placedJob(c, s),
+      );
       return c.json(toImage(image), 201);
     },
   );
@@ -130,8 +132,9 @@ export function registerOciRoutes(app: Api, s: Services): void {
     }),
     async (c) => {
       const { reference, name, tag, replace, ...auth } = c.req.valid("json");
+      const placed = placedJob(c, s);
       const pull = async (on?: Parameters<typeof s.oci.pull>[4]) => {
-        const r = await s.oci.pull(c.get("project"), reference, { name, tag, replace }, auth, on);
+        const r = await s.oci.pull(c.get("project"), reference, { name, tag, replace }, auth, on, placed);
         return { image: toImage(r.image), layersFetched: r.fetched, layersReused: r.skipped };
       };
       if (wantsProgress(c.req.valid("query"))) return progressAnswer(pull) as never;

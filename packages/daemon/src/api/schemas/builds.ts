@@ -12,6 +12,15 @@ export const CreateBuildRequest = z
     tag: z.string().optional(),
     replace: z.boolean().optional(),
     noCache: z.boolean().optional(),
+    placement: z
+      .strictObject({
+        nodeSelector: z
+          .record(z.string().min(1).max(63), z.string().max(63))
+          .optional()
+          .openapi({ description: "only nodes with every one of these labels (cluster control plane only)" }),
+      })
+      .optional()
+      .openapi({ description: "where a cluster control plane may run the build" }),
   })
   .openapi("CreateBuildRequest");
 

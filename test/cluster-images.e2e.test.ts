@@ -1,0 +1,381 @@
+// Images in the cluster end to end on one machine: a control plane (PostgreSQL) and two crun nodes,
+// all with --registry pointing at a real registry (Debian's docker-registry on loopback). A build
+// sent to the control plane is placed on a node (here pinned by a node selector) and runs there;
+// its image is pushed before it is reported committed and recorded in PostgreSQL, so the control
+// plane lists it, and a sandbox created from it on the other node (which pulls it by digest) sees
+// the files the build wrote; an OCI archive imported through the control plane goes the same way. A layer the registry serves with other bytes is refused, a node
+// cannot record an image for a build it was not given, and with the registry down the build fails
+// clearly and no image is recorded.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Image, Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
+import type { ClusterNode } from "@sbx-sh/protocol";
+import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
+import { freePort, REPO, TestDaemon, waitFor } from "./harness.js";
+import { TestRegistry } from "./registry.js";
+
+const SECRET = "cluster-secret-for-the-images-test-0123456789";
+const registry = new TestRegistry();
+let pgc: PgCluster;
+let control: TestDaemon;
+let controlPort = 0;
+const nodes: Record<string, TestDaemon> = {};
+const tokens: Record<string, string> = {};
+let client: SandboxClient;
+let ctx = "";
+const small = { cpus: 0.25, memoryMb: 128, allowInternetAccess: false };
+/** A sandbox on n2 standing on the image "tools" (pulled there), kept across tests. */
+let standing: Sandbox | undefined;
+
+function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
+    env: { ...process.env, SBX_HOST: control.host },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const nodeList = (): ClusterNode[] => JSON.parse(sbx(["node", "ls", "--json"]).stdout) as ClusterNode[];
+
+/** Which node runs the sandbox, asked of the nodes' own daemons. */
+async function nodeOf(id: string): Promise<string> {
+  for (const [name, node] of Object.entries(nodes))
+    if ((await new SandboxClient({ host: node.host }).list()).some((s) => s.id === id)) return name;
+  throw new Error(`no node runs ${id}`);
+}
+
+async function rejection(p: Promise<unknown>): Promise<SbxError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(SbxError);
+  return err as SbxError;
+}
+
+async function manifestOf(tag: string): Promise<{ layers: Array<{ digest: string; size: number }> }> {
+  const res = await fetch(`http://${registry.host}/v2/sbx/content/manifests/${tag}`, {
+    headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { layers: Array<{ digest: string; size: number }> };
+}
+
+/** An image that writes `marker` with a RUN step and copies a file from the build context. */
+function markerImage(name: string, marker: string): Image {
+  return new Image({ name, baseImage: "debian-minimal" })
+    .copy("hello.txt", "/opt/hello.txt")
+    .run(`echo ${marker} > /opt/marker`);
+}
+
+beforeAll(async () => {
+  ctx = await mkdtemp(join(tmpdir(), "sbx-cluster-images-"));
+  await writeFile(join(ctx, "hello.txt"), "copied through the control plane\n");
+  await registry.start();
+  pgc = await startPgCluster();
+  controlPort = await freePort();
+  const withRegistry = ["--warm-pool", "0", "--registry", registry.host];
+  control = new TestDaemon({
+    name: "ci-control",
+    netIndex: 7,
+    extraArgs: [...withRegistry, "--role", "control", "--store", pgc.url, "--listen-tcp", `127.0.0.1:${controlPort}`],
+  });
+  Object.assign(control.env, { SBX_CLUSTER_SECRET: SECRET, SBX_NODE_LEASE_SECS: "3" });
+  await control.reset();
+  await control.start();
+  client = new SandboxClient({ host: control.host });
+  await Promise.all(
+    (["n1", "n2"] as const).map(async (name, i) => {
+      const added = sbx(["node", "add", name, "--label", `zone=${name}`, "--json"]);
+      expect(added.code, added.stderr).toBe(0);
+      tokens[name] = (JSON.parse(added.stdout) as { token: string }).token;
+      const node = new TestDaemon({
+        name: `ci-${name}`,
+        netIndex: 8 + i,
+        extraArgs: [...withRegistry, "--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
+      });
+      Object.assign(node.env, { SBX_CONTROL: `http://127.0.0.1:${controlPort}`, SBX_NODE_TOKEN: tokens[name] });
+      // n2 keeps no pulled content that no sandbox stands on: every pull past the first evicts.
+      if (name === "n2") node.env.SBX_CONTENT_CACHE_MB = "0";
+      nodes[name] = node;
+      await node.reset();
+      await node.start();
+    }),
+  );
+  await waitFor(
+    () => nodeList().filter((n) => n.state === "ready").length === 2 || undefined,
+    30_000,
+    "both nodes ready",
+  );
+});
+
+afterAll(async () => {
+  for (const node of Object.values(nodes)) {
+    const local = new SandboxClient({ host: node.host });
+    for (const s of await local.list().catch(() => [])) await local.terminate(s.id).catch(() => undefined);
+    await node.stop();
+  }
+  await control?.stop();
+  await pgc?.stop();
+  await registry.stop();
+  await rm(ctx, { recursive: true, force: true });
+});
+
+describe("images in the cluster", () => {
+  it("an image built on n1 through the control plane launches on n2 with the files the build wrote", async () => {
+    const events: string[] = [];
+    const info = await markerImage("tools", "built-on-n1").build({
+      client,
+      contextDir: ctx,
+      nodeSelector: { zone: "n1" },
+      onEvent: (e) => events.push(e.type),
+    });
+    expect(events.at(-1)).toBe("done");
+    // It ran on n1 with n1's builder, and n2 never saw the build.
+    const n1 = new SandboxClient({ host: nodes.n1!.host });
+    const n2 = new SandboxClient({ host: nodes.n2!.host });
+    const built = (await client.listBuilds()).find((b) => b.imageName === "tools")!;
+    expect(built.state).toBe("succeeded");
+    expect((await n1.listBuilds()).map((b) => b.id)).toContain(built.id);
+    expect((await n2.listBuilds()).map((b) => b.id)).not.toContain(built.id);
+    expect((await client.getBuild(built.id)).imageId).toBe(info.id);
+    // Committed means in the registry and in PostgreSQL: the control plane lists it from there.
+    const listed = (await client.listImages()).find((i) => i.name === "tools");
+    expect(listed).toMatchObject({ id: info.id, tag: "latest", kind: "built" });
+    const { rows } = await pgQuery<{ id: string; manifest: string }>(
+      "SELECT id, manifest FROM cluster_content WHERE kind = 'image' AND project = 'default'",
+    );
+    expect(rows).toHaveLength(1);
+    expect((await manifestOf(rows[0]!.id)).layers.length).toBeGreaterThanOrEqual(2);
+    expect((await n2.listImages()).some((i) => i.name === "tools")).toBe(false);
+
+    // Placement prefers the node that holds the image's layers (as its heartbeat reports them).
+    const digests = info.layers.map((l) => l.digest);
+    await waitFor(
+      async () => {
+        const { rows: n } = await pgQuery<{ layers: string[] }>("SELECT layers FROM nodes WHERE name = 'n1'");
+        return digests.every((d) => n[0]!.layers.includes(d)) || undefined;
+      },
+      15_000,
+      "n1 reports the image's layers",
+    );
+    const near = await Sandbox.create({ ...small, image: "tools" }, client);
+    expect(await nodeOf(near.id)).toBe("n1");
+    await near.terminate();
+
+    const sb = await Sandbox.create({ ...small, image: "tools", placement: { nodeSelector: { zone: "n2" } } }, client);
+    expect(await nodeOf(sb.id)).toBe("n2");
+    expect((await sb.readFile("/opt/marker")).toString()).toBe("built-on-n1\n");
+    expect((await sb.readFile("/opt/hello.txt")).toString()).toBe("copied through the control plane\n");
+    // n2 pulled it by digest and holds it now under the same id.
+    expect((await n2.listImages()).find((i) => i.name === "tools")?.id).toBe(info.id);
+    // Left running: the next test checks n2's cache keeps what it stands on.
+    standing = sb;
+
+    // Another project has no such image, through the control plane or on the node that built it.
+    await client.createProject("other");
+    const other = new SandboxClient({ host: control.host, project: "other" });
+    expect((await other.listImages()).some((i) => i.name === "tools")).toBe(false);
+    expect((await rejection(Sandbox.create({ ...small, image: "tools" }, other))).code).toBe("image_not_found");
+
+    // Removed through the control plane: gone from PostgreSQL's list.
+    await client.deleteImage("tools");
+    expect((await client.listImages()).some((i) => i.name === "tools")).toBe(false);
+    // The nodes' copies do not bring it back: PostgreSQL's record is the truth.
+    expect((await rejection(Sandbox.create({ ...small, image: "tools" }, client))).code).toBe("image_not_found");
+  });
+
+  it("an OCI archive imported through the control plane launches on the other node; n2's pulled images are an LRU cache", async () => {
+    const n2 = new SandboxClient({ host: nodes.n2!.host });
+    const names = async (): Promise<string[]> =>
+      (await n2.listImages())
+        .filter((i) => i.kind === "built")
+        .map((i) => i.name)
+        .sort();
+    const importOnN1 = async (name: string): Promise<string> => {
+      expect(sbx(["node", "cordon", "n2"]).code).toBe(0);
+      try {
+        await client.importImage(await tinyArchive(name), { name, tag: "v1" });
+      } finally {
+        expect(sbx(["node", "ready", "n2"]).code).toBe(0);
+      }
+      const { rows } = await pgQuery<{ node: string; image_ref: string }>(
+        `SELECT node, image_ref FROM cluster_builds WHERE image_name = '${name}'`,
+      );
+      expect(rows.map((r) => r.node)).toEqual(["n1"]);
+      return rows[0]!.image_ref;
+    };
+    const ref = await importOnN1("imported");
+    expect((await client.listImages()).find((i) => i.name === "imported")).toMatchObject({ tag: "v1", kind: "built" });
+    // An imported image has no base recipe: its layer is pushed as the base.
+    expect((await manifestOf(ref)).layers).toHaveLength(1);
+    const onN2 = { ...small, placement: { nodeSelector: { zone: "n2" } } };
+    const sb = await Sandbox.create({ ...onN2, image: "imported:v1" }, client);
+    expect(await nodeOf(sb.id)).toBe("n2");
+    expect((await sb.readFile("/opt/marker")).toString()).toBe("imported\n");
+    // Over budget (0 MB), but a sandbox stands on each: both kept.
+    expect(await names()).toEqual(["imported", "tools"]);
+    await sb.terminate();
+    await standing!.terminate();
+    await importOnN1("imported2");
+    const next = await Sandbox.create({ ...onN2, image: "imported2:v1" }, client);
+    expect((await next.readFile("/opt/marker")).toString()).toBe("imported2\n");
+    // Nothing stands on the first two any more: the pull evicted them; the one in use stays.
+    expect(await names()).toEqual(["imported2"]);
+    await next.terminate();
+    // A build on n2 FROM an image n2 no longer holds: n2 pulls its base first.
+    await new Image({ name: "derived", baseImage: "imported:v1" })
+      .run("cat /opt/marker > /opt/derived")
+      .build({ client, nodeSelector: { zone: "n2" } });
+    expect(await names()).toContain("derived");
+  });
+
+  it("refuses a layer whose bytes do not match its digest, and a node's report of a build it was not given", async () => {
+    const info = await markerImage("tampered", "original").build({
+      client,
+      contextDir: ctx,
+      nodeSelector: { zone: "n1" },
+    });
+    const { rows } = await pgQuery<{ id: string; manifest: string }>(
+      "SELECT c.id, c.manifest FROM cluster_content c WHERE c.kind = 'image' AND c.id IN (SELECT image_ref FROM cluster_builds WHERE image_name = 'tampered')",
+    );
+    const top = (await manifestOf(rows[0]!.id)).layers.at(-1)!;
+    const file = registry.blobFile(top.digest);
+    const bytes = await readFile(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(file, bytes);
+    const err = await rejection(
+      Sandbox.create({ ...small, image: "tampered", placement: { nodeSelector: { zone: "n2" } } }, client),
+    );
+    expect(err.code).toBe("invalid_archive");
+    expect(err.message).toMatch(/does not match/);
+    const n2 = new SandboxClient({ host: nodes.n2!.host });
+    expect((await n2.listImages()).some((i) => i.id === info.id)).toBe(false);
+    // The control plane holds no layers: an export through it is refused, not half made.
+    expect((await rejection(client.exportImage("tampered"))).code).toBe("unimplemented");
+    expect((await n2.list()).length).toBe(0);
+
+    // A node reports an image for a build placed on the other node, or with an unknown digest: refused.
+    const report = (token: string, body: unknown): Promise<Response> =>
+      fetch(`http://127.0.0.1:${controlPort}/cluster/v1/images`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const build = (await client.listBuilds()).find((b) => b.imageName === "tampered")!;
+    const forged = {
+      build: build.id,
+      manifest: `sha256:${"0".repeat(64)}`,
+      image: {
+        ref: "img-forged0000000",
+        id: info.id,
+        baseImage: "debian-minimal",
+        baseId: "x",
+        config: { env: [], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
+        sizeBytes: 1,
+        createdAt: new Date().toISOString(),
+        layers: [],
+      },
+    };
+    const byN2 = await report(tokens.n2!, forged);
+    expect(byN2.status).toBe(404);
+    const again = await report(tokens.n1!, forged);
+    expect(again.status).toBe(409);
+    expect((await report(tokens.n1!, { ...forged, manifest: "sha256:nothex" })).status).toBe(400);
+    expect((await report("sbxn_wrong", forged)).status).toBe(401);
+    const { rows: forgedRows } = await pgQuery("SELECT 1 FROM cluster_content WHERE id = 'img-forged0000000'");
+    expect(forgedRows).toHaveLength(0);
+  });
+
+  it("with the registry down, a build fails clearly and no image is recorded", async () => {
+    await registry.stop();
+    const err = await rejection(
+      markerImage("unsaved", "never").build({ client, contextDir: ctx, nodeSelector: { zone: "n2" } }),
+    );
+    expect(err.message).toMatch(/was not committed: the cluster registry .* did not store its layers/);
+    const build = (await client.listBuilds()).find((b) => b.imageName === "unsaved")!;
+    expect(build.state).toBe("failed");
+    expect((await client.listImages()).some((i) => i.name === "unsaved")).toBe(false);
+    expect((await new SandboxClient({ host: nodes.n2!.host }).listImages()).some((i) => i.name === "unsaved")).toBe(
+      false,
+    );
+  });
+});
+
+async function pgQuery<T extends Record<string, unknown> = Record<string, unknown>>(
+  sql: string,
+): Promise<{ rows: T[] }> {
+  const c = new pg.Client({ connectionString: pgc.url });
+  await c.connect();
+  try {
+    await c.query("SET search_path TO sbx");
+    return await c.query<T>(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A one-layer OCI image layout tar: a static busybox as /bin/sh and `/opt/marker` holding `marker`. */
+async function tinyArchive(marker: string): Promise<Buffer> {
+  const root = join(ctx, `${marker}-root`);
+  const layout = join(ctx, `${marker}-layout`);
+  await mkdir(join(root, "bin"), { recursive: true });
+  await mkdir(join(root, "opt"), { recursive: true });
+  await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
+  await copyFile("/bin/busybox", join(root, "bin", "busybox"));
+  await symlink("busybox", join(root, "bin", "sh"));
+  await writeFile(join(root, "opt", "marker"), `${marker}\n`);
+  const layerTar = join(ctx, `${marker}-layer.tar`);
+  expect(spawnSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", layerTar, "."]).status).toBe(
+    0,
+  );
+  const plain = await readFile(layerTar);
+  const gz = gzipSync(plain);
+  const sha = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+  const blob = async (b: Buffer | string): Promise<{ digest: string; size: number }> => {
+    const digest = sha(b);
+    await writeFile(join(layout, "blobs", "sha256", digest.slice(7)), b);
+    return { digest, size: Buffer.byteLength(b) };
+  };
+  const layer = await blob(gz);
+  const config = await blob(
+    JSON.stringify({
+      architecture: "amd64",
+      os: "linux",
+      config: { Env: ["PATH=/bin"] },
+      rootfs: { type: "layers", diff_ids: [sha(plain)] },
+    }),
+  );
+  const manifest = await blob(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
+      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer }],
+    }),
+  );
+  await writeFile(
+    join(layout, "index.json"),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          ...manifest,
+          annotations: { "org.opencontainers.image.ref.name": "latest" },
+        },
+      ],
+    }),
+  );
+  await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
+  const out = join(ctx, `${marker}.tar`);
+  expect(spawnSync("tar", ["-C", layout, "-cf", out, "."]).status).toBe(0);
+  return readFile(out);
+}
