@@ -24,6 +24,7 @@ import type { Services } from "./services/services.js";
 import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
 import { startClusterRole, type ClusterRouting } from "./cluster/cluster-role.js";
 import { ReplicaLease } from "./cluster/replica-lease.js";
+import { NodeMoves } from "./cluster/move-node.js";
 import { startNodeContent } from "./cluster/content-node.js";
 import { createClusterPortRelay } from "./api/cluster-port-relay.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
@@ -213,6 +214,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ...(cluster.routing ? { cluster: cluster.routing } : {}),
     ...(cluster.nodeKeys ? { nodeKeys: cluster.nodeKeys } : {}),
     ...(nodeContent ? { nodeContent } : {}),
+    ...(nodeContent ? { nodeMoves: new NodeMoves({ stores, sandboxes, snapshots, content: nodeContent, log }) } : {}),
   };
 
   await rm(cfg.socket, { force: true });

@@ -18,6 +18,7 @@ import { NodeWatch } from "./node-watch.js";
 import { SandboxDirectory } from "./sandbox-directory.js";
 import { ControlContent } from "./content-control.js";
 import { ContentRecords } from "./content-records.js";
+import { SandboxMover } from "./sandbox-mover.js";
 import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
 import type { Stores } from "../store/store.js";
@@ -42,6 +43,8 @@ export interface ClusterRouting {
   log: Logger;
   /** With --registry: snapshots recorded as nodes commit them, and restored on any node. */
   content?: ControlContent;
+  /** With --registry: named sandboxes moved between nodes (drain, resume elsewhere; sandbox-mover.ts). */
+  mover?: SandboxMover;
 }
 
 export interface ClusterRole {
@@ -95,6 +98,11 @@ export async function startClusterRole(
       ...(nodeCa ? { nodeCa } : {}),
       log,
       ...(cfg.registry ? { content: new ControlContent(await ContentRecords.open(db.pool, "sbx"), log) } : {}),
+      ...(cfg.registry
+        ? {
+            mover: new SandboxMover(db.pool, { secret: cfg.clusterSecret!, ...(nodeCa ? { nodeCa } : {}), log, nodes }),
+          }
+        : {}),
     };
     return {
       nodes,

@@ -224,7 +224,8 @@ export class NodeRegistry {
   /**
    * Frees the room of sandboxes placed on `node` that its report no longer lists (they ended on
    * the node: their timeout, or gone). Placements younger than a lease are kept: a report made
-   * just before a create finished must not free it; provisional ones (a create in flight) too.
+   * just before a create finished must not free it; provisional ones (a create in flight) too, and
+   * sandboxes being moved here (sandbox-moves.ts), which the node reports once the move is done.
    */
   private async freeEnded(node: string, live: string[] | undefined): Promise<void> {
     if (live === undefined) return;
@@ -232,6 +233,7 @@ export class NodeRegistry {
       `WITH gone AS (
          DELETE FROM placements WHERE node = $1 AND NOT (sandbox_id = ANY($2::text[]))
            AND sandbox_id NOT LIKE 'pending-%' AND placed_at < now() - make_interval(secs => $3)
+           AND NOT EXISTS (SELECT 1 FROM sandbox_moves m WHERE m.sandbox_id = placements.sandbox_id)
          RETURNING sandbox_id, cpu_millis, memory_mb),
        freed AS (
          UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - t.c, alloc_memory_mb = alloc_memory_mb - t.m,
