@@ -4,12 +4,14 @@
 // name and secrets; unnamed ones stay; new creates avoid the drained node; a sandbox that cannot
 // move stays, running, and a second drain finishes the job. A sandbox suspended on a node that is
 // then killed (-9) resumes on the other node from its suspend snapshot; one that was running there
-// cannot, and says why; the node, back, destroys its stale copy.
+// cannot, and says why; the node, back, destroys its stale copy. Snapshot list and delete through
+// the control plane answer from PostgreSQL's records, per project; a deleted snapshot leaves the
+// sandboxes made from it running.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
-import type { ClusterNode, DrainSummary } from "@sbx-sh/protocol";
+import type { ClusterNode, DrainSummary, SnapshotInfo } from "@sbx-sh/protocol";
 import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
 import { freePort, REPO, TestDaemon, waitFor } from "./harness.js";
 import { TestRegistry } from "./registry.js";
@@ -189,5 +191,33 @@ describe("moving named sandboxes between nodes", () => {
     expect((await db.run("cat", { args: ["/var/lib/data.txt"] })).stdout).toBe("kept through the loss of n2\n");
     await db.terminate();
     await client.terminate("web");
+  });
+
+  it("snapshot ls and rm through the control plane answer from PostgreSQL, per project", async () => {
+    const src = await Sandbox.create(OPTS, client);
+    await src.writeFile("/root/kept.txt", "from the snapshot\n");
+    const snap = await src.snapshot();
+    const listed = JSON.parse(sbx(["snapshot", "ls", "--json"]).stdout) as SnapshotInfo[];
+    expect(listed.find((s) => s.id === snap.id)).toMatchObject({ sourceSandboxId: src.id, status: "completed" });
+    expect(JSON.parse(sbx(["snapshot", "inspect", snap.id, "--json"]).stdout)).toMatchObject({ id: snap.id });
+    // Another project sees none of it, and cannot delete it.
+    await client.createProject("drain-other");
+    const other = new SandboxClient({ host: c.control.host, project: "drain-other" });
+    expect(await other.listSnapshots()).toEqual([]);
+    expect((await rejection(other.deleteSnapshot(snap.id))).code).toBe("not_found");
+
+    const made = await Sandbox.create({ ...OPTS, snapshotId: snap.id }, client);
+    const rm = sbx(["snapshot", "rm", snap.id]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect((JSON.parse(sbx(["snapshot", "ls", "--json"]).stdout) as SnapshotInfo[]).map((s) => s.id)).not.toContain(
+      snap.id,
+    );
+    // Gone from the registry too (this one allows deletes), and nothing restores from it now.
+    const manifest = await fetch(`http://${c.registry.host}/v2/sbx/content/manifests/${snap.id}`);
+    expect(manifest.status).toBe(404);
+    expect((await rejection(Sandbox.create({ ...OPTS, snapshotId: snap.id }, client))).code).toBe("not_found");
+    // What was made from it keeps running with its files.
+    expect((await made.run("cat", { args: ["/root/kept.txt"] })).stdout).toBe("from the snapshot\n");
+    for (const s of [src, made]) await s.terminate();
   });
 });

@@ -19,6 +19,7 @@ import { MAX_JSON_BYTES } from "./body-limits.js";
 import { forwardCall, placeAndCreate, positive, readCreateBody, relaySocket, targetOf } from "./cluster-calls.js";
 import { gatherFromNodes } from "./cluster-gather.js";
 import { controlPlaneRefusal } from "./cluster-refusals.js";
+import { clusterSnapshots, SNAPSHOT_PATH } from "./cluster-snapshots.js";
 
 const ONE_SANDBOX = /^\/v1\/sandboxes\/(?!prune(?:\/|$))([^/]+)(\/.*)?$/;
 
@@ -29,6 +30,8 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     if (refused) throw refused;
     if (path === "/v1/sandboxes" && c.req.method === "POST") return createOnNode(c, r);
     if (path === "/v1/sandboxes" && c.req.method === "GET") return listFromNodes(c, r);
+    const snap = SNAPSHOT_PATH.exec(path);
+    if (snap) return clusterSnapshots(c, r, snap[1]);
     const m = ONE_SANDBOX.exec(path);
     if (!m) return next();
     const project = c.get("project");
@@ -49,8 +52,12 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
       return relaySocket(c, next, r, target, nodePath, upgradeWebSocket);
     const res = await forwardCall(c, r, target, nodePath, { terminates: c.req.method === "DELETE" && !m[2] });
     // With --registry, a snapshot the node committed there is recorded (cluster/content-control.ts).
-    if (r.content && c.req.method === "POST" && m[2] === "/snapshot")
-      return r.content.recordSnapshot(res, at.node, project);
+    if (r.content && c.req.method === "POST" && m[2] === "/snapshot") {
+      const recorded = await r.content.recordSnapshot(res, at.node, project);
+      if (r.snapshots && recorded.status === 201)
+        await r.snapshots.keep(project, JSON.parse(await recorded.clone().text()) as unknown);
+      return recorded;
+    }
     if (r.mover && res.ok) await keepMoveRecord(r, c.req.method, m[2], at, project);
     return res;
   };

@@ -19,6 +19,7 @@ import { SandboxDirectory } from "./sandbox-directory.js";
 import { ControlContent } from "./content-control.js";
 import { ContentRecords } from "./content-records.js";
 import { SandboxMover } from "./sandbox-mover.js";
+import { SnapshotCatalog } from "./snapshot-catalog.js";
 import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
 import type { Stores } from "../store/store.js";
@@ -45,6 +46,8 @@ export interface ClusterRouting {
   content?: ControlContent;
   /** With --registry: named sandboxes moved between nodes (drain, resume elsewhere; sandbox-mover.ts). */
   mover?: SandboxMover;
+  /** With --registry: snapshot list, get and delete from PostgreSQL's content records. */
+  snapshots?: SnapshotCatalog;
 }
 
 export interface ClusterRole {
@@ -101,6 +104,7 @@ export async function startClusterRole(
       ...(cfg.registry
         ? {
             mover: new SandboxMover(db.pool, { secret: cfg.clusterSecret!, ...(nodeCa ? { nodeCa } : {}), log, nodes }),
+            snapshots: await SnapshotCatalog.open(db.pool, "sbx", cfg.registry),
           }
         : {}),
     };

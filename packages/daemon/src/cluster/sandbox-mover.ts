@@ -86,6 +86,15 @@ export class SandboxMover {
       let row = await this.moves.get(step.sandboxId);
       if (!row && step.resume !== null) return { ...base, outcome: "moved" as const, reason: "another request did it" };
       const fresh = !row;
+      // Nowhere to go: it is not suspended for nothing (placement checks again when it moves).
+      if (fresh && !(await this.moves.roomElsewhere(step.sandboxId)))
+        return failed(
+          base,
+          new SbxError(
+            "failed_precondition",
+            "no other ready node has room for it (cordoned, draining and lost nodes take none)",
+          ),
+        );
       row ??= await this.moves.begin({ ...step }, from, "drain");
       if (row.state === "suspended") return { ...base, outcome: "suspended" as const };
       const old = await this.target(from, step.project);
@@ -240,7 +249,7 @@ export class SandboxMover {
   }
 
   /** The node as a call target, or null when it is lost, revoked or its lease ran out. */
-  private async target(node: string, project: string): Promise<NodeTarget | null> {
+  async target(node: string, project: string): Promise<NodeTarget | null> {
     const { rows } = await this.pool.query<{ address: string | null; key_salt: string; live: boolean }>(
       `SELECT address, key_salt, state NOT IN ('lost', 'revoked', 'new') AND lease_expires_at > now() AS live
        FROM nodes WHERE name = $1`,

@@ -94,6 +94,18 @@ export class SandboxMoves {
     return rows.map((r) => ({ sandboxId: r.sandbox_id, project: r.project, name: r.name }));
   }
 
+  /** Whether another ready node has room for the sandbox now (checked before it is suspended for nothing). */
+  async roomElsewhere(sandboxId: string): Promise<boolean> {
+    const { rows } = await this.pool.query<{ ok: boolean }>(
+      `SELECT EXISTS (SELECT 1 FROM placements p JOIN nodes n ON n.name <> p.node AND n.state = 'ready'
+         AND n.lease_expires_at > now() AND n.cpu_millis - n.alloc_cpu_millis >= p.cpu_millis
+         AND n.memory_mb - n.alloc_memory_mb >= p.memory_mb
+       WHERE p.sandbox_id = $1) AS ok`,
+      [sandboxId],
+    );
+    return rows[0]?.ok === true;
+  }
+
   /**
    * Runs `fn` holding the sandbox's move lock (a session advisory lock on its own connection): one
    * mover at a time per sandbox, and a replica that dies lets go at once (its connection closes).
