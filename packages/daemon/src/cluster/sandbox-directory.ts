@@ -41,7 +41,7 @@ function toLocation(r: LocationRow): SandboxLocation {
   const moving = r.move_state !== null && r.move_state !== "suspended";
   const unavailable = moving
     ? `it is being moved from node ${r.move_from}${r.move_to ? ` to ${r.move_to}` : ""}: try again in a moment ` +
-      `(a move that was interrupted finishes when \`sbx node drain ${r.move_from}\` runs again)`
+      `(an interrupted move finishes when \`sbx node drain ${r.move_from}\` or \`sbx resume ${r.name ?? r.sandbox_id}\` runs again)`
     : live
       ? null
       : r.state === "revoked"

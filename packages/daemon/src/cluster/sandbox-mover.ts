@@ -102,11 +102,7 @@ export class SandboxMover {
       try {
         payload = await this.describe(row, old);
       } catch (err) {
-        // Not suspended, or not known to be: it stays where it was, running.
-        if (row.state === "suspending") {
-          if (old) await this.resumeOn(old, step.sandboxId).catch(() => undefined);
-          await this.moves.forget(step.sandboxId, ["suspending"]);
-        }
+        await this.giveBack(row, old);
         return failed(base, toSbxError(err));
       }
       if (fresh && (payload as { was?: string }).was === "suspended") {
@@ -142,7 +138,7 @@ export class SandboxMover {
       try {
         payload = await this.describe(row, old);
       } catch (err) {
-        await this.moves.forget(sandboxId, ["moving"]).then(() => this.park(row));
+        await this.giveBack((await this.moves.get(sandboxId)) ?? row, old);
         throw err;
       }
       const r = await this.finish(sandboxId, payload, old);
@@ -194,6 +190,19 @@ export class SandboxMover {
       await this.backOn(row, old);
       return { ok: false, error: toSbxError(err) };
     }
+  }
+
+  /** A move that could not be described: undone from the step it reached; it stays where it was. */
+  private async giveBack(row: MoveRow, old: NodeTarget | null): Promise<void> {
+    if (row.state === "suspending") {
+      // Not suspended, or not known to be: resumed if its node answers (a no-op if it runs).
+      if (old) await this.resumeOn(old, row.sandboxId).catch(() => undefined);
+      await this.moves.forget(row.sandboxId, ["suspending"]);
+      return;
+    }
+    if (row.state === "placed") await this.moves.undo(row.sandboxId);
+    else if (row.state === "moving") await this.moves.forget(row.sandboxId, ["moving"]);
+    await this.backOn(row, old);
   }
 
   /** After a failed move: running again on its node if that answers; parked (resumable later) if not. */
