@@ -2,13 +2,14 @@
 // PostgreSQL), two crun nodes and a real registry (Debian's docker-registry on loopback). `sbx node
 // drain` suspends each named sandbox on the node and resumes it on the other with its files, id,
 // name and secrets; unnamed ones stay; new creates avoid the drained node; a sandbox that cannot
-// move stays, running, and a second drain finishes the job. A sandbox suspended on a node that is
+// move stays, running; a move a dead control replica left half done is finished by a re-run. A sandbox suspended on a node that is
 // then killed (-9) resumes on the other node from its suspend snapshot; one that was running there
 // cannot, and says why; the node, back, destroys its stale copy. Snapshot list and delete through
 // the control plane answer from PostgreSQL's records, per project; a deleted snapshot leaves the
 // sandboxes made from it running.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
 import type { ClusterNode, DrainSummary, SnapshotInfo } from "@sbx-sh/protocol";
@@ -82,6 +83,17 @@ async function liveOn(name: string): Promise<string[]> {
   return all.filter((s) => s.status !== "terminated").map((s) => s.id);
 }
 
+/** A statement on the cluster's PostgreSQL, as a control replica would have run it. */
+async function sql(text: string, values: unknown[]): Promise<void> {
+  const db = new pg.Client({ connectionString: c.pg.url });
+  await db.connect();
+  try {
+    await db.query(text, values);
+  } finally {
+    await db.end();
+  }
+}
+
 async function rejection(p: Promise<unknown>): Promise<SbxError> {
   const err = await p.then(
     () => undefined,
@@ -130,8 +142,20 @@ describe("moving named sandboxes between nodes", () => {
     expect((await web.run("cat", { args: ["/root/work/state.txt"] })).stdout).toBe("written on n1\n");
     expect(await liveOn("n1")).toContain(web.id);
 
-    // With n2 back, the same drain again moves it (and says so, sandbox by sandbox).
+    // A control replica that died mid-move: it had recorded the move and n1 had suspended web.
+    // Calls are held off (not sent to a copy about to be dropped); a re-run of the drain finishes it.
     expect(sbx(["node", "ready", "n2"]).code).toBe(0);
+    const onN1 = new SandboxClient({ host: c.nodes.n1!.host });
+    await onN1.transport.json("POST", `/v1/sandboxes/${web.id}/suspend`);
+    await sql(
+      `INSERT INTO sbx.sandbox_moves (sandbox_id, project, name, from_node, state, why)
+       VALUES ($1, 'default', 'web', 'n1', 'suspending', 'drain')`,
+      [web.id],
+    );
+    const held = await rejection(client.get("web"));
+    expect(held.code).toBe("node_unavailable");
+    expect(held.message).toMatch(/being moved from node n1/);
+    // The drain again moves it (and says so, sandbox by sandbox).
     const again = sbx(["node", "drain", "n1"]);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stderr).toMatch(new RegExp(`moved web \\(${web.id}\\): n1 → n2`));
