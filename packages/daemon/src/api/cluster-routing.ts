@@ -39,7 +39,10 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     if (at.unavailable && c.req.method === "DELETE" && !m[2]) {
       // Its node is lost: give it up now; the node destroys it when it comes back (given-up.ts).
       const ended = await r.givenUp.terminate(at.sandboxId);
-      if (ended) return c.json(ended, 200);
+      if (ended) {
+        await r.mover?.moves.forget(at.sandboxId, ["suspended"]);
+        return c.json(ended, 200);
+      }
     }
     // Suspended on a node that is lost (or a move was interrupted): started on another node (sandbox-mover.ts).
     if (at.unavailable && r.mover && c.req.method === "POST" && m[2] === "/resume")
