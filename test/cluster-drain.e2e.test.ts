@@ -2,11 +2,12 @@
 // PostgreSQL), two crun nodes and a real registry (Debian's docker-registry on loopback). `sbx node
 // drain` suspends each named sandbox on the node and resumes it on the other with its files, id,
 // name and secrets; unnamed ones stay; new creates avoid the drained node; a sandbox that cannot
-// move stays, running; a move a dead control replica left half done is finished by a re-run. A sandbox suspended on a node that is
-// then killed (-9) resumes on the other node from its suspend snapshot; one that was running there
-// cannot, and says why; the node, back, destroys its stale copy. Snapshot list and delete through
-// the control plane answer from PostgreSQL's records, per project; a deleted snapshot leaves the
-// sandboxes made from it running.
+// move stays, running; a move a dead control replica left half done is finished by a re-run. A
+// sandbox suspended on a node that is then killed (-9) resumes on the other node from its suspend
+// snapshot (also one the node suspended by itself at its timeout, which its reports named); one
+// that was running there cannot, and says why; the node, back, destroys its stale copy. Snapshot
+// list and delete through the control plane answer from PostgreSQL's records, per project; a
+// deleted snapshot leaves the sandboxes made from it running.
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import pg from "pg";
@@ -84,11 +85,11 @@ async function liveOn(name: string): Promise<string[]> {
 }
 
 /** A statement on the cluster's PostgreSQL, as a control replica would have run it. */
-async function sql(text: string, values: unknown[]): Promise<void> {
+async function sql(text: string, values: unknown[]): Promise<unknown[]> {
   const db = new pg.Client({ connectionString: c.pg.url });
   await db.connect();
   try {
-    await db.query(text, values);
+    return (await db.query(text, values)).rows as unknown[];
   } finally {
     await db.end();
   }
@@ -188,10 +189,19 @@ describe("moving named sandboxes between nodes", () => {
     // web runs on n2 (moved there above); db is suspended there.
     expect(sbx(["node", "cordon", "n1"]).code).toBe(0);
     const db = await Sandbox.create({ ...OPTS, name: "db" }, client);
+    // nap is suspended by n2 itself, at its timeout: n2's reports name it, and the control plane records it.
+    const nap = await Sandbox.create({ ...OPTS, name: "nap", timeoutSecs: 6 }, client);
+    await nap.writeFile("/root/dream.txt", "suspended at its timeout\n");
     expect(sbx(["node", "ready", "n1"]).code).toBe(0);
     expect(await liveOn("n2")).toContain(db.id);
     await db.writeFile("/var/lib/data.txt", "kept through the loss of n2\n");
     expect(sbx(["suspend", "db"]).code).toBe(0);
+    await waitFor(
+      async () =>
+        (await sql("SELECT 1 FROM sbx.sandbox_moves WHERE sandbox_id = $1 AND state = 'suspended'", [nap.id])).length,
+      30_000,
+      "nap's suspend (by its timeout on n2) recorded",
+    );
     await c.nodes.n2!.stop("SIGKILL");
     await waitFor(() => nodeState("n2")?.state === "lost", 30_000, "n2 lost");
 
@@ -199,6 +209,8 @@ describe("moving named sandboxes between nodes", () => {
     expect(await db.resume()).toMatchObject({ id: db.id, name: "db", status: "running" });
     expect(await liveOn("n1")).toContain(db.id);
     expect((await db.run("cat", { args: ["/var/lib/data.txt"] })).stdout).toBe("kept through the loss of n2\n");
+    expect(sbx(["resume", "nap"]).code).toBe(0);
+    expect((await nap.run("cat", { args: ["/root/dream.txt"] })).stdout).toBe("suspended at its timeout\n");
 
     // web was running when n2 was lost: there is no snapshot of it to start from.
     const refused = sbx(["resume", "web"]);
@@ -212,7 +224,7 @@ describe("moving named sandboxes between nodes", () => {
     await waitFor(async () => !(await liveOn("n2")).includes(db.id), 20_000, "n2's stale copy of db destroyed");
     expect(await liveOn("n2")).toContain((await client.get("web")).id);
     expect((await db.run("cat", { args: ["/var/lib/data.txt"] })).stdout).toBe("kept through the loss of n2\n");
-    await db.terminate();
+    for (const s of [db, nap]) await s.terminate();
     await client.terminate("web");
   });
 

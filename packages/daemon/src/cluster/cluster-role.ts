@@ -176,5 +176,6 @@ async function nodeReport(cfg: DaemonConfig, stores: Stores, proxyPort?: number)
     },
     layers: [...new Set(layers)],
     sandboxIds: all.filter((s) => s.status !== "terminated").map((s) => s.id),
+    suspended: all.filter((s) => s.status === "suspended").map((s) => s.id),
   };
 }

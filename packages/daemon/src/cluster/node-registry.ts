@@ -28,6 +28,8 @@ export interface NodeReport {
   layers: string[];
   /** Ids of the node's sandboxes that have not ended (absent: the control plane frees nothing). */
   sandboxIds?: string[];
+  /** Ids of its suspended sandboxes (sandbox-mover.ts records those the control plane did not suspend). */
+  suspended?: string[];
   /** host:port of the node's port proxy (--proxy-listen), where the control plane relays exposed ports. */
   proxyAddress?: string;
 }
@@ -85,6 +87,8 @@ function checkReport(r: NodeReport): void {
     throw new SbxError("invalid_argument", "node layers: a list of sha256:<64 hex> digests");
   if (r.sandboxIds !== undefined && (!Array.isArray(r.sandboxIds) || r.sandboxIds.some((i) => typeof i !== "string")))
     throw new SbxError("invalid_argument", "node sandboxIds: a list of sandbox ids");
+  if (r.suspended !== undefined && (!Array.isArray(r.suspended) || r.suspended.some((i) => typeof i !== "string")))
+    throw new SbxError("invalid_argument", "node suspended: a list of sandbox ids");
   if (
     r.proxyAddress !== undefined &&
     (typeof r.proxyAddress !== "string" || !/^[^\s/]{1,250}:\d{1,5}$/.test(r.proxyAddress))

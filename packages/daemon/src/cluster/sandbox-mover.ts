@@ -40,6 +40,8 @@ type Moved = { ok: true; to: string; info: unknown } | { ok: false; error: SbxEr
 
 export class SandboxMover {
   readonly moves: SandboxMoves;
+  /** Sandboxes whose suspend is being recorded from a node's report (not asked twice at once). */
+  private readonly recording = new Set<string>();
 
   constructor(
     private readonly pool: Pool,
@@ -154,6 +156,24 @@ export class SandboxMover {
     if (!t) return;
     const p = await this.out(t, sandboxId);
     await this.moves.parked({ sandboxId, project, name }, node, p.sandbox, p.snapshot);
+  }
+
+  /**
+   * A node's report named suspended sandboxes: those named, placed there and not recorded (the node
+   * suspended them by itself, at their timeout) are described and recorded, in the background (one
+   * at a time per sandbox), so they too can resume on another node if this one is lost.
+   */
+  recordReported(node: string, suspended: string[] | undefined): void {
+    if (!suspended?.length) return;
+    void (async () => {
+      for (const p of await this.moves.unrecorded(node, suspended)) {
+        if (this.recording.has(p.sandboxId)) continue;
+        this.recording.add(p.sandboxId);
+        await this.recordSuspend(p.project, p.sandboxId, p.name, node)
+          .catch((err: Error) => this.o.log.warn({ sandbox: p.sandboxId, err: err.message }, "suspend not recorded"))
+          .finally(() => this.recording.delete(p.sandboxId));
+      }
+    })().catch((err: Error) => this.o.log.warn({ node, err: err.message }, "reported suspends not recorded"));
   }
 
   /** Its placement moves to another node and that node adopts it; a refusal there puts it back. */

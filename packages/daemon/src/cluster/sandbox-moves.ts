@@ -94,6 +94,17 @@ export class SandboxMoves {
     return rows.map((r) => ({ sandboxId: r.sandbox_id, project: r.project, name: r.name }));
   }
 
+  /** Of the sandboxes `node` reports suspended, the named ones placed there without a record. */
+  async unrecorded(node: string, ids: string[]): Promise<NodePlacement[]> {
+    const { rows } = await this.pool.query<{ sandbox_id: string; project: string; name: string | null }>(
+      `SELECT p.sandbox_id, p.project, p.name FROM placements p
+       WHERE p.node = $1 AND p.sandbox_id = ANY($2::text[]) AND p.name IS NOT NULL
+         AND NOT EXISTS (SELECT 1 FROM sandbox_moves m WHERE m.sandbox_id = p.sandbox_id)`,
+      [node, ids],
+    );
+    return rows.map((r) => ({ sandboxId: r.sandbox_id, project: r.project, name: r.name }));
+  }
+
   /** Whether another ready node has room for the sandbox now (checked before it is suspended for nothing). */
   async roomElsewhere(sandboxId: string): Promise<boolean> {
     const { rows } = await this.pool.query<{ ok: boolean }>(

@@ -52,6 +52,8 @@ export interface NodeReport {
    * others it placed there (ended by their timeout, or gone). Absent: nothing is freed.
    */
   sandboxIds?: string[];
+  /** Ids of the node's suspended sandboxes: the control plane records the suspend snapshots it lacks. */
+  suspended?: string[];
   /** host:port of the node's port proxy: the control plane relays `<port>-<id>.<domain>` requests there. */
   proxyAddress?: string;
 }

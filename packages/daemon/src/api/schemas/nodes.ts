@@ -33,6 +33,7 @@ export const NodeReport = z
     usage: z.strictObject({ cpus: Amount, memoryMb: Amount, diskMb: Amount, sandboxes: Amount }),
     layers: z.array(z.string()).max(100_000),
     sandboxIds: z.array(z.string().max(64)).max(100_000).optional(),
+    suspended: z.array(z.string().max(64)).max(100_000).optional(),
     proxyAddress: z.string().min(3).max(255).optional(),
   })
   .openapi("NodeReport");
