@@ -56,6 +56,8 @@ export const UNIX_ADMIN_ROUTES: Record<string, string> = {
   "GET /v1/nodes": "lists the cluster's nodes over a control plane's socket",
   "POST /v1/nodes": "adds a cluster node over a control plane's socket",
   "POST /v1/nodes/{name}/state": "cordons/drains/revokes a cluster node over a control plane's socket",
+  "POST /v1/nodes/{name}/drain":
+    "drains a cluster node (moving every project's sandboxes) over a control plane's socket",
   // Quotas: any project's over a control plane's socket (this daemon is none: failed_precondition);
   // over TCP another project's is permission_denied (exercised).
   "GET /v1/projects/{name}/quota": "reads any project's cluster quota over a control plane's socket",

@@ -25,6 +25,7 @@ import type { Services } from "./services/services.js";
 import { daemonStoreConfig, describeStore, openStores } from "./store/open-stores.js";
 import { startClusterRole, type ClusterRouting } from "./cluster/cluster-role.js";
 import { ReplicaLease } from "./cluster/replica-lease.js";
+import { NodeMoves } from "./cluster/move-node.js";
 import { startNodeContent } from "./cluster/content-node.js";
 import { openClusterRegistry } from "./cluster/registry-access.js";
 import { createClusterPortRelay } from "./api/cluster-port-relay.js";
@@ -185,7 +186,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     servers.push(server);
   }
   const clusterRegistry = await openClusterRegistry(cfg, log);
-  const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port);
+  const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port, clusterRegistry);
   relayTo.routing = cluster.routing;
   if (cluster.routing?.images) cluster.routing.images.isBase = (name) => images.resolvesToBase(name);
   const nodeContent =
@@ -226,6 +227,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ...(cluster.routing ? { cluster: cluster.routing } : {}),
     ...(cluster.nodeKeys ? { nodeKeys: cluster.nodeKeys } : {}),
     ...(nodeContent ? { nodeContent } : {}),
+    ...(nodeContent ? { nodeMoves: new NodeMoves({ stores, sandboxes, snapshots, content: nodeContent, log }) } : {}),
   };
 
   await rm(cfg.socket, { force: true });

@@ -52,6 +52,8 @@ export const ROUTES = {
   /** A project's quota on a cluster control plane (placement enforces it). */
   projectQuota: "/v1/projects/{name}/quota",
   nodeState: "/v1/nodes/{name}/state",
+  /** Drain a node: it takes no new sandboxes and its named sandboxes move to other nodes (NDJSON progress). */
+  nodeDrain: "/v1/nodes/{name}/drain",
   /** A node daemon's own calls to the control plane, with its node token (not a project's). */
   nodeRegister: "/cluster/v1/register",
   nodeHeartbeat: "/cluster/v1/heartbeat",

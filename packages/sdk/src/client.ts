@@ -4,6 +4,8 @@
 import type { Readable } from "node:stream";
 import type {
   ClusterNode,
+  DrainOutcome,
+  DrainSummary,
   ProjectQuota,
   NodeCredential,
   SetNodeStateRequest,
@@ -296,6 +298,22 @@ export class SandboxClient {
   /** Cordons, drains, readies or revokes a node; answers the node as it is now. */
   setNodeState(name: string, state: SetNodeStateRequest["state"]): Promise<ClusterNode> {
     return this.transport.json<ClusterNode>("POST", apiPath("nodeState", { name }), { json: { state } });
+  }
+
+  /**
+   * Drains a node (a control plane, over its unix socket): it takes no new sandboxes, and each named
+   * sandbox on it moves to another node (same id and name). `onProgress` hears each sandbox's
+   * outcome as it happens; the summary says what moved, what failed (it stays, running) and what
+   * stays (unnamed sandboxes, until they end). Safe to run again.
+   */
+  async drainNode(name: string, options: { onProgress?: (o: DrainOutcome) => void } = {}): Promise<DrainSummary> {
+    const body = await this.transport.stream("POST", apiPath("nodeDrain", { name }));
+    for await (const v of ndjson(body)) {
+      const e = v as { event?: string; sandbox?: DrainOutcome; result?: DrainSummary };
+      if (e.event === "sandbox" && e.sandbox) options.onProgress?.(e.sandbox);
+      else if (e.event === "result" && e.result) return e.result;
+    }
+    throw new SbxError("internal", "sbxd ended the drain's stream without a result");
   }
 
   /** A project's quota on a cluster control plane (null: no limit). */

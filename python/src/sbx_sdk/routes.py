@@ -48,6 +48,7 @@ ROUTES: dict[str, str] = {
     "nodes": "/v1/nodes",
     "projectQuota": "/v1/projects/{name}/quota",
     "nodeState": "/v1/nodes/{name}/state",
+    "nodeDrain": "/v1/nodes/{name}/drain",
     "nodeRegister": "/cluster/v1/register",
     "nodeHeartbeat": "/cluster/v1/heartbeat",
     "sandboxStats": "/v1/sandboxes/{id}/stats",

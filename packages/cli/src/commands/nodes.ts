@@ -2,6 +2,7 @@
 // over its unix socket. What the cluster can do today is in docs/cluster.md.
 import { type Command, InvalidArgumentError } from "commander";
 import type { ClusterNode } from "@sbx-sh/protocol";
+import { registerNodeDrainCommand } from "./node-drain.js";
 import { globalsOf, withClient } from "../context.js";
 import { formatTable, printJson, printLines } from "../output.js";
 
@@ -30,7 +31,6 @@ function row(n: ClusterNode): string[] {
 
 const STATES = {
   cordon: ["cordoned", "take no new sandboxes; the running ones stay"],
-  drain: ["draining", "take no new sandboxes (moving the running ones elsewhere is not implemented yet)"],
   ready: ["ready", "take sandboxes again after cordon or drain"],
   revoke: ["revoked", "refuse the node's credential for good (add it again under a new name)"],
 } as const;
@@ -84,6 +84,8 @@ Examples:
         printLines([`node ${cred.name} added; its credential (shown once):`, cred.token]);
       });
     });
+
+  registerNodeDrainCommand(node);
 
   for (const [verb, [state, what]] of Object.entries(STATES)) {
     node

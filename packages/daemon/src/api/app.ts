@@ -23,12 +23,14 @@ import { registerSandboxSettingsRoutes } from "./routes/sandbox-settings.js";
 import { registerSystemRoutes } from "./routes/system.js";
 import { registerTerminalRoutes } from "./routes/terminals.js";
 import { registerNodeRoutes } from "./routes/nodes.js";
+import { registerNodeDrainRoute } from "./routes/node-drain.js";
 import { registerQuotaRoutes } from "./routes/quotas.js";
 import { clusterRouting } from "./cluster-routing.js";
 import { clusterBuilds } from "./cluster-builds.js";
 import { registerClusterImages } from "./cluster-images.js";
 import { controlPlaneProject } from "./node-auth.js";
 import { registerNodeContent } from "./node-content.js";
+import { registerNodeMoves } from "./node-moves.js";
 import { registerTensorlakeRoutes } from "./tensorlake/index.js";
 import { registerEventRoutes } from "./routes/events.js";
 import { registerStatsRoutes } from "./routes/stats.js";
@@ -60,6 +62,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     await next();
   });
   if (services.nodeContent) registerNodeContent(app, services, services.nodeContent);
+  if (services.nodeMoves) registerNodeMoves(app, services, services.nodeMoves);
   app.use("/v1/*", bodyLimits());
   app.use("*", refuseDotSegments());
   // After the body caps and the path check: a routed call is refused as on one daemon, before any node sees it.
@@ -98,6 +101,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   registerTerminalRoutes(app, services, sockets.upgradeWebSocket);
   registerNodeRoutes(app, services);
   registerClusterImages(app, services);
+  registerNodeDrainRoute(app, services);
   registerQuotaRoutes(app, services);
   if (transport === "tcp")
     registerTensorlakeRoutes(app, services, sockets.upgradeWebSocket, (c) => resolveProject(c, services, transport), {

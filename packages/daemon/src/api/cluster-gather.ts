@@ -35,7 +35,8 @@ export async function gatherFromNodes<T>(
   const unavailable: Unavailable[] = [];
   await Promise.all(
     [...byNode.values()].map(async (ats) => {
-      const at = ats[0]!;
+      // A sandbox being moved is unavailable by itself (sandbox-directory.ts), not its node.
+      const at = ats.find((a) => !a.unavailable) ?? ats[0]!;
       const ours = new Set(ats.map((a) => a.sandboxId));
       try {
         const target = targetOf(r, at, project, extraHeaders);

@@ -12,6 +12,7 @@ import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { NodeTarget } from "../cluster/node-forward.js";
 import { givenUpReason } from "../cluster/given-up.js";
+import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import { checkLabels } from "../cluster/node-registry.js";
 import { LIMITS } from "../domain/limits.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
@@ -27,6 +28,7 @@ import {
 } from "./cluster-calls.js";
 import { gatherFromNodes } from "./cluster-gather.js";
 import { controlPlaneRefusal } from "./cluster-refusals.js";
+import { clusterSnapshots, SNAPSHOT_PATH } from "./cluster-snapshots.js";
 
 const ONE_SANDBOX = /^\/v1\/sandboxes\/(?!prune(?:\/|$))([^/]+)(\/.*)?$/;
 
@@ -37,6 +39,8 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     if (refused) throw refused;
     if (path === "/v1/sandboxes" && c.req.method === "POST") return createOnNode(c, r);
     if (path === "/v1/sandboxes" && c.req.method === "GET") return listFromNodes(c, r);
+    const snap = SNAPSHOT_PATH.exec(path);
+    if (snap) return clusterSnapshots(c, r, snap[1]);
     const m = ONE_SANDBOX.exec(path);
     if (!m) return next();
     const project = c.get("project");
@@ -44,8 +48,14 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     if (at.unavailable && c.req.method === "DELETE" && !m[2]) {
       // Its node is lost: give it up now; the node destroys it when it comes back (given-up.ts).
       const ended = await r.givenUp.terminate(at.sandboxId);
-      if (ended) return c.json(ended, 200);
+      if (ended) {
+        await r.mover?.moves.forget(at.sandboxId, ["suspended"]);
+        return c.json(ended, 200);
+      }
     }
+    // Suspended on a node that is lost (or a move was interrupted): started on another node (sandbox-mover.ts).
+    if (at.unavailable && r.mover && c.req.method === "POST" && m[2] === "/resume")
+      return c.json(await r.mover.resumeElsewhere(project, at.sandboxId, at.node), 200);
     const target = targetOf(r, at, project);
     const query = new URL(c.req.url).search;
     // The node knows the sandbox by its id; the caller may have used its name.
@@ -54,10 +64,37 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
       return relaySocket(c, next, r, target, nodePath, upgradeWebSocket);
     const res = await forwardCall(c, r, target, nodePath, { terminates: c.req.method === "DELETE" && !m[2] });
     // With --registry, a snapshot the node committed there is recorded (cluster/content-control.ts).
-    if (r.content && c.req.method === "POST" && m[2] === "/snapshot")
-      return r.content.recordSnapshot(res, at.node, project);
+    if (r.content && c.req.method === "POST" && m[2] === "/snapshot") {
+      const recorded = await r.content.recordSnapshot(res, at.node, project);
+      if (r.snapshots && recorded.status === 201)
+        await r.snapshots.keep(project, JSON.parse(await recorded.clone().text()) as unknown);
+      return recorded;
+    }
+    if (r.mover && res.ok) await keepMoveRecord(r, c.req.method, m[2], at, project);
     return res;
   };
+}
+
+/**
+ * A suspend through the control plane is recorded with its snapshot, so the sandbox can be resumed
+ * on another node if its own is lost; a resume or terminate there forgets the record.
+ */
+async function keepMoveRecord(
+  r: ClusterRouting,
+  method: string,
+  rest: string | undefined,
+  at: SandboxLocation,
+  project: string,
+): Promise<void> {
+  const mover = r.mover!;
+  if (method === "POST" && rest === "/suspend")
+    await mover
+      .recordSuspend(project, at.sandboxId, at.name, at.node)
+      .catch((err: Error) =>
+        r.log.warn({ sandbox: at.sandboxId, err: err.message }, "suspend not recorded for a move"),
+      );
+  else if ((method === "POST" && rest === "/resume") || (method === "DELETE" && !rest))
+    await mover.moves.forget(at.sandboxId, ["suspended"]);
 }
 
 /** Places the sandbox, then creates it on the chosen node; a refused or failed create frees the room. */

@@ -32,6 +32,8 @@ export type WireTypesMatch = [
   Check<Same<z.input<typeof s.NodeReport>, wire.NodeReport>>,
   Check<Same<z.output<typeof s.NodeLease>, wire.NodeLease>>,
   Check<Same<z.input<typeof s.SetNodeStateRequest>, wire.SetNodeStateRequest>>,
+  Check<Same<z.output<typeof s.DrainOutcome>, wire.DrainOutcome>>,
+  Check<Same<z.output<typeof s.DrainSummary>, wire.DrainSummary>>,
   Check<Same<z.output<typeof s.Token>, wire.Token>>,
   Check<Same<z.input<typeof s.CreateBuildRequest>, wire.CreateBuildRequest>>,
   Check<Same<z.output<typeof s.Build>, wire.BuildInfo>>,

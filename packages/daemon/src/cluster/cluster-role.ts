@@ -20,6 +20,9 @@ import { ControlContent } from "./content-control.js";
 import { ContentRecords } from "./content-records.js";
 import { BuildDirectory } from "./build-directory.js";
 import { ControlImages } from "./control-images.js";
+import { SandboxMover } from "./sandbox-mover.js";
+import { SnapshotCatalog } from "./snapshot-catalog.js";
+import type { ClusterRegistry } from "./registry-access.js";
 import type { Logger } from "../common/log.js";
 import type { DaemonConfig } from "../config.js";
 import type { Stores } from "../store/store.js";
@@ -46,6 +49,10 @@ export interface ClusterRouting {
   content?: ControlContent;
   /** With --registry: builds placed on nodes, their images recorded here and pulled by any node. */
   images?: ControlImages;
+  /** With --registry: named sandboxes moved between nodes (drain, resume elsewhere; sandbox-mover.ts). */
+  mover?: SandboxMover;
+  /** With --registry: snapshot list, get and delete from PostgreSQL's content records. */
+  snapshots?: SnapshotCatalog;
 }
 
 export interface ClusterRole {
@@ -63,6 +70,8 @@ export async function startClusterRole(
   node?: ClusterNodeServices,
   /** The port the daemon's port proxy listens on, if it runs one (a node reports it). */
   proxyPort?: number,
+  /** The cluster registry with its TLS and credentials (--registry, registry-access.ts). */
+  registry?: ClusterRegistry,
 ): Promise<ClusterRole> {
   if (cfg.role === "control") {
     const nodeCa = cfg.nodeCa
@@ -99,10 +108,17 @@ export async function startClusterRole(
       ...(nodeCa ? { nodeCa } : {}),
       log,
     };
-    if (cfg.registry) {
+    if (registry) {
       const records = await ContentRecords.open(db.pool, "sbx");
       routing.content = new ControlContent(records, log);
       routing.images = new ControlImages(stores.images, records, await BuildDirectory.open(db.pool, "sbx"));
+      routing.mover = new SandboxMover(db.pool, {
+        secret: cfg.clusterSecret!,
+        ...(nodeCa ? { nodeCa } : {}),
+        log,
+        nodes,
+      });
+      routing.snapshots = await SnapshotCatalog.open(db.pool, "sbx", registry);
     }
     return {
       nodes,
@@ -172,5 +188,6 @@ async function nodeReport(cfg: DaemonConfig, stores: Stores, proxyPort?: number)
     },
     layers: [...new Set(layers)],
     sandboxIds: all.filter((s) => s.status !== "terminated").map((s) => s.id),
+    suspended: all.filter((s) => s.status === "suspended").map((s) => s.id),
   };
 }

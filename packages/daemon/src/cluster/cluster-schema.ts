@@ -77,6 +77,27 @@ export const CLUSTER_MIGRATIONS: string[] = [
   // `node add`; the address of the node's port proxy, where the control plane relays exposed ports.
   `ALTER TABLE nodes ADD COLUMN key_salt text NOT NULL DEFAULT md5(random()::text || clock_timestamp()::text);
    ALTER TABLE nodes ADD COLUMN proxy_address text;`,
+  // Moving named sandboxes between nodes (sandbox-moves.ts): a suspended sandbox the control plane
+  // can start elsewhere from its suspend snapshot, and the steps of a move in flight. A sandbox may
+  // be given up on several nodes over its life (moved away from each), so given_up is keyed by both.
+  `CREATE TABLE sandbox_moves (
+     sandbox_id text PRIMARY KEY,
+     project text NOT NULL,
+     name text COLLATE "C" NOT NULL,
+     from_node text COLLATE "C" NOT NULL,
+     to_node text COLLATE "C",
+     state text NOT NULL CHECK (state IN ('suspending', 'suspended', 'moving', 'placed')),
+     why text NOT NULL,
+     spec jsonb,
+     snapshot_id text,
+     manifest text CHECK (manifest ~ '^sha256:[0-9a-f]{64}$'),
+     info jsonb,
+     cpu_millis integer,
+     memory_mb integer,
+     updated_at timestamptz NOT NULL DEFAULT now());
+   CREATE INDEX sandbox_moves_from ON sandbox_moves (from_node);
+   ALTER TABLE given_up DROP CONSTRAINT given_up_pkey;
+   ALTER TABLE given_up ADD PRIMARY KEY (sandbox_id, node);`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

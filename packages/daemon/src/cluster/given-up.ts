@@ -4,7 +4,9 @@
 // a given-up sandbox answer sandbox_not_found with the reason. A node that registers or heartbeats
 // again is told, in the answer, which of the sandboxes it reports were given up: it destroys them
 // (node-agent.ts), so nothing leaks, and the sandboxes the control plane still places there stay.
-// Every row is kept until the retention runs out, so the reason can still be told.
+// Every row is kept until the retention runs out, so the reason can still be told. A sandbox moved
+// to another node (sandbox-moves.ts) is given up on the node it left (reason 'moved to …'): that
+// node destroys its copy, and the row is no reason for anything else.
 import type { Pool } from "pg";
 import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 
@@ -34,7 +36,7 @@ const giveUpSql = (where: string, reason: string): string => `
     RETURNING p.sandbox_id, p.node, p.project, p.name, p.cpu_millis, p.memory_mb, p.info, ${reason} AS reason),
   kept AS (
     INSERT INTO given_up (sandbox_id, node, project, name, info, reason)
-    SELECT sandbox_id, node, project, name, info, reason FROM gone ON CONFLICT (sandbox_id) DO NOTHING),
+    SELECT sandbox_id, node, project, name, info, reason FROM gone ON CONFLICT (sandbox_id, node) DO NOTHING),
   freed AS (
     UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - t.c, alloc_memory_mb = alloc_memory_mb - t.m,
       alloc_sandboxes = alloc_sandboxes - t.k
@@ -53,7 +55,9 @@ export class GivenUp {
   async giveUpLost(afterSecs: number): Promise<Map<string, string[]>> {
     const { rows } = await this.pool.query<{ sandbox_id: string; node: string }>(
       giveUpSql(
-        `n.state = 'lost' AND n.lost_at < now() - make_interval(secs => $1) AND p.sandbox_id NOT LIKE 'pending-%'`,
+        // A sandbox the control plane can start elsewhere from its suspend snapshot is kept (sandbox-moves.ts).
+        `n.state = 'lost' AND n.lost_at < now() - make_interval(secs => $1) AND p.sandbox_id NOT LIKE 'pending-%'
+         AND NOT EXISTS (SELECT 1 FROM sandbox_moves m WHERE m.sandbox_id = p.sandbox_id)`,
         LOST_AT,
       ),
       [afterSecs],
@@ -103,6 +107,7 @@ export class GivenUp {
   async explain(project: string, idOrName: string): Promise<void> {
     const { rows } = await this.pool.query<{ sandbox_id: string; node: string; reason: string }>(
       `SELECT sandbox_id, node, reason FROM given_up WHERE project = $1 AND (sandbox_id = $2 OR name = $2)
+         AND reason NOT LIKE 'moved %'
        ORDER BY given_up_at DESC LIMIT 1`,
       [project, idOrName],
     );
@@ -124,7 +129,7 @@ export class GivenUp {
       destroyed_at: Date | null;
     }>(
       `SELECT sandbox_id, name, node, reason, destroyed_at FROM given_up
-       WHERE project = $1 AND reason NOT LIKE 'terminated %' ORDER BY given_up_at`,
+       WHERE project = $1 AND reason NOT LIKE 'terminated %' AND reason NOT LIKE 'moved %' ORDER BY given_up_at`,
       [project],
     );
     return rows.map((r) => ({

@@ -28,6 +28,8 @@ export interface NodeReport {
   layers: string[];
   /** Ids of the node's sandboxes that have not ended (absent: the control plane frees nothing). */
   sandboxIds?: string[];
+  /** Ids of its suspended sandboxes (sandbox-mover.ts records those the control plane did not suspend). */
+  suspended?: string[];
   /** host:port of the node's port proxy (--proxy-listen), where the control plane relays exposed ports. */
   proxyAddress?: string;
 }
@@ -85,6 +87,8 @@ function checkReport(r: NodeReport): void {
     throw new SbxError("invalid_argument", "node layers: a list of sha256:<64 hex> digests");
   if (r.sandboxIds !== undefined && (!Array.isArray(r.sandboxIds) || r.sandboxIds.some((i) => typeof i !== "string")))
     throw new SbxError("invalid_argument", "node sandboxIds: a list of sandbox ids");
+  if (r.suspended !== undefined && (!Array.isArray(r.suspended) || r.suspended.some((i) => typeof i !== "string")))
+    throw new SbxError("invalid_argument", "node suspended: a list of sandbox ids");
   if (
     r.proxyAddress !== undefined &&
     (typeof r.proxyAddress !== "string" || !/^[^\s/]{1,250}:\d{1,5}$/.test(r.proxyAddress))
@@ -224,7 +228,8 @@ export class NodeRegistry {
   /**
    * Frees the room of sandboxes placed on `node` that its report no longer lists (they ended on
    * the node: their timeout, or gone). Placements younger than a lease are kept: a report made
-   * just before a create finished must not free it; provisional ones (a create in flight) too.
+   * just before a create finished must not free it; provisional ones (a create in flight) too, and
+   * sandboxes being moved here (sandbox-moves.ts), which the node reports once the move is done.
    */
   private async freeEnded(node: string, live: string[] | undefined): Promise<void> {
     if (live === undefined) return;
@@ -232,6 +237,7 @@ export class NodeRegistry {
       `WITH gone AS (
          DELETE FROM placements WHERE node = $1 AND NOT (sandbox_id = ANY($2::text[]))
            AND sandbox_id NOT LIKE 'pending-%' AND placed_at < now() - make_interval(secs => $3)
+           AND NOT EXISTS (SELECT 1 FROM sandbox_moves m WHERE m.sandbox_id = placements.sandbox_id)
          RETURNING sandbox_id, cpu_millis, memory_mb),
        freed AS (
          UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - t.c, alloc_memory_mb = alloc_memory_mb - t.m,

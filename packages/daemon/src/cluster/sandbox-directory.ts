@@ -30,16 +30,26 @@ interface LocationRow {
   lease_left: number | null;
   key_salt: string;
   proxy_address: string | null;
+  move_state: string | null;
+  move_from: string | null;
+  move_to: string | null;
 }
 
 function toLocation(r: LocationRow): SandboxLocation {
   const live = r.state !== "lost" && r.state !== "revoked" && r.lease_left !== null && r.lease_left > 0;
-  const unavailable = live
-    ? null
-    : r.state === "revoked"
-      ? `its node ${r.node} was revoked`
-      : `its node ${r.node} is lost (no heartbeat for ${Math.max(0, Math.round(-(r.lease_left ?? 0)))} s past its lease): ` +
-        "it is unavailable until the node comes back";
+  // A move in flight (sandbox-moves.ts): no call reaches either copy until it is done or undone.
+  const moving = r.move_state !== null && r.move_state !== "suspended";
+  const unavailable = moving
+    ? `it is being moved from node ${r.move_from}${r.move_to ? ` to ${r.move_to}` : ""}: try again in a moment ` +
+      `(an interrupted move finishes when \`sbx node drain ${r.move_from}\` or \`sbx resume ${r.name ?? r.sandbox_id}\` runs again)`
+    : live
+      ? null
+      : r.state === "revoked"
+        ? `its node ${r.node} was revoked`
+        : `its node ${r.node} is lost (no heartbeat for ${Math.max(0, Math.round(-(r.lease_left ?? 0)))} s past its lease): ` +
+          (r.move_state === "suspended"
+            ? `it is suspended: \`sbx resume ${r.name ?? r.sandbox_id}\` starts it on another node`
+            : "it is unavailable until the node comes back");
   return {
     sandboxId: r.sandbox_id,
     name: r.name,
@@ -52,8 +62,9 @@ function toLocation(r: LocationRow): SandboxLocation {
 }
 
 const SELECT = `SELECT p.sandbox_id, p.name, p.node, n.address, n.state, n.key_salt, n.proxy_address,
-    extract(epoch FROM n.lease_expires_at - now())::float8 AS lease_left
-  FROM placements p JOIN nodes n ON n.name = p.node`;
+    extract(epoch FROM n.lease_expires_at - now())::float8 AS lease_left,
+    m.state AS move_state, m.from_node AS move_from, m.to_node AS move_to
+  FROM placements p JOIN nodes n ON n.name = p.node LEFT JOIN sandbox_moves m ON m.sandbox_id = p.sandbox_id`;
 
 export class SandboxDirectory {
   constructor(private readonly pool: Pool) {}

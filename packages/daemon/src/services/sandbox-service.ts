@@ -153,6 +153,13 @@ export class SandboxService {
     });
   }
 
+  /** Keeps the secrets of a sandbox moved here from another node (cluster/move-node.ts), before it resumes. */
+  async adoptSecrets(id: string, secrets: Record<string, string>): Promise<void> {
+    SandboxSecrets.check(secrets);
+    if (!this.deps.secrets) throw new SbxError("internal", "this daemon keeps no secrets");
+    await this.deps.secrets.put(id, secrets);
+  }
+
   /** The secrets of a sandbox, for the env of its processes and terminals. */
   async secretsOf(sb: SandboxRecord): Promise<Record<string, string>> {
     return sb.secretNames?.length && this.deps.secrets ? this.deps.secrets.get(sb.id) : {};

@@ -15,6 +15,7 @@ import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { NodeContent } from "../cluster/content-node.js";
+import type { NodeMoves } from "../cluster/move-node.js";
 import type { NodeKeys } from "../cluster/node-key.js";
 import type { PoolService } from "./pool-service.js";
 import type { TemplateBuilds } from "./template-builds.js";
@@ -68,4 +69,6 @@ export interface Services {
   nodeKeys?: NodeKeys;
   /** Node with --registry: pushes what it commits, pulls what it lacks (cluster/content-node.ts). */
   nodeContent?: NodeContent;
+  /** Node with --registry: named sandboxes moved off or onto this node (cluster/move-node.ts). */
+  nodeMoves?: NodeMoves;
 }

@@ -52,6 +52,8 @@ export interface NodeReport {
    * others it placed there (ended by their timeout, or gone). Absent: nothing is freed.
    */
   sandboxIds?: string[];
+  /** Ids of the node's suspended sandboxes: the control plane records the suspend snapshots it lacks. */
+  suspended?: string[];
   /** host:port of the node's port proxy: the control plane relays `<port>-<id>.<domain>` requests there. */
   proxyAddress?: string;
 }
@@ -73,4 +75,31 @@ export interface NodeLease {
    * salt): the node's TCP API accepts only this bearer. Held in memory, never logged.
    */
   nodeKey?: string;
+}
+
+/**
+ * What became of one sandbox of a drained node (`POST /v1/nodes/{name}/drain`, one NDJSON line each):
+ * `moving` when its move starts, then `moved` (suspended there, resumed on `to` with the same id and
+ * name), `failed` (it stays where it was, running; `error` says why), `suspended` (it was suspended:
+ * `sbx resume` starts it on another node) or `stays` (unnamed: it stays until it ends).
+ */
+export interface DrainOutcome {
+  sandbox: string;
+  name: string | null;
+  project: string;
+  outcome: "moving" | "moved" | "failed" | "suspended" | "stays";
+  from: string;
+  to?: string | undefined;
+  reason?: string | undefined;
+  error?: { code: string; message: string } | undefined;
+}
+
+/** The end of a drain: counts by outcome, and every sandbox's last outcome. */
+export interface DrainSummary {
+  node: string;
+  moved: number;
+  failed: number;
+  suspended: number;
+  stays: number;
+  sandboxes: DrainOutcome[];
 }

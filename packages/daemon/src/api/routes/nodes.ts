@@ -121,6 +121,7 @@ export function registerNodeRoutes(app: Api, s: Services): void {
     async (c) => {
       const lease = await refusalsLogged(c, s, () => registry(s).register(nodeToken(c), c.req.valid("json")));
       s.log.info({ node: lease.name }, "node registered");
+      s.cluster?.mover?.recordReported(lease.name, c.req.valid("json").suspended);
       return c.json(lease, 200);
     },
   );
@@ -133,7 +134,11 @@ export function registerNodeRoutes(app: Api, s: Services): void {
       request: jsonBody(NodeReport),
       responses: { 200: json(NodeLease, "lease"), 412: json(ErrorBody, "no live lease") },
     }),
-    async (c) =>
-      c.json(await refusalsLogged(c, s, () => registry(s).heartbeat(nodeToken(c), c.req.valid("json"))), 200),
+    async (c) => {
+      const lease = await refusalsLogged(c, s, () => registry(s).heartbeat(nodeToken(c), c.req.valid("json")));
+      // Sandboxes the node suspended by itself (their timeout): their snapshots recorded, in the background.
+      s.cluster?.mover?.recordReported(lease.name, c.req.valid("json").suspended);
+      return c.json(lease, 200);
+    },
   );
 }

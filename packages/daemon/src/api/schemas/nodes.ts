@@ -33,6 +33,7 @@ export const NodeReport = z
     usage: z.strictObject({ cpus: Amount, memoryMb: Amount, diskMb: Amount, sandboxes: Amount }),
     layers: z.array(z.string()).max(100_000),
     sandboxIds: z.array(z.string().max(64)).max(100_000).optional(),
+    suspended: z.array(z.string().max(64)).max(100_000).optional(),
     proxyAddress: z.string().min(3).max(255).optional(),
   })
   .openapi("NodeReport");
@@ -49,3 +50,37 @@ export const NodeLease = z
 export const SetNodeStateRequest = z
   .strictObject({ state: z.enum(["ready", "cordoned", "draining", "revoked"]) })
   .openapi("SetNodeStateRequest");
+
+export const DrainOutcome = z
+  .object({
+    sandbox: z.string(),
+    name: z.string().nullable(),
+    project: z.string(),
+    outcome: z.enum(["moving", "moved", "failed", "suspended", "stays"]),
+    from: z.string(),
+    to: z.string().optional(),
+    reason: z.string().optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  })
+  .openapi("DrainOutcome");
+
+export const DrainSummary = z
+  .object({
+    node: z.string(),
+    moved: z.number(),
+    failed: z.number(),
+    suspended: z.number(),
+    stays: z.number(),
+    sandboxes: z.array(DrainOutcome),
+  })
+  .openapi("DrainSummary");
+
+/** One line of a drain's NDJSON answer: a sandbox's outcome, the summary at the end, or an error. */
+export const DrainEvent = z
+  .object({
+    event: z.enum(["sandbox", "result"]).optional(),
+    sandbox: DrainOutcome.optional(),
+    result: DrainSummary.optional(),
+    error: z.object({ code: z.string(), message: z.string() }).optional(),
+  })
+  .openapi("DrainEvent");
