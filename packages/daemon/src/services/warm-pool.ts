@@ -31,6 +31,12 @@ export interface PoolTarget {
   image: string | undefined;
   count: number;
   networks: boolean[];
+  /**
+   * Only while `image` resolves to this id: a pinned target (a build base, ./build-base-blanks.ts)
+   * is dropped, not re-pointed, when its name resolves to another image or to none, or when its
+   * blank cannot be made.
+   */
+  imageId?: string;
 }
 
 export const DEFAULT_TARGET = "default";
@@ -43,6 +49,8 @@ export class WarmPool {
   private again = false;
   private closed = false;
   private readonly targets = new Map<string, PoolTarget>();
+  /** The image id each target's name resolved to at the last fill. */
+  private readonly resolved = new Map<string, string>();
   /** Blanks taken, by image id (pool statistics read it). */
   private readonly taken = new Map<string, number>();
 
@@ -75,6 +83,11 @@ export class WarmPool {
   /** Ready blanks of a target whose image is `imageId`. */
   readyFor(key: string, imageId?: string): number {
     return this.ready.filter((b) => b.target === key && (imageId === undefined || b.image.id === imageId)).length;
+  }
+
+  /** The image id a target's blanks are made of (as of the last fill), if it has made any. */
+  imageOf(key: string): string | undefined {
+    return this.targets.has(key) ? this.resolved.get(key) : undefined;
   }
 
   takenOf(imageId: string): number {
@@ -174,6 +187,7 @@ export class WarmPool {
           await this.runtime.create(spec);
         } catch (err) {
           this.release(spec);
+          if (this.targets.get(key)?.imageId !== undefined) this.targets.delete(key);
           throw err;
         }
         if (this.closed) await this.discard({ spec });
@@ -215,11 +229,17 @@ export class WarmPool {
       try {
         image = await this.images.resolve(t.project, t.image);
       } catch (err) {
-        this.log.warn({ err, pool: key }, "warm pool: image does not resolve");
+        if (t.imageId !== undefined) this.targets.delete(key);
+        else this.log.warn({ err, pool: key }, "warm pool: image does not resolve");
+        continue;
+      }
+      if (t.imageId !== undefined && image.id !== t.imageId) {
+        this.targets.delete(key);
         continue;
       }
       if (image.config.systemd) continue;
       current.set(key, image.id);
+      this.resolved.set(key, image.id);
       for (const network of t.networks)
         if (this.count(key, image.id, network) < t.count) return { key, image, network };
     }
