@@ -100,7 +100,7 @@ export function wireServices(o: WiringOptions) {
       limits: BUILD_LIMITS,
       uidBase: o.uidBase,
       // A build's first step may run in a blank of the default pool or of a recent build base.
-      readyBlanks: new BuildBaseBlanks(() => pool),
+      readyBlanks: new BuildBaseBlanks(() => pool, { limits: BUILD_LIMITS }),
     },
     {
       ...{ logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },

@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ImageDefinition, Step } from "@sbx-sh/protocol";
 import { BuildBaseBlanks, MAX_BASES, TTL_MS } from "./build-base-blanks.js";
-import { readText, startServices, eventually, type ServiceHarness } from "./testing/service-harness.js";
+import { BUILD_LIMITS, readText, startServices, eventually, type ServiceHarness } from "./testing/service-harness.js";
 import { DEFAULT_TARGET, type Blank, type PoolTarget } from "./warm-pool.js";
 
 function fakePool(size = 1, defaultImage = "sha256:default") {
@@ -117,6 +117,10 @@ describe("build-base blanks through the daemon's wiring", () => {
     const key = `build-base:${baseId}`;
     await eventually(() => h.pool.readyFor(key, baseId) === 1);
     expect(h.pool.imageOf(key)).toBe(baseId);
+    // Made with a build step's limits, so that taking it changes none.
+    const kept = [...h.runtime.sandboxes.values()].filter((s) => s.spec.lowers.length === 2);
+    expect(kept).toHaveLength(1);
+    expect(kept[0]!.spec).toMatchObject(BUILD_LIMITS);
 
     since = h.runtime.calls.length;
     await build("app2", "base1", run);

@@ -12,7 +12,7 @@
 // an empty writable tmpfs, a network slot and a uid range; its memory limit is a cap, not a
 // reservation. Blanks of user pools (sandbox pools) are never taken by builds.
 import type { ReadyBlank, ReadyBlanks } from "../build/ready-blank.js";
-import { DEFAULT_TARGET, type WarmPool } from "./warm-pool.js";
+import { DEFAULT_TARGET, type PoolTarget, type WarmPool } from "./warm-pool.js";
 
 /** How many build bases keep a blank at once. */
 export const MAX_BASES = 2;
@@ -31,7 +31,8 @@ export class BuildBaseBlanks implements ReadyBlanks {
       WarmPool,
       "size" | "take" | "discard" | "setTarget" | "removeTarget" | "imageOf"
     >,
-    private readonly opts: { maxBases?: number; ttlMs?: number } = {},
+    /** `limits`: a build step's, given to the blanks up front so that taking one changes no limit. */
+    private readonly opts: { maxBases?: number; ttlMs?: number; limits?: PoolTarget["limits"] } = {},
   ) {}
 
   private get pool() {
@@ -66,6 +67,7 @@ export class BuildBaseBlanks implements ReadyBlanks {
         imageId: base.imageId,
         count: 1,
         networks: [true],
+        ...(this.opts.limits ? { limits: this.opts.limits } : {}),
       });
     }
     this.recent.delete(base.imageId);

@@ -37,6 +37,8 @@ export interface PoolTarget {
    * blank cannot be made.
    */
   imageId?: string;
+  /** Its blanks' limits when not a sandbox's defaults (a build base's are a build step's). */
+  limits?: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
 }
 
 export const DEFAULT_TARGET = "default";
@@ -182,7 +184,10 @@ export class WarmPool {
       this.making = { imageId: image.id, network, waited: false, done: new Promise<void>((r) => (made = r)) };
       try {
         const netSlot = network ? await this.slots.reserve() : null;
-        const spec = specFor({ kind: "blank", id: newId("sb"), image, netSlot });
+        const spec = {
+          ...specFor({ kind: "blank", id: newId("sb"), image, netSlot }),
+          ...this.targets.get(key)?.limits,
+        };
         try {
           await this.runtime.create(spec);
         } catch (err) {
