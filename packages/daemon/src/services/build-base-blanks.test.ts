@@ -18,13 +18,14 @@ function fakePool(size = 1, defaultImage = "sha256:default") {
     setTarget: (key: string, t: PoolTarget) => void targets.set(key, t),
     removeTarget: (key: string) => void targets.delete(key),
     imageOf: (key: string) => (key === DEFAULT_TARGET ? defaultImage : undefined),
-    take: (imageId: string, network: boolean, target?: string) => {
-      takes.push(`${target} ${imageId} ${network}`);
+    take: (imageId: string, network: boolean, target?: string, refill = true) => {
+      takes.push(`${target} ${imageId} ${network}${refill ? "" : " (no refill)"}`);
       const b = ready.get(target!);
       ready.delete(target!);
       return b;
     },
     discard: async () => undefined,
+    refill: () => void takes.push("refill"),
   };
   return { pool, targets, takes, ready };
 }
@@ -82,7 +83,11 @@ describe("BuildBaseBlanks", () => {
     const mine = { spec: { id: "sb-1" } } as unknown as Blank;
     ready.set("build-base:sha256:1", mine);
     expect(blanks.take("sha256:1", true)).toBe(mine);
-    expect(takes).toEqual(["default sha256:1 true", "build-base:sha256:1 sha256:1 true"]);
+    // The base's blank is made again only when the build is over and remembers its base.
+    expect(takes).toEqual(["default sha256:1 true", "build-base:sha256:1 sha256:1 true (no refill)"]);
+    blanks.remember({ project: "p", ref: "img1", imageId: "sha256:1" });
+    blanks.remember({ project: "p", ref: "img1", imageId: "sha256:1" });
+    expect(takes.slice(2)).toEqual(["refill"]);
   });
 });
 

@@ -29,7 +29,7 @@ export class BuildBaseBlanks implements ReadyBlanks {
     /** The daemon's warm pool (a thunk: the wiring makes the pool after the builder). */
     private readonly poolOf: () => Pick<
       WarmPool,
-      "size" | "take" | "discard" | "setTarget" | "removeTarget" | "imageOf"
+      "size" | "take" | "discard" | "setTarget" | "removeTarget" | "imageOf" | "refill"
     >,
     /** `limits`: a build step's, given to the blanks up front so that taking one changes no limit. */
     private readonly opts: { maxBases?: number; ttlMs?: number; limits?: PoolTarget["limits"] } = {},
@@ -40,7 +40,10 @@ export class BuildBaseBlanks implements ReadyBlanks {
   }
 
   take(imageId: string, network: boolean): ReadyBlank | undefined {
-    return this.pool.take(imageId, network, DEFAULT_TARGET) ?? this.pool.take(imageId, network, targetKey(imageId));
+    // A base's blank is made again once the build is over (remember), not beside its steps.
+    return (
+      this.pool.take(imageId, network, DEFAULT_TARGET) ?? this.pool.take(imageId, network, targetKey(imageId), false)
+    );
   }
 
   discard(blank: ReadyBlank): Promise<void> {
@@ -56,8 +59,11 @@ export class BuildBaseBlanks implements ReadyBlanks {
     if (this.pool.size <= 0 || this.pool.imageOf(DEFAULT_TARGET) === base.imageId) return;
     const key = targetKey(base.imageId);
     const known = this.recent.get(base.imageId);
-    if (known) clearTimeout(known);
-    else {
+    if (known) {
+      clearTimeout(known);
+      // Its blank, if this build took it.
+      this.pool.refill();
+    } else {
       this.evictBeyond((this.opts.maxBases ?? MAX_BASES) - 1);
       // Pinned to the id: a name re-pointed meanwhile (a rebuild) drops the target instead of
       // warming an image no build on this base would take.

@@ -104,9 +104,10 @@ export class WarmPool {
    * Takes a blank of this image (by id, so a rebuilt base is never served stale) with or without a
    * network, if one is ready. A networked blank's slot stays reserved: the caller releases it once
    * its sandbox record holds the slot (or destroys the blank). `target`: only that target's blanks
-   * (builds take the default pool's, never a sandbox pool's).
+   * (builds take the default pool's, never a sandbox pool's). `refill: false`: the caller asks
+   * for the refill itself, later (refill()).
    */
-  take(imageId: string, network: boolean, target?: string): Blank | undefined {
+  take(imageId: string, network: boolean, target?: string, refill = true): Blank | undefined {
     const i = this.ready.findIndex(
       (b) =>
         b.image.id === imageId &&
@@ -118,6 +119,7 @@ export class WarmPool {
     this.taken.set(imageId, (this.taken.get(imageId) ?? 0) + 1);
     // Making a blank (mount, crun run) competes for the CPU with the claimed sandbox's first
     // command: while another blank of this kind is ready, the refill waits a moment.
+    if (!refill) return blank;
     if (this.count(blank!.target, imageId, network) > 0) this.refillSoon();
     else this.refill();
     return blank;
