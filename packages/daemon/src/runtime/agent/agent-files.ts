@@ -15,11 +15,11 @@ import { AgentRequestError, type AgentClient } from "./agent-client.js";
 import { AGENT_PATH } from "./agent-mounts.js";
 import { exitOf } from "./agent-process.js";
 import { START_FLAGS, encode } from "./agent-protocol.js";
-import { stdinFrames } from "./stdin-frames.js";
 
 /** The first protocol version whose agent serves file operations. */
 export const FILES_VERSION = 2;
 const MAX_STDERR = 4096;
+const STDIN_CHUNK = 256 * 1024;
 const ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
 
 /** Exit codes of files.inc.c. */
@@ -167,11 +167,13 @@ export class AgentFiles {
   }
 }
 
-/** Sends `input` as the process's stdin, one acknowledged frame at a time (the agent's backpressure). */
+/** Sends `input` as the process's stdin, one acknowledged chunk at a time (the agent's backpressure). */
 async function feed(c: AgentClient, procId: string, input: Readable): Promise<void> {
   try {
-    for await (const piece of stdinFrames(input as AsyncIterable<Buffer>))
-      await c.request((q) => encode.stdin(q, procId, piece));
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      for (let off = 0; off < chunk.length; off += STDIN_CHUNK)
+        await c.request((q) => encode.stdin(q, procId, chunk.subarray(off, off + STDIN_CHUNK)));
+    }
     await c.request((q) => encode.eof(q, procId));
   } catch (err) {
     // The operation ended early (a full disk, a missing directory): its exit code says why.
