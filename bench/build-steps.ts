@@ -24,10 +24,12 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
   const kinds = ["RUN", "ENV", "WORKDIR", "USER", "ENTRYPOINT", "CMD", "COPY small", "COPY 1.5 MiB"];
   const samples = new Map<string, number[]>(kinds.map((k) => [k, []]));
   const firstRun: number[] = [];
+  const firstRecent: number[] = [];
   const firstCold: number[] = [];
   const laterRuns: number[] = [];
   const rawTrue: number[] = [];
-  // A base no warm-pool blank is kept for (a built image): its first RUN creates its sandbox.
+  // A built image that every round builds on: after its first build a blank of it is kept for the
+  // next one (services/build-base-blanks.ts).
   await new Image({ name: "bench-steps-base", baseImage: "debian-minimal" })
     .run("echo base > /base")
     .build({ client, replace: true });
@@ -48,7 +50,14 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
         if (e.type === "step_done") (e.step === 1 ? firstRun : laterRuns).push(e.durationMs);
       await sleep(SETTLE_MS);
       for (const e of await runSteps("bench-steps-base", r))
+        if (e.type === "step_done" && e.step === 1) firstRecent.push(e.durationMs);
+      // A base no build has run on yet: its first RUN creates its build sandbox.
+      const fresh = `bench-steps-fresh-${r}`;
+      await new Image({ name: fresh, baseImage: "debian-minimal" }).run(`echo ${r} > /base`).build({ client });
+      await sleep(SETTLE_MS);
+      for (const e of await runSteps(fresh, r))
         if (e.type === "step_done" && e.step === 1) firstCold.push(e.durationMs);
+      await client.deleteImage(fresh).catch(() => undefined);
       const events: BuildEvent[] = [];
       await new Image({ name: "bench-steps-meta", baseImage: "debian-minimal" })
         .run(`echo ${r} > /r`)
@@ -75,7 +84,8 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
     [
       ["RUN `true` step overhead, every executed step, p50", allRuns],
       ["RUN `true` step overhead, first RUN of a build, p50", firstRun],
-      ["RUN `true` step overhead, first RUN on a base without warm blanks, p50", firstCold],
+      ["RUN `true` step overhead, first RUN on a built base built on before (build-base blank), p50", firstRecent],
+      ["RUN `true` step overhead, first RUN on a base never built on (cold create), p50", firstCold],
       [`RUN \`true\` step overhead, RUN 2–${RUN_STEPS} of a build, p50`, laterRuns],
     ] as const
   ).map(([what, xs]) => {
@@ -111,7 +121,7 @@ export async function buildStepSection(client: SandboxClient, raw: RawCrun, roun
     notes: [
       "Durations are the daemon's own step_done.durationMs (cache lookup, the step, the layer commit).",
       `Overhead rows: builds of ${RUN_STEPS} uncached RUN \`true\` steps (the command's own time is ~0, so a step's duration is its overhead).`,
-      "The first RUN of a build on the default image runs in a blank of the default warm pool when one is ready (build/ready-blank.ts); on a base without warm blanks (a built image here) it creates its build sandbox.",
+      "The first RUN of a build on the default image runs in a blank of the default warm pool when one is ready (build/ready-blank.ts). On another base it runs in a blank kept for that base when a build ran on it recently (services/build-base-blanks.ts: at most 2 bases, 10 min; the first round creates it), else it creates its build sandbox (a fresh base per round here).",
     ],
   };
 }

@@ -18,6 +18,7 @@ const socketPath = inject("sbxHost").replace(/^unix:\/\//, "");
 afterAll(async () => {
   await client.deleteImage(NAME).catch(() => undefined);
   await client.deleteImage(`${NAME}-blank`).catch(() => undefined);
+  for (const n of ["on1", "on2", "bbase"]) await client.deleteImage(`${NAME}-${n}`).catch(() => undefined);
 });
 
 /** A gauge of the daemon's /metrics (on its unix socket). */
@@ -114,5 +115,37 @@ describe("build steps sharing one sandbox", () => {
     // The build ended it: no dir, no container (it never became a sandbox of the store).
     expect(existsSync(join(sandboxesDir, host))).toBe(false);
     expect((await client.list({ all: true })).some((s) => s.id === host)).toBe(false);
+  });
+
+  it("keeps a blank of a base a build ran on, and the next build on it runs its first step there", async () => {
+    const target = await gauge("sbx_pool_target");
+    await new Image({ name: `${NAME}-bbase`, baseImage: "debian-minimal" }).run("echo base > /base").build({ client });
+    const onBase = (name: string) =>
+      new Image({ name: `${NAME}-${name}`, baseImage: `${NAME}-bbase` })
+        // Its own step text: the same key would share (and replace) one layer dir between the two.
+        .run(`hostname > /h && cat /base > /seen # ${name}`)
+        .build({ client, replace: true, noCache: true });
+    // No blank of it yet: a build sandbox is made (hostname "build"); a blank is kept from now on.
+    await onBase("on1");
+    await expect
+      .poll(() => gauge("sbx_pool_ready"), { timeout: 60_000, interval: 200 })
+      .toBeGreaterThanOrEqual(2 * target + 1);
+    await onBase("on2");
+    const [one, two] = [
+      await sandbox({ image: `${NAME}-on1`, allowInternetAccess: false }),
+      await sandbox({ image: `${NAME}-on2`, allowInternetAccess: false }),
+    ];
+    const sh = async (sb: typeof one, cmd: string) => {
+      const r = await sb.run("/bin/sh", { args: ["-c", cmd] });
+      expect(r.exitCode, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    expect(await sh(one, "cat /h")).toBe("build");
+    const host = await sh(two, "cat /h");
+    expect(host).toMatch(/^sb-[a-z0-9]+$/);
+    // The same image either way: the base's files plus the step's, nothing of the blank's start.
+    expect(await sh(two, "cat /seen")).toBe("base");
+    expect(await sh(two, "ls -A /")).toBe(await sh(one, "ls -A /"));
+    expect(existsSync(join(sandboxesDir, host))).toBe(false);
   });
 });

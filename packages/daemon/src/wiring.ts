@@ -34,7 +34,8 @@ import { SnapshotService } from "./services/snapshot-service.js";
 import { StatsService } from "./services/stats-service.js";
 import { DaemonMetrics } from "./services/metrics.js";
 import { TerminalService } from "./services/terminal-service.js";
-import { DEFAULT_TARGET, WarmPool } from "./services/warm-pool.js";
+import { WarmPool } from "./services/warm-pool.js";
+import { BuildBaseBlanks } from "./services/build-base-blanks.js";
 import { VolumeService } from "./services/volume-service.js";
 import type { Stores } from "./store/store.js";
 
@@ -98,8 +99,8 @@ export function wireServices(o: WiringOptions) {
       releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,
       uidBase: o.uidBase,
-      // A build's first step may run in a blank of the default pool (build/ready-blank.ts).
-      readyBlanks: { take: (id, net) => pool.take(id, net, DEFAULT_TARGET), discard: (b) => pool.discard(b) },
+      // A build's first step may run in a blank of the default pool or of a recent build base.
+      readyBlanks: new BuildBaseBlanks(() => pool, { limits: BUILD_LIMITS }),
     },
     {
       ...{ logDir: join(o.dataDir, "builds"), gc, pullBase: (project, ref) => oci.pullBase(project, ref), inUse, bus },

@@ -25,11 +25,16 @@ export class BuildSession {
   private current: Current | null = null;
   /** Ended sandboxes' teardowns, which run while the build goes on; close() waits for them. */
   private readonly releases: Promise<void>[] = [];
+  /** Whether a networked step ran on the bare base (a blank of it would have served it). */
+  private executedOnBase = false;
 
   constructor(
     private readonly deps: BuilderDeps,
-    /** The build's base: its image id and layer stack (top first), which a ready blank may match. */
-    private readonly base?: { id: string; lowers: string[] },
+    /**
+     * The build's base: its image id and layer stack (top first), which a ready blank may match;
+     * its name and the building project, by which a blank of it is kept for the next build.
+     */
+    private readonly base?: { id: string; lowers: string[]; name?: string; project?: string },
   ) {}
 
   /** Whether a shared sandbox is running (a layer written on the host would not show in its root). */
@@ -49,7 +54,9 @@ export class BuildSession {
     this.end();
     const { runtime } = this.deps;
     // Nothing built yet (the stack is the base's): a ready blank of the base will do.
-    const ready = this.onBase(want) ? await claimReadyBlank(this.deps, { imageId: this.base!.id, ...want }) : undefined;
+    const onBase = this.onBase(want);
+    if (onBase && want.network) this.executedOnBase = true;
+    const ready = onBase ? await claimReadyBlank(this.deps, { imageId: this.base!.id, ...want }) : undefined;
     if (ready) {
       this.current = { ...ready, shared: runtime.canCaptureQuiet?.(ready.id) === true, index: null, indexedAt: 0 };
       return ready.id;
@@ -127,5 +134,9 @@ export class BuildSession {
   async close(): Promise<void> {
     this.end();
     await Promise.all(this.releases);
+    // Only now, so that making the next build's blank never competes with this build's steps.
+    const b = this.base;
+    if (this.executedOnBase && b?.name !== undefined)
+      this.deps.readyBlanks?.remember?.({ project: b.project ?? "default", ref: b.name, imageId: b.id });
   }
 }

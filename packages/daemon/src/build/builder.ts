@@ -107,7 +107,7 @@ export async function runBuild(
     .reverse()
     .map((l) => l.dir)
     .concat(base.dir);
-  const session = new BuildSession(deps, { id: base.id, lowers: baseLowers });
+  const session = new BuildSession(deps, { id: base.id, lowers: baseLowers, name: base.name, project: opts.project });
   try {
     for (let i = 0; i < total; i++) {
       if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");

@@ -21,6 +21,11 @@ export interface ReadyBlanks {
   take(imageId: string, network: boolean): ReadyBlank | undefined;
   /** Destroys a blank that was taken but not used, and gives back its slot. */
   discard(blank: ReadyBlank): Promise<void>;
+  /**
+   * A build executes a networked step on its bare base (`ref` as the build named it): keep a blank
+   * of it ready for the next build (services/build-base-blanks.ts).
+   */
+  remember?(base: { project: string; ref: string; imageId: string }): void;
 }
 
 export interface BlankWant {

@@ -164,6 +164,8 @@ export class CrunRuntime implements SandboxRuntime {
   async create(spec: SandboxSpec): Promise<{ ipAddress: string | null }> {
     const dir = this.dir(spec.id);
     let userns: UsernsOwner | undefined;
+    let pendingUserns: Promise<UsernsOwner> | undefined;
+    let policy: Promise<void> | undefined;
     try {
       // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
       const hostIds = spec.hostIds === true || spec.systemd === true;
@@ -176,6 +178,13 @@ export class CrunRuntime implements SandboxRuntime {
         await chown(dir, 0, range);
         await chmod(dir, 0o710);
       }
+      // The slot's egress policy (after the slot's last teardown, whose detach removes its rules)
+      // and the user namespace need nothing of the mounts: both start now and are awaited later.
+      if (spec.netSlot !== null) policy = this.loadPolicyWhenFree(spec.id, spec.netSlot, spec.egress);
+      if (!hostIds) pendingUserns = UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount);
+      // Awaited below (or on failure): no unhandled rejection meanwhile.
+      policy?.catch(() => undefined);
+      pendingUserns?.catch(() => undefined);
       const snap = await prepareSnapshot(dir, spec.lowers, {
         sizeMb: spec.diskMb,
         uidBase: hostIds ? 0 : this.o.uidBase,
@@ -201,7 +210,7 @@ export class CrunRuntime implements SandboxRuntime {
       const resolvConf = join(staged, "resolv.conf");
       await writeFile(resolvConf, spec.netSlot === null ? "" : this.o.network.resolvConf(), { mode: 0o644 });
       // Owned by the range's base uid, so per-user kernel budgets are the sandbox's own (F3).
-      userns = hostIds ? undefined : await UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount);
+      userns = await pendingUserns;
       const config = buildOciConfig({
         id: spec.id,
         rootfs: snap.rootfs,
@@ -239,8 +248,9 @@ export class CrunRuntime implements SandboxRuntime {
         // init, nothing of the sandbox's own runs before create returns: it starts meanwhile.
         pid = await this.crun.create(spec.id, dir, pidFile, logFile);
         const attach = async () => {
-          await this.teardowns.slotFree(spec.netSlot!);
-          return (await this.o.network.attach(spec.id, spec.netSlot!, pid, spec.egress)).ipAddress;
+          await policy;
+          return (await this.o.network.attach(spec.id, spec.netSlot!, pid, spec.egress, { policyLoaded: true }))
+            .ipAddress;
         };
         if (agent) {
           // Both settle before a failure is thrown: destroy must not race a veth still being made.
@@ -259,10 +269,19 @@ export class CrunRuntime implements SandboxRuntime {
       if (spec.systemd) await waitForBoot(this.crun, spec.id, join(dir, "state", "init.log"));
       return { ipAddress };
     } catch (err) {
-      userns?.release();
+      // Both settle first: a holder still starting must be ended, and the policy must not be
+      // loaded after destroy's detach removed the slot's rules.
+      (userns ?? (await pendingUserns?.catch(() => undefined)))?.release();
+      await policy?.catch(() => undefined);
       await this.destroy(spec.id, spec.netSlot).catch(() => undefined);
       throw err;
     }
+  }
+
+  /** The slot's egress policy, once the slot's last sandbox is torn down. */
+  private async loadPolicyWhenFree(id: string, slot: number, egress: EgressPolicy | undefined): Promise<void> {
+    await this.teardowns.slotFree(slot);
+    await this.o.network.loadPolicy(id, slot, egress);
   }
 
   private usernsHelper(): string {

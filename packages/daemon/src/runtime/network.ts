@@ -104,22 +104,38 @@ export class NetworkManager {
   }
 
   /**
-   * Gives the netns of `initPid` an eth0 with the slot's address and a default route via the host.
-   * The egress policy (none = open) is loaded before the link exists, replacing any stale one.
+   * The host side of a slot's network that needs no sandbox yet: the host's table, then the slot's
+   * egress policy (none = open), replacing any stale one. A create runs it while the sandbox's
+   * filesystem is being mounted (its slot already free), and then attaches with `policyLoaded`.
    */
-  async attach(sandboxId: string, slot: number, initPid: number, egress?: EgressPolicy): Promise<SandboxNetwork> {
-    const net = this.networkFor(slot);
-    if (!Number.isInteger(initPid) || initPid <= 1) {
-      throw new SbxError("invalid_argument", `Invalid init pid ${initPid} for sandbox ${sandboxId}.`);
-    }
-    await assertOwnNetns(sandboxId, initPid);
-    // Never attach without the policy: without it a sandbox could reach the host.
+  async loadPolicy(sandboxId: string, slot: number, egress?: EgressPolicy): Promise<void> {
     this.hostReady ??= this.ensureHost().catch((err: unknown) => {
       this.hostReady = undefined;
       throw err;
     });
     await this.hostReady;
     await this.setEgress(sandboxId, slot, egress);
+  }
+
+  /**
+   * Gives the netns of `initPid` an eth0 with the slot's address and a default route via the host.
+   * The egress policy (none = open) is loaded before the link exists, replacing any stale one,
+   * unless the caller did that already (`policyLoaded`, after loadPolicy of this slot).
+   */
+  async attach(
+    sandboxId: string,
+    slot: number,
+    initPid: number,
+    egress?: EgressPolicy,
+    opts: { policyLoaded?: boolean } = {},
+  ): Promise<SandboxNetwork> {
+    const net = this.networkFor(slot);
+    if (!Number.isInteger(initPid) || initPid <= 1) {
+      throw new SbxError("invalid_argument", `Invalid init pid ${initPid} for sandbox ${sandboxId}.`);
+    }
+    await assertOwnNetns(sandboxId, initPid);
+    // Never attach without the policy: without it a sandbox could reach the host.
+    if (!opts.policyLoaded) await this.loadPolicy(sandboxId, slot, egress);
     // Same MTU as the uplink, so full-size packets are not dropped or fragmented on the way out.
     const mtuArgs = this.mtu ? ` mtu ${this.mtu}` : "";
     const hostBatch = [

@@ -10,6 +10,11 @@ import type { ProcessHandle } from "../runtime/runtime.js";
 import type { Store } from "../store/store.js";
 
 const FOLLOW_POLL_MS = 20;
+/**
+ * How long a reader counts from read() before its first next(): what a caller that never iterates
+ * (nor returns) the events holds at most. A caller starts reading within milliseconds.
+ */
+export const UNSTARTED_HOLD_MS = 60_000;
 
 export class ProcessOutputs {
   private readonly exits = new EventEmitter();
@@ -29,21 +34,61 @@ export class ProcessOutputs {
     this.exits.emit(procId);
   }
 
-  /** The events of `p`, read through `handle` (none when its output is gone). */
-  async *read(
+  /**
+   * The events of `p`, read through `handle` (none when its output is gone). The reader counts
+   * from this call, not from the first next(): between an exec's answer and its first read, a
+   * concurrent start's log pruning must not drop the output of a command that just ended. The
+   * count ends when the events end, when they are returned or thrown into (also before the first
+   * next(), when a generator's own body never runs), or UNSTARTED_HOLD_MS after this call if
+   * nobody ever iterates them.
+   */
+  read(
     p: ProcessRecord,
     handle: ProcessHandle | undefined,
     follow: boolean,
     signal?: AbortSignal,
   ): AsyncGenerator<ProcessOutputEvent> {
-    this.reading.set(p.id, (this.reading.get(p.id) ?? 0) + 1);
-    try {
-      yield* this.follow(p, handle, follow, signal);
-    } finally {
-      const n = this.reading.get(p.id)! - 1;
-      if (n > 0) this.reading.set(p.id, n);
-      else this.reading.delete(p.id);
-    }
+    let release = this.hold(p.id);
+    const lapse = setTimeout(() => release(), UNSTARTED_HOLD_MS);
+    lapse.unref?.();
+    const events = async function* (this: ProcessOutputs): AsyncGenerator<ProcessOutputEvent> {
+      clearTimeout(lapse);
+      // Started after the hold lapsed: counted again while it reads.
+      if (release.done) release = this.hold(p.id);
+      try {
+        yield* this.follow(p, handle, follow, signal);
+      } finally {
+        release();
+      }
+    }.call(this);
+    const { return: ret, throw: thr } = events;
+    events.return = (value) => {
+      clearTimeout(lapse);
+      release();
+      return ret.call(events, value);
+    };
+    events.throw = (err) => {
+      clearTimeout(lapse);
+      release();
+      return thr.call(events, err);
+    };
+    return events;
+  }
+
+  /** Counts one reader of the process; the function it returns uncounts it (once). */
+  private hold(procId: string): (() => void) & { done: boolean } {
+    this.reading.set(procId, (this.reading.get(procId) ?? 0) + 1);
+    const release = Object.assign(
+      () => {
+        if (release.done) return;
+        release.done = true;
+        const n = this.reading.get(procId)! - 1;
+        if (n > 0) this.reading.set(procId, n);
+        else this.reading.delete(procId);
+      },
+      { done: false },
+    );
+    return release;
   }
 
   private async *follow(

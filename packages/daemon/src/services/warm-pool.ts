@@ -31,6 +31,14 @@ export interface PoolTarget {
   image: string | undefined;
   count: number;
   networks: boolean[];
+  /**
+   * Only while `image` resolves to this id: a pinned target (a build base, ./build-base-blanks.ts)
+   * is dropped, not re-pointed, when its name resolves to another image or to none, or when its
+   * blank cannot be made.
+   */
+  imageId?: string;
+  /** Its blanks' limits when not a sandbox's defaults (a build base's are a build step's). */
+  limits?: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
 }
 
 export const DEFAULT_TARGET = "default";
@@ -43,6 +51,8 @@ export class WarmPool {
   private again = false;
   private closed = false;
   private readonly targets = new Map<string, PoolTarget>();
+  /** The image id each target's name resolved to at the last fill. */
+  private readonly resolved = new Map<string, string>();
   /** Blanks taken, by image id (pool statistics read it). */
   private readonly taken = new Map<string, number>();
 
@@ -77,6 +87,11 @@ export class WarmPool {
     return this.ready.filter((b) => b.target === key && (imageId === undefined || b.image.id === imageId)).length;
   }
 
+  /** The image id a target's blanks are made of (as of the last fill), if it has made any. */
+  imageOf(key: string): string | undefined {
+    return this.targets.has(key) ? this.resolved.get(key) : undefined;
+  }
+
   takenOf(imageId: string): number {
     return this.taken.get(imageId) ?? 0;
   }
@@ -89,9 +104,10 @@ export class WarmPool {
    * Takes a blank of this image (by id, so a rebuilt base is never served stale) with or without a
    * network, if one is ready. A networked blank's slot stays reserved: the caller releases it once
    * its sandbox record holds the slot (or destroys the blank). `target`: only that target's blanks
-   * (builds take the default pool's, never a sandbox pool's).
+   * (builds take the default pool's, never a sandbox pool's). `refill: false`: the caller asks
+   * for the refill itself, later (refill()).
    */
-  take(imageId: string, network: boolean, target?: string): Blank | undefined {
+  take(imageId: string, network: boolean, target?: string, refill = true): Blank | undefined {
     const i = this.ready.findIndex(
       (b) =>
         b.image.id === imageId &&
@@ -103,6 +119,7 @@ export class WarmPool {
     this.taken.set(imageId, (this.taken.get(imageId) ?? 0) + 1);
     // Making a blank (mount, crun run) competes for the CPU with the claimed sandbox's first
     // command: while another blank of this kind is ready, the refill waits a moment.
+    if (!refill) return blank;
     if (this.count(blank!.target, imageId, network) > 0) this.refillSoon();
     else this.refill();
     return blank;
@@ -169,11 +186,15 @@ export class WarmPool {
       this.making = { imageId: image.id, network, waited: false, done: new Promise<void>((r) => (made = r)) };
       try {
         const netSlot = network ? await this.slots.reserve() : null;
-        const spec = specFor({ kind: "blank", id: newId("sb"), image, netSlot });
+        const spec = {
+          ...specFor({ kind: "blank", id: newId("sb"), image, netSlot }),
+          ...this.targets.get(key)?.limits,
+        };
         try {
           await this.runtime.create(spec);
         } catch (err) {
           this.release(spec);
+          if (this.targets.get(key)?.imageId !== undefined) this.targets.delete(key);
           throw err;
         }
         if (this.closed) await this.discard({ spec });
@@ -215,11 +236,17 @@ export class WarmPool {
       try {
         image = await this.images.resolve(t.project, t.image);
       } catch (err) {
-        this.log.warn({ err, pool: key }, "warm pool: image does not resolve");
+        if (t.imageId !== undefined) this.targets.delete(key);
+        else this.log.warn({ err, pool: key }, "warm pool: image does not resolve");
+        continue;
+      }
+      if (t.imageId !== undefined && image.id !== t.imageId) {
+        this.targets.delete(key);
         continue;
       }
       if (image.config.systemd) continue;
       current.set(key, image.id);
+      this.resolved.set(key, image.id);
       for (const network of t.networks)
         if (this.count(key, image.id, network) < t.count) return { key, image, network };
     }
