@@ -9,6 +9,7 @@
 import pLimit from "p-limit";
 import { Sandbox, type SandboxClient } from "@sbx-sh/sdk";
 import { availableParallelism, loadavg } from "node:os";
+import { openClusterDb } from "../packages/daemon/src/cluster/cluster-db.js";
 import { BenchFleet } from "./cluster-fleet.js";
 import { atMost, percentile, printSection, timeIt, type Row, type Section } from "./stats.js";
 
@@ -39,6 +40,18 @@ async function throughput(client: SandboxClient, count: number): Promise<number>
     ),
   );
   return count / ((performance.now() - t0) / 1000);
+}
+
+/** `n` round trips of `SELECT 1` on one connection. */
+async function pgRoundTrips(url: string, n: number): Promise<number[]> {
+  const db = await openClusterDb({ url, schema: "bench_rtt" });
+  try {
+    const ms: number[] = [];
+    for (let i = 0; i < n; i++) ms.push(await timeIt(() => db.pool.query("SELECT 1")));
+    return ms;
+  } finally {
+    await db.close();
+  }
 }
 
 function pair(what: string, via: number[], direct: number[], target?: { text: string; ratio: number }): Row {
@@ -82,9 +95,18 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
       viaExec.push(await timeIt(() => box.run("true")));
       directExec.push(await timeIt(() => direct.run("true")));
     }
+    // What one forwarded request costs on its own: a plain GET of the sandbox, and the database
+    // round trip the control plane makes to locate it (SELECT 1 from here, same run).
+    const viaInfo: number[] = [];
+    const directInfo: number[] = [];
+    for (let i = 0; i < n; i++) {
+      viaInfo.push(await timeIt(() => box.info()));
+      directInfo.push(await timeIt(() => direct.info()));
+    }
+    const rtt = await pgRoundTrips(fleet.pg!.url, n);
     await box.terminate();
 
-    const count = 4 * CONCURRENCY;
+    const count = 6 * CONCURRENCY;
     await throughput(fleet.client, CONCURRENCY); // warm-up, not counted
     const one = await throughput(fleet.client, count);
     await fleet.only(fleet.nodes.map((x) => x.name));
@@ -96,7 +118,8 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
         pair("create → `true` → terminate p50, via control plane", viaLife, directLife),
         pair("create → `true` → terminate p99, via control plane", viaLife, directLife),
         pair("exec `true` p50, via control plane", viaExec, directExec, { text: "≤ 1.2× direct", ratio: 1.2 }),
-        pair("exec `true` p99, via control plane", viaExec, directExec),
+        pair("exec `true` p99, via control plane", viaExec, directExec, { text: "≤ 1.2× direct", ratio: 1.2 }),
+        pair("sandbox info (GET) p50, via control plane", viaInfo, directInfo),
         {
           what: `creates/s at concurrency ${CONCURRENCY}, 3 nodes (simulated: one machine)`,
           sbx: three,
@@ -110,6 +133,7 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
         `PostgreSQL, one control plane and 3 node daemons (warm pool on, default size) on loopback of one ${availableParallelism()}-core machine; fleet start ${startSecs.toFixed(0)} s`,
         "latency rows: n2 and n3 cordoned, so both paths reach n1; the two paths alternate iteration by iteration; direct = n1's own unix socket",
         `creates/s: ${count} sandboxes (${SPEC.cpus} cpus, ${SPEC.memoryMb} MB, each terminated) through the control plane; 1 node = n2, n3 cordoned; the 3 nodes share the same cores, so this is not 3 machines' throughput`,
+        `same run, one PostgreSQL round trip (SELECT 1) from the bench: p50 ${percentile(rtt, 50).toFixed(1)} ms, p99 ${percentile(rtt, 99).toFixed(1)} ms; the control plane makes one (locating the sandbox) per forwarded call`,
         `load average (1 min) at start ${load0.toFixed(1)}, at end ${load1.toFixed(1)}`,
       ],
     };
