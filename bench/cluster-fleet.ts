@@ -19,6 +19,8 @@ export interface BenchNode {
   daemon: TestDaemon;
   /** The node's own daemon over its root-only socket: the direct baseline. */
   local: SandboxClient;
+  /** Its TCP API (the control plane's way in), `http://127.0.0.1:PORT`. */
+  url: string;
   cgroupParent: string;
   nftTable: string;
 }
@@ -63,6 +65,7 @@ export class BenchFleet {
     for (let i = 1; i <= this.nodeCount; i++) {
       const name = `n${i}`;
       const { token } = await this.client.addNode(name);
+      const url = `http://127.0.0.1:${await freePort()}`;
       const daemon = new TestDaemon({
         name: `bench-cluster-${name}`,
         netIndex: i,
@@ -70,12 +73,13 @@ export class BenchFleet {
         subnet: this.subnet(i),
         ifPrefix: `sbc${this.tag}${String.fromCharCode(96 + i)}`,
         // The warm pool as shipped (its default size): what a node serves creates from.
-        extraArgs: ["--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
+        extraArgs: ["--role", "node", "--listen-tcp", url.slice("http://".length)],
       });
       const node: BenchNode = {
         name,
         daemon,
         local: new SandboxClient({ host: daemon.host }),
+        url,
         cgroupParent: `sbb-cluster${this.tag}-${name}`,
         nftTable: `sbb${this.tag}_cluster_${name}`,
       };

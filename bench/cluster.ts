@@ -1,13 +1,13 @@
 // The cluster section (BENCH_ONLY=cluster): what going through the control plane costs, with real
 // daemons and real crun (./cluster-fleet.ts: PostgreSQL, a control plane, three node daemons on
 // loopback). Each figure is next to its same-run baseline on the same node directly (its own
-// socket): create → first `true` → terminate back to back, and exec `true` in a running sandbox,
+// socket): create → first `true` (and on to terminate) back to back, and exec `true` in a sandbox,
 // the two paths interleaved so the machine's load falls on both alike; and creates per second at a
 // fixed concurrency with one node ready against three. That last row is a simulation: the three
 // nodes share this machine's cores, so it shows the control plane's overhead and spreading, not
 // what three machines would give. Runs alone: `npx tsx --conditions=sbx-source bench/cluster.ts`.
 import pLimit from "p-limit";
-import { Sandbox, type SandboxClient } from "@sbx-sh/sdk";
+import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { availableParallelism, loadavg } from "node:os";
 import { openClusterDb } from "../packages/daemon/src/cluster/cluster-db.js";
 import { BenchFleet } from "./cluster-fleet.js";
@@ -17,14 +17,23 @@ import { atMost, percentile, printSection, timeIt, type Row, type Section } from
 const SPEC = { allowInternetAccess: false, cpus: 0.25, memoryMb: 256 };
 const CONCURRENCY = 4;
 
-/** One create → run `true` → terminate, timed whole. */
-async function lifecycle(client: SandboxClient): Promise<number> {
-  return timeIt(async () => {
-    const sb = await Sandbox.create(SPEC, client);
-    const r = await sb.run("true");
-    if (r.exitCode !== 0) throw new Error(`true exited ${r.exitCode}`);
-    await sb.terminate();
-  });
+interface Life {
+  /** create → the first `true` done */
+  ready: number[];
+  /** create → `true` → terminate */
+  whole: number[];
+}
+
+/** One create → run `true` → terminate into `into`. */
+async function lifecycle(client: SandboxClient, into?: Life): Promise<void> {
+  const t0 = performance.now();
+  const sb = await Sandbox.create(SPEC, client);
+  const r = await sb.run("true");
+  if (r.exitCode !== 0) throw new Error(`true exited ${r.exitCode}`);
+  const t1 = performance.now();
+  await sb.terminate();
+  into?.ready.push(t1 - t0);
+  into?.whole.push(performance.now() - t0);
 }
 
 /** `count` create → terminate, `CONCURRENCY` at a time, through `client`: creates per second. */
@@ -80,20 +89,25 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
     // One of each first (not timed): the first create on a fresh node waits for its pool's first blanks.
     await lifecycle(fleet.client);
     await lifecycle(n1.local);
-    const viaLife: number[] = [];
-    const directLife: number[] = [];
+    const viaLife: Life = { ready: [], whole: [] };
+    const directLife: Life = { ready: [], whole: [] };
     for (let i = 0; i < n; i++) {
-      viaLife.push(await lifecycle(fleet.client));
-      directLife.push(await lifecycle(n1.local));
+      await lifecycle(fleet.client, viaLife);
+      await lifecycle(n1.local, directLife);
     }
     // Exec in one running sandbox, created through the control plane, reached both ways.
     const box = await Sandbox.create(SPEC, fleet.client);
     const direct = await Sandbox.connect(box.id, n1.local);
+    // And over n1's TCP API with a project token (the transport the control plane uses to reach it).
+    const { token } = await n1.local.createToken("default");
+    const overTcp = await Sandbox.connect(box.id, new SandboxClient({ host: n1.url, token: token! }));
     const viaExec: number[] = [];
     const directExec: number[] = [];
+    const tcpExec: number[] = [];
     for (let i = 0; i < n; i++) {
       viaExec.push(await timeIt(() => box.run("true")));
       directExec.push(await timeIt(() => direct.run("true")));
+      tcpExec.push(await timeIt(() => overTcp.run("true")));
     }
     // What one forwarded request costs on its own: a plain GET of the sandbox, and the database
     // round trip the control plane makes to locate it (SELECT 1 from here, same run).
@@ -115,10 +129,13 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
     return {
       title: "Cluster: control plane vs a node directly (real daemons, one machine)",
       rows: [
-        pair("create → `true` → terminate p50, via control plane", viaLife, directLife),
-        pair("create → `true` → terminate p99, via control plane", viaLife, directLife),
+        pair("create → first `true` p50, via control plane", viaLife.ready, directLife.ready),
+        pair("create → first `true` p99, via control plane", viaLife.ready, directLife.ready),
+        pair("create → `true` → terminate p50, via control plane", viaLife.whole, directLife.whole),
+        pair("create → `true` → terminate p99, via control plane", viaLife.whole, directLife.whole),
         pair("exec `true` p50, via control plane", viaExec, directExec, { text: "≤ 1.2× direct", ratio: 1.2 }),
-        pair("exec `true` p99, via control plane", viaExec, directExec, { text: "≤ 1.2× direct", ratio: 1.2 }),
+        pair("exec `true` p99, via control plane", viaExec, directExec),
+        pair("exec `true` p50, n1's TCP with a project token", tcpExec, directExec),
         pair("sandbox info (GET) p50, via control plane", viaInfo, directInfo),
         {
           what: `creates/s at concurrency ${CONCURRENCY}, 3 nodes (simulated: one machine)`,
