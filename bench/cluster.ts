@@ -7,7 +7,7 @@
 // nodes share this machine's cores, so it shows the control plane's overhead and spreading, not
 // what three machines would give. Runs alone: `npx tsx --conditions=sbx-source bench/cluster.ts`.
 import pLimit from "p-limit";
-import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { Sandbox, type SandboxClient } from "@sbx-sh/sdk";
 import { availableParallelism, loadavg } from "node:os";
 import { openClusterDb } from "../packages/daemon/src/cluster/cluster-db.js";
 import { BenchFleet } from "./cluster-fleet.js";
@@ -98,16 +98,11 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
     // Exec in one running sandbox, created through the control plane, reached both ways.
     const box = await Sandbox.create(SPEC, fleet.client);
     const direct = await Sandbox.connect(box.id, n1.local);
-    // And over n1's TCP API with a project token (the transport the control plane uses to reach it).
-    const { token } = await n1.local.createToken("default");
-    const overTcp = await Sandbox.connect(box.id, new SandboxClient({ host: n1.url, token: token! }));
     const viaExec: number[] = [];
     const directExec: number[] = [];
-    const tcpExec: number[] = [];
     for (let i = 0; i < n; i++) {
       viaExec.push(await timeIt(() => box.run("true")));
       directExec.push(await timeIt(() => direct.run("true")));
-      tcpExec.push(await timeIt(() => overTcp.run("true")));
     }
     // What one forwarded request costs on its own: a plain GET of the sandbox, and the database
     // round trip the control plane makes to locate it (SELECT 1 from here, same run).
@@ -135,7 +130,6 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
         pair("create → `true` → terminate p99, via control plane", viaLife.whole, directLife.whole),
         pair("exec `true` p50, via control plane", viaExec, directExec, { text: "≤ 1.2× direct", ratio: 1.2 }),
         pair("exec `true` p99, via control plane", viaExec, directExec),
-        pair("exec `true` p50, n1's TCP with a project token", tcpExec, directExec),
         pair("sandbox info (GET) p50, via control plane", viaInfo, directInfo),
         {
           what: `creates/s at concurrency ${CONCURRENCY}, 3 nodes (simulated: one machine)`,
@@ -148,7 +142,7 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
       ],
       notes: [
         `PostgreSQL, one control plane and 3 node daemons (warm pool on, default size) on loopback of one ${availableParallelism()}-core machine; fleet start ${startSecs.toFixed(0)} s`,
-        "latency rows: n2 and n3 cordoned, so both paths reach n1; the two paths alternate iteration by iteration; direct = n1's own unix socket",
+        "latency rows: n2 and n3 cordoned, so both paths reach n1; the two paths alternate iteration by iteration; direct = n1's own unix socket (a node's TCP API serves only its control plane, with the node's key)",
         `creates/s: ${count} sandboxes (${SPEC.cpus} cpus, ${SPEC.memoryMb} MB, each terminated) through the control plane; 1 node = n2, n3 cordoned; the 3 nodes share the same cores, so this is not 3 machines' throughput`,
         `same run, one PostgreSQL round trip (SELECT 1) from the bench: p50 ${percentile(rtt, 50).toFixed(1)} ms, p99 ${percentile(rtt, 99).toFixed(1)} ms; the control plane makes one (locating the sandbox) per forwarded call`,
         `load average (1 min) at start ${load0.toFixed(1)}, at end ${load1.toFixed(1)}`,
