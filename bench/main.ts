@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { TestDaemon } from "../test/harness.js";
 import { cliSection } from "./cli.js";
+import { clusterSection } from "./cluster.js";
 import { agentSection } from "./agent.js";
 import { createSection } from "./create.js";
 import { densitySection } from "./density.js";
@@ -31,7 +32,7 @@ const N = Number(process.env.BENCH_N ?? (LONG ? 200 : 50));
 const IDLE = Number(process.env.BENCH_IDLE ?? (LONG ? 500 : 100));
 const SQLITE_RUNS = LONG ? 5 : 3;
 const SQLITE_ROWS = 60_000;
-/** BENCH_ONLY=agent,create,images,buildsteps,snapshots,sqlite,network,oci,observe,placement,density,tensorlake,cli runs only those sections (the report says which ran). */
+/** BENCH_ONLY=agent,create,images,buildsteps,snapshots,sqlite,network,oci,observe,placement,cluster,density,tensorlake,cli runs only those sections (the report says which ran). */
 const ONLY = process.env.BENCH_ONLY?.split(",");
 /**
  * BENCH_SLOT=0-9: a bench daemon of its own (dir, subnets, veth prefix, TCP port), so two checkouts
@@ -118,6 +119,9 @@ async function main(): Promise<void> {
       ociSection(client, daemon.host, join(daemon.root, "data")),
     );
     await section(sections, "placement", "Placement in PostgreSQL (simulated nodes)", () => placementSection());
+    await section(sections, "cluster", "Cluster: control plane vs a node directly", () =>
+      clusterSection(Math.min(N, 40), SLOT),
+    );
     await section(sections, "tensorlake", "Tensorlake SDK routes and pools", () =>
       tensorlakeSection(client, `http://${tcp}`, raw, Math.min(N, 30)),
     );

@@ -12,7 +12,7 @@ export function mean(samples: number[]): number {
   return samples.length === 0 ? NaN : samples.reduce((a, b) => a + b, 0) / samples.length;
 }
 
-export type Unit = "ms" | "MiB" | "count";
+export type Unit = "ms" | "MiB" | "count" | "per s";
 
 export interface Row {
   what: string;
@@ -50,6 +50,7 @@ export function fmtValue(n: number | undefined, unit: Unit = "ms"): string {
   if (n === undefined || Number.isNaN(n)) return "—";
   if (unit === "count") return String(Math.round(n));
   if (unit === "MiB") return `${n.toFixed(2)} MiB`;
+  if (unit === "per s") return `${n.toFixed(1)}/s`;
   return n >= 10_000 ? `${(n / 1000).toFixed(2)} s` : `${n.toFixed(1)} ms`;
 }
 
