@@ -27,7 +27,8 @@
 //   rejection(promise)                   // the SbxError a call fails with
 // The host side (bridge, namespaces, cgroup parents, certificates, footprints) is test/fleet-host.ts.
 // A new scenario file (drain, images): construct a Fleet with what it needs, `start()` in beforeAll,
-// `stop()` in afterAll; options `start: false` on a node adds it without starting it.
+// `stop()` in afterAll; options `start: false` on a node adds it without starting it, `env` gives it
+// more environment than the fleet-wide `nodeEnv`.
 import { execFile, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { request } from "node:http";
@@ -62,6 +63,8 @@ export interface FleetNodeSpec {
   start?: boolean;
   /** false: not even added (the test runs `sbx node add` and sets `node(name).daemon.env.SBX_NODE_TOKEN`). */
   add?: boolean;
+  /** More environment for this node only (after `nodeEnv`), e.g. SBX_CONTENT_CACHE_MB on one node. */
+  env?: Record<string, string>;
 }
 
 export interface FleetOptions {
@@ -350,7 +353,7 @@ export class Fleet {
         nftTable: `sbx_${spec.name}`,
         local: new SandboxClient({ host: daemon.host }),
       };
-      Object.assign(daemon.env, trust, this.opts.nodeEnv ?? {}, {
+      Object.assign(daemon.env, trust, this.opts.nodeEnv ?? {}, spec.env ?? {}, {
         SBX_CONTROL: this.controlUrl(replicas - 1),
         SBX_NODE_TOKEN: token,
         SBX_CGROUP_PARENT: node.cgroupParent,
