@@ -87,14 +87,15 @@ describe("moving named sandboxes between nodes", () => {
 
     // A control replica that died mid-move: it had recorded the move and n1 had suspended web.
     // Calls are held off (not sent to a copy about to be dropped); a re-run of the drain finishes it.
+    // In the replica's order: the record first, then the suspend (n1's report of the suspend, which
+    // may come at once, leaves a move's record as it is; before it, that report would make its own).
     expect((await sbx(["node", "ready", "n2"])).code).toBe(0);
-    const onN1 = fleet.node("n1").local;
-    await onN1.transport.json("POST", `/v1/sandboxes/${web.id}/suspend`);
     await sql(
       `INSERT INTO sbx.sandbox_moves (sandbox_id, project, name, from_node, state, why)
        VALUES ($1, 'default', 'web', 'n1', 'suspending', 'drain')`,
       [web.id],
     );
+    await fleet.node("n1").local.transport.json("POST", `/v1/sandboxes/${web.id}/suspend`);
     const held = await rejection(client.get("web"));
     expect(held.code).toBe("node_unavailable");
     expect(held.message).toMatch(/being moved from node n1/);
