@@ -14,6 +14,7 @@
 // API (one Fleet per test file; afterAll → fleet.stop(), which cleans up even after a failure):
 //   const fleet = new Fleet({ nodes: [{ name: "n1", labels: { zone: "a" } }, "n2"], replicas: 2,
 //                             registry: true, nodeTls: true, controlProxy: true, leaseSecs: 3 });
+//   (also registryAuth: htpasswd credentials on the registry; daemonExtras: flags/env per daemon)
 //   await fleet.start();                 // PG, registry, replicas, `sbx node add`, nodes ready
 //   fleet.client(project?, replica?)     // SandboxClient on a replica's unix socket
 //   fleet.control(i) / fleet.controlUrl(i) / fleet.node("n1") (daemon, ns, address, url, token)
@@ -27,7 +28,8 @@
 //   rejection(promise)                   // the SbxError a call fails with
 // The host side (bridge, namespaces, cgroup parents, certificates, footprints) is test/fleet-host.ts.
 // A new scenario file (drain, images): construct a Fleet with what it needs, `start()` in beforeAll,
-// `stop()` in afterAll; options `start: false` on a node adds it without starting it.
+// `stop()` in afterAll; options `start: false` on a node adds it without starting it, `env` gives it
+// more environment than the fleet-wide `nodeEnv`.
 import { execFile, spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { request } from "node:http";
@@ -62,6 +64,8 @@ export interface FleetNodeSpec {
   start?: boolean;
   /** false: not even added (the test runs `sbx node add` and sets `node(name).daemon.env.SBX_NODE_TOKEN`). */
   add?: boolean;
+  /** More environment for this node only (after `nodeEnv`), e.g. SBX_CONTENT_CACHE_MB on one node. */
+  env?: Record<string, string>;
 }
 
 export interface FleetOptions {
@@ -70,6 +74,14 @@ export interface FleetOptions {
   replicas?: number;
   /** A registry for cluster content, given to every daemon as --registry (default false). */
   registry?: boolean;
+  /** The registry asks for basic auth (htpasswd) with these credentials (default: none). */
+  registryAuth?: { user: string; password: string };
+  /**
+   * More flags and environment per daemon (e.g. --registry-ca, --registry-auth-file), asked for
+   * as each is made, once the certificates exist (`fleet.certs.dir`); `who` is `control<i>` or
+   * the node's name.
+   */
+  daemonExtras?: (who: string) => { args?: string[]; env?: Record<string, string> };
   /** Nodes serve TLS with the test CA's certificate; the replicas get --node-ca (default false). */
   nodeTls?: boolean;
   /** Replicas relay the port proxy (--proxy-listen on the bridge address; default false). */
@@ -288,7 +300,7 @@ export class Fleet {
 
     if (this.opts.registry) {
       const tls = { cert: join(this.certs.dir, "node.crt"), key: join(this.certs.dir, "node.key"), ca: this.certs.ca };
-      this.registry = new TestRegistry(undefined, { address: this.hostAddress, tls });
+      this.registry = new TestRegistry(this.opts.registryAuth, { address: this.hostAddress, tls });
     }
     [this.pg] = await Promise.all([startPgCluster(), this.registry?.start()]);
     const withRegistry = this.registry ? ["--registry", this.registry.host] : [];
@@ -298,6 +310,7 @@ export class Fleet {
     if (this.opts.controlProxy) this.controlProxyPort = await freePort();
     for (let i = 0; i < replicas; i++) {
       this.ports.push(await freePort());
+      const extra = this.opts.daemonExtras?.(`control${i}`) ?? {};
       const d = new TestDaemon({
         name: `fleet-ctl-${i}`,
         netIndex: i,
@@ -308,9 +321,10 @@ export class Fleet {
           ...(this.opts.controlProxy && i === 0
             ? ["--proxy-listen", `${this.hostAddress}:${this.controlProxyPort}`]
             : []),
+          ...(extra.args ?? []),
         ],
       });
-      Object.assign(d.env, trust, {
+      Object.assign(d.env, trust, extra.env ?? {}, {
         SBX_CLUSTER_SECRET: SECRET,
         SBX_NODE_LEASE_SECS: String(this.opts.leaseSecs ?? 3),
         ...(this.opts.giveUpSecs ? { SBX_NODE_GIVE_UP_SECS: String(this.opts.giveUpSecs) } : {}),
@@ -329,6 +343,7 @@ export class Fleet {
       }
       const address = addresses[i]!;
       const ns = `sbx${SLOT}-${spec.name}`;
+      const extra = this.opts.daemonExtras?.(spec.name) ?? {};
       const daemon = new TestDaemon({
         name: `fleet-${spec.name}`,
         netIndex: 3 + i,
@@ -337,6 +352,7 @@ export class Fleet {
           ...["--warm-pool", "0", "--role", "node", ...withRegistry],
           "--listen-tcp",
           `${address}:${NODE_PORT}`,
+          ...(extra.args ?? []),
         ],
       });
       const node: FleetNode = {
@@ -350,7 +366,7 @@ export class Fleet {
         nftTable: `sbx_${spec.name}`,
         local: new SandboxClient({ host: daemon.host }),
       };
-      Object.assign(daemon.env, trust, this.opts.nodeEnv ?? {}, {
+      Object.assign(daemon.env, trust, this.opts.nodeEnv ?? {}, spec.env ?? {}, extra.env ?? {}, {
         SBX_CONTROL: this.controlUrl(replicas - 1),
         SBX_NODE_TOKEN: token,
         SBX_CGROUP_PARENT: node.cgroupParent,

@@ -1,71 +1,59 @@
-// Images in the cluster end to end on one machine: a control plane (PostgreSQL) and two crun nodes,
-// all with --registry pointing at a real registry (Debian's docker-registry on loopback). A build
-// sent to the control plane is placed on a node (here pinned by a node selector) and runs there;
-// its image is pushed before it is reported committed and recorded in PostgreSQL, so the control
-// plane lists it, and a sandbox created from it on the other node (which pulls it by digest) sees
-// the files the build wrote; an OCI archive imported through the control plane goes the same way. A layer the registry serves with other bytes is refused, a node
-// cannot record an image for a build it was not given, and with the registry down the build fails
-// clearly and no image is recorded.
+// Images in the cluster end to end on one machine (test/cluster-harness.ts): a control plane
+// (PostgreSQL) and two crun nodes, each in its own network namespace, all with --registry pointing
+// at a real registry (Debian's docker-registry, HTTPS on the fleet bridge). A build sent to the
+// control plane is placed on a node (here pinned by a node selector) and runs there; its image is
+// pushed before it is reported committed and recorded in PostgreSQL, so the control plane lists it,
+// and a sandbox created from it on the other node (which pulls it by digest) sees the files the
+// build wrote; an OCI archive imported through the control plane goes the same way. A layer the
+// registry serves with other bytes is refused, a node cannot record an image for a build it was not
+// given, and with the registry down the build fails clearly and no image is recorded.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Image, Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
-import type { ClusterNode } from "@sbx-sh/protocol";
-import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
-import { freePort, REPO, TestDaemon, waitFor } from "./harness.js";
-import { TestRegistry } from "./registry.js";
+import { Image, Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { Fleet, rejection, waitFor } from "./cluster-harness.js";
 
-const SECRET = "cluster-secret-for-the-images-test-0123456789";
-const registry = new TestRegistry();
-let pgc: PgCluster;
-let control: TestDaemon;
-let controlPort = 0;
-const nodes: Record<string, TestDaemon> = {};
-const tokens: Record<string, string> = {};
+// n2 keeps no pulled content that no sandbox stands on: every pull past the first evicts.
+const fleet = new Fleet({
+  nodes: [
+    { name: "n1", labels: { zone: "n1" } },
+    { name: "n2", labels: { zone: "n2" }, env: { SBX_CONTENT_CACHE_MB: "0" } },
+  ],
+  registry: true,
+});
 let client: SandboxClient;
 let ctx = "";
 const small = { cpus: 0.25, memoryMb: 128, allowInternetAccess: false };
 /** A sandbox on n2 standing on the image "tools" (pulled there), kept across tests. */
 let standing: Sandbox | undefined;
-
-function sbx(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
-    env: { ...process.env, SBX_HOST: control.host },
-    encoding: "utf8",
-    timeout: 60_000,
-  });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-const nodeList = (): ClusterNode[] => JSON.parse(sbx(["node", "ls", "--json"]).stdout) as ClusterNode[];
-
+const sbx = (args: string[]) => fleet.sbxAsync(args);
 /** Which node runs the sandbox, asked of the nodes' own daemons. */
-async function nodeOf(id: string): Promise<string> {
-  for (const [name, node] of Object.entries(nodes))
-    if ((await new SandboxClient({ host: node.host }).list()).some((s) => s.id === id)) return name;
-  throw new Error(`no node runs ${id}`);
-}
+const nodeOf = (id: string): Promise<string> => fleet.nodeOf(id);
 
-async function rejection(p: Promise<unknown>): Promise<SbxError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SbxError);
-  return err as SbxError;
-}
-
-async function manifestOf(tag: string): Promise<{ layers: Array<{ digest: string; size: number }> }> {
-  const res = await fetch(`http://${registry.host}/v2/sbx/content/manifests/${tag}`, {
-    headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+/** The manifest the registry holds under `tag` (over its HTTPS, trusting the fleet's CA). */
+function manifestOf(tag: string): Promise<{ layers: Array<{ digest: string; size: number }> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      `https://${fleet.registry!.host}/v2/sbx/content/manifests/${tag}`,
+      { ca: fleet.certs.ca, headers: { accept: "application/vnd.oci.image.manifest.v1+json" } },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => {
+          expect(res.statusCode).toBe(200);
+          resolve(JSON.parse(text) as never);
+        });
+      },
+    );
+    req.on("error", reject);
+    req.end();
   });
-  expect(res.status).toBe(200);
-  return (await res.json()) as { layers: Array<{ digest: string; size: number }> };
 }
 
 /** An image that writes `marker` with a RUN step and copies a file from the build context. */
@@ -78,53 +66,12 @@ function markerImage(name: string, marker: string): Image {
 beforeAll(async () => {
   ctx = await mkdtemp(join(tmpdir(), "sbx-cluster-images-"));
   await writeFile(join(ctx, "hello.txt"), "copied through the control plane\n");
-  await registry.start();
-  pgc = await startPgCluster();
-  controlPort = await freePort();
-  const withRegistry = ["--warm-pool", "0", "--registry", registry.host];
-  control = new TestDaemon({
-    name: "ci-control",
-    netIndex: 7,
-    extraArgs: [...withRegistry, "--role", "control", "--store", pgc.url, "--listen-tcp", `127.0.0.1:${controlPort}`],
-  });
-  Object.assign(control.env, { SBX_CLUSTER_SECRET: SECRET, SBX_NODE_LEASE_SECS: "3" });
-  await control.reset();
-  await control.start();
-  client = new SandboxClient({ host: control.host });
-  await Promise.all(
-    (["n1", "n2"] as const).map(async (name, i) => {
-      const added = sbx(["node", "add", name, "--label", `zone=${name}`, "--json"]);
-      expect(added.code, added.stderr).toBe(0);
-      tokens[name] = (JSON.parse(added.stdout) as { token: string }).token;
-      const node = new TestDaemon({
-        name: `ci-${name}`,
-        netIndex: 8 + i,
-        extraArgs: [...withRegistry, "--role", "node", "--listen-tcp", `127.0.0.1:${await freePort()}`],
-      });
-      Object.assign(node.env, { SBX_CONTROL: `http://127.0.0.1:${controlPort}`, SBX_NODE_TOKEN: tokens[name] });
-      // n2 keeps no pulled content that no sandbox stands on: every pull past the first evicts.
-      if (name === "n2") node.env.SBX_CONTENT_CACHE_MB = "0";
-      nodes[name] = node;
-      await node.reset();
-      await node.start();
-    }),
-  );
-  await waitFor(
-    () => nodeList().filter((n) => n.state === "ready").length === 2 || undefined,
-    30_000,
-    "both nodes ready",
-  );
+  await fleet.start();
+  client = fleet.client();
 });
 
 afterAll(async () => {
-  for (const node of Object.values(nodes)) {
-    const local = new SandboxClient({ host: node.host });
-    for (const s of await local.list().catch(() => [])) await local.terminate(s.id).catch(() => undefined);
-    await node.stop();
-  }
-  await control?.stop();
-  await pgc?.stop();
-  await registry.stop();
+  await fleet.stop();
   await rm(ctx, { recursive: true, force: true });
 });
 
@@ -139,8 +86,8 @@ describe("images in the cluster", () => {
     });
     expect(events.at(-1)).toBe("done");
     // It ran on n1 with n1's builder, and n2 never saw the build.
-    const n1 = new SandboxClient({ host: nodes.n1!.host });
-    const n2 = new SandboxClient({ host: nodes.n2!.host });
+    const n1 = fleet.node("n1").local;
+    const n2 = fleet.node("n2").local;
     const built = (await client.listBuilds()).find((b) => b.imageName === "tools")!;
     expect(built.state).toBe("succeeded");
     expect((await n1.listBuilds()).map((b) => b.id)).toContain(built.id);
@@ -181,7 +128,7 @@ describe("images in the cluster", () => {
 
     // Another project has no such image, through the control plane or on the node that built it.
     await client.createProject("other");
-    const other = new SandboxClient({ host: control.host, project: "other" });
+    const other = fleet.client("other");
     expect((await other.listImages()).some((i) => i.name === "tools")).toBe(false);
     expect((await rejection(Sandbox.create({ ...small, image: "tools" }, other))).code).toBe("image_not_found");
 
@@ -193,18 +140,18 @@ describe("images in the cluster", () => {
   });
 
   it("an OCI archive imported through the control plane launches on the other node; n2's pulled images are an LRU cache", async () => {
-    const n2 = new SandboxClient({ host: nodes.n2!.host });
+    const n2 = fleet.node("n2").local;
     const names = async (): Promise<string[]> =>
       (await n2.listImages())
         .filter((i) => i.kind === "built")
         .map((i) => i.name)
         .sort();
     const importOnN1 = async (name: string): Promise<string> => {
-      expect(sbx(["node", "cordon", "n2"]).code).toBe(0);
+      expect((await sbx(["node", "cordon", "n2"])).code).toBe(0);
       try {
         await client.importImage(await tinyArchive(name), { name, tag: "v1" });
       } finally {
-        expect(sbx(["node", "ready", "n2"]).code).toBe(0);
+        expect((await sbx(["node", "ready", "n2"])).code).toBe(0);
       }
       const { rows } = await pgQuery<{ node: string; image_ref: string }>(
         `SELECT node, image_ref FROM cluster_builds WHERE image_name = '${name}'`,
@@ -247,7 +194,7 @@ describe("images in the cluster", () => {
       "SELECT c.id, c.manifest FROM cluster_content c WHERE c.kind = 'image' AND c.id IN (SELECT image_ref FROM cluster_builds WHERE image_name = 'tampered')",
     );
     const top = (await manifestOf(rows[0]!.id)).layers.at(-1)!;
-    const file = registry.blobFile(top.digest);
+    const file = fleet.registry!.blobFile(top.digest);
     const bytes = await readFile(file);
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     await writeFile(file, bytes);
@@ -256,7 +203,7 @@ describe("images in the cluster", () => {
     );
     expect(err.code).toBe("invalid_archive");
     expect(err.message).toMatch(/does not match/);
-    const n2 = new SandboxClient({ host: nodes.n2!.host });
+    const n2 = fleet.node("n2").local;
     expect((await n2.listImages()).some((i) => i.id === info.id)).toBe(false);
     // The control plane holds no layers: an export through it is refused, not half made.
     expect((await rejection(client.exportImage("tampered"))).code).toBe("unimplemented");
@@ -264,7 +211,7 @@ describe("images in the cluster", () => {
 
     // A node reports an image for a build placed on the other node, or with an unknown digest: refused.
     const report = (token: string, body: unknown): Promise<Response> =>
-      fetch(`http://127.0.0.1:${controlPort}/cluster/v1/images`, {
+      fetch(`${fleet.controlUrl()}/cluster/v1/images`, {
         method: "POST",
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify(body),
@@ -284,18 +231,18 @@ describe("images in the cluster", () => {
         layers: [],
       },
     };
-    const byN2 = await report(tokens.n2!, forged);
+    const byN2 = await report(fleet.node("n2").token, forged);
     expect(byN2.status).toBe(404);
-    const again = await report(tokens.n1!, forged);
+    const again = await report(fleet.node("n1").token, forged);
     expect(again.status).toBe(409);
-    expect((await report(tokens.n1!, { ...forged, manifest: "sha256:nothex" })).status).toBe(400);
+    expect((await report(fleet.node("n1").token, { ...forged, manifest: "sha256:nothex" })).status).toBe(400);
     expect((await report("sbxn_wrong", forged)).status).toBe(401);
     const { rows: forgedRows } = await pgQuery("SELECT 1 FROM cluster_content WHERE id = 'img-forged0000000'");
     expect(forgedRows).toHaveLength(0);
   });
 
   it("with the registry down, a build fails clearly and no image is recorded", async () => {
-    await registry.stop();
+    await fleet.registry!.stop();
     const err = await rejection(
       markerImage("unsaved", "never").build({ client, contextDir: ctx, nodeSelector: { zone: "n2" } }),
     );
@@ -303,16 +250,14 @@ describe("images in the cluster", () => {
     const build = (await client.listBuilds()).find((b) => b.imageName === "unsaved")!;
     expect(build.state).toBe("failed");
     expect((await client.listImages()).some((i) => i.name === "unsaved")).toBe(false);
-    expect((await new SandboxClient({ host: nodes.n2!.host }).listImages()).some((i) => i.name === "unsaved")).toBe(
-      false,
-    );
+    expect((await fleet.node("n2").local.listImages()).some((i) => i.name === "unsaved")).toBe(false);
   });
 });
 
 async function pgQuery<T extends Record<string, unknown> = Record<string, unknown>>(
   sql: string,
 ): Promise<{ rows: T[] }> {
-  const c = new pg.Client({ connectionString: pgc.url });
+  const c = new pg.Client({ connectionString: fleet.pg.url });
   await c.connect();
   try {
     await c.query("SET search_path TO sbx");
