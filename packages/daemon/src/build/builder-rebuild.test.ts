@@ -28,6 +28,7 @@ const def: ImageDefinition = {
   baseImage: "debian-minimal",
   steps: [
     { op: "run", command: "date +%s%N > /out" },
+    { op: "env", key: "A", value: "1" },
     { op: "run", command: "echo two > /two" },
   ],
 };
@@ -83,7 +84,11 @@ describe("builder: rebuilding steps whose keys have layers", () => {
     expect(n1!.key).not.toBe(k1);
     expect(n1!.dir).not.toBe(first.layers[0]!.dir);
     // The next step stacks on the new layer: its key chains from it, so it is a new key too.
-    expect(n2!.key).toBe(stepKey(n1!.key, def.steps[1]!));
+    const envKey = stepKey(n1!.key, def.steps[1]!);
+    expect(n2!.key).toBe(stepKey(envKey, def.steps[2]!));
+    // No cached build can reach that chain: its config step leaves no row (rows without a dir are never collected).
+    expect(rows.has(envKey)).toBe(false);
+    expect(rows.has(stepKey(k1!, def.steps[1]!))).toBe(true);
     // Each layer has one row naming its dir; the step cache still names the first build's layer.
     expect(rows.get(k1!)?.dir).toBe(first.layers[0]!.dir);
     expect(rows.get(n1!.key)?.dir).toBe(n1!.dir);

@@ -105,6 +105,8 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
+  /** A step's layer got a key of its own: the keys from there on are this build's alone, never looked up. */
+  let ownChain = false;
   let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
@@ -138,7 +140,8 @@ export async function runBuild(
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        if (!hit && !opts.cacheOnly)
+        // (A row for a config step of a chain no cached build can reach would never be collected.)
+        if (!hit && !opts.cacheOnly && !ownChain)
           await deps.cache.putLayer({
             key,
             digest: null,
@@ -180,6 +183,7 @@ export async function runBuild(
       });
       // The next step stacks on this very layer: a step re-executed under a key of its own starts
       // a chain of its own, so no cache row ever names a layer made on a different stack.
+      if (layer && layer.key !== key) ownChain = true;
       parentKey = layer?.key ?? key;
     }
     return { layers, config };
