@@ -1,7 +1,8 @@
 // Consecutive build steps in one build sandbox (issue 12): each step's layer is only what it
 // changed (deletions as whiteouts, replaced dirs opaque), no background process of a step lives
 // on into the next, and the image runs with the same files as if each step had its own sandbox.
-import { existsSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -13,12 +14,14 @@ const client = sharedClient();
 const sandbox = useSandboxes(client);
 const NAME = "steps-shared";
 const sandboxesDir = join(testDaemonRoot("shared"), "data", "sandboxes");
+const layersDir = join(testDaemonRoot("shared"), "data", "layers");
 const socketPath = inject("sbxHost").replace(/^unix:\/\//, "");
 
 afterAll(async () => {
   await client.deleteImage(NAME).catch(() => undefined);
   await client.deleteImage(`${NAME}-blank`).catch(() => undefined);
-  for (const n of ["on1", "on2", "bbase"]) await client.deleteImage(`${NAME}-${n}`).catch(() => undefined);
+  for (const n of ["on1", "on2", "bbase", "again1", "again2"])
+    await client.deleteImage(`${NAME}-${n}`).catch(() => undefined);
 });
 
 /** A gauge of the daemon's /metrics (on its unix socket). */
@@ -147,5 +150,50 @@ describe("build steps sharing one sandbox", () => {
     expect(await sh(two, "cat /seen")).toBe("base");
     expect(await sh(two, "ls -A /")).toBe(await sh(one, "ls -A /"));
     expect(existsSync(join(sandboxesDir, host))).toBe(false);
+  });
+
+  it("rebuilding a step uncached gives it a layer of its own: the first image and its sandbox keep theirs", async () => {
+    // Same step text in both builds, so the same step key; a marker dir only this run's layers hold.
+    const mark = `/lk-${randomBytes(6).toString("hex")}`;
+    const build = (name: string, noCache: boolean) =>
+      new Image({ name: `${NAME}-${name}`, baseImage: "debian-minimal" })
+        .run(`mkdir -p ${mark} && date +%s%N > ${mark}/stamp`)
+        .run(`cat ${mark}/stamp > ${mark}/copy`)
+        .build({ client, replace: true, noCache });
+    const read = async (sb: Awaited<ReturnType<typeof sandbox>>, file: string) => {
+      const r = await sb.run("/bin/sh", { args: ["-c", `cat ${mark}/${file}`] });
+      expect(r.exitCode, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    /** The layer dirs (of the daemon's layer store) holding this run's stamp, with what it says. */
+    const stamped = () =>
+      readdirSync(layersDir)
+        .filter((n) => /^l[0-9a-f]{20}$/.test(n) && existsSync(join(layersDir, n, mark, "stamp")))
+        .map((n) => readFileSync(join(layersDir, n, mark, "stamp"), "utf8").trim());
+
+    await build("again1", false);
+    const first = await sandbox({ image: `${NAME}-again1`, allowInternetAccess: false });
+    const stamp1 = await read(first, "stamp");
+    expect(stamp1).toMatch(/^\d{19}$/);
+    await build("again2", true);
+
+    const second = await sandbox({ image: `${NAME}-again2`, allowInternetAccess: false });
+    const stamp2 = await read(second, "stamp");
+    expect(stamp2).toMatch(/^\d{19}$/);
+    expect(stamp2).not.toBe(stamp1);
+    // The rebuild's next step stacked on its own new layer.
+    expect(await read(second, "copy")).toBe(stamp2);
+    // The running sandbox and a new one on the first image still read the first build's files.
+    expect(await read(first, "stamp")).toBe(stamp1);
+    expect(await read(first, "copy")).toBe(stamp1);
+    const again = await sandbox({ image: `${NAME}-again1`, allowInternetAccess: false });
+    expect(await read(again, "stamp")).toBe(stamp1);
+    expect(stamped().sort()).toEqual([stamp1, stamp2].sort());
+
+    // Both images and their sandboxes gone: collection leaves none of their layer dirs behind.
+    await client.deleteImage(`${NAME}-again1`);
+    await client.deleteImage(`${NAME}-again2`);
+    for (const sb of [first, second, again]) await sb.terminate();
+    await expect.poll(stamped, { timeout: 30_000, interval: 200 }).toEqual([]);
   });
 });

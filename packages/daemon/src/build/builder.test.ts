@@ -35,7 +35,8 @@ function fakeDeps(exitCodes: number[] = []) {
   let n = 0;
   // Real (empty) dirs: a cache entry only counts while its layer directory exists.
   const layers = {
-    commit: async () => ({
+    commit: async (_layer: LayerSource, key: string) => ({
+      key,
       dir: mkdtempSync(join(tmpdir(), "sbx-layer-")),
       digest: `sha256:layer${++n}`,
       sizeBytes: 100,

@@ -18,7 +18,7 @@ import {
 } from "@sbx-sh/protocol";
 import type { BuildProgressEvent } from "../domain/build-events.js";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
-import type { LayerStore } from "../layers/layer-store.js";
+import type { CommittedLayer, LayerStore } from "../layers/layer-store.js";
 import type { ImageStore } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
@@ -67,6 +67,11 @@ export interface BuildOptions {
    * `cached`) a layer another project built, nor poisons another's cache.
    */
   project?: string;
+  /**
+   * A step's layer was committed under a key of its own (its step key already had a layer, see
+   * commitStep): called before any record names it, so the caller keeps it from garbage collection.
+   */
+  hold?(key: string): void;
 }
 
 /** What a cache-only pass (BuildOptions.cacheOnly) throws at the first step it would have to run. */
@@ -100,6 +105,8 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
+  /** A step's layer got a key of its own: the keys from there on are this build's alone, never looked up. */
+  let ownChain = false;
   let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
@@ -133,7 +140,8 @@ export async function runBuild(
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        if (!hit && !opts.cacheOnly)
+        // (A row for a config step of a chain no cached build can reach would never be collected.)
+        if (!hit && !opts.cacheOnly && !ownChain)
           await deps.cache.putLayer({
             key,
             digest: null,
@@ -162,15 +170,7 @@ export async function runBuild(
           const made = plan
             ? await deps.layers.write(key, (dir) => plan.write(dir))
             : await executeStep(step, n, config, stack, key, deps, opts, session);
-          await deps.cache.putLayer({
-            key,
-            digest: made.digest,
-            dir: made.dir,
-            sizeBytes: made.sizeBytes,
-            step: text,
-            createdAt: new Date().toISOString(),
-          });
-          layer = { key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step: text, cached: false };
+          layer = { ...(await commitStep(key, text, made, opts, deps)), step: text, cached: false };
         }
         layers.push(layer);
       }
@@ -181,12 +181,29 @@ export async function runBuild(
         durationMs: Math.round(performance.now() - started),
         layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes },
       });
-      parentKey = key;
+      // The next step stacks on this very layer: a step re-executed under a key of its own starts
+      // a chain of its own, so no cache row ever names a layer made on a different stack.
+      if (layer && layer.key !== key) ownChain = true;
+      parentKey = layer?.key ?? key;
     }
     return { layers, config };
   } finally {
     await session.close();
   }
+}
+
+/**
+ * Records an executed step's layer. The step key's own dir may already hold a layer (a noCache
+ * rebuild, two builds of one step at once) that images and sandboxes use: the store then made
+ * this one under a fresh key, which gets its own row, while the step key's row (the step cache)
+ * keeps naming the older layer. Rows are never repointed: images, snapshots and GC know layers by
+ * key, and the one-row-per-key table has no room for a second layer of a key.
+ */
+async function commitStep(key: string, text: string, made: CommittedLayer, opts: BuildOptions, deps: BuilderDeps) {
+  if (made.key !== key) opts.hold?.(made.key);
+  const { digest, dir, sizeBytes } = made;
+  await deps.cache.putLayer({ key: made.key, digest, dir, sizeBytes, step: text, createdAt: new Date().toISOString() });
+  return { key: made.key, digest, dir, sizeBytes };
 }
 
 /** sha256 over the parent's key and the step as it affects the result (not where it was declared). */

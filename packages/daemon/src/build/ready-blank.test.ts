@@ -56,7 +56,12 @@ function setup(opts: { blanks?: ReadyBlank[]; reconfigureFails?: boolean } = {})
   } as unknown as SandboxRuntime;
   let n = 0;
   const layers = {
-    commit: async () => ({ dir: mkdtempSync(join(tmpdir(), "sbx-layer-")), digest: `sha256:l${++n}`, sizeBytes: 1 }),
+    commit: async (_l: unknown, key: string) => ({
+      key,
+      dir: mkdtempSync(join(tmpdir(), "sbx-layer-")),
+      digest: `sha256:l${++n}`,
+      sizeBytes: 1,
+    }),
   } as unknown as LayerStore;
   const released: number[] = [];
   const deps: BuilderDeps = {

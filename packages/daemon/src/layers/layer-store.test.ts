@@ -1,7 +1,7 @@
 // LayerStore: committing a layer from either form a runtime exports (a directory, a tar stream), and
 // the sweep: what a daemon killed mid-commit leaves in the layers dir goes at the next start; listed
 // layers, base image dirs and anything not named like a layer stay.
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -79,5 +79,49 @@ describe("LayerStore.commit", () => {
     );
     await expect(store.commit({ kind: "tar", stream }, key)).rejects.toBe(cut);
     expect(await readdir(join(root, "layers"))).toEqual([]);
+  });
+});
+
+describe("LayerStore: a key whose dir is taken", () => {
+  const key = "sha256:" + "e".repeat(64);
+
+  it("commits under a fresh key, and never touches the layer already there, even when both run at once", async () => {
+    root = await mkdtemp(join(tmpdir(), "sbx-layers-"));
+    const store = new LayerStore(join(root, "layers"));
+    const uppers = ["one", "two", "three"].map((n) => join(root!, n));
+    for (const u of uppers) {
+      await mkdir(u);
+      await writeFile(join(u, "f"), u);
+    }
+    const first = await store.commit({ kind: "directory", path: uppers[0]! }, key);
+    expect(first).toMatchObject({ key, dir: store.dirFor(key) });
+    const [a, b] = await Promise.all(uppers.slice(1).map((u) => store.commit({ kind: "directory", path: u }, key)));
+    expect(new Set([first.key, a!.key, b!.key]).size).toBe(3);
+    expect(new Set([first.dir, a!.dir, b!.dir]).size).toBe(3);
+    for (const [l, u] of [first, a!, b!].map((l, i) => [l, uppers[i]!] as const)) {
+      expect(l.dir).toBe(store.dirFor(l.key));
+      expect(await readFile(join(l.dir, "f"), "utf8")).toBe(u);
+    }
+    // The fresh keys' dirs are named like any layer: the sweep keeps them when listed, removes them when not.
+    expect(await store.sweep(new Set([first.dir, a!.dir, b!.dir]))).toEqual([]);
+  });
+
+  it("adopts a layer whose key is already there by keeping that one (same key: same content)", async () => {
+    root = await mkdtemp(join(tmpdir(), "sbx-layers-"));
+    const store = new LayerStore(join(root, "layers"));
+    const unpacked = async (n: string) => {
+      const d = join(store.root, `.oci-${n.repeat(12)}`);
+      await mkdir(d, { recursive: true });
+      await writeFile(join(d, "f"), n);
+      return d;
+    };
+    const first = await store.adopt(await unpacked("a"), key);
+    const { ino } = await stat(first.dir);
+    const again = await store.adopt(await unpacked("b"), key);
+    expect(again).toMatchObject({ key, dir: first.dir });
+    expect((await stat(again.dir)).ino).toBe(ino);
+    expect(await readFile(join(first.dir, "f"), "utf8")).toBe("a");
+    // Nothing else is left: no temp dir, no unpack dir.
+    expect(await readdir(store.root)).toEqual([first.dir.slice(store.root.length + 1)]);
   });
 });

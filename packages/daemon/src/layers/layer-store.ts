@@ -1,7 +1,11 @@
 // Committed layers: immutable directories made from a sandbox's writable layer (the overlay
 // upper dir, whiteouts and opaque-dir xattrs included), each with the sha256 of its tar form.
-// Used read-only as overlay lower dirs by every sandbox and build that stacks on them.
+// Used read-only as overlay lower dirs by every sandbox and build that stacks on them. A committed
+// dir is never replaced: images, snapshots and running sandboxes name it (and the store's layer
+// table has one row, one dir, per key), so a commit whose key already has a dir either reuses it
+// (an adopted layer: same key, same content by definition) or is committed under a key of its own.
 import { createHash, randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -13,6 +17,8 @@ import { removeSnapshot } from "./overlay.js";
 import { copyChanges, indexUpper, type UpperIndex } from "./upper-diff.js";
 
 export interface CommittedLayer {
+  /** The key it was committed under: the one asked for, or a fresh one when that one's dir was taken. */
+  key: string;
   dir: string;
   digest: string;
   sizeBytes: number;
@@ -23,6 +29,9 @@ const RUNTIME_PATHS = [HELPER_DIR.slice(1)];
 
 export class LayerStore {
   constructor(readonly root: string) {}
+
+  /** Commits in progress per final dir: two commits of one key are decided one after the other. */
+  private readonly making = new Map<string, Promise<unknown>>();
 
   /** The directory of the layer with this cache key; short, because overlay options are limited to a page. */
   dirFor(key: string): string {
@@ -62,9 +71,12 @@ export class LayerStore {
     return { layer: committed, index };
   }
 
-  /** Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. */
+  /**
+   * Moves a directory unpacked elsewhere on this filesystem (an imported layer) into place. Its key
+   * names its content (a diff id), so a layer already there under that key is the same: kept as is.
+   */
   async adopt(dir: string, key: string): Promise<CommittedLayer> {
-    return this.make(key, (tmp) => rename(dir, tmp));
+    return this.make(key, (tmp) => rename(dir, tmp), "reuse");
   }
 
   /** A layer the daemon writes itself (a WORKDIR, a small COPY) into an empty directory. */
@@ -102,21 +114,52 @@ export class LayerStore {
     });
   }
 
-  /** Fills a temp dir, drops runtime paths from it (never from a live upper dir), digests it, renames it into place. */
-  private async make(key: string, fill: (tmp: string) => Promise<unknown>): Promise<CommittedLayer> {
+  /**
+   * Fills a temp dir, drops runtime paths from it (never from a live upper dir), digests it, renames
+   * it into place. When the key's dir exists: "reuse" keeps it and drops the new copy; "rekey"
+   * commits under a fresh key (a re-executed build step, whose output may differ).
+   */
+  private async make(
+    key: string,
+    fill: (tmp: string) => Promise<unknown>,
+    taken: "reuse" | "rekey" = "rekey",
+  ): Promise<CommittedLayer> {
     await mkdir(this.root, { recursive: true, mode: 0o711 });
-    const final = this.dirFor(key);
-    const tmp = `${final}.tmp-${randomBytes(4).toString("hex")}`;
+    const wanted = this.dirFor(key);
+    const tmp = `${wanted}.tmp-${randomBytes(4).toString("hex")}`;
     try {
       await fill(tmp);
       for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
       const { digest, sizeBytes } = await digestDir(tmp);
-      await rm(final, { recursive: true, force: true });
-      await rename(tmp, final);
-      return { dir: final, digest, sizeBytes };
+      return await this.place(wanted, async () => {
+        if (!existsSync(wanted)) {
+          await rename(tmp, wanted);
+          return { key, dir: wanted, digest, sizeBytes };
+        }
+        if (taken === "reuse") {
+          await rm(tmp, { recursive: true, force: true });
+          return { key, dir: wanted, digest, sizeBytes };
+        }
+        const fresh = rekey(key);
+        await rename(tmp, this.dirFor(fresh));
+        return { key: fresh, dir: this.dirFor(fresh), digest, sizeBytes };
+      });
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;
+    }
+  }
+
+  /** Runs `decide` once no other commit is deciding about the same dir (check and rename in one go). */
+  private async place<T>(dir: string, decide: () => Promise<T>): Promise<T> {
+    const before = this.making.get(dir) ?? Promise.resolve();
+    const mine = before.then(decide, decide);
+    const settled = mine.catch(() => undefined);
+    this.making.set(dir, settled);
+    try {
+      return await mine;
+    } finally {
+      if (this.making.get(dir) === settled) this.making.delete(dir);
     }
   }
 
@@ -143,6 +186,16 @@ export class LayerStore {
       throw new SbxError("internal", `refusing to remove ${dir}: not a layer of ${this.root}`);
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** A key of its own for another commit of `key`: same form (so the sweep knows its dir), never reused. */
+export function rekey(key: string): string {
+  return (
+    "sha256:" +
+    createHash("sha256")
+      .update(`${key}\nagain:${randomBytes(16).toString("hex")}`)
+      .digest("hex")
+  );
 }
 
 /** sha256 and size of the layer's canonical tar (sorted names, numeric owners, trusted.* xattrs). */

@@ -177,6 +177,8 @@ export class BuildService {
       run.log.append(ev);
       publish(ev);
     };
+    // A step's layer under a key of its own (a noCache rebuild): held like the step's key.
+    const hold = (key: string): void => void run.keys.add((current = key));
     await this.store.updateBuild(rec.id, { state: "running", startedAt: new Date().toISOString() });
     emit({ type: "build", build: await this.get(rec.project, rec.id) });
     let image: ImageRecord | null = null;
@@ -187,6 +189,7 @@ export class BuildService {
         emit,
         sourceImages,
         project: rec.project,
+        hold,
       });
       const img: ImageRecord = {
         ref: newId("img"),

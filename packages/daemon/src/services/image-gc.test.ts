@@ -29,7 +29,7 @@ async function layer(): Promise<ImageLayerRef> {
   const key = "sha256:" + createHash("sha256").update(`layer ${++n}`).digest("hex");
   const tar = writeTar([{ name: `file${n}`, type: "file", data: Buffer.from("x".repeat(n)) }]);
   const made = await h.layerStore.commit({ kind: "tar", stream: Readable.from([tar]) }, key);
-  const ref = { key, ...made, step: `RUN step ${n}`, cached: false };
+  const ref = { ...made, step: `RUN step ${n}`, cached: false };
   await h.stores.images.putLayer({ ...ref, createdAt: now });
   return ref;
 }

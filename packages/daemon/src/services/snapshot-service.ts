@@ -90,10 +90,12 @@ export class SnapshotService {
     };
     await this.images.insertSnapshot(rec);
     try {
-      const key = layerKey(id);
-      const made = await this.runtime.exportLayer(sb.id, { live: true }, (layer) => this.layers.commit(layer, key));
+      // The key the store committed it under (its own if this one's dir were ever taken).
+      const made = await this.runtime.exportLayer(sb.id, { live: true }, (layer) =>
+        this.layers.commit(layer, layerKey(id)),
+      );
       const own: ImageLayerRef = {
-        key,
+        key: made.key,
         digest: made.digest,
         dir: made.dir,
         sizeBytes: made.sizeBytes,
@@ -107,7 +109,7 @@ export class SnapshotService {
       await this.images.transaction(async (tx) => {
         await tx.updateSnapshot(id, { layers: stack, baseDir });
         await tx.putLayer({
-          key,
+          key: made.key,
           digest: made.digest,
           dir: made.dir,
           sizeBytes: made.sizeBytes,
@@ -116,20 +118,19 @@ export class SnapshotService {
         });
       });
       if (stack.length > MAX_STACK_DEPTH) {
-        const flatKey = layerKey(`${id}/flat`);
         const flat = await this.layers.flatten(
           [...stack]
             .reverse()
             .map((l) => l.dir)
             .concat(baseDir),
-          flatKey,
+          layerKey(`${id}/flat`),
         );
         stack = [];
         baseDir = flat.dir;
         await this.images.transaction(async (tx) => {
           await tx.updateSnapshot(id, { layers: stack, baseDir });
           await tx.putLayer({
-            key: flatKey,
+            key: flat.key,
             digest: flat.digest,
             dir: flat.dir,
             sizeBytes: flat.sizeBytes,
