@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
 import { gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { BlockDigest } from "./block-digest.js";
+import { BlockDigest, hashWorkers } from "./block-digest.js";
 import { GzipBlocks, ParallelGzip } from "./parallel-gzip.js";
 
 async function gzip(chunks: Buffer[], blockSize: number): Promise<Buffer> {
@@ -62,5 +62,26 @@ describe("ParallelGzip", () => {
     await g.write(randomBytes(10_000));
     await g.close();
     await g.close(); // twice is fine
+  });
+
+  it("reuses a hashing worker for the next job; jobs at once and after an abandoned one hash right", async () => {
+    const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+    const job = async (
+      input: Buffer,
+      g = new GzipBlocks(() => undefined, { blockSize: 4096, digest: new BlockDigest() }),
+    ) => {
+      for (let i = 0; i < input.length; i += 3000) await g.write(input.subarray(i, i + 3000));
+      return g.end();
+    };
+    const [a, b] = [randomBytes(50_000), randomBytes(70_000)];
+    expect(await job(a)).toBe(sha(a));
+    const before = hashWorkers.started;
+    expect(await job(b)).toBe(sha(b));
+    expect(hashWorkers.started).toBe(before); // the first job's worker did the second
+    expect(await Promise.all([job(a), job(b)])).toEqual([sha(a), sha(b)]);
+    const abandoned = new GzipBlocks(() => undefined, { blockSize: 4096, digest: new BlockDigest() });
+    await abandoned.write(randomBytes(20_000));
+    await abandoned.close(); // its worker is ended, not pooled mid-job
+    expect(await job(b)).toBe(sha(b));
   });
 });
