@@ -313,7 +313,9 @@ export class Fleet {
       const extra = this.opts.daemonExtras?.(`control${i}`) ?? {};
       const d = new TestDaemon({
         name: `fleet-ctl-${i}`,
-        netIndex: i,
+        // Replicas live in the host's network namespace: an index no other test daemon uses, or a
+        // replica's start-up leak sweep would take that daemon's sandbox veths (same prefix) for its own.
+        netIndex: 10 + i,
         extraArgs: [
           ...["--warm-pool", "0", "--role", "control", "--store", this.pg.url, ...withRegistry],
           ...["--listen-tcp", `${this.hostAddress}:${this.ports[i]}`],
