@@ -1,6 +1,7 @@
 // Image builds and images: the build request, its record, its NDJSON event stream, images.
 import { z } from "@hono/zod-openapi";
 import { ImageDefinition, StepSource } from "./build-ir.js";
+import { Placement } from "./common.js";
 
 export const BuildState = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
 
@@ -12,15 +13,7 @@ export const CreateBuildRequest = z
     tag: z.string().optional(),
     replace: z.boolean().optional(),
     noCache: z.boolean().optional(),
-    placement: z
-      .strictObject({
-        nodeSelector: z
-          .record(z.string().min(1).max(63), z.string().max(63))
-          .optional()
-          .openapi({ description: "only nodes with every one of these labels (cluster control plane only)" }),
-      })
-      .optional()
-      .openapi({ description: "where a cluster control plane may run the build" }),
+    placement: Placement("where a cluster control plane may run the build"),
   })
   .openapi("CreateBuildRequest");
 

@@ -28,3 +28,15 @@ export const EnvMap = z
 
 /** Entries are checked by the service, which names a bad one in its error. */
 export const EgressList = z.array(z.string().max(255)).max(256);
+
+/** Where a cluster control plane may place a sandbox or run a build (`description` says which). */
+export const Placement = (description: string) =>
+  z
+    .strictObject({
+      nodeSelector: z
+        .record(z.string().min(1).max(63), z.string().max(63))
+        .optional()
+        .openapi({ description: "only nodes with every one of these labels (cluster control plane only)" }),
+    })
+    .optional()
+    .openapi({ description });

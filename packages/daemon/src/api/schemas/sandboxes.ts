@@ -1,7 +1,7 @@
 // Sandboxes: the create request, the sandbox as answered, and the network update.
 import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../../domain/limits.js";
-import { EgressList, EnvMap } from "./common.js";
+import { EgressList, EnvMap, Placement } from "./common.js";
 import { VolumeMount } from "./volumes.js";
 
 export const SandboxStatus = z.enum(["pending", "running", "suspended", "terminated"]);
@@ -47,15 +47,7 @@ export const CreateSandboxRequest = z
     volumes: z.array(VolumeMount).max(16).optional().openapi({
       description: "volumes of the project to mount; read-write by one sandbox at a time, read-only by any number",
     }),
-    placement: z
-      .strictObject({
-        nodeSelector: z
-          .record(z.string().min(1).max(63), z.string().max(63))
-          .optional()
-          .openapi({ description: "only nodes with every one of these labels (cluster control plane only)" }),
-      })
-      .optional()
-      .openapi({ description: "where a cluster control plane may place the sandbox" }),
+    placement: Placement("where a cluster control plane may place the sandbox"),
   })
   .openapi("CreateSandboxRequest");
 
