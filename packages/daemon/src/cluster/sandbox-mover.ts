@@ -5,7 +5,7 @@
 // the nodes' side is move-node.ts. A sandbox that cannot move stays where it was, running (its
 // error is reported for it alone); one whose node is lost stays parked, resumable later.
 import type { Pool } from "pg";
-import { SbxError, isErrorCode, toSbxError } from "@sbx-sh/protocol";
+import { SbxError, isErrorCode, toSbxError, type DrainOutcome, type DrainSummary } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import { planDrain, type DrainStep } from "./drain-plan.js";
 import { checkMovePayload, MAX_MOVE_BYTES, MOVE_IN_PATH, MOVE_OUT_PATH, type MovePayload } from "./move-spec.js";
@@ -13,28 +13,6 @@ import { boundedText, forwardHttp, type NodeTarget } from "./node-forward.js";
 import { deriveNodeKey } from "./node-key.js";
 import type { NodeRegistry } from "./node-registry.js";
 import { SandboxMoves, type MoveRow } from "./sandbox-moves.js";
-
-/** What became of one sandbox of a drained node. */
-export interface DrainOutcome {
-  sandbox: string;
-  name: string | null;
-  project: string;
-  outcome: "moving" | "moved" | "failed" | "suspended" | "stays";
-  from: string;
-  to?: string;
-  /** Why it stays (unnamed, suspended) or could not move. */
-  reason?: string;
-  error?: { code: string; message: string };
-}
-
-export interface DrainSummary {
-  node: string;
-  moved: number;
-  failed: number;
-  suspended: number;
-  stays: number;
-  sandboxes: DrainOutcome[];
-}
 
 type Moved = { ok: true; to: string; info: unknown } | { ok: false; error: SbxError };
 

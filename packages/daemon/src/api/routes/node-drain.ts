@@ -4,8 +4,7 @@
 // then `{"event":"result","result":{…}}`, or an `{"error":{…}}` line if the drain itself failed. A
 // sandbox that cannot move is reported and stays, running; the drain can be run again.
 import { createRoute, z } from "@hono/zod-openapi";
-import { SbxError, toSbxError } from "@sbx-sh/protocol";
-import type { DrainOutcome } from "../../cluster/sandbox-mover.js";
+import { SbxError, toSbxError, type DrainOutcome } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
 import { DrainEvent, ErrorBody } from "../schemas/index.js";
