@@ -27,6 +27,8 @@ export class BuildSession {
   private readonly releases: Promise<void>[] = [];
   /** Whether a networked step ran on the bare base (a blank of it would have served it). */
   private executedOnBase = false;
+  /** Whether a step asked for a ready blank (the pool makes its replacement once the build is over). */
+  private askedForBlank = false;
 
   constructor(
     private readonly deps: BuilderDeps,
@@ -56,6 +58,7 @@ export class BuildSession {
     // Nothing built yet (the stack is the base's): a ready blank of the base will do.
     const onBase = this.onBase(want);
     if (onBase && want.network) this.executedOnBase = true;
+    if (onBase) this.askedForBlank = true;
     const ready = onBase ? await claimReadyBlank(this.deps, { imageId: this.base!.id, ...want }) : undefined;
     if (ready) {
       this.current = { ...ready, shared: runtime.canCaptureQuiet?.(ready.id) === true, index: null, indexedAt: 0 };
@@ -138,5 +141,6 @@ export class BuildSession {
     const b = this.base;
     if (this.executedOnBase && b?.name !== undefined)
       this.deps.readyBlanks?.remember?.({ project: b.project ?? "default", ref: b.name, imageId: b.id });
+    if (this.askedForBlank) this.deps.readyBlanks?.refill?.();
   }
 }

@@ -79,6 +79,7 @@ function setup(opts: { blanks?: ReadyBlank[]; reconfigureFails?: boolean } = {})
         return i < 0 ? undefined : ready.splice(i, 1)[0];
       },
       discard: async (b) => void calls.push(`discard ${b.spec.id}`),
+      refill: () => void calls.push("refill"),
     },
   };
   return { deps, calls, released };
@@ -111,6 +112,10 @@ describe("ready blanks for a build's first step", () => {
     ]);
     expect(calls).toContain("destroy sb-");
     expect(released).toContain(5);
+    // The pool makes the blank's replacement once, after the build's last step and teardown.
+    expect(calls.filter((c) => c === "refill")).toEqual(["refill"]);
+    expect(calls.indexOf("refill")).toBeGreaterThan(calls.lastIndexOf("run in bld"));
+    expect(calls.at(-1)).toBe("refill");
   });
 
   it("takes none when every step is cached, and creates a sandbox when none is ready", async () => {

@@ -3,7 +3,7 @@
 // layers, the agent as PID 1, a veth with an open policy (or none), an empty writable layer. So
 // a build on such a base takes one and only applies its own limits (a crun update and a tmpfs
 // remount) instead of paying a whole sandbox create (mounts, crun create, veth, crun start) before
-// its first command. The pool refills behind it as after any claim; the build destroys the blank
+// its first command. The pool refills behind it once the build is over; the build destroys the blank
 // when it is done with it, like its own sandboxes, and a daemon killed meanwhile leaves it to the
 // reconcile on start (which removes every sandbox the store does not know). A build that executes
 // nothing (every step cached) never takes one.
@@ -26,6 +26,11 @@ export interface ReadyBlanks {
    * of it ready for the next build (services/build-base-blanks.ts).
    */
   remember?(base: { project: string; ref: string; imageId: string }): void;
+  /**
+   * The build that took blanks is over: make their replacements now. Never beside its steps: a
+   * blank made while a step runs (mounts, crun, a veth) competes with it and with the daemon's API.
+   */
+  refill?(): void;
 }
 
 export interface BlankWant {

@@ -84,10 +84,12 @@ describe("BuildBaseBlanks", () => {
     ready.set("build-base:sha256:1", mine);
     expect(blanks.take("sha256:1", true)).toBe(mine);
     // The base's blank is made again only when the build is over and remembers its base.
-    expect(takes).toEqual(["default sha256:1 true", "build-base:sha256:1 sha256:1 true (no refill)"]);
+    expect(takes).toEqual(["default sha256:1 true (no refill)", "build-base:sha256:1 sha256:1 true (no refill)"]);
     blanks.remember({ project: "p", ref: "img1", imageId: "sha256:1" });
     blanks.remember({ project: "p", ref: "img1", imageId: "sha256:1" });
     expect(takes.slice(2)).toEqual(["refill"]);
+    blanks.refill();
+    expect(takes.slice(3)).toEqual(["refill"]);
   });
 });
 

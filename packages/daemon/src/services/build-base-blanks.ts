@@ -40,10 +40,16 @@ export class BuildBaseBlanks implements ReadyBlanks {
   }
 
   take(imageId: string, network: boolean): ReadyBlank | undefined {
-    // A base's blank is made again once the build is over (remember), not beside its steps.
+    // Either blank is made again once the build is over (refill), not beside its steps: a step
+    // that floods its output already keeps the CPU busy, and the API must keep its latency.
     return (
-      this.pool.take(imageId, network, DEFAULT_TARGET) ?? this.pool.take(imageId, network, targetKey(imageId), false)
+      this.pool.take(imageId, network, DEFAULT_TARGET, false) ??
+      this.pool.take(imageId, network, targetKey(imageId), false)
     );
+  }
+
+  refill(): void {
+    this.pool.refill();
   }
 
   discard(blank: ReadyBlank): Promise<void> {
