@@ -2,7 +2,14 @@
 // every kind decode; random bytes, mutated valid frames, absurd lengths, bad ids and out-of-range
 // codes fail with AgentProtocolError only (never another exception, never a buffer beyond one frame).
 import { describe, expect, it } from "vitest";
-import { AgentProtocolError, FrameDecoder, MAX_FRAME, decodeFrame, encode } from "./agent-protocol.js";
+import {
+  AgentProtocolError,
+  FrameDecoder,
+  MAX_FRAME,
+  decodeFrame,
+  encode,
+  type AgentMessage,
+} from "./agent-protocol.js";
 
 /** Builds a frame as the agent would (the C side's b_start/b_u32/b_str). */
 function agentFrame(type: number, req: number, ...fields: Array<number | string | Buffer | ["u8", number]>): Buffer {
@@ -50,20 +57,29 @@ function rng(seed: number): () => number {
   };
 }
 
-/** Feeds `bytes` in random chunks; every outcome must be messages or an AgentProtocolError. */
-function feed(bytes: Buffer, rand: () => number): { messages: number; error?: unknown } {
+/**
+ * Feeds `bytes` in random chunks; every outcome must be messages or an AgentProtocolError.
+ * `messages` counts whole messages: output that came in pieces counts once per frame sent.
+ */
+function feed(bytes: Buffer, rand: () => number): { messages: number; output: Buffer; error?: unknown } {
   const d = new FrameDecoder();
   let messages = 0;
+  const output: Buffer[] = [];
+  const take = (ms: AgentMessage[]): void => {
+    for (const m of ms)
+      if (m.type !== "output") messages++;
+      else output.push(m.data);
+  };
   try {
     for (let off = 0; off < bytes.length;) {
       const n = 1 + Math.floor(rand() * 64);
-      messages += d.push(bytes.subarray(off, off + n)).length;
+      take(d.push(bytes.subarray(off, off + n)));
       off += n;
     }
   } catch (err) {
-    return { messages, error: err };
+    return { messages, output: Buffer.concat(output), error: err };
   }
-  return { messages };
+  return { messages, output: Buffer.concat(output) };
 }
 
 describe("agent protocol decoder", () => {
@@ -72,7 +88,9 @@ describe("agent protocol decoder", () => {
     for (let seed = 1; seed <= 50; seed++) {
       const r = feed(all, rng(seed));
       expect(r.error).toBeUndefined();
-      expect(r.messages).toBe(VALID.length);
+      // Every message but the one output frame, whose bytes arrive whole, however they were cut.
+      expect(r.messages).toBe(VALID.length - 1);
+      expect(r.output.toString()).toBe("out");
     }
     expect(decodeFrame(VALID[5]!.subarray(4))).toEqual({ type: "exit", id: "pr_abc", code: 3 });
     expect(decodeFrame(VALID[3]!.subarray(4))).toEqual({ type: "status", req: 3, exited: true, code: 137 });
@@ -124,9 +142,44 @@ describe("agent protocol decoder", () => {
     const stream = Buffer.concat(Array.from({ length: 8 }, (_, i) => output(data(i))));
     const d = new FrameDecoder();
     const got: Buffer[] = [];
-    for (let off = 0; off < stream.length; off += 65536)
-      for (const m of d.push(Buffer.from(stream.subarray(off, off + 65536)))) if (m.type === "output") got.push(m.data);
-    expect(got.map((b, i) => b.equals(data(i)))).toEqual(Array(8).fill(true));
+    const reads: Buffer[] = [];
+    for (let off = 0; off < stream.length; off += 65536) {
+      const read = Buffer.from(stream.subarray(off, off + 65536));
+      reads.push(read);
+      for (const m of d.push(read)) if (m.type === "output") got.push(m.data);
+    }
+    expect(Buffer.concat(got).equals(Buffer.concat(Array.from({ length: 8 }, (_, i) => data(i))))).toBe(true);
+    // Handed on where they lie, never joined: each big piece is a view of the read that brought it
+    // (a small one is copied, so that keeping it does not keep a whole read alive).
+    const big = got.filter((b) => b.length * 2 >= 65536);
+    expect(big.length).toBeGreaterThanOrEqual(8);
+    expect(big.every((b) => reads.some((r) => r.buffer === b.buffer))).toBe(true);
+    expect(got.filter((b) => !reads.some((r) => r.buffer === b.buffer)).every((b) => b.length * 2 < 65536)).toBe(true);
+  });
+
+  it("checks a streamed output frame's header as a whole one: a bad one fails before its data", () => {
+    const cases = [
+      agentFrame(0xc2, 9, "run-1", ["u8", 1], Buffer.alloc(1000)),
+      agentFrame(0xc2, 0, "../x", ["u8", 1], Buffer.alloc(1000)),
+      agentFrame(0xc2, 0, "run-1", ["u8", 3], Buffer.alloc(1000)),
+      agentFrame(0xc2, 0, "run-1", ["u8", 1], Buffer.alloc(65537)),
+    ];
+    for (const frame of cases)
+      expect(() => new FrameDecoder().push(frame.subarray(0, 200))).toThrow(AgentProtocolError);
+    // A data length that disagrees with the frame's length, either way.
+    const long = agentFrame(0xc2, 0, "run-1", ["u8", 1], Buffer.alloc(1000));
+    long.writeUInt32BE(long.readUInt32BE(0) + 10, 0);
+    expect(() => new FrameDecoder().push(long.subarray(0, 200))).toThrow(/trailing bytes/);
+    const short = agentFrame(0xc2, 0, "run-1", ["u8", 1], Buffer.alloc(1000));
+    short.writeUInt32BE(short.readUInt32BE(0) - 10, 0);
+    expect(() => new FrameDecoder().push(short.subarray(0, 200))).toThrow(/truncated/);
+    // The frame after a streamed one decodes as usual, in the same read as the streamed one's end.
+    const d = new FrameDecoder();
+    const two = Buffer.concat([agentFrame(0xc2, 0, "run-1", ["u8", 2], Buffer.alloc(1000, 7)), VALID[5]!]);
+    const first = d.push(two.subarray(0, 500));
+    const rest = d.push(two.subarray(500));
+    expect([...first, ...rest].map((m) => m.type)).toEqual(["output", "output", "exit"]);
+    expect(Buffer.concat([...first, ...rest].flatMap((m) => (m.type === "output" ? [m.data] : []))).length).toBe(1000);
   });
 
   it.each([

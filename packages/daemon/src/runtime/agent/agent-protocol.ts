@@ -218,25 +218,41 @@ export function decodeFrame(frame: Buffer): AgentMessage {
  * Splits a byte stream into frames. Holds at most one frame's worth of bytes (plus the read that
  * completes it): a length over MAX_FRAME (or under the header) is refused before anything is
  * buffered. Linear in the bytes pushed: frames inside one read are decoded where they lie, and the
- * reads of a frame that spans several are joined once, when it is whole (an output flood arrives
- * as 64 KiB frames in 64 KiB reads, each frame spanning two).
+ * reads of a frame that spans several are joined once, when it is whole. Output frames are not
+ * joined at all: once an output frame's header is in, its data is handed on piece by piece as the
+ * reads bring it (output is a byte stream; where it is cut does not matter). An output flood
+ * arrives as 64 KiB frames in 64 KiB reads, each frame spanning two: joining them cost a copy and
+ * an allocation of every byte, and the garbage collections those allocations set off stalled the
+ * daemon's API while a build step flooded its output.
  */
 export class FrameDecoder {
   private parts: Buffer[] = [];
   private held = 0;
   /** The held frame's length field, once its 4 bytes are in; -1 before. */
   private need = -1;
+  /** The output frame whose data is still arriving: whose it is and how many bytes are to come. */
+  private streaming: { id: string; stream: "stdout" | "stderr"; left: number } | undefined;
 
   push(chunk: Buffer): AgentMessage[] {
     const out: AgentMessage[] = [];
     let buf = chunk;
+    const s = this.streaming;
+    if (s) {
+      const n = Math.min(s.left, buf.length);
+      if (n > 0) out.push({ type: "output", id: s.id, stream: s.stream, data: owned(buf.subarray(0, n)) });
+      s.left -= n;
+      if (s.left > 0) return out;
+      this.streaming = undefined;
+      buf = buf.subarray(n);
+    }
     if (this.held) {
-      this.parts.push(chunk);
-      this.held += chunk.length;
+      this.parts.push(buf);
+      this.held += buf.length;
       if (this.need < 0) {
         if (this.held < 4) return out;
         this.need = frameLength(Buffer.concat(this.parts, 4).readUInt32BE(0));
       }
+      // (An output frame whose header came in pieces is joined like any other: rare, and one frame.)
       if (this.held < 4 + this.need) return out;
       buf = Buffer.concat(this.parts, this.held);
       this.parts = [];
@@ -252,12 +268,47 @@ export class FrameDecoder {
     }
     if (off < buf.length) {
       const rest = buf.subarray(off);
+      if (this.startOutput(rest, out)) return out;
       this.parts = [rest];
       this.held = rest.length;
       if (rest.length >= 4) this.need = frameLength(rest.readUInt32BE(0));
     }
     return out;
   }
+
+  /**
+   * `head`: the start of an incomplete frame (its length field first). If it is an output frame
+   * whose whole header is in, checks the header as decodeFrame would, hands on the data present and
+   * streams the rest. False: not an output frame, or its header is not all in.
+   */
+  private startOutput(head: Buffer, out: AgentMessage[]): boolean {
+    if (head.length < 9 || head[4] !== M.output) return false;
+    const len = frameLength(head.readUInt32BE(0));
+    if (head.readUInt32BE(5) !== 0) throw new AgentProtocolError("an event carries request id 0");
+    if (head.length < 13) return false;
+    const idLen = head.readUInt32BE(9);
+    if (idLen > 64) throw new AgentProtocolError(`field of ${idLen} bytes exceeds 64`);
+    const dataAt = 13 + idLen + 1 + 4;
+    if (head.length < dataAt) return false;
+    const id = head.toString("utf8", 13, 13 + idLen);
+    if (!ID_RE.test(id)) throw new AgentProtocolError("malformed process id");
+    const s = head[13 + idLen];
+    if (s !== 1 && s !== 2) throw new AgentProtocolError("unknown output stream");
+    const size = head.readUInt32BE(13 + idLen + 1);
+    if (size > MAX_OUTPUT) throw new AgentProtocolError(`field of ${size} bytes exceeds ${MAX_OUTPUT}`);
+    if (dataAt + size !== 4 + len)
+      throw new AgentProtocolError(dataAt + size > 4 + len ? "truncated frame" : "trailing bytes in frame");
+    const stream = s === 1 ? "stdout" : "stderr";
+    const present = head.subarray(dataAt);
+    if (present.length) out.push({ type: "output", id, stream, data: owned(present) });
+    this.streaming = { id, stream, left: size - present.length };
+    return true;
+  }
+}
+
+/** A piece that is most of the read it lies in is handed on as it is; a small one is copied (see Reader.bytes). */
+function owned(v: Buffer): Buffer {
+  return v.length * 2 >= v.buffer.byteLength ? v : Buffer.from(v);
 }
 
 function frameLength(len: number): number {
