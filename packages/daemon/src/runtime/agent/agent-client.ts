@@ -15,7 +15,14 @@ import {
   PROTOCOL_MAX,
   PROTOCOL_MIN,
 } from "./agent-protocol.js";
-import { OutputMeter } from "./output-meter.js";
+import {
+  OutputMeter,
+  STEP_BURST_BYTES,
+  STEP_BYTES_PER_SEC,
+  TERMINAL_BURST_BYTES,
+  TERMINAL_BYTES_PER_SEC,
+  type OutputBudget,
+} from "./output-meter.js";
 
 /** open(2)'s O_PATH (not in fs.constants): a handle on the name itself, no open of the socket. */
 const O_PATH = 0o10000000;
@@ -51,9 +58,12 @@ export class AgentClient {
   private readonly pending = new Map<number, Pending>();
   private readonly exitListeners = new Map<string, Set<(code: number) => void>>();
   private readonly outputListeners = new Map<string, (stream: "stdout" | "stderr", data: Buffer) => void>();
-  /** Output ids charged to the sandbox's terminal budget (./output-meter.ts). */
-  private readonly metered = new Set<string>();
-  private readonly meter = new OutputMeter();
+  /** Output ids charged to one of the sandbox's budgets (./output-meter.ts), and the budgets. */
+  private readonly metered = new Map<string, OutputMeter>();
+  private readonly meters: Record<OutputBudget, OutputMeter> = {
+    terminal: new OutputMeter(TERMINAL_BYTES_PER_SEC, TERMINAL_BURST_BYTES),
+    step: new OutputMeter(STEP_BYTES_PER_SEC, STEP_BURST_BYTES),
+  };
   private resumeTimer: NodeJS.Timeout | undefined;
   private readonly failListeners = new Set<(err: SbxError) => void>();
   private readonly decoder = new FrameDecoder();
@@ -142,11 +152,15 @@ export class AgentClient {
     };
   }
 
-  /** Routes `id`'s output to `cb`; `metered` output (terminals) is held to the sandbox's budget. */
-  onOutput(id: string, cb: ((stream: "stdout" | "stderr", data: Buffer) => void) | undefined, metered = false): void {
+  /** Routes `id`'s output to `cb`, held to the sandbox's `budget` for that kind of output if given. */
+  onOutput(
+    id: string,
+    cb: ((stream: "stdout" | "stderr", data: Buffer) => void) | undefined,
+    budget?: OutputBudget,
+  ): void {
     if (cb) this.outputListeners.set(id, cb);
     else this.outputListeners.delete(id);
-    if (cb && metered) this.metered.add(id);
+    if (cb && budget) this.metered.set(id, this.meters[budget]);
     else this.metered.delete(id);
   }
 
@@ -189,7 +203,8 @@ export class AgentClient {
       }
       if (m.type === "output") {
         this.outputListeners.get(m.id)?.(m.stream, m.data);
-        if (this.metered.has(m.id)) this.throttle(this.meter.charge(m.data.length));
+        const meter = this.metered.get(m.id);
+        if (meter) this.throttle(meter.charge(m.data.length));
         continue;
       }
       const p = this.pending.get(m.req);

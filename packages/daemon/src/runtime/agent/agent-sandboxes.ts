@@ -172,7 +172,8 @@ export class AgentSandboxes {
     const c = await this.client(id);
     const procId = `run-${randomBytes(8).toString("hex")}`;
     const exit = exitOf(c, procId);
-    c.onOutput(procId, onOutput);
+    // Held to the sandbox's step budget: a step printing in a loop waits in its sandbox.
+    c.onOutput(procId, onOutput, "step");
     const abort = (): void => onAbort();
     signal?.addEventListener("abort", abort, { once: true });
     try {

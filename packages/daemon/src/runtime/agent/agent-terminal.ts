@@ -67,7 +67,7 @@ function agentTerminal(
     try {
       const c = await client();
       const ended = exitOf(c, termId);
-      c.onOutput(termId, (_stream, d) => data(d), true);
+      c.onOutput(termId, (_stream, d) => data(d), "terminal");
       let already: number | undefined;
       try {
         already = await begin(c);
