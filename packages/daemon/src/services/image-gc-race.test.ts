@@ -1,8 +1,9 @@
 // Garbage collection racing work that takes up the very layer it is collecting (SQLite stores,
 // the real layer store and OCI import, real files): an import of the same layer, run at each
 // point between the collector's transactions, keeps its layer's dir and row, and so does a build
-// that holds the key; a dir the collector moved aside and never removed goes back at the next
-// start. Each interleaving is forced by running the other work inside the collector's store calls.
+// that holds the key; a dir the collector moved aside goes back when its second transaction fails,
+// and at the next start when it was killed in between. Each interleaving is forced by running the
+// other work inside the collector's store calls.
 import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -115,6 +116,14 @@ describe.runIf(isRoot)("garbage collection racing work on the same layer", () =>
     expect((await h.gc.collect()).layers).toBe(1);
     expect(existsSync(first.baseDir)).toBe(false);
     expect(await h.stores.images.getLayer(first.baseId)).toBeUndefined();
+  });
+
+  it("a collection whose second transaction fails puts every dir it moved aside back", async () => {
+    const first = await unusedLayer();
+    during(2, "before", () => Promise.reject(new Error("the database went away")));
+    await expect(h.gc.collect()).rejects.toThrow("the database went away");
+    expect(readFileSync(join(first.baseDir, "f"), "utf8")).toBe("payload");
+    expect((await h.stores.images.getLayer(first.baseId))?.dir).toBe(first.baseDir);
   });
 
   it("puts back at start a dir a collection moved aside but whose row it never deleted (killed in between)", async () => {

@@ -60,28 +60,30 @@ export class ImageGc {
     }
     // 3. Decided again: a key taken up since step 1 (held, or named by an image registered
     //    meanwhile) keeps its row, and its dir goes back unless a fresh one of the key took its place.
-    const gone = await this.sandboxes.transaction(async (tx) => {
-      const keep = await this.kept(tx, false);
-      const gone: typeof claimed = [];
-      for (const c of claimed) {
-        if (keep.keys.has(c.layer.key) || keep.dirs.has(c.layer.dir)) continue;
-        await tx.deleteLayer(c.layer.key);
-        gone.push(c);
-      }
-      return gone;
-    });
-    let layers = 0;
-    let bytes = 0;
+    const gone = await this.sandboxes
+      .transaction(async (tx) => {
+        const keep = await this.kept(tx, false);
+        const gone = new Set<(typeof claimed)[number]>();
+        for (const c of claimed) {
+          if (keep.keys.has(c.layer.key) || keep.dirs.has(c.layer.dir)) continue;
+          await tx.deleteLayer(c.layer.key);
+          gone.add(c);
+        }
+        return gone;
+      })
+      .catch(async (err: unknown) => {
+        // Nothing was deleted: every row still names its dir, so each goes back.
+        for (const c of claimed) if (c.trash) await this.layers.unclaim(c.trash, c.layer.dir);
+        throw err;
+      });
+    // Rows first, then directories: a dir left by a failure here is swept at the next start.
     for (const c of claimed) {
       if (!c.trash) continue;
-      // Rows first, then directories: a dir left by a failure here is swept at the next start.
-      if (gone.includes(c)) await this.layers.remove(c.trash);
+      if (gone.has(c)) await this.layers.remove(c.trash);
       else await this.layers.unclaim(c.trash, c.layer.dir);
     }
-    for (const c of gone) {
-      layers++;
-      bytes += c.layer.sizeBytes;
-    }
+    const layers = gone.size;
+    const bytes = [...gone].reduce((sum, c) => sum + c.layer.sizeBytes, 0);
     if (images || layers) this.log.info({ images, layers, bytes }, "garbage collected");
     return { images, layers, bytes };
   }
