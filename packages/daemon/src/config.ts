@@ -403,6 +403,14 @@ function parseRole(flag: string, value: string): DaemonRole {
   return value as DaemonRole;
 }
 
+/**
+ * Whether a role runs sandboxes on this host. The one place that decides it: a control replica does
+ * not, so it sets up, sweeps and reconciles no host networking, cgroups, mounts or crun state (daemon.ts).
+ */
+export function runsSandboxes(role: DaemonRole): boolean {
+  return role !== "control";
+}
+
 /** What a role needs besides itself, checked before the daemon starts; the reason, or null. */
 export function roleProblem(cfg: DaemonConfig): string | null {
   if (cfg.role === "control" && cfg.store === null)

@@ -31,7 +31,8 @@ import { openClusterRegistry } from "./cluster/registry-access.js";
 import { createClusterPortRelay } from "./api/cluster-port-relay.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
-import { roleProblem, type DaemonConfig } from "./config.js";
+import { roleProblem, runsSandboxes, type DaemonConfig } from "./config.js";
+import { HostlessRuntime } from "./runtime/hostless-runtime.js";
 import { VERSION } from "@sbx-sh/protocol";
 
 export interface RunningDaemon {
@@ -94,7 +95,10 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   // Control replicas share builds in PostgreSQL: each fails only dead replicas' (replica-lease.ts).
   const replica = cfg.role === "control" ? await ReplicaLease.start(cfg.store!, cfg.nodeLeaseSecs, log) : null;
   const cgv = cgroupVersion();
-  const runtime = seams.runtime ?? (await hostRuntime(cfg, sandboxesDir, cgv, trust));
+  // A control replica's runtime owns nothing on the host, so no start-up step (sweeps, reconcile,
+  // the nft table) touches the sandboxes of a node or daemon beside it that shares its names.
+  const hosting = runsSandboxes(cfg.role);
+  const runtime = seams.runtime ?? (hosting ? await hostRuntime(cfg, sandboxesDir, cgv, trust) : new HostlessRuntime());
   const bases =
     seams.baseImages ??
     new BaseImages({
@@ -134,7 +138,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     bases,
     defaultImage: cfg.defaultImage,
     uidBase: cfg.uidBase,
-    warmPool: cfg.warmPool,
+    warmPool: hosting ? cfg.warmPool : 0,
     proxyDomain: cfg.proxyListen ? cfg.proxyDomain : null,
     log,
     outbound: parseOutboundAllow(cfg.outboundAllow),

@@ -5,21 +5,21 @@
 // every later call on the build (get, its NDJSON events, cancel) is forwarded to that node, streamed,
 // and the image the node commits is recorded under this placement's project and name. The files of
 // copy/add steps, uploaded to the control plane (PUT /v1/contexts/…), are sent on to the node first.
-// The placement's room is freed once the node has accepted the build: it holds no sandbox after.
+// The placement's room is freed once the node has accepted the build: it holds no sandbox after
+// (api/cluster-jobs.ts).
 // OCI imports and registry pulls go the same way (api/cluster-imports.ts).
 import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import type { Context, MiddlewareHandler } from "hono";
-import { SbxError, assertValidName, assertValidTag, newId, type BuildInfo } from "@sbx-sh/protocol";
+import { SbxError, assertValidName, assertValidTag, type BuildInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { ControlImages } from "../cluster/control-images.js";
-import { BUILD_ID_HEADER } from "../cluster/content-control.js";
 import { boundedText, forwardHttp, type NodeTarget } from "../cluster/node-forward.js";
-import { LIMITS } from "../domain/limits.js";
 import type { Services } from "../services/services.js";
 import type { AppEnv } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
 import { forwardCall, readCreateBody, targetOf } from "./cluster-calls.js";
+import { placeJob } from "./cluster-jobs.js";
 import { importOnNode } from "./cluster-imports.js";
 import { nodeSelector } from "./cluster-routing.js";
 
@@ -70,40 +70,29 @@ async function buildOnNode(c: Context<AppEnv>, r: ClusterRouting, s: Services, i
   const project = c.get("project");
   const { placement, ...rest } = body;
   const base = await images.resolve(project, def.baseImage).catch(() => null);
-  const id = newId("bld");
-  await r.placer.place({
-    sandboxId: id,
-    project,
-    name: null,
-    cpus: LIMITS.cpus.default,
-    memoryMb: LIMITS.memoryMb.default,
-    layers: base?.layers ?? [],
-    selector: nodeSelector(placement),
-  });
-  let accepted = false;
-  try {
-    const at = await r.directory.locate(project, id);
-    await images.builds.add({ id, project, node: at.node, imageName: name, tag, replace: rest.replace === true });
-    const target = targetOf(r, at, project, { [BUILD_ID_HEADER]: id });
-    // The base and COPY --from images, when built elsewhere in the cluster: pulled there first.
-    for (const image of [base, ...(await copyFromImages(images, project, def.steps))]) {
-      const refused = image ? await images.fetchOn(target, image) : null;
-      if (refused) return refused;
-    }
-    for (const step of def.steps as Array<{ op?: unknown; context?: unknown }>)
-      if ((step?.op === "copy" || step?.op === "add") && typeof step.context === "string")
-        await sendContext(s, target, step.context);
-    const res = await forwardHttp(target, c.req.raw, "/v1/builds", {
-      body: new TextEncoder().encode(JSON.stringify(rest)),
-    });
-    const text = await boundedText(res, MAX_JSON_BYTES);
-    accepted = res.status === 201;
-    if (accepted) r.log.info({ build: id, node: at.node, image: `${name}:${tag}` }, "build placed");
-    return new Response(text, { status: res.status, headers: res.headers });
-  } finally {
-    await r.placer.release(id);
-    if (!accepted) await images.builds.remove(id);
-  }
+  const job = { project, imageName: name, tag, replace: rest.replace === true };
+  return placeJob(
+    r,
+    images,
+    { ...job, layers: base?.layers ?? [], selector: nodeSelector(placement) },
+    async (target, at) => {
+      // The base and COPY --from images, when built elsewhere in the cluster: pulled there first.
+      for (const image of [base, ...(await copyFromImages(images, project, def.steps as unknown[]))]) {
+        const refused = image ? await images.fetchOn(target, image) : null;
+        if (refused) return { response: refused, accepted: false };
+      }
+      for (const step of def.steps as Array<{ op?: unknown; context?: unknown }>)
+        if ((step?.op === "copy" || step?.op === "add") && typeof step.context === "string")
+          await sendContext(s, target, step.context);
+      const res = await forwardHttp(target, c.req.raw, "/v1/builds", {
+        body: new TextEncoder().encode(JSON.stringify(rest)),
+      });
+      const text = await boundedText(res, MAX_JSON_BYTES);
+      const accepted = res.status === 201;
+      if (accepted) r.log.info({ build: at.id, node: at.node, image: `${name}:${tag}` }, "build placed");
+      return { response: new Response(text, { status: res.status, headers: res.headers }), accepted };
+    },
+  );
 }
 
 /** The cluster images a build's COPY --from steps name (others are left to the node to resolve). */

@@ -1,20 +1,19 @@
 // The control plane's routing of OCI imports and registry pulls (`--role control --registry …`):
-// like a build (api/cluster-builds.ts), an import or pull is placed on a node (same placement
-// transaction), recorded with an id the control plane draws (cluster/build-directory.ts) under the
-// image name and tag it will have, and forwarded there, its archive streamed to the node and the
-// node's answer (NDJSON progress with ?progress=1) streamed back. The node unpacks it, pushes it to
-// the cluster registry and has the control plane record it in PostgreSQL before registering it.
+// like a build (api/cluster-builds.ts), an import or pull is placed on a node and recorded with an
+// id the control plane draws under the image name and tag it will have (api/cluster-jobs.ts), and
+// forwarded there, its archive streamed to the node and the node's answer (NDJSON progress with
+// ?progress=1) streamed back. The node unpacks it, pushes it to the cluster registry and has the
+// control plane record it in PostgreSQL before registering it.
 import type { Context } from "hono";
-import { SbxError, assertValidName, newId } from "@sbx-sh/protocol";
+import { SbxError, assertValidName } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { ControlImages } from "../cluster/control-images.js";
-import { BUILD_ID_HEADER } from "../cluster/content-control.js";
 import { forwardHttp } from "../cluster/node-forward.js";
-import { LIMITS } from "../domain/limits.js";
 import { parseRegistryRef } from "../oci/registry-client.js";
 import type { AppEnv } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
-import { readCreateBody, targetOf } from "./cluster-calls.js";
+import { readCreateBody } from "./cluster-calls.js";
+import { placeJob } from "./cluster-jobs.js";
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -47,28 +46,11 @@ export async function importOnNode(c: Context<AppEnv>, r: ClusterRouting, images
     body = read.raw;
   }
   const project = c.get("project");
-  const id = newId("bld");
-  await r.placer.place({
-    sandboxId: id,
-    project,
-    name: null,
-    cpus: LIMITS.cpus.default,
-    memoryMb: LIMITS.memoryMb.default,
-    layers: [],
-    selector: {},
-  });
-  let accepted = false;
-  try {
-    const at = await r.directory.locate(project, id);
-    await images.builds.add({ id, project, node: at.node, imageName: name, tag, replace });
-    const target = targetOf(r, at, project, { [BUILD_ID_HEADER]: id });
+  const job = { project, imageName: name, tag, replace, layers: [], selector: {} };
+  return placeJob(r, images, job, async (target, at) => {
     // The archive streams from the caller to the node, never held here.
     const res = await forwardHttp(target, c.req.raw, `${c.req.path}${url.search}`, body ? { body } : {});
-    accepted = res.ok;
-    if (accepted) r.log.info({ job: id, node: at.node, image: `${name}:${tag}` }, "image import placed");
-    return res;
-  } finally {
-    await r.placer.release(id);
-    if (!accepted) await images.builds.remove(id);
-  }
+    if (res.ok) r.log.info({ job: at.id, node: at.node, image: `${name}:${tag}` }, "image import placed");
+    return { response: res, accepted: res.ok };
+  });
 }

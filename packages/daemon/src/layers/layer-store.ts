@@ -5,7 +5,7 @@
 // table has one row, one dir, per key), so a commit whose key already has a dir either reuses it
 // (an adopted layer: same key, same content by definition) or is committed under a key of its own.
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, renameSync } from "node:fs";
 import { chmod, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -172,19 +172,56 @@ export class LayerStore {
     const removed: string[] = [];
     for (const name of await readdir(this.root).catch(() => [] as string[])) {
       // Also the unpack dirs of an OCI import (.oci-<hex>) that never reached adopt().
-      if (!/^(l[0-9a-f]{20}(\.tmp-[0-9a-f]{8}(\.view)?)?|\.oci-[0-9a-f]{12})$/.test(name)) continue;
+      if (!/^(l[0-9a-f]{20}(\.tmp-[0-9a-f]{8}(\.view)?|\.gc-[0-9a-f]{8})?|\.oci-[0-9a-f]{12})$/.test(name)) continue;
       const dir = join(this.root, name);
       if (listed.has(dir)) continue;
+      // A dir garbage collection moved aside (claim) whose row it never deleted: its layer is still named.
+      const claimedFrom = /^(.*)\.gc-[0-9a-f]{8}$/.exec(dir)?.[1];
+      if (claimedFrom && listed.has(claimedFrom) && !existsSync(claimedFrom)) {
+        await rename(dir, claimedFrom);
+        continue;
+      }
       await removeSnapshot(dir);
       removed.push(name);
     }
     return removed;
   }
 
+  /**
+   * Garbage collection: moves a layer's dir out of its name, in the same turn per dir as commits
+   * and adoptions decide in, unless `held()` says an import or build has taken its key up. The
+   * check and the rename happen in one tick, so whoever found the dir in place held its key first,
+   * and whoever looks after finds no dir and makes a fresh one. Answers where the dir went (for
+   * remove or unclaim), null when there was none, or "held".
+   */
+  async claim(dir: string, held: () => boolean): Promise<string | null | "held"> {
+    this.checkOwn(dir);
+    return this.place(dir, () => {
+      if (held()) return Promise.resolve("held" as const);
+      if (!existsSync(dir)) return Promise.resolve(null);
+      const trash = `${dir}.gc-${randomBytes(4).toString("hex")}`;
+      renameSync(dir, trash);
+      return Promise.resolve(trash);
+    });
+  }
+
+  /** Puts a claimed dir back (its layer was taken up after all), unless a fresh one of its key took its place. */
+  async unclaim(trash: string, dir: string): Promise<void> {
+    this.checkOwn(trash);
+    await this.place(dir, async () => {
+      if (existsSync(dir)) await rm(trash, { recursive: true, force: true });
+      else await rename(trash, dir);
+    });
+  }
+
   async remove(dir: string): Promise<void> {
+    this.checkOwn(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  private checkOwn(dir: string): void {
     if (!dir.startsWith(this.root + "/"))
       throw new SbxError("internal", `refusing to remove ${dir}: not a layer of ${this.root}`);
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
