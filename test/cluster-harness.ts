@@ -313,8 +313,8 @@ export class Fleet {
       const extra = this.opts.daemonExtras?.(`control${i}`) ?? {};
       const d = new TestDaemon({
         name: `fleet-ctl-${i}`,
-        // Replicas live in the host's network namespace: an index no other test daemon uses, or a
-        // replica's start-up leak sweep would take that daemon's sandbox veths (same prefix) for its own.
+        // Replicas live in the host's network namespace but touch no host networking (control-host.e2e);
+        // an index no other test daemon uses keeps their names apart anyway.
         netIndex: 10 + i,
         extraArgs: [
           ...["--warm-pool", "0", "--role", "control", "--store", this.pg.url, ...withRegistry],
