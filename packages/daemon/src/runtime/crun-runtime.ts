@@ -181,17 +181,23 @@ export class CrunRuntime implements SandboxRuntime {
         await chmod(dir, 0o710);
       }
       // The slot's egress policy (after the slot's last teardown, whose detach removes its rules)
-      // and the user namespace need nothing of the mounts: both start now and are awaited later.
-      if (spec.netSlot !== null) policy = this.loadPolicyWhenFree(spec.id, spec.netSlot, spec.egress);
-      if (!hostIds)
-        pendingUserns = UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount, { net: spec.netSlot !== null });
-      // A networked sandbox's netns comes with its user namespace: its veth is wired meanwhile too.
-      if (pendingUserns && spec.netSlot !== null) premadeNet = this.wirePremadeNet(spec, pendingUserns, policy!);
-      // Awaited below (or on failure): no unhandled rejection meanwhile.
-      policy?.catch(() => undefined);
-      pendingUserns?.catch(() => undefined);
-      premadeNet?.catch(() => undefined);
+      // and the user namespace need nothing of the mounts: both start once the mounts have started
+      // (the longest step before crun) and are awaited later.
+      const startBeside = () => {
+        if (spec.netSlot !== null) policy = this.loadPolicyWhenFree(spec.id, spec.netSlot, spec.egress);
+        if (!hostIds)
+          pendingUserns = UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount, {
+            net: spec.netSlot !== null,
+          });
+        // A networked sandbox's netns comes with its user namespace: its veth is wired meanwhile too.
+        if (pendingUserns && policy) premadeNet = this.wirePremadeNet(spec, pendingUserns, policy);
+        // Awaited below (or on failure): no unhandled rejection meanwhile.
+        policy?.catch(() => undefined);
+        pendingUserns?.catch(() => undefined);
+        premadeNet?.catch(() => undefined);
+      };
       const snap = await prepareSnapshot(dir, spec.lowers, {
+        onStarted: startBeside,
         sizeMb: spec.diskMb,
         uidBase: hostIds ? 0 : this.o.uidBase,
         idmap: hostIds
