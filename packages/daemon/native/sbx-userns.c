@@ -4,13 +4,18 @@
 // to the uid that *owns* its namespace. When crun (root) creates the namespace, every sandbox and
 // host root share root's budget; owned by the sandbox's base uid, each sandbox has its own.
 //
-//   sbx-userns BASE COUNT
+//   sbx-userns BASE COUNT [net]
 //
 // Forks a child that drops to uid/gid BASE (no supplementary groups) and unshares a user
 // namespace; this process (root) writes the child's maps "0 BASE COUNT" (uids and gids), prints
 // the child's pid and a newline, and waits for EOF on stdin, then kills the child. The caller
 // (the daemon) points crun at /proc/<pid>/ns/user meanwhile; once crun has created the sandbox,
 // its processes keep the namespace alive and the caller closes stdin.
+//
+// With "net", the child unshares a network namespace too, owned by the new user namespace (as if
+// crun had made it inside the sandbox's): the daemon wires the sandbox's veth into
+// /proc/<pid>/ns/net while the sandbox's filesystem is still being mounted, and crun joins it. If
+// the sandbox is never created, the namespace (and the veth in it) dies with the holder.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -29,8 +34,9 @@
 #include "helper-common.h"
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: sbx-userns BASE COUNT\n");
+  int net = argc == 4 && strcmp(argv[3], "net") == 0;
+  if (argc != 3 && !net) {
+    fprintf(stderr, "usage: sbx-userns BASE COUNT [net]\n");
     return 2;
   }
   unsigned long base = parse_id(argv[1]), count = parse_id(argv[2]);
@@ -55,7 +61,8 @@ int main(int argc, char **argv) {
     // Not ptraceable or /proc-readable by the base uid: sandbox code runs as that uid.
     prctl(PR_SET_DUMPABLE, 0);
     if (getppid() != parent) _exit(1);
-    if (unshare(CLONE_NEWUSER) < 0) _exit(1);
+    // Both at once: the kernel makes the user namespace first, and it owns the network namespace.
+    if (unshare(CLONE_NEWUSER | (net ? CLONE_NEWNET : 0)) < 0) _exit(1);
     if (write(ready[1], &c, 1) != 1) _exit(1);
     // Held until the root side goes away (EOF) or kills us.
     (void)!read(go[0], &c, 1);

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { writeTar } from "../runtime/testing/memory-tar.js";
-import { LayerStore } from "./layer-store.js";
+import { LayerStore, tarFormArgs } from "./layer-store.js";
+import { execFileSync } from "node:child_process";
 
 let root: string | undefined;
 afterEach(async () => {
@@ -65,6 +66,28 @@ describe("LayerStore.commit", () => {
     expect((await readdir(fromTar.dir)).sort()).toEqual(["app"]);
     expect((await readdir(fromDir.dir)).sort()).toEqual(["app"]);
     expect(fromTar.sizeBytes).toBeGreaterThan(0);
+  });
+
+  it("digests a directory's tar form beside the copy: the committed entries, less only the top-level helper dir", async () => {
+    root = await mkdtemp(join(tmpdir(), "sbx-layers-"));
+    const upper = join(root, "upper");
+    await mkdir(join(upper, ".sbx"), { recursive: true });
+    await mkdir(join(upper, "home", ".sbx"), { recursive: true });
+    await writeFile(join(upper, ".sbx", "agent.sock"), "");
+    await writeFile(join(upper, "home", ".sbx", "keep"), "K");
+    await writeFile(join(upper, "a.txt"), "A");
+    const names = (dir: string, exclude?: string[]) =>
+      execFileSync("sh", ["-c", 'tar "$@" | tar -t', "sh", ...tarFormArgs(dir, exclude)], { encoding: "utf8" })
+        .split("\n")
+        .filter(Boolean)
+        .sort();
+    const digested = names(upper, [".sbx"]);
+    expect(digested).toEqual(["./", "./a.txt", "./home/", "./home/.sbx/", "./home/.sbx/keep"]);
+    const made = await new LayerStore(join(root, "layers")).commit({ kind: "directory", path: upper }, key);
+    // The digest taken from the source names exactly what the committed dir holds.
+    expect(names(made.dir)).toEqual(digested);
+    expect(made.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(made.sizeBytes).toBeGreaterThan(0);
   });
 
   it("leaves nothing behind when the tar stream fails", async () => {

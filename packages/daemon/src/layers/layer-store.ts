@@ -42,8 +42,13 @@ export class LayerStore {
   async commit(layer: LayerSource, key: string): Promise<CommittedLayer> {
     if (layer.kind === "directory")
       // cp -a as root keeps owners, modes, device nodes (whiteouts) and trusted.* xattrs (opaque dirs).
-      return this.make(key, (tmp) =>
-        mustRun("cp", ["-a", "--no-target-directory", layer.path, tmp], { timeoutMs: 30 * 60_000 }),
+      // Nothing writes to the source meanwhile, so its tar form (less the runtime's paths, which the
+      // copy loses below) is digested while it is copied, not read a second time from the copy.
+      return this.make(
+        key,
+        (tmp) => mustRun("cp", ["-a", "--no-target-directory", layer.path, tmp], { timeoutMs: 30 * 60_000 }),
+        "rekey",
+        () => digestDir(layer.path, RUNTIME_PATHS),
       );
     return this.make(key, (tmp) => untar(layer.stream, tmp));
   }
@@ -123,14 +128,19 @@ export class LayerStore {
     key: string,
     fill: (tmp: string) => Promise<unknown>,
     taken: "reuse" | "rekey" = "rekey",
+    /** The digest of what fill copies, taken from its source while it copies; default: of the filled dir. */
+    digestBeside?: () => Promise<{ digest: string; sizeBytes: number }>,
   ): Promise<CommittedLayer> {
     await mkdir(this.root, { recursive: true, mode: 0o711 });
     const wanted = this.dirFor(key);
     const tmp = `${wanted}.tmp-${randomBytes(4).toString("hex")}`;
+    const beside = digestBeside?.();
+    // Awaited below; a failed fill must not leave it an unhandled rejection.
+    beside?.catch(() => undefined);
     try {
       await fill(tmp);
       for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
-      const { digest, sizeBytes } = await digestDir(tmp);
+      const { digest, sizeBytes } = await (beside ?? digestDir(tmp));
       return await this.place(wanted, async () => {
         if (!existsSync(wanted)) {
           await rename(tmp, wanted);
@@ -235,13 +245,27 @@ export function rekey(key: string): string {
   );
 }
 
+/** tar's arguments for a dir's tar form (what a layer's digest covers), less the top-level entries in `exclude`. */
+export function tarFormArgs(dir: string, exclude: string[] = []): string[] {
+  // Anchored: only the top-level entries named, never a nested path of the same name.
+  const excludes = exclude.length > 0 ? ["--anchored", ...exclude.map((p) => `--exclude=./${p}`)] : [];
+  return [
+    "--sort=name",
+    "--numeric-owner",
+    "--xattrs",
+    "--xattrs-include=trusted.*",
+    ...excludes,
+    "-C",
+    dir,
+    "-cf",
+    "-",
+    ".",
+  ];
+}
+
 /** sha256 and size of the layer's canonical tar (sorted names, numeric owners, trusted.* xattrs). */
-export async function digestDir(dir: string): Promise<{ digest: string; sizeBytes: number }> {
-  const tar = startCommand(
-    "tar",
-    ["--sort=name", "--numeric-owner", "--xattrs", "--xattrs-include=trusted.*", "-C", dir, "-cf", "-", "."],
-    { stdout: true },
-  );
+export async function digestDir(dir: string, exclude: string[] = []): Promise<{ digest: string; sizeBytes: number }> {
+  const tar = startCommand("tar", tarFormArgs(dir, exclude), { stdout: true });
   tar.stdin.end();
   const hash = createHash("sha256");
   let size = 0;

@@ -74,6 +74,11 @@ export interface PrepareOptions {
    * to..to+count-1, through idmapped mounts made by the sbx-idmap helper at `helper`.
    */
   idmap?: { helper: string; from: number; to: number; count: number };
+  /**
+   * Called once the mount script is started: each start of a host program blocks the daemon for a
+   * while (fork), so a caller starts its other programs then, not before the longest one.
+   */
+  onStarted?: () => void;
 }
 
 export async function prepareSnapshot(dir: string, lowers: string[], opts: PrepareOptions): Promise<ActiveSnapshot> {
@@ -86,7 +91,7 @@ export async function prepareSnapshot(dir: string, lowers: string[], opts: Prepa
   const scratch = (opts.scratch ?? []).map((s) => `${s.name}:${s.sizeMb}`).join(" ");
   const m = opts.idmap;
   const idmap = m ? [m.helper, String(m.from), String(m.to), String(m.count)] : ["", "", "", ""];
-  const r = await runCommand(opts.busybox ?? "/bin/busybox", [
+  const started = runCommand(opts.busybox ?? "/bin/busybox", [
     "sh",
     "-c",
     PREPARE_SCRIPT,
@@ -99,6 +104,8 @@ export async function prepareSnapshot(dir: string, lowers: string[], opts: Prepa
     scratch,
     ...idmap,
   ]);
+  opts.onStarted?.();
+  const r = await started;
   if (r.code !== 0) {
     await removeSnapshot(dir).catch(() => undefined);
     throw new SbxError("runtime_error", `cannot mount the sandbox filesystem: ${r.stderr.trim()}`);

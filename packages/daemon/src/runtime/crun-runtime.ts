@@ -166,6 +166,8 @@ export class CrunRuntime implements SandboxRuntime {
     let userns: UsernsOwner | undefined;
     let pendingUserns: Promise<UsernsOwner> | undefined;
     let policy: Promise<void> | undefined;
+    /** The veth wired into the holder's own netns (./userns-owner.ts), undefined when crun makes the netns. */
+    let premadeNet: Promise<string | undefined> | undefined;
     try {
       // Output logs get their own small tmpfs: a sandbox that fills its disk can still be inspected.
       const hostIds = spec.hostIds === true || spec.systemd === true;
@@ -179,13 +181,23 @@ export class CrunRuntime implements SandboxRuntime {
         await chmod(dir, 0o710);
       }
       // The slot's egress policy (after the slot's last teardown, whose detach removes its rules)
-      // and the user namespace need nothing of the mounts: both start now and are awaited later.
-      if (spec.netSlot !== null) policy = this.loadPolicyWhenFree(spec.id, spec.netSlot, spec.egress);
-      if (!hostIds) pendingUserns = UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount);
-      // Awaited below (or on failure): no unhandled rejection meanwhile.
-      policy?.catch(() => undefined);
-      pendingUserns?.catch(() => undefined);
+      // and the user namespace need nothing of the mounts: both start once the mounts have started
+      // (the longest step before crun) and are awaited later.
+      const startBeside = () => {
+        if (spec.netSlot !== null) policy = this.loadPolicyWhenFree(spec.id, spec.netSlot, spec.egress);
+        if (!hostIds)
+          pendingUserns = UsernsOwner.create(this.usernsHelper(), range, this.o.uidCount, {
+            net: spec.netSlot !== null,
+          });
+        // A networked sandbox's netns comes with its user namespace: its veth is wired meanwhile too.
+        if (pendingUserns && policy) premadeNet = this.wirePremadeNet(spec, pendingUserns, policy);
+        // Awaited below (or on failure): no unhandled rejection meanwhile.
+        policy?.catch(() => undefined);
+        pendingUserns?.catch(() => undefined);
+        premadeNet?.catch(() => undefined);
+      };
       const snap = await prepareSnapshot(dir, spec.lowers, {
+        onStarted: startBeside,
         sizeMb: spec.diskMb,
         uidBase: hostIds ? 0 : this.o.uidBase,
         idmap: hostIds
@@ -235,6 +247,7 @@ export class CrunRuntime implements SandboxRuntime {
         agent,
         volumes,
         userNamespacePath: userns?.path,
+        networkNamespacePath: userns?.netPath,
       });
       await writeFile(join(dir, "config.json"), JSON.stringify(withBundleRelativePaths(config, dir)), { mode: 0o600 });
       const pidFile = join(dir, "state", "init.pid");
@@ -243,6 +256,19 @@ export class CrunRuntime implements SandboxRuntime {
       let pid: number;
       if (spec.netSlot === null) {
         pid = await this.crun.create(spec.id, dir, pidFile, logFile, { start: true });
+      } else if (userns?.netPath) {
+        // Its netns exists already: one `crun run`. With the agent as init nothing of the sandbox's
+        // own runs before create returns, so the veth may still be in the making meanwhile; a
+        // custom init finds it ready.
+        if (!agent) await premadeNet;
+        const [net, created] = await Promise.allSettled([
+          premadeNet!,
+          this.crun.create(spec.id, dir, pidFile, logFile, { start: true }),
+        ]);
+        if (net.status === "rejected") throw net.reason;
+        if (created.status === "rejected") throw created.reason;
+        ipAddress = net.value ?? null;
+        pid = created.value;
       } else {
         // The veth goes into the sandbox's own network namespace after create. With the agent as
         // init, nothing of the sandbox's own runs before create returns: it starts meanwhile.
@@ -269,13 +295,31 @@ export class CrunRuntime implements SandboxRuntime {
       if (spec.systemd) await waitForBoot(this.crun, spec.id, join(dir, "state", "init.log"));
       return { ipAddress };
     } catch (err) {
-      // Both settle first: a holder still starting must be ended, and the policy must not be
-      // loaded after destroy's detach removed the slot's rules.
+      // All settle first: a holder still starting must be ended (its netns, and a veth in it, go
+      // with it), and neither the policy nor the veth may be made after destroy's detach.
+      await premadeNet?.catch(() => undefined);
       (userns ?? (await pendingUserns?.catch(() => undefined)))?.release();
       await policy?.catch(() => undefined);
       await this.destroy(spec.id, spec.netSlot).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * The veth of a networked sandbox wired into the netns its user namespace's holder made, once the
+   * slot's policy is loaded; its address. Undefined when the helper made no netns (crun makes it,
+   * and the veth is attached after `crun create`).
+   */
+  private async wirePremadeNet(
+    spec: SandboxSpec,
+    userns: Promise<UsernsOwner>,
+    policy: Promise<void>,
+  ): Promise<string | undefined> {
+    const owner = await userns;
+    if (!owner.netPath) return undefined;
+    await policy;
+    return (await this.o.network.attach(spec.id, spec.netSlot!, owner.pid, spec.egress, { policyLoaded: true }))
+      .ipAddress;
   }
 
   /** The slot's egress policy, once the slot's last sandbox is torn down. */

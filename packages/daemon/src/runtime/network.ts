@@ -118,7 +118,9 @@ export class NetworkManager {
   }
 
   /**
-   * Gives the netns of `initPid` an eth0 with the slot's address and a default route via the host.
+   * Gives the netns of `initPid` an eth0 with the slot's address and a default route via the host,
+   * and brings its loopback up. `initPid` is any process in the sandbox's netns: its init, or the
+   * holder of a netns made before the sandbox (./userns-owner.ts), which crun then joins.
    * The egress policy (none = open) is loaded before the link exists, replacing any stale one,
    * unless the caller did that already (`policyLoaded`, after loadPolicy of this slot).
    */
@@ -161,6 +163,8 @@ export class NetworkManager {
       `addr add ${net.ipAddress}/30 dev ${INNER_INTERFACE}`,
       `link set ${INNER_INTERFACE} up`,
       `route add default via ${net.gateway}`,
+      // crun brings lo up only in a netns it makes itself, not in one it joins.
+      "link set lo up",
       "",
     ].join("\n");
     const inner = await run("nsenter", ["-t", String(initPid), "-n", "ip", "-batch", "-"], innerBatch);

@@ -61,6 +61,8 @@ export interface OciConfigInput {
    * ids: crun 1.8.1 accepts both together and writes no maps into a namespace it joins.
    */
   userNamespacePath?: string;
+  /** An existing network namespace to join (made by the user namespace's holder, veth already in it), not create. */
+  networkNamespacePath?: string;
 }
 
 const MASKED_PATHS = [
@@ -196,7 +198,7 @@ export function buildOciConfig(c: OciConfigInput): Record<string, unknown> {
       },
       namespaces: [
         { type: "pid" },
-        { type: "network" },
+        c.networkNamespacePath ? { type: "network", path: c.networkNamespacePath } : { type: "network" },
         { type: "ipc" },
         { type: "uts" },
         { type: "mount" },
