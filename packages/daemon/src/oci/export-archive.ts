@@ -9,8 +9,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import { BLOB_MEMO, type BlobMemo } from "./blob-memo.js";
 import { StreamSink } from "./blob-sink.js";
 import { documents, member, producers, small, SPOOL_MEMORY, tempName, type ExportSource } from "./export.js";
-import type { LayerBlob } from "./layer-blob.js";
-import { produceLayerBlobOffThread as produceLayerBlob } from "./layer-thread.js";
+import { produceLayerBlob, type LayerBlob } from "./layer-blob.js";
 import { Spool } from "./spool.js";
 import { padding, TAR_END } from "./tar.js";
 
