@@ -61,16 +61,25 @@ export async function forwardCall(
   const lost = new AbortController();
   const unwatch = r.watch.watch(target.node, (why) => lost.abort(why));
   try {
-    const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal });
-    if (opts.terminates && (res.ok || res.status === 404)) {
-      const sandbox = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
-      if (sandbox) await r.placer.release(decodeURIComponent(sandbox));
+    const sandbox = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
+    const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal }).catch((err: unknown) => {
+      // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
+      if (sandbox) r.directory.forget(decodeURIComponent(sandbox));
+      throw err;
+    });
+    if (sandbox && res.status === 404) r.directory.forget(decodeURIComponent(sandbox));
+    if (opts.terminates && sandbox && (res.ok || res.status === 404)) {
+      await r.placer.release(decodeURIComponent(sandbox));
+      r.directory.forget(decodeURIComponent(sandbox));
     }
     if (!res.body) {
       unwatch();
       return res;
     }
-    return new Response(onEnd(res.body, unwatch), res);
+    // Status and headers given as such, not the node's Response as init: that would turn this one
+    // into a materialised web Response, which the HTTP server reads ahead of writing (waiting a
+    // timer tick when the next chunk is not there yet): a millisecond on every forwarded call.
+    return new Response(onEnd(res.body, unwatch), { status: res.status, headers: res.headers });
   } catch (err) {
     unwatch();
     throw err;
