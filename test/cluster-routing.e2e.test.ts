@@ -151,9 +151,9 @@ describe("cluster routing", () => {
     expect(listed.map((s) => s.id).sort()).toEqual(made.map((s) => s.id).sort());
   });
 
-  it("a node's API (TLS) accepts only its own key: not another node's, a project token or the cluster secret", async () => {
+  it("a node's API (TLS) accepts only its own key: not another node's, a project token or the cluster secret; a revoked token stops at once", async () => {
     // A remote client with a project token goes through the control plane's TCP listener...
-    const { token } = await client.createToken("default");
+    const { token, id: tokenId } = await client.createToken("default");
     const remote = new SandboxClient({ host: fleet.controlUrl(), token });
     const r = await (await Sandbox.connect(placed.n1![0]!, remote)).run("echo", { args: ["remote"] });
     expect(r.stdout).toBe("remote\n");
@@ -172,6 +172,11 @@ describe("cluster routing", () => {
       [...placed.n1!].sort(),
     );
     expect((await nodeGet("n2", `Bearer ${k2}`)).status).toBe(200);
+    // The control plane remembers the token (cluster/route-cache.ts), but a revoked one stops working at once.
+    const box = await Sandbox.connect(placed.n1![0]!, remote);
+    for (let i = 0; i < 3; i++) expect((await box.run("true")).exitCode).toBe(0);
+    await client.revokeToken("default", tokenId);
+    await expect(box.run("true")).rejects.toMatchObject({ code: "unauthenticated" });
   });
 
   it("places by node selector; refuses what would act on the control host, and dot segments before routing", async () => {

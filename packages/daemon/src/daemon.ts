@@ -192,6 +192,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const clusterRegistry = await openClusterRegistry(cfg, log);
   const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port, clusterRegistry);
   relayTo.routing = cluster.routing;
+  // A control replica remembers tokens and projects too, kept right by PostgreSQL (cluster/route-cache.ts).
+  projects.memo = cluster.routing?.cache;
   if (cluster.routing?.images) cluster.routing.images.isBase = (name) => images.resolvesToBase(name);
   const nodeContent =
     cfg.role === "node" && clusterRegistry

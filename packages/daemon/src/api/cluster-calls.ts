@@ -60,17 +60,25 @@ export async function forwardCall(
 ): Promise<Response> {
   const lost = new AbortController();
   const unwatch = r.watch.watch(target.node, (why) => lost.abort(why));
+  const sandbox = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
   try {
-    const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal });
-    if (opts.terminates && (res.ok || res.status === 404)) {
-      const sandbox = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
-      if (sandbox) await r.placer.release(decodeURIComponent(sandbox));
+    // The node's answer streams on to the caller; the watch ends with it (or at once when it has no body).
+    const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal, onEnd: unwatch }).catch(
+      (err: unknown) => {
+        // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
+        if (sandbox) r.directory.forget(decodeURIComponent(sandbox));
+        throw err;
+      },
+    );
+    if (sandbox && res.status === 404) r.directory.forget(decodeURIComponent(sandbox));
+    if (opts.terminates && sandbox && (res.ok || res.status === 404)) {
+      await r.placer.release(decodeURIComponent(sandbox));
+      r.directory.forget(decodeURIComponent(sandbox));
     }
-    if (!res.body) {
-      unwatch();
-      return res;
-    }
-    return new Response(onEnd(res.body, unwatch), res);
+    // Answered as forwardHttp made it: a Response built from another as its init would be a
+    // materialised web Response, which the HTTP server reads ahead of writing (waiting a timer
+    // tick when the next chunk is not there yet): a millisecond on every forwarded call.
+    return res;
   } catch (err) {
     unwatch();
     throw err;
@@ -140,35 +148,6 @@ export async function placeAndCreate(
   } finally {
     if (!created) await r.placer.release(provisional);
   }
-}
-
-/** The same stream, calling `done` once it ends, fails or is cancelled by the caller. */
-function onEnd(body: ReadableStream<Uint8Array>, done: () => void): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  let once = false;
-  const finish = (): void => {
-    if (once) return;
-    once = true;
-    done();
-  };
-  return new ReadableStream<Uint8Array>({
-    async pull(ctl) {
-      try {
-        const { value, done: end } = await reader.read();
-        if (end) {
-          finish();
-          ctl.close();
-        } else ctl.enqueue(value);
-      } catch (err) {
-        finish();
-        ctl.error(err);
-      }
-    },
-    cancel(reason) {
-      finish();
-      return reader.cancel(reason);
-    },
-  });
 }
 
 /** Relays a WebSocket between the caller and the node, once the node accepted its side. */

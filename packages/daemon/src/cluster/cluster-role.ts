@@ -16,6 +16,7 @@ import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
 import { NodeWatch } from "./node-watch.js";
 import { SandboxDirectory } from "./sandbox-directory.js";
+import { RouteCache } from "./route-cache.js";
 import { ControlContent } from "./content-control.js";
 import { ContentRecords } from "./content-records.js";
 import { BuildDirectory } from "./build-directory.js";
@@ -53,6 +54,8 @@ export interface ClusterRouting {
   mover?: SandboxMover;
   /** With --registry: snapshot list, get and delete from PostgreSQL's content records. */
   snapshots?: SnapshotCatalog;
+  /** This replica's memory of tokens, projects and locations, kept right by PostgreSQL's notifications. */
+  cache?: RouteCache;
 }
 
 export interface ClusterRole {
@@ -86,6 +89,11 @@ export async function startClusterRole(
       keyFor: (name, salt) => deriveNodeKey(cfg.clusterSecret!, name, salt),
     });
     const givenUp = new GivenUp(db.pool);
+    // Each forwarded call would otherwise ask PostgreSQL for its token, project and sandbox (route-cache.ts).
+    const cache = await RouteCache.start(db.pool, cfg.store!, "sbx", { log }).catch(async (err: unknown) => {
+      await db.close();
+      throw err;
+    });
     const giveUpSecs = cfg.nodeGiveUpSecs ?? 300;
     const sweep = setInterval(
       () =>
@@ -101,12 +109,13 @@ export async function startClusterRole(
     sweep.unref();
     const routing: ClusterRouting = {
       placer: new Placer(db.pool),
-      directory: new SandboxDirectory(db.pool),
+      directory: new SandboxDirectory(db.pool, cache),
       givenUp,
       watch: new NodeWatch(db.pool),
       secret: cfg.clusterSecret!,
       ...(nodeCa ? { nodeCa } : {}),
       log,
+      cache,
     };
     if (registry) {
       const records = await ContentRecords.open(db.pool, "sbx");
@@ -126,6 +135,7 @@ export async function startClusterRole(
       async close() {
         clearInterval(sweep);
         routing.watch.stop();
+        await cache.close();
         await db.close();
       },
     };

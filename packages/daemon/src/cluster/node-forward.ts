@@ -108,7 +108,7 @@ export function forwardHttp(
   t: NodeTarget,
   req: Request,
   path: string,
-  opts: { body?: Uint8Array; signal?: AbortSignal } = {},
+  opts: { body?: Uint8Array; signal?: AbortSignal; onEnd?: () => void } = {},
 ): Promise<Response> {
   const { host, port } = splitAddress(t.address);
   return new Promise<Response>((resolve, reject) => {
@@ -155,13 +155,11 @@ export function forwardHttp(
       }
       headers.set("x-sbx-node", t.node);
       const empty = req.method === "HEAD" || res.statusCode === 204 || res.statusCode === 304;
-      if (empty) res.resume();
-      resolve(
-        new Response(empty ? null : (Readable.toWeb(res) as ReadableStream), {
-          status: res.statusCode ?? 502,
-          headers,
-        }),
-      );
+      if (empty) {
+        res.resume();
+        opts.onEnd?.();
+      }
+      resolve(new Response(empty ? null : streamOf(res, opts.onEnd), { status: res.statusCode ?? 502, headers }));
     });
     if (opts.body !== undefined) out.end(opts.body);
     else if (req.body) {
@@ -170,6 +168,50 @@ export function forwardHttp(
       source.pipe(out);
     } else out.end();
   });
+}
+
+/**
+ * The node's answer as a web stream, one layer over the socket (no Readable.toWeb and wrapper on
+ * top): paused while the reader is behind; `onEnd` runs once when it ends, fails or is cancelled.
+ */
+function streamOf(res: IncomingMessage, onEnd?: () => void): ReadableStream<Uint8Array> {
+  let ended = false;
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    onEnd?.();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(ctl) {
+        res.on("data", (chunk: Buffer) => {
+          ctl.enqueue(chunk);
+          if ((ctl.desiredSize ?? 1) <= 0) res.pause();
+        });
+        res.once("end", () => {
+          end();
+          ctl.close();
+        });
+        res.once("error", (err) => {
+          end();
+          ctl.error(err);
+        });
+        res.once("close", () => {
+          if (ended) return;
+          end();
+          ctl.error(new Error("the node's answer broke off"));
+        });
+      },
+      pull() {
+        res.resume();
+      },
+      cancel() {
+        end();
+        res.destroy();
+      },
+    },
+    { highWaterMark: 16 },
+  );
 }
 
 /**

@@ -5,6 +5,7 @@
 import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
 import { GivenUp } from "./given-up.js";
+import type { RouteCache } from "./route-cache.js";
 
 /** The node that runs a sandbox, and whether it can be reached now. */
 export interface SandboxLocation {
@@ -66,20 +67,41 @@ const SELECT = `SELECT p.sandbox_id, p.name, p.node, n.address, n.state, n.key_s
     m.state AS move_state, m.from_node AS move_from, m.to_node AS move_to
   FROM placements p JOIN nodes n ON n.name = p.node LEFT JOIN sandbox_moves m ON m.sandbox_id = p.sandbox_id`;
 
+/** How long before its node's lease runs out (by the lease left at the lookup) a remembered location is dropped. */
+const LEASE_MARGIN_MS = 500;
+
 export class SandboxDirectory {
-  constructor(private readonly pool: Pool) {}
+  /** `cache`: this replica's memory of locations (route-cache.ts), kept right by PostgreSQL's notifications. */
+  constructor(
+    private readonly pool: Pool,
+    private readonly cache?: RouteCache,
+  ) {}
 
   /** The sandbox `idOrName` of `project`; sandbox_not_found when the cluster placed none such. */
   async locate(project: string, idOrName: string): Promise<SandboxLocation> {
-    const { rows } = await this.pool.query<LocationRow>(
-      `${SELECT} WHERE p.project = $1 AND (p.sandbox_id = $2 OR p.name = $2) ORDER BY p.sandbox_id = $2 DESC LIMIT 1`,
-      [project, idOrName],
-    );
-    if (!rows[0]) {
+    const load = async (): Promise<{ at: SandboxLocation; leaseLeft: number } | undefined> => {
+      const { rows } = await this.pool.query<LocationRow>(
+        `${SELECT} WHERE p.project = $1 AND (p.sandbox_id = $2 OR p.name = $2) ORDER BY p.sandbox_id = $2 DESC LIMIT 1`,
+        [project, idOrName],
+      );
+      return rows[0] ? { at: toLocation(rows[0]), leaseLeft: rows[0].lease_left ?? 0 } : undefined;
+    };
+    // Only a location that can take calls is remembered, and never past its node's lease.
+    const found = this.cache
+      ? await this.cache.get(`s\0${project}\0${idOrName}`, load, ({ at, leaseLeft }) =>
+          at.unavailable ? null : { ms: leaseLeft * 1000 - LEASE_MARGIN_MS, tags: [`s:${at.sandboxId}`, `n:${at.node}`] },
+        )
+      : await load();
+    if (!found) {
       await new GivenUp(this.pool).explain(project, idOrName);
       throw new SbxError("sandbox_not_found", `no sandbox ${idOrName} in project ${project}`);
     }
-    return toLocation(rows[0]);
+    return found.at;
+  }
+
+  /** Forgets where the sandbox runs (it ended, or a call to its node failed): the next call asks PostgreSQL. */
+  forget(sandboxId: string): void {
+    this.cache?.forget(`s:${sandboxId}`);
   }
 
   /** The sandbox with this id in any project (the port relay knows only the id), or null. */

@@ -12,7 +12,23 @@ export interface TokenSummary {
   createdAt: string;
 }
 
+/**
+ * A memory of lookups that the store's change notifications keep right (cluster/route-cache.ts, on a
+ * control replica): tokens and projects are looked up on every call, and change rarely.
+ */
+export interface LookupMemo {
+  get<V>(
+    key: string,
+    load: () => Promise<V | undefined>,
+    keep: (v: V) => { ms: number; tags: string[] } | null,
+  ): Promise<V | undefined>;
+  forget(tag: string): void;
+}
+
 export class ProjectService {
+  /** Set on a control replica once its route cache listens (daemon.ts). */
+  memo: LookupMemo | undefined;
+
   constructor(
     private readonly store: Store,
     /** To refuse deleting a project that still has images or snapshots. */
@@ -31,7 +47,9 @@ export class ProjectService {
   }
 
   async require(name: string): Promise<ProjectRecord> {
-    const p = await this.store.getProject(name);
+    const p = this.memo
+      ? await this.memo.get(`p\0${name}`, () => this.store.getProject(name), () => ({ ms: Infinity, tags: [`p:${name}`] }))
+      : await this.store.getProject(name);
     if (!p)
       throw new SbxError(
         "project_not_found",
@@ -56,7 +74,13 @@ export class ProjectService {
   /** The project and id of a bearer token, or undefined for an unknown token. */
   async identify(token: string): Promise<{ project: string; tokenId: string } | undefined> {
     const hash = hashToken(token);
-    const rec = await this.store.findTokenByHash(hash);
+    const rec = this.memo
+      ? await this.memo.get(
+          `t\0${hash}`,
+          () => this.store.findTokenByHash(hash),
+          (r) => ({ ms: Infinity, tags: [`t:${hash}`, `p:${r.project}`] }),
+        )
+      : await this.store.findTokenByHash(hash);
     if (!rec) return undefined;
     return timingSafeEqual(Buffer.from(rec.hash), Buffer.from(hash))
       ? { project: rec.project, tokenId: rec.id }
@@ -87,6 +111,8 @@ export class ProjectService {
         `token ${id} is the one this request was made with: revoke it with another token or over the daemon's unix socket`,
       );
     await this.store.deleteToken(project, id);
+    // Every replica hears of it from PostgreSQL; this one forgets it before answering.
+    this.memo?.forget(`t:${rec.hash}`);
     return { id: rec.id, project: rec.project, createdAt: rec.createdAt };
   }
 
@@ -123,6 +149,7 @@ export class ProjectService {
     for (const s of await this.store.listSandboxes({ project: name, includeTerminated: true }))
       await this.store.deleteSandbox(s.id);
     await this.store.deleteProject(name);
+    this.memo?.forget(`p:${name}`);
     return p;
   }
 }
