@@ -89,7 +89,9 @@ export class SandboxDirectory {
     // Only a location that can take calls is remembered, and never past its node's lease.
     const found = this.cache
       ? await this.cache.get(`s\0${project}\0${idOrName}`, load, ({ at, leaseLeft }) =>
-          at.unavailable ? null : { ms: leaseLeft * 1000 - LEASE_MARGIN_MS, tags: [`s:${at.sandboxId}`, `n:${at.node}`] },
+          at.unavailable
+            ? null
+            : { ms: leaseLeft * 1000 - LEASE_MARGIN_MS, tags: [`s:${at.sandboxId}`, `n:${at.node}`] },
         )
       : await load();
     if (!found) {

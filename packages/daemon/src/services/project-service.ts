@@ -48,7 +48,11 @@ export class ProjectService {
 
   async require(name: string): Promise<ProjectRecord> {
     const p = this.memo
-      ? await this.memo.get(`p\0${name}`, () => this.store.getProject(name), () => ({ ms: Infinity, tags: [`p:${name}`] }))
+      ? await this.memo.get(
+          `p\0${name}`,
+          () => this.store.getProject(name),
+          () => ({ ms: Infinity, tags: [`p:${name}`] }),
+        )
       : await this.store.getProject(name);
     if (!p)
       throw new SbxError(
