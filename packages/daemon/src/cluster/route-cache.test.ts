@@ -144,37 +144,49 @@ describe("RouteCache", () => {
     expect(await onB.require("tokp").catch((e: SbxError) => e.code)).toBe("project_not_found");
   });
 
-  it("keeps nothing a change raced with, and nothing while its listening connection is down", async () => {
-    await a.sync();
-    const before = a.size;
-    await a.get(
-      "raced",
-      async () => (a.forget("s:any"), "v"),
-      () => ({ ms: 60_000, tags: ["s:x"] }),
-    );
-    expect(a.size).toBe(before);
-    await a.get(
-      "kept",
-      async () => "v",
-      () => ({ ms: 60_000, tags: ["s:x"] }),
-    );
-    expect(a.size).toBe(before + 1);
-    await db.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [
-      `routes-${tag}-a`,
-    ]);
-    await vi.waitFor(() => expect(a.live).toBe(false), { timeout: 5000 });
-    expect(a.size).toBe(0);
-    let loads = 0;
-    const load = async () => (loads++, "v");
-    await a.get("off", load, () => ({ ms: 60_000, tags: [] }));
-    // Back once it listens again, and notifications reach it again.
-    await vi.waitFor(() => expect(a.live).toBe(true), { timeout: 5000 });
-    await a.get("on", load, () => ({ ms: 60_000, tags: ["s:after"] }));
-    await a.get("on", load, () => ({ ms: 60_000, tags: ["s:after"] }));
-    expect(loads).toBe(2);
-    const kept = a.size;
-    await db.pool.query("SELECT pg_notify('sbx_routes', $1)", [`${schema}|s:after`]);
-    await a.sync();
-    expect(a.size).toBe(kept - 1);
-  });
+  // Its own cache, pinging every 2 s: the cut listener is noticed at once (the connection's error),
+  // and the reconnect waits for the next ping, so the test sees the cache off before it is back (with
+  // the suite's 100 ms pings the reconnect could come before a poll saw it off).
+  it(
+    "keeps nothing a change raced with, and nothing while its listening connection is down",
+    { timeout: 20_000 },
+    async () => {
+      const a = await RouteCache.start(db.pool, pgTestUrl(), schema, { ...opts("c"), pingMs: 2000 });
+      try {
+        await a.sync();
+        const before = a.size;
+        await a.get(
+          "raced",
+          async () => (a.forget("s:any"), "v"),
+          () => ({ ms: 60_000, tags: ["s:x"] }),
+        );
+        expect(a.size).toBe(before);
+        await a.get(
+          "kept",
+          async () => "v",
+          () => ({ ms: 60_000, tags: ["s:x"] }),
+        );
+        expect(a.size).toBe(before + 1);
+        await db.pool.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", [
+          `routes-${tag}-c`,
+        ]);
+        await vi.waitFor(() => expect(a.live).toBe(false), { timeout: 5000, interval: 2 });
+        expect(a.size).toBe(0);
+        let loads = 0;
+        const load = async () => (loads++, "v");
+        await a.get("off", load, () => ({ ms: 60_000, tags: [] }));
+        // Back once it listens again, and notifications reach it again.
+        await vi.waitFor(() => expect(a.live).toBe(true), { timeout: 5000 });
+        await a.get("on", load, () => ({ ms: 60_000, tags: ["s:after"] }));
+        await a.get("on", load, () => ({ ms: 60_000, tags: ["s:after"] }));
+        expect(loads).toBe(2);
+        const kept = a.size;
+        await db.pool.query("SELECT pg_notify('sbx_routes', $1)", [`${schema}|s:after`]);
+        await a.sync();
+        expect(a.size).toBe(kept - 1);
+      } finally {
+        await a.close();
+      }
+    },
+  );
 });
