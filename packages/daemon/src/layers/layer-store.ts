@@ -13,6 +13,7 @@ import { pipeline } from "node:stream/promises";
 import { mustRun, startCommand } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
 import { HELPER_DIR, type LayerSource } from "../runtime/types.js";
+import { KeyedLock } from "../common/keyed-lock.js";
 import { removeSnapshot } from "./overlay.js";
 import { copyChanges, indexUpper, type UpperIndex } from "./upper-diff.js";
 
@@ -30,8 +31,11 @@ const RUNTIME_PATHS = [HELPER_DIR.slice(1)];
 export class LayerStore {
   constructor(readonly root: string) {}
 
-  /** Commits in progress per final dir: two commits of one key are decided one after the other. */
-  private readonly making = new Map<string, Promise<unknown>>();
+  /**
+   * Per final dir: two commits of one key (and a GC claim) decide one after the other, each checking
+   * and renaming in one go.
+   */
+  private readonly deciding = new KeyedLock();
 
   /** The directory of the layer with this cache key; short, because overlay options are limited to a page. */
   dirFor(key: string): string {
@@ -141,7 +145,7 @@ export class LayerStore {
       await fill(tmp);
       for (const p of RUNTIME_PATHS) await rm(join(tmp, p), { recursive: true, force: true });
       const { digest, sizeBytes } = await (beside ?? digestDir(tmp));
-      return await this.place(wanted, async () => {
+      return await this.deciding.run(wanted, async () => {
         if (!existsSync(wanted)) {
           await rename(tmp, wanted);
           return { key, dir: wanted, digest, sizeBytes };
@@ -157,19 +161,6 @@ export class LayerStore {
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;
-    }
-  }
-
-  /** Runs `decide` once no other commit is deciding about the same dir (check and rename in one go). */
-  private async place<T>(dir: string, decide: () => Promise<T>): Promise<T> {
-    const before = this.making.get(dir) ?? Promise.resolve();
-    const mine = before.then(decide, decide);
-    const settled = mine.catch(() => undefined);
-    this.making.set(dir, settled);
-    try {
-      return await mine;
-    } finally {
-      if (this.making.get(dir) === settled) this.making.delete(dir);
     }
   }
 
@@ -206,7 +197,7 @@ export class LayerStore {
    */
   async claim(dir: string, held: () => boolean): Promise<string | null | "held"> {
     this.checkOwn(dir);
-    return this.place(dir, () => {
+    return this.deciding.run(dir, () => {
       if (held()) return Promise.resolve("held" as const);
       if (!existsSync(dir)) return Promise.resolve(null);
       const trash = `${dir}.gc-${randomBytes(4).toString("hex")}`;
@@ -218,7 +209,7 @@ export class LayerStore {
   /** Puts a claimed dir back (its layer was taken up after all), unless a fresh one of its key took its place. */
   async unclaim(trash: string, dir: string): Promise<void> {
     this.checkOwn(trash);
-    await this.place(dir, async () => {
+    await this.deciding.run(dir, async () => {
       if (existsSync(dir)) await rm(trash, { recursive: true, force: true });
       else await rename(trash, dir);
     });
