@@ -16,6 +16,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import type { Logger } from "../common/log.js";
 import { ident } from "../store/postgres-schema.js";
+import { inTransaction } from "../store/postgres-runner.js";
 
 const CHANNEL = "sbx_routes";
 /** At most this many entries: past it the cache starts over (a bound, not an LRU: misses are cheap). */
@@ -103,18 +104,10 @@ export class RouteCache {
    * listening. Throws if either fails: a control plane must not run with a cache it cannot keep right.
    */
   static async start(pool: pg.Pool, url: string, schema: string, opts: RouteCacheOptions = {}): Promise<RouteCache> {
-    const c = await pool.connect();
-    try {
-      await c.query("BEGIN");
-      await c.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`sbx-route-triggers:${schema}`]);
-      await c.query(triggerSql(schema));
-      await c.query("COMMIT");
-    } catch (err) {
-      await c.query("ROLLBACK").catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+    await inTransaction(pool, async (q) => {
+      await q.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`sbx-route-triggers:${schema}`]);
+      await q.query(triggerSql(schema));
+    });
     const cache = new RouteCache(url, schema, opts);
     await cache.connect();
     cache.timer = setInterval(() => cache.tick(), cache.pingMs);
