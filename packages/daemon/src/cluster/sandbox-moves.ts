@@ -12,8 +12,9 @@
 // one transaction too (placement back on the old node, the new node's partial copy given up). Every
 // step can be taken again: a control replica that dies mid-move leaves a row a re-run finishes.
 // While a move is in flight, calls on the sandbox answer node_unavailable (sandbox-directory.ts).
-import type { Pool, PoolClient } from "pg";
+import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
+import { inTransaction } from "../store/postgres-runner.js";
 import type { MovedSnapshot, MoveSpec } from "./move-spec.js";
 
 export type MoveState = "suspending" | "suspended" | "moving" | "placed";
@@ -204,10 +205,10 @@ export class SandboxMoves {
    * never a draining, cordoned or lost one). Answers the new node; no room anywhere changes nothing.
    */
   async placeElsewhere(sandboxId: string, k = 8): Promise<string> {
-    return this.tx(async (c) => {
+    return inTransaction(this.pool, async (c) => {
       const move = (
         await c.query<Row>(`SELECT ${COLUMNS} FROM sandbox_moves WHERE sandbox_id = $1 FOR UPDATE`, [sandboxId])
-      ).rows[0];
+      )[0];
       if (!move || move.state !== "moving")
         throw new SbxError("failed_precondition", `sandbox ${sandboxId} is not being moved`);
       const gone = (
@@ -215,7 +216,7 @@ export class SandboxMoves {
           `DELETE FROM placements WHERE sandbox_id = $1 AND node = $2 RETURNING cpu_millis, memory_mb, info`,
           [sandboxId, move.from_node],
         )
-      ).rows[0];
+      )[0];
       if (!gone)
         throw new SbxError("sandbox_not_found", `sandbox ${move.name} is no longer placed on ${move.from_node}`);
       await c.query(
@@ -232,7 +233,7 @@ export class SandboxMoves {
           gone.memory_mb,
           k,
         ])
-      ).rows[0];
+      )[0];
       if (!won)
         throw new SbxError(
           "failed_precondition",
@@ -251,10 +252,10 @@ export class SandboxMoves {
 
   /** The new node runs it: the placement keeps its answer, the old node's copy is given up, the row goes. */
   async confirm(sandboxId: string, info: unknown): Promise<void> {
-    await this.tx(async (c) => {
+    await inTransaction(this.pool, async (c) => {
       const move = (
         await c.query<Row>(`SELECT ${COLUMNS} FROM sandbox_moves WHERE sandbox_id = $1 FOR UPDATE`, [sandboxId])
-      ).rows[0];
+      )[0];
       if (!move || move.state !== "placed")
         throw new SbxError("failed_precondition", `sandbox ${sandboxId} is not being moved`);
       await c.query("UPDATE placements SET info = $3, placed_at = now() WHERE sandbox_id = $1 AND node = $2", [
@@ -277,25 +278,22 @@ export class SandboxMoves {
    * sandbox is parked again (suspended on the old node, resumable there or elsewhere).
    */
   async undo(sandboxId: string): Promise<void> {
-    await this.tx(async (c) => {
+    await inTransaction(this.pool, async (c) => {
       const move = (
         await c.query<Row & { cpu_millis: number; memory_mb: number; info: unknown }>(
           `SELECT ${COLUMNS}, cpu_millis, memory_mb, info FROM sandbox_moves WHERE sandbox_id = $1 FOR UPDATE`,
           [sandboxId],
         )
-      ).rows[0];
+      )[0];
       if (!move || move.state !== "placed") return;
-      const gone = await c.query(
+      const moved = await c.execute(
         `WITH gone AS (DELETE FROM placements WHERE sandbox_id = $1 AND node = $2 RETURNING cpu_millis, memory_mb)
          UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - gone.cpu_millis,
            alloc_memory_mb = alloc_memory_mb - gone.memory_mb, alloc_sandboxes = alloc_sandboxes - 1
          FROM gone WHERE nodes.name = $2`,
         [sandboxId, move.to_node],
       );
-      if (
-        (gone.rowCount ?? 0) > 0 ||
-        !(await c.query("SELECT 1 FROM placements WHERE sandbox_id = $1", [sandboxId])).rowCount
-      ) {
+      if (moved > 0 || (await c.query("SELECT 1 FROM placements WHERE sandbox_id = $1", [sandboxId])).length === 0) {
         await c.query(
           `INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb, name, info) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
           [
@@ -330,20 +328,5 @@ export class SandboxMoves {
         [sandboxId],
       );
     });
-  }
-
-  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query("BEGIN");
-      const out = await fn(c);
-      await c.query("COMMIT");
-      return out;
-    } catch (err) {
-      await c.query("ROLLBACK").catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
   }
 }

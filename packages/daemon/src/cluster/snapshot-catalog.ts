@@ -8,6 +8,7 @@
 // registry (they are shared, and registry garbage collection is the operator's).
 import type { Pool } from "pg";
 import { SbxError, type SnapshotInfo } from "@sbx-sh/protocol";
+import { inTransaction } from "../store/postgres-runner.js";
 import { migrate } from "../store/postgres-schema.js";
 import { CONTENT_REPOSITORY } from "./content-registry.js";
 import type { ClusterRegistry } from "./registry-access.js";
@@ -105,24 +106,15 @@ export class SnapshotCatalog {
    */
   async remove(project: string, id: string): Promise<{ info: SnapshotInfo; node: string | null }> {
     const info = await this.get(project, id);
-    const c = await this.pool.connect();
-    let gone: { manifest: string; node: string | null } | undefined;
-    try {
-      await c.query("BEGIN");
+    const gone = await inTransaction(this.pool, async (c) => {
       await c.query("DELETE FROM cluster_snapshot_info WHERE id = $1 AND project = $2", [id, project]);
-      gone = (
+      return (
         await c.query<{ manifest: string; node: string | null }>(
           "DELETE FROM cluster_content WHERE id = $1 AND project = $2 AND kind = 'snapshot' RETURNING manifest, node",
           [id, project],
         )
-      ).rows[0];
-      await c.query("COMMIT");
-    } catch (err) {
-      await c.query("ROLLBACK").catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
+      )[0];
+    });
     if (!gone) throw notFound(project, id);
     await this.registry
       .client(null, gone.manifest)
