@@ -31,7 +31,8 @@ import { openClusterRegistry } from "./cluster/registry-access.js";
 import { createClusterPortRelay } from "./api/cluster-port-relay.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
-import { roleProblem, runsSandboxes, type DaemonConfig } from "./config.js";
+import type { DaemonConfig } from "./config.js";
+import { roleProblem, runsSandboxes } from "./config-roles.js";
 import { HostlessRuntime } from "./runtime/hostless-runtime.js";
 import { VERSION } from "@sbx-sh/protocol";
 

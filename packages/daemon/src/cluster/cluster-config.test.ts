@@ -1,7 +1,8 @@
 // --role and what each role needs: single by default; control only with a PostgreSQL store; node
 // only with a control URL and a credential. Refused before the daemon starts, with the fix.
 import { describe, expect, it } from "vitest";
-import { defaultConfig, parseFlags, roleProblem, USAGE } from "../config.js";
+import { defaultConfig, parseFlags, USAGE } from "../config.js";
+import { roleProblem } from "../config-roles.js";
 
 const SECRET = "s".repeat(32);
 

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
-import { defaultConfig, parseFlags, roleProblem, type DaemonConfig } from "../config.js";
+import { defaultConfig, parseFlags, type DaemonConfig } from "../config.js";
+import { roleProblem } from "../config-roles.js";
 
 const ROOT = join(import.meta.dirname, "..", "..", "..", "..");
 const VERSION = (

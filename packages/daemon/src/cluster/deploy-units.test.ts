@@ -4,7 +4,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { defaultConfig, parseFlags, roleProblem } from "../config.js";
+import { defaultConfig, parseFlags } from "../config.js";
+import { roleProblem } from "../config-roles.js";
 
 const DIR = join(import.meta.dirname, "..", "..", "..", "..", "deploy", "systemd");
 

@@ -15,7 +15,7 @@ import { parseRegistryRef, RegistryClient, type RegistryAuth } from "../oci/regi
 import { CONTENT_REPOSITORY, registryTrouble } from "./content-registry.js";
 
 export interface RegistryAccessOptions {
-  /** host:port of the registry (already checked by config.ts's roleProblem). */
+  /** host:port of the registry (already checked by config-roles.ts's roleProblem). */
   registry: string;
   /** PEM file of the CA the registry's certificate is signed by (--registry-ca). */
   caFile?: string | null;
