@@ -128,7 +128,7 @@ export class AgentClient {
   }
 
   /** Sends one request; resolves with the reply, rejects with AgentRequestError or agent_unreachable. */
-  request(build: (req: number) => Buffer, timeoutMs = this.timeoutMs): Promise<Reply> {
+  request(build: (req: number) => Buffer[], timeoutMs = this.timeoutMs): Promise<Reply> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.pending.size >= MAX_PENDING) return Promise.reject(this.failNow("too many requests in flight"));
     const req = this.nextReq;
@@ -137,7 +137,10 @@ export class AgentClient {
       const timer = setTimeout(() => this.fail(`no answer within ${timeoutMs} ms`), timeoutMs);
       timer.unref();
       this.pending.set(req, { resolve, reject, timer });
-      this.socket.write(build(req));
+      // One frame's pieces go out together (a single writev), never copied into one buffer.
+      this.socket.cork();
+      for (const piece of build(req)) this.socket.write(piece);
+      this.socket.uncork();
     });
   }
 

@@ -200,10 +200,22 @@ describe("agent protocol decoder", () => {
   });
 
   it("encodes requests the agent's bounds accept", () => {
-    const f = encode.start(5, { id: "pr_1", uid: 0, gid: 0, cwd: "/", argv: ["true"], env: ["A=b"], flags: 1 });
+    const f = Buffer.concat(
+      encode.start(5, { id: "pr_1", uid: 0, gid: 0, cwd: "/", argv: ["true"], env: ["A=b"], flags: 1 }),
+    );
     expect(f.readUInt32BE(0)).toBe(f.length - 4);
     expect(f[4]).toBe(2);
     expect(f.readUInt32BE(5)).toBe(5);
     expect(() => encode.stdin(1, "pr_1", Buffer.alloc(MAX_FRAME))).toThrow(AgentProtocolError);
+  });
+
+  it("hands a stdin chunk on as the buffer it came in, after a header that counts it", () => {
+    const data = Buffer.from("some stdin bytes");
+    const pieces = encode.stdin(9, "pr_1", data);
+    expect(pieces.at(-1)).toBe(data);
+    const f = Buffer.concat(pieces);
+    expect(f.readUInt32BE(0)).toBe(f.length - 4);
+    expect(f[4]).toBe(3);
+    expect(f.subarray(-data.length).equals(data)).toBe(true);
   });
 });

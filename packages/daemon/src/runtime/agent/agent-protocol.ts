@@ -74,14 +74,19 @@ class Writer {
     this.parts.push(b);
     return this;
   }
-  frame(type: number, req: number): Buffer {
-    const body = Buffer.concat(this.parts);
+  /**
+   * The frame as its pieces, header first, none of them copied: a stdin chunk goes to the socket as
+   * the buffer it came in (the socket writes the pieces together, agent-client.ts).
+   */
+  frame(type: number, req: number): Buffer[] {
+    let length = 0;
+    for (const p of this.parts) length += p.length;
+    if (5 + length > MAX_FRAME) throw new AgentProtocolError("request too large for one frame");
     const head = Buffer.alloc(9);
-    head.writeUInt32BE(5 + body.length, 0);
+    head.writeUInt32BE(5 + length, 0);
     head.writeUInt8(type, 4);
     head.writeUInt32BE(req >>> 0, 5);
-    if (5 + body.length > MAX_FRAME) throw new AgentProtocolError("request too large for one frame");
-    return Buffer.concat([head, body]);
+    return [head, ...this.parts];
   }
 }
 
@@ -99,7 +104,7 @@ export interface StartRequest {
 
 export const encode = {
   hello: (req: number) => new Writer().u32(PROTOCOL_MIN).u32(PROTOCOL_MAX).frame(T.hello, req),
-  start(req: number, s: StartRequest): Buffer {
+  start(req: number, s: StartRequest): Buffer[] {
     const w = new Writer().bytes(s.id).u32(s.uid).u32(s.gid).bytes(s.cwd).u32(s.argv.length);
     for (const a of s.argv) w.bytes(a);
     w.u32(s.env.length);
