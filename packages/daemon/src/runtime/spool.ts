@@ -10,6 +10,8 @@ import { pipeline } from "node:stream/promises";
 
 /** Kept in memory up to this size; beyond it, written to the spool dir. */
 const IN_MEMORY_BYTES = 4 * 1024 * 1024;
+/** How much of the start is kept apart to sniff the format. */
+const HEAD_BYTES = 512;
 
 export interface Spooled {
   /** The first bytes (up to 512), to sniff the format. */
@@ -25,6 +27,7 @@ export async function spool(input: Readable, dir: string): Promise<Spooled> {
   const chunks: Buffer[] = [];
   let size = 0;
   let file: { path: string; out: WriteStream } | undefined;
+  let head: Buffer | undefined;
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       if (file) return void file.out.write(chunk, done);
@@ -35,7 +38,10 @@ export async function spool(input: Readable, dir: string): Promise<Spooled> {
         const path = join(dir, `upload-${randomBytes(6).toString("hex")}`);
         file = { path, out: createWriteStream(path, { mode: 0o600 }) };
         file.out.on("error", (err) => sink.destroy(err));
-        file.out.write(Buffer.concat(chunks), done);
+        // The chunks so far go to the file as they are (no copy into one buffer), and leave memory.
+        const held = chunks.splice(0);
+        held.forEach((c, i) => file!.out.write(c, i === held.length - 1 ? done : undefined));
+        head = firstBytes(held);
       }, done);
     },
     final(done) {
@@ -52,11 +58,19 @@ export async function spool(input: Readable, dir: string): Promise<Spooled> {
     }
     throw err;
   }
-  const head = Buffer.concat(chunks).subarray(0, 512);
-  if (!file) {
-    const whole = Buffer.concat(chunks);
-    return { head, open: () => Readable.from([whole]), release: async () => undefined };
-  }
+  if (!file) return { head: firstBytes(chunks), open: () => Readable.from(chunks), release: async () => undefined };
   const path = file.path;
-  return { head, open: () => createReadStream(path), release: () => rm(path, { force: true }) };
+  return { head: head!, open: () => createReadStream(path), release: () => rm(path, { force: true }) };
+}
+
+/** The first HEAD_BYTES of `chunks`, in a buffer of their own (a view would keep a whole chunk alive). */
+function firstBytes(chunks: Buffer[]): Buffer {
+  const out: Buffer[] = [];
+  let n = 0;
+  for (const c of chunks) {
+    if (n >= HEAD_BYTES) break;
+    out.push(c.subarray(0, HEAD_BYTES - n));
+    n += Math.min(c.length, HEAD_BYTES - n);
+  }
+  return Buffer.concat(out, n);
 }
