@@ -74,7 +74,7 @@ async function smallBody(c: Context<AppEnv>): Promise<Uint8Array | undefined> {
     const chunks: Buffer[] = [];
     incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
     incoming.once("end", () => resolve(Buffer.concat(chunks)));
-    incoming.once("error", reject);
+    incoming.on("error", reject);
     incoming.once("close", () => {
       if (!incoming.complete) reject(new SbxError("invalid_argument", "the request's body broke off"));
     });

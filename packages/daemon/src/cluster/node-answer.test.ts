@@ -23,11 +23,12 @@ async function listen(handler: (req: IncomingMessage, res: ServerResponse) => vo
 }
 
 /** A control plane in front of `node`: every call is forwarded and answered with pipeAnswer. */
-async function control(node: number, ends: string[]): Promise<number> {
+async function control(node: number, ends: string[], signal?: AbortSignal): Promise<number> {
   const t: NodeTarget = { node: "n7", address: `127.0.0.1:${node}`, key: "sbxk_n7", project: "team-a" };
   return listen((req, res) => {
     const headers = new Headers(req.headers as Record<string, string>);
-    void requestNode(t, new Request(`http://control${req.url}`, { headers }), req.url ?? "/").then((ans) =>
+    const forwarded = new Request(`http://control${req.url}`, { headers });
+    void requestNode(t, forwarded, req.url ?? "/", signal ? { signal } : {}).then((ans) =>
       pipeAnswer(t, req.method ?? "GET", ans, res, { "x-request-id": "req_1" }, () => ends.push(req.url ?? "")),
     );
   });
@@ -80,6 +81,25 @@ describe("a node's answer piped to the caller", () => {
     });
     expect(outcome).toBe("aborted");
     await new Promise((r) => setTimeout(r, 20));
+    expect(ends).toEqual(["/v1/x"]);
+  });
+
+  it("a call aborted mid-answer (its node lost) breaks the caller's answer, and the process lives on", async () => {
+    const node = await listen((_req, res) => {
+      res.writeHead(200, { "content-type": "application/x-ndjson" });
+      res.write('{"n":1}\n');
+    });
+    const ends: string[] = [];
+    const lost = new AbortController();
+    const res = await call(await control(node, ends, lost.signal));
+    await new Promise((r) => res.once("data", r));
+    const outcome = new Promise<string>((r) => {
+      res.once("end", () => r("ended"));
+      res.once("aborted", () => r("aborted"));
+      res.once("error", () => r("aborted"));
+    });
+    lost.abort("node n7 stopped renewing its lease");
+    expect(await outcome).toBe("aborted");
     expect(ends).toEqual(["/v1/x"]);
   });
 

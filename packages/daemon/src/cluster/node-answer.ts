@@ -41,6 +41,8 @@ export function pipeAnswer(
     to.uncork();
   };
   res.on("data", (chunk: Buffer) => {
+    // A destroyed answer still hands out what it had buffered: not to a caller that is gone.
+    if (to.destroyed) return;
     if (!corked) {
       corked = true;
       to.cork();

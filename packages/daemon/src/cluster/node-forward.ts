@@ -219,10 +219,13 @@ function streamOf(res: IncomingMessage, onEnd?: () => void): ReadableStream<Uint
     {
       start(ctl) {
         res.on("data", (chunk: Buffer) => {
+          // A destroyed answer still hands out what it had buffered: not to a stream that is done.
+          if (ended) return;
           ctl.enqueue(chunk);
           if ((ctl.desiredSize ?? 1) <= 0) res.pause();
         });
         res.once("end", () => {
+          if (ended) return;
           end();
           ctl.close();
         });
