@@ -40,10 +40,24 @@ export function bodyLimits(): MiddlewareHandler {
   const slots = uploadSlots();
   return (c, next) => {
     const limit = IMPORT_PATH.test(c.req.path) ? imports : RAW_BODY_PATH.test(c.req.path) ? raw : undefined;
-    if (!limit) return json(c, next);
+    if (!limit) {
+      // Judged from the head when it can be (as hono's limiter would): asking for the body turns
+      // the HTTP server's lightweight request into a full one, a cost a forwarded call need not pay.
+      const declared = declaredLength(c.req.raw.headers);
+      if (c.req.method === "GET" || c.req.method === "HEAD" || (declared !== undefined && declared <= MAX_JSON_BYTES))
+        return next();
+      return json(c, next);
+    }
     // Uploads are counted per project while their body streams (only for methods that carry one).
     return c.req.raw.body ? slots(c, async () => void (await limit(c, next))) : limit(c, next);
   };
+}
+
+/** The body's declared length (content-length without transfer-encoding), else undefined. */
+export function declaredLength(headers: Headers): number | undefined {
+  const declared = headers.get("content-length");
+  if (declared === null || headers.has("transfer-encoding") || !/^\d{1,15}$/.test(declared)) return undefined;
+  return Number(declared);
 }
 
 /**

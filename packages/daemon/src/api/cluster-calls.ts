@@ -3,14 +3,23 @@
 // node's own key (and TLS CA), a forwarded call watched against the node's lease, a WebSocket
 // relayed message by message, and a create placed first and confirmed (or freed) after.
 import { randomUUID } from "node:crypto";
+import { IncomingMessage, ServerResponse } from "node:http";
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
-import { boundedText, connectNodeSocket, forwardHttp, type NodeTarget } from "../cluster/node-forward.js";
+import { pipeAnswer } from "../cluster/node-answer.js";
+import {
+  answerResponse,
+  boundedText,
+  connectNodeSocket,
+  forwardHttp,
+  requestNode,
+  type NodeTarget,
+} from "../cluster/node-forward.js";
 import { deriveNodeKey } from "../cluster/node-key.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
-import { MAX_JSON_BYTES } from "./body-limits.js";
+import { declaredLength, MAX_JSON_BYTES } from "./body-limits.js";
 
 /** A sandbox id or name from a routed path, %-escapes decoded; a malformed escape is the caller's error, not a 500. */
 export function pathSegment(raw: string): string {
@@ -46,39 +55,80 @@ export function targetOf(
   };
 }
 
+/** Request bodies up to this size are read whole and go to the node with the head, in one write. */
+const SMALL_BODY_BYTES = 64 * 1024;
+
+/**
+ * The request's body read whole when it is declared and small (exec, JSON calls); undefined: it
+ * streams. Read from the connection itself when nothing has touched it yet: asking the web Request
+ * for its body would first build a full one and a web stream over the connection, on every call.
+ */
+async function smallBody(c: Context<AppEnv>): Promise<Uint8Array | undefined> {
+  const size = declaredLength(c.req.raw.headers);
+  if (size === undefined || size > SMALL_BODY_BYTES || c.req.method === "GET" || c.req.method === "HEAD")
+    return undefined;
+  const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
+  if (!(incoming instanceof IncomingMessage) || incoming.readableFlowing !== null || incoming.readableEnded)
+    return new Uint8Array(await c.req.arrayBuffer());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
+    incoming.once("end", () => resolve(Buffer.concat(chunks)));
+    incoming.on("error", reject);
+    incoming.once("close", () => {
+      if (!incoming.complete) reject(new SbxError("invalid_argument", "the request's body broke off"));
+    });
+  });
+}
+
+/** The HTTP server's response for this call, when it runs under @hono/node-server (not in app.request()). */
+function outgoingOf(c: Context<AppEnv>): ServerResponse | undefined {
+  const out = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
+  return out instanceof ServerResponse ? out : undefined;
+}
+
 /**
  * Forwards the call to the node, answers its response streamed; a node that stops renewing its
- * lease mid-call (frozen: the connection stays open) ends the call. `released`: a terminate the
- * node answered (ok, or the sandbox is gone there), so the placement can be freed.
+ * lease mid-call (frozen: the connection stays open) ends the call. `terminates`: a terminate the
+ * node answered (ok, or the sandbox is gone there) frees the placement before the caller hears.
+ * `direct`: the node's answer is written straight to the caller's connection (cluster/node-answer.ts),
+ * for a call whose answer the control plane neither reads nor records; the Response returned then
+ * only tells the HTTP server so (and the request log its status).
  */
 export async function forwardCall(
   c: Context<AppEnv>,
   r: ClusterRouting,
   target: NodeTarget,
   nodePath: string,
-  opts: { terminates?: boolean } = {},
+  opts: { terminates?: boolean; direct?: boolean } = {},
 ): Promise<Response> {
   const lost = new AbortController();
   const unwatch = r.watch.watch(target.node, (why) => lost.abort(why));
   const sandbox = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
+  const to = opts.direct ? outgoingOf(c) : undefined;
   try {
+    const body = await smallBody(c);
     // The node's answer streams on to the caller; the watch ends with it (or at once when it has no body).
-    const res = await forwardHttp(target, c.req.raw, nodePath, { signal: lost.signal, onEnd: unwatch }).catch(
-      (err: unknown) => {
-        // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
-        if (sandbox) r.directory.forget(decodeURIComponent(sandbox));
-        throw err;
-      },
-    );
-    if (sandbox && res.status === 404) r.directory.forget(decodeURIComponent(sandbox));
-    if (opts.terminates && sandbox && (res.ok || res.status === 404)) {
+    const call = { signal: lost.signal, onEnd: unwatch, ...(body ? { body } : {}) };
+    const res = await requestNode(target, c.req.raw, nodePath, call).catch((err: unknown) => {
+      // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
+      if (sandbox) r.directory.forget(decodeURIComponent(sandbox));
+      throw err;
+    });
+    const status = res.statusCode ?? 502;
+    if (sandbox && status === 404) r.directory.forget(decodeURIComponent(sandbox));
+    if (opts.terminates && sandbox && ((status >= 200 && status < 300) || status === 404)) {
       await r.placer.release(decodeURIComponent(sandbox));
       r.directory.forget(decodeURIComponent(sandbox));
     }
-    // Answered as forwardHttp made it: a Response built from another as its init would be a
-    // materialised web Response, which the HTTP server reads ahead of writing (waiting a timer
+    if (to && status >= 200 && status <= 599) {
+      pipeAnswer(target, c.req.method, res, to, { "x-request-id": c.get("requestId") }, unwatch);
+      return new Response(null, { status, headers: { "x-hono-already-sent": "1" } });
+    }
+    // Answered as made from the node's answer: a Response built from another as its init would be
+    // a materialised web Response, which the HTTP server reads ahead of writing (waiting a timer
     // tick when the next chunk is not there yet): a millisecond on every forwarded call.
-    return res;
+    return answerResponse(target, c.req.method, res, unwatch);
   } catch (err) {
     unwatch();
     throw err;

@@ -62,7 +62,11 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     const nodePath = `/v1/sandboxes/${encodeURIComponent(at.sandboxId)}${m[2] ?? ""}${query}`;
     if (c.req.header("upgrade")?.toLowerCase() === "websocket")
       return relaySocket(c, next, r, target, nodePath, upgradeWebSocket);
-    const res = await forwardCall(c, r, target, nodePath, { terminates: c.req.method === "DELETE" && !m[2] });
+    const terminates = c.req.method === "DELETE" && !m[2];
+    // Snapshot, suspend and resume answers are recorded here, a terminate frees the placement: the
+    // caller hears those once that is done; any other answer goes straight to the caller.
+    const recorded = c.req.method === "POST" && ["/snapshot", "/suspend", "/resume"].includes(m[2] ?? "");
+    const res = await forwardCall(c, r, target, nodePath, { terminates, direct: !terminates && !recorded });
     // With --registry, a snapshot the node committed there is recorded (cluster/content-control.ts).
     if (r.content && c.req.method === "POST" && m[2] === "/snapshot") {
       const recorded = await r.content.recordSnapshot(res, at.node, project);

@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import { forwardHttp, nodeHeaders, type NodeTarget } from "./node-forward.js";
+import { answerResponse, forwardHttp, nodeHeaders, requestNode, type NodeTarget } from "./node-forward.js";
 
 let server: Server;
 let seen: { headers: IncomingMessage["headers"]; body: string; url: string } | undefined;
@@ -60,6 +60,30 @@ describe("forwarding to a node", () => {
     expect(seen).toMatchObject({ body: "hello node", url: "/v1/sandboxes/sb-1/files?path=/x" });
     expect(seen!.headers.authorization).toBe("Bearer sbxk_n7");
     expect(seen!.headers["x-sbx-project"]).toBe("team-a");
+  });
+
+  it("an answer cancelled unread while the node's bytes wait in its buffer ends quietly", async () => {
+    const big = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "application/x-ndjson" });
+      for (let i = 0; i < 3; i++) res.write(`${JSON.stringify({ line: i })}\n`);
+      res.end();
+    });
+    await new Promise<void>((r) => big.listen(0, "127.0.0.1", r));
+    try {
+      const at = { ...target, address: `127.0.0.1:${(big.address() as { port: number }).port}` };
+      const ans = await requestNode(at, new Request("http://control/v1/sandboxes/sb-1"), "/v1/sandboxes/sb-1");
+      // The whole answer arrives before anyone reads it (as when the caller awaits something first).
+      await new Promise((r) => setTimeout(r, 50));
+      let ends = 0;
+      // Cancelled unread, as a caller that only wanted the status does (content-control.ts).
+      await answerResponse(at, "GET", ans, () => ends++).body!.cancel();
+      // Buffered chunks still flow out of the destroyed answer: none may reach the closed stream.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(ends).toBe(1);
+    } finally {
+      await new Promise<void>((r) => big.close(() => r()));
+    }
   });
 
   it("a node's 401 (it holds no key, or another) is node_unavailable for the caller, never unauthenticated", async () => {

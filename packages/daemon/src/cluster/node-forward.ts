@@ -99,19 +99,63 @@ function keyRefused(t: NodeTarget): SbxError {
   );
 }
 
-/**
- * Sends `req` to the node at `path` (with query) and answers the node's response, streamed.
- * `body`: the request's body already read (else it streams from `req`); `signal`: aborts the call
- * (its reason, a message, becomes node_unavailable before the answer, a broken stream after).
- */
-export function forwardHttp(
+/** What a call to a node may carry besides the caller's request. */
+export interface ForwardOptions {
+  /** The request's body already read (else it streams from `req`). */
+  body?: Uint8Array;
+  /** Aborts the call: its reason, a message, becomes node_unavailable before the answer, a broken stream after. */
+  signal?: AbortSignal;
+  /** Runs once when the node's answer ended, failed or was dropped. */
+  onEnd?: () => void;
+}
+
+/** Sends `req` to the node at `path` (with query) and answers the node's response, streamed. */
+export async function forwardHttp(
   t: NodeTarget,
   req: Request,
   path: string,
-  opts: { body?: Uint8Array; signal?: AbortSignal; onEnd?: () => void } = {},
+  opts: ForwardOptions = {},
 ): Promise<Response> {
+  return answerResponse(t, req.method, await requestNode(t, req, path, opts), opts.onEnd);
+}
+
+/** The node's answer `res` (to a `method` call) as a web Response, its body streamed; `onEnd` as in ForwardOptions. */
+export function answerResponse(t: NodeTarget, method: string, res: IncomingMessage, onEnd?: () => void): Response {
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(answerHeaders(t, res))) for (const one of [v].flat()) headers.append(k, one);
+  const empty = emptyAnswer(method, res);
+  if (empty) {
+    res.resume();
+    onEnd?.();
+  }
+  return new Response(empty ? null : streamOf(res, onEnd), { status: res.statusCode ?? 502, headers });
+}
+
+/** An answer that has no body whatever the node sends: HEAD, 204, 304. */
+export function emptyAnswer(method: string, res: IncomingMessage): boolean {
+  return method === "HEAD" || res.statusCode === 204 || res.statusCode === 304;
+}
+
+/** The node's answer headers as passed on to the caller: hop-by-hop ones dropped, the node named. */
+export function answerHeaders(t: NodeTarget, res: IncomingMessage): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !DROPPED.has(k)) out[k] = v;
+  out["x-sbx-node"] = t.node;
+  return out;
+}
+
+/**
+ * Sends `req` to the node at `path` (with query); resolves with the node's answer once its head
+ * came (its body not yet read). A body read before (`opts.body`) goes with the head in one write.
+ */
+export function requestNode(
+  t: NodeTarget,
+  req: Request,
+  path: string,
+  opts: ForwardOptions = {},
+): Promise<IncomingMessage> {
   const { host, port } = splitAddress(t.address);
-  return new Promise<Response>((resolve, reject) => {
+  return new Promise<IncomingMessage>((resolve, reject) => {
     const headers = nodeHeaders(t, req.headers);
     // A body read (and maybe rewritten) here has its own length, not the caller's.
     if (opts.body !== undefined) headers["content-length"] = String(opts.body.byteLength);
@@ -148,21 +192,11 @@ export function forwardHttp(
       }
       answered = res;
       res.once("close", () => opts.signal?.removeEventListener("abort", abort));
-      const headers = new Headers();
-      for (const [k, v] of Object.entries(res.headers)) {
-        if (v === undefined || DROPPED.has(k)) continue;
-        for (const one of [v].flat()) headers.append(k, one);
-      }
-      headers.set("x-sbx-node", t.node);
-      const empty = req.method === "HEAD" || res.statusCode === 204 || res.statusCode === 304;
-      if (empty) {
-        res.resume();
-        opts.onEnd?.();
-      }
-      resolve(new Response(empty ? null : streamOf(res, opts.onEnd), { status: res.statusCode ?? 502, headers }));
+      resolve(res);
     });
+    // A GET or HEAD has no body: not asked for one (that would build the full web Request).
     if (opts.body !== undefined) out.end(opts.body);
-    else if (req.body) {
+    else if (req.method !== "GET" && req.method !== "HEAD" && req.body) {
       const source = Readable.fromWeb(req.body as WebReadableStream);
       source.once("error", (err) => out.destroy(err));
       source.pipe(out);
@@ -185,10 +219,13 @@ function streamOf(res: IncomingMessage, onEnd?: () => void): ReadableStream<Uint
     {
       start(ctl) {
         res.on("data", (chunk: Buffer) => {
+          // A destroyed answer still hands out what it had buffered: not to a stream that is done.
+          if (ended) return;
           ctl.enqueue(chunk);
           if ((ctl.desiredSize ?? 1) <= 0) res.pause();
         });
         res.once("end", () => {
+          if (ended) return;
           end();
           ctl.close();
         });

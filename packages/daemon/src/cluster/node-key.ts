@@ -8,10 +8,21 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 
 export const NODE_KEY_PREFIX = "sbxk_";
 
+/** Keys derived so far: every forwarded call needs its node's, and a HMAC each time showed in profiles. */
+const derived = new Map<string, string>();
+
 /** The key of node `name` (salt from its row), as the control plane sends it to that node. */
 export function deriveNodeKey(secret: string, name: string, salt: string): string {
-  const mac = createHmac("sha256", secret).update(`sbx-node-key\0${name}\0${salt}`).digest("base64url");
-  return `${NODE_KEY_PREFIX}${mac}`;
+  const id = `${secret}\0${name}\0${salt}`;
+  let key = derived.get(id);
+  if (key === undefined) {
+    const mac = createHmac("sha256", secret).update(`sbx-node-key\0${name}\0${salt}`).digest("base64url");
+    key = `${NODE_KEY_PREFIX}${mac}`;
+    // A bound, not an LRU: a cluster has far fewer nodes (and salts) than this.
+    if (derived.size >= 1024) derived.clear();
+    derived.set(id, key);
+  }
+  return key;
 }
 
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
