@@ -5,6 +5,7 @@
 // dirs that went (layer GC) or were made again. Bounded in total size, least recently used first.
 // Crash-safe: the blob is written under a temp name, synced and renamed, then its record is; a blob
 // without a record, a record whose blob has another size, and temp files are ignored and removed.
+// Every use checks the blob's digest too (as it is sent, or before it is linked into a layout).
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
@@ -104,6 +105,22 @@ export class BlobCache {
     this.pending.add(done);
     void done.finally(() => this.pending.delete(done));
     return done;
+  }
+
+  /**
+   * The entry of `key` with its bytes hashed first (for a layout, whose blob is linked, not sent
+   * through a check): one that is not what its record says is dropped, and undefined returned.
+   */
+  async getVerified(key: string | undefined): Promise<CachedBlob | undefined> {
+    const hit = await this.get(key);
+    if (!hit) return undefined;
+    const hash = createHash("sha256");
+    for await (const c of hit.handle.createReadStream({ autoClose: false, start: 0, highWaterMark: 1 << 20 }))
+      hash.update(c as Buffer);
+    if (`sha256:${hash.digest("hex")}` === hit.blob.desc.digest) return hit;
+    await hit.handle.close();
+    await this.drop(key!);
+    return undefined;
   }
 
   /** Removes the entry of `key` (a blob that failed its digest check, say). */

@@ -89,7 +89,19 @@ describe.runIf(isRoot)("OCI export with the blob cache", () => {
       // The same file as the cache's (hard link): nothing compressed or copied.
       expect(statSync(blob).nlink).toBeGreaterThan(1);
     }
-    // The archive export then sends what the layout made.
+    // A cached blob damaged in place (same size) is not linked into a layout: it is made again.
+    const [file] = await cacheFiles(cache);
+    const h = await open(join(cache.dir, file!), "r+");
+    await h.write(Buffer.from([0xff, 0xff, 0xff, 0xff]), 0, 4, 100);
+    await h.close();
+    const c = await exportLayout(src, join(root, "layout-c"), cache);
+    await cache.idle();
+    expect(c).toEqual(a);
+    for (const l of c.layers) {
+      const data = readFileSync(join(root, "layout-c", "blobs", "sha256", l.digest.slice(7)));
+      expect(`sha256:${createHash("sha256").update(data).digest("hex")}`).toBe(l.digest);
+    }
+    // The archive export then sends what the layouts made.
     const viaLayout = await exported(cache);
     expect(viaLayout).toBe(await exported(new BlobCache(join(root, "cache-fresh"), 1 << 30)));
   });

@@ -149,7 +149,7 @@ export async function exportLayout(
   const spools = src.layers.map(() => new Spool({ path: tempName(blobs), memoryLimit: 0 }));
   const run = producers(src.layers.length, async (i) => {
     const key = await BLOB_MEMO.key(src.layers[i]!);
-    const hit = await cache?.get(key);
+    const hit = await cache?.getVerified(key);
     return hit ? { key, blob: hit.blob, hit } : { key, blob: await produceRemembered(src.layers[i]!, spools[i]!) };
   });
   try {
