@@ -88,7 +88,10 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
     }
   };
   const run = producers(src.layers.length, produce);
+  /** Spools sent whole, for the cache: handed over by cleanup. */
+  const handOver: Array<() => void> = [];
   const cleanup = async (): Promise<void> => {
+    for (const h of handOver.splice(0)) h();
     ac.abort();
     o.signal?.removeEventListener("abort", onAbort);
     for (const p of plans) if (p.kind === "stream") p.sink.fail(new Error("the export ended"));
@@ -153,11 +156,14 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
           yield padding(m.desc.size);
         }
         if (o.cache) {
-          // The cache takes the spool over (its file, or its chunks written out) after the export
-          // sent it; the export does not wait for that.
+          // The cache takes the spool over (its file, or its chunks written out) once the whole
+          // export is sent, so that writing it competes with none of it; nothing waits for that.
           plan.cached = true;
-          const spool = plan.spool;
-          void o.cache.put(plan.key, src.layers[i]!, m, (path) => spool.moveTo(path)).finally(() => spool.discard());
+          const { spool, key } = plan;
+          const layer = src.layers[i]!;
+          handOver.push(
+            () => void o.cache!.put(key, layer, m, (path) => spool.moveTo(path)).finally(() => spool.discard()),
+          );
         } else await plan.spool.discard();
       }
       const d = documents(src, made);
