@@ -3,7 +3,7 @@
 // real registry (Debian's docker-registry on loopback), skopeo copy into it, builds FROM it, and
 // bad archives that register nothing.
 import { spawnSync } from "node:child_process";
-import { readdirSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -73,6 +73,7 @@ const IMAGES = [
   "oci-df",
   "oci-bad",
   "oci-locked:1",
+  "oci-cached",
 ];
 
 beforeAll(async () => {
@@ -160,6 +161,57 @@ describe("OCI export", () => {
     expect(out.code, out.stderr).toBe(0);
     const sum = (f: string) => sh("sha256sum", [f]).stdout.split(" ")[0];
     expect(sum(again)).toBe(sum(join(work, "src.oci.tar")));
+  });
+});
+
+describe("OCI export blob cache", () => {
+  const cacheDir = join(testDaemonRoot("shared"), "data", "oci-blobs");
+  /** The blob digests the daemon's blob cache holds (from its committed records). */
+  const cached = (): string[] => {
+    try {
+      return readdirSync(cacheDir)
+        .filter((n) => n.endsWith(".json"))
+        .map((n) => JSON.parse(readFileSync(join(cacheDir, n), "utf8")) as { blob: { desc: { digest: string } } })
+        .map((r) => r.blob.desc.digest);
+    } catch {
+      return [];
+    }
+  };
+  const until = async (ok: () => boolean): Promise<boolean> => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+    return ok();
+  };
+
+  it("sends a repeat export from the cache, byte-identical and valid, and drops the entry when the layer is collected", async () => {
+    // A layer no export has seen yet: its first export compresses it and leaves its blob in the cache.
+    await new Image({ name: "oci-cached", baseImage: "debian-minimal" })
+      .run(`head -c 300000 /dev/urandom > /opt/noise-${Date.now()}`)
+      .build({ client, replace: true });
+    const first = join(work, "cached-1.oci.tar");
+    expect(sbx(["image", "export", "oci-cached", "-o", first]).code).toBe(0);
+    const layers = (
+      JSON.parse(sh("skopeo", ["inspect", "--raw", `oci-archive:${first}`]).stdout) as {
+        layers: { digest: string }[];
+      }
+    ).layers.map((l) => l.digest);
+    const own = layers.at(-1)!;
+    expect(await until(() => layers.every((d) => cached().includes(d)))).toBe(true);
+
+    const second = join(work, "cached-2.oci.tar");
+    const out = sbx(["image", "export", "oci-cached", "-o", second]);
+    expect(out.code, out.stderr).toBe(0);
+    const sum = (f: string) => sh("sha256sum", [f]).stdout.split(" ")[0];
+    expect(sum(second)).toBe(sum(first));
+    const copied = join(work, "cached-layout");
+    expect(sh("skopeo", ["copy", "--quiet", `oci-archive:${second}`, `oci:${copied}:x`]).code).toBe(0);
+    const unpacked = sh("umoci", ["unpack", "--image", `${copied}:x`, join(work, "cached-bundle")]);
+    expect(unpacked.code, unpacked.stderr).toBe(0);
+    rmSync(join(work, "cached-bundle"), { recursive: true, force: true });
+
+    // Deleting the image collects its own layer: its blob leaves the cache; the base's stays.
+    await client.deleteImage("oci-cached");
+    expect(await until(() => !cached().includes(own))).toBe(true);
+    expect(cached()).toContain(layers[0]);
   });
 });
 

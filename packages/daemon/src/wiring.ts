@@ -15,6 +15,8 @@ import { SandboxSecrets } from "./services/sandbox-secrets.js";
 import { BuildService } from "./services/build-service.js";
 import { FileService } from "./services/file-service.js";
 import { ImageGc } from "./services/image-gc.js";
+import { BlobCache } from "./oci/blob-cache.js";
+import { BLOB_MEMO } from "./oci/blob-memo.js";
 import { ImageService } from "./services/images.js";
 import { LayersInUse } from "./services/layers-in-use.js";
 import { NetSlots } from "./services/net-slots.js";
@@ -38,6 +40,12 @@ import { WarmPool } from "./services/warm-pool.js";
 import { BuildBaseBlanks } from "./services/build-base-blanks.js";
 import { VolumeService } from "./services/volume-service.js";
 import type { Stores } from "./store/store.js";
+
+/**
+ * Disk kept for compressed layer blobs of past exports (oci/blob-cache.ts), least recently used
+ * first out: a few images' worth, so that exporting or pushing one again sends a file.
+ */
+const OCI_BLOB_CACHE_BYTES = 2 * 2 ** 30;
 
 /**
  * Build steps get more room than a default sandbox: package installs are big and their files sit in memory (tmpfs).
@@ -81,10 +89,13 @@ export function wireServices(o: WiringOptions) {
   const contexts = new BlobStore(join(o.dataDir, "contexts"));
   const layerStore = new LayerStore(join(o.dataDir, "layers"));
   const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
+  const blobCache = new BlobCache(join(o.dataDir, "oci-blobs"), OCI_BLOB_CACHE_BYTES);
+  gc.onCollected = () => blobCache.prune(BLOB_MEMO);
   const oci = new OciService(images, stores.images, layerStore, inUse, {
     uidBase: o.uidBase,
     tmpDir: join(o.dataDir, "tmp"),
     outbound: o.outbound,
+    blobCache,
   });
   const builds = new BuildService(
     stores.images,

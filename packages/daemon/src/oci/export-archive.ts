@@ -1,12 +1,16 @@
-// The HTTP export: an image as one OCI layout tar, streamed. A layer an earlier export made (its
-// blob's digest and size are in BlobMemo) streams while it is compressed, after a tar header
-// written from the memo, and is checked against the memo at its end. A layer seen for the first
-// time is spooled (oci/spool.ts) until compressed, since the header needs its size and digest.
-// Either way each layer is read once and compressed once.
+// The HTTP export: an image as one OCI layout tar, streamed. A layer whose blob an earlier export
+// left in the BlobCache is sent from that file (its digest checked as it goes). A layer an earlier
+// export made but whose blob is not cached (its digest and size are in BlobMemo) streams while it
+// is compressed, after a tar header written from the memo, and is checked against the memo at its
+// end. A layer seen for the first time is spooled (oci/spool.ts) until compressed, since the
+// header needs its size and digest, and its blob then goes into the cache. Either way each layer
+// is read once and compressed at most once.
+import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import { BLOB_MEMO, type BlobMemo } from "./blob-memo.js";
+import type { BlobCache, CachedBlob } from "./blob-cache.js";
 import { StreamSink } from "./blob-sink.js";
 import { documents, member, producers, small, SPOOL_MEMORY, tempName, type ExportSource } from "./export.js";
 import { produceLayerBlob, type LayerBlob } from "./layer-blob.js";
@@ -22,11 +26,14 @@ export interface ArchiveOptions {
   signal?: AbortSignal;
   /** What earlier exports learned about layers (default: the daemon's). */
   memo?: BlobMemo;
+  /** Blobs earlier exports made, on disk (none: every layer is compressed). */
+  cache?: BlobCache;
 }
 
-/** How one layer gets into the archive: spooled then copied, or streamed as it is compressed. */
+/** How one layer gets into the archive: sent from the cache, spooled then copied, or streamed as it is compressed. */
 type Plan =
-  | { kind: "spool"; key: string | undefined; spool: Spool }
+  | { kind: "cached"; key: string; cached: CachedBlob }
+  | { kind: "spool"; key: string | undefined; spool: Spool; cached: boolean }
   | { kind: "stream"; key: string; known: LayerBlob; sink: StreamSink };
 
 /**
@@ -43,7 +50,10 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
   if (o.signal?.aborted) onAbort();
   else o.signal?.addEventListener("abort", onAbort, { once: true });
   const keys = await Promise.all(src.layers.map((l) => memo.key(l)));
-  const plans: Plan[] = keys.map((key) => {
+  const found = await Promise.all(keys.map((key) => o.cache?.get(key)));
+  const plans: Plan[] = keys.map((key, i) => {
+    const cached = found[i];
+    if (cached) return { kind: "cached", key: key!, cached };
     const known = memo.get(key);
     return known
       ? { kind: "stream", key: key!, known, sink: new StreamSink(known.desc.size) }
@@ -51,10 +61,12 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
           kind: "spool",
           key,
           spool: new Spool({ path: tempName(o.tmpDir), memoryLimit: o.memoryLimit ?? 64 << 20, budget: SPOOL_MEMORY }),
+          cached: false,
         };
   });
   const produce = async (i: number): Promise<LayerBlob> => {
     const plan = plans[i]!;
+    if (plan.kind === "cached") return plan.cached.blob;
     if (plan.kind === "spool") {
       const blob = await produceLayerBlob(src.layers[i]!, plan.spool, ac.signal);
       memo.set(plan.key, blob);
@@ -76,12 +88,23 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
     }
   };
   const run = producers(src.layers.length, produce);
+  /** Spools sent whole, for the cache: handed over by cleanup. */
+  const handOver: Array<() => void> = [];
   const cleanup = async (): Promise<void> => {
+    for (const h of handOver.splice(0)) h();
     ac.abort();
     o.signal?.removeEventListener("abort", onAbort);
     for (const p of plans) if (p.kind === "stream") p.sink.fail(new Error("the export ended"));
     await Promise.allSettled(run.all());
-    await Promise.all(plans.map((p) => (p.kind === "spool" ? p.spool.discard() : undefined)));
+    await Promise.all(
+      plans.map((p) =>
+        p.kind === "cached"
+          ? p.cached.handle.close().catch(() => undefined)
+          : p.kind === "spool" && !p.cached
+            ? p.spool.discard()
+            : undefined,
+      ),
+    );
   };
   try {
     await mkdir(o.tmpDir, { recursive: true, mode: 0o700 });
@@ -101,6 +124,16 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
       const sent = new Set<string>();
       for (let i = 0; i < src.layers.length; i++) {
         const plan = plans[i]!;
+        if (plan.kind === "cached") {
+          made.push(plan.cached.blob);
+          const { digest, size } = plan.cached.blob.desc;
+          if (sent.has(digest)) continue;
+          sent.add(digest);
+          yield member(`blobs/sha256/${digest.slice(7)}`, size, mtime);
+          yield* sendCached(plan, o.cache!);
+          yield padding(size);
+          continue;
+        }
         if (plan.kind === "stream") {
           const taken = run.take(i); // starts it (and the next ones) if not yet
           const digest = plan.known.desc.digest;
@@ -122,7 +155,16 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
           else for await (const c of data) yield c as Buffer;
           yield padding(m.desc.size);
         }
-        await plan.spool.discard();
+        if (o.cache) {
+          // The cache takes the spool over (its file, or its chunks written out) once the whole
+          // export is sent, so that writing it competes with none of it; nothing waits for that.
+          plan.cached = true;
+          const { spool, key } = plan;
+          const layer = src.layers[i]!;
+          handOver.push(
+            () => void o.cache!.put(key, layer, m, (path) => spool.moveTo(path)).finally(() => spool.discard()),
+          );
+        } else await plan.spool.discard();
       }
       const d = documents(src, made);
       yield* small(`blobs/sha256/${d.config.digest.slice(7)}`, d.configData, mtime);
@@ -139,4 +181,21 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
   // (it is safe twice), so spools give back their memory budget and their files.
   stream.on("close", () => void cleanup());
   return stream;
+}
+
+/** A cached blob's bytes, hashed on the way: a blob that is not what its record says is dropped, and the export fails. */
+async function* sendCached(plan: { key: string; cached: CachedBlob }, cache: BlobCache): AsyncGenerator<Buffer> {
+  const { digest, size } = plan.cached.blob.desc;
+  const hash = createHash("sha256");
+  let n = 0;
+  for await (const c of plan.cached.handle.createReadStream({ highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > size) break;
+    hash.update(c);
+    yield c;
+  }
+  if (n !== size || `sha256:${hash.digest("hex")}` !== digest) {
+    await cache.drop(plan.key);
+    throw new SbxError("runtime_error", `the cached blob ${digest} is damaged; it was removed (export again)`);
+  }
 }

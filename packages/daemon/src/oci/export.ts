@@ -3,7 +3,7 @@
 // (export-archive.ts) streams the layout as one tar (the HTTP export); exportLayout() writes the
 // same blobs into a directory (registry push). Both are byte-deterministic for a given image.
 import { randomBytes } from "node:crypto";
-import { mkdir, writeFile } from "node:fs/promises";
+import { copyFile, link, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageRecord } from "../domain/records.js";
@@ -12,6 +12,7 @@ import { produceLayerBlob, type ExportLayer, type LayerBlob } from "./layer-blob
 import { MemoryBudget, Spool } from "./spool.js";
 import { encodeHeader, padding } from "./tar.js";
 import { BLOB_MEMO } from "./blob-memo.js";
+import type { BlobCache, CachedBlob } from "./blob-cache.js";
 
 export type { ExportLayer } from "./layer-blob.js";
 
@@ -124,21 +125,44 @@ export async function produceRemembered(layer: ExportLayer, spool: Spool, signal
   return blob;
 }
 
-/** Writes a complete OCI image layout into `out` (created if missing); returns the manifest descriptor. */
+/** A cached blob at `dest`: a hard link (the cache never writes a blob in place), else a copy. */
+async function placeCached(hit: CachedBlob, dest: string): Promise<void> {
+  try {
+    await link(hit.path, dest).catch(() => copyFile(hit.path, dest));
+  } finally {
+    await hit.handle.close();
+  }
+}
+
+/**
+ * Writes a complete OCI image layout into `out` (created if missing); returns the manifest
+ * descriptor. Blobs in `cache` are linked in, and the ones made here are added to it.
+ */
 export async function exportLayout(
   src: ExportSource,
   out: string,
+  cache?: BlobCache,
 ): Promise<{ manifest: Descriptor; layers: Descriptor[]; config: Descriptor }> {
   if (src.layers.length === 0) throw new SbxError("invalid_argument", `image ${src.name} has no layers to export`);
   const blobs = join(out, "blobs", "sha256");
   await mkdir(blobs, { recursive: true });
   const spools = src.layers.map(() => new Spool({ path: tempName(blobs), memoryLimit: 0 }));
-  const run = producers(src.layers.length, (i) => produceRemembered(src.layers[i]!, spools[i]!));
+  const run = producers(src.layers.length, async (i) => {
+    const key = await BLOB_MEMO.key(src.layers[i]!);
+    const hit = await cache?.getVerified(key);
+    return hit ? { key, blob: hit.blob, hit } : { key, blob: await produceRemembered(src.layers[i]!, spools[i]!) };
+  });
   try {
     const made: LayerBlob[] = [];
     for (let i = 0; i < src.layers.length; i++) {
-      made.push(await run.take(i));
-      await spools[i]!.moveTo(join(blobs, made[i]!.desc.digest.slice(7)));
+      const { key, blob, hit } = await run.take(i);
+      made.push(blob);
+      const dest = join(blobs, blob.desc.digest.slice(7));
+      if (hit) await placeCached(hit, dest);
+      else {
+        await spools[i]!.moveTo(dest);
+        await cache?.put(key, src.layers[i]!, blob, (path) => link(dest, path));
+      }
     }
     const d = documents(src, made);
     await writeFile(join(blobs, d.config.digest.slice(7)), d.configData);
@@ -147,7 +171,9 @@ export async function exportLayout(
     await writeFile(join(out, "oci-layout"), d.layoutData);
     return { manifest: d.manifest, layers: made.map((m) => m.desc), config: d.config };
   } finally {
-    await Promise.allSettled(run.all());
+    // Cache hits not taken (an earlier layer failed) give their file back.
+    for (const r of await Promise.allSettled(run.all()))
+      if (r.status === "fulfilled") await r.value.hit?.handle.close().catch(() => undefined);
     await Promise.all(spools.map((s) => s.discard()));
   }
 }

@@ -21,6 +21,9 @@ export class ImageGc {
 
   private running: Promise<unknown> = Promise.resolve();
 
+  /** Runs after a collection removed layers (the OCI blob cache drops their blobs). */
+  onCollected: (() => Promise<unknown>) | undefined;
+
   /** One collection at a time: each sees the state the previous one left. */
   collect(): Promise<{ images: number; layers: number; bytes: number }> {
     const next = this.running.then(
@@ -85,6 +88,8 @@ export class ImageGc {
     const layers = gone.size;
     const bytes = [...gone].reduce((sum, c) => sum + c.layer.sizeBytes, 0);
     if (images || layers) this.log.info({ images, layers, bytes }, "garbage collected");
+    if (layers)
+      await this.onCollected?.().catch((err: unknown) => this.log.warn({ err }, "cleanup after collection failed"));
     return { images, layers, bytes };
   }
 

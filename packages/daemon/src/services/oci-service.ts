@@ -20,6 +20,8 @@ import { pullToLayout, pushLayout, type OnRegistryProgress, type TransferStats }
 import { parseRegistryRef, RegistryClient, type RegistryAuth } from "../oci/registry-client.js";
 import { unpackPlain } from "../oci/unpack.js";
 import type { OutboundPolicy } from "../oci/outbound.js";
+import type { BlobCache } from "../oci/blob-cache.js";
+import { BLOB_MEMO } from "../oci/blob-memo.js";
 
 export interface OciServiceOptions {
   uidBase: number;
@@ -29,6 +31,8 @@ export interface OciServiceOptions {
   maxImportBytes?: number;
   /** Where pulls and pushes may connect (default: public addresses only). */
   outbound?: OutboundPolicy;
+  /** Layer blobs exports made, kept for the next export or push of the same layer. */
+  blobCache?: BlobCache;
 }
 
 export interface ImportOptions {
@@ -54,13 +58,16 @@ export class OciService {
   /**
    * Daemon start: the temp dirs and spool files of exports and imports a killed daemon left, and
    * the cluster content's temp dirs beside them (with the layer blobs they were writing); none is
-   * in use yet.
+   * in use yet. Then the blob cache's leftovers.
    */
   async sweep(): Promise<void> {
     for (const name of await readdir(this.opts.tmpDir).catch(() => [] as string[])) {
       if (/^(oci|content)-[0-9a-f]{12}$/.test(name))
         await rm(join(this.opts.tmpDir, name), { recursive: true, force: true });
     }
+    // The blob cache's temp files and half-made entries, and entries of layers removed meanwhile.
+    await this.opts.blobCache?.load();
+    await this.opts.blobCache?.prune(BLOB_MEMO);
   }
 
   private async withTemp<T>(fn: (dir: string) => Promise<T>): Promise<T> {
@@ -101,7 +108,11 @@ export class OciService {
   /** The image as an OCI layout tar, streamed; its spool files go when the stream ends or is abandoned. */
   async exportStream(project: string, ref: string, signal?: AbortSignal): Promise<Readable> {
     const src = await this.source(project, ref);
-    return exportArchive(src, { tmpDir: this.opts.tmpDir, signal });
+    return exportArchive(src, {
+      tmpDir: this.opts.tmpDir,
+      signal,
+      ...(this.opts.blobCache ? { cache: this.opts.blobCache } : {}),
+    });
   }
 
   /** Imports an OCI layout tar or docker-archive tar from a stream. */
@@ -157,7 +168,7 @@ export class OciService {
     const client = new RegistryClient(parseRegistryRef(target), auth, this.opts.outbound);
     const src = await this.source(project, ref);
     return this.withTemp(async (dir) => {
-      const { manifest } = await exportLayout(src, dir);
+      const { manifest } = await exportLayout(src, dir, this.opts.blobCache);
       return { reference: target, ...(await pushLayout(client, dir, manifest, onProgress)) };
     });
   }
