@@ -1,7 +1,8 @@
 // Small file helpers for the daemon's state on disk: whether a path exists (any error counts as no),
-// JSON read back leniently, and text written atomically through a temp file and a rename.
+// JSON read back leniently, text written atomically through a temp file and a rename, and a file's
+// or directory's contents made durable.
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export async function writeAtomic(path: string, text: string): Promise<void> {
@@ -28,4 +29,14 @@ export async function exists(p: string): Promise<boolean> {
 
 export function rand(): string {
   return randomBytes(6).toString("hex");
+}
+
+/** fsync of a file or a directory (a directory: the names renamed into it). */
+export async function syncPath(path: string): Promise<void> {
+  const fh = await open(path, "r");
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
 }

@@ -7,6 +7,7 @@ import { mkdir, open, readdir, rename, rm, stat, unlink } from "node:fs/promises
 import { join } from "node:path";
 import { PassThrough, pipeline, type Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
+import { syncPath } from "../common/files.js";
 
 export interface BlobInfo {
   /** `sha256:<64 lowercase hex>` */
@@ -105,7 +106,7 @@ export class BlobStore {
         return { digest, size };
       }
       await rename(tmp, final);
-      await syncDir(this.blobDir);
+      await syncPath(this.blobDir);
       return { digest, size };
     } catch (err) {
       if (!done) await fh.close().catch(() => undefined);
@@ -203,15 +204,6 @@ async function exists(p: string): Promise<boolean> {
   } catch (err) {
     if (isNotFound(err)) return false;
     throw err;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, "r");
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 

@@ -7,8 +7,9 @@
 // without a record, a record whose blob has another size, and temp files are ignored and removed.
 // Every use checks the blob's digest too (as it is sent, or before it is linked into a layout).
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat, utimes, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, stat, utimes, writeFile, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
+import { readJson, syncPath } from "../common/files.js";
 import type { ExportLayer, LayerBlob } from "./layer-blob.js";
 import type { BlobMemo } from "./blob-memo.js";
 
@@ -88,12 +89,12 @@ export class BlobCache {
         await this.load(); // first: loading removes temp files
         await mkdir(this.dir, { recursive: true, mode: 0o700 }); // (removed by hand meanwhile)
         await fill(tmp);
-        await syncFile(tmp);
+        await syncPath(tmp);
         if ((await stat(tmp)).size !== blob.desc.size) throw new Error("the blob has another size than its record");
         await rename(tmp, this.path(name, BLOB));
         const rec: CacheRecord = { key, layer, blob };
         await writeFile(`${tmp}${RECORD}`, JSON.stringify(rec), { mode: 0o600 });
-        await syncFile(`${tmp}${RECORD}`);
+        await syncPath(`${tmp}${RECORD}`);
         await rename(`${tmp}${RECORD}`, this.path(name, RECORD));
         (await this.load()).set(name, { bytes: blob.desc.size, used: Date.now() });
         await this.evict();
@@ -125,11 +126,14 @@ export class BlobCache {
 
   /** Removes the entry of `key` (a blob that failed its digest check, say). */
   async drop(key: string): Promise<void> {
-    const name = this.name(key);
+    await this.remove(await this.load(), this.name(key));
+  }
+
+  private async remove(index: Map<string, unknown>, name: string): Promise<void> {
     // Record first: a blob without its record is never used, and is swept.
     await rm(this.path(name, RECORD), { force: true });
     await rm(this.path(name, BLOB), { force: true });
-    (await this.load()).delete(name);
+    index.delete(name);
   }
 
   /** Drops the entries whose layer dir is gone or is another dir now (their key no longer matches). */
@@ -139,9 +143,7 @@ export class BlobCache {
     for (const name of [...index.keys()]) {
       const rec = await readRecord(this.path(name, RECORD));
       if (rec && (await memo.key(rec.layer)) === rec.key) continue;
-      await rm(this.path(name, RECORD), { force: true });
-      await rm(this.path(name, BLOB), { force: true });
-      index.delete(name);
+      await this.remove(index, name);
       dropped++;
     }
     return dropped;
@@ -166,9 +168,7 @@ export class BlobCache {
     const oldestFirst = [...index.entries()].sort((a, b) => a[1].used - b[1].used);
     for (const [name, e] of oldestFirst) {
       if (total <= this.limitBytes) break;
-      await rm(this.path(name, RECORD), { force: true });
-      await rm(this.path(name, BLOB), { force: true });
-      index.delete(name);
+      await this.remove(index, name);
       total -= e.bytes;
     }
   }
@@ -201,19 +201,6 @@ export class BlobCache {
 }
 
 async function readRecord(path: string): Promise<CacheRecord | undefined> {
-  try {
-    const rec = JSON.parse(await readFile(path, "utf8")) as CacheRecord;
-    return typeof rec.key === "string" && typeof rec.blob?.desc?.size === "number" ? rec : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-async function syncFile(path: string): Promise<void> {
-  const h = await open(path, "r");
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
+  const rec = await readJson<CacheRecord>(path);
+  return typeof rec?.key === "string" && typeof rec.blob?.desc?.size === "number" ? rec : undefined;
 }
