@@ -88,9 +88,8 @@ export function wireServices(o: WiringOptions) {
   const images = new ImageService(o.bases, stores.images, o.defaultImage, bus);
   const contexts = new BlobStore(join(o.dataDir, "contexts"));
   const layerStore = new LayerStore(join(o.dataDir, "layers"));
-  const gc = new ImageGc(stores.images, store, layerStore, inUse, log);
   const blobCache = new BlobCache(join(o.dataDir, "oci-blobs"), OCI_BLOB_CACHE_BYTES);
-  gc.onCollected = () => blobCache.prune(BLOB_MEMO);
+  const gc = new ImageGc(stores.images, store, layerStore, inUse, log, () => blobCache.prune(BLOB_MEMO));
   const oci = new OciService(images, stores.images, layerStore, inUse, {
     uidBase: o.uidBase,
     tmpDir: join(o.dataDir, "tmp"),

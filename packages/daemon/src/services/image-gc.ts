@@ -17,12 +17,11 @@ export class ImageGc {
     /** Layer keys that builds and transfers in progress have made or reused and will register soon. */
     private readonly inUse: LayersInUse,
     private readonly log: Logger,
+    /** Runs after a collection removed layers (the OCI blob cache drops their blobs). */
+    private readonly onCollected?: () => Promise<unknown>,
   ) {}
 
   private running: Promise<unknown> = Promise.resolve();
-
-  /** Runs after a collection removed layers (the OCI blob cache drops their blobs). */
-  onCollected: (() => Promise<unknown>) | undefined;
 
   /** One collection at a time: each sees the state the previous one left. */
   collect(): Promise<{ images: number; layers: number; bytes: number }> {
