@@ -14,7 +14,7 @@ import { parseErrorBody } from "./transport.js";
 
 export interface ExportFileOptions {
   signal?: AbortSignal;
-  /** Called with the count of tar bytes as they arrive (for progress). */
+  /** Called with counts of tar bytes as they arrive, for progress (a part cut back and sent again counts twice). */
   onBytes?: (n: number) => void;
 }
 
