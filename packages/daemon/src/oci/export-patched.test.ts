@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HOLE_SIZE, PatchedTarDecoder } from "@sbx-sh/protocol";
 import { BlobCache } from "./blob-cache.js";
 import { BlobMemo } from "./blob-memo.js";
-import type { ExportSource } from "./export.js";
+import { SPOOL_MEMORY, type ExportSource } from "./export.js";
 import { exportArchive, type ArchiveOptions } from "./export-archive.js";
 import { makeLayers } from "./testing/layers-fixture.js";
 
@@ -91,6 +91,31 @@ describe.runIf(isRoot)("OCI export, patched form", () => {
     const again = await applied(await exportArchive(src, opts({ form: "patched", cache })));
     expect(again.out.equals(plain)).toBe(true);
     expect(again.holes).toBe(0);
+  });
+
+  it("gives back its spool files and memory and caches nothing when the reader leaves inside a layer", async () => {
+    const until = async (ok: () => Promise<boolean>): Promise<boolean> => {
+      for (let i = 0; i < 200 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 25));
+      return ok();
+    };
+    const held = SPOOL_MEMORY.inUse;
+    for (const memoryLimit of [0, undefined]) {
+      const cache = new BlobCache(join(root, `cache-left-${memoryLimit}`), 1 << 30);
+      const o = opts({ form: "patched", memoryLimit, cache });
+      const d = new PatchedTarDecoder();
+      let inBlob = false;
+      // Leaves once the first layer's blob bytes arrive (after its hole): its spool has begun.
+      read: for await (const c of await exportArchive(src, o))
+        for (const op of d.push(c as Buffer)) {
+          if (op.op === "hole") inBlob = true;
+          else if (op.op === "data" && inBlob) break read;
+        }
+      expect(inBlob).toBe(true);
+      expect(await until(async () => (await readdir(o.tmpDir)).length === 0)).toBe(true);
+      expect(await until(async () => SPOOL_MEMORY.inUse === held)).toBe(true);
+      await cache.idle();
+      expect((await readdir(cache.dir).catch(() => [])).filter((f) => f.endsWith(".gz"))).toEqual([]);
+    }
   });
 
   it("ends with an error record, no cut stream, when a layer cannot be read", async () => {
