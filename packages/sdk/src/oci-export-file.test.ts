@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { HOLE_SIZE, PATCHED_TAR_MAGIC, PATCHED_TAR_MEDIA, PatchedTarEncoder } from "@sbx-sh/protocol";
+import { HOLE_SIZE, PATCHED_TAR_MAGIC, PATCHED_TAR_MEDIA, PatchedTarEncoder, SbxError } from "@sbx-sh/protocol";
 import { exportImageToFile } from "./oci-export-file.js";
 import type { Body, Transport } from "./transport.js";
 
@@ -78,6 +78,22 @@ describe("exportImageToFile", () => {
   it("writes a plain answer (a daemon without the patched form) as it comes", async () => {
     await exportImageToFile(answering([Buffer.from("plain tar")], "application/x-tar"), "img", join(dir, "p.tar"));
     expect(await readFile(join(dir, "p.tar"), "utf8")).toBe("plain tar");
+  });
+
+  it("refuses a target it cannot write before asking the daemon, and leaves nothing when the daemon refuses", async () => {
+    const t = answering([]);
+    await expect(exportImageToFile(t, "img", join(dir, "no-such-dir", "x.tar"))).rejects.toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining("cannot write"),
+    });
+    expect(t.asked).toBeUndefined();
+    const refusing = {
+      stream: async () => {
+        throw new SbxError("image_not_found", "no image nope");
+      },
+    } as unknown as Transport;
+    await expect(exportImageToFile(refusing, "nope", join(dir, "nope.tar"))).rejects.toThrow("no image nope");
+    expect((await readdir(dir)).filter((f) => f.includes("nope"))).toEqual([]);
   });
 
   it("rejects broken, hostile and failed streams, leaving the old file and no temp file", async () => {

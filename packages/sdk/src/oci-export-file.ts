@@ -29,10 +29,13 @@ export async function exportImageToFile(
   o: ExportFileOptions = {},
 ): Promise<number> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.part`);
-  const body = await t.stream("GET", apiPath("imageOci", { name }), { query: { form: "patched" }, signal: o.signal });
-  let fh: FileHandle | undefined;
+  // The file first: a target that cannot be written fails before the daemon starts compressing.
+  let fh: FileHandle | undefined = await open(temp, "wx", 0o644).catch((err: Error) => {
+    throw new SbxError("invalid_argument", `cannot write ${path}: ${err.message}`, undefined, { cause: err });
+  });
+  let body: Body | undefined;
   try {
-    fh = await open(temp, "wx", 0o644);
+    body = await t.stream("GET", apiPath("imageOci", { name }), { query: { form: "patched" }, signal: o.signal });
     const size =
       body.headers["content-type"] === PATCHED_TAR_MEDIA
         ? await writePatched(body, fh, o.onBytes)
@@ -42,7 +45,7 @@ export async function exportImageToFile(
     await rename(temp, path);
     return size;
   } catch (err) {
-    body.destroy();
+    body?.destroy();
     await fh?.close().catch(() => undefined);
     await rm(temp, { force: true });
     throw err;
