@@ -24,5 +24,6 @@ export * from "./wire/registries.js";
 export * from "./wire/events.js";
 export * from "./wire/stats.js";
 export * from "./wire/volumes.js";
+export * from "./patched-tar.js";
 export { parseDockerfile, flattenDockerfile } from "./dockerfile/parser.js";
 export type { DockerfileStep, DockerfileWarning, ParsedDockerfile, ParseOptions } from "./dockerfile/types.js";

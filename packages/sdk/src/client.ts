@@ -42,6 +42,7 @@ import {
   type PushResult,
   type RegistryCredentials,
 } from "./oci.js";
+import { exportImageToFile, type ExportFileOptions } from "./oci-export-file.js";
 import { Terminal } from "./terminal.js";
 import type { ClientOptions, ResolvedConfig } from "./config.js";
 import { httpStatusOf, Transport } from "./transport.js";
@@ -176,6 +177,15 @@ export class SandboxClient {
   /** The image as an OCI image layout tar stream (skopeo's `oci-archive:`). */
   exportImage(name: string, signal?: AbortSignal): Promise<Readable> {
     return exportImage(this.transport, name, signal);
+  }
+
+  /**
+   * The image as an OCI image layout tar written at `path` (the same bytes as exportImage()), faster
+   * for a layer no export has compressed yet; answers the file's size. Nothing is left at `path`
+   * (nor beside it) when the export fails.
+   */
+  exportImageToFile(name: string, path: string, options: ExportFileOptions = {}): Promise<number> {
+    return exportImageToFile(this.transport, name, path, options);
   }
 
   /** Registers an OCI image layout tar or `docker save` tar as `name` (`tag` defaults to latest). */

@@ -22,6 +22,7 @@ export type { ClientLike, CreateSandboxOptions, ProcessOptions, RunOptions, Star
 export { SandboxClient } from "./client.js";
 export type { ListSandboxesOptions } from "./client.js";
 export type { ProgressOptions, PullResult, PushResult, RegistryCredentials, RegistryProgress } from "./oci.js";
+export type { ExportFileOptions } from "./oci-export-file.js";
 export { SandboxProcess } from "./process.js";
 export { Terminal } from "./terminal.js";
 export type { TerminalOptions } from "./terminal.js";

@@ -42,7 +42,7 @@ function parseLine(line: Buffer): unknown {
 }
 
 /** sbxd ends a failing stream by cutting it; say so as an SbxError rather than an undici internal. */
-async function* brokenOffAsSbxError<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
+export async function* brokenOffAsSbxError<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
   try {
     yield* source;
   } catch (err) {

@@ -2,7 +2,7 @@
 // project, and registries over the OCI distribution API. The daemon does the work; the CLI only
 // moves the layout tar between the daemon and the local file or folder.
 import { spawn } from "node:child_process";
-import { createReadStream, createWriteStream } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdir, readdir, stat } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -81,10 +81,14 @@ export function registerImageOciCommands(image: Command): void {
           if ((await readdir(o.output)).length)
             throw new SbxError("invalid_argument", `${o.output} is not empty: export into a new folder or a .tar file`);
         }
-        const body = bytes.meter(await client.exportImage(ref));
-        if (o.output === "-") await pipeline(body, process.stdout);
-        else if (asTar) await pipeline(body, createWriteStream(o.output));
-        else await runTar(["-x", "--no-same-owner", "-C", o.output, "-f", "-"], { input: body }).done;
+        // A file gets the patched form (a new layer streams as it is compressed, its header written
+        // after it); stdout and a folder (through tar -x) need the bytes in order.
+        if (asTar && o.output !== "-") await client.exportImageToFile(ref, o.output, { onBytes: (n) => bytes.add(n) });
+        else {
+          const body = bytes.meter(await client.exportImage(ref));
+          if (o.output === "-") await pipeline(body, process.stdout);
+          else await runTar(["-x", "--no-same-owner", "-C", o.output, "-f", "-"], { input: body }).done;
+        }
         bytes.done();
       });
     });

@@ -3,19 +3,24 @@
 // export made but whose blob is not cached (its digest and size are in BlobMemo) streams while it
 // is compressed, after a tar header written from the memo, and is checked against the memo at its
 // end. A layer seen for the first time is spooled (oci/spool.ts) until compressed, since the
-// header needs its size and digest, and its blob then goes into the cache. Either way each layer
-// is read once and compressed at most once.
+// header needs its size and digest, and its blob then goes into the cache; in the patched form
+// (export-pieces.ts) it streams as it is compressed, after a hole its header fills later, and is
+// spooled too, for the cache. Either way each layer is read once and compressed at most once.
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { SbxError } from "@sbx-sh/protocol";
+import { HOLE_SIZE, SbxError } from "@sbx-sh/protocol";
 import { BLOB_MEMO, type BlobMemo } from "./blob-memo.js";
 import type { BlobCache, CachedBlob } from "./blob-cache.js";
-import { StreamSink } from "./blob-sink.js";
+import { StreamSink, TeeSink } from "./blob-sink.js";
+import { Hole, patchedForm, plainForm, type Piece } from "./export-pieces.js";
 import { documents, member, producers, small, SPOOL_MEMORY, tempName, type ExportSource } from "./export.js";
 import { produceLayerBlob, type LayerBlob } from "./layer-blob.js";
 import { Spool } from "./spool.js";
 import { padding, TAR_END } from "./tar.js";
+
+/** The largest blob a 512-byte (ustar) header can announce: a bigger one is sent from its spool. */
+const USTAR_MAX_SIZE = 0o77777777777;
 
 export interface ArchiveOptions {
   /** Directory for spool files (on a disk: a layer that outgrows memory goes there). */
@@ -28,12 +33,16 @@ export interface ArchiveOptions {
   memo?: BlobMemo;
   /** Blobs earlier exports made, on disk (none: every layer is compressed). */
   cache?: BlobCache;
+  /** "patched": patched-tar records (a first-time layer streams as it is compressed); default the plain tar. */
+  form?: "tar" | "patched";
+  /** Patched form: the largest blob streamed before its header (default: what a ustar header can announce). */
+  streamLimit?: number;
 }
 
 /** How one layer gets into the archive: sent from the cache, spooled then copied, or streamed as it is compressed. */
 type Plan =
   | { kind: "cached"; key: string; cached: CachedBlob }
-  | { kind: "spool"; key: string | undefined; spool: Spool; cached: boolean }
+  | { kind: "spool"; key: string | undefined; spool: Spool; cached: boolean; tee?: TeeSink }
   | { kind: "stream"; key: string; known: LayerBlob; sink: StreamSink };
 
 /**
@@ -55,22 +64,25 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
     const cached = found[i];
     if (cached) return { kind: "cached", key: key!, cached };
     const known = memo.get(key);
-    return known
-      ? { kind: "stream", key: key!, known, sink: new StreamSink(known.desc.size) }
-      : {
-          kind: "spool",
-          key,
-          spool: new Spool({ path: tempName(o.tmpDir), memoryLimit: o.memoryLimit ?? 64 << 20, budget: SPOOL_MEMORY }),
-          cached: false,
-        };
+    return known ? { kind: "stream", key: key!, known, sink: new StreamSink(known.desc.size) } : spoolPlan(key);
   });
+  function spoolPlan(key: string | undefined): Plan {
+    const spool = new Spool({ path: tempName(o.tmpDir), memoryLimit: o.memoryLimit ?? 64 << 20, budget: SPOOL_MEMORY });
+    const tee = o.form === "patched" ? new TeeSink(spool, o.streamLimit ?? USTAR_MAX_SIZE) : undefined;
+    return { kind: "spool", key, spool, cached: false, ...(tee ? { tee } : {}) };
+  }
   const produce = async (i: number): Promise<LayerBlob> => {
     const plan = plans[i]!;
     if (plan.kind === "cached") return plan.cached.blob;
     if (plan.kind === "spool") {
-      const blob = await produceLayerBlob(src.layers[i]!, plan.spool, ac.signal);
-      memo.set(plan.key, blob);
-      return blob;
+      try {
+        const blob = await produceLayerBlob(src.layers[i]!, plan.tee ?? plan.spool, ac.signal);
+        memo.set(plan.key, blob);
+        return blob;
+      } catch (err) {
+        plan.tee?.fail(err); // the archive may be reading its stream
+        throw err;
+      }
     }
     try {
       const blob = await produceLayerBlob(src.layers[i]!, plan.sink, ac.signal);
@@ -94,7 +106,10 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
     for (const h of handOver.splice(0)) h();
     ac.abort();
     o.signal?.removeEventListener("abort", onAbort);
-    for (const p of plans) if (p.kind === "stream") p.sink.fail(new Error("the export ended"));
+    for (const p of plans) {
+      if (p.kind === "stream") p.sink.fail(new Error("the export ended"));
+      if (p.kind === "spool") p.tee?.fail(new Error("the export ended"));
+    }
     await Promise.allSettled(run.all());
     await Promise.all(
       plans.map((p) =>
@@ -108,13 +123,13 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
   };
   try {
     await mkdir(o.tmpDir, { recursive: true, mode: 0o700 });
-    if (plans[0]!.kind === "spool") await run.take(0);
+    if (plans[0]!.kind === "spool" && !plans[0]!.tee) await run.take(0);
   } catch (err) {
     await cleanup();
     throw err;
   }
   const mtime = Math.max(0, Math.floor(Date.parse(src.createdAt) / 1000) || 0);
-  async function* body(): AsyncGenerator<Buffer> {
+  async function* body(): AsyncGenerator<Piece> {
     try {
       const d0 = documents(src, []);
       yield* small("oci-layout", d0.layoutData, mtime);
@@ -145,7 +160,23 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
           if (first) yield padding(plan.known.desc.size);
           continue;
         }
-        const m = await run.take(i);
+        let m: LayerBlob;
+        if (plan.tee) {
+          // Patched form: the blob streams now; its header fills the hole once it is known, or the
+          // hole and the blob are cut back (a blob already sent, or too big for a ustar header).
+          const taken = run.take(i);
+          const hole = new Hole();
+          yield { hole };
+          for await (const c of plan.tee.stream.out) yield c as Buffer;
+          m = await taken;
+          const header = member(`blobs/sha256/${m.desc.digest.slice(7)}`, m.desc.size, mtime);
+          if (sent.has(m.desc.digest) || header.length !== HOLE_SIZE || plan.tee.overflowed) yield { cut: hole };
+          else {
+            sent.add(m.desc.digest);
+            yield { fill: hole, header };
+            yield padding(m.desc.size);
+          }
+        } else m = await run.take(i);
         made.push(m);
         if (!sent.has(m.desc.digest)) {
           sent.add(m.desc.digest);
@@ -175,7 +206,8 @@ export async function exportArchive(src: ExportSource, o: ArchiveOptions): Promi
       await cleanup();
     }
   }
-  const stream = Readable.from(body(), { objectMode: false, highWaterMark: 1 << 20 });
+  const form = o.form === "patched" ? patchedForm(body()) : plainForm(body());
+  const stream = Readable.from(form, { objectMode: false, highWaterMark: 1 << 20 });
   // Destroyed early (the client went away): stop the producers now, not at the generator's next step.
   // Destroyed before its first read, the generator never runs its finally: cleanup runs from here too
   // (it is safe twice), so spools give back their memory budget and their files.

@@ -106,11 +106,17 @@ export class OciService {
   }
 
   /** The image as an OCI layout tar, streamed; its spool files go when the stream ends or is abandoned. */
-  async exportStream(project: string, ref: string, signal?: AbortSignal): Promise<Readable> {
+  async exportStream(
+    project: string,
+    ref: string,
+    signal?: AbortSignal,
+    form: "tar" | "patched" = "tar",
+  ): Promise<Readable> {
     const src = await this.source(project, ref);
     return exportArchive(src, {
       tmpDir: this.opts.tmpDir,
       signal,
+      form,
       ...(this.opts.blobCache ? { cache: this.opts.blobCache } : {}),
     });
   }

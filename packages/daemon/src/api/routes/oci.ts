@@ -2,6 +2,7 @@
 // and push/pull against a registry over the OCI distribution API (run by the daemon).
 import { createRoute, z } from "@hono/zod-openapi";
 import { Readable } from "node:stream";
+import { PATCHED_TAR_MEDIA } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
 import { placedJob } from "../placed-job.js";
@@ -11,6 +12,11 @@ import { json, jsonBody } from "./common.js";
 import { ProgressQuery, RegistryProgressEvent, progressAnswer, wantsProgress } from "./registry-progress.js";
 
 const ImageParams = z.object({ name: z.string().min(1).max(200) });
+const ExportQuery = z.object({
+  form: z.enum(["tar", "patched"]).optional().openapi({
+    description: "patched: for a client writing into a file; the tar's bytes framed so a header can follow its data",
+  }),
+});
 const tar = (description: string) => ({
   content: { "application/x-tar": { schema: z.string().openapi({ format: "binary" }) } },
   description,
@@ -46,14 +52,26 @@ export function registerOciRoutes(app: Api, s: Services): void {
       method: "get",
       path: "/v1/images/{name}/oci",
       summary: "Export an image as an OCI image layout (tar)",
-      request: { params: ImageParams },
-      responses: { 200: tar("OCI image layout"), 404: json(ErrorBody, "unknown") },
+      request: { params: ImageParams, query: ExportQuery },
+      responses: {
+        200: {
+          content: {
+            "application/x-tar": { schema: z.string().openapi({ format: "binary" }) },
+            [PATCHED_TAR_MEDIA]: { schema: z.string().openapi({ format: "binary" }) },
+          },
+          description:
+            "OCI image layout tar; with ?form=patched, the same tar as patched-tar records (a layer " +
+            "streams as it is compressed, its tar header after it; see @sbx-sh/protocol patched-tar.ts)",
+        },
+        404: json(ErrorBody, "unknown"),
+      },
     }),
     async (c) => {
-      const stream = await s.oci.exportStream(c.get("project"), c.req.valid("param").name, c.req.raw.signal);
+      const form = c.req.valid("query").form ?? "tar";
+      const stream = await s.oci.exportStream(c.get("project"), c.req.valid("param").name, c.req.raw.signal, form);
       return new Response(Readable.toWeb(stream) as ReadableStream, {
         status: 200,
-        headers: { "content-type": "application/x-tar" },
+        headers: { "content-type": form === "patched" ? PATCHED_TAR_MEDIA : "application/x-tar" },
       }) as never;
     },
   );
