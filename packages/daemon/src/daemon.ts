@@ -8,7 +8,8 @@ import { createAdaptorServer } from "@hono/node-server";
 import { tlsServerOptions } from "./api/tls-listener.js";
 import { SandboxRetention } from "./services/sandbox-retention.js";
 import { pino, type Logger as Pino } from "pino";
-import { createApp } from "./api/app.js";
+import { createApp, type Transport } from "./api/app.js";
+import { fastPathServer } from "./api/cluster-fast-path.js";
 import { createPortProxy } from "./api/port-proxy.js";
 import { createMetricsServer } from "./api/metrics-server.js";
 import { UiSessions } from "./services/ui-sessions.js";
@@ -242,7 +243,19 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const handler = (app: ReturnType<typeof createApp>): ApiHandler =>
     seams.wrapHandler ? seams.wrapHandler(app.fetch) : app.fetch;
   const unixApp = createApp(services, "unix");
-  const unix = createAdaptorServer({ fetch: handler(unixApp) }) as Server;
+  // A control replica serves the forwarded calls that need nothing of the app in front of it
+  // (api/cluster-fast-path.ts); not when a test wraps the app's handler to see every request.
+  const fastPath = (transport: Transport, create?: unknown): Record<string, unknown> =>
+    services.cluster && !seams.wrapHandler
+      ? {
+          createServer: fastPathServer(
+            { cluster: services.cluster, projects, log, metrics },
+            transport,
+            create as Parameters<typeof fastPathServer>[2],
+          ),
+        }
+      : {};
+  const unix = createAdaptorServer({ fetch: handler(unixApp), ...fastPath("unix") }) as Server;
   unixApp.injectWebSocket(unix);
   // Longer than clients keep idle connections, so the daemon rarely closes one under them.
   unix.keepAliveTimeout = 65_000;
@@ -254,7 +267,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   if (cfg.listenTcp) {
     const [host, port] = splitHostPort(cfg.listenTcp);
     const tcpApp = createApp(services, "tcp");
-    const tcp = createAdaptorServer({ fetch: handler(tcpApp), ...tlsServerOptions(cfg.tlsCert, cfg.tlsKey) }) as Server;
+    const tls = tlsServerOptions(cfg.tlsCert, cfg.tlsKey);
+    const tcp = createAdaptorServer({ fetch: handler(tcpApp), ...tls, ...fastPath("tcp", tls.createServer) }) as Server;
     tcpApp.injectWebSocket(tcp);
     await listen(tcp, port, host);
     servers.push(tcp);
