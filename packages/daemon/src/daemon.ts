@@ -64,10 +64,17 @@ function nodeProxyTls(cfg: DaemonConfig): TlsServerOptions | undefined {
   return tlsServerOptions(cfg.tlsCert, cfg.tlsKey).serverOptions as TlsServerOptions | undefined;
 }
 
-/** pino to stdout, and also appended to --log-file when given (the journal and the file under systemd). */
+/**
+ * pino to stdout, and also appended to --log-file when given (the journal and the file under systemd).
+ * A control plane writes its lines in place (one write(2) each): it logs one per forwarded call, and
+ * an asynchronous write is a hop to the thread pool and back, whose wake-up of the event loop fell
+ * inside every forwarded exec (between the node's answer head and its first line).
+ */
 function daemonLogger(cfg: DaemonConfig): Pino {
-  if (!cfg.logFile) return pino({ level: cfg.logLevel });
-  const file = pino.destination({ dest: cfg.logFile, append: true, mkdir: true, sync: false });
+  const sync = cfg.role === "control";
+  if (!cfg.logFile)
+    return sync ? pino({ level: cfg.logLevel }, pino.destination({ dest: 1, sync })) : pino({ level: cfg.logLevel });
+  const file = pino.destination({ dest: cfg.logFile, append: true, mkdir: true, sync });
   return pino(
     { level: cfg.logLevel },
     pino.multistream([
