@@ -46,7 +46,7 @@ describe("planOf", () => {
       ["GET", "/v1/snapshots/s"],
       ["GET", "/v1/sandboxes/b/exec"],
     ])
-      expect(planOf(req(m!, u!, { "content-length": "2" })), `${m} ${u}`).toBeUndefined();
+      expect(planOf(req(m!, u!, m === "GET" ? {} : { "content-length": "2" })), `${m} ${u}`).toBeUndefined();
   });
 
   it("leaves odd paths to the app: dot segments, %-escapes, trailing slashes, absolute targets", () => {
