@@ -3,7 +3,7 @@
 // node's own key (and TLS CA), a forwarded call watched against the node's lease, a WebSocket
 // relayed message by message, and a create placed first and confirmed (or freed) after.
 import { randomUUID } from "node:crypto";
-import { IncomingMessage, ServerResponse } from "node:http";
+import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
@@ -20,7 +20,8 @@ import {
 import { deriveNodeKey } from "../cluster/node-key.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
-import { declaredLength, MAX_JSON_BYTES } from "./body-limits.js";
+import { MAX_JSON_BYTES } from "./body-limits.js";
+import { smallBody } from "./small-body.js";
 
 /** A sandbox id or name from a routed path, %-escapes decoded; a malformed escape is the caller's error, not a 500. */
 export function pathSegment(raw: string): string {
@@ -54,37 +55,6 @@ export function targetOf(
     ...(r.nodeCa ? { ca: r.nodeCa } : {}),
     ...(extraHeaders ? { extraHeaders } : {}),
   };
-}
-
-/** Request bodies up to this size are read whole and go to the node with the head, in one write. */
-export const SMALL_BODY_BYTES = 64 * 1024;
-
-/**
- * The request's body read whole when it is declared and small (exec, JSON calls); undefined: it
- * streams. Read from the connection itself when nothing has touched it yet: asking the web Request
- * for its body would first build a full one and a web stream over the connection, on every call.
- */
-async function smallBody(c: Context<AppEnv>): Promise<Uint8Array | undefined> {
-  const size = declaredLength(c.req.raw.headers);
-  if (size === undefined || size > SMALL_BODY_BYTES || c.req.method === "GET" || c.req.method === "HEAD")
-    return undefined;
-  const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-  if (!(incoming instanceof IncomingMessage) || incoming.readableFlowing !== null || incoming.readableEnded)
-    return new Uint8Array(await c.req.arrayBuffer());
-  return readWhole(incoming);
-}
-
-/** A request's body read whole off the HTTP server's connection (a small, declared one). */
-export function readWhole(incoming: IncomingMessage): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
-    incoming.once("end", () => resolve(Buffer.concat(chunks)));
-    incoming.on("error", reject);
-    incoming.once("close", () => {
-      if (!incoming.complete) reject(new SbxError("invalid_argument", "the request's body broke off"));
-    });
-  });
 }
 
 /** The HTTP server's response for this call, when it runs under @hono/node-server (not in app.request()). */
