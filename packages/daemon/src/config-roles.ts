@@ -10,6 +10,14 @@ export function runsSandboxes(role: DaemonRole): boolean {
   return role !== "control";
 }
 
+/** Blank sandboxes kept warm when --warm-pool (SBX_WARM_POOL) is not given, where sandboxes run. */
+export const DEFAULT_WARM_POOL = 2;
+
+/** The warm pool this daemon keeps: none on a role that runs no sandboxes. */
+export function warmPoolOf(cfg: DaemonConfig): number {
+  return runsSandboxes(cfg.role) ? (cfg.warmPool ?? DEFAULT_WARM_POOL) : 0;
+}
+
 /** What a role needs besides itself, checked before the daemon starts; the reason, or null. */
 export function roleProblem(cfg: DaemonConfig): string | null {
   if (cfg.role === "control" && cfg.store === null)
@@ -33,6 +41,9 @@ export function roleProblem(cfg: DaemonConfig): string | null {
     return "--registry-ca and --registry-auth-file are for the cluster registry: give --registry host:port too";
   if (cfg.role === "control" && (cfg.clusterSecret ?? "").length < 32)
     return "--role control needs SBX_CLUSTER_SECRET (32+ characters, the same on every control replica)";
+  // Said, not silently ignored: an operator who sized a pool on a control replica expects fast creates from it.
+  if (cfg.role === "control" && cfg.warmPool)
+    return "--warm-pool (SBX_WARM_POOL) is for hosts that run sandboxes: a control replica runs none (its nodes keep the warm pools); drop it or give 0";
   if (cfg.role !== "control" && cfg.nodeCa) return "--node-ca is for --role control: it verifies the nodes it calls";
   return null;
 }

@@ -28,7 +28,7 @@ options (environment variable in brackets):
   --log-file PATH      also append the log to this file, e.g. under systemd, whose journal
                        gets stdout (SBX_LOG_FILE)
   --warm-pool N        blank sandboxes of the default image kept ready for fast creates, N with a network
-                       and N without (SBX_WARM_POOL; default 2, 0 disables)
+                       and N without (SBX_WARM_POOL; default 2, 0 disables; not on --role control)
   --proxy-listen H:P   HTTP proxy for exposed ports (\`sbx port expose\`), reached as
                        http://<port>-<sandboxId>.<domain>:P/ (SBX_PROXY_LISTEN; default
                        127.0.0.1:7071; port 0 picks a free one; off disables)

@@ -11,7 +11,8 @@ describe("daemon config", () => {
       dataDir: "/var/lib/sbx",
       uidBase: 100000,
       uidCount: 65536,
-      warmPool: 2,
+      // Not given: the role's default (config-roles.ts warmPoolOf).
+      warmPool: null,
       egressRefreshSecs: 60,
       proxyListen: "127.0.0.1:7071",
       debianMirror: null,

@@ -40,8 +40,11 @@ export interface DaemonConfig {
   logLevel: string;
   /** A file the log also goes to (appended), besides stdout; null: stdout only (SBX_LOG_FILE). */
   logFile?: string | null;
-  /** Blank sandboxes of the default image kept ready for fast creates (0: none). */
-  warmPool: number;
+  /**
+   * Blank sandboxes of the default image kept ready for fast creates (0: none); null: not given, the
+   * role's default (2 where sandboxes run, none on a control replica: config-roles.ts).
+   */
+  warmPool: number | null;
   /** HOST:PORT of the HTTP proxy for exposed ports (port 0: any free one), or null (`off`): none. */
   proxyListen: string | null;
   /** Exposed ports are served at <port>-<sandboxId>.<proxyDomain>. */
@@ -120,7 +123,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     logLevel: env.SBX_LOG_LEVEL ?? "info",
     logFile: env.SBX_LOG_FILE ?? null,
     // Through the flags' own checks: SBX_EGRESS_REFRESH_SECS=0 must not become a busy loop.
-    warmPool: parseCount("SBX_WARM_POOL", env.SBX_WARM_POOL ?? "2"),
+    warmPool: env.SBX_WARM_POOL === undefined ? null : parseCount("SBX_WARM_POOL", env.SBX_WARM_POOL),
     proxyListen: offOr(env.SBX_PROXY_LISTEN ?? "127.0.0.1:7071"),
     proxyDomain: env.SBX_PROXY_DOMAIN ?? "localhost",
     egressRefreshSecs: parseSeconds("SBX_EGRESS_REFRESH_SECS", env.SBX_EGRESS_REFRESH_SECS ?? "60"),

@@ -33,7 +33,7 @@ import { createClusterPortRelay } from "./api/cluster-port-relay.js";
 import { parseOutboundAllow } from "./oci/outbound.js";
 import { wireServices } from "./wiring.js";
 import type { DaemonConfig } from "./config.js";
-import { roleProblem, runsSandboxes } from "./config-roles.js";
+import { roleProblem, runsSandboxes, warmPoolOf } from "./config-roles.js";
 import { HostlessRuntime } from "./runtime/hostless-runtime.js";
 import { VERSION } from "@sbx-sh/protocol";
 
@@ -147,7 +147,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     bases,
     defaultImage: cfg.defaultImage,
     uidBase: cfg.uidBase,
-    warmPool: hosting ? cfg.warmPool : 0,
+    warmPool: warmPoolOf(cfg),
     proxyDomain: cfg.proxyListen ? cfg.proxyDomain : null,
     log,
     outbound: parseOutboundAllow(cfg.outboundAllow),

@@ -2,7 +2,7 @@
 // only with a control URL and a credential. Refused before the daemon starts, with the fix.
 import { describe, expect, it } from "vitest";
 import { defaultConfig, parseFlags, USAGE } from "../config.js";
-import { roleProblem } from "../config-roles.js";
+import { roleProblem, warmPoolOf } from "../config-roles.js";
 
 const SECRET = "s".repeat(32);
 
@@ -28,6 +28,22 @@ describe("--role", () => {
     expect(parseFlags(["--node-give-up", "60"], ok).nodeGiveUpSecs).toBe(60);
     expect(defaultConfig({ SBX_NODE_GIVE_UP_SECS: "7" }).nodeGiveUpSecs).toBe(7);
     expect(USAGE).toContain("--node-give-up S");
+  });
+
+  it("keeps a warm pool only where sandboxes run: a pool sized on a control replica is refused, not ignored", () => {
+    const control = parseFlags(
+      ["--role=control", "--store", "postgres://h/db"],
+      defaultConfig({ SBX_CLUSTER_SECRET: SECRET }),
+    );
+    expect(warmPoolOf(control)).toBe(0);
+    expect(roleProblem(parseFlags(["--warm-pool", "0"], control))).toBeNull();
+    expect(roleProblem(parseFlags(["--warm-pool", "3"], control))).toMatch(/--warm-pool .* control replica runs none/);
+    expect(roleProblem({ ...control, warmPool: defaultConfig({ SBX_WARM_POOL: "1" }).warmPool })).toMatch(
+      /--warm-pool/,
+    );
+    expect(warmPoolOf(defaultConfig({}))).toBe(2);
+    expect(warmPoolOf(parseFlags(["--warm-pool", "5"], defaultConfig({})))).toBe(5);
+    expect(warmPoolOf(defaultConfig({ SBX_WARM_POOL: "0" }))).toBe(0);
   });
 
   it("node needs the control plane's URL and its credential (from the environment)", () => {
