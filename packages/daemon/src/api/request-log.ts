@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import type { Logger } from "../common/log.js";
 import type { DaemonMetrics } from "../services/metrics.js";
 import type { AppEnv } from "./api-types.js";
+import { routeTemplateOf } from "./route-template.js";
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
@@ -65,8 +66,9 @@ export function requestLog(log: Logger, metrics: DaemonMetrics | undefined): Mid
     await next();
     const seconds = (performance.now() - started) / 1000;
     const status = c.res.status;
-    // The template of the route that answered; "*" and "/v1/*" are the middlewares: no route matched.
-    const route = /\*$/.test(c.req.routePath) ? "unmatched" : c.req.routePath;
+    // The template of the route that answered. "*" and "/v1/*" are middlewares: a call the control
+    // plane forwarded (labelled by the API's path table), or one no route matched.
+    const route = /\*$/.test(c.req.routePath) ? (routeTemplateOf(c.req.path) ?? "unmatched") : c.req.routePath;
     // A WebSocket's 101 answer has immutable headers; the id is in the log line either way.
     try {
       c.res.headers.set("x-request-id", id);
