@@ -10,6 +10,8 @@ import { pipeline } from "node:stream/promises";
 
 /** Kept in memory up to this size; beyond it, written to the spool dir. */
 const IN_MEMORY_BYTES = 4 * 1024 * 1024;
+/** A spill file's read size. */
+const READ_BYTES = 1024 * 1024;
 /** How much of the start is kept apart to sniff the format. */
 const HEAD_BYTES = 512;
 
@@ -60,7 +62,12 @@ export async function spool(input: Readable, dir: string): Promise<Spooled> {
   }
   if (!file) return { head: firstBytes(chunks), open: () => Readable.from(chunks), release: async () => undefined };
   const path = file.path;
-  return { head: head!, open: () => createReadStream(path), release: () => rm(path, { force: true }) };
+  // Read back in large pieces: its reader sends them on in requests of up to 1 MiB (agent-files.ts).
+  return {
+    head: head!,
+    open: () => createReadStream(path, { highWaterMark: READ_BYTES }),
+    release: () => rm(path, { force: true }),
+  };
 }
 
 /** The first HEAD_BYTES of `chunks`, in a buffer of their own (a view would keep a whole chunk alive). */

@@ -3,9 +3,11 @@
 // tar read it, which code in the sandbox can arrange at will). The failure must reach the caller
 // as the stream's error, never as an uncaught error that ends the daemon.
 import { finished } from "node:stream/promises";
+import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { AgentClient } from "./agent-client.js";
 import { AgentFiles } from "./agent-files.js";
+import { MAX_FRAME, T } from "./agent-protocol.js";
 
 type OutputCb = ((stream: "stdout" | "stderr", data: Buffer) => void) | undefined;
 
@@ -63,5 +65,55 @@ describe("AgentFiles.createArchive", () => {
     } finally {
       process.removeListener("uncaughtException", onUncaught);
     }
+  });
+});
+
+/** A connection that records each stdin request's data and ends the process with 0 at its EOF. */
+function recorder(): { conn: AgentClient; stdin: Buffer[] } {
+  const stdin: Buffer[] = [];
+  const exits = new Map<string, (code: number) => void>();
+  const fake = {
+    failed: undefined,
+    request: (build: (q: number) => Buffer[]) => {
+      const frame = Buffer.concat(build(1));
+      expect(frame.length).toBeLessThanOrEqual(MAX_FRAME);
+      const idLen = frame.readUInt32BE(9);
+      const procId = frame.subarray(13, 13 + idLen).toString();
+      const type = frame[4];
+      if (type === T.stdin) {
+        const at = 13 + idLen;
+        stdin.push(frame.subarray(at + 4, at + 4 + frame.readUInt32BE(at)));
+      }
+      if (type === T.eof) setImmediate(() => exits.get(procId)?.(0));
+      return Promise.resolve({ type: 0x80, body: Buffer.alloc(0) });
+    },
+    onOutput: () => undefined,
+    onExit: (procId: string, cb: (code: number) => void) => {
+      exits.set(procId, cb);
+      return () => exits.delete(procId);
+    },
+    onFail: () => () => undefined,
+  };
+  return { conn: fake as unknown as AgentClient, stdin };
+}
+
+describe("AgentFiles.write", () => {
+  it("sends the upload in requests as large as a frame allows, whole and in order", async () => {
+    // Each stdin request is a round trip to the agent: 64 KiB pieces made a 10 MiB write 160 of them.
+    const data = Buffer.alloc(3 * 1024 * 1024 + 12345);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 16)) & 0xff;
+    const pieces = Array.from({ length: Math.ceil(data.length / 65536) }, (_, i) =>
+      data.subarray(i * 65536, (i + 1) * 65536),
+    );
+    const { conn, stdin } = recorder();
+    const files = new AgentFiles(
+      () => Promise.resolve(conn),
+      () => Promise.resolve(conn),
+      () => "/nonexistent",
+    );
+    await files.write("sb_t", "/tmp/big", Readable.from(pieces));
+    expect(Buffer.concat(stdin).equals(data)).toBe(true);
+    expect(stdin.length).toBe(4);
+    expect(stdin.slice(0, 3).every((b) => b.length > MAX_FRAME - 8192)).toBe(true);
   });
 });
