@@ -39,7 +39,9 @@ export function registerFileRoutes(app: Api, s: Services): void {
     }),
     async (c) => {
       const data = await s.files.read(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
-      return c.body(new Uint8Array(data), 200, { "content-type": "application/octet-stream" }) as never;
+      // A view of the bytes read, not a copy (up to MAX_READ_BYTES each).
+      const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+      return c.body(bytes, 200, { "content-type": "application/octet-stream" }) as never;
     },
   );
 
