@@ -47,8 +47,10 @@ export async function imageSection(
     await timeInto(coldBuild, failures, "a cold 5-step build", async () => create(["--no-cache", "--replace"]));
     if (podman) podCold.push(await timeIt(() => podman.build(dir, true)));
   }
-  // The rebuilds below need one complete build to hit the cache.
-  if (coldBuild.length === 0) await timeInto([], failures, "a plain build", async () => create(["--replace"]));
+  // The rebuilds below need one complete build to hit the cache, and the name on its image: a
+  // --no-cache build's layers get keys of their own (the step cache keeps naming the first build's),
+  // so after the cold builds an unchanged build would be a different image, which the name refuses.
+  await timeInto([], failures, "a plain build", async () => create(["--replace"]));
   const rebuild: number[] = [];
   const floor: number[] = [];
   const podCached: number[] = [];
