@@ -1,7 +1,7 @@
 // End-to-end test harness: starts the real sbxd as a child process on a private socket, data dir
 // and network names (so it never collides with a user's daemon), and waits until it answers.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readdir, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -56,6 +56,8 @@ export class TestDaemon {
   readonly socket: string;
   readonly env: NodeJS.ProcessEnv;
   log = "";
+  /** Set by stop() (or a test that makes it exit): any other exit is a crash, and its log's tail goes to stderr. */
+  expectingExit = false;
 
   constructor(readonly opts: TestDaemonOptions) {
     // SBX_TEST_SLOT (0-9) lets several checkouts run their suites at once on one machine: each slot
@@ -116,8 +118,22 @@ export class TestDaemon {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
-    child.stdout?.on("data", (b: Buffer) => (this.log += b.toString()));
-    child.stderr?.on("data", (b: Buffer) => (this.log += b.toString()));
+    this.expectingExit = false;
+    // The whole log also goes to a file beside the daemon's dirs, for a look after the run.
+    const file = createWriteStream(join(this.root, "sbxd.log"), { flags: "a" });
+    file.on("error", () => undefined); // a root not made yet: the in-memory log still has it all
+    const keep = (b: Buffer): void => {
+      this.log += b.toString();
+      file.write(b);
+    };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    child.once("exit", (code, signal) => {
+      file.end();
+      if (this.expectingExit) return;
+      const tail = this.log.split("\n").slice(-60).join("\n");
+      process.stderr.write(`\n[harness] sbxd "${this.opts.name}" exited unexpectedly (${code ?? signal}):\n${tail}\n`);
+    });
     const until = Date.now() + timeoutMs;
     while (Date.now() < until) {
       // A death by signal (SIGBUS on a full disk, the OOM killer) leaves exitCode null: report it too.
@@ -134,6 +150,7 @@ export class TestDaemon {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    this.expectingExit = true;
     child.kill(signal);
     await exited;
     // Its staged helper binaries (runtime/tool-stage.ts) outlive a real daemon on purpose; a test

@@ -8,7 +8,8 @@ import { createAdaptorServer } from "@hono/node-server";
 import { tlsServerOptions } from "./api/tls-listener.js";
 import { SandboxRetention } from "./services/sandbox-retention.js";
 import { pino, type Logger as Pino } from "pino";
-import { createApp } from "./api/app.js";
+import { createApp, type Transport } from "./api/app.js";
+import { fastPathServer } from "./api/cluster-fast-path.js";
 import { createPortProxy } from "./api/port-proxy.js";
 import { createMetricsServer } from "./api/metrics-server.js";
 import { UiSessions } from "./services/ui-sessions.js";
@@ -63,10 +64,17 @@ function nodeProxyTls(cfg: DaemonConfig): TlsServerOptions | undefined {
   return tlsServerOptions(cfg.tlsCert, cfg.tlsKey).serverOptions as TlsServerOptions | undefined;
 }
 
-/** pino to stdout, and also appended to --log-file when given (the journal and the file under systemd). */
+/**
+ * pino to stdout, and also appended to --log-file when given (the journal and the file under systemd).
+ * A control plane writes its lines in place (one write(2) each): it logs one per forwarded call, and
+ * an asynchronous write is a hop to the thread pool and back, whose wake-up of the event loop fell
+ * inside every forwarded exec (between the node's answer head and its first line).
+ */
 function daemonLogger(cfg: DaemonConfig): Pino {
-  if (!cfg.logFile) return pino({ level: cfg.logLevel });
-  const file = pino.destination({ dest: cfg.logFile, append: true, mkdir: true, sync: false });
+  const sync = cfg.role === "control";
+  if (!cfg.logFile)
+    return sync ? pino({ level: cfg.logLevel }, pino.destination({ dest: 1, sync })) : pino({ level: cfg.logLevel });
+  const file = pino.destination({ dest: cfg.logFile, append: true, mkdir: true, sync });
   return pino(
     { level: cfg.logLevel },
     pino.multistream([
@@ -242,7 +250,19 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const handler = (app: ReturnType<typeof createApp>): ApiHandler =>
     seams.wrapHandler ? seams.wrapHandler(app.fetch) : app.fetch;
   const unixApp = createApp(services, "unix");
-  const unix = createAdaptorServer({ fetch: handler(unixApp) }) as Server;
+  // A control replica serves the forwarded calls that need nothing of the app in front of it
+  // (api/cluster-fast-path.ts); not when a test wraps the app's handler to see every request.
+  const fastPath = (transport: Transport, create?: unknown): Record<string, unknown> =>
+    services.cluster && !seams.wrapHandler
+      ? {
+          createServer: fastPathServer(
+            { cluster: services.cluster, projects, log, metrics },
+            transport,
+            create as Parameters<typeof fastPathServer>[2],
+          ),
+        }
+      : {};
+  const unix = createAdaptorServer({ fetch: handler(unixApp), ...fastPath("unix") }) as Server;
   unixApp.injectWebSocket(unix);
   // Longer than clients keep idle connections, so the daemon rarely closes one under them.
   unix.keepAliveTimeout = 65_000;
@@ -254,7 +274,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   if (cfg.listenTcp) {
     const [host, port] = splitHostPort(cfg.listenTcp);
     const tcpApp = createApp(services, "tcp");
-    const tcp = createAdaptorServer({ fetch: handler(tcpApp), ...tlsServerOptions(cfg.tlsCert, cfg.tlsKey) }) as Server;
+    const tls = tlsServerOptions(cfg.tlsCert, cfg.tlsKey);
+    const tcp = createAdaptorServer({ fetch: handler(tcpApp), ...tls, ...fastPath("tcp", tls.createServer) }) as Server;
     tcpApp.injectWebSocket(tcp);
     await listen(tcp, port, host);
     servers.push(tcp);

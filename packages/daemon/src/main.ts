@@ -22,6 +22,18 @@ async function main(): Promise<void> {
   }
   const cfg = parseFlags(argv, defaultConfig());
   const daemon = await startDaemon(cfg);
+  const log = daemon.services.log;
+  // A promise nobody waited for failed: a bug, logged with its stack. It is no reason to end every
+  // tenant's calls and sandbox connections at once, which Node's default (exit) would do.
+  process.on("unhandledRejection", (err) =>
+    log.error({ err }, "unhandled rejection (a bug in sbxd: please report it)"),
+  );
+  // A throw nobody caught leaves the daemon in an unknown state: it exits, but says why first (the
+  // log is written synchronously), so the journal or a test harness shows the cause.
+  process.on("uncaughtException", (err) => {
+    log.error({ err }, "sbxd crashed");
+    process.exit(1);
+  });
   let stopping = false;
   const stop = (sig: string): void => {
     if (stopping) return;

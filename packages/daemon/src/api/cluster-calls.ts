@@ -3,7 +3,7 @@
 // node's own key (and TLS CA), a forwarded call watched against the node's lease, a WebSocket
 // relayed message by message, and a create placed first and confirmed (or freed) after.
 import { randomUUID } from "node:crypto";
-import { IncomingMessage, ServerResponse } from "node:http";
+import { ServerResponse, type IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
@@ -14,12 +14,14 @@ import {
   connectNodeSocket,
   forwardHttp,
   requestNode,
+  type NodeCall,
   type NodeTarget,
 } from "../cluster/node-forward.js";
 import { deriveNodeKey } from "../cluster/node-key.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
-import { declaredLength, MAX_JSON_BYTES } from "./body-limits.js";
+import { MAX_JSON_BYTES } from "./body-limits.js";
+import { smallBody } from "./small-body.js";
 
 /** A sandbox id or name from a routed path, %-escapes decoded; a malformed escape is the caller's error, not a 500. */
 export function pathSegment(raw: string): string {
@@ -55,32 +57,6 @@ export function targetOf(
   };
 }
 
-/** Request bodies up to this size are read whole and go to the node with the head, in one write. */
-const SMALL_BODY_BYTES = 64 * 1024;
-
-/**
- * The request's body read whole when it is declared and small (exec, JSON calls); undefined: it
- * streams. Read from the connection itself when nothing has touched it yet: asking the web Request
- * for its body would first build a full one and a web stream over the connection, on every call.
- */
-async function smallBody(c: Context<AppEnv>): Promise<Uint8Array | undefined> {
-  const size = declaredLength(c.req.raw.headers);
-  if (size === undefined || size > SMALL_BODY_BYTES || c.req.method === "GET" || c.req.method === "HEAD")
-    return undefined;
-  const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-  if (!(incoming instanceof IncomingMessage) || incoming.readableFlowing !== null || incoming.readableEnded)
-    return new Uint8Array(await c.req.arrayBuffer());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    incoming.on("data", (chunk: Buffer) => chunks.push(chunk));
-    incoming.once("end", () => resolve(Buffer.concat(chunks)));
-    incoming.on("error", reject);
-    incoming.once("close", () => {
-      if (!incoming.complete) reject(new SbxError("invalid_argument", "the request's body broke off"));
-    });
-  });
-}
-
 /** The HTTP server's response for this call, when it runs under @hono/node-server (not in app.request()). */
 function outgoingOf(c: Context<AppEnv>): ServerResponse | undefined {
   const out = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
@@ -102,24 +78,15 @@ export async function forwardCall(
   nodePath: string,
   opts: { terminates?: boolean; direct?: boolean } = {},
 ): Promise<Response> {
-  const lost = new AbortController();
-  const unwatch = r.watch.watch(target.node, (why) => lost.abort(why));
-  const sandbox = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
   const to = opts.direct ? outgoingOf(c) : undefined;
+  const body = await smallBody(c);
+  const { res, unwatch } = await callNode(r, target, c.req.raw, nodePath, body);
   try {
-    const body = await smallBody(c);
-    // The node's answer streams on to the caller; the watch ends with it (or at once when it has no body).
-    const call = { signal: lost.signal, onEnd: unwatch, ...(body ? { body } : {}) };
-    const res = await requestNode(target, c.req.raw, nodePath, call).catch((err: unknown) => {
-      // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
-      if (sandbox) r.directory.forget(decodeURIComponent(sandbox));
-      throw err;
-    });
     const status = res.statusCode ?? 502;
-    if (sandbox && status === 404) r.directory.forget(decodeURIComponent(sandbox));
+    const sandbox = sandboxOf(nodePath);
     if (opts.terminates && sandbox && ((status >= 200 && status < 300) || status === 404)) {
-      await r.placer.release(decodeURIComponent(sandbox));
-      r.directory.forget(decodeURIComponent(sandbox));
+      await r.placer.release(sandbox);
+      r.directory.forget(sandbox);
     }
     if (to && status >= 200 && status <= 599) {
       pipeAnswer(target, c.req.method, res, to, { "x-request-id": c.get("requestId") }, unwatch);
@@ -129,6 +96,45 @@ export async function forwardCall(
     // a materialised web Response, which the HTTP server reads ahead of writing (waiting a timer
     // tick when the next chunk is not there yet): a millisecond on every forwarded call.
     return answerResponse(target, c.req.method, res, unwatch);
+  } catch (err) {
+    res.destroy();
+    unwatch();
+    throw err;
+  }
+}
+
+/** The sandbox id in a node path (`/v1/sandboxes/{id}…`), decoded. */
+function sandboxOf(nodePath: string): string | undefined {
+  const raw = /\/sandboxes\/([^/?]+)/.exec(nodePath)?.[1];
+  return raw === undefined ? undefined : decodeURIComponent(raw);
+}
+
+/**
+ * Sends a call to the node, watched against its lease: a node that stops renewing it mid-call
+ * (frozen: the connection stays open) ends the call. Resolves with the node's answer head and the
+ * watch's end (the caller runs it when the answer ended: pipeAnswer's or answerResponse's onEnd).
+ * A failed call, or a 404, forgets where the sandbox runs: the next call asks PostgreSQL.
+ */
+export async function callNode(
+  r: ClusterRouting,
+  target: NodeTarget,
+  req: NodeCall,
+  nodePath: string,
+  body: Uint8Array | undefined,
+): Promise<{ res: IncomingMessage; unwatch: () => void }> {
+  const lost = new AbortController();
+  const unwatch = r.watch.watch(target.node, (why) => lost.abort(why));
+  const sandbox = sandboxOf(nodePath);
+  try {
+    // The node's answer streams on to the caller; the watch ends with it (or at once when it has no body).
+    const call = { signal: lost.signal, onEnd: unwatch, ...(body ? { body } : {}) };
+    const res = await requestNode(target, req, nodePath, call).catch((err: unknown) => {
+      // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
+      if (sandbox) r.directory.forget(sandbox);
+      throw err;
+    });
+    if (sandbox && res.statusCode === 404) r.directory.forget(sandbox);
+    return { res, unwatch };
   } catch (err) {
     unwatch();
     throw err;

@@ -10,14 +10,56 @@ import type { AppEnv } from "./api-types.js";
 
 const CLIENT_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
+/** Random bytes drawn ahead, 9 per id: one call to the CSPRNG per 512 requests, not one per request. */
+let pool = Buffer.alloc(0);
+let used = 0;
+
 export function newRequestId(): string {
-  return `req_${randomBytes(9).toString("base64url")}`;
+  if (used + 9 > pool.length) {
+    pool = randomBytes(9 * 512);
+    used = 0;
+  }
+  used += 9;
+  return `req_${pool.toString("base64url", used - 9, used)}`;
+}
+
+/** The call's request id: the client's X-Request-Id when it is a sane one, else a new one. */
+export function requestIdFor(given: string | undefined): string {
+  return given && CLIENT_ID.test(given) ? given : newRequestId();
+}
+
+/** What one answered call logs and counts. */
+export interface RequestLine {
+  req: string;
+  method: string;
+  /** The route template, or "unmatched". */
+  route: string;
+  status: number;
+  seconds: number;
+  project: string | undefined;
+  /** Served by the control plane's fast path (api/cluster-fast-path.ts), not the app. */
+  fast?: true;
+}
+
+/** The request's log line and metrics (the app's middleware below, and the control plane's fast path). */
+export function logRequest(log: Logger, metrics: DaemonMetrics | undefined, r: RequestLine): void {
+  metrics?.observeRequest(r.method, r.route, r.status, r.seconds);
+  const line = {
+    req: r.req,
+    method: r.method,
+    route: r.route,
+    status: r.status,
+    ms: Math.round(r.seconds * 10000) / 10,
+    project: r.project,
+    ...(r.fast ? { fast: true } : {}),
+  };
+  if (r.status >= 500) log.warn(line, "request");
+  else log.info(line, "request");
 }
 
 export function requestLog(log: Logger, metrics: DaemonMetrics | undefined): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const given = c.req.header("x-request-id");
-    const id = given && CLIENT_ID.test(given) ? given : newRequestId();
+    const id = requestIdFor(c.req.header("x-request-id"));
     c.set("requestId", id);
     const started = performance.now();
     await next();
@@ -31,16 +73,6 @@ export function requestLog(log: Logger, metrics: DaemonMetrics | undefined): Mid
     } catch {
       /* immutable headers (upgrades) */
     }
-    metrics?.observeRequest(c.req.method, route, status, seconds);
-    const line = {
-      req: id,
-      method: c.req.method,
-      route,
-      status,
-      ms: Math.round(seconds * 10000) / 10,
-      project: c.get("project"),
-    };
-    if (status >= 500) log.warn(line, "request");
-    else log.info(line, "request");
+    logRequest(log, metrics, { req: id, method: c.req.method, route, status, seconds, project: c.get("project") });
   };
 }

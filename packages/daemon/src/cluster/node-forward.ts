@@ -5,7 +5,7 @@
 // A node that does not accept the connection within a few seconds is node_unavailable, not a hang.
 // With the control plane's --node-ca, every node is reached over TLS and its certificate must
 // verify against that CA for the node's address; one that does not is node_unavailable, saying why.
-import { request as httpRequest, type IncomingMessage } from "node:http";
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { Readable } from "node:stream";
@@ -48,11 +48,14 @@ const DROPPED = new Set([
 /** How long connecting to a node (TCP and, with --node-ca, the TLS handshake) may take (the port relay's too). */
 export const CONNECT_TIMEOUT_MS = 3000;
 
-export function nodeHeaders(t: NodeTarget, from?: Headers): Record<string, string> {
+export function nodeHeaders(t: NodeTarget, from?: Headers | IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  from?.forEach((v, k) => {
+  const keep = (v: string, k: string): void => {
     if (!DROPPED.has(k.toLowerCase())) out[k] = v;
-  });
+  };
+  // A web request's headers, or the HTTP server's own (api/cluster-fast-path.ts), joined as Headers joins them.
+  if (from instanceof Headers) from.forEach(keep);
+  else if (from) for (const [k, v] of Object.entries(from)) if (v !== undefined) keep([v].flat().join(", "), k);
   Object.assign(out, t.extraHeaders);
   out.authorization = `Bearer ${t.key}`;
   out["x-sbx-project"] = t.project;
@@ -97,6 +100,14 @@ function keyRefused(t: NodeTarget): SbxError {
     `node ${t.node} (${t.address}) refused this control plane's key for it: it has not registered since it started, or it holds another control plane's key; try again once it has registered`,
     { node: t.node, reason: "node_key_refused" },
   );
+}
+
+/** The caller's request as a call to a node reads it: a web Request, or its method and head alone. */
+export interface NodeCall {
+  method: string;
+  headers: Headers | IncomingHttpHeaders;
+  /** Streamed to the node when `ForwardOptions.body` is not given. */
+  body?: ReadableStream<Uint8Array> | null;
 }
 
 /** What a call to a node may carry besides the caller's request. */
@@ -150,7 +161,7 @@ export function answerHeaders(t: NodeTarget, res: IncomingMessage): Record<strin
  */
 export function requestNode(
   t: NodeTarget,
-  req: Request,
+  req: NodeCall,
   path: string,
   opts: ForwardOptions = {},
 ): Promise<IncomingMessage> {

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { AgentClient, AgentRequestError } from "./agent-client.js";
-import { encode } from "./agent-protocol.js";
+import { AgentProtocolError, encode, MAX_FRAME } from "./agent-protocol.js";
 
 let dir: string;
 const servers: Server[] = [];
@@ -83,6 +83,21 @@ describe("AgentClient against hostile agents", () => {
     expect(c.version).toBe(1);
     await expect(c.request((q) => encode.status(q, "x"))).rejects.toBeInstanceOf(AgentRequestError);
     expect(c.failed).toBeUndefined();
+    c.close();
+  });
+
+  it("fails only a request too large for one frame: the connection and later requests go on", async () => {
+    const path = await fakeAgent("big.sock", (sock, type, req) => {
+      sock.write(type === 1 ? helloReply(req) : frame(0x80, req));
+    });
+    const c = await AgentClient.connect("sb_t", path, opts);
+    await expect(c.request((q) => encode.stdin(q, "pr_1", Buffer.alloc(MAX_FRAME)))).rejects.toBeInstanceOf(
+      AgentProtocolError,
+    );
+    // Past the request timeout: nothing of the refused request is left to fail the connection.
+    await new Promise((r) => setTimeout(r, opts.timeoutMs * 2));
+    expect(c.failed).toBeUndefined();
+    await expect(c.request((q) => encode.status(q, "x"))).resolves.toBeDefined();
     c.close();
   });
 

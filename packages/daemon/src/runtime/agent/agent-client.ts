@@ -133,13 +133,21 @@ export class AgentClient {
     if (this.pending.size >= MAX_PENDING) return Promise.reject(this.failNow("too many requests in flight"));
     const req = this.nextReq;
     this.nextReq = this.nextReq >= 0x7fffffff ? 1 : this.nextReq + 1;
+    // Encoded before anything is registered or the socket corked: a request that cannot be encoded
+    // (too large for a frame) fails alone, not the connection by its timer, nor every later write.
+    let pieces: Buffer[];
+    try {
+      pieces = build(req);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(`no answer within ${timeoutMs} ms`), timeoutMs);
       timer.unref();
       this.pending.set(req, { resolve, reject, timer });
       // One frame's pieces go out together (a single writev), never copied into one buffer.
       this.socket.cork();
-      for (const piece of build(req)) this.socket.write(piece);
+      for (const piece of pieces) this.socket.write(piece);
       this.socket.uncork();
     });
   }

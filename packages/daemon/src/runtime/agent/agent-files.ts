@@ -125,6 +125,12 @@ export class AgentFiles {
     assertSandboxPath(path);
     const c = await this.fresh(id);
     const out = new PassThrough();
+    // A tar that fails after its first bytes destroys `out` with the error, possibly before the
+    // caller has attached to it (the first bytes and the exit can come in one read): with no
+    // listener, that error would be thrown from the event loop and end the daemon. A sandbox can
+    // cause this at will (a path that vanishes while tar reads it). The consumer still learns of it:
+    // finished() (Readable.toWeb, pipeline) reports the error a stream was destroyed with before.
+    out.on("error", () => undefined);
     let procId = "";
     let started = false;
     const script = `[ -e "$1" ] || [ -L "$1" ] || exit ${FX.notFound}; cd -- "$(dirname -- "$1")" && exec tar -c -f - -- "$(basename -- "$1")"`;
