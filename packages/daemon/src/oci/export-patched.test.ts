@@ -106,10 +106,11 @@ describe.runIf(isRoot)("OCI export, patched form", () => {
       for (const op of d.push(c as Buffer)) {
         if (op.op === "hole") inBlob = true;
         else if (op.op === "data" && inBlob && !checked) {
-          // Inside the first layer's blob: its spool is a file already, and no memory is taken.
+          // Inside the first layer's blob: its spool is a file already (the next layer's may be
+          // too: it is made ahead), and no memory is taken.
           checked = true;
           expect(SPOOL_MEMORY.inUse).toBe(held);
-          expect((await readdir(o.tmpDir)).length).toBe(1);
+          expect((await readdir(o.tmpDir)).length).toBeGreaterThanOrEqual(1);
         }
       }
     }
