@@ -1,8 +1,8 @@
 // A Node Readable as a Response body without copying it. Readable.toWeb copies every chunk into a
 // new Uint8Array: for an image export that is the whole archive (~44 MB for debian-minimal) copied
-// and allocated once more on the daemon's main thread, and allocation there is what starts V8's
-// full GCs. Here the Buffers go on as they are, with backpressure: the Readable is paused while
-// the body's queue holds a MiB, and resumed when the reader asks for more.
+// and allocated once more on the daemon's main thread. Here the Buffers go on as they are, with
+// backpressure: the Readable is paused while the body's queue holds a MiB, and resumed when the
+// reader asks for more.
 import type { Readable } from "node:stream";
 
 /** Bytes queued in the web stream before the Readable is paused. */
