@@ -93,13 +93,45 @@ describe.runIf(isRoot)("OCI export, patched form", () => {
     expect(again.holes).toBe(0);
   });
 
+  it("writes a first-time layer's cache copy to its spool file as it is made, holding no spool memory", async () => {
+    const cache = new BlobCache(join(root, "cache-file"), 1 << 30);
+    const o = opts({ form: "patched", cache });
+    const held = SPOOL_MEMORY.inUse;
+    const d = new PatchedTarDecoder();
+    let inBlob = false;
+    let checked = false;
+    const chunks: Buffer[] = [];
+    for await (const c of await exportArchive(src, o)) {
+      chunks.push(c as Buffer);
+      for (const op of d.push(c as Buffer)) {
+        if (op.op === "hole") inBlob = true;
+        else if (op.op === "data" && inBlob && !checked) {
+          // Inside the first layer's blob: its spool is a file already (the next layer's may be
+          // too: it is made ahead), and no memory is taken.
+          checked = true;
+          expect(SPOOL_MEMORY.inUse).toBe(held);
+          expect((await readdir(o.tmpDir)).length).toBeGreaterThanOrEqual(1);
+        }
+      }
+    }
+    d.finish();
+    expect(checked).toBe(true);
+    await cache.idle();
+    expect((await readdir(cache.dir)).filter((f) => f.endsWith(".gz")).length).toBe(src.layers.length);
+    // The entries are whole: the next export sends them, byte for byte the plain form.
+    const plain = await collect(await exportArchive(src, opts()));
+    const again = await applied(await exportArchive(src, opts({ form: "patched", cache })));
+    expect(again.out.equals(plain)).toBe(true);
+    expect(again.holes).toBe(0);
+  });
+
   it("gives back its spool files and memory and caches nothing when the reader leaves inside a layer", async () => {
     const until = async (ok: () => Promise<boolean>): Promise<boolean> => {
       for (let i = 0; i < 200 && !(await ok()); i++) await new Promise((r) => setTimeout(r, 25));
       return ok();
     };
     const held = SPOOL_MEMORY.inUse;
-    for (const memoryLimit of [0, undefined]) {
+    for (const memoryLimit of [0, 64 << 20]) {
       const cache = new BlobCache(join(root, `cache-left-${memoryLimit}`), 1 << 30);
       const o = opts({ form: "patched", memoryLimit, cache });
       const d = new PatchedTarDecoder();

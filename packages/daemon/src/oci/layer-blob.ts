@@ -5,6 +5,7 @@
 import { createHash } from "node:crypto";
 import { SbxError } from "@sbx-sh/protocol";
 import { startCommand } from "../common/command.js";
+import { readPipeInto } from "../common/pipe-read.js";
 import { MEDIA, type Descriptor } from "./layout.js";
 import { OciLayerRewrite } from "./layer-rewrite.js";
 import { BlockDigest } from "./block-digest.js";
@@ -46,6 +47,9 @@ const TAR_ARGS = [
   "--blocking-factor=128",
 ];
 
+/** tar writes 64 KiB records and a pipe holds 64 KiB: no read is larger. */
+const TAR_READ_BYTES = 64 << 10;
+
 /** A layer's tar is read as fast as it compresses: hours would mean a stuck filesystem. */
 const TAR_TIMEOUT_MS = 2 * 60 * 60_000;
 
@@ -74,19 +78,25 @@ export async function produceLayerBlob(layer: ExportLayer, spool: BlobSink, sign
     { level: 1, digest: diff },
   );
   const rewrite = new OciLayerRewrite(layer.uidBase);
+  /** Feeds the rewrite's pieces of one chunk from `k` on; a promise when the gzip or the sink asks to wait. */
+  const feed = (pieces: Buffer[], k: number): Promise<void> | undefined => {
+    for (; k < pieces.length; k++) {
+      const w = gz.write(pieces[k]!);
+      if (w) return w.then(() => feed(pieces, k + 1));
+    }
+    const s = spoolWait;
+    spoolWait = undefined;
+    return s;
+  };
+  // tar's output lands in one reused buffer (no garbage per read): the rewrite copies what it keeps
+  // across chunks, GzipBlocks copies its input, and the read waits while a chunk is half fed.
+  const reader = readPipeInto(tar.stdout!, Buffer.allocUnsafe(TAR_READ_BYTES), (chunk) => {
+    signal?.throwIfAborted();
+    return feed(rewrite.write(chunk), 0);
+  });
   let diffId: string;
   try {
-    for await (const chunk of tar.stdout as AsyncIterable<Buffer>) {
-      for (const piece of rewrite.write(chunk)) {
-        const w = gz.write(piece);
-        if (w) await w;
-      }
-      if (spoolWait) {
-        await spoolWait;
-        spoolWait = undefined;
-      }
-      signal?.throwIfAborted();
-    }
+    await reader.done;
     signal?.throwIfAborted();
     const { code, stderr } = await tar.done;
     if (code !== 0) throw new SbxError("runtime_error", `cannot read layer ${layer.dir}: ${stderr.trim()}`);
@@ -96,7 +106,7 @@ export async function produceLayerBlob(layer: ExportLayer, spool: BlobSink, sign
     await spool.end();
   } catch (err) {
     stop();
-    tar.stdout!.destroy();
+    reader.destroy();
     await gz.close();
     throw err;
   } finally {

@@ -45,12 +45,17 @@ async function reference(tar: Buffer): Promise<Buffer> {
   return Buffer.concat(out);
 }
 
-function rewrite(tar: Buffer, cut: (i: number) => number): Buffer {
+/** `reuse`: each chunk comes in one scratch buffer, overwritten after the call (as the export reads tar). */
+function rewrite(tar: Buffer, cut: (i: number) => number, reuse = false): Buffer {
   const r = new OciLayerRewrite(UID);
   const out: Buffer[] = [];
+  const scratch = Buffer.alloc(reuse ? tar.length : 0);
   for (let i = 0, n = 0; i < tar.length; n++) {
     const len = Math.max(1, cut(n));
-    out.push(...r.write(tar.subarray(i, i + len)));
+    let chunk = tar.subarray(i, i + len);
+    if (reuse) chunk = scratch.subarray(0, tar.copy(scratch, 0, i, i + len));
+    out.push(...r.write(chunk).map((b) => (reuse ? Buffer.from(b) : b)));
+    if (reuse) scratch.fill(0xaa);
     i += len;
   }
   r.end();
@@ -81,6 +86,10 @@ describe.runIf(isRoot)("OciLayerRewrite", () => {
       expect(rewrite(tar, () => tar.length).equals(want)).toBe(true);
       expect(rewrite(tar, () => 1).equals(want)).toBe(true);
       expect(rewrite(tar, (n) => [511, 513, 7, 4096, 100_000][n % 5]!).equals(want)).toBe(true);
+      // The input buffer reused: nothing of a chunk may be kept past its write().
+      expect(rewrite(tar, (n) => [511, 513, 7, 4096, 100_000][n % 5]!, true).equals(want)).toBe(true);
+      expect(rewrite(tar, () => 1, true).equals(want)).toBe(true);
+      expect(rewrite(tar, () => 512, true).equals(want)).toBe(true); // a pax entry's data, then its header
     }
   });
 

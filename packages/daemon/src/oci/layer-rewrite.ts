@@ -23,7 +23,10 @@ export class OciLayerRewrite {
 
   constructor(private readonly uidBase: number) {}
 
-  /** The OCI tar bytes for this piece of input (possibly none). */
+  /**
+   * The OCI tar bytes for this piece of input (possibly none): views of `chunk` among them, valid
+   * as long as it is. Nothing of `chunk` is kept after the call, so it may be reused then.
+   */
   write(chunk: Buffer): Buffer[] {
     const out: Buffer[] = [];
     let i = 0;
@@ -53,7 +56,8 @@ export class OciLayerRewrite {
       i += this.consumed;
       if (!block) break;
       if (s.at === "meta") {
-        applyMeta(s.flag, block.subarray(0, s.size), this.meta);
+        // Copied: the pax values stay in `meta` until the next entry, and the input may be reused.
+        applyMeta(s.flag, Buffer.from(block.subarray(0, s.size)), this.meta);
         this.state = { at: "header" };
         continue;
       }
@@ -99,7 +103,7 @@ export class OciLayerRewrite {
       return chunk.subarray(i, i + need);
     }
     const n = Math.min(missing, chunk.length - i);
-    this.partial.push(chunk.subarray(i, i + n));
+    this.partial.push(Buffer.from(chunk.subarray(i, i + n))); // a copy: the caller may reuse `chunk`
     this.partialLen += n;
     this.consumed = n;
     if (this.partialLen < need) return undefined;

@@ -6,6 +6,9 @@ import { rename, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
 import type { Readable } from "node:stream";
 
+/** Bytes a spool's file write may have queued before write() asks the producer to wait. */
+const FILE_BUFFER = 4 << 20;
+
 /** Memory shared by the spools of every export at once, so many exports cannot exhaust it. */
 export class MemoryBudget {
   private used = 0;
@@ -56,7 +59,10 @@ export class Spool {
       return undefined;
     }
     if (!this.file) {
-      this.file = createWriteStream(this.o.path, { flags: "wx", mode: 0o600 });
+      // A few MiB buffered before the producer is asked to wait: the writes go through the thread
+      // pool, behind the compression's blocks; with the default 16 KiB every chunk of a blob would wait for
+      // its write.
+      this.file = createWriteStream(this.o.path, { flags: "wx", mode: 0o600, highWaterMark: FILE_BUFFER });
       this.fileDone = once(this.file, "close").then(() => undefined);
       // An error is reported by end() (or ignored after discard()).
       this.fileDone.catch(() => undefined);

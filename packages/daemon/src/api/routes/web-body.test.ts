@@ -1,0 +1,59 @@
+// webBody: a Readable's Buffers reach the web stream's reader as they are (no copy), in order,
+// with backpressure, and an error, an early destroy or a cancel is passed on.
+import { PassThrough, Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { webBody } from "./web-body.js";
+
+async function readAll(body: ReadableStream<Uint8Array>): Promise<Uint8Array[]> {
+  const out: Uint8Array[] = [];
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return out;
+    out.push(value);
+  }
+}
+
+describe("webBody", () => {
+  it("passes each Buffer on as it is, in order, then ends", async () => {
+    const chunks = Array.from({ length: 50 }, (_, i) => Buffer.alloc(100_000, i));
+    const got = await readAll(webBody(Readable.from(chunks, { objectMode: false })));
+    expect(got.length).toBe(chunks.length);
+    got.forEach((c, i) => expect(c).toBe(chunks[i]));
+  });
+
+  it("pauses the stream while a MiB waits unread, and resumes it when read", async () => {
+    const src = new PassThrough({ highWaterMark: 1 << 20 });
+    const reader = webBody(src).getReader();
+    for (let i = 0; i < 40; i++) src.write(Buffer.alloc(64 << 10));
+    src.end();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(src.isPaused()).toBe(true);
+    expect(src.readableLength).toBeGreaterThan(0);
+    let n = 0;
+    for (let r = await reader.read(); !r.done; r = await reader.read()) n += r.value.length;
+    expect(n).toBe(40 * (64 << 10));
+  });
+
+  it("errors the body with the stream's error, or when it is destroyed before its end", async () => {
+    const failing = new PassThrough();
+    const p = readAll(webBody(failing));
+    failing.write(Buffer.from("x"));
+    failing.destroy(new Error("boom"));
+    await expect(p).rejects.toThrow("boom");
+    const cut = new PassThrough();
+    const q = readAll(webBody(cut));
+    cut.write(Buffer.from("x"));
+    cut.destroy();
+    await expect(q).rejects.toThrow(/closed before its end/);
+  });
+
+  it("destroys the stream when the body is cancelled", async () => {
+    const src = new PassThrough();
+    const reader = webBody(src).getReader();
+    src.write(Buffer.from("x"));
+    await reader.read();
+    await reader.cancel();
+    expect(src.destroyed).toBe(true);
+  });
+});

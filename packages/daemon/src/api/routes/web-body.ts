@@ -1,0 +1,45 @@
+// A Node Readable as a Response body without copying it. Readable.toWeb copies every chunk into a
+// new Uint8Array: for an image export that is the whole archive (~44 MB for debian-minimal) copied
+// and allocated once more on the daemon's main thread. Here the Buffers go on as they are, with
+// backpressure: the Readable is paused while the body's queue holds a MiB, and resumed when the
+// reader asks for more.
+import type { Readable } from "node:stream";
+
+/** Bytes queued in the web stream before the Readable is paused. */
+const QUEUE_BYTES = 1 << 20;
+
+/** `stream`'s chunks as a web ReadableStream; cancelling the body destroys the stream. */
+export function webBody(stream: Readable): ReadableStream<Uint8Array> {
+  let done = false;
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        const finish = (err?: unknown): void => {
+          if (done) return;
+          done = true;
+          if (err === undefined) controller.close();
+          else controller.error(err);
+        };
+        stream.on("data", (chunk: Buffer) => {
+          if (done) return;
+          controller.enqueue(chunk);
+          if ((controller.desiredSize ?? 1) <= 0) stream.pause();
+        });
+        stream.once("end", () => finish());
+        stream.once("error", (err) => finish(err));
+        // Destroyed without an error before its end: the body must not look complete.
+        stream.once("close", () => {
+          if (!stream.readableEnded) finish(new Error("the stream was closed before its end"));
+        });
+      },
+      pull() {
+        if (!done) stream.resume();
+      },
+      cancel() {
+        done = true;
+        stream.destroy();
+      },
+    },
+    { highWaterMark: QUEUE_BYTES, size: (chunk) => chunk.byteLength },
+  );
+}
