@@ -11,8 +11,9 @@
 // refusal is the app's own: a route or method not listed here, an odd path (dot segments,
 // %-escapes, characters an id never has), a body that is streamed, undeclared or not small, an
 // upgrade or an Expect, no or an odd Host, no bearer token, an unknown token or project, an unknown
-// sandbox, a node that cannot take calls. Nothing of the request is read before that is decided. Once the call
-// is the fast path's, a failure to reach the node is answered as the app answers it (same JSON).
+// sandbox, a node that cannot take calls. Nothing of the request is read before that is decided.
+// Once the call is the fast path's, a failure to reach the node is answered as the app answers it
+// (same JSON).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isValidName, toSbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
