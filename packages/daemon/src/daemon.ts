@@ -10,6 +10,8 @@ import { SandboxRetention } from "./services/sandbox-retention.js";
 import { pino, type Logger as Pino } from "pino";
 import { createApp, type Transport } from "./api/app.js";
 import { fastPathServer } from "./api/cluster-fast-path.js";
+import { DeferredRequestLog } from "./api/deferred-request-log.js";
+import { closeNodePools } from "./cluster/node-dispatch.js";
 import { createPortProxy } from "./api/port-proxy.js";
 import { createMetricsServer } from "./api/metrics-server.js";
 import { UiSessions } from "./services/ui-sessions.js";
@@ -252,11 +254,12 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const unixApp = createApp(services, "unix");
   // A control replica serves the forwarded calls that need nothing of the app in front of it
   // (api/cluster-fast-path.ts); not when a test wraps the app's handler to see every request.
+  const fastLines = new DeferredRequestLog(log, metrics);
   const fastPath = (transport: Transport, create?: unknown): Record<string, unknown> =>
     services.cluster && !seams.wrapHandler
       ? {
           createServer: fastPathServer(
-            { cluster: services.cluster, projects, log, metrics },
+            { cluster: services.cluster, projects, log, lines: fastLines },
             transport,
             create as Parameters<typeof fastPathServer>[2],
           ),
@@ -313,6 +316,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
             }),
         ),
       );
+      fastLines.flush();
+      await closeNodePools();
       await builds.close();
       sandboxes.close();
       egressRefresh.close();

@@ -63,9 +63,10 @@ describe("planOf", () => {
       expect(planOf(post(u)), u).toBeUndefined();
   });
 
-  it("leaves odd heads to the app: upgrades, no or an odd Host, streamed, undeclared or big bodies", () => {
+  it("leaves odd heads to the app: upgrades, Expect, no or an odd Host, streamed, undeclared or big bodies", () => {
     const u = "/v1/sandboxes/b/exec";
     expect(planOf(post(u, { upgrade: "websocket" }))).toBeUndefined();
+    expect(planOf(post(u, { expect: "100-continue" }))).toBeUndefined();
     expect(planOf(req("POST", u, { host: "", "content-length": "2" }))).toBeUndefined();
     expect(planOf(post(u, { host: "LOCALHOST" }))).toBeUndefined();
     expect(planOf(post(u, { host: "[::1]:80" }))).toBeUndefined();

@@ -2,31 +2,33 @@
 // answer the control plane neither reads nor records (exec, process start and reads, signals, file
 // reads, sandbox info) are served off the HTTP server's own request, in front of the hono app: the
 // same authentication (token or project, through the same route cache), the same directory lookup,
-// the same call to the node (api/cluster-calls.ts callNode) and the node's answer piped straight
-// back (cluster/node-answer.ts), logged and counted like any call (its log line says `fast`).
+// the call sent to the node watched against its lease, and the node's answer written straight back
+// (cluster/node-dispatch.ts, undici's dispatch rather than node:http's client), logged and counted
+// like any call (its log line says `fast`; lines are written a batch at once, deferred-request-log.ts).
 // What it saves is the app's per-call work: a web Request, a hono context, six middlewares.
 //
 // It only ever serves the happy path. Anything else falls through to the app unchanged, so every
 // refusal is the app's own: a route or method not listed here, an odd path (dot segments,
 // %-escapes, characters an id never has), a body that is streamed, undeclared or not small, an
-// upgrade, no or an odd Host, no bearer token, an unknown token or project, an unknown sandbox, a
-// node that cannot take calls. Nothing of the request is read before that is decided. Once the call
-// is the fast path's, a failure to reach the node is answered as the app answers it (same JSON).
+// upgrade or an Expect, no or an odd Host, no bearer token, an unknown token or project, an unknown
+// sandbox, a node that cannot take calls. Nothing of the request is read before that is decided.
+// Once the call is the fast path's, a failure to reach the node is answered as the app answers it
+// (same JSON).
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { isValidName, toSbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
-import { pipeAnswer } from "../cluster/node-answer.js";
+import { dispatchAnswer } from "../cluster/node-dispatch.js";
 import type { NodeTarget } from "../cluster/node-forward.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { Logger } from "../common/log.js";
-import type { DaemonMetrics } from "../services/metrics.js";
 import type { ProjectService } from "../services/project-service.js";
 import type { Transport } from "./api-types.js";
-import { callNode, targetOf } from "./cluster-calls.js";
+import { targetOf } from "./cluster-calls.js";
 import { readWhole, SMALL_BODY_BYTES } from "./small-body.js";
 import { hasDotSegment } from "./dot-segments.js";
 import { httpStatus } from "./http-status.js";
-import { logRequest, requestIdFor } from "./request-log.js";
+import type { DeferredRequestLog } from "./deferred-request-log.js";
+import { requestIdFor } from "./request-log.js";
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -34,7 +36,8 @@ export interface FastPathDeps {
   cluster: ClusterRouting;
   projects: Pick<ProjectService, "require" | "identify">;
   log: Logger;
-  metrics: DaemonMetrics | undefined;
+  /** Where the calls' request log lines and metrics go (written after the calls, a batch at once). */
+  lines: DeferredRequestLog;
 }
 
 /** `/v1/sandboxes/{id}{rest}`: an id or name as the API makes them (no %-escapes, never `prune`). */
@@ -75,7 +78,8 @@ export function planOf(req: IncomingMessage): Plan | undefined {
   const rest = m[2]!;
   const hit = ROUTES.find(([method, re]) => method === req.method && re.test(rest));
   const h = req.headers;
-  if (!hit || h.upgrade !== undefined || !PLAIN_HOST.test(h.host ?? "")) return undefined;
+  // Expect (100-continue) is left to the app's node:http client, which speaks it with the node.
+  if (!hit || h.upgrade !== undefined || h.expect !== undefined || !PLAIN_HOST.test(h.host ?? "")) return undefined;
   const length = bodyLength(req);
   if (length === undefined) return undefined;
   // The query as the app passes it on (the URL parser's serialisation).
@@ -166,16 +170,16 @@ async function serve(
     const body = plan.length > 0 ? await readWhole(req) : req.method === "GET" ? undefined : new Uint8Array(0);
     // The node knows the sandbox by its id; the caller may have used its name.
     const path = `/v1/sandboxes/${encodeURIComponent(at.sandboxId)}${plan.rest}${plan.query}`;
-    const { res: answer, unwatch } = await callNode(
-      r,
-      target,
-      { method: req.method!, headers: req.headers },
-      path,
-      body,
-    );
-    const status = answer.statusCode ?? 502;
-    pipeAnswer(target, req.method!, answer, res, { "x-request-id": id }, unwatch);
-    logRequest(deps.log, deps.metrics, { ...line, status, seconds: (performance.now() - started) / 1000 });
+    const call = { method: req.method!, headers: req.headers, body };
+    const status = await dispatchAnswer(target, call, path, res, { "x-request-id": id }, (onLost) =>
+      r.watch.watch(target.node, onLost),
+    ).catch((err: unknown) => {
+      // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
+      r.directory.forget(at.sandboxId);
+      throw err;
+    });
+    if (status === 404) r.directory.forget(at.sandboxId);
+    deps.lines.add({ ...line, status, seconds: (performance.now() - started) / 1000 });
   } catch (err) {
     const e = toSbxError(err);
     if (e.code === "internal") deps.log.error({ err, path: req.url, req: id }, "request failed");
@@ -186,7 +190,7 @@ async function serve(
       res.writeHead(status, { "content-type": "application/json", "x-request-id": id });
       res.end(text);
     }
-    logRequest(deps.log, deps.metrics, { ...line, status, seconds: (performance.now() - started) / 1000 });
+    deps.lines.add({ ...line, status, seconds: (performance.now() - started) / 1000 });
   }
   return true;
 }

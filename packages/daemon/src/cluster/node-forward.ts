@@ -45,6 +45,11 @@ const DROPPED = new Set([
   "sec-websocket-version",
   "sec-websocket-extensions",
 ]);
+/** Whether a header (lowercase name) of a call or answer is passed on between the caller and a node. */
+export function passedOn(name: string): boolean {
+  return !DROPPED.has(name);
+}
+
 /** How long connecting to a node (TCP and, with --node-ca, the TLS handshake) may take (the port relay's too). */
 export const CONNECT_TIMEOUT_MS = 3000;
 
@@ -94,7 +99,8 @@ export function unreachable(t: Pick<NodeTarget, "node" | "address" | "ca">, why:
   });
 }
 
-function keyRefused(t: NodeTarget): SbxError {
+/** A node's 401: this control plane's key for it was refused (the caller is authenticated here). */
+export function keyRefused(t: Pick<NodeTarget, "node" | "address">): SbxError {
   return new SbxError(
     "node_unavailable",
     `node ${t.node} (${t.address}) refused this control plane's key for it: it has not registered since it started, or it holds another control plane's key; try again once it has registered`,
@@ -150,7 +156,7 @@ export function emptyAnswer(method: string, res: IncomingMessage): boolean {
 /** The node's answer headers as passed on to the caller: hop-by-hop ones dropped, the node named. */
 export function answerHeaders(t: NodeTarget, res: IncomingMessage): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && !DROPPED.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(res.headers)) if (v !== undefined && passedOn(k)) out[k] = v;
   out["x-sbx-node"] = t.node;
   return out;
 }

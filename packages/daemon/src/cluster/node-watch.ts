@@ -1,7 +1,8 @@
 // Calls in flight to a node that stops renewing its lease (frozen, cut off) must not hang: the
 // TCP connection may stay open while nothing answers. Every forwarded call registers here with its
 // node; once a second, one query asks which of the watched nodes are lost, revoked or past their
-// lease (the database's clock), and their calls are aborted with node_unavailable.
+// lease (the database's clock), and their calls are aborted with node_unavailable. The timer runs
+// while calls are watched, and stops at the first check that finds none.
 import type { Pool } from "pg";
 
 export class NodeWatch {
@@ -23,7 +24,8 @@ export class NodeWatch {
       set.delete(onLost);
       // check() may have dropped this set and a newer one taken its place: delete only our own.
       if (set.size === 0 && this.watchers.get(node) === set) this.watchers.delete(node);
-      if (this.watchers.size === 0) this.stop();
+      // The timer stays until a check finds nothing watched: calls one after another (each a few
+      // milliseconds) then share one timer, not a setInterval and clearInterval each.
     };
   }
 
@@ -34,7 +36,10 @@ export class NodeWatch {
 
   private async check(): Promise<void> {
     const names = [...this.watchers.keys()];
-    if (names.length === 0) return;
+    if (names.length === 0) {
+      this.stop();
+      return;
+    }
     const { rows } = await this.pool
       .query<{ name: string; state: string }>(
         `SELECT name, state FROM nodes WHERE name = ANY($1::text[])
