@@ -255,6 +255,9 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   // A control replica serves the forwarded calls that need nothing of the app in front of it
   // (api/cluster-fast-path.ts); not when a test wraps the app's handler to see every request.
   const fastLines = new DeferredRequestLog(log, metrics);
+  // A control replica that exits on a crash still writes the lines of its last calls (its log is sync).
+  const flushLines = (): void => fastLines.flush();
+  process.on("exit", flushLines);
   const fastPath = (transport: Transport, create?: unknown): Record<string, unknown> =>
     services.cluster && !seams.wrapHandler
       ? {
@@ -316,6 +319,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
             }),
         ),
       );
+      process.removeListener("exit", flushLines);
       fastLines.flush();
       await closeNodePools();
       await builds.close();
