@@ -129,11 +129,10 @@ export async function callNode(
     // The node's answer streams on to the caller; the watch ends with it (or at once when it has no body).
     const call = { signal: lost.signal, onEnd: unwatch, ...(body ? { body } : {}) };
     const res = await requestNode(target, req, nodePath, call).catch((err: unknown) => {
-      // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
-      if (sandbox) r.directory.forget(sandbox);
+      if (sandbox) r.directory.answered(sandbox, "failed");
       throw err;
     });
-    if (sandbox && res.statusCode === 404) r.directory.forget(sandbox);
+    if (sandbox) r.directory.answered(sandbox, res.statusCode ?? 502);
     return { res, unwatch };
   } catch (err) {
     unwatch();

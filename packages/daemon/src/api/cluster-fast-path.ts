@@ -174,11 +174,10 @@ async function serve(
     const status = await dispatchAnswer(target, call, path, res, { "x-request-id": id }, (onLost) =>
       r.watch.watch(target.node, onLost),
     ).catch((err: unknown) => {
-      // The node may be gone or moved: the next call asks PostgreSQL where the sandbox is.
-      r.directory.forget(at.sandboxId);
+      r.directory.answered(at.sandboxId, "failed");
       throw err;
     });
-    if (status === 404) r.directory.forget(at.sandboxId);
+    r.directory.answered(at.sandboxId, status);
     deps.lines.add({ ...line, status, seconds: (performance.now() - started) / 1000 });
   } catch (err) {
     const e = toSbxError(err);

@@ -117,6 +117,28 @@ describe("RouteCache", () => {
     }
   });
 
+  it("forgets a location on this replica when a forwarded call failed or its node answered 404, not otherwise", async () => {
+    const reg = new NodeRegistry(db.pool, { leaseSecs: 300 });
+    await readyNode(reg, "rc-5");
+    await placed("rc-5", "sb-answered", "answered");
+    await a.sync();
+    const dir = new SandboxDirectory(db.pool, a);
+    const kept = async (): Promise<number> => {
+      await dir.locate("p", "sb-answered");
+      return a.size;
+    };
+    const before = await kept();
+    expect(before).toBeGreaterThan(0);
+    dir.answered("sb-answered", 200);
+    dir.answered("sb-answered", 500);
+    expect(a.size).toBe(before);
+    dir.answered("sb-answered", 404);
+    expect(a.size).toBe(before - 1);
+    expect(await kept()).toBe(before);
+    dir.answered("sb-answered", "failed");
+    expect(a.size).toBe(before - 1);
+  });
+
   it("forgets a revoked token at once on its replica and within a notification on the others, and a deleted project", async () => {
     const onA = new ProjectService(stores.meta);
     onA.memo = a;

@@ -106,6 +106,15 @@ export class SandboxDirectory {
     this.cache?.forget(`s:${sandboxId}`);
   }
 
+  /**
+   * What a call forwarded to the sandbox's node came to: its answer's status, or `failed` (the
+   * node could not be reached, or was lost mid-call). A failure or a 404 means the node may be gone
+   * or the sandbox moved: where it runs is forgotten, and the next call asks PostgreSQL.
+   */
+  answered(sandboxId: string, outcome: number | "failed"): void {
+    if (outcome === "failed" || outcome === 404) this.forget(sandboxId);
+  }
+
   /** The sandbox with this id in any project (the port relay knows only the id), or null. */
   async locateId(sandboxId: string): Promise<SandboxLocation | null> {
     const { rows } = await this.pool.query<LocationRow>(`${SELECT} WHERE p.sandbox_id = $1`, [sandboxId]);
