@@ -24,16 +24,21 @@ import {
   type NodeTarget,
 } from "./node-forward.js";
 
-/** Pools by origin and CA: one per node in practice; a bound, as nodes' addresses change rarely. */
+/** Pools by origin and CA: one per node in practice; bounded, the oldest closed first past the bound. */
 const pools = new Map<string, Pool>();
-const MAX_POOLS = 256;
+const MAX_POOLS = 1024;
 
 function poolFor(t: NodeTarget): Pool {
   const origin = `${t.ca ? "https" : "http"}://${t.address}`;
   const key = t.ca ? `${origin}\0${t.ca.toString("base64")}` : origin;
   let pool = pools.get(key);
   if (!pool) {
-    if (pools.size >= MAX_POOLS) void closeNodePools();
+    if (pools.size >= MAX_POOLS) {
+      // Closed, not destroyed: the calls it carries finish first (a new node must not break the others').
+      const [oldest, old] = pools.entries().next().value as [string, Pool];
+      pools.delete(oldest);
+      void old.close().catch(() => undefined);
+    }
     const { host } = splitAddress(t.address);
     pool = new Pool(origin, {
       connect: { timeout: CONNECT_TIMEOUT_MS, noDelay: true, ...tlsOptions(t, host) },
@@ -45,7 +50,7 @@ function poolFor(t: NodeTarget): Pool {
   return pool;
 }
 
-/** Closes every pool's connections (the daemon's close; also when the bound is reached). */
+/** Closes every pool's connections (the daemon's close). */
 export async function closeNodePools(): Promise<void> {
   const all = [...pools.values()];
   pools.clear();
