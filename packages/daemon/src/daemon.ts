@@ -254,15 +254,16 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   const unixApp = createApp(services, "unix");
   // A control replica serves the forwarded calls that need nothing of the app in front of it
   // (api/cluster-fast-path.ts); not when a test wraps the app's handler to see every request.
-  const fastLines = new DeferredRequestLog(log, metrics);
+  const routing = seams.wrapHandler ? undefined : services.cluster;
+  const fastLines = routing ? new DeferredRequestLog(log, metrics) : undefined;
   // A control replica that exits on a crash still writes the lines of its last calls (its log is sync).
-  const flushLines = (): void => fastLines.flush();
-  process.on("exit", flushLines);
+  const flushLines = (): void => fastLines?.flush();
+  if (fastLines) process.on("exit", flushLines);
   const fastPath = (transport: Transport, create?: unknown): Record<string, unknown> =>
-    services.cluster && !seams.wrapHandler
+    routing && fastLines
       ? {
           createServer: fastPathServer(
-            { cluster: services.cluster, projects, log, lines: fastLines },
+            { cluster: routing, projects, log, lines: fastLines },
             transport,
             create as Parameters<typeof fastPathServer>[2],
           ),
@@ -320,7 +321,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
         ),
       );
       process.removeListener("exit", flushLines);
-      fastLines.flush();
+      flushLines();
       await closeNodePools();
       await builds.close();
       sandboxes.close();
