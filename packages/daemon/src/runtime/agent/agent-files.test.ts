@@ -11,23 +11,24 @@ import { MAX_FRAME, T } from "./agent-protocol.js";
 
 type OutputCb = ((stream: "stdout" | "stderr", data: Buffer) => void) | undefined;
 
-/** A connection whose started process writes `bytes` and exits with `code` in the same tick. */
-function standIn(bytes: Buffer, code: number): AgentClient {
+/** A stand-in connection: `onRequest` sees each request's frame and process id; every request is answered OK. */
+function standInWith(
+  onRequest: (
+    frame: Buffer,
+    procId: string,
+    outputs: Map<string, OutputCb>,
+    exits: Map<string, (code: number) => void>,
+  ) => void,
+): AgentClient {
   const outputs = new Map<string, OutputCb>();
   const exits = new Map<string, (code: number) => void>();
   const fake = {
     failed: undefined,
     request: (build: (q: number) => Buffer[]) => {
       const frame = Buffer.concat(build(1));
-      // The start request carries the process id as its first string (after the 9-byte head).
+      // Every request carries the process id as its first string (after the 9-byte head).
       const idLen = frame.readUInt32BE(9);
-      const procId = frame.subarray(13, 13 + idLen).toString();
-      if (procId.startsWith("file-"))
-        setImmediate(() => {
-          outputs.get(procId)?.("stdout", bytes);
-          outputs.get(procId)?.("stderr", Buffer.from("tar: flip: No such file or directory"));
-          exits.get(procId)?.(code);
-        });
+      onRequest(frame, frame.subarray(13, 13 + idLen).toString(), outputs, exits);
       return Promise.resolve({ type: 0x80, body: Buffer.alloc(0) });
     },
     onOutput: (procId: string, cb: OutputCb) => void outputs.set(procId, cb),
@@ -41,6 +42,18 @@ function standIn(bytes: Buffer, code: number): AgentClient {
     close: () => undefined,
   };
   return fake as unknown as AgentClient;
+}
+
+/** A connection whose started process writes `bytes` and exits with `code` in the same tick. */
+function standIn(bytes: Buffer, code: number): AgentClient {
+  return standInWith((_frame, procId, outputs, exits) => {
+    if (procId.startsWith("file-"))
+      setImmediate(() => {
+        outputs.get(procId)?.("stdout", bytes);
+        outputs.get(procId)?.("stderr", Buffer.from("tar: flip: No such file or directory"));
+        exits.get(procId)?.(code);
+      });
+  });
 }
 
 describe("AgentFiles.createArchive", () => {
@@ -71,30 +84,13 @@ describe("AgentFiles.createArchive", () => {
 /** A connection that records each stdin request's data and ends the process with 0 at its EOF. */
 function recorder(): { conn: AgentClient; stdin: Buffer[] } {
   const stdin: Buffer[] = [];
-  const exits = new Map<string, (code: number) => void>();
-  const fake = {
-    failed: undefined,
-    request: (build: (q: number) => Buffer[]) => {
-      const frame = Buffer.concat(build(1));
-      expect(frame.length).toBeLessThanOrEqual(MAX_FRAME);
-      const idLen = frame.readUInt32BE(9);
-      const procId = frame.subarray(13, 13 + idLen).toString();
-      const type = frame[4];
-      if (type === T.stdin) {
-        const at = 13 + idLen;
-        stdin.push(frame.subarray(at + 4, at + 4 + frame.readUInt32BE(at)));
-      }
-      if (type === T.eof) setImmediate(() => exits.get(procId)?.(0));
-      return Promise.resolve({ type: 0x80, body: Buffer.alloc(0) });
-    },
-    onOutput: () => undefined,
-    onExit: (procId: string, cb: (code: number) => void) => {
-      exits.set(procId, cb);
-      return () => exits.delete(procId);
-    },
-    onFail: () => () => undefined,
-  };
-  return { conn: fake as unknown as AgentClient, stdin };
+  const conn = standInWith((frame, procId, _outputs, exits) => {
+    expect(frame.length).toBeLessThanOrEqual(MAX_FRAME);
+    const at = 13 + Buffer.byteLength(procId);
+    if (frame[4] === T.stdin) stdin.push(frame.subarray(at + 4, at + 4 + frame.readUInt32BE(at)));
+    if (frame[4] === T.eof) setImmediate(() => exits.get(procId)?.(0));
+  });
+  return { conn, stdin };
 }
 
 describe("AgentFiles.write", () => {
