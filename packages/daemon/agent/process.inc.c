@@ -269,6 +269,7 @@ static void proc_output(struct proc *p, int which) {
   if (p->owner < 0) return;
   struct buf b;
   b_start(&b, M_OUTPUT, 0);
+  b_grow(&b, 16 + strlen(p->id) + (size_t)n);
   b_str(&b, p->id, strlen(p->id));
   b_u8(&b, (uint8_t)(which + 1));
   b_str(&b, data, (size_t)n);

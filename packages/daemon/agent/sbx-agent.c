@@ -87,7 +87,7 @@ struct conn {
   int fd;
   int hello;
   uint8_t *in;
-  size_t in_len;
+  size_t in_len, in_cap;
   uint8_t *out;
   size_t out_len, out_cap;
 };
@@ -152,19 +152,23 @@ struct buf {
   int fail;
 };
 
-static void b_put(struct buf *b, const void *d, size_t n) {
-  if (b->fail) return;
-  if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : 256;
-    while (cap < b->len + n) cap *= 2;
-    uint8_t *p = realloc(b->p, cap);
-    if (!p) {
-      b->fail = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
+/* Room for n more bytes (a frame whose size is known up front is allocated once, not doubled into). */
+static void b_grow(struct buf *b, size_t n) {
+  if (b->fail || b->len + n <= b->cap) return;
+  size_t cap = b->cap ? b->cap * 2 : 256;
+  if (cap < b->len + n) cap = b->len + n;
+  uint8_t *p = realloc(b->p, cap);
+  if (!p) {
+    b->fail = 1;
+    return;
   }
+  b->p = p;
+  b->cap = cap;
+}
+
+static void b_put(struct buf *b, const void *d, size_t n) {
+  b_grow(b, n);
+  if (b->fail) return;
   memcpy(b->p + b->len, d, n);
   b->len += n;
 }
@@ -354,14 +358,22 @@ static void handle_frame(int i, const uint8_t *frame, size_t len) {
 /* Reads what the connection sent and handles every complete frame; bad framing drops it. */
 static void conn_read(int i) {
   struct conn *c = &conns[i];
-  uint8_t tmp[CHUNK];
-  ssize_t n = read(c->fd, tmp, sizeof tmp);
+  /* Reads go straight into the buffer, sized for the rest of the frame being read: a 1 MiB stdin
+   * frame comes in a few reads, each appended once, not copied again with every 64 KiB that follows. */
+  size_t want = CHUNK;
+  if (c->in_len >= 4) {
+    uint32_t len = (uint32_t)c->in[0] << 24 | (uint32_t)c->in[1] << 16 | (uint32_t)c->in[2] << 8 | c->in[3];
+    if (len <= MAX_FRAME && 4 + (size_t)len > c->in_len + want) want = 4 + (size_t)len - c->in_len;
+  }
+  if (c->in_cap - c->in_len < want) {
+    uint8_t *in = realloc(c->in, c->in_len + want);
+    if (!in) return conn_close(i);
+    c->in = in;
+    c->in_cap = c->in_len + want;
+  }
+  ssize_t n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) return conn_close(i);
   if (n < 0) return;
-  uint8_t *in = realloc(c->in, c->in_len + (size_t)n);
-  if (!in) return conn_close(i);
-  c->in = in;
-  memcpy(c->in + c->in_len, tmp, (size_t)n);
   c->in_len += (size_t)n;
   size_t off = 0;
   while (c->in_len - off >= 4) {
