@@ -13,6 +13,7 @@ import type { LayerRecord } from "../domain/records.js";
 import { runBuild, stepKey, StepFailure, type BuilderDeps } from "./builder.js";
 import { copyArgs } from "./copy-step.js";
 import type { ImageDefinition } from "@sbx-sh/protocol";
+import { memoryStepCache } from "../testing/memory-step-cache.js";
 
 function fakeDeps(exitCodes: number[] = []) {
   const calls: string[] = [];
@@ -45,7 +46,7 @@ function fakeDeps(exitCodes: number[] = []) {
   const deps: BuilderDeps = {
     runtime,
     layers,
-    cache: { getLayer: async (k) => cache.get(k), putLayer: async (l) => void cache.set(l.key, l) },
+    cache: memoryStepCache(cache),
     openContext: () => Readable.from([]),
     reserveNetSlot: async () => 7,
     releaseNetSlot: () => undefined,

@@ -2,7 +2,8 @@
 // the layers of the steps before it, and what they changed in its writable layer becomes the
 // step's layer. Consecutive executed steps share one build sandbox when the runtime can stop its
 // processes between steps (./build-session.ts); otherwise each step has its own. Every step has a
-// cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused.
+// cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused;
+// the step cache gives the layer of a step's newest build (commitStep).
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
@@ -42,7 +43,7 @@ export interface BuildBase {
 export interface BuilderDeps {
   runtime: SandboxRuntime;
   layers: LayerStore;
-  cache: Pick<ImageStore, "getLayer" | "putLayer">;
+  cache: Pick<ImageStore, "getStepLayer" | "putLayer" | "pointStep">;
   /** A build context's tar, streamed from the content store. */
   openContext(digest: string): Readable;
   reserveNetSlot(): Promise<number>;
@@ -68,8 +69,8 @@ export interface BuildOptions {
    */
   project?: string;
   /**
-   * A step's layer was committed under a key of its own (its step key already had a layer, see
-   * commitStep): called before any record names it, so the caller keeps it from garbage collection.
+   * A step's layer has a key of its own (committed so, see commitStep, or found so in the cache):
+   * called before any record names it, so the caller keeps it from garbage collection.
    */
   hold?(key: string): void;
 }
@@ -105,8 +106,6 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
-  /** A step's layer got a key of its own: the keys from there on are this build's alone, never looked up. */
-  let ownChain = false;
   let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
@@ -126,7 +125,7 @@ export async function runBuild(
         step.op === "copy_from" ? { ...step, image: sourceImage(step.image, opts).id } : step,
       );
       const started = performance.now();
-      const hit = opts.noCache ? undefined : await deps.cache.getLayer(key);
+      const hit = opts.noCache ? undefined : await deps.cache.getStepLayer(key);
       const changesFiles =
         step.op === "run" ||
         step.op === "copy" ||
@@ -140,8 +139,7 @@ export async function runBuild(
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        // (A row for a config step of a chain no cached build can reach would never be collected.)
-        if (!hit && !opts.cacheOnly && !ownChain)
+        if (!hit && !opts.cacheOnly)
           await deps.cache.putLayer({
             key,
             digest: null,
@@ -155,7 +153,15 @@ export async function runBuild(
         if (cached) {
           // The shared sandbox's root lacks this layer: the next executed step starts a new one.
           session.end();
-          layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
+          if (hit.key !== key) opts.hold?.(hit.key);
+          layer = {
+            key: hit.key,
+            digest: hit.digest!,
+            dir: hit.dir!,
+            sizeBytes: hit.sizeBytes,
+            step: text,
+            cached: true,
+          };
         } else {
           const stack = [...(base.layers ?? []), ...layers]
             .reverse()
@@ -181,9 +187,8 @@ export async function runBuild(
         durationMs: Math.round(performance.now() - started),
         layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes },
       });
-      // The next step stacks on this very layer: a step re-executed under a key of its own starts
-      // a chain of its own, so no cache row ever names a layer made on a different stack.
-      if (layer && layer.key !== key) ownChain = true;
+      // The next step stacks on this very layer: its key chains from the layer's own (a fresh one
+      // after a re-executed step), so no cache row ever names a layer made on a different stack.
       parentKey = layer?.key ?? key;
     }
     return { layers, config };
@@ -193,16 +198,18 @@ export async function runBuild(
 }
 
 /**
- * Records an executed step's layer. The step key's own dir may already hold a layer (a noCache
- * rebuild, two builds of one step at once) that images and sandboxes use: the store then made
- * this one under a fresh key, which gets its own row, while the step key's row (the step cache)
- * keeps naming the older layer. Rows are never repointed: images, snapshots and GC know layers by
- * key, and the one-row-per-key table has no room for a second layer of a key.
+ * Records an executed step's layer, and makes it what the step cache gives for the step from now
+ * on (as Docker does: a --no-cache build refreshes the cache). The step key's own dir may already
+ * hold a layer (a noCache rebuild, two builds of one step at once) that images and sandboxes use:
+ * the store then made this one under a fresh key, which gets its own row and the step's pointer.
+ * Rows are never rewritten: images, snapshots and GC know layers by key. The older layer keeps its
+ * row until no image, snapshot or sandbox names it, and is collected then like any other.
  */
 async function commitStep(key: string, text: string, made: CommittedLayer, opts: BuildOptions, deps: BuilderDeps) {
   if (made.key !== key) opts.hold?.(made.key);
   const { digest, dir, sizeBytes } = made;
   await deps.cache.putLayer({ key: made.key, digest, dir, sizeBytes, step: text, createdAt: new Date().toISOString() });
+  await deps.cache.pointStep(key, made.key);
   return { key: made.key, digest, dir, sizeBytes };
 }
 
