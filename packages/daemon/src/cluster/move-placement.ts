@@ -5,7 +5,7 @@
 // replica died mid-move finds either all of a step done or none of it.
 import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
-import { inTransaction } from "../store/postgres-runner.js";
+import { inTransaction, type PgRunner } from "../store/postgres-runner.js";
 import { MOVE_COLUMNS, type MoveTableRow } from "./move-rows.js";
 
 /**
@@ -15,13 +15,7 @@ import { MOVE_COLUMNS, type MoveTableRow } from "./move-rows.js";
  */
 export async function placeElsewhere(pool: Pool, sandboxId: string, k = 8): Promise<string> {
   return inTransaction(pool, async (c) => {
-    const move = (
-      await c.query<MoveTableRow>(`SELECT ${MOVE_COLUMNS} FROM sandbox_moves WHERE sandbox_id = $1 FOR UPDATE`, [
-        sandboxId,
-      ])
-    )[0];
-    if (!move || move.state !== "moving")
-      throw new SbxError("failed_precondition", `sandbox ${sandboxId} is not being moved`);
+    const move = await moveIn(c, sandboxId, "moving");
     const gone = (
       await c.query<{ cpu_millis: number; memory_mb: number; info: unknown }>(
         `DELETE FROM placements WHERE sandbox_id = $1 AND node = $2 RETURNING cpu_millis, memory_mb, info`,
@@ -63,13 +57,7 @@ export async function placeElsewhere(pool: Pool, sandboxId: string, k = 8): Prom
 /** The new node runs it: the placement keeps its answer, the old node's copy is given up, the row goes. */
 export async function confirmMove(pool: Pool, sandboxId: string, info: unknown): Promise<void> {
   await inTransaction(pool, async (c) => {
-    const move = (
-      await c.query<MoveTableRow>(`SELECT ${MOVE_COLUMNS} FROM sandbox_moves WHERE sandbox_id = $1 FOR UPDATE`, [
-        sandboxId,
-      ])
-    )[0];
-    if (!move || move.state !== "placed")
-      throw new SbxError("failed_precondition", `sandbox ${sandboxId} is not being moved`);
+    const move = await moveIn(c, sandboxId, "placed");
     await c.query("UPDATE placements SET info = $3, placed_at = now() WHERE sandbox_id = $1 AND node = $2", [
       sandboxId,
       move.to_node,
@@ -140,4 +128,16 @@ export async function undoMove(pool: Pool, sandboxId: string): Promise<void> {
       [sandboxId],
     );
   });
+}
+
+/** The move's row, locked until the transaction ends; failed_precondition unless it is in `state`. */
+async function moveIn(c: PgRunner, sandboxId: string, state: MoveTableRow["state"]): Promise<MoveTableRow> {
+  const move = (
+    await c.query<MoveTableRow>(`SELECT ${MOVE_COLUMNS} FROM sandbox_moves WHERE sandbox_id = $1 FOR UPDATE`, [
+      sandboxId,
+    ])
+  )[0];
+  if (!move || move.state !== state)
+    throw new SbxError("failed_precondition", `sandbox ${sandboxId} is not being moved`);
+  return move;
 }
