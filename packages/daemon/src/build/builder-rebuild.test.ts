@@ -12,7 +12,8 @@ import type { LayerSource, SandboxRuntime } from "../runtime/runtime.js";
 import { LayerStore } from "../layers/layer-store.js";
 import { openStores } from "../store/open-stores.js";
 import type { Stores } from "../store/store.js";
-import { runBuild, stepKey, type BuilderDeps } from "./builder.js";
+import { runBuild, type BuilderDeps } from "./builder.js";
+import { stepKey } from "./step-cache.js";
 
 let root: string | undefined;
 let stores: Stores | undefined;

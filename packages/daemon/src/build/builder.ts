@@ -3,8 +3,7 @@
 // step's layer. Consecutive executed steps share one build sandbox when the runtime can stop its
 // processes between steps (./build-session.ts); otherwise each step has its own. Every step has a
 // cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused;
-// the step cache gives the layer of a step's newest build (commitStep).
-import { createHash } from "node:crypto";
+// the step cache gives the layer of a step's newest build (./step-cache.ts).
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
@@ -19,8 +18,7 @@ import {
 } from "@sbx-sh/protocol";
 import type { BuildProgressEvent } from "../domain/build-events.js";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
-import type { CommittedLayer, LayerStore } from "../layers/layer-store.js";
-import type { ImageStore } from "../store/store.js";
+import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
@@ -28,6 +26,7 @@ import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
 import { StepOutput } from "./step-output.js";
 import { BuildSession } from "./build-session.js";
 import type { ReadyBlanks } from "./ready-blank.js";
+import { commitStep, stepKey, type StepCache } from "./step-cache.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -43,7 +42,7 @@ export interface BuildBase {
 export interface BuilderDeps {
   runtime: SandboxRuntime;
   layers: LayerStore;
-  cache: Pick<ImageStore, "getStepLayer" | "putLayer" | "pointStep">;
+  cache: StepCache;
   /** A build context's tar, streamed from the content store. */
   openContext(digest: string): Readable;
   reserveNetSlot(): Promise<number>;
@@ -69,7 +68,7 @@ export interface BuildOptions {
    */
   project?: string;
   /**
-   * A step's layer has a key of its own (committed so, see commitStep, or found so in the cache):
+   * A step's layer has a key of its own (committed so, see step-cache.ts, or found so in the cache):
    * called before any record names it, so the caller keeps it from garbage collection.
    */
   hold?(key: string): void;
@@ -176,7 +175,7 @@ export async function runBuild(
           const made = plan
             ? await deps.layers.write(key, (dir) => plan.write(dir))
             : await executeStep(step, n, config, stack, key, deps, opts, session);
-          layer = { ...(await commitStep(key, text, made, opts, deps)), step: text, cached: false };
+          layer = { ...(await commitStep(deps.cache, key, text, made, opts.hold)), step: text, cached: false };
         }
         layers.push(layer);
       }
@@ -195,31 +194,6 @@ export async function runBuild(
   } finally {
     await session.close();
   }
-}
-
-/**
- * Records an executed step's layer, and makes it what the step cache gives for the step from now
- * on (as Docker does: a --no-cache build refreshes the cache). The step key's own dir may already
- * hold a layer (a noCache rebuild, two builds of one step at once) that images and sandboxes use:
- * the store then made this one under a fresh key, which gets its own row and the step's pointer.
- * Rows are never rewritten: images, snapshots and GC know layers by key. The older layer keeps its
- * row until no image, snapshot or sandbox names it, and is collected then like any other.
- */
-async function commitStep(key: string, text: string, made: CommittedLayer, opts: BuildOptions, deps: BuilderDeps) {
-  if (made.key !== key) opts.hold?.(made.key);
-  const { digest, dir, sizeBytes } = made;
-  await deps.cache.putLayer({ key: made.key, digest, dir, sizeBytes, step: text, createdAt: new Date().toISOString() });
-  await deps.cache.pointStep(key, made.key);
-  return { key: made.key, digest, dir, sizeBytes };
-}
-
-/** sha256 over the parent's key and the step as it affects the result (not where it was declared). */
-export function stepKey(parentKey: string, step: Step): string {
-  const { source: _source, ...rest } = step;
-  const canonical = "text" in rest ? { ...rest, text: undefined } : rest;
-  return (
-    "sha256:" + createHash("sha256").update(parentKey).update("\n").update(JSON.stringify(canonical)).digest("hex")
-  );
 }
 
 /** WORKDIR and small COPYs are written by the daemon itself when it can (./host-step.ts); null: run a sandbox. */
