@@ -68,4 +68,22 @@ describe("files", () => {
     expect(await readFile(join(back, "src", "out.txt"), "utf8")).toBe("generated\n");
     expect(await readFile(join(back, "src", "main.py"), "utf8")).toBe("print('hi')\n");
   });
+
+  it("stops the archive's tar in the sandbox when the client leaves mid-download", async () => {
+    // 8 GiB of zeros to tar (sparse: no disk used), far more than one read takes.
+    await sb.run("sh", { args: ["-c", "mkdir -p /tmp/big && truncate -s 8G /tmp/big/zeros"] });
+    const tars = async () =>
+      (await sb.run("sh", { args: ["-c", "cat /proc/[0-9]*/comm 2>/dev/null | grep -cx tar || true"] })).stdout.trim();
+    const ac = new AbortController();
+    const archive = await sb.downloadArchive("/tmp/big", { signal: ac.signal });
+    const chunks = archive[Symbol.asyncIterator]();
+    expect((await chunks.next()).done).toBe(false);
+    expect(await tars()).toBe("1");
+    ac.abort();
+    await chunks.return?.();
+    // Left running, the tar would wait on its full pipe for good.
+    for (let i = 0; i < 100 && (await tars()) !== "0"; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await tars()).toBe("0");
+    await sb.run("rm", { args: ["-rf", "/tmp/big"] });
+  });
 });

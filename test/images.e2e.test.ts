@@ -89,28 +89,50 @@ describe("images from code", () => {
     expect(skill).toContain("Sandbox.create");
   });
 
-  it("rebuilds only from the changed step on, and everything with noCache", async () => {
+  it("rebuilds only from the changed step on, everything with noCache, and the cache then gives the newest build", async () => {
     const dir = await mkdtemp(join(tmpdir(), "sbx-img-"));
     await writeFile(join(dir, "a.txt"), "one");
+    // The first step's output differs at every execution (what `apt-get update` fetches, say).
     const make = (second: string) =>
       new Image({ name: "steps", baseImage: "debian-minimal" })
-        .run("echo base > /base.txt")
+        .run("echo base > /base.txt; cat /proc/sys/kernel/random/uuid > /stamp")
         .copy("a.txt", "/a.txt")
         .run(second)
         .env("X", "1");
-    const cached = async (img: Image, noCache = false) => {
+    const build = async (img: Image, opts: { noCache?: boolean; replace?: boolean } = {}) => {
       const events: BuildEvent[] = [];
-      await img.build({ client, contextDir: dir, replace: true, noCache, onEvent: (e) => void events.push(e) });
-      return events.flatMap((e) => (e.type === "step" ? [e.cached] : []));
+      const { id } = await img.build({
+        client,
+        contextDir: dir,
+        replace: opts.replace ?? true,
+        noCache: opts.noCache ?? false,
+        onEvent: (e) => void events.push(e),
+      });
+      return { id, cached: events.flatMap((e) => (e.type === "step" ? [e.cached] : [])) };
     };
+    const cached = async (img: Image, noCache = false) => (await build(img, { noCache })).cached;
     expect(await cached(make("echo v1 > /v.txt"))).toEqual([false, false, false, false]);
     expect(await cached(make("echo v2 > /v.txt"))).toEqual([true, true, false, false]);
     await writeFile(join(dir, "a.txt"), "two");
     // Each key includes its parent's: everything after the changed copy runs again.
     expect(await cached(make("echo v2 > /v.txt"))).toEqual([true, false, false, false]);
-    expect(await cached(make("echo v2 > /v.txt"), true)).toEqual([false, false, false, false]);
+    const stampOf = async () => (await (await sandbox({ image: "steps" })).run("cat", { args: ["/stamp"] })).stdout;
+    const stale = await stampOf();
+    const fresh = await build(make("echo v2 > /v.txt"), { noCache: true });
+    expect(fresh.cached).toEqual([false, false, false, false]);
     const sb = await sandbox({ image: "steps" });
     expect((await sb.run("cat", { args: ["/base.txt", "/a.txt", "/v.txt"] })).stdout).toBe("base\ntwov2\n");
+    const newest = await stampOf();
+    expect(newest).not.toBe(stale);
+    // Like Docker, the newest build of a step is what the cache gives afterwards: a plain create
+    // of the same definition is the image the name already has (no --replace needed), all CACHED,
+    await expect(build(make("echo v2 > /v.txt"), { replace: false })).resolves.toEqual({
+      id: fresh.id,
+      cached: [true, true, true, true],
+    });
+    // and with --replace the name stays on the newer layers, never back on the older ones.
+    await expect(build(make("echo v2 > /v.txt"))).resolves.toEqual({ id: fresh.id, cached: [true, true, true, true] });
+    expect(await stampOf()).toBe(newest);
   });
 
   it("reports a failing step with its source line and leaves no image or sandbox, only its executed step's layer", async () => {

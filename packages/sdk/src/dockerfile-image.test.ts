@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { stepKey } from "../../daemon/src/build/builder.js";
+import { stepKey } from "../../daemon/src/build/step-cache.js";
 import type { Step } from "@sbx-sh/protocol";
 import type { SandboxClient } from "./client.js";
 import { dockerignoreToGitignore } from "./dockerignore.js";

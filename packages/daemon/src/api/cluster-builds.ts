@@ -9,7 +9,6 @@
 // (api/cluster-jobs.ts).
 // OCI imports and registry pulls go the same way (api/cluster-imports.ts).
 import { createReadStream } from "node:fs";
-import { Readable } from "node:stream";
 import type { Context, MiddlewareHandler } from "hono";
 import { SbxError, assertValidName, assertValidTag, type BuildInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
@@ -22,6 +21,7 @@ import { forwardCall, readCreateBody, targetOf } from "./cluster-calls.js";
 import { placeJob } from "./cluster-jobs.js";
 import { importOnNode } from "./cluster-imports.js";
 import { nodeSelector } from "./cluster-routing.js";
+import { webBody } from "./routes/web-body.js";
 
 const ONE_BUILD = /^\/v1\/builds\/([^/]+)(\/events)?$/;
 const EXPORTS = /^\/v1\/images\/[^/]+\/(oci|push)$/;
@@ -116,7 +116,7 @@ async function sendContext(s: Services, target: NodeTarget, digest: string): Pro
     new Request("http://node" + path, {
       method: "PUT",
       headers: { "content-type": "application/x-tar", "content-length": String(info.size) },
-      body: Readable.toWeb(createReadStream(s.contexts.path(digest))) as ReadableStream,
+      body: webBody(createReadStream(s.contexts.path(digest))),
       duplex: "half",
     } as RequestInit),
     path,

@@ -10,9 +10,11 @@ import type { BuildProgressEvent } from "../domain/build-events.js";
 import type { LayerSource, SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { LayerRecord } from "../domain/records.js";
-import { runBuild, stepKey, StepFailure, type BuilderDeps } from "./builder.js";
+import { runBuild, StepFailure, type BuilderDeps } from "./builder.js";
+import { stepKey } from "./step-cache.js";
 import { copyArgs } from "./copy-step.js";
 import type { ImageDefinition } from "@sbx-sh/protocol";
+import { memoryStepCache } from "../testing/memory-step-cache.js";
 
 function fakeDeps(exitCodes: number[] = []) {
   const calls: string[] = [];
@@ -45,7 +47,7 @@ function fakeDeps(exitCodes: number[] = []) {
   const deps: BuilderDeps = {
     runtime,
     layers,
-    cache: { getLayer: async (k) => cache.get(k), putLayer: async (l) => void cache.set(l.key, l) },
+    cache: memoryStepCache(cache),
     openContext: () => Readable.from([]),
     reserveNetSlot: async () => 7,
     releaseNetSlot: () => undefined,

@@ -2,8 +2,8 @@
 // the layers of the steps before it, and what they changed in its writable layer becomes the
 // step's layer. Consecutive executed steps share one build sandbox when the runtime can stop its
 // processes between steps (./build-session.ts); otherwise each step has its own. Every step has a
-// cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused.
-import { createHash } from "node:crypto";
+// cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused;
+// the step cache gives the layer of a step's newest build (./step-cache.ts).
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
@@ -18,8 +18,7 @@ import {
 } from "@sbx-sh/protocol";
 import type { BuildProgressEvent } from "../domain/build-events.js";
 import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
-import type { CommittedLayer, LayerStore } from "../layers/layer-store.js";
-import type { ImageStore } from "../store/store.js";
+import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
 import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
 import { stageImageFiles, type SourceImage } from "./copy-from.js";
@@ -27,6 +26,7 @@ import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
 import { StepOutput } from "./step-output.js";
 import { BuildSession } from "./build-session.js";
 import type { ReadyBlanks } from "./ready-blank.js";
+import { commitStep, stepKey, type StepCache } from "./step-cache.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -42,7 +42,7 @@ export interface BuildBase {
 export interface BuilderDeps {
   runtime: SandboxRuntime;
   layers: LayerStore;
-  cache: Pick<ImageStore, "getLayer" | "putLayer">;
+  cache: StepCache;
   /** A build context's tar, streamed from the content store. */
   openContext(digest: string): Readable;
   reserveNetSlot(): Promise<number>;
@@ -68,8 +68,8 @@ export interface BuildOptions {
    */
   project?: string;
   /**
-   * A step's layer was committed under a key of its own (its step key already had a layer, see
-   * commitStep): called before any record names it, so the caller keeps it from garbage collection.
+   * A step's layer has a key of its own (committed so, see step-cache.ts, or found so in the cache):
+   * called before any record names it, so the caller keeps it from garbage collection.
    */
   hold?(key: string): void;
 }
@@ -105,8 +105,6 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
-  /** A step's layer got a key of its own: the keys from there on are this build's alone, never looked up. */
-  let ownChain = false;
   let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
@@ -126,7 +124,7 @@ export async function runBuild(
         step.op === "copy_from" ? { ...step, image: sourceImage(step.image, opts).id } : step,
       );
       const started = performance.now();
-      const hit = opts.noCache ? undefined : await deps.cache.getLayer(key);
+      const hit = opts.noCache ? undefined : await deps.cache.getStepLayer(key);
       const changesFiles =
         step.op === "run" ||
         step.op === "copy" ||
@@ -140,8 +138,7 @@ export async function runBuild(
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        // (A row for a config step of a chain no cached build can reach would never be collected.)
-        if (!hit && !opts.cacheOnly && !ownChain)
+        if (!hit && !opts.cacheOnly)
           await deps.cache.putLayer({
             key,
             digest: null,
@@ -155,7 +152,15 @@ export async function runBuild(
         if (cached) {
           // The shared sandbox's root lacks this layer: the next executed step starts a new one.
           session.end();
-          layer = { key, digest: hit.digest!, dir: hit.dir!, sizeBytes: hit.sizeBytes, step: text, cached: true };
+          if (hit.key !== key) opts.hold?.(hit.key);
+          layer = {
+            key: hit.key,
+            digest: hit.digest!,
+            dir: hit.dir!,
+            sizeBytes: hit.sizeBytes,
+            step: text,
+            cached: true,
+          };
         } else {
           const stack = [...(base.layers ?? []), ...layers]
             .reverse()
@@ -170,7 +175,7 @@ export async function runBuild(
           const made = plan
             ? await deps.layers.write(key, (dir) => plan.write(dir))
             : await executeStep(step, n, config, stack, key, deps, opts, session);
-          layer = { ...(await commitStep(key, text, made, opts, deps)), step: text, cached: false };
+          layer = { ...(await commitStep(deps.cache, key, text, made, opts.hold)), step: text, cached: false };
         }
         layers.push(layer);
       }
@@ -181,38 +186,14 @@ export async function runBuild(
         durationMs: Math.round(performance.now() - started),
         layer: layer && { digest: layer.digest, sizeBytes: layer.sizeBytes },
       });
-      // The next step stacks on this very layer: a step re-executed under a key of its own starts
-      // a chain of its own, so no cache row ever names a layer made on a different stack.
-      if (layer && layer.key !== key) ownChain = true;
+      // The next step stacks on this very layer: its key chains from the layer's own (a fresh one
+      // after a re-executed step), so no cache row ever names a layer made on a different stack.
       parentKey = layer?.key ?? key;
     }
     return { layers, config };
   } finally {
     await session.close();
   }
-}
-
-/**
- * Records an executed step's layer. The step key's own dir may already hold a layer (a noCache
- * rebuild, two builds of one step at once) that images and sandboxes use: the store then made
- * this one under a fresh key, which gets its own row, while the step key's row (the step cache)
- * keeps naming the older layer. Rows are never repointed: images, snapshots and GC know layers by
- * key, and the one-row-per-key table has no room for a second layer of a key.
- */
-async function commitStep(key: string, text: string, made: CommittedLayer, opts: BuildOptions, deps: BuilderDeps) {
-  if (made.key !== key) opts.hold?.(made.key);
-  const { digest, dir, sizeBytes } = made;
-  await deps.cache.putLayer({ key: made.key, digest, dir, sizeBytes, step: text, createdAt: new Date().toISOString() });
-  return { key: made.key, digest, dir, sizeBytes };
-}
-
-/** sha256 over the parent's key and the step as it affects the result (not where it was declared). */
-export function stepKey(parentKey: string, step: Step): string {
-  const { source: _source, ...rest } = step;
-  const canonical = "text" in rest ? { ...rest, text: undefined } : rest;
-  return (
-    "sha256:" + createHash("sha256").update(parentKey).update("\n").update(JSON.stringify(canonical)).digest("hex")
-  );
 }
 
 /** WORKDIR and small COPYs are written by the daemon itself when it can (./host-step.ts); null: run a sandbox. */

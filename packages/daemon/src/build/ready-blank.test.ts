@@ -13,6 +13,7 @@ import type { LayerStore } from "../layers/layer-store.js";
 import type { LayerSource, SandboxRuntime } from "../runtime/runtime.js";
 import { runBuild, type BuilderDeps } from "./builder.js";
 import type { ReadyBlank } from "./ready-blank.js";
+import { memoryStepCache } from "../testing/memory-step-cache.js";
 
 const base = {
   name: "debian-minimal",
@@ -67,7 +68,7 @@ function setup(opts: { blanks?: ReadyBlank[]; reconfigureFails?: boolean } = {})
   const deps: BuilderDeps = {
     runtime,
     layers,
-    cache: { getLayer: async (k) => cache.get(k), putLayer: async (l) => void cache.set(l.key, l) },
+    cache: memoryStepCache(cache),
     openContext: () => Readable.from([]),
     reserveNetSlot: async () => 7,
     releaseNetSlot: (slot) => void released.push(slot),

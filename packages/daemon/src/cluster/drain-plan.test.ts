@@ -1,7 +1,7 @@
 // The drain planner: which sandboxes of a node move, which stay, and where an interrupted move goes on.
 import { describe, expect, it } from "vitest";
 import { planDrain } from "./drain-plan.js";
-import type { MoveRow } from "./sandbox-moves.js";
+import type { MoveRow } from "./move-rows.js";
 
 const row = (sandboxId: string, state: MoveRow["state"], to: string | null = null): MoveRow => ({
   sandboxId,

@@ -4,7 +4,7 @@
 // starts them on another node), unnamed ones stay until they end (nothing can find them again
 // under a new node, and they are meant to be short-lived). Moves in flight come first, then new
 // moves in placement order, then the sandboxes that stay.
-import type { MoveRow, MoveState, NodePlacement } from "./sandbox-moves.js";
+import type { MoveRow, MoveState, NodePlacement } from "./move-rows.js";
 
 export type DrainStep =
   | {

@@ -12,7 +12,8 @@ import { checkMovePayload, MAX_MOVE_BYTES, MOVE_IN_PATH, MOVE_OUT_PATH, type Mov
 import { boundedText, forwardHttp, type NodeTarget } from "./node-forward.js";
 import { deriveNodeKey } from "./node-key.js";
 import type { NodeRegistry } from "./node-registry.js";
-import { SandboxMoves, type MoveRow } from "./sandbox-moves.js";
+import type { MoveRow } from "./move-rows.js";
+import { SandboxMoves } from "./sandbox-moves.js";
 
 type Moved = { ok: true; to: string; info: unknown } | { ok: false; error: SbxError };
 

@@ -51,6 +51,19 @@ describe("BuildCacheKeep", () => {
     expect(keep.keys().sort()).toEqual(["c1", "k1", "k2"]);
   });
 
+  it("also keeps the layer the step cache points a loaded step to (a rebuild's layer under a key of its own)", async () => {
+    const now = 100 * HOUR;
+    const keep = new BuildCacheKeep(24 * HOUR, () => now);
+    const failed = { id: "b", state: "failed", endedAt: new Date(now - HOUR).toISOString() } as BuildRecord;
+    const pointers: Record<string, string> = { k1: "fresh1" };
+    await keep.load(
+      [failed],
+      () => events([step(1, "k1"), done(1), step(2, "k2"), done(2)]),
+      async (k) => pointers[k],
+    );
+    expect(keep.keys().sort()).toEqual(["fresh1", "k1", "k2"]);
+  });
+
   it("counts a step only once it ended well", async () => {
     expect(await completedSteps(events([step(1, "a"), done(1), step(2, "b")]))).toEqual(["a"]);
   });

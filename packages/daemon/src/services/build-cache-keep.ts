@@ -30,14 +30,23 @@ export class BuildCacheKeep {
     return [...this.until.keys()];
   }
 
-  /** Daemon start: the completed steps of failed and cancelled builds that ended within the keep time. */
-  async load(builds: BuildRecord[], events: (id: string) => AsyncIterable<BuildEvent>): Promise<number> {
+  /**
+   * Daemon start: the completed steps of failed and cancelled builds that ended within the keep
+   * time. The log names each step by its cache key; a step whose layer has a key of its own (a
+   * rebuild's, which the step cache points to: `layerOf`) keeps that layer too.
+   */
+  async load(
+    builds: BuildRecord[],
+    events: (id: string) => AsyncIterable<BuildEvent>,
+    layerOf: (stepKey: string) => Promise<string | undefined> = async () => undefined,
+  ): Promise<number> {
     let n = 0;
     for (const b of builds) {
       const ended = b.endedAt ? Date.parse(b.endedAt) : NaN;
       if ((b.state !== "failed" && b.state !== "cancelled") || !(ended + this.keepMs > this.now())) continue;
       const keys = await completedSteps(events(b.id));
-      this.keep(keys, ended);
+      const layers = await Promise.all(keys.map(layerOf));
+      this.keep([...keys, ...layers.filter((k): k is string => k !== undefined)], ended);
       n += keys.length;
     }
     return n;

@@ -30,9 +30,13 @@ const buildSandboxes = (): string[] => [...h.runtime.sandboxes.keys()].filter((i
 const creates = (): string[] => h.runtime.calls.filter((c) => c.startsWith("create bld"));
 
 /** Starts a build and follows it to its end. */
-async function build(steps: Step[], name = "app"): Promise<{ rec: BuildRecord; events: BuildEvent[] }> {
+async function build(
+  steps: Step[],
+  name = "app",
+  opts: { noCache?: boolean; replace?: boolean } = {},
+): Promise<{ rec: BuildRecord; events: BuildEvent[] }> {
   const definition: ImageDefinition = { name, baseImage: "fake-base", steps };
-  const started = await h.builds.create(P, { definition });
+  const started = await h.builds.create(P, { definition, ...opts });
   const events: BuildEvent[] = [];
   for await (const ev of h.builds.events(P, started.id, true)) events.push(ev);
   return { rec: await h.builds.get(P, started.id), events };
@@ -132,6 +136,25 @@ describe("BuildService", () => {
     const cached = retry.events.flatMap((e) => (e.type === "step" ? [e.cached] : []));
     expect(cached).toEqual([true, true, false]);
     expect(h.runtime.calls.filter((c) => c.startsWith("create bld")).length).toBe(creates + 1);
+  });
+
+  it("keeps a failed --no-cache rebuild's steps across a restart, layers of their own included, for the retry", async () => {
+    const one: Step = { op: "run", command: "echo one > /one" };
+    await build([one]);
+    const first = await h.images.resolve(P, "app");
+    // Step 1 runs again under a key of its own (the first image holds its key's layer); step 2 fails.
+    const failed = await build([one, { op: "run", command: "exit 3" }], "app", { noCache: true, replace: true });
+    expect(failed.rec.state).toBe("failed");
+    expect(await layerDirs()).toHaveLength(2);
+    h = await h.restart();
+    await h.gc.collect();
+    expect(await layerDirs()).toHaveLength(2);
+    // The retry reuses the rebuild's step 1, the newest, not the first image's.
+    const retry = await build([one, { op: "run", command: "echo fixed > /b.txt" }], "app", { replace: true });
+    expect(retry.events.flatMap((e) => (e.type === "step" ? [e.cached] : []))).toEqual([true, false]);
+    const layers = (await h.images.resolve(P, "app")).layers;
+    expect(layers[0]!.key).not.toBe(first.layers[0]!.key);
+    expect(await h.stores.images.getStepLayer(first.layers[0]!.key)).toMatchObject({ key: layers[0]!.key });
   });
 
   it("refuses a name clash before the first step runs; --replace builds it; an unchanged rebuild is no clash", async () => {

@@ -294,7 +294,11 @@ export class BuildService {
     const stale = await this.failOrphaned();
     // The steps of builds that failed lately (these included) stay cached across the restart.
     const ended = await this.store.listBuildsInState(["failed", "cancelled"]);
-    await this.keep.load(ended, (id) => replayBuildLog(join(this.logDir, `${id}.ndjson`)));
+    await this.keep.load(
+      ended,
+      (id) => replayBuildLog(join(this.logDir, `${id}.ndjson`)),
+      async (key) => (await this.store.getStepLayer(key))?.key,
+    );
     return stale;
   }
 

@@ -134,6 +134,24 @@ describe("ImageGc", () => {
     expect(await h.stores.images.listAllImages()).toEqual([]);
   });
 
+  it("after a rebuild repointed a step: collects the older layer once no image names it, then the newer", async () => {
+    const older = await layer();
+    const newer = await layer();
+    // A --no-cache --replace rebuild: the step's newest layer is under a key of its own.
+    await image("v1", [older], true);
+    await image("v2", [newer]);
+    await h.stores.images.pointStep(older.key, newer.key);
+    expect(await h.gc.collect()).toEqual({ images: 1, layers: 1, bytes: older.sizeBytes });
+    expect([existsSync(older.dir), existsSync(newer.dir)]).toEqual([false, true]);
+    expect(await h.stores.images.getStepLayer(older.key)).toMatchObject({ key: newer.key, dir: newer.dir });
+    // Its image removed, the newer one goes too, and the step cache gives nothing (never a missing dir).
+    await h.images.remove(P, "v2");
+    await h.gc.collect();
+    expect(existsSync(newer.dir)).toBe(false);
+    expect(await h.stores.images.getStepLayer(older.key)).toBeUndefined();
+    expect(await h.stores.images.listLayers()).toEqual([]);
+  });
+
   it("keeps the layers a build in progress has made", async () => {
     const b = await h.builds.create(P, {
       definition: {

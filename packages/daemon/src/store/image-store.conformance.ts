@@ -124,6 +124,43 @@ export function imageStoreConformance(name: string, open: () => Promise<Stores>)
       expect(await s.getLayer("k1")).toBeUndefined();
     });
 
+    it("gives the newest build of a step: a pointer to a layer of its own, dropped with that layer", async () => {
+      const layer = (key: string, dir: string) => ({
+        key,
+        digest: "sha256:d",
+        dir,
+        sizeBytes: 1,
+        step: "RUN a",
+        createdAt: "t",
+      });
+      await s.putLayer(layer("s1", "/l/old"));
+      expect((await s.getStepLayer("s1"))?.dir).toBe("/l/old");
+      expect(await s.getStepLayer("s2")).toBeUndefined();
+      // A rebuild committed under a key of its own: the step now gives that layer; the old row stays.
+      await s.putLayer(layer("f1", "/l/new"));
+      await s.pointStep("s1", "f1");
+      expect(await s.getStepLayer("s1")).toMatchObject({ key: "f1", dir: "/l/new" });
+      expect((await s.getLayer("s1"))?.dir).toBe("/l/old");
+      await s.putLayer(layer("f2", "/l/newer"));
+      await s.pointStep("s1", "f2");
+      expect((await s.getStepLayer("s1"))?.key).toBe("f2");
+      // Collecting the pointed-at layer drops the pointer: the step's own row again (an older build
+      // an image still names), never a layer that is gone.
+      await s.deleteLayer("f2");
+      expect((await s.getStepLayer("s1"))?.key).toBe("s1");
+      await s.pointStep("s1", "f1");
+      // Collecting the step's own row leaves its pointer.
+      await s.deleteLayer("s1");
+      expect((await s.getStepLayer("s1"))?.key).toBe("f1");
+      // The step's own key again: any pointer goes.
+      await s.putLayer(layer("s1", "/l/again"));
+      await s.pointStep("s1", "s1");
+      expect(await s.getStepLayer("s1")).toMatchObject({ key: "s1", dir: "/l/again" });
+      await s.deleteLayer("s1");
+      expect(await s.getStepLayer("s1")).toBeUndefined();
+      expect((await s.getLayer("f1"))?.dir).toBe("/l/new");
+    });
+
     it("registers one live image per project, name and tag; replace keeps the old one as deleted", async () => {
       await s.registerImage(image("i1"), false);
       await expect(s.registerImage(image("i2"), false)).rejects.toThrow(SbxError);

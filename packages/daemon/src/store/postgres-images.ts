@@ -89,11 +89,31 @@ export class PgImageOps implements ImageOps {
   }
 
   async deleteLayer(key: string): Promise<void> {
-    await this.q.execute("DELETE FROM layers WHERE key = $1", [key]);
+    // One statement: the pointers and the row go together.
+    await this.q.execute(
+      "WITH pointers AS (DELETE FROM step_cache WHERE layer_key = $1) DELETE FROM layers WHERE key = $1",
+      [key],
+    );
   }
 
   listLayers(): Promise<LayerRecord[]> {
     return this.docs<LayerRecord>("SELECT doc FROM layers ORDER BY created_at");
+  }
+
+  getStepLayer(stepKey: string): Promise<LayerRecord | undefined> {
+    return this.doc<LayerRecord>(
+      "SELECT doc FROM layers WHERE key = COALESCE((SELECT layer_key FROM step_cache WHERE step_key = $1), $1)",
+      [stepKey],
+    );
+  }
+
+  async pointStep(stepKey: string, layerKey: string): Promise<void> {
+    if (layerKey === stepKey) await this.q.execute("DELETE FROM step_cache WHERE step_key = $1", [stepKey]);
+    else
+      await this.q.execute(
+        "INSERT INTO step_cache (step_key, layer_key) VALUES ($1, $2) ON CONFLICT (step_key) DO UPDATE SET layer_key = EXCLUDED.layer_key",
+        [stepKey, layerKey],
+      );
   }
 
   async registerImage(img: ImageRecord, replace: boolean): Promise<void> {

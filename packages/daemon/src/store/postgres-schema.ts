@@ -58,6 +58,9 @@ export const PG_MIGRATIONS: string[] = [
      state text GENERATED ALWAYS AS (doc->>'state') STORED,
      created_at text COLLATE "C" GENERATED ALWAYS AS (doc->>'createdAt') STORED);
    CREATE INDEX template_builds_by_state ON template_builds(state);`,
+  // The step cache's pointers (ImageOps.pointStep).
+  `CREATE TABLE step_cache (step_key text PRIMARY KEY, layer_key text NOT NULL);
+   CREATE INDEX step_cache_by_layer ON step_cache(layer_key);`,
 ];
 
 /** A quoted identifier (schema names come from configuration). */

@@ -26,7 +26,14 @@ export const IMAGE_MIGRATIONS = [
    CREATE INDEX snapshots_by_project ON snapshots(project, created_at);`,
 ];
 
-/** Tensorlake template builds; applied after the other tables (sqlite-store.ts lists it last). */
+/**
+ * The step cache's pointers: a step whose newest build committed its layer under a key of its own
+ * (its key's layer was still in use) names that layer here (ImageOps.pointStep). Applied last.
+ */
+export const STEP_CACHE_MIGRATION = `CREATE TABLE step_cache (step_key TEXT PRIMARY KEY, layer_key TEXT NOT NULL);
+ CREATE INDEX step_cache_by_layer ON step_cache(layer_key);`;
+
+/** Tensorlake template builds; applied after the other tables (sqlite-store.ts lists it after them). */
 export const TEMPLATE_BUILDS_MIGRATION = `CREATE TABLE template_builds (id TEXT PRIMARY KEY, project TEXT NOT NULL,
    state TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
  CREATE INDEX template_builds_by_state ON template_builds(state);`;
@@ -115,11 +122,32 @@ export class SqliteImageTables implements Sync<ImageOps> {
   }
 
   deleteLayer(key: string): void {
-    this.db.prepare("DELETE FROM layers WHERE key = ?").run(key);
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM step_cache WHERE layer_key = ?").run(key);
+      this.db.prepare("DELETE FROM layers WHERE key = ?").run(key);
+    })();
   }
 
   listLayers(): LayerRecord[] {
     return this.docs<LayerRecord>("SELECT doc FROM layers ORDER BY created_at");
+  }
+
+  getStepLayer(stepKey: string): LayerRecord | undefined {
+    return this.doc<LayerRecord>(
+      "SELECT doc FROM layers WHERE key = COALESCE((SELECT layer_key FROM step_cache WHERE step_key = ?), ?)",
+      stepKey,
+      stepKey,
+    );
+  }
+
+  pointStep(stepKey: string, layerKey: string): void {
+    if (layerKey === stepKey) this.db.prepare("DELETE FROM step_cache WHERE step_key = ?").run(stepKey);
+    else
+      this.db
+        .prepare(
+          "INSERT INTO step_cache (step_key, layer_key) VALUES (?, ?) ON CONFLICT (step_key) DO UPDATE SET layer_key = excluded.layer_key",
+        )
+        .run(stepKey, layerKey);
   }
 
   registerImage(img: ImageRecord, replace: boolean): void {

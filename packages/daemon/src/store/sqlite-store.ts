@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import { SbxError } from "@sbx-sh/protocol";
 import { cacheStatements } from "./statement-cache.js";
-import { IMAGE_MIGRATIONS, TEMPLATE_BUILDS_MIGRATION } from "./sqlite-image-store.js";
+import { IMAGE_MIGRATIONS, STEP_CACHE_MIGRATION, TEMPLATE_BUILDS_MIGRATION } from "./sqlite-image-store.js";
 import type { MetaOps } from "./store.js";
 import type {
   PortExposureRecord,
@@ -38,6 +38,7 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE volumes (id TEXT PRIMARY KEY, project TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL);
    CREATE UNIQUE INDEX volumes_name ON volumes(project, name);`,
   TEMPLATE_BUILDS_MIGRATION,
+  STEP_CACHE_MIGRATION,
 ];
 
 interface DocRow {

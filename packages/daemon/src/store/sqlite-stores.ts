@@ -53,6 +53,8 @@ export const IMAGE_METHODS = [
   "putLayer",
   "deleteLayer",
   "listLayers",
+  "getStepLayer",
+  "pointStep",
   "registerImage",
   "findImage",
   "listImages",

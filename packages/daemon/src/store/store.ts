@@ -106,8 +106,20 @@ export interface ImageOps {
 
   getLayer(key: string): Promise<LayerRecord | undefined>;
   putLayer(l: LayerRecord): Promise<void>;
+  /** Also drops the step cache's pointers at it (pointStep): none outlives its layer. */
   deleteLayer(key: string): Promise<void>;
   listLayers(): Promise<LayerRecord[]>;
+  /**
+   * The step cache: the layer the newest build of a step made. That is the row of the step's key,
+   * unless a later build of the step committed its layer under a key of its own (pointStep).
+   */
+  getStepLayer(stepKey: string): Promise<LayerRecord | undefined>;
+  /**
+   * Records that the newest build of a step made the layer `layerKey` (its row written before), so
+   * the step cache gives that one from now on, as Docker's does. `layerKey === stepKey`: the
+   * step's own row again, any earlier pointer dropped.
+   */
+  pointStep(stepKey: string, layerKey: string): Promise<void>;
 
   /** Registers an image; with `replace`, a live image of the same name and tag is marked deleted first. */
   registerImage(img: ImageRecord, replace: boolean): Promise<void>;

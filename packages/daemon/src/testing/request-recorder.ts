@@ -2,7 +2,7 @@
 // a wrapper around the API's handler that records each request (method, path with query,
 // headers, body or its size) before the real handler sees it, and can slice response bodies
 // into tiny pieces to prove a client decodes a stream that arrives split anywhere.
-import type { ApiHandler } from "../daemon.js";
+import type { ApiHandler } from "../daemon-listeners.js";
 
 export interface RecordedRequest {
   method: string;

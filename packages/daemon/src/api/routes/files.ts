@@ -1,6 +1,5 @@
 // File routes: read, write, list, delete single paths, and tar archives in and out.
 import { createRoute, z } from "@hono/zod-openapi";
-import { Readable } from "node:stream";
 import type { Services } from "../../services/services.js";
 import type { Api } from "../api-types.js";
 import { DirectoryListing, ErrorBody } from "../schemas/index.js";
@@ -9,6 +8,7 @@ import { bodyStream } from "../body-limits.js";
 import { json } from "./common.js";
 import { DEFAULT_PAGE_ENTRIES, MAX_PAGE_ENTRIES } from "../../domain/directory-pages.js";
 import { SandboxParams } from "./sandboxes.js";
+import { webBody } from "./web-body.js";
 
 const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
 const ListQuery = PathQuery.extend({
@@ -133,7 +133,8 @@ export function registerFileRoutes(app: Api, s: Services): void {
     }),
     async (c) => {
       const stream = await s.files.download(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
-      return new Response(Readable.toWeb(stream) as ReadableStream, {
+      // Not copied on the way; a client that leaves cancels the body, which stops the tar.
+      return new Response(webBody(stream), {
         status: 200,
         headers: { "content-type": "application/x-tar" },
       }) as never;

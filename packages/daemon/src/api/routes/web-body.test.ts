@@ -48,6 +48,26 @@ describe("webBody", () => {
     await expect(q).rejects.toThrow(/closed before its end/);
   });
 
+  it("errors the body of a stream that failed or was cut before the body was made", async () => {
+    // The agent's archive stream can fail with its first bytes, before the route wraps it.
+    const failed = new PassThrough().on("error", () => undefined);
+    failed.destroy(new Error("boom"));
+    await new Promise((r) => setImmediate(r));
+    await expect(readAll(webBody(failed))).rejects.toThrow("boom");
+    const cut = new PassThrough();
+    cut.destroy();
+    await new Promise((r) => setImmediate(r));
+    await expect(readAll(webBody(cut))).rejects.toThrow(/closed before its end/);
+    const ended = Readable.from([Buffer.from("x")], { objectMode: false });
+    expect(await readAll(webBody(ended))).toHaveLength(1);
+    const empty = new PassThrough();
+    empty.end();
+    empty.resume();
+    await new Promise((r) => setImmediate(r));
+    expect(empty.readableEnded).toBe(true);
+    expect(await readAll(webBody(empty))).toEqual([]);
+  });
+
   it("destroys the stream when the body is cancelled", async () => {
     const src = new PassThrough();
     const reader = webBody(src).getReader();

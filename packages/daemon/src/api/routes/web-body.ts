@@ -2,8 +2,9 @@
 // new Uint8Array: for an image export that is the whole archive (~44 MB for debian-minimal) copied
 // and allocated once more on the daemon's main thread. Here the Buffers go on as they are, with
 // backpressure: the Readable is paused while the body's queue holds a MiB, and resumed when the
-// reader asks for more.
-import type { Readable } from "node:stream";
+// reader asks for more. Cancelling the body (the client went away) destroys the Readable, which
+// stops its source (a sandbox's tar, a file read).
+import { finished, type Readable } from "node:stream";
 
 /** Bytes queued in the web stream before the Readable is paused. */
 const QUEUE_BYTES = 1 << 20;
@@ -25,11 +26,12 @@ export function webBody(stream: Readable): ReadableStream<Uint8Array> {
           controller.enqueue(chunk);
           if ((controller.desiredSize ?? 1) <= 0) stream.pause();
         });
-        stream.once("end", () => finish());
-        stream.once("error", (err) => finish(err));
-        // Destroyed without an error before its end: the body must not look complete.
-        stream.once("close", () => {
-          if (!stream.readableEnded) finish(new Error("the stream was closed before its end"));
+        // finished() also answers for a stream that ended, failed or was destroyed before this
+        // (events that already fired): the agent's archive can fail with its first bytes.
+        finished(stream, { writable: false }, (err) => {
+          // Destroyed without an error before its end: the body must not look complete.
+          const premature = (err as NodeJS.ErrnoException | undefined)?.code === "ERR_STREAM_PREMATURE_CLOSE";
+          finish(premature ? new Error("the stream was closed before its end") : (err ?? undefined));
         });
       },
       pull() {
