@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { posix } from "node:path";
-import * as tar from "tar";
+import type { Parser } from "tar";
 import { SbxError } from "@sbx-sh/protocol";
 
 export type ArchiveKind = "tar" | "gzip" | "bzip2" | "xz";
@@ -34,6 +34,8 @@ export interface ArchiveEntry {
 /** Lists the entries of a local archive. */
 export async function listArchive(file: string, kind: ArchiveKind): Promise<ArchiveEntry[]> {
   const entries: ArchiveEntry[] = [];
+  // Loaded here, not with the module: see writeTar in image-context.ts.
+  const tar = await import("tar");
   const parser = new tar.Parser({
     strict: true,
     onReadEntry: (e) => {
@@ -67,7 +69,7 @@ export async function listArchive(file: string, kind: ArchiveKind): Promise<Arch
   return entries;
 }
 
-async function decompressInto(file: string, tool: "bzip2" | "xz", parser: tar.Parser): Promise<void> {
+async function decompressInto(file: string, tool: "bzip2" | "xz", parser: Parser): Promise<void> {
   const child = spawn(tool, ["-dc", "--", file], { stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
@@ -92,7 +94,7 @@ async function decompressInto(file: string, tool: "bzip2" | "xz", parser: tar.Pa
 }
 
 /** Writes a byte stream into node-tar's parser (an event emitter, not a Node stream) with backpressure. */
-async function feed(source: AsyncIterable<Buffer>, parser: tar.Parser): Promise<void> {
+async function feed(source: AsyncIterable<Buffer>, parser: Parser): Promise<void> {
   for await (const chunk of source) {
     if (!parser.write(chunk)) await new Promise((resolve) => parser.once("drain", resolve));
   }

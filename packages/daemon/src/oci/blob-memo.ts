@@ -8,8 +8,8 @@
 import { stat } from "node:fs/promises";
 import type { ExportLayer, LayerBlob } from "./layer-blob.js";
 
-/** Bump when the bytes an export writes for a layer change (tar rewrite, gzip framing, block size, level). */
-const FORMAT = `oci-layer-v1 zlib-${process.versions.zlib}`;
+/** Bump when the bytes an export writes for a layer change (tar rewrite, gzip framing, block size, level, memLevel). */
+const FORMAT = `oci-layer-v2 zlib-${process.versions.zlib}`;
 
 export class BlobMemo {
   private readonly known = new Map<string, LayerBlob>();

@@ -3,10 +3,10 @@ import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { buffer } from "node:stream/consumers";
-import { gunzipSync } from "node:zlib";
+import { constants, crc32, deflateRawSync, gunzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { BlockDigest, hashWorkers } from "./block-digest.js";
-import { GzipBlocks, ParallelGzip } from "./parallel-gzip.js";
+import { GzipBlocks, MEM_LEVEL, ParallelGzip } from "./parallel-gzip.js";
 
 async function gzip(chunks: Buffer[], blockSize: number): Promise<Buffer> {
   return buffer(Readable.from(chunks).pipe(new ParallelGzip({ blockSize, concurrency: 3 })));
@@ -25,6 +25,40 @@ describe("ParallelGzip", () => {
     expect(gnu.stdout.equals(input)).toBe(true);
     expect(spawnSync("gzip", ["-t"], { input: gz }).status).toBe(0);
     expect((await gzip(chunks, 64 * 1024)).equals(gz)).toBe(true);
+  });
+
+  it("deflates each block exactly as deflateRaw at level 1 and memLevel 9 (the export's blob bytes)", async () => {
+    // Words from a small vocabulary: repeats at many distances, where the hash table's size
+    // changes which matches zlib finds (memLevel 8 gives other bytes here).
+    let seed = 7;
+    const words = Array.from({ length: 60_000 }, () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return `w${seed % 5000}`;
+    });
+    const input = Buffer.from(words.join(" "));
+    const blockSize = 64 * 1024;
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < input.length; i += 50_000) chunks.push(input.subarray(i, i + 50_000));
+    const blocks: Buffer[] = [];
+    for (let i = 0; i < input.length; i += blockSize)
+      blocks.push(
+        deflateRawSync(input.subarray(i, i + blockSize), {
+          level: 1,
+          memLevel: 9,
+          finishFlush: constants.Z_SYNC_FLUSH,
+        }),
+      );
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(crc32(input) >>> 0, 0);
+    trailer.writeUInt32LE(input.length, 4);
+    const expected = Buffer.concat([
+      Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0x03]),
+      ...blocks,
+      deflateRawSync(Buffer.alloc(0), { level: 1 }),
+      trailer,
+    ]);
+    expect(MEM_LEVEL).toBe(9);
+    expect((await gzip(chunks, blockSize)).equals(expected)).toBe(true);
   });
 
   it("writes a valid member for empty input", async () => {

@@ -65,6 +65,45 @@ describe("tar", () => {
     expect(r.stdout).toMatch(/100000000\/7/);
   });
 
+  it("writes its number fields as zero-padded octal, each ended by a NUL", () => {
+    const [h] = entry({ path: "f", mode: 0o4755, uid: 1000, gid: 0o7777777, mtime: 1_700_000_000 }, "hi");
+    const field = (off: number, len: number): string => h!.subarray(off, off + len).toString("latin1");
+    expect(field(100, 8)).toBe("0004755\0");
+    expect(field(108, 8)).toBe("0001750\0");
+    expect(field(116, 8)).toBe("7777777\0");
+    expect(field(124, 12)).toBe("00000000002\0");
+    expect(field(136, 12)).toBe(`${(1_700_000_000).toString(8).padStart(11, "0")}\0`);
+    expect(field(329, 16)).toBe("0000000\x000000000\0");
+  });
+
+  it("reads number fields as tars write them (spaces around the digits, NUL or space after, base-256)", async () => {
+    const [h, data, pad] = entry({ path: "f", mode: 0o644, mtime: 1_700_000_000 }, "hi");
+    const b = Buffer.from(h!);
+    const set = (off: number, bytes: string | number[]): void => {
+      (typeof bytes === "string" ? Buffer.from(bytes, "latin1") : Buffer.from(bytes)).copy(b, off);
+    };
+    set(100, "  755 \0\0"); // mode
+    set(108, "1750\0xyz"); // uid: what follows the NUL is ignored
+    set(116, [0x80, 0, 0, 0, 0, 0x01, 0x86, 0xa0]); // gid 100000, base-256
+    set(124, "00000000002 "); // size: no NUL at all
+    set(329, "        "); // devmajor: blank is 0
+    const checksum = (): void => {
+      b.fill(0x20, 148, 156);
+      let sum = 0;
+      for (const x of b) sum += x;
+      set(148, `${sum.toString(8).padStart(6, "0")}\0 `);
+    };
+    checksum();
+    const [got] = await read(Buffer.concat([b, data!, pad!, TAR_END]));
+    expect(got).toMatchObject({ mode: 0o755, uid: 1000, gid: 100000, size: 2, data: "hi", devmajor: 0 });
+    expect(got!.mtime).toBe(1_700_000_000);
+    for (const bad of ["0008\0\0\0\0", " 7 7\0\0\0\0", "7x\0\0\0\0\0\0"]) {
+      set(116, bad);
+      checksum();
+      await expect(read(Buffer.concat([b, data!, pad!, TAR_END]))).rejects.toThrow(/bad number field/);
+    }
+  });
+
   it("refuses a header whose checksum does not match", async () => {
     const bad = Buffer.from(archive);
     bad[10] = bad[10]! ^ 0xff;

@@ -97,13 +97,21 @@ function str(b: Buffer, off: number, len: number): string {
 }
 
 function num(b: Buffer, off: number, len: number): number {
-  const f = b.subarray(off, off + len);
-  if (f[0]! & 0x80) {
+  if (b[off]! & 0x80) {
     // base-256 (GNU): big-endian, first byte's top bit is the marker.
-    let v = f[0]! & 0x7f;
-    for (let i = 1; i < f.length; i++) v = v * 256 + f[i]!;
+    let v = b[off]! & 0x7f;
+    for (let i = off + 1; i < off + len; i++) v = v * 256 + b[i]!;
     return v;
   }
+  // What tars write (spaces, octal digits, spaces, then NUL or the field's end) read from the bytes, with
+  // no string, trim or regex per field; anything else takes the general path, which says what is wrong.
+  const end = off + len;
+  let i = off;
+  while (i < end && b[i] === 0x20) i++;
+  let v = 0;
+  for (; i < end && b[i]! >= 0x30 && b[i]! <= 0x37; i++) v = v * 8 + (b[i]! - 0x30);
+  while (i < end && b[i] === 0x20) i++;
+  if (i === end || b[i] === 0) return v;
   const s = str(b, off, len).trim();
   if (s === "") return 0;
   if (!/^[0-7]+$/.test(s)) throw bad(`bad number field ${JSON.stringify(s)}`);
@@ -151,8 +159,10 @@ export function decodeHeader(h: Buffer, meta: TarMeta): HeaderBlock {
       break;
     }
   if (zero) return { kind: "end" };
-  let sum = 0;
-  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : h[i]!;
+  // The checksum field itself counts as eight spaces (two plain loops: no test per byte).
+  let sum = 8 * 32;
+  for (let i = 0; i < 148; i++) sum += h[i]!;
+  for (let i = 156; i < 512; i++) sum += h[i]!;
   if (sum !== num(h, 148, 8)) throw bad("header checksum mismatch (corrupt or not a tar)");
   const flag = String.fromCharCode(h[156]!);
   const size = num(h, 124, 12);
@@ -235,8 +245,18 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len)), body]);
 }
 
+/** `v` as len - 1 octal digits and a NUL, written digit by digit (no string per field). */
 function octal(b: Buffer, off: number, len: number, v: number): void {
-  b.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "ascii");
+  if (!Number.isSafeInteger(v) || v < 0 || v >= 8 ** (len - 1)) {
+    // Not for the clamped values written here; what it always wrote (the field's first digits).
+    b.write(v.toString(8).padStart(len - 1, "0") + "\0", off, len, "ascii");
+    return;
+  }
+  b[off + len - 1] = 0;
+  for (let i = off + len - 2; i >= off; i--) {
+    b[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
 }
 
 function block(
@@ -294,8 +314,11 @@ export function encodeHeader(h: TarHeader): Buffer {
   return Buffer.concat([paxHeader, data, padding(data.length), main]);
 }
 
+const ZEROS = Buffer.alloc(512);
+
+/** The zeros after `size` bytes of data, up to the next 512: a view of one shared block, never to be written to. */
 export function padding(size: number): Buffer {
-  return Buffer.alloc((512 - (size % 512)) % 512);
+  return ZEROS.subarray(0, (512 - (size % 512)) % 512);
 }
 
 /** Two zero blocks: the end of an archive. */
