@@ -270,11 +270,30 @@ describe.skipIf(!isRoot)("NetworkManager on this host's kernel (needs root)", ()
     // a takes b's address as its source; strict reverse-path filtering must drop it at the host.
     // Only the drop counter tells: without the filter the reply would go to b, failing a's connect too.
     const before = await spoofDrops(nm.tableName);
+    // The gateway's MAC pinned in a first: an ARP request sent with b's address as its sender is
+    // itself refused by the host's reverse-path check, and a neighbour entry that had gone stale
+    // would then keep the spoofed SYN from ever leaving (nothing to count: a flaky test).
+    const link = JSON.parse(await must("ip", ["-j", "link", "show", a.net!.hostInterface])) as Array<{
+      address: string;
+    }>;
+    await inNs(a.pid, [
+      "ip",
+      "neigh",
+      "replace",
+      a.net!.gateway,
+      "lladdr",
+      link[0]!.address,
+      "dev",
+      "eth0",
+      "nud",
+      "permanent",
+    ]);
     await inNs(a.pid, ["ip", "addr", "add", `${b.net!.ipAddress}/32`, "dev", "eth0"]);
     await inNs(a.pid, ["ip", "route", "replace", "default", "via", a.net!.gateway, "src", b.net!.ipAddress]);
     const spoofed = await connectFrom(a.pid, INET_SERVER, port);
     await inNs(a.pid, ["ip", "route", "replace", "default", "via", a.net!.gateway]);
     await inNs(a.pid, ["ip", "addr", "del", `${b.net!.ipAddress}/32`, "dev", "eth0"]);
+    await inNs(a.pid, ["ip", "neigh", "del", a.net!.gateway, "dev", "eth0"]);
     expect(spoofed.stdout).toBe("");
     expect(await spoofDrops(nm.tableName)).toBeGreaterThan(before);
     expect((await connectFrom(a.pid, INET_SERVER, port)).stdout).toBe(`inet ${INET_GW}\n`);
