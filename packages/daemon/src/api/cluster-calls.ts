@@ -3,7 +3,7 @@
 // node's own key (and TLS CA), a forwarded call watched against the node's lease, a WebSocket
 // relayed message by message, and a create placed first and confirmed (or freed) after.
 import { randomUUID } from "node:crypto";
-import { ServerResponse, type IncomingMessage } from "node:http";
+import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
@@ -21,6 +21,7 @@ import { deriveNodeKey } from "../cluster/node-key.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
+import { alreadySent, outgoingOf } from "./ndjson-out.js";
 import { smallBody } from "./small-body.js";
 
 /** A sandbox id or name from a routed path, %-escapes decoded; a malformed escape is the caller's error, not a 500. */
@@ -57,12 +58,6 @@ export function targetOf(
   };
 }
 
-/** The HTTP server's response for this call, when it runs under @hono/node-server (not in app.request()). */
-function outgoingOf(c: Context<AppEnv>): ServerResponse | undefined {
-  const out = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
-  return out instanceof ServerResponse ? out : undefined;
-}
-
 /**
  * Forwards the call to the node, answers its response streamed; a node that stops renewing its
  * lease mid-call (frozen: the connection stays open) ends the call. `terminates`: a terminate the
@@ -90,7 +85,7 @@ export async function forwardCall(
     }
     if (to && status >= 200 && status <= 599) {
       pipeAnswer(target, c.req.method, res, to, { "x-request-id": c.get("requestId") }, unwatch);
-      return new Response(null, { status, headers: { "x-hono-already-sent": "1" } });
+      return alreadySent(status);
     }
     // Answered as made from the node's answer: a Response built from another as its init would be
     // a materialised web Response, which the HTTP server reads ahead of writing (waiting a timer

@@ -1,5 +1,8 @@
 // Small helpers shared by the route files: response/request declarations and NDJSON answers.
 import type { z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import type { AppEnv } from "../api-types.js";
+import { alreadySent, outgoingOf, writeNdjson } from "../ndjson-out.js";
 
 export function json<T extends z.ZodType>(schema: T, description: string) {
   return { content: { "application/json": { schema } }, description };
@@ -14,8 +17,23 @@ export async function* mapEach<T, U>(source: AsyncIterable<T>, fn: (value: T) =>
   for await (const value of source) yield fn(value);
 }
 
-/** An NDJSON response from an async sequence of objects; stops producing when the client goes away. */
-export function ndjson(events: AsyncIterable<unknown>, abort: AbortController): Response {
+/**
+ * An NDJSON response from an async sequence of objects; stops producing when the client goes away.
+ * With the call's context `c`, under the HTTP server, written straight to its response
+ * (ndjson-out.ts: what comes together goes out in one write), the first line held up to `holdFirstMs`.
+ */
+export function ndjson(
+  events: AsyncIterable<unknown>,
+  abort: AbortController,
+  c?: Context<AppEnv>,
+  holdFirstMs = 0,
+): Response {
+  const out = c ? outgoingOf(c) : undefined;
+  if (out) {
+    const id = c!.get("requestId");
+    void writeNdjson(events, abort, out, id ? { "x-request-id": id } : {}, holdFirstMs);
+    return alreadySent(200);
+  }
   const encoder = new TextEncoder();
   const iterator = events[Symbol.asyncIterator]();
   const body = new ReadableStream<Uint8Array>({

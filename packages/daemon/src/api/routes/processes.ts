@@ -7,6 +7,12 @@ import { toProcess } from "../mappers/sandboxes.js";
 import { json, jsonBody, ndjson } from "./common.js";
 import { SandboxParams } from "./sandboxes.js";
 
+/**
+ * How long an exec's `started` line waits for the next (ndjson-out.ts): a command that ends within
+ * it is answered in one write (one TCP segment from a node to its control plane, not two or three).
+ */
+const EXEC_HOLD_FIRST_MS = 2;
+
 const ProcParams = SandboxParams.extend({ pid: z.string().min(1).max(64) });
 const ndjsonBody = (description: string) => ({
   content: { "application/x-ndjson": { schema: OutputEvent } },
@@ -49,7 +55,7 @@ export function registerProcessRoutes(app: Api, s: Services): void {
         yield { type: "started", process: toProcess(run.process) };
         yield* run.events;
       }
-      return ndjson(events(), abort) as never;
+      return ndjson(events(), abort, c, EXEC_HOLD_FIRST_MS) as never;
     },
   );
 
