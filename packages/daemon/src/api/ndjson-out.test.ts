@@ -23,6 +23,8 @@ afterEach(async () => {
 interface Probe {
   aborted: boolean;
   closed: boolean;
+  /** Values the endless sequence produced. */
+  pulls?: number;
   /** Lets the sequence go on to its second value. */
   release?: () => void;
 }
@@ -32,18 +34,33 @@ const HOLD_MS = 50;
 /** POST /exec: `started` (after `firstDelayMs`), then `exit` (after `secondDelayMs`, or once released), or a failure. */
 function app(
   probe: Probe,
-  opts: { firstDelayMs?: number; secondDelayMs?: number; waitForRelease?: boolean; fail?: boolean } = {},
+  opts: {
+    firstDelayMs?: number;
+    secondDelayMs?: number;
+    waitForRelease?: boolean;
+    fail?: boolean;
+    /** The route waits this long before it answers (an exec waiting on a resume). */
+    setupDelayMs?: number;
+    /** An endless sequence of lines of this many bytes (a command that prints forever). */
+    endlessBytes?: number;
+  } = {},
 ) {
   const a = new Hono<AppEnv>();
   a.use("*", async (c, next) => {
     c.set("requestId", "req_t1");
     await next();
   });
-  a.post("/exec", (c) => {
+  a.post("/exec", async (c) => {
     const abort = new AbortController();
     abort.signal.addEventListener("abort", () => (probe.aborted = true));
+    if (opts.setupDelayMs) await new Promise((r) => setTimeout(r, opts.setupDelayMs));
     async function* events(): AsyncGenerator<unknown> {
       try {
+        const line = "x".repeat(opts.endlessBytes ?? 0);
+        for (probe.pulls = 0; opts.endlessBytes; probe.pulls++) {
+          yield { type: "stdout", data: line };
+          await new Promise((r) => setImmediate(r));
+        }
         if (opts.firstDelayMs) await new Promise((r) => setTimeout(r, opts.firstDelayMs));
         yield { type: "started" };
         if (opts.secondDelayMs) await new Promise((r) => setTimeout(r, opts.secondDelayMs));
@@ -144,6 +161,38 @@ describe("NDJSON written to the HTTP server's response", () => {
     // The sequence is closed at its next step (an async generator finishes the step it is in).
     probe.release!();
     await until(() => probe.closed);
+  });
+
+  it("a caller that left before the answer began: nothing is read, the sequence is aborted", async () => {
+    const probe: Probe = { aborted: false, closed: false };
+    const call = rawCall(await serve(app(probe, { setupDelayMs: 100, endlessBytes: 100 })));
+    await new Promise((r) => setTimeout(r, 20));
+    call.destroy();
+    await until(() => probe.aborted);
+    await new Promise((r) => setTimeout(r, 100));
+    // Unfixed, the lines piled up in memory for as long as the sequence ran (thousands by now).
+    expect(probe.pulls ?? 0).toBeLessThan(3);
+  });
+
+  it("a caller that does not read stops the sequence (backpressure), it does not pile up", async () => {
+    const probe: Probe = { aborted: false, closed: false };
+    const port = await serve(app(probe, { endlessBytes: 64 * 1024 }));
+    const sock = connect(port, "127.0.0.1");
+    sock.on("error", () => undefined);
+    sock.write("POST /exec HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n");
+    sock.pause();
+    await until(() => (probe.pulls ?? 0) > 0);
+    let last = -1;
+    await until(() => {
+      const now = probe.pulls!;
+      const still = now === last;
+      last = now;
+      return still;
+    });
+    // A few MiB of socket buffers at most, not the endless sequence.
+    expect(probe.pulls).toBeLessThan(1000);
+    sock.destroy();
+    await until(() => probe.aborted);
   });
 
   it("a sequence that fails breaks the caller's stream (no clean end)", async () => {

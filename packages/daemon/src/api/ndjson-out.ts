@@ -44,6 +44,9 @@ export async function writeNdjson(
     void iterator.return?.(undefined)?.catch(() => undefined);
   };
   out.once("close", onClose);
+  // A caller that left while the call was being set up (an exec waiting on a resume): no close
+  // event will come, and the sequence must not be read into a response nobody takes.
+  if (out.destroyed) onClose();
   // Lines not written yet, and the timer or immediate that writes them.
   let pending = "";
   let timer: NodeJS.Timeout | undefined;
@@ -52,7 +55,10 @@ export async function writeNdjson(
     clearTimeout(timer);
     clearImmediate(soon);
     timer = soon = undefined;
-    if (gone || out.destroyed) return;
+    if (gone || out.destroyed) {
+      pending = "";
+      return;
+    }
     if (pending) out.write(pending);
     else out.flushHeaders();
     pending = "";
