@@ -41,8 +41,10 @@ export class RequestRecorder {
         body: hasBody ? body : undefined,
         signal: request.signal,
       });
-      const response = await handler(forward, env);
       const size = this.sliceResponses;
+      // Slicing needs the answer as a web body: without the server's own response in the env, an
+      // NDJSON route answers with one (ndjson-out.ts writes straight to that response otherwise).
+      const response = await handler(forward, size ? { ...(env as object), outgoing: undefined } : env);
       if (!size || !response.body) return response;
       return new Response(sliced(response.body, size), { status: response.status, headers: response.headers });
     };
