@@ -8,6 +8,7 @@ import { bodyStream } from "../body-limits.js";
 import { json } from "./common.js";
 import { DEFAULT_PAGE_ENTRIES, MAX_PAGE_ENTRIES } from "../../domain/directory-pages.js";
 import { SandboxParams } from "./sandboxes.js";
+import { outgoingOf } from "../ndjson-out.js";
 import { webBody } from "./web-body.js";
 
 const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
@@ -134,7 +135,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
     async (c) => {
       const stream = await s.files.download(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
       // Not copied on the way; a client that leaves cancels the body, which stops the tar.
-      return new Response(webBody(stream), {
+      return new Response(webBody(stream, outgoingOf(c)), {
         status: 200,
         headers: { "content-type": "application/x-tar" },
       }) as never;

@@ -9,6 +9,7 @@ import { placedJob } from "../placed-job.js";
 import { ErrorBody, ImageDetail } from "../schemas/index.js";
 import { toImage } from "../mappers/images.js";
 import { json, jsonBody } from "./common.js";
+import { outgoingOf } from "../ndjson-out.js";
 import { webBody } from "./web-body.js";
 import { ProgressQuery, RegistryProgressEvent, progressAnswer, wantsProgress } from "./registry-progress.js";
 
@@ -70,7 +71,7 @@ export function registerOciRoutes(app: Api, s: Services): void {
     async (c) => {
       const form = c.req.valid("query").form ?? "tar";
       const stream = await s.oci.exportStream(c.get("project"), c.req.valid("param").name, c.req.raw.signal, form);
-      return new Response(webBody(stream), {
+      return new Response(webBody(stream, outgoingOf(c)), {
         status: 200,
         headers: { "content-type": form === "patched" ? PATCHED_TAR_MEDIA : "application/x-tar" },
       }) as never;

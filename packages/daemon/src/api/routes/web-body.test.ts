@@ -1,5 +1,7 @@
 // webBody: a Readable's Buffers reach the web stream's reader as they are (no copy), in order,
-// with backpressure, and an error, an early destroy or a cancel is passed on.
+// with backpressure, and an error, an early destroy, a cancel or a caller gone is passed on.
+import { createServer, type ServerResponse } from "node:http";
+import { connect, type AddressInfo } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { webBody } from "./web-body.js";
@@ -75,5 +77,38 @@ describe("webBody", () => {
     await reader.read();
     await reader.cancel();
     expect(src.destroyed).toBe(true);
+  });
+
+  it("destroys the stream when the caller left while the answer was being prepared, or before its end", async () => {
+    // A real server: the answer is made 100 ms after the call, or begun and never finished.
+    const sources: PassThrough[] = [];
+    const server = createServer((_req, res: ServerResponse) => {
+      const src = new PassThrough();
+      sources.push(src);
+      if (sources.length === 1) setTimeout(() => webBody(src, res), 100);
+      else {
+        webBody(src, res);
+        res.write("x");
+      }
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const call = async (): Promise<void> => {
+      const sock = connect((server.address() as AddressInfo).port, "127.0.0.1");
+      sock.on("error", () => undefined);
+      sock.write("GET / HTTP/1.1\r\nhost: x\r\n\r\n");
+      await new Promise((r) => setTimeout(r, 30));
+      sock.destroy();
+    };
+    try {
+      await call();
+      await new Promise((r) => setTimeout(r, 150));
+      expect(sources[0]!.destroyed).toBe(true);
+      await call();
+      await new Promise((r) => setTimeout(r, 50));
+      expect(sources[1]!.destroyed).toBe(true);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });

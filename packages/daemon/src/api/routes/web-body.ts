@@ -4,13 +4,22 @@
 // backpressure: the Readable is paused while the body's queue holds a MiB, and resumed when the
 // reader asks for more. Cancelling the body (the client went away) destroys the Readable, which
 // stops its source (a sandbox's tar, a file read).
+import type { ServerResponse } from "node:http";
 import { finished, type Readable } from "node:stream";
 
 /** Bytes queued in the web stream before the Readable is paused. */
 const QUEUE_BYTES = 1 << 20;
 
-/** `stream`'s chunks as a web ReadableStream; cancelling the body destroys the stream. */
-export function webBody(stream: Readable): ReadableStream<Uint8Array> {
+/**
+ * `stream`'s chunks as a web ReadableStream; cancelling the body destroys the stream. `caller`, the
+ * server's response for the call (outgoingOf), also destroys it when the caller left before the
+ * answer ended: @hono/node-server cancels a body only once it has begun writing it, so a caller
+ * gone while the route was still preparing (a sandbox's tar starting) would leave the stream paused
+ * for good, and its source blocked.
+ */
+export function webBody(stream: Readable, caller?: ServerResponse): ReadableStream<Uint8Array> {
+  if (caller?.destroyed) stream.destroy();
+  else caller?.once("close", () => caller.writableFinished || stream.destroy());
   let done = false;
   return new ReadableStream<Uint8Array>(
     {
