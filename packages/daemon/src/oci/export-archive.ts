@@ -17,7 +17,7 @@ import { Hole, patchedForm, plainForm, type Piece } from "./export-pieces.js";
 import { documents, member, producers, small, SPOOL_MEMORY, tempName, type ExportSource } from "./export.js";
 import { produceLayerBlob, type LayerBlob } from "./layer-blob.js";
 import { Spool } from "./spool.js";
-import { padding, TAR_END } from "./tar.js";
+import { padding, TAR_END } from "./tar-write.js";
 
 /** The largest blob a 512-byte (ustar) header can announce: a bigger one is sent from its spool. */
 const USTAR_MAX_SIZE = 0o77777777777;

@@ -10,7 +10,7 @@ import type { ImageRecord } from "../domain/records.js";
 import { MEDIA, ociArch, sha256, type Descriptor, type ImageConfigJson, type ManifestJson } from "./layout.js";
 import { produceLayerBlob, type ExportLayer, type LayerBlob } from "./layer-blob.js";
 import { MemoryBudget, Spool } from "./spool.js";
-import { encodeHeader, padding } from "./tar.js";
+import { encodeHeader, padding } from "./tar-write.js";
 import { BLOB_MEMO } from "./blob-memo.js";
 import type { BlobCache, CachedBlob } from "./blob-cache.js";
 

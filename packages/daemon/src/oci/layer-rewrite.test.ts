@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OciLayerRewrite } from "./layer-rewrite.js";
-import { encodeHeader, padding, readTar, TAR_END } from "./tar.js";
+import { readTar } from "./tar.js";
+import { encodeHeader, padding, TAR_END } from "./tar-write.js";
 import { makeLayers, sh, UID } from "./testing/layers-fixture.js";
 import { overlayToOci } from "./whiteouts.js";
 

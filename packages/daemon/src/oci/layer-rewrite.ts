@@ -3,7 +3,8 @@
 // whiteouts.ts). File data is passed through as slices of the input, never copied entry by entry
 // through async iterators (which cost more than the compression on a 130 MB rootfs).
 import { SbxError } from "@sbx-sh/protocol";
-import { applyMeta, decodeHeader, encodeHeader, padded, padding, TAR_END, type TarMeta } from "./tar.js";
+import { applyMeta, decodeHeader, padded, type TarMeta } from "./tar.js";
+import { encodeHeader, padding, TAR_END } from "./tar-write.js";
 import { overlayToOci } from "./whiteouts.js";
 
 type State =

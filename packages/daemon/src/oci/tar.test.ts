@@ -3,7 +3,8 @@
 import { spawnSync } from "node:child_process";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { encodeHeader, padding, readTar, TAR_END, type TarHeader } from "./tar.js";
+import { readTar, type TarHeader } from "./tar.js";
+import { encodeHeader, padding, TAR_END } from "./tar-write.js";
 
 function entry(h: Partial<TarHeader> & { path: string }, data = ""): Buffer[] {
   const full: TarHeader = {

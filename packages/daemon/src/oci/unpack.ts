@@ -13,7 +13,8 @@ import { createGunzip } from "node:zlib";
 import { mustRun } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
 import { invalid } from "./layout.js";
-import { encodeHeader, padding, readTar, TAR_END } from "./tar.js";
+import { readTar } from "./tar.js";
+import { encodeHeader, padding, TAR_END } from "./tar-write.js";
 import { LayerGate } from "./whiteouts.js";
 
 export interface LayerSource {

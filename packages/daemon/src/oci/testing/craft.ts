@@ -5,7 +5,8 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { MEDIA } from "../layout.js";
-import { encodeHeader, padding, TAR_END, type TarHeader } from "../tar.js";
+import type { TarHeader } from "../tar.js";
+import { encodeHeader, padding, TAR_END } from "../tar-write.js";
 
 const sha = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 
