@@ -43,6 +43,8 @@ function app(
     setupDelayMs?: number;
     /** An endless sequence of lines of this many bytes (a command that prints forever). */
     endlessBytes?: number;
+    /** With endlessBytes: this many values, each there at once (no turn of the loop between them). */
+    eagerCount?: number;
   } = {},
 ) {
   const a = new Hono<AppEnv>();
@@ -57,9 +59,9 @@ function app(
     async function* events(): AsyncGenerator<unknown> {
       try {
         const line = "x".repeat(opts.endlessBytes ?? 0);
-        for (probe.pulls = 0; opts.endlessBytes; probe.pulls++) {
+        for (probe.pulls = 0; opts.endlessBytes && probe.pulls !== opts.eagerCount; probe.pulls++) {
           yield { type: "stdout", data: line };
-          await new Promise((r) => setImmediate(r));
+          if (!opts.eagerCount) await new Promise((r) => setImmediate(r));
         }
         if (opts.firstDelayMs) await new Promise((r) => setTimeout(r, opts.firstDelayMs));
         yield { type: "started" };
@@ -190,6 +192,28 @@ describe("NDJSON written to the HTTP server's response", () => {
       return still;
     });
     // A few MiB of socket buffers at most, not the endless sequence.
+    expect(probe.pulls).toBeLessThan(1000);
+    sock.destroy();
+    await until(() => probe.aborted);
+  });
+
+  it("values that are there at once are written as they come, so backpressure holds them too", async () => {
+    // A flood already queued: 2000 lines of 64 KiB, none of which waits for a turn of the loop.
+    const probe: Probe = { aborted: false, closed: false };
+    const port = await serve(app(probe, { endlessBytes: 64 * 1024, eagerCount: 2000 }));
+    const sock = connect(port, "127.0.0.1");
+    sock.on("error", () => undefined);
+    sock.write("POST /exec HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n");
+    sock.pause();
+    await until(() => (probe.pulls ?? 0) > 0);
+    let last = -1;
+    await until(() => {
+      const now = probe.pulls!;
+      const still = now === last;
+      last = now;
+      return still;
+    });
+    // Unfixed, all 2000 were read into one string before a byte was written.
     expect(probe.pulls).toBeLessThan(1000);
     sock.destroy();
     await until(() => probe.aborted);

@@ -13,6 +13,9 @@ import { ServerResponse } from "node:http";
 import type { Context } from "hono";
 import type { AppEnv } from "./api-types.js";
 
+/** Characters of lines kept back (to go out together) before they are written regardless. */
+const FLUSH_CHARS = 64 * 1024;
+
 /** The HTTP server's response for this call, when it runs under @hono/node-server (not in app.request()). */
 export function outgoingOf(c: Context<AppEnv>): ServerResponse | undefined {
   const out = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
@@ -76,6 +79,14 @@ export async function writeNdjson(
       if (gone) return;
       if (next.done) break;
       pending += JSON.stringify(next.value) + "\n";
+      // Values that are there at once (a flood of output already queued) come without a turn of
+      // the loop in between: past this size they are written now, so the response's backpressure
+      // holds the sequence instead of a string that grows without bound.
+      if (pending.length >= FLUSH_CHARS) {
+        first = false;
+        flush();
+        continue;
+      }
       if (first) {
         // The head goes with this line.
         clearImmediate(soon);
