@@ -41,6 +41,8 @@ export class Spool {
   private file: WriteStream | undefined;
   private fileDone: Promise<void> | undefined;
   private gone = false;
+  /** discard() was called: later writes are dropped. */
+  private discarded = false;
   /** Bytes held in memory, taken from the budget. */
   private held = 0;
 
@@ -52,6 +54,9 @@ export class Spool {
 
   /** Takes a chunk; the promise (when one is returned) is the file asking to be waited for. */
   write(b: Buffer): Promise<void> | undefined {
+    // A block that was still being compressed when the export was abandoned: nothing to keep, and
+    // no file to make (it would be left behind: discard() has run).
+    if (this.discarded) return undefined;
     this.bytes += b.length;
     if (!this.file && this.bytes <= this.o.memoryLimit && (this.o.budget?.take(b.length) ?? true)) {
       this.chunks.push(b);
@@ -102,6 +107,7 @@ export class Spool {
   }
 
   async discard(): Promise<void> {
+    this.discarded = true;
     this.release();
     if (!this.file || this.gone) return;
     this.gone = true;
