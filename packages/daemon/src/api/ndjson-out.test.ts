@@ -104,6 +104,28 @@ const until = async (ok: () => boolean): Promise<void> => {
 
 const END = "0\r\n\r\n";
 
+/**
+ * Values an endless sequence produced for a caller that never reads, once it stopped producing
+ * (backpressure); the caller then leaves, and the sequence must be aborted.
+ */
+async function pullsWhileUnread(opts: Parameters<typeof app>[1]): Promise<number> {
+  const probe: Probe = { aborted: false, closed: false };
+  const sock = connect(await serve(app(probe, opts)), "127.0.0.1");
+  sock.on("error", () => undefined);
+  sock.write("POST /exec HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n");
+  sock.pause();
+  await until(() => (probe.pulls ?? 0) > 0);
+  let last = -1;
+  await until(() => {
+    const still = probe.pulls === last;
+    last = probe.pulls!;
+    return still;
+  });
+  sock.destroy();
+  await until(() => probe.aborted);
+  return last;
+}
+
 describe("NDJSON written to the HTTP server's response", () => {
   it("answers a quick sequence in one write: head (with the request id), both lines and the end", async () => {
     const probe: Probe = { aborted: false, closed: false };
@@ -177,46 +199,14 @@ describe("NDJSON written to the HTTP server's response", () => {
   });
 
   it("a caller that does not read stops the sequence (backpressure), it does not pile up", async () => {
-    const probe: Probe = { aborted: false, closed: false };
-    const port = await serve(app(probe, { endlessBytes: 64 * 1024 }));
-    const sock = connect(port, "127.0.0.1");
-    sock.on("error", () => undefined);
-    sock.write("POST /exec HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n");
-    sock.pause();
-    await until(() => (probe.pulls ?? 0) > 0);
-    let last = -1;
-    await until(() => {
-      const now = probe.pulls!;
-      const still = now === last;
-      last = now;
-      return still;
-    });
     // A few MiB of socket buffers at most, not the endless sequence.
-    expect(probe.pulls).toBeLessThan(1000);
-    sock.destroy();
-    await until(() => probe.aborted);
+    expect(await pullsWhileUnread({ endlessBytes: 64 * 1024 })).toBeLessThan(1000);
   });
 
   it("values that are there at once are written as they come, so backpressure holds them too", async () => {
     // A flood already queued: 2000 lines of 64 KiB, none of which waits for a turn of the loop.
-    const probe: Probe = { aborted: false, closed: false };
-    const port = await serve(app(probe, { endlessBytes: 64 * 1024, eagerCount: 2000 }));
-    const sock = connect(port, "127.0.0.1");
-    sock.on("error", () => undefined);
-    sock.write("POST /exec HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n");
-    sock.pause();
-    await until(() => (probe.pulls ?? 0) > 0);
-    let last = -1;
-    await until(() => {
-      const now = probe.pulls!;
-      const still = now === last;
-      last = now;
-      return still;
-    });
     // Unfixed, all 2000 were read into one string before a byte was written.
-    expect(probe.pulls).toBeLessThan(1000);
-    sock.destroy();
-    await until(() => probe.aborted);
+    expect(await pullsWhileUnread({ endlessBytes: 64 * 1024, eagerCount: 2000 })).toBeLessThan(1000);
   });
 
   it("a sequence that fails breaks the caller's stream (no clean end)", async () => {
