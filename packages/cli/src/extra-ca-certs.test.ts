@@ -2,9 +2,10 @@
 // the variable from node's start): the file's CA is trusted for sbxd over https:// and for an image's
 // download, only when TLS is used; without the variable the same connections fail with a clear TLS
 // error; the processes the CLI starts get the variable as the user set it; a missing file costs a
-// command that makes no TLS connection nothing, not even Node's own start-up warning.
+// command that makes no TLS connection nothing, not even Node's own start-up warning; the launcher
+// works behind the links npm and setup.sh make.
 import { spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,14 +50,14 @@ interface Run {
   stderr: string;
 }
 
-/** Runs bin/sbx.js as the program it is (a shell script first), with NODE_EXTRA_CA_CERTS = `extraCa`. */
-function sbx(args: string[], extraCa: string | undefined, env: NodeJS.ProcessEnv = {}): Promise<Run> {
+/** Runs bin/sbx.js (or `program`, a link to it) as the program it is, a shell script first, with NODE_EXTRA_CA_CERTS = `extraCa`. */
+function sbx(args: string[], extraCa: string | undefined, env: NodeJS.ProcessEnv = {}, program = BIN): Promise<Run> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, SBX_CONFIG: join(work, "none.json"), ...env };
   delete childEnv.NODE_EXTRA_CA_CERTS;
   delete childEnv.SBX_NODE_EXTRA_CA_CERTS;
   if (extraCa !== undefined) childEnv.NODE_EXTRA_CA_CERTS = extraCa;
   return new Promise((resolve, reject) => {
-    const child = spawn(BIN, args, { env: childEnv, cwd: work });
+    const child = spawn(program, args, { env: childEnv, cwd: work });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d));
@@ -140,5 +141,14 @@ describe("NODE_EXTRA_CA_CERTS through the sbx launcher", () => {
     expect(tls.stderr.split("\n")[0]).toBe(warning);
     expect(tls.stderr.split(warning).length).toBe(2);
     expect(tls.stderr).toMatch(/cannot verify sbxd's certificate/);
+  }, 60_000);
+
+  it("starts through links, as npm's bin link (relative) and setup.sh's /usr/local/bin/sbx (absolute) start it", async () => {
+    // Node follows them to the launcher's own folder, and from there finds the CLI.
+    mkdirSync(join(work, "prefix", "bin"), { recursive: true });
+    symlinkSync(BIN, join(work, "prefix", "sbx.js"));
+    symlinkSync("../sbx.js", join(work, "prefix", "bin", "sbx"));
+    const linked = await sbx(["--version"], certs.ca, {}, join(work, "prefix", "bin", "sbx"));
+    expect(linked).toEqual({ code: 0, stdout: `${VERSION}\n`, stderr: "" });
   }, 60_000);
 });
