@@ -8,7 +8,7 @@
 //
 // The two lines above are sh, and JS that does nothing (a string, then a comment): run as a program,
 // this file is a shell script that starts node on itself. Node reads NODE_EXTRA_CA_CERTS while it
-// starts, before any JS runs (its whole root store and every certificate of the file: ~60 ms of
+// starts, before any JS runs (its whole root store and every certificate of the file: ~50 ms of
 // every command when that names the system bundle), and most commands speak to a unix socket. The
 // shell hands the variable over as SBX_NODE_EXTRA_CA_CERTS instead; the CLI puts it back for the
 // processes it starts and adds the file to its trust when it first makes a TLS connection

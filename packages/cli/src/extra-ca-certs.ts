@@ -1,5 +1,5 @@
 // NODE_EXTRA_CA_CERTS without its start-up cost. Node reads that file while it starts, before any JS
-// runs, and builds its whole root store with it: ~60 ms of every `sbx` command on a machine where it
+// runs, and builds its whole root store with it: ~50 ms of every `sbx` command on a machine where it
 // names the system bundle, though most commands only speak to sbxd's unix socket. The launcher keeps
 // the variable from node's start (bin/sbx.js); here, every TLS context this process makes (the SDK's
 // https:// and wss:// connections to sbxd, fetch() of an image's URLs, an image file's own code)
@@ -56,6 +56,7 @@ const CONTEXT_OPTIONS = [
 export function trustExtraCaCerts(file: string, warn: (message: string) => void): void {
   const tls = createRequire(import.meta.url)("node:tls") as TlsModule;
   const create = tls.createSecureContext;
+  // Not read yet (undefined), unusable and said so (null), or the file's bytes.
   let pem: Buffer | null | undefined;
   const made = new Map<string, SecureContext>();
   tls.createSecureContext = (options) => {
