@@ -38,11 +38,9 @@ export async function ociSection(
   const dir = await mkdtemp(join(tmpdir(), "sbx-bench-oci-"));
   const registry = new TestRegistry();
   await registry.start();
+  // The CLI as users start it: bin/sbx.js as a program (sh, then node), not `node bin/sbx.js`.
   const sbx = (args: string[]) =>
-    run(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), ...args], {
-      ...process.env,
-      SBX_HOST: host,
-    });
+    run(join(REPO, "packages", "cli", "bin", "sbx.js"), args, { ...process.env, SBX_HOST: host });
   const skopeo = (from: string, to: string) =>
     run("skopeo", ["copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false", from, to]);
   const rows: Row[] = [];

@@ -3,9 +3,10 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, readdir, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+export { freePort } from "../packages/daemon/src/testing/free-port.js";
 
 export const REPO = fileURLToPath(new URL("..", import.meta.url));
 const SBXD = join(REPO, "packages", "daemon", "bin", "sbxd.js");
@@ -23,18 +24,6 @@ export interface TestDaemonOptions {
   root?: string;
   subnet?: string;
   ifPrefix?: string;
-}
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (for daemons, registries and listeners of a test). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function testSlot(): number | undefined {

@@ -1,8 +1,19 @@
-#!/usr/bin/env node
+#!/bin/sh
+":" //; [ -z "${NODE_EXTRA_CA_CERTS+set}" ] || { export SBX_NODE_EXTRA_CA_CERTS="$NODE_EXTRA_CA_CERTS"; unset NODE_EXTRA_CA_CERTS; }
+":" //; exec node "$0" "$@"
 // Launcher for the sbx CLI: runs the bundled build (dist/bundle/main.cjs, one file compiled with a
 // V8 code cache kept under ~/.cache/sbx: a fresh process starts fast), else the bundle's ES module
 // chunks, else the compiled modules. In a checkout, SBX_FROM_SOURCE=1 (the test suite sets it)
 // runs the TypeScript sources through tsx instead, never a dist/ older than src/.
+//
+// The two lines above are sh, and JS that does nothing (a string, then a comment): run as a program,
+// this file is a shell script that starts node on itself. Node reads NODE_EXTRA_CA_CERTS while it
+// starts, before any JS runs (its whole root store and every certificate of the file: ~50 ms of
+// every command when that names the system bundle), and most commands speak to a unix socket. The
+// shell hands the variable over as SBX_NODE_EXTRA_CA_CERTS instead; the CLI puts it back for the
+// processes it starts and adds the file to its trust when it first makes a TLS connection
+// (src/extra-ca-certs.ts). The shell resolves nothing: node itself follows the symlinks to this file
+// (npm's bin link, /usr/local/bin/sbx). Started as `node bin/sbx.js`, none of this happens.
 import {
   closeSync,
   constants,

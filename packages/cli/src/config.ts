@@ -47,3 +47,21 @@ export function imageLoadTimeoutMs(): number {
 export function configEnv(): Record<string, string | undefined> {
   return process.env;
 }
+
+/**
+ * NODE_EXTRA_CA_CERTS, when the launcher kept it from node's start (bin/sbx.js hands it over as
+ * SBX_NODE_EXTRA_CA_CERTS so node does not parse the file before every command): put back in this
+ * process's environment, so the processes the CLI starts (sbxd, python3, tar) get it unchanged, and
+ * answered, so TLS in this process trusts the file when it is used (extra-ca-certs.ts). Undefined
+ * when node started with the variable (it has loaded the file itself) or when none was set. The
+ * hand-over variable is removed either way: it means something only to the process it was set for.
+ */
+export function takeDeferredExtraCaCerts(): string | undefined {
+  const env = process.env;
+  const handed = env.SBX_NODE_EXTRA_CA_CERTS;
+  if (handed === undefined) return undefined;
+  delete env.SBX_NODE_EXTRA_CA_CERTS;
+  if (env.NODE_EXTRA_CA_CERTS !== undefined) return undefined;
+  env.NODE_EXTRA_CA_CERTS = handed;
+  return handed || undefined;
+}

@@ -3,10 +3,12 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "@sbx-sh/protocol";
 import { commandWordOf, registerGroups } from "./command-groups.js";
+import { takeDeferredExtraCaCerts } from "./config.js";
 import { withGlobals } from "./context.js";
+import { trustExtraCaCerts } from "./extra-ca-certs.js";
 import { applyOutputKind, refuseJsonWhereMeaningless } from "./output-kinds.js";
 import { commandWord, withFlagNames } from "./flag-names.js";
-import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, stdoutGone } from "./output.js";
+import { CliExit, CliFailure, EXIT_SBX_FAILED, printError, progress, stdoutGone } from "./output.js";
 
 const EXIT_BROKEN_PIPE = 141;
 
@@ -73,6 +75,9 @@ function guardBrokenPipe(): void {
 
 /** Runs the CLI on `args` (without node and script) and answers the exit code. */
 export async function main(args: string[]): Promise<number> {
+  // First: the processes any command starts get NODE_EXTRA_CA_CERTS as the user set it.
+  const extraCaCerts = takeDeferredExtraCaCerts();
+  if (extraCaCerts) trustExtraCaCerts(extraCaCerts, (message) => progress(`warning: ${message}`));
   guardBrokenPipe();
   const program = await buildProgram(args);
   try {

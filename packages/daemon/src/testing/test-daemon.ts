@@ -14,6 +14,7 @@ import { FakeRuntime } from "../runtime/testing/fake-runtime.js";
 import type { Services } from "../services/services.js";
 import { withCopyStep } from "./copy-step-program.js";
 import { fakeBaseImages } from "./fake-base-images.js";
+import { freePort } from "./free-port.js";
 import { RequestRecorder, type RecordedRequest } from "./request-recorder.js";
 import { scriptedPrograms } from "./scripted-programs.js";
 
@@ -22,6 +23,8 @@ export type { RecordedRequest };
 export interface TestDaemonOptions {
   /** Base image names, all on the fake base layer (default: debian-minimal). */
   baseImages?: string[];
+  /** Also serve TCP with TLS on 127.0.0.1 (a free port; see `tcpHost`), with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
 }
 
 export class TestDaemon {
@@ -46,6 +49,7 @@ export class TestDaemon {
       cacheDir: join(dir, "cache"),
       warmPool: 0,
       proxyListen: null,
+      ...(opts.tls && { listenTcp: `127.0.0.1:${await freePort()}`, tlsCert: opts.tls.cert, tlsKey: opts.tls.key }),
     };
     const t = new TestDaemon(dir, config);
     const sh = t.runtime.programs.get("sh")!;
@@ -64,6 +68,12 @@ export class TestDaemon {
   /** For clients: `new SandboxClient({ host: daemon.host })`. */
   get host(): string {
     return `unix://${this.config.socket}`;
+  }
+
+  /** The TLS listener's address (`https://127.0.0.1:PORT`), when started with `tls`; it wants a bearer token. */
+  get tcpHost(): string {
+    if (!this.config.listenTcp) throw new Error("the test daemon was started without tls");
+    return `https://${this.config.listenTcp}`;
   }
 
   /** Every request clients sent, oldest first. */
