@@ -26,7 +26,7 @@ import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
 import { StepOutput } from "./step-output.js";
 import { BuildSession } from "./build-session.js";
 import type { ReadyBlanks } from "./ready-blank.js";
-import { commitStep, stepKey, type StepCache } from "./step-cache.js";
+import { baseKey, commitStep, recordConfigStep, stepKey, type StepCache } from "./step-cache.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -105,7 +105,7 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
-  let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
+  let parentKey = baseKey(base.id, opts.project);
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
   const baseLowers = [...(base.layers ?? [])]
@@ -138,15 +138,7 @@ export async function runBuild(
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        if (!hit && !opts.cacheOnly)
-          await deps.cache.putLayer({
-            key,
-            digest: null,
-            dir: null,
-            sizeBytes: 0,
-            step: text,
-            createdAt: new Date().toISOString(),
-          });
+        if (!hit && !opts.cacheOnly) await recordConfigStep(deps.cache, key, parentKey, text);
       } else {
         if (step.op === "workdir") config.workingDir = posix.resolve(config.workingDir, step.path);
         if (cached) {
