@@ -3,7 +3,8 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { SbxError, toSbxError, assertValidName, assertValidTag, newId, describeStep } from "@sbx-sh/protocol";
-import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
+import { runBuild, type BuilderDeps } from "../build/builder.js";
+import { StepFailure } from "../build/execute-step.js";
 import type { SourceImage } from "../build/copy-from.js";
 import type { BuildEvent } from "../domain/build-events.js";
 import type { CreateBuild } from "../domain/commands.js";
