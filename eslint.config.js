@@ -1,5 +1,6 @@
 // Lint rules, and the architecture's boundaries as rules (run in CI by scripts/test.sh):
-// - the protocol and the SDK never reach daemon code, server libraries or native modules;
+// - the protocol and the SDK never reach daemon code, server libraries or native modules (nor do
+//   the clients' tests, but for the daemon's test harness);
 // - the CLI talks to the daemon only through the SDK (it may find and spawn sbxd, never import it);
 // - inside the daemon nothing below api/ imports api/, and only the adapters that run tools
 //   (runtime/, layers/, oci/, the base-image builder) spawn host commands;
@@ -91,6 +92,24 @@ export default tseslint.config(
               "@sbx-sh/cli",
               ...OUT_OF_PACKAGE,
             ]),
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The clients' tests too: they reach the daemon through its API, served by the daemon's test
+    // harness (testing/test-daemon.ts), the one daemon module they may load.
+    files: TESTS.map((t) => `packages/{protocol,sdk,cli}/src/${t}`),
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\./)+daemon/(?!src/testing/test-daemon\\.js$)|^@sbx-sh/daemon(/|$)",
+              message: "a client's tests use the daemon through its API (testing/test-daemon.ts), never its code",
+            },
           ],
         },
       ],
