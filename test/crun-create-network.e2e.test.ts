@@ -12,8 +12,9 @@ import { BaseImages } from "../packages/daemon/src/build/base-images.js";
 import { defaultConfig } from "../packages/daemon/src/config.js";
 import { specFor } from "../packages/daemon/src/domain/sandbox-spec.js";
 import { CrunRuntime } from "../packages/daemon/src/runtime/crun-runtime.js";
-import { cgroupVersion, hostNofileHardLimit } from "../packages/daemon/src/runtime/host-facts.js";
-import { NetworkManager } from "../packages/daemon/src/runtime/network.js";
+import { hostNetwork, runtimeOptions } from "../packages/daemon/src/daemon-host.js";
+import { cgroupVersion } from "../packages/daemon/src/runtime/host-facts.js";
+import type { NetworkManager } from "../packages/daemon/src/runtime/network.js";
 import { HELPER_BUSYBOX } from "../packages/daemon/src/runtime/types.js";
 import { TestDaemon } from "./harness.js";
 
@@ -21,9 +22,11 @@ let runtime: CrunRuntime;
 let network: NetworkManager;
 let lowers: string[];
 let sandboxesDir: string;
+let root: string;
 
 beforeAll(async () => {
   const dirs = new TestDaemon({ name: "crun-create-network", netIndex: 6 });
+  root = dirs.root;
   await dirs.reset({ keepData: true });
   const cfg = defaultConfig(dirs.env);
   const bases = new BaseImages({
@@ -37,25 +40,15 @@ beforeAll(async () => {
     await mkdir(dir, { recursive: true });
     await chmod(dir, 0o700);
   }
-  network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
+  network = hostNetwork(cfg);
   sandboxesDir = join(cfg.dataDir, "sandboxes");
-  runtime = new CrunRuntime({
-    sandboxesDir: join(cfg.dataDir, "sandboxes"),
-    crunRoot: join(cfg.runDir, "crun"),
-    uidBase: cfg.uidBase,
-    uidCount: cfg.uidCount,
-    initPath: cfg.initPath,
-    busyboxPath: cfg.busyboxPath,
-    agentPath: cfg.agentPath ?? undefined,
-    idmapHelper: cfg.idmapHelper,
-    network,
-    nofile: Math.min(hostNofileHardLimit(), 65536),
-    cgroupVersion: cgroupVersion(),
-  });
+  runtime = new CrunRuntime(runtimeOptions(cfg, { sandboxesDir, network, cgroupVersion: cgroupVersion() }));
 }, 300_000);
 
 afterAll(async () => {
   await runtime?.cleanupLeaks(new Set(), new Set());
+  // Its tools' tmpfs, which a daemon's stop would unmount (harness.ts).
+  spawnSync("umount", ["-l", join(root, "run-tools")], { stdio: "ignore" });
 });
 
 /** A policy that is not open, so that its slot has a chain of its own in the table. */

@@ -1,14 +1,16 @@
 // The runtime contract (packages/daemon/src/runtime/runtime.conformance.ts) held against CrunRuntime
-// on this host: root, real crun, the default base image. The runtime is configured as sbxd would
-// configure it from a test daemon's environment, on that daemon's private dirs, with no daemon.
+// on this host: root, real crun, the default base image. The runtime is configured as sbxd
+// configures it (daemon-host.ts) from a test daemon's environment, on that daemon's private dirs,
+// with no daemon.
+import { spawnSync } from "node:child_process";
 import { chmod, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { newId } from "@sbx-sh/protocol";
 import { BaseImages } from "../packages/daemon/src/build/base-images.js";
 import { defaultConfig } from "../packages/daemon/src/config.js";
 import { CrunRuntime } from "../packages/daemon/src/runtime/crun-runtime.js";
-import { cgroupVersion, hostNofileHardLimit } from "../packages/daemon/src/runtime/host-facts.js";
-import { NetworkManager } from "../packages/daemon/src/runtime/network.js";
+import { runtimeOptions, hostNetwork } from "../packages/daemon/src/daemon-host.js";
+import { cgroupVersion } from "../packages/daemon/src/runtime/host-facts.js";
 import { runtimeConformance } from "../packages/daemon/src/runtime/runtime.conformance.js";
 import { TestDaemon } from "./harness.js";
 
@@ -30,23 +32,21 @@ runtimeConformance("CrunRuntime", async () => {
     await mkdir(dir, { recursive: true });
     await chmod(dir, 0o700);
   }
-  const runtime = new CrunRuntime({
-    sandboxesDir: join(cfg.dataDir, "sandboxes"),
-    crunRoot: join(cfg.runDir, "crun"),
-    uidBase: cfg.uidBase,
-    uidCount: cfg.uidCount,
-    initPath: cfg.initPath,
-    busyboxPath: cfg.busyboxPath,
-    agentPath: cfg.agentPath ?? undefined,
-    idmapHelper: cfg.idmapHelper,
-    network: new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix }),
-    nofile: Math.min(hostNofileHardLimit(), 65536),
-    cgroupVersion: cgroupVersion(),
-  });
+  const runtime = new CrunRuntime(
+    runtimeOptions(cfg, {
+      sandboxesDir: join(cfg.dataDir, "sandboxes"),
+      network: hostNetwork(cfg),
+      cgroupVersion: cgroupVersion(),
+    }),
+  );
   return {
     runtime,
     lowers: [base.rootfs],
     newId: () => newId("sb"),
-    close: () => runtime.cleanupLeaks(new Set(), new Set()).then(() => undefined),
+    close: async () => {
+      await runtime.cleanupLeaks(new Set(), new Set());
+      // Its tools' tmpfs, which a daemon's stop would unmount (harness.ts).
+      spawnSync("umount", ["-l", join(dirs.root, "run-tools")], { stdio: "ignore" });
+    },
   };
 });
