@@ -22,7 +22,8 @@ function build(id: string, patch: Partial<BuildRecord> = {}): BuildRecord {
   };
 }
 
-function image(ref: string, patch: Partial<ImageRecord> = {}): ImageRecord {
+/** An image record for store tests: one layer, registered as default/app:latest unless `patch` says otherwise. */
+export function image(ref: string, patch: Partial<ImageRecord> = {}): ImageRecord {
   return {
     ref,
     id: `sha256:${ref}`,
