@@ -45,7 +45,15 @@ const BELOW_API = [
 ];
 const HOST = "only runtime/ and the tool adapters (layers/, oci/, build/base-*) run host commands";
 const NO_SPAWN = { name: "node:child_process", message: HOST };
-const NO_COMMAND = restrict(HOST, ["**/common/command.js"]);
+const NO_COMMAND = restrict(HOST, ["**/common/command.js", "./common/command.js"]);
+/** The adapters that run host tools, and the one module that runs commands for them. */
+const TOOL_ADAPTERS = [
+  "packages/daemon/src/runtime/**",
+  "packages/daemon/src/layers/**",
+  "packages/daemon/src/oci/**",
+  "packages/daemon/src/build/base-*.ts",
+  "packages/daemon/src/common/command.ts",
+];
 
 export default tseslint.config(
   { ignores: ["**/dist/**", "node_modules/**", "**/bin/**", ".tmp/**", "bench/results/**", "test/tensorlake/.sdk/**"] },
@@ -154,10 +162,17 @@ export default tseslint.config(
     rules: { "no-restricted-imports": ["error", { patterns: BELOW_API }] },
   },
   {
-    // Use cases, domain and metadata never touch the host: no processes, no host commands.
-    files: ["packages/daemon/src/{services,domain,store}/**/*.ts"],
-    ignores: TESTS,
+    // Use cases, domain, metadata, the cluster and the rest below api/ never touch the host: no
+    // processes, no host commands; only the tool adapters do.
+    files: ["packages/daemon/src/*/**/*.ts"],
+    ignores: [...TESTS, ...TOOL_ADAPTERS, "packages/daemon/src/api/**"],
     rules: { "no-restricted-imports": ["error", { paths: [NO_SPAWN], patterns: [...BELOW_API, NO_COMMAND] }] },
+  },
+  {
+    // The composition root (daemon.ts, wiring.ts, main.ts, ...) runs nothing on the host itself either.
+    files: ["packages/daemon/src/*.ts"],
+    ignores: TESTS,
+    rules: { "no-restricted-imports": ["error", { paths: [NO_SPAWN], patterns: [NO_COMMAND] }] },
   },
   {
     files: ["packages/daemon/src/api/**/*.ts"],
