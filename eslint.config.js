@@ -1,5 +1,6 @@
 // Lint rules, and the architecture's boundaries as rules (run in CI by scripts/test.sh):
-// - the protocol and the SDK never reach daemon code, server libraries or native modules;
+// - the protocol and the SDK never reach daemon code, server libraries or native modules (nor do
+//   the clients' tests, but for the daemon's test harness);
 // - the CLI talks to the daemon only through the SDK (it may find and spawn sbxd, never import it);
 // - inside the daemon nothing below api/ imports api/, and only the adapters that run tools
 //   (runtime/, layers/, oci/, the base-image builder) spawn host commands;
@@ -44,7 +45,15 @@ const BELOW_API = [
 ];
 const HOST = "only runtime/ and the tool adapters (layers/, oci/, build/base-*) run host commands";
 const NO_SPAWN = { name: "node:child_process", message: HOST };
-const NO_COMMAND = restrict(HOST, ["**/common/command.js"]);
+const NO_COMMAND = restrict(HOST, ["**/common/command.js", "./common/command.js"]);
+/** The adapters that run host tools, and the one module that runs commands for them. */
+const TOOL_ADAPTERS = [
+  "packages/daemon/src/runtime/**",
+  "packages/daemon/src/layers/**",
+  "packages/daemon/src/oci/**",
+  "packages/daemon/src/build/base-*.ts",
+  "packages/daemon/src/common/command.ts",
+];
 
 export default tseslint.config(
   { ignores: ["**/dist/**", "node_modules/**", "**/bin/**", ".tmp/**", "bench/results/**", "test/tensorlake/.sdk/**"] },
@@ -97,6 +106,24 @@ export default tseslint.config(
     },
   },
   {
+    // The clients' tests too: they reach the daemon through its API, served by the daemon's test
+    // harness (testing/test-daemon.ts), the one daemon module they may load.
+    files: TESTS.map((t) => `packages/{protocol,sdk,cli}/src/${t}`),
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              regex: "^(\\.\\./)+daemon/(?!src/testing/test-daemon\\.js$)|^@sbx-sh/daemon(/|$)",
+              message: "a client's tests use the daemon through its API (testing/test-daemon.ts), never its code",
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ["packages/sdk/src/**/*.ts"],
     ignores: [...TESTS, "packages/sdk/src/config.ts"],
     rules: { "no-restricted-syntax": ["error", NO_ENV] },
@@ -135,10 +162,17 @@ export default tseslint.config(
     rules: { "no-restricted-imports": ["error", { patterns: BELOW_API }] },
   },
   {
-    // Use cases, domain and metadata never touch the host: no processes, no host commands.
-    files: ["packages/daemon/src/{services,domain,store}/**/*.ts"],
-    ignores: TESTS,
+    // Use cases, domain, metadata, the cluster and the rest below api/ never touch the host: no
+    // processes, no host commands; only the tool adapters do.
+    files: ["packages/daemon/src/*/**/*.ts"],
+    ignores: [...TESTS, ...TOOL_ADAPTERS, "packages/daemon/src/api/**"],
     rules: { "no-restricted-imports": ["error", { paths: [NO_SPAWN], patterns: [...BELOW_API, NO_COMMAND] }] },
+  },
+  {
+    // The composition root (daemon.ts, wiring.ts, main.ts, ...) runs nothing on the host itself either.
+    files: ["packages/daemon/src/*.ts"],
+    ignores: TESTS,
+    rules: { "no-restricted-imports": ["error", { paths: [NO_SPAWN], patterns: [NO_COMMAND] }] },
   },
   {
     files: ["packages/daemon/src/api/**/*.ts"],

@@ -4,59 +4,28 @@
 // wired, must still leave nothing of its network behind: no veth and no rules of its slot. Real
 // crun, nft and ip on this host; no daemon.
 import { spawnSync } from "node:child_process";
-import { chmod, mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { newId } from "@sbx-sh/protocol";
-import { BaseImages } from "../packages/daemon/src/build/base-images.js";
-import { defaultConfig } from "../packages/daemon/src/config.js";
 import { specFor } from "../packages/daemon/src/domain/sandbox-spec.js";
-import { CrunRuntime } from "../packages/daemon/src/runtime/crun-runtime.js";
-import { cgroupVersion, hostNofileHardLimit } from "../packages/daemon/src/runtime/host-facts.js";
-import { NetworkManager } from "../packages/daemon/src/runtime/network.js";
+import type { CrunRuntime } from "../packages/daemon/src/runtime/crun-runtime.js";
+import type { NetworkManager } from "../packages/daemon/src/runtime/network.js";
 import { HELPER_BUSYBOX } from "../packages/daemon/src/runtime/types.js";
-import { TestDaemon } from "./harness.js";
+import { hostRuntimeForTest, type HostRuntime } from "./runtime-host.js";
 
+let host: HostRuntime;
 let runtime: CrunRuntime;
 let network: NetworkManager;
 let lowers: string[];
 let sandboxesDir: string;
 
 beforeAll(async () => {
-  const dirs = new TestDaemon({ name: "crun-create-network", netIndex: 6 });
-  await dirs.reset({ keepData: true });
-  const cfg = defaultConfig(dirs.env);
-  const bases = new BaseImages({
-    dataDir: cfg.dataDir,
-    cacheDir: join(cfg.cacheDir, "bases"),
-    uidBase: cfg.uidBase,
-    log: () => undefined,
-  });
-  lowers = [(await bases.ensure(cfg.defaultImage)).rootfs];
-  for (const dir of [cfg.dataDir, join(cfg.dataDir, "sandboxes")]) {
-    await mkdir(dir, { recursive: true });
-    await chmod(dir, 0o700);
-  }
-  network = new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix });
-  sandboxesDir = join(cfg.dataDir, "sandboxes");
-  runtime = new CrunRuntime({
-    sandboxesDir: join(cfg.dataDir, "sandboxes"),
-    crunRoot: join(cfg.runDir, "crun"),
-    uidBase: cfg.uidBase,
-    uidCount: cfg.uidCount,
-    initPath: cfg.initPath,
-    busyboxPath: cfg.busyboxPath,
-    agentPath: cfg.agentPath ?? undefined,
-    idmapHelper: cfg.idmapHelper,
-    network,
-    nofile: Math.min(hostNofileHardLimit(), 65536),
-    cgroupVersion: cgroupVersion(),
-  });
+  host = await hostRuntimeForTest("crun-create-network", 6);
+  ({ runtime, network, lowers, sandboxesDir } = host);
 }, 300_000);
 
-afterAll(async () => {
-  await runtime?.cleanupLeaks(new Set(), new Set());
-});
+afterAll(() => host?.close());
 
 /** A policy that is not open, so that its slot has a chain of its own in the table. */
 const DENY = { allowOut: [], denyOut: ["192.0.2.0/24"] };

@@ -1,52 +1,11 @@
 // The runtime contract (packages/daemon/src/runtime/runtime.conformance.ts) held against CrunRuntime
-// on this host: root, real crun, the default base image. The runtime is configured as sbxd would
-// configure it from a test daemon's environment, on that daemon's private dirs, with no daemon.
-import { chmod, mkdir } from "node:fs/promises";
-import { join } from "node:path";
+// on this host: root, real crun, the default base image, the runtime made as sbxd makes it
+// (./runtime-host.ts), with no daemon.
 import { newId } from "@sbx-sh/protocol";
-import { BaseImages } from "../packages/daemon/src/build/base-images.js";
-import { defaultConfig } from "../packages/daemon/src/config.js";
-import { CrunRuntime } from "../packages/daemon/src/runtime/crun-runtime.js";
-import { cgroupVersion, hostNofileHardLimit } from "../packages/daemon/src/runtime/host-facts.js";
-import { NetworkManager } from "../packages/daemon/src/runtime/network.js";
 import { runtimeConformance } from "../packages/daemon/src/runtime/runtime.conformance.js";
-import { TestDaemon } from "./harness.js";
+import { hostRuntimeForTest } from "./runtime-host.js";
 
 runtimeConformance("CrunRuntime", async () => {
-  // Its dirs, subnet and interface names are a test daemon's, so a run that died is cleaned up like one;
-  // data/ (the unpacked base image) is kept for the next run.
-  const dirs = new TestDaemon({ name: "runtime-conformance", netIndex: 5 });
-  await dirs.reset({ keepData: true });
-  const cfg = defaultConfig(dirs.env);
-  const bases = new BaseImages({
-    dataDir: cfg.dataDir,
-    cacheDir: join(cfg.cacheDir, "bases"),
-    uidBase: cfg.uidBase,
-    log: () => undefined,
-  });
-  const base = await bases.ensure(cfg.defaultImage);
-  // As sbxd makes them: 0700, no ACL; crun reaches each sandbox's files from inside its dir.
-  for (const dir of [cfg.dataDir, join(cfg.dataDir, "sandboxes")]) {
-    await mkdir(dir, { recursive: true });
-    await chmod(dir, 0o700);
-  }
-  const runtime = new CrunRuntime({
-    sandboxesDir: join(cfg.dataDir, "sandboxes"),
-    crunRoot: join(cfg.runDir, "crun"),
-    uidBase: cfg.uidBase,
-    uidCount: cfg.uidCount,
-    initPath: cfg.initPath,
-    busyboxPath: cfg.busyboxPath,
-    agentPath: cfg.agentPath ?? undefined,
-    idmapHelper: cfg.idmapHelper,
-    network: new NetworkManager({ subnet: cfg.subnet, interfacePrefix: cfg.interfacePrefix }),
-    nofile: Math.min(hostNofileHardLimit(), 65536),
-    cgroupVersion: cgroupVersion(),
-  });
-  return {
-    runtime,
-    lowers: [base.rootfs],
-    newId: () => newId("sb"),
-    close: () => runtime.cleanupLeaks(new Set(), new Set()).then(() => undefined),
-  };
+  const { runtime, lowers, close } = await hostRuntimeForTest("runtime-conformance", 5);
+  return { runtime, lowers, newId: () => newId("sb"), close };
 });

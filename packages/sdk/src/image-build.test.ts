@@ -1,9 +1,10 @@
 // image.build() against sbxd on the fake runtime: contexts uploaded only when missing, the request and the
-// events, a cached rebuild, failures as SbxError with the step's details, and cancellation.
+// events, a cached rebuild, failures as SbxError with the step's details, and cancellation; every kind
+// of step the SDK writes passes the daemon's validation.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Header } from "tar";
+import { c, Header } from "tar";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BuildEvent } from "@sbx-sh/protocol";
 import { followBuild, Image, SandboxClient, SbxError } from "./index.js";
@@ -96,6 +97,32 @@ describe("image.build", () => {
       registeredName: "broken-x",
       tag: "t1",
       noCache: true,
+    });
+  });
+
+  it("writes every kind of step in a shape the daemon's validation takes", async () => {
+    c({ gzip: true, file: join(ctx, "assets.tar.gz"), cwd: ctx, sync: true }, ["scripts"]);
+    const every = new Image({ name: "every-step" })
+      .run("echo hi")
+      .run(["sh", "-c", "echo exec form"])
+      .env("A", "1")
+      .workdir("/opt/app")
+      .copy("scripts/", "./scripts/", { chown: "1000:1000", chmod: 0o755 })
+      .add("assets.tar.gz", "/opt/app/assets/")
+      .user("app")
+      .entrypoint(["python3"])
+      .cmd("app.py");
+    const post = (definition: unknown) => client.transport.json("POST", "/v1/builds", { json: { definition } });
+    // Past the validation, the daemon only asks for what is missing: the files, the source image.
+    const def = await every.toDefinition({ contextDir: ctx });
+    await expect(post(def)).rejects.toMatchObject({ code: "failed_precondition", message: /were not uploaded/ });
+    const from = new Image("app").copyFrom("builder:v1", ["/out/app", "/out/lib/*.so"], "/usr/local/", {
+      chown: "app",
+    });
+    await expect(post(await from.toDefinition())).rejects.toMatchObject({ code: "image_not_found" });
+    // What the validation refuses looks otherwise.
+    await expect(post({ ...def, steps: [{ ...def.steps[4], chmod: 755 }] })).rejects.toMatchObject({
+      code: "invalid_argument",
     });
   });
 

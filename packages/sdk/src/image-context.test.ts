@@ -6,7 +6,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as tar from "tar";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { validateTar } from "../../daemon/src/services/tar-check.js";
 import { Image } from "./image.js";
 import { packCopyStep, type PackedContext } from "./image-context.js";
 import { IgnoreRules } from "./sbxignore.js";
@@ -57,7 +56,8 @@ function entries(file: string) {
 }
 
 describe("context tars", () => {
-  it("packs entries <i>/<name>, sorted, mtime 0, uid/gid 0, modes kept; sbxd accepts them", async () => {
+  // That sbxd takes them (its upload check): image-build.test.ts, which uploads such contexts.
+  it("packs entries <i>/<name>, sorted, mtime 0, uid/gid 0, modes kept", async () => {
     const p = await pack((i) => i.copy(["scripts/", "run.sh"], "/opt/app/"));
     expect(p.sources).toEqual([
       { name: "scripts", type: "dir" },
@@ -74,8 +74,6 @@ describe("context tars", () => {
     for (const e of list) expect(e).toMatchObject({ mtime: 0, uid: 0, gid: 0, uname: "" });
     expect(list.at(-1)).toMatchObject({ type: "File", mode: 0o755, size: 10 });
     expect(p.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const { readFileSync } = await import("node:fs");
-    expect(await validateTar(readFileSync(p.file))).toBe(5);
   });
 
   it("gives the same digest for the same files, also after a touch, and another for new content or mode", async () => {

@@ -1,19 +1,17 @@
 // The builder's logic above the runtime: cache keys, cache hits and misses, config steps, failure
 // reports and cleanup. The runtime here is a fake that records calls; the real one is exercised
 // by test/images.e2e.test.ts.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { BuildProgressEvent } from "../domain/build-events.js";
 import type { LayerSource, SandboxRuntime } from "../runtime/runtime.js";
-import type { LayerStore } from "../layers/layer-store.js";
 import type { LayerRecord } from "../domain/records.js";
-import { runBuild, StepFailure, type BuilderDeps } from "./builder.js";
+import { runBuild, type BuilderDeps } from "./builder.js";
+import { StepFailure } from "./execute-step.js";
 import { stepKey } from "./step-cache.js";
 import { copyArgs } from "./copy-step.js";
 import type { ImageDefinition } from "@sbx-sh/protocol";
+import { tempDirLayers } from "../testing/temp-dir-layers.js";
 import { memoryStepCache } from "../testing/memory-step-cache.js";
 
 function fakeDeps(exitCodes: number[] = []) {
@@ -34,16 +32,7 @@ function fakeDeps(exitCodes: number[] = []) {
       return consume({ kind: "directory", path: "/upper" });
     },
   } as unknown as SandboxRuntime;
-  let n = 0;
-  // Real (empty) dirs: a cache entry only counts while its layer directory exists.
-  const layers = {
-    commit: async (_layer: LayerSource, key: string) => ({
-      key,
-      dir: mkdtempSync(join(tmpdir(), "sbx-layer-")),
-      digest: `sha256:layer${++n}`,
-      sizeBytes: 100,
-    }),
-  } as unknown as LayerStore;
+  const layers = tempDirLayers();
   const deps: BuilderDeps = {
     runtime,
     layers,

@@ -3,30 +3,23 @@
 // step's layer. Consecutive executed steps share one build sandbox when the runtime can stop its
 // processes between steps (./build-session.ts); otherwise each step has its own. Every step has a
 // cache key (parent key + the step + the digest of what it copies), so unchanged steps are reused;
-// the step cache gives the layer of a step's newest build (./step-cache.ts).
+// the step cache gives the layer of a step's newest build (./step-cache.ts). A step that needs a
+// sandbox runs in ./execute-step.ts.
 import { existsSync } from "node:fs";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
-import {
-  mergeEnv,
-  SbxError,
-  toSbxError,
-  type ErrorCode,
-  describeStep,
-  type ImageDefinition,
-  type Step,
-} from "@sbx-sh/protocol";
+import { mergeEnv, SbxError, describeStep, type ImageDefinition, type Step } from "@sbx-sh/protocol";
 import type { BuildProgressEvent } from "../domain/build-events.js";
-import { HELPER_BUSYBOX as BB, type SandboxRuntime } from "../runtime/runtime.js";
+import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageLayerRef, ImageRecord } from "../domain/records.js";
-import { COPY_SCRIPT, CONTEXT_DIR, copyArgs } from "./copy-step.js";
-import { stageImageFiles, type SourceImage } from "./copy-from.js";
+import { copyArgs } from "./copy-step.js";
+import type { SourceImage } from "./copy-from.js";
 import { planCopy, planWorkdir, type LayerPlan } from "./host-step.js";
-import { StepOutput } from "./step-output.js";
+import { executeStep, sourceImage } from "./execute-step.js";
 import { BuildSession } from "./build-session.js";
 import type { ReadyBlanks } from "./ready-blank.js";
-import { commitStep, stepKey, type StepCache } from "./step-cache.js";
+import { baseKey, commitStep, recordConfigStep, stepKey, type StepCache } from "./step-cache.js";
 
 type ImageConfig = ImageRecord["config"];
 
@@ -77,21 +70,6 @@ export interface BuildOptions {
 /** What a cache-only pass (BuildOptions.cacheOnly) throws at the first step it would have to run. */
 export class NotCached extends Error {}
 
-/** A step that failed, with what a user needs to fix it. */
-export class StepFailure extends Error {
-  constructor(
-    readonly step: number,
-    readonly stepDef: Step,
-    readonly exitCode: number | null,
-    message: string,
-    readonly lastLines: string[],
-    /** The error code when the step failed outside its command (e.g. no_space committing its layer). */
-    readonly code?: ErrorCode,
-  ) {
-    super(message);
-  }
-}
-
 export async function runBuild(
   def: ImageDefinition,
   base: BuildBase,
@@ -105,7 +83,7 @@ export async function runBuild(
     user: base.config.user || "root",
   };
   const layers: ImageLayerRef[] = [];
-  let parentKey = opts.project === undefined ? `base:${base.id}` : `project:${opts.project}\nbase:${base.id}`;
+  let parentKey = baseKey(base.id, opts.project);
   const total = def.steps.length;
   // Finished steps' sandboxes are torn down while the next step runs; the build waits for all.
   const baseLowers = [...(base.layers ?? [])]
@@ -138,15 +116,7 @@ export async function runBuild(
       let layer: ImageLayerRef | null = null;
       if (!changesFiles) {
         applyConfig(config, step);
-        if (!hit && !opts.cacheOnly)
-          await deps.cache.putLayer({
-            key,
-            digest: null,
-            dir: null,
-            sizeBytes: 0,
-            step: text,
-            createdAt: new Date().toISOString(),
-          });
+        if (!hit && !opts.cacheOnly) await recordConfigStep(deps.cache, key, parentKey, text);
       } else {
         if (step.op === "workdir") config.workingDir = posix.resolve(config.workingDir, step.path);
         if (cached) {
@@ -231,89 +201,4 @@ function applyConfig(config: ImageConfig, step: Step): void {
     default:
       break;
   }
-}
-
-async function executeStep(
-  step: Step,
-  n: number,
-  config: ImageConfig,
-  lowers: string[],
-  key: string,
-  deps: BuilderDeps,
-  opts: BuildOptions,
-  session: BuildSession,
-) {
-  // Capped per step and per build (opts is the build's): a flood is counted, not kept.
-  const output = new StepOutput(opts, (stream, text) => opts.emit({ type: "log", step: n, stream, data: text }));
-  const onOutput = (stream: "stdout" | "stderr", data: Buffer): void => output.write(stream, data);
-  const env = mergeEnv(config.env, {});
-  // A cancel that came while the sandbox was being made: the runtime only hears aborts after run starts.
-  const run: typeof deps.runtime.run = (...args) => {
-    if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
-    return deps.runtime.run(...args);
-  };
-  let id: string | undefined;
-  try {
-    // Only RUN may need the network (apt, pip); copying and mkdir never do.
-    id = await session.sandboxFor({ network: step.op === "run", lowers, env, hostIds: config.systemd === true });
-    let code: number;
-    if (step.op === "run") {
-      const argv = typeof step.command === "string" ? ["/bin/sh", "-c", step.command] : step.command;
-      const user = await deps.runtime.resolveUser(id, config.user);
-      code = await run(id, { argv, env, cwd: config.workingDir, user }, onOutput, opts.signal);
-    } else if (step.op === "workdir") {
-      code = await run(
-        id,
-        { argv: [BB, "mkdir", "-p", config.workingDir], env, cwd: "/", user: "0:0" },
-        onOutput,
-        opts.signal,
-      );
-    } else if (step.op === "copy" || step.op === "add") {
-      await deps.runtime.extractArchive(id, CONTEXT_DIR, deps.openContext(step.context));
-      code = await run(
-        id,
-        { argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs(step, config.workingDir)], env, cwd: "/", user: "0:0" },
-        onOutput,
-        opts.signal,
-      );
-    } else if (step.op === "copy_from") {
-      const sources = await stageImageFiles(deps.runtime, id, step, sourceImage(step.image, opts), opts.signal);
-      code = await run(
-        id,
-        {
-          argv: [BB, "sh", "-c", COPY_SCRIPT, "sh", ...copyArgs({ ...step, sources }, config.workingDir)],
-          env,
-          cwd: "/",
-          user: "0:0",
-        },
-        onOutput,
-        opts.signal,
-      );
-    } else {
-      throw new SbxError("internal", `step ${step.op} makes no layer`);
-    }
-    output.finish();
-    if (opts.signal.aborted) throw new SbxError("failed_precondition", "the build was cancelled");
-    if (code !== 0)
-      throw new StepFailure(n, step, code, `step ${n} failed with exit code ${code}`, output.lastLines(20));
-    return await session.capture(id, key);
-  } catch (err) {
-    // A failed step's sandbox is not reused: the next build starts from the last good layer.
-    session.end();
-    if (err instanceof StepFailure || opts.signal.aborted) throw err;
-    throw new StepFailure(
-      n,
-      step,
-      null,
-      err instanceof Error ? err.message : String(err),
-      output.lastLines(20),
-      toSbxError(err).code,
-    );
-  }
-}
-
-function sourceImage(ref: string, opts: BuildOptions): SourceImage {
-  const found = opts.sourceImages?.get(ref);
-  if (!found) throw new SbxError("internal", `COPY --from=${ref}: the image was not resolved before the build`);
-  return found;
 }

@@ -1,18 +1,15 @@
 // A build's first executed step in a ready warm-pool blank (./ready-blank.ts), above the runtime:
 // which steps may take one, what it is reconfigured to, what happens to one that does not fit or
 // cannot be reconfigured, and that a build executing nothing takes none.
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { ImageDefinition } from "@sbx-sh/protocol";
 import type { SandboxSpec } from "../domain/sandbox-spec.js";
 import type { LayerRecord } from "../domain/records.js";
-import type { LayerStore } from "../layers/layer-store.js";
 import type { LayerSource, SandboxRuntime } from "../runtime/runtime.js";
 import { runBuild, type BuilderDeps } from "./builder.js";
 import type { ReadyBlank } from "./ready-blank.js";
+import { tempDirLayers } from "../testing/temp-dir-layers.js";
 import { memoryStepCache } from "../testing/memory-step-cache.js";
 
 const base = {
@@ -55,15 +52,7 @@ function setup(opts: { blanks?: ReadyBlank[]; reconfigureFails?: boolean } = {})
     exportLayer: async <T>(_id: string, _o: { live: boolean }, consume: (l: LayerSource) => Promise<T>) =>
       consume({ kind: "directory", path: "/upper" }),
   } as unknown as SandboxRuntime;
-  let n = 0;
-  const layers = {
-    commit: async (_l: unknown, key: string) => ({
-      key,
-      dir: mkdtempSync(join(tmpdir(), "sbx-layer-")),
-      digest: `sha256:l${++n}`,
-      sizeBytes: 1,
-    }),
-  } as unknown as LayerStore;
+  const layers = tempDirLayers();
   const released: number[] = [];
   const deps: BuilderDeps = {
     runtime,

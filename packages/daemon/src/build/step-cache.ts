@@ -2,9 +2,13 @@
 // copies), and what an executed step leaves in it. Like Docker's, the cache gives the layer of a
 // step's newest build: a --no-cache rebuild refreshes it instead of leaving the older layers in
 // place for the next plain build (which would then name a stale image, or refuse the name).
+// A config-only step's row names the key it chains from, so garbage collection drops it together
+// with that layer (staleConfigSteps): a --no-cache rebuild chains the steps after a re-executed one
+// from a key of its own, and those rows would otherwise outlive every layer they could follow.
 import { createHash } from "node:crypto";
 import type { Step } from "@sbx-sh/protocol";
 import type { CommittedLayer } from "../layers/layer-store.js";
+import type { LayerRecord } from "../domain/records.js";
 import type { ImageStore } from "../store/store.js";
 
 /** The store's step cache, as the builder uses it. */
@@ -30,6 +34,41 @@ export async function commitStep(
   await cache.putLayer({ key: made.key, digest, dir, sizeBytes, step: text, createdAt: new Date().toISOString() });
   await cache.pointStep(key, made.key);
   return { key: made.key, digest, dir, sizeBytes };
+}
+
+/** Records a config-only step (ENV, USER, ...): a row with no layer, naming the key it chains from. */
+export async function recordConfigStep(cache: StepCache, key: string, parent: string, text: string): Promise<void> {
+  const createdAt = new Date().toISOString();
+  await cache.putLayer({ key, digest: null, dir: null, sizeBytes: 0, step: text, createdAt, parent });
+}
+
+/**
+ * The config-only steps' rows that chain from a layer or config step whose row is gone, and the
+ * rows chained from those in turn: a build reaches such a step again only after making that layer
+ * anew, so the row serves no cache hit. Kept: rows `held` names or chained from a key it names (a
+ * build in progress, a failed build's steps kept for the retry), rows chained from a base (a
+ * `base:` key, no row of its own), and rows written before they named their parent.
+ */
+export function staleConfigSteps(rows: readonly LayerRecord[], held: ReadonlySet<string>): string[] {
+  const present = new Set(rows.map((r) => r.key));
+  const children = new Map<string, string[]>();
+  const stale: string[] = [];
+  for (const r of rows) {
+    if (r.dir !== null || r.parent === undefined || held.has(r.key)) continue;
+    if (!present.has(r.parent) && !held.has(r.parent) && !isBaseKey(r.parent)) stale.push(r.key);
+    else children.set(r.parent, [...(children.get(r.parent) ?? []), r.key]);
+  }
+  for (let i = 0; i < stale.length; i++) stale.push(...(children.get(stale[i]!) ?? []));
+  return stale;
+}
+
+/** The key a build's first step chains from: its base's, within its project when it has one. */
+export function baseKey(baseId: string, project?: string): string {
+  return project === undefined ? `base:${baseId}` : `project:${project}\nbase:${baseId}`;
+}
+
+function isBaseKey(key: string): boolean {
+  return key.startsWith("base:") || key.startsWith("project:");
 }
 
 /** sha256 over the parent's key and the step as it affects the result (not where it was declared). */

@@ -177,6 +177,11 @@ export interface LayerRecord {
   sizeBytes: number;
   step: string;
   createdAt: string;
+  /**
+   * A config-only step's: the key its own chains from (the layer or config step below, or the
+   * base's), so garbage collection drops the row once that is gone (build/step-cache.ts).
+   */
+  parent?: string;
 }
 
 export interface ImageLayerRef {

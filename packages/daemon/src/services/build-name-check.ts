@@ -2,13 +2,12 @@
 // name:tag is free, or points at the very image this build would register (an unchanged rebuild,
 // which is not a conflict), or the build is refused with already_exists. Whether it would be the
 // same image is answered by a cache-only pass over the steps: nothing runs, nothing is written.
-import { createHash } from "node:crypto";
 import { SbxError } from "@sbx-sh/protocol";
 import { NotCached, runBuild, type BuildBase, type BuilderDeps } from "../build/builder.js";
 import type { SourceImage } from "../build/copy-from.js";
 import type { CreateBuild } from "../domain/commands.js";
-import type { ImageRecord } from "../domain/records.js";
 import type { ImageStore } from "../store/store.js";
+import { imageDigest } from "./build-image.js";
 
 export async function assertNameFree(
   store: Pick<ImageStore, "findImage">,
@@ -51,9 +50,4 @@ export async function assertNameFree(
     "already_exists",
     `image ${b.name}:${b.tag} already exists in project ${b.project}: pass --replace to point the name at the new image, or build under another tag`,
   );
-}
-
-/** The id of a built image: its base, its layers and its config. */
-export function imageDigest(baseId: string, layerDigests: string[], config: ImageRecord["config"]): string {
-  return "sha256:" + createHash("sha256").update(JSON.stringify({ baseId, layerDigests, config })).digest("hex");
 }

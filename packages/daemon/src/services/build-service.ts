@@ -2,15 +2,14 @@
 // (kept in memory and in a file), cancellation, and registration of the result in the project.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { SbxError, toSbxError, assertValidName, assertValidTag, newId, describeStep } from "@sbx-sh/protocol";
-import { runBuild, StepFailure, type BuilderDeps } from "../build/builder.js";
+import { SbxError, assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
+import { runBuild, type BuilderDeps } from "../build/builder.js";
 import type { SourceImage } from "../build/copy-from.js";
 import type { BuildEvent } from "../domain/build-events.js";
 import type { CreateBuild } from "../domain/commands.js";
 import type { ImageStore } from "../store/store.js";
-import type { BuildRecord, ImageLayerRef, ImageRecord } from "../domain/records.js";
-import { isRegistryRef } from "../oci/registry-client.js";
-import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
+import type { BuildRecord, ImageRecord } from "../domain/records.js";
+import type { ImageService } from "./images.js";
 import type { Logger } from "../common/log.js";
 import type { ImageGc } from "./image-gc.js";
 import { buildPublisher } from "./build-bus.js";
@@ -18,14 +17,11 @@ import type { EventBus } from "./event-bus.js";
 import { BuildLog, replayBuildLog } from "./build-log.js";
 import type { LayersInUse } from "./layers-in-use.js";
 import { BuildCacheKeep } from "./build-cache-keep.js";
-import { assertNameFree, imageDigest } from "./build-name-check.js";
+import { assertNameFree } from "./build-name-check.js";
+import { builtImage } from "./build-image.js";
 import { SOLE_OWNER, type BuildOwner } from "./build-owner.js";
-
-/** A build's base: a rootfs dir and, for layered images, the layers above it (bottom first). */
-export type LayeredBase = ResolvedBase & {
-  layers: ImageLayerRef[];
-  /** Layer keys to keep from garbage collection while building. */ keys?: string[];
-};
+import { toFailure } from "./build-failure.js";
+import { pinSources, resolveBase, type BuildInputs, type LayeredBase } from "./build-inputs.js";
 
 interface Running {
   abort: AbortController;
@@ -59,6 +55,7 @@ export class BuildService {
   private readonly running = new Map<string, Running>();
   private readonly logDir: string;
   private readonly keep: BuildCacheKeep;
+  private readonly inputs: BuildInputs;
   /**
    * Cluster nodes (--registry): commits a build the control plane placed here (its layers pushed to
    * the cluster registry, the image recorded in the control plane's store) before it is registered
@@ -68,13 +65,14 @@ export class BuildService {
 
   constructor(
     private readonly store: ImageStore,
-    private readonly images: ImageService,
+    images: ImageService,
     private readonly deps: BuilderDeps & { hasContext(digest: string): Promise<boolean> },
     private readonly opts: BuildServiceOptions,
     private readonly log: Logger,
   ) {
     this.logDir = opts.logDir;
     this.keep = new BuildCacheKeep(opts.cacheKeepMs);
+    this.inputs = { store, images, hasContext: (d) => deps.hasContext(d), pullBase: opts.pullBase };
     opts.inUse.add(() => this.buildingKeys());
     opts.inUse.add(() => this.keep.keys());
   }
@@ -84,7 +82,7 @@ export class BuildService {
     const def = req.definition;
     const name = assertValidName("image", req.registeredName ?? def.name);
     const tag = assertValidTag(req.tag ?? def.tag ?? "latest");
-    const base = await this.resolveBase(project, def.baseImage);
+    const base = await resolveBase(this.inputs, project, def.baseImage);
     for (const b of this.running.keys()) {
       const other = await this.store.getBuild(b);
       // The store's state, not map membership: a build leaves the map only after its log is flushed.
@@ -101,20 +99,7 @@ export class BuildService {
         );
       }
     }
-    // COPY --from sources are pinned now: a name re-registered mid-build does not change this build.
-    const sourceImages = new Map<string, SourceImage>();
-    for (const step of def.steps) {
-      if (step.op === "copy_from" && !sourceImages.has(step.image)) {
-        const img = await this.images.resolve(project, step.image);
-        sourceImages.set(step.image, { id: img.id, lowers: img.lowers, hostIds: img.config.systemd });
-      }
-      if ((step.op === "copy" || step.op === "add") && !(await this.deps.hasContext(step.context))) {
-        throw new SbxError(
-          "failed_precondition",
-          `the files of step "${describeStep(step)}" (${step.context}) were not uploaded: PUT them to /v1/contexts/{digest} first`,
-        );
-      }
-    }
+    const sourceImages = await pinSources(this.inputs, project, def);
     // The name is checked before any step runs; the same image again is not a clash (see execute).
     if (!req.replace) await assertNameFree(this.store, this.deps, { project, name, tag, req, base, sourceImages });
     const rec: BuildRecord = {
@@ -142,23 +127,6 @@ export class BuildService {
     await mkdir(this.logDir, { recursive: true, mode: 0o700 });
     run.finished = this.execute(rec, req, base, run, sourceImages, placed !== undefined);
     return rec;
-  }
-
-  /** A base recipe, a registry image (pulled), or an image of the project (imported, pulled or built). */
-  private async resolveBase(project: string, ref: string): Promise<LayeredBase> {
-    if (isRegistryRef(ref)) return this.opts.pullBase(project, ref);
-    const { name, tag } = parseImageRef(ref);
-    const own = this.images.resolvesToBase(ref) ? undefined : await this.store.findImage(project, name, tag);
-    if (own)
-      return {
-        name: `${own.name}:${own.tag}`,
-        id: own.id,
-        dir: own.baseDir,
-        sizeBytes: own.sizeBytes,
-        config: own.config,
-        layers: own.layers,
-      };
-    return { ...(await this.images.resolveBase(ref, project)), layers: [] };
   }
 
   private async execute(
@@ -191,26 +159,7 @@ export class BuildService {
         project: rec.project,
         hold,
       });
-      const img: ImageRecord = {
-        ref: newId("img"),
-        id: imageDigest(
-          base.id,
-          result.layers.map((l) => l.digest),
-          result.config,
-        ),
-        project: rec.project,
-        name: rec.imageName,
-        tag: rec.tag,
-        baseImage: base.name,
-        baseId: base.id,
-        baseDir: base.dir,
-        layers: [...base.layers, ...result.layers],
-        config: result.config,
-        sizeBytes: base.sizeBytes + result.layers.reduce((a, l) => a + l.sizeBytes, 0),
-        buildId: rec.id,
-        createdAt: new Date().toISOString(),
-        deletedAt: null,
-      };
+      const img = builtImage(rec, base, result);
       if (placed && !this.publish)
         throw new SbxError(
           "failed_precondition",
@@ -331,27 +280,4 @@ export class BuildService {
     for (const r of runs) r.abort.abort();
     await Promise.all(runs.map((r) => r.finished));
   }
-}
-
-function toFailure(err: unknown): BuildRecord["failure"] {
-  if (err instanceof StepFailure) {
-    const f = {
-      step: err.step,
-      text: describeStep(err.stepDef),
-      source: err.stepDef.source ?? null,
-      exitCode: err.exitCode,
-      message: err.message,
-      lastLines: err.lastLines,
-    };
-    return err.code ? { ...f, code: err.code } : f;
-  }
-  const f = {
-    step: null,
-    text: null,
-    source: null,
-    exitCode: null,
-    message: err instanceof Error ? err.message : String(err),
-    lastLines: [],
-  };
-  return { ...f, code: toSbxError(err).code };
 }

@@ -7,6 +7,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { Step } from "@sbx-sh/protocol";
 import type { ImageLayerRef, ImageRecord, SandboxRecord, SnapshotRecord } from "../domain/records.js";
 import { writeTar } from "../runtime/testing/memory-tar.js";
 import { eventually, startServices, type ServiceHarness } from "./testing/service-harness.js";
@@ -77,7 +78,7 @@ describe("ImageGc", () => {
     await sandbox("sb-susp", "suspended", "sha256:other", [more.suspended.dir]);
     await sandbox("sb-term", "terminated", "sha256:other", [gone.terminated.dir]);
     h.inUse.add(() => [more.building.key]);
-    // A config step's cache row has no directory: it costs nothing and stays.
+    // A config step's cache row chained from the base has no layer to go with: it stays.
     await h.stores.images.putLayer({
       key: "sha256:env",
       digest: null,
@@ -85,6 +86,7 @@ describe("ImageGc", () => {
       sizeBytes: 0,
       step: "ENV",
       createdAt: now,
+      parent: "base:sha256:base",
     });
 
     const r = await h.gc.collect();
@@ -150,6 +152,34 @@ describe("ImageGc", () => {
     expect(existsSync(newer.dir)).toBe(false);
     expect(await h.stores.images.getStepLayer(older.key)).toBeUndefined();
     expect(await h.stores.images.listLayers()).toEqual([]);
+  });
+
+  it("bounds the step cache over --no-cache rebuilds: a config step's row goes with the layer it chains from", async () => {
+    const steps: Step[] = [
+      { op: "run", command: "echo one > /one" },
+      { op: "env", key: "A", value: "1" },
+      { op: "user", user: "nobody" },
+      { op: "run", command: "echo two > /two" },
+    ];
+    const build = async (noCache: boolean): Promise<boolean[]> => {
+      const definition = { name: "app", baseImage: "fake-base", steps };
+      const b = await h.builds.create(P, { definition, noCache, replace: true });
+      const cached: boolean[] = [];
+      for await (const ev of h.builds.events(P, b.id, true)) if (ev.type === "step") cached.push(ev.cached);
+      return cached;
+    };
+    await build(false);
+    // Each rebuild's step 1 gets a key of its own (the image before holds its key's layer), and so
+    // do the config steps chained from it: rows that no build can reach once that layer is gone.
+    for (let i = 0; i < 4; i++) await build(true);
+    // (A build holds its keys until it has wound up, a little after its last event.)
+    await eventually(() => h.builds.buildingKeys().size === 0);
+    await h.gc.collect();
+    const rows = await h.stores.images.listLayers();
+    expect(rows.filter((l) => l.dir === null).map((l) => l.step)).toEqual(["ENV A=1", "USER nobody"]);
+    expect(rows.filter((l) => l.dir !== null)).toHaveLength(2);
+    // What the live image's cache hits need is all there.
+    expect(await build(false)).toEqual([true, true, true, true]);
   });
 
   it("keeps the layers a build in progress has made", async () => {

@@ -1,6 +1,7 @@
 // Garbage collection by reachability. Kept: every layer directory that a live image, a snapshot,
 // a sandbox that is not terminated (running or suspended) or a build in progress stands on, and
-// image records that are live or still used. Everything else goes: rows first, then directories.
+// image records that are live or still used. Everything else goes: rows first, then directories,
+// and the rows of config-only steps chained from what went (build/step-cache.ts).
 // A layer's dir is moved aside before its row goes and decided again after (collectOnce), so an
 // import or build that takes the same key up meanwhile never loses its dir.
 import type { LayerStore } from "../layers/layer-store.js";
@@ -8,6 +9,7 @@ import type { LayerRecord } from "../domain/records.js";
 import type { ImageStore, Store, StoreTx } from "../store/store.js";
 import type { Logger } from "../common/log.js";
 import type { LayersInUse } from "./layers-in-use.js";
+import { staleConfigSteps } from "../build/step-cache.js";
 
 export class ImageGc {
   constructor(
@@ -62,6 +64,7 @@ export class ImageGc {
     }
     // 3. Decided again: a key taken up since step 1 (held, or named by an image registered
     //    meanwhile) keeps its row, and its dir goes back unless a fresh one of the key took its place.
+    let steps = 0;
     const gone = await this.sandboxes
       .transaction(async (tx) => {
         const keep = await this.kept(tx, false);
@@ -71,6 +74,10 @@ export class ImageGc {
           await tx.deleteLayer(c.layer.key);
           gone.add(c);
         }
+        // Then the config steps' rows that chained from what is gone (they hold no directory).
+        const stale = staleConfigSteps(await tx.listLayers(), keep.keys);
+        for (const key of stale) await tx.deleteLayer(key);
+        steps = stale.length;
         return gone;
       })
       .catch(async (err: unknown) => {
@@ -86,7 +93,7 @@ export class ImageGc {
     }
     const layers = gone.size;
     const bytes = [...gone].reduce((sum, c) => sum + c.layer.sizeBytes, 0);
-    if (images || layers) this.log.info({ images, layers, bytes }, "garbage collected");
+    if (images || layers || steps) this.log.info({ images, layers, bytes, steps }, "garbage collected");
     if (layers)
       await this.onCollected?.().catch((err: unknown) => this.log.warn({ err }, "cleanup after collection failed"));
     return { images, layers, bytes };

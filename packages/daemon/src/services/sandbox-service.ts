@@ -1,18 +1,15 @@
 // The sandbox lifecycle: create, get and list, terminate, timeouts, snapshot and fork, suspend and
-// resume, and the reconcile pass at daemon start. The only writer of `status`: every change goes
-// through setStatus(), checked against domain/sandbox-state.ts. What others hold per sandbox they
-// let go of on the events this service emits (sandbox-events.ts).
-import { newId, SbxError } from "@sbx-sh/protocol";
+// resume, and the reconcile pass at daemon start. Every change of `status` goes through its one
+// writer (sandbox-status.ts). What others hold per sandbox they let go of on the events this
+// service emits (sandbox-events.ts).
+import { SbxError } from "@sbx-sh/protocol";
 import { KeyedLock } from "../common/keyed-lock.js";
 import type { Logger } from "../common/log.js";
 import type { CreateSandbox, UpdateEgress } from "../domain/commands.js";
 import type { EgressHosts } from "../domain/egress-policy.js";
 import type { SandboxRecord, SnapshotRecord } from "../domain/records.js";
-import { specFor } from "../domain/sandbox-spec.js";
-import { assertTransition, type SandboxStatus } from "../domain/sandbox-state.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
-import type { MetaOps, Store } from "../store/store.js";
-import { resolveEgress } from "./egress.js";
+import type { Store } from "../store/store.js";
 import type { ImageService } from "./images.js";
 import type { EventBus } from "./event-bus.js";
 import type { NetSlots } from "./net-slots.js";
@@ -20,9 +17,10 @@ import { SandboxEgress } from "./sandbox-egress.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import { forkSandbox } from "./sandbox-fork.js";
 import { SandboxSecrets } from "./sandbox-secrets.js";
-import { checkCreate, checkEgress, newSandboxRecord } from "./sandbox-launch.js";
 import { reconcileSandboxes } from "./sandbox-reconcile.js";
-import { SandboxSuspension, type StatusPatch } from "./sandbox-suspend.js";
+import { SandboxSuspension } from "./sandbox-suspend.js";
+import { createSandbox } from "./sandbox-create.js";
+import { StatusWriter } from "./sandbox-status.js";
 import { SandboxTimers } from "./sandbox-timers.js";
 import type { SnapshotService } from "./snapshot-service.js";
 import type { WarmPool } from "./warm-pool.js";
@@ -55,102 +53,29 @@ export class SandboxService {
   private readonly timers: SandboxTimers;
   private readonly egress: SandboxEgress;
   private readonly suspension: SandboxSuspension;
-  /** Sandboxes on their way from suspended to running: their `running` is published as `resumed`. */
-  private readonly resuming = new Set<string>();
+  private readonly status: StatusWriter;
 
   constructor(private readonly deps: SandboxServiceDeps) {
     ({ store: this.store, runtime: this.runtime, log: this.log } = deps);
+    this.status = new StatusWriter(deps.store, deps.bus);
     this.timers = new SandboxTimers((id) => this.expire(id), deps.log);
     this.egress = new SandboxEgress(deps.store, deps.runtime, this.lock, deps.log);
     this.suspension = new SandboxSuspension({
       ...deps,
       lock: this.lock,
-      setStatus: (s, to, patch, tx) => this.setStatus(s, to, patch, tx),
+      setStatus: (s, to, patch, tx) => this.status.set(s, to, patch, tx),
       release: (s) => this.release(s),
       arm: (id, ms) => this.timers.arm(id, ms),
     });
   }
 
-  async create(project: string, cmd: CreateSandbox): Promise<SandboxRecord> {
-    checkCreate(cmd);
-    if (cmd.secrets) SandboxSecrets.check(cmd.secrets);
-    const egress = await resolveEgress(cmd);
-    checkEgress(cmd, egress);
-    const image =
-      cmd.snapshotId !== undefined
-        ? await this.deps.snapshots.resolve(project, cmd.snapshotId)
-        : await this.deps.images.resolve(project, cmd.image);
-    if (cmd.volumes?.length && image.config.systemd)
-      throw new SbxError(
-        "invalid_argument",
-        `image ${image.name} boots systemd with host ids: volumes need a sandbox with its own uid range`,
-      );
-    // A named sandbox's hostname is its name, which a blank from the pool cannot have; a blank has no volumes.
-    const blank =
-      cmd.name === undefined && cmd.snapshotId === undefined && !image.config.systemd && !cmd.volumes?.length
-        ? await this.deps.pool.claim(image.id, cmd.allowInternetAccess ?? true)
-        : undefined;
-    // A warm blank brings its id and slot; otherwise a slot is allocated with the insert, below.
-    const record = newSandboxRecord(
+  /** Starts a sandbox (sandbox-create.ts). */
+  create(project: string, cmd: CreateSandbox): Promise<SandboxRecord> {
+    return createSandbox(
+      { ...this.deps, lock: this.lock, status: this.status, arm: (id, ms) => this.timers.arm(id, ms) },
       project,
-      blank?.spec.id ?? newId("sb"),
       cmd,
-      image,
-      egress,
-      blank?.spec.netSlot ?? null,
     );
-    // The slot is allocated and taken in one transaction: no other create can be given it (the
-    // store's unique index is the final guard).
-    try {
-      await this.store.transaction(async (tx) => {
-        if (cmd.volumes?.length) {
-          if (!this.deps.volumes) throw new SbxError("unimplemented", "this daemon keeps no volumes");
-          record.volumes = await this.deps.volumes.mountsFor(tx, project, cmd);
-        }
-        if (record.allowInternetAccess && record.netSlot === null) record.netSlot = await this.deps.slots.allocate(tx);
-        await tx.insertSandbox(record);
-      });
-    } catch (err) {
-      if (blank) await this.deps.pool.discard(blank);
-      throw err;
-    }
-    // The record holds a networked blank's slot now.
-    if (blank?.spec.netSlot != null) this.deps.slots.release(blank.spec.netSlot);
-    const createdAt = performance.now();
-    this.deps.bus.publish({
-      type: "sandbox.created",
-      project,
-      subject: record.id,
-      sandboxId: record.id,
-      attributes: { image: image.name, name: record.name, warm: blank !== undefined },
-    });
-    if (blank) this.deps.bus.publish({ type: "pool.claimed", project, subject: record.id, sandboxId: record.id });
-    const spec = specFor({ kind: "sandbox", sandbox: record, image });
-    return this.lock.run(record.id, async () => {
-      try {
-        if (record.secretNames?.length) {
-          if (!this.deps.secrets) throw new SbxError("internal", "this daemon keeps no secrets");
-          await this.deps.secrets.put(record.id, cmd.secrets!);
-        }
-        const { ipAddress } = blank
-          ? await this.runtime.reconfigure(blank.spec, spec)
-          : await this.runtime.create(spec);
-        await this.setStatus(record, "running", { ipAddress, startedAt: new Date().toISOString() }, this.store, {
-          startMs: Math.round((performance.now() - createdAt) * 1000) / 1000,
-        });
-      } catch (err) {
-        if (blank) await this.runtime.destroy(record.id, record.netSlot).catch(() => undefined);
-        await this.setStatus(record, "terminated", {
-          terminatedAt: new Date().toISOString(),
-          terminationReason: "error",
-          netSlot: null,
-        });
-        throw err;
-      }
-      this.timers.arm(record.id, record.timeoutSecs * 1000);
-      this.log.info({ sandbox: record.id, image: image.name, warm: blank !== undefined }, "sandbox started");
-      return (await this.store.getSandbox(record.id))!;
-    });
   }
 
   /** Keeps the secrets of a sandbox moved here from another node (cluster/move-node.ts), before it resumes. */
@@ -283,7 +208,7 @@ export class SandboxService {
       },
       rearm: (id, ms) => this.timers.arm(id, ms),
       died: async (s) => {
-        await this.setStatus(s, "terminated", {
+        await this.status.set(s, "terminated", {
           terminatedAt: new Date().toISOString(),
           terminationReason: "died",
           netSlot: null,
@@ -296,39 +221,6 @@ export class SandboxService {
   /** Stops timers (daemon shutdown); sandboxes keep running. */
   close(): void {
     this.timers.close();
-  }
-
-  /** The one writer of `status`: the move is checked against the sandbox state machine. */
-  private async setStatus(
-    s: SandboxRecord,
-    to: SandboxStatus,
-    patch: StatusPatch,
-    tx: MetaOps = this.store,
-    attributes: Record<string, number> = {},
-  ): Promise<void> {
-    assertTransition(s.id, s.status, to);
-    await tx.updateSandbox(s.id, { ...patch, status: to });
-    this.publishStatus(s, to, patch, attributes);
-  }
-
-  /** Status changes as events: pending is internal; running after a suspension is a resume. */
-  private publishStatus(s: SandboxRecord, to: SandboxStatus, patch: StatusPatch, extra: Record<string, number>): void {
-    if (to === "pending" && s.status === "suspended") this.resuming.add(s.id);
-    const type =
-      to === "running"
-        ? this.resuming.delete(s.id)
-          ? ("sandbox.resumed" as const)
-          : ("sandbox.running" as const)
-        : to === "suspended"
-          ? ("sandbox.suspended" as const)
-          : to === "terminated"
-            ? ("sandbox.terminated" as const)
-            : undefined;
-    if (to === "terminated" || to === "suspended") this.resuming.delete(s.id);
-    if (!type) return;
-    const attributes: Record<string, string | number | null> = { image: s.image, name: s.name, ...extra };
-    if (to === "terminated" || to === "suspended") attributes.reason = patch.terminationReason ?? "requested";
-    this.deps.bus.publish({ type, project: s.project, subject: s.id, sandboxId: s.id, attributes });
   }
 
   /** At its timeout a named sandbox is kept for later (suspended); an ephemeral one ends. */
@@ -351,7 +243,7 @@ export class SandboxService {
       this.timers.clear(id);
       // Answered once nothing runs in it; mounts and network are released in the background.
       await this.runtime.destroy(id, s.netSlot, { background: true });
-      await this.setStatus(s, "terminated", {
+      await this.status.set(s, "terminated", {
         terminatedAt: new Date().toISOString(),
         terminationReason: reason,
         netSlot: null,

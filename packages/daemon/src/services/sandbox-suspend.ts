@@ -12,8 +12,7 @@ import type { MetaOps, Store } from "../store/store.js";
 import type { ResolvedImage } from "./images.js";
 import type { NetSlots } from "./net-slots.js";
 import type { SnapshotService } from "./snapshot-service.js";
-
-export type StatusPatch = Partial<Omit<SandboxRecord, "id" | "project" | "status">>;
+import type { StatusPatch } from "./sandbox-status.js";
 
 /** What the lifecycle service shares with its parts. */
 export interface LifecycleCore {

@@ -5,11 +5,12 @@
 import { createHash } from "node:crypto";
 import { SbxError, assertValidName, assertValidTag, newId } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime/runtime.js";
-import type { LayerStore } from "../layers/layer-store.js";
+import type { CommittedLayer, LayerStore } from "../layers/layer-store.js";
 import type { ImageStore, Store, StoreTx } from "../store/store.js";
 import type { ImageLayerRef, ImageRecord, SandboxRecord, SnapshotRecord } from "../domain/records.js";
 import type { ImageGc } from "./image-gc.js";
 import type { ResolvedImage } from "./images.js";
+import { takingSnapshot } from "./snapshot-record.js";
 import type { Logger } from "../common/log.js";
 import type { EventBus } from "./event-bus.js";
 import type { SandboxEvents } from "./sandbox-events.js";
@@ -62,32 +63,7 @@ export class SnapshotService {
       );
     const source = sb.source ?? { layers: [], baseDir: sb.lowers?.at(-1) ?? "", baseImage: sb.image };
     const id = newId("snap");
-    const rec: SnapshotRecord = {
-      id,
-      project: sb.project,
-      type: "filesystem",
-      status: "in_progress",
-      sourceSandboxId: sb.id,
-      sourceImage: sb.image,
-      sourceImageId: sb.imageId,
-      parentSnapshotId: sb.snapshotId ?? null,
-      forSuspend,
-      layers: [],
-      baseDir: source.baseDir,
-      baseImage: source.baseImage,
-      config: {
-        env: sb.config.env,
-        workingDir: sb.config.workingDir,
-        user: sb.config.user,
-        entrypoint: null,
-        cmd: null,
-        systemd: sb.config.systemd ?? false,
-      },
-      sizeBytes: 0,
-      error: null,
-      createdAt: new Date().toISOString(),
-      completedAt: null,
-    };
+    const rec = takingSnapshot(id, sb, source, forSuspend);
     await this.images.insertSnapshot(rec);
     try {
       // The key the store committed it under (its own if this one's dir were ever taken).
@@ -104,19 +80,7 @@ export class SnapshotService {
       };
       let stack = [...source.layers, own];
       let baseDir = source.baseDir;
-      // The record names a layer in the same transaction that lists it: a collection running
-      // meanwhile (they run after every terminate) must never see a listed layer that nothing references.
-      await this.images.transaction(async (tx) => {
-        await tx.updateSnapshot(id, { layers: stack, baseDir });
-        await tx.putLayer({
-          key: made.key,
-          digest: made.digest,
-          dir: made.dir,
-          sizeBytes: made.sizeBytes,
-          step: own.step,
-          createdAt: rec.createdAt,
-        });
-      });
+      await this.listLayer(id, { layers: stack, baseDir }, made, own.step, rec.createdAt);
       if (stack.length > MAX_STACK_DEPTH) {
         const flat = await this.layers.flatten(
           [...stack]
@@ -127,17 +91,7 @@ export class SnapshotService {
         );
         stack = [];
         baseDir = flat.dir;
-        await this.images.transaction(async (tx) => {
-          await tx.updateSnapshot(id, { layers: stack, baseDir });
-          await tx.putLayer({
-            key: flat.key,
-            digest: flat.digest,
-            dir: flat.dir,
-            sizeBytes: flat.sizeBytes,
-            step: `squashed stack of ${id}`,
-            createdAt: rec.createdAt,
-          });
-        });
+        await this.listLayer(id, { layers: stack, baseDir }, flat, `squashed stack of ${id}`, rec.createdAt);
       }
       const sizeBytes = stack.reduce((a, l) => a + l.sizeBytes, 0);
       await this.publish?.({ ...rec, layers: stack, baseDir, sizeBytes });
@@ -165,6 +119,24 @@ export class SnapshotService {
       await this.gc.collect().catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Names `made` in the snapshot's record in the same transaction that lists its layer: a collection
+   * running meanwhile (they run after every terminate) must never see a listed layer nothing references.
+   */
+  private async listLayer(
+    id: string,
+    stack: Pick<SnapshotRecord, "layers" | "baseDir">,
+    made: CommittedLayer,
+    step: string,
+    createdAt: string,
+  ): Promise<void> {
+    const { key, digest, dir, sizeBytes } = made;
+    await this.images.transaction(async (tx) => {
+      await tx.updateSnapshot(id, stack);
+      await tx.putLayer({ key, digest, dir, sizeBytes, step, createdAt });
+    });
   }
 
   async get(project: string, id: string): Promise<SnapshotRecord> {

@@ -10,8 +10,8 @@ import type { SandboxRecord, TerminalRecord } from "../domain/records.js";
 import type { Logger } from "../common/log.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
+import { Scrollback } from "./terminal-scrollback.js";
 
-export const SCROLLBACK_BYTES = 64 * 1024;
 export const MAX_TERMINALS_PER_SANDBOX = 16;
 /** Exited terminals stay this long (exit code, scrollback) for a client that attaches late. */
 const EXITED_TTL_MS = 5 * 60_000;
@@ -21,33 +21,6 @@ const DEFAULT_SHELL = ["/bin/sh", "-c", "command -v bash >/dev/null 2>&1 && exec
 export interface TerminalClient {
   data(chunk: Buffer): void;
   exit(exitCode: number): void;
-}
-
-/** The last `limit` bytes written, as chunks (no copying on the hot path). */
-export class Scrollback {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  constructor(private readonly limit = SCROLLBACK_BYTES) {}
-
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.size > this.limit) {
-      const first = this.chunks[0]!;
-      const excess = this.size - this.limit;
-      if (first.length <= excess) {
-        this.chunks.shift();
-        this.size -= first.length;
-      } else {
-        this.chunks[0] = first.subarray(excess);
-        this.size -= excess;
-      }
-    }
-  }
-
-  contents(): Buffer {
-    return Buffer.concat(this.chunks, this.size);
-  }
 }
 
 interface Entry {

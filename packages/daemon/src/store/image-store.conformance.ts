@@ -22,7 +22,8 @@ function build(id: string, patch: Partial<BuildRecord> = {}): BuildRecord {
   };
 }
 
-function image(ref: string, patch: Partial<ImageRecord> = {}): ImageRecord {
+/** An image record for store tests: one layer, registered as default/app:latest unless `patch` says otherwise. */
+export function image(ref: string, patch: Partial<ImageRecord> = {}): ImageRecord {
   return {
     ref,
     id: `sha256:${ref}`,
@@ -116,12 +117,22 @@ export function imageStoreConformance(name: string, open: () => Promise<Stores>)
 
     it("caches steps by key, with or without a layer", async () => {
       await s.putLayer({ key: "k1", digest: "sha256:d", dir: "/l/1", sizeBytes: 5, step: "RUN a", createdAt: "t" });
-      await s.putLayer({ key: "k2", digest: null, dir: null, sizeBytes: 0, step: "ENV A=1", createdAt: "t" });
+      // A config step's row names the key it chains from, which garbage collection follows.
+      const config = { digest: null, dir: null, sizeBytes: 0, step: "ENV A=1", createdAt: "t" };
+      await s.putLayer({ key: "k2", ...config, parent: "k1" });
+      await s.putLayer({ key: "k3", ...config, parent: "k2" });
       expect(await s.getLayer("k1")).toMatchObject({ dir: "/l/1", digest: "sha256:d" });
-      expect((await s.getLayer("k2"))?.dir).toBeNull();
-      expect((await s.listLayers()).map((l) => l.key).sort()).toEqual(["k1", "k2"]);
+      expect(await s.getLayer("k2")).toMatchObject({ dir: null, parent: "k1" });
+      expect(await s.getStepLayer("k3")).toMatchObject({ key: "k3", parent: "k2" });
+      expect((await s.listLayers()).map((l) => [l.key, l.parent]).sort()).toEqual([
+        ["k1", undefined],
+        ["k2", "k1"],
+        ["k3", "k2"],
+      ]);
       await s.deleteLayer("k1");
       expect(await s.getLayer("k1")).toBeUndefined();
+      // Each row goes on its own: the ones chained from it are the collector's to decide.
+      expect((await s.listLayers()).map((l) => l.key).sort()).toEqual(["k2", "k3"]);
     });
 
     it("gives the newest build of a step: a pointer to a layer of its own, dropped with that layer", async () => {

@@ -5,7 +5,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import { imageStoreConformance } from "./image-store.conformance.js";
+import { image, imageStoreConformance } from "./image-store.conformance.js";
 import { openStores } from "./open-stores.js";
 import { PG_MIGRATIONS } from "./postgres-schema.js";
 import { at, sandbox, storeConformance } from "./store.conformance.js";
@@ -92,22 +92,7 @@ describe("PostgreSQL store specifics", () => {
   it("stamps an image's deletion with the database's clock", async () => {
     const stores = await open();
     try {
-      const img = {
-        ref: "i1",
-        id: "sha256:i1",
-        project: "default",
-        name: "app",
-        tag: "latest",
-        baseImage: "b",
-        baseId: "sha256:b",
-        baseDir: "/b",
-        layers: [],
-        config: { env: [], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
-        sizeBytes: 0,
-        buildId: null,
-        createdAt: at(0),
-        deletedAt: null,
-      };
+      const img = image("i1", { createdAt: at(0) });
       await stores.images.registerImage(img, false);
       const before = (await admin.query<{ t: Date }>("SELECT now() AS t")).rows[0]!.t.getTime();
       await stores.images.markImageDeleted("i1");

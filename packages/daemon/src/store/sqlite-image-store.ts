@@ -3,7 +3,7 @@
 // columns). Synchronous; sqlite-stores.ts puts the async interface on top.
 import type Database from "better-sqlite3";
 import { SbxError } from "@sbx-sh/protocol";
-import type { Sync } from "./sqlite-store.js";
+import type { Sync } from "./sqlite-database.js";
 import type { ImageOps } from "./store.js";
 import type {
   BuildRecord,
@@ -33,7 +33,7 @@ export const IMAGE_MIGRATIONS = [
 export const STEP_CACHE_MIGRATION = `CREATE TABLE step_cache (step_key TEXT PRIMARY KEY, layer_key TEXT NOT NULL);
  CREATE INDEX step_cache_by_layer ON step_cache(layer_key);`;
 
-/** Tensorlake template builds; applied after the other tables (sqlite-store.ts lists it after them). */
+/** Tensorlake template builds; applied after the other tables (sqlite-database.ts lists it after them). */
 export const TEMPLATE_BUILDS_MIGRATION = `CREATE TABLE template_builds (id TEXT PRIMARY KEY, project TEXT NOT NULL,
    state TEXT NOT NULL, created_at TEXT NOT NULL, doc TEXT NOT NULL);
  CREATE INDEX template_builds_by_state ON template_builds(state);`;

@@ -3,7 +3,8 @@
 // itself (see there); inside one, `tx` calls the tables directly.
 import type Database from "better-sqlite3";
 import { SqliteImageTables } from "./sqlite-image-store.js";
-import { openSqliteDatabase, SqliteMetaTables, type Sync } from "./sqlite-store.js";
+import { openSqliteDatabase, type Sync } from "./sqlite-database.js";
+import { SqliteMetaTables } from "./sqlite-store.js";
 import type { ImageOps, ImageStore, MetaOps, Store, Stores, StoreTx } from "./store.js";
 import { TransactionGate } from "./transaction-gate.js";
 

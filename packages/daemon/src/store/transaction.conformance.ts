@@ -4,6 +4,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { at, sandbox } from "./store.conformance.js";
+import { image } from "./image-store.conformance.js";
 import type { Store, Stores, StoreTx } from "./store.js";
 import type { LayerRecord } from "../domain/records.js";
 
@@ -59,25 +60,7 @@ export function transactionConformance(name: string, open: () => Promise<Stores>
           await tx.insertSandbox(sandbox("sb-1"));
           await tx.updateSandbox("sb-old", { cpus: 4 });
           await tx.putLayer(layer("k1"));
-          await tx.registerImage(
-            {
-              ref: "img-1",
-              id: "sha256:i",
-              project: "default",
-              name: "app",
-              tag: "latest",
-              baseImage: "b",
-              baseId: "sha256:b",
-              baseDir: "/b",
-              layers: [],
-              config: { env: [], workingDir: "/", user: "root", entrypoint: null, cmd: null, systemd: false },
-              sizeBytes: 0,
-              buildId: null,
-              createdAt: at(0),
-              deletedAt: null,
-            },
-            false,
-          );
+          await tx.registerImage(image("img-1"), false);
           throw boom;
         }),
       ).rejects.toBe(boom);

@@ -1,5 +1,6 @@
+// Scrollback keeps the last bytes written, whatever the chunks, and nothing before the first write.
 import { describe, expect, it } from "vitest";
-import { Scrollback } from "./terminal-service.js";
+import { Scrollback } from "./terminal-scrollback.js";
 
 describe("Scrollback", () => {
   it("keeps the last bytes written, across chunk boundaries", () => {
