@@ -107,7 +107,8 @@ export default tseslint.config(
   },
   {
     // The clients' tests too: they reach the daemon through its API, served by the daemon's test
-    // harness (testing/test-daemon.ts), the one daemon module they may load.
+    // harness (testing/test-daemon.ts), and may make test certificates for it (testing/test-certs.ts):
+    // the two daemon modules they may load.
     files: TESTS.map((t) => `packages/{protocol,sdk,cli}/src/${t}`),
     rules: {
       "no-restricted-imports": [
@@ -115,7 +116,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: "^(\\.\\./)+daemon/(?!src/testing/test-daemon\\.js$)|^@sbx-sh/daemon(/|$)",
+              regex: "^(\\.\\./)+daemon/(?!src/testing/test-(daemon|certs)\\.js$)|^@sbx-sh/daemon(/|$)",
               message: "a client's tests use the daemon through its API (testing/test-daemon.ts), never its code",
             },
           ],
