@@ -1,7 +1,9 @@
 // The sbx CLI as a user runs it, against the real daemon: new, exec (exit codes, stdin), cp in
-// both directions, ls/info with --json and -q, rm, the errors a typo gets, and doctor.
-import { spawnSync } from "node:child_process";
-import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
+// both directions (and Ctrl-C in the middle of one), ls/info with --json and -q, rm, the errors a typo
+// gets, and doctor.
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -61,6 +63,29 @@ describe("sbx CLI", () => {
     const out = join(local, "out");
     expect(sbx(["cp", `${id}:/work`, out]).code).toBe(0);
     expect(await readFile(join(out, "sub", "b.txt"), "utf8")).toBe("beta\n");
+  });
+
+  it("Ctrl-C while copying out leaves nothing beside the target: no partial tree in a hidden dir", async () => {
+    const id = sbx(["new", "--no-internet"]).stdout.trim();
+    ids.push(id);
+    // Sparse in the sandbox, 1 GiB on the wire: the copy is still going when the signal comes.
+    expect(sbx(["exec", id, "--", "truncate", "-s", "1G", "/tmp/big"]).code).toBe(0);
+    const local = await mkdtemp(join(tmpdir(), "sbx-cli-int-"));
+    const cli = join(REPO, "packages", "cli", "bin", "sbx.js");
+    const child = spawn(process.execPath, [cli, "cp", `${id}:/tmp/big`, join(local, "big")], {
+      env: { ...process.env, SBX_HOST: host },
+      stdio: "ignore",
+    });
+    const exited = once(child, "exit");
+    // The temp dir appears once bytes are being unpacked into it.
+    while (!(await readdir(local)).some((e) => e.startsWith(".sbx-cp-"))) {
+      expect(child.exitCode).toBeNull();
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill("SIGINT");
+    const [code, signal] = await exited;
+    expect({ code, signal }).toEqual({ code: null, signal: "SIGINT" });
+    expect(await readdir(local)).toEqual([]);
   });
 
   it("runs a command in a throwaway sandbox", () => {
