@@ -57,6 +57,21 @@ describe("files through sbx-agent", () => {
     expect((await sb.run("echo", { args: ["still fine"] })).stdout).toBe("still fine\n");
   });
 
+  it("a read of a file that says 0 bytes and never ends (/proc/self/pagemap, or a link to it) stops at the cap", async () => {
+    const sb = await sandbox();
+    // A sandbox can plant this for a user who reads what looks like a report.
+    await sb.run("ln", { args: ["-s", "/proc/self/pagemap", "/tmp/report.txt"] });
+    for (const path of ["/proc/self/pagemap", "/tmp/report.txt"]) {
+      const err = await errorOf(sb.readFile(path));
+      expect(err.code, path).toBe("payload_too_large");
+    }
+    // No reader is left behind in the sandbox, still writing for the daemon to take in.
+    const left = await sb.run("sh", {
+      args: ["-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' ' | grep -c '[f]ile read' || true"],
+    });
+    expect(left.stdout.trim()).toBe("0");
+  });
+
   it("a 1 GiB write to a 256 MiB disk is no_space, keeps nothing, and the sandbox keeps working", async () => {
     const sb = await sandbox({ diskMb: 256 });
     const err = await errorOf(sb.writeFile("/big.bin", Buffer.alloc(1024 * 1024 * 1024, 1)));

@@ -1,7 +1,9 @@
 // The sbx CLI as a user runs it, against the real daemon: new, exec (exit codes, stdin), cp in
-// both directions, ls/info with --json and -q, rm, the errors a typo gets, and doctor.
-import { spawnSync } from "node:child_process";
-import { mkdtemp, mkdir, readFile, writeFile } from "node:fs/promises";
+// both directions (and Ctrl-C in the middle of one, or of an image export), ls/info with --json
+// and -q, rm, the errors a typo gets, and doctor.
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { mkdtemp, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, inject, it } from "vitest";
@@ -18,6 +20,24 @@ function sbx(args: string[], input?: string): { code: number; stdout: string; st
     timeout: 120_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * Runs the CLI, sends it SIGINT as soon as it has made a hidden temp entry in `dir` (it is writing
+ * there), checks it died of that signal, and answers what it left in `dir`.
+ */
+async function interruptOnceWriting(args: string[], dir: string): Promise<string[]> {
+  const cli = join(REPO, "packages", "cli", "bin", "sbx.js");
+  const child = spawn(process.execPath, [cli, ...args], { env: { ...process.env, SBX_HOST: host }, stdio: "ignore" });
+  const exited = once(child, "exit");
+  while (!(await readdir(dir)).some((e) => e.startsWith("."))) {
+    expect(child.exitCode).toBeNull();
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  child.kill("SIGINT");
+  const [code, signal] = await exited;
+  expect({ code, signal }).toEqual({ code: null, signal: "SIGINT" });
+  return readdir(dir);
 }
 
 afterAll(() => {
@@ -61,6 +81,28 @@ describe("sbx CLI", () => {
     const out = join(local, "out");
     expect(sbx(["cp", `${id}:/work`, out]).code).toBe(0);
     expect(await readFile(join(out, "sub", "b.txt"), "utf8")).toBe("beta\n");
+  });
+
+  it("Ctrl-C while copying out leaves nothing beside the target: no partial tree in a hidden dir", async () => {
+    const id = sbx(["new", "--no-internet"]).stdout.trim();
+    ids.push(id);
+    // Sparse in the sandbox, 1 GiB on the wire: the copy is still going when the signal comes.
+    expect(sbx(["exec", id, "--", "truncate", "-s", "1G", "/tmp/big"]).code).toBe(0);
+    const local = await mkdtemp(join(tmpdir(), "sbx-cli-int-"));
+    expect(await interruptOnceWriting(["cp", `${id}:/tmp/big`, join(local, "big")], local)).toEqual([]);
+  });
+
+  it("Ctrl-C during an image export to a file leaves no partial .part file", async () => {
+    const id = sbx(["new", "--no-internet"]).stdout.trim();
+    ids.push(id);
+    // Incompressible and never exported before: the export is still compressing when the signal comes.
+    expect(sbx(["exec", id, "--", "sh", "-c", "head -c 64M /dev/urandom > /big"]).code).toBe(0);
+    const snap = sbx(["snapshot", id]).stdout.trim();
+    const name = `int-export-${id.slice(3)}`;
+    expect(sbx(["image", "register", name, snap]).code).toBe(0);
+    const local = await mkdtemp(join(tmpdir(), "sbx-cli-int-"));
+    expect(await interruptOnceWriting(["image", "export", name, "-o", join(local, "x.oci.tar")], local)).toEqual([]);
+    sbx(["image", "rm", name]);
   });
 
   it("runs a command in a throwaway sandbox", () => {

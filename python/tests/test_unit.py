@@ -185,6 +185,8 @@ def test_extraction_of_hostile_archives_stays_inside_the_target(
             (_info("top/../../escape.txt", size=1), b"x"),
             (_info("top/link", tarfile.SYMTYPE, link=outside), None),
             (_info("top/link/through.txt", size=1), b"y"),
+            # Not even the missing directories above an entry are made through the link.
+            (_info("top/link/made/here.txt", size=1), b"z"),
             (_info("top/hard", tarfile.LNKTYPE, link="/etc/passwd"), None),
             (_info("top/dev", tarfile.CHRTYPE), None),
         ]
@@ -201,7 +203,7 @@ def test_extraction_of_hostile_archives_stays_inside_the_target(
     assert os.listdir(outside) == []
     assert not os.path.exists(os.path.join(str(tmp_path), "escape.txt"))
     assert not os.path.exists(os.path.join(target, "hard")) and not os.path.exists(os.path.join(target, "dev"))
-    assert len(refused) == 4
+    assert len(refused) == 5
     with pytest.raises(SbxError) as err:
         extract_safe([b"not a tar at all" * 64], target)
     assert err.value.code == "invalid_archive"

@@ -1,6 +1,6 @@
 // Upload floods against the daemon (F8 of the second security round): a big build context must
 // stream to disk, not into the daemon's memory, and one project cannot hold more than a few
-// uploads open at once.
+// uploads open at once. An upload the client abandons is not a server error (no 500, no stack).
 import { request, type ClientRequest, type IncomingMessage } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,12 +17,17 @@ function rssKb(pid: number): number {
 }
 
 /** A PUT of a build context, its body streamed from `body` (chunked). */
-function putContext(body: Readable): { req: ClientRequest; answer: Promise<{ status: number; text: string }> } {
+function putContext(
+  body: Readable,
+  path = `/v1/contexts/${WRONG_DIGEST}`,
+  headers: Record<string, string> = {},
+  method = "PUT",
+): { req: ClientRequest; answer: Promise<{ status: number; text: string }> } {
   const req = request({
     socketPath: SOCKET,
-    method: "PUT",
-    path: `/v1/contexts/${WRONG_DIGEST}`,
-    headers: { "content-type": "application/x-tar", "transfer-encoding": "chunked" },
+    method,
+    path,
+    headers: { "content-type": "application/x-tar", "transfer-encoding": "chunked", ...headers },
   });
   const answer = new Promise<{ status: number; text: string }>((resolve, reject) => {
     req.on("response", (res: IncomingMessage) => {
@@ -79,6 +84,40 @@ describe("uploads", () => {
     expect(res.status).toBe(400);
     expect(res.text).toMatch(/does not match/);
     expect(peak - before).toBeLessThan(96 * 1024);
+  });
+
+  it("abandoned by the client mid-way are the client's doing: a coded 400, never a 500 'request failed'", async () => {
+    const log = join(ROOT, "sbxd.log");
+    const calls = [
+      ["PUT", `/v1/contexts/${WRONG_DIGEST}`],
+      ["POST", "/v1/images/import?name=abandoned"],
+    ] as const;
+    for (const [method, path] of calls) {
+      const id = `abandoned-${Math.random().toString(36).slice(2)}`;
+      // A tar entry of 100 MiB, its first MiB sent: the daemon is reading it when the client leaves.
+      const tar = zerosTar(100 << 20)[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const body = new Readable({ read() {} });
+      body.push(Buffer.concat([(await tar.next()).value, (await tar.next()).value]));
+      const { req, answer } = putContext(body, path, { "x-request-id": id }, method);
+      answer.catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      req.destroy();
+      let lines: string[] = [];
+      for (let i = 0; i < 100 && !lines.some((l) => l.includes('"msg":"request"')); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        lines = readFileSync(log, "utf8")
+          .split("\n")
+          .filter((l) => l.includes(`"req":"${id}"`));
+      }
+      expect(
+        lines.find((l) => l.includes('"msg":"request"')),
+        path,
+      ).toMatch(/"status":400/);
+      expect(
+        lines.filter((l) => l.includes("request failed")),
+        path,
+      ).toEqual([]);
+    }
   });
 
   it("are capped per project: a fifth concurrent upload is refused at once", async () => {

@@ -79,12 +79,16 @@ static int file_main(int argc, char **argv) {
     if (fstat(fd, &st) < 0) return fx_errno("stat", path);
     if (S_ISDIR(st.st_mode)) return FX_IS_DIR;
     if (!S_ISREG(st.st_mode)) return FX_NOT_REGULAR;
-    if ((unsigned long long)st.st_size > strtoull(argv[4], NULL, 10)) return FX_TOO_LARGE;
+    unsigned long long max = strtoull(argv[4], NULL, 10), total = 0;
+    if ((unsigned long long)st.st_size > max) return FX_TOO_LARGE;
     for (;;) {
       ssize_t n = read(fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return fx_errno("read", path);
       if (n == 0) return 0;
+      /* The size is checked as read too: a /proc or /sys file says 0 and may give far more
+       * (/proc/self/pagemap: 256 GiB), which the daemon would take in for hours. */
+      if ((total += (unsigned long long)n) > max) return FX_TOO_LARGE;
       if (fx_write_all(1, buf, (size_t)n) < 0) return FX_FAILED;
     }
   }

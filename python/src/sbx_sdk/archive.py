@@ -69,10 +69,9 @@ def _extract_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: str, strip: 
     if not (m.isreg() or m.isdir() or m.issym() or m.islnk()):
         return warn(f"{m.name}: {_kind(m)} entries are not copied", True)
     dest = os.path.join(root, *parts)
-    parent = os.path.dirname(dest)
-    os.makedirs(parent, exist_ok=True)
-    # A directory the archive made into a symlink must not carry later entries out of the target.
-    if not _inside(os.path.realpath(parent), root):
+    # A directory the archive made into a symlink must not carry later entries (nor the missing
+    # directories above them) out of the target.
+    if not _make_parents(root, parts[:-1]):
         return warn(f"{m.name}: would be written through a symbolic link", True)
     mode = m.mode & 0o777
     if m.isdir():
@@ -99,6 +98,21 @@ def _extract_member(tar: tarfile.TarFile, m: tarfile.TarInfo, root: str, strip: 
         with os.fdopen(fd, "wb") as f, src:
             shutil.copyfileobj(src, f)
         os.chmod(dest, mode)
+
+
+def _make_parents(root: str, dirs: list[str]) -> bool:
+    """Creates ``root/dirs...`` one level at a time, each checked before it is entered: an
+    ``os.makedirs`` of the whole path would create directories wherever a planted link points."""
+    path = root
+    for name in dirs:
+        path = os.path.join(path, name)
+        if not _inside(os.path.realpath(path), root):
+            return False
+        if not os.path.lexists(path):
+            os.mkdir(path)
+        elif not os.path.isdir(path):
+            return False
+    return True
 
 
 def _remove(path: str) -> None:

@@ -1,6 +1,7 @@
 // `sbx cp`: files and trees between this host and a sandbox, both ways, with docker cp's rules
 // for what lands where. Tar travels over PUT/GET /archive; downloads are unpacked with the SDK's
 // safe extraction (sandbox content is untrusted) into a temp dir beside the target, then renamed.
+import { rmSync } from "node:fs";
 import { mkdtemp, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import type { Readable } from "node:stream";
@@ -11,6 +12,7 @@ import { extractSafe, packPath } from "@sbx-sh/sdk/internal/archive";
 import { httpStatusOf, Sandbox } from "@sbx-sh/sdk/core";
 import { globalsOf, withClient } from "../context.js";
 import { progress } from "../output.js";
+import { onStopSignals } from "./exec.js";
 import { TransferProgress, transferMode } from "../transfer-progress.js";
 
 type Meter = (s: Readable) => Readable;
@@ -145,6 +147,14 @@ async function extractBeside(
 ): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
   const tmp = await mkdtemp(join(dirname(target), `.sbx-cp-${basename(target)}-`));
+  // Ctrl-C mid-download skips the finally below: without this the partial tree stayed beside the
+  // target as a hidden dir. Removed, the CLI dies of the signal as it would have.
+  const off = onStopSignals((sig) => {
+    if (sig === "SIGPIPE") return; // our stdout's reader left: nothing of this copy goes there
+    off();
+    rmSync(tmp, { recursive: true, force: true });
+    process.kill(process.pid, sig);
+  });
   try {
     await extractSafe(archive, tmp, { onWarning });
     const entries = await readdir(tmp);
@@ -155,6 +165,7 @@ async function extractBeside(
       throw new SbxError("invalid_path", `cannot copy directory ${src} onto file ${target}`);
     await rename(from, target);
   } finally {
+    off();
     await rm(tmp, { recursive: true, force: true });
   }
 }

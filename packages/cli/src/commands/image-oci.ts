@@ -13,6 +13,7 @@ import { registryCredentials } from "../config.js";
 import { globalsOf, withClient } from "../context.js";
 import { printJson, printLines } from "../output.js";
 import { imageRef } from "./image.js";
+import { onStopSignals } from "./exec.js";
 import { TransferProgress, transferMode } from "../transfer-progress.js";
 
 interface AuthFlags {
@@ -61,6 +62,31 @@ function runTar(args: string[], io: { input?: Readable }): { stdout: Readable; d
   return { stdout: child.stdout!, done };
 }
 
+/**
+ * Runs `work` with a signal that Ctrl-C (SIGTERM, SIGHUP) aborts. Killed outright, the CLI left the
+ * export's temp file (`.<name>.<hex>.part`) behind; aborted, the SDK removes it, and then the CLI
+ * dies of the signal as it would have. A second Ctrl-C does not wait for that.
+ */
+async function abortOnStop<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  let stoppedBy: NodeJS.Signals | undefined;
+  const off = onStopSignals((sig) => {
+    if (sig === "SIGPIPE") return;
+    if (stoppedBy) {
+      off();
+      process.kill(process.pid, sig);
+    }
+    stoppedBy = sig;
+    abort.abort();
+  });
+  try {
+    return await work(abort.signal);
+  } finally {
+    off();
+    if (stoppedBy) process.kill(process.pid, stoppedBy);
+  }
+}
+
 export function registerImageOciCommands(image: Command): void {
   image
     .command("export")
@@ -83,7 +109,10 @@ export function registerImageOciCommands(image: Command): void {
         }
         // A file gets the patched form (a new layer streams as it is compressed, its header written
         // after it); stdout and a folder (through tar -x) need the bytes in order.
-        if (asTar && o.output !== "-") await client.exportImageToFile(ref, o.output, { onBytes: (n) => bytes.add(n) });
+        if (asTar && o.output !== "-")
+          await abortOnStop((signal) =>
+            client.exportImageToFile(ref, o.output, { signal, onBytes: (n) => bytes.add(n) }),
+          );
         else {
           const body = bytes.meter(await client.exportImage(ref));
           if (o.output === "-") await pipeline(body, process.stdout);

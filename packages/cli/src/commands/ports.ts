@@ -2,7 +2,7 @@
 // `sbx tunnel` (a local TCP listener whose connections go to a sandbox port through the API).
 import { createServer, type Socket } from "node:net";
 import { type Command, InvalidArgumentError } from "commander";
-import type { PortExposure } from "@sbx-sh/protocol";
+import { checkPort, type PortExposure } from "@sbx-sh/protocol";
 import { openPortStream } from "@sbx-sh/sdk/internal";
 import { globalsOf, withClient } from "../context.js";
 import { ago, formatTable, printJson, printLines, progress } from "../output.js";
@@ -102,6 +102,11 @@ Examples:
     )
     .action(async (id: string, p: number, o: { local?: number; bind: string }, cmd: Command) => {
       const g = globalsOf(cmd);
+      // Checked here, not left to the daemon: it sees the sandbox port only when a connection comes
+      // (a tunnel to port 0 or 70000 listened and then failed every connection), and a local port
+      // past 65535 was Node's own uncoded RangeError.
+      checkPort(p);
+      if (o.local !== undefined && o.local !== 0) checkPort(o.local);
       await withClient(cmd, async (client) => {
         const sb = await client.get(id);
         const server = createServer((local: Socket) => {

@@ -6,6 +6,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { SbxError, toSbxError, isValidName } from "@sbx-sh/protocol";
+import { brokenOffBody } from "./broken-off-body.js";
 import { refuseDotSegments } from "./dot-segments.js";
 import { bodyLimits } from "./body-limits.js";
 import { httpStatus } from "./http-status.js";
@@ -70,7 +71,10 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   if (services.cluster) app.use("/v1/*", clusterBuilds(services.cluster, services));
 
   app.onError((err, c) => {
-    const e = err instanceof HTTPException && err.status < 500 ? fromHttpException(err) : toSbxError(err);
+    const e =
+      err instanceof HTTPException && err.status < 500
+        ? fromHttpException(err)
+        : (brokenOffBody(c, err) ?? toSbxError(err));
     if (e.code === "internal") services.log.error({ err, path: c.req.path, req: c.get("requestId") }, "request failed");
     return c.json({ error: { ...e.toJSON(), requestId: c.get("requestId") } }, httpStatus(e.code) as 400);
   });
