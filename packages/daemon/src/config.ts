@@ -23,6 +23,8 @@ export interface DaemonConfig {
   busyboxPath: string;
   /** sbx-agent, every sandbox's PID 1 and process server (SBX_AGENT; `off`: catatonit and crun exec). */
   agentPath: string | null;
+  /** sbx-deflate, the gzip of OCI layer exports (SBX_DEFLATE; `off`, or not built: zlib in the daemon). */
+  deflatePath: string | null;
   /**
    * Hosts the daemon may fetch from for clients although they resolve inside (loopback, private,
    * link-local, its own): comma-separated `host` or `host:port`; `loopback` allows loopback
@@ -114,6 +116,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
     agentPath: offOr(env.SBX_AGENT ?? fileURLToPath(new URL("../agent/bin/sbx-agent", import.meta.url))),
+    deflatePath: offOr(env.SBX_DEFLATE ?? fileURLToPath(new URL("../deflate/bin/sbx-deflate", import.meta.url))),
     outboundAllow: env.SBX_OUTBOUND_ALLOW ?? "",
     idmapHelper: env.SBX_IDMAP_HELPER ?? "/usr/local/libexec/sbx/sbx-idmap",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
