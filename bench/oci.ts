@@ -4,6 +4,7 @@
 // (first exports, which compress, and repeat ones, which send the cached blob, reported apart)
 // and for the import against umoci. Standalone: `node --import tsx bench/oci.ts` starts its own daemon.
 import { spawnSync } from "node:child_process";
+import { closeSync, openSync, readSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +22,22 @@ const IMPORT_RUNS = 3;
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+/** Which compressor made an archive's first layer blob, from its gzip header (libdeflate: XFL 4, OS 255; zlib here: 0, 3). */
+function compressorOf(archive: string): string {
+  const head = Buffer.alloc(64 << 10);
+  const fd = openSync(archive, "r");
+  const n = readSync(fd, head, 0, head.length, 0);
+  closeSync(fd);
+  const at = head.subarray(0, n).indexOf(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0]));
+  if (at < 0) return "unknown (no gzip header near the start)";
+  const [xfl, os] = [head[at + 8], head[at + 9]];
+  return xfl === 4 && os === 255
+    ? "sbx-deflate (libdeflate)"
+    : xfl === 0 && os === 3
+      ? "zlib in the daemon"
+      : `unknown (XFL ${xfl}, OS ${os})`;
 }
 
 function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): void {
@@ -191,6 +208,7 @@ export async function ociSection(
         pass: median(repeats) / median(pigzRepeat) <= 1.2,
       });
       notes.push(
+        `first exports compressed by ${compressorOf(base)}`,
         `first export runs ${firsts.map((t) => t.toFixed(0)).join(", ")} ms; tar | pigz -1 runs ${pigzFirst.map((t) => t.toFixed(0)).join(", ")} ms (alternated)`,
         `repeat export runs ${repeats.map((t) => t.toFixed(0)).join(", ")} ms; tar | pigz -1 runs ${pigzRepeat.map((t) => t.toFixed(0)).join(", ")} ms (alternated)`,
       );

@@ -11,6 +11,8 @@ PACKAGES+=(g++ make python3)
 PACKAGES+=(attr)
 # musl-tools (musl-gcc) builds sbx-agent, the static PID 1 of every sandbox (npm run build).
 PACKAGES+=(musl-tools)
+# libdeflate-dev builds sbx-deflate, the gzip of OCI layer exports (npm run build; without it, zlib).
+PACKAGES+=(libdeflate-dev)
 # gcc + libc6-dev compile sbx-idmap and sbx-userns, the helpers for per-sandbox uid ranges (native/).
 PACKAGES+=(gcc libc6-dev)
 # --with-test-tools (scripts/test.sh): the adversarial suites compile a static attacker program.

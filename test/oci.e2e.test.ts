@@ -117,6 +117,10 @@ describe("OCI export", () => {
     expect(toDir.code, toDir.stderr).toBe(0);
     const raw = JSON.parse(sh("skopeo", ["inspect", `oci:${dir}:latest`]).stdout) as { Layers: string[] };
     expect(raw.Layers).toHaveLength(info.rootfs.diff_ids.length);
+    // sbx-deflate made the blobs (npm run build makes it; every check in this file then reads its
+    // one-member-per-block gzip): libdeflate's gzip header says XFL 4, OS 255 (zlib's here: 0, 3).
+    const blob = readFileSync(join(dir, "blobs", "sha256", raw.Layers[0]!.slice(7)));
+    expect([...blob.subarray(8, 10)]).toEqual([4, 255]);
   });
 
   it("umoci unpacks it into the very tree the sandbox sees (contents, modes, owners, whiteouts)", async () => {

@@ -3,7 +3,21 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { USAGE } from "./config-usage.js";
-import { RUNTIME_NAMES, type RuntimeName } from "./runtime/runtime.js";
+import type { RuntimeName } from "./runtime/runtime.js";
+import {
+  type DaemonRole,
+  parseCgroupParent,
+  parseNftTable,
+  parseCacheMb,
+  parseCount,
+  parseUidBase,
+  parseSeconds,
+  parseRetention,
+  parseRuntime,
+  parseStore,
+  parseRole,
+  offOr,
+} from "./config-values.js";
 
 export interface DaemonConfig {
   socket: string;
@@ -23,6 +37,8 @@ export interface DaemonConfig {
   busyboxPath: string;
   /** sbx-agent, every sandbox's PID 1 and process server (SBX_AGENT; `off`: catatonit and crun exec). */
   agentPath: string | null;
+  /** sbx-deflate, the gzip of OCI layer exports (SBX_DEFLATE; `off`, or not built: zlib in the daemon). */
+  deflatePath: string | null;
   /**
    * Hosts the daemon may fetch from for clients although they resolve inside (loopback, private,
    * link-local, its own): comma-separated `host` or `host:port`; `loopback` allows loopback
@@ -94,8 +110,7 @@ export interface DaemonConfig {
   ui: boolean;
 }
 
-export const DAEMON_ROLES = ["single", "control", "node"] as const;
-export type DaemonRole = (typeof DAEMON_ROLES)[number];
+export { DAEMON_ROLES, type DaemonRole } from "./config-values.js";
 
 export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfig {
   const runDir = env.SBX_RUN_DIR ?? "/run/sbx";
@@ -114,6 +129,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     initPath: env.SBX_INIT ?? "/usr/bin/catatonit",
     busyboxPath: env.SBX_BUSYBOX ?? "/bin/busybox",
     agentPath: offOr(env.SBX_AGENT ?? fileURLToPath(new URL("../agent/bin/sbx-agent", import.meta.url))),
+    deflatePath: offOr(env.SBX_DEFLATE ?? fileURLToPath(new URL("../deflate/bin/sbx-deflate", import.meta.url))),
     outboundAllow: env.SBX_OUTBOUND_ALLOW ?? "",
     idmapHelper: env.SBX_IDMAP_HELPER ?? "/usr/local/libexec/sbx/sbx-idmap",
     subnet: env.SBX_SUBNET ?? "10.89.0.0/16",
@@ -241,92 +257,4 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;
-}
-
-/** A relative cgroup path (`sbx`, `sbx-n1`, `sbx/n1`): never absolute, empty or with `.`/`..` parts. */
-function parseCgroupParent(flag: string, value: string): string {
-  const parts = value.split("/");
-  if (!parts.every((p) => /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$/.test(p)) || parts.length > 8)
-    throw new Error(
-      `option ${flag} takes a relative cgroup path of names (letters, digits, _ . -) joined by /, e.g. sbx or sbx-n1, got ${JSON.stringify(value)}`,
-    );
-  return value;
-}
-
-/** An nftables table name sbx owns: the same rule as runtime/network.ts checks. */
-function parseNftTable(flag: string, value: string): string {
-  if (!/^[a-z][a-z0-9_]{0,31}$/.test(value))
-    throw new Error(
-      `option ${flag} takes a table name of lowercase letters, digits and _, got ${JSON.stringify(value)}`,
-    );
-  return value;
-}
-
-function parseCacheMb(value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n) || n < 0)
-    throw new Error(`SBX_CONTENT_CACHE_MB takes a whole number of MB (0 or more), got ${value}`);
-  return n;
-}
-
-function parseCount(flag: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 64)
-    throw new Error(`option ${flag} takes a whole number from 0 to 64, got ${value}`);
-  return n;
-}
-
-/** Sandbox uids are this plus 0..65535 on the host: 0 would make a sandbox's root the host's root. */
-function parseUidBase(flag: string, value: string): number {
-  const n = Number(value);
-  const max = 2 ** 32 - 1 - 65536;
-  if (value.trim() === "" || !Number.isInteger(n) || n < 1 || n > max)
-    throw new Error(`option ${flag} takes a whole number from 1 to ${max}, got ${value}`);
-  return n;
-}
-
-function parseSeconds(flag: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0.1 || n > 86400)
-    throw new Error(`option ${flag} takes seconds from 0.1 to 86400, got ${value}`);
-  return n;
-}
-
-function parseRetention(flag: string, value: string): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n) || n < 0 || n > 365 * 86400)
-    throw new Error(`option ${flag} takes whole seconds from 0 to ${365 * 86400}, got ${value}`);
-  return n;
-}
-
-function parseRuntime(flag: string, value: string): RuntimeName {
-  if (!(RUNTIME_NAMES as readonly string[]).includes(value))
-    throw new Error(`option ${flag} takes one of ${RUNTIME_NAMES.join(", ")}, got ${JSON.stringify(value)}`);
-  return value as RuntimeName;
-}
-
-/** "sqlite" (null: the default) or a postgres:// URL; anything else is refused before the daemon starts. */
-function parseStore(flag: string, value: string): string | null {
-  if (value === "sqlite" || value === "") return null;
-  let url: URL | undefined;
-  try {
-    url = new URL(value);
-  } catch {
-    url = undefined;
-  }
-  if (!url || (url.protocol !== "postgres:" && url.protocol !== "postgresql:") || !url.hostname)
-    throw new Error(
-      `option ${flag} takes sqlite or a URL postgres://user:password@host:port/database, got a value that is neither`,
-    );
-  return value;
-}
-
-function parseRole(flag: string, value: string): DaemonRole {
-  if (!(DAEMON_ROLES as readonly string[]).includes(value))
-    throw new Error(`option ${flag} takes one of ${DAEMON_ROLES.join(", ")}, got ${JSON.stringify(value)}`);
-  return value as DaemonRole;
-}
-
-function offOr(value: string): string | null {
-  return value === "off" || value === "" ? null : value;
 }

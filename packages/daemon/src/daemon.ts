@@ -25,6 +25,7 @@ import { wireServices } from "./wiring.js";
 import type { DaemonConfig } from "./config.js";
 import { roleProblem, runsSandboxes, warmPoolOf } from "./config-roles.js";
 import { HostlessRuntime } from "./runtime/hostless-runtime.js";
+import { findDeflateHelper } from "./runtime/deflate-helper.js";
 import { VERSION } from "@sbx-sh/protocol";
 import { daemonLogger } from "./daemon-logger.js";
 import { hostRuntime, hostTrust } from "./daemon-host.js";
@@ -83,6 +84,9 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       log: (line) => log.info({ component: "base-images" }, line),
     });
 
+  const deflate = await findDeflateHelper(cfg.deflatePath);
+  if (deflate.helper) log.info({ gzip: deflate.helper.id }, "layer exports compress with sbx-deflate");
+  else log.info({ why: deflate.why }, "layer exports compress with zlib");
   const {
     images,
     contexts,
@@ -117,6 +121,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     log,
     outbound: parseOutboundAllow(cfg.outboundAllow),
     ...(replica ? { buildOwner: replica } : {}),
+    ...(deflate.helper ? { layerGzip: deflate.helper } : {}),
   });
 
   const reconciled = await sandboxes.reconcile();

@@ -25,6 +25,7 @@ import { PoolService } from "./services/pool-service.js";
 import type { BuildOwner } from "./services/build-owner.js";
 import { TemplateBuilds } from "./services/template-builds.js";
 import type { OutboundPolicy } from "./oci/outbound.js";
+import type { GzipProgram } from "./oci/program-gzip.js";
 import { loadTokenKey, PortTokens } from "./services/port-tokens.js";
 import { PortService } from "./services/port-service.js";
 import { ProcessService } from "./services/process-service.js";
@@ -74,6 +75,8 @@ export interface WiringOptions {
   outbound?: OutboundPolicy;
   /** Who runs this daemon's builds (control replicas: their lease); default the only daemon. */
   buildOwner?: BuildOwner;
+  /** The gzip program of OCI layer exports (runtime/deflate-helper.ts); default zlib in the daemon. */
+  layerGzip?: GzipProgram;
 }
 
 export type WiredServices = ReturnType<typeof wireServices>;
@@ -95,6 +98,7 @@ export function wireServices(o: WiringOptions) {
     tmpDir: join(o.dataDir, "tmp"),
     outbound: o.outbound,
     blobCache,
+    ...(o.layerGzip ? { gzip: o.layerGzip } : {}),
   });
   const builds = new BuildService(
     stores.images,

@@ -11,12 +11,12 @@ import { mkdir, open, readdir, rename, rm, stat, utimes, writeFile, type FileHan
 import { join } from "node:path";
 import { readJson, syncPath } from "../common/files.js";
 import type { ExportLayer, LayerBlob } from "./layer-blob.js";
-import type { BlobMemo } from "./blob-memo.js";
+import { keyedLayer, type BlobMemo, type KeyedLayer } from "./blob-memo.js";
 
 /** What the record file holds: the blob's descriptor, and the layer it was made from (for prune). */
 interface CacheRecord {
   key: string;
-  layer: ExportLayer;
+  layer: KeyedLayer;
   blob: LayerBlob;
 }
 
@@ -92,7 +92,7 @@ export class BlobCache {
         await syncPath(tmp);
         if ((await stat(tmp)).size !== blob.desc.size) throw new Error("the blob has another size than its record");
         await rename(tmp, this.path(name, BLOB));
-        const rec: CacheRecord = { key, layer, blob };
+        const rec: CacheRecord = { key, layer: keyedLayer(layer), blob };
         await writeFile(`${tmp}${RECORD}`, JSON.stringify(rec), { mode: 0o600 });
         await syncPath(`${tmp}${RECORD}`);
         await rename(`${tmp}${RECORD}`, this.path(name, RECORD));

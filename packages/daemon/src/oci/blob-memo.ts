@@ -9,7 +9,24 @@ import { stat } from "node:fs/promises";
 import type { ExportLayer, LayerBlob } from "./layer-blob.js";
 
 /** Bump when the bytes an export writes for a layer change (tar rewrite, gzip framing, block size, level, memLevel). */
-const FORMAT = `oci-layer-v2 zlib-${process.versions.zlib}`;
+const FORMAT = "oci-layer-v2";
+
+/** What a key is made of (a blob cache record keeps this much of its layer, to check its key again). */
+export interface KeyedLayer {
+  dir: string;
+  uidBase: number;
+  gzip?: { id: string };
+}
+
+/** A layer as a blob cache record keeps it: the gzip program only by its id. */
+export function keyedLayer(layer: ExportLayer): KeyedLayer {
+  return { dir: layer.dir, uidBase: layer.uidBase, ...(layer.gzip ? { gzip: { id: layer.gzip.id } } : {}) };
+}
+
+/** The compressor's part of a key: the gzip program's id, or zlib's version (the daemon's own gzip). */
+function compressorId(layer: KeyedLayer): string {
+  return layer.gzip?.id ?? `zlib-${process.versions.zlib}`;
+}
 
 export class BlobMemo {
   private readonly known = new Map<string, LayerBlob>();
@@ -17,10 +34,10 @@ export class BlobMemo {
   constructor(private readonly limit = 4096) {}
 
   /** The key of a layer dir as it is now; undefined when it cannot be read (the export will say why). */
-  async key(layer: ExportLayer): Promise<string | undefined> {
+  async key(layer: KeyedLayer): Promise<string | undefined> {
     const st = await stat(layer.dir, { bigint: true }).catch(() => undefined);
     if (!st?.isDirectory()) return undefined;
-    return [FORMAT, layer.uidBase, st.dev, st.ino, st.birthtimeNs, st.ctimeNs].join(":");
+    return [`${FORMAT} ${compressorId(layer)}`, layer.uidBase, st.dev, st.ino, st.birthtimeNs, st.ctimeNs].join(":");
   }
 
   get(key: string | undefined): LayerBlob | undefined {

@@ -17,6 +17,7 @@ import { importImage } from "./import.js";
 import { readLayout } from "./layout.js";
 import { unpackPlain } from "./unpack.js";
 import { makeLayers, memStore, sh, treeHash, UID } from "./testing/layers-fixture.js";
+import { COMPRESSORS } from "./testing/compressors.js";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -35,30 +36,31 @@ async function emptied(dir: string): Promise<string[]> {
   return readdir(dir);
 }
 
-/** This process's tar children, once they are gone (or what is left after 5 s). */
+/** This process's tar (and sbx-deflate) children, once they are gone (or what is left after 5 s). */
 async function childTars(): Promise<string[]> {
   const list = () =>
     sh("ps", ["-o", "pid=,comm=", "--ppid", String(process.pid)])
       .split("\n")
-      .filter((l) => / tar$/.test(l.trim()));
+      .filter((l) => / (tar|sbx-deflate)$/.test(l.trim()));
   for (let i = 0; i < 200 && list().length > 0; i++) await new Promise((r) => setTimeout(r, 25));
   return list();
 }
 
-describe.runIf(isRoot)("OCI archive export (streamed)", () => {
+// Each compressor the daemon may use: sbx-deflate (one gzip member per block) and zlib (one member).
+describe.runIf(isRoot).each(COMPRESSORS)("OCI archive export (streamed), gzip by %s", (_name, gzip) => {
   let root: string;
   let spool: string;
   let src: ExportSource;
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), "sbx-ociarc-"));
     spool = join(root, "spool");
-    src = makeLayers(root);
+    src = makeLayers(root, gzip);
     // A third layer big enough (4 MiB of random bytes) to be mid-stream when a reader leaves.
     const big = join(root, "big");
     await mkdir(big);
     writeFileSync(join(big, "random.bin"), randomBytes(4 << 20));
     sh("chown", ["-R", `${UID}:${UID}`, big]);
-    src = { ...src, layers: [...src.layers, { dir: big, uidBase: UID }] };
+    src = { ...src, layers: [...src.layers, { dir: big, uidBase: UID, ...(gzip ? { gzip } : {}) }] };
   });
   afterAll(async () => {
     if (root) await rm(root, { recursive: true, force: true });
@@ -71,6 +73,11 @@ describe.runIf(isRoot)("OCI archive export (streamed)", () => {
     // The archive's manifest is the layout's: same config, same layer blobs.
     const raw = JSON.parse(sh("skopeo", ["inspect", "--raw", `oci-archive:${file}:1`])) as { layers: unknown[] };
     expect(raw.layers).toEqual(dir.layers);
+    // The compressor under test made the blobs (libdeflate's gzip header: XFL 4, OS 255; zlib's here: 0, 3).
+    for (const l of dir.layers) {
+      const head = readFileSync(join(root, "layout", "blobs", "sha256", l.digest.slice(7))).subarray(8, 10);
+      expect([...head]).toEqual(gzip ? [4, 255] : [0, 3]);
+    }
     expect(sh("tar", ["-tf", file]).split("\n").filter(Boolean)).toEqual([
       "oci-layout",
       "blobs/",

@@ -22,6 +22,7 @@ import { unpackPlain } from "../oci/unpack.js";
 import type { OutboundPolicy } from "../oci/outbound.js";
 import type { BlobCache } from "../oci/blob-cache.js";
 import { BLOB_MEMO } from "../oci/blob-memo.js";
+import type { GzipProgram } from "../oci/program-gzip.js";
 
 export interface OciServiceOptions {
   uidBase: number;
@@ -33,6 +34,8 @@ export interface OciServiceOptions {
   outbound?: OutboundPolicy;
   /** Layer blobs exports made, kept for the next export or push of the same layer. */
   blobCache?: BlobCache;
+  /** The gzip program of layer exports (runtime/deflate-helper.ts); zlib in the daemon without one. */
+  gzip?: GzipProgram;
 }
 
 export interface ImportOptions {
@@ -85,6 +88,7 @@ export class OciService {
   async source(project: string, ref: string): Promise<ExportSource> {
     const { name, tag } = parseImageRef(ref);
     const rec = await this.store.findImage(project, name, tag);
+    const gzip = this.opts.gzip ? { gzip: this.opts.gzip } : {};
     if (rec) {
       const uidBase = rec.config.systemd ? 0 : this.opts.uidBase;
       return {
@@ -92,7 +96,7 @@ export class OciService {
         tag,
         createdAt: rec.createdAt,
         config: rec.config,
-        layers: [rec.baseDir, ...rec.layers.map((l) => l.dir)].map((dir) => ({ dir, uidBase })),
+        layers: [rec.baseDir, ...rec.layers.map((l) => l.dir)].map((dir) => ({ dir, uidBase, ...gzip })),
       };
     }
     const base = await this.images.resolveBase(ref, project);
@@ -101,7 +105,7 @@ export class OciService {
       tag: "latest",
       createdAt: "",
       config: base.config,
-      layers: [{ dir: base.dir, uidBase: base.config.systemd ? 0 : this.opts.uidBase }],
+      layers: [{ dir: base.dir, uidBase: base.config.systemd ? 0 : this.opts.uidBase, ...gzip }],
     };
   }
 

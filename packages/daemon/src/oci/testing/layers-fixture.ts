@@ -7,6 +7,7 @@ import { chmodSync, chownSync, linkSync, mkdirSync, readdirSync, symlinkSync, wr
 import { join } from "node:path";
 import type { ImageRecord, LayerRecord } from "../../domain/records.js";
 import type { ExportSource } from "../export.js";
+import type { GzipProgram } from "../program-gzip.js";
 
 export const UID = 100000;
 
@@ -16,8 +17,8 @@ export const sh = (cmd: string, args: string[]): string => {
   return r.stdout;
 };
 
-/** Makes the layers under `root` (which must exist) and returns the image that stacks them. */
-export function makeLayers(root: string): ExportSource {
+/** Makes the layers under `root` (which must exist) and returns the image that stacks them (compressed by `gzip`, else zlib). */
+export function makeLayers(root: string, gzip?: GzipProgram): ExportSource {
   const base = join(root, "base");
   mkdirSync(join(base, "etc"), { recursive: true });
   mkdirSync(join(base, "data/old"), { recursive: true });
@@ -46,8 +47,8 @@ export function makeLayers(root: string): ExportSource {
     tag: "1",
     createdAt: "2026-01-01T00:00:00.000Z",
     layers: [
-      { dir: base, uidBase: UID },
-      { dir: upper, uidBase: UID },
+      { dir: base, uidBase: UID, ...(gzip ? { gzip } : {}) },
+      { dir: upper, uidBase: UID, ...(gzip ? { gzip } : {}) },
     ],
     config: {
       env: ["PATH=/bin", "A=1"],
