@@ -8,6 +8,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -92,9 +93,12 @@ describe("copyChanges", () => {
     appendFileSync(join(up, "a/deep/f1"), "+two");
     writeFileSync(join(up, "a/new"), "new");
     rmSync(join(up, "b"));
+    // The new d is made before the old one goes: a dir made after it may get its freed inode back
+    // (ext4 reuses them), and is then rightly taken for the same dir (a whiteout for d/x, no opaque mark).
+    mkdirSync(join(up, "d.new"));
+    writeFileSync(join(up, "d.new/z"), "fresh");
     rmSync(join(up, "d"), { recursive: true });
-    mkdirSync(join(up, "d"));
-    writeFileSync(join(up, "d/z"), "fresh");
+    renameSync(join(up, "d.new"), join(up, "d"));
     rmSync(join(up, "k"), { recursive: true });
     const { dest, next } = await changes(up, index);
 
