@@ -79,16 +79,38 @@ export class AgentFiles {
     check(path, r.code, r.stderr);
   }
 
-  async read(id: string, path: string): Promise<Buffer> {
+  /**
+   * The file's bytes, held whole (at most MAX_READ_BYTES). Once `signal` aborts (the caller left),
+   * the read is stopped in the sandbox, what was read is dropped, and this rejects with its reason.
+   */
+  async read(id: string, path: string, signal?: AbortSignal): Promise<Buffer> {
     assertSandboxPath(path);
-    const parts: Buffer[] = [];
+    signal?.throwIfAborted();
+    const c = await this.client(id);
+    let parts: Buffer[] = [];
     let size = 0;
-    await this.file(id, path, ["read", String(MAX_READ_BYTES)], {
-      onStdout: (d) => {
-        size += d.length;
-        if (size <= MAX_READ_BYTES) parts.push(d);
-      },
-    });
+    let procId = "";
+    const stop = (): void => {
+      parts = [];
+      if (procId) void c.request((q) => encode.signal(q, procId, 9)).catch(() => undefined);
+    };
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      const argv = [AGENT_PATH, "file", "read", path, String(MAX_READ_BYTES)];
+      const r = await this.op(c, id, argv, {
+        onStarted: (p) => {
+          procId = p;
+          if (signal?.aborted) stop();
+        },
+        onStdout: (d) => {
+          size += d.length;
+          if (size <= MAX_READ_BYTES && !signal?.aborted) parts.push(d);
+        },
+      }).finally(() => signal?.throwIfAborted());
+      check(path, r.code, r.stderr);
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
     if (size > MAX_READ_BYTES) throw fileErrors.outputTooLarge(path);
     return Buffer.concat(parts, size);
   }
