@@ -6,7 +6,7 @@ import { request, type ClientRequest, type IncomingMessage } from "node:http";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, inject, it } from "vitest";
-import type { Sandbox } from "@sbx-sh/sdk";
+import { SbxError, type Sandbox } from "@sbx-sh/sdk";
 import { useSandboxes } from "../fixtures.js";
 import { testDaemonRoot } from "../harness.js";
 
@@ -107,6 +107,19 @@ describe("file reads", () => {
     // The sandbox's files still answer.
     await sb.writeFile("/tmp/small", "still fine");
     expect((await sb.readFile("/tmp/small")).toString()).toBe("still fine");
+  });
+
+  it("of a file the kernel will not read (/proc/self/mem: EIO) are the caller's error: a coded 400, not a 500", async () => {
+    const sb = await sandbox();
+    const err = await sb.readFile("/proc/self/mem").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(SbxError);
+    expect(err).toMatchObject({ code: "invalid_path" });
+    expect((err as SbxError).message).toMatch(
+      /\/proc\/self\/mem cannot be read in the sandbox: (I\/O|Input\/output) error/,
+    );
   });
 
   it("are capped per project: a fifth concurrent read is refused at once, and a slot lasts until the answer is sent", async () => {

@@ -28,7 +28,16 @@ const STDIN_CHUNK = MAX_FRAME - 4096;
 const ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
 
 /** Exit codes of files.inc.c. */
-const FX = { notDir: 20, notFound: 21, isDir: 22, tooLarge: 23, notRegular: 24, loop: 25, noSpace: 26 } as const;
+const FX = {
+  notDir: 20,
+  notFound: 21,
+  isDir: 22,
+  tooLarge: 23,
+  notRegular: 24,
+  loop: 25,
+  noSpace: 26,
+  unreadable: 28,
+} as const;
 
 interface OpOptions {
   input?: Readable;
@@ -236,5 +245,6 @@ function check(path: string, code: number, stderr: string): void {
   if (code === FX.tooLarge) throw fileErrors.tooLarge(path);
   if (code === FX.loop) throw fileErrors.symlinkLoop(path);
   if (code === FX.noSpace) throw fileErrors.noSpace(path);
+  if (code === FX.unreadable) throw fileErrors.unreadable(path, stderr);
   throw fileErrors.failed(path, stderr || `exit ${code}`);
 }
