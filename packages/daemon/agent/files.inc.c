@@ -15,7 +15,7 @@
 #include <libgen.h>
 
 enum { FX_NOT_DIR = 20, FX_NOT_FOUND = 21, FX_IS_DIR = 22, FX_TOO_LARGE = 23, FX_NOT_REGULAR = 24, FX_LOOP = 25,
-       FX_NO_SPACE = 26, FX_FAILED = 27 };
+       FX_NO_SPACE = 26, FX_FAILED = 27, FX_UNREADABLE = 28 };
 
 static int fx_errno(const char *what, const char *path) {
   int e = errno;
@@ -28,6 +28,13 @@ static int fx_errno(const char *what, const char *path) {
     case ENOSPC: case EDQUOT: case EFBIG: return FX_NO_SPACE;
     default: return FX_FAILED;
   }
+}
+
+/* A file the caller named that the kernel will not let be read (/proc/self/mem: EIO; /proc/kmsg:
+ * EPERM): the caller's path, not a failure of the agent. */
+static int fx_unreadable(const char *what, const char *path) {
+  dprintf(2, "%s %s: %s\n", what, path, strerror(errno));
+  return FX_UNREADABLE;
 }
 
 static int fx_write_all(int fd, const char *p, size_t n) {
@@ -75,6 +82,7 @@ static int file_main(int argc, char **argv) {
   struct stat st;
   if (strcmp(op, "read") == 0 && argc == 5) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0 && (errno == EACCES || errno == EPERM)) return fx_unreadable("open", path);
     if (fd < 0) return fx_errno("open", path);
     if (fstat(fd, &st) < 0) return fx_errno("stat", path);
     if (S_ISDIR(st.st_mode)) return FX_IS_DIR;
@@ -84,7 +92,7 @@ static int file_main(int argc, char **argv) {
     for (;;) {
       ssize_t n = read(fd, buf, sizeof buf);
       if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return fx_errno("read", path);
+      if (n < 0) return fx_unreadable("read", path);
       if (n == 0) return 0;
       /* The size is checked as read too: a /proc or /sys file says 0 and may give far more
        * (/proc/self/pagemap: 256 GiB), which the daemon would take in for hours. */

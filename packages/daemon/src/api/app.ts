@@ -9,6 +9,7 @@ import { SbxError, toSbxError, isValidName } from "@sbx-sh/protocol";
 import { brokenOffBody } from "./broken-off-body.js";
 import { refuseDotSegments } from "./dot-segments.js";
 import { bodyLimits } from "./body-limits.js";
+import { readSlots } from "./project-slots.js";
 import { httpStatus } from "./http-status.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
@@ -65,6 +66,8 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   if (services.nodeContent) registerNodeContent(app, services, services.nodeContent);
   if (services.nodeMoves) registerNodeMoves(app, services, services.nodeMoves);
   app.use("/v1/*", bodyLimits());
+  // File reads hold the file in memory until it is sent: a few per project at once.
+  app.get("/v1/sandboxes/:id/files", readSlots());
   app.use("*", refuseDotSegments());
   // After the body caps and the path check: a routed call is refused as on one daemon, before any node sees it.
   if (services.cluster) app.use("/v1/*", clusterRouting(services.cluster, sockets.upgradeWebSocket));

@@ -7,7 +7,7 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { SbxError } from "@sbx-sh/protocol";
 import { MAX_UPLOAD_BYTES } from "../services/file-service.js";
-import { uploadSlots } from "./upload-slots.js";
+import { uploadSlots } from "./project-slots.js";
 
 export const MAX_JSON_BYTES = 1024 * 1024;
 /** An imported image streams to disk, where a full disk is the real bound. */

@@ -293,9 +293,11 @@ export class CrunRuntime implements SandboxRuntime {
     return this.crunFiles;
   }
 
-  async readFile(id: string, path: string): Promise<Buffer> {
+  async readFile(id: string, path: string, signal?: AbortSignal): Promise<Buffer> {
     this.known(id);
-    return (await this.files(id)).read(id, path);
+    const files = await this.files(id);
+    // The busybox fallback (version-1 agents) reads to its end: bounded by MAX_READ_BYTES, not stopped.
+    return files instanceof AgentFiles ? files.read(id, path, signal) : files.read(id, path);
   }
   async writeFile(id: string, path: string, data: Readable): Promise<void> {
     this.known(id);

@@ -32,6 +32,10 @@ export const fileErrors = {
       "no_space",
       `writing ${path} filled the sandbox's disk: nothing was kept; free space or use a bigger disk`,
     ),
+  /** The kernel refuses to read it (EIO, EPERM): the path the caller gave, not a failure of ours. */
+  unreadable: (path: string, detail: string) =>
+    // detail is the agent's "read <path>: <strerror>": the reason alone.
+    new SbxError("invalid_path", `${path} cannot be read in the sandbox: ${detail.split(": ").at(-1) || "refused"}`),
   rootRefused: () => new SbxError("invalid_path", "refusing to delete /"),
   failed: (path: string, detail: string) =>
     new SbxError("runtime_error", `file operation on ${path} failed: ${detail}`),

@@ -100,7 +100,8 @@ export interface SandboxRuntime {
    */
   adoptTerminals?(id: string): Promise<Array<{ termId: string; record: unknown; handle: TerminalHandle }>>;
 
-  readFile(id: string, path: string): Promise<Buffer>;
+  /** `signal`: the caller left; the read stops and rejects (where the runtime can stop it). */
+  readFile(id: string, path: string, signal?: AbortSignal): Promise<Buffer>;
   /** Writes the stream to `path`, creating parents; nothing changes unless the whole stream arrives. */
   writeFile(id: string, path: string, data: Readable): Promise<void>;
   /** One page of a directory, in byte order of the names (./directory-page.ts). */

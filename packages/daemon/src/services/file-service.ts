@@ -22,8 +22,9 @@ export class FileService {
     return (await this.sandboxes.getRunning(project, sandbox)).id;
   }
 
-  async read(project: string, sandbox: string, path: string): Promise<Buffer> {
-    return this.runtime.readFile(await this.target(project, sandbox, path), path);
+  /** The file's bytes; `signal` aborts the read (the caller left). */
+  async read(project: string, sandbox: string, path: string, signal?: AbortSignal): Promise<Buffer> {
+    return this.runtime.readFile(await this.target(project, sandbox, path), path, signal);
   }
 
   async write(project: string, sandbox: string, path: string, data: Readable): Promise<void> {

@@ -10,6 +10,7 @@ import { DEFAULT_PAGE_ENTRIES, MAX_PAGE_ENTRIES } from "../../domain/directory-p
 import { SandboxParams } from "./sandboxes.js";
 import { outgoingOf } from "../ndjson-out.js";
 import { webBody } from "./web-body.js";
+import { whileCallerStays } from "../caller-signal.js";
 
 const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
 const ListQuery = PathQuery.extend({
@@ -38,12 +39,14 @@ export function registerFileRoutes(app: Api, s: Services): void {
       request: { params: SandboxParams, query: PathQuery },
       responses: { 200: binary("the file's bytes"), 404: json(ErrorBody, "no such file") },
     }),
-    async (c) => {
-      const data = await s.files.read(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
-      // A view of the bytes read, not a copy (up to MAX_READ_BYTES each).
-      const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-      return c.body(bytes, 200, { "content-type": "application/octet-stream" }) as never;
-    },
+    // At most MAX_READS_PER_PROJECT at once (api/project-slots.ts, in app.ts); a caller that leaves stops the read.
+    (c) =>
+      whileCallerStays(c, async (signal) => {
+        const data = await s.files.read(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, signal);
+        // A view of the bytes read, not a copy (up to MAX_READ_BYTES each).
+        const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+        return c.body(bytes, 200, { "content-type": "application/octet-stream" });
+      }) as never,
   );
 
   app.openapi(

@@ -5,6 +5,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
 import { bodyStream } from "../body-limits.js";
+import { whileCallerStays } from "../caller-signal.js";
 import { sandboxIdOf } from "./context.js";
 import { MAX_PAGE_ENTRIES } from "../../domain/directory-pages.js";
 
@@ -15,10 +16,12 @@ function pathOf(c: Context<AppEnv>): string {
 }
 
 export function registerTlFiles(app: Api, s: Services): void {
-  app.get("/api/v1/files", async (c) => {
-    const data = await s.files.read(c.get("project"), sandboxIdOf(c), pathOf(c));
-    return c.body(new Uint8Array(data), 200, { "content-type": "application/octet-stream" });
-  });
+  app.get("/api/v1/files", (c) =>
+    whileCallerStays(c, async (signal) => {
+      const data = await s.files.read(c.get("project"), sandboxIdOf(c), pathOf(c), signal);
+      return c.body(new Uint8Array(data), 200, { "content-type": "application/octet-stream" });
+    }),
+  );
 
   app.put("/api/v1/files", async (c) => {
     await s.files.write(c.get("project"), sandboxIdOf(c), pathOf(c), bodyStream(c.req.raw));

@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import type { Services } from "../../services/services.js";
 import type { Api, AppEnv, UpgradeWebSocket } from "../api-types.js";
 import { bodyLimits } from "../body-limits.js";
+import { readSlots } from "../project-slots.js";
 import { clusterTensorlake } from "../cluster-tensorlake.js";
 import { checkNamespace, tlAuth } from "./context.js";
 import { registerTlFiles } from "./files.js";
@@ -41,6 +42,7 @@ export function registerTensorlakeRoutes(
       await limits(c, next);
     });
   });
+  app.get("/api/v1/files", readSlots());
   app.use("/v1/namespaces/:ns/*", async (c, next) => {
     checkNamespace(c.req.param("ns"), c.get("project"));
     await next();

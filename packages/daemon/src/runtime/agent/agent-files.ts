@@ -28,7 +28,16 @@ const STDIN_CHUNK = MAX_FRAME - 4096;
 const ENV = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"];
 
 /** Exit codes of files.inc.c. */
-const FX = { notDir: 20, notFound: 21, isDir: 22, tooLarge: 23, notRegular: 24, loop: 25, noSpace: 26 } as const;
+const FX = {
+  notDir: 20,
+  notFound: 21,
+  isDir: 22,
+  tooLarge: 23,
+  notRegular: 24,
+  loop: 25,
+  noSpace: 26,
+  unreadable: 28,
+} as const;
 
 interface OpOptions {
   input?: Readable;
@@ -79,16 +88,38 @@ export class AgentFiles {
     check(path, r.code, r.stderr);
   }
 
-  async read(id: string, path: string): Promise<Buffer> {
+  /**
+   * The file's bytes, held whole (at most MAX_READ_BYTES). Once `signal` aborts (the caller left),
+   * the read is stopped in the sandbox, what was read is dropped, and this rejects with its reason.
+   */
+  async read(id: string, path: string, signal?: AbortSignal): Promise<Buffer> {
     assertSandboxPath(path);
-    const parts: Buffer[] = [];
+    signal?.throwIfAborted();
+    const c = await this.client(id);
+    let parts: Buffer[] = [];
     let size = 0;
-    await this.file(id, path, ["read", String(MAX_READ_BYTES)], {
-      onStdout: (d) => {
-        size += d.length;
-        if (size <= MAX_READ_BYTES) parts.push(d);
-      },
-    });
+    let procId = "";
+    const stop = (): void => {
+      parts = [];
+      if (procId) void c.request((q) => encode.signal(q, procId, 9)).catch(() => undefined);
+    };
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      const argv = [AGENT_PATH, "file", "read", path, String(MAX_READ_BYTES)];
+      const r = await this.op(c, id, argv, {
+        onStarted: (p) => {
+          procId = p;
+          if (signal?.aborted) stop();
+        },
+        onStdout: (d) => {
+          size += d.length;
+          if (size <= MAX_READ_BYTES && !signal?.aborted) parts.push(d);
+        },
+      }).finally(() => signal?.throwIfAborted());
+      check(path, r.code, r.stderr);
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
     if (size > MAX_READ_BYTES) throw fileErrors.outputTooLarge(path);
     return Buffer.concat(parts, size);
   }
@@ -214,5 +245,6 @@ function check(path: string, code: number, stderr: string): void {
   if (code === FX.tooLarge) throw fileErrors.tooLarge(path);
   if (code === FX.loop) throw fileErrors.symlinkLoop(path);
   if (code === FX.noSpace) throw fileErrors.noSpace(path);
+  if (code === FX.unreadable) throw fileErrors.unreadable(path, stderr);
   throw fileErrors.failed(path, stderr || `exit ${code}`);
 }
