@@ -53,12 +53,18 @@ export function gatewayOf(ip: string): string {
   return ip.replace(/\.(\d+)$/, (_, n: string) => `.${Number(n) - 1}`);
 }
 
-/** Spoof-drop counter of the shared nft table; other suites only ever add to it. */
+/**
+ * Spoofed packets dropped on this host, summed over every sbx table: another daemon's table (same
+ * veth group, same rule, same hook priority) may run first and drop a packet itself. Other suites
+ * only ever add to them.
+ */
 export function spoofDrops(): number {
-  const out = JSON.parse(must(["nft", "-j", "list", "counter", "inet", "sbx", "sbx_spoofed"])) as {
-    nftables: Array<{ counter?: { packets: number } }>;
+  const out = JSON.parse(must(["nft", "-j", "list", "counters"])) as {
+    nftables: Array<{ counter?: { name: string; packets: number } }>;
   };
-  return out.nftables.find((e) => e.counter)?.counter?.packets ?? NaN;
+  const counters = out.nftables.filter((e) => e.counter?.name === "sbx_spoofed");
+  if (counters.length === 0) throw new Error("no sbx_spoofed counter on this host");
+  return counters.reduce((sum, e) => sum + e.counter!.packets, 0);
 }
 
 const INET_JS = `const [port, tag] = process.argv.slice(1);
