@@ -78,6 +78,12 @@ options (environment variable in brackets):
                        a TLS-inspecting proxy's CA; repeatable (SBX_CA_CERTS, colon-separated). Appended
                        to the image's trust store (/etc/ssl/certs/ca-certificates.crt, …) by a read-only
                        mount; images without a trust store are left as they are
+  --process-history N  ended processes each sandbox keeps listed (\`sbx ps\`) with their exit codes and,
+                       while they fit, their output; older ones are forgotten (SBX_PROCESS_HISTORY;
+                       default 1000). Each holds a 4 KiB exit file in the sandbox's log space
+  --sandbox-logs-mb N  each sandbox's process output space (a tmpfs); over half full, the oldest ended
+                       processes' output is dropped until three quarters are free (SBX_SANDBOX_LOGS_MB;
+                       default 64)
   --ui                 serve the web dashboard on the --listen-tcp listener (SBX_UI=1; default off)
 
 example:

@@ -38,6 +38,14 @@ export function parseCount(flag: string, value: string): number {
   return n;
 }
 
+/** A whole number from `min` to `max`. */
+export function parseBounded(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max)
+    throw new Error(`option ${flag} takes a whole number from ${min} to ${max}, got ${value}`);
+  return n;
+}
+
 /** Sandbox uids are this plus 0..65535 on the host: 0 would make a sandbox's root the host's root. */
 export function parseUidBase(flag: string, value: string): number {
   const n = Number(value);

@@ -9,6 +9,7 @@ import {
   parseCgroupParent,
   parseNftTable,
   parseCacheMb,
+  parseBounded,
   parseCount,
   parseUidBase,
   parseSeconds,
@@ -106,6 +107,10 @@ export interface DaemonConfig {
   metricsListen: string | null;
   /** PEM files of CAs added to every sandbox's and build's trust store (--ca-cert, repeatable; SBX_CA_CERTS, colon-separated). */
   caCerts?: string[];
+  /** Ended processes each sandbox keeps listed with their exit codes (SBX_PROCESS_HISTORY; services/process-retention.ts). */
+  processHistory?: number;
+  /** Size of each sandbox's output log tmpfs, in MB (SBX_SANDBOX_LOGS_MB). */
+  sandboxLogsMb?: number;
   /** Serve the web dashboard on the TCP listener (`--ui`). */
   ui: boolean;
 }
@@ -162,6 +167,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     metricsListen: offOr(env.SBX_METRICS_LISTEN ?? "off"),
     caCerts: (env.SBX_CA_CERTS ?? "").split(":").filter(Boolean),
     ui: env.SBX_UI === "1" || env.SBX_UI === "true",
+    processHistory: parseBounded("SBX_PROCESS_HISTORY", env.SBX_PROCESS_HISTORY ?? "1000", 1, 1_000_000),
+    sandboxLogsMb: parseBounded("SBX_SANDBOX_LOGS_MB", env.SBX_SANDBOX_LOGS_MB ?? "64", 1, 65536),
   };
 }
 
@@ -207,6 +214,8 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--registry": "registry",
   "--registry-ca": "registryCa",
   "--registry-auth-file": "registryAuthFile",
+  "--process-history": "processHistory",
+  "--sandbox-logs-mb": "sandboxLogsMb",
 };
 
 export { USAGE };
@@ -253,7 +262,11 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
                         ? parseCgroupParent(flag, value)
                         : key === "nftTable"
                           ? parseNftTable(flag, value)
-                          : value;
+                          : key === "processHistory"
+                            ? parseBounded(flag, value, 1, 1_000_000)
+                            : key === "sandboxLogsMb"
+                              ? parseBounded(flag, value, 1, 65536)
+                              : value;
     (cfg as unknown as Record<string, string | number | null>)[key] = parsed;
   }
   return cfg;

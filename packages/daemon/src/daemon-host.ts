@@ -56,6 +56,7 @@ export function runtimeOptions(
     nofile: Math.min(hostNofileHardLimit(), 65536),
     cgroupVersion: host.cgroupVersion,
     cgroupParent: cfg.cgroupParent,
+    logsSizeMb: cfg.sandboxLogsMb,
   };
 }
 

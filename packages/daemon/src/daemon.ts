@@ -122,6 +122,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     outbound: parseOutboundAllow(cfg.outboundAllow),
     ...(replica ? { buildOwner: replica } : {}),
     ...(deflate.helper ? { layerGzip: deflate.helper } : {}),
+    processHistory: cfg.processHistory,
   });
 
   const reconciled = await sandboxes.reconcile();

@@ -77,6 +77,8 @@ export interface WiringOptions {
   buildOwner?: BuildOwner;
   /** The gzip program of OCI layer exports (runtime/deflate-helper.ts); default zlib in the daemon. */
   layerGzip?: GzipProgram;
+  /** Ended processes each sandbox keeps (services/process-retention.ts); default 1000. */
+  processHistory?: number;
 }
 
 export type WiredServices = ReturnType<typeof wireServices>;
@@ -131,7 +133,7 @@ export function wireServices(o: WiringOptions) {
     ...{ store, runtime, images, snapshots, pool, slots, events, bus, log, secrets },
     volumes,
   });
-  const processes = new ProcessService(store, runtime, sandboxes, events, log, bus);
+  const processes = new ProcessService(store, runtime, sandboxes, events, log, bus, o.processHistory);
   const terminals = new TerminalService(runtime, sandboxes, events, log);
   const ports = new PortService(
     store,

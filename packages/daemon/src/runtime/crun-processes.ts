@@ -8,7 +8,14 @@ import type { AgentSandboxes } from "./agent/agent-sandboxes.js";
 import { FILES_VERSION } from "./agent/agent-files.js";
 import { dropTerminalRecord, loadTerminalRecords, saveTerminalRecord } from "./agent/agent-terminal-records.js";
 import type { Crun } from "./crun.js";
-import { discardOutput, launchProcess, logsUsage, processExists, processFiles } from "./process-supervisor.js";
+import {
+  discardOutput,
+  forgetProcessFiles,
+  launchProcess,
+  logsUsage,
+  processExists,
+  processFiles,
+} from "./process-supervisor.js";
 import { openPtyExec } from "./pty-exec.js";
 import { quiesce } from "./quiesce.js";
 import { SupervisedProcess } from "./supervised-process.js";
@@ -115,6 +122,13 @@ export class CrunProcesses {
 
   async discardOutput(id: string, procId: string): Promise<void> {
     return discardOutput(this.processFiles(id, procId));
+  }
+
+  async forgetProcess(id: string, procId: string): Promise<void> {
+    // sbx-agent writes an exit file beside the output (<id>.exit, sbx-agent.c log_path): a page of
+    // the log tmpfs each, which is what filled it after ~8000 processes when nothing removed them.
+    const files = this.processFiles(id, procId); // checks the id before it becomes a file name
+    return forgetProcessFiles(files, [join(this.p.known(id), "logs", `${procId}.exit`)]);
   }
 
   private processFiles(id: string, procId: string) {

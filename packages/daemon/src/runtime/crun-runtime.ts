@@ -279,6 +279,9 @@ export class CrunRuntime implements SandboxRuntime {
   discardOutput(id: string, procId: string): Promise<void> {
     return this.processes.discardOutput(id, procId);
   }
+  forgetProcess(id: string, procId: string): Promise<void> {
+    return this.processes.forgetProcess(id, procId);
+  }
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     return this.processes.openTerminal(id, termId, spec);
   }

@@ -56,6 +56,7 @@ export class HostlessRuntime implements SandboxRuntime {
   attachProcess = reject;
   outputUsage = reject;
   discardOutput = reject;
+  forgetProcess = reject;
   readFile = reject;
   writeFile = reject;
   listDirectory = reject;

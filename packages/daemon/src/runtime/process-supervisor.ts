@@ -3,7 +3,7 @@
 // is written atomically to a file, so a restarted daemon finds both where it left them.
 import { spawn } from "node:child_process";
 import { constants, existsSync, openSync, closeSync, fstatSync, readSync, statfsSync, writeSync } from "node:fs";
-import { open, readFile, rm, stat } from "node:fs/promises";
+import { open, readFile, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { mustRun } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
@@ -186,6 +186,19 @@ export async function logsUsage(logDir: string): Promise<number> {
 
 /** Deletes the output of one process; its exit code stays. */
 export async function discardOutput(files: ProcessFiles): Promise<void> {
-  await rm(files.stdout, { force: true });
-  await rm(files.stderr, { force: true });
+  await removeFiles([files.stdout, files.stderr]);
+}
+
+/** Deletes every file of an ended process: output, exit code, pid, stdin fifo, and `more` (e.g. an agent's exit file). */
+export async function forgetProcessFiles(files: ProcessFiles, more: string[] = []): Promise<void> {
+  await removeFiles([files.stdout, files.stderr, files.exit, files.pid, files.stdin, ...more]);
+}
+
+/**
+ * Best effort, and never through a link (unlink removes the link itself). The sandbox can write the
+ * log dir: whatever it put in a file's place (a directory) is its own and stays, and must not stop
+ * the retention of the files around it.
+ */
+async function removeFiles(paths: string[]): Promise<void> {
+  await Promise.all(paths.map((p) => unlink(p).catch(() => undefined)));
 }

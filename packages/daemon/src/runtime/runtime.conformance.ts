@@ -299,6 +299,18 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
         expect((await h.read("stdout", 0)).length).toBe(0);
         expect(await (await rt.attachProcess(main, h.id)).exitCode()).toBe(0);
       });
+
+      it("forgets ended processes: their output and their share of the output store go", async () => {
+        const before = await rt.outputUsage(main);
+        const hs: ProcessHandle[] = [];
+        for (let i = 0; i < 8; i++) hs.push(await start(["/bin/echo", "y".repeat(100_000)]));
+        for (const h of hs) expect(await h.wait()).toBe(0);
+        expect(await rt.outputUsage(main)).toBeGreaterThan(before);
+        for (const h of hs) await rt.forgetProcess(main, h.id);
+        expect((await hs[0]!.read("stdout", 0)).length).toBe(0);
+        // Everything they held goes (crun with sbx-agent: their exit files in the log store too).
+        expect(await rt.outputUsage(main)).toBeLessThanOrEqual(before);
+      });
     });
 
     describe("files", () => {

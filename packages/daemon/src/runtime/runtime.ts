@@ -89,6 +89,11 @@ export interface SandboxRuntime {
   /** Drops the stored output of an ended process (log retention); reads then answer nothing. */
   discardOutput(id: string, procId: string): Promise<void>;
   /**
+   * Drops all the runtime keeps of an ended process on disk: output, exit code, pid (process
+   * history: the daemon forgot its record). A runtime may still know its exit in memory a while.
+   */
+  forgetProcess(id: string, procId: string): Promise<void>;
+  /**
    * Runs a process on a terminal of its own (cols x rows) in the sandbox; the daemon holds the
    * other end, so the process does not outlive the daemon's hold on it.
    */

@@ -8,8 +8,8 @@ import type { ProcessOutputEvent, ProcessRecord, SandboxRecord } from "../domain
 import type { ProcessHandle, SandboxRuntime } from "../runtime/runtime.js";
 import { assertSignal } from "../runtime/signals.js";
 import type { Store } from "../store/store.js";
-import { pruneLogs } from "./log-retention.js";
 import { ProcessOutputs } from "./process-output.js";
+import { ProcessRetention } from "./process-retention.js";
 import { maskOutput } from "./secret-mask.js";
 import type { Logger } from "../common/log.js";
 import type { EventBus } from "./event-bus.js";
@@ -29,6 +29,7 @@ export class ProcessService {
   private readonly watched = new Map<string, Watched>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly outputs: ProcessOutputs;
+  private readonly retention: ProcessRetention;
 
   constructor(
     private readonly store: Store,
@@ -38,8 +39,11 @@ export class ProcessService {
     private readonly log: Logger,
     /** Where process starts and exits are published (none in some unit tests). */
     private readonly bus?: EventBus,
+    /** Ended processes each sandbox keeps listed (./process-retention.ts). */
+    history?: number,
   ) {
     this.outputs = new ProcessOutputs(store);
+    this.retention = new ProcessRetention(store, runtime, (id) => this.outputs.isBeingRead(id), log, history);
     events.onGone((s) => this.sandboxEnded(s));
   }
 
@@ -91,7 +95,7 @@ export class ProcessService {
       startedAt: now.toISOString(),
       endedAt: null,
     };
-    await this.pruneLogs(sb.id);
+    await this.retention.beforeStart(sb.id);
     await this.store.insertProcess(rec);
     let handle: ProcessHandle;
     try {
@@ -141,7 +145,7 @@ export class ProcessService {
     if (!p)
       throw new SbxError(
         "process_not_found",
-        `process ${procId} does not exist in sandbox ${sb.id}: list them with GET /v1/sandboxes/${sb.id}/processes`,
+        `process ${procId} does not exist in sandbox ${sb.id} (a sandbox keeps its ${this.retention.history} newest processes): list them with GET /v1/sandboxes/${sb.id}/processes`,
       );
     return p;
   }
@@ -200,26 +204,6 @@ export class ProcessService {
     // A program that prints one of the sandbox's secrets shows `***` in everything we hand out.
     const secrets = await this.sandboxes.secretsOf(await this.sandboxes.get(project, sandboxIdOrName));
     yield* maskOutput(this.outputs.read(p, await this.handleOf(p), follow, signal), Object.values(secrets));
-  }
-
-  private async pruneLogs(sandboxId: string): Promise<void> {
-    const exited = async (): Promise<Array<{ procId: string; endedAt: string }>> =>
-      (await this.store.listProcesses(sandboxId))
-        .filter((p) => p.status === "exited" && p.endedAt !== null && !this.outputs.isBeingRead(p.id))
-        .map((p) => ({ procId: p.id, endedAt: p.endedAt! }));
-    const output = {
-      usage: () => this.runtime.outputUsage(sandboxId),
-      discard: (procId: string) => this.runtime.discardOutput(sandboxId, procId),
-    };
-    const pruned = await pruneLogs(output, exited).catch((err: unknown) => {
-      this.log.warn({ sandbox: sandboxId, err }, "pruning output logs failed");
-      return 0;
-    });
-    if (pruned)
-      this.log.info(
-        { sandbox: sandboxId, pruned },
-        "output logs over half full: dropped the oldest exited processes' output",
-      );
   }
 
   private async complete(p: ProcessRecord, exitCode: number | null, signal?: NodeJS.Signals): Promise<void> {
@@ -281,6 +265,7 @@ export class ProcessService {
   }
 
   private async sandboxEnded(s: SandboxRecord): Promise<void> {
+    this.retention.sandboxEnded(s.id);
     for (const p of await this.store.listProcesses(s.id)) {
       if (p.status === "running") await this.complete(p, 137, "SIGKILL");
     }

@@ -192,6 +192,20 @@ export class PgMetaOps implements MetaOps {
     return this.docs<ProcessRecord>("SELECT doc FROM processes WHERE status = 'running'");
   }
 
+  async exitedProcessesBeyond(sandboxId: string, keep: number): Promise<string[]> {
+    const rows = await this.q.query<{ id: string }>(
+      `SELECT id FROM (SELECT id, status, started_at FROM processes WHERE sandbox_id = $1
+         ORDER BY started_at DESC, id DESC OFFSET $2) p
+       WHERE status = 'exited' ORDER BY started_at, id`,
+      [sandboxId, keep],
+    );
+    return rows.map((r) => r.id);
+  }
+
+  deleteProcesses(sandboxId: string, ids: string[]): Promise<number> {
+    return this.q.execute("DELETE FROM processes WHERE sandbox_id = $1 AND id = ANY($2::text[])", [sandboxId, ids]);
+  }
+
   async putPortExposure(e: PortExposureRecord): Promise<void> {
     await this.q.execute(
       `INSERT INTO port_exposures (sandbox_id, port, doc) VALUES ($1, $2, $3)

@@ -175,6 +175,24 @@ export class SqliteMetaTables implements Sync<MetaOps> {
     );
   }
 
+  exitedProcessesBeyond(sandboxId: string, keep: number): string[] {
+    const rows = this.db
+      .prepare(
+        `SELECT id FROM (SELECT id, status, started_at FROM processes WHERE sandbox_id = ?
+           ORDER BY started_at DESC, id DESC LIMIT -1 OFFSET ?)
+         WHERE status = 'exited' ORDER BY started_at, id`,
+      )
+      .all(sandboxId, keep) as { id: string }[];
+    return rows.map((r) => r.id);
+  }
+
+  deleteProcesses(sandboxId: string, ids: string[]): number {
+    // The ids as one JSON parameter: one statement text whatever their number (statement-cache.ts).
+    return this.db
+      .prepare("DELETE FROM processes WHERE sandbox_id = ? AND id IN (SELECT value FROM json_each(?))")
+      .run(sandboxId, JSON.stringify(ids)).changes;
+  }
+
   putPortExposure(e: PortExposureRecord): void {
     this.db
       .prepare("INSERT OR REPLACE INTO port_exposures (sandbox_id, port, doc) VALUES (?, ?, ?)")

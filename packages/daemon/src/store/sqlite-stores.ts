@@ -30,6 +30,8 @@ export const META_METHODS = [
   "getProcess",
   "listProcesses",
   "listRunningProcesses",
+  "exitedProcessesBeyond",
+  "deleteProcesses",
   "putPortExposure",
   "getPortExposure",
   "listPortExposures",

@@ -359,6 +359,26 @@ export function storeConformance(name: string, open: () => Promise<Stores>): voi
         await store.updateProcess("pr-1", { status: "exited", exitCode: 1 });
         expect(await store.listRunningProcesses()).toEqual([proc("pr-3", "sb-2", { startedAt: at(5) })]);
       });
+
+      it("finds the exited processes beyond a sandbox's newest ones, oldest first, and deletes them", async () => {
+        const exited = { status: "exited", exitCode: 0 } as const;
+        await store.insertProcess(proc("pr-b", "sb-1", { startedAt: at(1), ...exited }));
+        await store.insertProcess(proc("pr-a", "sb-1", { startedAt: at(1), ...exited })); // same start: by id
+        await store.insertProcess(proc("pr-running", "sb-1", { startedAt: at(2) }));
+        await store.insertProcess(proc("pr-c", "sb-1", { startedAt: at(3), ...exited }));
+        await store.insertProcess(proc("pr-new", "sb-1", { startedAt: at(4), ...exited }));
+        await store.insertProcess(proc("pr-other", "sb-2", { startedAt: at(0), ...exited }));
+        // The newest 2 stay whatever their status; an old one still running is never named.
+        expect(await store.exitedProcessesBeyond("sb-1", 2)).toEqual(["pr-a", "pr-b"]);
+        expect(await store.exitedProcessesBeyond("sb-1", 0)).toEqual(["pr-a", "pr-b", "pr-c", "pr-new"]);
+        expect(await store.exitedProcessesBeyond("sb-1", 5)).toEqual([]);
+        expect(await store.exitedProcessesBeyond("sb-nope", 0)).toEqual([]);
+        // Scoped by the sandbox: another's process is not deleted through this one.
+        expect(await store.deleteProcesses("sb-1", ["pr-a", "pr-b", "pr-other", "pr-nope"])).toBe(2);
+        expect(ids(await store.listProcesses("sb-1"))).toEqual(["pr-running", "pr-c", "pr-new"]);
+        expect(ids(await store.listProcesses("sb-2"))).toEqual(["pr-other"]);
+        expect(await store.deleteProcesses("sb-1", [])).toBe(0);
+      });
     });
 
     describe("port exposures", () => {

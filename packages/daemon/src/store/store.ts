@@ -56,6 +56,13 @@ export interface MetaOps {
   getProcess(sandboxId: string, id: string): Promise<ProcessRecord | undefined>;
   listProcesses(sandboxId: string): Promise<ProcessRecord[]>;
   listRunningProcesses(): Promise<ProcessRecord[]>;
+  /**
+   * Ids of the sandbox's exited processes other than its newest `keep` (by start, running ones
+   * counted), oldest first: what process history forgets (services/process-retention.ts).
+   */
+  exitedProcessesBeyond(sandboxId: string, keep: number): Promise<string[]>;
+  /** Forgets processes of a sandbox (process history); answers how many there were. */
+  deleteProcesses(sandboxId: string, ids: string[]): Promise<number>;
 
   /** Adds an exposure or replaces the one of the same sandbox and port. */
   putPortExposure(e: PortExposureRecord): Promise<void>;

@@ -283,6 +283,15 @@ export class FakeRuntime implements SandboxRuntime {
     this.known(id).processes.get(procId)?.discardOutput();
   }
 
+  async forgetProcess(id: string, procId: string): Promise<void> {
+    const sb = this.known(id);
+    // Like crun: files go, a process still running stays (the daemon forgets ended ones only).
+    const p = sb.processes.get(procId);
+    if (!p || (await p.exitCode()) === undefined) return;
+    p.discardOutput();
+    sb.processes.delete(procId);
+  }
+
   openTerminal(id: string, termId: string, spec: TerminalSpec): TerminalHandle {
     const sb = this.running(id);
     const t = new FakeTerminal(spec.cols, spec.rows, (onOutput) =>
