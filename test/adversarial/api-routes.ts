@@ -38,12 +38,7 @@ export interface Route {
 }
 
 /** Routes outside project isolation by design, with the reason; they are not exercised. */
-export const SHARED_ROUTES: Record<string, string> = {
-  "GET /v1/contexts/{digest}":
-    "build contexts are content-addressed and daemon-wide: asking by digest presumes knowing the bytes",
-  "PUT /v1/contexts/{digest}":
-    "build contexts are content-addressed and daemon-wide: an upload must hash to its digest",
-};
+export const SHARED_ROUTES: Record<string, string> = {};
 /** Over the root-only unix socket these manage every project (the socket is the admin's). */
 export const UNIX_ADMIN_ROUTES: Record<string, string> = {
   "GET /v1/projects": "lists every project over the socket",
@@ -182,6 +177,9 @@ const NOT_AIMED: Record<string, { status: number[]; codes: string[] }> = {
   "POST /v1/images/import": { status: [400], codes: ["invalid_archive"] },
   // A pull under the victim's image name from a registry that does not answer.
   "POST /v1/images/pull": { status: [412], codes: ["failed_precondition"] },
+  // An upload under the victim's context digest of bytes that do not hash to it (contexts are stored
+  // once by digest; the GET of the victim's digest is a plain 404 for another project).
+  "PUT /v1/contexts/{digest}": { status: [400], codes: ["invalid_archive"] },
   // Listing the cluster's nodes is the control plane's socket's only (the unix case is an exception).
   "GET /v1/nodes": { status: [403], codes: ["permission_denied"] },
 };

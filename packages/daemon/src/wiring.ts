@@ -8,7 +8,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { BaseImageSource } from "./build/base-images.js";
 import type { Logger } from "./common/log.js";
-import { BlobStore } from "./content/blob-store.js";
+import { ContextStore } from "./content/context-store.js";
 import { LayerStore } from "./layers/layer-store.js";
 import type { SandboxRuntime } from "./runtime/runtime.js";
 import { SandboxSecrets } from "./services/sandbox-secrets.js";
@@ -91,7 +91,7 @@ export function wireServices(o: WiringOptions) {
   const inUse = new LayersInUse();
   const slots = new NetSlots(store, runtime.netSlotCapacity);
   const images = new ImageService(o.bases, stores.images, o.defaultImage, bus);
-  const contexts = new BlobStore(join(o.dataDir, "contexts"));
+  const contexts = new ContextStore(join(o.dataDir, "contexts"));
   const layerStore = new LayerStore(join(o.dataDir, "layers"));
   const blobCache = new BlobCache(join(o.dataDir, "oci-blobs"), OCI_BLOB_CACHE_BYTES);
   const gc = new ImageGc(stores.images, store, layerStore, inUse, log, () => blobCache.prune(BLOB_MEMO));
@@ -110,7 +110,7 @@ export function wireServices(o: WiringOptions) {
       layers: layerStore,
       cache: stores.images,
       openContext: (digest) => createReadStream(contexts.path(digest)),
-      hasContext: (digest) => contexts.has(digest),
+      hasContext: (project, digest) => contexts.has(project, digest),
       reserveNetSlot: () => slots.reserve(),
       releaseNetSlot: (slot) => slots.release(slot),
       limits: BUILD_LIMITS,

@@ -109,7 +109,7 @@ async function sendContext(s: Services, target: NodeTarget, digest: string): Pro
   const path = `/v1/contexts/${digest}`;
   const head = await forwardHttp(target, new Request("http://node" + path, { method: "HEAD" }), path);
   if (head.ok) return;
-  const info = await s.contexts.stat(digest);
+  const info = await s.contexts.stat(target.project, digest);
   if (!info) return;
   const put = await forwardHttp(
     target,

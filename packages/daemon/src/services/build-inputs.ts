@@ -17,7 +17,8 @@ export type LayeredBase = ResolvedBase & {
 export interface BuildInputs {
   store: Pick<ImageStore, "findImage">;
   images: Pick<ImageService, "resolve" | "resolvesToBase" | "resolveBase">;
-  hasContext(digest: string): Promise<boolean>;
+  /** Whether `project` uploaded this context (contexts of other projects are not visible). */
+  hasContext(project: string, digest: string): Promise<boolean>;
   /** Fetches a `registry/repo:tag` base as layers (the OCI service's pull). */
   pullBase(project: string, ref: string): Promise<LayeredBase>;
 }
@@ -55,7 +56,7 @@ export async function pinSources(
       const img = await d.images.resolve(project, step.image);
       sourceImages.set(step.image, { id: img.id, lowers: img.lowers, hostIds: img.config.systemd });
     }
-    if ((step.op === "copy" || step.op === "add") && !(await d.hasContext(step.context))) {
+    if ((step.op === "copy" || step.op === "add") && !(await d.hasContext(project, step.context))) {
       throw new SbxError(
         "failed_precondition",
         `the files of step "${describeStep(step)}" (${step.context}) were not uploaded: PUT them to /v1/contexts/{digest} first`,

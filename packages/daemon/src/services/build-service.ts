@@ -66,13 +66,13 @@ export class BuildService {
   constructor(
     private readonly store: ImageStore,
     images: ImageService,
-    private readonly deps: BuilderDeps & { hasContext(digest: string): Promise<boolean> },
+    private readonly deps: BuilderDeps & { hasContext(project: string, digest: string): Promise<boolean> },
     private readonly opts: BuildServiceOptions,
     private readonly log: Logger,
   ) {
     this.logDir = opts.logDir;
     this.keep = new BuildCacheKeep(opts.cacheKeepMs);
-    this.inputs = { store, images, hasContext: (d) => deps.hasContext(d), pullBase: opts.pullBase };
+    this.inputs = { store, images, hasContext: (p, d) => deps.hasContext(p, d), pullBase: opts.pullBase };
     opts.inUse.add(() => this.buildingKeys());
     opts.inUse.add(() => this.keep.keys());
   }

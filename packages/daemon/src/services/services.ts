@@ -10,7 +10,7 @@ import type { BuildService } from "./build-service.js";
 import type { ImageGc } from "./image-gc.js";
 import type { SnapshotService } from "./snapshot-service.js";
 import type { PortService, ProxyAddress } from "./port-service.js";
-import type { BlobStore } from "../content/blob-store.js";
+import type { ContextStore } from "../content/context-store.js";
 import type { OciService } from "./oci-service.js";
 import type { NodeRegistry } from "../cluster/node-registry.js";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
@@ -43,7 +43,7 @@ export interface Services {
   proxy: ProxyAddress | null;
   /** The `sandbox_url` the Tensorlake-compatible routes advertise; null or absent: the request's own host. */
   tensorlakeSandboxUrl?: string | null;
-  contexts: BlobStore;
+  contexts: ContextStore;
   pools: PoolService;
   /** Tensorlake template builds (Image.build() through the compat routes), kept in the store. */
   templateBuilds: TemplateBuilds;

@@ -21,7 +21,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
     createRoute({
       method: "get",
       path: "/v1/contexts/{digest}",
-      summary: "Whether the daemon has this context tar (HEAD works too)",
+      summary: "Whether this project uploaded this context tar (HEAD works too)",
       request: { params: DigestParams },
       responses: {
         200: json(z.object({ digest: z.string(), sizeBytes: z.number() }), "present"),
@@ -30,7 +30,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
     }),
     async (c) => {
       const { digest } = c.req.valid("param");
-      const info = await s.contexts.stat(digest);
+      const info = await s.contexts.stat(c.get("project"), digest);
       if (!info)
         throw new SbxError("not_found", `context ${digest} was not uploaded: PUT it to /v1/contexts/${digest}`);
       return c.json({ digest: info.digest, sizeBytes: info.size }, 200);
@@ -58,7 +58,7 @@ export function registerImageRoutes(app: Api, s: Services): void {
       const body = bodyStream(c.req.raw);
       body.on("error", (err) => check.destroy(err));
       body.pipe(check);
-      const stored = await s.contexts.put(check, { expect: digest }).catch((err: unknown) => {
+      const stored = await s.contexts.put(c.get("project"), check, { expect: digest }).catch((err: unknown) => {
         if (err instanceof SbxError && err.code !== "invalid_argument") throw err;
         throw new SbxError(
           "invalid_archive",

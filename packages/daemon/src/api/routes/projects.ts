@@ -75,6 +75,8 @@ export function registerProjectRoutes(app: Api, s: Services): void {
         throw new SbxError("permission_denied", "projects are deleted over the daemon's unix socket only");
       const deleted = await s.projects.delete(c.req.valid("param").name, c.get("project"));
       s.uiSessions?.endWhere({ project: deleted.name });
+      // A project made later under this name must not see the build contexts this one uploaded.
+      await s.contexts.forgetProject(deleted.name);
       return c.json(deleted, 200);
     },
   );

@@ -139,6 +139,6 @@ export async function contextOfStep(
   archive.on("error", (err) => limit.destroy(err));
   limit.on("error", (err) => check.destroy(err));
   archive.pipe(limit).pipe(check);
-  const stored = await s.contexts.put(check);
+  const stored = await s.contexts.put(project, check);
   return { context: stored.digest, sources };
 }

@@ -145,6 +145,7 @@ export async function readText(h: ServiceHarness, sandbox: string, path: string,
 export async function uploadContext(
   h: ServiceHarness,
   sources: Array<{ name: string; file: string } | { name: string; dir: Record<string, string> }>,
+  project = "default",
 ): Promise<{ digest: string; sources: CopySource[] }> {
   const entries: TarEntry[] = [];
   sources.forEach((s, i) => {
@@ -153,7 +154,7 @@ export async function uploadContext(
     for (const [rel, text] of Object.entries(s.dir))
       entries.push({ name: `${i}/${s.name}/${rel}`, type: "file", data: Buffer.from(text) });
   });
-  const { digest } = await h.contexts.put(writeTar(entries));
+  const { digest } = await h.contexts.put(project, writeTar(entries));
   return { digest, sources: sources.map((s) => ({ name: s.name, type: "file" in s ? "file" : "dir" })) };
 }
 
