@@ -233,6 +233,11 @@ export interface SnapshotRecord {
   parentSnapshotId: string | null;
   /** Made by suspend (removed on resume or terminate) rather than asked for. */
   forSuspend: boolean;
+  /**
+   * Made by a copy as its means (`copy` without --keep-snapshot): the copy deletes it when it ends,
+   * and the next start deletes it if the daemon died first (the copy died with it).
+   */
+  forFork?: boolean;
   /** The full stack, bottom first, above `baseDir`; the snapshot's own layer is last. */
   layers: ImageLayerRef[];
   baseDir: string;

@@ -26,7 +26,7 @@ export async function forkSandbox(
       { volume: rw.name },
     );
   const secrets = await sandboxes.secretsOf(src);
-  const snap = await sandboxes.snapshot(project, sandbox);
+  const snap = await sandboxes.snapshot(project, sandbox, { forFork: !opts.keepSnapshot });
   const made = await Promise.allSettled(
     Array.from({ length: times }, () =>
       sandboxes.create(project, {

@@ -147,11 +147,13 @@ export class SandboxService {
   async snapshot(
     project: string,
     sandbox: string,
-    opts: { type?: "filesystem" | "memory" } = {},
+    opts: { type?: "filesystem" | "memory"; forFork?: boolean } = {},
   ): Promise<SnapshotRecord> {
     const sb = await this.getRunning(project, sandbox);
     this.deps.snapshots.assertSupported(opts.type);
-    return this.lock.run(sb.id, async () => this.deps.snapshots.capture((await this.store.getSandbox(sb.id))!, false));
+    return this.lock.run(sb.id, async () =>
+      this.deps.snapshots.capture((await this.store.getSandbox(sb.id))!, false, opts.forFork === true),
+    );
   }
 
   /** `copy -n N`: one snapshot, N new sandboxes from it, started together. */

@@ -8,6 +8,7 @@ export function takingSnapshot(
   sb: SandboxRecord,
   source: { baseDir: string; baseImage: string },
   forSuspend: boolean,
+  forFork = false,
 ): SnapshotRecord {
   return {
     id,
@@ -19,6 +20,7 @@ export function takingSnapshot(
     sourceImageId: sb.imageId,
     parentSnapshotId: sb.snapshotId ?? null,
     forSuspend,
+    ...(forFork ? { forFork } : {}),
     layers: [],
     baseDir: source.baseDir,
     baseImage: source.baseImage,

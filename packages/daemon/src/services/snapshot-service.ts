@@ -52,9 +52,10 @@ export class SnapshotService {
 
   /**
    * Snapshots a running sandbox (the caller holds its lifecycle lock); `forSuspend` marks the
-   * snapshot a suspend stands on, which is nobody's to list and goes with its sandbox.
+   * snapshot a suspend stands on, which is nobody's to list and goes with its sandbox; `forFork`
+   * the one a copy is made from and then deletes.
    */
-  async capture(sb: SandboxRecord, forSuspend: boolean): Promise<SnapshotRecord> {
+  async capture(sb: SandboxRecord, forSuspend: boolean, forFork = false): Promise<SnapshotRecord> {
     if (sb.status !== "running") throw new SbxError("sandbox_not_running", `sandbox ${sb.id} is ${sb.status}`);
     if (!this.runtime.capabilities.liveCapture)
       throw new SbxError(
@@ -63,7 +64,7 @@ export class SnapshotService {
       );
     const source = sb.source ?? { layers: [], baseDir: sb.lowers?.at(-1) ?? "", baseImage: sb.image };
     const id = newId("snap");
-    const rec = takingSnapshot(id, sb, source, forSuspend);
+    const rec = takingSnapshot(id, sb, source, forSuspend, forFork);
     await this.images.insertSnapshot(rec);
     try {
       // The key the store committed it under (its own if this one's dir were ever taken).
@@ -268,9 +269,15 @@ export class SnapshotService {
     void this.gc.collect().catch((err: unknown) => this.log.warn({ err }, "garbage collection after terminate failed"));
   }
 
-  /** Daemon start: snapshots that were being taken when it died are failed, never completed. */
+  /**
+   * Daemon start: snapshots that were being taken when it died are failed, never completed. A
+   * copy's own snapshots are deleted (their layers go in the collection that follows): the copy
+   * that was to delete them died with the daemon, and the user never asked for them.
+   */
   async reconcile(): Promise<number> {
-    const stale = (await this.images.listSnapshots()).filter((s) => s.status === "in_progress");
+    const all = await this.images.listSnapshots();
+    for (const s of all.filter((x) => x.forFork)) await this.images.deleteSnapshot(s.id);
+    const stale = all.filter((s) => !s.forFork && s.status === "in_progress");
     for (const s of stale)
       await this.images.updateSnapshot(s.id, {
         status: "failed",
