@@ -1,9 +1,10 @@
 // The sandbox lifecycle's reconcile at daemon start, on the fake runtime: a restarted daemon keeps
 // the sandboxes the runtime still runs (their processes and timeouts too), records the lost ones
-// as died, finishes a suspend the old daemon died in, and removes what no record owns.
+// as died, finishes a suspend the old daemon died in, puts back a resume it died in (the files are in
+// the suspend snapshot, which a death would delete), and removes what no record owns.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { FAKE_BASE } from "../runtime/testing/fake-runtime.js";
-import { eventually, startServices, type ServiceHarness } from "./testing/service-harness.js";
+import { eventually, readText, startServices, writeText, type ServiceHarness } from "./testing/service-harness.js";
 
 let h: ServiceHarness;
 beforeEach(async () => {
@@ -96,5 +97,34 @@ describe("SandboxService.reconcile at daemon start", () => {
     expect(suspended).toEqual([s.id]);
     expect(h.runtime.sandboxes.has(s.id)).toBe(false);
     expect(await h.sandboxes.get(P, s.id)).toMatchObject({ status: "suspended", netSlot: null });
+  });
+
+  it("puts back to suspended, files kept, a sandbox whose resume the old daemon died in, before or after its start", async () => {
+    for (const at of ["before its container started", "after it was recorded running"]) {
+      const s = await h.sandboxes.create(P, { name: `resuming-${at.length}` });
+      await writeText(h, s.id, "/work/state.txt", "kept across the suspend\n");
+      await h.sandboxes.suspend(P, s.id);
+      const create = h.runtime.create.bind(h.runtime);
+      const { stores } = h;
+      h.runtime.create =
+        at === "before its container started"
+          ? () => new Promise(() => undefined)
+          : async (spec) => {
+              const made = await create(spec);
+              // The daemon dies once the sandbox is recorded running, before its resume is written down.
+              stores.meta.transaction = () => new Promise(() => undefined);
+              return made;
+            };
+      void h.sandboxes.resume(P, s.id).catch(() => undefined);
+      const mid = at === "before its container started" ? "pending" : "running";
+      await eventually(async () => (await h.stores.meta.getSandbox(s.id))?.status === mid);
+      h.runtime.create = create;
+      h = await h.restart({ killed: true });
+
+      expect(await h.sandboxes.get(P, s.id), at).toMatchObject({ status: "suspended", netSlot: null });
+      expect(h.runtime.sandboxes.has(s.id), at).toBe(false);
+      await h.sandboxes.resume(P, s.id);
+      expect(await readText(h, s.id, "/work/state.txt"), at).toBe("kept across the suspend\n");
+    }
   });
 });

@@ -1,6 +1,6 @@
 // Daemon start: the sandbox records against what survived on the host. Running sandboxes whose
-// container lives are kept; a suspend the old daemon died in is finished; the rest are recorded
-// as dead; then whatever is on the host that no live sandbox owns is removed. The lifecycle
+// container lives are kept; a suspend the old daemon died in is finished; a resume it died in is
+// put back (suspended, on its snapshot); the rest are recorded as dead; then whatever is on the host that no live sandbox owns is removed. The lifecycle
 // service does the writes (it alone changes a sandbox's status); this module decides.
 import type { Logger } from "../common/log.js";
 import type { SandboxRecord } from "../domain/records.js";
@@ -15,6 +15,8 @@ export interface ReconcileSteps {
   finishSuspend(s: SandboxRecord): Promise<void>;
   /** Re-arms a kept sandbox's timeout for the time it has left. */
   rearm(id: string, ms: number): void;
+  /** Records a sandbox whose resume the old daemon died in as suspended again (nothing left on the host). */
+  resumeDied(s: SandboxRecord): Promise<void>;
   /** Records a sandbox whose container is gone as terminated ("died"). */
   died(s: SandboxRecord): Promise<void>;
 }
@@ -31,6 +33,16 @@ export async function reconcileSandboxes(
     // slot and processes: the release is finished here.
     if (s.status === "suspended") {
       if (s.netSlot !== null || (await runtime.isRunning(s.id))) await steps.finishSuspend(s);
+      continue;
+    }
+    // A resume the old daemon died in: the sandbox still names its suspend snapshot (a resume lets go
+    // of it last). Its files are there, and "died" would delete them with the snapshot: whatever of
+    // the restart got onto the host goes, and the sandbox is suspended again, to be resumed anew.
+    if (s.suspendSnapshotId && (s.status === "pending" || s.status === "running")) {
+      await runtime
+        .destroy(s.id, s.netSlot)
+        .catch((err: unknown) => log.warn({ sandbox: s.id, err }, "cleanup of an unfinished resume failed"));
+      await steps.resumeDied(s);
       continue;
     }
     if (s.status === "running" && (await runtime.isRunning(s.id))) {

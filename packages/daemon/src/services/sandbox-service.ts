@@ -209,6 +209,10 @@ export class SandboxService {
         await this.store.updateSandbox(s.id, { netSlot: null });
       },
       rearm: (id, ms) => this.timers.arm(id, ms),
+      resumeDied: async (s) => {
+        await this.status.set(s, "suspended", { netSlot: null, ipAddress: null });
+        await this.deps.events.emit("suspended", (await this.store.getSandbox(s.id))!);
+      },
       died: async (s) => {
         await this.status.set(s, "terminated", {
           terminatedAt: new Date().toISOString(),
