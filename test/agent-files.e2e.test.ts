@@ -80,6 +80,23 @@ describe("files through sbx-agent", () => {
     await sb.writeFile("/after.txt", "fits");
     expect((await sb.readFile("/after.txt")).toString()).toBe("fits");
   });
+
+  it("an archive that does not fit is no_space (never a 500), says what stays, and the sandbox keeps working", async () => {
+    const sb = await sandbox({ diskMb: 256 });
+    const dir = await mkdtemp(join(tmpdir(), "sbx-unpack-"));
+    try {
+      // A sparse 400 MiB file: the tar carries all of it, the host's disk holds none of it.
+      execFileSync("truncate", ["-s", "400M", join(dir, "big.bin")]);
+      const err = await errorOf(sb.uploadDirectory(dir, "/up"));
+      expect(err.code).toBe("no_space");
+      expect(err.message).toMatch(/filled the sandbox's disk.*unpacked before it stay/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    await sb.run("rm", { args: ["-rf", "/up"] });
+    await sb.writeFile("/after.txt", "fits");
+    expect((await sb.readFile("/after.txt")).toString()).toBe("fits");
+  });
 });
 
 describe("an upgraded daemon and a sandbox with a version-1 agent", () => {

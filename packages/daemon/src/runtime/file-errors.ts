@@ -8,6 +8,11 @@ export const MAX_READ_BYTES = 256 * 1024 * 1024;
 
 const MIB = `${MAX_READ_BYTES / 1024 / 1024} MiB`;
 
+/** Whether a tool's stderr says the disk (or the sandbox's quota) was full. */
+export function saysNoSpace(stderr: string): boolean {
+  return /No space left on device|Disk quota exceeded/.test(stderr);
+}
+
 export const fileErrors = {
   notFound: (path: string) => new SbxError("file_not_found", `${path} does not exist in the sandbox`),
   notADirectory: (path: string) => new SbxError("invalid_path", `${path} is not a directory`),
@@ -31,6 +36,12 @@ export const fileErrors = {
     new SbxError(
       "no_space",
       `writing ${path} filled the sandbox's disk: nothing was kept; free space or use a bigger disk`,
+    ),
+  /** tar unpacks in place: what it wrote before the disk was full is there (unlike a single file's write). */
+  unpackNoSpace: (dir: string) =>
+    new SbxError(
+      "no_space",
+      `unpacking into ${dir} filled the sandbox's disk: the files unpacked before it stay; free space or use a bigger disk`,
     ),
   /** The kernel refuses to read it (EIO, EPERM): the path the caller gave, not a failure of ours. */
   unreadable: (path: string, detail: string) =>

@@ -6,7 +6,7 @@ import type { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import type { CommandResult } from "../common/command.js";
 import type { Crun } from "./crun.js";
-import { fileErrors, MAX_READ_BYTES } from "./file-errors.js";
+import { fileErrors, MAX_READ_BYTES, saysNoSpace } from "./file-errors.js";
 import { byteOrder, type DirectoryPage, type PageRequest } from "./directory-page.js";
 import { assertSandboxPath } from "./sandbox-path.js";
 import { spool } from "./spool.js";
@@ -138,6 +138,11 @@ export class SandboxFiles {
         [],
         upload.open(),
       );
+    } catch (err) {
+      // busybox tar says ENOSPC only in its message: the sandbox's full disk, not a failure of ours.
+      if (err instanceof SbxError && err.code === "runtime_error" && saysNoSpace(err.message))
+        throw fileErrors.unpackNoSpace(dir);
+      throw err;
     } finally {
       await upload.release();
     }

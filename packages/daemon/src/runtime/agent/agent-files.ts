@@ -7,7 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
-import { fileErrors, MAX_READ_BYTES } from "../file-errors.js";
+import { fileErrors, MAX_READ_BYTES, saysNoSpace } from "../file-errors.js";
 import { assertSandboxPath } from "../sandbox-path.js";
 import { spool } from "../spool.js";
 import { HELPER_BUSYBOX } from "../types.js";
@@ -150,6 +150,8 @@ export class AgentFiles {
       const r = await this.op(await this.client(id), id, [HELPER_BUSYBOX, "sh", "-c", script, "sh", dir], {
         input: upload.open(),
       });
+      // busybox tar says ENOSPC only in its message: the sandbox's full disk, not a failure of ours.
+      if (r.code !== 0 && saysNoSpace(r.stderr)) throw fileErrors.unpackNoSpace(dir);
       check(dir, r.code, r.stderr);
     } finally {
       await upload.release();
