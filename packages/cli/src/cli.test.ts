@@ -152,6 +152,35 @@ describe("sbx new / ls / info / rm", () => {
     expect(fake.requests.length).toBe(before);
   });
 
+  it("says one clear thing about a bad number, for every numeric flag, before calling the daemon", async () => {
+    const before = fake.requests.length;
+    for (const args of [
+      ["new", "--timeout", "1e99"],
+      ["new", "--timeout", "99999999999999999999"],
+      ["new", "--timeout", ""],
+      ["new", "--timeout", "0x10"],
+      ["new", "--timeout", "1.5"],
+      ["new", "--pids", "1e3"],
+      ["new", "--cpus", "1e400"],
+      ["new", "--memory", "99999999999999999999g"],
+      ["update", "sb-x", "--timeout", "1e99"],
+      ["exec", "--timeout", "1e99", "sb-x", "true"],
+      ["prune", "--older-than", "1e99"],
+      ["project", "quota", "p", "--sandboxes", "1e99"],
+    ]) {
+      const r = await sbx(...args);
+      // exec's own failures are 125: its 1 is the command's.
+      expect(r.code, args.join(" ")).toBe(args[0] === "exec" ? 125 : 1);
+      const lines = r.stderr.trim().split("\n");
+      expect(lines.slice(1), r.stderr).toEqual(["(run with --help for usage)"]);
+      expect(lines[0], args.join(" ")).toMatch(
+        /^error: option '--[a-z-]+ <[^>]+>' argument '.*' is invalid\. .*expected /,
+      );
+    }
+    expect((await sbx("new", "--timeout", "1e99")).stderr).toContain('"1e99"');
+    expect(fake.requests.length).toBe(before);
+  });
+
   it("lists as a table, ids with -q, an array with --json, terminated ones with -a", async () => {
     const id = (await sbx("new", "-q")).stdout.trim();
     const table = await sbx("ls");

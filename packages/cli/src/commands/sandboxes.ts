@@ -3,14 +3,8 @@ import { type Command, InvalidArgumentError } from "commander";
 import type { CreateSandboxRequest, SandboxInfo, VolumeMount } from "@sbx-sh/protocol";
 import type { ListSandboxesOptions } from "@sbx-sh/sdk";
 import { parseFilter, parseLabel } from "./labels.js";
-import {
-  globalsOf,
-  parseEnvPair,
-  parseNonNegativeInt,
-  parsePositive,
-  parsePositiveInt,
-  withClient,
-} from "../context.js";
+import { globalsOf, parseEnvPair, withClient } from "../context.js";
+import { exactWhole, parseNonNegativeInt, parsePositive, parsePositiveInt } from "../option-numbers.js";
 import { parsePort } from "./ports.js";
 import { ago, CliExit, formatMemory, formatTable, printError, printJson, printLines, progress } from "../output.js";
 import { BaseBuildProgress, withBaseProgress } from "../base-progress.js";
@@ -23,9 +17,8 @@ export function parseMemory(value: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*([mg]i?b?)?$/i.exec(value.trim());
   if (!m) throw new InvalidArgumentError(`expected megabytes like 512 or 2g, got ${JSON.stringify(value)}`);
   const n = Number(m[1]) * (m[2]?.toLowerCase().startsWith("g") ? 1024 : 1);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a whole number of megabytes, got ${JSON.stringify(value)}`);
-  return n;
+  if (n <= 0) throw new InvalidArgumentError(`expected a whole number of megabytes, got ${JSON.stringify(value)}`);
+  return exactWhole(n, value, "a whole number of megabytes");
 }
 
 export interface SandboxFlags {
