@@ -9,7 +9,7 @@ import { exitStatus } from "@sbx-sh/sdk/internal";
 import { clientFor, globalsOf, parseEnvPair } from "../context.js";
 import { parsePositiveInt } from "../option-numbers.js";
 import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
-import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
+import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandbox-flags.js";
 import { imageProgram } from "./image-program.js";
 
 const EXIT_INTERRUPTED = 130;

@@ -6,7 +6,7 @@ import type { ProjectQuota } from "@sbx-sh/protocol";
 import { globalsOf, withClient } from "../context.js";
 import { readDecimal, readWhole } from "../option-numbers.js";
 import { formatMemory, formatTable, printJson, printLines } from "../output.js";
-import { parseMemory } from "./sandboxes.js";
+import { parseMemory } from "./sandbox-flags.js";
 
 /** A limit, or null for `none`. */
 const limit =
