@@ -130,4 +130,20 @@ describe("sbx CLI", () => {
     }
     expect(r.code).toBe(checks.every((c) => c.ok) ? 0 : 1);
   });
+
+  it("says which gzip layer exports get: sbx-deflate and its libdeflate, or zlib and why", () => {
+    const compressor = (env: NodeJS.ProcessEnv): string => {
+      const r = spawnSync(process.execPath, [join(REPO, "packages", "cli", "bin", "sbx.js"), "doctor"], {
+        env: { ...process.env, SBX_HOST: host, ...env },
+        encoding: "utf8",
+        timeout: 120_000,
+      });
+      return r.stdout.split("\n").find((l) => l.includes(" layer compressor: ")) ?? r.stdout + r.stderr;
+    };
+    // npm run build made sbx-deflate (oci.e2e.test.ts checks the daemon compresses with it).
+    expect(compressor({})).toMatch(/layer compressor: sbx-deflate framing 1 libdeflate [0-9.]+ \(\/.+\/sbx-deflate\)$/);
+    expect(compressor({ SBX_DEFLATE: "off" })).toMatch(/layer compressor: zlib .*turned off \(SBX_DEFLATE=off\)$/);
+    const json = JSON.parse(sbx(["doctor", "--json"]).stdout) as Array<{ name: string; detail: string }>;
+    expect(json.find((c) => c.name === "layer compressor")?.detail).toMatch(/^sbx-deflate framing 1 libdeflate /);
+  });
 });

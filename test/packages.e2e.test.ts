@@ -16,6 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { isStaticElf } from "../packages/daemon/src/runtime/host-facts.js";
 import { REPO } from "./harness.js";
 
 const work = mkdtempSync(join(tmpdir(), "sbx-packages-"));
@@ -79,6 +80,32 @@ describe("published packages", () => {
       expect(run("tar", ["-tzf", tarballs.cli!], work)).toContain(bin);
     }
     expect(run("tar", ["-tzf", tarballs.daemon!], work)).toContain("package/bin/sbxd.js");
+  });
+
+  it("ship the daemon's two native helpers, built and executable: sbx-agent and sbx-deflate", () => {
+    // Each sits in a directory whose .gitignore hides bin/ from git; npm must still pack it.
+    const modes = new Map(
+      run("tar", ["-tvzf", tarballs.daemon!], work)
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => [l.split(/\s+/).at(-1)!, l.split(/\s+/)[0]!]),
+    );
+    for (const bin of ["package/agent/bin/sbx-agent", "package/deflate/bin/sbx-deflate"]) {
+      expect(modes.get(bin) ?? "missing", bin).toMatch(/^-rwx/);
+    }
+    const dir = join(work, "daemon-bins");
+    mkdirSync(dir);
+    run(
+      "tar",
+      ["-xzf", tarballs.daemon!, "-C", dir, "package/agent/bin/sbx-agent", "package/deflate/bin/sbx-deflate"],
+      work,
+    );
+    // The very binaries the daemon runs: the agent static (sandboxes have no libc of ours), the
+    // compressor answering its version line (the daemon checks it before it uses it).
+    expect(isStaticElf(join(dir, "package/agent/bin/sbx-agent"))).toBe(true);
+    expect(run(join(dir, "package/deflate/bin/sbx-deflate"), ["--version"], work)).toMatch(
+      /^sbx-deflate framing \d+ libdeflate \S+\n$/,
+    );
   });
 
   it("install the SDK lean: no native module, no install script, at most 15 packages and 6 MB", () => {

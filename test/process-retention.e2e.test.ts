@@ -2,12 +2,13 @@
 // few hundred processes cross them several times (--process-history 40, a 2 MiB log tmpfs): the
 // newest processes keep output and exit codes, older ones are forgotten with all their files (the
 // log tmpfs does not fill with sbx-agent's exit files), and output pruning is rare and drops each
-// process's output once, instead of going over every past process at every start.
+// process's output once, instead of going over every past process at every start. Terminals leave
+// no exit file behind either.
 import { readdirSync, statfsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
-import { TestDaemon } from "./harness.js";
+import { TestDaemon, waitFor } from "./harness.js";
 
 const HISTORY = 40;
 const daemon = new TestDaemon({
@@ -82,5 +83,20 @@ describe("process retention", () => {
     const older = await sb.getProcess(ids.at(-30)!);
     const o = await older.wait();
     expect(o).toMatchObject({ exitCode: (80 - 30) % 7, stdout: "" });
+  });
+
+  it("leaves no exit file of a terminal once it has ended, by itself or killed", async () => {
+    const ended = await sb.createTerminal({ command: "sh", args: ["-c", "exit 5"], cols: 80, rows: 24 });
+    expect(await ended.wait()).toBe(5);
+    const killed = await sb.createTerminal({ command: "sleep", args: ["1000"], cols: 80, rows: 24 });
+    expect((await killed.kill()).exitCode).toBe(137);
+    const left = () => readdirSync(logsDir()).filter((f) => f.startsWith(ended.id) || f.startsWith(killed.id));
+    await waitFor(() => left().length === 0, 10_000, "the terminals' exit files to go").catch(() => undefined);
+    expect(left()).toEqual([]);
+    // The daemon still says how each ended.
+    expect(await sb.client.transport.json("GET", `/v1/sandboxes/${sb.id}/terminals/${ended.id}`)).toMatchObject({
+      status: "exited",
+      exitCode: 5,
+    });
   });
 });

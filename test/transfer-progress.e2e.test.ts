@@ -1,8 +1,9 @@
 // Progress of transfers through the CLI, as logs and scripts see it (stderr is not a terminal):
-// `sbx cp` both ways and `sbx image export/import` print a final plain line with the byte count, or
-// NDJSON progress events with --json, on stderr; stdout and the copied bytes stay as they were.
+// `sbx cp` both ways (files by their own bytes, the tar's labelled) and `sbx image export/import`
+// print a final plain line with the byte count, or NDJSON progress events with --json, on stderr;
+// stdout and the copied bytes stay as they were.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -44,9 +45,12 @@ describe("transfer progress", () => {
     writeFileSync(join(work, "big.bin"), data);
     const up = sbx(["cp", join(work, "big.bin"), `${sb.id}:/tmp/`]);
     expect(up.code).toBe(0);
-    const line = up.stderr.trim().split("\n").at(-1)!;
-    expect(line).toMatch(new RegExp(`^cp .*big\\.bin -> ${sb.id}:/tmp/: [\\d.]+ MB \\((\\d+) bytes\\) in [\\d.]+s$`));
-    expect(Number(/\((\d+) bytes\)/.exec(line)![1])).toBeGreaterThan(data.length);
+    // The file's own bytes, exactly, and the tar's (what went over the wire), labelled.
+    expect(up.stderr.trim().split("\n").at(-1)).toMatch(
+      new RegExp(
+        `^cp .*big\\.bin -> ${sb.id}:/tmp/: 1 file, 3\\.0 MB \\(${data.length} bytes; 3\\.0 MB of tar\\) in [\\d.]+s$`,
+      ),
+    );
 
     const down = sbx(["cp", "--json", `${sb.id}:/tmp/big.bin`, join(work, "back.bin")]);
     expect(down.code).toBe(0);
@@ -55,7 +59,27 @@ describe("transfer progress", () => {
     expect(evs.every((e) => e.event === "progress" && e.op === "cp")).toBe(true);
     expect(evs.at(-1)).toMatchObject({ done: true });
     expect(evs.at(-1)!.bytes).toBeGreaterThan(data.length);
+    expect(evs.at(-1)).toMatchObject({ files: 1, fileBytes: data.length });
     expect(readFileSync(join(work, "back.bin")).equals(data)).toBe(true);
+  });
+
+  it("sbx cp of a small file says its size, not its tar's; a tar on stdout is counted as tar", async () => {
+    const sb = await sandbox();
+    mkdirSync(join(work, "tree"));
+    writeFileSync(join(work, "tree", "six"), "sixsix");
+    writeFileSync(join(work, "tree", "two"), "hi");
+    const up = sbx(["cp", join(work, "tree"), `${sb.id}:/tmp/`]);
+    expect(up.code, up.stderr).toBe(0);
+    expect(up.stderr.trim().split("\n").at(-1)).toMatch(/: 2 files, 8 B \(8 bytes; [\d.]+ KB of tar\) in [\d.]+s$/);
+    const down = sbx(["cp", `${sb.id}:/tmp/tree/six`, join(work, "six-back")]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(down.stderr.trim().split("\n").at(-1)).toMatch(/: 1 file, 6 B \(6 bytes; [\d.]+ KB of tar\) in [\d.]+s$/);
+    expect(readFileSync(join(work, "six-back"), "utf8")).toBe("sixsix");
+    const raw = sbx(["cp", `${sb.id}:/tmp/tree/six`, "-"]);
+    expect(raw.code, raw.stderr).toBe(0);
+    expect(raw.stderr.trim().split("\n").at(-1)).toMatch(
+      new RegExp(`: [\\d.]+ KB of tar \\(${Buffer.byteLength(raw.stdout)} bytes\\) in [\\d.]+s$`),
+    );
   });
 
   it("image export and import count the layout's bytes; import knows the total", () => {

@@ -1,5 +1,6 @@
 // Per-invocation plumbing of the CLI: the global options every command takes, the client they
-// make (starting a local sbxd on first use), and the parsers for option values.
+// make (starting a local sbxd on first use), and the parser of KEY=VALUE options (numbers:
+// option-numbers.ts).
 import { Command, InvalidArgumentError, Option } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
 import { SandboxClient, type ClientOptions } from "@sbx-sh/sdk/core";
@@ -81,25 +82,4 @@ export function parseEnvPair(value: string, previous: Record<string, string> = {
   const eq = value.indexOf("=");
   if (eq <= 0) throw new InvalidArgumentError(`expected KEY=VALUE, got ${JSON.stringify(value)}`);
   return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
-}
-
-export function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a positive number, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-export function parseNonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new InvalidArgumentError(`expected a whole number of seconds, got ${JSON.stringify(value)}`);
-  return n;
-}
-
-export function parsePositiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a positive whole number, got ${JSON.stringify(value)}`);
-  return n;
 }

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { parseSpec } from "./commands/cp.js";
-import { createRequest, parseMemory } from "./commands/sandboxes.js";
+import { createRequest, parseMemory } from "./commands/sandbox-flags.js";
 import { parseEnvPair } from "./context.js";
 import { ago, CliFailure, formatTable, printError } from "./output.js";
 

@@ -48,6 +48,28 @@ describe("TransferProgress", () => {
     expect(out[1]).toMatch(/^cp a -> b: 2\.0 KB \(2048 bytes\) in 6\.0s\n$/);
   });
 
+  it("shows a tar's files by their own bytes, the tar's labelled (cp), or the tar alone as tar", () => {
+    const out: string[] = [];
+    const p = new TransferProgress("cp", "a -> b", { mode: "plain", tar: "files", write: (s) => void out.push(s) });
+    p.file(6);
+    p.add(2048);
+    p.done();
+    expect(out.at(-1)).toMatch(/^cp a -> b: 1 file, 6 B \(6 bytes; 2\.0 KB of tar\) in [\d.]+s\n$/);
+    const json: string[] = [];
+    const j = new TransferProgress("cp", "a -> b", { mode: "json", tar: "files", write: (s) => void json.push(s) });
+    j.file(6);
+    j.file(4);
+    j.add(3072);
+    j.done();
+    expect(JSON.parse(json.at(-1)!)).toMatchObject({ bytes: 3072, files: 2, fileBytes: 10, done: true });
+    const stream: string[] = [];
+    const t = new TransferProgress("cp", "- -> b", { mode: "plain", tar: "stream", write: (s) => void stream.push(s) });
+    t.file(6); // no files counted: the tar is the data
+    t.add(2048);
+    t.done();
+    expect(stream.at(-1)).toMatch(/^cp - -> b: 2\.0 KB of tar \(2048 bytes\) in [\d.]+s\n$/);
+  });
+
   it("redraws one line with a bar on a terminal", () => {
     const { p, out, tick } = setup("tty", 4096);
     tick(200);

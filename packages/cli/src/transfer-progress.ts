@@ -2,7 +2,9 @@
 // so stdout stays the command's output: a redrawn line with a bar (when the size is known) on a
 // terminal, plain lines for logs and CI (one every few seconds and one at the end), NDJSON events
 // with --json, nothing with -q. A meter is a pass-through stream put between source and sink; a
-// transfer the daemon runs (push, pull) reports its own counts through update().
+// transfer the daemon runs (push, pull) reports its own counts through update(). What `sbx cp`
+// moves is a tar, whose headers and padding dwarf small files (a 6-byte file is 2 KB of tar): it
+// counts the files' own bytes too and shows those first, the tar's labelled as such.
 import { pipeline, Transform, type Readable } from "node:stream";
 import { formatBytes } from "@sbx-sh/sdk/internal";
 
@@ -14,6 +16,8 @@ export interface TransferOptions {
   total?: number;
   write?: (text: string) => void;
   now?: () => number;
+  /** The bytes are a tar: "stream" labels them so; "files" also shows the files' bytes (file()). */
+  tar?: "stream" | "files";
 }
 
 /** tty on a terminal, plain otherwise; --json wins, then -q. */
@@ -32,6 +36,7 @@ export class TransferProgress {
   private bytes = 0;
   private total: number | undefined;
   private layers: { done: number; total: number } | undefined;
+  private readonly content: { files: number; bytes: number } | undefined;
   private last = 0;
   private readonly started: number;
   private readonly write: (text: string) => void;
@@ -47,6 +52,23 @@ export class TransferProgress {
     this.now = o.now ?? Date.now;
     this.started = this.last = this.now();
     this.total = o.total;
+    if (o.tar === "files") this.content = { files: 0, bytes: 0 };
+  }
+
+  /** One regular file of `bytes` entered or left the tar (with the `tar: "files"` option). */
+  file(bytes: number): void {
+    if (!this.content) return;
+    this.content.files++;
+    this.content.bytes += bytes;
+  }
+
+  /** What moved, for a person: the tar's bytes labelled, after the files' own when counted; exact when done. */
+  private what(done: boolean): string {
+    const { content } = this;
+    const tar = `${formatBytes(this.bytes)} of tar`;
+    if (!content) return done ? `${tar} (${this.bytes} bytes)` : tar;
+    const files = `${content.files} file${content.files === 1 ? "" : "s"}, ${formatBytes(content.bytes)}`;
+    return `${files} (${done ? `${content.bytes} bytes; ` : ""}${tar})`;
   }
 
   /** Counts reported by the daemon (cumulative), for transfers it runs itself. */
@@ -99,11 +121,16 @@ export class TransferProgress {
             bytes: this.bytes,
             total: total ?? null,
             ...(layers ? { layers: layers.done, layersTotal: layers.total } : {}),
+            ...(this.content ? { files: this.content.files, fileBytes: this.content.bytes } : {}),
             done,
           }) + "\n",
         );
         return;
       case "plain":
+        if (this.o.tar) {
+          this.write(`${this.op} ${this.label}: ${this.what(done)}${done ? ` in ${secs.toFixed(1)}s` : ""}\n`);
+          return;
+        }
         this.write(
           done
             ? `${this.op} ${this.label}: ${formatBytes(this.bytes)} (${this.bytes} bytes${layerText}) in ${secs.toFixed(1)}s\n`
@@ -117,7 +144,9 @@ export class TransferProgress {
           const filled = Math.min(BAR, Math.round((this.bytes / total) * BAR));
           bar = ` [${"#".repeat(filled)}${" ".repeat(BAR - filled)}] ${Math.min(100, Math.floor((this.bytes / total) * 100))}%`;
         }
-        const size = `${formatBytes(this.bytes)}${total ? ` / ${formatBytes(total)}` : ""}`;
+        const size = this.o.tar
+          ? this.what(false)
+          : `${formatBytes(this.bytes)}${total ? ` / ${formatBytes(total)}` : ""}`;
         this.write(`\r\x1b[2K${this.op} ${this.label}${bar} ${size}${layerText} ${rate}${done ? "\n" : ""}`);
       }
     }

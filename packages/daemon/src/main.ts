@@ -53,6 +53,7 @@ async function doctor(args: string[]): Promise<number> {
   const checks = await runDoctor({
     dataDir: at >= 0 ? args[at + 1] : defaultConfig().dataDir,
     agentPath: defaultConfig().agentPath,
+    deflatePath: defaultConfig().deflatePath,
     caCerts: defaultConfig().caCerts,
   });
   if (args.includes("--json")) console.log(JSON.stringify(checks, null, 2));

@@ -13,30 +13,27 @@ export function packDirectoryContents(dir: string): Readable {
 
 /**
  * Packs the file or tree at `localPath` as a single top entry named `name` (default: its basename);
- * `follow` packs what symbolic links point to instead of the links.
+ * `follow` packs what symbolic links point to instead of the links; `onFile` hears the size of
+ * each regular file as its header is written.
  */
 export function packPath(
   localPath: string,
   name: string = basename(localPath),
-  options: { follow?: boolean } = {},
+  options: { follow?: boolean; onFile?: (bytes: number) => void } = {},
 ): Readable {
   const abs = resolve(localPath);
   const base = basename(abs);
-  const rename =
-    name === base
-      ? undefined
-      : (entry: tar.WriteEntry) => {
-          // Renaming here, before the header is written, avoids copying the tree to a temp dir.
-          const p = entry.path;
-          if (p === base || p === `${base}/`) entry.path = p.replace(base, name);
-          else if (p.startsWith(`${base}/`)) entry.path = name + p.slice(base.length);
-        };
-  return toReadable(
-    tar.c(
-      { cwd: dirname(abs), portable: true, follow: !!options.follow, ...(rename ? { onWriteEntry: rename } : {}) },
-      [base],
-    ),
-  );
+  const { onFile } = options;
+  // Called after the entry's stat, before its header is written.
+  const onWriteEntry = (entry: tar.WriteEntry): void => {
+    if (onFile && entry.type === "File") onFile(entry.stat?.size ?? 0);
+    if (name === base) return;
+    // Renaming here, before the header is written, avoids copying the tree to a temp dir.
+    const p = entry.path;
+    if (p === base || p === `${base}/`) entry.path = p.replace(base, name);
+    else if (p.startsWith(`${base}/`)) entry.path = name + p.slice(base.length);
+  };
+  return toReadable(tar.c({ cwd: dirname(abs), portable: true, follow: !!options.follow, onWriteEntry }, [base]));
 }
 
 export interface ExtractOptions {
@@ -49,6 +46,8 @@ export interface ExtractOptions {
   onWarning?: (message: string, refused: boolean) => void;
   /** Replaces the first path component of every entry (the archive's top entry gets this name). */
   renameTop?: string;
+  /** Hears the size of each regular file of the archive, as its header is read. */
+  onFile?: (bytes: number) => void;
 }
 
 const ALLOWED_TYPES = new Set(["File", "OldFile", "ContiguousFile", "Directory", "SymbolicLink", "Link"]);
@@ -76,6 +75,8 @@ export function extractSafe(
         if (typeof entry.mode === "number") entry.mode &= 0o777;
         // Renaming happens before node-tar's path checks, so the checks see the final name.
         if (options.renameTop) entry.path = entry.path.replace(/^[^/]+/, options.renameTop);
+        if (entry.type !== "Directory" && entry.type !== "SymbolicLink" && entry.type !== "Link")
+          options.onFile?.(entry.size ?? 0);
         return true;
       },
       onwarn: (code, message, data) => {

@@ -1,8 +1,8 @@
 // Image: a sandbox image defined in code (`new Image({ name }).run(...).copy(...)`). Each call is
 // checked at once and remembers the user's source line; build() turns the steps into the step IR
 // (src/images/ir.ts), uploads what copy()/add() name and runs the build on the daemon.
-import type { BuildInfo, ImageInfo, ImageDefinition, Step } from "@sbx-sh/protocol";
-import { describeStep, SbxError, assertValidName } from "@sbx-sh/protocol";
+import type { BuildInfo, ImageInfo, ImageDefinition } from "@sbx-sh/protocol";
+import { SbxError, assertValidName } from "@sbx-sh/protocol";
 import type { DockerfileImage, DockerfileImageOptions } from "./dockerfile-image.js";
 import {
   buildImage,
@@ -13,6 +13,20 @@ import {
 } from "./image-build.js";
 import { defaultBaseImage } from "./config.js";
 import { captureSource, formatSource, registerInternalModule, type SourceLocation } from "./source-location.js";
+import {
+  describeImageStep,
+  ownershipFlags,
+  type CopyFromStep,
+  type CopyOptions,
+  type CopyStep,
+  type ImageStep,
+  type RunStepOptions,
+  type StepOptions,
+} from "./image-steps.js";
+
+// The step types are part of the SDK's API through this module (index.ts exports them from here).
+export { describeImageStep } from "./image-steps.js";
+export type { CopyFromStep, CopyOptions, CopyStep, ImageStep, RunStepOptions, StepOptions } from "./image-steps.js";
 
 registerInternalModule(import.meta.url);
 
@@ -31,53 +45,6 @@ export interface ImageOptions {
   /** Image to start from; default `Image.defaultBaseImage`. */
   baseImage?: string;
 }
-
-export interface StepOptions {
-  /** Where the step is reported as declared; by default the caller's line (for wrappers that know better). */
-  source?: SourceLocation;
-}
-
-export type RunStepOptions = StepOptions;
-
-export interface CopyOptions extends StepOptions {
-  /** `user[:group]`, by name or id, for what is copied. */
-  chown?: string;
-  /** Mode for what is copied: `"0755"` or `0o755`. */
-  chmod?: string | number;
-}
-
-type Located = { source?: SourceLocation };
-/** A copy/add step as declared: local paths, globs or URLs, resolved when the build packs them. */
-export type CopyStep = Located & {
-  op: "copy" | "add";
-  src: string[];
-  dest: string;
-  chown?: string;
-  chmod?: string;
-  text: string;
-};
-/** A copy out of another image (Dockerfile's `COPY --from`): paths in that image, resolved there at build time. */
-export type CopyFromStep = Located & {
-  op: "copy_from";
-  image: string;
-  paths: string[];
-  dest: string;
-  chown?: string;
-  chmod?: string;
-  text: string;
-};
-export type ImageStep =
-  | CopyStep
-  | CopyFromStep
-  | (Located &
-      (
-        | { op: "run"; command: string | string[] }
-        | { op: "env"; key: string; value: string }
-        | { op: "workdir"; path: string }
-        | { op: "user"; user: string }
-        | { op: "entrypoint"; args: string[] }
-        | { op: "cmd"; args: string[] }
-      ));
 
 export class Image {
   /** The base image of images that name none; env `SBX_DEFAULT_BASE_IMAGE` overrides the built-in default. */
@@ -322,15 +289,6 @@ export class Image {
       `image ${this.name}: ${method}(): ${message}${where ? ` (at ${where})` : ""}`,
     );
   }
-}
-
-/** One step as a line, the way progress output and errors show it: the daemon's describeStep, with the user's own copy text. */
-export function describeImageStep(step: ImageStep): string {
-  return step.op === "copy" || step.op === "add" || step.op === "copy_from" ? step.text : describeStep(step as Step);
-}
-
-function ownershipFlags(step: { chown?: string; chmod?: string }): string[] {
-  return [step.chown ? `--chown=${step.chown}` : "", step.chmod ? `--chmod=${step.chmod}` : ""].filter(Boolean);
 }
 
 function checkBaseImage(base: unknown): string {

@@ -8,14 +8,15 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
-import { extractSafe, packPath } from "@sbx-sh/sdk/internal/archive";
+import { extractSafe, packPath, type ExtractOptions } from "@sbx-sh/sdk/internal/archive";
 import { httpStatusOf, Sandbox } from "@sbx-sh/sdk/core";
 import { globalsOf, withClient } from "../context.js";
 import { progress } from "../output.js";
 import { onStopSignals } from "./exec.js";
 import { TransferProgress, transferMode } from "../transfer-progress.js";
 
-type Meter = (s: Readable) => Readable;
+/** Counts a tar as it passes, and (file) each regular file in it. */
+type Meter = ((s: Readable) => Readable) & { file: (bytes: number) => void };
 
 export type Spec =
   { kind: "local"; path: string } | { kind: "sandbox"; sandbox: string; path: string } | { kind: "stdio" };
@@ -79,14 +80,14 @@ async function upload(
   if (src.kind === "stdio") return sb.uploadArchive(dst, meter(process.stdin));
   const srcKind = await localKind(src.path);
   if (srcKind === "missing") throw new SbxError("file_not_found", `${src.path}: no such file or directory`);
-  const follow = { follow: !!o.followLink };
+  const packing = { follow: !!o.followLink, onFile: meter.file };
   const kind = dst.endsWith("/") ? "directory" : await remoteKind(sb, dst);
   if (kind === "directory")
-    return sb.uploadArchive(dst, meter(packPath(src.path, basename(resolve(src.path)), follow)));
+    return sb.uploadArchive(dst, meter(packPath(src.path, basename(resolve(src.path)), packing)));
   if (kind === "file" && srcKind === "directory")
     throw new SbxError("invalid_path", `cannot copy directory ${src.path} onto file ${dst}`);
   // Missing target, or a file to replace: the source goes in under the target's name.
-  return sb.uploadArchive(posix.dirname(dst), meter(packPath(src.path, posix.basename(dst), follow)));
+  return sb.uploadArchive(posix.dirname(dst), meter(packPath(src.path, posix.basename(dst), packing)));
 }
 
 /** The sandbox's own view of where a symbolic link leads (its kernel resolves it). */
@@ -121,8 +122,12 @@ async function download(
   try {
     if (kind === "directory") {
       await mkdir(target, { recursive: true });
-      await extractSafe(archive, target, { onWarning, renameTop: from !== src ? posix.basename(src) : undefined });
-    } else await extractBeside(archive, target, kind, src, onWarning, refused);
+      await extractSafe(archive, target, {
+        onWarning,
+        onFile: meter.file,
+        renameTop: from !== src ? posix.basename(src) : undefined,
+      });
+    } else await extractBeside(archive, target, kind, src, { onWarning, onFile: meter.file }, refused);
   } catch (err) {
     if (err instanceof SbxError && err.code === "invalid_archive")
       throw new SbxError(
@@ -142,7 +147,7 @@ async function extractBeside(
   target: string,
   kind: RemoteKind,
   src: string,
-  onWarning: (m: string, r: boolean) => void,
+  report: Pick<ExtractOptions, "onWarning" | "onFile">,
   refused: string[],
 ): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
@@ -156,7 +161,7 @@ async function extractBeside(
     process.kill(process.pid, sig);
   });
   try {
-    await extractSafe(archive, tmp, { onWarning });
+    await extractSafe(archive, tmp, report);
     const entries = await readdir(tmp);
     if (entries.length === 0) throw notCopied(src, refused);
     // One top entry is the copied file or tree; several mean the archive held a tree's contents.
@@ -211,8 +216,10 @@ Examples:
         );
       }
       const g = globalsOf(cmd);
-      const bytes = new TransferProgress("cp", `${srcText} -> ${dstText}`, { mode: transferMode(g) });
-      const meter = (s: Readable) => bytes.meter(s);
+      // A tar from stdin or to stdout is the data itself; otherwise the files in it are.
+      const tar = src.kind === "stdio" || dst.kind === "stdio" ? "stream" : "files";
+      const bytes = new TransferProgress("cp", `${srcText} -> ${dstText}`, { mode: transferMode(g), tar });
+      const meter: Meter = Object.assign((s: Readable) => bytes.meter(s), { file: (n: number) => bytes.file(n) });
       await withClient(cmd, async (client) => {
         if (dst.kind === "sandbox")
           await upload(

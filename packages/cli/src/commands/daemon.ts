@@ -2,7 +2,8 @@
 import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
 import { SandboxClient } from "@sbx-sh/sdk/core";
-import { globalsOf, parsePositiveInt } from "../context.js";
+import { globalsOf } from "../context.js";
+import { parsePositiveInt } from "../option-numbers.js";
 import { startWithSystemd, systemctl, systemdManages } from "../systemd.js";
 import { pidFilePath, startDaemon, stopDaemon } from "../daemon-control.js";
 import { CliExit, printJson, printLines, progress } from "../output.js";

@@ -15,7 +15,8 @@ export function registerDoctorCommand(program: Command): void {
       "after",
       `
 Exits 1 when a check fails. It looks at the host, not at a running daemon (the checks are
-sbxd's own: \`sbxd doctor --json\` runs them without the CLI).
+sbxd's own: \`sbxd doctor --json\` runs them without the CLI). Its "layer compressor" line
+says which gzip a daemon started with this environment gives OCI exports (sbx-deflate or zlib).
 
 Examples:
   $ sbx doctor

@@ -2,7 +2,8 @@
 // event, or one JSON object per line with --json; filters by type and sandbox; resumes after an id.
 import { type Command, InvalidArgumentError } from "commander";
 import type { SbxEvent } from "@sbx-sh/protocol";
-import { globalsOf, parseNonNegativeInt, parsePositiveInt, withClient } from "../context.js";
+import { globalsOf, withClient } from "../context.js";
+import { parseNonNegativeInt, parsePositiveInt } from "../option-numbers.js";
 import { stdoutGone } from "../output.js";
 
 interface EventFilters {

@@ -6,9 +6,10 @@ import type { Command } from "commander";
 import { SbxError } from "@sbx-sh/protocol";
 import { SandboxProcess, type OutputChunk, Sandbox, type ProcessOptions } from "@sbx-sh/sdk/core";
 import { exitStatus } from "@sbx-sh/sdk/internal";
-import { clientFor, globalsOf, parseEnvPair, parsePositiveInt } from "../context.js";
+import { clientFor, globalsOf, parseEnvPair } from "../context.js";
+import { parsePositiveInt } from "../option-numbers.js";
 import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
-import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandboxes.js";
+import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandbox-flags.js";
 import { imageProgram } from "./image-program.js";
 
 const EXIT_INTERRUPTED = 130;

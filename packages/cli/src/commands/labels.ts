@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError } from "commander";
 import { labelProblem, MAX_LABELS, type SandboxStatus } from "@sbx-sh/protocol";
 import type { ListSandboxesOptions } from "@sbx-sh/sdk";
 import { globalsOf, withClient } from "../context.js";
+import { readWhole } from "../option-numbers.js";
 import { printJson, printLines } from "../output.js";
 
 const STATUSES: readonly SandboxStatus[] = ["pending", "running", "suspended", "terminated"];
@@ -55,12 +56,9 @@ export function registerPruneCommand(program: Command): void {
   program
     .command("prune")
     .description("forget terminated sandboxes now (the daemon forgets them after its retention, default 24 h)")
-    .option("--older-than <seconds>", "only those terminated at least this long ago", (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0)
-        throw new InvalidArgumentError(`expected whole seconds, got ${JSON.stringify(v)}`);
-      return n;
-    })
+    .option("--older-than <seconds>", "only those terminated at least this long ago", (v: string) =>
+      readWhole(v, 0, "whole seconds"),
+    )
     .option("-q, --quiet", "print only ids")
     .addHelpText(
       "after",

@@ -3,17 +3,12 @@
 import { type Command, InvalidArgumentError } from "commander";
 import type { PoolInfo } from "@sbx-sh/protocol";
 import { globalsOf, withClient } from "../context.js";
+import { parsePositive } from "../option-numbers.js";
 import { formatTable, printJson, printLines } from "../output.js";
 
 function count(value: string): number {
   if (!/^\d{1,4}$/.test(value)) throw new InvalidArgumentError(`expected a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
-}
-
-function positive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`expected a positive number, got ${value}`);
-  return n;
 }
 
 const quiet = (cmd: Command): boolean => Boolean((cmd.optsWithGlobals() as { quiet?: boolean }).quiet);
@@ -26,7 +21,7 @@ export function registerPoolCommands(program: Command): void {
     .option("--image <name>", "image (default: the daemon's default image)")
     .option("--warm <n>", "sandboxes kept warm (0-16)", count, 1)
     .option("--max <n>", "most sandboxes claimed at once (at least --warm)", count)
-    .option("--cpus <n>", "CPUs of each sandbox", positive)
+    .option("--cpus <n>", "CPUs of each sandbox", parsePositive)
     .option("--memory <mb>", "memory (MiB) of each sandbox", count)
     .option("--timeout <secs>", "timeout of each claimed sandbox (0: none)", count)
     .option("--no-internet", "sandboxes without network access")

@@ -1,11 +1,12 @@
 // `sbx project quota NAME [--sandboxes N] [--cpus N] [--memory MB]`: a project's limits on a
 // cluster, enforced when the control plane places a sandbox. Without limits it shows the quota;
 // with some it sets them (the others stay), over the control plane's unix socket. `none` lifts one.
-import { InvalidArgumentError, type Command } from "commander";
+import type { Command } from "commander";
 import type { ProjectQuota } from "@sbx-sh/protocol";
 import { globalsOf, withClient } from "../context.js";
+import { readDecimal, readWhole } from "../option-numbers.js";
 import { formatMemory, formatTable, printJson, printLines } from "../output.js";
-import { parseMemory } from "./sandboxes.js";
+import { parseMemory } from "./sandbox-flags.js";
 
 /** A limit, or null for `none`. */
 const limit =
@@ -13,17 +14,8 @@ const limit =
   (value: string): number | null =>
     value === "none" ? null : parse(value);
 
-function wholeOrZero(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number or none, got ${value}`);
-  return n;
-}
-
-function cpus(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`expected a number of cpus or none, got ${value}`);
-  return n;
-}
+const wholeOrZero = (value: string): number => readWhole(value, 0, "a whole number or none");
+const cpus = (value: string): number => readDecimal(value, "a number of cpus or none", true);
 
 export function registerQuotaCommand(project: Command): void {
   project

@@ -3,7 +3,8 @@
 import type { Command } from "commander";
 import { apiPath } from "@sbx-sh/protocol";
 import type { SnapshotInfo } from "@sbx-sh/protocol";
-import { globalsOf, parsePositiveInt, withClient } from "../context.js";
+import { globalsOf, withClient } from "../context.js";
+import { parsePositiveInt } from "../option-numbers.js";
 import { formatBytes } from "@sbx-sh/sdk/internal";
 import { ago, formatTable, printJson, printLines, progress } from "../output.js";
 

@@ -2,7 +2,8 @@
 // daemon from their cgroups and interfaces. Redrawn every 2 s on a terminal (like `docker stats`),
 // printed once when piped, with --no-stream, or with --json.
 import type { Command } from "commander";
-import { globalsOf, parsePositive, withClient } from "../context.js";
+import { globalsOf, withClient } from "../context.js";
+import { parsePositive } from "../option-numbers.js";
 import { printJson, printLines, stdoutGone } from "../output.js";
 import { redraw, statsTable } from "../stats-format.js";
 

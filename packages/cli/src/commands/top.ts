@@ -4,7 +4,8 @@
 import type { Command } from "commander";
 import type { SandboxInfo, SandboxUsage } from "@sbx-sh/protocol";
 import type { SandboxClient } from "@sbx-sh/sdk";
-import { globalsOf, parsePositive, withClient } from "../context.js";
+import { globalsOf, withClient } from "../context.js";
+import { parsePositive } from "../option-numbers.js";
 import { ago, formatTable, printJson, printLines, stdoutGone } from "../output.js";
 import { clean, formatBytes, redraw } from "../stats-format.js";
 

@@ -5,6 +5,7 @@ import { type Command, InvalidArgumentError } from "commander";
 import type { VolumeInfo, VolumeMount } from "@sbx-sh/protocol";
 import { formatBytes } from "@sbx-sh/sdk/internal";
 import { globalsOf, withClient } from "../context.js";
+import { exactWhole } from "../option-numbers.js";
 import { ago, formatTable, printJson, printLines } from "../output.js";
 
 /** `--volume data:/data` (read-write) or `--volume data:/data:ro`; repeatable. */
@@ -23,9 +24,8 @@ export function parseVolumeSize(value: string): number {
   if (!m) throw new InvalidArgumentError(`expected a size like 512m, 1g or 20G, got ${JSON.stringify(value)}`);
   const unit = (m[3] ?? "m").toLowerCase();
   const n = Number(m[1]) * (unit === "t" ? 1024 * 1024 : unit === "g" ? 1024 : 1);
-  if (!Number.isInteger(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a whole number of MiB, got ${JSON.stringify(value)}`);
-  return n;
+  if (n <= 0) throw new InvalidArgumentError(`expected a whole number of MiB, got ${JSON.stringify(value)}`);
+  return exactWhole(n, value, "a whole number of MiB");
 }
 
 function holders(v: VolumeInfo): string {

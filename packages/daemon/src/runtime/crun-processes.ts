@@ -143,7 +143,7 @@ export class CrunProcesses {
       const state = join(this.p.dir(id), "state");
       // Kept for a restarted daemon (the agent keeps the terminal running); gone once it ends.
       const saved = saveTerminalRecord(state, termId, spec.record ?? null).catch(() => undefined);
-      handle.onExit(() => void saved.then(() => dropTerminalRecord(state, termId)).catch(() => undefined));
+      handle.onExit(() => void saved.then(() => this.terminalEnded(id, state, termId)));
       return handle;
     }
     return openPtyExec(this.p.crun, id, spec.argv, {
@@ -163,8 +163,16 @@ export class CrunProcesses {
     const state = join(this.p.dir(id), "state");
     return (await loadTerminalRecords(state)).map(({ termId, record }) => {
       const handle = agents.attachTerminal(id, termId);
-      handle.onExit(() => void dropTerminalRecord(state, termId).catch(() => undefined));
+      handle.onExit(() => void this.terminalEnded(id, state, termId));
       return { termId, record, handle };
     });
+  }
+
+  /**
+   * An agent's terminal ended: its record goes, and the exit file the agent wrote for it (as for
+   * any process of its own; the daemon has the code already), which would else stay in the log tmpfs.
+   */
+  private async terminalEnded(id: string, state: string, termId: string): Promise<void> {
+    await Promise.all([dropTerminalRecord(state, termId), this.forgetProcess(id, termId)]).catch(() => undefined);
   }
 }

@@ -29,8 +29,10 @@ export class DeflateHelper implements GzipProgram {
   }
 }
 
-/** The helper at `path` when it runs and says what it is; undefined (zlib) otherwise, with why. */
-export async function findDeflateHelper(path: string | null): Promise<{ helper?: DeflateHelper; why?: string }> {
+/** The helper at `path` when it runs, with what it says it is; undefined (zlib) otherwise, with why. */
+export async function findDeflateHelper(
+  path: string | null,
+): Promise<{ helper?: DeflateHelper; version?: string; why?: string }> {
   if (path === null) return { why: "turned off (SBX_DEFLATE=off)" };
   if (!existsSync(path)) return { why: `${path} is not built (apt-get install libdeflate-dev; npm run build)` };
   const r = await runCommand(path, ["--version"], { timeoutMs: 10_000, maxStdoutBytes: 200 }).catch((err: Error) => ({
@@ -41,5 +43,5 @@ export async function findDeflateHelper(path: string | null): Promise<{ helper?:
   const line = r.stdout.toString("utf8").trim();
   if (r.code !== 0 || !VERSION.test(line))
     return { why: `${path} --version did not answer: ${r.stderr.trim() || line}` };
-  return { helper: new DeflateHelper(path, `${line} ${ARGS.join(" ")}`) };
+  return { helper: new DeflateHelper(path, `${line} ${ARGS.join(" ")}`), version: line };
 }

@@ -1,10 +1,12 @@
 // Unit tests of `sbxd doctor`: runDoctor on this host (every check present, each failure carrying a
-// fix), the Node check, and the cgroup check on fixed trees.
+// fix), the Node check, the cgroup check on fixed trees, and which gzip layer exports get.
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { checkCgroups, checkNode, runDoctor } from "./doctor.js";
+import { checkCgroups, checkNode, runDoctor, type DoctorCheck } from "./doctor.js";
 import { cgroupVersion } from "./host-facts.js";
 
 describe("node check", () => {
@@ -75,5 +77,31 @@ describe("runDoctor", () => {
     });
     // The disk check measures the nearest existing parent of a data dir that does not exist yet.
     expect(checks.find((c) => c.name === "disk")?.detail).toContain("/nonexistent/sbx-data");
+  });
+});
+
+describe("layer compressor check", () => {
+  const BIN = fileURLToPath(new URL("../../deflate/bin/sbx-deflate", import.meta.url));
+  const compressor = async (deflatePath: string | null): Promise<DoctorCheck | undefined> =>
+    (await runDoctor({ dataDir: tmpdir(), deflatePath })).find((c) => c.name === "layer compressor");
+
+  it("names sbx-deflate with its libdeflate version, as the daemon finds it (npm run build makes it)", async () => {
+    const c = await compressor(BIN);
+    expect(c).toMatchObject({ ok: true, detail: `${spawnSync(BIN, ["--version"]).stdout.toString().trim()} (${BIN})` });
+    expect(c?.detail).toMatch(/^sbx-deflate framing 1 libdeflate [0-9.]+ /);
+    expect(c?.warning).toBeUndefined();
+  });
+
+  it("says zlib and why: turned off is fine, missing is a warning that says how to build it", async () => {
+    expect(await compressor(null)).toEqual({
+      name: "layer compressor",
+      ok: true,
+      detail: "zlib in the daemon (slower exports): turned off (SBX_DEFLATE=off)",
+    });
+    expect(await compressor("/nonexistent/sbx-deflate")).toMatchObject({
+      ok: true,
+      warning: true,
+      detail: expect.stringMatching(/^zlib .*\/nonexistent\/sbx-deflate is not built \(apt-get install libdeflate-dev/),
+    });
   });
 });

@@ -5,6 +5,7 @@ import { access, constants, readFile, statfs } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { hostEnv } from "../config.js";
 import { checkHostCas } from "./doctor-ca.js";
+import { findDeflateHelper } from "./deflate-helper.js";
 import { cgroupVersion, isStaticElf, memorySnapshotSupport, staticHelpers } from "./host-facts.js";
 
 export interface DoctorCheck {
@@ -21,7 +22,7 @@ const MIN_FREE_BYTES = 2 * 1024 ** 3;
 const DEFAULT_DATA_DIR = "/var/lib/sbx";
 
 export async function runDoctor(
-  opts: { dataDir?: string; agentPath?: string | null; caCerts?: string[] } = {},
+  opts: { dataDir?: string; agentPath?: string | null; deflatePath?: string | null; caCerts?: string[] } = {},
 ): Promise<DoctorCheck[]> {
   const dataDir = resolve(opts.dataDir ?? DEFAULT_DATA_DIR);
   const helpers = staticHelpers();
@@ -55,6 +56,7 @@ export async function runDoctor(
           ),
     ),
     Promise.resolve(agentCheck(opts.agentPath)),
+    compressorCheck(opts.deflatePath),
     tool("mmdebstrap", "mmdebstrap", ["--version"], "apt-get install mmdebstrap"),
     tool("zstd", "zstd", ["--version"], "apt-get install zstd"),
     // Optional: reported, never a failure (filesystem snapshots work without it).
@@ -218,4 +220,18 @@ function agentCheck(path: string | null | undefined): DoctorCheck {
     `no static sbx-agent${path ? ` at ${path}` : ""}: it is every sandbox's PID 1 and runs its processes`,
     "apt-get install musl-tools, then npm run build (it runs make -C packages/daemon/agent)",
   );
+}
+
+/**
+ * The gzip of OCI layer exports, found the way the daemon finds it at start (findDeflateHelper):
+ * sbx-deflate with its libdeflate version, or zlib and why. zlib is slower but correct: a warning.
+ */
+async function compressorCheck(path: string | null | undefined): Promise<DoctorCheck> {
+  const name = "layer compressor";
+  if (path === undefined) return { ...ok(name, "zlib: no sbx-deflate path given"), warning: true };
+  const found = await findDeflateHelper(path);
+  if (found.helper) return ok(name, `${found.version} (${path})`);
+  const detail = `zlib in the daemon (slower exports): ${found.why}`;
+  // Turned off on purpose: nothing to fix.
+  return path === null ? ok(name, detail) : { ...ok(name, detail), warning: true };
 }

@@ -3,7 +3,7 @@
 // concurrent transactions never collide. Every store implementation runs it from its test file.
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import { at, sandbox } from "./store.conformance.js";
+import { at, sandbox } from "./testing/store-records.js";
 import { image } from "./image-store.conformance.js";
 import type { Store, Stores, StoreTx } from "./store.js";
 import type { LayerRecord } from "../domain/records.js";
