@@ -9,7 +9,7 @@
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import { closeNodePools, dispatchAnswer, type SmallCall } from "./node-dispatch.js";
+import { closeNodePools, dispatchAnswer, type SendAnswer, type SmallCall } from "./node-dispatch.js";
 import type { NodeTarget } from "./node-forward.js";
 import { relayAnswer } from "./node-relay.js";
 
@@ -39,8 +39,7 @@ interface Watched {
   outcomes: Array<number | { code: string; message: string }>;
 }
 
-type Send = typeof dispatchAnswer;
-let send: Send = dispatchAnswer;
+let send: SendAnswer = dispatchAnswer;
 
 /** A control plane in front of the node at `port`: every call forwarded with `send`. */
 async function control(port: number): Promise<{ port: number; w: Watched }> {
@@ -122,7 +121,7 @@ const until = async (ok: () => boolean): Promise<void> => {
 describe.each([
   ["undici", dispatchAnswer],
   ["a raw socket", relayAnswer],
-])("a call dispatched to a node with %s", (_how, sender: Send) => {
+])("a call dispatched to a node with %s", (_how, sender: SendAnswer) => {
   beforeAll(() => {
     send = sender;
   });
@@ -213,7 +212,9 @@ describe.each([
   it("a lease lost before the head is a refusal; after the head it breaks the caller's stream and drops the node's side", async () => {
     const nodeGone: string[] = [];
     let answer = false;
+    let received = 0;
     const node = await listen((req, res) => {
+      received++;
       req.on("close", () => nodeGone.push(req.url ?? ""));
       if (answer) {
         res.writeHead(200, { "content-type": "application/x-ndjson" });
@@ -222,7 +223,8 @@ describe.each([
     });
     const { port, w } = await control(node);
     const before = call(port, { body: "{}" });
-    await until(() => w.watched === 1);
+    // Lost once the node has the call (before that, there is no node side to drop).
+    await until(() => w.watched === 1 && received === 1);
     w.lose("node n7 stopped renewing its lease");
     const refused = await before;
     expect(refused.statusCode).toBe(503);

@@ -67,6 +67,9 @@ export interface SmallCall {
   body: Uint8Array | undefined;
 }
 
+/** A call to a node whose answer is written to the caller's response: dispatchAnswer's shape (and node-relay.ts's). */
+export type SendAnswer = typeof dispatchAnswer;
+
 /**
  * Sends `call` to the node at `path` (with query) and writes its answer to `to`, with `head` added
  * to its headers. Resolves with the node's status once the head is written (the body then streams

@@ -10,12 +10,11 @@
 // upstream_unreachable for that call and its socket is dropped; a socket that closes before the
 // answer is node_unavailable and the call is not sent again (an exec is not idempotent). A socket is
 // only reused well inside the node's keep-alive timeout, so the node does not close it under a call.
-import type { ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { SbxError } from "@sbx-sh/protocol";
 import { AnswerParser, type AnswerHead } from "./answer-parser.js";
-import type { SmallCall } from "./node-dispatch.js";
+import type { SendAnswer, SmallCall } from "./node-dispatch.js";
 import { CONNECT_TIMEOUT_MS, nodeHeaders, splitAddress, tlsOptions, type NodeTarget } from "./node-forward.js";
 import { RelayCall } from "./relay-call.js";
 
@@ -138,14 +137,7 @@ function requestBytes(t: NodeTarget, call: SmallCall, path: string): Buffer {
  * status once the head is written; rejects, with nothing written, when the node cannot be reached,
  * refuses the key, closes before answering, answers something malformed, or `watch` says it was lost.
  */
-export function relayAnswer(
-  t: NodeTarget,
-  call: SmallCall,
-  path: string,
-  to: ServerResponse,
-  head: Record<string, string>,
-  watch: (onLost: (why: string) => void) => () => void,
-): Promise<number> {
+export const relayAnswer: SendAnswer = (t, call, path, to, head, watch) => {
   let bytes: Buffer;
   try {
     bytes = requestBytes(t, call, path);
@@ -164,4 +156,4 @@ export function relayAnswer(
     r.unwatch = unwatch;
     c.socket.write(bytes);
   });
-}
+};
