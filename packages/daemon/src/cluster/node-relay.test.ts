@@ -5,7 +5,7 @@
 // the call is not sent twice; clean answers reuse one socket, except past the node's keep-alive
 // hint; a header that could smuggle a line is refused before anything is sent. (The contract shared
 // with the undici path, streaming, leases and refusals, is node-dispatch.test.ts.)
-import { createServer, request, type IncomingMessage, type Server } from "node:http";
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { SbxError } from "@sbx-sh/protocol";
@@ -156,11 +156,26 @@ describe("the exec relay and a hostile node", () => {
     expect(node.connections).toBe(3);
   });
 
-  it("a header value that could smuggle a line is refused before anything is sent", async () => {
+  it("a header value, path or method that could smuggle a line is refused before anything is sent", async () => {
     const node = await rawNode([OK]);
     const { call, outcomes } = await control(node, { "x-a": "b\r\nx-evil: 1" });
     expect((await call()).status).toBe(502);
     expect(outcomes[0]).toMatchObject({ code: "invalid_argument" });
+    expect(node.connections).toBe(0);
+    const t: NodeTarget = { node: "n7", address: `127.0.0.1:${node.port}`, key: "k", project: "p" };
+    const none = {} as ServerResponse;
+    const watch = (): (() => void) => () => undefined;
+    for (const path of ["/x HTTP/1.1\r\nx-evil: 1\r\n\r\nGET /y", "/a b", "x"])
+      await expect(
+        relayAnswer(t, { method: "POST", headers: {}, body: undefined }, path, none, {}, watch),
+      ).rejects.toMatchObject({
+        code: "invalid_argument",
+      });
+    await expect(
+      relayAnswer(t, { method: "PO ST", headers: {}, body: undefined }, "/", none, {}, watch),
+    ).rejects.toMatchObject({
+      code: "invalid_argument",
+    });
     expect(node.connections).toBe(0);
   });
 });

@@ -120,6 +120,9 @@ const UNSAFE_VALUE = /[\r\n\0]/;
 function requestBytes(t: NodeTarget, call: SmallCall, path: string): Buffer {
   const headers = nodeHeaders(t, call.headers);
   if (call.body !== undefined) headers["content-length"] = String(call.body.byteLength);
+  // The fast path built the path from an id and a serialised query; checked anyway, as the head is written by hand.
+  if (!TOKEN.test(call.method) || !/^\/[\x21-\x7e]*$/.test(path))
+    throw new SbxError("invalid_argument", "the call's method or path cannot be sent on");
   let head = `${call.method} ${path} HTTP/1.1\r\nhost: ${t.address}\r\n`;
   for (const k in headers) {
     const v = headers[k]!;
