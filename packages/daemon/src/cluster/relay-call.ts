@@ -96,8 +96,9 @@ export class RelayCall implements AnswerSink {
   head(h: AnswerHead): void {
     if (this.ended) return;
     if (h.status === 401) return this.fail(keyRefused(this.t));
-    this.answer = h;
+    // Answered only once the head is written: a head the caller's side refuses is a refusal, not a hang.
     this.to.writeHead(h.status, callerHead(this.t, h, this.extra));
+    this.answer = h;
     this.settle.resolve(h.status);
   }
 
