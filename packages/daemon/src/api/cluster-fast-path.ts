@@ -3,7 +3,8 @@
 // reads, sandbox info) are served off the HTTP server's own request, in front of the hono app: the
 // same authentication (token or project, through the same route cache), the same directory lookup,
 // the call sent to the node watched against its lease, and the node's answer written straight back
-// (cluster/node-dispatch.ts, undici's dispatch rather than node:http's client), logged and counted
+// (cluster/node-dispatch.ts, undici's dispatch rather than node:http's client; an exec on a raw
+// socket, cluster/node-relay.ts), logged and counted
 // like any call (its log line says `fast`; lines are written a batch at once, deferred-request-log.ts).
 // What it saves is the app's per-call work: a web Request, a hono context, six middlewares.
 //
@@ -18,6 +19,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { isValidName, toSbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import { dispatchAnswer } from "../cluster/node-dispatch.js";
+import { relayAnswer } from "../cluster/node-relay.js";
 import type { NodeTarget } from "../cluster/node-forward.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { Logger } from "../common/log.js";
@@ -171,7 +173,9 @@ async function serve(
     // The node knows the sandbox by its id; the caller may have used its name.
     const path = `/v1/sandboxes/${encodeURIComponent(at.sandboxId)}${plan.rest}${plan.query}`;
     const call = { method: req.method!, headers: req.headers, body };
-    const status = await dispatchAnswer(target, call, path, res, { "x-request-id": id }, (onLost) =>
+    // An exec goes on a raw socket (node-relay.ts): it is the call whose milliseconds count most.
+    const send = plan.rest === "/exec" ? relayAnswer : dispatchAnswer;
+    const status = await send(target, call, path, res, { "x-request-id": id }, (onLost) =>
       r.watch.watch(target.node, onLost),
     ).catch((err: unknown) => {
       r.directory.answered(at.sandboxId, "failed");

@@ -1,4 +1,5 @@
-// The fast path's call to a node with undici (node-dispatch.ts), between real HTTP servers: a
+// The fast path's call to a node with undici (node-dispatch.ts) and on a raw socket (node-relay.ts, the
+// same contract; its hostile-node cases are node-relay.test.ts), between real HTTP servers: a
 // "control plane" whose handler forwards every call with dispatchAnswer, and a "node" behind it.
 // The node gets its key, the project and the body, never the caller's credentials; its answer
 // streams back line by line, named, hop-by-hop headers dropped; a refused key, an unreachable node
@@ -6,10 +7,11 @@
 // or a node that breaks off, breaks the caller's stream; a caller that goes away drops the node's
 // side; and the watch is let go once in every case.
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import { closeNodePools, dispatchAnswer, type SmallCall } from "./node-dispatch.js";
+import { closeNodePools, dispatchAnswer, type SendAnswer, type SmallCall } from "./node-dispatch.js";
 import type { NodeTarget } from "./node-forward.js";
+import { relayAnswer } from "./node-relay.js";
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -37,7 +39,9 @@ interface Watched {
   outcomes: Array<number | { code: string; message: string }>;
 }
 
-/** A control plane in front of the node at `port`: every call forwarded with dispatchAnswer. */
+let send: SendAnswer = dispatchAnswer;
+
+/** A control plane in front of the node at `port`: every call forwarded with `send`. */
 async function control(port: number): Promise<{ port: number; w: Watched }> {
   const t: NodeTarget = { node: "n7", address: `127.0.0.1:${port}`, key: "sbxk_n7", project: "team-a" };
   const lost = new Set<(why: string) => void>();
@@ -68,7 +72,7 @@ async function control(port: number): Promise<{ port: number; w: Watched }> {
           w.unwatched++;
         };
       };
-      dispatchAnswer(t, call, req.url ?? "/", res, { "x-request-id": "req_1" }, watch).then(
+      send(t, call, req.url ?? "/", res, { "x-request-id": "req_1" }, watch).then(
         (status) => w.outcomes.push(status),
         (err: SbxError) => {
           w.outcomes.push({ code: err.code, message: err.message });
@@ -114,7 +118,14 @@ const until = async (ok: () => boolean): Promise<void> => {
   expect(ok()).toBe(true);
 };
 
-describe("a call dispatched to a node", () => {
+describe.each([
+  ["undici", dispatchAnswer],
+  ["a raw socket", relayAnswer],
+])("a call dispatched to a node with %s", (_how, sender: SendAnswer) => {
+  beforeAll(() => {
+    send = sender;
+  });
+
   it("sends the node's key, the project and the body; streams the answer line by line, named, hop-by-hop dropped", async () => {
     let seen: { headers: IncomingMessage["headers"]; body: string; url: string } | undefined;
     let second!: () => void;
@@ -201,7 +212,9 @@ describe("a call dispatched to a node", () => {
   it("a lease lost before the head is a refusal; after the head it breaks the caller's stream and drops the node's side", async () => {
     const nodeGone: string[] = [];
     let answer = false;
+    let received = 0;
     const node = await listen((req, res) => {
+      received++;
       req.on("close", () => nodeGone.push(req.url ?? ""));
       if (answer) {
         res.writeHead(200, { "content-type": "application/x-ndjson" });
@@ -210,7 +223,8 @@ describe("a call dispatched to a node", () => {
     });
     const { port, w } = await control(node);
     const before = call(port, { body: "{}" });
-    await until(() => w.watched === 1);
+    // Lost once the node has the call (before that, there is no node side to drop).
+    await until(() => w.watched === 1 && received === 1);
     w.lose("node n7 stopped renewing its lease");
     const refused = await before;
     expect(refused.statusCode).toBe(503);

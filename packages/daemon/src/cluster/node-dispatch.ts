@@ -23,6 +23,7 @@ import {
   unreachable,
   type NodeTarget,
 } from "./node-forward.js";
+import { closeRelaySockets } from "./node-relay.js";
 
 /** Pools by origin and CA: one per node in practice; bounded, the oldest closed first past the bound. */
 const pools = new Map<string, Pool>();
@@ -50,8 +51,9 @@ function poolFor(t: NodeTarget): Pool {
   return pool;
 }
 
-/** Closes every pool's connections (the daemon's close). */
+/** Closes every pool's connections, and the exec relay's sockets (the daemon's close). */
 export async function closeNodePools(): Promise<void> {
+  closeRelaySockets();
   const all = [...pools.values()];
   pools.clear();
   await Promise.all(all.map((p) => p.destroy().catch(() => undefined)));
@@ -64,6 +66,9 @@ export interface SmallCall {
   /** undefined: no body (GET). */
   body: Uint8Array | undefined;
 }
+
+/** A call to a node whose answer is written to the caller's response: dispatchAnswer's shape (and node-relay.ts's). */
+export type SendAnswer = typeof dispatchAnswer;
 
 /**
  * Sends `call` to the node at `path` (with query) and writes its answer to `to`, with `head` added
