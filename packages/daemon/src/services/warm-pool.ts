@@ -15,6 +15,9 @@ import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ImageService, ResolvedImage } from "./images.js";
 import type { NetSlots } from "./net-slots.js";
 import { BlanksInMaking } from "./pool-making.js";
+import { DEFAULT_TARGET, unwanted, type Blank, type PoolTarget } from "./pool-target.js";
+
+export { DEFAULT_TARGET, type Blank, type PoolTarget } from "./pool-target.js";
 
 /** How long a refill waits after a claim while the pool still has a blank of that kind ready. */
 const REFILL_DELAY_MS = 300;
@@ -24,31 +27,6 @@ const REFILL_DELAY_MS = 300;
  * the kernel, so two side by side finish well before two in a row would, even on 2 cores.
  */
 const DRY_PARALLEL = 2;
-
-export interface Blank {
-  spec: SandboxSpec;
-  image: ResolvedImage;
-  /** The target it was made for. */
-  target: string;
-}
-
-/** Keep `count` blanks of `image` (a name in `project`; undefined: the default image) per network variant. */
-export interface PoolTarget {
-  project: string;
-  image: string | undefined;
-  count: number;
-  networks: boolean[];
-  /**
-   * Only while `image` resolves to this id: a pinned target (a build base, ./build-base-blanks.ts)
-   * is dropped, not re-pointed, when its name resolves to another image or to none, or when its
-   * blank cannot be made.
-   */
-  imageId?: string;
-  /** Its blanks' limits when not a sandbox's defaults (a build base's are a build step's). */
-  limits?: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
-}
-
-export const DEFAULT_TARGET = "default";
 
 export class WarmPool {
   private readonly ready: Blank[] = [];
@@ -217,14 +195,7 @@ export class WarmPool {
     if (this.closed) return;
     // Replaced (rolling: only once the new blanks are ready), removed or surplus blanks go. They
     // leave the ready list in one synchronous step, so a take() meanwhile can never get one.
-    const seen = new Map<string, number>();
-    const gone = this.ready.filter((b) => {
-      const t = this.targets.get(b.target);
-      const variant = `${b.target}/${b.image.id}/${b.spec.netSlot !== null}`;
-      const n = (seen.get(variant) ?? 0) + 1;
-      seen.set(variant, n);
-      return !(t && current.get(b.target) === b.image.id && n <= t.count);
-    });
+    const gone = unwanted(this.ready, this.targets, current);
     for (const b of gone) this.ready.splice(this.ready.indexOf(b), 1);
     for (const b of gone) await this.discard(b);
   }
