@@ -23,11 +23,6 @@ export class BlanksInMaking {
     return this.list.filter((m) => m.waited).length;
   }
 
-  /** Creates waiting for a blank of this kind. */
-  waitingFor(imageId: string, network: boolean): number {
-    return this.list.filter((m) => m.waited && m.imageId === imageId && m.network === network).length;
-  }
-
   /** Blanks of this target and kind being made. */
   count(target: string, imageId: string, network: boolean): number {
     return this.list.filter((m) => m.target === target && m.imageId === imageId && m.network === network).length;

@@ -22,11 +22,9 @@ export { DEFAULT_TARGET, type Blank, type PoolTarget } from "./pool-target.js";
 /** How long a refill waits after a claim while the pool still has a blank of that kind ready. */
 const REFILL_DELAY_MS = 300;
 /**
- * Blanks made at once while a create waits for one of a kind that has none ready (one at a time
- * otherwise). Back-to-back creates empty the pool faster than one make at a time refills it; a make
- * is mostly waiting on crun and the kernel, so two side by side finish well before two in a row
- * would, even on 2 cores. Only while a create waits: a burst of two makes after the demand is gone
- * would just slow whatever else the host runs (measured: other sandboxes' exec p99).
+ * Blanks made at once while a kind has none ready (one at a time otherwise). Back-to-back creates
+ * empty the pool faster than one make at a time refills it; a make is mostly waiting on crun and
+ * the kernel, so two side by side finish well before two in a row would, even on 2 cores.
  */
 const DRY_PARALLEL = 2;
 
@@ -131,8 +129,6 @@ export class WarmPool {
     if (ready) return ready;
     const made = this.making.waitFor(imageId, network);
     if (!made) return undefined;
-    // A create waits: the fill may start a second blank of this kind beside the one under way.
-    this.refill();
     await made;
     return this.take(imageId, network);
   }
@@ -179,7 +175,7 @@ export class WarmPool {
     let failed: { err: unknown } | undefined;
     while (!this.closed && !failed) {
       this.poked = false;
-      // A second make beside one under way only for a kind with no blank ready that a create waits for.
+      // A second make beside one under way only for a kind with no blank ready.
       const beside = running.size > 0;
       const next = running.size < DRY_PARALLEL ? await this.nextToMake(current, beside) : undefined;
       if (!next) {
@@ -238,7 +234,7 @@ export class WarmPool {
 
   /**
    * The next blank some target lacks (counting those being made), its image resolved now (so a
-   * re-pointed name is seen). `dryOnly`: only of a kind that has no blank ready and a create waiting.
+   * re-pointed name is seen). `dryOnly`: only of a kind that has no blank ready.
    */
   private async nextToMake(
     current: Map<string, string>,
@@ -262,8 +258,7 @@ export class WarmPool {
       this.resolved.set(key, image.id);
       for (const network of t.networks) {
         const ready = this.count(key, image.id, network);
-        const beside = ready === 0 && this.making.waitingFor(image.id, network) > 0;
-        if ((!dryOnly || beside) && ready + this.making.count(key, image.id, network) < t.count)
+        if ((!dryOnly || ready === 0) && ready + this.making.count(key, image.id, network) < t.count)
           return { key, image, network };
       }
     }
