@@ -20,6 +20,26 @@ async function filled(size: number): Promise<ServiceHarness> {
   return h;
 }
 
+/** Holds the runtime's creates until release(), as a slow host would; counts them. */
+function holdCreates(): { inFlight: string[]; made: string[]; most: number; release: () => void } {
+  let release = (): void => undefined;
+  const held = new Promise<void>((r) => (release = r));
+  const create = h.runtime.create.bind(h.runtime);
+  const gate = { inFlight: [] as string[], made: [] as string[], most: 0, release: () => release() };
+  h.runtime.create = async (spec) => {
+    gate.inFlight.push(spec.id);
+    gate.made.push(spec.id);
+    gate.most = Math.max(gate.most, gate.inFlight.length);
+    try {
+      await held;
+      return await create(spec);
+    } finally {
+      gate.inFlight.splice(gate.inFlight.indexOf(spec.id), 1);
+    }
+  };
+  return gate;
+}
+
 describe("WarmPool", () => {
   it("fills to its size: that many blanks with a network and that many without", async () => {
     await filled(2);
@@ -69,8 +89,7 @@ describe("WarmPool", () => {
     await eventually(() => making.length === 1);
     const second = h.sandboxes.create(P, { allowInternetAccess: false });
     // Only one caller waits per kind: a third create at the same time goes cold.
-    const waiting = (): boolean => (h.pool as unknown as { making?: { waited: boolean } }).making?.waited === true;
-    await eventually(waiting);
+    await eventually(() => h.pool.waiters === 1);
     const third = h.sandboxes.create(P, { allowInternetAccess: false });
     await eventually(() => making.length === 2);
     release();
@@ -80,6 +99,41 @@ describe("WarmPool", () => {
     expect(h.runtime.calls).toContain(`reconfigure ${s2.id}`);
     expect(s3.id).toBe(making[1]);
     expect(h.runtime.calls).not.toContain(`reconfigure ${s3.id}`);
+  });
+
+  it("makes two blanks of a kind side by side once it has none ready, each with its own waiter", async () => {
+    await filled(2);
+    const gate = holdCreates();
+    await h.sandboxes.create(P, { allowInternetAccess: false });
+    await h.sandboxes.create(P, { allowInternetAccess: false });
+    // Dry: two offline blanks are on their way at once.
+    await eventually(() => gate.inFlight.length === 2);
+    const [a, b] = [
+      h.sandboxes.create(P, { allowInternetAccess: false }),
+      h.sandboxes.create(P, { allowInternetAccess: false }),
+    ];
+    await eventually(() => h.pool.waiters === 2);
+    // A third create finds both blanks spoken for and goes cold.
+    const cold = h.sandboxes.create(P, { allowInternetAccess: false });
+    await eventually(() => gate.inFlight.length === 3);
+    gate.release();
+    const got = (await Promise.all([a, b, cold])).map((s) => s.id);
+    expect(got.slice(0, 2).sort()).toEqual(gate.made.slice(0, 2).sort());
+    expect(h.runtime.calls).not.toContain(`reconfigure ${got[2]}`);
+    await eventually(() => h.pool.available === 4);
+  });
+
+  it("makes blanks one at a time while their kind still has one ready", async () => {
+    h = await startServices({ warmPool: 3 });
+    await eventually(() => h.pool.available === 6);
+    const gate = holdCreates();
+    await h.sandboxes.create(P, { allowInternetAccess: false });
+    await h.sandboxes.create(P, { allowInternetAccess: false });
+    await eventually(() => gate.inFlight.length === 1);
+    gate.release();
+    await eventually(() => h.pool.available === 6);
+    expect(gate.made).toHaveLength(2);
+    expect(gate.most).toBe(1);
   });
 
   it("does not serve named sandboxes or sandboxes from snapshots", async () => {

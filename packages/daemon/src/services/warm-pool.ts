@@ -14,40 +14,28 @@ import { specFor, type SandboxSpec } from "../domain/sandbox-spec.js";
 import type { SandboxRuntime } from "../runtime/runtime.js";
 import type { ImageService, ResolvedImage } from "./images.js";
 import type { NetSlots } from "./net-slots.js";
+import { BlanksInMaking } from "./pool-making.js";
+import { DEFAULT_TARGET, unwanted, type Blank, type PoolTarget } from "./pool-target.js";
+
+export { DEFAULT_TARGET, type Blank, type PoolTarget } from "./pool-target.js";
 
 /** How long a refill waits after a claim while the pool still has a blank of that kind ready. */
 const REFILL_DELAY_MS = 300;
-
-export interface Blank {
-  spec: SandboxSpec;
-  image: ResolvedImage;
-  /** The target it was made for. */
-  target: string;
-}
-
-/** Keep `count` blanks of `image` (a name in `project`; undefined: the default image) per network variant. */
-export interface PoolTarget {
-  project: string;
-  image: string | undefined;
-  count: number;
-  networks: boolean[];
-  /**
-   * Only while `image` resolves to this id: a pinned target (a build base, ./build-base-blanks.ts)
-   * is dropped, not re-pointed, when its name resolves to another image or to none, or when its
-   * blank cannot be made.
-   */
-  imageId?: string;
-  /** Its blanks' limits when not a sandbox's defaults (a build base's are a build step's). */
-  limits?: { cpus: number; memoryMb: number; pidsLimit: number; diskMb: number };
-}
-
-export const DEFAULT_TARGET = "default";
+/**
+ * Blanks made at once while a kind has none ready (one at a time otherwise). Back-to-back creates
+ * empty the pool faster than one make at a time refills it; a make is mostly waiting on crun and
+ * the kernel, so two side by side finish well before two in a row would, even on 2 cores.
+ */
+const DRY_PARALLEL = 2;
 
 export class WarmPool {
   private readonly ready: Blank[] = [];
   private filling: Promise<void> | undefined;
-  /** The blank being made right now, which a create finding none ready may wait for (claim). */
-  private making: { imageId: string; network: boolean; waited: boolean; done: Promise<void> } | undefined;
+  /** The blanks being made right now, which a create finding none ready may wait for (claim). */
+  private readonly making = new BlanksInMaking();
+  /** Wakes a fill waiting on its makes: a take emptied a kind, or a target changed. */
+  private poke: (() => void) | undefined;
+  private poked = false;
   private again = false;
   private closed = false;
   private readonly targets = new Map<string, PoolTarget>();
@@ -100,6 +88,11 @@ export class WarmPool {
     return this.ready.length;
   }
 
+  /** Creates waiting for a blank being made (tests). */
+  get waiters(): number {
+    return this.making.waiters;
+  }
+
   /**
    * Takes a blank of this image (by id, so a rebuilt base is never served stale) with or without a
    * network, if one is ready. A networked blank's slot stays reserved: the caller releases it once
@@ -129,15 +122,14 @@ export class WarmPool {
    * As take(), but when no blank of this kind is ready and one is being made right now, waits for
    * that one: it started earlier, so it is ready before a cold create begun now would be, and the
    * two would only slow each other down. That was the tail of back-to-back creates, which empty
-   * the pool faster than it refills. One caller at a time waits per kind; the others go cold.
+   * the pool faster than it refills. One caller at a time waits per blank being made; the others go cold.
    */
   async claim(imageId: string, network: boolean): Promise<Blank | undefined> {
     const ready = this.take(imageId, network);
     if (ready) return ready;
-    const making = this.making;
-    if (!making || making.imageId !== imageId || making.network !== network || making.waited) return undefined;
-    making.waited = true;
-    await making.done;
+    const made = this.making.waitFor(imageId, network);
+    if (!made) return undefined;
+    await made;
     return this.take(imageId, network);
   }
 
@@ -157,6 +149,8 @@ export class WarmPool {
     if (this.closed) return;
     if (this.filling) {
       this.again = true;
+      this.poked = true;
+      this.poke?.();
       return;
     }
     this.filling = this.fill()
@@ -177,59 +171,74 @@ export class WarmPool {
 
   private async fill(): Promise<void> {
     const current = new Map<string, string>();
-    for (;;) {
-      if (this.closed) return;
-      const next = await this.nextToMake(current);
-      if (!next) break;
-      const { key, image, network } = next;
-      let made = (): void => undefined;
-      this.making = { imageId: image.id, network, waited: false, done: new Promise<void>((r) => (made = r)) };
-      try {
-        const netSlot = network ? await this.slots.reserve() : null;
-        const spec = {
-          ...specFor({ kind: "blank", id: newId("sb"), image, netSlot }),
-          ...this.targets.get(key)?.limits,
-        };
-        try {
-          await this.runtime.create(spec);
-        } catch (err) {
-          this.release(spec);
-          if (this.targets.get(key)?.imageId !== undefined) this.targets.delete(key);
-          throw err;
-        }
-        if (this.closed) await this.discard({ spec });
-        else {
-          this.ready.push({ spec, image, target: key });
-          this.bus?.publish({
-            type: "pool.refilled",
-            project: this.targets.get(key)?.project ?? "default",
-            subject: spec.id,
-            attributes: { image: image.name, pool: key, network, ready: this.ready.length },
-          });
-        }
-      } finally {
-        // Before the waiter resumes, the blank is in the ready list (or the create failed).
-        this.making = undefined;
-        made();
+    const running = new Set<Promise<void>>();
+    let failed: { err: unknown } | undefined;
+    while (!this.closed && !failed) {
+      this.poked = false;
+      // A second make beside one under way only for a kind with no blank ready.
+      const beside = running.size > 0;
+      const next = running.size < DRY_PARALLEL ? await this.nextToMake(current, beside) : undefined;
+      if (!next) {
+        // Asked for a second make while the first ended meanwhile: ask again, for any kind.
+        if (!running.size && !beside) break;
+        if (running.size && !this.poked) await Promise.race([...running, new Promise<void>((r) => (this.poke = r))]);
+        continue;
       }
+      const made: Promise<void> = this.make(next)
+        .catch((err: unknown) => void (failed ??= { err }))
+        .finally(() => running.delete(made));
+      running.add(made);
     }
+    this.poke = undefined;
+    await Promise.all(running);
+    if (failed) throw failed.err;
+    if (this.closed) return;
     // Replaced (rolling: only once the new blanks are ready), removed or surplus blanks go. They
     // leave the ready list in one synchronous step, so a take() meanwhile can never get one.
-    const seen = new Map<string, number>();
-    const gone = this.ready.filter((b) => {
-      const t = this.targets.get(b.target);
-      const variant = `${b.target}/${b.image.id}/${b.spec.netSlot !== null}`;
-      const n = (seen.get(variant) ?? 0) + 1;
-      seen.set(variant, n);
-      return !(t && current.get(b.target) === b.image.id && n <= t.count);
-    });
+    const gone = unwanted(this.ready, this.targets, current);
     for (const b of gone) this.ready.splice(this.ready.indexOf(b), 1);
     for (const b of gone) await this.discard(b);
   }
 
-  /** The next blank some target lacks, its image resolved now (so a re-pointed name is seen). */
+  /** Makes one blank for target `key` and puts it in the ready list. */
+  private async make({ key, image, network }: { key: string; image: ResolvedImage; network: boolean }): Promise<void> {
+    const made = this.making.start(key, image.id, network);
+    try {
+      const netSlot = network ? await this.slots.reserve() : null;
+      const spec = {
+        ...specFor({ kind: "blank", id: newId("sb"), image, netSlot }),
+        ...this.targets.get(key)?.limits,
+      };
+      try {
+        await this.runtime.create(spec);
+      } catch (err) {
+        this.release(spec);
+        if (this.targets.get(key)?.imageId !== undefined) this.targets.delete(key);
+        throw err;
+      }
+      if (this.closed) await this.discard({ spec });
+      else {
+        this.ready.push({ spec, image, target: key });
+        this.bus?.publish({
+          type: "pool.refilled",
+          project: this.targets.get(key)?.project ?? "default",
+          subject: spec.id,
+          attributes: { image: image.name, pool: key, network, ready: this.ready.length },
+        });
+      }
+    } finally {
+      // Before the waiter resumes, the blank is in the ready list (or the create failed).
+      made();
+    }
+  }
+
+  /**
+   * The next blank some target lacks (counting those being made), its image resolved now (so a
+   * re-pointed name is seen). `dryOnly`: only of a kind that has no blank ready.
+   */
   private async nextToMake(
     current: Map<string, string>,
+    dryOnly: boolean,
   ): Promise<{ key: string; image: ResolvedImage; network: boolean } | undefined> {
     for (const [key, t] of this.targets) {
       let image: ResolvedImage;
@@ -247,8 +256,11 @@ export class WarmPool {
       if (image.config.systemd) continue;
       current.set(key, image.id);
       this.resolved.set(key, image.id);
-      for (const network of t.networks)
-        if (this.count(key, image.id, network) < t.count) return { key, image, network };
+      for (const network of t.networks) {
+        const ready = this.count(key, image.id, network);
+        if ((!dryOnly || ready === 0) && ready + this.making.count(key, image.id, network) < t.count)
+          return { key, image, network };
+      }
     }
     return undefined;
   }
