@@ -2,12 +2,15 @@
 // runtimeConformance() from a test of its own (FakeRuntime in a unit test, CrunRuntime in an e2e
 // test as root), so a new backend is held to what services rely on. One sandbox serves most tests;
 // lifecycle and layer export get their own.
+import { createHash, randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SandboxRuntime } from "./runtime.js";
+import { readAll as readWhole } from "./file-content.js";
 import { readTar, writeTar } from "./testing/memory-tar.js";
 import { HELPER_BUSYBOX, HELPER_DIR, type LayerSource, type ProcessHandle, type SandboxSpec } from "./types.js";
 
@@ -314,15 +317,47 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
     });
 
     describe("files", () => {
-      const put = (path: string, data: string): Promise<void> =>
+      const put = (path: string, data: string | Buffer): Promise<void> =>
         rt.writeFile(main, path, Readable.from([Buffer.from(data)]));
+      const text = async (path: string): Promise<string> =>
+        (await readWhole(await rt.readFile(main, path), 64 << 20, path)).toString();
 
       it("writes a streamed file, creating its parents, and reads it back", async () => {
         await put("/conf/a/b/c.txt", "hello");
-        expect((await rt.readFile(main, "/conf/a/b/c.txt")).toString()).toBe("hello");
+        expect(await text("/conf/a/b/c.txt")).toBe("hello");
         const chunks = Readable.from(["one ", "two ", "three"].map((s) => Buffer.from(s)));
         await rt.writeFile(main, "/conf/a/chunks.txt", chunks);
-        expect((await rt.readFile(main, "/conf/a/chunks.txt")).toString()).toBe("one two three");
+        expect(await text("/conf/a/chunks.txt")).toBe("one two three");
+      });
+
+      it("reads a file as a stream: its size up front, then exactly its bytes, a chunk at a time", async () => {
+        const data = randomBytes(8 << 20);
+        await put("/conf/big.bin", data);
+        const content = await rt.readFile(main, "/conf/big.bin");
+        expect(content.size).toBe(data.length);
+        const hash = createHash("sha256");
+        let chunks = 0;
+        for await (const chunk of content.stream as AsyncIterable<Buffer>) {
+          hash.update(chunk);
+          chunks++;
+        }
+        expect(hash.digest("hex")).toBe(createHash("sha256").update(data).digest("hex"));
+        expect(chunks).toBeGreaterThan(0);
+        await put("/conf/empty", "");
+        const empty = await rt.readFile(main, "/conf/empty");
+        expect(empty.size).toBe(0);
+        expect((await collect(empty.stream)).length).toBe(0);
+      });
+
+      it("stops a read whose stream is destroyed mid-way; the sandbox's files still answer", async () => {
+        await put("/conf/big2.bin", randomBytes(8 << 20));
+        await put("/conf/small.txt", "small");
+        const content = await rt.readFile(main, "/conf/big2.bin");
+        const first = await new Promise<Buffer>((resolve) => content.stream.once("data", resolve));
+        expect(first.length).toBeGreaterThan(0);
+        content.stream.destroy();
+        await once(content.stream, "close");
+        expect(await text("/conf/small.txt")).toBe("small");
       });
 
       it("lists a directory with types, sizes and modes", async () => {
@@ -361,7 +396,7 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
         await put("/conf/kept.txt", "v1");
         const cut = new Error("the upload was cut off");
         await expect(rt.writeFile(main, "/conf/kept.txt", failingStream("v2 partial", cut))).rejects.toBe(cut);
-        expect((await rt.readFile(main, "/conf/kept.txt")).toString()).toBe("v1");
+        expect(await text("/conf/kept.txt")).toBe("v1");
       });
 
       it("deletes files, and directories only when recursive", async () => {
@@ -391,10 +426,10 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
           { name: "b.txt", type: "file", data: Buffer.from("B"), mode: 0o600 },
         ]);
         await rt.extractArchive(main, "/conf/tar", Readable.from([tar]));
-        expect((await rt.readFile(main, "/conf/tar/d/a.txt")).toString()).toBe("A");
-        expect((await rt.readFile(main, "/conf/tar/b.txt")).toString()).toBe("B");
+        expect(await text("/conf/tar/d/a.txt")).toBe("A");
+        expect(await text("/conf/tar/b.txt")).toBe("B");
         await rt.extractArchive(main, "/conf/tgz", Readable.from([gzipSync(tar)]));
-        expect((await rt.readFile(main, "/conf/tgz/d/a.txt")).toString()).toBe("A");
+        expect(await text("/conf/tgz/d/a.txt")).toBe("A");
       });
 
       it("changes nothing when an archive's stream fails", async () => {
