@@ -146,7 +146,8 @@ describe("file reads", () => {
     expect((await r.head).statusCode).toBe(200);
     // Its reader has not read: the agent's read process is blocked, in progress until the daemon stops it.
     const pid = await streamPid(sb, "/tmp/big");
-    expect((await sb.run(BUSYBOX, { args: ["kill", "-0", pid] })).exitCode).toBe(0);
+    // Stopped, it can only end by SIGKILL: were it merely left alone, it would stay for good.
+    expect((await sb.run(BUSYBOX, { args: ["kill", "-STOP", pid] })).exitCode).toBe(0);
     r.req.destroy();
     while ((await sb.run(BUSYBOX, { args: ["kill", "-0", pid] })).exitCode === 0) await sleep(20);
     const lines = await requestLines(id);

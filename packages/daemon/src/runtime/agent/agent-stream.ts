@@ -84,9 +84,14 @@ export function streamOut(
     };
     out.on("close", () => {
       shape.signal?.removeEventListener("abort", onAbort);
-      // The consumer went away (or the stream ended): stop the operation and drop this connection.
-      if (procId) kill(procId);
-      setImmediate(() => c.close());
+      // The consumer went away (or the stream ended): stop the operation, then drop this connection.
+      // Not at once: closing it right after the SIGNAL could drop the request unsent, and a
+      // stopped (SIGSTOP) read would then stay in the sandbox for good. Read again meanwhile: the
+      // answer comes after output the paused connection has not taken in.
+      const drop = (): void => void setImmediate(() => c.close());
+      if (!procId) return drop();
+      c.resume();
+      c.request((q) => encode.signal(q, procId, 9)).then(drop, drop);
     });
     if (shape.signal?.aborted) return onAbort();
     shape.signal?.addEventListener("abort", onAbort, { once: true });
