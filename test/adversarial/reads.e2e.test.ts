@@ -1,14 +1,16 @@
-// File reads against the daemon: a read is held whole in the daemon's memory (up to 256 MiB) until
-// it has been sent, so a read the client abandons must stop in the sandbox at once (not go on
-// filling a buffer for nobody, nor be logged as a server error), and one project holds only a few
-// reads at once. Normal reads (SDK, CLI) are covered by files.e2e and cli.e2e.
+// File reads against the daemon. A read streams from the sandbox through the daemon, which holds
+// only a few chunks of it whatever the file's size; a read whose client leaves stops in the sandbox
+// at once (and frees its slot); one project holds only a few reads at once; a read that makes no
+// progress is stopped; and what the sandbox serves (devices, fifos, files that change while read)
+// gives a clear answer. Normal reads (SDK, CLI) are covered by files.e2e and cli.e2e.
 import { request, type ClientRequest, type IncomingMessage } from "node:http";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, inject, it } from "vitest";
-import { SbxError, type Sandbox } from "@sbx-sh/sdk";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { Sandbox, SandboxClient, SbxError } from "@sbx-sh/sdk";
 import { useSandboxes } from "../fixtures.js";
-import { testDaemonRoot } from "../harness.js";
+import { TestDaemon, testDaemonRoot } from "../harness.js";
 
 const ROOT = testDaemonRoot("shared");
 const SOCKET = inject("sbxHost").replace(/^unix:\/\//, "");
@@ -22,10 +24,10 @@ interface Read {
   head: Promise<IncomingMessage>;
 }
 
-/** A raw GET of `path` in sandbox `id`, on its own connection. */
-function read(id: string, path: string, headers: Record<string, string> = {}): Read {
+/** A raw GET of `path` in sandbox `id`, on its own connection (to the shared daemon unless `socket`). */
+function read(id: string, path: string, headers: Record<string, string> = {}, socket = SOCKET): Read {
   const req = request({
-    socketPath: SOCKET,
+    socketPath: socket,
     method: "GET",
     path: `/v1/sandboxes/${id}/files?path=${encodeURIComponent(path)}`,
     headers,
@@ -49,6 +51,21 @@ async function text(res: IncomingMessage): Promise<string> {
   return s;
 }
 
+/** The body's length and sha256, or the error it broke off with and the bytes before it. */
+async function drain(res: IncomingMessage): Promise<{ bytes: number; sha256: string; error?: Error }> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  try {
+    for await (const d of res) {
+      hash.update(d as Buffer);
+      bytes += (d as Buffer).length;
+    }
+  } catch (err) {
+    return { bytes, sha256: "", error: err as Error };
+  }
+  return { bytes, sha256: hash.digest("hex") };
+}
+
 /** The daemon's log lines of request `id` once its "request" line is there. */
 async function requestLines(id: string): Promise<string[]> {
   for (;;) {
@@ -66,47 +83,119 @@ async function bigFile(sb: Sandbox, path: string, mib: number): Promise<void> {
   expect(r.exitCode).toBe(0);
 }
 
+/** `mib` MiB of /dev/urandom at `path` in the sandbox; answers its sha256. */
+async function randomFile(sb: Sandbox, path: string, mib: number): Promise<string> {
+  const r = await sb.run(BUSYBOX, {
+    args: ["sh", "-c", `${BUSYBOX} head -c ${mib << 20} /dev/urandom > ${path} && ${BUSYBOX} sha256sum ${path}`],
+  });
+  expect(r.exitCode).toBe(0);
+  return r.stdout.split(" ")[0]!;
+}
+
+/** The pid, in the sandbox, of the agent's `file stream <path>` process (it blocks while its reader is behind). */
+async function streamPid(sb: Sandbox, path: string): Promise<string> {
+  // Every process's command line but this shell's own (which names the path too).
+  const script = [
+    'for f in /proc/[0-9]*/cmdline; do p=${f#/proc/}; p=${p%/cmdline}; [ "$p" = "$$" ] && continue;',
+    `case "$(tr '\\0' ' ' < $f 2>/dev/null)" in *"file stream ${path} "*) echo $p;; esac; done`,
+  ].join(" ");
+  for (;;) {
+    const pid = (await sb.run(BUSYBOX, { args: ["sh", "-c", script] })).stdout.trim();
+    if (pid) return pid;
+    await sleep(20);
+  }
+}
+
+/** The resident memory of a process, in bytes. */
+function rssOf(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  return Number(kb) * 1024;
+}
+
 describe("file reads", () => {
-  it("abandoned by the client mid-way are stopped in the sandbox and logged as the client's doing", async () => {
+  it("stream a file far larger than any buffer, byte for byte, while the daemon's memory stays put", async () => {
+    const sb = await sandbox();
+    const MIB = 300;
+    const want = await randomFile(sb, "/var/tmp/rand", MIB);
+    const daemon = Number(readFileSync(join(ROOT, "run", "sbxd.pid"), "utf8"));
+    const before = rssOf(daemon);
+    let peak = before;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(daemon))), 20);
+    try {
+      const res = await read(sb.id, "/var/tmp/rand").head;
+      expect(res.statusCode).toBe(200);
+      // The size is known up front: the answer says it.
+      expect(res.headers["content-length"]).toBe(String(MIB << 20));
+      const got = await drain(res);
+      expect(got.error).toBeUndefined();
+      expect(got.bytes).toBe(MIB << 20);
+      expect(got.sha256).toBe(want);
+    } finally {
+      clearInterval(sampler);
+    }
+    // A memory bound, not a timing one: held whole, the file alone would be 300 MiB.
+    const grown = `${((peak - before) / 1048576).toFixed(1)} MiB`;
+    expect(peak - before, `the daemon's RSS grew by ${grown}`).toBeLessThan(100 << 20);
+  });
+
+  it("abandoned by the client mid-way are stopped in the sandbox, not logged as a failure", async () => {
     const sb = await sandbox();
     await bigFile(sb, "/tmp/big", 250);
-    // The agent's read of /tmp/big, caught by a process in the sandbox and stopped (SIGSTOP): it is
-    // then in progress for good unless the daemon kills it. A read that ends before it is caught is
-    // tried again (removing /tmp/ready ends the catcher). The pattern is written so as not to match
-    // the catcher's own command line.
-    const catcher = [
-      "touch /tmp/ready; while [ -e /tmp/ready ]; do for f in /proc/[0-9]*/cmdline; do",
-      `case "$(tr '\\0' ' ' < $f 2>/dev/null)" in *"file read /tmp/b"[i]"g "*)`,
-      "p=${f#/proc/}; p=${p%/cmdline}; kill -STOP $p && echo $p && exit 0;; esac; done; done; exit 1",
-    ].join(" ");
-    for (let attempt = 0; ; attempt++) {
-      expect(attempt).toBeLessThan(10);
-      await sb.run(BUSYBOX, { args: ["rm", "-f", "/tmp/ready"] });
-      const caught = sb.run(BUSYBOX, { args: ["sh", "-c", catcher] });
-      while ((await sb.run(BUSYBOX, { args: ["test", "-e", "/tmp/ready"] })).exitCode !== 0) await sleep(20);
-      const id = `abandoned-read-${Math.random().toString(36).slice(2)}`;
-      const r = read(sb.id, "/tmp/big", { "x-request-id": id });
-      const first = await Promise.race([caught.then(() => "caught" as const), r.head.then(() => "answered" as const)]);
-      if (first === "answered") {
-        // Too quick for the catcher: end it and try again.
-        r.req.destroy();
-        await sb.run(BUSYBOX, { args: ["rm", "-f", "/tmp/ready"] });
-        await caught;
-        continue;
-      }
-      const pid = (await caught).stdout.trim();
-      expect(pid).toMatch(/^\d+$/);
-      r.req.destroy();
-      // The daemon killed the stopped read (it would never end otherwise) and answered 499 to no one.
-      const lines = await requestLines(id);
-      expect(lines.find((l) => l.includes('"msg":"request"'))).toMatch(/"status":499/);
-      expect(lines.filter((l) => l.includes("request failed"))).toEqual([]);
-      expect((await sb.run(BUSYBOX, { args: ["kill", "-0", pid] })).exitCode).not.toBe(0);
-      break;
-    }
+    const id = `abandoned-read-${Math.random().toString(36).slice(2)}`;
+    const r = read(sb.id, "/tmp/big", { "x-request-id": id });
+    expect((await r.head).statusCode).toBe(200);
+    // Its reader has not read: the agent's read process is blocked, in progress until the daemon stops it.
+    const pid = await streamPid(sb, "/tmp/big");
+    // Stopped, it can only end by SIGKILL: were it merely left alone, it would stay for good.
+    expect((await sb.run(BUSYBOX, { args: ["kill", "-STOP", pid] })).exitCode).toBe(0);
+    r.req.destroy();
+    while ((await sb.run(BUSYBOX, { args: ["kill", "-0", pid] })).exitCode === 0) await sleep(20);
+    const lines = await requestLines(id);
+    expect(lines.filter((l) => l.includes("request failed"))).toEqual([]);
     // The sandbox's files still answer.
     await sb.writeFile("/tmp/small", "still fine");
     expect((await sb.readFile("/tmp/small")).toString()).toBe("still fine");
+  });
+
+  it("of a device, a fifo or a /proc file that never ends answer clearly", async () => {
+    const sb = await sandbox();
+    await sb.run(BUSYBOX, { args: ["mkfifo", "/tmp/fifo"] });
+    for (const path of ["/dev/zero", "/dev/urandom", "/tmp/fifo"]) {
+      const err = await sb.readFile(path).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err, path).toBeInstanceOf(SbxError);
+      expect(err, path).toMatchObject({ code: "invalid_path", message: expect.stringMatching(/not a regular file/) });
+    }
+    // /proc/self/pagemap says 0 bytes and gives 256 GiB: the read stops at 256 MiB, and the answer
+    // breaks off there (never a complete-looking body), with no size announced.
+    const res = await read(sb.id, "/proc/self/pagemap").head;
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-length"]).toBeUndefined();
+    const got = await drain(res);
+    expect(got.error).toBeDefined();
+    expect(got.bytes).toBeLessThanOrEqual(256 << 20);
+  });
+
+  it("of a file that changes while read: growth is cut at the size it had, a shrink breaks the answer off", async () => {
+    const sb = await sandbox();
+    const want = await randomFile(sb, "/var/tmp/grows", 32);
+    const grows = await read(sb.id, "/var/tmp/grows").head;
+    expect(grows.headers["content-length"]).toBe(String(32 << 20));
+    // The reader is behind (32 MiB is more than every buffer on the way): the read is mid-file.
+    await streamPid(sb, "/var/tmp/grows");
+    await sb.run(BUSYBOX, { args: ["sh", "-c", `${BUSYBOX} head -c 1048576 /dev/urandom >> /var/tmp/grows`] });
+    const got = await drain(grows);
+    expect(got).toEqual({ bytes: 32 << 20, sha256: want });
+
+    await randomFile(sb, "/var/tmp/shrinks", 32);
+    const shrinks = await read(sb.id, "/var/tmp/shrinks").head;
+    await streamPid(sb, "/var/tmp/shrinks");
+    await sb.run(BUSYBOX, { args: ["truncate", "-s", "1M", "/var/tmp/shrinks"] });
+    const cut = await drain(shrinks);
+    expect(cut.error).toBeDefined();
+    expect(cut.bytes).toBeLessThan(32 << 20);
   });
 
   it("of a file the kernel will not read (/proc/self/mem: EIO) are the caller's error: a coded 400, not a 500", async () => {
@@ -124,8 +213,9 @@ describe("file reads", () => {
 
   it("are capped per project: a fifth concurrent read is refused at once, and a slot lasts until the answer is sent", async () => {
     const sb = await sandbox();
-    await bigFile(sb, "/tmp/held", 16);
-    // Four reads whose answers are not taken: each holds its 16 MiB in the daemon, and its slot.
+    await bigFile(sb, "/tmp/held", 64);
+    // Four reads whose answers are not taken: each is mid-file (64 MiB is more than every buffer on
+    // the way) and holds its slot.
     const held = [0, 1, 2, 3].map(() => read(sb.id, "/tmp/held"));
     try {
       for (const h of held) expect((await h.head).statusCode).toBe(200);
@@ -147,12 +237,56 @@ describe("file reads", () => {
       if (res.statusCode === 200) {
         let n = 0;
         for await (const d of res) n += (d as Buffer).length;
-        expect(n).toBe(16 << 20);
+        expect(n).toBe(64 << 20);
         break;
       }
       expect(res.statusCode).toBe(503);
       res.destroy();
       await sleep(50);
+    }
+  });
+});
+
+describe("a read that makes no progress", () => {
+  // Its own daemon, whose reads may idle for a second (the default is 30 s).
+  const daemon = new TestDaemon({
+    name: "read-idle",
+    netIndex: 4,
+    extraArgs: ["--warm-pool", "0", "--read-idle", "1"],
+  });
+  let client: SandboxClient;
+  beforeAll(async () => {
+    await daemon.reset();
+    await daemon.start();
+    client = new SandboxClient({ host: daemon.host });
+  });
+  afterAll(async () => {
+    for (const s of await client.list().catch(() => [])) await client.terminate(s.id).catch(() => undefined);
+    await daemon.stop();
+  });
+
+  it("is stopped, which frees its slot: a client that keeps its connection open but never reads cannot hold it", async () => {
+    const sb = await Sandbox.create({ allowInternetAccess: false }, client);
+    const r = await sb.run(BUSYBOX, { args: ["truncate", "-s", "64M", "/tmp/held"] });
+    expect(r.exitCode).toBe(0);
+    const held = [0, 1, 2, 3].map(() => read(sb.id, "/tmp/held", {}, daemon.socket));
+    for (const h of held) expect((await h.head).statusCode).toBe(200);
+    // The four never read, and keep their connections: once idle, their reads are stopped and their
+    // answers broken off, and a read answers again.
+    for (;;) {
+      const res = await read(sb.id, "/tmp/held", {}, daemon.socket).head;
+      if (res.statusCode === 200) {
+        expect((await drain(res)).bytes).toBe(64 << 20);
+        break;
+      }
+      expect(res.statusCode).toBe(503);
+      res.destroy();
+      await sleep(100);
+    }
+    for (const h of held) {
+      const got = await drain(await h.head);
+      expect(got.error).toBeDefined();
+      expect(got.bytes).toBeLessThan(64 << 20);
     }
   });
 });

@@ -5,7 +5,11 @@
  * own mount namespace and root: a symlink or `..` can only ever reach the sandbox's own files.
  * Data goes over stdin/stdout; failures exit with a code the daemon maps to an error
  * (FX_* below, mirrored in packages/daemon/src/runtime/agent/agent-files.ts) and a message on stderr.
- *   read <path> <max>          the file's bytes (a regular file of at most max bytes)
+ *   stream <path> <max>        u64 size (big-endian; all ones: not known), then the file's bytes (a
+ *                              regular file): exactly size bytes when known (growth while read is
+ *                              cut off there; a file that shrank fails), else up to max bytes
+ *   read <path> <max>          the file's bytes, at most max (protocol version 2's read; kept for
+ *                              the daemon that started a sandbox before an upgrade)
  *   write <path>               stdin into the file, creating its missing parents
  *   list <path>                per entry: "<mode hex> <size> <mtime> <name>\0" (lstat, like ls -l)
  *   delete <path> <0|1>        unlink, or remove a tree when 1 (never following links)
@@ -13,9 +17,11 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <libgen.h>
+#include <sys/vfs.h>
 
 enum { FX_NOT_DIR = 20, FX_NOT_FOUND = 21, FX_IS_DIR = 22, FX_TOO_LARGE = 23, FX_NOT_REGULAR = 24, FX_LOOP = 25,
-       FX_NO_SPACE = 26, FX_FAILED = 27, FX_UNREADABLE = 28 };
+       FX_NO_SPACE = 26, FX_FAILED = 27, FX_UNREADABLE = 28,
+       FX_SHRANK = 29 };
 
 static int fx_errno(const char *what, const char *path) {
   int e = errno;
@@ -74,13 +80,67 @@ static int fx_rm(const char *path, const struct stat *st, int flag, struct FTW *
   return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+/* Whether st_size is the file's length. A pseudo file system's is not: /proc says 0 (and
+ * /proc/self/pagemap gives 256 GiB), sysfs says 4096 for a few bytes. Those are read to their end,
+ * up to the caller's max, with their size unknown. */
+static int fx_sized(int fd, const struct stat *st) {
+  struct statfs fs;
+  if (st->st_size <= 0 || fstatfs(fd, &fs) < 0) return 0;
+  switch ((unsigned long)fs.f_type) {
+    case 0x9fa0:     /* proc */
+    case 0x62656572: /* sysfs */
+    case 0x64626720: /* debugfs */
+    case 0x74726163: /* tracefs */
+    case 0x73636673: /* securityfs */
+    case 0x27e0eb:   /* cgroup */
+    case 0x63677270: /* cgroup2 */
+    case 0x62656570: /* configfs */
+    case 0x6165676c: /* pstore */
+    case 0xde5e81e4: /* efivarfs */
+    case 0xcafe4a11: /* bpf */
+      return 0;
+  }
+  return 1;
+}
+
+/* `stream`: the size first, then the bytes. The header goes out after the first read has worked,
+ * so a file the kernel refuses to read (/proc/self/mem: EIO) is still an exit code the daemon
+ * answers as an error, not a stream that breaks after it began. */
+static int fx_stream(int fd, const struct stat *st, const char *path, unsigned long long max, char *buf, size_t cap) {
+  const unsigned long long unknown = ~0ULL;
+  unsigned long long size = fx_sized(fd, st) ? (unsigned long long)st->st_size : unknown, total = 0;
+  int sent = 0;
+  for (;;) {
+    size_t want = cap;
+    if (size != unknown && size - total < want) want = (size_t)(size - total);
+    ssize_t n = want ? read(fd, buf, want) : 0;
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return fx_unreadable("read", path);
+    if (!sent) {
+      unsigned char head[8];
+      for (int i = 0; i < 8; i++) head[i] = (unsigned char)(size >> (56 - 8 * i));
+      if (fx_write_all(1, (const char *)head, sizeof head) < 0) return FX_FAILED;
+      sent = 1;
+    }
+    if (n == 0) break;
+    total += (unsigned long long)n;
+    if (size == unknown && total > max) return FX_TOO_LARGE;
+    if (fx_write_all(1, buf, (size_t)n) < 0) return FX_FAILED;
+  }
+  if (size != unknown && total < size) {
+    dprintf(2, "read %s: the file shrank while it was read (%llu of %llu bytes)\n", path, total, size);
+    return FX_SHRANK;
+  }
+  return 0;
+}
+
 static int file_main(int argc, char **argv) {
   if (argc < 4) return FX_FAILED;
   const char *op = argv[2];
   char *path = argv[3];
   static char buf[CHUNK];
   struct stat st;
-  if (strcmp(op, "read") == 0 && argc == 5) {
+  if ((strcmp(op, "read") == 0 || strcmp(op, "stream") == 0) && argc == 5) {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0 && (errno == EACCES || errno == EPERM)) return fx_unreadable("open", path);
     if (fd < 0) return fx_errno("open", path);
@@ -88,6 +148,7 @@ static int file_main(int argc, char **argv) {
     if (S_ISDIR(st.st_mode)) return FX_IS_DIR;
     if (!S_ISREG(st.st_mode)) return FX_NOT_REGULAR;
     unsigned long long max = strtoull(argv[4], NULL, 10), total = 0;
+    if (op[0] == 's') return fx_stream(fd, &st, path, max, buf, sizeof buf);
     if ((unsigned long long)st.st_size > max) return FX_TOO_LARGE;
     for (;;) {
       ssize_t n = read(fd, buf, sizeof buf);

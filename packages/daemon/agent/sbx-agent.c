@@ -25,6 +25,7 @@
  *   any failure                                        -> 0xFF ERROR u32 code, str message
  *   event 0xC1 EXIT   str id, u32 code (128+n for a death by signal n), to every connection
  *   event 0xC2 OUTPUT str id, u8 stream (1 stdout, 2 stderr), bytes data  (stream and pty processes)
+ * Version 3 adds no frames either: `file stream`, a file's size then its bytes (files.inc.c).
  * Version 2 adds no frames: it says the binary also serves file operations as
  * `/.sbx/agent file <op> ...` children (files.inc.c), started with START like any stream process,
  * and that a terminal outlives the connection that holds it (ATTACH takes it over).
@@ -56,9 +57,9 @@
 
 #define PROTO_MIN 1
 #ifndef PROTO_MAX /* -DPROTO_MAX=1 builds an agent as old as version 1 (tests of the fallback) */
-#define PROTO_MAX 2
+#define PROTO_MAX 3
 #endif
-#define AGENT_VERSION "sbx-agent 2.0"
+#define AGENT_VERSION "sbx-agent 3.0"
 #define MAX_FRAME (1u << 20)
 #define MAX_CONNS 16
 #define MAX_PROCS 1024

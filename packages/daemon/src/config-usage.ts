@@ -84,6 +84,9 @@ options (environment variable in brackets):
   --sandbox-logs-mb N  each sandbox's process output space (a tmpfs); over half full, the oldest ended
                        processes' output is dropped until three quarters are free (SBX_SANDBOX_LOGS_MB;
                        default 64)
+  --read-idle S        seconds a file read may make no progress (its client stopped reading, or the
+                       file gives no bytes) before it is stopped and its slot freed (SBX_READ_IDLE_SECS;
+                       default 30)
   --ui                 serve the web dashboard on the --listen-tcp listener (SBX_UI=1; default off)
 
 example:

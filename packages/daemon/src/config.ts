@@ -111,6 +111,8 @@ export interface DaemonConfig {
   processHistory?: number;
   /** Size of each sandbox's output log tmpfs, in MB (SBX_SANDBOX_LOGS_MB). */
   sandboxLogsMb?: number;
+  /** Seconds a file read may make no progress before it is stopped and its slot freed (SBX_READ_IDLE_SECS). */
+  readIdleSecs?: number;
   /** Serve the web dashboard on the TCP listener (`--ui`). */
   ui: boolean;
 }
@@ -169,6 +171,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env): DaemonConfi
     ui: env.SBX_UI === "1" || env.SBX_UI === "true",
     processHistory: parseBounded("SBX_PROCESS_HISTORY", env.SBX_PROCESS_HISTORY ?? "1000", 1, 1_000_000),
     sandboxLogsMb: parseBounded("SBX_SANDBOX_LOGS_MB", env.SBX_SANDBOX_LOGS_MB ?? "64", 1, 65536),
+    readIdleSecs: parseSeconds("SBX_READ_IDLE_SECS", env.SBX_READ_IDLE_SECS ?? "30"),
   };
 }
 
@@ -216,6 +219,7 @@ const FLAGS: Record<string, keyof DaemonConfig> = {
   "--registry-auth-file": "registryAuthFile",
   "--process-history": "processHistory",
   "--sandbox-logs-mb": "sandboxLogsMb",
+  "--read-idle": "readIdleSecs",
 };
 
 export { USAGE };
@@ -254,7 +258,7 @@ export function parseFlags(argv: string[], base: DaemonConfig): DaemonConfig {
                 ? parseStore(flag, value)
                 : key === "role"
                   ? parseRole(flag, value)
-                  : key === "nodeLeaseSecs" || key === "nodeGiveUpSecs"
+                  : key === "nodeLeaseSecs" || key === "nodeGiveUpSecs" || key === "readIdleSecs"
                     ? parseSeconds(flag, value)
                     : key === "retentionSecs"
                       ? parseRetention(flag, value)

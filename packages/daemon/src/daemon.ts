@@ -123,6 +123,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
     ...(replica ? { buildOwner: replica } : {}),
     ...(deflate.helper ? { layerGzip: deflate.helper } : {}),
     processHistory: cfg.processHistory,
+    ...(cfg.readIdleSecs ? { readIdleMs: cfg.readIdleSecs * 1000 } : {}),
   });
 
   const reconciled = await sandboxes.reconcile();

@@ -79,6 +79,8 @@ export interface WiringOptions {
   layerGzip?: GzipProgram;
   /** Ended processes each sandbox keeps (services/process-retention.ts); default 1000. */
   processHistory?: number;
+  /** How long a file read may make no progress (services/file-service.ts); default 30 s. */
+  readIdleMs?: number;
 }
 
 export type WiredServices = ReturnType<typeof wireServices>;
@@ -144,7 +146,7 @@ export function wireServices(o: WiringOptions) {
     new PortTokens(loadTokenKey(join(o.dataDir, "port-token.key"))),
   );
   const projects = new ProjectService(store, stores.images);
-  const files = new FileService(runtime, sandboxes);
+  const files = new FileService(runtime, sandboxes, o.readIdleMs);
   const pools = new PoolService(o.dataDir, pool, images, sandboxes, log);
   const templateBuilds = new TemplateBuilds(stores.images, o.buildOwner);
   const stats = new StatsService(store, runtime, sandboxes, events);

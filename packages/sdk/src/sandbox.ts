@@ -19,6 +19,7 @@ import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { promises as fsp } from "node:fs";
 import { SandboxClient } from "./client.js";
 import { openPortStream } from "./port-stream.js";
+import { readFileStream, readFileWhole } from "./file-read.js";
 import {
   collectResult,
   SandboxProcess,
@@ -245,8 +246,14 @@ export class Sandbox {
       .terminals;
   }
 
+  /** The whole file, in memory: at most MAX_READ_FILE_BYTES (256 MiB); bigger ones: readFileStream(). */
   readFile(path: string): Promise<Buffer> {
-    return this.transport.bytes("GET", apiPath("files", { id: this.id }), { query: { path } });
+    return readFileWhole(this.transport, this.id, path);
+  }
+
+  /** The file's bytes as the daemon streams them from the sandbox; `size` when known up front. */
+  readFileStream(path: string, options: { signal?: AbortSignal } = {}): Promise<Readable & { size?: number }> {
+    return readFileStream(this.transport, this.id, path, options.signal);
   }
 
   /** Writes a whole file, creating parent directories. */

@@ -66,7 +66,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
   if (services.nodeContent) registerNodeContent(app, services, services.nodeContent);
   if (services.nodeMoves) registerNodeMoves(app, services, services.nodeMoves);
   app.use("/v1/*", bodyLimits());
-  // File reads hold the file in memory until it is sent: a few per project at once.
+  // File reads hold an agent connection and a process in the sandbox until sent: a few per project at once.
   app.get("/v1/sandboxes/:id/files", readSlots());
   app.use("*", refuseDotSegments());
   // After the body caps and the path check: a routed call is refused as on one daemon, before any node sees it.

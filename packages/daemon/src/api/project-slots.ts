@@ -1,7 +1,7 @@
 // How many raw uploads (files, archives, build contexts, image imports) and file reads one project
 // may have in flight at once. An upload holds a connection, a temp file and disk bandwidth; a file
-// read holds the whole file in the daemon's memory (up to MAX_READ_BYTES) until its answer has been
-// sent. Without a cap, one tenant (or code in a sandbox serving big files to a caller) could run the
+// read holds an agent connection, a process in the sandbox and a few chunks of memory until its
+// answer has been sent (or it idled: services/file-service.ts). Without a cap, one tenant (or code in a sandbox serving big files to a caller) could run the
 // daemon out of any of these. Past the cap the answer is 503 at once, before any work: the client
 // retries when one of its calls has finished.
 import type { MiddlewareHandler } from "hono";
@@ -15,7 +15,7 @@ export function uploadSlots(max = MAX_UPLOADS_PER_PROJECT): MiddlewareHandler {
   return projectSlots(max, "uploads", false);
 }
 
-/** A read's slot is held until its answer has been sent (or its caller left): the bytes are held till then. */
+/** A read's slot is held until its answer has been sent (or its caller left, or it idled): it streams till then. */
 export function readSlots(max = MAX_READS_PER_PROJECT): MiddlewareHandler {
   return projectSlots(max, "file reads", true);
 }

@@ -18,6 +18,7 @@ import { cleanupLeaks } from "./crun-leaks.js";
 import type { CrunRuntimeOptions } from "./crun-options.js";
 import { CrunProcesses } from "./crun-processes.js";
 import type { DirectoryPage, PageRequest } from "./directory-page.js";
+import { contentOf, type FileContent } from "./file-content.js";
 import { memorySnapshotSupport } from "./host-facts.js";
 import { dropTraverseAcl } from "./legacy-traverse-acl.js";
 import type { SandboxRuntime } from "./runtime.js";
@@ -296,11 +297,11 @@ export class CrunRuntime implements SandboxRuntime {
     return this.crunFiles;
   }
 
-  async readFile(id: string, path: string, signal?: AbortSignal): Promise<Buffer> {
+  async readFile(id: string, path: string, signal?: AbortSignal): Promise<FileContent> {
     this.known(id);
     const files = await this.files(id);
-    // The busybox fallback (version-1 agents) reads to its end: bounded by MAX_READ_BYTES, not stopped.
-    return files instanceof AgentFiles ? files.read(id, path, signal) : files.read(id, path);
+    // The busybox fallback (version-1 agents, no agent) reads whole, bounded by MAX_READ_BYTES, not stopped.
+    return files instanceof AgentFiles ? files.read(id, path, signal) : contentOf(await files.read(id, path));
   }
   async writeFile(id: string, path: string, data: Readable): Promise<void> {
     this.known(id);

@@ -3,8 +3,13 @@
 // whichever runtime serves them.
 import { SbxError } from "@sbx-sh/protocol";
 
-/** readFile answers in one buffer; bigger files go through the archive download, which streams. */
+/** Most bytes a read held whole may have (the busybox fallback of sandbox-files.ts). */
 export const MAX_READ_BYTES = 256 * 1024 * 1024;
+/**
+ * Most bytes a streamed read gives of a file whose size is not known up front (/proc, /sys: they
+ * say 0 or 4096, and /proc/self/pagemap gives 256 GiB). A file of known size streams whole.
+ */
+export const MAX_UNSIZED_READ_BYTES = MAX_READ_BYTES;
 
 const MIB = `${MAX_READ_BYTES / 1024 / 1024} MiB`;
 
@@ -28,8 +33,11 @@ export const fileErrors = {
   outputTooLarge: (path: string) =>
     new SbxError(
       "payload_too_large",
-      `${path} produced more than ${MIB}: download it as an archive (GET .../archive, \`sbx cp\`), which streams`,
+      `${path} produced more than ${MIB} without saying so up front (a /proc or /sys file, or one that grew): the read was stopped there`,
     ),
+  /** A file shorter at its end than when its read began: its bytes so far are not the file. */
+  shrank: (path: string) =>
+    new SbxError("runtime_error", `${path} shrank while it was read: read it again once it stops changing`),
   symlinkLoop: (path: string) =>
     new SbxError("invalid_path", `${path} goes through a symbolic link loop (too many levels of symbolic links)`),
   noSpace: (path: string) =>

@@ -1,8 +1,7 @@
 // The contract of the SandboxRuntime interface as a vitest suite: every implementation calls
 // runtimeConformance() from a test of its own (FakeRuntime in a unit test, CrunRuntime in an e2e
 // test as root), so a new backend is held to what services rely on. One sandbox serves most tests;
-// lifecycle and layer export get their own. Processes and files are suites of their own
-// (runtime-processes.conformance.ts, runtime-files.conformance.ts), run from here.
+// lifecycle and layer export get their own.
 import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -10,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SandboxRuntime } from "./runtime.js";
 import { filesConformance } from "./runtime-files.conformance.js";
 import { processesConformance } from "./runtime-processes.conformance.js";
-import { PAGE, procId, ROOT, type RuntimeContext } from "./testing/conformance-kit.js";
 import { readTar, writeTar } from "./testing/memory-tar.js";
 import { HELPER_BUSYBOX, HELPER_DIR, type LayerSource, type ProcessHandle, type SandboxSpec } from "./types.js";
 
@@ -23,6 +21,16 @@ export interface RuntimeConformanceFixture {
   /** Removes whatever the fixture made. */
   close?(): Promise<void>;
 }
+
+const ROOT = {
+  env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "GREETING=hello"],
+  cwd: "/",
+  user: "0:0",
+};
+let seq = 0;
+const procId = (): string => `pr-conf${++seq}${Math.random().toString(36).slice(2, 8)}`;
+/** A first page big enough for every directory these tests list. */
+const PAGE = { limit: 1000 };
 
 type LayerEntry = { type: "file" | "directory" | "symlink" | "whiteout" | "other"; data?: string };
 
@@ -82,12 +90,11 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
     };
     const start = (argv: string[], stdin = false, id = main): Promise<ProcessHandle> =>
       rt.startProcess(id, procId(), { ...ROOT, argv, stdin });
-    const ctx = { start } as RuntimeContext;
 
     beforeAll(async () => {
       f = await setup();
-      rt = ctx.rt = f.runtime;
-      main = ctx.main = await create();
+      rt = f.runtime;
+      main = await create();
     });
     afterAll(async () => {
       for (const id of made) await rt?.destroy(id, null).catch(() => undefined);
@@ -173,8 +180,9 @@ export function runtimeConformance(name: string, setup: () => Promise<RuntimeCon
       });
     });
 
-    processesConformance(ctx);
-    filesConformance(ctx);
+    describe("processes", () => processesConformance(() => ({ rt, main, start })));
+
+    describe("files", () => filesConformance(() => ({ rt, main })));
 
     describe("layer export", () => {
       let snap: string;

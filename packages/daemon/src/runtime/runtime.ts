@@ -2,6 +2,7 @@
 // containers now, microVMs later). Implementations do all host work; they keep no metadata. Its
 // vocabulary is in ./types.ts; nothing here depends on an implementation.
 import type { Readable } from "node:stream";
+import type { FileContent } from "./file-content.js";
 import type { DirectoryPage, PageRequest } from "./directory-page.js";
 import type {
   EgressPolicy,
@@ -105,8 +106,13 @@ export interface SandboxRuntime {
    */
   adoptTerminals?(id: string): Promise<Array<{ termId: string; record: unknown; handle: TerminalHandle }>>;
 
-  /** `signal`: the caller left; the read stops and rejects (where the runtime can stop it). */
-  readFile(id: string, path: string, signal?: AbortSignal): Promise<Buffer>;
+  /**
+   * The file's bytes as a stream (./file-content.ts), answered once the read has begun (a missing
+   * or unreadable file rejects with its coded error). The daemon never holds the file whole;
+   * destroying the stream stops the read. `signal`: the caller left before the answer; the read
+   * stops and rejects with its reason.
+   */
+  readFile(id: string, path: string, signal?: AbortSignal): Promise<FileContent>;
   /** Writes the stream to `path`, creating parents; nothing changes unless the whole stream arrives. */
   writeFile(id: string, path: string, data: Readable): Promise<void>;
   /** One page of a directory, in byte order of the names (./directory-page.ts). */

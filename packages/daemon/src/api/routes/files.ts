@@ -11,6 +11,7 @@ import { SandboxParams } from "./sandboxes.js";
 import { outgoingOf } from "../ndjson-out.js";
 import { webBody } from "./web-body.js";
 import { whileCallerStays } from "../caller-signal.js";
+import { fileAnswer } from "../file-answer.js";
 
 const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
 const ListQuery = PathQuery.extend({
@@ -37,15 +38,22 @@ export function registerFileRoutes(app: Api, s: Services): void {
       path: "/v1/sandboxes/{id}/files",
       summary: "Read a file",
       request: { params: SandboxParams, query: PathQuery },
-      responses: { 200: binary("the file's bytes"), 404: json(ErrorBody, "no such file") },
+      responses: {
+        200: binary("the file's bytes, streamed (Content-Length when its size is known up front)"),
+        404: json(ErrorBody, "no such file"),
+      },
     }),
-    // At most MAX_READS_PER_PROJECT at once (api/project-slots.ts, in app.ts); a caller that leaves stops the read.
+    // Streamed (../file-answer.ts); at most MAX_READS_PER_PROJECT at once (api/project-slots.ts, in
+    // app.ts); a caller that leaves stops the read.
     (c) =>
       whileCallerStays(c, async (signal) => {
-        const data = await s.files.read(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, signal);
-        // A view of the bytes read, not a copy (up to MAX_READ_BYTES each).
-        const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
-        return c.body(bytes, 200, { "content-type": "application/octet-stream" });
+        const content = await s.files.read(
+          c.get("project"),
+          c.req.valid("param").id,
+          c.req.valid("query").path,
+          signal,
+        );
+        return fileAnswer(c, content);
       }) as never,
   );
 

@@ -6,6 +6,7 @@ import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
 import { bodyStream } from "../body-limits.js";
 import { whileCallerStays } from "../caller-signal.js";
+import { fileAnswer } from "../file-answer.js";
 import { sandboxIdOf } from "./context.js";
 import { MAX_PAGE_ENTRIES } from "../../domain/directory-pages.js";
 
@@ -18,8 +19,7 @@ function pathOf(c: Context<AppEnv>): string {
 export function registerTlFiles(app: Api, s: Services): void {
   app.get("/api/v1/files", (c) =>
     whileCallerStays(c, async (signal) => {
-      const data = await s.files.read(c.get("project"), sandboxIdOf(c), pathOf(c), signal);
-      return c.body(new Uint8Array(data), 200, { "content-type": "application/octet-stream" });
+      return fileAnswer(c, await s.files.read(c.get("project"), sandboxIdOf(c), pathOf(c), signal));
     }),
   );
 

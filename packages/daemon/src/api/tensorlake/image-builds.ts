@@ -53,6 +53,8 @@ interface Pending {
   settledAt?: number;
 }
 
+/** A build spec is a few hundred bytes of JSON: more is not one (and is not taken into memory). */
+const MAX_SPEC_BYTES = 1024 * 1024;
 const where = (s: DockerfileStep): string => `${s.source.file}:${s.source.line}`;
 
 /** One build event as the lines of build log the SDK prints. */
@@ -289,7 +291,7 @@ export class TlImageBuilds {
     // Written by the SDK in a sandbox: hostile input, only a build id is taken from it.
     let spec: unknown;
     try {
-      spec = JSON.parse((await this.s.files.read(project, sandbox, specPath)).toString("utf8"));
+      spec = JSON.parse((await this.s.files.readSmall(project, sandbox, specPath, MAX_SPEC_BYTES)).toString("utf8"));
     } catch (err) {
       throw new SbxError("invalid_argument", `cannot read the build spec ${specPath}: ${(err as Error).message}`);
     }

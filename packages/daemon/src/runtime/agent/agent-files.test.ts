@@ -6,43 +6,9 @@ import { finished } from "node:stream/promises";
 import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import type { AgentClient } from "./agent-client.js";
+import { standInWith } from "../testing/agent-stand-in.js";
 import { AgentFiles } from "./agent-files.js";
 import { MAX_FRAME, T } from "./agent-protocol.js";
-
-type OutputCb = ((stream: "stdout" | "stderr", data: Buffer) => void) | undefined;
-
-/** A stand-in connection: `onRequest` sees each request's frame and process id; every request is answered OK. */
-function standInWith(
-  onRequest: (
-    frame: Buffer,
-    procId: string,
-    outputs: Map<string, OutputCb>,
-    exits: Map<string, (code: number) => void>,
-  ) => void,
-): AgentClient {
-  const outputs = new Map<string, OutputCb>();
-  const exits = new Map<string, (code: number) => void>();
-  const fake = {
-    failed: undefined,
-    request: (build: (q: number) => Buffer[]) => {
-      const frame = Buffer.concat(build(1));
-      // Every request carries the process id as its first string (after the 9-byte head).
-      const idLen = frame.readUInt32BE(9);
-      onRequest(frame, frame.subarray(13, 13 + idLen).toString(), outputs, exits);
-      return Promise.resolve({ type: 0x80, body: Buffer.alloc(0) });
-    },
-    onOutput: (procId: string, cb: OutputCb) => void outputs.set(procId, cb),
-    onExit: (procId: string, cb: (code: number) => void) => {
-      exits.set(procId, cb);
-      return () => exits.delete(procId);
-    },
-    onFail: () => () => undefined,
-    pause: () => undefined,
-    resume: () => undefined,
-    close: () => undefined,
-  };
-  return fake as unknown as AgentClient;
-}
 
 /** A connection whose started process writes `bytes` and exits with `code` in the same tick. */
 function standIn(bytes: Buffer, code: number): AgentClient {

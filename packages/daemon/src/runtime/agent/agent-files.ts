@@ -1,13 +1,15 @@
 // File operations through sbx-agent (protocol version 2): each one is a child of the agent binary
 // (`/.sbx/agent file <op> <path>`, packages/daemon/agent/files.inc.c) or of the sandbox's busybox tar,
 // started like a build step with its data on stdin/stdout. They run in the sandbox's own root, so
-// symlinks and `..` resolve there. What comes back is hostile input: output is capped (a read at
-// MAX_READ_BYTES); exit codes map to coded errors. Directory listings are not here: they are paged
+// symlinks and `..` resolve there. What comes back is hostile input: reads and archives stream
+// with backpressure (./agent-stream.ts), a read of unknown size stops at MAX_UNSIZED_READ_BYTES;
+// exit codes map to coded errors. Directory listings are not here: they are paged
 // in the sandbox by busybox (../sandbox-files.ts), which a huge directory costs the sandbox, not us.
 import { randomBytes } from "node:crypto";
-import { PassThrough, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
-import { fileErrors, MAX_READ_BYTES, saysNoSpace } from "../file-errors.js";
+import type { FileContent } from "../file-content.js";
+import { fileErrors, MAX_UNSIZED_READ_BYTES, saysNoSpace } from "../file-errors.js";
 import { assertSandboxPath } from "../sandbox-path.js";
 import { spool } from "../spool.js";
 import { HELPER_BUSYBOX } from "../types.js";
@@ -15,9 +17,13 @@ import { AgentRequestError, type AgentClient } from "./agent-client.js";
 import { AGENT_PATH } from "./agent-mounts.js";
 import { exitOf } from "./agent-process.js";
 import { MAX_FRAME, START_FLAGS, encode } from "./agent-protocol.js";
+import { streamOut } from "./agent-stream.js";
 
 /** The first protocol version whose agent serves file operations. */
 export const FILES_VERSION = 2;
+/** The first whose agent has `file stream` (the size first). */
+const STREAM_VERSION = 3;
+const SIZE_BYTES = 8;
 const MAX_STDERR = 4096;
 /**
  * Bytes per stdin request: as much as a frame holds (room left for its header and the process id).
@@ -37,6 +43,7 @@ const FX = {
   loop: 25,
   noSpace: 26,
   unreadable: 28,
+  shrank: 29,
 } as const;
 
 interface OpOptions {
@@ -89,39 +96,29 @@ export class AgentFiles {
   }
 
   /**
-   * The file's bytes, held whole (at most MAX_READ_BYTES). Once `signal` aborts (the caller left),
-   * the read is stopped in the sandbox, what was read is dropped, and this rejects with its reason.
+   * The file's bytes as they are read, on a connection of its own (./agent-stream.ts): the daemon
+   * holds a few chunks, whatever the size. Answers once the read has begun, so a missing or
+   * unreadable file is still a coded error; `signal` (the caller left) stops it before that.
    */
-  async read(id: string, path: string, signal?: AbortSignal): Promise<Buffer> {
+  async read(id: string, path: string, signal?: AbortSignal): Promise<FileContent> {
     assertSandboxPath(path);
     signal?.throwIfAborted();
-    const c = await this.client(id);
-    let parts: Buffer[] = [];
-    let size = 0;
-    let procId = "";
-    const stop = (): void => {
-      parts = [];
-      if (procId) void c.request((q) => encode.signal(q, procId, 9)).catch(() => undefined);
-    };
-    signal?.addEventListener("abort", stop, { once: true });
-    try {
-      const argv = [AGENT_PATH, "file", "read", path, String(MAX_READ_BYTES)];
-      const r = await this.op(c, id, argv, {
-        onStarted: (p) => {
-          procId = p;
-          if (signal?.aborted) stop();
-        },
-        onStdout: (d) => {
-          size += d.length;
-          if (size <= MAX_READ_BYTES && !signal?.aborted) parts.push(d);
-        },
-      }).finally(() => signal?.throwIfAborted());
-      check(path, r.code, r.stderr);
-    } finally {
-      signal?.removeEventListener("abort", stop);
-    }
-    if (size > MAX_READ_BYTES) throw fileErrors.outputTooLarge(path);
-    return Buffer.concat(parts, size);
+    const c = await this.fresh(id);
+    // A version 2 agent (a sandbox started before an upgrade) has `read`: no size, at most the cap.
+    const sized = c.version >= STREAM_VERSION;
+    const argv = [AGENT_PATH, "file", sized ? "stream" : "read", path, String(MAX_UNSIZED_READ_BYTES)];
+    return streamOut(
+      c,
+      (hooks) => this.op(c, id, argv, hooks),
+      (r) => check(path, r.code, r.stderr),
+      {
+        what: `the read of ${path}`,
+        headBytes: sized ? SIZE_BYTES : 0,
+        sizeOf: announcedSize,
+        cap: { bytes: MAX_UNSIZED_READ_BYTES, tooMuch: () => fileErrors.outputTooLarge(path) },
+        signal,
+      },
+    );
   }
 
   async write(id: string, path: string, data: Readable): Promise<void> {
@@ -162,53 +159,23 @@ export class AgentFiles {
   async createArchive(id: string, path: string): Promise<Readable> {
     assertSandboxPath(path);
     const c = await this.fresh(id);
-    const out = new PassThrough();
-    // A tar that fails after its first bytes destroys `out` with the error, possibly before the
-    // caller has attached to it (the first bytes and the exit can come in one read): with no
-    // listener, that error would be thrown from the event loop and end the daemon. A sandbox can
-    // cause this at will (a path that vanishes while tar reads it). The consumer still learns of it:
-    // finished() (Readable.toWeb, pipeline) reports the error a stream was destroyed with before.
-    out.on("error", () => undefined);
-    let procId = "";
-    let started = false;
     const script = `[ -e "$1" ] || [ -L "$1" ] || exit ${FX.notFound}; cd -- "$(dirname -- "$1")" && exec tar -c -f - -- "$(basename -- "$1")"`;
-    return new Promise<Readable>((resolve, reject) => {
-      out.on("close", () => {
-        // The consumer went away (or the archive ended): stop the tar and drop this connection.
-        if (procId) void c.request((q) => encode.signal(q, procId, 9)).catch(() => undefined);
-        setImmediate(() => c.close());
-      });
-      this.op(c, id, [HELPER_BUSYBOX, "sh", "-c", script, "sh", path], {
-        onStarted: (p) => (procId = p),
-        onStdout: (d) => {
-          if (!started) {
-            started = true;
-            resolve(out);
-          }
-          if (!out.write(d)) {
-            c.pause();
-            out.once("drain", () => c.resume());
-          }
-        },
-      }).then(
-        (r) => {
-          procId = "";
-          try {
-            check(path, r.code, r.stderr);
-            out.end();
-            resolve(out);
-          } catch (err) {
-            if (!started) reject(err as Error);
-            out.destroy(started ? (err as Error) : undefined);
-          }
-        },
-        (err: Error) => {
-          if (!started) reject(err);
-          out.destroy(started ? err : undefined);
-        },
-      );
-    });
+    const argv = [HELPER_BUSYBOX, "sh", "-c", script, "sh", path];
+    const archive = await streamOut(
+      c,
+      (hooks) => this.op(c, id, argv, hooks),
+      (r) => check(path, r.code, r.stderr),
+      { what: `the archive of ${path}` },
+    );
+    return archive.stream;
   }
+}
+
+/** The `stream` op's header: u64 big-endian, all ones when the size is not known (files.inc.c). */
+function announcedSize(head: Buffer): number | undefined {
+  const n = head.readBigUInt64BE(0);
+  // Past MAX_SAFE_INTEGER a size cannot be counted exactly: treated as not known (the cap then holds).
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : undefined;
 }
 
 /** Sends `input` as the process's stdin, one acknowledged chunk at a time (the agent's backpressure). */
@@ -248,5 +215,6 @@ function check(path: string, code: number, stderr: string): void {
   if (code === FX.loop) throw fileErrors.symlinkLoop(path);
   if (code === FX.noSpace) throw fileErrors.noSpace(path);
   if (code === FX.unreadable) throw fileErrors.unreadable(path, stderr);
+  if (code === FX.shrank) throw fileErrors.shrank(path);
   throw fileErrors.failed(path, stderr || `exit ${code}`);
 }

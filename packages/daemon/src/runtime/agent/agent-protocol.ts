@@ -5,8 +5,11 @@
 // anything else; the caller then drops that sandbox's connection, never the daemon.
 
 export const PROTOCOL_MIN = 1;
-/** 2: the agent binary also serves file operations (`/.sbx/agent file ...`, ./agent-files.ts); no new frames. */
-export const PROTOCOL_MAX = 2;
+/**
+ * 2: the agent binary also serves file operations (`/.sbx/agent file ...`, ./agent-files.ts); no new frames.
+ * 3: `file stream`, a file's size then its bytes (./agent-read.ts); no new frames.
+ */
+export const PROTOCOL_MAX = 3;
 /** Largest frame either side sends (after the length field); the agent's output chunks are 64 KiB. */
 export const MAX_FRAME = 1 << 20;
 /** Longest text the agent may send (error messages, its version string). */

@@ -10,6 +10,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { SandboxRuntime } from "../runtime.js";
 import { pageOf, type DirectoryPage, type PageRequest } from "../directory-page.js";
 import { assertSandboxPath } from "../sandbox-path.js";
+import { contentOf, type FileContent } from "../file-content.js";
 import { numericUser, splitUser, unknownUser } from "../user-resolve.js";
 import {
   HELPER_BUSYBOX,
@@ -301,9 +302,9 @@ export class FakeRuntime implements SandboxRuntime {
     return t;
   }
 
-  async readFile(id: string, path: string): Promise<Buffer> {
+  async readFile(id: string, path: string): Promise<FileContent> {
     assertSandboxPath(path);
-    return this.running(id).fs.readFile(path);
+    return contentOf(this.running(id).fs.readFile(path));
   }
 
   async writeFile(id: string, path: string, data: Readable): Promise<void> {

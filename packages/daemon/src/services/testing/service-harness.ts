@@ -135,7 +135,7 @@ export function writeText(h: ServiceHarness, sandbox: string, path: string, text
 
 /** A text file of a running sandbox. */
 export async function readText(h: ServiceHarness, sandbox: string, path: string, project = "default") {
-  return (await h.files.read(project, sandbox, path)).toString();
+  return (await h.files.readSmall(project, sandbox, path, 64 << 20)).toString();
 }
 
 /**
