@@ -70,6 +70,15 @@ describe("projects and tokens", () => {
     expect(await new SandboxClient({ host, token: betaToken }).list()).toBeInstanceOf(Array);
   });
 
+  it("tells the host's data directory to the socket's user only, not to token holders over TCP", async () => {
+    const token = (await admin.createToken("beta")).token!;
+    const tcp = await new SandboxClient({ host: `http://127.0.0.1:${port}`, token }).info();
+    expect(tcp.version).toBeTruthy();
+    expect(tcp).not.toHaveProperty("dataDir");
+    expect(JSON.stringify(tcp)).not.toContain(daemon.root);
+    expect((await admin.info()).dataDir).toBeTruthy();
+  });
+
   it("rejects an unknown project on the socket", async () => {
     const ghost = new SandboxClient({ host: daemon.host, project: "ghost" });
     await expect(ghost.list()).rejects.toMatchObject({ code: "project_not_found" });
