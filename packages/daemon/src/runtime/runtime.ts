@@ -105,6 +105,13 @@ export interface SandboxRuntime {
    */
   adoptTerminals?(id: string): Promise<Array<{ termId: string; record: unknown; handle: TerminalHandle }>>;
 
+  /**
+   * Waits for the teardowns still running after destroy answered (daemon stop: a sandbox the user
+   * terminated should not keep its mounts until the next start). Runtimes that tear down before
+   * answering leave it out.
+   */
+  settle?(): Promise<void>;
+
   /** `signal`: the caller left; the read stops and rejects (where the runtime can stop it). */
   readFile(id: string, path: string, signal?: AbortSignal): Promise<Buffer>;
   /** Writes the stream to `path`, creating parents; nothing changes unless the whole stream arrives. */
