@@ -58,6 +58,27 @@ describe("projects and tokens", () => {
     await expect(alpha.createToken("alpha")).rejects.toMatchObject({ code: "permission_denied" });
   });
 
+  it("refuses a TCP request that names another project than its token's, instead of ignoring it", async () => {
+    const betaToken = (await admin.createToken("beta")).token!;
+    const host = `http://127.0.0.1:${port}`;
+    const named = new SandboxClient({ host, token: betaToken, project: "alpha" });
+    const err = await named.list().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "permission_denied" });
+    expect((err as Error).message).toContain("belongs to project beta");
+    // Its own project, or none (the SDKs send "default" then), is the token's.
+    expect(await new SandboxClient({ host, token: betaToken, project: "beta" }).list()).toBeInstanceOf(Array);
+    expect(await new SandboxClient({ host, token: betaToken }).list()).toBeInstanceOf(Array);
+  });
+
+  it("tells the host's data directory to the socket's user only, not to token holders over TCP", async () => {
+    const token = (await admin.createToken("beta")).token!;
+    const tcp = await new SandboxClient({ host: `http://127.0.0.1:${port}`, token }).info();
+    expect(tcp.version).toBeTruthy();
+    expect(tcp).not.toHaveProperty("dataDir");
+    expect(JSON.stringify(tcp)).not.toContain(daemon.root);
+    expect((await admin.info()).dataDir).toBeTruthy();
+  });
+
   it("rejects an unknown project on the socket", async () => {
     const ghost = new SandboxClient({ host: daemon.host, project: "ghost" });
     await expect(ghost.list()).rejects.toMatchObject({ code: "project_not_found" });

@@ -107,6 +107,16 @@ describe("daemon restart", () => {
     expect((await client.get(sb.id)).status).toBe("terminated");
   });
 
+  it("finishes on SIGTERM the teardowns of the sandboxes it terminated, leaving no mount behind", async () => {
+    const sb = await Sandbox.create({ allowInternetAccess: true }, client);
+    const dir = `${daemon.root}/data/sandboxes/${sb.id}`;
+    expect(mountsUnder(dir)).not.toEqual([]);
+    await sb.terminate();
+    await daemon.stop("SIGTERM");
+    expect(mountsUnder(dir)).toEqual([]);
+    await daemon.start();
+  });
+
   it("stops gracefully on SIGTERM and leaves sandboxes running for the next start", async () => {
     const sb = await Sandbox.create({ allowInternetAccess: false }, client);
     await sb.writeFile("/state.txt", "kept");

@@ -60,4 +60,25 @@ describe("a directory of 300,000 entries", () => {
     expect(all.entries.map((e) => e.name)).toEqual(Array.from({ length: 25 }, (_, i) => String(i + 1)).sort(bytes));
     expect(all.nextCursor).toBeUndefined();
   });
+
+  // A sandbox could hide files from listings by putting a newline in their names (the listing
+  // script pages lines): they are listed, paged over, and can be read back by the listed name.
+  // A name that is not UTF-8 is listed too, its bad bytes as U+FFFD (JSON carries text only):
+  // it shows up, but cannot be fetched by that name.
+  it("lists names with newlines, and names that are not UTF-8, instead of dropping them", async () => {
+    const sb = sandbox();
+    const made = await sh(
+      sb,
+      `mkdir -p /nl && cd /nl && touch a zz "$(printf 'b\\nc')" "$(printf 'x\\n81a4 0 0 fake')" "$(printf 'caf\\351')" && mkdir "$(printf 'd\\nir')" && printf hidden > "$(printf 'b\\nc')"`,
+    );
+    expect(made.exitCode).toBe(0);
+    const all = await sb.listDirectory("/nl");
+    expect(all.entries.map((e) => e.name)).toEqual(["a", "b\nc", "caf\uFFFD", "d\nir", "x\n81a4 0 0 fake", "zz"]);
+    expect(all.entries.find((e) => e.name === "d\nir")?.type).toBe("directory");
+    expect(all.entries.find((e) => e.name === "b\nc")?.size).toBe(6);
+    expect((await sb.readFile("/nl/b\nc")).toString()).toBe("hidden");
+    const paged = [];
+    for await (const p of sb.listDirectoryPages("/nl", 2)) paged.push(...p.entries.map((e) => e.name));
+    expect(paged).toEqual(all.entries.map((e) => e.name));
+  });
 });

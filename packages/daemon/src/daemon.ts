@@ -73,7 +73,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   // A control replica's runtime owns nothing on the host, so no start-up step (sweeps, reconcile,
   // the nft table) touches the sandboxes of a node or daemon beside it that shares its names.
   const hosting = runsSandboxes(cfg.role);
-  const runtime = seams.runtime ?? (hosting ? await hostRuntime(cfg, sandboxesDir, cgv, trust) : new HostlessRuntime());
+  const runtime: SandboxRuntime =
+    seams.runtime ?? (hosting ? await hostRuntime(cfg, sandboxesDir, cgv, trust) : new HostlessRuntime());
   const bases =
     seams.baseImages ??
     new BaseImages({
@@ -244,6 +245,8 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
       retention.close();
       await pool.close();
       processes.close();
+      // Terminated sandboxes' mounts and veths go now, not at the next start (main.ts's 5 s bound holds).
+      await runtime.settle?.();
       await cluster.close();
       await replica?.close();
       await stores.close();

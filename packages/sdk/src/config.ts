@@ -13,7 +13,7 @@ export interface ClientOptions {
   host?: string;
   /** Bearer token for TCP hosts; env `SBX_TOKEN`. */
   token?: string;
-  /** Project sent as `X-Sbx-Project` (unix socket only; over TCP the token decides); env `SBX_PROJECT`. */
+  /** Project sent as `X-Sbx-Project`; env `SBX_PROJECT`. Over TCP the token decides: naming another project is refused. */
   project?: string;
   /** CA certificate(s) to verify an https:// host with: PEM text or a PEM file's path; env `SBX_CA_CERT`. */
   ca?: string;

@@ -103,7 +103,7 @@ Examples:
           `sbxd ${info.version} is running at ${client.config.host}`,
           `runtime:    ${info.runtime}`,
           `cgroups:    v${info.cgroupVersion}`,
-          `data dir:   ${info.dataDir}`,
+          ...(info.dataDir ? [`data dir:   ${info.dataDir}`] : []),
           `sandboxes:  ${info.sandboxesRunning} running`,
         ]);
       } catch (err) {

@@ -107,6 +107,13 @@ export interface SandboxRuntime {
   adoptTerminals?(id: string): Promise<Array<{ termId: string; record: unknown; handle: TerminalHandle }>>;
 
   /**
+   * Waits for the teardowns still running after destroy answered (daemon stop: a sandbox the user
+   * terminated should not keep its mounts until the next start). Runtimes that tear down before
+   * answering leave it out.
+   */
+  settle?(): Promise<void>;
+
+  /**
    * The file's bytes as a stream (./file-content.ts), answered once the read has begun (a missing
    * or unreadable file rejects with its coded error). The daemon never holds the file whole;
    * destroying the stream stops the read. `signal`: the caller left before the answer; the read

@@ -7,10 +7,11 @@ import { SbxError } from "@sbx-sh/protocol";
 import type { CommandResult } from "../common/command.js";
 import type { Crun } from "./crun.js";
 import { fileErrors, MAX_READ_BYTES, saysNoSpace } from "./file-errors.js";
-import { byteOrder, type DirectoryPage, type PageRequest } from "./directory-page.js";
+import { type DirectoryPage, type PageRequest } from "./directory-page.js";
+import { parseListPage } from "./list-page.js";
 import { assertSandboxPath } from "./sandbox-path.js";
 import { spool } from "./spool.js";
-import { HELPER_BUSYBOX, type FileEntry } from "./types.js";
+import { HELPER_BUSYBOX } from "./types.js";
 
 const BB = HELPER_BUSYBOX;
 
@@ -24,17 +25,22 @@ const TOO_LARGE = 23;
 const NOT_REGULAR = 24;
 const LOOP = 25;
 
-// $1 directory, $2 list names after this one ("" = from the first), $3 page size. Prints a stat
-// line per entry (names as ./name) and "@more" when names come after the page. The cursor goes
-// through the environment, not `awk -v`, which would interpret its backslashes.
+// $1 directory, $2 list names after this one ("" = from the first), $3 page size. Prints the page's
+// names, one "./name" line each, "@more" when names come after it, "@stat", then a stat line per
+// name. busybox awk cannot read NUL-separated names, so find's NUL-ended names go through it with
+// each newline turned into "/", the one byte no name holds: every name is one line, none is lost,
+// and the page is cut in that order (a newline sorts as "/"). The cursor goes through the
+// environment, not `awk -v`, which would interpret its backslashes.
 const LIST_PAGE = [
   // A missing path is not found, unless resolving it loops; cd -P resolves `..` after links, as the kernel does.
   `[ -e "$1" ] || { stat -L -- "$1" 2>&1 | grep -qiE 'link loop|too many levels' && exit ${LOOP}; exit ${NOT_FOUND}; }`,
   `[ -d "$1" ] || exit ${NOT_A_DIRECTORY}; cd -P -- "$1" || exit 1`,
-  `names=$(find . -mindepth 1 -maxdepth 1 | sort | C="$2" L="$3" awk 'BEGIN { c = "./" ENVIRON["C"]; l = ENVIRON["L"] + 0 } ENVIRON["C"] == "" || $0 "" > c "" { print; if (++n > l) exit }')`,
+  `names=$(find . -mindepth 1 -maxdepth 1 -print0 | tr '\\n\\0' '/\\n' | sort | C="$2" L="$3" awk 'BEGIN { c = ENVIRON["C"]; gsub(/\\n/, "/", c); c = "./" c; l = ENVIRON["L"] + 0 } ENVIRON["C"] == "" || $0 "" > c "" { print; if (++n > l) exit }')`,
   `[ -n "$names" ] || exit 0`,
-  `printf '%s\\n' "$names" | head -n "$3" | tr '\\n' '\\0' | xargs -0 stat -c '%f %s %Y %n' -- 2>/dev/null`,
-  `[ "$(printf '%s\\n' "$names" | wc -l)" -gt "$3" ] && echo @more; exit 0`,
+  `printf '%s\\n' "$names" | head -n "$3"`,
+  `[ "$(printf '%s\\n' "$names" | wc -l)" -gt "$3" ] && echo @more; echo @stat`,
+  `printf '%s\\n' "$names" | head -n "$3" | cut -c3- | tr '/\\n' '\\n\\0' | xargs -0 stat -c '%f %s %Y %n' -- 2>/dev/null`,
+  `exit 0`,
 ].join("\n");
 
 export class SandboxFiles {
@@ -96,22 +102,12 @@ export class SandboxFiles {
 
   /**
    * One page of a directory. The sandbox itself sorts the names and picks the page (its CPU, its
-   * cgroup), so the daemon reads at most `limit` stat lines however big the directory is.
-   * Names with a newline in them cannot be listed (the page is made of lines).
+   * cgroup), so the daemon reads at most `limit` names and stat lines however big the directory is.
    */
   async list(id: string, path: string, page: PageRequest): Promise<DirectoryPage> {
     assertSandboxPath(path);
     const r = await this.sh(id, path, LIST_PAGE, [page.after ?? "", String(page.limit)]);
-    const entries: FileEntry[] = [];
-    let more = false;
-    for (const line of r.stdout.toString("utf8").split("\n")) {
-      if (line === "@more") more = true;
-      const m = /^([0-9a-f]+) (\d+) (\d+) \.\/(.*)$/.exec(line);
-      if (!m || m[4]!.includes("/") || entries.length >= page.limit) continue;
-      entries.push({ mode: parseInt(m[1]!, 16), size: Number(m[2]), mtime: Number(m[3]), name: m[4]! });
-    }
-    // A page with nothing on it ends the listing, whatever the sandbox says: no endless paging.
-    return { entries: entries.sort((a, b) => byteOrder(a.name, b.name)), more: more && entries.length > 0 };
+    return parseListPage(r.stdout, page.limit);
   }
 
   async remove(id: string, path: string, recursive: boolean): Promise<void> {

@@ -18,9 +18,10 @@ describe("directory cursors", () => {
       encodeCursor(".."),
       encodeCursor("."),
       "TWFu=",
-      encodeCursor("x\ny"),
     ])
       expect(() => pageRequest(5, c)).toThrow(expect.objectContaining({ code: "invalid_argument" }));
+    // A name may hold a newline (listings give it out as a cursor): only "/" and NUL never appear.
+    expect(pageRequest(5, encodeCursor("x\ny"))).toEqual({ limit: 5, after: "x\ny" });
     for (const l of [0, -1, 1.5, 10_001]) expect(() => pageRequest(l, undefined)).toThrow(/limit must be/);
   });
 });

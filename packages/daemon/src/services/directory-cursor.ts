@@ -21,7 +21,7 @@ export function pageRequest(limit: number | undefined, cursor: string | undefine
     !name ||
     encodeCursor(name) !== cursor ||
     Buffer.byteLength(name) > MAX_NAME_BYTES ||
-    /[/\0\n]/.test(name) ||
+    /[/\0]/.test(name) ||
     name === "." ||
     name === ".."
   )

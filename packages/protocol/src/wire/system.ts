@@ -4,7 +4,8 @@ export interface DaemonInfo {
   version: string;
   runtime: string;
   cgroupVersion: 1 | 2;
-  dataDir: string;
+  /** The host's data directory: told over the unix socket only (a host path is not a token holder's business). */
+  dataDir?: string;
   sandboxesRunning: number;
 }
 

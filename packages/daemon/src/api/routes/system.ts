@@ -24,7 +24,8 @@ export function registerSystemRoutes(app: Api, s: Services): void {
           version: s.version,
           runtime: i.runtime,
           cgroupVersion: i.cgroupVersion,
-          dataDir: i.dataDir,
+          // A host path: for the host's own user (the socket), not for every token holder over TCP.
+          ...(c.get("transport") === "unix" ? { dataDir: i.dataDir } : {}),
           sandboxesRunning: running,
         },
         200,
