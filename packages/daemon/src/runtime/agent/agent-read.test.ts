@@ -20,6 +20,7 @@ function reading(play: Play, version = 3) {
       if (frame[4] === T.signal) seen.kills++;
       if (frame[4] !== T.start) return;
       // The argv's strings, each after its 4-byte length: `file <op> /f <max>`.
+      // eslint-disable-next-line no-control-regex -- the frame is binary: 0x02 is the path's length byte
       seen.op = /file\0\0\0[\s\S](stream|read)\0\0\0\x02\/f/.exec(frame.toString("latin1"))?.[1] ?? "";
       setImmediate(() =>
         play(
