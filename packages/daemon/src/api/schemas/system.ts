@@ -6,12 +6,9 @@ export const DaemonInfo = z
     version: z.string(),
     runtime: z.string(),
     cgroupVersion: z.union([z.literal(1), z.literal(2)]),
-    dataDir: z
-      .string()
-      .optional()
-      .openapi({
-        description: "The host's data directory: over the unix socket only, never to a token holder over TCP",
-      }),
+    dataDir: z.string().optional().openapi({
+      description: "The host's data directory: over the unix socket only, never to a token holder over TCP",
+    }),
     sandboxesRunning: z.number(),
   })
   .openapi("DaemonInfo");
