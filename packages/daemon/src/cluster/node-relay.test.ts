@@ -3,14 +3,15 @@
 // upstream_unreachable for that call and its socket is dropped; bytes after an answer's end keep
 // the socket from being reused; a node that closes after reading the request is node_unavailable and
 // the call is not sent twice; clean answers reuse one socket, except past the node's keep-alive
-// hint; a header that could smuggle a line is refused before anything is sent. (The contract shared
+// hint; a header that could smuggle a line is refused before anything is sent; a node that sends no
+// head in time is node_unavailable, one that sends its head and then nothing for long is not cut. (The contract shared
 // with the undici path, streaming, leases and refusals, is node-dispatch.test.ts.)
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { SbxError } from "@sbx-sh/protocol";
 import type { NodeTarget } from "./node-forward.js";
-import { closeRelaySockets, relayAnswer } from "./node-relay.js";
+import { closeRelaySockets, RELAY_LIMITS, relayAnswer } from "./node-relay.js";
 
 const servers: Array<Server | NetServer> = [];
 const sockets: Socket[] = [];
@@ -28,12 +29,14 @@ interface RawNode {
   /** Connections accepted, and requests (heads) read. */
   connections: number;
   requests: string[];
-  /** The bytes to answer the next request with (undefined: close the socket instead). */
-  answers: Array<string | undefined>;
+  /** The bytes to answer the next request with (undefined: close the socket instead; a function: its own way). */
+  answers: Answer[];
 }
 
+type Answer = string | undefined | ((sock: Socket) => void);
+
 /** A "node" that answers each request head it reads with the next of `answers`, raw. */
-async function rawNode(answers: Array<string | undefined>): Promise<RawNode> {
+async function rawNode(answers: Answer[]): Promise<RawNode> {
   const node: RawNode = { port: 0, connections: 0, requests: [], answers };
   const s = createNetServer((sock) => {
     sockets.push(sock);
@@ -49,6 +52,7 @@ async function rawNode(answers: Array<string | undefined>): Promise<RawNode> {
         buf = buf.slice(end + 4 + length);
         const answer = node.answers.shift();
         if (answer === undefined) sock.destroy();
+        else if (typeof answer === "function") answer(sock);
         else sock.write(answer, "latin1");
       }
     });
@@ -177,5 +181,44 @@ describe("the exec relay and a hostile node", () => {
       code: "invalid_argument",
     });
     expect(node.connections).toBe(0);
+  });
+
+  it("a node that takes the call and sends no head in time is node_unavailable; the call is not sent again", async () => {
+    const was = RELAY_LIMITS.headMs;
+    RELAY_LIMITS.headMs = 300;
+    try {
+      const node = await rawNode([() => undefined, OK]);
+      const { call, outcomes } = await control(node);
+      expect(await call()).toEqual({ status: 502, body: "node_unavailable" });
+      expect(outcomes[0]).toEqual({
+        code: "node_unavailable",
+        message: expect.stringContaining("sent no answer within 0.3 s; the call was not sent again"),
+      });
+      expect(node.requests).toHaveLength(1);
+      // The silent socket was dropped, not reused.
+      expect(await call()).toEqual({ status: 200, body: OK_BODY });
+      expect(node.connections).toBe(2);
+    } finally {
+      RELAY_LIMITS.headMs = was;
+    }
+  });
+
+  it("once the head is in, a body that goes quiet for longer than the head's limit is not cut", async () => {
+    const was = RELAY_LIMITS.headMs;
+    RELAY_LIMITS.headMs = 200;
+    try {
+      const first = 'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n8\r\n{"a":1}\n\r\n';
+      const node = await rawNode([
+        (sock) => {
+          sock.write(first, "latin1");
+          setTimeout(() => sock.write('8\r\n{"b":2}\n\r\n0\r\n\r\n', "latin1"), 600);
+        },
+      ]);
+      const { call, outcomes } = await control(node);
+      expect(await call()).toEqual({ status: 200, body: '{"a":1}\n{"b":2}\n' });
+      expect(outcomes).toEqual([200]);
+    } finally {
+      RELAY_LIMITS.headMs = was;
+    }
   });
 });

@@ -10,6 +10,8 @@
 // upstream_unreachable for that call and its socket is dropped; a socket that closes before the
 // answer is node_unavailable and the call is not sent again (an exec is not idempotent). A socket is
 // only reused well inside the node's keep-alive timeout, so the node does not close it under a call.
+// A node that takes the call and sends no answer head within RELAY_LIMITS.headMs is node_unavailable
+// too (a live node whose handler hangs: the lease watch only ends calls to a node that stopped renewing).
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { SbxError } from "@sbx-sh/protocol";
@@ -17,6 +19,15 @@ import { AnswerParser, type AnswerHead } from "./answer-parser.js";
 import type { SendAnswer, SmallCall } from "./node-dispatch.js";
 import { CONNECT_TIMEOUT_MS, nodeHeaders, splitAddress, tlsOptions, type NodeTarget } from "./node-forward.js";
 import { RelayCall } from "./relay-call.js";
+
+/**
+ * How long the node's answer head may take once the call is written: undici's headersTimeout, which
+ * exec had before the relay and every other forwarded call still has. It cannot cut a long-running
+ * exec: a node answers an exec's head once the process has started (routes/processes.ts, its
+ * `started` line held at most 2 ms), not at its exit, and the body has no timeout (an exec may be
+ * quiet for hours; a node that dies under it is the lease watch's). Tests shorten it.
+ */
+export const RELAY_LIMITS = { headMs: 300_000 };
 
 /** Idle sockets kept per node, and nodes with idle sockets; past either bound a socket is closed. */
 const MAX_IDLE_PER_NODE = 16;
@@ -158,5 +169,6 @@ export const relayAnswer: SendAnswer = (t, call, path, to, head, watch) => {
     if (r.ended) return unwatch();
     r.unwatch = unwatch;
     c.socket.write(bytes);
+    r.awaitHead(RELAY_LIMITS.headMs);
   });
 };

@@ -46,6 +46,15 @@ export function closedEarly(t: NodeTarget, connected: boolean, err: Error | unde
   );
 }
 
+/** A node that took the call and sent no answer head in time: like closedEarly, it may or may not have run. */
+export function noAnswer(t: NodeTarget, ms: number): SbxError {
+  return new SbxError(
+    "node_unavailable",
+    `node ${t.node} (${t.address}) sent no answer within ${ms / 1000} s; the call was not sent again, it may or may not have run`,
+    { node: t.node, reason: "answer_timeout" },
+  );
+}
+
 interface Settle {
   resolve(status: number): void;
   reject(err: Error): void;
@@ -60,6 +69,7 @@ export class RelayCall implements AnswerSink {
   private answer: AnswerHead | undefined;
   private complete = false;
   private corked = false;
+  private headTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly t: NodeTarget,
@@ -70,6 +80,12 @@ export class RelayCall implements AnswerSink {
   ) {
     to.on("drain", this.onDrain);
     to.once("close", this.onCallerGone);
+  }
+
+  /** Fails the call if the node's answer head has not come within `ms` (from now: the call is written). */
+  awaitHead(ms: number): void {
+    if (this.ended || this.answer) return;
+    this.headTimer = setTimeout(() => this.fail(noAnswer(this.t, ms)), ms).unref();
   }
 
   /** The node's bytes for this call. */
@@ -95,6 +111,7 @@ export class RelayCall implements AnswerSink {
 
   head(h: AnswerHead): void {
     if (this.ended) return;
+    clearTimeout(this.headTimer);
     if (h.status === 401) return this.fail(keyRefused(this.t));
     // Answered only once the head is written: a head the caller's side refuses is a refusal, not a hang.
     this.to.writeHead(h.status, callerHead(this.t, h, this.extra));
@@ -133,6 +150,7 @@ export class RelayCall implements AnswerSink {
 
   private finish(): void {
     this.ended = true;
+    clearTimeout(this.headTimer);
     this.unwatch?.();
     this.to.off("drain", this.onDrain);
     this.to.off("close", this.onCallerGone);
