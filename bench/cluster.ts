@@ -19,6 +19,13 @@ const SPEC = { allowInternetAccess: false, cpus: 0.25, memoryMb: 256 };
 const CONCURRENCY = 4;
 /** Rounds of back-to-back exec blocks, one block of each path per round. */
 const EXEC_ROUNDS = 4;
+/**
+ * Untimed exec `true` pairs (one each way, alternating) before the timed exec rows: a control plane
+ * serves calls for days, and a young one is still tiering its exec path up (cexec6: TurboFan
+ * compiles go on for thousands of calls). Both paths get the same calls, so the node's side warms
+ * alike; the row then compares warm code on both sides, as a long-running fleet has it.
+ */
+const EXEC_WARM_PAIRS = 300;
 
 interface Life {
   /** create → the first `true` done */
@@ -101,6 +108,10 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
     // Exec in one running sandbox, created through the control plane, reached both ways.
     const box = await Sandbox.create(SPEC, fleet.client);
     const direct = await Sandbox.connect(box.id, n1.local);
+    for (let i = 0; i < EXEC_WARM_PAIRS; i++) {
+      await box.run("true");
+      await direct.run("true");
+    }
     const viaExec: number[] = [];
     const directExec: number[] = [];
     for (let i = 0; i < n; i++) {
@@ -165,6 +176,7 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
       notes: [
         `PostgreSQL, one control plane and 3 node daemons (warm pool on, default size) on loopback of one ${availableParallelism()}-core machine; fleet start ${startSecs.toFixed(0)} s`,
         "latency rows: n2 and n3 cordoned, so both paths reach n1; direct = n1's own unix socket (a node's TCP API serves only its control plane, with the node's key); the two paths alternate iteration by iteration, except the back-to-back exec rows",
+        `exec rows: after ${EXEC_WARM_PAIRS} untimed warm-up pairs (one exec \`true\` each way, alternating), so both daemons run warm code as a long-running fleet does`,
         `back to back: ${EXEC_ROUNDS} rounds of one block of ${Math.max(5, Math.round(n / 2))} execs per path, the blocks alternating (AB BA ...); each exec starts as soon as the last ended. Both ways are held to the target`,
         `creates/s: ${count} sandboxes (${SPEC.cpus} cpus, ${SPEC.memoryMb} MB, each terminated) through the control plane; 1 node = n2, n3 cordoned; the 3 nodes share the same cores, so this is not 3 machines' throughput`,
         `same run, one PostgreSQL round trip (SELECT 1) from the bench: p50 ${percentile(rtt, 50).toFixed(1)} ms, p99 ${percentile(rtt, 99).toFixed(1)} ms; the control plane makes one (locating the sandbox) per forwarded call`,
