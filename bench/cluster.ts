@@ -17,8 +17,13 @@ import { atMost, percentile, printSection, timeIt, type Row, type Section } from
 /** Small enough that four fit one node's capacity (a node offers its CPU count and memory). */
 const SPEC = { allowInternetAccess: false, cpus: 0.25, memoryMb: 256 };
 const CONCURRENCY = 4;
-/** Rounds of back-to-back exec blocks, one block of each path per round. */
-const EXEC_ROUNDS = 4;
+/**
+ * Timed execs per path in each exec row (at least; more when the section's n is larger). A p50 of
+ * 40 samples swung ±0.07× run to run on this machine, as wide as the whole margin to the target;
+ * execs are cheap (a few ms), so the rows take more samples than the lifecycle rows. Both paths
+ * get the same count, in the same order as before: interleaved pairs, and blocks of n/2 alternating.
+ */
+const EXEC_MIN_N = 200;
 /**
  * Untimed exec `true` pairs (one each way, alternating) before the timed exec rows: a control plane
  * serves calls for days, and a young one is still tiering its exec path up (cexec6: TurboFan
@@ -112,9 +117,10 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
       await box.run("true");
       await direct.run("true");
     }
+    const execN = Math.max(n, EXEC_MIN_N);
     const viaExec: number[] = [];
     const directExec: number[] = [];
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < execN; i++) {
       viaExec.push(await timeIt(() => box.run("true")));
       directExec.push(await timeIt(() => direct.run("true")));
     }
@@ -124,7 +130,8 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
     const viaRun: number[] = [];
     const directRun: number[] = [];
     const block = Math.max(5, Math.round(n / 2));
-    for (let r = 0; r < EXEC_ROUNDS; r++) {
+    const rounds = Math.ceil(execN / block);
+    for (let r = 0; r < rounds; r++) {
       const order = r % 2 === 0 ? ([box, direct] as const) : ([direct, box] as const);
       for (const sb of order)
         for (let i = 0; i < block; i++) (sb === box ? viaRun : directRun).push(await timeIt(() => sb.run("true")));
@@ -177,9 +184,9 @@ export async function clusterSection(n: number, slot: number | undefined): Promi
         `PostgreSQL, one control plane and 3 node daemons (warm pool on, default size) on loopback of one ${availableParallelism()}-core machine; fleet start ${startSecs.toFixed(0)} s`,
         "latency rows: n2 and n3 cordoned, so both paths reach n1; direct = n1's own unix socket (a node's TCP API serves only its control plane, with the node's key); the two paths alternate iteration by iteration, except the back-to-back exec rows",
         `exec rows: after ${EXEC_WARM_PAIRS} untimed warm-up pairs (one exec \`true\` each way, alternating), so both daemons run warm code as a long-running fleet does`,
-        `back to back: ${EXEC_ROUNDS} rounds of one block of ${Math.max(5, Math.round(n / 2))} execs per path, the blocks alternating (AB BA ...); each exec starts as soon as the last ended. Both ways are held to the target`,
+        `back to back: ${Math.ceil(Math.max(n, EXEC_MIN_N) / Math.max(5, Math.round(n / 2)))} rounds of one block of ${Math.max(5, Math.round(n / 2))} execs per path, the blocks alternating (AB BA ...); each exec starts as soon as the last ended. Both ways are held to the target`,
         `creates/s: ${count} sandboxes (${SPEC.cpus} cpus, ${SPEC.memoryMb} MB, each terminated) through the control plane; 1 node = n2, n3 cordoned; the 3 nodes share the same cores, so this is not 3 machines' throughput`,
-        `same run, one PostgreSQL round trip (SELECT 1) from the bench: p50 ${percentile(rtt, 50).toFixed(1)} ms, p99 ${percentile(rtt, 99).toFixed(1)} ms; the control plane makes one (locating the sandbox) per forwarded call`,
+        `same run, one PostgreSQL round trip (SELECT 1) from the bench: p50 ${percentile(rtt, 50).toFixed(1)} ms, p99 ${percentile(rtt, 99).toFixed(1)} ms; the control plane makes one to locate a sandbox only when its route cache misses (a warm exec loop: none per call)`,
         `load average (1 min) at start ${load0.toFixed(1)}, at end ${load1.toFixed(1)}`,
       ],
     };
