@@ -9,7 +9,7 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterNode } from "@sbx-sh/protocol";
-import { Fleet, waitFor } from "./cluster-harness.js";
+import { Fleet, rejection, waitFor } from "./cluster-harness.js";
 import { REPO } from "./harness.js";
 
 // n1 is neither added nor started: the first test adds it with the CLI and starts it.
@@ -60,6 +60,35 @@ describe("cluster nodes", () => {
     expect(later.leaseSecsLeft).toBeGreaterThan(0);
     expect(sbx(["node", "ready", "n1"]).stdout).toMatch(/node n1: ready/);
     expect(sbx(["node", "cordon", "nope"]).stderr).toMatch(/no node named nope/);
+  });
+
+  it("refuses resources past sbx's limits before placing, in both APIs, with the limit (never a 500)", async () => {
+    // Each used to reach PostgreSQL's integer columns: a 500 `internal` quoting the database.
+    for (const [ask, field] of [
+      [{ cpus: 1e9 }, /cpus: .*<=64/],
+      [{ cpus: 0.01 }, /cpus: .*>=0.1/],
+      [{ memoryMb: 1e12 }, /memoryMb: .*<=65536/],
+    ] as const) {
+      const err = await rejection(fleet.client().create(ask));
+      expect(err.code, err.message).toBe("invalid_argument");
+      expect(err.message).toMatch(field);
+    }
+    const token = sbx(["token", "create", "-q"]).stdout.trim();
+    for (const [resources, field] of [
+      [{ cpus: 3e6 }, /resources\.cpus: .*<=64/],
+      [{ memory_mb: 1e12 }, /resources\.memory_mb: .*<=65536/],
+    ] as const) {
+      const res = await fetch(`${fleet.controlUrl()}/sandboxes`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ resources }),
+      });
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      expect(res.status, body.error.message).toBe(400);
+      expect(body.error.message).toMatch(field);
+    }
+    expect(nodes()[0]!.allocated).toEqual({ cpus: 0, memoryMb: 0, sandboxes: 0 });
+    expect((await fleet.list()).sandboxes).toEqual([]);
   });
 
   it("refuses a wrong node token with 401 and logs it; operators' routes are not open over TCP", async () => {
