@@ -9,11 +9,19 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ClusterNode } from "@sbx-sh/protocol";
+import { Sandbox } from "@sbx-sh/sdk";
 import { Fleet, rejection, waitFor } from "./cluster-harness.js";
 import { REPO } from "./harness.js";
 
-// n1 is neither added nor started: the first test adds it with the CLI and starts it.
-const fleet = new Fleet({ nodes: [{ name: "n1", add: false }], leaseSecs: 3 });
+// n1 is neither added nor started: the first test adds it with the CLI and starts it. "dup" is a
+// second daemon (its own namespace and address) that a test starts with n1's credential.
+const fleet = new Fleet({
+  nodes: [
+    { name: "n1", add: false },
+    { name: "dup", add: false },
+  ],
+  leaseSecs: 3,
+});
 const sbx = (args: string[]): { code: number; stdout: string; stderr: string } => fleet.sbx(args);
 const nodes = (): ClusterNode[] => JSON.parse(sbx(["node", "ls", "--json"]).stdout) as ClusterNode[];
 
@@ -117,6 +125,36 @@ describe("cluster nodes", () => {
     await waitFor(async () => /node lease expired: lost/.test(fleet.control().log) || undefined, 10_000, "lost logged");
     await fleet.startNode("n1");
     await fleet.waitState("n1", "ready");
+  });
+
+  it("refuses a second daemon holding n1's credential at another address; n1 and its sandbox stay", async () => {
+    // An operator's mistake (a replacement started before the old node was stopped, a token copied to
+    // a second host): it used to take over n1's address, drop n1's sandboxes from the control plane
+    // (its reports list none, so their placements were freed and forgotten, never destroyed) and
+    // flip the address back and forth with every registration.
+    const n1 = fleet.node("n1");
+    const sb = await Sandbox.create({ name: "kept", cpus: 0.25, memoryMb: 128 }, fleet.client());
+    const dup = fleet.node("dup");
+    dup.daemon.env.SBX_NODE_TOKEN = n1.token;
+    await fleet.startNode("dup");
+    try {
+      await waitFor(
+        async () =>
+          /control plane refused this node|registered with the control plane/.test(dup.daemon.log) || undefined,
+        15_000,
+        "dup's first registration answered",
+      );
+      expect(dup.daemon.log).toMatch(/another daemon/);
+      expect(dup.daemon.log).not.toMatch(/registered with the control plane/);
+      // Past a lease (3 s) of both daemons' heartbeats: n1 keeps its address, lease and sandbox.
+      await new Promise((res) => setTimeout(res, 4000));
+      expect(nodes()).toMatchObject([{ name: "n1", state: "ready", address: `${n1.address}:7080` }]);
+      expect((await fleet.list()).sandboxes.map((s) => s.id)).toEqual([sb.id]);
+      expect((await sb.run("echo", { args: ["still"] })).stdout).toBe("still\n");
+    } finally {
+      await dup.daemon.stop();
+    }
+    await sb.terminate();
   });
 
   it("a daemon that is not a control plane says so", () => {
