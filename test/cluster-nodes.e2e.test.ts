@@ -176,4 +176,25 @@ describe("cluster nodes", () => {
     expect(nodes()[0]).toMatchObject({ name: "n1", state: "revoked" });
     expect(sbx(["node", "ready", "n1"]).stderr).toMatch(/cannot become ready/);
   });
+
+  it("sbx node add -q prints only the credential, which is shown once (as token create -q does)", async () => {
+    // -q used to print the node's name (the generic "only ids"): the credential was lost for good.
+    const r = sbx(["node", "add", "n9", "-q"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^sbxn_[A-Za-z0-9_-]{40,}\n$/);
+    // It is n9's credential: the control plane knows it (no lease yet: 412), where a wrong one is 401.
+    const heartbeat = (token: string) =>
+      fetch(`${fleet.controlUrl()}/cluster/v1/heartbeat`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          address: "x:1",
+          capacity: { cpus: 1, memoryMb: 1, diskMb: 1 },
+          usage: { cpus: 0, memoryMb: 0, diskMb: 0, sandboxes: 0 },
+          layers: [],
+        }),
+      }).then((res) => res.status);
+    expect(await heartbeat(r.stdout.trim())).toBe(412);
+    expect(await heartbeat("sbxn_wrong")).toBe(401);
+  });
 });
