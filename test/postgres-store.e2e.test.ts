@@ -1,6 +1,6 @@
 // sbxd on PostgreSQL (--store postgres://…): a real daemon on real crun keeps its metadata in a
 // throwaway PostgreSQL server instead of the SQLite file, and finds it again after a kill -9.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,6 +56,28 @@ describe("sbxd --store postgres://", () => {
     await sb.terminate();
     const after = await db.query<{ status: string }>("SELECT status FROM sbx.sandboxes WHERE id = $1", [sb.id]);
     expect(after.rows[0]?.status).toBe("terminated");
+  });
+
+  it("masks a --store password in its command line, which every host user can read (ps)", async () => {
+    // The test server trusts loopback, so the password is ignored by PostgreSQL and the daemon starts.
+    const url = new URL(cluster.url);
+    url.password = "hunter2pw";
+    const d = new TestDaemon({
+      name: "pgstore-pw",
+      netIndex: 5,
+      extraArgs: ["--warm-pool", "0", "--store", url.toString()],
+    });
+    await d.reset();
+    await d.start();
+    try {
+      const pid = readFileSync(join(d.root, "run", "sbxd.pid"), "utf8").trim();
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      expect(cmdline).toContain("--store postgres://sbx:***@");
+      expect(cmdline).not.toContain("hunter2pw");
+      expect(d.log).toMatch(/--store holds a password/);
+    } finally {
+      await d.stop();
+    }
   });
 
   it("a store it cannot open stops it with an error that names the store, never its password", async () => {
