@@ -226,6 +226,24 @@ describe("exposed ports through the proxy", () => {
     expect((await viaProxy(hostOf(8080, named.id), "/")).status).not.toBe(503);
   });
 
+  it("caps a sandbox's exposed ports at 64: one more is out_of_range, re-exposing one is not", async () => {
+    // Unbounded, one project's exposures were rows without end, and a Tensorlake PATCH naming thousands
+    // of ports held the daemon's event loop for seconds (a cluster node missed its lease: lost).
+    const many = await create({ allowInternetAccess: true });
+    for (let port = 20000; port < 20064; port++) await many.exposePort(port);
+    await expect(many.exposePort(20064)).rejects.toMatchObject({
+      code: "out_of_range",
+      message: expect.stringMatching(/64 exposed ports/),
+    });
+    await many.exposePort(20000, { public: true });
+    const ports = await many.listPorts();
+    expect(ports).toHaveLength(64);
+    expect(ports.find((p) => p.port === 20000)?.public).toBe(true);
+    await many.closePort(20001);
+    await many.exposePort(20064);
+    await many.terminate();
+  });
+
   it("terminate removes a sandbox's exposures and ends its open tunnels", async () => {
     const other = await create({ allowInternetAccess: true });
     await other.startProcess("/.sbx/busybox", { args: ["httpd", "-f", "-p", "8080", "-h", "/"] });

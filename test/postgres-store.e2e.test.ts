@@ -1,12 +1,12 @@
 // sbxd on PostgreSQL (--store postgres://…): a real daemon on real crun keeps its metadata in a
 // throwaway PostgreSQL server instead of the SQLite file, and finds it again after a kill -9.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { startPgCluster, type PgCluster } from "../packages/daemon/src/testing/pg-cluster.js";
-import { TestDaemon } from "./harness.js";
+import { freePort, TestDaemon } from "./harness.js";
 
 let cluster: PgCluster;
 let daemon: TestDaemon;
@@ -56,5 +56,55 @@ describe("sbxd --store postgres://", () => {
     await sb.terminate();
     const after = await db.query<{ status: string }>("SELECT status FROM sbx.sandboxes WHERE id = $1", [sb.id]);
     expect(after.rows[0]?.status).toBe("terminated");
+  });
+
+  it("masks a --store password in its command line, which every host user can read (ps)", async () => {
+    // The test server trusts loopback, so the password is ignored by PostgreSQL and the daemon starts.
+    const url = new URL(cluster.url);
+    url.password = "hunter2pw";
+    const d = new TestDaemon({
+      name: "pgstore-pw",
+      netIndex: 5,
+      extraArgs: ["--warm-pool", "0", "--store", url.toString()],
+    });
+    await d.reset();
+    await d.start();
+    try {
+      const pid = readFileSync(join(d.root, "run", "sbxd.pid"), "utf8").trim();
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      expect(cmdline).toContain("--store postgres://sbx:***@");
+      expect(cmdline).not.toContain("hunter2pw");
+      expect(d.log).toMatch(/--store holds a password/);
+    } finally {
+      await d.stop();
+    }
+  });
+
+  it("a store it cannot open stops it with an error that names the store, never its password", async () => {
+    // It used to print the driver's words alone ("sbxd: connect ECONNREFUSED 127.0.0.1:…", "sbxd: role
+    // "nobody" does not exist"): nothing said it was the --store the operator should check.
+    const port = await freePort();
+    const url = new URL(cluster.url);
+    for (const [store, why] of [
+      [`postgres://sbx:hunter2pw@127.0.0.1:${port}/sbx`, /ECONNREFUSED/],
+      [`postgres://nobody:hunter2pw@${url.host}/postgres`, /role "nobody" does not exist/],
+    ] as const) {
+      const bad = new TestDaemon({
+        name: "pgstore-bad",
+        netIndex: 5,
+        extraArgs: ["--warm-pool", "0", "--store", store],
+      });
+      await bad.reset();
+      const err = await bad.start(60_000).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+      await bad.stop();
+      expect(err?.message).toMatch(why);
+      const shown = new URL(store);
+      shown.password = "***";
+      expect(err?.message).toContain(`cannot open the store ${shown.toString()}: `);
+      expect(err?.message).not.toContain("hunter2pw");
+    }
   });
 });

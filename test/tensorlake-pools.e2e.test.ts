@@ -246,6 +246,23 @@ describe("the tensorlake wire, raw", () => {
     expect((await processes()).processes.length).toBe(before.processes);
   });
 
+  it("refuses an update naming more ports than a sandbox may expose, and keeps its ports", async () => {
+    const patch = (body: unknown) =>
+      fetch(`${base}/sandboxes/${sb}`, {
+        method: "PATCH",
+        headers: { ...auth(), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    expect((await patch({ exposed_ports: [8080] })).status).toBe(200);
+    const many = Array.from({ length: 65 }, (_, i) => 30000 + i);
+    const r = await patch({ exposed_ports: many });
+    const body = (await r.json()) as { error: { code: string; message: string } };
+    expect([r.status, body.error.code]).toEqual([400, "out_of_range"]);
+    expect(body.error.message).toMatch(/64/);
+    expect((await admin.listPorts(sb)).map((p) => p.port)).toEqual([8080]);
+    expect((await patch({ exposed_ports: [] })).status).toBe(200);
+  });
+
   it("accepts a refused tunnel upgrade and closes it with the reason", async () => {
     const { WebSocket } = await import("ws");
     const ws = new WebSocket(`${base.replace("http", "ws")}/api/v1/tunnels/tcp?port=8080`, {

@@ -64,7 +64,10 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   if (problem) throw new Error(problem);
   const trust = await hostTrust(cfg.caCerts ?? []);
   const storeConfig = daemonStoreConfig(cfg.store, cfg.dataDir);
-  const stores = await openStores(storeConfig);
+  // The driver's words alone ("connect ECONNREFUSED …") do not say it is the store to check.
+  const stores = await openStores(storeConfig).catch((err: unknown) => {
+    throw new Error(`cannot open the store ${describeStore(storeConfig)}: ${(err as Error).message}`, { cause: err });
+  });
   log.info({ store: describeStore(storeConfig) }, "store open");
   const store = stores.meta;
   // Control replicas share builds in PostgreSQL: each fails only dead replicas' (replica-lease.ts).

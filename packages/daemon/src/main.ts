@@ -1,5 +1,6 @@
 // sbxd entry point: parse flags, start the daemon, stop cleanly on SIGTERM/SIGINT. Sandboxes keep
 // running when the daemon stops; the next start reconciles with them.
+import { maskStoreArgs } from "./common/argv-secrets.js";
 import { defaultConfig, parseFlags, USAGE } from "./config.js";
 import { startDaemon } from "./daemon.js";
 import { runDoctor } from "./runtime/doctor.js";
@@ -20,9 +21,17 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
+  // Every host user reads our command line (ps): a --store password in it is masked at once.
+  const masked = maskStoreArgs(argv);
+  if (masked) process.title = [...process.argv.slice(0, 2), ...masked].join(" ");
   const cfg = parseFlags(argv, defaultConfig());
   const daemon = await startDaemon(cfg);
   const log = daemon.services.log;
+  if (masked)
+    log.warn(
+      {},
+      "--store holds a password: every host user could read it in `ps` while sbxd started; give it as SBX_STORE instead",
+    );
   // A promise nobody waited for failed: a bug, logged with its stack. It is no reason to end every
   // tenant's calls and sandbox connections at once, which Node's default (exit) would do.
   process.on("unhandledRejection", (err) =>

@@ -69,18 +69,21 @@ Examples:
     .description("add a node and print its credential (shown once: give it to the node's sbxd as SBX_NODE_TOKEN)")
     .argument("<name>", "node name: [a-z0-9-], up to 63")
     .option("--label <key=value>", "a label placement selectors match (repeatable)", parseLabel)
+    // Its own -q, as `token create`'s: the generic one prints the name, and the credential is shown once.
+    .option("-q, --quiet", "print only the credential")
     .addHelpText(
       "after",
       `
 Examples:
   $ sbx node add n1 --label zone=a
-  $ SBX_NODE_TOKEN=$(sbx node add n2 --json | jq -r .token) sbxd --role node --control http://control:7070`,
+  $ SBX_NODE_TOKEN=$(sbx node add n2 -q) sbxd --role node --control http://control:7070`,
     )
-    .action(async (name: string, o: { label?: Record<string, string> }, cmd: Command) => {
+    .action(async (name: string, o: { label?: Record<string, string>; quiet?: boolean }, cmd: Command) => {
       const g = globalsOf(cmd);
       await withClient(cmd, async (client) => {
         const cred = await client.addNode(name, o.label ?? {});
         if (g.json) return printJson(cred);
+        if (o.quiet) return printLines([cred.token]);
         printLines([`node ${cred.name} added; its credential (shown once):`, cred.token]);
       });
     });

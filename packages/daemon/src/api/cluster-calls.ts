@@ -259,10 +259,18 @@ export async function readCreateBody(
   return { raw, body: body as Record<string, unknown> };
 }
 
-/** A positive number from a create request, or `fallback` when absent. */
-export function positive(v: unknown, fallback: number, what: string): number {
-  if (v === undefined || v === null) return fallback;
+/**
+ * A resource of a create request within sbx's limits (domain/limits.ts), or the default when absent.
+ * Checked here because placement runs before any node's own schema sees the request: past the limit,
+ * it is the same 400 one daemon gives, never a number PostgreSQL's integer columns refuse with a 500.
+ */
+export function resource(v: unknown, limit: { min: number; max: number; default: number }, what: string): number {
+  if (v === undefined || v === null) return limit.default;
   if (typeof v !== "number" || !Number.isFinite(v) || v <= 0)
     throw new SbxError("invalid_argument", `invalid request: ${what}: expected a positive number`);
+  if (v > limit.max)
+    throw new SbxError("invalid_argument", `invalid request: ${what}: Too big: expected number to be <=${limit.max}`);
+  if (v < limit.min)
+    throw new SbxError("invalid_argument", `invalid request: ${what}: Too small: expected number to be >=${limit.min}`);
   return v;
 }

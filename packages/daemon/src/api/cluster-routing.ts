@@ -21,7 +21,7 @@ import {
   forwardCall,
   pathSegment,
   placeAndCreate,
-  positive,
+  resource,
   readCreateBody,
   relaySocket,
   targetOf,
@@ -126,8 +126,8 @@ async function createOnNode(c: Context<AppEnv>, r: ClusterRouting): Promise<Resp
         : undefined;
   const { placement, ...rest } = body;
   const want = {
-    cpus: positive(body.cpus, LIMITS.cpus.default, "cpus"),
-    memoryMb: Math.ceil(positive(body.memoryMb, LIMITS.memoryMb.default, "memoryMb")),
+    cpus: resource(body.cpus, LIMITS.cpus, "cpus"),
+    memoryMb: Math.ceil(resource(body.memoryMb, LIMITS.memoryMb, "memoryMb")),
     name: (body.name as string | undefined) ?? null,
     selector: nodeSelector(placement),
     layers: image?.layers ?? [],

@@ -16,7 +16,7 @@ import {
   forwardCall,
   pathSegment,
   placeAndCreate,
-  positive,
+  resource,
   readCreateBody,
   relaySocket,
   targetOf,
@@ -110,8 +110,8 @@ async function create(
   if (body.name !== undefined && body.name !== null && typeof body.name !== "string")
     throw new SbxError("invalid_argument", "invalid request: name: expected a string");
   const want = {
-    cpus: positive(res.cpus, LIMITS.cpus.default, "resources.cpus"),
-    memoryMb: Math.ceil(positive(res.memory_mb, LIMITS.memoryMb.default, "resources.memory_mb")),
+    cpus: resource(res.cpus, LIMITS.cpus, "resources.cpus"),
+    memoryMb: Math.ceil(resource(res.memory_mb, LIMITS.memoryMb, "resources.memory_mb")),
     name: (body.name as string | null | undefined) ?? null,
   };
   return placeAndCreate(c, r, want, nodePath, raw, (a) => (a as { sandbox_id?: string }).sandbox_id, here);

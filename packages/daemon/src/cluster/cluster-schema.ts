@@ -98,6 +98,8 @@ export const CLUSTER_MIGRATIONS: string[] = [
    CREATE INDEX sandbox_moves_from ON sandbox_moves (from_node);
    ALTER TABLE given_up DROP CONSTRAINT given_up_pkey;
    ALTER TABLE given_up ADD PRIMARY KEY (sandbox_id, node);`,
+  // The node daemon that holds each node's registration (node-instance.ts): one daemon per credential.
+  `ALTER TABLE nodes ADD COLUMN instance text;`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

@@ -6,8 +6,11 @@
 // key for control → node calls (node-key.ts), which the node's TCP API then accepts; a refused
 // credential drops it, so a revoked node's key stops opening even that node. A lease may name
 // sandboxes the control plane gave up while this node was lost (given-up.ts): the node destroys them.
+// Every call names this daemon's instance (node-instance.ts): a second daemon with the same
+// credential is refused (409) instead of taking the node over.
 import type { NodeLease, NodeReport } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
+import { NODE_INSTANCE_HEADER, newNodeInstance } from "./node-instance.js";
 import type { NodeKeys } from "./node-key.js";
 
 export interface NodeAgentOptions {
@@ -28,6 +31,8 @@ export class NodeAgent {
   private registered = false;
   /** Until the first lease says otherwise. */
   private intervalMs = 5000;
+  /** This daemon's instance id: the control plane lets one daemon per credential hold the node. */
+  private readonly instance = newNodeInstance();
 
   constructor(private readonly o: NodeAgentOptions) {}
 
@@ -67,8 +72,9 @@ export class NodeAgent {
           next = 0;
         } else {
           this.o.log.error({ status: res.status, body: body.slice(0, 300) }, "control plane refused this node");
-          // Revoked or unknown: whoever still holds our key is not our control plane any more.
-          if (res.status === 401) this.o.keys.clear();
+          // Revoked or unknown: whoever still holds our key is not our control plane any more. Held by
+          // another daemon (409, two daemons with one credential): that one is the node, not this one.
+          if (res.status === 401 || res.status === 409) this.o.keys.clear();
           this.registered = false;
           next = Math.max(this.intervalMs, 10_000);
         }
@@ -93,7 +99,11 @@ export class NodeAgent {
   private post(path: string, body: unknown): Promise<Response> {
     return fetch(new URL(path, this.o.control), {
       method: "POST",
-      headers: { authorization: `Bearer ${this.o.token}`, "content-type": "application/json" },
+      headers: {
+        authorization: `Bearer ${this.o.token}`,
+        "content-type": "application/json",
+        [NODE_INSTANCE_HEADER]: this.instance,
+      },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });

@@ -9,6 +9,7 @@ import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
 import { uniqueViolation } from "../store/postgres-meta.js";
 import { GivenUp } from "./given-up.js";
+import { checkHolder, claimNode } from "./node-instance.js";
 
 export type NodeState = "new" | "ready" | "cordoned" | "draining" | "lost" | "revoked";
 
@@ -170,9 +171,10 @@ export class NodeRegistry {
   }
 
   /** A node (re)joins: its report replaces the last one and a fresh lease starts; a lost node is ready again. */
-  async register(token: string, report: NodeReport): Promise<NodeLeaseGrant> {
+  async register(token: string, report: NodeReport, instance?: string): Promise<NodeLeaseGrant> {
     checkReport(report);
     const { name, salt } = await this.authenticate(token);
+    await claimNode(this.pool, name, instance, report.address);
     await this.pool.query(
       `UPDATE nodes SET address = $2, cpu_millis = $3, memory_mb = $4, disk_mb = $5, usage = $6, layers = $7,
          state = CASE WHEN state IN ('new', 'lost') THEN 'ready' ELSE state END,
@@ -196,9 +198,10 @@ export class NodeRegistry {
   }
 
   /** Renews the lease with a fresh report; a lost node must register again (and reconcile) instead. */
-  async heartbeat(token: string, report: NodeReport): Promise<NodeLeaseGrant> {
+  async heartbeat(token: string, report: NodeReport, instance?: string): Promise<NodeLeaseGrant> {
     checkReport(report);
     const { name, salt } = await this.authenticate(token);
+    await checkHolder(this.pool, name, instance);
     const { rowCount } = await this.pool.query(
       `UPDATE nodes SET usage = $2, layers = $3, heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $4)
        WHERE name = $1 AND state IN ('ready', 'cordoned', 'draining') AND lease_expires_at >= now()`,

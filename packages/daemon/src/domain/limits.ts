@@ -10,6 +10,12 @@ export const LIMITS = {
   timeoutSecs: { min: 0, max: 7 * 24 * 3600, default: 600 },
 } as const;
 
+/**
+ * Exposed ports one sandbox may have at once. Each is a stored row with its own token; unbounded, one
+ * request naming thousands (a Tensorlake update) held the daemon for seconds.
+ */
+export const MAX_EXPOSED_PORTS = 64;
+
 /** A window larger than this is a mistake, not a screen. */
 export const TERMINAL_SIZE = { min: 1, max: 1000 } as const;
 

@@ -3,11 +3,20 @@
 // the TCP tunnel endpoint connect to. Exposures are stored, and go when their sandbox is terminated.
 import { checkPort, SbxError } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
+import { MAX_EXPOSED_PORTS } from "../domain/limits.js";
 import type { PortExposureRecord, SandboxRecord } from "../domain/records.js";
 import type { Store } from "../store/store.js";
 import type { SandboxEvents } from "./sandbox-events.js";
 import type { SandboxService } from "./sandbox-service.js";
 import { PortTokens } from "./port-tokens.js";
+
+/** A sandbox already has as many exposed ports as it may (domain/limits.ts). */
+export function tooManyPorts(sandboxId: string): SbxError {
+  return new SbxError(
+    "out_of_range",
+    `sandbox ${sandboxId} may have at most ${MAX_EXPOSED_PORTS} exposed ports: close one first (sbx port close)`,
+  );
+}
 
 /** Where the port proxy listens, once it does: api/ builds the URLs of exposed ports from it. */
 export interface ProxyAddress {
@@ -65,6 +74,7 @@ export class PortService {
     // Read and replaced in one transaction: two exposes of one port at once end with one token.
     const { old, record } = await this.store.transaction(async (tx) => {
       const old = await tx.getPortExposure(s.id, port);
+      if (!old && (await tx.listPortExposures(s.id)).length >= MAX_EXPOSED_PORTS) throw tooManyPorts(s.id);
       const record: PortExposureRecord = {
         sandboxId: s.id,
         project: s.project,

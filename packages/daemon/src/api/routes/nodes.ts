@@ -6,6 +6,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { SbxError } from "@sbx-sh/protocol";
 import type { NodeRegistry } from "../../cluster/node-registry.js";
+import { instanceOf, NODE_INSTANCE_HEADER } from "../../cluster/node-instance.js";
 import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
 import {
@@ -40,12 +41,15 @@ export function nodeToken(c: Context): string {
   return m[1]!;
 }
 
+/** The node daemon's instance id (node-instance.ts), absent from older node daemons. */
+const instance = (c: Context): string | undefined => instanceOf(c.req.header(NODE_INSTANCE_HEADER));
+
 /** A node refused for its credential is worth an operator's attention: logged with where it came from. */
 async function refusalsLogged<T>(c: Context, s: Services, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    if (err instanceof SbxError && err.code === "unauthenticated")
+    if (err instanceof SbxError && (err.code === "unauthenticated" || err.code === "already_exists"))
       s.log.warn({ path: c.req.path, from: c.req.header("x-forwarded-for") ?? null }, "node refused: " + err.message);
     throw err;
   }
@@ -119,7 +123,9 @@ export function registerNodeRoutes(app: Api, s: Services): void {
       responses: { 200: json(NodeLease, "lease"), 401: json(ErrorBody, "unknown or revoked node token") },
     }),
     async (c) => {
-      const lease = await refusalsLogged(c, s, () => registry(s).register(nodeToken(c), c.req.valid("json")));
+      const lease = await refusalsLogged(c, s, () =>
+        registry(s).register(nodeToken(c), c.req.valid("json"), instance(c)),
+      );
       s.log.info({ node: lease.name }, "node registered");
       s.cluster?.mover?.recordReported(lease.name, c.req.valid("json").suspended);
       return c.json(lease, 200);
@@ -135,7 +141,9 @@ export function registerNodeRoutes(app: Api, s: Services): void {
       responses: { 200: json(NodeLease, "lease"), 412: json(ErrorBody, "no live lease") },
     }),
     async (c) => {
-      const lease = await refusalsLogged(c, s, () => registry(s).heartbeat(nodeToken(c), c.req.valid("json")));
+      const lease = await refusalsLogged(c, s, () =>
+        registry(s).heartbeat(nodeToken(c), c.req.valid("json"), instance(c)),
+      );
       // Sandboxes the node suspended by itself (their timeout): their snapshots recorded, in the background.
       s.cluster?.mover?.recordReported(lease.name, c.req.valid("json").suspended);
       return c.json(lease, 200);

@@ -4,7 +4,9 @@
 import type { Context } from "hono";
 import { z } from "zod";
 import { SbxError } from "@sbx-sh/protocol";
+import { MAX_EXPOSED_PORTS } from "../../domain/limits.js";
 import type { SandboxRecord } from "../../domain/records.js";
+import { tooManyPorts } from "../../services/port-service.js";
 import type { Services } from "../../services/services.js";
 import type { Api, AppEnv } from "../api-types.js";
 import { parse, readJson, type TlDeps } from "./common.js";
@@ -88,7 +90,10 @@ export function registerTlLifecycle(app: Api, s: Services, deps: TlDeps): void {
     const sb = await s.sandboxes.get(project(c), id(c));
     if (body.name && body.name !== sb.name) throw unsupported("renaming a sandbox");
     const current = await s.ports.list(sb.project, sb.id);
-    const ports = body.exposed_ports ?? current.map((p) => p.port);
+    // Each port once (a list of one port repeated is one exposure, not a loop), checked before any
+    // port is closed: a refused update changes nothing.
+    const ports = [...new Set(body.exposed_ports ?? current.map((p) => p.port))];
+    if (ports.length > MAX_EXPOSED_PORTS) throw tooManyPorts(sb.id);
     const isPublic = body.allow_unauthenticated_access ?? current.some((p) => p.public);
     for (const p of current) if (!ports.includes(p.port)) await s.ports.close(sb.project, sb.id, p.port);
     for (const port of ports) await s.ports.expose(sb.project, sb.id, port, { public: isPublic });
