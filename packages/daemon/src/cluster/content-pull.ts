@@ -2,7 +2,8 @@
 // into a node's layer store: the manifest fetched by digest and checked (its annotation by the
 // caller's `describe`, its sizes against the free disk, host ids only for a base recipe this node
 // builds with them), then every layer this node lacks downloaded and unpacked, each blob checked
-// against its digest and again with its diff id while it unpacks. Used by content-fetch.ts.
+// against its digest and again with its diff id while it unpacks. A download that breaks off is
+// tried again (content-blob.ts). Used by content-fetch.ts.
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, statfs } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
@@ -12,6 +13,7 @@ import type { ImageLayerRef } from "../domain/records.js";
 import { importedLayerKey } from "../oci/import.js";
 import { MANIFEST_TYPES, MEDIA, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
 import { unpackLayer } from "../oci/unpack.js";
+import { pullBlob } from "./content-blob.js";
 import type { FetchDeps } from "./content-fetch.js";
 import { CONTENT_ANNOTATION } from "./content-registry.js";
 
@@ -63,7 +65,7 @@ export async function pullStack(
   const held: string[] = [];
   let done = false;
   try {
-    await client.getBlob(m.config.digest, m.config.size, join(dir, "config"));
+    await pullBlob(client, d.registry.address, `config ${m.config.digest}`, m.config, join(dir, "config"), d.log);
     const config = JSON.parse(await readFile(join(dir, "config"), "utf8")) as ImageConfigJson;
     const diffIds = config.rootfs?.diff_ids ?? [];
     const wantLayers = meta.steps.length + (meta.baseRecipe ? 0 : 1);
@@ -83,7 +85,7 @@ export async function pullStack(
         continue;
       }
       const blob = join(dir, `layer-${i}`);
-      await client.getBlob(l.digest, l.size, blob);
+      await pullBlob(client, d.registry.address, `layer ${l.digest}`, l, blob, d.log);
       const unpacked = join(d.layers.root, `.oci-${randomBytes(6).toString("hex")}`);
       try {
         await unpackLayer(
