@@ -5,17 +5,19 @@
 // pushed before it is reported committed and recorded in PostgreSQL, so the control plane lists it,
 // and a sandbox created from it on the other node (which pulls it by digest) sees the files the
 // build wrote; an OCI archive imported through the control plane goes the same way. A layer the
-// registry serves with other bytes is refused, a node cannot record an image for a build it was not
-// given, and with the registry down the build fails clearly and no image is recorded.
+// registry serves with other bytes is refused and the failed pull leaves nothing on the node (no
+// sandbox, placement or download), a node cannot record an image for a build it was not given, and
+// with the registry down the build fails clearly and no image is recorded. A sandbox a failing test
+// made is terminated after it, so one failure does not fail the tests after it.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { Image, Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import { Fleet, rejection, waitFor } from "./cluster-harness.js";
 
@@ -32,6 +34,21 @@ let ctx = "";
 const small = { cpus: 0.25, memoryMb: 128, allowInternetAccess: false };
 /** A sandbox on n2 standing on the image "tools" (pulled there), kept across tests. */
 let standing: Sandbox | undefined;
+/**
+ * The sandboxes the tests made and have not terminated: what a failing test leaves is terminated
+ * after it (standing only once its next test is done), so the next test starts clean; a sandbox a
+ * failed create left behind is in no list here, and the checks of n2's sandboxes still see it.
+ */
+const live = new Set<Sandbox>();
+async function create(spec: Parameters<typeof Sandbox.create>[0], c = client): Promise<Sandbox> {
+  const sb = await Sandbox.create(spec, c);
+  live.add(sb);
+  return sb;
+}
+async function terminate(sb: Sandbox): Promise<void> {
+  await sb.terminate();
+  live.delete(sb);
+}
 const sbx = (args: string[]) => fleet.sbxAsync(args);
 /** Which node runs the sandbox, asked of the nodes' own daemons. */
 const nodeOf = (id: string): Promise<string> => fleet.nodeOf(id);
@@ -68,6 +85,10 @@ beforeAll(async () => {
   await writeFile(join(ctx, "hello.txt"), "copied through the control plane\n");
   await fleet.start();
   client = fleet.client();
+});
+
+afterEach(async () => {
+  for (const sb of live) if (sb !== standing) await terminate(sb);
 });
 
 afterAll(async () => {
@@ -113,11 +134,11 @@ describe("images in the cluster", () => {
       15_000,
       "n1 reports the image's layers",
     );
-    const near = await Sandbox.create({ ...small, image: "tools" }, client);
+    const near = await create({ ...small, image: "tools" });
     expect(await nodeOf(near.id)).toBe("n1");
-    await near.terminate();
+    await terminate(near);
 
-    const sb = await Sandbox.create({ ...small, image: "tools", placement: { nodeSelector: { zone: "n2" } } }, client);
+    const sb = await create({ ...small, image: "tools", placement: { nodeSelector: { zone: "n2" } } });
     expect(await nodeOf(sb.id)).toBe("n2");
     expect((await sb.readFile("/opt/marker")).toString()).toBe("built-on-n1\n");
     expect((await sb.readFile("/opt/hello.txt")).toString()).toBe("copied through the control plane\n");
@@ -140,6 +161,10 @@ describe("images in the cluster", () => {
   });
 
   it("an OCI archive imported through the control plane launches on the other node; n2's pulled images are an LRU cache", async () => {
+    // This test ends the one kept from the last, whatever happens here.
+    onTestFinished(async () => {
+      if (standing && live.has(standing)) await terminate(standing);
+    });
     const n2 = fleet.node("n2").local;
     const names = async (): Promise<string[]> =>
       (await n2.listImages())
@@ -164,19 +189,19 @@ describe("images in the cluster", () => {
     // An imported image has no base recipe: its layer is pushed as the base.
     expect((await manifestOf(ref)).layers).toHaveLength(1);
     const onN2 = { ...small, placement: { nodeSelector: { zone: "n2" } } };
-    const sb = await Sandbox.create({ ...onN2, image: "imported:v1" }, client);
+    const sb = await create({ ...onN2, image: "imported:v1" });
     expect(await nodeOf(sb.id)).toBe("n2");
     expect((await sb.readFile("/opt/marker")).toString()).toBe("imported\n");
     // Over budget (0 MB), but a sandbox stands on each: both kept.
     expect(await names()).toEqual(["imported", "tools"]);
-    await sb.terminate();
-    await standing!.terminate();
+    await terminate(sb);
+    await terminate(standing!);
     await importOnN1("imported2");
-    const next = await Sandbox.create({ ...onN2, image: "imported2:v1" }, client);
+    const next = await create({ ...onN2, image: "imported2:v1" });
     expect((await next.readFile("/opt/marker")).toString()).toBe("imported2\n");
     // Nothing stands on the first two any more: the pull evicted them; the one in use stays.
     expect(await names()).toEqual(["imported2"]);
-    await next.terminate();
+    await terminate(next);
     // A build on n2 FROM an image n2 no longer holds: n2 pulls its base first.
     await new Image({ name: "derived", baseImage: "imported:v1" })
       .run("cat /opt/marker > /opt/derived")
@@ -207,7 +232,14 @@ describe("images in the cluster", () => {
     expect((await n2.listImages()).some((i) => i.id === info.id)).toBe(false);
     // The control plane holds no layers: an export through it is refused, not half made.
     expect((await rejection(client.exportImage("tampered"))).code).toBe("unimplemented");
+    // The failed pull left nothing: no sandbox, no placement holding n2's room, no download or
+    // half-unpacked layer in n2's data dir.
     expect((await n2.list()).length).toBe(0);
+    const { rows: placed } = await pgQuery("SELECT sandbox_id FROM placements WHERE node = 'n2'");
+    expect(placed).toEqual([]);
+    const data = join(fleet.node("n2").daemon.root, "data");
+    expect((await readdir(join(data, "tmp"))).filter((f) => f.startsWith("content-"))).toEqual([]);
+    expect((await readdir(join(data, "layers"))).filter((f) => f.startsWith(".oci-"))).toEqual([]);
 
     // A node reports an image for a build placed on the other node, or with an unknown digest: refused.
     const report = (token: string, body: unknown): Promise<Response> =>
