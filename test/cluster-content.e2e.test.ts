@@ -6,10 +6,10 @@
 // its digest is refused and nothing is kept; with the registry down a snapshot fails clearly,
 // nothing is committed, and the sandbox keeps running.
 import { readdir, readFile, writeFile } from "node:fs/promises";
-import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { manifestOf } from "./cluster-content-fixtures.js";
 import { Fleet, rejection } from "./cluster-harness.js";
 
 // Keep no pulled content that no sandbox stands on: every pull past the first evicts.
@@ -17,26 +17,6 @@ const fleet = new Fleet({ nodes: ["n1", "n2"], registry: true, nodeEnv: { SBX_CO
 let client: SandboxClient;
 const nodeOf = (id: string): Promise<string> => fleet.nodeOf(id);
 const onlyOn = <T>(keep: string, fn: () => Promise<T>): Promise<T> => fleet.onlyOn(keep, fn);
-
-/** The manifest the registry holds under `tag` (over its HTTPS, trusting the fleet's CA). */
-function manifestOf(tag: string): Promise<{ layers: Array<{ digest: string; size: number }> }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      `https://${fleet.registry!.host}/v2/sbx/content/manifests/${tag}`,
-      { ca: fleet.certs.ca, headers: { accept: "application/vnd.oci.image.manifest.v1+json" } },
-      (res) => {
-        let text = "";
-        res.on("data", (c: Buffer) => (text += c.toString()));
-        res.on("end", () => {
-          expect(res.statusCode).toBe(200);
-          resolve(JSON.parse(text) as never);
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 beforeAll(async () => {
   await fleet.start();
@@ -60,7 +40,7 @@ describe("cluster content in the registry", () => {
     const snap = await sb.snapshot();
     expect(snap.status).toBe("completed");
     // Committed means in the registry: its manifest is there under the snapshot's id.
-    expect((await manifestOf(snap.id)).layers.length).toBeGreaterThan(0);
+    expect((await manifestOf(fleet, snap.id)).layers.length).toBeGreaterThan(0);
 
     const restored = await onlyOn(b, () =>
       Sandbox.create({ snapshotId: snap.id, cpus: 0.25, memoryMb: 128, allowInternetAccess: false }, client),
@@ -119,7 +99,7 @@ describe("cluster content in the registry", () => {
     const b = a === "n1" ? "n2" : "n1";
     await sb.writeFile("/root/secret.txt", "x".repeat(5000));
     const snap = await sb.snapshot();
-    const own = (await manifestOf(snap.id)).layers.at(-1)!;
+    const own = (await manifestOf(fleet, snap.id)).layers.at(-1)!;
     // The registry now serves other bytes (same size) under the layer's digest.
     const file = fleet.registry!.blobFile(own.digest);
     const bytes = await readFile(file);

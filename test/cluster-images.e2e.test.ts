@@ -5,18 +5,16 @@
 // pushed before it is reported committed and recorded in PostgreSQL, so the control plane lists it,
 // and a sandbox created from it on the other node (which pulls it by digest) sees the files the
 // build wrote; an OCI archive imported through the control plane goes the same way. A layer the
-// registry serves with other bytes is refused, a node cannot record an image for a build it was not
-// given, and with the registry down the build fails clearly and no image is recorded.
-import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
-import { request as httpsRequest } from "node:https";
+// registry serves with other bytes is refused and the failed pull leaves nothing on the node (no
+// sandbox, placement or download), a node cannot record an image for a build it was not given, and
+// with the registry down the build fails clearly and no image is recorded. A sandbox a failing test
+// made is terminated after it, so one failure does not fail the tests after it.
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { gzipSync } from "node:zlib";
-import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { Image, Sandbox, SandboxClient } from "@sbx-sh/sdk";
+import { manifestOf, query as fleetQuery, tinyArchive } from "./cluster-content-fixtures.js";
 import { Fleet, rejection, waitFor } from "./cluster-harness.js";
 
 // n2 keeps no pulled content that no sandbox stands on: every pull past the first evicts.
@@ -32,29 +30,25 @@ let ctx = "";
 const small = { cpus: 0.25, memoryMb: 128, allowInternetAccess: false };
 /** A sandbox on n2 standing on the image "tools" (pulled there), kept across tests. */
 let standing: Sandbox | undefined;
+/**
+ * The sandboxes the tests made and have not terminated: what a failing test leaves is terminated
+ * after it (standing only once its next test is done), so the next test starts clean; a sandbox a
+ * failed create left behind is in no list here, and the checks of n2's sandboxes still see it.
+ */
+const live = new Set<Sandbox>();
+async function create(spec: Parameters<typeof Sandbox.create>[0]): Promise<Sandbox> {
+  const sb = await Sandbox.create(spec, client);
+  live.add(sb);
+  return sb;
+}
+async function terminate(sb: Sandbox): Promise<void> {
+  await sb.terminate();
+  live.delete(sb);
+}
 const sbx = (args: string[]) => fleet.sbxAsync(args);
 /** Which node runs the sandbox, asked of the nodes' own daemons. */
 const nodeOf = (id: string): Promise<string> => fleet.nodeOf(id);
-
-/** The manifest the registry holds under `tag` (over its HTTPS, trusting the fleet's CA). */
-function manifestOf(tag: string): Promise<{ layers: Array<{ digest: string; size: number }> }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      `https://${fleet.registry!.host}/v2/sbx/content/manifests/${tag}`,
-      { ca: fleet.certs.ca, headers: { accept: "application/vnd.oci.image.manifest.v1+json" } },
-      (res) => {
-        let text = "";
-        res.on("data", (c: Buffer) => (text += c.toString()));
-        res.on("end", () => {
-          expect(res.statusCode).toBe(200);
-          resolve(JSON.parse(text) as never);
-        });
-      },
-    );
-    req.on("error", reject);
-    req.end();
-  });
-}
+const pgQuery = <T extends Record<string, unknown>>(sql: string): Promise<{ rows: T[] }> => fleetQuery<T>(fleet, sql);
 
 /** An image that writes `marker` with a RUN step and copies a file from the build context. */
 function markerImage(name: string, marker: string): Image {
@@ -68,6 +62,10 @@ beforeAll(async () => {
   await writeFile(join(ctx, "hello.txt"), "copied through the control plane\n");
   await fleet.start();
   client = fleet.client();
+});
+
+afterEach(async () => {
+  for (const sb of live) if (sb !== standing) await terminate(sb);
 });
 
 afterAll(async () => {
@@ -100,7 +98,7 @@ describe("images in the cluster", () => {
       "SELECT id, manifest FROM cluster_content WHERE kind = 'image' AND project = 'default'",
     );
     expect(rows).toHaveLength(1);
-    expect((await manifestOf(rows[0]!.id)).layers.length).toBeGreaterThanOrEqual(2);
+    expect((await manifestOf(fleet, rows[0]!.id)).layers.length).toBeGreaterThanOrEqual(2);
     expect((await n2.listImages()).some((i) => i.name === "tools")).toBe(false);
 
     // Placement prefers the node that holds the image's layers (as its heartbeat reports them).
@@ -113,11 +111,11 @@ describe("images in the cluster", () => {
       15_000,
       "n1 reports the image's layers",
     );
-    const near = await Sandbox.create({ ...small, image: "tools" }, client);
+    const near = await create({ ...small, image: "tools" });
     expect(await nodeOf(near.id)).toBe("n1");
-    await near.terminate();
+    await terminate(near);
 
-    const sb = await Sandbox.create({ ...small, image: "tools", placement: { nodeSelector: { zone: "n2" } } }, client);
+    const sb = await create({ ...small, image: "tools", placement: { nodeSelector: { zone: "n2" } } });
     expect(await nodeOf(sb.id)).toBe("n2");
     expect((await sb.readFile("/opt/marker")).toString()).toBe("built-on-n1\n");
     expect((await sb.readFile("/opt/hello.txt")).toString()).toBe("copied through the control plane\n");
@@ -140,6 +138,10 @@ describe("images in the cluster", () => {
   });
 
   it("an OCI archive imported through the control plane launches on the other node; n2's pulled images are an LRU cache", async () => {
+    // This test ends the one kept from the last, whatever happens here.
+    onTestFinished(async () => {
+      if (standing && live.has(standing)) await terminate(standing);
+    });
     const n2 = fleet.node("n2").local;
     const names = async (): Promise<string[]> =>
       (await n2.listImages())
@@ -149,7 +151,7 @@ describe("images in the cluster", () => {
     const importOnN1 = async (name: string): Promise<string> => {
       expect((await sbx(["node", "cordon", "n2"])).code).toBe(0);
       try {
-        await client.importImage(await tinyArchive(name), { name, tag: "v1" });
+        await client.importImage(await tinyArchive(ctx, name), { name, tag: "v1" });
       } finally {
         expect((await sbx(["node", "ready", "n2"])).code).toBe(0);
       }
@@ -162,21 +164,21 @@ describe("images in the cluster", () => {
     const ref = await importOnN1("imported");
     expect((await client.listImages()).find((i) => i.name === "imported")).toMatchObject({ tag: "v1", kind: "built" });
     // An imported image has no base recipe: its layer is pushed as the base.
-    expect((await manifestOf(ref)).layers).toHaveLength(1);
+    expect((await manifestOf(fleet, ref)).layers).toHaveLength(1);
     const onN2 = { ...small, placement: { nodeSelector: { zone: "n2" } } };
-    const sb = await Sandbox.create({ ...onN2, image: "imported:v1" }, client);
+    const sb = await create({ ...onN2, image: "imported:v1" });
     expect(await nodeOf(sb.id)).toBe("n2");
     expect((await sb.readFile("/opt/marker")).toString()).toBe("imported\n");
     // Over budget (0 MB), but a sandbox stands on each: both kept.
     expect(await names()).toEqual(["imported", "tools"]);
-    await sb.terminate();
-    await standing!.terminate();
+    await terminate(sb);
+    await terminate(standing!);
     await importOnN1("imported2");
-    const next = await Sandbox.create({ ...onN2, image: "imported2:v1" }, client);
+    const next = await create({ ...onN2, image: "imported2:v1" });
     expect((await next.readFile("/opt/marker")).toString()).toBe("imported2\n");
     // Nothing stands on the first two any more: the pull evicted them; the one in use stays.
     expect(await names()).toEqual(["imported2"]);
-    await next.terminate();
+    await terminate(next);
     // A build on n2 FROM an image n2 no longer holds: n2 pulls its base first.
     await new Image({ name: "derived", baseImage: "imported:v1" })
       .run("cat /opt/marker > /opt/derived")
@@ -193,7 +195,7 @@ describe("images in the cluster", () => {
     const { rows } = await pgQuery<{ id: string; manifest: string }>(
       "SELECT c.id, c.manifest FROM cluster_content c WHERE c.kind = 'image' AND c.id IN (SELECT image_ref FROM cluster_builds WHERE image_name = 'tampered')",
     );
-    const top = (await manifestOf(rows[0]!.id)).layers.at(-1)!;
+    const top = (await manifestOf(fleet, rows[0]!.id)).layers.at(-1)!;
     const file = fleet.registry!.blobFile(top.digest);
     const bytes = await readFile(file);
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
@@ -207,7 +209,14 @@ describe("images in the cluster", () => {
     expect((await n2.listImages()).some((i) => i.id === info.id)).toBe(false);
     // The control plane holds no layers: an export through it is refused, not half made.
     expect((await rejection(client.exportImage("tampered"))).code).toBe("unimplemented");
+    // The failed pull left nothing: no sandbox, no placement holding n2's room, no download or
+    // half-unpacked layer in n2's data dir.
     expect((await n2.list()).length).toBe(0);
+    const { rows: placed } = await pgQuery("SELECT sandbox_id FROM placements WHERE node = 'n2'");
+    expect(placed).toEqual([]);
+    const data = join(fleet.node("n2").daemon.root, "data");
+    expect((await readdir(join(data, "tmp"))).filter((f) => f.startsWith("content-"))).toEqual([]);
+    expect((await readdir(join(data, "layers"))).filter((f) => f.startsWith(".oci-"))).toEqual([]);
 
     // A node reports an image for a build placed on the other node, or with an unknown digest: refused.
     const report = (token: string, body: unknown): Promise<Response> =>
@@ -253,74 +262,3 @@ describe("images in the cluster", () => {
     expect((await fleet.node("n2").local.listImages()).some((i) => i.name === "unsaved")).toBe(false);
   });
 });
-
-async function pgQuery<T extends Record<string, unknown> = Record<string, unknown>>(
-  sql: string,
-): Promise<{ rows: T[] }> {
-  const c = new pg.Client({ connectionString: fleet.pg.url });
-  await c.connect();
-  try {
-    await c.query("SET search_path TO sbx");
-    return await c.query<T>(sql);
-  } finally {
-    await c.end();
-  }
-}
-
-/** A one-layer OCI image layout tar: a static busybox as /bin/sh and `/opt/marker` holding `marker`. */
-async function tinyArchive(marker: string): Promise<Buffer> {
-  const root = join(ctx, `${marker}-root`);
-  const layout = join(ctx, `${marker}-layout`);
-  await mkdir(join(root, "bin"), { recursive: true });
-  await mkdir(join(root, "opt"), { recursive: true });
-  await mkdir(join(layout, "blobs", "sha256"), { recursive: true });
-  await copyFile("/bin/busybox", join(root, "bin", "busybox"));
-  await symlink("busybox", join(root, "bin", "sh"));
-  await writeFile(join(root, "opt", "marker"), `${marker}\n`);
-  const layerTar = join(ctx, `${marker}-layer.tar`);
-  expect(spawnSync("tar", ["--numeric-owner", "--owner=0", "--group=0", "-C", root, "-cf", layerTar, "."]).status).toBe(
-    0,
-  );
-  const plain = await readFile(layerTar);
-  const gz = gzipSync(plain);
-  const sha = (b: Buffer | string): string => `sha256:${createHash("sha256").update(b).digest("hex")}`;
-  const blob = async (b: Buffer | string): Promise<{ digest: string; size: number }> => {
-    const digest = sha(b);
-    await writeFile(join(layout, "blobs", "sha256", digest.slice(7)), b);
-    return { digest, size: Buffer.byteLength(b) };
-  };
-  const layer = await blob(gz);
-  const config = await blob(
-    JSON.stringify({
-      architecture: "amd64",
-      os: "linux",
-      config: { Env: ["PATH=/bin"] },
-      rootfs: { type: "layers", diff_ids: [sha(plain)] },
-    }),
-  );
-  const manifest = await blob(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...config },
-      layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...layer }],
-    }),
-  );
-  await writeFile(
-    join(layout, "index.json"),
-    JSON.stringify({
-      schemaVersion: 2,
-      manifests: [
-        {
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          ...manifest,
-          annotations: { "org.opencontainers.image.ref.name": "latest" },
-        },
-      ],
-    }),
-  );
-  await writeFile(join(layout, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));
-  const out = join(ctx, `${marker}.tar`);
-  expect(spawnSync("tar", ["-C", layout, "-cf", out, "."]).status).toBe(0);
-  return readFile(out);
-}

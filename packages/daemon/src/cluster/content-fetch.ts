@@ -9,7 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { SbxError } from "@sbx-sh/protocol";
 import type { ImageLayerRef, ImageRecord, SnapshotRecord } from "../domain/records.js";
 import type { Logger } from "../common/log.js";
-import type { LayerStore } from "../layers/layer-store.js";
+import type { CommittedLayer, LayerStore } from "../layers/layer-store.js";
 import type { ImageGc } from "../services/image-gc.js";
 import type { ImageService } from "../services/images.js";
 import type { LayersInUse } from "../services/layers-in-use.js";
@@ -38,6 +38,7 @@ export interface FetchDeps {
 
 export class ContentFetcher {
   private readonly busy = new Set<string>();
+  private readonly layersInFlight = new Map<string, Promise<CommittedLayer>>();
   private readonly running = new Map<string, Promise<SnapshotRecord | ImageRecord>>();
   private cache: ContentCache | undefined;
 
@@ -96,7 +97,7 @@ export class ContentFetcher {
     }
     if (have) throw new SbxError("failed_precondition", `image ${ref} exists on this node but cannot be used`);
     let meta: ImageMeta | undefined;
-    const pulled = await pullStack(this.d, this.busy, project, manifestDigest, (raw) => {
+    const pulled = await pullStack(this.d, this.busy, this.layersInFlight, project, manifestDigest, (raw) => {
       meta = parseImageMeta(raw);
       if (meta.ref !== ref || meta.project !== project || meta.name !== want.name || meta.tag !== want.tag)
         throw new SbxError("invalid_archive", `content ${manifestDigest} describes another image`);
@@ -129,7 +130,7 @@ export class ContentFetcher {
     }
     if (have) throw new SbxError("failed_precondition", `snapshot ${id} exists on this node but cannot be restored`);
     let meta: ContentMeta | undefined;
-    const pulled = await pullStack(this.d, this.busy, project, manifestDigest, (raw) => {
+    const pulled = await pullStack(this.d, this.busy, this.layersInFlight, project, manifestDigest, (raw) => {
       meta = parseContentMeta(raw);
       if (meta.id !== id || meta.project !== project)
         throw new SbxError("invalid_archive", `content ${manifestDigest} describes another snapshot`);

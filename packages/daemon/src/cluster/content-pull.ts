@@ -2,7 +2,9 @@
 // into a node's layer store: the manifest fetched by digest and checked (its annotation by the
 // caller's `describe`, its sizes against the free disk, host ids only for a base recipe this node
 // builds with them), then every layer this node lacks downloaded and unpacked, each blob checked
-// against its digest and again with its diff id while it unpacks. Used by content-fetch.ts.
+// against its digest and again with its diff id while it unpacks. A download that breaks off is
+// tried again (content-blob.ts); pulls of other content that share a layer share its download.
+// Used by content-fetch.ts.
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, statfs } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
@@ -12,7 +14,9 @@ import type { ImageLayerRef } from "../domain/records.js";
 import { importedLayerKey } from "../oci/import.js";
 import { MANIFEST_TYPES, MEDIA, type ImageConfigJson, type ManifestJson } from "../oci/layout.js";
 import { unpackLayer } from "../oci/unpack.js";
+import { pullBlob } from "./content-blob.js";
 import type { FetchDeps } from "./content-fetch.js";
+import type { CommittedLayer } from "../layers/layer-store.js";
 import { CONTENT_ANNOTATION } from "./content-registry.js";
 
 /**
@@ -23,6 +27,8 @@ import { CONTENT_ANNOTATION } from "./content-registry.js";
 export async function pullStack(
   d: FetchDeps,
   busy: Set<string>,
+  /** Layers being fetched now, by key: a pull that needs one joins it (one download, one unpack). */
+  inFlight: Map<string, Promise<CommittedLayer>>,
   project: string,
   manifestDigest: string,
   describe: (annotation: string | undefined) => {
@@ -63,7 +69,7 @@ export async function pullStack(
   const held: string[] = [];
   let done = false;
   try {
-    await client.getBlob(m.config.digest, m.config.size, join(dir, "config"));
+    await pullBlob(client, d.registry.address, `config ${m.config.digest}`, m.config, join(dir, "config"), d.log);
     const config = JSON.parse(await readFile(join(dir, "config"), "utf8")) as ImageConfigJson;
     const diffIds = config.rootfs?.diff_ids ?? [];
     const wantLayers = meta.steps.length + (meta.baseRecipe ? 0 : 1);
@@ -82,28 +88,38 @@ export async function pullStack(
         refs.push({ key, digest: local.digest, dir: local.dir, sizeBytes: local.sizeBytes, step, cached: true });
         continue;
       }
-      const blob = join(dir, `layer-${i}`);
-      await client.getBlob(l.digest, l.size, blob);
-      const unpacked = join(d.layers.root, `.oci-${randomBytes(6).toString("hex")}`);
+      // Another pull (other content sharing this layer) is fetching it now: its layer is this one's.
+      const joined = inFlight.get(key);
+      if (joined) {
+        const made = await joined;
+        refs.push({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step, cached: true });
+        continue;
+      }
+      const making = (async () => {
+        const blob = join(dir, `layer-${i}`);
+        const unpacked = join(d.layers.root, `.oci-${randomBytes(6).toString("hex")}`);
+        try {
+          await pullBlob(client, d.registry.address, `layer ${l.digest}`, l, blob, d.log);
+          await unpackLayer(
+            { path: blob, digest: l.digest, size: l.size, compression: "gzip", diffId },
+            unpacked,
+            uidBase,
+          );
+          const made = await d.layers.adopt(unpacked, key);
+          const { digest, dir: at, sizeBytes } = made;
+          await d.images.putLayer({ key, digest, dir: at, sizeBytes, step, createdAt: new Date().toISOString() });
+          return made;
+        } finally {
+          await rm(unpacked, { recursive: true, force: true });
+          await rm(blob, { force: true });
+        }
+      })();
+      inFlight.set(key, making);
       try {
-        await unpackLayer(
-          { path: blob, digest: l.digest, size: l.size, compression: "gzip", diffId },
-          unpacked,
-          uidBase,
-        );
-        const made = await d.layers.adopt(unpacked, key);
-        await d.images.putLayer({
-          key,
-          digest: made.digest,
-          dir: made.dir,
-          sizeBytes: made.sizeBytes,
-          step,
-          createdAt: new Date().toISOString(),
-        });
+        const made = await making;
         refs.push({ key, digest: made.digest, dir: made.dir, sizeBytes: made.sizeBytes, step, cached: false });
       } finally {
-        await rm(unpacked, { recursive: true, force: true });
-        await rm(blob, { force: true });
+        inFlight.delete(key);
       }
     }
     done = true;

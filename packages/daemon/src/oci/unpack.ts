@@ -69,6 +69,10 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     tar.on("error", () => resolve(127));
     tar.on("close", (c) => resolve(c ?? 1));
   });
+  // Set once the end marker is on its way: GNU tar exits as soon as it reads it, without waiting
+  // for the end of its input, so its stdin may close under the pipeline from then on (tar's exit
+  // status, checked below, says whether it extracted everything).
+  let endSent = false;
   async function* clean(): AsyncGenerator<Buffer> {
     for await (const e of readTar(raw)) {
       const h = gate.convert(e.header);
@@ -79,10 +83,18 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
         yield padding(h.size);
       }
     }
+    endSent = true;
     yield TAR_END;
+  }
+  // A closed stdin surfaces here too (its pipeline has settled): tar's exit says what happened.
+  tar.stdin.on("error", () => undefined);
+  const feed = async (): Promise<void> => {
+    await pipeline(clean(), tar.stdin).catch((err: unknown) => {
+      if (!(endSent && closedUnder(err))) throw err;
+    });
     // Drain what follows the end marker so the digests cover the whole blob.
     for await (const _ of raw) void _;
-  }
+  };
   try {
     await Promise.all([
       decompress.catch((err: unknown) => {
@@ -92,18 +104,22 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
           { blob: src.digest },
         );
       }),
-      pipeline(clean(), tar.stdin),
+      feed(),
     ]);
   } catch (err) {
     file.destroy();
     raw.destroy();
+    // tar gone before its input ended failed on its own: its words, not the pipe's.
+    const gone = closedUnder(err);
+    if (gone) await Promise.race([tarExit, new Promise((r) => setTimeout(r, 2000).unref())]);
     tar.kill();
-    await tarExit;
+    const code = await tarExit;
     if (err instanceof SbxError) throw err;
+    if (gone && tar.signalCode === null && code !== 0) throw tarFailed(what, code, stderr);
     throw invalid(`${what}: ${err instanceof Error ? err.message : String(err)}`, { blob: src.digest });
   }
-  if ((await tarExit) !== 0)
-    throw new SbxError("runtime_error", `cannot unpack ${what}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  const code = await tarExit;
+  if (code !== 0) throw tarFailed(what, code, stderr);
   if (src.digest !== null) {
     const got = `sha256:${blobHash.digest("hex")}`;
     if (src.size !== null && blobSize !== src.size)
@@ -136,6 +152,17 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     }
   }
   return { entries: gate.entries };
+}
+
+/** Whether a write failed because the reading end went away (tar exited), not because of the data. */
+function closedUnder(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
+}
+
+function tarFailed(what: string, code: number, stderr: string): SbxError {
+  const said = stderr.trim().split("\n").slice(-3).join(" | ");
+  return new SbxError("runtime_error", `cannot unpack ${what}: tar exited with ${code}${said ? `: ${said}` : ""}`);
 }
 
 async function peek(path: string): Promise<Buffer> {
