@@ -1,7 +1,8 @@
 // OCI benchmarks: export and import of debian-minimal, and export, push and pull of a ~200 MB
 // image, each next to `skopeo copy` between the same formats in the same run. One run per row
 // (these move hundreds of MB), but three alternated runs for the exports against tar | pigz -1
-// (first exports, which compress, and repeat ones, which send the cached blob, reported apart)
+// (first exports, which compress, and repeat ones, which send the cached blob, reported apart;
+// the daemon's first compression after its start, V8 not warm yet, is a row of its own)
 // and for the import against umoci. Standalone: `node --import tsx bench/oci.ts` starts its own daemon.
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readSync } from "node:fs";
@@ -144,19 +145,26 @@ export async function ociSection(
       `import runs ${imports.map((t) => t.toFixed(0)).join(", ")} ms; umoci unpack runs ${umociRuns.map((t) => t.toFixed(0)).join(", ")} ms (alternated)`,
     );
     // First exports: the images just imported into projects of their own have layers no export
-    // has seen (new dirs), with debian-minimal's content: each export compresses the layer.
+    // has seen (new dirs), with debian-minimal's content: each export compresses the layer. One
+    // more than the timed runs: the first is the daemon's first compression since it started, V8
+    // has not optimised the rewrite and stream code yet (100-150 ms more). A daemon serves exports
+    // for days, so that one is reported on its own row (unjudged) and the judged runs follow it.
     const coldProjects = importProjects.slice(1);
-    while (coldProjects.length < EXPORT_RUNS) {
+    while (coldProjects.length < EXPORT_RUNS + 1) {
       const p = `bench-oci-c${coldProjects.length}-${Date.now().toString(36)}`;
       await client.createProject(p);
       importProjects.push(p);
       coldProjects.push(p);
       sbx(["--project", p, "image", "import", base, "-n", "bench-oci-base"]);
     }
+    const exportIn = (p: string) => sbx(["--project", p, "image", "export", "bench-oci-base", "-o", base]);
+    // The layer imported last is the warm-up's: the timed runs then never start right after an import.
+    const coldFirst = await timeIt(async () => exportIn(coldProjects[EXPORT_RUNS]!));
+    const pigzCold = withPigz ? await pigzRun() : undefined;
     const firsts: number[] = [];
     const pigzFirst: number[] = [];
     for (const p of coldProjects.slice(0, EXPORT_RUNS)) {
-      firsts.push(await timeIt(async () => sbx(["--project", p, "image", "export", "bench-oci-base", "-o", base])));
+      firsts.push(await timeIt(async () => exportIn(p)));
       if (withPigz) pigzFirst.push(await pigzRun());
     }
     const exportFirst = median(firsts);
@@ -199,6 +207,13 @@ export async function ociSection(
         pass: exportFirst / median(pigzFirst) <= 1.2,
       });
       rows.push({
+        what: "first export after the daemon started (V8 cold; untimed warm-up above)",
+        sbx: coldFirst,
+        baseline: pigzCold,
+        baselineName: "tar | pigz -1 of the rootfs (next run)",
+        n: 1,
+      });
+      rows.push({
         what: "repeat export (blob from the cache), medians",
         sbx: median(repeats),
         baseline: median(pigzRepeat),
@@ -209,7 +224,7 @@ export async function ociSection(
       });
       notes.push(
         `first exports compressed by ${compressorOf(base)}`,
-        `first export runs ${firsts.map((t) => t.toFixed(0)).join(", ")} ms; tar | pigz -1 runs ${pigzFirst.map((t) => t.toFixed(0)).join(", ")} ms (alternated)`,
+        `first export runs ${firsts.map((t) => t.toFixed(0)).join(", ")} ms; tar | pigz -1 runs ${pigzFirst.map((t) => t.toFixed(0)).join(", ")} ms (alternated), after one first export of a throwaway layer (the daemon's first since it started, ${coldFirst.toFixed(0)} ms: the V8 warm-up, its own row)`,
         `repeat export runs ${repeats.map((t) => t.toFixed(0)).join(", ")} ms; tar | pigz -1 runs ${pigzRepeat.map((t) => t.toFixed(0)).join(", ")} ms (alternated)`,
       );
     }

@@ -1,7 +1,7 @@
 // exportImageToFile against hand-made answers (a stand-in transport: the real daemon's answers are
 // covered end to end in test/oci-export-file.e2e.test.ts): a good patched stream lands as the
 // plain bytes, a plain answer is written as is, and a broken, hostile or failed stream rejects
-// with nothing left at the target or beside it.
+// with nothing left at the target or beside it (an old file a killed export left aside is put back).
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HOLE_SIZE, PATCHED_TAR_MAGIC, PATCHED_TAR_MEDIA, PatchedTarEncoder, SbxError } from "@sbx-sh/protocol";
 import { exportImageToFile } from "./oci-export-file.js";
+import { asidePath } from "./replace-file.js";
 import type { Body, Transport } from "./transport.js";
 
 /** A transport whose one answer is `chunks` with `type` as its content type. */
@@ -119,5 +120,17 @@ describe("exportImageToFile", () => {
         what,
       ).toEqual(["kept.tar"]);
     }
+  });
+
+  it("puts back an old file a killed export left aside, before it starts, and keeps it when the export fails", async () => {
+    const target = join(dir, "aside.tar");
+    await writeFile(asidePath(target), "old");
+    const failing = answering([
+      new PatchedTarEncoder().start(),
+      new PatchedTarEncoder().error({ code: "runtime_error", message: "gone" }),
+    ]);
+    await expect(exportImageToFile(failing, "img", target)).rejects.toThrow(/^gone$/);
+    expect(await readFile(target, "utf8")).toBe("old");
+    expect((await readdir(dir)).filter((f) => f.includes("aside"))).toEqual(["aside.tar"]);
   });
 });

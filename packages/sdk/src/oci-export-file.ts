@@ -2,13 +2,15 @@
 // layer no export has compressed yet arrives as it is compressed, and its tar header, which needs
 // the blob's size and digest, is written into the hole kept for it once it comes. The daemon then
 // need not hold the whole blob back first. The file is written under a temp name beside `path`
-// and renamed into place only when the stream ended well: a broken, hostile or failed export
-// leaves nothing behind. A daemon that answers with the plain tar is written as it comes.
+// and moved into place only when the stream ended well (replace-file.ts: without the writeback a
+// rename over the old file forces): a broken, hostile or failed export leaves nothing behind. A
+// daemon that answers with the plain tar is written as it comes.
 import { randomBytes } from "node:crypto";
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
+import { open, rm, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { HOLE_SIZE, PATCHED_TAR_MEDIA, PatchedTarDecoder, SbxError, apiPath } from "@sbx-sh/protocol";
 import { brokenOffAsSbxError } from "./ndjson.js";
+import { recoverAside, replaceFile } from "./replace-file.js";
 import type { Body, Transport } from "./transport.js";
 import { parseErrorBody } from "./transport.js";
 
@@ -29,6 +31,8 @@ export async function exportImageToFile(
   o: ExportFileOptions = {},
 ): Promise<number> {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.part`);
+  // An old file a killed export left aside goes back first, so that this one failing keeps it too.
+  await recoverAside(path);
   // The file first: a target that cannot be written fails before the daemon starts compressing.
   let fh: FileHandle | undefined = await open(temp, "wx", 0o644).catch((err: Error) => {
     throw new SbxError("invalid_argument", `cannot write ${path}: ${err.message}`, undefined, { cause: err });
@@ -42,7 +46,7 @@ export async function exportImageToFile(
         : await writePlain(body, fh, o.onBytes);
     await fh.close();
     fh = undefined;
-    await rename(temp, path);
+    await replaceFile(temp, path);
     return size;
   } catch (err) {
     body?.destroy();
