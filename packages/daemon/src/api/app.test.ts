@@ -21,6 +21,28 @@ describe("request validation", () => {
     expect(t.sandboxes.create).not.toHaveBeenCalled();
   });
 
+  it.each([
+    ["timeoutSecs", 1e99, /<=604800/],
+    ["timeoutSecs", -1e99, />=0/],
+    ["memoryMb", 1e99, /<=\d+/],
+  ])("says one thing about %s: %d, the field's own limit", async (field, value, limit) => {
+    const t = setup();
+    const r = await t.call("POST", "/v1/sandboxes", { json: { [field]: value } });
+    expectError(r, 400, "out_of_range");
+    expect(r.body.error?.message).toMatch(limit);
+    expect(r.body.error?.message).not.toContain(String(Number.MAX_SAFE_INTEGER));
+    expect((r.body.error?.details as { issues: string[] }).issues).toHaveLength(1);
+    expect(t.sandboxes.create).not.toHaveBeenCalled();
+  });
+
+  it("keeps the safe-integer bound when it is all there is to say", async () => {
+    const r = await setup().call("POST", "/v1/pools", { json: { warm: 1, timeoutSecs: 1e99 } });
+    expectError(r, 400, "out_of_range");
+    expect((r.body.error?.details as { issues: string[] }).issues).toEqual([
+      `timeoutSecs: Too big: expected int to be <=${Number.MAX_SAFE_INTEGER}`,
+    ]);
+  });
+
   it("validates exec bodies and query enums too", async () => {
     const t = setup();
     expectError(await t.call("POST", "/v1/sandboxes/sb-1/exec", { json: {} }), 400, "invalid_argument");

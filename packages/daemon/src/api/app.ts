@@ -11,6 +11,7 @@ import { refuseDotSegments } from "./dot-segments.js";
 import { bodyLimits } from "./body-limits.js";
 import { readSlots } from "./project-slots.js";
 import { httpStatus } from "./http-status.js";
+import { validationError } from "./validation-error.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
@@ -169,19 +170,4 @@ function fromHttpException(err: HTTPException): SbxError {
     undefined,
     { cause: err },
   );
-}
-
-interface Issue {
-  code: string;
-  path: PropertyKey[];
-  message: string;
-}
-
-export function validationError(issues: readonly Issue[]): SbxError {
-  const rangeIssue = issues.find((i) => i.code === "too_big" || i.code === "too_small");
-  const describe = (i: Issue): string => `${i.path.map(String).join(".") || "body"}: ${i.message}`;
-  const message = issues.slice(0, 3).map(describe).join("; ");
-  return new SbxError(rangeIssue ? "out_of_range" : "invalid_argument", `invalid request: ${message}`, {
-    issues: issues.map(describe),
-  });
 }
