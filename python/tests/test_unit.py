@@ -58,6 +58,13 @@ def test_connection_settings_come_from_arguments_then_the_environment() -> None:
         "p",
     )
     assert resolve_config(env={}).host == "unix:///run/sbx/sbxd.sock"
+    # The project header goes only when a project was named (default too): over TCP the token decides.
+    from sbx_sdk.transport import Transport
+
+    for project, env, header in [(None, {}, None), ("default", {}, "default"), (None, {"SBX_PROJECT": "x"}, "x")]:
+        t = Transport(project=project, env=env)
+        assert t.config.project_named is (header is not None)
+        assert t.headers().get("x-sbx-project") == header
     with pytest.raises(SbxError) as err:
         resolve_config(host="ftp://x", env={})
     assert err.value.code == "invalid_argument"

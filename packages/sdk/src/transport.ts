@@ -81,9 +81,10 @@ export class Transport {
       : new HttpAgent({ keepAlive: true });
   }
 
-  /** Who is asking: the project, and the bearer token for a TCP daemon. */
+  /** Who is asking: the project when one was named, and the bearer token for a TCP daemon. */
   private identity(): Record<string, string> {
-    const headers: Record<string, string> = { "x-sbx-project": this.config.project };
+    // Unnamed, a unix socket uses `default` and TCP the token's project; named, TCP refuses another.
+    const headers: Record<string, string> = this.config.projectNamed ? { "x-sbx-project": this.config.project } : {};
     if (this.config.token) headers.authorization = `Bearer ${this.config.token}`;
     return headers;
   }

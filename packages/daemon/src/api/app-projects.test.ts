@@ -20,11 +20,28 @@ describe("TCP transport: bearer tokens", () => {
     expect(t.projects.require).not.toHaveBeenCalled();
   });
 
-  it("uses the token's project and ignores X-Sbx-Project", async () => {
+  it("refuses a request that names another project than its token's, default too", async () => {
     const t = setup("tcp");
-    const r = await t.call("GET", "/v1/sandboxes?all=1", {
-      headers: { authorization: "Bearer sbxt_good", "x-sbx-project": "default" },
-    });
+    for (const named of ["default", "team-b"]) {
+      const r = await t.call("GET", "/v1/sandboxes", {
+        headers: { authorization: "Bearer sbxt_good", "x-sbx-project": named },
+      });
+      expectError(r, 403, "permission_denied");
+      expect(r.body.error?.message).toContain(`this token belongs to project team-a, not "${named}"`);
+    }
+    expect(t.sandboxes.list).not.toHaveBeenCalled();
+  });
+
+  it("uses the token's project, named or not", async () => {
+    const t = setup("tcp");
+    expect(
+      (
+        await t.call("GET", "/v1/sandboxes", {
+          headers: { authorization: "Bearer sbxt_good", "x-sbx-project": "team-a" },
+        })
+      ).status,
+    ).toBe(200);
+    const r = await t.call("GET", "/v1/sandboxes?all=1", { headers: { authorization: "Bearer sbxt_good" } });
     expect(r.status).toBe(200);
     expect(t.projects.identify).toHaveBeenCalledWith("sbxt_good");
     expect(t.sandboxes.list).toHaveBeenCalledWith("team-a", true);
