@@ -5,6 +5,7 @@ import { promises as fsp } from "node:fs";
 import type { Readable } from "node:stream";
 import { apiPath, type DirectoryListing } from "@sbx-sh/protocol";
 import type { Transport } from "./transport.js";
+import { pathQuery, pathText, type SandboxPath } from "./file-path.js";
 
 /** Entries per request when a listing follows every page: the most the daemon answers at once. */
 const FOLLOW_PAGE_ENTRIES = 10_000;
@@ -13,21 +14,21 @@ const FOLLOW_PAGE_ENTRIES = 10_000;
 export async function listDirectory(
   transport: Transport,
   id: string,
-  path: string,
+  path: SandboxPath,
   page: { limit?: number; cursor?: string } = {},
 ): Promise<DirectoryListing> {
   if (page.limit !== undefined || page.cursor !== undefined)
     return listPage(transport, id, path, page.limit, page.cursor);
   const entries: DirectoryListing["entries"] = [];
   for await (const p of listDirectoryPages(transport, id, path)) entries.push(...p.entries);
-  return { path, entries };
+  return { path: pathText(path), entries };
 }
 
 /** The pages of a directory listing, one request each, the next asked for only when wanted. */
 export async function* listDirectoryPages(
   transport: Transport,
   id: string,
-  path: string,
+  path: SandboxPath,
   limit = FOLLOW_PAGE_ENTRIES,
 ): AsyncGenerator<DirectoryListing> {
   let cursor: string | undefined;
@@ -38,8 +39,10 @@ export async function* listDirectoryPages(
   } while (cursor);
 }
 
-function listPage(transport: Transport, id: string, path: string, limit?: number, cursor?: string) {
-  return transport.json<DirectoryListing>("GET", apiPath("filesList", { id }), { query: { path, limit, cursor } });
+function listPage(transport: Transport, id: string, path: SandboxPath, limit?: number, cursor?: string) {
+  return transport.json<DirectoryListing>("GET", apiPath("filesList", { id }), {
+    query: { ...pathQuery(path), limit, cursor },
+  });
 }
 
 /** Unpacks a tar (or tar.gz) stream into `remoteDir`, which is created; the upload is streamed. */

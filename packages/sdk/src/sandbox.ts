@@ -18,6 +18,7 @@ import { apiPath, SbxError } from "@sbx-sh/protocol";
 import { SandboxClient } from "./client.js";
 import { openPortStream } from "./port-stream.js";
 import { readFileStream, readFileWhole } from "./file-read.js";
+import { pathQuery, type SandboxPath } from "./file-path.js";
 import {
   downloadArchive,
   downloadDirectory,
@@ -228,39 +229,40 @@ export class Sandbox {
   }
 
   /** The whole file, in memory: at most MAX_READ_FILE_BYTES (256 MiB); bigger ones: readFileStream(). */
-  readFile(path: string): Promise<Buffer> {
+  readFile(path: SandboxPath): Promise<Buffer> {
     return readFileWhole(this.transport, this.id, path);
   }
 
   /** The file's bytes as the daemon streams them from the sandbox; `size` when known up front. */
-  readFileStream(path: string, options: { signal?: AbortSignal } = {}): Promise<Readable & { size?: number }> {
+  readFileStream(path: SandboxPath, options: { signal?: AbortSignal } = {}): Promise<Readable & { size?: number }> {
     return readFileStream(this.transport, this.id, path, options.signal);
   }
 
   /** Writes a whole file, creating parent directories. */
-  writeFile(path: string, data: string | Uint8Array): Promise<void> {
+  writeFile(path: SandboxPath, data: string | Uint8Array): Promise<void> {
     return this.transport.empty("PUT", apiPath("files", { id: this.id }), {
-      query: { path },
+      query: pathQuery(path),
       body: typeof data === "string" ? Buffer.from(data) : data,
     });
   }
 
   /**
-   * Lists a directory (names in byte order). With `limit` or `cursor`, answers that one page
+   * Lists a directory (names in byte order). A name that is not UTF-8 comes with its bytes
+   * (`nameBase64`); `entryPath(dir, entry)` gives the path to read or delete it by. With `limit` or `cursor`, answers that one page
    * (`nextCursor` asks for the next); without, follows every page and answers all entries.
    */
-  listDirectory(path: string, page: { limit?: number; cursor?: string } = {}): Promise<DirectoryListing> {
+  listDirectory(path: SandboxPath, page: { limit?: number; cursor?: string } = {}): Promise<DirectoryListing> {
     return listDirectory(this.transport, this.id, path, page);
   }
 
   /** The pages of a directory listing, one request each, the next asked for only when wanted. */
-  listDirectoryPages(path: string, limit?: number): AsyncGenerator<DirectoryListing> {
+  listDirectoryPages(path: SandboxPath, limit?: number): AsyncGenerator<DirectoryListing> {
     return listDirectoryPages(this.transport, this.id, path, limit);
   }
 
-  deleteFile(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+  deleteFile(path: SandboxPath, options: { recursive?: boolean } = {}): Promise<void> {
     return this.transport.empty("DELETE", apiPath("files", { id: this.id }), {
-      query: { path, recursive: options.recursive },
+      query: { ...pathQuery(path), recursive: options.recursive },
     });
   }
 

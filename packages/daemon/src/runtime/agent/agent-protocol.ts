@@ -95,7 +95,8 @@ export interface StartRequest {
   uid: number;
   gid: number;
   cwd: string;
-  argv: string[];
+  /** Strings go as UTF-8; a Buffer as its bytes (a file name that is not UTF-8). */
+  argv: Array<string | Buffer>;
   env: string[];
   flags: number;
   cols?: number;
