@@ -65,7 +65,13 @@ describe("projects and tokens", () => {
     const err = await named.list().catch((e: unknown) => e);
     expect(err).toMatchObject({ code: "permission_denied" });
     expect((err as Error).message).toContain("belongs to project beta");
-    // Its own project, or none (the SDKs send "default" then), is the token's.
+    // "default" named outright is a project like any other: refused too, not taken as naming none.
+    const asDefault = await new SandboxClient({ host, token: betaToken, project: "default" })
+      .list()
+      .catch((e: unknown) => e);
+    expect(asDefault).toMatchObject({ code: "permission_denied" });
+    expect((asDefault as Error).message).toContain('this token belongs to project beta, not "default"');
+    // Its own project, or none (the SDKs then send no X-Sbx-Project), is the token's.
     expect(await new SandboxClient({ host, token: betaToken, project: "beta" }).list()).toBeInstanceOf(Array);
     expect(await new SandboxClient({ host, token: betaToken }).list()).toBeInstanceOf(Array);
   });

@@ -118,6 +118,13 @@ describe("sbx project, token and context", () => {
     expect(untrusted.stderr).toMatch(/cannot verify sbxd's certificate.*--ca/);
     expect(sbx(["context", "add", "remote", "--host", https, "--token", t1, "--ca", cert, "--use"]).code).toBe(0);
     expect(sbx(["token", "ls", "-q"]).stdout.trim().split("\n").sort()).toEqual([...ids].sort());
+    // Over TCP the token decides: --project naming another (default too) is refused, not ignored.
+    for (const named of ["default", "other"]) {
+      const refused = sbx(["--project", named, "ls"]);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain(`this token belongs to project ml, not "${named}"`);
+    }
+    expect(sbx(["--project", "ml", "ls", "-q"]).code).toBe(0);
     const t1id = ids.find((i) => i !== made.id)!;
     const self = sbx(["token", "revoke", t1id]);
     expect(self.code).toBe(1);

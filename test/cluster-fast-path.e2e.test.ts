@@ -202,6 +202,22 @@ describe("the control plane's fast path", () => {
     expect([revoked.status, revoked.error.code]).toEqual([401, "unauthenticated"]);
   });
 
+  it("over TCP: a call naming another project than its token's (default too) is the app's to refuse: 403", async () => {
+    const { token } = await client.createToken("other");
+    const auth = { authorization: `Bearer ${token}` };
+    for (const named of ["default", "nosuch"]) {
+      const r = await sameRefusal(
+        exec(boxes.other!, { tcp: true, headers: { ...auth, "x-sbx-project": named } }),
+        false,
+      );
+      expect([r.status, r.error.code]).toEqual([403, "permission_denied"]);
+      expect(r.error.message).toContain(`this token belongs to project other, not "${named}"`);
+    }
+    const own = await send(exec(boxes.other!, { tcp: true, headers: { ...auth, "x-sbx-project": "other" } }), false);
+    expect(own.status).toBe(200);
+    expect(await logLine(own.id)).toMatchObject({ fast: true, project: "other" });
+  });
+
   it("leaves a body over the cap, a dot segment and a WebSocket upgrade to the app", async () => {
     // Refused from the declared length, before the body is read: only the start of it is sent.
     const big = exec(boxes.n1!, { headers: { "content-length": String(2 * 1024 * 1024) } });

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import pytest
 from conftest import REPO
 
-from sbx_sdk import Exit, Image, OutputChunk, Sandbox, SandboxClient, SbxError
+from sbx_sdk import Exit, Image, OutputChunk, Sandbox, SandboxClient, SbxError, entry_path
 
 SEED = os.path.join(REPO, "test", "fixtures", "python-seed")
 Make = Callable[..., Sandbox]
@@ -82,6 +82,14 @@ def test_files_read_write_list_delete_and_trees(sandbox: Make, tmp_path: os.Path
     with pytest.raises(SbxError) as err:
         sb.read_file("/work/dir/in.txt")
     assert err.value.code == "file_not_found"
+    # A name that is not UTF-8: listed with its bytes, and read and deleted by them.
+    assert sb.run("sh", ["-c", "mkdir -p /work/nu && printf latin > \"$(printf '/work/nu/caf\\351')\""]).exit_code == 0
+    [entry] = sb.list_directory("/work/nu").entries
+    assert (entry.name, entry.name_base64) == ("caf\ufffd", "Y2Fm6Q==")
+    assert entry_path("/work/nu", entry) == b"/work/nu/caf\xe9"
+    assert sb.read_file(entry_path("/work/nu", entry)) == b"latin"
+    sb.delete_file(entry_path("/work/nu", entry))
+    assert sb.list_directory("/work/nu").entries == []
     src = os.path.join(str(tmp_path), "src")
     os.makedirs(os.path.join(src, "sub"))
     with open(os.path.join(src, "sub", "f.txt"), "w") as f:

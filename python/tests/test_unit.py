@@ -58,6 +58,13 @@ def test_connection_settings_come_from_arguments_then_the_environment() -> None:
         "p",
     )
     assert resolve_config(env={}).host == "unix:///run/sbx/sbxd.sock"
+    # The project header goes only when a project was named (default too): over TCP the token decides.
+    from sbx_sdk.transport import Transport
+
+    for project, env, header in [(None, {}, None), ("default", {}, "default"), (None, {"SBX_PROJECT": "x"}, "x")]:
+        t = Transport(project=project, env=env)
+        assert t.config.project_named is (header is not None)
+        assert t.headers().get("x-sbx-project") == header
     with pytest.raises(SbxError) as err:
         resolve_config(host="ftp://x", env={})
     assert err.value.code == "invalid_argument"
@@ -207,3 +214,15 @@ def test_extraction_of_hostile_archives_stays_inside_the_target(
     with pytest.raises(SbxError) as err:
         extract_safe([b"not a tar at all" * 64], target)
     assert err.value.code == "invalid_archive"
+
+
+def test_paths_that_are_not_utf8_go_as_their_bytes() -> None:
+    from sbx_sdk.file_path import entry_path, path_query
+    from sbx_sdk.wire import FileInfo
+
+    assert path_query("/a b") == {"path": "/a b"}
+    assert path_query(b"/caf\xe9") == {"pathBase64": "L2NhZuk="}
+    latin = FileInfo(name="caf\ufffd", name_base64="Y2Fm6Q==")
+    assert entry_path("/nl", latin) == b"/nl/caf\xe9"
+    assert entry_path(b"/nl/caf\xe9", FileInfo(name="x")) == b"/nl/caf\xe9/x"
+    assert entry_path("/", FileInfo(name="a")) == "/a"

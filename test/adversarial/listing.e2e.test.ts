@@ -63,8 +63,8 @@ describe("a directory of 300,000 entries", () => {
 
   // A sandbox could hide files from listings by putting a newline in their names (the listing
   // script pages lines): they are listed, paged over, and can be read back by the listed name.
-  // A name that is not UTF-8 is listed too, its bad bytes as U+FFFD (JSON carries text only):
-  // it shows up, but cannot be fetched by that name.
+  // A name that is not UTF-8 is listed too, its bad bytes as U+FFFD in `name` (its bytes are in
+  // `nameBase64`, which addresses it: test/file-names.e2e.test.ts).
   it("lists names with newlines, and names that are not UTF-8, instead of dropping them", async () => {
     const sb = sandbox();
     const made = await sh(

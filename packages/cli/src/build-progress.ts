@@ -1,11 +1,29 @@
 // Build progress as people and scripts want it: `plain` (a line per event, for logs and CI),
 // `tty` (the same with colour and a redrawn status line for the running step), `json` (the
 // daemon's NDJSON events on stdout) and `quiet`; plus the summary and the failure block.
+import { Option } from "commander";
 import pc from "picocolors";
 import type { BuildEvent, BuildInfo, ImageInfo } from "@sbx-sh/protocol";
 import { formatBytes, formatSource } from "@sbx-sh/sdk/internal";
 
 export type ProgressMode = "tty" | "plain" | "json" | "quiet";
+
+/** `--progress <mode>` of the commands that show a build. */
+export function progressOption(): Option {
+  return new Option(
+    "--progress <mode>",
+    "auto (tty on a terminal, else plain), tty, plain, or json (the events as NDJSON on stdout)",
+  )
+    .choices(["auto", "tty", "plain", "json"])
+    .default("auto");
+}
+
+/** The mode a `--progress` value (and `--quiet`) picks; `auto` is tty on a terminal. */
+export function progressMode(flag: string | undefined, quiet?: boolean): ProgressMode {
+  if (quiet) return "quiet";
+  if (flag === "tty" || flag === "plain" || flag === "json") return flag;
+  return process.stderr.isTTY ? "tty" : "plain";
+}
 
 export interface ProgressOptions {
   mode: ProgressMode;

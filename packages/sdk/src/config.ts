@@ -13,7 +13,10 @@ export interface ClientOptions {
   host?: string;
   /** Bearer token for TCP hosts; env `SBX_TOKEN`. */
   token?: string;
-  /** Project sent as `X-Sbx-Project`; env `SBX_PROJECT`. Over TCP the token decides: naming another project is refused. */
+  /**
+   * Project sent as `X-Sbx-Project`; env `SBX_PROJECT`. Sent only when named (here, in the env or
+   * the context); over TCP the token decides, and naming another project (default too) is refused.
+   */
   project?: string;
   /** CA certificate(s) to verify an https:// host with: PEM text or a PEM file's path; env `SBX_CA_CERT`. */
   ca?: string;
@@ -29,7 +32,10 @@ export interface ResolvedConfig {
   socketPath: string | null;
   baseUrl: string;
   token: string | null;
+  /** The project named, else `default` (what a unix socket uses then; over TCP, the token's). */
   project: string;
+  /** True when a project was named (option, SBX_PROJECT or the context): only then is it sent. */
+  projectNamed: boolean;
   /** True when nothing chose a host, so a CLI may start a local daemon on that socket. */
   isDefaultHost: boolean;
   /** PEM text of the CA(s) an https:// host is verified with, or null for the system's. */
@@ -118,12 +124,14 @@ export function resolveConfig(options: ClientOptions = {}): ResolvedConfig {
   const ctx = picked?.[1] ?? {};
   const chosen = explicit ?? ctx.host;
   const { host, socketPath, baseUrl } = parseHost(chosen ?? DEFAULT_HOST);
+  const named = options.project || env.SBX_PROJECT || ctx.project;
   return {
     host,
     socketPath,
     baseUrl,
     token: options.token || env.SBX_TOKEN || ctx.token || null,
-    project: options.project || env.SBX_PROJECT || ctx.project || DEFAULT_PROJECT,
+    project: named || DEFAULT_PROJECT,
+    projectNamed: Boolean(named),
     isDefaultHost: chosen === undefined || host === DEFAULT_HOST,
     ca: loadCa(options.ca || env.SBX_CA_CERT || ctx.ca),
     context: picked?.[0] ?? null,

@@ -7,6 +7,7 @@
 import type { Readable } from "node:stream";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
 import type { Transport } from "./transport.js";
+import { pathQuery, pathText, type SandboxPath } from "./file-path.js";
 
 /** Most bytes `readFile` gathers in memory; bigger files: readFileStream() or downloadArchive(). */
 export const MAX_READ_FILE_BYTES = 256 * 1024 * 1024;
@@ -15,21 +16,21 @@ export const MAX_READ_FILE_BYTES = 256 * 1024 * 1024;
 export async function readFileStream(
   transport: Transport,
   id: string,
-  path: string,
+  path: SandboxPath,
   signal?: AbortSignal,
 ): Promise<Readable & { size?: number }> {
-  const res = await transport.send("GET", apiPath("files", { id }), { query: { path }, signal, stream: true });
+  const res = await transport.send("GET", apiPath("files", { id }), { query: pathQuery(path), signal, stream: true });
   const length = res.headers["content-length"];
   return Object.assign(res.body, length === undefined ? {} : { size: Number(length) });
 }
 
 /** The whole file, at most `max` bytes. */
-export async function readFileWhole(transport: Transport, id: string, path: string, max = MAX_READ_FILE_BYTES) {
+export async function readFileWhole(transport: Transport, id: string, path: SandboxPath, max = MAX_READ_FILE_BYTES) {
   const stream = await readFileStream(transport, id, path);
   const tooLarge = () =>
     new SbxError(
       "payload_too_large",
-      `${path} is larger than ${max} bytes, more than readFile holds in memory: use readFileStream() or downloadArchive()`,
+      `${pathText(path)} is larger than ${max} bytes, more than readFile holds in memory: use readFileStream() or downloadArchive()`,
     );
   if (stream.size !== undefined && stream.size > max) {
     stream.destroy();

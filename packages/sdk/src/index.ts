@@ -16,6 +16,8 @@ export { buildError, followBuild } from "./image-build.js";
 export type { BuildOptions, DefinitionOptions, FollowOptions } from "./image-build.js";
 export type { SourceLocation } from "./source-location.js";
 export { Sandbox } from "./sandbox.js";
+export { entryPath } from "./file-path.js";
+export type { SandboxPath } from "./file-path.js";
 export { DockerfileImage, imageFromDockerfile } from "./dockerfile-image.js";
 export type { DockerfileImageOptions } from "./dockerfile-image.js";
 export type { ClientLike, CreateSandboxOptions, ProcessOptions, RunOptions, StartProcessOptions } from "./sandbox.js";

@@ -15,48 +15,31 @@ import type {
   UpdateNetworkRequest,
 } from "@sbx-sh/protocol";
 import { apiPath, SbxError } from "@sbx-sh/protocol";
-// fs.promises, not node:fs/promises: the latter loads at import, the former on first use.
-import { promises as fsp } from "node:fs";
 import { SandboxClient } from "./client.js";
 import { openPortStream } from "./port-stream.js";
 import { readFileStream, readFileWhole } from "./file-read.js";
+import { pathQuery, type SandboxPath } from "./file-path.js";
 import {
-  collectResult,
-  SandboxProcess,
-  streamEvents,
-  type CommandResult,
-  type OutputHandlers,
-  type ProcessEvent,
-} from "./process.js";
+  downloadArchive,
+  downloadDirectory,
+  listDirectory,
+  listDirectoryPages,
+  uploadArchive,
+  uploadDirectory,
+} from "./file-tree.js";
+import { processRequest, type RunOptions, type StartProcessOptions } from "./process-options.js";
+import { collectResult, SandboxProcess, streamEvents, type CommandResult, type ProcessEvent } from "./process.js";
 import { Terminal, type TerminalOptions } from "./terminal.js";
 import type { ClientOptions } from "./config.js";
 import type { Transport } from "./transport.js";
 
 /** `pool`: claim a sandbox from that pool (its image and settings) instead; the other options must be absent. */
-/** Entries per request when a listing follows every page: the most the daemon answers at once. */
-const FOLLOW_PAGE_ENTRIES = 10_000;
-
 export type CreateSandboxOptions = CreateSandboxRequest & { pool?: string | undefined };
-
-export interface ProcessOptions {
-  args?: string[];
-  env?: Record<string, string>;
-  workingDir?: string;
-  /** `root`, a uid, or `uid:gid`. */
-  user?: string;
-  /** Seconds; the process is killed when it runs longer. */
-  timeout?: number;
-}
-
-export interface RunOptions extends ProcessOptions, OutputHandlers {}
-
-export interface StartProcessOptions extends ProcessOptions {
-  /** Keep stdin open for `writeStdin` / `closeStdin`. */
-  stdin?: boolean;
-}
 
 /** Where a Sandbox gets its client: options to build one, or an existing client to share. */
 export type ClientLike = ClientOptions | SandboxClient;
+
+export type { ProcessOptions, RunOptions, StartProcessOptions } from "./process-options.js";
 
 export class Sandbox {
   readonly id: string;
@@ -170,7 +153,6 @@ export class Sandbox {
     return this.transport.json<SnapshotInfo>("POST", apiPath("sandboxSnapshot", { id: this.id }), { json: options });
   }
 
-  /** Forks: one snapshot, `times` new running sandboxes with this one's files. */
   /** N new sandboxes from a snapshot of this one; the snapshot is deleted afterwards unless `keepSnapshot`. */
   async copy(options: { times?: number; keepSnapshot?: boolean } = {}): Promise<Sandbox[]> {
     const res = await this.transport.json<{ sandboxes: SandboxInfo[] }>(
@@ -247,102 +229,68 @@ export class Sandbox {
   }
 
   /** The whole file, in memory: at most MAX_READ_FILE_BYTES (256 MiB); bigger ones: readFileStream(). */
-  readFile(path: string): Promise<Buffer> {
+  readFile(path: SandboxPath): Promise<Buffer> {
     return readFileWhole(this.transport, this.id, path);
   }
 
   /** The file's bytes as the daemon streams them from the sandbox; `size` when known up front. */
-  readFileStream(path: string, options: { signal?: AbortSignal } = {}): Promise<Readable & { size?: number }> {
+  readFileStream(path: SandboxPath, options: { signal?: AbortSignal } = {}): Promise<Readable & { size?: number }> {
     return readFileStream(this.transport, this.id, path, options.signal);
   }
 
   /** Writes a whole file, creating parent directories. */
-  writeFile(path: string, data: string | Uint8Array): Promise<void> {
+  writeFile(path: SandboxPath, data: string | Uint8Array): Promise<void> {
     return this.transport.empty("PUT", apiPath("files", { id: this.id }), {
-      query: { path },
+      query: pathQuery(path),
       body: typeof data === "string" ? Buffer.from(data) : data,
     });
   }
 
   /**
-   * Lists a directory (names in byte order). With `limit` or `cursor`, answers that one page
+   * Lists a directory (names in byte order). A name that is not UTF-8 comes with its bytes
+   * (`nameBase64`); `entryPath(dir, entry)` gives the path to read or delete it by. With `limit` or `cursor`, answers that one page
    * (`nextCursor` asks for the next); without, follows every page and answers all entries.
    */
-  async listDirectory(path: string, page: { limit?: number; cursor?: string } = {}): Promise<DirectoryListing> {
-    if (page.limit !== undefined || page.cursor !== undefined) return this.listPage(path, page.limit, page.cursor);
-    const entries: DirectoryListing["entries"] = [];
-    for await (const p of this.listDirectoryPages(path)) entries.push(...p.entries);
-    return { path, entries };
+  listDirectory(path: SandboxPath, page: { limit?: number; cursor?: string } = {}): Promise<DirectoryListing> {
+    return listDirectory(this.transport, this.id, path, page);
   }
 
   /** The pages of a directory listing, one request each, the next asked for only when wanted. */
-  async *listDirectoryPages(path: string, limit = FOLLOW_PAGE_ENTRIES): AsyncGenerator<DirectoryListing> {
-    let cursor: string | undefined;
-    do {
-      const page = await this.listPage(path, limit, cursor);
-      yield page;
-      cursor = page.nextCursor;
-    } while (cursor);
+  listDirectoryPages(path: SandboxPath, limit?: number): AsyncGenerator<DirectoryListing> {
+    return listDirectoryPages(this.transport, this.id, path, limit);
   }
 
-  private listPage(path: string, limit?: number, cursor?: string): Promise<DirectoryListing> {
-    return this.transport.json<DirectoryListing>("GET", apiPath("filesList", { id: this.id }), {
-      query: { path, limit, cursor },
-    });
-  }
-
-  deleteFile(path: string, options: { recursive?: boolean } = {}): Promise<void> {
+  deleteFile(path: SandboxPath, options: { recursive?: boolean } = {}): Promise<void> {
     return this.transport.empty("DELETE", apiPath("files", { id: this.id }), {
-      query: { path, recursive: options.recursive },
+      query: { ...pathQuery(path), recursive: options.recursive },
     });
   }
 
   /** Unpacks a tar (or tar.gz) stream into `remoteDir`, which is created; the upload is streamed. */
   uploadArchive(remoteDir: string, archive: Readable | Uint8Array | AsyncIterable<Uint8Array>): Promise<void> {
-    return this.transport.empty("PUT", apiPath("archive", { id: this.id }), {
-      query: { path: remoteDir },
-      body: archive,
-    });
+    return uploadArchive(this.transport, this.id, remoteDir, archive);
   }
 
   /** A tar stream holding `remotePath` (a file or a tree) under its basename. */
-  async downloadArchive(remotePath: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
-    return this.transport.stream("GET", apiPath("archive", { id: this.id }), {
-      query: { path: remotePath },
-      signal: options.signal,
-    });
+  downloadArchive(remotePath: string, options: { signal?: AbortSignal } = {}): Promise<Readable> {
+    return downloadArchive(this.transport, this.id, remotePath, options.signal);
   }
 
   /** Copies what is inside `localDir` into `remoteDir` (created if missing). */
-  async uploadDirectory(localDir: string, remoteDir: string): Promise<void> {
-    // tar is loaded here, not with the module: a program that only runs commands never parses it.
-    const { packDirectoryContents } = await import("./archive.js");
-    return this.uploadArchive(remoteDir, packDirectoryContents(localDir));
+  uploadDirectory(localDir: string, remoteDir: string): Promise<void> {
+    return uploadDirectory(this.transport, this.id, localDir, remoteDir);
   }
 
   /** Copies what is inside the sandbox directory `remotePath` into `localDir` (created if missing). */
-  async downloadDirectory(
+  downloadDirectory(
     remotePath: string,
     localDir: string,
     options: { onWarning?: (message: string, refused: boolean) => void } = {},
   ): Promise<void> {
-    const { extractSafe } = await import("./archive.js");
-    await fsp.mkdir(localDir, { recursive: true });
-    const archive = await this.downloadArchive(remotePath);
-    await extractSafe(archive, localDir, { strip: 1, ...options });
+    return downloadDirectory(this.transport, this.id, remotePath, localDir, options);
   }
 }
 
 function toClient(client: ClientLike | undefined): SandboxClient {
   return client instanceof SandboxClient ? client : new SandboxClient(client ?? {});
-}
-
-function processRequest(command: string, o: ProcessOptions): StartProcessRequest {
-  const req: StartProcessRequest = { command };
-  if (o.args) req.args = o.args;
-  if (o.env) req.env = o.env;
-  if (o.workingDir) req.workingDir = o.workingDir;
-  if (o.user) req.user = o.user;
-  if (o.timeout !== undefined && o.timeout > 0) req.timeoutSecs = Math.ceil(o.timeout);
-  return req;
 }

@@ -60,6 +60,20 @@ describe("Transport against sbxd", () => {
     await client.close();
   });
 
+  it("sends the project header only when a project was named, default too", async () => {
+    for (const [options, header] of [
+      [{}, undefined],
+      [{ project: "default" }, "default"],
+      [{ env: { SBX_PROJECT: "default" } }, "default"],
+    ] as const) {
+      const client = new SandboxClient({ host: fake.host, env: {}, ...options });
+      expect(client.config.projectNamed).toBe(header !== undefined);
+      await client.info();
+      expect(fake.requests.at(-1)!.headers["x-sbx-project"]).toBe(header);
+      await client.close();
+    }
+  });
+
   it("maps {error:{code,message}} answers to SbxError with that code", async () => {
     const client = new SandboxClient({ host: fake.host, env: {} });
     const err = await client.get("nope").catch((e: unknown) => e);

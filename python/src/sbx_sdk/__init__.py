@@ -6,6 +6,7 @@
 from .client import SandboxClient
 from .config import DEFAULT_HOST, DEFAULT_PROJECT, ResolvedConfig, resolve_config
 from .errors import ERROR_CODES, SbxError
+from .file_path import entry_path
 from .function import FunctionMeta, function, image_of
 from .image import Image
 from .process import CommandResult, Exit, OutputChunk, SandboxProcess, Started
@@ -55,6 +56,7 @@ __all__ = [
     "Started",
     "Terminal",
     "Token",
+    "entry_path",
     "function",
     "image_of",
     "resolve_config",

@@ -26,11 +26,14 @@ class ResolvedConfig:
     #: ``http://localhost`` over a socket; the scheme, host, port and path prefix over TCP.
     base_url: str
     token: str | None
+    #: The project named, else ``default`` (what a unix socket uses then; over TCP, the token's).
     project: str
     #: PEM text of the CA(s) an https:// host is verified with, or None for the system's.
     ca: str | None = None
     #: The config-file context in use, or None.
     context: str | None = None
+    #: True when a project was named (argument, SBX_PROJECT or the context): only then is it sent.
+    project_named: bool = False
 
 
 def resolve_config(
@@ -49,12 +52,14 @@ def resolve_config(
     picked = None if explicit else _pick_context(read_config_file(path), context or e.get("SBX_CONTEXT"), path)
     ctx: Mapping[str, str] = picked[1] if picked else {}
     normalised, socket_path, base_url = parse_host(explicit or ctx.get("host") or DEFAULT_HOST)
+    named = project or e.get("SBX_PROJECT") or ctx.get("project")
     return ResolvedConfig(
         host=normalised,
         socket_path=socket_path,
         base_url=base_url,
         token=token or e.get("SBX_TOKEN") or ctx.get("token") or None,
-        project=project or e.get("SBX_PROJECT") or ctx.get("project") or DEFAULT_PROJECT,
+        project=named or DEFAULT_PROJECT,
+        project_named=bool(named),
         ca=_load_ca(ca or e.get("SBX_CA_CERT") or ctx.get("ca")),
         context=picked[0] if picked else None,
     )

@@ -10,6 +10,7 @@ from typing import IO, Any
 
 from .archive import Warn, extract_safe, pack_directory_contents
 from .client import SandboxClient
+from .file_path import path_query
 from .process import (
     CommandResult,
     ProcessEvent,
@@ -201,20 +202,21 @@ class Sandbox:
 
     # --- files --------------------------------------------------------------------------------
 
-    def read_file(self, path: str) -> bytes:
-        return self._t.send("GET", self._path("files"), query={"path": path}).read()
+    def read_file(self, path: str | bytes) -> bytes:
+        """A ``bytes`` path names a file whose name is not UTF-8 (a listing's ``name_base64``)."""
+        return self._t.send("GET", self._path("files"), query=path_query(path)).read()
 
-    def write_file(self, path: str, data: str | bytes) -> None:
+    def write_file(self, path: str | bytes, data: str | bytes) -> None:
         """Writes a whole file, creating parent directories."""
         payload = data.encode() if isinstance(data, str) else bytes(data)
-        self._t.empty("PUT", self._path("files"), query={"path": path}, body=payload)
+        self._t.empty("PUT", self._path("files"), query=path_query(path), body=payload)
 
-    def list_directory(self, path: str) -> DirectoryListing:
-        res = self._t.json("GET", self._path("filesList"), query={"path": path})
+    def list_directory(self, path: str | bytes) -> DirectoryListing:
+        res = self._t.json("GET", self._path("filesList"), query=path_query(path))
         return DirectoryListing(res["path"], [from_wire(FileInfo, e) for e in res["entries"]])
 
-    def delete_file(self, path: str, recursive: bool = False) -> None:
-        self._t.empty("DELETE", self._path("files"), query={"path": path, "recursive": recursive})
+    def delete_file(self, path: str | bytes, recursive: bool = False) -> None:
+        self._t.empty("DELETE", self._path("files"), query={**path_query(path), "recursive": recursive})
 
     def upload_archive(self, remote_dir: str, archive: bytes | IO[bytes]) -> None:
         """Unpacks a tar (or tar.gz) into ``remote_dir``, which is created."""

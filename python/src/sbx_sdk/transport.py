@@ -143,8 +143,11 @@ class Transport:
         return ssl.create_default_context(cadata=self.config.ca) if self.config.ca else ssl.create_default_context()
 
     def headers(self) -> dict[str, str]:
-        """Who is asking: the project, and the bearer token for a TCP daemon."""
-        h = {"x-sbx-project": self.config.project, "user-agent": "sbx-python-sdk/0.1.0"}
+        """Who is asking: the project when one was named, and the bearer token for a TCP daemon."""
+        # Unnamed, a unix socket uses default and TCP the token's project; named, TCP refuses another.
+        h = {"user-agent": "sbx-python-sdk/0.1.0"}
+        if self.config.project_named:
+            h["x-sbx-project"] = self.config.project
         if self.config.token:
             h["authorization"] = f"Bearer {self.config.token}"
         return h

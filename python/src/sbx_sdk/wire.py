@@ -69,11 +69,14 @@ class ProcessInfo:
 
 @dataclass
 class FileInfo:
+    #: The name as text; bytes that are not UTF-8 show as U+FFFD.
     name: str = ""
     type: str = ""
     size: int = 0
     mode: int = 0
     modified_at: str = ""
+    #: Only for a name that is not UTF-8: its bytes in base64 (address it with a ``bytes`` path).
+    name_base64: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
 

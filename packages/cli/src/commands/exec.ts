@@ -12,7 +12,7 @@ import { asSbxFailure, CliExit, progress, stdoutGone } from "../output.js";
 import { addSandboxFlags, createRequest, type SandboxFlags } from "./sandbox-flags.js";
 import { imageProgram } from "./image-program.js";
 
-const EXIT_INTERRUPTED = 130;
+export const EXIT_INTERRUPTED = 130;
 
 interface ProcessFlags {
   detach?: boolean;

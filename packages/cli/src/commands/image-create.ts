@@ -1,21 +1,19 @@
 // `sbx image create <file>`: load the file (a .ts/.js/.py image or a Dockerfile), pick its image, pack
 // and upload what copy()/add() name, build on the daemon with live progress; Ctrl-C cancels the
-// build there. `sbx image logs` re-attaches to a build's events.
+// build there. `sbx image logs` (./image-logs.ts) re-attaches to a build's events.
 import { basename, dirname, resolve } from "node:path";
-import { InvalidArgumentError, Option, type Command } from "commander";
+import { InvalidArgumentError, type Command } from "commander";
 import type { BuildInfo } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Image } from "@sbx-sh/sdk";
 import { followBuild } from "@sbx-sh/sdk";
-import { BuildProgress, failureLines, type ProgressMode } from "../build-progress.js";
+import { BuildProgress, failureLines, progressMode, progressOption } from "../build-progress.js";
 import { BaseBuildProgress, withBaseProgress } from "../base-progress.js";
 import { environmentValue } from "../config.js";
 import { globalsOf, withClient } from "../context.js";
 import { CliExit, printJson, printLines, progress } from "../output.js";
-import { onStopSignals } from "./exec.js";
+import { EXIT_INTERRUPTED, onStopSignals } from "./exec.js";
 import { parseLabel } from "./labels.js";
-
-const EXIT_INTERRUPTED = 130;
 
 interface CreateFlags {
   imageName?: string;
@@ -107,21 +105,6 @@ function buildInput(fileArg: string | undefined, contextArg: string | undefined,
     buildArgs: o.buildArg ?? {},
     ...(o.target !== undefined && { target: o.target }),
   };
-}
-
-function progressOption(): Option {
-  return new Option(
-    "--progress <mode>",
-    "auto (tty on a terminal, else plain), tty, plain, or json (the events as NDJSON on stdout)",
-  )
-    .choices(["auto", "tty", "plain", "json"])
-    .default("auto");
-}
-
-function progressMode(flag: string | undefined, quiet?: boolean): ProgressMode {
-  if (quiet) return "quiet";
-  if (flag === "tty" || flag === "plain" || flag === "json") return flag;
-  return process.stderr.isTTY ? "tty" : "plain";
 }
 
 export function registerImageCreateCommands(image: Command): void {
@@ -276,45 +259,5 @@ Examples:
       } finally {
         off();
       }
-    });
-
-  image
-    .command("logs")
-    .description("show a build's progress and output; -f follows it until it ends")
-    .argument("<build-id>", "from `sbx image builds` or `sbx image create --detach`")
-    .option("-f, --follow", "keep following until the build ends")
-    .addOption(progressOption())
-    .addHelpText(
-      "after",
-      `
-Exits 1 when the build failed or was cancelled. Ctrl-C stops following; the build goes on.
-
-Examples:
-  $ sbx image logs bld-3k9x0q2m4abc
-  $ sbx image logs bld-3k9x0q2m4abc -f --progress plain
-  $ sbx image logs bld-3k9x0q2m4abc --progress json | jq -c 'select(.type == "step")'`,
-    )
-    .action(async (id: string, o: { follow?: boolean; progress?: string }, cmd: Command) => {
-      const g = globalsOf(cmd);
-      const mode = progressMode(g.json && o.progress === "auto" ? "json" : o.progress);
-      const view = new BuildProgress({ mode });
-      const abort = new AbortController();
-      const off = onStopSignals(() => abort.abort());
-      try {
-        await withClient(cmd, async (client) => {
-          for await (const ev of client.buildEvents(id, { follow: o.follow, signal: abort.signal })) view.onEvent(ev);
-        });
-      } catch (err) {
-        if (abort.signal.aborted) throw new CliExit(EXIT_INTERRUPTED);
-        throw err;
-      } finally {
-        view.close();
-        off();
-      }
-      if (!view.ended) {
-        if (!o.follow) progress(`build ${id} is still running: follow it with \`sbx image logs ${id} -f\``);
-        return;
-      }
-      if (view.ended.state !== "succeeded") throw new CliExit(1);
     });
 }

@@ -8,6 +8,7 @@ import { formatDuration } from "../build-progress.js";
 import { ago, CliExit, formatTable, printError, printJson, printLines, progress } from "../output.js";
 import { unbuiltBaseRows } from "./image-bases.js";
 import { registerImageCreateCommands } from "./image-create.js";
+import { registerImageLogsCommand } from "./image-logs.js";
 
 /** `name:tag`; base images by name alone, as they are used. */
 export function imageRef(i: ImageInfo): string {
@@ -80,6 +81,7 @@ Examples:
   $ sbx image rm data-tools`,
   );
   registerImageCreateCommands(image);
+  registerImageLogsCommand(image);
 
   image
     .command("ls")

@@ -11,6 +11,8 @@ import { refuseDotSegments } from "./dot-segments.js";
 import { bodyLimits } from "./body-limits.js";
 import { readSlots } from "./project-slots.js";
 import { httpStatus } from "./http-status.js";
+import { validationError } from "./validation-error.js";
+import { checkNamedProject } from "./named-project.js";
 import type { Services } from "../services/services.js";
 import { registerFileRoutes } from "./routes/files.js";
 import { registerImageRoutes } from "./routes/images.js";
@@ -142,15 +144,7 @@ async function resolveProject(c: Context<AppEnv>, services: Services, transport:
         "unauthenticated",
         "a valid bearer token is required: create one on the daemon host with `sbx token create` and send `Authorization: Bearer <token>`",
       );
-    // The token decides; a project the client names as well must be that one, or `sbx --project
-    // alpha ls` with beta's token would list beta as if it were alpha. "default" is what the SDKs
-    // send when nothing was named, so it is not taken as naming one.
-    const named = c.req.header("x-sbx-project");
-    if (named !== undefined && named !== "default" && named !== who.project)
-      throw new SbxError(
-        "permission_denied",
-        `this token belongs to project ${who.project}, not ${JSON.stringify(named)}: over TCP the token decides the project; use a token of ${JSON.stringify(named)}, or name no project`,
-      );
+    checkNamedProject(c.req.header("x-sbx-project"), who.project);
     c.set("tokenId", who.tokenId);
     return who.project;
   }
@@ -169,19 +163,4 @@ function fromHttpException(err: HTTPException): SbxError {
     undefined,
     { cause: err },
   );
-}
-
-interface Issue {
-  code: string;
-  path: PropertyKey[];
-  message: string;
-}
-
-export function validationError(issues: readonly Issue[]): SbxError {
-  const rangeIssue = issues.find((i) => i.code === "too_big" || i.code === "too_small");
-  const describe = (i: Issue): string => `${i.path.map(String).join(".") || "body"}: ${i.message}`;
-  const message = issues.slice(0, 3).map(describe).join("; ");
-  return new SbxError(rangeIssue ? "out_of_range" : "invalid_argument", `invalid request: ${message}`, {
-    issues: issues.map(describe),
-  });
 }

@@ -29,6 +29,7 @@ import { targetOf } from "./cluster-calls.js";
 import { readWhole, SMALL_BODY_BYTES } from "./small-body.js";
 import { hasDotSegment } from "./dot-segments.js";
 import { httpStatus } from "./http-status.js";
+import { namesOtherProject } from "./named-project.js";
 import type { DeferredRequestLog } from "./deferred-request-log.js";
 import { requestIdFor } from "./request-log.js";
 
@@ -103,7 +104,9 @@ function bodyLength(req: IncomingMessage): number | undefined {
 async function projectOf(req: IncomingMessage, deps: FastPathDeps, transport: Transport): Promise<string | undefined> {
   if (transport === "tcp") {
     const m = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? "");
-    return m ? (await deps.projects.identify(m[1]!))?.project : undefined;
+    const project = m ? (await deps.projects.identify(m[1]!))?.project : undefined;
+    // A request naming another project than its token's is the app's to refuse (./named-project.ts).
+    return project === undefined || namesOtherProject(header(req, "x-sbx-project"), project) ? undefined : project;
   }
   const name = header(req, "x-sbx-project") ?? "default";
   if (!isValidName(name)) return undefined;

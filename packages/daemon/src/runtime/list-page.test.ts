@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { nameToBytes } from "./byte-names.js";
 import { parseListPage } from "./list-page.js";
 
 const out = (s: string): Buffer => Buffer.from(s, "latin1");
@@ -23,8 +24,10 @@ describe("parseListPage", () => {
     expect(page.more).toBe(false);
   });
 
-  it("turns bytes that are not UTF-8 into U+FFFD, and an empty page ends the listing", () => {
-    expect(parseListPage(out("./caf\xe9\n@stat\n81a4 0 0 caf\xe9\n"), 5).entries[0]!.name).toBe("caf\uFFFD");
+  it("keeps names that are not UTF-8 as their bytes (./byte-names.ts), and an empty page ends the listing", () => {
+    const name = parseListPage(out("./caf\xe9\n@stat\n81a4 0 0 caf\xe9\n"), 5).entries[0]!.name;
+    expect(name).toBe("caf\uDCE9");
+    expect(nameToBytes(name)).toEqual(Buffer.from("caf\xe9", "latin1"));
     expect(parseListPage(out(""), 5)).toEqual({ entries: [], more: false });
     expect(parseListPage(out("@more\n@stat\n"), 5)).toEqual({ entries: [], more: false });
   });

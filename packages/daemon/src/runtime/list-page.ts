@@ -4,12 +4,13 @@
 // and all. Those lines alone are ambiguous (a name can hold "\n1 2 3 fake"), so each one is read
 // as the stat of the next name the page announced; a name whose line is missing (it was removed
 // meanwhile) is skipped. It is the sandbox's output: nothing beyond `limit` names is taken.
+import { bytesToName, nameToBytes } from "./byte-names.js";
 import type { DirectoryPage } from "./directory-page.js";
 import type { FileEntry } from "./types.js";
 
 const HEAD = /([0-9a-f]+) (\d+) (\d+) /y;
 
-/** Names are byte strings: each byte is one latin1 char here, turned into UTF-8 text at the end. */
+/** Names are byte strings: each byte is one latin1 char here, turned into a name (./byte-names.ts) at the end. */
 export function parseListPage(stdout: Buffer, limit: number): DirectoryPage {
   const out = stdout.toString("latin1");
   const split = out.indexOf("\n@stat\n");
@@ -26,7 +27,7 @@ export function parseListPage(stdout: Buffer, limit: number): DirectoryPage {
     const m = HEAD.exec(out);
     if (!m || !out.startsWith(`${name}\n`, HEAD.lastIndex)) continue;
     pos = HEAD.lastIndex + name.length + 1;
-    const text = Buffer.from(name, "latin1").toString("utf8");
+    const text = bytesToName(Buffer.from(name, "latin1"));
     entries.push({ mode: parseInt(m[1]!, 16), size: Number(m[2]), mtime: Number(m[3]), name: text });
   }
   // Listing order: byte order with a newline counted as "/", the order the pages are cut in.
@@ -36,5 +37,5 @@ export function parseListPage(stdout: Buffer, limit: number): DirectoryPage {
 }
 
 function listingKey(name: string): Buffer {
-  return Buffer.from(name.replaceAll("\n", "/"));
+  return nameToBytes(name.replaceAll("\n", "/"));
 }

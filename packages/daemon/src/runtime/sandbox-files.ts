@@ -9,6 +9,7 @@ import type { Crun } from "./crun.js";
 import { fileErrors, MAX_READ_BYTES, saysNoSpace } from "./file-errors.js";
 import { type DirectoryPage, type PageRequest } from "./directory-page.js";
 import { parseListPage } from "./list-page.js";
+import { isTextName, nameToBytes } from "./byte-names.js";
 import { assertSandboxPath } from "./sandbox-path.js";
 import { spool } from "./spool.js";
 import { HELPER_BUSYBOX } from "./types.js";
@@ -43,6 +44,18 @@ const LIST_PAGE = [
   `exit 0`,
 ].join("\n");
 
+/** The bytes of `arg` as a printf format that prints exactly them: every byte as \ooo. */
+function octalFormat(arg: string): string {
+  return [...nameToBytes(arg)].map((b) => `\\${b.toString(8).padStart(3, "0")}`).join("");
+}
+
+/** Sets $1..$n to the bytes their formats print ($(...) drops trailing newlines: the x keeps them). */
+function decodeArgs(n: number): string {
+  const vars = Array.from({ length: n }, (_, i) => i + 1);
+  const read = vars.map((i) => `_${i}=$(printf "$${i}"; printf x)`).join("; ");
+  return `${read}; set -- ${vars.map((i) => `"\${_${i}%x}"`).join(" ")}`;
+}
+
 export class SandboxFiles {
   constructor(
     private readonly crun: Crun,
@@ -58,7 +71,12 @@ export class SandboxFiles {
     input?: Readable,
   ): Promise<CommandResult> {
     // Everything these scripts print is held in memory: never more than a readFile may answer.
-    const r = await this.crun.exec(id, [BB, "sh", "-c", script, "sh", path, ...extra], {
+    const args = [path, ...extra];
+    // Arguments reach busybox as text: a name that is not UTF-8 (./byte-names.ts) goes as a printf
+    // format of its bytes, turned back into them before the script runs.
+    const bytes = args.every(isTextName) ? undefined : args.map(octalFormat);
+    const run = bytes ? `${decodeArgs(args.length)}\n${script}` : script;
+    const r = await this.crun.exec(id, [BB, "sh", "-c", run, "sh", ...(bytes ?? args)], {
       ...ROOT_EXEC,
       input,
       maxStdoutBytes: MAX_READ_BYTES + 1024 * 1024,

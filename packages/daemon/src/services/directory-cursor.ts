@@ -2,12 +2,13 @@
 // any name travels safely in a query string. Opaque to clients; checked like any other input.
 import { SbxError } from "@sbx-sh/protocol";
 import { DEFAULT_PAGE_ENTRIES, MAX_PAGE_ENTRIES } from "../domain/directory-pages.js";
+import { bytesToName, nameToBytes } from "../runtime/byte-names.js";
 import type { PageRequest } from "../runtime/directory-page.js";
 
 const MAX_NAME_BYTES = 4096;
 
 export function encodeCursor(lastName: string): string {
-  return Buffer.from(lastName, "utf8").toString("base64url");
+  return nameToBytes(lastName).toString("base64url");
 }
 
 /** The page a client asked for, from its `limit` and `cursor` query values (both optional). */
@@ -16,11 +17,11 @@ export function pageRequest(limit: number | undefined, cursor: string | undefine
     throw new SbxError("invalid_argument", `limit must be a whole number from 1 to ${MAX_PAGE_ENTRIES}, got ${limit}`);
   const page: PageRequest = { limit: limit ?? DEFAULT_PAGE_ENTRIES };
   if (cursor === undefined || cursor === "") return page;
-  const name = Buffer.from(cursor, "base64url").toString("utf8");
+  const name = bytesToName(Buffer.from(cursor, "base64url"));
   if (
     !name ||
     encodeCursor(name) !== cursor ||
-    Buffer.byteLength(name) > MAX_NAME_BYTES ||
+    nameToBytes(name).length > MAX_NAME_BYTES ||
     /[/\0]/.test(name) ||
     name === "." ||
     name === ".."

@@ -12,8 +12,9 @@ import { outgoingOf } from "../ndjson-out.js";
 import { webBody } from "./web-body.js";
 import { whileCallerStays } from "../caller-signal.js";
 import { fileAnswer } from "../file-answer.js";
+import { PathQuery, pathOf } from "../path-query.js";
+import { wireName } from "../../runtime/byte-names.js";
 
-const PathQuery = z.object({ path: z.string().min(1).openapi({ example: "/work/notes.txt" }) });
 const ListQuery = PathQuery.extend({
   limit: z.coerce
     .number()
@@ -50,7 +51,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
         const content = await s.files.read(
           c.get("project"),
           c.req.valid("param").id,
-          c.req.valid("query").path,
+          pathOf(c.req.valid("query")),
           signal,
         );
         return fileAnswer(c, content);
@@ -66,7 +67,12 @@ export function registerFileRoutes(app: Api, s: Services): void {
       responses: { 204: { description: "written" } },
     }),
     async (c) => {
-      await s.files.write(c.get("project"), c.req.valid("param").id, c.req.valid("query").path, bodyStream(c.req.raw));
+      await s.files.write(
+        c.get("project"),
+        c.req.valid("param").id,
+        pathOf(c.req.valid("query")),
+        bodyStream(c.req.raw),
+      );
       return c.body(null, 204);
     },
   );
@@ -87,7 +93,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
       await s.files.remove(
         c.get("project"),
         c.req.valid("param").id,
-        q.path,
+        pathOf(q),
         ["1", "true"].includes(q.recursive ?? ""),
       );
       return c.body(null, 204);
@@ -103,9 +109,11 @@ export function registerFileRoutes(app: Api, s: Services): void {
       responses: { 200: json(DirectoryListing, "entries") },
     }),
     async (c) => {
-      const { path, limit, cursor } = c.req.valid("query");
-      const page = await s.files.list(c.get("project"), c.req.valid("param").id, path, { limit, cursor });
+      const q = c.req.valid("query");
+      const dir = pathOf(q);
+      const page = await s.files.list(c.get("project"), c.req.valid("param").id, dir, q);
       const entries = page.entries.map(toFileEntry);
+      const path = wireName(dir).name;
       return c.json(page.nextCursor ? { path, entries, nextCursor: page.nextCursor } : { path, entries }, 200);
     },
   );
@@ -122,7 +130,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
       const r = await s.files.upload(
         c.get("project"),
         c.req.valid("param").id,
-        c.req.valid("query").path,
+        pathOf(c.req.valid("query")),
         bodyStream(c.req.raw),
       );
       return c.json(r, 200);
@@ -144,7 +152,7 @@ export function registerFileRoutes(app: Api, s: Services): void {
       },
     }),
     async (c) => {
-      const stream = await s.files.download(c.get("project"), c.req.valid("param").id, c.req.valid("query").path);
+      const stream = await s.files.download(c.get("project"), c.req.valid("param").id, pathOf(c.req.valid("query")));
       // Not copied on the way; a client that leaves cancels the body, which stops the tar.
       return new Response(webBody(stream, outgoingOf(c)), {
         status: 200,

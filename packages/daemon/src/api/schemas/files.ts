@@ -3,7 +3,10 @@ import { z } from "@hono/zod-openapi";
 
 export const FileEntry = z
   .object({
-    name: z.string(),
+    name: z.string().openapi({ description: "The name as text; bytes that are not UTF-8 show as U+FFFD" }),
+    nameBase64: z.string().optional().openapi({
+      description: "Only for a name that is not UTF-8: its bytes in base64 (pass the path as pathBase64)",
+    }),
     type: z.enum(["file", "directory", "symlink", "other"]),
     size: z.number(),
     mode: z.number(),

@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { SbxError } from "@sbx-sh/protocol";
 import type { AppEnv } from "../api-types.js";
+import { issueLines } from "../validation-error.js";
 
 export interface TlDeps {
   /** The `sandbox_url` answers advertise: the SDK sends every per-sandbox call there. */
@@ -27,6 +28,7 @@ export async function readJson(c: Context<AppEnv>, optional = false): Promise<un
 export function parse<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`);
+  // The Tensorlake routes answer every schema failure as invalid_argument (both are HTTP 400).
+  const issues = issueLines(r.error.issues).lines;
   throw new SbxError("invalid_argument", `invalid request: ${issues.slice(0, 3).join("; ")}`, { issues });
 }

@@ -13,17 +13,17 @@
 // the prepared build; a build that COPYs from the context starts now, its files taken from the
 // context the SDK has just unpacked there (./build-context.ts). Each image is a normal sbx build
 // (cache, registry, events), stages registered as `<name>:stage-<label>`. A relay process (`cat`)
-// in the builder sandbox replays the builds' events as its output, so the SDK streams real build
+// in the builder sandbox (./builder-relay.ts) replays the builds' events as its output, so the SDK streams real build
 // logs; the daemon writes `metadata.json` when the target is built and then closes the relay's
 // stdin (exit 0, or 1 without metadata). Complete answers the registered image as the template.
-import { Readable } from "node:stream";
-import { posix } from "node:path";
 import { SbxError, type DockerfileStep } from "@sbx-sh/protocol";
 import type { BuildEvent } from "../../domain/build-events.js";
 import type { ImageRecord, ProcessRecord } from "../../domain/records.js";
 import type { Services } from "../../services/services.js";
+import { builderStart, relayBuild, startRelay } from "./builder-relay.js";
 import { contextOfStep } from "./build-context.js";
 import { LogChannel } from "./log-channel.js";
+import type { Pending } from "./pending-build.js";
 import { planTlBuild, type TlBuildPlan } from "./build-plan.js";
 import { PURGE_LIMITS, toPurge, type PurgeLimits } from "./build-purge.js";
 import { toDefinition } from "./build-steps.js";
@@ -32,29 +32,6 @@ import { sbxImageName } from "./lifecycle.js";
 /** The builder sandbox's image: any image with sh, tar and gzip (the SDK untars the context). */
 export const BUILDER_IMAGE = "debian-minimal";
 
-interface Pending {
-  project: string;
-  buildId: string;
-  plan: TlBuildPlan;
-  /** The builds' log, as the lines the relay replays. */
-  log: LogChannel;
-  /** Settles with the registered image, or rejects with the build's failure. */
-  image: Promise<ImageRecord>;
-  settle: { resolve(img: ImageRecord): void; reject(err: unknown): void };
-  started: boolean;
-  /** A builder sandbox started `tl-rootfs-build` for it. */
-  attached?: boolean;
-  /** The sbx build running now (cancelled if the builder sandbox goes away). */
-  current?: string;
-  /** Why the build was given up (its builder sandbox ended first); it stops there. */
-  abandoned?: string;
-  preparedAt: number;
-  /** When the image was registered or the failure recorded (the purge's clock for it). */
-  settledAt?: number;
-}
-
-/** A build spec is a few hundred bytes of JSON: more is not one (and is not taken into memory). */
-const MAX_SPEC_BYTES = 1024 * 1024;
 const where = (s: DockerfileStep): string => `${s.source.file}:${s.source.line}`;
 
 /** One build event as the lines of build log the SDK prints. */
@@ -270,8 +247,8 @@ export class TlImageBuilds {
   }
 
   /**
-   * `tl-rootfs-build` started in a builder sandbox: undefined when `command` is anything else.
-   * The spec it names must be a build this project prepared.
+   * `tl-rootfs-build` started in a builder sandbox (./builder-relay.ts): undefined when `command` is
+   * anything else. The spec it names must be a build this project prepared.
    */
   async startBuilder(
     project: string,
@@ -279,72 +256,16 @@ export class TlImageBuilds {
     command: string,
     args: string[],
   ): Promise<ProcessRecord | undefined> {
-    if (posix.basename(command) !== "tl-rootfs-build") return undefined;
-    const arg = (flag: string) => {
-      const i = args.indexOf(flag);
-      return i >= 0 ? args[i + 1] : args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
-    };
-    const specPath = arg("--spec");
-    const metadataPath = arg("--metadata-out");
-    if (!specPath || !metadataPath)
-      throw new SbxError("invalid_argument", "tl-rootfs-build needs --spec and --metadata-out");
-    // Written by the SDK in a sandbox: hostile input, only a build id is taken from it.
-    let spec: unknown;
-    try {
-      spec = JSON.parse((await this.s.files.readSmall(project, sandbox, specPath, MAX_SPEC_BYTES)).toString("utf8"));
-    } catch (err) {
-      throw new SbxError("invalid_argument", `cannot read the build spec ${specPath}: ${(err as Error).message}`);
-    }
-    const id = (spec as { buildId?: unknown } | null)?.buildId;
-    if (typeof id !== "string") throw new SbxError("invalid_argument", `the build spec ${specPath} has no buildId`);
-    const p = await this.get(project, id);
-    const relay = await this.s.processes.start(project, sandbox, {
-      command: "/bin/sh",
-      args: ["-c", 'cat && test -f "$1"', "tl-rootfs-build", metadataPath],
-      user: "root",
-      stdin: true,
-    });
+    const named = await builderStart(this.s, project, sandbox, command, args);
+    if (!named) return undefined;
+    const p = await this.get(project, named.buildId);
+    const relay = await startRelay(this.s, project, sandbox, named.metadataPath);
     // The context is in the builder sandbox now: a build that copies from it starts here.
     p.attached = true;
     if (!p.started) void this.start(p, sandbox).catch(() => undefined);
-    void this.relay(p, sandbox, relay, metadataPath).catch(() => undefined);
-    return relay;
-  }
-
-  /** Feeds the build's log to the relay, writes metadata.json on success, then ends the relay. */
-  private async relay(p: Pending, sandbox: string, relay: ProcessRecord, metadataPath: string): Promise<void> {
-    const write = (text: string) =>
-      text ? this.s.processes.writeStdin(p.project, sandbox, relay.id, Buffer.from(text)) : Promise.resolve();
-    // The relay ending before the build did means its sandbox is gone (the SDK gave up and deleted
-    // it, or it timed out): nobody will complete the build, so it is cancelled, not registered.
-    let settled = false;
-    void p.image.then(
-      () => (settled = true),
-      () => (settled = true),
+    void relayBuild(this.s, p, sandbox, relay, named.metadataPath, (reason) => this.abandon(p, reason)).catch(
+      () => undefined,
     );
-    void (async () => {
-      for await (const e of this.s.processes.output(p.project, sandbox, relay.id, true)) if (e.type === "exit") break;
-    })()
-      .catch(() => undefined)
-      .then(() => {
-        if (!settled)
-          this.abandon(p, `the builder sandbox ${sandbox} ended before the build finished: build cancelled`);
-      });
-    try {
-      for await (const text of p.log.read()) await write(text);
-      const image = await p.image;
-      const metadata = {
-        buildId: p.buildId,
-        snapshotId: image.id,
-        snapshotUri: `sbx://images/${image.id}`,
-        snapshotFormatVersion: "sbx-layers",
-        snapshotSizeBytes: image.sizeBytes,
-        rootfsDiskBytes: image.sizeBytes,
-        rootfsNodeKind: "base",
-      };
-      await this.s.files.write(p.project, sandbox, metadataPath, Readable.from([JSON.stringify(metadata)]));
-    } finally {
-      await this.s.processes.closeStdin(p.project, sandbox, relay.id).catch(() => undefined);
-    }
+    return relay;
   }
 }

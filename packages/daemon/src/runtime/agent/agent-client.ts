@@ -6,9 +6,9 @@
 import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { createConnection, type Socket } from "node:net";
 import { SbxError } from "@sbx-sh/protocol";
+import { FrameDecoder } from "./agent-decode.js";
 import {
   AgentProtocolError,
-  FrameDecoder,
   encode,
   type AgentErrorKind,
   type AgentMessage,

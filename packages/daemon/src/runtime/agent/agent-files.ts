@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import { SbxError } from "@sbx-sh/protocol";
 import type { FileContent } from "../file-content.js";
 import { fileErrors, MAX_UNSIZED_READ_BYTES, saysNoSpace } from "../file-errors.js";
+import { nameToBytes } from "../byte-names.js";
 import { assertSandboxPath } from "../sandbox-path.js";
 import { spool } from "../spool.js";
 import { HELPER_BUSYBOX } from "../types.js";
@@ -73,7 +74,9 @@ export class AgentFiles {
     });
     try {
       const flags = START_FLAGS.stream | (o.input ? START_FLAGS.stdin : 0);
-      await c.request((q) => encode.start(q, { id: procId, uid: 0, gid: 0, cwd: "/", argv, env: ENV, flags }));
+      // A path may name a file whose name is not UTF-8 (./byte-names.ts): it goes as its bytes.
+      const bytes = argv.map(nameToBytes);
+      await c.request((q) => encode.start(q, { id: procId, uid: 0, gid: 0, cwd: "/", argv: bytes, env: ENV, flags }));
       o.onStarted?.(procId);
       if (o.input) await feed(c, procId, o.input);
       const code = await exit.outcome;

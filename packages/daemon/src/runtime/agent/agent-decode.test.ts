@@ -2,14 +2,8 @@
 // every kind decode; random bytes, mutated valid frames, absurd lengths, bad ids and out-of-range
 // codes fail with AgentProtocolError only (never another exception, never a buffer beyond one frame).
 import { describe, expect, it } from "vitest";
-import {
-  AgentProtocolError,
-  FrameDecoder,
-  MAX_FRAME,
-  decodeFrame,
-  encode,
-  type AgentMessage,
-} from "./agent-protocol.js";
+import { FrameDecoder, decodeFrame } from "./agent-decode.js";
+import { AgentProtocolError, MAX_FRAME, encode, type AgentMessage } from "./agent-protocol.js";
 
 /** Builds a frame as the agent would (the C side's b_start/b_u32/b_str). */
 function agentFrame(type: number, req: number, ...fields: Array<number | string | Buffer | ["u8", number]>): Buffer {
