@@ -12,7 +12,7 @@ import type { Logger } from "../common/log.js";
 import type { CommittedLayer, LayerStore } from "../layers/layer-store.js";
 import type { ImageGc } from "../services/image-gc.js";
 import type { ImageService } from "../services/images.js";
-import type { LayersInUse } from "../services/layers-in-use.js";
+import { HeldKeys, type LayersInUse } from "../services/layers-in-use.js";
 import type { ImageStore, Store } from "../store/store.js";
 import { ContentCache, type CacheEntry } from "./content-cache.js";
 import { imageFromContent, parseImageMeta, type ImageMeta } from "./content-image.js";
@@ -37,13 +37,13 @@ export interface FetchDeps {
 }
 
 export class ContentFetcher {
-  private readonly busy = new Set<string>();
+  private readonly busy = new HeldKeys();
   private readonly layersInFlight = new Map<string, Promise<CommittedLayer>>();
   private readonly running = new Map<string, Promise<SnapshotRecord | ImageRecord>>();
   private cache: ContentCache | undefined;
 
   constructor(private readonly d: FetchDeps) {
-    d.inUse.add(() => this.busy);
+    d.inUse.add(() => this.busy.keys());
   }
 
   /** The snapshot, pulled unless this node has it; refused if the registry's copy is not what the record says. */
@@ -108,7 +108,7 @@ export class ContentFetcher {
       // The control plane's record is the truth: an older image of this name here is replaced.
       await this.d.images.registerImage(img, true);
     } finally {
-      for (const k of pulled.held) this.busy.delete(k);
+      this.busy.release(pulled.held);
     }
     this.d.log.info(
       { image: `${img.name}:${img.tag}`, ref, manifest: manifestDigest, layers: pulled.refs.length },
@@ -161,7 +161,7 @@ export class ContentFetcher {
     try {
       await this.d.images.insertSnapshot(rec);
     } finally {
-      for (const k of pulled.held) this.busy.delete(k);
+      this.busy.release(pulled.held);
     }
     this.d.log.info(
       { snapshot: id, manifest: manifestDigest, layers: pulled.refs.length, sizeBytes },

@@ -14,6 +14,7 @@ import type { LayerRecord } from "../domain/records.js";
 import { LayerStore } from "../layers/layer-store.js";
 import { tarOf } from "../oci/testing/craft.js";
 import type { CommittedLayer } from "../layers/layer-store.js";
+import { HeldKeys } from "../services/layers-in-use.js";
 import type { FetchDeps } from "./content-fetch.js";
 import { pullStack } from "./content-pull.js";
 import { CONTENT_ANNOTATION } from "./content-registry.js";
@@ -96,7 +97,7 @@ describe.runIf(isRoot)("pulling content that shares a layer", () => {
       layer,
     } = content("shared", ["a", "b"]);
     const inFlight = new Map<string, Promise<CommittedLayer>>();
-    const busy = new Set<string>();
+    const busy = new HeldKeys();
     const [pa, pb] = await Promise.all([
       pullStack(deps, busy, inFlight, "default", a!, describeAs),
       pullStack(deps, busy, inFlight, "default", b!, describeAs),
@@ -106,6 +107,14 @@ describe.runIf(isRoot)("pulling content that shares a layer", () => {
     // Only the pull that made the layer counts its bytes (content-fetch.ts's cache entry).
     expect([pa.refs[0]!.cached, pb.refs[0]!.cached].sort()).toEqual([false, true]);
     expect(inFlight.size).toBe(0);
+    // Each pull holds the shared layer until its caller's record names it: the first to release
+    // leaves the second's hold, so garbage collection still keeps the layer.
+    const shared = pa.held[0]!;
+    expect(pb.held[0]).toBe(shared);
+    busy.release(pa.held);
+    expect([...busy.keys()]).toContain(shared);
+    busy.release(pb.held);
+    expect(busy.size).toBe(0);
   });
 
   it("fails both pulls of a layer that cannot be fetched, and leaves no download or unpack dir", async () => {
@@ -115,7 +124,7 @@ describe.runIf(isRoot)("pulling content that shares a layer", () => {
     } = content("cut", ["c", "d"]);
     broken.add(layer);
     const inFlight = new Map<string, Promise<CommittedLayer>>();
-    const busy = new Set<string>();
+    const busy = new HeldKeys();
     const results = await Promise.allSettled([
       pullStack(deps, busy, inFlight, "default", a!, describeAs),
       pullStack(deps, busy, inFlight, "default", b!, describeAs),

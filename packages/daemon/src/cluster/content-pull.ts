@@ -17,16 +17,17 @@ import { unpackLayer } from "../oci/unpack.js";
 import { pullBlob } from "./content-blob.js";
 import type { FetchDeps } from "./content-fetch.js";
 import type { CommittedLayer } from "../layers/layer-store.js";
+import type { HeldKeys } from "../services/layers-in-use.js";
 import { CONTENT_ANNOTATION } from "./content-registry.js";
 
 /**
  * Fetches the manifest by digest, checks it (`describe` parses its annotation), and puts each layer
  * this node lacks in the layer store, verified by digest and diff id. The layer keys stay held from
- * garbage collection (`held`) until the caller's record names them.
+ * garbage collection (`held`, one hold each in `busy`) until the caller's record names them and releases them.
  */
 export async function pullStack(
   d: FetchDeps,
-  busy: Set<string>,
+  busy: HeldKeys,
   /** Layers being fetched now, by key: a pull that needs one joins it (one download, one unpack). */
   inFlight: Map<string, Promise<CommittedLayer>>,
   project: string,
@@ -80,7 +81,7 @@ export async function pullStack(
       const diffId = diffIds[i]!;
       const key = importedLayerKey(diffId, uidBase, project);
       held.push(key);
-      busy.add(key);
+      busy.hold([key]);
       const step =
         i < m.layers.length - meta.steps.length ? "base" : meta.steps[i - (m.layers.length - meta.steps.length)]!;
       const local = await d.images.getLayer(key);
@@ -133,7 +134,7 @@ export async function pullStack(
     }
     return { refs, stack: refs.slice(1), baseDir: refs[0]!.dir, held };
   } finally {
-    if (!done) for (const k of held) busy.delete(k);
+    if (!done) busy.release(held);
     await rm(dir, { recursive: true, force: true });
   }
 }

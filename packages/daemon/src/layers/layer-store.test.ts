@@ -90,6 +90,23 @@ describe("LayerStore.commit", () => {
     expect(made.sizeBytes).toBeGreaterThan(0);
   });
 
+  it("commits a tar stream padded far past its end marker, every time", async () => {
+    // GNU tar exits once it reads the end marker, without reading the rest of its input: here an
+    // 8 MiB record of zeros (`tar -b 16384`) that is still being written when tar is gone.
+    root = await mkdtemp(join(tmpdir(), "sbx-layers-"));
+    const src = join(root, "src");
+    await mkdir(join(src, "app"), { recursive: true });
+    await writeFile(join(src, "app", "a.txt"), "A");
+    const tar = execFileSync("tar", ["-b", "16384", "--numeric-owner", "-C", src, "-cf", "-", "."], {
+      maxBuffer: 64 << 20,
+    });
+    expect(tar.length).toBe(8 << 20);
+    for (let i = 0; i < 5; i++) {
+      const made = await new LayerStore(join(root, `l${i}`)).commit({ kind: "tar", stream: Readable.from([tar]) }, key);
+      expect(await readFile(join(made.dir, "app", "a.txt"), "utf8")).toBe("A");
+    }
+  });
+
   it("leaves nothing behind when the tar stream fails", async () => {
     root = await mkdtemp(join(tmpdir(), "sbx-layers-"));
     const store = new LayerStore(join(root, "layers"));

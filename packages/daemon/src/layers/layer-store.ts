@@ -9,11 +9,11 @@ import { existsSync, renameSync } from "node:fs";
 import { chmod, mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { mustRun, startCommand } from "../common/command.js";
 import { SbxError } from "@sbx-sh/protocol";
 import { HELPER_DIR, type LayerSource } from "../runtime/types.js";
 import { KeyedLock } from "../common/keyed-lock.js";
+import { feedTar } from "../common/tar-feed.js";
 import { removeSnapshot } from "./overlay.js";
 import { copyChanges, indexUpper, type UpperIndex } from "./upper-diff.js";
 
@@ -284,7 +284,8 @@ async function untar(stream: Readable, dir: string): Promise<void> {
     "-",
   ]);
   try {
-    await pipeline(stream, tar.stdin);
+    // tar may close its stdin once it has read the end marker: then its exit, below, decides.
+    await feedTar(stream, tar.stdin);
   } catch (err) {
     tar.kill();
     await tar.done.catch(() => undefined);

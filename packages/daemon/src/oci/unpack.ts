@@ -11,6 +11,7 @@ import { PassThrough, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import { mustRun } from "../common/command.js";
+import { feedTar } from "../common/tar-feed.js";
 import { SbxError } from "@sbx-sh/protocol";
 import { invalid } from "./layout.js";
 import { readTar } from "./tar.js";
@@ -69,10 +70,11 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     tar.on("error", () => resolve(127));
     tar.on("close", (c) => resolve(c ?? 1));
   });
-  // Set once the end marker is on its way: GNU tar exits as soon as it reads it, without waiting
-  // for the end of its input, so its stdin may close under the pipeline from then on (tar's exit
-  // status, checked below, says whether it extracted everything).
+  // Set once the end marker is on its way: GNU tar exits as soon as it reads it, so its stdin may
+  // close before the feed ends from then on (tar's exit status, checked below, says whether it
+  // extracted everything). A stdin closed before that is tar failing on its own.
   let endSent = false;
+  let closedEarly = false;
   async function* clean(): AsyncGenerator<Buffer> {
     for await (const e of readTar(raw)) {
       const h = gate.convert(e.header);
@@ -86,12 +88,11 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     endSent = true;
     yield TAR_END;
   }
-  // A closed stdin surfaces here too (its pipeline has settled): tar's exit says what happened.
-  tar.stdin.on("error", () => undefined);
   const feed = async (): Promise<void> => {
-    await pipeline(clean(), tar.stdin).catch((err: unknown) => {
-      if (!(endSent && closedUnder(err))) throw err;
-    });
+    if (!(await feedTar(clean(), tar.stdin)) && !endSent) {
+      closedEarly = true;
+      throw new Error("tar closed its input before the end of the archive");
+    }
     // Drain what follows the end marker so the digests cover the whole blob.
     for await (const _ of raw) void _;
   };
@@ -110,7 +111,7 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     file.destroy();
     raw.destroy();
     // tar gone before its input ended failed on its own: its words, not the pipe's.
-    const gone = closedUnder(err);
+    const gone = closedEarly;
     if (gone) await Promise.race([tarExit, new Promise((r) => setTimeout(r, 2000).unref())]);
     tar.kill();
     const code = await tarExit;
@@ -152,12 +153,6 @@ export async function unpackLayer(src: LayerSource, dest: string, uidBase: numbe
     }
   }
   return { entries: gate.entries };
-}
-
-/** Whether a write failed because the reading end went away (tar exited), not because of the data. */
-function closedUnder(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "EPIPE" || code === "ERR_STREAM_DESTROYED";
 }
 
 function tarFailed(what: string, code: number, stderr: string): SbxError {

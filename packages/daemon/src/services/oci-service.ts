@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { SbxError, assertValidName } from "@sbx-sh/protocol";
 import type { ImageService } from "./images.js";
-import type { LayersInUse } from "./layers-in-use.js";
+import { HeldKeys, type LayersInUse } from "./layers-in-use.js";
 import { parseImageRef } from "./images.js";
 import type { LayerStore } from "../layers/layer-store.js";
 import type { ImageStore } from "../store/store.js";
@@ -46,7 +46,7 @@ export interface ImportOptions {
 
 export class OciService {
   /** Layer keys an import is putting in place and has not registered yet: kept by garbage collection. */
-  private readonly busy = new Map<string, number>();
+  private readonly busy = new HeldKeys();
 
   constructor(
     private readonly images: ImageService,
@@ -248,14 +248,8 @@ export class OciService {
 
   /** Marks keys busy until the returned function is called. */
   private hold(keys: string[]): () => void {
-    for (const k of keys) this.busy.set(k, (this.busy.get(k) ?? 0) + 1);
-    return () => {
-      for (const k of keys) {
-        const n = (this.busy.get(k) ?? 1) - 1;
-        if (n > 0) this.busy.set(k, n);
-        else this.busy.delete(k);
-      }
-    };
+    this.busy.hold(keys);
+    return () => this.busy.release(keys);
   }
 
   private deps() {
