@@ -10,6 +10,7 @@ import { SbxError } from "@sbx-sh/protocol";
 import { uniqueViolation } from "../store/postgres-meta.js";
 import { GivenUp } from "./given-up.js";
 import { checkHolder, claimNode } from "./node-instance.js";
+import { Strays } from "./node-strays.js";
 
 export type NodeState = "new" | "ready" | "cordoned" | "draining" | "lost" | "revoked";
 
@@ -37,7 +38,7 @@ export interface NodeReport {
 
 /**
  * A node's lease, its key for control → node calls (node-key.ts) when the registry derives keys, and
- * the sandboxes it reported that the control plane gave up (it destroys them).
+ * the sandboxes it reported that the control plane gave up or does not know (it destroys them).
  */
 export interface NodeLeaseGrant {
   name: string;
@@ -125,6 +126,7 @@ interface NodeRow {
 
 export class NodeRegistry {
   private readonly givenUp: GivenUp;
+  private readonly strays: Strays;
 
   constructor(
     private readonly pool: Pool,
@@ -134,9 +136,14 @@ export class NodeRegistry {
       onFreed?: (node: string, sandboxIds: string[]) => void;
       /** The key of a node for control → node calls, handed to it with every lease (node-key.ts). */
       keyFor?: (name: string, salt: string) => string;
+      /** Told which unknown sandboxes a node is told to destroy (node-strays.ts), for the log. */
+      onStrays?: (node: string, sandboxIds: string[]) => void;
+      /** The clock strays are aged by (ms, monotonic); tests pass their own. */
+      now?: () => number;
     } = { leaseSecs: 15 },
   ) {
     this.givenUp = new GivenUp(pool);
+    this.strays = new Strays(pool, opts.leaseSecs, opts.now);
   }
 
   /** Adds a node and answers its credential, which is shown this once and stored only as a hash. */
@@ -216,9 +223,14 @@ export class NodeRegistry {
     return this.grant(name, salt, report);
   }
 
-  /** The lease, with the node's key and what it must destroy: the sandboxes it reports that were given up. */
+  /** The lease, with the node's key and what it must destroy: the sandboxes it reports that were given up, and strays. */
   private async grant(name: string, salt: string, report: NodeReport): Promise<NodeLeaseGrant> {
     const destroy = report.sandboxIds === undefined ? [] : await this.givenUp.toDestroy(name, report.sandboxIds);
+    const strays = report.sandboxIds === undefined ? [] : await this.strays.toDestroy(name, report.sandboxIds);
+    if (strays.length > 0) {
+      this.opts.onStrays?.(name, strays);
+      destroy.push(...strays);
+    }
     const nodeKey = this.opts.keyFor?.(name, salt);
     return {
       name,
