@@ -11,6 +11,7 @@ import { uniqueViolation } from "../store/postgres-meta.js";
 import { GivenUp } from "./given-up.js";
 import { checkHolder, claimNode } from "./node-instance.js";
 import { Strays } from "./node-strays.js";
+import { HELD_CPU, HELD_MEM, reconcileSuspended } from "./suspended-room.js";
 
 export type NodeState = "new" | "ready" | "cordoned" | "draining" | "lost" | "revoked";
 
@@ -201,6 +202,7 @@ export class NodeRegistry {
       ],
     );
     await this.freeEnded(name, report.sandboxIds);
+    await this.reconcileSuspended(name, report);
     return this.grant(name, salt, report);
   }
 
@@ -220,6 +222,7 @@ export class NodeRegistry {
         `node ${name} has no live lease (lost or never registered): register again`,
       );
     await this.freeEnded(name, report.sandboxIds);
+    await this.reconcileSuspended(name, report);
     return this.grant(name, salt, report);
   }
 
@@ -253,11 +256,12 @@ export class NodeRegistry {
          DELETE FROM placements WHERE node = $1 AND NOT (sandbox_id = ANY($2::text[]))
            AND sandbox_id NOT LIKE 'pending-%' AND placed_at < now() - make_interval(secs => $3)
            AND NOT EXISTS (SELECT 1 FROM sandbox_moves m WHERE m.sandbox_id = placements.sandbox_id)
-         RETURNING sandbox_id, cpu_millis, memory_mb),
+         RETURNING sandbox_id, cpu_millis, memory_mb, suspended),
        freed AS (
          UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - t.c, alloc_memory_mb = alloc_memory_mb - t.m,
            alloc_sandboxes = alloc_sandboxes - t.n
-         FROM (SELECT coalesce(sum(cpu_millis), 0)::integer AS c, coalesce(sum(memory_mb), 0)::integer AS m,
+         FROM (SELECT coalesce(sum(${HELD_CPU("gone")}), 0)::integer AS c,
+                 coalesce(sum(${HELD_MEM("gone")}), 0)::integer AS m,
                  count(*)::integer AS n FROM gone) t
          WHERE nodes.name = $1 AND t.n > 0)
        SELECT sandbox_id FROM gone`,
@@ -268,6 +272,12 @@ export class NodeRegistry {
         node,
         rows.map((r) => r.sandbox_id),
       );
+  }
+
+  /** Suspended sandboxes hold no room on their node; resumed ones take it again (suspended-room.ts). */
+  private async reconcileSuspended(node: string, r: NodeReport): Promise<void> {
+    if (r.sandboxIds !== undefined && r.suspended !== undefined)
+      await reconcileSuspended(this.pool, node, r.sandboxIds, r.suspended, this.opts.leaseSecs);
   }
 
   /** Marks every node whose lease ran out as lost; answers their names. Run by every control replica, often. */
