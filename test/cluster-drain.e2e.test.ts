@@ -184,6 +184,35 @@ describe("moving named sandboxes between nodes", () => {
     }
   });
 
+  it("a suspended sandbox holds no room on its node; a resume takes it back, or says there is none", async () => {
+    type Listed = { name: string; capacity: { cpus: number }; allocated: { cpus: number; sandboxes: number } };
+    const n1 = async (): Promise<Listed> =>
+      (JSON.parse((await sbx(["node", "ls", "--json"])).stdout) as Listed[]).find((n) => n.name === "n1")!;
+    expect((await sbx(["node", "cordon", "n2"])).code).toBe(0);
+    // One sandbox takes all of n1's cpus.
+    const all = { ...OPTS, cpus: (await n1()).capacity.cpus };
+    const big = await Sandbox.create({ ...all, name: "big" }, client);
+    expect((await n1()).allocated).toEqual({ cpus: all.cpus, memoryMb: 128, sandboxes: 1 });
+    expect((await sbx(["suspend", "big"])).code).toBe(0);
+    // Suspended: still placed there (found by name), holding no room, so n1 takes another.
+    expect((await n1()).allocated).toEqual({ cpus: 0, memoryMb: 0, sandboxes: 1 });
+    const other = await Sandbox.create(all, client);
+    expect(await liveOn("n1")).toContain(other.id);
+    const refused = await sbx(["resume", "big"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(
+      /node n1 has no room to resume sandbox .* end or suspend other sandboxes there first/,
+    );
+    expect((await client.get("big")).status).toBe("suspended");
+    await other.terminate();
+    expect((await sbx(["resume", "big"])).code).toBe(0);
+    expect((await client.get("big")).status).toBe("running");
+    expect((await n1()).allocated).toEqual({ cpus: all.cpus, memoryMb: 128, sandboxes: 1 });
+    await big.terminate();
+    expect((await n1()).allocated).toEqual({ cpus: 0, memoryMb: 0, sandboxes: 0 });
+    expect((await sbx(["node", "ready", "n2"])).code).toBe(0);
+  });
+
   it("snapshot ls and rm through the control plane answer from PostgreSQL, per project", async () => {
     const src = await Sandbox.create(OPTS, client);
     await src.writeFile("/root/kept.txt", "from the snapshot\n");

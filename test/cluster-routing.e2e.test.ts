@@ -422,6 +422,19 @@ describe("cluster routing", () => {
     expect((await rejection(client.get(short.id))).code).toBe("sandbox_not_found");
   });
 
+  it("a sandbox a node runs that the control plane never placed is destroyed by the node (a stray)", async () => {
+    // Made on n1's own socket, as a create whose answer the control plane lost would leave it.
+    const stray = await Sandbox.create(
+      { cpus: 0.25, memoryMb: 128, allowInternetAccess: false },
+      fleet.node("n1").local,
+    );
+    expect(await fleet.sandboxesOn("n1")).toContain(stray.id);
+    await waitFor(async () => !(await fleet.sandboxesOn("n1")).includes(stray.id), 30_000, "the stray destroyed");
+    const told = control.log.split("\n").find((l) => l.includes("does not know") && l.includes(stray.id));
+    expect(told).toBeDefined();
+    expect(nodes.n1!.log).toMatch(/or never placed them here/);
+  });
+
   it("a revoked node drops its key: the key stops opening even that node", async () => {
     const k2 = await nodeKey("n2");
     expect((await nodeGet("n2", `Bearer ${k2}`)).status).toBe(200);

@@ -75,14 +75,22 @@ export async function forwardCall(
 ): Promise<Response> {
   const to = opts.direct ? outgoingOf(c) : undefined;
   const body = await smallBody(c);
-  const { res, unwatch } = await callNode(r, target, c.req.raw, nodePath, body);
+  const sandbox = sandboxOf(nodePath);
+  // A suspended sandbox holds no room on its node: a resume takes it back first, a suspend frees it (suspended-room.ts).
+  const room = c.req.method === "POST" && sandbox ? SUSPEND_OR_RESUME.exec(nodePath)?.[1] : undefined;
+  const took = room === "resume" ? await r.placer.resume(sandbox!) : false;
+  const { res, unwatch } = await callNode(r, target, c.req.raw, nodePath, body).catch(async (err: unknown) => {
+    if (took) await r.placer.suspend(sandbox!);
+    throw err;
+  });
   try {
     const status = res.statusCode ?? 502;
-    const sandbox = sandboxOf(nodePath);
-    if (opts.terminates && sandbox && ((status >= 200 && status < 300) || status === 404)) {
+    const ok = status >= 200 && status < 300;
+    if (opts.terminates && sandbox && (ok || status === 404)) {
       await r.placer.release(sandbox);
       r.directory.forget(sandbox);
     }
+    if ((room === "suspend" && ok) || (took && !ok)) await r.placer.suspend(sandbox!);
     if (to && status >= 200 && status <= 599) {
       pipeAnswer(target, c.req.method, res, to, { "x-request-id": c.get("requestId") }, unwatch);
       return alreadySent(status);
@@ -97,6 +105,8 @@ export async function forwardCall(
     throw err;
   }
 }
+
+const SUSPEND_OR_RESUME = /\/sandboxes\/[^/?]+\/(suspend|resume)(?:\?|$)/;
 
 /** The sandbox id in a node path (`/v1/sandboxes/{id}…`), decoded. */
 function sandboxOf(nodePath: string): string | undefined {

@@ -86,6 +86,8 @@ export async function startClusterRole(
     const nodes = new NodeRegistry(db.pool, {
       leaseSecs: cfg.nodeLeaseSecs,
       onFreed: (node, sandboxes) => log.info({ node, sandboxes }, "sandboxes ended on their node: room freed"),
+      onStrays: (node, sandboxes) =>
+        log.warn({ node, sandboxes }, "the node runs sandboxes the control plane does not know: destroying them"),
       keyFor: (name, salt) => deriveNodeKey(cfg.clusterSecret!, name, salt),
     });
     const givenUp = new GivenUp(db.pool);

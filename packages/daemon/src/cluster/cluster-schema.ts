@@ -100,6 +100,9 @@ export const CLUSTER_MIGRATIONS: string[] = [
    ALTER TABLE given_up ADD PRIMARY KEY (sandbox_id, node);`,
   // The node daemon that holds each node's registration (node-instance.ts): one daemon per credential.
   `ALTER TABLE nodes ADD COLUMN instance text;`,
+  // A suspended sandbox keeps its placement (routing, the room to take again at resume) but holds no
+  // room on its node (suspended-room.ts). Placements already suspended are flagged by their node's next report.
+  `ALTER TABLE placements ADD COLUMN suspended boolean NOT NULL DEFAULT false;`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

@@ -9,6 +9,7 @@
 // node destroys its copy, and the row is no reason for anything else.
 import type { Pool } from "pg";
 import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
+import { HELD_CPU, HELD_MEM } from "./suspended-room.js";
 
 export interface GivenUpSandbox {
   sandboxId: string;
@@ -33,7 +34,8 @@ export function givenUpReason(g: GivenUpSandbox): string {
 const giveUpSql = (where: string, reason: string): string => `
   WITH gone AS (
     DELETE FROM placements p USING nodes n WHERE p.node = n.name AND (${where})
-    RETURNING p.sandbox_id, p.node, p.project, p.name, p.cpu_millis, p.memory_mb, p.info, ${reason} AS reason),
+    RETURNING p.sandbox_id, p.node, p.project, p.name, ${HELD_CPU("p")} AS cpu_millis, ${HELD_MEM("p")} AS memory_mb,
+      p.info, ${reason} AS reason),
   kept AS (
     INSERT INTO given_up (sandbox_id, node, project, name, info, reason)
     SELECT sandbox_id, node, project, name, info, reason FROM gone ON CONFLICT (sandbox_id, node) DO NOTHING),

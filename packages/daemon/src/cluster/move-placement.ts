@@ -7,6 +7,7 @@ import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
 import { inTransaction, type PgRunner } from "../store/postgres-runner.js";
 import { MOVE_COLUMNS, type MoveTableRow } from "./move-rows.js";
+import { HELD_CPU, HELD_MEM } from "./suspended-room.js";
 
 /**
  * Moves the sandbox's placement off its node onto the best other ready node, in one transaction:
@@ -17,8 +18,8 @@ export async function placeElsewhere(pool: Pool, sandboxId: string, k = 8): Prom
   return inTransaction(pool, async (c) => {
     const move = await moveIn(c, sandboxId, "moving");
     const gone = (
-      await c.query<{ cpu_millis: number; memory_mb: number; info: unknown }>(
-        `DELETE FROM placements WHERE sandbox_id = $1 AND node = $2 RETURNING cpu_millis, memory_mb, info`,
+      await c.query<{ cpu_millis: number; memory_mb: number; info: unknown; suspended: boolean }>(
+        `DELETE FROM placements WHERE sandbox_id = $1 AND node = $2 RETURNING cpu_millis, memory_mb, info, suspended`,
         [sandboxId, move.from_node],
       )
     )[0];
@@ -26,7 +27,8 @@ export async function placeElsewhere(pool: Pool, sandboxId: string, k = 8): Prom
     await c.query(
       `UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - $2, alloc_memory_mb = alloc_memory_mb - $3,
          alloc_sandboxes = alloc_sandboxes - 1 WHERE name = $1`,
-      [move.from_node, gone.cpu_millis, gone.memory_mb],
+      // A suspended placement held no room there (suspended-room.ts).
+      [move.from_node, gone.suspended ? 0 : gone.cpu_millis, gone.suspended ? 0 : gone.memory_mb],
     );
     const won = (
       await c.query<{ node: string }>("SELECT node FROM sbx_place($1, $2, $3, $4, $5, '{}', '{}', $6)", [
@@ -74,8 +76,9 @@ export async function confirmMove(pool: Pool, sandboxId: string, info: unknown):
 
 /**
  * The new node could not adopt it: the placement goes back to the old node (its room taken again
- * whatever its state: it held it a moment ago), the new node's partial copy is given up, and the
- * sandbox is parked again (suspended on the old node, resumable there or elsewhere).
+ * whatever its state: it held it a moment ago, and the mover resumes it there at once if it answers;
+ * if not, the node's next report frees it, suspended-room.ts), the new node's partial copy is given
+ * up, and the sandbox is parked again (suspended on the old node, resumable there or elsewhere).
  */
 export async function undoMove(pool: Pool, sandboxId: string): Promise<void> {
   await inTransaction(pool, async (c) => {
@@ -87,9 +90,10 @@ export async function undoMove(pool: Pool, sandboxId: string): Promise<void> {
     )[0];
     if (!move || move.state !== "placed") return;
     const moved = await c.execute(
-      `WITH gone AS (DELETE FROM placements WHERE sandbox_id = $1 AND node = $2 RETURNING cpu_millis, memory_mb)
-       UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - gone.cpu_millis,
-         alloc_memory_mb = alloc_memory_mb - gone.memory_mb, alloc_sandboxes = alloc_sandboxes - 1
+      `WITH gone AS (DELETE FROM placements WHERE sandbox_id = $1 AND node = $2
+         RETURNING cpu_millis, memory_mb, suspended)
+       UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - ${HELD_CPU("gone")},
+         alloc_memory_mb = alloc_memory_mb - ${HELD_MEM("gone")}, alloc_sandboxes = alloc_sandboxes - 1
        FROM gone WHERE nodes.name = $2`,
       [sandboxId, move.to_node],
     );

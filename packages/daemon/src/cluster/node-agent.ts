@@ -5,7 +5,8 @@
 // keeps serving its own sandboxes whatever the control plane says. Each answer carries the node's
 // key for control → node calls (node-key.ts), which the node's TCP API then accepts; a refused
 // credential drops it, so a revoked node's key stops opening even that node. A lease may name
-// sandboxes the control plane gave up while this node was lost (given-up.ts): the node destroys them.
+// sandboxes the control plane gave up while this node was lost (given-up.ts), or never knew of
+// (node-strays.ts): the node destroys them.
 // Every call names this daemon's instance (node-instance.ts): a second daemon with the same
 // credential is refused (409) instead of taking the node over.
 import type { NodeLease, NodeReport } from "@sbx-sh/protocol";
@@ -91,7 +92,7 @@ export class NodeAgent {
   private async reconcile(ids: string[]): Promise<void> {
     this.o.log.warn(
       { sandboxes: ids },
-      "the control plane gave these sandboxes up while this node was lost: destroying them",
+      "the control plane gave these sandboxes up (or never placed them here): destroying them",
     );
     await this.o.destroy?.(ids);
   }

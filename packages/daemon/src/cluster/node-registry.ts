@@ -10,34 +10,17 @@ import { SbxError } from "@sbx-sh/protocol";
 import { uniqueViolation } from "../store/postgres-meta.js";
 import { GivenUp } from "./given-up.js";
 import { checkHolder, claimNode } from "./node-instance.js";
+import { checkReport, proxyOnNodeHost, type NodeCapacity, type NodeReport } from "./node-report.js";
+import { Strays } from "./node-strays.js";
+import { HELD_CPU, HELD_MEM, reconcileSuspended } from "./suspended-room.js";
+
+export type { NodeCapacity, NodeReport };
 
 export type NodeState = "new" | "ready" | "cordoned" | "draining" | "lost" | "revoked";
 
-export interface NodeCapacity {
-  cpus: number;
-  memoryMb: number;
-  diskMb: number;
-}
-
-/** What a node says about itself at registration and in every heartbeat. */
-export interface NodeReport {
-  /** Where the control plane reaches the node's API (host:port). */
-  address: string;
-  capacity: NodeCapacity;
-  usage: NodeCapacity & { sandboxes: number };
-  /** Digests of the layers in the node's cache. */
-  layers: string[];
-  /** Ids of the node's sandboxes that have not ended (absent: the control plane frees nothing). */
-  sandboxIds?: string[];
-  /** Ids of its suspended sandboxes (sandbox-mover.ts records those the control plane did not suspend). */
-  suspended?: string[];
-  /** host:port of the node's port proxy (--proxy-listen), where the control plane relays exposed ports. */
-  proxyAddress?: string;
-}
-
 /**
  * A node's lease, its key for control → node calls (node-key.ts) when the registry derives keys, and
- * the sandboxes it reported that the control plane gave up (it destroys them).
+ * the sandboxes it reported that the control plane gave up or does not know (it destroys them).
  */
 export interface NodeLeaseGrant {
   name: string;
@@ -74,39 +57,6 @@ export function checkLabels(labels: Record<string, string>): void {
       );
 }
 
-function checkReport(r: NodeReport): void {
-  const c = r.capacity;
-  const whole = (n: unknown): boolean => typeof n === "number" && Number.isFinite(n) && n >= 0 && n < 2 ** 31;
-  if (!whole(c.cpus * 1000) || !whole(c.memoryMb) || !whole(c.diskMb) || c.cpus <= 0 || c.memoryMb <= 0)
-    throw new SbxError(
-      "invalid_argument",
-      "node capacity: cpus and memoryMb must be positive numbers, diskMb at least 0",
-    );
-  if (typeof r.address !== "string" || r.address.length === 0 || r.address.length > 255)
-    throw new SbxError("invalid_argument", "node address: host:port, up to 255 characters");
-  if (!Array.isArray(r.layers) || r.layers.some((l) => typeof l !== "string" || !/^sha256:[0-9a-f]{64}$/.test(l)))
-    throw new SbxError("invalid_argument", "node layers: a list of sha256:<64 hex> digests");
-  if (r.sandboxIds !== undefined && (!Array.isArray(r.sandboxIds) || r.sandboxIds.some((i) => typeof i !== "string")))
-    throw new SbxError("invalid_argument", "node sandboxIds: a list of sandbox ids");
-  if (r.suspended !== undefined && (!Array.isArray(r.suspended) || r.suspended.some((i) => typeof i !== "string")))
-    throw new SbxError("invalid_argument", "node suspended: a list of sandbox ids");
-  if (
-    r.proxyAddress !== undefined &&
-    (typeof r.proxyAddress !== "string" || !/^[^\s/]{1,250}:\d{1,5}$/.test(r.proxyAddress))
-  )
-    throw new SbxError("invalid_argument", "node proxyAddress: host:port, up to 255 characters");
-}
-
-/**
- * The node's port proxy, kept only on the host of the node's own address: the control plane's public
- * port relay sends anyone's requests there, never to an address a (compromised) node picks, such as a
- * metadata service or the control host. Another host gives no relay for that node (null).
- */
-function proxyOnNodeHost(r: NodeReport): string | null {
-  const hostOf = (hostPort: string): string => hostPort.replace(/:\d+$/, "").toLowerCase();
-  return r.proxyAddress !== undefined && hostOf(r.proxyAddress) === hostOf(r.address) ? r.proxyAddress : null;
-}
-
 interface NodeRow {
   name: string;
   state: NodeState;
@@ -125,6 +75,7 @@ interface NodeRow {
 
 export class NodeRegistry {
   private readonly givenUp: GivenUp;
+  private readonly strays: Strays;
 
   constructor(
     private readonly pool: Pool,
@@ -134,9 +85,14 @@ export class NodeRegistry {
       onFreed?: (node: string, sandboxIds: string[]) => void;
       /** The key of a node for control → node calls, handed to it with every lease (node-key.ts). */
       keyFor?: (name: string, salt: string) => string;
+      /** Told which unknown sandboxes a node is told to destroy (node-strays.ts), for the log. */
+      onStrays?: (node: string, sandboxIds: string[]) => void;
+      /** The clock strays are aged by (ms, monotonic); tests pass their own. */
+      now?: () => number;
     } = { leaseSecs: 15 },
   ) {
     this.givenUp = new GivenUp(pool);
+    this.strays = new Strays(pool, opts.leaseSecs, opts.now);
   }
 
   /** Adds a node and answers its credential, which is shown this once and stored only as a hash. */
@@ -194,6 +150,7 @@ export class NodeRegistry {
       ],
     );
     await this.freeEnded(name, report.sandboxIds);
+    await this.reconcileSuspended(name, report);
     return this.grant(name, salt, report);
   }
 
@@ -213,12 +170,18 @@ export class NodeRegistry {
         `node ${name} has no live lease (lost or never registered): register again`,
       );
     await this.freeEnded(name, report.sandboxIds);
+    await this.reconcileSuspended(name, report);
     return this.grant(name, salt, report);
   }
 
-  /** The lease, with the node's key and what it must destroy: the sandboxes it reports that were given up. */
+  /** The lease, with the node's key and what it must destroy: the sandboxes it reports that were given up, and strays. */
   private async grant(name: string, salt: string, report: NodeReport): Promise<NodeLeaseGrant> {
     const destroy = report.sandboxIds === undefined ? [] : await this.givenUp.toDestroy(name, report.sandboxIds);
+    const strays = report.sandboxIds === undefined ? [] : await this.strays.toDestroy(name, report.sandboxIds);
+    if (strays.length > 0) {
+      this.opts.onStrays?.(name, strays);
+      destroy.push(...strays);
+    }
     const nodeKey = this.opts.keyFor?.(name, salt);
     return {
       name,
@@ -241,11 +204,12 @@ export class NodeRegistry {
          DELETE FROM placements WHERE node = $1 AND NOT (sandbox_id = ANY($2::text[]))
            AND sandbox_id NOT LIKE 'pending-%' AND placed_at < now() - make_interval(secs => $3)
            AND NOT EXISTS (SELECT 1 FROM sandbox_moves m WHERE m.sandbox_id = placements.sandbox_id)
-         RETURNING sandbox_id, cpu_millis, memory_mb),
+         RETURNING sandbox_id, cpu_millis, memory_mb, suspended),
        freed AS (
          UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - t.c, alloc_memory_mb = alloc_memory_mb - t.m,
            alloc_sandboxes = alloc_sandboxes - t.n
-         FROM (SELECT coalesce(sum(cpu_millis), 0)::integer AS c, coalesce(sum(memory_mb), 0)::integer AS m,
+         FROM (SELECT coalesce(sum(${HELD_CPU("gone")}), 0)::integer AS c,
+                 coalesce(sum(${HELD_MEM("gone")}), 0)::integer AS m,
                  count(*)::integer AS n FROM gone) t
          WHERE nodes.name = $1 AND t.n > 0)
        SELECT sandbox_id FROM gone`,
@@ -256,6 +220,12 @@ export class NodeRegistry {
         node,
         rows.map((r) => r.sandbox_id),
       );
+  }
+
+  /** Suspended sandboxes hold no room on their node; resumed ones take it again (suspended-room.ts). */
+  private async reconcileSuspended(node: string, r: NodeReport): Promise<void> {
+    if (r.sandboxIds !== undefined && r.suspended !== undefined)
+      await reconcileSuspended(this.pool, node, r.sandboxIds, r.suspended, this.opts.leaseSecs);
   }
 
   /** Marks every node whose lease ran out as lost; answers their names. Run by every control replica, often. */

@@ -9,6 +9,7 @@
 import type { Pool } from "pg";
 import { SbxError } from "@sbx-sh/protocol";
 import { uniqueViolation } from "../store/postgres-meta.js";
+import { HELD_CPU, HELD_MEM, resumePlacement, suspendPlacement } from "./suspended-room.js";
 
 export interface PlacementRequest {
   sandboxId: string;
@@ -102,12 +103,22 @@ export class Placer {
     return { node: won.node, cachedLayers: won.cached, candidates: won.candidates };
   }
 
+  /** The node suspended the sandbox: its room there is freed, its placement kept (suspended-room.ts). */
+  suspend(sandboxId: string): Promise<boolean> {
+    return suspendPlacement(this.pool, sandboxId);
+  }
+
+  /** Before a resume on its node: its room there taken again, or failed_precondition (suspended-room.ts). */
+  resume(sandboxId: string): Promise<boolean> {
+    return resumePlacement(this.pool, sandboxId);
+  }
+
   /** Frees a sandbox's allocation on its node; answers whether it had one. One statement, so atomic by itself. */
   async release(sandboxId: string): Promise<boolean> {
     const { rowCount } = await this.pool.query(
-      `WITH gone AS (DELETE FROM placements WHERE sandbox_id = $1 RETURNING node, cpu_millis, memory_mb)
-       UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - gone.cpu_millis,
-         alloc_memory_mb = alloc_memory_mb - gone.memory_mb, alloc_sandboxes = alloc_sandboxes - 1
+      `WITH gone AS (DELETE FROM placements WHERE sandbox_id = $1 RETURNING node, cpu_millis, memory_mb, suspended)
+       UPDATE nodes SET alloc_cpu_millis = alloc_cpu_millis - ${HELD_CPU("gone")},
+         alloc_memory_mb = alloc_memory_mb - ${HELD_MEM("gone")}, alloc_sandboxes = alloc_sandboxes - 1
        FROM gone WHERE nodes.name = gone.node`,
       [sandboxId],
     );
