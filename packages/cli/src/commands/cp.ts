@@ -1,8 +1,9 @@
 // `sbx cp`: files and trees between this host and a sandbox, both ways, with docker cp's rules
 // for what lands where. Tar travels over PUT/GET /archive; downloads are unpacked with the SDK's
 // safe extraction (sandbox content is untrusted) into a temp dir beside the target, then renamed.
+import { randomBytes } from "node:crypto";
 import { rmSync } from "node:fs";
-import { mkdtemp, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join, posix, resolve } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -151,7 +152,9 @@ async function extractBeside(
   refused: string[],
 ): Promise<void> {
   await mkdir(dirname(target), { recursive: true });
-  const tmp = await mkdtemp(join(dirname(target), `.sbx-cp-${basename(target)}-`));
+  // The name is chosen before the dir exists and the handler is in place before it is made: with
+  // mkdtemp, a Ctrl-C between the dir appearing and the handler's registration left it behind.
+  const tmp = join(dirname(target), `.sbx-cp-${basename(target)}-${randomBytes(6).toString("hex")}`);
   // Ctrl-C mid-download skips the finally below: without this the partial tree stayed beside the
   // target as a hidden dir. Removed, the CLI dies of the signal as it would have.
   const off = onStopSignals((sig) => {
@@ -159,6 +162,10 @@ async function extractBeside(
     off();
     rmSync(tmp, { recursive: true, force: true });
     process.kill(process.pid, sig);
+  });
+  await mkdir(tmp, { mode: 0o700 }).catch((err: unknown) => {
+    off(); // not made here (the name exists): nothing of ours to remove
+    throw err;
   });
   try {
     await extractSafe(archive, tmp, report);
