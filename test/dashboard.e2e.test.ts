@@ -190,7 +190,9 @@ describe("dashboard", () => {
     const report = page.getByRole("alert", { name: "Build failure" });
     await report.waitFor({ timeout: 120_000 });
     expect(await report.textContent()).toContain("exit code 3");
-    expect(await page.getByLabel("Build output").textContent()).toContain("step-one-output");
+    // A build that failed before Logs was clicked shows its report at once (from the build's row),
+    // while its events are still being replayed into the output: wait for them, not for the report.
+    await expect.poll(() => page.getByLabel("Build output").textContent()).toContain("step-one-output");
     await shot("images");
     await page.getByRole("link", { name: "Snapshots" }).click();
     await page.getByRole("heading", { name: "Snapshots" }).waitFor();
