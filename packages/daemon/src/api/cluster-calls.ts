@@ -15,8 +15,8 @@ import {
   forwardHttp,
   requestNode,
   type NodeCall,
-  type NodeTarget,
 } from "../cluster/node-forward.js";
+import { type NodeTarget } from "../cluster/node-target.js";
 import { deriveNodeKey } from "../cluster/node-key.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";

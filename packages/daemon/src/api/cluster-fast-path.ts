@@ -20,7 +20,7 @@ import { isValidName, toSbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import { dispatchAnswer } from "../cluster/node-dispatch.js";
 import { relayAnswer } from "../cluster/node-relay.js";
-import type { NodeTarget } from "../cluster/node-forward.js";
+import type { NodeTarget } from "../cluster/node-target.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { Logger } from "../common/log.js";
 import type { ProjectService } from "../services/project-service.js";

@@ -8,7 +8,7 @@ import { newId } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { ControlImages } from "../cluster/control-images.js";
 import { BUILD_ID_HEADER } from "../cluster/content-control.js";
-import type { NodeTarget } from "../cluster/node-forward.js";
+import type { NodeTarget } from "../cluster/node-target.js";
 import type { PlacementRequest } from "../cluster/placement.js";
 import { LIMITS } from "../domain/limits.js";
 import { targetOf } from "./cluster-calls.js";

@@ -24,7 +24,7 @@ import type { Duplex } from "node:stream";
 import { SbxError, toSbxError } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { Logger } from "../common/log.js";
-import { CONNECT_TIMEOUT_MS, splitAddress, tlsOptions, unreachable } from "../cluster/node-forward.js";
+import { CONNECT_TIMEOUT_MS, splitAddress, tlsOptions, unreachable } from "../cluster/node-target.js";
 import { applyProxyLimits, HOP_BY_HOP, MAX_CONNECTIONS_PER_CLIENT, refuse, refuseRaw } from "./port-proxy.js";
 
 /** A relayed request or upgraded connection with no bytes either way for this long is closed. */

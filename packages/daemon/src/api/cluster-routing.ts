@@ -10,7 +10,7 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
-import type { NodeTarget } from "../cluster/node-forward.js";
+import type { NodeTarget } from "../cluster/node-target.js";
 import { givenUpReason } from "../cluster/given-up.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import { checkLabels } from "../cluster/node-registry.js";

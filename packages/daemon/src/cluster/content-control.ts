@@ -6,7 +6,8 @@
 import { SbxError } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import type { ContentRecord, ContentRecords } from "./content-records.js";
-import { boundedText, forwardHttp, type NodeTarget } from "./node-forward.js";
+import { boundedText, forwardHttp } from "./node-forward.js";
+import { type NodeTarget } from "./node-target.js";
 
 export const MANIFEST_HEADER = "x-sbx-content-manifest";
 /** On the node; not under /cluster/v1 (node tokens, the control plane's) nor /v1 (the public API). */

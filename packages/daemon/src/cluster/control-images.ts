@@ -13,7 +13,8 @@ import { BUILD_ID, FETCH_IMAGE_PATH } from "./content-control.js";
 import { DIGEST, IMAGE_REF, validImageConfig } from "./content-image.js";
 import type { ContentRecord, ContentRecords } from "./content-records.js";
 import type { ImageReport } from "./image-report.js";
-import { forwardHttp, type NodeTarget } from "./node-forward.js";
+import { forwardHttp } from "./node-forward.js";
+import { type NodeTarget } from "./node-target.js";
 
 /** A cluster image a create names: what the node must pull, and the layers placement prefers. */
 export interface ClusterImage {

@@ -5,7 +5,8 @@
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { pipeAnswer } from "./node-answer.js";
-import { requestNode, type NodeTarget } from "./node-forward.js";
+import { requestNode } from "./node-forward.js";
+import { type NodeTarget } from "./node-target.js";
 
 const servers: Server[] = [];
 afterEach(async () => {

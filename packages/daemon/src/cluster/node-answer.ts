@@ -5,7 +5,8 @@
 // fraction of a millisecond, so a forwarded `exec` that wrote its head, each NDJSON line and its
 // end apart, through two stream layers, paid for it on every call.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { answerHeaders, emptyAnswer, type NodeTarget } from "./node-forward.js";
+import { answerHeaders, emptyAnswer } from "./node-forward.js";
+import { type NodeTarget } from "./node-target.js";
 
 /**
  * Writes the node's answer `res` (to a `method` call) to the caller's `to`, with `head` added to

@@ -10,7 +10,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
 import { closeNodePools, dispatchAnswer, type SendAnswer, type SmallCall } from "./node-dispatch.js";
-import type { NodeTarget } from "./node-forward.js";
+import type { NodeTarget } from "./node-target.js";
 import { relayAnswer } from "./node-relay.js";
 
 const servers: Server[] = [];

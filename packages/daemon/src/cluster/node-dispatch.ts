@@ -22,7 +22,7 @@ import {
   tlsOptions,
   unreachable,
   type NodeTarget,
-} from "./node-forward.js";
+} from "./node-target.js";
 import { closeRelaySockets } from "./node-relay.js";
 
 /** Pools by origin and CA: one per node in practice; bounded, the oldest closed first past the bound. */

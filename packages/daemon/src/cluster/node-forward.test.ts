@@ -4,7 +4,8 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
-import { answerResponse, forwardHttp, nodeHeaders, requestNode, type NodeTarget } from "./node-forward.js";
+import { answerResponse, forwardHttp, requestNode } from "./node-forward.js";
+import { nodeHeaders, type NodeTarget } from "./node-target.js";
 
 let server: Server;
 let seen: { headers: IncomingMessage["headers"]; body: string; url: string } | undefined;

@@ -22,18 +22,6 @@ import {
   type NodeTarget,
 } from "./node-target.js";
 
-// Re-exported: the target and its rules lived here, and its importers still take them from here.
-export {
-  CONNECT_TIMEOUT_MS,
-  keyRefused,
-  nodeHeaders,
-  passedOn,
-  splitAddress,
-  tlsOptions,
-  unreachable,
-  type NodeTarget,
-} from "./node-target.js";
-
 /** The caller's request as a call to a node reads it: a web Request, or its method and head alone. */
 export interface NodeCall {
   method: string;

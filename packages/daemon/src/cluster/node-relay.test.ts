@@ -10,7 +10,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import type { SbxError } from "@sbx-sh/protocol";
-import type { NodeTarget } from "./node-forward.js";
+import type { NodeTarget } from "./node-target.js";
 import { closeRelaySockets, RELAY_LIMITS, relayAnswer } from "./node-relay.js";
 
 const servers: Array<Server | NetServer> = [];

@@ -17,7 +17,7 @@ import { connect as tlsConnect } from "node:tls";
 import { SbxError } from "@sbx-sh/protocol";
 import { AnswerParser, type AnswerHead } from "./answer-parser.js";
 import type { SendAnswer, SmallCall } from "./node-dispatch.js";
-import { CONNECT_TIMEOUT_MS, nodeHeaders, splitAddress, tlsOptions, type NodeTarget } from "./node-forward.js";
+import { CONNECT_TIMEOUT_MS, nodeHeaders, splitAddress, tlsOptions, type NodeTarget } from "./node-target.js";
 import { RelayCall } from "./relay-call.js";
 
 /**

@@ -7,7 +7,7 @@
 import type { ServerResponse } from "node:http";
 import { SbxError } from "@sbx-sh/protocol";
 import { AnswerError, type AnswerHead, type AnswerParser, type AnswerSink } from "./answer-parser.js";
-import { keyRefused, passedOn, unreachable, type NodeTarget } from "./node-forward.js";
+import { keyRefused, passedOn, unreachable, type NodeTarget } from "./node-target.js";
 import type { NodeConn } from "./node-relay.js";
 
 /** The caller's answer head from the node's: hop-by-hop dropped, the node named, `extra` added. */

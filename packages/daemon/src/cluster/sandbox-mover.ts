@@ -9,7 +9,8 @@ import { SbxError, isErrorCode, toSbxError, type DrainOutcome, type DrainSummary
 import type { Logger } from "../common/log.js";
 import { planDrain, type DrainStep } from "./drain-plan.js";
 import { checkMovePayload, MAX_MOVE_BYTES, MOVE_IN_PATH, MOVE_OUT_PATH, type MovePayload } from "./move-spec.js";
-import { boundedText, forwardHttp, type NodeTarget } from "./node-forward.js";
+import { boundedText, forwardHttp } from "./node-forward.js";
+import { type NodeTarget } from "./node-target.js";
 import { deriveNodeKey } from "./node-key.js";
 import type { NodeRegistry } from "./node-registry.js";
 import type { MoveRow } from "./move-rows.js";
