@@ -4,7 +4,8 @@
 
 const STORE = "--store";
 
-function masked(url: string): string | undefined {
+/** `url` with its password shown as `***`; undefined when it is not a URL or holds no password. */
+export function maskedPassword(url: string): string | undefined {
   try {
     const u = new URL(url);
     if (!u.password) return undefined;
@@ -20,7 +21,7 @@ export function maskStoreArgs(argv: readonly string[]): string[] | undefined {
   let changed = false;
   const out = argv.map((a, i) => {
     const value = a.startsWith(`${STORE}=`) ? a.slice(STORE.length + 1) : argv[i - 1] === STORE ? a : undefined;
-    const m = value === undefined ? undefined : masked(value);
+    const m = value === undefined ? undefined : maskedPassword(value);
     if (m === undefined) return a;
     changed = true;
     return a.startsWith(`${STORE}=`) ? `${STORE}=${m}` : m;

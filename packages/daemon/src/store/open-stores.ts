@@ -2,6 +2,7 @@
 // gives both stores over one database and a close() for it. SQLite (a file in the data dir) is
 // the default; PostgreSQL (postgres-stores.ts) passes the same conformance suites.
 import { join } from "node:path";
+import { maskedPassword } from "../common/argv-secrets.js";
 import { openPostgresStores } from "./postgres-stores.js";
 import { openSqliteStores } from "./sqlite-stores.js";
 import type { Stores } from "./store.js";
@@ -25,7 +26,5 @@ export function daemonStoreConfig(store: string | null, dataDir: string): StoreC
 /** Where the store is, for logs: the URL without its password. */
 export function describeStore(config: StoreConfig): string {
   if (config.kind === "sqlite") return `sqlite:${config.path}`;
-  const url = new URL(config.url);
-  if (url.password) url.password = "***";
-  return url.toString();
+  return maskedPassword(config.url) ?? new URL(config.url).toString();
 }
