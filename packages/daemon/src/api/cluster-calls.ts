@@ -201,7 +201,15 @@ export async function placeAndCreate(
     const id = idOf(answer);
     if (!id) throw new SbxError("internal", `node ${at.node} answered the create without a sandbox id`);
     // The node's answer is kept to answer a terminate while the node is lost (given-up.ts).
-    await r.directory.confirm(provisional, id, answer);
+    if (!(await r.directory.confirm(provisional, id, answer)))
+      // This replica's lease ran out mid-create and another swept its placement (cluster/orphan-creates.ts):
+      // the node's sandbox is unknown now, and node-strays destroys it; the caller creates again.
+      throw new SbxError(
+        "daemon_unavailable",
+        `the control plane lost this create's placement (its replica stopped renewing its lease while node ` +
+          `${at.node} created sandbox ${id}, which will be destroyed): create it again`,
+        { node: at.node },
+      );
     created = true;
     r.log.info({ sandbox: id, node: placed.node, candidates: placed.candidates }, "sandbox placed");
     return new Response(text, { status: res.status, headers: res.headers });
