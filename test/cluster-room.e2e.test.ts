@@ -1,7 +1,8 @@
 // The room a node's sandboxes hold as the control plane counts it, end to end (test/cluster-harness.ts:
 // one node daemon, two control replicas on one PostgreSQL), where a call's outcome decides it:
 //   - suspend and resume through the Tensorlake-compatible routes free and take the room as sbx's do
-//     (one code path, api/suspend-room-call.ts), mixed freely with sbx's calls;
+//     (one code path, api/suspend-room-call.ts), mixed freely with sbx's calls, and keep the record
+//     that lets a suspended sandbox start on another node (api/cluster-move-record.ts) as sbx's do;
 //   - a resume the node refuses gives back the room the control plane took for it;
 //   - a resume whose outcome is unknown (the node froze with the call in flight) keeps it, and the
 //     node's reports make the count match what the node did once it is back;
@@ -14,7 +15,8 @@ import { Fleet, rejection, waitFor } from "./cluster-harness.js";
 import { query } from "./cluster-content-fixtures.js";
 import { tensorlakeCaller, type TensorlakeCall } from "./cluster-tensorlake-call.js";
 
-const fleet = new Fleet({ nodes: ["n1"], replicas: 2, leaseSecs: 5 });
+// The registry: with it, a suspended named sandbox is recorded to start elsewhere (sandbox-mover.ts).
+const fleet = new Fleet({ nodes: ["n1"], replicas: 2, leaseSecs: 5, registry: true });
 const SPEC = { cpus: 0.5, memoryMb: 128, allowInternetAccess: false };
 /** Replica 1 serves the calls (and the node's reports); replica 0 is the one killed last. */
 let client: SandboxClient;
@@ -30,6 +32,11 @@ const pending = async (): Promise<string[]> =>
       "SELECT sandbox_id FROM sbx.placements WHERE sandbox_id LIKE 'pending-%' ORDER BY 1",
     )
   ).rows.map((r) => r.sandbox_id);
+/** The state of the sandbox's move record (sandbox_moves), if it has one. */
+const moveRecord = async (id: string): Promise<string[]> =>
+  (await query<{ state: string }>(fleet, `SELECT state FROM sbx.sandbox_moves WHERE sandbox_id = '${id}'`)).rows.map(
+    (r) => r.state,
+  );
 /** Sandboxes n1's own daemon has not ended. */
 const onNode = async (): Promise<string[]> =>
   (await fleet.node("n1").local.list())
@@ -63,8 +70,12 @@ describe("the room a node's sandboxes hold, by what each call came to", () => {
     };
     await call("/suspend", "suspended");
     expect(await held()).toEqual(idle);
+    // Recorded at once, as sbx's suspend does (a node's report would record it later), and forgotten at resume:
+    // a running sandbox is never started elsewhere from its old snapshot.
+    expect(await moveRecord(id)).toEqual(["suspended"]);
     await call("/resume", "running");
     expect(await held()).toEqual(taken);
+    expect(await moveRecord(id)).toEqual([]);
     // The two APIs share the count: suspended by one, resumed by the other.
     const sb = await Sandbox.connect(id, client);
     await sb.suspend();
@@ -92,8 +103,8 @@ describe("the room a node's sandboxes hold, by what each call came to", () => {
       expect.stringMatching(/only suspended sandboxes can be resumed/),
     ]);
     expect(await held()).toEqual({ ...base, sandboxes: base.sandboxes + 1 });
-    // Its node's reports then free its placement.
-    await waitFor(async () => (await held()).sandboxes === base.sandboxes, 30_000, "its placement freed");
+    // Ending it through the control plane frees its placement (the node answers it ended).
+    await sb.terminate();
     expect(await held()).toEqual(base);
   });
 
