@@ -19,6 +19,7 @@ import { Sandbox, SandboxClient } from "@sbx-sh/sdk";
 import type { ClusterNode, SandboxInfo } from "@sbx-sh/protocol";
 import { deriveNodeKey } from "../packages/daemon/src/cluster/node-key.js";
 import { Fleet, rawUnix, rejection, SECRET } from "./cluster-harness.js";
+import { tensorlakeCaller } from "./cluster-tensorlake-call.js";
 import { waitFor, type TestDaemon } from "./harness.js";
 
 const fleet = new Fleet({
@@ -246,31 +247,7 @@ describe("cluster routing", () => {
 
   it("the port proxy and the Tensorlake routes reach sandboxes on their nodes through the control plane", async () => {
     const { token } = await client.createToken("default");
-    /** A Tensorlake-SDK-shaped call to the control plane's TCP listener (http.request: it sends Host as given). */
-    const tl = (
-      path: string,
-      init: { method?: string; body?: unknown; headers?: Record<string, string> } = {},
-    ): Promise<{ status: number; text: string; json: () => unknown }> =>
-      new Promise((resolve, reject) => {
-        const req = request(
-          {
-            host: fleet.hostAddress,
-            port: Number(new URL(fleet.controlUrl()).port),
-            path,
-            method: init.method ?? "GET",
-            headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...init.headers },
-          },
-          (res) => {
-            let text = "";
-            res.on("data", (c: Buffer) => (text += c.toString()));
-            res.on("end", () =>
-              resolve({ status: res.statusCode ?? 0, text, json: () => JSON.parse(text) as unknown }),
-            );
-          },
-        );
-        req.on("error", reject);
-        req.end(init.body === undefined ? undefined : JSON.stringify(init.body));
-      });
+    const tl = tensorlakeCaller(fleet, token!);
     // Tensorlake create: placed on a node, answered with the control plane as sandbox_url.
     const created = await tl("/v1/namespaces/default/sandboxes", {
       method: "POST",

@@ -165,7 +165,7 @@ export async function startDaemon(cfg: DaemonConfig, seams: DaemonSeams = {}): P
   if (portProxy) servers.push(portProxy.server);
   const proxy = portProxy?.address ?? null;
   const clusterRegistry = await openClusterRegistry(cfg, log);
-  const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port, clusterRegistry);
+  const cluster = await startClusterRole(cfg, stores, log, sandboxes, proxy?.port, clusterRegistry, replica?.id);
   relayTo.routing = cluster.routing;
   // A control replica remembers tokens and projects too, kept right by PostgreSQL (cluster/route-cache.ts).
   projects.memo = cluster.routing?.cache;

@@ -23,6 +23,7 @@ import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
 import { alreadySent, outgoingOf } from "./ndjson-out.js";
 import { smallBody } from "./small-body.js";
+import { SuspendRoom } from "./suspend-room-call.js";
 
 /** A sandbox id or name from a routed path, %-escapes decoded; a malformed escape is the caller's error, not a 500. */
 export function pathSegment(raw: string): string {
@@ -76,11 +77,10 @@ export async function forwardCall(
   const to = opts.direct ? outgoingOf(c) : undefined;
   const body = await smallBody(c);
   const sandbox = sandboxOf(nodePath);
-  // A suspended sandbox holds no room on its node: a resume takes it back first, a suspend frees it (suspended-room.ts).
-  const room = c.req.method === "POST" && sandbox ? SUSPEND_OR_RESUME.exec(nodePath)?.[1] : undefined;
-  const took = room === "resume" ? await r.placer.resume(sandbox!) : false;
+  // A suspended sandbox holds no room on its node: a resume takes it back first, a suspend frees it (suspend-room-call.ts).
+  const room = await SuspendRoom.before(r.placer, c.req.method, nodePath, sandbox);
   const { res, unwatch } = await callNode(r, target, c.req.raw, nodePath, body).catch(async (err: unknown) => {
-    if (took) await r.placer.suspend(sandbox!);
+    await room?.failed(err);
     throw err;
   });
   try {
@@ -90,7 +90,7 @@ export async function forwardCall(
       await r.placer.release(sandbox);
       r.directory.forget(sandbox);
     }
-    if ((room === "suspend" && ok) || (took && !ok)) await r.placer.suspend(sandbox!);
+    await room?.answered(status);
     if (to && status >= 200 && status <= 599) {
       pipeAnswer(target, c.req.method, res, to, { "x-request-id": c.get("requestId") }, unwatch);
       return alreadySent(status);
@@ -105,8 +105,6 @@ export async function forwardCall(
     throw err;
   }
 }
-
-const SUSPEND_OR_RESUME = /\/sandboxes\/[^/?]+\/(suspend|resume)(?:\?|$)/;
 
 /** The sandbox id in a node path (`/v1/sandboxes/{id}…`), decoded. */
 function sandboxOf(nodePath: string): string | undefined {
@@ -201,7 +199,15 @@ export async function placeAndCreate(
     const id = idOf(answer);
     if (!id) throw new SbxError("internal", `node ${at.node} answered the create without a sandbox id`);
     // The node's answer is kept to answer a terminate while the node is lost (given-up.ts).
-    await r.directory.confirm(provisional, id, answer);
+    if (!(await r.directory.confirm(provisional, id, answer)))
+      // This replica's lease ran out mid-create and another swept its placement (cluster/orphan-creates.ts):
+      // the node's sandbox is unknown now, and node-strays destroys it; the caller creates again.
+      throw new SbxError(
+        "daemon_unavailable",
+        `the control plane lost this create's placement (its replica stopped renewing its lease while node ` +
+          `${at.node} created sandbox ${id}, which will be destroyed): create it again`,
+        { node: at.node },
+      );
     created = true;
     r.log.info({ sandbox: id, node: placed.node, candidates: placed.candidates }, "sandbox placed");
     return new Response(text, { status: res.status, headers: res.headers });

@@ -12,7 +12,6 @@ import { SbxError, type SandboxInfo } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { NodeTarget } from "../cluster/node-target.js";
 import { givenUpReason } from "../cluster/given-up.js";
-import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import { checkLabels } from "../cluster/node-registry.js";
 import { LIMITS } from "../domain/limits.js";
 import type { AppEnv, UpgradeWebSocket } from "./api-types.js";
@@ -29,6 +28,7 @@ import {
 import { gatherFromNodes } from "./cluster-gather.js";
 import { controlPlaneRefusal } from "./cluster-refusals.js";
 import { clusterSnapshots, SNAPSHOT_PATH } from "./cluster-snapshots.js";
+import { keepMoveRecord } from "./cluster-move-record.js";
 
 const ONE_SANDBOX = /^\/v1\/sandboxes\/(?!prune(?:\/|$))([^/]+)(\/.*)?$/;
 
@@ -77,28 +77,6 @@ export function clusterRouting(r: ClusterRouting, upgradeWebSocket: UpgradeWebSo
     if (r.mover && res.ok) await keepMoveRecord(r, c.req.method, m[2], at, project);
     return res;
   };
-}
-
-/**
- * A suspend through the control plane is recorded with its snapshot, so the sandbox can be resumed
- * on another node if its own is lost; a resume or terminate there forgets the record.
- */
-async function keepMoveRecord(
-  r: ClusterRouting,
-  method: string,
-  rest: string | undefined,
-  at: SandboxLocation,
-  project: string,
-): Promise<void> {
-  const mover = r.mover!;
-  if (method === "POST" && rest === "/suspend")
-    await mover
-      .recordSuspend(project, at.sandboxId, at.name, at.node)
-      .catch((err: Error) =>
-        r.log.warn({ sandbox: at.sandboxId, err: err.message }, "suspend not recorded for a move"),
-      );
-  else if ((method === "POST" && rest === "/resume") || (method === "DELETE" && !rest))
-    await mover.moves.forget(at.sandboxId, ["suspended"]);
 }
 
 /** Places the sandbox, then creates it on the chosen node; a refused or failed create frees the room. */

@@ -23,6 +23,7 @@ import {
 } from "./cluster-calls.js";
 import { gatherFromNodes } from "./cluster-gather.js";
 import { controlPlaneTlRefusal } from "./cluster-refusals.js";
+import { keepMoveRecord } from "./cluster-move-record.js";
 import { isUpgrade, refusal, sandboxIdOf } from "./tensorlake/context.js";
 
 const NAMESPACE = /^\/v1\/namespaces\/[^/]+/;
@@ -71,6 +72,7 @@ export function clusterTensorlake(
     if (at.unavailable && c.req.method === "DELETE" && !m[2]) {
       // Its node is lost: given up now, as sbx's own DELETE does (the node destroys it when it comes back).
       const ended = await r.givenUp.terminate(at.sandboxId);
+      if (ended) await r.mover?.moves.forget(at.sandboxId, ["suspended"]);
       if (ended)
         return c.json(
           {
@@ -86,9 +88,12 @@ export function clusterTensorlake(
         );
     }
     const nodePath = `${ns}/sandboxes/${encodeURIComponent(at.sandboxId)}${m[2] ?? ""}${query}`;
-    return forwardCall(c, r, targetOf(r, at, project, here), nodePath, {
+    const res = await forwardCall(c, r, targetOf(r, at, project, here), nodePath, {
       terminates: c.req.method === "DELETE" && !m[2],
     });
+    // As sbx's routes do: a suspend recorded for a move, a resume or terminate forgetting it.
+    if (r.mover && res.ok) await keepMoveRecord(r, c.req.method, m[2], at, project);
+    return res;
   };
 }
 

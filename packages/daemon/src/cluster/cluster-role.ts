@@ -1,6 +1,7 @@
 // What `--role` adds to a daemon. control: the cluster tables (in the --store database), the node
 // registry behind /v1/nodes and /cluster/v1, and a sweeper that marks nodes lost when their lease
-// runs out (every replica runs one; the UPDATE is idempotent). node: the agent that registers and
+// runs out, gives up lost nodes' sandboxes and removes creates whose control replica died
+// (orphan-creates.ts; every replica runs one, each step takes a row once). node: the agent that registers and
 // heartbeats. single (the default): nothing. The control plane also gets what routing sandbox calls
 // to nodes needs (api/cluster-routing.ts): the placer, the sandbox directory and the cluster secret,
 // from which it derives each node's key (node-key.ts). A node gets its key from the control plane
@@ -14,6 +15,7 @@ import { NodeAgent } from "./node-agent.js";
 import { deriveNodeKey, NodeKeys } from "./node-key.js";
 import { NodeRegistry } from "./node-registry.js";
 import { Placer } from "./placement.js";
+import { sweepOrphanCreates } from "./orphan-creates.js";
 import { NodeWatch } from "./node-watch.js";
 import { SandboxDirectory } from "./sandbox-directory.js";
 import { RouteCache } from "./route-cache.js";
@@ -75,6 +77,8 @@ export async function startClusterRole(
   proxyPort?: number,
   /** The cluster registry with its TLS and credentials (--registry, registry-access.ts). */
   registry?: ClusterRegistry,
+  /** This control replica's lease id (replica-lease.ts): recorded on what it places (orphan-creates.ts). */
+  replicaId?: string,
 ): Promise<ClusterRole> {
   if (cfg.role === "control") {
     const nodeCa = cfg.nodeCa
@@ -104,13 +108,15 @@ export async function startClusterRole(
           if (lost.length > 0) log.warn({ nodes: lost }, "node lease expired: lost");
           for (const [node, sandboxes] of await givenUp.giveUpLost(giveUpSecs))
             log.warn({ node, sandboxes, afterSecs: giveUpSecs }, "lost node did not come back: sandboxes given up");
+          for (const o of await sweepOrphanCreates(db.pool))
+            log.warn(o, "a create's control replica died before it finished: its placement is removed");
           await givenUp.prune(cfg.retentionSecs);
         })().catch((err: Error) => log.warn({ err: err.message }, "lease sweep failed")),
       Math.max(100, (cfg.nodeLeaseSecs * 1000) / 3),
     );
     sweep.unref();
     const routing: ClusterRouting = {
-      placer: new Placer(db.pool),
+      placer: new Placer(db.pool, replicaId ? { owner: replicaId } : {}),
       directory: new SandboxDirectory(db.pool, cache),
       givenUp,
       watch: new NodeWatch(db.pool),

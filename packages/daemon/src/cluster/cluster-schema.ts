@@ -103,6 +103,14 @@ export const CLUSTER_MIGRATIONS: string[] = [
   // A suspended sandbox keeps its placement (routing, the room to take again at resume) but holds no
   // room on its node (suspended-room.ts). Placements already suspended are flagged by their node's next report.
   `ALTER TABLE placements ADD COLUMN suspended boolean NOT NULL DEFAULT false;`,
+  // A placement names the control replica that placed it, so a create whose replica died mid-way is
+  // swept once that replica's lease ran out (orphan-creates.ts). Rows placed before have none (null):
+  // the sweep tells those by the replicas live when they were placed. sbx_place takes the owner as a
+  // ninth argument, so the eight-argument one goes (absent in a database created at this version).
+  `ALTER TABLE placements ADD COLUMN placed_by text;
+   CREATE INDEX placements_pending ON placements (placed_by) WHERE sandbox_id LIKE 'pending-%';
+   DROP FUNCTION IF EXISTS sbx_place(text, text, text, integer, integer, text[], jsonb, integer);
+   ${PLACE_FUNCTION}`,
 ];
 
 /** Brings the cluster tables of `schema` up to date (the store's own migrations run separately). */

@@ -14,10 +14,12 @@
 //   4. the best one is taken with a conditional UPDATE that re-checks the room under the row lock,
 //      plus the placement row, in one statement; a placer that lost the race to another replica
 //      moves on to the next candidate (three fresh samples at most).
-// No row back: no eligible node has room.
+// No row back: no eligible node has room. The row names the control replica that placed it
+// (p_owner, its lease id), so a create whose replica died is swept by its liveness (orphan-creates.ts);
+// p_owner defaults to null so a replica of the version before it still places during an upgrade.
 export const PLACE_FUNCTION = `
 CREATE OR REPLACE FUNCTION sbx_place(p_sandbox text, p_project text, p_name text, p_cpu integer, p_mem integer,
-    p_layers text[], p_selector jsonb, p_k integer)
+    p_layers text[], p_selector jsonb, p_k integer, p_owner text DEFAULT NULL)
   RETURNS TABLE (node text, cached integer, candidates integer) LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -74,8 +76,8 @@ BEGIN
         WHERE nodes.name = c.name AND state = 'ready' AND lease_expires_at > now()
           AND cpu_millis - alloc_cpu_millis >= p_cpu AND memory_mb - alloc_memory_mb >= p_mem
         RETURNING nodes.name)
-      INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb, name)
-      SELECT p_sandbox, taken.name, p_project, p_cpu, p_mem, p_name FROM taken;
+      INSERT INTO placements (sandbox_id, node, project, cpu_millis, memory_mb, name, placed_by)
+      SELECT p_sandbox, taken.name, p_project, p_cpu, p_mem, p_name, p_owner FROM taken;
       GET DIAGNOSTICS won = ROW_COUNT;
       IF won > 0 THEN
         node := c.name;

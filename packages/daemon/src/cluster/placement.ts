@@ -38,10 +38,14 @@ export interface ProjectQuota {
 }
 
 export class Placer {
-  /** `k`: how many random eligible nodes (plus as many caching the layers) are ranked per decision. */
+  /**
+   * `k`: how many random eligible nodes (plus as many caching the layers) are ranked per decision;
+   * `owner`: the placing control replica's lease id (replica-lease.ts), recorded on each placement
+   * so a create it leaves when it dies is swept once its lease runs out (orphan-creates.ts).
+   */
   constructor(
     private readonly pool: Pool,
-    private readonly opts: { k: number } = { k: 8 },
+    private readonly opts: { k?: number; owner?: string } = {},
   ) {}
 
   async setQuota(project: string, quota: ProjectQuota): Promise<void> {
@@ -78,7 +82,7 @@ export class Placer {
     let rows: Array<{ node: string; cached: number; candidates: number }>;
     try {
       ({ rows } = await this.pool.query<{ node: string; cached: number; candidates: number }>(
-        "SELECT node, cached, candidates FROM sbx_place($1, $2, $3, $4, $5, $6, $7, $8)",
+        "SELECT node, cached, candidates FROM sbx_place($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         [
           req.sandboxId,
           req.project,
@@ -87,7 +91,8 @@ export class Placer {
           req.memoryMb,
           req.layers,
           JSON.stringify(req.selector),
-          this.opts.k,
+          this.opts.k ?? 8,
+          this.opts.owner ?? null,
         ],
       ));
     } catch (err) {

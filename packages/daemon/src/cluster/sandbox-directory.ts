@@ -129,15 +129,19 @@ export class SandboxDirectory {
     return rows.map(toLocation);
   }
 
-  /** The node answered the create: the placement made under a provisional id takes the sandbox's own. */
-  async confirm(provisionalId: string, sandboxId: string, info?: unknown): Promise<void> {
+  /**
+   * The node answered the create: the placement made under a provisional id takes the sandbox's own.
+   * False: there was none left to confirm (swept because this replica's lease ran out mid-create,
+   * orphan-creates.ts), so the node's sandbox is a stray.
+   */
+  async confirm(provisionalId: string, sandboxId: string, info?: unknown): Promise<boolean> {
     // placed_at restarts: a node's report older than the create must not free it (node-registry.ts).
     // The node's answer is kept to answer a terminate while the node is lost (given-up.ts).
-    await this.pool.query("UPDATE placements SET sandbox_id = $2, placed_at = now(), info = $3 WHERE sandbox_id = $1", [
-      provisionalId,
-      sandboxId,
-      info === undefined ? null : JSON.stringify(info),
-    ]);
+    const { rowCount } = await this.pool.query(
+      "UPDATE placements SET sandbox_id = $2, placed_at = now(), info = $3 WHERE sandbox_id = $1",
+      [provisionalId, sandboxId, info === undefined ? null : JSON.stringify(info)],
+    );
+    return (rowCount ?? 0) > 0;
   }
 
   /** Where the control plane reaches a node (for calls that are not a sandbox's). */
