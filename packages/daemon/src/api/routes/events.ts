@@ -1,13 +1,15 @@
 // GET /v1/events: the project's events as server-sent events. Each message carries the event's id,
-// so a client (a browser's EventSource does it by itself) resumes with `Last-Event-ID`. The body
-// (./sse-stream.ts) pulls from the subscription only as fast as the client reads: a client that stops
-// reading lets its bounded queue fill and is dropped (the stream ends), while the daemon goes on.
+// so a client (a browser's EventSource does it by itself) resumes with `Last-Event-ID`. The answer
+// (./sse-out.ts under the server, ./sse-stream.ts otherwise) reads the subscription only as fast as
+// the client reads: one that stops lets its bounded queue fill and is dropped, the daemon goes on.
 import { createRoute } from "@hono/zod-openapi";
 import { SbxError } from "@sbx-sh/protocol";
-import type { EventBus, EventSubscription } from "../../services/event-bus.js";
+import type { EventBus } from "../../services/event-bus.js";
 import type { Api } from "../api-types.js";
 import { EventsQuery, SbxEvent as SbxEventSchema } from "../schemas/index.js";
-import { sseStream } from "./sse-stream.js";
+import { alreadySent, outgoingOf } from "../ndjson-out.js";
+import { writeSse } from "./sse-out.js";
+import { SSE_HEADERS, sseStream } from "./sse-stream.js";
 
 export function registerEventRoutes(app: Api, bus: EventBus): void {
   app.openapi(
@@ -29,14 +31,11 @@ export function registerEventRoutes(app: Api, bus: EventBus): void {
         ...(q.sandbox ? { sandboxId: q.sandbox } : {}),
         ...(last !== undefined ? { after: Number(last) } : {}),
       });
-      return sseResponse(sub);
+      const out = outgoingOf(c);
+      if (!out) return new Response(sseStream(sub), { status: 200, headers: SSE_HEADERS });
+      const id = c.get("requestId");
+      void writeSse(sub, out, id ? { "x-request-id": id } : {});
+      return alreadySent(200);
     },
   );
-}
-
-function sseResponse(sub: EventSubscription): Response {
-  return new Response(sseStream(sub), {
-    status: 200,
-    headers: { "content-type": "text/event-stream", "cache-control": "no-store", "x-accel-buffering": "no" },
-  });
 }

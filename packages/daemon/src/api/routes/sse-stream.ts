@@ -18,10 +18,24 @@ export const KEEPALIVE_MS = 15_000;
 export const MAX_BATCH = 64;
 
 const encoder = new TextEncoder();
-const SUBSCRIBED = encoder.encode("retry: 1000\n: subscribed\n\n");
-const KEEPALIVE = encoder.encode(": keepalive\n\n");
-const DROPPED = encoder.encode(": dropped: the client did not keep up\n\n");
+export const SUBSCRIBED = encoder.encode("retry: 1000\n: subscribed\n\n");
+export const KEEPALIVE = encoder.encode(": keepalive\n\n");
+export const DROPPED = encoder.encode(": dropped: the client did not keep up\n\n");
+export const SSE_HEADERS = {
+  "content-type": "text/event-stream",
+  "cache-control": "no-store",
+  "x-accel-buffering": "no",
+};
 
+/** The next chunk for a follower: the next event and those queued behind it (MAX_BATCH at most); null at the end. */
+export async function nextChunk(sub: EventSubscription, iterator: AsyncIterator<SbxEvent>): Promise<Uint8Array | null> {
+  const next = await iterator.next();
+  if (next.done) return null;
+  const batch: SbxEvent[] = [next.value, ...sub.take(MAX_BATCH - 1)];
+  return batch.length === 1 ? sseFrame(next.value) : Buffer.concat(batch.map(sseFrame));
+}
+
+/** The stream form, for a Response (app.request() in tests; the server path is ./sse-out.ts). */
 export function sseStream(sub: EventSubscription, keepaliveMs = KEEPALIVE_MS): ReadableStream<Uint8Array> {
   const iterator = sub[Symbol.asyncIterator]();
   let ticker: NodeJS.Timeout | undefined;
@@ -39,15 +53,14 @@ export function sseStream(sub: EventSubscription, keepaliveMs = KEEPALIVE_MS): R
       }, keepaliveMs / 2);
     },
     async pull(controller) {
-      const next = await iterator.next();
-      if (next.done) {
+      const chunk = await nextChunk(sub, iterator);
+      if (chunk === null) {
         clearInterval(ticker);
         if (sub.overflowed) controller.enqueue(DROPPED);
         return controller.close();
       }
       quiet = false;
-      const batch: SbxEvent[] = [next.value, ...sub.take(MAX_BATCH - 1)];
-      controller.enqueue(batch.length === 1 ? sseFrame(next.value) : Buffer.concat(batch.map(sseFrame)));
+      controller.enqueue(chunk);
     },
     cancel() {
       clearInterval(ticker);
