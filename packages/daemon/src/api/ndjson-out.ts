@@ -115,7 +115,8 @@ export async function writeNdjson(
   }
 }
 
-function drained(out: ServerResponse): Promise<void> {
+/** Settles once `out` can take more (drained) or is gone (closed). */
+export function drained(out: ServerResponse): Promise<void> {
   return new Promise<void>((resume) => {
     const go = (): void => {
       out.off("drain", go);

@@ -74,4 +74,18 @@ describe("EventBus", () => {
     for (let i = 0; i < 11; i++) bus.publish({ type: "sandbox.created", project: "p", subject: `x-${i}` });
     expect(late.overflowed).toBe(true);
   });
+
+  it("takes queued events at once, replayed ones included, and still bounds the live ones after", () => {
+    const bus = new EventBus({ subscriberBuffer: 10 });
+    for (let i = 0; i < 30; i++) bus.publish({ type: "sandbox.created", project: "p", subject: `sb-${i}` });
+    const resumed = bus.subscribe({ project: "p", after: 0 });
+    expect(resumed.take(20).map((e) => e.id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    expect(resumed.take(100).map((e) => e.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 21));
+    expect(resumed.take(5)).toEqual([]);
+    // Nothing replayed is left: the 11th live event waiting is one too many.
+    for (let i = 0; i < 10; i++) bus.publish({ type: "sandbox.created", project: "p", subject: `x-${i}` });
+    expect(resumed.overflowed).toBe(false);
+    bus.publish({ type: "sandbox.created", project: "p", subject: "x-10" });
+    expect(resumed.overflowed).toBe(true);
+  });
 });

@@ -157,6 +157,17 @@ export class EventSubscription implements AsyncIterable<SbxEvent> {
     this.wake();
   }
 
+  /**
+   * Up to `max` events already queued, taken at once (none if there are none): the SSE stream sends
+   * what was published in the same tick (a create's `sandbox.created` and `pool.claimed`) in one write.
+   */
+  take(max: number): SbxEvent[] {
+    const n = Math.min(max, this.queue.length);
+    if (n <= 0) return [];
+    this.replayed = Math.max(0, this.replayed - n);
+    return this.queue.splice(0, n);
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
