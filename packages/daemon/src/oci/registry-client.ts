@@ -1,5 +1,5 @@
-// A client for the OCI distribution API: image references, bearer-token and basic auth, manifests
-// and blobs (HEAD to skip what a registry has, monolithic uploads). Plain HTTP only for loopback
+// A client for the OCI distribution API: requests (redirects checked hop by hop, a 401 answered
+// once: registry-auth.ts), manifests and blobs (HEAD to skip what a registry has, monolithic uploads). Plain HTTP only for loopback
 // registries or when the caller says the registry is insecure; always TLS when the caller names a
 // private CA for it (the cluster registry's --registry-ca). Transfers verify every digest.
 import type { RegistryCredentials } from "@sbx-sh/protocol";
@@ -21,13 +21,9 @@ import {
 } from "./outbound.js";
 import { caAgents, outboundAgent } from "./outbound-dispatcher.js";
 import { isCertVerifyError } from "../common/tls-errors.js";
-
-export interface RegistryRef {
-  registry: string;
-  repository: string;
-  tag: string | null;
-  digest: string | null;
-}
+import { answerChallenge } from "./registry-auth.js";
+import { registryFailure } from "./registry-failure.js";
+import { isLoopback, type RegistryRef } from "./registry-ref.js";
 
 /** What the API's push and pull requests carry (the protocol's RegistryCredentials). */
 export type RegistryAuth = RegistryCredentials;
@@ -35,37 +31,6 @@ export type RegistryAuth = RegistryCredentials;
 /** How the registry is reached besides its policy: `ca` (PEM) makes it https, trusting that CA too. */
 export interface RegistryTls {
   ca?: string;
-}
-
-/** `host[:port]/repo/path[:tag][@sha256:...]`; the first part must look like a host (a dot, a port or localhost). */
-export function parseRegistryRef(ref: string): RegistryRef {
-  const m =
-    /^([^/]+)\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
-      ref,
-    );
-  const host = m?.[1];
-  if (!m || !host || !(host.includes(".") || host.includes(":") || host === "localhost")) {
-    throw new SbxError(
-      "invalid_argument",
-      `${JSON.stringify(ref)} is not a registry reference: use host[:port]/repository[:tag], e.g. localhost:5000/team/web:2`,
-    );
-  }
-  return { registry: host, repository: m[2]!, tag: m[3] ?? (m[4] ? null : "latest"), digest: m[4] ?? null };
-}
-
-/** Whether a string names a registry image (rather than a local image name). */
-export function isRegistryRef(ref: string): boolean {
-  try {
-    parseRegistryRef(ref);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isLoopback(host: string): boolean {
-  const h = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
 }
 
 const MANIFEST_ACCEPT = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, MEDIA.dockerList].join(", ");
@@ -114,14 +79,7 @@ export class RegistryClient {
   }
 
   private fail(code: ErrorCode, what: string, res?: Response, body?: string): SbxError {
-    // Only what an OCI registry's error body says (its codes and messages), never the raw body: a
-    // failed request may have reached a service that answers with something of its own.
-    const detail = body ? ociErrorText(body) : "";
-    return new SbxError(
-      code,
-      `registry ${this.ref.registry}: ${what}${res ? ` (HTTP ${res.status})` : ""}${detail ? `: ${detail}` : ""}`,
-      { registry: this.ref.registry, status: res?.status },
-    );
+    return registryFailure(this.ref.registry, code, what, res, body);
   }
 
   /** One request, answering a 401 challenge once (bearer token from the realm, or basic). */
@@ -200,43 +158,15 @@ export class RegistryClient {
   }
 
   private async authenticate(challenge: string): Promise<void> {
-    const basic =
-      this.auth.username !== undefined
-        ? `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ""}`).toString("base64")}`
-        : undefined;
-    if (/^basic/i.test(challenge)) {
-      if (!basic) throw this.fail("unauthenticated", "the registry asks for a username and password");
-      this.authHeader = basic;
-      return;
-    }
-    if (!/^bearer/i.test(challenge))
-      throw this.fail("unauthenticated", `unsupported auth challenge ${JSON.stringify(challenge)}`);
-    const params: Record<string, string> = {};
-    for (const m of challenge.slice(6).matchAll(/(\w+)="([^"]*)"/g)) params[m[1]!] = m[2]!;
-    if (!params.realm) throw this.fail("unauthenticated", "the bearer challenge names no realm");
-    let url: URL;
-    try {
-      url = new URL(params.realm);
-    } catch {
-      throw this.fail("unauthenticated", "the bearer challenge's realm is not a URL");
-    }
-    // The realm is the registry's choice: the same rules as the registry itself, and the user's
-    // password goes only over https or to the registry's own host.
-    await checkOutbound(url, this.outbound, `registry ${this.ref.registry}: token realm`, this.resolve);
-    const sendBasic = basic !== undefined && (url.protocol === "https:" || url.host === new URL(this.base).host);
-    if (params.service) url.searchParams.set("service", params.service);
-    url.searchParams.set("scope", params.scope ?? `repository:${this.ref.repository}:pull,push`);
-    const res = await this.send(url, { headers: sendBasic ? { authorization: basic } : {}, redirect: "error" }).catch(
-      (err: unknown) => {
-        if (err instanceof SbxError) throw err;
-        throw this.fail("failed_precondition", `cannot reach the token service ${url.origin} (${String(err)})`);
-      },
-    );
-    if (!res.ok) throw this.fail("unauthenticated", "the token service refused the credentials", res, await res.text());
-    const body = (await res.json()) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
-    if (!token) throw this.fail("unauthenticated", "the token service answered without a token");
-    this.authHeader = `Bearer ${token}`;
+    this.authHeader = await answerChallenge(challenge, {
+      registry: this.ref.registry,
+      repository: this.ref.repository,
+      base: this.base,
+      credentials: this.auth,
+      outbound: this.outbound,
+      resolve: this.resolve,
+      send: (url, init) => this.send(url, init),
+    });
   }
 
   private repoPath(kind: "manifests" | "blobs", ref: string): string {
@@ -341,21 +271,6 @@ export class RegistryClient {
     if (res.status !== 201) throw this.fail("runtime_error", `cannot put manifest ${reference}`, res, await res.text());
     await res.body?.cancel();
     return sha256(data);
-  }
-}
-
-/** The codes and messages of an OCI error body (`{"errors":[{code,message}]}`), capped; "" otherwise. */
-function ociErrorText(body: string): string {
-  try {
-    const errors = (JSON.parse(body) as { errors?: Array<{ code?: unknown; message?: unknown }> }).errors;
-    if (!Array.isArray(errors)) return "";
-    return errors
-      .map((e) => [e.code, e.message].filter((x) => typeof x === "string").join(" "))
-      .join("; ")
-      .replace(/[^\x20-\x7e]/g, "?")
-      .slice(0, 200);
-  } catch {
-    return "";
   }
 }
 
