@@ -5,7 +5,7 @@
 import type { RegistryCredentials } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { checkOutbound, type OutboundPolicy, type Resolver } from "./outbound.js";
-import { registryFailure } from "./registry-failure.js";
+import { errorBody, registryFailure } from "./registry-failure.js";
 
 /** What the answer needs of the client: whom it asks for, with what, and its checked fetch. */
 export interface ChallengeContext {
@@ -55,7 +55,7 @@ export async function answerChallenge(challenge: string, c: ChallengeContext): P
         `cannot reach the token service ${url.origin} (${String(err)})`,
       );
     });
-  if (!res.ok) throw fail("the token service refused the credentials", res, await res.text());
+  if (!res.ok) throw fail("the token service refused the credentials", res, await errorBody(res));
   const body = (await res.json()) as { token?: string; access_token?: string };
   const token = body.token ?? body.access_token;
   if (!token) throw fail("the token service answered without a token");

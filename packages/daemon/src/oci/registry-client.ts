@@ -3,13 +3,11 @@
 // registries or when the caller says the registry is insecure; always TLS when the caller names a
 // private CA for it (the cluster registry's --registry-ca). Transfers verify every digest.
 import type { RegistryCredentials } from "@sbx-sh/protocol";
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
-import { checkDigest, INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
+import { INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
 import { fetch as undiciFetch, type Dispatcher, type RequestInit as UndiciRequestInit } from "undici";
 import {
   allowListed,
@@ -22,7 +20,8 @@ import {
 import { caAgents, outboundAgent } from "./outbound-dispatcher.js";
 import { isCertVerifyError } from "../common/tls-errors.js";
 import { answerChallenge } from "./registry-auth.js";
-import { registryFailure } from "./registry-failure.js";
+import { downloadBlob, type GetBlobOptions } from "./registry-blob.js";
+import { errorBody, registryFailure } from "./registry-failure.js";
 import { isLoopback, type RegistryRef } from "./registry-ref.js";
 
 /** What the API's push and pull requests carry (the protocol's RegistryCredentials). */
@@ -32,6 +31,24 @@ export type RegistryAuth = RegistryCredentials;
 export interface RegistryTls {
   ca?: string;
 }
+
+/**
+ * Connection failures that may be gone a moment later (a registry restarting, a proxy or the
+ * network dropping a connection before the answer): a request failing so may be tried again. Not
+ * so a name that does not resolve, nor TLS that does not handshake (plain HTTP spoken to https).
+ */
+const NETWORK_TRANSIENT = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+]);
 
 const MANIFEST_ACCEPT = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, MEDIA.dockerList].join(", ");
 
@@ -122,9 +139,13 @@ export class RegistryClient {
               `registry ${this.ref.registry}: the TLS certificate of ${target.origin} does not verify (${cause?.code})${this.caGiven ? "" : "; sbxd trusts the system's CAs and those in NODE_EXTRA_CA_CERTS"}`,
               { registry: this.ref.registry, reason: "tls_verify_failed" },
             );
-          throw this.fail(
+          throw registryFailure(
+            this.ref.registry,
             "failed_precondition",
             `cannot reach ${target.origin} (${cause?.code ?? cause?.message ?? String(err)})${this.base.startsWith("https") ? "; for a plain-HTTP registry pass --insecure" : ""}`,
+            undefined,
+            undefined,
+            { reason: "unreachable", transient: NETWORK_TRANSIENT.has(cause?.code ?? "") },
           );
         }
         const location = res.headers.get("location");
@@ -180,7 +201,7 @@ export class RegistryClient {
     });
     if (res.status === 404)
       throw this.fail("image_not_found", `${this.ref.repository}:${reference} does not exist`, res);
-    if (!res.ok) throw this.fail("runtime_error", `cannot get manifest ${reference}`, res, await res.text());
+    if (!res.ok) throw this.fail("runtime_error", `cannot get manifest ${reference}`, res, await errorBody(res));
     const data = Buffer.from(await res.arrayBuffer());
     if (data.length > 4 << 20) throw this.fail("invalid_archive", `manifest ${reference} is larger than 4 MiB`);
     const digest = sha256(data);
@@ -193,44 +214,17 @@ export class RegistryClient {
     return { data, mediaType, digest };
   }
 
-  /** Downloads a blob into `path`, checking size and digest; nothing is left behind on failure. */
-  async getBlob(digest: string, size: number, path: string, onBytes?: (n: number) => void): Promise<void> {
-    checkDigest(digest, "a blob");
-    const res = await this.request("GET", this.repoPath("blobs", digest));
-    if (res.status === 404)
-      throw this.fail("invalid_archive", `blob ${digest} is missing from ${this.ref.repository}`, res);
-    if (!res.ok || !res.body) throw this.fail("runtime_error", `cannot get blob ${digest}`, res, await res.text());
-    const hash = createHash("sha256");
-    let got = 0;
-    const tmp = `${path}.part`;
-    try {
-      await pipeline(
-        Readable.fromWeb(res.body as never),
-        async function* (src: AsyncIterable<Buffer>) {
-          for await (const c of src) {
-            hash.update(c);
-            got += c.length;
-            onBytes?.(c.length);
-            if (got > size)
-              throw new SbxError(
-                "invalid_archive",
-                `blob ${digest} is larger than its descriptor says (${size} bytes)`,
-              );
-            yield c;
-          }
-        },
-        createWriteStream(tmp),
-      );
-      const actual = `sha256:${hash.digest("hex")}`;
-      if (got !== size || actual !== digest)
-        throw this.fail(
-          "invalid_archive",
-          `blob ${digest} does not match its descriptor (got ${actual}, ${got} bytes)`,
-        );
-      await rename(tmp, path);
-    } finally {
-      await rm(tmp, { force: true });
-    }
+  /**
+   * Downloads a blob into `path`, checking size and digest, trying a transfer that failed again
+   * (registry-blob.ts); nothing is left behind on failure.
+   */
+  async getBlob(digest: string, size: number, path: string, o: GetBlobOptions = {}): Promise<void> {
+    const from = {
+      registry: this.ref.registry,
+      repository: this.ref.repository,
+      get: () => this.request("GET", this.repoPath("blobs", digest)),
+    };
+    await downloadBlob(from, { digest, size }, path, o);
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -258,7 +252,7 @@ export class RegistryClient {
       headers: { "content-type": "application/octet-stream", "content-length": String(size) },
       body: () => Readable.toWeb(counted(createReadStream(file), onBytes)) as ReadableStream,
     });
-    if (res.status !== 201) throw this.fail("runtime_error", `upload of ${digest} failed`, res, await res.text());
+    if (res.status !== 201) throw this.fail("runtime_error", `upload of ${digest} failed`, res, await errorBody(res));
     await res.body?.cancel();
     return true;
   }
@@ -268,7 +262,8 @@ export class RegistryClient {
       headers: { "content-type": mediaType },
       body: data,
     });
-    if (res.status !== 201) throw this.fail("runtime_error", `cannot put manifest ${reference}`, res, await res.text());
+    if (res.status !== 201)
+      throw this.fail("runtime_error", `cannot put manifest ${reference}`, res, await errorBody(res));
     await res.body?.cancel();
     return sha256(data);
   }
