@@ -23,6 +23,7 @@ import { answerChallenge } from "./registry-auth.js";
 import { downloadBlob, type GetBlobOptions } from "./registry-blob.js";
 import { errorBody, registryFailure } from "./registry-failure.js";
 import { isLoopback, type RegistryRef } from "./registry-ref.js";
+import { readAtMost } from "./response-body.js";
 
 /** What the API's push and pull requests carry (the protocol's RegistryCredentials). */
 export type RegistryAuth = RegistryCredentials;
@@ -49,6 +50,9 @@ const NETWORK_TRANSIENT = new Set([
   "UND_ERR_CONNECT_TIMEOUT",
   "UND_ERR_HEADERS_TIMEOUT",
 ]);
+
+/** The largest manifest or index read: more is refused without reading the rest. */
+const MANIFEST_CAP = 4 << 20;
 
 const MANIFEST_ACCEPT = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, MEDIA.dockerList].join(", ");
 
@@ -202,8 +206,8 @@ export class RegistryClient {
     if (res.status === 404)
       throw this.fail("image_not_found", `${this.ref.repository}:${reference} does not exist`, res);
     if (!res.ok) throw this.fail("runtime_error", `cannot get manifest ${reference}`, res, await errorBody(res));
-    const data = Buffer.from(await res.arrayBuffer());
-    if (data.length > 4 << 20) throw this.fail("invalid_archive", `manifest ${reference} is larger than 4 MiB`);
+    const { data, over } = await readAtMost(res, MANIFEST_CAP);
+    if (over) throw this.fail("invalid_archive", `manifest ${reference} is larger than 4 MiB`);
     const digest = sha256(data);
     if (reference.startsWith("sha256:") && digest !== reference)
       throw this.fail("invalid_archive", `manifest ${reference} does not match its digest (got ${digest})`);

@@ -5,6 +5,7 @@
 // reached, the transfer broke off, a 5xx, a 429) says so in its details (`transient`, `reason`),
 // so callers that try again test a field, never the message's text.
 import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
+import { readAtMost } from "./response-body.js";
 
 /** Why a request failed when trying it again may go better: the transfer failed, not the content. */
 export type TransientReason = "unreachable" | "transfer_broken" | "server_error" | "rate_limited";
@@ -68,23 +69,8 @@ export function withDetails(err: SbxError, more: string, extra: Partial<Registry
  * an endless one); "" when it cannot be read (the connection broke: the status already says why).
  */
 export async function errorBody(res: Response): Promise<string> {
-  if (!res.body) return "";
-  const reader = res.body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < ERROR_BODY_CAP) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      parts.push(value);
-      size += value.length;
-    }
-  } catch {
-    return "";
-  } finally {
-    await reader.cancel().catch(() => {});
-  }
-  return Buffer.concat(parts).subarray(0, ERROR_BODY_CAP).toString("utf8");
+  const body = await readAtMost(res, ERROR_BODY_CAP).catch(() => undefined);
+  return body?.data.toString("utf8") ?? "";
 }
 
 /** What a transient status adds to the details: its reason, and a Retry-After the registry sent. */
