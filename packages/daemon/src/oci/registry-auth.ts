@@ -6,6 +6,10 @@ import type { RegistryCredentials } from "@sbx-sh/protocol";
 import { SbxError } from "@sbx-sh/protocol";
 import { checkOutbound, type OutboundPolicy, type Resolver } from "./outbound.js";
 import { errorBody, registryFailure } from "./registry-failure.js";
+import { readAtMost } from "./response-body.js";
+
+/** The largest token answer read (a JSON object with a token: a few KiB). */
+const TOKEN_ANSWER_CAP = 64 << 10;
 
 /** What the answer needs of the client: whom it asks for, with what, and its checked fetch. */
 export interface ChallengeContext {
@@ -56,8 +60,15 @@ export async function answerChallenge(challenge: string, c: ChallengeContext): P
       );
     });
   if (!res.ok) throw fail("the token service refused the credentials", res, await errorBody(res));
-  const body = (await res.json()) as { token?: string; access_token?: string };
-  const token = body.token ?? body.access_token;
-  if (!token) throw fail("the token service answered without a token");
+  const answer = await readAtMost(res, TOKEN_ANSWER_CAP);
+  if (answer.over) throw fail(`the token service answered more than ${TOKEN_ANSWER_CAP >> 10} KiB`);
+  let body: { token?: string; access_token?: string };
+  try {
+    body = JSON.parse(answer.data.toString("utf8")) as typeof body;
+  } catch {
+    throw fail("the token service's answer is not JSON");
+  }
+  const token = body?.token ?? body?.access_token;
+  if (typeof token !== "string" || !token) throw fail("the token service answered without a token");
   return `Bearer ${token}`;
 }

@@ -1,6 +1,6 @@
 // readAtMost against a real HTTP server that sends a body without end, as a hostile registry may
 // where a manifest or an error is expected: the read stops at its cap and the connection is let go,
-// and the client's manifest fetch refuses such a manifest without reading it all.
+// and the client refuses such a manifest, or token service answer, without reading it all.
 import { createServer, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fetch } from "undici";
@@ -17,8 +17,11 @@ describe("a registry answer's body", () => {
   beforeAll(async () => {
     server = createServer((req, res) => {
       if (req.url === "/small") return res.end("small body");
+      if (req.url?.startsWith("/v2/team/token/"))
+        return res.writeHead(401, { "www-authenticate": `Bearer realm="http://${base}/token",service="test"` }).end();
       res.writeHead(200, { "content-type": "application/vnd.oci.image.manifest.v1+json" });
-      const state = (endless = { sent: 0, closed: false });
+      const state: { sent: number; closed: boolean } = { sent: 0, closed: false };
+      endless = state;
       res.on("close", () => (state.closed = true));
       const chunk = Buffer.alloc(64 << 10, "x");
       const more = (r: ServerResponse): void => {
@@ -55,6 +58,16 @@ describe("a registry answer's body", () => {
     await expect(client.getManifest("1")).rejects.toMatchObject({
       code: "invalid_archive",
       message: expect.stringMatching(/manifest 1 is larger than 4 MiB/),
+    });
+    await expect.poll(() => endless?.closed).toBe(true);
+    expect(endless!.sent).toBeLessThan(64 << 20);
+  });
+
+  it("refuses an endless token service answer without reading it all", async () => {
+    const client = new RegistryClient(parseRegistryRef(`${base}/team/token:1`), {}, { allowLoopback: true, allow: [] });
+    await expect(client.getManifest("1")).rejects.toMatchObject({
+      code: "unauthenticated",
+      message: expect.stringMatching(/the token service answered more than 64 KiB/),
     });
     await expect.poll(() => endless?.closed).toBe(true);
     expect(endless!.sent).toBeLessThan(64 << 20);
