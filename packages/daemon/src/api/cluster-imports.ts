@@ -9,7 +9,7 @@ import { SbxError, assertValidName } from "@sbx-sh/protocol";
 import type { ClusterRouting } from "../cluster/cluster-role.js";
 import type { ControlImages } from "../cluster/control-images.js";
 import { forwardHttp } from "../cluster/node-forward.js";
-import { parseRegistryRef } from "../oci/registry-client.js";
+import { parseRegistryRef } from "../oci/registry-ref.js";
 import type { AppEnv } from "./api-types.js";
 import { MAX_JSON_BYTES } from "./body-limits.js";
 import { readCreateBody } from "./cluster-calls.js";

@@ -1,6 +1,6 @@
 // pullBlob against a registry on loopback that breaks blob downloads off mid-body, as a registry
-// or proxy closing a connection does: the real RegistryClient (undici, digest checks) over the
-// cluster registry's access. Broken once, the download is tried again and lands whole; broken
+// or proxy closing a connection does: the real RegistryClient (undici, digest checks, its retry:
+// oci/registry-blob.test.ts tests each way to fail) over the cluster registry's access. Broken once, the download is tried again and lands whole; broken
 // every time, it fails naming the blob and the registry, after a bounded number of attempts,
 // leaving no file; other bytes than the digest, or a missing blob, are final at once.
 import { createHash } from "node:crypto";
@@ -72,11 +72,14 @@ describe("pulling a blob from the cluster registry", () => {
       () => ({ code: "none", message: "it downloaded" }),
       (e: unknown) => e as { code: string; message: string },
     );
-    expect(err).toMatchObject({ code: "upstream_unreachable", details: { registry: registry.address, blob: digest } });
+    expect(err).toMatchObject({
+      code: "upstream_unreachable",
+      details: { registry: registry.address, blob: digest, attempts: BLOB_ATTEMPTS, reason: "transfer_broken" },
+    });
     expect(err.message).toContain(
-      `layer ${digest} could not be downloaded from the cluster registry ${registry.address}`,
+      `layer ${digest} could not be downloaded from the cluster registry ${registry.address}: the download of blob`,
     );
-    expect(err.message).toMatch(/broke off 3 times/);
+    expect(err.message).toMatch(/broke off after \d+ bytes .*; tried 3 times$/);
     expect(requests).toBe(BLOB_ATTEMPTS);
     expect(existsSync(join(dir, "never"))).toBe(false);
     expect((await readdir(dir)).filter((f) => f.startsWith("never"))).toEqual([]);

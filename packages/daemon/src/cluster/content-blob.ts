@@ -1,28 +1,21 @@
-// One blob of cluster content downloaded from the cluster registry into a file, by digest. A blob
-// is immutable and checked against its digest at the end of every attempt, so a download that
-// broke off (a connection the registry or a proxy cut mid-body, a reset, a 5xx) is safely tried
-// again from the start, a bounded number of times: RegistryClient.getBlob discards the partial
-// file of each attempt. What the registry refuses (a missing blob, other bytes than the digest,
-// credentials) is final at once. A download that finally fails says which blob, from which
-// registry, and why.
+// One blob of cluster content downloaded from the cluster registry into a file, by digest. The
+// registry client tries a transfer that failed again (oci/registry-blob.ts: a bounded number of
+// attempts, each digest-checked, no partial file left); here each failed attempt is logged, and a
+// download that finally fails that way is said as the cluster's problem it is: upstream_unreachable,
+// naming which blob and which registry. What the registry refuses (a missing blob, other bytes than
+// the digest, credentials) keeps its own error.
 import { SbxError } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
+import { BLOB_RETRY } from "../oci/registry-blob.js";
 import type { RegistryClient } from "../oci/registry-client.js";
+import { failureDetails } from "../oci/registry-failure.js";
 
 /** Attempts of one blob before the pull fails. */
-export const BLOB_ATTEMPTS = 3;
-
-/** Whether a failed attempt may go better the next time: the transfer broke, not the content. */
-function transient(err: unknown): boolean {
-  if (!(err instanceof SbxError)) return true; // undici's "terminated", a socket reset, a stream closed early
-  const status = (err.details as { status?: unknown } | undefined)?.status;
-  if (err.code === "runtime_error" && typeof status === "number" && status >= 500) return true;
-  return err.code === "failed_precondition" && /cannot reach/.test(err.message);
-}
+export const BLOB_ATTEMPTS = BLOB_RETRY.attempts;
 
 /**
- * Downloads `digest` (`size` bytes, as the manifest declares) into `path`, retrying a transfer that
- * broke off; `what` names the blob in errors ("layer sha256:…", "config sha256:…").
+ * Downloads `digest` (`size` bytes, as the manifest declares) into `path`; `what` names the blob
+ * in errors ("layer sha256:…", "config sha256:…").
  */
 export async function pullBlob(
   client: RegistryClient,
@@ -33,21 +26,22 @@ export async function pullBlob(
   log?: Logger,
   attempts = BLOB_ATTEMPTS,
 ): Promise<void> {
-  for (let i = 1; ; i++) {
-    try {
-      await client.getBlob(blob.digest, blob.size, path);
-      return;
-    } catch (err) {
-      if (!transient(err)) throw err;
-      const cause = (err as { cause?: { message?: unknown } }).cause?.message;
-      const why = `${err instanceof Error ? err.message : String(err)}${typeof cause === "string" ? ` (${cause})` : ""}`;
-      log?.warn({ blob: blob.digest, registry, attempt: i, why }, "cluster registry: a blob download broke off");
-      if (i >= attempts)
-        throw new SbxError(
-          "upstream_unreachable",
-          `${what} could not be downloaded from the cluster registry ${registry}: the transfer broke off ${attempts} times (last: ${why})`,
-          { registry, blob: blob.digest, attempts },
-        );
-    }
+  try {
+    await client.getBlob(blob.digest, blob.size, path, {
+      retry: { attempts },
+      onRetry: ({ attempt, error, waitMs }) =>
+        log?.warn(
+          { blob: blob.digest, registry, attempt, waitMs, reason: failureDetails(error)?.reason, why: error.message },
+          "cluster registry: a blob download failed; trying again",
+        ),
+    });
+  } catch (err) {
+    const d = failureDetails(err);
+    if (!d?.transient) throw err;
+    throw new SbxError(
+      "upstream_unreachable",
+      `${what} could not be downloaded from the cluster registry ${registry}: ${(err as Error).message.replace(`registry ${registry}: `, "")}`,
+      { registry, blob: blob.digest, attempts: d.attempts, reason: d.reason },
+    );
   }
 }

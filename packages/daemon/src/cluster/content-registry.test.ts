@@ -2,6 +2,7 @@
 // and how a registry failure while committing is reported.
 import { describe, expect, it } from "vitest";
 import { SbxError } from "@sbx-sh/protocol";
+import { registryFailure } from "../oci/registry-failure.js";
 import { notCommitted, parseContentMeta, registryTrouble, type ContentMeta } from "./content-registry.js";
 
 const good: ContentMeta = {
@@ -40,12 +41,18 @@ describe("cluster content description", () => {
     const down = notCommitted(
       "snapshot snap_1",
       "r:5000",
-      new SbxError("failed_precondition", "registry r:5000: cannot reach http://r:5000 (ECONNREFUSED)"),
+      registryFailure("r:5000", "failed_precondition", "cannot reach http://r:5000 (ECONNREFUSED)", undefined, "", {
+        reason: "unreachable",
+        transient: true,
+      }),
     );
     expect(down.code).toBe("upstream_unreachable");
     expect(down.message).toMatch(/snapshot snap_1 was not committed: the cluster registry r:5000/);
     expect(notCommitted("snapshot s", "r:5000", new Error("EIO")).code).toBe("upstream_unreachable");
     // What the registry refuses or answers badly keeps its code, and says so.
+    // Said by the details, not the message: a message that merely reads "cannot reach" is no outage.
+    const said = new SbxError("failed_precondition", "registry r:5000: cannot reach http://r:5000 (ECONNREFUSED)");
+    expect(notCommitted("snapshot s", "r:5000", said).code).toBe("failed_precondition");
     const bad = notCommitted("snapshot s", "r:5000", new SbxError("runtime_error", "registry r:5000: upload failed"));
     expect(bad.code).toBe("runtime_error");
     expect(bad.message).toMatch(/^snapshot s was not committed: the cluster registry r:5000 did not store its layers/);

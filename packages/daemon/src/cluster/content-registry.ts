@@ -7,6 +7,7 @@
 // The shared record (snapshot id → project and manifest digest) is the control plane's, in
 // PostgreSQL (content-records.ts): nodes fetch by digest, so a re-pointed tag changes nothing.
 import { SbxError } from "@sbx-sh/protocol";
+import { failureDetails } from "../oci/registry-failure.js";
 
 export const CONTENT_REPOSITORY = "sbx/content";
 export const CONTENT_ANNOTATION = "sh.sbx.content";
@@ -45,8 +46,7 @@ function operatorTrouble(err: unknown): { why: string; reason?: string } | undef
       why: `it refused this daemon's credentials (HTTP ${e.code === "unauthenticated" ? 401 : 403}): check --registry-auth-file on this daemon`,
       reason: "registry_auth_refused",
     };
-  if (!e || (e.code === "failed_precondition" && /cannot reach/.test(msg)))
-    return { why: `it is unreachable (${msg})` };
+  if (!e || failureDetails(e)?.reason === "unreachable") return { why: `it is unreachable (${msg})` };
   return undefined;
 }
 

@@ -11,7 +11,8 @@ import { inspect } from "node:util";
 import { SbxError } from "@sbx-sh/protocol";
 import type { Logger } from "../common/log.js";
 import { forbiddenRange, type OutboundPolicy } from "../oci/outbound.js";
-import { parseRegistryRef, RegistryClient, type RegistryAuth } from "../oci/registry-client.js";
+import { RegistryClient, type RegistryAuth } from "../oci/registry-client.js";
+import { parseRegistryRef } from "../oci/registry-ref.js";
 import { CONTENT_REPOSITORY, registryTrouble } from "./content-registry.js";
 
 export interface RegistryAccessOptions {

@@ -6,7 +6,8 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkedLookup } from "./outbound-dispatcher.js";
 import { parseOutboundAllow, type Resolver } from "./outbound.js";
-import { parseRegistryRef, RegistryClient } from "./registry-client.js";
+import { RegistryClient } from "./registry-client.js";
+import { parseRegistryRef } from "./registry-ref.js";
 
 let server: Server;
 let port: number;

@@ -1,15 +1,13 @@
-// A client for the OCI distribution API: image references, bearer-token and basic auth, manifests
-// and blobs (HEAD to skip what a registry has, monolithic uploads). Plain HTTP only for loopback
+// A client for the OCI distribution API: requests (redirects checked hop by hop, a 401 answered
+// once: registry-auth.ts), manifests and blobs (HEAD to skip what a registry has, monolithic uploads). Plain HTTP only for loopback
 // registries or when the caller says the registry is insecure; always TLS when the caller names a
 // private CA for it (the cluster registry's --registry-ca). Transfers verify every digest.
 import type { RegistryCredentials } from "@sbx-sh/protocol";
-import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { rename, rm, stat } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
 import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { SbxError, type ErrorCode } from "@sbx-sh/protocol";
-import { checkDigest, INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
+import { INDEX_TYPES, MANIFEST_TYPES, MEDIA, sha256 } from "./layout.js";
 import { fetch as undiciFetch, type Dispatcher, type RequestInit as UndiciRequestInit } from "undici";
 import {
   allowListed,
@@ -21,13 +19,11 @@ import {
 } from "./outbound.js";
 import { caAgents, outboundAgent } from "./outbound-dispatcher.js";
 import { isCertVerifyError } from "../common/tls-errors.js";
-
-export interface RegistryRef {
-  registry: string;
-  repository: string;
-  tag: string | null;
-  digest: string | null;
-}
+import { answerChallenge } from "./registry-auth.js";
+import { downloadBlob, type GetBlobOptions } from "./registry-blob.js";
+import { errorBody, registryFailure } from "./registry-failure.js";
+import { isLoopback, type RegistryRef } from "./registry-ref.js";
+import { readAtMost } from "./response-body.js";
 
 /** What the API's push and pull requests carry (the protocol's RegistryCredentials). */
 export type RegistryAuth = RegistryCredentials;
@@ -37,36 +33,26 @@ export interface RegistryTls {
   ca?: string;
 }
 
-/** `host[:port]/repo/path[:tag][@sha256:...]`; the first part must look like a host (a dot, a port or localhost). */
-export function parseRegistryRef(ref: string): RegistryRef {
-  const m =
-    /^([^/]+)\/([a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/.exec(
-      ref,
-    );
-  const host = m?.[1];
-  if (!m || !host || !(host.includes(".") || host.includes(":") || host === "localhost")) {
-    throw new SbxError(
-      "invalid_argument",
-      `${JSON.stringify(ref)} is not a registry reference: use host[:port]/repository[:tag], e.g. localhost:5000/team/web:2`,
-    );
-  }
-  return { registry: host, repository: m[2]!, tag: m[3] ?? (m[4] ? null : "latest"), digest: m[4] ?? null };
-}
+/**
+ * Connection failures that may be gone a moment later (a registry restarting, a proxy or the
+ * network dropping a connection before the answer): a request failing so may be tried again. Not
+ * so a name that does not resolve, nor TLS that does not handshake (plain HTTP spoken to https).
+ */
+const NETWORK_TRANSIENT = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+]);
 
-/** Whether a string names a registry image (rather than a local image name). */
-export function isRegistryRef(ref: string): boolean {
-  try {
-    parseRegistryRef(ref);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function isLoopback(host: string): boolean {
-  const h = host.replace(/:\d+$/, "").replace(/^\[|\]$/g, "");
-  return h === "localhost" || h === "::1" || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
+/** The largest manifest or index read: more is refused without reading the rest. */
+const MANIFEST_CAP = 4 << 20;
 
 const MANIFEST_ACCEPT = [MEDIA.manifest, MEDIA.index, MEDIA.dockerManifest, MEDIA.dockerList].join(", ");
 
@@ -114,14 +100,7 @@ export class RegistryClient {
   }
 
   private fail(code: ErrorCode, what: string, res?: Response, body?: string): SbxError {
-    // Only what an OCI registry's error body says (its codes and messages), never the raw body: a
-    // failed request may have reached a service that answers with something of its own.
-    const detail = body ? ociErrorText(body) : "";
-    return new SbxError(
-      code,
-      `registry ${this.ref.registry}: ${what}${res ? ` (HTTP ${res.status})` : ""}${detail ? `: ${detail}` : ""}`,
-      { registry: this.ref.registry, status: res?.status },
-    );
+    return registryFailure(this.ref.registry, code, what, res, body);
   }
 
   /** One request, answering a 401 challenge once (bearer token from the realm, or basic). */
@@ -164,9 +143,13 @@ export class RegistryClient {
               `registry ${this.ref.registry}: the TLS certificate of ${target.origin} does not verify (${cause?.code})${this.caGiven ? "" : "; sbxd trusts the system's CAs and those in NODE_EXTRA_CA_CERTS"}`,
               { registry: this.ref.registry, reason: "tls_verify_failed" },
             );
-          throw this.fail(
+          throw registryFailure(
+            this.ref.registry,
             "failed_precondition",
             `cannot reach ${target.origin} (${cause?.code ?? cause?.message ?? String(err)})${this.base.startsWith("https") ? "; for a plain-HTTP registry pass --insecure" : ""}`,
+            undefined,
+            undefined,
+            { reason: "unreachable", transient: NETWORK_TRANSIENT.has(cause?.code ?? "") },
           );
         }
         const location = res.headers.get("location");
@@ -200,43 +183,15 @@ export class RegistryClient {
   }
 
   private async authenticate(challenge: string): Promise<void> {
-    const basic =
-      this.auth.username !== undefined
-        ? `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password ?? ""}`).toString("base64")}`
-        : undefined;
-    if (/^basic/i.test(challenge)) {
-      if (!basic) throw this.fail("unauthenticated", "the registry asks for a username and password");
-      this.authHeader = basic;
-      return;
-    }
-    if (!/^bearer/i.test(challenge))
-      throw this.fail("unauthenticated", `unsupported auth challenge ${JSON.stringify(challenge)}`);
-    const params: Record<string, string> = {};
-    for (const m of challenge.slice(6).matchAll(/(\w+)="([^"]*)"/g)) params[m[1]!] = m[2]!;
-    if (!params.realm) throw this.fail("unauthenticated", "the bearer challenge names no realm");
-    let url: URL;
-    try {
-      url = new URL(params.realm);
-    } catch {
-      throw this.fail("unauthenticated", "the bearer challenge's realm is not a URL");
-    }
-    // The realm is the registry's choice: the same rules as the registry itself, and the user's
-    // password goes only over https or to the registry's own host.
-    await checkOutbound(url, this.outbound, `registry ${this.ref.registry}: token realm`, this.resolve);
-    const sendBasic = basic !== undefined && (url.protocol === "https:" || url.host === new URL(this.base).host);
-    if (params.service) url.searchParams.set("service", params.service);
-    url.searchParams.set("scope", params.scope ?? `repository:${this.ref.repository}:pull,push`);
-    const res = await this.send(url, { headers: sendBasic ? { authorization: basic } : {}, redirect: "error" }).catch(
-      (err: unknown) => {
-        if (err instanceof SbxError) throw err;
-        throw this.fail("failed_precondition", `cannot reach the token service ${url.origin} (${String(err)})`);
-      },
-    );
-    if (!res.ok) throw this.fail("unauthenticated", "the token service refused the credentials", res, await res.text());
-    const body = (await res.json()) as { token?: string; access_token?: string };
-    const token = body.token ?? body.access_token;
-    if (!token) throw this.fail("unauthenticated", "the token service answered without a token");
-    this.authHeader = `Bearer ${token}`;
+    this.authHeader = await answerChallenge(challenge, {
+      registry: this.ref.registry,
+      repository: this.ref.repository,
+      base: this.base,
+      credentials: this.auth,
+      outbound: this.outbound,
+      resolve: this.resolve,
+      send: (url, init) => this.send(url, init),
+    });
   }
 
   private repoPath(kind: "manifests" | "blobs", ref: string): string {
@@ -250,9 +205,9 @@ export class RegistryClient {
     });
     if (res.status === 404)
       throw this.fail("image_not_found", `${this.ref.repository}:${reference} does not exist`, res);
-    if (!res.ok) throw this.fail("runtime_error", `cannot get manifest ${reference}`, res, await res.text());
-    const data = Buffer.from(await res.arrayBuffer());
-    if (data.length > 4 << 20) throw this.fail("invalid_archive", `manifest ${reference} is larger than 4 MiB`);
+    if (!res.ok) throw this.fail("runtime_error", `cannot get manifest ${reference}`, res, await errorBody(res));
+    const { data, over } = await readAtMost(res, MANIFEST_CAP);
+    if (over) throw this.fail("invalid_archive", `manifest ${reference} is larger than 4 MiB`);
     const digest = sha256(data);
     if (reference.startsWith("sha256:") && digest !== reference)
       throw this.fail("invalid_archive", `manifest ${reference} does not match its digest (got ${digest})`);
@@ -263,44 +218,17 @@ export class RegistryClient {
     return { data, mediaType, digest };
   }
 
-  /** Downloads a blob into `path`, checking size and digest; nothing is left behind on failure. */
-  async getBlob(digest: string, size: number, path: string, onBytes?: (n: number) => void): Promise<void> {
-    checkDigest(digest, "a blob");
-    const res = await this.request("GET", this.repoPath("blobs", digest));
-    if (res.status === 404)
-      throw this.fail("invalid_archive", `blob ${digest} is missing from ${this.ref.repository}`, res);
-    if (!res.ok || !res.body) throw this.fail("runtime_error", `cannot get blob ${digest}`, res, await res.text());
-    const hash = createHash("sha256");
-    let got = 0;
-    const tmp = `${path}.part`;
-    try {
-      await pipeline(
-        Readable.fromWeb(res.body as never),
-        async function* (src: AsyncIterable<Buffer>) {
-          for await (const c of src) {
-            hash.update(c);
-            got += c.length;
-            onBytes?.(c.length);
-            if (got > size)
-              throw new SbxError(
-                "invalid_archive",
-                `blob ${digest} is larger than its descriptor says (${size} bytes)`,
-              );
-            yield c;
-          }
-        },
-        createWriteStream(tmp),
-      );
-      const actual = `sha256:${hash.digest("hex")}`;
-      if (got !== size || actual !== digest)
-        throw this.fail(
-          "invalid_archive",
-          `blob ${digest} does not match its descriptor (got ${actual}, ${got} bytes)`,
-        );
-      await rename(tmp, path);
-    } finally {
-      await rm(tmp, { force: true });
-    }
+  /**
+   * Downloads a blob into `path`, checking size and digest, trying a transfer that failed again
+   * (registry-blob.ts); nothing is left behind on failure.
+   */
+  async getBlob(digest: string, size: number, path: string, o: GetBlobOptions = {}): Promise<void> {
+    const from = {
+      registry: this.ref.registry,
+      repository: this.ref.repository,
+      get: () => this.request("GET", this.repoPath("blobs", digest)),
+    };
+    await downloadBlob(from, { digest, size }, path, o);
   }
 
   async hasBlob(digest: string): Promise<boolean> {
@@ -328,7 +256,7 @@ export class RegistryClient {
       headers: { "content-type": "application/octet-stream", "content-length": String(size) },
       body: () => Readable.toWeb(counted(createReadStream(file), onBytes)) as ReadableStream,
     });
-    if (res.status !== 201) throw this.fail("runtime_error", `upload of ${digest} failed`, res, await res.text());
+    if (res.status !== 201) throw this.fail("runtime_error", `upload of ${digest} failed`, res, await errorBody(res));
     await res.body?.cancel();
     return true;
   }
@@ -338,24 +266,10 @@ export class RegistryClient {
       headers: { "content-type": mediaType },
       body: data,
     });
-    if (res.status !== 201) throw this.fail("runtime_error", `cannot put manifest ${reference}`, res, await res.text());
+    if (res.status !== 201)
+      throw this.fail("runtime_error", `cannot put manifest ${reference}`, res, await errorBody(res));
     await res.body?.cancel();
     return sha256(data);
-  }
-}
-
-/** The codes and messages of an OCI error body (`{"errors":[{code,message}]}`), capped; "" otherwise. */
-function ociErrorText(body: string): string {
-  try {
-    const errors = (JSON.parse(body) as { errors?: Array<{ code?: unknown; message?: unknown }> }).errors;
-    if (!Array.isArray(errors)) return "";
-    return errors
-      .map((e) => [e.code, e.message].filter((x) => typeof x === "string").join(" "))
-      .join("; ")
-      .replace(/[^\x20-\x7e]/g, "?")
-      .slice(0, 200);
-  } catch {
-    return "";
   }
 }
 

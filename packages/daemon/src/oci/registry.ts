@@ -118,9 +118,11 @@ export async function pullToLayout(
     let got = 0;
     if (diffId && (await have(diffId))) skipped++;
     else {
-      await client.getBlob(l.digest, l.size, blobPath(dir, l.digest), (n) => {
-        got += n;
-        progress.bytes(n);
+      await client.getBlob(l.digest, l.size, blobPath(dir, l.digest), {
+        onBytes: (n) => {
+          got += n;
+          progress.bytes(n);
+        },
       });
       fetched++;
     }

@@ -4,7 +4,7 @@
 import { SbxError, describeStep, type ImageDefinition } from "@sbx-sh/protocol";
 import type { SourceImage } from "../build/copy-from.js";
 import type { ImageLayerRef } from "../domain/records.js";
-import { isRegistryRef } from "../oci/registry-client.js";
+import { isRegistryRef } from "../oci/registry-ref.js";
 import type { ImageStore } from "../store/store.js";
 import { parseImageRef, type ImageService, type ResolvedBase } from "./images.js";
 

@@ -1,6 +1,6 @@
 // Registry references: what counts as one (a host with a dot, a port or localhost), tags and digests.
 import { describe, expect, it } from "vitest";
-import { isRegistryRef, parseRegistryRef } from "./registry-client.js";
+import { isRegistryRef, parseRegistryRef } from "./registry-ref.js";
 
 const D = `sha256:${"a".repeat(64)}`;
 
