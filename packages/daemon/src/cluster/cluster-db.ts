@@ -3,6 +3,7 @@
 import pg from "pg";
 import { migrateCluster } from "./cluster-schema.js";
 import { ident } from "../store/postgres-schema.js";
+import { notePgServer } from "../store/postgres-outage.js";
 
 export interface ClusterDb {
   pool: pg.Pool;
@@ -19,6 +20,7 @@ export async function openClusterDb(opts: { url: string; schema?: string; poolMa
   });
   // Idle connections the server dropped are replaced; queries report outages to their callers.
   pool.on("error", () => undefined);
+  notePgServer(opts.url);
   try {
     await migrateCluster(pool, schema);
   } catch (err) {
