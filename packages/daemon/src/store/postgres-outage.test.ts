@@ -1,11 +1,11 @@
 // Telling a PostgreSQL outage from a query's own failure: the server's shutdown and connection
-// SQLSTATEs, the driver's lost-connection errors, and a refused connect to a server this process
-// uses are outages (daemon_unavailable, the driver's words kept only as the cause); a syntax error,
-// a constraint, or a refused connect to some other port are not.
+// SQLSTATEs, the driver's lost-connection errors, and a refused connect on a socket of the store's
+// pools are outages (daemon_unavailable, the driver's words kept only as the cause); a syntax error,
+// a constraint, or the same socket error on a socket not the store's are not.
 import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { freePort } from "../testing/free-port.js";
-import { isPgOutage, notePgServer, pgOutageError } from "./postgres-outage.js";
+import { isPgOutage, pgOutageError, pgSocket } from "./postgres-outage.js";
 
 const dbError = (code: string): pg.DatabaseError => {
   const e = new pg.DatabaseError("the server's words", 0, "error");
@@ -14,8 +14,8 @@ const dbError = (code: string): pg.DatabaseError => {
 };
 
 /** The error a real client gets connecting to a port nothing listens on. */
-async function refusedConnect(port: number): Promise<unknown> {
-  const c = new pg.Client({ connectionString: `postgres://sbx@127.0.0.1:${port}/postgres` });
+async function refusedConnect(port: number, stream?: typeof pgSocket): Promise<unknown> {
+  const c = new pg.Client({ connectionString: `postgres://sbx@127.0.0.1:${port}/postgres`, stream });
   return c.connect().then(
     () => new Error("connected"),
     (err: unknown) => err,
@@ -39,10 +39,10 @@ describe("PostgreSQL outages", () => {
     expect(pgOutageError(new Error("boom"))).toBeUndefined();
   });
 
-  it("are a refused connect only on the port of a server this process uses", async () => {
-    const [used, other] = [await freePort(), await freePort()];
-    notePgServer(`postgres://sbx@127.0.0.1:${used}/postgres`);
-    expect(isPgOutage(await refusedConnect(used))).toBe(true);
-    expect(isPgOutage(await refusedConnect(other))).toBe(false);
+  it("are a refused connect only on a socket of the store's pools", async () => {
+    const port = await freePort();
+    expect(isPgOutage(await refusedConnect(port, pgSocket))).toBe(true);
+    // The same bare socket error from another socket (a node's, a registry's) is not the store's.
+    expect(isPgOutage(await refusedConnect(port))).toBe(false);
   });
 });

@@ -3,6 +3,7 @@
 // unexpectedly", the server's "terminating connection due to administrator command"); passed on
 // as it is, that reads as an `internal` error carrying the driver's words. Recognised here, it is
 // `daemon_unavailable` (503): the caller may try again, and the next query reconnects by itself.
+import { Socket } from "node:net";
 import pg from "pg";
 import { SbxError } from "@sbx-sh/protocol";
 
@@ -11,21 +12,20 @@ const OUTAGE_STATES = /^(08...|57P0[1-3])$/;
 /** The driver's own errors when its connection is gone or cannot be made in time. */
 const DRIVER_OUTAGE =
   /^(Connection terminated( unexpectedly)?|Client has encountered a connection error and is not queryable|Client was closed and is not queryable|timeout exceeded when trying to connect|Connection terminated due to connection timeout)$/;
-const NET_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"]);
-
 /**
- * Ports of the PostgreSQL servers this process uses (a pool's connect failure is the bare socket
- * error, so its port is what says it was PostgreSQL, not a node or a registry).
+ * Errors of the sockets this process's pools talk to PostgreSQL over. A refused connect or a reset
+ * read is the bare socket error, with nothing saying it was PostgreSQL's socket (not a node's, not a
+ * registry's): the socket marks it before the driver passes it on. (Over TLS the TLS socket's own
+ * errors are not marked: those outages are still told by the driver's words and the SQLSTATEs.)
  */
-const ports = new Set<number>();
+const socketErrors = new WeakSet<Error>();
 
-/** Notes the server of `url` (a postgres:// URL) so its connect failures are recognised as outages. */
-export function notePgServer(url: string): void {
-  try {
-    ports.add(Number(new URL(url).port || 5432));
-  } catch {
-    // Not a URL (a keyword string): only the driver's and the server's own errors are recognised.
-  }
+/** A pool's `stream` option: a plain socket, as the driver makes, whose errors are known as the store's. */
+export function pgSocket(): Socket {
+  const s = new Socket();
+  // Registered before the driver's own listener, so the mark is there before any query sees the error.
+  s.on("error", (err) => socketErrors.add(err));
+  return s;
 }
 
 /** Whether `err` says the PostgreSQL server could not be reached or cut the connection. */
@@ -33,11 +33,7 @@ export function isPgOutage(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   if (err instanceof pg.DatabaseError) return OUTAGE_STATES.test(err.code ?? "");
   if (DRIVER_OUTAGE.test(err.message)) return true;
-  const e = err as NodeJS.ErrnoException & { port?: number; address?: string };
-  if (e.syscall !== "connect" || !NET_CODES.has(e.code ?? "")) return false;
-  // TCP: the port; a unix socket: its name, .s.PGSQL.<port>.
-  const port = e.port ?? Number(/\.s\.PGSQL\.(\d+)$/.exec(e.address ?? "")?.[1]);
-  return ports.has(port);
+  return socketErrors.has(err);
 }
 
 /** The coded error for an outage (the driver's error kept as its cause, for the log), else undefined. */
