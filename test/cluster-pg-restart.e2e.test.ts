@@ -109,8 +109,11 @@ describe("PostgreSQL restarted under load", () => {
     };
     const loops = [createLoop(1), createLoop(2), createLoop(3), execLoop()];
 
-    // Once the load runs (a few calls done), the restart.
+    // Once the load runs (a few calls done), the restart, while a create is in flight: placed under
+    // its provisional id, its node creating (that row must not outlive the create's failure).
     await waitFor(() => outcomes.filter((o) => o.ok).length >= 6, HANG_MS, "the load running");
+    const inFlight = "SELECT 1 FROM sbx.placements WHERE sandbox_id LIKE 'pending-%'";
+    await waitFor(async () => (await sql(inFlight)).length > 0, HANG_MS, "a create in flight");
     await fleet.pg.restart(DOWN_MS);
     const back = Date.now();
     expect(await started()).toBeGreaterThan(firstStart);
