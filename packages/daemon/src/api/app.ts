@@ -7,6 +7,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { SbxError, toSbxError, isValidName } from "@sbx-sh/protocol";
 import { brokenOffBody } from "./broken-off-body.js";
+import { pgOutageError } from "../store/postgres-outage.js";
 import { refuseDotSegments } from "./dot-segments.js";
 import { bodyLimits } from "./body-limits.js";
 import { readSlots } from "./project-slots.js";
@@ -79,7 +80,7 @@ export function createApp(services: Services, transport: Transport): SbxApp {
     const e =
       err instanceof HTTPException && err.status < 500
         ? fromHttpException(err)
-        : (brokenOffBody(c, err) ?? toSbxError(err));
+        : (brokenOffBody(c, err) ?? pgOutageError(err) ?? toSbxError(err));
     if (e.code === "internal") services.log.error({ err, path: c.req.path, req: c.get("requestId") }, "request failed");
     return c.json({ error: { ...e.toJSON(), requestId: c.get("requestId") } }, httpStatus(e.code) as 400);
   });

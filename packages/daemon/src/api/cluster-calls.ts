@@ -24,6 +24,7 @@ import { MAX_JSON_BYTES } from "./body-limits.js";
 import { alreadySent, outgoingOf } from "./ndjson-out.js";
 import { smallBody } from "./small-body.js";
 import { SuspendRoom } from "./suspend-room-call.js";
+import { isPgOutage } from "../store/postgres-outage.js";
 
 /** A sandbox id or name from a routed path, %-escapes decoded; a malformed escape is the caller's error, not a 500. */
 export function pathSegment(raw: string): string {
@@ -167,15 +168,21 @@ export async function placeAndCreate(
 ): Promise<Response> {
   const project = c.get("project");
   const provisional = `pending-${randomUUID()}`;
-  const placed = await r.placer.place({
-    sandboxId: provisional,
-    project,
-    name: want.name,
-    cpus: want.cpus,
-    memoryMb: want.memoryMb,
-    layers: want.layers ?? [],
-    selector: want.selector ?? {},
-  });
+  const placed = await r.placer
+    .place({
+      sandboxId: provisional,
+      project,
+      name: want.name,
+      cpus: want.cpus,
+      memoryMb: want.memoryMb,
+      layers: want.layers ?? [],
+      selector: want.selector ?? {},
+    })
+    .catch(async (err: unknown) => {
+      // The connection may have broken after the placement committed: its row must not stay either.
+      if (isPgOutage(err)) await r.placer.releaseProvisional(provisional);
+      throw err;
+    });
   let created = false;
   try {
     const at = await r.directory.locate(project, provisional);
@@ -212,7 +219,8 @@ export async function placeAndCreate(
     r.log.info({ sandbox: id, node: placed.node, candidates: placed.candidates }, "sandbox placed");
     return new Response(text, { status: res.status, headers: res.headers });
   } finally {
-    if (!created) await r.placer.release(provisional);
+    // Not r.placer.release: when PostgreSQL is what failed, that fails too, and the row would stay.
+    if (!created) await r.placer.releaseProvisional(provisional);
   }
 }
 

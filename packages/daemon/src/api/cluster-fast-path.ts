@@ -23,6 +23,7 @@ import { relayAnswer } from "../cluster/node-relay.js";
 import type { NodeTarget } from "../cluster/node-target.js";
 import type { SandboxLocation } from "../cluster/sandbox-directory.js";
 import type { Logger } from "../common/log.js";
+import { pgOutageError } from "../store/postgres-outage.js";
 import type { ProjectService } from "../services/project-service.js";
 import type { Transport } from "./api-types.js";
 import { targetOf } from "./cluster-calls.js";
@@ -187,7 +188,7 @@ async function serve(
     r.directory.answered(at.sandboxId, status);
     deps.lines.add({ ...line, status, seconds: (performance.now() - started) / 1000 });
   } catch (err) {
-    const e = toSbxError(err);
+    const e = pgOutageError(err) ?? toSbxError(err);
     if (e.code === "internal") deps.log.error({ err, path: req.url, req: id }, "request failed");
     const status = httpStatus(e.code);
     if (res.headersSent) res.destroy();

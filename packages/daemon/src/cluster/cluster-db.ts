@@ -3,6 +3,7 @@
 import pg from "pg";
 import { migrateCluster } from "./cluster-schema.js";
 import { ident } from "../store/postgres-schema.js";
+import { pgSocket } from "../store/postgres-outage.js";
 
 export interface ClusterDb {
   pool: pg.Pool;
@@ -16,6 +17,8 @@ export async function openClusterDb(opts: { url: string; schema?: string; poolMa
     max: opts.poolMax ?? 10,
     options: `-c search_path=${ident(schema)}`,
     application_name: "sbxd-cluster",
+    // Its sockets mark their errors, so a query cut off by an outage is told from its own failure.
+    stream: pgSocket,
   });
   // Idle connections the server dropped are replaced; queries report outages to their callers.
   pool.on("error", () => undefined);

@@ -143,6 +143,7 @@ export async function startClusterRole(
       async close() {
         clearInterval(sweep);
         routing.watch.stop();
+        routing.placer.stop();
         await cache.close();
         await db.close();
       },

@@ -37,7 +37,14 @@ export interface ProjectQuota {
   maxMemoryMb: number | null;
 }
 
+/** How often provisional placements whose release failed are released again (ms). */
+const RELEASE_RETRY_MS = 2_000;
+
 export class Placer {
+  /** Provisional placements whose release failed (PostgreSQL down): released again every RELEASE_RETRY_MS. */
+  private readonly owed = new Set<string>();
+  private retry: NodeJS.Timeout | undefined;
+
   /**
    * `k`: how many random eligible nodes (plus as many caching the layers) are ranked per decision;
    * `owner`: the placing control replica's lease id (replica-lease.ts), recorded on each placement
@@ -128,6 +135,42 @@ export class Placer {
       [sandboxId],
     );
     return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * Releases the provisional placement of a create that did not finish, and never fails: a release
+   * that fails (PostgreSQL down or restarting) is retried in the background until it goes through.
+   * Left in place, the row would hold its room on the node, and keep node-strays from destroying the
+   * node's strays there, for as long as this replica lives: orphan-creates.ts sweeps only the rows of
+   * replicas whose lease ran out.
+   */
+  async releaseProvisional(sandboxId: string): Promise<void> {
+    try {
+      await this.release(sandboxId);
+    } catch {
+      this.owed.add(sandboxId);
+      this.retry ??= setInterval(() => void this.releaseOwed(), RELEASE_RETRY_MS).unref();
+    }
+  }
+
+  /** Stops retrying (the replica is closing: its owed rows are swept once its lease runs out). */
+  stop(): void {
+    clearInterval(this.retry);
+    this.retry = undefined;
+  }
+
+  private async releaseOwed(): Promise<void> {
+    for (const id of [...this.owed]) {
+      // Still failing: kept for the next round.
+      if (
+        await this.release(id).then(
+          () => true,
+          () => false,
+        )
+      )
+        this.owed.delete(id);
+    }
+    if (this.owed.size === 0) this.stop();
   }
 }
 

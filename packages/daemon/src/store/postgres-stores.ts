@@ -7,6 +7,7 @@ import { PgImageOps } from "./postgres-images.js";
 import { PgMetaOps } from "./postgres-meta.js";
 import { inTransaction, poolRunner, type PgRunner } from "./postgres-runner.js";
 import { ident, migrate } from "./postgres-schema.js";
+import { pgSocket } from "./postgres-outage.js";
 import { IMAGE_METHODS, META_METHODS } from "./sqlite-stores.js";
 import type { ImageOps, ImageStore, MetaOps, Store, Stores, StoreTx } from "./store.js";
 
@@ -36,6 +37,8 @@ export async function openPostgresStores(opts: PostgresStoreOptions): Promise<St
     max: opts.poolMax ?? 10,
     options: `-c search_path=${ident(schema)}`,
     application_name: "sbxd",
+    // Its sockets mark their errors, so a query cut off by an outage is told from its own failure.
+    stream: pgSocket,
   });
   // An idle connection the server dropped (a restart): the pool replaces it, and the next query
   // that needs the database reports the outage to its caller. Without a listener it would crash.

@@ -15,6 +15,11 @@ const run = promisify(execFile);
 export interface PgCluster {
   /** postgres://sbx@127.0.0.1:PORT/postgres (trust auth on loopback). */
   url: string;
+  /**
+   * Stops the server (fast: open connections are cut, as a crash or failover would), keeps it down
+   * for `downMs`, and starts it again on the same port and data. Only for a server the caller owns.
+   */
+  restart(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -41,9 +46,12 @@ export async function startPgCluster(): Promise<PgCluster> {
     asRoot ? run("runuser", ["-u", "postgres", "--", join(bin, tool), ...args]) : run(join(bin, tool), args);
   const data = join(dir, "data");
   const port = await freePort();
+  const log = join(dir, "server.log");
+  let opts = "";
+  const start = () => pg("pg_ctl", ["-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start"]);
   try {
     await pg("initdb", ["-D", data, "-A", "trust", "-U", "sbx", "--no-sync", "-E", "UTF8", "--locale=C.UTF-8"]);
-    const opts = [
+    opts = [
       "-c listen_addresses=127.0.0.1",
       `-p ${port}`,
       `-k ${dir}`,
@@ -52,13 +60,18 @@ export async function startPgCluster(): Promise<PgCluster> {
       "-c full_page_writes=off",
       "-c max_connections=200",
     ].join(" ");
-    await pg("pg_ctl", ["-D", data, "-l", join(dir, "server.log"), "-w", "-t", "60", "-o", opts, "start"]);
+    await start();
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
   return {
     url: `postgres://sbx@127.0.0.1:${port}/postgres`,
+    async restart(downMs = 0) {
+      await pg("pg_ctl", ["-D", data, "-m", "fast", "-w", "stop"]);
+      await new Promise((r) => setTimeout(r, downMs));
+      await start();
+    },
     async stop() {
       await pg("pg_ctl", ["-D", data, "-m", "immediate", "-w", "stop"]).catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
