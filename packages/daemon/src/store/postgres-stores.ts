@@ -2,12 +2,11 @@
 // at open, and transactions that span both stores on one pooled connection. Several daemons may
 // share the database (the cluster's control replicas); a `schema` keeps several installations (or
 // tests) apart in one database.
-import pg from "pg";
 import { PgImageOps } from "./postgres-images.js";
 import { PgMetaOps } from "./postgres-meta.js";
 import { inTransaction, poolRunner, type PgRunner } from "./postgres-runner.js";
-import { ident, migrate } from "./postgres-schema.js";
-import { pgSocket } from "./postgres-outage.js";
+import { migrate } from "./postgres-schema.js";
+import { openPgPool } from "./pg-pool.js";
 import { IMAGE_METHODS, META_METHODS } from "./sqlite-stores.js";
 import type { ImageOps, ImageStore, MetaOps, Store, Stores, StoreTx } from "./store.js";
 
@@ -32,23 +31,7 @@ const imageOps = (q: PgRunner): ImageOps => bindAll(new PgImageOps(q), IMAGE_MET
 /** Opens a pool on `url`, migrates `schema`, and gives both stores over it. */
 export async function openPostgresStores(opts: PostgresStoreOptions): Promise<Stores> {
   const schema = opts.schema ?? "sbx";
-  const pool = new pg.Pool({
-    connectionString: opts.url,
-    max: opts.poolMax ?? 10,
-    options: `-c search_path=${ident(schema)}`,
-    application_name: "sbxd",
-    // Its sockets mark their errors, so a query cut off by an outage is told from its own failure.
-    stream: pgSocket,
-  });
-  // An idle connection the server dropped (a restart): the pool replaces it, and the next query
-  // that needs the database reports the outage to its caller. Without a listener it would crash.
-  pool.on("error", () => undefined);
-  try {
-    await migrate(pool, schema);
-  } catch (err) {
-    await pool.end();
-    throw err;
-  }
+  const pool = await openPgPool({ ...opts, schema, name: "sbxd", migrate });
   const plain = poolRunner(pool);
   const transaction = <T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> =>
     inTransaction(pool, (q) => fn({ ...metaOps(q), ...imageOps(q) }));
